@@ -1,0 +1,171 @@
+/* Philox4x32-10 keyed by xxh64, and a gsl_rng adapter over it.
+ *
+ * Invariant: every output is a pure function of (key, index, lane); see
+ * medsynth/rng.h for the exact mapping, which is part of the reproducibility
+ * contract (docs/reproducibility.md) and must not change within a major
+ * version. */
+#include "medsynth/rng.h"
+
+#include <math.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+uint64_t ms_rng_stream(const char *name) { return XXH64(name, strlen(name), 0); }
+
+uint64_t ms_rng_stream_n(const char *name, size_t len) { return XXH64(name, len, 0); }
+
+static void put_le64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+uint64_t ms_rng_stream_sub(uint64_t parent, uint64_t tag) {
+  unsigned char buf[16];
+  put_le64(buf, parent);
+  put_le64(buf + 8, tag);
+  return XXH64(buf, sizeof buf, 0);
+}
+
+ms_rng_key ms_rng_key_make(uint64_t seed, uint64_t stream) {
+  uint64_t h = ms_rng_stream_sub(seed, stream);
+  ms_rng_key k = {(uint32_t)h, (uint32_t)(h >> 32)};
+  return k;
+}
+
+static inline void mulhilo(uint32_t a, uint32_t b, uint32_t *hi, uint32_t *lo) {
+  uint64_t p = (uint64_t)a * b;
+  *hi = (uint32_t)(p >> 32);
+  *lo = (uint32_t)p;
+}
+
+ms_rng_block ms_rng_philox(ms_rng_key key, uint64_t index, uint64_t lane) {
+  uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32);
+  uint32_t c2 = (uint32_t)lane, c3 = (uint32_t)(lane >> 32);
+  uint32_t k0 = key.k0, k1 = key.k1;
+  for (int r = 0; r < 10; r++) {
+    uint32_t hi0, lo0, hi1, lo1;
+    mulhilo(PHILOX_M0, c0, &hi0, &lo0);
+    mulhilo(PHILOX_M1, c2, &hi1, &lo1);
+    uint32_t n0 = hi1 ^ c1 ^ k0;
+    uint32_t n1 = lo1;
+    uint32_t n2 = hi0 ^ c3 ^ k1;
+    uint32_t n3 = lo0;
+    c0 = n0;
+    c1 = n1;
+    c2 = n2;
+    c3 = n3;
+    k0 += PHILOX_W0;
+    k1 += PHILOX_W1;
+  }
+  ms_rng_block b = {{c0, c1, c2, c3}};
+  return b;
+}
+
+static inline double u64_to_open01(uint64_t x) {
+  return ((double)(x >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+uint64_t ms_rng_u64(ms_rng_key key, uint64_t index, uint64_t lane) {
+  ms_rng_block b = ms_rng_philox(key, index, lane);
+  return (uint64_t)b.v[0] | ((uint64_t)b.v[1] << 32);
+}
+
+double ms_rng_uniform(ms_rng_key key, uint64_t index, uint64_t lane) {
+  return u64_to_open01(ms_rng_u64(key, index, lane));
+}
+
+static void box_muller(ms_rng_block b, double *z0, double *z1) {
+  double u1 = u64_to_open01((uint64_t)b.v[0] | ((uint64_t)b.v[1] << 32));
+  double u2 = u64_to_open01((uint64_t)b.v[2] | ((uint64_t)b.v[3] << 32));
+  double r = sqrt(-2.0 * log(u1));
+  double th = 2.0 * M_PI * u2;
+  *z0 = r * cos(th);
+  if (z1) *z1 = r * sin(th);
+}
+
+double ms_rng_normal(ms_rng_key key, uint64_t index, uint64_t lane) {
+  double z;
+  box_muller(ms_rng_philox(key, index, lane), &z, NULL);
+  return z;
+}
+
+uint64_t ms_rng_below(ms_rng_key key, uint64_t index, uint64_t lane, uint64_t n) {
+  /* Lemire-style threshold rejection on 64-bit words; each rejected word
+   * moves on to the next block lane, so the result stays keyed. */
+  uint64_t threshold = (0 - n) % n;
+  for (uint64_t l = lane;; l += 1) {
+    ms_rng_block b = ms_rng_philox(key, index, l);
+    uint64_t w[2] = {(uint64_t)b.v[0] | ((uint64_t)b.v[1] << 32),
+                     (uint64_t)b.v[2] | ((uint64_t)b.v[3] << 32)};
+    for (int i = 0; i < 2; i++) {
+      unsigned __int128 m = (unsigned __int128)w[i] * n;
+      if ((uint64_t)m >= threshold) return (uint64_t)(m >> 64);
+    }
+  }
+}
+
+void ms_rng_normal_fill(ms_rng_key key, uint64_t base_index, uint64_t lane, float *out, size_t n) {
+  for (size_t p = 0; 2 * p < n; p++) {
+    double z0, z1;
+    box_muller(ms_rng_philox(key, base_index + p, lane), &z0, &z1);
+    out[2 * p] = (float)z0;
+    if (2 * p + 1 < n) out[2 * p + 1] = (float)z1;
+  }
+}
+
+/* ---- gsl_rng adapter ---------------------------------------------------- */
+
+typedef struct {
+  ms_rng_key key;
+  uint64_t index;
+  uint64_t lane;
+  ms_rng_block block;
+  int pos; /* next word of block to hand out, 0..4 */
+} gsl_state;
+
+static void gsl_set(void *vstate, unsigned long seed) {
+  gsl_state *s = vstate;
+  s->key = ms_rng_key_make((uint64_t)seed, 0);
+  s->index = 0;
+  s->lane = 0;
+  s->block = ms_rng_philox(s->key, 0, 0);
+  s->pos = 0;
+}
+
+static unsigned long gsl_get(void *vstate) {
+  gsl_state *s = vstate;
+  if (s->pos == 4) {
+    s->lane++;
+    s->block = ms_rng_philox(s->key, s->index, s->lane);
+    s->pos = 0;
+  }
+  return s->block.v[s->pos++];
+}
+
+static double gsl_get_double(void *vstate) {
+  /* 32-bit resolution like GSL's own generators; open interval (0,1). */
+  return ((double)gsl_get(vstate) + 0.5) / 4294967296.0;
+}
+
+static const gsl_rng_type philox_type = {"medsynth-philox", 0xffffffffUL, 0, sizeof(gsl_state),
+                                         gsl_set, gsl_get, gsl_get_double};
+
+const gsl_rng_type *ms_rng_gsl_type(void) { return &philox_type; }
+
+gsl_rng *ms_rng_gsl_new(void) {
+  gsl_rng *r = gsl_rng_alloc(&philox_type);
+  return r;
+}
+
+void ms_rng_gsl_reset(gsl_rng *r, ms_rng_key key, uint64_t index, uint64_t lane) {
+  gsl_state *s = r->state;
+  s->key = key;
+  s->index = index;
+  s->lane = lane;
+  s->block = ms_rng_philox(key, index, lane);
+  s->pos = 0;
+}

@@ -1,0 +1,232 @@
+/* Schema copies, chunk buffers and civil-date arithmetic (medsynth/table.h).
+ *
+ * Dates use Howard Hinnant's days_from_civil / civil_from_days algorithms
+ * (proleptic Gregorian, exact for all int32 day counts we accept). */
+#include "medsynth/table.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const coltype_names[] = {"int64",       "float64", "bool",    "string",
+                                            "categorical", "date",    "datetime"};
+
+const char *ms_coltype_name(ms_coltype t) {
+  return (unsigned)t < MS_COL_COUNT ? coltype_names[t] : "unknown";
+}
+
+ms_coltype ms_coltype_from_name(const char *name) {
+  for (int i = 0; i < MS_COL_COUNT; i++)
+    if (strcmp(name, coltype_names[i]) == 0) return (ms_coltype)i;
+  return MS_COL_COUNT;
+}
+
+static int dupstr(char **dst, const char *src) {
+  if (!src) {
+    *dst = NULL;
+    return 0;
+  }
+  *dst = strdup(src);
+  return *dst ? 0 : -1;
+}
+
+static void column_deinit(ms_column *c) {
+  free(c->name);
+  free(c->unit);
+  free(c->description);
+  free(c->references);
+  if (c->categories)
+    for (size_t i = 0; i < c->n_categories; i++) free(c->categories[i]);
+  free(c->categories);
+  memset(c, 0, sizeof *c);
+}
+
+void ms_table_schema_deinit(ms_table_schema *s) {
+  if (!s) return;
+  free(s->name);
+  free(s->parent);
+  if (s->columns)
+    for (size_t i = 0; i < s->n_columns; i++) column_deinit(&s->columns[i]);
+  free(s->columns);
+  memset(s, 0, sizeof *s);
+}
+
+ms_status ms_table_schema_copy(ms_table_schema *dst, const ms_table_schema *src) {
+  memset(dst, 0, sizeof *dst);
+  if (dupstr(&dst->name, src->name) || dupstr(&dst->parent, src->parent)) goto fail;
+  dst->columns = calloc(src->n_columns ? src->n_columns : 1, sizeof *dst->columns);
+  if (!dst->columns) goto fail;
+  dst->n_columns = src->n_columns;
+  for (size_t i = 0; i < src->n_columns; i++) {
+    const ms_column *a = &src->columns[i];
+    ms_column *b = &dst->columns[i];
+    *b = *a;
+    b->name = b->unit = b->description = b->references = NULL;
+    b->categories = NULL;
+    b->n_categories = 0;
+    if (dupstr(&b->name, a->name) || dupstr(&b->unit, a->unit) ||
+        dupstr(&b->description, a->description) || dupstr(&b->references, a->references))
+      goto fail;
+    if (a->n_categories) {
+      b->categories = calloc(a->n_categories, sizeof *b->categories);
+      if (!b->categories) goto fail;
+      b->n_categories = a->n_categories;
+      for (size_t k = 0; k < a->n_categories; k++)
+        if (dupstr(&b->categories[k], a->categories[k])) goto fail;
+    }
+  }
+  return MS_OK;
+fail:
+  ms_table_schema_deinit(dst);
+  return MS_ERR_NOMEM;
+}
+
+size_t ms_column_value_size(const ms_column *c) {
+  switch (c->type) {
+    case MS_COL_INT64:
+    case MS_COL_DATETIME:
+      return 8;
+    case MS_COL_FLOAT64:
+      return 8;
+    case MS_COL_BOOL:
+      return 1;
+    case MS_COL_STRING:
+      return c->str_width + 1;
+    case MS_COL_CATEGORICAL:
+    case MS_COL_DATE:
+      return 4;
+    default:
+      return 0;
+  }
+}
+
+void ms_chunk_free(ms_chunk *c) {
+  if (!c) return;
+  if (c->cols)
+    for (size_t j = 0; j < c->schema->n_columns; j++) {
+      free(c->cols[j].data);
+      free(c->cols[j].valid);
+    }
+  free(c->cols);
+  free(c);
+}
+
+ms_status ms_chunk_new(ms_chunk **out, const ms_table_schema *schema, size_t capacity) {
+  *out = NULL;
+  ms_chunk *c = calloc(1, sizeof *c);
+  if (!c) return MS_ERR_NOMEM;
+  c->schema = schema;
+  c->capacity = capacity;
+  c->cols = calloc(schema->n_columns ? schema->n_columns : 1, sizeof *c->cols);
+  if (!c->cols) goto fail;
+  for (size_t j = 0; j < schema->n_columns; j++) {
+    size_t vs = ms_column_value_size(&schema->columns[j]);
+    if (vs == 0 || (capacity && vs > SIZE_MAX / capacity)) goto fail;
+    c->cols[j].data = calloc(capacity ? capacity : 1, vs);
+    if (!c->cols[j].data) goto fail;
+    if (schema->columns[j].nullable) {
+      c->cols[j].valid = malloc(capacity ? capacity : 1);
+      if (!c->cols[j].valid) goto fail;
+      memset(c->cols[j].valid, 1, capacity ? capacity : 1);
+    }
+  }
+  *out = c;
+  return MS_OK;
+fail:
+  ms_chunk_free(c);
+  return MS_ERR_NOMEM;
+}
+
+void ms_chunk_reset(ms_chunk *c) {
+  for (size_t j = 0; j < c->schema->n_columns; j++) {
+    size_t vs = ms_column_value_size(&c->schema->columns[j]);
+    memset(c->cols[j].data, 0, vs * c->capacity);
+    if (c->cols[j].valid) memset(c->cols[j].valid, 1, c->capacity);
+  }
+  c->n_rows = 0;
+  c->first_row = 0;
+}
+
+int32_t ms_date_from_ymd(int y, int m, int d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return (int32_t)(era * 146097 + doe - 719468);
+}
+
+void ms_date_to_ymd(int32_t days, int *y, int *m, int *d) {
+  int64_t z = (int64_t)days + 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t yy = yoe + era * 400;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t dd = doy - (153 * mp + 2) / 5 + 1;
+  int64_t mm = mp + (mp < 10 ? 3 : -9);
+  *y = (int)(yy + (mm <= 2));
+  *m = (int)mm;
+  *d = (int)dd;
+}
+
+static int days_in_month(int y, int m) {
+  static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
+  return dm[m - 1];
+}
+
+static int parse_digits(const char *s, int n, int *out) {
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+static int parse_ymd(const char *s, int *y, int *m, int *d) {
+  if (parse_digits(s, 4, y) || s[4] != '-' || parse_digits(s + 5, 2, m) || s[7] != '-' ||
+      parse_digits(s + 8, 2, d))
+    return -1;
+  if (*m < 1 || *m > 12 || *d < 1 || *d > days_in_month(*y, *m)) return -1;
+  return 0;
+}
+
+int ms_date_parse(const char *s, int32_t *days) {
+  int y, m, d;
+  if (strlen(s) != 10 || parse_ymd(s, &y, &m, &d)) return -1;
+  *days = ms_date_from_ymd(y, m, d);
+  return 0;
+}
+
+int ms_datetime_parse(const char *s, int64_t *secs) {
+  int y, m, d, hh, mi, ss;
+  size_t n = strlen(s);
+  if (n != 19 && !(n == 20 && s[19] == 'Z')) return -1;
+  if (parse_ymd(s, &y, &m, &d) || (s[10] != 'T' && s[10] != ' ') || parse_digits(s + 11, 2, &hh) ||
+      s[13] != ':' || parse_digits(s + 14, 2, &mi) || s[16] != ':' || parse_digits(s + 17, 2, &ss))
+    return -1;
+  if (hh > 23 || mi > 59 || ss > 59) return -1;
+  *secs = (int64_t)ms_date_from_ymd(y, m, d) * 86400 + hh * 3600 + mi * 60 + ss;
+  return 0;
+}
+
+void ms_date_format(int32_t days, char *buf) {
+  int y, m, d;
+  ms_date_to_ymd(days, &y, &m, &d);
+  snprintf(buf, MS_DATE_BUFSZ, "%04d-%02d-%02d", y, m, d);
+}
+
+void ms_datetime_format(int64_t secs, char *buf) {
+  int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+  int64_t rem = secs - days * 86400;
+  int y, m, d;
+  ms_date_to_ymd((int32_t)days, &y, &m, &d);
+  snprintf(buf, MS_DATE_BUFSZ, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, (int)(rem / 3600),
+           (int)(rem / 60 % 60), (int)(rem % 60));
+}

@@ -1,0 +1,84 @@
+/* Keyed counter-based random numbers.
+ *
+ * Usage:
+ *   ms_rng_key k = ms_rng_key_make(seed, ms_rng_stream("/tables/0/fields/3"));
+ *   double u = ms_rng_uniform(k, row, 0);     // draw 0 of this row
+ *   double z = ms_rng_normal(k, row, 1);      // draw 1 of this row
+ *
+ * Every random number in medsynth is a pure function of (seed, stream, index,
+ * lane): no generator state crosses rows, chunks or threads, so any row can
+ * be produced alone, in any order, by any thread, and give the same bytes.
+ *
+ *  - stream: xxh64 of a stable name (a field's JSON Pointer, "ddpm/noise").
+ *  - key:    xxh64 of (seed, stream) as little-endian bytes, split into the
+ *            two 32-bit words of a Philox4x32-10 key.
+ *  - counter: (index lo, index hi, lane lo, lane hi). `index` is the row or
+ *            element; `lane` is the draw number within it.
+ * One Philox block yields four 32-bit words. ms_rng_u64 uses words 0,1 (word
+ * 0 low); ms_rng_uniform is (u64 >> 11 + 0.5) * 2^-53, in the open interval
+ * (0, 1); ms_rng_normal is Box-Muller on the two u64-derived uniforms of one
+ * block (words 0,1 and 2,3), taking the cosine branch.
+ *
+ * GSL distributions consume a gsl_rng; ms_rng_gsl_new returns one backed by
+ * this generator. Reset it to (key, index, lane) before each keyed draw so
+ * rejection loops stay keyed: successive gsl_rng_get calls walk the words of
+ * block (index, lane), then (index, lane+1), ...
+ *
+ * Reference: Salmon et al., "Parallel random numbers: as easy as 1, 2, 3",
+ * SC'11 (Philox4x32-10 constants and round function). */
+#ifndef MEDSYNTH_RNG_H
+#define MEDSYNTH_RNG_H
+
+#include <gsl/gsl_rng.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  uint32_t k0, k1;
+} ms_rng_key;
+
+typedef struct {
+  uint32_t v[4];
+} ms_rng_block;
+
+/* xxh64 (seed 0) of a NUL-terminated name. */
+uint64_t ms_rng_stream(const char *name);
+/* xxh64 (seed 0) of name bytes; for names that are not NUL-terminated. */
+uint64_t ms_rng_stream_n(const char *name, size_t len);
+/* Derives a sub-stream: xxh64 of (parent, tag) as little-endian bytes. */
+uint64_t ms_rng_stream_sub(uint64_t parent, uint64_t tag);
+
+ms_rng_key ms_rng_key_make(uint64_t seed, uint64_t stream);
+
+/* The raw Philox4x32-10 block for counter (index, lane). */
+ms_rng_block ms_rng_philox(ms_rng_key key, uint64_t index, uint64_t lane);
+
+uint64_t ms_rng_u64(ms_rng_key key, uint64_t index, uint64_t lane);
+double ms_rng_uniform(ms_rng_key key, uint64_t index, uint64_t lane);
+double ms_rng_normal(ms_rng_key key, uint64_t index, uint64_t lane);
+/* Uniform integer in [0, n) without modulo bias (keyed rejection over
+ * successive words of the block and following lanes). n > 0. */
+uint64_t ms_rng_below(ms_rng_key key, uint64_t index, uint64_t lane, uint64_t n);
+
+/* Fills out[0..n) with standard normals: element i uses block
+ * (index = base + i/2 ... ) -- precisely, pair p = i/2 uses block
+ * (base_index + p, lane) and yields both Box-Muller outputs (cos, sin).
+ * Used for bulk noise (images), where element i's value depends only on
+ * (key, base_index, lane, i). */
+void ms_rng_normal_fill(ms_rng_key key, uint64_t base_index, uint64_t lane, float *out, size_t n);
+
+/* A gsl_rng whose type is "medsynth-philox". Caller frees with gsl_rng_free.
+ * NULL on allocation failure. */
+gsl_rng *ms_rng_gsl_new(void);
+/* The gsl_rng_type, for callers that allocate with gsl_rng_alloc. */
+const gsl_rng_type *ms_rng_gsl_type(void);
+/* Positions a medsynth gsl_rng at block (index, lane), word 0. */
+void ms_rng_gsl_reset(gsl_rng *r, ms_rng_key key, uint64_t index, uint64_t lane);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,128 @@
+/* Status codes and diagnostics.
+ *
+ * Usage:
+ *   ms_diag d;
+ *   ms_diag_init(&d);
+ *   if (ms_spec_load(&spec, "spec.json", &d) != MS_OK) {
+ *     char *text = ms_diag_format(&d);   // one line per problem
+ *     fputs(text, stderr); free(text);
+ *   }
+ *   ms_diag_deinit(&d);
+ *
+ * Every fallible library function returns ms_status (MS_OK == 0) and puts
+ * detail into a caller-supplied ms_diag. A diag collects any number of
+ * entries so that a validator can report every problem in one run. The
+ * printed form of one entry is
+ *   file:line:column: error: /json/pointer: message
+ * with the parts that are unknown left out.
+ *
+ * Ownership: the diag owns copies of every string given to it. */
+#ifndef MEDSYNTH_STATUS_H
+#define MEDSYNTH_STATUS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(name, text): the one table behind ms_status, ms_status_name and
+ * ms_strerror. New members go last. */
+#define MS_STATUS_TABLE(X)                                   \
+  X(OK, "success")                                           \
+  X(ERR_NOMEM, "out of memory")                              \
+  X(ERR_INVALID, "invalid argument")                         \
+  X(ERR_PARSE, "parse error")                                \
+  X(ERR_SPEC, "invalid spec")                                \
+  X(ERR_IO, "input/output error")                            \
+  X(ERR_NOTFOUND, "not found")                               \
+  X(ERR_EXISTS, "already exists")                            \
+  X(ERR_RANGE, "value out of range")                         \
+  X(ERR_MATH, "arithmetic error")                            \
+  X(ERR_FORMAT, "invalid or corrupt file format")            \
+  X(ERR_UNSUPPORTED, "unsupported")                          \
+  X(ERR_DATA, "invalid data")                                \
+  X(ERR_INTERNAL, "internal error")                          \
+  X(ERR_CANCELLED, "cancelled")
+
+typedef enum {
+#define MS__STATUS_ENUM(name, text) MS_##name,
+  MS_STATUS_TABLE(MS__STATUS_ENUM)
+#undef MS__STATUS_ENUM
+  MS_STATUS_COUNT
+} ms_status;
+
+/* "MS_ERR_SPEC" style name; "MS_UNKNOWN" for out-of-range values. */
+const char *ms_status_name(ms_status s);
+/* Human text ("invalid spec"). */
+const char *ms_strerror(ms_status s);
+
+typedef enum {
+  MS_SEV_ERROR,
+  MS_SEV_WARNING,
+  MS_SEV_NOTE,
+  MS_SEV_COUNT
+} ms_severity;
+
+const char *ms_severity_name(ms_severity s);
+
+/* One problem. Strings are owned by the diag. line/column are 1-based; 0
+ * means unknown. `where` is a JSON Pointer ("/tables/0/fields/3/dist/sd"), a
+ * "table/row" locator, or a tensor name; NULL when not applicable. */
+typedef struct {
+  ms_status status;
+  ms_severity severity;
+  char *file;
+  int line;
+  int column;
+  char *where;
+  char *message;
+} ms_diag_entry;
+
+typedef struct {
+  ms_diag_entry *entries;
+  size_t count;
+  size_t capacity;
+  size_t n_errors;
+  /* Once this many entries are held, further ones are counted but dropped
+   * (a malformed table can otherwise produce millions). 0 = 1000. */
+  size_t max_entries;
+  size_t n_dropped;
+} ms_diag;
+
+void ms_diag_init(ms_diag *d);
+void ms_diag_deinit(ms_diag *d);
+/* Drops all entries; keeps the storage. */
+void ms_diag_clear(ms_diag *d);
+
+/* Adds an entry and returns `status` so that callers can write
+ *   return ms_diag_add(d, MS_ERR_SPEC, file, l, c, ptr, "bad %s", x);
+ * d may be NULL (the entry is discarded). Never fails: when memory runs out
+ * the entry is dropped and counted. */
+ms_status ms_diag_add(ms_diag *d, ms_status status, const char *file, int line, int column,
+                      const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+ms_status ms_diag_vadd(ms_diag *d, ms_status status, ms_severity sev, const char *file,
+                       int line, int column, const char *where, const char *fmt, va_list ap);
+/* A warning: does not count towards n_errors. */
+void ms_diag_warn(ms_diag *d, const char *file, int line, int column, const char *where,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Sorts entries by (file, line, column), stable, so output order does not
+ * depend on the order checks ran in. */
+void ms_diag_sort(ms_diag *d);
+
+/* Formats one entry as "file:line:column: error: where: message" (no
+ * newline). Caller frees. NULL on allocation failure. */
+char *ms_diag_entry_format(const ms_diag_entry *e);
+/* All entries, one per line, each ending in '\n'. Caller frees. */
+char *ms_diag_format(const ms_diag *d);
+
+/* First error's status, or MS_OK. */
+ms_status ms_diag_status(const ms_diag *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
