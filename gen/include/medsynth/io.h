@@ -1,0 +1,85 @@
+/* Dataset writer: tables (and N-d arrays such as images) to HDF5, CSV or
+ * JSON Lines, through a temporary file renamed only on success.
+ *
+ * Usage:
+ *   ms_writer_opts o; ms_writer_opts_init(&o);
+ *   o.format = ms_format_from_path("out.h5");
+ *   ms_writer *w;
+ *   if (ms_writer_open(&w, "out.h5", &o, &diag) != MS_OK) ...;
+ *   ms_sink sink = ms_writer_sink(w);
+ *   ... generator calls sink.begin_table / write_chunk / end_table ...
+ *   ms_writer_set_attr_string(w, "seed", "42");      // root provenance
+ *   if (ms_writer_commit(w, &diag) != MS_OK) ...;   // renames, frees w
+ *   // on any failure instead: ms_writer_abort(w);   // removes temp, frees w
+ *
+ * The target is never touched until commit; an existing target is an error
+ * (MS_ERR_EXISTS) unless opts.force. Path "-" writes CSV/JSONL to stdout.
+ *
+ * Ownership: ms_writer_open creates the writer; commit and abort free it. */
+#ifndef MEDSYNTH_IO_H
+#define MEDSYNTH_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "medsynth/status.h"
+#include "medsynth/table.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { MS_FMT_HDF5, MS_FMT_CSV, MS_FMT_JSONL, MS_FMT_COUNT } ms_format;
+
+const char *ms_format_name(ms_format f);
+ms_format ms_format_from_name(const char *name);
+/* By extension: .h5/.hdf5 -> HDF5, .csv -> CSV, .jsonl/.ndjson -> JSONL;
+ * MS_FMT_COUNT otherwise. */
+ms_format ms_format_from_path(const char *path);
+
+typedef struct {
+  ms_format format;
+  int force;          /* overwrite an existing target */
+  int compression;    /* HDF5 deflate level 0..9 */
+  size_t chunk_rows;  /* HDF5 rows per chunk; 0 = automatic */
+  int threads;        /* compression threads; 0 = OpenMP default */
+  int no_timestamp;   /* omit creation time; SOURCE_DATE_EPOCH also fixes it */
+} ms_writer_opts;
+
+void ms_writer_opts_init(ms_writer_opts *o);
+
+typedef struct ms_writer ms_writer;
+
+ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts *opts,
+                         ms_diag *d);
+/* The sink to hand to a table generator; borrows w. */
+ms_sink ms_writer_sink(ms_writer *w);
+
+/* Root attributes (provenance). Strings are UTF-8. */
+ms_status ms_writer_set_attr_string(ms_writer *w, const char *name, const char *value);
+ms_status ms_writer_set_attr_int(ms_writer *w, const char *name, int64_t value);
+ms_status ms_writer_set_attr_double(ms_writer *w, const char *name, double value);
+
+/* N-d arrays (HDF5 only), e.g. images (N, C, H, W). `path` is the dataset
+ * path ("/images/t1"), dims[0] is the item count. Items are written in any
+ * order, in slabs of whole items. */
+typedef enum { MS_DT_FLOAT32, MS_DT_UINT8, MS_DT_UINT16, MS_DT_INT16, MS_DT_INT32, MS_DT_COUNT } ms_dtype;
+size_t ms_dtype_size(ms_dtype t);
+const char *ms_dtype_name(ms_dtype t);
+ms_status ms_writer_begin_array(ms_writer *w, const char *path, ms_dtype type, int rank,
+                                const uint64_t *dims);
+ms_status ms_writer_write_items(ms_writer *w, const char *path, uint64_t first_item,
+                                uint64_t n_items, const void *data);
+/* Attributes on any object already created (a table "/tables/x" or array). */
+ms_status ms_writer_set_object_attr_string(ms_writer *w, const char *object_path,
+                                           const char *name, const char *value);
+ms_status ms_writer_set_object_attr_double(ms_writer *w, const char *object_path,
+                                           const char *name, double value);
+
+ms_status ms_writer_commit(ms_writer *w, ms_diag *d);
+void ms_writer_abort(ms_writer *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
