@@ -95,12 +95,12 @@ ms_status ms_sgemm(float *C, size_t ldc,
                    size_t M, size_t N, size_t K, float alpha, float beta,
                    float *scratch, size_t scratch_floats);
 /* Scratch for ms_sgemm: packed A and B panels, shared by all threads, so it
- * does not depend on the thread count. At most about 1.2 M floats (4.6 MB);
+ * does not depend on the thread count. At most about 0.62 M floats (2.5 MB);
  * less for small shapes. 0 for M, N or K == 0. */
 size_t ms_sgemm_scratch_floats(size_t M, size_t N, size_t K);
 
 /* Block size of the k loop (see the summation order above). */
-#define MS_SGEMM_KC 384
+#define MS_SGEMM_KC 256
 
 /* --------------------------------------------------------------- Linear */
 
