@@ -1,21 +1,25 @@
 /* Blocked SGEMM: packed panels, SIMD micro-kernels, OpenMP over output tiles.
  *
- * Loop nest (Goto/BLIS):
+ * Threads: C is cut into a tm x tn grid of rectangles made of whole MR x NR
+ * tiles (tm*tn = thread count); each thread runs the serial algorithm below
+ * on its rectangle with its own share of the scratch. One fork/join per
+ * call and no barriers inside, which matters on a shared, loaded machine.
+ *
+ * Serial loop nest (Goto/BLIS):
  *   for jc (columns, blocks of <= NC)
  *     for pc (k, blocks of exactly MS_SGEMM_KC, last one shorter)
- *       pack op(B)[pc.., jc..] into NR-wide micro-panels   (threads split strips)
+ *       pack op(B)[pc.., jc..] into NR-wide micro-panels
  *       for ic (rows, blocks of <= MC)
- *         pack op(A)[ic.., pc..] into MR-tall micro-panels (threads split strips)
- *         for each MR x NR tile (jr-major):                (threads split tiles)
+ *         pack op(A)[ic.., pc..] into MR-tall micro-panels
+ *         for each MR x NR tile:
  *           acc = sum over the kc values of this block, sequential FMA
  *           first pc block: C = beta*C + alpha*acc   (beta == 0: C = alpha*acc)
  *           later blocks:   C = C + alpha*acc        (one FMA)
- * Determinism: every C element is owned by one tile and therefore one
- * thread per (jc, pc, ic) step; its value is produced by the same
- * instructions in the same k order whatever the thread count, tile split,
- * or M/N blocking (those only decide *who* computes a tile). Partial edge
- * tiles run the same micro-kernel on a copy of the tile, so edges round
- * exactly like interior tiles. Packing is a pure copy (zero padding).
+ * Determinism: every C element belongs to one tile; its value is produced
+ * by the same instructions in the same k order whatever the thread count,
+ * grid, or M/N blocking (those only decide *who* computes a tile). Partial
+ * edge tiles run the same micro-kernel on a copy of the tile, so edges
+ * round exactly like interior tiles. Packing is a pure copy (zero padding).
  *
  * Micro-kernels: AVX-512F (MR 14 x NR 32: 28 zmm accumulators, B row in two
  * zmm, A broadcast), AVX2+FMA (6 x 16: 12 ymm), portable GCC vectors
@@ -36,7 +40,7 @@
 
 #define KC MS_SGEMM_KC
 #define MC 336  /* multiple of 14, 6 and 4 */
-#define NC 2048 /* multiple of 32, 16 and 8 */
+#define NC 1024 /* multiple of 32, 16 and 8 */
 #define MAX_MR 14
 #define MAX_NR 32
 
@@ -227,13 +231,15 @@ static void pack_b_strip(float *restrict dst, const float *restrict B, size_t ld
 
 /* ------------------------------------------------------------ driver */
 
-static size_t need_for(const isa_cfg *cfg, size_t M, size_t N, size_t K) {
+/* Scratch of one thread working on an m x n part of C. */
+static size_t need_for(const isa_cfg *cfg, size_t m, size_t n, size_t K) {
   size_t kc = min_sz(K, KC);
-  return round_up(min_sz(M, MC), cfg->mr) * kc + kc * round_up(min_sz(N, NC), cfg->nr) + 32;
+  return round_up(min_sz(m, MC), cfg->mr) * kc + kc * round_up(min_sz(n, NC), cfg->nr) + 32;
 }
 
-size_t ms_sgemm_scratch_floats(size_t M, size_t N, size_t K) {
-  if (M == 0 || N == 0 || K == 0) return 0;
+/* Per-thread share, the largest over all ISA paths so that one size fits
+ * whichever path runs. */
+static size_t per_thread_floats(size_t M, size_t N, size_t K) {
   static const isa_cfg cfgs[] = {{4, 8, NULL}, {6, 16, NULL}, {14, 32, NULL}};
   size_t need = 0;
   for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
@@ -241,6 +247,18 @@ size_t ms_sgemm_scratch_floats(size_t M, size_t N, size_t K) {
     if (n > need) need = n;
   }
   return need;
+}
+
+/* Threads worth using: tiny products stay on one thread (never changes bytes). */
+static size_t useful_threads(size_t M, size_t N, size_t K) {
+  size_t nt = (size_t)omp_get_max_threads();
+  if ((double)M * (double)N * (double)K < 48.0 * 48.0 * 48.0) nt = 1;
+  return nt < 1 ? 1 : nt;
+}
+
+size_t ms_sgemm_scratch_floats(size_t M, size_t N, size_t K) {
+  if (M == 0 || N == 0 || K == 0) return 0;
+  return per_thread_floats(M, N, K) * useful_threads(M, N, K);
 }
 
 static float *align64(float *p) {
@@ -253,6 +271,79 @@ static float *align64(float *p) {
 static size_t balanced_block(size_t total, size_t cap, size_t unit) {
   size_t nb = (total + cap - 1) / cap;
   return min_sz(cap, round_up((total + nb - 1) / nb, unit));
+}
+
+/* The whole serial algorithm on C[0:M, 0:N] (a thread's rectangle). */
+static void gemm_serial(const isa_cfg *cfg, float *C, size_t ldc, const float *A, size_t lda,
+                        const float *B, size_t ldb, ms_trans ta, ms_trans tb, size_t M,
+                        size_t N, size_t K, float alpha, float beta, float *ws) {
+  const size_t mr = cfg->mr, nr = cfg->nr;
+  const ukr_fn ukr = cfg->ukr;
+  const size_t mcb = balanced_block(M, MC, mr), ncb = balanced_block(N, NC, nr);
+  float *Ap = align64(ws);
+  float *Bp = align64(Ap + round_up(min_sz(M, MC), mr) * min_sz(K, KC));
+  for (size_t jc = 0; jc < N; jc += ncb) {
+    const size_t nc = min_sz(ncb, N - jc);
+    const size_t n_jr = (nc + nr - 1) / nr;
+    for (size_t pc = 0; pc < K; pc += KC) {
+      const size_t kc = min_sz(KC, K - pc);
+      const int first = pc == 0;
+      for (size_t jr = 0; jr < n_jr; jr++)
+        pack_b_strip(Bp + jr * nr * kc, B, ldb, tb, pc, kc, jc + jr * nr,
+                     min_sz(nr, nc - jr * nr), nr);
+      for (size_t ic = 0; ic < M; ic += mcb) {
+        const size_t mc = min_sz(mcb, M - ic);
+        const size_t n_ir = (mc + mr - 1) / mr;
+        for (size_t ir = 0; ir < n_ir; ir++)
+          pack_a_strip(Ap + ir * mr * kc, A, lda, ta, ic + ir * mr, min_sz(mr, mc - ir * mr),
+                       pc, kc, mr);
+        for (size_t jr = 0; jr < n_jr; jr++) {
+          const size_t cols = min_sz(nr, nc - jr * nr);
+          const float *bp = Bp + jr * nr * kc;
+          for (size_t ir = 0; ir < n_ir; ir++) {
+            const size_t rows = min_sz(mr, mc - ir * mr);
+            float *ct = C + (ic + ir * mr) * ldc + jc + jr * nr;
+            const float *ap = Ap + ir * mr * kc;
+            if (rows == mr && cols == nr) {
+              ukr(kc, ap, bp, ct, ldc, alpha, beta, first);
+            } else {
+              float tile[MAX_MR * MAX_NR] __attribute__((aligned(64)));
+              memset(tile, 0, sizeof tile);
+              if (!(first && beta == 0.0f))
+                for (size_t r = 0; r < rows; r++)
+                  memcpy(tile + r * nr, ct + r * ldc, cols * sizeof(float));
+              ukr(kc, ap, bp, tile, nr, alpha, beta, first);
+              for (size_t r = 0; r < rows; r++)
+                memcpy(ct + r * ldc, tile + r * nr, cols * sizeof(float));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Split an nt-thread run into a tm x tn grid of C rectangles (in whole
+ * MR x NR tiles) with the smallest largest rectangle; ties prefer column
+ * splits (each thread then packs a disjoint part of B). */
+static void choose_grid(size_t nt, size_t M, size_t N, size_t mr, size_t nr, size_t *tm,
+                        size_t *tn) {
+  const size_t tiles_m = (M + mr - 1) / mr, tiles_n = (N + nr - 1) / nr;
+  size_t best_m = 1, best_n = 1;
+  double best = 1e300;
+  for (size_t a = 1; a <= nt; a++) {
+    if (nt % a) continue;
+    size_t b = nt / a; /* a row bands, b column bands */
+    if (a > tiles_m || b > tiles_n) continue;
+    double w = (double)((tiles_m + a - 1) / a) * (double)((tiles_n + b - 1) / b);
+    if (w < best || (w == best && b > best_n)) {
+      best = w;
+      best_m = a;
+      best_n = b;
+    }
+  }
+  *tm = best_m;
+  *tn = best_n;
 }
 
 ms_status ms__sgemm_isa(ms_kernel_isa isa, float *C, size_t ldc, const float *A, size_t lda,
@@ -270,51 +361,38 @@ ms_status ms__sgemm_isa(ms_kernel_isa isa, float *C, size_t ldc, const float *A,
       for (size_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
     return MS_OK;
   }
-  if (!scratch || scratch_floats < ms_sgemm_scratch_floats(M, N, K)) return MS_ERR_INVALID;
-  const size_t mr = cfg.mr, nr = cfg.nr;
-  const size_t mcb = balanced_block(M, MC, mr), ncb = balanced_block(N, NC, nr);
-  float *Ap = align64(scratch);
-  float *Bp = align64(Ap + round_up(min_sz(M, MC), mr) * min_sz(K, KC));
-  /* Small problems are not worth waking threads (does not change bytes). */
-  int nt = omp_get_max_threads();
-  if ((double)M * (double)N * (double)K < 64.0 * 64.0 * 64.0) nt = 1;
-  const ukr_fn ukr = cfg.ukr;
-
-#pragma omp parallel num_threads(nt)
-  for (size_t jc = 0; jc < N; jc += ncb) {
-    const size_t nc = min_sz(ncb, N - jc);
-    const size_t n_jr = (nc + nr - 1) / nr;
-    for (size_t pc = 0; pc < K; pc += KC) {
-      const size_t kc = min_sz(KC, K - pc);
-      const int first = pc == 0;
-#pragma omp for schedule(static)
-      for (size_t jr = 0; jr < n_jr; jr++)
-        pack_b_strip(Bp + jr * nr * kc, B, ldb, tb, pc, kc, jc + jr * nr,
-                     min_sz(nr, nc - jr * nr), nr);
-      for (size_t ic = 0; ic < M; ic += mcb) {
-        const size_t mc = min_sz(mcb, M - ic);
-        const size_t n_ir = (mc + mr - 1) / mr;
-#pragma omp for schedule(static)
-        for (size_t ir = 0; ir < n_ir; ir++)
-          pack_a_strip(Ap + ir * mr * kc, A, lda, ta, ic + ir * mr, min_sz(mr, mc - ir * mr),
-                       pc, kc, mr);
-#pragma omp for schedule(static)
-        for (size_t u = 0; u < n_jr * n_ir; u++) {
-          const size_t jr = u / n_ir, ir = u % n_ir;
-          const size_t rows = min_sz(mr, mc - ir * mr), cols = min_sz(nr, nc - jr * nr);
-          float *ct = C + (ic + ir * mr) * ldc + jc + jr * nr;
-          const float *ap = Ap + ir * mr * kc, *bp = Bp + jr * nr * kc;
-          if (rows == mr && cols == nr) {
-            ukr(kc, ap, bp, ct, ldc, alpha, beta, first);
-          } else {
-            float tile[MAX_MR * MAX_NR] __attribute__((aligned(64)));
-            memset(tile, 0, sizeof tile);
-            if (!(first && beta == 0.0f))
-              for (size_t r = 0; r < rows; r++) memcpy(tile + r * nr, ct + r * ldc, cols * sizeof(float));
-            ukr(kc, ap, bp, tile, nr, alpha, beta, first);
-            for (size_t r = 0; r < rows; r++) memcpy(ct + r * ldc, tile + r * nr, cols * sizeof(float));
-          }
-        }
+  const size_t per = per_thread_floats(M, N, K);
+  if (!scratch || scratch_floats < per) return MS_ERR_INVALID;
+  size_t nt = useful_threads(M, N, K);
+  if (nt > scratch_floats / per) nt = scratch_floats / per;
+  /* Some thread counts cannot be split (more threads than tiles); use the
+   * largest count the grid can take. */
+  size_t tm = 1, tn = 1;
+  for (; nt > 1; nt--) {
+    choose_grid(nt, M, N, cfg.mr, cfg.nr, &tm, &tn);
+    if (tm * tn == nt) break;
+  }
+  if (nt <= 1) {
+    gemm_serial(&cfg, C, ldc, A, lda, B, ldb, ta, tb, M, N, K, alpha, beta, scratch);
+    return MS_OK;
+  }
+  const size_t tiles_m = (M + cfg.mr - 1) / cfg.mr, tiles_n = (N + cfg.nr - 1) / cfg.nr;
+  /* One fork/join per call; each thread runs the serial algorithm on its own
+   * rectangle with its own packing buffers: no barriers inside. */
+#pragma omp parallel num_threads((int)nt)
+  {
+    const size_t t = (size_t)omp_get_thread_num();
+    if (t < nt) {
+      const size_t bi = t / tn, bj = t % tn;
+      const size_t m0 = min_sz(M, bi * tiles_m / tm * cfg.mr);
+      const size_t m1 = min_sz(M, (bi + 1) * tiles_m / tm * cfg.mr);
+      const size_t n0 = min_sz(N, bj * tiles_n / tn * cfg.nr);
+      const size_t n1 = min_sz(N, (bj + 1) * tiles_n / tn * cfg.nr);
+      if (m1 > m0 && n1 > n0) {
+        const float *As = ta == MS_TRANS_NO ? A + m0 * lda : A + m0;
+        const float *Bs = tb == MS_TRANS_NO ? B + n0 : B + n0 * ldb;
+        gemm_serial(&cfg, C + m0 * ldc + n0, ldc, As, lda, Bs, ldb, ta, tb, m1 - m0, n1 - n0,
+                    K, alpha, beta, scratch + t * per);
       }
     }
   }

@@ -94,9 +94,11 @@ ms_status ms_sgemm(float *C, size_t ldc,
                    ms_trans trans_a, ms_trans trans_b,
                    size_t M, size_t N, size_t K, float alpha, float beta,
                    float *scratch, size_t scratch_floats);
-/* Scratch for ms_sgemm: packed A and B panels, shared by all threads, so it
- * does not depend on the thread count. At most about 0.62 M floats (2.5 MB);
- * less for small shapes. 0 for M, N or K == 0. */
+/* Scratch for ms_sgemm: packed A and B panels for each thread, sized for
+ * omp_get_max_threads() at the time of this query (at most about 0.35 M
+ * floats, 1.4 MB, per thread; less for small shapes). Given less, ms_sgemm
+ * runs on as many threads as the scratch allows (same bytes); below one
+ * thread's share it returns MS_ERR_INVALID. 0 for M, N or K == 0. */
 size_t ms_sgemm_scratch_floats(size_t M, size_t N, size_t K);
 
 /* Block size of the k loop (see the summation order above). */
