@@ -793,7 +793,46 @@ static void test_io_verify_detects_changed_data(void **state) {
   ms_diag_deinit(&d);
 }
 
-int main(void) {
+/* `test_io --write-sample FILE.h5` writes the fixture table (1000 rows) and a
+ * small array, for tests/cli/io_h5py.sh, which checks them with h5py. */
+static int write_sample(const char *path) {
+  make_schema();
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_writer_opts o;
+  ms_writer_opts_init(&o);
+  o.force = 1;
+  o.chunk_rows = 128;
+  o.compression = 6;
+  ms_writer *w;
+  ms_status st = ms_writer_open(&w, path, &o, &d);
+  if (st == MS_OK) {
+    st = write_table(ms_writer_sink(w), &g_schema, 1000, 300);
+    uint8_t img[4 * 3 * 5];
+    for (size_t i = 0; i < sizeof img; i++) img[i] = (uint8_t)(i * 7 % 251);
+    uint64_t dims[3] = {4, 3, 5};
+    if (st == MS_OK) st = ms_writer_begin_array(w, "/images/demo", MS_DT_UINT8, 3, dims);
+    if (st == MS_OK) st = ms_writer_write_items(w, "/images/demo", 0, 4, img);
+    if (st == MS_OK) st = ms_writer_set_object_attr_string(w, "/images/demo", "modality", "demo");
+    if (st == MS_OK) st = ms_writer_set_attr_string(w, "seed", "42");
+    if (st == MS_OK) st = ms_writer_set_attr_string(w, "spec_hash", "0123456789abcdef");
+    if (st == MS_OK) st = ms_writer_set_attr_double(w, "scale", 0.5);
+    if (st == MS_OK)
+      st = ms_writer_commit(w, &d);
+    else
+      ms_writer_abort(w);
+  }
+  if (st != MS_OK) {
+    char *m = ms_diag_format(&d);
+    fprintf(stderr, "%s", m ? m : "write failed\n");
+    free(m);
+  }
+  ms_diag_deinit(&d);
+  return st == MS_OK ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && !strcmp(argv[1], "--write-sample")) return write_sample(argv[2]);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_io_hdf5_round_trip_all_types),
       cmocka_unit_test(test_io_hdf5_chunk_boundaries),
