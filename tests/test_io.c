@@ -468,6 +468,10 @@ static void test_io_double_shortest_round_trip(void **state) {
   }
   ms__format_double(buf, sizeof buf, 0.1, -1);
   assert_string_equal(buf, "0.1");
+  ms__format_double(buf, sizeof buf, 1e6, -1);
+  assert_string_equal(buf, "1000000");
+  ms__format_double(buf, sizeof buf, 1.0 / 3.0, -1);
+  assert_string_equal(buf, "0.3333333333333333");
   ms__format_double(buf, sizeof buf, 1e300, -1);
   assert_string_equal(buf, "1e+300");
   ms__format_double(buf, sizeof buf, 2.0 / 3.0, 2);
