@@ -59,6 +59,15 @@ void ms__shape_set(ms__shape *s, int label, double cx, double cy, double cz, dou
     }
   }
   s->max_def = total;
+  double lo = 1 - total, hi = 1 + total;
+  s->lo_p = p == 2 ? lo * lo : pow(lo, p);
+  s->hi_p = p == 2 ? hi * hi : pow(hi, p);
+  /* For p >= 2 and three coordinates, power means give
+   * 3^(1-p/2) r^p <= |u|^p + |v|^p + |w|^p <= r^p with r^2 = u^2+v^2+w^2, so
+   * r <= 1 - max_def is inside and r^2 > (1 + max_def)^2 3^(1-2/p) outside
+   * without evaluating pow. */
+  s->in_r2 = lo * lo;
+  s->out_r2 = hi * hi * (p == 2 ? 1 : pow(3.0, 1 - 2 / p));
   double m = 1 + total;
   double act = fabs(s->ct), ast = fabs(s->st);
   double hx = m * (ax * act + ay * ast), hy = m * (ax * ast + ay * act), hz = m * az;
@@ -78,16 +87,14 @@ int ms__shape_inside(const ms__shape *s, double x, double y, double z) {
   double u = (dx * s->ct + dy * s->st) * s->inv_a[0];
   double v = (-dx * s->st + dy * s->ct) * s->inv_a[1];
   double w = (z - s->c[2]) * s->inv_a[2];
-  double rho;
+  double r2 = u * u + v * v + w * w;
+  if (r2 <= s->in_r2) return 1;
+  if (r2 > s->out_r2) return 0;
   int p2 = s->p == 2.0;
-  if (p2)
-    rho = u * u + v * v + w * w;
-  else
-    rho = pow(fabs(u), s->p) + pow(fabs(v), s->p) + pow(fabs(w), s->p);
-  double lo = 1 - s->max_def, hi = 1 + s->max_def;
-  double lo_p = p2 ? lo * lo : pow(lo, s->p), hi_p = p2 ? hi * hi : pow(hi, s->p);
-  if (rho <= lo_p) return 1;
-  if (rho > hi_p) return 0;
+  double rho = r2;
+  if (!p2) rho = pow(fabs(u), s->p) + pow(fabs(v), s->p) + (w != 0 ? pow(fabs(w), s->p) : 0);
+  if (rho <= s->lo_p) return 1;
+  if (rho > s->hi_p) return 0;
   /* Boundary band: evaluate the radial deformation at the azimuth of (u, v)
    * with Chebyshev recurrences instead of trigonometric calls. */
   double r = sqrt(u * u + v * v);
@@ -116,6 +123,29 @@ static int eval_label(const ms__shape *shapes, int n, double x, double y, double
     return below == s->organ ? s->label : below;
   }
   return MS_LABEL_BACKGROUND;
+}
+
+static int eval_list(const ms__shape *shapes, const int *idx, int n, double x, double y, double z) {
+  for (int j = n - 1; j >= 0; j--) {
+    const ms__shape *s = &shapes[idx[j]];
+    if (!ms__shape_inside(s, x, y, z)) continue;
+    if (!s->organ) return s->label;
+    int below = eval_list(shapes, idx, j, x, y, z);
+    return below == s->organ ? s->label : below;
+  }
+  return MS_LABEL_BACKGROUND;
+}
+
+int ms__scene_label_list(const ms__scene *sc, const int *idx, int n, const int *lidx, int nl, double x,
+                         double y, double z) {
+  for (int j = nl - 1; j >= 0; j--) {
+    const ms__shape *s = &sc->lesions[lidx[j]];
+    if (ms__shape_inside(s, x, y, z)) {
+      int below = eval_list(sc->shapes, idx, n, x, y, z);
+      return below == s->organ ? s->label : below;
+    }
+  }
+  return eval_list(sc->shapes, idx, n, x, y, z);
 }
 
 int ms__scene_anatomy_label(const ms__scene *sc, double x, double y, double z) {

@@ -23,6 +23,8 @@ typedef struct {
   double p;
   double alpha[MS__SHAPE_HARMONICS], beta[MS__SHAPE_HARMONICS];
   double max_def;
+  double lo_p, hi_p;   /* (1 - max_def)^p, (1 + max_def)^p */
+  double in_r2, out_r2; /* u^2+v^2+w^2 below in_r2: inside; above out_r2: outside */
   double lo[3], hi[3]; /* axis-aligned bounding box (mm) */
   int label;
   int organ; /* lesions: paint only where the anatomy label equals this; 0 otherwise */
@@ -43,6 +45,10 @@ void ms__shape_set(ms__shape *s, int label, double cx, double cy, double cz, dou
                    double az, double theta, double p, double def_amp, ms_rng_key key,
                    uint64_t index, uint64_t lane);
 int ms__shape_inside(const ms__shape *s, double x, double y, double z);
+/* Label at a point using only the solids listed in idx[0..n) (painting order);
+ * callers pass the solids whose bounding boxes can contain the point. */
+int ms__scene_label_list(const ms__scene *sc, const int *idx, int n, const int *lidx, int nl, double x,
+                         double y, double z);
 
 /* Builds the anatomy of one patient; realised subject values go to *out. */
 ms_status ms__scene_build(ms__scene *sc, const ms_phantom_params *p,

@@ -150,17 +150,35 @@ static void render(ms_phantom_image *img, const ms_phantom_params *p, const ms__
   const double *sp = img->spacing;
   const double half_w = 0.5 * W * sp[0], half_h = 0.5 * H * sp[1];
   const float *val = img->tissue_value;
+  /* Without a warp a row (fixed y, z) can only meet the solids whose
+   * bounding boxes cover it (widened by half a pixel for sub-samples). */
+  int idx[MS__MAX_SHAPES], lidx[MS_PHANTOM_MAX_LESIONS];
+  int n_idx = sc->n_shapes, n_lidx = sc->n_lesions;
+  for (int j = 0; j < n_idx; j++) idx[j] = j;
+  for (int j = 0; j < n_lidx; j++) lidx[j] = j;
   for (int k = 0; k < D; k++) {
     double z = p->depth > 0 ? ms_phantom_plane_z(p, k) : p->slice_z_mm;
     for (int i = 0; i < H; i++) {
       double y = (i + 0.5) * sp[1] - half_h;
       size_t row = ((size_t)k * (size_t)H + (size_t)i) * (size_t)W;
+      if (!w->on) {
+        double ylo = y - 0.5 * sp[1], yhi = y + 0.5 * sp[1];
+        n_idx = n_lidx = 0;
+        for (int j = 0; j < sc->n_shapes; j++) {
+          const ms__shape *s = &sc->shapes[j];
+          if (s->hi[1] >= ylo && s->lo[1] <= yhi && s->hi[2] >= z && s->lo[2] <= z) idx[n_idx++] = j;
+        }
+        for (int j = 0; j < sc->n_lesions; j++) {
+          const ms__shape *s = &sc->lesions[j];
+          if (s->hi[1] >= ylo && s->lo[1] <= yhi && s->hi[2] >= z && s->lo[2] <= z) lidx[n_lidx++] = j;
+        }
+      }
       for (int j = 0; j < W; j++) {
         double x = (j + 0.5) * sp[0] - half_w;
         size_t pix = (size_t)i * (size_t)W + (size_t)j;
         double sx, sy;
         warp_apply(w, pix, x, y, &sx, &sy);
-        int lab = ms__scene_label(sc, sx, sy, z);
+        int lab = ms__scene_label_list(sc, idx, n_idx, lidx, n_lidx, sx, sy, z);
         img->mask[row + (size_t)j] = (uint8_t)lab;
         if (S == 1) {
           img->image[row + (size_t)j] = val[lab];
@@ -172,7 +190,7 @@ static void render(ms_phantom_image *img, const ms_phantom_params *p, const ms__
           for (int b = 0; b < S; b++) {
             double ox = ((b + 0.5) / S - 0.5) * sp[0];
             warp_apply(w, pix, x + ox, y + oy, &sx, &sy);
-            acc += val[ms__scene_label(sc, sx, sy, z)];
+            acc += val[ms__scene_label_list(sc, idx, n_idx, lidx, n_lidx, sx, sy, z)];
           }
         }
         img->image[row + (size_t)j] = (float)(acc / (S * S));
