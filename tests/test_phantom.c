@@ -218,12 +218,14 @@ static void test_phantom_ct_noise_variance_follows_dose(void **state) {
   assert_true(fabs(var_at[1] / var_at[2] - 4) < 0.2);
 }
 
-/* Background magnitude of Rician noise has mean sigma sqrt(pi / 2). */
+/* Background magnitude of Rician noise (signal 0) is Rayleigh: mean
+ * sigma sqrt(pi / 2), sd sigma sqrt((4 - pi) / 2); allow 5 standard errors. */
 static void test_phantom_mr_background_is_rician(void **state) {
   (void)state;
   ms_phantom_params p = base(MS_PHANTOM_HEAD, MS_MODALITY_T2, 128);
   p.mr_bias = 0;
   p.mr_noise = 0.05;
+  p.tissue_jitter = 0; /* white matter then carries the reference signal */
   ms_phantom_params q = p;
   q.noise = 0;
   ms_phantom_image a, b;
@@ -231,21 +233,23 @@ static void test_phantom_mr_background_is_rician(void **state) {
   init(&b, &q);
   gen(&a, &p, NULL, 1, 0);
   gen(&b, &q, NULL, 1, 0);
-  /* sigma = 0.05 * white-matter T2 signal; recover it from the clean image. */
-  double wm = b.tissue_value[MS_LABEL_WHITE_MATTER];
-  assert_true(b.tissue_value[MS_LABEL_CSF] > wm); /* CSF bright on T2 */
-  double s = 0;
+  double sigma = 0.05 * b.tissue_value[MS_LABEL_WHITE_MATTER];
+  assert_true(b.tissue_value[MS_LABEL_CSF] > b.tissue_value[MS_LABEL_WHITE_MATTER]); /* CSF bright on T2 */
+  double s = 0, s2 = 0;
   size_t n = 0;
   for (size_t e = 0; e < a.n_pixels; e++)
     if (b.mask[e] == MS_LABEL_BACKGROUND) {
       assert_true(a.image[e] >= 0);
       s += a.image[e];
+      s2 += (double)a.image[e] * a.image[e];
       n++;
     }
+  assert_true(n > 1000);
   double mean = s / n;
-  /* sigma from the reference (un-jittered) white matter: check within 10 %. */
-  double sigma_lo = 0.05 * wm * 0.85, sigma_hi = 0.05 * wm * 1.15;
-  assert_true(mean > sigma_lo * sqrt(M_PI / 2) && mean < sigma_hi * sqrt(M_PI / 2));
+  double se = sigma * sqrt((4 - M_PI) / 2) / sqrt((double)n);
+  assert_true(fabs(mean - sigma * sqrt(M_PI / 2)) < 5 * se);
+  /* E[M^2] = 2 sigma^2 for the Rayleigh magnitude. */
+  assert_true(fabs(s2 / n / (2 * sigma * sigma) - 1) < 5 * 1.0 / sqrt((double)n));
   ms_phantom_image_deinit(&a);
   ms_phantom_image_deinit(&b);
   /* T1: white matter brighter than grey matter, CSF dark. */
