@@ -676,7 +676,7 @@ static void test_kernels_resample_add_concat(void **state) {
   /* Odd shapes, fast == ref bit for bit, guards intact. */
   const size_t N = 2, C = 3, H = 7, W = 5, n = N * C * H * W;
   float *in = gbuf(n), *u1 = gbuf(4 * n), *u2 = gbuf(4 * n), *p1 = gbuf(n / 4 + 1),
-        *p2 = gbuf(n / 4 + 1), *c1 = gbuf(2 * n), *c2 = gbuf(2 * n), *bb = gbuf(N * C);
+        *p2 = gbuf(n / 4 + 1), *c1 = gbuf(4 * n), *c2 = gbuf(4 * n), *bb = gbuf(N * C);
   fill(in, n, 41);
   fill(bb, N * C, 42);
   ms_upsample_nearest2x(u1, in, N, C, H, W);
@@ -687,7 +687,7 @@ static void test_kernels_resample_add_concat(void **state) {
   assert_memory_equal(p1, p2, N * C * (H / 2) * (W / 2) * sizeof(float));
   ms_concat_channels(c1, in, u1, N, C, 3 * C, H * W);
   ms_concat_channels_ref(c2, in, u1, N, C, 3 * C, H * W);
-  assert_memory_equal(c1, c2, 4 * n * sizeof(float) / 2);
+  assert_memory_equal(c1, c2, 4 * n * sizeof(float)); /* C + 3C channels */
   ms_add_channel(c1, in, bb, N, C, H * W);
   ms_add_channel_ref(c2, in, bb, N, C, H * W);
   assert_memory_equal(c1, c2, n * sizeof(float));
@@ -696,8 +696,8 @@ static void test_kernels_resample_add_concat(void **state) {
   gfree(u2, 4 * n);
   gfree(p1, n / 4 + 1);
   gfree(p2, n / 4 + 1);
-  gfree(c1, 2 * n);
-  gfree(c2, 2 * n);
+  gfree(c1, 4 * n);
+  gfree(c2, 4 * n);
   gfree(bb, N * C);
 }
 
