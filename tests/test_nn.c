@@ -21,7 +21,17 @@
 #include "medsynth/nn.h"
 #include "nn_fixture.h"
 
-#define GOLDEN MS_SOURCE_DIR "/tests/golden/nn/"
+/* Fixture path: $MS_GOLDEN_DIR/<name> when set (models/reference/parity.py
+ * points it at freshly generated fixtures), else tests/golden/nn/<name>. */
+static const char *gp(const char *name) {
+  static char bufs[8][1024];
+  static int next;
+  char *b = bufs[next++ % 8];
+  const char *dir = getenv("MS_GOLDEN_DIR");
+  snprintf(b, 1024, "%s/%s", dir && *dir ? dir : MS_SOURCE_DIR "/tests/golden/nn", name);
+  return b;
+}
+
 #define LAYER_TOL 1e-4
 #define E2E_TOL 1e-3
 
@@ -121,18 +131,18 @@ static void unet_case(const char *model_path, const char *golden, int with_layer
 
 static void test_nn_unet_eps_matches_torch(void **state) {
   (void)state;
-  unet_case(GOLDEN "unet_eps.h5", GOLDEN "unet_eps_golden.h5", 1);
+  unet_case(gp("unet_eps.h5"), gp("unet_eps_golden.h5"), 1);
 }
 
 static void test_nn_unet_cond_matches_torch(void **state) {
   (void)state;
-  unet_case(GOLDEN "unet_cond.h5", GOLDEN "unet_cond_golden.h5", 0);
+  unet_case(gp("unet_cond.h5"), gp("unet_cond_golden.h5"), 0);
 }
 
 static void test_nn_vae_matches_torch(void **state) {
   (void)state;
-  const char *golden = GOLDEN "vae_golden.h5";
-  ms_model *m = load_ok(GOLDEN "vae.h5");
+  const char *golden = gp("vae_golden.h5");
+  ms_model *m = load_ok(gp("vae.h5"));
   fx_array x, mean, logvar, z, out;
   assert_int_equal(fx_read(golden, "/encode/x", &x), 0);
   assert_int_equal(fx_read(golden, "/encode/mean", &mean), 0);
@@ -176,7 +186,7 @@ static void test_nn_vae_matches_torch(void **state) {
 
 static void test_nn_unet_batch_and_threads_identical(void **state) {
   (void)state;
-  ms_model *m = load_ok(GOLDEN "unet_eps.h5");
+  ms_model *m = load_ok(gp("unet_eps.h5"));
   const ms_model_config *c = ms_model_config_of(m);
   size_t per = (size_t)c->image_channels * c->image_size * c->image_size;
   float *x = malloc(4 * per * 4), *o4 = malloc(4 * per * 4), *o1 = malloc(4 * per * 4),
@@ -231,7 +241,7 @@ static void copy_file(const char *src, const char *dst, long keep) {
 
 static const char *fresh_copy(const char *tag) {
   snprintf(tmp_path, sizeof tmp_path, "test_nn_%ld_%s.h5", (long)getpid(), tag);
-  copy_file(GOLDEN "unet_eps.h5", tmp_path, -1);
+  copy_file(gp("unet_eps.h5"), tmp_path, -1);
   return tmp_path;
 }
 
@@ -270,12 +280,12 @@ static hid_t open_rw(const char *path) {
 
 static void test_nn_loader_rejects_truncated_file(void **state) {
   (void)state;
-  FILE *f = fopen(GOLDEN "unet_eps.h5", "rb");
+  FILE *f = fopen(gp("unet_eps.h5"), "rb");
   fseek(f, 0, SEEK_END);
   long size = ftell(f);
   fclose(f);
   snprintf(tmp_path, sizeof tmp_path, "test_nn_%ld_trunc.h5", (long)getpid());
-  copy_file(GOLDEN "unet_eps.h5", tmp_path, size / 2);
+  copy_file(gp("unet_eps.h5"), tmp_path, size / 2);
   expect_load_error(tmp_path, MS_ERR_FORMAT, NULL, "truncated or corrupt");
   snprintf(tmp_path, sizeof tmp_path, "test_nn_%ld_garbage.h5", (long)getpid());
   f = fopen(tmp_path, "wb");
@@ -390,7 +400,7 @@ static void test_nn_loader_rejects_altered_weights(void **state) {
 
 static void test_nn_loader_reports_metadata(void **state) {
   (void)state;
-  ms_model *m = load_ok(GOLDEN "unet_eps.h5");
+  ms_model *m = load_ok(gp("unet_eps.h5"));
   const ms_model_config *c = ms_model_config_of(m);
   assert_int_equal(c->arch, MS_ARCH_UNET);
   assert_int_equal(c->n_levels, 2);

@@ -19,7 +19,17 @@
 #include "medsynth/sample.h"
 #include "nn_fixture.h"
 
-#define GOLDEN MS_SOURCE_DIR "/tests/golden/nn/"
+/* Fixture path: $MS_GOLDEN_DIR/<name> when set (models/reference/parity.py
+ * points it at freshly generated fixtures), else tests/golden/nn/<name>. */
+static const char *gp(const char *name) {
+  static char bufs[8][1024];
+  static int next;
+  char *b = bufs[next++ % 8];
+  const char *dir = getenv("MS_GOLDEN_DIR");
+  snprintf(b, 1024, "%s/%s", dir && *dir ? dir : MS_SOURCE_DIR "/tests/golden/nn", name);
+  return b;
+}
+
 #define TRAJ_TOL 1e-3
 
 typedef struct {
@@ -75,28 +85,30 @@ static ms_denoiser make_denoiser(ms_model *m, ms_unet *u) {
 }
 
 static void trajectory_case(const char *model_name, const char *sample_name) {
-  char mp[512], gp[512], grp[128];
-  snprintf(mp, sizeof mp, GOLDEN "%s.h5", model_name);
-  snprintf(gp, sizeof gp, GOLDEN "%s_golden.h5", model_name);
+  char mp[1024], gpath[1024], grp[128], name[256];
+  snprintf(name, sizeof name, "%s.h5", model_name);
+  snprintf(mp, sizeof mp, "%s", gp(name));
+  snprintf(name, sizeof name, "%s_golden.h5", model_name);
+  snprintf(gpath, sizeof gpath, "%s", gp(name));
   ms_model *m = load(mp);
   traj_ctx tc = {0};
   snprintf(grp, sizeof grp, "/sample/%s/x_T", sample_name);
-  assert_int_equal(fx_read(gp, grp, &tc.x_T), 0);
+  assert_int_equal(fx_read(gpath, grp, &tc.x_T), 0);
   snprintf(grp, sizeof grp, "/sample/%s/noise", sample_name);
-  assert_int_equal(fx_read(gp, grp, &tc.noise), 0);
+  assert_int_equal(fx_read(gpath, grp, &tc.noise), 0);
   snprintf(grp, sizeof grp, "/sample/%s/traj", sample_name);
-  assert_int_equal(fx_read(gp, grp, &tc.traj), 0);
+  assert_int_equal(fx_read(gpath, grp, &tc.traj), 0);
   tc.B = (int)tc.x_T.dims[0];
   tc.item = tc.x_T.n / (size_t)tc.B;
   int32_t *y = NULL;
   size_t ny;
   snprintf(grp, sizeof grp, "/sample/%s/y", sample_name);
-  if (ms_model_config_of(m)->num_classes) assert_int_equal(fx_read_int(gp, grp, &y, &ny), 0);
+  if (ms_model_config_of(m)->num_classes) assert_int_equal(fx_read_int(gpath, grp, &y, &ny), 0);
   snprintf(grp, sizeof grp, "/sample/%s", sample_name);
   double steps, eta, guidance;
-  assert_int_equal(fx_attr_double(gp, grp, "steps", &steps), 0);
-  assert_int_equal(fx_attr_double(gp, grp, "eta", &eta), 0);
-  assert_int_equal(fx_attr_double(gp, grp, "guidance", &guidance), 0);
+  assert_int_equal(fx_attr_double(gpath, grp, "steps", &steps), 0);
+  assert_int_equal(fx_attr_double(gpath, grp, "eta", &eta), 0);
+  assert_int_equal(fx_attr_double(gpath, grp, "guidance", &guidance), 0);
   ms_diag d;
   ms_diag_init(&d);
   ms_unet *u;
@@ -246,7 +258,7 @@ static void test_sample_rejects_bad_parameters(void **s) {
 /* Image i is the same bytes alone, in a batch, and with 1 or 2 threads. */
 static void test_sample_image_independent_of_batch_and_threads(void **s) {
   (void)s;
-  ms_model *m = load(GOLDEN "unet_eps.h5");
+  ms_model *m = load(gp("unet_eps.h5"));
   ms_diag d;
   ms_diag_init(&d);
   ms_unet *u;
