@@ -853,6 +853,15 @@ static void test_kernels_enum_names(void **state) {
   assert_string_equal(ms_attn_layout_name(MS_ATTN_NTC), "ntc");
   assert_string_equal(ms_kernel_isa_name(MS_KERNEL_ISA_AVX512), "avx512");
   assert_string_equal(ms_kernel_isa_name(MS_KERNEL_ISA_COUNT), "unknown");
+  for (int i = 0; i < MS_TRANS_COUNT; i++)
+    assert_int_equal(ms_trans_from_name(ms_trans_name((ms_trans)i)), i);
+  for (int i = 0; i < MS_ATTN_LAYOUT_COUNT; i++)
+    assert_int_equal(ms_attn_layout_from_name(ms_attn_layout_name((ms_attn_layout)i)), i);
+  for (int i = 0; i < MS_KERNEL_ISA_COUNT; i++)
+    assert_int_equal(ms_kernel_isa_from_name(ms_kernel_isa_name((ms_kernel_isa)i)), i);
+  assert_int_equal(ms_trans_from_name("maybe"), MS_TRANS_COUNT);
+  assert_int_equal(ms_attn_layout_from_name(NULL), MS_ATTN_LAYOUT_COUNT);
+  assert_int_equal(ms_kernel_isa_from_name("sse"), MS_KERNEL_ISA_COUNT);
   assert_true(ms__isa_supported(ms_kernel_isa_detect()));
   assert_int_equal(ms__sgemm_isa(MS_KERNEL_ISA_COUNT, NULL, 1, NULL, 1, NULL, 1, MS_TRANS_NO,
                                  MS_TRANS_NO, 1, 1, 1, 1, 0, NULL, 0),
