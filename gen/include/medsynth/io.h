@@ -52,8 +52,15 @@ typedef struct ms_writer ms_writer;
 
 ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts *opts,
                          ms_diag *d);
-/* The sink to hand to a table generator; borrows w. */
+/* The sink to hand to a table generator; borrows w. Errors raised inside
+ * the sink callbacks go to the diag given to ms_writer_open. */
 ms_sink ms_writer_sink(ms_writer *w);
+/* The same three steps called directly (what the sink does). The schema and
+ * chunks are borrowed for the call; HDF5 copies the schema, CSV/JSONL borrow
+ * it until end_table. */
+ms_status ms_writer_begin_table(ms_writer *w, const ms_table_schema *s, uint64_t expected_rows);
+ms_status ms_writer_write_chunk(ms_writer *w, const ms_chunk *c);
+ms_status ms_writer_end_table(ms_writer *w, const char *table_name);
 
 /* Root attributes (provenance). Strings are UTF-8. */
 ms_status ms_writer_set_attr_string(ms_writer *w, const char *name, const char *value);
@@ -66,6 +73,8 @@ ms_status ms_writer_set_attr_double(ms_writer *w, const char *name, double value
 typedef enum { MS_DT_FLOAT32, MS_DT_UINT8, MS_DT_UINT16, MS_DT_INT16, MS_DT_INT32, MS_DT_COUNT } ms_dtype;
 size_t ms_dtype_size(ms_dtype t);
 const char *ms_dtype_name(ms_dtype t);
+/* MS_DT_COUNT when the name is unknown. */
+ms_dtype ms_dtype_from_name(const char *name);
 ms_status ms_writer_begin_array(ms_writer *w, const char *path, ms_dtype type, int rank,
                                 const uint64_t *dims);
 ms_status ms_writer_write_items(ms_writer *w, const char *path, uint64_t first_item,
@@ -75,6 +84,8 @@ ms_status ms_writer_set_object_attr_string(ms_writer *w, const char *object_path
                                            const char *name, const char *value);
 ms_status ms_writer_set_object_attr_double(ms_writer *w, const char *object_path,
                                            const char *name, double value);
+ms_status ms_writer_set_object_attr_int(ms_writer *w, const char *object_path, const char *name,
+                                        int64_t value);
 
 ms_status ms_writer_commit(ms_writer *w, ms_diag *d);
 void ms_writer_abort(ms_writer *w);
