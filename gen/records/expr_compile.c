@@ -292,9 +292,11 @@ static int cat_code(comp *C, const val *v, const char *label, int offset) {
   list_cats(v, list, sizeof list);
   const char *best = NULL;
   int bd = 3;
+  /* a suggestion must keep part of the label: 'X' is not "close" to 'F' */
+  int len = (int)strlen(label);
   for (size_t i = 0; i < v->n_cats; i++) {
     int dist = ms__expr_edit_distance(label, v->cats[i], 2);
-    if (dist < bd) {
+    if (dist < bd && dist < len) {
       bd = dist;
       best = v->cats[i];
     }
@@ -1258,6 +1260,34 @@ static int compact(comp *C, int root) {
   return 0;
 }
 
+/* A folded error that every row would hit (not under an if() branch or an
+ * and/or operand, which may discard it) is a compile error. */
+static void report_certain_errors(comp *C) {
+  ms__expr *e = C->e;
+  if (!e->n_ins) return;
+  uint8_t *sure = calloc(e->n_ins, 1);
+  if (!sure) {
+    C->E.nomem = 1;
+    return;
+  }
+  sure[e->n_ins - 1] = 1;
+  for (size_t k = e->n_ins; k-- > 0;) {
+    const ms__ins *I = &e->ins[k];
+    if (!sure[k]) continue;
+    if (I->op == MS__OP_CONST) {
+      if (I->kstate == MS__ST_ERROR)
+        ms__expr_err(&C->E, I->offset, "%s", I->kmsg ? I->kmsg : "cannot be evaluated");
+      continue;
+    }
+    if (I->op == MS__OP_AND || I->op == MS__OP_OR) continue;
+    if (I->a >= 0) sure[I->a] = 1;
+    if (I->op == MS__OP_IF) continue;
+    if (I->b >= 0) sure[I->b] = 1;
+    if (I->c >= 0) sure[I->c] = 1;
+  }
+  free(sure);
+}
+
 void ms__expr_free(ms__expr *e) {
   if (!e) return;
   for (size_t i = 0; i < e->n_pool; i++) free(e->pool[i]);
@@ -1313,18 +1343,13 @@ ms_status ms__expr_compile(ms__expr **out, const char *src, const ms__expr_resol
                      ms__expr_type_name(o->want));
     }
   }
-  if (res.t != T_ERR && !C.E.nomem && C.E.n_errors == 0 && is_const(&C, res.reg) &&
-      e->ins[res.reg].kstate == MS__ST_ERROR) {
-    const ms__ins *K = &e->ins[res.reg];
-    ms__expr_err(&C.E, K->offset, "%s", K->kmsg ? K->kmsg : "cannot be evaluated");
-  }
   if (res.t != T_ERR && !C.E.nomem && C.E.n_errors == 0) {
     e->type = (ms__expr_type)res.t;
     if (res.t == MS__EXPR_CATEGORICAL) {
       e->cats = (char **)res.cats;
       e->n_cats = res.n_cats;
     }
-    compact(&C, res.reg);
+    if (compact(&C, res.reg) == 0) report_certain_errors(&C);
   }
   ms__arena_free(&a);
   for (size_t i = 0; i < C.n_syms; i++) free(C.syms[i].name);
