@@ -1104,6 +1104,106 @@ static void test_expr_bad_input_values(void **state) {
   assert_string_equal(err.message, "field 'weight_kg' holds an infinite value");
 }
 
+/* Every line of the ```expr-examples block in docs/expressions.md:
+ * "expression => value" or "expression => error: message". */
+static void format_value(const ms__expr_value *v, char *buf, size_t cap) {
+  if (v->missing) {
+    snprintf(buf, cap, "missing");
+    return;
+  }
+  switch (v->type) {
+    case MS__EXPR_NUMBER:
+    case MS__EXPR_DURATION: snprintf(buf, cap, "%.17g", v->num); break;
+    case MS__EXPR_BOOL: snprintf(buf, cap, "%s", v->i ? "true" : "false"); break;
+    case MS__EXPR_DATE: {
+      char d[MS_DATE_BUFSZ];
+      ms_date_format((int32_t)v->i, d);
+      snprintf(buf, cap, "%s", d);
+      break;
+    }
+    case MS__EXPR_DATETIME: {
+      char d[MS_DATE_BUFSZ];
+      ms_datetime_format(v->i, d);
+      snprintf(buf, cap, "%s", d);
+      break;
+    }
+    case MS__EXPR_STRING: {
+      size_t k = 0;
+      buf[k++] = '\'';
+      for (const char *p = v->str; *p && k + 3 < cap; p++) {
+        if (*p == '\'') buf[k++] = '\'';
+        buf[k++] = *p;
+      }
+      buf[k++] = '\'';
+      buf[k] = 0;
+      break;
+    }
+    default: snprintf(buf, cap, "?"); break;
+  }
+}
+
+static void test_expr_doc_examples(void **state) {
+  (void)state;
+  const char *dir = getenv("MS_SOURCE_DIR");
+  char path[1024];
+  snprintf(path, sizeof path, "%s/docs/expressions.md", dir ? dir : MS_SOURCE_DIR);
+  FILE *fp = fopen(path, "r");
+  assert_non_null(fp);
+  char line[1024];
+  int in_block = 0, n_checked = 0, n_bad = 0;
+  while (fgets(line, sizeof line, fp)) {
+    line[strcspn(line, "\n")] = 0;
+    if (!in_block) {
+      in_block = !strcmp(line, "```expr-examples");
+      continue;
+    }
+    if (!strncmp(line, "```", 3)) break;
+    char *arrow = strstr(line, " => ");
+    assert_non_null(arrow);
+    char *next;
+    while ((next = strstr(arrow + 1, " => "))) arrow = next;
+    *arrow = 0;
+    const char *want = arrow + 4;
+    char src[1024];
+    snprintf(src, sizeof src, "%s", line);
+    for (size_t k = strlen(src); k > 0 && src[k - 1] == ' '; k--) src[k - 1] = 0;
+    char got[512];
+    ms_diag d;
+    ms_diag_init(&d);
+    ms__expr_value v;
+    ms_status st = ms__expr_const_value(src, &resolver, NULL, &v, NULL, &d);
+    if (st != MS_OK)
+      snprintf(got, sizeof got, "error: %s", d.count ? d.entries[0].message : "?");
+    else if (v.type == MS__EXPR_STRING && !v.missing) {
+      /* const_value hands strings out as copies; fetch again borrowed */
+      ms__expr *e = compile_ok(src);
+      ms__expr_error err;
+      assert_int_equal(ms__expr_eval_const(e, &v, &err), MS_OK);
+      format_value(&v, got, sizeof got);
+      ms__expr_free(e);
+    } else {
+      format_value(&v, got, sizeof got);
+    }
+    ms_diag_deinit(&d);
+    char *end = NULL;
+    double wnum = strtod(want, &end);
+    int same = (end && *end == 0 && end != want && st == MS_OK &&
+                (v.type == MS__EXPR_NUMBER || v.type == MS__EXPR_DURATION) && !v.missing)
+                   ? v.num == wnum
+                   : !strcmp(got, want);
+    if (!same) {
+      fprintf(stderr, "docs/expressions.md: %s\n  expected: %s\n  got:      %s\n", src, want,
+              got);
+      n_bad++;
+    }
+    n_checked++;
+  }
+  fclose(fp);
+  assert_true(in_block);
+  assert_true(n_checked >= 30);
+  assert_int_equal(n_bad, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_expr_precedence_and_associativity),
@@ -1126,6 +1226,7 @@ int main(void) {
       cmocka_unit_test(test_expr_threads_give_same_bytes),
       cmocka_unit_test(test_expr_datetime_and_int_layouts),
       cmocka_unit_test(test_expr_bad_input_values),
+      cmocka_unit_test(test_expr_doc_examples),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
