@@ -845,6 +845,8 @@ static void test_expr_names_slots_and_parent_index(void **state) {
   assert_true(out[0] == 30 + 365 && out[2] == 70 + 365);
   /* too few columns */
   assert_int_equal(ms__expr_eval(e, f.cols, 3, 4, out, ok, NULL, &err), MS_ERR_INVALID);
+  assert_int_equal(err.row, SIZE_MAX);
+  assert_string_equal(err.message, "expression evaluated with 3 frame columns, it reads 14");
   ms__expr_free(e);
   char **names = NULL;
   size_t n = 0;

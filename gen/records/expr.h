@@ -233,7 +233,8 @@ typedef struct {
   ms_status status;   /* MS_ERR_MATH (arithmetic), MS_ERR_RANGE (date out of
                          range), MS_ERR_DATA (bad input: invalid date string,
                          categorical code out of range) */
-  size_t row;         /* frame row (0-based within this call) */
+  size_t row;         /* frame row (0-based within this call); SIZE_MAX when the
+                         failure is not about a row (bad arguments, memory) */
   int offset;         /* byte offset in the source of the failing operation */
   int line, column;   /* its position in the spec (from the compile opts) */
   char message[192];  /* "division by zero", "log of -3 (argument must be > 0)" */
@@ -253,7 +254,14 @@ void ms__expr_scratch_free(ms__expr_scratch *s);
  * (allocated for the call). Returns MS_OK; on the first (lowest) row whose
  * result is an error, returns err->status with *err filled (out is then
  * unspecified); MS_ERR_INVALID when cols is too short or a slot's data is
- * NULL; MS_ERR_NOMEM. Thread-safe for distinct scratches. */
+ * NULL; MS_ERR_NOMEM (these two with err->row = SIZE_MAX and a message).
+ * Thread-safe for distinct scratches.
+ *
+ * Frame data must cover every row read: n_rows values (or, with an index,
+ * every data row the index names); string pointers and fixed-width strings
+ * must be NUL-terminated. Present values are checked: a NaN number reads as
+ * missing, an infinite number, an out-of-range category code or a date
+ * outside years 1..9999 is an MS_ERR_DATA row error. */
 ms_status ms__expr_eval(const ms__expr *e, const ms__expr_col *cols, size_t n_cols,
                         size_t n_rows, void *out, uint8_t *out_valid, ms__expr_scratch *scratch,
                         ms__expr_error *err);

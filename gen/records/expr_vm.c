@@ -23,6 +23,7 @@
  * (days_from_civil / civil_from_days). */
 #include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -943,24 +944,47 @@ static void write_out(ms__expr_type t, const ms__reg *r, size_t n, void *out, si
   }
 }
 
+/* A failure that is not about a row: row = SIZE_MAX, position = the
+ * expression's start. */
+static ms_status call_error(const ms__expr *e, ms__expr_error *err, ms_status st,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static ms_status call_error(const ms__expr *e, ms__expr_error *err, ms_status st,
+                            const char *fmt, ...) {
+  if (!err) return st;
+  err->status = st;
+  err->row = SIZE_MAX;
+  err->offset = 0;
+  err->line = e ? e->line : 0;
+  err->column = e ? e->column : 0;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err->message, sizeof err->message, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
 ms_status ms__expr_eval(const ms__expr *e, const ms__expr_col *cols, size_t n_cols,
                         size_t n_rows, void *out, uint8_t *out_valid, ms__expr_scratch *scratch,
                         ms__expr_error *err) {
   if (err) memset(err, 0, sizeof *err);
   if (!e || !out || !out_valid || n_cols < e->n_slots || (e->n_slots && !cols))
-    return MS_ERR_INVALID;
+    return call_error(e, err, MS_ERR_INVALID,
+                      "expression evaluated with %zu frame columns, it reads %zu", n_cols,
+                      e ? e->n_slots : 0);
   for (size_t i = 0; i < e->n_ins; i++)
     if (e->ins[i].op == MS__OP_LOAD && n_rows > 0 && !cols[e->ins[i].slot].data)
-      return MS_ERR_INVALID;
+      return call_error(e, err, MS_ERR_INVALID,
+                        "expression evaluated without data for slot %d ('%s')",
+                        (int)e->ins[i].slot, e->ins[i].kmsg ? e->ins[i].kmsg : "?");
   ms__expr_scratch *own = NULL;
   if (!scratch) {
     own = ms__expr_scratch_new();
-    if (!own) return MS_ERR_NOMEM;
+    if (!own) return call_error(e, err, MS_ERR_NOMEM, "out of memory evaluating expression");
     scratch = own;
   }
   if (scratch_reserve(scratch, e->n_ins) < 0) {
     ms__expr_scratch_free(own);
-    return MS_ERR_NOMEM;
+    return call_error(e, err, MS_ERR_NOMEM, "out of memory evaluating expression");
   }
   ms__reg *R = scratch->R;
   for (size_t i = 0; i < e->n_ins; i++) {
