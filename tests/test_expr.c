@@ -509,6 +509,27 @@ static void test_expr_syntax_errors(void **state) {
   expect_errors("age)",
                 "spec.json:3:23: error: /tables/0/fields/1/expr: unmatched ')'\n");
   expect_errors("", "spec.json:3:20: error: /tables/0/fields/1/expr: empty expression\n");
+  /* pathological nesting is an error, not a stack overflow */
+  size_t big = 200000;
+  char *deep = malloc(2 * big + 2);
+  assert_non_null(deep);
+  memset(deep, '(', big);
+  deep[big] = '1';
+  memset(deep + big + 1, ')', big);
+  deep[2 * big + 1] = 0;
+  char *t0 = errors_of(deep, 0);
+  assert_string_equal(t0, "spec.json:3:220: error: /tables/0/fields/1/expr: expression is "
+                          "nested too deeply (more than 200 levels)\n");
+  free(t0);
+  for (size_t k = 0; k < big; k++) {
+    deep[2 * k] = '1';
+    deep[2 * k + 1] = '+';
+  }
+  deep[2 * big - 1] = 0;
+  t0 = errors_of(deep, 0);
+  assert_non_null(strstr(t0, "expression is too deep (more than 1000 nested operations)"));
+  free(t0);
+  free(deep);
   expect_errors("age && 1",
                 "spec.json:3:24: error: /tables/0/fields/1/expr: unexpected '&&' (use 'and')\n");
   /* with escapes in the JSON string, the string start is reported */

@@ -27,6 +27,12 @@
 
 #define MS__EXPR_BLOCK 256
 
+/* Limits that keep the recursive parser and compiler within a small stack:
+ * the AST may be at most this deep (a chain a + b + ... counts one level
+ * per operator) and parentheses/prefix operators may nest this far. */
+#define MS__EXPR_MAX_DEPTH 1000
+#define MS__EXPR_MAX_NEST 200
+
 #define MS__ST_MISSING 0
 #define MS__ST_PRESENT 1
 #define MS__ST_ERROR 2
@@ -85,6 +91,7 @@ struct ms__ast {
   int op;
   int offset;     /* byte offset of the node's key token (operator, name, literal) */
   int negate;     /* IN: "not in" */
+  int depth;      /* 1 + the deepest argument (bounded by MS__EXPR_MAX_DEPTH) */
   double num;
   char *str;      /* NAME / CALL name, STR literal (arena) */
   int n_args;

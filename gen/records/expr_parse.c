@@ -140,6 +140,7 @@ typedef struct {
   ms__arena *a;
   ms__expr_errs *E;
   int failed; /* a syntax error was reported */
+  int nest;   /* current recursion depth of p_or / p_unary / p_not */
 } parser;
 
 static const char *tk_text(int k) {
@@ -383,6 +384,30 @@ static ms__ast *node(parser *P, ms__ast_kind kind, int op, int offset, int n_arg
 
 static int stop(parser *P) { return P->failed || P->E->nomem; }
 
+/* Records the depth of a finished node; reports when it is too deep. */
+static ms__ast *done(parser *P, ms__ast *n) {
+  if (!n) return NULL;
+  int d = 0;
+  for (int i = 0; i < n->n_args; i++)
+    if (n->args[i] && n->args[i]->depth > d) d = n->args[i]->depth;
+  n->depth = d + 1;
+  if (n->depth > MS__EXPR_MAX_DEPTH) {
+    syntax(P, n->offset, "expression is too deep (more than %d nested operations)",
+           MS__EXPR_MAX_DEPTH);
+    return NULL;
+  }
+  return n;
+}
+
+static int enter(parser *P) {
+  if (++P->nest > MS__EXPR_MAX_NEST) {
+    syntax(P, P->tk.offset, "expression is nested too deeply (more than %d levels)",
+           MS__EXPR_MAX_NEST);
+    return 0;
+  }
+  return 1;
+}
+
 static ms__ast *p_or(parser *P);
 static ms__ast *p_unary(parser *P);
 
@@ -481,7 +506,7 @@ static ms__ast *p_atom(parser *P) {
         n->str = t.str;
         n->args = items;
         n->n_args = n_items;
-        return n;
+        return done(P, n);
       }
       ms__ast *n = node(P, MS__AST_NAME, 0, t.offset, 0);
       if (n) n->str = t.str;
@@ -522,7 +547,7 @@ static ms__ast *p_power(parser *P) {
     if (!n) return NULL;
     n->args[0] = l;
     n->args[1] = r;
-    return n;
+    return done(P, n);
   }
   return l;
 }
@@ -531,12 +556,14 @@ static ms__ast *p_unary(parser *P) {
   if (P->tk.kind == MS__TK_SUB || P->tk.kind == MS__TK_ADD) {
     int op = P->tk.kind == MS__TK_SUB ? '-' : '+';
     int off = P->tk.offset;
+    if (!enter(P)) return NULL;
     next(P);
     ms__ast *x = p_unary(P);
+    P->nest--;
     if (stop(P)) return NULL;
     ms__ast *n = node(P, MS__AST_UNARY, op, off, 1);
     if (n) n->args[0] = x;
-    return n;
+    return done(P, n);
   }
   return p_power(P);
 }
@@ -562,7 +589,8 @@ static ms__ast *p_binary_level(parser *P, int level) {
     if (!n) return NULL;
     n->args[0] = l;
     n->args[1] = r;
-    l = n;
+    l = done(P, n);
+    if (!l) return NULL;
   }
 }
 
@@ -581,7 +609,8 @@ static ms__ast *p_cmp(parser *P) {
     if (!n) return NULL;
     n->args[0] = l;
     n->args[1] = r;
-    l = n;
+    l = done(P, n);
+    if (!l) return NULL;
   } else if (k == MS__TK_IN || (k == MS__TK_NOT && P->pos < P->len)) {
     int negate = 0, off = P->tk.offset;
     if (k == MS__TK_NOT) {
@@ -611,7 +640,8 @@ static ms__ast *p_cmp(parser *P) {
     n->negate = negate;
     n->args[0] = l;
     for (int i = 0; i < n_items; i++) n->args[1 + i] = items[i];
-    l = n;
+    l = done(P, n);
+    if (!l) return NULL;
   } else {
     return l;
   }
@@ -626,12 +656,14 @@ static ms__ast *p_cmp(parser *P) {
 static ms__ast *p_not(parser *P) {
   if (P->tk.kind == MS__TK_NOT) {
     int off = P->tk.offset;
+    if (!enter(P)) return NULL;
     next(P);
     ms__ast *x = p_not(P);
+    P->nest--;
     if (stop(P)) return NULL;
     ms__ast *n = node(P, MS__AST_UNARY, 'n', off, 1);
     if (n) n->args[0] = x;
-    return n;
+    return done(P, n);
   }
   return p_cmp(P);
 }
@@ -648,12 +680,18 @@ static ms__ast *p_logic(parser *P, int kind) {
     if (!n) return NULL;
     n->args[0] = l;
     n->args[1] = r;
-    l = n;
+    l = done(P, n);
+    if (!l) return NULL;
   }
   return l;
 }
 
-static ms__ast *p_or(parser *P) { return p_logic(P, MS__TK_OR); }
+static ms__ast *p_or(parser *P) {
+  if (!enter(P)) return NULL;
+  ms__ast *n = p_logic(P, MS__TK_OR);
+  P->nest--;
+  return n;
+}
 
 ms__ast *ms__expr_parse(const char *src, ms__arena *a, ms__expr_errs *E) {
   parser P = {.src = src, .len = strlen(src), .a = a, .E = E};
