@@ -1082,16 +1082,13 @@ static val emit_call(comp *C, const ms__ast *n) {
     if (f[0] == 'd') {
       out = mk(args[0].reg, MS__EXPR_DURATION);
     } else {
-      double factor = f[0] == 'y' ? 365.2425 : f[0] == 'h' ? 1.0 / 24.0 : 1.0 / 1440.0;
-      int kr = const_num(C, factor, off);
-      if (f[0] != 'y') {
-        C->e->ins[kr].kf = f[0] == 'h' ? 24.0 : 1440.0;
-        out = mk(emit(C, MS__OP_DIV, MS__EXPR_DURATION, args[0].reg, kr, -1, off),
-                 MS__EXPR_DURATION);
-      } else {
-        out = mk(emit(C, MS__OP_MUL, MS__EXPR_DURATION, args[0].reg, kr, -1, off),
-                 MS__EXPR_DURATION);
-      }
+      /* years: n * 365.2425; hours and minutes divide (24 and 1440 are
+       * exact, their reciprocals are not) */
+      int years = f[0] == 'y';
+      int kr = const_num(C, years ? 365.2425 : f[0] == 'h' ? 24.0 : 1440.0, off);
+      out = mk(emit(C, years ? MS__OP_MUL : MS__OP_DIV, MS__EXPR_DURATION, args[0].reg, kr, -1,
+                    off),
+               MS__EXPR_DURATION);
     }
   } else if (!strcmp(f, "year") || !strcmp(f, "month") || !strcmp(f, "day")) {
     ARGS(1, 1);
