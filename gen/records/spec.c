@@ -57,6 +57,29 @@ static void verr(V *v, const char *ptr, int at_key, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  ms_diag_add(v->d, MS_ERR_SPEC, v->s->file, line, col, ptr && *ptr ? ptr : NULL, "%s", msg);
+  v->errs++;
+}
+
+/* An error inside a JSON string value: positioned at the byte `off` of the
+ * decoded string when the raw string has no escapes (then they coincide),
+ * else at the string's opening quote. */
+static void verr_str(V *v, const char *ptr, size_t off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void verr_str(V *v, const char *ptr, size_t off, const char *fmt, ...) {
+  size_t at;
+  int line = 0, col = 0;
+  if (ms__jsonloc_find(v->s->text, v->s->len, ptr, 0, &at) == 0) {
+    int esc = 0;
+    for (size_t k = at + 1; k < v->s->len && v->s->text[k] != '"'; k++)
+      if (v->s->text[k] == '\\') esc = 1;
+    ms__jsonloc_linecol(v->s->text, v->s->len, esc ? at : at + 1 + off, &line, &col);
+  }
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
   ms_diag_add(v->d, MS_ERR_SPEC, v->s->file, line, col, ptr, "%s", msg);
   v->errs++;
 }
@@ -732,7 +755,7 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
       }
       t->rows = iv > 0 ? (uint64_t)iv : 0;
     } else if (!rows) {
-      t->rows = 1000;
+      verr(v, tptr, 0, "missing required key \"rows\" (rows of a root table)");
     }
     if (get(v, tj, tptr, "count")) {
       char p[300];
@@ -775,7 +798,6 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
           bad_struct = 1;
           break;
         }
-    if (f->broken && f->kind == MS__K_COUNT) bad_struct = 1;
     if (f->kind == MS__K_ID && t->key_field == SIZE_MAX) t->key_field = fi;
     if (f->name && t->name) {
       char sn[300];
@@ -932,7 +954,7 @@ static void parse_template(V *v, ms__table *t, ms__field *f, const char *tpl, co
       continue;
     }
     if (*q == '}') {
-      verr(v, ptr, 0, "template: unmatched '}' at offset %zu (write '}}' for a literal brace)",
+      verr_str(v, ptr, (size_t)(q - tpl), "template: unmatched '}' at offset %zu (write '}}' for a literal brace)",
            (size_t)(q - tpl));
       break;
     }
@@ -943,7 +965,7 @@ static void parse_template(V *v, ms__table *t, ms__field *f, const char *tpl, co
     }
     const char *e = strchr(q, '}');
     if (!e) {
-      verr(v, ptr, 0, "template: unclosed '{' at offset %zu", (size_t)(q - tpl));
+      verr_str(v, ptr, (size_t)(q - tpl), "template: unclosed '{' at offset %zu", (size_t)(q - tpl));
       break;
     }
     FLUSH();
@@ -969,13 +991,13 @@ static void parse_template(V *v, ms__table *t, ms__field *f, const char *tpl, co
     }
     if (!strcmp(inner, "seq") || !strcmp(inner, "row")) {
       p.kind = inner[0] == 's' ? MS__TP_SEQ : MS__TP_ROW;
-      if (!spec_ok) verr(v, ptr, 0, "template: bad width in {%s:%s} (e.g. {seq:08})", inner, spec);
+      if (!spec_ok) verr_str(v, ptr, (size_t)(q - tpl), "template: bad width in {%s:%s} (e.g. {seq:08})", inner, spec);
       p.width = w;
       p.zero_pad = zero;
     } else if (!strcmp(inner, "hex") || !strcmp(inner, "digits") || !strcmp(inner, "upper")) {
       p.kind = inner[0] == 'h' ? MS__TP_HEX : inner[0] == 'd' ? MS__TP_DIGITS : MS__TP_UPPER;
       if (!spec || !spec_ok)
-        verr(v, ptr, 0, "template: {%s:N} needs a length N between 1 and 64", inner);
+        verr_str(v, ptr, (size_t)(q - tpl), "template: {%s:N} needs a length N between 1 and 64", inner);
       p.width = w;
     } else {
       p.kind = MS__TP_FIELD;
@@ -991,14 +1013,14 @@ static void parse_template(V *v, ms__table *t, ms__field *f, const char *tpl, co
         names[nn++] = "row";
         const char *near = closest(inner, names, nn);
         if (near)
-          verr(v, ptr, 0, "template: unknown field \"%s\" (did you mean \"%s\"?)", inner, near);
+          verr_str(v, ptr, (size_t)(q - tpl), "template: unknown field \"%s\" (did you mean \"%s\"?)", inner, near);
         else
-          verr(v, ptr, 0, "template: unknown field \"%s\"", inner);
+          verr_str(v, ptr, (size_t)(q - tpl), "template: unknown field \"%s\"", inner);
       } else if (t->fields + p.field == f) {
-        verr(v, ptr, 0, "template: field \"%s\" cannot include itself", inner);
+        verr_str(v, ptr, (size_t)(q - tpl), "template: field \"%s\" cannot include itself", inner);
         p.field = SIZE_MAX;
       } else if (spec) {
-        verr(v, ptr, 0, "template: {%s} takes no format", inner);
+        verr_str(v, ptr, (size_t)(q - tpl), "template: {%s} takes no format", inner);
       }
       if (p.field == SIZE_MAX) {
         q = e + 1;
@@ -1016,7 +1038,7 @@ static void parse_template(V *v, ms__table *t, ms__field *f, const char *tpl, co
   }
   FLUSH();
 #undef FLUSH
-  if (np >= 64) verr(v, ptr, 0, "template: at most 64 parts");
+  if (np >= 64) verr_str(v, ptr, (size_t)(q - tpl), "template: at most 64 parts");
   f->parts = calloc(np ? np : 1, sizeof *f->parts);
   if (f->parts) {
     memcpy(f->parts, parts, np * sizeof *parts);
@@ -1580,8 +1602,15 @@ static void check_bounds(V *v, ms__field *f) {
     mass = (fmin(hi, a.p[1]) >= fmax(lo, a.p[0])) ? 1 : 0;
   if (!(mass > 1e-300)) {
     const char *at = f->min.set ? f->min.ptr : f->max.ptr;
-    verr(v, at, 0, "no probability mass between min %g and max %g for the %s distribution", lo,
-         hi, ms__dist_name(f->base.dist.type));
+    if (isinf(lo))
+      verr(v, at, 0, "the %s distribution has no probability at or below max %g",
+           ms__dist_name(f->base.dist.type), hi);
+    else if (isinf(hi))
+      verr(v, at, 0, "the %s distribution has no probability at or above min %g",
+           ms__dist_name(f->base.dist.type), lo);
+    else
+      verr(v, at, 0, "the %s distribution has no probability between min %g and max %g",
+           ms__dist_name(f->base.dist.type), lo, hi);
   }
 }
 
@@ -2116,6 +2145,31 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     if (off > s->len) off = s->len;
     int line, col;
     ms__jsonloc_linecol(s->text, s->len, off, &line, &col);
+    /* A truncated document: unclosed brackets, and nothing structural after
+     * the point cJSON stopped at. */
+    int depth = 0, in_str = 0, structural_after = 0;
+    for (size_t k = 0; k < s->len; k++) {
+      char ch = s->text[k];
+      if (in_str) {
+        if (ch == '\\')
+          k++;
+        else if (ch == '"')
+          in_str = 0;
+        continue;
+      }
+      if (ch == '"')
+        in_str = 1;
+      else if (ch == '{' || ch == '[')
+        depth++;
+      else if (ch == '}' || ch == ']')
+        depth--;
+      if (k >= off && (ch == '{' || ch == '}' || ch == '[' || ch == ']' || ch == ',' || ch == ':'))
+        structural_after = 1;
+    }
+    if (depth > 0 && !structural_after) {
+      ms__jsonloc_linecol(s->text, s->len, s->len, &line, &col);
+      off = s->len;
+    }
     if (off >= s->len)
       return ms_diag_add(d, MS_ERR_PARSE, s->file, line, col, NULL,
                          "JSON syntax error: unexpected end of input");
