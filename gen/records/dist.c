@@ -203,15 +203,20 @@ static double disc_quantile(ms__dist_type t, const ms__dist_args *a, double u) {
   return hi;
 }
 
+/* Standard normal CDF and survival function through libm's erfc (accurate in
+ * both tails, and several times faster than the general GSL routines). */
+static inline double phi_cdf(double z) { return 0.5 * erfc(-z * M_SQRT1_2); }
+static inline double phi_sf(double z) { return 0.5 * erfc(z * M_SQRT1_2); }
+
 /* ---- public -------------------------------------------------------------- */
 
 double ms__dist_cdf(ms__dist_type t, const ms__dist_args *a, double x) {
   const double *p = a->p;
   switch (t) {
     case MS__DIST_NORMAL:
-      return gsl_cdf_gaussian_P(x - p[0], p[1]);
+      return phi_cdf((x - p[0]) / p[1]);
     case MS__DIST_LOGNORMAL:
-      return x <= 0 ? 0.0 : gsl_cdf_lognormal_P(x, p[0], p[1]);
+      return x <= 0 ? 0.0 : phi_cdf((log(x) - p[0]) / p[1]);
     case MS__DIST_GAMMA:
       return x <= 0 ? 0.0 : gsl_cdf_gamma_P(x, p[0], p[1]);
     case MS__DIST_BETA: {
@@ -239,9 +244,9 @@ double ms__dist_cdf(ms__dist_type t, const ms__dist_args *a, double x) {
 static double upper(ms__dist_type t, const ms__dist_args *a, double x) {
   switch (t) {
     case MS__DIST_NORMAL:
-      return gsl_cdf_gaussian_Q(x - a->p[0], a->p[1]);
+      return phi_sf((x - a->p[0]) / a->p[1]);
     case MS__DIST_LOGNORMAL:
-      return x <= 0 ? 1.0 : gsl_cdf_lognormal_Q(x, a->p[0], a->p[1]);
+      return x <= 0 ? 1.0 : phi_sf((log(x) - a->p[0]) / a->p[1]);
     default:
       return 1.0 - ms__dist_cdf(t, a, x);
   }

@@ -468,6 +468,44 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
   const double *cu = copula ? c->cu[f - c->t->fields] : NULL;
   ms__dist_args a = {.qprobs = D->qprobs, .qvalues = D->qvalues, .qn = D->qn};
   int integer = f->kind == MS__K_INTEGER || (as_offset && f->kind == MS__K_DATE);
+  /* Constant parameters and bounds (the common case): the truncation window
+   * [F(lo), F(hi)] is the same for every row, so compute it once. The values
+   * are exactly those of the general path below. */
+  int const_bounds = (!f->min.set || !f->min.x) && (!f->max.set || !f->max.x) && !as_offset;
+  int fast = !any_expr && const_bounds && !integer && D->type != MS__DIST_QUANTILES &&
+             (D->type == MS__DIST_NORMAL || D->type == MS__DIST_LOGNORMAL) &&
+             (f->min.set || f->max.set);
+  double flo = 0, fhi = 1, sc = f->precision >= 0 ? pow(10.0, f->precision) : 0;
+  if (fast) {
+    for (int i = 0; i < np; i++) a.p[i] = D->p[i].value;
+    double l = f->min.set ? f->min.value : -INFINITY, h = f->max.set ? f->max.value : INFINITY;
+    ms__dist_window(D->type, &a, l, h, &flo, &fhi);
+    /* upper-tail windows use the survival function in ms__dist_draw_u */
+    if (!(fhi > flo) || (f->min.set && flo > 0.5)) fast = 0;
+  }
+  if (fast) {
+    double l = f->min.set ? f->min.value : -INFINITY, h = f->max.set ? f->max.value : INFINITY;
+    for (size_t r = 0; r < n; r++) {
+      if (vsel && vsel[r] != vk) continue;
+      if ((lo && !lok[r]) || (hi && !hok[r])) {
+        valid[r] = 0;
+        clear_value(f, data, r);
+        continue;
+      }
+      double u = cu ? cu[r] : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
+      double x = ms__dist_quantile(D->type, &a, flo + u * (fhi - flo));
+      if (x < l) x = l;
+      if (x > h) x = h;
+      if (f->precision >= 0) {
+        double y = round(x * sc) / sc;
+        if (y < l) y = ceil(l * sc - 1e-9) / sc;
+        if (y > h) y = floor(h * sc + 1e-9) / sc;
+        if (y >= l && y <= h) x = y;
+      }
+      store_num(f, data, r, x);
+    }
+    return MS_OK;
+  }
   for (size_t r = 0; r < n; r++) {
     if (vsel && vsel[r] != vk) continue;
     int miss = 0;
@@ -538,7 +576,28 @@ static uint64_t feistel(ms_rng_key key, uint64_t x, int bits) {
   return (L << h) | R;
 }
 
+/* Decimal digits of v, left-padded with '0' (zero) or ' ' to width. */
+static size_t put_dec(char *o, uint64_t v, int width, int zero) {
+  char tmp[24];
+  size_t k = 0;
+  do {
+    tmp[k++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  size_t len = 0;
+  for (int i = (int)k; i < width; i++) o[len++] = zero ? '0' : ' ';
+  while (k) o[len++] = tmp[--k];
+  return len;
+}
+
+static size_t put_i64(char *o, int64_t v, int width, int zero) {
+  if (v >= 0) return put_dec(o, (uint64_t)v, width, zero);
+  o[0] = '-';
+  return 1 + put_dec(o + 1, (uint64_t)0 - (uint64_t)v, width > 1 ? width - 1 : 0, zero);
+}
+
 static void gen_id(ws_t *w, tchunk *c, const ms__field *f, void *data) {
+  static const char hexd[] = "0123456789ABCDEF";
   size_t n = c->n;
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
   if (!f->id_string) {
@@ -547,15 +606,20 @@ static void gen_id(ws_t *w, tchunk *c, const ms__field *f, void *data) {
   }
   size_t es = f->str_width + 1;
   const char *pre = f->prefix ? f->prefix : "";
+  size_t pl = strlen(pre);
   for (size_t r = 0; r < n; r++) {
     char *o = (char *)data + r * es;
     uint64_t pos = c->pos0 + r;
+    memcpy(o, pre, pl);
+    size_t len = pl;
     if (f->id_hash) {
       uint64_t v = feistel(key, pos, 4 * f->width);
-      snprintf(o, es, "%s%0*" PRIX64, pre, f->width, v);
+      for (int i = f->width - 1; i >= 0; i--) o[len + (size_t)(f->width - 1 - i)] = hexd[(v >> (4 * i)) & 15];
+      len += (size_t)f->width;
     } else {
-      snprintf(o, es, "%s%0*" PRId64, pre, f->width, f->start + (int64_t)pos);
+      len += put_i64(o + len, f->start + (int64_t)pos, f->width, 1);
     }
+    memset(o + len, 0, es - len);
   }
 }
 
@@ -610,13 +674,14 @@ static void gen_template(ws_t *w, tchunk *c, const ms__field *f, void *data) {
       uint64_t lane = MS__LANE_TEMPLATE + pi * 8;
       switch (p->kind) {
         case MS__TP_TEXT:
-          k = (size_t)snprintf(buf, sizeof buf, "%s", p->text);
+          k = strlen(p->text);
+          if (k > sizeof buf - 1) k = sizeof buf - 1;
+          memcpy(buf, p->text, k);
           break;
         case MS__TP_SEQ:
         case MS__TP_ROW: {
           uint64_t v = c->pos0 + r + (p->kind == MS__TP_SEQ ? 1 : 0);
-          k = (size_t)snprintf(buf, sizeof buf, p->zero_pad ? "%0*" PRIu64 : "%*" PRIu64,
-                               p->width, v);
+          k = put_dec(buf, v, p->width, p->zero_pad);
           break;
         }
         case MS__TP_FIELD:
