@@ -1295,14 +1295,24 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
     for (size_t ci = 0; ci < nt; ci++)
       if (in_subtree(s, ci, rt)) offsets[ci] = 0;
     while (pos_next < b && st == MS_OK) {
+      /* With a filter the number of candidates needed is unknown: batches
+       * start near the rows still wanted and grow, so small cohorts do not
+       * evaluate a whole chunk of candidates. Which rows are accepted never
+       * depends on this (first N in candidate order). */
+      uint64_t Rb = R;
+      if (t->filter) {
+        uint64_t want_rows = (b - pos_next + nb - 1) / nb;
+        uint64_t grow = want_rows * 2 < 1024 ? 1024 : want_rows * 2;
+        if (grow < Rb) Rb = grow;
+      }
       size_t nc = 0;
       for (; nc < nb; nc++) {
-        uint64_t c0 = cand + (uint64_t)nc * R;
+        uint64_t c0 = cand + (uint64_t)nc * Rb;
         uint64_t lim = t->filter ? maxc : b;
         if (c0 >= lim) break;
         rchunk_clear(&rcs[nc], nt);
         rcs[nc].cand0 = c0;
-        rcs[nc].ncand = lim - c0 < R ? lim - c0 : R;
+        rcs[nc].ncand = lim - c0 < Rb ? lim - c0 : Rb;
       }
       if (nc == 0) {
         st = ms_diag_add(d, MS_ERR_DATA, s->file, 0, 0, t->name,
@@ -1402,7 +1412,7 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
         }
       }
       for (size_t i = 0; i < nc; i++) rchunk_clear(&rcs[i], nt);
-      cand += (uint64_t)nc * R;
+      cand += (uint64_t)nc * Rb;
       if (opts->progress && st == MS_OK) opts->progress(opts->progress_ctx, done_root, total_root);
     }
     rep.tables[rt].candidates = t->filter ? last_cand : rep.tables[rt].rows;
