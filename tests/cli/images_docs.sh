@@ -30,8 +30,12 @@ PATH="$T/bin:$PATH" medsynth images --model "$SRC/tests/golden/nn/unet_eps.h5" -
 /usr/bin/python3 - <<'PY'
 import h5py
 a = h5py.File("ex.h5", "r")["images/image"][...].reshape(4, -1)
-want = ["image %d: %.1f .. %.1f HU" % (i, a[i].min(), a[i].max()) for i in range(4)]
-got = open("ex.out").read().split("\n")[:4]
-assert got == want, (got, want)
+lines = open("ex.out").read().split("\n")[:4]
+for i, line in enumerate(lines):
+    head, rng = line.split(": ")
+    lo, _, hi, unit = rng.split()
+    assert head == "image %d" % i and unit == "HU", line
+    # float32 output vs the example's double arithmetic: last-digit differences only
+    assert abs(float(lo) - a[i].min()) <= 0.1 and abs(float(hi) - a[i].max()) <= 0.1, (line, a[i].min(), a[i].max())
 PY
 echo ok
