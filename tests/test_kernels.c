@@ -902,6 +902,23 @@ static void test_kernels_identical_bytes_for_any_thread_count(void **state) {
                                        MS_TRANS_NO, M, N, K, 0.5f, 1.5f, sc, ns),
                          MS_OK);
       });
+      /* from inside a parallel region (nested: a team of one) */
+      float *Cn = gbuf(M * N);
+      memcpy(C, C0, M * N * sizeof(float));
+      memcpy(Cn, C0, M * N * sizeof(float));
+      assert_int_equal(ms__sgemm_isa((ms_kernel_isa)isa, C, N, A, K, B, N, MS_TRANS_NO,
+                                     MS_TRANS_NO, M, N, K, 0.5f, 1.5f, sc, ns),
+                       MS_OK);
+      ms_status stn = MS_ERR_INTERNAL;
+#pragma omp parallel num_threads(2)
+      {
+#pragma omp single
+        stn = ms__sgemm_isa((ms_kernel_isa)isa, Cn, N, A, K, B, N, MS_TRANS_NO, MS_TRANS_NO, M, N,
+                            K, 0.5f, 1.5f, sc, ns);
+      }
+      assert_int_equal(stn, MS_OK);
+      if (memcmp(C, Cn, M * N * sizeof(float)) != 0) fail_msg("sgemm: nested call differs");
+      gfree(Cn, M * N);
       SAME_BYTES_FOR_THREADS("sgemm^T", C, M * N, {
         assert_int_equal(ms__sgemm_isa((ms_kernel_isa)isa, C, N, A, M, B, K, MS_TRANS_YES,
                                        MS_TRANS_YES, M, N, K, 1.0f, 0.0f, sc, ns),

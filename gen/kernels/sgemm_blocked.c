@@ -438,10 +438,12 @@ ms_status ms__sgemm_isa(ms_kernel_isa isa, float *C, size_t ldc, const float *A,
   const size_t tiles_m = (M + cfg.mr - 1) / cfg.mr, tiles_n = (N + cfg.nr - 1) / cfg.nr;
   /* One fork/join per call; each thread runs the serial algorithm on its own
    * rectangle with its own packing buffers: no barriers inside. */
+  /* Rectangles are taken by thread number modulo the team size, so a
+   * smaller team (e.g. a nested region, which gets one thread) still covers
+   * every rectangle. */
 #pragma omp parallel num_threads((int)nt)
-  {
-    const size_t t = (size_t)omp_get_thread_num();
-    if (t < nt) {
+  for (size_t t = (size_t)omp_get_thread_num(); t < nt; t += (size_t)omp_get_num_threads()) {
+    {
       const size_t bi = t / tn, bj = t % tn;
       const size_t m0 = min_sz(M, bi * tiles_m / tm * cfg.mr);
       const size_t m1 = min_sz(M, (bi + 1) * tiles_m / tm * cfg.mr);
