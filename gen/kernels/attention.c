@@ -14,7 +14,9 @@
  * increasing order; for each block the scores S = Q K^T * scale are formed
  * (k in increasing channel order), then
  *   m' = max(m, rowmax S), c = exp(m - m'), p = exp(S - m'),
- *   l = l*c + sum(p), O = O*c + p V.
+ *   l = l*c + sum(p), O = O*c + p V
+ * (exp: the vectorised one of vexp.c; sum(p) over 16 lanes and a fixed
+ * tree).
  * o = O / l at the end. Each query row's arithmetic depends only on T, d
  * and the data, never on the thread that runs it, so any thread count
  * gives the same bytes. Scratch per thread: Q, O [BQ x d], K^T [d x BK],
@@ -163,16 +165,8 @@ static void att_block(float *oh, const float *qh, const float *kh, const float *
         Si[j] = acc[j] * scale;
         mx = Si[j] > mx ? Si[j] : mx;
       }
-      const float corr = expf(m[i] - mx); /* exp(-inf) = 0 on the first block */
-      float lane[16] = {0};
-      for (size_t j = 0; j < kn; j++) {
-        float p = expf(Si[j] - mx);
-        Si[j] = p;
-        lane[j & 15] += p;
-      }
-      for (int w = 8; w >= 1; w /= 2)
-        for (int t = 0; t < w; t++) lane[t] += lane[t + w];
-      l[i] = l[i] * corr + lane[0];
+      const float corr = ms__expf(m[i] - mx); /* exp(-inf) = 0 on the first block */
+      l[i] = l[i] * corr + ms__exp_sub_sum(Si, Si, kn, mx);
       m[i] = mx;
       float *Oi = O + i * d;
 #pragma omp simd
