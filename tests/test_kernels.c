@@ -453,6 +453,10 @@ static void test_kernels_conv2d_same_bytes_as_im2col_gemm(void **state) {
       {1, 3, 6, 70, 8, 3, 3, 1, 1, 1, 1},     /* rows wider than a strip */
       {5, 8, 2, 2, 16, 3, 3, 1, 1, 1, 1},     /* 2x2 images, many per strip */
       {1, 4, 9, 40, 9, 3, 10, 1, 1, 1, 4},    /* kernel wider than the SIMD packer takes */
+      {2, 6, 11, 45, 16, 3, 3, 2, 1, 1, 1},   /* stride 2 rows, stride 1 columns */
+      {1, 5, 9, 70, 8, 3, 3, 1, 2, 1, 1},     /* stride 2 columns over wide rows */
+      {2, 3, 12, 13, 8, 4, 4, 2, 2, 1, 2},    /* even kernel, stride 2, asymmetric pads */
+      {1, 2, 5, 6, 3, 3, 3, 3, 3, 1, 1},      /* stride 3: the scalar packer */
   };
   for (int isa = 0; isa < MS_KERNEL_ISA_COUNT; isa++) {
     if (!ms__isa_supported((ms_kernel_isa)isa)) continue;
