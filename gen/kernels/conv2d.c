@@ -374,6 +374,7 @@ static void conv_rect(const conv_geom *g, float *y, const float *Ap, size_t Mp, 
                       size_t s0, size_t s1, float *ws) {
   const size_t Co = g->p->C_out, P = g->P, K = g->K;
   const float beta = b ? 1.0f : 0.0f;
+  (void)simd_pack; /* only used on x86 */
   float *Bs = align64(ws);
   conv_seg seg[MS__MAX_NR];
   size_t col[MS__MAX_NR]; /* offset of column t in y, channel 0 */
