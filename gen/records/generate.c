@@ -472,19 +472,27 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
    * [F(lo), F(hi)] is the same for every row, so compute it once. The values
    * are exactly those of the general path below. */
   int const_bounds = (!f->min.set || !f->min.x) && (!f->max.set || !f->max.x) && !as_offset;
-  int fast = !any_expr && const_bounds && !integer && D->type != MS__DIST_QUANTILES &&
+  int fast = !any_expr && const_bounds && D->type != MS__DIST_QUANTILES &&
              (D->type == MS__DIST_NORMAL || D->type == MS__DIST_LOGNORMAL) &&
              (f->min.set || f->max.set);
   double flo = 0, fhi = 1, sc = f->precision >= 0 ? pow(10.0, f->precision) : 0;
-  if (fast) {
-    for (int i = 0; i < np; i++) a.p[i] = D->p[i].value;
-    double l = f->min.set ? f->min.value : -INFINITY, h = f->max.set ? f->max.value : INFINITY;
-    ms__dist_window(D->type, &a, l, h, &flo, &fhi);
-    /* upper-tail windows use the survival function in ms__dist_draw_u */
-    if (!(fhi > flo) || (f->min.set && flo > 0.5)) fast = 0;
+  /* window bounds as draw_int / draw_real use them: integers own the unit
+   * interval around them */
+  double wl = f->min.set ? f->min.value : -INFINITY, wh = f->max.set ? f->max.value : INFINITY;
+  double il = isinf(wl) ? wl : ceil(wl), ih = isinf(wh) ? wh : floor(wh);
+  if (fast && integer) {
+    if (il > ih) fast = 0;
+    wl = isinf(il) ? il : il - 0.5;
+    wh = isinf(ih) ? ih : ih + 0.5;
   }
   if (fast) {
-    double l = f->min.set ? f->min.value : -INFINITY, h = f->max.set ? f->max.value : INFINITY;
+    for (int i = 0; i < np; i++) a.p[i] = D->p[i].value;
+    ms__dist_window(D->type, &a, wl, wh, &flo, &fhi);
+    /* upper-tail windows use the survival function in ms__dist_draw_u */
+    if (!(fhi > flo) || (!isinf(wl) && flo > 0.5)) fast = 0;
+  }
+  if (fast) {
+    double l = wl, h = wh;
     for (size_t r = 0; r < n; r++) {
       if (vsel && vsel[r] != vk) continue;
       if ((lo && !lok[r]) || (hi && !hok[r])) {
@@ -496,7 +504,11 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
       double x = ms__dist_quantile(D->type, &a, flo + u * (fhi - flo));
       if (x < l) x = l;
       if (x > h) x = h;
-      if (f->precision >= 0) {
+      if (integer) {
+        x = floor(x + 0.5);
+        if (x < il) x = il;
+        if (x > ih) x = ih;
+      } else if (f->precision >= 0) {
         double y = round(x * sc) / sc;
         if (y < l) y = ceil(l * sc - 1e-9) / sc;
         if (y > h) y = floor(h * sc + 1e-9) / sc;
