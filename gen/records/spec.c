@@ -1673,6 +1673,10 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
       verr(v, wp, 0, "must be an array of {\"if\": condition, ...overrides}");
     } else {
       size_t n = (size_t)cJSON_GetArraySize(wj);
+      if (n > 200) {
+        verr(v, wp, 0, "at most 200 rules");
+        return;
+      }
       f->when_if = calloc(n ? n : 1, sizeof *f->when_if);
       f->when = calloc(n ? n : 1, sizeof *f->when);
       if (!f->when_if || !f->when) return;
