@@ -514,6 +514,32 @@ static void test_generate_filter_max_candidates_error(void **state) {
   ms_spec_free(s);
 }
 
+static void test_generate_hash_id_width_exhausted(void **state) {
+  (void)state;
+  const char *spec =
+      "{\"medsynth\": 1, \"tables\": [{\"name\": \"p\", \"rows\": 70000, \"fields\": ["
+      "  {\"name\": \"h\", \"kind\": \"id\", \"format\": \"hash\", \"width\": 4}]}]}";
+  ms_spec *s = load(spec);
+  memsink m = {0};
+  ms_diag d;
+  ms_diag_init(&d);
+  assert_int_equal(run(s, NULL, &m, NULL, &d), MS_ERR_DATA);
+  assert_non_null(strstr(d.entries[0].message, "has only 65536 distinct values"));
+  ms_diag_deinit(&d);
+  memsink_free(&m);
+  /* 65536 rows fit, and every code is distinct */
+  run_opts ro = {.rows = 65536, .threads = 2, .chunk = 5000};
+  assert_int_equal(run(s, &ro, &m, NULL, NULL), MS_OK);
+  memtable *t = tab(&m, "p");
+  char **ids = malloc(t->n * sizeof *ids);
+  for (size_t r = 0; r < t->n; r++) ids[r] = (char *)memtable_str(t, 0, r);
+  qsort(ids, t->n, sizeof *ids, cmp_str);
+  for (size_t r = 1; r < t->n; r++) assert_true(strcmp(ids[r - 1], ids[r]) != 0);
+  free(ids);
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
 static void test_generate_row_error_names_row(void **state) {
   (void)state;
   const char *spec =
@@ -751,6 +777,7 @@ int main(void) {
       cmocka_unit_test(test_generate_filter_first_n_accepted),
       cmocka_unit_test(test_generate_filter_max_candidates_error),
       cmocka_unit_test(test_generate_row_error_names_row),
+      cmocka_unit_test(test_generate_hash_id_width_exhausted),
       cmocka_unit_test(test_generate_vocab_datetime_and_category_rules),
       cmocka_unit_test(test_generate_same_bytes_any_threads_and_chunks),
       cmocka_unit_test(test_generate_prefix_stable),

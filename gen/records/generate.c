@@ -608,13 +608,17 @@ static size_t put_i64(char *o, int64_t v, int width, int zero) {
   return 1 + put_dec(o + 1, (uint64_t)0 - (uint64_t)v, width > 1 ? width - 1 : 0, zero);
 }
 
-static void gen_id(ws_t *w, tchunk *c, const ms__field *f, void *data) {
+static ms_status gen_id(ws_t *w, tchunk *c, const ms__field *f, void *data) {
   static const char hexd[] = "0123456789ABCDEF";
   size_t n = c->n;
+  if (f->id_hash && f->width < 16 && n && c->pos0 + n - 1 >= (1ull << (4 * f->width)))
+    return row_error(w, c, (size_t)((1ull << (4 * f->width)) > c->pos0 ? (1ull << (4 * f->width)) - c->pos0 : 0),
+                     f->ptr, "a hash id of width %d has only %llu distinct values; raise \"width\"",
+                     f->width, 1ull << (4 * f->width));
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
   if (!f->id_string) {
     for (size_t r = 0; r < n; r++) ((int64_t *)data)[r] = f->start + (int64_t)(c->pos0 + r);
-    return;
+    return MS_OK;
   }
   size_t es = f->str_width + 1;
   const char *pre = f->prefix ? f->prefix : "";
@@ -633,6 +637,7 @@ static void gen_id(ws_t *w, tchunk *c, const ms__field *f, void *data) {
     }
     memset(o + len, 0, es - len);
   }
+  return MS_OK;
 }
 
 static size_t value_text(const tchunk *c, size_t fi, size_t r, char *buf, size_t cap) {
@@ -776,7 +781,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
 
   switch (f->kind) {
     case MS__K_ID:
-      gen_id(w, c, f, data);
+      if (gen_id(w, c, f, data)) return w->st;
       break;
     case MS__K_REF: {
       const tchunk *p = c->parent;

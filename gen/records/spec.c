@@ -1552,6 +1552,10 @@ static void parse_missing(V *v, size_t ti, ms__field *f, const cJSON *mj, const 
     return;
   }
   size_t n = (size_t)cJSON_GetArraySize(wj);
+  if (n > 200) {
+    verr(v, wp, 0, "at most 200 rules");
+    return;
+  }
   f->miss_if = calloc(n ? n : 1, sizeof *f->miss_if);
   f->miss_when_rate = calloc(n ? n : 1, sizeof *f->miss_when_rate);
   if (!f->miss_if || !f->miss_when_rate) return;
