@@ -1138,20 +1138,25 @@ static void rc_init(RC *rc, V *v, size_t ti, int count_scope) {
   rc->count_scope = count_scope;
   ms_spec *s = v->s;
   size_t cap = s->n_const + 8;
-  for (size_t t = ti; t != SIZE_MAX; t = s->tables[t].parent) cap += s->tables[t].n_fields;
+  for (size_t t = ti; t != SIZE_MAX; t = s->tables[t].parent) cap += 2 * s->tables[t].n_fields;
   rc->names = calloc(cap, sizeof *rc->names);
   if (!rc->names) return;
+  /* Candidate spellings for suggestions: own fields bare, ancestors with
+   * one "parent." per level. In a count's scope (the parent table) its own
+   * fields may also be written "parent.x", so they are listed both ways. */
   char prefix[64] = "";
   int level = 0;
   for (size_t t = ti; t != SIZE_MAX && level < 7; t = s->tables[t].parent, level++) {
-    for (size_t fi = 0; fi < s->tables[t].n_fields; fi++)
-      if (s->tables[t].fields[fi].name && rc->n_names < cap)
-        rc->names[rc->n_names++] = ptrf("%s%s", prefix, s->tables[t].fields[fi].name);
+    for (int twice = 0; twice < (count_scope && level == 0 ? 2 : 1); twice++)
+      for (size_t fi = 0; fi < s->tables[t].n_fields; fi++)
+        if (s->tables[t].fields[fi].name && rc->n_names < cap)
+          rc->names[rc->n_names++] =
+              ptrf("%s%s", twice ? "parent." : prefix, s->tables[t].fields[fi].name);
     if (level == 0)
       for (size_t i = 0; i < s->n_const && rc->n_names < cap; i++)
         rc->names[rc->n_names++] = strdup(s->consts[i].name);
-    if (!(count_scope && level == 0)) strncat(prefix, "parent.", sizeof prefix - strlen(prefix) - 1);
-    if (count_scope && level == 0) strcpy(prefix, "parent.");
+    strncat(prefix, "parent.", sizeof prefix - strlen(prefix) - 1);
+    if (count_scope && level == 0) strncat(prefix, "parent.", sizeof prefix - strlen(prefix) - 1);
   }
 }
 
