@@ -194,6 +194,7 @@ static int ws_reserve(ws_t *w, size_t n) {
   if (!w->xs) w->xs = ms__expr_scratch_new();
   if (!w->g) w->g = ms_rng_gsl_new();
   if (!w->xs || !w->g) return -1;
+  if (n < 64) n = 64; /* buffers always exist, also for empty chunks */
   if (n <= w->cap) return 0;
   size_t cap = n + n / 2 + 16;
   for (int i = 0; i < 12; i++) {
