@@ -163,10 +163,8 @@ static const cJSON *get(V *v, const cJSON *obj, const char *ptr, const char *key
   for (const cJSON *c = obj->child; c; c = c->next) {
     if (strcmp(c->string, key)) continue;
     if (found) {
-      char p[1024];
-      ptr_key(p, sizeof p, ptr, key);
+      /* cJSON keeps both; the locator finds the first, so report at the object */
       verr(v, ptr, 0, "key \"%s\" appears more than once", key);
-      (void)p;
       break;
     }
     found = c;
@@ -364,27 +362,16 @@ static double *values_cum(V *v, const ms__field *f, const cJSON *vals, const cha
     free(w);
     return NULL;
   }
+  /* cumulative shares; the last label with positive weight ends at exactly 1
+   * so that a uniform draw in (0, 1) always finds a label */
   double acc = 0;
+  size_t last = 0;
   for (size_t i = 0; i < f->n_labels; i++) {
+    if (w[i] > 0) last = i;
     acc += w[i] / tot;
     w[i] = acc;
   }
-  for (size_t i = f->n_labels; i-- > 0;) {
-    if (w[i] < 1.0 && (i + 1 == f->n_labels || w[i] != w[i + 1])) {
-      /* make the last label with positive weight end at exactly 1 */
-      break;
-    }
-  }
-  for (size_t i = 0; i < f->n_labels; i++)
-    if (w[i] > 1.0) w[i] = 1.0;
-  {
-    /* the final positive-weight label ends at 1 exactly */
-    size_t last = SIZE_MAX;
-    for (size_t i = 0; i < f->n_labels; i++)
-      if (i == 0 ? w[i] > 0 : w[i] > w[i - 1]) last = i;
-    if (last != SIZE_MAX)
-      for (size_t i = last; i < f->n_labels; i++) w[i] = 1.0;
-  }
+  for (size_t i = last; i < f->n_labels; i++) w[i] = 1.0;
   return w;
 }
 
