@@ -540,6 +540,48 @@ static void test_generate_hash_id_width_exhausted(void **state) {
   ms_spec_free(s);
 }
 
+/* Child fields reading position-dependent parent fields (ids) see the
+ * parent's final values, also in shards; a grandchild count reading a child
+ * field that reads a parent field (z) is counted right for rows before a
+ * shard. */
+static void test_generate_child_reads_parent_ids(void **state) {
+  (void)state;
+  const char *spec =
+      "{\"medsynth\": 1, \"seed\": 2, \"tables\": ["
+      " {\"name\": \"p\", \"rows\": 900, \"filter\": \"x > 0\", \"fields\": ["
+      "  {\"name\": \"n\", \"kind\": \"id\", \"start\": 100},"
+      "  {\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}},"
+      "  {\"name\": \"z\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 2, \"sd\": 0.3}}]},"
+      " {\"name\": \"c\", \"parent\": \"p\", \"count\": {\"type\": \"poisson\", \"mean\": \"1 + x\"}, \"fields\": ["
+      "  {\"name\": \"pn\", \"kind\": \"ref\"},"
+      "  {\"name\": \"ten\", \"kind\": \"integer\", \"expr\": \"parent.n * 10\"},"
+      "  {\"name\": \"y\", \"kind\": \"real\", \"expr\": \"abs(parent.z)\"}]},"
+      " {\"name\": \"g\", \"parent\": \"c\", \"count\": {\"type\": \"poisson\", \"mean\": \"y\"}, \"fields\": ["
+      "  {\"name\": \"t\", \"kind\": \"integer\", \"expr\": \"parent.ten + 1\"}]}"
+      "]}";
+  ms_spec *s = load(spec);
+  memsink whole = {0}, parts = {0};
+  run_opts r = {.threads = 2, .chunk = 64};
+  assert_int_equal(run(s, &r, &whole, NULL, NULL), MS_OK);
+  memtable *c = tab(&whole, "c"), *g = tab(&whole, "g");
+  size_t pn = col(c, "pn"), ten = col(c, "ten");
+  for (size_t i = 0; i < c->n; i++) {
+    assert_true(memtable_num(c, pn, i) >= 100);
+    assert_true(memtable_num(c, ten, i) == 10 * memtable_num(c, pn, i));
+  }
+  assert_true(g->n > 0);
+  for (size_t i = 0; i < g->n; i++) assert_true((long)memtable_num(g, col(g, "t"), i) % 10 == 1);
+  for (uint32_t k = 0; k < 4; k++) {
+    run_opts rs = {.threads = 1, .chunk = 50, .shard_k = k, .shard_n = 4};
+    assert_int_equal(run(s, &rs, &parts, NULL, NULL), MS_OK);
+  }
+  for (size_t i = 0; i < 3; i++)
+    assert_true(memtable_hash(&whole.t[i], 0, whole.t[i].n) == memtable_hash(&parts.t[i], 0, parts.t[i].n));
+  memsink_free(&whole);
+  memsink_free(&parts);
+  ms_spec_free(s);
+}
+
 static void test_generate_row_error_names_row(void **state) {
   (void)state;
   const char *spec =
@@ -777,6 +819,7 @@ int main(void) {
       cmocka_unit_test(test_generate_filter_first_n_accepted),
       cmocka_unit_test(test_generate_filter_max_candidates_error),
       cmocka_unit_test(test_generate_row_error_names_row),
+      cmocka_unit_test(test_generate_child_reads_parent_ids),
       cmocka_unit_test(test_generate_hash_id_width_exhausted),
       cmocka_unit_test(test_generate_vocab_datetime_and_category_rules),
       cmocka_unit_test(test_generate_same_bytes_any_threads_and_chunks),

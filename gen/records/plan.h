@@ -152,6 +152,8 @@ typedef struct {
   int needed_prefix; /* needed to count rows/children of a skipped prefix */
   size_t n_deps;
   size_t *deps; /* fields of the same table read by this field */
+  size_t n_pdeps;
+  size_t *pdeps; /* ancestor fields read through parent.x: table << 32 | field */
 } ms__field;
 
 typedef struct {

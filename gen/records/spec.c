@@ -44,6 +44,10 @@ typedef struct {
   ms_diag *d;
   size_t errs;
   int reads_nullable; /* the expression just compiled reads an ancestor's nullable field */
+  /* where ancestor fields read by expressions are recorded, as
+   * (table << 32 | field); NULL: not recorded */
+  size_t **pdeps;
+  size_t *n_pdeps;
 } V;
 
 static void verr(V *v, const char *ptr, int at_key, const char *fmt, ...)
@@ -1212,9 +1216,11 @@ static ms__expr *compile_at(V *v, size_t ti, int count_scope, const char *src, c
       for (int l = 0; l < (count_scope ? level - 1 : level) && t != SIZE_MAX; l++)
         t = s->tables[t].parent;
       if (t != SIZE_MAX)
-        for (size_t fi = 0; fi < s->tables[t].n_fields; fi++)
-          if (!strcmp(s->tables[t].fields[fi].name, q) && s->tables[t].fields[fi].nullable)
-            v->reads_nullable = 1;
+        for (size_t fi = 0; fi < s->tables[t].n_fields; fi++) {
+          if (strcmp(s->tables[t].fields[fi].name, q)) continue;
+          if (s->tables[t].fields[fi].nullable) v->reads_nullable = 1;
+          if (v->pdeps) add_dep(v->pdeps, v->n_pdeps, (t << 32) | fi);
+        }
       continue;
     }
     (void)own;
@@ -1913,6 +1919,10 @@ static void order_table(V *v, size_t ti) {
       if (t->fields[f->deps[i]].pos_dep) f->pos_dep = 1;
       if (t->fields[f->deps[i]].nullable) f->nullable = 1;
     }
+    /* reading an ancestor's position-dependent field (parent.patient_id)
+     * makes this field wait for positions too */
+    for (size_t i = 0; i < f->n_pdeps; i++)
+      if (v->s->tables[f->pdeps[i] >> 32].fields[f->pdeps[i] & 0xffffffffu].pos_dep) f->pos_dep = 1;
     if (f->kind == MS__K_REF && t->parent != SIZE_MAX && f->ref_field != SIZE_MAX)
       f->nullable |= v->s->tables[t->parent].fields[f->ref_field].nullable;
   }
@@ -1922,12 +1932,15 @@ out:
   free(it);
 }
 
-/* Marks fi and everything it reads as needed for prefix counting. */
-static void mark_needed(ms__table *t, size_t fi) {
-  ms__field *f = &t->fields[fi];
+/* Marks field fi of table ti and everything it reads (in its own table and,
+ * through parent.x, in ancestors) as needed for prefix counting. */
+static void mark_needed(ms_spec *s, size_t ti, size_t fi) {
+  ms__field *f = &s->tables[ti].fields[fi];
   if (f->needed_prefix) return;
   f->needed_prefix = 1;
-  for (size_t i = 0; i < f->n_deps; i++) mark_needed(t, f->deps[i]);
+  for (size_t i = 0; i < f->n_deps; i++) mark_needed(s, ti, f->deps[i]);
+  for (size_t i = 0; i < f->n_pdeps; i++)
+    mark_needed(s, f->pdeps[i] >> 32, f->pdeps[i] & 0xffffffffu);
 }
 
 static void check_pos_reads(V *v, ms__table *t, const size_t *deps, size_t nd, const char *what,
@@ -2049,6 +2062,7 @@ static void field_free(ms__field *f) {
   for (size_t i = 0; i < f->n_labels; i++) free(f->labels[i]);
   free(f->labels);
   free(f->deps);
+  free(f->pdeps);
 }
 
 void ms_spec_free(ms_spec *s) {
@@ -2267,7 +2281,11 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
       ms__kind k = f->kind;
       if (k == MS__K_STRING) f->kind = MS__K_COUNT;
       v->reads_nullable = 0;
+      v->pdeps = &f->pdeps;
+      v->n_pdeps = &f->n_pdeps;
       field_pass2(v, ti, fi, fj);
+      v->pdeps = NULL;
+      v->n_pdeps = NULL;
       f->nullable = f->has_missing || v->reads_nullable;
       f->kind = k;
       if (k == MS__K_STRING && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(fj, "template")))
@@ -2275,7 +2293,7 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     }
     char p[400];
     const cJSON *flt = get(v, tjj, t->ptr, "filter");
-    size_t *fdeps = NULL, nfd = 0;
+    size_t *fdeps = NULL, nfd = 0, *cpdeps = NULL, ncpd = 0;
     if (flt) {
       ptr_key(p, sizeof p, t->ptr, "filter");
       if (!cJSON_IsString(flt))
@@ -2288,7 +2306,11 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     if (cnt && t->parent != SIZE_MAX) {
       ptr_key(p, sizeof p, t->ptr, "count");
       t->has_count = 1;
+      v->pdeps = &cpdeps;
+      v->n_pdeps = &ncpd;
       parse_dist(v, t->parent, 1, &t->count, cnt, p, 1, &cdeps, &ncd);
+      v->pdeps = NULL;
+      v->n_pdeps = NULL;
     }
     const cJSON *cor = get(v, tjj, t->ptr, "correlations");
     if (cor) {
@@ -2300,12 +2322,13 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
       if (t->filter) {
         ptr_key(p, sizeof p, t->ptr, "filter");
         check_pos_reads(v, t, fdeps, nfd, "filter", p);
-        for (size_t i = 0; i < nfd; i++) mark_needed(t, fdeps[i]);
+        for (size_t i = 0; i < nfd; i++) mark_needed(s, ti, fdeps[i]);
       }
       if (t->has_count) {
         ms__table *pt = &s->tables[t->parent];
         check_pos_reads(v, pt, cdeps, ncd, "count", t->count.ptr);
-        for (size_t i = 0; i < ncd; i++) mark_needed(pt, cdeps[i]);
+        for (size_t i = 0; i < ncd; i++) mark_needed(s, t->parent, cdeps[i]);
+        for (size_t i = 0; i < ncpd; i++) mark_needed(s, cpdeps[i] >> 32, cpdeps[i] & 0xffffffffu);
       }
       for (size_t fi = 0; fi < t->n_fields; fi++) {
         ms__field *f = &t->fields[fi];
@@ -2315,6 +2338,7 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     }
     free(fdeps);
     free(cdeps);
+    free(cpdeps);
   }
   if (v->errs) goto done;
   for (ti = 0; ti < nt; ti++) {
