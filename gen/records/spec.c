@@ -2328,7 +2328,14 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
         ms__table *pt = &s->tables[t->parent];
         check_pos_reads(v, pt, cdeps, ncd, "count", t->count.ptr);
         for (size_t i = 0; i < ncd; i++) mark_needed(s, t->parent, cdeps[i]);
-        for (size_t i = 0; i < ncpd; i++) mark_needed(s, cpdeps[i] >> 32, cpdeps[i] & 0xffffffffu);
+        for (size_t i = 0; i < ncpd; i++) {
+          const ms__field *af = &s->tables[cpdeps[i] >> 32].fields[cpdeps[i] & 0xffffffffu];
+          if (af->pos_dep)
+            verr(v, t->count.ptr, 0,
+                 "count cannot read \"%s\": its value depends on the row's output position (ids, refs, {seq}/{row} templates)",
+                 af->name);
+          mark_needed(s, cpdeps[i] >> 32, cpdeps[i] & 0xffffffffu);
+        }
       }
       for (size_t fi = 0; fi < t->n_fields; fi++) {
         ms__field *f = &t->fields[fi];
