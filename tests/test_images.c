@@ -10,7 +10,10 @@
  *  - masks and the lesion table agree (pixel counts, bounding boxes);
  *  - reproducibility: threads 1/3, chunk sizes, batch sizes, -n 10 as a
  *    prefix of -n 20, and two shards that add up to the single run;
- *  - a row whose parameter leaves its range stops the run, named by row.
+ *  - a row whose parameter leaves its range stops the run, named by row;
+ *  - learned-model fields: the class follows its expression and image r
+ *    equals a direct DDIM sample of index r with that class, for any threads
+ *    and chunking (the image core's conditional test UNet).
  *
  * ctest-labels: unit */
 #include <gsl/gsl_errno.h>
@@ -28,9 +31,12 @@
 
 #include "medsynth/images.h"
 #include "medsynth/io.h"
+#include "medsynth/model.h"
+#include "medsynth/nn.h"
 #include "medsynth/phantom.h"
 #include "medsynth/records.h"
 #include "medsynth/rng.h"
+#include "medsynth/sample.h"
 
 static const char *k_spec =
     "{\"medsynth\": 1, \"seed\": 7, \"tables\": [{\"name\": \"patients\", \"rows\": 20,\n"
@@ -467,6 +473,72 @@ static void test_images_volume_shape(void **state) {
   ms_spec_free(s);
 }
 
+static void test_images_model_field_follows_class(void **state) {
+  (void)state;
+  char text[2048];
+  snprintf(text, sizeof text,
+           "{\"medsynth\": 1, \"seed\": 5, \"tables\": [{\"name\": \"p\", \"rows\": 10, \"fields\": [\n"
+           " {\"name\": \"id\", \"kind\": \"id\", \"format\": \"seq\"},\n"
+           " {\"name\": \"f\", \"kind\": \"categorical\", \"values\": {\"a\": 0.4, \"b\": 0.3, \"c\": 0.3}}],\n"
+           " \"images\": [{\"name\": \"gen\", \"model\": \"%s/tests/golden/nn/unet_cond.h5\",\n"
+           "  \"class\": \"if(f == 'a', 0, if(f == 'b', 1, 2))\", \"steps\": 6, \"guidance\": 1.5}]}]}",
+           MS_SOURCE_DIR);
+  ms_spec *s = load(text);
+  uint64_t dims[4];
+  assert_int_equal(ms_spec_image_item_dims(s, 0, dims), 3);
+  assert_int_equal(dims[1], 8);
+  run_opts r1 = {.rows = 10, .threads = 1}, r2 = {.rows = 10, .threads = 2, .chunk = 3};
+  char *p1 = run(s, &r1, NULL), *p2 = run(s, &r2, NULL);
+  assert_true(p1 && p2);
+  uint64_t n1, n2;
+  uint64_t *h1 = item_hashes(p1, "/images/gen", &n1), *h2 = item_hashes(p2, "/images/gen", &n2);
+  assert_int_equal(n1, 10);
+  assert_int_equal(n2, 10);
+  for (int i = 0; i < 10; i++) assert_true(h1[i] == h2[i]);
+  ms_table_reader *r = open_file(p1);
+  ms_chunk *pt = read_table(r, "p"), *info = read_table(r, "gen_info");
+  const int32_t *f = pt->cols[col_of(pt, "f")].data;
+  const int64_t *cls = info->cols[col_of(info, "class")].data;
+  uint64_t n;
+  float *img = read_items(r, "/images/gen", &n);
+  ms_model *m = NULL;
+  char mp[1024];
+  snprintf(mp, sizeof mp, "%s/tests/golden/nn/unet_cond.h5", MS_SOURCE_DIR);
+  assert_int_equal(ms_model_load(&m, mp, NULL), MS_OK);
+  const ms_model_config *c = ms_model_config_of(m);
+  ms_unet *u = NULL;
+  assert_int_equal(ms_unet_new(&u, m, 1, NULL), MS_OK);
+  ms_denoiser dn = {.fn = ms_unet_denoise, .ctx = u, .prediction = c->prediction,
+                    .num_classes = c->num_classes, .schedule = c->schedule, .item_floats = 64};
+  ms_sample_params sp;
+  ms_sample_params_init(&sp);
+  sp.sampler = MS_SAMPLER_DDIM;
+  sp.steps = 6;
+  sp.guidance = 1.5;
+  sp.seed = ms_rng_stream_sub(5, ms_rng_stream("p/gen"));
+  for (int i = 0; i < 10; i++) {
+    assert_int_equal(cls[i], f[i]); /* labels a, b, c are codes 0, 1, 2 */
+    float x[64];
+    int32_t y = (int32_t)cls[i];
+    assert_int_equal(ms_sample(&sp, &dn, x, (uint64_t)i, &y, 1, NULL), MS_OK);
+    for (int k = 0; k < 64; k++)
+      assert_float_equal(img[i * 64 + k], x[k] * (float)c->intensity_scale + (float)c->intensity_offset, 0);
+  }
+  ms_unet_free(u);
+  ms_model_free(m);
+  free(img);
+  free(h1);
+  free(h2);
+  ms_chunk_free(pt);
+  ms_chunk_free(info);
+  ms_table_reader_free(r);
+  unlink(p1);
+  unlink(p2);
+  free(p1);
+  free(p2);
+  ms_spec_free(s);
+}
+
 int main(void) {
   gsl_set_error_handler_off();
   const struct CMUnitTest tests[] = {
@@ -476,6 +548,7 @@ int main(void) {
       cmocka_unit_test(test_images_reproducible),
       cmocka_unit_test(test_images_row_out_of_range_stops_run),
       cmocka_unit_test(test_images_volume_shape),
+      cmocka_unit_test(test_images_model_field_follows_class),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,10 @@
 
 #include "core/jsonloc.h"
 #include "medsynth/images.h"
+#include "medsynth/model.h"
 #include "medsynth/nifti.h"
+#include "medsynth/nn.h"
+#include "medsynth/sample.h"
 #include "medsynth/phantom.h"
 #include "medsynth/png.h"
 #include "medsynth/rng.h"
@@ -53,6 +56,12 @@ size_t ms_spec_image_table(const ms_spec *s, size_t i) {
 
 int ms_spec_image_item_dims(const ms_spec *s, size_t i, uint64_t dims[4]) {
   if (i >= ms_spec_n_images(s)) return 0;
+  if (s->images->f[i].is_model) {
+    const ms_model_config *c = ms_model_config_of(s->images->f[i].model);
+    dims[0] = (uint64_t)c->image_channels;
+    dims[1] = dims[2] = (uint64_t)c->image_size;
+    return 3;
+  }
   const ms_phantom_params *p = &s->images->f[i].phantom;
   int r = 0;
   dims[r++] = 1;
@@ -80,6 +89,11 @@ typedef struct {
   size_t plane;  /* H * W */
   int depth;     /* planes (1 for a slice) */
   ms_phantom_image *pimg; /* one per thread */
+  int C;                  /* channels */
+  size_t S;               /* model image size */
+  ms_window window;
+  ms_unet *unet;          /* model fields */
+  ms_denoiser dn;
   float *grid_img;
   uint8_t *grid_mask;
   size_t grid_n;
@@ -230,6 +244,66 @@ static ms_status set_attrs(ms_images *im, fstate *fs, const ms_table_schema *ts)
   return st;
 }
 
+static ms_status grid_alloc(ms_images *im, fstate *fs) {
+  if (!im->o.grid_path) return MS_OK;
+  size_t g = im->o.grid_max;
+  fs->grid_img = malloc(g * fs->plane * sizeof(float));
+  fs->grid_mask = malloc(g * fs->plane);
+  return fs->grid_img && fs->grid_mask ? MS_OK : MS_ERR_NOMEM;
+}
+
+/* A learned-model field: (N, C, S, S) float32 in the model's physical unit,
+ * an info table (row, key, class), and a UNet planned for one batch. */
+static ms_status begin_model(ms_images *im, fstate *fs, const ms_table_schema *ts,
+                             uint64_t expected) {
+  const ms__image_field *f = fs->f;
+  const ms_model_config *c = ms_model_config_of(f->model);
+  uint64_t dims[4] = {expected, (uint64_t)c->image_channels, (uint64_t)c->image_size,
+                      (uint64_t)c->image_size};
+  ms_writer *w = im->w;
+  const char *ip = fs->img_path;
+  ms_status st = ms_writer_begin_array(w, ip, MS_DT_FLOAT32, 4, dims);
+  char hex[24];
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "table", ts->name);
+  if (!st && fs->key_col >= 0) st = ms_writer_set_object_attr_string(w, ip, "key", fs->key.name);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "axes", "N,C,H,W");
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "source", "model");
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "model", f->model_path);
+  snprintf(hex, sizeof hex, "%016" PRIx64, ms_model_weights_xxh64(f->model));
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "model_weights_xxh64", hex);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "model_config", ms_model_config_json(f->model));
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "sampler", f->sampler);
+  if (!st) st = ms_writer_set_object_attr_int(w, ip, "steps", f->steps);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "guidance", f->guidance);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "eta", f->eta);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "unit", c->intensity_unit);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_center", fs->window.center);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_width", fs->window.width);
+  snprintf(hex, sizeof hex, "%016" PRIx64, f->stream);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "stream", hex);
+  if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
+  if (st) return st;
+  ms_table_schema *s = &fs->info_schema;
+  s->name = strdup(fs->info_name);
+  s->columns = calloc(4, sizeof *s->columns);
+  if (!s->name || !s->columns) return MS_ERR_NOMEM;
+  int bad = add_col(s, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
+  if (fs->key_col >= 0) bad |= add_key_col(s, &fs->key, ts->name);
+  bad |= add_col(s, "class", MS_COL_INT64, NULL, "class the image was sampled for (-1: unconditional)");
+  if (bad) return MS_ERR_NOMEM;
+  if ((st = ms_writer_begin_table(w, s, expected))) return st;
+  int mb = 8;
+  if ((st = ms_unet_new(&fs->unet, f->model, mb, im->d))) return st;
+  fs->dn.fn = ms_unet_denoise;
+  fs->dn.ctx = fs->unet;
+  fs->dn.prediction = c->prediction;
+  fs->dn.num_classes = c->num_classes;
+  fs->dn.schedule = c->schedule;
+  fs->dn.item_floats = fs->pix;
+  fs->dn.max_batch = ms_unet_max_batch(fs->unet);
+  return grid_alloc(im, fs);
+}
+
 static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected) {
   ms_images *im = ctx;
   ms_status st = im->inner.begin_table ? im->inner.begin_table(im->inner.ctx, ts, expected) : MS_OK;
@@ -243,6 +317,11 @@ static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected
     if (t->key_field != SIZE_MAX && t->fields[t->key_field].col >= 0) {
       fs->key_col = t->fields[t->key_field].col;
       fs->key = ts->columns[fs->key_col];
+    }
+    if (fs->f->is_model) {
+      st = begin_model(im, fs, ts, expected);
+      if (st) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot set up image field \"%s\"", fs->f->name);
+      continue;
     }
     const ms_phantom_params *p = &fs->f->phantom;
     uint64_t dims[5];
@@ -268,12 +347,7 @@ static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected
         fs->pimg = NULL;
       }
     }
-    if (!st && im->o.grid_path) {
-      size_t g = im->o.grid_max;
-      fs->grid_img = malloc(g * fs->plane * sizeof(float));
-      fs->grid_mask = malloc(g * fs->plane);
-      if (!fs->grid_img || !fs->grid_mask) st = MS_ERR_NOMEM;
-    }
+    if (!st) st = grid_alloc(im, fs);
     if (st) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot set up image field \"%s\"", fs->f->name);
   }
   return st;
@@ -304,7 +378,7 @@ static ms_status export_files(const ms_images *im, const fstate *fs, const ms_ph
     size_t z = (size_t)(img->depth / 2) * fs->plane;
     uint8_t *g = malloc(fs->plane);
     if (!g) return MS_ERR_NOMEM;
-    for (size_t k = 0; k < fs->plane; k++) g[k] = ms_window_apply_u8(f->window, img->image[z + k]);
+    for (size_t k = 0; k < fs->plane; k++) g[k] = ms_window_apply_u8(fs->window, img->image[z + k]);
     snprintf(path, sizeof path, "%s/%s_%06" PRIu64 ".png", im->o.png_dir, f->name, row);
     st = ms_png_write(path, g, W, H, 1, 8, d);
     if (!st && f->write_mask) {
@@ -540,12 +614,90 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
   return st;
 }
 
+/* Learned-model rows: batches of consecutive rows sampled together; image r
+ * uses the sampler's keyed noise with seed xxh64(seed, stream) and image
+ * index r, so it does not depend on the batch it falls in. */
+static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
+  const ms__image_field *f = fs->f;
+  size_t n = c->n_rows;
+  if (!n) return MS_OK;
+  if (fs->items == 0) fs->first_row = c->first_row;
+  const ms_model_config *cfg = ms_model_config_of(f->model);
+  double *cls = malloc(n * sizeof *cls);
+  uint8_t *ok = malloc(n);
+  size_t B = (size_t)fs->dn.max_batch;
+  float *x = malloc(B * fs->pix * sizeof(float));
+  int32_t *y = malloc(B * sizeof *y);
+  ms_status st = cls && ok && x && y ? MS_OK : MS_ERR_NOMEM;
+  if (!st) st = eval_param(im, fs, c, MS__IMG_CLASS, cls, ok);
+  for (size_t i = 0; !st && f->p[MS__IMG_CLASS].set && i < n; i++)
+    if (isnan(cls[i])) {
+      char where[300];
+      row_where(where, sizeof where, c->schema->name, c->first_row + i);
+      st = ms_diag_add(im->d, MS_ERR_DATA, NULL, 0, 0, where, "image \"%s\": class is missing for this row",
+                       f->name);
+    }
+  ms_sample_params sp;
+  ms_sample_params_init(&sp);
+  sp.sampler = ms_sampler_from_name(f->sampler);
+  sp.steps = f->steps;
+  sp.eta = f->eta;
+  sp.guidance = f->guidance;
+  sp.seed = ms_rng_stream_sub(im->o.seed, f->stream);
+  for (size_t b0 = 0; b0 < n && !st; b0 += B) {
+    size_t m = n - b0 < B ? n - b0 : B;
+    for (size_t i = 0; i < m; i++) y[i] = f->p[MS__IMG_CLASS].set ? (int32_t)cls[b0 + i] : -1;
+    st = ms_sample(&sp, &fs->dn, x, c->first_row + b0, f->p[MS__IMG_CLASS].set ? y : NULL, (int)m, im->d);
+    if (st) {
+      char where[300];
+      row_where(where, sizeof where, c->schema->name, c->first_row + b0);
+      ms_diag_add(im->d, st, NULL, 0, 0, where, "image \"%s\": sampling failed", f->name);
+      break;
+    }
+    float sc = (float)cfg->intensity_scale, off = (float)cfg->intensity_offset;
+    for (size_t k = 0; k < m * fs->pix; k++) x[k] = x[k] * sc + off;
+    st = ms_writer_write_items(im->w, fs->img_path, fs->items, m, x);
+    ms_chunk *ic = NULL;
+    if (!st) st = ms_chunk_new(&ic, &fs->info_schema, m);
+    if (!st) {
+      size_t kw = fs->key_col >= 0 ? ms_column_value_size(&fs->key) : 0;
+      const char *keys = fs->key_col >= 0 ? c->cols[fs->key_col].data : NULL;
+      for (size_t i = 0; i < m; i++) {
+        int col = 0;
+        ((int64_t *)ic->cols[col++].data)[i] = (int64_t)(fs->items + i);
+        if (keys) memcpy((char *)ic->cols[col++].data + i * kw, keys + (b0 + i) * kw, kw);
+        ((int64_t *)ic->cols[col++].data)[i] = y[i];
+      }
+      ic->n_rows = m;
+      st = ms_writer_write_chunk(im->w, ic);
+    }
+    ms_chunk_free(ic);
+    for (size_t i = 0; !st && (im->o.png_dir || im->o.nifti_dir) && i < m; i++) {
+      ms_phantom_image view;
+      memset(&view, 0, sizeof view);
+      view.width = view.height = (int)fs->S;
+      view.depth = 1;
+      view.spacing[0] = view.spacing[1] = view.spacing[2] = 1;
+      view.image = x + i * fs->pix; /* channel 0 */
+      st = export_files(im, fs, &view, c->first_row + b0 + i, im->d);
+    }
+    for (size_t i = 0; !st && fs->grid_img && i < m && fs->grid_n < im->o.grid_max; i++, fs->grid_n++)
+      memcpy(fs->grid_img + fs->grid_n * fs->plane, x + i * fs->pix, fs->plane * sizeof(float));
+    if (!st) fs->items += m;
+  }
+  free(cls);
+  free(ok);
+  free(x);
+  free(y);
+  return st;
+}
+
 static ms_status s_chunk(void *ctx, const ms_chunk *c) {
   ms_images *im = ctx;
   ms_status st = im->inner.write_chunk ? im->inner.write_chunk(im->inner.ctx, c) : MS_OK;
   for (size_t i = 0; i < im->n && st == MS_OK; i++)
     if (im->fs[i].began && !strcmp(im->s->tables[im->fs[i].f->table].name, c->schema->name))
-      st = render_chunk(im, &im->fs[i], c);
+      st = im->fs[i].f->is_model ? render_model_chunk(im, &im->fs[i], c) : render_chunk(im, &im->fs[i], c);
   return st;
 }
 
@@ -595,11 +747,25 @@ ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
     snprintf(fs->mask_path, sizeof fs->mask_path, "/masks/%s", fs->f->name);
     snprintf(fs->les_name, sizeof fs->les_name, "%s_lesions", fs->f->name);
     snprintf(fs->info_name, sizeof fs->info_name, "%s_info", fs->f->name);
+    fs->key_col = -1;
+    if (fs->f->is_model) {
+      const ms_model_config *c = ms_model_config_of(fs->f->model);
+      fs->C = c->image_channels;
+      fs->S = (size_t)c->image_size;
+      fs->depth = 1;
+      fs->plane = fs->S * fs->S;
+      fs->pix = fs->plane * (size_t)fs->C;
+      /* model values span about -1..1 before the intensity mapping */
+      fs->window.center = c->intensity_offset;
+      fs->window.width = 2 * fabs(c->intensity_scale) > 0 ? 2 * fabs(c->intensity_scale) : 1;
+      continue;
+    }
     const ms_phantom_params *p = &fs->f->phantom;
+    fs->C = 1;
+    fs->window = fs->f->window;
     fs->depth = p->depth > 0 ? p->depth : 1;
     fs->plane = (size_t)p->width * (size_t)p->height;
     fs->pix = fs->plane * (size_t)fs->depth;
-    fs->key_col = -1;
   }
   ms_status st = MS_OK;
   if (im->n) {
@@ -635,11 +801,13 @@ ms_status ms_images_finish(ms_images *im, ms_diag *d) {
     }
     ms_sheet_opts so;
     ms_sheet_opts_init(&so);
-    so.window_center = fs->f->window.center;
-    so.window_width = fs->f->window.width;
+    so.window_center = fs->window.center;
+    so.window_width = fs->window.width;
     so.overlay = MS_OVERLAY_CONTOUR;
+    int H = fs->f->is_model ? (int)fs->S : fs->f->phantom.height;
+    int W = fs->f->is_model ? (int)fs->S : fs->f->phantom.width;
     ms_status st = ms_png_contact_sheet(path, fs->grid_img, fs->f->write_mask ? fs->grid_mask : NULL,
-                                        fs->grid_n, fs->f->phantom.height, fs->f->phantom.width, &so, d);
+                                        fs->grid_n, H, W, &so, d);
     if (st) return st;
   }
   return MS_OK;
@@ -655,6 +823,7 @@ void ms_images_free(ms_images *im) {
     fstate *fs = &im->fs[i];
     for (int k = 0; fs->pimg && k < im->nthreads; k++) ms_phantom_image_deinit(&fs->pimg[k]);
     free(fs->pimg);
+    ms_unet_free(fs->unet);
     ms_table_schema_deinit(&fs->les_schema);
     ms_table_schema_deinit(&fs->info_schema);
     free(fs->grid_img);

@@ -26,7 +26,9 @@
 #include <sys/stat.h>
 
 #include "core/jsonloc.h"
+#include "medsynth/model.h"
 #include "medsynth/rng.h"
+#include "medsynth/sample.h"
 #include "records/images.h"
 #include "records/plan.h"
 
@@ -376,7 +378,6 @@ static int file_exists(const char *path) {
 static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSON *ij,
                         const char *iptr) {
   char p[512];
-  size_t errs0 = l->errs;
   check_keys(l, ij, iptr, k_model_keys);
   const cJSON *m = member(ij, "model");
   key_ptr(p, sizeof p, iptr, "model");
@@ -415,12 +416,8 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
     }
   }
   double v;
-  f->p[MS__IMG_CLASS].lo = 0;
-  f->p[MS__IMG_CLASS].hi = 1e6;
-  f->p[MS__IMG_CLASS].integer = 1;
-  parse_param(l, t, &f->p[MS__IMG_CLASS], ij, iptr, MS__IMG_CLASS);
   f->steps = 50;
-  if (get_num(l, ij, iptr, "steps", 1, 10000, 1, &v) == 1) f->steps = (int)v;
+  if (get_num(l, ij, iptr, "steps", 1, 100000, 1, &v) == 1) f->steps = (int)v;
   f->guidance = 1;
   if (get_num(l, ij, iptr, "guidance", 1e-6, 100, 0, &v) == 1) f->guidance = v;
   f->eta = 0;
@@ -429,10 +426,47 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
     key_ptr(p, sizeof p, iptr, "eta");
     err_at(l, p, 0, "eta applies to the ddim sampler only");
   }
-  if (l->errs == errs0)
-    err_at(l, iptr, 0,
-           "learned-model image fields need the diffusion image core, which this build of "
-           "medsynth does not include; use a phantom image field");
+  /* the model itself: loaded and checked now, so that a bad file is a spec
+   * error, not a failure after the first chunk */
+  int ncls = 0;
+  if (f->model_path) {
+    ms_diag md;
+    ms_diag_init(&md);
+    key_ptr(p, sizeof p, iptr, "model");
+    if (ms_model_load(&f->model, f->model_path, &md) != MS_OK) {
+      for (size_t i = 0; i < md.count; i++)
+        err_at(l, p, 0, "model \"%s\": %s%s%s", f->model_path, md.entries[i].where ? md.entries[i].where : "",
+               md.entries[i].where ? ": " : "", md.entries[i].message);
+      if (!md.count) err_at(l, p, 0, "cannot load model \"%s\"", f->model_path);
+    } else {
+      const ms_model_config *c = ms_model_config_of(f->model);
+      ncls = c->num_classes;
+      if (c->arch != MS_ARCH_UNET)
+        err_at(l, p, 0, "model \"%s\" is a %s; image fields sample from a diffusion UNet", f->model_path,
+               ms_arch_name(c->arch));
+      else if (f->steps > c->schedule.T) {
+        key_ptr(p, sizeof p, iptr, "steps");
+        err_at(l, p, 0, "%d steps exceed the model's %d diffusion steps", f->steps, c->schedule.T);
+      }
+    }
+    ms_diag_deinit(&md);
+  }
+  f->p[MS__IMG_CLASS].lo = 0;
+  f->p[MS__IMG_CLASS].hi = ncls > 0 ? ncls - 1 : 1e6;
+  f->p[MS__IMG_CLASS].integer = 1;
+  parse_param(l, t, &f->p[MS__IMG_CLASS], ij, iptr, MS__IMG_CLASS);
+  if (f->model && ms_model_config_of(f->model)->arch == MS_ARCH_UNET) {
+    key_ptr(p, sizeof p, iptr, "class");
+    if (ncls == 0 && member(ij, "class"))
+      err_at(l, p, 1, "the model is unconditional (no classes); remove \"class\"");
+    if (f->guidance != 1 && ncls == 0) {
+      key_ptr(p, sizeof p, iptr, "guidance");
+      err_at(l, p, 0, "classifier-free guidance needs a class-conditional model");
+    } else if (f->guidance != 1 && !member(ij, "class")) {
+      key_ptr(p, sizeof p, iptr, "guidance");
+      err_at(l, p, 0, "guidance needs a \"class\" for every image");
+    }
+  }
 }
 
 /* Trial placement of one lesion of the largest size in a typical patient
@@ -688,6 +722,7 @@ static void field_free(ms__image_field *f) {
     free(f->p[k].ptr);
   }
   free(f->model_path);
+  ms_model_free(f->model);
   free(f->sampler);
 }
 

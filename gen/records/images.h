@@ -64,6 +64,7 @@ typedef struct {
   int write_lesions;         /* /tables/<name>_lesions (default on) */
   /* learned-model fields */
   char *model_path;          /* resolved path */
+  struct ms_model *model;    /* loaded and checked at spec load; owned */
   char *sampler;
   int steps;
   double guidance, eta;

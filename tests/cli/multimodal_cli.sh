@@ -149,4 +149,21 @@ grep -Eq "row.json:[0-9]+:[0-9]+: error: patients/[0-9]+: image \"chest_ct\": bo
   || fail "row error message"
 [ ! -e "$tmp/row.h5" ] || fail "partial file after a row error"
 ls -a "$tmp" | grep -q '\.tmp\.' && fail "temporary file left behind"
+# ---- learned-model field (examples/multimodal_model.json)
+expect_rc 0 "$ms" records --spec "$src/examples/multimodal_model.json" -n 6 -o "$tmp/m.h5" --grid "$tmp/m.png"
+[ -s "$tmp/m.png" ] || fail "model contact sheet"
+$PY - "$tmp/m.h5" <<'EOF'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+x = f["images/scan"]
+assert x.shape == (6, 1, 8, 8) and x.attrs["source"] == "model" and x.attrs["sampler"] == "ddim"
+assert x.attrs["steps"] == 20 and x.attrs["guidance"] == 2.0 and np.isfinite(x[...]).all()
+p, info = f["tables/patients"][...], f["tables/scan_info"][...]
+want = [{b"normal": 0, b"benign": 1, b"malignant": 2}[v] for v in p["finding"]]
+assert list(info["class"]) == want and (info["patient_id"] == p["patient_id"]).all()
+assert "masks" not in f
+EOF
+expect_rc 65 "$ms" validate "$src/tests/specs/bad/images_model.json"
+[ "$(grep -c ': error: ' "$tmp/err")" = 11 ] || fail "all 11 model-field errors reported"
 echo "multimodal CLI: ok"
+
