@@ -86,7 +86,7 @@ static void frame_axes(cairo_t *cr, const char *title, const char *xlabel, const
   cairo_set_line_width(cr, 1);
   cairo_rectangle(cr, ML, MT, pw, ph);
   cairo_stroke(cr);
-  double step = nice_num(nice_num(ymax, 0) / 5, 1);
+  double step = nice_num(ymax / 5, 1);
   for (double v = 0; v <= ymax * 1.0001; v += step) {
     double y = MT + ph - v / ymax * ph;
     cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
@@ -185,7 +185,7 @@ ms_status ms__plot_hist(const char *path, const char *title, const char *xlabel,
     cairo_line_to(cr, ML + pw, MT + ph);
     cairo_stroke(cr);
   }
-  double step = nice_num(nice_num(mx - mn, 0) / 6, 1);
+  double step = nice_num((mx - mn) / 7, 1);
   cairo_set_source_rgb(cr, 0, 0, 0);
   cairo_set_line_width(cr, 1);
   for (double v = ceil(mn / step) * step; v <= mx + step * 1e-9; v += step) {
@@ -239,7 +239,7 @@ static void diverging(double v, double *r, double *g, double *b) {
 ms_status ms__plot_heatmaps(const char *path, const char *const *names, size_t d, const double *A,
                             const double *B, const char *ta, const char *tb) {
   double lab = 130, cell = d ? fmin(24, 420.0 / (double)d) : 10, side = cell * (double)d;
-  int w = (int)(2 * (lab + side) + 150), h = (int)(side + lab + 70);
+  int w = (int)(2 * (lab + side) + 150), h = (int)(side + lab + 82);
   cairo_surface_t *s;
   cairo_t *cr = start(&s, w, h);
   text_at(cr, w / 2.0, 12, "Pairwise association (Pearson / Cramer's V / correlation ratio)", 15,
@@ -248,7 +248,7 @@ ms_status ms__plot_heatmaps(const char *path, const char *const *names, size_t d
   const char *tt[2] = {ta, tb};
   double fs = fmin(11, cell * 0.8);
   for (int p = 0; p < 2; p++) {
-    double x0 = lab + p * (lab + side + 20), y0 = 50;
+    double x0 = lab + p * (lab + side + 20), y0 = 62;
     text_at(cr, x0 + side / 2, y0 - 14, tt[p], 13, 0.5, 0, 1);
     for (size_t i = 0; i < d; i++)
       for (size_t j = 0; j < d; j++) {
@@ -274,7 +274,7 @@ ms_status ms__plot_heatmaps(const char *path, const char *const *names, size_t d
     }
   }
   /* Colour bar. */
-  double bx = w - 60, by = 50, bh = fmax(side, 120);
+  double bx = w - 60, by = 62, bh = fmax(side, 120);
   for (int k = 0; k < 200; k++) {
     double v = 1 - 2.0 * k / 199, r, g, b;
     diverging(v, &r, &g, &b);
