@@ -90,7 +90,12 @@ static size_t build(ms__kdtree *t, size_t lo, size_t hi) {
   if (spread <= 0) return me; /* all points equal: one leaf */
   size_t mid = lo + (hi - lo) / 2;
   select_k(t, lo, hi, mid, best);
-  double split = t->pts[t->idx[mid] * t->dim + best];
+  /* The plane lies midway between the largest left and the smallest right
+   * value, so a query on the plane (common for one-hot dimensions) still
+   * gets a positive distance bound to the far side when the halves differ. */
+  double lmax = -INFINITY, rmin = t->pts[t->idx[mid] * t->dim + best];
+  for (size_t i = lo; i < mid; i++) lmax = fmax(lmax, t->pts[t->idx[i] * t->dim + best]);
+  double split = 0.5 * (lmax + rmin);
   size_t l = build(t, lo, mid);
   size_t r = build(t, mid, hi);
   nd = &t->nodes[me];
@@ -147,7 +152,11 @@ static void offer(best_k *b, double d2, size_t id) {
   }
 }
 
-static void search(const ms__kdtree *t, size_t ni, const double *q, best_k *b) {
+/* rd: squared distance from q to the node's cell, accumulated over the
+ * split dimensions (off[d] = q's offset from the cell along d); Arya &
+ * Mount's incremental distance, a much tighter bound than one plane. */
+static void search(const ms__kdtree *t, size_t ni, const double *q, best_k *b, double rd,
+                   double *off) {
   const node *nd = &t->nodes[ni];
   if (!nd->left) {
     for (size_t i = nd->lo; i < nd->hi; i++) {
@@ -162,12 +171,17 @@ static void search(const ms__kdtree *t, size_t ni, const double *q, best_k *b) {
     }
     return;
   }
-  double diff = q[nd->dim] - nd->split;
+  size_t dm = nd->dim;
+  double diff = q[dm] - nd->split;
   size_t nearc = diff < 0 ? nd->left : nd->right, farc = diff < 0 ? nd->right : nd->left;
-  search(t, nearc, q, b);
-  /* <= so that equal-distance points with smaller indices on the far side
-   * are still found. */
-  if (diff * diff <= b->d2[b->k - 1]) search(t, farc, q, b);
+  search(t, nearc, q, b, rd, off);
+  double old = off[dm], nrd = rd - old * old + diff * diff;
+  /* <= so that equal-distance points with smaller indices are still seen. */
+  if (nrd <= b->d2[b->k - 1]) {
+    off[dm] = diff;
+    search(t, farc, q, b, nrd, off);
+    off[dm] = old;
+  }
 }
 
 void ms__kdtree_query(const ms__kdtree *t, const double *q, size_t nq, int k, double *dist,
@@ -175,7 +189,9 @@ void ms__kdtree_query(const ms__kdtree *t, const double *q, size_t nq, int k, do
 #pragma omp parallel for schedule(dynamic, 64)
   for (size_t i = 0; i < nq; i++) {
     best_k b = {{INFINITY, INFINITY}, {SIZE_MAX, SIZE_MAX}, k};
-    if (t->n) search(t, 0, q + i * t->dim, &b);
+    double off[t->dim ? t->dim : 1];
+    memset(off, 0, sizeof off);
+    if (t->n) search(t, 0, q + i * t->dim, &b, 0, off);
     for (int j = 0; j < k; j++) {
       dist[i * (size_t)k + j] = sqrt(b.d2[j]);
       if (idx) idx[i * (size_t)k + j] = b.id[j];
