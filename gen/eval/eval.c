@@ -1119,6 +1119,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
                              "to holdout");
         free(pp);
       }
+      ms__plot_release_fonts();
       if (st && st != MS_ERR_NOMEM) st = ms_diag_add(d, st, outdir, 0, 0, NULL, "cannot write plots");
     }
   }

@@ -44,4 +44,7 @@ ms_status ms__plot_bars(const char *path, const char *title, const char *const *
 ms_status ms__plot_heatmaps(const char *path, const char *const *names, size_t d, const double *A,
                             const double *B, const char *ta, const char *tb);
 
+/* Releases cairo's and fontconfig's process-wide font caches. */
+void ms__plot_release_fonts(void);
+
 #endif

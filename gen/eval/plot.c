@@ -7,6 +7,7 @@
  * Tick positions use the "nice numbers" rule (1, 2, 5 x 10^k) of Heckbert,
  * "Nice numbers for graph labels", Graphics Gems (1990). */
 #include <cairo.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,17 @@
 
 static const double col_a[3] = {0.17, 0.40, 0.70}; /* real: blue */
 static const double col_b[3] = {0.90, 0.45, 0.10}; /* synthetic: orange */
+
+/* Cairo's text API loads fontconfig, which keeps process-wide caches that
+ * LeakSanitizer reports. After a batch of plots both are released: cairo's
+ * through cairo_debug_reset_static_data and fontconfig's through FcFini,
+ * looked up at run time because fontconfig is linked only through cairo.
+ * Not to be called while another thread draws text. */
+void ms__plot_release_fonts(void) {
+  cairo_debug_reset_static_data();
+  void (*fc_fini)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "FcFini");
+  if (fc_fini) fc_fini();
+}
 
 static double nice_num(double x, int round_it) {
   double e = floor(log10(x)), f = x / pow(10, e), nf;
