@@ -1,0 +1,223 @@
+/* Atomic output files, HDF5 error translation and the shuffle+deflate chunk
+ * codec (see io_private.h).
+ *
+ * Atomicity: every output is first written to "<dir>/.<base>.tmp.<pid>.XXXXXX"
+ * (mkstemp: the random suffix makes concurrent writers safe), fsynced, then
+ * renamed over the target with rename(2), which POSIX guarantees to be atomic
+ * within one file system; the directory is fsynced afterwards so the rename
+ * itself survives a crash. A reader therefore sees either no file / the old
+ * file, or the complete new one, never a partial file under the target name.
+ *
+ * Codec: HDF5's shuffle filter (H5Zshuffle.c) transposes the bytes of a chunk
+ * of n elements of size s so that byte j of element i moves to j*n + i; any
+ * nbytes % s trailing bytes are copied unchanged. The deflate filter
+ * (H5Zdeflate.c) is zlib compress2() at the dataset's level, i.e. a zlib
+ * stream (RFC 1950) with default window and memory settings. Producing the
+ * same bytes here lets chunks be compressed in parallel and written with
+ * H5Dwrite_chunk while any HDF5 reader still decodes them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "io/io_private.h"
+
+char *ms__path_dir(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return strdup(".");
+  if (slash == path) return strdup("/");
+  return strndup(path, (size_t)(slash - path));
+}
+
+static const char *path_base(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_diag *d) {
+  memset(a, 0, sizeof *a);
+  a->fd = -1;
+  if (!target || !*target)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "empty output path");
+  struct stat st;
+  if (stat(target, &st) == 0) {
+    if (S_ISDIR(st.st_mode))
+      return ms_diag_add(d, MS_ERR_IO, target, 0, 0, NULL, "output path is a directory");
+    if (!force)
+      return ms_diag_add(d, MS_ERR_EXISTS, target, 0, 0, NULL,
+                         "output file already exists (use --force to overwrite)");
+  }
+  char *dir = ms__path_dir(target);
+  if (!dir) return MS_ERR_NOMEM;
+  const char *base = path_base(target);
+  if (!*base) {
+    free(dir);
+    return ms_diag_add(d, MS_ERR_INVALID, target, 0, 0, NULL, "output path names no file");
+  }
+  char *tmpl = NULL;
+  if (asprintf(&tmpl, "%s/.%s.tmp.%ld.XXXXXX", dir, base, (long)getpid()) < 0) {
+    free(dir);
+    return MS_ERR_NOMEM;
+  }
+  int fd = mkstemp(tmpl);
+  if (fd < 0) {
+    int e = errno;
+    ms_status st2 = ms_diag_add(d, MS_ERR_IO, target, 0, 0, NULL,
+                                "cannot create a file in directory '%s': %s", dir, strerror(e));
+    free(dir);
+    free(tmpl);
+    return st2;
+  }
+  free(dir);
+  /* mkstemp creates mode 0600; give the file the usual mode (umask). */
+  mode_t um = umask(0);
+  umask(um);
+  (void)fchmod(fd, 0666 & ~um);
+  a->target = strdup(target);
+  a->tmp = tmpl;
+  a->fd = fd;
+  if (!a->target) {
+    ms__atomic_discard(a);
+    return MS_ERR_NOMEM;
+  }
+  return MS_OK;
+}
+
+ms_status ms__atomic_sync(ms__atomic *a, ms_diag *d) {
+  int fd = a->fd;
+  if (fd < 0) fd = open(a->tmp, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fsync(fd) != 0) {
+    int e = errno;
+    if (fd >= 0 && fd != a->fd) close(fd);
+    return ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot sync '%s': %s", a->tmp,
+                       strerror(e));
+  }
+  if (fd != a->fd) close(fd);
+  return MS_OK;
+}
+
+ms_status ms__atomic_rename(ms__atomic *a, ms_diag *d) {
+  if (a->fd >= 0) {
+    close(a->fd);
+    a->fd = -1;
+  }
+  if (rename(a->tmp, a->target) != 0)
+    return ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot rename '%s' to '%s': %s",
+                       a->tmp, a->target, strerror(errno));
+  free(a->tmp);
+  a->tmp = NULL;
+  char *dir = ms__path_dir(a->target);
+  if (dir) {
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      (void)fsync(dfd); /* best effort: some file systems refuse directory fsync */
+      close(dfd);
+    }
+    free(dir);
+  }
+  return MS_OK;
+}
+
+void ms__atomic_deinit(ms__atomic *a) {
+  if (a->fd >= 0) close(a->fd);
+  free(a->target);
+  free(a->tmp);
+  a->target = a->tmp = NULL;
+  a->fd = -1;
+}
+
+void ms__atomic_discard(ms__atomic *a) {
+  if (a->fd >= 0) close(a->fd);
+  a->fd = -1;
+  if (a->tmp) unlink(a->tmp);
+  ms__atomic_deinit(a);
+}
+
+/* ---- HDF5 errors ------------------------------------------------------ */
+
+void ms__h5_quiet_begin(ms__h5quiet *q) {
+  H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+void ms__h5_quiet_end(const ms__h5quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
+
+static herr_t walk_last(unsigned n, const H5E_error2_t *e, void *ud) {
+  (void)n;
+  /* The stack is walked from the innermost call outwards: keep the first
+   * entry (the root cause), unless it carries no text. */
+  char *buf = ud;
+  if (!buf[0] && e->desc && e->desc[0]) snprintf(buf, 256, "%s", e->desc);
+  return 0;
+}
+
+ms_status ms__h5_error(ms_diag *d, ms_status st, const char *where, const char *fmt, ...) {
+  char cause[256] = "";
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_last, cause);
+  H5Eclear2(H5E_DEFAULT);
+  char *msg = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+  va_end(ap);
+  if (cause[0])
+    ms_diag_add(d, st, NULL, 0, 0, where, "%s (HDF5: %s)", msg ? msg : "HDF5 error", cause);
+  else
+    ms_diag_add(d, st, NULL, 0, 0, where, "%s", msg ? msg : "HDF5 error");
+  free(msg);
+  return st;
+}
+
+/* ---- codec ------------------------------------------------------------ */
+
+static void shuffle(uint8_t *dst, const uint8_t *src, size_t nbytes, size_t s) {
+  size_t n = nbytes / s;
+  if (s <= 1 || n <= 1) {
+    memcpy(dst, src, nbytes);
+    return;
+  }
+  for (size_t j = 0; j < s; j++) {
+    const uint8_t *sp = src + j;
+    uint8_t *dp = dst + j * n;
+    for (size_t i = 0; i < n; i++) dp[i] = sp[i * s];
+  }
+  size_t done = n * s;
+  if (done < nbytes) memcpy(dst + done, src + done, nbytes - done);
+}
+
+static void unshuffle(uint8_t *dst, const uint8_t *src, size_t nbytes, size_t s) {
+  size_t n = nbytes / s;
+  if (s <= 1 || n <= 1) {
+    memcpy(dst, src, nbytes);
+    return;
+  }
+  for (size_t j = 0; j < s; j++) {
+    const uint8_t *sp = src + j * n;
+    uint8_t *dp = dst + j;
+    for (size_t i = 0; i < n; i++) dp[i * s] = sp[i];
+  }
+  size_t done = n * s;
+  if (done < nbytes) memcpy(dst + done, src + done, nbytes - done);
+}
+
+int ms__chunk_compress(const uint8_t *raw, size_t nbytes, size_t elem_size, int level,
+                       uint8_t *scratch, uint8_t *out, size_t *out_len) {
+  shuffle(scratch, raw, nbytes, elem_size);
+  uLongf len = compressBound((uLong)nbytes);
+  if (compress2(out, &len, scratch, (uLong)nbytes, level) != Z_OK) return -1;
+  *out_len = len;
+  return 0;
+}
+
+int ms__chunk_decompress(const uint8_t *in, size_t in_len, size_t elem_size, uint8_t *scratch,
+                         uint8_t *raw, size_t nbytes) {
+  uLongf len = (uLongf)nbytes;
+  if (uncompress(scratch, &len, in, (uLong)in_len) != Z_OK || len != nbytes) return -1;
+  unshuffle(raw, scratch, nbytes, elem_size);
+  return 0;
+}

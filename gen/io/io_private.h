@@ -1,0 +1,134 @@
+/* Internals shared by the files of gen/io (not a public header).
+ *
+ * Pieces:
+ *   - atomic output files (ms__atomic_*): a temporary file next to the target,
+ *     fsync + rename on commit, unlink on abort;
+ *   - the HDF5 table/array writer (ms__h5w_*), used by writer.c;
+ *   - the CSV / JSON Lines formatter (ms__text_*), used by writer.c;
+ *   - the byte-shuffle + zlib chunk codec (ms__chunk_compress) shared by the
+ *     writer and by tests that check it against HDF5's own filters;
+ *   - helpers that silence HDF5's automatic error printing and translate its
+ *     error stack into one diag message.
+ *
+ * Invariants: nothing here prints; every HDF5 call runs on the calling thread
+ * (the serial HDF5 library is not thread-safe); only zlib runs in parallel. */
+#ifndef MS_IO_PRIVATE_H
+#define MS_IO_PRIVATE_H
+
+#include <hdf5.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "medsynth/io.h"
+
+/* ---- atomic files ---------------------------------------------------- */
+
+typedef struct {
+  char *target; /* final name */
+  char *tmp;    /* temporary name in the same directory; NULL once renamed */
+  int fd;       /* open descriptor of tmp, -1 when closed */
+} ms__atomic;
+
+/* Creates "<dir>/.<base>.tmp.<pid>.XXXXXX" for `target` and leaves it open
+ * (fd). An existing target is MS_ERR_EXISTS unless force. */
+ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_diag *d);
+/* fsyncs the temporary file (reopening it when fd is closed). */
+ms_status ms__atomic_sync(ms__atomic *a, ms_diag *d);
+/* Renames tmp to target, then fsyncs the directory. */
+ms_status ms__atomic_rename(ms__atomic *a, ms_diag *d);
+/* Closes and removes tmp (if still there); frees strings. */
+void ms__atomic_discard(ms__atomic *a);
+/* Frees strings without touching files. */
+void ms__atomic_deinit(ms__atomic *a);
+/* "dir" part of a path ("." when none). Caller frees. */
+char *ms__path_dir(const char *path);
+
+/* ---- HDF5 error handling --------------------------------------------- */
+
+typedef struct {
+  H5E_auto2_t func;
+  void *data;
+} ms__h5quiet;
+void ms__h5_quiet_begin(ms__h5quiet *q);
+void ms__h5_quiet_end(const ms__h5quiet *q);
+/* Adds a diag entry "<message>: <innermost HDF5 error text>". */
+ms_status ms__h5_error(ms_diag *d, ms_status st, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- chunk codec ----------------------------------------------------- */
+
+/* HDF5 shuffle filter (elem_size bytes per element) followed by zlib
+ * compress2 at `level`, exactly as H5Z_FILTER_SHUFFLE + H5Z_FILTER_DEFLATE
+ * produce them. scratch holds nbytes; out holds compressBound(nbytes).
+ * Returns 0 on success. */
+int ms__chunk_compress(const uint8_t *raw, size_t nbytes, size_t elem_size, int level,
+                       uint8_t *scratch, uint8_t *out, size_t *out_len);
+/* The inverse (used by tests and the reader's verification). */
+int ms__chunk_decompress(const uint8_t *in, size_t in_len, size_t elem_size, uint8_t *scratch,
+                         uint8_t *raw, size_t nbytes);
+
+/* ---- HDF5 writer ----------------------------------------------------- */
+
+typedef struct ms__h5w ms__h5w;
+ms_status ms__h5w_open(ms__h5w **out, const char *tmp_path, const ms_writer_opts *o,
+                       ms_diag *d);
+ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t expected,
+                              ms_diag *d);
+ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d);
+ms_status ms__h5w_end_table(ms__h5w *h, const char *name, ms_diag *d);
+ms_status ms__h5w_attr_string(ms__h5w *h, const char *obj, const char *name, const char *v,
+                              ms_diag *d);
+ms_status ms__h5w_attr_int(ms__h5w *h, const char *obj, const char *name, int64_t v,
+                           ms_diag *d);
+ms_status ms__h5w_attr_double(ms__h5w *h, const char *obj, const char *name, double v,
+                              ms_diag *d);
+ms_status ms__h5w_begin_array(ms__h5w *h, const char *path, ms_dtype t, int rank,
+                              const uint64_t *dims, ms_diag *d);
+ms_status ms__h5w_write_items(ms__h5w *h, const char *path, uint64_t first, uint64_t n,
+                              const void *data, ms_diag *d);
+/* Finishes open tables and arrays, closes the file. Frees h either way. */
+ms_status ms__h5w_close(ms__h5w *h, ms_diag *d);
+/* Closes without finishing (abort). */
+void ms__h5w_discard(ms__h5w *h);
+
+/* ---- packed HDF5 rows (shared by writer and reader) ------------------ */
+
+/* Layout of one packed compound row of a table. */
+typedef struct {
+  size_t row_size;
+  size_t *offset;    /* per column */
+  size_t *width;     /* per column: bytes in the row */
+  size_t *valid_off; /* per column: offset of "<col>__valid" or SIZE_MAX */
+} ms__rowlayout;
+
+ms_status ms__rowlayout_init(ms__rowlayout *L, const ms_table_schema *s);
+void ms__rowlayout_deinit(ms__rowlayout *L);
+/* Builds the HDF5 compound file type (little-endian, packed). */
+hid_t ms__rowlayout_h5type(const ms__rowlayout *L, const ms_table_schema *s);
+/* The bool enum {FALSE=0, TRUE=1} over int8 that h5py reads as numpy bool. */
+hid_t ms__h5_bool_type(void);
+/* Schema <-> JSON text stored in the "medsynth_schema" attribute. */
+char *ms__schema_to_json(const ms_table_schema *s);
+ms_status ms__schema_from_json(ms_table_schema *s, const char *json, ms_diag *d,
+                               const char *where);
+
+/* Validity member suffix. */
+#define MS__VALID_SUFFIX "__valid"
+
+/* ---- text formats ---------------------------------------------------- */
+
+typedef struct {
+  char *p;
+  size_t len, cap;
+} ms__buf;
+int ms__buf_reserve(ms__buf *b, size_t extra);
+/* Formats a double with `precision` decimals, or the shortest text that
+ * parses back to the same double when precision < 0. Returns length. */
+int ms__format_double(char *out, size_t cap, double v, int precision);
+
+/* Appends the CSV header / rows of chunk c to b. */
+ms_status ms__csv_header(ms__buf *b, const ms_table_schema *s);
+ms_status ms__csv_rows(ms__buf *b, const ms_chunk *c, ms_diag *d);
+ms_status ms__jsonl_rows(ms__buf *b, const ms_chunk *c, ms_diag *d);
+
+#endif

@@ -1,0 +1,472 @@
+/* The dataset writer (medsynth/io.h): format dispatch, the sink adapter and
+ * the commit/abort protocol.
+ *
+ * Files per format (docs/file-format.md):
+ *   HDF5  one file, every table and array inside it.
+ *   CSV / JSONL  one file per table. With exactly one table the target name
+ *         is used as given; with several, table T of "out.csv" goes to
+ *         "out.T.csv" (the table name is inserted before the extension) and
+ *         the target name itself is not created. Every file is written to its
+ *         own temporary file and all are renamed at commit, after checking
+ *         that none of the final names exists (unless force). Path "-" writes
+ *         one table to standard output (a second table is an error).
+ *
+ * Invariant: until ms_writer_commit succeeds no final name is touched; on any
+ * failure every temporary file is removed. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/io_private.h"
+
+typedef struct {
+  char *name;
+  const ms_table_schema *schema; /* borrowed from the generator between begin and end */
+  ms__atomic file;
+  FILE *fp;
+  int ended;
+} text_table;
+
+struct ms_writer {
+  ms_format format;
+  ms_writer_opts opts;
+  char *path;
+  int to_stdout;
+  ms_diag *diag; /* borrowed: the diag given to open (sink callbacks report here) */
+  ms_diag own_diag;
+  /* HDF5 */
+  ms__atomic h5file;
+  ms__h5w *h5;
+  /* text */
+  text_table *tables;
+  size_t n_tables;
+  ms__buf buf;
+  int failed;
+};
+
+static const char *const format_names[] = {"hdf5", "csv", "jsonl"};
+
+const char *ms_format_name(ms_format f) {
+  return (unsigned)f < MS_FMT_COUNT ? format_names[f] : "unknown";
+}
+
+ms_format ms_format_from_name(const char *name) {
+  if (!name) return MS_FMT_COUNT;
+  for (int i = 0; i < MS_FMT_COUNT; i++)
+    if (!strcmp(name, format_names[i])) return (ms_format)i;
+  if (!strcmp(name, "h5")) return MS_FMT_HDF5;
+  if (!strcmp(name, "ndjson")) return MS_FMT_JSONL;
+  return MS_FMT_COUNT;
+}
+
+ms_format ms_format_from_path(const char *path) {
+  if (!path) return MS_FMT_COUNT;
+  const char *slash = strrchr(path, '/');
+  const char *dot = strrchr(slash ? slash : path, '.');
+  if (!dot) return MS_FMT_COUNT;
+  if (!strcasecmp(dot, ".h5") || !strcasecmp(dot, ".hdf5")) return MS_FMT_HDF5;
+  if (!strcasecmp(dot, ".csv")) return MS_FMT_CSV;
+  if (!strcasecmp(dot, ".jsonl") || !strcasecmp(dot, ".ndjson")) return MS_FMT_JSONL;
+  return MS_FMT_COUNT;
+}
+
+size_t ms_dtype_size(ms_dtype t) {
+  static const size_t sz[] = {4, 1, 2, 2, 4};
+  return (unsigned)t < MS_DT_COUNT ? sz[t] : 0;
+}
+
+const char *ms_dtype_name(ms_dtype t) {
+  static const char *const n[] = {"float32", "uint8", "uint16", "int16", "int32"};
+  return (unsigned)t < MS_DT_COUNT ? n[t] : "unknown";
+}
+
+ms_dtype ms_dtype_from_name(const char *name) {
+  for (int i = 0; name && i < MS_DT_COUNT; i++)
+    if (!strcmp(name, ms_dtype_name((ms_dtype)i))) return (ms_dtype)i;
+  return MS_DT_COUNT;
+}
+
+void ms_writer_opts_init(ms_writer_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->format = MS_FMT_COUNT; /* from the path's extension */
+  o->compression = 4;
+  o->chunk_rows = 0;
+  o->threads = 0;
+}
+
+static ms_diag *dg(ms_writer *w) { return w->diag ? w->diag : &w->own_diag; }
+
+ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts *opts,
+                         ms_diag *d) {
+  *out = NULL;
+  ms_writer_opts o;
+  if (opts)
+    o = *opts;
+  else
+    ms_writer_opts_init(&o);
+  if (!path || !*path) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "no output path");
+  int to_stdout = !strcmp(path, "-");
+  if (o.format == MS_FMT_COUNT) o.format = to_stdout ? MS_FMT_CSV : ms_format_from_path(path);
+  if ((unsigned)o.format >= MS_FMT_COUNT)
+    return ms_diag_add(d, MS_ERR_INVALID, path, 0, 0, NULL,
+                       "cannot tell the output format from the file name (use .h5, .csv or "
+                       ".jsonl, or name the format)");
+  if (o.compression < 0 || o.compression > 9)
+    return ms_diag_add(d, MS_ERR_INVALID, path, 0, 0, NULL,
+                       "compression level %d outside 0..9", o.compression);
+  if (to_stdout && o.format == MS_FMT_HDF5)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL,
+                       "HDF5 cannot be written to standard output");
+  ms_writer *w = calloc(1, sizeof *w);
+  if (!w) return MS_ERR_NOMEM;
+  w->format = o.format;
+  w->opts = o;
+  w->to_stdout = to_stdout;
+  w->diag = d;
+  w->h5file.fd = -1;
+  ms_diag_init(&w->own_diag);
+  if (!(w->path = strdup(path))) {
+    free(w);
+    return MS_ERR_NOMEM;
+  }
+  ms__h5quiet q;
+  ms__h5_quiet_begin(&q);
+  ms_status st = MS_OK;
+  if (w->format == MS_FMT_HDF5) {
+    st = ms__atomic_create(&w->h5file, path, o.force, d);
+    if (st == MS_OK) {
+      close(w->h5file.fd); /* HDF5 opens the file itself */
+      w->h5file.fd = -1;
+      st = ms__h5w_open(&w->h5, w->h5file.tmp, &o, d);
+    }
+  } else if (!to_stdout) {
+    /* Check the target and the directory now, so that errors come before any
+     * work; the per-table temporary files are created as tables begin. */
+    ms__atomic probe;
+    st = ms__atomic_create(&probe, path, o.force, d);
+    if (st == MS_OK) ms__atomic_discard(&probe);
+  }
+  ms__h5_quiet_end(&q);
+  if (st != MS_OK) {
+    ms_writer_abort(w);
+    return st;
+  }
+  *out = w;
+  return MS_OK;
+}
+
+/* "dir/out.csv" + "visits" -> "dir/out.visits.csv". */
+static char *table_path(const char *path, const char *table) {
+  const char *slash = strrchr(path, '/');
+  const char *dot = strrchr(slash ? slash : path, '.');
+  if (dot == (slash ? slash + 1 : path)) dot = NULL; /* ".csv" alone: no stem */
+  size_t stem = dot ? (size_t)(dot - path) : strlen(path);
+  char *r = NULL;
+  if (asprintf(&r, "%.*s.%s%s", (int)stem, path, table, dot ? dot : "") < 0) return NULL;
+  return r;
+}
+
+static text_table *find_text(ms_writer *w, const char *name) {
+  for (size_t i = 0; i < w->n_tables; i++)
+    if (!strcmp(w->tables[i].name, name)) return &w->tables[i];
+  return NULL;
+}
+
+static ms_status flush_buf(ms_writer *w, text_table *t) {
+  if (w->buf.len && fwrite(w->buf.p, 1, w->buf.len, t->fp) != w->buf.len) {
+    w->buf.len = 0;
+    return ms_diag_add(dg(w), MS_ERR_IO, w->to_stdout ? "<stdout>" : t->file.target, 0, 0,
+                       NULL, "write failed: %s", strerror(errno));
+  }
+  w->buf.len = 0;
+  return MS_OK;
+}
+
+static ms_status text_begin(ms_writer *w, const ms_table_schema *s) {
+  if (!s->name || !*s->name)
+    return ms_diag_add(dg(w), MS_ERR_INVALID, NULL, 0, 0, NULL, "table without a name");
+  if (find_text(w, s->name))
+    return ms_diag_add(dg(w), MS_ERR_EXISTS, NULL, 0, 0, s->name, "table written twice");
+  if (w->to_stdout && w->n_tables > 0)
+    return ms_diag_add(dg(w), MS_ERR_UNSUPPORTED, NULL, 0, 0, s->name,
+                       "standard output takes one table; write several tables to a file "
+                       "(one file per table)");
+  text_table *nt = realloc(w->tables, (w->n_tables + 1) * sizeof *nt);
+  if (!nt) return MS_ERR_NOMEM;
+  w->tables = nt;
+  text_table *t = &w->tables[w->n_tables];
+  memset(t, 0, sizeof *t);
+  t->file.fd = -1;
+  t->schema = s;
+  if (!(t->name = strdup(s->name))) return MS_ERR_NOMEM;
+  if (w->to_stdout) {
+    t->fp = stdout;
+  } else {
+    /* The temporary file is named after the target; the final name is chosen
+     * at commit, once the number of tables is known. force = 1 here because
+     * existence is checked at open and again at commit. */
+    ms_status st = ms__atomic_create(&t->file, w->path, 1, dg(w));
+    if (st == MS_OK && !(t->fp = fdopen(t->file.fd, "wb"))) st = MS_ERR_IO;
+    if (st != MS_OK) {
+      ms__atomic_discard(&t->file);
+      free(t->name);
+      return st;
+    }
+    t->file.fd = -1; /* owned by fp now */
+  }
+  w->n_tables++;
+  if (w->format == MS_FMT_CSV) {
+    ms_status st = ms__csv_header(&w->buf, s);
+    if (st) return st;
+    return flush_buf(w, t);
+  }
+  return MS_OK;
+}
+
+static ms_status text_chunk(ms_writer *w, const ms_chunk *c) {
+  text_table *t = c->schema && c->schema->name ? find_text(w, c->schema->name) : NULL;
+  if (!t || t->ended)
+    return ms_diag_add(dg(w), MS_ERR_INVALID, NULL, 0, 0, c->schema ? c->schema->name : NULL,
+                       "chunk for a table that is not open");
+  ms_status st = w->format == MS_FMT_CSV ? ms__csv_rows(&w->buf, c, dg(w))
+                                         : ms__jsonl_rows(&w->buf, c, dg(w));
+  if (st) {
+    w->buf.len = 0;
+    return st;
+  }
+  return flush_buf(w, t);
+}
+
+static ms_status text_end(ms_writer *w, const char *name) {
+  text_table *t = name ? find_text(w, name) : NULL;
+  if (!t) return ms_diag_add(dg(w), MS_ERR_INVALID, NULL, 0, 0, name, "end of a table never begun");
+  if (t->ended) return MS_OK;
+  t->ended = 1;
+  t->schema = NULL;
+  if (fflush(t->fp) != 0)
+    return ms_diag_add(dg(w), MS_ERR_IO, w->to_stdout ? "<stdout>" : t->file.target, 0, 0,
+                       NULL, "write failed: %s", strerror(errno));
+  return MS_OK;
+}
+
+/* ---- sink ------------------------------------------------------------- */
+
+static ms_status sink_begin(void *ctx, const ms_table_schema *s, uint64_t expected) {
+  ms_writer *w = ctx;
+  ms__h5quiet q;
+  ms__h5_quiet_begin(&q);
+  ms_status st = w->format == MS_FMT_HDF5 ? ms__h5w_begin_table(w->h5, s, expected, dg(w))
+                                          : text_begin(w, s);
+  ms__h5_quiet_end(&q);
+  if (st) w->failed = 1;
+  return st;
+}
+
+static ms_status sink_chunk(void *ctx, const ms_chunk *c) {
+  ms_writer *w = ctx;
+  ms__h5quiet q;
+  ms__h5_quiet_begin(&q);
+  ms_status st = w->format == MS_FMT_HDF5 ? ms__h5w_write_chunk(w->h5, c, dg(w)) : text_chunk(w, c);
+  ms__h5_quiet_end(&q);
+  if (st) w->failed = 1;
+  return st;
+}
+
+static ms_status sink_end(void *ctx, const char *name) {
+  ms_writer *w = ctx;
+  ms__h5quiet q;
+  ms__h5_quiet_begin(&q);
+  ms_status st = w->format == MS_FMT_HDF5 ? ms__h5w_end_table(w->h5, name, dg(w)) : text_end(w, name);
+  ms__h5_quiet_end(&q);
+  if (st) w->failed = 1;
+  return st;
+}
+
+ms_sink ms_writer_sink(ms_writer *w) {
+  ms_sink s = {w, sink_begin, sink_chunk, sink_end};
+  return s;
+}
+
+ms_status ms_writer_begin_table(ms_writer *w, const ms_table_schema *s, uint64_t expected_rows) {
+  return sink_begin(w, s, expected_rows);
+}
+ms_status ms_writer_write_chunk(ms_writer *w, const ms_chunk *c) { return sink_chunk(w, c); }
+ms_status ms_writer_end_table(ms_writer *w, const char *table_name) {
+  return sink_end(w, table_name);
+}
+
+/* ---- attributes and arrays ------------------------------------------- */
+
+typedef enum { ATTR_STR, ATTR_INT, ATTR_DBL } attr_kind;
+
+static ms_status set_attr(ms_writer *w, const char *obj, const char *name, attr_kind k,
+                          const char *s, int64_t i, double x) {
+  if (!name || !*name) return ms_diag_add(dg(w), MS_ERR_INVALID, NULL, 0, 0, obj, "attribute without a name");
+  /* CSV and JSON Lines carry no attributes (docs/file-format.md). */
+  if (w->format != MS_FMT_HDF5) return MS_OK;
+  ms__h5quiet q;
+  ms__h5_quiet_begin(&q);
+  ms_status st = k == ATTR_STR   ? ms__h5w_attr_string(w->h5, obj, name, s, dg(w))
+                 : k == ATTR_INT ? ms__h5w_attr_int(w->h5, obj, name, i, dg(w))
+                                 : ms__h5w_attr_double(w->h5, obj, name, x, dg(w));
+  ms__h5_quiet_end(&q);
+  return st;
+}
+
+ms_status ms_writer_set_attr_string(ms_writer *w, const char *name, const char *value) {
+  return set_attr(w, "/", name, ATTR_STR, value, 0, 0);
+}
+ms_status ms_writer_set_attr_int(ms_writer *w, const char *name, int64_t value) {
+  return set_attr(w, "/", name, ATTR_INT, NULL, value, 0);
+}
+ms_status ms_writer_set_attr_double(ms_writer *w, const char *name, double value) {
+  return set_attr(w, "/", name, ATTR_DBL, NULL, 0, value);
+}
+ms_status ms_writer_set_object_attr_string(ms_writer *w, const char *object_path,
+                                           const char *name, const char *value) {
+  return set_attr(w, object_path, name, ATTR_STR, value, 0, 0);
+}
+ms_status ms_writer_set_object_attr_double(ms_writer *w, const char *object_path,
+                                           const char *name, double value) {
+  return set_attr(w, object_path, name, ATTR_DBL, NULL, 0, value);
+}
+ms_status ms_writer_set_object_attr_int(ms_writer *w, const char *object_path, const char *name,
+                                        int64_t value) {
+  return set_attr(w, object_path, name, ATTR_INT, NULL, value, 0);
+}
+
+ms_status ms_writer_begin_array(ms_writer *w, const char *path, ms_dtype type, int rank,
+                                const uint64_t *dims) {
+  if (w->format != MS_FMT_HDF5)
+    return ms_diag_add(dg(w), MS_ERR_UNSUPPORTED, NULL, 0, 0, path,
+                       "arrays can only be written to HDF5 (%s output)", ms_format_name(w->format));
+  ms__h5quiet q;
+  ms__h5_quiet_begin(&q);
+  ms_status st = ms__h5w_begin_array(w->h5, path, type, rank, dims, dg(w));
+  ms__h5_quiet_end(&q);
+  if (st) w->failed = 1;
+  return st;
+}
+
+ms_status ms_writer_write_items(ms_writer *w, const char *path, uint64_t first_item,
+                                uint64_t n_items, const void *data) {
+  if (w->format != MS_FMT_HDF5)
+    return ms_diag_add(dg(w), MS_ERR_UNSUPPORTED, NULL, 0, 0, path, "arrays need HDF5 output");
+  ms__h5quiet q;
+  ms__h5_quiet_begin(&q);
+  ms_status st = ms__h5w_write_items(w->h5, path, first_item, n_items, data, dg(w));
+  ms__h5_quiet_end(&q);
+  if (st) w->failed = 1;
+  return st;
+}
+
+/* ---- commit / abort --------------------------------------------------- */
+
+static void writer_free(ms_writer *w) {
+  for (size_t i = 0; i < w->n_tables; i++) {
+    text_table *t = &w->tables[i];
+    if (t->fp && t->fp != stdout) fclose(t->fp);
+    t->fp = NULL;
+    ms__atomic_discard(&t->file);
+    free(t->name);
+  }
+  free(w->tables);
+  ms__atomic_discard(&w->h5file);
+  free(w->buf.p);
+  free(w->path);
+  ms_diag_deinit(&w->own_diag);
+  free(w);
+}
+
+void ms_writer_abort(ms_writer *w) {
+  if (!w) return;
+  if (w->h5) {
+    ms__h5quiet q;
+    ms__h5_quiet_begin(&q);
+    ms__h5w_discard(w->h5);
+    ms__h5_quiet_end(&q);
+    w->h5 = NULL;
+  }
+  writer_free(w); /* removes every temporary file */
+}
+
+static ms_status commit_text(ms_writer *w, ms_diag *d) {
+  ms_status st = MS_OK;
+  for (size_t i = 0; st == MS_OK && i < w->n_tables; i++)
+    if (!w->tables[i].ended) st = text_end(w, w->tables[i].name);
+  if (st) return st;
+  if (w->to_stdout) return MS_OK;
+  if (w->n_tables == 0) {
+    /* No table: an empty file under the target name. */
+    ms__atomic a;
+    if ((st = ms__atomic_create(&a, w->path, w->opts.force, d))) return st;
+    if ((st = ms__atomic_sync(&a, d)) || (st = ms__atomic_rename(&a, d))) {
+      ms__atomic_discard(&a);
+      return st;
+    }
+    ms__atomic_deinit(&a);
+    return MS_OK;
+  }
+  /* Final names, then check them all before renaming any. */
+  for (size_t i = 0; i < w->n_tables; i++) {
+    text_table *t = &w->tables[i];
+    if (w->n_tables > 1) {
+      char *p = table_path(w->path, t->name);
+      if (!p) return MS_ERR_NOMEM;
+      free(t->file.target);
+      t->file.target = p;
+    }
+    struct stat sb;
+    if (!w->opts.force && stat(t->file.target, &sb) == 0)
+      return ms_diag_add(d, MS_ERR_EXISTS, t->file.target, 0, 0, NULL,
+                         "output file already exists (use --force to overwrite)");
+  }
+  for (size_t i = 0; i < w->n_tables; i++) {
+    text_table *t = &w->tables[i];
+    if (fflush(t->fp) != 0 || fsync(fileno(t->fp)) != 0)
+      return ms_diag_add(d, MS_ERR_IO, t->file.target, 0, 0, NULL, "cannot write: %s",
+                         strerror(errno));
+    int e = fclose(t->fp);
+    t->fp = NULL;
+    if (e != 0)
+      return ms_diag_add(d, MS_ERR_IO, t->file.target, 0, 0, NULL, "cannot write: %s",
+                         strerror(errno));
+  }
+  for (size_t i = 0; i < w->n_tables; i++)
+    if ((st = ms__atomic_rename(&w->tables[i].file, d))) return st;
+  return MS_OK;
+}
+
+ms_status ms_writer_commit(ms_writer *w, ms_diag *d) {
+  if (!w) return MS_ERR_INVALID;
+  if (!d) d = dg(w);
+  ms_status st;
+  if (w->failed) {
+    st = ms_diag_add(d, MS_ERR_INVALID, w->path, 0, 0, NULL,
+                     "not committed: an earlier write failed");
+    ms_writer_abort(w);
+    return st;
+  }
+  if (w->format == MS_FMT_HDF5) {
+    ms__h5quiet q;
+    ms__h5_quiet_begin(&q);
+    ms__h5w *h = w->h5;
+    w->h5 = NULL;
+    st = ms__h5w_close(h, d);
+    ms__h5_quiet_end(&q);
+    if (st == MS_OK) st = ms__atomic_sync(&w->h5file, d);
+    if (st == MS_OK) {
+      struct stat sb;
+      if (!w->opts.force && stat(w->path, &sb) == 0)
+        st = ms_diag_add(d, MS_ERR_EXISTS, w->path, 0, 0, NULL,
+                         "output file appeared while writing (use --force to overwrite)");
+    }
+    if (st == MS_OK) st = ms__atomic_rename(&w->h5file, d);
+  } else {
+    st = commit_text(w, d);
+  }
+  writer_free(w);
+  return st;
+}
