@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces the figures of docs/evaluate.md: for each fixture, fits without
-# and with epsilon = 1, draws as many rows as the training table with the
-# reference sampler (`medsynth fit --sample`), builds the independent-
-# marginals baseline (--independent) and the plain-copy baseline, and
-# evaluates all four against the same train/holdout split.
+# and with epsilon = 1 and without correlations (independent marginals),
+# generates as many rows as the training table with `medsynth records`,
+# adds the plain-copy baseline, and evaluates all of them against the same
+# train/holdout split. The fitted model is also sampled with the reference
+# sampler (`medsynth fit --sample`), which keeps categorical dependence.
 # Usage: run_baselines.sh <medsynth> <source-dir> <work-dir>
 set -eu
 M=$1; SRC=$2; W=$3
@@ -27,11 +28,15 @@ for ds in breast_cancer:diagnosis diabetes:progression; do
   name=${ds%%:*}; target=${ds##*:}
   tr=$SRC/tests/data/${name}_train.csv; ho=$SRC/tests/data/${name}_holdout.csv
   n=$(($(wc -l <"$tr") - 1))
-  "$M" fit --data "$tr" --seed 1 --force -o "$W/$name.json" --sample $n --sample-out "$W/${name}_fit.csv" 2>/dev/null
-  "$M" fit --data "$tr" --seed 1 --force -o "$W/${name}_ind.json" --sample $n --sample-out "$W/${name}_ind.csv" --independent 2>/dev/null
-  "$M" fit --data "$tr" --seed 1 --force --epsilon 1 -o "$W/${name}_dp.json" --sample $n --sample-out "$W/${name}_dp.csv" 2>/dev/null
+  "$M" fit --data "$tr" --seed 1 --force -o "$W/$name.json" --sample $n --sample-out "$W/${name}_ref.csv" 2>/dev/null
+  "$M" fit --data "$tr" --seed 1 --force --no-copula -o "$W/${name}_ind.json" 2>/dev/null
+  "$M" fit --data "$tr" --seed 1 --force --epsilon 1 -o "$W/${name}_dp.json" 2>/dev/null
+  rm -f "$W/${name}_fit.csv" "$W/${name}_ind.csv" "$W/${name}_dp.csv"
+  "$M" records --spec "$W/$name.json" -o "$W/${name}_fit.csv" --seed 1 2>/dev/null
+  "$M" records --spec "$W/${name}_ind.json" -o "$W/${name}_ind.csv" --seed 1 2>/dev/null
+  "$M" records --spec "$W/${name}_dp.json" -o "$W/${name}_dp.csv" -n $n --seed 1 2>/dev/null
   cp "$tr" "$W/${name}_copy.csv"
-  for v in fit:"fitted (k = 5)" dp:"fitted, epsilon = 1" ind:"independent marginals" copy:"copy of train"; do
+  for v in fit:"fitted (k = 5), records" ref:"fitted (k = 5), reference sampler" dp:"fitted, epsilon = 1, records" ind:"independent marginals, records" copy:"copy of train"; do
     key=${v%%:*}; label=${v#*:}
     "$M" evaluate --real "$tr" --holdout "$ho" --synthetic "$W/${name}_$key.csv" --target "$target" \
       -o "$W/report_${name}_$key" --no-plots 2>/dev/null || true

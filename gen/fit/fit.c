@@ -1107,18 +1107,31 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     }
     if (f->missing > 0) cJSON_AddNumberToObject(o, "missing", f->missing);
   }
-  if (m->n_cop >= 2) {
+  /* Spec language v1 correlates only fields drawn from a "dist" (integer,
+   * real), so the group holds the copula's numeric sub-matrix (a principal
+   * sub-matrix of a positive-definite matrix is positive definite).
+   * Categorical and bool dependence stays in the model (reference sampler)
+   * but cannot be expressed in the spec yet: docs/privacy.md. */
+  size_t *num = malloc((m->n_cop ? m->n_cop : 1) * sizeof *num), nn = 0;
+  for (size_t i = 0; num && i < m->n_cop; i++) {
+    ms_fkind k = m->f[m->cop[i]].kind;
+    if (k == MS_FKIND_INTEGER || k == MS_FKIND_REAL) num[nn++] = i;
+  }
+  if (nn >= 2) {
     cJSON *cg = cJSON_AddArrayToObject(t, "correlations");
     cJSON *g = cJSON_CreateObject();
     cJSON_AddItemToArray(cg, g);
     cJSON *fl = cJSON_AddArrayToObject(g, "fields");
-    for (size_t i = 0; i < m->n_cop; i++) cJSON_AddItemToArray(fl, cJSON_CreateString(m->f[m->cop[i]].name));
+    for (size_t i = 0; i < nn; i++) cJSON_AddItemToArray(fl, cJSON_CreateString(m->f[m->cop[num[i]]].name));
     cJSON *mx = cJSON_AddArrayToObject(g, "matrix");
-    for (size_t i = 0; i < m->n_cop; i++) {
-      cJSON *row = cJSON_CreateDoubleArray(m->corr + i * m->n_cop, (int)m->n_cop);
+    for (size_t i = 0; i < nn; i++) {
+      cJSON *row = cJSON_CreateArray();
+      for (size_t j = 0; j < nn; j++)
+        cJSON_AddItemToArray(row, cJSON_CreateNumber(m->corr[num[i] * m->n_cop + num[j]]));
       cJSON_AddItemToArray(mx, row);
     }
   }
+  free(num);
   char *raw = cJSON_Print(root);
   cJSON_Delete(root);
   if (!raw) return NULL;
