@@ -2093,7 +2093,7 @@ void ms_spec_free(ms_spec *s) {
   free(s);
 }
 
-static const char *const root_keys[] = {"$schema", "medsynth", "name", "description", "seed",
+static const char *const root_keys[] = {"$schema", "medsynth", "name", "description", "seed", "privacy",
                                         "constants", "tables", NULL};
 
 static void parse_constants(V *v, const cJSON *cj) {
