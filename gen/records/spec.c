@@ -164,10 +164,8 @@ static const cJSON *get(V *v, const cJSON *obj, const char *ptr, const char *key
   for (const cJSON *c = obj->child; c; c = c->next) {
     if (strcmp(c->string, key)) continue;
     if (found) {
-      char p[1024];
-      ptr_key(p, sizeof p, ptr, key);
+      /* cJSON keeps both; the locator finds the first, so report at the object */
       verr(v, ptr, 0, "key \"%s\" appears more than once", key);
-      (void)p;
       break;
     }
     found = c;
@@ -365,27 +363,16 @@ static double *values_cum(V *v, const ms__field *f, const cJSON *vals, const cha
     free(w);
     return NULL;
   }
+  /* cumulative shares; the last label with positive weight ends at exactly 1
+   * so that a uniform draw in (0, 1) always finds a label */
   double acc = 0;
+  size_t last = 0;
   for (size_t i = 0; i < f->n_labels; i++) {
+    if (w[i] > 0) last = i;
     acc += w[i] / tot;
     w[i] = acc;
   }
-  for (size_t i = f->n_labels; i-- > 0;) {
-    if (w[i] < 1.0 && (i + 1 == f->n_labels || w[i] != w[i + 1])) {
-      /* make the last label with positive weight end at exactly 1 */
-      break;
-    }
-  }
-  for (size_t i = 0; i < f->n_labels; i++)
-    if (w[i] > 1.0) w[i] = 1.0;
-  {
-    /* the final positive-weight label ends at 1 exactly */
-    size_t last = SIZE_MAX;
-    for (size_t i = 0; i < f->n_labels; i++)
-      if (i == 0 ? w[i] > 0 : w[i] > w[i - 1]) last = i;
-    if (last != SIZE_MAX)
-      for (size_t i = last; i < f->n_labels; i++) w[i] = 1.0;
-  }
+  for (size_t i = last; i < f->n_labels; i++) w[i] = 1.0;
   return w;
 }
 
@@ -1139,20 +1126,25 @@ static void rc_init(RC *rc, V *v, size_t ti, int count_scope) {
   rc->count_scope = count_scope;
   ms_spec *s = v->s;
   size_t cap = s->n_const + 8;
-  for (size_t t = ti; t != SIZE_MAX; t = s->tables[t].parent) cap += s->tables[t].n_fields;
+  for (size_t t = ti; t != SIZE_MAX; t = s->tables[t].parent) cap += 2 * s->tables[t].n_fields;
   rc->names = calloc(cap, sizeof *rc->names);
   if (!rc->names) return;
+  /* Candidate spellings for suggestions: own fields bare, ancestors with
+   * one "parent." per level. In a count's scope (the parent table) its own
+   * fields may also be written "parent.x", so they are listed both ways. */
   char prefix[64] = "";
   int level = 0;
   for (size_t t = ti; t != SIZE_MAX && level < 7; t = s->tables[t].parent, level++) {
-    for (size_t fi = 0; fi < s->tables[t].n_fields; fi++)
-      if (s->tables[t].fields[fi].name && rc->n_names < cap)
-        rc->names[rc->n_names++] = ptrf("%s%s", prefix, s->tables[t].fields[fi].name);
+    for (int twice = 0; twice < (count_scope && level == 0 ? 2 : 1); twice++)
+      for (size_t fi = 0; fi < s->tables[t].n_fields; fi++)
+        if (s->tables[t].fields[fi].name && rc->n_names < cap)
+          rc->names[rc->n_names++] =
+              ptrf("%s%s", twice ? "parent." : prefix, s->tables[t].fields[fi].name);
     if (level == 0)
       for (size_t i = 0; i < s->n_const && rc->n_names < cap; i++)
         rc->names[rc->n_names++] = strdup(s->consts[i].name);
-    if (!(count_scope && level == 0)) strncat(prefix, "parent.", sizeof prefix - strlen(prefix) - 1);
-    if (count_scope && level == 0) strcpy(prefix, "parent.");
+    strncat(prefix, "parent.", sizeof prefix - strlen(prefix) - 1);
+    if (count_scope && level == 0) strncat(prefix, "parent.", sizeof prefix - strlen(prefix) - 1);
   }
 }
 
@@ -1553,6 +1545,10 @@ static void parse_missing(V *v, size_t ti, ms__field *f, const cJSON *mj, const 
     return;
   }
   size_t n = (size_t)cJSON_GetArraySize(wj);
+  if (n > 200) {
+    verr(v, wp, 0, "at most 200 rules");
+    return;
+  }
   f->miss_if = calloc(n ? n : 1, sizeof *f->miss_if);
   f->miss_when_rate = calloc(n ? n : 1, sizeof *f->miss_when_rate);
   if (!f->miss_if || !f->miss_when_rate) return;
@@ -1674,6 +1670,10 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
       verr(v, wp, 0, "must be an array of {\"if\": condition, ...overrides}");
     } else {
       size_t n = (size_t)cJSON_GetArraySize(wj);
+      if (n > 200) {
+        verr(v, wp, 0, "at most 200 rules");
+        return;
+      }
       f->when_if = calloc(n ? n : 1, sizeof *f->when_if);
       f->when = calloc(n ? n : 1, sizeof *f->when);
       if (!f->when_if || !f->when) return;
