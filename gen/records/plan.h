@@ -217,6 +217,7 @@ struct ms_spec {
   ms__table *tables;
   size_t n_vocabs;
   ms__vocab_ref *vocabs;
+  struct ms__images *images; /* image fields (records/images.h); NULL when none */
 };
 
 #endif

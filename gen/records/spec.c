@@ -31,6 +31,7 @@
 
 #include "core/jsonloc.h"
 #include "medsynth/rng.h"
+#include "records/images.h"
 #include "records/plan.h"
 
 /* JSON pointers and messages are built in fixed buffers; a pointer longer
@@ -655,7 +656,7 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
 
 static const char *const table_keys[] = {"name", "description", "rows", "parent", "count",
                                          "filter", "max_candidates", "fields", "correlations",
-                                         NULL};
+                                         "images", NULL};
 
 static void table_pass1(V *v, size_t ti, const cJSON *tj) {
   ms_spec *s = v->s;
@@ -2098,6 +2099,7 @@ void ms_spec_free(ms_spec *s) {
     ms__vocab_free(s->vocabs[i].v);
   }
   free(s->vocabs);
+  ms__images_free(s->images);
   free(s->file);
   free(s->dir);
   free(s->text);
@@ -2105,7 +2107,7 @@ void ms_spec_free(ms_spec *s) {
   free(s);
 }
 
-static const char *const root_keys[] = {"$schema", "medsynth", "name", "description", "seed",
+static const char *const root_keys[] = {"$schema", "medsynth", "name", "description", "seed", "privacy",
                                         "constants", "tables", NULL};
 
 static void parse_constants(V *v, const cJSON *cj) {
@@ -2347,6 +2349,8 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     free(cdeps);
     free(cpdeps);
   }
+  /* image fields: records/images.c */
+  v->errs += ms__images_load(s, tj, d);
   if (v->errs) goto done;
   for (ti = 0; ti < nt; ti++) {
     ms__table *t = &s->tables[ti];

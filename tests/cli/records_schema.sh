@@ -8,7 +8,7 @@ ms=$1
 src=$2
 # jsonschema (draft 2020-12 support) may live in either interpreter
 py=
-for p in python3 /usr/bin/python3; do
+for p in /usr/bin/python3 python3; do
   if "$p" -c 'import jsonschema; jsonschema.Draft202012Validator' 2>/dev/null; then py=$p; break; fi
 done
 [ -n "$py" ] || { echo "FAIL: no python3 with the jsonschema module (needed to check the meta-schema)" >&2; exit 1; }
@@ -19,7 +19,8 @@ src, ms = sys.argv[1], sys.argv[2]
 schema = json.load(open(f"{src}/schemas/medsynth-spec.schema.json"))
 Draft202012Validator.check_schema(schema)
 v = Draft202012Validator(schema)
-good = sorted(glob.glob(f"{src}/docs/specs/*.json") + glob.glob(f"{src}/schemas/examples/*.json"))
+good = sorted(glob.glob(f"{src}/docs/specs/*.json") + glob.glob(f"{src}/schemas/examples/*.json")
+              + glob.glob(f"{src}/examples/*.json"))
 assert len(good) >= 4, good
 for f in good:
     assert subprocess.run([ms, "validate", "-q", f]).returncode == 0, f

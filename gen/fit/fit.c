@@ -1,0 +1,1309 @@
+/* Fitting a spec to a real table: marginals, Gaussian copula, optional
+ * differential privacy, spec emission and a reference sampler.
+ *
+ * Non-DP rules (docs/privacy.md): every numeric figure released is an
+ * aggregate of at least k rows -- quantile knots and bounds are means of k
+ * consecutive order statistics, so neither the real minimum/maximum nor any
+ * single real value is copied; categories (and missing counts, bool counts)
+ * seen in fewer than k rows are merged into "other" or suppressed; identifier
+ * columns become generated sequential ids.
+ *
+ * DP (epsilon > 0): add/remove-one-row neighbours. Half the budget goes to
+ * marginals (split evenly over the fitted columns), half to the correlation
+ * matrix (when at least two columns are in the copula). Numeric columns
+ * without public bounds spend half their share on a noisy histogram over a
+ * fixed, data-independent log-scale grid to find DP bounds (0.5% / 99.5%),
+ * then the rest on a 32-bin noisy histogram within them (values clamped);
+ * quantile knots are read off that histogram. Categorical levels are
+ * released by the stability-based histogram (Laplace(2/eps), threshold
+ * 1 + 2 ln(2/delta)/eps), bools and the missing bin by Laplace(1/eps). The
+ * correlation is the noisy sum of outer products of per-row normal scores
+ * (computed through the DP marginals, clipped to L2 norm C = sqrt(2d)),
+ * Gaussian mechanism when eps_corr < 1 and delta > 0, else Laplace; the
+ * result is repaired to the nearest correlation matrix. All noise is keyed by
+ * (seed, "fit/dp/<column>/<what>", bin).
+ *
+ * References: Dwork & Roth, "The Algorithmic Foundations of Differential
+ * Privacy" (2014), Laplace/Gaussian mechanisms (Thm 3.6, A.1); Vadhan, "The
+ * Complexity of Differential Privacy" (2017) s.3.3 stability-based
+ * histograms; Higham, "Computing the nearest correlation matrix" (2002) --
+ * here one eigenvalue-clipping step and unit-diagonal rescaling. */
+#include <cjson/cJSON.h>
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_eigen.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_matrix.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_sf_psi.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fit/fit_internal.h"
+#include "medsynth/fit.h"
+#include "medsynth/rng.h"
+#include "medsynth/table.h"
+#include "medsynth/version.h"
+
+typedef enum { FAM_QUANTILES, FAM_NORMAL, FAM_LOGNORMAL, FAM_GAMMA, FAM_EXPONENTIAL, FAM_CONSTANT } family;
+static const char *const fam_names[] = {"quantiles", "normal", "lognormal", "gamma", "exponential", "constant"};
+
+typedef struct {
+  char *name;
+  ms_fkind kind;
+  double missing;
+  int suppressed; /* too few present values: emitted as always missing */
+  /* categorical / bool: probabilities in emission order; bool: [P(false), P(true)] */
+  size_t n_cats;
+  char **cats;
+  double *probs;
+  /* numeric */
+  family fam;
+  double par[2];
+  size_t nq;
+  double *qp, *qv;
+  double lo, hi;
+  int decimals;
+  int cop; /* index in the copula, -1 when not in it */
+  double eps;  /* DP budget spent on this column */
+  double aic_q, aic_p;
+} fit_field;
+
+struct ms_fit_model {
+  char *name, *table, *source;
+  size_t n_fields;
+  fit_field *f;
+  uint64_t n_out;
+  size_t n_source;
+  size_t k_min;
+  uint64_t seed;
+  double epsilon, delta, eps_marg, eps_corr, corr_sigma;
+  const char *corr_mech;
+  size_t n_cop;
+  size_t *cop; /* field index of copula member i */
+  double *corr;
+  char **qi;
+  size_t n_qi;
+};
+
+void ms_fit_params_init(ms_fit_params *p) {
+  memset(p, 0, sizeof *p);
+  p->k_min = 5;
+  p->max_knots = 41;
+  p->parametric = 1;
+  p->copula = 1;
+}
+
+static void field_free(fit_field *f) {
+  free(f->name);
+  for (size_t i = 0; i < f->n_cats; i++) free(f->cats[i]);
+  free(f->cats);
+  free(f->probs);
+  free(f->qp);
+  free(f->qv);
+}
+
+void ms_fit_model_free(ms_fit_model *m) {
+  if (!m) return;
+  for (size_t i = 0; i < m->n_fields; i++) field_free(&m->f[i]);
+  free(m->f);
+  free(m->name);
+  free(m->table);
+  free(m->source);
+  free(m->cop);
+  free(m->corr);
+  for (size_t i = 0; i < m->n_qi; i++) free(m->qi[i]);
+  free(m->qi);
+  free(m);
+}
+
+size_t ms_fit_model_n_copula(const ms_fit_model *m) { return m->n_cop; }
+const char *ms_fit_model_copula_field(const ms_fit_model *m, size_t i) {
+  return i < m->n_cop ? m->f[m->cop[i]].name : NULL;
+}
+const double *ms_fit_model_correlation(const ms_fit_model *m) { return m->corr; }
+
+/* ---- helpers ---- */
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double laplace(ms_rng_key k, uint64_t idx, double b) {
+  double u = ms_rng_uniform(k, idx, 0) - 0.5;
+  return -b * (u < 0 ? -1 : 1) * log(1 - 2 * fabs(u));
+}
+
+static ms_rng_key dp_key(uint64_t seed, const char *col, const char *what) {
+  char name[512];
+  snprintf(name, sizeof name, "fit/dp/%s/%s", col, what);
+  return ms_rng_key_make(seed, ms_rng_stream(name));
+}
+
+/* Rounds to 6 significant digits so the spec stays readable. */
+static double sig6(double x) {
+  if (!isfinite(x) || x == 0) return x;
+  char b[64];
+  snprintf(b, sizeof b, "%.6g", x);
+  return strtod(b, NULL);
+}
+
+/* Piecewise-linear inverse CDF through (qp, qv). */
+static double quantile_inv(const double *qp, const double *qv, size_t nq, double u) {
+  if (u <= qp[0]) return qv[0];
+  if (u >= qp[nq - 1]) return qv[nq - 1];
+  size_t lo = 0, hi = nq - 1;
+  while (hi - lo > 1) {
+    size_t mid = (lo + hi) / 2;
+    if (qp[mid] <= u) lo = mid;
+    else hi = mid;
+  }
+  double t = (u - qp[lo]) / (qp[hi] - qp[lo]);
+  return qv[lo] + t * (qv[hi] - qv[lo]);
+}
+
+/* CDF of the piecewise-linear table (mid-point of a flat step). */
+static double quantile_cdf(const double *qp, const double *qv, size_t nq, double x) {
+  if (x < qv[0]) return 0;
+  if (x >= qv[nq - 1]) return 1;
+  size_t i = 0;
+  while (i + 1 < nq && qv[i + 1] <= x) i++;
+  if (i + 1 >= nq) return 1;
+  double w = qv[i + 1] - qv[i];
+  return w > 0 ? qp[i] + (x - qv[i]) / w * (qp[i + 1] - qp[i]) : qp[i];
+}
+
+static double fam_cdf(const fit_field *f, double x) {
+  switch (f->fam) {
+    case FAM_NORMAL: return gsl_cdf_gaussian_P(x - f->par[0], f->par[1]);
+    case FAM_LOGNORMAL: return x <= 0 ? 0 : gsl_cdf_lognormal_P(x, f->par[0], f->par[1]);
+    case FAM_GAMMA: return x <= 0 ? 0 : gsl_cdf_gamma_P(x, f->par[0], f->par[1]);
+    case FAM_EXPONENTIAL: return x <= 0 ? 0 : gsl_cdf_exponential_P(x, f->par[0]);
+    case FAM_CONSTANT: return x >= f->par[0] ? 1 : 0;
+    default: return quantile_cdf(f->qp, f->qv, f->nq, x);
+  }
+}
+
+static double fam_inv(const fit_field *f, double u) {
+  switch (f->fam) {
+    case FAM_NORMAL: return f->par[0] + gsl_cdf_gaussian_Pinv(u, f->par[1]);
+    case FAM_LOGNORMAL: return gsl_cdf_lognormal_Pinv(u, f->par[0], f->par[1]);
+    case FAM_GAMMA: return gsl_cdf_gamma_Pinv(u, f->par[0], f->par[1]);
+    case FAM_EXPONENTIAL: return gsl_cdf_exponential_Pinv(u, f->par[0]);
+    case FAM_CONSTANT: return f->par[0];
+    default: return quantile_inv(f->qp, f->qv, f->nq, u);
+  }
+}
+
+/* A draw from the fitted marginal truncated to [lo, hi], driven by u. */
+static double numeric_draw(const fit_field *f, double u) {
+  double x;
+  if (f->fam == FAM_QUANTILES || f->fam == FAM_CONSTANT) {
+    x = fam_inv(f, u);
+  } else {
+    double a = fam_cdf(f, f->lo), b = fam_cdf(f, f->hi);
+    x = fam_inv(f, a + u * (b - a));
+    if (!isfinite(x)) x = u < 0.5 ? f->lo : f->hi;
+  }
+  if (x < f->lo) x = f->lo;
+  if (x > f->hi) x = f->hi;
+  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
+    x = round(x);
+    if (x < f->lo) x = ceil(f->lo);
+    if (x > f->hi) x = floor(f->hi);
+  } else if (f->kind == MS_FKIND_REAL) {
+    double s = pow(10, f->decimals);
+    x = round(x * s) / s;
+  }
+  return x;
+}
+
+/* ---- non-DP numeric marginal ---- */
+
+static double window_mean(const double *x, size_t n, size_t k, double pos) {
+  double start = round(pos - (double)(k - 1) / 2);
+  if (start < 0) start = 0;
+  if (start > (double)(n - k)) start = (double)(n - k);
+  size_t s = (size_t)start;
+  double sum = 0;
+  for (size_t i = s; i < s + k; i++) sum += x[i];
+  return sum / (double)k;
+}
+
+static double ll_quantiles(const fit_field *f, const double *x, size_t n) {
+  double ll = 0;
+  for (size_t i = 0; i < n; i++) {
+    double v = x[i];
+    if (v < f->qv[0] || v > f->qv[f->nq - 1]) return -INFINITY;
+    size_t j = 0;
+    while (j + 2 < f->nq && f->qv[j + 1] < v) j++;
+    double w = f->qv[j + 1] - f->qv[j];
+    if (w <= 0) return -INFINITY;
+    ll += log((f->qp[j + 1] - f->qp[j]) / w);
+  }
+  return ll;
+}
+
+static void fit_parametric(fit_field *f, const double *x, size_t n) {
+  double best = f->aic_q;
+  double s = 0, s2 = 0, sl = 0, sl2 = 0;
+  int positive = 1;
+  for (size_t i = 0; i < n; i++) {
+    s += x[i];
+    s2 += x[i] * x[i];
+    if (x[i] <= 0) positive = 0;
+    else sl += log(x[i]), sl2 += log(x[i]) * log(x[i]);
+  }
+  double mean = s / n, var = s2 / n - mean * mean;
+  if (!(var > 0)) return;
+  double cand[4][3];
+  int nc = 0;
+  double sd = sqrt(var);
+  double ll = 0;
+  for (size_t i = 0; i < n; i++) ll += log(gsl_ran_gaussian_pdf(x[i] - mean, sd) + 1e-300);
+  cand[nc][0] = FAM_NORMAL, cand[nc][1] = mean, cand[nc][2] = sd;
+  double aic[4];
+  aic[nc++] = 4 - 2 * ll;
+  if (positive) {
+    double ml = sl / n, vl = sl2 / n - ml * ml;
+    if (vl > 0) {
+      ll = 0;
+      for (size_t i = 0; i < n; i++) ll += log(gsl_ran_lognormal_pdf(x[i], ml, sqrt(vl)) + 1e-300);
+      cand[nc][0] = FAM_LOGNORMAL, cand[nc][1] = ml, cand[nc][2] = sqrt(vl);
+      aic[nc++] = 4 - 2 * ll;
+    }
+    /* Gamma ML: solve log k - psi(k) = log(mean) - mean(log x) by Newton. */
+    double sv = log(mean) - sl / n;
+    if (sv > 0) {
+      double k = (3 - sv + sqrt((sv - 3) * (sv - 3) + 24 * sv)) / (12 * sv);
+      for (int it = 0; it < 50; it++) {
+        double g = log(k) - gsl_sf_psi(k) - sv;
+        double dg = 1 / k - gsl_sf_psi_1(k);
+        double nk = k - g / dg;
+        if (!(nk > 0)) nk = k / 2;
+        if (fabs(nk - k) < 1e-10 * k) {
+          k = nk;
+          break;
+        }
+        k = nk;
+      }
+      double theta = mean / k;
+      ll = 0;
+      for (size_t i = 0; i < n; i++) ll += log(gsl_ran_gamma_pdf(x[i], k, theta) + 1e-300);
+      cand[nc][0] = FAM_GAMMA, cand[nc][1] = k, cand[nc][2] = theta;
+      aic[nc++] = 4 - 2 * ll;
+    }
+    ll = 0;
+    for (size_t i = 0; i < n; i++) ll += log(gsl_ran_exponential_pdf(x[i], mean) + 1e-300);
+    cand[nc][0] = FAM_EXPONENTIAL, cand[nc][1] = mean, cand[nc][2] = 0;
+    aic[nc++] = 2 - 2 * ll;
+  }
+  for (int c = 0; c < nc; c++) {
+    if (aic[c] < best) {
+      best = aic[c];
+      f->fam = (family)cand[c][0];
+      f->par[0] = sig6(cand[c][1]);
+      f->par[1] = sig6(cand[c][2]);
+      f->aic_p = aic[c];
+    }
+  }
+}
+
+static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                                   const ms_fit_params *p) {
+  size_t k = p->k_min;
+  size_t np = n_rows - c->n_missing;
+  double *x = malloc((np ? np : 1) * sizeof *x);
+  if (!x) return MS_ERR_NOMEM;
+  size_t j = 0;
+  for (size_t r = 0; r < n_rows; r++)
+    if (!isnan(c->num[r])) x[j++] = c->num[r];
+  qsort(x, np, sizeof *x, cmp_double);
+  size_t m = np / k + 1;
+  if (m > p->max_knots) m = p->max_knots;
+  if (m < 2) m = 2;
+  f->nq = m;
+  f->qp = malloc(m * sizeof *f->qp);
+  f->qv = malloc(m * sizeof *f->qv);
+  if (!f->qp || !f->qv) {
+    free(x);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t i = 0; i < m; i++) {
+    f->qp[i] = (double)i / (double)(m - 1);
+    f->qv[i] = window_mean(x, np, k, f->qp[i] * (double)(np - 1));
+    if (f->kind != MS_FKIND_REAL) f->qv[i] = sig6(f->qv[i]);
+    else {
+      double s = pow(10, f->decimals + 2);
+      f->qv[i] = round(f->qv[i] * s) / s;
+    }
+    if (i && f->qv[i] < f->qv[i - 1]) f->qv[i] = f->qv[i - 1];
+    f->qp[i] = sig6(f->qp[i]);
+  }
+  f->lo = f->qv[0];
+  f->hi = f->qv[m - 1];
+  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
+    f->lo = ceil(f->lo);
+    f->hi = floor(f->hi);
+    if (f->hi < f->lo) f->hi = f->lo;
+  }
+  f->fam = FAM_QUANTILES;
+  if (f->qv[m - 1] == f->qv[0]) {
+    f->fam = FAM_CONSTANT;
+    f->par[0] = f->qv[0];
+  } else if (p->parametric && f->kind != MS_FKIND_DATE) {
+    double ll = ll_quantiles(f, x, np);
+    f->aic_q = isfinite(ll) ? 2.0 * (double)m - 2 * ll : -INFINITY;
+    if (isfinite(f->aic_q)) fit_parametric(f, x, np);
+  }
+  free(x);
+  return MS_OK;
+}
+
+/* ---- DP numeric marginal ---- */
+
+#define COARSE_HALF 97
+#define COARSE_BINS (2 * COARSE_HALF + 1)
+static int coarse_bin(double v) {
+  double a = fabs(v);
+  if (a < 1e-3) return COARSE_HALF;
+  int j = (int)floor(8 * log10(a)) + 24;
+  if (j < 0) j = 0;
+  if (j > COARSE_HALF - 1) j = COARSE_HALF - 1;
+  return v > 0 ? COARSE_HALF + 1 + j : COARSE_HALF - 1 - j;
+}
+static void coarse_edges(int b, double *lo, double *hi) {
+  if (b == COARSE_HALF) {
+    *lo = -1e-3, *hi = 1e-3;
+    return;
+  }
+  int j = b > COARSE_HALF ? b - COARSE_HALF - 1 : COARSE_HALF - 1 - b;
+  double a = pow(10, (j - 24) / 8.0), c = pow(10, (j - 23) / 8.0);
+  if (j == 0) a = 1e-3;
+  if (b > COARSE_HALF) *lo = a, *hi = c;
+  else *lo = -c, *hi = -a;
+}
+
+#define FINE_BINS 32
+static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                                const ms_fit_params *p, double eps, double *noisy_total) {
+  double lo = NAN, hi = NAN, eps_h = eps;
+  for (size_t b = 0; b < p->n_bounds; b++)
+    if (!strcmp(p->bound_columns[b], f->name)) lo = p->bound_lo[b], hi = p->bound_hi[b];
+  if (isnan(lo)) {
+    double eps_b = eps / 2;
+    eps_h = eps - eps_b;
+    double cnt[COARSE_BINS] = {0};
+    for (size_t r = 0; r < n_rows; r++)
+      if (!isnan(c->num[r])) cnt[coarse_bin(c->num[r])] += 1;
+    ms_rng_key k = dp_key(p->seed, f->name, "bounds");
+    double tot = 0;
+    for (int b = 0; b < COARSE_BINS; b++) {
+      cnt[b] += laplace(k, (uint64_t)b, 1 / eps_b);
+      if (cnt[b] < 0) cnt[b] = 0;
+      tot += cnt[b];
+    }
+    double acc = 0;
+    int blo = -1, bhi = -1;
+    for (int b = 0; b < COARSE_BINS; b++) {
+      acc += cnt[b];
+      if (blo < 0 && acc >= 0.005 * tot) blo = b;
+      if (bhi < 0 && acc >= 0.995 * tot) bhi = b;
+    }
+    if (blo < 0 || tot <= 0) blo = COARSE_HALF, bhi = COARSE_HALF;
+    if (bhi < 0) bhi = COARSE_BINS - 1;
+    double t;
+    coarse_edges(blo, &lo, &t);
+    coarse_edges(bhi, &t, &hi);
+  }
+  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
+    lo = floor(lo);
+    hi = ceil(hi);
+  }
+  if (!(hi > lo)) hi = lo + 1;
+  double cnt[FINE_BINS + 1] = {0}; /* last bin: missing */
+  double w = (hi - lo) / FINE_BINS;
+  for (size_t r = 0; r < n_rows; r++) {
+    double v = c->num[r];
+    if (isnan(v)) {
+      cnt[FINE_BINS] += 1;
+      continue;
+    }
+    int b = (int)floor((v - lo) / w);
+    if (b < 0) b = 0;
+    if (b >= FINE_BINS) b = FINE_BINS - 1;
+    cnt[b] += 1;
+  }
+  ms_rng_key k = dp_key(p->seed, f->name, "histogram");
+  double tot = 0, present = 0;
+  for (int b = 0; b <= FINE_BINS; b++) {
+    cnt[b] += laplace(k, (uint64_t)b, 1 / eps_h);
+    if (cnt[b] < 0) cnt[b] = 0;
+    tot += cnt[b];
+    if (b < FINE_BINS) present += cnt[b];
+  }
+  *noisy_total = tot;
+  f->missing = tot > 0 ? cnt[FINE_BINS] / tot : 0;
+  f->lo = sig6(lo);
+  f->hi = sig6(hi);
+  if (present <= 0) {
+    f->fam = FAM_CONSTANT;
+    f->par[0] = sig6((lo + hi) / 2);
+    return MS_OK;
+  }
+  size_t m = p->max_knots < 21 ? p->max_knots : 21;
+  f->nq = m;
+  f->qp = malloc(m * sizeof *f->qp);
+  f->qv = malloc(m * sizeof *f->qv);
+  if (!f->qp || !f->qv) return MS_ERR_NOMEM;
+  f->fam = FAM_QUANTILES;
+  for (size_t i = 0; i < m; i++) {
+    double target = present * (double)i / (double)(m - 1), acc = 0, v = hi;
+    for (int b = 0; b < FINE_BINS; b++) {
+      if (acc + cnt[b] >= target && cnt[b] > 0) {
+        v = lo + w * (b + (target - acc) / cnt[b]);
+        break;
+      }
+      acc += cnt[b];
+    }
+    if (i == 0) v = lo;
+    if (i == m - 1) v = hi;
+    f->qp[i] = sig6((double)i / (double)(m - 1));
+    f->qv[i] = sig6(v);
+    if (i && f->qv[i] < f->qv[i - 1]) f->qv[i] = f->qv[i - 1];
+  }
+  return MS_OK;
+}
+
+/* ---- categorical / bool ---- */
+
+static ms_status add_cat(fit_field *f, const char *label, double prob) {
+  char **nc = realloc(f->cats, (f->n_cats + 1) * sizeof *nc);
+  if (!nc) return MS_ERR_NOMEM;
+  f->cats = nc;
+  double *np = realloc(f->probs, (f->n_cats + 1) * sizeof *np);
+  if (!np) return MS_ERR_NOMEM;
+  f->probs = np;
+  if (!(f->cats[f->n_cats] = strdup(label))) return MS_ERR_NOMEM;
+  f->probs[f->n_cats++] = prob;
+  return MS_OK;
+}
+
+static void normalise(double *p, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += p[i];
+  for (size_t i = 0; i < n; i++) p[i] = s > 0 ? sig6(p[i] / s) : 1.0 / (double)n;
+}
+
+/* Fills f->cats/probs. map[level] = emitted index or -1 (dropped). */
+static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                                 const ms_fit_params *p, double eps, int32_t *map,
+                                 double *noisy_total) {
+  size_t L = c->n_levels, k = p->k_min;
+  double *cnt = calloc(L + 1, sizeof *cnt);
+  if (!cnt) return MS_ERR_NOMEM;
+  for (size_t r = 0; r < n_rows; r++)
+    if (c->code[r] >= 0) cnt[c->code[r]] += 1;
+  double missing = (double)c->n_missing;
+  ms_status st = MS_OK;
+  if (eps > 0) {
+    ms_rng_key kk = dp_key(p->seed, f->name, "levels");
+    double delta = p->delta > 0 ? p->delta : 1e-6;
+    double tau = 1 + 2 * log(2 / delta) / eps;
+    if (tau < (double)k) tau = (double)k;
+    double tot = 0;
+    for (size_t l = 0; l < L; l++) {
+      double v = cnt[l] + laplace(kk, l, 2 / eps);
+      map[l] = -1;
+      if (v > tau) {
+        map[l] = (int32_t)f->n_cats;
+        if ((st = add_cat(f, c->levels[l], v))) break;
+        tot += v;
+      }
+    }
+    missing += laplace(kk, L, 2 / eps);
+    if (missing < 0) missing = 0;
+    tot += missing;
+    *noisy_total = tot;
+    f->missing = tot > 0 ? missing / tot : 0;
+    if (f->n_cats == 0) st = add_cat(f, "other", 1);
+  } else {
+    double other = 0, present = 0;
+    for (size_t l = 0; l < L; l++) {
+      map[l] = -1;
+      if (cnt[l] >= (double)k) {
+        map[l] = (int32_t)f->n_cats;
+        if ((st = add_cat(f, c->levels[l], cnt[l]))) break;
+        present += cnt[l];
+      } else {
+        other += cnt[l];
+      }
+    }
+    if (!st && other >= (double)k) {
+      /* Pick a label that is not a real level. */
+      char label[64] = "other";
+      for (int t = 1; t < 100; t++) {
+        int clash = 0;
+        for (size_t i = 0; i < f->n_cats; i++) clash |= !strcmp(f->cats[i], label);
+        if (!clash) break;
+        snprintf(label, sizeof label, "other_%d", t);
+      }
+      int32_t oi = (int32_t)f->n_cats;
+      st = add_cat(f, label, other);
+      for (size_t l = 0; l < L; l++)
+        if (cnt[l] < (double)k) map[l] = oi;
+      present += other;
+    }
+    if (missing < (double)k) missing = 0;
+    *noisy_total = (double)n_rows;
+    f->missing = present + missing > 0 ? missing / (present + missing) : 0;
+    if (!st && f->n_cats == 0) {
+      f->suppressed = 1;
+      f->missing = 1;
+      st = add_cat(f, "other", 1);
+    }
+  }
+  free(cnt);
+  if (!st) normalise(f->probs, f->n_cats);
+  f->missing = sig6(f->missing);
+  return st;
+}
+
+static ms_status fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                          const ms_fit_params *p, double eps, double *noisy_total) {
+  double cnt[3] = {0, 0, (double)c->n_missing};
+  for (size_t r = 0; r < n_rows; r++)
+    if (!isnan(c->num[r])) cnt[c->num[r] != 0] += 1;
+  if (eps > 0) {
+    ms_rng_key kk = dp_key(p->seed, f->name, "bool");
+    for (int b = 0; b < 3; b++) {
+      cnt[b] += laplace(kk, (uint64_t)b, 1 / eps);
+      if (cnt[b] < 0) cnt[b] = 0;
+    }
+  } else {
+    for (int b = 0; b < 3; b++)
+      if (cnt[b] < (double)p->k_min) cnt[b] = 0;
+  }
+  double tot = cnt[0] + cnt[1] + cnt[2];
+  *noisy_total = tot;
+  ms_status st = add_cat(f, "false", cnt[0]);
+  if (!st) st = add_cat(f, "true", cnt[1]);
+  if (st) return st;
+  normalise(f->probs, 2);
+  f->missing = sig6(tot > 0 ? cnt[2] / tot : 0);
+  if (cnt[0] + cnt[1] <= 0) f->suppressed = 1, f->missing = 1;
+  return MS_OK;
+}
+
+/* ---- copula ---- */
+
+/* Nearest correlation matrix by eigenvalue clipping + unit-diagonal rescale;
+ * then rounds to 4 decimals and checks Cholesky, clipping harder if needed. */
+static ms_status repair_correlation(double *R, size_t d) {
+  gsl_matrix *A = gsl_matrix_alloc(d, d), *V = gsl_matrix_alloc(d, d), *T = gsl_matrix_alloc(d, d);
+  gsl_vector *ev = gsl_vector_alloc(d);
+  gsl_eigen_symmv_workspace *ws = gsl_eigen_symmv_alloc(d);
+  ms_status st = MS_OK;
+  if (!A || !V || !T || !ev || !ws) {
+    st = MS_ERR_NOMEM;
+    goto out;
+  }
+  double floor_eig = 1e-3;
+  double *orig = malloc(d * d * sizeof *orig);
+  if (!orig) {
+    st = MS_ERR_NOMEM;
+    goto out;
+  }
+  memcpy(orig, R, d * d * sizeof *R);
+  for (int attempt = 0; attempt < 20; attempt++, floor_eig *= 2) {
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j < d; j++) {
+        double v = 0.5 * (orig[i * d + j] + orig[j * d + i]);
+        if (!isfinite(v)) v = 0;
+        gsl_matrix_set(A, i, j, i == j ? 1 : v);
+      }
+    if (gsl_eigen_symmv(A, ev, V, ws)) {
+      st = MS_ERR_MATH;
+      break;
+    }
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j < d; j++) {
+        double s = 0;
+        for (size_t l = 0; l < d; l++) {
+          double e = gsl_vector_get(ev, l);
+          if (e < floor_eig) e = floor_eig;
+          s += gsl_matrix_get(V, i, l) * e * gsl_matrix_get(V, j, l);
+        }
+        R[i * d + j] = s;
+      }
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j < d; j++)
+        if (i != j) R[i * d + j] /= sqrt(R[i * d + i] * R[j * d + j]);
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j < d; j++) {
+        double v = i == j ? 1 : round(R[i * d + j] * 1e4) / 1e4;
+        if (j < i) v = R[j * d + i];
+        R[i * d + j] = v;
+      }
+    for (size_t i = 0; i < d; i++) R[i * d + i] = 1;
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j < d; j++) gsl_matrix_set(T, i, j, R[i * d + j]);
+    if (gsl_linalg_cholesky_decomp1(T) == 0) break;
+    if (attempt == 19) st = MS_ERR_MATH;
+  }
+  free(orig);
+out:
+  gsl_matrix_free(A);
+  gsl_matrix_free(V);
+  gsl_matrix_free(T);
+  gsl_vector_free(ev);
+  if (ws) gsl_eigen_symmv_free(ws);
+  return st;
+}
+
+/* Per-row normal score of field f (NaN when missing or unmapped).
+ * `ranks` (non-DP numeric) holds mid-rank based uniforms. */
+static double cat_score(const fit_field *f, int idx) {
+  double a = 0;
+  for (int i = 0; i < idx; i++) a += f->probs[i];
+  double b = a + f->probs[idx];
+  if (b > 1) b = 1;
+  double za = a <= 0 ? -INFINITY : gsl_cdf_ugaussian_Pinv(a);
+  double zb = b >= 1 ? INFINITY : gsl_cdf_ugaussian_Pinv(b);
+  double pa = isfinite(za) ? gsl_ran_ugaussian_pdf(za) : 0;
+  double pb = isfinite(zb) ? gsl_ran_ugaussian_pdf(zb) : 0;
+  double mass = b - a;
+  return mass > 1e-12 ? (pa - pb) / mass : (isfinite(za) ? za : zb);
+}
+
+static ms_status normal_scores(double *z, const fit_field *f, const ms_frame_col *c, size_t n,
+                               const int32_t *map, int dp) {
+  if (f->kind == MS_FKIND_CATEGORICAL || f->kind == MS_FKIND_BOOL) {
+    double sc[2] = {0, 0};
+    double *lev = NULL;
+    if (f->kind == MS_FKIND_BOOL) {
+      sc[0] = cat_score(f, 0);
+      sc[1] = cat_score(f, 1);
+    } else {
+      lev = malloc((f->n_cats ? f->n_cats : 1) * sizeof *lev);
+      if (!lev) return MS_ERR_NOMEM;
+      for (size_t i = 0; i < f->n_cats; i++) lev[i] = cat_score(f, (int)i);
+    }
+    for (size_t r = 0; r < n; r++) {
+      if (f->kind == MS_FKIND_BOOL) z[r] = isnan(c->num[r]) ? NAN : sc[c->num[r] != 0];
+      else z[r] = c->code[r] < 0 || map[c->code[r]] < 0 ? NAN : lev[map[c->code[r]]];
+    }
+    free(lev);
+    return MS_OK;
+  }
+  if (dp) {
+    for (size_t r = 0; r < n; r++) {
+      double v = c->num[r];
+      if (isnan(v)) {
+        z[r] = NAN;
+        continue;
+      }
+      double u = fam_cdf(f, v);
+      if (u < 0.001) u = 0.001;
+      if (u > 0.999) u = 0.999;
+      z[r] = gsl_cdf_ugaussian_Pinv(u);
+    }
+    return MS_OK;
+  }
+  /* Mid-ranks among present values. */
+  size_t np = 0;
+  size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+  double *val = malloc((n ? n : 1) * sizeof *val);
+  if (!idx || !val) {
+    free(idx);
+    free(val);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t r = 0; r < n; r++) {
+    z[r] = NAN;
+    if (!isnan(c->num[r])) idx[np++] = r;
+  }
+  /* Sort row indices by value (stable by index through the pair). */
+  typedef struct {
+    double v;
+    size_t r;
+  } pair;
+  pair *pr = malloc((np ? np : 1) * sizeof *pr);
+  if (!pr) {
+    free(idx);
+    free(val);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t i = 0; i < np; i++) pr[i].v = c->num[idx[i]], pr[i].r = idx[i];
+  qsort(pr, np, sizeof *pr, cmp_double); /* first member is the double key */
+  for (size_t i = 0; i < np;) {
+    size_t j = i;
+    while (j + 1 < np && pr[j + 1].v == pr[i].v) j++;
+    double u = ((double)(i + j) / 2 + 0.5) / (double)np;
+    double zz = gsl_cdf_ugaussian_Pinv(u);
+    for (size_t t = i; t <= j; t++) z[pr[t].r] = zz;
+    i = j + 1;
+  }
+  free(pr);
+  free(idx);
+  free(val);
+  return MS_OK;
+}
+
+static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
+                            const ms_fit_params *p) {
+  size_t d = m->n_cop, n = data->n_rows;
+  if (d < 2) return MS_OK;
+  double *Z = malloc(d * n * sizeof *Z);
+  double *S = calloc(d * d, sizeof *S);
+  if (!Z || !S) {
+    free(Z);
+    free(S);
+    return MS_ERR_NOMEM;
+  }
+  ms_status st = MS_OK;
+  int dp = m->epsilon > 0;
+  for (size_t i = 0; i < d && !st; i++) {
+    size_t fi = m->cop[i];
+    size_t cj = ms_frame_find(data, m->f[fi].name);
+    st = normal_scores(Z + i * n, &m->f[fi], &data->cols[cj], n, maps[fi], dp);
+  }
+  if (st) goto out;
+  if (!dp) {
+    /* Pairwise-complete Pearson correlation of normal scores. */
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = a; b < d; b++) {
+        double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, cnt = 0;
+        const double *za = Z + a * n, *zb = Z + b * n;
+        for (size_t r = 0; r < n; r++) {
+          if (isnan(za[r]) || isnan(zb[r])) continue;
+          sa += za[r], sb += zb[r], saa += za[r] * za[r], sbb += zb[r] * zb[r];
+          sab += za[r] * zb[r];
+          cnt++;
+        }
+        double v = 0;
+        if (cnt >= (double)p->k_min) {
+          double cov = sab - sa * sb / cnt, va = saa - sa * sa / cnt, vb = sbb - sb * sb / cnt;
+          v = va > 0 && vb > 0 ? cov / sqrt(va * vb) : 0;
+        }
+        S[a * d + b] = S[b * d + a] = a == b ? 1 : v;
+      }
+  } else {
+    double C2 = 2.0 * (double)d;
+    double *zr = malloc(d * sizeof *zr);
+    if (!zr) {
+      st = MS_ERR_NOMEM;
+      goto out;
+    }
+    for (size_t r = 0; r < n; r++) {
+      double nn = 0;
+      for (size_t i = 0; i < d; i++) {
+        zr[i] = isnan(Z[i * n + r]) ? 0 : Z[i * n + r];
+        nn += zr[i] * zr[i];
+      }
+      double s = nn > C2 ? sqrt(C2 / nn) : 1;
+      for (size_t a = 0; a < d; a++)
+        for (size_t b = a; b < d; b++) S[a * d + b] += zr[a] * zr[b] * s * s;
+    }
+    free(zr);
+    ms_rng_key k = dp_key(p->seed, "(copula)", "correlation");
+    double delta = m->delta;
+    if (m->eps_corr < 1 && delta > 0) {
+      m->corr_mech = "gaussian";
+      m->corr_sigma = C2 * sqrt(2 * log(1.25 / delta)) / m->eps_corr;
+      for (size_t a = 0; a < d; a++)
+        for (size_t b = a; b < d; b++) S[a * d + b] += m->corr_sigma * ms_rng_normal(k, a * d + b, 0);
+    } else {
+      m->corr_mech = "laplace";
+      m->corr_sigma = (double)(d + 1) * C2 / 2 / m->eps_corr;
+      for (size_t a = 0; a < d; a++)
+        for (size_t b = a; b < d; b++) S[a * d + b] += laplace(k, a * d + b, m->corr_sigma);
+    }
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = a + 1; b < d; b++) {
+        double va = S[a * d + a], vb = S[b * d + b];
+        double v = va > 0 && vb > 0 ? S[a * d + b] / sqrt(va * vb) : 0;
+        if (v > 1) v = 1;
+        if (v < -1) v = -1;
+        S[a * d + b] = S[b * d + a] = v;
+      }
+    for (size_t a = 0; a < d; a++) S[a * d + a] = 1;
+  }
+  st = repair_correlation(S, d);
+  if (!st) {
+    m->corr = S;
+    S = NULL;
+  }
+out:
+  free(Z);
+  free(S);
+  return st;
+}
+
+/* ---- main entry ---- */
+
+ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
+  *out = NULL;
+  ms_fit_params defaults;
+  if (!p) ms_fit_params_init(&defaults), p = &defaults;
+  if (p->epsilon < 0 || !isfinite(p->epsilon))
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL,
+                       "epsilon must be a positive number (got %g)", p->epsilon);
+  if (p->delta < 0 || p->delta >= 1)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "delta must be in [0, 1) (got %g)",
+                       p->delta);
+  if (p->k_min < 1) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "k-min must be >= 1");
+  if (data->n_rows < 2 * p->k_min)
+    return ms_diag_add(d, MS_ERR_DATA, data->source, 0, 0, NULL,
+                       "%zu data row%s: fitting needs at least 2*k = %zu rows", data->n_rows,
+                       data->n_rows == 1 ? "" : "s", 2 * p->k_min);
+  for (size_t q = 0; q < p->n_quasi_identifiers; q++)
+    if (ms_frame_find(data, p->quasi_identifiers[q]) == SIZE_MAX)
+      return ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, NULL,
+                         "quasi-identifier \"%s\" is not a column", p->quasi_identifiers[q]);
+  for (size_t b = 0; b < p->n_bounds; b++) {
+    if (ms_frame_find(data, p->bound_columns[b]) == SIZE_MAX)
+      return ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, NULL,
+                         "bounds given for unknown column \"%s\"", p->bound_columns[b]);
+    if (!(p->bound_hi[b] > p->bound_lo[b]))
+      return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "bounds of \"%s\": low must be < high",
+                         p->bound_columns[b]);
+  }
+  ms_fit_model *m = calloc(1, sizeof *m);
+  if (!m) return MS_ERR_NOMEM;
+  ms_status st = MS_OK;
+  int32_t **maps = calloc(data->n_cols, sizeof *maps);
+  m->f = calloc(data->n_cols, sizeof *m->f);
+  m->cop = calloc(data->n_cols, sizeof *m->cop);
+  m->qi = calloc(p->n_quasi_identifiers + 1, sizeof *m->qi);
+  if (!maps || !m->f || !m->cop || !m->qi ||
+      !(m->name = strdup(p->name ? p->name : "fitted")) ||
+      !(m->table = strdup(p->table ? p->table : "data")) || !(m->source = strdup(data->source))) {
+    st = MS_ERR_NOMEM;
+    goto fail;
+  }
+  for (size_t q = 0; q < p->n_quasi_identifiers; q++)
+    if (!(m->qi[m->n_qi++] = strdup(p->quasi_identifiers[q]))) {
+      st = MS_ERR_NOMEM;
+      goto fail;
+    }
+  m->n_fields = data->n_cols;
+  m->k_min = p->k_min;
+  m->seed = p->seed;
+  m->n_source = data->n_rows;
+  m->epsilon = p->epsilon;
+  m->delta = p->epsilon > 0 ? (p->delta > 0 ? p->delta : 1e-6) : 0;
+  /* Budget split. */
+  size_t n_fit = 0, n_cop_candidates = 0;
+  for (size_t j = 0; j < data->n_cols; j++) {
+    const ms_frame_col *c = &data->cols[j];
+    if (c->kind == MS_FKIND_ID) continue;
+    n_fit++;
+    if (c->kind != MS_FKIND_DATE && c->n_missing < data->n_rows) n_cop_candidates++;
+  }
+  int use_copula = p->copula && n_cop_candidates >= 2;
+  if (m->epsilon > 0) {
+    m->eps_corr = use_copula ? m->epsilon / 2 : 0;
+    m->eps_marg = m->epsilon - m->eps_corr;
+  }
+  double max_total = 0;
+  for (size_t j = 0; j < data->n_cols && !st; j++) {
+    const ms_frame_col *c = &data->cols[j];
+    fit_field *f = &m->f[j];
+    f->cop = -1;
+    f->kind = c->kind;
+    f->decimals = c->decimals;
+    if (!(f->name = strdup(c->name))) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    if (c->kind == MS_FKIND_ID) continue;
+    double eps = m->epsilon > 0 ? m->eps_marg / (double)n_fit : 0;
+    f->eps = eps;
+    double tot = 0;
+    size_t present = data->n_rows - c->n_missing;
+    if (present == 0)
+      ms_diag_warn(d, data->source, 0, 0, c->name, "column is missing in every row");
+    if (c->kind == MS_FKIND_CATEGORICAL) {
+      if (!(maps[j] = malloc((c->n_levels + 1) * sizeof *maps[j]))) {
+        st = MS_ERR_NOMEM;
+        break;
+      }
+      st = fit_categorical(f, c, data->n_rows, p, eps, maps[j], &tot);
+      if (!st && eps == 0 && f->n_cats && c->n_levels > f->n_cats)
+        ms_diag_warn(d, data->source, 0, 0, c->name,
+                     "%zu categor%s seen in fewer than %zu rows merged or dropped",
+                     c->n_levels - (f->n_cats - 1), c->n_levels - (f->n_cats - 1) == 1 ? "y" : "ies",
+                     p->k_min);
+    } else if (c->kind == MS_FKIND_BOOL) {
+      st = fit_bool(f, c, data->n_rows, p, eps, &tot);
+    } else if (eps > 0) {
+      st = fit_numeric_dp(f, c, data->n_rows, p, eps, &tot);
+    } else {
+      size_t miss = c->n_missing < p->k_min ? 0 : c->n_missing;
+      f->missing = sig6((double)miss / (double)(data->n_rows - c->n_missing + miss));
+      tot = (double)data->n_rows;
+      if (present < p->k_min) {
+        f->suppressed = 1;
+        f->missing = 1;
+        f->fam = FAM_CONSTANT;
+        if (present)
+          ms_diag_warn(d, data->source, 0, 0, c->name,
+                       "only %zu value%s present (fewer than k = %zu): emitted as always missing",
+                       present, present == 1 ? "" : "s", p->k_min);
+      } else {
+        st = fit_numeric_plain(f, c, data->n_rows, p);
+        if (!st && f->fam == FAM_CONSTANT)
+          ms_diag_warn(d, data->source, 0, 0, c->name, "column is constant");
+      }
+    }
+    if (tot > max_total) max_total = tot;
+    if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
+        !(c->kind == MS_FKIND_CATEGORICAL && f->n_cats < 2) && !(m->epsilon == 0 && present < 2 * p->k_min)) {
+      f->cop = (int)m->n_cop;
+      m->cop[m->n_cop++] = j;
+    }
+  }
+  m->n_out = (uint64_t)llround(max_total > 0 ? max_total : (double)data->n_rows);
+  if (!st && m->n_cop < 2) {
+    for (size_t i = 0; i < m->n_cop; i++) m->f[m->cop[i]].cop = -1;
+    m->n_cop = 0;
+  }
+  if (!st && m->n_cop >= 2) st = fit_copula(m, data, maps, p);
+  if (st == MS_ERR_MATH)
+    ms_diag_add(d, st, data->source, 0, 0, NULL, "correlation matrix could not be repaired");
+fail:
+  if (maps)
+    for (size_t j = 0; j < data->n_cols; j++) free(maps[j]);
+  free(maps);
+  if (st) {
+    ms_fit_model_free(m);
+    return st;
+  }
+  *out = m;
+  return MS_OK;
+}
+
+/* ---- spec emission ---- */
+
+static cJSON *dist_json(const fit_field *f, double scale_off) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return NULL;
+  cJSON_AddStringToObject(o, "type", fam_names[f->fam]);
+  switch (f->fam) {
+    case FAM_NORMAL:
+      cJSON_AddNumberToObject(o, "mean", f->par[0]);
+      cJSON_AddNumberToObject(o, "sd", f->par[1]);
+      break;
+    case FAM_LOGNORMAL:
+      cJSON_AddNumberToObject(o, "meanlog", f->par[0]);
+      cJSON_AddNumberToObject(o, "sdlog", f->par[1]);
+      break;
+    case FAM_GAMMA:
+      cJSON_AddNumberToObject(o, "shape", f->par[0]);
+      cJSON_AddNumberToObject(o, "scale", f->par[1]);
+      break;
+    case FAM_EXPONENTIAL:
+      cJSON_AddNumberToObject(o, "mean", f->par[0]);
+      break;
+    case FAM_CONSTANT:
+      cJSON_AddNumberToObject(o, "value", f->par[0] - scale_off);
+      break;
+    default: {
+      cJSON *pr = cJSON_AddArrayToObject(o, "probs"), *va = cJSON_AddArrayToObject(o, "values");
+      for (size_t i = 0; i < f->nq; i++) {
+        cJSON_AddItemToArray(pr, cJSON_CreateNumber(f->qp[i]));
+        cJSON_AddItemToArray(va, cJSON_CreateNumber(f->qv[i] - scale_off));
+      }
+    }
+  }
+  return o;
+}
+
+static cJSON *date_expr(double days) {
+  char b[MS_DATE_BUFSZ], e[80];
+  ms_date_format((int32_t)days, b);
+  snprintf(e, sizeof e, "date('%s')", b);
+  return cJSON_CreateString(e);
+}
+
+char *ms_fit_model_to_json(const ms_fit_model *m) {
+  cJSON *root = cJSON_CreateObject();
+  if (!root) return NULL;
+  cJSON_AddNumberToObject(root, "medsynth", 1);
+  cJSON_AddStringToObject(root, "name", m->name);
+  char desc[1024];
+  snprintf(desc, sizeof desc,
+           "Fitted by medsynth %s fit from %s (%zu columns); %s. Review before sharing: "
+           "docs/privacy.md.",
+           MS_VERSION_STRING, m->source, m->n_fields,
+           m->epsilon > 0 ? "differentially private" : "k-threshold rules, not differentially private");
+  cJSON_AddStringToObject(root, "description", desc);
+  cJSON_AddNumberToObject(root, "seed", (double)m->seed);
+  cJSON *pv = cJSON_AddObjectToObject(root, "privacy");
+  cJSON_AddStringToObject(pv, "method", m->epsilon > 0 ? "differential-privacy" : "k-threshold");
+  cJSON_AddNumberToObject(pv, "k_min", (double)m->k_min);
+  if (m->epsilon > 0) {
+    cJSON_AddNumberToObject(pv, "epsilon", m->epsilon);
+    cJSON_AddNumberToObject(pv, "delta", m->delta);
+    cJSON_AddStringToObject(pv, "neighbouring", "add or remove one row");
+    cJSON *sp = cJSON_AddObjectToObject(pv, "split");
+    cJSON_AddNumberToObject(sp, "marginals", sig6(m->eps_marg));
+    cJSON_AddNumberToObject(sp, "correlations", sig6(m->eps_corr));
+    cJSON *cols = cJSON_AddObjectToObject(sp, "columns");
+    for (size_t i = 0; i < m->n_fields; i++)
+      if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(cols, m->f[i].name, sig6(m->f[i].eps));
+    cJSON *me = cJSON_AddObjectToObject(pv, "mechanisms");
+    cJSON_AddStringToObject(me, "numeric", "laplace histograms (log-grid DP bounds unless declared)");
+    cJSON_AddStringToObject(me, "categorical", "stability-based laplace histogram");
+    cJSON_AddStringToObject(me, "correlations", m->n_cop >= 2 ? m->corr_mech : "none");
+    if (m->n_cop >= 2) cJSON_AddNumberToObject(me, "correlation_noise_scale", sig6(m->corr_sigma));
+    cJSON_AddNumberToObject(pv, "seed", (double)m->seed);
+  } else {
+    cJSON_AddNumberToObject(pv, "source_rows", (double)m->n_source);
+  }
+  if (m->n_qi) {
+    cJSON *q = cJSON_AddArrayToObject(pv, "quasi_identifiers");
+    for (size_t i = 0; i < m->n_qi; i++) cJSON_AddItemToArray(q, cJSON_CreateString(m->qi[i]));
+  }
+  cJSON *tables = cJSON_AddArrayToObject(root, "tables");
+  cJSON *t = cJSON_CreateObject();
+  cJSON_AddItemToArray(tables, t);
+  cJSON_AddStringToObject(t, "name", m->table);
+  cJSON_AddNumberToObject(t, "rows", (double)m->n_out);
+  cJSON *fields = cJSON_AddArrayToObject(t, "fields");
+  for (size_t i = 0; i < m->n_fields; i++) {
+    const fit_field *f = &m->f[i];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(fields, o);
+    cJSON_AddStringToObject(o, "name", f->name);
+    cJSON_AddStringToObject(o, "kind", ms_fkind_name(f->kind));
+    switch (f->kind) {
+      case MS_FKIND_ID:
+        cJSON_AddStringToObject(o, "format", "seq");
+        cJSON_AddNumberToObject(o, "start", 1);
+        break;
+      case MS_FKIND_CATEGORICAL: {
+        cJSON *v = cJSON_AddObjectToObject(o, "values");
+        for (size_t c = 0; c < f->n_cats; c++) cJSON_AddNumberToObject(v, f->cats[c], f->probs[c]);
+        break;
+      }
+      case MS_FKIND_BOOL:
+        cJSON_AddNumberToObject(o, "p", f->probs[1]);
+        break;
+      case MS_FKIND_DATE:
+        cJSON_AddStringToObject(o, "base", "date('1970-01-01')");
+        cJSON_AddItemToObject(o, "offset_days", dist_json(f, 0));
+        cJSON_AddItemToObject(o, "min", date_expr(f->lo));
+        cJSON_AddItemToObject(o, "max", date_expr(f->hi));
+        break;
+      default:
+        if (f->kind == MS_FKIND_REAL) cJSON_AddNumberToObject(o, "precision", f->decimals);
+        cJSON_AddItemToObject(o, "dist", dist_json(f, 0));
+        cJSON_AddNumberToObject(o, "min", f->lo);
+        cJSON_AddNumberToObject(o, "max", f->hi);
+    }
+    if (f->missing > 0) cJSON_AddNumberToObject(o, "missing", f->missing);
+  }
+  /* Spec language v1 correlates only fields drawn from a "dist" (integer,
+   * real), so the group holds the copula's numeric sub-matrix (a principal
+   * sub-matrix of a positive-definite matrix is positive definite).
+   * Categorical and bool dependence stays in the model (reference sampler)
+   * but cannot be expressed in the spec yet: docs/privacy.md. */
+  size_t *num = malloc((m->n_cop ? m->n_cop : 1) * sizeof *num), nn = 0;
+  for (size_t i = 0; num && i < m->n_cop; i++) {
+    ms_fkind k = m->f[m->cop[i]].kind;
+    if (k == MS_FKIND_INTEGER || k == MS_FKIND_REAL) num[nn++] = i;
+  }
+  if (nn >= 2) {
+    cJSON *cg = cJSON_AddArrayToObject(t, "correlations");
+    cJSON *g = cJSON_CreateObject();
+    cJSON_AddItemToArray(cg, g);
+    cJSON *fl = cJSON_AddArrayToObject(g, "fields");
+    for (size_t i = 0; i < nn; i++) cJSON_AddItemToArray(fl, cJSON_CreateString(m->f[m->cop[num[i]]].name));
+    cJSON *mx = cJSON_AddArrayToObject(g, "matrix");
+    for (size_t i = 0; i < nn; i++) {
+      cJSON *row = cJSON_CreateArray();
+      for (size_t j = 0; j < nn; j++)
+        cJSON_AddItemToArray(row, cJSON_CreateNumber(m->corr[num[i] * m->n_cop + num[j]]));
+      cJSON_AddItemToArray(mx, row);
+    }
+  }
+  free(num);
+  char *raw = cJSON_Print(root);
+  cJSON_Delete(root);
+  if (!raw) return NULL;
+  /* cJSON indents with tabs and writes ":\t"; strings never hold a raw tab
+   * (cJSON escapes it), so every tab is layout: two spaces, one after ':'. */
+  size_t n = 0;
+  for (const char *c = raw; *c; c++) n += *c == '\t' ? 2 : 1;
+  char *s = malloc(n + 1), *o = s;
+  if (s) {
+    for (const char *c = raw; *c; c++) {
+      if (*c != '\t') *o++ = *c;
+      else if (c > raw && c[-1] == ':') *o++ = ' ';
+      else *o++ = ' ', *o++ = ' ';
+    }
+    *o = '\0';
+  }
+  free(raw);
+  return s;
+}
+
+char *ms_fit_model_accounting(const ms_fit_model *m) {
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  if (!fp) return NULL;
+  if (m->epsilon > 0) {
+    fprintf(fp, "privacy: (%g, %g)-differential privacy, add/remove-one-row neighbours, seed %llu\n",
+            m->epsilon, m->delta, (unsigned long long)m->seed);
+    fprintf(fp, "  marginals:    epsilon %g over %zu column(s)\n", sig6(m->eps_marg),
+            m->n_fields);
+    for (size_t i = 0; i < m->n_fields; i++)
+      if (m->f[i].kind != MS_FKIND_ID)
+        fprintf(fp, "    %-24s epsilon %g\n", m->f[i].name, sig6(m->f[i].eps));
+    if (m->n_cop >= 2)
+      fprintf(fp, "  correlations: epsilon %g (%s mechanism, noise scale %g on sums of %zu-d scores)\n",
+              sig6(m->eps_corr), m->corr_mech, sig6(m->corr_sigma), m->n_cop);
+    fprintf(fp, "  total:        epsilon %g, delta %g (basic composition)\n", m->epsilon, m->delta);
+  } else {
+    fprintf(fp,
+            "privacy: not differentially private; k-threshold rules with k = %zu (no knot, bound or "
+            "category describes fewer than k rows)\n",
+            m->k_min);
+  }
+  fclose(fp);
+  return s;
+}
+
+/* ---- reference sampler ---- */
+
+ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, uint64_t seed,
+                              int independent, ms_diag *d) {
+  *out = NULL;
+  ms_frame *fr = calloc(1, sizeof *fr);
+  if (!fr) return MS_ERR_NOMEM;
+  fr->n_rows = n;
+  fr->n_cols = m->n_fields;
+  fr->cols = calloc(m->n_fields, sizeof *fr->cols);
+  fr->source = strdup("(sampled)");
+  ms_status st = fr->cols && fr->source ? MS_OK : MS_ERR_NOMEM;
+  gsl_matrix *L = NULL;
+  size_t dc = independent ? 0 : m->n_cop;
+  if (!st && dc >= 2) {
+    L = gsl_matrix_alloc(dc, dc);
+    if (!L) st = MS_ERR_NOMEM;
+    else {
+      for (size_t i = 0; i < dc; i++)
+        for (size_t j = 0; j < dc; j++) gsl_matrix_set(L, i, j, m->corr[i * dc + j]);
+      if (gsl_linalg_cholesky_decomp1(L))
+        st = ms_diag_add(d, MS_ERR_MATH, NULL, 0, 0, NULL, "correlation matrix is not positive definite");
+    }
+  }
+  for (size_t j = 0; j < m->n_fields && !st; j++) {
+    const fit_field *f = &m->f[j];
+    ms_frame_col *c = &fr->cols[j];
+    c->kind = f->kind;
+    c->decimals = f->decimals;
+    if (!(c->name = strdup(f->name))) st = MS_ERR_NOMEM;
+    else if (f->kind == MS_FKIND_ID || f->kind == MS_FKIND_CATEGORICAL) {
+      c->code = malloc((n ? n : 1) * sizeof *c->code);
+      size_t nl = f->kind == MS_FKIND_ID ? n : f->n_cats;
+      c->levels = calloc(nl ? nl : 1, sizeof *c->levels);
+      if (!c->code || !c->levels) st = MS_ERR_NOMEM;
+      for (size_t l = 0; l < nl && !st; l++) {
+        if (f->kind == MS_FKIND_ID) {
+          if (asprintf(&c->levels[l], "%zu", l + 1) < 0) c->levels[l] = NULL;
+        } else {
+          c->levels[l] = strdup(f->cats[l]);
+        }
+        if (!c->levels[l]) st = MS_ERR_NOMEM;
+        c->n_levels = l + 1;
+      }
+    } else {
+      c->num = malloc((n ? n : 1) * sizeof *c->num);
+      if (!c->num) st = MS_ERR_NOMEM;
+    }
+  }
+  if (st) {
+    gsl_matrix_free(L);
+    ms_frame_free(fr);
+    return st;
+  }
+  ms_rng_key kc = ms_rng_key_make(seed, ms_rng_stream("fit/sample/(copula)"));
+  ms_rng_key *kf = malloc(m->n_fields * sizeof *kf);
+  if (!kf) {
+    gsl_matrix_free(L);
+    ms_frame_free(fr);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t j = 0; j < m->n_fields; j++) {
+    char nm[512];
+    snprintf(nm, sizeof nm, "fit/sample/%s", m->f[j].name);
+    kf[j] = ms_rng_key_make(seed, ms_rng_stream(nm));
+  }
+  int oom = 0;
+#pragma omp parallel reduction(| : oom)
+  {
+    double *e = malloc((dc ? dc : 1) * sizeof *e), *z = malloc((dc ? dc : 1) * sizeof *z);
+#pragma omp for schedule(static)
+    for (size_t r = 0; r < n; r++) {
+      if (!e || !z) {
+        oom = 1;
+        continue;
+      }
+      for (size_t i = 0; i < dc; i++) e[i] = ms_rng_normal(kc, r, i);
+      for (size_t i = 0; i < dc; i++) {
+        double s = 0;
+        for (size_t l = 0; l <= i; l++) s += gsl_matrix_get(L, i, l) * e[l];
+        z[i] = s;
+      }
+      for (size_t j = 0; j < m->n_fields; j++) {
+        const fit_field *f = &m->f[j];
+        ms_frame_col *c = &fr->cols[j];
+        if (f->kind == MS_FKIND_ID) {
+          c->code[r] = (int32_t)r;
+          continue;
+        }
+        double u = dc && f->cop >= 0 ? gsl_cdf_ugaussian_P(z[f->cop]) : ms_rng_uniform(kf[j], r, 0);
+        if (u <= 0) u = 1e-300;
+        if (u >= 1) u = 1 - 1e-16;
+        int miss = f->suppressed || ms_rng_uniform(kf[j], r, 1) < f->missing;
+        if (f->kind == MS_FKIND_CATEGORICAL) {
+          int32_t pick = (int32_t)f->n_cats - 1;
+          double acc = 0;
+          for (size_t l = 0; l < f->n_cats; l++) {
+            acc += f->probs[l];
+            if (u < acc) {
+              pick = (int32_t)l;
+              break;
+            }
+          }
+          c->code[r] = miss ? -1 : pick;
+        } else if (f->kind == MS_FKIND_BOOL) {
+          c->num[r] = miss ? NAN : (u >= f->probs[0] ? 1 : 0);
+        } else {
+          c->num[r] = miss ? NAN : numeric_draw(f, u);
+        }
+      }
+    }
+    free(e);
+    free(z);
+  }
+  free(kf);
+  gsl_matrix_free(L);
+  if (oom) {
+    ms_frame_free(fr);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t j = 0; j < fr->n_cols; j++) {
+    ms_frame_col *c = &fr->cols[j];
+    for (size_t r = 0; r < n; r++)
+      if (c->code ? c->code[r] < 0 : isnan(c->num[r])) c->n_missing++;
+  }
+  *out = fr;
+  return MS_OK;
+}

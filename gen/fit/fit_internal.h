@@ -1,0 +1,28 @@
+/* Private helpers shared by gen/fit and gen/eval: an interning string table
+ * (open addressing over xxh64, insertion order kept) used for categorical
+ * levels and exact-row hashing.
+ *
+ * Invariant: cap is a power of two and at least twice n. */
+#ifndef MS_FIT_INTERNAL_H
+#define MS_FIT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "medsynth/status.h"
+
+typedef struct {
+  char **strs; /* owned copies, index = code */
+  size_t n, strs_cap;
+  int32_t *slots; /* -1 empty, else index into strs */
+  size_t cap;
+} ms__strtab;
+
+ms_status ms__strtab_init(ms__strtab *t);
+void ms__strtab_deinit(ms__strtab *t, int free_strings);
+/* Index of s, or -1. */
+int32_t ms__strtab_find(const ms__strtab *t, const char *s);
+/* Index of s, adding it when new; -2 when out of memory. */
+int32_t ms__strtab_intern(ms__strtab *t, const char *s);
+
+#endif
