@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
 #include "core/jsonloc.h"
@@ -2412,9 +2413,14 @@ ms_status ms_spec_load(ms_spec **out, const char *path, ms_diag *d) {
   *out = NULL;
   FILE *f = fopen(path, "rb");
   if (!f) {
+    /* missing or unreadable input (exit 66 in the command) */
     int e = errno;
-    return ms_diag_add(d, e == ENOENT ? MS_ERR_NOTFOUND : MS_ERR_IO, path, 0, 0, NULL,
-                       "cannot open spec: %s", strerror(e));
+    return ms_diag_add(d, MS_ERR_NOTFOUND, path, 0, 0, NULL, "cannot open spec: %s", strerror(e));
+  }
+  struct stat sb;
+  if (fstat(fileno(f), &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    fclose(f);
+    return ms_diag_add(d, MS_ERR_NOTFOUND, path, 0, 0, NULL, "cannot read spec: not a regular file");
   }
   char *buf = NULL;
   size_t len = 0, cap = 0;

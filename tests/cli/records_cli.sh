@@ -26,6 +26,7 @@ expect_rc 65 "$ms" validate "$src/tests/specs/bad/bad_params.json"
 [ "$(grep -c ': error: ' "$tmp/err")" = 9 ] || fail "validate must print all 9 errors"
 grep -q "bad_params.json:5:81: error: /tables/0/fields/0/dist/sd: must be > 0" "$tmp/err" || fail "positioned message"
 expect_rc 66 "$ms" validate "$tmp/nonexistent.json"
+expect_rc 66 "$ms" validate "$tmp"
 expect_rc 64 "$ms" validate
 expect_rc 64 "$ms" validate --bogus "$spec"
 
