@@ -26,6 +26,11 @@
  * tables interleave: a parent chunk is followed by the child chunks of its
  * rows), then end_table for each table (spec order).
  *
+ * GSL: generation calls GSL's CDF and sampler routines, whose default error
+ * handler aborts the process. Turn it off once at start-up
+ * (gsl_set_error_handler_off(), as the medsynth command does); medsynth checks
+ * parameters itself and reports problems through ms_diag.
+ *
  * Ownership: ms_spec_load* create a spec the caller releases with
  * ms_spec_free. Accessors return pointers borrowed from the spec, valid until
  * it is freed. ms_generate borrows everything it is given; the report's
