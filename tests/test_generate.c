@@ -796,6 +796,33 @@ static void test_generate_field_edit_isolation(void **state) {
   free(edited);
 }
 
+static void test_generate_rejects_bad_options(void **state) {
+  (void)state;
+  ms_spec *s = load(k_filtered);
+  memsink m = {0};
+  ms_sink sink = memsink_sink(&m);
+  ms_generate_opts o;
+  ms_generate_opts_init(&o);
+  ms_generate_report rep;
+  ms_diag d;
+  ms_diag_init(&d);
+  o.shard_index = 3;
+  o.shard_count = 3;
+  assert_int_equal(ms_generate(s, &o, &sink, &rep, &d), MS_ERR_INVALID);
+  ms_generate_report_deinit(&rep);
+  ms_generate_opts_init(&o);
+  const char *names[] = {"nosuch"};
+  o.tables = names;
+  o.n_tables = 1;
+  assert_int_equal(ms_generate(s, &o, &sink, &rep, &d), MS_ERR_INVALID);
+  ms_generate_report_deinit(&rep);
+  assert_int_equal(d.count, 2);
+  assert_non_null(strstr(d.entries[1].message, "unknown table \"nosuch\""));
+  assert_int_equal(m.nt, 0); /* nothing began */
+  ms_diag_deinit(&d);
+  ms_spec_free(s);
+}
+
 static void test_generate_seed_changes_values(void **state) {
   (void)state;
   uint64_t a[3], b[3], c[3];
@@ -827,6 +854,7 @@ int main(void) {
       cmocka_unit_test(test_generate_shards_equal_single_run),
       cmocka_unit_test(test_generate_field_edit_isolation),
       cmocka_unit_test(test_generate_seed_changes_values),
+      cmocka_unit_test(test_generate_rejects_bad_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

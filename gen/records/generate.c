@@ -1233,6 +1233,7 @@ static int in_subtree(const ms_spec *s, size_t ti, size_t root) {
 ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_sink *sink,
                       ms_generate_report *report, ms_diag *d) {
   double t0 = now_s();
+  if (report) memset(report, 0, sizeof *report); /* safe to deinit on any return */
   ms_generate_opts def;
   ms_generate_opts_init(&def);
   if (!opts) opts = &def;

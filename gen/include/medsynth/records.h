@@ -122,7 +122,8 @@ void ms_generate_report_deinit(ms_generate_report *r);
 
 /* Generates every table (or the subset in opts) and hands them to sink.
  * report may be NULL; when given it is filled in (also on failure, with what
- * was done) and must be released with ms_generate_report_deinit. Errors met
+ * was done; zeroed when the options are rejected) and must be released with
+ * ms_generate_report_deinit. Errors met
  * while generating (an expression failing for some row, a filter that finds
  * too few candidates within max_candidates, the sink failing) stop the run
  * and are added to d with a "table/row" location. */
