@@ -453,6 +453,10 @@ static void test_kernels_conv2d_same_bytes_as_im2col_gemm(void **state) {
       {1, 3, 6, 70, 8, 3, 3, 1, 1, 1, 1},     /* rows wider than a strip */
       {5, 8, 2, 2, 16, 3, 3, 1, 1, 1, 1},     /* 2x2 images, many per strip */
       {1, 4, 9, 40, 9, 3, 10, 1, 1, 1, 4},    /* kernel wider than the SIMD packer takes */
+      {2, 6, 11, 45, 16, 3, 3, 2, 1, 1, 1},   /* stride 2 rows, stride 1 columns */
+      {1, 5, 9, 70, 8, 3, 3, 1, 2, 1, 1},     /* stride 2 columns over wide rows */
+      {2, 3, 12, 13, 8, 4, 4, 2, 2, 1, 2},    /* even kernel, stride 2, asymmetric pads */
+      {1, 2, 5, 6, 3, 3, 3, 3, 3, 1, 1},      /* stride 3: the scalar packer */
   };
   for (int isa = 0; isa < MS_KERNEL_ISA_COUNT; isa++) {
     if (!ms__isa_supported((ms_kernel_isa)isa)) continue;
@@ -657,6 +661,94 @@ static void test_kernels_activations_match_ref(void **state) {
   gfree(x, n);
   gfree(y, n);
   gfree(r, n);
+}
+
+/* Units in the last place between two floats of the same sign. */
+static int64_t ulp_dist(float a, float b) {
+  int32_t ia, ib;
+  memcpy(&ia, &a, 4);
+  memcpy(&ib, &b, 4);
+  int64_t oa = ia < 0 ? -(int64_t)(ia & 0x7fffffff) : ia;
+  int64_t ob = ib < 0 ? -(int64_t)(ib & 0x7fffffff) : ib;
+  return oa > ob ? oa - ob : ob - oa;
+}
+
+/* ms_exp: <= 2 ulp from the correctly rounded exp over a sweep of float
+ * bit patterns in [-110, 90] (denormal results included), the special
+ * values, and the same bytes whatever the element's position in the array
+ * (vector lanes, masked tails) and as the scalar ms__expf. */
+static void test_kernels_exp_accuracy_and_position(void **state) {
+  (void)state;
+  const size_t n = 1u << 16;
+  float *x = gbuf(n), *y = gbuf(n), *r = gbuf(n);
+  int64_t worst = 0;
+  float worst_x = 0;
+  size_t cnt = 0;
+  for (uint64_t bits = 0; bits < 0x100000000ull;) {
+    size_t m = 0;
+    for (; m < n && bits < 0x100000000ull; bits += 997) {
+      uint32_t u = (uint32_t)bits;
+      float v;
+      memcpy(&v, &u, 4);
+      if (v >= -110.0f && v <= 90.0f) x[m++] = v;
+    }
+    fill_nan(y, n);
+    ms_exp(y, x, m);
+    ms_exp_ref(r, x, m);
+    for (size_t i = 0; i < m; i++) {
+      int64_t d = ulp_dist(y[i], r[i]);
+      if (d > worst) {
+        worst = d;
+        worst_x = x[i];
+      }
+      if (ms__expf(x[i]) != y[i]) fail_msg("exp: scalar and vector differ at x = %.9g", (double)x[i]);
+    }
+    cnt += m;
+  }
+  assert_true(cnt > 2000000);
+  if (worst > 2) fail_msg("exp: %lld ulp at x = %.9g", (long long)worst, (double)worst_x);
+  /* special values */
+  const float sp[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 89.0f, 88.0f, -88.0f, -103.0f, -104.0f, -1e30f};
+  float ys[11];
+  ms_exp(ys, sp, 11);
+  assert_true(isnan(ys[0]));
+  assert_true(ys[1] == INFINITY && ys[2] == 0.0f && ys[3] == 1.0f && ys[4] == 1.0f);
+  assert_true(ys[5] == INFINITY && isfinite(ys[6]) && ys[7] > 0.0f && ys[8] > 0.0f);
+  assert_true(ys[9] == 0.0f && ys[10] == 0.0f);
+  assert_true(ulp_dist(ys[6], (float)exp(88.0)) <= 2 && ulp_dist(ys[7], (float)exp(-88.0)) <= 2);
+  /* position independence: every offset and length 0..40 */
+  fill(x, 64, 5);
+  for (size_t i = 0; i < 64; i++) x[i] *= 20.0f;
+  float full[64];
+  ms_exp(full, x, 64);
+  for (size_t off = 0; off < 24; off++)
+    for (size_t len = 0; len + off <= 64 && len <= 40; len++) {
+      fill_nan(y, 64);
+      ms_exp(y, x + off, len);
+      if (len) assert_memory_equal(y, full + off, len * sizeof(float));
+      assert_true(isnan(y[len])); /* nothing written past the end */
+    }
+  gfree(x, n);
+  gfree(y, n);
+  gfree(r, n);
+}
+
+/* NaN in, NaN out (not hidden by the exp clamp); nothing else disturbed. */
+static void test_kernels_exp_users_propagate_nan(void **state) {
+  (void)state;
+  float x[37], y[37];
+  for (int i = 0; i < 37; i++) x[i] = 0.1f * (float)i - 1.0f;
+  x[20] = NAN;
+  ms_silu(y, x, 37);
+  assert_true(isnan(y[20]) && !isnan(y[19]) && !isnan(y[21]));
+  ms_softmax_rows(y, x, 1, 37); /* the sum is NaN: the whole row */
+  for (int i = 0; i < 37; i++) assert_true(isnan(y[i]));
+  ms_softmax_rows(y, x, 2, 17); /* row 0 (x[0..16]) is clean, row 1 has the NaN */
+  for (int i = 0; i < 17; i++) assert_true(!isnan(y[i]));
+  assert_true(isnan(y[17]));
+  float g[2] = {1.0f, 1.0f}, bt[2] = {0.0f, 0.0f};
+  assert_int_equal(ms_group_norm_silu(y, x, g, bt, 1, 2, 18, 1, 1e-5f), MS_OK);
+  for (int i = 0; i < 36; i++) assert_true(isnan(y[i])); /* the group statistics are NaN */
 }
 
 /* ------------------------------------------------------------ softmax */
@@ -996,6 +1088,7 @@ static void test_kernels_identical_bytes_for_any_thread_count(void **state) {
                                             MS_OK));
     SAME_BYTES_FOR_THREADS("softmax", y, nx, ms_softmax_rows(y, x, 80, 19 * 23));
     SAME_BYTES_FOR_THREADS("silu", y, nx, ms_silu(y, x, nx));
+    SAME_BYTES_FOR_THREADS("exp", y, nx, ms_exp(y, x, nx));
     SAME_BYTES_FOR_THREADS("gelu", y, nx, ms_gelu(y, x, nx));
     gfree(x, nx);
     gfree(w, nw);
@@ -1072,6 +1165,8 @@ int main(void) {
       cmocka_unit_test(test_kernels_group_norm_matches_ref),
       cmocka_unit_test(test_kernels_activations_known_values),
       cmocka_unit_test(test_kernels_activations_match_ref),
+      cmocka_unit_test(test_kernels_exp_accuracy_and_position),
+      cmocka_unit_test(test_kernels_exp_users_propagate_nan),
       cmocka_unit_test(test_kernels_softmax_known_and_ref),
       cmocka_unit_test(test_kernels_attention_known_values),
       cmocka_unit_test(test_kernels_attention_matches_ref),

@@ -10,6 +10,7 @@
  * is packed straight from x into the micro-kernel's panel layout, one
  * KC-block of k at a time (a contiguous copy per output row for stride 1),
  * and the C_out x NR strip of Y it feeds stays in cache across the k blocks.
+ * (On AVX-512 CPUs, stride_w 1 or 2: masked 16-float loads per k row.)
  * The weights are packed once per call into MR-tall panels (shared by all
  * threads). The micro-kernels are ms_sgemm's (AVX-512 14x32, AVX2 6x16,
  * generic 4x8).
@@ -233,18 +234,23 @@ static inline __mmask16 lanes_lt(ptrdiff_t n) {
 
 #define PACK_CHUNKS (MS__MAX_NR / 16)
 
-/* pack_strip for stride_w == 1 and kw <= PACK_MAX_KW with AVX-512 masked
- * loads: per segment and kx the lanes inside the image are a fixed mask, so
- * a k row is one masked load and store per 16 columns. Lanes outside the
- * mask are never read (masked loads do not touch them). Same values as
- * pack_strip. */
-__attribute__((target("avx512f"))) static void pack_strip_s1_avx512(
+/* pack_strip for stride_w 1 or 2 and kw <= PACK_MAX_KW with AVX-512 masked
+ * loads: per segment, kx and 16-column chunk the lanes inside the image are
+ * a fixed mask, so a k row is one masked load (stride 2: two, and a
+ * permute picking the even elements) and one masked store per 16 columns.
+ * Lanes outside the mask are never read (masked loads do not touch them).
+ * Same values as pack_strip. */
+__attribute__((target("avx512f"))) static void pack_strip_avx512(
     float *restrict dst, const conv_geom *g, const conv_seg *seg, size_t nseg, size_t valid,
     size_t nr, size_t pc, size_t kc) {
   const ms_conv2d_params *p = g->p;
   const size_t C = p->C, H = p->H, W = p->W, kh = p->kh, kw = p->kw;
+  const size_t sh = p->stride_h, sw = p->stride_w;
   const ptrdiff_t ph = (ptrdiff_t)p->pad_h, pw = (ptrdiff_t)p->pad_w;
-  __mmask16 lm[MS__MAX_NR][PACK_MAX_KW][PACK_CHUNKS], sm[MS__MAX_NR][PACK_CHUNKS];
+  /* lm: input lanes inside the image (stride 2: low 16 bits for the first
+   * load, high 16 for the second); sm: output lanes of the segment. */
+  uint32_t lm[MS__MAX_NR][PACK_MAX_KW][PACK_CHUNKS];
+  __mmask16 sm[MS__MAX_NR][PACK_CHUNKS];
   size_t nch[MS__MAX_NR];
   for (size_t si = 0; si < nseg; si++) {
     const ptrdiff_t len = (ptrdiff_t)seg[si].len;
@@ -253,41 +259,55 @@ __attribute__((target("avx512f"))) static void pack_strip_s1_avx512(
       const ptrdiff_t t0 = (ptrdiff_t)ch * 16;
       sm[si][ch] = lanes_lt(len - t0);
       for (size_t kx = 0; kx < kw; kx++) {
-        const ptrdiff_t ix0 = (ptrdiff_t)(seg[si].ox0 + kx) - pw;
-        /* lanes t with 0 <= ix0 + t < W */
-        lm[si][kx][ch] = sm[si][ch] & lanes_lt((ptrdiff_t)W - ix0 - t0) & (__mmask16)~lanes_lt(-ix0 - t0);
+        /* first input element of the chunk */
+        const ptrdiff_t b = (ptrdiff_t)(seg[si].ox0 * sw + kx) - pw + (ptrdiff_t)sw * t0;
+        const uint32_t lo = (uint32_t)(lanes_lt((ptrdiff_t)W - b) & (__mmask16)~lanes_lt(-b));
+        if (sw == 1) {
+          lm[si][kx][ch] = lo & sm[si][ch];
+        } else {
+          const uint32_t hi =
+              (uint32_t)(lanes_lt((ptrdiff_t)W - b - 16) & (__mmask16)~lanes_lt(-b - 16));
+          lm[si][kx][ch] = lo | hi << 16;
+        }
       }
     }
   }
   const __m512 zero = _mm512_setzero_ps();
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   size_t c = pc / (kh * kw), ky = (pc / kw) % kh, kx = pc % kw;
   for (size_t k = 0; k < kc; k++) {
     float *d = dst + k * nr;
     for (size_t si = 0; si < nseg; si++) {
       const conv_seg *s = &seg[si];
       float *ds = d + s->off;
-      const ptrdiff_t iy = (ptrdiff_t)(s->oy + ky) - ph;
+      const ptrdiff_t iy = (ptrdiff_t)(s->oy * sh + ky) - ph;
       if (iy < 0 || iy >= (ptrdiff_t)H) {
         for (size_t ch = 0; ch < nch[si]; ch++) _mm512_mask_storeu_ps(ds + 16 * ch, sm[si][ch], zero);
         continue;
       }
-      /* Element (iy, ix0 + t) of channel c, addressed by offset so that no
-       * pointer is formed outside the image. */
-      const float *plane = g->x + (s->n * C + c) * H * W;
-      const ptrdiff_t off0 = iy * (ptrdiff_t)W + (ptrdiff_t)(s->ox0 + kx) - pw;
+      /* Element (iy, ox0*sw + kx - pw + sw*t) of channel c, addressed with
+       * integer arithmetic: masked-off lanes may lie outside the plane, and
+       * no C pointer is formed there. */
+      const uintptr_t plane = (uintptr_t)(g->x + (s->n * C + c) * H * W);
+      const ptrdiff_t off0 = iy * (ptrdiff_t)W + (ptrdiff_t)(s->ox0 * sw + kx) - pw;
       for (size_t ch = 0; ch < nch[si]; ch++) {
-        const __mmask16 m = lm[si][kx][ch];
-        __m512 v = zero;
-        /* integer address arithmetic: the masked-off lanes may lie before
-         * the plane, and no C pointer is formed there */
-        const void *src = (const void *)((uintptr_t)plane + (uintptr_t)((off0 + 16 * (ptrdiff_t)ch) *
-                                                                     (ptrdiff_t)sizeof(float)));
+        const uint32_t m = lm[si][kx][ch];
+        const ptrdiff_t o = off0 + (ptrdiff_t)(sw * 16 * ch);
+        const void *src = (const void *)(plane + (uintptr_t)(o * (ptrdiff_t)sizeof(float)));
         /* the same row of channel c+1 is read kh*kw rows later */
         if (kx == 0) _mm_prefetch((const char *)src + H * W * sizeof(float), _MM_HINT_T0);
-        if (m == 0xFFFF)
-          v = _mm512_loadu_ps(src);
-        else if (m)
-          v = _mm512_maskz_loadu_ps(m, src);
+        __m512 v = zero;
+        if (sw == 1) {
+          if (m == 0xFFFF)
+            v = _mm512_loadu_ps(src);
+          else if (m)
+            v = _mm512_maskz_loadu_ps((__mmask16)m, src);
+        } else if (m) {
+          const void *src2 = (const void *)(plane + (uintptr_t)((o + 16) * (ptrdiff_t)sizeof(float)));
+          const __m512 a = _mm512_maskz_loadu_ps((__mmask16)(m & 0xFFFF), src);
+          const __m512 bv = _mm512_maskz_loadu_ps((__mmask16)(m >> 16), src2);
+          v = _mm512_permutex2var_ps(a, even, bv);
+        }
         _mm512_mask_storeu_ps(ds + 16 * ch, sm[si][ch], v);
       }
     }
@@ -364,7 +384,7 @@ static void conv_rect(const conv_geom *g, float *y, const float *Ap, size_t Mp, 
       const int first = pc == 0;
 #if defined(__x86_64__) || defined(__i386__)
       if (simd_pack)
-        pack_strip_s1_avx512(Bs, g, seg, nseg, valid, nr, pc, kc);
+        pack_strip_avx512(Bs, g, seg, nseg, valid, nr, pc, kc);
       else
 #endif
         pack_strip(Bs, g, seg, nseg, valid, nr, pc, kc);
@@ -423,7 +443,7 @@ ms_status ms__conv2d_isa(ms_kernel_isa isa, float *y, const float *x, const floa
   float *ws = scratch + a_floats;
   /* The masked-load packer needs AVX-512 (any path on such a CPU may use
    * it: packing is a copy, so it never changes the bytes). */
-  const int simd_pack = ms__isa_supported(MS_KERNEL_ISA_AVX512) && p->stride_w == 1 &&
+  const int simd_pack = ms__isa_supported(MS_KERNEL_ISA_AVX512) && p->stride_w <= 2 &&
                         p->kw <= PACK_MAX_KW;
   const size_t mt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
   size_t nt = useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);

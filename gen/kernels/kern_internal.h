@@ -58,6 +58,18 @@ ms_status ms__conv2d_isa(ms_kernel_isa isa, float *y, const float *x, const floa
                          const float *b, const ms_conv2d_params *p, float *scratch,
                          size_t scratch_floats);
 
+/* exp of gen/kernels/vexp.c: one algorithm, the same bytes on every ISA
+ * path and for every element position (vector lanes, tails, scalar). */
+float ms__expf(float x);
+/* y[i] = exp(x[i]); in-place allowed. */
+void ms__exp_array(float *y, const float *x, size_t n);
+/* y[i] = x[i] / (1 + exp(-x[i])); in-place allowed. */
+void ms__silu_array(float *y, const float *x, size_t n);
+/* y[j] = exp(x[j] - m) for j < n; returns their sum over 16 lanes (lane l
+ * takes j = l, l+16, ...) reduced by the fixed tree l += l+8, +4, +2, +1.
+ * In-place allowed. */
+float ms__exp_sub_sum(float *y, const float *x, size_t n, float m);
+
 /* One thread's share of ms_sgemm scratch (the least ms_sgemm accepts). */
 size_t ms__sgemm_min_scratch(size_t M, size_t N, size_t K);
 
