@@ -275,12 +275,29 @@ static void test_fit_dp_is_reproducible_and_accounted(void **state) {
   cJSON *root = cJSON_Parse(j1);
   cJSON *pv = cJSON_GetObjectItem(root, "privacy");
   assert_string_equal(cJSON_GetObjectItem(pv, "method")->valuestring, "differential-privacy");
+  /* zCDP accounting: the column shares add up to the marginals' rho, the
+   * marginals and correlations to rho, and rho converts back to epsilon = 1
+   * with the conversion's delta (Bun & Steinke Prop. 1.3). */
   cJSON *sp = cJSON_GetObjectItem(pv, "split");
-  double total = cJSON_GetObjectItem(sp, "correlations")->valuedouble, cols = 0;
+  double corr = cJSON_GetObjectItem(sp, "correlations")->valuedouble, cols = 0;
   cJSON *c;
   cJSON_ArrayForEach(c, cJSON_GetObjectItem(sp, "columns")) cols += c->valuedouble;
-  assert_true(fabs(cols - cJSON_GetObjectItem(sp, "marginals")->valuedouble) < 1e-4);
-  assert_true(fabs(total + cols - 1.0) < 1e-4);
+  double marg = cJSON_GetObjectItem(sp, "marginals")->valuedouble;
+  double rho = cJSON_GetObjectItem(pv, "rho")->valuedouble;
+  double dconv = cJSON_GetObjectItem(pv, "delta_conversion")->valuedouble;
+  double dthr = cJSON_GetObjectItem(pv, "delta_thresholds")->valuedouble;
+  assert_true(corr > 0);
+  assert_true(fabs(cols - marg) < 1e-4 * marg);
+  assert_true(fabs(corr + marg - rho) < 1e-4 * rho);
+  assert_true(fabs(rho + 2 * sqrt(rho * log(1 / dconv)) - 1.0) < 1e-4);
+  assert_true(fabs(dconv + dthr - 1e-6) < 1e-12);
+  /* Gaussian noise of each histogram: sigma = 1 / sqrt(2 rho_column) for
+   * one-pass columns (bool, categorical). */
+  cJSON *sg = cJSON_GetObjectItem(cJSON_GetObjectItem(pv, "mechanisms"), "sigma");
+  cJSON_ArrayForEach(c, cJSON_GetObjectItem(sp, "columns")) {
+    double sigma = cJSON_GetObjectItem(sg, c->string)->valuedouble;
+    assert_true(sigma >= 1 / sqrt(2 * c->valuedouble) * (1 - 1e-4));
+  }
   assert_null(cJSON_GetObjectItem(pv, "source_rows"));
   cJSON_Delete(root);
   free(j1);
