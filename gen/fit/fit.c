@@ -78,6 +78,13 @@ typedef struct {
   int decimals;
   int cop; /* index in the copula, -1 when not in it */
   double rho;  /* zCDP budget spent on this column */
+  /* Conditional missingness: rate mc_rate where the condition on field
+   * mc_col holds (mc_type 0: bool true, 1: category mc_cat, 2: value <
+   * mc_thr), f->missing elsewhere; mc_col -1 when none. */
+  int mc_col, mc_type;
+  int32_t mc_cat;
+  double mc_thr, mc_rate, mc_chi2;
+  char *mc_expr;
   double sigma; /* Gaussian noise of its histogram(s) */
   double aic_q, aic_p;
 } fit_field;
@@ -90,8 +97,8 @@ struct ms_fit_model {
   size_t n_source;
   size_t k_min;
   uint64_t seed;
-  double epsilon, delta, delta_conv, delta_thr, rho, rho_marg, rho_corr, corr_sigma, corr_shrink,
-      corr_clip;
+  double epsilon, delta, delta_conv, delta_thr, rho, rho_marg, rho_corr, rho_miss, miss_sigma,
+      corr_sigma, corr_shrink, corr_clip;
   size_t n_cop;
   size_t *cop; /* field index of copula member i */
   double *corr;
@@ -109,6 +116,7 @@ void ms_fit_params_init(ms_fit_params *p) {
 
 static void field_free(fit_field *f) {
   free(f->name);
+  free(f->mc_expr);
   for (size_t i = 0; i < f->n_cats; i++) free(f->cats[i]);
   free(f->cats);
   free(f->probs);
@@ -899,6 +907,166 @@ out:
   return st;
 }
 
+/* ---- conditional missingness ---- */
+
+static int is_identifier(const char *s) {
+  static const char *const kw[] = {"and", "or", "not", "in", "true", "false", "if", NULL};
+  if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return 0;
+  for (const char *c = s; *c; c++)
+    if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_')) return 0;
+  for (int i = 0; kw[i]; i++)
+    if (!strcmp(s, kw[i])) return 0;
+  return 1;
+}
+
+typedef struct {
+  int x, y, type;
+  int32_t cat;
+  double thr;
+  double cell[4]; /* missing & cond, present & cond, missing & not cond, present & not cond */
+} mcand;
+
+/* 1 / 0 when the condition holds / does not, -1 when Y is missing. */
+static int cond_at(const ms_frame_col *cy, const int32_t *map, int type, int32_t cat,
+                   double thr, size_t r) {
+  if (type == 1) {
+    int32_t v = cy->code[r];
+    if (v < 0 || map[v] < 0) return -1;
+    return map[v] == cat;
+  }
+  double v = cy->num[r];
+  if (isnan(v)) return -1;
+  return type == 0 ? v != 0 : v < thr;
+}
+
+static double chi2_2x2(const double *c) {
+  double a = c[0], b = c[1], cc = c[2], d = c[3], n = a + b + cc + d;
+  double den = (a + b) * (cc + d) * (a + cc) * (b + d);
+  return den > 0 ? n * (a * d - b * cc) * (a * d - b * cc) / den : 0;
+}
+
+/* Finds, for each column with enough missing values, the condition on one
+ * other column that best explains its missingness (2x2 chi-square, 1 df,
+ * above 10.83 = p < 0.001, rates at least 0.05 apart, every cell >= k rows;
+ * under DP every cell of every candidate table is Gaussian-noised with the
+ * tables' joint L2 sensitivity sqrt(T), cells must also exceed 3 sigma and
+ * the test is a two-proportion z^2 whose variance includes the noise).
+ * A column used as a condition gets no condition itself, so the spec has no
+ * cycles. rho_avail: zCDP budget available (DP); the amount spent goes to
+ * m->rho_miss. */
+static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **maps,
+                                 const ms_fit_params *p, double rho_avail) {
+  int dp = m->epsilon > 0;
+  size_t nf = m->n_fields, cap = 64, nc = 0;
+  mcand *cs = malloc(cap * sizeof *cs);
+  if (!cs) return MS_ERR_NOMEM;
+  for (size_t x = 0; x < nf; x++) {
+    fit_field *fx = &m->f[x];
+    const ms_frame_col *cx = &data->cols[x];
+    if (fx->kind == MS_FKIND_ID || fx->suppressed) continue;
+    if (dp ? !(fx->missing >= 0.02 && fx->missing <= 0.98)
+           : (cx->n_missing < p->k_min || data->n_rows - cx->n_missing < p->k_min))
+      continue;
+    for (size_t y = 0; y < nf; y++) {
+      const fit_field *fy = &m->f[y];
+      if (y == x || fy->suppressed || !is_identifier(fy->name)) continue;
+      int types[16], nt = 0;
+      int32_t cats[16];
+      double thr = 0;
+      if (fy->kind == MS_FKIND_BOOL) types[nt] = 0, cats[nt++] = 0;
+      else if (fy->kind == MS_FKIND_CATEGORICAL && fy->n_cats >= 2) {
+        for (size_t l = 0; l < fy->n_cats && nt < 8; l++)
+          if (!strchr(fy->cats[l], '\'') && !strchr(fy->cats[l], '\\')) types[nt] = 1, cats[nt++] = (int32_t)l;
+      } else if ((fy->kind == MS_FKIND_INTEGER || fy->kind == MS_FKIND_REAL) && fy->fam != FAM_CONSTANT) {
+        thr = sig6(fam_inv(fy, 0.5));
+        if (fy->kind == MS_FKIND_INTEGER) thr = round(thr);
+        types[nt] = 2, cats[nt++] = 0;
+      }
+      for (int t = 0; t < nt; t++) {
+        if (nc == cap) {
+          mcand *ncs = realloc(cs, 2 * cap * sizeof *ncs);
+          if (!ncs) {
+            free(cs);
+            return MS_ERR_NOMEM;
+          }
+          cs = ncs, cap *= 2;
+        }
+        mcand *c = &cs[nc++];
+        memset(c, 0, sizeof *c);
+        c->x = (int)x, c->y = (int)y, c->type = types[t], c->cat = cats[t], c->thr = thr;
+        const ms_frame_col *cy = &data->cols[y];
+        for (size_t r = 0; r < data->n_rows; r++) {
+          int miss = cx->code ? cx->code[r] < 0 : isnan(cx->num[r]);
+          int cd = cond_at(cy, maps[y], c->type, c->cat, c->thr, r) == 1;
+          c->cell[(cd ? 0 : 2) + (miss ? 0 : 1)] += 1;
+        }
+      }
+    }
+  }
+  double floor_cell = (double)p->k_min;
+  if (dp && nc) {
+    if (!(rho_avail > 0)) nc = 0;
+    else {
+      m->rho_miss = rho_avail;
+      m->miss_sigma = sqrt((double)nc) / sqrt(2 * rho_avail);
+      ms_rng_key k = dp_key(p->seed, "(missingness)", "tables");
+      for (size_t i = 0; i < nc; i++)
+        for (int q = 0; q < 4; q++) cs[i].cell[q] += gauss(k, 4 * (uint64_t)i + (uint64_t)q, m->miss_sigma);
+      if (3 * m->miss_sigma > floor_cell) floor_cell = 3 * m->miss_sigma;
+    }
+  }
+  int *used_as_cond = calloc(nf + 1, sizeof *used_as_cond);
+  if (!used_as_cond) {
+    free(cs);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t x = 0; x < nf; x++) {
+    if (used_as_cond[x]) continue;
+    const mcand *best = NULL;
+    double bchi = 10.83;
+    for (size_t i = 0; i < nc; i++) {
+      const mcand *c = &cs[i];
+      if ((size_t)c->x != x || m->f[c->y].mc_col >= 0) continue;
+      int ok = 1;
+      for (int q = 0; q < 4; q++) ok &= c->cell[q] >= floor_cell;
+      if (!ok) continue;
+      double ra = c->cell[0] / (c->cell[0] + c->cell[1]), rb = c->cell[2] / (c->cell[2] + c->cell[3]);
+      double chi = chi2_2x2(c->cell);
+      if (m->miss_sigma > 0) {
+        /* Under DP the test must see the noise: a two-proportion z statistic
+         * whose variance adds the noise of the four cells. */
+        double na = c->cell[0] + c->cell[1], nb = c->cell[2] + c->cell[3], s2 = m->miss_sigma * m->miss_sigma;
+        double v = ra * (1 - ra) / na + rb * (1 - rb) / nb + 2 * s2 / (na * na) + 2 * s2 / (nb * nb);
+        chi = v > 0 ? (ra - rb) * (ra - rb) / v : 0;
+      }
+      if (fabs(ra - rb) >= 0.05 && chi > bchi) bchi = chi, best = c;
+    }
+    if (!best) continue;
+    fit_field *fx = &m->f[x];
+    const fit_field *fy = &m->f[best->y];
+    fx->mc_col = best->y;
+    fx->mc_type = best->type;
+    fx->mc_cat = best->cat;
+    fx->mc_thr = best->thr;
+    fx->mc_chi2 = sig6(bchi);
+    fx->mc_rate = sig6(best->cell[0] / (best->cell[0] + best->cell[1]));
+    fx->missing = sig6(best->cell[2] / (best->cell[2] + best->cell[3]));
+    used_as_cond[best->y] = 1;
+    int rc = best->type == 0   ? asprintf(&fx->mc_expr, "%s", fy->name)
+             : best->type == 1 ? asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->cats[best->cat])
+                               : asprintf(&fx->mc_expr, "%s < %.10g", fy->name, best->thr);
+    if (rc < 0) {
+      fx->mc_expr = NULL;
+      free(cs);
+      free(used_as_cond);
+      return MS_ERR_NOMEM;
+    }
+  }
+  free(used_as_cond);
+  free(cs);
+  return MS_OK;
+}
+
 /* ---- main entry ---- */
 
 ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
@@ -988,6 +1156,7 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
     const ms_frame_col *c = &data->cols[j];
     fit_field *f = &m->f[j];
     f->cop = -1;
+    f->mc_col = -1;
     f->kind = c->kind;
     f->decimals = c->decimals;
     if (!(f->name = strdup(c->name))) {
@@ -1049,6 +1218,24 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   if (!st && m->n_cop < 2) {
     for (size_t i = 0; i < m->n_cop; i++) m->f[m->cop[i]].cop = -1;
     m->n_cop = 0;
+  }
+  /* Conditional missingness runs on the released marginals; under DP it
+   * takes half of the correlation share when some column has a released
+   * missing rate in [0.02, 0.98] (adaptive composition: the decision is
+   * post-processing of released values, Bun & Steinke Lemma 2.3). */
+  if (!st) {
+    double avail = 0;
+    if (m->epsilon > 0) {
+      int any = 0;
+      for (size_t j = 0; j < m->n_fields; j++)
+        any |= m->f[j].kind != MS_FKIND_ID && !m->f[j].suppressed && m->f[j].missing >= 0.02 &&
+               m->f[j].missing <= 0.98;
+      if (any) {
+        avail = m->n_cop >= 2 ? m->rho_corr / 2 : 0;
+        m->rho_corr -= avail;
+      }
+    }
+    st = fit_missingness(m, data, maps, p, avail);
   }
   if (!st && m->n_cop >= 2) st = fit_copula(m, data, maps, p);
   if (st == MS_ERR_MATH)
@@ -1136,6 +1323,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON_AddStringToObject(sp, "unit", "rho");
     cJSON_AddNumberToObject(sp, "marginals", sig6(m->rho_marg));
     cJSON_AddNumberToObject(sp, "correlations", sig6(m->n_cop >= 2 ? m->rho_corr : 0));
+    cJSON_AddNumberToObject(sp, "missingness", sig6(m->rho_miss));
     cJSON *cols = cJSON_AddObjectToObject(sp, "columns");
     for (size_t i = 0; i < m->n_fields; i++)
       if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(cols, m->f[i].name, sig6(m->f[i].rho));
@@ -1146,6 +1334,10 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
                             "unless declared, then histogram + missing bin, smoothed, clamped, monotone CDF");
     cJSON_AddStringToObject(me, "categorical", "gaussian stability-based histogram");
     cJSON_AddStringToObject(me, "bool", "gaussian histogram (false, true, missing)");
+    if (m->rho_miss > 0) {
+      cJSON_AddStringToObject(me, "missingness", "gaussian 2x2 tables (missing x condition), sensitivity sqrt(tables)");
+      cJSON_AddNumberToObject(me, "missingness_sigma", sig6(m->miss_sigma));
+    }
     cJSON *sg = cJSON_AddObjectToObject(me, "sigma");
     for (size_t i = 0; i < m->n_fields; i++)
       if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(sg, m->f[i].name, sig6(m->f[i].sigma));
@@ -1202,7 +1394,17 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         cJSON_AddNumberToObject(o, "min", f->lo);
         cJSON_AddNumberToObject(o, "max", f->hi);
     }
-    if (f->missing > 0) cJSON_AddNumberToObject(o, "missing", f->missing);
+    if (f->mc_expr) {
+      cJSON *mo = cJSON_AddObjectToObject(o, "missing");
+      cJSON_AddNumberToObject(mo, "rate", f->missing);
+      cJSON *w = cJSON_AddArrayToObject(mo, "when");
+      cJSON *r = cJSON_CreateObject();
+      cJSON_AddItemToArray(w, r);
+      cJSON_AddStringToObject(r, "if", f->mc_expr);
+      cJSON_AddNumberToObject(r, "rate", f->mc_rate);
+    } else if (f->missing > 0) {
+      cJSON_AddNumberToObject(o, "missing", f->missing);
+    }
   }
   /* Spec language v1 correlates only fields drawn from a "dist" (integer,
    * real), so the group holds the copula's numeric sub-matrix (a principal
@@ -1266,9 +1468,16 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
     if (m->n_cop >= 2)
       fprintf(fp, "  correlations: rho %g (Gaussian, clip %g, sigma %g on sums of %zu-d scores, shrinkage %g)\n",
               sig6(m->rho_corr), sig6(m->corr_clip), sig6(m->corr_sigma), m->n_cop, sig6(m->corr_shrink));
+    if (m->rho_miss > 0)
+      fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", sig6(m->rho_miss), sig6(m->miss_sigma));
     fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
-            sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0)), m->epsilon, m->delta);
-  } else {
+            sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss), m->epsilon, m->delta);
+  }
+  for (size_t i = 0; i < m->n_fields; i++)
+    if (m->f[i].mc_expr)
+      fprintf(fp, "  missingness of %s depends on %s: rate %g where it holds, %g elsewhere (chi-square %g)\n",
+              m->f[i].name, m->f[i].mc_expr, m->f[i].mc_rate, m->f[i].missing, m->f[i].mc_chi2);
+  if (m->epsilon <= 0) {
     fprintf(fp,
             "privacy: not differentially private; k-threshold rules with k = %zu (no knot, bound or "
             "category describes fewer than k rows)\n",
@@ -1370,7 +1579,7 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
         double u = dc && f->cop >= 0 ? gsl_cdf_ugaussian_P(z[f->cop]) : ms_rng_uniform(kf[j], r, 0);
         if (u <= 0) u = 1e-300;
         if (u >= 1) u = 1 - 1e-16;
-        int miss = f->suppressed || ms_rng_uniform(kf[j], r, 1) < f->missing;
+        int miss = f->suppressed || (f->mc_col < 0 && ms_rng_uniform(kf[j], r, 1) < f->missing);
         if (f->kind == MS_FKIND_CATEGORICAL) {
           int32_t pick = (int32_t)f->n_cats - 1;
           double acc = 0;
@@ -1386,6 +1595,22 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
           c->num[r] = miss ? NAN : (u >= f->probs[0] ? 1 : 0);
         } else {
           c->num[r] = miss ? NAN : numeric_draw(f, u);
+        }
+      }
+      /* Conditional missingness, once the condition's column (which has
+       * none itself) is drawn. */
+      for (size_t j = 0; j < m->n_fields; j++) {
+        const fit_field *f = &m->f[j];
+        if (f->mc_col < 0 || f->suppressed) continue;
+        const ms_frame_col *cy = &fr->cols[f->mc_col];
+        int cd;
+        if (f->mc_type == 1) cd = cy->code[r] < 0 ? -1 : cy->code[r] == f->mc_cat;
+        else cd = isnan(cy->num[r]) ? -1 : f->mc_type == 0 ? cy->num[r] != 0 : cy->num[r] < f->mc_thr;
+        double rate = cd == 1 ? f->mc_rate : f->missing;
+        if (ms_rng_uniform(kf[j], r, 1) < rate) {
+          ms_frame_col *c = &fr->cols[j];
+          if (c->code) c->code[r] = -1;
+          else c->num[r] = NAN;
         }
       }
     }
