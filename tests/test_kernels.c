@@ -373,6 +373,144 @@ static void test_kernels_conv2d_rejects_bad_arguments(void **state) {
   for (int i = 0; i < 16; i++) assert_true(y[i] == 7.0f);
 }
 
+/* Explicit im2col of image n: col[(c*kh + ky)*kw + kx, oy*Wo + ox]. */
+static void im2col_full(float *col, const float *x, const ms_conv2d_params *p, size_t n, size_t Ho,
+                        size_t Wo) {
+  const size_t C = p->C, H = p->H, W = p->W, kh = p->kh, kw = p->kw;
+  for (size_t c = 0; c < C; c++)
+    for (size_t ky = 0; ky < kh; ky++)
+      for (size_t kx = 0; kx < kw; kx++)
+        for (size_t oy = 0; oy < Ho; oy++)
+          for (size_t ox = 0; ox < Wo; ox++) {
+            long iy = (long)(oy * p->stride_h + ky) - (long)p->pad_h;
+            long ix = (long)(ox * p->stride_w + kx) - (long)p->pad_w;
+            float v = 0.0f;
+            if (iy >= 0 && iy < (long)H && ix >= 0 && ix < (long)W)
+              v = x[((n * C + c) * H + (size_t)iy) * W + (size_t)ix];
+            col[((c * kh + ky) * kw + kx) * Ho * Wo + oy * Wo + ox] = v;
+          }
+}
+
+/* The implicit-GEMM conv2d on `isa` gives exactly the bytes of ms_sgemm
+ * (same ISA) over the explicit im2col matrix with a bias-filled C and
+ * beta = 1 (beta = 0 without bias), image by image: the documented
+ * summation order. Output and scratch start as NaN canaries. */
+static void conv_bytes_case(ms_kernel_isa isa, const ms_conv2d_params *p, int with_bias,
+                            uint32_t seed) {
+  size_t Ho, Wo;
+  assert_int_equal(ms_conv2d_out_hw(p, &Ho, &Wo), MS_OK);
+  const size_t K = p->C * p->kh * p->kw, P = Ho * Wo, Co = p->C_out;
+  const size_t nx = p->N * p->C * p->H * p->W, nw = Co * K, ny = p->N * Co * P;
+  float *x = gbuf(nx), *w = gbuf(nw), *b = gbuf(Co), *y = gbuf(ny), *r = gbuf(ny);
+  float *col = gbuf(K * P);
+  fill(x, nx, seed);
+  fill(w, nw, seed + 1);
+  fill(b, Co, seed + 2);
+  fill_nan(y, ny);
+  size_t ns = ms_conv2d_scratch_floats(p), ng = ms_sgemm_scratch_floats(Co, P, K);
+  float *sc = gbuf(ns), *sg = gbuf(ng);
+  fill_nan(sc, ns);
+  assert_int_equal(ms__conv2d_isa(isa, y, x, w, with_bias ? b : NULL, p, sc, ns), MS_OK);
+  for (size_t n = 0; n < p->N; n++) {
+    float *rn = r + n * Co * P;
+    for (size_t co = 0; co < Co; co++)
+      for (size_t i = 0; i < P; i++) rn[co * P + i] = with_bias ? b[co] : NAN;
+    im2col_full(col, x, p, n, Ho, Wo);
+    assert_int_equal(ms__sgemm_isa(isa, rn, P, w, K, col, P, MS_TRANS_NO, MS_TRANS_NO, Co, P, K,
+                                   1.0f, with_bias ? 1.0f : 0.0f, sg, ng),
+                     MS_OK);
+  }
+  if (memcmp(y, r, ny * sizeof(float)) != 0) {
+    size_t i = 0;
+    while (memcmp(y + i, r + i, sizeof(float)) == 0) i++;
+    fail_msg("conv2d %s N%zu C%zu %zux%zu -> %zu k%zu s%zu p%zu bias%d: element %zu is %.9g, "
+             "im2col+sgemm gives %.9g",
+             ms_kernel_isa_name(isa), p->N, p->C, p->H, p->W, Co, p->kh, p->stride_h, p->pad_h,
+             with_bias, i, (double)y[i], (double)r[i]);
+  }
+  gfree(x, nx);
+  gfree(w, nw);
+  gfree(b, Co);
+  gfree(y, ny);
+  gfree(r, ny);
+  gfree(col, K * P);
+  gfree(sc, ns);
+  gfree(sg, ng);
+}
+
+static void test_kernels_conv2d_same_bytes_as_im2col_gemm(void **state) {
+  (void)state;
+  const ms_conv2d_params cases[] = {
+      /* N, C, H, W, C_out, kh, kw, sh, sw, ph, pw */
+      {1, 32, 16, 16, 64, 3, 3, 1, 1, 1, 1},  /* UNet-like, strips inside one image */
+      {3, 5, 7, 9, 13, 3, 3, 1, 1, 1, 1},     /* strips straddle rows and images */
+      {2, 17, 13, 11, 33, 3, 3, 2, 2, 1, 1},  /* stride 2, odd sizes */
+      {4, 3, 8, 8, 1, 3, 3, 1, 1, 1, 1},      /* one output channel */
+      {2, 30, 9, 10, 40, 1, 1, 1, 1, 0, 0},   /* pointwise */
+      {1, 40, 12, 12, 24, 3, 3, 1, 1, 1, 1},  /* K = 360 > KC */
+      {2, 3, 10, 7, 6, 5, 5, 1, 2, 2, 1},     /* 5x5, mixed strides */
+      {1, 2, 4, 4, 2, 3, 3, 1, 1, 3, 3},      /* padding wider than the kernel reach */
+      {1, 3, 6, 70, 8, 3, 3, 1, 1, 1, 1},     /* rows wider than a strip */
+      {5, 8, 2, 2, 16, 3, 3, 1, 1, 1, 1},     /* 2x2 images, many per strip */
+      {1, 4, 9, 40, 9, 3, 10, 1, 1, 1, 4},    /* kernel wider than the SIMD packer takes */
+      {2, 6, 11, 45, 16, 3, 3, 2, 1, 1, 1},   /* stride 2 rows, stride 1 columns */
+      {1, 5, 9, 70, 8, 3, 3, 1, 2, 1, 1},     /* stride 2 columns over wide rows */
+      {2, 3, 12, 13, 8, 4, 4, 2, 2, 1, 2},    /* even kernel, stride 2, asymmetric pads */
+      {1, 2, 5, 6, 3, 3, 3, 3, 3, 1, 1},      /* stride 3: the scalar packer */
+  };
+  for (int isa = 0; isa < MS_KERNEL_ISA_COUNT; isa++) {
+    if (!ms__isa_supported((ms_kernel_isa)isa)) continue;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      conv_bytes_case((ms_kernel_isa)isa, &cases[i], 1, 90 + (uint32_t)i);
+      conv_bytes_case((ms_kernel_isa)isa, &cases[i], 0, 110 + (uint32_t)i);
+    }
+  }
+}
+
+/* Image n of a batch gets the same bytes as the same image alone, and a call
+ * from inside a parallel region (nested: one thread) the same bytes again. */
+static void test_kernels_conv2d_batch_invariant(void **state) {
+  (void)state;
+  ms_conv2d_params pb = {5, 24, 15, 13, 20, 3, 3, 1, 1, 1, 1}, p1 = pb;
+  p1.N = 1;
+  const size_t P = 15 * 13, nxi = 24 * P, nyi = 20 * P, nw = 20 * 24 * 9;
+  float *x = gbuf(5 * nxi), *w = gbuf(nw), *b = gbuf(20), *y = gbuf(5 * nyi), *y1 = gbuf(nyi);
+  fill(x, 5 * nxi, 3);
+  fill(w, nw, 4);
+  fill(b, 20, 5);
+  fill_nan(y, 5 * nyi);
+  size_t ns = ms_conv2d_scratch_floats(&pb), n1 = ms_conv2d_scratch_floats(&p1);
+  float *sc = gbuf(ns), *s1 = gbuf(n1);
+  assert_int_equal(ms_conv2d(y, x, w, b, &pb, sc, ns), MS_OK);
+  for (size_t n = 0; n < 5; n++) {
+    fill_nan(y1, nyi);
+    assert_int_equal(ms_conv2d(y1, x + n * nxi, w, b, &p1, s1, n1), MS_OK);
+    if (memcmp(y1, y + n * nyi, nyi * sizeof(float)) != 0)
+      fail_msg("conv2d: image %zu of a batch of 5 differs from the image alone", n);
+  }
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(2);
+  float *y2 = gbuf(5 * nyi);
+  fill_nan(y2, 5 * nyi);
+  ms_status st = MS_ERR_INTERNAL;
+#pragma omp parallel num_threads(2)
+  {
+#pragma omp single
+    st = ms_conv2d(y2, x, w, b, &pb, sc, ns);
+  }
+  omp_set_num_threads(saved);
+  assert_int_equal(st, MS_OK);
+  assert_memory_equal(y, y2, 5 * nyi * sizeof(float));
+  gfree(x, 5 * nxi);
+  gfree(w, nw);
+  gfree(b, 20);
+  gfree(y, 5 * nyi);
+  gfree(y1, nyi);
+  gfree(y2, 5 * nyi);
+  gfree(sc, ns);
+  gfree(s1, n1);
+}
+
 /* ------------------------------------------------------------ linear */
 
 static void test_kernels_linear_matches_ref_and_known(void **state) {
@@ -523,6 +661,94 @@ static void test_kernels_activations_match_ref(void **state) {
   gfree(x, n);
   gfree(y, n);
   gfree(r, n);
+}
+
+/* Units in the last place between two floats of the same sign. */
+static int64_t ulp_dist(float a, float b) {
+  int32_t ia, ib;
+  memcpy(&ia, &a, 4);
+  memcpy(&ib, &b, 4);
+  int64_t oa = ia < 0 ? -(int64_t)(ia & 0x7fffffff) : ia;
+  int64_t ob = ib < 0 ? -(int64_t)(ib & 0x7fffffff) : ib;
+  return oa > ob ? oa - ob : ob - oa;
+}
+
+/* ms_exp: <= 2 ulp from the correctly rounded exp over a sweep of float
+ * bit patterns in [-110, 90] (denormal results included), the special
+ * values, and the same bytes whatever the element's position in the array
+ * (vector lanes, masked tails) and as the scalar ms__expf. */
+static void test_kernels_exp_accuracy_and_position(void **state) {
+  (void)state;
+  const size_t n = 1u << 16;
+  float *x = gbuf(n), *y = gbuf(n), *r = gbuf(n);
+  int64_t worst = 0;
+  float worst_x = 0;
+  size_t cnt = 0;
+  for (uint64_t bits = 0; bits < 0x100000000ull;) {
+    size_t m = 0;
+    for (; m < n && bits < 0x100000000ull; bits += 997) {
+      uint32_t u = (uint32_t)bits;
+      float v;
+      memcpy(&v, &u, 4);
+      if (v >= -110.0f && v <= 90.0f) x[m++] = v;
+    }
+    fill_nan(y, n);
+    ms_exp(y, x, m);
+    ms_exp_ref(r, x, m);
+    for (size_t i = 0; i < m; i++) {
+      int64_t d = ulp_dist(y[i], r[i]);
+      if (d > worst) {
+        worst = d;
+        worst_x = x[i];
+      }
+      if (ms__expf(x[i]) != y[i]) fail_msg("exp: scalar and vector differ at x = %.9g", (double)x[i]);
+    }
+    cnt += m;
+  }
+  assert_true(cnt > 2000000);
+  if (worst > 2) fail_msg("exp: %lld ulp at x = %.9g", (long long)worst, (double)worst_x);
+  /* special values */
+  const float sp[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 89.0f, 88.0f, -88.0f, -103.0f, -104.0f, -1e30f};
+  float ys[11];
+  ms_exp(ys, sp, 11);
+  assert_true(isnan(ys[0]));
+  assert_true(ys[1] == INFINITY && ys[2] == 0.0f && ys[3] == 1.0f && ys[4] == 1.0f);
+  assert_true(ys[5] == INFINITY && isfinite(ys[6]) && ys[7] > 0.0f && ys[8] > 0.0f);
+  assert_true(ys[9] == 0.0f && ys[10] == 0.0f);
+  assert_true(ulp_dist(ys[6], (float)exp(88.0)) <= 2 && ulp_dist(ys[7], (float)exp(-88.0)) <= 2);
+  /* position independence: every offset and length 0..40 */
+  fill(x, 64, 5);
+  for (size_t i = 0; i < 64; i++) x[i] *= 20.0f;
+  float full[64];
+  ms_exp(full, x, 64);
+  for (size_t off = 0; off < 24; off++)
+    for (size_t len = 0; len + off <= 64 && len <= 40; len++) {
+      fill_nan(y, 64);
+      ms_exp(y, x + off, len);
+      if (len) assert_memory_equal(y, full + off, len * sizeof(float));
+      assert_true(isnan(y[len])); /* nothing written past the end */
+    }
+  gfree(x, n);
+  gfree(y, n);
+  gfree(r, n);
+}
+
+/* NaN in, NaN out (not hidden by the exp clamp); nothing else disturbed. */
+static void test_kernels_exp_users_propagate_nan(void **state) {
+  (void)state;
+  float x[37], y[37];
+  for (int i = 0; i < 37; i++) x[i] = 0.1f * (float)i - 1.0f;
+  x[20] = NAN;
+  ms_silu(y, x, 37);
+  assert_true(isnan(y[20]) && !isnan(y[19]) && !isnan(y[21]));
+  ms_softmax_rows(y, x, 1, 37); /* the sum is NaN: the whole row */
+  for (int i = 0; i < 37; i++) assert_true(isnan(y[i]));
+  ms_softmax_rows(y, x, 2, 17); /* row 0 (x[0..16]) is clean, row 1 has the NaN */
+  for (int i = 0; i < 17; i++) assert_true(!isnan(y[i]));
+  assert_true(isnan(y[17]));
+  float g[2] = {1.0f, 1.0f}, bt[2] = {0.0f, 0.0f};
+  assert_int_equal(ms_group_norm_silu(y, x, g, bt, 1, 2, 18, 1, 1e-5f), MS_OK);
+  for (int i = 0; i < 36; i++) assert_true(isnan(y[i])); /* the group statistics are NaN */
 }
 
 /* ------------------------------------------------------------ softmax */
@@ -768,6 +994,23 @@ static void test_kernels_identical_bytes_for_any_thread_count(void **state) {
                                        MS_TRANS_NO, M, N, K, 0.5f, 1.5f, sc, ns),
                          MS_OK);
       });
+      /* from inside a parallel region (nested: a team of one) */
+      float *Cn = gbuf(M * N);
+      memcpy(C, C0, M * N * sizeof(float));
+      memcpy(Cn, C0, M * N * sizeof(float));
+      assert_int_equal(ms__sgemm_isa((ms_kernel_isa)isa, C, N, A, K, B, N, MS_TRANS_NO,
+                                     MS_TRANS_NO, M, N, K, 0.5f, 1.5f, sc, ns),
+                       MS_OK);
+      ms_status stn = MS_ERR_INTERNAL;
+#pragma omp parallel num_threads(2)
+      {
+#pragma omp single
+        stn = ms__sgemm_isa((ms_kernel_isa)isa, Cn, N, A, K, B, N, MS_TRANS_NO, MS_TRANS_NO, M, N,
+                            K, 0.5f, 1.5f, sc, ns);
+      }
+      assert_int_equal(stn, MS_OK);
+      if (memcmp(C, Cn, M * N * sizeof(float)) != 0) fail_msg("sgemm: nested call differs");
+      gfree(Cn, M * N);
       SAME_BYTES_FOR_THREADS("sgemm^T", C, M * N, {
         assert_int_equal(ms__sgemm_isa((ms_kernel_isa)isa, C, N, A, M, B, K, MS_TRANS_YES,
                                        MS_TRANS_YES, M, N, K, 1.0f, 0.0f, sc, ns),
@@ -794,6 +1037,43 @@ static void test_kernels_identical_bytes_for_any_thread_count(void **state) {
     float *sc = gbuf(ns);
     SAME_BYTES_FOR_THREADS("conv2d", y, ny,
                            assert_int_equal(ms_conv2d(y, x, w, b, &p, sc, ns), MS_OK));
+    /* big enough for 8 threads (about 4 MFLOP each), batch 3, stride 1 and 2 */
+    for (size_t st = 1; st <= 2; st++) {
+      ms_conv2d_params q = {3, 48, 21, 27, 40, 3, 3, st, st, 1, 1};
+      size_t qHo, qWo;
+      assert_int_equal(ms_conv2d_out_hw(&q, &qHo, &qWo), MS_OK);
+      const size_t qx = 3 * 48 * 21 * 27, qw = 40 * 48 * 9, qy = 3 * 40 * qHo * qWo;
+      float *xq = gbuf(qx), *wq = gbuf(qw), *yq = gbuf(qy), *yl = gbuf(qy);
+      fill(xq, qx, 11);
+      fill(wq, qw, 12);
+      size_t nq = ms_conv2d_scratch_floats(&q);
+      float *sq = gbuf(nq);
+      SAME_BYTES_FOR_THREADS("conv2d batch 3", yq, qy,
+                             assert_int_equal(ms_conv2d(yq, xq, wq, b, &q, sq, nq), MS_OK));
+      /* less scratch than 8 threads need: fewer threads, same bytes; less
+       * than one thread's share: refused, output untouched */
+      omp_set_num_threads(8);
+      size_t lo = 0, n1 = nq; /* the least scratch accepted: binary search */
+      while (lo + 1 < n1) {
+        size_t mid = lo + (n1 - lo) / 2;
+        if (ms_conv2d(yl, xq, wq, b, &q, sq, mid) == MS_OK)
+          n1 = mid;
+        else
+          lo = mid;
+      }
+      assert_true(n1 < nq / 2);
+      fill_nan(yl, qy);
+      assert_int_equal(ms_conv2d(yl, xq, wq, b, &q, sq, n1), MS_OK);
+      assert_memory_equal(yq, yl, qy * sizeof(float));
+      for (size_t i = 0; i < qy; i++) yl[i] = 7.0f;
+      assert_int_equal(ms_conv2d(yl, xq, wq, b, &q, sq, n1 - 1), MS_ERR_INVALID);
+      for (size_t i = 0; i < qy; i++) assert_true(yl[i] == 7.0f);
+      gfree(xq, qx);
+      gfree(wq, qw);
+      gfree(yq, qy);
+      gfree(yl, qy);
+      gfree(sq, nq);
+    }
     size_t nl = ms_linear_scratch_floats(23, 360, 24); /* w is [24, 360] */
     float *sl = gbuf(nl);
     SAME_BYTES_FOR_THREADS("linear", y, 23 * 24,
@@ -808,6 +1088,7 @@ static void test_kernels_identical_bytes_for_any_thread_count(void **state) {
                                             MS_OK));
     SAME_BYTES_FOR_THREADS("softmax", y, nx, ms_softmax_rows(y, x, 80, 19 * 23));
     SAME_BYTES_FOR_THREADS("silu", y, nx, ms_silu(y, x, nx));
+    SAME_BYTES_FOR_THREADS("exp", y, nx, ms_exp(y, x, nx));
     SAME_BYTES_FOR_THREADS("gelu", y, nx, ms_gelu(y, x, nx));
     gfree(x, nx);
     gfree(w, nw);
@@ -877,11 +1158,15 @@ int main(void) {
       cmocka_unit_test(test_kernels_conv2d_known_values),
       cmocka_unit_test(test_kernels_conv2d_rejects_bad_arguments),
       cmocka_unit_test(test_kernels_conv2d_matches_ref),
+      cmocka_unit_test(test_kernels_conv2d_same_bytes_as_im2col_gemm),
+      cmocka_unit_test(test_kernels_conv2d_batch_invariant),
       cmocka_unit_test(test_kernels_linear_matches_ref_and_known),
       cmocka_unit_test(test_kernels_group_norm_known_values),
       cmocka_unit_test(test_kernels_group_norm_matches_ref),
       cmocka_unit_test(test_kernels_activations_known_values),
       cmocka_unit_test(test_kernels_activations_match_ref),
+      cmocka_unit_test(test_kernels_exp_accuracy_and_position),
+      cmocka_unit_test(test_kernels_exp_users_propagate_nan),
       cmocka_unit_test(test_kernels_softmax_known_and_ref),
       cmocka_unit_test(test_kernels_attention_known_values),
       cmocka_unit_test(test_kernels_attention_matches_ref),

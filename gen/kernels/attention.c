@@ -14,11 +14,17 @@
  * increasing order; for each block the scores S = Q K^T * scale are formed
  * (k in increasing channel order), then
  *   m' = max(m, rowmax S), c = exp(m - m'), p = exp(S - m'),
- *   l = l*c + sum(p), O = O*c + p V.
+ *   l = l*c + sum(p), O = O*c + p V
+ * (exp: the vectorised one of vexp.c; sum(p) over 16 lanes and a fixed
+ * tree).
  * o = O / l at the end. Each query row's arithmetic depends only on T, d
  * and the data, never on the thread that runs it, so any thread count
  * gives the same bytes. Scratch per thread: Q, O [BQ x d], K^T [d x BK],
  * V [BK x d], S [BQ x BK], m, l [BQ].
+ *
+ * The block code is compiled for each ISA path (AVX-512, AVX2+FMA,
+ * generic) and chosen per call like ms_sgemm's; the paths may differ in
+ * the last bits (FMA contraction), a given path never depends on threads.
  *
  * Reference: Vaswani et al. (2017); Dao et al., "FlashAttention" (2022);
  * Milakov & Gimelshein, "Online normalizer calculation for softmax" (2018). */
@@ -123,8 +129,10 @@ size_t ms_attention_scratch_floats(size_t head_dim, int n_threads) {
   return att_per_thread(head_dim) * (size_t)n_threads;
 }
 
-/* One work item: queries [i0, i0+qn) of head (n, h). */
-static void att_block(float *oh, const float *qh, const float *kh, const float *vh,
+/* One work item: queries [i0, i0+qn) of head (n, h). Compiled once per ISA
+ * path (att_block_avx512 / _avx2 / _generic below): the same C, with the
+ * compiler's vectorisation and FMA contraction for that ISA. */
+static inline __attribute__((always_inline)) void att_block_body(float *oh, const float *qh, const float *kh, const float *vh,
                       att_strides sq, att_strides sk, size_t d, size_t Tk, size_t i0, size_t qn,
                       float scale, float *ws) {
   float *Q = ws;                  /* [BQ][d] */
@@ -163,16 +171,8 @@ static void att_block(float *oh, const float *qh, const float *kh, const float *
         Si[j] = acc[j] * scale;
         mx = Si[j] > mx ? Si[j] : mx;
       }
-      const float corr = expf(m[i] - mx); /* exp(-inf) = 0 on the first block */
-      float lane[16] = {0};
-      for (size_t j = 0; j < kn; j++) {
-        float p = expf(Si[j] - mx);
-        Si[j] = p;
-        lane[j & 15] += p;
-      }
-      for (int w = 8; w >= 1; w /= 2)
-        for (int t = 0; t < w; t++) lane[t] += lane[t + w];
-      l[i] = l[i] * corr + lane[0];
+      const float corr = ms__expf(m[i] - mx); /* exp(-inf) = 0 on the first block */
+      l[i] = l[i] * corr + ms__exp_sub_sum(Si, Si, kn, mx);
       m[i] = mx;
       float *Oi = O + i * d;
 #pragma omp simd
@@ -191,6 +191,33 @@ static void att_block(float *oh, const float *qh, const float *kh, const float *
   }
 }
 
+typedef void (*att_block_fn)(float *, const float *, const float *, const float *, att_strides,
+                             att_strides, size_t, size_t, size_t, size_t, float, float *);
+
+#define ATT_BLOCK_ARGS                                                                       \
+  float *oh, const float *qh, const float *kh, const float *vh, att_strides sq, att_strides sk, \
+      size_t d, size_t Tk, size_t i0, size_t qn, float scale, float *ws
+static void att_block_generic(ATT_BLOCK_ARGS) {
+  att_block_body(oh, qh, kh, vh, sq, sk, d, Tk, i0, qn, scale, ws);
+}
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2,fma"))) static void att_block_avx2(ATT_BLOCK_ARGS) {
+  att_block_body(oh, qh, kh, vh, sq, sk, d, Tk, i0, qn, scale, ws);
+}
+__attribute__((target("avx512f,fma"))) static void att_block_avx512(ATT_BLOCK_ARGS) {
+  att_block_body(oh, qh, kh, vh, sq, sk, d, Tk, i0, qn, scale, ws);
+}
+#endif
+
+static att_block_fn att_block_for(ms_kernel_isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa == MS_KERNEL_ISA_AVX512) return att_block_avx512;
+  if (isa == MS_KERNEL_ISA_AVX2) return att_block_avx2;
+#endif
+  (void)isa;
+  return att_block_generic;
+}
+
 ms_status ms_attention(float *o, const float *q, const float *k, const float *v, size_t N,
                        size_t heads, size_t head_dim, size_t Tq, size_t Tk,
                        ms_attn_layout layout, float *scratch, size_t scratch_floats) {
@@ -207,6 +234,7 @@ ms_status ms_attention(float *o, const float *q, const float *k, const float *v,
   const size_t nqb = (Tq + ATT_BQ - 1) / ATT_BQ;
   const size_t items = N * heads * nqb;
   if (nt > items) nt = items;
+  const att_block_fn att_block = att_block_for(ms_kernel_isa_detect());
 #pragma omp parallel num_threads((int)nt)
   {
     float *ws = scratch + per * (size_t)omp_get_thread_num();

@@ -2,22 +2,48 @@
  *
  * ms_conv2d_ref: direct loops, double accumulator per output, order
  * (c, ky, kx) increasing, bias added last.
- * ms_conv2d: per image, a GEMM  y[n] (C_out x Ho*Wo) = w (C_out x C*kh*kw) *
- * col (C*kh*kw x Ho*Wo) + bias. 1x1/stride-1/unpadded convolutions use x[n]
- * directly as `col`; otherwise col is built (im2col) in the caller's scratch
- * one band of output rows at a time. The band height is a function of the
- * params only, and the GEMM's summation order depends on K = C*kh*kw only,
- * so the bytes do not depend on threads or banding.
+ *
+ * ms_conv2d: implicit GEMM. Conceptually Y (C_out x N*Ho*Wo) = W (C_out x K)
+ * * COL (K x N*Ho*Wo) + bias with K = C*kh*kw, k = (c*kh + ky)*kw + kx and
+ * column j = (n*Ho + oy)*Wo + ox: the whole batch is one GEMM, its columns
+ * running over images. COL is never built: each NR-wide column strip of it
+ * is packed straight from x into the micro-kernel's panel layout, one
+ * KC-block of k at a time (a contiguous copy per output row for stride 1),
+ * and the C_out x NR strip of Y it feeds stays in cache across the k blocks.
+ * (On AVX-512 CPUs, stride_w 1 or 2: masked 16-float loads per k row.)
+ * The weights are packed once per call into MR-tall panels (shared by all
+ * threads). The micro-kernels are ms_sgemm's (AVX-512 14x32, AVX2 6x16,
+ * generic 4x8).
+ *
+ * Summation order: every output is bias + sum over k in blocks of exactly
+ * MS_SGEMM_KC, sequential FMA inside a block, blocks in increasing k; the
+ * first block stores fma(1, acc, bias) (or acc without bias), later blocks
+ * C + acc. That is ms_sgemm's order for the same K, so the result is the
+ * same bytes as ms_sgemm over the explicit im2col matrix with a bias-filled
+ * C and beta = 1 (tested), for any N, thread count or tiling. Strips that
+ * run past the end of an image, or tiles with fewer than MR rows, go
+ * through a copy of the tile and the same micro-kernel, so they round like
+ * interior tiles.
+ *
+ * Threads: one parallel region per call. The MR-row tiles x NR-column
+ * strips of Y are cut into a grid of rectangles, one per thread; the number
+ * of threads is a function of the shape and omp_get_max_threads() only
+ * (about one per 4 MFLOP, so tiny convolutions stay on one thread), and
+ * never changes the bytes.
  *
  * Reference: PyTorch torch.nn.functional.conv2d; Chellapilla et al., "High
  * performance convolutional neural networks for document processing" (2006)
- * for im2col. */
+ * for im2col; Goto & van de Geijn (2008) for the packed panels; Georganas
+ * et al., "Anatomy of high-performance deep learning convolutions on SIMD
+ * architectures", SC 2018, for implicit GEMM / direct convolution. */
+#include <omp.h>
 #include <string.h>
 
 #include "kern_internal.h"
 
-/* Largest im2col band, in floats (8 MB). */
-#define CONV_BAND_FLOATS ((size_t)2 << 20)
+#define KC MS_SGEMM_KC
+/* Work per thread below which another thread is not worth a fork. */
+#define CONV_FLOPS_PER_THREAD 4.0e6
 
 ms_status ms_conv2d_out_hw(const ms_conv2d_params *p, size_t *Ho, size_t *Wo) {
   if (!p || !p->N || !p->C || !p->H || !p->W || !p->C_out || !p->kh || !p->kw ||
@@ -78,97 +104,375 @@ ms_status ms_conv2d_ref(float *y, const float *x, const float *w, const float *b
   return MS_OK;
 }
 
-static int conv_is_pointwise(const ms_conv2d_params *p) {
-  return p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
-         p->pad_w == 0;
+static inline size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+static inline size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+static float *align64(float *p) {
+  uintptr_t u = (uintptr_t)p;
+  return (float *)((u + 63) & ~(uintptr_t)63);
 }
 
-/* Output rows per im2col band: as many as fit CONV_BAND_FLOATS, at least 1. */
-static size_t conv_band_rows(const ms_conv2d_params *p, size_t Ho, size_t Wo) {
-  size_t per_row = p->C * p->kh * p->kw * Wo;
-  size_t rows = CONV_BAND_FLOATS / per_row;
-  if (rows < 1) rows = 1;
-  if (rows > Ho) rows = Ho;
-  return rows;
+/* Packed weights: room for the largest MR-rounded C_out of any ISA path, so
+ * one scratch size fits whichever path runs. SIZE_MAX on overflow. */
+static size_t packed_w_floats(size_t Co, size_t K) {
+  static const size_t mrs[] = {4, 6, 8, 14};
+  size_t mp = 0, t;
+  for (size_t i = 0; i < 4; i++)
+    if (round_up(Co, mrs[i]) > mp) mp = round_up(Co, mrs[i]);
+  if (!ms__mul_ok(mp, K, &t) || t > SIZE_MAX - 32) return SIZE_MAX;
+  return t + 32;
+}
+
+/* One thread's packed column strip (KC x NR) plus alignment slack. */
+static size_t per_thread_floats(size_t K) { return min_sz(K, KC) * MS__MAX_NR + 32; }
+
+/* Threads worth using for this shape (a pure function of the params and
+ * max_threads; the bytes never depend on it). */
+static size_t useful_threads(const ms_conv2d_params *p, size_t Ho, size_t Wo, size_t max_threads) {
+  const double flops = 2.0 * (double)p->C_out * (double)(p->C * p->kh * p->kw) *
+                       (double)p->N * (double)(Ho * Wo);
+  double u = 1.0 + flops / CONV_FLOPS_PER_THREAD;
+  size_t nt = u < (double)max_threads ? (size_t)u : max_threads;
+  return nt < 1 ? 1 : nt;
 }
 
 size_t ms_conv2d_scratch_floats(const ms_conv2d_params *p) {
   size_t Ho, Wo;
   if (ms_conv2d_out_hw(p, &Ho, &Wo) != MS_OK) return 0;
-  size_t K = p->C * p->kh * p->kw;
-  if (conv_is_pointwise(p)) return ms_sgemm_scratch_floats(p->C_out, Ho * Wo, K);
-  size_t rows = conv_band_rows(p, Ho, Wo);
-  size_t col = K * rows * Wo;
-  return col + 16 + ms_sgemm_scratch_floats(p->C_out, rows * Wo, K);
+  const size_t K = p->C * p->kh * p->kw;
+  const size_t a = packed_w_floats(p->C_out, K);
+  if (a == SIZE_MAX) return 0;
+  const size_t mt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
+  return a + per_thread_floats(K) * useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);
 }
 
-/* col[(c*kh + ky)*kw + kx, (oy - oy0)*Wo + ox] = x[c, oy*s + ky - pad, ox*s + kx - pad] */
-static void im2col_band(float *col, const float *x, const ms_conv2d_params *p, size_t Wo,
-                        size_t oy0, size_t rows) {
+typedef struct {
+  const ms_conv2d_params *p;
+  const float *x;
+  size_t Ho, Wo, P, K, total; /* total = N*Ho*Wo GEMM columns */
+} conv_geom;
+
+/* A run of strip columns [off, off+len) that are the pixels (n, oy, ox0 ..
+ * ox0+len-1) of one output row. */
+typedef struct {
+  size_t n, oy, ox0, len, off;
+} conv_seg;
+
+/* Splits the strip starting at column j0 into output-row runs; returns the
+ * count. Columns past g->total are not covered (packed as zeros). */
+static size_t strip_segments(const conv_geom *g, size_t j0, size_t nr, conv_seg *seg) {
+  size_t cnt = 0, off = 0, j = j0;
+  while (off < nr && j < g->total) {
+    const size_t n = j / g->P, pix = j % g->P, oy = pix / g->Wo, ox = pix % g->Wo;
+    const size_t len = min_sz(g->Wo - ox, nr - off);
+    seg[cnt++] = (conv_seg){n, oy, ox, len, off};
+    off += len;
+    j += len;
+  }
+  return cnt;
+}
+
+/* COL[pc .. pc+kc, strip columns] -> dst[k*nr + t] (zero for padding taps
+ * and for columns beyond the last pixel). */
+static void pack_strip(float *restrict dst, const conv_geom *g, const conv_seg *seg, size_t nseg,
+                       size_t valid, size_t nr, size_t pc, size_t kc) {
+  const ms_conv2d_params *p = g->p;
   const size_t C = p->C, H = p->H, W = p->W, kh = p->kh, kw = p->kw;
-  const size_t ncol = rows * Wo;
-  const size_t nrow = C * kh * kw;
-#pragma omp parallel for schedule(static) if (nrow * ncol > 65536)
-  for (size_t r = 0; r < nrow; r++) {
-    size_t c = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
-    float *dst = col + r * ncol;
-    for (size_t oy = oy0; oy < oy0 + rows; oy++) {
-      float *d = dst + (oy - oy0) * Wo;
-      size_t iy = oy * p->stride_h + ky;
-      if (iy < p->pad_h || iy - p->pad_h >= H) {
-        memset(d, 0, Wo * sizeof(float));
+  const ptrdiff_t ph = (ptrdiff_t)p->pad_h, pw = (ptrdiff_t)p->pad_w;
+  const size_t sh = p->stride_h, sw = p->stride_w;
+  size_t c = pc / (kh * kw), ky = (pc / kw) % kh, kx = pc % kw;
+  for (size_t k = 0; k < kc; k++) {
+    float *d = dst + k * nr;
+    for (size_t si = 0; si < nseg; si++) {
+      const conv_seg *s = &seg[si];
+      float *ds = d + s->off;
+      const ptrdiff_t iy = (ptrdiff_t)(s->oy * sh + ky) - ph;
+      if (iy < 0 || iy >= (ptrdiff_t)H) {
+        for (size_t t = 0; t < s->len; t++) ds[t] = 0.0f;
         continue;
       }
-      const float *src = x + (c * H + (iy - p->pad_h)) * W;
-      if (p->stride_w == 1) {
-        /* ix = ox + kx - pad_w: zero on the left, copy, zero on the right. */
-        for (size_t ox = 0; ox < Wo; ox++) {
-          size_t ix = ox + kx;
-          d[ox] = (ix < p->pad_w || ix - p->pad_w >= W) ? 0.0f : src[ix - p->pad_w];
-        }
+      const float *row = g->x + ((s->n * C + c) * H + (size_t)iy) * W;
+      const ptrdiff_t ix0 = (ptrdiff_t)(s->ox0 * sw + kx) - pw;
+      if (sw == 1) {
+        /* taps t with 0 <= ix0 + t < W are inside the image */
+        ptrdiff_t lo = -ix0, hi = (ptrdiff_t)W - ix0, len = (ptrdiff_t)s->len;
+        lo = lo < 0 ? 0 : (lo > len ? len : lo);
+        hi = hi < lo ? lo : (hi > len ? len : hi);
+        ptrdiff_t t = 0;
+        for (; t < lo; t++) ds[t] = 0.0f;
+        const float *src = row + ix0;
+        for (; t < hi; t++) ds[t] = src[t];
+        for (; t < len; t++) ds[t] = 0.0f;
       } else {
-        for (size_t ox = 0; ox < Wo; ox++) {
-          size_t ix = ox * p->stride_w + kx;
-          d[ox] = (ix < p->pad_w || ix - p->pad_w >= W) ? 0.0f : src[ix - p->pad_w];
+        for (size_t t = 0; t < s->len; t++) {
+          const ptrdiff_t ix = ix0 + (ptrdiff_t)(t * sw);
+          ds[t] = (ix >= 0 && ix < (ptrdiff_t)W) ? row[ix] : 0.0f;
+        }
+      }
+    }
+    for (size_t t = valid; t < nr; t++) d[t] = 0.0f;
+    if (++kx == kw) {
+      kx = 0;
+      if (++ky == kh) {
+        ky = 0;
+        c++;
+      }
+    }
+  }
+}
+
+/* Widest kernel the AVX-512 packer handles (its mask table is per kx). */
+#define PACK_MAX_KW 8
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+/* Lanes 0 .. n-1 of a 16-lane mask (n clamped to [0, 16]). */
+static inline __mmask16 lanes_lt(ptrdiff_t n) {
+  return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+}
+
+#define PACK_CHUNKS (MS__MAX_NR / 16)
+
+/* pack_strip for stride_w 1 or 2 and kw <= PACK_MAX_KW with AVX-512 masked
+ * loads: per segment, kx and 16-column chunk the lanes inside the image are
+ * a fixed mask, so a k row is one masked load (stride 2: two, and a
+ * permute picking the even elements) and one masked store per 16 columns.
+ * Lanes outside the mask are never read (masked loads do not touch them).
+ * Same values as pack_strip. */
+__attribute__((target("avx512f"))) static void pack_strip_avx512(
+    float *restrict dst, const conv_geom *g, const conv_seg *seg, size_t nseg, size_t valid,
+    size_t nr, size_t pc, size_t kc) {
+  const ms_conv2d_params *p = g->p;
+  const size_t C = p->C, H = p->H, W = p->W, kh = p->kh, kw = p->kw;
+  const size_t sh = p->stride_h, sw = p->stride_w;
+  const ptrdiff_t ph = (ptrdiff_t)p->pad_h, pw = (ptrdiff_t)p->pad_w;
+  /* lm: input lanes inside the image (stride 2: low 16 bits for the first
+   * load, high 16 for the second); sm: output lanes of the segment. */
+  uint32_t lm[MS__MAX_NR][PACK_MAX_KW][PACK_CHUNKS];
+  __mmask16 sm[MS__MAX_NR][PACK_CHUNKS];
+  size_t nch[MS__MAX_NR];
+  for (size_t si = 0; si < nseg; si++) {
+    const ptrdiff_t len = (ptrdiff_t)seg[si].len;
+    nch[si] = (seg[si].len + 15) / 16;
+    for (size_t ch = 0; ch < nch[si]; ch++) {
+      const ptrdiff_t t0 = (ptrdiff_t)ch * 16;
+      sm[si][ch] = lanes_lt(len - t0);
+      for (size_t kx = 0; kx < kw; kx++) {
+        /* first input element of the chunk */
+        const ptrdiff_t b = (ptrdiff_t)(seg[si].ox0 * sw + kx) - pw + (ptrdiff_t)sw * t0;
+        const uint32_t lo = (uint32_t)(lanes_lt((ptrdiff_t)W - b) & (__mmask16)~lanes_lt(-b));
+        if (sw == 1) {
+          lm[si][kx][ch] = lo & sm[si][ch];
+        } else {
+          const uint32_t hi =
+              (uint32_t)(lanes_lt((ptrdiff_t)W - b - 16) & (__mmask16)~lanes_lt(-b - 16));
+          lm[si][kx][ch] = lo | hi << 16;
+        }
+      }
+    }
+  }
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  size_t c = pc / (kh * kw), ky = (pc / kw) % kh, kx = pc % kw;
+  for (size_t k = 0; k < kc; k++) {
+    float *d = dst + k * nr;
+    for (size_t si = 0; si < nseg; si++) {
+      const conv_seg *s = &seg[si];
+      float *ds = d + s->off;
+      const ptrdiff_t iy = (ptrdiff_t)(s->oy * sh + ky) - ph;
+      if (iy < 0 || iy >= (ptrdiff_t)H) {
+        for (size_t ch = 0; ch < nch[si]; ch++) _mm512_mask_storeu_ps(ds + 16 * ch, sm[si][ch], zero);
+        continue;
+      }
+      /* Element (iy, ox0*sw + kx - pw + sw*t) of channel c, addressed with
+       * integer arithmetic: masked-off lanes may lie outside the plane, and
+       * no C pointer is formed there. */
+      const uintptr_t plane = (uintptr_t)(g->x + (s->n * C + c) * H * W);
+      const ptrdiff_t off0 = iy * (ptrdiff_t)W + (ptrdiff_t)(s->ox0 * sw + kx) - pw;
+      for (size_t ch = 0; ch < nch[si]; ch++) {
+        const uint32_t m = lm[si][kx][ch];
+        const ptrdiff_t o = off0 + (ptrdiff_t)(sw * 16 * ch);
+        const void *src = (const void *)(plane + (uintptr_t)(o * (ptrdiff_t)sizeof(float)));
+        /* the same row of channel c+1 is read kh*kw rows later */
+        if (kx == 0) _mm_prefetch((const char *)src + H * W * sizeof(float), _MM_HINT_T0);
+        __m512 v = zero;
+        if (sw == 1) {
+          if (m == 0xFFFF)
+            v = _mm512_loadu_ps(src);
+          else if (m)
+            v = _mm512_maskz_loadu_ps((__mmask16)m, src);
+        } else if (m) {
+          const void *src2 = (const void *)(plane + (uintptr_t)((o + 16) * (ptrdiff_t)sizeof(float)));
+          const __m512 a = _mm512_maskz_loadu_ps((__mmask16)(m & 0xFFFF), src);
+          const __m512 bv = _mm512_maskz_loadu_ps((__mmask16)(m >> 16), src2);
+          v = _mm512_permutex2var_ps(a, even, bv);
+        }
+        _mm512_mask_storeu_ps(ds + 16 * ch, sm[si][ch], v);
+      }
+    }
+    for (size_t t = valid; t < nr; t++) d[t] = 0.0f;
+    if (++kx == kw) {
+      kx = 0;
+      if (++ky == kh) {
+        ky = 0;
+        c++;
+      }
+    }
+  }
+}
+#endif
+
+/* Weights w[Co, K] -> MR-tall panels: block pc at Ap + pc*Mp, strip ir at
+ * ir*mr*kc inside it, element [k*mr + r] (rows >= Co are zero). */
+static void pack_weights_strip(float *restrict Ap, const float *restrict w, size_t Co, size_t K,
+                               size_t mr, size_t Mp, size_t ir) {
+  for (size_t pc = 0; pc < K; pc += KC) {
+    const size_t kc = min_sz(KC, K - pc);
+    float *dst = Ap + pc * Mp + ir * mr * kc;
+    for (size_t r = 0; r < mr; r++) {
+      const size_t co = ir * mr + r;
+      if (co < Co) {
+        const float *src = w + co * K + pc;
+        for (size_t k = 0; k < kc; k++) dst[k * mr + r] = src[k];
+      } else {
+        for (size_t k = 0; k < kc; k++) dst[k * mr + r] = 0.0f;
+      }
+    }
+  }
+}
+
+/* tm x tn grid (tm*tn == nt) over R row tiles x S strips with the smallest
+ * largest rectangle; ties prefer more column bands (disjoint packing). 0 if
+ * nt cannot be split that way. */
+static int choose_grid(size_t nt, size_t R, size_t S, size_t *tm, size_t *tn) {
+  double best = 1e300;
+  int ok = 0;
+  for (size_t a = 1; a <= nt; a++) {
+    if (nt % a) continue;
+    const size_t bn = nt / a;
+    if (a > R || bn > S) continue;
+    const double wk = (double)((R + a - 1) / a) * (double)((S + bn - 1) / bn);
+    if (wk < best || (wk == best && bn > *tn)) {
+      best = wk;
+      *tm = a;
+      *tn = bn;
+      ok = 1;
+    }
+  }
+  return ok;
+}
+
+/* Rows [r0, r1) of tiles x strips [s0, s1): the whole computation of one
+ * grid rectangle. ws: this thread's strip buffer. */
+static void conv_rect(const conv_geom *g, float *y, const float *Ap, size_t Mp, const float *b,
+                      size_t mr, size_t nr, ms__ukr_fn ukr, int simd_pack, size_t r0, size_t r1,
+                      size_t s0, size_t s1, float *ws) {
+  const size_t Co = g->p->C_out, P = g->P, K = g->K;
+  const float beta = b ? 1.0f : 0.0f;
+  float *Bs = align64(ws);
+  conv_seg seg[MS__MAX_NR];
+  size_t col[MS__MAX_NR]; /* offset of column t in y, channel 0 */
+  for (size_t s = s0; s < s1; s++) {
+    const size_t j0 = s * nr, valid = min_sz(nr, g->total - j0);
+    const size_t nseg = strip_segments(g, j0, nr, seg);
+    for (size_t t = 0; t < valid; t++) col[t] = (j0 + t) / P * Co * P + (j0 + t) % P;
+    /* all nr columns contiguous in y (same image)? */
+    const int direct = valid == nr && j0 / P == (j0 + nr - 1) / P;
+    for (size_t pc = 0; pc < K; pc += KC) {
+      const size_t kc = min_sz(KC, K - pc);
+      const int first = pc == 0;
+#if defined(__x86_64__) || defined(__i386__)
+      if (simd_pack)
+        pack_strip_avx512(Bs, g, seg, nseg, valid, nr, pc, kc);
+      else
+#endif
+        pack_strip(Bs, g, seg, nseg, valid, nr, pc, kc);
+      for (size_t ir = r0; ir < r1; ir++) {
+        const size_t rows = min_sz(mr, Co - ir * mr);
+        const float *ap = Ap + pc * Mp + ir * mr * kc;
+        if (direct && rows == mr) {
+          float *ct = y + col[0] + ir * mr * P;
+          if (first && b)
+            for (size_t r = 0; r < mr; r++)
+              for (size_t t = 0; t < nr; t++) ct[r * P + t] = b[ir * mr + r];
+          ukr(kc, ap, Bs, ct, P, 1.0f, beta, first);
+        } else {
+          float tile[MS__MAX_MR * MS__MAX_NR] __attribute__((aligned(64)));
+          memset(tile, 0, sizeof tile);
+          for (size_t r = 0; r < rows; r++) {
+            const size_t co = ir * mr + r;
+            if (first) {
+              if (b)
+                for (size_t t = 0; t < valid; t++) tile[r * nr + t] = b[co];
+            } else {
+              for (size_t t = 0; t < valid; t++) tile[r * nr + t] = y[col[t] + co * P];
+            }
+          }
+          ukr(kc, ap, Bs, tile, nr, 1.0f, beta, first);
+          for (size_t r = 0; r < rows; r++)
+            for (size_t t = 0; t < valid; t++) y[col[t] + (ir * mr + r) * P] = tile[r * nr + t];
         }
       }
     }
   }
 }
 
-ms_status ms_conv2d(float *y, const float *x, const float *w, const float *b,
-                    const ms_conv2d_params *p, float *scratch, size_t scratch_floats) {
+ms_status ms__conv2d_isa(ms_kernel_isa isa, float *y, const float *x, const float *w,
+                         const float *b, const ms_conv2d_params *p, float *scratch,
+                         size_t scratch_floats) {
   size_t Ho, Wo;
   ms_status s = ms_conv2d_out_hw(p, &Ho, &Wo);
   if (s != MS_OK) return s;
   if (!y || !x || !w) return MS_ERR_INVALID;
-  size_t need = ms_conv2d_scratch_floats(p);
-  if (!scratch || scratch_floats < need) return MS_ERR_INVALID;
-  const size_t K = p->C * p->kh * p->kw, P = Ho * Wo, Co = p->C_out;
-  const float beta = b ? 1.0f : 0.0f;
-  for (size_t n = 0; n < p->N; n++) {
-    float *yn = y + n * Co * P;
-    const float *xn = x + n * p->C * p->H * p->W;
-    if (b) {
-      for (size_t co = 0; co < Co; co++)
-        for (size_t i = 0; i < P; i++) yn[co * P + i] = b[co];
-    }
-    if (conv_is_pointwise(p)) {
-      s = ms_sgemm(yn, P, w, K, xn, P, MS_TRANS_NO, MS_TRANS_NO, Co, P, K, 1.0f, beta, scratch,
-                   scratch_floats);
-      if (s != MS_OK) return s;
-      continue;
-    }
-    size_t rows = conv_band_rows(p, Ho, Wo);
-    float *col = scratch;
-    size_t col_floats = K * rows * Wo + 16;
-    for (size_t oy0 = 0; oy0 < Ho; oy0 += rows) {
-      size_t r = Ho - oy0 < rows ? Ho - oy0 : rows;
-      im2col_band(col, xn, p, Wo, oy0, r);
-      s = ms_sgemm(yn + oy0 * Wo, P, w, K, col, r * Wo, MS_TRANS_NO, MS_TRANS_NO, Co, r * Wo, K,
-                   1.0f, beta, scratch + col_floats, scratch_floats - col_floats);
-      if (s != MS_OK) return s;
+  size_t mr, nr;
+  ms__ukr_fn ukr;
+  const size_t K = p->C * p->kh * p->kw, Co = p->C_out;
+  /* AVX-512: 8 x 48 tiles unless 14-row tiles pad C_out less (the choice
+   * only affects speed: both kernels give the same bytes). */
+  const size_t cols = p->N * Ho * Wo;
+  const int wide = round_up(Co, 8) * round_up(cols, 48) <= round_up(Co, 14) * round_up(cols, 32);
+  if (!ms__sgemm_ukr(isa, wide, &mr, &nr, &ukr)) return MS_ERR_UNSUPPORTED;
+  const size_t a_floats = packed_w_floats(Co, K), per = per_thread_floats(K);
+  if (a_floats == SIZE_MAX || !scratch || scratch_floats < a_floats ||
+      scratch_floats - a_floats < per)
+    return MS_ERR_INVALID;
+  const conv_geom g = {p, x, Ho, Wo, Ho * Wo, K, p->N * Ho * Wo};
+  const size_t Mp = round_up(Co, mr), R = Mp / mr, S = (g.total + nr - 1) / nr;
+  float *Ap = align64(scratch);
+  float *ws = scratch + a_floats;
+  /* The masked-load packer needs AVX-512 (any path on such a CPU may use
+   * it: packing is a copy, so it never changes the bytes). */
+  const int simd_pack = ms__isa_supported(MS_KERNEL_ISA_AVX512) && p->stride_w <= 2 &&
+                        p->kw <= PACK_MAX_KW;
+  const size_t mt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
+  size_t nt = useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);
+  if (nt > (scratch_floats - a_floats) / per) nt = (scratch_floats - a_floats) / per;
+  size_t tm = 1, tn = 1;
+  while (nt > 1 && !choose_grid(nt, R, S, &tm, &tn)) nt--;
+  if (nt <= 1) {
+    for (size_t ir = 0; ir < R; ir++) pack_weights_strip(Ap, w, Co, K, mr, Mp, ir);
+    conv_rect(&g, y, Ap, Mp, b, mr, nr, ukr, simd_pack, 0, R, 0, S, ws);
+    return MS_OK;
+  }
+  /* One fork/join: pack the weights (split by row strip), barrier, then each
+   * rectangle of the grid. Rectangles are taken by thread number modulo the
+   * team size, so a smaller team (nested region) still covers all of them. */
+#pragma omp parallel num_threads((int)nt)
+  {
+    const size_t team = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
+    for (size_t ir = tid; ir < R; ir += team) pack_weights_strip(Ap, w, Co, K, mr, Mp, ir);
+#pragma omp barrier
+    for (size_t t = tid; t < nt; t += team) {
+      const size_t bi = t / tn, bj = t % tn;
+      conv_rect(&g, y, Ap, Mp, b, mr, nr, ukr, simd_pack, bi * R / tm, (bi + 1) * R / tm, bj * S / tn,
+                (bj + 1) * S / tn, ws + t * per);
     }
   }
   return MS_OK;
+}
+
+ms_status ms_conv2d(float *y, const float *x, const float *w, const float *b,
+                    const ms_conv2d_params *p, float *scratch, size_t scratch_floats) {
+  return ms__conv2d_isa(ms_kernel_isa_detect(), y, x, w, b, p, scratch, scratch_floats);
 }

@@ -12,7 +12,8 @@
  * block 16 float lanes (lane l takes elements l, l+16, ...) are reduced by a
  * fixed pairwise tree and the block total is added to a double. The order is
  * a function of L only; threads split (n, g) pairs, so any thread count
- * gives the same bytes.
+ * gives the same bytes. The _silu variant applies ms_silu's function
+ * (vectorised exp of vexp.c) to each normalised channel.
  *
  * Reference: Wu & He, "Group Normalization", ECCV 2018; PyTorch
  * torch.nn.functional.group_norm (biased variance, eps inside the sqrt). */
@@ -30,8 +31,6 @@ static ms_status gn_check(float *y, const float *x, size_t N, size_t C, size_t H
   if (!ms__mul_ok(N, C, &t) || !ms__mul_ok(t, HW, &t)) return MS_ERR_INVALID;
   return MS_OK;
 }
-
-static inline float silu1(float v) { return v / (1.0f + expf(-v)); }
 
 static ms_status gn_ref(float *y, const float *x, const float *gamma, const float *beta,
                         size_t N, size_t C, size_t HW, size_t G, float eps, int silu) {
@@ -116,12 +115,9 @@ static ms_status gn_fast(float *y, const float *x, const float *gamma, const flo
       const float shift = beta ? beta[ch] : 0.0f;
       const float *xc = xs + c * HW;
       float *yc = ys + c * HW;
-      if (silu) {
-        for (size_t i = 0; i < HW; i++) yc[i] = silu1((xc[i] - mean) * scale + shift);
-      } else {
 #pragma omp simd
-        for (size_t i = 0; i < HW; i++) yc[i] = (xc[i] - mean) * scale + shift;
-      }
+      for (size_t i = 0; i < HW; i++) yc[i] = (xc[i] - mean) * scale + shift;
+      if (silu) ms__silu_array(yc, yc, HW);
     }
   }
   return MS_OK;

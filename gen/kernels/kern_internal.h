@@ -36,6 +36,40 @@ ms_status ms__sgemm_isa(ms_kernel_isa isa, float *C, size_t ldc, const float *A,
                         size_t N, size_t K, float alpha, float beta, float *scratch,
                         size_t scratch_floats);
 
+/* SGEMM micro-kernel: for one MR x NR tile of C (leading dimension ldc),
+ * acc = sum over kc of a[k*MR + r] * b[k*NR + j] (sequential FMA in k), then
+ * first: C = beta*C + alpha*acc (beta == 0: C is not read), else
+ * C = C + alpha*acc. a and b are packed micro-panels (zero padded). */
+typedef void (*ms__ukr_fn)(size_t kc, const float *restrict a, const float *restrict b,
+                           float *restrict c, size_t ldc, float alpha, float beta, int first);
+
+/* The micro-kernel of `isa` and its tile (MR, NR); 0 if this CPU cannot
+ * run it. wide != 0 asks for the 8 x 48 AVX-512 variant (same bytes per
+ * element as the 14 x 32 one; other paths ignore it). ms_sgemm and the
+ * implicit-GEMM conv2d share these kernels, so a conv2d output rounds
+ * exactly like the GEMM over its im2col matrix. */
+int ms__sgemm_ukr(ms_kernel_isa isa, int wide, size_t *mr, size_t *nr, ms__ukr_fn *fn);
+#define MS__MAX_MR 14
+#define MS__MAX_NR 48
+
+/* ms_conv2d on an explicit ISA path (MS_ERR_UNSUPPORTED when this CPU
+ * cannot run it); same arguments and scratch contract as ms_conv2d. */
+ms_status ms__conv2d_isa(ms_kernel_isa isa, float *y, const float *x, const float *w,
+                         const float *b, const ms_conv2d_params *p, float *scratch,
+                         size_t scratch_floats);
+
+/* exp of gen/kernels/vexp.c: one algorithm, the same bytes on every ISA
+ * path and for every element position (vector lanes, tails, scalar). */
+float ms__expf(float x);
+/* y[i] = exp(x[i]); in-place allowed. */
+void ms__exp_array(float *y, const float *x, size_t n);
+/* y[i] = x[i] / (1 + exp(-x[i])); in-place allowed. */
+void ms__silu_array(float *y, const float *x, size_t n);
+/* y[j] = exp(x[j] - m) for j < n; returns their sum over 16 lanes (lane l
+ * takes j = l, l+16, ...) reduced by the fixed tree l += l+8, +4, +2, +1.
+ * In-place allowed. */
+float ms__exp_sub_sum(float *y, const float *x, size_t n, float m);
+
 /* One thread's share of ms_sgemm scratch (the least ms_sgemm accepts). */
 size_t ms__sgemm_min_scratch(size_t M, size_t N, size_t K);
 

@@ -44,8 +44,7 @@
 #define MAX_MR 14
 #define MAX_NR 32
 
-typedef void (*ukr_fn)(size_t kc, const float *restrict a, const float *restrict b,
-                       float *restrict c, size_t ldc, float alpha, float beta, int first);
+typedef ms__ukr_fn ukr_fn;
 
 typedef struct {
   size_t mr, nr;
@@ -160,6 +159,46 @@ __attribute__((target("avx512f,fma"))) static void ukr_avx512(size_t kc,
   AVX512_ROWS(Z_ST)
 #undef Z_ST
 }
+
+/* 8 x 48 variant for the implicit-GEMM conv2d (output-channel counts are
+ * multiples of 8, not of 14): 24 zmm accumulators, B row in three zmm.
+ * Each accumulator lane sees the same FMA sequence as in ukr_avx512, so the
+ * two kernels give the same bytes for the same element. */
+#define AVX512_ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+__attribute__((target("avx512f,fma"))) static void ukr_avx512_8x48(size_t kc,
+                                                                   const float *restrict a,
+                                                                   const float *restrict b,
+                                                                   float *restrict c, size_t ldc,
+                                                                   float alpha, float beta,
+                                                                   int first) {
+#define Z_DECL(r)                                                           \
+  __m512 c##r##_0 = _mm512_setzero_ps(), c##r##_1 = _mm512_setzero_ps(), \
+         c##r##_2 = _mm512_setzero_ps();
+  AVX512_ROWS8(Z_DECL)
+#undef Z_DECL
+  for (size_t k = 0; k < kc; k++) {
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16),
+                 b2 = _mm512_loadu_ps(b + 32);
+    __m512 av;
+#define Z_ROW(r)                                \
+  av = _mm512_set1_ps(a[r]);                    \
+  c##r##_0 = _mm512_fmadd_ps(av, b0, c##r##_0); \
+  c##r##_1 = _mm512_fmadd_ps(av, b1, c##r##_1); \
+  c##r##_2 = _mm512_fmadd_ps(av, b2, c##r##_2);
+    AVX512_ROWS8(Z_ROW)
+#undef Z_ROW
+    a += 8;
+    b += 48;
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#define Z_ST(r)                                                                            \
+  _mm512_storeu_ps(c + r * ldc, st16(c + r * ldc, c##r##_0, va, vb, beta, first));         \
+  _mm512_storeu_ps(c + r * ldc + 16, st16(c + r * ldc + 16, c##r##_1, va, vb, beta, first)); \
+  _mm512_storeu_ps(c + r * ldc + 32, st16(c + r * ldc + 32, c##r##_2, va, vb, beta, first));
+  AVX512_ROWS8(Z_ST)
+#undef Z_ST
+}
 #endif
 
 static int isa_config(ms_kernel_isa isa, isa_cfg *cfg) {
@@ -178,6 +217,21 @@ static int isa_config(ms_kernel_isa isa, isa_cfg *cfg) {
     default:
       return 0;
   }
+}
+
+int ms__sgemm_ukr(ms_kernel_isa isa, int wide, size_t *mr, size_t *nr, ms__ukr_fn *fn) {
+  isa_cfg cfg;
+  if ((unsigned)isa >= MS_KERNEL_ISA_COUNT || !ms__isa_supported(isa) || !isa_config(isa, &cfg))
+    return 0;
+#ifdef MS_HAVE_X86
+  if (wide && isa == MS_KERNEL_ISA_AVX512) cfg = (isa_cfg){8, 48, ukr_avx512_8x48};
+#else
+  (void)wide;
+#endif
+  *mr = cfg.mr;
+  *nr = cfg.nr;
+  *fn = cfg.ukr;
+  return 1;
 }
 
 /* ------------------------------------------------------------ packing */
@@ -384,10 +438,12 @@ ms_status ms__sgemm_isa(ms_kernel_isa isa, float *C, size_t ldc, const float *A,
   const size_t tiles_m = (M + cfg.mr - 1) / cfg.mr, tiles_n = (N + cfg.nr - 1) / cfg.nr;
   /* One fork/join per call; each thread runs the serial algorithm on its own
    * rectangle with its own packing buffers: no barriers inside. */
+  /* Rectangles are taken by thread number modulo the team size, so a
+   * smaller team (e.g. a nested region, which gets one thread) still covers
+   * every rectangle. */
 #pragma omp parallel num_threads((int)nt)
-  {
-    const size_t t = (size_t)omp_get_thread_num();
-    if (t < nt) {
+  for (size_t t = (size_t)omp_get_thread_num(); t < nt; t += (size_t)omp_get_num_threads()) {
+    {
       const size_t bi = t / tn, bj = t % tn;
       const size_t m0 = min_sz(M, bi * tiles_m / tm * cfg.mr);
       const size_t m1 = min_sz(M, (bi + 1) * tiles_m / tm * cfg.mr);

@@ -1,8 +1,9 @@
 /* Row softmax, numerically stable: y = exp(x - max) / sum(exp(x - max)).
  *
- * _ref: double exp and sum. fast: float expf; the row sum uses 16 float
- * lanes (lane l takes elements l, l+16, ...) reduced by a fixed pairwise
- * tree, then y = e * (1/sum). Rows are split over threads; each row's
+ * _ref: double exp and sum. fast: the vectorised float exp of vexp.c; the
+ * row sum uses 16 float lanes (lane l takes elements l, l+16, ...) reduced
+ * by a fixed pairwise tree (the same on every ISA path), then
+ * y = e * (1/sum). Rows are split over threads; each row's
  * arithmetic is a function of its values and length only, so any thread
  * count gives the same bytes. In-place allowed. A row that is all -inf
  * gives NaN, as in PyTorch.
@@ -34,15 +35,7 @@ void ms_softmax_rows(float *y, const float *x, size_t rows, size_t cols) {
     float *yr = y + r * cols;
     float mx = xr[0];
     for (size_t j = 1; j < cols; j++) mx = xr[j] > mx ? xr[j] : mx;
-    float lane[16] = {0};
-    for (size_t j = 0; j < cols; j++) {
-      float e = expf(xr[j] - mx);
-      yr[j] = e;
-      lane[j & 15] += e;
-    }
-    for (int w = 8; w >= 1; w /= 2)
-      for (int l = 0; l < w; l++) lane[l] += lane[l + w];
-    const float inv = 1.0f / lane[0];
+    const float inv = 1.0f / ms__exp_sub_sum(yr, xr, cols, mx);
     for (size_t j = 0; j < cols; j++) yr[j] *= inv;
   }
 }

@@ -135,16 +135,24 @@ ms_status ms_conv2d_out_hw(const ms_conv2d_params *p, size_t *Ho, size_t *Wo);
 
 /*   y: [N, C_out, Ho, Wo]   x: [N, C, H, W]
  *   w: [C_out, C, kh, kw]   b: [C_out] or NULL
- * Fast variant: 1x1 stride-1 unpadded convolutions are one GEMM per image;
- * others go through im2col into scratch in bands of output rows (band
- * height depends only on the params), then ms_sgemm. Each output is
- * bias + sum over (c, ky, kx) in ms_sgemm's fixed order. */
+ * Fast variant: implicit GEMM over the whole batch (GEMM columns are the
+ * N*Ho*Wo output pixels): input patches are packed straight from x into
+ * the sgemm micro-kernel's panels, no im2col matrix is built. Each output
+ * is bias + sum over k = (c, ky, kx) in ms_sgemm's fixed order, so y has
+ * the same bytes as ms_sgemm over the im2col matrix with C = bias and
+ * beta = 1 (beta = 0 without bias), whatever N, the thread count, or the
+ * tiling. The thread count is chosen per call from the shape and
+ * omp_get_max_threads() (tiny convolutions run on one thread). */
 ms_status ms_conv2d_ref(float *y, const float *x, const float *w, const float *b,
                         const ms_conv2d_params *p);
 ms_status ms_conv2d(float *y, const float *x, const float *w, const float *b,
                     const ms_conv2d_params *p, float *scratch, size_t scratch_floats);
-/* 0 when p is invalid. Bounded: the im2col band holds at most about 2 M
- * floats (or one output row when a single row is larger). */
+/* 0 when p is invalid. The weights packed once per call (about
+ * C_out*C*kh*kw floats, C_out rounded up to the micro-kernel) plus 12 K
+ * floats per thread, for omp_get_max_threads() at the time of the query
+ * (capped by the shape's useful thread count). Given less, ms_conv2d runs
+ * on as many threads as the scratch allows (same bytes); below one
+ * thread's share it returns MS_ERR_INVALID. */
 size_t ms_conv2d_scratch_floats(const ms_conv2d_params *p);
 
 /* ------------------------------------------------------------ GroupNorm */
@@ -173,6 +181,15 @@ ms_status ms_group_norm_silu(float *y, const float *x, const float *gamma, const
 /* y = x * sigmoid(x) = x / (1 + exp(-x)).  y, x: [n]; in-place allowed. */
 void ms_silu_ref(float *y, const float *x, size_t n);
 void ms_silu(float *y, const float *x, size_t n);
+
+/* y = exp(x).  y, x: [n]; in-place allowed.
+ * _ref: double exp, rounded. Fast: the vectorised float exp that SiLU,
+ * GroupNorm+SiLU, softmax and attention use (Cephes polynomial with FMA;
+ * AVX-512, AVX2 and the scalar fallback give the same bytes); at most
+ * 2 ulp from the correctly rounded value, +inf above 88.72, 0 below
+ * -103.9 (denormals in between rounded once), NaN for NaN. */
+void ms_exp_ref(float *y, const float *x, size_t n);
+void ms_exp(float *y, const float *x, size_t n);
 
 /* Exact GELU (PyTorch default, approximate='none'):
  *   y = 0.5 * x * (1 + erf(x / sqrt(2))).  y, x: [n]; in-place allowed. */
