@@ -19,10 +19,10 @@
 
 static const char *usage_text =
     "usage: medsynth evaluate --real train.csv --synthetic syn.csv [options] -o report/\n"
-    "  --real FILE                 real training table (CSV)\n"
+    "  --real FILE                 real training table (CSV or medsynth HDF5)\n"
     "  --holdout FILE              real rows not used for fitting (enables DCR share, MIA)\n"
-    "  --synthetic FILE            synthetic table (CSV)\n"
-    "  --table NAME                table within an HDF5 file (needs the HDF5 table reader)\n"
+    "  --synthetic FILE            synthetic table (CSV or medsynth HDF5)\n"
+    "  --table NAME                table within the HDF5 inputs (needed when a file holds several)\n"
     "  --target COL                column for train-on-synthetic / test-on-real\n"
     "  --quasi-identifiers a,b     columns for uniqueness / k-anonymity\n"
     "  --types col=kind,...        force kinds of the real table\n"
@@ -41,11 +41,6 @@ static char **split_list(char *s, size_t *n) {
   if (!v) return NULL;
   for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) v[(*n)++] = tok;
   return v;
-}
-
-static int is_h5(const char *p) {
-  size_t n = strlen(p);
-  return (n > 3 && !strcmp(p + n - 3, ".h5")) || (n > 5 && !strcmp(p + n - 5, ".hdf5"));
 }
 
 static int cmd_evaluate(int argc, char **argv) {
@@ -103,12 +98,6 @@ static int cmd_evaluate(int argc, char **argv) {
     ms_cli_error("evaluate", "--real, --synthetic and -o are required\n%s", usage_text);
     rc = MS_EXIT_USAGE;
   }
-  const char *h5 = real && is_h5(real) ? real : synp && is_h5(synp) ? synp : hold && is_h5(hold) ? hold : NULL;
-  if (!rc && h5) {
-    ms_cli_error("evaluate", "%s: reading tables%s%s from HDF5 needs the HDF5 table reader, which this "
-                 "build does not have yet; export the table to CSV", h5, table ? " " : "", table ? table : "");
-    rc = MS_EXIT_DATAERR;
-  }
   size_t n_qi = 0, n_types = 0, n_ids = 0, n_na = 0;
   char **qis = qi_s ? split_list(qi_s, &n_qi) : NULL;
   char **tl = types_s ? split_list(types_s, &n_types) : NULL;
@@ -137,38 +126,18 @@ static int cmd_evaluate(int argc, char **argv) {
   co.id_columns = (const char *const *)ids;
   co.n_id_columns = n_ids;
   if (na_s) co.na_values = (const char *const *)nas, co.n_na_values = n_na;
-  ms_status st = ms_frame_read_csv(&fr, real, &co, &d);
+  ms_status st = ms_frame_read(&fr, real, table, &co, &d);
   if (!st) {
+    /* The real table's kinds are imposed on the other two; columns they
+     * lack are reported by the evaluator, so the list may name absent ones. */
     ov2 = calloc(fr->n_cols + 1, sizeof *ov2);
     if (!ov2) st = MS_ERR_NOMEM;
-    else {
-      for (size_t j = 0; j < fr->n_cols; j++) ov2[j].column = fr->cols[j].name, ov2[j].kind = fr->cols[j].kind;
-      /* Columns the other file lacks are reported by the evaluator, so the
-       * override list may name columns that are absent: read leniently. */
-      ms_frame *probe = NULL;
-      for (int k = 0; k < 2 && !st; k++) {
-        const char *path = k == 0 ? synp : hold;
-        if (!path) continue;
-        ms_csv_opts c3 = co;
-        c3.types = NULL, c3.n_types = 0, c3.id_columns = NULL, c3.n_id_columns = 0;
-        st = ms_frame_read_csv(&probe, path, &c3, &d);
-        if (st) break;
-        size_t m = 0;
-        ms_type_override *ov3 = calloc(fr->n_cols + 1, sizeof *ov3);
-        if (!ov3) {
-          st = MS_ERR_NOMEM;
-          break;
-        }
-        for (size_t j = 0; j < fr->n_cols; j++)
-          if (ms_frame_find(probe, fr->cols[j].name) != SIZE_MAX) ov3[m++] = ov2[j];
-        ms_frame_free(probe);
-        probe = NULL;
-        c3.types = ov3;
-        c3.n_types = m;
-        st = ms_frame_read_csv(k == 0 ? &fs : &fh, path, &c3, &d);
-        free(ov3);
-      }
-    }
+    for (size_t j = 0; !st && j < fr->n_cols; j++) ov2[j].column = fr->cols[j].name, ov2[j].kind = fr->cols[j].kind;
+    ms_csv_opts c3 = co;
+    c3.types = ov2, c3.n_types = fr->n_cols, c3.id_columns = NULL, c3.n_id_columns = 0;
+    c3.lenient_types = 1;
+    if (!st) st = ms_frame_read(&fs, synp, table, &c3, &d);
+    if (!st && hold) st = ms_frame_read(&fh, hold, table, &c3, &d);
   }
   if (st) {
     ms_cli_print_diag(&d);

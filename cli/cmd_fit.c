@@ -1,6 +1,6 @@
 /* `medsynth fit`: learns a spec from a real table (docs/privacy.md).
  *
- *   medsynth fit --data real.csv [--types col=kind,...] [--id col,...]
+ *   medsynth fit --data real.csv|real.h5 [--table T] [--types col=kind,...] [--id col,...]
  *                [--quasi-identifiers a,b] [--k-min 5] [--epsilon E [--delta D]]
  *                [--bounds col=lo:hi,...] [--seed K] [--na tokens] -o fitted.json
  *
@@ -21,7 +21,7 @@
 
 static const char *usage_text =
     "usage: medsynth fit --data real.csv [options] -o fitted.json\n"
-    "  --data FILE                real table (CSV with a header row)\n"
+    "  --data FILE                real table: CSV with a header row, or a medsynth HDF5 file\n"
     "  --types col=kind,...       force kinds: id categorical integer real date bool\n"
     "  --id col,...               identifier columns (replaced by generated ids)\n"
     "  --quasi-identifiers a,b    recorded in the spec's privacy block\n"
@@ -31,7 +31,9 @@ static const char *usage_text =
     "  --bounds col=lo:hi,...     public bounds of numeric columns (DP)\n"
     "  --seed K                   seed of the DP noise and the spec (0)\n"
     "  --na a,b,...               missing-value tokens (default: empty NA N/A NaN nan NULL null ?)\n"
-    "  --name NAME --table NAME   spec and table names (fitted, data)\n"
+    "  --table NAME               table of an HDF5 input (needed when it holds several);\n"
+    "                             also the spec's table name (default: data)\n"
+    "  --name NAME                spec name (fitted)\n"
     "  --no-parametric            quantile tables only (no AIC choice of a family)\n"
     "  --no-copula                no correlations group\n"
     "  --sample N --sample-out F  also draw N rows with the reference sampler into F (CSV)\n"
@@ -145,12 +147,6 @@ static int cmd_fit(int argc, char **argv) {
     ms_cli_error("fit", "%s exists (use --force to overwrite)", out);
     return MS_EXIT_CANTCREAT;
   }
-  size_t len = strlen(data);
-  if ((len > 3 && !strcmp(data + len - 3, ".h5")) || (len > 5 && !strcmp(data + len - 5, ".hdf5"))) {
-    ms_cli_error("fit", "%s: reading tables from HDF5 needs the HDF5 table reader, which this "
-                 "build does not have yet; export the table to CSV", data);
-    return MS_EXIT_DATAERR;
-  }
 
   ms_csv_opts co;
   ms_csv_opts_init(&co);
@@ -216,7 +212,8 @@ static int cmd_fit(int argc, char **argv) {
   fp.name = name;
   fp.table = table;
 
-  ms_status st = ms_frame_read_csv(&fr, data, &co, &d);
+  /* --table picks the table of an HDF5 input and names the spec's table. */
+  ms_status st = ms_frame_read(&fr, data, table, &co, &d);
   if (st) {
     ms_cli_print_diag(&d);
     rc = ms_cli_exit_code(st);

@@ -1,4 +1,5 @@
-/* Tests of the evaluator (gen/eval): k-d tree against brute force,
+/* Tests of the evaluator (gen/eval): k-d tree and blocked SGEMM nearest
+ * neighbours against brute force (bit for bit), thread-count determinism,
  * determinism across thread counts, logistic regression on a known model,
  * and end-to-end reports on the breast-cancer fixture: a fitted model's
  * sample passes, a copy of the training table fails privacy, mismatched
@@ -54,6 +55,109 @@ static void test_eval_kdtree_matches_brute_force(void **state) {
   free(Q);
   free(dist);
   free(idx);
+}
+
+/* Brute force in double with the same summation order; ties to the smaller
+ * index. */
+static void brute_nn(const double *P, size_t n, const double *q, size_t dim, double *b, size_t *bi) {
+  b[0] = b[1] = INFINITY;
+  bi[0] = bi[1] = SIZE_MAX;
+  for (size_t i = 0; i < n; i++) {
+    double s = 0;
+    for (size_t d = 0; d < dim; d++) {
+      double df = P[i * dim + d] - q[d];
+      s += df * df;
+    }
+    if (s < b[0]) b[1] = b[0], bi[1] = bi[0], b[0] = s, bi[0] = i;
+    else if (s < b[1]) b[1] = s, bi[1] = i;
+  }
+}
+
+/* The blocked SGEMM search (and the automatic choice) equals brute force
+ * exactly -- distances bit for bit, indices with ties to the smaller one --
+ * on data with one-hot-like discrete columns, duplicated rows (more than the
+ * candidate list holds) and exact copies among the queries. */
+static void test_eval_nn_gemm_matches_brute_force(void **state) {
+  (void)state;
+  size_t n = 5000, nq = 700, dim = 40;
+  double *P = malloc(n * dim * sizeof *P), *Q = malloc(nq * dim * sizeof *Q);
+  ms_rng_key k = ms_rng_key_make(9, ms_rng_stream("test/nn"));
+  for (size_t i = 0; i < n; i++)
+    for (size_t d = 0; d < dim; d++)
+      P[i * dim + d] = d < 20 ? round(ms_rng_normal(k, i, d) * 2) / 2 + 3 : (ms_rng_uniform(k, i, d) < 0.3) * sqrt(0.5);
+  for (size_t i = 100; i < 160; i++) memcpy(P + i * dim, P + 99 * dim, dim * sizeof *P); /* 61 equal rows */
+  for (size_t i = 0; i < nq; i++)
+    for (size_t d = 0; d < dim; d++) Q[i * dim + d] = P[((i * 7) % n) * dim + d] + (i % 3 ? 0.25 * ms_rng_normal(k, i, 100 + d) : 0);
+  memcpy(Q, P + 99 * dim, dim * sizeof *Q);
+  for (int method = MS__NN_AUTO; method <= MS__NN_GEMM; method += MS__NN_GEMM) {
+    ms__nn *t = NULL;
+    assert_int_equal(ms__nn_new(&t, P, n, dim, (ms__nn_method)method), MS_OK);
+    assert_int_equal(ms__nn_method_used(t), MS__NN_GEMM);
+    double *dist = malloc(nq * 2 * sizeof *dist);
+    size_t *idx = malloc(nq * 2 * sizeof *idx);
+    assert_int_equal(ms__nn_query(t, Q, nq, 2, dist, idx), MS_OK);
+    assert_true(dist[0] == 0 && dist[1] == 0);
+    assert_int_equal(idx[0], 99);
+    assert_int_equal(idx[1], 100);
+    for (size_t q = 0; q < nq; q++) {
+      double b[2];
+      size_t bi[2];
+      brute_nn(P, n, Q + q * dim, dim, b, bi);
+      assert_true(dist[2 * q] == sqrt(b[0]));
+      assert_true(dist[2 * q + 1] == sqrt(b[1]));
+      assert_int_equal(idx[2 * q], bi[0]);
+      assert_int_equal(idx[2 * q + 1], bi[1]);
+      if (q % 3 == 0) assert_true(dist[2 * q] == 0); /* exact copies */
+    }
+    free(dist);
+    free(idx);
+    ms__nn_free(t);
+  }
+  free(P);
+  free(Q);
+}
+
+/* Identical bytes for 1, 2 and 3 threads, for the k-d tree (low dimension)
+ * and the blocked search (high dimension); query counts not a multiple of
+ * the tile size. */
+static void test_eval_nn_is_deterministic_across_threads(void **state) {
+  (void)state;
+  size_t n = 9000, nq = 1100;
+  size_t dims[2] = {5, 33};
+  ms_rng_key k = ms_rng_key_make(10, ms_rng_stream("test/nn-threads"));
+  for (int di = 0; di < 2; di++) {
+    size_t dim = dims[di];
+    double *P = malloc(n * dim * sizeof *P), *Q = malloc(nq * dim * sizeof *Q);
+    for (size_t i = 0; i < n * dim; i++) P[i] = ms_rng_normal(k, i, dim) * 10 + 50;
+    for (size_t i = 0; i < nq * dim; i++) Q[i] = ms_rng_normal(k, i, 100 + dim) * 10 + 50;
+    ms__nn *t = NULL;
+    assert_int_equal(ms__nn_new(&t, P, n, dim, MS__NN_AUTO), MS_OK);
+    assert_int_equal(ms__nn_method_used(t), di == 0 ? MS__NN_KDTREE : MS__NN_GEMM);
+    double *ref = malloc(nq * 2 * sizeof *ref), *got = malloc(nq * 2 * sizeof *got);
+    size_t *ri = malloc(nq * 2 * sizeof *ri), *gi = malloc(nq * 2 * sizeof *gi);
+    omp_set_num_threads(1);
+    assert_int_equal(ms__nn_query(t, Q, nq, 2, ref, ri), MS_OK);
+    for (int th = 2; th <= 3; th++) {
+      omp_set_num_threads(th);
+      assert_int_equal(ms__nn_query(t, Q, nq, 2, got, gi), MS_OK);
+      assert_memory_equal(ref, got, nq * 2 * sizeof *ref);
+      assert_memory_equal(ri, gi, nq * 2 * sizeof *ri);
+    }
+    for (size_t q = 0; q < nq; q += 97) {
+      double b[2];
+      size_t bi[2];
+      brute_nn(P, n, Q + q * dim, dim, b, bi);
+      assert_true(ref[2 * q] == sqrt(b[0]) && ref[2 * q + 1] == sqrt(b[1]));
+      assert_int_equal(ri[2 * q], bi[0]);
+    }
+    free(ref);
+    free(got);
+    free(ri);
+    free(gi);
+    ms__nn_free(t);
+    free(P);
+    free(Q);
+  }
 }
 
 static void test_eval_logreg_recovers_coefficients(void **state) {
@@ -211,6 +315,8 @@ int main(void) {
   gsl_set_error_handler_off();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_eval_kdtree_matches_brute_force),
+      cmocka_unit_test(test_eval_nn_gemm_matches_brute_force),
+      cmocka_unit_test(test_eval_nn_is_deterministic_across_threads),
       cmocka_unit_test(test_eval_logreg_recovers_coefficients),
       cmocka_unit_test(test_eval_fitted_sample_passes_and_copy_fails),
       cmocka_unit_test(test_eval_is_deterministic_across_threads),

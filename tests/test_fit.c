@@ -275,12 +275,29 @@ static void test_fit_dp_is_reproducible_and_accounted(void **state) {
   cJSON *root = cJSON_Parse(j1);
   cJSON *pv = cJSON_GetObjectItem(root, "privacy");
   assert_string_equal(cJSON_GetObjectItem(pv, "method")->valuestring, "differential-privacy");
+  /* zCDP accounting: the column shares add up to the marginals' rho, the
+   * marginals and correlations to rho, and rho converts back to epsilon = 1
+   * with the conversion's delta (Bun & Steinke Prop. 1.3). */
   cJSON *sp = cJSON_GetObjectItem(pv, "split");
-  double total = cJSON_GetObjectItem(sp, "correlations")->valuedouble, cols = 0;
+  double corr = cJSON_GetObjectItem(sp, "correlations")->valuedouble, cols = 0;
   cJSON *c;
   cJSON_ArrayForEach(c, cJSON_GetObjectItem(sp, "columns")) cols += c->valuedouble;
-  assert_true(fabs(cols - cJSON_GetObjectItem(sp, "marginals")->valuedouble) < 1e-4);
-  assert_true(fabs(total + cols - 1.0) < 1e-4);
+  double marg = cJSON_GetObjectItem(sp, "marginals")->valuedouble;
+  double rho = cJSON_GetObjectItem(pv, "rho")->valuedouble;
+  double dconv = cJSON_GetObjectItem(pv, "delta_conversion")->valuedouble;
+  double dthr = cJSON_GetObjectItem(pv, "delta_thresholds")->valuedouble;
+  assert_true(corr > 0);
+  assert_true(fabs(cols - marg) < 1e-4 * marg);
+  assert_true(fabs(corr + marg - rho) < 1e-4 * rho);
+  assert_true(fabs(rho + 2 * sqrt(rho * log(1 / dconv)) - 1.0) < 1e-4);
+  assert_true(fabs(dconv + dthr - 1e-6) < 1e-12);
+  /* Gaussian noise of each histogram: sigma = 1 / sqrt(2 rho_column) for
+   * one-pass columns (bool, categorical). */
+  cJSON *sg = cJSON_GetObjectItem(cJSON_GetObjectItem(pv, "mechanisms"), "sigma");
+  cJSON_ArrayForEach(c, cJSON_GetObjectItem(sp, "columns")) {
+    double sigma = cJSON_GetObjectItem(sg, c->string)->valuedouble;
+    assert_true(sigma >= 1 / sqrt(2 * c->valuedouble) * (1 - 1e-4));
+  }
   assert_null(cJSON_GetObjectItem(pv, "source_rows"));
   cJSON_Delete(root);
   free(j1);
@@ -289,6 +306,114 @@ static void test_fit_dp_is_reproducible_and_accounted(void **state) {
   ms_fit_model_free(m1);
   ms_fit_model_free(m2);
   ms_fit_model_free(m3);
+  ms_frame_free(f);
+  free(t);
+  ms_diag_deinit(&d);
+}
+
+/* A table where `lab` is missing in 40% of smokers and 5% of others, and
+ * `noise` is missing at random (10%), n rows. */
+static char *make_missing_table(size_t n, uint64_t seed) {
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  fprintf(fp, "age,smoker,lab,noise\n");
+  ms_rng_key k = ms_rng_key_make(seed, ms_rng_stream("test/missing"));
+  for (size_t i = 0; i < n; i++) {
+    int smoker = ms_rng_uniform(k, i, 0) < 0.3;
+    double age = 20 + 60 * ms_rng_uniform(k, i, 1);
+    fprintf(fp, "%.0f,%d,", age, smoker);
+    if (ms_rng_uniform(k, i, 2) >= (smoker ? 0.4 : 0.05)) fprintf(fp, "%.2f", 5 + ms_rng_normal(k, i, 3));
+    fputc(',', fp);
+    if (ms_rng_uniform(k, i, 4) >= 0.1) fprintf(fp, "%.1f", ms_rng_normal(k, i, 5));
+    fputc('\n', fp);
+  }
+  fclose(fp);
+  return s;
+}
+
+/* Missingness that depends on another column is fitted as the spec's
+ * conditional rule (rates within 4 standard errors of the truth), missing
+ * at random stays a plain rate, a table too small for k-row cells gets no
+ * rule, the reference sampler reproduces the rates, and under DP (epsilon
+ * 10, 20000 rows) the rule is found with its budget accounted. */
+static void test_fit_conditional_missingness(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  char *t = make_missing_table(20000, 3);
+  ms_frame *f = parse(t, &d);
+  assert_non_null(f);
+  ms_fit_params p;
+  ms_fit_params_init(&p);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  char *js = ms_fit_model_to_json(m);
+  cJSON *root = cJSON_Parse(js);
+  cJSON *fields = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields");
+  cJSON *lab = cJSON_GetObjectItem(cJSON_GetArrayItem(fields, 2), "missing");
+  assert_true(cJSON_IsObject(lab));
+  cJSON *rule = cJSON_GetArrayItem(cJSON_GetObjectItem(lab, "when"), 0);
+  assert_string_equal(cJSON_GetObjectItem(rule, "if")->valuestring, "smoker");
+  /* Standard errors: sqrt(.4*.6/6000) = 0.0063, sqrt(.05*.95/14000) = 0.0018. */
+  assert_true(fabs(cJSON_GetObjectItem(rule, "rate")->valuedouble - 0.4) < 0.026);
+  assert_true(fabs(cJSON_GetObjectItem(lab, "rate")->valuedouble - 0.05) < 0.008);
+  cJSON *noise = cJSON_GetObjectItem(cJSON_GetArrayItem(fields, 3), "missing");
+  assert_true(cJSON_IsNumber(noise));
+  assert_true(fabs(noise->valuedouble - 0.1) < 0.009);
+  cJSON_Delete(root);
+  free(js);
+  ms_frame *syn = NULL;
+  assert_int_equal(ms_fit_model_sample(&syn, m, 20000, 5, 1, &d), MS_OK);
+  double ms = 0, ns = 0, mo = 0, no = 0;
+  for (size_t r = 0; r < syn->n_rows; r++) {
+    if (isnan(syn->cols[1].num[r])) continue;
+    int sm = syn->cols[1].num[r] != 0, miss = isnan(syn->cols[2].num[r]);
+    if (sm) ns++, ms += miss;
+    else no++, mo += miss;
+  }
+  assert_true(fabs(ms / ns - 0.4) < 0.04);
+  assert_true(fabs(mo / no - 0.05) < 0.012);
+  ms_frame_free(syn);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(t);
+
+  /* 60 rows: about 7 missing smokers, fewer than k = 10 in a cell. */
+  t = make_missing_table(60, 4);
+  f = parse(t, &d);
+  p.k_min = 10;
+  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  js = ms_fit_model_to_json(m);
+  assert_null(strstr(js, "\"when\""));
+  free(js);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(t);
+
+  t = make_missing_table(20000, 5);
+  f = parse(t, &d);
+  ms_fit_params_init(&p);
+  p.epsilon = 10;
+  p.seed = 2;
+  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  js = ms_fit_model_to_json(m);
+  root = cJSON_Parse(js);
+  fields = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields");
+  lab = cJSON_GetObjectItem(cJSON_GetArrayItem(fields, 2), "missing");
+  rule = cJSON_GetArrayItem(cJSON_GetObjectItem(lab, "when"), 0);
+  assert_non_null(rule);
+  assert_string_equal(cJSON_GetObjectItem(rule, "if")->valuestring, "smoker");
+  assert_true(fabs(cJSON_GetObjectItem(rule, "rate")->valuedouble - 0.4) < 0.05);
+  cJSON *pv = cJSON_GetObjectItem(root, "privacy"), *sp = cJSON_GetObjectItem(pv, "split");
+  double spent = cJSON_GetObjectItem(sp, "marginals")->valuedouble +
+                 cJSON_GetObjectItem(sp, "correlations")->valuedouble +
+                 cJSON_GetObjectItem(sp, "missingness")->valuedouble;
+  assert_true(cJSON_GetObjectItem(sp, "missingness")->valuedouble > 0);
+  assert_true(fabs(spent - cJSON_GetObjectItem(pv, "rho")->valuedouble) < 1e-4 * spent);
+  cJSON_Delete(root);
+  free(js);
+  ms_fit_model_free(m);
   ms_frame_free(f);
   free(t);
   ms_diag_deinit(&d);
@@ -362,6 +487,7 @@ int main(void) {
       cmocka_unit_test(test_fit_spec_has_no_real_extremes_and_merges_rare),
       cmocka_unit_test(test_fit_copula_recovers_correlation),
       cmocka_unit_test(test_fit_dp_is_reproducible_and_accounted),
+      cmocka_unit_test(test_fit_conditional_missingness),
       cmocka_unit_test(test_fit_rejects_bad_parameters_and_tiny_tables),
       cmocka_unit_test(test_fit_constant_and_all_missing_columns),
   };

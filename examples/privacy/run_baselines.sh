@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the figures of docs/evaluate.md: for each fixture, fits without
-# and with epsilon = 1 and without correlations (independent marginals),
+# and with epsilon = 1 and 10 and without correlations (independent marginals),
 # generates as many rows as the training table with `medsynth records`,
 # adds the plain-copy baseline, and evaluates all of them against the same
 # train/holdout split. The fitted model is also sampled with the reference
@@ -31,12 +31,14 @@ for ds in breast_cancer:diagnosis diabetes:progression; do
   "$M" fit --data "$tr" --seed 1 --force -o "$W/$name.json" --sample $n --sample-out "$W/${name}_ref.csv" 2>/dev/null
   "$M" fit --data "$tr" --seed 1 --force --no-copula -o "$W/${name}_ind.json" 2>/dev/null
   "$M" fit --data "$tr" --seed 1 --force --epsilon 1 -o "$W/${name}_dp.json" 2>/dev/null
-  rm -f "$W/${name}_fit.csv" "$W/${name}_ind.csv" "$W/${name}_dp.csv"
+  "$M" fit --data "$tr" --seed 1 --force --epsilon 10 -o "$W/${name}_dp10.json" 2>/dev/null
+  rm -f "$W/${name}_fit.csv" "$W/${name}_ind.csv" "$W/${name}_dp.csv" "$W/${name}_dp10.csv"
   "$M" records --spec "$W/$name.json" -o "$W/${name}_fit.csv" --seed 1 2>/dev/null
   "$M" records --spec "$W/${name}_ind.json" -o "$W/${name}_ind.csv" --seed 1 2>/dev/null
   "$M" records --spec "$W/${name}_dp.json" -o "$W/${name}_dp.csv" -n $n --seed 1 2>/dev/null
+  "$M" records --spec "$W/${name}_dp10.json" -o "$W/${name}_dp10.csv" -n $n --seed 1 2>/dev/null
   cp "$tr" "$W/${name}_copy.csv"
-  for v in fit:"fitted (k = 5), records" ref:"fitted (k = 5), reference sampler" dp:"fitted, epsilon = 1, records" ind:"independent marginals, records" copy:"copy of train"; do
+  for v in fit:"fitted (k = 5), records" ref:"fitted (k = 5), reference sampler" dp:"fitted, ε = 1, records" dp10:"fitted, ε = 10, records" ind:"independent marginals, records" copy:"copy of train"; do
     key=${v%%:*}; label=${v#*:}
     "$M" evaluate --real "$tr" --holdout "$ho" --synthetic "$W/${name}_$key.csv" --target "$target" \
       -o "$W/report_${name}_$key" --no-plots 2>/dev/null || true

@@ -853,12 +853,14 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     size_t *rS = subsample(syn->n_rows, p->max_privacy_rows, p->seed, "privacy/synthetic", &nS);
     double *XT = encode(&e, 0, NULL, train->n_rows, SIZE_MAX, oh);
     double *XS = rS ? encode(&e, 2, rS, nS, SIZE_MAX, oh) : NULL;
-    ms__kdtree *tT = NULL;
+    ms__nn *tT = NULL;
     double *d2 = malloc(2 * (nS ? nS : 1) * sizeof *d2);
     dt = malloc((nS ? nS : 1) * sizeof *dt);
-    if (!XT || !XS || !d2 || !dt || ms__kdtree_new(&tT, XT, train->n_rows, pw)) st = MS_ERR_NOMEM;
+    if (!XT || !XS || !d2 || !dt || ms__nn_new(&tT, XT, train->n_rows, pw, MS__NN_AUTO)) st = MS_ERR_NOMEM;
     if (!st) {
-      ms__kdtree_query(tT, XS, nS, 2, d2, NULL);
+      st = ms__nn_query(tT, XS, nS, 2, d2, NULL);
+    }
+    if (!st) {
       double *ratio = malloc((nS ? nS : 1) * sizeof *ratio), *dcr = malloc((nS ? nS : 1) * sizeof *dcr);
       if (!ratio || !dcr) st = MS_ERR_NOMEM;
       else {
@@ -868,6 +870,9 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
         }
         cJSON *dc = cJSON_AddObjectToObject(pv, "dcr");
         cJSON_AddNumberToObject(dc, "query_rows", (double)nS);
+        cJSON_AddStringToObject(dc, "search", ms__nn_method_used(tT) == MS__NN_KDTREE ? "k-d tree"
+                                              : ms__nn_method_used(tT) == MS__NN_GEMM ? "blocked sgemm, exact re-rank"
+                                                                                      : "brute force");
         cJSON_AddNumberToObject(dc, "synthetic_to_train_p05", quantile_of(dcr, nS, 0.05));
         cJSON_AddNumberToObject(dc, "synthetic_to_train_median", median_of(dcr, nS));
         cJSON_AddNumberToObject(pv, "nndr_median", median_of(ratio, nS));
@@ -877,16 +882,19 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
           double *XH = encode(&e, 1, NULL, nH, SIZE_MAX, oh);
           double *XTs = rTs ? encode(&e, 0, rTs, nTs, SIZE_MAX, oh) : NULL;
           double *XSall = encode(&e, 2, NULL, syn->n_rows, SIZE_MAX, oh);
-          ms__kdtree *tH = NULL, *tTs = NULL, *tS = NULL;
+          ms__nn *tH = NULL, *tTs = NULL, *tS = NULL;
           dh = malloc((nS ? nS : 1) * sizeof *dh);
           double *hd = malloc((nH ? nH : 1) * sizeof *hd), *md = malloc((nTs ? nTs : 1) * sizeof *md);
           double *hT = malloc((nH ? nH : 1) * sizeof *hT);
-          if (!XH || !XTs || !XSall || !dh || !hd || !md || !hT || ms__kdtree_new(&tH, XH, nH, pw) ||
-              ms__kdtree_new(&tTs, XTs, nTs, pw) || ms__kdtree_new(&tS, XSall, syn->n_rows, pw))
+          if (!XH || !XTs || !XSall || !dh || !hd || !md || !hT || ms__nn_new(&tH, XH, nH, pw, MS__NN_AUTO) ||
+              ms__nn_new(&tTs, XTs, nTs, pw, MS__NN_AUTO) ||
+              ms__nn_new(&tS, XSall, syn->n_rows, pw, MS__NN_AUTO))
             st = MS_ERR_NOMEM;
           if (!st) {
-            ms__kdtree_query(tTs, XS, nS, 1, dt, NULL);
-            ms__kdtree_query(tH, XS, nS, 1, dh, NULL);
+            st = ms__nn_query(tTs, XS, nS, 1, dt, NULL);
+            if (!st) st = ms__nn_query(tH, XS, nS, 1, dh, NULL);
+          }
+          if (!st) {
             double closer = 0;
             for (size_t i = 0; i < nS; i++) closer += dt[i] < dh[i] ? 1 : dt[i] == dh[i] ? 0.5 : 0;
             closer /= nS ? (double)nS : 1;
@@ -894,8 +902,10 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
             vr[nv++] = (verdict_row){"privacy", "share of synthetic rows closer to train than holdout",
                                      "<= 0.60 pass, <= 0.70 warn", closer, judge_lo(closer, 0.6, 0.7)};
             /* Membership inference: members closer to the synthetic data. */
-            ms__kdtree_query(tS, XTs, nTs, 1, md, NULL);
-            ms__kdtree_query(tS, XH, nH, 1, hd, NULL);
+            st = ms__nn_query(tS, XTs, nTs, 1, md, NULL);
+            if (!st) st = ms__nn_query(tS, XH, nH, 1, hd, NULL);
+          }
+          if (!st) {
             for (size_t i = 0; i < nTs; i++) md[i] = -md[i];
             for (size_t i = 0; i < nH; i++) hd[i] = -hd[i];
             double a = auc(md, nTs, hd, nH);
@@ -903,13 +913,15 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
             vr[nv++] = (verdict_row){"privacy", "membership-inference AUC (distance attack)",
                                      "<= 0.60 pass, <= 0.70 warn", a, judge_lo(a, 0.6, 0.7)};
             /* Real-to-real reference: holdout rows to their closest train row. */
-            ms__kdtree_query(tT, XH, nH, 1, hT, NULL);
+            st = ms__nn_query(tT, XH, nH, 1, hT, NULL);
+          }
+          if (!st) {
             cJSON_AddNumberToObject(dc, "holdout_to_train_p05", quantile_of(hT, nH, 0.05));
             cJSON_AddNumberToObject(dc, "holdout_to_train_median", median_of(hT, nH));
           }
-          ms__kdtree_free(tH);
-          ms__kdtree_free(tTs);
-          ms__kdtree_free(tS);
+          ms__nn_free(tH);
+          ms__nn_free(tTs);
+          ms__nn_free(tS);
           free(rTs);
           free(XH);
           free(XTs);
@@ -925,7 +937,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
       free(ratio);
       free(dcr);
     }
-    ms__kdtree_free(tT);
+    ms__nn_free(tT);
     free(rS);
     free(XT);
     free(XS);

@@ -24,6 +24,23 @@ void ms__kdtree_free(ms__kdtree *t);
 void ms__kdtree_query(const ms__kdtree *t, const double *q, size_t nq, int k, double *dist,
                       size_t *idx);
 
+/* ---- exact nearest neighbours (gen/eval/nn.c) ----
+ * A k-d tree up to MS__NN_KDTREE_MAX_DIM dimensions, above it a blocked
+ * SGEMM scan re-ranked exactly in double (brute force when the points are
+ * not finite or too large for float). Results equal the brute-force answer
+ * (Euclidean, ties to the smaller index) for any method and thread count. */
+typedef enum { MS__NN_AUTO, MS__NN_KDTREE, MS__NN_GEMM, MS__NN_BRUTE, MS__NN_COUNT } ms__nn_method;
+#define MS__NN_KDTREE_MAX_DIM 14
+typedef struct ms__nn ms__nn;
+/* pts: n x dim row-major, borrowed for the index's lifetime. */
+ms_status ms__nn_new(ms__nn **out, const double *pts, size_t n, size_t dim, ms__nn_method method);
+void ms__nn_free(ms__nn *t);
+ms__nn_method ms__nn_method_used(const ms__nn *t);
+/* As ms__kdtree_query (k = 1 or 2; idx may be NULL). MS_ERR_NOMEM or
+ * MS_ERR_INVALID on failure. */
+ms_status ms__nn_query(const ms__nn *t, const double *q, size_t nq, int k, double *dist,
+                       size_t *idx);
+
 /* ---- regression ---- */
 /* Ridge-penalised logistic regression by Newton/IRLS. X is n x p row-major
  * (no intercept column: one is added), y in {0,1}. beta gets p+1 entries

@@ -8,23 +8,34 @@
  * seen in fewer than k rows are merged into "other" or suppressed; identifier
  * columns become generated sequential ids.
  *
- * DP (epsilon > 0): add/remove-one-row neighbours. Half the budget goes to
- * marginals (split evenly over the fitted columns), half to the correlation
- * matrix (when at least two columns are in the copula). Numeric columns
- * without public bounds spend half their share on a noisy histogram over a
- * fixed, data-independent log-scale grid to find DP bounds (0.5% / 99.5%),
- * then the rest on a 32-bin noisy histogram within them (values clamped);
- * quantile knots are read off that histogram. Categorical levels are
- * released by the stability-based histogram (Laplace(2/eps), threshold
- * 1 + 2 ln(2/delta)/eps), bools and the missing bin by Laplace(1/eps). The
- * correlation is the noisy sum of outer products of per-row normal scores
- * (computed through the DP marginals, clipped to L2 norm C = sqrt(2d)),
- * Gaussian mechanism when eps_corr < 1 and delta > 0, else Laplace; the
- * result is repaired to the nearest correlation matrix. All noise is keyed by
- * (seed, "fit/dp/<column>/<what>", bin).
+ * DP (epsilon > 0): add/remove-one-row neighbours, Gaussian mechanisms
+ * accounted in zero-concentrated DP (rho-zCDP; Bun & Steinke 2016) and
+ * converted to (epsilon, delta). delta is split: delta_thr for the
+ * thresholds of the categorical (stability-based) histograms, delta_conv for
+ * the zCDP -> (epsilon, delta) conversion; rho solves
+ * epsilon = rho + 2 sqrt(rho ln(1/delta_conv)). Two thirds of rho go to the
+ * marginals (split evenly over the fitted columns), one third to the copula
+ * correlation (all to the marginals without a copula). A numeric column
+ * without public bounds spends half of its share on a histogram over a
+ * fixed, data-independent log-scale grid (2 bins per decade) whose noisy
+ * mode bin, grown over contiguous bins above 2 sigma, gives the range, the rest on a histogram inside the range
+ * (plus a missing bin; bins chosen from the noisy count) that is smoothed,
+ * clamped at 0 and read as a monotone CDF. Categorical levels: Gaussian
+ * stability-based histogram (noisy counts of observed levels released above
+ * 1 + sigma z(delta_thr / c)); bools: 3-bin Gaussian histogram. The
+ * correlation is the Gaussian-noised sum of outer products of per-row normal
+ * scores through the DP marginals, each row's score vector clipped to
+ * squared norm C^2 = d + 2 sqrt(2d) (L2 sensitivity C^2), normalised by its
+ * noisy diagonal, shrunk towards the identity by the estimated signal share
+ * and repaired to the nearest correlation matrix. All noise is keyed by
+ * (seed, "fit/dp/<column>/<what>", bin). docs/privacy.md derives each
+ * sensitivity.
  *
  * References: Dwork & Roth, "The Algorithmic Foundations of Differential
- * Privacy" (2014), Laplace/Gaussian mechanisms (Thm 3.6, A.1); Vadhan, "The
+ * Privacy" (2014), Laplace/Gaussian mechanisms (Thm 3.6, A.1); Bun &
+ * Steinke, "Concentrated Differential Privacy: Simplifications, Extensions,
+ * and Lower Bounds" (TCC 2016) Prop. 1.3, 1.6, Lemma 2.3 (Gaussian
+ * mechanism, composition, conversion) and s.8 (approximate zCDP); Vadhan, "The
  * Complexity of Differential Privacy" (2017) s.3.3 stability-based
  * histograms; Higham, "Computing the nearest correlation matrix" (2002) --
  * here one eigenvalue-clipping step and unit-diagonal rescaling. */
@@ -66,7 +77,15 @@ typedef struct {
   double lo, hi;
   int decimals;
   int cop; /* index in the copula, -1 when not in it */
-  double eps;  /* DP budget spent on this column */
+  double rho;  /* zCDP budget spent on this column */
+  /* Conditional missingness: rate mc_rate where the condition on field
+   * mc_col holds (mc_type 0: bool true, 1: category mc_cat, 2: value <
+   * mc_thr), f->missing elsewhere; mc_col -1 when none. */
+  int mc_col, mc_type;
+  int32_t mc_cat;
+  double mc_thr, mc_rate, mc_chi2;
+  char *mc_expr;
+  double sigma; /* Gaussian noise of its histogram(s) */
   double aic_q, aic_p;
 } fit_field;
 
@@ -78,8 +97,8 @@ struct ms_fit_model {
   size_t n_source;
   size_t k_min;
   uint64_t seed;
-  double epsilon, delta, eps_marg, eps_corr, corr_sigma;
-  const char *corr_mech;
+  double epsilon, delta, delta_conv, delta_thr, rho, rho_marg, rho_corr, rho_miss, miss_sigma,
+      corr_sigma, corr_shrink, corr_clip;
   size_t n_cop;
   size_t *cop; /* field index of copula member i */
   double *corr;
@@ -97,6 +116,7 @@ void ms_fit_params_init(ms_fit_params *p) {
 
 static void field_free(fit_field *f) {
   free(f->name);
+  free(f->mc_expr);
   for (size_t i = 0; i < f->n_cats; i++) free(f->cats[i]);
   free(f->cats);
   free(f->probs);
@@ -129,11 +149,6 @@ const double *ms_fit_model_correlation(const ms_fit_model *m) { return m->corr; 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
-}
-
-static double laplace(ms_rng_key k, uint64_t idx, double b) {
-  double u = ms_rng_uniform(k, idx, 0) - 0.5;
-  return -b * (u < 0 ? -1 : 1) * log(1 - 2 * fabs(u));
 }
 
 static ms_rng_key dp_key(uint64_t seed, const char *col, const char *what) {
@@ -364,12 +379,17 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
 
 /* ---- DP numeric marginal ---- */
 
-#define COARSE_HALF 97
+static double gauss(ms_rng_key k, uint64_t idx, double sigma) { return sigma * ms_rng_normal(k, idx, 0); }
+
+/* Fixed log-scale grid: |v| < 1e-3 is the middle bin, then 2 bins per decade
+ * from 1e-3 to 1e9 on each side (the outermost bins are open-ended). */
+#define COARSE_PER_DECADE 2
+#define COARSE_HALF (12 * COARSE_PER_DECADE)
 #define COARSE_BINS (2 * COARSE_HALF + 1)
 static int coarse_bin(double v) {
   double a = fabs(v);
   if (a < 1e-3) return COARSE_HALF;
-  int j = (int)floor(8 * log10(a)) + 24;
+  int j = (int)floor(COARSE_PER_DECADE * (log10(a) + 3));
   if (j < 0) j = 0;
   if (j > COARSE_HALF - 1) j = COARSE_HALF - 1;
   return v > 0 ? COARSE_HALF + 1 + j : COARSE_HALF - 1 - j;
@@ -380,40 +400,39 @@ static void coarse_edges(int b, double *lo, double *hi) {
     return;
   }
   int j = b > COARSE_HALF ? b - COARSE_HALF - 1 : COARSE_HALF - 1 - b;
-  double a = pow(10, (j - 24) / 8.0), c = pow(10, (j - 23) / 8.0);
-  if (j == 0) a = 1e-3;
+  double a = pow(10, (double)j / COARSE_PER_DECADE - 3), c = pow(10, (double)(j + 1) / COARSE_PER_DECADE - 3);
   if (b > COARSE_HALF) *lo = a, *hi = c;
   else *lo = -c, *hi = -a;
 }
 
-#define FINE_BINS 32
+#define FINE_MAX 64
+/* rho: this column's zCDP share. Releases (through Gaussian histograms of
+ * L2 sensitivity 1 each) a range unless declared, then the histogram inside
+ * it; everything else is post-processing. */
 static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                                const ms_fit_params *p, double eps, double *noisy_total) {
-  double lo = NAN, hi = NAN, eps_h = eps;
+                                const ms_fit_params *p, double rho, double *noisy_total) {
+  double lo = NAN, hi = NAN, rho_h = rho, n_hat = NAN;
   for (size_t b = 0; b < p->n_bounds; b++)
     if (!strcmp(p->bound_columns[b], f->name)) lo = p->bound_lo[b], hi = p->bound_hi[b];
   if (isnan(lo)) {
-    double eps_b = eps / 2;
-    eps_h = eps - eps_b;
+    double rho_b = rho / 2, sb = 1 / sqrt(2 * rho_b);
+    rho_h = rho - rho_b;
     double cnt[COARSE_BINS] = {0};
     for (size_t r = 0; r < n_rows; r++)
       if (!isnan(c->num[r])) cnt[coarse_bin(c->num[r])] += 1;
-    ms_rng_key k = dp_key(p->seed, f->name, "bounds");
-    double tot = 0;
+    ms_rng_key k = dp_key(p->seed, f->name, "range");
+    int bmax = COARSE_HALF;
+    n_hat = 0;
     for (int b = 0; b < COARSE_BINS; b++) {
-      cnt[b] += laplace(k, (uint64_t)b, 1 / eps_b);
-      if (cnt[b] < 0) cnt[b] = 0;
-      tot += cnt[b];
+      cnt[b] += gauss(k, (uint64_t)b, sb);
+      n_hat += cnt[b];
+      if (cnt[b] > cnt[bmax]) bmax = b;
     }
-    double acc = 0;
-    int blo = -1, bhi = -1;
-    for (int b = 0; b < COARSE_BINS; b++) {
-      acc += cnt[b];
-      if (blo < 0 && acc >= 0.005 * tot) blo = b;
-      if (bhi < 0 && acc >= 0.995 * tot) bhi = b;
-    }
-    if (blo < 0 || tot <= 0) blo = COARSE_HALF, bhi = COARSE_HALF;
-    if (bhi < 0) bhi = COARSE_BINS - 1;
+    /* The range: the noisy mode bin, extended over contiguous neighbours
+     * above 2 sigma (post-processing). */
+    int blo = bmax, bhi = bmax;
+    while (blo > 0 && cnt[blo - 1] > 2 * sb) blo--;
+    while (bhi < COARSE_BINS - 1 && cnt[bhi + 1] > 2 * sb) bhi++;
     double t;
     coarse_edges(blo, &lo, &t);
     coarse_edges(bhi, &t, &hi);
@@ -423,36 +442,60 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     hi = ceil(hi);
   }
   if (!(hi > lo)) hi = lo + 1;
-  double cnt[FINE_BINS + 1] = {0}; /* last bin: missing */
-  double w = (hi - lo) / FINE_BINS;
+  double sigma = 1 / sqrt(2 * rho_h);
+  f->sigma = sigma;
+  /* Bins: about 4 sigma of expected count each when a noisy row count is
+   * known (post-processing of the range histogram), else 32. */
+  int B = 32;
+  if (isfinite(n_hat)) {
+    double want = n_hat / (4 * sigma);
+    B = want < 4 ? 4 : want > FINE_MAX ? FINE_MAX : (int)want;
+  }
+  if ((f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) && hi - lo < B) B = (int)(hi - lo) > 1 ? (int)(hi - lo) : 1;
+  double cnt[FINE_MAX + 1] = {0}; /* cnt[B]: missing */
+  double w = (hi - lo) / B;
   for (size_t r = 0; r < n_rows; r++) {
     double v = c->num[r];
     if (isnan(v)) {
-      cnt[FINE_BINS] += 1;
+      cnt[B] += 1;
       continue;
     }
     int b = (int)floor((v - lo) / w);
     if (b < 0) b = 0;
-    if (b >= FINE_BINS) b = FINE_BINS - 1;
+    if (b >= B) b = B - 1;
     cnt[b] += 1;
   }
   ms_rng_key k = dp_key(p->seed, f->name, "histogram");
-  double tot = 0, present = 0;
-  for (int b = 0; b <= FINE_BINS; b++) {
-    cnt[b] += laplace(k, (uint64_t)b, 1 / eps_h);
-    if (cnt[b] < 0) cnt[b] = 0;
-    tot += cnt[b];
-    if (b < FINE_BINS) present += cnt[b];
+  for (int b = 0; b <= B; b++) cnt[b] += gauss(k, (uint64_t)b, sigma);
+  /* Post-processing: [1 2 1]/4 smoothing (edges reflected) when there are
+   * enough bins, clamping at 0 -- the CDF is then monotone. */
+  double sm[FINE_MAX];
+  for (int b = 0; b < B; b++) {
+    double l = cnt[b > 0 ? b - 1 : b], r = cnt[b + 1 < B ? b + 1 : b];
+    sm[b] = B >= 8 ? 0.25 * l + 0.5 * cnt[b] + 0.25 * r : cnt[b];
+    if (sm[b] < 0) sm[b] = 0;
   }
-  *noisy_total = tot;
-  f->missing = tot > 0 ? cnt[FINE_BINS] / tot : 0;
-  f->lo = sig6(lo);
-  f->hi = sig6(hi);
-  if (present <= 0) {
+  double present = 0, missing = cnt[B] > 0 ? cnt[B] : 0;
+  for (int b = 0; b < B; b++) present += sm[b];
+  *noisy_total = present + missing;
+  f->missing = sig6(present + missing > 0 ? missing / (present + missing) : 0);
+  int first = 0, last = B - 1;
+  while (first < B && sm[first] <= 0) first++;
+  while (last >= 0 && sm[last] <= 0) last--;
+  if (present <= 0 || first > last) {
     f->fam = FAM_CONSTANT;
     f->par[0] = sig6((lo + hi) / 2);
+    if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) f->par[0] = round(f->par[0]);
+    f->lo = f->hi = f->par[0];
     return MS_OK;
   }
+  double vlo = lo + w * first, vhi = lo + w * (last + 1);
+  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
+    vlo = floor(vlo);
+    vhi = ceil(vhi);
+  }
+  f->lo = sig6(vlo);
+  f->hi = sig6(vhi);
   size_t m = p->max_knots < 21 ? p->max_knots : 21;
   f->nq = m;
   f->qp = malloc(m * sizeof *f->qp);
@@ -460,19 +503,23 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
   if (!f->qp || !f->qv) return MS_ERR_NOMEM;
   f->fam = FAM_QUANTILES;
   for (size_t i = 0; i < m; i++) {
-    double target = present * (double)i / (double)(m - 1), acc = 0, v = hi;
-    for (int b = 0; b < FINE_BINS; b++) {
-      if (acc + cnt[b] >= target && cnt[b] > 0) {
-        v = lo + w * (b + (target - acc) / cnt[b]);
+    double target = present * (double)i / (double)(m - 1), acc = 0, v = vhi;
+    for (int b = first; b <= last; b++) {
+      if (acc + sm[b] >= target && sm[b] > 0) {
+        v = lo + w * (b + (target - acc) / sm[b]);
         break;
       }
-      acc += cnt[b];
+      acc += sm[b];
     }
-    if (i == 0) v = lo;
-    if (i == m - 1) v = hi;
+    if (i == 0) v = vlo;
+    if (i == m - 1) v = vhi;
     f->qp[i] = sig6((double)i / (double)(m - 1));
     f->qv[i] = sig6(v);
     if (i && f->qv[i] < f->qv[i - 1]) f->qv[i] = f->qv[i - 1];
+  }
+  if (f->qv[m - 1] <= f->qv[0]) {
+    f->fam = FAM_CONSTANT;
+    f->par[0] = f->qv[0];
   }
   return MS_OK;
 }
@@ -498,8 +545,10 @@ static void normalise(double *p, size_t n) {
 }
 
 /* Fills f->cats/probs. map[level] = emitted index or -1 (dropped). */
+/* rho > 0: Gaussian stability-based histogram; tau is the release threshold
+ * (1 + sigma z, from the model's delta_thr). */
 static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                                 const ms_fit_params *p, double eps, int32_t *map,
+                                 const ms_fit_params *p, double rho, double tau, int32_t *map,
                                  double *noisy_total) {
   size_t L = c->n_levels, k = p->k_min;
   double *cnt = calloc(L + 1, sizeof *cnt);
@@ -508,14 +557,14 @@ static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_r
     if (c->code[r] >= 0) cnt[c->code[r]] += 1;
   double missing = (double)c->n_missing;
   ms_status st = MS_OK;
-  if (eps > 0) {
+  if (rho > 0) {
     ms_rng_key kk = dp_key(p->seed, f->name, "levels");
-    double delta = p->delta > 0 ? p->delta : 1e-6;
-    double tau = 1 + 2 * log(2 / delta) / eps;
+    double sigma = 1 / sqrt(2 * rho);
+    f->sigma = sigma;
     if (tau < (double)k) tau = (double)k;
     double tot = 0;
     for (size_t l = 0; l < L; l++) {
-      double v = cnt[l] + laplace(kk, l, 2 / eps);
+      double v = cnt[l] + gauss(kk, l, sigma);
       map[l] = -1;
       if (v > tau) {
         map[l] = (int32_t)f->n_cats;
@@ -523,7 +572,9 @@ static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_r
         tot += v;
       }
     }
-    missing += laplace(kk, L, 2 / eps);
+    /* The missing bin is a fixed bin: released without a threshold. Its
+     * index (SIZE_MAX) is outside the level indices. */
+    missing += gauss(kk, UINT64_MAX, sigma);
     if (missing < 0) missing = 0;
     tot += missing;
     *noisy_total = tot;
@@ -572,14 +623,15 @@ static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_r
 }
 
 static ms_status fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                          const ms_fit_params *p, double eps, double *noisy_total) {
+                          const ms_fit_params *p, double rho, double *noisy_total) {
   double cnt[3] = {0, 0, (double)c->n_missing};
   for (size_t r = 0; r < n_rows; r++)
     if (!isnan(c->num[r])) cnt[c->num[r] != 0] += 1;
-  if (eps > 0) {
+  if (rho > 0) {
     ms_rng_key kk = dp_key(p->seed, f->name, "bool");
+    f->sigma = 1 / sqrt(2 * rho);
     for (int b = 0; b < 3; b++) {
-      cnt[b] += laplace(kk, (uint64_t)b, 1 / eps);
+      cnt[b] += gauss(kk, (uint64_t)b, f->sigma);
       if (cnt[b] < 0) cnt[b] = 0;
     }
   } else {
@@ -791,7 +843,11 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
         S[a * d + b] = S[b * d + a] = a == b ? 1 : v;
       }
   } else {
-    double C2 = 2.0 * (double)d;
+    /* Clip each row's score vector to squared norm C2 (about the 98th
+     * percentile of chi^2_d for Gaussian scores); then one row changes the
+     * released upper triangle by at most ||z z^T||_F = ||z||^2 <= C2. */
+    double C2 = (double)d + 2 * sqrt(2.0 * (double)d);
+    m->corr_clip = C2;
     double *zr = malloc(d * sizeof *zr);
     if (!zr) {
       st = MS_ERR_NOMEM;
@@ -809,18 +865,14 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
     }
     free(zr);
     ms_rng_key k = dp_key(p->seed, "(copula)", "correlation");
-    double delta = m->delta;
-    if (m->eps_corr < 1 && delta > 0) {
-      m->corr_mech = "gaussian";
-      m->corr_sigma = C2 * sqrt(2 * log(1.25 / delta)) / m->eps_corr;
-      for (size_t a = 0; a < d; a++)
-        for (size_t b = a; b < d; b++) S[a * d + b] += m->corr_sigma * ms_rng_normal(k, a * d + b, 0);
-    } else {
-      m->corr_mech = "laplace";
-      m->corr_sigma = (double)(d + 1) * C2 / 2 / m->eps_corr;
-      for (size_t a = 0; a < d; a++)
-        for (size_t b = a; b < d; b++) S[a * d + b] += laplace(k, a * d + b, m->corr_sigma);
-    }
+    m->corr_sigma = C2 / sqrt(2 * m->rho_corr);
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = a; b < d; b++) S[a * d + b] += gauss(k, a * d + b, m->corr_sigma);
+    /* Post-processing: normalise by the noisy diagonal, then shrink the
+     * off-diagonal towards 0 by the estimated share of signal variance
+     * (noise variance of an entry is about (sigma / diag)^2). */
+    double ss = 0, noise_var = 0;
+    size_t npairs = 0;
     for (size_t a = 0; a < d; a++)
       for (size_t b = a + 1; b < d; b++) {
         double va = S[a * d + a], vb = S[b * d + b];
@@ -828,7 +880,20 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
         if (v > 1) v = 1;
         if (v < -1) v = -1;
         S[a * d + b] = S[b * d + a] = v;
+        ss += v * v;
+        noise_var += va > 0 && vb > 0 ? m->corr_sigma * m->corr_sigma / (va * vb) : 1;
+        npairs++;
       }
+    double lam = 1;
+    if (npairs) {
+      double tot = ss / (double)npairs, nv = noise_var / (double)npairs;
+      double sig = tot - nv > 0 ? tot - nv : 0;
+      lam = tot > 0 ? sig / tot : 0;
+    }
+    m->corr_shrink = lam;
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = 0; b < d; b++)
+        if (a != b) S[a * d + b] *= lam;
     for (size_t a = 0; a < d; a++) S[a * d + a] = 1;
   }
   st = repair_correlation(S, d);
@@ -840,6 +905,166 @@ out:
   free(Z);
   free(S);
   return st;
+}
+
+/* ---- conditional missingness ---- */
+
+static int is_identifier(const char *s) {
+  static const char *const kw[] = {"and", "or", "not", "in", "true", "false", "if", NULL};
+  if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return 0;
+  for (const char *c = s; *c; c++)
+    if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_')) return 0;
+  for (int i = 0; kw[i]; i++)
+    if (!strcmp(s, kw[i])) return 0;
+  return 1;
+}
+
+typedef struct {
+  int x, y, type;
+  int32_t cat;
+  double thr;
+  double cell[4]; /* missing & cond, present & cond, missing & not cond, present & not cond */
+} mcand;
+
+/* 1 / 0 when the condition holds / does not, -1 when Y is missing. */
+static int cond_at(const ms_frame_col *cy, const int32_t *map, int type, int32_t cat,
+                   double thr, size_t r) {
+  if (type == 1) {
+    int32_t v = cy->code[r];
+    if (v < 0 || map[v] < 0) return -1;
+    return map[v] == cat;
+  }
+  double v = cy->num[r];
+  if (isnan(v)) return -1;
+  return type == 0 ? v != 0 : v < thr;
+}
+
+static double chi2_2x2(const double *c) {
+  double a = c[0], b = c[1], cc = c[2], d = c[3], n = a + b + cc + d;
+  double den = (a + b) * (cc + d) * (a + cc) * (b + d);
+  return den > 0 ? n * (a * d - b * cc) * (a * d - b * cc) / den : 0;
+}
+
+/* Finds, for each column with enough missing values, the condition on one
+ * other column that best explains its missingness (2x2 chi-square, 1 df,
+ * above 10.83 = p < 0.001, rates at least 0.05 apart, every cell >= k rows;
+ * under DP every cell of every candidate table is Gaussian-noised with the
+ * tables' joint L2 sensitivity sqrt(T), cells must also exceed 3 sigma and
+ * the test is a two-proportion z^2 whose variance includes the noise).
+ * A column used as a condition gets no condition itself, so the spec has no
+ * cycles. rho_avail: zCDP budget available (DP); the amount spent goes to
+ * m->rho_miss. */
+static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **maps,
+                                 const ms_fit_params *p, double rho_avail) {
+  int dp = m->epsilon > 0;
+  size_t nf = m->n_fields, cap = 64, nc = 0;
+  mcand *cs = malloc(cap * sizeof *cs);
+  if (!cs) return MS_ERR_NOMEM;
+  for (size_t x = 0; x < nf; x++) {
+    fit_field *fx = &m->f[x];
+    const ms_frame_col *cx = &data->cols[x];
+    if (fx->kind == MS_FKIND_ID || fx->suppressed) continue;
+    if (dp ? !(fx->missing >= 0.02 && fx->missing <= 0.98)
+           : (cx->n_missing < p->k_min || data->n_rows - cx->n_missing < p->k_min))
+      continue;
+    for (size_t y = 0; y < nf; y++) {
+      const fit_field *fy = &m->f[y];
+      if (y == x || fy->suppressed || !is_identifier(fy->name)) continue;
+      int types[16], nt = 0;
+      int32_t cats[16];
+      double thr = 0;
+      if (fy->kind == MS_FKIND_BOOL) types[nt] = 0, cats[nt++] = 0;
+      else if (fy->kind == MS_FKIND_CATEGORICAL && fy->n_cats >= 2) {
+        for (size_t l = 0; l < fy->n_cats && nt < 8; l++)
+          if (!strchr(fy->cats[l], '\'') && !strchr(fy->cats[l], '\\')) types[nt] = 1, cats[nt++] = (int32_t)l;
+      } else if ((fy->kind == MS_FKIND_INTEGER || fy->kind == MS_FKIND_REAL) && fy->fam != FAM_CONSTANT) {
+        thr = sig6(fam_inv(fy, 0.5));
+        if (fy->kind == MS_FKIND_INTEGER) thr = round(thr);
+        types[nt] = 2, cats[nt++] = 0;
+      }
+      for (int t = 0; t < nt; t++) {
+        if (nc == cap) {
+          mcand *ncs = realloc(cs, 2 * cap * sizeof *ncs);
+          if (!ncs) {
+            free(cs);
+            return MS_ERR_NOMEM;
+          }
+          cs = ncs, cap *= 2;
+        }
+        mcand *c = &cs[nc++];
+        memset(c, 0, sizeof *c);
+        c->x = (int)x, c->y = (int)y, c->type = types[t], c->cat = cats[t], c->thr = thr;
+        const ms_frame_col *cy = &data->cols[y];
+        for (size_t r = 0; r < data->n_rows; r++) {
+          int miss = cx->code ? cx->code[r] < 0 : isnan(cx->num[r]);
+          int cd = cond_at(cy, maps[y], c->type, c->cat, c->thr, r) == 1;
+          c->cell[(cd ? 0 : 2) + (miss ? 0 : 1)] += 1;
+        }
+      }
+    }
+  }
+  double floor_cell = (double)p->k_min;
+  if (dp && nc) {
+    if (!(rho_avail > 0)) nc = 0;
+    else {
+      m->rho_miss = rho_avail;
+      m->miss_sigma = sqrt((double)nc) / sqrt(2 * rho_avail);
+      ms_rng_key k = dp_key(p->seed, "(missingness)", "tables");
+      for (size_t i = 0; i < nc; i++)
+        for (int q = 0; q < 4; q++) cs[i].cell[q] += gauss(k, 4 * (uint64_t)i + (uint64_t)q, m->miss_sigma);
+      if (3 * m->miss_sigma > floor_cell) floor_cell = 3 * m->miss_sigma;
+    }
+  }
+  int *used_as_cond = calloc(nf + 1, sizeof *used_as_cond);
+  if (!used_as_cond) {
+    free(cs);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t x = 0; x < nf; x++) {
+    if (used_as_cond[x]) continue;
+    const mcand *best = NULL;
+    double bchi = 10.83;
+    for (size_t i = 0; i < nc; i++) {
+      const mcand *c = &cs[i];
+      if ((size_t)c->x != x || m->f[c->y].mc_col >= 0) continue;
+      int ok = 1;
+      for (int q = 0; q < 4; q++) ok &= c->cell[q] >= floor_cell;
+      if (!ok) continue;
+      double ra = c->cell[0] / (c->cell[0] + c->cell[1]), rb = c->cell[2] / (c->cell[2] + c->cell[3]);
+      double chi = chi2_2x2(c->cell);
+      if (m->miss_sigma > 0) {
+        /* Under DP the test must see the noise: a two-proportion z statistic
+         * whose variance adds the noise of the four cells. */
+        double na = c->cell[0] + c->cell[1], nb = c->cell[2] + c->cell[3], s2 = m->miss_sigma * m->miss_sigma;
+        double v = ra * (1 - ra) / na + rb * (1 - rb) / nb + 2 * s2 / (na * na) + 2 * s2 / (nb * nb);
+        chi = v > 0 ? (ra - rb) * (ra - rb) / v : 0;
+      }
+      if (fabs(ra - rb) >= 0.05 && chi > bchi) bchi = chi, best = c;
+    }
+    if (!best) continue;
+    fit_field *fx = &m->f[x];
+    const fit_field *fy = &m->f[best->y];
+    fx->mc_col = best->y;
+    fx->mc_type = best->type;
+    fx->mc_cat = best->cat;
+    fx->mc_thr = best->thr;
+    fx->mc_chi2 = sig6(bchi);
+    fx->mc_rate = sig6(best->cell[0] / (best->cell[0] + best->cell[1]));
+    fx->missing = sig6(best->cell[2] / (best->cell[2] + best->cell[3]));
+    used_as_cond[best->y] = 1;
+    int rc = best->type == 0   ? asprintf(&fx->mc_expr, "%s", fy->name)
+             : best->type == 1 ? asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->cats[best->cat])
+                               : asprintf(&fx->mc_expr, "%s < %.10g", fy->name, best->thr);
+    if (rc < 0) {
+      fx->mc_expr = NULL;
+      free(cs);
+      free(used_as_cond);
+      return MS_ERR_NOMEM;
+    }
+  }
+  free(used_as_cond);
+  free(cs);
+  return MS_OK;
 }
 
 /* ---- main entry ---- */
@@ -904,15 +1129,34 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
     if (c->kind != MS_FKIND_DATE && c->n_missing < data->n_rows) n_cop_candidates++;
   }
   int use_copula = p->copula && n_cop_candidates >= 2;
+  double tau_cat = 0;
   if (m->epsilon > 0) {
-    m->eps_corr = use_copula ? m->epsilon / 2 : 0;
-    m->eps_marg = m->epsilon - m->eps_corr;
+    /* delta: half to the categorical thresholds when there are categorical
+     * columns, the rest to the zCDP conversion (Bun & Steinke Prop. 1.3):
+     * epsilon = rho + 2 sqrt(rho L), L = ln(1/delta_conv). */
+    size_t n_cat = 0;
+    for (size_t j = 0; j < data->n_cols; j++) n_cat += data->cols[j].kind == MS_FKIND_CATEGORICAL;
+    m->delta_thr = n_cat ? m->delta / 2 : 0;
+    m->delta_conv = m->delta - m->delta_thr;
+    double L = log(1 / m->delta_conv);
+    double sr = sqrt(L + m->epsilon) - sqrt(L);
+    m->rho = sr * sr;
+    m->rho_corr = use_copula ? m->rho / 3 : 0;
+    m->rho_marg = m->rho - m->rho_corr;
+    if (n_cat && n_fit) {
+      /* Union bound over the categorical columns: a new level passes in one
+       * of them with probability at most delta_thr. */
+      double sigma = 1 / sqrt(2 * m->rho_marg / (double)n_fit);
+      tau_cat = 1 + sigma * gsl_cdf_ugaussian_Qinv(m->delta_thr / (double)n_cat);
+    }
   }
-  double max_total = 0;
+  double max_total = 0, sum_total = 0;
+  size_t n_total = 0;
   for (size_t j = 0; j < data->n_cols && !st; j++) {
     const ms_frame_col *c = &data->cols[j];
     fit_field *f = &m->f[j];
     f->cop = -1;
+    f->mc_col = -1;
     f->kind = c->kind;
     f->decimals = c->decimals;
     if (!(f->name = strdup(c->name))) {
@@ -920,8 +1164,8 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
       break;
     }
     if (c->kind == MS_FKIND_ID) continue;
-    double eps = m->epsilon > 0 ? m->eps_marg / (double)n_fit : 0;
-    f->eps = eps;
+    double rho = m->epsilon > 0 ? m->rho_marg / (double)n_fit : 0;
+    f->rho = rho;
     double tot = 0;
     size_t present = data->n_rows - c->n_missing;
     if (present == 0)
@@ -931,16 +1175,16 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
         st = MS_ERR_NOMEM;
         break;
       }
-      st = fit_categorical(f, c, data->n_rows, p, eps, maps[j], &tot);
-      if (!st && eps == 0 && f->n_cats && c->n_levels > f->n_cats)
+      st = fit_categorical(f, c, data->n_rows, p, rho, tau_cat, maps[j], &tot);
+      if (!st && rho == 0 && f->n_cats && c->n_levels > f->n_cats)
         ms_diag_warn(d, data->source, 0, 0, c->name,
                      "%zu categor%s seen in fewer than %zu rows merged or dropped",
                      c->n_levels - (f->n_cats - 1), c->n_levels - (f->n_cats - 1) == 1 ? "y" : "ies",
                      p->k_min);
     } else if (c->kind == MS_FKIND_BOOL) {
-      st = fit_bool(f, c, data->n_rows, p, eps, &tot);
-    } else if (eps > 0) {
-      st = fit_numeric_dp(f, c, data->n_rows, p, eps, &tot);
+      st = fit_bool(f, c, data->n_rows, p, rho, &tot);
+    } else if (rho > 0) {
+      st = fit_numeric_dp(f, c, data->n_rows, p, rho, &tot);
     } else {
       size_t miss = c->n_missing < p->k_min ? 0 : c->n_missing;
       f->missing = sig6((double)miss / (double)(data->n_rows - c->n_missing + miss));
@@ -960,16 +1204,38 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
       }
     }
     if (tot > max_total) max_total = tot;
+    if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
     if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
         !(c->kind == MS_FKIND_CATEGORICAL && f->n_cats < 2) && !(m->epsilon == 0 && present < 2 * p->k_min)) {
       f->cop = (int)m->n_cop;
       m->cop[m->n_cop++] = j;
     }
   }
+  /* Under DP every column's noisy total estimates the row count; their mean
+   * is the least noisy (post-processing). */
+  if (m->epsilon > 0 && n_total) max_total = sum_total / (double)n_total;
   m->n_out = (uint64_t)llround(max_total > 0 ? max_total : (double)data->n_rows);
   if (!st && m->n_cop < 2) {
     for (size_t i = 0; i < m->n_cop; i++) m->f[m->cop[i]].cop = -1;
     m->n_cop = 0;
+  }
+  /* Conditional missingness runs on the released marginals; under DP it
+   * takes half of the correlation share when some column has a released
+   * missing rate in [0.02, 0.98] (adaptive composition: the decision is
+   * post-processing of released values, Bun & Steinke Lemma 2.3). */
+  if (!st) {
+    double avail = 0;
+    if (m->epsilon > 0) {
+      int any = 0;
+      for (size_t j = 0; j < m->n_fields; j++)
+        any |= m->f[j].kind != MS_FKIND_ID && !m->f[j].suppressed && m->f[j].missing >= 0.02 &&
+               m->f[j].missing <= 0.98;
+      if (any) {
+        avail = m->n_cop >= 2 ? m->rho_corr / 2 : 0;
+        m->rho_corr -= avail;
+      }
+    }
+    st = fit_missingness(m, data, maps, p, avail);
   }
   if (!st && m->n_cop >= 2) st = fit_copula(m, data, maps, p);
   if (st == MS_ERR_MATH)
@@ -1049,17 +1315,40 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON_AddNumberToObject(pv, "epsilon", m->epsilon);
     cJSON_AddNumberToObject(pv, "delta", m->delta);
     cJSON_AddStringToObject(pv, "neighbouring", "add or remove one row");
+    cJSON_AddStringToObject(pv, "accountant", "zCDP (Bun & Steinke 2016), converted to (epsilon, delta)");
+    cJSON_AddNumberToObject(pv, "rho", sig6(m->rho));
+    cJSON_AddNumberToObject(pv, "delta_conversion", sig6(m->delta_conv));
+    cJSON_AddNumberToObject(pv, "delta_thresholds", sig6(m->delta_thr));
     cJSON *sp = cJSON_AddObjectToObject(pv, "split");
-    cJSON_AddNumberToObject(sp, "marginals", sig6(m->eps_marg));
-    cJSON_AddNumberToObject(sp, "correlations", sig6(m->eps_corr));
+    cJSON_AddStringToObject(sp, "unit", "rho");
+    cJSON_AddNumberToObject(sp, "marginals", sig6(m->rho_marg));
+    cJSON_AddNumberToObject(sp, "correlations", sig6(m->n_cop >= 2 ? m->rho_corr : 0));
+    cJSON_AddNumberToObject(sp, "missingness", sig6(m->rho_miss));
     cJSON *cols = cJSON_AddObjectToObject(sp, "columns");
     for (size_t i = 0; i < m->n_fields; i++)
-      if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(cols, m->f[i].name, sig6(m->f[i].eps));
+      if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(cols, m->f[i].name, sig6(m->f[i].rho));
     cJSON *me = cJSON_AddObjectToObject(pv, "mechanisms");
-    cJSON_AddStringToObject(me, "numeric", "laplace histograms (log-grid DP bounds unless declared)");
-    cJSON_AddStringToObject(me, "categorical", "stability-based laplace histogram");
-    cJSON_AddStringToObject(me, "correlations", m->n_cop >= 2 ? m->corr_mech : "none");
-    if (m->n_cop >= 2) cJSON_AddNumberToObject(me, "correlation_noise_scale", sig6(m->corr_sigma));
+    cJSON_AddStringToObject(me, "numeric",
+                            "gaussian histograms: log-grid range (half the column's rho; noisy mode bin grown over "
+                            "contiguous bins above 2 sigma) "
+                            "unless declared, then histogram + missing bin, smoothed, clamped, monotone CDF");
+    cJSON_AddStringToObject(me, "categorical", "gaussian stability-based histogram");
+    cJSON_AddStringToObject(me, "bool", "gaussian histogram (false, true, missing)");
+    if (m->rho_miss > 0) {
+      cJSON_AddStringToObject(me, "missingness", "gaussian 2x2 tables (missing x condition), sensitivity sqrt(tables)");
+      cJSON_AddNumberToObject(me, "missingness_sigma", sig6(m->miss_sigma));
+    }
+    cJSON *sg = cJSON_AddObjectToObject(me, "sigma");
+    for (size_t i = 0; i < m->n_fields; i++)
+      if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(sg, m->f[i].name, sig6(m->f[i].sigma));
+    if (m->n_cop >= 2) {
+      cJSON_AddStringToObject(me, "correlations", "gaussian sum of clipped normal-score outer products");
+      cJSON_AddNumberToObject(me, "correlation_clip", sig6(m->corr_clip));
+      cJSON_AddNumberToObject(me, "correlation_sigma", sig6(m->corr_sigma));
+      cJSON_AddNumberToObject(me, "correlation_shrinkage", sig6(m->corr_shrink));
+    } else {
+      cJSON_AddStringToObject(me, "correlations", "none");
+    }
     cJSON_AddNumberToObject(pv, "seed", (double)m->seed);
   } else {
     cJSON_AddNumberToObject(pv, "source_rows", (double)m->n_source);
@@ -1105,7 +1394,17 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         cJSON_AddNumberToObject(o, "min", f->lo);
         cJSON_AddNumberToObject(o, "max", f->hi);
     }
-    if (f->missing > 0) cJSON_AddNumberToObject(o, "missing", f->missing);
+    if (f->mc_expr) {
+      cJSON *mo = cJSON_AddObjectToObject(o, "missing");
+      cJSON_AddNumberToObject(mo, "rate", f->missing);
+      cJSON *w = cJSON_AddArrayToObject(mo, "when");
+      cJSON *r = cJSON_CreateObject();
+      cJSON_AddItemToArray(w, r);
+      cJSON_AddStringToObject(r, "if", f->mc_expr);
+      cJSON_AddNumberToObject(r, "rate", f->mc_rate);
+    } else if (f->missing > 0) {
+      cJSON_AddNumberToObject(o, "missing", f->missing);
+    }
   }
   /* Spec language v1 correlates only fields drawn from a "dist" (integer,
    * real), so the group holds the copula's numeric sub-matrix (a principal
@@ -1160,16 +1459,25 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
   if (m->epsilon > 0) {
     fprintf(fp, "privacy: (%g, %g)-differential privacy, add/remove-one-row neighbours, seed %llu\n",
             m->epsilon, m->delta, (unsigned long long)m->seed);
-    fprintf(fp, "  marginals:    epsilon %g over %zu column(s)\n", sig6(m->eps_marg),
-            m->n_fields);
+    fprintf(fp, "  accountant:   zCDP rho %g (delta %g for the conversion, %g for category thresholds)\n",
+            sig6(m->rho), sig6(m->delta_conv), sig6(m->delta_thr));
+    fprintf(fp, "  marginals:    rho %g over %zu column(s)\n", sig6(m->rho_marg), m->n_fields);
     for (size_t i = 0; i < m->n_fields; i++)
       if (m->f[i].kind != MS_FKIND_ID)
-        fprintf(fp, "    %-24s epsilon %g\n", m->f[i].name, sig6(m->f[i].eps));
+        fprintf(fp, "    %-24s rho %-10g sigma %g\n", m->f[i].name, sig6(m->f[i].rho), sig6(m->f[i].sigma));
     if (m->n_cop >= 2)
-      fprintf(fp, "  correlations: epsilon %g (%s mechanism, noise scale %g on sums of %zu-d scores)\n",
-              sig6(m->eps_corr), m->corr_mech, sig6(m->corr_sigma), m->n_cop);
-    fprintf(fp, "  total:        epsilon %g, delta %g (basic composition)\n", m->epsilon, m->delta);
-  } else {
+      fprintf(fp, "  correlations: rho %g (Gaussian, clip %g, sigma %g on sums of %zu-d scores, shrinkage %g)\n",
+              sig6(m->rho_corr), sig6(m->corr_clip), sig6(m->corr_sigma), m->n_cop, sig6(m->corr_shrink));
+    if (m->rho_miss > 0)
+      fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", sig6(m->rho_miss), sig6(m->miss_sigma));
+    fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
+            sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss), m->epsilon, m->delta);
+  }
+  for (size_t i = 0; i < m->n_fields; i++)
+    if (m->f[i].mc_expr)
+      fprintf(fp, "  missingness of %s depends on %s: rate %g where it holds, %g elsewhere (chi-square %g)\n",
+              m->f[i].name, m->f[i].mc_expr, m->f[i].mc_rate, m->f[i].missing, m->f[i].mc_chi2);
+  if (m->epsilon <= 0) {
     fprintf(fp,
             "privacy: not differentially private; k-threshold rules with k = %zu (no knot, bound or "
             "category describes fewer than k rows)\n",
@@ -1271,7 +1579,7 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
         double u = dc && f->cop >= 0 ? gsl_cdf_ugaussian_P(z[f->cop]) : ms_rng_uniform(kf[j], r, 0);
         if (u <= 0) u = 1e-300;
         if (u >= 1) u = 1 - 1e-16;
-        int miss = f->suppressed || ms_rng_uniform(kf[j], r, 1) < f->missing;
+        int miss = f->suppressed || (f->mc_col < 0 && ms_rng_uniform(kf[j], r, 1) < f->missing);
         if (f->kind == MS_FKIND_CATEGORICAL) {
           int32_t pick = (int32_t)f->n_cats - 1;
           double acc = 0;
@@ -1287,6 +1595,22 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
           c->num[r] = miss ? NAN : (u >= f->probs[0] ? 1 : 0);
         } else {
           c->num[r] = miss ? NAN : numeric_draw(f, u);
+        }
+      }
+      /* Conditional missingness, once the condition's column (which has
+       * none itself) is drawn. */
+      for (size_t j = 0; j < m->n_fields; j++) {
+        const fit_field *f = &m->f[j];
+        if (f->mc_col < 0 || f->suppressed) continue;
+        const ms_frame_col *cy = &fr->cols[f->mc_col];
+        int cd;
+        if (f->mc_type == 1) cd = cy->code[r] < 0 ? -1 : cy->code[r] == f->mc_cat;
+        else cd = isnan(cy->num[r]) ? -1 : f->mc_type == 0 ? cy->num[r] != 0 : cy->num[r] < f->mc_thr;
+        double rate = cd == 1 ? f->mc_rate : f->missing;
+        if (ms_rng_uniform(kf[j], r, 1) < rate) {
+          ms_frame_col *c = &fr->cols[j];
+          if (c->code) c->code[r] = -1;
+          else c->num[r] = NAN;
         }
       }
     }

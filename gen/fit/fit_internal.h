@@ -25,4 +25,11 @@ int32_t ms__strtab_find(const ms__strtab *t, const char *s);
 /* Index of s, adding it when new; -2 when out of memory. */
 int32_t ms__strtab_intern(ms__strtab *t, const char *s);
 
+/* Cell parsers shared by the CSV and HDF5 frame readers (0 = parsed).
+ * Numbers: strtod without hex/inf/nan spellings; is_int when written without
+ * '.' or exponent; decimals after the point (may be NULL). Bools: true/false,
+ * yes/no, t/f, y/n (any case). */
+int ms__fit_parse_num(const char *s, double *v, int *is_int, int *decimals);
+int ms__fit_parse_bool(const char *s, double *v);
+
 #endif

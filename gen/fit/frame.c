@@ -296,7 +296,7 @@ static int is_na(const char *s, const ms_csv_opts *o) {
   return 0;
 }
 
-static int parse_num(const char *s, double *v, int *is_int, int *decimals) {
+int ms__fit_parse_num(const char *s, double *v, int *is_int, int *decimals) {
   while (*s == ' ') s++;
   if (!*s) return -1;
   char *end;
@@ -321,7 +321,7 @@ static int parse_num(const char *s, double *v, int *is_int, int *decimals) {
   return 0;
 }
 
-static int parse_bool(const char *s, double *v) {
+int ms__fit_parse_bool(const char *s, double *v) {
   static const char *const t[] = {"true", "yes", "t", "y"};
   static const char *const f[] = {"false", "no", "f", "n"};
   for (int i = 0; i < 4; i++) {
@@ -376,7 +376,7 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
     double v;
     int isint, dec;
     if (all_num || all_int) {
-      if (parse_num(s, &v, &isint, &dec)) all_num = all_int = 0;
+      if (ms__fit_parse_num(s, &v, &isint, &dec)) all_num = all_int = 0;
       else {
         if (!isint) all_int = 0;
         if (dec > max_dec) max_dec = dec;
@@ -386,7 +386,7 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
       int32_t dd;
       if (ms_date_parse(s, &dd)) all_date = 0;
     }
-    if (all_bool && parse_bool(s, &v)) all_bool = 0;
+    if (all_bool && ms__fit_parse_bool(s, &v)) all_bool = 0;
     if (distinct.n < distinct_cap && ms__strtab_intern(&distinct, s) == -2) {
       ms__strtab_deinit(&distinct, 1);
       return MS_ERR_NOMEM;
@@ -397,7 +397,7 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
   for (size_t i = 0; only01 && i < nd; i++) {
     double v;
     int ii;
-    if (parse_num(distinct.strs[i], &v, &ii, NULL) || (v != 0 && v != 1)) only01 = 0;
+    if (ms__fit_parse_num(distinct.strs[i], &v, &ii, NULL) || (v != 0 && v != 1)) only01 = 0;
   }
   ms__strtab_deinit(&distinct, 1);
   if (!forced) {
@@ -455,9 +455,9 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
         int32_t dd;
         if (!ms_date_parse(s, &dd)) v = dd, okv = 1;
       } else if (kind == MS_FKIND_BOOL) {
-        okv = !parse_bool(s, &v) || (!parse_num(s, &v, &isint, NULL) && (v == 0 || v == 1));
+        okv = !ms__fit_parse_bool(s, &v) || (!ms__fit_parse_num(s, &v, &isint, NULL) && (v == 0 || v == 1));
       } else {
-        okv = !parse_num(s, &v, &isint, NULL);
+        okv = !ms__fit_parse_num(s, &v, &isint, NULL);
         if (okv && kind == MS_FKIND_INTEGER && v != floor(v)) okv = 0;
       }
       if (!okv) {
@@ -510,11 +510,11 @@ ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const
       goto done;
     }
   }
-  for (size_t t = 0; t < opts->n_types; t++)
+  for (size_t t = 0; t < opts->n_types && !opts->lenient_types; t++)
     if (ms_frame_find(f, opts->types[t].column) == SIZE_MAX)
       st = ms_diag_add(d, MS_ERR_INVALID, name, 0, 0, NULL, "--types names unknown column \"%s\"",
                        opts->types[t].column);
-  for (size_t t = 0; t < opts->n_id_columns; t++)
+  for (size_t t = 0; t < opts->n_id_columns && !opts->lenient_types; t++)
     if (ms_frame_find(f, opts->id_columns[t]) == SIZE_MAX)
       st = ms_diag_add(d, MS_ERR_INVALID, name, 0, 0, NULL, "--id names unknown column \"%s\"",
                        opts->id_columns[t]);

@@ -95,6 +95,9 @@ typedef struct {
   /* An all-integer column with at most this many distinct values (other than
    * {0,1}, which is bool) becomes categorical. 0: 2. */
   size_t int_categorical_max;
+  /* 1: `types` and `id_columns` may name columns the file lacks (they are
+   * ignored), for imposing one table's kinds on another. */
+  int lenient_types;
 } ms_csv_opts;
 
 void ms_csv_opts_init(ms_csv_opts *o);
@@ -110,6 +113,25 @@ ms_status ms_frame_read_csv(ms_frame **out, const char *path, const ms_csv_opts 
 ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const char *name,
                              const ms_csv_opts *opts, ms_diag *d);
 void ms_frame_free(ms_frame *f);
+
+/* Reads table `table` (NULL: the file's only table) of a medsynth HDF5 file
+ * (medsynth/io.h reader) into a frame. Kinds follow the stored column types:
+ * int64 -> integer, float64 -> real (decimals from the column's precision,
+ * else the fewest that print every value), bool -> bool, categorical ->
+ * categorical (levels in the declared order), date -> date, string -> id
+ * when more than opts->id_distinct_share of at least 20 present values are
+ * distinct, else categorical; foreign-key (ref) columns -> id. Datetime
+ * columns are skipped with a warning. Missing entries come from the stored
+ * validity (missing tokens are not applied). opts->types / id_columns force
+ * kinds as for CSV; a stored value the forced kind cannot hold is reported
+ * as path:table/row:column. A file with several tables and no `table` is
+ * MS_ERR_INVALID naming them; an unknown table MS_ERR_NOTFOUND. */
+ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
+                           const ms_csv_opts *opts, ms_diag *d);
+/* ms_frame_read_h5 for .h5/.hdf5 paths, else ms_frame_read_csv (`table`
+ * must then be NULL or is ignored). */
+ms_status ms_frame_read(ms_frame **out, const char *path, const char *table,
+                        const ms_csv_opts *opts, ms_diag *d);
 
 /* Index of a column by name, or SIZE_MAX. */
 size_t ms_frame_find(const ms_frame *f, const char *name);
