@@ -416,7 +416,11 @@ static double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, doub
   return y;
 }
 
-/* Copula uniforms of every field of group gi for the chunk's rows. */
+/* Copula uniforms of every field of group gi for the chunk's rows:
+ * z = L e with e_j = normal(key of the group, uid, lane j) and L the Cholesky
+ * factor, u = Phi(z). Numeric fields feed u to their quantile function,
+ * categorical fields pick the label whose cumulative interval holds u, bool
+ * fields are true when u > 1 - p (docs/spec.md, Correlations). */
 static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
   const ms__copula *g = &c->t->cop[gi];
   ms_rng_key key = ms_rng_key_make(w->seed, g->stream);
@@ -428,22 +432,21 @@ static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
       if (!c->cu[fi]) return -1;
     }
   }
-  double z[64], e[64];
+  double *e = malloc(k * sizeof *e);
+  if (!e) return -1;
   for (size_t r = 0; r < n; r++) {
-    for (size_t j = 0; j < k && j < 64; j++) e[j] = ms_rng_normal(key, c->uid[r], j);
-    for (size_t i = 0; i < k && i < 64; i++) {
-      double acc = 0;
-      for (size_t j = 0; j <= i; j++) acc += g->chol[i * k + j] * e[j];
-      z[i] = acc;
-    }
-    for (size_t i = 0; i < k && i < 64; i++) {
-      double u = gsl_cdf_ugaussian_P(z[i]);
+    for (size_t j = 0; j < k; j++) e[j] = ms_rng_normal(key, c->uid[r], j);
+    for (size_t i = 0; i < k; i++) {
+      double z = 0;
+      for (size_t j = 0; j <= i; j++) z += g->chol[i * k + j] * e[j];
+      double u = gsl_cdf_ugaussian_P(z);
       /* keep u inside (0, 1) so quantile functions stay finite */
       if (u <= 0) u = 5e-324;
       if (u >= 1) u = 1 - 1.1102230246251565e-16;
       c->cu[g->fields[i]][r] = u;
     }
   }
+  free(e);
   return 0;
 }
 
@@ -799,9 +802,11 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
       break;
     case MS__K_CATEGORICAL: {
       int32_t *o = data;
+      const double *cu = c->cu[fi];
       for (size_t r = 0; r < n; r++) {
         const double *cum = vsel[r] && f->when[vsel[r] - 1].cum ? f->when[vsel[r] - 1].cum : f->base.cum;
-        double u = ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
+        /* in a correlation group u = Phi(z): higher z, later label */
+        double u = cu ? cu[r] : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
         size_t lo = 0, hi = f->n_labels - 1;
         while (lo < hi) {
           size_t mid = (lo + hi) / 2;
@@ -852,6 +857,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
           } else {
             double *pv = w->tmp[2];
             uint8_t *pok = w->ok[2];
+            const double *cu = c->cu[fi];
             if (eval_param(w, c, p, 0.0, pv, pok)) return w->st;
             for (size_t r = 0; r < n; r++) {
               if (vsel[r] != k) continue;
@@ -862,7 +868,10 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
               }
               if (!(pv[r] >= 0 && pv[r] <= 1))
                 return row_error(w, c, r, p->ptr, "must be in [0, 1] (got %g)", pv[r]);
-              ((uint8_t *)data)[r] = ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE) < pv[r];
+              /* in a correlation group u = Phi(z) and the value is true on
+               * the upper tail u > 1 - p, so that higher z means true */
+              ((uint8_t *)data)[r] = cu ? cu[r] > 1.0 - pv[r]
+                                        : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE) < pv[r];
             }
           }
           continue;

@@ -1714,6 +1714,40 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
   }
 }
 
+/* Whether field f can take its value from a copula uniform: integer/real
+ * drawn from a "dist", categorical (values or vocab), bool drawn with "p".
+ * The field's own definition decides; "when" rules may still switch single
+ * rows to a formula (those rows ignore the latent normal). Reports at ep. */
+static int copula_drawable(V *v, const ms__field *f, const char *ep) {
+  static const char *const takes =
+      "a correlation group takes integer/real fields with \"dist\", categorical fields, and bool fields with \"p\"";
+  switch (f->kind) {
+    case MS__K_INTEGER:
+    case MS__K_REAL:
+      if (f->base.has_dist) return 1;
+      if (f->base.expr) {
+        verr(v, ep, 0, "field \"%s\" is derived (\"expr\"), not drawn: %s", f->name, takes);
+        return 0;
+      }
+      break; /* neither: its own error is reported */
+    case MS__K_CATEGORICAL:
+      return 1;
+    case MS__K_BOOL:
+      if (f->base.p.set) return 1;
+      if (f->base.expr) {
+        verr(v, ep, 0, "bool field \"%s\" is derived (\"expr\"), not drawn: give it \"p\" (a probability) to correlate it",
+             f->name);
+        return 0;
+      }
+      break;
+    default:
+      verr(v, ep, 0, "field \"%s\" of kind %s cannot be correlated: %s", f->name,
+           ms__kind_name(f->kind), takes);
+      return 0;
+  }
+  return 0;
+}
+
 /* Symmetric, unit diagonal, positive definite; stores the Cholesky factor. */
 static void parse_correlations(V *v, size_t ti, const cJSON *cj, const char *cptr) {
   ms__table *t = &v->s->tables[ti];
@@ -1778,9 +1812,11 @@ static void parse_correlations(V *v, size_t ti, const cJSON *cj, const char *cpt
         continue;
       }
       ms__field *f = &t->fields[c->fields[k]];
-      if (!((f->kind == MS__K_INTEGER || f->kind == MS__K_REAL) && f->base.has_dist)) {
-        verr(v, ep, 0, "field \"%s\" has no \"dist\": only integer/real fields drawn from a distribution can be correlated",
-             f->name);
+      if (f->broken) {
+        ok = 0; /* its own definition is already reported */
+        continue;
+      }
+      if (!copula_drawable(v, f, ep)) {
         ok = 0;
         continue;
       }
