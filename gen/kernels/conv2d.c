@@ -295,7 +295,11 @@ __attribute__((target("avx512f"))) static void pack_strip_avx512(
         const ptrdiff_t o = off0 + (ptrdiff_t)(sw * 16 * ch);
         const void *src = (const void *)(plane + (uintptr_t)(o * (ptrdiff_t)sizeof(float)));
         /* the same row of channel c+1 is read kh*kw rows later */
-        if (kx == 0) _mm_prefetch((const char *)src + H * W * sizeof(float), _MM_HINT_T0);
+        if (kx == 0) {
+          _mm_prefetch((const char *)src + H * W * sizeof(float), _MM_HINT_T0);
+          /* and what the next strip reads of this row */
+          _mm_prefetch((const char *)src + nr * sw * sizeof(float), _MM_HINT_T1);
+        }
         __m512 v = zero;
         if (sw == 1) {
           if (m == 0xFFFF)
