@@ -17,7 +17,7 @@ pkgs=(gcc g++ make cmake pkg-config libc6-dev libgsl-dev libpng-dev libhdf5-dev 
       python3-numpy)
 # Used by tests: readers (nibabel), PyTorch reference parity, real tables, MRI.
 if [ "$mode" = test ]; then
-  pkgs+=(python3-nibabel python3-torch python3-sklearn mricron-data libopenblas-dev)
+  pkgs+=(python3-nibabel python3-torch python3-sklearn python3-jsonschema mricron-data libopenblas-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "medsynth/images.h"
 #include "medsynth/io.h"
 #include "medsynth/records.h"
 #include "medsynth/version.h"
@@ -32,18 +33,27 @@ static const char *k_usage =
     "  --compression L   HDF5 deflate level 0..9 (default 4)\n"
     "  --no-timestamp    do not record the creation time (byte-identical reruns)\n"
     "  --force           replace an existing output\n"
+    "image fields (docs/multimodal.md; HDF5 output only):\n"
+    "  --no-images       skip the spec's image fields (tables only)\n"
+    "  --png DIR         also write each image (and mask) as PNG into DIR\n"
+    "  --nifti DIR       also write each image (and mask) as NIfTI-1 .nii.gz into DIR\n"
+    "  --grid PNG        contact sheet of the first images with mask contours\n"
+    "  --grid-max K      images on the sheet (default 16)\n"
     "  -q, --quiet       no report on stderr\n"
     "  -h, --help        this help\n"
     "exit codes: 0 ok, 64 usage, 65 invalid spec or generation error, 66 spec missing,\n"
     "            70 internal error, 73 output exists (use --force) or cannot be created, 74 I/O error\n";
 
-enum { O_SPEC = 256, O_SEED, O_TABLE, O_THREADS, O_CHUNK, O_SHARD, O_FORMAT, O_COMP, O_NOTS, O_FORCE };
+enum { O_SPEC = 256, O_SEED, O_TABLE, O_THREADS, O_CHUNK, O_SHARD, O_FORMAT, O_COMP, O_NOTS, O_FORCE,
+       O_NOIMG, O_PNG, O_NIFTI, O_GRID, O_GRIDMAX };
 
 static const struct option k_opts[] = {
     {"spec", 1, 0, O_SPEC},       {"output", 1, 0, 'o'},     {"rows", 1, 0, 'n'},
     {"seed", 1, 0, O_SEED},       {"table", 1, 0, O_TABLE},  {"threads", 1, 0, O_THREADS},
     {"chunk-rows", 1, 0, O_CHUNK}, {"shard", 1, 0, O_SHARD}, {"format", 1, 0, O_FORMAT},
     {"compression", 1, 0, O_COMP}, {"no-timestamp", 0, 0, O_NOTS}, {"force", 0, 0, O_FORCE},
+    {"no-images", 0, 0, O_NOIMG}, {"png", 1, 0, O_PNG},     {"nifti", 1, 0, O_NIFTI},
+    {"grid", 1, 0, O_GRID},       {"grid-max", 1, 0, O_GRIDMAX},
     {"quiet", 0, 0, 'q'},         {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
 
 static void on_progress(void *ctx, uint64_t done, uint64_t total) {
@@ -68,7 +78,9 @@ static int cmd_records(int argc, char **argv) {
   ms_writer_opts wo;
   ms_writer_opts_init(&wo);
   wo.compression = 4;
-  int quiet = 0;
+  int quiet = 0, no_images = 0;
+  ms_images_opts io;
+  ms_images_opts_init(&io);
   int64_t iv;
   uint64_t uv;
   optind = 1;
@@ -115,6 +127,14 @@ static int cmd_records(int argc, char **argv) {
         break;
       case O_NOTS: wo.no_timestamp = 1; break;
       case O_FORCE: wo.force = 1; break;
+      case O_NOIMG: no_images = 1; break;
+      case O_PNG: io.png_dir = optarg; break;
+      case O_NIFTI: io.nifti_dir = optarg; break;
+      case O_GRID: io.grid_path = optarg; break;
+      case O_GRIDMAX:
+        if (ms_cli_parse_i64(optarg, &iv) || iv < 1 || iv > 1024) return usage_error("--grid-max must be 1..1024, got '%s'", optarg);
+        io.grid_max = (size_t)iv;
+        break;
       case 'q': quiet = 1; break;
       case 'h': fputs(k_usage, stdout); return MS_EXIT_OK;
       case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
@@ -156,6 +176,21 @@ static int cmd_records(int argc, char **argv) {
       ms_diag_deinit(&d);
       return MS_EXIT_USAGE;
     }
+  int with_images = ms_spec_n_images(spec) > 0 && !no_images;
+  if ((io.png_dir || io.nifti_dir || io.grid_path) && !with_images) {
+    ms_cli_error("records", "--png/--nifti/--grid need image fields (%s)",
+                 no_images ? "--no-images was given" : "the spec has none");
+    ms_spec_free(spec);
+    ms_diag_deinit(&d);
+    return MS_EXIT_USAGE;
+  }
+  if (with_images && wo.format != MS_FMT_HDF5) {
+    ms_cli_error("records", "the spec has image fields, which need an HDF5 output (.h5); "
+                 "use --no-images to write its tables as %s", ms_format_name(wo.format));
+    ms_spec_free(spec);
+    ms_diag_deinit(&d);
+    return MS_EXIT_USAGE;
+  }
   if (!strcmp(out, "-")) {
     size_t nw = n_tables ? n_tables : ms_spec_n_tables(spec);
     if (nw != 1) {
@@ -181,8 +216,23 @@ static int cmd_records(int argc, char **argv) {
     go.progress_ctx = &prog;
   }
   ms_sink sink = ms_writer_sink(w);
+  ms_images *images = NULL;
+  if (with_images) {
+    io.seed = go.has_seed ? go.seed : ms_spec_seed(spec);
+    io.threads = go.threads;
+    st = ms_images_new(&images, spec, w, &io, &d);
+    if (st != MS_OK) {
+      ms_cli_print_diag(&d);
+      ms_writer_abort(w);
+      ms_spec_free(spec);
+      ms_diag_deinit(&d);
+      return ms_cli_exit_code(st) == MS_EXIT_IOERR ? MS_EXIT_CANTCREAT : ms_cli_exit_code(st);
+    }
+    sink = ms_images_sink(images);
+  }
   ms_generate_report rep;
   st = ms_generate(spec, &go, &sink, &rep, &d);
+  if (st == MS_OK && images) st = ms_images_finish(images, &d);
   if (!quiet && prog.enabled) ms_cli_progress_done(&prog);
   if (st == MS_OK) {
     size_t tl;
@@ -220,6 +270,7 @@ static int cmd_records(int argc, char **argv) {
     ms_writer_abort(w);
   }
   if (st != MS_OK) {
+    ms_images_free(images);
     ms_cli_print_diag(&d);
     ms_generate_report_deinit(&rep);
     ms_spec_free(spec);
@@ -238,9 +289,13 @@ static int cmd_records(int argc, char **argv) {
         fprintf(stderr, "medsynth: %s: %" PRIu64 " rows\n", rep.tables[i].name, rep.tables[i].rows);
     }
     double secs = rep.seconds > 0 ? rep.seconds : 1e-9;
+    for (size_t i = 0; images && i < ms_spec_n_images(spec); i++)
+      fprintf(stderr, "medsynth: /images/%s: %" PRIu64 " images\n", ms_spec_image_name(spec, i),
+              ms_images_count(images, i));
     fprintf(stderr, "medsynth: %" PRIu64 " rows in %.3f s (%.0f rows/s), seed %" PRIu64 " -> %s\n",
             total, rep.seconds, (double)total / secs, rep.seed, out);
   }
+  ms_images_free(images);
   ms_generate_report_deinit(&rep);
   ms_spec_free(spec);
   ms_diag_deinit(&d);

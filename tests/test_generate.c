@@ -469,6 +469,23 @@ static void test_generate_filter_first_n_accepted(void **state) {
     assert_true(memtable_num(t, age, r) >= 60);
     assert_true(memtable_num(t, id, r) == (double)(r + 1)); /* ids count output rows */
   }
+  /* child counts follow poisson(2): histogram of children per parent */
+  memtable *v = tab(&m, "v");
+  size_t pid = col(v, "pid");
+  size_t *per = calloc(t->n, sizeof *per);
+  for (size_t r = 0; r < v->n; r++) {
+    double k = memtable_num(v, pid, r);
+    assert_true(k >= 1 && k <= (double)t->n); /* the key resolves */
+    per[(size_t)k - 1]++;
+  }
+  double pk = exp(-2.0);
+  for (int k = 0; k <= 5; k++) {
+    size_t hits = 0;
+    for (size_t r = 0; r < t->n; r++) hits += per[r] == (size_t)k;
+    assert_close_se((double)hits / t->n, pk, sqrt(pk * (1 - pk) / t->n));
+    pk *= 2.0 / (k + 1);
+  }
+  free(per);
   /* acceptance probability 0.5 * 20/60 = 1/6: candidates ~ 6 x rows */
   double cand = (double)rep.tables[0].candidates;
   assert_close_se(3000 / cand, 1.0 / 6, sqrt((1.0 / 6) * (5.0 / 6) / cand));
@@ -497,6 +514,74 @@ static void test_generate_filter_max_candidates_error(void **state) {
   ms_spec_free(s);
 }
 
+static void test_generate_hash_id_width_exhausted(void **state) {
+  (void)state;
+  const char *spec =
+      "{\"medsynth\": 1, \"tables\": [{\"name\": \"p\", \"rows\": 70000, \"fields\": ["
+      "  {\"name\": \"h\", \"kind\": \"id\", \"format\": \"hash\", \"width\": 4}]}]}";
+  ms_spec *s = load(spec);
+  memsink m = {0};
+  ms_diag d;
+  ms_diag_init(&d);
+  assert_int_equal(run(s, NULL, &m, NULL, &d), MS_ERR_DATA);
+  assert_non_null(strstr(d.entries[0].message, "has only 65536 distinct values"));
+  ms_diag_deinit(&d);
+  memsink_free(&m);
+  /* 65536 rows fit, and every code is distinct */
+  run_opts ro = {.rows = 65536, .threads = 2, .chunk = 5000};
+  assert_int_equal(run(s, &ro, &m, NULL, NULL), MS_OK);
+  memtable *t = tab(&m, "p");
+  char **ids = malloc(t->n * sizeof *ids);
+  for (size_t r = 0; r < t->n; r++) ids[r] = (char *)memtable_str(t, 0, r);
+  qsort(ids, t->n, sizeof *ids, cmp_str);
+  for (size_t r = 1; r < t->n; r++) assert_true(strcmp(ids[r - 1], ids[r]) != 0);
+  free(ids);
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
+/* Child fields reading position-dependent parent fields (ids) see the
+ * parent's final values, also in shards; a grandchild count reading a child
+ * field that reads a parent field (z) is counted right for rows before a
+ * shard. */
+static void test_generate_child_reads_parent_ids(void **state) {
+  (void)state;
+  const char *spec =
+      "{\"medsynth\": 1, \"seed\": 2, \"tables\": ["
+      " {\"name\": \"p\", \"rows\": 900, \"filter\": \"x > 0\", \"fields\": ["
+      "  {\"name\": \"n\", \"kind\": \"id\", \"start\": 100},"
+      "  {\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}},"
+      "  {\"name\": \"z\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 2, \"sd\": 0.3}}]},"
+      " {\"name\": \"c\", \"parent\": \"p\", \"count\": {\"type\": \"poisson\", \"mean\": \"1 + x\"}, \"fields\": ["
+      "  {\"name\": \"pn\", \"kind\": \"ref\"},"
+      "  {\"name\": \"ten\", \"kind\": \"integer\", \"expr\": \"parent.n * 10\"},"
+      "  {\"name\": \"y\", \"kind\": \"real\", \"expr\": \"abs(parent.z)\"}]},"
+      " {\"name\": \"g\", \"parent\": \"c\", \"count\": {\"type\": \"poisson\", \"mean\": \"y\"}, \"fields\": ["
+      "  {\"name\": \"t\", \"kind\": \"integer\", \"expr\": \"parent.ten + 1\"}]}"
+      "]}";
+  ms_spec *s = load(spec);
+  memsink whole = {0}, parts = {0};
+  run_opts r = {.threads = 2, .chunk = 64};
+  assert_int_equal(run(s, &r, &whole, NULL, NULL), MS_OK);
+  memtable *c = tab(&whole, "c"), *g = tab(&whole, "g");
+  size_t pn = col(c, "pn"), ten = col(c, "ten");
+  for (size_t i = 0; i < c->n; i++) {
+    assert_true(memtable_num(c, pn, i) >= 100);
+    assert_true(memtable_num(c, ten, i) == 10 * memtable_num(c, pn, i));
+  }
+  assert_true(g->n > 0);
+  for (size_t i = 0; i < g->n; i++) assert_true((long)memtable_num(g, col(g, "t"), i) % 10 == 1);
+  for (uint32_t k = 0; k < 4; k++) {
+    run_opts rs = {.threads = 1, .chunk = 50, .shard_k = k, .shard_n = 4};
+    assert_int_equal(run(s, &rs, &parts, NULL, NULL), MS_OK);
+  }
+  for (size_t i = 0; i < 3; i++)
+    assert_true(memtable_hash(&whole.t[i], 0, whole.t[i].n) == memtable_hash(&parts.t[i], 0, parts.t[i].n));
+  memsink_free(&whole);
+  memsink_free(&parts);
+  ms_spec_free(s);
+}
+
 static void test_generate_row_error_names_row(void **state) {
   (void)state;
   const char *spec =
@@ -512,6 +597,91 @@ static void test_generate_row_error_names_row(void **state) {
   assert_non_null(strstr(d.entries[0].where, "p/row "));
   assert_non_null(strstr(d.entries[0].message, "/tables/0/fields/1/dist/sd: must be > 0"));
   ms_diag_deinit(&d);
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
+
+/* ---- vocabularies, datetimes, rules over categories ------------------------------ */
+
+static void test_generate_vocab_datetime_and_category_rules(void **state) {
+  (void)state;
+  const char *spec =
+      "{\"medsynth\": 1, \"seed\": 4, \"tables\": [{\"name\": \"t\", \"rows\": 40000, \"fields\": ["
+      "{\"name\": \"dx\", \"kind\": \"categorical\", \"vocab\": {\"name\": \"encounter_types\", \"value\": \"code\", \"weight\": \"weight\"}},"
+      "{\"name\": \"label\", \"kind\": \"string\", \"template\": \"{dx}\"},"
+      "{\"name\": \"age\", \"kind\": \"integer\", \"dist\": {\"type\": \"uniform\", \"low\": 0, \"high\": 99}},"
+      "{\"name\": \"grp\", \"kind\": \"categorical\", \"values\": {\"a\": 1, \"b\": 1},"
+      " \"when\": [{\"if\": \"age < 20\", \"values\": {\"child\": 1}}, {\"if\": \"age < 50\", \"values\": {\"a\": 3, \"b\": 1}}]},"
+      "{\"name\": \"seen\", \"kind\": \"datetime\", \"base\": \"datetime('2024-03-01T12:00:00')\","
+      " \"offset_days\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 2},"
+      " \"min\": \"datetime('2024-03-01T00:00:00')\", \"max\": \"datetime('2024-03-03T00:00:00')\"}"
+      "]}]}";
+  char path[4096];
+  snprintf(path, sizeof path, "%s/schemas/examples/inline.json", MS_SOURCE_DIR);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_spec *s = NULL;
+  ms_status st = ms_spec_load_string(&s, spec, strlen(spec), path, &d);
+  if (st) {
+    char *t = ms_diag_format(&d);
+    print_error("%s", t);
+    free(t);
+  }
+  assert_int_equal(st, MS_OK);
+  ms_diag_deinit(&d);
+  memsink m = {0};
+  assert_int_equal(run(s, NULL, &m, NULL, NULL), MS_OK);
+  memtable *t = tab(&m, "t");
+  size_t dx = col(t, "dx"), lb = col(t, "label"), age = col(t, "age"), grp = col(t, "grp"),
+         seen = col(t, "seen");
+  /* AMB weight 2.67 among the vocabulary's weights */
+  const ms_column *dc = &t->schema.columns[dx];
+  assert_true(dc->n_categories >= 3);
+  assert_string_equal(dc->categories[0], "AMB");
+  size_t amb = 0, child = 0, young_a = 0, young = 0;
+  for (size_t r = 0; r < t->n; r++) {
+    assert_string_equal(memtable_str(t, lb, r), memtable_str(t, dx, r)); /* {field} in templates */
+    amb += !strcmp(memtable_str(t, dx, r), "AMB");
+    double a = memtable_num(t, age, r);
+    const char *g = memtable_str(t, grp, r);
+    if (a < 20) {
+      assert_string_equal(g, "child");
+      child++;
+    } else {
+      assert_true(strcmp(g, "child") != 0);
+      if (a < 50) {
+        young++;
+        young_a += !strcmp(g, "a");
+      }
+    }
+    double v = memtable_num(t, seen, r);
+    assert_true(v >= 1709251200.0 && v <= 1709424000.0); /* 2024-03-01 .. 2024-03-03 */
+  }
+  (void)child;
+  assert_close_se((double)young_a / young, 0.75, sqrt(0.1875 / young));
+  /* weights from the CSV: share of AMB = 2.67 / sum(weights) */
+  double wsum = 0;
+  char vpath[4096];
+  snprintf(vpath, sizeof vpath, "%s/schemas/vocab/encounter_types.csv", MS_SOURCE_DIR);
+  FILE *f = fopen(vpath, "r");
+  assert_non_null(f);
+  char line[1024];
+  int header = 1;
+  while (fgets(line, sizeof line, f)) {
+    if (header) {
+      header = 0;
+      continue;
+    }
+    /* weight is the 4th column; descriptions here hold no commas in quotes
+     * before it */
+    char *p = line;
+    for (int k = 0; k < 3 && p; k++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+    if (p && *p != '\n') wsum += strtod(p, NULL);
+  }
+  fclose(f);
+  double pa = 2.67 / wsum;
+  assert_close_se((double)amb / t->n, pa, sqrt(pa * (1 - pa) / t->n));
   memsink_free(&m);
   ms_spec_free(s);
 }
@@ -626,6 +796,33 @@ static void test_generate_field_edit_isolation(void **state) {
   free(edited);
 }
 
+static void test_generate_rejects_bad_options(void **state) {
+  (void)state;
+  ms_spec *s = load(k_filtered);
+  memsink m = {0};
+  ms_sink sink = memsink_sink(&m);
+  ms_generate_opts o;
+  ms_generate_opts_init(&o);
+  ms_generate_report rep;
+  ms_diag d;
+  ms_diag_init(&d);
+  o.shard_index = 3;
+  o.shard_count = 3;
+  assert_int_equal(ms_generate(s, &o, &sink, &rep, &d), MS_ERR_INVALID);
+  ms_generate_report_deinit(&rep);
+  ms_generate_opts_init(&o);
+  const char *names[] = {"nosuch"};
+  o.tables = names;
+  o.n_tables = 1;
+  assert_int_equal(ms_generate(s, &o, &sink, &rep, &d), MS_ERR_INVALID);
+  ms_generate_report_deinit(&rep);
+  assert_int_equal(d.count, 2);
+  assert_non_null(strstr(d.entries[1].message, "unknown table \"nosuch\""));
+  assert_int_equal(m.nt, 0); /* nothing began */
+  ms_diag_deinit(&d);
+  ms_spec_free(s);
+}
+
 static void test_generate_seed_changes_values(void **state) {
   (void)state;
   uint64_t a[3], b[3], c[3];
@@ -649,11 +846,15 @@ int main(void) {
       cmocka_unit_test(test_generate_filter_first_n_accepted),
       cmocka_unit_test(test_generate_filter_max_candidates_error),
       cmocka_unit_test(test_generate_row_error_names_row),
+      cmocka_unit_test(test_generate_child_reads_parent_ids),
+      cmocka_unit_test(test_generate_hash_id_width_exhausted),
+      cmocka_unit_test(test_generate_vocab_datetime_and_category_rules),
       cmocka_unit_test(test_generate_same_bytes_any_threads_and_chunks),
       cmocka_unit_test(test_generate_prefix_stable),
       cmocka_unit_test(test_generate_shards_equal_single_run),
       cmocka_unit_test(test_generate_field_edit_isolation),
       cmocka_unit_test(test_generate_seed_changes_values),
+      cmocka_unit_test(test_generate_rejects_bad_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

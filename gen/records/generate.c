@@ -194,6 +194,7 @@ static int ws_reserve(ws_t *w, size_t n) {
   if (!w->xs) w->xs = ms__expr_scratch_new();
   if (!w->g) w->g = ms_rng_gsl_new();
   if (!w->xs || !w->g) return -1;
+  if (n < 64) n = 64; /* buffers always exist, also for empty chunks */
   if (n <= w->cap) return 0;
   size_t cap = n + n / 2 + 16;
   for (int i = 0; i < 12; i++) {
@@ -415,7 +416,11 @@ static double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, doub
   return y;
 }
 
-/* Copula uniforms of every field of group gi for the chunk's rows. */
+/* Copula uniforms of every field of group gi for the chunk's rows:
+ * z = L e with e_j = normal(key of the group, uid, lane j) and L the Cholesky
+ * factor, u = Phi(z). Numeric fields feed u to their quantile function,
+ * categorical fields pick the label whose cumulative interval holds u, bool
+ * fields are true when u > 1 - p (docs/spec.md, Correlations). */
 static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
   const ms__copula *g = &c->t->cop[gi];
   ms_rng_key key = ms_rng_key_make(w->seed, g->stream);
@@ -427,22 +432,21 @@ static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
       if (!c->cu[fi]) return -1;
     }
   }
-  double z[64], e[64];
+  double *e = malloc(k * sizeof *e);
+  if (!e) return -1;
   for (size_t r = 0; r < n; r++) {
-    for (size_t j = 0; j < k && j < 64; j++) e[j] = ms_rng_normal(key, c->uid[r], j);
-    for (size_t i = 0; i < k && i < 64; i++) {
-      double acc = 0;
-      for (size_t j = 0; j <= i; j++) acc += g->chol[i * k + j] * e[j];
-      z[i] = acc;
-    }
-    for (size_t i = 0; i < k && i < 64; i++) {
-      double u = gsl_cdf_ugaussian_P(z[i]);
+    for (size_t j = 0; j < k; j++) e[j] = ms_rng_normal(key, c->uid[r], j);
+    for (size_t i = 0; i < k; i++) {
+      double z = 0;
+      for (size_t j = 0; j <= i; j++) z += g->chol[i * k + j] * e[j];
+      double u = gsl_cdf_ugaussian_P(z);
       /* keep u inside (0, 1) so quantile functions stay finite */
       if (u <= 0) u = 5e-324;
       if (u >= 1) u = 1 - 1.1102230246251565e-16;
       c->cu[g->fields[i]][r] = u;
     }
   }
+  free(e);
   return 0;
 }
 
@@ -472,19 +476,27 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
    * [F(lo), F(hi)] is the same for every row, so compute it once. The values
    * are exactly those of the general path below. */
   int const_bounds = (!f->min.set || !f->min.x) && (!f->max.set || !f->max.x) && !as_offset;
-  int fast = !any_expr && const_bounds && !integer && D->type != MS__DIST_QUANTILES &&
+  int fast = !any_expr && const_bounds && D->type != MS__DIST_QUANTILES &&
              (D->type == MS__DIST_NORMAL || D->type == MS__DIST_LOGNORMAL) &&
              (f->min.set || f->max.set);
   double flo = 0, fhi = 1, sc = f->precision >= 0 ? pow(10.0, f->precision) : 0;
-  if (fast) {
-    for (int i = 0; i < np; i++) a.p[i] = D->p[i].value;
-    double l = f->min.set ? f->min.value : -INFINITY, h = f->max.set ? f->max.value : INFINITY;
-    ms__dist_window(D->type, &a, l, h, &flo, &fhi);
-    /* upper-tail windows use the survival function in ms__dist_draw_u */
-    if (!(fhi > flo) || (f->min.set && flo > 0.5)) fast = 0;
+  /* window bounds as draw_int / draw_real use them: integers own the unit
+   * interval around them */
+  double wl = f->min.set ? f->min.value : -INFINITY, wh = f->max.set ? f->max.value : INFINITY;
+  double il = isinf(wl) ? wl : ceil(wl), ih = isinf(wh) ? wh : floor(wh);
+  if (fast && integer) {
+    if (il > ih) fast = 0;
+    wl = isinf(il) ? il : il - 0.5;
+    wh = isinf(ih) ? ih : ih + 0.5;
   }
   if (fast) {
-    double l = f->min.set ? f->min.value : -INFINITY, h = f->max.set ? f->max.value : INFINITY;
+    for (int i = 0; i < np; i++) a.p[i] = D->p[i].value;
+    ms__dist_window(D->type, &a, wl, wh, &flo, &fhi);
+    /* upper-tail windows use the survival function in ms__dist_draw_u */
+    if (!(fhi > flo) || (!isinf(wl) && flo > 0.5)) fast = 0;
+  }
+  if (fast) {
+    double l = wl, h = wh;
     for (size_t r = 0; r < n; r++) {
       if (vsel && vsel[r] != vk) continue;
       if ((lo && !lok[r]) || (hi && !hok[r])) {
@@ -496,7 +508,11 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
       double x = ms__dist_quantile(D->type, &a, flo + u * (fhi - flo));
       if (x < l) x = l;
       if (x > h) x = h;
-      if (f->precision >= 0) {
+      if (integer) {
+        x = floor(x + 0.5);
+        if (x < il) x = il;
+        if (x > ih) x = ih;
+      } else if (f->precision >= 0) {
         double y = round(x * sc) / sc;
         if (y < l) y = ceil(l * sc - 1e-9) / sc;
         if (y > h) y = floor(h * sc + 1e-9) / sc;
@@ -596,13 +612,17 @@ static size_t put_i64(char *o, int64_t v, int width, int zero) {
   return 1 + put_dec(o + 1, (uint64_t)0 - (uint64_t)v, width > 1 ? width - 1 : 0, zero);
 }
 
-static void gen_id(ws_t *w, tchunk *c, const ms__field *f, void *data) {
+static ms_status gen_id(ws_t *w, tchunk *c, const ms__field *f, void *data) {
   static const char hexd[] = "0123456789ABCDEF";
   size_t n = c->n;
+  if (f->id_hash && f->width < 16 && n && c->pos0 + n - 1 >= (1ull << (4 * f->width)))
+    return row_error(w, c, (size_t)((1ull << (4 * f->width)) > c->pos0 ? (1ull << (4 * f->width)) - c->pos0 : 0),
+                     f->ptr, "a hash id of width %d has only %llu distinct values; raise \"width\"",
+                     f->width, 1ull << (4 * f->width));
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
   if (!f->id_string) {
     for (size_t r = 0; r < n; r++) ((int64_t *)data)[r] = f->start + (int64_t)(c->pos0 + r);
-    return;
+    return MS_OK;
   }
   size_t es = f->str_width + 1;
   const char *pre = f->prefix ? f->prefix : "";
@@ -621,6 +641,7 @@ static void gen_id(ws_t *w, tchunk *c, const ms__field *f, void *data) {
     }
     memset(o + len, 0, es - len);
   }
+  return MS_OK;
 }
 
 static size_t value_text(const tchunk *c, size_t fi, size_t r, char *buf, size_t cap) {
@@ -764,7 +785,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
 
   switch (f->kind) {
     case MS__K_ID:
-      gen_id(w, c, f, data);
+      if (gen_id(w, c, f, data)) return w->st;
       break;
     case MS__K_REF: {
       const tchunk *p = c->parent;
@@ -781,9 +802,11 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
       break;
     case MS__K_CATEGORICAL: {
       int32_t *o = data;
+      const double *cu = c->cu[fi];
       for (size_t r = 0; r < n; r++) {
         const double *cum = vsel[r] && f->when[vsel[r] - 1].cum ? f->when[vsel[r] - 1].cum : f->base.cum;
-        double u = ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
+        /* in a correlation group u = Phi(z): higher z, later label */
+        double u = cu ? cu[r] : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
         size_t lo = 0, hi = f->n_labels - 1;
         while (lo < hi) {
           size_t mid = (lo + hi) / 2;
@@ -834,6 +857,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
           } else {
             double *pv = w->tmp[2];
             uint8_t *pok = w->ok[2];
+            const double *cu = c->cu[fi];
             if (eval_param(w, c, p, 0.0, pv, pok)) return w->st;
             for (size_t r = 0; r < n; r++) {
               if (vsel[r] != k) continue;
@@ -844,7 +868,10 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
               }
               if (!(pv[r] >= 0 && pv[r] <= 1))
                 return row_error(w, c, r, p->ptr, "must be in [0, 1] (got %g)", pv[r]);
-              ((uint8_t *)data)[r] = ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE) < pv[r];
+              /* in a correlation group u = Phi(z) and the value is true on
+               * the upper tail u > 1 - p, so that higher z means true */
+              ((uint8_t *)data)[r] = cu ? cu[r] > 1.0 - pv[r]
+                                        : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE) < pv[r];
             }
           }
           continue;
@@ -1215,6 +1242,7 @@ static int in_subtree(const ms_spec *s, size_t ti, size_t root) {
 ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_sink *sink,
                       ms_generate_report *report, ms_diag *d) {
   double t0 = now_s();
+  if (report) memset(report, 0, sizeof *report); /* safe to deinit on any return */
   ms_generate_opts def;
   ms_generate_opts_init(&def);
   if (!opts) opts = &def;

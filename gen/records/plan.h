@@ -152,6 +152,8 @@ typedef struct {
   int needed_prefix; /* needed to count rows/children of a skipped prefix */
   size_t n_deps;
   size_t *deps; /* fields of the same table read by this field */
+  size_t n_pdeps;
+  size_t *pdeps; /* ancestor fields read through parent.x: table << 32 | field */
 } ms__field;
 
 typedef struct {
@@ -215,6 +217,7 @@ struct ms_spec {
   ms__table *tables;
   size_t n_vocabs;
   ms__vocab_ref *vocabs;
+  struct ms__images *images; /* image fields (records/images.h); NULL when none */
 };
 
 #endif

@@ -27,10 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
 #include "core/jsonloc.h"
 #include "medsynth/rng.h"
+#include "records/images.h"
 #include "records/plan.h"
 
 /* JSON pointers and messages are built in fixed buffers; a pointer longer
@@ -44,6 +46,10 @@ typedef struct {
   ms_diag *d;
   size_t errs;
   int reads_nullable; /* the expression just compiled reads an ancestor's nullable field */
+  /* where ancestor fields read by expressions are recorded, as
+   * (table << 32 | field); NULL: not recorded */
+  size_t **pdeps;
+  size_t *n_pdeps;
 } V;
 
 static void verr(V *v, const char *ptr, int at_key, const char *fmt, ...)
@@ -163,10 +169,8 @@ static const cJSON *get(V *v, const cJSON *obj, const char *ptr, const char *key
   for (const cJSON *c = obj->child; c; c = c->next) {
     if (strcmp(c->string, key)) continue;
     if (found) {
-      char p[1024];
-      ptr_key(p, sizeof p, ptr, key);
+      /* cJSON keeps both; the locator finds the first, so report at the object */
       verr(v, ptr, 0, "key \"%s\" appears more than once", key);
-      (void)p;
       break;
     }
     found = c;
@@ -364,27 +368,16 @@ static double *values_cum(V *v, const ms__field *f, const cJSON *vals, const cha
     free(w);
     return NULL;
   }
+  /* cumulative shares; the last label with positive weight ends at exactly 1
+   * so that a uniform draw in (0, 1) always finds a label */
   double acc = 0;
+  size_t last = 0;
   for (size_t i = 0; i < f->n_labels; i++) {
+    if (w[i] > 0) last = i;
     acc += w[i] / tot;
     w[i] = acc;
   }
-  for (size_t i = f->n_labels; i-- > 0;) {
-    if (w[i] < 1.0 && (i + 1 == f->n_labels || w[i] != w[i + 1])) {
-      /* make the last label with positive weight end at exactly 1 */
-      break;
-    }
-  }
-  for (size_t i = 0; i < f->n_labels; i++)
-    if (w[i] > 1.0) w[i] = 1.0;
-  {
-    /* the final positive-weight label ends at 1 exactly */
-    size_t last = SIZE_MAX;
-    for (size_t i = 0; i < f->n_labels; i++)
-      if (i == 0 ? w[i] > 0 : w[i] > w[i - 1]) last = i;
-    if (last != SIZE_MAX)
-      for (size_t i = last; i < f->n_labels; i++) w[i] = 1.0;
-  }
+  for (size_t i = last; i < f->n_labels; i++) w[i] = 1.0;
   return w;
 }
 
@@ -664,7 +657,7 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
 
 static const char *const table_keys[] = {"name", "description", "rows", "parent", "count",
                                          "filter", "max_candidates", "fields", "correlations",
-                                         NULL};
+                                         "images", NULL};
 
 static void table_pass1(V *v, size_t ti, const cJSON *tj) {
   ms_spec *s = v->s;
@@ -1138,20 +1131,25 @@ static void rc_init(RC *rc, V *v, size_t ti, int count_scope) {
   rc->count_scope = count_scope;
   ms_spec *s = v->s;
   size_t cap = s->n_const + 8;
-  for (size_t t = ti; t != SIZE_MAX; t = s->tables[t].parent) cap += s->tables[t].n_fields;
+  for (size_t t = ti; t != SIZE_MAX; t = s->tables[t].parent) cap += 2 * s->tables[t].n_fields;
   rc->names = calloc(cap, sizeof *rc->names);
   if (!rc->names) return;
+  /* Candidate spellings for suggestions: own fields bare, ancestors with
+   * one "parent." per level. In a count's scope (the parent table) its own
+   * fields may also be written "parent.x", so they are listed both ways. */
   char prefix[64] = "";
   int level = 0;
   for (size_t t = ti; t != SIZE_MAX && level < 7; t = s->tables[t].parent, level++) {
-    for (size_t fi = 0; fi < s->tables[t].n_fields; fi++)
-      if (s->tables[t].fields[fi].name && rc->n_names < cap)
-        rc->names[rc->n_names++] = ptrf("%s%s", prefix, s->tables[t].fields[fi].name);
+    for (int twice = 0; twice < (count_scope && level == 0 ? 2 : 1); twice++)
+      for (size_t fi = 0; fi < s->tables[t].n_fields; fi++)
+        if (s->tables[t].fields[fi].name && rc->n_names < cap)
+          rc->names[rc->n_names++] =
+              ptrf("%s%s", twice ? "parent." : prefix, s->tables[t].fields[fi].name);
     if (level == 0)
       for (size_t i = 0; i < s->n_const && rc->n_names < cap; i++)
         rc->names[rc->n_names++] = strdup(s->consts[i].name);
-    if (!(count_scope && level == 0)) strncat(prefix, "parent.", sizeof prefix - strlen(prefix) - 1);
-    if (count_scope && level == 0) strcpy(prefix, "parent.");
+    strncat(prefix, "parent.", sizeof prefix - strlen(prefix) - 1);
+    if (count_scope && level == 0) strncat(prefix, "parent.", sizeof prefix - strlen(prefix) - 1);
   }
 }
 
@@ -1220,9 +1218,11 @@ static ms__expr *compile_at(V *v, size_t ti, int count_scope, const char *src, c
       for (int l = 0; l < (count_scope ? level - 1 : level) && t != SIZE_MAX; l++)
         t = s->tables[t].parent;
       if (t != SIZE_MAX)
-        for (size_t fi = 0; fi < s->tables[t].n_fields; fi++)
-          if (!strcmp(s->tables[t].fields[fi].name, q) && s->tables[t].fields[fi].nullable)
-            v->reads_nullable = 1;
+        for (size_t fi = 0; fi < s->tables[t].n_fields; fi++) {
+          if (strcmp(s->tables[t].fields[fi].name, q)) continue;
+          if (s->tables[t].fields[fi].nullable) v->reads_nullable = 1;
+          if (v->pdeps) add_dep(v->pdeps, v->n_pdeps, (t << 32) | fi);
+        }
       continue;
     }
     (void)own;
@@ -1552,6 +1552,10 @@ static void parse_missing(V *v, size_t ti, ms__field *f, const cJSON *mj, const 
     return;
   }
   size_t n = (size_t)cJSON_GetArraySize(wj);
+  if (n > 200) {
+    verr(v, wp, 0, "at most 200 rules");
+    return;
+  }
   f->miss_if = calloc(n ? n : 1, sizeof *f->miss_if);
   f->miss_when_rate = calloc(n ? n : 1, sizeof *f->miss_when_rate);
   if (!f->miss_if || !f->miss_when_rate) return;
@@ -1673,6 +1677,10 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
       verr(v, wp, 0, "must be an array of {\"if\": condition, ...overrides}");
     } else {
       size_t n = (size_t)cJSON_GetArraySize(wj);
+      if (n > 200) {
+        verr(v, wp, 0, "at most 200 rules");
+        return;
+      }
       f->when_if = calloc(n ? n : 1, sizeof *f->when_if);
       f->when = calloc(n ? n : 1, sizeof *f->when);
       if (!f->when_if || !f->when) return;
@@ -1704,6 +1712,40 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
       }
     }
   }
+}
+
+/* Whether field f can take its value from a copula uniform: integer/real
+ * drawn from a "dist", categorical (values or vocab), bool drawn with "p".
+ * The field's own definition decides; "when" rules may still switch single
+ * rows to a formula (those rows ignore the latent normal). Reports at ep. */
+static int copula_drawable(V *v, const ms__field *f, const char *ep) {
+  static const char *const takes =
+      "a correlation group takes integer/real fields with \"dist\", categorical fields, and bool fields with \"p\"";
+  switch (f->kind) {
+    case MS__K_INTEGER:
+    case MS__K_REAL:
+      if (f->base.has_dist) return 1;
+      if (f->base.expr) {
+        verr(v, ep, 0, "field \"%s\" is derived (\"expr\"), not drawn: %s", f->name, takes);
+        return 0;
+      }
+      break; /* neither: its own error is reported */
+    case MS__K_CATEGORICAL:
+      return 1;
+    case MS__K_BOOL:
+      if (f->base.p.set) return 1;
+      if (f->base.expr) {
+        verr(v, ep, 0, "bool field \"%s\" is derived (\"expr\"), not drawn: give it \"p\" (a probability) to correlate it",
+             f->name);
+        return 0;
+      }
+      break;
+    default:
+      verr(v, ep, 0, "field \"%s\" of kind %s cannot be correlated: %s", f->name,
+           ms__kind_name(f->kind), takes);
+      return 0;
+  }
+  return 0;
 }
 
 /* Symmetric, unit diagonal, positive definite; stores the Cholesky factor. */
@@ -1770,9 +1812,11 @@ static void parse_correlations(V *v, size_t ti, const cJSON *cj, const char *cpt
         continue;
       }
       ms__field *f = &t->fields[c->fields[k]];
-      if (!((f->kind == MS__K_INTEGER || f->kind == MS__K_REAL) && f->base.has_dist)) {
-        verr(v, ep, 0, "field \"%s\" has no \"dist\": only integer/real fields drawn from a distribution can be correlated",
-             f->name);
+      if (f->broken) {
+        ok = 0; /* its own definition is already reported */
+        continue;
+      }
+      if (!copula_drawable(v, f, ep)) {
         ok = 0;
         continue;
       }
@@ -1913,6 +1957,10 @@ static void order_table(V *v, size_t ti) {
       if (t->fields[f->deps[i]].pos_dep) f->pos_dep = 1;
       if (t->fields[f->deps[i]].nullable) f->nullable = 1;
     }
+    /* reading an ancestor's position-dependent field (parent.patient_id)
+     * makes this field wait for positions too */
+    for (size_t i = 0; i < f->n_pdeps; i++)
+      if (v->s->tables[f->pdeps[i] >> 32].fields[f->pdeps[i] & 0xffffffffu].pos_dep) f->pos_dep = 1;
     if (f->kind == MS__K_REF && t->parent != SIZE_MAX && f->ref_field != SIZE_MAX)
       f->nullable |= v->s->tables[t->parent].fields[f->ref_field].nullable;
   }
@@ -1922,12 +1970,15 @@ out:
   free(it);
 }
 
-/* Marks fi and everything it reads as needed for prefix counting. */
-static void mark_needed(ms__table *t, size_t fi) {
-  ms__field *f = &t->fields[fi];
+/* Marks field fi of table ti and everything it reads (in its own table and,
+ * through parent.x, in ancestors) as needed for prefix counting. */
+static void mark_needed(ms_spec *s, size_t ti, size_t fi) {
+  ms__field *f = &s->tables[ti].fields[fi];
   if (f->needed_prefix) return;
   f->needed_prefix = 1;
-  for (size_t i = 0; i < f->n_deps; i++) mark_needed(t, f->deps[i]);
+  for (size_t i = 0; i < f->n_deps; i++) mark_needed(s, ti, f->deps[i]);
+  for (size_t i = 0; i < f->n_pdeps; i++)
+    mark_needed(s, f->pdeps[i] >> 32, f->pdeps[i] & 0xffffffffu);
 }
 
 static void check_pos_reads(V *v, ms__table *t, const size_t *deps, size_t nd, const char *what,
@@ -2049,6 +2100,7 @@ static void field_free(ms__field *f) {
   for (size_t i = 0; i < f->n_labels; i++) free(f->labels[i]);
   free(f->labels);
   free(f->deps);
+  free(f->pdeps);
 }
 
 void ms_spec_free(ms_spec *s) {
@@ -2084,6 +2136,7 @@ void ms_spec_free(ms_spec *s) {
     ms__vocab_free(s->vocabs[i].v);
   }
   free(s->vocabs);
+  ms__images_free(s->images);
   free(s->file);
   free(s->dir);
   free(s->text);
@@ -2091,7 +2144,7 @@ void ms_spec_free(ms_spec *s) {
   free(s);
 }
 
-static const char *const root_keys[] = {"$schema", "medsynth", "name", "description", "seed",
+static const char *const root_keys[] = {"$schema", "medsynth", "name", "description", "seed", "privacy",
                                         "constants", "tables", NULL};
 
 static void parse_constants(V *v, const cJSON *cj) {
@@ -2267,7 +2320,11 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
       ms__kind k = f->kind;
       if (k == MS__K_STRING) f->kind = MS__K_COUNT;
       v->reads_nullable = 0;
+      v->pdeps = &f->pdeps;
+      v->n_pdeps = &f->n_pdeps;
       field_pass2(v, ti, fi, fj);
+      v->pdeps = NULL;
+      v->n_pdeps = NULL;
       f->nullable = f->has_missing || v->reads_nullable;
       f->kind = k;
       if (k == MS__K_STRING && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(fj, "template")))
@@ -2275,7 +2332,7 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     }
     char p[400];
     const cJSON *flt = get(v, tjj, t->ptr, "filter");
-    size_t *fdeps = NULL, nfd = 0;
+    size_t *fdeps = NULL, nfd = 0, *cpdeps = NULL, ncpd = 0;
     if (flt) {
       ptr_key(p, sizeof p, t->ptr, "filter");
       if (!cJSON_IsString(flt))
@@ -2288,7 +2345,11 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     if (cnt && t->parent != SIZE_MAX) {
       ptr_key(p, sizeof p, t->ptr, "count");
       t->has_count = 1;
+      v->pdeps = &cpdeps;
+      v->n_pdeps = &ncpd;
       parse_dist(v, t->parent, 1, &t->count, cnt, p, 1, &cdeps, &ncd);
+      v->pdeps = NULL;
+      v->n_pdeps = NULL;
     }
     const cJSON *cor = get(v, tjj, t->ptr, "correlations");
     if (cor) {
@@ -2300,12 +2361,20 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
       if (t->filter) {
         ptr_key(p, sizeof p, t->ptr, "filter");
         check_pos_reads(v, t, fdeps, nfd, "filter", p);
-        for (size_t i = 0; i < nfd; i++) mark_needed(t, fdeps[i]);
+        for (size_t i = 0; i < nfd; i++) mark_needed(s, ti, fdeps[i]);
       }
       if (t->has_count) {
         ms__table *pt = &s->tables[t->parent];
         check_pos_reads(v, pt, cdeps, ncd, "count", t->count.ptr);
-        for (size_t i = 0; i < ncd; i++) mark_needed(pt, cdeps[i]);
+        for (size_t i = 0; i < ncd; i++) mark_needed(s, t->parent, cdeps[i]);
+        for (size_t i = 0; i < ncpd; i++) {
+          const ms__field *af = &s->tables[cpdeps[i] >> 32].fields[cpdeps[i] & 0xffffffffu];
+          if (af->pos_dep)
+            verr(v, t->count.ptr, 0,
+                 "count cannot read \"%s\": its value depends on the row's output position (ids, refs, {seq}/{row} templates)",
+                 af->name);
+          mark_needed(s, cpdeps[i] >> 32, cpdeps[i] & 0xffffffffu);
+        }
       }
       for (size_t fi = 0; fi < t->n_fields; fi++) {
         ms__field *f = &t->fields[fi];
@@ -2315,7 +2384,10 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     }
     free(fdeps);
     free(cdeps);
+    free(cpdeps);
   }
+  /* image fields: records/images.c */
+  v->errs += ms__images_load(s, tj, d);
   if (v->errs) goto done;
   for (ti = 0; ti < nt; ti++) {
     ms__table *t = &s->tables[ti];
@@ -2377,9 +2449,14 @@ ms_status ms_spec_load(ms_spec **out, const char *path, ms_diag *d) {
   *out = NULL;
   FILE *f = fopen(path, "rb");
   if (!f) {
+    /* missing or unreadable input (exit 66 in the command) */
     int e = errno;
-    return ms_diag_add(d, e == ENOENT ? MS_ERR_NOTFOUND : MS_ERR_IO, path, 0, 0, NULL,
-                       "cannot open spec: %s", strerror(e));
+    return ms_diag_add(d, MS_ERR_NOTFOUND, path, 0, 0, NULL, "cannot open spec: %s", strerror(e));
+  }
+  struct stat sb;
+  if (fstat(fileno(f), &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    fclose(f);
+    return ms_diag_add(d, MS_ERR_NOTFOUND, path, 0, 0, NULL, "cannot read spec: not a regular file");
   }
   char *buf = NULL;
   size_t len = 0, cap = 0;

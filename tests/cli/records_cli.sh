@@ -26,6 +26,7 @@ expect_rc 65 "$ms" validate "$src/tests/specs/bad/bad_params.json"
 [ "$(grep -c ': error: ' "$tmp/err")" = 9 ] || fail "validate must print all 9 errors"
 grep -q "bad_params.json:5:81: error: /tables/0/fields/0/dist/sd: must be > 0" "$tmp/err" || fail "positioned message"
 expect_rc 66 "$ms" validate "$tmp/nonexistent.json"
+expect_rc 66 "$ms" validate "$tmp"
 expect_rc 64 "$ms" validate
 expect_rc 64 "$ms" validate --bogus "$spec"
 
@@ -73,6 +74,11 @@ with h5py.File(f"{t}/a.h5") as a, h5py.File(f"{t}/b.h5") as b:
         x, y = a[f"/tables/{name}"][:], b[f"/tables/{name}"][:]
         assert x.dtype == y.dtype and len(x) == len(y), name
         assert x.tobytes() == y.tobytes(), "threads/chunk size changed " + name
+    # root attributes agree except the command as typed
+    ka = {k for k in a.attrs if k != "command_line"}
+    assert ka == {k for k in b.attrs if k != "command_line"}
+    for k in ka:
+        assert s(a.attrs[k]) == s(b.attrs[k]), k
     p = a["/tables/patients"]
     assert len(p) == 3000
     at = a.attrs
@@ -93,6 +99,15 @@ with h5py.File(f"{t}/c.h5") as c:
     assert int(c.attrs["candidates_patients"]) > 500
     assert (p["age"] >= 40).all() and (p["age"] <= 75).all() and (p["hba1c"] >= 6.5).all()
 PY
+
+# the same command twice: byte-identical HDF5 with --no-timestamp
+"$ms" records --spec "$spec" -o "$tmp/same.h5" -n 500 --no-timestamp -q
+cp "$tmp/same.h5" "$tmp/same1.h5"
+"$ms" records --spec "$spec" -o "$tmp/same.h5" -n 500 --no-timestamp -q --force
+# (--force is part of the command line: compare against a rerun of that)
+cp "$tmp/same.h5" "$tmp/same2.h5"
+"$ms" records --spec "$spec" -o "$tmp/same.h5" -n 500 --no-timestamp -q --force
+cmp "$tmp/same.h5" "$tmp/same2.h5" || fail "the same command gave different HDF5 bytes"
 
 # ---- CSV: byte-identical across threads and chunking; shards add up
 "$ms" records --spec "$spec" -o "$tmp/one.csv" -n 2000 --threads 1 -q

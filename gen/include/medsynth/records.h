@@ -26,6 +26,11 @@
  * tables interleave: a parent chunk is followed by the child chunks of its
  * rows), then end_table for each table (spec order).
  *
+ * GSL: generation calls GSL's CDF and sampler routines, whose default error
+ * handler aborts the process. Turn it off once at start-up
+ * (gsl_set_error_handler_off(), as the medsynth command does); medsynth checks
+ * parameters itself and reports problems through ms_diag.
+ *
  * Ownership: ms_spec_load* create a spec the caller releases with
  * ms_spec_free. Accessors return pointers borrowed from the spec, valid until
  * it is freed. ms_generate borrows everything it is given; the report's
@@ -117,7 +122,8 @@ void ms_generate_report_deinit(ms_generate_report *r);
 
 /* Generates every table (or the subset in opts) and hands them to sink.
  * report may be NULL; when given it is filled in (also on failure, with what
- * was done) and must be released with ms_generate_report_deinit. Errors met
+ * was done; zeroed when the options are rejected) and must be released with
+ * ms_generate_report_deinit. Errors met
  * while generating (an expression failing for some row, a filter that finds
  * too few candidates within max_candidates, the sink failing) stop the run
  * and are added to d with a "table/row" location. */

@@ -1,0 +1,291 @@
+/* `medsynth fit`: learns a spec from a real table (docs/privacy.md).
+ *
+ *   medsynth fit --data real.csv|real.h5 [--table T] [--types col=kind,...] [--id col,...]
+ *                [--quasi-identifiers a,b] [--k-min 5] [--epsilon E [--delta D]]
+ *                [--bounds col=lo:hi,...] [--seed K] [--na tokens] -o fitted.json
+ *
+ * Parses arguments, reads the table, fits, prints the privacy accounting to
+ * stderr and writes the spec through a temporary file renamed on success.
+ * --sample N --sample-out syn.csv additionally draws N rows with the
+ * reference sampler (--independent: without correlations). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "medsynth/fit.h"
+
+static const char *usage_text =
+    "usage: medsynth fit --data real.csv [options] -o fitted.json\n"
+    "  --data FILE                real table: CSV with a header row, or a medsynth HDF5 file\n"
+    "  --types col=kind,...       force kinds: id categorical integer real date bool\n"
+    "  --id col,...               identifier columns (replaced by generated ids)\n"
+    "  --quasi-identifiers a,b    recorded in the spec's privacy block\n"
+    "  --k-min K                  smallest group any released figure describes (5)\n"
+    "  --epsilon E                differential privacy budget (> 0); off when absent\n"
+    "  --delta D                  DP delta (default 1e-6 with --epsilon)\n"
+    "  --bounds col=lo:hi,...     public bounds of numeric columns (DP)\n"
+    "  --seed K                   seed of the DP noise and the spec (0)\n"
+    "  --na a,b,...               missing-value tokens (default: empty NA N/A NaN nan NULL null ?)\n"
+    "  --table NAME               table of an HDF5 input (needed when it holds several);\n"
+    "                             also the spec's table name (default: data)\n"
+    "  --name NAME                spec name (fitted)\n"
+    "  --no-parametric            quantile tables only (no AIC choice of a family)\n"
+    "  --no-copula                no correlations group\n"
+    "  --sample N --sample-out F  also draw N rows with the reference sampler into F (CSV)\n"
+    "  --independent              the sample ignores correlations\n"
+    "  -o FILE, --force           output spec (an existing file needs --force)\n";
+
+/* Splits a comma list in place into a malloc'd array of pointers into s. */
+static char **split_list(char *s, size_t *n) {
+  size_t cap = 1;
+  for (char *p = s; *p; p++) cap += *p == ',';
+  char **v = malloc(cap * sizeof *v);
+  *n = 0;
+  if (!v) return NULL;
+  for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) v[(*n)++] = tok;
+  return v;
+}
+
+static int file_exists(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0;
+}
+
+static int cmd_fit(int argc, char **argv) {
+  const char *data = NULL, *out = NULL, *sample_out = NULL, *name = NULL, *table = NULL;
+  char *types_s = NULL, *id_s = NULL, *qi_s = NULL, *na_s = NULL, *bounds_s = NULL;
+  ms_fit_params fp;
+  ms_fit_params_init(&fp);
+  int force = 0, has_eps = 0, independent = 0;
+  uint64_t sample_n = 0;
+  int rc = MS_EXIT_OK;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_ARG()                                                   \
+  do {                                                               \
+    if (!v) {                                                        \
+      ms_cli_error("fit", "option %s needs a value", a);             \
+      return MS_EXIT_USAGE;                                          \
+    }                                                                \
+    i++;                                                             \
+  } while (0)
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(usage_text, stdout);
+      return MS_EXIT_OK;
+    } else if (!strcmp(a, "--data")) { NEED_ARG(); data = v; }
+    else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { NEED_ARG(); out = v; }
+    else if (!strcmp(a, "--types")) { NEED_ARG(); types_s = strdup(v); }
+    else if (!strcmp(a, "--id")) { NEED_ARG(); id_s = strdup(v); }
+    else if (!strcmp(a, "--quasi-identifiers")) { NEED_ARG(); qi_s = strdup(v); }
+    else if (!strcmp(a, "--na")) { NEED_ARG(); na_s = strdup(v); }
+    else if (!strcmp(a, "--bounds")) { NEED_ARG(); bounds_s = strdup(v); }
+    else if (!strcmp(a, "--name")) { NEED_ARG(); name = v; }
+    else if (!strcmp(a, "--table")) { NEED_ARG(); table = v; }
+    else if (!strcmp(a, "--force")) force = 1;
+    else if (!strcmp(a, "--no-parametric")) fp.parametric = 0;
+    else if (!strcmp(a, "--no-copula")) fp.copula = 0;
+    else if (!strcmp(a, "--independent")) independent = 1;
+    else if (!strcmp(a, "--sample-out")) { NEED_ARG(); sample_out = v; }
+    else if (!strcmp(a, "--sample")) {
+      NEED_ARG();
+      if (ms_cli_parse_u64(v, &sample_n) || sample_n == 0) {
+        ms_cli_error("fit", "--sample needs a positive integer, got '%s'", v);
+        return MS_EXIT_USAGE;
+      }
+    } else if (!strcmp(a, "--k-min")) {
+      NEED_ARG();
+      uint64_t k;
+      if (ms_cli_parse_u64(v, &k) || k < 1 || k > 1000000) {
+        ms_cli_error("fit", "--k-min needs an integer >= 1, got '%s'", v);
+        return MS_EXIT_USAGE;
+      }
+      fp.k_min = (size_t)k;
+    } else if (!strcmp(a, "--seed")) {
+      NEED_ARG();
+      if (ms_cli_parse_u64(v, &fp.seed)) {
+        ms_cli_error("fit", "--seed needs a non-negative integer, got '%s'", v);
+        return MS_EXIT_USAGE;
+      }
+    } else if (!strcmp(a, "--epsilon")) {
+      NEED_ARG();
+      if (ms_cli_parse_double(v, &fp.epsilon) || !(fp.epsilon > 0)) {
+        ms_cli_error("fit", "--epsilon must be a number > 0, got '%s'", v);
+        return MS_EXIT_USAGE;
+      }
+      has_eps = 1;
+    } else if (!strcmp(a, "--delta")) {
+      NEED_ARG();
+      if (ms_cli_parse_double(v, &fp.delta) || !(fp.delta > 0) || fp.delta >= 1) {
+        ms_cli_error("fit", "--delta must be a number in (0, 1), got '%s'", v);
+        return MS_EXIT_USAGE;
+      }
+    } else {
+      ms_cli_error("fit", "unknown option '%s'\n%s", a, usage_text);
+      return MS_EXIT_USAGE;
+    }
+#undef NEED_ARG
+  }
+  if (!data || !out) {
+    ms_cli_error("fit", "--data and -o are required\n%s", usage_text);
+    return MS_EXIT_USAGE;
+  }
+  if (fp.delta > 0 && !has_eps) {
+    ms_cli_error("fit", "--delta needs --epsilon");
+    return MS_EXIT_USAGE;
+  }
+  if ((sample_n > 0) != (sample_out != NULL)) {
+    ms_cli_error("fit", "--sample and --sample-out go together");
+    return MS_EXIT_USAGE;
+  }
+  if (!force && file_exists(out)) {
+    ms_cli_error("fit", "%s exists (use --force to overwrite)", out);
+    return MS_EXIT_CANTCREAT;
+  }
+
+  ms_csv_opts co;
+  ms_csv_opts_init(&co);
+  size_t n_types = 0, n_ids = 0, n_qi = 0, n_na = 0, n_bounds = 0;
+  char **types_l = types_s ? split_list(types_s, &n_types) : NULL;
+  char **ids = id_s ? split_list(id_s, &n_ids) : NULL;
+  char **qis = qi_s ? split_list(qi_s, &n_qi) : NULL;
+  char **nas = na_s ? split_list(na_s, &n_na) : NULL;
+  char **bnds = bounds_s ? split_list(bounds_s, &n_bounds) : NULL;
+  ms_type_override *ov = calloc(n_types + 1, sizeof *ov);
+  const char **bcol = calloc(n_bounds + 1, sizeof *bcol);
+  double *blo = calloc(n_bounds + 1, sizeof *blo), *bhi = calloc(n_bounds + 1, sizeof *bhi);
+  ms_fit_model *m = NULL;
+  ms_frame *fr = NULL, *syn = NULL;
+  char *json = NULL, *acct = NULL, *tmp = NULL;
+  ms_diag d;
+  ms_diag_init(&d);
+  if (!ov || !bcol || !blo || !bhi) {
+    rc = MS_EXIT_SOFTWARE;
+    goto done;
+  }
+  for (size_t t = 0; t < n_types; t++) {
+    char *eq = strchr(types_l[t], '=');
+    if (!eq || (ov[t].kind = ms_fkind_from_name(eq + 1)) == MS_FKIND_COUNT) {
+      ms_cli_error("fit", "--types: '%s' is not col=kind (kinds: id categorical integer real date bool)",
+                   types_l[t]);
+      rc = MS_EXIT_USAGE;
+      goto done;
+    }
+    *eq = '\0';
+    ov[t].column = types_l[t];
+  }
+  for (size_t b = 0; b < n_bounds; b++) {
+    char *eq = strchr(bnds[b], '='), *colon = eq ? strchr(eq, ':') : NULL;
+    if (!eq || !colon) {
+      ms_cli_error("fit", "--bounds: '%s' is not col=lo:hi", bnds[b]);
+      rc = MS_EXIT_USAGE;
+      goto done;
+    }
+    *eq = *colon = '\0';
+    if (ms_cli_parse_double(eq + 1, &blo[b]) || ms_cli_parse_double(colon + 1, &bhi[b]) ||
+        !(bhi[b] > blo[b])) {
+      ms_cli_error("fit", "--bounds for '%s': need numbers lo < hi", bnds[b]);
+      rc = MS_EXIT_USAGE;
+      goto done;
+    }
+    bcol[b] = bnds[b];
+  }
+  co.types = ov;
+  co.n_types = n_types;
+  co.id_columns = (const char *const *)ids;
+  co.n_id_columns = n_ids;
+  if (na_s) {
+    co.na_values = (const char *const *)nas;
+    co.n_na_values = n_na;
+  }
+  fp.quasi_identifiers = (const char *const *)qis;
+  fp.n_quasi_identifiers = n_qi;
+  fp.bound_columns = bcol;
+  fp.bound_lo = blo;
+  fp.bound_hi = bhi;
+  fp.n_bounds = n_bounds;
+  fp.name = name;
+  fp.table = table;
+
+  /* --table picks the table of an HDF5 input and names the spec's table. */
+  ms_status st = ms_frame_read(&fr, data, table, &co, &d);
+  if (st) {
+    ms_cli_print_diag(&d);
+    rc = ms_cli_exit_code(st);
+    goto done;
+  }
+  st = ms_fit(&m, fr, &fp, &d);
+  ms_cli_print_diag(&d);
+  if (st) {
+    rc = ms_cli_exit_code(st);
+    goto done;
+  }
+  json = ms_fit_model_to_json(m);
+  acct = ms_fit_model_accounting(m);
+  if (!json || !acct) {
+    rc = MS_EXIT_SOFTWARE;
+    goto done;
+  }
+  fprintf(stderr, "fit: %zu rows x %zu columns from %s\n", fr->n_rows, fr->n_cols, data);
+  for (size_t j = 0; j < fr->n_cols; j++)
+    fprintf(stderr, "  %-24s %-11s %zu missing\n", fr->cols[j].name, ms_fkind_name(fr->cols[j].kind),
+            fr->cols[j].n_missing);
+  fputs(acct, stderr);
+  if (asprintf(&tmp, "%s.tmp.%ld", out, (long)getpid()) < 0) {
+    tmp = NULL;
+    rc = MS_EXIT_SOFTWARE;
+    goto done;
+  }
+  FILE *fp_out = fopen(tmp, "wb");
+  if (!fp_out) {
+    ms_cli_error("fit", "cannot create %s: %s", out, strerror(errno));
+    rc = MS_EXIT_CANTCREAT;
+    goto done;
+  }
+  int bad = fputs(json, fp_out) < 0 || fputc('\n', fp_out) == EOF;
+  if (fclose(fp_out) || bad || rename(tmp, out)) {
+    remove(tmp);
+    ms_cli_error("fit", "writing %s failed", out);
+    rc = MS_EXIT_IOERR;
+    goto done;
+  }
+  if (sample_n) {
+    ms_diag_clear(&d);
+    st = ms_fit_model_sample(&syn, m, (size_t)sample_n, fp.seed, independent, &d);
+    if (!st) st = ms_frame_write_csv(syn, sample_out, &d);
+    if (st) {
+      ms_cli_print_diag(&d);
+      rc = ms_cli_exit_code(st);
+    }
+  }
+done:
+  ms_diag_deinit(&d);
+  ms_frame_free(fr);
+  ms_frame_free(syn);
+  ms_fit_model_free(m);
+  free(json);
+  free(acct);
+  free(tmp);
+  free(types_l);
+  free(ids);
+  free(qis);
+  free(nas);
+  free(bnds);
+  free(types_s);
+  free(id_s);
+  free(qi_s);
+  free(na_s);
+  free(bounds_s);
+  free(ov);
+  free(bcol);
+  free(blo);
+  free(bhi);
+  return rc;
+}
+
+MS_CLI_COMMAND(fit, "learn a spec from a real table (optionally differentially private)", cmd_fit);

@@ -1,0 +1,1151 @@
+/* Utility and privacy evaluation (docs/evaluate.md).
+ *
+ * Columns are aligned by name with the training table as reference:
+ * numeric kinds (integer, real, date) are compared as numbers, categorical
+ * and bool columns as labels (a label that only the synthetic table has gets
+ * its own code). Identifier columns are ignored.
+ *
+ * Utility: per-column KS complement (numeric) / total-variation complement
+ * (categorical); association matrices (Pearson, Cramer's V, correlation
+ * ratio) and their mean absolute difference; pairwise contingency
+ * similarity (quintile bins); pMSE of a ridge logistic real-vs-synthetic
+ * classifier; train-on-synthetic / test-on-real against train-on-real.
+ * Privacy: exact-copy rate (hash of the row's values), distance to closest
+ * record in a standardised space (numerics z-scored by the training mean/sd,
+ * categoricals one-hot scaled by 1/sqrt(2) so a mismatch adds 1), share of
+ * synthetic rows closer to train than to an equal-sized holdout, nearest
+ * neighbour distance ratio, quasi-identifier uniqueness / k-anonymity, and
+ * the AUC of a distance-based membership-inference attack.
+ *
+ * Determinism: row subsamples are the m rows with the smallest keyed
+ * 64-bit hashes (seed, "eval/sample/<what>", row); every parallel loop
+ * writes its own slots or reduces over fixed blocks.
+ *
+ * References: Snoke et al., "General and specific utility measures for
+ * synthetic data", JRSS-A 181 (2018) (pMSE); Platzer & Reutterer, "Holdout-
+ * based fidelity and privacy assessment of mixed-type synthetic data", Front.
+ * Big Data 4 (2021) (DCR share vs holdout); Shokri et al. (2017) and
+ * Stadler et al., "Synthetic data -- anonymisation groundhog day", USENIX
+ * Security 2022 (membership inference). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "eval/eval_internal.h"
+#include "fit/fit_internal.h"
+#include "medsynth/eval.h"
+#include "medsynth/rng.h"
+#include "medsynth/version.h"
+
+#define MAX_LEVELS 64 /* categorical codes >= this share one bucket in tables */
+
+static const char *const verdict_names[] = {"pass", "warn", "fail"};
+const char *ms_eval_verdict_name(ms_eval_verdict v) {
+  return (unsigned)v < MS_VERDICT_COUNT ? verdict_names[v] : "?";
+}
+
+void ms_eval_params_init(ms_eval_params *p) {
+  memset(p, 0, sizeof *p);
+  p->max_privacy_rows = 10000;
+  p->max_pmse_rows = 20000;
+  p->plots = 1;
+  p->max_plot_columns = 40;
+}
+
+struct ms_eval_report {
+  cJSON *root;
+  char *json;
+  char *md;
+  ms_eval_verdict worst;
+};
+
+void ms_eval_report_free(ms_eval_report *r) {
+  if (!r) return;
+  cJSON_Delete(r->root);
+  free(r->json);
+  free(r->md);
+  free(r);
+}
+
+const char *ms_eval_report_json(const ms_eval_report *r) { return r->json; }
+const char *ms_eval_report_markdown(const ms_eval_report *r) { return r->md; }
+ms_eval_verdict ms_eval_report_verdict(const ms_eval_report *r) { return r->worst; }
+
+double ms_eval_report_number(const ms_eval_report *r, const char *path) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", path);
+  cJSON *node = r->root;
+  for (char *tok = strtok(buf, "."); tok && node; tok = strtok(NULL, "."))
+    node = cJSON_GetObjectItemCaseSensitive(node, tok);
+  return node && cJSON_IsNumber(node) ? node->valuedouble : NAN;
+}
+
+/* ---- aligned columns ---- */
+
+typedef struct {
+  const char *name;
+  int cat;
+  size_t L;          /* unified labels (categorical) */
+  char **labels;     /* owned */
+  const double *x[3];
+  int32_t *c[3];     /* owned */
+  size_t n[3];
+  double mean, sd;   /* training mean/sd (numeric) */
+  double q[4];       /* training quintile edges */
+} evcol;
+
+typedef struct {
+  const ms_frame *f[3];
+  size_t d;
+  evcol *col;
+} ev;
+
+static void ev_free(ev *e) {
+  for (size_t j = 0; j < e->d; j++) {
+    for (size_t l = 0; l < e->col[j].L; l++) free(e->col[j].labels[l]);
+    free(e->col[j].labels);
+    for (int k = 0; k < 3; k++) free(e->col[j].c[k]);
+  }
+  free(e->col);
+}
+
+static int is_cat_kind(ms_fkind k) { return k == MS_FKIND_CATEGORICAL || k == MS_FKIND_BOOL; }
+
+static ms_status align(ev *e, ms_diag *d) {
+  const ms_frame *tr = e->f[0];
+  ms_status st = MS_OK;
+  e->col = calloc(tr->n_cols ? tr->n_cols : 1, sizeof *e->col);
+  if (!e->col) return MS_ERR_NOMEM;
+  for (int k = 1; k < 3; k++) {
+    if (!e->f[k]) continue;
+    for (size_t j = 0; j < e->f[k]->n_cols; j++) {
+      const ms_frame_col *c = &e->f[k]->cols[j];
+      size_t t = ms_frame_find(tr, c->name);
+      if (t == SIZE_MAX && c->kind != MS_FKIND_ID)
+        st = ms_diag_add(d, MS_ERR_DATA, e->f[k]->source, 1, 0, c->name,
+                         "column is not in the real table %s", tr->source);
+    }
+  }
+  for (size_t j = 0; j < tr->n_cols; j++) {
+    const ms_frame_col *tc = &tr->cols[j];
+    if (tc->kind == MS_FKIND_ID) continue;
+    evcol *ec = &e->col[e->d];
+    ec->name = tc->name;
+    ec->cat = is_cat_kind(tc->kind);
+    ms__strtab lab;
+    if (ms__strtab_init(&lab)) return MS_ERR_NOMEM;
+    if (tc->kind == MS_FKIND_BOOL) {
+      ms__strtab_intern(&lab, "false");
+      ms__strtab_intern(&lab, "true");
+    }
+    int ok = 1;
+    for (int k = 0; k < 3; k++) {
+      const ms_frame *f = e->f[k];
+      if (!f) continue;
+      size_t cj = ms_frame_find(f, tc->name);
+      if (cj == SIZE_MAX) {
+        st = ms_diag_add(d, MS_ERR_DATA, f->source, 1, 0, tc->name,
+                         "column of the real table is missing");
+        ok = 0;
+        continue;
+      }
+      const ms_frame_col *c = &f->cols[cj];
+      if (is_cat_kind(c->kind) != ec->cat || c->kind == MS_FKIND_ID) {
+        st = ms_diag_add(d, MS_ERR_DATA, f->source, 1, 0, tc->name,
+                         "column is %s here but %s in the real table", ms_fkind_name(c->kind),
+                         ms_fkind_name(tc->kind));
+        ok = 0;
+        continue;
+      }
+      ec->n[k] = f->n_rows;
+      if (!ec->cat) {
+        ec->x[k] = c->num;
+        continue;
+      }
+      ec->c[k] = malloc((f->n_rows ? f->n_rows : 1) * sizeof *ec->c[k]);
+      if (!ec->c[k]) return ms__strtab_deinit(&lab, 1), MS_ERR_NOMEM;
+      int32_t *map = NULL;
+      if (c->code) {
+        map = malloc((c->n_levels ? c->n_levels : 1) * sizeof *map);
+        if (!map) return ms__strtab_deinit(&lab, 1), MS_ERR_NOMEM;
+        for (size_t l = 0; l < c->n_levels; l++) map[l] = ms__strtab_intern(&lab, c->levels[l]);
+      }
+      for (size_t r = 0; r < f->n_rows; r++) {
+        if (c->code) ec->c[k][r] = c->code[r] < 0 ? -1 : map[c->code[r]];
+        else ec->c[k][r] = isnan(c->num[r]) ? -1 : (c->num[r] != 0);
+      }
+      free(map);
+    }
+    ec->L = lab.n;
+    ec->labels = lab.strs;
+    lab.strs = NULL;
+    lab.n = 0;
+    ms__strtab_deinit(&lab, 0);
+    if (ok) e->d++;
+    else {
+      for (size_t l = 0; l < ec->L; l++) free(ec->labels[l]);
+      free(ec->labels);
+      for (int k = 0; k < 3; k++) free(ec->c[k]);
+      memset(ec, 0, sizeof *ec);
+    }
+  }
+  if (!st && e->d == 0)
+    st = ms_diag_add(d, MS_ERR_DATA, tr->source, 0, 0, NULL, "no comparable (non-identifier) columns");
+  return st;
+}
+
+static int cmpd(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Present values of a numeric column, sorted. */
+static double *sorted_present(const double *x, size_t n, size_t *m) {
+  double *v = malloc((n ? n : 1) * sizeof *v);
+  *m = 0;
+  if (!v) return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (!isnan(x[i])) v[(*m)++] = x[i];
+  qsort(v, *m, sizeof *v, cmpd);
+  return v;
+}
+
+static void col_stats(evcol *c) {
+  if (c->cat) return;
+  size_t m;
+  double *v = sorted_present(c->x[0], c->n[0], &m);
+  double s = 0, s2 = 0;
+  for (size_t i = 0; i < m; i++) s += v[i], s2 += v[i] * v[i];
+  c->mean = m ? s / m : 0;
+  double var = m > 1 ? (s2 - s * s / m) / (m - 1) : 0;
+  c->sd = var > 0 ? sqrt(var) : 1;
+  for (int k = 0; k < 4; k++) c->q[k] = m ? v[(size_t)((k + 1) * 0.2 * (m - 1))] : 0;
+  free(v);
+}
+
+static double ks_complement(const evcol *c, int a, int b) {
+  size_t na, nb;
+  double *x = sorted_present(c->x[a], c->n[a], &na), *y = sorted_present(c->x[b], c->n[b], &nb);
+  double D = 0;
+  if (x && y && na && nb) {
+    size_t i = 0, j = 0;
+    while (i < na && j < nb) {
+      double v = x[i] <= y[j] ? x[i] : y[j];
+      while (i < na && x[i] <= v) i++;
+      while (j < nb && y[j] <= v) j++;
+      double dd = fabs((double)i / na - (double)j / nb);
+      if (dd > D) D = dd;
+    }
+  } else if (na != nb) {
+    D = 1;
+  }
+  free(x);
+  free(y);
+  return 1 - D;
+}
+
+static int bucket(const evcol *c, int k, size_t r) {
+  if (c->cat) {
+    int32_t v = c->c[k][r];
+    return v < 0 ? MAX_LEVELS : (v >= MAX_LEVELS - 1 ? MAX_LEVELS - 1 : v);
+  }
+  double v = c->x[k][r];
+  if (isnan(v)) return MAX_LEVELS;
+  int b = 0;
+  while (b < 4 && v > c->q[b]) b++;
+  return b;
+}
+#define NBUCKET (MAX_LEVELS + 1)
+
+static double tv_complement(const evcol *c, int a, int b) {
+  double fa[NBUCKET] = {0}, fb[NBUCKET] = {0};
+  /* Categorical: label-exact (codes below MAX_LEVELS), missing its own bin. */
+  for (size_t r = 0; r < c->n[a]; r++) fa[bucket(c, a, r)] += 1.0 / c->n[a];
+  for (size_t r = 0; r < c->n[b]; r++) fb[bucket(c, b, r)] += 1.0 / c->n[b];
+  double tv = 0;
+  for (int i = 0; i < NBUCKET; i++) tv += fabs(fa[i] - fb[i]);
+  return 1 - tv / 2;
+}
+
+static double missing_rate(const evcol *c, int k) {
+  size_t m = 0;
+  for (size_t r = 0; r < c->n[k]; r++) m += c->cat ? c->c[k][r] < 0 : isnan(c->x[k][r]);
+  return c->n[k] ? (double)m / c->n[k] : 0;
+}
+
+/* Association between two columns in frame k (pairwise complete). */
+static double association(const evcol *a, const evcol *b, int k) {
+  size_t n = a->n[k];
+  if (!a->cat && !b->cat) {
+    double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, m = 0;
+    for (size_t r = 0; r < n; r++) {
+      double x = a->x[k][r], y = b->x[k][r];
+      if (isnan(x) || isnan(y)) continue;
+      sa += x, sb += y, saa += x * x, sbb += y * y, sab += x * y, m++;
+    }
+    if (m < 3) return NAN;
+    double va = saa - sa * sa / m, vb = sbb - sb * sb / m;
+    return va > 0 && vb > 0 ? (sab - sa * sb / m) / sqrt(va * vb) : 0;
+  }
+  if (a->cat && b->cat) {
+    static __thread double tab[MAX_LEVELS][MAX_LEVELS];
+    double ra[MAX_LEVELS] = {0}, rb[MAX_LEVELS] = {0}, m = 0;
+    memset(tab, 0, sizeof tab);
+    for (size_t r = 0; r < n; r++) {
+      int x = bucket(a, k, r), y = bucket(b, k, r);
+      if (x == MAX_LEVELS || y == MAX_LEVELS) continue;
+      tab[x][y]++, ra[x]++, rb[y]++, m++;
+    }
+    int la = 0, lb = 0;
+    for (int i = 0; i < MAX_LEVELS; i++) la += ra[i] > 0, lb += rb[i] > 0;
+    if (m < 3 || la < 2 || lb < 2) return 0;
+    double chi = 0;
+    for (int i = 0; i < MAX_LEVELS; i++)
+      for (int j = 0; j < MAX_LEVELS; j++)
+        if (ra[i] > 0 && rb[j] > 0) {
+          double e = ra[i] * rb[j] / m, o = tab[i][j];
+          chi += (o - e) * (o - e) / e;
+        }
+    return sqrt(chi / (m * ((la < lb ? la : lb) - 1)));
+  }
+  const evcol *cc = a->cat ? a : b, *nc = a->cat ? b : a;
+  double s[MAX_LEVELS] = {0}, cnt[MAX_LEVELS] = {0}, tot = 0, tot2 = 0, m = 0;
+  for (size_t r = 0; r < n; r++) {
+    int g = bucket(cc, k, r);
+    double y = nc->x[k][r];
+    if (g == MAX_LEVELS || isnan(y)) continue;
+    s[g] += y, cnt[g]++, tot += y, tot2 += y * y, m++;
+  }
+  if (m < 3) return NAN;
+  double sst = tot2 - tot * tot / m, ssb = 0;
+  for (int g = 0; g < MAX_LEVELS; g++)
+    if (cnt[g] > 0) ssb += s[g] * s[g] / cnt[g];
+  ssb -= tot * tot / m;
+  return sst > 0 ? sqrt(fmax(0, ssb / sst)) : 0;
+}
+
+static double contingency_similarity(const evcol *a, const evcol *b) {
+  size_t nb = NBUCKET;
+  double *ta = calloc(nb * nb, sizeof *ta), *tb = calloc(nb * nb, sizeof *tb);
+  if (!ta || !tb) {
+    free(ta);
+    free(tb);
+    return NAN;
+  }
+  for (size_t r = 0; r < a->n[0]; r++) ta[bucket(a, 0, r) * nb + bucket(b, 0, r)] += 1.0 / a->n[0];
+  for (size_t r = 0; r < a->n[2]; r++) tb[bucket(a, 2, r) * nb + bucket(b, 2, r)] += 1.0 / a->n[2];
+  double tv = 0;
+  for (size_t i = 0; i < nb * nb; i++) tv += fabs(ta[i] - tb[i]);
+  free(ta);
+  free(tb);
+  return 1 - tv / 2;
+}
+
+/* ---- encoding ---- */
+
+static size_t enc_width(const ev *e, size_t skip) {
+  size_t p = 0;
+  for (size_t j = 0; j < e->d; j++)
+    if (j != skip) p += e->col[j].cat ? (e->col[j].L < MAX_LEVELS ? e->col[j].L : MAX_LEVELS) : 1;
+  return p;
+}
+
+static void encode_row(const ev *e, int k, size_t r, size_t skip, double oh, double *out) {
+  size_t p = 0;
+  for (size_t j = 0; j < e->d; j++) {
+    if (j == skip) continue;
+    const evcol *c = &e->col[j];
+    if (!c->cat) {
+      double v = c->x[k][r];
+      out[p++] = isnan(v) ? 0 : (v - c->mean) / c->sd;
+    } else {
+      size_t w = c->L < MAX_LEVELS ? c->L : MAX_LEVELS;
+      for (size_t l = 0; l < w; l++) out[p + l] = 0;
+      int32_t v = c->c[k][r];
+      if (v >= 0) out[p + (v >= (int32_t)w ? w - 1 : (size_t)v)] = oh;
+      p += w;
+    }
+  }
+}
+
+static double *encode(const ev *e, int k, const size_t *rows, size_t nr, size_t skip, double oh) {
+  size_t p = enc_width(e, skip);
+  double *X = malloc((nr ? nr : 1) * (p ? p : 1) * sizeof *X);
+  if (!X) return NULL;
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < nr; i++) encode_row(e, k, rows ? rows[i] : i, skip, oh, X + i * p);
+  return X;
+}
+
+/* The m rows (of n) with the smallest keyed hashes, in row order. */
+typedef struct {
+  uint64_t h;
+  size_t r;
+} hr;
+static int cmp_hr(const void *a, const void *b) {
+  const hr *x = a, *y = b;
+  return x->h < y->h ? -1 : x->h > y->h ? 1 : (x->r > y->r) - (x->r < y->r);
+}
+static int cmp_sz(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  return (x > y) - (x < y);
+}
+static size_t *subsample(size_t n, size_t m, uint64_t seed, const char *what, size_t *out_m) {
+  if (m > n) m = n;
+  size_t *rows = malloc((m ? m : 1) * sizeof *rows);
+  if (!rows) return NULL;
+  *out_m = m;
+  if (m == n) {
+    for (size_t i = 0; i < n; i++) rows[i] = i;
+    return rows;
+  }
+  hr *v = malloc(n * sizeof *v);
+  if (!v) {
+    free(rows);
+    return NULL;
+  }
+  char nm[128];
+  snprintf(nm, sizeof nm, "eval/sample/%s", what);
+  ms_rng_key key = ms_rng_key_make(seed, ms_rng_stream(nm));
+  for (size_t i = 0; i < n; i++) v[i].h = ms_rng_u64(key, i, 0), v[i].r = i;
+  qsort(v, n, sizeof *v, cmp_hr);
+  for (size_t i = 0; i < m; i++) rows[i] = v[i].r;
+  free(v);
+  qsort(rows, m, sizeof *rows, cmp_sz);
+  return rows;
+}
+
+static double auc(const double *pos, size_t np, const double *neg, size_t nn) {
+  /* Mann-Whitney: P(score_pos > score_neg) + 0.5 P(equal). */
+  double *a = malloc((np ? np : 1) * sizeof *a), *b = malloc((nn ? nn : 1) * sizeof *b);
+  if (!a || !b || !np || !nn) {
+    free(a);
+    free(b);
+    return NAN;
+  }
+  memcpy(a, pos, np * sizeof *a);
+  memcpy(b, neg, nn * sizeof *b);
+  qsort(a, np, sizeof *a, cmpd);
+  qsort(b, nn, sizeof *b, cmpd);
+  double s = 0;
+  size_t lo = 0, hi = 0;
+  for (size_t i = 0; i < np; i++) {
+    while (lo < nn && b[lo] < a[i]) lo++;
+    if (hi < lo) hi = lo;
+    while (hi < nn && b[hi] <= a[i]) hi++;
+    s += (double)lo + 0.5 * (double)(hi - lo);
+  }
+  free(a);
+  free(b);
+  return s / ((double)np * (double)nn);
+}
+
+static double median_of(double *v, size_t n) {
+  if (!n) return NAN;
+  qsort(v, n, sizeof *v, cmpd);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double quantile_of(double *v, size_t n, double p) {
+  if (!n) return NAN;
+  qsort(v, n, sizeof *v, cmpd);
+  return v[(size_t)(p * (n - 1))];
+}
+
+/* Row key for exact matching: values of every aligned column. */
+static char *row_key(const ev *e, int k, size_t r, const size_t *cols, size_t nc) {
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  if (!fp) return NULL;
+  for (size_t t = 0; t < (cols ? nc : e->d); t++) {
+    const evcol *c = &e->col[cols ? cols[t] : t];
+    if (c->cat) {
+      int32_t v = c->c[k][r];
+      fputs(v < 0 ? "\x1e" : c->labels[v], fp);
+    } else {
+      double v = c->x[k][r];
+      if (isnan(v)) fputs("\x1e", fp);
+      else fprintf(fp, "%.10g", v);
+    }
+    fputc('\x1f', fp);
+  }
+  fclose(fp);
+  return s;
+}
+
+/* ---- verdicts ---- */
+
+typedef struct {
+  const char *section, *metric, *rule;
+  double value;
+  ms_eval_verdict v;
+} verdict_row;
+
+static ms_eval_verdict judge_hi(double x, double pass, double warn) {
+  return x >= pass ? MS_VERDICT_PASS : x >= warn ? MS_VERDICT_WARN : MS_VERDICT_FAIL;
+}
+static ms_eval_verdict judge_lo(double x, double pass, double warn) {
+  return x <= pass ? MS_VERDICT_PASS : x <= warn ? MS_VERDICT_WARN : MS_VERDICT_FAIL;
+}
+
+static ms_status write_text(const char *path, const char *text) {
+  char *tmp = NULL;
+  if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) return MS_ERR_NOMEM;
+  FILE *fp = fopen(tmp, "wb");
+  ms_status st = MS_OK;
+  if (!fp) st = MS_ERR_IO;
+  else {
+    int bad = fputs(text, fp) < 0;
+    if (fclose(fp) || bad || rename(tmp, path)) st = MS_ERR_IO;
+  }
+  if (st) remove(tmp);
+  free(tmp);
+  return st;
+}
+
+static void safe_name(char *out, size_t cap, const char *in) {
+  size_t i = 0;
+  for (; *in && i + 1 < cap; in++) {
+    char ch = *in;
+    out[i++] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                       ch == '-' || ch == '_'
+                   ? ch
+                   : '_';
+  }
+  out[i] = '\0';
+}
+
+/* ---- main ---- */
+
+ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_frame *holdout,
+                      const ms_frame *syn, const ms_eval_params *p, const char *outdir,
+                      ms_diag *d) {
+  *out = NULL;
+  ms_eval_params defaults;
+  if (!p) ms_eval_params_init(&defaults), p = &defaults;
+  ev e;
+  memset(&e, 0, sizeof e);
+  e.f[0] = train;
+  e.f[1] = holdout;
+  e.f[2] = syn;
+  ms_status st = align(&e, d);
+  size_t target = SIZE_MAX;
+  if (!st && p->target) {
+    for (size_t j = 0; j < e.d; j++)
+      if (!strcmp(e.col[j].name, p->target)) target = j;
+    if (target == SIZE_MAX)
+      st = ms_diag_add(d, MS_ERR_INVALID, train->source, 0, 0, NULL,
+                       "--target \"%s\" is not a (non-identifier) column", p->target);
+  }
+  size_t *qi = NULL;
+  if (!st && p->n_quasi_identifiers) {
+    qi = malloc(p->n_quasi_identifiers * sizeof *qi);
+    if (!qi) st = MS_ERR_NOMEM;
+    for (size_t q = 0; q < p->n_quasi_identifiers && !st; q++) {
+      qi[q] = SIZE_MAX;
+      for (size_t j = 0; j < e.d; j++)
+        if (!strcmp(e.col[j].name, p->quasi_identifiers[q])) qi[q] = j;
+      if (qi[q] == SIZE_MAX)
+        st = ms_diag_add(d, MS_ERR_INVALID, train->source, 0, 0, NULL,
+                         "quasi-identifier \"%s\" is not a (non-identifier) column",
+                         p->quasi_identifiers[q]);
+    }
+  }
+  if (!st && outdir && mkdir(outdir, 0777) && errno != EEXIST)
+    st = ms_diag_add(d, MS_ERR_IO, outdir, 0, 0, NULL, "cannot create directory: %s", strerror(errno));
+  if (st) {
+    free(qi);
+    ev_free(&e);
+    return st;
+  }
+  for (size_t j = 0; j < e.d; j++) col_stats(&e.col[j]);
+
+  ms_eval_report *rep = calloc(1, sizeof *rep);
+  cJSON *root = cJSON_CreateObject();
+  if (!rep || !root) {
+    free(rep);
+    cJSON_Delete(root);
+    free(qi);
+    ev_free(&e);
+    return MS_ERR_NOMEM;
+  }
+  rep->root = root;
+  verdict_row vr[16];
+  int nv = 0;
+  cJSON_AddStringToObject(root, "medsynth_version", MS_VERSION_STRING);
+  cJSON *in = cJSON_AddObjectToObject(root, "inputs");
+  cJSON_AddStringToObject(in, "train", train->source);
+  cJSON_AddNumberToObject(in, "train_rows", (double)train->n_rows);
+  if (holdout) {
+    cJSON_AddStringToObject(in, "holdout", holdout->source);
+    cJSON_AddNumberToObject(in, "holdout_rows", (double)holdout->n_rows);
+  }
+  cJSON_AddStringToObject(in, "synthetic", syn->source);
+  cJSON_AddNumberToObject(in, "synthetic_rows", (double)syn->n_rows);
+  cJSON_AddNumberToObject(in, "columns", (double)e.d);
+  cJSON_AddNumberToObject(in, "seed", (double)p->seed);
+
+  /* Utility: marginals. */
+  cJSON *ut = cJSON_AddObjectToObject(root, "utility");
+  cJSON *cols = cJSON_AddArrayToObject(ut, "columns");
+  double msum = 0;
+  double *colsim = malloc(e.d * sizeof *colsim);
+  if (!colsim) st = MS_ERR_NOMEM;
+  for (size_t j = 0; j < e.d && !st; j++) {
+    evcol *c = &e.col[j];
+    double v = c->cat ? tv_complement(c, 0, 2) : ks_complement(c, 0, 2);
+    colsim[j] = v;
+    msum += v;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(cols, o);
+    cJSON_AddStringToObject(o, "name", c->name);
+    cJSON_AddStringToObject(o, "metric", c->cat ? "tv_complement" : "ks_complement");
+    cJSON_AddNumberToObject(o, "value", v);
+    cJSON_AddNumberToObject(o, "missing_real", missing_rate(c, 0));
+    cJSON_AddNumberToObject(o, "missing_synthetic", missing_rate(c, 2));
+  }
+  double marg = msum / (double)e.d;
+  cJSON_AddNumberToObject(ut, "marginal_similarity", marg);
+  vr[nv++] = (verdict_row){"utility", "marginal similarity (mean KS/TV complement)", ">= 0.90 pass, >= 0.80 warn",
+                           marg, judge_hi(marg, 0.9, 0.8)};
+
+  /* Associations. */
+  size_t dd = e.d;
+  double *A = malloc(dd * dd * sizeof *A), *B = malloc(dd * dd * sizeof *B);
+  if (!A || !B) st = MS_ERR_NOMEM;
+  double diff_sum = 0, diff_max = 0, cs_sum = 0;
+  size_t n_pairs = dd * (dd - 1) / 2;
+  if (!st) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t a = 0; a < dd; a++)
+      for (size_t b = 0; b < dd; b++) {
+        if (a == b) {
+          A[a * dd + b] = B[a * dd + b] = 1;
+          continue;
+        }
+        if (b < a) continue;
+        A[a * dd + b] = A[b * dd + a] = association(&e.col[a], &e.col[b], 0);
+        B[a * dd + b] = B[b * dd + a] = association(&e.col[a], &e.col[b], 2);
+      }
+    double *cs = calloc(dd * dd, sizeof *cs);
+    if (!cs) st = MS_ERR_NOMEM;
+    else {
+#pragma omp parallel for schedule(dynamic, 1)
+      for (size_t a = 0; a < dd; a++)
+        for (size_t b = a + 1; b < dd; b++) cs[a * dd + b] = contingency_similarity(&e.col[a], &e.col[b]);
+      for (size_t a = 0; a < dd; a++)
+        for (size_t b = a + 1; b < dd; b++) {
+          double x = A[a * dd + b], y = B[a * dd + b];
+          double df = isnan(x) || isnan(y) ? 0 : fabs(x - y);
+          diff_sum += df;
+          if (df > diff_max) diff_max = df;
+          cs_sum += cs[a * dd + b];
+        }
+      free(cs);
+    }
+  }
+  cJSON *as = cJSON_AddObjectToObject(ut, "association");
+  double mad = n_pairs ? diff_sum / n_pairs : 0;
+  cJSON_AddNumberToObject(as, "mean_abs_diff", mad);
+  cJSON_AddNumberToObject(as, "max_abs_diff", diff_max);
+  cJSON_AddNumberToObject(ut, "contingency_similarity", n_pairs ? cs_sum / n_pairs : 1);
+  if (!st) {
+    cJSON *names = cJSON_AddArrayToObject(as, "columns");
+    cJSON *ra = cJSON_AddArrayToObject(as, "real"), *sa = cJSON_AddArrayToObject(as, "synthetic");
+    for (size_t a = 0; a < dd; a++) {
+      cJSON_AddItemToArray(names, cJSON_CreateString(e.col[a].name));
+      cJSON *r1 = cJSON_CreateArray(), *r2 = cJSON_CreateArray();
+      for (size_t b = 0; b < dd; b++) {
+        double x = A[a * dd + b], y = B[a * dd + b];
+        cJSON_AddItemToArray(r1, isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(round(x * 1e4) / 1e4));
+        cJSON_AddItemToArray(r2, isnan(y) ? cJSON_CreateNull() : cJSON_CreateNumber(round(y * 1e4) / 1e4));
+      }
+      cJSON_AddItemToArray(ra, r1);
+      cJSON_AddItemToArray(sa, r2);
+    }
+  }
+  if (n_pairs)
+    vr[nv++] = (verdict_row){"utility", "association difference (mean |real - synthetic|)",
+                             "<= 0.10 pass, <= 0.20 warn", mad, judge_lo(mad, 0.1, 0.2)};
+
+  /* pMSE. */
+  size_t mt = 0, ms = 0;
+  size_t *rt = NULL, *rs = NULL;
+  if (!st) {
+    rt = subsample(train->n_rows, p->max_pmse_rows, p->seed, "pmse/real", &mt);
+    rs = subsample(syn->n_rows, p->max_pmse_rows, p->seed, "pmse/synthetic", &ms);
+    if (!rt || !rs) st = MS_ERR_NOMEM;
+  }
+  if (!st) {
+    size_t pw = enc_width(&e, SIZE_MAX), n = mt + ms;
+    double *X = malloc(n * (pw ? pw : 1) * sizeof *X), *y = malloc(n * sizeof *y),
+           *beta = malloc((pw + 1) * sizeof *beta);
+    if (!X || !y || !beta) st = MS_ERR_NOMEM;
+    else {
+      for (size_t i = 0; i < mt; i++) encode_row(&e, 0, rt[i], SIZE_MAX, 1, X + i * pw), y[i] = 0;
+      for (size_t i = 0; i < ms; i++) encode_row(&e, 2, rs[i], SIZE_MAX, 1, X + (mt + i) * pw), y[mt + i] = 1;
+      ms_status s2 = ms__logreg_fit(beta, X, y, n, pw, 1.0);
+      if (!s2) {
+        double cshare = (double)ms / n, pm = 0;
+        for (size_t i = 0; i < n; i++) {
+          double pr = ms__logreg_prob(beta, X + i * pw, pw) - cshare;
+          pm += pr * pr;
+        }
+        pm /= n;
+        double score = 1 - pm / (cshare * (1 - cshare));
+        cJSON *po = cJSON_AddObjectToObject(ut, "pmse");
+        cJSON_AddNumberToObject(po, "pmse", pm);
+        cJSON_AddNumberToObject(po, "score", score);
+        cJSON_AddNumberToObject(po, "rows_real", (double)mt);
+        cJSON_AddNumberToObject(po, "rows_synthetic", (double)ms);
+        cJSON_AddNumberToObject(ut, "pmse_score", score);
+        vr[nv++] = (verdict_row){"utility", "pMSE score (1 - pMSE / c(1-c))", ">= 0.80 pass, >= 0.60 warn",
+                                 score, judge_hi(score, 0.8, 0.6)};
+      } else if (s2 != MS_ERR_MATH) {
+        st = s2;
+      }
+    }
+    free(X);
+    free(y);
+    free(beta);
+  }
+  free(rt);
+  free(rs);
+
+  /* TSTR. */
+  if (!st && target != SIZE_MAX) {
+    const evcol *tc = &e.col[target];
+    int test_k = holdout ? 1 : 0;
+    size_t pw = enc_width(&e, target);
+    cJSON *to = cJSON_AddObjectToObject(ut, "tstr");
+    cJSON_AddStringToObject(to, "target", tc->name);
+    cJSON_AddStringToObject(to, "test_set", holdout ? "holdout" : "train (no holdout given)");
+    double score[2] = {NAN, NAN}; /* [train on synthetic, train on real] */
+    size_t mtest;
+    size_t *rtest = subsample(e.f[test_k]->n_rows, 50000, p->seed, "tstr/test", &mtest);
+    double *Xtest = rtest ? encode(&e, test_k, rtest, mtest, target, 1) : NULL;
+    if (!Xtest) st = MS_ERR_NOMEM;
+    for (int which = 0; which < 2 && !st; which++) {
+      int k = which == 0 ? 2 : 0;
+      size_t mtr;
+      size_t *rtr = subsample(e.f[k]->n_rows, 50000, p->seed, "tstr/train", &mtr);
+      double *Xtr = rtr ? encode(&e, k, rtr, mtr, target, 1) : NULL;
+      double *ytr = malloc((mtr ? mtr : 1) * sizeof *ytr), *beta = malloc((pw + 1) * sizeof *beta);
+      if (!Xtr || !ytr || !beta) st = MS_ERR_NOMEM;
+      else if (!tc->cat) {
+        size_t m = 0;
+        for (size_t i = 0; i < mtr; i++) {
+          double v = tc->x[k][rtr[i]];
+          if (isnan(v)) continue;
+          memmove(Xtr + m * pw, Xtr + i * pw, pw * sizeof *Xtr);
+          ytr[m++] = v;
+        }
+        if (m > pw && !ms__linreg_fit(beta, Xtr, ytr, m, pw, 1e-3 * (double)m)) {
+          double ss = 0, st2 = 0, mean = 0, cnt = 0;
+          for (size_t i = 0; i < mtest; i++)
+            if (!isnan(tc->x[test_k][rtest[i]])) mean += tc->x[test_k][rtest[i]], cnt++;
+          mean /= cnt > 0 ? cnt : 1;
+          for (size_t i = 0; i < mtest; i++) {
+            double v = tc->x[test_k][rtest[i]];
+            if (isnan(v)) continue;
+            double pr = ms__linreg_predict(beta, Xtest + i * pw, pw);
+            ss += (v - pr) * (v - pr);
+            st2 += (v - mean) * (v - mean);
+          }
+          score[which] = st2 > 0 ? 1 - ss / st2 : NAN;
+        }
+      } else {
+        /* One-vs-rest over the (up to 10) most frequent training classes. */
+        size_t L = tc->L < MAX_LEVELS ? tc->L : MAX_LEVELS, nc = 0;
+        double freq[MAX_LEVELS] = {0};
+        int cls[10];
+        for (size_t r = 0; r < tc->n[0]; r++)
+          if (tc->c[0][r] >= 0 && (size_t)tc->c[0][r] < L) freq[tc->c[0][r]]++;
+        for (; nc < 10; nc++) {
+          int best = -1;
+          for (size_t l = 0; l < L; l++) {
+            int used = 0;
+            for (size_t t = 0; t < nc; t++) used |= cls[t] == (int)l;
+            if (!used && freq[l] > 0 && (best < 0 || freq[l] > freq[best])) best = (int)l;
+          }
+          if (best < 0) break;
+          cls[nc] = best;
+        }
+        double *scores = calloc(mtest * (nc ? nc : 1), sizeof *scores);
+        int fitted = 0;
+        if (!scores) st = MS_ERR_NOMEM;
+        for (size_t t = 0; t < nc && !st && nc >= 2; t++) {
+          for (size_t i = 0; i < mtr; i++) ytr[i] = tc->c[k][rtr[i]] == cls[t];
+          if (ms__logreg_fit(beta, Xtr, ytr, mtr, pw, 1.0)) continue;
+          fitted++;
+          for (size_t i = 0; i < mtest; i++) scores[i * nc + t] = ms__logreg_prob(beta, Xtest + i * pw, pw);
+        }
+        if (fitted) {
+          double ok = 0, cnt = 0;
+          for (size_t i = 0; i < mtest; i++) {
+            int32_t truth = tc->c[test_k][rtest[i]];
+            if (truth < 0) continue;
+            size_t bi = 0;
+            for (size_t t = 1; t < nc; t++)
+              if (scores[i * nc + t] > scores[i * nc + bi]) bi = t;
+            ok += cls[bi] == truth;
+            cnt++;
+          }
+          score[which] = cnt > 0 ? ok / cnt : NAN;
+        }
+        free(scores);
+      }
+      free(rtr);
+      free(Xtr);
+      free(ytr);
+      free(beta);
+    }
+    free(rtest);
+    free(Xtest);
+    const char *mname = tc->cat ? "accuracy" : "r2";
+    cJSON_AddStringToObject(to, "metric", mname);
+    cJSON_AddNumberToObject(to, "tstr", isnan(score[0]) ? 0 : score[0]);
+    cJSON_AddNumberToObject(to, "trtr", isnan(score[1]) ? 0 : score[1]);
+    double ratio = score[1] > 0 && !isnan(score[0]) ? score[0] / score[1] : NAN;
+    if (!isnan(ratio)) {
+      cJSON_AddNumberToObject(to, "ratio", ratio);
+      vr[nv++] = (verdict_row){"utility", "TSTR / TRTR", ">= 0.90 pass, >= 0.75 warn", ratio,
+                               judge_hi(ratio, 0.9, 0.75)};
+    }
+  }
+
+  /* Privacy. */
+  cJSON *pv = cJSON_AddObjectToObject(root, "privacy");
+  double *dt = NULL, *dh = NULL;
+  size_t nS = 0;
+  if (!st) {
+    /* Exact copies. */
+    ms__strtab tab;
+    if (ms__strtab_init(&tab)) st = MS_ERR_NOMEM;
+    for (size_t r = 0; r < train->n_rows && !st; r++) {
+      char *k = row_key(&e, 0, r, NULL, 0);
+      if (!k || ms__strtab_intern(&tab, k) == -2) st = MS_ERR_NOMEM;
+      free(k);
+    }
+    size_t copies = 0;
+    for (size_t r = 0; r < syn->n_rows && !st; r++) {
+      char *k = row_key(&e, 2, r, NULL, 0);
+      if (!k) st = MS_ERR_NOMEM;
+      else copies += ms__strtab_find(&tab, k) >= 0;
+      free(k);
+    }
+    ms__strtab_deinit(&tab, 1);
+    double rate = syn->n_rows ? (double)copies / syn->n_rows : 0;
+    cJSON_AddNumberToObject(pv, "exact_copy_rate", rate);
+    cJSON_AddNumberToObject(pv, "exact_copies", (double)copies);
+    vr[nv++] = (verdict_row){"privacy", "exact copies of training rows", "0 pass, <= 1% warn", rate,
+                             rate == 0 ? MS_VERDICT_PASS : rate <= 0.01 ? MS_VERDICT_WARN : MS_VERDICT_FAIL};
+  }
+  if (!st) {
+    const double oh = sqrt(0.5);
+    size_t pw = enc_width(&e, SIZE_MAX);
+    size_t *rS = subsample(syn->n_rows, p->max_privacy_rows, p->seed, "privacy/synthetic", &nS);
+    double *XT = encode(&e, 0, NULL, train->n_rows, SIZE_MAX, oh);
+    double *XS = rS ? encode(&e, 2, rS, nS, SIZE_MAX, oh) : NULL;
+    ms__nn *tT = NULL;
+    double *d2 = malloc(2 * (nS ? nS : 1) * sizeof *d2);
+    dt = malloc((nS ? nS : 1) * sizeof *dt);
+    if (!XT || !XS || !d2 || !dt || ms__nn_new(&tT, XT, train->n_rows, pw, MS__NN_AUTO)) st = MS_ERR_NOMEM;
+    if (!st) {
+      st = ms__nn_query(tT, XS, nS, 2, d2, NULL);
+    }
+    if (!st) {
+      double *ratio = malloc((nS ? nS : 1) * sizeof *ratio), *dcr = malloc((nS ? nS : 1) * sizeof *dcr);
+      if (!ratio || !dcr) st = MS_ERR_NOMEM;
+      else {
+        for (size_t i = 0; i < nS; i++) {
+          dcr[i] = d2[2 * i];
+          ratio[i] = d2[2 * i + 1] > 0 && isfinite(d2[2 * i + 1]) ? d2[2 * i] / d2[2 * i + 1] : 1;
+        }
+        cJSON *dc = cJSON_AddObjectToObject(pv, "dcr");
+        cJSON_AddNumberToObject(dc, "query_rows", (double)nS);
+        cJSON_AddStringToObject(dc, "search", ms__nn_method_used(tT) == MS__NN_KDTREE ? "k-d tree"
+                                              : ms__nn_method_used(tT) == MS__NN_GEMM ? "blocked sgemm, exact re-rank"
+                                                                                      : "brute force");
+        cJSON_AddNumberToObject(dc, "synthetic_to_train_p05", quantile_of(dcr, nS, 0.05));
+        cJSON_AddNumberToObject(dc, "synthetic_to_train_median", median_of(dcr, nS));
+        cJSON_AddNumberToObject(pv, "nndr_median", median_of(ratio, nS));
+        if (holdout) {
+          size_t nH = holdout->n_rows, nTs;
+          size_t *rTs = subsample(train->n_rows, nH, p->seed, "privacy/train-subset", &nTs);
+          double *XH = encode(&e, 1, NULL, nH, SIZE_MAX, oh);
+          double *XTs = rTs ? encode(&e, 0, rTs, nTs, SIZE_MAX, oh) : NULL;
+          double *XSall = encode(&e, 2, NULL, syn->n_rows, SIZE_MAX, oh);
+          ms__nn *tH = NULL, *tTs = NULL, *tS = NULL;
+          dh = malloc((nS ? nS : 1) * sizeof *dh);
+          double *hd = malloc((nH ? nH : 1) * sizeof *hd), *md = malloc((nTs ? nTs : 1) * sizeof *md);
+          double *hT = malloc((nH ? nH : 1) * sizeof *hT);
+          if (!XH || !XTs || !XSall || !dh || !hd || !md || !hT || ms__nn_new(&tH, XH, nH, pw, MS__NN_AUTO) ||
+              ms__nn_new(&tTs, XTs, nTs, pw, MS__NN_AUTO) ||
+              ms__nn_new(&tS, XSall, syn->n_rows, pw, MS__NN_AUTO))
+            st = MS_ERR_NOMEM;
+          if (!st) {
+            st = ms__nn_query(tTs, XS, nS, 1, dt, NULL);
+            if (!st) st = ms__nn_query(tH, XS, nS, 1, dh, NULL);
+          }
+          if (!st) {
+            double closer = 0;
+            for (size_t i = 0; i < nS; i++) closer += dt[i] < dh[i] ? 1 : dt[i] == dh[i] ? 0.5 : 0;
+            closer /= nS ? (double)nS : 1;
+            cJSON_AddNumberToObject(pv, "closer_to_train_share", closer);
+            vr[nv++] = (verdict_row){"privacy", "share of synthetic rows closer to train than holdout",
+                                     "<= 0.60 pass, <= 0.70 warn", closer, judge_lo(closer, 0.6, 0.7)};
+            /* Membership inference: members closer to the synthetic data. */
+            st = ms__nn_query(tS, XTs, nTs, 1, md, NULL);
+            if (!st) st = ms__nn_query(tS, XH, nH, 1, hd, NULL);
+          }
+          if (!st) {
+            for (size_t i = 0; i < nTs; i++) md[i] = -md[i];
+            for (size_t i = 0; i < nH; i++) hd[i] = -hd[i];
+            double a = auc(md, nTs, hd, nH);
+            cJSON_AddNumberToObject(pv, "mia_auc", a);
+            vr[nv++] = (verdict_row){"privacy", "membership-inference AUC (distance attack)",
+                                     "<= 0.60 pass, <= 0.70 warn", a, judge_lo(a, 0.6, 0.7)};
+            /* Real-to-real reference: holdout rows to their closest train row. */
+            st = ms__nn_query(tT, XH, nH, 1, hT, NULL);
+          }
+          if (!st) {
+            cJSON_AddNumberToObject(dc, "holdout_to_train_p05", quantile_of(hT, nH, 0.05));
+            cJSON_AddNumberToObject(dc, "holdout_to_train_median", median_of(hT, nH));
+          }
+          ms__nn_free(tH);
+          ms__nn_free(tTs);
+          ms__nn_free(tS);
+          free(rTs);
+          free(XH);
+          free(XTs);
+          free(XSall);
+          free(hd);
+          free(md);
+          free(hT);
+        } else {
+          for (size_t i = 0; i < nS; i++) dt[i] = d2[2 * i];
+          cJSON_AddStringToObject(pv, "note", "no holdout: closer-to-train share and membership inference not computed");
+        }
+      }
+      free(ratio);
+      free(dcr);
+    }
+    ms__nn_free(tT);
+    free(rS);
+    free(XT);
+    free(XS);
+    free(d2);
+  }
+  if (!st && qi) {
+    cJSON *qo = cJSON_AddObjectToObject(pv, "quasi_identifiers");
+    cJSON *qn = cJSON_AddArrayToObject(qo, "columns");
+    for (size_t q = 0; q < p->n_quasi_identifiers; q++) cJSON_AddItemToArray(qn, cJSON_CreateString(e.col[qi[q]].name));
+    int ks[3] = {0, 2};
+    size_t *counts[2] = {NULL, NULL};
+    ms__strtab tabs[2];
+    for (int s = 0; s < 2 && !st; s++) {
+      if (ms__strtab_init(&tabs[s])) {
+        st = MS_ERR_NOMEM;
+        break;
+      }
+      size_t n = e.f[ks[s]]->n_rows;
+      int32_t *code = malloc((n ? n : 1) * sizeof *code);
+      counts[s] = calloc(n + 1, sizeof *counts[s]);
+      if (!code || !counts[s]) st = MS_ERR_NOMEM;
+      for (size_t r = 0; r < n && !st; r++) {
+        char *k = row_key(&e, ks[s], r, qi, p->n_quasi_identifiers);
+        if (!k || (code[r] = ms__strtab_intern(&tabs[s], k)) < 0) st = MS_ERR_NOMEM;
+        else counts[s][code[r]]++;
+        free(k);
+      }
+      if (!st) {
+        size_t kmin = SIZE_MAX, uniq = 0;
+        for (size_t r = 0; r < n; r++) {
+          size_t c = counts[s][code[r]];
+          if (c < kmin) kmin = c;
+          uniq += c == 1;
+        }
+        cJSON *o = cJSON_AddObjectToObject(qo, s == 0 ? "real" : "synthetic");
+        cJSON_AddNumberToObject(o, "k_anonymity", (double)(n ? kmin : 0));
+        cJSON_AddNumberToObject(o, "unique_share", n ? (double)uniq / n : 0);
+        cJSON_AddNumberToObject(o, "classes", (double)tabs[s].n);
+      }
+      free(code);
+    }
+    if (!st) {
+      /* Synthetic rows whose QI combination is unique in the real data. */
+      size_t hits = 0;
+      for (size_t i = 0; i < tabs[1].n; i++) {
+        int32_t rc = ms__strtab_find(&tabs[0], tabs[1].strs[i]);
+        if (rc >= 0 && counts[0][rc] == 1) hits += counts[1][i];
+      }
+      double share = syn->n_rows ? (double)hits / syn->n_rows : 0;
+      cJSON_AddNumberToObject(qo, "synthetic_rows_matching_real_unique", share);
+      vr[nv++] = (verdict_row){"privacy", "synthetic rows matching a real-unique QI combination",
+                               "<= 0.01 pass, <= 0.05 warn", share, judge_lo(share, 0.01, 0.05)};
+    }
+    for (int s = 0; s < 2; s++) {
+      if (tabs[s].slots) ms__strtab_deinit(&tabs[s], 1);
+      free(counts[s]);
+    }
+  }
+
+  /* Verdicts. */
+  ms_eval_verdict sec[2] = {MS_VERDICT_PASS, MS_VERDICT_PASS};
+  cJSON *vj = cJSON_AddArrayToObject(root, "verdicts");
+  for (int i = 0; i < nv; i++) {
+    int s = strcmp(vr[i].section, "utility") != 0;
+    if (vr[i].v > sec[s]) sec[s] = vr[i].v;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(vj, o);
+    cJSON_AddStringToObject(o, "section", vr[i].section);
+    cJSON_AddStringToObject(o, "metric", vr[i].metric);
+    cJSON_AddNumberToObject(o, "value", vr[i].value);
+    cJSON_AddStringToObject(o, "thresholds", vr[i].rule);
+    cJSON_AddStringToObject(o, "verdict", ms_eval_verdict_name(vr[i].v));
+  }
+  cJSON_AddStringToObject(ut, "verdict", ms_eval_verdict_name(sec[0]));
+  cJSON_AddStringToObject(pv, "verdict", ms_eval_verdict_name(sec[1]));
+  rep->worst = sec[0] > sec[1] ? sec[0] : sec[1];
+  cJSON_AddStringToObject(root, "verdict", ms_eval_verdict_name(rep->worst));
+
+  /* Markdown. */
+  if (!st) {
+    size_t len = 0;
+    FILE *fp = open_memstream(&rep->md, &len);
+    if (!fp) st = MS_ERR_NOMEM;
+    else {
+      fprintf(fp, "# Synthetic data evaluation\n\n");
+      fprintf(fp, "Real (train): `%s` (%zu rows); ", train->source, train->n_rows);
+      if (holdout) fprintf(fp, "holdout: `%s` (%zu rows); ", holdout->source, holdout->n_rows);
+      fprintf(fp, "synthetic: `%s` (%zu rows); %zu columns compared. medsynth %s.\n\n", syn->source,
+              syn->n_rows, e.d, MS_VERSION_STRING);
+      fprintf(fp, "This report is computed from the real data and is as confidential as it.\n\n");
+      fprintf(fp, "**Utility: %s.** **Privacy: %s.** Overall: **%s**.\n\n",
+              ms_eval_verdict_name(sec[0]), ms_eval_verdict_name(sec[1]),
+              ms_eval_verdict_name(rep->worst));
+      const char *secn[2] = {"utility", "privacy"};
+      for (int s = 0; s < 2; s++) {
+        fprintf(fp, "## %s — %s\n\n| metric | value | thresholds | verdict |\n|---|---|---|---|\n",
+                s ? "Privacy" : "Utility", ms_eval_verdict_name(sec[s]));
+        for (int i = 0; i < nv; i++)
+          if (!strcmp(vr[i].section, secn[s]))
+            fprintf(fp, "| %s | %.4f | %s | %s |\n", vr[i].metric, vr[i].value, vr[i].rule,
+                    ms_eval_verdict_name(vr[i].v));
+        fputc('\n', fp);
+      }
+      if (target != SIZE_MAX) {
+        cJSON *to = cJSON_GetObjectItem(ut, "tstr");
+        fprintf(fp, "Target `%s`: train-on-synthetic %s %.4f, train-on-real %.4f (tested on %s).\n\n",
+                e.col[target].name, cJSON_GetObjectItem(to, "metric")->valuestring,
+                cJSON_GetObjectItem(to, "tstr")->valuedouble, cJSON_GetObjectItem(to, "trtr")->valuedouble,
+                cJSON_GetObjectItem(to, "test_set")->valuestring);
+      }
+      fprintf(fp, "Contingency similarity (pairs, quintile bins): %.4f. Median NNDR: %.4f.\n\n",
+              ms_eval_report_number(rep, "utility.contingency_similarity"),
+              ms_eval_report_number(rep, "privacy.nndr_median"));
+      fprintf(fp, "## Columns\n\n| column | metric | similarity | missing real | missing synthetic |\n|---|---|---|---|---|\n");
+      for (size_t j = 0; j < e.d; j++)
+        fprintf(fp, "| %s | %s | %.4f | %.3f | %.3f |\n", e.col[j].name,
+                e.col[j].cat ? "TV complement" : "KS complement", colsim[j], missing_rate(&e.col[j], 0),
+                missing_rate(&e.col[j], 2));
+      if (outdir && p->plots)
+        fprintf(fp, "\n## Plots\n\n![associations](associations.png)\n\n![DCR](dcr.png)\n\n"
+                    "Per-column plots: `columns/<name>.png`.\n");
+      fclose(fp);
+    }
+  }
+  rep->json = cJSON_Print(root);
+  if (!rep->json) st = MS_ERR_NOMEM;
+
+  /* Files. */
+  if (!st && outdir) {
+    char *path = NULL;
+    if (asprintf(&path, "%s/report.json", outdir) < 0 || write_text(path, rep->json))
+      st = ms_diag_add(d, MS_ERR_IO, outdir, 0, 0, NULL, "cannot write report.json");
+    free(path);
+    path = NULL;
+    if (!st && (asprintf(&path, "%s/report.md", outdir) < 0 || write_text(path, rep->md)))
+      st = ms_diag_add(d, MS_ERR_IO, outdir, 0, 0, NULL, "cannot write report.md");
+    free(path);
+    if (!st && p->plots) {
+      char *cdir = NULL;
+      if (asprintf(&cdir, "%s/columns", outdir) < 0) st = MS_ERR_NOMEM;
+      else if (mkdir(cdir, 0777) && errno != EEXIST)
+        st = ms_diag_add(d, MS_ERR_IO, cdir, 0, 0, NULL, "cannot create directory");
+      for (size_t j = 0; j < e.d && j < p->max_plot_columns && !st; j++) {
+        evcol *c = &e.col[j];
+        char sn[128], title[256], *pp = NULL;
+        safe_name(sn, sizeof sn, c->name);
+        snprintf(title, sizeof title, "%s: real (train) vs synthetic", c->name);
+        if (asprintf(&pp, "%s/%s.png", cdir, sn) < 0) {
+          st = MS_ERR_NOMEM;
+          break;
+        }
+        if (!c->cat) {
+          st = ms__plot_hist(pp, title, c->name, c->x[0], c->n[0], c->x[2], c->n[2], "real (train)", "synthetic");
+        } else {
+          size_t nl = c->L < 20 ? c->L : 20;
+          double *fa = calloc(nl + 1, sizeof *fa), *fb = calloc(nl + 1, sizeof *fb);
+          const char **lab = calloc(nl + 1, sizeof *lab);
+          if (!fa || !fb || !lab) st = MS_ERR_NOMEM;
+          else {
+            for (size_t r = 0; r < c->n[0]; r++)
+              if (c->c[0][r] >= 0 && (size_t)c->c[0][r] < nl) fa[c->c[0][r]] += 1.0 / c->n[0];
+            for (size_t r = 0; r < c->n[2]; r++)
+              if (c->c[2][r] >= 0 && (size_t)c->c[2][r] < nl) fb[c->c[2][r]] += 1.0 / c->n[2];
+            for (size_t l = 0; l < nl; l++) lab[l] = c->labels[l];
+            st = ms__plot_bars(pp, title, lab, nl, fa, fb, "real (train)", "synthetic");
+          }
+          free(fa);
+          free(fb);
+          free(lab);
+        }
+        free(pp);
+      }
+      free(cdir);
+      if (!st) {
+        char *pp = NULL;
+        const char **names = malloc(dd * sizeof *names);
+        if (!names || asprintf(&pp, "%s/associations.png", outdir) < 0) st = MS_ERR_NOMEM;
+        else {
+          for (size_t a = 0; a < dd; a++) names[a] = e.col[a].name;
+          st = ms__plot_heatmaps(pp, names, dd, A, B, "real (train)", "synthetic");
+        }
+        free(pp);
+        free(names);
+      }
+      if (!st && dt) {
+        char *pp = NULL;
+        if (asprintf(&pp, "%s/dcr.png", outdir) < 0) st = MS_ERR_NOMEM;
+        else
+          st = ms__plot_hist(pp, "Distance to closest record (synthetic rows)", "distance (standardised units)",
+                             dt, nS, dh, dh ? nS : 0, holdout ? "to train (subset)" : "to train",
+                             "to holdout");
+        free(pp);
+      }
+      ms__plot_release_fonts();
+      if (st && st != MS_ERR_NOMEM) st = ms_diag_add(d, st, outdir, 0, 0, NULL, "cannot write plots");
+    }
+  }
+  free(dt);
+  free(dh);
+  free(A);
+  free(B);
+  free(colsim);
+  free(qi);
+  ev_free(&e);
+  if (st) {
+    ms_eval_report_free(rep);
+    return st;
+  }
+  *out = rep;
+  return MS_OK;
+}

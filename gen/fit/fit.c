@@ -1,0 +1,1633 @@
+/* Fitting a spec to a real table: marginals, Gaussian copula, optional
+ * differential privacy, spec emission and a reference sampler.
+ *
+ * Non-DP rules (docs/privacy.md): every numeric figure released is an
+ * aggregate of at least k rows -- quantile knots and bounds are means of k
+ * consecutive order statistics, so neither the real minimum/maximum nor any
+ * single real value is copied; categories (and missing counts, bool counts)
+ * seen in fewer than k rows are merged into "other" or suppressed; identifier
+ * columns become generated sequential ids.
+ *
+ * DP (epsilon > 0): add/remove-one-row neighbours, Gaussian mechanisms
+ * accounted in zero-concentrated DP (rho-zCDP; Bun & Steinke 2016) and
+ * converted to (epsilon, delta). delta is split: delta_thr for the
+ * thresholds of the categorical (stability-based) histograms, delta_conv for
+ * the zCDP -> (epsilon, delta) conversion; rho solves
+ * epsilon = rho + 2 sqrt(rho ln(1/delta_conv)). Two thirds of rho go to the
+ * marginals (split evenly over the fitted columns), one third to the copula
+ * correlation (all to the marginals without a copula). A numeric column
+ * without public bounds spends half of its share on a histogram over a
+ * fixed, data-independent log-scale grid (2 bins per decade) whose noisy
+ * mode bin, grown over contiguous bins above 2 sigma, gives the range, the rest on a histogram inside the range
+ * (plus a missing bin; bins chosen from the noisy count) that is smoothed,
+ * clamped at 0 and read as a monotone CDF. Categorical levels: Gaussian
+ * stability-based histogram (noisy counts of observed levels released above
+ * 1 + sigma z(delta_thr / c)); bools: 3-bin Gaussian histogram. The
+ * correlation is the Gaussian-noised sum of outer products of per-row normal
+ * scores through the DP marginals, each row's score vector clipped to
+ * squared norm C^2 = d + 2 sqrt(2d) (L2 sensitivity C^2), normalised by its
+ * noisy diagonal, shrunk towards the identity by the estimated signal share
+ * and repaired to the nearest correlation matrix. All noise is keyed by
+ * (seed, "fit/dp/<column>/<what>", bin). docs/privacy.md derives each
+ * sensitivity.
+ *
+ * References: Dwork & Roth, "The Algorithmic Foundations of Differential
+ * Privacy" (2014), Laplace/Gaussian mechanisms (Thm 3.6, A.1); Bun &
+ * Steinke, "Concentrated Differential Privacy: Simplifications, Extensions,
+ * and Lower Bounds" (TCC 2016) Prop. 1.3, 1.6, Lemma 2.3 (Gaussian
+ * mechanism, composition, conversion) and s.8 (approximate zCDP); Vadhan, "The
+ * Complexity of Differential Privacy" (2017) s.3.3 stability-based
+ * histograms; Higham, "Computing the nearest correlation matrix" (2002) --
+ * here one eigenvalue-clipping step and unit-diagonal rescaling. */
+#include <cjson/cJSON.h>
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_eigen.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_matrix.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_sf_psi.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fit/fit_internal.h"
+#include "medsynth/fit.h"
+#include "medsynth/rng.h"
+#include "medsynth/table.h"
+#include "medsynth/version.h"
+
+typedef enum { FAM_QUANTILES, FAM_NORMAL, FAM_LOGNORMAL, FAM_GAMMA, FAM_EXPONENTIAL, FAM_CONSTANT } family;
+static const char *const fam_names[] = {"quantiles", "normal", "lognormal", "gamma", "exponential", "constant"};
+
+typedef struct {
+  char *name;
+  ms_fkind kind;
+  double missing;
+  int suppressed; /* too few present values: emitted as always missing */
+  /* categorical / bool: probabilities in emission order; bool: [P(false), P(true)] */
+  size_t n_cats;
+  char **cats;
+  double *probs;
+  /* numeric */
+  family fam;
+  double par[2];
+  size_t nq;
+  double *qp, *qv;
+  double lo, hi;
+  int decimals;
+  int cop; /* index in the copula, -1 when not in it */
+  double rho;  /* zCDP budget spent on this column */
+  /* Conditional missingness: rate mc_rate where the condition on field
+   * mc_col holds (mc_type 0: bool true, 1: category mc_cat, 2: value <
+   * mc_thr), f->missing elsewhere; mc_col -1 when none. */
+  int mc_col, mc_type;
+  int32_t mc_cat;
+  double mc_thr, mc_rate, mc_chi2;
+  char *mc_expr;
+  double sigma; /* Gaussian noise of its histogram(s) */
+  double aic_q, aic_p;
+} fit_field;
+
+struct ms_fit_model {
+  char *name, *table, *source;
+  size_t n_fields;
+  fit_field *f;
+  uint64_t n_out;
+  size_t n_source;
+  size_t k_min;
+  uint64_t seed;
+  double epsilon, delta, delta_conv, delta_thr, rho, rho_marg, rho_corr, rho_miss, miss_sigma,
+      corr_sigma, corr_shrink, corr_clip;
+  size_t n_cop;
+  size_t *cop; /* field index of copula member i */
+  double *corr;
+  char **qi;
+  size_t n_qi;
+};
+
+void ms_fit_params_init(ms_fit_params *p) {
+  memset(p, 0, sizeof *p);
+  p->k_min = 5;
+  p->max_knots = 41;
+  p->parametric = 1;
+  p->copula = 1;
+}
+
+static void field_free(fit_field *f) {
+  free(f->name);
+  free(f->mc_expr);
+  for (size_t i = 0; i < f->n_cats; i++) free(f->cats[i]);
+  free(f->cats);
+  free(f->probs);
+  free(f->qp);
+  free(f->qv);
+}
+
+void ms_fit_model_free(ms_fit_model *m) {
+  if (!m) return;
+  for (size_t i = 0; i < m->n_fields; i++) field_free(&m->f[i]);
+  free(m->f);
+  free(m->name);
+  free(m->table);
+  free(m->source);
+  free(m->cop);
+  free(m->corr);
+  for (size_t i = 0; i < m->n_qi; i++) free(m->qi[i]);
+  free(m->qi);
+  free(m);
+}
+
+size_t ms_fit_model_n_copula(const ms_fit_model *m) { return m->n_cop; }
+const char *ms_fit_model_copula_field(const ms_fit_model *m, size_t i) {
+  return i < m->n_cop ? m->f[m->cop[i]].name : NULL;
+}
+const double *ms_fit_model_correlation(const ms_fit_model *m) { return m->corr; }
+
+/* ---- helpers ---- */
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static ms_rng_key dp_key(uint64_t seed, const char *col, const char *what) {
+  char name[512];
+  snprintf(name, sizeof name, "fit/dp/%s/%s", col, what);
+  return ms_rng_key_make(seed, ms_rng_stream(name));
+}
+
+/* Rounds to 6 significant digits so the spec stays readable. */
+static double sig6(double x) {
+  if (!isfinite(x) || x == 0) return x;
+  char b[64];
+  snprintf(b, sizeof b, "%.6g", x);
+  return strtod(b, NULL);
+}
+
+/* Piecewise-linear inverse CDF through (qp, qv). */
+static double quantile_inv(const double *qp, const double *qv, size_t nq, double u) {
+  if (u <= qp[0]) return qv[0];
+  if (u >= qp[nq - 1]) return qv[nq - 1];
+  size_t lo = 0, hi = nq - 1;
+  while (hi - lo > 1) {
+    size_t mid = (lo + hi) / 2;
+    if (qp[mid] <= u) lo = mid;
+    else hi = mid;
+  }
+  double t = (u - qp[lo]) / (qp[hi] - qp[lo]);
+  return qv[lo] + t * (qv[hi] - qv[lo]);
+}
+
+/* CDF of the piecewise-linear table (mid-point of a flat step). */
+static double quantile_cdf(const double *qp, const double *qv, size_t nq, double x) {
+  if (x < qv[0]) return 0;
+  if (x >= qv[nq - 1]) return 1;
+  size_t i = 0;
+  while (i + 1 < nq && qv[i + 1] <= x) i++;
+  if (i + 1 >= nq) return 1;
+  double w = qv[i + 1] - qv[i];
+  return w > 0 ? qp[i] + (x - qv[i]) / w * (qp[i + 1] - qp[i]) : qp[i];
+}
+
+static double fam_cdf(const fit_field *f, double x) {
+  switch (f->fam) {
+    case FAM_NORMAL: return gsl_cdf_gaussian_P(x - f->par[0], f->par[1]);
+    case FAM_LOGNORMAL: return x <= 0 ? 0 : gsl_cdf_lognormal_P(x, f->par[0], f->par[1]);
+    case FAM_GAMMA: return x <= 0 ? 0 : gsl_cdf_gamma_P(x, f->par[0], f->par[1]);
+    case FAM_EXPONENTIAL: return x <= 0 ? 0 : gsl_cdf_exponential_P(x, f->par[0]);
+    case FAM_CONSTANT: return x >= f->par[0] ? 1 : 0;
+    default: return quantile_cdf(f->qp, f->qv, f->nq, x);
+  }
+}
+
+static double fam_inv(const fit_field *f, double u) {
+  switch (f->fam) {
+    case FAM_NORMAL: return f->par[0] + gsl_cdf_gaussian_Pinv(u, f->par[1]);
+    case FAM_LOGNORMAL: return gsl_cdf_lognormal_Pinv(u, f->par[0], f->par[1]);
+    case FAM_GAMMA: return gsl_cdf_gamma_Pinv(u, f->par[0], f->par[1]);
+    case FAM_EXPONENTIAL: return gsl_cdf_exponential_Pinv(u, f->par[0]);
+    case FAM_CONSTANT: return f->par[0];
+    default: return quantile_inv(f->qp, f->qv, f->nq, u);
+  }
+}
+
+/* A draw from the fitted marginal truncated to [lo, hi], driven by u. */
+static double numeric_draw(const fit_field *f, double u) {
+  double x;
+  if (f->fam == FAM_QUANTILES || f->fam == FAM_CONSTANT) {
+    x = fam_inv(f, u);
+  } else {
+    double a = fam_cdf(f, f->lo), b = fam_cdf(f, f->hi);
+    x = fam_inv(f, a + u * (b - a));
+    if (!isfinite(x)) x = u < 0.5 ? f->lo : f->hi;
+  }
+  if (x < f->lo) x = f->lo;
+  if (x > f->hi) x = f->hi;
+  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
+    x = round(x);
+    if (x < f->lo) x = ceil(f->lo);
+    if (x > f->hi) x = floor(f->hi);
+  } else if (f->kind == MS_FKIND_REAL) {
+    double s = pow(10, f->decimals);
+    x = round(x * s) / s;
+  }
+  return x;
+}
+
+/* ---- non-DP numeric marginal ---- */
+
+static double window_mean(const double *x, size_t n, size_t k, double pos) {
+  double start = round(pos - (double)(k - 1) / 2);
+  if (start < 0) start = 0;
+  if (start > (double)(n - k)) start = (double)(n - k);
+  size_t s = (size_t)start;
+  double sum = 0;
+  for (size_t i = s; i < s + k; i++) sum += x[i];
+  return sum / (double)k;
+}
+
+static double ll_quantiles(const fit_field *f, const double *x, size_t n) {
+  double ll = 0;
+  for (size_t i = 0; i < n; i++) {
+    double v = x[i];
+    if (v < f->qv[0] || v > f->qv[f->nq - 1]) return -INFINITY;
+    size_t j = 0;
+    while (j + 2 < f->nq && f->qv[j + 1] < v) j++;
+    double w = f->qv[j + 1] - f->qv[j];
+    if (w <= 0) return -INFINITY;
+    ll += log((f->qp[j + 1] - f->qp[j]) / w);
+  }
+  return ll;
+}
+
+static void fit_parametric(fit_field *f, const double *x, size_t n) {
+  double best = f->aic_q;
+  double s = 0, s2 = 0, sl = 0, sl2 = 0;
+  int positive = 1;
+  for (size_t i = 0; i < n; i++) {
+    s += x[i];
+    s2 += x[i] * x[i];
+    if (x[i] <= 0) positive = 0;
+    else sl += log(x[i]), sl2 += log(x[i]) * log(x[i]);
+  }
+  double mean = s / n, var = s2 / n - mean * mean;
+  if (!(var > 0)) return;
+  double cand[4][3];
+  int nc = 0;
+  double sd = sqrt(var);
+  double ll = 0;
+  for (size_t i = 0; i < n; i++) ll += log(gsl_ran_gaussian_pdf(x[i] - mean, sd) + 1e-300);
+  cand[nc][0] = FAM_NORMAL, cand[nc][1] = mean, cand[nc][2] = sd;
+  double aic[4];
+  aic[nc++] = 4 - 2 * ll;
+  if (positive) {
+    double ml = sl / n, vl = sl2 / n - ml * ml;
+    if (vl > 0) {
+      ll = 0;
+      for (size_t i = 0; i < n; i++) ll += log(gsl_ran_lognormal_pdf(x[i], ml, sqrt(vl)) + 1e-300);
+      cand[nc][0] = FAM_LOGNORMAL, cand[nc][1] = ml, cand[nc][2] = sqrt(vl);
+      aic[nc++] = 4 - 2 * ll;
+    }
+    /* Gamma ML: solve log k - psi(k) = log(mean) - mean(log x) by Newton. */
+    double sv = log(mean) - sl / n;
+    if (sv > 0) {
+      double k = (3 - sv + sqrt((sv - 3) * (sv - 3) + 24 * sv)) / (12 * sv);
+      for (int it = 0; it < 50; it++) {
+        double g = log(k) - gsl_sf_psi(k) - sv;
+        double dg = 1 / k - gsl_sf_psi_1(k);
+        double nk = k - g / dg;
+        if (!(nk > 0)) nk = k / 2;
+        if (fabs(nk - k) < 1e-10 * k) {
+          k = nk;
+          break;
+        }
+        k = nk;
+      }
+      double theta = mean / k;
+      ll = 0;
+      for (size_t i = 0; i < n; i++) ll += log(gsl_ran_gamma_pdf(x[i], k, theta) + 1e-300);
+      cand[nc][0] = FAM_GAMMA, cand[nc][1] = k, cand[nc][2] = theta;
+      aic[nc++] = 4 - 2 * ll;
+    }
+    ll = 0;
+    for (size_t i = 0; i < n; i++) ll += log(gsl_ran_exponential_pdf(x[i], mean) + 1e-300);
+    cand[nc][0] = FAM_EXPONENTIAL, cand[nc][1] = mean, cand[nc][2] = 0;
+    aic[nc++] = 2 - 2 * ll;
+  }
+  for (int c = 0; c < nc; c++) {
+    if (aic[c] < best) {
+      best = aic[c];
+      f->fam = (family)cand[c][0];
+      f->par[0] = sig6(cand[c][1]);
+      f->par[1] = sig6(cand[c][2]);
+      f->aic_p = aic[c];
+    }
+  }
+}
+
+static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                                   const ms_fit_params *p) {
+  size_t k = p->k_min;
+  size_t np = n_rows - c->n_missing;
+  double *x = malloc((np ? np : 1) * sizeof *x);
+  if (!x) return MS_ERR_NOMEM;
+  size_t j = 0;
+  for (size_t r = 0; r < n_rows; r++)
+    if (!isnan(c->num[r])) x[j++] = c->num[r];
+  qsort(x, np, sizeof *x, cmp_double);
+  size_t m = np / k + 1;
+  if (m > p->max_knots) m = p->max_knots;
+  if (m < 2) m = 2;
+  f->nq = m;
+  f->qp = malloc(m * sizeof *f->qp);
+  f->qv = malloc(m * sizeof *f->qv);
+  if (!f->qp || !f->qv) {
+    free(x);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t i = 0; i < m; i++) {
+    f->qp[i] = (double)i / (double)(m - 1);
+    f->qv[i] = window_mean(x, np, k, f->qp[i] * (double)(np - 1));
+    if (f->kind != MS_FKIND_REAL) f->qv[i] = sig6(f->qv[i]);
+    else {
+      double s = pow(10, f->decimals + 2);
+      f->qv[i] = round(f->qv[i] * s) / s;
+    }
+    if (i && f->qv[i] < f->qv[i - 1]) f->qv[i] = f->qv[i - 1];
+    f->qp[i] = sig6(f->qp[i]);
+  }
+  f->lo = f->qv[0];
+  f->hi = f->qv[m - 1];
+  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
+    f->lo = ceil(f->lo);
+    f->hi = floor(f->hi);
+    if (f->hi < f->lo) f->hi = f->lo;
+  }
+  f->fam = FAM_QUANTILES;
+  if (f->qv[m - 1] == f->qv[0]) {
+    f->fam = FAM_CONSTANT;
+    f->par[0] = f->qv[0];
+  } else if (p->parametric && f->kind != MS_FKIND_DATE) {
+    double ll = ll_quantiles(f, x, np);
+    f->aic_q = isfinite(ll) ? 2.0 * (double)m - 2 * ll : -INFINITY;
+    if (isfinite(f->aic_q)) fit_parametric(f, x, np);
+  }
+  free(x);
+  return MS_OK;
+}
+
+/* ---- DP numeric marginal ---- */
+
+static double gauss(ms_rng_key k, uint64_t idx, double sigma) { return sigma * ms_rng_normal(k, idx, 0); }
+
+/* Fixed log-scale grid: |v| < 1e-3 is the middle bin, then 2 bins per decade
+ * from 1e-3 to 1e9 on each side (the outermost bins are open-ended). */
+#define COARSE_PER_DECADE 2
+#define COARSE_HALF (12 * COARSE_PER_DECADE)
+#define COARSE_BINS (2 * COARSE_HALF + 1)
+static int coarse_bin(double v) {
+  double a = fabs(v);
+  if (a < 1e-3) return COARSE_HALF;
+  int j = (int)floor(COARSE_PER_DECADE * (log10(a) + 3));
+  if (j < 0) j = 0;
+  if (j > COARSE_HALF - 1) j = COARSE_HALF - 1;
+  return v > 0 ? COARSE_HALF + 1 + j : COARSE_HALF - 1 - j;
+}
+static void coarse_edges(int b, double *lo, double *hi) {
+  if (b == COARSE_HALF) {
+    *lo = -1e-3, *hi = 1e-3;
+    return;
+  }
+  int j = b > COARSE_HALF ? b - COARSE_HALF - 1 : COARSE_HALF - 1 - b;
+  double a = pow(10, (double)j / COARSE_PER_DECADE - 3), c = pow(10, (double)(j + 1) / COARSE_PER_DECADE - 3);
+  if (b > COARSE_HALF) *lo = a, *hi = c;
+  else *lo = -c, *hi = -a;
+}
+
+#define FINE_MAX 64
+/* rho: this column's zCDP share. Releases (through Gaussian histograms of
+ * L2 sensitivity 1 each) a range unless declared, then the histogram inside
+ * it; everything else is post-processing. */
+static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                                const ms_fit_params *p, double rho, double *noisy_total) {
+  double lo = NAN, hi = NAN, rho_h = rho, n_hat = NAN;
+  for (size_t b = 0; b < p->n_bounds; b++)
+    if (!strcmp(p->bound_columns[b], f->name)) lo = p->bound_lo[b], hi = p->bound_hi[b];
+  if (isnan(lo)) {
+    double rho_b = rho / 2, sb = 1 / sqrt(2 * rho_b);
+    rho_h = rho - rho_b;
+    double cnt[COARSE_BINS] = {0};
+    for (size_t r = 0; r < n_rows; r++)
+      if (!isnan(c->num[r])) cnt[coarse_bin(c->num[r])] += 1;
+    ms_rng_key k = dp_key(p->seed, f->name, "range");
+    int bmax = COARSE_HALF;
+    n_hat = 0;
+    for (int b = 0; b < COARSE_BINS; b++) {
+      cnt[b] += gauss(k, (uint64_t)b, sb);
+      n_hat += cnt[b];
+      if (cnt[b] > cnt[bmax]) bmax = b;
+    }
+    /* The range: the noisy mode bin, extended over contiguous neighbours
+     * above 2 sigma (post-processing). */
+    int blo = bmax, bhi = bmax;
+    while (blo > 0 && cnt[blo - 1] > 2 * sb) blo--;
+    while (bhi < COARSE_BINS - 1 && cnt[bhi + 1] > 2 * sb) bhi++;
+    double t;
+    coarse_edges(blo, &lo, &t);
+    coarse_edges(bhi, &t, &hi);
+  }
+  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
+    lo = floor(lo);
+    hi = ceil(hi);
+  }
+  if (!(hi > lo)) hi = lo + 1;
+  double sigma = 1 / sqrt(2 * rho_h);
+  f->sigma = sigma;
+  /* Bins: about 4 sigma of expected count each when a noisy row count is
+   * known (post-processing of the range histogram), else 32. */
+  int B = 32;
+  if (isfinite(n_hat)) {
+    double want = n_hat / (4 * sigma);
+    B = want < 4 ? 4 : want > FINE_MAX ? FINE_MAX : (int)want;
+  }
+  if ((f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) && hi - lo < B) B = (int)(hi - lo) > 1 ? (int)(hi - lo) : 1;
+  double cnt[FINE_MAX + 1] = {0}; /* cnt[B]: missing */
+  double w = (hi - lo) / B;
+  for (size_t r = 0; r < n_rows; r++) {
+    double v = c->num[r];
+    if (isnan(v)) {
+      cnt[B] += 1;
+      continue;
+    }
+    int b = (int)floor((v - lo) / w);
+    if (b < 0) b = 0;
+    if (b >= B) b = B - 1;
+    cnt[b] += 1;
+  }
+  ms_rng_key k = dp_key(p->seed, f->name, "histogram");
+  for (int b = 0; b <= B; b++) cnt[b] += gauss(k, (uint64_t)b, sigma);
+  /* Post-processing: [1 2 1]/4 smoothing (edges reflected) when there are
+   * enough bins, clamping at 0 -- the CDF is then monotone. */
+  double sm[FINE_MAX];
+  for (int b = 0; b < B; b++) {
+    double l = cnt[b > 0 ? b - 1 : b], r = cnt[b + 1 < B ? b + 1 : b];
+    sm[b] = B >= 8 ? 0.25 * l + 0.5 * cnt[b] + 0.25 * r : cnt[b];
+    if (sm[b] < 0) sm[b] = 0;
+  }
+  double present = 0, missing = cnt[B] > 0 ? cnt[B] : 0;
+  for (int b = 0; b < B; b++) present += sm[b];
+  *noisy_total = present + missing;
+  f->missing = sig6(present + missing > 0 ? missing / (present + missing) : 0);
+  int first = 0, last = B - 1;
+  while (first < B && sm[first] <= 0) first++;
+  while (last >= 0 && sm[last] <= 0) last--;
+  if (present <= 0 || first > last) {
+    f->fam = FAM_CONSTANT;
+    f->par[0] = sig6((lo + hi) / 2);
+    if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) f->par[0] = round(f->par[0]);
+    f->lo = f->hi = f->par[0];
+    return MS_OK;
+  }
+  double vlo = lo + w * first, vhi = lo + w * (last + 1);
+  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
+    vlo = floor(vlo);
+    vhi = ceil(vhi);
+  }
+  f->lo = sig6(vlo);
+  f->hi = sig6(vhi);
+  size_t m = p->max_knots < 21 ? p->max_knots : 21;
+  f->nq = m;
+  f->qp = malloc(m * sizeof *f->qp);
+  f->qv = malloc(m * sizeof *f->qv);
+  if (!f->qp || !f->qv) return MS_ERR_NOMEM;
+  f->fam = FAM_QUANTILES;
+  for (size_t i = 0; i < m; i++) {
+    double target = present * (double)i / (double)(m - 1), acc = 0, v = vhi;
+    for (int b = first; b <= last; b++) {
+      if (acc + sm[b] >= target && sm[b] > 0) {
+        v = lo + w * (b + (target - acc) / sm[b]);
+        break;
+      }
+      acc += sm[b];
+    }
+    if (i == 0) v = vlo;
+    if (i == m - 1) v = vhi;
+    f->qp[i] = sig6((double)i / (double)(m - 1));
+    f->qv[i] = sig6(v);
+    if (i && f->qv[i] < f->qv[i - 1]) f->qv[i] = f->qv[i - 1];
+  }
+  if (f->qv[m - 1] <= f->qv[0]) {
+    f->fam = FAM_CONSTANT;
+    f->par[0] = f->qv[0];
+  }
+  return MS_OK;
+}
+
+/* ---- categorical / bool ---- */
+
+static ms_status add_cat(fit_field *f, const char *label, double prob) {
+  char **nc = realloc(f->cats, (f->n_cats + 1) * sizeof *nc);
+  if (!nc) return MS_ERR_NOMEM;
+  f->cats = nc;
+  double *np = realloc(f->probs, (f->n_cats + 1) * sizeof *np);
+  if (!np) return MS_ERR_NOMEM;
+  f->probs = np;
+  if (!(f->cats[f->n_cats] = strdup(label))) return MS_ERR_NOMEM;
+  f->probs[f->n_cats++] = prob;
+  return MS_OK;
+}
+
+static void normalise(double *p, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += p[i];
+  for (size_t i = 0; i < n; i++) p[i] = s > 0 ? sig6(p[i] / s) : 1.0 / (double)n;
+}
+
+/* Fills f->cats/probs. map[level] = emitted index or -1 (dropped). */
+/* rho > 0: Gaussian stability-based histogram; tau is the release threshold
+ * (1 + sigma z, from the model's delta_thr). */
+static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                                 const ms_fit_params *p, double rho, double tau, int32_t *map,
+                                 double *noisy_total) {
+  size_t L = c->n_levels, k = p->k_min;
+  double *cnt = calloc(L + 1, sizeof *cnt);
+  if (!cnt) return MS_ERR_NOMEM;
+  for (size_t r = 0; r < n_rows; r++)
+    if (c->code[r] >= 0) cnt[c->code[r]] += 1;
+  double missing = (double)c->n_missing;
+  ms_status st = MS_OK;
+  if (rho > 0) {
+    ms_rng_key kk = dp_key(p->seed, f->name, "levels");
+    double sigma = 1 / sqrt(2 * rho);
+    f->sigma = sigma;
+    if (tau < (double)k) tau = (double)k;
+    double tot = 0;
+    for (size_t l = 0; l < L; l++) {
+      double v = cnt[l] + gauss(kk, l, sigma);
+      map[l] = -1;
+      if (v > tau) {
+        map[l] = (int32_t)f->n_cats;
+        if ((st = add_cat(f, c->levels[l], v))) break;
+        tot += v;
+      }
+    }
+    /* The missing bin is a fixed bin: released without a threshold. Its
+     * index (SIZE_MAX) is outside the level indices. */
+    missing += gauss(kk, UINT64_MAX, sigma);
+    if (missing < 0) missing = 0;
+    tot += missing;
+    *noisy_total = tot;
+    f->missing = tot > 0 ? missing / tot : 0;
+    if (f->n_cats == 0) st = add_cat(f, "other", 1);
+  } else {
+    double other = 0, present = 0;
+    for (size_t l = 0; l < L; l++) {
+      map[l] = -1;
+      if (cnt[l] >= (double)k) {
+        map[l] = (int32_t)f->n_cats;
+        if ((st = add_cat(f, c->levels[l], cnt[l]))) break;
+        present += cnt[l];
+      } else {
+        other += cnt[l];
+      }
+    }
+    if (!st && other >= (double)k) {
+      /* Pick a label that is not a real level. */
+      char label[64] = "other";
+      for (int t = 1; t < 100; t++) {
+        int clash = 0;
+        for (size_t i = 0; i < f->n_cats; i++) clash |= !strcmp(f->cats[i], label);
+        if (!clash) break;
+        snprintf(label, sizeof label, "other_%d", t);
+      }
+      int32_t oi = (int32_t)f->n_cats;
+      st = add_cat(f, label, other);
+      for (size_t l = 0; l < L; l++)
+        if (cnt[l] < (double)k) map[l] = oi;
+      present += other;
+    }
+    if (missing < (double)k) missing = 0;
+    *noisy_total = (double)n_rows;
+    f->missing = present + missing > 0 ? missing / (present + missing) : 0;
+    if (!st && f->n_cats == 0) {
+      f->suppressed = 1;
+      f->missing = 1;
+      st = add_cat(f, "other", 1);
+    }
+  }
+  free(cnt);
+  if (!st) normalise(f->probs, f->n_cats);
+  f->missing = sig6(f->missing);
+  return st;
+}
+
+static ms_status fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                          const ms_fit_params *p, double rho, double *noisy_total) {
+  double cnt[3] = {0, 0, (double)c->n_missing};
+  for (size_t r = 0; r < n_rows; r++)
+    if (!isnan(c->num[r])) cnt[c->num[r] != 0] += 1;
+  if (rho > 0) {
+    ms_rng_key kk = dp_key(p->seed, f->name, "bool");
+    f->sigma = 1 / sqrt(2 * rho);
+    for (int b = 0; b < 3; b++) {
+      cnt[b] += gauss(kk, (uint64_t)b, f->sigma);
+      if (cnt[b] < 0) cnt[b] = 0;
+    }
+  } else {
+    for (int b = 0; b < 3; b++)
+      if (cnt[b] < (double)p->k_min) cnt[b] = 0;
+  }
+  double tot = cnt[0] + cnt[1] + cnt[2];
+  *noisy_total = tot;
+  ms_status st = add_cat(f, "false", cnt[0]);
+  if (!st) st = add_cat(f, "true", cnt[1]);
+  if (st) return st;
+  normalise(f->probs, 2);
+  f->missing = sig6(tot > 0 ? cnt[2] / tot : 0);
+  if (cnt[0] + cnt[1] <= 0) f->suppressed = 1, f->missing = 1;
+  return MS_OK;
+}
+
+/* ---- copula ---- */
+
+/* Nearest correlation matrix by eigenvalue clipping + unit-diagonal rescale;
+ * then rounds to 4 decimals and checks Cholesky, clipping harder if needed. */
+static ms_status repair_correlation(double *R, size_t d) {
+  gsl_matrix *A = gsl_matrix_alloc(d, d), *V = gsl_matrix_alloc(d, d), *T = gsl_matrix_alloc(d, d);
+  gsl_vector *ev = gsl_vector_alloc(d);
+  gsl_eigen_symmv_workspace *ws = gsl_eigen_symmv_alloc(d);
+  ms_status st = MS_OK;
+  if (!A || !V || !T || !ev || !ws) {
+    st = MS_ERR_NOMEM;
+    goto out;
+  }
+  double floor_eig = 1e-3;
+  double *orig = malloc(d * d * sizeof *orig);
+  if (!orig) {
+    st = MS_ERR_NOMEM;
+    goto out;
+  }
+  memcpy(orig, R, d * d * sizeof *R);
+  for (int attempt = 0; attempt < 20; attempt++, floor_eig *= 2) {
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j < d; j++) {
+        double v = 0.5 * (orig[i * d + j] + orig[j * d + i]);
+        if (!isfinite(v)) v = 0;
+        gsl_matrix_set(A, i, j, i == j ? 1 : v);
+      }
+    if (gsl_eigen_symmv(A, ev, V, ws)) {
+      st = MS_ERR_MATH;
+      break;
+    }
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j < d; j++) {
+        double s = 0;
+        for (size_t l = 0; l < d; l++) {
+          double e = gsl_vector_get(ev, l);
+          if (e < floor_eig) e = floor_eig;
+          s += gsl_matrix_get(V, i, l) * e * gsl_matrix_get(V, j, l);
+        }
+        R[i * d + j] = s;
+      }
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j < d; j++)
+        if (i != j) R[i * d + j] /= sqrt(R[i * d + i] * R[j * d + j]);
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j < d; j++) {
+        double v = i == j ? 1 : round(R[i * d + j] * 1e4) / 1e4;
+        if (j < i) v = R[j * d + i];
+        R[i * d + j] = v;
+      }
+    for (size_t i = 0; i < d; i++) R[i * d + i] = 1;
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j < d; j++) gsl_matrix_set(T, i, j, R[i * d + j]);
+    if (gsl_linalg_cholesky_decomp1(T) == 0) break;
+    if (attempt == 19) st = MS_ERR_MATH;
+  }
+  free(orig);
+out:
+  gsl_matrix_free(A);
+  gsl_matrix_free(V);
+  gsl_matrix_free(T);
+  gsl_vector_free(ev);
+  if (ws) gsl_eigen_symmv_free(ws);
+  return st;
+}
+
+/* Per-row normal score of field f (NaN when missing or unmapped).
+ * `ranks` (non-DP numeric) holds mid-rank based uniforms. */
+static double cat_score(const fit_field *f, int idx) {
+  double a = 0;
+  for (int i = 0; i < idx; i++) a += f->probs[i];
+  double b = a + f->probs[idx];
+  if (b > 1) b = 1;
+  double za = a <= 0 ? -INFINITY : gsl_cdf_ugaussian_Pinv(a);
+  double zb = b >= 1 ? INFINITY : gsl_cdf_ugaussian_Pinv(b);
+  double pa = isfinite(za) ? gsl_ran_ugaussian_pdf(za) : 0;
+  double pb = isfinite(zb) ? gsl_ran_ugaussian_pdf(zb) : 0;
+  double mass = b - a;
+  return mass > 1e-12 ? (pa - pb) / mass : (isfinite(za) ? za : zb);
+}
+
+static ms_status normal_scores(double *z, const fit_field *f, const ms_frame_col *c, size_t n,
+                               const int32_t *map, int dp) {
+  if (f->kind == MS_FKIND_CATEGORICAL || f->kind == MS_FKIND_BOOL) {
+    double sc[2] = {0, 0};
+    double *lev = NULL;
+    if (f->kind == MS_FKIND_BOOL) {
+      sc[0] = cat_score(f, 0);
+      sc[1] = cat_score(f, 1);
+    } else {
+      lev = malloc((f->n_cats ? f->n_cats : 1) * sizeof *lev);
+      if (!lev) return MS_ERR_NOMEM;
+      for (size_t i = 0; i < f->n_cats; i++) lev[i] = cat_score(f, (int)i);
+    }
+    for (size_t r = 0; r < n; r++) {
+      if (f->kind == MS_FKIND_BOOL) z[r] = isnan(c->num[r]) ? NAN : sc[c->num[r] != 0];
+      else z[r] = c->code[r] < 0 || map[c->code[r]] < 0 ? NAN : lev[map[c->code[r]]];
+    }
+    free(lev);
+    return MS_OK;
+  }
+  if (dp) {
+    for (size_t r = 0; r < n; r++) {
+      double v = c->num[r];
+      if (isnan(v)) {
+        z[r] = NAN;
+        continue;
+      }
+      double u = fam_cdf(f, v);
+      if (u < 0.001) u = 0.001;
+      if (u > 0.999) u = 0.999;
+      z[r] = gsl_cdf_ugaussian_Pinv(u);
+    }
+    return MS_OK;
+  }
+  /* Mid-ranks among present values. */
+  size_t np = 0;
+  size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+  double *val = malloc((n ? n : 1) * sizeof *val);
+  if (!idx || !val) {
+    free(idx);
+    free(val);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t r = 0; r < n; r++) {
+    z[r] = NAN;
+    if (!isnan(c->num[r])) idx[np++] = r;
+  }
+  /* Sort row indices by value (stable by index through the pair). */
+  typedef struct {
+    double v;
+    size_t r;
+  } pair;
+  pair *pr = malloc((np ? np : 1) * sizeof *pr);
+  if (!pr) {
+    free(idx);
+    free(val);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t i = 0; i < np; i++) pr[i].v = c->num[idx[i]], pr[i].r = idx[i];
+  qsort(pr, np, sizeof *pr, cmp_double); /* first member is the double key */
+  for (size_t i = 0; i < np;) {
+    size_t j = i;
+    while (j + 1 < np && pr[j + 1].v == pr[i].v) j++;
+    double u = ((double)(i + j) / 2 + 0.5) / (double)np;
+    double zz = gsl_cdf_ugaussian_Pinv(u);
+    for (size_t t = i; t <= j; t++) z[pr[t].r] = zz;
+    i = j + 1;
+  }
+  free(pr);
+  free(idx);
+  free(val);
+  return MS_OK;
+}
+
+static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
+                            const ms_fit_params *p) {
+  size_t d = m->n_cop, n = data->n_rows;
+  if (d < 2) return MS_OK;
+  double *Z = malloc(d * n * sizeof *Z);
+  double *S = calloc(d * d, sizeof *S);
+  if (!Z || !S) {
+    free(Z);
+    free(S);
+    return MS_ERR_NOMEM;
+  }
+  ms_status st = MS_OK;
+  int dp = m->epsilon > 0;
+  for (size_t i = 0; i < d && !st; i++) {
+    size_t fi = m->cop[i];
+    size_t cj = ms_frame_find(data, m->f[fi].name);
+    st = normal_scores(Z + i * n, &m->f[fi], &data->cols[cj], n, maps[fi], dp);
+  }
+  if (st) goto out;
+  if (!dp) {
+    /* Pairwise-complete Pearson correlation of normal scores. */
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = a; b < d; b++) {
+        double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, cnt = 0;
+        const double *za = Z + a * n, *zb = Z + b * n;
+        for (size_t r = 0; r < n; r++) {
+          if (isnan(za[r]) || isnan(zb[r])) continue;
+          sa += za[r], sb += zb[r], saa += za[r] * za[r], sbb += zb[r] * zb[r];
+          sab += za[r] * zb[r];
+          cnt++;
+        }
+        double v = 0;
+        if (cnt >= (double)p->k_min) {
+          double cov = sab - sa * sb / cnt, va = saa - sa * sa / cnt, vb = sbb - sb * sb / cnt;
+          v = va > 0 && vb > 0 ? cov / sqrt(va * vb) : 0;
+        }
+        S[a * d + b] = S[b * d + a] = a == b ? 1 : v;
+      }
+  } else {
+    /* Clip each row's score vector to squared norm C2 (about the 98th
+     * percentile of chi^2_d for Gaussian scores); then one row changes the
+     * released upper triangle by at most ||z z^T||_F = ||z||^2 <= C2. */
+    double C2 = (double)d + 2 * sqrt(2.0 * (double)d);
+    m->corr_clip = C2;
+    double *zr = malloc(d * sizeof *zr);
+    if (!zr) {
+      st = MS_ERR_NOMEM;
+      goto out;
+    }
+    for (size_t r = 0; r < n; r++) {
+      double nn = 0;
+      for (size_t i = 0; i < d; i++) {
+        zr[i] = isnan(Z[i * n + r]) ? 0 : Z[i * n + r];
+        nn += zr[i] * zr[i];
+      }
+      double s = nn > C2 ? sqrt(C2 / nn) : 1;
+      for (size_t a = 0; a < d; a++)
+        for (size_t b = a; b < d; b++) S[a * d + b] += zr[a] * zr[b] * s * s;
+    }
+    free(zr);
+    ms_rng_key k = dp_key(p->seed, "(copula)", "correlation");
+    m->corr_sigma = C2 / sqrt(2 * m->rho_corr);
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = a; b < d; b++) S[a * d + b] += gauss(k, a * d + b, m->corr_sigma);
+    /* Post-processing: normalise by the noisy diagonal, then shrink the
+     * off-diagonal towards 0 by the estimated share of signal variance
+     * (noise variance of an entry is about (sigma / diag)^2). */
+    double ss = 0, noise_var = 0;
+    size_t npairs = 0;
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = a + 1; b < d; b++) {
+        double va = S[a * d + a], vb = S[b * d + b];
+        double v = va > 0 && vb > 0 ? S[a * d + b] / sqrt(va * vb) : 0;
+        if (v > 1) v = 1;
+        if (v < -1) v = -1;
+        S[a * d + b] = S[b * d + a] = v;
+        ss += v * v;
+        noise_var += va > 0 && vb > 0 ? m->corr_sigma * m->corr_sigma / (va * vb) : 1;
+        npairs++;
+      }
+    double lam = 1;
+    if (npairs) {
+      double tot = ss / (double)npairs, nv = noise_var / (double)npairs;
+      double sig = tot - nv > 0 ? tot - nv : 0;
+      lam = tot > 0 ? sig / tot : 0;
+    }
+    m->corr_shrink = lam;
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = 0; b < d; b++)
+        if (a != b) S[a * d + b] *= lam;
+    for (size_t a = 0; a < d; a++) S[a * d + a] = 1;
+  }
+  st = repair_correlation(S, d);
+  if (!st) {
+    m->corr = S;
+    S = NULL;
+  }
+out:
+  free(Z);
+  free(S);
+  return st;
+}
+
+/* ---- conditional missingness ---- */
+
+static int is_identifier(const char *s) {
+  static const char *const kw[] = {"and", "or", "not", "in", "true", "false", "if", NULL};
+  if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return 0;
+  for (const char *c = s; *c; c++)
+    if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_')) return 0;
+  for (int i = 0; kw[i]; i++)
+    if (!strcmp(s, kw[i])) return 0;
+  return 1;
+}
+
+typedef struct {
+  int x, y, type;
+  int32_t cat;
+  double thr;
+  double cell[4]; /* missing & cond, present & cond, missing & not cond, present & not cond */
+} mcand;
+
+/* 1 / 0 when the condition holds / does not, -1 when Y is missing. */
+static int cond_at(const ms_frame_col *cy, const int32_t *map, int type, int32_t cat,
+                   double thr, size_t r) {
+  if (type == 1) {
+    int32_t v = cy->code[r];
+    if (v < 0 || map[v] < 0) return -1;
+    return map[v] == cat;
+  }
+  double v = cy->num[r];
+  if (isnan(v)) return -1;
+  return type == 0 ? v != 0 : v < thr;
+}
+
+static double chi2_2x2(const double *c) {
+  double a = c[0], b = c[1], cc = c[2], d = c[3], n = a + b + cc + d;
+  double den = (a + b) * (cc + d) * (a + cc) * (b + d);
+  return den > 0 ? n * (a * d - b * cc) * (a * d - b * cc) / den : 0;
+}
+
+/* Finds, for each column with enough missing values, the condition on one
+ * other column that best explains its missingness (2x2 chi-square, 1 df,
+ * above 10.83 = p < 0.001, rates at least 0.05 apart, every cell >= k rows;
+ * under DP every cell of every candidate table is Gaussian-noised with the
+ * tables' joint L2 sensitivity sqrt(T), cells must also exceed 3 sigma and
+ * the test is a two-proportion z^2 whose variance includes the noise).
+ * A column used as a condition gets no condition itself, so the spec has no
+ * cycles. rho_avail: zCDP budget available (DP); the amount spent goes to
+ * m->rho_miss. */
+static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **maps,
+                                 const ms_fit_params *p, double rho_avail) {
+  int dp = m->epsilon > 0;
+  size_t nf = m->n_fields, cap = 64, nc = 0;
+  mcand *cs = malloc(cap * sizeof *cs);
+  if (!cs) return MS_ERR_NOMEM;
+  for (size_t x = 0; x < nf; x++) {
+    fit_field *fx = &m->f[x];
+    const ms_frame_col *cx = &data->cols[x];
+    if (fx->kind == MS_FKIND_ID || fx->suppressed) continue;
+    if (dp ? !(fx->missing >= 0.02 && fx->missing <= 0.98)
+           : (cx->n_missing < p->k_min || data->n_rows - cx->n_missing < p->k_min))
+      continue;
+    for (size_t y = 0; y < nf; y++) {
+      const fit_field *fy = &m->f[y];
+      if (y == x || fy->suppressed || !is_identifier(fy->name)) continue;
+      int types[16], nt = 0;
+      int32_t cats[16];
+      double thr = 0;
+      if (fy->kind == MS_FKIND_BOOL) types[nt] = 0, cats[nt++] = 0;
+      else if (fy->kind == MS_FKIND_CATEGORICAL && fy->n_cats >= 2) {
+        for (size_t l = 0; l < fy->n_cats && nt < 8; l++)
+          if (!strchr(fy->cats[l], '\'') && !strchr(fy->cats[l], '\\')) types[nt] = 1, cats[nt++] = (int32_t)l;
+      } else if ((fy->kind == MS_FKIND_INTEGER || fy->kind == MS_FKIND_REAL) && fy->fam != FAM_CONSTANT) {
+        thr = sig6(fam_inv(fy, 0.5));
+        if (fy->kind == MS_FKIND_INTEGER) thr = round(thr);
+        types[nt] = 2, cats[nt++] = 0;
+      }
+      for (int t = 0; t < nt; t++) {
+        if (nc == cap) {
+          mcand *ncs = realloc(cs, 2 * cap * sizeof *ncs);
+          if (!ncs) {
+            free(cs);
+            return MS_ERR_NOMEM;
+          }
+          cs = ncs, cap *= 2;
+        }
+        mcand *c = &cs[nc++];
+        memset(c, 0, sizeof *c);
+        c->x = (int)x, c->y = (int)y, c->type = types[t], c->cat = cats[t], c->thr = thr;
+        const ms_frame_col *cy = &data->cols[y];
+        for (size_t r = 0; r < data->n_rows; r++) {
+          int miss = cx->code ? cx->code[r] < 0 : isnan(cx->num[r]);
+          int cd = cond_at(cy, maps[y], c->type, c->cat, c->thr, r) == 1;
+          c->cell[(cd ? 0 : 2) + (miss ? 0 : 1)] += 1;
+        }
+      }
+    }
+  }
+  double floor_cell = (double)p->k_min;
+  if (dp && nc) {
+    if (!(rho_avail > 0)) nc = 0;
+    else {
+      m->rho_miss = rho_avail;
+      m->miss_sigma = sqrt((double)nc) / sqrt(2 * rho_avail);
+      ms_rng_key k = dp_key(p->seed, "(missingness)", "tables");
+      for (size_t i = 0; i < nc; i++)
+        for (int q = 0; q < 4; q++) cs[i].cell[q] += gauss(k, 4 * (uint64_t)i + (uint64_t)q, m->miss_sigma);
+      if (3 * m->miss_sigma > floor_cell) floor_cell = 3 * m->miss_sigma;
+    }
+  }
+  int *used_as_cond = calloc(nf + 1, sizeof *used_as_cond);
+  if (!used_as_cond) {
+    free(cs);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t x = 0; x < nf; x++) {
+    if (used_as_cond[x]) continue;
+    const mcand *best = NULL;
+    double bchi = 10.83;
+    for (size_t i = 0; i < nc; i++) {
+      const mcand *c = &cs[i];
+      if ((size_t)c->x != x || m->f[c->y].mc_col >= 0) continue;
+      int ok = 1;
+      for (int q = 0; q < 4; q++) ok &= c->cell[q] >= floor_cell;
+      if (!ok) continue;
+      double ra = c->cell[0] / (c->cell[0] + c->cell[1]), rb = c->cell[2] / (c->cell[2] + c->cell[3]);
+      double chi = chi2_2x2(c->cell);
+      if (m->miss_sigma > 0) {
+        /* Under DP the test must see the noise: a two-proportion z statistic
+         * whose variance adds the noise of the four cells. */
+        double na = c->cell[0] + c->cell[1], nb = c->cell[2] + c->cell[3], s2 = m->miss_sigma * m->miss_sigma;
+        double v = ra * (1 - ra) / na + rb * (1 - rb) / nb + 2 * s2 / (na * na) + 2 * s2 / (nb * nb);
+        chi = v > 0 ? (ra - rb) * (ra - rb) / v : 0;
+      }
+      if (fabs(ra - rb) >= 0.05 && chi > bchi) bchi = chi, best = c;
+    }
+    if (!best) continue;
+    fit_field *fx = &m->f[x];
+    const fit_field *fy = &m->f[best->y];
+    fx->mc_col = best->y;
+    fx->mc_type = best->type;
+    fx->mc_cat = best->cat;
+    fx->mc_thr = best->thr;
+    fx->mc_chi2 = sig6(bchi);
+    fx->mc_rate = sig6(best->cell[0] / (best->cell[0] + best->cell[1]));
+    fx->missing = sig6(best->cell[2] / (best->cell[2] + best->cell[3]));
+    used_as_cond[best->y] = 1;
+    int rc = best->type == 0   ? asprintf(&fx->mc_expr, "%s", fy->name)
+             : best->type == 1 ? asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->cats[best->cat])
+                               : asprintf(&fx->mc_expr, "%s < %.10g", fy->name, best->thr);
+    if (rc < 0) {
+      fx->mc_expr = NULL;
+      free(cs);
+      free(used_as_cond);
+      return MS_ERR_NOMEM;
+    }
+  }
+  free(used_as_cond);
+  free(cs);
+  return MS_OK;
+}
+
+/* ---- main entry ---- */
+
+ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
+  *out = NULL;
+  ms_fit_params defaults;
+  if (!p) ms_fit_params_init(&defaults), p = &defaults;
+  if (p->epsilon < 0 || !isfinite(p->epsilon))
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL,
+                       "epsilon must be a positive number (got %g)", p->epsilon);
+  if (p->delta < 0 || p->delta >= 1)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "delta must be in [0, 1) (got %g)",
+                       p->delta);
+  if (p->k_min < 1) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "k-min must be >= 1");
+  if (data->n_rows < 2 * p->k_min)
+    return ms_diag_add(d, MS_ERR_DATA, data->source, 0, 0, NULL,
+                       "%zu data row%s: fitting needs at least 2*k = %zu rows", data->n_rows,
+                       data->n_rows == 1 ? "" : "s", 2 * p->k_min);
+  for (size_t q = 0; q < p->n_quasi_identifiers; q++)
+    if (ms_frame_find(data, p->quasi_identifiers[q]) == SIZE_MAX)
+      return ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, NULL,
+                         "quasi-identifier \"%s\" is not a column", p->quasi_identifiers[q]);
+  for (size_t b = 0; b < p->n_bounds; b++) {
+    if (ms_frame_find(data, p->bound_columns[b]) == SIZE_MAX)
+      return ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, NULL,
+                         "bounds given for unknown column \"%s\"", p->bound_columns[b]);
+    if (!(p->bound_hi[b] > p->bound_lo[b]))
+      return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "bounds of \"%s\": low must be < high",
+                         p->bound_columns[b]);
+  }
+  ms_fit_model *m = calloc(1, sizeof *m);
+  if (!m) return MS_ERR_NOMEM;
+  ms_status st = MS_OK;
+  int32_t **maps = calloc(data->n_cols, sizeof *maps);
+  m->f = calloc(data->n_cols, sizeof *m->f);
+  m->cop = calloc(data->n_cols, sizeof *m->cop);
+  m->qi = calloc(p->n_quasi_identifiers + 1, sizeof *m->qi);
+  if (!maps || !m->f || !m->cop || !m->qi ||
+      !(m->name = strdup(p->name ? p->name : "fitted")) ||
+      !(m->table = strdup(p->table ? p->table : "data")) || !(m->source = strdup(data->source))) {
+    st = MS_ERR_NOMEM;
+    goto fail;
+  }
+  for (size_t q = 0; q < p->n_quasi_identifiers; q++)
+    if (!(m->qi[m->n_qi++] = strdup(p->quasi_identifiers[q]))) {
+      st = MS_ERR_NOMEM;
+      goto fail;
+    }
+  m->n_fields = data->n_cols;
+  m->k_min = p->k_min;
+  m->seed = p->seed;
+  m->n_source = data->n_rows;
+  m->epsilon = p->epsilon;
+  m->delta = p->epsilon > 0 ? (p->delta > 0 ? p->delta : 1e-6) : 0;
+  /* Budget split. */
+  size_t n_fit = 0, n_cop_candidates = 0;
+  for (size_t j = 0; j < data->n_cols; j++) {
+    const ms_frame_col *c = &data->cols[j];
+    if (c->kind == MS_FKIND_ID) continue;
+    n_fit++;
+    if (c->kind != MS_FKIND_DATE && c->n_missing < data->n_rows) n_cop_candidates++;
+  }
+  int use_copula = p->copula && n_cop_candidates >= 2;
+  double tau_cat = 0;
+  if (m->epsilon > 0) {
+    /* delta: half to the categorical thresholds when there are categorical
+     * columns, the rest to the zCDP conversion (Bun & Steinke Prop. 1.3):
+     * epsilon = rho + 2 sqrt(rho L), L = ln(1/delta_conv). */
+    size_t n_cat = 0;
+    for (size_t j = 0; j < data->n_cols; j++) n_cat += data->cols[j].kind == MS_FKIND_CATEGORICAL;
+    m->delta_thr = n_cat ? m->delta / 2 : 0;
+    m->delta_conv = m->delta - m->delta_thr;
+    double L = log(1 / m->delta_conv);
+    double sr = sqrt(L + m->epsilon) - sqrt(L);
+    m->rho = sr * sr;
+    m->rho_corr = use_copula ? m->rho / 3 : 0;
+    m->rho_marg = m->rho - m->rho_corr;
+    if (n_cat && n_fit) {
+      /* Union bound over the categorical columns: a new level passes in one
+       * of them with probability at most delta_thr. */
+      double sigma = 1 / sqrt(2 * m->rho_marg / (double)n_fit);
+      tau_cat = 1 + sigma * gsl_cdf_ugaussian_Qinv(m->delta_thr / (double)n_cat);
+    }
+  }
+  double max_total = 0, sum_total = 0;
+  size_t n_total = 0;
+  for (size_t j = 0; j < data->n_cols && !st; j++) {
+    const ms_frame_col *c = &data->cols[j];
+    fit_field *f = &m->f[j];
+    f->cop = -1;
+    f->mc_col = -1;
+    f->kind = c->kind;
+    f->decimals = c->decimals;
+    if (!(f->name = strdup(c->name))) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    if (c->kind == MS_FKIND_ID) continue;
+    double rho = m->epsilon > 0 ? m->rho_marg / (double)n_fit : 0;
+    f->rho = rho;
+    double tot = 0;
+    size_t present = data->n_rows - c->n_missing;
+    if (present == 0)
+      ms_diag_warn(d, data->source, 0, 0, c->name, "column is missing in every row");
+    if (c->kind == MS_FKIND_CATEGORICAL) {
+      if (!(maps[j] = malloc((c->n_levels + 1) * sizeof *maps[j]))) {
+        st = MS_ERR_NOMEM;
+        break;
+      }
+      st = fit_categorical(f, c, data->n_rows, p, rho, tau_cat, maps[j], &tot);
+      if (!st && rho == 0 && f->n_cats && c->n_levels > f->n_cats)
+        ms_diag_warn(d, data->source, 0, 0, c->name,
+                     "%zu categor%s seen in fewer than %zu rows merged or dropped",
+                     c->n_levels - (f->n_cats - 1), c->n_levels - (f->n_cats - 1) == 1 ? "y" : "ies",
+                     p->k_min);
+    } else if (c->kind == MS_FKIND_BOOL) {
+      st = fit_bool(f, c, data->n_rows, p, rho, &tot);
+    } else if (rho > 0) {
+      st = fit_numeric_dp(f, c, data->n_rows, p, rho, &tot);
+    } else {
+      size_t miss = c->n_missing < p->k_min ? 0 : c->n_missing;
+      f->missing = sig6((double)miss / (double)(data->n_rows - c->n_missing + miss));
+      tot = (double)data->n_rows;
+      if (present < p->k_min) {
+        f->suppressed = 1;
+        f->missing = 1;
+        f->fam = FAM_CONSTANT;
+        if (present)
+          ms_diag_warn(d, data->source, 0, 0, c->name,
+                       "only %zu value%s present (fewer than k = %zu): emitted as always missing",
+                       present, present == 1 ? "" : "s", p->k_min);
+      } else {
+        st = fit_numeric_plain(f, c, data->n_rows, p);
+        if (!st && f->fam == FAM_CONSTANT)
+          ms_diag_warn(d, data->source, 0, 0, c->name, "column is constant");
+      }
+    }
+    if (tot > max_total) max_total = tot;
+    if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
+    if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
+        !(c->kind == MS_FKIND_CATEGORICAL && f->n_cats < 2) && !(m->epsilon == 0 && present < 2 * p->k_min)) {
+      f->cop = (int)m->n_cop;
+      m->cop[m->n_cop++] = j;
+    }
+  }
+  /* Under DP every column's noisy total estimates the row count; their mean
+   * is the least noisy (post-processing). */
+  if (m->epsilon > 0 && n_total) max_total = sum_total / (double)n_total;
+  m->n_out = (uint64_t)llround(max_total > 0 ? max_total : (double)data->n_rows);
+  if (!st && m->n_cop < 2) {
+    for (size_t i = 0; i < m->n_cop; i++) m->f[m->cop[i]].cop = -1;
+    m->n_cop = 0;
+  }
+  /* Conditional missingness runs on the released marginals; under DP it
+   * takes half of the correlation share when some column has a released
+   * missing rate in [0.02, 0.98] (adaptive composition: the decision is
+   * post-processing of released values, Bun & Steinke Lemma 2.3). */
+  if (!st) {
+    double avail = 0;
+    if (m->epsilon > 0) {
+      int any = 0;
+      for (size_t j = 0; j < m->n_fields; j++)
+        any |= m->f[j].kind != MS_FKIND_ID && !m->f[j].suppressed && m->f[j].missing >= 0.02 &&
+               m->f[j].missing <= 0.98;
+      if (any) {
+        avail = m->n_cop >= 2 ? m->rho_corr / 2 : 0;
+        m->rho_corr -= avail;
+      }
+    }
+    st = fit_missingness(m, data, maps, p, avail);
+  }
+  if (!st && m->n_cop >= 2) st = fit_copula(m, data, maps, p);
+  if (st == MS_ERR_MATH)
+    ms_diag_add(d, st, data->source, 0, 0, NULL, "correlation matrix could not be repaired");
+fail:
+  if (maps)
+    for (size_t j = 0; j < data->n_cols; j++) free(maps[j]);
+  free(maps);
+  if (st) {
+    ms_fit_model_free(m);
+    return st;
+  }
+  *out = m;
+  return MS_OK;
+}
+
+/* ---- spec emission ---- */
+
+static cJSON *dist_json(const fit_field *f, double scale_off) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return NULL;
+  cJSON_AddStringToObject(o, "type", fam_names[f->fam]);
+  switch (f->fam) {
+    case FAM_NORMAL:
+      cJSON_AddNumberToObject(o, "mean", f->par[0]);
+      cJSON_AddNumberToObject(o, "sd", f->par[1]);
+      break;
+    case FAM_LOGNORMAL:
+      cJSON_AddNumberToObject(o, "meanlog", f->par[0]);
+      cJSON_AddNumberToObject(o, "sdlog", f->par[1]);
+      break;
+    case FAM_GAMMA:
+      cJSON_AddNumberToObject(o, "shape", f->par[0]);
+      cJSON_AddNumberToObject(o, "scale", f->par[1]);
+      break;
+    case FAM_EXPONENTIAL:
+      cJSON_AddNumberToObject(o, "mean", f->par[0]);
+      break;
+    case FAM_CONSTANT:
+      cJSON_AddNumberToObject(o, "value", f->par[0] - scale_off);
+      break;
+    default: {
+      cJSON *pr = cJSON_AddArrayToObject(o, "probs"), *va = cJSON_AddArrayToObject(o, "values");
+      for (size_t i = 0; i < f->nq; i++) {
+        cJSON_AddItemToArray(pr, cJSON_CreateNumber(f->qp[i]));
+        cJSON_AddItemToArray(va, cJSON_CreateNumber(f->qv[i] - scale_off));
+      }
+    }
+  }
+  return o;
+}
+
+static cJSON *date_expr(double days) {
+  char b[MS_DATE_BUFSZ], e[80];
+  ms_date_format((int32_t)days, b);
+  snprintf(e, sizeof e, "date('%s')", b);
+  return cJSON_CreateString(e);
+}
+
+char *ms_fit_model_to_json(const ms_fit_model *m) {
+  cJSON *root = cJSON_CreateObject();
+  if (!root) return NULL;
+  cJSON_AddNumberToObject(root, "medsynth", 1);
+  cJSON_AddStringToObject(root, "name", m->name);
+  char desc[1024];
+  snprintf(desc, sizeof desc,
+           "Fitted by medsynth %s fit from %s (%zu columns); %s. Review before sharing: "
+           "docs/privacy.md.",
+           MS_VERSION_STRING, m->source, m->n_fields,
+           m->epsilon > 0 ? "differentially private" : "k-threshold rules, not differentially private");
+  cJSON_AddStringToObject(root, "description", desc);
+  cJSON_AddNumberToObject(root, "seed", (double)m->seed);
+  cJSON *pv = cJSON_AddObjectToObject(root, "privacy");
+  cJSON_AddStringToObject(pv, "method", m->epsilon > 0 ? "differential-privacy" : "k-threshold");
+  cJSON_AddNumberToObject(pv, "k_min", (double)m->k_min);
+  if (m->epsilon > 0) {
+    cJSON_AddNumberToObject(pv, "epsilon", m->epsilon);
+    cJSON_AddNumberToObject(pv, "delta", m->delta);
+    cJSON_AddStringToObject(pv, "neighbouring", "add or remove one row");
+    cJSON_AddStringToObject(pv, "accountant", "zCDP (Bun & Steinke 2016), converted to (epsilon, delta)");
+    cJSON_AddNumberToObject(pv, "rho", sig6(m->rho));
+    cJSON_AddNumberToObject(pv, "delta_conversion", sig6(m->delta_conv));
+    cJSON_AddNumberToObject(pv, "delta_thresholds", sig6(m->delta_thr));
+    cJSON *sp = cJSON_AddObjectToObject(pv, "split");
+    cJSON_AddStringToObject(sp, "unit", "rho");
+    cJSON_AddNumberToObject(sp, "marginals", sig6(m->rho_marg));
+    cJSON_AddNumberToObject(sp, "correlations", sig6(m->n_cop >= 2 ? m->rho_corr : 0));
+    cJSON_AddNumberToObject(sp, "missingness", sig6(m->rho_miss));
+    cJSON *cols = cJSON_AddObjectToObject(sp, "columns");
+    for (size_t i = 0; i < m->n_fields; i++)
+      if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(cols, m->f[i].name, sig6(m->f[i].rho));
+    cJSON *me = cJSON_AddObjectToObject(pv, "mechanisms");
+    cJSON_AddStringToObject(me, "numeric",
+                            "gaussian histograms: log-grid range (half the column's rho; noisy mode bin grown over "
+                            "contiguous bins above 2 sigma) "
+                            "unless declared, then histogram + missing bin, smoothed, clamped, monotone CDF");
+    cJSON_AddStringToObject(me, "categorical", "gaussian stability-based histogram");
+    cJSON_AddStringToObject(me, "bool", "gaussian histogram (false, true, missing)");
+    if (m->rho_miss > 0) {
+      cJSON_AddStringToObject(me, "missingness", "gaussian 2x2 tables (missing x condition), sensitivity sqrt(tables)");
+      cJSON_AddNumberToObject(me, "missingness_sigma", sig6(m->miss_sigma));
+    }
+    cJSON *sg = cJSON_AddObjectToObject(me, "sigma");
+    for (size_t i = 0; i < m->n_fields; i++)
+      if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(sg, m->f[i].name, sig6(m->f[i].sigma));
+    if (m->n_cop >= 2) {
+      cJSON_AddStringToObject(me, "correlations", "gaussian sum of clipped normal-score outer products");
+      cJSON_AddNumberToObject(me, "correlation_clip", sig6(m->corr_clip));
+      cJSON_AddNumberToObject(me, "correlation_sigma", sig6(m->corr_sigma));
+      cJSON_AddNumberToObject(me, "correlation_shrinkage", sig6(m->corr_shrink));
+    } else {
+      cJSON_AddStringToObject(me, "correlations", "none");
+    }
+    cJSON_AddNumberToObject(pv, "seed", (double)m->seed);
+  } else {
+    cJSON_AddNumberToObject(pv, "source_rows", (double)m->n_source);
+  }
+  if (m->n_qi) {
+    cJSON *q = cJSON_AddArrayToObject(pv, "quasi_identifiers");
+    for (size_t i = 0; i < m->n_qi; i++) cJSON_AddItemToArray(q, cJSON_CreateString(m->qi[i]));
+  }
+  cJSON *tables = cJSON_AddArrayToObject(root, "tables");
+  cJSON *t = cJSON_CreateObject();
+  cJSON_AddItemToArray(tables, t);
+  cJSON_AddStringToObject(t, "name", m->table);
+  cJSON_AddNumberToObject(t, "rows", (double)m->n_out);
+  cJSON *fields = cJSON_AddArrayToObject(t, "fields");
+  for (size_t i = 0; i < m->n_fields; i++) {
+    const fit_field *f = &m->f[i];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(fields, o);
+    cJSON_AddStringToObject(o, "name", f->name);
+    cJSON_AddStringToObject(o, "kind", ms_fkind_name(f->kind));
+    switch (f->kind) {
+      case MS_FKIND_ID:
+        cJSON_AddStringToObject(o, "format", "seq");
+        cJSON_AddNumberToObject(o, "start", 1);
+        break;
+      case MS_FKIND_CATEGORICAL: {
+        cJSON *v = cJSON_AddObjectToObject(o, "values");
+        for (size_t c = 0; c < f->n_cats; c++) cJSON_AddNumberToObject(v, f->cats[c], f->probs[c]);
+        break;
+      }
+      case MS_FKIND_BOOL:
+        cJSON_AddNumberToObject(o, "p", f->probs[1]);
+        break;
+      case MS_FKIND_DATE:
+        cJSON_AddStringToObject(o, "base", "date('1970-01-01')");
+        cJSON_AddItemToObject(o, "offset_days", dist_json(f, 0));
+        cJSON_AddItemToObject(o, "min", date_expr(f->lo));
+        cJSON_AddItemToObject(o, "max", date_expr(f->hi));
+        break;
+      default:
+        if (f->kind == MS_FKIND_REAL) cJSON_AddNumberToObject(o, "precision", f->decimals);
+        cJSON_AddItemToObject(o, "dist", dist_json(f, 0));
+        cJSON_AddNumberToObject(o, "min", f->lo);
+        cJSON_AddNumberToObject(o, "max", f->hi);
+    }
+    if (f->mc_expr) {
+      cJSON *mo = cJSON_AddObjectToObject(o, "missing");
+      cJSON_AddNumberToObject(mo, "rate", f->missing);
+      cJSON *w = cJSON_AddArrayToObject(mo, "when");
+      cJSON *r = cJSON_CreateObject();
+      cJSON_AddItemToArray(w, r);
+      cJSON_AddStringToObject(r, "if", f->mc_expr);
+      cJSON_AddNumberToObject(r, "rate", f->mc_rate);
+    } else if (f->missing > 0) {
+      cJSON_AddNumberToObject(o, "missing", f->missing);
+    }
+  }
+  /* Spec language v1 correlates only fields drawn from a "dist" (integer,
+   * real), so the group holds the copula's numeric sub-matrix (a principal
+   * sub-matrix of a positive-definite matrix is positive definite).
+   * Categorical and bool dependence stays in the model (reference sampler)
+   * but cannot be expressed in the spec yet: docs/privacy.md. */
+  size_t *num = malloc((m->n_cop ? m->n_cop : 1) * sizeof *num), nn = 0;
+  for (size_t i = 0; num && i < m->n_cop; i++) {
+    ms_fkind k = m->f[m->cop[i]].kind;
+    if (k == MS_FKIND_INTEGER || k == MS_FKIND_REAL) num[nn++] = i;
+  }
+  if (nn >= 2) {
+    cJSON *cg = cJSON_AddArrayToObject(t, "correlations");
+    cJSON *g = cJSON_CreateObject();
+    cJSON_AddItemToArray(cg, g);
+    cJSON *fl = cJSON_AddArrayToObject(g, "fields");
+    for (size_t i = 0; i < nn; i++) cJSON_AddItemToArray(fl, cJSON_CreateString(m->f[m->cop[num[i]]].name));
+    cJSON *mx = cJSON_AddArrayToObject(g, "matrix");
+    for (size_t i = 0; i < nn; i++) {
+      cJSON *row = cJSON_CreateArray();
+      for (size_t j = 0; j < nn; j++)
+        cJSON_AddItemToArray(row, cJSON_CreateNumber(m->corr[num[i] * m->n_cop + num[j]]));
+      cJSON_AddItemToArray(mx, row);
+    }
+  }
+  free(num);
+  char *raw = cJSON_Print(root);
+  cJSON_Delete(root);
+  if (!raw) return NULL;
+  /* cJSON indents with tabs and writes ":\t"; strings never hold a raw tab
+   * (cJSON escapes it), so every tab is layout: two spaces, one after ':'. */
+  size_t n = 0;
+  for (const char *c = raw; *c; c++) n += *c == '\t' ? 2 : 1;
+  char *s = malloc(n + 1), *o = s;
+  if (s) {
+    for (const char *c = raw; *c; c++) {
+      if (*c != '\t') *o++ = *c;
+      else if (c > raw && c[-1] == ':') *o++ = ' ';
+      else *o++ = ' ', *o++ = ' ';
+    }
+    *o = '\0';
+  }
+  free(raw);
+  return s;
+}
+
+char *ms_fit_model_accounting(const ms_fit_model *m) {
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  if (!fp) return NULL;
+  if (m->epsilon > 0) {
+    fprintf(fp, "privacy: (%g, %g)-differential privacy, add/remove-one-row neighbours, seed %llu\n",
+            m->epsilon, m->delta, (unsigned long long)m->seed);
+    fprintf(fp, "  accountant:   zCDP rho %g (delta %g for the conversion, %g for category thresholds)\n",
+            sig6(m->rho), sig6(m->delta_conv), sig6(m->delta_thr));
+    fprintf(fp, "  marginals:    rho %g over %zu column(s)\n", sig6(m->rho_marg), m->n_fields);
+    for (size_t i = 0; i < m->n_fields; i++)
+      if (m->f[i].kind != MS_FKIND_ID)
+        fprintf(fp, "    %-24s rho %-10g sigma %g\n", m->f[i].name, sig6(m->f[i].rho), sig6(m->f[i].sigma));
+    if (m->n_cop >= 2)
+      fprintf(fp, "  correlations: rho %g (Gaussian, clip %g, sigma %g on sums of %zu-d scores, shrinkage %g)\n",
+              sig6(m->rho_corr), sig6(m->corr_clip), sig6(m->corr_sigma), m->n_cop, sig6(m->corr_shrink));
+    if (m->rho_miss > 0)
+      fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", sig6(m->rho_miss), sig6(m->miss_sigma));
+    fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
+            sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss), m->epsilon, m->delta);
+  }
+  for (size_t i = 0; i < m->n_fields; i++)
+    if (m->f[i].mc_expr)
+      fprintf(fp, "  missingness of %s depends on %s: rate %g where it holds, %g elsewhere (chi-square %g)\n",
+              m->f[i].name, m->f[i].mc_expr, m->f[i].mc_rate, m->f[i].missing, m->f[i].mc_chi2);
+  if (m->epsilon <= 0) {
+    fprintf(fp,
+            "privacy: not differentially private; k-threshold rules with k = %zu (no knot, bound or "
+            "category describes fewer than k rows)\n",
+            m->k_min);
+  }
+  fclose(fp);
+  return s;
+}
+
+/* ---- reference sampler ---- */
+
+ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, uint64_t seed,
+                              int independent, ms_diag *d) {
+  *out = NULL;
+  ms_frame *fr = calloc(1, sizeof *fr);
+  if (!fr) return MS_ERR_NOMEM;
+  fr->n_rows = n;
+  fr->n_cols = m->n_fields;
+  fr->cols = calloc(m->n_fields, sizeof *fr->cols);
+  fr->source = strdup("(sampled)");
+  ms_status st = fr->cols && fr->source ? MS_OK : MS_ERR_NOMEM;
+  gsl_matrix *L = NULL;
+  size_t dc = independent ? 0 : m->n_cop;
+  if (!st && dc >= 2) {
+    L = gsl_matrix_alloc(dc, dc);
+    if (!L) st = MS_ERR_NOMEM;
+    else {
+      for (size_t i = 0; i < dc; i++)
+        for (size_t j = 0; j < dc; j++) gsl_matrix_set(L, i, j, m->corr[i * dc + j]);
+      if (gsl_linalg_cholesky_decomp1(L))
+        st = ms_diag_add(d, MS_ERR_MATH, NULL, 0, 0, NULL, "correlation matrix is not positive definite");
+    }
+  }
+  for (size_t j = 0; j < m->n_fields && !st; j++) {
+    const fit_field *f = &m->f[j];
+    ms_frame_col *c = &fr->cols[j];
+    c->kind = f->kind;
+    c->decimals = f->decimals;
+    if (!(c->name = strdup(f->name))) st = MS_ERR_NOMEM;
+    else if (f->kind == MS_FKIND_ID || f->kind == MS_FKIND_CATEGORICAL) {
+      c->code = malloc((n ? n : 1) * sizeof *c->code);
+      size_t nl = f->kind == MS_FKIND_ID ? n : f->n_cats;
+      c->levels = calloc(nl ? nl : 1, sizeof *c->levels);
+      if (!c->code || !c->levels) st = MS_ERR_NOMEM;
+      for (size_t l = 0; l < nl && !st; l++) {
+        if (f->kind == MS_FKIND_ID) {
+          if (asprintf(&c->levels[l], "%zu", l + 1) < 0) c->levels[l] = NULL;
+        } else {
+          c->levels[l] = strdup(f->cats[l]);
+        }
+        if (!c->levels[l]) st = MS_ERR_NOMEM;
+        c->n_levels = l + 1;
+      }
+    } else {
+      c->num = malloc((n ? n : 1) * sizeof *c->num);
+      if (!c->num) st = MS_ERR_NOMEM;
+    }
+  }
+  if (st) {
+    gsl_matrix_free(L);
+    ms_frame_free(fr);
+    return st;
+  }
+  ms_rng_key kc = ms_rng_key_make(seed, ms_rng_stream("fit/sample/(copula)"));
+  ms_rng_key *kf = malloc(m->n_fields * sizeof *kf);
+  if (!kf) {
+    gsl_matrix_free(L);
+    ms_frame_free(fr);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t j = 0; j < m->n_fields; j++) {
+    char nm[512];
+    snprintf(nm, sizeof nm, "fit/sample/%s", m->f[j].name);
+    kf[j] = ms_rng_key_make(seed, ms_rng_stream(nm));
+  }
+  int oom = 0;
+#pragma omp parallel reduction(| : oom)
+  {
+    double *e = malloc((dc ? dc : 1) * sizeof *e), *z = malloc((dc ? dc : 1) * sizeof *z);
+#pragma omp for schedule(static)
+    for (size_t r = 0; r < n; r++) {
+      if (!e || !z) {
+        oom = 1;
+        continue;
+      }
+      for (size_t i = 0; i < dc; i++) e[i] = ms_rng_normal(kc, r, i);
+      for (size_t i = 0; i < dc; i++) {
+        double s = 0;
+        for (size_t l = 0; l <= i; l++) s += gsl_matrix_get(L, i, l) * e[l];
+        z[i] = s;
+      }
+      for (size_t j = 0; j < m->n_fields; j++) {
+        const fit_field *f = &m->f[j];
+        ms_frame_col *c = &fr->cols[j];
+        if (f->kind == MS_FKIND_ID) {
+          c->code[r] = (int32_t)r;
+          continue;
+        }
+        double u = dc && f->cop >= 0 ? gsl_cdf_ugaussian_P(z[f->cop]) : ms_rng_uniform(kf[j], r, 0);
+        if (u <= 0) u = 1e-300;
+        if (u >= 1) u = 1 - 1e-16;
+        int miss = f->suppressed || (f->mc_col < 0 && ms_rng_uniform(kf[j], r, 1) < f->missing);
+        if (f->kind == MS_FKIND_CATEGORICAL) {
+          int32_t pick = (int32_t)f->n_cats - 1;
+          double acc = 0;
+          for (size_t l = 0; l < f->n_cats; l++) {
+            acc += f->probs[l];
+            if (u < acc) {
+              pick = (int32_t)l;
+              break;
+            }
+          }
+          c->code[r] = miss ? -1 : pick;
+        } else if (f->kind == MS_FKIND_BOOL) {
+          c->num[r] = miss ? NAN : (u >= f->probs[0] ? 1 : 0);
+        } else {
+          c->num[r] = miss ? NAN : numeric_draw(f, u);
+        }
+      }
+      /* Conditional missingness, once the condition's column (which has
+       * none itself) is drawn. */
+      for (size_t j = 0; j < m->n_fields; j++) {
+        const fit_field *f = &m->f[j];
+        if (f->mc_col < 0 || f->suppressed) continue;
+        const ms_frame_col *cy = &fr->cols[f->mc_col];
+        int cd;
+        if (f->mc_type == 1) cd = cy->code[r] < 0 ? -1 : cy->code[r] == f->mc_cat;
+        else cd = isnan(cy->num[r]) ? -1 : f->mc_type == 0 ? cy->num[r] != 0 : cy->num[r] < f->mc_thr;
+        double rate = cd == 1 ? f->mc_rate : f->missing;
+        if (ms_rng_uniform(kf[j], r, 1) < rate) {
+          ms_frame_col *c = &fr->cols[j];
+          if (c->code) c->code[r] = -1;
+          else c->num[r] = NAN;
+        }
+      }
+    }
+    free(e);
+    free(z);
+  }
+  free(kf);
+  gsl_matrix_free(L);
+  if (oom) {
+    ms_frame_free(fr);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t j = 0; j < fr->n_cols; j++) {
+    ms_frame_col *c = &fr->cols[j];
+    for (size_t r = 0; r < n; r++)
+      if (c->code ? c->code[r] < 0 : isnan(c->num[r])) c->n_missing++;
+  }
+  *out = fr;
+  return MS_OK;
+}

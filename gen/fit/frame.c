@@ -1,0 +1,648 @@
+/* CSV tables in memory ("frames") with column kind inference.
+ *
+ * Reading happens in two passes over the bytes: an RFC 4180 tokenizer
+ * unescapes every cell into one buffer (cells NUL-terminated, offsets per
+ * cell), reporting ragged rows and invalid UTF-8 with line:column; then each
+ * column is classified (id, categorical, integer, real, date, bool) and
+ * converted. Missing tokens are configurable. The cell buffer is released
+ * after conversion, so peak memory is about twice the file size plus the
+ * typed columns.
+ *
+ * Invariants: a frame's columns all hold n_rows values; categorical codes
+ * are in [-1, n_levels); levels are in first-seen order.
+ * References: RFC 4180 (CSV), RFC 3629 (UTF-8). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "fit/fit_internal.h"
+#include "medsynth/fit.h"
+#include "medsynth/table.h"
+
+static const char *const kind_names[] = {"id", "categorical", "integer", "real", "date", "bool"};
+
+const char *ms_fkind_name(ms_fkind k) { return (unsigned)k < MS_FKIND_COUNT ? kind_names[k] : "?"; }
+
+ms_fkind ms_fkind_from_name(const char *name) {
+  for (int i = 0; i < MS_FKIND_COUNT; i++)
+    if (name && !strcmp(name, kind_names[i])) return (ms_fkind)i;
+  return MS_FKIND_COUNT;
+}
+
+static const char *const default_na[] = {"", "NA", "N/A", "NaN", "nan", "NULL", "null", "?"};
+
+void ms_csv_opts_init(ms_csv_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->delimiter = ',';
+}
+
+/* ---- string interning (level tables) ---- */
+
+ms_status ms__strtab_init(ms__strtab *t) {
+  memset(t, 0, sizeof *t);
+  t->cap = 64;
+  t->slots = malloc(t->cap * sizeof *t->slots);
+  if (!t->slots) return MS_ERR_NOMEM;
+  for (size_t i = 0; i < t->cap; i++) t->slots[i] = -1;
+  return MS_OK;
+}
+
+void ms__strtab_deinit(ms__strtab *t, int free_strings) {
+  if (free_strings)
+    for (size_t i = 0; i < t->n; i++) free(t->strs[i]);
+  free(t->strs);
+  free(t->slots);
+  memset(t, 0, sizeof *t);
+}
+
+static int strtab_grow(ms__strtab *t) {
+  size_t ncap = t->cap * 2;
+  int32_t *ns = malloc(ncap * sizeof *ns);
+  if (!ns) return -1;
+  for (size_t i = 0; i < ncap; i++) ns[i] = -1;
+  for (size_t i = 0; i < t->n; i++) {
+    uint64_t h = XXH64(t->strs[i], strlen(t->strs[i]), 0);
+    size_t s = (size_t)h & (ncap - 1);
+    while (ns[s] >= 0) s = (s + 1) & (ncap - 1);
+    ns[s] = (int32_t)i;
+  }
+  free(t->slots);
+  t->slots = ns;
+  t->cap = ncap;
+  return 0;
+}
+
+int32_t ms__strtab_find(const ms__strtab *t, const char *s) {
+  uint64_t h = XXH64(s, strlen(s), 0);
+  size_t slot = (size_t)h & (t->cap - 1);
+  while (t->slots[slot] >= 0) {
+    if (!strcmp(t->strs[t->slots[slot]], s)) return t->slots[slot];
+    slot = (slot + 1) & (t->cap - 1);
+  }
+  return -1;
+}
+
+int32_t ms__strtab_intern(ms__strtab *t, const char *s) {
+  int32_t f = ms__strtab_find(t, s);
+  if (f >= 0) return f;
+  if ((t->n + 1) * 2 > t->cap && strtab_grow(t)) return -2;
+  if (t->n == t->strs_cap) {
+    size_t nc = t->strs_cap ? t->strs_cap * 2 : 16;
+    char **ns = realloc(t->strs, nc * sizeof *ns);
+    if (!ns) return -2;
+    t->strs = ns;
+    t->strs_cap = nc;
+  }
+  char *dup = strdup(s);
+  if (!dup) return -2;
+  uint64_t h = XXH64(s, strlen(s), 0);
+  size_t slot = (size_t)h & (t->cap - 1);
+  while (t->slots[slot] >= 0) slot = (slot + 1) & (t->cap - 1);
+  t->slots[slot] = (int32_t)t->n;
+  t->strs[t->n] = dup;
+  return (int32_t)t->n++;
+}
+
+/* ---- tokenizer ---- */
+
+typedef struct {
+  char *buf; /* unescaped cells, each NUL-terminated */
+  size_t len, cap;
+  size_t *off; /* cell offsets, row-major: (row + 1) * n_cols + col; row -1 = header */
+  size_t n_off, off_cap;
+  int *line; /* line number of each data row */
+  size_t n_lines, line_cap;
+} cells;
+
+static int cells_putc(cells *c, char ch) {
+  if (c->len == c->cap) {
+    size_t nc = c->cap ? c->cap * 2 : 4096;
+    char *nb = realloc(c->buf, nc);
+    if (!nb) return -1;
+    c->buf = nb;
+    c->cap = nc;
+  }
+  c->buf[c->len++] = ch;
+  return 0;
+}
+
+static int cells_push_off(cells *c, size_t off) {
+  if (c->n_off == c->off_cap) {
+    size_t nc = c->off_cap ? c->off_cap * 2 : 1024;
+    size_t *no = realloc(c->off, nc * sizeof *no);
+    if (!no) return -1;
+    c->off = no;
+    c->off_cap = nc;
+  }
+  c->off[c->n_off++] = off;
+  return 0;
+}
+
+static int cells_push_line(cells *c, int line) {
+  if (c->n_lines == c->line_cap) {
+    size_t nc = c->line_cap ? c->line_cap * 2 : 1024;
+    int *nl = realloc(c->line, nc * sizeof *nl);
+    if (!nl) return -1;
+    c->line = nl;
+    c->line_cap = nc;
+  }
+  c->line[c->n_lines++] = line;
+  return 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
+static int utf8_len(const unsigned char *p, size_t avail) {
+  unsigned c = p[0];
+  if (c < 0x80) return 1;
+  int n;
+  unsigned min;
+  if ((c & 0xE0) == 0xC0) n = 2, min = 0x80;
+  else if ((c & 0xF0) == 0xE0) n = 3, min = 0x800;
+  else if ((c & 0xF8) == 0xF0) n = 4, min = 0x10000;
+  else return 0;
+  if ((size_t)n > avail) return 0;
+  unsigned cp = c & (0x7F >> n);
+  for (int i = 1; i < n; i++) {
+    if ((p[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i] & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+/* Splits text into cells. Rows whose field count differs from the header's
+ * are reported and dropped; returns the number of errors found. */
+static ms_status tokenize(cells *c, size_t *n_cols_out, const char *text, size_t len,
+                          const char *name, char delim, ms_diag *d) {
+  size_t i = 0;
+  if (len >= 3 && (unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB &&
+      (unsigned char)text[2] == 0xBF)
+    i = 3;
+  int line = 1, col = 1;
+  size_t n_cols = 0, fields_in_row = 0, row_start_off = 0;
+  int row_line = 1, header = 1, errors = 0;
+  size_t cell_start = c->len;
+  if (i >= len) return ms_diag_add(d, MS_ERR_DATA, name, 0, 0, NULL, "file is empty");
+  while (i <= len) {
+    /* Start of a field. */
+    int at_end = i == len;
+    if (at_end && fields_in_row == 0 && c->len == cell_start) break; /* trailing newline */
+    cell_start = c->len;
+    if (!at_end && text[i] == '"') {
+      int qline = line, qcol = col;
+      i++, col++;
+      for (;;) {
+        if (i >= len) {
+          ms_diag_add(d, MS_ERR_DATA, name, qline, qcol, NULL, "unterminated quoted field");
+          return MS_ERR_DATA;
+        }
+        if (text[i] == '"') {
+          if (i + 1 < len && text[i + 1] == '"') {
+            if (cells_putc(c, '"')) return MS_ERR_NOMEM;
+            i += 2, col += 2;
+            continue;
+          }
+          i++, col++;
+          break;
+        }
+        if (text[i] == '\n') line++, col = 0;
+        int ul = utf8_len((const unsigned char *)text + i, len - i);
+        if (!ul) {
+          if (errors++ < 20)
+            ms_diag_add(d, MS_ERR_DATA, name, line, col, NULL, "invalid UTF-8 byte 0x%02x",
+                        (unsigned char)text[i]);
+          ul = 1;
+        }
+        for (int k = 0; k < ul; k++)
+          if (cells_putc(c, text[i + k])) return MS_ERR_NOMEM;
+        i += ul, col++;
+      }
+      if (i < len && text[i] != delim && text[i] != '\n' && text[i] != '\r') {
+        if (errors++ < 20)
+          ms_diag_add(d, MS_ERR_DATA, name, line, col, NULL,
+                      "unexpected character after closing quote");
+        while (i < len && text[i] != delim && text[i] != '\n') i++, col++;
+      }
+    } else {
+      while (i < len && text[i] != delim && text[i] != '\n' && text[i] != '\r') {
+        int ul = utf8_len((const unsigned char *)text + i, len - i);
+        if (!ul) {
+          if (errors++ < 20)
+            ms_diag_add(d, MS_ERR_DATA, name, line, col, NULL, "invalid UTF-8 byte 0x%02x",
+                        (unsigned char)text[i]);
+          ul = 1;
+        }
+        for (int k = 0; k < ul; k++)
+          if (cells_putc(c, text[i + k])) return MS_ERR_NOMEM;
+        i += ul, col++;
+      }
+    }
+    if (cells_putc(c, '\0') || cells_push_off(c, cell_start)) return MS_ERR_NOMEM;
+    fields_in_row++;
+    if (i < len && text[i] == delim) {
+      i++, col++;
+      continue;
+    }
+    /* End of record. */
+    if (i < len && text[i] == '\r') i++;
+    if (i < len && text[i] == '\n') i++;
+    else if (i < len) {
+      /* lone CR: treat as a line break */
+    }
+    if (header) {
+      n_cols = fields_in_row;
+      header = 0;
+    } else if (fields_in_row == 1 && c->buf[cell_start] == '\0' && n_cols > 1) {
+      /* blank line: skip */
+      c->n_off--;
+      c->len = row_start_off;
+    } else if (fields_in_row != n_cols) {
+      if (errors++ < 20)
+        ms_diag_add(d, MS_ERR_DATA, name, row_line, 0, NULL,
+                    "row has %zu field%s, the header has %zu", fields_in_row,
+                    fields_in_row == 1 ? "" : "s", n_cols);
+      c->n_off -= fields_in_row;
+      c->len = row_start_off;
+    } else if (cells_push_line(c, row_line)) {
+      return MS_ERR_NOMEM;
+    }
+    line++;
+    col = 1;
+    row_line = line;
+    fields_in_row = 0;
+    row_start_off = c->len;
+    cell_start = c->len;
+    if (i >= len) break;
+  }
+  if (errors > 20 && d)
+    ms_diag_add(d, MS_ERR_DATA, name, 0, 0, NULL, "%d further problem(s) not shown", errors - 20);
+  if (errors) return MS_ERR_DATA;
+  *n_cols_out = n_cols;
+  return MS_OK;
+}
+
+/* ---- classification ---- */
+
+static int is_na(const char *s, const ms_csv_opts *o) {
+  const char *const *na = o->na_values ? o->na_values : default_na;
+  size_t n = o->na_values ? o->n_na_values : sizeof default_na / sizeof *default_na;
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(s, na[i])) return 1;
+  return 0;
+}
+
+int ms__fit_parse_num(const char *s, double *v, int *is_int, int *decimals) {
+  while (*s == ' ') s++;
+  if (!*s) return -1;
+  char *end;
+  errno = 0;
+  double x = strtod(s, &end);
+  while (*end == ' ') end++;
+  if (*end || errno == ERANGE || !isfinite(x)) return -1;
+  /* Reject hex floats and inf/nan spellings strtod accepts. */
+  for (const char *p = s; *p && p < end; p++)
+    if (*p == 'x' || *p == 'X' || *p == 'i' || *p == 'I' || *p == 'n' || *p == 'N') return -1;
+  *v = x;
+  const char *dot = strchr(s, '.');
+  int has_exp = strchr(s, 'e') || strchr(s, 'E');
+  int dec = 0;
+  if (dot && !has_exp)
+    for (const char *p = dot + 1; *p >= '0' && *p <= '9'; p++) dec++;
+  if (decimals) *decimals = dec;
+  *is_int = !dot && !has_exp && fabs(x) < 9007199254740992.0;
+  if (!*is_int && x == floor(x) && fabs(x) < 9007199254740992.0 && has_exp == 0 && dot) {
+    /* "3.0": an integral value written as real keeps the column real. */
+  }
+  return 0;
+}
+
+int ms__fit_parse_bool(const char *s, double *v) {
+  static const char *const t[] = {"true", "yes", "t", "y"};
+  static const char *const f[] = {"false", "no", "f", "n"};
+  for (int i = 0; i < 4; i++) {
+    if (!strcasecmp(s, t[i])) return *v = 1, 0;
+    if (!strcasecmp(s, f[i])) return *v = 0, 0;
+  }
+  return -1;
+}
+
+static void col_free(ms_frame_col *c) {
+  free(c->name);
+  free(c->num);
+  free(c->code);
+  for (size_t i = 0; i < c->n_levels; i++) free(c->levels[i]);
+  free(c->levels);
+}
+
+void ms_frame_free(ms_frame *f) {
+  if (!f) return;
+  for (size_t j = 0; j < f->n_cols; j++) col_free(&f->cols[j]);
+  free(f->cols);
+  free(f->source);
+  free(f);
+}
+
+size_t ms_frame_find(const ms_frame *f, const char *name) {
+  for (size_t j = 0; j < f->n_cols; j++)
+    if (!strcmp(f->cols[j].name, name)) return j;
+  return SIZE_MAX;
+}
+
+static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, size_t n_cols,
+                                size_t n_rows, const char *name, const ms_csv_opts *o,
+                                ms_diag *d) {
+  int forced = 0;
+  ms_fkind kind = MS_FKIND_COUNT;
+  for (size_t t = 0; t < o->n_types; t++)
+    if (!strcmp(o->types[t].column, col->name)) kind = o->types[t].kind, forced = 1;
+  for (size_t t = 0; t < o->n_id_columns; t++)
+    if (!strcmp(o->id_columns[t], col->name)) kind = MS_FKIND_ID, forced = 1;
+#define CELL(r) (c->buf + c->off[((r) + 1) * n_cols + j])
+  size_t present = 0;
+  int all_int = 1, all_num = 1, all_date = 1, all_bool = 1, max_dec = 0;
+  ms__strtab distinct;
+  ms_status st = ms__strtab_init(&distinct);
+  if (st) return st;
+  size_t distinct_cap = n_rows + 1; /* counts stop mattering above this */
+  for (size_t r = 0; r < n_rows; r++) {
+    const char *s = CELL(r);
+    if (is_na(s, o)) continue;
+    present++;
+    double v;
+    int isint, dec;
+    if (all_num || all_int) {
+      if (ms__fit_parse_num(s, &v, &isint, &dec)) all_num = all_int = 0;
+      else {
+        if (!isint) all_int = 0;
+        if (dec > max_dec) max_dec = dec;
+      }
+    }
+    if (all_date) {
+      int32_t dd;
+      if (ms_date_parse(s, &dd)) all_date = 0;
+    }
+    if (all_bool && ms__fit_parse_bool(s, &v)) all_bool = 0;
+    if (distinct.n < distinct_cap && ms__strtab_intern(&distinct, s) == -2) {
+      ms__strtab_deinit(&distinct, 1);
+      return MS_ERR_NOMEM;
+    }
+  }
+  size_t nd = distinct.n;
+  int only01 = all_int && nd <= 2;
+  for (size_t i = 0; only01 && i < nd; i++) {
+    double v;
+    int ii;
+    if (ms__fit_parse_num(distinct.strs[i], &v, &ii, NULL) || (v != 0 && v != 1)) only01 = 0;
+  }
+  ms__strtab_deinit(&distinct, 1);
+  if (!forced) {
+    double share = o->id_distinct_share > 0 ? o->id_distinct_share : 0.5;
+    size_t icm = o->int_categorical_max ? o->int_categorical_max : 2;
+    if (present == 0) kind = MS_FKIND_REAL;
+    else if (all_bool || only01) kind = MS_FKIND_BOOL;
+    else if (all_int && nd <= icm) kind = MS_FKIND_CATEGORICAL;
+    else if (all_int) kind = MS_FKIND_INTEGER;
+    else if (all_num) kind = MS_FKIND_REAL;
+    else if (all_date) kind = MS_FKIND_DATE;
+    else if (present >= 20 && (double)nd > share * (double)present) kind = MS_FKIND_ID;
+    else kind = MS_FKIND_CATEGORICAL;
+  }
+  col->kind = kind;
+  col->decimals = kind == MS_FKIND_REAL ? (max_dec > 9 ? 9 : max_dec) : 0;
+  int bad = 0;
+  if (kind == MS_FKIND_CATEGORICAL || kind == MS_FKIND_ID) {
+    col->code = malloc((n_rows ? n_rows : 1) * sizeof *col->code);
+    if (!col->code) return MS_ERR_NOMEM;
+    ms__strtab lv;
+    if ((st = ms__strtab_init(&lv))) return st;
+    for (size_t r = 0; r < n_rows; r++) {
+      const char *s = CELL(r);
+      if (is_na(s, o)) {
+        col->code[r] = -1;
+        col->n_missing++;
+        continue;
+      }
+      int32_t k = ms__strtab_intern(&lv, s);
+      if (k < 0) {
+        ms__strtab_deinit(&lv, 1);
+        return MS_ERR_NOMEM;
+      }
+      col->code[r] = k;
+    }
+    col->levels = lv.strs;
+    col->n_levels = lv.n;
+    lv.strs = NULL;
+    lv.n = 0;
+    ms__strtab_deinit(&lv, 0);
+  } else {
+    col->num = malloc((n_rows ? n_rows : 1) * sizeof *col->num);
+    if (!col->num) return MS_ERR_NOMEM;
+    for (size_t r = 0; r < n_rows; r++) {
+      const char *s = CELL(r);
+      col->num[r] = NAN;
+      if (is_na(s, o)) {
+        col->n_missing++;
+        continue;
+      }
+      double v = NAN;
+      int isint, okv = 0;
+      if (kind == MS_FKIND_DATE) {
+        int32_t dd;
+        if (!ms_date_parse(s, &dd)) v = dd, okv = 1;
+      } else if (kind == MS_FKIND_BOOL) {
+        okv = !ms__fit_parse_bool(s, &v) || (!ms__fit_parse_num(s, &v, &isint, NULL) && (v == 0 || v == 1));
+      } else {
+        okv = !ms__fit_parse_num(s, &v, &isint, NULL);
+        if (okv && kind == MS_FKIND_INTEGER && v != floor(v)) okv = 0;
+      }
+      if (!okv) {
+        if (bad++ < 10)
+          ms_diag_add(d, MS_ERR_DATA, name, c->line[r], 0, col->name,
+                      "value \"%s\" is not a valid %s", s, ms_fkind_name(kind));
+        col->n_missing++;
+        continue;
+      }
+      col->num[r] = v;
+    }
+  }
+#undef CELL
+  return bad ? MS_ERR_DATA : MS_OK;
+}
+
+ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const char *name,
+                             const ms_csv_opts *opts, ms_diag *d) {
+  *out = NULL;
+  ms_csv_opts defaults;
+  if (!opts) ms_csv_opts_init(&defaults), opts = &defaults;
+  cells c;
+  memset(&c, 0, sizeof c);
+  size_t n_cols = 0;
+  ms_status st = tokenize(&c, &n_cols, text, len, name, opts->delimiter ? opts->delimiter : ',', d);
+  ms_frame *f = NULL;
+  if (st) goto done;
+  size_t n_rows = c.n_lines;
+  if (n_rows == 0) {
+    st = ms_diag_add(d, MS_ERR_DATA, name, 1, 0, NULL, "header row but no data rows");
+    goto done;
+  }
+  f = calloc(1, sizeof *f);
+  if (!f || !(f->cols = calloc(n_cols, sizeof *f->cols)) || !(f->source = strdup(name))) {
+    st = MS_ERR_NOMEM;
+    goto done;
+  }
+  f->n_cols = n_cols;
+  f->n_rows = n_rows;
+  for (size_t j = 0; j < n_cols; j++) {
+    const char *h = c.buf + c.off[j];
+    if (!*h) {
+      st = ms_diag_add(d, MS_ERR_DATA, name, 1, 0, NULL, "column %zu has an empty name", j + 1);
+    }
+    for (size_t k = 0; k < j; k++)
+      if (!strcmp(h, c.buf + c.off[k]))
+        st = ms_diag_add(d, MS_ERR_DATA, name, 1, 0, NULL, "duplicate column name \"%s\"", h);
+    if (!(f->cols[j].name = strdup(h))) {
+      st = MS_ERR_NOMEM;
+      goto done;
+    }
+  }
+  for (size_t t = 0; t < opts->n_types && !opts->lenient_types; t++)
+    if (ms_frame_find(f, opts->types[t].column) == SIZE_MAX)
+      st = ms_diag_add(d, MS_ERR_INVALID, name, 0, 0, NULL, "--types names unknown column \"%s\"",
+                       opts->types[t].column);
+  for (size_t t = 0; t < opts->n_id_columns && !opts->lenient_types; t++)
+    if (ms_frame_find(f, opts->id_columns[t]) == SIZE_MAX)
+      st = ms_diag_add(d, MS_ERR_INVALID, name, 0, 0, NULL, "--id names unknown column \"%s\"",
+                       opts->id_columns[t]);
+  if (st) goto done;
+  for (size_t j = 0; j < n_cols; j++) {
+    ms_status s2 = convert_column(&f->cols[j], &c, j, n_cols, n_rows, name, opts, d);
+    if (s2 == MS_ERR_NOMEM) {
+      st = s2;
+      goto done;
+    }
+    if (s2 && !st) st = s2;
+  }
+done:
+  free(c.buf);
+  free(c.off);
+  free(c.line);
+  if (st) {
+    ms_frame_free(f);
+    return st;
+  }
+  *out = f;
+  return MS_OK;
+}
+
+ms_status ms_frame_read_csv(ms_frame **out, const char *path, const ms_csv_opts *opts, ms_diag *d) {
+  *out = NULL;
+  FILE *fp = fopen(path, "rb");
+  if (!fp)
+    return ms_diag_add(d, errno == ENOENT ? MS_ERR_NOTFOUND : MS_ERR_IO, path, 0, 0, NULL,
+                       "cannot open: %s", strerror(errno));
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    if (len == cap) {
+      cap = cap ? cap * 2 : 1 << 16;
+      char *nb = realloc(buf, cap);
+      if (!nb) {
+        free(buf);
+        fclose(fp);
+        return MS_ERR_NOMEM;
+      }
+      buf = nb;
+    }
+    size_t got = fread(buf + len, 1, cap - len, fp);
+    len += got;
+    if (got == 0) break;
+  }
+  int err = ferror(fp);
+  fclose(fp);
+  if (err) {
+    free(buf);
+    return ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "read error");
+  }
+  ms_status st = ms_frame_parse_csv(out, buf, len, path, opts, d);
+  free(buf);
+  return st;
+}
+
+void ms_frame_cell_text(const ms_frame *f, size_t row, size_t j, char *buf, size_t cap) {
+  const ms_frame_col *c = &f->cols[j];
+  buf[0] = '\0';
+  if (c->code) {
+    if (c->code[row] >= 0) snprintf(buf, cap, "%s", c->levels[c->code[row]]);
+    return;
+  }
+  double v = c->num[row];
+  if (isnan(v)) return;
+  switch (c->kind) {
+    case MS_FKIND_DATE: {
+      char tmp[MS_DATE_BUFSZ];
+      ms_date_format((int32_t)v, tmp);
+      snprintf(buf, cap, "%s", tmp);
+      break;
+    }
+    case MS_FKIND_BOOL:
+      snprintf(buf, cap, "%d", v != 0);
+      break;
+    case MS_FKIND_INTEGER:
+      snprintf(buf, cap, "%.0f", v);
+      break;
+    default:
+      if (c->decimals > 0) snprintf(buf, cap, "%.*f", c->decimals, v);
+      else snprintf(buf, cap, "%.17g", v);
+  }
+}
+
+static void write_quoted(FILE *fp, const char *s) {
+  if (!strpbrk(s, ",\"\r\n")) {
+    fputs(s, fp);
+    return;
+  }
+  fputc('"', fp);
+  for (; *s; s++) {
+    if (*s == '"') fputc('"', fp);
+    fputc(*s, fp);
+  }
+  fputc('"', fp);
+}
+
+ms_status ms_frame_write_csv(const ms_frame *f, const char *path, ms_diag *d) {
+  char *tmp = NULL;
+  if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) return MS_ERR_NOMEM;
+  FILE *fp = fopen(tmp, "wb");
+  if (!fp) {
+    ms_status st = ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "cannot create: %s", strerror(errno));
+    free(tmp);
+    return st;
+  }
+  for (size_t j = 0; j < f->n_cols; j++) {
+    if (j) fputc(',', fp);
+    write_quoted(fp, f->cols[j].name);
+  }
+  fputc('\n', fp);
+  char cell[512];
+  for (size_t r = 0; r < f->n_rows; r++) {
+    for (size_t j = 0; j < f->n_cols; j++) {
+      if (j) fputc(',', fp);
+      ms_frame_cell_text(f, r, j, cell, sizeof cell);
+      write_quoted(fp, cell);
+    }
+    fputc('\n', fp);
+  }
+  int bad = ferror(fp);
+  if (fclose(fp) || bad || rename(tmp, path)) {
+    remove(tmp);
+    free(tmp);
+    return ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "write failed");
+  }
+  free(tmp);
+  return MS_OK;
+}

@@ -1,0 +1,200 @@
+/* Learning a record spec from a real table: CSV reading with type inference
+ * (a "frame"), marginal and Gaussian-copula fitting with optional
+ * differential privacy, and the fitted model written as a spec (docs/spec.md)
+ * that can be reviewed, edited and generated with `medsynth records`.
+ *
+ * Usage:
+ *   ms_csv_opts co; ms_csv_opts_init(&co);
+ *   ms_frame *real = NULL;
+ *   if (ms_frame_read_csv(&real, "real.csv", &co, &diag) != MS_OK) ...;
+ *   ms_fit_params fp; ms_fit_params_init(&fp);
+ *   fp.epsilon = 1.0;                        // 0: no differential privacy
+ *   ms_fit_model *m = NULL;
+ *   if (ms_fit(&m, real, &fp, &diag) != MS_OK) ...;
+ *   char *json = ms_fit_model_to_json(m);     // the spec text
+ *   ms_frame *syn = NULL;
+ *   ms_fit_model_sample(&syn, m, 1000, 42, 0, &diag);  // reference sampler
+ *   free(json); ms_frame_free(syn); ms_fit_model_free(m); ms_frame_free(real);
+ *
+ * Privacy rules of the non-DP fit (docs/privacy.md): no quantile knot and no
+ * bound is a single real value (each is the mean of at least k order
+ * statistics), categories seen in fewer than k rows are merged into "other",
+ * identifier columns are replaced by generated ids. With epsilon > 0 every
+ * released number is a post-processed output of a Laplace or Gaussian
+ * mechanism keyed by the seed; the budget split is recorded in the spec.
+ *
+ * Ownership: *_read / ms_fit / *_sample create objects the caller releases
+ * with the matching *_free (NULL is a no-op). Strings returned by
+ * ms_fit_model_to_json are malloc'd and freed by the caller. Pointers into a
+ * frame or model are borrowed until it is freed. */
+#ifndef MEDSYNTH_FIT_H
+#define MEDSYNTH_FIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "medsynth/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Column kinds, named as the spec language's field kinds. */
+typedef enum {
+  MS_FKIND_ID,
+  MS_FKIND_CATEGORICAL,
+  MS_FKIND_INTEGER,
+  MS_FKIND_REAL,
+  MS_FKIND_DATE,
+  MS_FKIND_BOOL,
+  MS_FKIND_COUNT
+} ms_fkind;
+
+const char *ms_fkind_name(ms_fkind k);
+/* MS_FKIND_COUNT when unknown. */
+ms_fkind ms_fkind_from_name(const char *name);
+
+/* One column. Numeric kinds (integer, real, date as days since 1970-01-01,
+ * bool as 0/1) use `num` with NaN for missing; categorical and id use `code`
+ * (index into levels, -1 for missing). */
+typedef struct {
+  char *name;
+  ms_fkind kind;
+  double *num;
+  int32_t *code;
+  size_t n_levels;
+  char **levels;
+  size_t n_missing;
+  int decimals; /* most decimals seen in a real column's text (0..9) */
+} ms_frame_col;
+
+typedef struct {
+  char *source; /* file name, for messages */
+  size_t n_rows;
+  size_t n_cols;
+  ms_frame_col *cols;
+} ms_frame;
+
+/* A per-column kind override: "col=kind". */
+typedef struct {
+  const char *column;
+  ms_fkind kind;
+} ms_type_override;
+
+typedef struct {
+  char delimiter;                     /* ',' */
+  const char *const *na_values;       /* NULL: "", NA, N/A, NaN, nan, NULL, null, ? */
+  size_t n_na_values;
+  const ms_type_override *types;      /* forced kinds */
+  size_t n_types;
+  const char *const *id_columns;      /* columns forced to kind id */
+  size_t n_id_columns;
+  /* A text column with more than this share of distinct values among at
+   * least 20 present rows is an identifier. 0: 0.5. */
+  double id_distinct_share;
+  /* An all-integer column with at most this many distinct values (other than
+   * {0,1}, which is bool) becomes categorical. 0: 2. */
+  size_t int_categorical_max;
+  /* 1: `types` and `id_columns` may name columns the file lacks (they are
+   * ignored), for imposing one table's kinds on another. */
+  int lenient_types;
+} ms_csv_opts;
+
+void ms_csv_opts_init(ms_csv_opts *o);
+
+/* Reads a CSV file (RFC 4180: quoted fields with "" escapes and embedded
+ * newlines, header row, CRLF or LF, UTF-8 with optional BOM) and infers each
+ * column's kind. Every ragged row, invalid UTF-8 sequence and unparsable
+ * forced-kind value is reported as file:line:column; then MS_ERR_DATA.
+ * An empty file or a header without data rows is MS_ERR_DATA; a missing file
+ * MS_ERR_NOTFOUND. */
+ms_status ms_frame_read_csv(ms_frame **out, const char *path, const ms_csv_opts *opts, ms_diag *d);
+/* The same from bytes in memory (`name` is used in messages). */
+ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const char *name,
+                             const ms_csv_opts *opts, ms_diag *d);
+void ms_frame_free(ms_frame *f);
+
+/* Reads table `table` (NULL: the file's only table) of a medsynth HDF5 file
+ * (medsynth/io.h reader) into a frame. Kinds follow the stored column types:
+ * int64 -> integer, float64 -> real (decimals from the column's precision,
+ * else the fewest that print every value), bool -> bool, categorical ->
+ * categorical (levels in the declared order), date -> date, string -> id
+ * when more than opts->id_distinct_share of at least 20 present values are
+ * distinct, else categorical; foreign-key (ref) columns -> id. Datetime
+ * columns are skipped with a warning. Missing entries come from the stored
+ * validity (missing tokens are not applied). opts->types / id_columns force
+ * kinds as for CSV; a stored value the forced kind cannot hold is reported
+ * as path:table/row:column. A file with several tables and no `table` is
+ * MS_ERR_INVALID naming them; an unknown table MS_ERR_NOTFOUND. */
+ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
+                           const ms_csv_opts *opts, ms_diag *d);
+/* ms_frame_read_h5 for .h5/.hdf5 paths, else ms_frame_read_csv (`table`
+ * must then be NULL or is ignored). */
+ms_status ms_frame_read(ms_frame **out, const char *path, const char *table,
+                        const ms_csv_opts *opts, ms_diag *d);
+
+/* Index of a column by name, or SIZE_MAX. */
+size_t ms_frame_find(const ms_frame *f, const char *name);
+/* Writes the frame as CSV (missing as empty) through a temporary file renamed
+ * on success. */
+ms_status ms_frame_write_csv(const ms_frame *f, const char *path, ms_diag *d);
+/* Formats cell (row, col) into buf (cap bytes); "" when missing. */
+void ms_frame_cell_text(const ms_frame *f, size_t row, size_t col, char *buf, size_t cap);
+
+typedef struct {
+  size_t k_min;            /* smallest group any released figure describes: 5 */
+  double epsilon;          /* > 0: differential privacy with this budget; 0: off */
+  double delta;            /* DP delta; used only with epsilon; 0: 1e-6 */
+  uint64_t seed;           /* keys all DP noise: 0 */
+  const char *name;        /* spec "name" ("fitted") */
+  const char *table;       /* table name ("data") */
+  size_t max_knots;        /* quantile knots per numeric column: 41 */
+  int parametric;          /* 1: try normal/lognormal/gamma/exponential by AIC (non-DP) */
+  int copula;              /* 1: fit the correlation group */
+  /* Public bounds for numeric columns under DP ("--bounds age=18:90"). */
+  const char *const *bound_columns;
+  const double *bound_lo;
+  const double *bound_hi;
+  size_t n_bounds;
+  /* Quasi-identifier columns whose combinations must be k-anonymous in any
+   * released cross-tabulation (recorded in the spec's privacy block). */
+  const char *const *quasi_identifiers;
+  size_t n_quasi_identifiers;
+} ms_fit_params;
+
+void ms_fit_params_init(ms_fit_params *p);
+
+typedef struct ms_fit_model ms_fit_model;
+
+/* Fits a model to `data`. Fails with MS_ERR_DATA (and a message naming the
+ * column) when there are fewer than 2*k_min rows, or MS_ERR_INVALID for
+ * epsilon < 0 or delta outside [0, 1). Warnings (all-missing or constant
+ * columns, dropped columns) go to d with MS_OK. */
+ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d);
+void ms_fit_model_free(ms_fit_model *m);
+
+/* The spec (JSON text, 2-space indented). Caller frees. NULL when out of
+ * memory. */
+char *ms_fit_model_to_json(const ms_fit_model *m);
+/* Human summary of the privacy accounting (one line per item). Caller frees. */
+char *ms_fit_model_accounting(const ms_fit_model *m);
+
+/* Number of fields and the fitted correlation matrix (n x n, row-major,
+ * borrowed) over the copula fields, whose names are given by
+ * ms_fit_model_copula_field(). */
+size_t ms_fit_model_n_copula(const ms_fit_model *m);
+const char *ms_fit_model_copula_field(const ms_fit_model *m, size_t i);
+const double *ms_fit_model_correlation(const ms_fit_model *m);
+
+/* Reference sampler: draws n rows from the fitted model (marginals through
+ * their inverse CDFs driven by the copula; `independent` = 1 ignores the
+ * correlations, for the independent-marginals baseline). Every draw is keyed
+ * by (seed, "fit/sample/<column>", row), so the output is a pure function of
+ * (model, n, seed, independent). Id columns get sequential ids. */
+ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, uint64_t seed,
+                              int independent, ms_diag *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

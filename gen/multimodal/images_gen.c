@@ -1,0 +1,835 @@
+/* Image fields generated inside the records chunk walk (medsynth/images.h).
+ *
+ * A sink wrapper: every table goes on to the writer unchanged; for a table
+ * with image fields, each chunk's rows also get their images. Per chunk:
+ *   1. every per-image parameter expression is evaluated over the chunk's
+ *      columns (the vectorised expression VM), and each value is checked
+ *      against its range (a bad row stops the run, named "table/row");
+ *   2. rows are cut into batches of bounded memory; a batch is rendered in
+ *      parallel (OpenMP, one phantom buffer per thread), image i of the
+ *      batch by ms_phantom_generate with seed' = xxh64(seed, stream
+ *      "table/field") and index = the row's global position;
+ *   3. the batch is written serially, in row order: images, masks, lesion
+ *      rows and per-image parameters (ms_writer_write_items /
+ *      ms_writer_write_chunk).
+ * Exports (PNG, NIfTI) are written by the rendering thread; contact sheets
+ * at the end from the first rows kept aside.
+ *
+ * Invariants: memory is bounded by the batch, the thread buffers and the
+ * sheet tiles, never by N; image bytes depend only on (seed, field, row,
+ * row values), never on threads, chunking, batch size or shard. No state
+ * crosses rows except the serial write position. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/jsonloc.h"
+#include "medsynth/images.h"
+#include "medsynth/model.h"
+#include "medsynth/nifti.h"
+#include "medsynth/nn.h"
+#include "medsynth/sample.h"
+#include "medsynth/phantom.h"
+#include "medsynth/png.h"
+#include "medsynth/rng.h"
+#include "records/images.h"
+#include "records/plan.h"
+
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+/* ---- spec accessors ------------------------------------------------------------------ */
+
+size_t ms_spec_n_images(const ms_spec *s) { return s && s->images ? s->images->n : 0; }
+
+const char *ms_spec_image_name(const ms_spec *s, size_t i) {
+  return i < ms_spec_n_images(s) ? s->images->f[i].name : NULL;
+}
+
+size_t ms_spec_image_table(const ms_spec *s, size_t i) {
+  return i < ms_spec_n_images(s) ? s->images->f[i].table : SIZE_MAX;
+}
+
+int ms_spec_image_item_dims(const ms_spec *s, size_t i, uint64_t dims[4]) {
+  if (i >= ms_spec_n_images(s)) return 0;
+  if (s->images->f[i].is_model) {
+    const ms_model_config *c = ms_model_config_of(s->images->f[i].model);
+    dims[0] = (uint64_t)c->image_channels;
+    dims[1] = dims[2] = (uint64_t)c->image_size;
+    return 3;
+  }
+  const ms_phantom_params *p = &s->images->f[i].phantom;
+  int r = 0;
+  dims[r++] = 1;
+  if (p->depth > 0) dims[r++] = (uint64_t)p->depth;
+  dims[r++] = (uint64_t)p->height;
+  dims[r++] = (uint64_t)p->width;
+  return r;
+}
+
+void ms_images_opts_init(ms_images_opts *o) {
+  memset(o, 0, sizeof *o);
+}
+
+/* ---- state ----------------------------------------------------------------------------- */
+
+typedef struct {
+  const ms__image_field *f;
+  char img_path[128], mask_path[128], les_name[128], info_name[128];
+  int began;
+  uint64_t expected, items, first_row;
+  int key_col; /* output column of the table's key, or -1 */
+  ms_column key;
+  ms_table_schema les_schema, info_schema;
+  size_t pix;    /* D * H * W */
+  size_t plane;  /* H * W */
+  int depth;     /* planes (1 for a slice) */
+  ms_phantom_image *pimg; /* one per thread */
+  int C;                  /* channels */
+  size_t S;               /* model image size */
+  ms_window window;
+  ms_unet *unet;          /* model fields */
+  ms_denoiser dn;
+  float *grid_img;
+  uint8_t *grid_mask;
+  size_t grid_n;
+} fstate;
+
+struct ms_images {
+  const ms_spec *s;
+  ms_writer *w;
+  ms_images_opts o;
+  ms_diag *d;
+  ms_sink inner;
+  size_t n;
+  fstate *fs;
+  int nthreads;
+  ms__expr_scratch *xs;
+};
+
+static ms_status mkdir_p(const char *dir, ms_diag *d) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", dir);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0777) && errno != EEXIST)
+      return ms_diag_add(d, MS_ERR_IO, buf, 0, 0, NULL, "cannot create folder: %s", strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(buf, 0777) && errno != EEXIST)
+    return ms_diag_add(d, MS_ERR_IO, buf, 0, 0, NULL, "cannot create folder: %s", strerror(errno));
+  return MS_OK;
+}
+
+static int add_col(ms_table_schema *s, const char *name, ms_coltype t, const char *unit,
+                   const char *desc) {
+  ms_column *c = &s->columns[s->n_columns++];
+  memset(c, 0, sizeof *c);
+  c->name = strdup(name);
+  c->type = t;
+  c->unit = unit ? strdup(unit) : NULL;
+  c->description = desc ? strdup(desc) : NULL;
+  c->precision = -1;
+  return !c->name || (unit && !c->unit) || (desc && !c->description);
+}
+
+static int add_key_col(ms_table_schema *s, const ms_column *key, const char *table) {
+  ms_column *c = &s->columns[s->n_columns++];
+  memset(c, 0, sizeof *c);
+  c->name = strdup(key->name);
+  c->type = key->type;
+  c->precision = -1;
+  c->str_width = key->str_width;
+  char ref[300];
+  snprintf(ref, sizeof ref, "%s.%s", table, key->name);
+  c->references = strdup(ref);
+  return !c->name || !c->references;
+}
+
+/* Lesion and per-image parameter tables of field fs. */
+static int build_schemas(fstate *fs, const ms_table_schema *ts) {
+  const ms__image_field *f = fs->f;
+  int vol = f->phantom.depth > 0;
+  ms_table_schema *l = &fs->les_schema;
+  l->name = strdup(fs->les_name);
+  l->columns = calloc(32, sizeof *l->columns);
+  if (!l->name || !l->columns) return -1;
+  int bad = add_col(l, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
+  if (fs->key_col >= 0) bad |= add_key_col(l, &fs->key, ts->name);
+  bad |= add_col(l, "lesion", MS_COL_INT64, NULL, "lesion number k within the image (mask label 100 + k)");
+  bad |= add_col(l, "label", MS_COL_INT64, NULL, "mask label");
+  bad |= add_col(l, "organ", MS_COL_CATEGORICAL, NULL, "organ holding the lesion");
+  ms_column *oc = &l->columns[l->n_columns - 1];
+  oc->categories = calloc(MS_LABEL_COUNT, sizeof *oc->categories);
+  if (!oc->categories) return -1;
+  oc->n_categories = MS_LABEL_COUNT;
+  for (int k = 0; k < MS_LABEL_COUNT; k++)
+    if (!(oc->categories[k] = strdup(ms_label_name(k)))) return -1;
+  bad |= add_col(l, "center_x_mm", MS_COL_FLOAT64, "mm", "designed centre, phantom coordinates");
+  bad |= add_col(l, "center_y_mm", MS_COL_FLOAT64, "mm", NULL);
+  bad |= add_col(l, "center_z_mm", MS_COL_FLOAT64, "mm", NULL);
+  bad |= add_col(l, "diameter_mm", MS_COL_FLOAT64, "mm", "designed mean diameter");
+  bad |= add_col(l, "contrast", MS_COL_FLOAT64, NULL, "contrast factor (1 = typical lesion tissue)");
+  bad |= add_col(l, "value", MS_COL_FLOAT64, f->phantom.modality == MS_MODALITY_CT ? "HU" : NULL,
+                 "noise-free lesion value");
+  bad |= add_col(l, "n_pixels", MS_COL_INT64, NULL, "mask pixels (voxels) with the lesion's label");
+  bad |= add_col(l, "centroid_x", MS_COL_FLOAT64, "pixel", "measured on the mask (column)");
+  bad |= add_col(l, "centroid_y", MS_COL_FLOAT64, "pixel", "measured on the mask (row)");
+  bad |= add_col(l, "centroid_z", MS_COL_FLOAT64, "pixel", "measured on the mask (plane)");
+  bad |= add_col(l, "bbox_x0", MS_COL_INT64, "pixel", "inclusive bounds on the mask");
+  bad |= add_col(l, "bbox_y0", MS_COL_INT64, "pixel", NULL);
+  bad |= add_col(l, "bbox_z0", MS_COL_INT64, "pixel", NULL);
+  bad |= add_col(l, "bbox_x1", MS_COL_INT64, "pixel", NULL);
+  bad |= add_col(l, "bbox_y1", MS_COL_INT64, "pixel", NULL);
+  bad |= add_col(l, "bbox_z1", MS_COL_INT64, "pixel", NULL);
+  bad |= add_col(l, vol ? "volume_mm3" : "area_mm2", MS_COL_FLOAT64, vol ? "mm3" : "mm2",
+                 "measured on the mask");
+  ms_table_schema *s = &fs->info_schema;
+  s->name = strdup(fs->info_name);
+  s->columns = calloc(16, sizeof *s->columns);
+  if (!s->name || !s->columns) return -1;
+  bad |= add_col(s, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
+  if (fs->key_col >= 0) bad |= add_key_col(s, &fs->key, ts->name);
+  bad |= add_col(s, "n_lesions", MS_COL_INT64, NULL, "lesions in the image");
+  bad |= add_col(s, "body_scale", MS_COL_FLOAT64, NULL, "realised anatomy scale");
+  bad |= add_col(s, "ventricle_scale", MS_COL_FLOAT64, NULL, "realised ventricle scale (head)");
+  bad |= add_col(s, "age_years", MS_COL_FLOAT64, "years", "realised anatomical age");
+  bad |= add_col(s, "fat_mm", MS_COL_FLOAT64, "mm", "realised subcutaneous fat");
+  bad |= add_col(s, "dose", MS_COL_FLOAT64, "mAs", "CT dose (NaN for MR)");
+  return bad ? -1 : 0;
+}
+
+/* ---- sink callbacks -------------------------------------------------------------------- */
+
+static ms_status set_attrs(ms_images *im, fstate *fs, const ms_table_schema *ts) {
+  const ms__image_field *f = fs->f;
+  const ms_phantom_params *p = &f->phantom;
+  double sp[3];
+  ms_phantom_spacing(p, sp);
+  ms_writer *w = im->w;
+  const char *ip = fs->img_path;
+  char axes[32];
+  snprintf(axes, sizeof axes, "%s", p->depth > 0 ? "N,C,D,H,W" : "N,C,H,W");
+  ms_status st = ms_writer_set_object_attr_string(w, ip, "table", ts->name);
+  if (!st && fs->key_col >= 0) st = ms_writer_set_object_attr_string(w, ip, "key", fs->key.name);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "axes", axes);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "source", "phantom");
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "phantom", ms_phantom_kind_name(p->kind));
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "modality", ms_modality_name(p->modality));
+  if (!st)
+    st = ms_writer_set_object_attr_string(w, ip, "unit",
+                                          p->modality == MS_MODALITY_CT ? "HU" : "a.u.");
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_x_mm", sp[0]);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_y_mm", sp[1]);
+  if (!st && p->depth > 0) st = ms_writer_set_object_attr_double(w, ip, "spacing_z_mm", sp[2]);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_center", f->window.center);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_width", f->window.width);
+  char hex[24];
+  snprintf(hex, sizeof hex, "%016" PRIx64, f->stream);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "stream", hex);
+  if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
+  if (!st && f->write_mask) {
+    char *lt = ms_phantom_label_table_json(p);
+    if (!lt) return MS_ERR_NOMEM;
+    st = ms_writer_set_object_attr_string(w, fs->mask_path, "labels", lt);
+    free(lt);
+    if (!st) st = ms_writer_set_object_attr_string(w, fs->mask_path, "image", ip);
+    if (!st) st = ms_writer_set_object_attr_string(w, fs->mask_path, "table", ts->name);
+  }
+  return st;
+}
+
+static ms_status grid_alloc(ms_images *im, fstate *fs) {
+  if (!im->o.grid_path) return MS_OK;
+  size_t g = im->o.grid_max;
+  fs->grid_img = malloc(g * fs->plane * sizeof(float));
+  fs->grid_mask = malloc(g * fs->plane);
+  return fs->grid_img && fs->grid_mask ? MS_OK : MS_ERR_NOMEM;
+}
+
+/* A learned-model field: (N, C, S, S) float32 in the model's physical unit,
+ * an info table (row, key, class), and a UNet planned for one batch. */
+static ms_status begin_model(ms_images *im, fstate *fs, const ms_table_schema *ts,
+                             uint64_t expected) {
+  const ms__image_field *f = fs->f;
+  const ms_model_config *c = ms_model_config_of(f->model);
+  uint64_t dims[4] = {expected, (uint64_t)c->image_channels, (uint64_t)c->image_size,
+                      (uint64_t)c->image_size};
+  ms_writer *w = im->w;
+  const char *ip = fs->img_path;
+  ms_status st = ms_writer_begin_array(w, ip, MS_DT_FLOAT32, 4, dims);
+  char hex[24];
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "table", ts->name);
+  if (!st && fs->key_col >= 0) st = ms_writer_set_object_attr_string(w, ip, "key", fs->key.name);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "axes", "N,C,H,W");
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "source", "model");
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "model", f->model_path);
+  snprintf(hex, sizeof hex, "%016" PRIx64, ms_model_weights_xxh64(f->model));
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "model_weights_xxh64", hex);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "model_config", ms_model_config_json(f->model));
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "sampler", f->sampler);
+  if (!st) st = ms_writer_set_object_attr_int(w, ip, "steps", f->steps);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "guidance", f->guidance);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "eta", f->eta);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "unit", c->intensity_unit);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_center", fs->window.center);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_width", fs->window.width);
+  snprintf(hex, sizeof hex, "%016" PRIx64, f->stream);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "stream", hex);
+  if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
+  if (st) return st;
+  ms_table_schema *s = &fs->info_schema;
+  s->name = strdup(fs->info_name);
+  s->columns = calloc(4, sizeof *s->columns);
+  if (!s->name || !s->columns) return MS_ERR_NOMEM;
+  int bad = add_col(s, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
+  if (fs->key_col >= 0) bad |= add_key_col(s, &fs->key, ts->name);
+  bad |= add_col(s, "class", MS_COL_INT64, NULL, "class the image was sampled for (-1: unconditional)");
+  if (bad) return MS_ERR_NOMEM;
+  if ((st = ms_writer_begin_table(w, s, expected))) return st;
+  int mb = 8;
+  if ((st = ms_unet_new(&fs->unet, f->model, mb, im->d))) return st;
+  fs->dn.fn = ms_unet_denoise;
+  fs->dn.ctx = fs->unet;
+  fs->dn.prediction = c->prediction;
+  fs->dn.num_classes = c->num_classes;
+  fs->dn.schedule = c->schedule;
+  fs->dn.item_floats = fs->pix;
+  fs->dn.max_batch = ms_unet_max_batch(fs->unet);
+  return grid_alloc(im, fs);
+}
+
+static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected) {
+  ms_images *im = ctx;
+  ms_status st = im->inner.begin_table ? im->inner.begin_table(im->inner.ctx, ts, expected) : MS_OK;
+  for (size_t i = 0; i < im->n && st == MS_OK; i++) {
+    fstate *fs = &im->fs[i];
+    if (strcmp(im->s->tables[fs->f->table].name, ts->name)) continue;
+    const ms__table *t = &im->s->tables[fs->f->table];
+    fs->began = 1;
+    fs->expected = expected;
+    fs->key_col = -1;
+    if (t->key_field != SIZE_MAX && t->fields[t->key_field].col >= 0) {
+      fs->key_col = t->fields[t->key_field].col;
+      fs->key = ts->columns[fs->key_col];
+    }
+    if (fs->f->is_model) {
+      st = begin_model(im, fs, ts, expected);
+      if (st) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot set up image field \"%s\"", fs->f->name);
+      continue;
+    }
+    const ms_phantom_params *p = &fs->f->phantom;
+    uint64_t dims[5];
+    int r = 0;
+    dims[r++] = expected;
+    dims[r++] = 1;
+    if (p->depth > 0) dims[r++] = (uint64_t)p->depth;
+    dims[r++] = (uint64_t)p->height;
+    dims[r++] = (uint64_t)p->width;
+    st = ms_writer_begin_array(im->w, fs->img_path, MS_DT_FLOAT32, r, dims);
+    if (!st && fs->f->write_mask) st = ms_writer_begin_array(im->w, fs->mask_path, MS_DT_UINT8, r, dims);
+    if (!st) st = set_attrs(im, fs, ts);
+    if (!st && build_schemas(fs, ts)) st = MS_ERR_NOMEM;
+    if (!st && fs->f->write_lesions) st = ms_writer_begin_table(im->w, &fs->les_schema, 0);
+    if (!st) st = ms_writer_begin_table(im->w, &fs->info_schema, expected);
+    if (!st) {
+      fs->pimg = calloc((size_t)im->nthreads, sizeof *fs->pimg);
+      if (!fs->pimg) st = MS_ERR_NOMEM;
+      for (int k = 0; !st && k < im->nthreads; k++) st = ms_phantom_image_init(&fs->pimg[k], p, im->d);
+      if (st) {
+        for (int k = 0; fs->pimg && k < im->nthreads; k++) ms_phantom_image_deinit(&fs->pimg[k]);
+        free(fs->pimg);
+        fs->pimg = NULL;
+      }
+    }
+    if (!st) st = grid_alloc(im, fs);
+    if (st) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot set up image field \"%s\"", fs->f->name);
+  }
+  return st;
+}
+
+/* Per-row values of one batch. */
+typedef struct {
+  ms_phantom_subject sub;
+  double dose;
+  int n_les;
+  ms_phantom_lesion les[MS_PHANTOM_MAX_LESIONS];
+  ms_phantom_subject real;
+  ms_status st;
+  ms_diag d;
+} rowout;
+
+static void row_where(char *buf, size_t cap, const char *table, uint64_t row) {
+  snprintf(buf, cap, "%s/%" PRIu64, table, row);
+}
+
+static ms_status export_files(const ms_images *im, const fstate *fs, const ms_phantom_image *img,
+                              uint64_t row, ms_diag *d) {
+  const ms__image_field *f = fs->f;
+  char path[4096];
+  ms_status st = MS_OK;
+  if (im->o.png_dir) {
+    int H = img->height, W = img->width;
+    size_t z = (size_t)(img->depth / 2) * fs->plane;
+    uint8_t *g = malloc(fs->plane);
+    if (!g) return MS_ERR_NOMEM;
+    for (size_t k = 0; k < fs->plane; k++) g[k] = ms_window_apply_u8(fs->window, img->image[z + k]);
+    snprintf(path, sizeof path, "%s/%s_%06" PRIu64 ".png", im->o.png_dir, f->name, row);
+    st = ms_png_write(path, g, W, H, 1, 8, d);
+    if (!st && f->write_mask) {
+      snprintf(path, sizeof path, "%s/%s_%06" PRIu64 "_mask.png", im->o.png_dir, f->name, row);
+      st = ms_png_write(path, img->mask + z, W, H, 1, 8, d);
+    }
+    free(g);
+  }
+  if (!st && im->o.nifti_dir) {
+    ms_nifti_desc n;
+    ms_nifti_desc_init(&n);
+    n.dim[0] = img->width;
+    n.dim[1] = img->height;
+    n.dim[2] = img->depth;
+    for (int a = 0; a < 3; a++) n.pixdim[a] = img->spacing[a];
+    snprintf(n.descrip, sizeof n.descrip, "medsynth %s row %" PRIu64, f->name, row);
+    n.dtype = MS_NIFTI_FLOAT32;
+    snprintf(path, sizeof path, "%s/%s_%06" PRIu64 ".nii.gz", im->o.nifti_dir, f->name, row);
+    st = ms_nifti_write(path, &n, img->image, d);
+    if (!st && f->write_mask) {
+      n.dtype = MS_NIFTI_UINT8;
+      snprintf(path, sizeof path, "%s/%s_%06" PRIu64 "_mask.nii.gz", im->o.nifti_dir, f->name, row);
+      st = ms_nifti_write(path, &n, img->mask, d);
+    }
+  }
+  return st;
+}
+
+static ms_status write_tables(ms_images *im, fstate *fs, const ms_chunk *c, size_t r0,
+                              const rowout *ro, size_t m) {
+  size_t nl = 0;
+  for (size_t i = 0; i < m; i++) nl += (size_t)ro[i].n_les;
+  ms_status st = MS_OK;
+  ms_chunk *lc = NULL, *ic = NULL;
+  size_t kw = fs->key_col >= 0 ? ms_column_value_size(&fs->key) : 0;
+  const char *keys = fs->key_col >= 0 ? c->cols[fs->key_col].data : NULL;
+  if (fs->f->write_lesions && nl) {
+    if ((st = ms_chunk_new(&lc, &fs->les_schema, nl))) return st;
+    size_t j = 0;
+    for (size_t i = 0; i < m; i++)
+      for (int k = 0; k < ro[i].n_les; k++, j++) {
+        const ms_phantom_lesion *L = &ro[i].les[k];
+        int col = 0;
+        ((int64_t *)lc->cols[col++].data)[j] = (int64_t)(fs->items + i);
+        if (keys) memcpy((char *)lc->cols[col++].data + j * kw, keys + (r0 + i) * kw, kw);
+        ((int64_t *)lc->cols[col++].data)[j] = k;
+        ((int64_t *)lc->cols[col++].data)[j] = L->label;
+        ((int32_t *)lc->cols[col++].data)[j] = L->organ;
+        for (int a = 0; a < 3; a++) ((double *)lc->cols[col++].data)[j] = L->center_mm[a];
+        ((double *)lc->cols[col++].data)[j] = L->diameter_mm;
+        ((double *)lc->cols[col++].data)[j] = L->contrast;
+        ((double *)lc->cols[col++].data)[j] = L->value;
+        ((int64_t *)lc->cols[col++].data)[j] = (int64_t)L->n_pixels;
+        for (int a = 0; a < 3; a++) ((double *)lc->cols[col++].data)[j] = L->centroid[a];
+        for (int a = 0; a < 3; a++) ((int64_t *)lc->cols[col++].data)[j] = L->bbox_min[a];
+        for (int a = 0; a < 3; a++) ((int64_t *)lc->cols[col++].data)[j] = L->bbox_max[a];
+        ((double *)lc->cols[col++].data)[j] = L->size_mm;
+      }
+    lc->n_rows = nl;
+    st = ms_writer_write_chunk(im->w, lc);
+    ms_chunk_free(lc);
+    if (st) return st;
+  }
+  if ((st = ms_chunk_new(&ic, &fs->info_schema, m))) return st;
+  for (size_t i = 0; i < m; i++) {
+    int col = 0;
+    ((int64_t *)ic->cols[col++].data)[i] = (int64_t)(fs->items + i);
+    if (keys) memcpy((char *)ic->cols[col++].data + i * kw, keys + (r0 + i) * kw, kw);
+    ((int64_t *)ic->cols[col++].data)[i] = ro[i].n_les;
+    ((double *)ic->cols[col++].data)[i] = ro[i].real.body_scale;
+    ((double *)ic->cols[col++].data)[i] = fs->f->phantom.kind == MS_PHANTOM_HEAD ? ro[i].real.ventricle_scale : NAN;
+    ((double *)ic->cols[col++].data)[i] = ro[i].real.age_years;
+    ((double *)ic->cols[col++].data)[i] = ro[i].real.fat_mm;
+    ((double *)ic->cols[col++].data)[i] = fs->f->phantom.modality == MS_MODALITY_CT ? ro[i].dose : NAN;
+  }
+  ic->first_row = fs->items;
+  ic->n_rows = m;
+  st = ms_writer_write_chunk(im->w, ic);
+  ms_chunk_free(ic);
+  return st;
+}
+
+/* Evaluates parameter k over the chunk into vals (NaN = draw). */
+static ms_status eval_param(ms_images *im, const fstate *fs, const ms_chunk *c, int k,
+                            double *vals, uint8_t *ok) {
+  const ms__img_param *p = &fs->f->p[k];
+  size_t n = c->n_rows;
+  if (!p->set) {
+    for (size_t i = 0; i < n; i++) vals[i] = NAN;
+    return MS_OK;
+  }
+  if (!p->x) {
+    for (size_t i = 0; i < n; i++) vals[i] = p->value;
+    return MS_OK;
+  }
+  size_t nc = c->schema->n_columns;
+  ms__expr_col *cols = calloc(nc ? nc : 1, sizeof *cols);
+  if (!cols) return MS_ERR_NOMEM;
+  for (size_t j = 0; j < nc; j++) {
+    cols[j].data = c->cols[j].data;
+    cols[j].valid = c->cols[j].valid;
+  }
+  ms__expr_error err;
+  ms_status st = ms__expr_eval(p->x, cols, nc, n, vals, ok, im->xs, &err);
+  free(cols);
+  const char *tname = c->schema->name;
+  if (st != MS_OK) {
+    char where[300];
+    if (err.row != SIZE_MAX)
+      row_where(where, sizeof where, tname, c->first_row + err.row);
+    else
+      snprintf(where, sizeof where, "%s", p->ptr);
+    return ms__expr_error_report(p->x, &err, im->d, where);
+  }
+  size_t tl;
+  const char *text = ms_spec_text(im->s, &tl);
+  for (size_t i = 0; i < n; i++) {
+    if (!ok[i]) {
+      vals[i] = NAN; /* missing: drawn as when the key is absent */
+      continue;
+    }
+    double v = vals[i];
+    if (!(v >= p->lo && v <= p->hi) || (p->integer && v != floor(v))) {
+      char where[300];
+      row_where(where, sizeof where, tname, c->first_row + i);
+      int line = 0, col = 0;
+      ms__jsonloc_pointer_linecol(text, tl, p->ptr, 0, &line, &col);
+      return ms_diag_add(im->d, MS_ERR_DATA, im->s->file, line, col, where,
+                         "image \"%s\": %s = %g for this row; it must be %s in %g..%g (%s)",
+                         fs->f->name, ms__img_param_key((ms__img_param_id)k), v,
+                         p->integer ? "a whole number" : "a number", p->lo, p->hi, p->ptr);
+    }
+  }
+  return MS_OK;
+}
+
+static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
+  const ms__image_field *f = fs->f;
+  size_t n = c->n_rows;
+  if (!n) return MS_OK;
+  if (fs->items == 0) fs->first_row = c->first_row;
+  if (fs->items + n > fs->expected)
+    return ms_diag_add(im->d, MS_ERR_INTERNAL, NULL, 0, 0, fs->img_path,
+                       "more rows than announced (%" PRIu64 ")", fs->expected);
+  double *vals[MS__IMG_PARAM_COUNT] = {0};
+  uint8_t *ok = malloc(n);
+  ms_status st = ok ? MS_OK : MS_ERR_NOMEM;
+  for (int k = 0; k < MS__IMG_PARAM_COUNT && !st; k++) {
+    if (!(vals[k] = malloc(n * sizeof(double)))) st = MS_ERR_NOMEM;
+    if (!st) st = eval_param(im, fs, c, k, vals[k], ok);
+  }
+  size_t item_bytes = fs->pix * (sizeof(float) + 1);
+  size_t budget = im->o.batch_bytes ? im->o.batch_bytes : (size_t)256 << 20;
+  size_t B = budget / item_bytes;
+  if (B < 1) B = 1;
+  if (B > 256) B = 256;
+  if (B > n) B = n;
+  float *ibuf = NULL;
+  uint8_t *mbuf = NULL;
+  rowout *ro = NULL;
+  if (!st) {
+    ibuf = malloc(B * fs->pix * sizeof(float));
+    mbuf = malloc(B * fs->pix);
+    ro = calloc(B, sizeof *ro);
+    if (!ibuf || !mbuf || !ro) st = MS_ERR_NOMEM;
+  }
+  for (size_t i = 0; ro && i < B; i++) ms_diag_init(&ro[i].d);
+  uint64_t pseed = ms_rng_stream_sub(im->o.seed, f->stream);
+  for (size_t b0 = 0; b0 < n && !st; b0 += B) {
+    size_t m = n - b0 < B ? n - b0 : B;
+    for (size_t i = 0; i < m; i++) {
+      size_t r = b0 + i;
+      rowout *o = &ro[i];
+      ms_diag_clear(&o->d);
+      o->st = MS_OK;
+      ms_phantom_subject_init(&o->sub);
+      if (!isnan(vals[MS__IMG_LESIONS][r])) o->sub.n_lesions = (int)vals[MS__IMG_LESIONS][r];
+      o->sub.body_scale = vals[MS__IMG_BODY_SCALE][r];
+      o->sub.ventricle_scale = vals[MS__IMG_VENTRICLE_SCALE][r];
+      o->sub.age_years = vals[MS__IMG_AGE][r];
+      o->sub.fat_mm = vals[MS__IMG_FAT_MM][r];
+      o->dose = isnan(vals[MS__IMG_DOSE][r]) ? f->phantom.dose : vals[MS__IMG_DOSE][r];
+    }
+    int nt = im->nthreads < (int)m ? im->nthreads : (int)m;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (size_t i = 0; i < m; i++) {
+      rowout *o = &ro[i];
+      ms_phantom_image *img = &fs->pimg[omp_get_thread_num()];
+      ms_phantom_params q = f->phantom;
+      q.dose = o->dose;
+      uint64_t row = c->first_row + b0 + i;
+      o->st = ms_phantom_generate(img, &q, &o->sub, pseed, row, &o->d);
+      if (o->st) continue;
+      memcpy(ibuf + i * fs->pix, img->image, fs->pix * sizeof(float));
+      memcpy(mbuf + i * fs->pix, img->mask, fs->pix);
+      o->n_les = (int)img->n_lesions;
+      memcpy(o->les, img->lesions, img->n_lesions * sizeof *o->les);
+      o->real = img->subject;
+      if (im->o.png_dir || im->o.nifti_dir) o->st = export_files(im, fs, img, row, &o->d);
+    }
+    for (size_t i = 0; i < m && !st; i++) {
+      if (!ro[i].st) continue;
+      st = ro[i].st;
+      char where[300];
+      row_where(where, sizeof where, c->schema->name, c->first_row + b0 + i);
+      for (size_t e = 0; e < ro[i].d.count; e++)
+        ms_diag_add(im->d, st, NULL, 0, 0, where, "image \"%s\": %s", f->name, ro[i].d.entries[e].message);
+      if (!ro[i].d.count)
+        ms_diag_add(im->d, st, NULL, 0, 0, where, "image \"%s\": %s", f->name, ms_strerror(st));
+    }
+    if (st) break;
+    st = ms_writer_write_items(im->w, fs->img_path, fs->items, m, ibuf);
+    if (!st && f->write_mask) st = ms_writer_write_items(im->w, fs->mask_path, fs->items, m, mbuf);
+    if (!st) st = write_tables(im, fs, c, b0, ro, m);
+    if (st) {
+      ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot write images of \"%s\"", f->name);
+      break;
+    }
+    for (size_t i = 0; fs->grid_img && i < m && fs->grid_n < im->o.grid_max; i++, fs->grid_n++) {
+      size_t z = (size_t)(fs->depth / 2) * fs->plane;
+      memcpy(fs->grid_img + fs->grid_n * fs->plane, ibuf + i * fs->pix + z, fs->plane * sizeof(float));
+      memcpy(fs->grid_mask + fs->grid_n * fs->plane, mbuf + i * fs->pix + z, fs->plane);
+    }
+    fs->items += m;
+  }
+  for (size_t i = 0; ro && i < B; i++) ms_diag_deinit(&ro[i].d);
+  free(ro);
+  free(ibuf);
+  free(mbuf);
+  free(ok);
+  for (int k = 0; k < MS__IMG_PARAM_COUNT; k++) free(vals[k]);
+  if (st == MS_ERR_NOMEM) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "out of memory");
+  return st;
+}
+
+/* Learned-model rows: batches of consecutive rows sampled together; image r
+ * uses the sampler's keyed noise with seed xxh64(seed, stream) and image
+ * index r, so it does not depend on the batch it falls in. */
+static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
+  const ms__image_field *f = fs->f;
+  size_t n = c->n_rows;
+  if (!n) return MS_OK;
+  if (fs->items == 0) fs->first_row = c->first_row;
+  const ms_model_config *cfg = ms_model_config_of(f->model);
+  double *cls = malloc(n * sizeof *cls);
+  uint8_t *ok = malloc(n);
+  size_t B = (size_t)fs->dn.max_batch;
+  float *x = malloc(B * fs->pix * sizeof(float));
+  int32_t *y = malloc(B * sizeof *y);
+  ms_status st = cls && ok && x && y ? MS_OK : MS_ERR_NOMEM;
+  if (!st) st = eval_param(im, fs, c, MS__IMG_CLASS, cls, ok);
+  for (size_t i = 0; !st && f->p[MS__IMG_CLASS].set && i < n; i++)
+    if (isnan(cls[i])) {
+      char where[300];
+      row_where(where, sizeof where, c->schema->name, c->first_row + i);
+      st = ms_diag_add(im->d, MS_ERR_DATA, NULL, 0, 0, where, "image \"%s\": class is missing for this row",
+                       f->name);
+    }
+  ms_sample_params sp;
+  ms_sample_params_init(&sp);
+  sp.sampler = ms_sampler_from_name(f->sampler);
+  sp.steps = f->steps;
+  sp.eta = f->eta;
+  sp.guidance = f->guidance;
+  sp.seed = ms_rng_stream_sub(im->o.seed, f->stream);
+  for (size_t b0 = 0; b0 < n && !st; b0 += B) {
+    size_t m = n - b0 < B ? n - b0 : B;
+    for (size_t i = 0; i < m; i++) y[i] = f->p[MS__IMG_CLASS].set ? (int32_t)cls[b0 + i] : -1;
+    st = ms_sample(&sp, &fs->dn, x, c->first_row + b0, f->p[MS__IMG_CLASS].set ? y : NULL, (int)m, im->d);
+    if (st) {
+      char where[300];
+      row_where(where, sizeof where, c->schema->name, c->first_row + b0);
+      ms_diag_add(im->d, st, NULL, 0, 0, where, "image \"%s\": sampling failed", f->name);
+      break;
+    }
+    float sc = (float)cfg->intensity_scale, off = (float)cfg->intensity_offset;
+    for (size_t k = 0; k < m * fs->pix; k++) x[k] = x[k] * sc + off;
+    st = ms_writer_write_items(im->w, fs->img_path, fs->items, m, x);
+    ms_chunk *ic = NULL;
+    if (!st) st = ms_chunk_new(&ic, &fs->info_schema, m);
+    if (!st) {
+      size_t kw = fs->key_col >= 0 ? ms_column_value_size(&fs->key) : 0;
+      const char *keys = fs->key_col >= 0 ? c->cols[fs->key_col].data : NULL;
+      for (size_t i = 0; i < m; i++) {
+        int col = 0;
+        ((int64_t *)ic->cols[col++].data)[i] = (int64_t)(fs->items + i);
+        if (keys) memcpy((char *)ic->cols[col++].data + i * kw, keys + (b0 + i) * kw, kw);
+        ((int64_t *)ic->cols[col++].data)[i] = y[i];
+      }
+      ic->n_rows = m;
+      st = ms_writer_write_chunk(im->w, ic);
+    }
+    ms_chunk_free(ic);
+    for (size_t i = 0; !st && (im->o.png_dir || im->o.nifti_dir) && i < m; i++) {
+      ms_phantom_image view;
+      memset(&view, 0, sizeof view);
+      view.width = view.height = (int)fs->S;
+      view.depth = 1;
+      view.spacing[0] = view.spacing[1] = view.spacing[2] = 1;
+      view.image = x + i * fs->pix; /* channel 0 */
+      st = export_files(im, fs, &view, c->first_row + b0 + i, im->d);
+    }
+    for (size_t i = 0; !st && fs->grid_img && i < m && fs->grid_n < im->o.grid_max; i++, fs->grid_n++)
+      memcpy(fs->grid_img + fs->grid_n * fs->plane, x + i * fs->pix, fs->plane * sizeof(float));
+    if (!st) fs->items += m;
+  }
+  free(cls);
+  free(ok);
+  free(x);
+  free(y);
+  return st;
+}
+
+static ms_status s_chunk(void *ctx, const ms_chunk *c) {
+  ms_images *im = ctx;
+  ms_status st = im->inner.write_chunk ? im->inner.write_chunk(im->inner.ctx, c) : MS_OK;
+  for (size_t i = 0; i < im->n && st == MS_OK; i++)
+    if (im->fs[i].began && !strcmp(im->s->tables[im->fs[i].f->table].name, c->schema->name))
+      st = im->fs[i].f->is_model ? render_model_chunk(im, &im->fs[i], c) : render_chunk(im, &im->fs[i], c);
+  return st;
+}
+
+static ms_status s_end(void *ctx, const char *name) {
+  ms_images *im = ctx;
+  ms_status st = im->inner.end_table ? im->inner.end_table(im->inner.ctx, name) : MS_OK;
+  for (size_t i = 0; i < im->n && st == MS_OK; i++) {
+    fstate *fs = &im->fs[i];
+    if (!fs->began || strcmp(im->s->tables[fs->f->table].name, name)) continue;
+    if (fs->f->write_lesions) st = ms_writer_end_table(im->w, fs->les_name);
+    if (!st) st = ms_writer_end_table(im->w, fs->info_name);
+    if (!st) st = ms_writer_set_object_attr_int(im->w, fs->img_path, "first_row", (int64_t)fs->first_row);
+    if (!st) st = ms_writer_set_object_attr_int(im->w, fs->img_path, "seed", (int64_t)im->o.seed);
+  }
+  return st;
+}
+
+/* ---- public ------------------------------------------------------------------------------ */
+
+ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
+                        const ms_images_opts *o, ms_diag *d) {
+  *out = NULL;
+  ms_images *im = calloc(1, sizeof *im);
+  if (!im) return MS_ERR_NOMEM;
+  im->s = spec;
+  im->w = w;
+  im->d = d;
+  if (o)
+    im->o = *o;
+  else
+    ms_images_opts_init(&im->o);
+  if (!im->o.grid_max) im->o.grid_max = 16;
+  im->nthreads = im->o.threads > 0 ? im->o.threads : omp_get_max_threads();
+  if (im->nthreads > 256) im->nthreads = 256;
+  im->inner = ms_writer_sink(w);
+  im->n = ms_spec_n_images(spec);
+  im->fs = calloc(im->n ? im->n : 1, sizeof *im->fs);
+  im->xs = ms__expr_scratch_new();
+  if (!im->fs || !im->xs) {
+    ms_images_free(im);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t i = 0; i < im->n; i++) {
+    fstate *fs = &im->fs[i];
+    fs->f = &spec->images->f[i];
+    snprintf(fs->img_path, sizeof fs->img_path, "/images/%s", fs->f->name);
+    snprintf(fs->mask_path, sizeof fs->mask_path, "/masks/%s", fs->f->name);
+    snprintf(fs->les_name, sizeof fs->les_name, "%s_lesions", fs->f->name);
+    snprintf(fs->info_name, sizeof fs->info_name, "%s_info", fs->f->name);
+    fs->key_col = -1;
+    if (fs->f->is_model) {
+      const ms_model_config *c = ms_model_config_of(fs->f->model);
+      fs->C = c->image_channels;
+      fs->S = (size_t)c->image_size;
+      fs->depth = 1;
+      fs->plane = fs->S * fs->S;
+      fs->pix = fs->plane * (size_t)fs->C;
+      /* model values span about -1..1 before the intensity mapping */
+      fs->window.center = c->intensity_offset;
+      fs->window.width = 2 * fabs(c->intensity_scale) > 0 ? 2 * fabs(c->intensity_scale) : 1;
+      continue;
+    }
+    const ms_phantom_params *p = &fs->f->phantom;
+    fs->C = 1;
+    fs->window = fs->f->window;
+    fs->depth = p->depth > 0 ? p->depth : 1;
+    fs->plane = (size_t)p->width * (size_t)p->height;
+    fs->pix = fs->plane * (size_t)fs->depth;
+  }
+  ms_status st = MS_OK;
+  if (im->n) {
+    if (im->o.png_dir && (st = mkdir_p(im->o.png_dir, d))) goto fail;
+    if (im->o.nifti_dir && (st = mkdir_p(im->o.nifti_dir, d))) goto fail;
+  }
+  *out = im;
+  return MS_OK;
+fail:
+  ms_images_free(im);
+  return st;
+}
+
+ms_sink ms_images_sink(ms_images *im) {
+  ms_sink s = {.ctx = im, .begin_table = s_begin, .write_chunk = s_chunk, .end_table = s_end};
+  return s;
+}
+
+ms_status ms_images_finish(ms_images *im, ms_diag *d) {
+  if (!im->o.grid_path) return MS_OK;
+  for (size_t i = 0; i < im->n; i++) {
+    fstate *fs = &im->fs[i];
+    if (!fs->grid_n) continue;
+    char path[4096];
+    if (im->n == 1) {
+      snprintf(path, sizeof path, "%s", im->o.grid_path);
+    } else {
+      const char *dot = strrchr(im->o.grid_path, '.');
+      const char *slash = strrchr(im->o.grid_path, '/');
+      if (!dot || (slash && dot < slash)) dot = im->o.grid_path + strlen(im->o.grid_path);
+      snprintf(path, sizeof path, "%.*s_%s%s", (int)(dot - im->o.grid_path), im->o.grid_path,
+               fs->f->name, dot);
+    }
+    ms_sheet_opts so;
+    ms_sheet_opts_init(&so);
+    so.window_center = fs->window.center;
+    so.window_width = fs->window.width;
+    so.overlay = MS_OVERLAY_CONTOUR;
+    int H = fs->f->is_model ? (int)fs->S : fs->f->phantom.height;
+    int W = fs->f->is_model ? (int)fs->S : fs->f->phantom.width;
+    ms_status st = ms_png_contact_sheet(path, fs->grid_img, fs->f->write_mask ? fs->grid_mask : NULL,
+                                        fs->grid_n, H, W, &so, d);
+    if (st) return st;
+  }
+  return MS_OK;
+}
+
+uint64_t ms_images_count(const ms_images *im, size_t field) {
+  return im && field < im->n ? im->fs[field].items : 0;
+}
+
+void ms_images_free(ms_images *im) {
+  if (!im) return;
+  for (size_t i = 0; im->fs && i < im->n; i++) {
+    fstate *fs = &im->fs[i];
+    for (int k = 0; fs->pimg && k < im->nthreads; k++) ms_phantom_image_deinit(&fs->pimg[k]);
+    free(fs->pimg);
+    ms_unet_free(fs->unet);
+    ms_table_schema_deinit(&fs->les_schema);
+    ms_table_schema_deinit(&fs->info_schema);
+    free(fs->grid_img);
+    free(fs->grid_mask);
+  }
+  free(im->fs);
+  ms__expr_scratch_free(im->xs);
+  free(im);
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `medsynth fit` / `medsynth evaluate` on bad input: each case must exit with
+# the documented code and a message naming the file (and line where there is
+# one), never crash. Usage: fit_bad_input.sh <medsynth> <source-dir>
+set -u
+M=$1
+SRC=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail=0
+expect() { # expect <code> <stderr substring> -- command...
+  local code=$1 msg=$2
+  shift 3
+  "$@" >"$T/out" 2>"$T/err"
+  local rc=$?
+  if [ "$rc" -ne "$code" ] || ! grep -qF -- "$msg" "$T/err"; then
+    echo "FAIL: $* -> rc=$rc (want $code), stderr:"; cat "$T/err"; echo "(want: $msg)"
+    fail=1
+  fi
+  if [ "$rc" -ge 128 ]; then echo "CRASH: $*"; fail=1; fi
+}
+: >"$T/empty.csv"
+printf 'a,b\n' >"$T/header.csv"
+printf 'a,b\n1,2\n' >"$T/one.csv"
+printf 'a,b\n1,2\n3,4\n5\n' >"$T/ragged.csv"
+expect 65 "$T/empty.csv: error: file is empty" -- "$M" fit --data "$T/empty.csv" -o "$T/o.json"
+expect 65 "$T/header.csv:1: error: header row but no data rows" -- "$M" fit --data "$T/header.csv" -o "$T/o.json"
+expect 65 "1 data row: fitting needs at least 2*k = 10 rows" -- "$M" fit --data "$T/one.csv" -o "$T/o.json"
+expect 65 "$T/ragged.csv:4: error: row has 1 field, the header has 2" -- "$M" fit --data "$T/ragged.csv" -o "$T/o.json"
+expect 66 "$T/nope.csv: error: cannot open" -- "$M" fit --data "$T/nope.csv" -o "$T/o.json"
+expect 64 "--epsilon must be a number > 0, got '0'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon 0 -o "$T/o.json"
+expect 64 "--epsilon must be a number > 0, got '-1'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon -1 -o "$T/o.json"
+expect 64 "--types: 'age=number' is not col=kind" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --types age=number -o "$T/o.json"
+[ -e "$T/o.json" ] && { echo "FAIL: output written on error"; fail=1; }
+
+# A good fit, then the output exists and refuses to be overwritten.
+expect 0 "privacy: not differentially private" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" -o "$T/fit.json" --sample 300 --sample-out "$T/syn.csv"
+/usr/bin/python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['medsynth']==1 and s['tables'][0]['fields'][0]['name']=='age'" "$T/fit.json" || { echo "FAIL: spec is not valid JSON"; fail=1; }
+expect 73 "exists (use --force to overwrite)" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" -o "$T/fit.json"
+
+# evaluate: mismatched columns, then a good run (exit 0) and a copy (exit 1).
+cut -d, -f1-10 "$T/syn.csv" >"$T/syn_short.csv"
+expect 65 "$T/syn_short.csv:1: error: progression: column of the real table is missing" -- "$M" evaluate --real "$SRC/tests/data/diabetes_train.csv" --synthetic "$T/syn_short.csv" -o "$T/rep0"
+expect 0 "verdict pass" -- "$M" evaluate --real "$SRC/tests/data/diabetes_train.csv" --holdout "$SRC/tests/data/diabetes_holdout.csv" --synthetic "$T/syn.csv" --target progression -o "$T/rep1"
+for f in report.json report.md associations.png dcr.png columns/bmi.png; do
+  [ -s "$T/rep1/$f" ] || { echo "FAIL: missing $f"; fail=1; }
+done
+expect 1 "verdict fail" -- "$M" evaluate --real "$SRC/tests/data/diabetes_train.csv" --holdout "$SRC/tests/data/diabetes_holdout.csv" --synthetic "$SRC/tests/data/diabetes_train.csv" -o "$T/rep2" --no-plots
+grep -q '"exact_copy_rate": *1' "$T/rep2/report.json" || grep -q '"exact_copy_rate":	1' "$T/rep2/report.json" || { echo "FAIL: copy not flagged"; fail=1; }
+exit $fail

@@ -1,0 +1,495 @@
+/* Tests of the CSV frame reader and the spec fitter (gen/fit).
+ * ctest-labels: unit
+ *
+ * Covers RFC 4180 quoting, BOM/CRLF, missing tokens, ragged rows with line
+ * numbers, invalid UTF-8, kind inference (including a column of 100,000
+ * distinct strings becoming an identifier), the k-threshold privacy rules
+ * (no knot or bound equals a real value, rare categories merged), DP budget
+ * accounting and reproducibility, and the copula recovering a known
+ * correlation within a tolerance derived from the sample size. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <gsl/gsl_errno.h>
+
+#include "medsynth/fit.h"
+#include "medsynth/rng.h"
+
+static ms_frame *parse(const char *text, ms_diag *d) {
+  ms_frame *f = NULL;
+  ms_status st = ms_frame_parse_csv(&f, text, strlen(text), "t.csv", NULL, d);
+  return st ? NULL : f;
+}
+
+static void test_fit_csv_quoting_bom_crlf_missing(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  const char *text = "\xEF\xBB\xBF" "name,age,note\r\n\"Smith, J\",41,\"say \"\"hi\"\"\"\r\n"
+                     "Doe,NA,\"two\nlines\"\r\nRoe,?,plain\r\n";
+  ms_frame *f = parse(text, &d);
+  assert_non_null(f);
+  assert_int_equal(f->n_rows, 3);
+  assert_int_equal(f->n_cols, 3);
+  assert_string_equal(f->cols[0].name, "name");
+  assert_int_equal(f->cols[1].kind, MS_FKIND_CATEGORICAL); /* one distinct integer */
+  assert_int_equal(f->cols[1].n_missing, 2);
+  assert_string_equal(f->cols[0].levels[f->cols[0].code[0]], "Smith, J");
+  assert_string_equal(f->cols[2].levels[f->cols[2].code[0]], "say \"hi\"");
+  assert_string_equal(f->cols[2].levels[f->cols[2].code[1]], "two\nlines");
+  ms_frame_free(f);
+  ms_diag_deinit(&d);
+}
+
+static void test_fit_csv_reports_ragged_rows_with_lines(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = NULL;
+  const char *text = "a,b\n1,2\n3\n4,5\n6,7,8\n";
+  assert_int_equal(ms_frame_parse_csv(&f, text, strlen(text), "r.csv", NULL, &d), MS_ERR_DATA);
+  assert_null(f);
+  char *s = ms_diag_format(&d);
+  assert_non_null(strstr(s, "r.csv:3: error: row has 1 field, the header has 2"));
+  assert_non_null(strstr(s, "r.csv:5: error: row has 3 fields, the header has 2"));
+  free(s);
+  ms_diag_deinit(&d);
+}
+
+static void test_fit_csv_rejects_bad_utf8_empty_and_header_only(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = NULL;
+  const char *bad = "a\nok\nb\xC3(x\n";
+  assert_int_equal(ms_frame_parse_csv(&f, bad, strlen(bad), "u.csv", NULL, &d), MS_ERR_DATA);
+  char *s = ms_diag_format(&d);
+  assert_non_null(strstr(s, "u.csv:3:2: error: invalid UTF-8 byte 0xc3"));
+  free(s);
+  ms_diag_clear(&d);
+  assert_int_equal(ms_frame_parse_csv(&f, "", 0, "e.csv", NULL, &d), MS_ERR_DATA);
+  s = ms_diag_format(&d);
+  assert_non_null(strstr(s, "file is empty"));
+  free(s);
+  ms_diag_clear(&d);
+  assert_int_equal(ms_frame_parse_csv(&f, "a,b\n", 4, "h.csv", NULL, &d), MS_ERR_DATA);
+  s = ms_diag_format(&d);
+  assert_non_null(strstr(s, "header row but no data rows"));
+  free(s);
+  ms_diag_deinit(&d);
+}
+
+/* A generated table: id, sex (F/M), age (int), bmi (real, 1 decimal),
+ * smoker (0/1), x and y correlated with rho, a rare category. */
+static char *make_table(size_t n, double rho, uint64_t seed) {
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  ms_rng_key k = ms_rng_key_make(seed, ms_rng_stream("test/table"));
+  fprintf(fp, "pid,sex,age,bmi,smoker,x,y,site\n");
+  for (size_t i = 0; i < n; i++) {
+    double z1 = ms_rng_normal(k, i, 0), z2 = ms_rng_normal(k, i, 1);
+    double y = rho * z1 + sqrt(1 - rho * rho) * z2;
+    const char *site = i == 7 ? "RARE" : (i % 3 ? "north" : "south");
+    fprintf(fp, "P%06zu,%s,%d,%.1f,%d,%.4f,%.4f,%s\n", i, ms_rng_uniform(k, i, 2) < 0.5 ? "F" : "M",
+            20 + (int)(ms_rng_uniform(k, i, 3) * 60), 18 + 15 * ms_rng_uniform(k, i, 4),
+            ms_rng_uniform(k, i, 5) < 0.3, z1, y, site);
+  }
+  fclose(fp);
+  return s;
+}
+
+static void test_fit_infers_kinds(void **state) {
+  (void)state;
+  char *t = make_table(300, 0.5, 1);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse(t, &d);
+  assert_non_null(f);
+  const ms_fkind want[] = {MS_FKIND_ID, MS_FKIND_CATEGORICAL, MS_FKIND_INTEGER, MS_FKIND_REAL,
+                           MS_FKIND_BOOL, MS_FKIND_REAL, MS_FKIND_REAL, MS_FKIND_CATEGORICAL};
+  for (size_t j = 0; j < 8; j++) assert_int_equal(f->cols[j].kind, want[j]);
+  assert_int_equal(f->cols[3].decimals, 1);
+  ms_frame_free(f);
+  free(t);
+  ms_diag_deinit(&d);
+}
+
+static void test_fit_many_distinct_strings_are_an_identifier(void **state) {
+  (void)state;
+  size_t n = 100000;
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  fprintf(fp, "code,v\n");
+  for (size_t i = 0; i < n; i++) fprintf(fp, "c%zx,%zu\n", i * 2654435761u, i % 97);
+  fclose(fp);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse(s, &d);
+  assert_non_null(f);
+  assert_int_equal(f->cols[0].kind, MS_FKIND_ID);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  char *json = ms_fit_model_to_json(m);
+  cJSON *root = cJSON_Parse(json);
+  cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields"), 0);
+  assert_string_equal(cJSON_GetObjectItem(f0, "kind")->valuestring, "id");
+  assert_string_equal(cJSON_GetObjectItem(f0, "format")->valuestring, "seq");
+  assert_null(cJSON_GetObjectItem(f0, "values"));
+  cJSON_Delete(root);
+  free(json);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(s);
+  ms_diag_deinit(&d);
+}
+
+/* Every numeric value in the spec that equals a real value, for a column. */
+static int count_real_values(cJSON *arr, const ms_frame_col *c, size_t n) {
+  int hits = 0;
+  cJSON *v;
+  cJSON_ArrayForEach(v, arr) {
+    for (size_t r = 0; r < n; r++)
+      if (!isnan(c->num[r]) && fabs(c->num[r] - v->valuedouble) < 1e-12) {
+        hits++;
+        break;
+      }
+  }
+  return hits;
+}
+
+static void test_fit_spec_has_no_real_extremes_and_merges_rare(void **state) {
+  (void)state;
+  char *t = make_table(400, 0.6, 2);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse(t, &d);
+  ms_fit_params p;
+  ms_fit_params_init(&p);
+  p.parametric = 0;
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  char *json = ms_fit_model_to_json(m);
+  cJSON *root = cJSON_Parse(json);
+  assert_non_null(root);
+  cJSON *fields = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields");
+  /* x (column 5): real-valued with 4 decimals, so a knot equal to a real
+   * value would be a copied value. */
+  cJSON *fx = cJSON_GetArrayItem(fields, 5);
+  assert_string_equal(cJSON_GetObjectItem(fx, "name")->valuestring, "x");
+  double mn = INFINITY, mx = -INFINITY;
+  for (size_t r = 0; r < f->n_rows; r++) mn = fmin(mn, f->cols[5].num[r]), mx = fmax(mx, f->cols[5].num[r]);
+  assert_true(cJSON_GetObjectItem(fx, "min")->valuedouble > mn);
+  assert_true(cJSON_GetObjectItem(fx, "max")->valuedouble < mx);
+  cJSON *vals = cJSON_GetObjectItem(cJSON_GetObjectItem(fx, "dist"), "values");
+  assert_true(cJSON_GetArraySize(vals) <= (int)(400 / 5 + 1));
+  assert_true(count_real_values(vals, &f->cols[5], f->n_rows) <= 1);
+  /* site: "RARE" appears once -> dropped (a one-row other bucket is below k). */
+  cJSON *site = cJSON_GetObjectItem(cJSON_GetArrayItem(fields, 7), "values");
+  assert_null(cJSON_GetObjectItem(site, "RARE"));
+  assert_non_null(cJSON_GetObjectItem(site, "north"));
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "privacy"), "method")->valuestring,
+                      "k-threshold");
+  cJSON_Delete(root);
+  free(json);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(t);
+  ms_diag_deinit(&d);
+}
+
+static void test_fit_copula_recovers_correlation(void **state) {
+  (void)state;
+  size_t n = 4000;
+  double rho = 0.6;
+  char *t = make_table(n, rho, 3);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse(t, &d);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  size_t nc = ms_fit_model_n_copula(m), ix = SIZE_MAX, iy = SIZE_MAX;
+  for (size_t i = 0; i < nc; i++) {
+    if (!strcmp(ms_fit_model_copula_field(m, i), "x")) ix = i;
+    if (!strcmp(ms_fit_model_copula_field(m, i), "y")) iy = i;
+  }
+  assert_true(ix != SIZE_MAX && iy != SIZE_MAX);
+  double r = ms_fit_model_correlation(m)[ix * nc + iy];
+  /* Normal-score correlation: sd about (1 - rho^2)/sqrt(n) = 0.01; 5 sd. */
+  assert_true(fabs(r - rho) < 5 * (1 - rho * rho) / sqrt((double)n));
+  /* Sample and measure the correlation again. */
+  ms_frame *s = NULL;
+  assert_int_equal(ms_fit_model_sample(&s, m, n, 9, 0, &d), MS_OK);
+  size_t jx = ms_frame_find(s, "x"), jy = ms_frame_find(s, "y");
+  double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+  for (size_t i = 0; i < n; i++) {
+    double a = s->cols[jx].num[i], b = s->cols[jy].num[i];
+    sx += a, sy += b, sxx += a * a, syy += b * b, sxy += a * b;
+  }
+  double cr = (sxy - sx * sy / n) / sqrt((sxx - sx * sx / n) * (syy - sy * sy / n));
+  assert_true(fabs(cr - rho) < 0.08);
+  /* Independent sampling removes it. */
+  ms_frame *s2 = NULL;
+  assert_int_equal(ms_fit_model_sample(&s2, m, n, 9, 1, &d), MS_OK);
+  sx = sy = sxx = syy = sxy = 0;
+  for (size_t i = 0; i < n; i++) {
+    double a = s2->cols[jx].num[i], b = s2->cols[jy].num[i];
+    sx += a, sy += b, sxx += a * a, syy += b * b, sxy += a * b;
+  }
+  cr = (sxy - sx * sy / n) / sqrt((sxx - sx * sx / n) * (syy - sy * sy / n));
+  assert_true(fabs(cr) < 5 / sqrt((double)n));
+  ms_frame_free(s);
+  ms_frame_free(s2);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(t);
+  ms_diag_deinit(&d);
+}
+
+static void test_fit_dp_is_reproducible_and_accounted(void **state) {
+  (void)state;
+  char *t = make_table(2000, 0.5, 4);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse(t, &d);
+  ms_fit_params p;
+  ms_fit_params_init(&p);
+  p.epsilon = 1;
+  p.seed = 11;
+  ms_fit_model *m1 = NULL, *m2 = NULL, *m3 = NULL;
+  assert_int_equal(ms_fit(&m1, f, &p, &d), MS_OK);
+  assert_int_equal(ms_fit(&m2, f, &p, &d), MS_OK);
+  p.seed = 12;
+  assert_int_equal(ms_fit(&m3, f, &p, &d), MS_OK);
+  char *j1 = ms_fit_model_to_json(m1), *j2 = ms_fit_model_to_json(m2), *j3 = ms_fit_model_to_json(m3);
+  assert_string_equal(j1, j2);
+  assert_true(strcmp(j1, j3) != 0);
+  cJSON *root = cJSON_Parse(j1);
+  cJSON *pv = cJSON_GetObjectItem(root, "privacy");
+  assert_string_equal(cJSON_GetObjectItem(pv, "method")->valuestring, "differential-privacy");
+  /* zCDP accounting: the column shares add up to the marginals' rho, the
+   * marginals and correlations to rho, and rho converts back to epsilon = 1
+   * with the conversion's delta (Bun & Steinke Prop. 1.3). */
+  cJSON *sp = cJSON_GetObjectItem(pv, "split");
+  double corr = cJSON_GetObjectItem(sp, "correlations")->valuedouble, cols = 0;
+  cJSON *c;
+  cJSON_ArrayForEach(c, cJSON_GetObjectItem(sp, "columns")) cols += c->valuedouble;
+  double marg = cJSON_GetObjectItem(sp, "marginals")->valuedouble;
+  double rho = cJSON_GetObjectItem(pv, "rho")->valuedouble;
+  double dconv = cJSON_GetObjectItem(pv, "delta_conversion")->valuedouble;
+  double dthr = cJSON_GetObjectItem(pv, "delta_thresholds")->valuedouble;
+  assert_true(corr > 0);
+  assert_true(fabs(cols - marg) < 1e-4 * marg);
+  assert_true(fabs(corr + marg - rho) < 1e-4 * rho);
+  assert_true(fabs(rho + 2 * sqrt(rho * log(1 / dconv)) - 1.0) < 1e-4);
+  assert_true(fabs(dconv + dthr - 1e-6) < 1e-12);
+  /* Gaussian noise of each histogram: sigma = 1 / sqrt(2 rho_column) for
+   * one-pass columns (bool, categorical). */
+  cJSON *sg = cJSON_GetObjectItem(cJSON_GetObjectItem(pv, "mechanisms"), "sigma");
+  cJSON_ArrayForEach(c, cJSON_GetObjectItem(sp, "columns")) {
+    double sigma = cJSON_GetObjectItem(sg, c->string)->valuedouble;
+    assert_true(sigma >= 1 / sqrt(2 * c->valuedouble) * (1 - 1e-4));
+  }
+  assert_null(cJSON_GetObjectItem(pv, "source_rows"));
+  cJSON_Delete(root);
+  free(j1);
+  free(j2);
+  free(j3);
+  ms_fit_model_free(m1);
+  ms_fit_model_free(m2);
+  ms_fit_model_free(m3);
+  ms_frame_free(f);
+  free(t);
+  ms_diag_deinit(&d);
+}
+
+/* A table where `lab` is missing in 40% of smokers and 5% of others, and
+ * `noise` is missing at random (10%), n rows. */
+static char *make_missing_table(size_t n, uint64_t seed) {
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  fprintf(fp, "age,smoker,lab,noise\n");
+  ms_rng_key k = ms_rng_key_make(seed, ms_rng_stream("test/missing"));
+  for (size_t i = 0; i < n; i++) {
+    int smoker = ms_rng_uniform(k, i, 0) < 0.3;
+    double age = 20 + 60 * ms_rng_uniform(k, i, 1);
+    fprintf(fp, "%.0f,%d,", age, smoker);
+    if (ms_rng_uniform(k, i, 2) >= (smoker ? 0.4 : 0.05)) fprintf(fp, "%.2f", 5 + ms_rng_normal(k, i, 3));
+    fputc(',', fp);
+    if (ms_rng_uniform(k, i, 4) >= 0.1) fprintf(fp, "%.1f", ms_rng_normal(k, i, 5));
+    fputc('\n', fp);
+  }
+  fclose(fp);
+  return s;
+}
+
+/* Missingness that depends on another column is fitted as the spec's
+ * conditional rule (rates within 4 standard errors of the truth), missing
+ * at random stays a plain rate, a table too small for k-row cells gets no
+ * rule, the reference sampler reproduces the rates, and under DP (epsilon
+ * 10, 20000 rows) the rule is found with its budget accounted. */
+static void test_fit_conditional_missingness(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  char *t = make_missing_table(20000, 3);
+  ms_frame *f = parse(t, &d);
+  assert_non_null(f);
+  ms_fit_params p;
+  ms_fit_params_init(&p);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  char *js = ms_fit_model_to_json(m);
+  cJSON *root = cJSON_Parse(js);
+  cJSON *fields = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields");
+  cJSON *lab = cJSON_GetObjectItem(cJSON_GetArrayItem(fields, 2), "missing");
+  assert_true(cJSON_IsObject(lab));
+  cJSON *rule = cJSON_GetArrayItem(cJSON_GetObjectItem(lab, "when"), 0);
+  assert_string_equal(cJSON_GetObjectItem(rule, "if")->valuestring, "smoker");
+  /* Standard errors: sqrt(.4*.6/6000) = 0.0063, sqrt(.05*.95/14000) = 0.0018. */
+  assert_true(fabs(cJSON_GetObjectItem(rule, "rate")->valuedouble - 0.4) < 0.026);
+  assert_true(fabs(cJSON_GetObjectItem(lab, "rate")->valuedouble - 0.05) < 0.008);
+  cJSON *noise = cJSON_GetObjectItem(cJSON_GetArrayItem(fields, 3), "missing");
+  assert_true(cJSON_IsNumber(noise));
+  assert_true(fabs(noise->valuedouble - 0.1) < 0.009);
+  cJSON_Delete(root);
+  free(js);
+  ms_frame *syn = NULL;
+  assert_int_equal(ms_fit_model_sample(&syn, m, 20000, 5, 1, &d), MS_OK);
+  double ms = 0, ns = 0, mo = 0, no = 0;
+  for (size_t r = 0; r < syn->n_rows; r++) {
+    if (isnan(syn->cols[1].num[r])) continue;
+    int sm = syn->cols[1].num[r] != 0, miss = isnan(syn->cols[2].num[r]);
+    if (sm) ns++, ms += miss;
+    else no++, mo += miss;
+  }
+  assert_true(fabs(ms / ns - 0.4) < 0.04);
+  assert_true(fabs(mo / no - 0.05) < 0.012);
+  ms_frame_free(syn);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(t);
+
+  /* 60 rows: about 7 missing smokers, fewer than k = 10 in a cell. */
+  t = make_missing_table(60, 4);
+  f = parse(t, &d);
+  p.k_min = 10;
+  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  js = ms_fit_model_to_json(m);
+  assert_null(strstr(js, "\"when\""));
+  free(js);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(t);
+
+  t = make_missing_table(20000, 5);
+  f = parse(t, &d);
+  ms_fit_params_init(&p);
+  p.epsilon = 10;
+  p.seed = 2;
+  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  js = ms_fit_model_to_json(m);
+  root = cJSON_Parse(js);
+  fields = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields");
+  lab = cJSON_GetObjectItem(cJSON_GetArrayItem(fields, 2), "missing");
+  rule = cJSON_GetArrayItem(cJSON_GetObjectItem(lab, "when"), 0);
+  assert_non_null(rule);
+  assert_string_equal(cJSON_GetObjectItem(rule, "if")->valuestring, "smoker");
+  assert_true(fabs(cJSON_GetObjectItem(rule, "rate")->valuedouble - 0.4) < 0.05);
+  cJSON *pv = cJSON_GetObjectItem(root, "privacy"), *sp = cJSON_GetObjectItem(pv, "split");
+  double spent = cJSON_GetObjectItem(sp, "marginals")->valuedouble +
+                 cJSON_GetObjectItem(sp, "correlations")->valuedouble +
+                 cJSON_GetObjectItem(sp, "missingness")->valuedouble;
+  assert_true(cJSON_GetObjectItem(sp, "missingness")->valuedouble > 0);
+  assert_true(fabs(spent - cJSON_GetObjectItem(pv, "rho")->valuedouble) < 1e-4 * spent);
+  cJSON_Delete(root);
+  free(js);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(t);
+  ms_diag_deinit(&d);
+}
+
+static void test_fit_rejects_bad_parameters_and_tiny_tables(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse("a,b\n1,x\n", &d);
+  assert_non_null(f);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_ERR_DATA);
+  char *s = ms_diag_format(&d);
+  assert_non_null(strstr(s, "1 data row: fitting needs at least 2*k = 10 rows"));
+  free(s);
+  ms_frame_free(f);
+  char *t = make_table(50, 0.1, 5);
+  f = parse(t, &d);
+  ms_fit_params p;
+  ms_fit_params_init(&p);
+  p.epsilon = -1;
+  assert_int_equal(ms_fit(&m, f, &p, &d), MS_ERR_INVALID);
+  assert_null(m);
+  ms_frame_free(f);
+  free(t);
+  ms_diag_deinit(&d);
+}
+
+static void test_fit_constant_and_all_missing_columns(void **state) {
+  (void)state;
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  fprintf(fp, "c,m,v\n");
+  for (int i = 0; i < 40; i++) fprintf(fp, "7,,%d\n", i);
+  fclose(fp);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse(s, &d);
+  assert_non_null(f);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  char *w = ms_diag_format(&d);
+  assert_non_null(strstr(w, "m: column is missing in every row"));
+  free(w);
+  char *json = ms_fit_model_to_json(m);
+  cJSON *root = cJSON_Parse(json);
+  cJSON *fields = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields");
+  assert_int_equal((int)cJSON_GetObjectItem(cJSON_GetArrayItem(fields, 1), "missing")->valuedouble, 1);
+  ms_frame *smp = NULL;
+  assert_int_equal(ms_fit_model_sample(&smp, m, 100, 1, 0, &d), MS_OK);
+  for (size_t r = 0; r < 100; r++) assert_true(isnan(smp->cols[1].num[r]));
+  cJSON_Delete(root);
+  free(json);
+  ms_frame_free(smp);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(s);
+  ms_diag_deinit(&d);
+}
+
+int main(void) {
+  gsl_set_error_handler_off();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fit_csv_quoting_bom_crlf_missing),
+      cmocka_unit_test(test_fit_csv_reports_ragged_rows_with_lines),
+      cmocka_unit_test(test_fit_csv_rejects_bad_utf8_empty_and_header_only),
+      cmocka_unit_test(test_fit_infers_kinds),
+      cmocka_unit_test(test_fit_many_distinct_strings_are_an_identifier),
+      cmocka_unit_test(test_fit_spec_has_no_real_extremes_and_merges_rare),
+      cmocka_unit_test(test_fit_copula_recovers_correlation),
+      cmocka_unit_test(test_fit_dp_is_reproducible_and_accounted),
+      cmocka_unit_test(test_fit_conditional_missingness),
+      cmocka_unit_test(test_fit_rejects_bad_parameters_and_tiny_tables),
+      cmocka_unit_test(test_fit_constant_and_all_missing_columns),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
