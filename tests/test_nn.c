@@ -398,6 +398,35 @@ static void test_nn_loader_rejects_altered_weights(void **state) {
   expect_load_error(p, MS_ERR_DATA, "weights_xxh64", "does not match");
 }
 
+/* Bytes flipped in the object headers once crashed HDF5's attribute
+ * iteration (H5Aiterate2 in HDF5 1.10.8); the loader now opens its
+ * attributes by name and must report an error, never crash. The edits are
+ * (0-based offset, new byte) into tests/golden/nn/unet_eps.h5. */
+static void test_nn_loader_survives_corrupt_headers(void **state) {
+  (void)state;
+  static const struct {
+    long off;
+    unsigned char v;
+  } edits[] = {{1284, 0303}, {3829, 0110}, {4619, 0364}, {7841, 0145}};
+  const char *p = fresh_copy("flip");
+  FILE *f = fopen(p, "r+b");
+  assert_non_null(f);
+  for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+    fseek(f, edits[i].off, SEEK_SET);
+    fputc(edits[i].v, f);
+  }
+  fclose(f);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_model *m = NULL;
+  ms_status st = ms_model_load(&m, p, &d);
+  assert_int_not_equal(st, MS_OK);
+  assert_null(m);
+  assert_true(d.count >= 1);
+  ms_diag_deinit(&d);
+  unlink(p);
+}
+
 static void test_nn_loader_reports_metadata(void **state) {
   (void)state;
   ms_model *m = load_ok(gp("unet_eps.h5"));
@@ -432,6 +461,7 @@ int main(void) {
       cmocka_unit_test(test_nn_loader_rejects_wrong_shape),
       cmocka_unit_test(test_nn_loader_rejects_bad_config),
       cmocka_unit_test(test_nn_loader_rejects_altered_weights),
+      cmocka_unit_test(test_nn_loader_survives_corrupt_headers),
       cmocka_unit_test(test_nn_loader_reports_metadata),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -671,23 +671,29 @@ static herr_t visit_link(hid_t g, const char *name, const H5L_info_t *info, void
   return 0;
 }
 
-static herr_t visit_attr(hid_t obj, const char *name, const H5A_info_t *info, void *ud) {
-  ms_model *m = ud;
-  (void)info;
-  char *v = read_str_attr(obj, name);
-  if (!v) return 0;
-  str_attr *na = realloc(m->attrs, (m->n_attrs + 1) * sizeof *na);
-  char *nm = strdup(name);
-  if (!na || !nm) {
-    free(v);
-    free(nm);
-    if (na) m->attrs = na;
-    return -1;
+/* The metadata attributes kept by the model (all strings). They are read by
+ * name rather than with H5Aiterate2: HDF5 1.10's attribute iteration can
+ * crash on a corrupt attribute message (found by byte-flipping model files),
+ * while opening by name fails cleanly. */
+static const char *const k_meta_attrs[] = {"weights_xxh64", "description", "training_data",
+                                           "licence", "created_by"};
+
+static int read_meta(ms_model *m, hid_t root) {
+  size_t n = sizeof k_meta_attrs / sizeof *k_meta_attrs;
+  m->attrs = calloc(n, sizeof *m->attrs);
+  if (!m->attrs) return -1;
+  for (size_t i = 0; i < n; i++) {
+    char *v = read_str_attr(root, k_meta_attrs[i]);
+    if (!v) continue;
+    char *nm = strdup(k_meta_attrs[i]);
+    if (!nm) {
+      free(v);
+      return -1;
+    }
+    m->attrs[m->n_attrs].name = nm;
+    m->attrs[m->n_attrs].value = v;
+    m->n_attrs++;
   }
-  m->attrs = na;
-  m->attrs[m->n_attrs].name = nm;
-  m->attrs[m->n_attrs].value = v;
-  m->n_attrs++;
   return 0;
 }
 
@@ -724,9 +730,8 @@ static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
     goto out;
   }
   if ((st = ms_model_config_parse(&m->cfg, m->config_json, path, d)) != MS_OK) goto out;
-  hsize_t idx = 0;
-  if (H5Aiterate2(root, H5_INDEX_NAME, H5_ITER_INC, &idx, visit_attr, m) < 0) {
-    st = ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "cannot read the root attributes");
+  if (read_meta(m, root) < 0) {
+    st = ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
     goto out;
   }
   /* Architecture layout: names, shapes, arena offsets. */
@@ -760,7 +765,7 @@ static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
     goto out;
   }
   loadctx lc = {m, path, d, seen, 0, f};
-  idx = 0;
+  hsize_t idx = 0;
   if (H5Literate(root, H5_INDEX_NAME, H5_ITER_INC, &idx, visit_link, &lc) < 0) {
     lc.errors++;
     ms_diag_add(d, MS_ERR_FORMAT, path, 0, 0, NULL, "cannot list the tensors (corrupt file?)");
