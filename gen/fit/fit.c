@@ -27,7 +27,10 @@
  * scores through the DP marginals, each row's score vector clipped to
  * squared norm C^2 = d + 2 sqrt(2d) (L2 sensitivity C^2), normalised by its
  * noisy diagonal, shrunk towards the identity by the estimated signal share
- * and repaired to the nearest correlation matrix. All noise is keyed by
+ * and repaired to the nearest correlation matrix. In both modes, pairs with
+ * a categorical or bool column are converted from score correlations to
+ * latent (threshold-model) correlations before the repair, and the spec's
+ * correlation group holds every copula column. All noise is keyed by
  * (seed, "fit/dp/<column>/<what>", bin). docs/privacy.md derives each
  * sensitivity.
  *
