@@ -5,8 +5,10 @@
  * numbers, invalid UTF-8, kind inference (including a column of 100,000
  * distinct strings becoming an identifier), the k-threshold privacy rules
  * (no knot or bound equals a real value, rare categories merged), DP budget
- * accounting and reproducibility, and the copula recovering a known
- * correlation within a tolerance derived from the sample size. */
+ * accounting and reproducibility, the copula recovering a known
+ * correlation within a tolerance derived from the sample size, and the
+ * fitted spec's correlation group carrying categorical and bool columns into
+ * `medsynth records`. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,7 +22,9 @@
 #include <gsl/gsl_errno.h>
 
 #include "medsynth/fit.h"
+#include "medsynth/records.h"
 #include "medsynth/rng.h"
+#include "memsink.h"
 
 static ms_frame *parse(const char *text, ms_diag *d) {
   ms_frame *f = NULL;
@@ -476,6 +480,121 @@ static void test_fit_constant_and_all_missing_columns(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* Point-biserial correlation of a 0/1 column with a numeric one, and the
+ * means of the numeric column per level of a 3-level code. */
+static double point_biserial(const double *b, const double *x, size_t n) {
+  double sb = 0, sx = 0, sxx = 0, sbx = 0;
+  for (size_t i = 0; i < n; i++) sb += b[i], sx += x[i], sxx += x[i] * x[i], sbx += b[i] * x[i];
+  double p = sb / n, mx = sx / n;
+  return (sbx / n - p * mx) / (sqrt(sxx / n - mx * mx) * sqrt(p * (1 - p)));
+}
+
+/* The fitted spec's correlation group holds the categorical and bool columns
+ * (categories in the order of "values", bool as false < true), so records
+ * generated from it keep their dependence on the numeric column. The table:
+ * latent normals (z1, z2, z3) with corr(z1, z3) = 0.6, corr(z2, z3) = 0.5,
+ * corr(z1, z2) = 0.3; grade = low/mid/high cut from z1 at 30 % / 70 %
+ * (first rows in that order, so "values" lists them low to high); flag =
+ * z2 > Phi^-1(0.6) (p = 0.4); x = z3. */
+static void test_fit_spec_correlates_categorical_and_bool(void **state) {
+  (void)state;
+  size_t n = 20000;
+  char *t = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&t, &len);
+  ms_rng_key k = ms_rng_key_make(5, ms_rng_stream("test/mixed"));
+  fprintf(fp, "grade,flag,x\n");
+  double c1 = -0.5244005127080407, c2 = 0.5244005127080407, cf = 0.2533471031357997;
+  double *xr = malloc(n * sizeof *xr), *br = malloc(n * sizeof *br);
+  assert_non_null(xr);
+  assert_non_null(br);
+  for (size_t i = 0; i < n; i++) {
+    double e1 = ms_rng_normal(k, i, 0), e2 = ms_rng_normal(k, i, 1), e3 = ms_rng_normal(k, i, 2);
+    /* Cholesky factor of [[1, .3, .6], [.3, 1, .5], [.6, .5, 1]] */
+    double z1 = e1, z2 = 0.3 * e1 + 0.9539392014169456 * e2;
+    double l32 = (0.5 - 0.3 * 0.6) / 0.9539392014169456;
+    double z3 = 0.6 * e1 + l32 * e2 + sqrt(1 - 0.36 - l32 * l32) * e3;
+    if (i < 3) z1 = i == 0 ? -2 : i == 1 ? 0 : 2;
+    const char *g = z1 <= c1 ? "low" : z1 <= c2 ? "mid" : "high";
+    br[i] = z2 > cf;
+    xr[i] = round(z3 * 1e4) / 1e4;
+    fprintf(fp, "%s,%s,%.4f\n", g, br[i] ? "true" : "false", xr[i]);
+  }
+  fclose(fp);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse(t, &d);
+  assert_non_null(f);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  char *json = ms_fit_model_to_json(m);
+  cJSON *root = cJSON_Parse(json);
+  cJSON *tj = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0);
+  cJSON *grp = cJSON_GetArrayItem(cJSON_GetObjectItem(tj, "correlations"), 0);
+  assert_non_null(grp);
+  cJSON *names = cJSON_GetObjectItem(grp, "fields");
+  assert_int_equal(cJSON_GetArraySize(names), 3);
+  const char *want[] = {"grade", "flag", "x"};
+  for (int i = 0; i < 3; i++) assert_string_equal(cJSON_GetArrayItem(names, i)->valuestring, want[i]);
+  cJSON_Delete(root);
+  /* generate with the records engine */
+  ms_spec *s = NULL;
+  assert_int_equal(ms_spec_load_string(&s, json, strlen(json), "fitted.json", &d), MS_OK);
+  memsink ms = {0};
+  ms_sink sink = memsink_sink(&ms);
+  ms_generate_opts o;
+  ms_generate_opts_init(&o);
+  o.rows = n;
+  o.threads = 2;
+  assert_int_equal(ms_generate(s, &o, &sink, NULL, &d), MS_OK);
+  memtable *g = &ms.t[0];
+  assert_int_equal(g->n, n);
+  size_t jg = memtable_col(g, "grade"), jf = memtable_col(g, "flag"), jx = memtable_col(g, "x");
+  assert_true(jg != SIZE_MAX && jf != SIZE_MAX && jx != SIZE_MAX);
+  assert_string_equal(g->schema.columns[jg].categories[0], "low");
+  assert_string_equal(g->schema.columns[jg].categories[2], "high");
+  double *xs = malloc(n * sizeof *xs), *bs = malloc(n * sizeof *bs), mx[3] = {0}, nx[3] = {0};
+  assert_non_null(xs);
+  assert_non_null(bs);
+  for (size_t i = 0; i < n; i++) {
+    xs[i] = memtable_num(g, jx, i);
+    bs[i] = memtable_num(g, jf, i);
+    int c = (int)memtable_num(g, jg, i);
+    mx[c] += xs[i];
+    nx[c]++;
+  }
+  /* bool-numeric dependence as in the real table: the expected value is
+   * 0.5 phi(cf) / sqrt(0.24) = 0.394; real and synthetic correlations each
+   * have a standard error below 1/sqrt(n), the fitted matrix adds one more
+   * (normal scores of n rows): 5 sd of the difference. */
+  double r_real = point_biserial(br, xr, n), r_syn = point_biserial(bs, xs, n);
+  assert_true(r_real > 0.35);
+  if (!(fabs(r_syn - r_real) < 5 * sqrt(3.0 / n))) {
+    print_error("point-biserial: synthetic %g, real %g\n", r_syn, r_real);
+    fail();
+  }
+  /* categorical-numeric: mean of x rises with the grade, E[z3 | grade] =
+   * 0.6 * E[z1 | grade] = 0.6 * (-1.159, 0, 1.159) (phi(c1) / 0.3 = 1.159) */
+  const double ez[3] = {-0.6 * 1.15898, 0, 0.6 * 1.15898};
+  for (int c = 0; c < 3; c++) {
+    if (!(fabs(mx[c] / nx[c] - ez[c]) < 5 * sqrt(3.0 / nx[c]))) {
+      print_error("E[x | grade %d] = %g, expected %g\n", c, mx[c] / nx[c], ez[c]);
+      fail();
+    }
+  }
+  free(xs);
+  free(bs);
+  memsink_free(&ms);
+  ms_spec_free(s);
+  free(json);
+  free(xr);
+  free(br);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(t);
+  ms_diag_deinit(&d);
+}
+
 int main(void) {
   gsl_set_error_handler_off();
   const struct CMUnitTest tests[] = {
@@ -486,6 +605,7 @@ int main(void) {
       cmocka_unit_test(test_fit_many_distinct_strings_are_an_identifier),
       cmocka_unit_test(test_fit_spec_has_no_real_extremes_and_merges_rare),
       cmocka_unit_test(test_fit_copula_recovers_correlation),
+      cmocka_unit_test(test_fit_spec_correlates_categorical_and_bool),
       cmocka_unit_test(test_fit_dp_is_reproducible_and_accounted),
       cmocka_unit_test(test_fit_conditional_missingness),
       cmocka_unit_test(test_fit_rejects_bad_parameters_and_tiny_tables),

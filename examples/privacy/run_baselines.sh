@@ -4,7 +4,8 @@
 # generates as many rows as the training table with `medsynth records`,
 # adds the plain-copy baseline, and evaluates all of them against the same
 # train/holdout split. The fitted model is also sampled with the reference
-# sampler (`medsynth fit --sample`), which keeps categorical dependence.
+# sampler (`medsynth fit --sample`); both carry the whole copula, categorical
+# and bool columns included.
 # Usage: run_baselines.sh <medsynth> <source-dir> <work-dir>
 set -eu
 M=$1; SRC=$2; W=$3

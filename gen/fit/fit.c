@@ -27,7 +27,10 @@
  * scores through the DP marginals, each row's score vector clipped to
  * squared norm C^2 = d + 2 sqrt(2d) (L2 sensitivity C^2), normalised by its
  * noisy diagonal, shrunk towards the identity by the estimated signal share
- * and repaired to the nearest correlation matrix. All noise is keyed by
+ * and repaired to the nearest correlation matrix. In both modes, pairs with
+ * a categorical or bool column are converted from score correlations to
+ * latent (threshold-model) correlations before the repair, and the spec's
+ * correlation group holds every copula column. All noise is keyed by
  * (seed, "fit/dp/<column>/<what>", bin). docs/privacy.md derives each
  * sensitivity.
  *
@@ -804,6 +807,126 @@ static ms_status normal_scores(double *z, const fit_field *f, const ms_frame_col
   return MS_OK;
 }
 
+/* ---- latent correlations of coarse (categorical, bool) columns ----
+ *
+ * The scores above are E[Z | category]; their Pearson correlation is an
+ * attenuated image of the latent correlation rho the copula needs (the
+ * spec's and the sampler's category = interval of Phi(z)). With a
+ * continuous column (normal score ~ Z itself), corr(s(C), Z) = rho * sd(s)
+ * exactly, since E[s(C) Z] = E[s(C) E[Z | C]] = rho Var(s). Between two
+ * coarse columns the expected score correlation is the sum over cells of the
+ * bivariate-normal rectangle mass times the scores' product, increasing in
+ * rho; it is inverted by bisection. Reference: Olsson (1979), "Maximum
+ * likelihood estimation of the polychoric correlation coefficient",
+ * Psychometrika 44, for the threshold model. */
+
+/* P(X <= h, Y <= k) for standard normals with correlation r, |r| < 1:
+ * Phi(h)Phi(k) + (1/2pi) int_0^asin(r) exp(-(h^2 - 2hk sin t + k^2) /
+ * (2 cos^2 t)) dt (Plackett's identity, t = asin of the correlation), by
+ * composite Simpson on 64 intervals (error < 1e-9 for |r| <= 0.999). */
+static double bvn_cdf(double h, double k, double r) {
+  if (h == -INFINITY || k == -INFINITY) return 0;
+  if (h == INFINITY) return gsl_cdf_ugaussian_P(k);
+  if (k == INFINITY) return gsl_cdf_ugaussian_P(h);
+  double T = asin(r), acc = 0;
+  const int n = 64;
+  for (int i = 0; i <= n; i++) {
+    double t = T * i / n, c = cos(t);
+    double v = exp(-(h * h - 2 * h * k * sin(t) + k * k) / (2 * c * c));
+    acc += v * (i == 0 || i == n ? 1 : (i % 2 ? 4 : 2));
+  }
+  return gsl_cdf_ugaussian_P(h) * gsl_cdf_ugaussian_P(k) + acc * (T / n) / 3 / (2 * M_PI);
+}
+
+/* Thresholds a[0..K] (a[0] = -inf, a[K] = +inf), scores s[0..K) and the
+ * scores' standard deviation of a coarse field. */
+static double coarse_levels(const fit_field *f, double *a, double *s) {
+  size_t K = f->n_cats;
+  double acc = 0, var = 0;
+  a[0] = -INFINITY;
+  for (size_t i = 0; i < K; i++) {
+    acc += f->probs[i];
+    a[i + 1] = i + 1 == K || acc >= 1 ? INFINITY : gsl_cdf_ugaussian_Pinv(acc);
+    s[i] = cat_score(f, (int)i);
+    var += f->probs[i] * s[i] * s[i];
+  }
+  return sqrt(var);
+}
+
+/* Expected correlation of the scores of two coarse fields at latent r. */
+static double coarse_score_corr(const fit_field *fa, const double *a, const double *sa, double sda,
+                                const fit_field *fb, const double *b, const double *sb, double sdb,
+                                double r, double *grid) {
+  size_t Ka = fa->n_cats, Kb = fb->n_cats;
+  for (size_t i = 0; i <= Ka; i++)
+    for (size_t j = 0; j <= Kb; j++) grid[i * (Kb + 1) + j] = bvn_cdf(a[i], b[j], r);
+  double e = 0;
+  for (size_t i = 0; i < Ka; i++)
+    for (size_t j = 0; j < Kb; j++) {
+      double P = grid[(i + 1) * (Kb + 1) + j + 1] - grid[i * (Kb + 1) + j + 1] -
+                 grid[(i + 1) * (Kb + 1) + j] + grid[i * (Kb + 1) + j];
+      e += P * sa[i] * sb[j];
+    }
+  return e / (sda * sdb);
+}
+
+static int is_coarse(const fit_field *f) {
+  return f->kind == MS_FKIND_CATEGORICAL || f->kind == MS_FKIND_BOOL;
+}
+
+/* Replaces the score correlations in S (d x d over the copula members) of
+ * pairs with a coarse member by latent correlations, clamped to +-0.999. */
+static ms_status latent_correlations(ms_fit_model *m, double *S) {
+  size_t d = m->n_cop, kmax = 2;
+  for (size_t i = 0; i < d; i++)
+    if (is_coarse(&m->f[m->cop[i]]) && m->f[m->cop[i]].n_cats > kmax) kmax = m->f[m->cop[i]].n_cats;
+  double *a = malloc((kmax + 1) * sizeof *a), *b = malloc((kmax + 1) * sizeof *b);
+  double *sa = malloc(kmax * sizeof *sa), *sb = malloc(kmax * sizeof *sb);
+  double *grid = malloc((kmax + 1) * (kmax + 1) * sizeof *grid);
+  if (!a || !b || !sa || !sb || !grid) {
+    free(a), free(b), free(sa), free(sb), free(grid);
+    return MS_ERR_NOMEM;
+  }
+  const double lim = 0.999;
+  for (size_t i = 0; i < d; i++)
+    for (size_t j = i + 1; j < d; j++) {
+      const fit_field *fa = &m->f[m->cop[i]], *fb = &m->f[m->cop[j]];
+      int ca = is_coarse(fa), cb = is_coarse(fb);
+      if (!ca && !cb) continue;
+      double r = S[i * d + j], x;
+      if (ca != cb) {
+        double sd = coarse_levels(ca ? fa : fb, a, sa);
+        x = sd > 0 ? r / sd : 0;
+      } else {
+        double sda = coarse_levels(fa, a, sa), sdb = coarse_levels(fb, b, sb);
+        if (!(sda > 0 && sdb > 0)) {
+          x = 0;
+        } else {
+          double lo = -lim, hi = lim;
+          if (r <= coarse_score_corr(fa, a, sa, sda, fb, b, sb, sdb, lo, grid)) {
+            x = lo;
+          } else if (r >= coarse_score_corr(fa, a, sa, sda, fb, b, sb, sdb, hi, grid)) {
+            x = hi;
+          } else {
+            for (int it = 0; it < 40; it++) {
+              double mid = 0.5 * (lo + hi);
+              if (coarse_score_corr(fa, a, sa, sda, fb, b, sb, sdb, mid, grid) < r)
+                lo = mid;
+              else
+                hi = mid;
+            }
+            x = 0.5 * (lo + hi);
+          }
+        }
+      }
+      if (x > lim) x = lim;
+      if (x < -lim) x = -lim;
+      S[i * d + j] = S[j * d + i] = x;
+    }
+  free(a), free(b), free(sa), free(sb), free(grid);
+  return MS_OK;
+}
+
 static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
                             const ms_fit_params *p) {
   size_t d = m->n_cop, n = data->n_rows;
@@ -896,7 +1019,8 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
         if (a != b) S[a * d + b] *= lam;
     for (size_t a = 0; a < d; a++) S[a * d + a] = 1;
   }
-  st = repair_correlation(S, d);
+  st = latent_correlations(m, S);
+  if (!st) st = repair_correlation(S, d);
   if (!st) {
     m->corr = S;
     S = NULL;
@@ -1406,31 +1530,26 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON_AddNumberToObject(o, "missing", f->missing);
     }
   }
-  /* Spec language v1 correlates only fields drawn from a "dist" (integer,
-   * real), so the group holds the copula's numeric sub-matrix (a principal
-   * sub-matrix of a positive-definite matrix is positive definite).
-   * Categorical and bool dependence stays in the model (reference sampler)
-   * but cannot be expressed in the spec yet: docs/privacy.md. */
-  size_t *num = malloc((m->n_cop ? m->n_cop : 1) * sizeof *num), nn = 0;
-  for (size_t i = 0; num && i < m->n_cop; i++) {
-    ms_fkind k = m->f[m->cop[i]].kind;
-    if (k == MS_FKIND_INTEGER || k == MS_FKIND_REAL) num[nn++] = i;
-  }
-  if (nn >= 2) {
+  /* The spec's group is the whole copula: integer/real fields (quantile of
+   * Phi(z)), categorical fields (category whose cumulative interval, in the
+   * order of "values", holds Phi(z)) and bool fields (true when Phi(z) >
+   * 1 - p, i.e. the order false, true). These are the rules of
+   * ms_fit_sample and of the normal scores the matrix was estimated from
+   * (docs/spec.md, Correlations; docs/privacy.md). */
+  if (m->n_cop >= 2) {
+    size_t nn = m->n_cop;
     cJSON *cg = cJSON_AddArrayToObject(t, "correlations");
     cJSON *g = cJSON_CreateObject();
     cJSON_AddItemToArray(cg, g);
     cJSON *fl = cJSON_AddArrayToObject(g, "fields");
-    for (size_t i = 0; i < nn; i++) cJSON_AddItemToArray(fl, cJSON_CreateString(m->f[m->cop[num[i]]].name));
+    for (size_t i = 0; i < nn; i++) cJSON_AddItemToArray(fl, cJSON_CreateString(m->f[m->cop[i]].name));
     cJSON *mx = cJSON_AddArrayToObject(g, "matrix");
     for (size_t i = 0; i < nn; i++) {
       cJSON *row = cJSON_CreateArray();
-      for (size_t j = 0; j < nn; j++)
-        cJSON_AddItemToArray(row, cJSON_CreateNumber(m->corr[num[i] * m->n_cop + num[j]]));
+      for (size_t j = 0; j < nn; j++) cJSON_AddItemToArray(row, cJSON_CreateNumber(m->corr[i * nn + j]));
       cJSON_AddItemToArray(mx, row);
     }
   }
-  free(num);
   char *raw = cJSON_Print(root);
   cJSON_Delete(root);
   if (!raw) return NULL;
