@@ -466,20 +466,40 @@ static ms_status row_error(ms_diag *d, const h5table *t, uint64_t row, size_t j,
   return ms_diag_add(d, st, NULL, 0, 0, where, "%s", msg);
 }
 
-/* Packs rows [r0, r0+n) of chunk c into dst (row-major, packed). */
-static ms_status pack_rows(const h5table *t, const ms_chunk *c, size_t r0, size_t n,
-                           uint8_t *dst, ms_diag *d) {
+/* Checks what packing would otherwise have to report: missing values in
+ * columns that are not nullable and category codes out of range. Serial, so
+ * the first problem reported is the same for any thread count. */
+static ms_status validate_chunk(const h5table *t, const ms_chunk *c, ms_diag *d) {
+  for (size_t j = 0; j < t->schema.n_columns; j++) {
+    const ms_column *col = &t->schema.columns[j];
+    const uint8_t *valid = c->cols[j].valid;
+    if (valid && !col->nullable)
+      for (size_t r = 0; r < c->n_rows; r++)
+        if (!valid[r])
+          return row_error(d, t, c->first_row + r, j, MS_ERR_DATA,
+                           "missing value in a column that is not nullable");
+    if (col->type != MS_COL_CATEGORICAL) continue;
+    const int32_t *v = c->cols[j].data;
+    for (size_t r = 0; r < c->n_rows; r++) {
+      if ((valid && !valid[r]) || (v[r] >= 0 && (size_t)v[r] < col->n_categories)) continue;
+      char msg[128];
+      snprintf(msg, sizeof msg, "category code %d out of range (%zu categories)", (int)v[r],
+               col->n_categories);
+      return row_error(d, t, c->first_row + r, j, MS_ERR_DATA, msg);
+    }
+  }
+  return MS_OK;
+}
+
+/* Packs rows [r0, r0+n) of chunk c into dst (row-major, packed). The chunk
+ * has passed validate_chunk, so nothing can fail here. */
+static void pack_rows(const h5table *t, const ms_chunk *c, size_t r0, size_t n, uint8_t *dst) {
   const size_t rs = t->L.row_size;
   for (size_t j = 0; j < t->schema.n_columns; j++) {
     const ms_column *col = &t->schema.columns[j];
     const uint8_t *valid = c->cols[j].valid ? c->cols[j].valid + r0 : NULL;
     const size_t off = t->L.offset[j], w = t->L.width[j], vo = t->L.valid_off[j];
     uint8_t *o = dst + off;
-    if (valid && !col->nullable)
-      for (size_t r = 0; r < n; r++)
-        if (!valid[r])
-          return row_error(d, t, c->first_row + r0 + r, j, MS_ERR_DATA,
-                           "missing value in a column that is not nullable");
     switch (col->type) {
       case MS_COL_INT64:
       case MS_COL_DATETIME: {
@@ -527,14 +547,7 @@ static ms_status pack_rows(const h5table *t, const ms_chunk *c, size_t r0, size_
         for (size_t r = 0; r < n; r++, o += rs) {
           size_t l = 0;
           if (!(valid && !valid[r])) {
-            int32_t code = v[r];
-            if (code < 0 || (size_t)code >= col->n_categories) {
-              char msg[128];
-              snprintf(msg, sizeof msg, "category code %d out of range (%zu categories)",
-                       (int)code, col->n_categories);
-              return row_error(d, t, c->first_row + r0 + r, j, MS_ERR_DATA, msg);
-            }
-            const char *lab = col->categories[code];
+            const char *lab = col->categories[v[r]];
             l = strlen(lab);
             memcpy(o, lab, l);
           }
@@ -543,14 +556,13 @@ static ms_status pack_rows(const h5table *t, const ms_chunk *c, size_t r0, size_
         break;
       }
       default:
-        return MS_ERR_INTERNAL;
+        break;
     }
     if (vo != SIZE_MAX) {
       uint8_t *p = dst + vo;
       for (size_t r = 0; r < n; r++, p += rs) *p = valid ? (valid[r] != 0) : 1;
     }
   }
-  return MS_OK;
 }
 
 ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d) {
@@ -562,20 +574,35 @@ ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d) {
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, t->name,
                        "chunk has %zu columns, table has %zu", c->schema->n_columns,
                        t->schema.n_columns);
+  ms_status st = validate_chunk(t, c, d);
+  if (st) return st;
+  int nt = h->threads > 0 ? h->threads : omp_get_max_threads();
   size_t r0 = 0;
   while (r0 < c->n_rows) {
-    size_t n = t->chunk_rows - t->fill;
-    if (n > c->n_rows - r0) n = c->n_rows - r0;
-    uint8_t *dst = t->raw + t->cur * t->chunk_bytes + t->fill * t->L.row_size;
-    ms_status st = pack_rows(t, c, r0, n, dst, d);
-    if (st) return st;
-    t->fill += n;
-    r0 += n;
-    if (t->fill == t->chunk_rows) {
-      t->cur++;
-      t->fill = 0;
-      if (t->cur == MS__BATCH && (st = flush_batch(h, t, d))) return st;
+    /* Segments up to the end of the batch, packed in parallel: each lands at
+     * a fixed place, so the bytes do not depend on the thread count. */
+    size_t seg_r0[MS__BATCH + 1], seg_n[MS__BATCH + 1];
+    uint8_t *seg_dst[MS__BATCH + 1];
+    int nseg = 0;
+    while (r0 < c->n_rows && t->cur < MS__BATCH) {
+      size_t n = t->chunk_rows - t->fill;
+      if (n > c->n_rows - r0) n = c->n_rows - r0;
+      seg_r0[nseg] = r0;
+      seg_n[nseg] = n;
+      seg_dst[nseg] = t->raw + t->cur * t->chunk_bytes + t->fill * t->L.row_size;
+      nseg++;
+      t->fill += n;
+      r0 += n;
+      if (t->fill == t->chunk_rows) {
+        t->cur++;
+        t->fill = 0;
+      }
     }
+    int use = nseg < nt ? nseg : nt;
+    if (use < 1) use = 1;
+#pragma omp parallel for num_threads(use) schedule(dynamic, 1)
+    for (int k = 0; k < nseg; k++) pack_rows(t, c, seg_r0[k], seg_n[k], seg_dst[k]);
+    if (t->cur == MS__BATCH && (st = flush_batch(h, t, d))) return st;
   }
   return MS_OK;
 }

@@ -5,7 +5,8 @@
  * doubled), LF line ends, a header row of column names. A missing value is
  * an empty unquoted field; an empty string is written as "" so the two stay
  * distinguishable. Reals use the column's precision (fixed decimals) or, when
- * precision < 0, the shortest decimal that parses back to the same double.
+ * precision < 0, the shortest decimal that parses back to the same double
+ * (%.15g, %.16g or %.17g, the first that round-trips).
  * Non-finite reals: NaN is missing; +/-infinity are "inf"/"-inf" in CSV and
  * null in JSON (JSON has no infinity; NaN is never written).
  *
@@ -61,8 +62,12 @@ int ms__format_double(char *out, size_t cap, double v, int precision) {
       }
     }
   } else {
+    /* A double whose shortest round-trip decimal has k <= 15 digits prints
+     * exactly those digits under %.15g (the value lies within half an ulp
+     * of it, far less than half a unit in the 15th digit, and %g drops
+     * trailing zeros), so only 15, 16 and 17 digits need trying. */
     n = 0;
-    for (int p = 1; p <= 17; p++) {
+    for (int p = 15; p <= 17; p++) {
       n = snprintf(out, cap, "%.*g", p, v);
       fix_decimal(out);
       if (strtod(out, NULL) == v) break;
