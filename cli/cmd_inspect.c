@@ -347,7 +347,8 @@ static int inspect_array(ms_table_reader *r, size_t a, int verify, ms_diag *d) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: medsynth inspect [--verify] [--top N] [--table NAME] FILE.h5\n\n"
+          "usage: medsynth inspect [--verify] [--top N] [--table NAME] FILE.h5\n"
+          "       medsynth inspect --spec FILE.h5\n\n"
           "Summarises a medsynth HDF5 file: provenance (root attributes), each table's\n"
           "row count and per-column missing share, min/mean/max (numbers, dates) or top\n"
           "values with shares (categorical, bool, string), and each array's shape,\n"
@@ -357,13 +358,14 @@ static void usage(FILE *f) {
           "  --verify      recompute the stored xxh64 checksums and compare\n"
           "  --top N       values listed per categorical/bool/string column (default 5)\n"
           "  --table NAME  only this table (arrays are then skipped)\n"
+          "  --spec        print the dataset spec stored in the file, nothing else\n"
           "  -h, --help    this text\n\n"
           "exit codes: 0 ok; 64 usage; 65 checksum mismatch or corrupt data;\n"
           "            66 missing file, not an HDF5 file, or not a medsynth file\n");
 }
 
 static int cmd_inspect(int argc, char **argv) {
-  int verify = 0, top = 5;
+  int verify = 0, top = 5, spec_only = 0;
   const char *path = NULL, *only = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -371,6 +373,8 @@ static int cmd_inspect(int argc, char **argv) {
       return MS_EXIT_OK;
     } else if (!strcmp(argv[i], "--verify")) {
       verify = 1;
+    } else if (!strcmp(argv[i], "--spec")) {
+      spec_only = 1;
     } else if (!strcmp(argv[i], "--top") || !strcmp(argv[i], "--table")) {
       if (i + 1 >= argc) {
         ms_cli_error("inspect", "%s needs a value", argv[i]);
@@ -409,6 +413,22 @@ static int cmd_inspect(int argc, char **argv) {
     ms_diag_deinit(&d);
     return (st == MS_ERR_NOTFOUND || st == MS_ERR_FORMAT) ? MS_EXIT_NOINPUT : ms_cli_exit_code(st);
   }
+  if (spec_only) {
+    const char *spec = NULL;
+    for (size_t i = 0; i < ms_table_reader_n_attrs(r); i++)
+      if (!strcmp(ms_table_reader_attr_name(r, i), "spec")) spec = ms_table_reader_attr_value(r, i);
+    int rc = MS_EXIT_OK;
+    if (spec) {
+      fputs(spec, stdout);
+      if (*spec && spec[strlen(spec) - 1] != '\n') fputc('\n', stdout);
+    } else {
+      ms_cli_error("inspect", "%s: no spec stored in this file", path);
+      rc = MS_EXIT_DATAERR;
+    }
+    ms_table_reader_free(r);
+    ms_diag_deinit(&d);
+    return rc;
+  }
   size_t only_idx = 0;
   if (only && ms_table_reader_find(r, only, &only_idx) != MS_OK) {
     ms_cli_error("inspect", "%s: no table '%s'", path, only);
@@ -418,8 +438,20 @@ static int cmd_inspect(int argc, char **argv) {
   }
   printf("file %s\n", path);
   printf("provenance:\n");
-  for (size_t i = 0; i < ms_table_reader_n_attrs(r); i++)
-    printf("  %s: %s\n", ms_table_reader_attr_name(r, i), ms_table_reader_attr_value(r, i));
+  for (size_t i = 0; i < ms_table_reader_n_attrs(r); i++) {
+    /* Multi-line values (the embedded spec) are summarised; --spec prints
+     * the spec text alone. */
+    const char *v = ms_table_reader_attr_value(r, i);
+    const char *nl = v ? strchr(v, '\n') : NULL;
+    if (nl) {
+      size_t lines = 1;
+      for (const char *q = v; *q; q++) lines += *q == '\n';
+      printf("  %s: %.*s ... (%zu lines, %zu bytes; 'medsynth inspect --spec' prints it)\n",
+             ms_table_reader_attr_name(r, i), (int)(nl - v), v, lines, strlen(v));
+    } else {
+      printf("  %s: %s\n", ms_table_reader_attr_name(r, i), v ? v : "");
+    }
+  }
   int rc = MS_EXIT_OK;
   for (size_t t = 0; t < ms_table_reader_n_tables(r) && rc == MS_EXIT_OK; t++)
     if (!only || t == only_idx) rc = inspect_table(r, t, verify, top, &d);

@@ -757,6 +757,45 @@ static void test_io_reader_rejects_bad_files(void **state) {
   ms_diag_deinit(&d);
 }
 
+static void test_io_reader_survives_truncated_file(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_writer_opts o;
+  ms_writer_opts_init(&o);
+  o.force = 1;
+  o.chunk_rows = 50;
+  assert_int_equal(write_file(tpath("tr.h5"), 2000, 500, &o, &d), MS_OK);
+  size_t len;
+  char *b = slurp(tpath("tr.h5"), &len);
+  /* Cut the file at several points: open or read must fail cleanly. */
+  const double cuts[] = {0.1, 0.5, 0.9, 0.99};
+  for (int k = 0; k < 4; k++) {
+    FILE *fp = fopen(tpath("cut.h5"), "wb");
+    fwrite(b, 1, (size_t)(len * cuts[k]), fp);
+    fclose(fp);
+    ms_table_reader *r = NULL;
+    ms_status st = ms_table_reader_open(&r, tpath("cut.h5"), &d);
+    if (st == MS_OK) {
+      ms_chunk *c;
+      assert_int_equal(ms_chunk_new(&c, ms_table_reader_schema(r, 0), 4096), MS_OK);
+      st = ms_table_reader_read(r, 0, 0, c, &d);
+      if (st == MS_OK) st = ms_table_reader_verify(r, 0, NULL, &d);
+      ms_chunk_free(c);
+      ms_table_reader_free(r);
+    }
+    assert_int_not_equal(st, MS_OK);
+  }
+  free(b);
+  /* A schema with no columns is refused. */
+  ms_table_schema empty = {.name = "empty"};
+  ms_writer *w;
+  assert_int_equal(ms_writer_open(&w, tpath("e.h5"), &o, &d), MS_OK);
+  assert_int_equal(ms_writer_begin_table(w, &empty, 0), MS_ERR_INVALID);
+  ms_writer_abort(w);
+  ms_diag_deinit(&d);
+}
+
 static void test_io_verify_detects_changed_data(void **state) {
   (void)state;
   ms_diag d;
@@ -856,6 +895,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_io_format_names),
       cmocka_unit_test(test_io_arrays_round_trip_out_of_order),
       cmocka_unit_test(test_io_reader_rejects_bad_files),
+      cmocka_unit_test(test_io_reader_survives_truncated_file),
       cmocka_unit_test(test_io_verify_detects_changed_data),
   };
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);

@@ -305,6 +305,8 @@ static ms_status check_schema(const ms_table_schema *s, ms_diag *d) {
       !strcmp(s->name, ".."))
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, s->name,
                        "table name must be non-empty and contain no '/'");
+  if (s->n_columns == 0)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, s->name, "table has no columns");
   for (size_t j = 0; j < s->n_columns; j++) {
     const ms_column *c = &s->columns[j];
     if (!c->name || !*c->name)

@@ -3,6 +3,8 @@
  * Invariant: no state; __builtin_cpu_supports reads the CPU model that
  * libgcc fills in once at start-up, so calling it per kernel call is cheap
  * and needs no global of our own. */
+#include <string.h>
+
 #include "kern_internal.h"
 
 int ms__isa_supported(ms_kernel_isa isa) {
@@ -55,4 +57,22 @@ const char *ms_attn_layout_name(ms_attn_layout l) {
     case MS_ATTN_NTC: return "ntc";
     default: return "unknown";
   }
+}
+
+ms_trans ms_trans_from_name(const char *name) {
+  for (int i = 0; i < MS_TRANS_COUNT; i++)
+    if (name && strcmp(name, ms_trans_name((ms_trans)i)) == 0) return (ms_trans)i;
+  return MS_TRANS_COUNT;
+}
+
+ms_attn_layout ms_attn_layout_from_name(const char *name) {
+  for (int i = 0; i < MS_ATTN_LAYOUT_COUNT; i++)
+    if (name && strcmp(name, ms_attn_layout_name((ms_attn_layout)i)) == 0) return (ms_attn_layout)i;
+  return MS_ATTN_LAYOUT_COUNT;
+}
+
+ms_kernel_isa ms_kernel_isa_from_name(const char *name) {
+  for (int i = 0; i < MS_KERNEL_ISA_COUNT; i++)
+    if (name && strcmp(name, ms_kernel_isa_name((ms_kernel_isa)i)) == 0) return (ms_kernel_isa)i;
+  return MS_KERNEL_ISA_COUNT;
 }

@@ -3,8 +3,9 @@
  * For batch item n and group g the C/G channels of the group are contiguous
  * in NCHW, so the group is one run of L = (C/G)*HW floats. Statistics:
  * mean, then the biased variance of the centred values (two passes), then
- *   y = x * scale[c] + shift[c],  scale = gamma[c] / sqrt(var + eps),
- *   shift = beta[c] - mean * scale.
+ *   y = (x - mean) * scale[c] + beta[c],  scale = gamma[c] / sqrt(var + eps).
+ * (Subtracting the mean first avoids the cancellation of the equivalent
+ * x*scale + (beta - mean*scale) when |mean| >> sd.)
  *
  * _ref: double accumulators, y computed in double.
  * fast: each pass sums the run in blocks of MS_GN_BLOCK floats; inside a
@@ -112,14 +113,14 @@ static ms_status gn_fast(float *y, const float *x, const float *gamma, const flo
     for (size_t c = 0; c < cpg; c++) {
       const size_t ch = g * cpg + c;
       const float scale = inv * (gamma ? gamma[ch] : 1.0f);
-      const float shift = (beta ? beta[ch] : 0.0f) - mean * scale;
+      const float shift = beta ? beta[ch] : 0.0f;
       const float *xc = xs + c * HW;
       float *yc = ys + c * HW;
       if (silu) {
-        for (size_t i = 0; i < HW; i++) yc[i] = silu1(xc[i] * scale + shift);
+        for (size_t i = 0; i < HW; i++) yc[i] = silu1((xc[i] - mean) * scale + shift);
       } else {
 #pragma omp simd
-        for (size_t i = 0; i < HW; i++) yc[i] = xc[i] * scale + shift;
+        for (size_t i = 0; i < HW; i++) yc[i] = (xc[i] - mean) * scale + shift;
       }
     }
   }

@@ -36,6 +36,9 @@ ms_status ms__sgemm_isa(ms_kernel_isa isa, float *C, size_t ldc, const float *A,
                         size_t N, size_t K, float alpha, float beta, float *scratch,
                         size_t scratch_floats);
 
+/* One thread's share of ms_sgemm scratch (the least ms_sgemm accepts). */
+size_t ms__sgemm_min_scratch(size_t M, size_t N, size_t K);
+
 /* 1 when this CPU can run `isa`. */
 int ms__isa_supported(ms_kernel_isa isa);
 

@@ -58,9 +58,9 @@ ms_status ms_sgemm(float *C, size_t ldc, const float *A, size_t lda, const float
 #ifdef MS_WITH_OPENBLAS
   ms_status s = ms__sgemm_check(C, ldc, A, lda, B, ldb, trans_a, trans_b, M, N, K);
   if (s != MS_OK) return s;
-  (void)scratch;
-  (void)scratch_floats;
   if (M == 0 || N == 0) return MS_OK;
+  /* Same scratch contract as the built-in path, so callers work with both. */
+  if (K && (!scratch || scratch_floats < ms__sgemm_min_scratch(M, N, K))) return MS_ERR_INVALID;
   if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX ||
       ldc > INT_MAX)
     return MS_ERR_RANGE;

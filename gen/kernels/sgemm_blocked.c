@@ -256,6 +256,11 @@ static size_t useful_threads(size_t M, size_t N, size_t K) {
   return nt < 1 ? 1 : nt;
 }
 
+size_t ms__sgemm_min_scratch(size_t M, size_t N, size_t K) {
+  if (M == 0 || N == 0 || K == 0) return 0;
+  return per_thread_floats(M, N, K);
+}
+
 size_t ms_sgemm_scratch_floats(size_t M, size_t N, size_t K) {
   if (M == 0 || N == 0 || K == 0) return 0;
   return per_thread_floats(M, N, K) * useful_threads(M, N, K);

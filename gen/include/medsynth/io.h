@@ -37,6 +37,9 @@ ms_format ms_format_from_name(const char *name);
  * MS_FMT_COUNT otherwise. */
 ms_format ms_format_from_path(const char *path);
 
+/* Defaults (ms_writer_opts_init): format MS_FMT_COUNT = from the path's
+ * extension ("-" = CSV), no force, compression 4, automatic chunk rows
+ * (512 KiB of rows), threads 0, timestamp on. */
 typedef struct {
   ms_format format;
   int force;          /* overwrite an existing target */
@@ -50,6 +53,8 @@ void ms_writer_opts_init(ms_writer_opts *o);
 
 typedef struct ms_writer ms_writer;
 
+/* opts may be NULL (defaults). d (may be NULL) must outlive the writer:
+ * errors raised later inside the sink callbacks are added to it. */
 ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts *opts,
                          ms_diag *d);
 /* The sink to hand to a table generator; borrows w. Errors raised inside

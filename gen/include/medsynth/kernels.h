@@ -68,6 +68,8 @@ typedef enum {
 } ms_trans;
 
 const char *ms_trans_name(ms_trans t);
+/* "no"/"yes" -> value; MS_TRANS_COUNT for anything else (or NULL). */
+ms_trans ms_trans_from_name(const char *name);
 
 /* C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C[M,N]
  *
@@ -193,6 +195,8 @@ void ms_softmax_rows(float *y, const float *x, size_t rows, size_t cols);
 typedef enum { MS_ATTN_NCT, MS_ATTN_NTC, MS_ATTN_LAYOUT_COUNT } ms_attn_layout;
 
 const char *ms_attn_layout_name(ms_attn_layout l);
+/* "nct"/"ntc" -> value; MS_ATTN_LAYOUT_COUNT otherwise. */
+ms_attn_layout ms_attn_layout_from_name(const char *name);
 
 /* Scaled dot-product attention per head (no mask, no dropout):
  *   o = softmax(q k^T / sqrt(head_dim)) v
@@ -280,6 +284,8 @@ typedef enum {
 
 ms_kernel_isa ms_kernel_isa_detect(void);
 const char *ms_kernel_isa_name(ms_kernel_isa isa);
+/* "generic"/"avx2"/"avx512" -> value; MS_KERNEL_ISA_COUNT otherwise. */
+ms_kernel_isa ms_kernel_isa_from_name(const char *name);
 
 #ifdef __cplusplus
 }

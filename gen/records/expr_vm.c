@@ -1,0 +1,1048 @@
+/* Expression evaluator: block-wise register machine over typed
+ * instructions (see expr_internal.h for the program model).
+ *
+ * Each instruction runs over a block of up to MS__EXPR_BLOCK rows with a
+ * tight loop per operation, so interpretation costs one switch per
+ * instruction per block. Values and per-row states (missing / present /
+ * error) travel together; an operation that has no finite answer for a row
+ * marks that row as an error instead of producing NaN or infinity. Errors
+ * flow through the data like missing values, and the selection operations
+ * (if, and, or, coalesce) drop them for rows where the failing operand is
+ * not used. When the result of a block holds an error, the lowest such row
+ * is re-run alone in trace mode to find the operation that caused it and
+ * describe it with its operand values.
+ *
+ * Invariants: no global state; all working memory is in the caller's
+ * scratch; the compiled expression is only read, so any number of threads
+ * may evaluate it at once. No operation has undefined behaviour for any bit
+ * pattern in rows that are missing (their values are garbage by design):
+ * integer conversions are range-checked first and integer differences are
+ * taken in double precision.
+ *
+ * Reference: Howard Hinnant, "chrono-Compatible Low-Level Date Algorithms"
+ * (days_from_civil / civil_from_days). */
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "medsynth/table.h"
+#include "records/expr_internal.h"
+
+#define BLK MS__EXPR_BLOCK
+#define STRIDE (BLK * 8 + BLK)
+
+static inline uint8_t st2(uint8_t a, uint8_t b) {
+  return (uint8_t)((a & b & 1) | ((a | b) & 2));
+}
+static inline uint8_t st3(uint8_t a, uint8_t b, uint8_t c) {
+  return (uint8_t)((a & b & c & 1) | ((a | b | c) & 2));
+}
+static inline int fin(double x) { return fabs(x) <= DBL_MAX; }
+
+/* ------------------------------------------------------------- dates */
+
+int64_t ms__expr_days(int64_t y, int m, int d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+void ms__expr_civil(int64_t z, int *y, int *m, int *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t yy = yoe + era * 400;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int dd = (int)(doy - (153 * mp + 2) / 5 + 1);
+  int mm = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = (int)(yy + (mm <= 2));
+  *m = mm;
+  *d = dd;
+}
+
+static inline int date_ok(double days) {
+  return days >= MS__EXPR_DATE_MIN && days <= MS__EXPR_DATE_MAX;
+}
+static inline int dt_ok(double secs) {
+  return secs >= (double)MS__EXPR_DATE_MIN * 86400.0 &&
+         secs < ((double)MS__EXPR_DATE_MAX + 1.0) * 86400.0;
+}
+
+static double years_between(int32_t a, int32_t b) {
+  int sign = 1;
+  if (b < a) {
+    int32_t t = a;
+    a = b;
+    b = t;
+    sign = -1;
+  }
+  int ya, ma, da, yb, mb, db;
+  ms__expr_civil(a, &ya, &ma, &da);
+  ms__expr_civil(b, &yb, &mb, &db);
+  int y = yb - ya - ((mb < ma || (mb == ma && db < da)) ? 1 : 0);
+  return (double)(sign * y);
+}
+
+/* ------------------------------------------------------------- consts */
+
+void ms__expr_fill_consts_one(const ms__expr *e, size_t i, ms__reg *r, size_t n) {
+  const ms__ins *I = &e->ins[i];
+  memset(r->s, I->kstate, n);
+  switch (I->type) {
+    case MS__EXPR_NUMBER:
+    case MS__EXPR_DURATION: {
+      double *v = r->v;
+      for (size_t j = 0; j < n; j++) v[j] = I->kf;
+      break;
+    }
+    case MS__EXPR_BOOL: memset(r->v, (int)(I->ki != 0), n); break;
+    case MS__EXPR_CATEGORICAL:
+    case MS__EXPR_DATE: {
+      int32_t *v = r->v;
+      for (size_t j = 0; j < n; j++) v[j] = (int32_t)I->ki;
+      break;
+    }
+    case MS__EXPR_DATETIME: {
+      int64_t *v = r->v;
+      for (size_t j = 0; j < n; j++) v[j] = I->ki;
+      break;
+    }
+    case MS__EXPR_STRING: {
+      const char **v = r->v;
+      const char *s = I->ks ? I->ks : "";
+      for (size_t j = 0; j < n; j++) v[j] = s;
+      break;
+    }
+    default: break;
+  }
+}
+
+void ms__expr_fill_consts(const ms__expr *e, ms__reg *R, size_t n) {
+  for (size_t i = 0; i < e->n_ins; i++)
+    if (e->ins[i].op == MS__OP_CONST) ms__expr_fill_consts_one(e, i, &R[i], n);
+}
+
+/* --------------------------------------------------------------- load */
+
+static void op_load(const ms__ins *I, const ms__expr_col *c, size_t start, size_t n, ms__reg *o) {
+  const uint32_t *idx = c->index ? c->index + start : NULL;
+  uint8_t *os = o->s;
+  if (c->valid) {
+    if (idx)
+      for (size_t j = 0; j < n; j++) os[j] = c->valid[idx[j]] != 0;
+    else
+      for (size_t j = 0; j < n; j++) os[j] = c->valid[start + j] != 0;
+  } else {
+    memset(os, 1, n);
+  }
+#define ROW(j) (idx ? (size_t)idx[j] : start + (j))
+  switch ((ms__expr_layout)I->layout) {
+    case MS__EXPR_LAYOUT_F64: {
+      const double *src = c->data;
+      double *v;
+      if (!idx) {
+        v = (double *)(src + start);
+        o->v = v;
+      } else {
+        v = o->v;
+        for (size_t j = 0; j < n; j++) v[j] = src[idx[j]];
+      }
+      /* NaN reads as missing; an infinity is bad input */
+      for (size_t j = 0; j < n; j++) {
+        double x = v[j];
+        uint8_t s = (uint8_t)(os[j] & (x == x));
+        os[j] = (uint8_t)(s + (s & !fin(x)));
+      }
+      break;
+    }
+    case MS__EXPR_LAYOUT_I64: {
+      const int64_t *src = c->data;
+      if (I->type == MS__EXPR_NUMBER) {
+        double *v = o->v;
+        for (size_t j = 0; j < n; j++) v[j] = (double)src[ROW(j)];
+      } else { /* datetime */
+        int64_t *v;
+        if (!idx) {
+          v = (int64_t *)(src + start);
+          o->v = v;
+        } else {
+          v = o->v;
+          for (size_t j = 0; j < n; j++) v[j] = src[idx[j]];
+        }
+        for (size_t j = 0; j < n; j++) os[j] += (os[j] == 1) & !dt_ok((double)v[j]);
+      }
+      break;
+    }
+    case MS__EXPR_LAYOUT_I32: {
+      const int32_t *src = c->data;
+      if (I->type == MS__EXPR_NUMBER) {
+        double *v = o->v;
+        for (size_t j = 0; j < n; j++) v[j] = (double)src[ROW(j)];
+      } else if (I->type == MS__EXPR_CATEGORICAL) {
+        int32_t *v = o->v;
+        int64_t nc = I->n1;
+        for (size_t j = 0; j < n; j++) {
+          int32_t k = src[ROW(j)];
+          int bad = k < 0 || k >= nc;
+          os[j] += (os[j] == 1) & bad;
+          v[j] = bad ? 0 : k;
+        }
+      } else { /* date */
+        int32_t *v;
+        if (!idx) {
+          v = (int32_t *)(src + start);
+          o->v = v;
+        } else {
+          v = o->v;
+          for (size_t j = 0; j < n; j++) v[j] = src[idx[j]];
+        }
+        for (size_t j = 0; j < n; j++) os[j] += (os[j] == 1) & !date_ok(v[j]);
+      }
+      break;
+    }
+    case MS__EXPR_LAYOUT_U8: {
+      const uint8_t *src = c->data;
+      uint8_t *v = o->v;
+      for (size_t j = 0; j < n; j++) v[j] = src[ROW(j)] != 0;
+      break;
+    }
+    case MS__EXPR_LAYOUT_STR_FIXED: {
+      const char *src = c->data;
+      const char **v = o->v;
+      size_t w = I->width + 1;
+      for (size_t j = 0; j < n; j++) v[j] = os[j] == 1 ? src + ROW(j) * w : "";
+      break;
+    }
+    case MS__EXPR_LAYOUT_STR_PTR: {
+      const char *const *src = c->data;
+      const char **v = o->v;
+      for (size_t j = 0; j < n; j++) {
+        const char *p = os[j] == 1 ? src[ROW(j)] : "";
+        v[j] = p ? p : "";
+      }
+      break;
+    }
+    default: memset(os, MS__ST_ERROR, n); break;
+  }
+#undef ROW
+}
+
+/* ---------------------------------------------------------- kernels */
+
+#define OPERANDS                                          \
+  const ms__reg *A = I->a >= 0 ? &R[I->a] : NULL;        \
+  const ms__reg *B = I->b >= 0 ? &R[I->b] : NULL;        \
+  const ms__reg *Cc = I->c >= 0 ? &R[I->c] : NULL;       \
+  ms__reg *O = &R[i];                                    \
+  uint8_t *restrict os = O->s;                           \
+  (void)A;                                               \
+  (void)B;                                               \
+  (void)Cc
+
+/* Binary double operation with a finiteness check on the result. */
+#define BIN_F64(EXPR)                                                 \
+  do {                                                                \
+    const double *restrict a = A->v, *restrict b = B->v;              \
+    const uint8_t *restrict sa = A->s, *restrict sb = B->s;           \
+    double *restrict o = O->v;                                        \
+    for (size_t j = 0; j < n; j++) {                                  \
+      double x = a[j], y = b[j];                                      \
+      double r = (EXPR);                                              \
+      uint8_t s = st2(sa[j], sb[j]);                                  \
+      o[j] = r;                                                       \
+      os[j] = (uint8_t)(s + ((s == 1) & !fin(r)));                    \
+    }                                                                 \
+  } while (0)
+
+#define UN_F64(BAD, EXPR)                                             \
+  do {                                                                \
+    const double *restrict a = A->v;                                  \
+    const uint8_t *restrict sa = A->s;                                \
+    double *restrict o = O->v;                                        \
+    for (size_t j = 0; j < n; j++) {                                  \
+      double x = a[j];                                                \
+      int bad = (BAD);                                                \
+      double r = (EXPR);                                              \
+      uint8_t s = sa[j];                                              \
+      o[j] = r;                                                       \
+      os[j] = (uint8_t)(s + ((s == 1) & (bad | !fin(r))));            \
+    }                                                                 \
+  } while (0)
+
+#define CMP_LOOP(T, OPX)                                              \
+  do {                                                                \
+    const T *restrict a = A->v, *restrict b = B->v;                   \
+    uint8_t *restrict o = O->v;                                       \
+    for (size_t j = 0; j < n; j++) o[j] = (uint8_t)(a[j] OPX b[j]);   \
+  } while (0)
+
+#define CMP_ALL(T)                                    \
+  switch (cmp) {                                      \
+    case 0: CMP_LOOP(T, ==); break;                   \
+    case 1: CMP_LOOP(T, !=); break;                   \
+    case 2: CMP_LOOP(T, <); break;                    \
+    case 3: CMP_LOOP(T, <=); break;                   \
+    case 4: CMP_LOOP(T, >); break;                    \
+    default: CMP_LOOP(T, >=); break;                  \
+  }
+
+static inline double round_digits(double x, double d) {
+  if (d >= 0) {
+    double p = pow(10.0, d);
+    return round(x * p) / p;
+  }
+  double q = pow(10.0, -d);
+  return round(x / q) * q;
+}
+
+static inline double fmod_floor(double x, double y) {
+  double r = fmod(x, y);
+  if (r != 0 && ((r < 0) != (y < 0))) r += y;
+  return r;
+}
+
+void ms__expr_run_one(const ms__expr *e, size_t i, const ms__expr_col *cols, size_t start,
+                      size_t n, ms__reg *R) {
+  const ms__ins *I = &e->ins[i];
+  OPERANDS;
+  switch ((ms__op)I->op) {
+    case MS__OP_CONST: break;
+    case MS__OP_LOAD: op_load(I, &cols[I->slot], start, n, O); break;
+    case MS__OP_ADD: BIN_F64(x + y); break;
+    case MS__OP_SUB: BIN_F64(x - y); break;
+    case MS__OP_MUL: BIN_F64(x * y); break;
+    case MS__OP_POW: BIN_F64(pow(x, y)); break;
+    case MS__OP_DIV: {
+      const double *restrict a = A->v, *restrict b = B->v;
+      const uint8_t *restrict sa = A->s, *restrict sb = B->s;
+      double *restrict o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        double y = b[j];
+        int z = y == 0.0;
+        double r = a[j] / (z ? 1.0 : y);
+        uint8_t s = st2(sa[j], sb[j]);
+        o[j] = r;
+        os[j] = (uint8_t)(s + ((s == 1) & (z | !fin(r))));
+      }
+      break;
+    }
+    case MS__OP_MOD: {
+      const double *a = A->v, *b = B->v;
+      double *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        double y = b[j];
+        int z = y == 0.0 || !fin(y);
+        uint8_t s = st2(A->s[j], B->s[j]);
+        double r = (s == 1 && !z) ? fmod_floor(a[j], y) : 0.0;
+        o[j] = r;
+        os[j] = (uint8_t)(s + ((s == 1) & (z | !fin(r))));
+      }
+      break;
+    }
+    case MS__OP_SQUARE: UN_F64(0, x * x); break;
+    case MS__OP_NEG: UN_F64(0, -x); break;
+    case MS__OP_ABS: UN_F64(0, fabs(x)); break;
+    case MS__OP_LOG: UN_F64(!(x > 0), log(x > 0 ? x : 1.0)); break;
+    case MS__OP_LOG10: UN_F64(!(x > 0), log10(x > 0 ? x : 1.0)); break;
+    case MS__OP_SQRT: UN_F64(!(x >= 0), sqrt(x >= 0 ? x : 0.0)); break;
+    case MS__OP_EXP: UN_F64(0, exp(x)); break;
+    case MS__OP_FLOOR: UN_F64(0, floor(x)); break;
+    case MS__OP_CEIL: UN_F64(0, ceil(x)); break;
+    case MS__OP_ROUND: UN_F64(0, round(x)); break;
+    case MS__OP_ROUND_D: {
+      const double *a = A->v, *b = B->v;
+      double *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        double d = b[j];
+        uint8_t s = st2(A->s[j], B->s[j]);
+        int bad = !(d == floor(d) && d >= -15 && d <= 15);
+        double r = (s == 1 && !bad) ? round_digits(a[j], d) : 0.0;
+        o[j] = r;
+        os[j] = (uint8_t)(s + ((s == 1) & (bad | !fin(r))));
+      }
+      break;
+    }
+    case MS__OP_MIN:
+    case MS__OP_MAX: {
+      int mx = I->op == MS__OP_MAX;
+      for (size_t j = 0; j < n; j++) os[j] = st2(A->s[j], B->s[j]);
+      if (I->sub == MS__CL_I32) {
+        const int32_t *a = A->v, *b = B->v;
+        int32_t *o = O->v;
+        for (size_t j = 0; j < n; j++) o[j] = (mx ? a[j] > b[j] : a[j] < b[j]) ? a[j] : b[j];
+      } else if (I->sub == MS__CL_I64) {
+        const int64_t *a = A->v, *b = B->v;
+        int64_t *o = O->v;
+        for (size_t j = 0; j < n; j++) o[j] = (mx ? a[j] > b[j] : a[j] < b[j]) ? a[j] : b[j];
+      } else {
+        const double *a = A->v, *b = B->v;
+        double *o = O->v;
+        if (mx)
+          for (size_t j = 0; j < n; j++) o[j] = a[j] > b[j] ? a[j] : b[j];
+        else
+          for (size_t j = 0; j < n; j++) o[j] = a[j] < b[j] ? a[j] : b[j];
+      }
+      break;
+    }
+    case MS__OP_CLAMP: {
+      const double *x = A->v, *lo = B->v, *hi = Cc->v;
+      double *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        uint8_t s = st3(A->s[j], B->s[j], Cc->s[j]);
+        int bad = lo[j] > hi[j];
+        double r = x[j] < lo[j] ? lo[j] : x[j] > hi[j] ? hi[j] : x[j];
+        o[j] = r;
+        os[j] = (uint8_t)(s + ((s == 1) & bad));
+      }
+      break;
+    }
+    case MS__OP_CMP: {
+      int cmp = I->sub & 7, cls = I->sub >> 3;
+      for (size_t j = 0; j < n; j++) os[j] = st2(A->s[j], B->s[j]);
+      switch (cls) {
+        case MS__CL_F64: CMP_ALL(double); break;
+        case MS__CL_I32: CMP_ALL(int32_t); break;
+        case MS__CL_I64: CMP_ALL(int64_t); break;
+        case MS__CL_U8: CMP_ALL(uint8_t); break;
+        default: {
+          const char *const *a = A->v, *const *b = B->v;
+          uint8_t *o = O->v;
+          for (size_t j = 0; j < n; j++) {
+            int c = strcmp(a[j], b[j]);
+            int r;
+            switch (cmp) {
+              case 0: r = c == 0; break;
+              case 1: r = c != 0; break;
+              case 2: r = c < 0; break;
+              case 3: r = c <= 0; break;
+              case 4: r = c > 0; break;
+              default: r = c >= 0; break;
+            }
+            o[j] = (uint8_t)r;
+          }
+          break;
+        }
+      }
+      break;
+    }
+    case MS__OP_AND:
+    case MS__OP_OR: {
+      /* Three-valued logic; a decisive operand (false for and, true for
+       * or) wins over missing and error on the other side. */
+      const uint8_t *a = A->v, *b = B->v, *sa = A->s, *sb = B->s;
+      uint8_t *o = O->v;
+      uint8_t dv = I->op == MS__OP_OR; /* the decisive value */
+      for (size_t j = 0; j < n; j++) {
+        int da = sa[j] == 1 && a[j] == dv;
+        int db = sb[j] == 1 && b[j] == dv;
+        uint8_t s;
+        if (da | db) s = 1;
+        else if ((sa[j] | sb[j]) & 2) s = 2;
+        else if (sa[j] == 0 || sb[j] == 0) s = 0;
+        else s = 1;
+        os[j] = s;
+        o[j] = (da | db) ? dv : (uint8_t)!dv;
+      }
+      break;
+    }
+    case MS__OP_NOT: {
+      const uint8_t *a = A->v;
+      uint8_t *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        o[j] = !a[j];
+        os[j] = A->s[j];
+      }
+      break;
+    }
+    case MS__OP_IN: {
+      int cls = I->sub & 7, neg = (I->sub >> 3) & 1;
+      size_t k = (size_t)I->n1;
+      uint8_t *o = O->v;
+      memcpy(os, A->s, n);
+      for (size_t j = 0; j < n; j++) {
+        int hit = 0;
+        switch (cls) {
+          case MS__CL_F64: {
+            double x = ((const double *)A->v)[j];
+            for (size_t t = 0; t < k; t++) hit |= x == ((const double *)I->p1)[t];
+            break;
+          }
+          case MS__CL_I32: {
+            int32_t x = ((const int32_t *)A->v)[j];
+            for (size_t t = 0; t < k; t++) hit |= x == ((const int32_t *)I->p1)[t];
+            break;
+          }
+          case MS__CL_I64: {
+            int64_t x = ((const int64_t *)A->v)[j];
+            for (size_t t = 0; t < k; t++) hit |= x == ((const int64_t *)I->p1)[t];
+            break;
+          }
+          case MS__CL_U8: {
+            uint8_t x = ((const uint8_t *)A->v)[j];
+            for (size_t t = 0; t < k; t++) hit |= x == ((const uint8_t *)I->p1)[t];
+            break;
+          }
+          default: {
+            const char *x = ((const char *const *)A->v)[j];
+            for (size_t t = 0; t < k && !hit; t++)
+              hit = !strcmp(x, ((const char *const *)I->p1)[t]);
+            break;
+          }
+        }
+        o[j] = (uint8_t)(hit ^ neg);
+      }
+      break;
+    }
+    case MS__OP_CODE_TABLE: {
+      const int32_t *a = A->v;
+      const uint8_t *tab = I->p1;
+      uint8_t *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        o[j] = tab[a[j]];
+        os[j] = A->s[j];
+      }
+      break;
+    }
+    case MS__OP_IF: {
+      const uint8_t *c = A->v, *sc = A->s;
+      size_t sz = ms__expr_type_size((ms__expr_type)I->type);
+      for (size_t j = 0; j < n; j++) {
+        const ms__reg *pick = c[j] ? B : Cc;
+        uint8_t s = sc[j] == 1 ? pick->s[j] : sc[j];
+        os[j] = s;
+      }
+      if (sz == 8) {
+        const uint64_t *a = B->v, *b = Cc->v;
+        uint64_t *o = O->v;
+        for (size_t j = 0; j < n; j++) o[j] = c[j] ? a[j] : b[j];
+      } else if (sz == 4) {
+        const uint32_t *a = B->v, *b = Cc->v;
+        uint32_t *o = O->v;
+        for (size_t j = 0; j < n; j++) o[j] = c[j] ? a[j] : b[j];
+      } else {
+        const uint8_t *a = B->v, *b = Cc->v;
+        uint8_t *o = O->v;
+        for (size_t j = 0; j < n; j++) o[j] = c[j] ? a[j] : b[j];
+      }
+      break;
+    }
+    case MS__OP_COALESCE: {
+      const uint8_t *sa = A->s, *sb = B->s;
+      size_t sz = ms__expr_type_size((ms__expr_type)I->type);
+      for (size_t j = 0; j < n; j++) os[j] = sa[j] == 0 ? sb[j] : sa[j];
+      if (sz == 8) {
+        const uint64_t *a = A->v, *b = B->v;
+        uint64_t *o = O->v;
+        for (size_t j = 0; j < n; j++) o[j] = sa[j] == 0 ? b[j] : a[j];
+      } else if (sz == 4) {
+        const uint32_t *a = A->v, *b = B->v;
+        uint32_t *o = O->v;
+        for (size_t j = 0; j < n; j++) o[j] = sa[j] == 0 ? b[j] : a[j];
+      } else {
+        const uint8_t *a = A->v, *b = B->v;
+        uint8_t *o = O->v;
+        for (size_t j = 0; j < n; j++) o[j] = sa[j] == 0 ? b[j] : a[j];
+      }
+      break;
+    }
+    case MS__OP_ISMISSING: {
+      uint8_t *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        uint8_t s = A->s[j];
+        o[j] = s == 0;
+        os[j] = s == 2 ? 2 : 1;
+      }
+      break;
+    }
+    case MS__OP_DATE_ADD: {
+      const int32_t *a = A->v;
+      const double *d = B->v;
+      int32_t *o = O->v;
+      double sign = I->sub ? -1.0 : 1.0;
+      for (size_t j = 0; j < n; j++) {
+        double r = (double)a[j] + sign * round(d[j]);
+        uint8_t s = st2(A->s[j], B->s[j]);
+        int ok = date_ok(r);
+        o[j] = ok ? (int32_t)r : 0;
+        os[j] = (uint8_t)(s + ((s == 1) & !ok));
+      }
+      break;
+    }
+    case MS__OP_DT_ADD: {
+      const int64_t *a = A->v;
+      const double *d = B->v;
+      int64_t *o = O->v;
+      double sign = I->sub ? -1.0 : 1.0;
+      for (size_t j = 0; j < n; j++) {
+        double r = (double)a[j] + sign * round(d[j] * 86400.0);
+        uint8_t s = st2(A->s[j], B->s[j]);
+        int ok = dt_ok(r);
+        o[j] = ok ? (int64_t)r : 0;
+        os[j] = (uint8_t)(s + ((s == 1) & !ok));
+      }
+      break;
+    }
+    case MS__OP_DATE_DIFF: {
+      const int32_t *a = A->v, *b = B->v;
+      double *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        o[j] = (double)a[j] - (double)b[j];
+        os[j] = st2(A->s[j], B->s[j]);
+      }
+      break;
+    }
+    case MS__OP_DT_DIFF: {
+      const int64_t *a = A->v, *b = B->v;
+      double *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        o[j] = ((double)a[j] - (double)b[j]) / 86400.0;
+        os[j] = st2(A->s[j], B->s[j]);
+      }
+      break;
+    }
+    case MS__OP_DATE_TO_DT: {
+      const int32_t *a = A->v;
+      int64_t *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        o[j] = (int64_t)a[j] * 86400;
+        os[j] = A->s[j];
+      }
+      break;
+    }
+    case MS__OP_DT_TO_DATE: {
+      const int64_t *a = A->v;
+      int32_t *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        int64_t q = a[j] / 86400;
+        if (a[j] % 86400 < 0) q--;
+        int ok = date_ok((double)q);
+        o[j] = ok ? (int32_t)q : 0;
+        os[j] = (uint8_t)(A->s[j] + ((A->s[j] == 1) & !ok));
+      }
+      break;
+    }
+    case MS__OP_DATE_PARSE:
+    case MS__OP_DT_PARSE: {
+      const char *const *a = A->v;
+      int is_dt = I->op == MS__OP_DT_PARSE;
+      for (size_t j = 0; j < n; j++) {
+        uint8_t s = A->s[j];
+        int ok = 1;
+        if (is_dt) {
+          int64_t t = 0;
+          if (s == 1) ok = ms_datetime_parse(a[j], &t) == 0 && dt_ok((double)t);
+          ((int64_t *)O->v)[j] = ok ? t : 0;
+        } else {
+          int32_t t = 0;
+          if (s == 1) ok = ms_date_parse(a[j], &t) == 0 && date_ok(t);
+          ((int32_t *)O->v)[j] = ok ? t : 0;
+        }
+        os[j] = (uint8_t)(s + ((s == 1) & !ok));
+      }
+      break;
+    }
+    case MS__OP_YEAR:
+    case MS__OP_MONTH:
+    case MS__OP_DAY: {
+      const int32_t *a = A->v;
+      double *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        int y, m, d;
+        ms__expr_civil(a[j], &y, &m, &d);
+        o[j] = I->op == MS__OP_YEAR ? y : I->op == MS__OP_MONTH ? m : d;
+        os[j] = A->s[j];
+      }
+      break;
+    }
+    case MS__OP_YEARS_BETWEEN: {
+      const int32_t *a = A->v, *b = B->v;
+      double *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        o[j] = years_between(a[j], b[j]);
+        os[j] = st2(A->s[j], B->s[j]);
+      }
+      break;
+    }
+    case MS__OP_STARTSWITH: {
+      const char *const *a = A->v, *const *b = B->v;
+      uint8_t *o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        o[j] = !strncmp(a[j], b[j], strlen(b[j]));
+        os[j] = st2(A->s[j], B->s[j]);
+      }
+      break;
+    }
+    case MS__OP_CAT_TO_STR: {
+      const int32_t *a = A->v;
+      const char *const *labels = I->p1;
+      const char **o = O->v;
+      for (size_t j = 0; j < n; j++) {
+        o[j] = labels[a[j]];
+        os[j] = A->s[j];
+      }
+      break;
+    }
+    case MS__OP_LOOKUP_CAT:
+    case MS__OP_LOOKUP_NUM_CAT:
+    case MS__OP_LOOKUP_STR:
+    case MS__OP_LOOKUP_NUM_STR: {
+      int by_cat = I->op == MS__OP_LOOKUP_CAT || I->op == MS__OP_LOOKUP_NUM_CAT;
+      int num = I->op == MS__OP_LOOKUP_NUM_CAT || I->op == MS__OP_LOOKUP_NUM_STR;
+      const ms__vocab *v = I->p2;
+      for (size_t j = 0; j < n; j++) {
+        uint8_t s = A->s[j];
+        size_t row = SIZE_MAX;
+        if (s == 1) {
+          if (by_cat) {
+            int32_t r = ((const int32_t *)I->p1)[((const int32_t *)A->v)[j]];
+            row = r < 0 ? SIZE_MAX : (size_t)r;
+          } else {
+            row = ms__vocab_find(v, (size_t)I->n2, ((const char *const *)A->v)[j]);
+          }
+          if (row == SIZE_MAX) s = 0;
+        }
+        if (num) {
+          double x = s == 1 ? ((const double *)I->p3)[row] : 0.0;
+          if (!(x == x)) {
+            s = 0;
+            x = 0.0;
+          }
+          ((double *)O->v)[j] = x;
+        } else {
+          const char *str = s == 1 ? ms__vocab_cell(v, row, (size_t)I->n1) : "";
+          ((const char **)O->v)[j] = str ? str : "";
+        }
+        os[j] = s;
+      }
+      break;
+    }
+    default: memset(os, MS__ST_ERROR, n); break;
+  }
+}
+
+void ms__expr_run(const ms__expr *e, const ms__expr_col *cols, size_t start, size_t n,
+                  ms__reg *R, unsigned char *const *buf) {
+  for (size_t i = 0; i < e->n_ins; i++) {
+    if (e->ins[i].op == MS__OP_CONST) continue;
+    R[i].v = buf[i];
+    R[i].s = buf[i] + BLK * 8;
+    ms__expr_run_one(e, i, cols, start, n, R);
+  }
+}
+
+/* ------------------------------------------------------ error messages */
+
+ms_status ms__expr_describe(const ms__expr *e, size_t i, const ms__reg *R, char *msg,
+                            size_t cap) {
+  const ms__ins *I = &e->ins[i];
+  double a = 0, b = 0, c = 0;
+  if (I->a >= 0 && (e->ins[I->a].type == MS__EXPR_NUMBER ||
+                    e->ins[I->a].type == MS__EXPR_DURATION))
+    a = ((const double *)R[I->a].v)[0];
+  if (I->b >= 0 && (e->ins[I->b].type == MS__EXPR_NUMBER ||
+                    e->ins[I->b].type == MS__EXPR_DURATION))
+    b = ((const double *)R[I->b].v)[0];
+  if (I->c >= 0 && (e->ins[I->c].type == MS__EXPR_NUMBER ||
+                    e->ins[I->c].type == MS__EXPR_DURATION))
+    c = ((const double *)R[I->c].v)[0];
+  switch ((ms__op)I->op) {
+    case MS__OP_CONST:
+      snprintf(msg, cap, "%s", I->kmsg ? I->kmsg : "cannot be evaluated");
+      return I->kstatus ? I->kstatus : MS_ERR_MATH;
+    case MS__OP_LOAD:
+      if (I->type == MS__EXPR_CATEGORICAL) {
+        snprintf(msg, cap, "field '%s' holds a category code outside its %lld categories",
+                 I->kmsg ? I->kmsg : "?", (long long)I->n1);
+      } else if (I->type == MS__EXPR_DATE || I->type == MS__EXPR_DATETIME) {
+        snprintf(msg, cap, "field '%s' holds a %s outside years 1 to 9999",
+                 I->kmsg ? I->kmsg : "?", ms__expr_type_name((ms__expr_type)I->type));
+      } else {
+        snprintf(msg, cap, "field '%s' holds an infinite value", I->kmsg ? I->kmsg : "?");
+      }
+      return MS_ERR_DATA;
+    case MS__OP_DIV:
+      if (b == 0.0) snprintf(msg, cap, "division by zero (%.17g / 0)", a);
+      else snprintf(msg, cap, "%.17g / %.17g is not a finite number", a, b);
+      return MS_ERR_MATH;
+    case MS__OP_MOD: snprintf(msg, cap, "modulo by zero (%.17g %% 0)", a); return MS_ERR_MATH;
+    case MS__OP_ADD: snprintf(msg, cap, "%.17g + %.17g overflows", a, b); return MS_ERR_MATH;
+    case MS__OP_SUB: snprintf(msg, cap, "%.17g - %.17g overflows", a, b); return MS_ERR_MATH;
+    case MS__OP_MUL: snprintf(msg, cap, "%.17g * %.17g overflows", a, b); return MS_ERR_MATH;
+    case MS__OP_SQUARE: snprintf(msg, cap, "%.17g ^ 2 overflows", a); return MS_ERR_MATH;
+    case MS__OP_POW:
+      snprintf(msg, cap, "%.17g ^ %.17g is not a finite number", a, b);
+      return MS_ERR_MATH;
+    case MS__OP_LOG:
+    case MS__OP_LOG10:
+      snprintf(msg, cap, "%s of %.17g (argument must be > 0)",
+               I->op == MS__OP_LOG ? "log" : "log10", a);
+      return MS_ERR_MATH;
+    case MS__OP_SQRT:
+      snprintf(msg, cap, "sqrt of %.17g (argument must be >= 0)", a);
+      return MS_ERR_MATH;
+    case MS__OP_EXP: snprintf(msg, cap, "exp(%.17g) overflows", a); return MS_ERR_MATH;
+    case MS__OP_ROUND_D:
+      if (!(b == floor(b) && b >= -15 && b <= 15))
+        snprintf(msg, cap, "round(): digits must be a whole number from -15 to 15, got %.17g",
+                 b);
+      else
+        snprintf(msg, cap, "round(%.17g, %.17g) overflows", a, b);
+      return MS_ERR_MATH;
+    case MS__OP_CLAMP:
+      snprintf(msg, cap, "clamp(): lower bound %.17g is greater than upper bound %.17g", b, c);
+      return MS_ERR_MATH;
+    case MS__OP_DATE_ADD:
+    case MS__OP_DT_ADD:
+    case MS__OP_DT_TO_DATE:
+      snprintf(msg, cap, "%s out of range (years 1 to 9999)",
+               I->op == MS__OP_DT_ADD ? "datetime" : "date");
+      return MS_ERR_RANGE;
+    case MS__OP_DATE_PARSE:
+    case MS__OP_DT_PARSE: {
+      const char *s = ((const char *const *)R[I->a].v)[0];
+      if (I->op == MS__OP_DATE_PARSE)
+        snprintf(msg, cap, "invalid date '%.60s' (expected YYYY-MM-DD, years 1 to 9999)", s);
+      else
+        snprintf(msg, cap,
+                 "invalid datetime '%.60s' (expected YYYY-MM-DDTHH:MM:SS, years 1 to 9999)", s);
+      return MS_ERR_DATA;
+    }
+    default: snprintf(msg, cap, "cannot be evaluated"); return MS_ERR_INTERNAL;
+  }
+}
+
+/* ------------------------------------------------------------- scratch */
+
+struct ms__expr_scratch {
+  unsigned char *mem;
+  size_t n_regs;
+  ms__reg *R;
+  unsigned char **buf;
+  int *origin;
+};
+
+ms__expr_scratch *ms__expr_scratch_new(void) { return calloc(1, sizeof(ms__expr_scratch)); }
+
+void ms__expr_scratch_free(ms__expr_scratch *s) {
+  if (!s) return;
+  free(s->mem);
+  free(s->R);
+  free(s->buf);
+  free(s->origin);
+  free(s);
+}
+
+static int scratch_reserve(ms__expr_scratch *s, size_t n_regs) {
+  if (n_regs <= s->n_regs) return 0;
+  if (n_regs > SIZE_MAX / STRIDE) return -1;
+  unsigned char *mem = aligned_alloc(64, n_regs * STRIDE);
+  ms__reg *R = calloc(n_regs, sizeof *R);
+  unsigned char **buf = calloc(n_regs, sizeof *buf);
+  int *origin = calloc(n_regs, sizeof *origin);
+  if (!mem || !R || !buf || !origin) {
+    free(mem);
+    free(R);
+    free(buf);
+    free(origin);
+    return -1;
+  }
+  free(s->mem);
+  free(s->R);
+  free(s->buf);
+  free(s->origin);
+  s->mem = mem;
+  s->R = R;
+  s->buf = buf;
+  s->origin = origin;
+  s->n_regs = n_regs;
+  for (size_t i = 0; i < n_regs; i++) buf[i] = mem + i * STRIDE;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- eval */
+
+/* Re-runs row `row` alone and finds the operation that produced its error. */
+static void trace(const ms__expr *e, const ms__expr_col *cols, size_t row, ms__expr_scratch *S,
+                  ms__expr_error *err) {
+  ms__reg *R = S->R;
+  ms__expr_run(e, cols, row, 1, R, S->buf);
+  int *org = S->origin;
+  for (size_t i = 0; i < e->n_ins; i++) {
+    const ms__ins *I = &e->ins[i];
+    org[i] = -1;
+    if (R[i].s[0] != MS__ST_ERROR) continue;
+    int ops[3] = {I->a, I->b, I->c};
+    int from = -1;
+    if (I->op == MS__OP_IF) {
+      if (R[I->a].s[0] == MS__ST_ERROR) from = I->a;
+      else from = ((const uint8_t *)R[I->a].v)[0] ? I->b : I->c;
+    } else {
+      for (int k = 0; k < 3 && from < 0; k++)
+        if (ops[k] >= 0 && R[ops[k]].s[0] == MS__ST_ERROR) from = ops[k];
+    }
+    org[i] = (from >= 0 && org[from] >= 0) ? org[from] : (int)i;
+  }
+  int o = org[e->n_ins - 1];
+  if (o < 0) o = (int)e->n_ins - 1;
+  err->row = row;
+  err->status = ms__expr_describe(e, (size_t)o, R, err->message, sizeof err->message);
+  err->offset = e->ins[o].offset;
+  ms__expr_compile_opts po;
+  ms__expr_compile_opts_init(&po);
+  po.line = e->line;
+  po.column = e->column;
+  po.escaped = e->escaped;
+  ms__expr_pos_of(&po, err->offset, &err->line, &err->column);
+}
+
+static void write_out(ms__expr_type t, const ms__reg *r, size_t n, void *out, size_t start,
+                      uint8_t *ov) {
+  const uint8_t *s = r->s;
+  for (size_t j = 0; j < n; j++) ov[start + j] = s[j] == 1;
+  switch (t) {
+    case MS__EXPR_NUMBER:
+    case MS__EXPR_DURATION: {
+      const double *v = r->v;
+      double *o = (double *)out + start;
+      for (size_t j = 0; j < n; j++) o[j] = s[j] == 1 ? v[j] : 0.0;
+      break;
+    }
+    case MS__EXPR_BOOL: {
+      const uint8_t *v = r->v;
+      uint8_t *o = (uint8_t *)out + start;
+      for (size_t j = 0; j < n; j++) o[j] = s[j] == 1 ? v[j] : 0;
+      break;
+    }
+    case MS__EXPR_CATEGORICAL:
+    case MS__EXPR_DATE: {
+      const int32_t *v = r->v;
+      int32_t *o = (int32_t *)out + start;
+      for (size_t j = 0; j < n; j++) o[j] = s[j] == 1 ? v[j] : 0;
+      break;
+    }
+    case MS__EXPR_DATETIME: {
+      const int64_t *v = r->v;
+      int64_t *o = (int64_t *)out + start;
+      for (size_t j = 0; j < n; j++) o[j] = s[j] == 1 ? v[j] : 0;
+      break;
+    }
+    case MS__EXPR_STRING: {
+      const char *const *v = r->v;
+      const char **o = (const char **)out + start;
+      for (size_t j = 0; j < n; j++) o[j] = s[j] == 1 ? v[j] : "";
+      break;
+    }
+    default: break;
+  }
+}
+
+/* A failure that is not about a row: row = SIZE_MAX, position = the
+ * expression's start. */
+static ms_status call_error(const ms__expr *e, ms__expr_error *err, ms_status st,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static ms_status call_error(const ms__expr *e, ms__expr_error *err, ms_status st,
+                            const char *fmt, ...) {
+  if (!err) return st;
+  err->status = st;
+  err->row = SIZE_MAX;
+  err->offset = 0;
+  err->line = e ? e->line : 0;
+  err->column = e ? e->column : 0;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err->message, sizeof err->message, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+ms_status ms__expr_eval(const ms__expr *e, const ms__expr_col *cols, size_t n_cols,
+                        size_t n_rows, void *out, uint8_t *out_valid, ms__expr_scratch *scratch,
+                        ms__expr_error *err) {
+  if (err) memset(err, 0, sizeof *err);
+  if (!e || !out || !out_valid || n_cols < e->n_slots || (e->n_slots && !cols))
+    return call_error(e, err, MS_ERR_INVALID,
+                      "expression evaluated with %zu frame columns, it reads %zu", n_cols,
+                      e ? e->n_slots : 0);
+  for (size_t i = 0; i < e->n_ins; i++)
+    if (e->ins[i].op == MS__OP_LOAD && n_rows > 0 && !cols[e->ins[i].slot].data)
+      return call_error(e, err, MS_ERR_INVALID,
+                        "expression evaluated without data for slot %d ('%s')",
+                        (int)e->ins[i].slot, e->ins[i].kmsg ? e->ins[i].kmsg : "?");
+  ms__expr_scratch *own = NULL;
+  if (!scratch) {
+    own = ms__expr_scratch_new();
+    if (!own) return call_error(e, err, MS_ERR_NOMEM, "out of memory evaluating expression");
+    scratch = own;
+  }
+  if (scratch_reserve(scratch, e->n_ins) < 0) {
+    ms__expr_scratch_free(own);
+    return call_error(e, err, MS_ERR_NOMEM, "out of memory evaluating expression");
+  }
+  ms__reg *R = scratch->R;
+  for (size_t i = 0; i < e->n_ins; i++) {
+    R[i].v = scratch->buf[i];
+    R[i].s = scratch->buf[i] + BLK * 8;
+  }
+  ms__expr_fill_consts(e, R, BLK);
+  ms_status st = MS_OK;
+  size_t root = e->n_ins - 1;
+  for (size_t start = 0; start < n_rows; start += BLK) {
+    size_t n = n_rows - start < BLK ? n_rows - start : BLK;
+    ms__expr_run(e, cols, start, n, R, scratch->buf);
+    const uint8_t *s = R[root].s;
+    size_t bad = SIZE_MAX;
+    for (size_t j = 0; j < n; j++)
+      if (s[j] == MS__ST_ERROR) {
+        bad = j;
+        break;
+      }
+    if (bad != SIZE_MAX) {
+      ms__expr_error tmp;
+      memset(&tmp, 0, sizeof tmp);
+      trace(e, cols, start + bad, scratch, &tmp);
+      if (err) *err = tmp;
+      st = tmp.status ? tmp.status : MS_ERR_MATH;
+      break;
+    }
+    write_out(e->type, &R[root], n, out, start, out_valid);
+  }
+  ms__expr_scratch_free(own);
+  return st;
+}
+
+ms_status ms__expr_eval_const(const ms__expr *e, ms__expr_value *out, ms__expr_error *err) {
+  memset(out, 0, sizeof *out);
+  if (!ms__expr_is_const(e)) return MS_ERR_INVALID;
+  union {
+    double d;
+    int64_t i;
+    int32_t i32;
+    uint8_t b;
+    const char *s;
+  } v;
+  uint8_t valid = 0;
+  memset(&v, 0, sizeof v);
+  ms_status st = ms__expr_eval(e, NULL, 0, 1, &v, &valid, NULL, err);
+  if (st != MS_OK) return st;
+  out->type = e->type;
+  out->missing = !valid;
+  switch (e->type) {
+    case MS__EXPR_NUMBER:
+    case MS__EXPR_DURATION: out->num = v.d; break;
+    case MS__EXPR_BOOL: out->i = v.b; break;
+    case MS__EXPR_CATEGORICAL:
+    case MS__EXPR_DATE: out->i = v.i32; break;
+    case MS__EXPR_DATETIME: out->i = v.i; break;
+    case MS__EXPR_STRING: out->str = v.s; break;
+    default: break;
+  }
+  return MS_OK;
+}

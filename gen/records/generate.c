@@ -1,0 +1,1443 @@
+/* Row generator: runs a compiled spec (records/plan.h) chunk by chunk.
+ *
+ * Shape of a run, per root table (docs/reproducibility.md):
+ *   candidates are cut into chunks of chunk_rows; chunks are processed in
+ *   batches, each batch in three parallel steps separated by short serial
+ *   steps that only add up counts:
+ *     A. fields a filter or a child count needs; the filter; compaction;
+ *        (serial: output positions of the accepted rows; shard window)
+ *     B. every other field that does not depend on the output position, and
+ *        the child tables (counts, rows, fields), recursively; rows before
+ *        the shard window only count their descendants;
+ *        (serial: output positions of child rows)
+ *     C. position-dependent fields (ids, refs, {seq} templates, dependents);
+ *        (serial: chunks handed to the sink in order).
+ * Every value is computed column-at-a-time over a chunk: expressions are
+ * evaluated by the vectorised expression VM over whole columns; draws loop
+ * over the rows of one field.
+ *
+ * Reproducibility: a row's draws are keyed by (seed, field stream, row uid,
+ * lane). A root row's uid is its candidate index; a child row's uid is
+ * xxh64(parent uid, child number), so it depends on neither chunking, nor
+ * threads, nor shards. Output positions are prefix sums in candidate order.
+ *
+ * Invariants: no state crosses chunks except the serial prefix sums; each
+ * thread has its own scratch (expression scratch, gsl_rng). */
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_rng.h>
+#include <inttypes.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "medsynth/records.h"
+#include "medsynth/rng.h"
+#include "records/plan.h"
+
+/* Row locators are built in fixed buffers; cutting a very deep one only
+ * shortens a message. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#define MAX_LEVELS 8
+#define MAX_TABLES 64
+
+size_t ms__slot_base(const ms_spec *s, size_t ti, int level);
+
+/* ---- chunk of one table --------------------------------------------------- */
+
+typedef struct tchunk tchunk;
+struct tchunk {
+  const ms_spec *s;
+  const ms__table *t;
+  size_t ti;
+  size_t n, cap;
+  void **data;
+  uint8_t **valid;
+  double **cu; /* copula uniforms per field (NULL when not in a group) */
+  uint8_t *done;
+  uint64_t *uid;
+  uint32_t *kidx; /* child number within its parent */
+  uint32_t *idx[MAX_LEVELS]; /* idx[l]: row of the ancestor l levels up (idx[0] unused) */
+  tchunk *parent;
+  uint64_t pos0;
+  int count_mode;
+};
+
+static size_t elem_size(const ms__field *f) {
+  switch (f->layout) {
+    case MS__EXPR_LAYOUT_F64:
+    case MS__EXPR_LAYOUT_I64:
+      return 8;
+    case MS__EXPR_LAYOUT_I32:
+      return 4;
+    case MS__EXPR_LAYOUT_U8:
+      return 1;
+    case MS__EXPR_LAYOUT_STR_FIXED:
+      return f->str_width + 1;
+    default:
+      return 8;
+  }
+}
+
+static void tchunk_free(tchunk *c) {
+  if (!c) return;
+  if (c->data)
+    for (size_t i = 0; i < c->t->n_fields; i++) {
+      free(c->data[i]);
+      free(c->valid[i]);
+      free(c->cu[i]);
+    }
+  free(c->data);
+  free(c->valid);
+  free(c->cu);
+  free(c->done);
+  free(c->uid);
+  free(c->kidx);
+  for (int l = 0; l < MAX_LEVELS; l++) free(c->idx[l]);
+  free(c);
+}
+
+static tchunk *tchunk_new(const ms_spec *s, size_t ti, size_t cap, int count_mode) {
+  tchunk *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->s = s;
+  c->t = &s->tables[ti];
+  c->ti = ti;
+  c->cap = cap ? cap : 1;
+  c->count_mode = count_mode;
+  size_t nf = c->t->n_fields;
+  c->data = calloc(nf, sizeof *c->data);
+  c->valid = calloc(nf, sizeof *c->valid);
+  c->cu = calloc(nf, sizeof *c->cu);
+  c->done = calloc(nf, 1);
+  c->uid = malloc(c->cap * sizeof *c->uid);
+  c->kidx = malloc(c->cap * sizeof *c->kidx);
+  if (!c->data || !c->valid || !c->cu || !c->done || !c->uid || !c->kidx) goto fail;
+  for (size_t i = 0; i < nf; i++) {
+    const ms__field *f = &c->t->fields[i];
+    if (count_mode && !f->needed_prefix) continue;
+    c->data[i] = calloc(c->cap, elem_size(f));
+    c->valid[i] = malloc(c->cap);
+    if (!c->data[i] || !c->valid[i]) goto fail;
+    memset(c->valid[i], 1, c->cap);
+  }
+  for (int l = 1; l <= c->t->depth && l < MAX_LEVELS; l++) {
+    c->idx[l] = malloc(c->cap * sizeof(uint32_t));
+    if (!c->idx[l]) goto fail;
+  }
+  return c;
+fail:
+  tchunk_free(c);
+  return NULL;
+}
+
+/* New chunk holding rows[0..m) of c (computed fields only). */
+static tchunk *tchunk_select(const tchunk *c, const uint32_t *rows, size_t m) {
+  tchunk *d = tchunk_new(c->s, c->ti, m, c->count_mode);
+  if (!d) return NULL;
+  d->n = m;
+  d->parent = c->parent;
+  for (size_t i = 0; i < c->t->n_fields; i++) {
+    d->done[i] = c->done[i];
+    if (!c->data[i] || !d->data[i]) continue;
+    size_t es = elem_size(&c->t->fields[i]);
+    const char *src = c->data[i];
+    char *dst = d->data[i];
+    for (size_t r = 0; r < m; r++) {
+      memcpy(dst + r * es, src + (size_t)rows[r] * es, es);
+      d->valid[i][r] = c->valid[i][rows[r]];
+    }
+  }
+  for (size_t r = 0; r < m; r++) {
+    d->uid[r] = c->uid[rows[r]];
+    d->kidx[r] = c->kidx[rows[r]];
+  }
+  for (int l = 1; l < MAX_LEVELS; l++)
+    if (c->idx[l] && d->idx[l])
+      for (size_t r = 0; r < m; r++) d->idx[l][r] = c->idx[l][rows[r]];
+  return d;
+}
+
+/* ---- per-thread scratch ------------------------------------------------------ */
+
+typedef struct {
+  ms__expr_scratch *xs;
+  gsl_rng *g;
+  size_t cap;
+  double *tmp[12];
+  uint8_t *ok[12];
+  uint8_t *vsel;
+  ms__expr_col *cols;
+  size_t ncols;
+  ms_diag *d;
+  ms_status st;
+  uint64_t seed;
+} ws_t;
+
+static void ws_free(ws_t *w) {
+  ms__expr_scratch_free(w->xs);
+  if (w->g) gsl_rng_free(w->g);
+  for (int i = 0; i < 12; i++) {
+    free(w->tmp[i]);
+    free(w->ok[i]);
+  }
+  free(w->vsel);
+  free(w->cols);
+  memset(w, 0, sizeof *w);
+}
+
+static int ws_reserve(ws_t *w, size_t n) {
+  if (!w->xs) w->xs = ms__expr_scratch_new();
+  if (!w->g) w->g = ms_rng_gsl_new();
+  if (!w->xs || !w->g) return -1;
+  if (n <= w->cap) return 0;
+  size_t cap = n + n / 2 + 16;
+  for (int i = 0; i < 12; i++) {
+    free(w->tmp[i]);
+    free(w->ok[i]);
+    w->tmp[i] = malloc(cap * sizeof(double));
+    w->ok[i] = malloc(cap);
+    if (!w->tmp[i] || !w->ok[i]) return -1;
+  }
+  free(w->vsel);
+  w->vsel = malloc(cap);
+  if (!w->vsel) return -1;
+  w->cap = cap;
+  return 0;
+}
+
+/* ---- row locations for messages ----------------------------------------------- */
+
+static void row_where(const tchunk *c, size_t r, char *buf, size_t cap) {
+  if (!c->parent) {
+    snprintf(buf, cap, "%s/row %" PRIu64, c->t->name, c->uid[r]);
+    return;
+  }
+  char pb[512];
+  row_where(c->parent, c->idx[1][r], pb, sizeof pb);
+  snprintf(buf, cap, "%s/child %u of %s", c->t->name, c->kidx[r] + 1, pb);
+}
+
+static ms_status row_error(ws_t *w, const tchunk *c, size_t r, const char *ptr, const char *fmt,
+                           ...) __attribute__((format(printf, 5, 6)));
+static ms_status row_error(ws_t *w, const tchunk *c, size_t r, const char *ptr, const char *fmt,
+                           ...) {
+  char where[640], msg[512];
+  row_where(c, r, where, sizeof where);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  ms_diag_add(w->d, MS_ERR_DATA, NULL, 0, 0, where, "%s%s%s", ptr ? ptr : "", ptr ? ": " : "",
+              msg);
+  if (w->st == MS_OK) w->st = MS_ERR_DATA;
+  return MS_ERR_DATA;
+}
+
+/* ---- expression evaluation ------------------------------------------------------ */
+
+static int build_frame(ws_t *w, const tchunk *c) {
+  const ms_spec *s = c->s;
+  size_t total = 0;
+  for (size_t t = c->ti; t != SIZE_MAX; t = s->tables[t].parent) total += s->tables[t].n_fields;
+  if (total > w->ncols) {
+    free(w->cols);
+    w->cols = calloc(total, sizeof *w->cols);
+    if (!w->cols) return -1;
+    w->ncols = total;
+  }
+  const tchunk *a = c;
+  int level = 0;
+  for (size_t t = c->ti; t != SIZE_MAX && a; t = s->tables[t].parent, a = a->parent, level++) {
+    size_t base = ms__slot_base(s, c->ti, level);
+    for (size_t fi = 0; fi < s->tables[t].n_fields; fi++) {
+      ms__expr_col *col = &w->cols[base + fi];
+      static const double zero8[1] = {0};
+      col->data = a->data[fi] ? a->data[fi] : (const void *)zero8;
+      col->valid = a->valid[fi];
+      col->index = level ? c->idx[level] : NULL;
+    }
+  }
+  return 0;
+}
+
+/* Evaluates x over the chunk into out (result type layout) and ok. */
+static ms_status eval_raw(ws_t *w, const tchunk *c, const ms__expr *x, void *out, uint8_t *ok) {
+  if (build_frame(w, c)) return w->st = MS_ERR_NOMEM;
+  ms__expr_error err;
+  ms_status st = ms__expr_eval(x, w->cols, w->ncols, c->n, out, ok, w->xs, &err);
+  if (st != MS_OK) {
+    char where[640];
+    if (err.row < c->n)
+      row_where(c, err.row, where, sizeof where);
+    else
+      snprintf(where, sizeof where, "%s", c->t->name);
+    ms__expr_error_report(x, &err, w->d, where);
+    if (w->st == MS_OK) w->st = st;
+  }
+  return st;
+}
+
+/* Evaluates a number/date/datetime-valued expression into doubles. */
+static ms_status eval_double(ws_t *w, const tchunk *c, const ms__expr *x, double *out,
+                             uint8_t *ok) {
+  ms__expr_type t = ms__expr_result_type(x);
+  size_t n = c->n;
+  if (t == MS__EXPR_NUMBER || t == MS__EXPR_DURATION) return eval_raw(w, c, x, out, ok);
+  if (t == MS__EXPR_DATE) {
+    int32_t *tmp = (int32_t *)out; /* int32 fit in the first half; expand backwards */
+    ms_status st = eval_raw(w, c, x, tmp, ok);
+    if (st) return st;
+    for (size_t i = n; i-- > 0;) out[i] = (double)tmp[i];
+    return MS_OK;
+  }
+  if (t == MS__EXPR_DATETIME) {
+    int64_t *tmp = (int64_t *)out;
+    ms_status st = eval_raw(w, c, x, tmp, ok);
+    if (st) return st;
+    for (size_t i = 0; i < n; i++) out[i] = (double)tmp[i];
+    return MS_OK;
+  }
+  if (t == MS__EXPR_BOOL) {
+    uint8_t *tmp = (uint8_t *)out;
+    ms_status st = eval_raw(w, c, x, tmp, ok);
+    if (st) return st;
+    for (size_t i = n; i-- > 0;) out[i] = tmp[i];
+    return MS_OK;
+  }
+  return w->st = MS_ERR_INTERNAL;
+}
+
+/* A parameter over the chunk: constant fill or expression. */
+static ms_status eval_param(ws_t *w, const tchunk *c, const ms__param *p, double dflt,
+                            double *out, uint8_t *ok) {
+  size_t n = c->n;
+  if (!p->set || !p->x) {
+    double v = p->set ? p->value : dflt;
+    for (size_t i = 0; i < n; i++) out[i] = v;
+    memset(ok, 1, n);
+    return MS_OK;
+  }
+  return eval_double(w, c, p->x, out, ok);
+}
+
+/* vsel[r] = 0 for the field's own definition, k + 1 for the first matching
+ * "when" rule k. */
+static ms_status select_variants(ws_t *w, const tchunk *c, ms__expr *const *conds, size_t nw,
+                                 uint8_t *vsel) {
+  size_t n = c->n;
+  memset(vsel, 0, n);
+  uint8_t *val = w->ok[10], *ok = w->ok[11];
+  for (size_t k = nw; k-- > 0;) {
+    if (!conds[k]) continue;
+    ms_status st = eval_raw(w, c, conds[k], val, ok);
+    if (st) return st;
+    for (size_t r = 0; r < n; r++)
+      if (ok[r] && val[r]) vsel[r] = (uint8_t)(k + 1);
+  }
+  return MS_OK;
+}
+
+/* ---- typed stores ----------------------------------------------------------------- */
+
+static void store_num(const ms__field *f, void *data, size_t r, double v) {
+  switch (f->layout) {
+    case MS__EXPR_LAYOUT_F64: ((double *)data)[r] = v; break;
+    case MS__EXPR_LAYOUT_I64: ((int64_t *)data)[r] = (int64_t)v; break;
+    case MS__EXPR_LAYOUT_I32: ((int32_t *)data)[r] = (int32_t)v; break;
+    case MS__EXPR_LAYOUT_U8: ((uint8_t *)data)[r] = (uint8_t)(v != 0); break;
+    default: break;
+  }
+}
+
+static void clear_value(const ms__field *f, void *data, size_t r) {
+  size_t es = elem_size(f);
+  memset((char *)data + r * es, 0, es);
+}
+
+/* ---- draws ------------------------------------------------------------------------ */
+
+/* Integer-valued draw (integer fields, date offsets, child counts) from the
+ * law truncated to the integers in [lo, hi]. NAN when there is none. */
+static double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u,
+                       int copula, gsl_rng *g, ms_rng_key key, uint64_t uid) {
+  double L = isinf(lo) ? lo : ceil(lo), H = isinf(hi) ? hi : floor(hi);
+  if (L > H) return NAN;
+  if (t == MS__DIST_UNIFORM) {
+    double l = fmax(ceil(a->p[0]), L), h = fmin(floor(a->p[1]), H);
+    if (l > h) return NAN;
+    double x = l + floor(u * (h - l + 1));
+    return x > h ? h : x;
+  }
+  if (ms__dist_is_discrete(t) || t == MS__DIST_CONSTANT) {
+    if (t == MS__DIST_CONSTANT) {
+      double x = floor(a->p[0] + 0.5);
+      return (x >= L && x <= H) ? x : NAN;
+    }
+    return ms__dist_draw_u(t, a, L, H, u);
+  }
+  double x;
+  if (isinf(L) && isinf(H) && !copula && (t == MS__DIST_GAMMA || t == MS__DIST_BETA)) {
+    ms_rng_gsl_reset(g, key, uid, MS__LANE_VALUE);
+    x = ms__dist_draw_gsl(t, a, g);
+  } else {
+    x = ms__dist_draw_u(t, a, isinf(L) ? L : L - 0.5, isinf(H) ? H : H + 0.5, u);
+  }
+  if (isnan(x)) return NAN;
+  x = floor(x + 0.5);
+  if (x < L) x = L;
+  if (x > H) x = H;
+  return x;
+}
+
+/* Real draw truncated to [lo, hi], rounded to `prec` decimals inside it. */
+static double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u,
+                        int copula, int prec, gsl_rng *g, ms_rng_key key, uint64_t uid) {
+  double x;
+  if (isinf(lo) && isinf(hi) && !copula && (t == MS__DIST_GAMMA || t == MS__DIST_BETA)) {
+    ms_rng_gsl_reset(g, key, uid, MS__LANE_VALUE);
+    x = ms__dist_draw_gsl(t, a, g);
+  } else if (t == MS__DIST_NORMAL && isinf(lo) && isinf(hi)) {
+    x = a->p[0] + a->p[1] * gsl_cdf_ugaussian_Pinv(u);
+  } else {
+    x = ms__dist_draw_u(t, a, lo, hi, u);
+  }
+  if (isnan(x) || prec < 0) return x;
+  double sc = pow(10.0, prec);
+  double y = round(x * sc) / sc;
+  if (y < lo) y = ceil(lo * sc - 1e-9) / sc;
+  if (y > hi) y = floor(hi * sc + 1e-9) / sc;
+  if (y < lo || y > hi) return x; /* no rounded value inside: keep the exact draw */
+  return y;
+}
+
+/* Copula uniforms of every field of group gi for the chunk's rows. */
+static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
+  const ms__copula *g = &c->t->cop[gi];
+  ms_rng_key key = ms_rng_key_make(w->seed, g->stream);
+  size_t n = c->n, k = g->n;
+  for (size_t j = 0; j < k; j++) {
+    size_t fi = g->fields[j];
+    if (!c->cu[fi]) {
+      c->cu[fi] = malloc((n ? n : 1) * sizeof(double));
+      if (!c->cu[fi]) return -1;
+    }
+  }
+  double z[64], e[64];
+  for (size_t r = 0; r < n; r++) {
+    for (size_t j = 0; j < k && j < 64; j++) e[j] = ms_rng_normal(key, c->uid[r], j);
+    for (size_t i = 0; i < k && i < 64; i++) {
+      double acc = 0;
+      for (size_t j = 0; j <= i; j++) acc += g->chol[i * k + j] * e[j];
+      z[i] = acc;
+    }
+    for (size_t i = 0; i < k && i < 64; i++) {
+      double u = gsl_cdf_ugaussian_P(z[i]);
+      /* keep u inside (0, 1) so quantile functions stay finite */
+      if (u <= 0) u = 5e-324;
+      if (u >= 1) u = 1 - 1.1102230246251565e-16;
+      c->cu[g->fields[i]][r] = u;
+    }
+  }
+  return 0;
+}
+
+/* Distribution draws for the rows whose variant is vk. */
+static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms__dist *D,
+                                int vk, const uint8_t *vsel, const double *lo, const double *hi,
+                                const uint8_t *lok, const uint8_t *hok, void *data,
+                                uint8_t *valid, int as_offset, const double *basev) {
+  size_t n = c->n;
+  int nr, np;
+  ms__dist_params(D->type, &nr, &np);
+  double *P[MS__DIST_MAX_PARAMS];
+  uint8_t *PO[MS__DIST_MAX_PARAMS];
+  int any_expr = 0;
+  for (int i = 0; i < np && D->type != MS__DIST_QUANTILES; i++) {
+    P[i] = w->tmp[4 + i];
+    PO[i] = w->ok[4 + i];
+    if (eval_param(w, c, &D->p[i], ms__dist_param_default(D->type, i), P[i], PO[i])) return w->st;
+    any_expr |= D->p[i].x != NULL;
+  }
+  ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
+  int copula = f->cop_group >= 0 && !as_offset;
+  const double *cu = copula ? c->cu[f - c->t->fields] : NULL;
+  ms__dist_args a = {.qprobs = D->qprobs, .qvalues = D->qvalues, .qn = D->qn};
+  int integer = f->kind == MS__K_INTEGER || (as_offset && f->kind == MS__K_DATE);
+  /* Constant parameters and bounds (the common case): the truncation window
+   * [F(lo), F(hi)] is the same for every row, so compute it once. The values
+   * are exactly those of the general path below. */
+  int const_bounds = (!f->min.set || !f->min.x) && (!f->max.set || !f->max.x) && !as_offset;
+  int fast = !any_expr && const_bounds && !integer && D->type != MS__DIST_QUANTILES &&
+             (D->type == MS__DIST_NORMAL || D->type == MS__DIST_LOGNORMAL) &&
+             (f->min.set || f->max.set);
+  double flo = 0, fhi = 1, sc = f->precision >= 0 ? pow(10.0, f->precision) : 0;
+  if (fast) {
+    for (int i = 0; i < np; i++) a.p[i] = D->p[i].value;
+    double l = f->min.set ? f->min.value : -INFINITY, h = f->max.set ? f->max.value : INFINITY;
+    ms__dist_window(D->type, &a, l, h, &flo, &fhi);
+    /* upper-tail windows use the survival function in ms__dist_draw_u */
+    if (!(fhi > flo) || (f->min.set && flo > 0.5)) fast = 0;
+  }
+  if (fast) {
+    double l = f->min.set ? f->min.value : -INFINITY, h = f->max.set ? f->max.value : INFINITY;
+    for (size_t r = 0; r < n; r++) {
+      if (vsel && vsel[r] != vk) continue;
+      if ((lo && !lok[r]) || (hi && !hok[r])) {
+        valid[r] = 0;
+        clear_value(f, data, r);
+        continue;
+      }
+      double u = cu ? cu[r] : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
+      double x = ms__dist_quantile(D->type, &a, flo + u * (fhi - flo));
+      if (x < l) x = l;
+      if (x > h) x = h;
+      if (f->precision >= 0) {
+        double y = round(x * sc) / sc;
+        if (y < l) y = ceil(l * sc - 1e-9) / sc;
+        if (y > h) y = floor(h * sc + 1e-9) / sc;
+        if (y >= l && y <= h) x = y;
+      }
+      store_num(f, data, r, x);
+    }
+    return MS_OK;
+  }
+  for (size_t r = 0; r < n; r++) {
+    if (vsel && vsel[r] != vk) continue;
+    int miss = 0;
+    for (int i = 0; i < np && D->type != MS__DIST_QUANTILES; i++) {
+      a.p[i] = P[i][r];
+      miss |= !PO[i][r];
+    }
+    if ((lo && !lok[r]) || (hi && !hok[r]) || (basev && !valid[r])) miss = 1;
+    if (miss) {
+      valid[r] = 0;
+      clear_value(f, data, r);
+      continue;
+    }
+    if (any_expr) {
+      char msg[96];
+      int bad = ms__dist_check(D->type, &a, msg, sizeof msg);
+      if (bad >= 0)
+        return row_error(w, c, r, D->p[bad].ptr, "%s (got %g)", msg, a.p[bad]);
+    }
+    double l = lo ? lo[r] : -INFINITY, h = hi ? hi[r] : INFINITY;
+    if (as_offset) {
+      /* bounds apply to base + offset */
+      double scale = f->kind == MS__K_DATETIME ? 86400.0 : 1.0;
+      if (lo) l = (lo[r] - basev[r]) / scale;
+      if (hi) h = (hi[r] - basev[r]) / scale;
+    }
+    double u = cu ? cu[r] : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
+    double x;
+    if (integer)
+      x = draw_int(D->type, &a, l, h, u, copula, w->g, key, c->uid[r]);
+    else
+      x = draw_real(D->type, &a, l, h, u, copula, as_offset ? -1 : f->precision, w->g, key,
+                    c->uid[r]);
+    if (isnan(x) || (!integer && !isfinite(x)))
+      return row_error(w, c, r, f->ptr,
+                       "no value of the %s distribution lies between min %g and max %g for this row",
+                       ms__dist_name(D->type), l, h);
+    if (as_offset) {
+      if (f->kind == MS__K_DATETIME) {
+        double s = basev[r] + round(x * 86400.0);
+        if (lo && s < lo[r]) s = lo[r];
+        if (hi && s > hi[r]) s = hi[r];
+        ((int64_t *)data)[r] = (int64_t)s;
+      } else {
+        ((int32_t *)data)[r] = (int32_t)(basev[r] + x);
+      }
+    } else {
+      store_num(f, data, r, x);
+    }
+  }
+  return MS_OK;
+}
+
+/* ---- ids and text ------------------------------------------------------------------ */
+
+/* Keyed bijection of [0, 2^bits) (balanced Feistel, 4 rounds): distinct row
+ * positions give distinct ids. bits is even, 16..64. */
+static uint64_t feistel(ms_rng_key key, uint64_t x, int bits) {
+  int h = bits / 2;
+  uint64_t mask = h == 64 ? ~0ull : ((1ull << h) - 1);
+  uint64_t L = x >> h, R = x & mask;
+  for (uint64_t round = 0; round < 4; round++) {
+    uint64_t F = ms_rng_u64(key, R, round) & mask;
+    uint64_t nl = R;
+    R = (L ^ F) & mask;
+    L = nl;
+  }
+  return (L << h) | R;
+}
+
+/* Decimal digits of v, left-padded with '0' (zero) or ' ' to width. */
+static size_t put_dec(char *o, uint64_t v, int width, int zero) {
+  char tmp[24];
+  size_t k = 0;
+  do {
+    tmp[k++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  size_t len = 0;
+  for (int i = (int)k; i < width; i++) o[len++] = zero ? '0' : ' ';
+  while (k) o[len++] = tmp[--k];
+  return len;
+}
+
+static size_t put_i64(char *o, int64_t v, int width, int zero) {
+  if (v >= 0) return put_dec(o, (uint64_t)v, width, zero);
+  o[0] = '-';
+  return 1 + put_dec(o + 1, (uint64_t)0 - (uint64_t)v, width > 1 ? width - 1 : 0, zero);
+}
+
+static void gen_id(ws_t *w, tchunk *c, const ms__field *f, void *data) {
+  static const char hexd[] = "0123456789ABCDEF";
+  size_t n = c->n;
+  ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
+  if (!f->id_string) {
+    for (size_t r = 0; r < n; r++) ((int64_t *)data)[r] = f->start + (int64_t)(c->pos0 + r);
+    return;
+  }
+  size_t es = f->str_width + 1;
+  const char *pre = f->prefix ? f->prefix : "";
+  size_t pl = strlen(pre);
+  for (size_t r = 0; r < n; r++) {
+    char *o = (char *)data + r * es;
+    uint64_t pos = c->pos0 + r;
+    memcpy(o, pre, pl);
+    size_t len = pl;
+    if (f->id_hash) {
+      uint64_t v = feistel(key, pos, 4 * f->width);
+      for (int i = f->width - 1; i >= 0; i--) o[len + (size_t)(f->width - 1 - i)] = hexd[(v >> (4 * i)) & 15];
+      len += (size_t)f->width;
+    } else {
+      len += put_i64(o + len, f->start + (int64_t)pos, f->width, 1);
+    }
+    memset(o + len, 0, es - len);
+  }
+}
+
+static size_t value_text(const tchunk *c, size_t fi, size_t r, char *buf, size_t cap) {
+  const ms__field *f = &c->t->fields[fi];
+  if (!c->valid[fi][r]) {
+    buf[0] = '\0';
+    return 0;
+  }
+  const void *d = c->data[fi];
+  switch (f->layout) {
+    case MS__EXPR_LAYOUT_STR_FIXED:
+      return (size_t)snprintf(buf, cap, "%s", (const char *)d + r * elem_size(f));
+    case MS__EXPR_LAYOUT_I32:
+      if (f->kind == MS__K_CATEGORICAL)
+        return (size_t)snprintf(buf, cap, "%s", f->labels[((const int32_t *)d)[r]]);
+      {
+        char db[MS_DATE_BUFSZ];
+        ms_date_format(((const int32_t *)d)[r], db);
+        return (size_t)snprintf(buf, cap, "%s", db);
+      }
+    case MS__EXPR_LAYOUT_I64:
+      if (f->vtype == MS__EXPR_DATETIME) {
+        char db[MS_DATE_BUFSZ];
+        ms_datetime_format(((const int64_t *)d)[r], db);
+        return (size_t)snprintf(buf, cap, "%s", db);
+      }
+      return (size_t)snprintf(buf, cap, "%" PRId64, ((const int64_t *)d)[r]);
+    case MS__EXPR_LAYOUT_U8:
+      return (size_t)snprintf(buf, cap, "%s", ((const uint8_t *)d)[r] ? "true" : "false");
+    case MS__EXPR_LAYOUT_F64:
+      if (f->precision >= 0)
+        return (size_t)snprintf(buf, cap, "%.*f", f->precision, ((const double *)d)[r]);
+      return (size_t)snprintf(buf, cap, "%.15g", ((const double *)d)[r]);
+    default:
+      buf[0] = '\0';
+      return 0;
+  }
+}
+
+static void gen_template(ws_t *w, tchunk *c, const ms__field *f, void *data) {
+  size_t n = c->n, es = f->str_width + 1;
+  ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
+  static const char hexd[] = "0123456789ABCDEF";
+  for (size_t r = 0; r < n; r++) {
+    char *o = (char *)data + r * es;
+    size_t len = 0;
+    char buf[512];
+    for (size_t pi = 0; pi < f->n_parts; pi++) {
+      const ms__tpart *p = &f->parts[pi];
+      size_t k = 0;
+      uint64_t lane = MS__LANE_TEMPLATE + pi * 8;
+      switch (p->kind) {
+        case MS__TP_TEXT:
+          k = strlen(p->text);
+          if (k > sizeof buf - 1) k = sizeof buf - 1;
+          memcpy(buf, p->text, k);
+          break;
+        case MS__TP_SEQ:
+        case MS__TP_ROW: {
+          uint64_t v = c->pos0 + r + (p->kind == MS__TP_SEQ ? 1 : 0);
+          k = put_dec(buf, v, p->width, p->zero_pad);
+          break;
+        }
+        case MS__TP_FIELD:
+          k = value_text(c, p->field, r, buf, sizeof buf);
+          break;
+        case MS__TP_HEX:
+          for (int i = 0; i < p->width; i += 16) {
+            uint64_t v = ms_rng_u64(key, c->uid[r], lane + (uint64_t)(i / 16));
+            for (int j = 0; j < 16 && i + j < p->width; j++) buf[k++] = hexd[(v >> (4 * j)) & 15];
+          }
+          break;
+        case MS__TP_DIGITS:
+          for (int i = 0; i < p->width; i += 18) {
+            uint64_t v = ms_rng_below(key, c->uid[r], lane + (uint64_t)(i / 18), 1000000000000000000ull);
+            for (int j = 0; j < 18 && i + j < p->width; j++, v /= 10) buf[k++] = (char)('0' + v % 10);
+          }
+          break;
+        case MS__TP_UPPER:
+          for (int i = 0; i < p->width; i += 13) {
+            uint64_t v = ms_rng_below(key, c->uid[r], lane + (uint64_t)(i / 13), 2481152873203736576ull);
+            for (int j = 0; j < 13 && i + j < p->width; j++, v /= 26) buf[k++] = (char)('A' + v % 26);
+          }
+          break;
+      }
+      if (k > sizeof buf - 1) k = sizeof buf - 1;
+      if (len + k > f->str_width) k = f->str_width - len;
+      memcpy(o + len, buf, k);
+      len += k;
+    }
+    memset(o + len, 0, es - len);
+  }
+}
+
+/* ---- one field over a chunk ----------------------------------------------------------- */
+
+static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data, uint8_t *valid) {
+  size_t n = c->n;
+  double *rate = w->tmp[8];
+  uint8_t *rok = w->ok[8];
+  if (eval_param(w, c, &f->miss_rate, 0.0, rate, rok)) return w->st;
+  if (f->n_miss_when) {
+    uint8_t *sel = w->ok[9];
+    if (select_variants(w, c, f->miss_if, f->n_miss_when, sel)) return w->st;
+    double *wr = w->tmp[9];
+    uint8_t *wok = w->ok[7];
+    for (size_t k = 0; k < f->n_miss_when; k++) {
+      if (eval_param(w, c, &f->miss_when_rate[k], 0.0, wr, wok)) return w->st;
+      for (size_t r = 0; r < n; r++)
+        if (sel[r] == k + 1) {
+          rate[r] = wr[r];
+          rok[r] = wok[r];
+        }
+    }
+  }
+  ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
+  for (size_t r = 0; r < n; r++) {
+    if (!rok[r]) continue; /* unknown rate: keep the value */
+    if (!(rate[r] >= 0 && rate[r] <= 1))
+      return row_error(w, c, r, f->miss_rate.ptr, "missing rate must be in [0, 1] (got %g)", rate[r]);
+    if (rate[r] > 0 && ms_rng_uniform(key, c->uid[r], MS__LANE_MISSING) < rate[r]) {
+      valid[r] = 0;
+      clear_value(f, data, r);
+    }
+  }
+  return MS_OK;
+}
+
+static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
+  const ms__table *t = c->t;
+  const ms__field *f = &t->fields[fi];
+  size_t n = c->n;
+  void *data = c->data[fi];
+  uint8_t *valid = c->valid[fi];
+  memset(valid, 1, n);
+  uint8_t *vsel = w->vsel;
+  if (select_variants(w, c, f->when_if, f->n_when, vsel)) return w->st;
+  if (f->cop_group >= 0 && !c->cu[fi])
+    if (copula_fill(w, c, (size_t)f->cop_group)) return w->st = MS_ERR_NOMEM;
+  ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
+
+  switch (f->kind) {
+    case MS__K_ID:
+      gen_id(w, c, f, data);
+      break;
+    case MS__K_REF: {
+      const tchunk *p = c->parent;
+      size_t es = elem_size(f);
+      for (size_t r = 0; r < n; r++) {
+        uint32_t pr = c->idx[1][r];
+        memcpy((char *)data + r * es, (const char *)p->data[f->ref_field] + (size_t)pr * es, es);
+        valid[r] = p->valid[f->ref_field][pr];
+      }
+      break;
+    }
+    case MS__K_STRING:
+      gen_template(w, c, f, data);
+      break;
+    case MS__K_CATEGORICAL: {
+      int32_t *o = data;
+      for (size_t r = 0; r < n; r++) {
+        const double *cum = vsel[r] && f->when[vsel[r] - 1].cum ? f->when[vsel[r] - 1].cum : f->base.cum;
+        double u = ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
+        size_t lo = 0, hi = f->n_labels - 1;
+        while (lo < hi) {
+          size_t mid = (lo + hi) / 2;
+          if (u < cum[mid])
+            hi = mid;
+          else
+            lo = mid + 1;
+        }
+        o[r] = (int32_t)lo;
+      }
+      break;
+    }
+    case MS__K_INTEGER:
+    case MS__K_REAL:
+    case MS__K_BOOL:
+    case MS__K_DATE:
+    case MS__K_DATETIME: {
+      /* bounds shared by all variants */
+      double *lo = NULL, *hi = NULL;
+      uint8_t *lok = NULL, *hok = NULL;
+      if (f->min.set) {
+        lo = w->tmp[0];
+        lok = w->ok[0];
+        if (eval_param(w, c, &f->min, -INFINITY, lo, lok)) return w->st;
+      }
+      if (f->max.set) {
+        hi = w->tmp[1];
+        hok = w->ok[1];
+        if (eval_param(w, c, &f->max, INFINITY, hi, hok)) return w->st;
+      }
+      for (size_t k = 0; k <= f->n_when; k++) {
+        int used = 0;
+        for (size_t r = 0; r < n && !used; r++) used = vsel[r] == k;
+        if (!used) continue;
+        const ms__variant *rv = k ? &f->when[k - 1] : NULL;
+        const ms__variant *b = &f->base;
+        if (f->kind == MS__K_BOOL) {
+          const ms__expr *x = rv && (rv->expr || rv->p.set) ? rv->expr : b->expr;
+          const ms__param *p = rv && (rv->expr || rv->p.set) ? &rv->p : &b->p;
+          if (x) {
+            uint8_t *tv = w->ok[2], *tok = w->ok[3];
+            if (eval_raw(w, c, x, tv, tok)) return w->st;
+            for (size_t r = 0; r < n; r++)
+              if (vsel[r] == k) {
+                ((uint8_t *)data)[r] = tok[r] ? tv[r] : 0;
+                valid[r] = tok[r];
+              }
+          } else {
+            double *pv = w->tmp[2];
+            uint8_t *pok = w->ok[2];
+            if (eval_param(w, c, p, 0.0, pv, pok)) return w->st;
+            for (size_t r = 0; r < n; r++) {
+              if (vsel[r] != k) continue;
+              if (!pok[r]) {
+                valid[r] = 0;
+                ((uint8_t *)data)[r] = 0;
+                continue;
+              }
+              if (!(pv[r] >= 0 && pv[r] <= 1))
+                return row_error(w, c, r, p->ptr, "must be in [0, 1] (got %g)", pv[r]);
+              ((uint8_t *)data)[r] = ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE) < pv[r];
+            }
+          }
+          continue;
+        }
+        if (f->kind == MS__K_INTEGER || f->kind == MS__K_REAL) {
+          int rule_sets = rv && (rv->has_dist || rv->expr);
+          const ms__expr *x = rule_sets ? rv->expr : b->expr;
+          const ms__dist *D = rule_sets ? (rv->has_dist ? &rv->dist : NULL) : (b->has_dist ? &b->dist : NULL);
+          if (x) {
+            double *xv = w->tmp[2];
+            uint8_t *xok = w->ok[2];
+            if (eval_double(w, c, x, xv, xok)) return w->st;
+            for (size_t r = 0; r < n; r++) {
+              if (vsel[r] != k) continue;
+              if (!xok[r]) {
+                valid[r] = 0;
+                clear_value(f, data, r);
+                continue;
+              }
+              double v = xv[r];
+              if (f->kind == MS__K_INTEGER) {
+                v = floor(v + 0.5);
+                if (!(fabs(v) < 9.2e18))
+                  return row_error(w, c, r, f->ptr, "value %g does not fit an integer", xv[r]);
+              } else if (f->precision >= 0) {
+                double sc = pow(10.0, f->precision);
+                v = round(v * sc) / sc;
+              }
+              store_num(f, data, r, v);
+            }
+          } else if (D) {
+            if (draw_dist_rows(w, c, f, D, (int)k, vsel, lo, hi, lok, hok, data, valid, 0, NULL))
+              return w->st;
+          }
+          continue;
+        }
+        /* date / datetime */
+        int rule_expr = rv && rv->expr;
+        int rule_base = rv && (rv->base || rv->has_offset);
+        const ms__expr *x = rule_expr ? rv->expr : rule_base ? NULL : b->expr;
+        if (x) {
+          if (eval_raw(w, c, x, w->tmp[2], w->ok[2])) return w->st;
+          size_t es = elem_size(f);
+          for (size_t r = 0; r < n; r++) {
+            if (vsel[r] != k) continue;
+            valid[r] = w->ok[2][r];
+            memcpy((char *)data + r * es, (char *)w->tmp[2] + r * es, es);
+          }
+          continue;
+        }
+        const ms__expr *bx = rule_base && rv->base ? rv->base : b->base;
+        const ms__dist *off = rule_base && rv->has_offset ? &rv->offset : b->has_offset ? &b->offset : NULL;
+        double *bv = w->tmp[3];
+        uint8_t *bok = w->ok[3];
+        if (eval_double(w, c, bx, bv, bok)) return w->st;
+        for (size_t r = 0; r < n; r++)
+          if (vsel[r] == k) valid[r] = bok[r];
+        if (off) {
+          if (draw_dist_rows(w, c, f, off, (int)k, vsel, lo, hi, lok, hok, data, valid, 1, bv))
+            return w->st;
+        } else {
+          for (size_t r = 0; r < n; r++) {
+            if (vsel[r] != k) continue;
+            if (!valid[r]) {
+              clear_value(f, data, r);
+              continue;
+            }
+            if ((lo && lok[r] && bv[r] < lo[r]) || (hi && hok[r] && bv[r] > hi[r]))
+              return row_error(w, c, r, f->ptr,
+                               "base value lies outside min/max and there is no offset_days to draw inside them");
+            store_num(f, data, r, bv[r]);
+          }
+        }
+      }
+      break;
+    }
+    case MS__K_COUNT:
+      break;
+  }
+  if (f->has_missing)
+    if (gen_missing(w, c, f, data, valid)) return w->st;
+  if (!f->nullable)
+    for (size_t r = 0; r < n; r++)
+      if (!valid[r])
+        return row_error(w, c, r, f->ptr,
+                         "value is missing (an input is missing) but the field allows no missing values; use coalesce() or declare \"missing\"");
+  c->done[fi] = 1;
+  return MS_OK;
+}
+
+/* Computes the fields of the chunk selected by phase:
+ *   'n' needed for counting (filter, child counts), 'p' not position-dependent,
+ *   'q' position-dependent. Fields already done are skipped. */
+static ms_status gen_fields(ws_t *w, tchunk *c, char phase) {
+  if (ws_reserve(w, c->n)) return w->st = MS_ERR_NOMEM;
+  const ms__table *t = c->t;
+  for (size_t k = 0; k < t->n_fields; k++) {
+    size_t fi = t->order[k];
+    const ms__field *f = &t->fields[fi];
+    if (c->done[fi]) continue;
+    if (phase == 'n' && !f->needed_prefix) continue;
+    if (phase == 'p' && f->pos_dep) continue;
+    if (phase == 'q' && !f->pos_dep) continue;
+    if (c->count_mode && !f->needed_prefix) continue;
+    if (gen_field(w, c, fi)) return w->st;
+  }
+  return MS_OK;
+}
+
+/* ---- child tables ------------------------------------------------------------------ */
+
+/* Per root chunk: chunks of every table of the tree (index by table). */
+typedef struct {
+  tchunk *out[MAX_TABLES]; /* rows inside the shard window (written) */
+  tchunk *pre[MAX_TABLES]; /* rows before it (counted only) */
+  uint64_t pre_rows[MAX_TABLES];
+  uint64_t cand0, ncand;
+  uint64_t last_cand; /* candidate index + 1 of the last accepted row kept */
+  size_t n_pre_root;
+  ms_diag d;
+  ms_status st;
+} rchunk;
+
+/* Builds the chunk of child table ci for the rows of parent chunk p. */
+static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **out) {
+  const ms_spec *s = p->s;
+  const ms__table *ct = &s->tables[ci];
+  const ms__dist *D = &ct->count;
+  size_t n = p->n;
+  *out = NULL;
+  if (ws_reserve(w, n)) return w->st = MS_ERR_NOMEM;
+  int nr, np;
+  ms__dist_params(D->type, &nr, &np);
+  double *P[MS__DIST_MAX_PARAMS];
+  uint8_t *PO[MS__DIST_MAX_PARAMS];
+  for (int i = 0; i < np && D->type != MS__DIST_QUANTILES; i++) {
+    P[i] = w->tmp[4 + i];
+    PO[i] = w->ok[4 + i];
+    if (eval_param(w, p, &D->p[i], ms__dist_param_default(D->type, i), P[i], PO[i])) return w->st;
+  }
+  double *lo = w->tmp[0], *hi = w->tmp[1];
+  uint8_t *lok = w->ok[0], *hok = w->ok[1];
+  if (eval_param(w, p, &D->min, 0.0, lo, lok) || eval_param(w, p, &D->max, 1e7, hi, hok))
+    return w->st;
+  uint32_t *cnt = malloc((n ? n : 1) * sizeof *cnt);
+  if (!cnt) return w->st = MS_ERR_NOMEM;
+  ms_rng_key key = ms_rng_key_make(w->seed, ct->count_stream);
+  ms__dist_args a = {.qprobs = D->qprobs, .qvalues = D->qvalues, .qn = D->qn};
+  size_t total = 0;
+  for (size_t r = 0; r < n; r++) {
+    for (int i = 0; i < np && D->type != MS__DIST_QUANTILES; i++) {
+      a.p[i] = P[i][r];
+      if (!PO[i][r]) {
+        free(cnt);
+        return row_error(w, p, r, D->p[i].ptr, "child count parameter is missing for this row");
+      }
+    }
+    if (!lok[r] || !hok[r]) {
+      free(cnt);
+      return row_error(w, p, r, D->ptr, "child count bound is missing for this row");
+    }
+    char msg[96];
+    int bad = ms__dist_check(D->type, &a, msg, sizeof msg);
+    if (bad >= 0) {
+      free(cnt);
+      return row_error(w, p, r, D->p[bad].ptr, "%s (got %g)", msg, a.p[bad]);
+    }
+    double l = fmax(0.0, lo[r]), h = fmin(1e7, hi[r]);
+    double u = ms_rng_uniform(key, p->uid[r], MS__LANE_VALUE);
+    double x = draw_int(D->type, &a, l, h, u, 0, w->g, key, p->uid[r]);
+    if (isnan(x)) {
+      free(cnt);
+      return row_error(w, p, r, D->ptr, "no child count of the %s distribution lies between min %g and max %g",
+                       ms__dist_name(D->type), l, h);
+    }
+    cnt[r] = (uint32_t)x;
+    total += cnt[r];
+  }
+  if (total > UINT32_MAX / 2) {
+    free(cnt);
+    return row_error(w, p, 0, D->ptr, "too many child rows in one chunk (%zu); use a smaller --chunk-rows", total);
+  }
+  tchunk *c = tchunk_new(s, ci, total, p->count_mode);
+  if (!c) {
+    free(cnt);
+    return w->st = MS_ERR_NOMEM;
+  }
+  c->parent = p;
+  c->n = total;
+  size_t j = 0;
+  for (size_t r = 0; r < n; r++)
+    for (uint32_t k = 0; k < cnt[r]; k++, j++) {
+      c->uid[j] = ms_rng_stream_sub(p->uid[r], k);
+      c->kidx[j] = k;
+      c->idx[1][j] = (uint32_t)r;
+      for (int l = 2; l <= ct->depth && l < MAX_LEVELS; l++) c->idx[l][j] = p->idx[l - 1][r];
+    }
+  free(cnt);
+  *out = c;
+  return MS_OK;
+}
+
+/* Generates the descendants of chunk c (its phase-1 fields done), tables in
+ * spec order. `set` receives each table's chunk. */
+static ms_status gen_tree(ws_t *w, tchunk *c, tchunk **set, uint64_t *counts, const uint8_t *want) {
+  const ms__table *t = c->t;
+  for (size_t k = 0; k < t->n_children; k++) {
+    size_t ci = t->children[k];
+    if (!want[ci]) continue;
+    tchunk *cc = NULL;
+    if (gen_children(w, c, ci, &cc)) return w->st;
+    if (gen_fields(w, cc, c->count_mode ? 'n' : 'p')) {
+      tchunk_free(cc);
+      return w->st;
+    }
+    if (counts) counts[ci] += cc->n;
+    set[ci] = cc;
+    if (gen_tree(w, cc, set, counts, want)) return w->st;
+  }
+  return MS_OK;
+}
+
+/* ---- driver ------------------------------------------------------------------------ */
+
+void ms_generate_opts_init(ms_generate_opts *o) {
+  memset(o, 0, sizeof *o);
+}
+
+void ms_generate_report_deinit(ms_generate_report *r) {
+  if (!r) return;
+  free(r->tables);
+  memset(r, 0, sizeof *r);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void rchunk_clear(rchunk *rc, size_t nt) {
+  for (size_t i = 0; i < nt; i++) {
+    tchunk_free(rc->out[i]);
+    tchunk_free(rc->pre[i]);
+    rc->out[i] = rc->pre[i] = NULL;
+    rc->pre_rows[i] = 0;
+  }
+  ms_diag_deinit(&rc->d);
+  ms_diag_init(&rc->d);
+  rc->st = MS_OK;
+  rc->n_pre_root = 0;
+  rc->last_cand = 0;
+}
+
+/* Step A: candidates -> needed fields -> filter -> compaction. */
+static void step_a(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc) {
+  const ms__table *t = &s->tables[rt];
+  tchunk *c = tchunk_new(s, rt, rc->ncand, 0);
+  if (!c) {
+    rc->st = MS_ERR_NOMEM;
+    return;
+  }
+  c->n = rc->ncand;
+  for (size_t r = 0; r < c->n; r++) {
+    c->uid[r] = rc->cand0 + r;
+    c->kidx[r] = 0;
+  }
+  if (gen_fields(w, c, 'n')) {
+    tchunk_free(c);
+    rc->st = w->st;
+    return;
+  }
+  if (t->filter) {
+    uint8_t *val = malloc(c->n ? c->n : 1), *ok = malloc(c->n ? c->n : 1);
+    uint32_t *keep = malloc((c->n ? c->n : 1) * sizeof *keep);
+    if (!val || !ok || !keep || eval_raw(w, c, t->filter, val, ok)) {
+      free(val);
+      free(ok);
+      free(keep);
+      tchunk_free(c);
+      rc->st = w->st ? w->st : MS_ERR_NOMEM;
+      return;
+    }
+    size_t m = 0;
+    for (size_t r = 0; r < c->n; r++)
+      if (ok[r] && val[r]) keep[m++] = (uint32_t)r;
+    tchunk *d = tchunk_select(c, keep, m);
+    free(val);
+    free(ok);
+    free(keep);
+    tchunk_free(c);
+    if (!d) {
+      rc->st = MS_ERR_NOMEM;
+      return;
+    }
+    c = d;
+  }
+  rc->out[rt] = c;
+}
+
+/* Step B: split at the shard start; prefix rows only count descendants. */
+static void step_b(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc, const uint8_t *want) {
+  tchunk *c = rc->out[rt];
+  size_t pre = rc->n_pre_root;
+  if (pre) {
+    uint32_t *rows = malloc(c->n * sizeof *rows);
+    if (!rows) {
+      rc->st = MS_ERR_NOMEM;
+      return;
+    }
+    for (size_t r = 0; r < c->n; r++) rows[r] = (uint32_t)r;
+    tchunk *p = tchunk_select(c, rows, pre);
+    tchunk *o = tchunk_select(c, rows + pre, c->n - pre);
+    free(rows);
+    if (!p || !o) {
+      tchunk_free(p);
+      tchunk_free(o);
+      rc->st = MS_ERR_NOMEM;
+      return;
+    }
+    o->pos0 = c->pos0 + pre;
+    tchunk_free(c);
+    rc->out[rt] = c = o;
+    p->count_mode = 1;
+    rc->pre[rt] = p;
+    if (gen_tree(w, p, rc->pre, rc->pre_rows, want)) {
+      rc->st = w->st;
+      return;
+    }
+    /* the prefix was only needed for its counts */
+    for (size_t i = 0; i < s->n_tables; i++) {
+      tchunk_free(rc->pre[i]);
+      rc->pre[i] = NULL;
+    }
+  }
+  if (gen_fields(w, c, 'p') || gen_tree(w, c, rc->out, NULL, want)) rc->st = w->st;
+}
+
+static void step_c(ws_t *w, const ms_spec *s, rchunk *rc) {
+  for (size_t ti = 0; ti < s->n_tables; ti++)
+    if (rc->out[ti] && gen_fields(w, rc->out[ti], 'q')) {
+      rc->st = w->st;
+      return;
+    }
+}
+
+static ms_status write_chunk(const ms_sink *sink, const tchunk *c) {
+  if (!sink || !sink->write_chunk || c->n == 0) return MS_OK;
+  const ms__table *t = c->t;
+  ms_colbuf cols[t->schema.n_columns ? t->schema.n_columns : 1];
+  for (size_t fi = 0; fi < t->n_fields; fi++) {
+    const ms__field *f = &t->fields[fi];
+    if (f->col < 0) continue;
+    cols[f->col].data = c->data[fi];
+    cols[f->col].valid = f->nullable ? c->valid[fi] : NULL;
+  }
+  ms_chunk ch = {.schema = &t->schema, .first_row = c->pos0, .n_rows = c->n, .capacity = c->n,
+                 .cols = cols};
+  return sink->write_chunk(sink->ctx, &ch);
+}
+
+static int in_subtree(const ms_spec *s, size_t ti, size_t root) {
+  for (size_t t = ti; t != SIZE_MAX; t = s->tables[t].parent)
+    if (t == root) return 1;
+  return 0;
+}
+
+ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_sink *sink,
+                      ms_generate_report *report, ms_diag *d) {
+  double t0 = now_s();
+  ms_generate_opts def;
+  ms_generate_opts_init(&def);
+  if (!opts) opts = &def;
+  size_t nt = s->n_tables;
+  if (nt > MAX_TABLES)
+    return ms_diag_add(d, MS_ERR_UNSUPPORTED, NULL, 0, 0, NULL, "at most %d tables", MAX_TABLES);
+  uint64_t seed = opts->has_seed ? opts->seed : s->seed;
+  uint32_t S = opts->shard_count ? opts->shard_count : 1, K = opts->shard_index;
+  if (K >= S)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "shard %u/%u: k must be < N", K + 1, S);
+  size_t R = opts->chunk_rows ? opts->chunk_rows : 65536;
+  if (R > (1u << 24)) R = 1u << 24;
+  int nthreads = opts->threads > 0 ? opts->threads : omp_get_max_threads();
+  if (nthreads > 256) nthreads = 256;
+
+  uint8_t write[MAX_TABLES] = {0}, want[MAX_TABLES] = {0};
+  if (opts->tables && opts->n_tables) {
+    for (size_t i = 0; i < opts->n_tables; i++) {
+      size_t ti = ms_spec_table_find(s, opts->tables[i]);
+      if (ti == SIZE_MAX)
+        return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "unknown table \"%s\"",
+                           opts->tables[i]);
+      write[ti] = 1;
+    }
+  } else {
+    memset(write, 1, nt);
+  }
+  for (size_t ti = 0; ti < nt; ti++)
+    if (write[ti])
+      for (size_t t = ti; t != SIZE_MAX; t = s->tables[t].parent) want[t] = 1;
+
+  ms_generate_report rep = {0};
+  rep.seed = seed;
+  rep.n_tables = nt;
+  rep.tables = calloc(nt, sizeof *rep.tables);
+  if (!rep.tables) return MS_ERR_NOMEM;
+  for (size_t ti = 0; ti < nt; ti++) {
+    rep.tables[ti].name = s->tables[ti].name;
+    rep.tables[ti].written = write[ti];
+  }
+  ms_status st = MS_OK;
+  uint64_t total_root = 0, done_root = 0;
+  for (size_t ti = 0; ti < nt; ti++)
+    if (s->tables[ti].parent == SIZE_MAX && want[ti]) {
+      uint64_t N = opts->rows ? opts->rows : s->tables[ti].rows;
+      total_root += N * (K + 1) / S - N * K / S;
+    }
+  for (size_t ti = 0; ti < nt && st == MS_OK; ti++) {
+    if (!write[ti] || !sink || !sink->begin_table) continue;
+    uint64_t exp = 0;
+    if (s->tables[ti].parent == SIZE_MAX) {
+      uint64_t N = opts->rows ? opts->rows : s->tables[ti].rows;
+      exp = N * (K + 1) / S - N * K / S;
+    }
+    st = sink->begin_table(sink->ctx, &s->tables[ti].schema, exp);
+  }
+
+  size_t nb = (size_t)nthreads * 2;
+  rchunk *rcs = calloc(nb, sizeof *rcs);
+  ws_t *ws = calloc((size_t)nthreads, sizeof *ws);
+  if (!rcs || !ws) st = MS_ERR_NOMEM;
+  for (size_t i = 0; rcs && i < nb; i++) ms_diag_init(&rcs[i].d);
+  uint64_t offsets[MAX_TABLES] = {0};
+
+  for (size_t rt = 0; rt < nt && st == MS_OK; rt++) {
+    const ms__table *t = &s->tables[rt];
+    if (t->parent != SIZE_MAX || !want[rt]) continue;
+    uint64_t N = opts->rows ? opts->rows : t->rows;
+    uint64_t a = N * K / S, b = N * (K + 1) / S;
+    int has_desc = 0;
+    for (size_t ci = 0; ci < nt; ci++)
+      if (ci != rt && want[ci] && in_subtree(s, ci, rt)) has_desc = 1;
+    uint64_t cand = 0, pos_next = 0;
+    if (!t->filter && !has_desc) cand = pos_next = a;
+    uint64_t maxc = t->max_candidates;
+    if (!maxc) maxc = N > UINT64_MAX / 200 ? UINT64_MAX : (N * 100 < 100000 ? 100000 : N * 100);
+    uint64_t last_cand = 0;
+    for (size_t ci = 0; ci < nt; ci++)
+      if (in_subtree(s, ci, rt)) offsets[ci] = 0;
+    while (pos_next < b && st == MS_OK) {
+      /* With a filter the number of candidates needed is unknown: batches
+       * start near the rows still wanted and grow, so small cohorts do not
+       * evaluate a whole chunk of candidates. Which rows are accepted never
+       * depends on this (first N in candidate order). */
+      uint64_t Rb = R;
+      if (t->filter) {
+        uint64_t want_rows = (b - pos_next + nb - 1) / nb;
+        uint64_t grow = want_rows * 2 < 1024 ? 1024 : want_rows * 2;
+        if (grow < Rb) Rb = grow;
+      }
+      size_t nc = 0;
+      for (; nc < nb; nc++) {
+        uint64_t c0 = cand + (uint64_t)nc * Rb;
+        uint64_t lim = t->filter ? maxc : b;
+        if (c0 >= lim) break;
+        rchunk_clear(&rcs[nc], nt);
+        rcs[nc].cand0 = c0;
+        rcs[nc].ncand = lim - c0 < Rb ? lim - c0 : Rb;
+      }
+      if (nc == 0) {
+        st = ms_diag_add(d, MS_ERR_DATA, s->file, 0, 0, t->name,
+                         "filter accepted only %" PRIu64 " of the %" PRIu64
+                         " rows wanted within max_candidates = %" PRIu64
+                         " candidates; loosen the filter or raise \"max_candidates\"",
+                         pos_next, b, maxc);
+        break;
+      }
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
+      for (size_t i = 0; i < nc; i++) {
+        ws_t *w = &ws[omp_get_thread_num()];
+        w->d = &rcs[i].d;
+        w->st = MS_OK;
+        w->seed = seed;
+        step_a(w, s, rt, &rcs[i]);
+      }
+      for (size_t i = 0; i < nc && st == MS_OK; i++) {
+        rchunk *rc = &rcs[i];
+        if (rc->st) {
+          st = rc->st;
+          for (size_t e = 0; e < rc->d.count; e++) {
+            const ms_diag_entry *en = &rc->d.entries[e];
+            ms_diag_add(d, en->status, en->file, en->line, en->column, en->where, "%s", en->message);
+          }
+          break;
+        }
+        tchunk *c = rc->out[rt];
+        uint64_t n = c->n;
+        uint64_t pre = pos_next < a ? (a - pos_next < n ? a - pos_next : n) : 0;
+        uint64_t end = b - pos_next < n ? b - pos_next : n;
+        c->n = (size_t)end; /* rows beyond the shard end are dropped */
+        c->pos0 = pos_next;
+        rc->n_pre_root = (size_t)pre;
+        if (end > 0) last_cand = c->uid[end - 1] + 1;
+        pos_next += end;
+      }
+      if (st) break;
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
+      for (size_t i = 0; i < nc; i++) {
+        ws_t *w = &ws[omp_get_thread_num()];
+        w->d = &rcs[i].d;
+        w->st = MS_OK;
+        w->seed = seed;
+        if (rcs[i].out[rt]->n) step_b(w, s, rt, &rcs[i], want);
+      }
+      for (size_t i = 0; i < nc && st == MS_OK; i++) {
+        rchunk *rc = &rcs[i];
+        if (rc->st) {
+          st = rc->st;
+          for (size_t e = 0; e < rc->d.count; e++) {
+            const ms_diag_entry *en = &rc->d.entries[e];
+            ms_diag_add(d, en->status, en->file, en->line, en->column, en->where, "%s", en->message);
+          }
+          break;
+        }
+        for (size_t ci = 0; ci < nt; ci++) {
+          if (ci == rt || !in_subtree(s, ci, rt)) continue;
+          offsets[ci] += rc->pre_rows[ci];
+          if (rc->out[ci]) {
+            rc->out[ci]->pos0 = offsets[ci];
+            offsets[ci] += rc->out[ci]->n;
+          }
+        }
+      }
+      if (st) break;
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
+      for (size_t i = 0; i < nc; i++) {
+        ws_t *w = &ws[omp_get_thread_num()];
+        w->d = &rcs[i].d;
+        w->st = MS_OK;
+        w->seed = seed;
+        step_c(w, s, &rcs[i]);
+      }
+      for (size_t i = 0; i < nc && st == MS_OK; i++) {
+        rchunk *rc = &rcs[i];
+        if (rc->st) {
+          st = rc->st;
+          for (size_t e = 0; e < rc->d.count; e++) {
+            const ms_diag_entry *en = &rc->d.entries[e];
+            ms_diag_add(d, en->status, en->file, en->line, en->column, en->where, "%s", en->message);
+          }
+          break;
+        }
+        for (size_t ti = 0; ti < nt && st == MS_OK; ti++) {
+          tchunk *c = rc->out[ti];
+          if (!c) continue;
+          if (ti == rt) done_root += c->n - 0;
+          if (!write[ti]) continue;
+          st = write_chunk(sink, c);
+          if (st) {
+            ms_diag_add(d, st, NULL, 0, 0, s->tables[ti].name, "writing table \"%s\" failed",
+                        s->tables[ti].name);
+            break;
+          }
+          rep.tables[ti].rows += c->n;
+        }
+      }
+      for (size_t i = 0; i < nc; i++) rchunk_clear(&rcs[i], nt);
+      cand += (uint64_t)nc * Rb;
+      if (opts->progress && st == MS_OK) opts->progress(opts->progress_ctx, done_root, total_root);
+    }
+    rep.tables[rt].candidates = t->filter ? last_cand : rep.tables[rt].rows;
+    rep.tables[rt].total_rows = N;
+    for (size_t ci = 0; ci < nt; ci++)
+      if (ci != rt && in_subtree(s, ci, rt)) {
+        rep.tables[ci].candidates = rep.tables[ci].rows;
+        rep.tables[ci].total_rows = S == 1 ? rep.tables[ci].rows : 0;
+      }
+  }
+  for (size_t ti = 0; ti < nt && st == MS_OK; ti++) {
+    if (!write[ti] || !sink || !sink->end_table) continue;
+    st = sink->end_table(sink->ctx, s->tables[ti].name);
+  }
+  for (size_t i = 0; rcs && i < nb; i++) {
+    rchunk_clear(&rcs[i], nt);
+    ms_diag_deinit(&rcs[i].d);
+  }
+  for (int i = 0; ws && i < nthreads; i++) ws_free(&ws[i]);
+  free(rcs);
+  free(ws);
+  rep.seconds = now_s() - t0;
+  if (report)
+    *report = rep;
+  else
+    ms_generate_report_deinit(&rep);
+  return st;
+}

@@ -1,0 +1,659 @@
+/* Record generation: statistics with fixed seeds (tolerances derived from N),
+ * rules, truncation, missingness, child tables, filters, and the
+ * reproducibility contract (threads, chunk sizes, prefixes, shards, field-edit
+ * isolation) checked by hashing generated columns.
+ *
+ * ctest-labels: unit */
+#include <gsl/gsl_errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "medsynth/records.h"
+#include "memsink.h"
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static ms_spec *load(const char *text) {
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_spec *s = NULL;
+  ms_status st = ms_spec_load_string(&s, text, strlen(text), "test.json", &d);
+  if (st != MS_OK) {
+    char *t = ms_diag_format(&d);
+    print_error("%s", t ? t : "?");
+    free(t);
+  }
+  ms_diag_deinit(&d);
+  assert_int_equal(st, MS_OK);
+  return s;
+}
+
+typedef struct {
+  uint64_t rows;
+  int threads;
+  size_t chunk;
+  uint32_t shard_k, shard_n;
+  uint64_t seed;
+  int has_seed;
+} run_opts;
+
+static ms_status run(const ms_spec *s, const run_opts *ro, memsink *m, ms_generate_report *rep,
+                     ms_diag *dout) {
+  ms_generate_opts o;
+  ms_generate_opts_init(&o);
+  if (ro) {
+    o.rows = ro->rows;
+    o.threads = ro->threads ? ro->threads : 1;
+    o.chunk_rows = ro->chunk;
+    o.shard_index = ro->shard_k;
+    o.shard_count = ro->shard_n;
+    o.seed = ro->seed;
+    o.has_seed = ro->has_seed;
+  } else {
+    o.threads = 2;
+  }
+  ms_sink sink = memsink_sink(m);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_generate_report r;
+  ms_status st = ms_generate(s, &o, &sink, &r, dout ? dout : &d);
+  if (st != MS_OK && !dout) {
+    char *t = ms_diag_format(&d);
+    print_error("%s", t ? t : "?");
+    free(t);
+  }
+  ms_diag_deinit(&d);
+  if (rep)
+    *rep = r;
+  else
+    ms_generate_report_deinit(&r);
+  return st;
+}
+
+static memtable *tab(memsink *m, const char *name) {
+  memtable *t = memsink_find(m, name);
+  assert_non_null(t);
+  return t;
+}
+
+static size_t col(const memtable *t, const char *name) {
+  size_t j = memtable_col(t, name);
+  assert_true(j != SIZE_MAX);
+  return j;
+}
+
+static void moments(const memtable *t, size_t j, double *mean, double *sd, size_t *n_valid) {
+  double s = 0, s2 = 0;
+  size_t n = 0;
+  for (size_t r = 0; r < t->n; r++) {
+    if (!t->valid[j][r]) continue;
+    double v = memtable_num(t, j, r);
+    s += v;
+    s2 += v * v;
+    n++;
+  }
+  *mean = s / (double)n;
+  *sd = sqrt((s2 - s * s / (double)n) / (double)(n - 1));
+  if (n_valid) *n_valid = n;
+}
+
+static double corr(const memtable *t, size_t a, size_t b) {
+  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  size_t n = t->n;
+  for (size_t r = 0; r < n; r++) {
+    double x = memtable_num(t, a, r), y = memtable_num(t, b, r);
+    sa += x;
+    sb += y;
+    saa += x * x;
+    sbb += y * y;
+    sab += x * y;
+  }
+  double cov = sab / n - (sa / n) * (sb / n);
+  return cov / sqrt((saa / n - (sa / n) * (sa / n)) * (sbb / n - (sb / n) * (sb / n)));
+}
+
+/* |observed - expected| within 5 standard errors (two-sided p ~ 6e-7). */
+#define assert_close_se(obs, exp, se)                                                      \
+  do {                                                                                     \
+    double o_ = (obs), e_ = (exp), s_ = (se);                                              \
+    if (!(fabs(o_ - e_) <= 5 * s_)) {                                                      \
+      print_error("%s = %g, expected %g +- 5 x %g\n", #obs, o_, e_, s_);                   \
+      fail();                                                                              \
+    }                                                                                      \
+  } while (0)
+
+/* ---- distributions ---------------------------------------------------------------- */
+
+static const char *k_dists =
+    "{\"medsynth\": 1, \"seed\": 7, \"tables\": [{\"name\": \"t\", \"rows\": 100000, \"fields\": ["
+    "{\"name\": \"nrm\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 50, \"sd\": 10}},"
+    "{\"name\": \"lgn\", \"kind\": \"real\", \"dist\": {\"type\": \"lognormal\", \"meanlog\": 1, \"sdlog\": 0.5}},"
+    "{\"name\": \"gam\", \"kind\": \"real\", \"dist\": {\"type\": \"gamma\", \"shape\": 2, \"scale\": 3}},"
+    "{\"name\": \"bet\", \"kind\": \"real\", \"dist\": {\"type\": \"beta\", \"a\": 2, \"b\": 5, \"low\": 10, \"high\": 20}},"
+    "{\"name\": \"uni\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": -1, \"high\": 3}},"
+    "{\"name\": \"iun\", \"kind\": \"integer\", \"dist\": {\"type\": \"uniform\", \"low\": 1, \"high\": 6}},"
+    "{\"name\": \"exq\", \"kind\": \"real\", \"dist\": {\"type\": \"exponential\", \"mean\": 4}},"
+    "{\"name\": \"poi\", \"kind\": \"integer\", \"dist\": {\"type\": \"poisson\", \"mean\": 3.5}},"
+    "{\"name\": \"pbig\", \"kind\": \"integer\", \"dist\": {\"type\": \"poisson\", \"mean\": 400}},"
+    "{\"name\": \"bin\", \"kind\": \"integer\", \"dist\": {\"type\": \"binomial\", \"n\": 20, \"p\": 0.3}},"
+    "{\"name\": \"qua\", \"kind\": \"real\", \"dist\": {\"type\": \"quantiles\", \"probs\": [0, 0.5, 1], \"values\": [0, 1, 3]}},"
+    "{\"name\": \"con\", \"kind\": \"real\", \"dist\": {\"type\": \"constant\", \"value\": 2.5}},"
+    "{\"name\": \"gtr\", \"kind\": \"real\", \"dist\": {\"type\": \"gamma\", \"shape\": 2, \"scale\": 3}, \"min\": 1, \"max\": 4}"
+    "]}]}";
+
+static void test_generate_distribution_moments(void **state) {
+  (void)state;
+  ms_spec *s = load(k_dists);
+  memsink m = {0};
+  assert_int_equal(run(s, NULL, &m, NULL, NULL), MS_OK);
+  memtable *t = tab(&m, "t");
+  assert_int_equal(t->n, 100000);
+  double N = 100000, mean, sd;
+  struct {
+    const char *name;
+    double mean, var;
+  } cases[] = {
+      {"nrm", 50, 100},
+      {"lgn", exp(1 + 0.125), (exp(0.25) - 1) * exp(2 + 0.25)},
+      {"gam", 6, 18},
+      {"bet", 10 + 10 * 2.0 / 7, 100 * 10.0 / (49 * 8)},
+      {"uni", 1, 16.0 / 12},
+      {"iun", 3.5, 35.0 / 12},
+      {"exq", 4, 16},
+      {"poi", 3.5, 3.5},
+      {"pbig", 400, 400},
+      {"bin", 6, 4.2},
+      {"qua", 0.5 * 0.5 + 0.5 * 2, 0}, /* variance computed below */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    size_t j = col(t, cases[i].name);
+    moments(t, j, &mean, &sd, NULL);
+    double var = cases[i].var;
+    if (!strcmp(cases[i].name, "qua")) {
+      /* mixture of U(0,1) and U(1,3) with equal weights */
+      double m2 = 0.5 * (1.0 / 3) + 0.5 * ((27.0 - 1.0) / 6.0);
+      var = m2 - cases[i].mean * cases[i].mean;
+    }
+    assert_close_se(mean, cases[i].mean, sqrt(var / N));
+    /* sd of the sample sd ~ sd * sqrt((kurtosis - 1) / (4N)); 2 x the normal
+     * value covers the skewed laws here */
+    assert_close_se(sd, sqrt(var), 2 * sqrt(var) * sqrt(2.0 / (4 * N)) * 3);
+  }
+  /* integers are integers; uniform integers hit every value in [1, 6] */
+  size_t j = col(t, "iun");
+  size_t hist[8] = {0};
+  for (size_t r = 0; r < t->n; r++) {
+    double v = memtable_num(t, j, r);
+    assert_true(v >= 1 && v <= 6);
+    hist[(int)v]++;
+  }
+  for (int k = 1; k <= 6; k++) assert_close_se((double)hist[k] / N, 1.0 / 6, sqrt(5.0 / 36 / N));
+  j = col(t, "con");
+  for (size_t r = 0; r < t->n; r++) assert_true(memtable_num(t, j, r) == 2.5);
+  /* truncated gamma: inside the bounds; mean of the truncated law */
+  j = col(t, "gtr");
+  for (size_t r = 0; r < t->n; r++) {
+    double v = memtable_num(t, j, r);
+    assert_true(v >= 1 && v <= 4);
+  }
+  /* E[X | 1<=X<=4] for gamma(2, 3): integrate numerically */
+  double num = 0, den = 0;
+  for (int k = 0; k < 30000; k++) {
+    double x = 1 + (k + 0.5) * 3.0 / 30000;
+    double f = x * exp(-x / 3);
+    num += x * f;
+    den += f;
+  }
+  moments(t, j, &mean, &sd, NULL);
+  assert_close_se(mean, num / den, sd / sqrt(N));
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
+static void test_generate_truncation_never_violated(void **state) {
+  (void)state;
+  const char *spec =
+      "{\"medsynth\": 1, \"seed\": 3, \"tables\": [{\"name\": \"t\", \"rows\": 50000, \"fields\": ["
+      "{\"name\": \"a\", \"kind\": \"real\", \"precision\": 1, \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}, \"min\": -0.55, \"max\": 2.04},"
+      "{\"name\": \"tail\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}, \"min\": 9, \"max\": 9.5},"
+      "{\"name\": \"i\", \"kind\": \"integer\", \"dist\": {\"type\": \"normal\", \"mean\": \"a * 10\", \"sd\": 30}, \"min\": -3, \"max\": 7},"
+      "{\"name\": \"lo\", \"kind\": \"real\", \"dist\": {\"type\": \"lognormal\", \"meanlog\": 0, \"sdlog\": 1}, \"min\": \"a + 3\"}"
+      "]}]}";
+  ms_spec *s = load(spec);
+  memsink m = {0};
+  assert_int_equal(run(s, NULL, &m, NULL, NULL), MS_OK);
+  memtable *t = tab(&m, "t");
+  size_t a = col(t, "a"), tl = col(t, "tail"), i = col(t, "i"), lo = col(t, "lo");
+  size_t hit_lo = 0, hit_hi = 0;
+  for (size_t r = 0; r < t->n; r++) {
+    double va = memtable_num(t, a, r);
+    assert_true(va >= -0.55 && va <= 2.04);
+    assert_true(fabs(va * 10 - round(va * 10)) < 1e-9); /* one decimal */
+    double vt = memtable_num(t, tl, r);
+    assert_true(vt >= 9 && vt <= 9.5);
+    double vi = memtable_num(t, i, r);
+    assert_true(vi >= -3 && vi <= 7);
+    hit_lo += vi == -3;
+    hit_hi += vi == 7;
+    assert_true(memtable_num(t, lo, r) >= va + 3);
+  }
+  /* integer bins at the bounds get a full unit of width, so both occur */
+  assert_true(hit_lo > 0 && hit_hi > 0);
+  /* a: rounded to 1 decimal inside [-0.55, 2.04] -> values in [-0.5, 2.0] */
+  double mean, sd;
+  moments(t, a, &mean, &sd, NULL);
+  /* truncated normal mean: (phi(a) - phi(b)) / (Phi(b) - Phi(a)) */
+  double pa = exp(-0.55 * 0.55 / 2) / sqrt(2 * M_PI), pb = exp(-2.04 * 2.04 / 2) / sqrt(2 * M_PI);
+  double Pa = 0.5 * erfc(0.55 / sqrt(2)), Pb = 0.5 * erfc(-2.04 / sqrt(2));
+  assert_close_se(mean, (pa - pb) / (Pb - Pa), sd / sqrt(50000.0) + 0.01);
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---- the outpatient spec -------------------------------------------------------- */
+
+static const char *k_outpatient =
+    "{\"medsynth\": 1, \"seed\": 20240101,"
+    " \"constants\": {\"reference_date\": \"2025-01-01\"},"
+    " \"tables\": ["
+    "  {\"name\": \"patients\", \"rows\": 20000, \"fields\": ["
+    "    {\"name\": \"patient_id\", \"kind\": \"id\", \"format\": \"hash\", \"prefix\": \"P\", \"width\": 10},"
+    "    {\"name\": \"mrn\", \"kind\": \"string\", \"template\": \"MRN-{seq:08}-{upper:2}{digits:3}\"},"
+    "    {\"name\": \"sex\", \"kind\": \"categorical\", \"values\": {\"F\": 0.508, \"M\": 0.492}},"
+    "    {\"name\": \"age\", \"kind\": \"integer\", \"dist\": {\"type\": \"uniform\", \"low\": 20, \"high\": 85}},"
+    "    {\"name\": \"height_cm\", \"kind\": \"real\", \"precision\": 1,"
+    "     \"dist\": {\"type\": \"normal\", \"mean\": 162, \"sd\": 7},"
+    "     \"when\": [{\"if\": \"sex == 'M'\", \"dist\": {\"type\": \"normal\", \"mean\": 176, \"sd\": 7.5}}],"
+    "     \"min\": 138, \"max\": 205},"
+    "    {\"name\": \"weight_kg\", \"kind\": \"real\", \"precision\": 1, \"dist\": {\"type\": \"normal\", \"mean\": 78, \"sd\": 14}, \"min\": 40, \"max\": 180},"
+    "    {\"name\": \"bmi\", \"kind\": \"real\", \"precision\": 1, \"expr\": \"weight_kg / (height_cm/100)^2\"},"
+    "    {\"name\": \"pregnant\", \"kind\": \"bool\", \"p\": 0.04, \"when\": [{\"if\": \"sex != 'F' or age > 50\", \"p\": 0}]},"
+    "    {\"name\": \"birth_date\", \"kind\": \"date\", \"base\": \"date(reference_date) - years(age)\","
+    "     \"offset_days\": {\"type\": \"uniform\", \"low\": -364, \"high\": 0}},"
+    "    {\"name\": \"hba1c\", \"kind\": \"real\", \"precision\": 1,"
+    "     \"dist\": {\"type\": \"lognormal\", \"meanlog\": 1.70, \"sdlog\": 0.12},"
+    "     \"missing\": {\"rate\": 0.2, \"when\": [{\"if\": \"age < 40\", \"rate\": 0.7}]}},"
+    "    {\"name\": \"tmp\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}, \"hidden\": true},"
+    "    {\"name\": \"score\", \"kind\": \"real\", \"expr\": \"tmp * 2\"}"
+    "  ]},"
+    "  {\"name\": \"encounters\", \"parent\": \"patients\","
+    "   \"count\": {\"type\": \"poisson\", \"mean\": \"1 + age/40\", \"max\": 12},"
+    "   \"fields\": ["
+    "    {\"name\": \"patient_id\", \"kind\": \"ref\"},"
+    "    {\"name\": \"encounter_id\", \"kind\": \"id\", \"format\": \"seq\"},"
+    "    {\"name\": \"visit_date\", \"kind\": \"date\", \"base\": \"date(reference_date)\","
+    "     \"offset_days\": {\"type\": \"uniform\", \"low\": -3650, \"high\": 0}, \"min\": \"parent.birth_date + years(18)\"},"
+    "    {\"name\": \"type\", \"kind\": \"categorical\", \"values\": {\"office\": 0.8, \"ed\": 0.15, \"inpatient\": 0.05}}"
+    "  ]},"
+    "  {\"name\": \"labs\", \"parent\": \"encounters\", \"count\": {\"type\": \"binomial\", \"n\": 3, \"p\": 0.5},"
+    "   \"fields\": ["
+    "    {\"name\": \"encounter_id\", \"kind\": \"ref\"},"
+    "    {\"name\": \"lab_id\", \"kind\": \"id\", \"format\": \"hash\", \"width\": 12},"
+    "    {\"name\": \"drawn\", \"kind\": \"date\", \"base\": \"parent.visit_date\", \"offset_days\": {\"type\": \"poisson\", \"mean\": 1}},"
+    "    {\"name\": \"age_at\", \"kind\": \"integer\", \"expr\": \"years_between(parent.parent.birth_date, drawn)\"}"
+    "  ]}"
+    "]}";
+
+static void test_generate_rules_missing_and_children(void **state) {
+  (void)state;
+  ms_spec *s = load(k_outpatient);
+  memsink m = {0};
+  ms_generate_report rep;
+  assert_int_equal(run(s, NULL, &m, &rep, NULL), MS_OK);
+  memtable *p = tab(&m, "patients"), *e = tab(&m, "encounters"), *l = tab(&m, "labs");
+  assert_int_equal(p->n, 20000);
+  assert_int_equal(rep.tables[0].rows, 20000);
+  assert_int_equal(rep.tables[1].rows, e->n);
+  assert_int_equal(rep.tables[2].rows, l->n);
+  ms_generate_report_deinit(&rep);
+  /* hidden field is not written; derived score is */
+  assert_true(memtable_col(p, "tmp") == SIZE_MAX);
+  size_t sex = col(p, "sex"), h = col(p, "height_cm"), age = col(p, "age"), pr = col(p, "pregnant"),
+         hb = col(p, "hba1c"), bd = col(p, "birth_date"), w = col(p, "weight_kg"), bmi = col(p, "bmi");
+  double sm = 0, sf = 0;
+  size_t nm = 0, nf = 0, preg_f = 0, young = 0, young_miss = 0, old = 0, old_miss = 0;
+  for (size_t r = 0; r < p->n; r++) {
+    int male = !strcmp(memtable_str(p, sex, r), "M");
+    double a = memtable_num(p, age, r);
+    if (male) {
+      sm += memtable_num(p, h, r);
+      nm++;
+    } else {
+      sf += memtable_num(p, h, r);
+      nf++;
+    }
+    /* the rule sets p = 0 for men and women over 50 */
+    if (memtable_num(p, pr, r)) {
+      assert_false(male);
+      assert_true(a <= 50);
+      preg_f++;
+    }
+    if (a < 40) {
+      young++;
+      young_miss += !p->valid[hb][r];
+    } else {
+      old++;
+      old_miss += !p->valid[hb][r];
+    }
+    /* derived value follows its formula (both inputs rounded to 0.1) */
+    double hv = memtable_num(p, h, r) / 100, bv = memtable_num(p, w, r) / (hv * hv);
+    assert_true(fabs(memtable_num(p, bmi, r) - bv) <= 0.05 + 1e-9);
+    /* birth date within the year before reference_date - age years */
+    double ref = 20089; /* 2025-01-01 */
+    double b = memtable_num(p, bd, r);
+    assert_true(b <= ref - a * 365.2425 + 2 && b >= ref - (a + 1) * 365.2425 - 2);
+  }
+  double N = (double)p->n;
+  assert_close_se((double)nm / N, 0.492, sqrt(0.25 / N));
+  assert_close_se(sm / nm, 176, 7.5 / sqrt(nm));
+  assert_close_se(sf / nf, 162, 7 / sqrt(nf));
+  size_t f_le50 = 0;
+  for (size_t r = 0; r < p->n; r++)
+    f_le50 += strcmp(memtable_str(p, sex, r), "M") && memtable_num(p, age, r) <= 50;
+  assert_close_se((double)preg_f / f_le50, 0.04, sqrt(0.04 * 0.96 / f_le50));
+  assert_close_se((double)young_miss / young, 0.7, sqrt(0.21 / young));
+  assert_close_se((double)old_miss / old, 0.2, sqrt(0.16 / old));
+
+  /* child counts: poisson(1 + age/40) truncated at 12 -> mean of 1 + E[age]/40 */
+  assert_close_se((double)e->n / N, 1 + 52.5 / 40, sqrt((1 + 52.5 / 40 + 0.35) / N));
+  /* every foreign key resolves, children follow their parents in order */
+  size_t pid = col(p, "patient_id"), eref = col(e, "patient_id"), vd = col(e, "visit_date");
+  size_t pi = 0;
+  for (size_t r = 0; r < e->n; r++) {
+    const char *k = memtable_str(e, eref, r);
+    while (pi < p->n && strcmp(memtable_str(p, pid, pi), k)) pi++;
+    assert_true(pi < p->n);
+    /* visit after 18th birthday, never after the reference date */
+    double v = memtable_num(e, vd, r);
+    assert_true(v >= memtable_num(p, bd, pi) + 18 * 365);
+    assert_true(v <= 20089);
+  }
+  /* encounter ids are 1..n; lab refs resolve into them */
+  size_t eid = col(e, "encounter_id");
+  for (size_t r = 0; r < e->n; r++) assert_true(memtable_num(e, eid, r) == (double)(r + 1));
+  size_t lref = col(l, "encounter_id"), dr = col(l, "drawn"), aa = col(l, "age_at");
+  double last = 0;
+  for (size_t r = 0; r < l->n; r++) {
+    double k = memtable_num(l, lref, r);
+    assert_true(k >= 1 && k <= (double)e->n);
+    assert_true(k >= last); /* in parent order */
+    last = k;
+    double v = memtable_num(e, vd, (size_t)k - 1);
+    assert_true(memtable_num(l, dr, r) >= v);
+    assert_true(memtable_num(l, aa, r) >= 18);
+  }
+  assert_close_se((double)l->n / e->n, 1.5, sqrt(0.75 / e->n));
+  /* hash ids are unique */
+  size_t lid = col(l, "lab_id");
+  char **ids = malloc(l->n * sizeof *ids);
+  for (size_t r = 0; r < l->n; r++) ids[r] = (char *)memtable_str(l, lid, r);
+  qsort(ids, l->n, sizeof *ids, cmp_str);
+  for (size_t r = 1; r < l->n; r++) assert_true(strcmp(ids[r - 1], ids[r]) != 0);
+  free(ids);
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
+/* ---- copula ------------------------------------------------------------------------ */
+
+static void test_generate_copula_keeps_marginals_and_correlation(void **state) {
+  (void)state;
+  const char *spec =
+      "{\"medsynth\": 1, \"seed\": 11, \"tables\": [{\"name\": \"t\", \"rows\": 100000, \"fields\": ["
+      "{\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 120, \"sd\": 15}},"
+      "{\"name\": \"y\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 80, \"sd\": 10}},"
+      "{\"name\": \"z\", \"kind\": \"real\", \"dist\": {\"type\": \"gamma\", \"shape\": 3, \"scale\": 2}, \"max\": 12},"
+      "{\"name\": \"free\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}}"
+      "], \"correlations\": [{\"fields\": [\"x\", \"y\", \"z\"],"
+      "  \"matrix\": [[1, 0.6, -0.3], [0.6, 1, 0.2], [-0.3, 0.2, 1]]}]}]}";
+  ms_spec *s = load(spec);
+  memsink m = {0};
+  assert_int_equal(run(s, NULL, &m, NULL, NULL), MS_OK);
+  memtable *t = tab(&m, "t");
+  size_t x = col(t, "x"), y = col(t, "y"), z = col(t, "z"), f = col(t, "free");
+  double N = 100000, mean, sd;
+  /* normal marginals kept exactly: Pearson of the normals equals the matrix */
+  assert_true(fabs(corr(t, x, y) - 0.6) < 0.02);
+  assert_true(fabs(corr(t, x, f)) < 0.02);
+  moments(t, x, &mean, &sd, NULL);
+  assert_close_se(mean, 120, 15 / sqrt(N));
+  assert_close_se(sd, 15, 15 / sqrt(2 * N));
+  moments(t, y, &mean, &sd, NULL);
+  assert_close_se(mean, 80, 10 / sqrt(N));
+  /* truncation respected by the correlated gamma */
+  for (size_t r = 0; r < t->n; r++) assert_true(memtable_num(t, z, r) <= 12 && memtable_num(t, z, r) > 0);
+  /* rank correlation of a Gaussian copula: (6/pi) asin(r/2); compare signs
+   * and size through Pearson on normal scores of z */
+  assert_true(corr(t, x, z) < -0.2 && corr(t, y, z) > 0.1);
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
+/* ---- filters ---------------------------------------------------------------------- */
+
+static const char *k_filtered =
+    "{\"medsynth\": 1, \"seed\": 5, \"tables\": ["
+    " {\"name\": \"p\", \"rows\": 3000, \"filter\": \"age >= 60 and sex == 'F'\", \"fields\": ["
+    "  {\"name\": \"id\", \"kind\": \"id\", \"format\": \"seq\"},"
+    "  {\"name\": \"sex\", \"kind\": \"categorical\", \"values\": {\"F\": 1, \"M\": 1}},"
+    "  {\"name\": \"age\", \"kind\": \"integer\", \"dist\": {\"type\": \"uniform\", \"low\": 20, \"high\": 79}},"
+    "  {\"name\": \"sbp\", \"kind\": \"integer\", \"dist\": {\"type\": \"normal\", \"mean\": \"100 + age/2\", \"sd\": 12}},"
+    "  {\"name\": \"tag\", \"kind\": \"string\", \"template\": \"{id}-{hex:4}\"}"
+    " ]},"
+    " {\"name\": \"v\", \"parent\": \"p\", \"count\": {\"type\": \"poisson\", \"mean\": 2}, \"fields\": ["
+    "  {\"name\": \"pid\", \"kind\": \"ref\"}, {\"name\": \"n\", \"kind\": \"id\"},"
+    "  {\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": \"parent.sbp\", \"sd\": 1}}"
+    " ]}]}";
+
+static void test_generate_filter_first_n_accepted(void **state) {
+  (void)state;
+  ms_spec *s = load(k_filtered);
+  memsink m = {0};
+  ms_generate_report rep;
+  assert_int_equal(run(s, NULL, &m, &rep, NULL), MS_OK);
+  memtable *t = tab(&m, "p");
+  assert_int_equal(t->n, 3000);
+  size_t sex = col(t, "sex"), age = col(t, "age"), id = col(t, "id");
+  for (size_t r = 0; r < t->n; r++) {
+    assert_string_equal(memtable_str(t, sex, r), "F");
+    assert_true(memtable_num(t, age, r) >= 60);
+    assert_true(memtable_num(t, id, r) == (double)(r + 1)); /* ids count output rows */
+  }
+  /* acceptance probability 0.5 * 20/60 = 1/6: candidates ~ 6 x rows */
+  double cand = (double)rep.tables[0].candidates;
+  assert_close_se(3000 / cand, 1.0 / 6, sqrt((1.0 / 6) * (5.0 / 6) / cand));
+  ms_generate_report_deinit(&rep);
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
+static void test_generate_filter_max_candidates_error(void **state) {
+  (void)state;
+  const char *spec =
+      "{\"medsynth\": 1, \"tables\": [{\"name\": \"p\", \"rows\": 100, \"max_candidates\": 5000,"
+      " \"filter\": \"x > 3.5\", \"fields\": ["
+      "  {\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}}]}]}";
+  ms_spec *s = load(spec);
+  memsink m = {0};
+  ms_diag d;
+  ms_diag_init(&d);
+  assert_int_equal(run(s, NULL, &m, NULL, &d), MS_ERR_DATA);
+  char *txt = ms_diag_format(&d);
+  assert_non_null(strstr(txt, "max_candidates = 5000"));
+  assert_non_null(strstr(txt, "filter accepted only"));
+  free(txt);
+  ms_diag_deinit(&d);
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
+static void test_generate_row_error_names_row(void **state) {
+  (void)state;
+  const char *spec =
+      "{\"medsynth\": 1, \"tables\": [{\"name\": \"p\", \"rows\": 100, \"fields\": ["
+      "  {\"name\": \"i\", \"kind\": \"integer\", \"dist\": {\"type\": \"uniform\", \"low\": 0, \"high\": 60}},"
+      "  {\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": \"i - 50\"}}]}]}";
+  ms_spec *s = load(spec);
+  memsink m = {0};
+  ms_diag d;
+  ms_diag_init(&d);
+  assert_int_equal(run(s, NULL, &m, NULL, &d), MS_ERR_DATA);
+  assert_true(d.count >= 1);
+  assert_non_null(strstr(d.entries[0].where, "p/row "));
+  assert_non_null(strstr(d.entries[0].message, "/tables/0/fields/1/dist/sd: must be > 0"));
+  ms_diag_deinit(&d);
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
+/* ---- reproducibility ----------------------------------------------------------------- */
+
+static void hashes(const char *spec_text, const run_opts *ro, uint64_t *h, size_t nt) {
+  ms_spec *s = load(spec_text);
+  memsink m = {0};
+  assert_int_equal(run(s, ro, &m, NULL, NULL), MS_OK);
+  for (size_t i = 0; i < nt; i++) h[i] = i < m.nt ? memtable_hash(&m.t[i], 0, m.t[i].n) : 0;
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
+static void test_generate_same_bytes_any_threads_and_chunks(void **state) {
+  (void)state;
+  const char *specs[] = {k_outpatient, k_filtered};
+  for (int k = 0; k < 2; k++) {
+    uint64_t ref[3], h[3];
+    run_opts ro = {.rows = 3000, .threads = 1, .chunk = 65536};
+    hashes(specs[k], &ro, ref, 3);
+    int threads[] = {1, 2, 8};
+    size_t chunks[] = {1, 7, 1000, 65536};
+    for (int a = 0; a < 3; a++)
+      for (int b = 0; b < 4; b++) {
+        if (chunks[b] == 1 && threads[a] != 2) continue; /* slow; one combination is enough */
+        run_opts r2 = {.rows = 3000, .threads = threads[a], .chunk = chunks[b]};
+        hashes(specs[k], &r2, h, 3);
+        for (int i = 0; i < 3; i++) assert_true(h[i] == ref[i]);
+      }
+  }
+}
+
+static void test_generate_prefix_stable(void **state) {
+  (void)state;
+  const char *specs[] = {k_outpatient, k_filtered};
+  for (int k = 0; k < 2; k++) {
+    ms_spec *s = load(specs[k]);
+    memsink big = {0}, small = {0};
+    run_opts r1 = {.rows = 2000, .threads = 2, .chunk = 300};
+    run_opts r2 = {.rows = 1000, .threads = 1, .chunk = 4096};
+    assert_int_equal(run(s, &r1, &big, NULL, NULL), MS_OK);
+    assert_int_equal(run(s, &r2, &small, NULL, NULL), MS_OK);
+    memtable *b = &big.t[0], *sm = &small.t[0];
+    assert_int_equal(sm->n, 1000);
+    assert_true(memtable_hash(b, 0, 1000) == memtable_hash(sm, 0, 1000));
+    /* children of the first 1000 roots are the first rows of the child table */
+    memtable *bc = &big.t[1], *sc = &small.t[1];
+    assert_true(sc->n < bc->n);
+    assert_true(memtable_hash(bc, 0, sc->n) == memtable_hash(sc, 0, sc->n));
+    memsink_free(&big);
+    memsink_free(&small);
+    ms_spec_free(s);
+  }
+}
+
+static void test_generate_shards_equal_single_run(void **state) {
+  (void)state;
+  const char *specs[] = {k_outpatient, k_filtered};
+  for (int k = 0; k < 2; k++) {
+    ms_spec *s = load(specs[k]);
+    memsink whole = {0}, parts = {0};
+    run_opts r = {.rows = 2500, .threads = 2, .chunk = 400};
+    assert_int_equal(run(s, &r, &whole, NULL, NULL), MS_OK);
+    for (uint32_t i = 0; i < 3; i++) {
+      run_opts rs = {.rows = 2500, .threads = 1 + i, .chunk = 333 + i, .shard_k = i, .shard_n = 3};
+      assert_int_equal(run(s, &rs, &parts, NULL, NULL), MS_OK);
+    }
+    assert_int_equal(whole.nt, parts.nt);
+    for (size_t i = 0; i < whole.nt; i++) {
+      assert_int_equal(whole.t[i].n, parts.t[i].n);
+      assert_true(memtable_hash(&whole.t[i], 0, whole.t[i].n) ==
+                  memtable_hash(&parts.t[i], 0, parts.t[i].n));
+    }
+    memsink_free(&whole);
+    memsink_free(&parts);
+    ms_spec_free(s);
+  }
+}
+
+/* Changing one field's parameters leaves every field that does not read it
+ * unchanged (draws are keyed by "table/field", not by position). */
+static void test_generate_field_edit_isolation(void **state) {
+  (void)state;
+  char *edited = strdup(k_outpatient);
+  char *at = strstr(edited, "\"mean\": 78, \"sd\": 14");
+  assert_non_null(at);
+  memcpy(at, "\"mean\": 70, \"sd\": 19", 20);
+  ms_spec *a = load(k_outpatient), *b = load(edited);
+  memsink ma = {0}, mb = {0};
+  assert_int_equal(run(a, NULL, &ma, NULL, NULL), MS_OK);
+  assert_int_equal(run(b, NULL, &mb, NULL, NULL), MS_OK);
+  memtable *pa = &ma.t[0], *pb = &mb.t[0];
+  const char *same[] = {"patient_id", "mrn", "sex", "age", "height_cm", "pregnant",
+                        "birth_date", "hba1c", "score"};
+  for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+    size_t j = col(pa, same[i]);
+    assert_true(memtable_col_hash(pa, j, 0, pa->n) == memtable_col_hash(pb, j, 0, pb->n));
+  }
+  /* the edited field and its dependants change */
+  assert_true(memtable_col_hash(pa, col(pa, "weight_kg"), 0, pa->n) !=
+              memtable_col_hash(pb, col(pb, "weight_kg"), 0, pb->n));
+  assert_true(memtable_col_hash(pa, col(pa, "bmi"), 0, pa->n) !=
+              memtable_col_hash(pb, col(pb, "bmi"), 0, pb->n));
+  /* child tables do not read weight: unchanged */
+  assert_true(memtable_hash(&ma.t[1], 0, ma.t[1].n) == memtable_hash(&mb.t[1], 0, mb.t[1].n));
+  memsink_free(&ma);
+  memsink_free(&mb);
+  ms_spec_free(a);
+  ms_spec_free(b);
+  free(edited);
+}
+
+static void test_generate_seed_changes_values(void **state) {
+  (void)state;
+  uint64_t a[3], b[3], c[3];
+  run_opts r1 = {.rows = 500, .threads = 1};
+  run_opts r2 = {.rows = 500, .threads = 1, .has_seed = 1, .seed = 20240101};
+  run_opts r3 = {.rows = 500, .threads = 1, .has_seed = 1, .seed = 99};
+  hashes(k_outpatient, &r1, a, 3);
+  hashes(k_outpatient, &r2, b, 3);
+  hashes(k_outpatient, &r3, c, 3);
+  assert_true(a[0] == b[0]); /* the spec's seed is 20240101 */
+  assert_true(a[0] != c[0]);
+}
+
+int main(void) {
+  gsl_set_error_handler_off();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_generate_distribution_moments),
+      cmocka_unit_test(test_generate_truncation_never_violated),
+      cmocka_unit_test(test_generate_rules_missing_and_children),
+      cmocka_unit_test(test_generate_copula_keeps_marginals_and_correlation),
+      cmocka_unit_test(test_generate_filter_first_n_accepted),
+      cmocka_unit_test(test_generate_filter_max_candidates_error),
+      cmocka_unit_test(test_generate_row_error_names_row),
+      cmocka_unit_test(test_generate_same_bytes_any_threads_and_chunks),
+      cmocka_unit_test(test_generate_prefix_stable),
+      cmocka_unit_test(test_generate_shards_equal_single_run),
+      cmocka_unit_test(test_generate_field_edit_isolation),
+      cmocka_unit_test(test_generate_seed_changes_values),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
