@@ -30,6 +30,10 @@ Figures (written to --json, with PNGs under --figdir):
     and "train" (real training slices, the floor). Every set has the same
     size as the generated set and fixed seeds.
 
+C samples (`medsynth images ... -o c.h5`) are evaluated the same way with
+--c-samples c_unet=c0.h5,c1.h5,... (images sorted by class, the first
+9*per-class kept).
+
 Usage:
   /usr/bin/python3 models/evaluate_models.py --data /tmp/mri/slices64.h5 \
       --unet models/mri_unet64.h5 --vae models/mri_vae64.h5 \
@@ -219,7 +223,9 @@ def main(argv):
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--guidance", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--c-samples", action="append", default=[], metavar="KEY=FILE.h5[,FILE.h5...]",
+                    help="also evaluate images written by `medsynth images` (first 9*per-class)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     os.makedirs(a.figdir, exist_ok=True)
@@ -269,6 +275,31 @@ def main(argv):
         pair = np.concatenate([np.stack([ref[i], rec[i]]) for i in range(0, n, a.per_class)])
         grid_png(os.path.join(a.figdir, "vae_reconstructions.png"), pair, 9, CLASS_NAMES,
                  "held-out slice (left), VAE reconstruction (right)")
+    for spec in a.c_samples:
+        key, paths = spec.split("=", 1)
+        gens, labs = [], []
+        for path in paths.split(","):
+            with h5py.File(path, "r") as f:
+                ds = f["images/image"]
+                gens.append(ds[...][:, 0] * ds.attrs["slope"] + ds.attrs["intercept"])
+                if "images/image_labels" in f:
+                    labs.append(f["images/image_labels"][...])
+                attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in ds.attrs.items()}
+        gen = np.clip(np.concatenate(gens), 0, 1).astype(np.float32)
+        lab = np.concatenate(labs) if labs else None
+        attrs.pop("class", None)
+        path = paths.split(",")[0]
+        if lab is not None:  # same per-class layout as the PyTorch grid
+            order = np.argsort(lab, kind="stable")
+            gen, lab = gen[order], lab[order]
+        gen = gen[:n]
+        sets[key] = gen
+        memo, d, idx = memo_figures(gen, train, ho_tr, q05)
+        res[key] = {"file": os.path.basename(path), "memorisation": memo,
+                    "attributes": {k: (v.item() if hasattr(v, "item") else v) for k, v in attrs.items()}}
+        grid_png(os.path.join(a.figdir, "%s_samples.png" % key), gen, 9,
+                 [CLASS_NAMES[c] for c in lab[::len(gen) // 9]] if lab is not None else None,
+                 "%s: medsynth images (C), %s" % (key, os.path.basename(path)))
     res["distribution_vs_holdout"] = dist_figures(sets, hold)
     # Distances histogram.
     fig, ax = plt.subplots(figsize=(6, 3.2))

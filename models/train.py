@@ -223,6 +223,12 @@ def main(argv):
         g.set_state(ck["gen"])
         torch.set_rng_state(ck["torch_rng"])
         print("resumed at step %d (%.0f s)" % (step, elapsed), file=sys.stderr)
+        # Drop log lines written after the checkpoint (an interrupted run).
+        if os.path.exists(log_path):
+            keep = [ln for ln in open(log_path) if ln.strip() and json.loads(ln)["step"] <= step]
+            with open(log_path + ".tmp", "w") as f:
+                f.writelines(keep)
+            os.replace(log_path + ".tmp", log_path)
     elif not a.bench:
         open(log_path, "w").close()
 
@@ -290,6 +296,7 @@ def main(argv):
             logf.flush()
             print(json.dumps(rec_), file=sys.stderr, flush=True)
         if time.time() - last_ckpt >= a.ckpt_every:
+            logf.flush()
             save_all()
             last_ckpt = time.time()
     logf.close()
