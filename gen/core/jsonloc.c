@@ -11,6 +11,7 @@
 #include "core/jsonloc.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_DEPTH 512
@@ -306,4 +307,9 @@ size_t ms__jsonptr_append(char *buf, size_t cap, const char *token) {
   }
   if (k < cap) buf[k] = '\0';
   return k;
+}
+
+void ms__jsonptr_key(char *out, size_t cap, const char *base, const char *key) {
+  snprintf(out, cap, "%s/", base);
+  ms__jsonptr_append(out, cap, key);
 }

@@ -35,4 +35,7 @@ void ms__jsonloc_pointer_linecol(const char *text, size_t len, const char *point
  * to buf (NUL-terminated, truncated to cap). Returns the resulting length. */
 size_t ms__jsonptr_append(char *buf, size_t cap, const char *token);
 
+/* Writes base + "/" + escaped key into out (NUL-terminated, truncated to cap). */
+void ms__jsonptr_key(char *out, size_t cap, const char *base, const char *key);
+
 #endif

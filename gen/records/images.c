@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "core/jsonloc.h"
+#include "core/suggest.h"
 #include "medsynth/model.h"
 #include "medsynth/rng.h"
 #include "medsynth/sample.h"
@@ -61,41 +62,6 @@ static void err_at(L *l, const char *ptr, int at_key, const char *fmt, ...) {
   l->errs++;
 }
 
-static void key_ptr(char *out, size_t cap, const char *base, const char *key) {
-  snprintf(out, cap, "%s/", base);
-  ms__jsonptr_append(out, cap, key);
-}
-
-static size_t edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la > 64 || lb > 64) return 99;
-  size_t prev[65], cur[65];
-  for (size_t j = 0; j <= lb; j++) prev[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    cur[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-      size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-      cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-    }
-    memcpy(prev, cur, (lb + 1) * sizeof *prev);
-  }
-  return prev[lb];
-}
-
-static const char *closest(const char *word, const char *const *cands) {
-  const char *best = NULL;
-  size_t bd = 99, lim = strlen(word) / 3 + 1;
-  if (lim > 3) lim = 3;
-  for (size_t i = 0; cands[i]; i++) {
-    size_t dd = edit_distance(word, cands[i]);
-    if (dd < bd) {
-      bd = dd;
-      best = cands[i];
-    }
-  }
-  return bd <= lim ? best : NULL;
-}
 
 static void check_keys(L *l, const cJSON *obj, const char *ptr, const char *const *allowed) {
   for (const cJSON *c = obj->child; c; c = c->next) {
@@ -103,8 +69,8 @@ static void check_keys(L *l, const cJSON *obj, const char *ptr, const char *cons
     for (size_t i = 0; allowed[i] && !ok; i++) ok = !strcmp(c->string, allowed[i]);
     if (ok) continue;
     char p[512];
-    key_ptr(p, sizeof p, ptr, c->string);
-    const char *near = closest(c->string, allowed);
+    ms__jsonptr_key(p, sizeof p, ptr, c->string);
+    const char *near = ms__closest(c->string, allowed, ms__list_len(allowed));
     if (near)
       err_at(l, p, 1, "unknown key \"%s\" (did you mean \"%s\"?)", c->string, near);
     else
@@ -123,7 +89,7 @@ static int get_num(L *l, const cJSON *obj, const char *ptr, const char *key, dou
   const cJSON *c = member(obj, key);
   if (!c) return 0;
   char p[512];
-  key_ptr(p, sizeof p, ptr, key);
+  ms__jsonptr_key(p, sizeof p, ptr, key);
   if (!cJSON_IsNumber(c) || !isfinite(c->valuedouble)) {
     err_at(l, p, 0, "must be a number");
     return -1;
@@ -147,7 +113,7 @@ static int get_range(L *l, const cJSON *obj, const char *ptr, const char *key, d
   const cJSON *c = member(obj, key);
   if (!c) return 0;
   char p[512];
-  key_ptr(p, sizeof p, ptr, key);
+  ms__jsonptr_key(p, sizeof p, ptr, key);
   if (!cJSON_IsArray(c) || cJSON_GetArraySize(c) != 2 || !cJSON_IsNumber(c->child) ||
       !cJSON_IsNumber(c->child->next)) {
     err_at(l, p, 0, "must be [min, max] (two numbers)");
@@ -168,7 +134,7 @@ static int get_flag(L *l, const cJSON *obj, const char *ptr, const char *key, in
   if (!c) return 0;
   if (!cJSON_IsBool(c)) {
     char p[512];
-    key_ptr(p, sizeof p, ptr, key);
+    ms__jsonptr_key(p, sizeof p, ptr, key);
     err_at(l, p, 0, "must be true or false");
     return -1;
   }
@@ -253,7 +219,7 @@ static void parse_param(L *l, const ms__table *t, ms__img_param *p, const cJSON 
                         const char *iptr, ms__img_param_id id) {
   const char *key = k_param_keys[id];
   char ptr[512];
-  key_ptr(ptr, sizeof ptr, iptr, key);
+  ms__jsonptr_key(ptr, sizeof ptr, iptr, key);
   p->ptr = strdup(ptr);
   const cJSON *j = member(obj, key);
   if (!j) return;
@@ -380,7 +346,7 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
   char p[512];
   check_keys(l, ij, iptr, k_model_keys);
   const cJSON *m = member(ij, "model");
-  key_ptr(p, sizeof p, iptr, "model");
+  ms__jsonptr_key(p, sizeof p, iptr, "model");
   if (!cJSON_IsString(m) || !m->valuestring[0]) {
     err_at(l, p, 0, "must be the path of a model file (.h5)");
   } else {
@@ -401,7 +367,7 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
       err_at(l, p, 0, "model file \"%s\" not found (looked in \"%s\" and \"%s\")", mp, a, b);
   }
   const cJSON *sm = member(ij, "sampler");
-  key_ptr(p, sizeof p, iptr, "sampler");
+  ms__jsonptr_key(p, sizeof p, iptr, "sampler");
   f->sampler = strdup("ddim");
   if (sm) {
     int ok = cJSON_IsString(sm);
@@ -423,7 +389,7 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
   f->eta = 0;
   if (get_num(l, ij, iptr, "eta", 0, 1, 0, &v) == 1) f->eta = v;
   if (f->eta != 0 && strcmp(f->sampler, "ddim")) {
-    key_ptr(p, sizeof p, iptr, "eta");
+    ms__jsonptr_key(p, sizeof p, iptr, "eta");
     err_at(l, p, 0, "eta applies to the ddim sampler only");
   }
   /* the model itself: loaded and checked now, so that a bad file is a spec
@@ -432,7 +398,7 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
   if (f->model_path) {
     ms_diag md;
     ms_diag_init(&md);
-    key_ptr(p, sizeof p, iptr, "model");
+    ms__jsonptr_key(p, sizeof p, iptr, "model");
     if (ms_model_load(&f->model, f->model_path, &md) != MS_OK) {
       for (size_t i = 0; i < md.count; i++)
         err_at(l, p, 0, "model \"%s\": %s%s%s", f->model_path, md.entries[i].where ? md.entries[i].where : "",
@@ -445,7 +411,7 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
         err_at(l, p, 0, "model \"%s\" is a %s; image fields sample from a diffusion UNet", f->model_path,
                ms_arch_name(c->arch));
       else if (f->steps > c->schedule.T) {
-        key_ptr(p, sizeof p, iptr, "steps");
+        ms__jsonptr_key(p, sizeof p, iptr, "steps");
         err_at(l, p, 0, "%d steps exceed the model's %d diffusion steps", f->steps, c->schedule.T);
       }
     }
@@ -456,14 +422,14 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
   f->p[MS__IMG_CLASS].integer = 1;
   parse_param(l, t, &f->p[MS__IMG_CLASS], ij, iptr, MS__IMG_CLASS);
   if (f->model && ms_model_config_of(f->model)->arch == MS_ARCH_UNET) {
-    key_ptr(p, sizeof p, iptr, "class");
+    ms__jsonptr_key(p, sizeof p, iptr, "class");
     if (ncls == 0 && member(ij, "class"))
       err_at(l, p, 1, "the model is unconditional (no classes); remove \"class\"");
     if (f->guidance != 1 && ncls == 0) {
-      key_ptr(p, sizeof p, iptr, "guidance");
+      ms__jsonptr_key(p, sizeof p, iptr, "guidance");
       err_at(l, p, 0, "classifier-free guidance needs a class-conditional model");
     } else if (f->guidance != 1 && !member(ij, "class")) {
-      key_ptr(p, sizeof p, iptr, "guidance");
+      ms__jsonptr_key(p, sizeof p, iptr, "guidance");
       err_at(l, p, 0, "guidance needs a \"class\" for every image");
     }
   }
@@ -502,7 +468,7 @@ static void trial_lesion(L *l, const ms__image_field *f, const char *iptr) {
     sub.n_lesions = 1;
     if (ms_phantom_generate(&img, &q, &sub, 0, 0, &td) == MS_ERR_RANGE && td.count) {
       char p[512];
-      key_ptr(p, sizeof p, iptr, "lesion_size_mm");
+      ms__jsonptr_key(p, sizeof p, iptr, "lesion_size_mm");
       err_at(l, p, 0, "lesions up to %g mm do not fit a typical patient: %s",
              f->phantom.lesions.diameter_max_mm, td.entries[td.count - 1].message);
     }
@@ -517,14 +483,14 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
   check_keys(l, ij, iptr, k_phantom_keys);
   size_t errs0 = l->errs;
   const cJSON *kj = member(ij, "phantom");
-  key_ptr(p, sizeof p, iptr, "phantom");
+  ms__jsonptr_key(p, sizeof p, iptr, "phantom");
   ms_phantom_kind kind = MS_PHANTOM_KIND_COUNT;
   if (!cJSON_IsString(kj)) {
     err_at(l, p, 0, "must be \"head\", \"chest\" or \"abdomen\"");
   } else {
     kind = ms_phantom_kind_from_name(kj->valuestring);
     if (kind == MS_PHANTOM_KIND_COUNT) {
-      const char *near = closest(kj->valuestring, k_kinds);
+      const char *near = ms__closest(kj->valuestring, k_kinds, ms__list_len(k_kinds));
       if (near)
         err_at(l, p, 0, "unknown phantom \"%s\" (did you mean \"%s\"?)", kj->valuestring, near);
       else
@@ -535,11 +501,11 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
   ms_phantom_params_init(q, kind == MS_PHANTOM_KIND_COUNT ? MS_PHANTOM_CHEST : kind);
   const cJSON *mj = member(ij, "modality");
   if (mj) {
-    key_ptr(p, sizeof p, iptr, "modality");
+    ms__jsonptr_key(p, sizeof p, iptr, "modality");
     if (!cJSON_IsString(mj)) {
       err_at(l, p, 0, "must be \"ct\", \"t1\" or \"t2\"");
     } else if ((q->modality = ms_modality_from_name(mj->valuestring)) == MS_MODALITY_COUNT) {
-      const char *near = closest(mj->valuestring, k_modalities);
+      const char *near = ms__closest(mj->valuestring, k_modalities, ms__list_len(k_modalities));
       err_at(l, p, 0, "unknown modality \"%s\"%s%s%s", mj->valuestring,
              near ? " (did you mean \"" : " (ct, t1, t2)", near ? near : "", near ? "\"?)" : "");
       q->modality = MS_MODALITY_CT;
@@ -547,7 +513,7 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
   }
   double v, r2[2];
   if (member(ij, "size") && (member(ij, "width") || member(ij, "height"))) {
-    key_ptr(p, sizeof p, iptr, "size");
+    ms__jsonptr_key(p, sizeof p, iptr, "size");
     err_at(l, p, 1, "give either \"size\" or \"width\"/\"height\", not both");
   }
   if (get_num(l, ij, iptr, "size", 1, 8192, 1, &v) == 1) q->width = q->height = (int)v;
@@ -565,14 +531,14 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
   get_flag(l, ij, iptr, "lesion_table", &f->write_lesions);
   const cJSON *oj = member(ij, "lesion_organ");
   if (oj) {
-    key_ptr(p, sizeof p, iptr, "lesion_organ");
+    ms__jsonptr_key(p, sizeof p, iptr, "lesion_organ");
     int organ = cJSON_IsString(oj) ? ms_label_from_name(oj->valuestring) : MS_LABEL_COUNT;
     if (!cJSON_IsString(oj)) {
       err_at(l, p, 0, "must be an organ name (e.g. \"lung\")");
     } else if (organ == MS_LABEL_COUNT) {
       static const char *const organs[] = {"white_matter", "grey_matter", "lung", "heart",
                                            "liver",        "kidney",      "spleen", NULL};
-      const char *near = closest(oj->valuestring, organs);
+      const char *near = ms__closest(oj->valuestring, organs, ms__list_len(organs));
       err_at(l, p, 0, "unknown organ \"%s\"%s%s%s", oj->valuestring, near ? " (did you mean \"" : "",
              near ? near : "", near ? "\"?)" : "");
     } else {
@@ -591,7 +557,7 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
   const cJSON *aj = member(ij, "augment");
   if (aj) {
     char ap[512];
-    key_ptr(ap, sizeof ap, iptr, "augment");
+    ms__jsonptr_key(ap, sizeof ap, iptr, "augment");
     if (!cJSON_IsObject(aj)) {
       err_at(l, ap, 0, "must be an object");
     } else {
@@ -618,7 +584,7 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
   }
   const cJSON *lj = member(ij, "lesions");
   if (cJSON_IsArray(lj)) {
-    key_ptr(p, sizeof p, iptr, "lesions");
+    ms__jsonptr_key(p, sizeof p, iptr, "lesions");
     f->p[MS__IMG_LESIONS].ptr = strdup(p);
     if (get_range(l, ij, iptr, "lesions", 0, MS_PHANTOM_MAX_LESIONS, r2) == 1) {
       if (r2[0] != floor(r2[0]) || r2[1] != floor(r2[1]))
@@ -632,11 +598,11 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
   }
   for (int k = MS__IMG_BODY_SCALE; k <= MS__IMG_DOSE; k++) parse_param(l, t, &f->p[k], ij, iptr, k);
   if (f->p[MS__IMG_DOSE].set && q->modality != MS_MODALITY_CT) {
-    key_ptr(p, sizeof p, iptr, "dose");
+    ms__jsonptr_key(p, sizeof p, iptr, "dose");
     err_at(l, p, 1, "\"dose\" applies to CT images only (this image is %s)", ms_modality_name(q->modality));
   }
   if (f->p[MS__IMG_VENTRICLE_SCALE].set && kind != MS_PHANTOM_HEAD && kind != MS_PHANTOM_KIND_COUNT) {
-    key_ptr(p, sizeof p, iptr, "ventricle_scale");
+    ms__jsonptr_key(p, sizeof p, iptr, "ventricle_scale");
     err_at(l, p, 1, "\"ventricle_scale\" applies to head phantoms only");
   }
   if (f->p[MS__IMG_DOSE].set && !f->p[MS__IMG_DOSE].x) q->dose = f->p[MS__IMG_DOSE].value;
@@ -644,7 +610,7 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
   const cJSON *wj = member(ij, "window");
   f->window = ms_phantom_default_window(q);
   if (wj) {
-    key_ptr(p, sizeof p, iptr, "window");
+    ms__jsonptr_key(p, sizeof p, iptr, "window");
     if (cJSON_IsString(wj)) {
       if (ms_window_preset(wj->valuestring, &f->window) != MS_OK)
         err_at(l, p, 0, "unknown window \"%s\" (lung, mediastinum, bone, brain, abdomen, or {\"center\": c, \"width\": w})",
@@ -702,7 +668,7 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
     double m = fmin(sp[0], q->depth > 0 ? fmin(sp[1], sp[2]) : sp[1]);
     double smallest = q->lesions.diameter_min_mm * (1 - q->lesions.irregularity);
     if (smallest < 1.5 * m) {
-      key_ptr(p, sizeof p, iptr, "lesion_size_mm");
+      ms__jsonptr_key(p, sizeof p, iptr, "lesion_size_mm");
       err_at(l, p, 0,
              "lesions of %g mm (irregularity %g) are smaller than 1.5 pixels (%.2f mm) of this "
              "image; use larger lesions or a larger size",
@@ -786,7 +752,7 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
       f->table = ti;
       const cJSON *nj = member(fj, "name");
       char np[300];
-      key_ptr(np, sizeof np, ip, "name");
+      ms__jsonptr_key(np, sizeof np, ip, "name");
       if (!nj) {
         err_at(&l, ip, 0, "missing required key \"name\"");
       } else if (!cJSON_IsString(nj) || !is_ident(nj->valuestring)) {
@@ -811,7 +777,7 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
           f->description = strdup(dj->valuestring);
         else {
           char p[300];
-          key_ptr(p, sizeof p, ip, "description");
+          ms__jsonptr_key(p, sizeof p, ip, "description");
           err_at(&l, p, 0, "must be a string");
         }
       }

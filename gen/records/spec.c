@@ -31,6 +31,7 @@
 #include <xxhash.h>
 
 #include "core/jsonloc.h"
+#include "core/suggest.h"
 #include "medsynth/rng.h"
 #include "records/images.h"
 #include "records/plan.h"
@@ -102,60 +103,16 @@ static char *ptrf(const char *fmt, ...) {
   return strdup(buf);
 }
 
-/* ptr + "/" + escaped key, in a static-size buffer owned by the caller. */
-static void ptr_key(char *out, size_t cap, const char *base, const char *key) {
-  snprintf(out, cap, "%s/", base);
-  ms__jsonptr_append(out, cap, key);
-}
-
-static size_t lev(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la > 64 || lb > 64) return 99;
-  size_t prev[65], cur[65];
-  for (size_t j = 0; j <= lb; j++) prev[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    cur[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-      size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-      cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-    }
-    memcpy(prev, cur, (lb + 1) * sizeof *prev);
-  }
-  return prev[lb];
-}
-
-/* Closest candidate within a small edit distance, or NULL. */
-static const char *closest(const char *word, const char *const *cands, size_t n) {
-  const char *best = NULL;
-  size_t bd = 99, lim = strlen(word) / 3 + 1;
-  if (lim > 3) lim = 3;
-  for (size_t i = 0; i < n; i++) {
-    if (!cands[i]) continue;
-    size_t dd = lev(word, cands[i]);
-    if (dd < bd) {
-      bd = dd;
-      best = cands[i];
-    }
-  }
-  return bd <= lim ? best : NULL;
-}
-
-static size_t nstrs(const char *const *l) {
-  size_t n = 0;
-  while (l[n]) n++;
-  return n;
-}
 
 static void check_keys(V *v, const cJSON *obj, const char *ptr, const char *const *allowed) {
-  size_t n = nstrs(allowed);
+  size_t n = ms__list_len(allowed);
   for (const cJSON *c = obj->child; c; c = c->next) {
     int ok = 0;
     for (size_t i = 0; i < n && !ok; i++) ok = !strcmp(c->string, allowed[i]);
     if (ok) continue;
     char p[1024];
-    ptr_key(p, sizeof p, ptr, c->string);
-    const char *near = closest(c->string, allowed, n);
+    ms__jsonptr_key(p, sizeof p, ptr, c->string);
+    const char *near = ms__closest(c->string, allowed, n);
     if (near)
       verr(v, p, 1, "unknown key \"%s\" (did you mean \"%s\"?)", c->string, near);
     else
@@ -190,7 +147,7 @@ static const char *get_string(V *v, const cJSON *obj, const char *ptr, const cha
   if (!c) return NULL;
   if (!cJSON_IsString(c)) {
     char p[1024];
-    ptr_key(p, sizeof p, ptr, key);
+    ms__jsonptr_key(p, sizeof p, ptr, key);
     verr(v, p, 0, "must be a string");
     return NULL;
   }
@@ -203,7 +160,7 @@ static int get_int(V *v, const cJSON *obj, const char *ptr, const char *key, int
   const cJSON *c = required ? need(v, obj, ptr, key) : get(v, obj, ptr, key);
   if (!c) return -1;
   char p[1024];
-  ptr_key(p, sizeof p, ptr, key);
+  ms__jsonptr_key(p, sizeof p, ptr, key);
   if (!cJSON_IsNumber(c) || c->valuedouble != floor(c->valuedouble)) {
     verr(v, p, 0, "must be an integer");
     return -1;
@@ -224,7 +181,7 @@ static int get_bool(V *v, const cJSON *obj, const char *ptr, const char *key, in
   if (!c) return -1;
   if (!cJSON_IsBool(c)) {
     char p[1024];
-    ptr_key(p, sizeof p, ptr, key);
+    ms__jsonptr_key(p, sizeof p, ptr, key);
     verr(v, p, 0, "must be true or false");
     return -1;
   }
@@ -328,7 +285,7 @@ static void values_labels(V *v, ms__field *f, const cJSON *vals, const char *ptr
   for (const cJSON *c = vals->child; c; c = c->next) {
     if (!*c->string) {
       char p[1024];
-      ptr_key(p, sizeof p, ptr, c->string);
+      ms__jsonptr_key(p, sizeof p, ptr, c->string);
       verr(v, p, 1, "value label must not be empty");
       continue;
     }
@@ -345,7 +302,7 @@ static double *values_cum(V *v, const ms__field *f, const cJSON *vals, const cha
   int bad = 0;
   for (const cJSON *c = vals->child; c; c = c->next) {
     char p[1024];
-    ptr_key(p, sizeof p, ptr, c->string);
+    ms__jsonptr_key(p, sizeof p, ptr, c->string);
     if (!cJSON_IsNumber(c) || !isfinite(c->valuedouble) || c->valuedouble < 0) {
       verr(v, p, 0, "weight must be a number >= 0");
       bad = 1;
@@ -449,19 +406,19 @@ static void vocab_field(V *v, ms__field *f, const cJSON *vj, const char *ptr) {
   const char *weight = get_string(v, vj, ptr, "weight", 0);
   if (!name || !value) return;
   char pn[1024];
-  ptr_key(pn, sizeof pn, ptr, "name");
+  ms__jsonptr_key(pn, sizeof pn, ptr, "name");
   ms__vocab *vo = vocab_get(v, name, pn);
   if (!vo) return;
   int line, col;
   char pv[1024];
-  ptr_key(pv, sizeof pv, ptr, "value");
+  ms__jsonptr_key(pv, sizeof pv, ptr, "value");
   ms__jsonloc_pointer_linecol(v->s->text, v->s->len, pv, 0, &line, &col);
   size_t before = v->d->n_errors;
   size_t vc = ms__vocab_col_require(vo, value, v->d, v->s->file, line, col, pv);
   size_t wc = SIZE_MAX;
   if (weight) {
     char pw[1024];
-    ptr_key(pw, sizeof pw, ptr, "weight");
+    ms__jsonptr_key(pw, sizeof pw, ptr, "weight");
     ms__jsonloc_pointer_linecol(v->s->text, v->s->len, pw, 0, &line, &col);
     wc = ms__vocab_col_require(vo, weight, v->d, v->s->file, line, col, pw);
     if (wc == SIZE_MAX) v->errs++;
@@ -503,7 +460,7 @@ static void vocab_field(V *v, ms__field *f, const cJSON *vj, const char *ptr) {
     f->n_labels++;
     if (!(w[i] >= 0) || !isfinite(w[i])) {
       char pw[1024];
-      ptr_key(pw, sizeof pw, ptr, "weight");
+      ms__jsonptr_key(pw, sizeof pw, ptr, "weight");
       verr(v, pw, 0, "vocabulary \"%s\" row %zu: weight must be >= 0", name, i + 1);
       free(w);
       return;
@@ -542,7 +499,7 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
   const char *name = get_string(v, fj, fptr, "name", 1);
   if (name) {
     char p[1024];
-    ptr_key(p, sizeof p, fptr, "name");
+    ms__jsonptr_key(p, sizeof p, fptr, "name");
     if (!is_ident(name))
       verr(v, p, 0, "field name \"%s\" must be an identifier (letters, digits, _; not starting with a digit; at most 63 characters)",
            name);
@@ -560,8 +517,8 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
     if (f->kind == MS__K_COUNT) {
       f->broken = 1;
       char p[1024];
-      ptr_key(p, sizeof p, fptr, "kind");
-      const char *near = closest(kind, kind_names, MS__K_COUNT);
+      ms__jsonptr_key(p, sizeof p, fptr, "kind");
+      const char *near = ms__closest(kind, kind_names, MS__K_COUNT);
       if (near)
         verr(v, p, 0, "unknown field kind \"%s\" (did you mean \"%s\"?)", kind, near);
       else
@@ -592,7 +549,7 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
         f->id_hash = 1;
       else if (strcmp(fmt, "seq")) {
         char p[1024];
-        ptr_key(p, sizeof p, fptr, "format");
+        ms__jsonptr_key(p, sizeof p, fptr, "format");
         verr(v, p, 0, "unknown id format \"%s\" (one of: seq, hash)", fmt);
       }
     }
@@ -607,7 +564,7 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
       f->start = iv;
       if (f->id_hash) {
         char p[1024];
-        ptr_key(p, sizeof p, fptr, "start");
+        ms__jsonptr_key(p, sizeof p, fptr, "start");
         verr(v, p, 1, "\"start\" applies to seq ids only");
       }
     }
@@ -617,15 +574,15 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
     const cJSON *vals = get(v, fj, fptr, "values"), *voc = get(v, fj, fptr, "vocab");
     char p[1024];
     if (vals && voc) {
-      ptr_key(p, sizeof p, fptr, "vocab");
+      ms__jsonptr_key(p, sizeof p, fptr, "vocab");
       verr(v, p, 1, "give either \"values\" or \"vocab\", not both");
     } else if (!vals && !voc) {
       verr(v, fptr, 0, "categorical field needs \"values\" or \"vocab\"");
     } else if (vals) {
-      ptr_key(p, sizeof p, fptr, "values");
+      ms__jsonptr_key(p, sizeof p, fptr, "values");
       values_labels(v, f, vals, p);
     } else {
-      ptr_key(p, sizeof p, fptr, "vocab");
+      ms__jsonptr_key(p, sizeof p, fptr, "vocab");
       vocab_field(v, f, voc, p);
     }
     /* labels introduced by "when" rules */
@@ -641,7 +598,7 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
             for (const cJSON *c = rv->child; c; c = c->next)
               if (label_index(f, c->string) == SIZE_MAX) {
                 char lp[1024];
-                ptr_key(lp, sizeof lp, wp, c->string);
+                ms__jsonptr_key(lp, sizeof lp, wp, c->string);
                 verr(v, lp, 1, "\"%s\" is not a value of the field's vocabulary", c->string);
               }
           } else {
@@ -677,7 +634,7 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
   const char *name = get_string(v, tj, tptr, "name", 1);
   if (name) {
     char p[300];
-    ptr_key(p, sizeof p, tptr, "name");
+    ms__jsonptr_key(p, sizeof p, tptr, "name");
     if (!is_ident(name))
       verr(v, p, 0, "table name \"%s\" must be an identifier (letters, digits, _)", name);
     for (size_t j = 0; j < ti; j++)
@@ -693,7 +650,7 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
   const char *parent = get_string(v, tj, tptr, "parent", 0);
   if (parent) {
     char p[300];
-    ptr_key(p, sizeof p, tptr, "parent");
+    ms__jsonptr_key(p, sizeof p, tptr, "parent");
     const char *names[256];
     size_t nn = 0;
     for (size_t j = 0; j < ti; j++)
@@ -711,7 +668,7 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
       else if (name && !strcmp(parent, name))
         verr(v, p, 0, "a table cannot be its own parent");
       else {
-        const char *near = closest(parent, names, nn);
+        const char *near = ms__closest(parent, names, nn);
         if (near)
           verr(v, p, 0, "unknown parent table \"%s\" (did you mean \"%s\"?)", parent, near);
         else
@@ -729,21 +686,21 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
   if (parent) {
     if (rows) {
       char p[300];
-      ptr_key(p, sizeof p, tptr, "rows");
+      ms__jsonptr_key(p, sizeof p, tptr, "rows");
       verr(v, p, 1, "\"rows\" applies to root tables only; a child table's rows come from \"count\"");
     }
     if (!get(v, tj, tptr, "count"))
       verr(v, tptr, 0, "child table needs \"count\" (children per parent row)");
     if (get(v, tj, tptr, "filter")) {
       char p[300];
-      ptr_key(p, sizeof p, tptr, "filter");
+      ms__jsonptr_key(p, sizeof p, tptr, "filter");
       verr(v, p, 1, "\"filter\" applies to root tables only");
     }
   } else {
     if (get_int(v, tj, tptr, "rows", 0, -9e18, 9e15, &iv) == 0) {
       if (iv <= 0) {
         char p[300];
-        ptr_key(p, sizeof p, tptr, "rows");
+        ms__jsonptr_key(p, sizeof p, tptr, "rows");
         verr(v, p, 0, "must be > 0");
       }
       t->rows = iv > 0 ? (uint64_t)iv : 0;
@@ -752,7 +709,7 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
     }
     if (get(v, tj, tptr, "count")) {
       char p[300];
-      ptr_key(p, sizeof p, tptr, "count");
+      ms__jsonptr_key(p, sizeof p, tptr, "count");
       verr(v, p, 1, "\"count\" applies to child tables (with \"parent\") only");
     }
   }
@@ -761,7 +718,7 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
   const cJSON *fields = need(v, tj, tptr, "fields");
   if (!fields) return;
   char fsp[300];
-  ptr_key(fsp, sizeof fsp, tptr, "fields");
+  ms__jsonptr_key(fsp, sizeof fsp, tptr, "fields");
   if (!cJSON_IsArray(fields)) {
     verr(v, fsp, 0, "must be an array of fields");
     return;
@@ -784,7 +741,7 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
       for (size_t j = 0; j < fi; j++)
         if (t->fields[j].name && !strcmp(t->fields[j].name, f->name)) {
           char p[320];
-          ptr_key(p, sizeof p, fptr, "name");
+          ms__jsonptr_key(p, sizeof p, fptr, "name");
           int l, c;
           ms__jsonloc_pointer_linecol(s->text, s->len, t->fields[j].ptr, 0, &l, &c);
           verr(v, p, 0, "duplicate field name \"%s\" (first defined at line %d)", f->name, l);
@@ -1004,7 +961,7 @@ static void parse_template(V *v, ms__table *t, ms__field *f, const char *tpl, co
           if (t->fields[i].name) names[nn++] = t->fields[i].name;
         names[nn++] = "seq";
         names[nn++] = "row";
-        const char *near = closest(inner, names, nn);
+        const char *near = ms__closest(inner, names, nn);
         if (near)
           verr_str(v, ptr, (size_t)(q - tpl), "template: unknown field \"%s\" (did you mean \"%s\"?)", inner, near);
         else
@@ -1295,8 +1252,8 @@ static void parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJSO
                                       "uniform",     "exponential", "poisson", "binomial",
                                       "quantiles",   "constant",  NULL};
     char p[1024];
-    ptr_key(p, sizeof p, ptr, "type");
-    const char *near = closest(type, all, nstrs(all));
+    ms__jsonptr_key(p, sizeof p, ptr, "type");
+    const char *near = ms__closest(type, all, ms__list_len(all));
     if (near)
       verr(v, p, 0, "unknown distribution \"%s\" (did you mean \"%s\"?)", type, near);
     else
@@ -1308,7 +1265,7 @@ static void parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJSO
   if (is_count && !ms__dist_is_discrete(d->type) && d->type != MS__DIST_CONSTANT &&
       d->type != MS__DIST_UNIFORM && d->type != MS__DIST_QUANTILES) {
     char p[1024];
-    ptr_key(p, sizeof p, ptr, "type");
+    ms__jsonptr_key(p, sizeof p, ptr, "type");
     verr(v, p, 0, "a count needs a discrete distribution (poisson, binomial, uniform, quantiles or constant), not %s",
          type);
   }
@@ -1329,8 +1286,8 @@ static void parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJSO
     const cJSON *pr = need(v, j, ptr, "probs"), *va = need(v, j, ptr, "values");
     if (!pr || !va) return;
     char pp[1024], pv[1024];
-    ptr_key(pp, sizeof pp, ptr, "probs");
-    ptr_key(pv, sizeof pv, ptr, "values");
+    ms__jsonptr_key(pp, sizeof pp, ptr, "probs");
+    ms__jsonptr_key(pv, sizeof pv, ptr, "values");
     int ok = 1;
     if (!cJSON_IsArray(pr)) ok = 0, verr(v, pp, 0, "must be an array of numbers");
     if (!cJSON_IsArray(va)) ok = 0, verr(v, pv, 0, "must be an array of numbers");
@@ -1360,7 +1317,7 @@ static void parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJSO
   } else {
     for (int i = 0; i < nt; i++) {
       char pp[1024];
-      ptr_key(pp, sizeof pp, ptr, pn[i]);
+      ms__jsonptr_key(pp, sizeof pp, ptr, pn[i]);
       const cJSON *c = i < nr ? need(v, j, ptr, pn[i]) : get(v, j, ptr, pn[i]);
       if (!c && i >= nr) {
         d->p[i].set = 1;
@@ -1376,9 +1333,9 @@ static void parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJSO
   }
   if (is_count) {
     char pp[1024];
-    ptr_key(pp, sizeof pp, ptr, "min");
+    ms__jsonptr_key(pp, sizeof pp, ptr, "min");
     parse_param(v, ti, count_scope, &d->min, get(v, j, ptr, "min"), pp, MS__EXPR_NUMBER, deps, nd);
-    ptr_key(pp, sizeof pp, ptr, "max");
+    ms__jsonptr_key(pp, sizeof pp, ptr, "max");
     parse_param(v, ti, count_scope, &d->max, get(v, j, ptr, "max"), pp, MS__EXPR_NUMBER, deps, nd);
     if (d->min.set && !d->min.x && d->min.value < 0) verr(v, d->min.ptr, 0, "must be >= 0");
     if (d->max.set && !d->max.x && d->max.value > 1e7)
@@ -1391,7 +1348,7 @@ static void parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJSO
     int bad = ms__dist_check(d->type, &a, msg, sizeof msg);
     if (bad >= 0) {
       char pp[1024];
-      ptr_key(pp, sizeof pp, ptr, pn[bad]);
+      ms__jsonptr_key(pp, sizeof pp, ptr, pn[bad]);
       verr(v, pp, 0, "%s", msg);
     }
   }
@@ -1431,18 +1388,18 @@ static void parse_variant(V *v, size_t ti, ms__field *f, ms__variant *var, const
     case MS__K_REAL: {
       const cJSON *dj = get(v, j, ptr, "dist"), *ej = get(v, j, ptr, "expr");
       if (dj && ej) {
-        ptr_key(p, sizeof p, ptr, "expr");
+        ms__jsonptr_key(p, sizeof p, ptr, "expr");
         verr(v, p, 1, "give either \"dist\" or \"expr\", not both");
       } else if (!dj && !ej && !rule) {
         verr(v, ptr, 0, "%s field needs \"dist\" (a distribution) or \"expr\" (a formula)",
              ms__kind_name(f->kind));
       }
       if (dj) {
-        ptr_key(p, sizeof p, ptr, "dist");
+        ms__jsonptr_key(p, sizeof p, ptr, "dist");
         var->has_dist = 1;
         parse_dist(v, ti, 0, &var->dist, dj, p, 0, &f->deps, &f->n_deps);
       } else if (ej) {
-        ptr_key(p, sizeof p, ptr, "expr");
+        ms__jsonptr_key(p, sizeof p, ptr, "expr");
         if (!cJSON_IsString(ej))
           verr(v, p, 0, "must be an expression string");
         else
@@ -1453,18 +1410,18 @@ static void parse_variant(V *v, size_t ti, ms__field *f, ms__variant *var, const
     case MS__K_BOOL: {
       const cJSON *pj = get(v, j, ptr, "p"), *ej = get(v, j, ptr, "expr");
       if (pj && ej) {
-        ptr_key(p, sizeof p, ptr, "expr");
+        ms__jsonptr_key(p, sizeof p, ptr, "expr");
         verr(v, p, 1, "give either \"p\" or \"expr\", not both");
       } else if (!pj && !ej && !rule) {
         verr(v, ptr, 0, "bool field needs \"p\" (a probability) or \"expr\" (a condition)");
       }
       if (pj) {
-        ptr_key(p, sizeof p, ptr, "p");
+        ms__jsonptr_key(p, sizeof p, ptr, "p");
         parse_param(v, ti, 0, &var->p, pj, p, MS__EXPR_NUMBER, &f->deps, &f->n_deps);
         if (var->p.set && !var->p.x && !(var->p.value >= 0 && var->p.value <= 1))
           verr(v, p, 0, "must be in [0, 1]");
       } else if (ej) {
-        ptr_key(p, sizeof p, ptr, "expr");
+        ms__jsonptr_key(p, sizeof p, ptr, "expr");
         if (!cJSON_IsString(ej))
           verr(v, p, 0, "must be an expression string");
         else
@@ -1477,28 +1434,28 @@ static void parse_variant(V *v, size_t ti, ms__field *f, ms__variant *var, const
       const cJSON *bj = get(v, j, ptr, "base"), *oj = get(v, j, ptr, "offset_days"),
                   *ej = get(v, j, ptr, "expr");
       if (ej && (bj || oj)) {
-        ptr_key(p, sizeof p, ptr, "expr");
+        ms__jsonptr_key(p, sizeof p, ptr, "expr");
         verr(v, p, 1, "give either \"expr\" or \"base\" (+ \"offset_days\"), not both");
       } else if (!ej && !bj && !rule) {
         verr(v, ptr, 0, "%s field needs \"base\" (+ optional \"offset_days\") or \"expr\"",
              ms__kind_name(f->kind));
       }
       if (ej) {
-        ptr_key(p, sizeof p, ptr, "expr");
+        ms__jsonptr_key(p, sizeof p, ptr, "expr");
         if (!cJSON_IsString(ej))
           verr(v, p, 0, "must be an expression string");
         else
           var->expr = compile_at(v, ti, 0, ej->valuestring, p, date_type(f), &f->deps, &f->n_deps);
       }
       if (bj) {
-        ptr_key(p, sizeof p, ptr, "base");
+        ms__jsonptr_key(p, sizeof p, ptr, "base");
         if (!cJSON_IsString(bj))
           verr(v, p, 0, "must be an expression string giving a %s", ms__kind_name(f->kind));
         else
           var->base = compile_at(v, ti, 0, bj->valuestring, p, date_type(f), &f->deps, &f->n_deps);
       }
       if (oj) {
-        ptr_key(p, sizeof p, ptr, "offset_days");
+        ms__jsonptr_key(p, sizeof p, ptr, "offset_days");
         var->has_offset = 1;
         parse_dist(v, ti, 0, &var->offset, oj, p, 0, &f->deps, &f->n_deps);
       }
@@ -1507,7 +1464,7 @@ static void parse_variant(V *v, size_t ti, ms__field *f, ms__variant *var, const
     case MS__K_CATEGORICAL:
       c = get(v, j, ptr, "values");
       if (c) {
-        ptr_key(p, sizeof p, ptr, "values");
+        ms__jsonptr_key(p, sizeof p, ptr, "values");
         var->cum = values_cum(v, f, c, p);
       }
       break;
@@ -1531,7 +1488,7 @@ static void parse_missing(V *v, size_t ti, ms__field *f, const cJSON *mj, const 
   static const char *const keys[] = {"rate", "when", NULL};
   check_keys(v, mj, ptr, keys);
   char p[1024];
-  ptr_key(p, sizeof p, ptr, "rate");
+  ms__jsonptr_key(p, sizeof p, ptr, "rate");
   const cJSON *rj = get(v, mj, ptr, "rate");
   if (rj) {
     parse_param(v, ti, 0, &f->miss_rate, rj, p, MS__EXPR_NUMBER, &f->deps, &f->n_deps);
@@ -1546,7 +1503,7 @@ static void parse_missing(V *v, size_t ti, ms__field *f, const cJSON *mj, const 
   const cJSON *wj = get(v, mj, ptr, "when");
   if (!wj) return;
   char wp[1024];
-  ptr_key(wp, sizeof wp, ptr, "when");
+  ms__jsonptr_key(wp, sizeof wp, ptr, "when");
   if (!cJSON_IsArray(wj)) {
     verr(v, wp, 0, "must be an array of {\"if\": condition, \"rate\": r}");
     return;
@@ -1573,11 +1530,11 @@ static void parse_missing(V *v, size_t ti, ms__field *f, const cJSON *mj, const 
     const char *cond = get_string(v, r, rp, "if", 1);
     if (cond) {
       char cp[1200];
-      ptr_key(cp, sizeof cp, rp, "if");
+      ms__jsonptr_key(cp, sizeof cp, rp, "if");
       f->miss_if[i] = compile_at(v, ti, 0, cond, cp, MS__EXPR_BOOL, &f->deps, &f->n_deps);
     }
     char pp[1200];
-    ptr_key(pp, sizeof pp, rp, "rate");
+    ms__jsonptr_key(pp, sizeof pp, rp, "rate");
     parse_param(v, ti, 0, &f->miss_when_rate[i], need(v, r, rp, "rate"), pp, MS__EXPR_NUMBER,
                 &f->deps, &f->n_deps);
     if (f->miss_when_rate[i].set && !f->miss_when_rate[i].x &&
@@ -1626,7 +1583,7 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
   char p[1024];
   if (f->kind == MS__K_STRING) {
     const char *tpl = get_string(v, fj, fptr, "template", 1);
-    ptr_key(p, sizeof p, fptr, "template");
+    ms__jsonptr_key(p, sizeof p, fptr, "template");
     if (tpl) parse_template(v, t, f, tpl, p);
   }
   if (f->kind == MS__K_REF) {
@@ -1641,15 +1598,15 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
   }
   parse_variant(v, ti, f, &f->base, fj, fptr, 0);
   if (f->kind == MS__K_INTEGER || f->kind == MS__K_REAL) {
-    ptr_key(p, sizeof p, fptr, "min");
+    ms__jsonptr_key(p, sizeof p, fptr, "min");
     parse_param(v, ti, 0, &f->min, get(v, fj, fptr, "min"), p, MS__EXPR_NUMBER, &f->deps, &f->n_deps);
-    ptr_key(p, sizeof p, fptr, "max");
+    ms__jsonptr_key(p, sizeof p, fptr, "max");
     parse_param(v, ti, 0, &f->max, get(v, fj, fptr, "max"), p, MS__EXPR_NUMBER, &f->deps, &f->n_deps);
     check_bounds(v, f);
   } else if (f->kind == MS__K_DATE || f->kind == MS__K_DATETIME) {
-    ptr_key(p, sizeof p, fptr, "min");
+    ms__jsonptr_key(p, sizeof p, fptr, "min");
     parse_param(v, ti, 0, &f->min, get(v, fj, fptr, "min"), p, date_type(f), &f->deps, &f->n_deps);
-    ptr_key(p, sizeof p, fptr, "max");
+    ms__jsonptr_key(p, sizeof p, fptr, "max");
     parse_param(v, ti, 0, &f->max, get(v, fj, fptr, "max"), p, date_type(f), &f->deps, &f->n_deps);
     if (f->min.set && f->max.set && !f->min.x && !f->max.x && f->min.value > f->max.value)
       verr(v, f->max.ptr, 0, "must not be before min");
@@ -1658,19 +1615,19 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
       !f->max.x) {
     double sc = pow(10, f->precision);
     if (ceil(f->min.value * sc - 1e-9) > floor(f->max.value * sc + 1e-9)) {
-      ptr_key(p, sizeof p, fptr, "precision");
+      ms__jsonptr_key(p, sizeof p, fptr, "precision");
       verr(v, p, 0, "no value with %d decimals between min and max", f->precision);
     }
   }
   const cJSON *mj = get(v, fj, fptr, "missing");
   if (mj) {
-    ptr_key(p, sizeof p, fptr, "missing");
+    ms__jsonptr_key(p, sizeof p, fptr, "missing");
     parse_missing(v, ti, f, mj, p);
   }
   const cJSON *wj = get(v, fj, fptr, "when");
   if (wj) {
     char wp[1024];
-    ptr_key(wp, sizeof wp, fptr, "when");
+    ms__jsonptr_key(wp, sizeof wp, fptr, "when");
     if (!when_keys[f->kind][0]) {
       verr(v, wp, 1, "fields of kind %s take no \"when\" rules", ms__kind_name(f->kind));
     } else if (!cJSON_IsArray(wj)) {
@@ -1702,7 +1659,7 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
         const char *cond = get_string(v, r, rp, "if", 1);
         if (cond) {
           char cp[1200];
-          ptr_key(cp, sizeof cp, rp, "if");
+          ms__jsonptr_key(cp, sizeof cp, rp, "if");
           f->when_if[i] = compile_at(v, ti, 0, cond, cp, MS__EXPR_BOOL, &f->deps, &f->n_deps);
         }
         int any = 0;
@@ -1771,8 +1728,8 @@ static void parse_correlations(V *v, size_t ti, const cJSON *cj, const char *cpt
     const cJSON *fl = need(v, g, gp, "fields"), *mx = need(v, g, gp, "matrix");
     if (!fl || !mx) continue;
     char fp[500], mp[500];
-    ptr_key(fp, sizeof fp, gp, "fields");
-    ptr_key(mp, sizeof mp, gp, "matrix");
+    ms__jsonptr_key(fp, sizeof fp, gp, "fields");
+    ms__jsonptr_key(mp, sizeof mp, gp, "matrix");
     if (!cJSON_IsArray(fl) || cJSON_GetArraySize(fl) < 2) {
       verr(v, fp, 0, "must be an array of at least 2 field names");
       continue;
@@ -1803,7 +1760,7 @@ static void parse_correlations(V *v, size_t ti, const cJSON *cj, const char *cpt
         size_t nn = 0;
         for (size_t fi = 0; fi < t->n_fields && nn < 512; fi++)
           if (t->fields[fi].name) names[nn++] = t->fields[fi].name;
-        const char *near = closest(e->valuestring, names, nn);
+        const char *near = ms__closest(e->valuestring, names, nn);
         if (near)
           verr(v, ep, 0, "unknown field \"%s\" (did you mean \"%s\"?)", e->valuestring, near);
         else
@@ -2158,7 +2115,7 @@ static void parse_constants(V *v, const cJSON *cj) {
   if (!s->consts) return;
   for (const cJSON *c = cj->child; c; c = c->next) {
     char p[512];
-    ptr_key(p, sizeof p, "/constants", c->string);
+    ms__jsonptr_key(p, sizeof p, "/constants", c->string);
     if (!is_ident(c->string)) {
       verr(v, p, 1, "constant name \"%s\" must be an identifier", c->string);
       continue;
@@ -2293,7 +2250,7 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
         const cJSON *tp = cJSON_GetObjectItemCaseSensitive(fj, "template");
         if (cJSON_IsString(tp)) {
           char p[400];
-          ptr_key(p, sizeof p, t->fields[fi].ptr, "template");
+          ms__jsonptr_key(p, sizeof p, t->fields[fi].ptr, "template");
           parse_template(v, t, &t->fields[fi], tp->valuestring, p);
         }
       }
@@ -2334,7 +2291,7 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     const cJSON *flt = get(v, tjj, t->ptr, "filter");
     size_t *fdeps = NULL, nfd = 0, *cpdeps = NULL, ncpd = 0;
     if (flt) {
-      ptr_key(p, sizeof p, t->ptr, "filter");
+      ms__jsonptr_key(p, sizeof p, t->ptr, "filter");
       if (!cJSON_IsString(flt))
         verr(v, p, 0, "must be an expression string (a condition)");
       else
@@ -2343,7 +2300,7 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     const cJSON *cnt = get(v, tjj, t->ptr, "count");
     size_t *cdeps = NULL, ncd = 0;
     if (cnt && t->parent != SIZE_MAX) {
-      ptr_key(p, sizeof p, t->ptr, "count");
+      ms__jsonptr_key(p, sizeof p, t->ptr, "count");
       t->has_count = 1;
       v->pdeps = &cpdeps;
       v->n_pdeps = &ncpd;
@@ -2353,13 +2310,13 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     }
     const cJSON *cor = get(v, tjj, t->ptr, "correlations");
     if (cor) {
-      ptr_key(p, sizeof p, t->ptr, "correlations");
+      ms__jsonptr_key(p, sizeof p, t->ptr, "correlations");
       parse_correlations(v, ti, cor, p);
     }
     {
       order_table(v, ti);
       if (t->filter) {
-        ptr_key(p, sizeof p, t->ptr, "filter");
+        ms__jsonptr_key(p, sizeof p, t->ptr, "filter");
         check_pos_reads(v, t, fdeps, nfd, "filter", p);
         for (size_t i = 0; i < nfd; i++) mark_needed(s, ti, fdeps[i]);
       }
