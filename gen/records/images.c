@@ -191,18 +191,7 @@ static int img_resolve(void *ctx, const char *name, ms__expr_symbol *out, ms_dia
     }
     if (!f->hidden) col++;
   }
-  for (size_t i = 0; i < s->n_const; i++) {
-    if (strcmp(s->consts[i].name, name)) continue;
-    memset(out, 0, sizeof *out);
-    out->slot = -1;
-    out->type = s->consts[i].type;
-    out->value.type = s->consts[i].type;
-    out->value.num = s->consts[i].num;
-    out->value.i = s->consts[i].i;
-    out->value.str = s->consts[i].str;
-    return 1;
-  }
-  return 0;
+  return ms__spec_const_symbol(s, name, out);
 }
 
 static const char *img_name_at(void *ctx, size_t i) {

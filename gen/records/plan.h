@@ -220,4 +220,8 @@ struct ms_spec {
   struct ms__images *images; /* image fields (records/images.h); NULL when none */
 };
 
+/* Fills *out with the spec constant called `name` as an expression symbol
+ * (slot -1, value set). Returns 1 when found, 0 otherwise. */
+int ms__spec_const_symbol(const ms_spec *s, const char *name, ms__expr_symbol *out);
+
 #endif

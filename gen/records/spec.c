@@ -1054,18 +1054,21 @@ static int rs_resolve(void *ctx, const char *name, ms__expr_symbol *out, ms_diag
     out->categories = (const char *const *)f->labels;
     return 1;
   }
-  if (level == 0) {
-    for (size_t i = 0; i < s->n_const; i++) {
-      if (strcmp(s->consts[i].name, q)) continue;
-      memset(out, 0, sizeof *out);
-      out->slot = -1;
-      out->type = s->consts[i].type;
-      out->value.type = s->consts[i].type;
-      out->value.num = s->consts[i].num;
-      out->value.i = s->consts[i].i;
-      out->value.str = s->consts[i].str;
-      return 1;
-    }
+  if (level == 0) return ms__spec_const_symbol(s, q, out);
+  return 0;
+}
+
+int ms__spec_const_symbol(const ms_spec *s, const char *name, ms__expr_symbol *out) {
+  for (size_t i = 0; i < s->n_const; i++) {
+    if (strcmp(s->consts[i].name, name)) continue;
+    memset(out, 0, sizeof *out);
+    out->slot = -1;
+    out->type = s->consts[i].type;
+    out->value.type = s->consts[i].type;
+    out->value.num = s->consts[i].num;
+    out->value.i = s->consts[i].i;
+    out->value.str = s->consts[i].str;
+    return 1;
   }
   return 0;
 }
