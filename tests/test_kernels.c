@@ -799,14 +799,28 @@ static void attn_case(size_t N, size_t heads, size_t d, size_t Tq, size_t Tk,
   fill_nan(o, nq);
   size_t ns = ms_attention_scratch_floats(d, 0);
   float *sc = gbuf(ns);
-  assert_int_equal(ms_attention(o, q, k, v, N, heads, d, Tq, Tk, layout, sc, ns), MS_OK);
   assert_int_equal(ms_attention_ref(r, q, k, v, N, heads, d, Tq, Tk, layout), MS_OK);
-  /* Outputs are convex combinations of v in [-1, 1): absolute bound. The
-   * float scores carry ~d * 2^-24 * |q||k| error, amplified by exp. */
-  char what[128];
-  snprintf(what, sizeof what, "attention %s N%zu h%zu d%zu Tq%zu Tk%zu",
-           ms_attn_layout_name(layout), N, heads, d, Tq, Tk);
-  check_bound(what, o, r, r, nq, 0.0, 2e-5 * (1.0 + (double)d / 32.0));
+  /* Every ISA path this CPU runs (the dispatched one among them). */
+  for (int isa = 0; isa < MS_KERNEL_ISA_COUNT; isa++) {
+    fill_nan(o, nq);
+    ms_status st = ms__attention_isa((ms_kernel_isa)isa, o, q, k, v, N, heads, d, Tq, Tk, layout,
+                                     sc, ns);
+    if (!ms__isa_supported((ms_kernel_isa)isa)) {
+      assert_int_equal(st, MS_ERR_UNSUPPORTED);
+      continue;
+    }
+    assert_int_equal(st, MS_OK);
+    /* Outputs are convex combinations of v in [-1, 1): absolute bound. The
+     * float scores carry ~d * 2^-24 * |q||k| error, amplified by exp. */
+    char what[160];
+    snprintf(what, sizeof what, "attention %s %s N%zu h%zu d%zu Tq%zu Tk%zu",
+             ms_kernel_isa_name((ms_kernel_isa)isa), ms_attn_layout_name(layout), N, heads, d,
+             Tq, Tk);
+    check_bound(what, o, r, r, nq, 0.0, 2e-5 * (1.0 + (double)d / 32.0));
+  }
+  fill_nan(o, nq);
+  assert_int_equal(ms_attention(o, q, k, v, N, heads, d, Tq, Tk, layout, sc, ns), MS_OK);
+  check_bound("attention dispatched", o, r, r, nq, 0.0, 2e-5 * (1.0 + (double)d / 32.0));
   gfree(q, nq);
   gfree(k, nk);
   gfree(v, nk);
@@ -823,6 +837,11 @@ static void test_kernels_attention_matches_ref(void **state) {
     attn_case(1, 2, 17, 130, 63, (ms_attn_layout)l, 3);
     attn_case(1, 1, 64, 257, 257, (ms_attn_layout)l, 4);
     attn_case(1, 4, 32, 64, 128, (ms_attn_layout)l, 5);
+    /* the UNet's 16x16 attention; tails of the six-key and six-channel
+     * register tiles (Tk % 6, d % 6) and of the query lanes (Tq % 64) */
+    attn_case(2, 4, 32, 256, 256, (ms_attn_layout)l, 6);
+    attn_case(1, 3, 13, 70, 71, (ms_attn_layout)l, 7);
+    attn_case(1, 2, 6, 5, 6, (ms_attn_layout)l, 8);
   }
 }
 

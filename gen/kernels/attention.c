@@ -10,17 +10,18 @@
  * (scores are recomputed, so only a fixed-size stack array is used).
  *
  * fast ("online softmax", FlashAttention's recurrence): work item = (n, h,
- * block of ATT_BQ queries). Keys are visited in blocks of ATT_BK in
- * increasing order; for each block the scores S = Q K^T * scale are formed
- * (k in increasing channel order), then
+ * block of ATT_BQ queries). The queries sit in the vector lanes; keys are
+ * visited in blocks of ATT_BK in increasing order, and per block
+ *   S = Q K^T * scale (k in increasing channel order),
  *   m' = max(m, rowmax S), c = exp(m - m'), p = exp(S - m'),
- *   l = l*c + sum(p), O = O*c + p V
- * (exp: the vectorised one of vexp.c; sum(p) over 16 lanes and a fixed
- * tree).
- * o = O / l at the end. Each query row's arithmetic depends only on T, d
- * and the data, never on the thread that runs it, so any thread count
- * gives the same bytes. Scratch per thread: Q, O [BQ x d], K^T [d x BK],
- * V [BK x d], S [BQ x BK], m, l [BQ].
+ *   l = l*c + sum(p) (keys in increasing order), O = O*c + p V
+ * (exp: the vectorised one of vexp.c), o = O * (1/l) at the end. Both
+ * products run as register tiles of six keys (or six channels) x ATT_BQ
+ * queries with K and V read in place as broadcast scalars, so only Q is
+ * copied. Each query row's arithmetic depends only on T, d and the data,
+ * never on the thread that runs it or the layout, so any thread count
+ * gives the same bytes and NCT/NTC give the same values. Scratch per
+ * thread: Q^T, O^T [d x BQ], P^T [BK x BQ], m, l and two temporaries [BQ].
  *
  * The block code is compiled for each ISA path (AVX-512, AVX2+FMA,
  * generic) and chosen per call like ms_sgemm's; the paths may differ in
@@ -117,10 +118,15 @@ ms_status ms_attention_ref(float *o, const float *q, const float *k, const float
   return MS_OK;
 }
 
+/* Queries per work item: ATT_QV vectors of 16 lanes. */
+#define ATT_QV (ATT_BQ / 16)
+
+typedef float att_v16 __attribute__((vector_size(64)));
+
 static size_t att_per_thread(size_t d) {
-  /* Q, O: BQ*d each; K^T: d*BK; V: BK*d; S: BQ*BK; m, l: BQ each; +16 for
-   * alignment slack. */
-  return 2 * ATT_BQ * d + 2 * ATT_BK * d + ATT_BQ * ATT_BK + 2 * ATT_BQ + 16;
+  /* Q^T, O^T: d*BQ each; P^T: BK*BQ; m, l, row max, correction: BQ each;
+   * +16 for alignment slack. */
+  return 2 * ATT_BQ * d + ATT_BK * ATT_BQ + 4 * ATT_BQ + 16;
 }
 
 size_t ms_attention_scratch_floats(size_t head_dim, int n_threads) {
@@ -129,66 +135,163 @@ size_t ms_attention_scratch_floats(size_t head_dim, int n_threads) {
   return att_per_thread(head_dim) * (size_t)n_threads;
 }
 
-/* One work item: queries [i0, i0+qn) of head (n, h). Compiled once per ISA
- * path (att_block_avx512 / _avx2 / _generic below): the same C, with the
- * compiler's vectorisation and FMA contraction for that ISA. */
-static inline __attribute__((always_inline)) void att_block_body(float *oh, const float *qh, const float *kh, const float *vh,
-                      att_strides sq, att_strides sk, size_t d, size_t Tk, size_t i0, size_t qn,
-                      float scale, float *ws) {
-  float *Q = ws;                  /* [BQ][d] */
-  float *O = Q + ATT_BQ * d;      /* [BQ][d] */
-  float *Kt = O + ATT_BQ * d;     /* [d][BK] */
-  float *V = Kt + d * ATT_BK;     /* [BK][d] */
-  float *S = V + ATT_BK * d;      /* [BQ][BK] */
-  float *m = S + ATT_BQ * ATT_BK; /* [BQ] */
-  float *l = m + ATT_BQ;          /* [BQ] */
-  for (size_t i = 0; i < qn; i++) {
-    for (size_t c = 0; c < d; c++) Q[i * d + c] = qh[(i0 + i) * sq.tok + c * sq.ch];
+/* One work item: queries [i0, i0+qn) of head (n, h), the queries in the
+ * vector lanes (16 per vector, ATT_QV vectors; lanes past qn hold zero
+ * queries and are never stored). Compiled once per ISA path
+ * (att_block_avx512 / _avx2 / _generic below) from the same C: GCC vector
+ * types become zmm, ymm pairs or xmm quads, and a*b + c contracts to FMA
+ * where the ISA has it.
+ *
+ * Per key block (ATT_BK keys j0 ..):
+ *   S^T[j][i] = scale * sum_c K[c][j] Q^T[c][i]      (c increasing; six keys
+ *                                                    at a time in registers)
+ *   mx[i] = max(m[i], max_j S^T[j][i]); P^T = exp(S^T - mx); corr = exp(m - mx)
+ *   l[i] = l[i]*corr[i] + sum_j P^T[j][i]             (j increasing)
+ *   O^T[c][i] = O^T[c][i]*corr[i] + sum_j V[c][j] P^T[j][i]
+ *                                                    (j increasing; six
+ *                                                    channels at a time)
+ * K and V are read in place as broadcast scalars (either layout), Q is
+ * copied once into Q^T. Every query's arithmetic is fixed by T, d and the
+ * data, and is the same in both layouts. */
+static inline __attribute__((always_inline)) void att_block_body(
+    float *oh, const float *qh, const float *kh, const float *vh, att_strides sq, att_strides sk,
+    size_t d, size_t Tk, size_t i0, size_t qn, float scale, float *ws) {
+  att_v16 *Qt = (att_v16 *)ws;     /* [d][QV] */
+  att_v16 *Ot = Qt + d * ATT_QV;   /* [d][QV] */
+  att_v16 *Pt = Ot + d * ATT_QV;   /* [BK][QV] */
+  float *m = (float *)(Pt + ATT_BK * ATT_QV); /* [BQ] */
+  float *l = m + ATT_BQ, *mx = l + ATT_BQ, *corr = mx + ATT_BQ;
+  float *Qf = (float *)Qt, *Pf = (float *)Pt;
+  for (size_t c = 0; c < d; c++) {
+    for (size_t i = 0; i < qn; i++) Qf[c * ATT_BQ + i] = qh[(i0 + i) * sq.tok + c * sq.ch];
+    for (size_t i = qn; i < ATT_BQ; i++) Qf[c * ATT_BQ + i] = 0.0f;
+  }
+  memset(Ot, 0, d * ATT_BQ * sizeof(float));
+  for (size_t i = 0; i < ATT_BQ; i++) {
     m[i] = -INFINITY;
     l[i] = 0.0f;
   }
-  memset(O, 0, qn * d * sizeof(float));
+  const att_v16 zero = {0};
   for (size_t j0 = 0; j0 < Tk; j0 += ATT_BK) {
     const size_t kn = Tk - j0 < ATT_BK ? Tk - j0 : ATT_BK;
-    for (size_t c = 0; c < d; c++) {
-      for (size_t j = 0; j < kn; j++) Kt[c * ATT_BK + j] = kh[(j0 + j) * sk.tok + c * sk.ch];
-      for (size_t j = kn; j < ATT_BK; j++) Kt[c * ATT_BK + j] = 0.0f;
-    }
-    for (size_t j = 0; j < kn; j++)
-      for (size_t c = 0; c < d; c++) V[j * d + c] = vh[(j0 + j) * sk.tok + c * sk.ch];
-    for (size_t i = 0; i < qn; i++) {
-      float *Si = S + i * ATT_BK;
-      const float *Qi = Q + i * d;
-      float acc[ATT_BK] = {0};
+    const float *kb = kh + j0 * sk.tok, *vb = vh + j0 * sk.tok;
+    /* S^T = K^T Q^T * scale, six keys x BQ queries per register tile. */
+    size_t j = 0;
+    for (; j + 6 <= kn; j += 6) {
+#define ATT_DECL(t) att_v16 a##t##0 = zero, a##t##1 = zero, a##t##2 = zero, a##t##3 = zero;
+      ATT_DECL(0) ATT_DECL(1) ATT_DECL(2) ATT_DECL(3) ATT_DECL(4) ATT_DECL(5)
+#undef ATT_DECL
       for (size_t c = 0; c < d; c++) {
-        const float a = Qi[c];
-        const float *kr = Kt + c * ATT_BK;
-#pragma omp simd
-        for (size_t j = 0; j < ATT_BK; j++) acc[j] += a * kr[j];
+        const att_v16 q0 = Qt[c * ATT_QV], q1 = Qt[c * ATT_QV + 1], q2 = Qt[c * ATT_QV + 2],
+                      q3 = Qt[c * ATT_QV + 3];
+        const float *kc = kb + c * sk.ch + j * sk.tok;
+#define ATT_FMA(t)                   \
+  {                                  \
+    const float kv = kc[t * sk.tok]; \
+    a##t##0 += kv * q0;              \
+    a##t##1 += kv * q1;              \
+    a##t##2 += kv * q2;              \
+    a##t##3 += kv * q3;              \
+  }
+        ATT_FMA(0) ATT_FMA(1) ATT_FMA(2) ATT_FMA(3) ATT_FMA(4) ATT_FMA(5)
+#undef ATT_FMA
       }
-      float mx = m[i];
-      for (size_t j = 0; j < kn; j++) {
-        Si[j] = acc[j] * scale;
-        mx = Si[j] > mx ? Si[j] : mx;
+#define ATT_ST(t)                             \
+  Pt[(j + t) * ATT_QV + 0] = a##t##0 * scale; \
+  Pt[(j + t) * ATT_QV + 1] = a##t##1 * scale; \
+  Pt[(j + t) * ATT_QV + 2] = a##t##2 * scale; \
+  Pt[(j + t) * ATT_QV + 3] = a##t##3 * scale;
+      ATT_ST(0) ATT_ST(1) ATT_ST(2) ATT_ST(3) ATT_ST(4) ATT_ST(5)
+#undef ATT_ST
+    }
+    for (; j < kn; j++) {
+      att_v16 a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+      for (size_t c = 0; c < d; c++) {
+        const float kv = kb[c * sk.ch + j * sk.tok];
+        a0 += kv * Qt[c * ATT_QV];
+        a1 += kv * Qt[c * ATT_QV + 1];
+        a2 += kv * Qt[c * ATT_QV + 2];
+        a3 += kv * Qt[c * ATT_QV + 3];
       }
-      const float corr = ms__expf(m[i] - mx); /* exp(-inf) = 0 on the first block */
-      l[i] = l[i] * corr + ms__exp_sub_sum(Si, Si, kn, mx);
-      m[i] = mx;
-      float *Oi = O + i * d;
-#pragma omp simd
-      for (size_t c = 0; c < d; c++) Oi[c] *= corr;
-      for (size_t j = 0; j < kn; j++) {
-        const float p = Si[j];
-        const float *vr = V + j * d;
-#pragma omp simd
-        for (size_t c = 0; c < d; c++) Oi[c] += p * vr[c];
+      Pt[j * ATT_QV + 0] = a0 * scale;
+      Pt[j * ATT_QV + 1] = a1 * scale;
+      Pt[j * ATT_QV + 2] = a2 * scale;
+      Pt[j * ATT_QV + 3] = a3 * scale;
+    }
+    /* Online softmax over this block, per query lane. */
+    for (size_t i = 0; i < ATT_BQ; i++) mx[i] = m[i];
+    for (size_t jj = 0; jj < kn; jj++)
+      for (size_t i = 0; i < ATT_BQ; i++) {
+        const float s = Pf[jj * ATT_BQ + i];
+        mx[i] = s > mx[i] ? s : mx[i];
       }
+    for (size_t jj = 0; jj < kn; jj++)
+      for (size_t i = 0; i < ATT_BQ; i++) Pf[jj * ATT_BQ + i] -= mx[i];
+    ms__exp_array(Pf, Pf, kn * ATT_BQ);
+    for (size_t i = 0; i < ATT_BQ; i++) corr[i] = m[i] - mx[i]; /* -inf on the first block */
+    ms__exp_array(corr, corr, ATT_BQ);
+    for (size_t i = 0; i < ATT_BQ; i++) {
+      m[i] = mx[i];
+      mx[i] = 0.0f; /* now the block's sum of p */
+    }
+    for (size_t jj = 0; jj < kn; jj++)
+      for (size_t i = 0; i < ATT_BQ; i++) mx[i] += Pf[jj * ATT_BQ + i];
+    for (size_t i = 0; i < ATT_BQ; i++) l[i] = l[i] * corr[i] + mx[i];
+    /* O^T = O^T * corr + V P^T, six channels x BQ queries per tile. */
+    const att_v16 *cv = (const att_v16 *)corr;
+    const att_v16 r0 = cv[0], r1 = cv[1], r2 = cv[2], r3 = cv[3];
+    size_t c = 0;
+    for (; c + 6 <= d; c += 6) {
+#define ATT_DECL(t)                                                                   \
+  att_v16 a##t##0 = Ot[(c + t) * ATT_QV] * r0, a##t##1 = Ot[(c + t) * ATT_QV + 1] * r1, \
+          a##t##2 = Ot[(c + t) * ATT_QV + 2] * r2, a##t##3 = Ot[(c + t) * ATT_QV + 3] * r3;
+      ATT_DECL(0) ATT_DECL(1) ATT_DECL(2) ATT_DECL(3) ATT_DECL(4) ATT_DECL(5)
+#undef ATT_DECL
+      const float *vc = vb + c * sk.ch;
+      for (size_t jj = 0; jj < kn; jj++) {
+        const att_v16 p0 = Pt[jj * ATT_QV], p1 = Pt[jj * ATT_QV + 1], p2 = Pt[jj * ATT_QV + 2],
+                      p3 = Pt[jj * ATT_QV + 3];
+        const float *vj = vc + jj * sk.tok;
+#define ATT_FMA(t)                     \
+  {                                    \
+    const float vv = vj[t * sk.ch];    \
+    a##t##0 += vv * p0;                \
+    a##t##1 += vv * p1;                \
+    a##t##2 += vv * p2;                \
+    a##t##3 += vv * p3;                \
+  }
+        ATT_FMA(0) ATT_FMA(1) ATT_FMA(2) ATT_FMA(3) ATT_FMA(4) ATT_FMA(5)
+#undef ATT_FMA
+      }
+#define ATT_ST(t)                      \
+  Ot[(c + t) * ATT_QV + 0] = a##t##0; \
+  Ot[(c + t) * ATT_QV + 1] = a##t##1; \
+  Ot[(c + t) * ATT_QV + 2] = a##t##2; \
+  Ot[(c + t) * ATT_QV + 3] = a##t##3;
+      ATT_ST(0) ATT_ST(1) ATT_ST(2) ATT_ST(3) ATT_ST(4) ATT_ST(5)
+#undef ATT_ST
+    }
+    for (; c < d; c++) {
+      att_v16 a0 = Ot[c * ATT_QV] * r0, a1 = Ot[c * ATT_QV + 1] * r1,
+              a2 = Ot[c * ATT_QV + 2] * r2, a3 = Ot[c * ATT_QV + 3] * r3;
+      const float *vc = vb + c * sk.ch;
+      for (size_t jj = 0; jj < kn; jj++) {
+        const float vv = vc[jj * sk.tok];
+        a0 += vv * Pt[jj * ATT_QV];
+        a1 += vv * Pt[jj * ATT_QV + 1];
+        a2 += vv * Pt[jj * ATT_QV + 2];
+        a3 += vv * Pt[jj * ATT_QV + 3];
+      }
+      Ot[c * ATT_QV] = a0;
+      Ot[c * ATT_QV + 1] = a1;
+      Ot[c * ATT_QV + 2] = a2;
+      Ot[c * ATT_QV + 3] = a3;
     }
   }
-  for (size_t i = 0; i < qn; i++) {
-    const float inv = 1.0f / l[i];
-    for (size_t c = 0; c < d; c++) oh[(i0 + i) * sq.tok + c * sq.ch] = O[i * d + c] * inv;
-  }
+  for (size_t i = 0; i < qn; i++) mx[i] = 1.0f / l[i];
+  const float *Of = (const float *)Ot;
+  for (size_t c = 0; c < d; c++)
+    for (size_t i = 0; i < qn; i++) oh[(i0 + i) * sq.tok + c * sq.ch] = Of[c * ATT_BQ + i] * mx[i];
 }
 
 typedef void (*att_block_fn)(float *, const float *, const float *, const float *, att_strides,
@@ -218,9 +321,11 @@ static att_block_fn att_block_for(ms_kernel_isa isa) {
   return att_block_generic;
 }
 
-ms_status ms_attention(float *o, const float *q, const float *k, const float *v, size_t N,
-                       size_t heads, size_t head_dim, size_t Tq, size_t Tk,
-                       ms_attn_layout layout, float *scratch, size_t scratch_floats) {
+ms_status ms__attention_isa(ms_kernel_isa isa, float *o, const float *q, const float *k,
+                            const float *v, size_t N, size_t heads, size_t head_dim, size_t Tq,
+                            size_t Tk, ms_attn_layout layout, float *scratch,
+                            size_t scratch_floats) {
+  if (!ms__isa_supported(isa)) return MS_ERR_UNSUPPORTED;
   ms_status st = att_check(o, q, k, v, N, heads, head_dim, Tq, Tk, layout);
   if (st != MS_OK || N == 0 || heads == 0 || Tq == 0) return st;
   const size_t d = head_dim, Ctot = heads * d;
@@ -234,7 +339,7 @@ ms_status ms_attention(float *o, const float *q, const float *k, const float *v,
   const size_t nqb = (Tq + ATT_BQ - 1) / ATT_BQ;
   const size_t items = N * heads * nqb;
   if (nt > items) nt = items;
-  const att_block_fn att_block = att_block_for(ms_kernel_isa_detect());
+  const att_block_fn att_block = att_block_for(isa);
 #pragma omp parallel num_threads((int)nt)
   {
     float *ws = scratch + per * (size_t)omp_get_thread_num();
@@ -250,4 +355,11 @@ ms_status ms_attention(float *o, const float *q, const float *k, const float *v,
     }
   }
   return MS_OK;
+}
+
+ms_status ms_attention(float *o, const float *q, const float *k, const float *v, size_t N,
+                       size_t heads, size_t head_dim, size_t Tq, size_t Tk,
+                       ms_attn_layout layout, float *scratch, size_t scratch_floats) {
+  return ms__attention_isa(ms_kernel_isa_detect(), o, q, k, v, N, heads, head_dim, Tq, Tk, layout,
+                           scratch, scratch_floats);
 }

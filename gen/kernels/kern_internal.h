@@ -58,6 +58,13 @@ ms_status ms__conv2d_isa(ms_kernel_isa isa, float *y, const float *x, const floa
                          const float *b, const ms_conv2d_params *p, float *scratch,
                          size_t scratch_floats);
 
+/* ms_attention on an explicit ISA path (MS_ERR_UNSUPPORTED when this CPU
+ * cannot run it); same arguments and scratch contract as ms_attention. */
+ms_status ms__attention_isa(ms_kernel_isa isa, float *o, const float *q, const float *k,
+                            const float *v, size_t N, size_t heads, size_t head_dim, size_t Tq,
+                            size_t Tk, ms_attn_layout layout, float *scratch,
+                            size_t scratch_floats);
+
 /* exp of gen/kernels/vexp.c: one algorithm, the same bytes on every ISA
  * path and for every element position (vector lanes, tails, scalar). */
 float ms__expf(float x);
