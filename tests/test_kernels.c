@@ -428,6 +428,25 @@ static void conv_bytes_case(ms_kernel_isa isa, const ms_conv2d_params *p, int wi
              ms_kernel_isa_name(isa), p->N, p->C, p->H, p->W, Co, p->kh, p->stride_h, p->pad_h,
              with_bias, i, (double)y[i], (double)r[i]);
   }
+  /* Weights packed once for one image (N = 1), then used for the whole
+   * batch: the same bytes again. */
+  ms_conv2d_params p1 = *p;
+  p1.N = 1;
+  const size_t nwp = ms_conv2d_packed_floats(&p1), nsp = ms_conv2d_prepacked_scratch_floats(p);
+  assert_true(nwp >= nw && nsp > 0 && nsp <= ns);
+  float *wp = gbuf(nwp), *sp = gbuf(nsp);
+  fill_nan(wp, nwp);
+  fill_nan(sp, nsp);
+  fill_nan(y, ny);
+  assert_int_equal(ms__conv2d_pack_weights_isa(isa, wp, nwp - 1, w, &p1), MS_ERR_INVALID);
+  assert_int_equal(ms__conv2d_pack_weights_isa(isa, wp, nwp, w, &p1), MS_OK);
+  assert_int_equal(
+      ms__conv2d_prepacked_isa(isa, y, x, wp, with_bias ? b : NULL, p, sp, nsp), MS_OK);
+  if (memcmp(y, r, ny * sizeof(float)) != 0)
+    fail_msg("prepacked conv2d %s N%zu C%zu %zux%zu -> %zu k%zu: bytes differ from ms_conv2d",
+             ms_kernel_isa_name(isa), p->N, p->C, p->H, p->W, Co, p->kh);
+  gfree(wp, nwp);
+  gfree(sp, nsp);
   gfree(x, nx);
   gfree(w, nw);
   gfree(b, Co);

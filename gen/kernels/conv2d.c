@@ -12,7 +12,9 @@
  * and the C_out x NR strip of Y it feeds stays in cache across the k blocks.
  * (On AVX-512 CPUs, stride_w 1 or 2: masked 16-float loads per k row.)
  * The weights are packed once per call into MR-tall panels (shared by all
- * threads). The micro-kernels are ms_sgemm's (AVX-512 14x32, AVX2 6x16,
+ * threads), or once for many calls by ms_conv2d_pack_weights (then
+ * ms_conv2d_prepacked skips that step; the panels depend on the ISA,
+ * C_out, K and Ho*Wo only, so they fit every batch size). The micro-kernels are ms_sgemm's (AVX-512 14x32, AVX2 6x16,
  * generic 4x8).
  *
  * Summation order: every output is bias + sum over k in blocks of exactly
@@ -423,28 +425,62 @@ static void conv_rect(const conv_geom *g, float *y, const float *Ap, size_t Mp, 
   }
 }
 
-ms_status ms__conv2d_isa(ms_kernel_isa isa, float *y, const float *x, const float *w,
-                         const float *b, const ms_conv2d_params *p, float *scratch,
-                         size_t scratch_floats) {
+/* The micro-kernel tile for this ISA and shape. AVX-512: 8 x 48 tiles
+ * unless 14-row tiles pad C_out less over one image's pixels (the choice
+ * only affects speed: both kernels give the same bytes). A function of
+ * (isa, C_out, Ho*Wo) only, so weights packed once fit every batch size. */
+static int conv_tile(ms_kernel_isa isa, size_t Co, size_t HoWo, size_t *mr, size_t *nr,
+                     ms__ukr_fn *ukr) {
+  const int wide = round_up(Co, 8) * round_up(HoWo, 48) <= round_up(Co, 14) * round_up(HoWo, 32);
+  return ms__sgemm_ukr(isa, wide, mr, nr, ukr);
+}
+
+size_t ms_conv2d_packed_floats(const ms_conv2d_params *p) {
+  if (ms_conv2d_out_hw(p, NULL, NULL) != MS_OK) return 0;
+  const size_t a = packed_w_floats(p->C_out, p->C * p->kh * p->kw);
+  return a == SIZE_MAX ? 0 : a;
+}
+
+ms_status ms__conv2d_pack_weights_isa(ms_kernel_isa isa, float *wp, size_t wp_floats,
+                                      const float *w, const ms_conv2d_params *p) {
+  size_t Ho, Wo, mr, nr;
+  ms__ukr_fn ukr;
+  ms_status s = ms_conv2d_out_hw(p, &Ho, &Wo);
+  if (s != MS_OK) return s;
+  if (!wp || !w) return MS_ERR_INVALID;
+  if (!conv_tile(isa, p->C_out, Ho * Wo, &mr, &nr, &ukr)) return MS_ERR_UNSUPPORTED;
+  const size_t K = p->C * p->kh * p->kw, Co = p->C_out, Mp = round_up(Co, mr);
+  if (wp_floats < packed_w_floats(Co, K)) return MS_ERR_INVALID;
+  for (size_t ir = 0; ir < Mp / mr; ir++) pack_weights_strip(wp, w, Co, K, mr, Mp, ir);
+  return MS_OK;
+}
+
+ms_status ms_conv2d_pack_weights(float *wp, size_t wp_floats, const float *w,
+                                 const ms_conv2d_params *p) {
+  return ms__conv2d_pack_weights_isa(ms_kernel_isa_detect(), wp, wp_floats, w, p);
+}
+
+/* Shared body of ms_conv2d (wp NULL: the weights are packed into the head
+ * of the scratch) and ms_conv2d_prepacked (wp: packed by
+ * ms_conv2d_pack_weights for the same ISA and params). */
+static ms_status conv2d_run(ms_kernel_isa isa, float *y, const float *x, const float *w,
+                            const float *wp, const float *b, const ms_conv2d_params *p,
+                            float *scratch, size_t scratch_floats) {
   size_t Ho, Wo;
   ms_status s = ms_conv2d_out_hw(p, &Ho, &Wo);
   if (s != MS_OK) return s;
-  if (!y || !x || !w) return MS_ERR_INVALID;
+  if (!y || !x || (!w && !wp)) return MS_ERR_INVALID;
   size_t mr, nr;
   ms__ukr_fn ukr;
   const size_t K = p->C * p->kh * p->kw, Co = p->C_out;
-  /* AVX-512: 8 x 48 tiles unless 14-row tiles pad C_out less (the choice
-   * only affects speed: both kernels give the same bytes). */
-  const size_t cols = p->N * Ho * Wo;
-  const int wide = round_up(Co, 8) * round_up(cols, 48) <= round_up(Co, 14) * round_up(cols, 32);
-  if (!ms__sgemm_ukr(isa, wide, &mr, &nr, &ukr)) return MS_ERR_UNSUPPORTED;
-  const size_t a_floats = packed_w_floats(Co, K), per = per_thread_floats(K);
+  if (!conv_tile(isa, Co, Ho * Wo, &mr, &nr, &ukr)) return MS_ERR_UNSUPPORTED;
+  const size_t a_floats = wp ? 0 : packed_w_floats(Co, K), per = per_thread_floats(K);
   if (a_floats == SIZE_MAX || !scratch || scratch_floats < a_floats ||
       scratch_floats - a_floats < per)
     return MS_ERR_INVALID;
   const conv_geom g = {p, x, Ho, Wo, Ho * Wo, K, p->N * Ho * Wo};
   const size_t Mp = round_up(Co, mr), R = Mp / mr, S = (g.total + nr - 1) / nr;
-  float *Ap = align64(scratch);
+  float *Ap = wp ? (float *)wp : align64(scratch);
   float *ws = scratch + a_floats;
   /* The masked-load packer needs AVX-512 (any path on such a CPU may use
    * it: packing is a copy, so it never changes the bytes). */
@@ -456,18 +492,22 @@ ms_status ms__conv2d_isa(ms_kernel_isa isa, float *y, const float *x, const floa
   size_t tm = 1, tn = 1;
   while (nt > 1 && !choose_grid(nt, R, S, &tm, &tn)) nt--;
   if (nt <= 1) {
-    for (size_t ir = 0; ir < R; ir++) pack_weights_strip(Ap, w, Co, K, mr, Mp, ir);
+    if (!wp)
+      for (size_t ir = 0; ir < R; ir++) pack_weights_strip(Ap, w, Co, K, mr, Mp, ir);
     conv_rect(&g, y, Ap, Mp, b, mr, nr, ukr, simd_pack, 0, R, 0, S, ws);
     return MS_OK;
   }
-  /* One fork/join: pack the weights (split by row strip), barrier, then each
-   * rectangle of the grid. Rectangles are taken by thread number modulo the
-   * team size, so a smaller team (nested region) still covers all of them. */
+  /* One fork/join: pack the weights (split by row strip; skipped when
+   * prepacked), barrier, then each rectangle of the grid. Rectangles are
+   * taken by thread number modulo the team size, so a smaller team (nested
+   * region) still covers all of them. */
 #pragma omp parallel num_threads((int)nt)
   {
     const size_t team = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
-    for (size_t ir = tid; ir < R; ir += team) pack_weights_strip(Ap, w, Co, K, mr, Mp, ir);
+    if (!wp) {
+      for (size_t ir = tid; ir < R; ir += team) pack_weights_strip(Ap, w, Co, K, mr, Mp, ir);
 #pragma omp barrier
+    }
     for (size_t t = tid; t < nt; t += team) {
       const size_t bi = t / tn, bj = t % tn;
       conv_rect(&g, y, Ap, Mp, b, mr, nr, ukr, simd_pack, bi * R / tm, (bi + 1) * R / tm, bj * S / tn,
@@ -477,7 +517,34 @@ ms_status ms__conv2d_isa(ms_kernel_isa isa, float *y, const float *x, const floa
   return MS_OK;
 }
 
+ms_status ms__conv2d_isa(ms_kernel_isa isa, float *y, const float *x, const float *w,
+                         const float *b, const ms_conv2d_params *p, float *scratch,
+                         size_t scratch_floats) {
+  if (!w) return MS_ERR_INVALID;
+  return conv2d_run(isa, y, x, w, NULL, b, p, scratch, scratch_floats);
+}
+
+ms_status ms__conv2d_prepacked_isa(ms_kernel_isa isa, float *y, const float *x, const float *wp,
+                                   const float *b, const ms_conv2d_params *p, float *scratch,
+                                   size_t scratch_floats) {
+  if (!wp) return MS_ERR_INVALID;
+  return conv2d_run(isa, y, x, NULL, wp, b, p, scratch, scratch_floats);
+}
+
+size_t ms_conv2d_prepacked_scratch_floats(const ms_conv2d_params *p) {
+  size_t Ho, Wo;
+  if (ms_conv2d_out_hw(p, &Ho, &Wo) != MS_OK) return 0;
+  const size_t mt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
+  return per_thread_floats(p->C * p->kh * p->kw) * useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);
+}
+
 ms_status ms_conv2d(float *y, const float *x, const float *w, const float *b,
                     const ms_conv2d_params *p, float *scratch, size_t scratch_floats) {
   return ms__conv2d_isa(ms_kernel_isa_detect(), y, x, w, b, p, scratch, scratch_floats);
+}
+
+ms_status ms_conv2d_prepacked(float *y, const float *x, const float *wp, const float *b,
+                              const ms_conv2d_params *p, float *scratch, size_t scratch_floats) {
+  return ms__conv2d_prepacked_isa(ms_kernel_isa_detect(), y, x, wp, b, p, scratch,
+                                  scratch_floats);
 }

@@ -71,12 +71,22 @@ void ms__conv(ms__nn *c, float *y, const float *x, const char *prefix, size_t N,
     fail(c, MS_ERR_INTERNAL, prefix, "invalid convolution shape");
     return;
   }
+  const size_t slot = c->prepack ? (ms_conv2d_packed_floats(&p) + 15) / 16 * 16 : 0;
+  float *wp = c->prepack && c->wpack ? c->wpack + c->wpack_off : NULL;
+  c->wpack_off += slot;
   if (c->plan) {
     ms__nn_note(c, N * Cout * Ho * Wo);
-    note_scratch(c, ms_conv2d_scratch_floats(&p));
+    note_scratch(c, c->prepack ? ms_conv2d_prepacked_scratch_floats(&p)
+                               : ms_conv2d_scratch_floats(&p));
+    if (wp) check(c, ms_conv2d_pack_weights(wp, slot, w, &p), prefix, "conv2d weight packing");
     return;
   }
-  check(c, ms_conv2d(y, x, w, b, &p, c->scratch, c->scratch_floats), prefix, "conv2d");
+  if (c->prepack)
+    check(c, wp ? ms_conv2d_prepacked(y, x, wp, b, &p, c->scratch, c->scratch_floats)
+                : MS_ERR_INTERNAL,
+          prefix, "conv2d");
+  else
+    check(c, ms_conv2d(y, x, w, b, &p, c->scratch, c->scratch_floats), prefix, "conv2d");
   ms__nn_trace4(c, prefix, y, N, Cout, Ho, Wo);
 }
 

@@ -28,6 +28,14 @@ typedef struct {
   size_t max_act;
   size_t max_scratch;
   size_t skip_floats;
+  /* Convolution weights packed once (ms_conv2d_pack_weights), one slot per
+   * ms__conv call in call order, each rounded to 16 floats. wpack_off counts
+   * the slots used so far; in planning mode with wpack set, each conv packs
+   * its weights into its slot; without wpack (planning) it only counts.
+   * prepack 0: convs call ms_conv2d and pack per call. */
+  int prepack;
+  float *wpack;
+  size_t wpack_off;
   /* running */
   float *scratch;
   size_t scratch_floats;

@@ -4,7 +4,8 @@
  * Memory: five work buffers of max_act floats (A, B: the running
  * activation, ping-ponged; CAT: skip concatenation; T1, T2: inside blocks),
  * one skip arena holding every down-path output the up path consumes, small
- * embedding buffers, and one kernel scratch. All sizes come from running
+ * embedding buffers, one kernel scratch, and the convolution weights packed
+ * once into the micro-kernel's panels (ms_conv2d_pack_weights). All sizes come from running
  * the network once in planning mode for batch 1 and for max_batch.
  *
  * The down path writes its block outputs straight into skip slots (no
@@ -21,8 +22,8 @@ struct ms_unet {
   const ms_model *m;
   const ms_model_config *c;
   int max_batch;
-  size_t act, skip_floats, scratch_floats, emb_floats;
-  float *A, *B, *CAT, *T1, *T2, *skip, *scratch;
+  size_t act, skip_floats, scratch_floats, emb_floats, wpack_floats;
+  float *A, *B, *CAT, *T1, *T2, *skip, *scratch, *wpack;
   float *e0, *e1, *e2, *ea, *ebuf, *tbuf;
   ms_nn_trace_fn trace;
   void *trace_ctx;
@@ -165,6 +166,7 @@ void ms_unet_free(ms_unet *u) {
   free(u->T2);
   free(u->skip);
   free(u->scratch);
+  free(u->wpack);
   free(u->e0);
   free(u->e1);
   free(u->e2);
@@ -188,8 +190,9 @@ ms_status ms_unet_new(ms_unet **out, const ms_model *m, int max_batch, ms_diag *
   u->m = m;
   u->c = cf;
   u->max_batch = max_batch;
-  ms__nn c = {.m = m, .c = cf, .plan = 1, .d = d};
+  ms__nn c = {.m = m, .c = cf, .plan = 1, .prepack = 1, .d = d};
   run(u, &c, NULL, NULL, NULL, NULL, 1);
+  u->wpack_floats = c.wpack_off; /* the same for every batch size */
   run(u, &c, NULL, NULL, NULL, NULL, (size_t)max_batch);
   if (c.st != MS_OK) {
     ms_unet_free(u);
@@ -220,6 +223,20 @@ ms_status ms_unet_new(ms_unet **out, const ms_model *m, int max_batch, ms_diag *
   }
   u->tbuf = ms__nn_alloc((size_t)max_batch, &s2);
   if (s2) st = s2;
+  u->wpack = ms__nn_alloc(u->wpack_floats, &s2);
+  if (s2) st = s2;
+  if (st == MS_OK) {
+    /* Pack every convolution's weights once (a planning pass that fills
+     * the slots). */
+    ms__nn pk = {.m = m, .c = cf, .plan = 1, .prepack = 1, .wpack = u->wpack, .d = d};
+    run(u, &pk, NULL, NULL, NULL, NULL, 1);
+    if (pk.st != MS_OK || pk.wpack_off != u->wpack_floats) {
+      ms_unet_free(u);
+      return pk.st != MS_OK ? pk.st
+                            : ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, NULL,
+                                          "convolution weight packing plan mismatch");
+    }
+  }
   if (st != MS_OK) {
     size_t mb = ms_unet_memory_bytes(u) >> 20;
     ms_unet_free(u);
@@ -236,7 +253,9 @@ void ms_unet_set_trace(ms_unet *u, ms_nn_trace_fn fn, void *ctx) {
 }
 
 size_t ms_unet_memory_bytes(const ms_unet *u) {
-  return (5 * u->act + u->skip_floats + u->scratch_floats + 5 * u->emb_floats) * sizeof(float);
+  return (5 * u->act + u->skip_floats + u->scratch_floats + 5 * u->emb_floats +
+          u->wpack_floats) *
+         sizeof(float);
 }
 
 int ms_unet_max_batch(const ms_unet *u) { return u->max_batch; }
@@ -247,7 +266,8 @@ ms_status ms_unet_forward(ms_unet *u, float *out, const float *x, const float *t
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "batch of %d images; this UNet takes 1..%d",
                        n, u->max_batch);
   if (!out || !x || !t) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "NULL buffer");
-  ms__nn c = {.m = u->m, .c = u->c, .plan = 0, .scratch = u->scratch,
+  ms__nn c = {.m = u->m, .c = u->c, .plan = 0, .prepack = 1, .wpack = u->wpack,
+              .scratch = u->scratch,
               .scratch_floats = u->scratch_floats, .trace = u->trace, .trace_ctx = u->trace_ctx,
               .st = MS_OK, .d = d};
   run(u, &c, out, x, t, y, (size_t)n);

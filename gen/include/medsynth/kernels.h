@@ -155,6 +155,22 @@ ms_status ms_conv2d(float *y, const float *x, const float *w, const float *b,
  * thread's share it returns MS_ERR_INVALID. */
 size_t ms_conv2d_scratch_floats(const ms_conv2d_params *p);
 
+/* Weights packed once for many ms_conv2d_prepacked calls (a model's
+ * weights at load time), so no call repacks them:
+ *   size_t n = ms_conv2d_packed_floats(&p);          // 0 when p is invalid
+ *   ms_conv2d_pack_weights(wp, n, w, &p);            // wp: caller's n floats
+ *   ms_conv2d_prepacked(y, x, wp, b, &p2, scratch, ms_conv2d_prepacked_scratch_floats(&p2));
+ * The packed layout depends on this CPU's kernel path, C_out, C*kh*kw and
+ * the output size Ho*Wo, never on N: p2 may differ from p in N only. The
+ * result is the same bytes as ms_conv2d's. wp is borrowed for the call;
+ * the scratch contract is ms_conv2d's without the packed weights. */
+size_t ms_conv2d_packed_floats(const ms_conv2d_params *p);
+ms_status ms_conv2d_pack_weights(float *wp, size_t wp_floats, const float *w,
+                                 const ms_conv2d_params *p);
+ms_status ms_conv2d_prepacked(float *y, const float *x, const float *wp, const float *b,
+                              const ms_conv2d_params *p, float *scratch, size_t scratch_floats);
+size_t ms_conv2d_prepacked_scratch_floats(const ms_conv2d_params *p);
+
 /* ------------------------------------------------------------ GroupNorm */
 
 /* torch.nn.functional.group_norm: for each (n, group g of C/G channels)
