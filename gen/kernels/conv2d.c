@@ -138,6 +138,8 @@ static size_t useful_threads(const ms_conv2d_params *p, size_t Ho, size_t Wo, si
   return nt < 1 ? 1 : nt;
 }
 
+static size_t ind_floats(const ms_conv2d_params *p);
+
 size_t ms_conv2d_scratch_floats(const ms_conv2d_params *p) {
   size_t Ho, Wo;
   if (ms_conv2d_out_hw(p, &Ho, &Wo) != MS_OK) return 0;
@@ -145,7 +147,9 @@ size_t ms_conv2d_scratch_floats(const ms_conv2d_params *p) {
   const size_t a = packed_w_floats(p->C_out, K);
   if (a == SIZE_MAX) return 0;
   const size_t mt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
-  return a + per_thread_floats(K) * useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);
+  const size_t need = a + per_thread_floats(K) * useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);
+  const size_t ind = ind_floats(p);
+  return ind != SIZE_MAX && ind <= SIZE_MAX - a && a + ind > need ? a + ind : need;
 }
 
 typedef struct {
@@ -425,13 +429,149 @@ static void conv_rect(const conv_geom *g, float *y, const float *Ap, size_t Mp, 
   }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#define IND_AVAILABLE 1
+/* ukr_avx512_8x48 of sgemm_blocked.c with B read in place: row k of the
+ * B panel is the 48 floats at b + koff[k] (a zero-padded input copy, see
+ * conv_rect_ind). The FMA sequence per element is the packed kernel's, so
+ * the bytes are the same. */
+__attribute__((target("avx512f,fma"))) static void ukr_avx512_8x48_ind(
+    size_t kc, const float *restrict a, const float *restrict b, const uint32_t *restrict koff,
+    float *restrict c, size_t ldc, float beta, int first) {
+#define Z_DECL(r)                                                           \
+  __m512 c##r##_0 = _mm512_setzero_ps(), c##r##_1 = _mm512_setzero_ps(), \
+         c##r##_2 = _mm512_setzero_ps();
+  Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5) Z_DECL(6) Z_DECL(7)
+#undef Z_DECL
+  for (size_t k = 0; k < kc; k++) {
+    const float *bk = b + koff[k];
+    const __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16),
+                 b2 = _mm512_loadu_ps(bk + 32);
+    __m512 av;
+#define Z_ROW(r)                                \
+  av = _mm512_set1_ps(a[r]);                    \
+  c##r##_0 = _mm512_fmadd_ps(av, b0, c##r##_0); \
+  c##r##_1 = _mm512_fmadd_ps(av, b1, c##r##_1); \
+  c##r##_2 = _mm512_fmadd_ps(av, b2, c##r##_2);
+    Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5) Z_ROW(6) Z_ROW(7)
+#undef Z_ROW
+    a += 8;
+  }
+  /* alpha is 1: C = beta*C + 1*acc on the first block, C + 1*acc after. */
+  const __m512 va = _mm512_set1_ps(1.0f), vb = _mm512_set1_ps(beta);
+#define Z_ST1(r, h)                                                          \
+  {                                                                          \
+    float *cr = c + r * ldc + 16 * h;                                        \
+    __m512 out;                                                              \
+    if (first && beta == 0.0f) {                                             \
+      out = _mm512_mul_ps(va, c##r##_##h);                                   \
+    } else {                                                                 \
+      __m512 cv = _mm512_loadu_ps(cr);                                       \
+      if (first) cv = _mm512_mul_ps(vb, cv);                                 \
+      out = _mm512_fmadd_ps(va, c##r##_##h, cv);                             \
+    }                                                                        \
+    _mm512_storeu_ps(cr, out);                                               \
+  }
+#define Z_ST(r) Z_ST1(r, 0) Z_ST1(r, 1) Z_ST1(r, 2)
+  Z_ST(0) Z_ST(1) Z_ST(2) Z_ST(3) Z_ST(4) Z_ST(5) Z_ST(6) Z_ST(7)
+#undef Z_ST
+#undef Z_ST1
+}
+#endif
+
+/* Stride-1 convolutions with a kernel wider than one tap, on the AVX-512
+ * 8 x 48 path: instead of packing every strip, the input is copied once,
+ * zero-padded, to xp [N][C][Hp][Wp] (Hp = H + 2 pad_h, Wp = W + 2 pad_w)
+ * and the output is computed on the padded grid: column j = oy*Wp + ox of
+ * image n reads tap k = (c, ky, kx) at xp + n*C*Hp*Wp + koff[k] + j with
+ * koff[k] = (c*Hp + ky)*Wp + kx, so each B row is 48 contiguous floats.
+ * Columns with ox >= Wo (and past Ho*Wp) are computed and dropped. The
+ * tile goes through a copy (bias-filled first), so every kept element sees
+ * exactly the packed path's arithmetic. Floats of scratch it needs (SIZE_MAX
+ * when it does not apply or overflows): xp, 64 floats of slack read by the
+ * last strip, and koff. */
+static int ind_applies(const ms_conv2d_params *p) {
+  return p->stride_h == 1 && p->stride_w == 1 && p->kh * p->kw > 1;
+}
+
+static size_t ind_floats(const ms_conv2d_params *p) {
+  if (!ind_applies(p)) return SIZE_MAX;
+  const size_t Hp = p->H + 2 * p->pad_h, Wp = p->W + 2 * p->pad_w;
+  size_t t;
+  if (!ms__mul_ok(Hp, Wp, &t) || !ms__mul_ok(t, p->C, &t) || t > UINT32_MAX / 2 ||
+      !ms__mul_ok(t, p->N, &t) || t > SIZE_MAX / 2)
+    return SIZE_MAX;
+  return t + MS__MAX_NR + p->kw + 16 + p->C * p->kh * p->kw + 16;
+}
+
+#ifdef IND_AVAILABLE
+/* Copies planes [q0, q1) of x (plane = (n, c)) into the padded buffer. */
+static void ind_pad(float *xp, const float *x, const ms_conv2d_params *p, size_t q0, size_t q1) {
+  const size_t H = p->H, W = p->W, Hp = H + 2 * p->pad_h, Wp = W + 2 * p->pad_w;
+  for (size_t q = q0; q < q1; q++) {
+    float *dst = xp + q * Hp * Wp;
+    const float *src = x + q * H * W;
+    memset(dst, 0, p->pad_h * Wp * sizeof(float));
+    for (size_t iy = 0; iy < H; iy++) {
+      float *d = dst + (p->pad_h + iy) * Wp;
+      memset(d, 0, p->pad_w * sizeof(float));
+      memcpy(d + p->pad_w, src + iy * W, W * sizeof(float));
+      memset(d + p->pad_w + W, 0, p->pad_w * sizeof(float));
+    }
+    memset(dst + (p->pad_h + H) * Wp, 0, p->pad_h * Wp * sizeof(float));
+  }
+}
+
+/* Row tiles [r0, r1) x strips [s0, s1) (strip s: image s / SI, padded-grid
+ * columns (s % SI)*48 ..) of the indirect path. */
+static void conv_rect_ind(const conv_geom *g, float *y, const float *Ap, size_t Mp,
+                          const float *b, const float *xp, const uint32_t *koff, size_t r0,
+                          size_t r1, size_t s0, size_t s1) {
+  const ms_conv2d_params *p = g->p;
+  const size_t Co = p->C_out, P = g->P, K = g->K, Wo = g->Wo, Ho = g->Ho;
+  const size_t Hp = p->H + 2 * p->pad_h, Wp = p->W + 2 * p->pad_w, plane = p->C * Hp * Wp;
+  const size_t SI = (Ho * Wp + 47) / 48;
+  const float beta = b ? 1.0f : 0.0f;
+  float tile[8 * 48] __attribute__((aligned(64)));
+  size_t col[48];
+  for (size_t s = s0; s < s1; s++) {
+    const size_t n = s / SI, j0 = (s % SI) * 48;
+    const float *base = xp + n * plane + j0;
+    size_t valid = 0;
+    for (size_t t = 0; t < 48; t++) {
+      const size_t j = j0 + t, oy = j / Wp, ox = j % Wp;
+      col[t] = oy < Ho && ox < Wo ? n * Co * P + oy * Wo + ox : SIZE_MAX;
+      valid += col[t] != SIZE_MAX;
+    }
+    if (!valid) continue;
+    for (size_t ir = r0; ir < r1; ir++) {
+      const size_t rows = min_sz(8, Co - ir * 8);
+      for (size_t r = 0; r < 8; r++)
+        for (size_t t = 0; t < 48; t++) tile[r * 48 + t] = b && r < rows ? b[ir * 8 + r] : 0.0f;
+      for (size_t pc = 0; pc < K; pc += KC) {
+        const size_t kc = min_sz(KC, K - pc);
+        ukr_avx512_8x48_ind(kc, Ap + pc * Mp + ir * 8 * kc, base, koff + pc, tile, 48, beta,
+                            pc == 0);
+      }
+      for (size_t r = 0; r < rows; r++)
+        for (size_t t = 0; t < 48; t++)
+          if (col[t] != SIZE_MAX) y[col[t] + (ir * 8 + r) * P] = tile[r * 48 + t];
+    }
+  }
+}
+#endif
+
 /* The micro-kernel tile for this ISA and shape. AVX-512: 8 x 48 tiles
  * unless 14-row tiles pad C_out less over one image's pixels (the choice
  * only affects speed: both kernels give the same bytes). A function of
- * (isa, C_out, Ho*Wo) only, so weights packed once fit every batch size. */
-static int conv_tile(ms_kernel_isa isa, size_t Co, size_t HoWo, size_t *mr, size_t *nr,
-                     ms__ukr_fn *ukr) {
-  const int wide = round_up(Co, 8) * round_up(HoWo, 48) <= round_up(Co, 14) * round_up(HoWo, 32);
+ * (isa, C_out, Ho*Wo, stride and kernel size) only, so weights packed once
+ * fit every batch size. */
+static int conv_tile(ms_kernel_isa isa, const ms_conv2d_params *p, size_t HoWo, size_t *mr,
+                     size_t *nr, ms__ukr_fn *ukr) {
+  const size_t Co = p->C_out;
+  /* The unpacked stride-1 path (conv_rect_ind) runs on 8 x 48 tiles. */
+  const int wide = (isa == MS_KERNEL_ISA_AVX512 && ind_applies(p)) ||
+                   round_up(Co, 8) * round_up(HoWo, 48) <= round_up(Co, 14) * round_up(HoWo, 32);
   return ms__sgemm_ukr(isa, wide, mr, nr, ukr);
 }
 
@@ -448,7 +588,7 @@ ms_status ms__conv2d_pack_weights_isa(ms_kernel_isa isa, float *wp, size_t wp_fl
   ms_status s = ms_conv2d_out_hw(p, &Ho, &Wo);
   if (s != MS_OK) return s;
   if (!wp || !w) return MS_ERR_INVALID;
-  if (!conv_tile(isa, p->C_out, Ho * Wo, &mr, &nr, &ukr)) return MS_ERR_UNSUPPORTED;
+  if (!conv_tile(isa, p, Ho * Wo, &mr, &nr, &ukr)) return MS_ERR_UNSUPPORTED;
   const size_t K = p->C * p->kh * p->kw, Co = p->C_out, Mp = round_up(Co, mr);
   if (wp_floats < packed_w_floats(Co, K)) return MS_ERR_INVALID;
   for (size_t ir = 0; ir < Mp / mr; ir++) pack_weights_strip(wp, w, Co, K, mr, Mp, ir);
@@ -473,7 +613,7 @@ static ms_status conv2d_run(ms_kernel_isa isa, float *y, const float *x, const f
   size_t mr, nr;
   ms__ukr_fn ukr;
   const size_t K = p->C * p->kh * p->kw, Co = p->C_out;
-  if (!conv_tile(isa, Co, Ho * Wo, &mr, &nr, &ukr)) return MS_ERR_UNSUPPORTED;
+  if (!conv_tile(isa, p, Ho * Wo, &mr, &nr, &ukr)) return MS_ERR_UNSUPPORTED;
   const size_t a_floats = wp ? 0 : packed_w_floats(Co, K), per = per_thread_floats(K);
   if (a_floats == SIZE_MAX || !scratch || scratch_floats < a_floats ||
       scratch_floats - a_floats < per)
@@ -487,6 +627,45 @@ static ms_status conv2d_run(ms_kernel_isa isa, float *y, const float *x, const f
   const int simd_pack = ms__isa_supported(MS_KERNEL_ISA_AVX512) && p->stride_w <= 2 &&
                         p->kw <= PACK_MAX_KW;
   const size_t mt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
+#ifdef IND_AVAILABLE
+  const size_t indf = ind_floats(p);
+  if (isa == MS_KERNEL_ISA_AVX512 && mr == 8 && indf != SIZE_MAX &&
+      scratch_floats - a_floats >= indf) {
+    const size_t Hp = p->H + 2 * p->pad_h, Wp = p->W + 2 * p->pad_w;
+    const size_t planes = p->N * p->C, xpn = planes * Hp * Wp;
+    float *xp = align64(ws);
+    uint32_t *koff = (uint32_t *)(xp + xpn + MS__MAX_NR + p->kw);
+    for (size_t t = 0; t < MS__MAX_NR + p->kw; t++) xp[xpn + t] = 0.0f;
+    for (size_t k = 0; k < K; k++) {
+      const size_t c = k / (p->kh * p->kw), ky = (k / p->kw) % p->kh, kx = k % p->kw;
+      koff[k] = (uint32_t)((c * Hp + ky) * Wp + kx);
+    }
+    const size_t SI = (Ho * Wp + 47) / 48, S2 = p->N * SI;
+    size_t nt2 = useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt), tm2 = 1, tn2 = 1;
+    while (nt2 > 1 && !choose_grid(nt2, R, S2, &tm2, &tn2)) nt2--;
+    if (nt2 <= 1) {
+      if (!wp)
+        for (size_t ir = 0; ir < R; ir++) pack_weights_strip(Ap, w, Co, K, mr, Mp, ir);
+      ind_pad(xp, x, p, 0, planes);
+      conv_rect_ind(&g, y, Ap, Mp, b, xp, koff, 0, R, 0, S2);
+      return MS_OK;
+    }
+#pragma omp parallel num_threads((int)nt2)
+    {
+      const size_t team = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
+      if (!wp)
+        for (size_t ir = tid; ir < R; ir += team) pack_weights_strip(Ap, w, Co, K, mr, Mp, ir);
+      ind_pad(xp, x, p, tid * planes / team, (tid + 1) * planes / team);
+#pragma omp barrier
+      for (size_t t = tid; t < nt2; t += team) {
+        const size_t bi = t / tn2, bj = t % tn2;
+        conv_rect_ind(&g, y, Ap, Mp, b, xp, koff, bi * R / tm2, (bi + 1) * R / tm2,
+                      bj * S2 / tn2, (bj + 1) * S2 / tn2);
+      }
+    }
+    return MS_OK;
+  }
+#endif
   size_t nt = useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);
   if (nt > (scratch_floats - a_floats) / per) nt = (scratch_floats - a_floats) / per;
   size_t tm = 1, tn = 1;
@@ -535,7 +714,10 @@ size_t ms_conv2d_prepacked_scratch_floats(const ms_conv2d_params *p) {
   size_t Ho, Wo;
   if (ms_conv2d_out_hw(p, &Ho, &Wo) != MS_OK) return 0;
   const size_t mt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
-  return per_thread_floats(p->C * p->kh * p->kw) * useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);
+  const size_t need =
+      per_thread_floats(p->C * p->kh * p->kw) * useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);
+  const size_t ind = ind_floats(p);
+  return ind != SIZE_MAX && ind > need ? ind : need;
 }
 
 ms_status ms_conv2d(float *y, const float *x, const float *w, const float *b,
