@@ -476,12 +476,66 @@ static void test_kernels_conv2d_same_bytes_as_im2col_gemm(void **state) {
       {1, 5, 9, 70, 8, 3, 3, 1, 2, 1, 1},     /* stride 2 columns over wide rows */
       {2, 3, 12, 13, 8, 4, 4, 2, 2, 1, 2},    /* even kernel, stride 2, asymmetric pads */
       {1, 2, 5, 6, 3, 3, 3, 3, 3, 1, 1},      /* stride 3: the scalar packer */
+      {1, 16, 64, 64, 32, 3, 3, 1, 1, 1, 1},  /* the UNet's 64x64 level */
+      {2, 40, 16, 16, 24, 3, 3, 1, 1, 1, 1},  /* K = 360 over two images, 16x16 */
+      {1, 3, 5, 5, 2, 3, 5, 1, 1, 0, 2},      /* unequal pads, kh != kw */
   };
   for (int isa = 0; isa < MS_KERNEL_ISA_COUNT; isa++) {
     if (!ms__isa_supported((ms_kernel_isa)isa)) continue;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
       conv_bytes_case((ms_kernel_isa)isa, &cases[i], 1, 90 + (uint32_t)i);
       conv_bytes_case((ms_kernel_isa)isa, &cases[i], 0, 110 + (uint32_t)i);
+    }
+  }
+}
+
+/* With only one thread's share of scratch (no room for the zero-padded
+ * input copy of the unpacked stride-1 path), a prepacked conv2d falls back
+ * to strip packing: the same bytes, on every ISA path. */
+static void test_kernels_conv2d_unpacked_path_same_bytes_as_packed(void **state) {
+  (void)state;
+  const ms_conv2d_params cases[] = {
+      {1, 32, 64, 64, 32, 3, 3, 1, 1, 1, 1},
+      {3, 7, 9, 11, 17, 3, 3, 1, 1, 1, 1},
+      {1, 96, 16, 16, 128, 3, 3, 1, 1, 1, 1}, /* K = 864: four k blocks */
+      {2, 5, 6, 50, 9, 5, 3, 1, 1, 2, 0},
+  };
+  for (int isa = 0; isa < MS_KERNEL_ISA_COUNT; isa++) {
+    if (!ms__isa_supported((ms_kernel_isa)isa)) continue;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      const ms_conv2d_params *p = &cases[i];
+      size_t Ho, Wo;
+      assert_int_equal(ms_conv2d_out_hw(p, &Ho, &Wo), MS_OK);
+      const size_t K = p->C * p->kh * p->kw, nx = p->N * p->C * p->H * p->W,
+                   ny = p->N * p->C_out * Ho * Wo, nw = p->C_out * K;
+      const size_t nwp = ms_conv2d_packed_floats(p), nsp = ms_conv2d_prepacked_scratch_floats(p);
+      const size_t small = (K < MS_SGEMM_KC ? K : MS_SGEMM_KC) * 48 + 32;
+      float *x = gbuf(nx), *w = gbuf(nw), *b = gbuf(p->C_out), *wp = gbuf(nwp), *sp = gbuf(nsp);
+      float *y1 = gbuf(ny), *y2 = gbuf(ny);
+      fill(x, nx, 200 + (uint32_t)i);
+      fill(w, nw, 300 + (uint32_t)i);
+      fill(b, p->C_out, 400 + (uint32_t)i);
+      fill_nan(y1, ny);
+      fill_nan(y2, ny);
+      assert_true(small <= nsp);
+      assert_int_equal(ms__conv2d_pack_weights_isa((ms_kernel_isa)isa, wp, nwp, w, p), MS_OK);
+      assert_int_equal(ms__conv2d_prepacked_isa((ms_kernel_isa)isa, y1, x, wp, b, p, sp, nsp),
+                       MS_OK);
+      const int saved = omp_get_max_threads();
+      omp_set_num_threads(1);
+      assert_int_equal(ms__conv2d_prepacked_isa((ms_kernel_isa)isa, y2, x, wp, b, p, sp, small),
+                       MS_OK);
+      omp_set_num_threads(saved);
+      if (memcmp(y1, y2, ny * sizeof(float)) != 0)
+        fail_msg("conv2d %s case %zu: packed and unpacked paths differ",
+                 ms_kernel_isa_name((ms_kernel_isa)isa), i);
+      gfree(x, nx);
+      gfree(w, nw);
+      gfree(b, p->C_out);
+      gfree(wp, nwp);
+      gfree(sp, nsp);
+      gfree(y1, ny);
+      gfree(y2, ny);
     }
   }
 }
@@ -1198,6 +1252,7 @@ int main(void) {
       cmocka_unit_test(test_kernels_conv2d_matches_ref),
       cmocka_unit_test(test_kernels_conv2d_same_bytes_as_im2col_gemm),
       cmocka_unit_test(test_kernels_conv2d_batch_invariant),
+      cmocka_unit_test(test_kernels_conv2d_unpacked_path_same_bytes_as_packed),
       cmocka_unit_test(test_kernels_linear_matches_ref_and_known),
       cmocka_unit_test(test_kernels_group_norm_known_values),
       cmocka_unit_test(test_kernels_group_norm_matches_ref),
