@@ -523,7 +523,10 @@ static void ind_pad(float *xp, const float *x, const ms_conv2d_params *p, size_t
 }
 
 /* Row tiles [r0, r1) x strips [s0, s1) (strip s: image s / SI, padded-grid
- * columns (s % SI)*48 ..) of the indirect path. */
+ * columns (s % SI)*48 ..) of the indirect path. A strip whose 48 columns
+ * are one run of kept outputs is computed in place in y (bias stored
+ * first, as the packed path does); any other goes through a tile whose
+ * kept runs are copied out. */
 static void conv_rect_ind(const conv_geom *g, float *y, const float *Ap, size_t Mp,
                           const float *b, const float *xp, const uint32_t *koff, size_t r0,
                           size_t r1, size_t s0, size_t s1) {
@@ -533,29 +536,44 @@ static void conv_rect_ind(const conv_geom *g, float *y, const float *Ap, size_t 
   const size_t SI = (Ho * Wp + 47) / 48;
   const float beta = b ? 1.0f : 0.0f;
   float tile[8 * 48] __attribute__((aligned(64)));
-  size_t col[48];
+  /* runs of kept columns: tile offset t, length, offset in y (channel 0) */
+  size_t run_t[48], run_n[48], run_y[48];
   for (size_t s = s0; s < s1; s++) {
     const size_t n = s / SI, j0 = (s % SI) * 48;
     const float *base = xp + n * plane + j0;
-    size_t valid = 0;
-    for (size_t t = 0; t < 48; t++) {
+    size_t nrun = 0;
+    for (size_t t = 0; t < 48;) {
       const size_t j = j0 + t, oy = j / Wp, ox = j % Wp;
-      col[t] = oy < Ho && ox < Wo ? n * Co * P + oy * Wo + ox : SIZE_MAX;
-      valid += col[t] != SIZE_MAX;
+      if (oy >= Ho) break;
+      const size_t len = min_sz(48 - t, Wp - ox);
+      if (ox < Wo) {
+        run_t[nrun] = t;
+        run_n[nrun] = min_sz(len, Wo - ox);
+        run_y[nrun++] = n * Co * P + oy * Wo + ox;
+      }
+      t += len;
     }
-    if (!valid) continue;
+    if (!nrun) continue;
+    const int direct = nrun == 1 && run_n[0] == 48;
     for (size_t ir = r0; ir < r1; ir++) {
       const size_t rows = min_sz(8, Co - ir * 8);
-      for (size_t r = 0; r < 8; r++)
-        for (size_t t = 0; t < 48; t++) tile[r * 48 + t] = b && r < rows ? b[ir * 8 + r] : 0.0f;
+      float *ct = direct && rows == 8 ? y + run_y[0] + ir * 8 * P : tile;
+      const size_t ldc = ct == tile ? 48 : P;
+      if (b)
+        for (size_t r = 0; r < 8; r++) {
+          const float bv = r < rows ? b[ir * 8 + r] : 0.0f;
+          for (size_t t = 0; t < 48; t++) ct[r * ldc + t] = bv;
+        }
       for (size_t pc = 0; pc < K; pc += KC) {
         const size_t kc = min_sz(KC, K - pc);
-        ukr_avx512_8x48_ind(kc, Ap + pc * Mp + ir * 8 * kc, base, koff + pc, tile, 48, beta,
+        ukr_avx512_8x48_ind(kc, Ap + pc * Mp + ir * 8 * kc, base, koff + pc, ct, ldc, beta,
                             pc == 0);
       }
+      if (ct != tile) continue;
       for (size_t r = 0; r < rows; r++)
-        for (size_t t = 0; t < 48; t++)
-          if (col[t] != SIZE_MAX) y[col[t] + (ir * 8 + r) * P] = tile[r * 48 + t];
+        for (size_t q = 0; q < nrun; q++)
+          memcpy(y + run_y[q] + (ir * 8 + r) * P, tile + r * 48 + run_t[q],
+                 run_n[q] * sizeof(float));
     }
   }
 }
