@@ -16,7 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 
-def run(path, batch, threads, steps, n):
+def run(path, batch, threads, steps, n, cpu=False):
     import h5py
     import torch
     import medsynth_ref as R
@@ -28,7 +28,8 @@ def run(path, batch, threads, steps, n):
     m.eval()
     C, S = cfg["image_channels"], cfg["image_size"]
     g = torch.Generator().manual_seed(1)
-    t0 = time.perf_counter()
+    clock = time.process_time if cpu else time.perf_counter
+    t0 = clock()
     done = 0
     with torch.inference_mode():
         while done < n:
@@ -36,10 +37,11 @@ def run(path, batch, threads, steps, n):
             x = torch.randn(nb, C, S, S, generator=g)
             R.sample(m, cfg, x, "ddim", steps, 0.0)
             done += nb
-    el = time.perf_counter() - t0
+    el = clock() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print("pytorch   DDIM-%d  batch %2d  threads %d  %3d images  %8.3f s  %8.4f images/s  peak RSS %6.1f MiB  (torch %s)"
-          % (steps, batch, threads, n, el, n / el, rss, torch.__version__), flush=True)
+    print("pytorch   DDIM-%d  batch %2d  threads %d  %3d images  %8.3f s%s  %8.4f images/s  peak RSS %6.1f MiB  (torch %s)"
+          % (steps, batch, threads, n, el, " CPU" if cpu else "", n / el, rss, torch.__version__),
+          flush=True)
 
 
 def main():
@@ -47,6 +49,8 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--images-b1", type=int, default=2)
+    ap.add_argument("--cpu", action="store_true",
+                    help="time with the process CPU clock (see bench_ddim.c)")
     a = ap.parse_args()
     for batch in (1, 16):
         for threads in (1, 2):
@@ -54,7 +58,7 @@ def main():
             pid = os.fork()
             if pid == 0:
                 try:
-                    run(a.model, batch, threads, a.steps, n)
+                    run(a.model, batch, threads, a.steps, n, a.cpu)
                     os._exit(0)
                 except Exception as e:  # report and fail the child
                     print("bench_torch: %s" % e, file=sys.stderr)

@@ -1,7 +1,11 @@
 /* DDIM sampling throughput of the C UNet, next to PyTorch in the same run.
  *
- *   bench_ddim MODEL.h5 [--steps 50] [--images-b1 2] [--torch SCRIPT]
+ *   bench_ddim MODEL.h5 [--steps 50] [--images-b1 2] [--torch SCRIPT] [--cpu]
  *
+ * --cpu times both sides with the process CPU clock instead of the wall
+ * clock: on a loaded machine the one-thread rows then measure the work
+ * rather than the share of the core the process got (with 2 threads it is
+ * the sum over both threads, spinning included).
  * For each (batch, threads) in {1, 16} x {1, 2}: loads the model, samples
  * max(batch, images-b1) images with DDIM (eta 0) and reports images/s and
  * the peak RSS. Each configuration runs in its own child process so the
@@ -22,9 +26,11 @@
 #include "medsynth/nn.h"
 #include "medsynth/sample.h"
 
+static int use_cpu_clock;
+
 static double now(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(use_cpu_clock ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -62,9 +68,9 @@ static int run_config(const char *path, int batch, int threads, int steps, int n
   double el = now() - t0;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  printf("medsynth  DDIM-%d  batch %2d  threads %d  %3d images  %8.3f s  %8.4f images/s  peak RSS %6.1f MiB  (work %.1f MiB)\n",
-         steps, batch, threads, n_images, el, n_images / el, ru.ru_maxrss / 1024.0,
-         ms_unet_memory_bytes(u) / 1048576.0);
+  printf("medsynth  DDIM-%d  batch %2d  threads %d  %3d images  %8.3f s%s  %8.4f images/s  peak RSS %6.1f MiB  (work %.1f MiB)\n",
+         steps, batch, threads, n_images, el, use_cpu_clock ? " CPU" : "", n_images / el,
+         ru.ru_maxrss / 1024.0, ms_unet_memory_bytes(u) / 1048576.0);
   fflush(stdout);
   free(x);
   ms_unet_free(u);
@@ -75,12 +81,19 @@ static int run_config(const char *path, int batch, int threads, int steps, int n
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: bench_ddim MODEL.h5 [--steps 50] [--images-b1 2] [--torch SCRIPT]\n");
+    fprintf(stderr,
+            "usage: bench_ddim MODEL.h5 [--steps 50] [--images-b1 2] [--torch SCRIPT] [--cpu]\n");
     return 64;
   }
   const char *path = argv[1], *torch = NULL;
   int steps = 50, images_b1 = 2;
-  for (int i = 2; i + 1 < argc; i += 2) {
+  for (int i = 2; i < argc; i += 2) {
+    if (!strcmp(argv[i], "--cpu")) {
+      use_cpu_clock = 1;
+      i--;
+      continue;
+    }
+    if (i + 1 >= argc) break;
     if (!strcmp(argv[i], "--steps"))
       steps = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--images-b1"))
@@ -100,8 +113,8 @@ int main(int argc, char **argv) {
     }
   if (torch) {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s' --steps %d --images-b1 %d", torch, path,
-             steps, images_b1);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s' --steps %d --images-b1 %d%s", torch, path,
+             steps, images_b1, use_cpu_clock ? " --cpu" : "");
     fflush(stdout);
     if (system(cmd) != 0) return 1;
   }
