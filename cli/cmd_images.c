@@ -248,24 +248,7 @@ static int run(const opts *o) {
   for (int64_t first = 0; first < o->n; first += B) {
     int nb = (int)(o->n - first < B ? o->n - first : B);
     if (is_vae) {
-      /* Latent of image i: keyed standard-normal noise (seed, i) mapped
-       * through the model's prior for the image's class. */
-      size_t zi = ms_vae_latent_floats(v), ei = ms_vae_prior_noise_floats(v);
-      float *z = malloc((size_t)nb * zi * sizeof(float)), *e = malloc(ei * sizeof(float));
-      if (!z || !e) {
-        free(z);
-        free(e);
-        st = ms_diag_add(&d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
-        break;
-      }
-      uint64_t seed = o->seed;
-      for (int j = 0; j < nb && st == MS_OK; j++) {
-        st = ms_sample_keyed_noise(&seed, e, (uint64_t)(first + j), 0, ei);
-        if (st == MS_OK) st = ms_vae_prior_latent(v, z + (size_t)j * zi, e, labels[first + j], &d);
-      }
-      if (st == MS_OK) st = ms_vae_decode(v, x, z, nb, &d);
-      free(z);
-      free(e);
+      st = ms_vae_sample(v, x, o->seed, (uint64_t)first, labels + first, nb, &d);
       ms_cli_progress_update(&bar, (uint64_t)(first + nb));
     } else {
       pc.done_images = (uint64_t)first;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "medsynth/sample.h"
 #include "nn/nn_private.h"
 
 struct ms_vae {
@@ -230,4 +231,24 @@ ms_status ms_vae_prior_latent(const ms_vae *v, float *z, const float *e, int32_t
     z[k] = (float)acc;
   }
   return MS_OK;
+}
+
+ms_status ms_vae_sample(ms_vae *v, float *out, uint64_t seed, uint64_t first, const int32_t *y,
+                        int n, ms_diag *d) {
+  ms_status st = check_n(v, n, out, out, d);
+  if (st != MS_OK) return st;
+  size_t zi = ms_vae_latent_floats(v), ei = ms_vae_prior_noise_floats(v);
+  float *z = malloc((size_t)n * zi * sizeof *z), *e = malloc(ei * sizeof *e);
+  if (!z || !e) st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+  for (int j = 0; j < n && st == MS_OK; j++) {
+    st = ms_sample_keyed_noise(&seed, e, first + (uint64_t)j, 0, ei);
+    if (st != MS_OK)
+      ms_diag_add(d, st, NULL, 0, 0, NULL, "latent noise of %zu numbers is too long", ei);
+    else
+      st = ms_vae_prior_latent(v, z + (size_t)j * zi, e, y ? y[j] : 0, d);
+  }
+  if (st == MS_OK) st = ms_vae_decode(v, out, z, n, d);
+  free(z);
+  free(e);
+  return st;
 }

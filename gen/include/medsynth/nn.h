@@ -85,6 +85,12 @@ size_t ms_vae_prior_noise_floats(const ms_vae *v);
  * format.md). e has ms_vae_prior_noise_floats numbers; y is the class
  * (0..num_classes-1; 0 for an unconditional model). */
 ms_status ms_vae_prior_latent(const ms_vae *v, float *z, const float *e, int32_t y, ms_diag *d);
+/* Samples images first .. first+n-1 (1 <= n <= max_batch) into out [n, C, S,
+ * S]: image i decodes the prior latent of the keyed standard-normal noise
+ * ms_sample_keyed_noise(seed, image i, lane 0) for class y[i] (y NULL: class
+ * 0). Image i depends only on (model, seed, i, y[i]), never on n or first. */
+ms_status ms_vae_sample(ms_vae *v, float *out, uint64_t seed, uint64_t first, const int32_t *y,
+                        int n, ms_diag *d);
 
 #ifdef __cplusplus
 }
