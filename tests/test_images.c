@@ -37,6 +37,7 @@
 #include "medsynth/records.h"
 #include "medsynth/rng.h"
 #include "medsynth/sample.h"
+#include "spec_helpers.h"
 
 static const char *k_spec =
     "{\"medsynth\": 1, \"seed\": 7, \"tables\": [{\"name\": \"patients\", \"rows\": 20,\n"
@@ -54,21 +55,6 @@ static const char *k_spec =
     "   \"fat_mm\": \"clamp(1.6 * bmi - 22, 4, 45)\", \"dose\": \"if(bmi > 30, 150, 100)\"},\n"
     "  {\"name\": \"mr\", \"phantom\": \"head\", \"modality\": \"t2\", \"size\": 48, \"age\": \"age\",\n"
     "   \"ventricle_scale\": \"clamp(0.8 + 0.015 * (age - 20), 0.5, 2.5)\"}]}]}\n";
-
-static ms_spec *load(const char *text) {
-  ms_diag d;
-  ms_diag_init(&d);
-  ms_spec *s = NULL;
-  ms_status st = ms_spec_load_string(&s, text, strlen(text), "test.json", &d);
-  if (st != MS_OK) {
-    char *t = ms_diag_format(&d);
-    print_error("%s", t ? t : "?");
-    free(t);
-  }
-  ms_diag_deinit(&d);
-  assert_int_equal(st, MS_OK);
-  return s;
-}
 
 typedef struct {
   uint64_t rows;
