@@ -27,6 +27,13 @@
  * through a copy of the tile and the same micro-kernel, so they round like
  * interior tiles.
  *
+ * Unpacked stride-1 path (AVX-512, stride 1, kh*kw > 1, 8 x 48 tiles):
+ * the input is copied once, zero-padded, and the micro-kernel reads each B
+ * row in place at a per-k offset (conv_rect_ind); the output is computed on
+ * the padded grid and the columns past Wo dropped. The per-element FMA
+ * sequence is the packed kernel's, so the bytes are the same; without
+ * scratch for the copy the packed path runs.
+ *
  * Threads: one parallel region per call. The MR-row tiles x NR-column
  * strips of Y are cut into a grid of rectangles, one per thread; the number
  * of threads is a function of the shape and omp_get_max_threads() only

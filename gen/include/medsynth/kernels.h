@@ -148,11 +148,14 @@ ms_status ms_conv2d_ref(float *y, const float *x, const float *w, const float *b
 ms_status ms_conv2d(float *y, const float *x, const float *w, const float *b,
                     const ms_conv2d_params *p, float *scratch, size_t scratch_floats);
 /* 0 when p is invalid. The weights packed once per call (about
- * C_out*C*kh*kw floats, C_out rounded up to the micro-kernel) plus 12 K
- * floats per thread, for omp_get_max_threads() at the time of the query
- * (capped by the shape's useful thread count). Given less, ms_conv2d runs
- * on as many threads as the scratch allows (same bytes); below one
- * thread's share it returns MS_ERR_INVALID. */
+ * C_out*C*kh*kw floats, C_out rounded up to the micro-kernel) plus the
+ * larger of 12 K floats per thread, for omp_get_max_threads() at the time
+ * of the query (capped by the shape's useful thread count), and, for
+ * stride-1 kernels wider than one tap, a zero-padded copy of the input
+ * (N*C*(H+2*pad_h)*(W+2*pad_w) floats, read in place instead of packing
+ * strips on AVX-512). Given less, ms_conv2d packs strips and runs on as
+ * many threads as the scratch allows (same bytes); below one thread's
+ * share it returns MS_ERR_INVALID. */
 size_t ms_conv2d_scratch_floats(const ms_conv2d_params *p);
 
 /* Weights packed once for many ms_conv2d_prepacked calls (a model's
