@@ -164,9 +164,25 @@ static tchunk *tchunk_select(const tchunk *c, const uint32_t *rows, size_t m) {
 
 /* ---- per-thread scratch ------------------------------------------------------ */
 
+/* Truncation windows of one distribution field, cached by the exact bits
+ * of (parameters, lower bound, upper bound): rows whose parameters come from
+ * categories or bands share a few windows, so their CDF evaluations are done
+ * once per distinct set instead of once per row. A window is a pure function
+ * of its key, so a hit returns the same bits as recomputing it. */
+#define WCACHE_BITS 7
+#define WCACHE_SIZE (1u << WCACHE_BITS)
+#define WKEY_N (MS__DIST_MAX_PARAMS + 2)
+
+typedef struct {
+  uint64_t key[WKEY_N];
+  uint8_t used, checked;
+  ms__dist_trunc tw; /* mode MS__TRUNC_COUNT until first prepared */
+} wentry;
+
 typedef struct {
   ms__expr_scratch *xs;
   gsl_rng *g;
+  wentry *wc; /* WCACHE_SIZE entries */
   size_t cap;
   double *tmp[12];
   uint8_t *ok[12];
@@ -187,13 +203,15 @@ static void ws_free(ws_t *w) {
   }
   free(w->vsel);
   free(w->cols);
+  free(w->wc);
   memset(w, 0, sizeof *w);
 }
 
 static int ws_reserve(ws_t *w, size_t n) {
   if (!w->xs) w->xs = ms__expr_scratch_new();
   if (!w->g) w->g = ms_rng_gsl_new();
-  if (!w->xs || !w->g) return -1;
+  if (!w->wc) w->wc = calloc(WCACHE_SIZE, sizeof *w->wc);
+  if (!w->xs || !w->g || !w->wc) return -1;
   if (n < 64) n = 64; /* buffers always exist, also for empty chunks */
   if (n <= w->cap) return 0;
   size_t cap = n + n / 2 + 16;
@@ -362,10 +380,22 @@ static void clear_value(const ms__field *f, void *data, size_t r) {
 
 /* ---- draws ------------------------------------------------------------------------ */
 
+/* ms__dist_draw_u through a cached window: *tw (when given) is prepared on
+ * first use, marked by mode MS__TRUNC_COUNT; the caller keys it by (a, the
+ * row's bounds), and the bounds passed here are a function of those, so
+ * every later use has the same (t, a, lo, hi) and gets the uncached value. */
+static double draw_u(ms__dist_trunc *tw, ms__dist_type t, const ms__dist_args *a, double lo,
+                     double hi, double u) {
+  if (!tw) return ms__dist_draw_u(t, a, lo, hi, u);
+  if (tw->mode == MS__TRUNC_COUNT) ms__dist_trunc_init(tw, t, a, lo, hi);
+  return ms__dist_trunc_draw(tw, t, a, u);
+}
+
 /* Integer-valued draw (integer fields, date offsets, child counts) from the
  * law truncated to the integers in [lo, hi]. NAN when there is none. */
 static double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u,
-                       int copula, gsl_rng *g, ms_rng_key key, uint64_t uid) {
+                       int copula, gsl_rng *g, ms_rng_key key, uint64_t uid,
+                       ms__dist_trunc *tw) {
   double L = isinf(lo) ? lo : ceil(lo), H = isinf(hi) ? hi : floor(hi);
   if (L > H) return NAN;
   if (t == MS__DIST_UNIFORM) {
@@ -379,14 +409,14 @@ static double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, doubl
       double x = floor(a->p[0] + 0.5);
       return (x >= L && x <= H) ? x : NAN;
     }
-    return ms__dist_draw_u(t, a, L, H, u);
+    return draw_u(tw, t, a, L, H, u);
   }
   double x;
   if (isinf(L) && isinf(H) && !copula && (t == MS__DIST_GAMMA || t == MS__DIST_BETA)) {
     ms_rng_gsl_reset(g, key, uid, MS__LANE_VALUE);
     x = ms__dist_draw_gsl(t, a, g);
   } else {
-    x = ms__dist_draw_u(t, a, isinf(L) ? L : L - 0.5, isinf(H) ? H : H + 0.5, u);
+    x = draw_u(tw, t, a, isinf(L) ? L : L - 0.5, isinf(H) ? H : H + 0.5, u);
   }
   if (isnan(x)) return NAN;
   x = floor(x + 0.5);
@@ -397,7 +427,8 @@ static double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, doubl
 
 /* Real draw truncated to [lo, hi], rounded to `prec` decimals inside it. */
 static double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u,
-                        int copula, int prec, gsl_rng *g, ms_rng_key key, uint64_t uid) {
+                        int copula, int prec, double sc, gsl_rng *g, ms_rng_key key, uint64_t uid,
+                        ms__dist_trunc *tw) {
   double x;
   if (isinf(lo) && isinf(hi) && !copula && (t == MS__DIST_GAMMA || t == MS__DIST_BETA)) {
     ms_rng_gsl_reset(g, key, uid, MS__LANE_VALUE);
@@ -405,10 +436,9 @@ static double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, doub
   } else if (t == MS__DIST_NORMAL && isinf(lo) && isinf(hi)) {
     x = a->p[0] + a->p[1] * gsl_cdf_ugaussian_Pinv(u);
   } else {
-    x = ms__dist_draw_u(t, a, lo, hi, u);
+    x = draw_u(tw, t, a, lo, hi, u);
   }
   if (isnan(x) || prec < 0) return x;
-  double sc = pow(10.0, prec);
   double y = round(x * sc) / sc;
   if (y < lo) y = ceil(lo * sc - 1e-9) / sc;
   if (y > hi) y = floor(hi * sc + 1e-9) / sc;
@@ -448,6 +478,30 @@ static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
   }
   free(e);
   return 0;
+}
+
+static inline uint64_t dbits(double x) {
+  uint64_t b;
+  memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+/* The cache entry of (a->p, lo, hi), replacing whatever shared its slot. */
+static wentry *wcache_get(wentry *wc, const ms__dist_args *a, double lo, double hi) {
+  uint64_t k[WKEY_N];
+  for (int i = 0; i < MS__DIST_MAX_PARAMS; i++) k[i] = dbits(a->p[i]);
+  k[MS__DIST_MAX_PARAMS] = dbits(lo);
+  k[MS__DIST_MAX_PARAMS + 1] = dbits(hi);
+  uint64_t hsh = 0;
+  for (int i = 0; i < WKEY_N; i++) hsh = (hsh ^ k[i]) * 0x9E3779B97F4A7C15ull;
+  hsh ^= hsh >> 29;
+  wentry *e = &wc[(hsh * 0xBF58476D1CE4E5B9ull) >> (64 - WCACHE_BITS)];
+  if (e->used && !memcmp(e->key, k, sizeof k)) return e;
+  memcpy(e->key, k, sizeof k);
+  e->used = 1;
+  e->checked = 0;
+  e->tw.mode = MS__TRUNC_COUNT;
+  return e;
 }
 
 /* Distribution draws for the rows whose variant is vk. */
@@ -522,6 +576,7 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
     }
     return MS_OK;
   }
+  memset(w->wc, 0, WCACHE_SIZE * sizeof *w->wc);
   for (size_t r = 0; r < n; r++) {
     if (vsel && vsel[r] != vk) continue;
     int miss = 0;
@@ -535,12 +590,6 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
       clear_value(f, data, r);
       continue;
     }
-    if (any_expr) {
-      char msg[96];
-      int bad = ms__dist_check(D->type, &a, msg, sizeof msg);
-      if (bad >= 0)
-        return row_error(w, c, r, D->p[bad].ptr, "%s (got %g)", msg, a.p[bad]);
-    }
     double l = lo ? lo[r] : -INFINITY, h = hi ? hi[r] : INFINITY;
     if (as_offset) {
       /* bounds apply to base + offset */
@@ -548,13 +597,21 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
       if (lo) l = (lo[r] - basev[r]) / scale;
       if (hi) h = (hi[r] - basev[r]) / scale;
     }
+    wentry *we = wcache_get(w->wc, &a, l, h);
+    if (any_expr && !we->checked) {
+      char msg[96];
+      int bad = ms__dist_check(D->type, &a, msg, sizeof msg);
+      if (bad >= 0)
+        return row_error(w, c, r, D->p[bad].ptr, "%s (got %g)", msg, a.p[bad]);
+      we->checked = 1;
+    }
     double u = cu ? cu[r] : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
     double x;
     if (integer)
-      x = draw_int(D->type, &a, l, h, u, copula, w->g, key, c->uid[r]);
+      x = draw_int(D->type, &a, l, h, u, copula, w->g, key, c->uid[r], &we->tw);
     else
-      x = draw_real(D->type, &a, l, h, u, copula, as_offset ? -1 : f->precision, w->g, key,
-                    c->uid[r]);
+      x = draw_real(D->type, &a, l, h, u, copula, as_offset ? -1 : f->precision, sc, w->g, key,
+                    c->uid[r], &we->tw);
     if (isnan(x) || (!integer && !isfinite(x)))
       return row_error(w, c, r, f->ptr,
                        "no value of the %s distribution lies between min %g and max %g for this row",
@@ -1041,7 +1098,7 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **out) {
     }
     double l = fmax(0.0, lo[r]), h = fmin(1e7, hi[r]);
     double u = ms_rng_uniform(key, p->uid[r], MS__LANE_VALUE);
-    double x = draw_int(D->type, &a, l, h, u, 0, w->g, key, p->uid[r]);
+    double x = draw_int(D->type, &a, l, h, u, 0, w->g, key, p->uid[r], NULL);
     if (isnan(x)) {
       free(cnt);
       return row_error(w, p, r, D->ptr, "no child count of the %s distribution lies between min %g and max %g",
