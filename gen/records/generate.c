@@ -361,6 +361,15 @@ static ms_status select_variants(ws_t *w, const tchunk *c, ms__expr *const *cond
   return MS_OK;
 }
 
+/* The field's value uniforms u[r] = uniform(key, uid[r], MS__LANE_VALUE)
+ * for the whole chunk, computed at most once per field (*have) in
+ * w->tmp[10] and shared by all its variants. */
+static const double *field_uniforms(ws_t *w, const tchunk *c, ms_rng_key key, int *have) {
+  if (!*have) ms_rng_uniform_n(key, c->uid, MS__LANE_VALUE, w->tmp[10], c->n);
+  *have = 1;
+  return w->tmp[10];
+}
+
 /* ---- typed stores ----------------------------------------------------------------- */
 
 static void store_num(const ms__field *f, void *data, size_t r, double v) {
@@ -508,7 +517,8 @@ static wentry *wcache_get(wentry *wc, const ms__dist_args *a, double lo, double 
 static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms__dist *D,
                                 int vk, const uint8_t *vsel, const double *lo, const double *hi,
                                 const uint8_t *lok, const uint8_t *hok, void *data,
-                                uint8_t *valid, int as_offset, const double *basev) {
+                                uint8_t *valid, int as_offset, const double *basev,
+                                const double *U) {
   size_t n = c->n;
   int nr, np;
   ms__dist_params(D->type, &nr, &np);
@@ -558,7 +568,7 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
         clear_value(f, data, r);
         continue;
       }
-      double u = cu ? cu[r] : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
+      double u = cu ? cu[r] : U[r];
       double x = ms__dist_quantile(D->type, &a, flo + u * (fhi - flo));
       if (x < l) x = l;
       if (x > h) x = h;
@@ -605,7 +615,7 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
         return row_error(w, c, r, D->p[bad].ptr, "%s (got %g)", msg, a.p[bad]);
       we->checked = 1;
     }
-    double u = cu ? cu[r] : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
+    double u = cu ? cu[r] : U[r];
     double x;
     if (integer)
       x = draw_int(D->type, &a, l, h, u, copula, w->g, key, c->uid[r], &we->tw);
@@ -815,11 +825,13 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
     }
   }
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
+  double *U = w->tmp[11];
+  ms_rng_uniform_n(key, c->uid, MS__LANE_MISSING, U, n);
   for (size_t r = 0; r < n; r++) {
     if (!rok[r]) continue; /* unknown rate: keep the value */
     if (!(rate[r] >= 0 && rate[r] <= 1))
       return row_error(w, c, r, f->miss_rate.ptr, "missing rate must be in [0, 1] (got %g)", rate[r]);
-    if (rate[r] > 0 && ms_rng_uniform(key, c->uid[r], MS__LANE_MISSING) < rate[r]) {
+    if (rate[r] > 0 && U[r] < rate[r]) {
       valid[r] = 0;
       clear_value(f, data, r);
     }
@@ -839,6 +851,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
   if (f->cop_group >= 0 && !c->cu[fi])
     if (copula_fill(w, c, (size_t)f->cop_group)) return w->st = MS_ERR_NOMEM;
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
+  int have_u = 0;
 
   switch (f->kind) {
     case MS__K_ID:
@@ -860,10 +873,11 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
     case MS__K_CATEGORICAL: {
       int32_t *o = data;
       const double *cu = c->cu[fi];
+      const double *U = cu ? NULL : field_uniforms(w, c, key, &have_u);
       for (size_t r = 0; r < n; r++) {
         const double *cum = vsel[r] && f->when[vsel[r] - 1].cum ? f->when[vsel[r] - 1].cum : f->base.cum;
         /* in a correlation group u = Phi(z): higher z, later label */
-        double u = cu ? cu[r] : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
+        double u = cu ? cu[r] : U[r];
         size_t lo = 0, hi = f->n_labels - 1;
         while (lo < hi) {
           size_t mid = (lo + hi) / 2;
@@ -916,6 +930,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
             uint8_t *pok = w->ok[2];
             const double *cu = c->cu[fi];
             if (eval_param(w, c, p, 0.0, pv, pok)) return w->st;
+            const double *U = cu ? NULL : field_uniforms(w, c, key, &have_u);
             for (size_t r = 0; r < n; r++) {
               if (vsel[r] != k) continue;
               if (!pok[r]) {
@@ -927,8 +942,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
                 return row_error(w, c, r, p->ptr, "must be in [0, 1] (got %g)", pv[r]);
               /* in a correlation group u = Phi(z) and the value is true on
                * the upper tail u > 1 - p, so that higher z means true */
-              ((uint8_t *)data)[r] = cu ? cu[r] > 1.0 - pv[r]
-                                        : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE) < pv[r];
+              ((uint8_t *)data)[r] = cu ? cu[r] > 1.0 - pv[r] : U[r] < pv[r];
             }
           }
           continue;
@@ -960,7 +974,8 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
               store_num(f, data, r, v);
             }
           } else if (D) {
-            if (draw_dist_rows(w, c, f, D, (int)k, vsel, lo, hi, lok, hok, data, valid, 0, NULL))
+            if (draw_dist_rows(w, c, f, D, (int)k, vsel, lo, hi, lok, hok, data, valid, 0, NULL,
+                               field_uniforms(w, c, key, &have_u)))
               return w->st;
           }
           continue;
@@ -987,7 +1002,8 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
         for (size_t r = 0; r < n; r++)
           if (vsel[r] == k) valid[r] = bok[r];
         if (off) {
-          if (draw_dist_rows(w, c, f, off, (int)k, vsel, lo, hi, lok, hok, data, valid, 1, bv))
+          if (draw_dist_rows(w, c, f, off, (int)k, vsel, lo, hi, lok, hok, data, valid, 1, bv,
+                             field_uniforms(w, c, key, &have_u)))
             return w->st;
         } else {
           for (size_t r = 0; r < n; r++) {
@@ -1078,6 +1094,8 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **out) {
   ms_rng_key key = ms_rng_key_make(w->seed, ct->count_stream);
   ms__dist_args a = {.qprobs = D->qprobs, .qvalues = D->qvalues, .qn = D->qn};
   size_t total = 0;
+  double *U = w->tmp[10];
+  ms_rng_uniform_n(key, p->uid, MS__LANE_VALUE, U, n);
   for (size_t r = 0; r < n; r++) {
     for (int i = 0; i < np && D->type != MS__DIST_QUANTILES; i++) {
       a.p[i] = P[i][r];
@@ -1097,7 +1115,7 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **out) {
       return row_error(w, p, r, D->p[bad].ptr, "%s (got %g)", msg, a.p[bad]);
     }
     double l = fmax(0.0, lo[r]), h = fmin(1e7, hi[r]);
-    double u = ms_rng_uniform(key, p->uid[r], MS__LANE_VALUE);
+    double u = U[r];
     double x = draw_int(D->type, &a, l, h, u, 0, w->g, key, p->uid[r], NULL);
     if (isnan(x)) {
       free(cnt);
