@@ -83,13 +83,18 @@ double ms_rng_uniform(ms_rng_key key, uint64_t index, uint64_t lane) {
   return u64_to_open01(ms_rng_u64(key, index, lane));
 }
 
-static void box_muller(ms_rng_block b, double *z0, double *z1) {
-  double u1 = u64_to_open01((uint64_t)b.v[0] | ((uint64_t)b.v[1] << 32));
-  double u2 = u64_to_open01((uint64_t)b.v[2] | ((uint64_t)b.v[3] << 32));
+static void box_muller_w(uint64_t w0, uint64_t w1, double *z0, double *z1) {
+  double u1 = u64_to_open01(w0);
+  double u2 = u64_to_open01(w1);
   double r = sqrt(-2.0 * log(u1));
   double th = 2.0 * M_PI * u2;
   *z0 = r * cos(th);
   if (z1) *z1 = r * sin(th);
+}
+
+static void box_muller(ms_rng_block b, double *z0, double *z1) {
+  box_muller_w((uint64_t)b.v[0] | ((uint64_t)b.v[1] << 32),
+               (uint64_t)b.v[2] | ((uint64_t)b.v[3] << 32), z0, z1);
 }
 
 double ms_rng_normal(ms_rng_key key, uint64_t index, uint64_t lane) {
@@ -113,18 +118,18 @@ uint64_t ms_rng_below(ms_rng_key key, uint64_t index, uint64_t lane, uint64_t n)
   }
 }
 
-/* ms_rng_uniform over many rows. With AVX2 (checked at run time) four
- * counters run through the Philox rounds at once, twice interleaved: each
- * 32-bit word sits in a 64-bit lane with a zero upper half, so a round is
- * one vpmuludq per product plus shifts, masks and xors, the same integer
- * operations as ms_rng_philox. The words are converted to doubles by the
- * scalar formula, so every path gives the scalar bits. */
+/* Philox blocks over many rows. With AVX2 (checked at run time) four
+ * counters run through the rounds at once, twice interleaved: each 32-bit
+ * word sits in a 64-bit lane with a zero upper half, so a round is one
+ * vpmuludq per product plus shifts, masks and xors, the same integer
+ * operations as ms_rng_philox. Words are turned into doubles by the scalar
+ * formulas, so every path gives the scalar bits. */
 #ifdef MS_RNG_HAVE_AVX2
-
-__attribute__((target("avx2"))) static size_t philox_words_avx2(ms_rng_key key,
-                                                                  const uint64_t *index,
-                                                                  uint64_t lane, uint64_t *w,
-                                                                  size_t n) {
+/* Rows [0, m) with m the largest multiple of 8 <= n: w[i] = words 0-1 of
+ * row i's block as one u64 and, when w2 is not NULL, w2[i] = words 2-3. */
+__attribute__((target("avx2"))) static size_t philox_avx2(ms_rng_key key, const uint64_t *index,
+                                                            uint64_t lane, uint64_t *w,
+                                                            uint64_t *w2, size_t n) {
   const __m256i m0 = _mm256_set1_epi64x(PHILOX_M0), m1 = _mm256_set1_epi64x(PHILOX_M1);
   const __m256i lo32 = _mm256_set1_epi64x(0xffffffffll);
   const __m256i c2i = _mm256_set1_epi64x((long long)(uint32_t)lane);
@@ -157,25 +162,56 @@ __attribute__((target("avx2"))) static size_t philox_words_avx2(ms_rng_key key,
     }
     _mm256_storeu_si256((__m256i *)(w + i), _mm256_or_si256(a0, _mm256_slli_epi64(a1, 32)));
     _mm256_storeu_si256((__m256i *)(w + i + 4), _mm256_or_si256(b0, _mm256_slli_epi64(b1, 32)));
+    if (w2) {
+      _mm256_storeu_si256((__m256i *)(w2 + i), _mm256_or_si256(a2, _mm256_slli_epi64(a3, 32)));
+      _mm256_storeu_si256((__m256i *)(w2 + i + 4), _mm256_or_si256(b2, _mm256_slli_epi64(b3, 32)));
+    }
   }
   return i;
 }
 #endif
 
+/* Rows staged per philox_avx2 call before conversion to doubles. */
+#define MS_RNG_STAGE 256
+
+void ms_rng_u64_n(ms_rng_key key, const uint64_t *index, uint64_t lane, uint64_t *out, size_t n) {
+  size_t i = 0;
+#ifdef MS_RNG_HAVE_AVX2
+  if (__builtin_cpu_supports("avx2")) i = philox_avx2(key, index, lane, out, NULL, n);
+#endif
+  for (; i < n; i++) out[i] = ms_rng_u64(key, index[i], lane);
+}
+
 void ms_rng_uniform_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n) {
   size_t i = 0;
 #ifdef MS_RNG_HAVE_AVX2
   if (__builtin_cpu_supports("avx2")) {
-    uint64_t w[256];
+    uint64_t w[MS_RNG_STAGE];
     while (n - i >= 8) {
-      size_t m = n - i < 256 ? n - i : 256;
-      size_t done = philox_words_avx2(key, index + i, lane, w, m);
+      size_t m = n - i < MS_RNG_STAGE ? n - i : MS_RNG_STAGE;
+      size_t done = philox_avx2(key, index + i, lane, w, NULL, m);
       for (size_t j = 0; j < done; j++) out[i + j] = u64_to_open01(w[j]);
       i += done;
     }
   }
 #endif
   for (; i < n; i++) out[i] = ms_rng_uniform(key, index[i], lane);
+}
+
+void ms_rng_normal_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n) {
+  size_t i = 0;
+#ifdef MS_RNG_HAVE_AVX2
+  if (__builtin_cpu_supports("avx2")) {
+    uint64_t w[MS_RNG_STAGE], w2[MS_RNG_STAGE];
+    while (n - i >= 8) {
+      size_t m = n - i < MS_RNG_STAGE ? n - i : MS_RNG_STAGE;
+      size_t done = philox_avx2(key, index + i, lane, w, w2, m);
+      for (size_t j = 0; j < done; j++) box_muller_w(w[j], w2[j], &out[i + j], NULL);
+      i += done;
+    }
+  }
+#endif
+  for (; i < n; i++) out[i] = ms_rng_normal(key, index[i], lane);
 }
 
 void ms_rng_normal_fill(ms_rng_key key, uint64_t base_index, uint64_t lane, float *out, size_t n) {

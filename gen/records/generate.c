@@ -473,8 +473,11 @@ static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
   }
   double *e = malloc(k * sizeof *e);
   if (!e) return -1;
+  /* the normals of lane j go first into field j's buffer, many rows at once;
+   * each row then reads its k normals before overwriting them with its u */
+  for (size_t j = 0; j < k; j++) ms_rng_normal_n(key, c->uid, j, c->cu[g->fields[j]], n);
   for (size_t r = 0; r < n; r++) {
-    for (size_t j = 0; j < k; j++) e[j] = ms_rng_normal(key, c->uid[r], j);
+    for (size_t j = 0; j < k; j++) e[j] = c->cu[g->fields[j]][r];
     for (size_t i = 0; i < k; i++) {
       double z = 0;
       for (size_t j = 0; j <= i; j++) z += g->chol[i * k + j] * e[j];
@@ -644,21 +647,6 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
 
 /* ---- ids and text ------------------------------------------------------------------ */
 
-/* Keyed bijection of [0, 2^bits) (balanced Feistel, 4 rounds): distinct row
- * positions give distinct ids. bits is even, 16..64. */
-static uint64_t feistel(ms_rng_key key, uint64_t x, int bits) {
-  int h = bits / 2;
-  uint64_t mask = h == 64 ? ~0ull : ((1ull << h) - 1);
-  uint64_t L = x >> h, R = x & mask;
-  for (uint64_t round = 0; round < 4; round++) {
-    uint64_t F = ms_rng_u64(key, R, round) & mask;
-    uint64_t nl = R;
-    R = (L ^ F) & mask;
-    L = nl;
-  }
-  return (L << h) | R;
-}
-
 /* Decimal digits of v, left-padded with '0' (zero) or ' ' to width. */
 static size_t put_dec(char *o, uint64_t v, int width, int zero) {
   char tmp[24];
@@ -694,13 +682,39 @@ static ms_status gen_id(ws_t *w, tchunk *c, const ms__field *f, void *data) {
   size_t es = f->str_width + 1;
   const char *pre = f->prefix ? f->prefix : "";
   size_t pl = strlen(pre);
+  uint64_t *hv = NULL;
+  if (f->id_hash) {
+    /* Keyed bijection of [0, 2^bits) (balanced Feistel, 4 rounds: L, R <-
+     * R, L ^ F(R) with F = Philox word of (key, R, round)): distinct row
+     * positions give distinct ids. bits is even, 16..64. Run round by
+     * round over the chunk so each round's words are drawn for many rows
+     * at once. */
+    int bits = 4 * f->width, h = bits / 2;
+    uint64_t mask = h == 64 ? ~0ull : ((1ull << h) - 1);
+    uint64_t *L = (uint64_t *)w->tmp[0], *R = (uint64_t *)w->tmp[1], *F = (uint64_t *)w->tmp[2];
+    for (size_t r = 0; r < n; r++) {
+      uint64_t x = c->pos0 + r;
+      L[r] = x >> h;
+      R[r] = x & mask;
+    }
+    for (uint64_t round = 0; round < 4; round++) {
+      ms_rng_u64_n(key, R, round, F, n);
+      for (size_t r = 0; r < n; r++) {
+        uint64_t nl = R[r];
+        R[r] = (L[r] ^ (F[r] & mask)) & mask;
+        L[r] = nl;
+      }
+    }
+    for (size_t r = 0; r < n; r++) L[r] = (L[r] << h) | R[r];
+    hv = L;
+  }
   for (size_t r = 0; r < n; r++) {
     char *o = (char *)data + r * es;
     uint64_t pos = c->pos0 + r;
     memcpy(o, pre, pl);
     size_t len = pl;
     if (f->id_hash) {
-      uint64_t v = feistel(key, pos, 4 * f->width);
+      uint64_t v = hv[r];
       for (int i = f->width - 1; i >= 0; i--) o[len + (size_t)(f->width - 1 - i)] = hexd[(v >> (4 * i)) & 15];
       len += (size_t)f->width;
     } else {
