@@ -14,7 +14,8 @@
  * on what else runs. Runs:
  *   generation only (a sink that hashes the values), 1 and 2 threads;
  *   to HDF5 at deflate 1 (the command's default), 1 and 2 threads;
- *   to HDF5 at deflate 4, 2 threads; to CSV, 2 threads;
+ *   to HDF5 uncompressed and at deflate 4, 1 thread (what compression
+ *   costs); deflate 4, 2 threads; to CSV, 2 threads;
  *   to HDF5 at deflate 1, 2 threads, N_BIG rows (peak RSS against N);
  *   Faker + random, one row at a time, to CSV (FAKER_ROWS rows).
  * The generation-only xxh64 is printed for each thread count and must match.
@@ -185,6 +186,8 @@ int main(int argc, char **argv) {
     snprintf(label, sizeof label, "HDF5 deflate 1, %d thread%s", t, t > 1 ? "s" : "");
     bad |= report(label, N, measure(spec, N, t, 1, 1, h5, NULL), h5);
   }
+  bad |= report("HDF5 uncompressed, 1 thread", N, measure(spec, N, 1, 1, 0, h5, NULL), h5);
+  bad |= report("HDF5 deflate 4, 1 thread", N, measure(spec, N, 1, 1, 4, h5, NULL), h5);
   bad |= report("HDF5 deflate 4, 2 threads", N, measure(spec, N, 2, 1, 4, h5, NULL), h5);
   bad |= report("CSV, 2 threads", N, measure(spec, N, 2, 2, 0, csv, NULL), csv);
   if (NB)
