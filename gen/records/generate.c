@@ -187,6 +187,11 @@ typedef struct {
   double *tmp[12];
   uint8_t *ok[12];
   uint8_t *vsel;
+  /* rows of one "when" variant, the ancestors' rows for them, and compact
+   * results of an expression evaluated on those rows only */
+  uint32_t *srows, *sidx[MAX_LEVELS];
+  double *cbuf;
+  uint8_t *cok;
   ms__expr_col *cols;
   size_t ncols;
   ms_diag *d;
@@ -202,6 +207,10 @@ static void ws_free(ws_t *w) {
     free(w->ok[i]);
   }
   free(w->vsel);
+  free(w->srows);
+  for (int l = 0; l < MAX_LEVELS; l++) free(w->sidx[l]);
+  free(w->cbuf);
+  free(w->cok);
   free(w->cols);
   free(w->wc);
   memset(w, 0, sizeof *w);
@@ -223,8 +232,18 @@ static int ws_reserve(ws_t *w, size_t n) {
     if (!w->tmp[i] || !w->ok[i]) return -1;
   }
   free(w->vsel);
+  free(w->srows);
+  free(w->cbuf);
+  free(w->cok);
   w->vsel = malloc(cap);
-  if (!w->vsel) return -1;
+  w->srows = malloc(cap * sizeof *w->srows);
+  w->cbuf = malloc(cap * sizeof *w->cbuf);
+  w->cok = malloc(cap);
+  if (!w->vsel || !w->srows || !w->cbuf || !w->cok) return -1;
+  for (int l = 1; l < MAX_LEVELS; l++) {
+    free(w->sidx[l]);
+    if (!(w->sidx[l] = malloc(cap * sizeof *w->sidx[l]))) return -1;
+  }
   w->cap = cap;
   return 0;
 }
@@ -259,7 +278,10 @@ static ms_status row_error(ws_t *w, const tchunk *c, size_t r, const char *ptr, 
 
 /* ---- expression evaluation ------------------------------------------------------ */
 
-static int build_frame(ws_t *w, const tchunk *c) {
+/* Frame of the chunk's columns and its ancestors'. With rows, the frame
+ * holds rows[0..m) of the chunk only: its own columns are read through
+ * rows, an ancestor's through the ancestor row of each of them. */
+static int build_frame(ws_t *w, const tchunk *c, const uint32_t *rows, size_t m) {
   const ms_spec *s = c->s;
   size_t total = 0;
   for (size_t t = c->ti; t != SIZE_MAX; t = s->tables[t].parent) total += s->tables[t].n_fields;
@@ -279,20 +301,26 @@ static int build_frame(ws_t *w, const tchunk *c) {
       col->data = a->data[fi] ? a->data[fi] : (const void *)zero8;
       col->valid = a->valid[fi];
       col->index = level ? c->idx[level] : NULL;
+      if (rows) col->index = level ? w->sidx[level] : rows;
     }
+    if (rows && level)
+      for (size_t j = 0; j < m; j++) w->sidx[level][j] = c->idx[level][rows[j]];
   }
   return 0;
 }
 
-/* Evaluates x over the chunk into out (result type layout) and ok. */
-static ms_status eval_raw(ws_t *w, const tchunk *c, const ms__expr *x, void *out, uint8_t *ok) {
-  if (build_frame(w, c)) return w->st = MS_ERR_NOMEM;
+/* Evaluates x over the chunk (or over rows[0..m) of it, compactly: result j
+ * is row rows[j]) into out (result type layout) and ok. */
+static ms_status eval_rows(ws_t *w, const tchunk *c, const ms__expr *x, void *out, uint8_t *ok,
+                           const uint32_t *rows, size_t m) {
+  size_t n = rows ? m : c->n;
+  if (build_frame(w, c, rows, m)) return w->st = MS_ERR_NOMEM;
   ms__expr_error err;
-  ms_status st = ms__expr_eval(x, w->cols, w->ncols, c->n, out, ok, w->xs, &err);
+  ms_status st = ms__expr_eval(x, w->cols, w->ncols, n, out, ok, w->xs, &err);
   if (st != MS_OK) {
     char where[640];
-    if (err.row < c->n)
-      row_where(c, err.row, where, sizeof where);
+    if (err.row < n)
+      row_where(c, rows ? rows[err.row] : err.row, where, sizeof where);
     else
       snprintf(where, sizeof where, "%s", c->t->name);
     ms__expr_error_report(x, &err, w->d, where);
@@ -301,11 +329,17 @@ static ms_status eval_raw(ws_t *w, const tchunk *c, const ms__expr *x, void *out
   return st;
 }
 
-/* Evaluates a number/date/datetime-valued expression into doubles. */
-static ms_status eval_double(ws_t *w, const tchunk *c, const ms__expr *x, double *out,
-                             uint8_t *ok) {
+static ms_status eval_raw(ws_t *w, const tchunk *c, const ms__expr *x, void *out, uint8_t *ok) {
+  return eval_rows(w, c, x, out, ok, NULL, 0);
+}
+
+/* Evaluates a number/date/datetime-valued expression into doubles (over
+ * rows[0..m) compactly when rows is given). */
+static ms_status eval_double_rows(ws_t *w, const tchunk *c, const ms__expr *x, double *out,
+                                  uint8_t *ok, const uint32_t *rows, size_t m) {
   ms__expr_type t = ms__expr_result_type(x);
-  size_t n = c->n;
+  size_t n = rows ? m : c->n;
+#define eval_raw(w, c, x, out, ok) eval_rows(w, c, x, out, ok, rows, m)
   if (t == MS__EXPR_NUMBER || t == MS__EXPR_DURATION) return eval_raw(w, c, x, out, ok);
   if (t == MS__EXPR_DATE) {
     int32_t *tmp = (int32_t *)out; /* int32 fit in the first half; expand backwards */
@@ -328,12 +362,36 @@ static ms_status eval_double(ws_t *w, const tchunk *c, const ms__expr *x, double
     for (size_t i = n; i-- > 0;) out[i] = tmp[i];
     return MS_OK;
   }
+#undef eval_raw
   return w->st = MS_ERR_INTERNAL;
 }
 
-/* A parameter over the chunk: constant fill or expression. */
-static ms_status eval_param(ws_t *w, const tchunk *c, const ms__param *p, double dflt,
-                            double *out, uint8_t *ok) {
+static ms_status eval_double(ws_t *w, const tchunk *c, const ms__expr *x, double *out,
+                             uint8_t *ok) {
+  return eval_double_rows(w, c, x, out, ok, NULL, 0);
+}
+
+/* eval_double for the rows of one "when" variant: an expression is
+ * evaluated on rows[0..m) only and scattered into out / ok at those rows;
+ * other rows are left as they are (the caller reads only rows[]). NULL rows
+ * means every row. Rows that do not take a branch cost nothing, and a
+ * branch's expression cannot fail on rows it does not apply to. */
+static ms_status eval_double_sel(ws_t *w, const tchunk *c, const ms__expr *x, double *out,
+                                 uint8_t *ok, const uint32_t *rows, size_t m) {
+  if (!rows) return eval_double(w, c, x, out, ok);
+  ms_status st = eval_double_rows(w, c, x, w->cbuf, w->cok, rows, m);
+  if (st) return st;
+  for (size_t j = 0; j < m; j++) {
+    out[rows[j]] = w->cbuf[j];
+    ok[rows[j]] = w->cok[j];
+  }
+  return MS_OK;
+}
+
+/* A parameter over the chunk (or the rows of one variant, see
+ * eval_double_sel): constant fill or expression. */
+static ms_status eval_param_sel(ws_t *w, const tchunk *c, const ms__param *p, double dflt,
+                                double *out, uint8_t *ok, const uint32_t *rows, size_t m) {
   size_t n = c->n;
   if (!p->set || !p->x) {
     double v = p->set ? p->value : dflt;
@@ -341,7 +399,25 @@ static ms_status eval_param(ws_t *w, const tchunk *c, const ms__param *p, double
     memset(ok, 1, n);
     return MS_OK;
   }
-  return eval_double(w, c, p->x, out, ok);
+  return eval_double_sel(w, c, p->x, out, ok, rows, m);
+}
+
+static ms_status eval_param(ws_t *w, const tchunk *c, const ms__param *p, double dflt,
+                            double *out, uint8_t *ok) {
+  return eval_param_sel(w, c, p, dflt, out, ok, NULL, 0);
+}
+
+/* Rows whose variant (vsel) is k, in w->srows; NULL when every row is (no
+ * compaction needed). *m receives the count. */
+static const uint32_t *variant_rows(ws_t *w, const tchunk *c, const uint8_t *vsel, size_t k,
+                                    size_t *m) {
+  size_t n = c->n, j = 0;
+  for (size_t r = 0; r < n; r++) {
+    w->srows[j] = (uint32_t)r;
+    j += vsel[r] == k;
+  }
+  *m = j;
+  return j == n ? NULL : w->srows;
 }
 
 /* vsel[r] = 0 for the field's own definition, k + 1 for the first matching
@@ -521,7 +597,7 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
                                 int vk, const uint8_t *vsel, const double *lo, const double *hi,
                                 const uint8_t *lok, const uint8_t *hok, void *data,
                                 uint8_t *valid, int as_offset, const double *basev,
-                                const double *U) {
+                                const double *U, const uint32_t *rows, size_t m) {
   size_t n = c->n;
   int nr, np;
   ms__dist_params(D->type, &nr, &np);
@@ -531,7 +607,8 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
   for (int i = 0; i < np && D->type != MS__DIST_QUANTILES; i++) {
     P[i] = w->tmp[4 + i];
     PO[i] = w->ok[4 + i];
-    if (eval_param(w, c, &D->p[i], ms__dist_param_default(D->type, i), P[i], PO[i])) return w->st;
+    if (eval_param_sel(w, c, &D->p[i], ms__dist_param_default(D->type, i), P[i], PO[i], rows, m))
+      return w->st;
     any_expr |= D->p[i].x != NULL;
   }
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
@@ -830,7 +907,10 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
     double *wr = w->tmp[9];
     uint8_t *wok = w->ok[7];
     for (size_t k = 0; k < f->n_miss_when; k++) {
-      if (eval_param(w, c, &f->miss_when_rate[k], 0.0, wr, wok)) return w->st;
+      size_t m = 0;
+      const uint32_t *rows = variant_rows(w, c, sel, k + 1, &m);
+      if (!m) continue;
+      if (eval_param_sel(w, c, &f->miss_when_rate[k], 0.0, wr, wok, rows, m)) return w->st;
       for (size_t r = 0; r < n; r++)
         if (sel[r] == k + 1) {
           rate[r] = wr[r];
@@ -923,9 +1003,9 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
         if (eval_param(w, c, &f->max, INFINITY, hi, hok)) return w->st;
       }
       for (size_t k = 0; k <= f->n_when; k++) {
-        int used = 0;
-        for (size_t r = 0; r < n && !used; r++) used = vsel[r] == k;
-        if (!used) continue;
+        size_t m = 0;
+        const uint32_t *rows = variant_rows(w, c, vsel, k, &m);
+        if (!m) continue;
         const ms__variant *rv = k ? &f->when[k - 1] : NULL;
         const ms__variant *b = &f->base;
         if (f->kind == MS__K_BOOL) {
@@ -943,7 +1023,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
             double *pv = w->tmp[2];
             uint8_t *pok = w->ok[2];
             const double *cu = c->cu[fi];
-            if (eval_param(w, c, p, 0.0, pv, pok)) return w->st;
+            if (eval_param_sel(w, c, p, 0.0, pv, pok, rows, m)) return w->st;
             const double *U = cu ? NULL : field_uniforms(w, c, key, &have_u);
             for (size_t r = 0; r < n; r++) {
               if (vsel[r] != k) continue;
@@ -968,7 +1048,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
           if (x) {
             double *xv = w->tmp[2];
             uint8_t *xok = w->ok[2];
-            if (eval_double(w, c, x, xv, xok)) return w->st;
+            if (eval_double_sel(w, c, x, xv, xok, rows, m)) return w->st;
             for (size_t r = 0; r < n; r++) {
               if (vsel[r] != k) continue;
               if (!xok[r]) {
@@ -989,7 +1069,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
             }
           } else if (D) {
             if (draw_dist_rows(w, c, f, D, (int)k, vsel, lo, hi, lok, hok, data, valid, 0, NULL,
-                               field_uniforms(w, c, key, &have_u)))
+                               field_uniforms(w, c, key, &have_u), rows, m))
               return w->st;
           }
           continue;
@@ -1017,7 +1097,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
           if (vsel[r] == k) valid[r] = bok[r];
         if (off) {
           if (draw_dist_rows(w, c, f, off, (int)k, vsel, lo, hi, lok, hok, data, valid, 1, bv,
-                             field_uniforms(w, c, key, &have_u)))
+                             field_uniforms(w, c, key, &have_u), rows, m))
             return w->st;
         } else {
           for (size_t r = 0; r < n; r++) {
