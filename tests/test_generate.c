@@ -781,7 +781,7 @@ static void hashes(const char *spec_text, const run_opts *ro, uint64_t *h, size_
  * (hence streams), so the values must be identical, across chunkings; and
  * A must not fail on the rows the rules leave out (evaluating those
  * branches on every row would). Covers distribution parameters, a bool's p,
- * a derived value and a missing rate. */
+ * derived values (real and bool) and a missing rate. */
 #define SEL_HEAD                                                                              \
   "{\"medsynth\": 1, \"seed\": 5, \"tables\": [{\"name\": \"t\", \"rows\": 4000, \"fields\": [" \
   "{\"name\": \"y\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": -1, \"high\": 1}},"
@@ -792,6 +792,7 @@ static const char *k_sel_rules =
     " \"min\": -6, \"max\": 6},"
     "{\"name\": \"b\", \"kind\": \"bool\", \"p\": 0.2, \"when\": [{\"if\": \"y > 0\", \"p\": \"sqrt(y)\"}]},"
     "{\"name\": \"d\", \"kind\": \"real\", \"expr\": \"y\", \"when\": [{\"if\": \"y > 0\", \"expr\": \"log(y)\"}]},"
+    "{\"name\": \"e\", \"kind\": \"bool\", \"expr\": \"y < -0.5\", \"when\": [{\"if\": \"y > 0\", \"expr\": \"log(y) < -1\"}]},"
     "{\"name\": \"m\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": 0, \"high\": 1},"
     " \"missing\": {\"rate\": 0.1, \"when\": [{\"if\": \"y > 0\", \"rate\": \"sqrt(y)\"}]}}"
     "]}]}";
@@ -801,6 +802,7 @@ static const char *k_sel_if =
     " \"sd\": \"if(y > 0, sqrt(y) + 0.5, 2)\"}, \"min\": -6, \"max\": 6},"
     "{\"name\": \"b\", \"kind\": \"bool\", \"p\": \"if(y > 0, sqrt(y), 0.2)\"},"
     "{\"name\": \"d\", \"kind\": \"real\", \"expr\": \"if(y > 0, log(y), y)\"},"
+    "{\"name\": \"e\", \"kind\": \"bool\", \"expr\": \"if(y > 0, log(y) < -1, y < -0.5)\"},"
     "{\"name\": \"m\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": 0, \"high\": 1},"
     " \"missing\": {\"rate\": \"if(y > 0, sqrt(y), 0.1)\"}}"
     "]}]}";

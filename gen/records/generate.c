@@ -371,6 +371,21 @@ static ms_status eval_double(ws_t *w, const tchunk *c, const ms__expr *x, double
   return eval_double_rows(w, c, x, out, ok, NULL, 0);
 }
 
+/* eval_raw for the rows of one variant (see eval_double_sel); es is the
+ * size of one result value in the expression's layout. */
+static ms_status eval_raw_sel(ws_t *w, const tchunk *c, const ms__expr *x, void *out, uint8_t *ok,
+                              size_t es, const uint32_t *rows, size_t m) {
+  if (!rows) return eval_raw(w, c, x, out, ok);
+  ms_status st = eval_rows(w, c, x, w->cbuf, w->cok, rows, m);
+  if (st) return st;
+  const char *src = (const char *)w->cbuf;
+  for (size_t j = 0; j < m; j++) {
+    memcpy((char *)out + (size_t)rows[j] * es, src + j * es, es);
+    ok[rows[j]] = w->cok[j];
+  }
+  return MS_OK;
+}
+
 /* eval_double for the rows of one "when" variant: an expression is
  * evaluated on rows[0..m) only and scattered into out / ok at those rows;
  * other rows are left as they are (the caller reads only rows[]). NULL rows
@@ -1013,7 +1028,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
           const ms__param *p = rv && (rv->expr || rv->p.set) ? &rv->p : &b->p;
           if (x) {
             uint8_t *tv = w->ok[2], *tok = w->ok[3];
-            if (eval_raw(w, c, x, tv, tok)) return w->st;
+            if (eval_raw_sel(w, c, x, tv, tok, 1, rows, m)) return w->st;
             for (size_t r = 0; r < n; r++)
               if (vsel[r] == k) {
                 ((uint8_t *)data)[r] = tok[r] ? tv[r] : 0;
@@ -1079,8 +1094,8 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
         int rule_base = rv && (rv->base || rv->has_offset);
         const ms__expr *x = rule_expr ? rv->expr : rule_base ? NULL : b->expr;
         if (x) {
-          if (eval_raw(w, c, x, w->tmp[2], w->ok[2])) return w->st;
           size_t es = elem_size(f);
+          if (eval_raw_sel(w, c, x, w->tmp[2], w->ok[2], es, rows, m)) return w->st;
           for (size_t r = 0; r < n; r++) {
             if (vsel[r] != k) continue;
             valid[r] = w->ok[2][r];
@@ -1092,7 +1107,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
         const ms__dist *off = rule_base && rv->has_offset ? &rv->offset : b->has_offset ? &b->offset : NULL;
         double *bv = w->tmp[3];
         uint8_t *bok = w->ok[3];
-        if (eval_double(w, c, bx, bv, bok)) return w->st;
+        if (eval_double_sel(w, c, bx, bv, bok, rows, m)) return w->st;
         for (size_t r = 0; r < n; r++)
           if (vsel[r] == k) valid[r] = bok[r];
         if (off) {
