@@ -1,7 +1,7 @@
 /* medsynth images: samples images from a diffusion UNet (DDPM, DDIM,
- * DPM-Solver++ 2M, optional classifier-free guidance) or decodes random
- * latents with a VAE, and writes them to HDF5 (+ optional PNGs and a
- * contact sheet).
+ * DPM-Solver++ 2M, optional classifier-free guidance) or decodes latents
+ * drawn from a VAE's prior (N(0, I), or its learned per-class Gaussian), and
+ * writes them to HDF5 (+ optional PNGs and a contact sheet).
  *
  * File layout (docs/model-format.md, "Sampled images"):
  *   /images/<name>          (N, C, H, W) float32 in physical units
@@ -42,7 +42,8 @@ static const char *k_usage =
     "  --sampler S         ddim (default), ddpm or dpmpp (UNet only)\n"
     "  --steps S           sampling steps, 1..T (default: T for ddpm, min(50, T) otherwise)\n"
     "  --eta E             DDIM noise scale (default 0)\n"
-    "  --class C           class of every image (conditional models; default: drawn per image)\n"
+    "  --class C           class of every image (conditional models, unet or vae; default: drawn\n"
+    "                      per image)\n"
     "  --guidance G        classifier-free guidance scale (default 1 = none)\n"
     "  --batch B           images per forward pass (default 8)\n"
     "  --threads J         threads (default 1)\n"
@@ -160,20 +161,30 @@ static int run(const opts *o) {
     rc = fail("out of memory", MS_EXIT_SOFTWARE);
     goto done;
   }
+  /* Classes: --class for all, else drawn per image keyed by (seed, index). */
+  ms_rng_key ck = ms_rng_key_make(o->seed, ms_rng_stream("images/class"));
+  for (int64_t i = 0; i < o->n; i++)
+    labels[i] = c->num_classes == 0 ? 0
+                : o->has_class      ? (int32_t)o->cls
+                                    : (int32_t)ms_rng_below(ck, (uint64_t)i, 0, (uint64_t)c->num_classes);
   if (is_vae) {
-    if (o->has_class || o->has_guidance || o->has_steps || o->has_eta || o->has_sampler) {
-      rc = fail("--sampler, --steps, --eta, --class and --guidance apply to diffusion (unet) models; "
-                "this model is a vae (images are decoded from random latents)",
+    if (o->has_guidance || o->has_steps || o->has_eta || o->has_sampler) {
+      rc = fail("--sampler, --steps, --eta and --guidance apply to diffusion (unet) models; "
+                "this model is a vae (images are decoded from latents drawn from its prior)",
                 MS_EXIT_USAGE);
       goto done;
     }
+    if (o->has_class && c->num_classes == 0) {
+      rc = fail("--class: this vae is unconditional (its config has no num_classes)", MS_EXIT_USAGE);
+      goto done;
+    }
+    if (o->has_class && (o->cls < 0 || o->cls >= c->num_classes)) {
+      ms_cli_error("images", "--class %lld is out of range: this vae has classes 0..%d",
+                   (long long)o->cls, c->num_classes - 1);
+      rc = MS_EXIT_USAGE;
+      goto done;
+    }
   } else {
-    /* Classes: --class for all, else drawn per image keyed by (seed, index). */
-    ms_rng_key ck = ms_rng_key_make(o->seed, ms_rng_stream("images/class"));
-    for (int64_t i = 0; i < o->n; i++)
-      labels[i] = c->num_classes == 0 ? 0
-                  : o->has_class      ? (int32_t)o->cls
-                                      : (int32_t)ms_rng_below(ck, (uint64_t)i, 0, (uint64_t)c->num_classes);
     if (o->has_class && (o->cls < INT32_MIN || o->cls > INT32_MAX)) labels[0] = -1;
     const int32_t *yc = (c->num_classes || o->has_class) ? labels : NULL;
     if (ms_sample_check(&sp, &dn, yc, (int)(o->n > 1 << 30 ? 1 << 30 : o->n), &d) != MS_OK) {
@@ -214,7 +225,7 @@ static int run(const opts *o) {
   snprintf(ipath, sizeof ipath, "/images/%s", o->name);
   snprintf(lpath, sizeof lpath, "/images/%s_labels", o->name);
   uint64_t dims[4] = {(uint64_t)o->n, C, S, S};
-  int conditional = !is_vae && c->num_classes > 0;
+  int conditional = c->num_classes > 0;
   if ((st = ms_writer_begin_array(w, ipath, o->dtype, 4, dims)) != MS_OK) goto werr;
   if (conditional && (st = ms_writer_begin_array(w, lpath, MS_DT_INT32, 1, dims)) != MS_OK) goto werr;
 
@@ -237,18 +248,7 @@ static int run(const opts *o) {
   for (int64_t first = 0; first < o->n; first += B) {
     int nb = (int)(o->n - first < B ? o->n - first : B);
     if (is_vae) {
-      int ls = ms_vae_latent_size(v);
-      size_t zi = (size_t)c->latent_channels * (size_t)ls * (size_t)ls;
-      float *z = malloc((size_t)nb * zi * sizeof(float));
-      if (!z) {
-        st = ms_diag_add(&d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
-        break;
-      }
-      uint64_t seed = o->seed;
-      for (int j = 0; j < nb && st == MS_OK; j++)
-        st = ms_sample_keyed_noise(&seed, z + (size_t)j * zi, (uint64_t)(first + j), 0, zi);
-      if (st == MS_OK) st = ms_vae_decode(v, x, z, nb, &d);
-      free(z);
+      st = ms_vae_sample(v, x, o->seed, (uint64_t)first, labels + first, nb, &d);
       ms_cli_progress_update(&bar, (uint64_t)(first + nb));
     } else {
       pc.done_images = (uint64_t)first;
@@ -305,6 +305,10 @@ static int run(const opts *o) {
         (st = ms_writer_set_object_attr_double(w, ipath, "guidance", sp.guidance)) ||
         (st = ms_writer_set_object_attr_string(w, ipath, "prediction", ms_prediction_name(c->prediction))))
       goto werr;
+  } else if ((st = ms_writer_set_object_attr_string(
+                  w, ipath, "latent_prior",
+                  c->has_latent_prior ? "learned gaussian" : "standard normal"))) {
+    goto werr;
   }
   if (n_grid) {
     ms_sheet_opts so;

@@ -50,6 +50,12 @@ static int inspect(const char *path, int tensors) {
   } else {
     printf("latent:       %d x %d x %d\n", c->latent_channels, c->image_size >> (c->n_levels - 1),
            c->image_size >> (c->n_levels - 1));
+    if (c->has_latent_prior)
+      printf("prior:        learned Gaussian, rank %d, %d class%s\n", c->prior_rank,
+             c->num_classes > 0 ? c->num_classes : 1,
+             c->num_classes > 1 ? "es" : (c->num_classes == 1 ? "" : " (unconditional)"));
+    else
+      printf("prior:        N(0, I)\n");
   }
   printf("intensity:    physical = value * %g + %g [%s]\n", c->intensity_scale, c->intensity_offset,
          c->intensity_unit);

@@ -2,10 +2,10 @@
 # The demo: one spec (examples/demo.json) -> one HDF5 dataset of 200
 # synthetic patients with their records (patients, visits, labs), a chest CT
 # slice with exact masks and nodules that follow each patient's diagnosis,
-# a head MRI phantom slice whose ventricles follow age, and a brain MRI slice
-# sampled from the default diffusion model (models/mri_unet64.h5) in the plane
-# the record names; contact sheets; a summary; and the lines that load it all
-# from Python.
+# a head MRI phantom slice whose ventricles follow age, and brain MRI slices
+# in the plane the record names, sampled from the default diffusion model
+# (models/mri_unet64.h5) and decoded by the default VAE (models/mri_vae64.h5);
+# contact sheets; a summary; and the lines that load it all from Python.
 # Usage: bash examples/demo.sh [BUILD_DIR]   (run by .ci/quickstart.sh demo)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,8 +40,9 @@ cat <<EOF
                    /images/chest_ct (200,1,256,256) HU, /masks/chest_ct, /tables/chest_ct_lesions
                    /images/head_mri (200,1,128,128) T1 phantom, /masks/head_mri
                    /images/brain_mri (200,1,64,64) T1 from models/mri_unet64.h5, class from mri_plane/mri_level
+                   /images/brain_mri_vae (200,1,64,64) T1 from models/mri_vae64.h5, same classes
    contact sheets: out/demo/sheet_chest_ct.png, out/demo/sheet_head_mri.png (mask contours),
-                   out/demo/sheet_brain_mri.png
+                   out/demo/sheet_brain_mri.png, out/demo/sheet_brain_mri_vae.png
    the spec:       examples/demo.json (docs/spec.md explains every key; docs/multimodal.md the images)
 
    Load it from Python (h5py + NumPy; the same lines work inside a PyTorch Dataset):

@@ -95,14 +95,17 @@ def sample_unet(path, per_class, steps, guidance, seed):
     return to_unit(cfg, traj[-1]).numpy()[:, 0], y.numpy(), dt, cfg
 
 
-def sample_vae(path, n, seed):
+def sample_vae(path, per_class, seed):
+    """per_class samples of each of the 9 classes (learned prior) or 9*per_class
+    from N(0, I); returns images, labels (None without classes), model, config."""
     m, cfg = load_model(path)
-    lat = 64 >> (len(cfg["channels"]) - 1)
+    n = 9 * per_class
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn((n, cfg["latent_channels"], lat, lat), generator=g)
+    e = torch.randn((n, R.prior_noise_floats(cfg)), generator=g)
+    y = torch.arange(9).repeat_interleave(per_class) if cfg.get("num_classes", 0) == 9 else None
     with torch.no_grad():
-        x = m.decode(z)
-    return to_unit(cfg, x).numpy()[:, 0], m, cfg
+        x = m.decode(m.prior_latent(e, y))
+    return to_unit(cfg, x).numpy()[:, 0], (None if y is None else y.numpy()), m, cfg
 
 
 def vae_recon_l1(m, cfg, x01):
@@ -262,13 +265,22 @@ def main(argv):
         grid_png(os.path.join(a.figdir, "unet_nearest.png"), pair, 9, CLASS_NAMES,
                  "UNet sample (left) and nearest training slice (right)")
     if a.vae:
-        gen, m, cfg = sample_vae(a.vae, n, a.seed)
+        gen, y, m, cfg = sample_vae(a.vae, a.per_class, a.seed)
         sets["vae"] = gen
         memo, d, idx = memo_figures(gen, train, ho_tr, q05)
         res["vae"] = {"memorisation": memo, "holdout_recon_l1": vae_recon_l1(m, cfg, hold),
-                      "train_recon_l1": vae_recon_l1(m, cfg, train)}
-        grid_png(os.path.join(a.figdir, "vae_samples.png"), gen, 9, None,
-                 "mri_vae64: decoder(z), z ~ N(0, I), seed %d" % a.seed)
+                      "train_recon_l1": vae_recon_l1(m, cfg, train),
+                      "prior": "learned per-class Gaussian, rank %d" % cfg["latent_prior"]["rank"]
+                      if "latent_prior" in cfg else "N(0, I)"}
+        if y is not None:
+            res["vae"]["nearest_train_slice_same_class"] = float(np.mean(ytr[idx] == y))
+            pair = np.concatenate([np.stack([gen[i], train[idx[i]]]) for i in range(0, n, a.per_class)])
+            grid_png(os.path.join(a.figdir, "vae_nearest.png"), pair, 9, CLASS_NAMES,
+                     "VAE sample (left) and nearest training slice (right)")
+        grid_png(os.path.join(a.figdir, "vae_samples.png"), gen, 9,
+                 CLASS_NAMES if y is not None else None,
+                 "mri_vae64: decoder(z), z from the %s prior, seed %d" %
+                 ("learned per-class" if y is not None else "N(0, I)", a.seed))
         with torch.no_grad():
             mean, _ = m.encode(torch.from_numpy(ref[:, None]) * 2 - 1)
             rec = to_unit(cfg, m.decode(mean)).numpy()[:, 0]

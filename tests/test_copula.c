@@ -33,79 +33,14 @@
 #include <cmocka.h>
 
 #include "medsynth/records.h"
-#include "memsink.h"
+#include "spec_helpers.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static ms_spec *load(const char *text) {
-  ms_diag d;
-  ms_diag_init(&d);
-  ms_spec *s = NULL;
-  ms_status st = ms_spec_load_string(&s, text, strlen(text), "test.json", &d);
-  if (st != MS_OK) {
-    char *t = ms_diag_format(&d);
-    print_error("%s", t ? t : "?");
-    free(t);
-  }
-  ms_diag_deinit(&d);
-  assert_int_equal(st, MS_OK);
-  return s;
-}
-
-/* Diagnostics of a spec that must fail to load (caller frees). */
-static char *load_errors(const char *text) {
-  ms_diag d;
-  ms_diag_init(&d);
-  ms_spec *s = NULL;
-  ms_status st = ms_spec_load_string(&s, text, strlen(text), "t.json", &d);
-  char *out = ms_diag_format(&d);
-  ms_diag_deinit(&d);
-  ms_spec_free(s);
-  assert_int_not_equal(st, MS_OK);
-  return out;
-}
-
-typedef struct {
-  uint64_t rows;
-  int threads;
-  size_t chunk;
-  uint32_t shard_k, shard_n;
-} run_opts;
+typedef gen_opts run_opts;
 
 static void run(const ms_spec *s, const run_opts *ro, memsink *m) {
-  ms_generate_opts o;
-  ms_generate_opts_init(&o);
-  o.threads = 2;
-  if (ro) {
-    o.rows = ro->rows;
-    o.threads = ro->threads ? ro->threads : 1;
-    o.chunk_rows = ro->chunk;
-    o.shard_index = ro->shard_k;
-    o.shard_count = ro->shard_n;
-  }
-  ms_sink sink = memsink_sink(m);
-  ms_diag d;
-  ms_diag_init(&d);
-  ms_status st = ms_generate(s, &o, &sink, NULL, &d);
-  if (st != MS_OK) {
-    char *t = ms_diag_format(&d);
-    print_error("%s", t ? t : "?");
-    free(t);
-  }
-  ms_diag_deinit(&d);
-  assert_int_equal(st, MS_OK);
-}
-
-static memtable *tab(memsink *m, const char *name) {
-  memtable *t = memsink_find(m, name);
-  assert_non_null(t);
-  return t;
-}
-
-static size_t col(const memtable *t, const char *name) {
-  size_t j = memtable_col(t, name);
-  assert_true(j != SIZE_MAX);
-  return j;
+  assert_int_equal(gen_run(s, ro, m, NULL, NULL), MS_OK);
 }
 
 /* Label index of a categorical cell (its position in the field's labels). */

@@ -16,79 +16,17 @@
 
 #include "medsynth/records.h"
 #include "medsynth/rng.h"
-#include "memsink.h"
 #include "records/dist.h"
 #include "records/plan.h"
+#include "spec_helpers.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static ms_spec *load(const char *text) {
-  ms_diag d;
-  ms_diag_init(&d);
-  ms_spec *s = NULL;
-  ms_status st = ms_spec_load_string(&s, text, strlen(text), "test.json", &d);
-  if (st != MS_OK) {
-    char *t = ms_diag_format(&d);
-    print_error("%s", t ? t : "?");
-    free(t);
-  }
-  ms_diag_deinit(&d);
-  assert_int_equal(st, MS_OK);
-  return s;
-}
-
-typedef struct {
-  uint64_t rows;
-  int threads;
-  size_t chunk;
-  uint32_t shard_k, shard_n;
-  uint64_t seed;
-  int has_seed;
-} run_opts;
+typedef gen_opts run_opts;
 
 static ms_status run(const ms_spec *s, const run_opts *ro, memsink *m, ms_generate_report *rep,
                      ms_diag *dout) {
-  ms_generate_opts o;
-  ms_generate_opts_init(&o);
-  if (ro) {
-    o.rows = ro->rows;
-    o.threads = ro->threads ? ro->threads : 1;
-    o.chunk_rows = ro->chunk;
-    o.shard_index = ro->shard_k;
-    o.shard_count = ro->shard_n;
-    o.seed = ro->seed;
-    o.has_seed = ro->has_seed;
-  } else {
-    o.threads = 2;
-  }
-  ms_sink sink = memsink_sink(m);
-  ms_diag d;
-  ms_diag_init(&d);
-  ms_generate_report r;
-  ms_status st = ms_generate(s, &o, &sink, &r, dout ? dout : &d);
-  if (st != MS_OK && !dout) {
-    char *t = ms_diag_format(&d);
-    print_error("%s", t ? t : "?");
-    free(t);
-  }
-  ms_diag_deinit(&d);
-  if (rep)
-    *rep = r;
-  else
-    ms_generate_report_deinit(&r);
-  return st;
-}
-
-static memtable *tab(memsink *m, const char *name) {
-  memtable *t = memsink_find(m, name);
-  assert_non_null(t);
-  return t;
-}
-
-static size_t col(const memtable *t, const char *name) {
-  size_t j = memtable_col(t, name);
-  assert_true(j != SIZE_MAX);
-  return j;
+  return gen_run(s, ro, m, rep, dout);
 }
 
 static void moments(const memtable *t, size_t j, double *mean, double *sd, size_t *n_valid) {

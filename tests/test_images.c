@@ -37,6 +37,7 @@
 #include "medsynth/records.h"
 #include "medsynth/rng.h"
 #include "medsynth/sample.h"
+#include "spec_helpers.h"
 
 static const char *k_spec =
     "{\"medsynth\": 1, \"seed\": 7, \"tables\": [{\"name\": \"patients\", \"rows\": 20,\n"
@@ -54,21 +55,6 @@ static const char *k_spec =
     "   \"fat_mm\": \"clamp(1.6 * bmi - 22, 4, 45)\", \"dose\": \"if(bmi > 30, 150, 100)\"},\n"
     "  {\"name\": \"mr\", \"phantom\": \"head\", \"modality\": \"t2\", \"size\": 48, \"age\": \"age\",\n"
     "   \"ventricle_scale\": \"clamp(0.8 + 0.015 * (age - 20), 0.5, 2.5)\"}]}]}\n";
-
-static ms_spec *load(const char *text) {
-  ms_diag d;
-  ms_diag_init(&d);
-  ms_spec *s = NULL;
-  ms_status st = ms_spec_load_string(&s, text, strlen(text), "test.json", &d);
-  if (st != MS_OK) {
-    char *t = ms_diag_format(&d);
-    print_error("%s", t ? t : "?");
-    free(t);
-  }
-  ms_diag_deinit(&d);
-  assert_int_equal(st, MS_OK);
-  return s;
-}
 
 typedef struct {
   uint64_t rows;
@@ -473,6 +459,50 @@ static void test_images_volume_shape(void **state) {
   ms_spec_free(s);
 }
 
+/* A model-field run: the spec generated with 1 thread and with 2 threads and
+ * chunks of 3 rows (the image bytes must agree), then the record table "p",
+ * the field's info table and its images read back from the first file. */
+typedef struct {
+  char *p1, *p2;
+  ms_table_reader *r;
+  ms_chunk *pt, *info;
+  float *img;
+} model_run;
+
+static void model_run_open(model_run *mr, ms_spec *s, int rows, const char *field) {
+  run_opts r1 = {.rows = (uint64_t)rows, .threads = 1};
+  run_opts r2 = {.rows = (uint64_t)rows, .threads = 2, .chunk = 3};
+  mr->p1 = run(s, &r1, NULL);
+  mr->p2 = run(s, &r2, NULL);
+  assert_true(mr->p1 && mr->p2);
+  char ipath[128], iname[128];
+  snprintf(ipath, sizeof ipath, "/images/%s", field);
+  snprintf(iname, sizeof iname, "%s_info", field);
+  uint64_t n1, n2, n;
+  uint64_t *h1 = item_hashes(mr->p1, ipath, &n1), *h2 = item_hashes(mr->p2, ipath, &n2);
+  assert_int_equal(n1, (uint64_t)rows);
+  assert_int_equal(n2, (uint64_t)rows);
+  for (int i = 0; i < rows; i++) assert_true(h1[i] == h2[i]);
+  free(h1);
+  free(h2);
+  mr->r = open_file(mr->p1);
+  mr->pt = read_table(mr->r, "p");
+  mr->info = read_table(mr->r, iname);
+  mr->img = read_items(mr->r, ipath, &n);
+  assert_int_equal(n, (uint64_t)rows);
+}
+
+static void model_run_close(model_run *mr) {
+  free(mr->img);
+  ms_chunk_free(mr->pt);
+  ms_chunk_free(mr->info);
+  ms_table_reader_free(mr->r);
+  unlink(mr->p1);
+  unlink(mr->p2);
+  free(mr->p1);
+  free(mr->p2);
+}
+
 static void test_images_model_field_follows_class(void **state) {
   (void)state;
   char text[2048];
@@ -487,20 +517,11 @@ static void test_images_model_field_follows_class(void **state) {
   uint64_t dims[4];
   assert_int_equal(ms_spec_image_item_dims(s, 0, dims), 3);
   assert_int_equal(dims[1], 8);
-  run_opts r1 = {.rows = 10, .threads = 1}, r2 = {.rows = 10, .threads = 2, .chunk = 3};
-  char *p1 = run(s, &r1, NULL), *p2 = run(s, &r2, NULL);
-  assert_true(p1 && p2);
-  uint64_t n1, n2;
-  uint64_t *h1 = item_hashes(p1, "/images/gen", &n1), *h2 = item_hashes(p2, "/images/gen", &n2);
-  assert_int_equal(n1, 10);
-  assert_int_equal(n2, 10);
-  for (int i = 0; i < 10; i++) assert_true(h1[i] == h2[i]);
-  ms_table_reader *r = open_file(p1);
-  ms_chunk *pt = read_table(r, "p"), *info = read_table(r, "gen_info");
-  const int32_t *f = pt->cols[col_of(pt, "f")].data;
-  const int64_t *cls = info->cols[col_of(info, "class")].data;
-  uint64_t n;
-  float *img = read_items(r, "/images/gen", &n);
+  model_run mr;
+  model_run_open(&mr, s, 10, "gen");
+  const int32_t *f = mr.pt->cols[col_of(mr.pt, "f")].data;
+  const int64_t *cls = mr.info->cols[col_of(mr.info, "class")].data;
+  const float *img = mr.img;
   ms_model *m = NULL;
   char mp[1024];
   snprintf(mp, sizeof mp, "%s/tests/golden/nn/unet_cond.h5", MS_SOURCE_DIR);
@@ -526,16 +547,50 @@ static void test_images_model_field_follows_class(void **state) {
   }
   ms_unet_free(u);
   ms_model_free(m);
-  free(img);
-  free(h1);
-  free(h2);
-  ms_chunk_free(pt);
-  ms_chunk_free(info);
-  ms_table_reader_free(r);
-  unlink(p1);
-  unlink(p2);
-  free(p1);
-  free(p2);
+  model_run_close(&mr);
+  ms_spec_free(s);
+}
+
+/* A VAE image field: the class comes from the record, image i is the decoded
+ * prior latent of keyed noise (field stream, row i), whatever the chunking. */
+static void test_images_vae_field_follows_class(void **state) {
+  (void)state;
+  char text[2048];
+  snprintf(text, sizeof text,
+           "{\"medsynth\": 1, \"seed\": 9, \"tables\": [{\"name\": \"p\", \"rows\": 12, \"fields\": [\n"
+           " {\"name\": \"id\", \"kind\": \"id\", \"format\": \"seq\"},\n"
+           " {\"name\": \"f\", \"kind\": \"categorical\", \"values\": {\"a\": 0.4, \"b\": 0.3, \"c\": 0.3}}],\n"
+           " \"images\": [{\"name\": \"v\", \"model\": \"%s/tests/golden/nn/vae_prior.h5\",\n"
+           "  \"class\": \"if(f == 'a', 0, if(f == 'b', 1, 2))\"}]}]}",
+           MS_SOURCE_DIR);
+  ms_spec *s = load(text);
+  model_run mr;
+  model_run_open(&mr, s, 12, "v");
+  const int32_t *f = mr.pt->cols[col_of(mr.pt, "f")].data;
+  const int64_t *cls = mr.info->cols[col_of(mr.info, "class")].data;
+  const float *img = mr.img;
+  ms_model *m = NULL;
+  char mp[1024];
+  snprintf(mp, sizeof mp, "%s/tests/golden/nn/vae_prior.h5", MS_SOURCE_DIR);
+  assert_int_equal(ms_model_load(&m, mp, NULL), MS_OK);
+  const ms_model_config *c = ms_model_config_of(m);
+  ms_vae *v = NULL;
+  assert_int_equal(ms_vae_new(&v, m, 1, NULL), MS_OK);
+  uint64_t seed = ms_rng_stream_sub(9, ms_rng_stream("p/v"));
+  int classes_seen[3] = {0, 0, 0};
+  for (int i = 0; i < 12; i++) {
+    assert_int_equal(cls[i], f[i]);
+    classes_seen[cls[i]] = 1;
+    float x[64];
+    int32_t y = (int32_t)cls[i];
+    assert_int_equal(ms_vae_sample(v, x, seed, (uint64_t)i, &y, 1, NULL), MS_OK);
+    for (int k = 0; k < 64; k++)
+      assert_float_equal(img[i * 64 + k], x[k] * (float)c->intensity_scale + (float)c->intensity_offset, 0);
+  }
+  assert_true(classes_seen[0] + classes_seen[1] + classes_seen[2] >= 2);
+  ms_vae_free(v);
+  ms_model_free(m);
+  model_run_close(&mr);
   ms_spec_free(s);
 }
 
@@ -549,6 +604,7 @@ int main(void) {
       cmocka_unit_test(test_images_row_out_of_range_stops_run),
       cmocka_unit_test(test_images_volume_shape),
       cmocka_unit_test(test_images_model_field_follows_class),
+      cmocka_unit_test(test_images_vae_field_follows_class),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

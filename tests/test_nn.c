@@ -182,6 +182,83 @@ static void test_nn_vae_matches_torch(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* Learned latent prior: latents from explicit noise and their decoded
+ * images equal the reference; class bounds are checked. */
+static void test_nn_vae_prior_matches_torch(void **state) {
+  (void)state;
+  const char *golden = gp("vae_prior_golden.h5");
+  ms_model *m = load_ok(gp("vae_prior.h5"));
+  const ms_model_config *c = ms_model_config_of(m);
+  assert_true(c->has_latent_prior);
+  assert_int_equal(c->num_classes, 3);
+  assert_int_equal(c->prior_rank, 3);
+  fx_array e, z, out;
+  int32_t *y = NULL;
+  size_t ny = 0;
+  assert_int_equal(fx_read(golden, "/prior/e", &e), 0);
+  assert_int_equal(fx_read(golden, "/prior/z", &z), 0);
+  assert_int_equal(fx_read(golden, "/prior/out", &out), 0);
+  assert_int_equal(fx_read_int(golden, "/prior/y", &y, &ny), 0);
+  int B = (int)e.dims[0];
+  assert_int_equal((int)ny, B);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_vae *v;
+  assert_int_equal(ms_vae_new(&v, m, B, &d), MS_OK);
+  size_t D = ms_vae_latent_floats(v), E = ms_vae_prior_noise_floats(v);
+  assert_int_equal(E, D + 3);
+  assert_int_equal(e.n, (size_t)B * E);
+  float *gz = calloc((size_t)B * D, 4), *go = calloc(out.n, 4);
+  for (int b = 0; b < B; b++)
+    assert_int_equal(ms_vae_prior_latent(v, gz + (size_t)b * D, e.data + (size_t)b * E, y[b], &d),
+                     MS_OK);
+  assert_int_equal(ms_vae_decode(v, go, gz, B, &d), MS_OK);
+  double e1 = fx_compare("prior/z", gz, z.data, z.n, LAYER_TOL);
+  double e2 = fx_compare("prior/out", go, out.data, out.n, E2E_TOL);
+  printf("vae prior: z %.3g, decoded %.3g\n", e1, e2);
+  assert_true(e1 <= LAYER_TOL && e2 <= E2E_TOL);
+  /* Different classes give different latents from the same noise. */
+  float *z0 = calloc(D, 4), *z1 = calloc(D, 4);
+  assert_int_equal(ms_vae_prior_latent(v, z0, e.data, 0, &d), MS_OK);
+  assert_int_equal(ms_vae_prior_latent(v, z1, e.data, 1, &d), MS_OK);
+  assert_memory_not_equal(z0, z1, D * 4);
+  assert_int_equal(ms_vae_prior_latent(v, z0, e.data, 3, &d), MS_ERR_INVALID);
+  assert_int_equal(ms_vae_prior_latent(v, z0, e.data, -1, &d), MS_ERR_INVALID);
+  free(z0);
+  free(z1);
+  free(gz);
+  free(go);
+  free(y);
+  fx_free(&e);
+  fx_free(&z);
+  fx_free(&out);
+  ms_vae_free(v);
+  ms_model_free(m);
+  ms_diag_deinit(&d);
+}
+
+/* Without a learned prior the latent is the noise itself. */
+static void test_nn_vae_standard_prior_is_identity(void **state) {
+  (void)state;
+  ms_model *m = load_ok(gp("vae.h5"));
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_vae *v;
+  assert_int_equal(ms_vae_new(&v, m, 1, &d), MS_OK);
+  size_t D = ms_vae_latent_floats(v);
+  assert_int_equal(ms_vae_prior_noise_floats(v), D);
+  float *e = malloc(D * 4), *z = malloc(D * 4);
+  for (size_t k = 0; k < D; k++) e[k] = (float)k * 0.25f - 1.0f;
+  assert_int_equal(ms_vae_prior_latent(v, z, e, 0, &d), MS_OK);
+  assert_memory_equal(z, e, D * 4);
+  assert_int_equal(ms_vae_prior_latent(v, z, e, 1, &d), MS_ERR_INVALID);
+  free(e);
+  free(z);
+  ms_vae_free(v);
+  ms_model_free(m);
+  ms_diag_deinit(&d);
+}
+
 /* ------------------------------------------------------ determinism */
 
 static void test_nn_unet_batch_and_threads_identical(void **state) {
@@ -386,6 +463,31 @@ static void test_nn_loader_rejects_bad_config(void **state) {
   expect_load_error(p, MS_ERR_FORMAT, "/channels/1", "not divisible by groups");
 }
 
+static void test_nn_loader_checks_latent_prior(void **state) {
+  (void)state;
+  /* A class-conditional vae without a prior is rejected. */
+  snprintf(tmp_path, sizeof tmp_path, "test_nn_%ld_vaecls.h5", (long)getpid());
+  copy_file(gp("vae.h5"), tmp_path, -1);
+  set_config(tmp_path, "{\"architecture\": \"vae\", \"image_size\": 8, \"image_channels\": 1,"
+                       " \"channels\": [8, 16], \"blocks_per_level\": 1, \"latent_channels\": 2,"
+                       " \"heads\": 1, \"groups\": 4, \"norm_eps\": 1e-6, \"num_classes\": 2}");
+  expect_load_error(tmp_path, MS_ERR_FORMAT, "/num_classes", "needs a latent_prior");
+  /* A prior whose tensors are missing is rejected, naming the tensor. */
+  snprintf(tmp_path, sizeof tmp_path, "test_nn_%ld_vaeprior.h5", (long)getpid());
+  copy_file(gp("vae_prior.h5"), tmp_path, -1);
+  hid_t f = open_rw(tmp_path);
+  assert_true(H5Ldelete(f, "prior.factor", H5P_DEFAULT) >= 0);
+  H5Fclose(f);
+  expect_load_error(tmp_path, MS_ERR_FORMAT, "prior.factor", "missing tensor");
+  /* Rank 0 is not a rank. */
+  copy_file(gp("vae_prior.h5"), tmp_path, -1);
+  set_config(tmp_path, "{\"architecture\": \"vae\", \"image_size\": 8, \"image_channels\": 1,"
+                       " \"channels\": [8, 16], \"blocks_per_level\": 1, \"latent_channels\": 2,"
+                       " \"heads\": 1, \"groups\": 4, \"norm_eps\": 1e-6, \"num_classes\": 3,"
+                       " \"latent_prior\": {\"rank\": 0}}");
+  expect_load_error(tmp_path, MS_ERR_FORMAT, "/latent_prior/rank", "");
+}
+
 static void test_nn_loader_rejects_altered_weights(void **state) {
   (void)state;
   const char *p = fresh_copy("hash");
@@ -453,6 +555,9 @@ int main(void) {
       cmocka_unit_test(test_nn_unet_eps_matches_torch),
       cmocka_unit_test(test_nn_unet_cond_matches_torch),
       cmocka_unit_test(test_nn_vae_matches_torch),
+      cmocka_unit_test(test_nn_vae_prior_matches_torch),
+      cmocka_unit_test(test_nn_vae_standard_prior_is_identity),
+      cmocka_unit_test(test_nn_loader_checks_latent_prior),
       cmocka_unit_test(test_nn_unet_batch_and_threads_identical),
       cmocka_unit_test(test_nn_loader_rejects_truncated_file),
       cmocka_unit_test(test_nn_loader_rejects_nan_weight),

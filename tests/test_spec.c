@@ -22,6 +22,7 @@
 
 #include "core/jsonloc.h"
 #include "medsynth/records.h"
+#include "spec_helpers.h"
 
 static char *read_all(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -37,19 +38,6 @@ static char *read_all(const char *path) {
   if (b) b[n] = '\0';
   fclose(f);
   return b;
-}
-
-/* Loads text; returns the formatted diagnostics (caller frees) and status. */
-static char *diag_of(const char *text, ms_status *st_out) {
-  ms_diag d;
-  ms_diag_init(&d);
-  ms_spec *s = NULL;
-  ms_status st = ms_spec_load_string(&s, text, strlen(text), "t.json", &d);
-  char *out = ms_diag_format(&d);
-  ms_diag_deinit(&d);
-  ms_spec_free(s);
-  if (st_out) *st_out = st;
-  return out;
 }
 
 static void expect_error(const char *text, const char *line) {

@@ -119,38 +119,36 @@ typedef struct {
   size_t n_lines, line_cap;
 } cells;
 
+/* buf with room for element `len` of a doubling array (first size `initial`),
+ * or NULL when out of memory (buf is then untouched). */
+static void *room_for(void *buf, size_t *cap, size_t len, size_t elem, size_t initial) {
+  if (len < *cap) return buf;
+  size_t nc = *cap ? *cap * 2 : initial;
+  void *nb = realloc(buf, nc * elem);
+  if (nb) *cap = nc;
+  return nb;
+}
+
 static int cells_putc(cells *c, char ch) {
-  if (c->len == c->cap) {
-    size_t nc = c->cap ? c->cap * 2 : 4096;
-    char *nb = realloc(c->buf, nc);
-    if (!nb) return -1;
-    c->buf = nb;
-    c->cap = nc;
-  }
+  char *nb = room_for(c->buf, &c->cap, c->len, 1, 4096);
+  if (!nb) return -1;
+  c->buf = nb;
   c->buf[c->len++] = ch;
   return 0;
 }
 
 static int cells_push_off(cells *c, size_t off) {
-  if (c->n_off == c->off_cap) {
-    size_t nc = c->off_cap ? c->off_cap * 2 : 1024;
-    size_t *no = realloc(c->off, nc * sizeof *no);
-    if (!no) return -1;
-    c->off = no;
-    c->off_cap = nc;
-  }
+  size_t *no = room_for(c->off, &c->off_cap, c->n_off, sizeof *c->off, 1024);
+  if (!no) return -1;
+  c->off = no;
   c->off[c->n_off++] = off;
   return 0;
 }
 
 static int cells_push_line(cells *c, int line) {
-  if (c->n_lines == c->line_cap) {
-    size_t nc = c->line_cap ? c->line_cap * 2 : 1024;
-    int *nl = realloc(c->line, nc * sizeof *nl);
-    if (!nl) return -1;
-    c->line = nl;
-    c->line_cap = nc;
-  }
+  int *nl = room_for(c->line, &c->line_cap, c->n_lines, sizeof *c->line, 1024);
+  if (!nl) return -1;
+  c->line = nl;
   c->line[c->n_lines++] = line;
   return 0;
 }

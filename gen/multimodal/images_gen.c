@@ -92,7 +92,8 @@ typedef struct {
   int C;                  /* channels */
   size_t S;               /* model image size */
   ms_window window;
-  ms_unet *unet;          /* model fields */
+  ms_unet *unet;          /* model fields: a diffusion UNet ... */
+  ms_vae *vae;            /* ... or a VAE */
   ms_denoiser dn;
   float *grid_img;
   uint8_t *grid_mask;
@@ -253,7 +254,7 @@ static ms_status grid_alloc(ms_images *im, fstate *fs) {
 }
 
 /* A learned-model field: (N, C, S, S) float32 in the model's physical unit,
- * an info table (row, key, class), and a UNet planned for one batch. */
+ * an info table (row, key, class), and a UNet (or VAE) planned for one batch. */
 static ms_status begin_model(ms_images *im, fstate *fs, const ms_table_schema *ts,
                              uint64_t expected) {
   const ms__image_field *f = fs->f;
@@ -272,10 +273,17 @@ static ms_status begin_model(ms_images *im, fstate *fs, const ms_table_schema *t
   snprintf(hex, sizeof hex, "%016" PRIx64, ms_model_weights_xxh64(f->model));
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "model_weights_xxh64", hex);
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "model_config", ms_model_config_json(f->model));
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "sampler", f->sampler);
-  if (!st) st = ms_writer_set_object_attr_int(w, ip, "steps", f->steps);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "guidance", f->guidance);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "eta", f->eta);
+  int is_vae = c->arch == MS_ARCH_VAE;
+  if (is_vae) {
+    if (!st)
+      st = ms_writer_set_object_attr_string(w, ip, "latent_prior",
+                                            c->has_latent_prior ? "learned gaussian" : "standard normal");
+  } else {
+    if (!st) st = ms_writer_set_object_attr_string(w, ip, "sampler", f->sampler);
+    if (!st) st = ms_writer_set_object_attr_int(w, ip, "steps", f->steps);
+    if (!st) st = ms_writer_set_object_attr_double(w, ip, "guidance", f->guidance);
+    if (!st) st = ms_writer_set_object_attr_double(w, ip, "eta", f->eta);
+  }
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "unit", c->intensity_unit);
   if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_center", fs->window.center);
   if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_width", fs->window.width);
@@ -293,6 +301,11 @@ static ms_status begin_model(ms_images *im, fstate *fs, const ms_table_schema *t
   if (bad) return MS_ERR_NOMEM;
   if ((st = ms_writer_begin_table(w, s, expected))) return st;
   int mb = 8;
+  if (is_vae) {
+    if ((st = ms_vae_new(&fs->vae, f->model, mb, im->d))) return st;
+    fs->dn.max_batch = mb;
+    return grid_alloc(im, fs);
+  }
   if ((st = ms_unet_new(&fs->unet, f->model, mb, im->d))) return st;
   fs->dn.fn = ms_unet_denoise;
   fs->dn.ctx = fs->unet;
@@ -615,7 +628,7 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
 }
 
 /* Learned-model rows: batches of consecutive rows sampled together; image r
- * uses the sampler's keyed noise with seed xxh64(seed, stream) and image
+ * uses the keyed noise (sampler, or VAE prior) with seed xxh64(seed, stream) and image
  * index r, so it does not depend on the batch it falls in. */
 static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
   const ms__image_field *f = fs->f;
@@ -647,7 +660,9 @@ static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c
   for (size_t b0 = 0; b0 < n && !st; b0 += B) {
     size_t m = n - b0 < B ? n - b0 : B;
     for (size_t i = 0; i < m; i++) y[i] = f->p[MS__IMG_CLASS].set ? (int32_t)cls[b0 + i] : -1;
-    st = ms_sample(&sp, &fs->dn, x, c->first_row + b0, f->p[MS__IMG_CLASS].set ? y : NULL, (int)m, im->d);
+    const int32_t *ym = f->p[MS__IMG_CLASS].set ? y : NULL;
+    st = fs->vae ? ms_vae_sample(fs->vae, x, sp.seed, c->first_row + b0, ym, (int)m, im->d)
+                 : ms_sample(&sp, &fs->dn, x, c->first_row + b0, ym, (int)m, im->d);
     if (st) {
       char where[300];
       row_where(where, sizeof where, c->schema->name, c->first_row + b0);
@@ -824,6 +839,7 @@ void ms_images_free(ms_images *im) {
     for (int k = 0; fs->pimg && k < im->nthreads; k++) ms_phantom_image_deinit(&fs->pimg[k]);
     free(fs->pimg);
     ms_unet_free(fs->unet);
+    ms_vae_free(fs->vae);
     ms_table_schema_deinit(&fs->les_schema);
     ms_table_schema_deinit(&fs->info_schema);
     free(fs->grid_img);

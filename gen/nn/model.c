@@ -209,6 +209,20 @@ ms_status ms_model_config_parse(ms_model_config *out, const char *json, const ch
     }
   } else if (out->arch == MS_ARCH_VAE) {
     out->latent_channels = get_int(&c, root, "latent_channels", "/latent_channels", 1, 4, 1, 4096);
+    out->num_classes = get_int(&c, root, "num_classes", "/num_classes", 0, 0, 0, 1 << 16);
+    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(root, "latent_prior");
+    if (lp && !cJSON_IsNull(lp)) {
+      if (!cJSON_IsObject(lp)) {
+        cfg_err(&c, "/latent_prior", "config: expected an object {rank}%s", "");
+      } else {
+        out->has_latent_prior = 1;
+        out->prior_rank = get_int(&c, lp, "rank", "/latent_prior/rank", 1, 1, 1, 4096);
+      }
+    }
+    if (out->num_classes > 0 && !out->has_latent_prior)
+      cfg_err(&c, "/num_classes",
+              "config: a class-conditional vae needs a latent_prior (the classes select its "
+              "Gaussian)%s", "");
   }
   /* Consistency: every normalised channel count must divide into groups
    * (concatenations are sums of level widths, so checking the widths is
@@ -407,6 +421,14 @@ ms_status ms_model_expected_tensors(const ms_model_config *c, ms_model_tensor_fn
     }
     emit_norm(&w, "decoder.norm_out", cur);
     emit_conv(&w, "decoder.conv_out", c->image_channels, cur, 3);
+    if (c->has_latent_prior) {
+      int L1 = c->n_levels - 1;
+      int64_t h = c->image_size >> L1, D = (int64_t)c->latent_channels * h * h;
+      int64_t K = c->num_classes > 0 ? c->num_classes : 1;
+      emit(&w, "prior.factor", 3, K, c->prior_rank, D, 0);
+      emit(&w, "prior.mean", 2, K, D, 0, 0);
+      emit(&w, "prior.std", 2, K, D, 0, 0);
+    }
     return MS_OK;
   }
   return MS_ERR_INVALID;

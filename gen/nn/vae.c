@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "medsynth/sample.h"
 #include "nn/nn_private.h"
 
 struct ms_vae {
@@ -188,4 +189,66 @@ ms_status ms_vae_decode(ms_vae *v, float *out, const float *z, int n, ms_diag *d
               .trace = v->trace, .trace_ctx = v->trace_ctx, .d = d};
   decode(v, &c, out, z, (size_t)n);
   return c.st;
+}
+
+size_t ms_vae_latent_floats(const ms_vae *v) {
+  size_t h = (size_t)ms_vae_latent_size(v);
+  return (size_t)v->c->latent_channels * h * h;
+}
+
+size_t ms_vae_prior_noise_floats(const ms_vae *v) {
+  return ms_vae_latent_floats(v) + (v->c->has_latent_prior ? (size_t)v->c->prior_rank : 0);
+}
+
+ms_status ms_vae_prior_latent(const ms_vae *v, float *z, const float *e, int32_t y, ms_diag *d) {
+  if (!z || !e) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "NULL buffer");
+  const ms_model_config *cf = v->c;
+  int K = cf->num_classes > 0 ? cf->num_classes : 1;
+  if (y < 0 || y >= K)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "class",
+                       "class %d out of range: this vae has %d class%s (0..%d)", (int)y, K,
+                       K == 1 ? "" : "es", K - 1);
+  size_t D = ms_vae_latent_floats(v);
+  if (!cf->has_latent_prior) {
+    memcpy(z, e, D * sizeof *z);
+    return MS_OK;
+  }
+  size_t R = (size_t)cf->prior_rank;
+  const ms_tensor *tm = ms_model_find(v->m, "prior.mean");
+  const ms_tensor *tf = ms_model_find(v->m, "prior.factor");
+  const ms_tensor *ts = ms_model_find(v->m, "prior.std");
+  if (!tm || !tf || !ts)
+    return ms_diag_add(d, MS_ERR_FORMAT, NULL, 0, 0, "prior", "the latent prior tensors are missing");
+  const float *mean = ms_model_data(v->m, tm) + (size_t)y * D;
+  const float *fac = ms_model_data(v->m, tf) + (size_t)y * R * D;
+  const float *sd = ms_model_data(v->m, ts) + (size_t)y * D;
+  /* Fixed order: mean, then each direction r = 0..R-1, then the residual;
+   * double accumulation so the sum is accurate at any rank. */
+  for (size_t k = 0; k < D; k++) {
+    double acc = mean[k];
+    for (size_t r = 0; r < R; r++) acc += (double)e[r] * fac[r * D + k];
+    acc += (double)sd[k] * e[R + k];
+    z[k] = (float)acc;
+  }
+  return MS_OK;
+}
+
+ms_status ms_vae_sample(ms_vae *v, float *out, uint64_t seed, uint64_t first, const int32_t *y,
+                        int n, ms_diag *d) {
+  ms_status st = check_n(v, n, out, out, d);
+  if (st != MS_OK) return st;
+  size_t zi = ms_vae_latent_floats(v), ei = ms_vae_prior_noise_floats(v);
+  float *z = malloc((size_t)n * zi * sizeof *z), *e = malloc(ei * sizeof *e);
+  if (!z || !e) st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+  for (int j = 0; j < n && st == MS_OK; j++) {
+    st = ms_sample_keyed_noise(&seed, e, first + (uint64_t)j, 0, ei);
+    if (st != MS_OK)
+      ms_diag_add(d, st, NULL, 0, 0, NULL, "latent noise of %zu numbers is too long", ei);
+    else
+      st = ms_vae_prior_latent(v, z + (size_t)j * zi, e, y ? y[j] : 0, d);
+  }
+  if (st == MS_OK) st = ms_vae_decode(v, out, z, n, d);
+  free(z);
+  free(e);
+  return st;
 }

@@ -396,10 +396,16 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
     } else {
       const ms_model_config *c = ms_model_config_of(f->model);
       ncls = c->num_classes;
-      if (c->arch != MS_ARCH_UNET)
-        err_at(l, p, 0, "model \"%s\" is a %s; image fields sample from a diffusion UNet", f->model_path,
-               ms_arch_name(c->arch));
-      else if (f->steps > c->schedule.T) {
+      if (c->arch == MS_ARCH_VAE) {
+        /* a VAE decodes latents from its prior: no sampler settings */
+        static const char *const diff_keys[] = {"sampler", "steps", "guidance", "eta", NULL};
+        for (size_t i = 0; diff_keys[i]; i++)
+          if (member(ij, diff_keys[i])) {
+            ms__jsonptr_key(p, sizeof p, iptr, diff_keys[i]);
+            err_at(l, p, 1, "\"%s\" applies to diffusion (unet) models; model \"%s\" is a vae",
+                   diff_keys[i], f->model_path);
+          }
+      } else if (f->steps > c->schedule.T) {
         ms__jsonptr_key(p, sizeof p, iptr, "steps");
         err_at(l, p, 0, "%d steps exceed the model's %d diffusion steps", f->steps, c->schedule.T);
       }
@@ -410,10 +416,12 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
   f->p[MS__IMG_CLASS].hi = ncls > 0 ? ncls - 1 : 1e6;
   f->p[MS__IMG_CLASS].integer = 1;
   parse_param(l, t, &f->p[MS__IMG_CLASS], ij, iptr, MS__IMG_CLASS);
-  if (f->model && ms_model_config_of(f->model)->arch == MS_ARCH_UNET) {
+  if (f->model) {
     ms__jsonptr_key(p, sizeof p, iptr, "class");
     if (ncls == 0 && member(ij, "class"))
       err_at(l, p, 1, "the model is unconditional (no classes); remove \"class\"");
+  }
+  if (f->model && ms_model_config_of(f->model)->arch == MS_ARCH_UNET) {
     if (f->guidance != 1 && ncls == 0) {
       ms__jsonptr_key(p, sizeof p, iptr, "guidance");
       err_at(l, p, 0, "classifier-free guidance needs a class-conditional model");

@@ -1,7 +1,7 @@
 """Regenerates the parity fixtures in tests/golden/nn/ (deliberate, reviewed
 regeneration only; the C tests read these files).
 
-  /usr/bin/python3 models/reference/make_golden.py [outdir]
+  /usr/bin/python3 models/reference/make_golden.py [outdir [case ...]]
 
 For each case it writes <case>.h5 (the model, in the medsynth model format)
 and <case>_golden.h5:
@@ -13,7 +13,9 @@ and <case>_golden.h5:
   /sample/<name>/{x_T, noise [S,B,C,H,W], y, traj [S+1,B,C,H,W]} with
       attributes sampler, steps, eta, guidance: short sampler trajectories
       whose noise is explicit, so C and PyTorch use identical numbers.
-  VAE: /encode/{x, mean, logvar}, /decode/{z, out}, /layers/<module>.
+  VAE: /encode/{x, mean, logvar}, /decode/{z, out}, /layers/<module>; with a
+      learned latent prior also /prior/{e [B, R+D], y [B], z, out}: latents
+      from explicit standard-normal noise and their decoded images.
 Everything is seeded; the files stay small (< 2 MB together).
 """
 
@@ -57,6 +59,11 @@ CASES = {
     "vae": dict(arch="vae", seed=13, batch=2, layers=True,
                 cfg=dict(image_size=8, channels=[8, 16], blocks_per_level=1,
                          latent_channels=2, heads=1, groups=4)),
+    # Class-conditional learned latent prior (3 classes, rank 3).
+    "vae_prior": dict(arch="vae", seed=14, batch=3, layers=False,
+                      cfg=dict(image_size=8, channels=[8, 16], blocks_per_level=1,
+                               latent_channels=2, heads=1, groups=4, num_classes=3,
+                               latent_prior={"rank": 3})),
 }
 
 
@@ -140,6 +147,17 @@ def make_case(outdir, case, spec):
             g = f.create_group("decode")
             put(g, "z", z.numpy())
             put(g, "out", out.numpy())
+            if "latent_prior" in cfg:
+                e = torch.randn(B, R.prior_noise_floats(cfg), generator=gen)
+                y = torch.arange(B, dtype=torch.int64) % max(cfg.get("num_classes", 0), 1)
+                with torch.no_grad():
+                    zp = model.prior_latent(e, y)
+                    outp = model.decode(zp)
+                g = f.create_group("prior")
+                put(g, "e", e.numpy())
+                put(g, "y", y.numpy().astype("<i4"))
+                put(g, "z", zp.numpy())
+                put(g, "out", outp.numpy())
         if layers:
             g = f.create_group("layers")
             for name in sorted(layers):
@@ -148,11 +166,16 @@ def make_case(outdir, case, spec):
 
 def main(argv):
     outdir = argv[0] if argv else DEFAULT_OUT
+    only = set(argv[1:])
+    unknown = only - set(CASES)
+    if unknown:
+        sys.exit("unknown case(s): %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(CASES)))
     os.makedirs(outdir, exist_ok=True)
     for case, spec in CASES.items():
-        make_case(outdir, case, spec)
+        if not only or case in only:
+            make_case(outdir, case, spec)
     total = sum(os.path.getsize(os.path.join(outdir, n)) for n in os.listdir(outdir))
-    print("wrote %d cases to %s (%d bytes)" % (len(CASES), outdir, total))
+    print("wrote %d case(s) to %s (%d bytes in the folder)" % (len(only or CASES), outdir, total))
 
 
 if __name__ == "__main__":

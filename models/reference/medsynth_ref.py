@@ -342,6 +342,10 @@ class VAE(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
+        lp = cfg.get("latent_prior")
+        if lp is not None:
+            self.prior = LatentPrior(max(cfg.get("num_classes", 0), 1), lp["rank"],
+                                     latent_floats(cfg))
 
     def encode(self, x):
         mean, logvar = self.encoder(x).chunk(2, dim=1)
@@ -349,6 +353,45 @@ class VAE(nn.Module):
 
     def decode(self, z):
         return self.decoder(z)
+
+    def prior_latent(self, e, y=None):
+        """Latents (B, C_z, h, w) from standard-normal noise e (B, prior_noise_floats):
+        with a learned prior z = mean[y] + e[:R] @ factor[y] + std[y] * e[R:],
+        otherwise z = e (the N(0, I) prior)."""
+        cz = self.cfg["latent_channels"]
+        h = self.cfg["image_size"] >> (len(self.cfg["channels"]) - 1)
+        if not hasattr(self, "prior"):
+            return e.reshape(-1, cz, h, h)
+        return self.prior(e, y).reshape(-1, cz, h, h)
+
+
+def latent_floats(cfg):
+    h = cfg["image_size"] >> (len(cfg["channels"]) - 1)
+    return cfg["latent_channels"] * h * h
+
+
+def prior_noise_floats(cfg):
+    lp = cfg.get("latent_prior")
+    return latent_floats(cfg) + (lp["rank"] if lp is not None else 0)
+
+
+class LatentPrior(nn.Module):
+    """Per-class Gaussian over the flattened latent (D numbers): a mean, R
+    low-rank directions and a diagonal residual scale (docs/model-format.md)."""
+
+    def __init__(self, k, rank, d):
+        super().__init__()
+        self.rank = rank
+        self.register_buffer("mean", torch.zeros(k, d))
+        self.register_buffer("factor", torch.zeros(k, rank, d))
+        self.register_buffer("std", torch.ones(k, d))
+
+    def forward(self, e, y=None):
+        if y is None:
+            y = torch.zeros(e.shape[0], dtype=torch.int64)
+        r = self.rank
+        low = torch.einsum("br,brd->bd", e[:, :r], self.factor[y])
+        return self.mean[y] + low + self.std[y] * e[:, r:]
 
 
 def build(cfg):

@@ -58,6 +58,10 @@ expect 64 "eta applies to the ddim sampler only" -- \
   "$MS" images --model "$U" -n 1 --steps 2 --sampler dpmpp --eta 0.5 -o "$T/o.h5"
 expect 64 "apply to diffusion (unet) models" -- \
   "$MS" images --model "$G/vae.h5" -n 1 --steps 3 -o "$T/o.h5"
+expect 64 "this vae is unconditional" -- \
+  "$MS" images --model "$G/vae.h5" -n 1 --class 0 -o "$T/o.h5"
+expect 64 "class 3 is out of range: this vae has classes 0..2" -- \
+  "$MS" images --model "$G/vae_prior.h5" -n 1 --class 3 -o "$T/o.h5"
 expect 66 "cannot open model" -- \
   "$MS" images --model "$T/missing.h5" -n 1 -o "$T/o.h5"
 

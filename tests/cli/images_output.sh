@@ -18,6 +18,9 @@ C="$G/unet_cond.h5"
 "$MS" images --model "$C" -n 6 --seed 8 --steps 5 --guidance 2 -o "$T/d.h5"
 "$MS" images --model "$C" -n 3 --seed 7 --steps 5 --guidance 2 --class 1 --sampler dpmpp -o "$T/e.h5"
 "$MS" images --model "$G/vae.h5" -n 3 --seed 1 -o "$T/v.h5"
+"$MS" images --model "$G/vae_prior.h5" -n 8 --seed 1 --batch 3 -o "$T/p1.h5"
+"$MS" images --model "$G/vae_prior.h5" -n 8 --seed 1 --batch 8 --threads 2 -o "$T/p2.h5"
+"$MS" images --model "$G/vae_prior.h5" -n 8 --seed 1 --class 2 -o "$T/p3.h5"
 [ -f "$T/png/image_00005.png" ] && [ -f "$T/grid.png" ]
 
 /usr/bin/python3 - "$T" "$C" <<'PY'
@@ -54,6 +57,20 @@ assert np.abs(phys - A)[inside].max() <= ca["slope"] * 1.01
 assert (e["images/image_labels"][...] == 1).all()
 v = h5py.File(T + "/v.h5", "r")["images/image"]
 assert v.shape == (3, 1, 8, 8) and np.isfinite(v[...]).all()
+assert v.attrs["latent_prior"] == "standard normal" and "images/image_labels" not in v.file
+# Learned per-class prior: labels drawn per image, bytes independent of
+# --batch/--threads, --class fixes the class, and the class changes the image
+# decoded from the same noise (same seed and index).
+p1, p2, p3 = (h5py.File("%s/%s.h5" % (T, k), "r") for k in ("p1", "p2", "p3"))
+P1 = p1["images/image"][...]
+assert p1["images/image"].attrs["latent_prior"] == "learned gaussian"
+assert np.array_equal(P1, p2["images/image"][...])
+l1 = p1["images/image_labels"][...]
+assert l1.min() >= 0 and l1.max() <= 2 and len(set(l1.tolist())) >= 2, l1
+assert (p3["images/image_labels"][...] == 2).all()
+P3 = p3["images/image"][...]
+same = l1 == 2
+assert np.array_equal(P1[same], P3[same]) and not np.array_equal(P1[~same], P3[~same])
 print("ok")
 PY
 

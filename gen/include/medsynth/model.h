@@ -72,10 +72,13 @@ typedef struct {
   int groups;     /* GroupNorm groups; divides every normalised channel count */
   float norm_eps;
   ms_downsample downsample; /* UNet */
-  int num_classes;          /* UNet: 0 = unconditional; class num_classes is the null class */
+  int num_classes;          /* UNet: 0 = unconditional; class num_classes is the null class.
+                               VAE: classes of the learned latent prior (0 = one, unconditional) */
   ms_prediction prediction; /* UNet */
   ms_schedule_params schedule; /* UNet */
   int latent_channels;      /* VAE */
+  int has_latent_prior;     /* VAE: 1 = learned Gaussian prior (prior.* tensors), 0 = N(0, I) */
+  int prior_rank;           /* VAE: low-rank directions per class of the learned prior */
   /* Intensity mapping: physical value = model value * scale + offset, in unit. */
   double intensity_scale;
   double intensity_offset;

@@ -75,6 +75,22 @@ int ms_vae_latent_size(const ms_vae *v);
 ms_status ms_vae_encode(ms_vae *v, float *mean, float *logvar, const float *x, int n, ms_diag *d);
 /* out: [n, C, S, S]; z: [n, C_z, s, s]. */
 ms_status ms_vae_decode(ms_vae *v, float *out, const float *z, int n, ms_diag *d);
+/* Floats in one latent: C_z * s * s. */
+size_t ms_vae_latent_floats(const ms_vae *v);
+/* Standard-normal numbers needed for one prior latent: latent_floats, plus
+ * the prior's rank when the model has a learned latent prior. */
+size_t ms_vae_prior_noise_floats(const ms_vae *v);
+/* One latent from the model's prior: z = e (N(0, I)) without a learned prior,
+ * else z = mean[y] + sum_r e[r] factor[y][r] + std[y] * e[R:] (docs/model-
+ * format.md). e has ms_vae_prior_noise_floats numbers; y is the class
+ * (0..num_classes-1; 0 for an unconditional model). */
+ms_status ms_vae_prior_latent(const ms_vae *v, float *z, const float *e, int32_t y, ms_diag *d);
+/* Samples images first .. first+n-1 (1 <= n <= max_batch) into out [n, C, S,
+ * S]: image i decodes the prior latent of the keyed standard-normal noise
+ * ms_sample_keyed_noise(seed, image i, lane 0) for class y[i] (y NULL: class
+ * 0). Image i depends only on (model, seed, i, y[i]), never on n or first. */
+ms_status ms_vae_sample(ms_vae *v, float *out, uint64_t seed, uint64_t first, const int32_t *y,
+                        int n, ms_diag *d);
 
 #ifdef __cplusplus
 }
