@@ -1,4 +1,5 @@
-/* Philox4x32-10 keyed by xxh64, and a gsl_rng adapter over it.
+/* Philox4x32-10 keyed by xxh64, batched forms of its draws (AVX2 lanes when
+ * the CPU has them, same bits as the scalar calls), and a gsl_rng adapter.
  *
  * Invariant: every output is a pure function of (key, index, lane); see
  * medsynth/rng.h for the exact mapping, which is part of the reproducibility

@@ -21,8 +21,15 @@
  * xxh64(parent uid, child number), so it depends on neither chunking, nor
  * threads, nor shards. Output positions are prefix sums in candidate order.
  *
+ * Speed without changing a value: a field's keyed uniforms are drawn for the
+ * whole chunk at once (SIMD Philox, bit-identical to one call per row);
+ * truncation windows are cached within a field and chunk by the exact bits
+ * of (parameters, bounds); a "when" rule's formulas (and the field's own,
+ * when it has rules) are evaluated only on the rows that use them, through
+ * a frame indexed by those rows.
+ *
  * Invariants: no state crosses chunks except the serial prefix sums; each
- * thread has its own scratch (expression scratch, gsl_rng). */
+ * thread has its own scratch (expression scratch, gsl_rng, window cache). */
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_rng.h>
