@@ -30,7 +30,7 @@ static const char *k_usage =
     "  --chunk-rows R    root rows per chunk (default 65536); output does not depend on R\n"
     "  --shard k/N       write only shard k (1..N) of the root rows, with their children\n"
     "  --format F        hdf5, csv or jsonl (default: from the output name)\n"
-    "  --compression L   HDF5 deflate level 0..9 (default 4)\n"
+    "  --compression L   HDF5 deflate level 0..9 (default 1; docs/performance.md)\n"
     "  --no-timestamp    do not record the creation time (byte-identical reruns)\n"
     "  --force           replace an existing output\n"
     "image fields (docs/multimodal.md; HDF5 output only):\n"
@@ -77,7 +77,7 @@ static int cmd_records(int argc, char **argv) {
   ms_generate_opts_init(&go);
   ms_writer_opts wo;
   ms_writer_opts_init(&wo);
-  wo.compression = 4;
+  wo.compression = 1; /* fastest deflate level; docs/performance.md, Records */
   int quiet = 0, no_images = 0;
   ms_images_opts io;
   ms_images_opts_init(&io);

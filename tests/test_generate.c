@@ -15,6 +15,9 @@
 #include <cmocka.h>
 
 #include "medsynth/records.h"
+#include "medsynth/rng.h"
+#include "records/dist.h"
+#include "records/plan.h"
 #include "spec_helpers.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -624,6 +627,80 @@ static void test_generate_vocab_datetime_and_category_rules(void **state) {
   ms_spec_free(s);
 }
 
+/* ---- cached truncation windows ------------------------------------------------------ */
+
+/* Parameters and bounds that vary per row go through windows cached by their
+ * exact values (few distinct sets from a category; thousands from a
+ * continuous input, which also evicts cache slots). Every value must equal
+ * the uncached per-row draw ms__dist_draw_u on the row's own keyed uniform,
+ * recomputed here from the documented keying: stream xxh64("table/field"),
+ * counter (row, MS__LANE_VALUE). Covers lower and upper-tail (survival
+ * function) windows, integer fields (windows on the half-integers around the
+ * bounds), a discrete law and a lognormal, each also under a "when" rule. */
+static const char *k_windows =
+    "{\"medsynth\": 1, \"seed\": 11, \"tables\": [{\"name\": \"t\", \"rows\": 5000, \"fields\": ["
+    "{\"name\": \"g\", \"kind\": \"categorical\", \"values\": {\"a\": 0.5, \"b\": 0.5}},"
+    "{\"name\": \"y\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": 0, \"high\": 1}},"
+    "{\"name\": \"up\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": \"if(g == 'a', 0, 0.5)\", \"sd\": 1},"
+    " \"min\": \"if(g == 'a', 2, 2.5)\", \"max\": 6},"
+    "{\"name\": \"many\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": \"y * 10\", \"sd\": 2}, \"min\": 3, \"max\": 8},"
+    "{\"name\": \"ni\", \"kind\": \"integer\", \"dist\": {\"type\": \"normal\", \"mean\": \"if(g == 'a', 50, 60)\", \"sd\": 10},"
+    " \"when\": [{\"if\": \"y < 0.3\", \"dist\": {\"type\": \"normal\", \"mean\": 40, \"sd\": \"5 + y\"}}], \"min\": 45.5, \"max\": 70},"
+    "{\"name\": \"po\", \"kind\": \"integer\", \"dist\": {\"type\": \"poisson\", \"mean\": \"if(g == 'a', 3, 7.5)\"}, \"min\": 2, \"max\": 9},"
+    "{\"name\": \"ln\", \"kind\": \"real\", \"dist\": {\"type\": \"lognormal\", \"meanlog\": \"if(g == 'a', 1, 1.5)\", \"sdlog\": 0.3},"
+    " \"min\": \"if(g == 'a', 2, 3)\", \"max\": 5}"
+    "]}]}";
+
+static double expect_draw(ms__dist_type t, double p0, double p1, double lo, double hi, int integer,
+                          double u) {
+  ms__dist_args a = {.p = {p0, p1}};
+  if (!integer) return ms__dist_draw_u(t, &a, lo, hi, u);
+  double L = ceil(lo), H = floor(hi);
+  if (ms__dist_is_discrete(t)) return ms__dist_draw_u(t, &a, L, H, u);
+  double x = floor(ms__dist_draw_u(t, &a, L - 0.5, H + 0.5, u) + 0.5);
+  return x < L ? L : x > H ? H : x;
+}
+
+static void test_generate_cached_windows_match_per_row_draws(void **state) {
+  (void)state;
+  ms_spec *s = load(k_windows);
+  memsink m = {0};
+  run_opts ro = {.rows = 5000, .threads = 2, .chunk = 777};
+  assert_int_equal(run(s, &ro, &m, NULL, NULL), MS_OK);
+  memtable *t = tab(&m, "t");
+  size_t jg = col(t, "g"), jy = col(t, "y");
+  const char *names[] = {"up", "many", "ni", "po", "ln"};
+  size_t checked = 0;
+  for (int k = 0; k < 5; k++) {
+    size_t j = col(t, names[k]);
+    char sn[64];
+    snprintf(sn, sizeof sn, "t/%s", names[k]);
+    ms_rng_key key = ms_rng_key_make(11, ms_rng_stream(sn));
+    for (size_t r = 0; r < t->n; r++) {
+      int ga = memtable_num(t, jg, r) == 0; /* label index 0 = "a" */
+      double y = memtable_num(t, jy, r);
+      double u = ms_rng_uniform(key, r, MS__LANE_VALUE), want = NAN;
+      switch (k) {
+        case 0: want = expect_draw(MS__DIST_NORMAL, ga ? 0 : 0.5, 1, ga ? 2 : 2.5, 6, 0, u); break;
+        case 1: want = expect_draw(MS__DIST_NORMAL, y * 10, 2, 3, 8, 0, u); break;
+        case 2:
+          want = y < 0.3 ? expect_draw(MS__DIST_NORMAL, 40, 5 + y, 45.5, 70, 1, u)
+                         : expect_draw(MS__DIST_NORMAL, ga ? 50 : 60, 10, 45.5, 70, 1, u);
+          break;
+        case 3: want = expect_draw(MS__DIST_POISSON, ga ? 3 : 7.5, 0, 2, 9, 1, u); break;
+        case 4: want = expect_draw(MS__DIST_LOGNORMAL, ga ? 1 : 1.5, 0.3, ga ? 2 : 3, 5, 0, u); break;
+      }
+      double got = memtable_num(t, j, r);
+      if (memcmp(&got, &want, sizeof got) != 0)
+        fail_msg("%s row %zu: %.17g, uncached draw %.17g", names[k], r, got, want);
+      checked++;
+    }
+  }
+  assert_int_equal(checked, 5 * 5000);
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
 /* ---- reproducibility ----------------------------------------------------------------- */
 
 static void hashes(const char *spec_text, const run_opts *ro, uint64_t *h, size_t nt) {
@@ -631,6 +708,72 @@ static void hashes(const char *spec_text, const run_opts *ro, uint64_t *h, size_
   memsink m = {0};
   assert_int_equal(run(s, ro, &m, NULL, NULL), MS_OK);
   for (size_t i = 0; i < nt; i++) h[i] = i < m.nt ? memtable_hash(&m.t[i], 0, m.t[i].n) : 0;
+  memsink_free(&m);
+  ms_spec_free(s);
+}
+
+/* A "when" branch's parameters are evaluated on the rows that take the
+ * branch only. Spec A puts log(y) and sqrt(y), which have no value for
+ * y <= 0, inside rules that select y > 0; spec B writes the same laws as
+ * single if() expressions over all rows. The fields have the same names
+ * (hence streams), so the values must be identical, across chunkings; and
+ * A must not fail on the rows the rules leave out (evaluating those
+ * branches on every row would). Covers distribution parameters, a bool's p,
+ * derived values (real and bool) and a missing rate. */
+#define SEL_HEAD                                                                              \
+  "{\"medsynth\": 1, \"seed\": 5, \"tables\": [{\"name\": \"t\", \"rows\": 4000, \"fields\": [" \
+  "{\"name\": \"y\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": -1, \"high\": 1}},"
+static const char *k_sel_rules =
+    SEL_HEAD
+    "{\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 2},"
+    " \"when\": [{\"if\": \"y > 0\", \"dist\": {\"type\": \"normal\", \"mean\": \"log(y)\", \"sd\": \"sqrt(y) + 0.5\"}}],"
+    " \"min\": -6, \"max\": 6},"
+    "{\"name\": \"b\", \"kind\": \"bool\", \"p\": 0.2, \"when\": [{\"if\": \"y > 0\", \"p\": \"sqrt(y)\"}]},"
+    "{\"name\": \"d\", \"kind\": \"real\", \"expr\": \"y\", \"when\": [{\"if\": \"y > 0\", \"expr\": \"log(y)\"}]},"
+    "{\"name\": \"e\", \"kind\": \"bool\", \"expr\": \"y < -0.5\", \"when\": [{\"if\": \"y > 0\", \"expr\": \"log(y) < -1\"}]},"
+    "{\"name\": \"m\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": 0, \"high\": 1},"
+    " \"missing\": {\"rate\": 0.1, \"when\": [{\"if\": \"y > 0\", \"rate\": \"sqrt(y)\"}]}}"
+    "]}]}";
+static const char *k_sel_if =
+    SEL_HEAD
+    "{\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": \"if(y > 0, log(y), 0)\","
+    " \"sd\": \"if(y > 0, sqrt(y) + 0.5, 2)\"}, \"min\": -6, \"max\": 6},"
+    "{\"name\": \"b\", \"kind\": \"bool\", \"p\": \"if(y > 0, sqrt(y), 0.2)\"},"
+    "{\"name\": \"d\", \"kind\": \"real\", \"expr\": \"if(y > 0, log(y), y)\"},"
+    "{\"name\": \"e\", \"kind\": \"bool\", \"expr\": \"if(y > 0, log(y) < -1, y < -0.5)\"},"
+    "{\"name\": \"m\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": 0, \"high\": 1},"
+    " \"missing\": {\"rate\": \"if(y > 0, sqrt(y), 0.1)\"}}"
+    "]}]}";
+
+static void test_generate_when_branches_only_on_selected_rows(void **state) {
+  (void)state;
+  uint64_t ref[1], h[1];
+  run_opts ro = {.rows = 4000, .threads = 1, .chunk = 65536};
+  hashes(k_sel_if, &ro, ref, 1);
+  size_t chunks[] = {65536, 999, 7};
+  int threads[] = {1, 2, 2};
+  for (int i = 0; i < 3; i++) {
+    run_opts r2 = {.rows = 4000, .threads = threads[i], .chunk = chunks[i]};
+    hashes(k_sel_rules, &r2, h, 1);
+    assert_true(h[0] == ref[0]);
+  }
+  /* and the values are sensible: some rows took each branch */
+  ms_spec *s = load(k_sel_rules);
+  memsink m = {0};
+  assert_int_equal(run(s, &ro, &m, NULL, NULL), MS_OK);
+  memtable *t = tab(&m, "t");
+  size_t jy = col(t, "y"), jd = col(t, "d");
+  size_t pos = 0;
+  for (size_t r = 0; r < t->n; r++) {
+    double y = memtable_num(t, jy, r), d = memtable_num(t, jd, r);
+    if (y > 0) {
+      assert_true(d == log(y));
+      pos++;
+    } else {
+      assert_true(d == y);
+    }
+  }
+  assert_true(pos > 1500 && pos < 2500);
   memsink_free(&m);
   ms_spec_free(s);
 }
@@ -779,6 +922,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_generate_distribution_moments),
       cmocka_unit_test(test_generate_truncation_never_violated),
+      cmocka_unit_test(test_generate_cached_windows_match_per_row_draws),
+      cmocka_unit_test(test_generate_when_branches_only_on_selected_rows),
       cmocka_unit_test(test_generate_rules_missing_and_children),
       cmocka_unit_test(test_generate_copula_keeps_marginals_and_correlation),
       cmocka_unit_test(test_generate_filter_first_n_accepted),

@@ -278,7 +278,11 @@ static void test_io_hdf5_zero_rows_and_levels(void **state) {
   (void)state;
   ms_diag d;
   ms_diag_init(&d);
-  for (int level = 0; level <= 9; level += 3) {
+  /* level 1 is zlib's run-length strategy (gen/io/atomic.c); every level
+   * must read back through HDF5's own deflate filter */
+  static const int levels[] = {0, 1, 3, 6, 9};
+  for (size_t li = 0; li < sizeof levels / sizeof *levels; li++) {
+    int level = levels[li];
     ms_writer_opts o;
     ms_writer_opts_init(&o);
     o.compression = level;

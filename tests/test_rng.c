@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 #include <gsl/gsl_randist.h>
 
@@ -127,6 +128,49 @@ static void test_rng_normal_fill_is_indexed(void **state) {
   for (int i = 0; i < 4; i++) assert_true(a[4 + i] == b[i]);
 }
 
+/* The batched uniforms, normals and words (SIMD Philox where the CPU has
+ * AVX2) equal the scalar ones bit for bit: every length around the 8-row SIMD step and the
+ * 256-row staging buffer, arbitrary (non-contiguous, 64-bit) row indices,
+ * and lanes with high bits set. */
+static void test_rng_batched_draws_match_scalar(void **state) {
+  (void)state;
+  enum { N = 600 };
+  uint64_t idx[N];
+  double out[N + 1];
+  uint64_t w64[N + 1];
+  for (size_t i = 0; i < N; i++) idx[i] = i * 0x9E3779B97F4A7C15ull + (i & 7);
+  ms_rng_key k = ms_rng_key_make(12345, ms_rng_stream("/tables/0/fields/3"));
+  const uint64_t lanes[] = {0, 1, 0x51, 0xFFFFFFFFull, 0x100000003ull};
+  const size_t lens[] = {0, 1, 7, 8, 9, 15, 16, 17, 255, 256, 257, 263, 512, 599, 600};
+  for (size_t li = 0; li < sizeof lanes / sizeof *lanes; li++)
+    for (size_t ni = 0; ni < sizeof lens / sizeof *lens; ni++) {
+      size_t n = lens[ni];
+      out[n] = -1.0; /* guard */
+      ms_rng_uniform_n(k, idx, lanes[li], out, n);
+      for (size_t i = 0; i < n; i++) {
+        double want = ms_rng_uniform(k, idx[i], lanes[li]);
+        if (memcmp(&want, &out[i], sizeof want) != 0)
+          fail_msg("lane %#llx n %zu row %zu: %.17g != %.17g", (unsigned long long)lanes[li], n,
+                   i, out[i], want);
+      }
+      assert_true(out[n] == -1.0);
+      ms_rng_normal_n(k, idx, lanes[li], out, n);
+      for (size_t i = 0; i < n; i++) {
+        double want = ms_rng_normal(k, idx[i], lanes[li]);
+        if (memcmp(&want, &out[i], sizeof want) != 0)
+          fail_msg("normal lane %#llx n %zu row %zu: %.17g != %.17g",
+                   (unsigned long long)lanes[li], n, i, out[i], want);
+      }
+      assert_true(out[n] == -1.0);
+      w64[n] = 7; /* guard */
+      ms_rng_u64_n(k, idx, lanes[li], w64, n);
+      for (size_t i = 0; i < n; i++)
+        if (w64[i] != ms_rng_u64(k, idx[i], lanes[li]))
+          fail_msg("u64 lane %#llx n %zu row %zu differs", (unsigned long long)lanes[li], n, i);
+      assert_true(w64[n] == 7);
+    }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rng_philox_known_answer),
@@ -136,6 +180,7 @@ int main(void) {
       cmocka_unit_test(test_rng_below_is_unbiased_and_in_range),
       cmocka_unit_test(test_rng_gsl_adapter_is_keyed),
       cmocka_unit_test(test_rng_normal_fill_is_indexed),
+      cmocka_unit_test(test_rng_batched_draws_match_scalar),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

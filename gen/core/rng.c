@@ -1,4 +1,5 @@
-/* Philox4x32-10 keyed by xxh64, and a gsl_rng adapter over it.
+/* Philox4x32-10 keyed by xxh64, batched forms of its draws (AVX2 lanes when
+ * the CPU has them, same bits as the scalar calls), and a gsl_rng adapter.
  *
  * Invariant: every output is a pure function of (key, index, lane); see
  * medsynth/rng.h for the exact mapping, which is part of the reproducibility
@@ -9,6 +10,11 @@
 #include <math.h>
 #include <string.h>
 #include <xxhash.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define MS_RNG_HAVE_AVX2 1
+#endif
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -78,13 +84,18 @@ double ms_rng_uniform(ms_rng_key key, uint64_t index, uint64_t lane) {
   return u64_to_open01(ms_rng_u64(key, index, lane));
 }
 
-static void box_muller(ms_rng_block b, double *z0, double *z1) {
-  double u1 = u64_to_open01((uint64_t)b.v[0] | ((uint64_t)b.v[1] << 32));
-  double u2 = u64_to_open01((uint64_t)b.v[2] | ((uint64_t)b.v[3] << 32));
+static void box_muller_w(uint64_t w0, uint64_t w1, double *z0, double *z1) {
+  double u1 = u64_to_open01(w0);
+  double u2 = u64_to_open01(w1);
   double r = sqrt(-2.0 * log(u1));
   double th = 2.0 * M_PI * u2;
   *z0 = r * cos(th);
   if (z1) *z1 = r * sin(th);
+}
+
+static void box_muller(ms_rng_block b, double *z0, double *z1) {
+  box_muller_w((uint64_t)b.v[0] | ((uint64_t)b.v[1] << 32),
+               (uint64_t)b.v[2] | ((uint64_t)b.v[3] << 32), z0, z1);
 }
 
 double ms_rng_normal(ms_rng_key key, uint64_t index, uint64_t lane) {
@@ -106,6 +117,102 @@ uint64_t ms_rng_below(ms_rng_key key, uint64_t index, uint64_t lane, uint64_t n)
       if ((uint64_t)m >= threshold) return (uint64_t)(m >> 64);
     }
   }
+}
+
+/* Philox blocks over many rows. With AVX2 (checked at run time) four
+ * counters run through the rounds at once, twice interleaved: each 32-bit
+ * word sits in a 64-bit lane with a zero upper half, so a round is one
+ * vpmuludq per product plus shifts, masks and xors, the same integer
+ * operations as ms_rng_philox. Words are turned into doubles by the scalar
+ * formulas, so every path gives the scalar bits. */
+#ifdef MS_RNG_HAVE_AVX2
+/* Rows [0, m) with m the largest multiple of 8 <= n: w[i] = words 0-1 of
+ * row i's block as one u64 and, when w2 is not NULL, w2[i] = words 2-3. */
+__attribute__((target("avx2"))) static size_t philox_avx2(ms_rng_key key, const uint64_t *index,
+                                                            uint64_t lane, uint64_t *w,
+                                                            uint64_t *w2, size_t n) {
+  const __m256i m0 = _mm256_set1_epi64x(PHILOX_M0), m1 = _mm256_set1_epi64x(PHILOX_M1);
+  const __m256i lo32 = _mm256_set1_epi64x(0xffffffffll);
+  const __m256i c2i = _mm256_set1_epi64x((long long)(uint32_t)lane);
+  const __m256i c3i = _mm256_set1_epi64x((long long)(uint32_t)(lane >> 32));
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256i xa = _mm256_loadu_si256((const __m256i *)(index + i));
+    __m256i xb = _mm256_loadu_si256((const __m256i *)(index + i + 4));
+    __m256i a0 = _mm256_and_si256(xa, lo32), a1 = _mm256_srli_epi64(xa, 32), a2 = c2i, a3 = c3i;
+    __m256i b0 = _mm256_and_si256(xb, lo32), b1 = _mm256_srli_epi64(xb, 32), b2 = c2i, b3 = c3i;
+    uint32_t k0 = key.k0, k1 = key.k1;
+    for (int r = 0; r < 10; r++) {
+      __m256i K0 = _mm256_set1_epi64x((long long)k0), K1 = _mm256_set1_epi64x((long long)k1);
+      __m256i pa0 = _mm256_mul_epu32(m0, a0), pa1 = _mm256_mul_epu32(m1, a2);
+      __m256i pb0 = _mm256_mul_epu32(m0, b0), pb1 = _mm256_mul_epu32(m1, b2);
+      __m256i na0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pa1, 32), a1), K0);
+      __m256i na2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pa0, 32), a3), K1);
+      __m256i nb0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pb1, 32), b1), K0);
+      __m256i nb2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pb0, 32), b3), K1);
+      a1 = _mm256_and_si256(pa1, lo32);
+      a3 = _mm256_and_si256(pa0, lo32);
+      b1 = _mm256_and_si256(pb1, lo32);
+      b3 = _mm256_and_si256(pb0, lo32);
+      a0 = na0;
+      a2 = na2;
+      b0 = nb0;
+      b2 = nb2;
+      k0 += PHILOX_W0;
+      k1 += PHILOX_W1;
+    }
+    _mm256_storeu_si256((__m256i *)(w + i), _mm256_or_si256(a0, _mm256_slli_epi64(a1, 32)));
+    _mm256_storeu_si256((__m256i *)(w + i + 4), _mm256_or_si256(b0, _mm256_slli_epi64(b1, 32)));
+    if (w2) {
+      _mm256_storeu_si256((__m256i *)(w2 + i), _mm256_or_si256(a2, _mm256_slli_epi64(a3, 32)));
+      _mm256_storeu_si256((__m256i *)(w2 + i + 4), _mm256_or_si256(b2, _mm256_slli_epi64(b3, 32)));
+    }
+  }
+  return i;
+}
+#endif
+
+/* Rows staged per philox_avx2 call before conversion to doubles. */
+#define MS_RNG_STAGE 256
+
+void ms_rng_u64_n(ms_rng_key key, const uint64_t *index, uint64_t lane, uint64_t *out, size_t n) {
+  size_t i = 0;
+#ifdef MS_RNG_HAVE_AVX2
+  if (__builtin_cpu_supports("avx2")) i = philox_avx2(key, index, lane, out, NULL, n);
+#endif
+  for (; i < n; i++) out[i] = ms_rng_u64(key, index[i], lane);
+}
+
+void ms_rng_uniform_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n) {
+  size_t i = 0;
+#ifdef MS_RNG_HAVE_AVX2
+  if (__builtin_cpu_supports("avx2")) {
+    uint64_t w[MS_RNG_STAGE];
+    while (n - i >= 8) {
+      size_t m = n - i < MS_RNG_STAGE ? n - i : MS_RNG_STAGE;
+      size_t done = philox_avx2(key, index + i, lane, w, NULL, m);
+      for (size_t j = 0; j < done; j++) out[i + j] = u64_to_open01(w[j]);
+      i += done;
+    }
+  }
+#endif
+  for (; i < n; i++) out[i] = ms_rng_uniform(key, index[i], lane);
+}
+
+void ms_rng_normal_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n) {
+  size_t i = 0;
+#ifdef MS_RNG_HAVE_AVX2
+  if (__builtin_cpu_supports("avx2")) {
+    uint64_t w[MS_RNG_STAGE], w2[MS_RNG_STAGE];
+    while (n - i >= 8) {
+      size_t m = n - i < MS_RNG_STAGE ? n - i : MS_RNG_STAGE;
+      size_t done = philox_avx2(key, index + i, lane, w, w2, m);
+      for (size_t j = 0; j < done; j++) box_muller_w(w[j], w2[j], &out[i + j], NULL);
+      i += done;
+    }
+  }
+#endif
+  for (; i < n; i++) out[i] = ms_rng_normal(key, index[i], lane);
 }
 
 void ms_rng_normal_fill(ms_rng_key key, uint64_t base_index, uint64_t lane, float *out, size_t n) {

@@ -59,8 +59,9 @@ ms_status ms__h5_error(ms_diag *d, ms_status st, const char *where, const char *
 
 /* HDF5 shuffle filter (elem_size bytes per element) followed by zlib
  * compress2 at `level`, exactly as H5Z_FILTER_SHUFFLE + H5Z_FILTER_DEFLATE
- * produce them. scratch holds nbytes; out holds compressBound(nbytes).
- * Returns 0 on success. */
+ * produce them (level 1: zlib's Z_RLE strategy, a standard zlib stream that
+ * HDF5's deflate filter decodes like any other). scratch holds nbytes; out
+ * holds compressBound(nbytes). Returns 0 on success. */
 int ms__chunk_compress(const uint8_t *raw, size_t nbytes, size_t elem_size, int level,
                        uint8_t *scratch, uint8_t *out, size_t *out_len);
 /* The inverse (used by tests and the reader's verification). */

@@ -320,37 +320,84 @@ double ms__dist_window(ms__dist_type t, const ms__dist_args *a, double lo, doubl
   return mass;
 }
 
-double ms__dist_draw_u(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u) {
+void ms__dist_trunc_init(ms__dist_trunc *w, ms__dist_type t, const ms__dist_args *a, double lo,
+                         double hi) {
   int tl = !isinf(lo), th = !isinf(hi);
-  if (t == MS__DIST_CONSTANT) return (a->p[0] >= lo && a->p[0] <= hi) ? a->p[0] : NAN;
-  if (!tl && !th) return ms__dist_quantile(t, a, u);
-  if (t == MS__DIST_UNIFORM && !ms__dist_is_discrete(t)) {
+  w->lo = lo;
+  w->hi = hi;
+  w->a = w->b = 0;
+  if (t == MS__DIST_CONSTANT) {
+    w->mode = MS__TRUNC_CONSTANT;
+    return;
+  }
+  if (!tl && !th) {
+    w->mode = MS__TRUNC_PLAIN;
+    return;
+  }
+  if (t == MS__DIST_UNIFORM) {
     double l = fmax(lo, a->p[0]), h = fmin(hi, a->p[1]);
-    if (!(l < h)) return l == h ? l : NAN;
-    return l + u * (h - l);
+    w->a = l;
+    w->b = h;
+    w->mode = l < h ? MS__TRUNC_SPAN : l == h ? MS__TRUNC_POINT : MS__TRUNC_EMPTY;
+    return;
   }
   double flo, fhi;
   ms__dist_window(t, a, lo, hi, &flo, &fhi);
   if (has_precise_upper(t) && tl && flo > 0.5) {
     double ql = upper(t, a, lo), qh = th ? upper(t, a, hi) : 0.0;
-    if (!(ql > qh)) return NAN;
-    double q = ql - u * (ql - qh);
-    double x = upper_inv(t, a, q);
-    return fmin(fmax(x, lo), th ? hi : INFINITY);
+    w->a = ql;
+    w->b = qh;
+    w->mode = ql > qh ? MS__TRUNC_UPPER : MS__TRUNC_EMPTY;
+    return;
   }
-  if (!(fhi > flo)) return NAN;
-  double v = flo + u * (fhi - flo);
-  double x = ms__dist_quantile(t, a, v);
-  /* Round-off in F / F^-1 can land a hair outside; the window is exact up to
-   * that, so pulling the value back is not clipping. */
-  if (ms__dist_is_discrete(t)) {
-    if (tl && x < ceil(lo)) x = ceil(lo);
-    if (th && x > floor(hi)) x = floor(hi);
-  } else {
-    if (tl && x < lo) x = lo;
-    if (th && x > hi) x = hi;
+  w->a = flo;
+  w->b = fhi;
+  w->mode = fhi > flo ? MS__TRUNC_LOWER : MS__TRUNC_EMPTY;
+}
+
+double ms__dist_trunc_draw(const ms__dist_trunc *w, ms__dist_type t, const ms__dist_args *a,
+                           double u) {
+  double lo = w->lo, hi = w->hi;
+  int tl = !isinf(lo), th = !isinf(hi);
+  switch (w->mode) {
+    case MS__TRUNC_PLAIN:
+      return ms__dist_quantile(t, a, u);
+    case MS__TRUNC_CONSTANT:
+      return (a->p[0] >= lo && a->p[0] <= hi) ? a->p[0] : NAN;
+    case MS__TRUNC_POINT:
+      return w->a;
+    case MS__TRUNC_SPAN:
+      return w->a + u * (w->b - w->a);
+    case MS__TRUNC_UPPER: {
+      double q = w->a - u * (w->a - w->b);
+      double x = upper_inv(t, a, q);
+      return fmin(fmax(x, lo), th ? hi : INFINITY);
+    }
+    case MS__TRUNC_LOWER: {
+      double v = w->a + u * (w->b - w->a);
+      double x = ms__dist_quantile(t, a, v);
+      /* Round-off in F / F^-1 can land a hair outside; the window is exact up
+       * to that, so pulling the value back is not clipping. */
+      if (ms__dist_is_discrete(t)) {
+        if (tl && x < ceil(lo)) x = ceil(lo);
+        if (th && x > floor(hi)) x = floor(hi);
+      } else {
+        if (tl && x < lo) x = lo;
+        if (th && x > hi) x = hi;
+      }
+      return x;
+    }
+    case MS__TRUNC_EMPTY:
+    case MS__TRUNC_COUNT:
+      break;
   }
-  return x;
+  return NAN;
+}
+
+double ms__dist_draw_u(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u) {
+  ms__dist_trunc w;
+  ms__dist_trunc_init(&w, t, a, lo, hi);
+  return ms__dist_trunc_draw(&w, t, a, u);
 }
 
 double ms__dist_draw_gsl(ms__dist_type t, const ms__dist_args *a, gsl_rng *r) {

@@ -73,6 +73,34 @@ double ms__dist_window(ms__dist_type t, const ms__dist_args *a, double lo, doubl
  * is used to keep precision. */
 double ms__dist_draw_u(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u);
 
+/* ms__dist_draw_u split in two: the truncation window of (t, a, lo, hi),
+ * which costs CDF evaluations (erfc, log, incomplete gamma...), and the draw
+ * of one uniform through it, which costs one quantile. A window prepared once
+ * serves every row with the same parameters and bounds, and
+ * ms__dist_trunc_draw(w, ..., u) returns exactly ms__dist_draw_u(..., u)
+ * (ms__dist_draw_u is implemented as the two steps). */
+typedef enum {
+  MS__TRUNC_PLAIN,    /* no bounds: quantile of u */
+  MS__TRUNC_CONSTANT, /* constant law: its value if inside the bounds */
+  MS__TRUNC_POINT,    /* uniform law whose window is one point (lo) */
+  MS__TRUNC_SPAN,     /* uniform law: lo + u (hi - lo) on the clipped support */
+  MS__TRUNC_LOWER,    /* quantile of F(lo) + u (F(hi) - F(lo)) */
+  MS__TRUNC_UPPER,    /* survival-function form in the upper tail */
+  MS__TRUNC_EMPTY,    /* no mass: NAN */
+  MS__TRUNC_COUNT
+} ms__trunc_mode;
+
+typedef struct {
+  ms__trunc_mode mode;
+  double lo, hi; /* the bounds it was made for */
+  double a, b;   /* mode's interval: [flo, fhi], [ql, qh] or [l, h] */
+} ms__dist_trunc;
+
+void ms__dist_trunc_init(ms__dist_trunc *w, ms__dist_type t, const ms__dist_args *a, double lo,
+                         double hi);
+double ms__dist_trunc_draw(const ms__dist_trunc *w, ms__dist_type t, const ms__dist_args *a,
+                           double u);
+
 /* Untruncated gamma/beta by GSL's samplers; r must already be reset to the
  * draw's key. */
 double ms__dist_draw_gsl(ms__dist_type t, const ms__dist_args *a, gsl_rng *r);

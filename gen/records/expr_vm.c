@@ -512,43 +512,64 @@ void ms__expr_run_one(const ms__expr *e, size_t i, const ms__expr_col *cols, siz
       break;
     }
     case MS__OP_IF: {
-      const uint8_t *c = A->v, *sc = A->s;
+      /* Branch-free selects (masks instead of a data-dependent branch per
+       * row, which mispredicts on random conditions and blocks
+       * vectorisation); the result bits are those of c ? a : b. */
+      const uint8_t *restrict c = A->v, *restrict sc = A->s;
+      const uint8_t *restrict sb = B->s, *restrict sC = Cc->s;
+      uint8_t *restrict so = os;
       size_t sz = ms__expr_type_size((ms__expr_type)I->type);
       for (size_t j = 0; j < n; j++) {
-        const ms__reg *pick = c[j] ? B : Cc;
-        uint8_t s = sc[j] == 1 ? pick->s[j] : sc[j];
-        os[j] = s;
+        uint8_t m = (uint8_t)(0 - (uint8_t)(c[j] != 0));
+        uint8_t ps = (uint8_t)((sb[j] & m) | (sC[j] & (uint8_t)~m));
+        so[j] = sc[j] == 1 ? ps : sc[j];
       }
       if (sz == 8) {
-        const uint64_t *a = B->v, *b = Cc->v;
-        uint64_t *o = O->v;
-        for (size_t j = 0; j < n; j++) o[j] = c[j] ? a[j] : b[j];
+        const uint64_t *restrict a = B->v, *restrict b = Cc->v;
+        uint64_t *restrict o = O->v;
+        for (size_t j = 0; j < n; j++) {
+          uint64_t m = 0 - (uint64_t)(c[j] != 0);
+          o[j] = (a[j] & m) | (b[j] & ~m);
+        }
       } else if (sz == 4) {
-        const uint32_t *a = B->v, *b = Cc->v;
-        uint32_t *o = O->v;
-        for (size_t j = 0; j < n; j++) o[j] = c[j] ? a[j] : b[j];
+        const uint32_t *restrict a = B->v, *restrict b = Cc->v;
+        uint32_t *restrict o = O->v;
+        for (size_t j = 0; j < n; j++) {
+          uint32_t m = 0 - (uint32_t)(c[j] != 0);
+          o[j] = (a[j] & m) | (b[j] & ~m);
+        }
       } else {
-        const uint8_t *a = B->v, *b = Cc->v;
-        uint8_t *o = O->v;
-        for (size_t j = 0; j < n; j++) o[j] = c[j] ? a[j] : b[j];
+        const uint8_t *restrict a = B->v, *restrict b = Cc->v;
+        uint8_t *restrict o = O->v;
+        for (size_t j = 0; j < n; j++) {
+          uint8_t m = (uint8_t)(0 - (uint8_t)(c[j] != 0));
+          o[j] = (uint8_t)((a[j] & m) | (b[j] & (uint8_t)~m));
+        }
       }
       break;
     }
     case MS__OP_COALESCE: {
-      const uint8_t *sa = A->s, *sb = B->s;
+      const uint8_t *restrict sa = A->s, *restrict sb = B->s;
+      uint8_t *restrict so = os;
       size_t sz = ms__expr_type_size((ms__expr_type)I->type);
-      for (size_t j = 0; j < n; j++) os[j] = sa[j] == 0 ? sb[j] : sa[j];
+      for (size_t j = 0; j < n; j++) so[j] = sa[j] == 0 ? sb[j] : sa[j];
       if (sz == 8) {
-        const uint64_t *a = A->v, *b = B->v;
-        uint64_t *o = O->v;
-        for (size_t j = 0; j < n; j++) o[j] = sa[j] == 0 ? b[j] : a[j];
+        const uint64_t *restrict a = A->v, *restrict b = B->v;
+        uint64_t *restrict o = O->v;
+        for (size_t j = 0; j < n; j++) {
+          uint64_t m = 0 - (uint64_t)(sa[j] == 0);
+          o[j] = (b[j] & m) | (a[j] & ~m);
+        }
       } else if (sz == 4) {
-        const uint32_t *a = A->v, *b = B->v;
-        uint32_t *o = O->v;
-        for (size_t j = 0; j < n; j++) o[j] = sa[j] == 0 ? b[j] : a[j];
+        const uint32_t *restrict a = A->v, *restrict b = B->v;
+        uint32_t *restrict o = O->v;
+        for (size_t j = 0; j < n; j++) {
+          uint32_t m = 0 - (uint32_t)(sa[j] == 0);
+          o[j] = (b[j] & m) | (a[j] & ~m);
+        }
       } else {
-        const uint8_t *a = A->v, *b = B->v;
-        uint8_t *o = O->v;
+        const uint8_t *restrict a = A->v, *restrict b = B->v;
+        uint8_t *restrict o = O->v;
         for (size_t j = 0; j < n; j++) o[j] = sa[j] == 0 ? b[j] : a[j];
       }
       break;

@@ -21,8 +21,15 @@
  * xxh64(parent uid, child number), so it depends on neither chunking, nor
  * threads, nor shards. Output positions are prefix sums in candidate order.
  *
+ * Speed without changing a value: a field's keyed uniforms are drawn for the
+ * whole chunk at once (SIMD Philox, bit-identical to one call per row);
+ * truncation windows are cached within a field and chunk by the exact bits
+ * of (parameters, bounds); a "when" rule's formulas (and the field's own,
+ * when it has rules) are evaluated only on the rows that use them, through
+ * a frame indexed by those rows.
+ *
  * Invariants: no state crosses chunks except the serial prefix sums; each
- * thread has its own scratch (expression scratch, gsl_rng). */
+ * thread has its own scratch (expression scratch, gsl_rng, window cache). */
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_rng.h>
@@ -164,13 +171,34 @@ static tchunk *tchunk_select(const tchunk *c, const uint32_t *rows, size_t m) {
 
 /* ---- per-thread scratch ------------------------------------------------------ */
 
+/* Truncation windows of one distribution field, cached by the exact bits
+ * of (parameters, lower bound, upper bound): rows whose parameters come from
+ * categories or bands share a few windows, so their CDF evaluations are done
+ * once per distinct set instead of once per row. A window is a pure function
+ * of its key, so a hit returns the same bits as recomputing it. */
+#define WCACHE_BITS 7
+#define WCACHE_SIZE (1u << WCACHE_BITS)
+#define WKEY_N (MS__DIST_MAX_PARAMS + 2)
+
+typedef struct {
+  uint64_t key[WKEY_N];
+  uint8_t used, checked;
+  ms__dist_trunc tw; /* mode MS__TRUNC_COUNT until first prepared */
+} wentry;
+
 typedef struct {
   ms__expr_scratch *xs;
   gsl_rng *g;
+  wentry *wc; /* WCACHE_SIZE entries */
   size_t cap;
   double *tmp[12];
   uint8_t *ok[12];
   uint8_t *vsel;
+  /* rows of one "when" variant, the ancestors' rows for them, and compact
+   * results of an expression evaluated on those rows only */
+  uint32_t *srows, *sidx[MAX_LEVELS];
+  double *cbuf;
+  uint8_t *cok;
   ms__expr_col *cols;
   size_t ncols;
   ms_diag *d;
@@ -186,14 +214,20 @@ static void ws_free(ws_t *w) {
     free(w->ok[i]);
   }
   free(w->vsel);
+  free(w->srows);
+  for (int l = 0; l < MAX_LEVELS; l++) free(w->sidx[l]);
+  free(w->cbuf);
+  free(w->cok);
   free(w->cols);
+  free(w->wc);
   memset(w, 0, sizeof *w);
 }
 
 static int ws_reserve(ws_t *w, size_t n) {
   if (!w->xs) w->xs = ms__expr_scratch_new();
   if (!w->g) w->g = ms_rng_gsl_new();
-  if (!w->xs || !w->g) return -1;
+  if (!w->wc) w->wc = calloc(WCACHE_SIZE, sizeof *w->wc);
+  if (!w->xs || !w->g || !w->wc) return -1;
   if (n < 64) n = 64; /* buffers always exist, also for empty chunks */
   if (n <= w->cap) return 0;
   size_t cap = n + n / 2 + 16;
@@ -205,8 +239,18 @@ static int ws_reserve(ws_t *w, size_t n) {
     if (!w->tmp[i] || !w->ok[i]) return -1;
   }
   free(w->vsel);
+  free(w->srows);
+  free(w->cbuf);
+  free(w->cok);
   w->vsel = malloc(cap);
-  if (!w->vsel) return -1;
+  w->srows = malloc(cap * sizeof *w->srows);
+  w->cbuf = malloc(cap * sizeof *w->cbuf);
+  w->cok = malloc(cap);
+  if (!w->vsel || !w->srows || !w->cbuf || !w->cok) return -1;
+  for (int l = 1; l < MAX_LEVELS; l++) {
+    free(w->sidx[l]);
+    if (!(w->sidx[l] = malloc(cap * sizeof *w->sidx[l]))) return -1;
+  }
   w->cap = cap;
   return 0;
 }
@@ -241,7 +285,10 @@ static ms_status row_error(ws_t *w, const tchunk *c, size_t r, const char *ptr, 
 
 /* ---- expression evaluation ------------------------------------------------------ */
 
-static int build_frame(ws_t *w, const tchunk *c) {
+/* Frame of the chunk's columns and its ancestors'. With rows, the frame
+ * holds rows[0..m) of the chunk only: its own columns are read through
+ * rows, an ancestor's through the ancestor row of each of them. */
+static int build_frame(ws_t *w, const tchunk *c, const uint32_t *rows, size_t m) {
   const ms_spec *s = c->s;
   size_t total = 0;
   for (size_t t = c->ti; t != SIZE_MAX; t = s->tables[t].parent) total += s->tables[t].n_fields;
@@ -261,20 +308,26 @@ static int build_frame(ws_t *w, const tchunk *c) {
       col->data = a->data[fi] ? a->data[fi] : (const void *)zero8;
       col->valid = a->valid[fi];
       col->index = level ? c->idx[level] : NULL;
+      if (rows) col->index = level ? w->sidx[level] : rows;
     }
+    if (rows && level)
+      for (size_t j = 0; j < m; j++) w->sidx[level][j] = c->idx[level][rows[j]];
   }
   return 0;
 }
 
-/* Evaluates x over the chunk into out (result type layout) and ok. */
-static ms_status eval_raw(ws_t *w, const tchunk *c, const ms__expr *x, void *out, uint8_t *ok) {
-  if (build_frame(w, c)) return w->st = MS_ERR_NOMEM;
+/* Evaluates x over the chunk (or over rows[0..m) of it, compactly: result j
+ * is row rows[j]) into out (result type layout) and ok. */
+static ms_status eval_rows(ws_t *w, const tchunk *c, const ms__expr *x, void *out, uint8_t *ok,
+                           const uint32_t *rows, size_t m) {
+  size_t n = rows ? m : c->n;
+  if (build_frame(w, c, rows, m)) return w->st = MS_ERR_NOMEM;
   ms__expr_error err;
-  ms_status st = ms__expr_eval(x, w->cols, w->ncols, c->n, out, ok, w->xs, &err);
+  ms_status st = ms__expr_eval(x, w->cols, w->ncols, n, out, ok, w->xs, &err);
   if (st != MS_OK) {
     char where[640];
-    if (err.row < c->n)
-      row_where(c, err.row, where, sizeof where);
+    if (err.row < n)
+      row_where(c, rows ? rows[err.row] : err.row, where, sizeof where);
     else
       snprintf(where, sizeof where, "%s", c->t->name);
     ms__expr_error_report(x, &err, w->d, where);
@@ -283,11 +336,17 @@ static ms_status eval_raw(ws_t *w, const tchunk *c, const ms__expr *x, void *out
   return st;
 }
 
-/* Evaluates a number/date/datetime-valued expression into doubles. */
-static ms_status eval_double(ws_t *w, const tchunk *c, const ms__expr *x, double *out,
-                             uint8_t *ok) {
+static ms_status eval_raw(ws_t *w, const tchunk *c, const ms__expr *x, void *out, uint8_t *ok) {
+  return eval_rows(w, c, x, out, ok, NULL, 0);
+}
+
+/* Evaluates a number/date/datetime-valued expression into doubles (over
+ * rows[0..m) compactly when rows is given). */
+static ms_status eval_double_rows(ws_t *w, const tchunk *c, const ms__expr *x, double *out,
+                                  uint8_t *ok, const uint32_t *rows, size_t m) {
   ms__expr_type t = ms__expr_result_type(x);
-  size_t n = c->n;
+  size_t n = rows ? m : c->n;
+#define eval_raw(w, c, x, out, ok) eval_rows(w, c, x, out, ok, rows, m)
   if (t == MS__EXPR_NUMBER || t == MS__EXPR_DURATION) return eval_raw(w, c, x, out, ok);
   if (t == MS__EXPR_DATE) {
     int32_t *tmp = (int32_t *)out; /* int32 fit in the first half; expand backwards */
@@ -310,12 +369,51 @@ static ms_status eval_double(ws_t *w, const tchunk *c, const ms__expr *x, double
     for (size_t i = n; i-- > 0;) out[i] = tmp[i];
     return MS_OK;
   }
+#undef eval_raw
   return w->st = MS_ERR_INTERNAL;
 }
 
-/* A parameter over the chunk: constant fill or expression. */
-static ms_status eval_param(ws_t *w, const tchunk *c, const ms__param *p, double dflt,
-                            double *out, uint8_t *ok) {
+static ms_status eval_double(ws_t *w, const tchunk *c, const ms__expr *x, double *out,
+                             uint8_t *ok) {
+  return eval_double_rows(w, c, x, out, ok, NULL, 0);
+}
+
+/* eval_raw for the rows of one variant (see eval_double_sel); es is the
+ * size of one result value in the expression's layout. */
+static ms_status eval_raw_sel(ws_t *w, const tchunk *c, const ms__expr *x, void *out, uint8_t *ok,
+                              size_t es, const uint32_t *rows, size_t m) {
+  if (!rows) return eval_raw(w, c, x, out, ok);
+  ms_status st = eval_rows(w, c, x, w->cbuf, w->cok, rows, m);
+  if (st) return st;
+  const char *src = (const char *)w->cbuf;
+  for (size_t j = 0; j < m; j++) {
+    memcpy((char *)out + (size_t)rows[j] * es, src + j * es, es);
+    ok[rows[j]] = w->cok[j];
+  }
+  return MS_OK;
+}
+
+/* eval_double for the rows of one "when" variant: an expression is
+ * evaluated on rows[0..m) only and scattered into out / ok at those rows;
+ * other rows are left as they are (the caller reads only rows[]). NULL rows
+ * means every row. Rows that do not take a branch cost nothing, and a
+ * branch's expression cannot fail on rows it does not apply to. */
+static ms_status eval_double_sel(ws_t *w, const tchunk *c, const ms__expr *x, double *out,
+                                 uint8_t *ok, const uint32_t *rows, size_t m) {
+  if (!rows) return eval_double(w, c, x, out, ok);
+  ms_status st = eval_double_rows(w, c, x, w->cbuf, w->cok, rows, m);
+  if (st) return st;
+  for (size_t j = 0; j < m; j++) {
+    out[rows[j]] = w->cbuf[j];
+    ok[rows[j]] = w->cok[j];
+  }
+  return MS_OK;
+}
+
+/* A parameter over the chunk (or the rows of one variant, see
+ * eval_double_sel): constant fill or expression. */
+static ms_status eval_param_sel(ws_t *w, const tchunk *c, const ms__param *p, double dflt,
+                                double *out, uint8_t *ok, const uint32_t *rows, size_t m) {
   size_t n = c->n;
   if (!p->set || !p->x) {
     double v = p->set ? p->value : dflt;
@@ -323,7 +421,25 @@ static ms_status eval_param(ws_t *w, const tchunk *c, const ms__param *p, double
     memset(ok, 1, n);
     return MS_OK;
   }
-  return eval_double(w, c, p->x, out, ok);
+  return eval_double_sel(w, c, p->x, out, ok, rows, m);
+}
+
+static ms_status eval_param(ws_t *w, const tchunk *c, const ms__param *p, double dflt,
+                            double *out, uint8_t *ok) {
+  return eval_param_sel(w, c, p, dflt, out, ok, NULL, 0);
+}
+
+/* Rows whose variant (vsel) is k, in w->srows; NULL when every row is (no
+ * compaction needed). *m receives the count. */
+static const uint32_t *variant_rows(ws_t *w, const tchunk *c, const uint8_t *vsel, size_t k,
+                                    size_t *m) {
+  size_t n = c->n, j = 0;
+  for (size_t r = 0; r < n; r++) {
+    w->srows[j] = (uint32_t)r;
+    j += vsel[r] == k;
+  }
+  *m = j;
+  return j == n ? NULL : w->srows;
 }
 
 /* vsel[r] = 0 for the field's own definition, k + 1 for the first matching
@@ -341,6 +457,15 @@ static ms_status select_variants(ws_t *w, const tchunk *c, ms__expr *const *cond
       if (ok[r] && val[r]) vsel[r] = (uint8_t)(k + 1);
   }
   return MS_OK;
+}
+
+/* The field's value uniforms u[r] = uniform(key, uid[r], MS__LANE_VALUE)
+ * for the whole chunk, computed at most once per field (*have) in
+ * w->tmp[10] and shared by all its variants. */
+static const double *field_uniforms(ws_t *w, const tchunk *c, ms_rng_key key, int *have) {
+  if (!*have) ms_rng_uniform_n(key, c->uid, MS__LANE_VALUE, w->tmp[10], c->n);
+  *have = 1;
+  return w->tmp[10];
 }
 
 /* ---- typed stores ----------------------------------------------------------------- */
@@ -362,10 +487,22 @@ static void clear_value(const ms__field *f, void *data, size_t r) {
 
 /* ---- draws ------------------------------------------------------------------------ */
 
+/* ms__dist_draw_u through a cached window: *tw (when given) is prepared on
+ * first use, marked by mode MS__TRUNC_COUNT; the caller keys it by (a, the
+ * row's bounds), and the bounds passed here are a function of those, so
+ * every later use has the same (t, a, lo, hi) and gets the uncached value. */
+static double draw_u(ms__dist_trunc *tw, ms__dist_type t, const ms__dist_args *a, double lo,
+                     double hi, double u) {
+  if (!tw) return ms__dist_draw_u(t, a, lo, hi, u);
+  if (tw->mode == MS__TRUNC_COUNT) ms__dist_trunc_init(tw, t, a, lo, hi);
+  return ms__dist_trunc_draw(tw, t, a, u);
+}
+
 /* Integer-valued draw (integer fields, date offsets, child counts) from the
  * law truncated to the integers in [lo, hi]. NAN when there is none. */
 static double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u,
-                       int copula, gsl_rng *g, ms_rng_key key, uint64_t uid) {
+                       int copula, gsl_rng *g, ms_rng_key key, uint64_t uid,
+                       ms__dist_trunc *tw) {
   double L = isinf(lo) ? lo : ceil(lo), H = isinf(hi) ? hi : floor(hi);
   if (L > H) return NAN;
   if (t == MS__DIST_UNIFORM) {
@@ -379,14 +516,14 @@ static double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, doubl
       double x = floor(a->p[0] + 0.5);
       return (x >= L && x <= H) ? x : NAN;
     }
-    return ms__dist_draw_u(t, a, L, H, u);
+    return draw_u(tw, t, a, L, H, u);
   }
   double x;
   if (isinf(L) && isinf(H) && !copula && (t == MS__DIST_GAMMA || t == MS__DIST_BETA)) {
     ms_rng_gsl_reset(g, key, uid, MS__LANE_VALUE);
     x = ms__dist_draw_gsl(t, a, g);
   } else {
-    x = ms__dist_draw_u(t, a, isinf(L) ? L : L - 0.5, isinf(H) ? H : H + 0.5, u);
+    x = draw_u(tw, t, a, isinf(L) ? L : L - 0.5, isinf(H) ? H : H + 0.5, u);
   }
   if (isnan(x)) return NAN;
   x = floor(x + 0.5);
@@ -397,7 +534,8 @@ static double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, doubl
 
 /* Real draw truncated to [lo, hi], rounded to `prec` decimals inside it. */
 static double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u,
-                        int copula, int prec, gsl_rng *g, ms_rng_key key, uint64_t uid) {
+                        int copula, int prec, double sc, gsl_rng *g, ms_rng_key key, uint64_t uid,
+                        ms__dist_trunc *tw) {
   double x;
   if (isinf(lo) && isinf(hi) && !copula && (t == MS__DIST_GAMMA || t == MS__DIST_BETA)) {
     ms_rng_gsl_reset(g, key, uid, MS__LANE_VALUE);
@@ -405,10 +543,9 @@ static double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, doub
   } else if (t == MS__DIST_NORMAL && isinf(lo) && isinf(hi)) {
     x = a->p[0] + a->p[1] * gsl_cdf_ugaussian_Pinv(u);
   } else {
-    x = ms__dist_draw_u(t, a, lo, hi, u);
+    x = draw_u(tw, t, a, lo, hi, u);
   }
   if (isnan(x) || prec < 0) return x;
-  double sc = pow(10.0, prec);
   double y = round(x * sc) / sc;
   if (y < lo) y = ceil(lo * sc - 1e-9) / sc;
   if (y > hi) y = floor(hi * sc + 1e-9) / sc;
@@ -434,8 +571,11 @@ static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
   }
   double *e = malloc(k * sizeof *e);
   if (!e) return -1;
+  /* the normals of lane j go first into field j's buffer, many rows at once;
+   * each row then reads its k normals before overwriting them with its u */
+  for (size_t j = 0; j < k; j++) ms_rng_normal_n(key, c->uid, j, c->cu[g->fields[j]], n);
   for (size_t r = 0; r < n; r++) {
-    for (size_t j = 0; j < k; j++) e[j] = ms_rng_normal(key, c->uid[r], j);
+    for (size_t j = 0; j < k; j++) e[j] = c->cu[g->fields[j]][r];
     for (size_t i = 0; i < k; i++) {
       double z = 0;
       for (size_t j = 0; j <= i; j++) z += g->chol[i * k + j] * e[j];
@@ -450,11 +590,36 @@ static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
   return 0;
 }
 
+static inline uint64_t dbits(double x) {
+  uint64_t b;
+  memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+/* The cache entry of (a->p, lo, hi), replacing whatever shared its slot. */
+static wentry *wcache_get(wentry *wc, const ms__dist_args *a, double lo, double hi) {
+  uint64_t k[WKEY_N];
+  for (int i = 0; i < MS__DIST_MAX_PARAMS; i++) k[i] = dbits(a->p[i]);
+  k[MS__DIST_MAX_PARAMS] = dbits(lo);
+  k[MS__DIST_MAX_PARAMS + 1] = dbits(hi);
+  uint64_t hsh = 0;
+  for (int i = 0; i < WKEY_N; i++) hsh = (hsh ^ k[i]) * 0x9E3779B97F4A7C15ull;
+  hsh ^= hsh >> 29;
+  wentry *e = &wc[(hsh * 0xBF58476D1CE4E5B9ull) >> (64 - WCACHE_BITS)];
+  if (e->used && !memcmp(e->key, k, sizeof k)) return e;
+  memcpy(e->key, k, sizeof k);
+  e->used = 1;
+  e->checked = 0;
+  e->tw.mode = MS__TRUNC_COUNT;
+  return e;
+}
+
 /* Distribution draws for the rows whose variant is vk. */
 static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms__dist *D,
                                 int vk, const uint8_t *vsel, const double *lo, const double *hi,
                                 const uint8_t *lok, const uint8_t *hok, void *data,
-                                uint8_t *valid, int as_offset, const double *basev) {
+                                uint8_t *valid, int as_offset, const double *basev,
+                                const double *U, const uint32_t *rows, size_t m) {
   size_t n = c->n;
   int nr, np;
   ms__dist_params(D->type, &nr, &np);
@@ -464,7 +629,8 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
   for (int i = 0; i < np && D->type != MS__DIST_QUANTILES; i++) {
     P[i] = w->tmp[4 + i];
     PO[i] = w->ok[4 + i];
-    if (eval_param(w, c, &D->p[i], ms__dist_param_default(D->type, i), P[i], PO[i])) return w->st;
+    if (eval_param_sel(w, c, &D->p[i], ms__dist_param_default(D->type, i), P[i], PO[i], rows, m))
+      return w->st;
     any_expr |= D->p[i].x != NULL;
   }
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
@@ -504,7 +670,7 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
         clear_value(f, data, r);
         continue;
       }
-      double u = cu ? cu[r] : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
+      double u = cu ? cu[r] : U[r];
       double x = ms__dist_quantile(D->type, &a, flo + u * (fhi - flo));
       if (x < l) x = l;
       if (x > h) x = h;
@@ -522,6 +688,7 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
     }
     return MS_OK;
   }
+  memset(w->wc, 0, WCACHE_SIZE * sizeof *w->wc);
   for (size_t r = 0; r < n; r++) {
     if (vsel && vsel[r] != vk) continue;
     int miss = 0;
@@ -535,12 +702,6 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
       clear_value(f, data, r);
       continue;
     }
-    if (any_expr) {
-      char msg[96];
-      int bad = ms__dist_check(D->type, &a, msg, sizeof msg);
-      if (bad >= 0)
-        return row_error(w, c, r, D->p[bad].ptr, "%s (got %g)", msg, a.p[bad]);
-    }
     double l = lo ? lo[r] : -INFINITY, h = hi ? hi[r] : INFINITY;
     if (as_offset) {
       /* bounds apply to base + offset */
@@ -548,13 +709,21 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
       if (lo) l = (lo[r] - basev[r]) / scale;
       if (hi) h = (hi[r] - basev[r]) / scale;
     }
-    double u = cu ? cu[r] : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
+    wentry *we = wcache_get(w->wc, &a, l, h);
+    if (any_expr && !we->checked) {
+      char msg[96];
+      int bad = ms__dist_check(D->type, &a, msg, sizeof msg);
+      if (bad >= 0)
+        return row_error(w, c, r, D->p[bad].ptr, "%s (got %g)", msg, a.p[bad]);
+      we->checked = 1;
+    }
+    double u = cu ? cu[r] : U[r];
     double x;
     if (integer)
-      x = draw_int(D->type, &a, l, h, u, copula, w->g, key, c->uid[r]);
+      x = draw_int(D->type, &a, l, h, u, copula, w->g, key, c->uid[r], &we->tw);
     else
-      x = draw_real(D->type, &a, l, h, u, copula, as_offset ? -1 : f->precision, w->g, key,
-                    c->uid[r]);
+      x = draw_real(D->type, &a, l, h, u, copula, as_offset ? -1 : f->precision, sc, w->g, key,
+                    c->uid[r], &we->tw);
     if (isnan(x) || (!integer && !isfinite(x)))
       return row_error(w, c, r, f->ptr,
                        "no value of the %s distribution lies between min %g and max %g for this row",
@@ -576,21 +745,6 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
 }
 
 /* ---- ids and text ------------------------------------------------------------------ */
-
-/* Keyed bijection of [0, 2^bits) (balanced Feistel, 4 rounds): distinct row
- * positions give distinct ids. bits is even, 16..64. */
-static uint64_t feistel(ms_rng_key key, uint64_t x, int bits) {
-  int h = bits / 2;
-  uint64_t mask = h == 64 ? ~0ull : ((1ull << h) - 1);
-  uint64_t L = x >> h, R = x & mask;
-  for (uint64_t round = 0; round < 4; round++) {
-    uint64_t F = ms_rng_u64(key, R, round) & mask;
-    uint64_t nl = R;
-    R = (L ^ F) & mask;
-    L = nl;
-  }
-  return (L << h) | R;
-}
 
 /* Decimal digits of v, left-padded with '0' (zero) or ' ' to width. */
 static size_t put_dec(char *o, uint64_t v, int width, int zero) {
@@ -627,13 +781,39 @@ static ms_status gen_id(ws_t *w, tchunk *c, const ms__field *f, void *data) {
   size_t es = f->str_width + 1;
   const char *pre = f->prefix ? f->prefix : "";
   size_t pl = strlen(pre);
+  uint64_t *hv = NULL;
+  if (f->id_hash) {
+    /* Keyed bijection of [0, 2^bits) (balanced Feistel, 4 rounds: L, R <-
+     * R, L ^ F(R) with F = Philox word of (key, R, round)): distinct row
+     * positions give distinct ids. bits is even, 16..64. Run round by
+     * round over the chunk so each round's words are drawn for many rows
+     * at once. */
+    int bits = 4 * f->width, h = bits / 2;
+    uint64_t mask = h == 64 ? ~0ull : ((1ull << h) - 1);
+    uint64_t *L = (uint64_t *)w->tmp[0], *R = (uint64_t *)w->tmp[1], *F = (uint64_t *)w->tmp[2];
+    for (size_t r = 0; r < n; r++) {
+      uint64_t x = c->pos0 + r;
+      L[r] = x >> h;
+      R[r] = x & mask;
+    }
+    for (uint64_t round = 0; round < 4; round++) {
+      ms_rng_u64_n(key, R, round, F, n);
+      for (size_t r = 0; r < n; r++) {
+        uint64_t nl = R[r];
+        R[r] = (L[r] ^ (F[r] & mask)) & mask;
+        L[r] = nl;
+      }
+    }
+    for (size_t r = 0; r < n; r++) L[r] = (L[r] << h) | R[r];
+    hv = L;
+  }
   for (size_t r = 0; r < n; r++) {
     char *o = (char *)data + r * es;
     uint64_t pos = c->pos0 + r;
     memcpy(o, pre, pl);
     size_t len = pl;
     if (f->id_hash) {
-      uint64_t v = feistel(key, pos, 4 * f->width);
+      uint64_t v = hv[r];
       for (int i = f->width - 1; i >= 0; i--) o[len + (size_t)(f->width - 1 - i)] = hexd[(v >> (4 * i)) & 15];
       len += (size_t)f->width;
     } else {
@@ -749,7 +929,10 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
     double *wr = w->tmp[9];
     uint8_t *wok = w->ok[7];
     for (size_t k = 0; k < f->n_miss_when; k++) {
-      if (eval_param(w, c, &f->miss_when_rate[k], 0.0, wr, wok)) return w->st;
+      size_t m = 0;
+      const uint32_t *rows = variant_rows(w, c, sel, k + 1, &m);
+      if (!m) continue;
+      if (eval_param_sel(w, c, &f->miss_when_rate[k], 0.0, wr, wok, rows, m)) return w->st;
       for (size_t r = 0; r < n; r++)
         if (sel[r] == k + 1) {
           rate[r] = wr[r];
@@ -758,11 +941,13 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
     }
   }
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
+  double *U = w->tmp[11];
+  ms_rng_uniform_n(key, c->uid, MS__LANE_MISSING, U, n);
   for (size_t r = 0; r < n; r++) {
     if (!rok[r]) continue; /* unknown rate: keep the value */
     if (!(rate[r] >= 0 && rate[r] <= 1))
       return row_error(w, c, r, f->miss_rate.ptr, "missing rate must be in [0, 1] (got %g)", rate[r]);
-    if (rate[r] > 0 && ms_rng_uniform(key, c->uid[r], MS__LANE_MISSING) < rate[r]) {
+    if (rate[r] > 0 && U[r] < rate[r]) {
       valid[r] = 0;
       clear_value(f, data, r);
     }
@@ -782,6 +967,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
   if (f->cop_group >= 0 && !c->cu[fi])
     if (copula_fill(w, c, (size_t)f->cop_group)) return w->st = MS_ERR_NOMEM;
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
+  int have_u = 0;
 
   switch (f->kind) {
     case MS__K_ID:
@@ -803,10 +989,11 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
     case MS__K_CATEGORICAL: {
       int32_t *o = data;
       const double *cu = c->cu[fi];
+      const double *U = cu ? NULL : field_uniforms(w, c, key, &have_u);
       for (size_t r = 0; r < n; r++) {
         const double *cum = vsel[r] && f->when[vsel[r] - 1].cum ? f->when[vsel[r] - 1].cum : f->base.cum;
         /* in a correlation group u = Phi(z): higher z, later label */
-        double u = cu ? cu[r] : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE);
+        double u = cu ? cu[r] : U[r];
         size_t lo = 0, hi = f->n_labels - 1;
         while (lo < hi) {
           size_t mid = (lo + hi) / 2;
@@ -838,9 +1025,9 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
         if (eval_param(w, c, &f->max, INFINITY, hi, hok)) return w->st;
       }
       for (size_t k = 0; k <= f->n_when; k++) {
-        int used = 0;
-        for (size_t r = 0; r < n && !used; r++) used = vsel[r] == k;
-        if (!used) continue;
+        size_t m = 0;
+        const uint32_t *rows = variant_rows(w, c, vsel, k, &m);
+        if (!m) continue;
         const ms__variant *rv = k ? &f->when[k - 1] : NULL;
         const ms__variant *b = &f->base;
         if (f->kind == MS__K_BOOL) {
@@ -848,7 +1035,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
           const ms__param *p = rv && (rv->expr || rv->p.set) ? &rv->p : &b->p;
           if (x) {
             uint8_t *tv = w->ok[2], *tok = w->ok[3];
-            if (eval_raw(w, c, x, tv, tok)) return w->st;
+            if (eval_raw_sel(w, c, x, tv, tok, 1, rows, m)) return w->st;
             for (size_t r = 0; r < n; r++)
               if (vsel[r] == k) {
                 ((uint8_t *)data)[r] = tok[r] ? tv[r] : 0;
@@ -858,7 +1045,8 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
             double *pv = w->tmp[2];
             uint8_t *pok = w->ok[2];
             const double *cu = c->cu[fi];
-            if (eval_param(w, c, p, 0.0, pv, pok)) return w->st;
+            if (eval_param_sel(w, c, p, 0.0, pv, pok, rows, m)) return w->st;
+            const double *U = cu ? NULL : field_uniforms(w, c, key, &have_u);
             for (size_t r = 0; r < n; r++) {
               if (vsel[r] != k) continue;
               if (!pok[r]) {
@@ -870,8 +1058,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
                 return row_error(w, c, r, p->ptr, "must be in [0, 1] (got %g)", pv[r]);
               /* in a correlation group u = Phi(z) and the value is true on
                * the upper tail u > 1 - p, so that higher z means true */
-              ((uint8_t *)data)[r] = cu ? cu[r] > 1.0 - pv[r]
-                                        : ms_rng_uniform(key, c->uid[r], MS__LANE_VALUE) < pv[r];
+              ((uint8_t *)data)[r] = cu ? cu[r] > 1.0 - pv[r] : U[r] < pv[r];
             }
           }
           continue;
@@ -883,7 +1070,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
           if (x) {
             double *xv = w->tmp[2];
             uint8_t *xok = w->ok[2];
-            if (eval_double(w, c, x, xv, xok)) return w->st;
+            if (eval_double_sel(w, c, x, xv, xok, rows, m)) return w->st;
             for (size_t r = 0; r < n; r++) {
               if (vsel[r] != k) continue;
               if (!xok[r]) {
@@ -903,7 +1090,8 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
               store_num(f, data, r, v);
             }
           } else if (D) {
-            if (draw_dist_rows(w, c, f, D, (int)k, vsel, lo, hi, lok, hok, data, valid, 0, NULL))
+            if (draw_dist_rows(w, c, f, D, (int)k, vsel, lo, hi, lok, hok, data, valid, 0, NULL,
+                               field_uniforms(w, c, key, &have_u), rows, m))
               return w->st;
           }
           continue;
@@ -913,8 +1101,8 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
         int rule_base = rv && (rv->base || rv->has_offset);
         const ms__expr *x = rule_expr ? rv->expr : rule_base ? NULL : b->expr;
         if (x) {
-          if (eval_raw(w, c, x, w->tmp[2], w->ok[2])) return w->st;
           size_t es = elem_size(f);
+          if (eval_raw_sel(w, c, x, w->tmp[2], w->ok[2], es, rows, m)) return w->st;
           for (size_t r = 0; r < n; r++) {
             if (vsel[r] != k) continue;
             valid[r] = w->ok[2][r];
@@ -926,11 +1114,12 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
         const ms__dist *off = rule_base && rv->has_offset ? &rv->offset : b->has_offset ? &b->offset : NULL;
         double *bv = w->tmp[3];
         uint8_t *bok = w->ok[3];
-        if (eval_double(w, c, bx, bv, bok)) return w->st;
+        if (eval_double_sel(w, c, bx, bv, bok, rows, m)) return w->st;
         for (size_t r = 0; r < n; r++)
           if (vsel[r] == k) valid[r] = bok[r];
         if (off) {
-          if (draw_dist_rows(w, c, f, off, (int)k, vsel, lo, hi, lok, hok, data, valid, 1, bv))
+          if (draw_dist_rows(w, c, f, off, (int)k, vsel, lo, hi, lok, hok, data, valid, 1, bv,
+                             field_uniforms(w, c, key, &have_u), rows, m))
             return w->st;
         } else {
           for (size_t r = 0; r < n; r++) {
@@ -1021,6 +1210,8 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **out) {
   ms_rng_key key = ms_rng_key_make(w->seed, ct->count_stream);
   ms__dist_args a = {.qprobs = D->qprobs, .qvalues = D->qvalues, .qn = D->qn};
   size_t total = 0;
+  double *U = w->tmp[10];
+  ms_rng_uniform_n(key, p->uid, MS__LANE_VALUE, U, n);
   for (size_t r = 0; r < n; r++) {
     for (int i = 0; i < np && D->type != MS__DIST_QUANTILES; i++) {
       a.p[i] = P[i][r];
@@ -1040,8 +1231,8 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **out) {
       return row_error(w, p, r, D->p[bad].ptr, "%s (got %g)", msg, a.p[bad]);
     }
     double l = fmax(0.0, lo[r]), h = fmin(1e7, hi[r]);
-    double u = ms_rng_uniform(key, p->uid[r], MS__LANE_VALUE);
-    double x = draw_int(D->type, &a, l, h, u, 0, w->g, key, p->uid[r]);
+    double u = U[r];
+    double x = draw_int(D->type, &a, l, h, u, 0, w->g, key, p->uid[r], NULL);
     if (isnan(x)) {
       free(cnt);
       return row_error(w, p, r, D->ptr, "no child count of the %s distribution lies between min %g and max %g",

@@ -3,11 +3,13 @@
  * expression parameters, a when rule, a copula pair, derived values, a date,
  * missingness), N root rows, 1 and 2 threads.
  *
- * Usage: bench_records [N] [threads...]     (default N = 1000000, threads 1 2)
+ * Usage: bench_records [--level=L] [N] [threads...]
+ *        (default L = 1, N = 1000000, threads 1 2)
  * For each thread count prints two lines: generation alone (a sink that only
  * hashes the values; the xxh64 must be the same on every line, as thread
- * count never changes a byte) and end to end into an HDF5 file with deflate 4
- * (the command's default) in $TMPDIR (default /tmp), removed afterwards.
+ * count never changes a byte) and end to end into an HDF5 file with deflate
+ * level L (argument --level=L; default 1, the records command's default) in
+ * $TMPDIR (default /tmp), removed afterwards.
  * Figures go to docs/performance.md with the exact command. */
 #include <gsl/gsl_errno.h>
 #include <inttypes.h>
@@ -76,6 +78,12 @@ static double now_s(void) {
 
 int main(int argc, char **argv) {
   gsl_set_error_handler_off();
+  int level = 1;
+  if (argc > 1 && !strncmp(argv[1], "--level=", 8)) {
+    level = atoi(argv[1] + 8);
+    argv++;
+    argc--;
+  }
   uint64_t N = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
   int threads[16] = {1, 2};
   int nt = 2;
@@ -124,7 +132,7 @@ int main(int argc, char **argv) {
     ms_writer_opts_init(&wo);
     wo.format = MS_FMT_HDF5;
     wo.force = 1;
-    wo.compression = 4;
+    wo.compression = level;
     wo.threads = threads[i];
     wo.no_timestamp = 1;
     ms_writer *w = NULL;
@@ -148,8 +156,8 @@ int main(int argc, char **argv) {
       free(t);
       return 1;
     }
-    printf("threads %d: to HDF5 (deflate 4): %.3f s = %.0f rows/s (%.3f CPU s)\n", threads[i], dt,
-           (double)N / dt, dc_s);
+    printf("threads %d: to HDF5 (deflate %d): %.3f s = %.0f rows/s (%.3f CPU s)\n", threads[i],
+           level, dt, (double)N / dt, dc_s);
     remove(path);
   }
   ms_spec_free(s);

@@ -63,6 +63,14 @@ double ms_rng_normal(ms_rng_key key, uint64_t index, uint64_t lane);
  * successive words of the block and following lanes). n > 0. */
 uint64_t ms_rng_below(ms_rng_key key, uint64_t index, uint64_t lane, uint64_t n);
 
+/* out[i] = ms_rng_uniform(key, index[i], lane) for i < n, bit for bit; many
+ * rows at once, so the Philox rounds run in SIMD lanes (several times faster
+ * than n separate calls). index and out must not overlap. */
+void ms_rng_uniform_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n);
+/* The same for ms_rng_u64 and ms_rng_normal. */
+void ms_rng_u64_n(ms_rng_key key, const uint64_t *index, uint64_t lane, uint64_t *out, size_t n);
+void ms_rng_normal_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n);
+
 /* Fills out[0..n) with standard normals: element i uses block
  * (index = base + i/2 ... ) -- precisely, pair p = i/2 uses block
  * (base_index + p, lane) and yields both Box-Muller outputs (cos, sin).
