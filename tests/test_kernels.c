@@ -540,6 +540,174 @@ static void test_kernels_conv2d_unpacked_path_same_bytes_as_packed(void **state)
   }
 }
 
+/* Winograd F(2x2, 3x3): y against ms_conv2d_ref (double accumulation).
+ * Tolerance: the transformed operands are exact sums of at most 4 inputs
+ * (|V| <= 4 max|x|) and 2.25 max|w| (|U|), the GEMM over C rounds like
+ * ms_sgemm with K = C (gemm_tol_factor), and the output transform adds 9
+ * products of A, so |y - ref| <= gemm_tol_factor(C) * 9 * 16 * 2.25 * C *
+ * max|x| * max|w| + 2^-22 |ref| per element (a worst-case bound). The test
+ * also holds the observed error to 2e-6 of the tensor's max |ref| (F(2,3)
+ * in float32 measures about 1e-7 .. 5e-7 on these shapes; the PyTorch
+ * parity tests allow 1e-4). Every ISA path this CPU runs is forced. */
+static void wino_case(ms_kernel_isa isa, const ms_conv2d_params *p, int with_bias, uint32_t seed,
+                      double *worst_rel) {
+  const size_t nx = p->N * p->C * p->H * p->W, ny = p->N * p->C_out * p->H * p->W,
+               nw = p->C_out * p->C * 9;
+  const size_t nwp = ms_conv2d_winograd_packed_floats(p), ns = ms_conv2d_winograd_scratch_floats(p);
+  assert_true(nwp > 0 && ns > 0);
+  float *x = gbuf(nx), *w = gbuf(nw), *b = gbuf(p->C_out), *y = gbuf(ny), *r = gbuf(ny);
+  float *wp = gbuf(nwp), *sc = gbuf(ns);
+  fill(x, nx, seed);
+  fill(w, nw, seed + 1000);
+  fill(b, p->C_out, seed + 2000);
+  fill_nan(y, ny);
+  assert_int_equal(ms__conv2d_winograd_pack_weights_isa(isa, wp, nwp, w, p), MS_OK);
+  assert_int_equal(ms__conv2d_winograd_isa(isa, y, x, wp, with_bias ? b : NULL, p, sc, ns), MS_OK);
+  assert_int_equal(ms_conv2d_ref(r, x, w, with_bias ? b : NULL, p), MS_OK);
+  double maxref = 0, maxerr = 0;
+  for (size_t i = 0; i < ny; i++) maxref = fmax(maxref, fabs((double)r[i]));
+  const double bound = gemm_tol_factor(p->C) * 9 * 16 * 2.25 * (double)p->C;
+  for (size_t i = 0; i < ny; i++) {
+    const double e = fabs((double)y[i] - (double)r[i]);
+    if (!(e <= bound + ldexp(fabs((double)r[i]), -22)))
+      fail_msg("winograd %s case C%zu %zux%zu element %zu: %g vs %g", ms_kernel_isa_name(isa),
+               p->C, p->H, p->W, i, (double)y[i], (double)r[i]);
+    maxerr = fmax(maxerr, e);
+  }
+  if (maxerr > 2e-6 * maxref)
+    fail_msg("winograd %s C%zu %zux%zu: max error %g of max |ref| %g", ms_kernel_isa_name(isa),
+             p->C, p->H, p->W, maxerr, maxref);
+  if (maxerr / maxref > *worst_rel) *worst_rel = maxerr / maxref;
+  gfree(x, nx);
+  gfree(w, nw);
+  gfree(b, p->C_out);
+  gfree(y, ny);
+  gfree(r, ny);
+  gfree(wp, nwp);
+  gfree(sc, ns);
+}
+
+static void test_kernels_conv2d_winograd_matches_ref(void **state) {
+  (void)state;
+  const ms_conv2d_params cases[] = {
+      /* N, C, H, W, C_out, kh, kw, sh, sw, ph, pw */
+      {1, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1},      /* one pixel: one partial tile */
+      {1, 3, 5, 7, 2, 3, 3, 1, 1, 1, 1},      /* odd H and W */
+      {2, 5, 7, 9, 13, 3, 3, 1, 1, 1, 1},     /* odd sizes, two images */
+      {3, 17, 9, 6, 33, 3, 3, 1, 1, 1, 1},    /* C, C_out not multiples of 16 */
+      {1, 16, 64, 64, 32, 3, 3, 1, 1, 1, 1},  /* UNet 64x64 level */
+      {1, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1},  /* 32x32 level */
+      {2, 96, 16, 16, 128, 3, 3, 1, 1, 1, 1}, /* C > KC: four k blocks */
+      {1, 128, 8, 8, 128, 3, 3, 1, 1, 1, 1},  /* 8x8 */
+      {4, 8, 2, 2, 16, 3, 3, 1, 1, 1, 1},     /* 2x2 images, many per strip */
+      {1, 4, 3, 130, 5, 3, 3, 1, 1, 1, 1},    /* tile rows wider than a strip */
+      {5, 24, 15, 13, 20, 3, 3, 1, 1, 1, 1},  /* batch of odd images */
+  };
+  double worst = 0;
+  for (int isa = 0; isa < MS_KERNEL_ISA_COUNT; isa++) {
+    if (!ms__isa_supported((ms_kernel_isa)isa)) continue;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      wino_case((ms_kernel_isa)isa, &cases[i], 1, 500 + (uint32_t)i, &worst);
+      wino_case((ms_kernel_isa)isa, &cases[i], 0, 600 + (uint32_t)i, &worst);
+    }
+  }
+  print_message("winograd: worst max|err| / max|ref| %.3g\n", worst);
+}
+
+/* Winograd bytes do not depend on the thread count, on the scratch given
+ * (fewer threads), on the batch (image n alone = image n of the batch) or
+ * on a nested call; on every ISA path. Unsupported shapes and too little
+ * scratch are refused. */
+static void test_kernels_conv2d_winograd_same_bytes_any_threads_and_batch(void **state) {
+  (void)state;
+  const ms_conv2d_params cases[] = {
+      {5, 24, 15, 13, 20, 3, 3, 1, 1, 1, 1},
+      {3, 32, 64, 64, 32, 3, 3, 1, 1, 1, 1},
+      {2, 96, 16, 16, 128, 3, 3, 1, 1, 1, 1},
+  };
+  for (int isa = 0; isa < MS_KERNEL_ISA_COUNT; isa++) {
+    if (!ms__isa_supported((ms_kernel_isa)isa)) continue;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      const ms_conv2d_params *p = &cases[i];
+      ms_conv2d_params p1 = *p;
+      p1.N = 1;
+      const size_t P = p->H * p->W, nxi = p->C * P, nyi = p->C_out * P, nw = p->C_out * p->C * 9;
+      const int saved = omp_get_max_threads();
+      omp_set_num_threads(4);
+      const size_t nwp = ms_conv2d_winograd_packed_floats(p), ns = ms_conv2d_winograd_scratch_floats(p);
+      omp_set_num_threads(saved);
+      const size_t n1 = ms_conv2d_winograd_scratch_floats(&p1);
+      float *x = gbuf(p->N * nxi), *w = gbuf(nw), *b = gbuf(p->C_out), *wp = gbuf(nwp);
+      float *sc = gbuf(ns), *s1 = gbuf(n1), *y = gbuf(p->N * nyi), *y2 = gbuf(p->N * nyi),
+            *yi = gbuf(nyi);
+      fill(x, p->N * nxi, 700 + (uint32_t)i);
+      fill(w, nw, 800 + (uint32_t)i);
+      fill(b, p->C_out, 900 + (uint32_t)i);
+      assert_int_equal(ms__conv2d_winograd_pack_weights_isa((ms_kernel_isa)isa, wp, nwp, w, p),
+                       MS_OK);
+      fill_nan(y, p->N * nyi);
+      omp_set_num_threads(1);
+      assert_int_equal(ms__conv2d_winograd_isa((ms_kernel_isa)isa, y, x, wp, b, p, sc, ns), MS_OK);
+      const int threads[] = {2, 3, 4};
+      for (size_t k = 0; k < 3; k++) {
+        omp_set_num_threads(threads[k]);
+        fill_nan(y2, p->N * nyi);
+        assert_int_equal(ms__conv2d_winograd_isa((ms_kernel_isa)isa, y2, x, wp, b, p, sc, ns),
+                         MS_OK);
+        if (memcmp(y, y2, p->N * nyi * sizeof(float)) != 0)
+          fail_msg("winograd %s case %zu: %d threads differ from 1",
+                   ms_kernel_isa_name((ms_kernel_isa)isa), i, threads[k]);
+      }
+      /* nested call: one thread */
+      fill_nan(y2, p->N * nyi);
+      ms_status st = MS_OK;
+#pragma omp parallel num_threads(2)
+      {
+#pragma omp single
+        st = ms__conv2d_winograd_isa((ms_kernel_isa)isa, y2, x, wp, b, p, sc, ns);
+      }
+      assert_int_equal(st, MS_OK);
+      assert_memory_equal(y, y2, p->N * nyi * sizeof(float));
+      omp_set_num_threads(saved);
+      for (size_t n = 0; n < p->N; n++) {
+        fill_nan(yi, nyi);
+        assert_int_equal(
+            ms__conv2d_winograd_isa((ms_kernel_isa)isa, yi, x + n * nxi, wp, b, &p1, s1, n1),
+            MS_OK);
+        if (memcmp(yi, y + n * nyi, nyi * sizeof(float)) != 0)
+          fail_msg("winograd %s case %zu: image %zu alone differs from the batch",
+                   ms_kernel_isa_name((ms_kernel_isa)isa), i, n);
+      }
+      assert_int_equal(ms__conv2d_winograd_isa((ms_kernel_isa)isa, y2, x, wp, b, p, sc, 8),
+                       MS_ERR_INVALID);
+      gfree(x, p->N * nxi);
+      gfree(w, nw);
+      gfree(b, p->C_out);
+      gfree(wp, nwp);
+      gfree(sc, ns);
+      gfree(s1, n1);
+      gfree(y, p->N * nyi);
+      gfree(y2, p->N * nyi);
+      gfree(yi, nyi);
+    }
+  }
+  const ms_conv2d_params bad[] = {
+      {1, 4, 8, 8, 4, 3, 3, 2, 2, 1, 1}, /* stride 2 */
+      {1, 4, 8, 8, 4, 3, 3, 1, 1, 0, 0}, /* pad 0 */
+      {1, 4, 8, 8, 4, 1, 1, 1, 1, 0, 0}, /* 1x1 */
+      {1, 4, 8, 8, 4, 5, 5, 1, 1, 2, 2}, /* 5x5 */
+  };
+  float dummy[16] = {0};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_false(ms_conv2d_winograd_supported(&bad[i]));
+    assert_false(ms_conv2d_winograd_suits(&bad[i]));
+    assert_int_equal(ms_conv2d_winograd_packed_floats(&bad[i]), 0);
+    assert_int_equal(ms_conv2d_winograd_scratch_floats(&bad[i]), 0);
+    assert_int_equal(ms_conv2d_winograd(dummy, dummy, dummy, NULL, &bad[i], dummy, 16),
+                     MS_ERR_UNSUPPORTED);
+  }
+}
+
 /* Image n of a batch gets the same bytes as the same image alone, and a call
  * from inside a parallel region (nested: one thread) the same bytes again. */
 static void test_kernels_conv2d_batch_invariant(void **state) {
@@ -1253,6 +1421,8 @@ int main(void) {
       cmocka_unit_test(test_kernels_conv2d_same_bytes_as_im2col_gemm),
       cmocka_unit_test(test_kernels_conv2d_batch_invariant),
       cmocka_unit_test(test_kernels_conv2d_unpacked_path_same_bytes_as_packed),
+      cmocka_unit_test(test_kernels_conv2d_winograd_matches_ref),
+      cmocka_unit_test(test_kernels_conv2d_winograd_same_bytes_any_threads_and_batch),
       cmocka_unit_test(test_kernels_linear_matches_ref_and_known),
       cmocka_unit_test(test_kernels_group_norm_known_values),
       cmocka_unit_test(test_kernels_group_norm_matches_ref),

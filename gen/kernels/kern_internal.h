@@ -74,6 +74,15 @@ ms_status ms__conv2d_prepacked_isa(ms_kernel_isa isa, float *y, const float *x, 
                                    const float *b, const ms_conv2d_params *p, float *scratch,
                                    size_t scratch_floats);
 
+/* ms_conv2d_winograd_pack_weights / ms_conv2d_winograd on an explicit ISA
+ * path (MS_ERR_UNSUPPORTED when this CPU cannot run it); weights packed for
+ * one ISA must be used with that ISA. */
+ms_status ms__conv2d_winograd_pack_weights_isa(ms_kernel_isa isa, float *wp, size_t wp_floats,
+                                               const float *w, const ms_conv2d_params *p);
+ms_status ms__conv2d_winograd_isa(ms_kernel_isa isa, float *y, const float *x, const float *wp,
+                                  const float *b, const ms_conv2d_params *p, float *scratch,
+                                  size_t scratch_floats);
+
 /* exp of gen/kernels/vexp.c: one algorithm, the same bytes on every ISA
  * path and for every element position (vector lanes, tails, scalar). */
 float ms__expf(float x);

@@ -71,17 +71,28 @@ void ms__conv(ms__nn *c, float *y, const float *x, const char *prefix, size_t N,
     fail(c, MS_ERR_INTERNAL, prefix, "invalid convolution shape");
     return;
   }
-  const size_t slot = c->prepack ? (ms_conv2d_packed_floats(&p) + 15) / 16 * 16 : 0;
+  /* Prepacked 3x3 stride-1 convs run Winograd F(2x2, 3x3) where it pays. */
+  const int wino = c->prepack && ms_conv2d_winograd_suits(&p);
+  const size_t packed = wino ? ms_conv2d_winograd_packed_floats(&p) : ms_conv2d_packed_floats(&p);
+  const size_t slot = c->prepack ? (packed + 15) / 16 * 16 : 0;
   float *wp = c->prepack && c->wpack ? c->wpack + c->wpack_off : NULL;
   c->wpack_off += slot;
   if (c->plan) {
     ms__nn_note(c, N * Cout * Ho * Wo);
-    note_scratch(c, c->prepack ? ms_conv2d_prepacked_scratch_floats(&p)
-                               : ms_conv2d_scratch_floats(&p));
-    if (wp) check(c, ms_conv2d_pack_weights(wp, slot, w, &p), prefix, "conv2d weight packing");
+    note_scratch(c, wino         ? ms_conv2d_winograd_scratch_floats(&p)
+                    : c->prepack ? ms_conv2d_prepacked_scratch_floats(&p)
+                                 : ms_conv2d_scratch_floats(&p));
+    if (wp)
+      check(c, wino ? ms_conv2d_winograd_pack_weights(wp, slot, w, &p)
+                    : ms_conv2d_pack_weights(wp, slot, w, &p),
+            prefix, "conv2d weight packing");
     return;
   }
-  if (c->prepack)
+  if (wino)
+    check(c, wp ? ms_conv2d_winograd(y, x, wp, b, &p, c->scratch, c->scratch_floats)
+                : MS_ERR_INTERNAL,
+          prefix, "conv2d (Winograd)");
+  else if (c->prepack)
     check(c, wp ? ms_conv2d_prepacked(y, x, wp, b, &p, c->scratch, c->scratch_floats)
                 : MS_ERR_INTERNAL,
           prefix, "conv2d");

@@ -174,6 +174,34 @@ ms_status ms_conv2d_prepacked(float *y, const float *x, const float *wp, const f
                               const ms_conv2d_params *p, float *scratch, size_t scratch_floats);
 size_t ms_conv2d_prepacked_scratch_floats(const ms_conv2d_params *p);
 
+/* Winograd F(2x2, 3x3) for kh = kw = 3, stride 1, pad 1 (any N, C, H, W):
+ * 16 multiplies per 2x2 output block instead of 36. The weights are
+ * transformed and packed once:
+ *   if (ms_conv2d_winograd_suits(&p)) {                // worth it here?
+ *     size_t n = ms_conv2d_winograd_packed_floats(&p); // 0: unsupported
+ *     ms_conv2d_winograd_pack_weights(wp, n, w, &p);
+ *     ms_conv2d_winograd(y, x, wp, b, &p2, scratch,
+ *                        ms_conv2d_winograd_scratch_floats(&p2));
+ *   }
+ * p2 may differ from p in N, H and W. Not the same bytes as ms_conv2d
+ * (another algorithm; within a few float ulps of the transformed
+ * magnitudes of the exact result), but each output's arithmetic depends
+ * only on the kernel path, C and C_out: the same bytes for any N, batch
+ * split or thread count. supported: the shape can run (MS_ERR_UNSUPPORTED
+ * otherwise); suits: supported and faster than ms_conv2d_prepacked on this
+ * CPU's path (maps of at least 16x16; never on the generic path). The
+ * scratch is per thread, for omp_get_max_threads() at the query; given
+ * less, fewer threads run (same bytes); below one thread's share the call
+ * returns MS_ERR_INVALID. */
+int ms_conv2d_winograd_supported(const ms_conv2d_params *p);
+int ms_conv2d_winograd_suits(const ms_conv2d_params *p);
+size_t ms_conv2d_winograd_packed_floats(const ms_conv2d_params *p);
+ms_status ms_conv2d_winograd_pack_weights(float *wp, size_t wp_floats, const float *w,
+                                          const ms_conv2d_params *p);
+size_t ms_conv2d_winograd_scratch_floats(const ms_conv2d_params *p);
+ms_status ms_conv2d_winograd(float *y, const float *x, const float *wp, const float *b,
+                             const ms_conv2d_params *p, float *scratch, size_t scratch_floats);
+
 /* ------------------------------------------------------------ GroupNorm */
 
 /* torch.nn.functional.group_norm: for each (n, group g of C/G channels)
