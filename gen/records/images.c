@@ -420,6 +420,10 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
     ms__jsonptr_key(p, sizeof p, iptr, "class");
     if (ncls == 0 && member(ij, "class"))
       err_at(l, p, 1, "the model is unconditional (no classes); remove \"class\"");
+    /* a VAE's learned prior has no unconditional Gaussian to fall back on */
+    if (ncls > 0 && !member(ij, "class") && ms_model_config_of(f->model)->arch == MS_ARCH_VAE)
+      err_at(l, iptr, 0, "model \"%s\" is a class-conditional vae: give a \"class\" (0..%d) for every image",
+             f->model_path, ncls - 1);
   }
   if (f->model && ms_model_config_of(f->model)->arch == MS_ARCH_UNET) {
     if (f->guidance != 1 && ncls == 0) {

@@ -164,6 +164,6 @@ assert list(info["class"]) == want and (info["patient_id"] == p["patient_id"]).a
 assert "masks" not in f
 EOF
 expect_rc 65 "$ms" validate "$src/tests/specs/bad/images_model.json"
-[ "$(grep -c ': error: ' "$tmp/err")" = 13 ] || fail "all 13 model-field errors reported"
+[ "$(grep -c ': error: ' "$tmp/err")" = 14 ] || fail "all 14 model-field errors reported"
 echo "multimodal CLI: ok"
 
