@@ -14,13 +14,18 @@
  * threads (omp_set_num_threads). Columns: ms per call of ms_conv2d
  * (implicit GEMM), of the previous algorithm (explicit im2col in bands of
  * <= 2 M floats, then ms_sgemm with beta = 1 on a bias-filled output; the
- * same bytes), and of torch.nn.functional.conv2d (oneDNN) from SCRIPT with
+ * same bytes), of Winograd F(2x2,3x3) (ms_conv2d_winograd, weights packed
+ * beforehand; "-" for shapes it does not support; its results are checked
+ * against ms_conv2d to 2e-6 of the largest output), and of
+ * torch.nn.functional.conv2d (oneDNN) from SCRIPT with
  * torch.set_num_threads equal, run after the C timings in the same
  * invocation. Last: per-forward totals (sum of count x ms) per batch and
- * thread count. Timing: best call over repetitions until min_seconds and at
+ * thread count, including "UNet path": Winograd where
+ * ms_conv2d_winograd_suits says it pays (what the UNet runs), else ms_conv2d. Timing: best call over repetitions until min_seconds and at
  * least 3, after a warm-up call; inputs uniform in [-0.5, 0.5).
  *
  * This is a program, not a test: timings depend on the machine and load. */
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +164,8 @@ int main(int argc, char **argv) {
   const size_t batches[2] = {1, 16};
   enum { NB = 2, NT = 2 };
   double t_ms[N_CASES][NB][NT], t_old[N_CASES][NB][NT], t_torch[N_CASES][NB][NT];
+  double t_wino[N_CASES][NB][NT];
+  int suits[N_CASES][NB];
   char shapes_path[] = "/tmp/bench_conv_shapes_XXXXXX";
   int fd = mkstemp(shapes_path);
   FILE *shapes = fd >= 0 ? fdopen(fd, "w") : NULL;
@@ -182,6 +189,10 @@ int main(int argc, char **argv) {
       fill(x, nx, 3);
       fill(w, nw, 4);
       fill(b, p.C_out, 5);
+      suits[ci][bi] = ms_conv2d_winograd_suits(&p);
+      size_t nwp = ms_conv2d_winograd_supported(&p) ? ms_conv2d_winograd_packed_floats(&p) : 0;
+      float *wp = nwp ? malloc(nwp * sizeof(float)) : NULL;
+      if (nwp && (!wp || ms_conv2d_winograd_pack_weights(wp, nwp, w, &p) != MS_OK)) return 1;
       for (int ti = 0; ti < NT; ti++) {
         omp_set_num_threads(ti + 1);
         size_t ns = ms_conv2d_scratch_floats(&p), no = im2col_scratch(&p);
@@ -193,12 +204,30 @@ int main(int argc, char **argv) {
           fprintf(stderr, "ms_conv2d and im2col+ms_sgemm differ\n");
           return 1;
         }
+        t_wino[ci][bi][ti] = -1;
+        if (wp) {
+          size_t nsw = ms_conv2d_winograd_scratch_floats(&p);
+          float *sw = malloc(nsw * sizeof(float));
+          if (!sw) return 1;
+          TIME_BEST(t_wino[ci][bi][ti], min_s, ms_conv2d_winograd(y2, x, wp, b, &p, sw, nsw));
+          double big = 0, err = 0;
+          for (size_t k = 0; k < ny; k++) {
+            big = fmax(big, fabs(y[k]));
+            err = fmax(err, fabs((double)y2[k] - y[k]));
+          }
+          if (err > 2e-6 * big) {
+            fprintf(stderr, "ms_conv2d_winograd differs from ms_conv2d by %g (max |y| %g)\n", err, big);
+            return 1;
+          }
+          free(sw);
+        }
         t_torch[ci][bi][ti] = -1;
         fprintf(shapes, "%zu %zu %zu %zu %zu %zu %zu %zu %d\n", p.N, p.C, p.H, p.W, p.C_out, p.kh,
                 p.stride_h, p.pad_h, ti + 1);
         free(sc);
         free(so);
       }
+      free(wp);
       free(x);
       free(w);
       free(b);
@@ -223,16 +252,21 @@ int main(int argc, char **argv) {
   }
   unlink(shapes_path);
   printf("\n| C,HxW -> C_out, k, stride | count | batch | threads | ms_conv2d ms | im2col+sgemm ms "
-         "| torch ms | torch / ms_conv2d |\n|---|---|---|---|---|---|---|---|\n");
-  double tot[3][NB][NT] = {{{0}}};
+         "| winograd ms | torch ms | torch / ms_conv2d |\n|---|---|---|---|---|---|---|---|---|\n");
+  double tot[4][NB][NT] = {{{0}}};
   for (size_t ci = 0; ci < N_CASES; ci++) {
     const conv_case *c = &CASES[ci];
     for (int bi = 0; bi < nb_run; bi++)
       for (int ti = 0; ti < NT; ti++) {
         const double a = t_ms[ci][bi][ti] * 1e3, o = t_old[ci][bi][ti] * 1e3,
                      t = t_torch[ci][bi][ti];
+        const double wg = t_wino[ci][bi][ti] * 1e3;
         printf("| %zu,%zux%zu -> %zu, %zux%zu, s%zu | %zu | %zu | %d | %.3f | %.3f |", c->C, c->HW,
                c->HW, c->Co, c->k, c->k, c->stride, c->count, batches[bi], ti + 1, a, o);
+        if (wg > 0)
+          printf(" %.3f%s |", wg, suits[ci][bi] ? "" : " (not used)");
+        else
+          printf(" - |");
         if (t > 0)
           printf(" %.3f | %.2f |\n", t, t / a);
         else
@@ -240,16 +274,17 @@ int main(int argc, char **argv) {
         tot[0][bi][ti] += (double)c->count * a;
         tot[1][bi][ti] += (double)c->count * o;
         tot[2][bi][ti] += (double)c->count * t;
+        tot[3][bi][ti] += (double)c->count * (suits[ci][bi] && wg > 0 ? wg : a);
       }
   }
   printf("\n| per forward (sum of count x ms) | batch | threads | ms_conv2d ms | im2col+sgemm ms "
-         "| torch ms | torch / ms_conv2d |\n|---|---|---|---|---|---|---|\n");
+         "| UNet path ms | torch ms | torch / UNet path |\n|---|---|---|---|---|---|---|---|\n");
   for (int bi = 0; bi < nb_run; bi++)
     for (int ti = 0; ti < NT; ti++) {
-      printf("| all convolutions | %zu | %d | %.2f | %.2f |", batches[bi], ti + 1, tot[0][bi][ti],
-             tot[1][bi][ti]);
+      printf("| all convolutions | %zu | %d | %.2f | %.2f | %.2f |", batches[bi], ti + 1,
+             tot[0][bi][ti], tot[1][bi][ti], tot[3][bi][ti]);
       if (torch)
-        printf(" %.2f | %.2f |\n", tot[2][bi][ti], tot[2][bi][ti] / tot[0][bi][ti]);
+        printf(" %.2f | %.2f |\n", tot[2][bi][ti], tot[2][bi][ti] / tot[3][bi][ti]);
       else
         printf(" - | - |\n");
     }
