@@ -65,6 +65,10 @@ int ms_cli_parse_i64(const char *s, int64_t *out);
 int ms_cli_parse_u64(const char *s, uint64_t *out);
 int ms_cli_parse_double(const char *s, double *out);
 
+/* Splits a comma list in place into a malloc'd array of pointers into s
+ * (empty items skipped); *n receives the count. NULL when out of memory. */
+char **ms_cli_split_list(char *s, size_t *n);
+
 /* The full command line joined with spaces (for provenance). Caller frees. */
 char *ms_cli_command_line(void);
 

@@ -33,16 +33,6 @@ static const char *usage_text =
     "  --no-plots                  skip the PNG plots\n"
     "  -o DIR                      output directory (report.json, report.md, *.png)\n";
 
-static char **split_list(char *s, size_t *n) {
-  size_t cap = 1;
-  for (char *p = s; *p; p++) cap += *p == ',';
-  char **v = malloc(cap * sizeof *v);
-  *n = 0;
-  if (!v) return NULL;
-  for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) v[(*n)++] = tok;
-  return v;
-}
-
 static int cmd_evaluate(int argc, char **argv) {
   const char *real = NULL, *hold = NULL, *synp = NULL, *outdir = NULL, *target = NULL, *table = NULL;
   char *qi_s = NULL, *types_s = NULL, *id_s = NULL, *na_s = NULL;
@@ -99,10 +89,10 @@ static int cmd_evaluate(int argc, char **argv) {
     rc = MS_EXIT_USAGE;
   }
   size_t n_qi = 0, n_types = 0, n_ids = 0, n_na = 0;
-  char **qis = qi_s ? split_list(qi_s, &n_qi) : NULL;
-  char **tl = types_s ? split_list(types_s, &n_types) : NULL;
-  char **ids = id_s ? split_list(id_s, &n_ids) : NULL;
-  char **nas = na_s ? split_list(na_s, &n_na) : NULL;
+  char **qis = qi_s ? ms_cli_split_list(qi_s, &n_qi) : NULL;
+  char **tl = types_s ? ms_cli_split_list(types_s, &n_types) : NULL;
+  char **ids = id_s ? ms_cli_split_list(id_s, &n_ids) : NULL;
+  char **nas = na_s ? ms_cli_split_list(na_s, &n_na) : NULL;
   ms_type_override *ov = calloc(n_types + 1, sizeof *ov), *ov2 = NULL;
   ms_frame *fr = NULL, *fh = NULL, *fs = NULL;
   ms_eval_report *rep = NULL;

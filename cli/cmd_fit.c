@@ -40,17 +40,6 @@ static const char *usage_text =
     "  --independent              the sample ignores correlations\n"
     "  -o FILE, --force           output spec (an existing file needs --force)\n";
 
-/* Splits a comma list in place into a malloc'd array of pointers into s. */
-static char **split_list(char *s, size_t *n) {
-  size_t cap = 1;
-  for (char *p = s; *p; p++) cap += *p == ',';
-  char **v = malloc(cap * sizeof *v);
-  *n = 0;
-  if (!v) return NULL;
-  for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) v[(*n)++] = tok;
-  return v;
-}
-
 static int file_exists(const char *p) {
   struct stat st;
   return stat(p, &st) == 0;
@@ -151,11 +140,11 @@ static int cmd_fit(int argc, char **argv) {
   ms_csv_opts co;
   ms_csv_opts_init(&co);
   size_t n_types = 0, n_ids = 0, n_qi = 0, n_na = 0, n_bounds = 0;
-  char **types_l = types_s ? split_list(types_s, &n_types) : NULL;
-  char **ids = id_s ? split_list(id_s, &n_ids) : NULL;
-  char **qis = qi_s ? split_list(qi_s, &n_qi) : NULL;
-  char **nas = na_s ? split_list(na_s, &n_na) : NULL;
-  char **bnds = bounds_s ? split_list(bounds_s, &n_bounds) : NULL;
+  char **types_l = types_s ? ms_cli_split_list(types_s, &n_types) : NULL;
+  char **ids = id_s ? ms_cli_split_list(id_s, &n_ids) : NULL;
+  char **qis = qi_s ? ms_cli_split_list(qi_s, &n_qi) : NULL;
+  char **nas = na_s ? ms_cli_split_list(na_s, &n_na) : NULL;
+  char **bnds = bounds_s ? ms_cli_split_list(bounds_s, &n_bounds) : NULL;
   ms_type_override *ov = calloc(n_types + 1, sizeof *ov);
   const char **bcol = calloc(n_bounds + 1, sizeof *bcol);
   double *blo = calloc(n_bounds + 1, sizeof *blo), *bhi = calloc(n_bounds + 1, sizeof *bhi);

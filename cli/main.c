@@ -115,6 +115,16 @@ int ms_cli_parse_i64(const char *s, int64_t *out) {
   return 0;
 }
 
+char **ms_cli_split_list(char *s, size_t *n) {
+  size_t cap = 1;
+  for (char *p = s; *p; p++) cap += *p == ',';
+  char **v = malloc(cap * sizeof *v);
+  *n = 0;
+  if (!v) return NULL;
+  for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) v[(*n)++] = tok;
+  return v;
+}
+
 int ms_cli_parse_u64(const char *s, uint64_t *out) {
   int64_t v;
   if (ms_cli_parse_i64(s, &v) || v < 0) return -1;
