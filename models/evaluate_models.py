@@ -59,20 +59,14 @@ from scipy.stats import wasserstein_distance  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "reference"))
 import medsynth_ref as R  # noqa: E402
+from export_model import read_model  # noqa: E402
 
 CLASS_NAMES = ["axial-low", "axial-mid", "axial-high", "coronal-low", "coronal-mid",
                "coronal-high", "sagittal-low", "sagittal-mid", "sagittal-high"]
 
 
 def load_model(path):
-    with h5py.File(path, "r") as f:
-        cfg = json.loads(f.attrs["config"])
-        state = {k: torch.from_numpy(f[k][...]) for k in f.keys()}
-        xxh = f.attrs["weights_xxh64"]
-        xxh = xxh.decode() if isinstance(xxh, bytes) else xxh
-    got = R.weights_xxh64({k: v.numpy() for k, v in state.items()})
-    if got != xxh:
-        sys.exit("%s: weights_xxh64 mismatch (file %s, computed %s)" % (path, xxh, got))
+    cfg, state, _ = read_model(path)
     m = R.build(cfg)
     m.load_state_dict(state)
     m.eval()

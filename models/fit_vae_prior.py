@@ -16,31 +16,18 @@ the fitted Gaussian. The decoder and encoder weights are unchanged.
 """
 
 import argparse
-import json
 import math
 import os
 import sys
 
-import h5py
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "reference"))
 import medsynth_ref as R  # noqa: E402
-from export_model import save_model  # noqa: E402
+from export_model import read_model, save_model  # noqa: E402
 from train import CLASS_NAMES, augment, load_data  # noqa: E402
-
-
-def load(path):
-    with h5py.File(path, "r") as f:
-        cfg = json.loads(f.attrs["config"])
-        state = {k: torch.from_numpy(f[k][...]) for k in f.keys()}
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-    if R.weights_xxh64({k: v.numpy() for k, v in state.items()}) != attrs["weights_xxh64"]:
-        sys.exit("%s: weights_xxh64 does not match the weights" % path)
-    return cfg, state, attrs
 
 
 def encode_all(model, x, y, copies, seed, batch=128):
@@ -79,7 +66,7 @@ def main(argv):
     ap.add_argument("--seed", type=int, default=3)
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    cfg, state, attrs = load(a.model)
+    cfg, state, attrs = read_model(a.model)
     if cfg["architecture"] != "vae":
         sys.exit("%s: not a vae" % a.model)
     base = R.build({k: v for k, v in cfg.items() if k not in ("latent_prior", "num_classes")})

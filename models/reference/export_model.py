@@ -38,6 +38,21 @@ def save_model(path, model, cfg, description="", training_data="none (random ini
     return state
 
 
+def read_model(path):
+    """Reads a model file: (config dict, {name: tensor}, root attributes as
+    str/numbers). Exits with a message when weights_xxh64 does not match."""
+    import torch
+    with h5py.File(path, "r") as f:
+        cfg = json.loads(f.attrs["config"])
+        state = {k: torch.from_numpy(f[k][...]) for k in f.keys()}
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    got = R.weights_xxh64({k: v.numpy() for k, v in state.items()})
+    if got != attrs.get("weights_xxh64"):
+        sys.exit("%s: weights_xxh64 mismatch (file %s, computed %s)" %
+                 (path, attrs.get("weights_xxh64"), got))
+    return cfg, state, attrs
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", choices=["unet", "vae"], default="unet")
