@@ -183,18 +183,33 @@ void ms_rng_u64_n(ms_rng_key key, const uint64_t *index, uint64_t lane, uint64_t
   for (; i < n; i++) out[i] = ms_rng_u64(key, index[i], lane);
 }
 
+#ifdef MS_RNG_HAVE_AVX2
+/* Uniforms (normal = 0) or normals (normal = 1, both words of a row through
+ * Box-Muller) for rows 0 .. r-1 through philox_avx2 in stages; returns r
+ * (the caller draws the remaining rows one by one, with identical bits). */
+static size_t staged_avx2(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out,
+                          size_t n, int normal) {
+  uint64_t w[MS_RNG_STAGE], w2[MS_RNG_STAGE];
+  size_t i = 0;
+  while (n - i >= 8) {
+    size_t m = n - i < MS_RNG_STAGE ? n - i : MS_RNG_STAGE;
+    size_t done = philox_avx2(key, index + i, lane, w, normal ? w2 : NULL, m);
+    for (size_t j = 0; j < done; j++) {
+      if (normal)
+        box_muller_w(w[j], w2[j], &out[i + j], NULL);
+      else
+        out[i + j] = u64_to_open01(w[j]);
+    }
+    i += done;
+  }
+  return i;
+}
+#endif
+
 void ms_rng_uniform_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n) {
   size_t i = 0;
 #ifdef MS_RNG_HAVE_AVX2
-  if (__builtin_cpu_supports("avx2")) {
-    uint64_t w[MS_RNG_STAGE];
-    while (n - i >= 8) {
-      size_t m = n - i < MS_RNG_STAGE ? n - i : MS_RNG_STAGE;
-      size_t done = philox_avx2(key, index + i, lane, w, NULL, m);
-      for (size_t j = 0; j < done; j++) out[i + j] = u64_to_open01(w[j]);
-      i += done;
-    }
-  }
+  if (__builtin_cpu_supports("avx2")) i = staged_avx2(key, index, lane, out, n, 0);
 #endif
   for (; i < n; i++) out[i] = ms_rng_uniform(key, index[i], lane);
 }
@@ -202,15 +217,7 @@ void ms_rng_uniform_n(ms_rng_key key, const uint64_t *index, uint64_t lane, doub
 void ms_rng_normal_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n) {
   size_t i = 0;
 #ifdef MS_RNG_HAVE_AVX2
-  if (__builtin_cpu_supports("avx2")) {
-    uint64_t w[MS_RNG_STAGE], w2[MS_RNG_STAGE];
-    while (n - i >= 8) {
-      size_t m = n - i < MS_RNG_STAGE ? n - i : MS_RNG_STAGE;
-      size_t done = philox_avx2(key, index + i, lane, w, w2, m);
-      for (size_t j = 0; j < done; j++) box_muller_w(w[j], w2[j], &out[i + j], NULL);
-      i += done;
-    }
-  }
+  if (__builtin_cpu_supports("avx2")) i = staged_avx2(key, index, lane, out, n, 1);
 #endif
   for (; i < n; i++) out[i] = ms_rng_normal(key, index[i], lane);
 }
