@@ -105,4 +105,13 @@ static inline size_t col(const memtable *t, const char *name) {
   return j;
 }
 
+/* Two runs produced the same tables: same count, rows and column hashes. */
+static inline void assert_same_tables(const memsink *a, const memsink *b) {
+  assert_int_equal(a->nt, b->nt);
+  for (size_t i = 0; i < a->nt; i++) {
+    assert_int_equal(a->t[i].n, b->t[i].n);
+    assert_true(memtable_hash(&a->t[i], 0, a->t[i].n) == memtable_hash(&b->t[i], 0, b->t[i].n));
+  }
+}
+
 #endif
