@@ -51,14 +51,10 @@ typedef struct {
 static void err_at(L *l, const char *ptr, int at_key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void err_at(L *l, const char *ptr, int at_key, const char *fmt, ...) {
-  int line = 0, col = 0;
-  ms__jsonloc_pointer_linecol(l->s->text, l->s->len, ptr, at_key, &line, &col);
-  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  ms__spec_verr(l->s, l->d, ptr, at_key, fmt, ap);
   va_end(ap);
-  ms_diag_add(l->d, MS_ERR_SPEC, l->s->file, line, col, ptr, "%s", msg);
   l->errs++;
 }
 

@@ -18,6 +18,7 @@
 #ifndef MS_RECORDS_PLAN_H
 #define MS_RECORDS_PLAN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -223,5 +224,11 @@ struct ms_spec {
 /* Fills *out with the spec constant called `name` as an expression symbol
  * (slot -1, value set). Returns 1 when found, 0 otherwise. */
 int ms__spec_const_symbol(const ms_spec *s, const char *name, ms__expr_symbol *out);
+
+/* Adds a spec error (MS_ERR_SPEC) located at JSON pointer `ptr` of the spec
+ * text (its key when at_key, else its value; "" or NULL: no location) with a
+ * printf-style message. */
+void ms__spec_verr(const ms_spec *s, ms_diag *d, const char *ptr, int at_key, const char *fmt,
+                   va_list ap) __attribute__((format(printf, 5, 0)));
 
 #endif

@@ -56,15 +56,20 @@ typedef struct {
 static void verr(V *v, const char *ptr, int at_key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void verr(V *v, const char *ptr, int at_key, const char *fmt, ...) {
+void ms__spec_verr(const ms_spec *s, ms_diag *d, const char *ptr, int at_key, const char *fmt,
+                   va_list ap) {
   int line = 0, col = 0;
-  ms__jsonloc_pointer_linecol(v->s->text, v->s->len, ptr, at_key, &line, &col);
+  ms__jsonloc_pointer_linecol(s->text, s->len, ptr, at_key, &line, &col);
   char msg[1024];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  ms_diag_add(d, MS_ERR_SPEC, s->file, line, col, ptr && *ptr ? ptr : NULL, "%s", msg);
+}
+
+static void verr(V *v, const char *ptr, int at_key, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  ms__spec_verr(v->s, v->d, ptr, at_key, fmt, ap);
   va_end(ap);
-  ms_diag_add(v->d, MS_ERR_SPEC, v->s->file, line, col, ptr && *ptr ? ptr : NULL, "%s", msg);
   v->errs++;
 }
 
