@@ -13,9 +13,9 @@
  * nbytes % s trailing bytes are copied unchanged. The deflate filter
  * (H5Zdeflate.c) is zlib compress2() at the dataset's level, i.e. a zlib
  * stream (RFC 1950) with default window and memory settings. Levels 2-9
- * produce exactly those bytes; level 1 uses zlib's Z_RLE strategy instead
- * of compress2's level 1 (a different but equally standard zlib stream,
- * faster on shuffled rows; see ms__chunk_compress). Either way chunks are
+ * produce exactly those bytes; level 1 uses our run-length deflate encoder
+ * (gen/io/deflate.c) instead of compress2's level 1 (a different but
+ * equally standard zlib stream, much faster on shuffled rows). Either way chunks are
  * compressed in parallel and written with H5Dwrite_chunk, and any HDF5
  * reader decodes them through its deflate filter. */
 #include <errno.h>
@@ -27,6 +27,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "io/io_private.h"
 
@@ -178,25 +181,49 @@ ms_status ms__h5_error(ms_diag *d, ms_status st, const char *where, const char *
 
 /* ---- codec ------------------------------------------------------------ */
 
+/* Byte transpose of 8 elements x 8 bytes: rows r0..r7 (8 bytes each, at
+ * src + k * s) become 8 plane segments of 8 bytes (at dst + j * n). */
+#ifdef __SSE2__
+static inline void tr8x8(uint8_t *dst, size_t n, const uint8_t *src, size_t s) {
+  __m128i a[8];
+  for (int k = 0; k < 8; k++) a[k] = _mm_loadl_epi64((const __m128i *)(const void *)(src + k * s));
+  __m128i t0 = _mm_unpacklo_epi8(a[0], a[1]), t1 = _mm_unpacklo_epi8(a[2], a[3]);
+  __m128i t2 = _mm_unpacklo_epi8(a[4], a[5]), t3 = _mm_unpacklo_epi8(a[6], a[7]);
+  __m128i u0 = _mm_unpacklo_epi16(t0, t1), u1 = _mm_unpackhi_epi16(t0, t1);
+  __m128i u2 = _mm_unpacklo_epi16(t2, t3), u3 = _mm_unpackhi_epi16(t2, t3);
+  __m128i v[4] = {_mm_unpacklo_epi32(u0, u2), _mm_unpackhi_epi32(u0, u2),
+                  _mm_unpacklo_epi32(u1, u3), _mm_unpackhi_epi32(u1, u3)};
+  for (int q = 0; q < 4; q++) {
+    _mm_storel_epi64((__m128i *)(void *)(dst + (size_t)(2 * q) * n), v[q]);
+    _mm_storel_epi64((__m128i *)(void *)(dst + (size_t)(2 * q + 1) * n),
+                     _mm_unpackhi_epi64(v[q], v[q]));
+  }
+}
+#else
+static inline void tr8x8(uint8_t *dst, size_t n, const uint8_t *src, size_t s) {
+  for (size_t j = 0; j < 8; j++)
+    for (size_t k = 0; k < 8; k++) dst[j * n + k] = src[k * s + j];
+}
+#endif
+
 static void shuffle(uint8_t *dst, const uint8_t *src, size_t nbytes, size_t s) {
   size_t n = nbytes / s;
   if (s <= 1 || n <= 1) {
     memcpy(dst, src, nbytes);
     return;
   }
-  /* Blocks of 64 elements: the block's source bytes stay in L1 while each of
-   * the s destination planes receives 64 consecutive bytes (a strided
-   * sweep over the whole chunk per byte plane misses the cache on every
-   * load). */
-  for (size_t i0 = 0; i0 < n; i0 += 64) {
-    size_t m = n - i0 < 64 ? n - i0 : 64;
+  /* Blocks of 8 elements: 8x8 byte transposes over the element's bytes in
+   * groups of 8, the s % 8 last bytes and the n % 8 last elements one at a
+   * time. Each block's source bytes are read once while in L1. */
+  size_t n8 = n & ~(size_t)7, s8 = s & ~(size_t)7;
+  for (size_t i0 = 0; i0 < n8; i0 += 8) {
     const uint8_t *blk = src + i0 * s;
-    for (size_t j = 0; j < s; j++) {
-      const uint8_t *sp = blk + j;
-      uint8_t *dp = dst + j * n + i0;
-      for (size_t i = 0; i < m; i++) dp[i] = sp[i * s];
-    }
+    for (size_t j = 0; j < s8; j += 8) tr8x8(dst + j * n + i0, n, blk + j, s);
+    for (size_t j = s8; j < s; j++)
+      for (size_t i = 0; i < 8; i++) dst[j * n + i0 + i] = blk[i * s + j];
   }
+  for (size_t i = n8; i < n; i++)
+    for (size_t j = 0; j < s; j++) dst[j * n + i] = src[i * s + j];
   size_t done = n * s;
   if (done < nbytes) memcpy(dst + done, src + done, nbytes - done);
 }
@@ -225,21 +252,11 @@ int ms__chunk_compress(const uint8_t *raw, size_t nbytes, size_t elem_size, int 
     *out_len = len;
     return 0;
   }
-  /* Level 1: zlib's run-length strategy (matches at distance 1 only, no
-   * hash chains). On shuffled rows, whose byte planes are runs and
-   * low-entropy symbols, it compresses about as well as zlib level 1 in
-   * about 70 % of the time (docs/performance.md, Records). */
-  z_stream z;
-  memset(&z, 0, sizeof z);
-  if (deflateInit2(&z, 1, Z_DEFLATED, 15, 8, Z_RLE) != Z_OK) return -1;
-  z.next_in = (Bytef *)scratch;
-  z.avail_in = (uInt)nbytes;
-  z.next_out = out;
-  z.avail_out = (uInt)compressBound((uLong)nbytes);
-  int rc = deflate(&z, Z_FINISH);
-  *out_len = z.total_out;
-  deflateEnd(&z);
-  return rc == Z_STREAM_END ? 0 : -1;
+  /* Level 1: run-length deflate (gen/io/deflate.c). On shuffled rows,
+   * whose byte planes are runs and low-entropy symbols, it compresses about
+   * as well as zlib level 1 in a fraction of the time (docs/performance.md,
+   * Records). */
+  return ms__deflate_rle(scratch, nbytes, out, compressBound((uLong)nbytes), out_len);
 }
 
 int ms__chunk_decompress(const uint8_t *in, size_t in_len, size_t elem_size, uint8_t *scratch,

@@ -59,11 +59,18 @@ ms_status ms__h5_error(ms_diag *d, ms_status st, const char *where, const char *
 
 /* HDF5 shuffle filter (elem_size bytes per element) followed by zlib
  * compress2 at `level`, exactly as H5Z_FILTER_SHUFFLE + H5Z_FILTER_DEFLATE
- * produce them (level 1: zlib's Z_RLE strategy, a standard zlib stream that
+ * produce them (level 1: ms__deflate_rle, a standard zlib stream that
  * HDF5's deflate filter decodes like any other). scratch holds nbytes; out
  * holds compressBound(nbytes). Returns 0 on success. */
 int ms__chunk_compress(const uint8_t *raw, size_t nbytes, size_t elem_size, int level,
                        uint8_t *scratch, uint8_t *out, size_t *out_len);
+/* Run-length deflate encoder (gen/io/deflate.c): a zlib stream of in[0..n)
+ * whose matches are runs only. out holds cap bytes (compressBound(n) is
+ * always enough). Returns 0 and the length, or -1 when cap is too small or
+ * memory runs out. */
+int ms__deflate_rle(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *out_len);
+/* Adler-32 of in[0..n) continuing from a (1 starts a new checksum). */
+uint32_t ms__adler32(uint32_t a, const uint8_t *in, size_t n);
 /* The inverse (used by tests and the reader's verification). */
 int ms__chunk_decompress(const uint8_t *in, size_t in_len, size_t elem_size, uint8_t *scratch,
                          uint8_t *raw, size_t nbytes);
