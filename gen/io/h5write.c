@@ -48,6 +48,12 @@ typedef struct {
   uint64_t chunks_written; /* chunk index of raw chunk 0 of the batch */
   uint8_t *raw;            /* MS__BATCH * chunk_bytes */
   size_t cur, fill;        /* current chunk in batch, rows in it */
+  /* compressed chunks of the batch: a chunk is compressed by the task that
+   * fills it, while its bytes are still in that core's cache */
+  uint8_t *zout; /* MS__BATCH * zcap */
+  size_t zcap;
+  size_t zlen[MS__BATCH];
+  uint8_t zdone[MS__BATCH];
   XXH64_state_t *xx;
   int ended;
 } h5table;
@@ -207,6 +213,18 @@ static int compress_batch(ms__h5w *h, const uint8_t *const *src, size_t n, size_
   return fail ? -1 : 0;
 }
 
+/* Compresses raw chunk i of table t's batch into its zout slot (scratch
+ * slot i: chunks of one batch never share it). */
+static int compress_table_chunk(ms__h5w *h, h5table *t, size_t i) {
+  size_t len = 0;
+  if (ms__chunk_compress(t->raw + i * t->chunk_bytes, t->chunk_bytes, t->L.row_size, h->level,
+                         h->scratch + i * h->ws_bytes, t->zout + i * t->zcap, &len) != 0)
+    return -1;
+  t->zlen[i] = len;
+  t->zdone[i] = 1;
+  return 0;
+}
+
 /* ---- open / attributes ----------------------------------------------- */
 
 ms_status ms__h5w_open(ms__h5w **out, const char *tmp_path, const ms_writer_opts *o,
@@ -290,6 +308,7 @@ static void table_free(h5table *t) {
   ms_table_schema_deinit(&t->schema);
   ms__rowlayout_deinit(&t->L);
   free(t->raw);
+  free(t->zout);
   if (t->xx) XXH64_freeState(t->xx);
   free(t);
 }
@@ -398,7 +417,9 @@ ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t exp
   if (cr > (size_t)0xffffffffu / rs) cr = (size_t)0xffffffffu / rs; /* chunk < 4 GiB */
   t->chunk_rows = cr;
   t->chunk_bytes = cr * rs;
-  if (!(t->raw = malloc(MS__BATCH * t->chunk_bytes)) || ensure_ws(h, t->chunk_bytes)) {
+  t->zcap = compressBound((uLong)t->chunk_bytes);
+  if (!(t->raw = malloc(MS__BATCH * t->chunk_bytes)) || ensure_ws(h, t->chunk_bytes) ||
+      (h->level > 0 && !(t->zout = malloc(MS__BATCH * t->zcap)))) {
     table_free(t);
     return MS_ERR_NOMEM;
   }
@@ -443,16 +464,27 @@ static ms_status flush_batch(ms__h5w *h, h5table *t, ms_diag *d) {
   hsize_t ext = t->rows + batch_rows;
   if (H5Dset_extent(t->dset, &ext) < 0)
     return ms__h5_error(d, MS_ERR_IO, t->name, "cannot extend dataset");
-  const uint8_t *src[MS__BATCH];
-  for (size_t i = 0; i < n; i++) src[i] = t->raw + i * t->chunk_bytes;
-  if (h->level > 0 && compress_batch(h, src, n, t->chunk_bytes, t->L.row_size))
-    return ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, t->name, "zlib compression failed");
+  if (h->level > 0) {
+    /* chunks not compressed yet: the partial last one, or all of them when
+     * the rows came in pieces */
+    size_t todo[MS__BATCH], m = 0;
+    for (size_t i = 0; i < n; i++)
+      if (!t->zdone[i]) todo[m++] = i;
+    int fail = 0, use = h->threads > 0 ? h->threads : omp_get_max_threads();
+    if ((size_t)use > m) use = (int)m;
+    if (use < 1) use = 1;
+#pragma omp parallel for num_threads(use) schedule(dynamic, 1) reduction(| : fail)
+    for (size_t k = 0; k < m; k++) fail |= compress_table_chunk(h, t, todo[k]) != 0;
+    if (fail) return ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, t->name, "zlib compression failed");
+  }
   for (size_t i = 0; i < n; i++) {
     hsize_t off = (t->chunks_written + i) * (hsize_t)t->chunk_rows;
     herr_t e = h->level > 0
-                   ? H5Dwrite_chunk(t->dset, H5P_DEFAULT, 0, &off, h->zlen[i], h->zout + i * h->zcap)
-                   : H5Dwrite_chunk(t->dset, H5P_DEFAULT, 0, &off, t->chunk_bytes, src[i]);
+                   ? H5Dwrite_chunk(t->dset, H5P_DEFAULT, 0, &off, t->zlen[i], t->zout + i * t->zcap)
+                   : H5Dwrite_chunk(t->dset, H5P_DEFAULT, 0, &off, t->chunk_bytes,
+                                    t->raw + i * t->chunk_bytes);
     if (e < 0) return ms__h5_error(d, MS_ERR_IO, t->name, "cannot write chunk");
+    t->zdone[i] = 0;
   }
   t->chunks_written += n;
   t->rows += batch_rows;
@@ -583,8 +615,8 @@ ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d) {
   while (r0 < c->n_rows) {
     /* Segments up to the end of the batch, packed in parallel: each lands at
      * a fixed place, so the bytes do not depend on the thread count. */
-    size_t seg_r0[MS__BATCH + 1], seg_n[MS__BATCH + 1];
-    uint8_t *seg_dst[MS__BATCH + 1];
+    size_t seg_r0[MS__BATCH + 1], seg_n[MS__BATCH + 1], seg_chunk[MS__BATCH + 1];
+    uint8_t *seg_dst[MS__BATCH + 1], seg_full[MS__BATCH + 1];
     int nseg = 0;
     while (r0 < c->n_rows && t->cur < MS__BATCH) {
       size_t n = t->chunk_rows - t->fill;
@@ -592,18 +624,25 @@ ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d) {
       seg_r0[nseg] = r0;
       seg_n[nseg] = n;
       seg_dst[nseg] = t->raw + t->cur * t->chunk_bytes + t->fill * t->L.row_size;
-      nseg++;
+      seg_chunk[nseg] = t->cur;
       t->fill += n;
       r0 += n;
+      seg_full[nseg] = t->fill == t->chunk_rows;
+      nseg++;
       if (t->fill == t->chunk_rows) {
         t->cur++;
         t->fill = 0;
       }
     }
-    int use = nseg < nt ? nseg : nt;
+    int use = nseg < nt ? nseg : nt, fail = 0;
     if (use < 1) use = 1;
-#pragma omp parallel for num_threads(use) schedule(dynamic, 1)
-    for (int k = 0; k < nseg; k++) pack_rows(t, c, seg_r0[k], seg_n[k], seg_dst[k]);
+    /* a segment that completes its chunk compresses it too */
+#pragma omp parallel for num_threads(use) schedule(dynamic, 1) reduction(| : fail)
+    for (int k = 0; k < nseg; k++) {
+      pack_rows(t, c, seg_r0[k], seg_n[k], seg_dst[k]);
+      if (seg_full[k] && h->level > 0) fail |= compress_table_chunk(h, t, seg_chunk[k]) != 0;
+    }
+    if (fail) return ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, t->name, "zlib compression failed");
     if (t->cur == MS__BATCH && (st = flush_batch(h, t, d))) return st;
   }
   return MS_OK;
@@ -622,7 +661,8 @@ ms_status ms__h5w_end_table(ms__h5w *h, const char *name, ms_diag *d) {
   H5Dclose(t->dset);
   t->dset = -1;
   free(t->raw);
-  t->raw = NULL;
+  free(t->zout);
+  t->raw = t->zout = NULL;
   t->ended = 1;
   return MS_OK;
 }
