@@ -55,6 +55,7 @@ typedef struct {
   size_t zlen[MS__BATCH];
   uint8_t zdone[MS__BATCH];
   XXH64_state_t *xx;
+  char **padded; /* per categorical column: its labels zero-padded to the width */
   int ended;
 } h5table;
 
@@ -309,6 +310,9 @@ static void table_free(h5table *t) {
   ms__rowlayout_deinit(&t->L);
   free(t->raw);
   free(t->zout);
+  if (t->padded)
+    for (size_t j = 0; j < t->schema.n_columns; j++) free(t->padded[j]);
+  free(t->padded);
   if (t->xx) XXH64_freeState(t->xx);
   free(t);
 }
@@ -407,6 +411,21 @@ ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t exp
     return MS_ERR_NOMEM;
   }
   XXH64_reset(t->xx, 0);
+  if (!(t->padded = calloc(t->schema.n_columns ? t->schema.n_columns : 1, sizeof *t->padded))) {
+    table_free(t);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t j = 0; j < t->schema.n_columns; j++) {
+    const ms_column *col = &t->schema.columns[j];
+    if (col->type != MS_COL_CATEGORICAL) continue;
+    size_t w = t->L.width[j];
+    if (!(t->padded[j] = calloc(col->n_categories ? col->n_categories * w : 1, 1))) {
+      table_free(t);
+      return MS_ERR_NOMEM;
+    }
+    for (size_t k = 0; k < col->n_categories; k++)
+      memcpy(t->padded[j] + k * w, col->categories[k], strnlen(col->categories[k], w));
+  }
   size_t rs = t->L.row_size;
   size_t cr = h->chunk_rows_opt;
   if (!cr) {
@@ -578,14 +597,12 @@ static void pack_rows(const h5table *t, const ms_chunk *c, size_t r0, size_t n, 
       }
       case MS_COL_CATEGORICAL: {
         const int32_t *v = (const int32_t *)c->cols[j].data + r0;
+        const char *pad = t->padded[j];
         for (size_t r = 0; r < n; r++, o += rs) {
-          size_t l = 0;
-          if (!(valid && !valid[r])) {
-            const char *lab = col->categories[v[r]];
-            l = strlen(lab);
-            memcpy(o, lab, l);
-          }
-          memset(o + l, 0, w - l);
+          if (valid && !valid[r])
+            memset(o, 0, w);
+          else
+            memcpy(o, pad + (size_t)v[r] * w, w);
         }
         break;
       }
