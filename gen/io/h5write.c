@@ -306,13 +306,13 @@ static void table_free(h5table *t) {
   if (!t) return;
   if (t->dset >= 0) H5Dclose(t->dset);
   free(t->name);
+  if (t->padded) /* before the schema, which gives its length */
+    for (size_t j = 0; j < t->schema.n_columns; j++) free(t->padded[j]);
+  free(t->padded);
   ms_table_schema_deinit(&t->schema);
   ms__rowlayout_deinit(&t->L);
   free(t->raw);
   free(t->zout);
-  if (t->padded)
-    for (size_t j = 0; j < t->schema.n_columns; j++) free(t->padded[j]);
-  free(t->padded);
   if (t->xx) XXH64_freeState(t->xx);
   free(t);
 }
