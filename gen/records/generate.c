@@ -65,6 +65,7 @@ struct tchunk {
   void **data;
   uint8_t **valid;
   double **cu; /* copula uniforms per field (NULL when not in a group) */
+  uint8_t *cu_done; /* cu[fi] holds this chunk's uniforms */
   uint8_t *done;
   uint64_t *uid;
   uint32_t *kidx; /* child number within its parent */
@@ -101,6 +102,7 @@ static void tchunk_free(tchunk *c) {
   free(c->data);
   free(c->valid);
   free(c->cu);
+  free(c->cu_done);
   free(c->done);
   free(c->uid);
   free(c->kidx);
@@ -120,10 +122,12 @@ static tchunk *tchunk_new(const ms_spec *s, size_t ti, size_t cap, int count_mod
   c->data = calloc(nf, sizeof *c->data);
   c->valid = calloc(nf, sizeof *c->valid);
   c->cu = calloc(nf, sizeof *c->cu);
+  c->cu_done = calloc(nf, 1);
   c->done = calloc(nf, 1);
   c->uid = malloc(c->cap * sizeof *c->uid);
   c->kidx = malloc(c->cap * sizeof *c->kidx);
-  if (!c->data || !c->valid || !c->cu || !c->done || !c->uid || !c->kidx) goto fail;
+  if (!c->data || !c->valid || !c->cu || !c->cu_done || !c->done || !c->uid || !c->kidx)
+    goto fail;
   for (size_t i = 0; i < nf; i++) {
     const ms__field *f = &c->t->fields[i];
     if (count_mode && !f->needed_prefix) continue;
@@ -140,6 +144,41 @@ static tchunk *tchunk_new(const ms_spec *s, size_t ti, size_t cap, int count_mod
 fail:
   tchunk_free(c);
   return NULL;
+}
+
+/* A chunk of table ti for up to `need` rows: the spare one (*spare, taken
+ * out) when it fits, else a new one. Chunks of the same table have the same
+ * columns, and every computed column is written for every row (gen_field),
+ * so a reused chunk needs no clearing: only its bookkeeping is reset.
+ * Reusing the buffers of the previous batch saves the page faults and
+ * zeroing of fresh allocations. */
+static tchunk *tchunk_take(tchunk **spare, const ms_spec *s, size_t ti, size_t need,
+                           int count_mode) {
+  tchunk *c = spare ? *spare : NULL;
+  if (c && c->ti == ti && c->count_mode == count_mode && c->cap >= need) {
+    *spare = NULL;
+    size_t nf = c->t->n_fields;
+    memset(c->done, 0, nf);
+    memset(c->cu_done, 0, nf);
+    c->n = 0;
+    c->parent = NULL;
+    c->pos0 = 0;
+    return c;
+  }
+  /* headroom: child chunks vary a little in size from batch to batch */
+  return tchunk_new(s, ti, spare ? need + need / 8 : need, count_mode);
+}
+
+/* Keeps c as the spare chunk of its table (the larger of c and the current
+ * spare), or frees it. */
+static void tchunk_recycle(tchunk **spare, tchunk *c) {
+  if (!c) return;
+  if (c->count_mode || (*spare && (*spare)->cap >= c->cap)) {
+    tchunk_free(c);
+    return;
+  }
+  tchunk_free(*spare);
+  *spare = c;
 }
 
 /* New chunk holding rows[0..m) of c (computed fields only). */
@@ -175,14 +214,19 @@ static tchunk *tchunk_select(const tchunk *c, const uint32_t *rows, size_t m) {
  * of (parameters, lower bound, upper bound): rows whose parameters come from
  * categories or bands share a few windows, so their CDF evaluations are done
  * once per distinct set instead of once per row. A window is a pure function
- * of its key, so a hit returns the same bits as recomputing it. */
-#define WCACHE_BITS 7
+ * of its key, so a hit returns the same bits as recomputing it. The cache
+ * is direct-mapped and large enough for per-year parameters crossed with a
+ * category (a few hundred sets) and for bounds computed from a rounded
+ * field (a few thousand); an entry belongs to the current field and chunk
+ * when its stamp equals the scratch's, so starting afresh costs no clearing. */
+#define WCACHE_BITS 14
 #define WCACHE_SIZE (1u << WCACHE_BITS)
 #define WKEY_N (MS__DIST_MAX_PARAMS + 2)
 
 typedef struct {
   uint64_t key[WKEY_N];
-  uint8_t used, checked;
+  uint32_t stamp; /* the wstamp it was filled under; 0 = never */
+  uint8_t checked;
   ms__dist_trunc tw; /* mode MS__TRUNC_COUNT until first prepared */
 } wentry;
 
@@ -190,6 +234,7 @@ typedef struct {
   ms__expr_scratch *xs;
   gsl_rng *g;
   wentry *wc; /* WCACHE_SIZE entries */
+  uint32_t wstamp; /* stamp of the entries valid for the current draw */
   size_t cap;
   double *tmp[12];
   uint8_t *ok[12];
@@ -565,9 +610,10 @@ static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
   for (size_t j = 0; j < k; j++) {
     size_t fi = g->fields[j];
     if (!c->cu[fi]) {
-      c->cu[fi] = malloc((n ? n : 1) * sizeof(double));
+      c->cu[fi] = malloc(c->cap * sizeof(double));
       if (!c->cu[fi]) return -1;
     }
+    c->cu_done[fi] = 1;
   }
   double *e = malloc(k * sizeof *e);
   if (!e) return -1;
@@ -596,8 +642,17 @@ static inline uint64_t dbits(double x) {
   return b;
 }
 
+/* Empties the window cache for a new field or chunk. */
+static void wcache_reset(ws_t *w) {
+  if (++w->wstamp == 0) { /* wrapped: old stamps could match again */
+    wcache_reset(w);
+    w->wstamp = 1;
+  }
+}
+
 /* The cache entry of (a->p, lo, hi), replacing whatever shared its slot. */
-static wentry *wcache_get(wentry *wc, const ms__dist_args *a, double lo, double hi) {
+static wentry *wcache_get(wentry *wc, uint32_t stamp, const ms__dist_args *a, double lo,
+                          double hi) {
   uint64_t k[WKEY_N];
   for (int i = 0; i < MS__DIST_MAX_PARAMS; i++) k[i] = dbits(a->p[i]);
   k[MS__DIST_MAX_PARAMS] = dbits(lo);
@@ -606,9 +661,9 @@ static wentry *wcache_get(wentry *wc, const ms__dist_args *a, double lo, double 
   for (int i = 0; i < WKEY_N; i++) hsh = (hsh ^ k[i]) * 0x9E3779B97F4A7C15ull;
   hsh ^= hsh >> 29;
   wentry *e = &wc[(hsh * 0xBF58476D1CE4E5B9ull) >> (64 - WCACHE_BITS)];
-  if (e->used && !memcmp(e->key, k, sizeof k)) return e;
+  if (e->stamp == stamp && !memcmp(e->key, k, sizeof k)) return e;
   memcpy(e->key, k, sizeof k);
-  e->used = 1;
+  e->stamp = stamp;
   e->checked = 0;
   e->tw.mode = MS__TRUNC_COUNT;
   return e;
@@ -688,7 +743,7 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
     }
     return MS_OK;
   }
-  memset(w->wc, 0, WCACHE_SIZE * sizeof *w->wc);
+  wcache_reset(w);
   for (size_t r = 0; r < n; r++) {
     if (vsel && vsel[r] != vk) continue;
     int miss = 0;
@@ -709,7 +764,7 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
       if (lo) l = (lo[r] - basev[r]) / scale;
       if (hi) h = (hi[r] - basev[r]) / scale;
     }
-    wentry *we = wcache_get(w->wc, &a, l, h);
+    wentry *we = wcache_get(w->wc, w->wstamp, &a, l, h);
     if (any_expr && !we->checked) {
       char msg[96];
       int bad = ms__dist_check(D->type, &a, msg, sizeof msg);
@@ -964,7 +1019,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
   memset(valid, 1, n);
   uint8_t *vsel = w->vsel;
   if (select_variants(w, c, f->when_if, f->n_when, vsel)) return w->st;
-  if (f->cop_group >= 0 && !c->cu[fi])
+  if (f->cop_group >= 0 && !c->cu_done[fi])
     if (copula_fill(w, c, (size_t)f->cop_group)) return w->st = MS_ERR_NOMEM;
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
   int have_u = 0;
@@ -1176,6 +1231,7 @@ static ms_status gen_fields(ws_t *w, tchunk *c, char phase) {
 typedef struct {
   tchunk *out[MAX_TABLES]; /* rows inside the shard window (written) */
   tchunk *pre[MAX_TABLES]; /* rows before it (counted only) */
+  tchunk *spare[MAX_TABLES]; /* the previous batch's chunks, for reuse */
   uint64_t pre_rows[MAX_TABLES];
   uint64_t cand0, ncand;
   uint64_t last_cand; /* candidate index + 1 of the last accepted row kept */
@@ -1184,8 +1240,9 @@ typedef struct {
   ms_status st;
 } rchunk;
 
-/* Builds the chunk of child table ci for the rows of parent chunk p. */
-static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **out) {
+/* Builds the chunk of child table ci for the rows of parent chunk p (in
+ * spare[ci] when it fits; spare may be NULL). */
+static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **spare, tchunk **out) {
   const ms_spec *s = p->s;
   const ms__table *ct = &s->tables[ci];
   const ms__dist *D = &ct->count;
@@ -1245,7 +1302,7 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **out) {
     free(cnt);
     return row_error(w, p, 0, D->ptr, "too many child rows in one chunk (%zu); use a smaller --chunk-rows", total);
   }
-  tchunk *c = tchunk_new(s, ci, total, p->count_mode);
+  tchunk *c = tchunk_take(spare ? &spare[ci] : NULL, s, ci, total, p->count_mode);
   if (!c) {
     free(cnt);
     return w->st = MS_ERR_NOMEM;
@@ -1266,21 +1323,23 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **out) {
 }
 
 /* Generates the descendants of chunk c (its phase-1 fields done), tables in
- * spec order. `set` receives each table's chunk. */
-static ms_status gen_tree(ws_t *w, tchunk *c, tchunk **set, uint64_t *counts, const uint8_t *want) {
+ * spec order. `set` receives each table's chunk; spare (or NULL) holds
+ * chunks to reuse. */
+static ms_status gen_tree(ws_t *w, tchunk *c, tchunk **set, tchunk **spare, uint64_t *counts,
+                          const uint8_t *want) {
   const ms__table *t = c->t;
   for (size_t k = 0; k < t->n_children; k++) {
     size_t ci = t->children[k];
     if (!want[ci]) continue;
     tchunk *cc = NULL;
-    if (gen_children(w, c, ci, &cc)) return w->st;
+    if (gen_children(w, c, ci, spare, &cc)) return w->st;
     if (gen_fields(w, cc, c->count_mode ? 'n' : 'p')) {
       tchunk_free(cc);
       return w->st;
     }
     if (counts) counts[ci] += cc->n;
     set[ci] = cc;
-    if (gen_tree(w, cc, set, counts, want)) return w->st;
+    if (gen_tree(w, cc, set, spare, counts, want)) return w->st;
   }
   return MS_OK;
 }
@@ -1305,7 +1364,7 @@ static double now_s(void) {
 
 static void rchunk_clear(rchunk *rc, size_t nt) {
   for (size_t i = 0; i < nt; i++) {
-    tchunk_free(rc->out[i]);
+    tchunk_recycle(&rc->spare[i], rc->out[i]);
     tchunk_free(rc->pre[i]);
     rc->out[i] = rc->pre[i] = NULL;
     rc->pre_rows[i] = 0;
@@ -1320,7 +1379,7 @@ static void rchunk_clear(rchunk *rc, size_t nt) {
 /* Step A: candidates -> needed fields -> filter -> compaction. */
 static void step_a(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc) {
   const ms__table *t = &s->tables[rt];
-  tchunk *c = tchunk_new(s, rt, rc->ncand, 0);
+  tchunk *c = tchunk_take(&rc->spare[rt], s, rt, rc->ncand, 0);
   if (!c) {
     rc->st = MS_ERR_NOMEM;
     return;
@@ -1388,7 +1447,7 @@ static void step_b(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc, const uint8
     rc->out[rt] = c = o;
     p->count_mode = 1;
     rc->pre[rt] = p;
-    if (gen_tree(w, p, rc->pre, rc->pre_rows, want)) {
+    if (gen_tree(w, p, rc->pre, NULL, rc->pre_rows, want)) {
       rc->st = w->st;
       return;
     }
@@ -1398,7 +1457,7 @@ static void step_b(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc, const uint8
       rc->pre[i] = NULL;
     }
   }
-  if (gen_fields(w, c, 'p') || gen_tree(w, c, rc->out, NULL, want)) rc->st = w->st;
+  if (gen_fields(w, c, 'p') || gen_tree(w, c, rc->out, rc->spare, NULL, want)) rc->st = w->st;
 }
 
 static void step_c(ws_t *w, const ms_spec *s, rchunk *rc) {
@@ -1648,6 +1707,7 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
   }
   for (size_t i = 0; rcs && i < nb; i++) {
     rchunk_clear(&rcs[i], nt);
+    for (size_t ti = 0; ti < nt; ti++) tchunk_free(rcs[i].spare[ti]);
     ms_diag_deinit(&rcs[i].d);
   }
   for (int i = 0; ws && i < nthreads; i++) ws_free(&ws[i]);
