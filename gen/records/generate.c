@@ -586,7 +586,7 @@ static double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, doub
     ms_rng_gsl_reset(g, key, uid, MS__LANE_VALUE);
     x = ms__dist_draw_gsl(t, a, g);
   } else if (t == MS__DIST_NORMAL && isinf(lo) && isinf(hi)) {
-    x = a->p[0] + a->p[1] * gsl_cdf_ugaussian_Pinv(u);
+    x = a->p[0] + a->p[1] * ms__normal_quantile(u);
   } else {
     x = draw_u(tw, t, a, lo, hi, u);
   }
@@ -625,7 +625,7 @@ static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
     for (size_t i = 0; i < k; i++) {
       double z = 0;
       for (size_t j = 0; j <= i; j++) z += g->chol[i * k + j] * e[j];
-      double u = gsl_cdf_ugaussian_P(z);
+      double u = ms__normal_cdf(z);
       /* keep u inside (0, 1) so quantile functions stay finite */
       if (u <= 0) u = 5e-324;
       if (u >= 1) u = 1 - 1.1102230246251565e-16;
@@ -650,18 +650,27 @@ static void wcache_reset(ws_t *w) {
   }
 }
 
-/* The cache entry of (a->p, lo, hi), replacing whatever shared its slot. */
-static wentry *wcache_get(wentry *wc, uint32_t stamp, const ms__dist_args *a, double lo,
-                          double hi) {
+/* The cache entry of (parameters P[0..np)[r], the rest 0, lo, hi),
+ * replacing whatever shared its slot. The key is read from the parameter
+ * columns, not from a just-written ms__dist_args (a store-forwarding stall
+ * per row). */
+static wentry *wcache_get(wentry *wc, uint32_t stamp, double *const *P, int np, size_t r,
+                          double lo, double hi) {
   uint64_t k[WKEY_N];
-  for (int i = 0; i < MS__DIST_MAX_PARAMS; i++) k[i] = dbits(a->p[i]);
+  for (int i = 0; i < MS__DIST_MAX_PARAMS; i++) k[i] = i < np ? dbits(P[i][r]) : 0;
   k[MS__DIST_MAX_PARAMS] = dbits(lo);
   k[MS__DIST_MAX_PARAMS + 1] = dbits(hi);
-  uint64_t hsh = 0;
-  for (int i = 0; i < WKEY_N; i++) hsh = (hsh ^ k[i]) * 0x9E3779B97F4A7C15ull;
-  hsh ^= hsh >> 29;
+  /* independent products (no serial chain through the words), then a
+   * final mix; the hash only spreads keys, equality is checked in full */
+  static const uint64_t mul[WKEY_N] = {0x9E3779B97F4A7C15ull, 0xC2B2AE3D27D4EB4Full,
+                                       0x165667B19E3779F9ull, 0xD6E8FEB86659FD93ull,
+                                       0xFF51AFD7ED558CCDull, 0xC4CEB9FE1A85EC53ull};
+  uint64_t hsh = 0, diff = 0;
+  for (int i = 0; i < WKEY_N; i++) hsh += k[i] * mul[i];
+  hsh ^= hsh >> 32;
   wentry *e = &wc[(hsh * 0xBF58476D1CE4E5B9ull) >> (64 - WCACHE_BITS)];
-  if (e->stamp == stamp && !memcmp(e->key, k, sizeof k)) return e;
+  for (int i = 0; i < WKEY_N; i++) diff |= e->key[i] ^ k[i];
+  if (e->stamp == stamp && !diff) return e;
   memcpy(e->key, k, sizeof k);
   e->stamp = stamp;
   e->checked = 0;
@@ -764,7 +773,7 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
       if (lo) l = (lo[r] - basev[r]) / scale;
       if (hi) h = (hi[r] - basev[r]) / scale;
     }
-    wentry *we = wcache_get(w->wc, w->wstamp, &a, l, h);
+    wentry *we = wcache_get(w->wc, w->wstamp, P, D->type == MS__DIST_QUANTILES ? 0 : np, r, l, h);
     if (any_expr && !we->checked) {
       char msg[96];
       int bad = ms__dist_check(D->type, &a, msg, sizeof msg);
