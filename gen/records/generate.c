@@ -475,10 +475,15 @@ static ms_status eval_param(ws_t *w, const tchunk *c, const ms__param *p, double
 }
 
 /* Rows whose variant (vsel) is k, in w->srows; NULL when every row is (no
- * compaction needed). *m receives the count. */
-static const uint32_t *variant_rows(ws_t *w, const tchunk *c, const uint8_t *vsel, size_t k,
-                                    size_t *m) {
+ * compaction needed). *m receives the count. With no rules (nw = 0) every
+ * row has variant 0. */
+static const uint32_t *variant_rows(ws_t *w, const tchunk *c, const uint8_t *vsel, size_t nw,
+                                    size_t k, size_t *m) {
   size_t n = c->n, j = 0;
+  if (!nw) {
+    *m = k ? 0 : n;
+    return NULL;
+  }
   for (size_t r = 0; r < n; r++) {
     w->srows[j] = (uint32_t)r;
     j += vsel[r] == k;
@@ -929,6 +934,12 @@ static void gen_template(ws_t *w, tchunk *c, const ms__field *f, void *data) {
   size_t n = c->n, es = f->str_width + 1;
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
   static const char hexd[] = "0123456789ABCDEF";
+  size_t np = f->n_parts ? f->n_parts : 1;
+  size_t tlen[np]; /* lengths of the text parts, as cut below */
+  for (size_t pi = 0; pi < f->n_parts; pi++) {
+    tlen[pi] = f->parts[pi].kind == MS__TP_TEXT ? strlen(f->parts[pi].text) : 0;
+    if (tlen[pi] > 511) tlen[pi] = 511;
+  }
   for (size_t r = 0; r < n; r++) {
     char *o = (char *)data + r * es;
     size_t len = 0;
@@ -938,11 +949,12 @@ static void gen_template(ws_t *w, tchunk *c, const ms__field *f, void *data) {
       size_t k = 0;
       uint64_t lane = MS__LANE_TEMPLATE + pi * 8;
       switch (p->kind) {
-        case MS__TP_TEXT:
-          k = strlen(p->text);
-          if (k > sizeof buf - 1) k = sizeof buf - 1;
-          memcpy(buf, p->text, k);
-          break;
+        case MS__TP_TEXT: /* copied straight to the value */
+          k = tlen[pi];
+          if (len + k > f->str_width) k = f->str_width - len;
+          memcpy(o + len, p->text, k);
+          len += k;
+          continue;
         case MS__TP_SEQ:
         case MS__TP_ROW: {
           uint64_t v = c->pos0 + r + (p->kind == MS__TP_SEQ ? 1 : 0);
@@ -986,7 +998,12 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
   size_t n = c->n;
   double *rate = w->tmp[8];
   uint8_t *rok = w->ok[8];
-  if (eval_param(w, c, &f->miss_rate, 0.0, rate, rok)) return w->st;
+  /* one rate for every row: no per-row fill and checks */
+  int const_rate = !f->n_miss_when && (!f->miss_rate.set || !f->miss_rate.x);
+  if (const_rate)
+    rate[0] = f->miss_rate.set ? f->miss_rate.value : 0.0;
+  else if (eval_param(w, c, &f->miss_rate, 0.0, rate, rok))
+    return w->st;
   if (f->n_miss_when) {
     uint8_t *sel = w->ok[9];
     if (select_variants(w, c, f->miss_if, f->n_miss_when, sel)) return w->st;
@@ -994,7 +1011,7 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
     uint8_t *wok = w->ok[7];
     for (size_t k = 0; k < f->n_miss_when; k++) {
       size_t m = 0;
-      const uint32_t *rows = variant_rows(w, c, sel, k + 1, &m);
+      const uint32_t *rows = variant_rows(w, c, sel, f->n_miss_when, k + 1, &m);
       if (!m) continue;
       if (eval_param_sel(w, c, &f->miss_when_rate[k], 0.0, wr, wok, rows, m)) return w->st;
       for (size_t r = 0; r < n; r++)
@@ -1007,6 +1024,17 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
   double *U = w->tmp[11];
   ms_rng_uniform_n(key, c->uid, MS__LANE_MISSING, U, n);
+  if (const_rate && n) {
+    double q = rate[0];
+    if (!(q >= 0 && q <= 1))
+      return row_error(w, c, 0, f->miss_rate.ptr, "missing rate must be in [0, 1] (got %g)", q);
+    for (size_t r = 0; q > 0 && r < n; r++)
+      if (U[r] < q) {
+        valid[r] = 0;
+        clear_value(f, data, r);
+      }
+    return MS_OK;
+  }
   for (size_t r = 0; r < n; r++) {
     if (!rok[r]) continue; /* unknown rate: keep the value */
     if (!(rate[r] >= 0 && rate[r] <= 1))
@@ -1090,7 +1118,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
       }
       for (size_t k = 0; k <= f->n_when; k++) {
         size_t m = 0;
-        const uint32_t *rows = variant_rows(w, c, vsel, k, &m);
+        const uint32_t *rows = variant_rows(w, c, vsel, f->n_when, k, &m);
         if (!m) continue;
         const ms__variant *rv = k ? &f->when[k - 1] : NULL;
         const ms__variant *b = &f->base;
