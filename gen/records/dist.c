@@ -49,10 +49,6 @@ double ms__dist_param_default(ms__dist_type t, int i) {
   return NAN;
 }
 
-int ms__dist_is_discrete(ms__dist_type t) {
-  return t == MS__DIST_POISSON || t == MS__DIST_BINOMIAL;
-}
-
 static int bad(char *msg, size_t cap, int idx, const char *why) {
   snprintf(msg, cap, "%s", why);
   return idx;

@@ -40,7 +40,10 @@ ms__dist_type ms__dist_from_name(const char *name);
 const char *const *ms__dist_params(ms__dist_type t, int *n_required, int *n_total);
 /* Default of an optional parameter (beta low=0, high=1). */
 double ms__dist_param_default(ms__dist_type t, int i);
-int ms__dist_is_discrete(ms__dist_type t);
+/* Inline: asked for every drawn row. */
+static inline int ms__dist_is_discrete(ms__dist_type t) {
+  return t == MS__DIST_POISSON || t == MS__DIST_BINOMIAL;
+}
 
 /* Values of one row's parameters (in ms__dist_params order); quantile tables
  * are borrowed. */
