@@ -850,7 +850,8 @@ ms_status ms__expr_describe(const ms__expr *e, size_t i, const ms__reg *R, char 
 #define MEMO_HASH_BITS 11 /* open-addressing table of 4 x MEMO_MAX */
 
 typedef struct {
-  /* tuple t: key[t] = (value bits of each column, then the presence bits) */
+  /* tuple t: key[t] = (value bits of each column, 0 for unused columns,
+   * then the presence bits) */
   uint64_t key[MEMO_MAX][MEMO_SLOTS + 1];
   int32_t table[1u << MEMO_HASH_BITS]; /* tuple + 1, 0 = empty */
   /* one column per slot read, MEMO_MAX values in its layout, and presence */
@@ -1097,10 +1098,13 @@ static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_c
   }
   memset(M->table, 0, sizeof M->table);
   size_t nt = 0;
-  const size_t kw = (size_t)ns + 1; /* key words */
+  /* key words: a fixed MEMO_SLOTS + 1 (unused value words 0, presence
+   * last), so the per-row loops below unroll without branches */
+  const size_t kw = MEMO_SLOTS + 1;
+  for (int k = ns; k < MEMO_SLOTS; k++) memset(M->blk[k], 0, sizeof M->blk[k]);
   for (size_t start = 0; start < n_rows; start += BLK) {
     size_t n = n_rows - start < BLK ? n_rows - start : BLK;
-    uint64_t *pres = M->blk[ns];
+    uint64_t *pres = M->blk[MEMO_SLOTS];
     memset(pres, 0, n * sizeof *pres);
     for (int k = 0; k < ns; k++) memo_keys(&cols[slot[k]], lay[k], start, n, M->blk[k], pres, k);
     for (size_t j = 0; j < n; j++) {
@@ -1140,7 +1144,7 @@ static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_c
         case MS__EXPR_LAYOUT_I32: M->data[k].i32[t] = (int32_t)(uint32_t)v; break;
         default: M->data[k].u8[t] = (uint8_t)v; break;
       }
-      M->valid[k][t] = (uint8_t)((M->key[t][ns] >> k) & 1);
+      M->valid[k][t] = (uint8_t)((M->key[t][MEMO_SLOTS] >> k) & 1);
     }
     M->cols[slot[k]] = (ms__expr_col){.data = &M->data[k], .valid = M->valid[k], .index = NULL};
   }
