@@ -10,7 +10,9 @@
  * (if, and, or, coalesce) drop them for rows where the failing operand is
  * not used. When the result of a block holds an error, the lowest such row
  * is re-run alone in trace mode to find the operation that caused it and
- * describe it with its operand values.
+ * describe it with its operand values. When the rows of a call take few
+ * distinct input tuples, the program runs once per tuple and the rows take
+ * their tuple's result (eval_distinct; same operations, same bits).
  *
  * Invariants: no global state; all working memory is in the caller's
  * scratch; the compiled expression is only read, so any number of threads

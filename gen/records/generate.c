@@ -28,8 +28,10 @@
  * when it has rules) are evaluated only on the rows that use them, through
  * a frame indexed by those rows.
  *
- * Invariants: no state crosses chunks except the serial prefix sums; each
- * thread has its own scratch (expression scratch, gsl_rng, window cache). */
+ * Invariants: no state crosses chunks except the serial prefix sums (chunk
+ * buffers are reused from batch to batch, but every computed column is
+ * rewritten for every row, so no value crosses); each thread has its own
+ * scratch (expression scratch, gsl_rng, window cache). */
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_rng.h>
