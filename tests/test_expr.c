@@ -1036,6 +1036,86 @@ static void test_expr_vectorised_matches_scalar_reference(void **state) {
   free(b);
 }
 
+/* Rows taking few distinct input tuples (categories, whole-year ages,
+ * booleans, some missing; ages read through a parent index) are evaluated
+ * once per tuple: the results must be the bytes of evaluating each row
+ * alone, and an error must still name the lowest failing row. */
+static void test_expr_distinct_inputs_match_row_by_row(void **state) {
+  (void)state;
+  bigframe *b = big_new();
+  static uint8_t preg[NBIG];
+  static uint32_t pidx[NBIG];
+  uint64_t s = 5;
+  for (int i = 0; i < NBIG; i++) {
+    preg[i] = lcg(&s) % 3 == 0;
+    pidx[i] = (uint32_t)(lcg(&s) % NBIG);
+    /* missing values are stored as 0, as the generator stores them: 71
+     * ages x 3 sexes x 2 = 426 tuples */
+    if (!b->v_age[i]) b->age[i] = 0;
+    if (!b->v_sex[i]) b->sex[i] = 0;
+  }
+  b->cols[S_PREG] = (ms__expr_col){preg, NULL, NULL};
+  ms__expr_col parent_age = b->cols[S_AGE];
+  parent_age.index = pidx;
+  const char *const src[] = {
+      "if(sex == 'M', if(age < 40, 176.5, if(age < 60, 176.0, 174.0)), "
+      "if(age < 40, 163.0, if(age < 60, 162.0, 159.5))) + if(pregnant, 1, 0) * sqrt(age)",
+      "coalesce(if(age >= 45 and not pregnant, age / 3, age * 2), -1) + if(sex == 'F', 4, 0)",
+      "if(sex == 'M', log(age - 30), 0) + if(age < 40, 1, 2) * 3 - if(pregnant, 1, 2)"};
+  double *out = malloc(NBIG * sizeof *out);
+  uint8_t *ok = malloc(NBIG);
+  ms__expr_scratch *sc = ms__expr_scratch_new();
+  for (size_t k = 0; k < 2 * sizeof src / sizeof *src; k++) {
+    ms__expr_col cols[S_COUNT];
+    memcpy(cols, b->cols, sizeof cols);
+    if (k % 2) cols[S_AGE] = parent_age;
+    ms__expr *e = compile_ok(src[k / 2]);
+    ms__expr_error err, err1;
+    ms_status st = ms__expr_eval(e, cols, S_COUNT, NBIG, out, ok, sc, &err);
+    size_t first_bad = SIZE_MAX;
+    int n_ok = 0;
+    for (int i = 0; i < NBIG; i++) {
+      ms__expr_col c1[S_COUNT];
+      memcpy(c1, cols, sizeof c1);
+      for (int j = 0; j < S_COUNT; j++) {
+        if (!c1[j].data) continue;
+        if (c1[j].index) {
+          c1[j].index += i;
+          continue;
+        }
+        size_t sz = j == S_SEX || j == S_BIRTH || j == S_VISIT ? 4 : j == S_PREG ? 1 : 8;
+        c1[j].data = (const char *)c1[j].data + (size_t)i * sz;
+        if (c1[j].valid) c1[j].valid += i;
+      }
+      double one;
+      uint8_t one_ok;
+      if (ms__expr_eval(e, c1, S_COUNT, 1, &one, &one_ok, sc, &err1) != MS_OK) {
+        if (first_bad == SIZE_MAX) first_bad = (size_t)i;
+        continue;
+      }
+      if (st != MS_OK) continue; /* out is unspecified after an error */
+      n_ok += one_ok;
+      assert_int_equal(one_ok, ok[i]);
+      assert_memory_equal(&one, &out[i], sizeof one);
+    }
+    if (k / 2 == 2) {
+      /* log of a non-positive number for men aged 30 or less */
+      assert_true(first_bad != SIZE_MAX);
+      assert_int_not_equal(st, MS_OK);
+      assert_int_equal(err.row, first_bad);
+    } else {
+      assert_int_equal(st, MS_OK);
+      assert_true(first_bad == SIZE_MAX);
+      assert_true(n_ok > NBIG / 2 && n_ok < NBIG);
+    }
+    ms__expr_free(e);
+  }
+  ms__expr_scratch_free(sc);
+  free(out);
+  free(ok);
+  free(b);
+}
+
 static void test_expr_threads_give_same_bytes(void **state) {
   (void)state;
   bigframe *b = big_new();
@@ -1247,6 +1327,7 @@ int main(void) {
       cmocka_unit_test(test_expr_constant_values),
       cmocka_unit_test(test_expr_vectorised_matches_scalar_reference),
       cmocka_unit_test(test_expr_threads_give_same_bytes),
+      cmocka_unit_test(test_expr_distinct_inputs_match_row_by_row),
       cmocka_unit_test(test_expr_datetime_and_int_layouts),
       cmocka_unit_test(test_expr_bad_input_values),
       cmocka_unit_test(test_expr_doc_examples),

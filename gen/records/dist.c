@@ -5,6 +5,7 @@
  * pmf recurrence for small means, bisection on GSL's CDF otherwise). */
 #include "records/dist.h"
 
+#include <float.h>
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_randist.h>
 #include <math.h>
@@ -46,10 +47,6 @@ double ms__dist_param_default(ms__dist_type t, int i) {
   if (t == MS__DIST_BETA && i == 2) return 0.0;
   if (t == MS__DIST_BETA && i == 3) return 1.0;
   return NAN;
-}
-
-int ms__dist_is_discrete(ms__dist_type t) {
-  return t == MS__DIST_POISSON || t == MS__DIST_BINOMIAL;
 }
 
 static int bad(char *msg, size_t cap, int idx, const char *why) {
@@ -208,6 +205,57 @@ static double disc_quantile(ms__dist_type t, const ms__dist_args *a, double u) {
 static inline double phi_cdf(double z) { return 0.5 * erfc(-z * M_SQRT1_2); }
 static inline double phi_sf(double z) { return 0.5 * erfc(z * M_SQRT1_2); }
 
+/* ---- standard normal ------------------------------------------------------ */
+
+/* Same bits as GSL needs the same roundings: no contraction into fused
+ * multiply-adds (which a build for an FMA machine would otherwise do). */
+#define NO_FMA __attribute__((optimize("fp-contract=off")))
+
+/* Wichura, AS 241 (Applied Statistics 37, 1988), PPND16 central region:
+ * numerator and denominator in Horner form from the highest coefficient, r =
+ * 0.180625 - q^2, x = q * num / den. */
+NO_FMA double ms__normal_quantile(double u) {
+  static const double a[8] = {3.387132872796366608,  133.14166789178437745,
+                              1971.5909503065514427, 13731.693765509461125,
+                              45921.953931549871457, 67265.770927008700853,
+                              33430.575583588128105, 2509.0809287301226727};
+  static const double b[8] = {1.0,
+                              42.313330701600911252,
+                              687.1870074920579083,
+                              5394.1960214247511077,
+                              21213.794301586595867,
+                              39307.89580009271061,
+                              28729.085735721942674,
+                              5226.495278852854561};
+  double q = u - 0.5;
+  if (!(fabs(q) <= 0.425)) return gsl_cdf_ugaussian_Pinv(u); /* also 0, 1 and NaN */
+  double r = 0.180625 - q * q;
+  double num = a[7], den = b[7];
+  for (int i = 7; i > 0; i--) {
+    num = r * num + a[i - 1];
+    den = r * den + b[i - 1];
+  }
+  return q * (num / den);
+}
+
+/* Cody (Math. Comp. 23, 1969) rational function for |z| < 0.66291:
+ * Phi(z) = 0.5 + z P(z^2) / Q(z^2), evaluated as GSL does. */
+NO_FMA double ms__normal_cdf(double z) {
+  static const double a[5] = {2.2352520354606839287, 161.02823106855587881,
+                              1067.6894854603709582, 18154.981253343561249,
+                              0.065682337918207449113};
+  static const double b[4] = {47.20258190468824187, 976.09855173777669322,
+                              10260.932208618978205, 45507.789335026729956};
+  double az = fabs(z);
+  if (!(az < 0.66291) || az < DBL_EPSILON / 2) return gsl_cdf_ugaussian_P(z);
+  double zsq = z * z, num = a[4] * zsq, den = zsq;
+  for (int i = 0; i < 3; i++) {
+    num = (num + a[i]) * zsq;
+    den = (den + b[i]) * zsq;
+  }
+  return 0.5 + z * (num + a[3]) / (den + b[3]);
+}
+
 /* ---- public -------------------------------------------------------------- */
 
 double ms__dist_cdf(ms__dist_type t, const ms__dist_args *a, double x) {
@@ -267,9 +315,9 @@ double ms__dist_quantile(ms__dist_type t, const ms__dist_args *a, double u) {
   const double *p = a->p;
   switch (t) {
     case MS__DIST_NORMAL:
-      return p[0] + p[1] * gsl_cdf_ugaussian_Pinv(u);
+      return p[0] + p[1] * ms__normal_quantile(u);
     case MS__DIST_LOGNORMAL:
-      return exp(p[0] + p[1] * gsl_cdf_ugaussian_Pinv(u));
+      return exp(p[0] + p[1] * ms__normal_quantile(u));
     case MS__DIST_GAMMA:
       return gsl_cdf_gamma_Pinv(u, p[0], p[1]);
     case MS__DIST_BETA:

@@ -40,7 +40,10 @@ ms__dist_type ms__dist_from_name(const char *name);
 const char *const *ms__dist_params(ms__dist_type t, int *n_required, int *n_total);
 /* Default of an optional parameter (beta low=0, high=1). */
 double ms__dist_param_default(ms__dist_type t, int i);
-int ms__dist_is_discrete(ms__dist_type t);
+/* Inline: asked for every drawn row. */
+static inline int ms__dist_is_discrete(ms__dist_type t) {
+  return t == MS__DIST_POISSON || t == MS__DIST_BINOMIAL;
+}
 
 /* Values of one row's parameters (in ms__dist_params order); quantile tables
  * are borrowed. */
@@ -100,6 +103,15 @@ void ms__dist_trunc_init(ms__dist_trunc *w, ms__dist_type t, const ms__dist_args
                          double hi);
 double ms__dist_trunc_draw(const ms__dist_trunc *w, ms__dist_type t, const ms__dist_args *a,
                            double u);
+
+/* Standard normal quantile and CDF, bit for bit gsl_cdf_ugaussian_Pinv and
+ * gsl_cdf_ugaussian_P (GSL 2.x). Their central regions (|u - 0.5| <= 0.425:
+ * Wichura's AS 241 rational function; |z| < 0.66291: Cody's rational
+ * function) are evaluated here with GSL's operation order and no fused
+ * multiply-add, which avoids the library call's per-call set-up; other
+ * inputs go to GSL. tests/test_dist.c checks the equality. */
+double ms__normal_quantile(double u);
+double ms__normal_cdf(double z);
 
 /* Untruncated gamma/beta by GSL's samplers; r must already be reset to the
  * draw's key. */

@@ -10,7 +10,9 @@
  * (if, and, or, coalesce) drop them for rows where the failing operand is
  * not used. When the result of a block holds an error, the lowest such row
  * is re-run alone in trace mode to find the operation that caused it and
- * describe it with its operand values.
+ * describe it with its operand values. When the rows of a call take few
+ * distinct input tuples, the program runs once per tuple and the rows take
+ * their tuple's result (eval_distinct; same operations, same bits).
  *
  * Invariants: no global state; all working memory is in the caller's
  * scratch; the compiled expression is only read, so any number of threads
@@ -842,12 +844,42 @@ ms_status ms__expr_describe(const ms__expr *e, size_t i, const ms__reg *R, char 
 
 /* ------------------------------------------------------------- scratch */
 
+/* Evaluation over distinct inputs (see eval_distinct). */
+#define MEMO_MIN_OPS 8    /* non-constant instructions worth it */
+#define MEMO_MIN_ROWS 2048 /* rows worth it */
+#define MEMO_SLOTS 4      /* columns read, at most */
+#define MEMO_MAX 512      /* distinct input tuples, at most */
+#define MEMO_HASH_BITS 11 /* open-addressing table of 4 x MEMO_MAX */
+
+typedef struct {
+  /* tuple t: key[t] = (value bits of each column, 0 for unused columns,
+   * then the presence bits) */
+  uint64_t key[MEMO_MAX][MEMO_SLOTS + 1];
+  int32_t table[1u << MEMO_HASH_BITS]; /* tuple + 1, 0 = empty */
+  /* one column per slot read, MEMO_MAX values in its layout, and presence */
+  union {
+    double f64[MEMO_MAX];
+    int64_t i64[MEMO_MAX];
+    int32_t i32[MEMO_MAX];
+    uint8_t u8[MEMO_MAX];
+  } data[MEMO_SLOTS];
+  uint8_t valid[MEMO_SLOTS][MEMO_MAX];
+  uint64_t out[MEMO_MAX]; /* results (element size <= 8) */
+  uint8_t ok[MEMO_MAX];
+  uint64_t blk[MEMO_SLOTS + 1][BLK]; /* keys of one block of rows */
+  uint32_t *tuple;                    /* tuple of each row */
+  size_t tuple_cap;
+  ms__expr_col *cols;
+  size_t n_cols;
+} memo_t;
+
 struct ms__expr_scratch {
   unsigned char *mem;
   size_t n_regs;
   ms__reg *R;
   unsigned char **buf;
   int *origin;
+  memo_t *memo; /* allocated on first use */
 };
 
 ms__expr_scratch *ms__expr_scratch_new(void) { return calloc(1, sizeof(ms__expr_scratch)); }
@@ -858,6 +890,11 @@ void ms__expr_scratch_free(ms__expr_scratch *s) {
   free(s->R);
   free(s->buf);
   free(s->origin);
+  if (s->memo) {
+    free(s->memo->tuple);
+    free(s->memo->cols);
+    free(s->memo);
+  }
   free(s);
 }
 
@@ -984,6 +1021,153 @@ static ms_status call_error(const ms__expr *e, ms__expr_error *err, ms_status st
   return st;
 }
 
+static ms_status eval_blocks(const ms__expr *e, const ms__expr_col *cols, size_t n_rows,
+                             void *out, uint8_t *out_valid, ms__expr_scratch *scratch,
+                             ms__expr_error *err);
+
+/* Value bits of frame rows [start, start + n) of column c as its LOAD reads
+ * them (layout lay), zero-extended, into k; presence bit `bit` into pres. */
+static void memo_keys(const ms__expr_col *c, int lay, size_t start, size_t n, uint64_t *k,
+                      uint64_t *pres, int bit) {
+  const uint32_t *idx = c->index ? c->index + start : NULL;
+#define ROW(j) (idx ? (size_t)idx[j] : start + (j))
+  switch (lay) {
+    case MS__EXPR_LAYOUT_F64:
+    case MS__EXPR_LAYOUT_I64:
+      for (size_t j = 0; j < n; j++) memcpy(&k[j], (const uint64_t *)c->data + ROW(j), 8);
+      break;
+    case MS__EXPR_LAYOUT_I32:
+      for (size_t j = 0; j < n; j++) k[j] = ((const uint32_t *)c->data)[ROW(j)];
+      break;
+    default: /* U8 */
+      for (size_t j = 0; j < n; j++) k[j] = ((const uint8_t *)c->data)[ROW(j)];
+      break;
+  }
+  if (c->valid)
+    for (size_t j = 0; j < n; j++) pres[j] |= (uint64_t)(c->valid[ROW(j)] != 0) << bit;
+  else
+    for (size_t j = 0; j < n; j++) pres[j] |= 1ull << bit;
+#undef ROW
+}
+
+/* Evaluation over distinct inputs. An expression is a row-wise function of
+ * the value bits and presence of the columns its LOADs read (every
+ * operation is row-wise). When the rows of a call take few distinct input
+ * tuples (categories, bands, small integers), the program runs once per
+ * tuple over a compact frame holding one row per tuple, and each row takes
+ * its tuple's result: the same operations on the same inputs, so the same
+ * bits, for a fraction of the work. Returns 1 when done; 0 (nothing
+ * written) when the expression or call does not qualify, when the rows
+ * take more than MEMO_MAX tuples (found within the first few blocks for
+ * continuous inputs), or when a tuple's result is an error, so that the
+ * full evaluation reports the lowest failing row as always. */
+static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_cols,
+                         size_t n_rows, void *out, uint8_t *out_valid, ms__expr_scratch *scratch) {
+  if (n_rows < MEMO_MIN_ROWS || n_rows > UINT32_MAX) return 0;
+  int32_t slot[MEMO_SLOTS];
+  int lay[MEMO_SLOTS], ns = 0;
+  size_t ops = 0;
+  for (size_t i = 0; i < e->n_ins; i++) {
+    const ms__ins *I = &e->ins[i];
+    if (I->op == MS__OP_CONST) continue;
+    ops++;
+    if (I->op != MS__OP_LOAD) continue;
+    if (I->layout > MS__EXPR_LAYOUT_U8) return 0; /* strings: compared by content */
+    int k = 0;
+    while (k < ns && slot[k] != I->slot) k++;
+    if (k == ns) {
+      if (ns == MEMO_SLOTS) return 0;
+      slot[ns] = I->slot;
+      lay[ns++] = I->layout;
+    } else if (lay[k] != I->layout) {
+      return 0;
+    }
+  }
+  if (ops < MEMO_MIN_OPS || ns == 0) return 0;
+  memo_t *M = scratch->memo;
+  if (!M && !(M = scratch->memo = calloc(1, sizeof *M))) return 0;
+  if (M->tuple_cap < n_rows) {
+    free(M->tuple);
+    M->tuple_cap = 0;
+    if (!(M->tuple = malloc(n_rows * sizeof *M->tuple))) return 0;
+    M->tuple_cap = n_rows;
+  }
+  if (M->n_cols < n_cols) {
+    free(M->cols);
+    M->n_cols = 0;
+    if (!(M->cols = malloc(n_cols * sizeof *M->cols))) return 0;
+    M->n_cols = n_cols;
+  }
+  memset(M->table, 0, sizeof M->table);
+  size_t nt = 0;
+  /* key words: a fixed MEMO_SLOTS + 1 (unused value words 0, presence
+   * last), so the per-row loops below unroll without branches */
+  const size_t kw = MEMO_SLOTS + 1;
+  for (int k = ns; k < MEMO_SLOTS; k++) memset(M->blk[k], 0, sizeof M->blk[k]);
+  for (size_t start = 0; start < n_rows; start += BLK) {
+    size_t n = n_rows - start < BLK ? n_rows - start : BLK;
+    uint64_t *pres = M->blk[MEMO_SLOTS];
+    memset(pres, 0, n * sizeof *pres);
+    for (int k = 0; k < ns; k++) memo_keys(&cols[slot[k]], lay[k], start, n, M->blk[k], pres, k);
+    for (size_t j = 0; j < n; j++) {
+      /* the key words are read in place (M->blk[k][j]): copying them into
+       * a local array first stalls on store forwarding */
+      uint64_t h = 0;
+      for (size_t k = 0; k < kw; k++) h += M->blk[k][j] * (0x9E3779B97F4A7C15ull + 2 * k);
+      h ^= h >> 32;
+      size_t pos = (size_t)((h * 0xBF58476D1CE4E5B9ull) >> (64 - MEMO_HASH_BITS));
+      for (;;) {
+        int32_t t = M->table[pos];
+        if (!t) {
+          if (nt == MEMO_MAX) return 0;
+          for (size_t k = 0; k < kw; k++) M->key[nt][k] = M->blk[k][j];
+          M->table[pos] = (int32_t)++nt;
+          M->tuple[start + j] = (uint32_t)(nt - 1);
+          break;
+        }
+        uint64_t diff = 0;
+        for (size_t k = 0; k < kw; k++) diff |= M->key[t - 1][k] ^ M->blk[k][j];
+        if (!diff) {
+          M->tuple[start + j] = (uint32_t)(t - 1);
+          break;
+        }
+        pos = (pos + 1) & ((1u << MEMO_HASH_BITS) - 1);
+      }
+    }
+  }
+  /* the compact frame: tuple t is row t */
+  memcpy(M->cols, cols, n_cols * sizeof *cols);
+  for (int k = 0; k < ns; k++) {
+    for (size_t t = 0; t < nt; t++) {
+      uint64_t v = M->key[t][k];
+      switch (lay[k]) {
+        case MS__EXPR_LAYOUT_F64:
+        case MS__EXPR_LAYOUT_I64: memcpy(&M->data[k].i64[t], &v, 8); break;
+        case MS__EXPR_LAYOUT_I32: M->data[k].i32[t] = (int32_t)(uint32_t)v; break;
+        default: M->data[k].u8[t] = (uint8_t)v; break;
+      }
+      M->valid[k][t] = (uint8_t)((M->key[t][MEMO_SLOTS] >> k) & 1);
+    }
+    M->cols[slot[k]] = (ms__expr_col){.data = &M->data[k], .valid = M->valid[k], .index = NULL};
+  }
+  ms__expr_error err;
+  if (eval_blocks(e, M->cols, nt, M->out, M->ok, scratch, &err) != MS_OK) return 0;
+  size_t sz = ms__expr_type_size(e->type);
+  const uint32_t *tu = M->tuple;
+  for (size_t r = 0; r < n_rows; r++) out_valid[r] = M->ok[tu[r]];
+  if (sz == 8) {
+    const uint64_t *src = M->out;
+    for (size_t r = 0; r < n_rows; r++) memcpy((char *)out + r * 8, &src[tu[r]], 8);
+  } else if (sz == 4) {
+    const uint32_t *src = (const uint32_t *)M->out;
+    for (size_t r = 0; r < n_rows; r++) memcpy((char *)out + r * 4, &src[tu[r]], 4);
+  } else {
+    const uint8_t *src = (const uint8_t *)M->out;
+    for (size_t r = 0; r < n_rows; r++) ((uint8_t *)out)[r] = src[tu[r]];
+  }
+  return 1;
+}
+
 ms_status ms__expr_eval(const ms__expr *e, const ms__expr_col *cols, size_t n_cols,
                         size_t n_rows, void *out, uint8_t *out_valid, ms__expr_scratch *scratch,
                         ms__expr_error *err) {
@@ -1007,6 +1191,19 @@ ms_status ms__expr_eval(const ms__expr *e, const ms__expr_col *cols, size_t n_co
     ms__expr_scratch_free(own);
     return call_error(e, err, MS_ERR_NOMEM, "out of memory evaluating expression");
   }
+  ms_status st;
+  if (!eval_distinct(e, cols, n_cols, n_rows, out, out_valid, scratch))
+    st = eval_blocks(e, cols, n_rows, out, out_valid, scratch, err);
+  else
+    st = MS_OK;
+  ms__expr_scratch_free(own);
+  return st;
+}
+
+/* The block loop of ms__expr_eval (arguments checked, scratch reserved). */
+static ms_status eval_blocks(const ms__expr *e, const ms__expr_col *cols, size_t n_rows,
+                             void *out, uint8_t *out_valid, ms__expr_scratch *scratch,
+                             ms__expr_error *err) {
   ms__reg *R = scratch->R;
   for (size_t i = 0; i < e->n_ins; i++) {
     R[i].v = scratch->buf[i];
@@ -1035,7 +1232,6 @@ ms_status ms__expr_eval(const ms__expr *e, const ms__expr_col *cols, size_t n_co
     }
     write_out(e->type, &R[root], n, out, start, out_valid);
   }
-  ms__expr_scratch_free(own);
   return st;
 }
 

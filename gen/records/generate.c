@@ -28,8 +28,10 @@
  * when it has rules) are evaluated only on the rows that use them, through
  * a frame indexed by those rows.
  *
- * Invariants: no state crosses chunks except the serial prefix sums; each
- * thread has its own scratch (expression scratch, gsl_rng, window cache). */
+ * Invariants: no state crosses chunks except the serial prefix sums (chunk
+ * buffers are reused from batch to batch, but every computed column is
+ * rewritten for every row, so no value crosses); each thread has its own
+ * scratch (expression scratch, gsl_rng, window cache). */
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_rng.h>
@@ -65,6 +67,7 @@ struct tchunk {
   void **data;
   uint8_t **valid;
   double **cu; /* copula uniforms per field (NULL when not in a group) */
+  uint8_t *cu_done; /* cu[fi] holds this chunk's uniforms */
   uint8_t *done;
   uint64_t *uid;
   uint32_t *kidx; /* child number within its parent */
@@ -101,6 +104,7 @@ static void tchunk_free(tchunk *c) {
   free(c->data);
   free(c->valid);
   free(c->cu);
+  free(c->cu_done);
   free(c->done);
   free(c->uid);
   free(c->kidx);
@@ -120,10 +124,12 @@ static tchunk *tchunk_new(const ms_spec *s, size_t ti, size_t cap, int count_mod
   c->data = calloc(nf, sizeof *c->data);
   c->valid = calloc(nf, sizeof *c->valid);
   c->cu = calloc(nf, sizeof *c->cu);
+  c->cu_done = calloc(nf, 1);
   c->done = calloc(nf, 1);
   c->uid = malloc(c->cap * sizeof *c->uid);
   c->kidx = malloc(c->cap * sizeof *c->kidx);
-  if (!c->data || !c->valid || !c->cu || !c->done || !c->uid || !c->kidx) goto fail;
+  if (!c->data || !c->valid || !c->cu || !c->cu_done || !c->done || !c->uid || !c->kidx)
+    goto fail;
   for (size_t i = 0; i < nf; i++) {
     const ms__field *f = &c->t->fields[i];
     if (count_mode && !f->needed_prefix) continue;
@@ -140,6 +146,41 @@ static tchunk *tchunk_new(const ms_spec *s, size_t ti, size_t cap, int count_mod
 fail:
   tchunk_free(c);
   return NULL;
+}
+
+/* A chunk of table ti for up to `need` rows: the spare one (*spare, taken
+ * out) when it fits, else a new one. Chunks of the same table have the same
+ * columns, and every computed column is written for every row (gen_field),
+ * so a reused chunk needs no clearing: only its bookkeeping is reset.
+ * Reusing the buffers of the previous batch saves the page faults and
+ * zeroing of fresh allocations. */
+static tchunk *tchunk_take(tchunk **spare, const ms_spec *s, size_t ti, size_t need,
+                           int count_mode) {
+  tchunk *c = spare ? *spare : NULL;
+  if (c && c->ti == ti && c->count_mode == count_mode && c->cap >= need) {
+    *spare = NULL;
+    size_t nf = c->t->n_fields;
+    memset(c->done, 0, nf);
+    memset(c->cu_done, 0, nf);
+    c->n = 0;
+    c->parent = NULL;
+    c->pos0 = 0;
+    return c;
+  }
+  /* headroom: child chunks vary a little in size from batch to batch */
+  return tchunk_new(s, ti, spare ? need + need / 8 : need, count_mode);
+}
+
+/* Keeps c as the spare chunk of its table (the larger of c and the current
+ * spare), or frees it. */
+static void tchunk_recycle(tchunk **spare, tchunk *c) {
+  if (!c) return;
+  if (c->count_mode || (*spare && (*spare)->cap >= c->cap)) {
+    tchunk_free(c);
+    return;
+  }
+  tchunk_free(*spare);
+  *spare = c;
 }
 
 /* New chunk holding rows[0..m) of c (computed fields only). */
@@ -175,14 +216,19 @@ static tchunk *tchunk_select(const tchunk *c, const uint32_t *rows, size_t m) {
  * of (parameters, lower bound, upper bound): rows whose parameters come from
  * categories or bands share a few windows, so their CDF evaluations are done
  * once per distinct set instead of once per row. A window is a pure function
- * of its key, so a hit returns the same bits as recomputing it. */
-#define WCACHE_BITS 7
+ * of its key, so a hit returns the same bits as recomputing it. The cache
+ * is direct-mapped and large enough for per-year parameters crossed with a
+ * category (a few hundred sets) and for bounds computed from a rounded
+ * field (a few thousand); an entry belongs to the current field and chunk
+ * when its stamp equals the scratch's, so starting afresh costs no clearing. */
+#define WCACHE_BITS 14
 #define WCACHE_SIZE (1u << WCACHE_BITS)
 #define WKEY_N (MS__DIST_MAX_PARAMS + 2)
 
 typedef struct {
   uint64_t key[WKEY_N];
-  uint8_t used, checked;
+  uint32_t stamp; /* the wstamp it was filled under; 0 = never */
+  uint8_t checked;
   ms__dist_trunc tw; /* mode MS__TRUNC_COUNT until first prepared */
 } wentry;
 
@@ -190,6 +236,7 @@ typedef struct {
   ms__expr_scratch *xs;
   gsl_rng *g;
   wentry *wc; /* WCACHE_SIZE entries */
+  uint32_t wstamp; /* stamp of the entries valid for the current draw */
   size_t cap;
   double *tmp[12];
   uint8_t *ok[12];
@@ -430,10 +477,15 @@ static ms_status eval_param(ws_t *w, const tchunk *c, const ms__param *p, double
 }
 
 /* Rows whose variant (vsel) is k, in w->srows; NULL when every row is (no
- * compaction needed). *m receives the count. */
-static const uint32_t *variant_rows(ws_t *w, const tchunk *c, const uint8_t *vsel, size_t k,
-                                    size_t *m) {
+ * compaction needed). *m receives the count. With no rules (nw = 0) every
+ * row has variant 0. */
+static const uint32_t *variant_rows(ws_t *w, const tchunk *c, const uint8_t *vsel, size_t nw,
+                                    size_t k, size_t *m) {
   size_t n = c->n, j = 0;
+  if (!nw) {
+    *m = k ? 0 : n;
+    return NULL;
+  }
   for (size_t r = 0; r < n; r++) {
     w->srows[j] = (uint32_t)r;
     j += vsel[r] == k;
@@ -541,7 +593,7 @@ static double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, doub
     ms_rng_gsl_reset(g, key, uid, MS__LANE_VALUE);
     x = ms__dist_draw_gsl(t, a, g);
   } else if (t == MS__DIST_NORMAL && isinf(lo) && isinf(hi)) {
-    x = a->p[0] + a->p[1] * gsl_cdf_ugaussian_Pinv(u);
+    x = a->p[0] + a->p[1] * ms__normal_quantile(u);
   } else {
     x = draw_u(tw, t, a, lo, hi, u);
   }
@@ -565,9 +617,10 @@ static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
   for (size_t j = 0; j < k; j++) {
     size_t fi = g->fields[j];
     if (!c->cu[fi]) {
-      c->cu[fi] = malloc((n ? n : 1) * sizeof(double));
+      c->cu[fi] = malloc(c->cap * sizeof(double));
       if (!c->cu[fi]) return -1;
     }
+    c->cu_done[fi] = 1;
   }
   double *e = malloc(k * sizeof *e);
   if (!e) return -1;
@@ -579,7 +632,7 @@ static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
     for (size_t i = 0; i < k; i++) {
       double z = 0;
       for (size_t j = 0; j <= i; j++) z += g->chol[i * k + j] * e[j];
-      double u = gsl_cdf_ugaussian_P(z);
+      double u = ms__normal_cdf(z);
       /* keep u inside (0, 1) so quantile functions stay finite */
       if (u <= 0) u = 5e-324;
       if (u >= 1) u = 1 - 1.1102230246251565e-16;
@@ -596,19 +649,37 @@ static inline uint64_t dbits(double x) {
   return b;
 }
 
-/* The cache entry of (a->p, lo, hi), replacing whatever shared its slot. */
-static wentry *wcache_get(wentry *wc, const ms__dist_args *a, double lo, double hi) {
+/* Empties the window cache for a new field or chunk. */
+static void wcache_reset(ws_t *w) {
+  if (++w->wstamp == 0) { /* wrapped: old stamps could match again */
+    wcache_reset(w);
+    w->wstamp = 1;
+  }
+}
+
+/* The cache entry of (parameters P[0..np)[r], the rest 0, lo, hi),
+ * replacing whatever shared its slot. The key is read from the parameter
+ * columns, not from a just-written ms__dist_args (a store-forwarding stall
+ * per row). */
+static wentry *wcache_get(wentry *wc, uint32_t stamp, double *const *P, int np, size_t r,
+                          double lo, double hi) {
   uint64_t k[WKEY_N];
-  for (int i = 0; i < MS__DIST_MAX_PARAMS; i++) k[i] = dbits(a->p[i]);
+  for (int i = 0; i < MS__DIST_MAX_PARAMS; i++) k[i] = i < np ? dbits(P[i][r]) : 0;
   k[MS__DIST_MAX_PARAMS] = dbits(lo);
   k[MS__DIST_MAX_PARAMS + 1] = dbits(hi);
-  uint64_t hsh = 0;
-  for (int i = 0; i < WKEY_N; i++) hsh = (hsh ^ k[i]) * 0x9E3779B97F4A7C15ull;
-  hsh ^= hsh >> 29;
+  /* independent products (no serial chain through the words), then a
+   * final mix; the hash only spreads keys, equality is checked in full */
+  static const uint64_t mul[WKEY_N] = {0x9E3779B97F4A7C15ull, 0xC2B2AE3D27D4EB4Full,
+                                       0x165667B19E3779F9ull, 0xD6E8FEB86659FD93ull,
+                                       0xFF51AFD7ED558CCDull, 0xC4CEB9FE1A85EC53ull};
+  uint64_t hsh = 0, diff = 0;
+  for (int i = 0; i < WKEY_N; i++) hsh += k[i] * mul[i];
+  hsh ^= hsh >> 32;
   wentry *e = &wc[(hsh * 0xBF58476D1CE4E5B9ull) >> (64 - WCACHE_BITS)];
-  if (e->used && !memcmp(e->key, k, sizeof k)) return e;
+  for (int i = 0; i < WKEY_N; i++) diff |= e->key[i] ^ k[i];
+  if (e->stamp == stamp && !diff) return e;
   memcpy(e->key, k, sizeof k);
-  e->used = 1;
+  e->stamp = stamp;
   e->checked = 0;
   e->tw.mode = MS__TRUNC_COUNT;
   return e;
@@ -688,7 +759,7 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
     }
     return MS_OK;
   }
-  memset(w->wc, 0, WCACHE_SIZE * sizeof *w->wc);
+  wcache_reset(w);
   for (size_t r = 0; r < n; r++) {
     if (vsel && vsel[r] != vk) continue;
     int miss = 0;
@@ -709,7 +780,7 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
       if (lo) l = (lo[r] - basev[r]) / scale;
       if (hi) h = (hi[r] - basev[r]) / scale;
     }
-    wentry *we = wcache_get(w->wc, &a, l, h);
+    wentry *we = wcache_get(w->wc, w->wstamp, P, D->type == MS__DIST_QUANTILES ? 0 : np, r, l, h);
     if (any_expr && !we->checked) {
       char msg[96];
       int bad = ms__dist_check(D->type, &a, msg, sizeof msg);
@@ -865,6 +936,12 @@ static void gen_template(ws_t *w, tchunk *c, const ms__field *f, void *data) {
   size_t n = c->n, es = f->str_width + 1;
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
   static const char hexd[] = "0123456789ABCDEF";
+  size_t np = f->n_parts ? f->n_parts : 1;
+  size_t tlen[np]; /* lengths of the text parts, as cut below */
+  for (size_t pi = 0; pi < f->n_parts; pi++) {
+    tlen[pi] = f->parts[pi].kind == MS__TP_TEXT ? strlen(f->parts[pi].text) : 0;
+    if (tlen[pi] > 511) tlen[pi] = 511;
+  }
   for (size_t r = 0; r < n; r++) {
     char *o = (char *)data + r * es;
     size_t len = 0;
@@ -874,11 +951,12 @@ static void gen_template(ws_t *w, tchunk *c, const ms__field *f, void *data) {
       size_t k = 0;
       uint64_t lane = MS__LANE_TEMPLATE + pi * 8;
       switch (p->kind) {
-        case MS__TP_TEXT:
-          k = strlen(p->text);
-          if (k > sizeof buf - 1) k = sizeof buf - 1;
-          memcpy(buf, p->text, k);
-          break;
+        case MS__TP_TEXT: /* copied straight to the value */
+          k = tlen[pi];
+          if (len + k > f->str_width) k = f->str_width - len;
+          memcpy(o + len, p->text, k);
+          len += k;
+          continue;
         case MS__TP_SEQ:
         case MS__TP_ROW: {
           uint64_t v = c->pos0 + r + (p->kind == MS__TP_SEQ ? 1 : 0);
@@ -922,7 +1000,12 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
   size_t n = c->n;
   double *rate = w->tmp[8];
   uint8_t *rok = w->ok[8];
-  if (eval_param(w, c, &f->miss_rate, 0.0, rate, rok)) return w->st;
+  /* one rate for every row: no per-row fill and checks */
+  int const_rate = !f->n_miss_when && (!f->miss_rate.set || !f->miss_rate.x);
+  if (const_rate)
+    rate[0] = f->miss_rate.set ? f->miss_rate.value : 0.0;
+  else if (eval_param(w, c, &f->miss_rate, 0.0, rate, rok))
+    return w->st;
   if (f->n_miss_when) {
     uint8_t *sel = w->ok[9];
     if (select_variants(w, c, f->miss_if, f->n_miss_when, sel)) return w->st;
@@ -930,7 +1013,7 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
     uint8_t *wok = w->ok[7];
     for (size_t k = 0; k < f->n_miss_when; k++) {
       size_t m = 0;
-      const uint32_t *rows = variant_rows(w, c, sel, k + 1, &m);
+      const uint32_t *rows = variant_rows(w, c, sel, f->n_miss_when, k + 1, &m);
       if (!m) continue;
       if (eval_param_sel(w, c, &f->miss_when_rate[k], 0.0, wr, wok, rows, m)) return w->st;
       for (size_t r = 0; r < n; r++)
@@ -943,6 +1026,17 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
   double *U = w->tmp[11];
   ms_rng_uniform_n(key, c->uid, MS__LANE_MISSING, U, n);
+  if (const_rate && n) {
+    double q = rate[0];
+    if (!(q >= 0 && q <= 1))
+      return row_error(w, c, 0, f->miss_rate.ptr, "missing rate must be in [0, 1] (got %g)", q);
+    for (size_t r = 0; q > 0 && r < n; r++)
+      if (U[r] < q) {
+        valid[r] = 0;
+        clear_value(f, data, r);
+      }
+    return MS_OK;
+  }
   for (size_t r = 0; r < n; r++) {
     if (!rok[r]) continue; /* unknown rate: keep the value */
     if (!(rate[r] >= 0 && rate[r] <= 1))
@@ -964,7 +1058,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
   memset(valid, 1, n);
   uint8_t *vsel = w->vsel;
   if (select_variants(w, c, f->when_if, f->n_when, vsel)) return w->st;
-  if (f->cop_group >= 0 && !c->cu[fi])
+  if (f->cop_group >= 0 && !c->cu_done[fi])
     if (copula_fill(w, c, (size_t)f->cop_group)) return w->st = MS_ERR_NOMEM;
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
   int have_u = 0;
@@ -1026,7 +1120,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
       }
       for (size_t k = 0; k <= f->n_when; k++) {
         size_t m = 0;
-        const uint32_t *rows = variant_rows(w, c, vsel, k, &m);
+        const uint32_t *rows = variant_rows(w, c, vsel, f->n_when, k, &m);
         if (!m) continue;
         const ms__variant *rv = k ? &f->when[k - 1] : NULL;
         const ms__variant *b = &f->base;
@@ -1176,6 +1270,7 @@ static ms_status gen_fields(ws_t *w, tchunk *c, char phase) {
 typedef struct {
   tchunk *out[MAX_TABLES]; /* rows inside the shard window (written) */
   tchunk *pre[MAX_TABLES]; /* rows before it (counted only) */
+  tchunk *spare[MAX_TABLES]; /* the previous batch's chunks, for reuse */
   uint64_t pre_rows[MAX_TABLES];
   uint64_t cand0, ncand;
   uint64_t last_cand; /* candidate index + 1 of the last accepted row kept */
@@ -1184,8 +1279,9 @@ typedef struct {
   ms_status st;
 } rchunk;
 
-/* Builds the chunk of child table ci for the rows of parent chunk p. */
-static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **out) {
+/* Builds the chunk of child table ci for the rows of parent chunk p (in
+ * spare[ci] when it fits; spare may be NULL). */
+static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **spare, tchunk **out) {
   const ms_spec *s = p->s;
   const ms__table *ct = &s->tables[ci];
   const ms__dist *D = &ct->count;
@@ -1245,7 +1341,7 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **out) {
     free(cnt);
     return row_error(w, p, 0, D->ptr, "too many child rows in one chunk (%zu); use a smaller --chunk-rows", total);
   }
-  tchunk *c = tchunk_new(s, ci, total, p->count_mode);
+  tchunk *c = tchunk_take(spare ? &spare[ci] : NULL, s, ci, total, p->count_mode);
   if (!c) {
     free(cnt);
     return w->st = MS_ERR_NOMEM;
@@ -1266,21 +1362,23 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **out) {
 }
 
 /* Generates the descendants of chunk c (its phase-1 fields done), tables in
- * spec order. `set` receives each table's chunk. */
-static ms_status gen_tree(ws_t *w, tchunk *c, tchunk **set, uint64_t *counts, const uint8_t *want) {
+ * spec order. `set` receives each table's chunk; spare (or NULL) holds
+ * chunks to reuse. */
+static ms_status gen_tree(ws_t *w, tchunk *c, tchunk **set, tchunk **spare, uint64_t *counts,
+                          const uint8_t *want) {
   const ms__table *t = c->t;
   for (size_t k = 0; k < t->n_children; k++) {
     size_t ci = t->children[k];
     if (!want[ci]) continue;
     tchunk *cc = NULL;
-    if (gen_children(w, c, ci, &cc)) return w->st;
+    if (gen_children(w, c, ci, spare, &cc)) return w->st;
     if (gen_fields(w, cc, c->count_mode ? 'n' : 'p')) {
       tchunk_free(cc);
       return w->st;
     }
     if (counts) counts[ci] += cc->n;
     set[ci] = cc;
-    if (gen_tree(w, cc, set, counts, want)) return w->st;
+    if (gen_tree(w, cc, set, spare, counts, want)) return w->st;
   }
   return MS_OK;
 }
@@ -1305,7 +1403,7 @@ static double now_s(void) {
 
 static void rchunk_clear(rchunk *rc, size_t nt) {
   for (size_t i = 0; i < nt; i++) {
-    tchunk_free(rc->out[i]);
+    tchunk_recycle(&rc->spare[i], rc->out[i]);
     tchunk_free(rc->pre[i]);
     rc->out[i] = rc->pre[i] = NULL;
     rc->pre_rows[i] = 0;
@@ -1320,7 +1418,7 @@ static void rchunk_clear(rchunk *rc, size_t nt) {
 /* Step A: candidates -> needed fields -> filter -> compaction. */
 static void step_a(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc) {
   const ms__table *t = &s->tables[rt];
-  tchunk *c = tchunk_new(s, rt, rc->ncand, 0);
+  tchunk *c = tchunk_take(&rc->spare[rt], s, rt, rc->ncand, 0);
   if (!c) {
     rc->st = MS_ERR_NOMEM;
     return;
@@ -1388,7 +1486,7 @@ static void step_b(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc, const uint8
     rc->out[rt] = c = o;
     p->count_mode = 1;
     rc->pre[rt] = p;
-    if (gen_tree(w, p, rc->pre, rc->pre_rows, want)) {
+    if (gen_tree(w, p, rc->pre, NULL, rc->pre_rows, want)) {
       rc->st = w->st;
       return;
     }
@@ -1398,7 +1496,7 @@ static void step_b(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc, const uint8
       rc->pre[i] = NULL;
     }
   }
-  if (gen_fields(w, c, 'p') || gen_tree(w, c, rc->out, NULL, want)) rc->st = w->st;
+  if (gen_fields(w, c, 'p') || gen_tree(w, c, rc->out, rc->spare, NULL, want)) rc->st = w->st;
 }
 
 static void step_c(ws_t *w, const ms_spec *s, rchunk *rc) {
@@ -1648,6 +1746,7 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
   }
   for (size_t i = 0; rcs && i < nb; i++) {
     rchunk_clear(&rcs[i], nt);
+    for (size_t ti = 0; ti < nt; ti++) tchunk_free(rcs[i].spare[ti]);
     ms_diag_deinit(&rcs[i].d);
   }
   for (int i = 0; ws && i < nthreads; i++) ws_free(&ws[i]);

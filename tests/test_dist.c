@@ -1,0 +1,100 @@
+/* Standard normal quantile and CDF of records/dist.h (ms__normal_quantile,
+ * ms__normal_cdf) against GSL's gsl_cdf_ugaussian_Pinv / gsl_cdf_ugaussian_P:
+ * the generator's values depend on these bits, so they must be equal bit for
+ * bit (not just close) over the whole domain: a dense grid, a million
+ * pseudo-random inputs, the borders of the inline regions and the values
+ * just around them, and the special inputs (0, 1, subnormals, infinities,
+ * NaN).
+ *
+ * ctest-labels: unit
+ */
+#include <float.h>
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "records/dist.h"
+
+static uint64_t lcg(uint64_t *s) {
+  *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+  return *s;
+}
+
+/* Bits equal (NaN compares by its bits too: both sides return GSL's). */
+static int same(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+static void check_quantile(double u, int *bad) {
+  double got = ms__normal_quantile(u), want = gsl_cdf_ugaussian_Pinv(u);
+  if (!same(got, want) && (*bad)++ < 5)
+    print_error("quantile(%.17g) = %.17g, GSL %.17g\n", u, got, want);
+}
+
+static void check_cdf(double z, int *bad) {
+  double got = ms__normal_cdf(z), want = gsl_cdf_ugaussian_P(z);
+  if (!same(got, want) && (*bad)++ < 5)
+    print_error("cdf(%.17g) = %.17g, GSL %.17g\n", z, got, want);
+}
+
+/* x and the 64 doubles on either side of it. */
+static void around(double x, void (*check)(double, int *), int *bad) {
+  double lo = x, hi = x;
+  check(x, bad);
+  for (int i = 0; i < 64; i++) {
+    lo = nextafter(lo, -INFINITY);
+    hi = nextafter(hi, INFINITY);
+    check(lo, bad);
+    check(hi, bad);
+  }
+}
+
+static void test_dist_normal_quantile_matches_gsl_bits(void **state) {
+  (void)state;
+  int bad = 0;
+  for (int i = 0; i <= 1000000; i++) check_quantile(i / 1000000.0, &bad);
+  uint64_t s = 7;
+  for (int i = 0; i < 1000000; i++) check_quantile((double)(lcg(&s) >> 11) * 0x1p-53, &bad);
+  /* region borders |u - 0.5| = 0.425, the centre, the ends */
+  const double borders[] = {0.075, 0.925, 0.5, 0.5 - 0.425, 0.5 + 0.425, 0.0, 1.0};
+  for (size_t i = 0; i < sizeof borders / sizeof *borders; i++)
+    around(borders[i], check_quantile, &bad);
+  const double special[] = {DBL_MIN, DBL_TRUE_MIN, 1e-300, 1 - DBL_EPSILON / 2, -0.0, NAN,
+                            INFINITY, -INFINITY, 1.5, -0.5};
+  for (size_t i = 0; i < sizeof special / sizeof *special; i++) check_quantile(special[i], &bad);
+  assert_int_equal(bad, 0);
+}
+
+static void test_dist_normal_cdf_matches_gsl_bits(void **state) {
+  (void)state;
+  int bad = 0;
+  for (int i = -400000; i <= 400000; i++) check_cdf(i / 10000.0, &bad);
+  uint64_t s = 11;
+  for (int i = 0; i < 1000000; i++) {
+    /* mostly the inline region |z| < 0.66291, the rest beyond it */
+    double v = (double)(lcg(&s) >> 11) * 0x1p-53;
+    check_cdf(i % 4 ? (v - 0.5) * 1.4 : (v - 0.5) * 20.0, &bad);
+  }
+  const double borders[] = {0.66291, -0.66291, DBL_EPSILON / 2, -DBL_EPSILON / 2, 0.0,
+                            4.0 * M_SQRT2, -4.0 * M_SQRT2};
+  for (size_t i = 0; i < sizeof borders / sizeof *borders; i++) around(borders[i], check_cdf, &bad);
+  const double special[] = {-0.0, DBL_TRUE_MIN, -DBL_TRUE_MIN, NAN, INFINITY, -INFINITY, 8.572,
+                            -37.519, 1e300, -1e300};
+  for (size_t i = 0; i < sizeof special / sizeof *special; i++) check_cdf(special[i], &bad);
+  assert_int_equal(bad, 0);
+}
+
+int main(void) {
+  gsl_set_error_handler_off();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dist_normal_quantile_matches_gsl_bits),
+      cmocka_unit_test(test_dist_normal_cdf_matches_gsl_bits),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
