@@ -1617,6 +1617,13 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
        * evaluate a whole chunk of candidates. Which rows are accepted never
        * depends on this (first N in candidate order). */
       uint64_t Rb = R;
+      if (!t->filter && !opts->chunk_rows) {
+        /* rows left spread evenly over the chunks of the rounds they need,
+         * so that the last round does not leave threads idle */
+        uint64_t left = b - cand, per_round = (uint64_t)R * nb;
+        uint64_t rounds = (left + per_round - 1) / per_round;
+        if (rounds) Rb = (left + rounds * nb - 1) / (rounds * nb);
+      }
       if (t->filter) {
         uint64_t want_rows = (b - pos_next + nb - 1) / nb;
         uint64_t grow = want_rows * 2 < 1024 ? 1024 : want_rows * 2;
