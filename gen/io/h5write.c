@@ -46,7 +46,14 @@ typedef struct {
   size_t chunk_rows, chunk_bytes;
   uint64_t rows;           /* rows handed to HDF5 so far */
   uint64_t chunks_written; /* chunk index of raw chunk 0 of the batch */
-  uint8_t *raw;            /* MS__BATCH * chunk_bytes */
+  /* Two batches of packed rows: one being filled (half) while the other,
+   * already written, waits for its rows to be added to the checksum, which
+   * the next parallel pass does beside its packing (the checksum is a
+   * stream: batches are hashed in order, each once). */
+  uint8_t *raw_mem;        /* 2 * MS__BATCH * chunk_bytes */
+  uint8_t *raw;            /* the half being filled */
+  const uint8_t *pend;     /* the other half, when its bytes are not hashed yet */
+  size_t pend_bytes;
   size_t cur, fill;        /* current chunk in batch, rows in it */
   /* compressed chunks of the batch: a chunk is compressed by the task that
    * fills it, while its bytes are still in that core's cache */
@@ -311,7 +318,7 @@ static void table_free(h5table *t) {
   free(t->padded);
   ms_table_schema_deinit(&t->schema);
   ms__rowlayout_deinit(&t->L);
-  free(t->raw);
+  free(t->raw_mem);
   free(t->zout);
   if (t->xx) XXH64_freeState(t->xx);
   free(t);
@@ -437,7 +444,8 @@ ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t exp
   t->chunk_rows = cr;
   t->chunk_bytes = cr * rs;
   t->zcap = compressBound((uLong)t->chunk_bytes);
-  if (!(t->raw = malloc(MS__BATCH * t->chunk_bytes)) || ensure_ws(h, t->chunk_bytes) ||
+  if (!(t->raw = t->raw_mem = malloc(2 * MS__BATCH * t->chunk_bytes)) ||
+      ensure_ws(h, t->chunk_bytes) ||
       (h->level > 0 && !(t->zout = malloc(MS__BATCH * t->zcap)))) {
     table_free(t);
     return MS_ERR_NOMEM;
@@ -469,16 +477,25 @@ ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t exp
   return MS_OK;
 }
 
-static ms_status flush_batch(ms__h5w *h, h5table *t, ms_diag *d) {
+static void hash_pending(h5table *t) {
+  if (t->pend_bytes) XXH64_update(t->xx, t->pend, t->pend_bytes);
+  t->pend_bytes = 0;
+}
+
+/* Writes the batch: a full one (last = 0) is left for the next parallel
+ * pass to hash, and the other half becomes the one filled; the last batch
+ * of the table (last = 1, maybe partial) is hashed here. */
+static ms_status flush_batch(ms__h5w *h, h5table *t, int last, ms_diag *d) {
+  hash_pending(t);
   size_t nfull = t->cur, n = t->cur + (t->fill ? 1 : 0);
   if (n == 0) return MS_OK;
   uint64_t batch_rows = (uint64_t)nfull * t->chunk_rows + t->fill;
-  for (size_t i = 0; i < nfull; i++)
-    XXH64_update(t->xx, t->raw + i * t->chunk_bytes, t->chunk_bytes);
-  if (t->fill) {
-    uint8_t *last = t->raw + nfull * t->chunk_bytes;
-    XXH64_update(t->xx, last, t->fill * t->L.row_size);
-    memset(last + t->fill * t->L.row_size, 0, (t->chunk_rows - t->fill) * t->L.row_size);
+  if (last) {
+    XXH64_update(t->xx, t->raw, batch_rows * t->L.row_size);
+    if (t->fill) {
+      uint8_t *end = t->raw + nfull * t->chunk_bytes + t->fill * t->L.row_size;
+      memset(end, 0, (t->chunk_rows - t->fill) * t->L.row_size);
+    }
   }
   hsize_t ext = t->rows + batch_rows;
   if (H5Dset_extent(t->dset, &ext) < 0)
@@ -508,6 +525,11 @@ static ms_status flush_batch(ms__h5w *h, h5table *t, ms_diag *d) {
   t->chunks_written += n;
   t->rows += batch_rows;
   t->cur = t->fill = 0;
+  if (!last) {
+    t->pend = t->raw;
+    t->pend_bytes = batch_rows * t->L.row_size;
+    t->raw = t->raw == t->raw_mem ? t->raw_mem + MS__BATCH * t->chunk_bytes : t->raw_mem;
+  }
   return MS_OK;
 }
 
@@ -651,16 +673,21 @@ ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d) {
         t->fill = 0;
       }
     }
-    int use = nseg < nt ? nseg : nt, fail = 0;
+    /* task 0 hashes the previous batch (if waiting); a segment that
+     * completes its chunk compresses it too */
+    int tasks = nseg + 1, use = tasks < nt ? tasks : nt, fail = 0;
     if (use < 1) use = 1;
-    /* a segment that completes its chunk compresses it too */
 #pragma omp parallel for num_threads(use) schedule(dynamic, 1) reduction(| : fail)
-    for (int k = 0; k < nseg; k++) {
-      pack_rows(t, c, seg_r0[k], seg_n[k], seg_dst[k]);
-      if (seg_full[k] && h->level > 0) fail |= compress_table_chunk(h, t, seg_chunk[k]) != 0;
+    for (int k = 0; k < tasks; k++) {
+      if (k == 0) {
+        hash_pending(t);
+        continue;
+      }
+      pack_rows(t, c, seg_r0[k - 1], seg_n[k - 1], seg_dst[k - 1]);
+      if (seg_full[k - 1] && h->level > 0) fail |= compress_table_chunk(h, t, seg_chunk[k - 1]) != 0;
     }
     if (fail) return ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, t->name, "zlib compression failed");
-    if (t->cur == MS__BATCH && (st = flush_batch(h, t, d))) return st;
+    if (t->cur == MS__BATCH && (st = flush_batch(h, t, 0, d))) return st;
   }
   return MS_OK;
 }
@@ -669,7 +696,7 @@ ms_status ms__h5w_end_table(ms__h5w *h, const char *name, ms_diag *d) {
   h5table *t = name ? find_table(h, name) : NULL;
   if (!t) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, name, "end of a table never begun");
   if (t->ended) return MS_OK;
-  ms_status st = flush_batch(h, t, d);
+  ms_status st = flush_batch(h, t, 1, d);
   if (st) return st;
   uint64_t rows = t->rows, dig = XXH64_digest(t->xx);
   if (attr_scalar(t->dset, "rows", H5T_STD_U64LE, &rows) ||
@@ -677,9 +704,9 @@ ms_status ms__h5w_end_table(ms__h5w *h, const char *name, ms_diag *d) {
     return ms__h5_error(d, MS_ERR_IO, t->name, "cannot write table attributes");
   H5Dclose(t->dset);
   t->dset = -1;
-  free(t->raw);
+  free(t->raw_mem);
   free(t->zout);
-  t->raw = t->zout = NULL;
+  t->raw_mem = t->raw = t->zout = NULL;
   t->ended = 1;
   return MS_OK;
 }
