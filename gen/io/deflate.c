@@ -106,10 +106,25 @@ typedef struct {
   uint16_t s;
 } fsym;
 
-static int fsym_cmp(const void *a, const void *b) {
-  const fsym *x = a, *y = b;
-  if (x->f != y->f) return x->f < y->f ? -1 : 1;
-  return (int)x->s - (int)y->s;
+/* Sorts by (frequency, symbol): LSD radix over 24-bit keys f << 9 | s
+ * (a block has fewer than 2^15 symbols, an alphabet fewer than 2^9). */
+static void sort_syms(fsym *sy, int m) {
+  uint32_t a[NLIT], b[NLIT], *src = a, *dst = b;
+  for (int i = 0; i < m; i++) a[i] = sy[i].f << 9 | sy[i].s;
+  for (int shift = 0; shift < 24; shift += 8) {
+    int pos[256] = {0};
+    for (int i = 0; i < m; i++) pos[(src[i] >> shift) & 255]++;
+    for (int k = 0, acc = 0; k < 256; k++) {
+      int c = pos[k];
+      pos[k] = acc;
+      acc += c;
+    }
+    for (int i = 0; i < m; i++) dst[pos[(src[i] >> shift) & 255]++] = src[i];
+    uint32_t *t = src;
+    src = dst;
+    dst = t;
+  }
+  for (int i = 0; i < m; i++) sy[i] = (fsym){src[i] >> 9, (uint16_t)(src[i] & 511)};
 }
 
 /* Code lengths (<= maxbits) of a complete prefix code for freq[0..n);
@@ -125,7 +140,7 @@ static void huff_lengths(const uint32_t *freq, int n, int maxbits, uint8_t *len)
    * complete (two codes of length 1) */
   for (int i = 0; m < 2 && i < n; i++)
     if (!freq[i]) sy[m++] = (fsym){0, (uint16_t)i};
-  qsort(sy, (size_t)m, sizeof *sy, fsym_cmp);
+  sort_syms(sy, m);
   /* two-queue construction: leaves in sy (ascending), internal nodes in
    * creation order (ascending too); parent[] over leaves 0..m-1 and nodes
    * m..2m-2 */
