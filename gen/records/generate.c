@@ -559,8 +559,12 @@ static void clear_value(const ms__field *f, void *data, size_t r) {
  * first use, marked by mode MS__TRUNC_COUNT; the caller keys it by (a, the
  * row's bounds), and the bounds passed here are a function of those, so
  * every later use has the same (t, a, lo, hi) and gets the uncached value. */
-static double draw_u(ms__dist_trunc *tw, ms__dist_type t, const ms__dist_args *a, double lo,
-                     double hi, double u) {
+/* Inlined into the draw loops (with draw_int and draw_real): the type,
+ * rounding and bounds tests then fold with the loop's own. */
+#define DRAW_INLINE static inline __attribute__((always_inline))
+
+DRAW_INLINE double draw_u(ms__dist_trunc *tw, ms__dist_type t, const ms__dist_args *a, double lo,
+                          double hi, double u) {
   if (!tw) return ms__dist_draw_u(t, a, lo, hi, u);
   if (tw->mode == MS__TRUNC_COUNT) ms__dist_trunc_init(tw, t, a, lo, hi);
   return ms__dist_trunc_draw(tw, t, a, u);
@@ -568,9 +572,9 @@ static double draw_u(ms__dist_trunc *tw, ms__dist_type t, const ms__dist_args *a
 
 /* Integer-valued draw (integer fields, date offsets, child counts) from the
  * law truncated to the integers in [lo, hi]. NAN when there is none. */
-static double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u,
-                       int copula, gsl_rng *g, ms_rng_key key, uint64_t uid,
-                       ms__dist_trunc *tw) {
+DRAW_INLINE double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, double hi,
+                            double u, int copula, gsl_rng *g, ms_rng_key key, uint64_t uid,
+                            ms__dist_trunc *tw) {
   double L = isinf(lo) ? lo : ceil(lo), H = isinf(hi) ? hi : floor(hi);
   if (L > H) return NAN;
   if (t == MS__DIST_UNIFORM) {
@@ -601,9 +605,9 @@ static double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, doubl
 }
 
 /* Real draw truncated to [lo, hi], rounded to `prec` decimals inside it. */
-static double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u,
-                        int copula, int prec, double sc, gsl_rng *g, ms_rng_key key, uint64_t uid,
-                        ms__dist_trunc *tw) {
+DRAW_INLINE double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, double hi,
+                             double u, int copula, int prec, double sc, gsl_rng *g,
+                             ms_rng_key key, uint64_t uid, ms__dist_trunc *tw) {
   double x;
   if (isinf(lo) && isinf(hi) && !copula && (t == MS__DIST_GAMMA || t == MS__DIST_BETA)) {
     ms_rng_gsl_reset(g, key, uid, MS__LANE_VALUE);
