@@ -636,7 +636,8 @@ static void test_generate_vocab_datetime_and_category_rules(void **state) {
  * recomputed here from the documented keying: stream xxh64("table/field"),
  * counter (row, MS__LANE_VALUE). Covers lower and upper-tail (survival
  * function) windows, integer fields (windows on the half-integers around the
- * bounds), a discrete law and a lognormal, each also under a "when" rule. */
+ * bounds), a discrete law and a lognormal (real and integer, with constant
+ * and per-row parameters and bounds), each also under a "when" rule. */
 static const char *k_windows =
     "{\"medsynth\": 1, \"seed\": 11, \"tables\": [{\"name\": \"t\", \"rows\": 5000, \"fields\": ["
     "{\"name\": \"g\", \"kind\": \"categorical\", \"values\": {\"a\": 0.5, \"b\": 0.5}},"
@@ -648,7 +649,9 @@ static const char *k_windows =
     " \"when\": [{\"if\": \"y < 0.3\", \"dist\": {\"type\": \"normal\", \"mean\": 40, \"sd\": \"5 + y\"}}], \"min\": 45.5, \"max\": 70},"
     "{\"name\": \"po\", \"kind\": \"integer\", \"dist\": {\"type\": \"poisson\", \"mean\": \"if(g == 'a', 3, 7.5)\"}, \"min\": 2, \"max\": 9},"
     "{\"name\": \"ln\", \"kind\": \"real\", \"dist\": {\"type\": \"lognormal\", \"meanlog\": \"if(g == 'a', 1, 1.5)\", \"sdlog\": 0.3},"
-    " \"min\": \"if(g == 'a', 2, 3)\", \"max\": 5}"
+    " \"min\": \"if(g == 'a', 2, 3)\", \"max\": 5},"
+    "{\"name\": \"lni\", \"kind\": \"integer\", \"dist\": {\"type\": \"lognormal\", \"meanlog\": \"if(g == 'a', 3, 3.2)\", \"sdlog\": 0.25},"
+    " \"min\": 10, \"max\": 40}"
     "]}]}";
 
 static double expect_draw(ms__dist_type t, double p0, double p1, double lo, double hi, int integer,
@@ -669,9 +672,9 @@ static void test_generate_cached_windows_match_per_row_draws(void **state) {
   assert_int_equal(run(s, &ro, &m, NULL, NULL), MS_OK);
   memtable *t = tab(&m, "t");
   size_t jg = col(t, "g"), jy = col(t, "y");
-  const char *names[] = {"up", "many", "ni", "po", "ln"};
+  const char *names[] = {"up", "many", "ni", "po", "ln", "lni"};
   size_t checked = 0;
-  for (int k = 0; k < 5; k++) {
+  for (int k = 0; k < 6; k++) {
     size_t j = col(t, names[k]);
     char sn[64];
     snprintf(sn, sizeof sn, "t/%s", names[k]);
@@ -689,6 +692,7 @@ static void test_generate_cached_windows_match_per_row_draws(void **state) {
           break;
         case 3: want = expect_draw(MS__DIST_POISSON, ga ? 3 : 7.5, 0, 2, 9, 1, u); break;
         case 4: want = expect_draw(MS__DIST_LOGNORMAL, ga ? 1 : 1.5, 0.3, ga ? 2 : 3, 5, 0, u); break;
+        case 5: want = expect_draw(MS__DIST_LOGNORMAL, ga ? 3 : 3.2, 0.25, 10, 40, 1, u); break;
       }
       double got = memtable_num(t, j, r);
       if (memcmp(&got, &want, sizeof got) != 0)
@@ -696,7 +700,7 @@ static void test_generate_cached_windows_match_per_row_draws(void **state) {
       checked++;
     }
   }
-  assert_int_equal(checked, 5 * 5000);
+  assert_int_equal(checked, 6 * 5000);
   memsink_free(&m);
   ms_spec_free(s);
 }

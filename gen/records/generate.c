@@ -476,6 +476,22 @@ static ms_status eval_param(ws_t *w, const tchunk *c, const ms__param *p, double
   return eval_param_sel(w, c, p, dflt, out, ok, NULL, 0);
 }
 
+/* A parameter read as out[r & *mask], ok[r & *mask]: a constant is stored
+ * once at index 0 (*mask = 0), with no per-row fill; an expression is
+ * evaluated as by eval_param_sel (*mask = all ones). */
+static ms_status eval_param_m(ws_t *w, const tchunk *c, const ms__param *p, double dflt,
+                              double *out, uint8_t *ok, const uint32_t *rows, size_t m,
+                              size_t *mask) {
+  if (!p->set || !p->x) {
+    out[0] = p->set ? p->value : dflt;
+    ok[0] = 1;
+    *mask = 0;
+    return MS_OK;
+  }
+  *mask = SIZE_MAX;
+  return eval_double_sel(w, c, p->x, out, ok, rows, m);
+}
+
 /* Rows whose variant (vsel) is k, in w->srows; NULL when every row is (no
  * compaction needed). *m receives the count. With no rules (nw = 0) every
  * row has variant 0. */
@@ -505,8 +521,8 @@ static ms_status select_variants(ws_t *w, const tchunk *c, ms__expr *const *cond
     if (!conds[k]) continue;
     ms_status st = eval_raw(w, c, conds[k], val, ok);
     if (st) return st;
-    for (size_t r = 0; r < n; r++)
-      if (ok[r] && val[r]) vsel[r] = (uint8_t)(k + 1);
+    uint8_t kv = (uint8_t)(k + 1);
+    for (size_t r = 0; r < n; r++) vsel[r] = (ok[r] & (val[r] != 0)) ? kv : vsel[r];
   }
   return MS_OK;
 }
@@ -539,22 +555,38 @@ static void clear_value(const ms__field *f, void *data, size_t r) {
 
 /* ---- draws ------------------------------------------------------------------------ */
 
+/* Inlined into the draw loops (with draw_int and draw_real): the type,
+ * rounding and bounds tests then fold with the loop's own. */
+#define DRAW_INLINE static inline __attribute__((always_inline))
+
 /* ms__dist_draw_u through a cached window: *tw (when given) is prepared on
  * first use, marked by mode MS__TRUNC_COUNT; the caller keys it by (a, the
  * row's bounds), and the bounds passed here are a function of those, so
- * every later use has the same (t, a, lo, hi) and gets the uncached value. */
-static double draw_u(ms__dist_trunc *tw, ms__dist_type t, const ms__dist_args *a, double lo,
-                     double hi, double u) {
+ * every later use has the same (t, a, lo, hi) and gets the uncached value.
+ * The common case, a normal or log-normal law in a lower window, is
+ * ms__dist_trunc_draw's MS__TRUNC_LOWER branch with ms__dist_quantile
+ * written out here (same operations in the same order, so the same bits),
+ * which saves two calls and a switch per row. */
+DRAW_INLINE double draw_u(ms__dist_trunc *tw, ms__dist_type t, const ms__dist_args *a, double lo,
+                          double hi, double u) {
   if (!tw) return ms__dist_draw_u(t, a, lo, hi, u);
   if (tw->mode == MS__TRUNC_COUNT) ms__dist_trunc_init(tw, t, a, lo, hi);
+  if (tw->mode == MS__TRUNC_LOWER && (t == MS__DIST_NORMAL || t == MS__DIST_LOGNORMAL)) {
+    double v = tw->a + u * (tw->b - tw->a);
+    double z = ms__normal_quantile(v);
+    double x = t == MS__DIST_NORMAL ? a->p[0] + a->p[1] * z : exp(a->p[0] + a->p[1] * z);
+    if (!isinf(tw->lo) && x < tw->lo) x = tw->lo;
+    if (!isinf(tw->hi) && x > tw->hi) x = tw->hi;
+    return x;
+  }
   return ms__dist_trunc_draw(tw, t, a, u);
 }
 
 /* Integer-valued draw (integer fields, date offsets, child counts) from the
  * law truncated to the integers in [lo, hi]. NAN when there is none. */
-static double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u,
-                       int copula, gsl_rng *g, ms_rng_key key, uint64_t uid,
-                       ms__dist_trunc *tw) {
+DRAW_INLINE double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, double hi,
+                            double u, int copula, gsl_rng *g, ms_rng_key key, uint64_t uid,
+                            ms__dist_trunc *tw) {
   double L = isinf(lo) ? lo : ceil(lo), H = isinf(hi) ? hi : floor(hi);
   if (L > H) return NAN;
   if (t == MS__DIST_UNIFORM) {
@@ -585,9 +617,9 @@ static double draw_int(ms__dist_type t, const ms__dist_args *a, double lo, doubl
 }
 
 /* Real draw truncated to [lo, hi], rounded to `prec` decimals inside it. */
-static double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, double hi, double u,
-                        int copula, int prec, double sc, gsl_rng *g, ms_rng_key key, uint64_t uid,
-                        ms__dist_trunc *tw) {
+DRAW_INLINE double draw_real(ms__dist_type t, const ms__dist_args *a, double lo, double hi,
+                             double u, int copula, int prec, double sc, gsl_rng *g,
+                             ms_rng_key key, uint64_t uid, ms__dist_trunc *tw) {
   double x;
   if (isinf(lo) && isinf(hi) && !copula && (t == MS__DIST_GAMMA || t == MS__DIST_BETA)) {
     ms_rng_gsl_reset(g, key, uid, MS__LANE_VALUE);
@@ -661,10 +693,10 @@ static void wcache_reset(ws_t *w) {
  * replacing whatever shared its slot. The key is read from the parameter
  * columns, not from a just-written ms__dist_args (a store-forwarding stall
  * per row). */
-static wentry *wcache_get(wentry *wc, uint32_t stamp, double *const *P, int np, size_t r,
-                          double lo, double hi) {
+static wentry *wcache_get(wentry *wc, uint32_t stamp, double *const *P, const size_t *PM, int np,
+                          size_t r, double lo, double hi) {
   uint64_t k[WKEY_N];
-  for (int i = 0; i < MS__DIST_MAX_PARAMS; i++) k[i] = i < np ? dbits(P[i][r]) : 0;
+  for (int i = 0; i < MS__DIST_MAX_PARAMS; i++) k[i] = i < np ? dbits(P[i][r & PM[i]]) : 0;
   k[MS__DIST_MAX_PARAMS] = dbits(lo);
   k[MS__DIST_MAX_PARAMS + 1] = dbits(hi);
   /* independent products (no serial chain through the words), then a
@@ -688,19 +720,23 @@ static wentry *wcache_get(wentry *wc, uint32_t stamp, double *const *P, int np, 
 /* Distribution draws for the rows whose variant is vk. */
 static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms__dist *D,
                                 int vk, const uint8_t *vsel, const double *lo, const double *hi,
-                                const uint8_t *lok, const uint8_t *hok, void *data,
+                                const uint8_t *lok, const uint8_t *hok, size_t lm, size_t hm,
+                                void *data,
                                 uint8_t *valid, int as_offset, const double *basev,
                                 const double *U, const uint32_t *rows, size_t m) {
   size_t n = c->n;
   int nr, np;
   ms__dist_params(D->type, &nr, &np);
+  /* parameter i of row r is P[i][r & PM[i]] (constants stored once) */
   double *P[MS__DIST_MAX_PARAMS];
   uint8_t *PO[MS__DIST_MAX_PARAMS];
+  size_t PM[MS__DIST_MAX_PARAMS] = {0};
   int any_expr = 0;
   for (int i = 0; i < np && D->type != MS__DIST_QUANTILES; i++) {
     P[i] = w->tmp[4 + i];
     PO[i] = w->ok[4 + i];
-    if (eval_param_sel(w, c, &D->p[i], ms__dist_param_default(D->type, i), P[i], PO[i], rows, m))
+    if (eval_param_m(w, c, &D->p[i], ms__dist_param_default(D->type, i), P[i], PO[i], rows, m,
+                     &PM[i]))
       return w->st;
     any_expr |= D->p[i].x != NULL;
   }
@@ -736,7 +772,7 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
     double l = wl, h = wh;
     for (size_t r = 0; r < n; r++) {
       if (vsel && vsel[r] != vk) continue;
-      if ((lo && !lok[r]) || (hi && !hok[r])) {
+      if ((lo && !lok[r & lm]) || (hi && !hok[r & hm])) {
         valid[r] = 0;
         clear_value(f, data, r);
         continue;
@@ -764,23 +800,23 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
     if (vsel && vsel[r] != vk) continue;
     int miss = 0;
     for (int i = 0; i < np && D->type != MS__DIST_QUANTILES; i++) {
-      a.p[i] = P[i][r];
-      miss |= !PO[i][r];
+      a.p[i] = P[i][r & PM[i]];
+      miss |= !PO[i][r & PM[i]];
     }
-    if ((lo && !lok[r]) || (hi && !hok[r]) || (basev && !valid[r])) miss = 1;
+    if ((lo && !lok[r & lm]) || (hi && !hok[r & hm]) || (basev && !valid[r])) miss = 1;
     if (miss) {
       valid[r] = 0;
       clear_value(f, data, r);
       continue;
     }
-    double l = lo ? lo[r] : -INFINITY, h = hi ? hi[r] : INFINITY;
+    double l = lo ? lo[r & lm] : -INFINITY, h = hi ? hi[r & hm] : INFINITY;
     if (as_offset) {
       /* bounds apply to base + offset */
       double scale = f->kind == MS__K_DATETIME ? 86400.0 : 1.0;
-      if (lo) l = (lo[r] - basev[r]) / scale;
-      if (hi) h = (hi[r] - basev[r]) / scale;
+      if (lo) l = (lo[r & lm] - basev[r]) / scale;
+      if (hi) h = (hi[r & hm] - basev[r]) / scale;
     }
-    wentry *we = wcache_get(w->wc, w->wstamp, P, D->type == MS__DIST_QUANTILES ? 0 : np, r, l, h);
+    wentry *we = wcache_get(w->wc, w->wstamp, P, PM, D->type == MS__DIST_QUANTILES ? 0 : np, r, l, h);
     if (any_expr && !we->checked) {
       char msg[96];
       int bad = ms__dist_check(D->type, &a, msg, sizeof msg);
@@ -802,8 +838,8 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
     if (as_offset) {
       if (f->kind == MS__K_DATETIME) {
         double s = basev[r] + round(x * 86400.0);
-        if (lo && s < lo[r]) s = lo[r];
-        if (hi && s > hi[r]) s = hi[r];
+        if (lo && s < lo[r & lm]) s = lo[r & lm];
+        if (hi && s > hi[r & hm]) s = hi[r & hm];
         ((int64_t *)data)[r] = (int64_t)s;
       } else {
         ((int32_t *)data)[r] = (int32_t)(basev[r] + x);
@@ -1105,18 +1141,20 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
     case MS__K_BOOL:
     case MS__K_DATE:
     case MS__K_DATETIME: {
-      /* bounds shared by all variants */
+      /* bounds shared by all variants; row r's is lo[r & lm] (a constant
+       * is stored once) */
       double *lo = NULL, *hi = NULL;
       uint8_t *lok = NULL, *hok = NULL;
+      size_t lm = 0, hm = 0;
       if (f->min.set) {
         lo = w->tmp[0];
         lok = w->ok[0];
-        if (eval_param(w, c, &f->min, -INFINITY, lo, lok)) return w->st;
+        if (eval_param_m(w, c, &f->min, -INFINITY, lo, lok, NULL, 0, &lm)) return w->st;
       }
       if (f->max.set) {
         hi = w->tmp[1];
         hok = w->ok[1];
-        if (eval_param(w, c, &f->max, INFINITY, hi, hok)) return w->st;
+        if (eval_param_m(w, c, &f->max, INFINITY, hi, hok, NULL, 0, &hm)) return w->st;
       }
       for (size_t k = 0; k <= f->n_when; k++) {
         size_t m = 0;
@@ -1184,7 +1222,8 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
               store_num(f, data, r, v);
             }
           } else if (D) {
-            if (draw_dist_rows(w, c, f, D, (int)k, vsel, lo, hi, lok, hok, data, valid, 0, NULL,
+            if (draw_dist_rows(w, c, f, D, (int)k, vsel, lo, hi, lok, hok, lm, hm, data, valid, 0,
+                               NULL,
                                field_uniforms(w, c, key, &have_u), rows, m))
               return w->st;
           }
@@ -1212,7 +1251,8 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
         for (size_t r = 0; r < n; r++)
           if (vsel[r] == k) valid[r] = bok[r];
         if (off) {
-          if (draw_dist_rows(w, c, f, off, (int)k, vsel, lo, hi, lok, hok, data, valid, 1, bv,
+          if (draw_dist_rows(w, c, f, off, (int)k, vsel, lo, hi, lok, hok, lm, hm, data, valid, 1,
+                             bv,
                              field_uniforms(w, c, key, &have_u), rows, m))
             return w->st;
         } else {
@@ -1222,7 +1262,8 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
               clear_value(f, data, r);
               continue;
             }
-            if ((lo && lok[r] && bv[r] < lo[r]) || (hi && hok[r] && bv[r] > hi[r]))
+            if ((lo && lok[r & lm] && bv[r] < lo[r & lm]) ||
+                (hi && hok[r & hm] && bv[r] > hi[r & hm]))
               return row_error(w, c, r, f->ptr,
                                "base value lies outside min/max and there is no offset_days to draw inside them");
             store_num(f, data, r, bv[r]);
