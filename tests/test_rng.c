@@ -129,8 +129,8 @@ static void test_rng_normal_fill_is_indexed(void **state) {
 }
 
 /* The batched uniforms, normals and words (SIMD Philox where the CPU has
- * AVX2) equal the scalar ones bit for bit: every length around the 8-row SIMD step and the
- * 256-row staging buffer, arbitrary (non-contiguous, 64-bit) row indices,
+ * AVX2 or AVX-512) equal the scalar ones bit for bit: every length around
+ * the 8- and 16-row SIMD steps and the 256-row staging buffer, arbitrary (non-contiguous, 64-bit) row indices,
  * and lanes with high bits set. */
 static void test_rng_batched_draws_match_scalar(void **state) {
   (void)state;

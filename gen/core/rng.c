@@ -123,8 +123,10 @@ uint64_t ms_rng_below(ms_rng_key key, uint64_t index, uint64_t lane, uint64_t n)
  * counters run through the rounds at once, twice interleaved: each 32-bit
  * word sits in a 64-bit lane with a zero upper half, so a round is one
  * vpmuludq per product plus shifts, masks and xors, the same integer
- * operations as ms_rng_philox. Words are turned into doubles by the scalar
- * formulas, so every path gives the scalar bits. */
+ * operations as ms_rng_philox; with AVX-512 eight per vector. Words are
+ * turned into doubles by the scalar formulas (uniforms on AVX-512 by an
+ * exact vector conversion and the same add and multiply), so every path
+ * gives the scalar bits. */
 #ifdef MS_RNG_HAVE_AVX2
 /* Rows [0, m) with m the largest multiple of 8 <= n: w[i] = words 0-1 of
  * row i's block as one u64 and, when w2 is not NULL, w2[i] = words 2-3. */
@@ -172,13 +174,77 @@ __attribute__((target("avx2"))) static size_t philox_avx2(ms_rng_key key, const 
 }
 #endif
 
+/* The same with AVX-512: eight counters per vector, two vectors
+ * interleaved (16 rows per step); m is the largest multiple of 16 <= n. */
+__attribute__((target("avx512f"))) static size_t philox_avx512(ms_rng_key key,
+                                                                const uint64_t *index,
+                                                                uint64_t lane, uint64_t *w,
+                                                                uint64_t *w2, size_t n) {
+  const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1);
+  const __m512i lo32 = _mm512_set1_epi64(0xffffffffll);
+  const __m512i c2i = _mm512_set1_epi64((long long)(uint32_t)lane);
+  const __m512i c3i = _mm512_set1_epi64((long long)(uint32_t)(lane >> 32));
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512i xa = _mm512_loadu_si512((const void *)(index + i));
+    __m512i xb = _mm512_loadu_si512((const void *)(index + i + 8));
+    __m512i a0 = _mm512_and_si512(xa, lo32), a1 = _mm512_srli_epi64(xa, 32), a2 = c2i, a3 = c3i;
+    __m512i b0 = _mm512_and_si512(xb, lo32), b1 = _mm512_srli_epi64(xb, 32), b2 = c2i, b3 = c3i;
+    uint32_t k0 = key.k0, k1 = key.k1;
+    for (int r = 0; r < 10; r++) {
+      __m512i K0 = _mm512_set1_epi64((long long)k0), K1 = _mm512_set1_epi64((long long)k1);
+      __m512i pa0 = _mm512_mul_epu32(m0, a0), pa1 = _mm512_mul_epu32(m1, a2);
+      __m512i pb0 = _mm512_mul_epu32(m0, b0), pb1 = _mm512_mul_epu32(m1, b2);
+      __m512i na0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(pa1, 32), a1), K0);
+      __m512i na2 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(pa0, 32), a3), K1);
+      __m512i nb0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(pb1, 32), b1), K0);
+      __m512i nb2 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(pb0, 32), b3), K1);
+      a1 = _mm512_and_si512(pa1, lo32);
+      a3 = _mm512_and_si512(pa0, lo32);
+      b1 = _mm512_and_si512(pb1, lo32);
+      b3 = _mm512_and_si512(pb0, lo32);
+      a0 = na0;
+      a2 = na2;
+      b0 = nb0;
+      b2 = nb2;
+      k0 += PHILOX_W0;
+      k1 += PHILOX_W1;
+    }
+    _mm512_storeu_si512((void *)(w + i), _mm512_or_si512(a0, _mm512_slli_epi64(a1, 32)));
+    _mm512_storeu_si512((void *)(w + i + 8), _mm512_or_si512(b0, _mm512_slli_epi64(b1, 32)));
+    if (w2) {
+      _mm512_storeu_si512((void *)(w2 + i), _mm512_or_si512(a2, _mm512_slli_epi64(a3, 32)));
+      _mm512_storeu_si512((void *)(w2 + i + 8), _mm512_or_si512(b2, _mm512_slli_epi64(b3, 32)));
+    }
+  }
+  return i;
+}
+
+/* u64_to_open01 over w[0..m), m a multiple of 8: the conversion of
+ * x >> 11 < 2^53 is exact, then the same add and multiply. */
+__attribute__((target("avx512f,avx512dq"))) static void open01_avx512(const uint64_t *w,
+                                                                       double *out, size_t m) {
+  const __m512d half = _mm512_set1_pd(0.5), sc = _mm512_set1_pd(1.0 / 9007199254740992.0);
+  for (size_t j = 0; j < m; j += 8) {
+    __m512d x = _mm512_cvtepu64_pd(_mm512_srli_epi64(_mm512_loadu_si512((const void *)(w + j)), 11));
+    _mm512_storeu_pd(out + j, _mm512_mul_pd(_mm512_add_pd(x, half), sc));
+  }
+}
+
+static int have_avx512(void) {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
+
 /* Rows staged per philox_avx2 call before conversion to doubles. */
 #define MS_RNG_STAGE 256
 
 void ms_rng_u64_n(ms_rng_key key, const uint64_t *index, uint64_t lane, uint64_t *out, size_t n) {
   size_t i = 0;
 #ifdef MS_RNG_HAVE_AVX2
-  if (__builtin_cpu_supports("avx2")) i = philox_avx2(key, index, lane, out, NULL, n);
+  if (have_avx512())
+    i = philox_avx512(key, index, lane, out, NULL, n);
+  else if (__builtin_cpu_supports("avx2"))
+    i = philox_avx2(key, index, lane, out, NULL, n);
 #endif
   for (; i < n; i++) out[i] = ms_rng_u64(key, index[i], lane);
 }
@@ -191,15 +257,17 @@ static size_t staged_avx2(ms_rng_key key, const uint64_t *index, uint64_t lane, 
                           size_t n, int normal) {
   uint64_t w[MS_RNG_STAGE], w2[MS_RNG_STAGE];
   size_t i = 0;
+  int wide = have_avx512();
   while (n - i >= 8) {
     size_t m = n - i < MS_RNG_STAGE ? n - i : MS_RNG_STAGE;
-    size_t done = philox_avx2(key, index + i, lane, w, normal ? w2 : NULL, m);
-    for (size_t j = 0; j < done; j++) {
-      if (normal)
-        box_muller_w(w[j], w2[j], &out[i + j], NULL);
-      else
-        out[i + j] = u64_to_open01(w[j]);
-    }
+    size_t done = wide && m >= 16 ? philox_avx512(key, index + i, lane, w, normal ? w2 : NULL, m)
+                                  : philox_avx2(key, index + i, lane, w, normal ? w2 : NULL, m);
+    if (normal)
+      for (size_t j = 0; j < done; j++) box_muller_w(w[j], w2[j], &out[i + j], NULL);
+    else if (wide)
+      open01_avx512(w, out + i, done);
+    else
+      for (size_t j = 0; j < done; j++) out[i + j] = u64_to_open01(w[j]);
     i += done;
   }
   return i;
