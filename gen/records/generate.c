@@ -1583,7 +1583,7 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
   uint32_t S = opts->shard_count ? opts->shard_count : 1, K = opts->shard_index;
   if (K >= S)
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "shard %u/%u: k must be < N", K + 1, S);
-  size_t R = opts->chunk_rows ? opts->chunk_rows : 65536;
+  size_t R = opts->chunk_rows ? opts->chunk_rows : 32768;
   if (R > (1u << 24)) R = 1u << 24;
   int nthreads = opts->threads > 0 ? opts->threads : omp_get_max_threads();
   if (nthreads > 256) nthreads = 256;

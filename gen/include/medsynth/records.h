@@ -90,7 +90,7 @@ typedef struct {
   uint64_t seed;
   uint64_t rows;       /* >0: rows of every root table (overrides "rows") */
   int threads;         /* 0: OpenMP default */
-  size_t chunk_rows;   /* root rows per chunk; 0: 65536 */
+  size_t chunk_rows;   /* root rows per chunk; 0: up to 32768, spread evenly */
   uint32_t shard_index; /* 0-based k of N; with shard_count 0 or 1: no sharding */
   uint32_t shard_count;
   const char *const *tables; /* NULL: all tables; else names to write */
