@@ -60,7 +60,8 @@ static inline void put(bitw *w, uint32_t v, unsigned n) {
   w->bc += n;
 }
 
-/* Writes whole pending bytes; the callers check that they fit. */
+/* Writes whole pending bytes (bc < 64, so at most 7 stay); the callers
+ * check that they fit. */
 static inline void flush(bitw *w) {
   uint64_t b = w->bb;
   unsigned k = w->bc >> 3;
@@ -71,8 +72,22 @@ static inline void flush(bitw *w) {
 #endif
     for (unsigned i = 0; i < k; i++) w->p[i] = (uint8_t)(b >> (8 * i));
   w->p += k;
-  w->bb = k == 8 ? 0 : w->bb >> (k * 8);
+  w->bb >>= k * 8;
   w->bc &= 7;
+}
+
+/* flush with 8 bytes of room known to be there (the data of a block whose
+ * size was checked with that margin). */
+static inline void flush_fast(bitw *w) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy(w->p, &w->bb, 8);
+  unsigned k = w->bc >> 3;
+  w->p += k;
+  w->bb >>= k * 8;
+  w->bc &= 7;
+#else
+  flush(w);
+#endif
 }
 
 /* Pads to a byte boundary and writes the rest. */
@@ -298,13 +313,13 @@ static inline void put_literals(bitw *w, const uint32_t *cl, const uint8_t *src,
     put(w, a & 0xffff, a >> 16);
     put(w, b & 0xffff, b >> 16);
     put(w, c & 0xffff, c >> 16);
-    flush(w);
+    flush_fast(w);
   }
   for (; i < n; i++) {
     uint32_t a = cl[src[i]];
     put(w, a & 0xffff, a >> 16);
   }
-  flush(w);
+  flush_fast(w);
 }
 
 /* Writes block B over src[0..nbytes) as a dynamic Huffman block, or as
@@ -341,8 +356,9 @@ static int put_block(bitw *w, block *B, const uint8_t *src, size_t nbytes, int f
   }
   bits += (uint64_t)B->nmatch * dl[0];
   uint64_t stored = (nbytes / 65535 + 1) * 48 + 8 * (uint64_t)nbytes;
-  if (bits >= stored) return put_stored(w, src, nbytes, final);
-  if ((uint64_t)(w->end - w->p) < bits / 8 + 2) return -1;
+  /* the data loops flush 8 bytes at a time: keep that much spare room */
+  if (bits >= stored || (uint64_t)(w->end - w->p) < bits / 8 + 10)
+    return put_stored(w, src, nbytes, final);
 
   huff_codes(ll, NLIT, lc);
   huff_codes(dl, NDIST, dc);
@@ -382,7 +398,7 @@ static int put_block(bitw *w, block *B, const uint8_t *src, size_t nbytes, int f
       put(w, mcode[c], mlen[c]);
       put(w, L - len_base[c], len_extra[c]);
       put(w, d0c, d0l);
-      flush(w);
+      flush_fast(w);
     }
     at = r->pos + r->len;
   }
