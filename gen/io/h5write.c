@@ -88,7 +88,8 @@ struct ms__h5w {
   size_t n_arrays;
   /* Compression workspace, grown to the largest chunk seen. */
   size_t ws_bytes;
-  uint8_t *scratch; /* MS__BATCH * ws_bytes */
+  uint8_t *scratch; /* one ws_bytes slot per thread (reused: stays in cache) */
+  size_t n_slots;
   uint8_t *zout;    /* MS__BATCH * compressBound(ws_bytes) */
   size_t zcap;
   size_t zlen[MS__BATCH];
@@ -183,11 +184,27 @@ static int make_groups(hid_t file, const char *path, int include_last) {
 
 /* ---- workspace and parallel compression ------------------------------ */
 
+/* Threads of the writer's parallel regions: never more than the scratch
+ * slots (fixed when the workspace is made). */
+static int max_threads(const ms__h5w *h) {
+  int n = h->threads > 0 ? h->threads : omp_get_max_threads();
+  if (h->n_slots && (size_t)n > h->n_slots) n = (int)h->n_slots;
+  return n < 1 ? 1 : n;
+}
+
+/* Scratch of the calling thread inside a parallel region of at most
+ * max_threads threads. */
+static uint8_t *thread_scratch(const ms__h5w *h) {
+  return h->scratch + (size_t)omp_get_thread_num() * h->ws_bytes;
+}
+
 static ms_status ensure_ws(ms__h5w *h, size_t bytes) {
   if (bytes <= h->ws_bytes) return MS_OK;
   size_t zc = compressBound((uLong)bytes);
-  if (bytes > SIZE_MAX / MS__BATCH || zc > SIZE_MAX / MS__BATCH) return MS_ERR_NOMEM;
-  uint8_t *s = malloc(MS__BATCH * bytes), *z = malloc(MS__BATCH * zc);
+  size_t ns = (size_t)(h->threads > 0 ? h->threads : omp_get_max_threads());
+  if (ns < 1) ns = 1;
+  if (bytes > SIZE_MAX / ns || zc > SIZE_MAX / MS__BATCH) return MS_ERR_NOMEM;
+  uint8_t *s = malloc(ns * bytes), *z = malloc(MS__BATCH * zc);
   if (!s || !z) {
     free(s);
     free(z);
@@ -196,6 +213,7 @@ static ms_status ensure_ws(ms__h5w *h, size_t bytes) {
   free(h->scratch);
   free(h->zout);
   h->scratch = s;
+  h->n_slots = ns;
   h->zout = z;
   h->ws_bytes = bytes;
   h->zcap = zc;
@@ -207,13 +225,13 @@ static ms_status ensure_ws(ms__h5w *h, size_t bytes) {
 static int compress_batch(ms__h5w *h, const uint8_t *const *src, size_t n, size_t bytes,
                           size_t elem) {
   int fail = 0;
-  int nt = h->threads > 0 ? h->threads : omp_get_max_threads();
+  int nt = max_threads(h);
   if ((size_t)nt > n) nt = (int)n;
   if (nt < 1) nt = 1;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : fail)
   for (size_t i = 0; i < n; i++) {
     size_t len = 0;
-    if (ms__chunk_compress(src[i], bytes, elem, h->level, h->scratch + i * h->ws_bytes,
+    if (ms__chunk_compress(src[i], bytes, elem, h->level, thread_scratch(h),
                            h->zout + i * h->zcap, &len) != 0)
       fail |= 1;
     h->zlen[i] = len;
@@ -221,12 +239,12 @@ static int compress_batch(ms__h5w *h, const uint8_t *const *src, size_t n, size_
   return fail ? -1 : 0;
 }
 
-/* Compresses raw chunk i of table t's batch into its zout slot (scratch
- * slot i: chunks of one batch never share it). */
+/* Compresses raw chunk i of table t's batch into its zout slot, shuffling
+ * through the calling thread's scratch (reused, so it stays in cache). */
 static int compress_table_chunk(ms__h5w *h, h5table *t, size_t i) {
   size_t len = 0;
   if (ms__chunk_compress(t->raw + i * t->chunk_bytes, t->chunk_bytes, t->L.row_size, h->level,
-                         h->scratch + i * h->ws_bytes, t->zout + i * t->zcap, &len) != 0)
+                         thread_scratch(h), t->zout + i * t->zcap, &len) != 0)
     return -1;
   t->zlen[i] = len;
   t->zdone[i] = 1;
@@ -506,7 +524,7 @@ static ms_status flush_batch(ms__h5w *h, h5table *t, int last, ms_diag *d) {
     size_t todo[MS__BATCH], m = 0;
     for (size_t i = 0; i < n; i++)
       if (!t->zdone[i]) todo[m++] = i;
-    int fail = 0, use = h->threads > 0 ? h->threads : omp_get_max_threads();
+    int fail = 0, use = max_threads(h);
     if ((size_t)use > m) use = (int)m;
     if (use < 1) use = 1;
 #pragma omp parallel for num_threads(use) schedule(dynamic, 1) reduction(| : fail)
@@ -649,7 +667,7 @@ ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d) {
                        t->schema.n_columns);
   ms_status st = validate_chunk(t, c, d);
   if (st) return st;
-  int nt = h->threads > 0 ? h->threads : omp_get_max_threads();
+  int nt = max_threads(h);
   size_t r0 = 0;
   while (r0 < c->n_rows) {
     /* Segments up to the end of the batch, packed in parallel: each lands at
