@@ -1133,7 +1133,8 @@ static void assert_same_rows(const double *a, const uint8_t *aok, const double *
 
 /* Row groupings shared between calls over the same columns: results equal
  * those of calls without sharing (also when the slots are read in another
- * order, over fewer rows, or through a row index, which is never shared); a
+ * order, over fewer rows, through a row index, which is never shared, or
+ * by a short expression reading some of the columns of a grouping); a
  * kept grouping is reused, so a rewrite that is not announced gives the
  * old inputs' results, while forgetting the column (data or presence) or
  * turning sharing on again drops it. */
@@ -1151,6 +1152,9 @@ static void test_expr_shared_groupings(void **state) {
       "174 + 0.35 * age + if(sex == 'F', 4, 0) + if(age >= 60, 1, 0) * 2"};
   ms__expr *e[3];
   for (int k = 0; k < 3; k++) e[k] = compile_ok(src[k]);
+  /* fewer operations than worth a grouping of their own */
+  ms__expr *sh[2] = {compile_ok("if(age >= 60, 36.41, 36.64)"),
+                     compile_ok("if(sex == 'M', 7.5, 7.0)")};
   double *out = malloc(NBIG * sizeof *out), *ref = malloc(NBIG * sizeof *ref);
   uint8_t *ok = malloc(NBIG), *rok = malloc(NBIG);
   ms__expr_error err;
@@ -1167,22 +1171,32 @@ static void test_expr_shared_groupings(void **state) {
     eval_fresh(e[k], cols, NBIG / 2, ref, rok);
     assert_same_rows(out, ok, ref, rok, NBIG / 2);
   }
+  /* short expressions over some of those columns take the grouping too */
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(ms__expr_eval(sh[k], cols, S_COUNT, NBIG, out, ok, sc, &err), MS_OK);
+    eval_fresh(sh[k], cols, NBIG, ref, rok);
+    assert_same_rows(out, ok, ref, rok, NBIG);
+  }
   /* age rewritten in place, not announced: the grouping is reused */
   memcpy(old_age, b->age, sizeof old_age);
   for (int i = 0; i < NBIG; i++) b->age[i] = 18 + fmod(b->age[i] + 23, 70);
-  assert_int_equal(ms__expr_eval(e[2], cols, S_COUNT, NBIG, out, ok, sc, &err), MS_OK);
   ms__expr_col old[S_COUNT];
   memcpy(old, cols, sizeof old);
   old[S_AGE].data = old_age;
-  eval_fresh(e[2], old, NBIG, ref, rok);
-  assert_same_rows(out, ok, ref, rok, NBIG);
-  eval_fresh(e[2], cols, NBIG, ref, rok);
-  assert_memory_not_equal(out, ref, NBIG * sizeof *out);
+  const ms__expr *stale[] = {e[2], sh[0]};
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(ms__expr_eval(stale[k], cols, S_COUNT, NBIG, out, ok, sc, &err), MS_OK);
+    eval_fresh(stale[k], old, NBIG, ref, rok);
+    assert_same_rows(out, ok, ref, rok, NBIG);
+    eval_fresh(stale[k], cols, NBIG, ref, rok);
+    assert_memory_not_equal(out, ref, NBIG * sizeof *out);
+  }
   /* announced: every expression over age sees the new values */
   ms__expr_scratch_forget(sc, b->age, NULL);
-  for (int k = 0; k < 3; k++) {
-    assert_int_equal(ms__expr_eval(e[k], cols, S_COUNT, NBIG, out, ok, sc, &err), MS_OK);
-    eval_fresh(e[k], cols, NBIG, ref, rok);
+  const ms__expr *all[] = {sh[0], e[0], e[1], e[2], sh[0], sh[1]};
+  for (int k = 0; k < 6; k++) {
+    assert_int_equal(ms__expr_eval(all[k], cols, S_COUNT, NBIG, out, ok, sc, &err), MS_OK);
+    eval_fresh(all[k], cols, NBIG, ref, rok);
     assert_same_rows(out, ok, ref, rok, NBIG);
   }
   /* presence of sex rewritten and announced by its valid pointer */
@@ -1206,6 +1220,7 @@ static void test_expr_shared_groupings(void **state) {
   eval_fresh(e[1], ix, NBIG, ref, rok);
   assert_same_rows(out, ok, ref, rok, NBIG);
   for (int k = 0; k < 3; k++) ms__expr_free(e[k]);
+  for (int k = 0; k < 2; k++) ms__expr_free(sh[k]);
   ms__expr_scratch_free(sc);
   free(out);
   free(ref);

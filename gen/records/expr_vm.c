@@ -1198,7 +1198,7 @@ static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_c
       return 0;
     }
   }
-  if (ops < MEMO_MIN_OPS || ns == 0) return 0;
+  if (ns == 0) return 0;
   for (int k = 1; k < ns; k++) /* ascending slots */
     for (int j = k; j > 0 && slot[j - 1] > slot[j]; j--) {
       int32_t ts = slot[j];
@@ -1220,16 +1220,30 @@ static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_c
   for (int k = 0; k < ns && shared; k++)
     if (cols[slot[k]].index) shared = 0;
   group_t *G = NULL;
+  int map[MEMO_SLOTS]; /* key word of each slot read */
+  for (int k = 0; k < ns; k++) map[k] = k;
   if (shared) {
-    for (int i = 0; i < GROUP_SHARED && !G; i++) {
+    /* the grouping of exactly these columns, else the one of fewest tuples
+     * over more columns (rows with equal tuples there have equal tuples
+     * here; a failed one tells nothing) */
+    for (int i = 0; i < GROUP_SHARED; i++) {
       group_t *H = M->shared[i];
-      if (!H || !H->used || H->n_rows != n_rows || H->ns != ns) continue;
-      int same = 1;
-      for (int k = 0; k < ns; k++)
-        same &= H->data[k] == cols[slot[k]].data && H->valid[k] == cols[slot[k]].valid &&
-                H->lay[k] == lay[k];
-      if (same) G = H;
+      if (!H || !H->used || H->n_rows != n_rows || H->ns < ns) continue;
+      if (H->ns > ns && (H->failed || (G && (G->ns == ns || G->nt <= H->nt)))) continue;
+      int m[MEMO_SLOTS], found = 1;
+      for (int k = 0; k < ns && found; k++) {
+        m[k] = -1;
+        for (int j = 0; j < H->ns && m[k] < 0; j++)
+          if (H->data[j] == cols[slot[k]].data && H->valid[j] == cols[slot[k]].valid &&
+              H->lay[j] == lay[k])
+            m[k] = j;
+        found = m[k] >= 0;
+      }
+      if (!found) continue;
+      G = H;
+      memcpy(map, m, sizeof m);
     }
+    if (!G && ops < MEMO_MIN_OPS) return 0; /* not worth a grouping of its own */
     if (!G) {
       int v = 0; /* a free entry, else the least recently used */
       for (int i = 0; i < GROUP_SHARED; i++) {
@@ -1254,6 +1268,7 @@ static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_c
     }
     G->stamp = ++M->clock;
   } else {
+    if (ops < MEMO_MIN_OPS) return 0;
     G = &M->own;
     if (group_rows(M, G, cols, slot, lay, ns, n_rows)) return 0;
   }
@@ -1263,14 +1278,14 @@ static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_c
   memcpy(M->cols, cols, n_cols * sizeof *cols);
   for (int k = 0; k < ns; k++) {
     for (size_t t = 0; t < nt; t++) {
-      uint64_t v = G->key[t][k];
+      uint64_t v = G->key[t][map[k]];
       switch (lay[k]) {
         case MS__EXPR_LAYOUT_F64:
         case MS__EXPR_LAYOUT_I64: memcpy(&M->data[k].i64[t], &v, 8); break;
         case MS__EXPR_LAYOUT_I32: M->data[k].i32[t] = (int32_t)(uint32_t)v; break;
         default: M->data[k].u8[t] = (uint8_t)v; break;
       }
-      M->valid[k][t] = (uint8_t)((G->key[t][MEMO_SLOTS] >> k) & 1);
+      M->valid[k][t] = (uint8_t)((G->key[t][MEMO_SLOTS] >> map[k]) & 1);
     }
     M->cols[slot[k]] = (ms__expr_col){.data = &M->data[k], .valid = M->valid[k], .index = NULL};
   }
