@@ -1061,7 +1061,9 @@ static void test_expr_distinct_inputs_match_row_by_row(void **state) {
       "if(sex == 'M', if(age < 40, 176.5, if(age < 60, 176.0, 174.0)), "
       "if(age < 40, 163.0, if(age < 60, 162.0, 159.5))) + if(pregnant, 1, 0) * sqrt(age)",
       "coalesce(if(age >= 45 and not pregnant, age / 3, age * 2), -1) + if(sex == 'F', 4, 0)",
-      "if(sex == 'M', log(age - 30), 0) + if(age < 40, 1, 2) * 3 - if(pregnant, 1, 2)"};
+      "if(sex == 'M', log(age - 30), 0) + if(age < 40, 1, 2) * 3 - if(pregnant, 1, 2)",
+      /* few operations, one of them a logarithm (weighs as several) */
+      "if(pregnant, 4.9912, log(88 + 0.15 * age))"};
   double *out = malloc(NBIG * sizeof *out);
   uint8_t *ok = malloc(NBIG);
   ms__expr_scratch *sc = ms__expr_scratch_new();

@@ -845,7 +845,7 @@ ms_status ms__expr_describe(const ms__expr *e, size_t i, const ms__reg *R, char 
 /* ------------------------------------------------------------- scratch */
 
 /* Evaluation over distinct inputs (see eval_distinct). */
-#define MEMO_MIN_OPS 8    /* non-constant instructions worth it */
+#define MEMO_MIN_OPS 8    /* non-constant instructions worth it (weighted) */
 #define MEMO_MIN_ROWS 2048 /* rows worth it */
 #define MEMO_SLOTS 4      /* columns read, at most */
 #define MEMO_MAX 512      /* distinct input tuples, at most */
@@ -1185,7 +1185,10 @@ static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_c
   for (size_t i = 0; i < e->n_ins; i++) {
     const ms__ins *I = &e->ins[i];
     if (I->op == MS__OP_CONST) continue;
-    ops++;
+    /* a transcendental function weighs as several simple operations */
+    int heavy = I->op == MS__OP_LOG || I->op == MS__OP_LOG10 || I->op == MS__OP_EXP ||
+                I->op == MS__OP_SQRT || I->op == MS__OP_POW;
+    ops += heavy ? 4 : 1;
     if (I->op != MS__OP_LOAD) continue;
     if (I->layout > MS__EXPR_LAYOUT_U8) return 0; /* strings: compared by content */
     int k = 0;
