@@ -12,7 +12,10 @@
  * is re-run alone in trace mode to find the operation that caused it and
  * describe it with its operand values. When the rows of a call take few
  * distinct input tuples, the program runs once per tuple and the rows take
- * their tuple's result (eval_distinct; same operations, same bits).
+ * their tuple's result (eval_distinct; same operations, same bits). With
+ * sharing on (ms__expr_scratch_share), the grouping of rows by tuple is
+ * kept in the scratch and serves later calls over the same columns or some
+ * of them, until the caller forgets a column it rewrites.
  *
  * Invariants: no global state; all working memory is in the caller's
  * scratch; the compiled expression is only read, so any number of threads
