@@ -1061,7 +1061,9 @@ static void test_expr_distinct_inputs_match_row_by_row(void **state) {
       "if(sex == 'M', if(age < 40, 176.5, if(age < 60, 176.0, 174.0)), "
       "if(age < 40, 163.0, if(age < 60, 162.0, 159.5))) + if(pregnant, 1, 0) * sqrt(age)",
       "coalesce(if(age >= 45 and not pregnant, age / 3, age * 2), -1) + if(sex == 'F', 4, 0)",
-      "if(sex == 'M', log(age - 30), 0) + if(age < 40, 1, 2) * 3 - if(pregnant, 1, 2)"};
+      "if(sex == 'M', log(age - 30), 0) + if(age < 40, 1, 2) * 3 - if(pregnant, 1, 2)",
+      /* few operations, one of them a logarithm (weighs as several) */
+      "if(pregnant, 4.9912, log(88 + 0.15 * age))"};
   double *out = malloc(NBIG * sizeof *out);
   uint8_t *ok = malloc(NBIG);
   ms__expr_scratch *sc = ms__expr_scratch_new();
@@ -1113,6 +1115,119 @@ static void test_expr_distinct_inputs_match_row_by_row(void **state) {
   ms__expr_scratch_free(sc);
   free(out);
   free(ok);
+  free(b);
+}
+
+/* ms__expr_eval into a fresh scratch (no sharing) over n rows of cols. */
+static void eval_fresh(const ms__expr *e, const ms__expr_col *cols, size_t n, double *out,
+                       uint8_t *ok) {
+  ms__expr_error err;
+  assert_int_equal(ms__expr_eval(e, cols, S_COUNT, n, out, ok, NULL, &err), MS_OK);
+}
+
+static void assert_same_rows(const double *a, const uint8_t *aok, const double *b,
+                             const uint8_t *bok, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(aok[i], bok[i]);
+    assert_memory_equal(&a[i], &b[i], sizeof a[i]);
+  }
+}
+
+/* Row groupings shared between calls over the same columns: results equal
+ * those of calls without sharing (also when the slots are read in another
+ * order, over fewer rows, through a row index, which is never shared, or
+ * by a short expression reading some of the columns of a grouping); a
+ * kept grouping is reused, so a rewrite that is not announced gives the
+ * old inputs' results, while forgetting the column (data or presence) or
+ * turning sharing on again drops it. */
+static void test_expr_shared_groupings(void **state) {
+  (void)state;
+  bigframe *b = big_new();
+  static uint32_t pidx[NBIG];
+  static double old_age[NBIG];
+  uint64_t s = 11;
+  for (int i = 0; i < NBIG; i++) pidx[i] = (uint32_t)(lcg(&s) % NBIG);
+  const char *const src[] = {
+      "if(age < 40, 0.234, if(age < 60, 0.525, 0.716)) * if(sex == 'M', 1.065, 0.935)",
+      "if(sex == 'M', if(age < 40, 176.5, if(age < 60, 176.0, 174.0)), "
+      "if(age < 40, 163.0, if(age < 60, 162.0, 159.5)))",
+      "174 + 0.35 * age + if(sex == 'F', 4, 0) + if(age >= 60, 1, 0) * 2"};
+  ms__expr *e[3];
+  for (int k = 0; k < 3; k++) e[k] = compile_ok(src[k]);
+  /* fewer operations than worth a grouping of their own */
+  ms__expr *sh[2] = {compile_ok("if(age >= 60, 36.41, 36.64)"),
+                     compile_ok("if(sex == 'M', 7.5, 7.0)")};
+  double *out = malloc(NBIG * sizeof *out), *ref = malloc(NBIG * sizeof *ref);
+  uint8_t *ok = malloc(NBIG), *rok = malloc(NBIG);
+  ms__expr_error err;
+  ms__expr_scratch *sc = ms__expr_scratch_new();
+  ms__expr_col cols[S_COUNT];
+  memcpy(cols, b->cols, sizeof cols);
+  ms__expr_scratch_share(sc, 1);
+  for (int k = 0; k < 3; k++) {
+    assert_int_equal(ms__expr_eval(e[k], cols, S_COUNT, NBIG, out, ok, sc, &err), MS_OK);
+    eval_fresh(e[k], cols, NBIG, ref, rok);
+    assert_same_rows(out, ok, ref, rok, NBIG);
+    /* fewer rows of the same columns */
+    assert_int_equal(ms__expr_eval(e[k], cols, S_COUNT, NBIG / 2, out, ok, sc, &err), MS_OK);
+    eval_fresh(e[k], cols, NBIG / 2, ref, rok);
+    assert_same_rows(out, ok, ref, rok, NBIG / 2);
+  }
+  /* short expressions over some of those columns take the grouping too */
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(ms__expr_eval(sh[k], cols, S_COUNT, NBIG, out, ok, sc, &err), MS_OK);
+    eval_fresh(sh[k], cols, NBIG, ref, rok);
+    assert_same_rows(out, ok, ref, rok, NBIG);
+  }
+  /* age rewritten in place, not announced: the grouping is reused */
+  memcpy(old_age, b->age, sizeof old_age);
+  for (int i = 0; i < NBIG; i++) b->age[i] = 18 + fmod(b->age[i] + 23, 70);
+  ms__expr_col old[S_COUNT];
+  memcpy(old, cols, sizeof old);
+  old[S_AGE].data = old_age;
+  const ms__expr *stale[] = {e[2], sh[0]};
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(ms__expr_eval(stale[k], cols, S_COUNT, NBIG, out, ok, sc, &err), MS_OK);
+    eval_fresh(stale[k], old, NBIG, ref, rok);
+    assert_same_rows(out, ok, ref, rok, NBIG);
+    eval_fresh(stale[k], cols, NBIG, ref, rok);
+    assert_memory_not_equal(out, ref, NBIG * sizeof *out);
+  }
+  /* announced: every expression over age sees the new values */
+  ms__expr_scratch_forget(sc, b->age, NULL);
+  const ms__expr *all[] = {sh[0], e[0], e[1], e[2], sh[0], sh[1]};
+  for (int k = 0; k < 6; k++) {
+    assert_int_equal(ms__expr_eval(all[k], cols, S_COUNT, NBIG, out, ok, sc, &err), MS_OK);
+    eval_fresh(all[k], cols, NBIG, ref, rok);
+    assert_same_rows(out, ok, ref, rok, NBIG);
+  }
+  /* presence of sex rewritten and announced by its valid pointer */
+  for (int i = 0; i < NBIG; i++) b->v_sex[i] = i % 7 != 3;
+  ms__expr_scratch_forget(sc, NULL, b->v_sex);
+  assert_int_equal(ms__expr_eval(e[0], cols, S_COUNT, NBIG, out, ok, sc, &err), MS_OK);
+  eval_fresh(e[0], cols, NBIG, ref, rok);
+  assert_same_rows(out, ok, ref, rok, NBIG);
+  /* sharing turned on again forgets everything */
+  for (int i = 0; i < NBIG; i++) b->sex[i] = 1 - b->sex[i];
+  ms__expr_scratch_share(sc, 1);
+  assert_int_equal(ms__expr_eval(e[1], cols, S_COUNT, NBIG, out, ok, sc, &err), MS_OK);
+  eval_fresh(e[1], cols, NBIG, ref, rok);
+  assert_same_rows(out, ok, ref, rok, NBIG);
+  /* the same data read through a row index: not taken from the grouping */
+  ms__expr_col ix[S_COUNT];
+  memcpy(ix, cols, sizeof ix);
+  ix[S_AGE].index = pidx;
+  ix[S_SEX].index = pidx;
+  assert_int_equal(ms__expr_eval(e[1], ix, S_COUNT, NBIG, out, ok, sc, &err), MS_OK);
+  eval_fresh(e[1], ix, NBIG, ref, rok);
+  assert_same_rows(out, ok, ref, rok, NBIG);
+  for (int k = 0; k < 3; k++) ms__expr_free(e[k]);
+  for (int k = 0; k < 2; k++) ms__expr_free(sh[k]);
+  ms__expr_scratch_free(sc);
+  free(out);
+  free(ref);
+  free(ok);
+  free(rok);
   free(b);
 }
 
@@ -1328,6 +1443,7 @@ int main(void) {
       cmocka_unit_test(test_expr_vectorised_matches_scalar_reference),
       cmocka_unit_test(test_expr_threads_give_same_bytes),
       cmocka_unit_test(test_expr_distinct_inputs_match_row_by_row),
+      cmocka_unit_test(test_expr_shared_groupings),
       cmocka_unit_test(test_expr_datetime_and_int_layouts),
       cmocka_unit_test(test_expr_bad_input_values),
       cmocka_unit_test(test_expr_doc_examples),

@@ -801,6 +801,42 @@ static void test_generate_same_bytes_any_threads_and_chunks(void **state) {
   }
 }
 
+/* Expressions over the same columns share their row groupings within a
+ * chunk (records/expr.h, ms__expr_scratch_share). Chunks of one size reuse
+ * the same buffers, so a grouping kept from the previous chunk would match
+ * by its pointers: the values of equal chunks of 4096 rows (more than the
+ * rows worth a grouping) must equal those of one chunk, for example specs
+ * with many formulas over categories and bands. */
+static void test_generate_shared_groupings_not_kept_across_chunks(void **state) {
+  (void)state;
+  const char *files[] = {"outpatient.json", "cohort_t2dm.json", "trial.json"};
+  for (int f = 0; f < 3; f++) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/schemas/examples/%s", MS_SOURCE_DIR, files[f]);
+    ms_diag d;
+    ms_diag_init(&d);
+    ms_spec *s = NULL;
+    assert_int_equal(ms_spec_load(&s, path, &d), MS_OK);
+    ms_diag_deinit(&d);
+    uint64_t ref[4] = {0};
+    const size_t chunks[] = {65536, 4096, 4096};
+    const int threads[] = {1, 1, 2};
+    for (int i = 0; i < 3; i++) {
+      memsink m = {0};
+      run_opts ro = {.rows = 12 * 4096, .threads = threads[i], .chunk = chunks[i]};
+      assert_int_equal(run(s, &ro, &m, NULL, NULL), MS_OK);
+      assert_true(m.nt >= 1 && m.nt <= 4);
+      for (size_t t = 0; t < m.nt; t++) {
+        uint64_t h = memtable_hash(&m.t[t], 0, m.t[t].n);
+        if (i == 0) ref[t] = h;
+        if (h != ref[t]) fail_msg("%s table %zu: chunks of %zu rows differ", files[f], t, chunks[i]);
+      }
+      memsink_free(&m);
+    }
+    ms_spec_free(s);
+  }
+}
+
 static void test_generate_prefix_stable(void **state) {
   (void)state;
   const char *specs[] = {k_outpatient, k_filtered};
@@ -932,6 +968,7 @@ int main(void) {
       cmocka_unit_test(test_generate_hash_id_width_exhausted),
       cmocka_unit_test(test_generate_vocab_datetime_and_category_rules),
       cmocka_unit_test(test_generate_same_bytes_any_threads_and_chunks),
+      cmocka_unit_test(test_generate_shared_groupings_not_kept_across_chunks),
       cmocka_unit_test(test_generate_prefix_stable),
       cmocka_unit_test(test_generate_shards_equal_single_run),
       cmocka_unit_test(test_generate_field_edit_isolation),

@@ -247,6 +247,19 @@ typedef struct ms__expr_scratch ms__expr_scratch;
 ms__expr_scratch *ms__expr_scratch_new(void);
 void ms__expr_scratch_free(ms__expr_scratch *s);
 
+/* Sharing of row groupings between calls (off in a new scratch). While on,
+ * a call that evaluates over distinct inputs keeps the grouping of its rows
+ * by the columns it reads (only columns without a row index) and later
+ * calls over the same number of rows and the same columns (same data,
+ * presence and layout pointers) reuse it. The pointers are the key, so
+ * the caller must call ms__expr_scratch_forget for a column before its
+ * values or presence change while sharing is on. Turning sharing on or
+ * off forgets every grouping. */
+void ms__expr_scratch_share(ms__expr_scratch *s, int on);
+/* Forgets the shared groupings that read data or valid (either may be
+ * NULL). */
+void ms__expr_scratch_forget(ms__expr_scratch *s, const void *data, const uint8_t *valid);
+
 /* Evaluates e for frame rows 0..n_rows-1. cols[slot] must exist for every
  * slot the expression uses (n_cols >= ms__expr_n_slots(e)). Writes n_rows
  * values in the result type's layout to `out` (double / uint8_t / int32_t /

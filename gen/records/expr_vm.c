@@ -12,7 +12,10 @@
  * is re-run alone in trace mode to find the operation that caused it and
  * describe it with its operand values. When the rows of a call take few
  * distinct input tuples, the program runs once per tuple and the rows take
- * their tuple's result (eval_distinct; same operations, same bits).
+ * their tuple's result (eval_distinct; same operations, same bits). With
+ * sharing on (ms__expr_scratch_share), the grouping of rows by tuple is
+ * kept in the scratch and serves later calls over the same columns or some
+ * of them, until the caller forgets a column it rewrites.
  *
  * Invariants: no global state; all working memory is in the caller's
  * scratch; the compiled expression is only read, so any number of threads
@@ -845,16 +848,36 @@ ms_status ms__expr_describe(const ms__expr *e, size_t i, const ms__reg *R, char 
 /* ------------------------------------------------------------- scratch */
 
 /* Evaluation over distinct inputs (see eval_distinct). */
-#define MEMO_MIN_OPS 8    /* non-constant instructions worth it */
+#define MEMO_MIN_OPS 8    /* non-constant instructions worth it (weighted) */
 #define MEMO_MIN_ROWS 2048 /* rows worth it */
 #define MEMO_SLOTS 4      /* columns read, at most */
 #define MEMO_MAX 512      /* distinct input tuples, at most */
 #define MEMO_HASH_BITS 11 /* open-addressing table of 4 x MEMO_MAX */
 
+/* A grouping of the rows of a call by their input tuple: key[t] = (value
+ * bits of each column, 0 for unused columns, then the presence bits),
+ * tuple[r] = the tuple of row r; failed = more than MEMO_MAX tuples. A
+ * shared grouping (see ms__expr_scratch_share) also names what it was
+ * computed from: the rows and, per column in slot order, data, presence
+ * and layout. */
 typedef struct {
-  /* tuple t: key[t] = (value bits of each column, 0 for unused columns,
-   * then the presence bits) */
   uint64_t key[MEMO_MAX][MEMO_SLOTS + 1];
+  uint32_t *tuple;
+  size_t tuple_cap;
+  size_t nt;
+  int failed;
+  size_t n_rows;
+  int ns;
+  const void *data[MEMO_SLOTS];
+  const uint8_t *valid[MEMO_SLOTS];
+  int lay[MEMO_SLOTS];
+  int used;       /* holds a shared grouping */
+  unsigned stamp; /* last use, for replacement */
+} group_t;
+
+#define GROUP_SHARED 4 /* shared groupings kept, at most */
+
+typedef struct {
   int32_t table[1u << MEMO_HASH_BITS]; /* tuple + 1, 0 = empty */
   /* one column per slot read, MEMO_MAX values in its layout, and presence */
   union {
@@ -867,8 +890,9 @@ typedef struct {
   uint64_t out[MEMO_MAX]; /* results (element size <= 8) */
   uint8_t ok[MEMO_MAX];
   uint64_t blk[MEMO_SLOTS + 1][BLK]; /* keys of one block of rows */
-  uint32_t *tuple;                    /* tuple of each row */
-  size_t tuple_cap;
+  group_t own;                        /* grouping of a call not shared */
+  group_t *shared[GROUP_SHARED];      /* allocated on first use */
+  unsigned clock;
   ms__expr_col *cols;
   size_t n_cols;
 } memo_t;
@@ -880,6 +904,7 @@ struct ms__expr_scratch {
   unsigned char **buf;
   int *origin;
   memo_t *memo; /* allocated on first use */
+  int share;    /* as set by ms__expr_scratch_share */
 };
 
 ms__expr_scratch *ms__expr_scratch_new(void) { return calloc(1, sizeof(ms__expr_scratch)); }
@@ -891,11 +916,34 @@ void ms__expr_scratch_free(ms__expr_scratch *s) {
   free(s->buf);
   free(s->origin);
   if (s->memo) {
-    free(s->memo->tuple);
+    free(s->memo->own.tuple);
+    for (int i = 0; i < GROUP_SHARED; i++)
+      if (s->memo->shared[i]) {
+        free(s->memo->shared[i]->tuple);
+        free(s->memo->shared[i]);
+      }
     free(s->memo->cols);
     free(s->memo);
   }
   free(s);
+}
+
+void ms__expr_scratch_share(ms__expr_scratch *s, int on) {
+  if (!s) return;
+  s->share = on != 0;
+  if (s->memo)
+    for (int i = 0; i < GROUP_SHARED; i++)
+      if (s->memo->shared[i]) s->memo->shared[i]->used = 0;
+}
+
+void ms__expr_scratch_forget(ms__expr_scratch *s, const void *data, const uint8_t *valid) {
+  if (!s || !s->memo) return;
+  for (int i = 0; i < GROUP_SHARED; i++) {
+    group_t *G = s->memo->shared[i];
+    if (!G || !G->used) continue;
+    for (int k = 0; k < G->ns; k++)
+      if ((data && G->data[k] == data) || (valid && G->valid[k] == valid)) G->used = 0;
+  }
 }
 
 static int scratch_reserve(ms__expr_scratch *s, size_t n_regs) {
@@ -1061,43 +1109,18 @@ static void memo_keys(const ms__expr_col *c, int lay, size_t start, size_t n, ui
  * take more than MEMO_MAX tuples (found within the first few blocks for
  * continuous inputs), or when a tuple's result is an error, so that the
  * full evaluation reports the lowest failing row as always. */
-static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_cols,
-                         size_t n_rows, void *out, uint8_t *out_valid, ms__expr_scratch *scratch) {
-  if (n_rows < MEMO_MIN_ROWS || n_rows > UINT32_MAX) return 0;
-  int32_t slot[MEMO_SLOTS];
-  int lay[MEMO_SLOTS], ns = 0;
-  size_t ops = 0;
-  for (size_t i = 0; i < e->n_ins; i++) {
-    const ms__ins *I = &e->ins[i];
-    if (I->op == MS__OP_CONST) continue;
-    ops++;
-    if (I->op != MS__OP_LOAD) continue;
-    if (I->layout > MS__EXPR_LAYOUT_U8) return 0; /* strings: compared by content */
-    int k = 0;
-    while (k < ns && slot[k] != I->slot) k++;
-    if (k == ns) {
-      if (ns == MEMO_SLOTS) return 0;
-      slot[ns] = I->slot;
-      lay[ns++] = I->layout;
-    } else if (lay[k] != I->layout) {
-      return 0;
-    }
+/* Groups rows [0, n_rows) of cols by the tuple of slots slot[0..ns) into G
+ * (G->failed when they take more than MEMO_MAX tuples). 0, or -1 when out
+ * of memory. */
+static int group_rows(memo_t *M, group_t *G, const ms__expr_col *cols, const int32_t *slot,
+                      const int *lay, int ns, size_t n_rows) {
+  if (G->tuple_cap < n_rows) {
+    free(G->tuple);
+    G->tuple_cap = 0;
+    if (!(G->tuple = malloc(n_rows * sizeof *G->tuple))) return -1;
+    G->tuple_cap = n_rows;
   }
-  if (ops < MEMO_MIN_OPS || ns == 0) return 0;
-  memo_t *M = scratch->memo;
-  if (!M && !(M = scratch->memo = calloc(1, sizeof *M))) return 0;
-  if (M->tuple_cap < n_rows) {
-    free(M->tuple);
-    M->tuple_cap = 0;
-    if (!(M->tuple = malloc(n_rows * sizeof *M->tuple))) return 0;
-    M->tuple_cap = n_rows;
-  }
-  if (M->n_cols < n_cols) {
-    free(M->cols);
-    M->n_cols = 0;
-    if (!(M->cols = malloc(n_cols * sizeof *M->cols))) return 0;
-    M->n_cols = n_cols;
-  }
+  G->failed = 1;
   memset(M->table, 0, sizeof M->table);
   size_t nt = 0;
   /* key words: a fixed MEMO_SLOTS + 1 (unused value words 0, presence
@@ -1120,40 +1143,162 @@ static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_c
         int32_t t = M->table[pos];
         if (!t) {
           if (nt == MEMO_MAX) return 0;
-          for (size_t k = 0; k < kw; k++) M->key[nt][k] = M->blk[k][j];
+          for (size_t k = 0; k < kw; k++) G->key[nt][k] = M->blk[k][j];
           M->table[pos] = (int32_t)++nt;
-          M->tuple[start + j] = (uint32_t)(nt - 1);
+          G->tuple[start + j] = (uint32_t)(nt - 1);
           break;
         }
         uint64_t diff = 0;
-        for (size_t k = 0; k < kw; k++) diff |= M->key[t - 1][k] ^ M->blk[k][j];
+        for (size_t k = 0; k < kw; k++) diff |= G->key[t - 1][k] ^ M->blk[k][j];
         if (!diff) {
-          M->tuple[start + j] = (uint32_t)(t - 1);
+          G->tuple[start + j] = (uint32_t)(t - 1);
           break;
         }
         pos = (pos + 1) & ((1u << MEMO_HASH_BITS) - 1);
       }
     }
   }
+  G->nt = nt;
+  G->failed = 0;
+  return 0;
+}
+
+/* Evaluation over distinct inputs. An expression is a row-wise function of
+ * the value bits and presence of the columns its LOADs read (every
+ * operation is row-wise). When the rows of a call take few distinct input
+ * tuples (categories, bands, small integers), the program runs once per
+ * tuple over a compact frame holding one row per tuple, and each row takes
+ * its tuple's result: the same operations on the same inputs, so the same
+ * bits, for a fraction of the work. Returns 1 when done; 0 (nothing
+ * written) when the expression or call does not qualify, when the rows
+ * take more than MEMO_MAX tuples (found within the first few blocks for
+ * continuous inputs), or when a tuple's result is an error, so that the
+ * full evaluation reports the lowest failing row as always. The slots are
+ * taken in ascending order, so that calls reading the same columns of a
+ * frame can share one grouping (ms__expr_scratch_share): only when no
+ * column read has a row index, keyed by the rows and each column's data,
+ * presence and layout; the caller forgets groupings of a column before
+ * rewriting it. */
+static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_cols,
+                         size_t n_rows, void *out, uint8_t *out_valid, ms__expr_scratch *scratch) {
+  if (n_rows < MEMO_MIN_ROWS || n_rows > UINT32_MAX) return 0;
+  int32_t slot[MEMO_SLOTS];
+  int lay[MEMO_SLOTS], ns = 0;
+  size_t ops = 0;
+  for (size_t i = 0; i < e->n_ins; i++) {
+    const ms__ins *I = &e->ins[i];
+    if (I->op == MS__OP_CONST) continue;
+    /* a transcendental function weighs as several simple operations */
+    int heavy = I->op == MS__OP_LOG || I->op == MS__OP_LOG10 || I->op == MS__OP_EXP ||
+                I->op == MS__OP_SQRT || I->op == MS__OP_POW;
+    ops += heavy ? 4 : 1;
+    if (I->op != MS__OP_LOAD) continue;
+    if (I->layout > MS__EXPR_LAYOUT_U8) return 0; /* strings: compared by content */
+    int k = 0;
+    while (k < ns && slot[k] != I->slot) k++;
+    if (k == ns) {
+      if (ns == MEMO_SLOTS) return 0;
+      slot[ns] = I->slot;
+      lay[ns++] = I->layout;
+    } else if (lay[k] != I->layout) {
+      return 0;
+    }
+  }
+  if (ns == 0) return 0;
+  for (int k = 1; k < ns; k++) /* ascending slots */
+    for (int j = k; j > 0 && slot[j - 1] > slot[j]; j--) {
+      int32_t ts = slot[j];
+      slot[j] = slot[j - 1];
+      slot[j - 1] = ts;
+      int tl = lay[j];
+      lay[j] = lay[j - 1];
+      lay[j - 1] = tl;
+    }
+  memo_t *M = scratch->memo;
+  if (!M && !(M = scratch->memo = calloc(1, sizeof *M))) return 0;
+  if (M->n_cols < n_cols) {
+    free(M->cols);
+    M->n_cols = 0;
+    if (!(M->cols = malloc(n_cols * sizeof *M->cols))) return 0;
+    M->n_cols = n_cols;
+  }
+  int shared = scratch->share;
+  for (int k = 0; k < ns && shared; k++)
+    if (cols[slot[k]].index) shared = 0;
+  group_t *G = NULL;
+  int map[MEMO_SLOTS]; /* key word of each slot read */
+  for (int k = 0; k < ns; k++) map[k] = k;
+  if (shared) {
+    /* the grouping of exactly these columns, else the one of fewest tuples
+     * over more columns (rows with equal tuples there have equal tuples
+     * here; a failed one tells nothing) */
+    for (int i = 0; i < GROUP_SHARED; i++) {
+      group_t *H = M->shared[i];
+      if (!H || !H->used || H->n_rows != n_rows || H->ns < ns) continue;
+      if (H->ns > ns && (H->failed || (G && (G->ns == ns || G->nt <= H->nt)))) continue;
+      int m[MEMO_SLOTS], found = 1;
+      for (int k = 0; k < ns && found; k++) {
+        m[k] = -1;
+        for (int j = 0; j < H->ns && m[k] < 0; j++)
+          if (H->data[j] == cols[slot[k]].data && H->valid[j] == cols[slot[k]].valid &&
+              H->lay[j] == lay[k])
+            m[k] = j;
+        found = m[k] >= 0;
+      }
+      if (!found) continue;
+      G = H;
+      memcpy(map, m, sizeof m);
+    }
+    if (!G && ops < MEMO_MIN_OPS) return 0; /* not worth a grouping of its own */
+    if (!G) {
+      int v = 0; /* a free entry, else the least recently used */
+      for (int i = 0; i < GROUP_SHARED; i++) {
+        if (!M->shared[i] && !(M->shared[i] = calloc(1, sizeof *M->shared[i]))) return 0;
+        if (!M->shared[i]->used) {
+          v = i;
+          break;
+        }
+        if (M->shared[i]->stamp < M->shared[v]->stamp) v = i;
+      }
+      G = M->shared[v];
+      G->used = 0;
+      if (group_rows(M, G, cols, slot, lay, ns, n_rows)) return 0;
+      G->n_rows = n_rows;
+      G->ns = ns;
+      for (int k = 0; k < ns; k++) {
+        G->data[k] = cols[slot[k]].data;
+        G->valid[k] = cols[slot[k]].valid;
+        G->lay[k] = lay[k];
+      }
+      G->used = 1;
+    }
+    G->stamp = ++M->clock;
+  } else {
+    if (ops < MEMO_MIN_OPS) return 0;
+    G = &M->own;
+    if (group_rows(M, G, cols, slot, lay, ns, n_rows)) return 0;
+  }
+  if (G->failed) return 0;
+  size_t nt = G->nt;
   /* the compact frame: tuple t is row t */
   memcpy(M->cols, cols, n_cols * sizeof *cols);
   for (int k = 0; k < ns; k++) {
     for (size_t t = 0; t < nt; t++) {
-      uint64_t v = M->key[t][k];
+      uint64_t v = G->key[t][map[k]];
       switch (lay[k]) {
         case MS__EXPR_LAYOUT_F64:
         case MS__EXPR_LAYOUT_I64: memcpy(&M->data[k].i64[t], &v, 8); break;
         case MS__EXPR_LAYOUT_I32: M->data[k].i32[t] = (int32_t)(uint32_t)v; break;
         default: M->data[k].u8[t] = (uint8_t)v; break;
       }
-      M->valid[k][t] = (uint8_t)((M->key[t][MEMO_SLOTS] >> k) & 1);
+      M->valid[k][t] = (uint8_t)((G->key[t][MEMO_SLOTS] >> map[k]) & 1);
     }
     M->cols[slot[k]] = (ms__expr_col){.data = &M->data[k], .valid = M->valid[k], .index = NULL};
   }
   ms__expr_error err;
   if (eval_blocks(e, M->cols, nt, M->out, M->ok, scratch, &err) != MS_OK) return 0;
   size_t sz = ms__expr_type_size(e->type);
-  const uint32_t *tu = M->tuple;
+  const uint32_t *tu = G->tuple;
   for (size_t r = 0; r < n_rows; r++) out_valid[r] = M->ok[tu[r]];
   if (sz == 8) {
     const uint64_t *src = M->out;

@@ -1292,7 +1292,12 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
 static ms_status gen_fields(ws_t *w, tchunk *c, char phase) {
   if (ws_reserve(w, c->n)) return w->st = MS_ERR_NOMEM;
   const ms__table *t = c->t;
-  for (size_t k = 0; k < t->n_fields; k++) {
+  /* expressions over the same columns share their row groupings while the
+   * chunk's fields are made; a column's groupings are forgotten before and
+   * after gen_field writes it */
+  ms__expr_scratch_share(w->xs, 1);
+  ms_status st = MS_OK;
+  for (size_t k = 0; k < t->n_fields && st == MS_OK; k++) {
     size_t fi = t->order[k];
     const ms__field *f = &t->fields[fi];
     if (c->done[fi]) continue;
@@ -1300,9 +1305,12 @@ static ms_status gen_fields(ws_t *w, tchunk *c, char phase) {
     if (phase == 'p' && f->pos_dep) continue;
     if (phase == 'q' && !f->pos_dep) continue;
     if (c->count_mode && !f->needed_prefix) continue;
-    if (gen_field(w, c, fi)) return w->st;
+    ms__expr_scratch_forget(w->xs, c->data[fi], c->valid[fi]);
+    if (gen_field(w, c, fi)) st = w->st;
+    ms__expr_scratch_forget(w->xs, c->data[fi], c->valid[fi]);
   }
-  return MS_OK;
+  ms__expr_scratch_share(w->xs, 0);
+  return st;
 }
 
 /* ---- child tables ------------------------------------------------------------------ */
