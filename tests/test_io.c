@@ -458,6 +458,70 @@ static void test_io_text_identical_across_chunking(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* Chunks large enough to be formatted in parallel row ranges give the same
+ * text as small chunks formatted in one pass, for any thread count. */
+static void test_io_text_parallel_parts_identical(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_writer_opts o;
+  ms_writer_opts_init(&o);
+  o.force = 1;
+  const char *names[] = {"p.csv", "p.jsonl"};
+  for (int f = 0; f < 2; f++) {
+    o.threads = 1;
+    assert_int_equal(write_file(tpath(names[f]), 30001, 7, &o, &d), MS_OK);
+    size_t la, lb;
+    char *a = slurp(tpath(names[f]), &la);
+    for (int th = 2; th <= 5; th += 3) {
+      o.threads = th;
+      assert_int_equal(write_file(tpath(names[f]), 30001, 30001, &o, &d), MS_OK);
+      char *b = slurp(tpath(names[f]), &lb);
+      assert_int_equal(la, lb);
+      assert_memory_equal(a, b, la);
+      free(b);
+    }
+    free(a);
+  }
+  ms_diag_deinit(&d);
+}
+
+/* A bad category code reported from a parallel pass names the lowest bad
+ * row, as one pass would, and nothing is committed. */
+static void test_io_text_parallel_error_lowest_row(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_writer_opts o;
+  ms_writer_opts_init(&o);
+  o.force = 1;
+  o.threads = 4;
+  const char *p = tpath("bad.csv");
+  unlink(p);
+  ms_writer *w = NULL;
+  assert_int_equal(ms_writer_open(&w, p, &o, &d), MS_OK);
+  ms_sink k = ms_writer_sink(w);
+  ms_chunk *c = NULL;
+  assert_int_equal(ms_chunk_new(&c, &g_schema, 20000), MS_OK);
+  c->n_rows = 20000;
+  for (size_t i = 0; i < c->n_rows; i++) fill_row(c, i, i);
+  ((int32_t *)c->cols[C_SEX].data)[17000] = 7;
+  c->cols[C_SEX].valid[17000] = 1;
+  ((int32_t *)c->cols[C_SEX].data)[6002] = -1;
+  c->cols[C_SEX].valid[6002] = 1;
+  assert_int_equal(k.begin_table(k.ctx, &g_schema, 0), MS_OK);
+  assert_int_not_equal(k.write_chunk(k.ctx, c), MS_OK);
+  char *msg = ms_diag_format(&d);
+  assert_non_null(strstr(msg, "6002"));
+  assert_null(strstr(msg, "17000"));
+  free(msg);
+  ms_writer_abort(w);
+  struct stat st;
+  assert_int_not_equal(stat(p, &st), 0);
+  ms_chunk_free(c);
+  ms_diag_deinit(&d);
+}
+
 static void test_io_double_shortest_round_trip(void **state) {
   (void)state;
   char buf[64];
@@ -889,6 +953,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_io_csv_exact_text),
       cmocka_unit_test(test_io_jsonl_exact_text),
       cmocka_unit_test(test_io_text_identical_across_chunking),
+      cmocka_unit_test(test_io_text_parallel_parts_identical),
+      cmocka_unit_test(test_io_text_parallel_error_lowest_row),
       cmocka_unit_test(test_io_double_shortest_round_trip),
       cmocka_unit_test(test_io_csv_several_tables_one_file_each),
       cmocka_unit_test(test_io_existing_target_needs_force),

@@ -14,6 +14,7 @@
  * Invariant: until ms_writer_commit succeeds no final name is touched; on any
  * failure every temporary file is removed. */
 #include <errno.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,6 +30,12 @@ typedef struct {
   int ended;
 } text_table;
 
+/* Large chunks of text output are formatted in up to TEXT_MAX_PARTS row
+ * ranges of at least TEXT_PART_ROWS rows in parallel, then written in
+ * order: the same bytes as one pass. */
+#define TEXT_MAX_PARTS 16
+#define TEXT_PART_ROWS 4096
+
 struct ms_writer {
   ms_format format;
   ms_writer_opts opts;
@@ -43,6 +50,7 @@ struct ms_writer {
   text_table *tables;
   size_t n_tables;
   ms__buf buf;
+  ms__buf part[TEXT_MAX_PARTS]; /* per-part text of a chunk formatted in parallel */
   int failed;
 };
 
@@ -174,14 +182,12 @@ static text_table *find_text(ms_writer *w, const char *name) {
   return NULL;
 }
 
+static ms_status write_text(ms_writer *w, text_table *t, const ms__buf *b);
+
 static ms_status flush_buf(ms_writer *w, text_table *t) {
-  if (w->buf.len && fwrite(w->buf.p, 1, w->buf.len, t->fp) != w->buf.len) {
-    w->buf.len = 0;
-    return ms_diag_add(dg(w), MS_ERR_IO, w->to_stdout ? "<stdout>" : t->file.target, 0, 0,
-                       NULL, "write failed: %s", strerror(errno));
-  }
+  ms_status st = write_text(w, t, &w->buf);
   w->buf.len = 0;
-  return MS_OK;
+  return st;
 }
 
 static ms_status text_begin(ms_writer *w, const ms_table_schema *s) {
@@ -225,18 +231,79 @@ static ms_status text_begin(ms_writer *w, const ms_table_schema *s) {
   return MS_OK;
 }
 
+static ms_status format_rows(const ms_writer *w, ms__buf *b, const ms_chunk *c, ms_diag *d) {
+  return w->format == MS_FMT_CSV ? ms__csv_rows(b, c, d) : ms__jsonl_rows(b, c, d);
+}
+
+static ms_status write_text(ms_writer *w, text_table *t, const ms__buf *b) {
+  if (b->len && fwrite(b->p, 1, b->len, t->fp) != b->len)
+    return ms_diag_add(dg(w), MS_ERR_IO, w->to_stdout ? "<stdout>" : t->file.target, 0, 0,
+                       NULL, "write failed: %s", strerror(errno));
+  return MS_OK;
+}
+
+/* Rows [r0, r0+n) of c as a chunk of their own (the same buffers). */
+static void chunk_view(const ms_chunk *c, size_t r0, size_t n, ms_colbuf *cols, ms_chunk *v) {
+  for (size_t j = 0; j < c->schema->n_columns; j++) {
+    size_t vs = ms_column_value_size(&c->schema->columns[j]);
+    cols[j].data = (char *)c->cols[j].data + r0 * vs;
+    cols[j].valid = c->cols[j].valid ? c->cols[j].valid + r0 : NULL;
+  }
+  *v = (ms_chunk){.schema = c->schema, .first_row = c->first_row + r0, .n_rows = n,
+                  .capacity = n, .cols = cols};
+}
+
 static ms_status text_chunk(ms_writer *w, const ms_chunk *c) {
   text_table *t = c->schema && c->schema->name ? find_text(w, c->schema->name) : NULL;
   if (!t || t->ended)
     return ms_diag_add(dg(w), MS_ERR_INVALID, NULL, 0, 0, c->schema ? c->schema->name : NULL,
                        "chunk for a table that is not open");
-  ms_status st = w->format == MS_FMT_CSV ? ms__csv_rows(&w->buf, c, dg(w))
-                                         : ms__jsonl_rows(&w->buf, c, dg(w));
-  if (st) {
-    w->buf.len = 0;
-    return st;
+  int nt = w->opts.threads > 0 ? w->opts.threads : omp_get_max_threads();
+  size_t parts = c->n_rows / TEXT_PART_ROWS;
+  if (parts > (size_t)nt) parts = (size_t)nt;
+  if (parts > TEXT_MAX_PARTS) parts = TEXT_MAX_PARTS;
+  if (parts < 2) {
+    ms_status st = format_rows(w, &w->buf, c, dg(w));
+    if (st) {
+      w->buf.len = 0;
+      return st;
+    }
+    return flush_buf(w, t);
   }
-  return flush_buf(w, t);
+  size_t nc = c->schema->n_columns ? c->schema->n_columns : 1;
+  ms_colbuf *cols = malloc(parts * nc * sizeof *cols);
+  if (!cols) return MS_ERR_NOMEM;
+  ms_status pst[TEXT_MAX_PARTS];
+  ms_diag pd[TEXT_MAX_PARTS];
+#pragma omp parallel for num_threads((int)parts) schedule(static, 1)
+  for (size_t k = 0; k < parts; k++) {
+    size_t r0 = c->n_rows * k / parts, r1 = c->n_rows * (k + 1) / parts;
+    ms_chunk v;
+    chunk_view(c, r0, r1 - r0, cols + k * nc, &v);
+    ms_diag_init(&pd[k]);
+    /* a local copy of the buffer header: the parts' headers share cache
+     * lines, and the formatter updates the length per character */
+    ms__buf b = w->part[k];
+    b.len = 0;
+    pst[k] = format_rows(w, &b, &v, &pd[k]);
+    w->part[k] = b;
+  }
+  free(cols);
+  /* the first failing part (lowest rows) reports, as one pass would */
+  ms_status st = MS_OK;
+  for (size_t k = 0; k < parts; k++) {
+    if (st == MS_OK && pst[k] != MS_OK) {
+      st = pst[k];
+      for (size_t e = 0; e < pd[k].count; e++) {
+        const ms_diag_entry *en = &pd[k].entries[e];
+        ms_diag_add(dg(w), en->status, en->file, en->line, en->column, en->where, "%s",
+                    en->message);
+      }
+    }
+    ms_diag_deinit(&pd[k]);
+  }
+  for (size_t k = 0; k < parts && st == MS_OK; k++) st = write_text(w, t, &w->part[k]);
+  return st;
 }
 
 static ms_status text_end(ms_writer *w, const char *name) {
@@ -375,6 +442,7 @@ static void writer_free(ms_writer *w) {
   free(w->tables);
   ms__atomic_discard(&w->h5file);
   free(w->buf.p);
+  for (int k = 0; k < TEXT_MAX_PARTS; k++) free(w->part[k].p);
   free(w->path);
   ms_diag_deinit(&w->own_diag);
   free(w);
