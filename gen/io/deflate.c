@@ -108,8 +108,7 @@ static const uint8_t cl_order[NCL] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 1
 /* len_code[L - 3] = index into len_base of match length L (3..258). */
 static void len_codes(uint8_t *len_code) {
   for (int c = 0; c < 29; c++) {
-    int hi = c == 28 ? 258 : len_base[c] + (1 << len_extra[c]) - 1;
-    if (c == 27) hi = 257; /* 258 has its own code */
+    int hi = c < 28 ? len_base[c + 1] - 1 : 258; /* 258 has its own code */
     for (int L = len_base[c]; L <= hi; L++) len_code[L - 3] = (uint8_t)c;
   }
 }
