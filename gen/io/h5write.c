@@ -184,16 +184,23 @@ static int make_groups(hid_t file, const char *path, int include_last) {
 
 /* ---- workspace and parallel compression ------------------------------ */
 
-/* Threads of the writer's parallel regions: never more than the scratch
- * slots (fixed when the workspace is made). */
-static int max_threads(const ms__h5w *h) {
+/* Threads asked for (the option, else OpenMP's default), at least 1. */
+static size_t wanted_threads(const ms__h5w *h) {
   int n = h->threads > 0 ? h->threads : omp_get_max_threads();
-  if (h->n_slots && (size_t)n > h->n_slots) n = (int)h->n_slots;
-  return n < 1 ? 1 : n;
+  return n < 1 ? 1 : (size_t)n;
 }
 
-/* Scratch of the calling thread inside a parallel region of at most
- * max_threads threads. */
+/* Threads of a parallel region of `tasks` tasks: at most one per task and
+ * never more than the scratch slots (fixed when the workspace is made). */
+static int region_threads(const ms__h5w *h, size_t tasks) {
+  size_t n = wanted_threads(h);
+  if (h->n_slots && n > h->n_slots) n = h->n_slots;
+  if (n > tasks) n = tasks;
+  return n < 1 ? 1 : (int)n;
+}
+
+/* Scratch of the calling thread inside a parallel region sized by
+ * region_threads. */
 static uint8_t *thread_scratch(const ms__h5w *h) {
   return h->scratch + (size_t)omp_get_thread_num() * h->ws_bytes;
 }
@@ -201,8 +208,7 @@ static uint8_t *thread_scratch(const ms__h5w *h) {
 static ms_status ensure_ws(ms__h5w *h, size_t bytes) {
   if (bytes <= h->ws_bytes) return MS_OK;
   size_t zc = compressBound((uLong)bytes);
-  size_t ns = (size_t)(h->threads > 0 ? h->threads : omp_get_max_threads());
-  if (ns < 1) ns = 1;
+  size_t ns = wanted_threads(h);
   if (bytes > SIZE_MAX / ns || zc > SIZE_MAX / MS__BATCH) return MS_ERR_NOMEM;
   uint8_t *s = malloc(ns * bytes), *z = malloc(MS__BATCH * zc);
   if (!s || !z) {
@@ -224,10 +230,7 @@ static ms_status ensure_ws(ms__h5w *h, size_t bytes) {
  * h->zout slots; returns 0 on success. */
 static int compress_batch(ms__h5w *h, const uint8_t *const *src, size_t n, size_t bytes,
                           size_t elem) {
-  int fail = 0;
-  int nt = max_threads(h);
-  if ((size_t)nt > n) nt = (int)n;
-  if (nt < 1) nt = 1;
+  int fail = 0, nt = region_threads(h, n);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : fail)
   for (size_t i = 0; i < n; i++) {
     size_t len = 0;
@@ -524,9 +527,7 @@ static ms_status flush_batch(ms__h5w *h, h5table *t, int last, ms_diag *d) {
     size_t todo[MS__BATCH], m = 0;
     for (size_t i = 0; i < n; i++)
       if (!t->zdone[i]) todo[m++] = i;
-    int fail = 0, use = max_threads(h);
-    if ((size_t)use > m) use = (int)m;
-    if (use < 1) use = 1;
+    int fail = 0, use = region_threads(h, m);
 #pragma omp parallel for num_threads(use) schedule(dynamic, 1) reduction(| : fail)
     for (size_t k = 0; k < m; k++) fail |= compress_table_chunk(h, t, todo[k]) != 0;
     if (fail) return ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, t->name, "zlib compression failed");
@@ -667,7 +668,6 @@ ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d) {
                        t->schema.n_columns);
   ms_status st = validate_chunk(t, c, d);
   if (st) return st;
-  int nt = max_threads(h);
   size_t r0 = 0;
   while (r0 < c->n_rows) {
     /* Segments up to the end of the batch, packed in parallel: each lands at
@@ -693,8 +693,7 @@ ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d) {
     }
     /* task 0 hashes the previous batch (if waiting); a segment that
      * completes its chunk compresses it too */
-    int tasks = nseg + 1, use = tasks < nt ? tasks : nt, fail = 0;
-    if (use < 1) use = 1;
+    int tasks = nseg + 1, use = region_threads(h, (size_t)tasks), fail = 0;
 #pragma omp parallel for num_threads(use) schedule(dynamic, 1) reduction(| : fail)
     for (int k = 0; k < tasks; k++) {
       if (k == 0) {
