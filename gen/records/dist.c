@@ -422,6 +422,8 @@ double ms__dist_trunc_draw(const ms__dist_trunc *w, ms__dist_type t, const ms__d
       return fmin(fmax(x, lo), th ? hi : INFINITY);
     }
     case MS__TRUNC_LOWER: {
+      if (t == MS__DIST_NORMAL || t == MS__DIST_LOGNORMAL)
+        return ms__dist_trunc_lower_normal(w, t, a, u);
       double v = w->a + u * (w->b - w->a);
       double x = ms__dist_quantile(t, a, v);
       /* Round-off in F / F^-1 can land a hair outside; the window is exact up

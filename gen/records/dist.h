@@ -14,6 +14,7 @@
 #define MS_RECORDS_DIST_H
 
 #include <gsl/gsl_rng.h>
+#include <math.h>
 #include <stddef.h>
 
 typedef enum {
@@ -112,6 +113,21 @@ double ms__dist_trunc_draw(const ms__dist_trunc *w, ms__dist_type t, const ms__d
  * inputs go to GSL. tests/test_dist.c checks the equality. */
 double ms__normal_quantile(double u);
 double ms__normal_cdf(double z);
+
+/* ms__dist_trunc_draw for a normal or log-normal law (t) in a window of
+ * mode MS__TRUNC_LOWER: the quantile of F(lo) + u (F(hi) - F(lo)), pulled
+ * back into [lo, hi] against round-off. Inline, so that draw loops over
+ * many rows save the calls and the switches; ms__dist_trunc_draw uses it
+ * too, so both give the same bits. */
+static inline double ms__dist_trunc_lower_normal(const ms__dist_trunc *w, ms__dist_type t,
+                                                 const ms__dist_args *a, double u) {
+  double v = w->a + u * (w->b - w->a);
+  double z = ms__normal_quantile(v);
+  double x = t == MS__DIST_NORMAL ? a->p[0] + a->p[1] * z : exp(a->p[0] + a->p[1] * z);
+  if (!isinf(w->lo) && x < w->lo) x = w->lo;
+  if (!isinf(w->hi) && x > w->hi) x = w->hi;
+  return x;
+}
 
 /* Untruncated gamma/beta by GSL's samplers; r must already be reset to the
  * draw's key. */

@@ -563,22 +563,15 @@ static void clear_value(const ms__field *f, void *data, size_t r) {
  * first use, marked by mode MS__TRUNC_COUNT; the caller keys it by (a, the
  * row's bounds), and the bounds passed here are a function of those, so
  * every later use has the same (t, a, lo, hi) and gets the uncached value.
- * The common case, a normal or log-normal law in a lower window, is
- * ms__dist_trunc_draw's MS__TRUNC_LOWER branch with ms__dist_quantile
- * written out here (same operations in the same order, so the same bits),
- * which saves two calls and a switch per row. */
+ * The common case, a normal or log-normal law in a lower window, goes
+ * straight to the inline ms__dist_trunc_lower_normal (the same code
+ * ms__dist_trunc_draw runs), which saves two calls and a switch per row. */
 DRAW_INLINE double draw_u(ms__dist_trunc *tw, ms__dist_type t, const ms__dist_args *a, double lo,
                           double hi, double u) {
   if (!tw) return ms__dist_draw_u(t, a, lo, hi, u);
   if (tw->mode == MS__TRUNC_COUNT) ms__dist_trunc_init(tw, t, a, lo, hi);
-  if (tw->mode == MS__TRUNC_LOWER && (t == MS__DIST_NORMAL || t == MS__DIST_LOGNORMAL)) {
-    double v = tw->a + u * (tw->b - tw->a);
-    double z = ms__normal_quantile(v);
-    double x = t == MS__DIST_NORMAL ? a->p[0] + a->p[1] * z : exp(a->p[0] + a->p[1] * z);
-    if (!isinf(tw->lo) && x < tw->lo) x = tw->lo;
-    if (!isinf(tw->hi) && x > tw->hi) x = tw->hi;
-    return x;
-  }
+  if (tw->mode == MS__TRUNC_LOWER && (t == MS__DIST_NORMAL || t == MS__DIST_LOGNORMAL))
+    return ms__dist_trunc_lower_normal(tw, t, a, u);
   return ms__dist_trunc_draw(tw, t, a, u);
 }
 
