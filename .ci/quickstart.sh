@@ -39,7 +39,12 @@ build=${MS_BUILD_DIR:-build}
 jobs=$(nproc)
 echo "== building in $build"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release ${MS_CMAKE_ARGS:-} >/dev/null
-cmake --build "$build" -j"$jobs"
+# The demo needs only the command; tests and benchmarks are built for `test`.
+if [ "$mode" = demo ]; then
+  cmake --build "$build" -j"$jobs" --target medsynth_cli
+else
+  cmake --build "$build" -j"$jobs"
+fi
 
 case "$mode" in
   build) ;;

@@ -3,6 +3,7 @@
  * Dates use Howard Hinnant's days_from_civil / civil_from_days algorithms
  * (proleptic Gregorian, exact for all int32 day counts we accept). */
 #include "medsynth/table.h"
+#include "core/alloc.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -56,7 +57,7 @@ void ms_table_schema_deinit(ms_table_schema *s) {
 ms_status ms_table_schema_copy(ms_table_schema *dst, const ms_table_schema *src) {
   memset(dst, 0, sizeof *dst);
   if (dupstr(&dst->name, src->name) || dupstr(&dst->parent, src->parent)) goto fail;
-  dst->columns = calloc(src->n_columns ? src->n_columns : 1, sizeof *dst->columns);
+  dst->columns = ms__calloc(src->n_columns ? src->n_columns : 1, sizeof *dst->columns);
   if (!dst->columns) goto fail;
   dst->n_columns = src->n_columns;
   for (size_t i = 0; i < src->n_columns; i++) {
@@ -70,7 +71,7 @@ ms_status ms_table_schema_copy(ms_table_schema *dst, const ms_table_schema *src)
         dupstr(&b->description, a->description) || dupstr(&b->references, a->references))
       goto fail;
     if (a->n_categories) {
-      b->categories = calloc(a->n_categories, sizeof *b->categories);
+      b->categories = ms__calloc(a->n_categories, sizeof *b->categories);
       if (!b->categories) goto fail;
       b->n_categories = a->n_categories;
       for (size_t k = 0; k < a->n_categories; k++)
@@ -115,19 +116,19 @@ void ms_chunk_free(ms_chunk *c) {
 
 ms_status ms_chunk_new(ms_chunk **out, const ms_table_schema *schema, size_t capacity) {
   *out = NULL;
-  ms_chunk *c = calloc(1, sizeof *c);
+  ms_chunk *c = ms__calloc(1, sizeof *c);
   if (!c) return MS_ERR_NOMEM;
   c->schema = schema;
   c->capacity = capacity;
-  c->cols = calloc(schema->n_columns ? schema->n_columns : 1, sizeof *c->cols);
+  c->cols = ms__calloc(schema->n_columns ? schema->n_columns : 1, sizeof *c->cols);
   if (!c->cols) goto fail;
   for (size_t j = 0; j < schema->n_columns; j++) {
     size_t vs = ms_column_value_size(&schema->columns[j]);
     if (vs == 0 || (capacity && vs > SIZE_MAX / capacity)) goto fail;
-    c->cols[j].data = calloc(capacity ? capacity : 1, vs);
+    c->cols[j].data = ms__calloc(capacity ? capacity : 1, vs);
     if (!c->cols[j].data) goto fail;
     if (schema->columns[j].nullable) {
-      c->cols[j].valid = malloc(capacity ? capacity : 1);
+      c->cols[j].valid = ms__malloc(capacity ? capacity : 1);
       if (!c->cols[j].valid) goto fail;
       memset(c->cols[j].valid, 1, capacity ? capacity : 1);
     }

@@ -28,6 +28,7 @@
  * Stadler et al., "Synthetic data -- anonymisation groundhog day", USENIX
  * Security 2022 (membership inference). */
 #include <cjson/cJSON.h>
+#include "core/alloc.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -119,7 +120,7 @@ static int is_cat_kind(ms_fkind k) { return k == MS_FKIND_CATEGORICAL || k == MS
 static ms_status align(ev *e, ms_diag *d) {
   const ms_frame *tr = e->f[0];
   ms_status st = MS_OK;
-  e->col = calloc(tr->n_cols ? tr->n_cols : 1, sizeof *e->col);
+  e->col = ms__calloc(tr->n_cols ? tr->n_cols : 1, sizeof *e->col);
   if (!e->col) return MS_ERR_NOMEM;
   for (int k = 1; k < 3; k++) {
     if (!e->f[k]) continue;
@@ -167,11 +168,11 @@ static ms_status align(ev *e, ms_diag *d) {
         ec->x[k] = c->num;
         continue;
       }
-      ec->c[k] = malloc((f->n_rows ? f->n_rows : 1) * sizeof *ec->c[k]);
+      ec->c[k] = ms__malloc((f->n_rows ? f->n_rows : 1) * sizeof *ec->c[k]);
       if (!ec->c[k]) return ms__strtab_deinit(&lab, 1), MS_ERR_NOMEM;
       int32_t *map = NULL;
       if (c->code) {
-        map = malloc((c->n_levels ? c->n_levels : 1) * sizeof *map);
+        map = ms__malloc((c->n_levels ? c->n_levels : 1) * sizeof *map);
         if (!map) return ms__strtab_deinit(&lab, 1), MS_ERR_NOMEM;
         for (size_t l = 0; l < c->n_levels; l++) map[l] = ms__strtab_intern(&lab, c->levels[l]);
       }
@@ -206,7 +207,7 @@ static int cmpd(const void *a, const void *b) {
 
 /* Present values of a numeric column, sorted. */
 static double *sorted_present(const double *x, size_t n, size_t *m) {
-  double *v = malloc((n ? n : 1) * sizeof *v);
+  double *v = ms__malloc((n ? n : 1) * sizeof *v);
   *m = 0;
   if (!v) return NULL;
   for (size_t i = 0; i < n; i++)
@@ -331,7 +332,7 @@ static double association(const evcol *a, const evcol *b, int k) {
 
 static double contingency_similarity(const evcol *a, const evcol *b) {
   size_t nb = NBUCKET;
-  double *ta = calloc(nb * nb, sizeof *ta), *tb = calloc(nb * nb, sizeof *tb);
+  double *ta = ms__calloc(nb * nb, sizeof *ta), *tb = ms__calloc(nb * nb, sizeof *tb);
   if (!ta || !tb) {
     free(ta);
     free(tb);
@@ -375,7 +376,7 @@ static void encode_row(const ev *e, int k, size_t r, size_t skip, double oh, dou
 
 static double *encode(const ev *e, int k, const size_t *rows, size_t nr, size_t skip, double oh) {
   size_t p = enc_width(e, skip);
-  double *X = malloc((nr ? nr : 1) * (p ? p : 1) * sizeof *X);
+  double *X = ms__malloc((nr ? nr : 1) * (p ? p : 1) * sizeof *X);
   if (!X) return NULL;
 #pragma omp parallel for schedule(static)
   for (size_t i = 0; i < nr; i++) encode_row(e, k, rows ? rows[i] : i, skip, oh, X + i * p);
@@ -397,14 +398,14 @@ static int cmp_sz(const void *a, const void *b) {
 }
 static size_t *subsample(size_t n, size_t m, uint64_t seed, const char *what, size_t *out_m) {
   if (m > n) m = n;
-  size_t *rows = malloc((m ? m : 1) * sizeof *rows);
+  size_t *rows = ms__malloc((m ? m : 1) * sizeof *rows);
   if (!rows) return NULL;
   *out_m = m;
   if (m == n) {
     for (size_t i = 0; i < n; i++) rows[i] = i;
     return rows;
   }
-  hr *v = malloc(n * sizeof *v);
+  hr *v = ms__malloc(n * sizeof *v);
   if (!v) {
     free(rows);
     return NULL;
@@ -422,7 +423,7 @@ static size_t *subsample(size_t n, size_t m, uint64_t seed, const char *what, si
 
 static double auc(const double *pos, size_t np, const double *neg, size_t nn) {
   /* Mann-Whitney: P(score_pos > score_neg) + 0.5 P(equal). */
-  double *a = malloc((np ? np : 1) * sizeof *a), *b = malloc((nn ? nn : 1) * sizeof *b);
+  double *a = ms__malloc((np ? np : 1) * sizeof *a), *b = ms__malloc((nn ? nn : 1) * sizeof *b);
   if (!a || !b || !np || !nn) {
     free(a);
     free(b);
@@ -545,7 +546,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   }
   size_t *qi = NULL;
   if (!st && p->n_quasi_identifiers) {
-    qi = malloc(p->n_quasi_identifiers * sizeof *qi);
+    qi = ms__malloc(p->n_quasi_identifiers * sizeof *qi);
     if (!qi) st = MS_ERR_NOMEM;
     for (size_t q = 0; q < p->n_quasi_identifiers && !st; q++) {
       qi[q] = SIZE_MAX;
@@ -566,7 +567,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   }
   for (size_t j = 0; j < e.d; j++) col_stats(&e.col[j]);
 
-  ms_eval_report *rep = calloc(1, sizeof *rep);
+  ms_eval_report *rep = ms__calloc(1, sizeof *rep);
   cJSON *root = cJSON_CreateObject();
   if (!rep || !root) {
     free(rep);
@@ -595,7 +596,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   cJSON *ut = cJSON_AddObjectToObject(root, "utility");
   cJSON *cols = cJSON_AddArrayToObject(ut, "columns");
   double msum = 0;
-  double *colsim = malloc(e.d * sizeof *colsim);
+  double *colsim = ms__malloc(e.d * sizeof *colsim);
   if (!colsim) st = MS_ERR_NOMEM;
   for (size_t j = 0; j < e.d && !st; j++) {
     evcol *c = &e.col[j];
@@ -617,7 +618,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
 
   /* Associations. */
   size_t dd = e.d;
-  double *A = malloc(dd * dd * sizeof *A), *B = malloc(dd * dd * sizeof *B);
+  double *A = ms__malloc(dd * dd * sizeof *A), *B = ms__malloc(dd * dd * sizeof *B);
   if (!A || !B) st = MS_ERR_NOMEM;
   double diff_sum = 0, diff_max = 0, cs_sum = 0;
   size_t n_pairs = dd * (dd - 1) / 2;
@@ -633,7 +634,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
         A[a * dd + b] = A[b * dd + a] = association(&e.col[a], &e.col[b], 0);
         B[a * dd + b] = B[b * dd + a] = association(&e.col[a], &e.col[b], 2);
       }
-    double *cs = calloc(dd * dd, sizeof *cs);
+    double *cs = ms__calloc(dd * dd, sizeof *cs);
     if (!cs) st = MS_ERR_NOMEM;
     else {
 #pragma omp parallel for schedule(dynamic, 1)
@@ -684,7 +685,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   }
   if (!st) {
     size_t pw = enc_width(&e, SIZE_MAX), n = mt + ms;
-    double *X = malloc(n * (pw ? pw : 1) * sizeof *X), *y = malloc(n * sizeof *y),
+    double *X = ms__malloc(n * (pw ? pw : 1) * sizeof *X), *y = ms__malloc(n * sizeof *y),
            *beta = malloc((pw + 1) * sizeof *beta);
     if (!X || !y || !beta) st = MS_ERR_NOMEM;
     else {
@@ -736,7 +737,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
       size_t mtr;
       size_t *rtr = subsample(e.f[k]->n_rows, 50000, p->seed, "tstr/train", &mtr);
       double *Xtr = rtr ? encode(&e, k, rtr, mtr, target, 1) : NULL;
-      double *ytr = malloc((mtr ? mtr : 1) * sizeof *ytr), *beta = malloc((pw + 1) * sizeof *beta);
+      double *ytr = ms__malloc((mtr ? mtr : 1) * sizeof *ytr), *beta = ms__malloc((pw + 1) * sizeof *beta);
       if (!Xtr || !ytr || !beta) st = MS_ERR_NOMEM;
       else if (!tc->cat) {
         size_t m = 0;
@@ -777,7 +778,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
           if (best < 0) break;
           cls[nc] = best;
         }
-        double *scores = calloc(mtest * (nc ? nc : 1), sizeof *scores);
+        double *scores = ms__calloc(mtest * (nc ? nc : 1), sizeof *scores);
         int fitted = 0;
         if (!scores) st = MS_ERR_NOMEM;
         for (size_t t = 0; t < nc && !st && nc >= 2; t++) {
@@ -854,14 +855,14 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     double *XT = encode(&e, 0, NULL, train->n_rows, SIZE_MAX, oh);
     double *XS = rS ? encode(&e, 2, rS, nS, SIZE_MAX, oh) : NULL;
     ms__nn *tT = NULL;
-    double *d2 = malloc(2 * (nS ? nS : 1) * sizeof *d2);
-    dt = malloc((nS ? nS : 1) * sizeof *dt);
+    double *d2 = ms__malloc(2 * (nS ? nS : 1) * sizeof *d2);
+    dt = ms__malloc((nS ? nS : 1) * sizeof *dt);
     if (!XT || !XS || !d2 || !dt || ms__nn_new(&tT, XT, train->n_rows, pw, MS__NN_AUTO)) st = MS_ERR_NOMEM;
     if (!st) {
       st = ms__nn_query(tT, XS, nS, 2, d2, NULL);
     }
     if (!st) {
-      double *ratio = malloc((nS ? nS : 1) * sizeof *ratio), *dcr = malloc((nS ? nS : 1) * sizeof *dcr);
+      double *ratio = ms__malloc((nS ? nS : 1) * sizeof *ratio), *dcr = ms__malloc((nS ? nS : 1) * sizeof *dcr);
       if (!ratio || !dcr) st = MS_ERR_NOMEM;
       else {
         for (size_t i = 0; i < nS; i++) {
@@ -883,9 +884,9 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
           double *XTs = rTs ? encode(&e, 0, rTs, nTs, SIZE_MAX, oh) : NULL;
           double *XSall = encode(&e, 2, NULL, syn->n_rows, SIZE_MAX, oh);
           ms__nn *tH = NULL, *tTs = NULL, *tS = NULL;
-          dh = malloc((nS ? nS : 1) * sizeof *dh);
-          double *hd = malloc((nH ? nH : 1) * sizeof *hd), *md = malloc((nTs ? nTs : 1) * sizeof *md);
-          double *hT = malloc((nH ? nH : 1) * sizeof *hT);
+          dh = ms__malloc((nS ? nS : 1) * sizeof *dh);
+          double *hd = ms__malloc((nH ? nH : 1) * sizeof *hd), *md = ms__malloc((nTs ? nTs : 1) * sizeof *md);
+          double *hT = ms__malloc((nH ? nH : 1) * sizeof *hT);
           if (!XH || !XTs || !XSall || !dh || !hd || !md || !hT || ms__nn_new(&tH, XH, nH, pw, MS__NN_AUTO) ||
               ms__nn_new(&tTs, XTs, nTs, pw, MS__NN_AUTO) ||
               ms__nn_new(&tS, XSall, syn->n_rows, pw, MS__NN_AUTO))
@@ -956,8 +957,8 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
         break;
       }
       size_t n = e.f[ks[s]]->n_rows;
-      int32_t *code = malloc((n ? n : 1) * sizeof *code);
-      counts[s] = calloc(n + 1, sizeof *counts[s]);
+      int32_t *code = ms__malloc((n ? n : 1) * sizeof *code);
+      counts[s] = ms__calloc(n + 1, sizeof *counts[s]);
       if (!code || !counts[s]) st = MS_ERR_NOMEM;
       for (size_t r = 0; r < n && !st; r++) {
         char *k = row_key(&e, ks[s], r, qi, p->n_quasi_identifiers);
@@ -1093,8 +1094,8 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
           st = ms__plot_hist(pp, title, c->name, c->x[0], c->n[0], c->x[2], c->n[2], "real (train)", "synthetic");
         } else {
           size_t nl = c->L < 20 ? c->L : 20;
-          double *fa = calloc(nl + 1, sizeof *fa), *fb = calloc(nl + 1, sizeof *fb);
-          const char **lab = calloc(nl + 1, sizeof *lab);
+          double *fa = ms__calloc(nl + 1, sizeof *fa), *fb = ms__calloc(nl + 1, sizeof *fb);
+          const char **lab = ms__calloc(nl + 1, sizeof *lab);
           if (!fa || !fb || !lab) st = MS_ERR_NOMEM;
           else {
             for (size_t r = 0; r < c->n[0]; r++)
@@ -1113,7 +1114,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
       free(cdir);
       if (!st) {
         char *pp = NULL;
-        const char **names = malloc(dd * sizeof *names);
+        const char **names = ms__malloc(dd * sizeof *names);
         if (!names || asprintf(&pp, "%s/associations.png", outdir) < 0) st = MS_ERR_NOMEM;
         else {
           for (size_t a = 0; a < dd; a++) names[a] = e.col[a].name;

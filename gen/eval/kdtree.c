@@ -13,6 +13,7 @@
  * References: Friedman, Bentley & Finkel, "An algorithm for finding best
  * matches in logarithmic expected time", ACM TOMS 3(3), 1977. */
 #include <math.h>
+#include "core/alloc.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,14 +109,14 @@ static size_t build(ms__kdtree *t, size_t lo, size_t hi) {
 
 ms_status ms__kdtree_new(ms__kdtree **out, const double *pts, size_t n, size_t dim) {
   *out = NULL;
-  ms__kdtree *t = calloc(1, sizeof *t);
+  ms__kdtree *t = ms__calloc(1, sizeof *t);
   if (!t) return MS_ERR_NOMEM;
   t->pts = pts;
   t->n = n;
   t->dim = dim;
   t->cap = 2 * (n / (LEAF / 2) + 1) + 1;
-  t->idx = malloc((n ? n : 1) * sizeof *t->idx);
-  t->nodes = malloc(t->cap * sizeof *t->nodes);
+  t->idx = ms__malloc((n ? n : 1) * sizeof *t->idx);
+  t->nodes = ms__malloc(t->cap * sizeof *t->nodes);
   if (!t->idx || !t->nodes) {
     ms__kdtree_free(t);
     return MS_ERR_NOMEM;

@@ -10,6 +10,7 @@
  * Reference: Hastie, Tibshirani & Friedman, "The Elements of Statistical
  * Learning", 2nd ed., s.4.4.1 (IRLS). */
 #include <gsl/gsl_linalg.h>
+#include "core/alloc.h"
 #include <gsl/gsl_matrix.h>
 #include <math.h>
 #include <stdlib.h>
@@ -39,7 +40,7 @@ double ms__linreg_predict(const double *beta, const double *x, size_t p) {
 static ms_status accumulate(double *H, double *g, const double *beta, const double *X,
                             const double *y, size_t n, size_t p, int mode, double *loss) {
   size_t q = p + 1, nb = (n + BLOCK - 1) / BLOCK;
-  double *bh = calloc(nb * (q * q + q + 1), sizeof *bh);
+  double *bh = ms__calloc(nb * (q * q + q + 1), sizeof *bh);
   if (!bh) return MS_ERR_NOMEM;
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t b = 0; b < nb; b++) {
@@ -100,7 +101,7 @@ static ms_status solve(double *x, const double *H, const double *g, size_t q) {
 ms_status ms__logreg_fit(double *beta, const double *X, const double *y, size_t n, size_t p,
                          double lambda) {
   size_t q = p + 1;
-  double *H = malloc(q * q * sizeof *H), *g = malloc(q * sizeof *g), *step = malloc(q * sizeof *step);
+  double *H = ms__malloc(q * q * sizeof *H), *g = ms__malloc(q * sizeof *g), *step = ms__malloc(q * sizeof *step);
   ms_status st = H && g && step ? MS_OK : MS_ERR_NOMEM;
   memset(beta, 0, q * sizeof *beta);
   double prev = INFINITY;
@@ -131,7 +132,7 @@ ms_status ms__logreg_fit(double *beta, const double *X, const double *y, size_t 
 ms_status ms__linreg_fit(double *beta, const double *X, const double *y, size_t n, size_t p,
                          double lambda) {
   size_t q = p + 1;
-  double *H = malloc(q * q * sizeof *H), *g = malloc(q * sizeof *g);
+  double *H = ms__malloc(q * q * sizeof *H), *g = ms__malloc(q * sizeof *g);
   ms_status st = H && g ? MS_OK : MS_ERR_NOMEM;
   double loss;
   if (!st) st = accumulate(H, g, beta, X, y, n, p, 1, &loss);

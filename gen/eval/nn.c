@@ -33,6 +33,7 @@
  * GPUs" (2017) (GEMM-based exact k-NN with per-query selection); Higham,
  * "Accuracy and Stability of Numerical Algorithms" (2002), s.3.1. */
 #include <math.h>
+#include "core/alloc.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ static int finite_and_small(const double *x, size_t n) {
 
 ms_status ms__nn_new(ms__nn **out, const double *pts, size_t n, size_t dim, ms__nn_method method) {
   *out = NULL;
-  ms__nn *t = calloc(1, sizeof *t);
+  ms__nn *t = ms__calloc(1, sizeof *t);
   if (!t) return MS_ERR_NOMEM;
   t->pts = pts;
   t->n = n;
@@ -77,10 +78,10 @@ ms_status ms__nn_new(ms__nn **out, const double *pts, size_t n, size_t dim, ms__
   if (method == MS__NN_KDTREE) {
     st = ms__kdtree_new(&t->tree, pts, n, dim);
   } else if (method == MS__NN_GEMM) {
-    t->pf = malloc(n * dim * sizeof *t->pf);
-    t->pn = malloc(n * sizeof *t->pn);
-    t->pnf = malloc(n * sizeof *t->pnf);
-    t->c = calloc(dim, sizeof *t->c);
+    t->pf = ms__malloc(n * dim * sizeof *t->pf);
+    t->pn = ms__malloc(n * sizeof *t->pn);
+    t->pnf = ms__malloc(n * sizeof *t->pnf);
+    t->c = ms__calloc(dim, sizeof *t->c);
     if (!t->pf || !t->pn || !t->pnf || !t->c) st = MS_ERR_NOMEM;
     else {
       for (size_t i = 0; i < n; i++)
@@ -177,12 +178,12 @@ static ms_status gemm_query(const ms__nn *t, const double *q, size_t nq, int k, 
   size_t dim = t->dim;
   size_t qb = nq < QB ? nq : QB, pb = t->n < PB ? t->n : PB;
   size_t sc_n = ms_sgemm_scratch_floats(qb, pb, dim);
-  float *qf = malloc(qb * dim * sizeof *qf), *G = malloc(qb * pb * sizeof *G);
-  float *scratch = malloc((sc_n ? sc_n : 1) * sizeof *scratch);
-  double *qn = malloc(qb * sizeof *qn);
-  float *hd = malloc(qb * CAND * sizeof *hd);
-  uint32_t *hi = malloc(qb * CAND * sizeof *hi);
-  int *hc = malloc(qb * sizeof *hc);
+  float *qf = ms__malloc(qb * dim * sizeof *qf), *G = ms__malloc(qb * pb * sizeof *G);
+  float *scratch = ms__malloc((sc_n ? sc_n : 1) * sizeof *scratch);
+  double *qn = ms__malloc(qb * sizeof *qn);
+  float *hd = ms__malloc(qb * CAND * sizeof *hd);
+  uint32_t *hi = ms__malloc(qb * CAND * sizeof *hi);
+  int *hc = ms__malloc(qb * sizeof *hc);
   ms_status st = MS_OK;
   if (!qf || !G || !scratch || !qn || !hd || !hi || !hc || t->n > UINT32_MAX) st = MS_ERR_NOMEM;
   for (size_t q0 = 0; q0 < nq && !st; q0 += qb) {

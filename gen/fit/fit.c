@@ -43,6 +43,7 @@
  * histograms; Higham, "Computing the nearest correlation matrix" (2002) --
  * here one eigenvalue-clipping step and unit-diagonal rescaling. */
 #include <cjson/cJSON.h>
+#include "core/alloc.h"
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_eigen.h>
 #include <gsl/gsl_linalg.h>
@@ -333,7 +334,7 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
                                    const ms_fit_params *p) {
   size_t k = p->k_min;
   size_t np = n_rows - c->n_missing;
-  double *x = malloc((np ? np : 1) * sizeof *x);
+  double *x = ms__malloc((np ? np : 1) * sizeof *x);
   if (!x) return MS_ERR_NOMEM;
   size_t j = 0;
   for (size_t r = 0; r < n_rows; r++)
@@ -343,8 +344,8 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
   if (m > p->max_knots) m = p->max_knots;
   if (m < 2) m = 2;
   f->nq = m;
-  f->qp = malloc(m * sizeof *f->qp);
-  f->qv = malloc(m * sizeof *f->qv);
+  f->qp = ms__malloc(m * sizeof *f->qp);
+  f->qv = ms__malloc(m * sizeof *f->qv);
   if (!f->qp || !f->qv) {
     free(x);
     return MS_ERR_NOMEM;
@@ -501,8 +502,8 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
   f->hi = sig6(vhi);
   size_t m = p->max_knots < 21 ? p->max_knots : 21;
   f->nq = m;
-  f->qp = malloc(m * sizeof *f->qp);
-  f->qv = malloc(m * sizeof *f->qv);
+  f->qp = ms__malloc(m * sizeof *f->qp);
+  f->qv = ms__malloc(m * sizeof *f->qv);
   if (!f->qp || !f->qv) return MS_ERR_NOMEM;
   f->fam = FAM_QUANTILES;
   for (size_t i = 0; i < m; i++) {
@@ -530,13 +531,13 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
 /* ---- categorical / bool ---- */
 
 static ms_status add_cat(fit_field *f, const char *label, double prob) {
-  char **nc = realloc(f->cats, (f->n_cats + 1) * sizeof *nc);
+  char **nc = ms__realloc(f->cats, (f->n_cats + 1) * sizeof *nc);
   if (!nc) return MS_ERR_NOMEM;
   f->cats = nc;
-  double *np = realloc(f->probs, (f->n_cats + 1) * sizeof *np);
+  double *np = ms__realloc(f->probs, (f->n_cats + 1) * sizeof *np);
   if (!np) return MS_ERR_NOMEM;
   f->probs = np;
-  if (!(f->cats[f->n_cats] = strdup(label))) return MS_ERR_NOMEM;
+  if (!(f->cats[f->n_cats] = ms__strdup(label))) return MS_ERR_NOMEM;
   f->probs[f->n_cats++] = prob;
   return MS_OK;
 }
@@ -554,7 +555,7 @@ static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_r
                                  const ms_fit_params *p, double rho, double tau, int32_t *map,
                                  double *noisy_total) {
   size_t L = c->n_levels, k = p->k_min;
-  double *cnt = calloc(L + 1, sizeof *cnt);
+  double *cnt = ms__calloc(L + 1, sizeof *cnt);
   if (!cnt) return MS_ERR_NOMEM;
   for (size_t r = 0; r < n_rows; r++)
     if (c->code[r] >= 0) cnt[c->code[r]] += 1;
@@ -666,7 +667,7 @@ static ms_status repair_correlation(double *R, size_t d) {
     goto out;
   }
   double floor_eig = 1e-3;
-  double *orig = malloc(d * d * sizeof *orig);
+  double *orig = ms__malloc(d * d * sizeof *orig);
   if (!orig) {
     st = MS_ERR_NOMEM;
     goto out;
@@ -742,7 +743,7 @@ static ms_status normal_scores(double *z, const fit_field *f, const ms_frame_col
       sc[0] = cat_score(f, 0);
       sc[1] = cat_score(f, 1);
     } else {
-      lev = malloc((f->n_cats ? f->n_cats : 1) * sizeof *lev);
+      lev = ms__malloc((f->n_cats ? f->n_cats : 1) * sizeof *lev);
       if (!lev) return MS_ERR_NOMEM;
       for (size_t i = 0; i < f->n_cats; i++) lev[i] = cat_score(f, (int)i);
     }
@@ -769,8 +770,8 @@ static ms_status normal_scores(double *z, const fit_field *f, const ms_frame_col
   }
   /* Mid-ranks among present values. */
   size_t np = 0;
-  size_t *idx = malloc((n ? n : 1) * sizeof *idx);
-  double *val = malloc((n ? n : 1) * sizeof *val);
+  size_t *idx = ms__malloc((n ? n : 1) * sizeof *idx);
+  double *val = ms__malloc((n ? n : 1) * sizeof *val);
   if (!idx || !val) {
     free(idx);
     free(val);
@@ -785,7 +786,7 @@ static ms_status normal_scores(double *z, const fit_field *f, const ms_frame_col
     double v;
     size_t r;
   } pair;
-  pair *pr = malloc((np ? np : 1) * sizeof *pr);
+  pair *pr = ms__malloc((np ? np : 1) * sizeof *pr);
   if (!pr) {
     free(idx);
     free(val);
@@ -880,9 +881,9 @@ static ms_status latent_correlations(ms_fit_model *m, double *S) {
   size_t d = m->n_cop, kmax = 2;
   for (size_t i = 0; i < d; i++)
     if (is_coarse(&m->f[m->cop[i]]) && m->f[m->cop[i]].n_cats > kmax) kmax = m->f[m->cop[i]].n_cats;
-  double *a = malloc((kmax + 1) * sizeof *a), *b = malloc((kmax + 1) * sizeof *b);
-  double *sa = malloc(kmax * sizeof *sa), *sb = malloc(kmax * sizeof *sb);
-  double *grid = malloc((kmax + 1) * (kmax + 1) * sizeof *grid);
+  double *a = ms__malloc((kmax + 1) * sizeof *a), *b = ms__malloc((kmax + 1) * sizeof *b);
+  double *sa = ms__malloc(kmax * sizeof *sa), *sb = ms__malloc(kmax * sizeof *sb);
+  double *grid = ms__malloc((kmax + 1) * (kmax + 1) * sizeof *grid);
   if (!a || !b || !sa || !sb || !grid) {
     free(a), free(b), free(sa), free(sb), free(grid);
     return MS_ERR_NOMEM;
@@ -931,8 +932,8 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
                             const ms_fit_params *p) {
   size_t d = m->n_cop, n = data->n_rows;
   if (d < 2) return MS_OK;
-  double *Z = malloc(d * n * sizeof *Z);
-  double *S = calloc(d * d, sizeof *S);
+  double *Z = ms__malloc(d * n * sizeof *Z);
+  double *S = ms__calloc(d * d, sizeof *S);
   if (!Z || !S) {
     free(Z);
     free(S);
@@ -971,7 +972,7 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
      * released upper triangle by at most ||z z^T||_F = ||z||^2 <= C2. */
     double C2 = (double)d + 2 * sqrt(2.0 * (double)d);
     m->corr_clip = C2;
-    double *zr = malloc(d * sizeof *zr);
+    double *zr = ms__malloc(d * sizeof *zr);
     if (!zr) {
       st = MS_ERR_NOMEM;
       goto out;
@@ -1082,7 +1083,7 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
                                  const ms_fit_params *p, double rho_avail) {
   int dp = m->epsilon > 0;
   size_t nf = m->n_fields, cap = 64, nc = 0;
-  mcand *cs = malloc(cap * sizeof *cs);
+  mcand *cs = ms__malloc(cap * sizeof *cs);
   if (!cs) return MS_ERR_NOMEM;
   for (size_t x = 0; x < nf; x++) {
     fit_field *fx = &m->f[x];
@@ -1108,7 +1109,7 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
       }
       for (int t = 0; t < nt; t++) {
         if (nc == cap) {
-          mcand *ncs = realloc(cs, 2 * cap * sizeof *ncs);
+          mcand *ncs = ms__realloc(cs, 2 * cap * sizeof *ncs);
           if (!ncs) {
             free(cs);
             return MS_ERR_NOMEM;
@@ -1139,7 +1140,7 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
       if (3 * m->miss_sigma > floor_cell) floor_cell = 3 * m->miss_sigma;
     }
   }
-  int *used_as_cond = calloc(nf + 1, sizeof *used_as_cond);
+  int *used_as_cond = ms__calloc(nf + 1, sizeof *used_as_cond);
   if (!used_as_cond) {
     free(cs);
     return MS_ERR_NOMEM;
@@ -1220,21 +1221,21 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
       return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "bounds of \"%s\": low must be < high",
                          p->bound_columns[b]);
   }
-  ms_fit_model *m = calloc(1, sizeof *m);
+  ms_fit_model *m = ms__calloc(1, sizeof *m);
   if (!m) return MS_ERR_NOMEM;
   ms_status st = MS_OK;
-  int32_t **maps = calloc(data->n_cols, sizeof *maps);
-  m->f = calloc(data->n_cols, sizeof *m->f);
-  m->cop = calloc(data->n_cols, sizeof *m->cop);
-  m->qi = calloc(p->n_quasi_identifiers + 1, sizeof *m->qi);
+  int32_t **maps = ms__calloc(data->n_cols, sizeof *maps);
+  m->f = ms__calloc(data->n_cols, sizeof *m->f);
+  m->cop = ms__calloc(data->n_cols, sizeof *m->cop);
+  m->qi = ms__calloc(p->n_quasi_identifiers + 1, sizeof *m->qi);
   if (!maps || !m->f || !m->cop || !m->qi ||
-      !(m->name = strdup(p->name ? p->name : "fitted")) ||
-      !(m->table = strdup(p->table ? p->table : "data")) || !(m->source = strdup(data->source))) {
+      !(m->name = ms__strdup(p->name ? p->name : "fitted")) ||
+      !(m->table = ms__strdup(p->table ? p->table : "data")) || !(m->source = ms__strdup(data->source))) {
     st = MS_ERR_NOMEM;
     goto fail;
   }
   for (size_t q = 0; q < p->n_quasi_identifiers; q++)
-    if (!(m->qi[m->n_qi++] = strdup(p->quasi_identifiers[q]))) {
+    if (!(m->qi[m->n_qi++] = ms__strdup(p->quasi_identifiers[q]))) {
       st = MS_ERR_NOMEM;
       goto fail;
     }
@@ -1283,7 +1284,7 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
     f->mc_col = -1;
     f->kind = c->kind;
     f->decimals = c->decimals;
-    if (!(f->name = strdup(c->name))) {
+    if (!(f->name = ms__strdup(c->name))) {
       st = MS_ERR_NOMEM;
       break;
     }
@@ -1295,7 +1296,7 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
     if (present == 0)
       ms_diag_warn(d, data->source, 0, 0, c->name, "column is missing in every row");
     if (c->kind == MS_FKIND_CATEGORICAL) {
-      if (!(maps[j] = malloc((c->n_levels + 1) * sizeof *maps[j]))) {
+      if (!(maps[j] = ms__malloc((c->n_levels + 1) * sizeof *maps[j]))) {
         st = MS_ERR_NOMEM;
         break;
       }
@@ -1557,7 +1558,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
    * (cJSON escapes it), so every tab is layout: two spaces, one after ':'. */
   size_t n = 0;
   for (const char *c = raw; *c; c++) n += *c == '\t' ? 2 : 1;
-  char *s = malloc(n + 1), *o = s;
+  char *s = ms__malloc(n + 1), *o = s;
   if (s) {
     for (const char *c = raw; *c; c++) {
       if (*c != '\t') *o++ = *c;
@@ -1611,12 +1612,12 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
 ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, uint64_t seed,
                               int independent, ms_diag *d) {
   *out = NULL;
-  ms_frame *fr = calloc(1, sizeof *fr);
+  ms_frame *fr = ms__calloc(1, sizeof *fr);
   if (!fr) return MS_ERR_NOMEM;
   fr->n_rows = n;
   fr->n_cols = m->n_fields;
-  fr->cols = calloc(m->n_fields, sizeof *fr->cols);
-  fr->source = strdup("(sampled)");
+  fr->cols = ms__calloc(m->n_fields, sizeof *fr->cols);
+  fr->source = ms__strdup("(sampled)");
   ms_status st = fr->cols && fr->source ? MS_OK : MS_ERR_NOMEM;
   gsl_matrix *L = NULL;
   size_t dc = independent ? 0 : m->n_cop;
@@ -1635,23 +1636,23 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
     ms_frame_col *c = &fr->cols[j];
     c->kind = f->kind;
     c->decimals = f->decimals;
-    if (!(c->name = strdup(f->name))) st = MS_ERR_NOMEM;
+    if (!(c->name = ms__strdup(f->name))) st = MS_ERR_NOMEM;
     else if (f->kind == MS_FKIND_ID || f->kind == MS_FKIND_CATEGORICAL) {
-      c->code = malloc((n ? n : 1) * sizeof *c->code);
+      c->code = ms__malloc((n ? n : 1) * sizeof *c->code);
       size_t nl = f->kind == MS_FKIND_ID ? n : f->n_cats;
-      c->levels = calloc(nl ? nl : 1, sizeof *c->levels);
+      c->levels = ms__calloc(nl ? nl : 1, sizeof *c->levels);
       if (!c->code || !c->levels) st = MS_ERR_NOMEM;
       for (size_t l = 0; l < nl && !st; l++) {
         if (f->kind == MS_FKIND_ID) {
           if (asprintf(&c->levels[l], "%zu", l + 1) < 0) c->levels[l] = NULL;
         } else {
-          c->levels[l] = strdup(f->cats[l]);
+          c->levels[l] = ms__strdup(f->cats[l]);
         }
         if (!c->levels[l]) st = MS_ERR_NOMEM;
         c->n_levels = l + 1;
       }
     } else {
-      c->num = malloc((n ? n : 1) * sizeof *c->num);
+      c->num = ms__malloc((n ? n : 1) * sizeof *c->num);
       if (!c->num) st = MS_ERR_NOMEM;
     }
   }
@@ -1661,7 +1662,7 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
     return st;
   }
   ms_rng_key kc = ms_rng_key_make(seed, ms_rng_stream("fit/sample/(copula)"));
-  ms_rng_key *kf = malloc(m->n_fields * sizeof *kf);
+  ms_rng_key *kf = ms__malloc(m->n_fields * sizeof *kf);
   if (!kf) {
     gsl_matrix_free(L);
     ms_frame_free(fr);
@@ -1675,7 +1676,7 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
   int oom = 0;
 #pragma omp parallel reduction(| : oom)
   {
-    double *e = malloc((dc ? dc : 1) * sizeof *e), *z = malloc((dc ? dc : 1) * sizeof *z);
+    double *e = ms__malloc((dc ? dc : 1) * sizeof *e), *z = ms__malloc((dc ? dc : 1) * sizeof *z);
 #pragma omp for schedule(static)
     for (size_t r = 0; r < n; r++) {
       if (!e || !z) {

@@ -12,6 +12,7 @@
  * are in [-1, n_levels); levels are in first-seen order.
  * References: RFC 4180 (CSV), RFC 3629 (UTF-8). */
 #include <errno.h>
+#include "core/alloc.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,7 @@ void ms_csv_opts_init(ms_csv_opts *o) {
 ms_status ms__strtab_init(ms__strtab *t) {
   memset(t, 0, sizeof *t);
   t->cap = 64;
-  t->slots = malloc(t->cap * sizeof *t->slots);
+  t->slots = ms__malloc(t->cap * sizeof *t->slots);
   if (!t->slots) return MS_ERR_NOMEM;
   for (size_t i = 0; i < t->cap; i++) t->slots[i] = -1;
   return MS_OK;
@@ -62,7 +63,7 @@ void ms__strtab_deinit(ms__strtab *t, int free_strings) {
 
 static int strtab_grow(ms__strtab *t) {
   size_t ncap = t->cap * 2;
-  int32_t *ns = malloc(ncap * sizeof *ns);
+  int32_t *ns = ms__malloc(ncap * sizeof *ns);
   if (!ns) return -1;
   for (size_t i = 0; i < ncap; i++) ns[i] = -1;
   for (size_t i = 0; i < t->n; i++) {
@@ -93,12 +94,12 @@ int32_t ms__strtab_intern(ms__strtab *t, const char *s) {
   if ((t->n + 1) * 2 > t->cap && strtab_grow(t)) return -2;
   if (t->n == t->strs_cap) {
     size_t nc = t->strs_cap ? t->strs_cap * 2 : 16;
-    char **ns = realloc(t->strs, nc * sizeof *ns);
+    char **ns = ms__realloc(t->strs, nc * sizeof *ns);
     if (!ns) return -2;
     t->strs = ns;
     t->strs_cap = nc;
   }
-  char *dup = strdup(s);
+  char *dup = ms__strdup(s);
   if (!dup) return -2;
   uint64_t h = XXH64(s, strlen(s), 0);
   size_t slot = (size_t)h & (t->cap - 1);
@@ -124,7 +125,7 @@ typedef struct {
 static void *room_for(void *buf, size_t *cap, size_t len, size_t elem, size_t initial) {
   if (len < *cap) return buf;
   size_t nc = *cap ? *cap * 2 : initial;
-  void *nb = realloc(buf, nc * elem);
+  void *nb = ms__realloc(buf, nc * elem);
   if (nb) *cap = nc;
   return nb;
 }
@@ -414,7 +415,7 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
   col->decimals = kind == MS_FKIND_REAL ? (max_dec > 9 ? 9 : max_dec) : 0;
   int bad = 0;
   if (kind == MS_FKIND_CATEGORICAL || kind == MS_FKIND_ID) {
-    col->code = malloc((n_rows ? n_rows : 1) * sizeof *col->code);
+    col->code = ms__malloc((n_rows ? n_rows : 1) * sizeof *col->code);
     if (!col->code) return MS_ERR_NOMEM;
     ms__strtab lv;
     if ((st = ms__strtab_init(&lv))) return st;
@@ -438,7 +439,7 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
     lv.n = 0;
     ms__strtab_deinit(&lv, 0);
   } else {
-    col->num = malloc((n_rows ? n_rows : 1) * sizeof *col->num);
+    col->num = ms__malloc((n_rows ? n_rows : 1) * sizeof *col->num);
     if (!col->num) return MS_ERR_NOMEM;
     for (size_t r = 0; r < n_rows; r++) {
       const char *s = CELL(r);
@@ -488,8 +489,8 @@ ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const
     st = ms_diag_add(d, MS_ERR_DATA, name, 1, 0, NULL, "header row but no data rows");
     goto done;
   }
-  f = calloc(1, sizeof *f);
-  if (!f || !(f->cols = calloc(n_cols, sizeof *f->cols)) || !(f->source = strdup(name))) {
+  f = ms__calloc(1, sizeof *f);
+  if (!f || !(f->cols = ms__calloc(n_cols, sizeof *f->cols)) || !(f->source = ms__strdup(name))) {
     st = MS_ERR_NOMEM;
     goto done;
   }
@@ -503,7 +504,7 @@ ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const
     for (size_t k = 0; k < j; k++)
       if (!strcmp(h, c.buf + c.off[k]))
         st = ms_diag_add(d, MS_ERR_DATA, name, 1, 0, NULL, "duplicate column name \"%s\"", h);
-    if (!(f->cols[j].name = strdup(h))) {
+    if (!(f->cols[j].name = ms__strdup(h))) {
       st = MS_ERR_NOMEM;
       goto done;
     }
@@ -548,7 +549,7 @@ ms_status ms_frame_read_csv(ms_frame **out, const char *path, const ms_csv_opts 
   for (;;) {
     if (len == cap) {
       cap = cap ? cap * 2 : 1 << 16;
-      char *nb = realloc(buf, cap);
+      char *nb = ms__realloc(buf, cap);
       if (!nb) {
         free(buf);
         fclose(fp);

@@ -13,6 +13,7 @@
  * NaN / -1 entries). Rows are read in chunks of CHUNK rows; memory is the
  * frame plus one chunk. */
 #include <math.h>
+#include "core/alloc.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,12 +134,12 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
   const ms_table_schema *s = ms_table_reader_schema(rd, ti);
   uint64_t rows = ms_table_reader_rows(rd, ti);
   size_t n = (size_t)rows;
-  ms_frame *f = calloc(1, sizeof *f);
-  colstate *cs = calloc(s->n_columns + 1, sizeof *cs);
-  size_t *fcol = calloc(s->n_columns + 1, sizeof *fcol); /* frame column of schema column, or SIZE_MAX */
+  ms_frame *f = ms__calloc(1, sizeof *f);
+  colstate *cs = ms__calloc(s->n_columns + 1, sizeof *cs);
+  size_t *fcol = ms__calloc(s->n_columns + 1, sizeof *fcol); /* frame column of schema column, or SIZE_MAX */
   ms_chunk *ch = NULL;
-  if (!f || !cs || !fcol || !(f->cols = calloc(s->n_columns + 1, sizeof *f->cols)) ||
-      !(f->source = strdup(path))) {
+  if (!f || !cs || !fcol || !(f->cols = ms__calloc(s->n_columns + 1, sizeof *f->cols)) ||
+      !(f->source = ms__strdup(path))) {
     st = MS_ERR_NOMEM;
     goto done;
   }
@@ -183,25 +184,25 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
     q->string_auto = forced == MS_FKIND_COUNT && c->type == MS_COL_STRING && !c->references;
     ms_frame_col *fc = &f->cols[f->n_cols];
     fcol[j] = f->n_cols++;
-    if (!(fc->name = strdup(c->name))) {
+    if (!(fc->name = ms__strdup(c->name))) {
       st = MS_ERR_NOMEM;
       goto done;
     }
     fc->kind = q->kind;
     if (q->kind == MS_FKIND_CATEGORICAL || q->kind == MS_FKIND_ID) {
-      fc->code = malloc(n * sizeof *fc->code);
+      fc->code = ms__malloc(n * sizeof *fc->code);
       if (!fc->code) {
         st = MS_ERR_NOMEM;
         goto done;
       }
       if (q->natural && c->type == MS_COL_CATEGORICAL) {
-        fc->levels = calloc(c->n_categories + 1, sizeof *fc->levels);
+        fc->levels = ms__calloc(c->n_categories + 1, sizeof *fc->levels);
         if (!fc->levels) {
           st = MS_ERR_NOMEM;
           goto done;
         }
         for (size_t l = 0; l < c->n_categories; l++) {
-          if (!(fc->levels[l] = strdup(c->categories[l]))) {
+          if (!(fc->levels[l] = ms__strdup(c->categories[l]))) {
             st = MS_ERR_NOMEM;
             goto done;
           }
@@ -212,7 +213,7 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
         q->has_lv = 1;
       }
     } else {
-      fc->num = malloc(n * sizeof *fc->num);
+      fc->num = ms__malloc(n * sizeof *fc->num);
       if (!fc->num) {
         st = MS_ERR_NOMEM;
         goto done;

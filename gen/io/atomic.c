@@ -19,6 +19,7 @@
  * compressed in parallel and written with H5Dwrite_chunk, and any HDF5
  * reader decodes them through its deflate filter. */
 #include <errno.h>
+#include "core/alloc.h"
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,9 +36,9 @@
 
 char *ms__path_dir(const char *path) {
   const char *slash = strrchr(path, '/');
-  if (!slash) return strdup(".");
-  if (slash == path) return strdup("/");
-  return strndup(path, (size_t)(slash - path));
+  if (!slash) return ms__strdup(".");
+  if (slash == path) return ms__strdup("/");
+  return ms__strndup(path, (size_t)(slash - path));
 }
 
 static const char *path_base(const char *path) {
@@ -84,7 +85,7 @@ ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_dia
   mode_t um = umask(0);
   umask(um);
   (void)fchmod(fd, 0666 & ~um);
-  a->target = strdup(target);
+  a->target = ms__strdup(target);
   a->tmp = tmpl;
   a->fd = fd;
   if (!a->target) {

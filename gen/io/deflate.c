@@ -30,6 +30,7 @@
  * machine and thread count); never writes past `cap`; no allocation
  * beyond the token buffer. */
 #include <stddef.h>
+#include "core/alloc.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,7 +486,7 @@ static size_t scan_block(block *B, const uint8_t *in, size_t start, size_t n) {
     if (r > most) r = most;
     if (B->nr == B->rcap) {
       size_t nc = B->rcap ? 2 * B->rcap : 1024;
-      run_t *nr = realloc(B->runs, nc * sizeof *nr);
+      run_t *nr = ms__realloc(B->runs, nc * sizeof *nr);
       if (!nr) return SIZE_MAX;
       B->runs = nr;
       B->rcap = nc;

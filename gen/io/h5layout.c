@@ -16,6 +16,7 @@
  * The host must be little-endian (checked at compile time), so packed rows in
  * memory are the file's bytes. */
 #include <cjson/cJSON.h>
+#include "core/alloc.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,9 +65,9 @@ void ms__rowlayout_deinit(ms__rowlayout *L) {
 ms_status ms__rowlayout_init(ms__rowlayout *L, const ms_table_schema *s) {
   memset(L, 0, sizeof *L);
   size_t n = s->n_columns ? s->n_columns : 1;
-  L->offset = calloc(n, sizeof *L->offset);
-  L->width = calloc(n, sizeof *L->width);
-  L->valid_off = calloc(n, sizeof *L->valid_off);
+  L->offset = ms__calloc(n, sizeof *L->offset);
+  L->width = ms__calloc(n, sizeof *L->width);
+  L->valid_off = ms__calloc(n, sizeof *L->valid_off);
   if (!L->offset || !L->width || !L->valid_off) {
     ms__rowlayout_deinit(L);
     return MS_ERR_NOMEM;
@@ -143,7 +144,7 @@ hid_t ms__rowlayout_h5type(const ms__rowlayout *L, const ms_table_schema *s) {
     H5Tclose(mt);
     if (L->valid_off[j] != SIZE_MAX) {
       size_t nl = strlen(c->name);
-      char *vn = malloc(nl + sizeof MS__VALID_SUFFIX);
+      char *vn = ms__malloc(nl + sizeof MS__VALID_SUFFIX);
       hid_t bt = ms__h5_bool_type();
       int bad = !vn || bt < 0;
       if (!bad) {
@@ -212,7 +213,7 @@ static char *dup_json_str(const cJSON *o, const char *k, int *bad) {
     *bad = 1;
     return NULL;
   }
-  char *r = strdup(v->valuestring);
+  char *r = ms__strdup(v->valuestring);
   if (!r) *bad = 1;
   return r;
 }
@@ -230,7 +231,7 @@ ms_status ms__schema_from_json(ms_table_schema *s, const char *json, ms_diag *d,
   if (!s->name || !cJSON_IsArray(cols)) bad = 1;
   size_t n = bad ? 0 : (size_t)cJSON_GetArraySize(cols);
   if (!bad) {
-    s->columns = calloc(n ? n : 1, sizeof *s->columns);
+    s->columns = ms__calloc(n ? n : 1, sizeof *s->columns);
     if (!s->columns) bad = 1;
     else s->n_columns = n;
   }
@@ -257,7 +258,7 @@ ms_status ms__schema_from_json(ms_table_schema *s, const char *json, ms_diag *d,
           break;
         }
         size_t k = (size_t)cJSON_GetArraySize(cats);
-        c->categories = calloc(k ? k : 1, sizeof *c->categories);
+        c->categories = ms__calloc(k ? k : 1, sizeof *c->categories);
         if (!c->categories) {
           bad = 1;
           break;
@@ -266,7 +267,7 @@ ms_status ms__schema_from_json(ms_table_schema *s, const char *json, ms_diag *d,
         size_t i = 0;
         const cJSON *e;
         cJSON_ArrayForEach(e, cats) {
-          if (!cJSON_IsString(e) || !(c->categories[i] = strdup(e->valuestring))) bad = 1;
+          if (!cJSON_IsString(e) || !(c->categories[i] = ms__strdup(e->valuestring))) bad = 1;
           i++;
         }
       }

@@ -11,6 +11,7 @@
  * Invariants: memory is bounded by the caller's chunk capacity (plus one
  * packed buffer of the same number of rows); verification streams. */
 #include <inttypes.h>
+#include "core/alloc.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,7 @@ static int cat_cmp(const void *a, const void *b) {
 
 static ms_status grow(ms_table_reader *r, size_t bytes) {
   if (bytes <= r->buf_cap) return MS_OK;
-  uint8_t *nb = realloc(r->buf, bytes);
+  uint8_t *nb = ms__realloc(r->buf, bytes);
   if (!nb) return MS_ERR_NOMEM;
   r->buf = nb;
   r->buf_cap = bytes;
@@ -76,16 +77,16 @@ static char *attr_text(hid_t a) {
   hssize_t n = H5Sget_simple_extent_npoints(sp);
   H5T_class_t cls = H5Tget_class(t);
   if (n < 1 || n > 1 << 20) {
-    out = strdup("");
+    out = ms__strdup("");
     goto done;
   }
   if (cls == H5T_STRING) {
     size_t len = 0, cap = 64;
-    out = malloc(cap);
+    out = ms__malloc(cap);
     if (!out) goto done;
     out[0] = '\0';
     if (H5Tis_variable_str(t) > 0) {
-      char **v = calloc((size_t)n, sizeof *v);
+      char **v = ms__calloc((size_t)n, sizeof *v);
       hid_t mt = H5Tcopy(t);
       if (v && mt >= 0 && H5Aread(a, mt, v) >= 0) {
         for (hssize_t i = 0; i < n; i++) {
@@ -93,7 +94,7 @@ static char *attr_text(hid_t a) {
           size_t l = strlen(s);
           if (len + l + 3 > cap) {
             while (len + l + 3 > cap) cap *= 2;
-            char *no = realloc(out, cap);
+            char *no = ms__realloc(out, cap);
             if (!no) break;
             out = no;
           }
@@ -107,10 +108,10 @@ static char *attr_text(hid_t a) {
       free(v);
     } else {
       size_t w = H5Tget_size(t);
-      char *raw = calloc((size_t)n, w + 1);
+      char *raw = ms__calloc((size_t)n, w + 1);
       if (raw && H5Aread(a, t, raw) >= 0) {
         free(out);
-        out = calloc((size_t)n, w + 2);
+        out = ms__calloc((size_t)n, w + 2);
         if (out)
           for (hssize_t i = 0; i < n; i++) {
             if (i) strcat(out, ", ");
@@ -120,13 +121,13 @@ static char *attr_text(hid_t a) {
       free(raw);
     }
   } else if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
-    double *v = calloc((size_t)n, sizeof *v);
-    int64_t *iv = calloc((size_t)n, sizeof *iv);
+    double *v = ms__calloc((size_t)n, sizeof *v);
+    int64_t *iv = ms__calloc((size_t)n, sizeof *iv);
     int is_uint = cls == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE;
     hid_t mt = cls == H5T_FLOAT ? H5T_NATIVE_DOUBLE : is_uint ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64;
     if (v && iv && H5Aread(a, mt, cls == H5T_FLOAT ? (void *)v : (void *)iv) >= 0) {
       size_t cap = (size_t)n * 32 + 1, len = 0;
-      out = malloc(cap);
+      out = ms__malloc(cap);
       if (out) {
         out[0] = '\0';
         for (hssize_t i = 0; i < n; i++) {
@@ -143,7 +144,7 @@ static char *attr_text(hid_t a) {
     free(v);
     free(iv);
   } else {
-    out = strdup("(unsupported attribute type)");
+    out = ms__strdup("(unsupported attribute type)");
   }
 done:
   if (t >= 0) H5Tclose(t);
@@ -158,10 +159,10 @@ static herr_t root_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, 
   if (a < 0) return -1;
   char *v = attr_text(a);
   H5Aclose(a);
-  char *n = strdup(name);
-  char **nn = realloc(r->attr_names, (r->n_attrs + 1) * sizeof *nn);
+  char *n = ms__strdup(name);
+  char **nn = ms__realloc(r->attr_names, (r->n_attrs + 1) * sizeof *nn);
   if (nn) r->attr_names = nn;
-  char **nv = realloc(r->attr_values, (r->n_attrs + 1) * sizeof *nv);
+  char **nv = ms__realloc(r->attr_values, (r->n_attrs + 1) * sizeof *nv);
   if (nv) r->attr_values = nv;
   if (!v || !n || !nn || !nv) {
     free(v);
@@ -234,13 +235,13 @@ static herr_t table_name_cb(hid_t g, const char *name, const H5L_info_t *info, v
   (void)g;
   (void)info;
   ms_table_reader *r = ud;
-  rtable *nt = realloc(r->tables, (r->n_tables + 1) * sizeof *nt);
+  rtable *nt = ms__realloc(r->tables, (r->n_tables + 1) * sizeof *nt);
   if (!nt) return -1;
   r->tables = nt;
   rtable *t = &r->tables[r->n_tables];
   memset(t, 0, sizeof *t);
   t->dset = t->ftype = -1;
-  if (!(t->name = strdup(name))) return -1;
+  if (!(t->name = ms__strdup(name))) return -1;
   r->n_tables++;
   return 0;
 }
@@ -280,12 +281,12 @@ static ms_status open_table(ms_table_reader *r, rtable *t, ms_diag *d) {
   }
   H5Sclose(sp);
   t->rows = dim;
-  t->cats = calloc(t->schema.n_columns ? t->schema.n_columns : 1, sizeof *t->cats);
+  t->cats = ms__calloc(t->schema.n_columns ? t->schema.n_columns : 1, sizeof *t->cats);
   if (!t->cats) return MS_ERR_NOMEM;
   for (size_t j = 0; j < t->schema.n_columns; j++) {
     const ms_column *c = &t->schema.columns[j];
     if (c->type != MS_COL_CATEGORICAL || !c->n_categories) continue;
-    catidx *ci = malloc(c->n_categories * sizeof *ci);
+    catidx *ci = ms__malloc(c->n_categories * sizeof *ci);
     if (!ci) return MS_ERR_NOMEM;
     for (size_t k = 0; k < c->n_categories; k++) {
       ci[k].label = c->categories[k];
@@ -326,7 +327,7 @@ static herr_t array_cb(hid_t g, const char *name, const H5L_info_t *info, void *
     return 0;
   }
   ms_table_reader *r = v->r;
-  rarray *na = realloc(r->arrays, (r->n_arrays + 1) * sizeof *na);
+  rarray *na = ms__realloc(r->arrays, (r->n_arrays + 1) * sizeof *na);
   if (!na) goto fail;
   r->arrays = na;
   rarray *a = &r->arrays[r->n_arrays];
@@ -362,8 +363,8 @@ ms_status ms_table_reader_open(ms_table_reader **out, const char *path, ms_diag 
   ms__h5quiet q;
   ms__h5_quiet_begin(&q);
   ms_status st = MS_OK;
-  ms_table_reader *r = calloc(1, sizeof *r);
-  if (!r || !(r->path = strdup(path))) {
+  ms_table_reader *r = ms__calloc(1, sizeof *r);
+  if (!r || !(r->path = ms__strdup(path))) {
     free(r);
     ms__h5_quiet_end(&q);
     return MS_ERR_NOMEM;

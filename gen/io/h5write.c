@@ -23,6 +23,7 @@
  *     (rows * row_size bytes, in row order, padding chunk bytes excluded),
  *     which equals XXH64 of the dataset's raw bytes read as the file type. */
 #include <inttypes.h>
+#include "core/alloc.h"
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -154,7 +155,7 @@ static int attr_scalar(hid_t obj, const char *name, hid_t type, const void *v) {
 
 /* Creates every missing group along `path` (absolute), without timestamps. */
 static int make_groups(hid_t file, const char *path, int include_last) {
-  char *p = strdup(path);
+  char *p = ms__strdup(path);
   if (!p) return -1;
   int rc = 0;
   hid_t gcpl = ocpl_new(H5P_GROUP_CREATE);
@@ -210,7 +211,7 @@ static ms_status ensure_ws(ms__h5w *h, size_t bytes) {
   size_t zc = compressBound((uLong)bytes);
   size_t ns = wanted_threads(h);
   if (bytes > SIZE_MAX / ns || zc > SIZE_MAX / MS__BATCH) return MS_ERR_NOMEM;
-  uint8_t *s = malloc(ns * bytes), *z = malloc(MS__BATCH * zc);
+  uint8_t *s = ms__malloc(ns * bytes), *z = ms__malloc(MS__BATCH * zc);
   if (!s || !z) {
     free(s);
     free(z);
@@ -259,7 +260,7 @@ static int compress_table_chunk(ms__h5w *h, h5table *t, size_t i) {
 ms_status ms__h5w_open(ms__h5w **out, const char *tmp_path, const ms_writer_opts *o,
                        ms_diag *d) {
   *out = NULL;
-  ms__h5w *h = calloc(1, sizeof *h);
+  ms__h5w *h = ms__calloc(1, sizeof *h);
   if (!h) return MS_ERR_NOMEM;
   h->level = o->compression;
   h->threads = o->threads;
@@ -427,19 +428,19 @@ ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t exp
   if (st) return st;
   if (find_table(h, s->name))
     return ms_diag_add(d, MS_ERR_EXISTS, NULL, 0, 0, s->name, "table written twice");
-  h5table **nt = realloc(h->tables, (h->n_tables + 1) * sizeof *nt);
+  h5table **nt = ms__realloc(h->tables, (h->n_tables + 1) * sizeof *nt);
   if (!nt) return MS_ERR_NOMEM;
   h->tables = nt;
-  h5table *t = calloc(1, sizeof *t);
+  h5table *t = ms__calloc(1, sizeof *t);
   if (!t) return MS_ERR_NOMEM;
   t->dset = -1;
-  if (!(t->name = strdup(s->name)) || ms_table_schema_copy(&t->schema, s) ||
+  if (!(t->name = ms__strdup(s->name)) || ms_table_schema_copy(&t->schema, s) ||
       ms__rowlayout_init(&t->L, &t->schema) || !(t->xx = XXH64_createState())) {
     table_free(t);
     return MS_ERR_NOMEM;
   }
   XXH64_reset(t->xx, 0);
-  if (!(t->padded = calloc(t->schema.n_columns ? t->schema.n_columns : 1, sizeof *t->padded))) {
+  if (!(t->padded = ms__calloc(t->schema.n_columns ? t->schema.n_columns : 1, sizeof *t->padded))) {
     table_free(t);
     return MS_ERR_NOMEM;
   }
@@ -447,7 +448,7 @@ ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t exp
     const ms_column *col = &t->schema.columns[j];
     if (col->type != MS_COL_CATEGORICAL) continue;
     size_t w = t->L.width[j];
-    if (!(t->padded[j] = calloc(col->n_categories ? col->n_categories * w : 1, 1))) {
+    if (!(t->padded[j] = ms__calloc(col->n_categories ? col->n_categories * w : 1, 1))) {
       table_free(t);
       return MS_ERR_NOMEM;
     }
@@ -465,9 +466,9 @@ ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t exp
   t->chunk_rows = cr;
   t->chunk_bytes = cr * rs;
   t->zcap = compressBound((uLong)t->chunk_bytes);
-  if (!(t->raw = t->raw_mem = malloc(2 * MS__BATCH * t->chunk_bytes)) ||
+  if (!(t->raw = t->raw_mem = ms__malloc(2 * MS__BATCH * t->chunk_bytes)) ||
       ensure_ws(h, t->chunk_bytes) ||
-      (h->level > 0 && !(t->zout = malloc(MS__BATCH * t->zcap)))) {
+      (h->level > 0 && !(t->zout = ms__malloc(MS__BATCH * t->zcap)))) {
     table_free(t);
     return MS_ERR_NOMEM;
   }
@@ -782,10 +783,10 @@ ms_status ms__h5w_begin_array(ms__h5w *h, const char *path, ms_dtype type, int r
                        "one item is %zu bytes; HDF5 chunks must stay below 4 GiB", item);
   if (dims[0] > SIZE_MAX / 8)
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, path, "too many items");
-  h5array **na = realloc(h->arrays, (h->n_arrays + 1) * sizeof *na);
+  h5array **na = ms__realloc(h->arrays, (h->n_arrays + 1) * sizeof *na);
   if (!na) return MS_ERR_NOMEM;
   h->arrays = na;
-  h5array *a = calloc(1, sizeof *a);
+  h5array *a = ms__calloc(1, sizeof *a);
   if (!a) return MS_ERR_NOMEM;
   a->dset = -1;
   a->type = type;
@@ -797,7 +798,7 @@ ms_status ms__h5w_begin_array(ms__h5w *h, const char *path, ms_dtype type, int r
     cd[k] = k ? dims[k] : 1;
   }
   size_t n0 = dims[0] ? (size_t)dims[0] : 1;
-  if (!(a->path = strdup(path)) || !(a->digest = calloc(n0, 8)) || !(a->written = calloc(n0, 1)) ||
+  if (!(a->path = ms__strdup(path)) || !(a->digest = ms__calloc(n0, 8)) || !(a->written = ms__calloc(n0, 1)) ||
       ensure_ws(h, item)) {
     array_free(a);
     return MS_ERR_NOMEM;

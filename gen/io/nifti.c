@@ -7,6 +7,7 @@
  * so output bytes are a pure function of the input.
  * Reference: nifti1.h, NIfTI Data Format Working Group, 2004. */
 #include "medsynth/nifti.h"
+#include "core/alloc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -93,7 +94,7 @@ ms_status ms_nifti_write(const char *path, const ms_nifti_desc *n, const void *d
   memset(hdr + 348, 0, 4); /* no extensions */
   size_t len = strlen(path);
   int gz = len > 3 && strcmp(path + len - 3, ".gz") == 0;
-  char *tmp = malloc(len + 16);
+  char *tmp = ms__malloc(len + 16);
   if (!tmp) return ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
   snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
   int fd = mkstemp(tmp);

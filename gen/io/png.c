@@ -12,6 +12,7 @@
  * References: PNG specification (ISO/IEC 15948:2004), libpng manual
  * (libpng-manual.txt, "Setting up error handling" and "Writing"). */
 #include "medsynth/png.h"
+#include "core/alloc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -89,7 +90,7 @@ ms_status ms_png_write(const char *path, const void *pixels, int width, int heig
                        "cannot write a PNG of %d x %d pixels, %d channels, %d bits", width, height,
                        channels, bit_depth);
   size_t len = strlen(path);
-  char *tmp = malloc(len + 16);
+  char *tmp = ms__malloc(len + 16);
   if (!tmp) return ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
   snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
   int fd = mkstemp(tmp);
@@ -154,8 +155,8 @@ static int read_stream(FILE *f, read_state *s, ms_png_image *out, err_ctx *e) {
   out->channels = png_get_channels(s->png, s->info);
   out->bit_depth = png_get_bit_depth(s->png, s->info);
   size_t stride = png_get_rowbytes(s->png, s->info);
-  s->pixels = malloc(stride * (size_t)out->height);
-  s->rows = malloc(sizeof(png_bytep) * (size_t)out->height);
+  s->pixels = ms__malloc(stride * (size_t)out->height);
+  s->rows = ms__malloc(sizeof(png_bytep) * (size_t)out->height);
   if (!s->pixels || !s->rows) return -1;
   for (int y = 0; y < out->height; y++) s->rows[y] = s->pixels + (size_t)y * stride;
   png_read_image(s->png, s->rows);
@@ -260,7 +261,7 @@ ms_status ms_sheet_render(uint8_t **out_rgb, int *out_w, int *out_h, const float
   if (sw > 65535 || sh > 65535)
     return ms_diag_add(d, MS_ERR_RANGE, NULL, 0, 0, "sheet", "a %.0f x %.0f pixel sheet is too large (limit 65535)", sw, sh);
   int SW = (int)sw, SH = (int)sh;
-  uint8_t *rgb = malloc((size_t)SW * (size_t)SH * 3);
+  uint8_t *rgb = ms__malloc((size_t)SW * (size_t)SH * 3);
   if (!rgb) return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, "sheet", "out of memory");
   memset(rgb, o->background, (size_t)SW * (size_t)SH * 3);
   double lo = o->window_center - o->window_width / 2;

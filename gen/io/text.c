@@ -18,6 +18,7 @@
  * are formatted by snprintf in the "C" locale the library never changes, and
  * the decimal separator is checked). */
 #include <inttypes.h>
+#include "core/alloc.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ int ms__buf_reserve(ms__buf *b, size_t extra) {
   if (b->len + extra + 1 <= b->cap) return 0;
   size_t cap = b->cap ? b->cap : 4096;
   while (cap < b->len + extra + 1) cap *= 2;
-  char *np = realloc(b->p, cap);
+  char *np = ms__realloc(b->p, cap);
   if (!np) return -1;
   b->p = np;
   b->cap = cap;

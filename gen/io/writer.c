@@ -14,6 +14,7 @@
  * Invariant: until ms_writer_commit succeeds no final name is touched; on any
  * failure every temporary file is removed. */
 #include <errno.h>
+#include "core/alloc.h"
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +128,7 @@ ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts
   if (to_stdout && o.format == MS_FMT_HDF5)
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL,
                        "HDF5 cannot be written to standard output");
-  ms_writer *w = calloc(1, sizeof *w);
+  ms_writer *w = ms__calloc(1, sizeof *w);
   if (!w) return MS_ERR_NOMEM;
   w->format = o.format;
   w->opts = o;
@@ -135,7 +136,7 @@ ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts
   w->diag = d;
   w->h5file.fd = -1;
   ms_diag_init(&w->own_diag);
-  if (!(w->path = strdup(path))) {
+  if (!(w->path = ms__strdup(path))) {
     free(w);
     return MS_ERR_NOMEM;
   }
@@ -199,14 +200,14 @@ static ms_status text_begin(ms_writer *w, const ms_table_schema *s) {
     return ms_diag_add(dg(w), MS_ERR_UNSUPPORTED, NULL, 0, 0, s->name,
                        "standard output takes one table; write several tables to a file "
                        "(one file per table)");
-  text_table *nt = realloc(w->tables, (w->n_tables + 1) * sizeof *nt);
+  text_table *nt = ms__realloc(w->tables, (w->n_tables + 1) * sizeof *nt);
   if (!nt) return MS_ERR_NOMEM;
   w->tables = nt;
   text_table *t = &w->tables[w->n_tables];
   memset(t, 0, sizeof *t);
   t->file.fd = -1;
   t->schema = s;
-  if (!(t->name = strdup(s->name))) return MS_ERR_NOMEM;
+  if (!(t->name = ms__strdup(s->name))) return MS_ERR_NOMEM;
   if (w->to_stdout) {
     t->fp = stdout;
   } else {
@@ -271,7 +272,7 @@ static ms_status text_chunk(ms_writer *w, const ms_chunk *c) {
     return flush_buf(w, t);
   }
   size_t nc = c->schema->n_columns ? c->schema->n_columns : 1;
-  ms_colbuf *cols = malloc(parts * nc * sizeof *cols);
+  ms_colbuf *cols = ms__malloc(parts * nc * sizeof *cols);
   if (!cols) return MS_ERR_NOMEM;
   ms_status pst[TEXT_MAX_PARTS];
   ms_diag pd[TEXT_MAX_PARTS];

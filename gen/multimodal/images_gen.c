@@ -20,6 +20,7 @@
  * row values), never on threads, chunking, batch size or shard. No state
  * crosses rows except the serial write position. */
 #include <errno.h>
+#include "core/alloc.h"
 #include <inttypes.h>
 #include <math.h>
 #include <omp.h>
@@ -131,10 +132,10 @@ static int add_col(ms_table_schema *s, const char *name, ms_coltype t, const cha
                    const char *desc) {
   ms_column *c = &s->columns[s->n_columns++];
   memset(c, 0, sizeof *c);
-  c->name = strdup(name);
+  c->name = ms__strdup(name);
   c->type = t;
-  c->unit = unit ? strdup(unit) : NULL;
-  c->description = desc ? strdup(desc) : NULL;
+  c->unit = unit ? ms__strdup(unit) : NULL;
+  c->description = desc ? ms__strdup(desc) : NULL;
   c->precision = -1;
   return !c->name || (unit && !c->unit) || (desc && !c->description);
 }
@@ -142,13 +143,13 @@ static int add_col(ms_table_schema *s, const char *name, ms_coltype t, const cha
 static int add_key_col(ms_table_schema *s, const ms_column *key, const char *table) {
   ms_column *c = &s->columns[s->n_columns++];
   memset(c, 0, sizeof *c);
-  c->name = strdup(key->name);
+  c->name = ms__strdup(key->name);
   c->type = key->type;
   c->precision = -1;
   c->str_width = key->str_width;
   char ref[300];
   snprintf(ref, sizeof ref, "%s.%s", table, key->name);
-  c->references = strdup(ref);
+  c->references = ms__strdup(ref);
   return !c->name || !c->references;
 }
 
@@ -157,8 +158,8 @@ static int build_schemas(fstate *fs, const ms_table_schema *ts) {
   const ms__image_field *f = fs->f;
   int vol = f->phantom.depth > 0;
   ms_table_schema *l = &fs->les_schema;
-  l->name = strdup(fs->les_name);
-  l->columns = calloc(32, sizeof *l->columns);
+  l->name = ms__strdup(fs->les_name);
+  l->columns = ms__calloc(32, sizeof *l->columns);
   if (!l->name || !l->columns) return -1;
   int bad = add_col(l, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
   if (fs->key_col >= 0) bad |= add_key_col(l, &fs->key, ts->name);
@@ -166,11 +167,11 @@ static int build_schemas(fstate *fs, const ms_table_schema *ts) {
   bad |= add_col(l, "label", MS_COL_INT64, NULL, "mask label");
   bad |= add_col(l, "organ", MS_COL_CATEGORICAL, NULL, "organ holding the lesion");
   ms_column *oc = &l->columns[l->n_columns - 1];
-  oc->categories = calloc(MS_LABEL_COUNT, sizeof *oc->categories);
+  oc->categories = ms__calloc(MS_LABEL_COUNT, sizeof *oc->categories);
   if (!oc->categories) return -1;
   oc->n_categories = MS_LABEL_COUNT;
   for (int k = 0; k < MS_LABEL_COUNT; k++)
-    if (!(oc->categories[k] = strdup(ms_label_name(k)))) return -1;
+    if (!(oc->categories[k] = ms__strdup(ms_label_name(k)))) return -1;
   bad |= add_col(l, "center_x_mm", MS_COL_FLOAT64, "mm", "designed centre, phantom coordinates");
   bad |= add_col(l, "center_y_mm", MS_COL_FLOAT64, "mm", NULL);
   bad |= add_col(l, "center_z_mm", MS_COL_FLOAT64, "mm", NULL);
@@ -191,8 +192,8 @@ static int build_schemas(fstate *fs, const ms_table_schema *ts) {
   bad |= add_col(l, vol ? "volume_mm3" : "area_mm2", MS_COL_FLOAT64, vol ? "mm3" : "mm2",
                  "measured on the mask");
   ms_table_schema *s = &fs->info_schema;
-  s->name = strdup(fs->info_name);
-  s->columns = calloc(16, sizeof *s->columns);
+  s->name = ms__strdup(fs->info_name);
+  s->columns = ms__calloc(16, sizeof *s->columns);
   if (!s->name || !s->columns) return -1;
   bad |= add_col(s, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
   if (fs->key_col >= 0) bad |= add_key_col(s, &fs->key, ts->name);
@@ -248,8 +249,8 @@ static ms_status set_attrs(ms_images *im, fstate *fs, const ms_table_schema *ts)
 static ms_status grid_alloc(ms_images *im, fstate *fs) {
   if (!im->o.grid_path) return MS_OK;
   size_t g = im->o.grid_max;
-  fs->grid_img = malloc(g * fs->plane * sizeof(float));
-  fs->grid_mask = malloc(g * fs->plane);
+  fs->grid_img = ms__malloc(g * fs->plane * sizeof(float));
+  fs->grid_mask = ms__malloc(g * fs->plane);
   return fs->grid_img && fs->grid_mask ? MS_OK : MS_ERR_NOMEM;
 }
 
@@ -292,8 +293,8 @@ static ms_status begin_model(ms_images *im, fstate *fs, const ms_table_schema *t
   if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
   if (st) return st;
   ms_table_schema *s = &fs->info_schema;
-  s->name = strdup(fs->info_name);
-  s->columns = calloc(4, sizeof *s->columns);
+  s->name = ms__strdup(fs->info_name);
+  s->columns = ms__calloc(4, sizeof *s->columns);
   if (!s->name || !s->columns) return MS_ERR_NOMEM;
   int bad = add_col(s, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
   if (fs->key_col >= 0) bad |= add_key_col(s, &fs->key, ts->name);
@@ -351,7 +352,7 @@ static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected
     if (!st && fs->f->write_lesions) st = ms_writer_begin_table(im->w, &fs->les_schema, 0);
     if (!st) st = ms_writer_begin_table(im->w, &fs->info_schema, expected);
     if (!st) {
-      fs->pimg = calloc((size_t)im->nthreads, sizeof *fs->pimg);
+      fs->pimg = ms__calloc((size_t)im->nthreads, sizeof *fs->pimg);
       if (!fs->pimg) st = MS_ERR_NOMEM;
       for (int k = 0; !st && k < im->nthreads; k++) st = ms_phantom_image_init(&fs->pimg[k], p, im->d);
       if (st) {
@@ -389,7 +390,7 @@ static ms_status export_files(const ms_images *im, const fstate *fs, const ms_ph
   if (im->o.png_dir) {
     int H = img->height, W = img->width;
     size_t z = (size_t)(img->depth / 2) * fs->plane;
-    uint8_t *g = malloc(fs->plane);
+    uint8_t *g = ms__malloc(fs->plane);
     if (!g) return MS_ERR_NOMEM;
     for (size_t k = 0; k < fs->plane; k++) g[k] = ms_window_apply_u8(fs->window, img->image[z + k]);
     snprintf(path, sizeof path, "%s/%s_%06" PRIu64 ".png", im->o.png_dir, f->name, row);
@@ -488,7 +489,7 @@ static ms_status eval_param(ms_images *im, const fstate *fs, const ms_chunk *c, 
     return MS_OK;
   }
   size_t nc = c->schema->n_columns;
-  ms__expr_col *cols = calloc(nc ? nc : 1, sizeof *cols);
+  ms__expr_col *cols = ms__calloc(nc ? nc : 1, sizeof *cols);
   if (!cols) return MS_ERR_NOMEM;
   for (size_t j = 0; j < nc; j++) {
     cols[j].data = c->cols[j].data;
@@ -537,10 +538,10 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
     return ms_diag_add(im->d, MS_ERR_INTERNAL, NULL, 0, 0, fs->img_path,
                        "more rows than announced (%" PRIu64 ")", fs->expected);
   double *vals[MS__IMG_PARAM_COUNT] = {0};
-  uint8_t *ok = malloc(n);
+  uint8_t *ok = ms__malloc(n);
   ms_status st = ok ? MS_OK : MS_ERR_NOMEM;
   for (int k = 0; k < MS__IMG_PARAM_COUNT && !st; k++) {
-    if (!(vals[k] = malloc(n * sizeof(double)))) st = MS_ERR_NOMEM;
+    if (!(vals[k] = ms__malloc(n * sizeof(double)))) st = MS_ERR_NOMEM;
     if (!st) st = eval_param(im, fs, c, k, vals[k], ok);
   }
   size_t item_bytes = fs->pix * (sizeof(float) + 1);
@@ -553,9 +554,9 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
   uint8_t *mbuf = NULL;
   rowout *ro = NULL;
   if (!st) {
-    ibuf = malloc(B * fs->pix * sizeof(float));
-    mbuf = malloc(B * fs->pix);
-    ro = calloc(B, sizeof *ro);
+    ibuf = ms__malloc(B * fs->pix * sizeof(float));
+    mbuf = ms__malloc(B * fs->pix);
+    ro = ms__calloc(B, sizeof *ro);
     if (!ibuf || !mbuf || !ro) st = MS_ERR_NOMEM;
   }
   for (size_t i = 0; ro && i < B; i++) ms_diag_init(&ro[i].d);
@@ -636,11 +637,11 @@ static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c
   if (!n) return MS_OK;
   if (fs->items == 0) fs->first_row = c->first_row;
   const ms_model_config *cfg = ms_model_config_of(f->model);
-  double *cls = malloc(n * sizeof *cls);
-  uint8_t *ok = malloc(n);
+  double *cls = ms__malloc(n * sizeof *cls);
+  uint8_t *ok = ms__malloc(n);
   size_t B = (size_t)fs->dn.max_batch;
-  float *x = malloc(B * fs->pix * sizeof(float));
-  int32_t *y = malloc(B * sizeof *y);
+  float *x = ms__malloc(B * fs->pix * sizeof(float));
+  int32_t *y = ms__malloc(B * sizeof *y);
   ms_status st = cls && ok && x && y ? MS_OK : MS_ERR_NOMEM;
   if (!st) st = eval_param(im, fs, c, MS__IMG_CLASS, cls, ok);
   for (size_t i = 0; !st && f->p[MS__IMG_CLASS].set && i < n; i++)
@@ -735,7 +736,7 @@ static ms_status s_end(void *ctx, const char *name) {
 ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
                         const ms_images_opts *o, ms_diag *d) {
   *out = NULL;
-  ms_images *im = calloc(1, sizeof *im);
+  ms_images *im = ms__calloc(1, sizeof *im);
   if (!im) return MS_ERR_NOMEM;
   im->s = spec;
   im->w = w;
@@ -749,7 +750,7 @@ ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
   if (im->nthreads > 256) im->nthreads = 256;
   im->inner = ms_writer_sink(w);
   im->n = ms_spec_n_images(spec);
-  im->fs = calloc(im->n ? im->n : 1, sizeof *im->fs);
+  im->fs = ms__calloc(im->n ? im->n : 1, sizeof *im->fs);
   im->xs = ms__expr_scratch_new();
   if (!im->fs || !im->xs) {
     ms_images_free(im);

@@ -6,6 +6,7 @@
  * they are given and ctx->scratch; a failed op leaves ctx->st set and every
  * later op returns at once. */
 #include <omp.h>
+#include "core/alloc.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,7 +227,7 @@ float *ms__nn_alloc(size_t n_floats, ms_status *st) {
   /* 64-byte alignment for the SIMD kernels. */
   size_t bytes = (n_floats ? n_floats : 1) * sizeof(float);
   bytes = (bytes + 63) & ~(size_t)63;
-  float *p = aligned_alloc(64, bytes);
+  float *p = ms__aligned_alloc(64, bytes);
   *st = p ? MS_OK : MS_ERR_NOMEM;
   return p;
 }

@@ -11,6 +11,7 @@
  *    for the duration of the load and restored afterwards.
  * References: docs/model-format.md; HDF5 1.10 C API (H5Literate, H5Aread). */
 #include "medsynth/model.h"
+#include "core/alloc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -578,7 +579,7 @@ static char *read_str_attr(hid_t obj, const char *name) {
       H5Tset_cset(mt, H5Tget_cset(ft));
       char *v = NULL;
       if (H5Aread(a, mt, &v) >= 0 && v) {
-        out = strdup(v);
+        out = ms__strdup(v);
         H5free_memory(v);
       }
       H5Tclose(mt);
@@ -587,7 +588,7 @@ static char *read_str_attr(hid_t obj, const char *name) {
       hid_t mt = H5Tcopy(H5T_C_S1);
       H5Tset_size(mt, n + 1);
       H5Tset_strpad(mt, H5T_STR_NULLTERM);
-      out = calloc(n + 2, 1);
+      out = ms__calloc(n + 2, 1);
       if (out && H5Aread(a, mt, out) < 0) {
         free(out);
         out = NULL;
@@ -702,12 +703,12 @@ static const char *const k_meta_attrs[] = {"weights_xxh64", "description", "trai
 
 static int read_meta(ms_model *m, hid_t root) {
   size_t n = sizeof k_meta_attrs / sizeof *k_meta_attrs;
-  m->attrs = calloc(n, sizeof *m->attrs);
+  m->attrs = ms__calloc(n, sizeof *m->attrs);
   if (!m->attrs) return -1;
   for (size_t i = 0; i < n; i++) {
     char *v = read_str_attr(root, k_meta_attrs[i]);
     if (!v) continue;
-    char *nm = strdup(k_meta_attrs[i]);
+    char *nm = ms__strdup(k_meta_attrs[i]);
     if (!nm) {
       free(v);
       return -1;
@@ -762,9 +763,9 @@ static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
     st = ms_diag_add(d, MS_ERR_FORMAT, path, 0, 0, "config", "inconsistent architecture config");
     goto out;
   }
-  m->tensors = calloc(m->n_tensors ? m->n_tensors : 1, sizeof *m->tensors);
-  m->sorted = calloc(m->n_tensors ? m->n_tensors : 1, sizeof *m->sorted);
-  m->names = malloc(cc.names_len ? cc.names_len : 1);
+  m->tensors = ms__calloc(m->n_tensors ? m->n_tensors : 1, sizeof *m->tensors);
+  m->sorted = ms__calloc(m->n_tensors ? m->n_tensors : 1, sizeof *m->sorted);
+  m->names = ms__malloc(cc.names_len ? cc.names_len : 1);
   if (!m->tensors || !m->sorted || !m->names) {
     st = ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
     goto out;
@@ -778,8 +779,8 @@ static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
   }
   for (size_t i = 0; i < m->n_tensors; i++) m->sorted[i] = i;
   qsort_r(m->sorted, m->n_tensors, sizeof *m->sorted, cmp_idx, m);
-  m->arena = malloc((m->arena_floats ? m->arena_floats : 1) * sizeof(float));
-  unsigned char *seen = calloc(m->n_tensors ? m->n_tensors : 1, 1);
+  m->arena = ms__malloc((m->arena_floats ? m->arena_floats : 1) * sizeof(float));
+  unsigned char *seen = ms__calloc(m->n_tensors ? m->n_tensors : 1, 1);
   if (!m->arena || !seen) {
     free(seen);
     st = ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory for %zu weights",
@@ -805,7 +806,7 @@ static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
     st = ms_diag_status(d) != MS_OK ? ms_diag_status(d) : MS_ERR_FORMAT;
     goto out;
   }
-  const ms_tensor **sorted = malloc((m->n_tensors ? m->n_tensors : 1) * sizeof *sorted);
+  const ms_tensor **sorted = ms__malloc((m->n_tensors ? m->n_tensors : 1) * sizeof *sorted);
   if (!sorted) {
     st = ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
     goto out;
@@ -831,7 +832,7 @@ out:
 ms_status ms_model_load(ms_model **out, const char *path, ms_diag *d) {
   *out = NULL;
   if (!path) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "no model path given");
-  ms_model *m = calloc(1, sizeof *m);
+  ms_model *m = ms__calloc(1, sizeof *m);
   if (!m) return ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
   H5E_auto2_t fn;
   void *data;

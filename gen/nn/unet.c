@@ -11,6 +11,7 @@
  * The down path writes its block outputs straight into skip slots (no
  * copies); the up path concatenates [h, skip] into CAT, as torch.cat. */
 #include <stdio.h>
+#include "core/alloc.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,7 +186,7 @@ ms_status ms_unet_new(ms_unet **out, const ms_model *m, int max_batch, ms_diag *
   if (max_batch < 1 || max_batch > 1 << 16)
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "batch size %d out of range 1..65536",
                        max_batch);
-  ms_unet *u = calloc(1, sizeof *u);
+  ms_unet *u = ms__calloc(1, sizeof *u);
   if (!u) return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
   u->m = m;
   u->c = cf;

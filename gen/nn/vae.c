@@ -5,6 +5,7 @@
  * activation; T1, T2 inside blocks) and one kernel scratch, all sized by
  * running encoder and decoder in planning mode for batch 1 and max_batch. */
 #include <stdio.h>
+#include "core/alloc.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,7 +121,7 @@ ms_status ms_vae_new(ms_vae **out, const ms_model *m, int max_batch, ms_diag *d)
   if (max_batch < 1 || max_batch > 1 << 16)
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "batch size %d out of range 1..65536",
                        max_batch);
-  ms_vae *v = calloc(1, sizeof *v);
+  ms_vae *v = ms__calloc(1, sizeof *v);
   if (!v) return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
   v->m = m;
   v->c = cf;
@@ -238,7 +239,7 @@ ms_status ms_vae_sample(ms_vae *v, float *out, uint64_t seed, uint64_t first, co
   ms_status st = check_n(v, n, out, out, d);
   if (st != MS_OK) return st;
   size_t zi = ms_vae_latent_floats(v), ei = ms_vae_prior_noise_floats(v);
-  float *z = malloc((size_t)n * zi * sizeof *z), *e = malloc(ei * sizeof *e);
+  float *z = ms__malloc((size_t)n * zi * sizeof *z), *e = ms__malloc(ei * sizeof *e);
   if (!z || !e) st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
   for (int j = 0; j < n && st == MS_OK; j++) {
     st = ms_sample_keyed_noise(&seed, e, first + (uint64_t)j, 0, ei);

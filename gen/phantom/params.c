@@ -4,6 +4,7 @@
  * Invariant: the label numbers and names here are part of the output format
  * (docs/phantoms.md); they only ever grow. */
 #include <math.h>
+#include "core/alloc.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,12 +198,12 @@ ms_status ms_phantom_params_check(const ms_phantom_params *p, ms_diag *d) {
 
 char *ms_phantom_label_table_json(const ms_phantom_params *p) {
   size_t cap = 4096, len = 0;
-  char *s = malloc(cap);
+  char *s = ms__malloc(cap);
   if (!s) return NULL;
   len += (size_t)snprintf(s + len, cap - len, "{");
   for (int l = 0; l < MS_LABEL_COUNT; l++) {
     if (cap - len < 256) {
-      char *n = realloc(s, cap * 2);
+      char *n = ms__realloc(s, cap * 2);
       if (!n) {
         free(s);
         return NULL;

@@ -29,6 +29,7 @@
  * (e / 2) at lane i (CT) or lanes 2 i, 2 i + 1 (MR), filled in even-sized
  * chunks so the values do not depend on the chunk size. */
 #include <gsl/gsl_errno.h>
+#include "core/alloc.h"
 #include <gsl/gsl_interp2d.h>
 #include <gsl/gsl_spline2d.h>
 #include <math.h>
@@ -55,11 +56,11 @@ ms_status ms_phantom_image_init(ms_phantom_image *img, const ms_phantom_params *
   img->depth = p->depth > 0 ? p->depth : 1;
   ms_phantom_spacing(p, img->spacing);
   img->n_pixels = (size_t)img->width * (size_t)img->height * (size_t)img->depth;
-  img->image = malloc(img->n_pixels * sizeof(float));
-  img->mask = malloc(img->n_pixels);
-  scratch *s = calloc(1, sizeof *s);
+  img->image = ms__malloc(img->n_pixels * sizeof(float));
+  img->mask = ms__malloc(img->n_pixels);
+  scratch *s = ms__calloc(1, sizeof *s);
   img->scratch = s;
-  if (s && p->augment.elastic_mm > 0) s->disp = malloc(2 * (size_t)img->width * (size_t)img->height * sizeof(float));
+  if (s && p->augment.elastic_mm > 0) s->disp = ms__malloc(2 * (size_t)img->width * (size_t)img->height * sizeof(float));
   if (!img->image || !img->mask || !s || (p->augment.elastic_mm > 0 && !s->disp)) {
     ms_phantom_image_deinit(img);
     return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, "size", "out of memory for a %d x %d x %d image",

@@ -14,6 +14,7 @@
  * that already failed has the pseudo-type "error" and raises nothing
  * further, so one mistake produces one message. */
 #include <math.h>
+#include "core/alloc.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +93,7 @@ static void *pool_add(comp *C, void *p) {
   }
   if (e->n_pool == e->cap_pool) {
     size_t nc = e->cap_pool ? e->cap_pool * 2 : 16;
-    void **np = realloc(e->pool, nc * sizeof *np);
+    void **np = ms__realloc(e->pool, nc * sizeof *np);
     if (!np) {
       free(p);
       C->E.nomem = 1;
@@ -105,9 +106,9 @@ static void *pool_add(comp *C, void *p) {
   return p;
 }
 
-static char *pool_strdup(comp *C, const char *s) { return pool_add(C, strdup(s ? s : "")); }
+static char *pool_strdup(comp *C, const char *s) { return pool_add(C, ms__strdup(s ? s : "")); }
 static void *pool_calloc(comp *C, size_t n, size_t size) {
-  return pool_add(C, calloc(n ? n : 1, size));
+  return pool_add(C, ms__calloc(n ? n : 1, size));
 }
 
 static int new_ins(comp *C, int op, int type, int a, int b, int c, int offset) {
@@ -115,7 +116,7 @@ static int new_ins(comp *C, int op, int type, int a, int b, int c, int offset) {
   if (C->E.nomem) return -1;
   if (e->n_ins == C->cap_ins) {
     size_t nc = C->cap_ins ? C->cap_ins * 2 : 32;
-    ms__ins *ni = realloc(e->ins, nc * sizeof *ni);
+    ms__ins *ni = ms__realloc(e->ins, nc * sizeof *ni);
     if (!ni) {
       C->E.nomem = 1;
       return -1;
@@ -161,7 +162,7 @@ static void fold(comp *C, int r) {
   } store[4];
   uint8_t st[4];
   memset(store, 0, sizeof store);
-  ms__reg *R = calloc(e->n_ins, sizeof *R);
+  ms__reg *R = ms__calloc(e->n_ins, sizeof *R);
   if (!R) {
     C->E.nomem = 1;
     return;
@@ -345,13 +346,13 @@ static void add_name(comp *C, const char *name) {
   ms__expr *e = C->e;
   for (size_t i = 0; i < e->n_names; i++)
     if (!strcmp(e->names[i], name)) return;
-  char **nn = realloc(e->names, (e->n_names + 1) * sizeof *nn);
+  char **nn = ms__realloc(e->names, (e->n_names + 1) * sizeof *nn);
   if (!nn) {
     C->E.nomem = 1;
     return;
   }
   e->names = nn;
-  char *s = strdup(name);
+  char *s = ms__strdup(name);
   if (!s) {
     C->E.nomem = 1;
     return;
@@ -386,7 +387,7 @@ static val emit_name(comp *C, const ms__ast *n) {
     if (!strcmp(C->syms[i].name, n->str)) return C->syms[i].status == 1 ? C->syms[i].v : VERR;
   if (C->n_syms == C->cap_syms) {
     size_t nc = C->cap_syms ? C->cap_syms * 2 : 8;
-    symcache *ns = realloc(C->syms, nc * sizeof *ns);
+    symcache *ns = ms__realloc(C->syms, nc * sizeof *ns);
     if (!ns) {
       C->E.nomem = 1;
       return VERR;
@@ -396,7 +397,7 @@ static val emit_name(comp *C, const ms__ast *n) {
   }
   symcache *sc = &C->syms[C->n_syms];
   memset(sc, 0, sizeof *sc);
-  sc->name = strdup(n->str);
+  sc->name = ms__strdup(n->str);
   if (!sc->name) {
     C->E.nomem = 1;
     return VERR;
@@ -682,7 +683,7 @@ static val compare(comp *C, int op, val a, val b, const ms__ast *na, const ms__a
 static val emit_in(comp *C, const ms__ast *n) {
   val x = emit_ast(C, n->args[0]);
   int n_items = n->n_args - 1;
-  val *items = calloc((size_t)n_items, sizeof *items);
+  val *items = ms__calloc((size_t)n_items, sizeof *items);
   if (!items) {
     C->E.nomem = 1;
     return VERR;
@@ -941,7 +942,7 @@ static val emit_call(comp *C, const ms__ast *n) {
   /* Arguments first (all of them, so errors inside are reported too). */
   int k = n->n_args;
   val argv_small[8];
-  val *args = k <= 8 ? argv_small : calloc((size_t)k, sizeof *args);
+  val *args = k <= 8 ? argv_small : ms__calloc((size_t)k, sizeof *args);
   if (!args) {
     C->E.nomem = 1;
     return VERR;
@@ -1220,8 +1221,8 @@ static val emit_ast(comp *C, const ms__ast *n) {
 /* Keeps only instructions the result depends on; renumbers operands. */
 static int compact(comp *C, int root) {
   ms__expr *e = C->e;
-  int *map = malloc(e->n_ins * sizeof *map);
-  uint8_t *live = calloc(e->n_ins, 1);
+  int *map = ms__malloc(e->n_ins * sizeof *map);
+  uint8_t *live = ms__calloc(e->n_ins, 1);
   if (!map || !live) {
     free(map);
     free(live);
@@ -1262,7 +1263,7 @@ static int compact(comp *C, int root) {
 static void report_certain_errors(comp *C) {
   ms__expr *e = C->e;
   if (!e->n_ins) return;
-  uint8_t *sure = calloc(e->n_ins, 1);
+  uint8_t *sure = ms__calloc(e->n_ins, 1);
   if (!sure) {
     C->E.nomem = 1;
     return;
@@ -1314,12 +1315,12 @@ ms_status ms__expr_compile(ms__expr **out, const char *src, const ms__expr_resol
   C.r = r;
   C.E.o = o;
   C.E.d = d;
-  C.e = calloc(1, sizeof *C.e);
+  C.e = ms__calloc(1, sizeof *C.e);
   if (!C.e) return MS_ERR_NOMEM;
   ms__expr *e = C.e;
-  e->src = strdup(src);
-  e->file = o->file ? strdup(o->file) : NULL;
-  e->where = o->where ? strdup(o->where) : NULL;
+  e->src = ms__strdup(src);
+  e->file = o->file ? ms__strdup(o->file) : NULL;
+  e->where = o->where ? ms__strdup(o->where) : NULL;
   e->line = o->line;
   e->column = o->column;
   e->escaped = o->escaped;

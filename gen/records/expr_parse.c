@@ -21,6 +21,7 @@
  * errors point at the offending character. The parser stops at the first
  * syntax error (later ones would mostly be consequences of it). */
 #include <ctype.h>
+#include "core/alloc.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ void *ms__arena_alloc(ms__arena *a, size_t n) {
   n = (n + 15) & ~(size_t)15;
   if (!a->head || a->head->cap - a->head->used < n) {
     size_t cap = n > 4096 ? n : 4096;
-    ms__arena_block *b = malloc(sizeof *b + cap);
+    ms__arena_block *b = ms__malloc(sizeof *b + cap);
     if (!b) {
       a->failed = 1;
       return NULL;
@@ -721,12 +722,12 @@ static int collect(const ms__ast *n, char ***names, size_t *count, size_t *cap) 
       if (!strcmp((*names)[i], n->str)) return 0;
     if (*count == *cap) {
       size_t nc = *cap ? *cap * 2 : 8;
-      char **nn = realloc(*names, nc * sizeof *nn);
+      char **nn = ms__realloc(*names, nc * sizeof *nn);
       if (!nn) return -1;
       *names = nn;
       *cap = nc;
     }
-    char *s = strdup(n->str);
+    char *s = ms__strdup(n->str);
     if (!s) return -1;
     (*names)[(*count)++] = s;
     return 0;

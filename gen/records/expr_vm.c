@@ -27,6 +27,7 @@
  * Reference: Howard Hinnant, "chrono-Compatible Low-Level Date Algorithms"
  * (days_from_civil / civil_from_days). */
 #include <float.h>
+#include "core/alloc.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -907,7 +908,7 @@ struct ms__expr_scratch {
   int share;    /* as set by ms__expr_scratch_share */
 };
 
-ms__expr_scratch *ms__expr_scratch_new(void) { return calloc(1, sizeof(ms__expr_scratch)); }
+ms__expr_scratch *ms__expr_scratch_new(void) { return ms__calloc(1, sizeof(ms__expr_scratch)); }
 
 void ms__expr_scratch_free(ms__expr_scratch *s) {
   if (!s) return;
@@ -949,10 +950,10 @@ void ms__expr_scratch_forget(ms__expr_scratch *s, const void *data, const uint8_
 static int scratch_reserve(ms__expr_scratch *s, size_t n_regs) {
   if (n_regs <= s->n_regs) return 0;
   if (n_regs > SIZE_MAX / STRIDE) return -1;
-  unsigned char *mem = aligned_alloc(64, n_regs * STRIDE);
-  ms__reg *R = calloc(n_regs, sizeof *R);
-  unsigned char **buf = calloc(n_regs, sizeof *buf);
-  int *origin = calloc(n_regs, sizeof *origin);
+  unsigned char *mem = ms__aligned_alloc(64, n_regs * STRIDE);
+  ms__reg *R = ms__calloc(n_regs, sizeof *R);
+  unsigned char **buf = ms__calloc(n_regs, sizeof *buf);
+  int *origin = ms__calloc(n_regs, sizeof *origin);
   if (!mem || !R || !buf || !origin) {
     free(mem);
     free(R);
@@ -1117,7 +1118,7 @@ static int group_rows(memo_t *M, group_t *G, const ms__expr_col *cols, const int
   if (G->tuple_cap < n_rows) {
     free(G->tuple);
     G->tuple_cap = 0;
-    if (!(G->tuple = malloc(n_rows * sizeof *G->tuple))) return -1;
+    if (!(G->tuple = ms__malloc(n_rows * sizeof *G->tuple))) return -1;
     G->tuple_cap = n_rows;
   }
   G->failed = 1;
@@ -1215,11 +1216,11 @@ static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_c
       lay[j - 1] = tl;
     }
   memo_t *M = scratch->memo;
-  if (!M && !(M = scratch->memo = calloc(1, sizeof *M))) return 0;
+  if (!M && !(M = scratch->memo = ms__calloc(1, sizeof *M))) return 0;
   if (M->n_cols < n_cols) {
     free(M->cols);
     M->n_cols = 0;
-    if (!(M->cols = malloc(n_cols * sizeof *M->cols))) return 0;
+    if (!(M->cols = ms__malloc(n_cols * sizeof *M->cols))) return 0;
     M->n_cols = n_cols;
   }
   int shared = scratch->share;
@@ -1253,7 +1254,7 @@ static int eval_distinct(const ms__expr *e, const ms__expr_col *cols, size_t n_c
     if (!G) {
       int v = 0; /* a free entry, else the least recently used */
       for (int i = 0; i < GROUP_SHARED; i++) {
-        if (!M->shared[i] && !(M->shared[i] = calloc(1, sizeof *M->shared[i]))) return 0;
+        if (!M->shared[i] && !(M->shared[i] = ms__calloc(1, sizeof *M->shared[i]))) return 0;
         if (!M->shared[i]->used) {
           v = i;
           break;

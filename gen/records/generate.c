@@ -33,6 +33,7 @@
  * rewritten for every row, so no value crosses); each thread has its own
  * scratch (expression scratch, gsl_rng, window cache). */
 #include <gsl/gsl_cdf.h>
+#include "core/alloc.h"
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_rng.h>
 #include <inttypes.h>
@@ -113,7 +114,7 @@ static void tchunk_free(tchunk *c) {
 }
 
 static tchunk *tchunk_new(const ms_spec *s, size_t ti, size_t cap, int count_mode) {
-  tchunk *c = calloc(1, sizeof *c);
+  tchunk *c = ms__calloc(1, sizeof *c);
   if (!c) return NULL;
   c->s = s;
   c->t = &s->tables[ti];
@@ -121,25 +122,25 @@ static tchunk *tchunk_new(const ms_spec *s, size_t ti, size_t cap, int count_mod
   c->cap = cap ? cap : 1;
   c->count_mode = count_mode;
   size_t nf = c->t->n_fields;
-  c->data = calloc(nf, sizeof *c->data);
-  c->valid = calloc(nf, sizeof *c->valid);
-  c->cu = calloc(nf, sizeof *c->cu);
-  c->cu_done = calloc(nf, 1);
-  c->done = calloc(nf, 1);
-  c->uid = malloc(c->cap * sizeof *c->uid);
-  c->kidx = malloc(c->cap * sizeof *c->kidx);
+  c->data = ms__calloc(nf, sizeof *c->data);
+  c->valid = ms__calloc(nf, sizeof *c->valid);
+  c->cu = ms__calloc(nf, sizeof *c->cu);
+  c->cu_done = ms__calloc(nf, 1);
+  c->done = ms__calloc(nf, 1);
+  c->uid = ms__malloc(c->cap * sizeof *c->uid);
+  c->kidx = ms__malloc(c->cap * sizeof *c->kidx);
   if (!c->data || !c->valid || !c->cu || !c->cu_done || !c->done || !c->uid || !c->kidx)
     goto fail;
   for (size_t i = 0; i < nf; i++) {
     const ms__field *f = &c->t->fields[i];
     if (count_mode && !f->needed_prefix) continue;
-    c->data[i] = calloc(c->cap, elem_size(f));
-    c->valid[i] = malloc(c->cap);
+    c->data[i] = ms__calloc(c->cap, elem_size(f));
+    c->valid[i] = ms__malloc(c->cap);
     if (!c->data[i] || !c->valid[i]) goto fail;
     memset(c->valid[i], 1, c->cap);
   }
   for (int l = 1; l <= c->t->depth && l < MAX_LEVELS; l++) {
-    c->idx[l] = malloc(c->cap * sizeof(uint32_t));
+    c->idx[l] = ms__malloc(c->cap * sizeof(uint32_t));
     if (!c->idx[l]) goto fail;
   }
   return c;
@@ -273,7 +274,7 @@ static void ws_free(ws_t *w) {
 static int ws_reserve(ws_t *w, size_t n) {
   if (!w->xs) w->xs = ms__expr_scratch_new();
   if (!w->g) w->g = ms_rng_gsl_new();
-  if (!w->wc) w->wc = calloc(WCACHE_SIZE, sizeof *w->wc);
+  if (!w->wc) w->wc = ms__calloc(WCACHE_SIZE, sizeof *w->wc);
   if (!w->xs || !w->g || !w->wc) return -1;
   if (n < 64) n = 64; /* buffers always exist, also for empty chunks */
   if (n <= w->cap) return 0;
@@ -281,22 +282,22 @@ static int ws_reserve(ws_t *w, size_t n) {
   for (int i = 0; i < 12; i++) {
     free(w->tmp[i]);
     free(w->ok[i]);
-    w->tmp[i] = malloc(cap * sizeof(double));
-    w->ok[i] = malloc(cap);
+    w->tmp[i] = ms__malloc(cap * sizeof(double));
+    w->ok[i] = ms__malloc(cap);
     if (!w->tmp[i] || !w->ok[i]) return -1;
   }
   free(w->vsel);
   free(w->srows);
   free(w->cbuf);
   free(w->cok);
-  w->vsel = malloc(cap);
-  w->srows = malloc(cap * sizeof *w->srows);
-  w->cbuf = malloc(cap * sizeof *w->cbuf);
-  w->cok = malloc(cap);
+  w->vsel = ms__malloc(cap);
+  w->srows = ms__malloc(cap * sizeof *w->srows);
+  w->cbuf = ms__malloc(cap * sizeof *w->cbuf);
+  w->cok = ms__malloc(cap);
   if (!w->vsel || !w->srows || !w->cbuf || !w->cok) return -1;
   for (int l = 1; l < MAX_LEVELS; l++) {
     free(w->sidx[l]);
-    if (!(w->sidx[l] = malloc(cap * sizeof *w->sidx[l]))) return -1;
+    if (!(w->sidx[l] = ms__malloc(cap * sizeof *w->sidx[l]))) return -1;
   }
   w->cap = cap;
   return 0;
@@ -341,7 +342,7 @@ static int build_frame(ws_t *w, const tchunk *c, const uint32_t *rows, size_t m)
   for (size_t t = c->ti; t != SIZE_MAX; t = s->tables[t].parent) total += s->tables[t].n_fields;
   if (total > w->ncols) {
     free(w->cols);
-    w->cols = calloc(total, sizeof *w->cols);
+    w->cols = ms__calloc(total, sizeof *w->cols);
     if (!w->cols) return -1;
     w->ncols = total;
   }
@@ -642,12 +643,12 @@ static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
   for (size_t j = 0; j < k; j++) {
     size_t fi = g->fields[j];
     if (!c->cu[fi]) {
-      c->cu[fi] = malloc(c->cap * sizeof(double));
+      c->cu[fi] = ms__malloc(c->cap * sizeof(double));
       if (!c->cu[fi]) return -1;
     }
     c->cu_done[fi] = 1;
   }
-  double *e = malloc(k * sizeof *e);
+  double *e = ms__malloc(k * sizeof *e);
   if (!e) return -1;
   /* the normals of lane j go first into field j's buffer, many rows at once;
    * each row then reads its k normals before overwriting them with its u */
@@ -1343,7 +1344,7 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **spare, tch
   uint8_t *lok = w->ok[0], *hok = w->ok[1];
   if (eval_param(w, p, &D->min, 0.0, lo, lok) || eval_param(w, p, &D->max, 1e7, hi, hok))
     return w->st;
-  uint32_t *cnt = malloc((n ? n : 1) * sizeof *cnt);
+  uint32_t *cnt = ms__malloc((n ? n : 1) * sizeof *cnt);
   if (!cnt) return w->st = MS_ERR_NOMEM;
   ms_rng_key key = ms_rng_key_make(w->seed, ct->count_stream);
   ms__dist_args a = {.qprobs = D->qprobs, .qvalues = D->qvalues, .qn = D->qn};
@@ -1476,8 +1477,8 @@ static void step_a(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc) {
     return;
   }
   if (t->filter) {
-    uint8_t *val = malloc(c->n ? c->n : 1), *ok = malloc(c->n ? c->n : 1);
-    uint32_t *keep = malloc((c->n ? c->n : 1) * sizeof *keep);
+    uint8_t *val = ms__malloc(c->n ? c->n : 1), *ok = ms__malloc(c->n ? c->n : 1);
+    uint32_t *keep = ms__malloc((c->n ? c->n : 1) * sizeof *keep);
     if (!val || !ok || !keep || eval_raw(w, c, t->filter, val, ok)) {
       free(val);
       free(ok);
@@ -1508,7 +1509,7 @@ static void step_b(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc, const uint8
   tchunk *c = rc->out[rt];
   size_t pre = rc->n_pre_root;
   if (pre) {
-    uint32_t *rows = malloc(c->n * sizeof *rows);
+    uint32_t *rows = ms__malloc(c->n * sizeof *rows);
     if (!rows) {
       rc->st = MS_ERR_NOMEM;
       return;
@@ -1608,7 +1609,7 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
   ms_generate_report rep = {0};
   rep.seed = seed;
   rep.n_tables = nt;
-  rep.tables = calloc(nt, sizeof *rep.tables);
+  rep.tables = ms__calloc(nt, sizeof *rep.tables);
   if (!rep.tables) return MS_ERR_NOMEM;
   for (size_t ti = 0; ti < nt; ti++) {
     rep.tables[ti].name = s->tables[ti].name;
@@ -1632,8 +1633,8 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
   }
 
   size_t nb = (size_t)nthreads * 2;
-  rchunk *rcs = calloc(nb, sizeof *rcs);
-  ws_t *ws = calloc((size_t)nthreads, sizeof *ws);
+  rchunk *rcs = ms__calloc(nb, sizeof *rcs);
+  ws_t *ws = ms__calloc((size_t)nthreads, sizeof *ws);
   if (!rcs || !ws) st = MS_ERR_NOMEM;
   for (size_t i = 0; rcs && i < nb; i++) ms_diag_init(&rcs[i].d);
   uint64_t offsets[MAX_TABLES] = {0};

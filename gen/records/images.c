@@ -18,6 +18,7 @@
  * Invariants: never prints; cJSON nodes are read only; every allocation is
  * owned by s->images and released by ms__images_free. */
 #include <cjson/cJSON.h>
+#include "core/alloc.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -205,7 +206,7 @@ static void parse_param(L *l, const ms__table *t, ms__img_param *p, const cJSON 
   const char *key = k_param_keys[id];
   char ptr[512];
   ms__jsonptr_key(ptr, sizeof ptr, iptr, key);
-  p->ptr = strdup(ptr);
+  p->ptr = ms__strdup(ptr);
   const cJSON *j = member(obj, key);
   if (!j) return;
   if (cJSON_IsNumber(j)) {
@@ -343,9 +344,9 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
       snprintf(a, sizeof a, "%s/%s", l->s->dir, mp);
     snprintf(b, sizeof b, "models/%s", mp);
     if (file_exists(a))
-      f->model_path = strdup(a);
+      f->model_path = ms__strdup(a);
     else if (mp[0] != '/' && file_exists(b))
-      f->model_path = strdup(b);
+      f->model_path = ms__strdup(b);
     else if (mp[0] == '/')
       err_at(l, p, 0, "model file \"%s\" not found", a);
     else
@@ -353,7 +354,7 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
   }
   const cJSON *sm = member(ij, "sampler");
   ms__jsonptr_key(p, sizeof p, iptr, "sampler");
-  f->sampler = strdup("ddim");
+  f->sampler = ms__strdup("ddim");
   if (sm) {
     int ok = cJSON_IsString(sm);
     for (size_t i = 0; ok && k_samplers[i]; i++) ok = strcmp(sm->valuestring, k_samplers[i]) != 0;
@@ -363,7 +364,7 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
       err_at(l, p, 0, "unknown sampler \"%s\" (ddpm, ddim, dpmpp)", sm->valuestring);
     else {
       free(f->sampler);
-      f->sampler = strdup(sm->valuestring);
+      f->sampler = ms__strdup(sm->valuestring);
     }
   }
   double v;
@@ -582,7 +583,7 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
   const cJSON *lj = member(ij, "lesions");
   if (cJSON_IsArray(lj)) {
     ms__jsonptr_key(p, sizeof p, iptr, "lesions");
-    f->p[MS__IMG_LESIONS].ptr = strdup(p);
+    f->p[MS__IMG_LESIONS].ptr = ms__strdup(p);
     if (get_range(l, ij, iptr, "lesions", 0, MS_PHANTOM_MAX_LESIONS, r2) == 1) {
       if (r2[0] != floor(r2[0]) || r2[1] != floor(r2[1]))
         err_at(l, p, 0, "lesion counts must be whole numbers");
@@ -710,9 +711,9 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
     const cJSON *ij = cJSON_IsObject(tj) ? member(tj, "images") : NULL;
     if (ij) total += cJSON_IsArray(ij) ? (size_t)cJSON_GetArraySize(ij) : 0;
   }
-  ms__images *im = calloc(1, sizeof *im);
+  ms__images *im = ms__calloc(1, sizeof *im);
   if (!im) return 1;
-  im->f = calloc(total ? total : 1, sizeof *im->f);
+  im->f = ms__calloc(total ? total : 1, sizeof *im->f);
   if (!im->f) {
     free(im);
     return 1;
@@ -745,7 +746,7 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
         continue;
       }
       ms__image_field *f = &im->f[im->n++];
-      f->ptr = strdup(ip);
+      f->ptr = ms__strdup(ip);
       f->table = ti;
       const cJSON *nj = member(fj, "name");
       char np[300];
@@ -766,12 +767,12 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
             err_at(&l, np, 0, "image \"%s\" would write table \"%s\", which the spec already defines",
                    nm, tn);
         }
-        f->name = strdup(nm);
+        f->name = ms__strdup(nm);
       }
       const cJSON *dj = member(fj, "description");
       if (dj) {
         if (cJSON_IsString(dj))
-          f->description = strdup(dj->valuestring);
+          f->description = ms__strdup(dj->valuestring);
         else {
           char p[300];
           ms__jsonptr_key(p, sizeof p, ip, "description");

@@ -17,6 +17,7 @@
  * Invariants: the library never prints; cJSON is parsed on the calling
  * thread; positions come from core/jsonloc. Reference: docs/spec.md. */
 #include <cjson/cJSON.h>
+#include "core/alloc.h"
 #include <errno.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
@@ -96,7 +97,7 @@ static void verr_str(V *v, const char *ptr, size_t off, const char *fmt, ...) {
   v->errs++;
 }
 
-static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+static char *xstrdup(const char *s) { return s ? ms__strdup(s) : NULL; }
 
 static char *ptrf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *ptrf(const char *fmt, ...) {
@@ -105,7 +106,7 @@ static char *ptrf(const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  return strdup(buf);
+  return ms__strdup(buf);
 }
 
 
@@ -268,10 +269,10 @@ static size_t label_index(const ms__field *f, const char *s) {
 
 static int add_label(ms__field *f, const char *s) {
   if (label_index(f, s) != SIZE_MAX) return 0;
-  char **nl = realloc(f->labels, (f->n_labels + 1) * sizeof *nl);
+  char **nl = ms__realloc(f->labels, (f->n_labels + 1) * sizeof *nl);
   if (!nl) return -1;
   f->labels = nl;
-  f->labels[f->n_labels] = strdup(s);
+  f->labels[f->n_labels] = ms__strdup(s);
   if (!f->labels[f->n_labels]) return -1;
   f->n_labels++;
   return 0;
@@ -301,7 +302,7 @@ static void values_labels(V *v, ms__field *f, const cJSON *vals, const char *ptr
 /* Cumulative weights of a "values" object over the field's labels (pass 2). */
 static double *values_cum(V *v, const ms__field *f, const cJSON *vals, const char *ptr) {
   if (!cJSON_IsObject(vals) || !vals->child) return NULL;
-  double *w = calloc(f->n_labels ? f->n_labels : 1, sizeof *w);
+  double *w = ms__calloc(f->n_labels ? f->n_labels : 1, sizeof *w);
   if (!w) return NULL;
   double tot = 0;
   int bad = 0;
@@ -383,7 +384,7 @@ static ms__vocab *vocab_get(V *v, const char *name, const char *ptr) {
     free(path);
     return NULL;
   }
-  ms__vocab_ref *nv = realloc(s->vocabs, (s->n_vocabs + 1) * sizeof *nv);
+  ms__vocab_ref *nv = ms__realloc(s->vocabs, (s->n_vocabs + 1) * sizeof *nv);
   if (!nv) {
     ms__vocab_free(vo);
     free(path);
@@ -391,7 +392,7 @@ static ms__vocab *vocab_get(V *v, const char *name, const char *ptr) {
     return NULL;
   }
   s->vocabs = nv;
-  s->vocabs[s->n_vocabs].name = strdup(name);
+  s->vocabs[s->n_vocabs].name = ms__strdup(name);
   s->vocabs[s->n_vocabs].path = path;
   s->vocabs[s->n_vocabs].v = vo;
   s->n_vocabs++;
@@ -442,7 +443,7 @@ static void vocab_field(V *v, ms__field *f, const cJSON *vj, const char *ptr) {
     v->errs += v->d->n_errors - before;
     return;
   }
-  double *w = malloc(n * sizeof *w);
+  double *w = ms__malloc(n * sizeof *w);
   if (!w) return;
   if (wc != SIZE_MAX) {
     if (ms__vocab_col_numbers(vo, wc, 0, w, v->d) != MS_OK) {
@@ -454,14 +455,14 @@ static void vocab_field(V *v, ms__field *f, const cJSON *vj, const char *ptr) {
     for (size_t i = 0; i < n; i++) w[i] = 1.0;
   }
   const char *const *cells = ms__vocab_col_strings(vo, vc);
-  f->labels = calloc(n, sizeof *f->labels);
+  f->labels = ms__calloc(n, sizeof *f->labels);
   if (!f->labels) {
     free(w);
     return;
   }
   double tot = 0;
   for (size_t i = 0; i < n; i++) {
-    f->labels[i] = strdup(cells[i]);
+    f->labels[i] = ms__strdup(cells[i]);
     f->n_labels++;
     if (!(w[i] >= 0) || !isfinite(w[i])) {
       char pw[1024];
@@ -491,7 +492,7 @@ static void vocab_field(V *v, ms__field *f, const cJSON *vj, const char *ptr) {
 /* ---- pass 1: shapes --------------------------------------------------------- */
 
 static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const char *fptr) {
-  f->ptr = strdup(fptr);
+  f->ptr = ms__strdup(fptr);
   f->precision = -1;
   f->cop_group = -1;
   f->ref_field = SIZE_MAX;
@@ -512,7 +513,7 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
       verr(v, p, 0, "\"parent\" is reserved (it names the parent row in expressions)");
     else
       f->broken = 0;
-    f->name = strdup(name);
+    f->name = ms__strdup(name);
   }
   const char *kind = get_string(v, fj, fptr, "kind", 1);
   if (!kind) f->broken = 1;
@@ -626,7 +627,7 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
   ms__table *t = &s->tables[ti];
   char tptr[256];
   snprintf(tptr, sizeof tptr, "/tables/%zu", ti);
-  t->ptr = strdup(tptr);
+  t->ptr = ms__strdup(tptr);
   t->parent = SIZE_MAX;
   t->key_field = SIZE_MAX;
   t->broken = 1;
@@ -648,7 +649,7 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
         ms__jsonloc_pointer_linecol(s->text, s->len, s->tables[j].ptr, 0, &l, &c);
         verr(v, p, 0, "duplicate table name \"%s\" (first defined at line %d)", name, l);
       }
-    t->name = strdup(name);
+    t->name = ms__strdup(name);
   }
   int bad_struct = !name || v->errs != errs0;
   t->description = xstrdup(get_string(v, tj, tptr, "description", 0));
@@ -733,7 +734,7 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
     verr(v, fsp, 0, "a table needs at least one field");
     return;
   }
-  t->fields = calloc(n, sizeof *t->fields);
+  t->fields = ms__calloc(n, sizeof *t->fields);
   if (!t->fields) return;
   t->n_fields = n;
   size_t fi = 0;
@@ -897,7 +898,7 @@ static void parse_template(V *v, ms__table *t, ms__field *f, const char *tpl, co
     if (tl && np < 64) {                                    \
       text[tl] = '\0';                                      \
       parts[np].kind = MS__TP_TEXT;                         \
-      parts[np].text = strdup(text);                        \
+      parts[np].text = ms__strdup(text);                        \
       np++;                                                 \
     }                                                       \
     tl = 0;                                                 \
@@ -982,7 +983,7 @@ static void parse_template(V *v, ms__table *t, ms__field *f, const char *tpl, co
         continue;
       }
       /* dependency */
-      size_t *nd = realloc(f->deps, (f->n_deps + 1) * sizeof *nd);
+      size_t *nd = ms__realloc(f->deps, (f->n_deps + 1) * sizeof *nd);
       if (nd) {
         f->deps = nd;
         f->deps[f->n_deps++] = p.field;
@@ -994,7 +995,7 @@ static void parse_template(V *v, ms__table *t, ms__field *f, const char *tpl, co
   FLUSH();
 #undef FLUSH
   if (np >= 64) verr_str(v, ptr, (size_t)(q - tpl), "template: at most 64 parts");
-  f->parts = calloc(np ? np : 1, sizeof *f->parts);
+  f->parts = ms__calloc(np ? np : 1, sizeof *f->parts);
   if (f->parts) {
     memcpy(f->parts, parts, np * sizeof *parts);
     f->n_parts = np;
@@ -1097,7 +1098,7 @@ static void rc_init(RC *rc, V *v, size_t ti, int count_scope) {
   ms_spec *s = v->s;
   size_t cap = s->n_const + 8;
   for (size_t t = ti; t != SIZE_MAX; t = s->tables[t].parent) cap += 2 * s->tables[t].n_fields;
-  rc->names = calloc(cap, sizeof *rc->names);
+  rc->names = ms__calloc(cap, sizeof *rc->names);
   if (!rc->names) return;
   /* Candidate spellings for suggestions: own fields bare, ancestors with
    * one "parent." per level. In a count's scope (the parent table) its own
@@ -1112,7 +1113,7 @@ static void rc_init(RC *rc, V *v, size_t ti, int count_scope) {
               ptrf("%s%s", twice ? "parent." : prefix, s->tables[t].fields[fi].name);
     if (level == 0)
       for (size_t i = 0; i < s->n_const && rc->n_names < cap; i++)
-        rc->names[rc->n_names++] = strdup(s->consts[i].name);
+        rc->names[rc->n_names++] = ms__strdup(s->consts[i].name);
     strncat(prefix, "parent.", sizeof prefix - strlen(prefix) - 1);
     if (count_scope && level == 0) strncat(prefix, "parent.", sizeof prefix - strlen(prefix) - 1);
   }
@@ -1127,7 +1128,7 @@ static void add_dep(size_t **deps, size_t *nd, size_t fi) {
   if (!deps) return;
   for (size_t i = 0; i < *nd; i++)
     if ((*deps)[i] == fi) return;
-  size_t *n = realloc(*deps, (*nd + 1) * sizeof *n);
+  size_t *n = ms__realloc(*deps, (*nd + 1) * sizeof *n);
   if (!n) return;
   *deps = n;
   n[(*nd)++] = fi;
@@ -1201,7 +1202,7 @@ static ms__expr *compile_at(V *v, size_t ti, int count_scope, const char *src, c
 /* A number or an expression string. want: NUMBER, DATE or DATETIME. */
 static void parse_param(V *v, size_t ti, int count_scope, ms__param *p, const cJSON *j,
                         const char *ptr, ms__expr_type want, size_t **deps, size_t *nd) {
-  p->ptr = strdup(ptr);
+  p->ptr = ms__strdup(ptr);
   if (!j) return;
   if (cJSON_IsNumber(j) && want == MS__EXPR_NUMBER) {
     if (!isfinite(j->valuedouble)) {
@@ -1246,7 +1247,7 @@ static void parse_param(V *v, size_t ti, int count_scope, ms__param *p, const cJ
 
 static void parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJSON *j,
                        const char *ptr, int is_count, size_t **deps, size_t *nd) {
-  d->ptr = strdup(ptr);
+  d->ptr = ms__strdup(ptr);
   d->type = MS__DIST_COUNT;
   if (!cJSON_IsObject(j)) {
     verr(v, ptr, 0, "must be an object {\"type\": ..., parameters}");
@@ -1305,8 +1306,8 @@ static void parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJSO
       verr(v, pv, 0, "must have as many entries as \"probs\" (%zu)", n);
       return;
     }
-    d->qprobs = calloc(n ? n : 1, sizeof(double));
-    d->qvalues = calloc(n ? n : 1, sizeof(double));
+    d->qprobs = ms__calloc(n ? n : 1, sizeof(double));
+    d->qvalues = ms__calloc(n ? n : 1, sizeof(double));
     if (!d->qprobs || !d->qvalues) return;
     size_t i = 0;
     for (const cJSON *a = pr->child, *b = va->child; a && b; a = a->next, b = b->next, i++) {
@@ -1330,7 +1331,7 @@ static void parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJSO
       if (!c && i >= nr) {
         d->p[i].set = 1;
         d->p[i].value = ms__dist_param_default(d->type, i);
-        d->p[i].ptr = strdup(pp);
+        d->p[i].ptr = ms__strdup(pp);
         continue;
       }
       size_t before = v->errs;
@@ -1388,7 +1389,7 @@ static ms__expr_type date_type(const ms__field *f) {
 /* Parses the overridable keys of a field (rule = 0) or of a "when" rule. */
 static void parse_variant(V *v, size_t ti, ms__field *f, ms__variant *var, const cJSON *j,
                           const char *ptr, int rule) {
-  var->ptr = strdup(ptr);
+  var->ptr = ms__strdup(ptr);
   char p[1024];
   const cJSON *c;
   switch (f->kind) {
@@ -1506,7 +1507,7 @@ static void parse_missing(V *v, size_t ti, ms__field *f, const cJSON *mj, const 
   } else {
     f->miss_rate.set = 1;
     f->miss_rate.value = 0;
-    f->miss_rate.ptr = strdup(p);
+    f->miss_rate.ptr = ms__strdup(p);
   }
   const cJSON *wj = get(v, mj, ptr, "when");
   if (!wj) return;
@@ -1521,8 +1522,8 @@ static void parse_missing(V *v, size_t ti, ms__field *f, const cJSON *mj, const 
     verr(v, wp, 0, "at most 200 rules");
     return;
   }
-  f->miss_if = calloc(n ? n : 1, sizeof *f->miss_if);
-  f->miss_when_rate = calloc(n ? n : 1, sizeof *f->miss_when_rate);
+  f->miss_if = ms__calloc(n ? n : 1, sizeof *f->miss_if);
+  f->miss_when_rate = ms__calloc(n ? n : 1, sizeof *f->miss_when_rate);
   if (!f->miss_if || !f->miss_when_rate) return;
   f->n_miss_when = n;
   size_t i = 0;
@@ -1646,8 +1647,8 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
         verr(v, wp, 0, "at most 200 rules");
         return;
       }
-      f->when_if = calloc(n ? n : 1, sizeof *f->when_if);
-      f->when = calloc(n ? n : 1, sizeof *f->when);
+      f->when_if = ms__calloc(n ? n : 1, sizeof *f->when_if);
+      f->when = ms__calloc(n ? n : 1, sizeof *f->when);
       if (!f->when_if || !f->when) return;
       f->n_when = n;
       size_t i = 0;
@@ -1721,7 +1722,7 @@ static void parse_correlations(V *v, size_t ti, const cJSON *cj, const char *cpt
     return;
   }
   size_t ng = (size_t)cJSON_GetArraySize(cj);
-  t->cop = calloc(ng ? ng : 1, sizeof *t->cop);
+  t->cop = ms__calloc(ng ? ng : 1, sizeof *t->cop);
   if (!t->cop) return;
   size_t gi = 0;
   for (const cJSON *g = cj->child; g; g = g->next, gi++) {
@@ -1744,9 +1745,9 @@ static void parse_correlations(V *v, size_t ti, const cJSON *cj, const char *cpt
     }
     size_t n = (size_t)cJSON_GetArraySize(fl);
     ms__copula *c = &t->cop[t->n_cop];
-    c->fields = calloc(n, sizeof *c->fields);
-    c->chol = calloc(n * n, sizeof *c->chol);
-    c->ptr = strdup(gp);
+    c->fields = ms__calloc(n, sizeof *c->fields);
+    c->chol = ms__calloc(n * n, sizeof *c->chol);
+    c->ptr = ms__strdup(gp);
     if (!c->fields || !c->chol) return;
     c->n = n;
     t->n_cop++;
@@ -1866,10 +1867,10 @@ static void parse_correlations(V *v, size_t ti, const cJSON *cj, const char *cpt
 static void order_table(V *v, size_t ti) {
   ms__table *t = &v->s->tables[ti];
   size_t n = t->n_fields;
-  t->order = calloc(n ? n : 1, sizeof *t->order);
-  int *state = calloc(n ? n : 1, sizeof *state); /* 0 new, 1 on stack, 2 done */
-  size_t *stack = calloc(n ? n : 1, sizeof *stack);
-  size_t *it = calloc(n ? n : 1, sizeof *it);
+  t->order = ms__calloc(n ? n : 1, sizeof *t->order);
+  int *state = ms__calloc(n ? n : 1, sizeof *state); /* 0 new, 1 on stack, 2 done */
+  size_t *stack = ms__calloc(n ? n : 1, sizeof *stack);
+  size_t *it = ms__calloc(n ? n : 1, sizeof *it);
   if (!t->order || !state || !stack || !it) goto out;
   size_t no = 0;
   int cyc = 0;
@@ -1977,9 +1978,9 @@ static ms_coltype field_coltype(const ms__field *f) {
 static int build_schema(ms_spec *s, size_t ti) {
   ms__table *t = &s->tables[ti];
   ms_table_schema *sc = &t->schema;
-  sc->name = strdup(t->name);
-  sc->parent = t->parent != SIZE_MAX ? strdup(s->tables[t->parent].name) : NULL;
-  sc->columns = calloc(t->n_fields, sizeof *sc->columns);
+  sc->name = ms__strdup(t->name);
+  sc->parent = t->parent != SIZE_MAX ? ms__strdup(s->tables[t->parent].name) : NULL;
+  sc->columns = ms__calloc(t->n_fields, sizeof *sc->columns);
   if (!sc->name || !sc->columns || (t->parent != SIZE_MAX && !sc->parent)) return -1;
   for (size_t fi = 0; fi < t->n_fields; fi++) {
     ms__field *f = &t->fields[fi];
@@ -1989,7 +1990,7 @@ static int build_schema(ms_spec *s, size_t ti) {
     }
     f->col = (int)sc->n_columns;
     ms_column *c = &sc->columns[sc->n_columns++];
-    c->name = strdup(f->name);
+    c->name = ms__strdup(f->name);
     c->type = field_coltype(f);
     c->unit = xstrdup(f->unit);
     c->description = xstrdup(f->description);
@@ -1997,11 +1998,11 @@ static int build_schema(ms_spec *s, size_t ti) {
     c->nullable = f->nullable;
     c->str_width = c->type == MS_COL_STRING ? f->str_width : 0;
     if (f->kind == MS__K_CATEGORICAL) {
-      c->categories = calloc(f->n_labels ? f->n_labels : 1, sizeof *c->categories);
+      c->categories = ms__calloc(f->n_labels ? f->n_labels : 1, sizeof *c->categories);
       if (!c->categories) return -1;
       c->n_categories = f->n_labels;
       for (size_t i = 0; i < f->n_labels; i++)
-        if (!(c->categories[i] = strdup(f->labels[i]))) return -1;
+        if (!(c->categories[i] = ms__strdup(f->labels[i]))) return -1;
     }
     if (f->kind == MS__K_REF) {
       const ms__table *p = &s->tables[t->parent];
@@ -2119,7 +2120,7 @@ static void parse_constants(V *v, const cJSON *cj) {
     return;
   }
   size_t n = (size_t)cJSON_GetArraySize(cj);
-  s->consts = calloc(n ? n : 1, sizeof *s->consts);
+  s->consts = ms__calloc(n ? n : 1, sizeof *s->consts);
   if (!s->consts) return;
   for (const cJSON *c = cj->child; c; c = c->next) {
     char p[512];
@@ -2140,7 +2141,7 @@ static void parse_constants(V *v, const cJSON *cj) {
       k->num = c->valuedouble;
     } else if (cJSON_IsString(c)) {
       k->type = MS__EXPR_STRING;
-      k->str = strdup(c->valuestring);
+      k->str = ms__strdup(c->valuestring);
     } else if (cJSON_IsBool(c)) {
       k->type = MS__EXPR_BOOL;
       k->i = cJSON_IsTrue(c);
@@ -2148,7 +2149,7 @@ static void parse_constants(V *v, const cJSON *cj) {
       verr(v, p, 0, "must be a number, string or boolean");
       continue;
     }
-    k->name = strdup(c->string);
+    k->name = ms__strdup(c->string);
     s->n_const++;
   }
 }
@@ -2222,7 +2223,7 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
   if (ver && (!cJSON_IsNumber(ver) || ver->valuedouble != 1))
     verr(v, "/medsynth", 0, "unsupported spec language version (this medsynth reads version 1)");
   const char *name = get_string(v, root, "", "name", 0);
-  s->name = strdup(name ? name : "");
+  s->name = ms__strdup(name ? name : "");
   get_string(v, root, "", "description", 0);
   int64_t seed;
   if (get_int(v, root, "", "seed", 0, 0, 9007199254740992.0, &seed) == 0) s->seed = (uint64_t)seed;
@@ -2235,7 +2236,7 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
   }
   if (!tj) goto done;
   size_t nt = (size_t)cJSON_GetArraySize(tj);
-  s->tables = calloc(nt, sizeof *s->tables);
+  s->tables = ms__calloc(nt, sizeof *s->tables);
   if (!s->tables) goto done;
   s->n_tables = nt;
   size_t ti = 0;
@@ -2358,7 +2359,7 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     ms__table *t = &s->tables[ti];
     if (t->parent != SIZE_MAX) {
       ms__table *p = &s->tables[t->parent];
-      size_t *nc = realloc(p->children, (p->n_children + 1) * sizeof *nc);
+      size_t *nc = ms__realloc(p->children, (p->n_children + 1) * sizeof *nc);
       if (!nc) goto done;
       p->children = nc;
       p->children[p->n_children++] = ti;
@@ -2379,10 +2380,10 @@ ms_status ms_spec_load_string(ms_spec **out, const char *text, size_t len, const
   ms_diag local;
   ms_diag_init(&local);
   ms_diag *dd = d ? d : &local;
-  ms_spec *s = calloc(1, sizeof *s);
+  ms_spec *s = ms__calloc(1, sizeof *s);
   if (!s) return MS_ERR_NOMEM;
-  s->file = strdup(filename ? filename : "<spec>");
-  s->text = malloc(len + 1);
+  s->file = ms__strdup(filename ? filename : "<spec>");
+  s->text = ms__malloc(len + 1);
   if (!s->file || !s->text) {
     ms_spec_free(s);
     return MS_ERR_NOMEM;
@@ -2392,7 +2393,7 @@ ms_status ms_spec_load_string(ms_spec **out, const char *text, size_t len, const
   s->len = len;
   s->hash = XXH64(text, len, 0);
   const char *slash = filename ? strrchr(filename, '/') : NULL;
-  s->dir = slash ? strndup(filename, (size_t)(slash - filename)) : strdup(".");
+  s->dir = slash ? ms__strndup(filename, (size_t)(slash - filename)) : ms__strdup(".");
   size_t before = dd->count;
   ms_status st = load_text(s, dd);
   if (dd->count > before) {
@@ -2433,7 +2434,7 @@ ms_status ms_spec_load(ms_spec **out, const char *path, ms_diag *d) {
         fclose(f);
         return ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "spec file is larger than 1 GiB");
       }
-      char *nb = realloc(buf, cap);
+      char *nb = ms__realloc(buf, cap);
       if (!nb) {
         free(buf);
         fclose(f);

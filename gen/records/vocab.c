@@ -13,6 +13,7 @@
  * column, once built, is an open-addressing table of `row + 1` entries
  * (0 = empty) with a power-of-two capacity at least twice the row count. */
 #include "records/vocab.h"
+#include "core/alloc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -53,7 +54,7 @@ static int pos_push(pos_vec *p, field_pos f) {
   if (p->n == p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 64;
     if (cap > SIZE_MAX / sizeof *p->v) return -1;
-    field_pos *nv = realloc(p->v, cap * sizeof *nv);
+    field_pos *nv = ms__realloc(p->v, cap * sizeof *nv);
     if (!nv) return -1;
     p->v = nv;
     p->cap = cap;
@@ -70,7 +71,7 @@ typedef struct {
 static int text_put(text_buf *t, char c) {
   if (t->n == t->cap) {
     size_t cap = t->cap ? t->cap * 2 : 4096;
-    char *nb = realloc(t->b, cap);
+    char *nb = ms__realloc(t->b, cap);
     if (!nb) return -1;
     t->b = nb;
     t->cap = cap;
@@ -358,7 +359,7 @@ ms_status ms__vocab_load_string(ms__vocab **out, const char *text, size_t len,
     return MS_ERR_FORMAT;
   }
 
-  ms__vocab *v = calloc(1, sizeof *v);
+  ms__vocab *v = ms__calloc(1, sizeof *v);
   size_t n_cells = n_records * n_cols;
   if (!v || (n_records && n_cols > SIZE_MAX / sizeof(char *) / n_records)) {
     free(v);
@@ -366,16 +367,16 @@ ms_status ms__vocab_load_string(ms__vocab **out, const char *text, size_t len,
     free(all.v);
     return nomem(d, file);
   }
-  v->path = strdup(file);
+  v->path = ms__strdup(file);
   v->n_rows = n_records;
   v->n_cols = n_cols;
-  v->text = tb.b ? tb.b : malloc(1);
-  v->names = malloc(n_cols * sizeof *v->names);
-  v->cells = malloc((n_cells ? n_cells : 1) * sizeof *v->cells);
-  v->lines = malloc((n_cells ? n_cells : 1) * sizeof *v->lines);
-  v->columns = malloc((n_cells ? n_cells : 1) * sizeof *v->columns);
-  v->index = calloc(n_cols, sizeof *v->index);
-  v->index_cap = calloc(n_cols, sizeof *v->index_cap);
+  v->text = tb.b ? tb.b : ms__malloc(1);
+  v->names = ms__malloc(n_cols * sizeof *v->names);
+  v->cells = ms__malloc((n_cells ? n_cells : 1) * sizeof *v->cells);
+  v->lines = ms__malloc((n_cells ? n_cells : 1) * sizeof *v->lines);
+  v->columns = ms__malloc((n_cells ? n_cells : 1) * sizeof *v->columns);
+  v->index = ms__calloc(n_cols, sizeof *v->index);
+  v->index_cap = ms__calloc(n_cols, sizeof *v->index_cap);
   if (!v->path || !v->text || !v->names || !v->cells || !v->lines || !v->columns || !v->index ||
       !v->index_cap) {
     free(all.v);
@@ -410,7 +411,7 @@ ms_status ms__vocab_load(ms__vocab **out, const char *path, ms_diag *d) {
   for (;;) {
     if (n == cap) {
       size_t nc = cap ? cap * 2 : 65536;
-      char *nb = realloc(buf, nc);
+      char *nb = ms__realloc(buf, nc);
       if (!nb) {
         free(buf);
         fclose(f);
@@ -457,7 +458,7 @@ size_t ms__vocab_col_require(const ms__vocab *v, const char *name, ms_diag *d, c
   /* List the columns so the fix is obvious. */
   size_t need = 1;
   for (size_t k = 0; k < v->n_cols; k++) need += strlen(v->names[k]) + 2;
-  char *list = malloc(need);
+  char *list = ms__malloc(need);
   if (list) {
     list[0] = '\0';
     for (size_t k = 0; k < v->n_cols; k++) {
@@ -548,7 +549,7 @@ ms_status ms__vocab_index_build(ms__vocab *v, size_t col, ms_diag *d) {
     if (cap > SIZE_MAX / 4 / sizeof(size_t)) return nomem(d, v->path);
     cap *= 2;
   }
-  size_t *tab = calloc(cap, sizeof *tab);
+  size_t *tab = ms__calloc(cap, sizeof *tab);
   if (!tab) return nomem(d, v->path);
   ms_status st = MS_OK;
   const char *const *cells = ms__vocab_col_strings(v, col);
@@ -685,7 +686,7 @@ ms_status ms__vocab_resolve(const char *name, const ms__vocab_search *s, char **
   if (r == 0) {
     const char *env = getenv("MEDSYNTH_VOCAB_PATH");
     if (env && env[0]) {
-      char *copy = strdup(env);
+      char *copy = ms__strdup(env);
       if (!copy) {
         r = -1;
       } else {

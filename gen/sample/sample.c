@@ -6,6 +6,7 @@
  * buffers are allocated once per call. Guidance evaluates the model twice
  * per step (class, then null class) and combines out = u + g (c - u). */
 #include <math.h>
+#include "core/alloc.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,12 +107,12 @@ ms_status ms_sample(const ms_sample_params *p, const ms_denoiser *dn, float *x,
   int S = ms_sample_steps(p, dn);
   size_t item = dn->item_floats, tot = item * (size_t)n;
   int guided = dn->num_classes && p->guidance != 1.0;
-  int *ts = malloc((size_t)S * sizeof *ts);
-  float *out = malloc(tot * sizeof(float));
-  float *unc = guided ? malloc(tot * sizeof(float)) : NULL;
-  float *noise = malloc(tot * sizeof(float));
-  float *x0p = p->sampler == MS_SAMPLER_DPMPP_2M ? malloc(tot * sizeof(float)) : NULL;
-  int32_t *ynull = dn->num_classes ? malloc((size_t)n * sizeof *ynull) : NULL;
+  int *ts = ms__malloc((size_t)S * sizeof *ts);
+  float *out = ms__malloc(tot * sizeof(float));
+  float *unc = guided ? ms__malloc(tot * sizeof(float)) : NULL;
+  float *noise = ms__malloc(tot * sizeof(float));
+  float *x0p = p->sampler == MS_SAMPLER_DPMPP_2M ? ms__malloc(tot * sizeof(float)) : NULL;
+  int32_t *ynull = dn->num_classes ? ms__malloc((size_t)n * sizeof *ynull) : NULL;
   if (!ts || !out || !noise || (guided && !unc) || (p->sampler == MS_SAMPLER_DPMPP_2M && !x0p) ||
       (dn->num_classes && !ynull)) {
     st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the sampler");

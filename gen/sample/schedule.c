@@ -7,6 +7,7 @@
  * alpha_bar_t = prod_{k<=t} (1 - beta_k), accumulated in double in
  * increasing t, as numpy.cumprod. */
 #include <math.h>
+#include "core/alloc.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +30,7 @@ ms_status ms_schedule_init(ms_schedule *s, const ms_schedule_params *p, ms_diag 
   memset(s, 0, sizeof *s);
   if (p->T < 1 || p->T > 1 << 20)
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "/schedule/T", "T = %d out of range", p->T);
-  s->alphas_cumprod = malloc((size_t)p->T * sizeof(double));
+  s->alphas_cumprod = ms__malloc((size_t)p->T * sizeof(double));
   if (!s->alphas_cumprod) return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
   s->T = p->T;
   double prod = 1.0;

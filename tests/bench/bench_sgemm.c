@@ -114,6 +114,7 @@ int main(int argc, char **argv) {
              g_ms, g_ob, g_ms / g_ob);
 #else
       (void)best_ob;
+      (void)g_ob;
       printf("| %s | %zu | %zu | %zu | %d | %.1f | - | - |\n", c->name, c->M, c->N, c->K, t, g_ms);
 #endif
       fflush(stdout);

@@ -1,0 +1,22 @@
+/* The library's allocation hook: every allocation of library-owned memory
+ * goes through these wrappers so that tests can fail the n-th one
+ * (medsynth/faultsim.h). Memory they return is released with plain free().
+ *
+ * The diagnostics collector (core/status.c) deliberately allocates with the
+ * system allocator directly: reporting an out-of-memory error must not itself
+ * be failed by the simulation. */
+#ifndef MS_CORE_ALLOC_H
+#define MS_CORE_ALLOC_H
+
+#include <stddef.h>
+
+int ms__fault_fire(void);
+
+void *ms__malloc(size_t n);
+void *ms__calloc(size_t count, size_t size);
+void *ms__realloc(void *p, size_t n);
+char *ms__strdup(const char *s);
+char *ms__strndup(const char *s, size_t n);
+void *ms__aligned_alloc(size_t alignment, size_t n);
+
+#endif
