@@ -21,7 +21,10 @@
  *     bounds are fixed to v110, and "created" is written only when asked.
  *   - Attribute "xxh64" of a table = XXH64 (seed 0) of the packed rows
  *     (rows * row_size bytes, in row order, padding chunk bytes excluded),
- *     which equals XXH64 of the dataset's raw bytes read as the file type. */
+ *     which equals XXH64 of the dataset's raw bytes read as the file type.
+ *   - H5Fclose never runs with dirty metadata that cannot be written (see
+ *     close_file): HDF5 1.10 frees a file whose close failed but keeps its
+ *     ID, and its exit handler then crashes closing it again. */
 #include <inttypes.h>
 #include "core/alloc.h"
 #include <math.h>
@@ -29,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 #include <zlib.h>
 
@@ -80,6 +84,7 @@ typedef struct {
 
 struct ms__h5w {
   hid_t file;
+  char *tmp_path; /* the (temporary) file HDF5 writes */
   int level;
   int threads;
   size_t chunk_rows_opt;
@@ -265,6 +270,10 @@ ms_status ms__h5w_open(ms__h5w **out, const char *tmp_path, const ms_writer_opts
   h->level = o->compression;
   h->threads = o->threads;
   h->chunk_rows_opt = o->chunk_rows;
+  if (!(h->tmp_path = ms__strdup(tmp_path))) {
+    free(h);
+    return MS_ERR_NOMEM;
+  }
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = ocpl_new(H5P_FILE_CREATE);
   int ok = fapl >= 0 && fcpl >= 0 &&
            H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) >= 0 &&
@@ -273,8 +282,9 @@ ms_status ms__h5w_open(ms__h5w **out, const char *tmp_path, const ms_writer_opts
   if (fapl >= 0) H5Pclose(fapl);
   if (fcpl >= 0) H5Pclose(fcpl);
   if (h->file < 0) {
+    free(h->tmp_path);
     free(h);
-    return ms__h5_error(d, MS_ERR_IO, NULL, "cannot create HDF5 file '%s'", tmp_path);
+    return ms__h5_error(d, MS_ERR_IO, NULL, "cannot create the HDF5 file");
   }
   int64_t fmt = 1;
   const char *ver = MS_VERSION_STRING;
@@ -872,14 +882,39 @@ static ms_status finish_array(h5array *a, ms_diag *d) {
 
 /* ---- close ------------------------------------------------------------ */
 
-static void free_all(ms__h5w *h) {
+/* Flushes, then closes datasets and the file. A flush that fails (disk full,
+ * typically) leaves the file open and intact; the file is then useless, so
+ * truncating it to nothing gives its space back, and the second flush writes
+ * the remaining metadata into the now sparse file. Only then is H5Fclose
+ * called, which so has nothing left to fail on: a failed H5Fclose in HDF5
+ * 1.10 leaves a dangling ID that crashes the library's exit handler.
+ * Returns 0 when everything was flushed and closed cleanly. */
+static int close_file(ms__h5w *h, ms_diag *d) {
+  int bad = 0;
+  if (h->file >= 0 && H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0) {
+    bad = 1;
+    if (d) ms__h5_error(d, MS_ERR_IO, NULL, "cannot write the HDF5 file");
+    H5Eclear2(H5E_DEFAULT);
+    if (truncate(h->tmp_path, 0) == 0) (void)H5Fflush(h->file, H5F_SCOPE_LOCAL);
+    H5Eclear2(H5E_DEFAULT);
+  }
   for (size_t i = 0; i < h->n_tables; i++) table_free(h->tables[i]);
   for (size_t i = 0; i < h->n_arrays; i++) array_free(h->arrays[i]);
+  h->n_tables = h->n_arrays = 0;
+  if (h->file >= 0 && H5Fclose(h->file) < 0) {
+    if (!bad && d) ms__h5_error(d, MS_ERR_IO, NULL, "cannot close the HDF5 file");
+    bad = 1;
+  }
+  h->file = -1;
+  return bad;
+}
+
+static void free_all(ms__h5w *h) {
   free(h->tables);
   free(h->arrays);
   free(h->scratch);
   free(h->zout);
-  if (h->file >= 0) H5Fclose(h->file);
+  free(h->tmp_path);
   free(h);
 }
 
@@ -888,16 +923,13 @@ ms_status ms__h5w_close(ms__h5w *h, ms_diag *d) {
   for (size_t i = 0; st == MS_OK && i < h->n_tables; i++)
     if (!h->tables[i]->ended) st = ms__h5w_end_table(h, h->tables[i]->name, d);
   for (size_t i = 0; st == MS_OK && i < h->n_arrays; i++) st = finish_array(h->arrays[i], d);
-  for (size_t i = 0; i < h->n_tables; i++) table_free(h->tables[i]);
-  for (size_t i = 0; i < h->n_arrays; i++) array_free(h->arrays[i]);
-  h->n_tables = h->n_arrays = 0;
-  hid_t f = h->file;
-  h->file = -1;
-  if (H5Fclose(f) < 0 && st == MS_OK) st = ms__h5_error(d, MS_ERR_IO, NULL, "cannot close HDF5 file");
+  if (close_file(h, st == MS_OK ? d : NULL) && st == MS_OK) st = MS_ERR_IO;
   free_all(h);
   return st;
 }
 
 void ms__h5w_discard(ms__h5w *h) {
-  if (h) free_all(h);
+  if (!h) return;
+  close_file(h, NULL);
+  free_all(h);
 }
