@@ -1,6 +1,7 @@
 /* Tests of the dataset writer and reader (gen/io): round trips through HDF5
  * for every column type with missing values, CSV and JSON Lines text,
- * atomic behaviour, byte-identical HDF5 across thread counts and runs, chunk
+ * atomic behaviour (cancellation, staged files and folders of
+ * medsynth/output.h), byte-identical HDF5 across thread counts and runs, chunk
  * boundaries, arrays, checksum verification, and the parallel chunk codec
  * against HDF5's own shuffle + deflate filters.
  * ctest-labels: unit golden
@@ -23,6 +24,7 @@
 
 #include "io/io_private.h"
 #include "medsynth/io.h"
+#include "medsynth/output.h"
 
 /* ---- fixtures --------------------------------------------------------- */
 
@@ -689,6 +691,170 @@ static void test_io_unwritable_directory(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* Once the caller's flag is set every call fails with MS_ERR_CANCELLED and
+ * commit removes the temporary files, for every format. */
+static void test_io_cancel_removes_temporaries(void **state) {
+  (void)state;
+  clean_dir();
+  const char *fmts[] = {"cx.h5", "cx.csv", "cx.jsonl"};
+  for (int f = 0; f < 3; f++) {
+    ms_diag d;
+    ms_diag_init(&d);
+    ms_cancel_flag stop = 0;
+    ms_writer_opts o;
+    ms_writer_opts_init(&o);
+    o.cancel = &stop;
+    ms_writer *w;
+    assert_int_equal(ms_writer_open(&w, tpath(fmts[f]), &o, &d), MS_OK);
+    assert_int_equal(write_table(ms_writer_sink(w), &g_schema, 100, 30), MS_OK);
+    stop = 1;
+    assert_int_equal(write_table(ms_writer_sink(w), &g_schema, 10, 5), MS_ERR_CANCELLED);
+    assert_int_equal(ms_writer_set_attr_int(w, "seed", 1), MS_ERR_CANCELLED);
+    assert_int_equal(ms_writer_commit(w, &d), MS_ERR_CANCELLED);
+    assert_int_equal(ms_diag_status(&d), MS_ERR_CANCELLED);
+    assert_int_equal(count_dir_entries(), 0);
+    ms_diag_deinit(&d);
+  }
+}
+
+static void put_file(const char *path, const char *text) {
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+static void assert_file(const char *path, const char *text) {
+  char *got = slurp(path, NULL);
+  assert_non_null(got);
+  assert_string_equal(got, text);
+  free(got);
+}
+
+/* ms_output: a file appears at commit only (and not over an existing one
+ * without force); abort leaves nothing; messages about the temporary file
+ * name the target. */
+static void test_io_output_file(void **state) {
+  (void)state;
+  clean_dir();
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_output *o;
+  const char *t = tpath("spec.json");
+  assert_int_equal(ms_output_begin(&o, t, MS_OUTPUT_FILE, 0, &d), MS_OK);
+  assert_string_equal(ms_output_target(o), t);
+  assert_int_equal(ms_output_write(o, "{}", 2, &d), MS_OK);
+  assert_int_equal(ms_output_write(o, "\n", 1, &d), MS_OK);
+  assert_int_equal(access(t, F_OK), -1);
+  assert_int_equal(count_dir_entries(), 1);
+  ms_diag_add(&d, MS_ERR_IO, ms_output_path(o), 0, 0, NULL, "x");
+  ms_output_name_diag(o, &d);
+  assert_string_equal(d.entries[0].file, t);
+  assert_int_equal(ms_output_commit(o, &d), MS_OK);
+  assert_file(t, "{}\n");
+  assert_int_equal(count_dir_entries(), 1);
+  assert_int_equal(ms_output_begin(&o, t, MS_OUTPUT_FILE, 0, &d), MS_ERR_EXISTS);
+  assert_int_equal(ms_output_begin(&o, t, MS_OUTPUT_FILE, 1, &d), MS_OK);
+  assert_int_equal(ms_output_write(o, "new", 3, &d), MS_OK);
+  ms_output_abort(o);
+  assert_file(t, "{}\n");
+  assert_int_equal(count_dir_entries(), 1);
+  unlink(t);
+  ms_output_abort(NULL);
+  assert_int_equal(ms_output_commit(NULL, &d), MS_OK);
+  ms_diag_deinit(&d);
+}
+
+static void remove_tree(const char *path) {
+  DIR *dd = opendir(path);
+  if (!dd) {
+    unlink(path);
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(dd))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+    remove_tree(p);
+  }
+  closedir(dd);
+  rmdir(path);
+}
+
+/* ms_output folders: a new folder appears whole at commit; into an existing
+ * one the entries are moved (subfolders merged, old entries kept); abort
+ * removes the temporary folder with everything in it. */
+static void test_io_output_folder(void **state) {
+  (void)state;
+  clean_dir();
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_output *o;
+  char p[1200];
+  const char *t = tpath("png");
+  assert_int_equal(ms_output_begin(&o, tpath("png/"), MS_OUTPUT_DIR, 0, &d), MS_OK);
+  snprintf(p, sizeof p, "%s/sub", ms_output_path(o));
+  assert_int_equal(mkdir(p, 0777), 0);
+  snprintf(p, sizeof p, "%s/sub/a.txt", ms_output_path(o));
+  put_file(p, "a");
+  assert_int_equal(access(t, F_OK), -1);
+  assert_int_equal(ms_output_commit(o, &d), MS_OK);
+  snprintf(p, sizeof p, "%s/sub/a.txt", t);
+  assert_file(p, "a");
+  assert_int_equal(count_dir_entries(), 1);
+
+  /* existing folder: merged */
+  snprintf(p, sizeof p, "%s/keep.txt", t);
+  put_file(p, "keep");
+  assert_int_equal(ms_output_begin(&o, t, MS_OUTPUT_DIR, 0, &d), MS_OK);
+  snprintf(p, sizeof p, "%s/sub/b.txt", ms_output_path(o));
+  assert_int_not_equal(mkdir(p, 0777), 0); /* sub/ is not there yet */
+  snprintf(p, sizeof p, "%s/sub", ms_output_path(o));
+  assert_int_equal(mkdir(p, 0777), 0);
+  snprintf(p, sizeof p, "%s/sub/b.txt", ms_output_path(o));
+  put_file(p, "b");
+  snprintf(p, sizeof p, "%s/sub/a.txt", ms_output_path(o));
+  put_file(p, "a2");
+  ms_diag_add(&d, MS_ERR_IO, p, 0, 0, NULL, "x");
+  ms_output_name_diag(o, &d);
+  snprintf(p, sizeof p, "%s/sub/a.txt", t);
+  assert_string_equal(d.entries[0].file, p);
+  assert_int_equal(ms_output_commit(o, &d), MS_OK);
+  assert_file(p, "a2");
+  snprintf(p, sizeof p, "%s/sub/b.txt", t);
+  assert_file(p, "b");
+  snprintf(p, sizeof p, "%s/keep.txt", t);
+  assert_file(p, "keep");
+  DIR *dd = opendir(t);
+  struct dirent *e;
+  int n = 0;
+  while ((e = readdir(dd))) n += e->d_name[0] != '.'; /* no temporary left */
+  closedir(dd);
+  assert_int_equal(n, 2);
+
+  /* abort, new and existing */
+  assert_int_equal(ms_output_begin(&o, t, MS_OUTPUT_DIR, 0, &d), MS_OK);
+  snprintf(p, sizeof p, "%s/c.txt", ms_output_path(o));
+  put_file(p, "c");
+  ms_output_abort(o);
+  snprintf(p, sizeof p, "%s/c.txt", t);
+  assert_int_equal(access(p, F_OK), -1);
+  remove_tree(t);
+  assert_int_equal(ms_output_begin(&o, tpath("deep/er/out"), MS_OUTPUT_DIR, 0, &d), MS_OK);
+  snprintf(p, sizeof p, "%s/c.txt", ms_output_path(o));
+  put_file(p, "c");
+  ms_output_abort(o);
+  assert_int_equal(access(tpath("deep/er/out"), F_OK), -1);
+  remove_tree(tpath("deep"));
+  /* a file where the folder should be */
+  put_file(tpath("plain"), "x");
+  assert_int_equal(ms_output_begin(&o, tpath("plain"), MS_OUTPUT_DIR, 0, &d), MS_ERR_EXISTS);
+  unlink(tpath("plain"));
+  assert_int_equal(count_dir_entries(), 0);
+  ms_diag_deinit(&d);
+}
+
 static void test_io_stdout_takes_one_table(void **state) {
   (void)state;
   ms_diag d;
@@ -947,6 +1113,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_io_abort_leaves_nothing),
       cmocka_unit_test(test_io_failed_write_is_not_committed),
       cmocka_unit_test(test_io_unwritable_directory),
+      cmocka_unit_test(test_io_cancel_removes_temporaries),
+      cmocka_unit_test(test_io_output_file),
+      cmocka_unit_test(test_io_output_folder),
       cmocka_unit_test(test_io_stdout_takes_one_table),
       cmocka_unit_test(test_io_format_names),
       cmocka_unit_test(test_io_arrays_round_trip_out_of_order),

@@ -21,6 +21,10 @@
  * 64-bit hashes (seed, "eval/sample/<what>", row); every parallel loop
  * writes its own slots or reduces over fixed blocks.
  *
+ * Files: the report folder is staged (io/atomic.h): a new folder appears
+ * complete or not at all; an existing one gets each file by one rename at
+ * the end. p->cancel is polled between sections and between plots.
+ *
  * References: Snoke et al., "General and specific utility measures for
  * synthetic data", JRSS-A 181 (2018) (pMSE); Platzer & Reutterer, "Holdout-
  * based fidelity and privacy assessment of mixed-type synthetic data", Front.
@@ -39,6 +43,7 @@
 
 #include "eval/eval_internal.h"
 #include "fit/fit_internal.h"
+#include "io/atomic.h"
 #include "medsynth/eval.h"
 #include "medsynth/rng.h"
 #include "medsynth/version.h"
@@ -495,19 +500,20 @@ static ms_eval_verdict judge_lo(double x, double pass, double warn) {
   return x <= pass ? MS_VERDICT_PASS : x <= warn ? MS_VERDICT_WARN : MS_VERDICT_FAIL;
 }
 
-static ms_status write_text(const char *path, const char *text) {
-  char *tmp = NULL;
-  if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) return MS_ERR_NOMEM;
-  FILE *fp = fopen(tmp, "wb");
-  ms_status st = MS_OK;
-  if (!fp) st = MS_ERR_IO;
-  else {
-    int bad = fputs(text, fp) < 0;
-    if (fclose(fp) || bad || rename(tmp, path)) st = MS_ERR_IO;
-  }
-  if (st) remove(tmp);
-  free(tmp);
+static int fill_text(FILE *fp, void *ctx) { return fputs(ctx, fp) < 0 ? errno : 0; }
+
+/* path = dir/name; text written through ms__atomic_write. */
+static ms_status write_text(const char *dir, const char *name, const char *text, ms_diag *d) {
+  char *path = NULL;
+  if (asprintf(&path, "%s/%s", dir, name) < 0) return MS_ERR_NOMEM;
+  ms_status st = ms__atomic_write(path, 1, fill_text, (void *)(uintptr_t)text, d);
+  free(path);
   return st;
+}
+
+static ms_status poll_cancel(const ms_eval_params *p, ms_diag *d) {
+  if (!p->cancel || !*p->cancel) return MS_OK;
+  return ms_diag_add(d, MS_ERR_CANCELLED, NULL, 0, 0, NULL, "evaluation cancelled");
 }
 
 static void safe_name(char *out, size_t cap, const char *in) {
@@ -558,8 +564,10 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
                          p->quasi_identifiers[q]);
     }
   }
-  if (!st && outdir && mkdir(outdir, 0777) && errno != EEXIST)
-    st = ms_diag_add(d, MS_ERR_IO, outdir, 0, 0, NULL, "cannot create directory: %s", strerror(errno));
+  /* The report folder is staged now, so that an unwritable place is
+   * reported before the work. */
+  ms__atomic stage = {.fd = -1};
+  if (!st && outdir) st = ms__atomic_mkdir(&stage, outdir, d);
   if (st) {
     free(qi);
     ev_free(&e);
@@ -574,6 +582,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     cJSON_Delete(root);
     free(qi);
     ev_free(&e);
+    ms__atomic_discard(&stage);
     return MS_ERR_NOMEM;
   }
   rep->root = root;
@@ -616,6 +625,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   vr[nv++] = (verdict_row){"utility", "marginal similarity (mean KS/TV complement)", ">= 0.90 pass, >= 0.80 warn",
                            marg, judge_hi(marg, 0.9, 0.8)};
 
+  if (!st) st = poll_cancel(p, d);
   /* Associations. */
   size_t dd = e.d;
   double *A = ms__malloc(dd * dd * sizeof *A), *B = ms__malloc(dd * dd * sizeof *B);
@@ -675,6 +685,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     vr[nv++] = (verdict_row){"utility", "association difference (mean |real - synthetic|)",
                              "<= 0.10 pass, <= 0.20 warn", mad, judge_lo(mad, 0.1, 0.2)};
 
+  if (!st) st = poll_cancel(p, d);
   /* pMSE. */
   size_t mt = 0, ms = 0;
   size_t *rt = NULL, *rs = NULL;
@@ -719,6 +730,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   free(rt);
   free(rs);
 
+  if (!st) st = poll_cancel(p, d);
   /* TSTR. */
   if (!st && target != SIZE_MAX) {
     const evcol *tc = &e.col[target];
@@ -821,6 +833,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     }
   }
 
+  if (!st) st = poll_cancel(p, d);
   /* Privacy. */
   cJSON *pv = cJSON_AddObjectToObject(root, "privacy");
   double *dt = NULL, *dh = NULL;
@@ -944,6 +957,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     free(XS);
     free(d2);
   }
+  if (!st) st = poll_cancel(p, d);
   if (!st && qi) {
     cJSON *qo = cJSON_AddObjectToObject(pv, "quasi_identifiers");
     cJSON *qn = cJSON_AddArrayToObject(qo, "columns");
@@ -1066,22 +1080,18 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   rep->json = cJSON_Print(root);
   if (!rep->json) st = MS_ERR_NOMEM;
 
-  /* Files. */
+  /* Files, into the staged folder. */
+  if (!st) st = poll_cancel(p, d);
   if (!st && outdir) {
-    char *path = NULL;
-    if (asprintf(&path, "%s/report.json", outdir) < 0 || write_text(path, rep->json))
-      st = ms_diag_add(d, MS_ERR_IO, outdir, 0, 0, NULL, "cannot write report.json");
-    free(path);
-    path = NULL;
-    if (!st && (asprintf(&path, "%s/report.md", outdir) < 0 || write_text(path, rep->md)))
-      st = ms_diag_add(d, MS_ERR_IO, outdir, 0, 0, NULL, "cannot write report.md");
-    free(path);
+    const char *dir = stage.tmp;
+    st = write_text(dir, "report.json", rep->json, d);
+    if (!st) st = write_text(dir, "report.md", rep->md, d);
     if (!st && p->plots) {
       char *cdir = NULL;
-      if (asprintf(&cdir, "%s/columns", outdir) < 0) st = MS_ERR_NOMEM;
+      if (asprintf(&cdir, "%s/columns", dir) < 0) st = MS_ERR_NOMEM;
       else if (mkdir(cdir, 0777) && errno != EEXIST)
-        st = ms_diag_add(d, MS_ERR_IO, cdir, 0, 0, NULL, "cannot create directory");
-      for (size_t j = 0; j < e.d && j < p->max_plot_columns && !st; j++) {
+        st = ms_diag_add(d, MS_ERR_IO, cdir, 0, 0, NULL, "cannot create directory: %s", strerror(errno));
+      for (size_t j = 0; j < e.d && j < p->max_plot_columns && !st && !(st = poll_cancel(p, d)); j++) {
         evcol *c = &e.col[j];
         char sn[128], title[256], *pp = NULL;
         safe_name(sn, sizeof sn, c->name);
@@ -1091,7 +1101,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
           break;
         }
         if (!c->cat) {
-          st = ms__plot_hist(pp, title, c->name, c->x[0], c->n[0], c->x[2], c->n[2], "real (train)", "synthetic");
+          st = ms__plot_hist(pp, title, c->name, c->x[0], c->n[0], c->x[2], c->n[2], "real (train)", "synthetic", d);
         } else {
           size_t nl = c->L < 20 ? c->L : 20;
           double *fa = ms__calloc(nl + 1, sizeof *fa), *fb = ms__calloc(nl + 1, sizeof *fb);
@@ -1103,7 +1113,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
             for (size_t r = 0; r < c->n[2]; r++)
               if (c->c[2][r] >= 0 && (size_t)c->c[2][r] < nl) fb[c->c[2][r]] += 1.0 / c->n[2];
             for (size_t l = 0; l < nl; l++) lab[l] = c->labels[l];
-            st = ms__plot_bars(pp, title, lab, nl, fa, fb, "real (train)", "synthetic");
+            st = ms__plot_bars(pp, title, lab, nl, fa, fb, "real (train)", "synthetic", d);
           }
           free(fa);
           free(fb);
@@ -1115,26 +1125,32 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
       if (!st) {
         char *pp = NULL;
         const char **names = ms__malloc(dd * sizeof *names);
-        if (!names || asprintf(&pp, "%s/associations.png", outdir) < 0) st = MS_ERR_NOMEM;
+        if (!names || asprintf(&pp, "%s/associations.png", dir) < 0) st = MS_ERR_NOMEM;
         else {
           for (size_t a = 0; a < dd; a++) names[a] = e.col[a].name;
-          st = ms__plot_heatmaps(pp, names, dd, A, B, "real (train)", "synthetic");
+          st = ms__plot_heatmaps(pp, names, dd, A, B, "real (train)", "synthetic", d);
         }
         free(pp);
         free(names);
       }
       if (!st && dt) {
         char *pp = NULL;
-        if (asprintf(&pp, "%s/dcr.png", outdir) < 0) st = MS_ERR_NOMEM;
+        if (asprintf(&pp, "%s/dcr.png", dir) < 0) st = MS_ERR_NOMEM;
         else
           st = ms__plot_hist(pp, "Distance to closest record (synthetic rows)", "distance (standardised units)",
                              dt, nS, dh, dh ? nS : 0, holdout ? "to train (subset)" : "to train",
-                             "to holdout");
+                             "to holdout", d);
         free(pp);
       }
       ms__plot_release_fonts();
-      if (st && st != MS_ERR_NOMEM) st = ms_diag_add(d, st, outdir, 0, 0, NULL, "cannot write plots");
     }
+  }
+  if (!st && outdir) st = ms__atomic_commit(&stage, d);
+  if (outdir) {
+    /* Messages name the files as the user will know them. */
+    ms__atomic_diag_names(&stage, d);
+    if (st) ms__atomic_discard(&stage);
+    else ms__atomic_deinit(&stage);
   }
   free(dt);
   free(dh);

@@ -54,12 +54,16 @@ ms_status ms__linreg_fit(double *beta, const double *X, const double *y, size_t 
 double ms__linreg_predict(const double *beta, const double *x, size_t p);
 
 /* ---- plots (cairo, PNG) ---- */
+/* Each writes one PNG through ms__atomic_write; dg gets the reason of a
+ * failure. */
 ms_status ms__plot_hist(const char *path, const char *title, const char *xlabel, const double *a,
-                        size_t na, const double *b, size_t nb, const char *la, const char *lb);
+                        size_t na, const double *b, size_t nb, const char *la, const char *lb,
+                        ms_diag *dg);
 ms_status ms__plot_bars(const char *path, const char *title, const char *const *labels, size_t nl,
-                        const double *fa, const double *fb, const char *la, const char *lb);
+                        const double *fa, const double *fb, const char *la, const char *lb,
+                        ms_diag *dg);
 ms_status ms__plot_heatmaps(const char *path, const char *const *names, size_t d, const double *A,
-                            const double *B, const char *ta, const char *tb);
+                            const double *B, const char *ta, const char *tb, ms_diag *dg);
 
 /* Releases cairo's and fontconfig's process-wide font caches. */
 void ms__plot_release_fonts(void);

@@ -2,12 +2,14 @@
  * histograms (numeric) and bar charts (categorical), side-by-side
  * association heatmaps with a colour bar, and distance-to-closest-record
  * distributions. Every plot has a title, labelled axes with tick labels and a
- * legend. Files are written to a temporary name and renamed on success.
+ * legend. Files are written through ms__atomic_write (gen/io/atomic.c): a
+ * temporary name, renamed on success.
  *
  * Tick positions use the "nice numbers" rule (1, 2, 5 x 10^k) of Heckbert,
  * "Nice numbers for graph labels", Graphics Gems (1990). */
 #include <cairo.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "eval/eval_internal.h"
+#include "io/atomic.h"
 
 #define W 720
 #define H 440
@@ -44,22 +47,31 @@ static double nice_num(double x, int round_it) {
   return nf * pow(10, e);
 }
 
-static ms_status finish(cairo_surface_t *s, cairo_t *cr, const char *path) {
+typedef struct {
+  FILE *fp;
+  int err; /* errno of the first failed write */
+} png_sink;
+
+static cairo_status_t sink_write(void *closure, const unsigned char *data, unsigned int len) {
+  png_sink *k = closure;
+  if (fwrite(data, 1, len, k->fp) == len) return CAIRO_STATUS_SUCCESS;
+  if (!k->err) k->err = errno ? errno : EIO;
+  return CAIRO_STATUS_WRITE_ERROR;
+}
+
+/* ms__atomic_fill: the surface as PNG. */
+static int write_surface(FILE *fp, void *ctx) {
+  png_sink k = {fp, 0};
+  cairo_status_t cs = cairo_surface_write_to_png_stream(ctx, sink_write, &k);
+  if (cs == CAIRO_STATUS_SUCCESS) return 0;
+  return k.err ? k.err : cs == CAIRO_STATUS_NO_MEMORY ? ENOMEM : EIO;
+}
+
+static ms_status finish(cairo_surface_t *s, cairo_t *cr, const char *path, ms_diag *d) {
   cairo_destroy(cr);
-  char *tmp = NULL;
-  if (asprintf(&tmp, "%s.tmp.%ld.png", path, (long)getpid()) < 0) {
-    cairo_surface_destroy(s);
-    return MS_ERR_NOMEM;
-  }
-  cairo_status_t cs = cairo_surface_write_to_png(s, tmp);
+  ms_status st = ms__atomic_write(path, 1, write_surface, s, d);
   cairo_surface_destroy(s);
-  if (cs != CAIRO_STATUS_SUCCESS || rename(tmp, path)) {
-    remove(tmp);
-    free(tmp);
-    return MS_ERR_IO;
-  }
-  free(tmp);
-  return MS_OK;
+  return st;
 }
 
 static cairo_t *start(cairo_surface_t **s, int w, int h) {
@@ -145,7 +157,8 @@ static void legend(cairo_t *cr, const char *la, const char *lb, int filled) {
 }
 
 ms_status ms__plot_hist(const char *path, const char *title, const char *xlabel, const double *a,
-                        size_t na, const double *b, size_t nb, const char *la, const char *lb) {
+                        size_t na, const double *b, size_t nb, const char *la, const char *lb,
+                        ms_diag *dg) {
   double mn = INFINITY, mx = -INFINITY;
   for (size_t i = 0; i < na; i++)
     if (isfinite(a[i])) mn = fmin(mn, a[i]), mx = fmax(mx, a[i]);
@@ -210,11 +223,12 @@ ms_status ms__plot_hist(const char *path, const char *title, const char *xlabel,
     text_at(cr, x, MT + ph + 9, t, 11, 0.5, 1, 0);
   }
   legend(cr, la, lb, 1);
-  return finish(s, cr, path);
+  return finish(s, cr, path, dg);
 }
 
 ms_status ms__plot_bars(const char *path, const char *title, const char *const *labels, size_t nl,
-                        const double *fa, const double *fb, const char *la, const char *lb) {
+                        const double *fa, const double *fb, const char *la, const char *lb,
+                        ms_diag *dg) {
   double ymax = 0;
   for (size_t i = 0; i < nl; i++) ymax = fmax(ymax, fmax(fa[i], fb[i]));
   ymax = ymax > 0 ? ymax * 1.15 : 1;
@@ -237,7 +251,7 @@ ms_status ms__plot_bars(const char *path, const char *title, const char *const *
     text_at(cr, ML + gw * (i + 0.5), MT + ph + 9, t, nl > 12 ? 8 : 11, 0.5, 1, 0);
   }
   legend(cr, la, lb, 1);
-  return finish(s, cr, path);
+  return finish(s, cr, path, dg);
 }
 
 /* Diverging blue-white-red for v in [-1, 1]. */
@@ -249,7 +263,7 @@ static void diverging(double v, double *r, double *g, double *b) {
 }
 
 ms_status ms__plot_heatmaps(const char *path, const char *const *names, size_t d, const double *A,
-                            const double *B, const char *ta, const char *tb) {
+                            const double *B, const char *ta, const char *tb, ms_diag *dg) {
   double lab = 130, cell = d ? fmin(24, 420.0 / (double)d) : 10, side = cell * (double)d;
   int w = (int)(2 * (lab + side) + 150), h = (int)(side + lab + 82);
   cairo_surface_t *s;
@@ -302,5 +316,5 @@ ms_status ms__plot_heatmaps(const char *path, const char *const *names, size_t d
     snprintf(t, sizeof t, "%.1f", 1 - 0.5 * k);
     text_at(cr, bx + 20, by + bh * k / 4.0, t, 10, 0, 0.5, 0);
   }
-  return finish(s, cr, path);
+  return finish(s, cr, path, dg);
 }

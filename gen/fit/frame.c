@@ -22,6 +22,7 @@
 #include <xxhash.h>
 
 #include "fit/fit_internal.h"
+#include "io/atomic.h"
 #include "medsynth/fit.h"
 #include "medsynth/table.h"
 
@@ -613,22 +614,16 @@ static void write_quoted(FILE *fp, const char *s) {
   fputc('"', fp);
 }
 
-ms_status ms_frame_write_csv(const ms_frame *f, const char *path, ms_diag *d) {
-  char *tmp = NULL;
-  if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) return MS_ERR_NOMEM;
-  FILE *fp = fopen(tmp, "wb");
-  if (!fp) {
-    ms_status st = ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "cannot create: %s", strerror(errno));
-    free(tmp);
-    return st;
-  }
+/* ms__atomic_fill: header and rows; stdio errors are checked by the caller. */
+static int write_frame(FILE *fp, void *ctx) {
+  const ms_frame *f = ctx;
   for (size_t j = 0; j < f->n_cols; j++) {
     if (j) fputc(',', fp);
     write_quoted(fp, f->cols[j].name);
   }
   fputc('\n', fp);
   char cell[512];
-  for (size_t r = 0; r < f->n_rows; r++) {
+  for (size_t r = 0; r < f->n_rows && !ferror(fp); r++) {
     for (size_t j = 0; j < f->n_cols; j++) {
       if (j) fputc(',', fp);
       ms_frame_cell_text(f, r, j, cell, sizeof cell);
@@ -636,12 +631,9 @@ ms_status ms_frame_write_csv(const ms_frame *f, const char *path, ms_diag *d) {
     }
     fputc('\n', fp);
   }
-  int bad = ferror(fp);
-  if (fclose(fp) || bad || rename(tmp, path)) {
-    remove(tmp);
-    free(tmp);
-    return ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "write failed");
-  }
-  free(tmp);
-  return MS_OK;
+  return ferror(fp) ? (errno ? errno : EIO) : 0;
+}
+
+ms_status ms_frame_write_csv(const ms_frame *f, const char *path, ms_diag *d) {
+  return ms__atomic_write(path, 1, write_frame, (void *)(uintptr_t)f, d);
 }

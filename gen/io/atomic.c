@@ -1,12 +1,16 @@
-/* Atomic output files, HDF5 error translation and the shuffle+deflate chunk
- * codec (see io_private.h).
+/* Outputs that appear only when complete (medsynth/output.h), HDF5 error
+ * translation and the shuffle+deflate chunk codec (see io_private.h).
  *
- * Atomicity: every output is first written to "<dir>/.<base>.tmp.<pid>.XXXXXX"
- * (mkstemp: the random suffix makes concurrent writers safe), fsynced, then
- * renamed over the target with rename(2), which POSIX guarantees to be atomic
- * within one file system; the directory is fsynced afterwards so the rename
- * itself survives a crash. A reader therefore sees either no file / the old
- * file, or the complete new one, never a partial file under the target name.
+ * Atomicity: this is the one temp-then-rename implementation of the library;
+ * every writer goes through it. A file is first written to
+ * "<dir>/.<base>.tmp.<pid>.XXXXXX" (mkstemp: the random suffix makes
+ * concurrent writers safe), fsynced, then renamed over the target with
+ * rename(2), which POSIX guarantees to be atomic within one file system; the
+ * directory is fsynced afterwards so the rename itself survives a crash. A
+ * reader therefore sees either no file / the old file, or the complete new
+ * one, never a partial file under the target name. A folder is staged the
+ * same way (mkdtemp) and renamed, or, when the target folder exists, its
+ * entries are renamed into it one by one. Failures remove the temporaries.
  *
  * Codec: HDF5's shuffle filter (H5Zshuffle.c) transposes the bytes of a chunk
  * of n elements of size s so that byte j of element i moves to j*n + i; any
@@ -18,9 +22,11 @@
  * equally standard zlib stream, much faster on shuffled rows). Either way chunks are
  * compressed in parallel and written with H5Dwrite_chunk, and any HDF5
  * reader decodes them through its deflate filter. */
+#include <dirent.h>
 #include <errno.h>
 #include "core/alloc.h"
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +39,7 @@
 #endif
 
 #include "io/io_private.h"
+#include "medsynth/output.h"
 
 char *ms__path_dir(const char *path) {
   const char *slash = strrchr(path, '/');
@@ -46,9 +53,31 @@ static const char *path_base(const char *path) {
   return slash ? slash + 1 : path;
 }
 
+static mode_t current_umask(void) {
+  mode_t um = umask(0);
+  umask(um);
+  return um;
+}
+
+/* fsyncs a folder: best effort, some file systems refuse directory fsync. */
+static void sync_dir(const char *dir) {
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)fsync(dfd);
+    close(dfd);
+  }
+}
+
+static void sync_parent(const char *path) {
+  char *dir = ms__path_dir(path);
+  if (dir) sync_dir(dir);
+  free(dir);
+}
+
 ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_diag *d) {
   memset(a, 0, sizeof *a);
   a->fd = -1;
+  a->force = force;
   if (!target || !*target)
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "empty output path");
   struct stat st;
@@ -82,9 +111,7 @@ ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_dia
   }
   free(dir);
   /* mkstemp creates mode 0600; give the file the usual mode (umask). */
-  mode_t um = umask(0);
-  umask(um);
-  (void)fchmod(fd, 0666 & ~um);
+  (void)fchmod(fd, 0666 & ~current_umask());
   a->target = ms__strdup(target);
   a->tmp = tmpl;
   a->fd = fd;
@@ -95,38 +122,149 @@ ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_dia
   return MS_OK;
 }
 
+/* mkdir -p of every folder above `path` (not path itself). */
+static int make_parents(const char *path) {
+  char *p = ms__strdup(path);
+  if (!p) return ENOMEM;
+  int e = 0;
+  for (char *s = strchr(p + 1, '/'); s && !e; s = strchr(s + 1, '/')) {
+    *s = '\0';
+    if (mkdir(p, 0777) != 0 && errno != EEXIST) e = errno;
+    *s = '/';
+  }
+  free(p);
+  return e;
+}
+
+ms_status ms__atomic_mkdir(ms__atomic *a, const char *target, ms_diag *d) {
+  memset(a, 0, sizeof *a);
+  a->fd = -1;
+  a->dir = 1;
+  if (!target || !*target)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "empty output folder");
+  /* "report/" names the folder "report" */
+  size_t len = strlen(target);
+  while (len > 1 && target[len - 1] == '/') len--;
+  if (!(a->target = ms__strndup(target, len))) return MS_ERR_NOMEM;
+  struct stat st;
+  char *tmpl = NULL;
+  int rc;
+  if (stat(a->target, &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      ms_status s2 = ms_diag_add(d, MS_ERR_EXISTS, a->target, 0, 0, NULL,
+                                 "exists and is not a folder");
+      ms__atomic_deinit(a);
+      return s2;
+    }
+    a->merge = 1;
+    rc = asprintf(&tmpl, "%s/.medsynth.tmp.%ld.XXXXXX", a->target, (long)getpid());
+  } else {
+    int e = errno != ENOENT ? errno : make_parents(a->target);
+    if (e) {
+      ms_status s2 = ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL,
+                                 "cannot create the folder: %s", strerror(e));
+      ms__atomic_deinit(a);
+      return s2;
+    }
+    char *dir = ms__path_dir(a->target);
+    rc = dir ? asprintf(&tmpl, "%s/.%s.tmp.%ld.XXXXXX", dir, path_base(a->target), (long)getpid())
+             : -1;
+    free(dir);
+  }
+  if (rc < 0) {
+    ms__atomic_deinit(a);
+    return MS_ERR_NOMEM;
+  }
+  if (!mkdtemp(tmpl)) {
+    ms_status s2 = ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL,
+                               "cannot create a folder next to it: %s", strerror(errno));
+    free(tmpl);
+    ms__atomic_deinit(a);
+    return s2;
+  }
+  (void)chmod(tmpl, 0777 & ~current_umask()); /* mkdtemp creates 0700 */
+  a->tmp = tmpl;
+  return MS_OK;
+}
+
 ms_status ms__atomic_sync(ms__atomic *a, ms_diag *d) {
+  if (a->dir || a->synced) return MS_OK;
   int fd = a->fd;
   if (fd < 0) fd = open(a->tmp, O_RDONLY | O_CLOEXEC);
   if (fd < 0 || fsync(fd) != 0) {
     int e = errno;
     if (fd >= 0 && fd != a->fd) close(fd);
-    return ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot sync '%s': %s", a->tmp,
-                       strerror(e));
+    return ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot write: %s", strerror(e));
   }
   if (fd != a->fd) close(fd);
+  a->synced = 1;
   return MS_OK;
 }
 
-ms_status ms__atomic_rename(ms__atomic *a, ms_diag *d) {
+/* Moves every entry of folder src into folder dst (which exists), merging
+ * subfolders that exist on both sides; then removes src. */
+static ms_status merge_tree(const char *src, const char *dst, const char *shown, ms_diag *d) {
+  DIR *dp = opendir(src);
+  if (!dp) return ms_diag_add(d, MS_ERR_IO, shown, 0, 0, NULL, "cannot read '%s': %s", src, strerror(errno));
+  ms_status st = MS_OK;
+  struct dirent *e;
+  while (st == MS_OK && (e = readdir(dp))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    char *s = NULL, *t = NULL;
+    if (asprintf(&s, "%s/%s", src, e->d_name) < 0) s = NULL;
+    if (!s || asprintf(&t, "%s/%s", dst, e->d_name) < 0) {
+      free(s);
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    struct stat ss, ts;
+    if (lstat(s, &ss) == 0 && S_ISDIR(ss.st_mode) && stat(t, &ts) == 0 && S_ISDIR(ts.st_mode))
+      st = merge_tree(s, t, t, d);
+    else if (rename(s, t) != 0)
+      st = ms_diag_add(d, MS_ERR_IO, t, 0, 0, NULL, "cannot move into place: %s", strerror(errno));
+    free(s);
+    free(t);
+  }
+  closedir(dp);
+  if (st == MS_OK) {
+    sync_dir(dst);
+    if (rmdir(src) != 0)
+      st = ms_diag_add(d, MS_ERR_IO, shown, 0, 0, NULL, "cannot remove '%s': %s", src, strerror(errno));
+  }
+  return st;
+}
+
+ms_status ms__atomic_commit(ms__atomic *a, ms_diag *d) {
+  ms_status st = ms__atomic_sync(a, d);
+  if (st) return st;
   if (a->fd >= 0) {
     close(a->fd);
     a->fd = -1;
   }
-  if (rename(a->tmp, a->target) != 0)
-    return ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot rename '%s' to '%s': %s",
-                       a->tmp, a->target, strerror(errno));
+  if (a->dir) {
+    if (a->merge) {
+      st = merge_tree(a->tmp, a->target, a->target, d);
+    } else if (rename(a->tmp, a->target) != 0) {
+      /* The folder appeared meanwhile: move the entries into it instead. */
+      if (errno == EEXIST || errno == ENOTEMPTY)
+        st = merge_tree(a->tmp, a->target, a->target, d);
+      else
+        st = ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot move into place: %s",
+                         strerror(errno));
+    }
+    if (st) return st;
+  } else {
+    struct stat sb;
+    if (!a->force && stat(a->target, &sb) == 0)
+      return ms_diag_add(d, MS_ERR_EXISTS, a->target, 0, 0, NULL,
+                         "output file appeared while writing (use --force to overwrite)");
+    if (rename(a->tmp, a->target) != 0)
+      return ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot rename '%s' to '%s': %s",
+                         a->tmp, a->target, strerror(errno));
+  }
   free(a->tmp);
   a->tmp = NULL;
-  char *dir = ms__path_dir(a->target);
-  if (dir) {
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      (void)fsync(dfd); /* best effort: some file systems refuse directory fsync */
-      close(dfd);
-    }
-    free(dir);
-  }
+  sync_parent(a->target);
   return MS_OK;
 }
 
@@ -138,11 +276,135 @@ void ms__atomic_deinit(ms__atomic *a) {
   a->fd = -1;
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  (void)remove(path);
+  return 0; /* keep going: remove as much as possible */
+}
+
 void ms__atomic_discard(ms__atomic *a) {
   if (a->fd >= 0) close(a->fd);
   a->fd = -1;
-  if (a->tmp) unlink(a->tmp);
+  if (a->tmp) {
+    if (a->dir)
+      (void)nftw(a->tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    else
+      (void)unlink(a->tmp);
+  }
   ms__atomic_deinit(a);
+}
+
+ms_status ms__atomic_write(const char *target, int force, ms__atomic_fill fill, void *ctx,
+                           ms_diag *d) {
+  ms__atomic a;
+  ms_status st = ms__atomic_create(&a, target, force, d);
+  if (st) return st;
+  int e = 0;
+  FILE *fp = fdopen(a.fd, "wb");
+  if (!fp) {
+    e = errno;
+  } else {
+    a.fd = -1; /* owned by fp */
+    errno = 0;
+    e = fill(fp, ctx);
+    if (!e && ferror(fp)) e = errno ? errno : EIO;
+    if (!e && fflush(fp) != 0) e = errno;
+    if (!e && fsync(fileno(fp)) != 0) e = errno;
+    if (fclose(fp) != 0 && !e) e = errno;
+  }
+  if (e) {
+    ms__atomic_discard(&a);
+    if (e == ENOMEM) return MS_ERR_NOMEM;
+    return ms_diag_add(d, MS_ERR_IO, target, 0, 0, NULL, "cannot write: %s", strerror(e));
+  }
+  a.synced = 1;
+  st = ms__atomic_commit(&a, d);
+  if (st) ms__atomic_discard(&a);
+  else ms__atomic_deinit(&a);
+  return st;
+}
+
+void ms__atomic_diag_names(const ms__atomic *a, ms_diag *d) {
+  if (!d || !a->tmp || !a->target) return;
+  size_t n = strlen(a->tmp);
+  for (size_t i = 0; i < d->count; i++) {
+    char *f = d->entries[i].file;
+    if (!f || strncmp(f, a->tmp, n) != 0 || (f[n] != '\0' && f[n] != '/')) continue;
+    char *g = NULL;
+    /* diag strings come from the system allocator (core/status.c) */
+    if (asprintf(&g, "%s%s", a->target, f + n) < 0) continue;
+    free(f);
+    d->entries[i].file = g;
+  }
+}
+
+/* ---- public outputs (medsynth/output.h) -------------------------------- */
+
+struct ms_output {
+  ms__atomic a;
+};
+
+ms_status ms_output_begin(ms_output **out, const char *target, ms_output_kind kind, int force,
+                          ms_diag *d) {
+  *out = NULL;
+  if ((unsigned)kind >= MS_OUTPUT_KIND_COUNT)
+    return ms_diag_add(d, MS_ERR_INVALID, target, 0, 0, NULL, "unknown output kind %d", (int)kind);
+  ms_output *o = ms__calloc(1, sizeof *o);
+  if (!o) return MS_ERR_NOMEM;
+  ms_status st = kind == MS_OUTPUT_DIR ? ms__atomic_mkdir(&o->a, target, d)
+                                       : ms__atomic_create(&o->a, target, force, d);
+  if (st) {
+    free(o);
+    return st;
+  }
+  if (o->a.fd >= 0) { /* reopened by ms_output_write; other writers replace the file */
+    close(o->a.fd);
+    o->a.fd = -1;
+  }
+  *out = o;
+  return MS_OK;
+}
+
+const char *ms_output_path(const ms_output *o) { return o->a.tmp; }
+const char *ms_output_target(const ms_output *o) { return o->a.target; }
+
+ms_status ms_output_write(ms_output *o, const void *data, size_t n, ms_diag *d) {
+  if (o->a.dir)
+    return ms_diag_add(d, MS_ERR_INVALID, o->a.target, 0, 0, NULL, "bytes written to a folder output");
+  if (o->a.fd < 0 && (o->a.fd = open(o->a.tmp, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0)
+    return ms_diag_add(d, MS_ERR_IO, o->a.target, 0, 0, NULL, "cannot write: %s", strerror(errno));
+  const char *p = data;
+  while (n > 0) {
+    ssize_t k = write(o->a.fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0)
+      return ms_diag_add(d, MS_ERR_IO, o->a.target, 0, 0, NULL, "cannot write: %s",
+                         k < 0 ? strerror(errno) : "short write");
+    p += k;
+    n -= (size_t)k;
+  }
+  return MS_OK;
+}
+
+ms_status ms_output_commit(ms_output *o, ms_diag *d) {
+  if (!o) return MS_OK;
+  ms_status st = ms__atomic_commit(&o->a, d);
+  if (st) ms__atomic_discard(&o->a);
+  else ms__atomic_deinit(&o->a);
+  free(o);
+  return st;
+}
+
+void ms_output_name_diag(const ms_output *o, ms_diag *d) {
+  if (o) ms__atomic_diag_names(&o->a, d);
+}
+
+void ms_output_abort(ms_output *o) {
+  if (!o) return;
+  ms__atomic_discard(&o->a);
+  free(o);
 }
 
 /* ---- HDF5 errors ------------------------------------------------------ */
@@ -154,12 +416,20 @@ void ms__h5_quiet_begin(ms__h5quiet *q) {
 
 void ms__h5_quiet_end(const ms__h5quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
 
+/* The stack is walked from the innermost call outwards: keep the first entry
+ * with text (the root cause). A failed system call (the sec2 driver's "file
+ * write failed: time = ..., errno = 28, error message = 'No space left on
+ * device', ...") is reduced to the system's message. */
 static herr_t walk_last(unsigned n, const H5E_error2_t *e, void *ud) {
   (void)n;
-  /* The stack is walked from the innermost call outwards: keep the first
-   * entry (the root cause), unless it carries no text. */
   char *buf = ud;
-  if (!buf[0] && e->desc && e->desc[0]) snprintf(buf, 256, "%s", e->desc);
+  if (buf[0] || !e->desc || !e->desc[0]) return 0;
+  const char *m = strstr(e->desc, "error message = '");
+  const char *end = m ? strchr(m + 17, '\'') : NULL;
+  if (m && end)
+    snprintf(buf, 256, "%.*s", (int)(end - (m + 17)), m + 17);
+  else
+    snprintf(buf, 256, "%.*s", (int)strcspn(e->desc, "\n"), e->desc);
   return 0;
 }
 

@@ -1,8 +1,9 @@
 /* Internals shared by the files of gen/io (not a public header).
  *
  * Pieces:
- *   - atomic output files (ms__atomic_*): a temporary file next to the target,
- *     fsync + rename on commit, unlink on abort;
+ *   - atomic outputs (ms__atomic_*, public face medsynth/output.h): a
+ *     temporary file or folder next to the target, fsync + rename on commit,
+ *     removal on abort;
  *   - the HDF5 table/array writer (ms__h5w_*), used by writer.c;
  *   - the CSV / JSON Lines formatter (ms__text_*), used by writer.c;
  *   - the byte-shuffle + zlib chunk codec (ms__chunk_compress) shared by the
@@ -19,29 +20,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "io/atomic.h"
 #include "medsynth/io.h"
 
-/* ---- atomic files ---------------------------------------------------- */
-
-typedef struct {
-  char *target; /* final name */
-  char *tmp;    /* temporary name in the same directory; NULL once renamed */
-  int fd;       /* open descriptor of tmp, -1 when closed */
-} ms__atomic;
-
-/* Creates "<dir>/.<base>.tmp.<pid>.XXXXXX" for `target` and leaves it open
- * (fd). An existing target is MS_ERR_EXISTS unless force. */
-ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_diag *d);
-/* fsyncs the temporary file (reopening it when fd is closed). */
-ms_status ms__atomic_sync(ms__atomic *a, ms_diag *d);
-/* Renames tmp to target, then fsyncs the directory. */
-ms_status ms__atomic_rename(ms__atomic *a, ms_diag *d);
-/* Closes and removes tmp (if still there); frees strings. */
-void ms__atomic_discard(ms__atomic *a);
-/* Frees strings without touching files. */
-void ms__atomic_deinit(ms__atomic *a);
-/* "dir" part of a path ("." when none). Caller frees. */
-char *ms__path_dir(const char *path);
+/* ---- atomic outputs: io/atomic.h ------------------------------------ */
 
 /* ---- HDF5 error handling --------------------------------------------- */
 

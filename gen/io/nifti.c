@@ -1,10 +1,11 @@
 /* NIfTI-1 writer: 348-byte header, 4 bytes of extension flags, voxel data,
- * through zlib's gz* interface (transparent mode for plain .nii).
+ * gzip-compressed for .nii.gz (zlib deflate at level 6 with a gzip wrapper,
+ * the stream gzopen(path, "wb6") produces) or plain for .nii.
  *
  * Invariants: header fields are written at their nifti1.h byte offsets
  * explicitly (no struct packing assumptions); the target appears only after a
- * complete write (temporary file + rename). zlib's gzip header has mtime 0,
- * so output bytes are a pure function of the input.
+ * complete write (ms__atomic_write: temporary file + fsync + rename). zlib's
+ * gzip header has mtime 0, so output bytes are a pure function of the input.
  * Reference: nifti1.h, NIfTI Data Format Working Group, 2004. */
 #include "medsynth/nifti.h"
 #include "core/alloc.h"
@@ -17,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include "io/atomic.h"
 
 static void put_i16(unsigned char *h, size_t off, int v) {
   int16_t x = (int16_t)v;
@@ -87,45 +90,67 @@ ms_status ms_nifti_header(unsigned char h[348], const ms_nifti_desc *n, ms_diag 
 
 static size_t dtype_size(ms_nifti_dtype t) { return (size_t)k_types[t].bitpix / 8; }
 
+typedef struct {
+  const unsigned char *hdr; /* 352 bytes */
+  const unsigned char *data;
+  size_t bytes;
+  int gz;
+} nifti_job;
+
+/* ms__atomic_fill: header and voxels, raw or through one deflate stream.
+ * Returns 0 or an errno value. */
+static int write_nifti(FILE *f, void *ctx) {
+  const nifti_job *j = ctx;
+  if (!j->gz) {
+    if (fwrite(j->hdr, 1, 352, f) != 352) return errno ? errno : EIO;
+    if (j->bytes && fwrite(j->data, 1, j->bytes, f) != j->bytes) return errno ? errno : EIO;
+    return 0;
+  }
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  /* gzopen's settings: window 2^15 with a gzip wrapper (+16), memLevel 8 */
+  if (deflateInit2(&z, 6, Z_DEFLATED, MAX_WBITS + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return ENOMEM;
+  unsigned char out[1 << 16];
+  int err = 0;
+  const unsigned char *src[2] = {j->hdr, j->data};
+  size_t len[2] = {352, j->bytes};
+  for (int part = 0; part < 2 && !err; part++) {
+    size_t off = 0;
+    int last = part == 1;
+    do {
+      size_t m = len[part] - off > (1u << 30) ? (1u << 30) : len[part] - off;
+      z.next_in = (Bytef *)(uintptr_t)(src[part] + off);
+      z.avail_in = (uInt)m;
+      off += m;
+      int flush = last && off == len[part] ? Z_FINISH : Z_NO_FLUSH, rc;
+      do {
+        z.next_out = out;
+        z.avail_out = sizeof out;
+        rc = deflate(&z, flush);
+        if (rc == Z_STREAM_ERROR) {
+          err = EIO;
+          break;
+        }
+        size_t have = sizeof out - z.avail_out;
+        if (have && fwrite(out, 1, have, f) != have) {
+          err = errno ? errno : EIO;
+          break;
+        }
+      } while (z.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
+    } while (!err && off < len[part]);
+  }
+  deflateEnd(&z);
+  return err;
+}
+
 ms_status ms_nifti_write(const char *path, const ms_nifti_desc *n, const void *data, ms_diag *d) {
   unsigned char hdr[352];
   ms_status st = ms_nifti_header(hdr, n, d);
   if (st != MS_OK) return st;
   memset(hdr + 348, 0, 4); /* no extensions */
   size_t len = strlen(path);
-  int gz = len > 3 && strcmp(path + len - 3, ".gz") == 0;
-  char *tmp = ms__malloc(len + 16);
-  if (!tmp) return ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
-  snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    st = ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "cannot create a temporary file: %s", strerror(errno));
-    free(tmp);
-    return st;
-  }
-  (void)fchmod(fd, 0644);
-  gzFile g = gzdopen(fd, gz ? "wb6" : "wbT");
-  if (!g) {
-    close(fd);
-    unlink(tmp);
-    free(tmp);
-    return ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "cannot open the compressor");
-  }
-  int ok = gzwrite(g, hdr, 352) == 352;
-  size_t total = (size_t)n->dim[0] * (size_t)n->dim[1] * (size_t)n->dim[2] * dtype_size(n->dtype);
-  const unsigned char *p = data;
-  for (size_t off = 0; ok && off < total;) {
-    size_t m = total - off > (1u << 30) ? (1u << 30) : total - off;
-    ok = gzwrite(g, p + off, (unsigned)m) == (int)m;
-    off += m;
-  }
-  if (gzclose(g) != Z_OK) ok = 0;
-  if (!ok || rename(tmp, path) != 0) {
-    st = ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "writing the NIfTI file failed: %s", strerror(errno));
-    unlink(tmp);
-    free(tmp);
-    return st;
-  }
-  free(tmp);
-  return MS_OK;
+  nifti_job j = {hdr, data,
+                 (size_t)n->dim[0] * (size_t)n->dim[1] * (size_t)n->dim[2] * dtype_size(n->dtype),
+                 len > 3 && strcmp(path + len - 3, ".gz") == 0};
+  return ms__atomic_write(path, 1, write_nifti, &j, d);
 }

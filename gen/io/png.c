@@ -1,9 +1,10 @@
 /* PNG writing and reading through libpng, and contact sheets.
  *
  * Invariants:
- *  - Writes go to "<path>.tmp.XXXXXX" in the same folder and are renamed over
- *    the target only after libpng finished and the file was flushed; on any
- *    failure the temporary file is removed and the target is untouched.
+ *  - Writes go through ms__atomic_write (gen/io/atomic.c): a temporary file
+ *    in the same folder, renamed over the target only after libpng finished
+ *    and the file was flushed and synced; on any failure the temporary file
+ *    is removed and the target is untouched.
  *  - Output bytes depend only on the pixels: compression level 6, default
  *    filters, and no tIME/tEXt chunks (libpng writes neither unless asked).
  *  - libpng reports errors by longjmp; everything that must survive the jump
@@ -22,6 +23,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "io/atomic.h"
 
 static int color_type_of(int channels) {
   switch (channels) {
@@ -53,30 +56,43 @@ static void on_warning(png_structp png, png_const_charp msg) {
   (void)msg;
 }
 
-static int write_stream(FILE *f, const void *pixels, int width, int height, int channels, int bit_depth,
-                        err_ctx *e) {
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, e, on_error, on_warning);
-  if (!png) return -1;
+typedef struct {
+  const void *pixels;
+  int width, height, channels, bit_depth;
+} png_job;
+
+/* ms__atomic_fill: the whole PNG into f. Returns 0 or an errno value (a
+ * libpng error other than a failed write, which the checks of ms_png_write
+ * rule out, reads as EIO). */
+static int write_stream(FILE *f, void *ctx) {
+  const png_job *j = ctx;
+  err_ctx e = {{0}};
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &e, on_error, on_warning);
+  if (!png) return ENOMEM;
   png_infop info = png_create_info_struct(png);
   if (!info) {
     png_destroy_write_struct(&png, NULL);
-    return -1;
+    return ENOMEM;
   }
+  errno = 0;
   if (setjmp(png_jmpbuf(png))) {
+    int err = errno ? errno : EIO; /* libpng's "Write Error" leaves fwrite's errno */
     png_destroy_write_struct(&png, &info);
-    return -1;
+    return err;
   }
   png_init_io(png, f);
   png_set_compression_level(png, 6);
-  png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, bit_depth, color_type_of(channels),
-               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_IHDR(png, info, (png_uint_32)j->width, (png_uint_32)j->height, j->bit_depth,
+               color_type_of(j->channels), PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
-  if (bit_depth == 16) {
+  if (j->bit_depth == 16) {
     uint16_t probe = 1;
     if (*(uint8_t *)&probe == 1) png_set_swap(png); /* host little-endian -> PNG big-endian */
   }
-  size_t stride = (size_t)width * (size_t)channels * (size_t)(bit_depth / 8);
-  for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)pixels + (size_t)y * stride);
+  size_t stride = (size_t)j->width * (size_t)j->channels * (size_t)(j->bit_depth / 8);
+  for (int y = 0; y < j->height; y++)
+    png_write_row(png, (png_const_bytep)j->pixels + (size_t)y * stride);
   png_write_end(png, NULL);
   png_destroy_write_struct(&png, &info);
   return 0;
@@ -89,41 +105,8 @@ ms_status ms_png_write(const char *path, const void *pixels, int width, int heig
     return ms_diag_add(d, MS_ERR_INVALID, path, 0, 0, NULL,
                        "cannot write a PNG of %d x %d pixels, %d channels, %d bits", width, height,
                        channels, bit_depth);
-  size_t len = strlen(path);
-  char *tmp = ms__malloc(len + 16);
-  if (!tmp) return ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
-  snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    ms_status st = ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "cannot create a temporary file: %s", strerror(errno));
-    free(tmp);
-    return st;
-  }
-  (void)fchmod(fd, 0644); /* mkstemp creates 0600; images are meant to be shared */
-  FILE *f = fdopen(fd, "wb");
-  if (!f) {
-    close(fd);
-    unlink(tmp);
-    free(tmp);
-    return ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "cannot open a temporary file");
-  }
-  err_ctx e = {{0}};
-  int rc = write_stream(f, pixels, width, height, channels, bit_depth, &e);
-  int fe = ferror(f);
-  if (fclose(f) != 0) fe = 1;
-  if (rc != 0 || fe) {
-    unlink(tmp);
-    free(tmp);
-    return ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "writing the PNG failed%s%s", e.msg[0] ? ": " : "", e.msg);
-  }
-  if (rename(tmp, path) != 0) {
-    ms_status st = ms_diag_add(d, MS_ERR_IO, path, 0, 0, NULL, "cannot rename the temporary file: %s", strerror(errno));
-    unlink(tmp);
-    free(tmp);
-    return st;
-  }
-  free(tmp);
-  return MS_OK;
+  png_job j = {pixels, width, height, channels, bit_depth};
+  return ms__atomic_write(path, 1, write_stream, &j, d);
 }
 
 typedef struct {

@@ -12,7 +12,11 @@
  *         one table to standard output (a second table is an error).
  *
  * Invariant: until ms_writer_commit succeeds no final name is touched; on any
- * failure every temporary file is removed. */
+ * failure every temporary file is removed (gen/io/atomic.c is the one
+ * temp-then-rename implementation). Cancellation (opts.cancel) is polled on
+ * every call, i.e. once per chunk or slab of items; once set, every call
+ * fails with MS_ERR_CANCELLED and commit removes the temporaries. A full
+ * disk under HDF5 is handled in h5write.c (close_file). */
 #include <errno.h>
 #include "core/alloc.h"
 #include <omp.h>
@@ -53,6 +57,7 @@ struct ms_writer {
   ms__buf buf;
   ms__buf part[TEXT_MAX_PARTS]; /* per-part text of a chunk formatted in parallel */
   int failed;
+  int cancelled;
 };
 
 static const char *const format_names[] = {"hdf5", "csv", "jsonl"};
@@ -107,6 +112,22 @@ void ms_writer_opts_init(ms_writer_opts *o) {
 
 static ms_diag *dg(ms_writer *w) { return w->diag ? w->diag : &w->own_diag; }
 
+/* MS_ERR_CANCELLED (once with a message) when the caller's flag is set. */
+static ms_status check_cancel(ms_writer *w) {
+  if (!w->opts.cancel || !*w->opts.cancel) return MS_OK;
+  if (!w->cancelled)
+    ms_diag_add(dg(w), MS_ERR_CANCELLED, w->path, 0, 0, NULL, "cancelled; nothing written");
+  w->cancelled = w->failed = 1;
+  return MS_ERR_CANCELLED;
+}
+
+/* Entries [from, count) without a file name get the target's: the HDF5 layer
+ * knows only the temporary file, the user only the target. */
+static void name_entries(ms_diag *d, size_t from, const char *path) {
+  for (size_t i = from; d && i < d->count; i++)
+    if (!d->entries[i].file) d->entries[i].file = strdup(path);
+}
+
 ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts *opts,
                          ms_diag *d) {
   *out = NULL;
@@ -148,7 +169,9 @@ ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts
     if (st == MS_OK) {
       close(w->h5file.fd); /* HDF5 opens the file itself */
       w->h5file.fd = -1;
+      size_t n0 = d ? d->count : 0;
       st = ms__h5w_open(&w->h5, w->h5file.tmp, &o, d);
+      if (st) name_entries(d, n0, path);
     }
   } else if (!to_stdout) {
     /* Check the target and the directory now, so that errors come before any
@@ -239,7 +262,7 @@ static ms_status format_rows(const ms_writer *w, ms__buf *b, const ms_chunk *c, 
 static ms_status write_text(ms_writer *w, text_table *t, const ms__buf *b) {
   if (b->len && fwrite(b->p, 1, b->len, t->fp) != b->len)
     return ms_diag_add(dg(w), MS_ERR_IO, w->to_stdout ? "<stdout>" : t->file.target, 0, 0,
-                       NULL, "write failed: %s", strerror(errno));
+                       NULL, "cannot write: %s", strerror(errno));
   return MS_OK;
 }
 
@@ -315,41 +338,71 @@ static ms_status text_end(ms_writer *w, const char *name) {
   t->schema = NULL;
   if (fflush(t->fp) != 0)
     return ms_diag_add(dg(w), MS_ERR_IO, w->to_stdout ? "<stdout>" : t->file.target, 0, 0,
-                       NULL, "write failed: %s", strerror(errno));
+                       NULL, "cannot write: %s", strerror(errno));
   return MS_OK;
 }
 
 /* ---- sink ------------------------------------------------------------- */
 
-static ms_status sink_begin(void *ctx, const ms_table_schema *s, uint64_t expected) {
-  ms_writer *w = ctx;
+/* Every writing call: cancellation first, HDF5's error printing off, errors
+ * named after the target, and a failure remembered for commit. */
+typedef enum { OP_BEGIN, OP_CHUNK, OP_END, OP_ARRAY, OP_ITEMS } op_kind;
+
+typedef struct {
+  const ms_table_schema *schema;
+  uint64_t n;
+  const ms_chunk *chunk;
+  const char *name;
+  ms_dtype type;
+  int rank;
+  const uint64_t *dims;
+  uint64_t first;
+  const void *data;
+} op_args;
+
+static ms_status run_op(ms_writer *w, op_kind k, const op_args *a) {
+  ms_status st = check_cancel(w);
+  if (st) return st;
+  ms_diag *d = dg(w);
+  size_t n0 = d->count;
   ms__h5quiet q;
   ms__h5_quiet_begin(&q);
-  ms_status st = w->format == MS_FMT_HDF5 ? ms__h5w_begin_table(w->h5, s, expected, dg(w))
-                                          : text_begin(w, s);
+  int h5 = w->format == MS_FMT_HDF5;
+  switch (k) {
+    case OP_BEGIN:
+      st = h5 ? ms__h5w_begin_table(w->h5, a->schema, a->n, d) : text_begin(w, a->schema);
+      break;
+    case OP_CHUNK:
+      st = h5 ? ms__h5w_write_chunk(w->h5, a->chunk, d) : text_chunk(w, a->chunk);
+      break;
+    case OP_END:
+      st = h5 ? ms__h5w_end_table(w->h5, a->name, d) : text_end(w, a->name);
+      break;
+    case OP_ARRAY:
+      st = ms__h5w_begin_array(w->h5, a->name, a->type, a->rank, a->dims, d);
+      break;
+    default:
+      st = ms__h5w_write_items(w->h5, a->name, a->first, a->n, a->data, d);
+      break;
+  }
   ms__h5_quiet_end(&q);
-  if (st) w->failed = 1;
+  if (st) {
+    w->failed = 1;
+    if (h5) name_entries(d, n0, w->path);
+  }
   return st;
+}
+
+static ms_status sink_begin(void *ctx, const ms_table_schema *s, uint64_t expected) {
+  return run_op(ctx, OP_BEGIN, &(op_args){.schema = s, .n = expected});
 }
 
 static ms_status sink_chunk(void *ctx, const ms_chunk *c) {
-  ms_writer *w = ctx;
-  ms__h5quiet q;
-  ms__h5_quiet_begin(&q);
-  ms_status st = w->format == MS_FMT_HDF5 ? ms__h5w_write_chunk(w->h5, c, dg(w)) : text_chunk(w, c);
-  ms__h5_quiet_end(&q);
-  if (st) w->failed = 1;
-  return st;
+  return run_op(ctx, OP_CHUNK, &(op_args){.chunk = c});
 }
 
 static ms_status sink_end(void *ctx, const char *name) {
-  ms_writer *w = ctx;
-  ms__h5quiet q;
-  ms__h5_quiet_begin(&q);
-  ms_status st = w->format == MS_FMT_HDF5 ? ms__h5w_end_table(w->h5, name, dg(w)) : text_end(w, name);
-  ms__h5_quiet_end(&q);
-  if (st) w->failed = 1;
-  return st;
+  return run_op(ctx, OP_END, &(op_args){.name = name});
 }
 
 ms_sink ms_writer_sink(ms_writer *w) {
@@ -372,14 +425,18 @@ typedef enum { ATTR_STR, ATTR_INT, ATTR_DBL } attr_kind;
 static ms_status set_attr(ms_writer *w, const char *obj, const char *name, attr_kind k,
                           const char *s, int64_t i, double x) {
   if (!name || !*name) return ms_diag_add(dg(w), MS_ERR_INVALID, NULL, 0, 0, obj, "attribute without a name");
+  ms_status st = check_cancel(w);
+  if (st) return st;
   /* CSV and JSON Lines carry no attributes (docs/file-format.md). */
   if (w->format != MS_FMT_HDF5) return MS_OK;
+  size_t n0 = dg(w)->count;
   ms__h5quiet q;
   ms__h5_quiet_begin(&q);
-  ms_status st = k == ATTR_STR   ? ms__h5w_attr_string(w->h5, obj, name, s, dg(w))
-                 : k == ATTR_INT ? ms__h5w_attr_int(w->h5, obj, name, i, dg(w))
-                                 : ms__h5w_attr_double(w->h5, obj, name, x, dg(w));
+  st = k == ATTR_STR   ? ms__h5w_attr_string(w->h5, obj, name, s, dg(w))
+       : k == ATTR_INT ? ms__h5w_attr_int(w->h5, obj, name, i, dg(w))
+                       : ms__h5w_attr_double(w->h5, obj, name, x, dg(w));
   ms__h5_quiet_end(&q);
+  if (st) name_entries(dg(w), n0, w->path);
   return st;
 }
 
@@ -410,24 +467,15 @@ ms_status ms_writer_begin_array(ms_writer *w, const char *path, ms_dtype type, i
   if (w->format != MS_FMT_HDF5)
     return ms_diag_add(dg(w), MS_ERR_UNSUPPORTED, NULL, 0, 0, path,
                        "arrays can only be written to HDF5 (%s output)", ms_format_name(w->format));
-  ms__h5quiet q;
-  ms__h5_quiet_begin(&q);
-  ms_status st = ms__h5w_begin_array(w->h5, path, type, rank, dims, dg(w));
-  ms__h5_quiet_end(&q);
-  if (st) w->failed = 1;
-  return st;
+  return run_op(w, OP_ARRAY, &(op_args){.name = path, .type = type, .rank = rank, .dims = dims});
 }
 
 ms_status ms_writer_write_items(ms_writer *w, const char *path, uint64_t first_item,
                                 uint64_t n_items, const void *data) {
   if (w->format != MS_FMT_HDF5)
     return ms_diag_add(dg(w), MS_ERR_UNSUPPORTED, NULL, 0, 0, path, "arrays need HDF5 output");
-  ms__h5quiet q;
-  ms__h5_quiet_begin(&q);
-  ms_status st = ms__h5w_write_items(w->h5, path, first_item, n_items, data, dg(w));
-  ms__h5_quiet_end(&q);
-  if (st) w->failed = 1;
-  return st;
+  return run_op(w, OP_ITEMS,
+                &(op_args){.name = path, .first = first_item, .n = n_items, .data = data});
 }
 
 /* ---- commit / abort --------------------------------------------------- */
@@ -471,7 +519,7 @@ static ms_status commit_text(ms_writer *w, ms_diag *d) {
     /* No table: an empty file under the target name. */
     ms__atomic a;
     if ((st = ms__atomic_create(&a, w->path, w->opts.force, d))) return st;
-    if ((st = ms__atomic_sync(&a, d)) || (st = ms__atomic_rename(&a, d))) {
+    if ((st = ms__atomic_commit(&a, d))) {
       ms__atomic_discard(&a);
       return st;
     }
@@ -502,19 +550,22 @@ static ms_status commit_text(ms_writer *w, ms_diag *d) {
     if (e != 0)
       return ms_diag_add(d, MS_ERR_IO, t->file.target, 0, 0, NULL, "cannot write: %s",
                          strerror(errno));
+    t->file.synced = 1;
+    t->file.force = w->opts.force;
   }
   for (size_t i = 0; i < w->n_tables; i++)
-    if ((st = ms__atomic_rename(&w->tables[i].file, d))) return st;
+    if ((st = ms__atomic_commit(&w->tables[i].file, d))) return st;
   return MS_OK;
 }
 
 ms_status ms_writer_commit(ms_writer *w, ms_diag *d) {
   if (!w) return MS_ERR_INVALID;
   if (!d) d = dg(w);
-  ms_status st;
-  if (w->failed) {
-    st = ms_diag_add(d, MS_ERR_INVALID, w->path, 0, 0, NULL,
-                     "not committed: an earlier write failed");
+  ms_status st = check_cancel(w);
+  if (st || w->failed) {
+    if (!st)
+      st = ms_diag_add(d, MS_ERR_INVALID, w->path, 0, 0, NULL,
+                       "not committed: an earlier write failed");
     ms_writer_abort(w);
     return st;
   }
@@ -523,16 +574,11 @@ ms_status ms_writer_commit(ms_writer *w, ms_diag *d) {
     ms__h5_quiet_begin(&q);
     ms__h5w *h = w->h5;
     w->h5 = NULL;
+    size_t n0 = d->count;
     st = ms__h5w_close(h, d);
+    if (st) name_entries(d, n0, w->path);
     ms__h5_quiet_end(&q);
-    if (st == MS_OK) st = ms__atomic_sync(&w->h5file, d);
-    if (st == MS_OK) {
-      struct stat sb;
-      if (!w->opts.force && stat(w->path, &sb) == 0)
-        st = ms_diag_add(d, MS_ERR_EXISTS, w->path, 0, 0, NULL,
-                         "output file appeared while writing (use --force to overwrite)");
-    }
-    if (st == MS_OK) st = ms__atomic_rename(&w->h5file, d);
+    if (st == MS_OK) st = ms__atomic_commit(&w->h5file, d);
   } else {
     st = commit_text(w, d);
   }

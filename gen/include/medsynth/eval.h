@@ -44,6 +44,7 @@ typedef struct {
   uint64_t seed;           /* row subsampling key: 0 */
   int plots;               /* write PNG plots: 1 */
   size_t max_plot_columns; /* 40 */
+  const ms_cancel_flag *cancel; /* polled between sections and plots; NULL: never */
 } ms_eval_params;
 
 void ms_eval_params_init(ms_eval_params *p);
@@ -51,7 +52,9 @@ void ms_eval_params_init(ms_eval_params *p);
 typedef struct ms_eval_report ms_eval_report;
 
 /* Computes every metric; when outdir is not NULL writes outdir/report.json,
- * outdir/report.md and the PNG plots (the directory is created if needed).
+ * outdir/report.md and the PNG plots. The folder is staged (medsynth/output.h):
+ * a new one appears complete or not at all; into an existing one each file
+ * is moved at the end. On any failure, or MS_ERR_CANCELLED, nothing is left.
  * Mismatched columns are MS_ERR_DATA with one message per column. */
 ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_frame *holdout,
                       const ms_frame *synthetic, const ms_eval_params *p, const char *outdir,

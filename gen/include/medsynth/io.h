@@ -14,6 +14,9 @@
  *
  * The target is never touched until commit; an existing target is an error
  * (MS_ERR_EXISTS) unless opts.force. Path "-" writes CSV/JSONL to stdout.
+ * Temporary files follow medsynth/output.h. When opts.cancel becomes
+ * non-zero, every further call returns MS_ERR_CANCELLED and commit removes
+ * the temporary files instead of renaming them.
  *
  * Ownership: ms_writer_open creates the writer; commit and abort free it. */
 #ifndef MEDSYNTH_IO_H
@@ -47,6 +50,7 @@ typedef struct {
   size_t chunk_rows;  /* HDF5 rows per chunk; 0 = automatic */
   int threads;        /* compression threads; 0 = OpenMP default */
   int no_timestamp;   /* omit creation time; SOURCE_DATE_EPOCH also fixes it */
+  const ms_cancel_flag *cancel; /* polled on every call (medsynth/status.h); NULL: never */
 } ms_writer_opts;
 
 void ms_writer_opts_init(ms_writer_opts *o);

@@ -20,6 +20,7 @@
 #ifndef MEDSYNTH_STATUS_H
 #define MEDSYNTH_STATUS_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -52,6 +53,13 @@ typedef enum {
 #undef MS__STATUS_ENUM
   MS_STATUS_COUNT
 } ms_status;
+
+/* Cancellation: a flag owned by the caller (typically set by its own signal
+ * handler; the library never installs one). Functions whose options carry a
+ * `cancel` pointer poll it once per chunk, batch, image or stage; when it is
+ * non-zero they stop, remove every temporary file they made and return
+ * MS_ERR_CANCELLED. NULL means never cancelled. */
+typedef volatile sig_atomic_t ms_cancel_flag;
 
 /* "MS_ERR_SPEC" style name; "MS_UNKNOWN" for out-of-range values. */
 const char *ms_status_name(ms_status s);
