@@ -108,6 +108,7 @@ struct ms_fit_model {
   double *corr;
   char **qi;
   size_t n_qi;
+  const ms_cancel_flag *cancel; /* from the params; polled by the sampler */
 };
 
 void ms_fit_params_init(ms_fit_params *p) {
@@ -1242,6 +1243,7 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   m->n_fields = data->n_cols;
   m->k_min = p->k_min;
   m->seed = p->seed;
+  m->cancel = p->cancel;
   m->n_source = data->n_rows;
   m->epsilon = p->epsilon;
   m->delta = p->epsilon > 0 ? (p->delta > 0 ? p->delta : 1e-6) : 0;
@@ -1673,14 +1675,20 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
     snprintf(nm, sizeof nm, "fit/sample/%s", m->f[j].name);
     kf[j] = ms_rng_key_make(seed, ms_rng_stream(nm));
   }
-  int oom = 0;
-#pragma omp parallel reduction(| : oom)
+  int oom = 0, stop = 0;
+  const ms_cancel_flag *cancel = m->cancel;
+#pragma omp parallel reduction(| : oom, stop)
   {
     double *e = ms__malloc((dc ? dc : 1) * sizeof *e), *z = ms__malloc((dc ? dc : 1) * sizeof *z);
 #pragma omp for schedule(static)
     for (size_t r = 0; r < n; r++) {
       if (!e || !z) {
         oom = 1;
+        continue;
+      }
+      /* one load per row: the rest of a cancelled loop costs nothing */
+      if (stop || (cancel && *cancel)) {
+        stop = 1;
         continue;
       }
       for (size_t i = 0; i < dc; i++) e[i] = ms_rng_normal(kc, r, i);
@@ -1742,6 +1750,10 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
   if (oom) {
     ms_frame_free(fr);
     return MS_ERR_NOMEM;
+  }
+  if (stop) {
+    ms_frame_free(fr);
+    return ms_diag_add(d, MS_ERR_CANCELLED, NULL, 0, 0, NULL, "sampling cancelled");
   }
   for (size_t j = 0; j < fr->n_cols; j++) {
     ms_frame_col *c = &fr->cols[j];

@@ -133,6 +133,10 @@ ms_status ms_sample(const ms_sample_params *p, const ms_denoiser *dn, float *x,
   const int32_t *ycond = y ? y : ynull;
   double h_prev = 0;
   for (int i = 0; i < S; i++) {
+    if (p->cancel && *p->cancel) {
+      st = ms_diag_add(d, MS_ERR_CANCELLED, NULL, 0, 0, NULL, "sampling cancelled");
+      goto done;
+    }
     int t = ts[i];
     double a_t = sch.alphas_cumprod[t];
     double a_p = i + 1 < S ? sch.alphas_cumprod[ts[i + 1]] : 1.0;

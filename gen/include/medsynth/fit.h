@@ -160,6 +160,9 @@ typedef struct {
    * released cross-tabulation (recorded in the spec's privacy block). */
   const char *const *quasi_identifiers;
   size_t n_quasi_identifiers;
+  /* Polled by ms_fit_model_sample of the fitted model, once per row
+   * (medsynth/status.h): borrowed for the model's life. NULL: never. */
+  const ms_cancel_flag *cancel;
 } ms_fit_params;
 
 void ms_fit_params_init(ms_fit_params *p);

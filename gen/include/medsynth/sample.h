@@ -82,6 +82,7 @@ typedef struct {
   /* Called after step s (0-based) with the batch's x; may be NULL. */
   void (*on_step)(void *ctx, int step, int steps, const float *x, int n);
   void *step_ctx;
+  const ms_cancel_flag *cancel; /* polled before every step; NULL: never */
 } ms_sample_params;
 
 void ms_sample_params_init(ms_sample_params *p);
