@@ -8,7 +8,8 @@
  * The real table's inferred kinds are forced onto the holdout and synthetic
  * tables so that all three are compared column by column. Exit status: 0
  * when no section fails, 1 when a section's verdict is "fail", else the
- * usual error codes. */
+ * usual error codes. The report folder is staged by ms_evaluate; SIGINT or
+ * SIGTERM (polled between its sections and plots) leaves no report. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,8 @@ static int cmd_evaluate(int argc, char **argv) {
   ms_diag d;
   ms_diag_init(&d);
   if (rc) goto done;
+  ms_cli_catch_signals();
+  ep.cancel = ms_cli_cancel_flag();
   for (size_t t = 0; t < n_types; t++) {
     char *eq = strchr(tl[t], '=');
     if (!eq || (ov[t].kind = ms_fkind_from_name(eq + 1)) == MS_FKIND_COUNT) {
@@ -132,6 +135,10 @@ static int cmd_evaluate(int argc, char **argv) {
   if (st) {
     ms_cli_print_diag(&d);
     rc = ms_cli_exit_code(st);
+    goto done;
+  }
+  if (ms_cli_signal()) {
+    rc = ms_cli_exit_code(MS_ERR_CANCELLED);
     goto done;
   }
   ep.target = target;

@@ -7,7 +7,11 @@
  * Parses arguments, reads the table, fits, prints the privacy accounting to
  * stderr and writes the spec through a temporary file renamed on success.
  * --sample N --sample-out syn.csv additionally draws N rows with the
- * reference sampler (--independent: without correlations). */
+ * reference sampler (--independent: without correlations).
+ *
+ * Both outputs are staged when the run starts (medsynth/output.h) and
+ * renamed together at the end; an error or a signal (SIGINT/SIGTERM, looked
+ * at between the phases) removes both temporaries and leaves neither name. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -39,11 +43,6 @@ static const char *usage_text =
     "  --sample N --sample-out F  also draw N rows with the reference sampler into F (CSV)\n"
     "  --independent              the sample ignores correlations\n"
     "  -o FILE, --force           output spec (an existing file needs --force)\n";
-
-static int file_exists(const char *p) {
-  struct stat st;
-  return stat(p, &st) == 0;
-}
 
 static int cmd_fit(int argc, char **argv) {
   const char *data = NULL, *out = NULL, *sample_out = NULL, *name = NULL, *table = NULL;
@@ -132,10 +131,8 @@ static int cmd_fit(int argc, char **argv) {
     ms_cli_error("fit", "--sample and --sample-out go together");
     return MS_EXIT_USAGE;
   }
-  if (!force && file_exists(out)) {
-    ms_cli_error("fit", "%s exists (use --force to overwrite)", out);
-    return MS_EXIT_CANTCREAT;
-  }
+  ms_cli_catch_signals();
+  fp.cancel = ms_cli_cancel_flag();
 
   ms_csv_opts co;
   ms_csv_opts_init(&co);
@@ -150,11 +147,27 @@ static int cmd_fit(int argc, char **argv) {
   double *blo = calloc(n_bounds + 1, sizeof *blo), *bhi = calloc(n_bounds + 1, sizeof *bhi);
   ms_fit_model *m = NULL;
   ms_frame *fr = NULL, *syn = NULL;
-  char *json = NULL, *acct = NULL, *tmp = NULL;
+  char *json = NULL, *acct = NULL;
+  ms_output *o_spec = NULL, *o_sample = NULL;
   ms_diag d;
   ms_diag_init(&d);
   if (!ov || !bcol || !blo || !bhi) {
     rc = MS_EXIT_SOFTWARE;
+    goto done;
+  }
+  /* A signal between phases: the outputs are removed at done. */
+#define STOP_IF_SIGNALLED()                             \
+  do {                                                  \
+    if (ms_cli_signal()) {                              \
+      rc = ms_cli_exit_code(MS_ERR_CANCELLED);          \
+      goto done;                                        \
+    }                                                   \
+  } while (0)
+  ms_status st;
+  if ((st = ms_output_begin(&o_spec, out, MS_OUTPUT_FILE, force, &d)) != MS_OK ||
+      (sample_out && (st = ms_output_begin(&o_sample, sample_out, MS_OUTPUT_FILE, 1, &d)) != MS_OK)) {
+    ms_cli_print_diag(&d);
+    rc = st == MS_ERR_IO || st == MS_ERR_EXISTS ? MS_EXIT_CANTCREAT : ms_cli_exit_code(st);
     goto done;
   }
   for (size_t t = 0; t < n_types; t++) {
@@ -202,12 +215,13 @@ static int cmd_fit(int argc, char **argv) {
   fp.table = table;
 
   /* --table picks the table of an HDF5 input and names the spec's table. */
-  ms_status st = ms_frame_read(&fr, data, table, &co, &d);
+  st = ms_frame_read(&fr, data, table, &co, &d);
   if (st) {
     ms_cli_print_diag(&d);
     rc = ms_cli_exit_code(st);
     goto done;
   }
+  STOP_IF_SIGNALLED();
   st = ms_fit(&m, fr, &fp, &d);
   ms_cli_print_diag(&d);
   if (st) {
@@ -225,41 +239,40 @@ static int cmd_fit(int argc, char **argv) {
     fprintf(stderr, "  %-24s %-11s %zu missing\n", fr->cols[j].name, ms_fkind_name(fr->cols[j].kind),
             fr->cols[j].n_missing);
   fputs(acct, stderr);
-  if (asprintf(&tmp, "%s.tmp.%ld", out, (long)getpid()) < 0) {
-    tmp = NULL;
-    rc = MS_EXIT_SOFTWARE;
-    goto done;
-  }
-  FILE *fp_out = fopen(tmp, "wb");
-  if (!fp_out) {
-    ms_cli_error("fit", "cannot create %s: %s", out, strerror(errno));
-    rc = MS_EXIT_CANTCREAT;
-    goto done;
-  }
-  int bad = fputs(json, fp_out) < 0 || fputc('\n', fp_out) == EOF;
-  if (fclose(fp_out) || bad || rename(tmp, out)) {
-    remove(tmp);
-    ms_cli_error("fit", "writing %s failed", out);
-    rc = MS_EXIT_IOERR;
-    goto done;
-  }
-  if (sample_n) {
-    ms_diag_clear(&d);
+  STOP_IF_SIGNALLED();
+  ms_diag_clear(&d);
+  if ((st = ms_output_write(o_spec, json, strlen(json), &d)) == MS_OK)
+    st = ms_output_write(o_spec, "\n", 1, &d);
+  if (st == MS_OK && sample_n) {
     st = ms_fit_model_sample(&syn, m, (size_t)sample_n, fp.seed, independent, &d);
-    if (!st) st = ms_frame_write_csv(syn, sample_out, &d);
-    if (st) {
-      ms_cli_print_diag(&d);
-      rc = ms_cli_exit_code(st);
-    }
+    STOP_IF_SIGNALLED();
+    if (!st) st = ms_frame_write_csv(syn, ms_output_path(o_sample), &d);
+    ms_output_name_diag(o_sample, &d);
   }
+  STOP_IF_SIGNALLED();
+  /* The point of no return: both renames follow at once. */
+  if (st == MS_OK) {
+    st = ms_output_commit(o_spec, &d);
+    o_spec = NULL;
+  }
+  if (st == MS_OK && o_sample) {
+    st = ms_output_commit(o_sample, &d);
+    o_sample = NULL;
+  }
+  if (st) {
+    ms_cli_print_diag(&d);
+    rc = ms_cli_exit_code(st);
+  }
+#undef STOP_IF_SIGNALLED
 done:
+  ms_output_abort(o_spec);
+  ms_output_abort(o_sample);
   ms_diag_deinit(&d);
   ms_frame_free(fr);
   ms_frame_free(syn);
   ms_fit_model_free(m);
   free(json);
   free(acct);
-  free(tmp);
   free(types_l);
   free(ids);
   free(qis);

@@ -11,8 +11,9 @@
  * with the sampler settings, model hash and intensity mapping as attributes.
  *
  * Every parameter is checked against the model before the output is opened;
- * the writer renames its temporary file only on success, so an error never
- * leaves a partial file. Image i depends only on (model, seed, sampler
+ * the writer renames its temporary file only on success and --png/--grid are
+ * staged (cli/outputs.c), so an error or a signal (SIGINT/SIGTERM, polled
+ * once per sampling step and per batch) never leaves a partial file. Image i depends only on (model, seed, sampler
  * settings, i): not on --batch or --threads. */
 #include <errno.h>
 #include <getopt.h>
@@ -77,14 +78,6 @@ typedef struct {
   ms_dtype dtype;
 } opts;
 
-static int ensure_dir(const char *dir) {
-  if (mkdir(dir, 0755) == 0 || errno == EEXIST) {
-    struct stat st;
-    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-  }
-  return -1;
-}
-
 /* Stored value of model value v for the integer dtypes: the nominal model
  * range [-1, 1] maps linearly onto [0, maxv], clamped, rounded to nearest. */
 static double to_unit(float v) {
@@ -136,6 +129,8 @@ static int run(const opts *o) {
   char *cmdline = NULL;
   int rc = MS_EXIT_OK;
   ms_status st;
+  ms_cli_outputs outs = {0};
+  const char *png_dir = NULL, *grid = NULL;
   if ((st = ms_model_load(&m, o->model, &d)) != MS_OK) {
     ms_cli_print_diag(&d);
     rc = ms_cli_exit_code(st);
@@ -193,11 +188,6 @@ static int run(const opts *o) {
       goto done;
     }
   }
-  if (o->png_dir && ensure_dir(o->png_dir)) {
-    ms_cli_error("images", "%s: cannot create the PNG folder", o->png_dir);
-    rc = MS_EXIT_CANTCREAT;
-    goto done;
-  }
   omp_set_num_threads(o->threads);
   if (is_vae)
     st = ms_vae_new(&v, m, B, &d);
@@ -214,11 +204,14 @@ static int run(const opts *o) {
   wo.format = MS_FMT_HDF5;
   wo.force = o->force;
   wo.threads = o->threads;
-  if ((st = ms_writer_open(&w, o->out, &wo, &d)) != MS_OK) {
+  wo.cancel = ms_cli_cancel_flag();
+  sp.cancel = ms_cli_cancel_flag();
+  if ((st = ms_writer_open(&w, o->out, &wo, &d)) != MS_OK ||
+      (o->png_dir && (st = ms_cli_outputs_add(&outs, o->png_dir, 0, &png_dir, &d)) != MS_OK) ||
+      (o->grid && (st = ms_cli_outputs_add(&outs, o->grid, 1, &grid, &d)) != MS_OK)) {
     ms_cli_print_diag(&d);
     rc = st == MS_ERR_EXISTS || st == MS_ERR_IO || st == MS_ERR_NOTFOUND ? MS_EXIT_CANTCREAT
                                                                           : ms_cli_exit_code(st);
-    w = NULL;
     goto done;
   }
   char ipath[256], lpath[300];
@@ -264,10 +257,10 @@ static int run(const opts *o) {
       const float *img = x + (size_t)j * item; /* channel 0 */
       uint64_t idx = (uint64_t)(first + j);
       if (idx < n_grid) memcpy(gimg + idx * S * S, img, S * S * sizeof(float));
-      if (o->png_dir) {
+      if (png_dir) {
         char path[4096];
         for (size_t k = 0; k < S * S; k++) grey[k] = (uint8_t)lrint(to_unit(img[k]) * 255.0);
-        snprintf(path, sizeof path, "%s/image_%05llu.png", o->png_dir, (unsigned long long)idx);
+        snprintf(path, sizeof path, "%s/image_%05llu.png", png_dir, (unsigned long long)idx);
         if ((st = ms_png_write(path, grey, (int)S, (int)S, 1, 8, &d)) != MS_OK) break;
       }
     }
@@ -315,20 +308,21 @@ static int run(const opts *o) {
     ms_sheet_opts_init(&so);
     so.window_center = 0;
     so.window_width = 2;
-    if ((st = ms_png_contact_sheet(o->grid, gimg, NULL, n_grid, (int)S, (int)S, &so, &d)) != MS_OK)
+    if ((st = ms_png_contact_sheet(grid, gimg, NULL, n_grid, (int)S, (int)S, &so, &d)) != MS_OK)
       goto werr;
   }
-  if ((st = ms_writer_commit(w, &d)) != MS_OK) {
-    w = NULL;
-    goto werr;
-  }
+  st = ms_writer_commit(w, &d);
   w = NULL;
+  if (st == MS_OK) st = ms_cli_outputs_commit(&outs, &d);
+  if (st != MS_OK) goto werr;
   goto done;
 werr:
+  ms_cli_outputs_name_diag(&outs, &d);
   ms_cli_print_diag(&d);
-  if (d.count == 0) ms_cli_error("images", "%s", ms_strerror(st));
+  if (d.count == 0 && st != MS_ERR_CANCELLED) ms_cli_error("images", "%s", ms_strerror(st));
   rc = st == MS_ERR_IO ? MS_EXIT_IOERR : ms_cli_exit_code(st);
 done:
+  ms_cli_outputs_abort(&outs);
   if (w) ms_writer_abort(w);
   free(cmdline);
   free(x);
@@ -408,6 +402,7 @@ static int cmd_images(int argc, char **argv) {
     return fail("-o: the output must be an HDF5 file (.h5 or .hdf5)", MS_EXIT_USAGE);
   if (!*o.name || strchr(o.name, '/') || strlen(o.name) > 200)
     return fail("--name: must be a non-empty name without '/'", MS_EXIT_USAGE);
+  ms_cli_catch_signals();
   return run(&o);
 }
 

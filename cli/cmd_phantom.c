@@ -10,7 +10,9 @@
  *
  * Images are generated in batches, each image by one thread into its own
  * slot, then written in index order, so memory is flat in N and the bytes do
- * not depend on --threads. Any error aborts the writer: no partial file. */
+ * not depend on --threads. Any error, or SIGINT/SIGTERM (polled once per
+ * batch), aborts the writer and the staged --png/--nifti/--grid outputs
+ * (cli/outputs.c): no partial file. */
 #include <errno.h>
 #include <getopt.h>
 #include <omp.h>
@@ -110,14 +112,6 @@ typedef struct {
   int threads, force, compression;
 } run_opts;
 
-static int ensure_dir(const char *dir) {
-  if (mkdir(dir, 0755) == 0 || errno == EEXIST) {
-    struct stat st;
-    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-  }
-  return -1;
-}
-
 /* Columns of the lesion and subject tables. */
 static ms_column col(const char *name, ms_coltype t, const char *unit, const char *desc) {
   ms_column c;
@@ -173,8 +167,10 @@ static ms_status write_png_outputs(const run_opts *ro, const ms_phantom_params *
   return st;
 }
 
-static ms_status run(const run_opts *ro, const ms_phantom_params *p, ms_diag *d) {
+static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag *d) {
   ms_status st;
+  run_opts rs = *ro_in; /* file outputs redirected to their staged places */
+  const run_opts *ro = &rs;
   ms_window win = ms_phantom_default_window(p);
   if (ro->window) {
     double c, w;
@@ -186,10 +182,6 @@ static ms_status run(const run_opts *ro, const ms_phantom_params *p, ms_diag *d)
       win.width = w;
     }
   }
-  if (ro->png_dir && ensure_dir(ro->png_dir))
-    return ms_diag_add(d, MS_ERR_IO, ro->png_dir, 0, 0, NULL, "cannot create the PNG folder");
-  if (ro->nifti_dir && ensure_dir(ro->nifti_dir))
-    return ms_diag_add(d, MS_ERR_IO, ro->nifti_dir, 0, 0, NULL, "cannot create the NIfTI folder");
   size_t bytes;
   if ((st = ms_phantom_image_bytes(p, &bytes)) != MS_OK) return st;
   int T = ro->threads;
@@ -208,6 +200,7 @@ static ms_status run(const run_opts *ro, const ms_phantom_params *p, ms_diag *d)
   uint8_t *gmask = n_grid ? malloc(n_grid * gplane) : NULL;
   ms_phantom_image *bmeta = calloc(batch, sizeof *bmeta); /* tables (no pixel buffers) */
   ms_writer *w = NULL;
+  ms_cli_outputs outs = {0};
   ms_table_schema ls = {0}, ss = {0};
   ms_chunk *lc = NULL, *sc = NULL;
   int tables_open = 0;
@@ -223,7 +216,12 @@ static ms_status run(const run_opts *ro, const ms_phantom_params *p, ms_diag *d)
   wo.force = ro->force;
   wo.compression = ro->compression;
   wo.threads = T;
+  wo.cancel = ms_cli_cancel_flag();
   if ((st = ms_writer_open(&w, ro->out, &wo, d)) != MS_OK) goto done;
+  if ((rs.png_dir && (st = ms_cli_outputs_add(&outs, ro_in->png_dir, 0, &rs.png_dir, d))) ||
+      (rs.nifti_dir && (st = ms_cli_outputs_add(&outs, ro_in->nifti_dir, 0, &rs.nifti_dir, d))) ||
+      (rs.grid && (st = ms_cli_outputs_add(&outs, ro_in->grid, 1, &rs.grid, d))))
+    goto done;
   char ipath[256], mpath[256], lname[200], sname[200];
   snprintf(ipath, sizeof ipath, "/images/%s", ro->name);
   snprintf(mpath, sizeof mpath, "/masks/%s", ro->name);
@@ -413,9 +411,12 @@ static ms_status run(const run_opts *ro, const ms_phantom_params *p, ms_diag *d)
   }
   st = ms_writer_commit(w, d);
   w = NULL;
+  if (st == MS_OK) st = ms_cli_outputs_commit(&outs, d);
 done:
   (void)tables_open;
   if (w) ms_writer_abort(w);
+  ms_cli_outputs_name_diag(&outs, d);
+  ms_cli_outputs_abort(&outs);
   ms_chunk_free(lc);
   ms_chunk_free(sc);
   if (slots)
@@ -587,14 +588,18 @@ static int cmd_phantom(int argc, char **argv) {
       st = ms_diag_add(&d, MS_ERR_RANGE, NULL, 0, 0, "size", "%llu images of this size would need %.3g TiB",
                        (unsigned long long)ro.n, (double)bytes * (double)ro.n / 1099511627776.0);
   }
-  if (st == MS_OK) st = run(&ro, &p, &d);
+  if (st == MS_OK) {
+    ms_cli_catch_signals();
+    st = run(&ro, &p, &d);
+  }
   if (st != MS_OK) {
     for (size_t i = 0; i < d.count; i++) {
+      if (d.entries[i].status == MS_ERR_CANCELLED) continue;
       char *line = ms_diag_entry_format(&d.entries[i]);
       if (line) fprintf(stderr, "medsynth: phantom: %s\n", line);
       free(line);
     }
-    if (d.count == 0) ms_cli_error("phantom", "%s", ms_strerror(st));
+    if (d.count == 0 && st != MS_ERR_CANCELLED) ms_cli_error("phantom", "%s", ms_strerror(st));
   }
   ms_diag_deinit(&d);
   return ms_cli_exit_code(st);

@@ -2,8 +2,10 @@
  * docs/spec.md) into HDF5, CSV or JSON Lines.
  *
  * The spec is loaded and validated first (every problem printed at once,
- * exit 65); the output is written through the atomic writer, so a failed run
- * leaves no file behind. Provenance (version, spec text and hash, seed, rows,
+ * exit 65); the output is written through the atomic writer and the --png,
+ * --nifti and --grid outputs are staged (cli/outputs.c), so a failed or
+ * interrupted run (SIGINT/SIGTERM, polled once per chunk) leaves no file
+ * behind. Provenance (version, spec text and hash, seed, rows,
  * candidates, command line) goes into root attributes. A short report goes to
  * stderr. */
 #include <getopt.h>
@@ -158,6 +160,8 @@ static int cmd_records(int argc, char **argv) {
   if (!strcmp(out, "-") && wo.format == MS_FMT_HDF5)
     return usage_error("HDF5 cannot be written to stdout%s", "");
   wo.threads = go.threads;
+  ms_cli_catch_signals();
+  wo.cancel = ms_cli_cancel_flag();
   go.tables = n_tables ? tables : NULL;
   go.n_tables = n_tables;
 
@@ -210,6 +214,18 @@ static int cmd_records(int argc, char **argv) {
     ms_diag_deinit(&d);
     return ms_cli_exit_code(st) == MS_EXIT_IOERR ? MS_EXIT_CANTCREAT : ms_cli_exit_code(st);
   }
+  /* Image files and sheets are staged next to their targets. */
+  ms_cli_outputs outs = {0};
+  if ((io.png_dir && (st = ms_cli_outputs_add(&outs, io.png_dir, 0, &io.png_dir, &d))) ||
+      (io.nifti_dir && (st = ms_cli_outputs_add(&outs, io.nifti_dir, 0, &io.nifti_dir, &d))) ||
+      (io.grid_path && (st = ms_cli_outputs_add(&outs, io.grid_path, 1, &io.grid_path, &d)))) {
+    ms_cli_outputs_abort(&outs);
+    ms_cli_print_diag(&d);
+    ms_writer_abort(w);
+    ms_spec_free(spec);
+    ms_diag_deinit(&d);
+    return ms_cli_exit_code(st) == MS_EXIT_IOERR ? MS_EXIT_CANTCREAT : ms_cli_exit_code(st);
+  }
   ms_cli_progress prog;
   ms_cli_progress_init(&prog, "records", 0);
   if (!quiet) {
@@ -223,6 +239,8 @@ static int cmd_records(int argc, char **argv) {
     io.threads = go.threads;
     st = ms_images_new(&images, spec, w, &io, &d);
     if (st != MS_OK) {
+      ms_cli_outputs_name_diag(&outs, &d);
+      ms_cli_outputs_abort(&outs);
       ms_cli_print_diag(&d);
       ms_writer_abort(w);
       ms_spec_free(spec);
@@ -270,6 +288,11 @@ static int cmd_records(int argc, char **argv) {
   } else {
     ms_writer_abort(w);
   }
+  ms_cli_outputs_name_diag(&outs, &d);
+  if (st == MS_OK)
+    st = ms_cli_outputs_commit(&outs, &d);
+  else
+    ms_cli_outputs_abort(&outs);
   if (st != MS_OK) {
     ms_images_free(images);
     ms_cli_print_diag(&d);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <gsl/gsl_errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,31 @@ extern const ms_cli_command __stop_ms_cli_cmds[];
 
 static int g_argc;
 static char **g_argv;
+/* The first SIGINT/SIGTERM received; set only by on_signal. */
+static ms_cancel_flag g_signal;
+
+static void on_signal(int sig) {
+  if (!g_signal) g_signal = sig;
+}
+
+void ms_cli_catch_signals(void) {
+  static const int sigs[] = {SIGINT, SIGTERM};
+  for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+    struct sigaction old, sa;
+    /* A signal ignored on entry (a background job of a shell without job
+     * control, nohup) stays ignored, as the shell meant. */
+    if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(sigs[i], &sa, NULL);
+  }
+}
+
+const ms_cancel_flag *ms_cli_cancel_flag(void) { return &g_signal; }
+
+int ms_cli_signal(void) { return g_signal; }
 
 int ms_cli_exit_code(ms_status s) {
   switch (s) {
@@ -41,6 +67,8 @@ int ms_cli_exit_code(ms_status s) {
       return MS_EXIT_CANTCREAT;
     case MS_ERR_IO:
       return MS_EXIT_IOERR;
+    case MS_ERR_CANCELLED:
+      return 128 + (g_signal ? g_signal : SIGINT);
     default:
       return MS_EXIT_SOFTWARE;
   }
@@ -48,6 +76,7 @@ int ms_cli_exit_code(ms_status s) {
 
 void ms_cli_print_diag(const ms_diag *d) {
   for (size_t i = 0; i < d->count; i++) {
+    if (d->entries[i].status == MS_ERR_CANCELLED) continue;
     char *line = ms_diag_entry_format(&d->entries[i]);
     if (!line) continue;
     if (d->entries[i].file)
@@ -175,7 +204,8 @@ static void usage(FILE *f) {
   }
   fprintf(f,
           "\nexit codes: 0 ok, 1 check failed, 64 usage, 65 invalid spec/data, 66 missing input,\n"
-          "            70 internal error, 73 cannot create output, 74 I/O error\n");
+          "            70 internal error, 73 cannot create output, 74 I/O error,\n"
+          "            130/143 interrupted by SIGINT/SIGTERM (no output left behind)\n");
 }
 
 int main(int argc, char **argv) {
@@ -196,8 +226,21 @@ int main(int argc, char **argv) {
     usage(stdout);
     return MS_EXIT_OK;
   }
-  for (const ms_cli_command *c = __start_ms_cli_cmds; c < __stop_ms_cli_cmds; c++)
-    if (!strcmp(c->name, argv[1])) return c->run(argc - 1, argv + 1);
+  for (const ms_cli_command *c = __start_ms_cli_cmds; c < __stop_ms_cli_cmds; c++) {
+    if (strcmp(c->name, argv[1])) continue;
+    int rc = c->run(argc - 1, argv + 1);
+    int sig = g_signal;
+    if (sig && rc != MS_EXIT_OK && rc != MS_EXIT_FAIL) {
+      /* The command has removed its temporaries; end the way the signal
+       * would have, so that a calling shell sees it (128 + signo). */
+      fprintf(stderr, "medsynth: %s: interrupted\n", c->name);
+      fflush(NULL);
+      signal(sig, SIG_DFL);
+      raise(sig);
+      return 128 + sig;
+    }
+    return rc;
+  }
   ms_cli_error(NULL, "unknown command '%s' (see 'medsynth --help')", argv[1]);
   return MS_EXIT_USAGE;
 }
