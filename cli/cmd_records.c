@@ -45,7 +45,8 @@ static const char *k_usage =
     "  -q, --quiet       no report on stderr\n"
     "  -h, --help        this help\n"
     "exit codes: 0 ok, 64 usage, 65 invalid spec or generation error, 66 spec missing,\n"
-    "            70 internal error, 73 output exists (use --force) or cannot be created, 74 I/O error\n";
+    "            70 internal error, 73 output exists (use --force) or cannot be created, 74 I/O error,\n"
+    "            130/143 interrupted by SIGINT/SIGTERM (nothing left behind)\n";
 
 enum { O_SPEC = 256, O_SEED, O_TABLE, O_THREADS, O_CHUNK, O_SHARD, O_FORMAT, O_COMP, O_NOTS, O_FORCE,
        O_NOIMG, O_PNG, O_NIFTI, O_GRID, O_GRIDMAX };

@@ -59,6 +59,9 @@ typedef struct {
   const char *nifti_dir;  /* NULL, or a folder for <field>_<row>.nii.gz (+ _mask) */
   const char *grid_path;  /* NULL, or a contact sheet (one per field, see docs/cli.md) */
   size_t grid_max;        /* images on a sheet; 0: 16 */
+  /* Each exported file appears complete (ms_png_write, ms_nifti_write); for
+   * the folders and sheets to appear only with a committed HDF5 file, point
+   * these at staged outputs (medsynth/output.h), as `medsynth records` does. */
 } ms_images_opts;
 
 void ms_images_opts_init(ms_images_opts *o);
