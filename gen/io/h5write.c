@@ -25,6 +25,8 @@
  *   - H5Fclose never runs with dirty metadata that cannot be written (see
  *     close_file): HDF5 1.10 frees a file whose close failed but keeps its
  *     ID, and its exit handler then crashes closing it again. */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include "core/alloc.h"
 #include <math.h>
@@ -262,9 +264,25 @@ static int compress_table_chunk(ms__h5w *h, h5table *t, size_t i) {
 
 /* ---- open / attributes ----------------------------------------------- */
 
+/* HDF5 1.10 does not recover from an H5Fcreate that failed to write (its
+ * exit handler then loops and leaks), so the disk must have room for the
+ * file's first metadata before HDF5 gets the name: reserve 64 KiB, give them
+ * back. Returns 0 or an errno value. */
+static int room_to_start(const char *path) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int e = posix_fallocate(fd, 0, 64 << 10);
+  if (e == EINVAL || e == EOPNOTSUPP) e = 0; /* nothing to learn here */
+  if (ftruncate(fd, 0) != 0 && !e) e = errno;
+  close(fd);
+  return e;
+}
+
 ms_status ms__h5w_open(ms__h5w **out, const char *tmp_path, const ms_writer_opts *o,
                        ms_diag *d) {
   *out = NULL;
+  int room = room_to_start(tmp_path);
+  if (room) return ms_diag_add(d, MS_ERR_IO, NULL, 0, 0, NULL, "cannot write: %s", strerror(room));
   ms__h5w *h = ms__calloc(1, sizeof *h);
   if (!h) return MS_ERR_NOMEM;
   h->level = o->compression;
