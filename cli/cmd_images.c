@@ -13,8 +13,9 @@
  * Every parameter is checked against the model before the output is opened;
  * the writer renames its temporary file only on success and --png/--grid are
  * staged (cli/outputs.c), so an error or a signal (SIGINT/SIGTERM, polled
- * once per sampling step and per batch) never leaves a partial file. Image i depends only on (model, seed, sampler
- * settings, i): not on --batch or --threads. */
+ * once per sampling step and per batch) never leaves a partial file. Image i
+ * depends only on (model, seed, sampler settings, i): not on --batch or
+ * --threads. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>

@@ -23,8 +23,11 @@ ms_status ms_cli_outputs_add(ms_cli_outputs *s, const char *target, int file, co
   if (file) {
     const char *slash = strrchr(target, '/');
     base = slash ? slash + 1 : target;
-    if (!*base) return ms_diag_add(d, MS_ERR_INVALID, target, 0, 0, NULL, "output path names no file");
-    dir = slash == target ? strdup("/") : slash ? strndup(target, (size_t)(slash - target)) : strdup(".");
+    if (!*base)
+      return ms_diag_add(d, MS_ERR_INVALID, target, 0, 0, NULL, "output path names no file");
+    dir = slash == target ? strdup("/")
+          : slash         ? strndup(target, (size_t)(slash - target))
+                          : strdup(".");
     if (!dir) return MS_ERR_NOMEM;
   }
   ms_output *o = NULL;

@@ -205,7 +205,9 @@ ms_status ms__atomic_sync(ms__atomic *a, ms_diag *d) {
  * subfolders that exist on both sides; then removes src. */
 static ms_status merge_tree(const char *src, const char *dst, const char *shown, ms_diag *d) {
   DIR *dp = opendir(src);
-  if (!dp) return ms_diag_add(d, MS_ERR_IO, shown, 0, 0, NULL, "cannot read '%s': %s", src, strerror(errno));
+  if (!dp)
+    return ms_diag_add(d, MS_ERR_IO, shown, 0, 0, NULL, "cannot read '%s': %s", src,
+                       strerror(errno));
   ms_status st = MS_OK;
   struct dirent *e;
   while (st == MS_OK && (e = readdir(dp))) {
@@ -229,7 +231,8 @@ static ms_status merge_tree(const char *src, const char *dst, const char *shown,
   if (st == MS_OK) {
     sync_dir(dst);
     if (rmdir(src) != 0)
-      st = ms_diag_add(d, MS_ERR_IO, shown, 0, 0, NULL, "cannot remove '%s': %s", src, strerror(errno));
+      st = ms_diag_add(d, MS_ERR_IO, shown, 0, 0, NULL, "cannot remove '%s': %s", src,
+                       strerror(errno));
   }
   return st;
 }
@@ -372,7 +375,8 @@ const char *ms_output_target(const ms_output *o) { return o->a.target; }
 
 ms_status ms_output_write(ms_output *o, const void *data, size_t n, ms_diag *d) {
   if (o->a.dir)
-    return ms_diag_add(d, MS_ERR_INVALID, o->a.target, 0, 0, NULL, "bytes written to a folder output");
+    return ms_diag_add(d, MS_ERR_INVALID, o->a.target, 0, 0, NULL,
+                       "bytes written to a folder output");
   if (o->a.fd < 0 && (o->a.fd = open(o->a.tmp, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0)
     return ms_diag_add(d, MS_ERR_IO, o->a.target, 0, 0, NULL, "cannot write: %s", strerror(errno));
   const char *p = data;
