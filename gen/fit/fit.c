@@ -1426,10 +1426,13 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
   cJSON_AddNumberToObject(root, "medsynth", 1);
   cJSON_AddStringToObject(root, "name", m->name);
   char desc[1024];
+  /* The data file by name only, so the spec does not depend on the directory
+   * fit ran in or on how the path was typed. */
+  const char *src_name = !m->source ? "" : strrchr(m->source, '/') ? strrchr(m->source, '/') + 1 : m->source;
   snprintf(desc, sizeof desc,
            "Fitted by medsynth %s fit from %s (%zu columns); %s. Review before sharing: "
            "docs/privacy.md.",
-           MS_VERSION_STRING, m->source, m->n_fields,
+           MS_VERSION_STRING, src_name, m->n_fields,
            m->epsilon > 0 ? "differentially private" : "k-threshold rules, not differentially private");
   cJSON_AddStringToObject(root, "description", desc);
   cJSON_AddNumberToObject(root, "seed", (double)m->seed);
