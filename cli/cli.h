@@ -105,7 +105,46 @@ int ms_cli_parse_double(const char *s, double *out);
  * (empty items skipped); *n receives the count. NULL when out of memory. */
 char **ms_cli_split_list(char *s, size_t *n);
 
-/* The full command line joined with spaces (for provenance). Caller frees. */
-char *ms_cli_command_line(void);
+/* Provenance of a run: the one writer of the "invocation" attribute
+ * (docs/reproducibility.md). Each command lists the options that change
+ * the values it writes, in a fixed order, under their canonical long names
+ * and with their effective values (defaults made explicit); options that
+ * cannot change a value (output paths, --threads, --batch, --chunk-rows,
+ * --force, -q, --compression) are never listed, and input files appear as
+ * the xxh64 of their bytes, never as a path. Example:
+ *   ms_cli_pv pv[] = {{.option = "spec", .kind = MS_CLI_PV_HASH, .u = hash},
+ *                     {.option = "seed", .kind = MS_CLI_PV_UINT, .u = 7}};
+ *   char *s = ms_cli_provenance("records", pv, 2);
+ *   // {"command":"records","spec":"xxh64:0123456789abcdef","seed":7}
+ * Reals are written in the shortest form that reads back exactly. */
+typedef enum {
+  MS_CLI_PV_STR,    /* s (NULL: null) */
+  MS_CLI_PV_INT,    /* i */
+  MS_CLI_PV_UINT,   /* u */
+  MS_CLI_PV_REAL,   /* x */
+  MS_CLI_PV_BOOL,   /* i != 0 */
+  MS_CLI_PV_RANGE,  /* [x, y] */
+  MS_CLI_PV_HASH,   /* u as "xxh64:<16 hex digits>" */
+  MS_CLI_PV_FILE,   /* s is a path: the xxh64 (seed 0) of its bytes, as HASH */
+  MS_CLI_PV_STRS,   /* list[0..n) as a JSON array */
+  MS_CLI_PV_COUNTS, /* {list[k]: counts[k]} for k < n */
+  MS_CLI_PV_COUNT
+} ms_cli_pv_kind;
+
+typedef struct {
+  const char *option; /* canonical long option name, without dashes */
+  ms_cli_pv_kind kind;
+  const char *s;
+  int64_t i;
+  uint64_t u;
+  double x, y;
+  const char *const *list;
+  const uint64_t *counts;
+  size_t n;
+} ms_cli_pv;
+
+/* One line of JSON: {"command": command, option: value, ...} in the order
+ * given. Caller frees; NULL when out of memory or a FILE cannot be read. */
+char *ms_cli_provenance(const char *command, const ms_cli_pv *opts, size_t n);
 
 #endif

@@ -15,7 +15,8 @@
  * staged (cli/outputs.c), so an error or a signal (SIGINT/SIGTERM, polled
  * once per sampling step and per batch) never leaves a partial file. Image i
  * depends only on (model, seed, sampler settings, i): not on --batch or
- * --threads. */
+ * --threads; the "invocation" attribute records only what images depend on
+ * (no paths, no --batch, --threads). */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -127,7 +128,7 @@ static int run(const opts *o) {
   float *x = NULL, *gimg = NULL;
   void *conv = NULL;
   int32_t *labels = NULL;
-  char *cmdline = NULL;
+  char *invocation = NULL;
   int rc = MS_EXIT_OK;
   ms_status st;
   ms_cli_outputs outs = {0};
@@ -222,6 +223,9 @@ static int run(const opts *o) {
   int conditional = c->num_classes > 0;
   if ((st = ms_writer_begin_array(w, ipath, o->dtype, 4, dims)) != MS_OK) goto werr;
   if (conditional && (st = ms_writer_begin_array(w, lpath, MS_DT_INT32, 1, dims)) != MS_OK) goto werr;
+  /* Every label first, then the images in index order: the sequence of
+   * writes, and so the file's layout, does not depend on --batch. */
+  if (conditional && (st = ms_writer_write_items(w, lpath, 0, (uint64_t)o->n, labels)) != MS_OK) goto werr;
 
   x = malloc((size_t)B * item * sizeof(float));
   conv = malloc((size_t)B * item * ms_dtype_size(o->dtype));
@@ -251,9 +255,6 @@ static int run(const opts *o) {
     if (st != MS_OK) break;
     convert(conv, x, (size_t)nb * item, o->dtype, c->intensity_scale, c->intensity_offset);
     if ((st = ms_writer_write_items(w, ipath, (uint64_t)first, (uint64_t)nb, conv)) != MS_OK) break;
-    if (conditional &&
-        (st = ms_writer_write_items(w, lpath, (uint64_t)first, (uint64_t)nb, labels + first)) != MS_OK)
-      break;
     for (int j = 0; j < nb; j++) {
       const float *img = x + (size_t)j * item; /* channel 0 */
       uint64_t idx = (uint64_t)(first + j);
@@ -274,7 +275,31 @@ static int run(const opts *o) {
   /* Provenance and intensity mapping. */
   char hash[17];
   snprintf(hash, sizeof hash, "%016llx", (unsigned long long)ms_model_weights_xxh64(m));
-  cmdline = ms_cli_command_line();
+  {
+    /* The "invocation" provenance attribute (cli.h): the model file's hash
+     * and the options that change values, with their effective values. */
+    ms_cli_pv pv[12];
+    size_t npv = 0;
+    pv[npv++] = (ms_cli_pv){.option = "model", .kind = MS_CLI_PV_FILE, .s = o->model};
+    pv[npv++] = (ms_cli_pv){.option = "n", .kind = MS_CLI_PV_INT, .i = o->n};
+    pv[npv++] = (ms_cli_pv){.option = "seed", .kind = MS_CLI_PV_UINT, .u = o->seed};
+    if (!is_vae) {
+      pv[npv++] = (ms_cli_pv){.option = "sampler", .kind = MS_CLI_PV_STR, .s = ms_sampler_name(sp.sampler)};
+      pv[npv++] = (ms_cli_pv){.option = "steps", .kind = MS_CLI_PV_INT, .i = steps};
+      pv[npv++] = (ms_cli_pv){.option = "eta", .kind = MS_CLI_PV_REAL, .x = sp.eta};
+      pv[npv++] = (ms_cli_pv){.option = "guidance", .kind = MS_CLI_PV_REAL, .x = sp.guidance};
+    }
+    if (c->num_classes > 0 || o->has_class)
+      pv[npv++] = o->has_class ? (ms_cli_pv){.option = "class", .kind = MS_CLI_PV_INT, .i = o->cls}
+                               : (ms_cli_pv){.option = "class", .kind = MS_CLI_PV_STR, .s = NULL};
+    pv[npv++] = (ms_cli_pv){.option = "name", .kind = MS_CLI_PV_STR, .s = o->name};
+    pv[npv++] = (ms_cli_pv){.option = "dtype", .kind = MS_CLI_PV_STR, .s = ms_dtype_name(o->dtype)};
+    invocation = ms_cli_provenance("images", pv, npv);
+  }
+  if (!invocation) {
+    st = ms_diag_add(&d, MS_ERR_IO, o->model, 0, 0, NULL, "cannot record provenance (model file unreadable?)");
+    goto werr;
+  }
   double slope = 1, intercept = 0;
   if (o->dtype != MS_DT_FLOAT32) {
     double maxv = o->dtype == MS_DT_UINT8 ? 255.0 : 65535.0;
@@ -284,7 +309,7 @@ static int run(const opts *o) {
   if ((st = ms_writer_set_attr_string(w, "generator", "medsynth images")) ||
       (st = ms_writer_set_attr_string(w, "version", MS_VERSION_STRING)) ||
       (st = ms_writer_set_attr_int(w, "seed", (int64_t)o->seed)) ||
-      (cmdline && (st = ms_writer_set_attr_string(w, "command", cmdline))) ||
+      (st = ms_writer_set_attr_string(w, "invocation", invocation)) ||
       (st = ms_writer_set_object_attr_string(w, ipath, "model_xxh64", hash)) ||
       (st = ms_writer_set_object_attr_string(w, ipath, "model_architecture", ms_arch_name(c->arch))) ||
       (st = ms_writer_set_object_attr_string(w, ipath, "units", c->intensity_unit)) ||
@@ -325,7 +350,7 @@ werr:
 done:
   ms_cli_outputs_abort(&outs);
   if (w) ms_writer_abort(w);
-  free(cmdline);
+  free(invocation);
   free(x);
   free(conv);
   free(gimg);

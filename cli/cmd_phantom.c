@@ -167,6 +167,47 @@ static ms_status write_png_outputs(const run_opts *ro, const ms_phantom_params *
   return st;
 }
 
+/* The "invocation" provenance attribute (cli.h, ms_cli_provenance): every
+ * parameter an image depends on, with its effective value (the kind's
+ * defaults made explicit; a null lesion-organ is the kind's default organ),
+ * plus the dataset name and the display window recorded beside the images.
+ * Never --threads, --compression, --force or the output paths. */
+static char *invocation_of(const run_opts *ro, const ms_phantom_params *p, ms_window win) {
+  const ms_lesion_params *l = &p->lesions;
+  const ms_augment_params *a = &p->augment;
+  ms_cli_pv pv[] = {
+      {.option = "kind", .kind = MS_CLI_PV_STR, .s = ms_phantom_kind_name(p->kind)},
+      {.option = "modality", .kind = MS_CLI_PV_STR, .s = ms_modality_name(p->modality)},
+      {.option = "width", .kind = MS_CLI_PV_INT, .i = p->width},
+      {.option = "height", .kind = MS_CLI_PV_INT, .i = p->height},
+      {.option = "depth", .kind = MS_CLI_PV_INT, .i = p->depth},
+      {.option = "fov", .kind = MS_CLI_PV_REAL, .x = p->fov_mm},
+      {.option = "slice-mm", .kind = MS_CLI_PV_REAL, .x = p->slice_mm},
+      {.option = "slice-z", .kind = MS_CLI_PV_REAL, .x = p->slice_z_mm},
+      {.option = "n", .kind = MS_CLI_PV_UINT, .u = ro->n},
+      {.option = "seed", .kind = MS_CLI_PV_UINT, .u = ro->seed},
+      {.option = "lesions", .kind = MS_CLI_PV_RANGE, .x = l->count_min, .y = l->count_max},
+      {.option = "lesion-organ", .kind = MS_CLI_PV_STR, .s = l->organ ? ms_label_name(l->organ) : NULL},
+      {.option = "lesion-size", .kind = MS_CLI_PV_RANGE, .x = l->diameter_min_mm, .y = l->diameter_max_mm},
+      {.option = "irregularity", .kind = MS_CLI_PV_REAL, .x = l->irregularity},
+      {.option = "contrast", .kind = MS_CLI_PV_RANGE, .x = l->contrast_min, .y = l->contrast_max},
+      {.option = "dose", .kind = MS_CLI_PV_REAL, .x = p->dose},
+      {.option = "mr-noise", .kind = MS_CLI_PV_REAL, .x = p->mr_noise},
+      {.option = "bias", .kind = MS_CLI_PV_REAL, .x = p->mr_bias},
+      {.option = "noise-free", .kind = MS_CLI_PV_BOOL, .i = !p->noise},
+      {.option = "supersample", .kind = MS_CLI_PV_INT, .i = p->supersample},
+      {.option = "rotate", .kind = MS_CLI_PV_REAL, .x = a->rotate_deg},
+      {.option = "scale", .kind = MS_CLI_PV_RANGE, .x = a->scale_min, .y = a->scale_max},
+      {.option = "elastic", .kind = MS_CLI_PV_REAL, .x = a->elastic_mm},
+      {.option = "elastic-grid", .kind = MS_CLI_PV_INT, .i = a->elastic_grid},
+      {.option = "intensity-shift", .kind = MS_CLI_PV_REAL, .x = a->intensity_shift},
+      {.option = "intensity-scale", .kind = MS_CLI_PV_REAL, .x = a->intensity_scale},
+      {.option = "name", .kind = MS_CLI_PV_STR, .s = ro->name},
+      {.option = "window", .kind = MS_CLI_PV_RANGE, .x = win.center, .y = win.width},
+  };
+  return ms_cli_provenance("phantom", pv, sizeof pv / sizeof *pv);
+}
+
 static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag *d) {
   ms_status st;
   run_opts rs = *ro_in; /* file outputs redirected to their staged places */
@@ -379,7 +420,7 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
   if ((st = sink.end_table(sink.ctx, lname)) != MS_OK || (st = sink.end_table(sink.ctx, sname)) != MS_OK) goto done;
   /* Attributes. */
   char *labels = ms_phantom_label_table_json(p);
-  char *cmdline = ms_cli_command_line();
+  char *invocation = invocation_of(ro, p, win);
   const char *units = p->modality == MS_MODALITY_CT ? "HU" : "a.u.";
   const char *objs[2] = {ipath, mpath};
   for (int o = 0; o < 2 && st == MS_OK; o++) {
@@ -397,9 +438,11 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
   if (st == MS_OK) st = ms_writer_set_attr_string(w, "generator", "medsynth phantom");
   if (st == MS_OK) st = ms_writer_set_attr_string(w, "version", MS_VERSION_STRING);
   if (st == MS_OK) st = ms_writer_set_attr_int(w, "seed", (int64_t)ro->seed);
-  if (st == MS_OK && cmdline) st = ms_writer_set_attr_string(w, "command", cmdline);
+  if (st == MS_OK)
+    st = invocation ? ms_writer_set_attr_string(w, "invocation", invocation)
+                    : ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
   free(labels);
-  free(cmdline);
+  free(invocation);
   if (st != MS_OK) goto done;
   if (n_grid) {
     ms_sheet_opts so;

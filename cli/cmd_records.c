@@ -6,7 +6,8 @@
  * --nifti and --grid outputs are staged (cli/outputs.c), so a failed or
  * interrupted run (SIGINT/SIGTERM, polled once per chunk) leaves no file
  * behind. Provenance (version, spec text and hash, seed, rows,
- * candidates, command line) goes into root attributes. A short report goes to
+ * candidates, and the invocation: the options that change values, never
+ * paths or thread counts) goes into root attributes. A short report goes to
  * stderr. */
 #include <getopt.h>
 #include <inttypes.h>
@@ -71,6 +72,47 @@ static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, fmt, arg);
   fprintf(stderr, "\n(see 'medsynth records --help')\n");
   return MS_EXIT_USAGE;
+}
+
+/* The "invocation" provenance attribute (cli.h, ms_cli_provenance): the
+ * spec's hash, the effective seed, the rows of every root table, the tables
+ * written (spec order), the shard, and whether image fields were skipped. */
+static char *invocation_of(const ms_spec *spec, const ms_generate_opts *go,
+                           const ms_generate_report *rep, const char *const *sel, size_t n_sel,
+                           int with_images) {
+  size_t nt = ms_spec_n_tables(spec), n_roots = 0, n_written = 0;
+  const char **roots = malloc((nt ? nt : 1) * sizeof *roots);
+  const char **written = malloc((nt ? nt : 1) * sizeof *written);
+  uint64_t *rows = malloc((nt ? nt : 1) * sizeof *rows);
+  char *out = NULL;
+  if (roots && written && rows) {
+    for (size_t i = 0; i < nt; i++) {
+      const char *name = ms_spec_table_schema(spec, i)->name;
+      if (ms_spec_table_parent(spec, i) == SIZE_MAX) {
+        roots[n_roots] = name;
+        rows[n_roots++] = go->rows ? go->rows : ms_spec_table_rows(spec, i);
+      }
+      int chosen = sel == NULL;
+      for (size_t k = 0; k < n_sel && !chosen; k++) chosen = !strcmp(sel[k], name);
+      if (chosen) written[n_written++] = name;
+    }
+    char shard[48];
+    snprintf(shard, sizeof shard, "%u/%u", go->shard_count > 1 ? go->shard_index + 1 : 1,
+             go->shard_count > 1 ? go->shard_count : 1);
+    ms_cli_pv pv[] = {
+        {.option = "spec", .kind = MS_CLI_PV_HASH, .u = ms_spec_hash(spec)},
+        {.option = "seed", .kind = MS_CLI_PV_UINT, .u = rep->seed},
+        {.option = "rows", .kind = MS_CLI_PV_COUNTS, .list = roots, .counts = rows, .n = n_roots},
+        {.option = "table", .kind = MS_CLI_PV_STRS, .list = written, .n = n_written},
+        {.option = "shard", .kind = MS_CLI_PV_STR, .s = shard},
+        {.option = "no-images", .kind = MS_CLI_PV_BOOL, .i = ms_spec_n_images(spec) > 0 && !with_images},
+    };
+    out = ms_cli_provenance("records", pv, sizeof pv / sizeof *pv);
+  }
+  free(roots);
+  free(written);
+  free(rows);
+  return out;
 }
 
 static int cmd_records(int argc, char **argv) {
@@ -259,13 +301,13 @@ static int cmd_records(int argc, char **argv) {
     const char *text = ms_spec_text(spec, &tl);
     char hex[24];
     snprintf(hex, sizeof hex, "%016" PRIx64, ms_spec_hash(spec));
-    char *cmdline = ms_cli_command_line();
+    char *invocation = invocation_of(spec, &go, &rep, n_tables ? tables : NULL, n_tables, with_images);
     st = ms_writer_set_attr_string(w, "medsynth_version", MS_VERSION_STRING);
     if (!st) st = ms_writer_set_attr_string(w, "spec", text);
     if (!st) st = ms_writer_set_attr_string(w, "spec_name", ms_spec_name(spec));
     if (!st) st = ms_writer_set_attr_string(w, "spec_xxh64", hex);
     if (!st) st = ms_writer_set_attr_int(w, "seed", (int64_t)rep.seed);
-    if (!st && cmdline) st = ms_writer_set_attr_string(w, "command_line", cmdline);
+    if (!st) st = invocation ? ms_writer_set_attr_string(w, "invocation", invocation) : MS_ERR_NOMEM;
     if (!st && go.shard_count > 1) {
       char sh[48];
       snprintf(sh, sizeof sh, "%u/%u", go.shard_index + 1, go.shard_count);
@@ -281,7 +323,7 @@ static int cmd_records(int argc, char **argv) {
         st = ms_writer_set_attr_int(w, name, (int64_t)rep.tables[i].candidates);
       }
     }
-    free(cmdline);
+    free(invocation);
     if (st) ms_diag_add(&d, st, NULL, 0, 0, NULL, "cannot record provenance attributes");
   }
   if (st == MS_OK) {

@@ -4,6 +4,7 @@
  * the library reports through ms_status and ms_diag. */
 #include <errno.h>
 #include <gsl/gsl_errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "cli.h"
 #include "medsynth/version.h"
@@ -19,8 +21,6 @@
 extern const ms_cli_command __start_ms_cli_cmds[];
 extern const ms_cli_command __stop_ms_cli_cmds[];
 
-static int g_argc;
-static char **g_argv;
 /* The first SIGINT/SIGTERM received; set only by on_signal. */
 static ms_cancel_flag g_signal;
 
@@ -171,17 +171,125 @@ int ms_cli_parse_double(const char *s, double *out) {
   return 0;
 }
 
-char *ms_cli_command_line(void) {
-  size_t len = 1;
-  for (int i = 0; i < g_argc; i++) len += strlen(g_argv[i]) + 1;
-  char *s = malloc(len);
-  if (!s) return NULL;
-  s[0] = '\0';
-  for (int i = 0; i < g_argc; i++) {
-    if (i) strcat(s, " ");
-    strcat(s, g_argv[i]);
+/* ---- provenance --------------------------------------------------------
+ *
+ * The "invocation" attribute is a function of the values a run produces, not
+ * of how its command was typed: the subcommand plus the options that change
+ * values, each under its canonical long name, in the order the command lists
+ * them, with effective values (defaults made explicit) in one canonical
+ * spelling. Input files are named by the xxh64 of their bytes, never by
+ * path. Output paths, thread counts, batch and chunk sizes, --force and
+ * verbosity never appear (docs/reproducibility.md). */
+
+static void pv_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+    if (*p == '"' || *p == '\\')
+      fprintf(f, "\\%c", *p);
+    else if (*p == '\n')
+      fputs("\\n", f);
+    else if (*p == '\r')
+      fputs("\\r", f);
+    else if (*p == '\t')
+      fputs("\\t", f);
+    else if (*p < 0x20)
+      fprintf(f, "\\u%04x", *p);
+    else
+      fputc(*p, f);
   }
-  return s;
+  fputc('"', f);
+}
+
+/* %.15g, %.16g or %.17g, the first that reads back as x (the rule of the
+ * CSV writer, docs/file-format.md); null when not finite. */
+static void pv_real(FILE *f, double x) {
+  if (!isfinite(x)) {
+    fputs("null", f);
+    return;
+  }
+  if (x == 0) x = 0; /* -0 and 0 are one value here */
+  char b[40];
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(b, sizeof b, "%.*g", prec, x);
+    if (strtod(b, NULL) == x) break;
+  }
+  fputs(b, f);
+}
+
+static int pv_file_hash(const char *path, uint64_t *out) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  XXH64_state_t *st = XXH64_createState();
+  unsigned char buf[1 << 16];
+  size_t n;
+  int rc = st ? 0 : -1;
+  if (st) XXH64_reset(st, 0);
+  while (rc == 0 && (n = fread(buf, 1, sizeof buf, f)) > 0) XXH64_update(st, buf, n);
+  if (rc == 0 && ferror(f)) rc = -1;
+  if (rc == 0) *out = XXH64_digest(st);
+  if (st) XXH64_freeState(st);
+  fclose(f);
+  return rc;
+}
+
+char *ms_cli_provenance(const char *command, const ms_cli_pv *opts, size_t n) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return NULL;
+  int bad = 0;
+  fputs("{\"command\":", f);
+  pv_string(f, command);
+  for (size_t i = 0; i < n && !bad; i++) {
+    const ms_cli_pv *o = &opts[i];
+    uint64_t h = o->u;
+    fputc(',', f);
+    pv_string(f, o->option);
+    fputc(':', f);
+    switch (o->kind) {
+      case MS_CLI_PV_STR:
+        if (o->s)
+          pv_string(f, o->s);
+        else
+          fputs("null", f);
+        break;
+      case MS_CLI_PV_INT: fprintf(f, "%" PRId64, o->i); break;
+      case MS_CLI_PV_UINT: fprintf(f, "%" PRIu64, o->u); break;
+      case MS_CLI_PV_REAL: pv_real(f, o->x); break;
+      case MS_CLI_PV_BOOL: fputs(o->i ? "true" : "false", f); break;
+      case MS_CLI_PV_RANGE:
+        fputc('[', f);
+        pv_real(f, o->x);
+        fputc(',', f);
+        pv_real(f, o->y);
+        fputc(']', f);
+        break;
+      case MS_CLI_PV_FILE:
+        if (pv_file_hash(o->s, &h)) {
+          bad = 1;
+          break;
+        }
+        /* fall through */
+      case MS_CLI_PV_HASH: fprintf(f, "\"xxh64:%016" PRIx64 "\"", h); break;
+      case MS_CLI_PV_STRS:
+      case MS_CLI_PV_COUNTS:
+        fputc(o->kind == MS_CLI_PV_STRS ? '[' : '{', f);
+        for (size_t k = 0; k < o->n; k++) {
+          if (k) fputc(',', f);
+          pv_string(f, o->list[k]);
+          if (o->kind == MS_CLI_PV_COUNTS) fprintf(f, ":%" PRIu64, o->counts[k]);
+        }
+        fputc(o->kind == MS_CLI_PV_STRS ? ']' : '}', f);
+        break;
+      default: bad = 1; break;
+    }
+  }
+  fputc('}', f);
+  if (fclose(f) || bad) {
+    free(text);
+    return NULL;
+  }
+  return text;
 }
 
 static int cmd_cmp(const void *a, const void *b) {
@@ -209,8 +317,6 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-  g_argc = argc;
-  g_argv = argv;
   /* GSL's default handler aborts; the library checks its inputs and reports
    * through ms_status instead. */
   gsl_set_error_handler_off();

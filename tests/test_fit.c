@@ -595,6 +595,107 @@ static void test_fit_spec_correlates_categorical_and_bool(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* Every spec fit writes is one records accepts and generates from: many
+ * small tables of real columns with 1 to 4 decimals (generated here from
+ * fixed keys), each fitted with the k-threshold rules and under DP (with and
+ * without declared bounds), the fitted spec loaded by ms_spec_load_string
+ * and 200 rows generated from it. The column shapes are the ones whose
+ * fitted range can miss the decimal grid: two adjacent grid values (range
+ * narrower than one step), a narrow uniform, a near-constant column, a
+ * constant, values around 1e6 (where value * 10^decimals is not exact), a
+ * wide normal and a skewed one. */
+static void test_fit_every_fitted_spec_generates(void **state) {
+  (void)state;
+  enum { N_TABLES = 48, SHAPES = 7 };
+  ms_diag d;
+  ms_diag_init(&d);
+  int fits = 0;
+  for (uint64_t t = 0; t < N_TABLES; t++) {
+    ms_rng_key k = ms_rng_key_make(t, ms_rng_stream("test/fit_decimals"));
+    size_t n = 10 + (size_t)ms_rng_below(k, 0, 0, 51);
+    int dec[3];
+    double step[3], base[3];
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    assert_non_null(fp);
+    fprintf(fp, "a,b,c\n");
+    for (int j = 0; j < 3; j++) {
+      dec[j] = 1 + (int)ms_rng_below(k, 1, (uint64_t)j, 4);
+      step[j] = pow(10, -dec[j]);
+      base[j] = (double)(int64_t)ms_rng_below(k, 2, (uint64_t)j, 2000) * step[j] * 7;
+    }
+    for (size_t r = 0; r < n; r++) {
+      for (int j = 0; j < 3; j++) {
+        int shape = (int)((t + (uint64_t)j) % SHAPES);
+        double u = ms_rng_uniform(k, 10 + r, (uint64_t)j), z = ms_rng_normal(k, 10 + r, 8 + (uint64_t)j), v;
+        switch (shape) {
+          case 0: v = base[j] + step[j] * (u < 0.5); break;                  /* two adjacent values */
+          case 1: v = base[j] + step[j] * floor(u * 4); break;               /* four steps wide */
+          case 2: v = base[j] + step[j] * (u < 0.1 ? 1 : 0); break;           /* near-constant */
+          case 3: v = base[j]; break;                                         /* constant */
+          case 4: v = 644564.07 + 1000 * (double)t + step[j] * floor(u * 3); break; /* large */
+          case 5: v = 50 + 10 * z; break;                                     /* wide normal */
+          default: v = exp(z); break;                                         /* skewed */
+        }
+        /* the frame infers a real column from its decimals: print them all */
+        fprintf(fp, "%s%.*f", j ? "," : "", dec[j], v);
+      }
+      fprintf(fp, "\n");
+    }
+    fclose(fp);
+    ms_frame *f = parse(text, &d);
+    assert_non_null(f);
+    for (int setting = 0; setting < 4; setting++) {
+      ms_fit_params p;
+      ms_fit_params_init(&p);
+      p.seed = t * 4 + (uint64_t)setting;
+      const char *bc[1] = {"a"};
+      double blo[1] = {base[0] - 0.3 * step[0]}, bhi[1] = {base[0] + 0.6 * step[0]};
+      if (setting == 1) p.epsilon = 1;
+      if (setting == 2) p.epsilon = 0.1;
+      if (setting == 3) { /* declared bounds narrower than one step */
+        p.epsilon = 1;
+        p.bound_columns = bc;
+        p.bound_lo = blo;
+        p.bound_hi = bhi;
+        p.n_bounds = 1;
+      }
+      ms_fit_model *m = NULL;
+      ms_diag_clear(&d);
+      assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+      char *json = ms_fit_model_to_json(m);
+      assert_non_null(json);
+      ms_spec *s = NULL;
+      ms_diag_clear(&d);
+      if (ms_spec_load_string(&s, json, strlen(json), "fitted.json", &d) != MS_OK) {
+        char *msg = ms_diag_format(&d);
+        print_error("table %llu setting %d (%zu rows, decimals %d %d %d): fitted spec rejected:\n%s\n%s\n",
+                    (unsigned long long)t, setting, n, dec[0], dec[1], dec[2], msg, json);
+        free(msg);
+        fail();
+      }
+      memsink ms = {0};
+      ms_sink sink = memsink_sink(&ms);
+      ms_generate_opts o;
+      ms_generate_opts_init(&o);
+      o.rows = 200;
+      o.threads = 1;
+      assert_int_equal(ms_generate(s, &o, &sink, NULL, &d), MS_OK);
+      assert_int_equal(ms.t[0].n, 200);
+      memsink_free(&ms);
+      ms_spec_free(s);
+      free(json);
+      ms_fit_model_free(m);
+      fits++;
+    }
+    ms_frame_free(f);
+    free(text);
+  }
+  assert_int_equal(fits, N_TABLES * 4);
+  ms_diag_deinit(&d);
+}
+
 int main(void) {
   gsl_set_error_handler_off();
   const struct CMUnitTest tests[] = {
@@ -610,6 +711,7 @@ int main(void) {
       cmocka_unit_test(test_fit_conditional_missingness),
       cmocka_unit_test(test_fit_rejects_bad_parameters_and_tiny_tables),
       cmocka_unit_test(test_fit_constant_and_all_missing_columns),
+      cmocka_unit_test(test_fit_every_fitted_spec_generates),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

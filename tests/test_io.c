@@ -1057,6 +1057,139 @@ static void test_io_verify_detects_changed_data(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* ---- wide tables ------------------------------------------------------ */
+
+/* A table of n copies of fixture column `src`, named "c00000", ...; the
+ * last name is `extra` characters longer. Names live in `names`. */
+static ms_table_schema wide_schema(size_t src, size_t n, size_t extra, ms_column *cols, char (*names)[64]) {
+  for (size_t j = 0; j < n; j++) {
+    cols[j] = g_cols[src];
+    snprintf(names[j], 64, "c%05u%.*s", (unsigned)j, (int)(j + 1 == n ? extra : 0), "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    cols[j].name = names[j];
+  }
+  return (ms_table_schema){.name = "w", .n_columns = n, .columns = cols};
+}
+
+/* Whether HDF5 itself (v1.10 format bounds, as the writer uses) can create
+ * a dataset whose row type is the compound of schema s. */
+static int hdf5_accepts(const ms_table_schema *s) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110);
+  hid_t f = H5Fcreate(tpath("probe.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  ms__rowlayout L;
+  assert_int_equal(ms__rowlayout_init(&L, s), MS_OK);
+  hid_t t = ms__rowlayout_h5type(&L, s);
+  hsize_t dim = 0, maxd = H5S_UNLIMITED, cd = 4;
+  hid_t sp = H5Screate_simple(1, &dim, &maxd), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 1, &cd);
+  H5E_auto2_t fn;
+  void *data;
+  H5Eget_auto2(H5E_DEFAULT, &fn, &data);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  hid_t ds = H5Dcreate2(f, "d", t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Eset_auto2(H5E_DEFAULT, fn, data);
+  int ok = ds >= 0;
+  if (ok) H5Dclose(ds);
+  H5Pclose(dcpl);
+  H5Sclose(sp);
+  H5Tclose(t);
+  ms__rowlayout_deinit(&L);
+  H5Fclose(f);
+  H5Pclose(fapl);
+  return ok;
+}
+
+/* For every column type (with and without a validity member): the largest
+ * table whose row type ms__h5_compound_bytes puts at or below 65,535 bytes
+ * is one that HDF5 accepts and is written as one dataset; one more name
+ * character is a row type HDF5 refuses, and the writer splits that table
+ * into two parts that read back, value for value, as the whole table. */
+static void test_io_hdf5_wide_table_limit_every_type(void **state) {
+  (void)state;
+  enum { MAXC = 9000 };
+  ms_column *cols = calloc(MAXC, sizeof *cols);
+  char(*names)[64] = calloc(MAXC, sizeof *names);
+  assert_non_null(cols);
+  assert_non_null(names);
+  ms_diag d;
+  ms_diag_init(&d);
+  for (size_t src = 0; src < C_N; src++) {
+    /* most columns that fit, then the longest last name that still fits */
+    ms_table_schema s = wide_schema(src, MAXC, 0, cols, names);
+    size_t lo = 1, hi = MAXC; /* bytes(lo) fits, bytes(hi) does not */
+    assert_true(ms__h5_compound_bytes(&s, 0, MAXC) > MS__H5_MAX_TYPE_BYTES);
+    while (hi - lo > 1) {
+      size_t mid = (lo + hi) / 2;
+      if (ms__h5_compound_bytes(&s, 0, mid) <= MS__H5_MAX_TYPE_BYTES)
+        lo = mid;
+      else
+        hi = mid;
+    }
+    size_t n = lo, extra = 0;
+    while ((s = wide_schema(src, n, extra + 1, cols, names), ms__h5_compound_bytes(&s, 0, n)) <= MS__H5_MAX_TYPE_BYTES)
+      extra++;
+    for (int over = 0; over < 2; over++) {
+      s = wide_schema(src, n, extra + (size_t)over, cols, names);
+      size_t bytes = ms__h5_compound_bytes(&s, 0, n);
+      if (hdf5_accepts(&s) != !over)
+        fail_msg("column type of '%s', %zu columns: computed %zu bytes, but HDF5 %s it", g_cols[src].name, n,
+                 bytes, over ? "accepts" : "refuses");
+      /* write 5 rows: every copy holds the fixture column's values */
+      ms_writer_opts o;
+      ms_writer_opts_init(&o);
+      o.force = 1;
+      o.no_timestamp = 1;
+      ms_writer *w = NULL;
+      assert_int_equal(ms_writer_open(&w, tpath("wide.h5"), &o, &d), MS_OK);
+      ms_chunk *fx = NULL, *c = NULL;
+      assert_int_equal(ms_chunk_new(&fx, &g_schema, 5), MS_OK);
+      assert_int_equal(ms_chunk_new(&c, &s, 5), MS_OK);
+      for (size_t i = 0; i < 5; i++) fill_row(fx, i, i + 1);
+      size_t vs = ms_column_value_size(&g_cols[src]);
+      for (size_t j = 0; j < n; j++) {
+        memcpy(c->cols[j].data, fx->cols[src].data, 5 * vs);
+        if (c->cols[j].valid) memcpy(c->cols[j].valid, fx->cols[src].valid, 5);
+      }
+      c->n_rows = 5;
+      ms_sink k = ms_writer_sink(w);
+      assert_int_equal(k.begin_table(k.ctx, &s, 5), MS_OK);
+      assert_int_equal(k.write_chunk(k.ctx, c), MS_OK);
+      assert_int_equal(k.end_table(k.ctx, "w"), MS_OK);
+      assert_int_equal(ms_writer_commit(w, &d), MS_OK);
+      hid_t f = H5Fopen(tpath("wide.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
+      H5O_info_t oi;
+      assert_true(H5Oget_info_by_name2(f, "/tables/w", &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0);
+      assert_int_equal(oi.type, over ? H5O_TYPE_GROUP : H5O_TYPE_DATASET);
+      H5Fclose(f);
+      ms_table_reader *r = NULL;
+      assert_int_equal(ms_table_reader_open(&r, tpath("wide.h5"), &d), MS_OK);
+      const ms_table_schema *rs = ms_table_reader_schema(r, 0);
+      assert_int_equal(rs->n_columns, n);
+      assert_string_equal(rs->columns[n - 1].name, names[n - 1]);
+      ms_chunk *got = NULL;
+      assert_int_equal(ms_chunk_new(&got, rs, 5), MS_OK);
+      assert_int_equal(ms_table_reader_read(r, 0, 0, got, &d), MS_OK);
+      assert_int_equal(got->n_rows, 5);
+      for (size_t j = 0; j < n; j++)
+        for (size_t i = 0; i < 5; i++) {
+          int wv = fx->cols[src].valid ? fx->cols[src].valid[i] : 1;
+          int gv = got->cols[j].valid ? got->cols[j].valid[i] : 1;
+          assert_int_equal(gv, wv);
+          if (wv && memcmp((uint8_t *)got->cols[j].data + i * vs, (uint8_t *)fx->cols[src].data + i * vs, vs))
+            fail_msg("%s: column %zu row %zu differs after the round trip", g_cols[src].name, j, i);
+        }
+      assert_int_equal(ms_table_reader_verify(r, 0, NULL, &d), MS_OK);
+      ms_chunk_free(got);
+      ms_table_reader_free(r);
+      ms_chunk_free(c);
+      ms_chunk_free(fx);
+    }
+  }
+  ms_diag_deinit(&d);
+  free(cols);
+  free(names);
+}
+
 /* `test_io --write-sample FILE.h5` writes the fixture table (1000 rows) and a
  * small array, for tests/cli/io_h5py.sh, which checks them with h5py. */
 static int write_sample(const char *path) {
@@ -1122,6 +1255,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_io_reader_rejects_bad_files),
       cmocka_unit_test(test_io_reader_survives_truncated_file),
       cmocka_unit_test(test_io_verify_detects_changed_data),
+      cmocka_unit_test(test_io_hdf5_wide_table_limit_every_type),
   };
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

@@ -234,6 +234,12 @@ static void col_stats(evcol *c) {
   free(v);
 }
 
+/* The file name part of a path ("a/b.csv" -> "b.csv"). */
+static const char *base_name(const char *path) {
+  const char *s = path ? strrchr(path, '/') : NULL;
+  return s ? s + 1 : path ? path : "";
+}
+
 static double ks_complement(const evcol *c, int a, int b) {
   size_t na, nb;
   double *x = sorted_present(c->x[a], c->n[a], &na), *y = sorted_present(c->x[b], c->n[b], &nb);
@@ -590,13 +596,17 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   int nv = 0;
   cJSON_AddStringToObject(root, "medsynth_version", MS_VERSION_STRING);
   cJSON *in = cJSON_AddObjectToObject(root, "inputs");
-  cJSON_AddStringToObject(in, "train", train->source);
+  /* Inputs by file name only: the report must not depend on the directory
+   * the command ran in or on how the paths were typed. */
+  const char *train_name = base_name(train->source), *syn_name = base_name(syn->source);
+  const char *hold_name = holdout ? base_name(holdout->source) : NULL;
+  cJSON_AddStringToObject(in, "train", train_name);
   cJSON_AddNumberToObject(in, "train_rows", (double)train->n_rows);
   if (holdout) {
-    cJSON_AddStringToObject(in, "holdout", holdout->source);
+    cJSON_AddStringToObject(in, "holdout", hold_name);
     cJSON_AddNumberToObject(in, "holdout_rows", (double)holdout->n_rows);
   }
-  cJSON_AddStringToObject(in, "synthetic", syn->source);
+  cJSON_AddStringToObject(in, "synthetic", syn_name);
   cJSON_AddNumberToObject(in, "synthetic_rows", (double)syn->n_rows);
   cJSON_AddNumberToObject(in, "columns", (double)e.d);
   cJSON_AddNumberToObject(in, "seed", (double)p->seed);
@@ -1038,9 +1048,9 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     if (!fp) st = MS_ERR_NOMEM;
     else {
       fprintf(fp, "# Synthetic data evaluation\n\n");
-      fprintf(fp, "Real (train): `%s` (%zu rows); ", train->source, train->n_rows);
-      if (holdout) fprintf(fp, "holdout: `%s` (%zu rows); ", holdout->source, holdout->n_rows);
-      fprintf(fp, "synthetic: `%s` (%zu rows); %zu columns compared. medsynth %s.\n\n", syn->source,
+      fprintf(fp, "Real (train): `%s` (%zu rows); ", train_name, train->n_rows);
+      if (holdout) fprintf(fp, "holdout: `%s` (%zu rows); ", hold_name, holdout->n_rows);
+      fprintf(fp, "synthetic: `%s` (%zu rows); %zu columns compared. medsynth %s.\n\n", syn_name,
               syn->n_rows, e.d, MS_VERSION_STRING);
       fprintf(fp, "This report is computed from the real data and is as confidential as it.\n\n");
       fprintf(fp, "**Utility: %s.** **Privacy: %s.** Overall: **%s**.\n\n",

@@ -410,6 +410,25 @@ static void coarse_edges(int b, double *lo, double *hi) {
   else *lo = -c, *hi = -a;
 }
 
+/* A real column is generated at `decimals` decimals, so the released range
+ * must hold a value with that many decimals (records rejects a spec whose
+ * min..max holds none) and a constant must be one. The k-threshold range
+ * always does: it spans the mean of the k smallest values to the mean of
+ * the k largest, around the k-th smallest value, itself on the grid. The DP
+ * range and constant come from histogram bin edges and need not: they move
+ * onto the grid (post-processing of released values). */
+static void dp_real_on_grid(fit_field *f) {
+  if (f->kind != MS_FKIND_REAL) return;
+  double s = pow(10, f->decimals);
+  if (f->fam == FAM_CONSTANT) {
+    f->par[0] = round(f->par[0] * s) / s;
+    f->lo = f->hi = f->par[0];
+  } else if (ceil(f->lo * s) > floor(f->hi * s)) {
+    f->lo = floor(f->lo * s) / s;
+    f->hi = ceil(f->hi * s) / s;
+  }
+}
+
 #define FINE_MAX 64
 /* rho: this column's zCDP share. Releases (through Gaussian histograms of
  * L2 sensitivity 1 each) a range unless declared, then the histogram inside
@@ -492,6 +511,7 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     f->par[0] = sig6((lo + hi) / 2);
     if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) f->par[0] = round(f->par[0]);
     f->lo = f->hi = f->par[0];
+    dp_real_on_grid(f);
     return MS_OK;
   }
   double vlo = lo + w * first, vhi = lo + w * (last + 1);
@@ -526,6 +546,7 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     f->fam = FAM_CONSTANT;
     f->par[0] = f->qv[0];
   }
+  dp_real_on_grid(f);
   return MS_OK;
 }
 
@@ -1428,10 +1449,13 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
   cJSON_AddNumberToObject(root, "medsynth", 1);
   cJSON_AddStringToObject(root, "name", m->name);
   char desc[1024];
+  /* The data file by name only, so the spec does not depend on the directory
+   * fit ran in or on how the path was typed. */
+  const char *src_name = !m->source ? "" : strrchr(m->source, '/') ? strrchr(m->source, '/') + 1 : m->source;
   snprintf(desc, sizeof desc,
            "Fitted by medsynth %s fit from %s (%zu columns); %s. Review before sharing: "
            "docs/privacy.md.",
-           MS_VERSION_STRING, m->source, m->n_fields,
+           MS_VERSION_STRING, src_name, m->n_fields,
            m->epsilon > 0 ? "differentially private" : "k-threshold rules, not differentially private");
   cJSON_AddStringToObject(root, "description", desc);
   cJSON_AddNumberToObject(root, "seed", (double)m->seed);

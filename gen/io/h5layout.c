@@ -163,6 +163,49 @@ hid_t ms__rowlayout_h5type(const ms__rowlayout *L, const ms_table_schema *s) {
   return ct;
 }
 
+/* ---- size of the row type in an object header ----------------------- */
+
+/* Bytes of one member's datatype message inside a version 3 compound:
+ * the 8-byte datatype header plus the class properties (fixed-point: bit
+ * offset and precision, 4; floating-point: 12; string: none; the bool enum:
+ * its int8 base type (12), the names "FALSE" and "TRUE" with their NULs
+ * (unpadded in version 3) and one value byte each). */
+static size_t member_type_bytes(ms_coltype t) {
+  switch (t) {
+    case MS_COL_INT64:
+    case MS_COL_DATETIME:
+    case MS_COL_DATE:
+      return 8 + 4;
+    case MS_COL_FLOAT64:
+      return 8 + 12;
+    case MS_COL_BOOL:
+      return MS__H5_BOOL_TYPE_BYTES;
+    default: /* strings and categorical labels */
+      return 8;
+  }
+}
+
+size_t ms__h5_compound_bytes(const ms_table_schema *s, size_t first, size_t n) {
+  size_t bytes = 8, row = 0, members = 0;
+  for (size_t j = first; j < first + n; j++) {
+    const ms_column *c = &s->columns[j];
+    size_t nl = strlen(c->name) + 1;
+    bytes += nl + member_type_bytes(c->type);
+    row += col_width(c);
+    members++;
+    if (has_valid_member(c)) {
+      bytes += nl + sizeof MS__VALID_SUFFIX - 1 + MS__H5_BOOL_TYPE_BYTES;
+      row += 1;
+      members++;
+    }
+  }
+  /* each member's byte offset takes the fewest bytes that hold the row
+   * size (H5VM_limit_enc_size: floor(log2(size)) / 8 + 1) */
+  size_t ob = 1;
+  for (size_t r = row; r >= 256; r >>= 8) ob++;
+  return bytes + members * ob;
+}
+
 /* ---- schema JSON ------------------------------------------------------ */
 
 static int add_str_or_null(cJSON *o, const char *k, const char *v) {

@@ -1,6 +1,9 @@
 /* HDF5 writer: tables as chunked, extendible compound datasets under
  * /tables, N-d arrays as chunked datasets with one item per chunk
- * (docs/file-format.md).
+ * (docs/file-format.md). A table whose compound row type would not fit in
+ * an object header message (ms__h5_compound_bytes > 65,535 bytes) becomes a
+ * group of column-group datasets, each written exactly like a table
+ * ("Wide tables"); narrower tables never change form.
  *
  * Speed: HDF5's deflate filter runs on the calling thread only, at roughly
  * 30-40 MB/s per core. Instead, rows are packed into raw chunks, a bounded
@@ -45,7 +48,7 @@
 #define MS__CHUNK_TARGET_BYTES (512u * 1024u)
 #define MS__MAX_RANK 32
 
-typedef struct {
+typedef struct h5table {
   char *name;
   ms_table_schema schema;
   ms__rowlayout L;
@@ -71,6 +74,14 @@ typedef struct {
   XXH64_state_t *xx;
   char **padded; /* per categorical column: its labels zero-padded to the width */
   int ended;
+  /* A wide table (row type too large for one object header) is a group of
+   * part datasets, each holding consecutive columns: this entry then has no
+   * dataset or buffers of its own, only the group and its parts. */
+  hid_t group;
+  struct h5table **parts;
+  size_t n_parts;
+  size_t *part_first; /* first column of each part */
+  uint64_t digest;    /* the "xxh64" written when the dataset ended */
 } h5table;
 
 typedef struct {
@@ -361,6 +372,10 @@ ms_status ms__h5w_attr_double(ms__h5w *h, const char *obj, const char *name, dou
 
 static void table_free(h5table *t) {
   if (!t) return;
+  for (size_t k = 0; k < t->n_parts; k++) table_free(t->parts[k]);
+  free(t->parts);
+  free(t->part_first);
+  if (t->group >= 0) H5Gclose(t->group);
   if (t->dset >= 0) H5Dclose(t->dset);
   free(t->name);
   if (t->padded) /* before the schema, which gives its length */
@@ -450,18 +465,14 @@ static int write_column_attrs(hid_t ds, const ms_table_schema *s) {
   return rc;
 }
 
-ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t expected,
-                              ms_diag *d) {
-  ms_status st = check_schema(s, d);
-  if (st) return st;
-  if (find_table(h, s->name))
-    return ms_diag_add(d, MS_ERR_EXISTS, NULL, 0, 0, s->name, "table written twice");
-  h5table **nt = ms__realloc(h->tables, (h->n_tables + 1) * sizeof *nt);
-  if (!nt) return MS_ERR_NOMEM;
-  h->tables = nt;
+/* A table dataset at `path` for schema s (a whole table, or one part of a
+ * wide one); *out owns its copy of the schema. */
+static ms_status dataset_new(ms__h5w *h, const ms_table_schema *s, const char *path,
+                             uint64_t expected, h5table **out, ms_diag *d) {
+  *out = NULL;
   h5table *t = ms__calloc(1, sizeof *t);
   if (!t) return MS_ERR_NOMEM;
-  t->dset = -1;
+  t->dset = t->group = -1;
   if (!(t->name = ms__strdup(s->name)) || ms_table_schema_copy(&t->schema, s) ||
       ms__rowlayout_init(&t->L, &t->schema) || !(t->xx = XXH64_createState())) {
     table_free(t);
@@ -500,8 +511,6 @@ ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t exp
     table_free(t);
     return MS_ERR_NOMEM;
   }
-  char path[1024];
-  snprintf(path, sizeof path, "/tables/%s", s->name);
   hid_t ft = -1, sp = -1, dcpl = -1, dapl = -1;
   hsize_t dim0 = 0, maxd = H5S_UNLIMITED, cd = cr;
   int ok = make_groups(h->file, "/tables", 1) == 0 &&
@@ -519,10 +528,94 @@ ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t exp
   if (dcpl >= 0) H5Pclose(dcpl);
   if (dapl >= 0) H5Pclose(dapl);
   if (!ok) {
-    st = ms__h5_error(d, MS_ERR_IO, s->name, "cannot create dataset %s", path);
+    ms_status st = ms__h5_error(d, MS_ERR_IO, s->name, "cannot create dataset %s", path);
     table_free(t);
     return st;
   }
+  *out = t;
+  return MS_OK;
+}
+
+/* A wide table: the group /tables/<name> (full schema, parent and the part
+ * count as attributes) and its parts /tables/<name>/0000, 0001, ...: runs
+ * of consecutive columns, each as long as its row type fits in an object
+ * header (a column and its validity member stay together). */
+static ms_status wide_new(ms__h5w *h, const ms_table_schema *s, const char *path,
+                          uint64_t expected, h5table **out, ms_diag *d) {
+  *out = NULL;
+  h5table *t = ms__calloc(1, sizeof *t);
+  if (!t) return MS_ERR_NOMEM;
+  t->dset = t->group = -1;
+  size_t n = s->n_columns;
+  if (!(t->name = ms__strdup(s->name)) || ms_table_schema_copy(&t->schema, s) ||
+      !(t->parts = ms__calloc(n, sizeof *t->parts)) || !(t->part_first = ms__calloc(n + 1, sizeof *t->part_first))) {
+    table_free(t);
+    return MS_ERR_NOMEM;
+  }
+  /* greedy cut: a part grows while its row type fits */
+  size_t np = 0;
+  for (size_t j = 0; j < n;) {
+    if (ms__h5_compound_bytes(s, j, 1) > MS__H5_MAX_TYPE_BYTES) {
+      ms_status st = ms_diag_add(d, MS_ERR_UNSUPPORTED, NULL, 0, 0, s->name,
+                                 "column '%s': its name is too long for an HDF5 row type "
+                                 "(%zu bytes of type information; at most %d)",
+                                 s->columns[j].name, ms__h5_compound_bytes(s, j, 1), MS__H5_MAX_TYPE_BYTES);
+      table_free(t);
+      return st;
+    }
+    size_t e = j + 1;
+    while (e < n && ms__h5_compound_bytes(s, j, e + 1 - j) <= MS__H5_MAX_TYPE_BYTES) e++;
+    t->part_first[np++] = j;
+    j = e;
+  }
+  t->part_first[np] = n;
+  uint64_t parts = np;
+  char *json = ms__schema_to_json(s);
+  int ok = json && make_groups(h->file, path, 1) == 0 &&
+           (t->group = H5Gopen2(h->file, path, H5P_DEFAULT)) >= 0 &&
+           attr_str(t->group, "medsynth_schema", json) == 0 &&
+           (!s->parent || attr_str(t->group, "parent", s->parent) == 0) &&
+           attr_scalar(t->group, "parts", H5T_STD_U64LE, &parts) == 0;
+  free(json);
+  if (!ok) {
+    ms_status st = ms__h5_error(d, MS_ERR_IO, s->name, "cannot create group %s", path);
+    table_free(t);
+    return st;
+  }
+  for (size_t k = 0; k < np; k++) {
+    ms_table_schema ps = *s; /* a view of the part's columns */
+    ps.columns = s->columns + t->part_first[k];
+    ps.n_columns = t->part_first[k + 1] - t->part_first[k];
+    char ppath[1100];
+    snprintf(ppath, sizeof ppath, "%s/%04zu", path, k);
+    ms_status st = dataset_new(h, &ps, ppath, expected, &t->parts[k], d);
+    if (st) {
+      table_free(t);
+      return st;
+    }
+    t->n_parts++;
+  }
+  *out = t;
+  return MS_OK;
+}
+
+ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t expected,
+                              ms_diag *d) {
+  ms_status st = check_schema(s, d);
+  if (st) return st;
+  if (find_table(h, s->name))
+    return ms_diag_add(d, MS_ERR_EXISTS, NULL, 0, 0, s->name, "table written twice");
+  h5table **nt = ms__realloc(h->tables, (h->n_tables + 1) * sizeof *nt);
+  if (!nt) return MS_ERR_NOMEM;
+  h->tables = nt;
+  char path[1024];
+  snprintf(path, sizeof path, "/tables/%s", s->name);
+  h5table *t = NULL;
+  if (ms__h5_compound_bytes(s, 0, s->n_columns) <= MS__H5_MAX_TYPE_BYTES)
+    st = dataset_new(h, s, path, expected, &t, d);
+  else
+    st = wide_new(h, s, path, expected, &t, d);
+  if (st) return st;
   h->tables[h->n_tables++] = t;
   return MS_OK;
 }
@@ -686,6 +779,17 @@ static void pack_rows(const h5table *t, const ms_chunk *c, size_t r0, size_t n, 
   }
 }
 
+/* The columns of chunk c that part k of wide table t holds, as a chunk of
+ * that part (borrowing c's buffers). */
+static ms_chunk part_view(const h5table *t, size_t k, const ms_chunk *c) {
+  ms_chunk v = *c;
+  v.schema = &t->parts[k]->schema;
+  v.cols = c->cols + t->part_first[k];
+  return v;
+}
+
+static ms_status write_rows(ms__h5w *h, h5table *t, const ms_chunk *c, ms_diag *d);
+
 ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d) {
   h5table *t = c->schema && c->schema->name ? find_table(h, c->schema->name) : NULL;
   if (!t || t->ended)
@@ -695,8 +799,27 @@ ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d) {
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, t->name,
                        "chunk has %zu columns, table has %zu", c->schema->n_columns,
                        t->schema.n_columns);
-  ms_status st = validate_chunk(t, c, d);
-  if (st) return st;
+  ms_status st = MS_OK;
+  if (!t->n_parts) {
+    if ((st = validate_chunk(t, c, d))) return st;
+    return write_rows(h, t, c, d);
+  }
+  /* every part is checked before any is written: the first problem in
+   * column order is the one reported, as for a narrow table */
+  for (size_t k = 0; k < t->n_parts && !st; k++) {
+    ms_chunk v = part_view(t, k, c);
+    st = validate_chunk(t->parts[k], &v, d);
+  }
+  for (size_t k = 0; k < t->n_parts && !st; k++) {
+    ms_chunk v = part_view(t, k, c);
+    st = write_rows(h, t->parts[k], &v, d);
+  }
+  return st;
+}
+
+/* Packs, compresses and writes the rows of a validated chunk. */
+static ms_status write_rows(ms__h5w *h, h5table *t, const ms_chunk *c, ms_diag *d) {
+  ms_status st;
   size_t r0 = 0;
   while (r0 < c->n_rows) {
     /* Segments up to the end of the batch, packed in parallel: each lands at
@@ -738,13 +861,41 @@ ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d) {
   return MS_OK;
 }
 
+static ms_status end_dataset(ms__h5w *h, h5table *t, ms_diag *d);
+
 ms_status ms__h5w_end_table(ms__h5w *h, const char *name, ms_diag *d) {
   h5table *t = name ? find_table(h, name) : NULL;
   if (!t) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, name, "end of a table never begun");
   if (t->ended) return MS_OK;
+  if (!t->n_parts) return end_dataset(h, t, d);
+  /* A wide table's "xxh64": XXH64 (seed 0) of its parts' xxh64 values as
+   * little-endian uint64, in part order; "rows" as for a dataset. */
+  uint64_t *dig = ms__malloc(t->n_parts * sizeof *dig);
+  if (!dig) return MS_ERR_NOMEM;
+  ms_status st = MS_OK;
+  for (size_t k = 0; k < t->n_parts && !st; k++) {
+    st = end_dataset(h, t->parts[k], d);
+    if (!st) dig[k] = t->parts[k]->digest;
+  }
+  uint64_t rows = t->parts[0]->rows, all = st ? 0 : XXH64(dig, t->n_parts * sizeof *dig, 0);
+  free(dig);
+  if (st) return st;
+  if (attr_scalar(t->group, "rows", H5T_STD_U64LE, &rows) ||
+      attr_scalar(t->group, "xxh64", H5T_STD_U64LE, &all))
+    return ms__h5_error(d, MS_ERR_IO, t->name, "cannot write table attributes");
+  H5Gclose(t->group);
+  t->group = -1;
+  t->ended = 1;
+  return MS_OK;
+}
+
+/* Flushes the last batch, writes "rows" and "xxh64", closes the dataset. */
+static ms_status end_dataset(ms__h5w *h, h5table *t, ms_diag *d) {
+  if (t->ended) return MS_OK;
   ms_status st = flush_batch(h, t, 1, d);
   if (st) return st;
   uint64_t rows = t->rows, dig = XXH64_digest(t->xx);
+  t->digest = dig;
   if (attr_scalar(t->dset, "rows", H5T_STD_U64LE, &rows) ||
       attr_scalar(t->dset, "xxh64", H5T_STD_U64LE, &dig))
     return ms__h5_error(d, MS_ERR_IO, t->name, "cannot write table attributes");

@@ -97,6 +97,18 @@ void ms__rowlayout_deinit(ms__rowlayout *L);
 hid_t ms__rowlayout_h5type(const ms__rowlayout *L, const ms_table_schema *s);
 /* The bool enum {FALSE=0, TRUE=1} over int8 that h5py reads as numpy bool. */
 hid_t ms__h5_bool_type(void);
+/* Its datatype message in a version 3 compound: header 8, base type 12,
+ * names "FALSE\0TRUE\0" 11, values 2. */
+#define MS__H5_BOOL_TYPE_BYTES 33
+/* HDF5 keeps an object header message below 64 KiB (H5O_MESG_MAX_SIZE):
+ * the largest encoded row type a table dataset can have. */
+#define MS__H5_MAX_TYPE_BYTES 65535
+/* Encoded size (bytes) of the datatype message of the compound row type of
+ * columns [first, first + n) of s (with their validity members), as written
+ * with the v1.10 format bounds (compound message version 3). A table whose
+ * row type exceeds MS__H5_MAX_TYPE_BYTES is stored as column groups
+ * (docs/file-format.md, "Wide tables"). */
+size_t ms__h5_compound_bytes(const ms_table_schema *s, size_t first, size_t n);
 /* Schema <-> JSON text stored in the "medsynth_schema" attribute. */
 char *ms__schema_to_json(const ms_table_schema *s);
 ms_status ms__schema_from_json(ms_table_schema *s, const char *json, ms_diag *d,

@@ -270,7 +270,7 @@ static ms_status begin_model(ms_images *im, fstate *fs, const ms_table_schema *t
   if (!st && fs->key_col >= 0) st = ms_writer_set_object_attr_string(w, ip, "key", fs->key.name);
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "axes", "N,C,H,W");
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "source", "model");
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "model", f->model_path);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "model", f->model_ref ? f->model_ref : "");
   snprintf(hex, sizeof hex, "%016" PRIx64, ms_model_weights_xxh64(f->model));
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "model_weights_xxh64", hex);
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "model_config", ms_model_config_json(f->model));

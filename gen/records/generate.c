@@ -46,6 +46,7 @@
 
 #include "medsynth/records.h"
 #include "medsynth/rng.h"
+#include "records/images.h"
 #include "records/plan.h"
 
 /* Row locators are built in fixed buffers; cutting a very deep one only
@@ -1632,7 +1633,12 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
     st = sink->begin_table(sink->ctx, &s->tables[ti].schema, exp);
   }
 
-  size_t nb = (size_t)nthreads * 2;
+  /* Chunks per batch. The chunk boundaries follow from it (below), and with
+   * image fields they also fix the order in which the sink writes images,
+   * masks and table rows, hence where HDF5 places them in the file: a spec
+   * with image fields uses a fixed batch, so that the file's bytes, not only
+   * its values, are the same for any thread count. */
+  size_t nb = s->images && s->images->n ? 8 : (size_t)nthreads * 2;
   rchunk *rcs = ms__calloc(nb, sizeof *rcs);
   ws_t *ws = ms__calloc((size_t)nthreads, sizeof *ws);
   if (!rcs || !ws) st = MS_ERR_NOMEM;

@@ -338,6 +338,7 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
   } else {
     char a[4096], b[4096];
     const char *mp = m->valuestring;
+    f->model_ref = ms__strdup(mp);
     if (mp[0] == '/')
       snprintf(a, sizeof a, "%s", mp);
     else
@@ -686,6 +687,7 @@ static void field_free(ms__image_field *f) {
     free(f->p[k].ptr);
   }
   free(f->model_path);
+  free(f->model_ref);
   ms_model_free(f->model);
   free(f->sampler);
 }

@@ -63,7 +63,9 @@ typedef struct {
   int write_mask;            /* /masks/<name> (default on) */
   int write_lesions;         /* /tables/<name>_lesions (default on) */
   /* learned-model fields */
-  char *model_path;          /* resolved path */
+  char *model_path;          /* resolved path (for loading and messages) */
+  char *model_ref;           /* the spec's "model" text, as written (recorded in files:
+                                it does not depend on where the spec was read from) */
   struct ms_model *model;    /* loaded and checked at spec load; owned */
   char *sampler;
   int steps;

@@ -23,6 +23,7 @@
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_matrix.h>
 #include <limits.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1622,8 +1623,13 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
   }
   if (f->kind == MS__K_REAL && f->precision >= 0 && f->min.set && f->max.set && !f->min.x &&
       !f->max.x) {
-    double sc = pow(10, f->precision);
-    if (ceil(f->min.value * sc - 1e-9) > floor(f->max.value * sc + 1e-9)) {
+    /* value * 10^precision carries the rounding error of the product, a few
+     * ulps of its magnitude: a grid value such as 644564.07 scales to
+     * 64456406.99999999 or 64456407.00000001, so the tolerance grows with
+     * the magnitude (an absolute 1e-9 alone rejects such a min = max). */
+    double sc = pow(10, f->precision), a = f->min.value * sc, b = f->max.value * sc;
+    double ta = 1e-9 + 8 * DBL_EPSILON * fabs(a), tb = 1e-9 + 8 * DBL_EPSILON * fabs(b);
+    if (ceil(a - ta) > floor(b + tb)) {
       ms__jsonptr_key(p, sizeof p, fptr, "precision");
       verr(v, p, 0, "no value with %d decimals between min and max", f->precision);
     }
