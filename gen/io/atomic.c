@@ -20,6 +20,7 @@
  * reader decodes them through its deflate filter. */
 #include <errno.h>
 #include "core/alloc.h"
+#include "core/diag.h"
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,16 +61,16 @@ ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_dia
                          "output file already exists (use --force to overwrite)");
   }
   char *dir = ms__path_dir(target);
-  if (!dir) return MS_ERR_NOMEM;
+  if (!dir) return ms__diag_nomem(d, target, NULL, "a temporary file name");
   const char *base = path_base(target);
   if (!*base) {
     free(dir);
     return ms_diag_add(d, MS_ERR_INVALID, target, 0, 0, NULL, "output path names no file");
   }
   char *tmpl = NULL;
-  if (asprintf(&tmpl, "%s/.%s.tmp.%ld.XXXXXX", dir, base, (long)getpid()) < 0) {
+  if (ms__asprintf(&tmpl, "%s/.%s.tmp.%ld.XXXXXX", dir, base, (long)getpid()) < 0) {
     free(dir);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, target, NULL, "a temporary file name");
   }
   int fd = mkstemp(tmpl);
   if (fd < 0) {
@@ -80,17 +81,17 @@ ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_dia
     free(tmpl);
     return st2;
   }
-  free(dir);
   /* mkstemp creates mode 0600; give the file the usual mode (umask). */
   mode_t um = umask(0);
   umask(um);
   (void)fchmod(fd, 0666 & ~um);
   a->target = ms__strdup(target);
   a->tmp = tmpl;
+  a->dir = dir;
   a->fd = fd;
   if (!a->target) {
     ms__atomic_discard(a);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, target, NULL, "an output file name");
   }
   return MS_OK;
 }
@@ -118,14 +119,10 @@ ms_status ms__atomic_rename(ms__atomic *a, ms_diag *d) {
                        a->tmp, a->target, strerror(errno));
   free(a->tmp);
   a->tmp = NULL;
-  char *dir = ms__path_dir(a->target);
-  if (dir) {
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      (void)fsync(dfd); /* best effort: some file systems refuse directory fsync */
-      close(dfd);
-    }
-    free(dir);
+  int dfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)fsync(dfd); /* best effort: some file systems refuse directory fsync */
+    close(dfd);
   }
   return MS_OK;
 }
@@ -134,7 +131,8 @@ void ms__atomic_deinit(ms__atomic *a) {
   if (a->fd >= 0) close(a->fd);
   free(a->target);
   free(a->tmp);
-  a->target = a->tmp = NULL;
+  free(a->dir);
+  a->target = a->tmp = a->dir = NULL;
   a->fd = -1;
 }
 
@@ -249,7 +247,8 @@ int ms__chunk_compress(const uint8_t *raw, size_t nbytes, size_t elem_size, int 
   shuffle(scratch, raw, nbytes, elem_size);
   if (level != 1) {
     uLongf len = compressBound((uLong)nbytes);
-    if (compress2(out, &len, scratch, (uLong)nbytes, level) != Z_OK) return -1;
+    int zr = compress2(out, &len, scratch, (uLong)nbytes, level);
+    if (zr != Z_OK) return zr == Z_MEM_ERROR ? -2 : -1;
     *out_len = len;
     return 0;
   }
