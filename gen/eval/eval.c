@@ -21,6 +21,13 @@
  * 64-bit hashes (seed, "eval/sample/<what>", row); every parallel loop
  * writes its own slots or reduces over fixed blocks.
  *
+ * Out of memory: every metric whose buffers cannot be allocated stops the
+ * evaluation with MS_ERR_NOMEM (none is reported as NaN or skipped); the
+ * message names the part of the evaluation that was running. Files: every
+ * one is written to a temporary name next to its final one, and all are
+ * renamed only once all are written; on failure the temporaries (and the
+ * folders the run created) are removed.
+ *
  * References: Snoke et al., "General and specific utility measures for
  * synthetic data", JRSS-A 181 (2018) (pMSE); Platzer & Reutterer, "Holdout-
  * based fidelity and privacy assessment of mixed-type synthetic data", Front.
@@ -29,6 +36,8 @@
  * Security 2022 (membership inference). */
 #include <cjson/cJSON.h>
 #include "core/alloc.h"
+#include "core/diag.h"
+#include "core/json.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -117,6 +126,20 @@ static void ev_free(ev *e) {
 
 static int is_cat_kind(ms_fkind k) { return k == MS_FKIND_CATEGORICAL || k == MS_FKIND_BOOL; }
 
+static void evcol_clear(evcol *ec) {
+  for (size_t l = 0; l < ec->L; l++) free(ec->labels[l]);
+  free(ec->labels);
+  for (int k = 0; k < 3; k++) free(ec->c[k]);
+  memset(ec, 0, sizeof *ec);
+}
+
+/* Out of memory while aligning column ec (not yet counted in e->d). */
+static ms_status align_nomem(evcol *ec, ms__strtab *lab) {
+  if (lab) ms__strtab_deinit(lab, 1);
+  evcol_clear(ec);
+  return MS_ERR_NOMEM;
+}
+
 static ms_status align(ev *e, ms_diag *d) {
   const ms_frame *tr = e->f[0];
   ms_status st = MS_OK;
@@ -139,11 +162,10 @@ static ms_status align(ev *e, ms_diag *d) {
     ec->name = tc->name;
     ec->cat = is_cat_kind(tc->kind);
     ms__strtab lab;
-    if (ms__strtab_init(&lab)) return MS_ERR_NOMEM;
-    if (tc->kind == MS_FKIND_BOOL) {
-      ms__strtab_intern(&lab, "false");
-      ms__strtab_intern(&lab, "true");
-    }
+    if (ms__strtab_init(&lab)) return align_nomem(ec, NULL);
+    if (tc->kind == MS_FKIND_BOOL &&
+        (ms__strtab_intern(&lab, "false") < 0 || ms__strtab_intern(&lab, "true") < 0))
+      return align_nomem(ec, &lab);
     int ok = 1;
     for (int k = 0; k < 3; k++) {
       const ms_frame *f = e->f[k];
@@ -169,12 +191,16 @@ static ms_status align(ev *e, ms_diag *d) {
         continue;
       }
       ec->c[k] = ms__malloc((f->n_rows ? f->n_rows : 1) * sizeof *ec->c[k]);
-      if (!ec->c[k]) return ms__strtab_deinit(&lab, 1), MS_ERR_NOMEM;
+      if (!ec->c[k]) return align_nomem(ec, &lab);
       int32_t *map = NULL;
       if (c->code) {
         map = ms__malloc((c->n_levels ? c->n_levels : 1) * sizeof *map);
-        if (!map) return ms__strtab_deinit(&lab, 1), MS_ERR_NOMEM;
-        for (size_t l = 0; l < c->n_levels; l++) map[l] = ms__strtab_intern(&lab, c->levels[l]);
+        if (!map) return align_nomem(ec, &lab);
+        for (size_t l = 0; l < c->n_levels; l++)
+          if ((map[l] = ms__strtab_intern(&lab, c->levels[l])) < 0) {
+            free(map);
+            return align_nomem(ec, &lab);
+          }
       }
       for (size_t r = 0; r < f->n_rows; r++) {
         if (c->code) ec->c[k][r] = c->code[r] < 0 ? -1 : map[c->code[r]];
@@ -188,12 +214,7 @@ static ms_status align(ev *e, ms_diag *d) {
     lab.n = 0;
     ms__strtab_deinit(&lab, 0);
     if (ok) e->d++;
-    else {
-      for (size_t l = 0; l < ec->L; l++) free(ec->labels[l]);
-      free(ec->labels);
-      for (int k = 0; k < 3; k++) free(ec->c[k]);
-      memset(ec, 0, sizeof *ec);
-    }
+    else evcol_clear(ec);
   }
   if (!st && e->d == 0)
     st = ms_diag_add(d, MS_ERR_DATA, tr->source, 0, 0, NULL, "no comparable (non-identifier) columns");
@@ -216,10 +237,13 @@ static double *sorted_present(const double *x, size_t n, size_t *m) {
   return v;
 }
 
-static void col_stats(evcol *c) {
-  if (c->cat) return;
+/* Training mean, sd and quintile edges of a numeric column; -1 when out of
+ * memory. */
+static int col_stats(evcol *c) {
+  if (c->cat) return 0;
   size_t m;
   double *v = sorted_present(c->x[0], c->n[0], &m);
+  if (!v) return -1;
   double s = 0, s2 = 0;
   for (size_t i = 0; i < m; i++) s += v[i], s2 += v[i] * v[i];
   c->mean = m ? s / m : 0;
@@ -227,13 +251,17 @@ static void col_stats(evcol *c) {
   c->sd = var > 0 ? sqrt(var) : 1;
   for (int k = 0; k < 4; k++) c->q[k] = m ? v[(size_t)((k + 1) * 0.2 * (m - 1))] : 0;
   free(v);
+  return 0;
 }
 
-static double ks_complement(const evcol *c, int a, int b) {
+/* *oom is set when the sorted copies cannot be allocated. */
+static double ks_complement(const evcol *c, int a, int b, int *oom) {
   size_t na, nb;
   double *x = sorted_present(c->x[a], c->n[a], &na), *y = sorted_present(c->x[b], c->n[b], &nb);
   double D = 0;
-  if (x && y && na && nb) {
+  if (!x || !y) {
+    *oom = 1;
+  } else if (na && nb) {
     size_t i = 0, j = 0;
     while (i < na && j < nb) {
       double v = x[i] <= y[j] ? x[i] : y[j];
@@ -330,12 +358,14 @@ static double association(const evcol *a, const evcol *b, int k) {
   return sst > 0 ? sqrt(fmax(0, ssb / sst)) : 0;
 }
 
-static double contingency_similarity(const evcol *a, const evcol *b) {
+/* *oom is set when the tables cannot be allocated. */
+static double contingency_similarity(const evcol *a, const evcol *b, int *oom) {
   size_t nb = NBUCKET;
   double *ta = ms__calloc(nb * nb, sizeof *ta), *tb = ms__calloc(nb * nb, sizeof *tb);
   if (!ta || !tb) {
     free(ta);
     free(tb);
+    *oom = 1;
     return NAN;
   }
   for (size_t r = 0; r < a->n[0]; r++) ta[bucket(a, 0, r) * nb + bucket(b, 0, r)] += 1.0 / a->n[0];
@@ -421,9 +451,11 @@ static size_t *subsample(size_t n, size_t m, uint64_t seed, const char *what, si
   return rows;
 }
 
-static double auc(const double *pos, size_t np, const double *neg, size_t nn) {
+/* *oom is set when the sorted copies cannot be allocated. */
+static double auc(const double *pos, size_t np, const double *neg, size_t nn, int *oom) {
   /* Mann-Whitney: P(score_pos > score_neg) + 0.5 P(equal). */
   double *a = ms__malloc((np ? np : 1) * sizeof *a), *b = ms__malloc((nn ? nn : 1) * sizeof *b);
+  if (!a || !b) *oom = 1;
   if (!a || !b || !np || !nn) {
     free(a);
     free(b);
@@ -462,7 +494,7 @@ static double quantile_of(double *v, size_t n, double p) {
 static char *row_key(const ev *e, int k, size_t r, const size_t *cols, size_t nc) {
   char *s = NULL;
   size_t len = 0;
-  FILE *fp = open_memstream(&s, &len);
+  FILE *fp = ms__open_memstream(&s, &len);
   if (!fp) return NULL;
   for (size_t t = 0; t < (cols ? nc : e->d); t++) {
     const evcol *c = &e->col[cols ? cols[t] : t];
@@ -476,7 +508,11 @@ static char *row_key(const ev *e, int k, size_t r, const size_t *cols, size_t nc
     }
     fputc('\x1f', fp);
   }
-  fclose(fp);
+  int bad = ferror(fp);
+  if (fclose(fp) || bad) { /* the stream could not grow */
+    free(s);
+    return NULL;
+  }
   return s;
 }
 
@@ -495,19 +531,53 @@ static ms_eval_verdict judge_lo(double x, double pass, double warn) {
   return x <= pass ? MS_VERDICT_PASS : x <= warn ? MS_VERDICT_WARN : MS_VERDICT_FAIL;
 }
 
+/* Writes text to path (a temporary name: see out_files). */
 static ms_status write_text(const char *path, const char *text) {
-  char *tmp = NULL;
-  if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) return MS_ERR_NOMEM;
-  FILE *fp = fopen(tmp, "wb");
-  ms_status st = MS_OK;
-  if (!fp) st = MS_ERR_IO;
-  else {
-    int bad = fputs(text, fp) < 0;
-    if (fclose(fp) || bad || rename(tmp, path)) st = MS_ERR_IO;
+  FILE *fp = fopen(path, "wb");
+  if (!fp) return MS_ERR_IO;
+  int bad = fputs(text, fp) < 0;
+  if (fclose(fp) || bad) {
+    remove(path);
+    return MS_ERR_IO;
   }
-  if (st) remove(tmp);
-  free(tmp);
-  return st;
+  return MS_OK;
+}
+
+/* The report's files: final names and the temporary names they are written
+ * to, renamed together at the end. All names are made before any file is
+ * written, so that nothing is allocated between the first write and the
+ * last rename. */
+typedef struct {
+  size_t n, cap;
+  char **final, **tmp;
+  int *written;
+} out_files;
+
+static void out_files_free(out_files *o, int remove_tmp) {
+  for (size_t i = 0; i < o->n; i++) {
+    if (remove_tmp && o->written[i]) remove(o->tmp[i]);
+    free(o->final[i]);
+    free(o->tmp[i]);
+  }
+  free(o->final);
+  free(o->tmp);
+  free(o->written);
+  memset(o, 0, sizeof *o);
+}
+
+/* Adds dir/name; returns its index, or -1 when out of memory. */
+static long out_files_add(out_files *o, const char *dir, const char *name) {
+  if (o->n == o->cap) return -1;
+  size_t i = o->n;
+  if (ms__asprintf(&o->final[i], "%s/%s", dir, name) < 0) return -1;
+  if (ms__asprintf(&o->tmp[i], "%s/.%s.tmp.%ld", dir, name, (long)getpid()) < 0) {
+    free(o->final[i]);
+    o->final[i] = NULL;
+    return -1;
+  }
+  o->written[i] = 0;
+  o->n++;
+  return (long)i;
 }
 
 static void safe_name(char *out, size_t cap, const char *in) {
@@ -524,10 +594,20 @@ static void safe_name(char *out, size_t cap, const char *in) {
 
 /* ---- main ---- */
 
+/* The status of a failed evaluation; an allocation failure that no callee
+ * reported gets one message naming the part of the evaluation that ran. */
+static ms_status eval_failed(ms_diag *d, size_t first, ms_status st, const char *what) {
+  if (st == MS_ERR_NOMEM && ms__diag_find(d, first, MS_ERR_NOMEM) == SIZE_MAX)
+    ms__diag_nomem(d, NULL, NULL, what);
+  return st;
+}
+
 ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_frame *holdout,
                       const ms_frame *syn, const ms_eval_params *p, const char *outdir,
                       ms_diag *d) {
   *out = NULL;
+  size_t first = d ? d->count : 0;
+  const char *what = "aligning the columns"; /* the part running, for messages */
   ms_eval_params defaults;
   if (!p) ms_eval_params_init(&defaults), p = &defaults;
   ev e;
@@ -558,25 +638,33 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
                          p->quasi_identifiers[q]);
     }
   }
-  if (!st && outdir && mkdir(outdir, 0777) && errno != EEXIST)
-    st = ms_diag_add(d, MS_ERR_IO, outdir, 0, 0, NULL, "cannot create directory: %s", strerror(errno));
-  if (st) {
-    free(qi);
-    ev_free(&e);
-    return st;
+  for (size_t j = 0; j < e.d && !st; j++)
+    if (col_stats(&e.col[j])) st = MS_ERR_NOMEM;
+  ms_eval_report *rep = NULL;
+  cJSON *root = NULL;
+  if (!st) {
+    rep = ms__calloc(1, sizeof *rep);
+    root = cJSON_CreateObject();
+    if (!rep || !root) st = MS_ERR_NOMEM;
   }
-  for (size_t j = 0; j < e.d; j++) col_stats(&e.col[j]);
-
-  ms_eval_report *rep = ms__calloc(1, sizeof *rep);
-  cJSON *root = cJSON_CreateObject();
-  if (!rep || !root) {
+  int made_outdir = 0;
+  if (!st && outdir) {
+    if (mkdir(outdir, 0777) == 0)
+      made_outdir = 1;
+    else if (errno != EEXIST)
+      st = ms_diag_add(d, MS_ERR_IO, outdir, 0, 0, NULL, "cannot create directory: %s", strerror(errno));
+  }
+  if (st) {
     free(rep);
     cJSON_Delete(root);
     free(qi);
     ev_free(&e);
-    return MS_ERR_NOMEM;
+    return eval_failed(d, first, st, what);
   }
   rep->root = root;
+  /* Items are added without a check each: an allocation that failed shows
+   * as errno ENOMEM before the report is written (core/json.h). */
+  ms__json_begin();
   verdict_row vr[16];
   int nv = 0;
   cJSON_AddStringToObject(root, "medsynth_version", MS_VERSION_STRING);
@@ -593,6 +681,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   cJSON_AddNumberToObject(in, "seed", (double)p->seed);
 
   /* Utility: marginals. */
+  what = "the marginal comparisons";
   cJSON *ut = cJSON_AddObjectToObject(root, "utility");
   cJSON *cols = cJSON_AddArrayToObject(ut, "columns");
   double msum = 0;
@@ -600,11 +689,15 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   if (!colsim) st = MS_ERR_NOMEM;
   for (size_t j = 0; j < e.d && !st; j++) {
     evcol *c = &e.col[j];
-    double v = c->cat ? tv_complement(c, 0, 2) : ks_complement(c, 0, 2);
+    int oom = 0;
+    double v = c->cat ? tv_complement(c, 0, 2) : ks_complement(c, 0, 2, &oom);
+    if (oom) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
     colsim[j] = v;
     msum += v;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToArray(cols, o);
+    cJSON *o = ms__json_push(cols, cJSON_CreateObject());
     cJSON_AddStringToObject(o, "name", c->name);
     cJSON_AddStringToObject(o, "metric", c->cat ? "tv_complement" : "ks_complement");
     cJSON_AddNumberToObject(o, "value", v);
@@ -617,6 +710,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
                            marg, judge_hi(marg, 0.9, 0.8)};
 
   /* Associations. */
+  what = "the association matrices";
   size_t dd = e.d;
   double *A = ms__malloc(dd * dd * sizeof *A), *B = ms__malloc(dd * dd * sizeof *B);
   if (!A || !B) st = MS_ERR_NOMEM;
@@ -635,12 +729,15 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
         B[a * dd + b] = B[b * dd + a] = association(&e.col[a], &e.col[b], 2);
       }
     double *cs = ms__calloc(dd * dd, sizeof *cs);
+    int oom = 0;
     if (!cs) st = MS_ERR_NOMEM;
     else {
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : oom)
       for (size_t a = 0; a < dd; a++)
-        for (size_t b = a + 1; b < dd; b++) cs[a * dd + b] = contingency_similarity(&e.col[a], &e.col[b]);
-      for (size_t a = 0; a < dd; a++)
+        for (size_t b = a + 1; b < dd; b++)
+          cs[a * dd + b] = contingency_similarity(&e.col[a], &e.col[b], &oom);
+      if (oom) st = MS_ERR_NOMEM;
+      for (size_t a = 0; a < dd && !st; a++)
         for (size_t b = a + 1; b < dd; b++) {
           double x = A[a * dd + b], y = B[a * dd + b];
           double df = isnan(x) || isnan(y) ? 0 : fabs(x - y);
@@ -660,15 +757,15 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     cJSON *names = cJSON_AddArrayToObject(as, "columns");
     cJSON *ra = cJSON_AddArrayToObject(as, "real"), *sa = cJSON_AddArrayToObject(as, "synthetic");
     for (size_t a = 0; a < dd; a++) {
-      cJSON_AddItemToArray(names, cJSON_CreateString(e.col[a].name));
+      ms__json_push(names, cJSON_CreateString(e.col[a].name));
       cJSON *r1 = cJSON_CreateArray(), *r2 = cJSON_CreateArray();
       for (size_t b = 0; b < dd; b++) {
         double x = A[a * dd + b], y = B[a * dd + b];
-        cJSON_AddItemToArray(r1, isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(round(x * 1e4) / 1e4));
-        cJSON_AddItemToArray(r2, isnan(y) ? cJSON_CreateNull() : cJSON_CreateNumber(round(y * 1e4) / 1e4));
+        ms__json_push(r1, isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(round(x * 1e4) / 1e4));
+        ms__json_push(r2, isnan(y) ? cJSON_CreateNull() : cJSON_CreateNumber(round(y * 1e4) / 1e4));
       }
-      cJSON_AddItemToArray(ra, r1);
-      cJSON_AddItemToArray(sa, r2);
+      ms__json_push(ra, r1);
+      ms__json_push(sa, r2);
     }
   }
   if (n_pairs)
@@ -676,6 +773,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
                              "<= 0.10 pass, <= 0.20 warn", mad, judge_lo(mad, 0.1, 0.2)};
 
   /* pMSE. */
+  if (!st) what = "the pMSE classifier";
   size_t mt = 0, ms = 0;
   size_t *rt = NULL, *rs = NULL;
   if (!st) {
@@ -686,7 +784,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   if (!st) {
     size_t pw = enc_width(&e, SIZE_MAX), n = mt + ms;
     double *X = ms__malloc(n * (pw ? pw : 1) * sizeof *X), *y = ms__malloc(n * sizeof *y),
-           *beta = malloc((pw + 1) * sizeof *beta);
+           *beta = ms__malloc((pw + 1) * sizeof *beta);
     if (!X || !y || !beta) st = MS_ERR_NOMEM;
     else {
       for (size_t i = 0; i < mt; i++) encode_row(&e, 0, rt[i], SIZE_MAX, 1, X + i * pw), y[i] = 0;
@@ -721,6 +819,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
 
   /* TSTR. */
   if (!st && target != SIZE_MAX) {
+    what = "the train-on-synthetic models";
     const evcol *tc = &e.col[target];
     int test_k = holdout ? 1 : 0;
     size_t pw = enc_width(&e, target);
@@ -747,7 +846,9 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
           memmove(Xtr + m * pw, Xtr + i * pw, pw * sizeof *Xtr);
           ytr[m++] = v;
         }
-        if (m > pw && !ms__linreg_fit(beta, Xtr, ytr, m, pw, 1e-3 * (double)m)) {
+        ms_status fs = m > pw ? ms__linreg_fit(beta, Xtr, ytr, m, pw, 1e-3 * (double)m) : MS_ERR_MATH;
+        if (fs == MS_ERR_NOMEM) st = fs;
+        if (fs == MS_OK) {
           double ss = 0, st2 = 0, mean = 0, cnt = 0;
           for (size_t i = 0; i < mtest; i++)
             if (!isnan(tc->x[test_k][rtest[i]])) mean += tc->x[test_k][rtest[i]], cnt++;
@@ -783,11 +884,13 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
         if (!scores) st = MS_ERR_NOMEM;
         for (size_t t = 0; t < nc && !st && nc >= 2; t++) {
           for (size_t i = 0; i < mtr; i++) ytr[i] = tc->c[k][rtr[i]] == cls[t];
-          if (ms__logreg_fit(beta, Xtr, ytr, mtr, pw, 1.0)) continue;
+          ms_status fs = ms__logreg_fit(beta, Xtr, ytr, mtr, pw, 1.0);
+          if (fs == MS_ERR_NOMEM) st = fs;
+          if (fs) continue;
           fitted++;
           for (size_t i = 0; i < mtest; i++) scores[i * nc + t] = ms__logreg_prob(beta, Xtest + i * pw, pw);
         }
-        if (fitted) {
+        if (fitted && !st) {
           double ok = 0, cnt = 0;
           for (size_t i = 0; i < mtest; i++) {
             int32_t truth = tc->c[test_k][rtest[i]];
@@ -822,6 +925,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   }
 
   /* Privacy. */
+  if (!st) what = "the privacy metrics";
   cJSON *pv = cJSON_AddObjectToObject(root, "privacy");
   double *dt = NULL, *dh = NULL;
   size_t nS = 0;
@@ -909,12 +1013,14 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
           if (!st) {
             for (size_t i = 0; i < nTs; i++) md[i] = -md[i];
             for (size_t i = 0; i < nH; i++) hd[i] = -hd[i];
-            double a = auc(md, nTs, hd, nH);
+            int oom = 0;
+            double a = auc(md, nTs, hd, nH, &oom);
+            if (oom) st = MS_ERR_NOMEM;
             cJSON_AddNumberToObject(pv, "mia_auc", a);
             vr[nv++] = (verdict_row){"privacy", "membership-inference AUC (distance attack)",
                                      "<= 0.60 pass, <= 0.70 warn", a, judge_lo(a, 0.6, 0.7)};
             /* Real-to-real reference: holdout rows to their closest train row. */
-            st = ms__nn_query(tT, XH, nH, 1, hT, NULL);
+            if (!st) st = ms__nn_query(tT, XH, nH, 1, hT, NULL);
           }
           if (!st) {
             cJSON_AddNumberToObject(dc, "holdout_to_train_p05", quantile_of(hT, nH, 0.05));
@@ -945,12 +1051,14 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     free(d2);
   }
   if (!st && qi) {
+    what = "the quasi-identifier tables";
     cJSON *qo = cJSON_AddObjectToObject(pv, "quasi_identifiers");
     cJSON *qn = cJSON_AddArrayToObject(qo, "columns");
-    for (size_t q = 0; q < p->n_quasi_identifiers; q++) cJSON_AddItemToArray(qn, cJSON_CreateString(e.col[qi[q]].name));
+    for (size_t q = 0; q < p->n_quasi_identifiers; q++) ms__json_push(qn, cJSON_CreateString(e.col[qi[q]].name));
     int ks[3] = {0, 2};
     size_t *counts[2] = {NULL, NULL};
     ms__strtab tabs[2];
+    memset(tabs, 0, sizeof tabs); /* a table not reached stays empty for the cleanup */
     for (int s = 0; s < 2 && !st; s++) {
       if (ms__strtab_init(&tabs[s])) {
         st = MS_ERR_NOMEM;
@@ -1004,8 +1112,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   for (int i = 0; i < nv; i++) {
     int s = strcmp(vr[i].section, "utility") != 0;
     if (vr[i].v > sec[s]) sec[s] = vr[i].v;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToArray(vj, o);
+    cJSON *o = ms__json_push(vj, cJSON_CreateObject());
     cJSON_AddStringToObject(o, "section", vr[i].section);
     cJSON_AddStringToObject(o, "metric", vr[i].metric);
     cJSON_AddNumberToObject(o, "value", vr[i].value);
@@ -1017,10 +1124,14 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   rep->worst = sec[0] > sec[1] ? sec[0] : sec[1];
   cJSON_AddStringToObject(root, "verdict", ms_eval_verdict_name(rep->worst));
 
+  /* Every item the report reads below is present only if no allocation
+   * failed while building it. */
+  if (!st) what = "the report";
+  if (!st && errno == ENOMEM) st = MS_ERR_NOMEM;
   /* Markdown. */
   if (!st) {
     size_t len = 0;
-    FILE *fp = open_memstream(&rep->md, &len);
+    FILE *fp = ms__open_memstream(&rep->md, &len);
     if (!fp) st = MS_ERR_NOMEM;
     else {
       fprintf(fp, "# Synthetic data evaluation\n\n");
@@ -1060,36 +1171,70 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
       if (outdir && p->plots)
         fprintf(fp, "\n## Plots\n\n![associations](associations.png)\n\n![DCR](dcr.png)\n\n"
                     "Per-column plots: `columns/<name>.png`.\n");
-      fclose(fp);
+      int bad = ferror(fp);
+      if (fclose(fp) || bad) { /* the stream could not grow */
+        free(rep->md);
+        rep->md = NULL;
+        st = MS_ERR_NOMEM;
+      }
     }
   }
-  rep->json = cJSON_Print(root);
-  if (!rep->json) st = MS_ERR_NOMEM;
+  if (!st) {
+    rep->json = ms__json_print(root, 1);
+    if (!rep->json) st = MS_ERR_NOMEM;
+  }
 
-  /* Files. */
+  /* Files: every name first, then every file under its temporary name,
+   * then the renames (which allocate nothing). */
+  out_files of;
+  memset(&of, 0, sizeof of);
+  char *cdir = NULL;
+  int made_cdir = 0;
   if (!st && outdir) {
-    char *path = NULL;
-    if (asprintf(&path, "%s/report.json", outdir) < 0 || write_text(path, rep->json))
-      st = ms_diag_add(d, MS_ERR_IO, outdir, 0, 0, NULL, "cannot write report.json");
-    free(path);
-    path = NULL;
-    if (!st && (asprintf(&path, "%s/report.md", outdir) < 0 || write_text(path, rep->md)))
-      st = ms_diag_add(d, MS_ERR_IO, outdir, 0, 0, NULL, "cannot write report.md");
-    free(path);
+    what = "the report's files";
+    size_t ncol = p->plots ? (e.d < p->max_plot_columns ? e.d : p->max_plot_columns) : 0;
+    size_t cap = 4 + ncol;
+    of.final = ms__calloc(cap, sizeof *of.final);
+    of.tmp = ms__calloc(cap, sizeof *of.tmp);
+    of.written = ms__calloc(cap, sizeof *of.written);
+    if (!of.final || !of.tmp || !of.written) st = MS_ERR_NOMEM;
+    else of.cap = cap;
+    long ij = -1, im = -1, ic0 = -1, ia = -1, idcr = -1;
+    if (!st && ((ij = out_files_add(&of, outdir, "report.json")) < 0 ||
+                (im = out_files_add(&of, outdir, "report.md")) < 0))
+      st = MS_ERR_NOMEM;
     if (!st && p->plots) {
-      char *cdir = NULL;
-      if (asprintf(&cdir, "%s/columns", outdir) < 0) st = MS_ERR_NOMEM;
-      else if (mkdir(cdir, 0777) && errno != EEXIST)
+      if (ms__asprintf(&cdir, "%s/columns", outdir) < 0) st = MS_ERR_NOMEM;
+      ic0 = (long)of.n;
+      for (size_t j = 0; j < ncol && !st; j++) {
+        char sn[128], fn[140];
+        safe_name(sn, sizeof sn, e.col[j].name);
+        snprintf(fn, sizeof fn, "%s.png", sn);
+        if (out_files_add(&of, cdir, fn) < 0) st = MS_ERR_NOMEM;
+      }
+      if (!st && (ia = out_files_add(&of, outdir, "associations.png")) < 0) st = MS_ERR_NOMEM;
+      if (!st && dt && (idcr = out_files_add(&of, outdir, "dcr.png")) < 0) st = MS_ERR_NOMEM;
+    }
+    if (!st) {
+      st = write_text(of.tmp[ij], rep->json);
+      if (!st) of.written[ij] = 1;
+      else st = ms_diag_add(d, MS_ERR_IO, outdir, 0, 0, NULL, "cannot write report.json");
+    }
+    if (!st) {
+      st = write_text(of.tmp[im], rep->md);
+      if (!st) of.written[im] = 1;
+      else st = ms_diag_add(d, MS_ERR_IO, outdir, 0, 0, NULL, "cannot write report.md");
+    }
+    if (!st && p->plots) {
+      if (mkdir(cdir, 0777) == 0)
+        made_cdir = 1;
+      else if (errno != EEXIST)
         st = ms_diag_add(d, MS_ERR_IO, cdir, 0, 0, NULL, "cannot create directory");
-      for (size_t j = 0; j < e.d && j < p->max_plot_columns && !st; j++) {
+      for (size_t j = 0; j < ncol && !st; j++) {
         evcol *c = &e.col[j];
-        char sn[128], title[256], *pp = NULL;
-        safe_name(sn, sizeof sn, c->name);
+        char title[256];
+        const char *pp = of.tmp[ic0 + (long)j];
         snprintf(title, sizeof title, "%s: real (train) vs synthetic", c->name);
-        if (asprintf(&pp, "%s/%s.png", cdir, sn) < 0) {
-          st = MS_ERR_NOMEM;
-          break;
-        }
         if (!c->cat) {
           st = ms__plot_hist(pp, title, c->name, c->x[0], c->n[0], c->x[2], c->n[2], "real (train)", "synthetic");
         } else {
@@ -1109,33 +1254,39 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
           free(fb);
           free(lab);
         }
-        free(pp);
+        if (!st) of.written[ic0 + (long)j] = 1;
       }
-      free(cdir);
       if (!st) {
-        char *pp = NULL;
         const char **names = ms__malloc(dd * sizeof *names);
-        if (!names || asprintf(&pp, "%s/associations.png", outdir) < 0) st = MS_ERR_NOMEM;
+        if (!names) st = MS_ERR_NOMEM;
         else {
           for (size_t a = 0; a < dd; a++) names[a] = e.col[a].name;
-          st = ms__plot_heatmaps(pp, names, dd, A, B, "real (train)", "synthetic");
+          st = ms__plot_heatmaps(of.tmp[ia], names, dd, A, B, "real (train)", "synthetic");
+          if (!st) of.written[ia] = 1;
         }
-        free(pp);
         free(names);
       }
       if (!st && dt) {
-        char *pp = NULL;
-        if (asprintf(&pp, "%s/dcr.png", outdir) < 0) st = MS_ERR_NOMEM;
-        else
-          st = ms__plot_hist(pp, "Distance to closest record (synthetic rows)", "distance (standardised units)",
-                             dt, nS, dh, dh ? nS : 0, holdout ? "to train (subset)" : "to train",
-                             "to holdout");
-        free(pp);
+        st = ms__plot_hist(of.tmp[idcr], "Distance to closest record (synthetic rows)",
+                           "distance (standardised units)", dt, nS, dh, dh ? nS : 0,
+                           holdout ? "to train (subset)" : "to train", "to holdout");
+        if (!st) of.written[idcr] = 1;
       }
       ms__plot_release_fonts();
       if (st && st != MS_ERR_NOMEM) st = ms_diag_add(d, st, outdir, 0, 0, NULL, "cannot write plots");
     }
+    for (size_t i = 0; i < of.n && !st; i++) {
+      if (rename(of.tmp[i], of.final[i]))
+        st = ms_diag_add(d, MS_ERR_IO, of.final[i], 0, 0, NULL, "cannot rename '%s': %s", of.tmp[i],
+                         strerror(errno));
+      else
+        of.written[i] = 0;
+    }
   }
+  out_files_free(&of, 1); /* removes what was written and not renamed */
+  if (st && made_cdir) rmdir(cdir);
+  if (st && made_outdir) rmdir(outdir); /* only when empty */
+  free(cdir);
   free(dt);
   free(dh);
   free(A);
@@ -1145,7 +1296,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   ev_free(&e);
   if (st) {
     ms_eval_report_free(rep);
-    return st;
+    return eval_failed(d, first, st, what);
   }
   *out = rep;
   return MS_OK;

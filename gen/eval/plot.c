@@ -2,7 +2,8 @@
  * histograms (numeric) and bar charts (categorical), side-by-side
  * association heatmaps with a colour bar, and distance-to-closest-record
  * distributions. Every plot has a title, labelled axes with tick labels and a
- * legend. Files are written to a temporary name and renamed on success.
+ * legend. Each is written to the path it is given (ms_evaluate gives
+ * temporary names and renames its files together once all are written).
  *
  * Tick positions use the "nice numbers" rule (1, 2, 5 x 10^k) of Heckbert,
  * "Nice numbers for graph labels", Graphics Gems (1990). */
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "eval/eval_internal.h"
 
@@ -44,22 +44,17 @@ static double nice_num(double x, int round_it) {
   return nf * pow(10, e);
 }
 
+/* Writes the surface as PNG to path; a surface or context that cairo could
+ * not allocate carries CAIRO_STATUS_NO_MEMORY (cairo's allocations are its
+ * own, not medsynth's hook). */
 static ms_status finish(cairo_surface_t *s, cairo_t *cr, const char *path) {
+  cairo_status_t cs = cairo_status(cr);
   cairo_destroy(cr);
-  char *tmp = NULL;
-  if (asprintf(&tmp, "%s.tmp.%ld.png", path, (long)getpid()) < 0) {
-    cairo_surface_destroy(s);
-    return MS_ERR_NOMEM;
-  }
-  cairo_status_t cs = cairo_surface_write_to_png(s, tmp);
+  if (cs == CAIRO_STATUS_SUCCESS) cs = cairo_surface_write_to_png(s, path);
   cairo_surface_destroy(s);
-  if (cs != CAIRO_STATUS_SUCCESS || rename(tmp, path)) {
-    remove(tmp);
-    free(tmp);
-    return MS_ERR_IO;
-  }
-  free(tmp);
-  return MS_OK;
+  if (cs == CAIRO_STATUS_SUCCESS) return MS_OK;
+  remove(path);
+  return cs == CAIRO_STATUS_NO_MEMORY ? MS_ERR_NOMEM : MS_ERR_IO;
 }
 
 static cairo_t *start(cairo_surface_t **s, int w, int h) {
