@@ -8,6 +8,7 @@
  * Reference: nifti1.h, NIfTI Data Format Working Group, 2004. */
 #include "medsynth/nifti.h"
 #include "core/alloc.h"
+#include "core/diag.h"
 
 #include <errno.h>
 #include <math.h>
@@ -95,7 +96,7 @@ ms_status ms_nifti_write(const char *path, const ms_nifti_desc *n, const void *d
   size_t len = strlen(path);
   int gz = len > 3 && strcmp(path + len - 3, ".gz") == 0;
   char *tmp = ms__malloc(len + 16);
-  if (!tmp) return ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
+  if (!tmp) return ms__diag_nomem(d, path, NULL, "a temporary file name");
   snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
   int fd = mkstemp(tmp);
   if (fd < 0) {

@@ -13,6 +13,7 @@
  * (libpng-manual.txt, "Setting up error handling" and "Writing"). */
 #include "medsynth/png.h"
 #include "core/alloc.h"
+#include "core/diag.h"
 
 #include <errno.h>
 #include <math.h>
@@ -91,7 +92,7 @@ ms_status ms_png_write(const char *path, const void *pixels, int width, int heig
                        channels, bit_depth);
   size_t len = strlen(path);
   char *tmp = ms__malloc(len + 16);
-  if (!tmp) return ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
+  if (!tmp) return ms__diag_nomem(d, path, NULL, "a temporary file name");
   snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
   int fd = mkstemp(tmp);
   if (fd < 0) {
@@ -262,7 +263,7 @@ ms_status ms_sheet_render(uint8_t **out_rgb, int *out_w, int *out_h, const float
     return ms_diag_add(d, MS_ERR_RANGE, NULL, 0, 0, "sheet", "a %.0f x %.0f pixel sheet is too large (limit 65535)", sw, sh);
   int SW = (int)sw, SH = (int)sh;
   uint8_t *rgb = ms__malloc((size_t)SW * (size_t)SH * 3);
-  if (!rgb) return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, "sheet", "out of memory");
+  if (!rgb) return ms__diag_nomem(d, NULL, "sheet", "the contact sheet");
   memset(rgb, o->background, (size_t)SW * (size_t)SH * 3);
   double lo = o->window_center - o->window_width / 2;
   double alpha = o->alpha < 0 ? 0 : o->alpha > 1 ? 1 : o->alpha;
