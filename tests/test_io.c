@@ -1078,7 +1078,7 @@ static int hdf5_accepts(const ms_table_schema *s) {
   hid_t f = H5Fcreate(tpath("probe.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   ms__rowlayout L;
   assert_int_equal(ms__rowlayout_init(&L, s), MS_OK);
-  hid_t t = ms__rowlayout_h5type(&L, s);
+  hid_t t = ms__rowlayout_h5type(&L, s, NULL);
   hsize_t dim = 0, maxd = H5S_UNLIMITED, cd = 4;
   hid_t sp = H5Screate_simple(1, &dim, &maxd), dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(dcpl, 1, &cd);

@@ -8,7 +8,9 @@
 #ifndef MS_CORE_ALLOC_H
 #define MS_CORE_ALLOC_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 int ms__fault_fire(void);
 
@@ -18,5 +20,11 @@ void *ms__realloc(void *p, size_t n);
 char *ms__strdup(const char *s);
 char *ms__strndup(const char *s, size_t n);
 void *ms__aligned_alloc(size_t alignment, size_t n);
+/* asprintf/vasprintf through the hook: the length, or -1 with *out = NULL. */
+int ms__asprintf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ms__vasprintf(char **out, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* open_memstream through the hook (only the stream's creation is counted;
+ * a failure while it grows shows as an error from fclose). */
+FILE *ms__open_memstream(char **buf, size_t *len);
 
 #endif

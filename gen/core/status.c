@@ -4,6 +4,9 @@
  * counted in n_dropped, so error reporting cannot itself become an error. */
 #include "medsynth/status.h"
 
+#include "core/diag.h"
+
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,4 +186,24 @@ ms_status ms_diag_status(const ms_diag *d) {
   for (size_t i = 0; i < d->count; i++)
     if (d->entries[i].severity == MS_SEV_ERROR) return d->entries[i].status;
   return d->n_errors ? MS_ERR_INTERNAL : MS_OK;
+}
+
+ms_status ms__diag_nomem(ms_diag *d, const char *file, const char *where, const char *what) {
+  return ms_diag_add(d, MS_ERR_NOMEM, file, 0, 0, where, "out of memory for %s", what);
+}
+
+size_t ms__diag_find(const ms_diag *d, size_t from, ms_status status) {
+  if (!d) return SIZE_MAX;
+  for (size_t i = from; i < d->count; i++)
+    if (d->entries[i].severity == MS_SEV_ERROR && d->entries[i].status == status) return i;
+  return SIZE_MAX;
+}
+
+void ms__diag_truncate(ms_diag *d, size_t count) {
+  if (!d) return;
+  while (d->count > count) {
+    ms_diag_entry *e = &d->entries[--d->count];
+    if (e->severity == MS_SEV_ERROR && d->n_errors) d->n_errors--;
+    entry_free(e);
+  }
 }

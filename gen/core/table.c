@@ -29,7 +29,7 @@ static int dupstr(char **dst, const char *src) {
     *dst = NULL;
     return 0;
   }
-  *dst = strdup(src);
+  *dst = ms__strdup(src);
   return *dst ? 0 : -1;
 }
 

@@ -21,6 +21,10 @@
  * 64-bit hashes (seed, "eval/sample/<what>", row); every parallel loop
  * writes its own slots or reduces over fixed blocks.
  *
+ * Out of memory: every metric whose buffers cannot be allocated stops the
+ * evaluation with MS_ERR_NOMEM (none is reported as NaN or skipped); the
+ * message names the part of the evaluation that was running.
+ *
  * Files: the report folder is staged (io/atomic.h): a new folder appears
  * complete or not at all; an existing one gets each file by one rename at
  * the end. p->cancel is polled between sections and between plots.
@@ -33,6 +37,8 @@
  * Security 2022 (membership inference). */
 #include <cjson/cJSON.h>
 #include "core/alloc.h"
+#include "core/diag.h"
+#include "core/json.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -122,6 +128,20 @@ static void ev_free(ev *e) {
 
 static int is_cat_kind(ms_fkind k) { return k == MS_FKIND_CATEGORICAL || k == MS_FKIND_BOOL; }
 
+static void evcol_clear(evcol *ec) {
+  for (size_t l = 0; l < ec->L; l++) free(ec->labels[l]);
+  free(ec->labels);
+  for (int k = 0; k < 3; k++) free(ec->c[k]);
+  memset(ec, 0, sizeof *ec);
+}
+
+/* Out of memory while aligning column ec (not yet counted in e->d). */
+static ms_status align_nomem(evcol *ec, ms__strtab *lab) {
+  if (lab) ms__strtab_deinit(lab, 1);
+  evcol_clear(ec);
+  return MS_ERR_NOMEM;
+}
+
 static ms_status align(ev *e, ms_diag *d) {
   const ms_frame *tr = e->f[0];
   ms_status st = MS_OK;
@@ -144,11 +164,10 @@ static ms_status align(ev *e, ms_diag *d) {
     ec->name = tc->name;
     ec->cat = is_cat_kind(tc->kind);
     ms__strtab lab;
-    if (ms__strtab_init(&lab)) return MS_ERR_NOMEM;
-    if (tc->kind == MS_FKIND_BOOL) {
-      ms__strtab_intern(&lab, "false");
-      ms__strtab_intern(&lab, "true");
-    }
+    if (ms__strtab_init(&lab)) return align_nomem(ec, NULL);
+    if (tc->kind == MS_FKIND_BOOL &&
+        (ms__strtab_intern(&lab, "false") < 0 || ms__strtab_intern(&lab, "true") < 0))
+      return align_nomem(ec, &lab);
     int ok = 1;
     for (int k = 0; k < 3; k++) {
       const ms_frame *f = e->f[k];
@@ -174,12 +193,16 @@ static ms_status align(ev *e, ms_diag *d) {
         continue;
       }
       ec->c[k] = ms__malloc((f->n_rows ? f->n_rows : 1) * sizeof *ec->c[k]);
-      if (!ec->c[k]) return ms__strtab_deinit(&lab, 1), MS_ERR_NOMEM;
+      if (!ec->c[k]) return align_nomem(ec, &lab);
       int32_t *map = NULL;
       if (c->code) {
         map = ms__malloc((c->n_levels ? c->n_levels : 1) * sizeof *map);
-        if (!map) return ms__strtab_deinit(&lab, 1), MS_ERR_NOMEM;
-        for (size_t l = 0; l < c->n_levels; l++) map[l] = ms__strtab_intern(&lab, c->levels[l]);
+        if (!map) return align_nomem(ec, &lab);
+        for (size_t l = 0; l < c->n_levels; l++)
+          if ((map[l] = ms__strtab_intern(&lab, c->levels[l])) < 0) {
+            free(map);
+            return align_nomem(ec, &lab);
+          }
       }
       for (size_t r = 0; r < f->n_rows; r++) {
         if (c->code) ec->c[k][r] = c->code[r] < 0 ? -1 : map[c->code[r]];
@@ -193,12 +216,7 @@ static ms_status align(ev *e, ms_diag *d) {
     lab.n = 0;
     ms__strtab_deinit(&lab, 0);
     if (ok) e->d++;
-    else {
-      for (size_t l = 0; l < ec->L; l++) free(ec->labels[l]);
-      free(ec->labels);
-      for (int k = 0; k < 3; k++) free(ec->c[k]);
-      memset(ec, 0, sizeof *ec);
-    }
+    else evcol_clear(ec);
   }
   if (!st && e->d == 0)
     st = ms_diag_add(d, MS_ERR_DATA, tr->source, 0, 0, NULL, "no comparable (non-identifier) columns");
@@ -221,10 +239,13 @@ static double *sorted_present(const double *x, size_t n, size_t *m) {
   return v;
 }
 
-static void col_stats(evcol *c) {
-  if (c->cat) return;
+/* Training mean, sd and quintile edges of a numeric column; -1 when out of
+ * memory. */
+static int col_stats(evcol *c) {
+  if (c->cat) return 0;
   size_t m;
   double *v = sorted_present(c->x[0], c->n[0], &m);
+  if (!v) return -1;
   double s = 0, s2 = 0;
   for (size_t i = 0; i < m; i++) s += v[i], s2 += v[i] * v[i];
   c->mean = m ? s / m : 0;
@@ -232,6 +253,7 @@ static void col_stats(evcol *c) {
   c->sd = var > 0 ? sqrt(var) : 1;
   for (int k = 0; k < 4; k++) c->q[k] = m ? v[(size_t)((k + 1) * 0.2 * (m - 1))] : 0;
   free(v);
+  return 0;
 }
 
 /* The file name part of a path ("a/b.csv" -> "b.csv"). */
@@ -240,11 +262,13 @@ static const char *base_name(const char *path) {
   return s ? s + 1 : path ? path : "";
 }
 
-static double ks_complement(const evcol *c, int a, int b) {
+static double ks_complement(const evcol *c, int a, int b, int *oom) {
   size_t na, nb;
   double *x = sorted_present(c->x[a], c->n[a], &na), *y = sorted_present(c->x[b], c->n[b], &nb);
   double D = 0;
-  if (x && y && na && nb) {
+  if (!x || !y) {
+    *oom = 1;
+  } else if (na && nb) {
     size_t i = 0, j = 0;
     while (i < na && j < nb) {
       double v = x[i] <= y[j] ? x[i] : y[j];
@@ -341,12 +365,14 @@ static double association(const evcol *a, const evcol *b, int k) {
   return sst > 0 ? sqrt(fmax(0, ssb / sst)) : 0;
 }
 
-static double contingency_similarity(const evcol *a, const evcol *b) {
+/* *oom is set when the tables cannot be allocated. */
+static double contingency_similarity(const evcol *a, const evcol *b, int *oom) {
   size_t nb = NBUCKET;
   double *ta = ms__calloc(nb * nb, sizeof *ta), *tb = ms__calloc(nb * nb, sizeof *tb);
   if (!ta || !tb) {
     free(ta);
     free(tb);
+    *oom = 1;
     return NAN;
   }
   for (size_t r = 0; r < a->n[0]; r++) ta[bucket(a, 0, r) * nb + bucket(b, 0, r)] += 1.0 / a->n[0];
@@ -432,9 +458,11 @@ static size_t *subsample(size_t n, size_t m, uint64_t seed, const char *what, si
   return rows;
 }
 
-static double auc(const double *pos, size_t np, const double *neg, size_t nn) {
+/* *oom is set when the sorted copies cannot be allocated. */
+static double auc(const double *pos, size_t np, const double *neg, size_t nn, int *oom) {
   /* Mann-Whitney: P(score_pos > score_neg) + 0.5 P(equal). */
   double *a = ms__malloc((np ? np : 1) * sizeof *a), *b = ms__malloc((nn ? nn : 1) * sizeof *b);
+  if (!a || !b) *oom = 1;
   if (!a || !b || !np || !nn) {
     free(a);
     free(b);
@@ -473,7 +501,7 @@ static double quantile_of(double *v, size_t n, double p) {
 static char *row_key(const ev *e, int k, size_t r, const size_t *cols, size_t nc) {
   char *s = NULL;
   size_t len = 0;
-  FILE *fp = open_memstream(&s, &len);
+  FILE *fp = ms__open_memstream(&s, &len);
   if (!fp) return NULL;
   for (size_t t = 0; t < (cols ? nc : e->d); t++) {
     const evcol *c = &e->col[cols ? cols[t] : t];
@@ -487,7 +515,11 @@ static char *row_key(const ev *e, int k, size_t r, const size_t *cols, size_t nc
     }
     fputc('\x1f', fp);
   }
-  fclose(fp);
+  int bad = ferror(fp);
+  if (fclose(fp) || bad) { /* the stream could not grow */
+    free(s);
+    return NULL;
+  }
   return s;
 }
 
@@ -511,7 +543,7 @@ static int fill_text(FILE *fp, void *ctx) { return fputs(ctx, fp) < 0 ? errno : 
 /* path = dir/name; text written through ms__atomic_write. */
 static ms_status write_text(const char *dir, const char *name, const char *text, ms_diag *d) {
   char *path = NULL;
-  if (asprintf(&path, "%s/%s", dir, name) < 0) return MS_ERR_NOMEM;
+  if (ms__asprintf(&path, "%s/%s", dir, name) < 0) return MS_ERR_NOMEM;
   ms_status st = ms__atomic_write(path, 1, fill_text, (void *)(uintptr_t)text, d);
   free(path);
   return st;
@@ -536,10 +568,20 @@ static void safe_name(char *out, size_t cap, const char *in) {
 
 /* ---- main ---- */
 
+/* The status of a failed evaluation; an allocation failure that no callee
+ * reported gets one message naming the part of the evaluation that ran. */
+static ms_status eval_failed(ms_diag *d, size_t first, ms_status st, const char *what) {
+  if (st == MS_ERR_NOMEM && ms__diag_find(d, first, MS_ERR_NOMEM) == SIZE_MAX)
+    ms__diag_nomem(d, NULL, NULL, what);
+  return st;
+}
+
 ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_frame *holdout,
                       const ms_frame *syn, const ms_eval_params *p, const char *outdir,
                       ms_diag *d) {
   *out = NULL;
+  size_t first = d ? d->count : 0;
+  const char *what = "aligning the columns"; /* the part running, for messages */
   ms_eval_params defaults;
   if (!p) ms_eval_params_init(&defaults), p = &defaults;
   ev e;
@@ -574,24 +616,27 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
    * reported before the work. */
   ms__atomic stage = {.fd = -1};
   if (!st && outdir) st = ms__atomic_mkdir(&stage, outdir, d);
-  if (st) {
-    free(qi);
-    ev_free(&e);
-    return st;
+  for (size_t j = 0; j < e.d && !st; j++)
+    if (col_stats(&e.col[j])) st = MS_ERR_NOMEM;
+  ms_eval_report *rep = NULL;
+  cJSON *root = NULL;
+  if (!st) {
+    rep = ms__calloc(1, sizeof *rep);
+    root = cJSON_CreateObject();
+    if (!rep || !root) st = MS_ERR_NOMEM;
   }
-  for (size_t j = 0; j < e.d; j++) col_stats(&e.col[j]);
-
-  ms_eval_report *rep = ms__calloc(1, sizeof *rep);
-  cJSON *root = cJSON_CreateObject();
-  if (!rep || !root) {
+  if (st) {
     free(rep);
     cJSON_Delete(root);
     free(qi);
     ev_free(&e);
     ms__atomic_discard(&stage);
-    return MS_ERR_NOMEM;
+    return eval_failed(d, first, st, what);
   }
   rep->root = root;
+  /* Items are added without a check each: an allocation that failed shows
+   * as errno ENOMEM before the report is written (core/json.h). */
+  ms__json_begin();
   verdict_row vr[16];
   int nv = 0;
   cJSON_AddStringToObject(root, "medsynth_version", MS_VERSION_STRING);
@@ -612,6 +657,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   cJSON_AddNumberToObject(in, "seed", (double)p->seed);
 
   /* Utility: marginals. */
+  what = "the marginal comparisons";
   cJSON *ut = cJSON_AddObjectToObject(root, "utility");
   cJSON *cols = cJSON_AddArrayToObject(ut, "columns");
   double msum = 0;
@@ -619,11 +665,15 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   if (!colsim) st = MS_ERR_NOMEM;
   for (size_t j = 0; j < e.d && !st; j++) {
     evcol *c = &e.col[j];
-    double v = c->cat ? tv_complement(c, 0, 2) : ks_complement(c, 0, 2);
+    int oom = 0;
+    double v = c->cat ? tv_complement(c, 0, 2) : ks_complement(c, 0, 2, &oom);
+    if (oom) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
     colsim[j] = v;
     msum += v;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToArray(cols, o);
+    cJSON *o = ms__json_push(cols, cJSON_CreateObject());
     cJSON_AddStringToObject(o, "name", c->name);
     cJSON_AddStringToObject(o, "metric", c->cat ? "tv_complement" : "ks_complement");
     cJSON_AddNumberToObject(o, "value", v);
@@ -637,6 +687,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
 
   if (!st) st = poll_cancel(p, d);
   /* Associations. */
+  what = "the association matrices";
   size_t dd = e.d;
   double *A = ms__malloc(dd * dd * sizeof *A), *B = ms__malloc(dd * dd * sizeof *B);
   if (!A || !B) st = MS_ERR_NOMEM;
@@ -655,12 +706,15 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
         B[a * dd + b] = B[b * dd + a] = association(&e.col[a], &e.col[b], 2);
       }
     double *cs = ms__calloc(dd * dd, sizeof *cs);
+    int oom = 0;
     if (!cs) st = MS_ERR_NOMEM;
     else {
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : oom)
       for (size_t a = 0; a < dd; a++)
-        for (size_t b = a + 1; b < dd; b++) cs[a * dd + b] = contingency_similarity(&e.col[a], &e.col[b]);
-      for (size_t a = 0; a < dd; a++)
+        for (size_t b = a + 1; b < dd; b++)
+          cs[a * dd + b] = contingency_similarity(&e.col[a], &e.col[b], &oom);
+      if (oom) st = MS_ERR_NOMEM;
+      for (size_t a = 0; a < dd && !st; a++)
         for (size_t b = a + 1; b < dd; b++) {
           double x = A[a * dd + b], y = B[a * dd + b];
           double df = isnan(x) || isnan(y) ? 0 : fabs(x - y);
@@ -680,15 +734,15 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     cJSON *names = cJSON_AddArrayToObject(as, "columns");
     cJSON *ra = cJSON_AddArrayToObject(as, "real"), *sa = cJSON_AddArrayToObject(as, "synthetic");
     for (size_t a = 0; a < dd; a++) {
-      cJSON_AddItemToArray(names, cJSON_CreateString(e.col[a].name));
+      ms__json_push(names, cJSON_CreateString(e.col[a].name));
       cJSON *r1 = cJSON_CreateArray(), *r2 = cJSON_CreateArray();
       for (size_t b = 0; b < dd; b++) {
         double x = A[a * dd + b], y = B[a * dd + b];
-        cJSON_AddItemToArray(r1, isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(round(x * 1e4) / 1e4));
-        cJSON_AddItemToArray(r2, isnan(y) ? cJSON_CreateNull() : cJSON_CreateNumber(round(y * 1e4) / 1e4));
+        ms__json_push(r1, isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(round(x * 1e4) / 1e4));
+        ms__json_push(r2, isnan(y) ? cJSON_CreateNull() : cJSON_CreateNumber(round(y * 1e4) / 1e4));
       }
-      cJSON_AddItemToArray(ra, r1);
-      cJSON_AddItemToArray(sa, r2);
+      ms__json_push(ra, r1);
+      ms__json_push(sa, r2);
     }
   }
   if (n_pairs)
@@ -697,6 +751,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
 
   if (!st) st = poll_cancel(p, d);
   /* pMSE. */
+  if (!st) what = "the pMSE classifier";
   size_t mt = 0, ms = 0;
   size_t *rt = NULL, *rs = NULL;
   if (!st) {
@@ -707,7 +762,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   if (!st) {
     size_t pw = enc_width(&e, SIZE_MAX), n = mt + ms;
     double *X = ms__malloc(n * (pw ? pw : 1) * sizeof *X), *y = ms__malloc(n * sizeof *y),
-           *beta = malloc((pw + 1) * sizeof *beta);
+           *beta = ms__malloc((pw + 1) * sizeof *beta);
     if (!X || !y || !beta) st = MS_ERR_NOMEM;
     else {
       for (size_t i = 0; i < mt; i++) encode_row(&e, 0, rt[i], SIZE_MAX, 1, X + i * pw), y[i] = 0;
@@ -743,6 +798,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   if (!st) st = poll_cancel(p, d);
   /* TSTR. */
   if (!st && target != SIZE_MAX) {
+    what = "the train-on-synthetic models";
     const evcol *tc = &e.col[target];
     int test_k = holdout ? 1 : 0;
     size_t pw = enc_width(&e, target);
@@ -769,7 +825,9 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
           memmove(Xtr + m * pw, Xtr + i * pw, pw * sizeof *Xtr);
           ytr[m++] = v;
         }
-        if (m > pw && !ms__linreg_fit(beta, Xtr, ytr, m, pw, 1e-3 * (double)m)) {
+        ms_status fs = m > pw ? ms__linreg_fit(beta, Xtr, ytr, m, pw, 1e-3 * (double)m) : MS_ERR_MATH;
+        if (fs == MS_ERR_NOMEM) st = fs;
+        if (fs == MS_OK) {
           double ss = 0, st2 = 0, mean = 0, cnt = 0;
           for (size_t i = 0; i < mtest; i++)
             if (!isnan(tc->x[test_k][rtest[i]])) mean += tc->x[test_k][rtest[i]], cnt++;
@@ -805,11 +863,13 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
         if (!scores) st = MS_ERR_NOMEM;
         for (size_t t = 0; t < nc && !st && nc >= 2; t++) {
           for (size_t i = 0; i < mtr; i++) ytr[i] = tc->c[k][rtr[i]] == cls[t];
-          if (ms__logreg_fit(beta, Xtr, ytr, mtr, pw, 1.0)) continue;
+          ms_status fs = ms__logreg_fit(beta, Xtr, ytr, mtr, pw, 1.0);
+          if (fs == MS_ERR_NOMEM) st = fs;
+          if (fs) continue;
           fitted++;
           for (size_t i = 0; i < mtest; i++) scores[i * nc + t] = ms__logreg_prob(beta, Xtest + i * pw, pw);
         }
-        if (fitted) {
+        if (fitted && !st) {
           double ok = 0, cnt = 0;
           for (size_t i = 0; i < mtest; i++) {
             int32_t truth = tc->c[test_k][rtest[i]];
@@ -845,6 +905,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
 
   if (!st) st = poll_cancel(p, d);
   /* Privacy. */
+  if (!st) what = "the privacy metrics";
   cJSON *pv = cJSON_AddObjectToObject(root, "privacy");
   double *dt = NULL, *dh = NULL;
   size_t nS = 0;
@@ -932,12 +993,14 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
           if (!st) {
             for (size_t i = 0; i < nTs; i++) md[i] = -md[i];
             for (size_t i = 0; i < nH; i++) hd[i] = -hd[i];
-            double a = auc(md, nTs, hd, nH);
+            int oom = 0;
+            double a = auc(md, nTs, hd, nH, &oom);
+            if (oom) st = MS_ERR_NOMEM;
             cJSON_AddNumberToObject(pv, "mia_auc", a);
             vr[nv++] = (verdict_row){"privacy", "membership-inference AUC (distance attack)",
                                      "<= 0.60 pass, <= 0.70 warn", a, judge_lo(a, 0.6, 0.7)};
             /* Real-to-real reference: holdout rows to their closest train row. */
-            st = ms__nn_query(tT, XH, nH, 1, hT, NULL);
+            if (!st) st = ms__nn_query(tT, XH, nH, 1, hT, NULL);
           }
           if (!st) {
             cJSON_AddNumberToObject(dc, "holdout_to_train_p05", quantile_of(hT, nH, 0.05));
@@ -969,12 +1032,14 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   }
   if (!st) st = poll_cancel(p, d);
   if (!st && qi) {
+    what = "the quasi-identifier tables";
     cJSON *qo = cJSON_AddObjectToObject(pv, "quasi_identifiers");
     cJSON *qn = cJSON_AddArrayToObject(qo, "columns");
-    for (size_t q = 0; q < p->n_quasi_identifiers; q++) cJSON_AddItemToArray(qn, cJSON_CreateString(e.col[qi[q]].name));
+    for (size_t q = 0; q < p->n_quasi_identifiers; q++) ms__json_push(qn, cJSON_CreateString(e.col[qi[q]].name));
     int ks[3] = {0, 2};
     size_t *counts[2] = {NULL, NULL};
     ms__strtab tabs[2];
+    memset(tabs, 0, sizeof tabs); /* a table not reached stays empty for the cleanup */
     for (int s = 0; s < 2 && !st; s++) {
       if (ms__strtab_init(&tabs[s])) {
         st = MS_ERR_NOMEM;
@@ -1028,8 +1093,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   for (int i = 0; i < nv; i++) {
     int s = strcmp(vr[i].section, "utility") != 0;
     if (vr[i].v > sec[s]) sec[s] = vr[i].v;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToArray(vj, o);
+    cJSON *o = ms__json_push(vj, cJSON_CreateObject());
     cJSON_AddStringToObject(o, "section", vr[i].section);
     cJSON_AddStringToObject(o, "metric", vr[i].metric);
     cJSON_AddNumberToObject(o, "value", vr[i].value);
@@ -1041,10 +1105,14 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   rep->worst = sec[0] > sec[1] ? sec[0] : sec[1];
   cJSON_AddStringToObject(root, "verdict", ms_eval_verdict_name(rep->worst));
 
+  /* Every item the report reads below is present only if no allocation
+   * failed while building it. */
+  if (!st) what = "the report";
+  if (!st && errno == ENOMEM) st = MS_ERR_NOMEM;
   /* Markdown. */
   if (!st) {
     size_t len = 0;
-    FILE *fp = open_memstream(&rep->md, &len);
+    FILE *fp = ms__open_memstream(&rep->md, &len);
     if (!fp) st = MS_ERR_NOMEM;
     else {
       fprintf(fp, "# Synthetic data evaluation\n\n");
@@ -1084,21 +1152,29 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
       if (outdir && p->plots)
         fprintf(fp, "\n## Plots\n\n![associations](associations.png)\n\n![DCR](dcr.png)\n\n"
                     "Per-column plots: `columns/<name>.png`.\n");
-      fclose(fp);
+      int bad = ferror(fp);
+      if (fclose(fp) || bad) { /* the stream could not grow */
+        free(rep->md);
+        rep->md = NULL;
+        st = MS_ERR_NOMEM;
+      }
     }
   }
-  rep->json = cJSON_Print(root);
-  if (!rep->json) st = MS_ERR_NOMEM;
+  if (!st) {
+    rep->json = ms__json_print(root, 1);
+    if (!rep->json) st = MS_ERR_NOMEM;
+  }
 
   /* Files, into the staged folder. */
   if (!st) st = poll_cancel(p, d);
   if (!st && outdir) {
+    what = "the report's files";
     const char *dir = stage.tmp;
     st = write_text(dir, "report.json", rep->json, d);
     if (!st) st = write_text(dir, "report.md", rep->md, d);
     if (!st && p->plots) {
       char *cdir = NULL;
-      if (asprintf(&cdir, "%s/columns", dir) < 0) st = MS_ERR_NOMEM;
+      if (ms__asprintf(&cdir, "%s/columns", dir) < 0) st = MS_ERR_NOMEM;
       else if (mkdir(cdir, 0777) && errno != EEXIST)
         st = ms_diag_add(d, MS_ERR_IO, cdir, 0, 0, NULL, "cannot create directory: %s", strerror(errno));
       for (size_t j = 0; j < e.d && j < p->max_plot_columns && !st && !(st = poll_cancel(p, d)); j++) {
@@ -1106,7 +1182,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
         char sn[128], title[256], *pp = NULL;
         safe_name(sn, sizeof sn, c->name);
         snprintf(title, sizeof title, "%s: real (train) vs synthetic", c->name);
-        if (asprintf(&pp, "%s/%s.png", cdir, sn) < 0) {
+        if (ms__asprintf(&pp, "%s/%s.png", cdir, sn) < 0) {
           st = MS_ERR_NOMEM;
           break;
         }
@@ -1135,7 +1211,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
       if (!st) {
         char *pp = NULL;
         const char **names = ms__malloc(dd * sizeof *names);
-        if (!names || asprintf(&pp, "%s/associations.png", dir) < 0) st = MS_ERR_NOMEM;
+        if (!names || ms__asprintf(&pp, "%s/associations.png", dir) < 0) st = MS_ERR_NOMEM;
         else {
           for (size_t a = 0; a < dd; a++) names[a] = e.col[a].name;
           st = ms__plot_heatmaps(pp, names, dd, A, B, "real (train)", "synthetic", d);
@@ -1145,7 +1221,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
       }
       if (!st && dt) {
         char *pp = NULL;
-        if (asprintf(&pp, "%s/dcr.png", dir) < 0) st = MS_ERR_NOMEM;
+        if (ms__asprintf(&pp, "%s/dcr.png", dir) < 0) st = MS_ERR_NOMEM;
         else
           st = ms__plot_hist(pp, "Distance to closest record (synthetic rows)", "distance (standardised units)",
                              dt, nS, dh, dh ? nS : 0, holdout ? "to train (subset)" : "to train",
@@ -1171,7 +1247,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   ev_free(&e);
   if (st) {
     ms_eval_report_free(rep);
-    return st;
+    return eval_failed(d, first, st, what);
   }
   *out = rep;
   return MS_OK;

@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "core/diag.h"
 #include "eval/eval_internal.h"
 #include "io/atomic.h"
 
@@ -67,9 +67,17 @@ static int write_surface(FILE *fp, void *ctx) {
   return k.err ? k.err : cs == CAIRO_STATUS_NO_MEMORY ? ENOMEM : EIO;
 }
 
+/* A surface or context that cairo could not allocate carries
+ * CAIRO_STATUS_NO_MEMORY (cairo's allocations are its own, not the library
+ * hook's). */
 static ms_status finish(cairo_surface_t *s, cairo_t *cr, const char *path, ms_diag *d) {
+  cairo_status_t cs = cairo_status(cr);
   cairo_destroy(cr);
-  ms_status st = ms__atomic_write(path, 1, write_surface, s, d);
+  ms_status st;
+  if (cs == CAIRO_STATUS_NO_MEMORY)
+    st = ms__diag_nomem(d, path, NULL, "a plot");
+  else
+    st = ms__atomic_write(path, 1, write_surface, s, d);
   cairo_surface_destroy(s);
   return st;
 }

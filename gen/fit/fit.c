@@ -44,6 +44,9 @@
  * here one eigenvalue-clipping step and unit-diagonal rescaling. */
 #include <cjson/cJSON.h>
 #include "core/alloc.h"
+#include "core/diag.h"
+#include "core/json.h"
+#include <errno.h>
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_eigen.h>
 #include <gsl/gsl_linalg.h>
@@ -1199,9 +1202,9 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
     fx->mc_rate = sig6(best->cell[0] / (best->cell[0] + best->cell[1]));
     fx->missing = sig6(best->cell[2] / (best->cell[2] + best->cell[3]));
     used_as_cond[best->y] = 1;
-    int rc = best->type == 0   ? asprintf(&fx->mc_expr, "%s", fy->name)
-             : best->type == 1 ? asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->cats[best->cat])
-                               : asprintf(&fx->mc_expr, "%s < %.10g", fy->name, best->thr);
+    int rc = best->type == 0   ? ms__asprintf(&fx->mc_expr, "%s", fy->name)
+             : best->type == 1 ? ms__asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->cats[best->cat])
+                               : ms__asprintf(&fx->mc_expr, "%s < %.10g", fy->name, best->thr);
     if (rc < 0) {
       fx->mc_expr = NULL;
       free(cs);
@@ -1244,7 +1247,7 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
                          p->bound_columns[b]);
   }
   ms_fit_model *m = ms__calloc(1, sizeof *m);
-  if (!m) return MS_ERR_NOMEM;
+  if (!m) return ms__diag_nomem(d, data->source, NULL, "the fitted model");
   ms_status st = MS_OK;
   int32_t **maps = ms__calloc(data->n_cols, sizeof *maps);
   m->f = ms__calloc(data->n_cols, sizeof *m->f);
@@ -1253,12 +1256,12 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   if (!maps || !m->f || !m->cop || !m->qi ||
       !(m->name = ms__strdup(p->name ? p->name : "fitted")) ||
       !(m->table = ms__strdup(p->table ? p->table : "data")) || !(m->source = ms__strdup(data->source))) {
-    st = MS_ERR_NOMEM;
+    st = ms__diag_nomem(d, data->source, NULL, "the fitted model");
     goto fail;
   }
   for (size_t q = 0; q < p->n_quasi_identifiers; q++)
     if (!(m->qi[m->n_qi++] = ms__strdup(p->quasi_identifiers[q]))) {
-      st = MS_ERR_NOMEM;
+      st = ms__diag_nomem(d, data->source, NULL, "the fitted model");
       goto fail;
     }
   m->n_fields = data->n_cols;
@@ -1308,7 +1311,7 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
     f->kind = c->kind;
     f->decimals = c->decimals;
     if (!(f->name = ms__strdup(c->name))) {
-      st = MS_ERR_NOMEM;
+      st = ms__diag_nomem(d, data->source, c->name, "a column's fit");
       break;
     }
     if (c->kind == MS_FKIND_ID) continue;
@@ -1320,7 +1323,7 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
       ms_diag_warn(d, data->source, 0, 0, c->name, "column is missing in every row");
     if (c->kind == MS_FKIND_CATEGORICAL) {
       if (!(maps[j] = ms__malloc((c->n_levels + 1) * sizeof *maps[j]))) {
-        st = MS_ERR_NOMEM;
+        st = ms__diag_nomem(d, data->source, c->name, "a column's fit");
         break;
       }
       st = fit_categorical(f, c, data->n_rows, p, rho, tau_cat, maps[j], &tot);
@@ -1350,6 +1353,10 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
         if (!st && f->fam == FAM_CONSTANT)
           ms_diag_warn(d, data->source, 0, 0, c->name, "column is constant");
       }
+    }
+    if (st == MS_ERR_NOMEM) { /* the column fits name no allocation themselves */
+      ms__diag_nomem(d, data->source, c->name, "a column's fit");
+      break;
     }
     if (tot > max_total) max_total = tot;
     if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
@@ -1384,8 +1391,12 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
       }
     }
     st = fit_missingness(m, data, maps, p, avail);
+    if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the missingness fit");
   }
-  if (!st && m->n_cop >= 2) st = fit_copula(m, data, maps, p);
+  if (!st && m->n_cop >= 2) {
+    st = fit_copula(m, data, maps, p);
+    if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the correlation fit");
+  }
   if (st == MS_ERR_MATH)
     ms_diag_add(d, st, data->source, 0, 0, NULL, "correlation matrix could not be repaired");
 fail:
@@ -1428,8 +1439,8 @@ static cJSON *dist_json(const fit_field *f, double scale_off) {
     default: {
       cJSON *pr = cJSON_AddArrayToObject(o, "probs"), *va = cJSON_AddArrayToObject(o, "values");
       for (size_t i = 0; i < f->nq; i++) {
-        cJSON_AddItemToArray(pr, cJSON_CreateNumber(f->qp[i]));
-        cJSON_AddItemToArray(va, cJSON_CreateNumber(f->qv[i] - scale_off));
+        ms__json_push(pr, cJSON_CreateNumber(f->qp[i]));
+        ms__json_push(va, cJSON_CreateNumber(f->qv[i] - scale_off));
       }
     }
   }
@@ -1443,7 +1454,10 @@ static cJSON *date_expr(double days) {
   return cJSON_CreateString(e);
 }
 
+/* Items are added without a check each; an allocation that failed
+ * anywhere shows once, in ms__json_print (core/json.h). */
 char *ms_fit_model_to_json(const ms_fit_model *m) {
+  ms__json_begin();
   cJSON *root = cJSON_CreateObject();
   if (!root) return NULL;
   cJSON_AddNumberToObject(root, "medsynth", 1);
@@ -1506,18 +1520,16 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
   }
   if (m->n_qi) {
     cJSON *q = cJSON_AddArrayToObject(pv, "quasi_identifiers");
-    for (size_t i = 0; i < m->n_qi; i++) cJSON_AddItemToArray(q, cJSON_CreateString(m->qi[i]));
+    for (size_t i = 0; i < m->n_qi; i++) ms__json_push(q, cJSON_CreateString(m->qi[i]));
   }
   cJSON *tables = cJSON_AddArrayToObject(root, "tables");
-  cJSON *t = cJSON_CreateObject();
-  cJSON_AddItemToArray(tables, t);
+  cJSON *t = ms__json_push(tables, cJSON_CreateObject());
   cJSON_AddStringToObject(t, "name", m->table);
   cJSON_AddNumberToObject(t, "rows", (double)m->n_out);
   cJSON *fields = cJSON_AddArrayToObject(t, "fields");
   for (size_t i = 0; i < m->n_fields; i++) {
     const fit_field *f = &m->f[i];
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToArray(fields, o);
+    cJSON *o = ms__json_push(fields, cJSON_CreateObject());
     cJSON_AddStringToObject(o, "name", f->name);
     cJSON_AddStringToObject(o, "kind", ms_fkind_name(f->kind));
     switch (f->kind) {
@@ -1535,13 +1547,13 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         break;
       case MS_FKIND_DATE:
         cJSON_AddStringToObject(o, "base", "date('1970-01-01')");
-        cJSON_AddItemToObject(o, "offset_days", dist_json(f, 0));
-        cJSON_AddItemToObject(o, "min", date_expr(f->lo));
-        cJSON_AddItemToObject(o, "max", date_expr(f->hi));
+        ms__json_put(o, "offset_days", dist_json(f, 0));
+        ms__json_put(o, "min", date_expr(f->lo));
+        ms__json_put(o, "max", date_expr(f->hi));
         break;
       default:
         if (f->kind == MS_FKIND_REAL) cJSON_AddNumberToObject(o, "precision", f->decimals);
-        cJSON_AddItemToObject(o, "dist", dist_json(f, 0));
+        ms__json_put(o, "dist", dist_json(f, 0));
         cJSON_AddNumberToObject(o, "min", f->lo);
         cJSON_AddNumberToObject(o, "max", f->hi);
     }
@@ -1549,8 +1561,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON *mo = cJSON_AddObjectToObject(o, "missing");
       cJSON_AddNumberToObject(mo, "rate", f->missing);
       cJSON *w = cJSON_AddArrayToObject(mo, "when");
-      cJSON *r = cJSON_CreateObject();
-      cJSON_AddItemToArray(w, r);
+      cJSON *r = ms__json_push(w, cJSON_CreateObject());
       cJSON_AddStringToObject(r, "if", f->mc_expr);
       cJSON_AddNumberToObject(r, "rate", f->mc_rate);
     } else if (f->missing > 0) {
@@ -1566,18 +1577,17 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
   if (m->n_cop >= 2) {
     size_t nn = m->n_cop;
     cJSON *cg = cJSON_AddArrayToObject(t, "correlations");
-    cJSON *g = cJSON_CreateObject();
-    cJSON_AddItemToArray(cg, g);
+    cJSON *g = ms__json_push(cg, cJSON_CreateObject());
     cJSON *fl = cJSON_AddArrayToObject(g, "fields");
-    for (size_t i = 0; i < nn; i++) cJSON_AddItemToArray(fl, cJSON_CreateString(m->f[m->cop[i]].name));
+    for (size_t i = 0; i < nn; i++) ms__json_push(fl, cJSON_CreateString(m->f[m->cop[i]].name));
     cJSON *mx = cJSON_AddArrayToObject(g, "matrix");
     for (size_t i = 0; i < nn; i++) {
       cJSON *row = cJSON_CreateArray();
-      for (size_t j = 0; j < nn; j++) cJSON_AddItemToArray(row, cJSON_CreateNumber(m->corr[i * nn + j]));
-      cJSON_AddItemToArray(mx, row);
+      for (size_t j = 0; j < nn; j++) ms__json_push(row, cJSON_CreateNumber(m->corr[i * nn + j]));
+      ms__json_push(mx, row);
     }
   }
-  char *raw = cJSON_Print(root);
+  char *raw = ms__json_print(root, 1);
   cJSON_Delete(root);
   if (!raw) return NULL;
   /* cJSON indents with tabs and writes ":\t"; strings never hold a raw tab
@@ -1600,7 +1610,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
 char *ms_fit_model_accounting(const ms_fit_model *m) {
   char *s = NULL;
   size_t len = 0;
-  FILE *fp = open_memstream(&s, &len);
+  FILE *fp = ms__open_memstream(&s, &len);
   if (!fp) return NULL;
   if (m->epsilon > 0) {
     fprintf(fp, "privacy: (%g, %g)-differential privacy, add/remove-one-row neighbours, seed %llu\n",
@@ -1629,7 +1639,11 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
             "category describes fewer than k rows)\n",
             m->k_min);
   }
-  fclose(fp);
+  int bad = ferror(fp);
+  if (fclose(fp) || bad) { /* the stream could not grow */
+    free(s);
+    return NULL;
+  }
   return s;
 }
 
@@ -1639,10 +1653,10 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
                               int independent, ms_diag *d) {
   *out = NULL;
   ms_frame *fr = ms__calloc(1, sizeof *fr);
-  if (!fr) return MS_ERR_NOMEM;
+  if (!fr) return ms__diag_nomem(d, NULL, NULL, "the sampled frame");
   fr->n_rows = n;
-  fr->n_cols = m->n_fields;
   fr->cols = ms__calloc(m->n_fields, sizeof *fr->cols);
+  if (fr->cols) fr->n_cols = m->n_fields;
   fr->source = ms__strdup("(sampled)");
   ms_status st = fr->cols && fr->source ? MS_OK : MS_ERR_NOMEM;
   gsl_matrix *L = NULL;
@@ -1670,7 +1684,7 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
       if (!c->code || !c->levels) st = MS_ERR_NOMEM;
       for (size_t l = 0; l < nl && !st; l++) {
         if (f->kind == MS_FKIND_ID) {
-          if (asprintf(&c->levels[l], "%zu", l + 1) < 0) c->levels[l] = NULL;
+          if (ms__asprintf(&c->levels[l], "%zu", l + 1) < 0) c->levels[l] = NULL;
         } else {
           c->levels[l] = ms__strdup(f->cats[l]);
         }
@@ -1682,17 +1696,18 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
       if (!c->num) st = MS_ERR_NOMEM;
     }
   }
+  if (st == MS_ERR_NOMEM) ms__diag_nomem(d, NULL, NULL, "the sampled frame");
   if (st) {
     gsl_matrix_free(L);
     ms_frame_free(fr);
     return st;
   }
   ms_rng_key kc = ms_rng_key_make(seed, ms_rng_stream("fit/sample/(copula)"));
-  ms_rng_key *kf = ms__malloc(m->n_fields * sizeof *kf);
+  ms_rng_key *kf = ms__malloc((m->n_fields ? m->n_fields : 1) * sizeof *kf);
   if (!kf) {
     gsl_matrix_free(L);
     ms_frame_free(fr);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, NULL, NULL, "the sampler's keys");
   }
   for (size_t j = 0; j < m->n_fields; j++) {
     char nm[512];
@@ -1773,7 +1788,7 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
   gsl_matrix_free(L);
   if (oom) {
     ms_frame_free(fr);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, NULL, NULL, "the sampler's per-thread buffers");
   }
   if (stop) {
     ms_frame_free(fr);

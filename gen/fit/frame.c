@@ -13,6 +13,7 @@
  * References: RFC 4180 (CSV), RFC 3629 (UTF-8). */
 #include <errno.h>
 #include "core/alloc.h"
+#include "core/diag.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -484,6 +485,7 @@ ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const
   size_t n_cols = 0;
   ms_status st = tokenize(&c, &n_cols, text, len, name, opts->delimiter ? opts->delimiter : ',', d);
   ms_frame *f = NULL;
+  if (st == MS_ERR_NOMEM) ms__diag_nomem(d, name, NULL, "the CSV cells");
   if (st) goto done;
   size_t n_rows = c.n_lines;
   if (n_rows == 0) {
@@ -492,7 +494,7 @@ ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const
   }
   f = ms__calloc(1, sizeof *f);
   if (!f || !(f->cols = ms__calloc(n_cols, sizeof *f->cols)) || !(f->source = ms__strdup(name))) {
-    st = MS_ERR_NOMEM;
+    st = ms__diag_nomem(d, name, NULL, "the frame");
     goto done;
   }
   f->n_cols = n_cols;
@@ -506,7 +508,7 @@ ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const
       if (!strcmp(h, c.buf + c.off[k]))
         st = ms_diag_add(d, MS_ERR_DATA, name, 1, 0, NULL, "duplicate column name \"%s\"", h);
     if (!(f->cols[j].name = ms__strdup(h))) {
-      st = MS_ERR_NOMEM;
+      st = ms__diag_nomem(d, name, NULL, "the column names");
       goto done;
     }
   }
@@ -522,7 +524,7 @@ ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const
   for (size_t j = 0; j < n_cols; j++) {
     ms_status s2 = convert_column(&f->cols[j], &c, j, n_cols, n_rows, name, opts, d);
     if (s2 == MS_ERR_NOMEM) {
-      st = s2;
+      st = ms__diag_nomem(d, name, f->cols[j].name, "a column's values");
       goto done;
     }
     if (s2 && !st) st = s2;
@@ -554,7 +556,7 @@ ms_status ms_frame_read_csv(ms_frame **out, const char *path, const ms_csv_opts 
       if (!nb) {
         free(buf);
         fclose(fp);
-        return MS_ERR_NOMEM;
+        return ms__diag_nomem(d, path, NULL, "the file's contents");
       }
       buf = nb;
     }

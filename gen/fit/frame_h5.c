@@ -14,6 +14,7 @@
  * frame plus one chunk. */
 #include <math.h>
 #include "core/alloc.h"
+#include "core/diag.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,7 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
   ms_csv_opts defaults;
   if (!opts) ms_csv_opts_init(&defaults), opts = &defaults;
   ms_table_reader *rd = NULL;
+  size_t first = d ? d->count : 0;
   ms_status st = ms_table_reader_open(&rd, path, d);
   if (st) return st;
   size_t ti = 0, nt = ms_table_reader_n_tables(rd);
@@ -333,6 +335,9 @@ done:
   free(fcol);
   ms_chunk_free(ch);
   ms_table_reader_free(rd);
+  /* the frame's own allocations fail without a message on the spot */
+  if (st == MS_ERR_NOMEM && ms__diag_find(d, first, MS_ERR_NOMEM) == SIZE_MAX)
+    ms__diag_nomem(d, path, NULL, "the frame");
   if (st) {
     ms_frame_free(f);
     return st;

@@ -25,7 +25,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include "core/alloc.h"
+#include "core/diag.h"
 #include <fcntl.h>
+#include <limits.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -68,12 +70,6 @@ static void sync_dir(const char *dir) {
   }
 }
 
-static void sync_parent(const char *path) {
-  char *dir = ms__path_dir(path);
-  if (dir) sync_dir(dir);
-  free(dir);
-}
-
 ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_diag *d) {
   memset(a, 0, sizeof *a);
   a->fd = -1;
@@ -89,16 +85,16 @@ ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_dia
                          "output file already exists (use --force to overwrite)");
   }
   char *dir = ms__path_dir(target);
-  if (!dir) return MS_ERR_NOMEM;
+  if (!dir) return ms__diag_nomem(d, target, NULL, "a temporary file name");
   const char *base = path_base(target);
   if (!*base) {
     free(dir);
     return ms_diag_add(d, MS_ERR_INVALID, target, 0, 0, NULL, "output path names no file");
   }
   char *tmpl = NULL;
-  if (asprintf(&tmpl, "%s/.%s.tmp.%ld.XXXXXX", dir, base, (long)getpid()) < 0) {
+  if (ms__asprintf(&tmpl, "%s/.%s.tmp.%ld.XXXXXX", dir, base, (long)getpid()) < 0) {
     free(dir);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, target, NULL, "a temporary file name");
   }
   int fd = mkstemp(tmpl);
   if (fd < 0) {
@@ -109,15 +105,15 @@ ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_dia
     free(tmpl);
     return st2;
   }
-  free(dir);
   /* mkstemp creates mode 0600; give the file the usual mode (umask). */
   (void)fchmod(fd, 0666 & ~current_umask());
   a->target = ms__strdup(target);
   a->tmp = tmpl;
+  a->parent = dir;
   a->fd = fd;
   if (!a->target) {
     ms__atomic_discard(a);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, target, NULL, "an output file name");
   }
   return MS_OK;
 }
@@ -145,7 +141,7 @@ ms_status ms__atomic_mkdir(ms__atomic *a, const char *target, ms_diag *d) {
   /* "report/" names the folder "report" */
   size_t len = strlen(target);
   while (len > 1 && target[len - 1] == '/') len--;
-  if (!(a->target = ms__strndup(target, len))) return MS_ERR_NOMEM;
+  if (!(a->target = ms__strndup(target, len))) return ms__diag_nomem(d, target, NULL, "a folder name");
   struct stat st;
   char *tmpl = NULL;
   int rc;
@@ -157,9 +153,14 @@ ms_status ms__atomic_mkdir(ms__atomic *a, const char *target, ms_diag *d) {
       return s2;
     }
     a->merge = 1;
-    rc = asprintf(&tmpl, "%s/.medsynth.tmp.%ld.XXXXXX", a->target, (long)getpid());
+    rc = ms__asprintf(&tmpl, "%s/.medsynth.tmp.%ld.XXXXXX", a->target, (long)getpid());
   } else {
     int e = errno != ENOENT ? errno : make_parents(a->target);
+    if (e == ENOMEM) {
+      ms_status s2 = ms__diag_nomem(d, a->target, NULL, "a folder name");
+      ms__atomic_deinit(a);
+      return s2;
+    }
     if (e) {
       ms_status s2 = ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL,
                                  "cannot create the folder: %s", strerror(e));
@@ -167,13 +168,14 @@ ms_status ms__atomic_mkdir(ms__atomic *a, const char *target, ms_diag *d) {
       return s2;
     }
     char *dir = ms__path_dir(a->target);
-    rc = dir ? asprintf(&tmpl, "%s/.%s.tmp.%ld.XXXXXX", dir, path_base(a->target), (long)getpid())
+    rc = dir ? ms__asprintf(&tmpl, "%s/.%s.tmp.%ld.XXXXXX", dir, path_base(a->target), (long)getpid())
              : -1;
-    free(dir);
+    a->parent = dir;
   }
   if (rc < 0) {
+    ms_status s2 = ms__diag_nomem(d, a->target, NULL, "a temporary folder name");
     ms__atomic_deinit(a);
-    return MS_ERR_NOMEM;
+    return s2;
   }
   if (!mkdtemp(tmpl)) {
     ms_status s2 = ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL,
@@ -212,11 +214,12 @@ static ms_status merge_tree(const char *src, const char *dst, const char *shown,
   struct dirent *e;
   while (st == MS_OK && (e = readdir(dp))) {
     if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    char *s = NULL, *t = NULL;
-    if (asprintf(&s, "%s/%s", src, e->d_name) < 0) s = NULL;
-    if (!s || asprintf(&t, "%s/%s", dst, e->d_name) < 0) {
-      free(s);
-      st = MS_ERR_NOMEM;
+    /* Names on the stack: a merge must not stop half-way for lack of memory. */
+    char s[PATH_MAX], t[PATH_MAX];
+    if ((size_t)snprintf(s, sizeof s, "%s/%s", src, e->d_name) >= sizeof s ||
+        (size_t)snprintf(t, sizeof t, "%s/%s", dst, e->d_name) >= sizeof t) {
+      st = ms_diag_add(d, MS_ERR_IO, shown, 0, 0, NULL, "cannot move '%s' into place: %s",
+                       e->d_name, strerror(ENAMETOOLONG));
       break;
     }
     struct stat ss, ts;
@@ -224,8 +227,6 @@ static ms_status merge_tree(const char *src, const char *dst, const char *shown,
       st = merge_tree(s, t, t, d);
     else if (rename(s, t) != 0)
       st = ms_diag_add(d, MS_ERR_IO, t, 0, 0, NULL, "cannot move into place: %s", strerror(errno));
-    free(s);
-    free(t);
   }
   closedir(dp);
   if (st == MS_OK) {
@@ -267,7 +268,7 @@ ms_status ms__atomic_commit(ms__atomic *a, ms_diag *d) {
   }
   free(a->tmp);
   a->tmp = NULL;
-  sync_parent(a->target);
+  if (a->parent) sync_dir(a->parent); /* saved at create: no allocation here */
   return MS_OK;
 }
 
@@ -275,7 +276,8 @@ void ms__atomic_deinit(ms__atomic *a) {
   if (a->fd >= 0) close(a->fd);
   free(a->target);
   free(a->tmp);
-  a->target = a->tmp = NULL;
+  free(a->parent);
+  a->target = a->tmp = a->parent = NULL;
   a->fd = -1;
 }
 
@@ -319,7 +321,7 @@ ms_status ms__atomic_write(const char *target, int force, ms__atomic_fill fill, 
   }
   if (e) {
     ms__atomic_discard(&a);
-    if (e == ENOMEM) return MS_ERR_NOMEM;
+    if (e == ENOMEM) return ms__diag_nomem(d, target, NULL, "the file's contents");
     return ms_diag_add(d, MS_ERR_IO, target, 0, 0, NULL, "cannot write: %s", strerror(e));
   }
   a.synced = 1;
@@ -337,7 +339,7 @@ void ms__atomic_diag_names(const ms__atomic *a, ms_diag *d) {
     if (!f || strncmp(f, a->tmp, n) != 0 || (f[n] != '\0' && f[n] != '/')) continue;
     char *g = NULL;
     /* diag strings come from the system allocator (core/status.c) */
-    if (asprintf(&g, "%s%s", a->target, f + n) < 0) continue;
+    if (ms__asprintf(&g, "%s%s", a->target, f + n) < 0) continue;
     free(f);
     d->entries[i].file = g;
   }
@@ -355,7 +357,7 @@ ms_status ms_output_begin(ms_output **out, const char *target, ms_output_kind ki
   if ((unsigned)kind >= MS_OUTPUT_KIND_COUNT)
     return ms_diag_add(d, MS_ERR_INVALID, target, 0, 0, NULL, "unknown output kind %d", (int)kind);
   ms_output *o = ms__calloc(1, sizeof *o);
-  if (!o) return MS_ERR_NOMEM;
+  if (!o) return ms__diag_nomem(d, target, NULL, "an output");
   ms_status st = kind == MS_OUTPUT_DIR ? ms__atomic_mkdir(&o->a, target, d)
                                        : ms__atomic_create(&o->a, target, force, d);
   if (st) {
@@ -523,7 +525,8 @@ int ms__chunk_compress(const uint8_t *raw, size_t nbytes, size_t elem_size, int 
   shuffle(scratch, raw, nbytes, elem_size);
   if (level != 1) {
     uLongf len = compressBound((uLong)nbytes);
-    if (compress2(out, &len, scratch, (uLong)nbytes, level) != Z_OK) return -1;
+    int zr = compress2(out, &len, scratch, (uLong)nbytes, level);
+    if (zr != Z_OK) return zr == Z_MEM_ERROR ? -2 : -1;
     *out_len = len;
     return 0;
   }

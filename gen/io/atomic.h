@@ -17,6 +17,8 @@
 typedef struct {
   char *target; /* final name */
   char *tmp;    /* temporary name in the same directory; NULL once renamed */
+  char *parent; /* folder synced after the rename (NULL: none), kept so
+                  that commit allocates nothing */
   int fd;       /* open descriptor of tmp, -1 when closed */
   int force;    /* an existing target may be replaced */
   int synced;   /* tmp is known to be on disk */

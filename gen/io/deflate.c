@@ -573,8 +573,8 @@ int ms__deflate_rle(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_
     while (i < n && rc == 0) {
       size_t end = scan_block(&B, in, i, n);
       if (end == SIZE_MAX) {
-        rc = -1;
-        break;
+        free(B.runs);
+        return -2; /* out of memory */
       }
       rc = put_block(&w, &B, in + i, end - i, end == n);
       i = end;

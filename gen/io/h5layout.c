@@ -130,7 +130,8 @@ static hid_t member_type(const ms_column *c, size_t width) {
   }
 }
 
-hid_t ms__rowlayout_h5type(const ms__rowlayout *L, const ms_table_schema *s) {
+hid_t ms__rowlayout_h5type(const ms__rowlayout *L, const ms_table_schema *s, int *nomem) {
+  if (nomem) *nomem = 0;
   hid_t ct = H5Tcreate(H5T_COMPOUND, L->row_size);
   if (ct < 0) return -1;
   for (size_t j = 0; j < s->n_columns; j++) {
@@ -152,6 +153,7 @@ hid_t ms__rowlayout_h5type(const ms__rowlayout *L, const ms_table_schema *s) {
         memcpy(vn + nl, MS__VALID_SUFFIX, sizeof MS__VALID_SUFFIX);
         bad = H5Tinsert(ct, vn, L->valid_off[j], bt) < 0;
       }
+      if (!vn && nomem) *nomem = 1;
       free(vn);
       if (bt >= 0) H5Tclose(bt);
       if (bad) {

@@ -422,7 +422,7 @@ static herr_t array_cb(hid_t g, const char *name, const H5L_info_t *info, void *
   a->rank = rank;
   a->type = dt;
   a->dset = ds;
-  if (asprintf(&a->path, "/%s", name) < 0) {
+  if (ms__asprintf(&a->path, "/%s", name) < 0) {
     a->path = NULL;
     goto fail;
   }

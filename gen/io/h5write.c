@@ -27,11 +27,17 @@
  *     which equals XXH64 of the dataset's raw bytes read as the file type.
  *   - H5Fclose never runs with dirty metadata that cannot be written (see
  *     close_file): HDF5 1.10 frees a file whose close failed but keeps its
- *     ID, and its exit handler then crashes closing it again. */
+ *     ID, and its exit handler then crashes closing it again.
+ *   - Out of memory: medsynth's own allocations (buffers, copies, the
+ *     schema JSON) are made before the HDF5 calls that need them, or are
+ *     told apart from HDF5 failures, and reported as MS_ERR_NOMEM; HDF5's
+ *     and zlib's allocations are their own (a failure inside HDF5 reads as
+ *     an HDF5 error, MS_ERR_IO). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include "core/alloc.h"
+#include "core/diag.h"
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -171,10 +177,11 @@ static int attr_scalar(hid_t obj, const char *name, hid_t type, const void *v) {
   return r;
 }
 
-/* Creates every missing group along `path` (absolute), without timestamps. */
+/* Creates every missing group along `path` (absolute), without timestamps.
+ * 0, -1 when HDF5 fails, -2 when out of memory. */
 static int make_groups(hid_t file, const char *path, int include_last) {
   char *p = ms__strdup(path);
-  if (!p) return -1;
+  if (!p) return -2;
   int rc = 0;
   hid_t gcpl = ocpl_new(H5P_GROUP_CREATE);
   if (gcpl < 0) rc = -1;
@@ -228,7 +235,7 @@ static ms_status ensure_ws(ms__h5w *h, size_t bytes) {
   if (bytes <= h->ws_bytes) return MS_OK;
   size_t zc = compressBound((uLong)bytes);
   size_t ns = wanted_threads(h);
-  if (bytes > SIZE_MAX / ns || zc > SIZE_MAX / MS__BATCH) return MS_ERR_NOMEM;
+  if (bytes > SIZE_MAX / ns || zc > SIZE_MAX / MS__BATCH) return MS_ERR_NOMEM; /* cannot be allocated */
   uint8_t *s = ms__malloc(ns * bytes), *z = ms__malloc(MS__BATCH * zc);
   if (!s || !z) {
     free(s);
@@ -246,28 +253,35 @@ static ms_status ensure_ws(ms__h5w *h, size_t bytes) {
 }
 
 /* Compresses n chunks of `bytes` each (chunk i at raw + i*stride) into
- * h->zout slots; returns 0 on success. */
+ * h->zout slots; returns 0 on success, else the lowest failure code of
+ * ms__chunk_compress (-2: out of memory). */
 static int compress_batch(ms__h5w *h, const uint8_t *const *src, size_t n, size_t bytes,
                           size_t elem) {
-  int fail = 0, nt = region_threads(h, n);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : fail)
+  int rc = 0, nt = region_threads(h, n);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(min : rc)
   for (size_t i = 0; i < n; i++) {
     size_t len = 0;
-    if (ms__chunk_compress(src[i], bytes, elem, h->level, thread_scratch(h),
-                           h->zout + i * h->zcap, &len) != 0)
-      fail |= 1;
+    int r = ms__chunk_compress(src[i], bytes, elem, h->level, thread_scratch(h),
+                               h->zout + i * h->zcap, &len);
+    if (r < rc) rc = r;
     h->zlen[i] = len;
   }
-  return fail ? -1 : 0;
+  return rc;
+}
+
+/* Reports a failed compression (a code of ms__chunk_compress). */
+static ms_status compress_error(ms_diag *d, const char *where, int rc) {
+  if (rc == -2) return ms__diag_nomem(d, NULL, where, "compression state");
+  return ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, where, "zlib compression failed");
 }
 
 /* Compresses raw chunk i of table t's batch into its zout slot, shuffling
  * through the calling thread's scratch (reused, so it stays in cache). */
 static int compress_table_chunk(ms__h5w *h, h5table *t, size_t i) {
   size_t len = 0;
-  if (ms__chunk_compress(t->raw + i * t->chunk_bytes, t->chunk_bytes, t->L.row_size, h->level,
-                         thread_scratch(h), t->zout + i * t->zcap, &len) != 0)
-    return -1;
+  int rc = ms__chunk_compress(t->raw + i * t->chunk_bytes, t->chunk_bytes, t->L.row_size,
+                              h->level, thread_scratch(h), t->zout + i * t->zcap, &len);
+  if (rc) return rc;
   t->zlen[i] = len;
   t->zdone[i] = 1;
   return 0;
@@ -295,13 +309,13 @@ ms_status ms__h5w_open(ms__h5w **out, const char *tmp_path, const ms_writer_opts
   int room = room_to_start(tmp_path);
   if (room) return ms_diag_add(d, MS_ERR_IO, NULL, 0, 0, NULL, "cannot write: %s", strerror(room));
   ms__h5w *h = ms__calloc(1, sizeof *h);
-  if (!h) return MS_ERR_NOMEM;
+  if (!h) return ms__diag_nomem(d, tmp_path, NULL, "the HDF5 writer");
   h->level = o->compression;
   h->threads = o->threads;
   h->chunk_rows_opt = o->chunk_rows;
   if (!(h->tmp_path = ms__strdup(tmp_path))) {
     free(h);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, tmp_path, NULL, "the HDF5 writer");
   }
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = ocpl_new(H5P_FILE_CREATE);
   int ok = fapl >= 0 && fcpl >= 0 &&
@@ -433,11 +447,8 @@ static ms_status check_schema(const ms_table_schema *s, ms_diag *d) {
   return MS_OK;
 }
 
-static int write_column_attrs(hid_t ds, const ms_table_schema *s) {
-  char *json = ms__schema_to_json(s);
-  if (!json) return -1;
+static int write_column_attrs(hid_t ds, const ms_table_schema *s, const char *json) {
   int rc = attr_str(ds, "medsynth_schema", json);
-  free(json);
   if (!rc && s->parent) rc = attr_str(ds, "parent", s->parent);
   for (size_t j = 0; !rc && j < s->n_columns; j++) {
     const ms_column *c = &s->columns[j];
@@ -470,18 +481,28 @@ static int write_column_attrs(hid_t ds, const ms_table_schema *s) {
 static ms_status dataset_new(ms__h5w *h, const ms_table_schema *s, const char *path,
                              uint64_t expected, h5table **out, ms_diag *d) {
   *out = NULL;
+  ms_status st;
   h5table *t = ms__calloc(1, sizeof *t);
-  if (!t) return MS_ERR_NOMEM;
+  if (!t) return ms__diag_nomem(d, NULL, s->name, "a table");
   t->dset = t->group = -1;
-  if (!(t->name = ms__strdup(s->name)) || ms_table_schema_copy(&t->schema, s) ||
-      ms__rowlayout_init(&t->L, &t->schema) || !(t->xx = XXH64_createState())) {
+  if (!(t->name = ms__strdup(s->name)) || ms_table_schema_copy(&t->schema, s)) {
     table_free(t);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, NULL, s->name, "a copy of the table's schema");
+  }
+  if ((st = ms__rowlayout_init(&t->L, &t->schema)) != MS_OK) {
+    table_free(t);
+    if (st != MS_ERR_NOMEM)
+      return ms_diag_add(d, st, NULL, 0, 0, s->name, "a column has no storage width");
+    return ms__diag_nomem(d, NULL, s->name, "the table's row layout");
+  }
+  if (!(t->xx = XXH64_createState())) {
+    table_free(t);
+    return ms__diag_nomem(d, NULL, s->name, "the table's checksum state");
   }
   XXH64_reset(t->xx, 0);
   if (!(t->padded = ms__calloc(t->schema.n_columns ? t->schema.n_columns : 1, sizeof *t->padded))) {
     table_free(t);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, NULL, s->name, "category labels");
   }
   for (size_t j = 0; j < t->schema.n_columns; j++) {
     const ms_column *col = &t->schema.columns[j];
@@ -489,7 +510,7 @@ static ms_status dataset_new(ms__h5w *h, const ms_table_schema *s, const char *p
     size_t w = t->L.width[j];
     if (!(t->padded[j] = ms__calloc(col->n_categories ? col->n_categories * w : 1, 1))) {
       table_free(t);
-      return MS_ERR_NOMEM;
+      return ms__diag_nomem(d, NULL, s->name, "category labels");
     }
     for (size_t k = 0; k < col->n_categories; k++)
       memcpy(t->padded[j] + k * w, col->categories[k], strnlen(col->categories[k], w));
@@ -505,16 +526,19 @@ static ms_status dataset_new(ms__h5w *h, const ms_table_schema *s, const char *p
   t->chunk_rows = cr;
   t->chunk_bytes = cr * rs;
   t->zcap = compressBound((uLong)t->chunk_bytes);
+  char *json = NULL;
   if (!(t->raw = t->raw_mem = ms__malloc(2 * MS__BATCH * t->chunk_bytes)) ||
       ensure_ws(h, t->chunk_bytes) ||
-      (h->level > 0 && !(t->zout = ms__malloc(MS__BATCH * t->zcap)))) {
+      (h->level > 0 && !(t->zout = ms__malloc(MS__BATCH * t->zcap))) ||
+      !(json = ms__schema_to_json(&t->schema))) {
     table_free(t);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, NULL, s->name, "the table's chunk buffers");
   }
   hid_t ft = -1, sp = -1, dcpl = -1, dapl = -1;
   hsize_t dim0 = 0, maxd = H5S_UNLIMITED, cd = cr;
-  int ok = make_groups(h->file, "/tables", 1) == 0 &&
-           (ft = ms__rowlayout_h5type(&t->L, &t->schema)) >= 0 &&
+  int grc = 0, ft_nomem = 0;
+  int ok = (grc = make_groups(h->file, "/tables", 1)) == 0 &&
+           (ft = ms__rowlayout_h5type(&t->L, &t->schema, &ft_nomem)) >= 0 &&
            (sp = H5Screate_simple(1, &dim0, &maxd)) >= 0 &&
            (dcpl = ocpl_new(H5P_DATASET_CREATE)) >= 0 && H5Pset_chunk(dcpl, 1, &cd) >= 0 &&
            H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
@@ -522,13 +546,19 @@ static ms_status dataset_new(ms__h5w *h, const ms_table_schema *s, const char *p
            (dapl = H5Pcreate(H5P_DATASET_ACCESS)) >= 0 &&
            H5Pset_chunk_cache(dapl, 0, 0, H5D_CHUNK_CACHE_W0_DEFAULT) >= 0 &&
            (t->dset = H5Dcreate2(h->file, path, ft, sp, H5P_DEFAULT, dcpl, dapl)) >= 0 &&
-           write_column_attrs(t->dset, &t->schema) == 0;
+           write_column_attrs(t->dset, &t->schema, json) == 0;
+  free(json);
   if (ft >= 0) H5Tclose(ft);
   if (sp >= 0) H5Sclose(sp);
   if (dcpl >= 0) H5Pclose(dcpl);
   if (dapl >= 0) H5Pclose(dapl);
   if (!ok) {
-    ms_status st = ms__h5_error(d, MS_ERR_IO, s->name, "cannot create dataset %s", path);
+    if (grc == -2 || ft_nomem) {
+      H5Eclear2(H5E_DEFAULT);
+      st = ms__diag_nomem(d, NULL, s->name, "the table's HDF5 layout");
+    } else {
+      st = ms__h5_error(d, MS_ERR_IO, s->name, "cannot create dataset %s", path);
+    }
     table_free(t);
     return st;
   }
@@ -544,13 +574,13 @@ static ms_status wide_new(ms__h5w *h, const ms_table_schema *s, const char *path
                           uint64_t expected, h5table **out, ms_diag *d) {
   *out = NULL;
   h5table *t = ms__calloc(1, sizeof *t);
-  if (!t) return MS_ERR_NOMEM;
+  if (!t) return ms__diag_nomem(d, NULL, s->name, "a table");
   t->dset = t->group = -1;
   size_t n = s->n_columns;
   if (!(t->name = ms__strdup(s->name)) || ms_table_schema_copy(&t->schema, s) ||
       !(t->parts = ms__calloc(n, sizeof *t->parts)) || !(t->part_first = ms__calloc(n + 1, sizeof *t->part_first))) {
     table_free(t);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, NULL, s->name, "the table's column groups");
   }
   /* greedy cut: a part grows while its row type fits */
   size_t np = 0;
@@ -571,7 +601,11 @@ static ms_status wide_new(ms__h5w *h, const ms_table_schema *s, const char *path
   t->part_first[np] = n;
   uint64_t parts = np;
   char *json = ms__schema_to_json(s);
-  int ok = json && make_groups(h->file, path, 1) == 0 &&
+  if (!json) {
+    table_free(t);
+    return ms__diag_nomem(d, NULL, s->name, "the table's schema text");
+  }
+  int ok = make_groups(h->file, path, 1) == 0 &&
            (t->group = H5Gopen2(h->file, path, H5P_DEFAULT)) >= 0 &&
            attr_str(t->group, "medsynth_schema", json) == 0 &&
            (!s->parent || attr_str(t->group, "parent", s->parent) == 0) &&
@@ -606,7 +640,7 @@ ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t exp
   if (find_table(h, s->name))
     return ms_diag_add(d, MS_ERR_EXISTS, NULL, 0, 0, s->name, "table written twice");
   h5table **nt = ms__realloc(h->tables, (h->n_tables + 1) * sizeof *nt);
-  if (!nt) return MS_ERR_NOMEM;
+  if (!nt) return ms__diag_nomem(d, NULL, s->name, "the table list");
   h->tables = nt;
   char path[1024];
   snprintf(path, sizeof path, "/tables/%s", s->name);
@@ -650,9 +684,12 @@ static ms_status flush_batch(ms__h5w *h, h5table *t, int last, ms_diag *d) {
     for (size_t i = 0; i < n; i++)
       if (!t->zdone[i]) todo[m++] = i;
     int fail = 0, use = region_threads(h, m);
-#pragma omp parallel for num_threads(use) schedule(dynamic, 1) reduction(| : fail)
-    for (size_t k = 0; k < m; k++) fail |= compress_table_chunk(h, t, todo[k]) != 0;
-    if (fail) return ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, t->name, "zlib compression failed");
+#pragma omp parallel for num_threads(use) schedule(dynamic, 1) reduction(min : fail)
+    for (size_t k = 0; k < m; k++) {
+      int r = compress_table_chunk(h, t, todo[k]);
+      if (r < fail) fail = r;
+    }
+    if (fail) return compress_error(d, t->name, fail);
   }
   for (size_t i = 0; i < n; i++) {
     hsize_t off = (t->chunks_written + i) * (hsize_t)t->chunk_rows;
@@ -846,16 +883,19 @@ static ms_status write_rows(ms__h5w *h, h5table *t, const ms_chunk *c, ms_diag *
     /* task 0 hashes the previous batch (if waiting); a segment that
      * completes its chunk compresses it too */
     int tasks = nseg + 1, use = region_threads(h, (size_t)tasks), fail = 0;
-#pragma omp parallel for num_threads(use) schedule(dynamic, 1) reduction(| : fail)
+#pragma omp parallel for num_threads(use) schedule(dynamic, 1) reduction(min : fail)
     for (int k = 0; k < tasks; k++) {
       if (k == 0) {
         hash_pending(t);
         continue;
       }
       pack_rows(t, c, seg_r0[k - 1], seg_n[k - 1], seg_dst[k - 1]);
-      if (seg_full[k - 1] && h->level > 0) fail |= compress_table_chunk(h, t, seg_chunk[k - 1]) != 0;
+      if (seg_full[k - 1] && h->level > 0) {
+        int r = compress_table_chunk(h, t, seg_chunk[k - 1]);
+        if (r < fail) fail = r;
+      }
     }
-    if (fail) return ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, t->name, "zlib compression failed");
+    if (fail) return compress_error(d, t->name, fail);
     if (t->cur == MS__BATCH && (st = flush_batch(h, t, 0, d))) return st;
   }
   return MS_OK;
@@ -871,7 +911,7 @@ ms_status ms__h5w_end_table(ms__h5w *h, const char *name, ms_diag *d) {
   /* A wide table's "xxh64": XXH64 (seed 0) of its parts' xxh64 values as
    * little-endian uint64, in part order; "rows" as for a dataset. */
   uint64_t *dig = ms__malloc(t->n_parts * sizeof *dig);
-  if (!dig) return MS_ERR_NOMEM;
+  if (!dig) return ms__diag_nomem(d, NULL, name, "the parts' checksums");
   ms_status st = MS_OK;
   for (size_t k = 0; k < t->n_parts && !st; k++) {
     st = end_dataset(h, t->parts[k], d);
@@ -963,10 +1003,10 @@ ms_status ms__h5w_begin_array(ms__h5w *h, const char *path, ms_dtype type, int r
   if (dims[0] > SIZE_MAX / 8)
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, path, "too many items");
   h5array **na = ms__realloc(h->arrays, (h->n_arrays + 1) * sizeof *na);
-  if (!na) return MS_ERR_NOMEM;
+  if (!na) return ms__diag_nomem(d, NULL, path, "the array list");
   h->arrays = na;
   h5array *a = ms__calloc(1, sizeof *a);
-  if (!a) return MS_ERR_NOMEM;
+  if (!a) return ms__diag_nomem(d, NULL, path, "an array");
   a->dset = -1;
   a->type = type;
   a->rank = rank;
@@ -980,10 +1020,11 @@ ms_status ms__h5w_begin_array(ms__h5w *h, const char *path, ms_dtype type, int r
   if (!(a->path = ms__strdup(path)) || !(a->digest = ms__calloc(n0, 8)) || !(a->written = ms__calloc(n0, 1)) ||
       ensure_ws(h, item)) {
     array_free(a);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, NULL, path, "an array's buffers");
   }
   hid_t sp = -1, dcpl = -1, dapl = -1;
-  int ok = make_groups(h->file, path, 0) == 0 &&
+  int grc = 0;
+  int ok = (grc = make_groups(h->file, path, 0)) == 0 &&
            (sp = H5Screate_simple(rank, a->dims, NULL)) >= 0 &&
            (dcpl = ocpl_new(H5P_DATASET_CREATE)) >= 0 &&
            H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
@@ -997,7 +1038,8 @@ ms_status ms__h5w_begin_array(ms__h5w *h, const char *path, ms_dtype type, int r
   if (dcpl >= 0) H5Pclose(dcpl);
   if (dapl >= 0) H5Pclose(dapl);
   if (!ok) {
-    ms_status st = ms__h5_error(d, MS_ERR_IO, path, "cannot create array dataset");
+    ms_status st = grc == -2 ? ms__diag_nomem(d, NULL, path, "an array's path")
+                             : ms__h5_error(d, MS_ERR_IO, path, "cannot create array dataset");
     array_free(a);
     return st;
   }
@@ -1018,8 +1060,8 @@ ms_status ms__h5w_write_items(ms__h5w *h, const char *path, uint64_t first, uint
     size_t m = (size_t)(n - b < MS__BATCH ? n - b : MS__BATCH);
     const uint8_t *src[MS__BATCH];
     for (size_t i = 0; i < m; i++) src[i] = p + (size_t)(b + i) * a->item_bytes;
-    if (h->level > 0 && compress_batch(h, src, m, a->item_bytes, ms_dtype_size(a->type)))
-      return ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, path, "zlib compression failed");
+    int rc = h->level > 0 ? compress_batch(h, src, m, a->item_bytes, ms_dtype_size(a->type)) : 0;
+    if (rc) return compress_error(d, path, rc);
     for (size_t i = 0; i < m; i++) {
       hsize_t off[MS__MAX_RANK] = {0};
       off[0] = first + b + i;

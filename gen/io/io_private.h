@@ -43,13 +43,14 @@ ms_status ms__h5_error(ms_diag *d, ms_status st, const char *where, const char *
  * compress2 at `level`, exactly as H5Z_FILTER_SHUFFLE + H5Z_FILTER_DEFLATE
  * produce them (level 1: ms__deflate_rle, a standard zlib stream that
  * HDF5's deflate filter decodes like any other). scratch holds nbytes; out
- * holds compressBound(nbytes). Returns 0 on success. */
+ * holds compressBound(nbytes). Returns 0 on success, -2 when memory ran
+ * out, -1 on any other failure. */
 int ms__chunk_compress(const uint8_t *raw, size_t nbytes, size_t elem_size, int level,
                        uint8_t *scratch, uint8_t *out, size_t *out_len);
 /* Run-length deflate encoder (gen/io/deflate.c): a zlib stream of in[0..n)
  * whose matches are runs only. out holds cap bytes (compressBound(n) is
- * always enough). Returns 0 and the length, or -1 when cap is too small or
- * memory runs out. */
+ * always enough). Returns 0 and the length, -1 when cap is too small, -2
+ * when memory runs out. */
 int ms__deflate_rle(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *out_len);
 /* Adler-32 of in[0..n) continuing from a (1 starts a new checksum). */
 uint32_t ms__adler32(uint32_t a, const uint8_t *in, size_t n);
@@ -93,8 +94,9 @@ typedef struct {
 
 ms_status ms__rowlayout_init(ms__rowlayout *L, const ms_table_schema *s);
 void ms__rowlayout_deinit(ms__rowlayout *L);
-/* Builds the HDF5 compound file type (little-endian, packed). */
-hid_t ms__rowlayout_h5type(const ms__rowlayout *L, const ms_table_schema *s);
+/* Builds the HDF5 compound file type (little-endian, packed); on failure -1,
+ * with *nomem (may be NULL) set when an allocation failed. */
+hid_t ms__rowlayout_h5type(const ms__rowlayout *L, const ms_table_schema *s, int *nomem);
 /* The bool enum {FALSE=0, TRUE=1} over int8 that h5py reads as numpy bool. */
 hid_t ms__h5_bool_type(void);
 /* Its datatype message in a version 3 compound: header 8, base type 12,

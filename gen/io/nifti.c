@@ -9,6 +9,7 @@
  * Reference: nifti1.h, NIfTI Data Format Working Group, 2004. */
 #include "medsynth/nifti.h"
 #include "core/alloc.h"
+#include "core/diag.h"
 
 #include <errno.h>
 #include <math.h>

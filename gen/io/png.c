@@ -14,6 +14,7 @@
  * (libpng-manual.txt, "Setting up error handling" and "Writing"). */
 #include "medsynth/png.h"
 #include "core/alloc.h"
+#include "core/diag.h"
 
 #include <errno.h>
 #include <math.h>
@@ -245,7 +246,7 @@ ms_status ms_sheet_render(uint8_t **out_rgb, int *out_w, int *out_h, const float
     return ms_diag_add(d, MS_ERR_RANGE, NULL, 0, 0, "sheet", "a %.0f x %.0f pixel sheet is too large (limit 65535)", sw, sh);
   int SW = (int)sw, SH = (int)sh;
   uint8_t *rgb = ms__malloc((size_t)SW * (size_t)SH * 3);
-  if (!rgb) return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, "sheet", "out of memory");
+  if (!rgb) return ms__diag_nomem(d, NULL, "sheet", "the contact sheet");
   memset(rgb, o->background, (size_t)SW * (size_t)SH * 3);
   double lo = o->window_center - o->window_width / 2;
   double alpha = o->alpha < 0 ? 0 : o->alpha > 1 ? 1 : o->alpha;

@@ -19,6 +19,7 @@
  * the decimal separator is checked). */
 #include <inttypes.h>
 #include "core/alloc.h"
+#include "core/diag.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,7 +170,7 @@ ms_status ms__csv_header(ms__buf *b, const ms_table_schema *s) {
   return MS_OK;
 }
 
-ms_status ms__csv_rows(ms__buf *b, const ms_chunk *c, ms_diag *d) {
+static ms_status csv_rows(ms__buf *b, const ms_chunk *c, ms_diag *d) {
   const ms_table_schema *s = c->schema;
   char tmp[420];
   for (size_t r = 0; r < c->n_rows; r++) {
@@ -229,7 +230,7 @@ static ms_status json_string(ms__buf *b, const char *s, size_t n) {
   return MS_OK;
 }
 
-ms_status ms__jsonl_rows(ms__buf *b, const ms_chunk *c, ms_diag *d) {
+static ms_status jsonl_rows(ms__buf *b, const ms_chunk *c, ms_diag *d) {
   const ms_table_schema *s = c->schema;
   char tmp[420];
   for (size_t r = 0; r < c->n_rows; r++) {
@@ -270,4 +271,17 @@ ms_status ms__jsonl_rows(ms__buf *b, const ms_chunk *c, ms_diag *d) {
     put(b, "}\n", 2);
   }
   return MS_OK;
+}
+
+/* The row formatters' only allocation is the growing buffer. */
+ms_status ms__csv_rows(ms__buf *b, const ms_chunk *c, ms_diag *d) {
+  ms_status st = csv_rows(b, c, d);
+  if (st == MS_ERR_NOMEM) ms__diag_nomem(d, NULL, c->schema->name, "formatted text");
+  return st;
+}
+
+ms_status ms__jsonl_rows(ms__buf *b, const ms_chunk *c, ms_diag *d) {
+  ms_status st = jsonl_rows(b, c, d);
+  if (st == MS_ERR_NOMEM) ms__diag_nomem(d, NULL, c->schema->name, "formatted text");
+  return st;
 }

@@ -19,6 +19,7 @@
  * disk under HDF5 is handled in h5write.c (close_file). */
 #include <errno.h>
 #include "core/alloc.h"
+#include "core/diag.h"
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,7 +151,7 @@ ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL,
                        "HDF5 cannot be written to standard output");
   ms_writer *w = ms__calloc(1, sizeof *w);
-  if (!w) return MS_ERR_NOMEM;
+  if (!w) return ms__diag_nomem(d, path, NULL, "the writer");
   w->format = o.format;
   w->opts = o;
   w->to_stdout = to_stdout;
@@ -159,7 +160,7 @@ ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts
   ms_diag_init(&w->own_diag);
   if (!(w->path = ms__strdup(path))) {
     free(w);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, path, NULL, "the writer");
   }
   ms__h5quiet q;
   ms__h5_quiet_begin(&q);
@@ -196,7 +197,7 @@ static char *table_path(const char *path, const char *table) {
   if (dot == (slash ? slash + 1 : path)) dot = NULL; /* ".csv" alone: no stem */
   size_t stem = dot ? (size_t)(dot - path) : strlen(path);
   char *r = NULL;
-  if (asprintf(&r, "%.*s.%s%s", (int)stem, path, table, dot ? dot : "") < 0) return NULL;
+  if (ms__asprintf(&r, "%.*s.%s%s", (int)stem, path, table, dot ? dot : "") < 0) return NULL;
   return r;
 }
 
@@ -224,13 +225,13 @@ static ms_status text_begin(ms_writer *w, const ms_table_schema *s) {
                        "standard output takes one table; write several tables to a file "
                        "(one file per table)");
   text_table *nt = ms__realloc(w->tables, (w->n_tables + 1) * sizeof *nt);
-  if (!nt) return MS_ERR_NOMEM;
+  if (!nt) return ms__diag_nomem(dg(w), NULL, s->name, "the table list");
   w->tables = nt;
   text_table *t = &w->tables[w->n_tables];
   memset(t, 0, sizeof *t);
   t->file.fd = -1;
   t->schema = s;
-  if (!(t->name = ms__strdup(s->name))) return MS_ERR_NOMEM;
+  if (!(t->name = ms__strdup(s->name))) return ms__diag_nomem(dg(w), NULL, s->name, "a table");
   if (w->to_stdout) {
     t->fp = stdout;
   } else {
@@ -249,6 +250,7 @@ static ms_status text_begin(ms_writer *w, const ms_table_schema *s) {
   w->n_tables++;
   if (w->format == MS_FMT_CSV) {
     ms_status st = ms__csv_header(&w->buf, s);
+    if (st == MS_ERR_NOMEM) return ms__diag_nomem(dg(w), NULL, s->name, "the CSV header");
     if (st) return st;
     return flush_buf(w, t);
   }
@@ -296,7 +298,7 @@ static ms_status text_chunk(ms_writer *w, const ms_chunk *c) {
   }
   size_t nc = c->schema->n_columns ? c->schema->n_columns : 1;
   ms_colbuf *cols = ms__malloc(parts * nc * sizeof *cols);
-  if (!cols) return MS_ERR_NOMEM;
+  if (!cols) return ms__diag_nomem(dg(w), NULL, c->schema->name, "the parallel formatter");
   ms_status pst[TEXT_MAX_PARTS];
   ms_diag pd[TEXT_MAX_PARTS];
 #pragma omp parallel for num_threads((int)parts) schedule(static, 1)
@@ -531,7 +533,7 @@ static ms_status commit_text(ms_writer *w, ms_diag *d) {
     text_table *t = &w->tables[i];
     if (w->n_tables > 1) {
       char *p = table_path(w->path, t->name);
-      if (!p) return MS_ERR_NOMEM;
+      if (!p) return ms__diag_nomem(d, w->path, NULL, "an output file name");
       free(t->file.target);
       t->file.target = p;
     }

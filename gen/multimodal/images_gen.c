@@ -13,7 +13,12 @@
  *      rows and per-image parameters (ms_writer_write_items /
  *      ms_writer_write_chunk).
  * Exports (PNG, NIfTI) are written by the rendering thread; contact sheets
- * at the end from the first rows kept aside.
+ * at the end from the first rows kept aside. Both are staged: written under
+ * a hidden name (".staged.<name>" in the same folder) and renamed by
+ * ms_images_finish once everything is written; ms_images_free removes what
+ * was staged and not published, so a failed run leaves no export behind.
+ * The staged names follow from (field, row), so publishing and removing
+ * allocate nothing.
  *
  * Invariants: memory is bounded by the batch, the thread buffers and the
  * sheet tiles, never by N; image bytes depend only on (seed, field, row,
@@ -21,6 +26,7 @@
  * crosses rows except the serial write position. */
 #include <errno.h>
 #include "core/alloc.h"
+#include "core/diag.h"
 #include <inttypes.h>
 #include <math.h>
 #include <omp.h>
@@ -99,6 +105,7 @@ typedef struct {
   float *grid_img;
   uint8_t *grid_mask;
   size_t grid_n;
+  uint64_t exp_hi; /* exports of rows [first_row, exp_hi) may exist (staged) */
 } fstate;
 
 struct ms_images {
@@ -111,7 +118,56 @@ struct ms_images {
   fstate *fs;
   int nthreads;
   ms__expr_scratch *xs;
+  int published; /* ms_images_finish renamed the staged files */
 };
+
+/* "dir/.staged.base" for "dir/base" (staged; the extension stays, which
+ * the writers go by) or the name itself. */
+static void stage_name(char *out, size_t cap, const char *final, int staged) {
+  if (!staged) {
+    snprintf(out, cap, "%s", final);
+    return;
+  }
+  const char *slash = strrchr(final, '/');
+  size_t dl = slash ? (size_t)(slash - final) + 1 : 0;
+  snprintf(out, cap, "%.*s.staged.%s", (int)dl, final, final + dl);
+}
+
+/* Export file k (0 image, 1 mask; png = 1: PNG, 0: NIfTI) of a row. */
+static void export_name(char *out, size_t cap, const ms_images *im, const fstate *fs, int png,
+                        int mask, uint64_t row, int staged) {
+  char final[4096];
+  snprintf(final, sizeof final, "%s/%s_%06" PRIu64 "%s%s", png ? im->o.png_dir : im->o.nifti_dir,
+           fs->f->name, row, mask ? "_mask" : "", png ? ".png" : ".nii.gz");
+  stage_name(out, cap, final, staged);
+}
+
+/* Contact sheet of field i. */
+static void sheet_name(char *out, size_t cap, const ms_images *im, size_t i, int staged) {
+  char final[4096];
+  if (im->n == 1) {
+    snprintf(final, sizeof final, "%s", im->o.grid_path);
+  } else {
+    const char *dot = strrchr(im->o.grid_path, '.');
+    const char *slash = strrchr(im->o.grid_path, '/');
+    if (!dot || (slash && dot < slash)) dot = im->o.grid_path + strlen(im->o.grid_path);
+    snprintf(final, sizeof final, "%.*s_%s%s", (int)(dot - im->o.grid_path), im->o.grid_path,
+             im->fs[i].f->name, dot);
+  }
+  stage_name(out, cap, final, staged);
+}
+
+/* An MS_ERR_NOMEM that no callee reported (entries from `first` on) gets one
+ * message naming what field fs was doing. */
+static ms_status field_nomem(ms_images *im, const fstate *fs, size_t first, ms_status st,
+                             const char *what) {
+  if (st == MS_ERR_NOMEM && ms__diag_find(im->d, first, MS_ERR_NOMEM) == SIZE_MAX) {
+    char w[256];
+    snprintf(w, sizeof w, "%s of image field \"%s\"", what, fs->f->name);
+    ms__diag_nomem(im->d, NULL, fs->img_path, w);
+  }
+  return st;
+}
 
 static ms_status mkdir_p(const char *dir, ms_diag *d) {
   char buf[4096];
@@ -237,7 +293,7 @@ static ms_status set_attrs(ms_images *im, fstate *fs, const ms_table_schema *ts)
   if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
   if (!st && f->write_mask) {
     char *lt = ms_phantom_label_table_json(p);
-    if (!lt) return MS_ERR_NOMEM;
+    if (!lt) return ms__diag_nomem(im->d, NULL, fs->mask_path, "the label table");
     st = ms_writer_set_object_attr_string(w, fs->mask_path, "labels", lt);
     free(lt);
     if (!st) st = ms_writer_set_object_attr_string(w, fs->mask_path, "image", ip);
@@ -320,6 +376,7 @@ static ms_status begin_model(ms_images *im, fstate *fs, const ms_table_schema *t
 
 static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected) {
   ms_images *im = ctx;
+  size_t first = im->d ? im->d->count : 0;
   ms_status st = im->inner.begin_table ? im->inner.begin_table(im->inner.ctx, ts, expected) : MS_OK;
   for (size_t i = 0; i < im->n && st == MS_OK; i++) {
     fstate *fs = &im->fs[i];
@@ -334,7 +391,8 @@ static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected
     }
     if (fs->f->is_model) {
       st = begin_model(im, fs, ts, expected);
-      if (st) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot set up image field \"%s\"", fs->f->name);
+      if (st == MS_ERR_NOMEM) field_nomem(im, fs, first, st, "the setup");
+      else if (st) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot set up image field \"%s\"", fs->f->name);
       continue;
     }
     const ms_phantom_params *p = &fs->f->phantom;
@@ -362,7 +420,8 @@ static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected
       }
     }
     if (!st) st = grid_alloc(im, fs);
-    if (st) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot set up image field \"%s\"", fs->f->name);
+    if (st == MS_ERR_NOMEM) field_nomem(im, fs, first, st, "the setup");
+    else if (st) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot set up image field \"%s\"", fs->f->name);
   }
   return st;
 }
@@ -382,21 +441,22 @@ static void row_where(char *buf, size_t cap, const char *table, uint64_t row) {
   snprintf(buf, cap, "%s/%" PRIu64, table, row);
 }
 
+/* Writes the exports of one row under their staged names. */
 static ms_status export_files(const ms_images *im, const fstate *fs, const ms_phantom_image *img,
                               uint64_t row, ms_diag *d) {
   const ms__image_field *f = fs->f;
-  char path[4096];
+  char path[4200];
   ms_status st = MS_OK;
   if (im->o.png_dir) {
     int H = img->height, W = img->width;
     size_t z = (size_t)(img->depth / 2) * fs->plane;
     uint8_t *g = ms__malloc(fs->plane);
-    if (!g) return MS_ERR_NOMEM;
+    if (!g) return ms__diag_nomem(d, NULL, NULL, "a PNG export");
     for (size_t k = 0; k < fs->plane; k++) g[k] = ms_window_apply_u8(fs->window, img->image[z + k]);
-    snprintf(path, sizeof path, "%s/%s_%06" PRIu64 ".png", im->o.png_dir, f->name, row);
+    export_name(path, sizeof path, im, fs, 1, 0, row, 1);
     st = ms_png_write(path, g, W, H, 1, 8, d);
     if (!st && f->write_mask) {
-      snprintf(path, sizeof path, "%s/%s_%06" PRIu64 "_mask.png", im->o.png_dir, f->name, row);
+      export_name(path, sizeof path, im, fs, 1, 1, row, 1);
       st = ms_png_write(path, img->mask + z, W, H, 1, 8, d);
     }
     free(g);
@@ -410,11 +470,11 @@ static ms_status export_files(const ms_images *im, const fstate *fs, const ms_ph
     for (int a = 0; a < 3; a++) n.pixdim[a] = img->spacing[a];
     snprintf(n.descrip, sizeof n.descrip, "medsynth %s row %" PRIu64, f->name, row);
     n.dtype = MS_NIFTI_FLOAT32;
-    snprintf(path, sizeof path, "%s/%s_%06" PRIu64 ".nii.gz", im->o.nifti_dir, f->name, row);
+    export_name(path, sizeof path, im, fs, 0, 0, row, 1);
     st = ms_nifti_write(path, &n, img->image, d);
     if (!st && f->write_mask) {
       n.dtype = MS_NIFTI_UINT8;
-      snprintf(path, sizeof path, "%s/%s_%06" PRIu64 "_mask.nii.gz", im->o.nifti_dir, f->name, row);
+      export_name(path, sizeof path, im, fs, 0, 1, row, 1);
       st = ms_nifti_write(path, &n, img->mask, d);
     }
   }
@@ -533,7 +593,8 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
   const ms__image_field *f = fs->f;
   size_t n = c->n_rows;
   if (!n) return MS_OK;
-  if (fs->items == 0) fs->first_row = c->first_row;
+  size_t first = im->d ? im->d->count : 0;
+  if (fs->items == 0) fs->first_row = fs->exp_hi = c->first_row;
   if (fs->items + n > fs->expected)
     return ms_diag_add(im->d, MS_ERR_INTERNAL, NULL, 0, 0, fs->img_path,
                        "more rows than announced (%" PRIu64 ")", fs->expected);
@@ -577,6 +638,7 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
       o->dose = isnan(vals[MS__IMG_DOSE][r]) ? f->phantom.dose : vals[MS__IMG_DOSE][r];
     }
     int nt = im->nthreads < (int)m ? im->nthreads : (int)m;
+    fs->exp_hi = c->first_row + b0 + m;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (size_t i = 0; i < m; i++) {
       rowout *o = &ro[i];
@@ -608,7 +670,8 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
     if (!st && f->write_mask) st = ms_writer_write_items(im->w, fs->mask_path, fs->items, m, mbuf);
     if (!st) st = write_tables(im, fs, c, b0, ro, m);
     if (st) {
-      ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot write images of \"%s\"", f->name);
+      if (st != MS_ERR_NOMEM)
+        ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot write images of \"%s\"", f->name);
       break;
     }
     for (size_t i = 0; fs->grid_img && i < m && fs->grid_n < im->o.grid_max; i++, fs->grid_n++) {
@@ -624,8 +687,7 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
   free(mbuf);
   free(ok);
   for (int k = 0; k < MS__IMG_PARAM_COUNT; k++) free(vals[k]);
-  if (st == MS_ERR_NOMEM) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "out of memory");
-  return st;
+  return field_nomem(im, fs, first, st, "the rendering buffers");
 }
 
 /* Learned-model rows: batches of consecutive rows sampled together; image r
@@ -635,7 +697,8 @@ static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c
   const ms__image_field *f = fs->f;
   size_t n = c->n_rows;
   if (!n) return MS_OK;
-  if (fs->items == 0) fs->first_row = c->first_row;
+  size_t first = im->d ? im->d->count : 0;
+  if (fs->items == 0) fs->first_row = fs->exp_hi = c->first_row;
   const ms_model_config *cfg = ms_model_config_of(f->model);
   double *cls = ms__malloc(n * sizeof *cls);
   uint8_t *ok = ms__malloc(n);
@@ -688,6 +751,7 @@ static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c
       st = ms_writer_write_chunk(im->w, ic);
     }
     ms_chunk_free(ic);
+    if (!st) fs->exp_hi = c->first_row + b0 + m;
     for (size_t i = 0; !st && (im->o.png_dir || im->o.nifti_dir) && i < m; i++) {
       ms_phantom_image view;
       memset(&view, 0, sizeof view);
@@ -705,7 +769,7 @@ static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c
   free(ok);
   free(x);
   free(y);
-  return st;
+  return field_nomem(im, fs, first, st, "the sampling buffers");
 }
 
 static ms_status s_chunk(void *ctx, const ms_chunk *c) {
@@ -737,7 +801,7 @@ ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
                         const ms_images_opts *o, ms_diag *d) {
   *out = NULL;
   ms_images *im = ms__calloc(1, sizeof *im);
-  if (!im) return MS_ERR_NOMEM;
+  if (!im) return ms__diag_nomem(d, NULL, NULL, "the image fields");
   im->s = spec;
   im->w = w;
   im->d = d;
@@ -754,7 +818,7 @@ ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
   im->xs = ms__expr_scratch_new();
   if (!im->fs || !im->xs) {
     ms_images_free(im);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, NULL, NULL, "the image fields");
   }
   for (size_t i = 0; i < im->n; i++) {
     fstate *fs = &im->fs[i];
@@ -800,21 +864,47 @@ ms_sink ms_images_sink(ms_images *im) {
   return s;
 }
 
-ms_status ms_images_finish(ms_images *im, ms_diag *d) {
-  if (!im->o.grid_path) return MS_OK;
+/* Renames (publish = 1) or removes the staged exports and sheets. */
+static ms_status staged_files(ms_images *im, int publish, ms_diag *d) {
+  char from[4200], to[4200];
   for (size_t i = 0; i < im->n; i++) {
+    const fstate *fs = &im->fs[i];
+    for (int png = 0; png < 2; png++) {
+      if (!(png ? im->o.png_dir : im->o.nifti_dir)) continue;
+      for (uint64_t r = fs->first_row; r < fs->exp_hi; r++)
+        for (int mask = 0; mask < 1 + fs->f->write_mask; mask++) {
+          export_name(from, sizeof from, im, fs, png, mask, r, 1);
+          if (!publish) {
+            remove(from);
+            continue;
+          }
+          export_name(to, sizeof to, im, fs, png, mask, r, 0);
+          if (rename(from, to))
+            return ms_diag_add(d, MS_ERR_IO, to, 0, 0, NULL, "cannot rename '%s': %s", from,
+                               strerror(errno));
+        }
+    }
+    if (im->o.grid_path && fs->grid_n) {
+      sheet_name(from, sizeof from, im, i, 1);
+      if (!publish) {
+        remove(from);
+        continue;
+      }
+      sheet_name(to, sizeof to, im, i, 0);
+      if (rename(from, to))
+        return ms_diag_add(d, MS_ERR_IO, to, 0, 0, NULL, "cannot rename '%s': %s", from,
+                           strerror(errno));
+    }
+  }
+  return MS_OK;
+}
+
+ms_status ms_images_finish(ms_images *im, ms_diag *d) {
+  for (size_t i = 0; im->o.grid_path && i < im->n; i++) {
     fstate *fs = &im->fs[i];
     if (!fs->grid_n) continue;
-    char path[4096];
-    if (im->n == 1) {
-      snprintf(path, sizeof path, "%s", im->o.grid_path);
-    } else {
-      const char *dot = strrchr(im->o.grid_path, '.');
-      const char *slash = strrchr(im->o.grid_path, '/');
-      if (!dot || (slash && dot < slash)) dot = im->o.grid_path + strlen(im->o.grid_path);
-      snprintf(path, sizeof path, "%.*s_%s%s", (int)(dot - im->o.grid_path), im->o.grid_path,
-               fs->f->name, dot);
-    }
+    char path[4200];
+    sheet_name(path, sizeof path, im, i, 1);
     ms_sheet_opts so;
     ms_sheet_opts_init(&so);
     so.window_center = fs->window.center;
@@ -826,7 +916,9 @@ ms_status ms_images_finish(ms_images *im, ms_diag *d) {
                                         fs->grid_n, H, W, &so, d);
     if (st) return st;
   }
-  return MS_OK;
+  ms_status st = staged_files(im, 1, d);
+  if (st == MS_OK) im->published = 1;
+  return st;
 }
 
 uint64_t ms_images_count(const ms_images *im, size_t field) {
@@ -835,6 +927,7 @@ uint64_t ms_images_count(const ms_images *im, size_t field) {
 
 void ms_images_free(ms_images *im) {
   if (!im) return;
+  if (im->fs && !im->published) staged_files(im, 0, NULL);
   for (size_t i = 0; im->fs && i < im->n; i++) {
     fstate *fs = &im->fs[i];
     for (int k = 0; fs->pimg && k < im->nthreads; k++) ms_phantom_image_deinit(&fs->pimg[k]);

@@ -12,6 +12,7 @@
  * References: docs/model-format.md; HDF5 1.10 C API (H5Literate, H5Aread). */
 #include "medsynth/model.h"
 #include "core/alloc.h"
+#include "core/diag.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -139,7 +140,12 @@ ms_status ms_model_config_parse(ms_model_config *out, const char *json, const ch
   memset(out, 0, sizeof *out);
   cfgctx c = {file, d, 0};
   const char *end = NULL;
+  /* NULL from cJSON with errno ENOMEM: an allocation failed, not the syntax
+   * (core/json.h). */
+  errno = 0;
   cJSON *root = json ? cJSON_ParseWithOpts(json, &end, 1) : NULL;
+  if (!root && json && errno == ENOMEM)
+    return ms__diag_nomem(d, file, "config", "the parsed config");
   if (!root || !cJSON_IsObject(root)) {
     cJSON_Delete(root);
     return ms_diag_add(d, MS_ERR_FORMAT, file, 0, 0, "config",
@@ -564,8 +570,10 @@ uint64_t ms_model_hash_tensors(const ms_tensor *const *sorted, size_t n, const f
 }
 
 /* Reads a string attribute (fixed or variable length) of `obj`; malloc'd
- * copy or NULL when absent or not a string. */
-static char *read_str_attr(hid_t obj, const char *name) {
+ * copy or NULL when absent or not a string, or (*nomem set) when the copy
+ * cannot be allocated. */
+static char *read_str_attr(hid_t obj, const char *name, int *nomem) {
+  *nomem = 0;
   if (H5Aexists(obj, name) <= 0) return NULL;
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
   if (a < 0) return NULL;
@@ -580,6 +588,7 @@ static char *read_str_attr(hid_t obj, const char *name) {
       char *v = NULL;
       if (H5Aread(a, mt, &v) >= 0 && v) {
         out = ms__strdup(v);
+        if (!out) *nomem = 1;
         H5free_memory(v);
       }
       H5Tclose(mt);
@@ -589,6 +598,7 @@ static char *read_str_attr(hid_t obj, const char *name) {
       H5Tset_size(mt, n + 1);
       H5Tset_strpad(mt, H5T_STR_NULLTERM);
       out = ms__calloc(n + 2, 1);
+      if (!out) *nomem = 1;
       if (out && H5Aread(a, mt, out) < 0) {
         free(out);
         out = NULL;
@@ -706,7 +716,9 @@ static int read_meta(ms_model *m, hid_t root) {
   m->attrs = ms__calloc(n, sizeof *m->attrs);
   if (!m->attrs) return -1;
   for (size_t i = 0; i < n; i++) {
-    char *v = read_str_attr(root, k_meta_attrs[i]);
+    int nomem;
+    char *v = read_str_attr(root, k_meta_attrs[i], &nomem);
+    if (nomem) return -1;
     if (!v) continue;
     char *nm = ms__strdup(k_meta_attrs[i]);
     if (!nm) {
@@ -746,7 +758,12 @@ static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
                      (long long)ver);
     goto out;
   }
-  m->config_json = read_str_attr(root, "config");
+  int nomem;
+  m->config_json = read_str_attr(root, "config", &nomem);
+  if (nomem) {
+    st = ms__diag_nomem(d, path, "config", "the config text");
+    goto out;
+  }
   if (!m->config_json) {
     st = ms_diag_add(d, MS_ERR_FORMAT, path, 0, 0, "config",
                      "missing root attribute 'config' (JSON string); not a medsynth model?");
@@ -754,7 +771,7 @@ static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
   }
   if ((st = ms_model_config_parse(&m->cfg, m->config_json, path, d)) != MS_OK) goto out;
   if (read_meta(m, root) < 0) {
-    st = ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
+    st = ms__diag_nomem(d, path, NULL, "the metadata attributes");
     goto out;
   }
   /* Architecture layout: names, shapes, arena offsets. */
@@ -767,7 +784,7 @@ static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
   m->sorted = ms__calloc(m->n_tensors ? m->n_tensors : 1, sizeof *m->sorted);
   m->names = ms__malloc(cc.names_len ? cc.names_len : 1);
   if (!m->tensors || !m->sorted || !m->names) {
-    st = ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
+    st = ms__diag_nomem(d, path, NULL, "the tensor table");
     goto out;
   }
   m->n_tensors = 0;
@@ -783,8 +800,9 @@ static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
   unsigned char *seen = ms__calloc(m->n_tensors ? m->n_tensors : 1, 1);
   if (!m->arena || !seen) {
     free(seen);
-    st = ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory for %zu weights",
-                     m->arena_floats);
+    char what[64];
+    snprintf(what, sizeof what, "%zu weights", m->arena_floats);
+    st = ms__diag_nomem(d, path, NULL, what);
     goto out;
   }
   loadctx lc = {m, path, d, seen, 0, f};
@@ -808,7 +826,7 @@ static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
   }
   const ms_tensor **sorted = ms__malloc((m->n_tensors ? m->n_tensors : 1) * sizeof *sorted);
   if (!sorted) {
-    st = ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
+    st = ms__diag_nomem(d, path, NULL, "the sorted tensor list");
     goto out;
   }
   for (size_t i = 0; i < m->n_tensors; i++) sorted[i] = &m->tensors[m->sorted[i]];
@@ -833,7 +851,7 @@ ms_status ms_model_load(ms_model **out, const char *path, ms_diag *d) {
   *out = NULL;
   if (!path) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "no model path given");
   ms_model *m = ms__calloc(1, sizeof *m);
-  if (!m) return ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
+  if (!m) return ms__diag_nomem(d, path, NULL, "the model");
   H5E_auto2_t fn;
   void *data;
   H5Eget_auto2(H5E_DEFAULT, &fn, &data);

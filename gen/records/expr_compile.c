@@ -15,6 +15,7 @@
  * further, so one mistake produces one message. */
 #include <math.h>
 #include "core/alloc.h"
+#include "core/diag.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1316,7 +1317,10 @@ ms_status ms__expr_compile(ms__expr **out, const char *src, const ms__expr_resol
   C.E.o = o;
   C.E.d = d;
   C.e = ms__calloc(1, sizeof *C.e);
-  if (!C.e) return MS_ERR_NOMEM;
+  if (!C.e)
+    return ms_diag_add(d, MS_ERR_NOMEM, o->file, o->line, o->column, o->where,
+                       "out of memory compiling expression");
+  size_t first = d ? d->count : 0;
   ms__expr *e = C.e;
   e->src = ms__strdup(src);
   e->file = o->file ? ms__strdup(o->file) : NULL;
@@ -1353,6 +1357,10 @@ ms_status ms__expr_compile(ms__expr **out, const char *src, const ms__expr_resol
   for (size_t i = 0; i < C.n_syms; i++) free(C.syms[i].name);
   free(C.syms);
   if (C.E.nomem) {
+    /* What this compile reported may be a consequence of the failed
+     * allocation (a token that could not be stored reads as the end of the
+     * expression): only the allocation failure is reported. */
+    ms__diag_truncate(d, first);
     ms__expr_free(e);
     return ms_diag_add(d, MS_ERR_NOMEM, o->file, o->line, o->column, o->where,
                        "out of memory compiling expression");
@@ -1432,8 +1440,10 @@ ms_status ms__expr_const_value(const char *src, const ms__expr_resolver *r,
     ms_diag_add(d, st, o->file, err.line, err.column, o->where, "%s", err.message);
   } else if (out->type == MS__EXPR_STRING && !out->missing) {
     if (str_out) {
-      *str_out = strdup(out->str ? out->str : "");
-      if (!*str_out) st = MS_ERR_NOMEM;
+      *str_out = ms__strdup(out->str ? out->str : "");
+      if (!*str_out)
+        st = ms_diag_add(d, MS_ERR_NOMEM, o->file, o->line, o->column, o->where,
+                         "out of memory for a constant string");
     }
     out->str = NULL;
   }

@@ -22,6 +22,7 @@
  * syntax error (later ones would mostly be consequences of it). */
 #include <ctype.h>
 #include "core/alloc.h"
+#include "core/diag.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -756,6 +757,7 @@ ms_status ms__expr_scan_names(const char *src, const ms__expr_compile_opts *o, c
                                "expression is missing");
   ms__arena a = {0};
   ms__expr_errs E = {.o = o, .d = d};
+  size_t first = d ? d->count : 0;
   ms__ast *root = ms__expr_parse(src, &a, &E);
   ms_status st = MS_OK;
   if (E.nomem || a.failed) {
@@ -770,6 +772,10 @@ ms_status ms__expr_scan_names(const char *src, const ms__expr_compile_opts *o, c
       *n_names = 0;
       st = MS_ERR_NOMEM;
     }
+  }
+  if (st == MS_ERR_NOMEM) {
+    ms__diag_truncate(d, first); /* syntax errors may be consequences */
+    ms_diag_add(d, st, o->file, o->line, o->column, o->where, "out of memory reading expression");
   }
   ms__arena_free(&a);
   return st;

@@ -34,6 +34,7 @@
  * scratch (expression scratch, gsl_rng, window cache). */
 #include <gsl/gsl_cdf.h>
 #include "core/alloc.h"
+#include "core/diag.h"
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_rng.h>
 #include <inttypes.h>
@@ -97,12 +98,11 @@ static size_t elem_size(const ms__field *f) {
 
 static void tchunk_free(tchunk *c) {
   if (!c) return;
-  if (c->data)
-    for (size_t i = 0; i < c->t->n_fields; i++) {
-      free(c->data[i]);
-      free(c->valid[i]);
-      free(c->cu[i]);
-    }
+  for (size_t i = 0; i < c->t->n_fields; i++) {
+    if (c->data) free(c->data[i]);
+    if (c->valid) free(c->valid[i]);
+    if (c->cu) free(c->cu[i]);
+  }
   free(c->data);
   free(c->valid);
   free(c->cu);
@@ -280,6 +280,7 @@ static int ws_reserve(ws_t *w, size_t n) {
   if (n < 64) n = 64; /* buffers always exist, also for empty chunks */
   if (n <= w->cap) return 0;
   size_t cap = n + n / 2 + 16;
+  w->cap = 0; /* until every buffer below has its new size */
   for (int i = 0; i < 12; i++) {
     free(w->tmp[i]);
     free(w->ok[i]);
@@ -302,6 +303,13 @@ static int ws_reserve(ws_t *w, size_t n) {
   }
   w->cap = cap;
   return 0;
+}
+
+/* An allocation failed while generating a chunk of table `table`: one
+ * message naming what (core/diag.h). */
+static ms_status ws_nomem(ws_t *w, const char *table, const char *what) {
+  ms__diag_nomem(w->d, NULL, table, what);
+  return w->st = MS_ERR_NOMEM;
 }
 
 /* ---- row locations for messages ----------------------------------------------- */
@@ -343,6 +351,7 @@ static int build_frame(ws_t *w, const tchunk *c, const uint32_t *rows, size_t m)
   for (size_t t = c->ti; t != SIZE_MAX; t = s->tables[t].parent) total += s->tables[t].n_fields;
   if (total > w->ncols) {
     free(w->cols);
+    w->ncols = 0;
     w->cols = ms__calloc(total, sizeof *w->cols);
     if (!w->cols) return -1;
     w->ncols = total;
@@ -370,7 +379,7 @@ static int build_frame(ws_t *w, const tchunk *c, const uint32_t *rows, size_t m)
 static ms_status eval_rows(ws_t *w, const tchunk *c, const ms__expr *x, void *out, uint8_t *ok,
                            const uint32_t *rows, size_t m) {
   size_t n = rows ? m : c->n;
-  if (build_frame(w, c, rows, m)) return w->st = MS_ERR_NOMEM;
+  if (build_frame(w, c, rows, m)) return ws_nomem(w, c->t->name, "an expression's columns");
   ms__expr_error err;
   ms_status st = ms__expr_eval(x, w->cols, w->ncols, n, out, ok, w->xs, &err);
   if (st != MS_OK) {
@@ -1090,7 +1099,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
   uint8_t *vsel = w->vsel;
   if (select_variants(w, c, f->when_if, f->n_when, vsel)) return w->st;
   if (f->cop_group >= 0 && !c->cu_done[fi])
-    if (copula_fill(w, c, (size_t)f->cop_group)) return w->st = MS_ERR_NOMEM;
+    if (copula_fill(w, c, (size_t)f->cop_group)) return ws_nomem(w, t->name, "correlated uniforms");
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
   int have_u = 0;
 
@@ -1285,7 +1294,7 @@ static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
  *   'n' needed for counting (filter, child counts), 'p' not position-dependent,
  *   'q' position-dependent. Fields already done are skipped. */
 static ms_status gen_fields(ws_t *w, tchunk *c, char phase) {
-  if (ws_reserve(w, c->n)) return w->st = MS_ERR_NOMEM;
+  if (ws_reserve(w, c->n)) return ws_nomem(w, c->t->name, "the generator's scratch buffers");
   const ms__table *t = c->t;
   /* expressions over the same columns share their row groupings while the
    * chunk's fields are made; a column's groupings are forgotten before and
@@ -1331,7 +1340,7 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **spare, tch
   const ms__dist *D = &ct->count;
   size_t n = p->n;
   *out = NULL;
-  if (ws_reserve(w, n)) return w->st = MS_ERR_NOMEM;
+  if (ws_reserve(w, n)) return ws_nomem(w, ct->name, "the generator's scratch buffers");
   int nr, np;
   ms__dist_params(D->type, &nr, &np);
   double *P[MS__DIST_MAX_PARAMS];
@@ -1346,7 +1355,7 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **spare, tch
   if (eval_param(w, p, &D->min, 0.0, lo, lok) || eval_param(w, p, &D->max, 1e7, hi, hok))
     return w->st;
   uint32_t *cnt = ms__malloc((n ? n : 1) * sizeof *cnt);
-  if (!cnt) return w->st = MS_ERR_NOMEM;
+  if (!cnt) return ws_nomem(w, ct->name, "child counts");
   ms_rng_key key = ms_rng_key_make(w->seed, ct->count_stream);
   ms__dist_args a = {.qprobs = D->qprobs, .qvalues = D->qvalues, .qn = D->qn};
   size_t total = 0;
@@ -1388,7 +1397,7 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **spare, tch
   tchunk *c = tchunk_take(spare ? &spare[ci] : NULL, s, ci, total, p->count_mode);
   if (!c) {
     free(cnt);
-    return w->st = MS_ERR_NOMEM;
+    return ws_nomem(w, ct->name, "a chunk of rows");
   }
   c->parent = p;
   c->n = total;
@@ -1464,7 +1473,7 @@ static void step_a(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc) {
   const ms__table *t = &s->tables[rt];
   tchunk *c = tchunk_take(&rc->spare[rt], s, rt, rc->ncand, 0);
   if (!c) {
-    rc->st = MS_ERR_NOMEM;
+    rc->st = ws_nomem(w, t->name, "a chunk of rows");
     return;
   }
   c->n = rc->ncand;
@@ -1480,12 +1489,13 @@ static void step_a(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc) {
   if (t->filter) {
     uint8_t *val = ms__malloc(c->n ? c->n : 1), *ok = ms__malloc(c->n ? c->n : 1);
     uint32_t *keep = ms__malloc((c->n ? c->n : 1) * sizeof *keep);
-    if (!val || !ok || !keep || eval_raw(w, c, t->filter, val, ok)) {
+    if (!val || !ok || !keep) ws_nomem(w, t->name, "the filter's results");
+    if (w->st || eval_raw(w, c, t->filter, val, ok)) {
       free(val);
       free(ok);
       free(keep);
       tchunk_free(c);
-      rc->st = w->st ? w->st : MS_ERR_NOMEM;
+      rc->st = w->st;
       return;
     }
     size_t m = 0;
@@ -1497,7 +1507,7 @@ static void step_a(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc) {
     free(keep);
     tchunk_free(c);
     if (!d) {
-      rc->st = MS_ERR_NOMEM;
+      rc->st = ws_nomem(w, t->name, "a chunk of rows");
       return;
     }
     c = d;
@@ -1512,7 +1522,7 @@ static void step_b(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc, const uint8
   if (pre) {
     uint32_t *rows = ms__malloc(c->n * sizeof *rows);
     if (!rows) {
-      rc->st = MS_ERR_NOMEM;
+      rc->st = ws_nomem(w, c->t->name, "a chunk's row list");
       return;
     }
     for (size_t r = 0; r < c->n; r++) rows[r] = (uint32_t)r;
@@ -1522,7 +1532,7 @@ static void step_b(ws_t *w, const ms_spec *s, size_t rt, rchunk *rc, const uint8
     if (!p || !o) {
       tchunk_free(p);
       tchunk_free(o);
-      rc->st = MS_ERR_NOMEM;
+      rc->st = ws_nomem(w, c->t->name, "a chunk of rows");
       return;
     }
     o->pos0 = c->pos0 + pre;
@@ -1611,7 +1621,7 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
   rep.seed = seed;
   rep.n_tables = nt;
   rep.tables = ms__calloc(nt, sizeof *rep.tables);
-  if (!rep.tables) return MS_ERR_NOMEM;
+  if (!rep.tables) return ms__diag_nomem(d, NULL, NULL, "the generation report");
   for (size_t ti = 0; ti < nt; ti++) {
     rep.tables[ti].name = s->tables[ti].name;
     rep.tables[ti].written = write[ti];
@@ -1641,7 +1651,7 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
   size_t nb = s->images && s->images->n ? 8 : (size_t)nthreads * 2;
   rchunk *rcs = ms__calloc(nb, sizeof *rcs);
   ws_t *ws = ms__calloc((size_t)nthreads, sizeof *ws);
-  if (!rcs || !ws) st = MS_ERR_NOMEM;
+  if ((!rcs || !ws) && st == MS_OK) st = ms__diag_nomem(d, NULL, NULL, "the generator's chunk slots");
   for (size_t i = 0; rcs && i < nb; i++) ms_diag_init(&rcs[i].d);
   uint64_t offsets[MAX_TABLES] = {0};
 

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/diag.h"
 #include "core/jsonloc.h"
 #include "core/suggest.h"
 #include "medsynth/model.h"
@@ -47,11 +48,29 @@ typedef struct {
   ms_spec *s;
   ms_diag *d;
   size_t errs;
+  int nomem; /* an allocation failed: reported once; later findings are dropped */
 } L;
+
+static void oom(L *l, const char *what) {
+  if (!l->nomem) ms__diag_nomem(l->d, l->s->file, NULL, what);
+  l->nomem = 1;
+  l->errs++;
+}
+
+/* Copy of s; on failure NULL and oom(what). */
+static char *ldup(L *l, const char *s, const char *what) {
+  char *c = ms__strdup(s);
+  if (!c) oom(l, what);
+  return c;
+}
 
 static void err_at(L *l, const char *ptr, int at_key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void err_at(L *l, const char *ptr, int at_key, const char *fmt, ...) {
+  if (l->nomem) {
+    l->errs++;
+    return;
+  }
   va_list ap;
   va_start(ap, fmt);
   ms__spec_verr(l->s, l->d, ptr, at_key, fmt, ap);
@@ -206,7 +225,7 @@ static void parse_param(L *l, const ms__table *t, ms__img_param *p, const cJSON 
   const char *key = k_param_keys[id];
   char ptr[512];
   ms__jsonptr_key(ptr, sizeof ptr, iptr, key);
-  p->ptr = ms__strdup(ptr);
+  p->ptr = ldup(l, ptr, "an image parameter");
   const cJSON *j = member(obj, key);
   if (!j) return;
   if (cJSON_IsNumber(j)) {
@@ -249,8 +268,10 @@ static void parse_param(L *l, const ms__table *t, ms__img_param *p, const cJSON 
   o.want = MS__EXPR_NUMBER;
   ms__expr *e = NULL;
   size_t before = l->d->n_errors;
-  if (ms__expr_compile(&e, j->valuestring, &r, &o, l->d) != MS_OK) {
+  ms_status cst = ms__expr_compile(&e, j->valuestring, &r, &o, l->d);
+  if (cst != MS_OK) {
     l->errs += l->d->n_errors - before + (l->d->n_errors == before);
+    if (cst == MS_ERR_NOMEM) l->nomem = 1; /* the compiler reported it */
     return;
   }
   if (ms__expr_is_const(e)) {
@@ -345,9 +366,9 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
       snprintf(a, sizeof a, "%s/%s", l->s->dir, mp);
     snprintf(b, sizeof b, "models/%s", mp);
     if (file_exists(a))
-      f->model_path = ms__strdup(a);
+      f->model_path = ldup(l, a, "a model path");
     else if (mp[0] != '/' && file_exists(b))
-      f->model_path = ms__strdup(b);
+      f->model_path = ldup(l, b, "a model path");
     else if (mp[0] == '/')
       err_at(l, p, 0, "model file \"%s\" not found", a);
     else
@@ -355,7 +376,7 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
   }
   const cJSON *sm = member(ij, "sampler");
   ms__jsonptr_key(p, sizeof p, iptr, "sampler");
-  f->sampler = ms__strdup("ddim");
+  f->sampler = ldup(l, "ddim", "a sampler name");
   if (sm) {
     int ok = cJSON_IsString(sm);
     for (size_t i = 0; ok && k_samplers[i]; i++) ok = strcmp(sm->valuestring, k_samplers[i]) != 0;
@@ -365,7 +386,7 @@ static void parse_model(L *l, const ms__table *t, ms__image_field *f, const cJSO
       err_at(l, p, 0, "unknown sampler \"%s\" (ddpm, ddim, dpmpp)", sm->valuestring);
     else {
       free(f->sampler);
-      f->sampler = ms__strdup(sm->valuestring);
+      f->sampler = ldup(l, sm->valuestring, "a sampler name");
     }
   }
   double v;
@@ -584,7 +605,7 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
   const cJSON *lj = member(ij, "lesions");
   if (cJSON_IsArray(lj)) {
     ms__jsonptr_key(p, sizeof p, iptr, "lesions");
-    f->p[MS__IMG_LESIONS].ptr = ms__strdup(p);
+    f->p[MS__IMG_LESIONS].ptr = ldup(l, p, "an image parameter");
     if (get_range(l, ij, iptr, "lesions", 0, MS_PHANTOM_MAX_LESIONS, r2) == 1) {
       if (r2[0] != floor(r2[0]) || r2[1] != floor(r2[1]))
         err_at(l, p, 0, "lesion counts must be whole numbers");
@@ -714,14 +735,14 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
     if (ij) total += cJSON_IsArray(ij) ? (size_t)cJSON_GetArraySize(ij) : 0;
   }
   ms__images *im = ms__calloc(1, sizeof *im);
-  if (!im) return 1;
-  im->f = ms__calloc(total ? total : 1, sizeof *im->f);
-  if (!im->f) {
+  if (im) im->f = ms__calloc(total ? total : 1, sizeof *im->f);
+  if (!im || !im->f) {
     free(im);
-    return 1;
+    oom(&l, "the image fields");
+    return l.errs;
   }
   ti = 0;
-  for (const cJSON *tj = tables->child; tj && ti < s->n_tables; tj = tj->next, ti++) {
+  for (const cJSON *tj = tables->child; tj && ti < s->n_tables && !l.nomem; tj = tj->next, ti++) {
     const cJSON *ij = cJSON_IsObject(tj) ? member(tj, "images") : NULL;
     if (!ij) continue;
     const ms__table *t = &s->tables[ti];
@@ -740,7 +761,7 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
       continue;
     }
     size_t k = 0;
-    for (const cJSON *fj = ij->child; fj; fj = fj->next, k++) {
+    for (const cJSON *fj = ij->child; fj && !l.nomem; fj = fj->next, k++) {
       char ip[256];
       snprintf(ip, sizeof ip, "%s/%zu", tp, k);
       if (!cJSON_IsObject(fj)) {
@@ -748,7 +769,7 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
         continue;
       }
       ms__image_field *f = &im->f[im->n++];
-      f->ptr = ms__strdup(ip);
+      f->ptr = ldup(&l, ip, "an image field");
       f->table = ti;
       const cJSON *nj = member(fj, "name");
       char np[300];
@@ -769,12 +790,12 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
             err_at(&l, np, 0, "image \"%s\" would write table \"%s\", which the spec already defines",
                    nm, tn);
         }
-        f->name = ms__strdup(nm);
+        f->name = ldup(&l, nm, "an image field name");
       }
       const cJSON *dj = member(fj, "description");
       if (dj) {
         if (cJSON_IsString(dj))
-          f->description = ms__strdup(dj->valuestring);
+          f->description = ldup(&l, dj->valuestring, "an image field's description");
         else {
           char p[300];
           ms__jsonptr_key(p, sizeof p, ip, "description");

@@ -14,10 +14,18 @@
  * would be meaningless (e.g. expressions are compiled only when every field
  * could be named and typed).
  *
+ * Out of memory: the first allocation failure is reported once (oom) and
+ * stops the passes that follow; the load then returns MS_ERR_NOMEM with the
+ * problems found before the failure and that one message (what was reported
+ * after it is dropped: a name that could not be copied makes later findings
+ * unreliable, core/diag.h). Later code of the same pass meets NULL where the
+ * allocation failed and must not dereference it.
+ *
  * Invariants: the library never prints; cJSON is parsed on the calling
  * thread; positions come from core/jsonloc. Reference: docs/spec.md. */
 #include <cjson/cJSON.h>
 #include "core/alloc.h"
+#include "core/diag.h"
 #include <errno.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
@@ -48,6 +56,7 @@ typedef struct {
   ms_spec *s;
   ms_diag *d;
   size_t errs;
+  int nomem;          /* an allocation failed (reported once) */
   int reads_nullable; /* the expression just compiled reads an ancestor's nullable field */
   /* where ancestor fields read by expressions are recorded, as
    * (table << 32 | field); NULL: not recorded */
@@ -68,6 +77,10 @@ void ms__spec_verr(const ms_spec *s, ms_diag *d, const char *ptr, int at_key, co
 }
 
 static void verr(V *v, const char *ptr, int at_key, const char *fmt, ...) {
+  if (v->nomem) { /* dropped at the end anyway; ptr may be a failed copy */
+    v->errs++;
+    return;
+  }
   va_list ap;
   va_start(ap, fmt);
   ms__spec_verr(v->s, v->d, ptr, at_key, fmt, ap);
@@ -81,6 +94,10 @@ static void verr(V *v, const char *ptr, int at_key, const char *fmt, ...) {
 static void verr_str(V *v, const char *ptr, size_t off, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void verr_str(V *v, const char *ptr, size_t off, const char *fmt, ...) {
+  if (v->nomem) {
+    v->errs++;
+    return;
+  }
   size_t at;
   int line = 0, col = 0;
   if (ms__jsonloc_find(v->s->text, v->s->len, ptr, 0, &at) == 0) {
@@ -98,7 +115,30 @@ static void verr_str(V *v, const char *ptr, size_t off, const char *fmt, ...) {
   v->errs++;
 }
 
-static char *xstrdup(const char *s) { return s ? ms__strdup(s) : NULL; }
+/* An allocation failed: reported once, naming what could not be allocated. */
+static void oom(V *v, const char *what) {
+  if (!v->nomem) ms__diag_nomem(v->d, v->s->file, NULL, what);
+  v->nomem = 1;
+  v->errs++;
+}
+
+/* Notes an allocation failure that a callee reported to the diag itself
+ * (entries from `from` on). Returns v->nomem. */
+static int nomem_since(V *v, size_t from) {
+  if (!v->nomem && ms__diag_find(v->d, from, MS_ERR_NOMEM) != SIZE_MAX) {
+    v->nomem = 1;
+    v->errs++;
+  }
+  return v->nomem;
+}
+
+/* Copy of s (NULL for NULL); on failure NULL and oom(what). */
+static char *vdup(V *v, const char *s, const char *what) {
+  if (!s) return NULL;
+  char *c = ms__strdup(s);
+  if (!c) oom(v, what);
+  return c;
+}
 
 static char *ptrf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *ptrf(const char *fmt, ...) {
@@ -296,7 +336,10 @@ static void values_labels(V *v, ms__field *f, const cJSON *vals, const char *ptr
       verr(v, p, 1, "value label must not be empty");
       continue;
     }
-    if (add_label(f, c->string)) verr(v, ptr, 0, "out of memory");
+    if (add_label(f, c->string)) {
+      oom(v, "the labels of a categorical field");
+      return;
+    }
   }
 }
 
@@ -304,7 +347,10 @@ static void values_labels(V *v, ms__field *f, const cJSON *vals, const char *ptr
 static double *values_cum(V *v, const ms__field *f, const cJSON *vals, const char *ptr) {
   if (!cJSON_IsObject(vals) || !vals->child) return NULL;
   double *w = ms__calloc(f->n_labels ? f->n_labels : 1, sizeof *w);
-  if (!w) return NULL;
+  if (!w) {
+    oom(v, "the weights of a categorical field");
+    return NULL;
+  }
   double tot = 0;
   int bad = 0;
   for (const cJSON *c = vals->child; c; c = c->next) {
@@ -362,12 +408,17 @@ static ms__vocab *vocab_get(V *v, const char *name, const char *ptr) {
 #endif
   };
   char *path = NULL;
-  size_t before = v->d->n_errors;
+  size_t before = v->d->n_errors, before_count = v->d->count;
   int line, col;
   ms__jsonloc_pointer_linecol(s->text, s->len, ptr, 0, &line, &col);
   ms_diag tmp;
   ms_diag_init(&tmp);
   ms_status st = ms__vocab_resolve(name, &se, &path, &tmp, ptr);
+  if (st == MS_ERR_NOMEM) {
+    ms_diag_deinit(&tmp);
+    oom(v, "a vocabulary path");
+    return NULL;
+  }
   if (st != MS_OK) {
     /* re-issue with the spec position */
     for (size_t i = 0; i < tmp.count; i++)
@@ -382,18 +433,20 @@ static ms__vocab *vocab_get(V *v, const char *name, const char *ptr) {
   ms__vocab *vo = NULL;
   if (ms__vocab_load(&vo, path, v->d) != MS_OK) {
     v->errs += v->d->n_errors - before + 1;
+    nomem_since(v, before_count);
     free(path);
     return NULL;
   }
   ms__vocab_ref *nv = ms__realloc(s->vocabs, (s->n_vocabs + 1) * sizeof *nv);
-  if (!nv) {
+  char *nm = nv ? ms__strdup(name) : NULL;
+  if (nv) s->vocabs = nv;
+  if (!nm) {
     ms__vocab_free(vo);
     free(path);
-    verr(v, ptr, 0, "out of memory");
+    oom(v, "the spec's vocabulary list");
     return NULL;
   }
-  s->vocabs = nv;
-  s->vocabs[s->n_vocabs].name = ms__strdup(name);
+  s->vocabs[s->n_vocabs].name = nm;
   s->vocabs[s->n_vocabs].path = path;
   s->vocabs[s->n_vocabs].v = vo;
   s->n_vocabs++;
@@ -420,7 +473,7 @@ static void vocab_field(V *v, ms__field *f, const cJSON *vj, const char *ptr) {
   char pv[1024];
   ms__jsonptr_key(pv, sizeof pv, ptr, "value");
   ms__jsonloc_pointer_linecol(v->s->text, v->s->len, pv, 0, &line, &col);
-  size_t before = v->d->n_errors;
+  size_t before = v->d->n_errors, before_count = v->d->count;
   size_t vc = ms__vocab_col_require(vo, value, v->d, v->s->file, line, col, pv);
   size_t wc = SIZE_MAX;
   if (weight) {
@@ -442,13 +495,18 @@ static void vocab_field(V *v, ms__field *f, const cJSON *vj, const char *ptr) {
   /* the value column must be a key (unique, non-empty) */
   if (ms__vocab_index_build(vo, vc, v->d) != MS_OK) {
     v->errs += v->d->n_errors - before;
+    nomem_since(v, before_count);
     return;
   }
   double *w = ms__malloc(n * sizeof *w);
-  if (!w) return;
+  if (!w) {
+    oom(v, "vocabulary weights");
+    return;
+  }
   if (wc != SIZE_MAX) {
     if (ms__vocab_col_numbers(vo, wc, 0, w, v->d) != MS_OK) {
       v->errs++;
+      nomem_since(v, before_count);
       free(w);
       return;
     }
@@ -458,12 +516,18 @@ static void vocab_field(V *v, ms__field *f, const cJSON *vj, const char *ptr) {
   const char *const *cells = ms__vocab_col_strings(vo, vc);
   f->labels = ms__calloc(n, sizeof *f->labels);
   if (!f->labels) {
+    oom(v, "the labels of a vocabulary field");
     free(w);
     return;
   }
   double tot = 0;
   for (size_t i = 0; i < n; i++) {
     f->labels[i] = ms__strdup(cells[i]);
+    if (!f->labels[i]) {
+      oom(v, "the labels of a vocabulary field");
+      free(w);
+      return;
+    }
     f->n_labels++;
     if (!(w[i] >= 0) || !isfinite(w[i])) {
       char pw[1024];
@@ -493,7 +557,7 @@ static void vocab_field(V *v, ms__field *f, const cJSON *vj, const char *ptr) {
 /* ---- pass 1: shapes --------------------------------------------------------- */
 
 static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const char *fptr) {
-  f->ptr = ms__strdup(fptr);
+  f->ptr = vdup(v, fptr, "a field");
   f->precision = -1;
   f->cop_group = -1;
   f->ref_field = SIZE_MAX;
@@ -514,7 +578,8 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
       verr(v, p, 0, "\"parent\" is reserved (it names the parent row in expressions)");
     else
       f->broken = 0;
-    f->name = ms__strdup(name);
+    f->name = vdup(v, name, "a field name");
+    if (!f->name) f->broken = 1;
   }
   const char *kind = get_string(v, fj, fptr, "kind", 1);
   if (!kind) f->broken = 1;
@@ -544,8 +609,8 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
 
   int hidden = 0;
   if (get_bool(v, fj, fptr, "hidden", &hidden) == 0) f->hidden = hidden;
-  f->unit = xstrdup(get_string(v, fj, fptr, "unit", 0));
-  f->description = xstrdup(get_string(v, fj, fptr, "description", 0));
+  f->unit = vdup(v, get_string(v, fj, fptr, "unit", 0), "a field's unit");
+  f->description = vdup(v, get_string(v, fj, fptr, "description", 0), "a field's description");
   int64_t iv;
   if (get_int(v, fj, fptr, "precision", 0, 0, 15, &iv) == 0) f->precision = (int)iv;
 
@@ -560,7 +625,7 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
         verr(v, p, 0, "unknown id format \"%s\" (one of: seq, hash)", fmt);
       }
     }
-    f->prefix = xstrdup(get_string(v, fj, fptr, "prefix", 0));
+    f->prefix = vdup(v, get_string(v, fj, fptr, "prefix", 0), "an id prefix");
     f->width = 0;
     if (get_int(v, fj, fptr, "width", 0, f->id_hash ? 4 : 1, f->id_hash ? 16 : 19, &iv) == 0)
       f->width = (int)iv;
@@ -628,7 +693,7 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
   ms__table *t = &s->tables[ti];
   char tptr[256];
   snprintf(tptr, sizeof tptr, "/tables/%zu", ti);
-  t->ptr = ms__strdup(tptr);
+  t->ptr = vdup(v, tptr, "a table");
   t->parent = SIZE_MAX;
   t->key_field = SIZE_MAX;
   t->broken = 1;
@@ -645,15 +710,15 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
     if (!is_ident(name))
       verr(v, p, 0, "table name \"%s\" must be an identifier (letters, digits, _)", name);
     for (size_t j = 0; j < ti; j++)
-      if (s->tables[j].name && !strcmp(s->tables[j].name, name)) {
+      if (s->tables[j].name && s->tables[j].ptr && !strcmp(s->tables[j].name, name)) {
         int l, c;
         ms__jsonloc_pointer_linecol(s->text, s->len, s->tables[j].ptr, 0, &l, &c);
         verr(v, p, 0, "duplicate table name \"%s\" (first defined at line %d)", name, l);
       }
-    t->name = ms__strdup(name);
+    t->name = vdup(v, name, "a table name");
   }
   int bad_struct = !name || v->errs != errs0;
-  t->description = xstrdup(get_string(v, tj, tptr, "description", 0));
+  t->description = vdup(v, get_string(v, tj, tptr, "description", 0), "a table's description");
   const char *parent = get_string(v, tj, tptr, "parent", 0);
   if (parent) {
     char p[300];
@@ -736,7 +801,10 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
     return;
   }
   t->fields = ms__calloc(n, sizeof *t->fields);
-  if (!t->fields) return;
+  if (!t->fields) {
+    oom(v, "a table's fields");
+    return;
+  }
   t->n_fields = n;
   size_t fi = 0;
   for (const cJSON *fj = fields->child; fj; fj = fj->next, fi++) {
@@ -746,7 +814,7 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
     field_pass1(v, t, f, fj, fptr);
     if (f->name)
       for (size_t j = 0; j < fi; j++)
-        if (t->fields[j].name && !strcmp(t->fields[j].name, f->name)) {
+        if (t->fields[j].name && t->fields[j].ptr && !strcmp(t->fields[j].name, f->name)) {
           char p[320];
           ms__jsonptr_key(p, sizeof p, fptr, "name");
           int l, c;
@@ -899,8 +967,11 @@ static void parse_template(V *v, ms__table *t, ms__field *f, const char *tpl, co
     if (tl && np < 64) {                                    \
       text[tl] = '\0';                                      \
       parts[np].kind = MS__TP_TEXT;                         \
-      parts[np].text = ms__strdup(text);                        \
-      np++;                                                 \
+      parts[np].text = ms__strdup(text);                    \
+      if (parts[np].text)                                   \
+        np++;                                               \
+      else                                                  \
+        oom(v, "a template");                               \
     }                                                       \
     tl = 0;                                                 \
   } while (0)
@@ -988,6 +1059,8 @@ static void parse_template(V *v, ms__table *t, ms__field *f, const char *tpl, co
       if (nd) {
         f->deps = nd;
         f->deps[f->n_deps++] = p.field;
+      } else {
+        oom(v, "a field's dependencies");
       }
     }
     if (np < 64) parts[np++] = p;
@@ -1000,6 +1073,9 @@ static void parse_template(V *v, ms__table *t, ms__field *f, const char *tpl, co
   if (f->parts) {
     memcpy(f->parts, parts, np * sizeof *parts);
     f->n_parts = np;
+  } else {
+    for (size_t i = 0; i < np; i++) free(parts[i].text);
+    oom(v, "a template");
   }
 }
 
@@ -1125,12 +1201,15 @@ static void rc_deinit(RC *rc) {
   free(rc->names);
 }
 
-static void add_dep(size_t **deps, size_t *nd, size_t fi) {
+static void add_dep(V *v, size_t **deps, size_t *nd, size_t fi) {
   if (!deps) return;
   for (size_t i = 0; i < *nd; i++)
     if ((*deps)[i] == fi) return;
   size_t *n = ms__realloc(*deps, (*nd + 1) * sizeof *n);
-  if (!n) return;
+  if (!n) {
+    oom(v, "a field's dependencies");
+    return;
+  }
   *deps = n;
   n[(*nd)++] = fi;
 }
@@ -1163,11 +1242,12 @@ static ms__expr *compile_at(V *v, size_t ti, int count_scope, const char *src, c
   o.escaped = escaped;
   o.want = want;
   ms__expr *e = NULL;
-  size_t before = v->d->n_errors;
+  size_t before = v->d->n_errors, before_count = v->d->count;
   ms_status st = ms__expr_compile(&e, src, &r, &o, v->d);
   rc_deinit(&rc);
   if (st != MS_OK) {
     v->errs += v->d->n_errors - before + (v->d->n_errors == before);
+    if (st == MS_ERR_NOMEM && !nomem_since(v, before_count)) oom(v, "an expression");
     return NULL;
   }
   size_t own = count_scope ? SIZE_MAX : ti;
@@ -1188,14 +1268,14 @@ static ms__expr *compile_at(V *v, size_t ti, int count_scope, const char *src, c
         for (size_t fi = 0; fi < s->tables[t].n_fields; fi++) {
           if (strcmp(s->tables[t].fields[fi].name, q)) continue;
           if (s->tables[t].fields[fi].nullable) v->reads_nullable = 1;
-          if (v->pdeps) add_dep(v->pdeps, v->n_pdeps, (t << 32) | fi);
+          if (v->pdeps) add_dep(v, v->pdeps, v->n_pdeps, (t << 32) | fi);
         }
       continue;
     }
     (void)own;
     for (size_t fi = 0; fi < s->tables[scope].n_fields; fi++)
       if (s->tables[scope].fields[fi].name && !strcmp(s->tables[scope].fields[fi].name, q))
-        add_dep(deps, nd, fi);
+        add_dep(v, deps, nd, fi);
   }
   return e;
 }
@@ -1203,7 +1283,7 @@ static ms__expr *compile_at(V *v, size_t ti, int count_scope, const char *src, c
 /* A number or an expression string. want: NUMBER, DATE or DATETIME. */
 static void parse_param(V *v, size_t ti, int count_scope, ms__param *p, const cJSON *j,
                         const char *ptr, ms__expr_type want, size_t **deps, size_t *nd) {
-  p->ptr = ms__strdup(ptr);
+  p->ptr = vdup(v, ptr, "a parameter");
   if (!j) return;
   if (cJSON_IsNumber(j) && want == MS__EXPR_NUMBER) {
     if (!isfinite(j->valuedouble)) {
@@ -1228,9 +1308,11 @@ static void parse_param(V *v, size_t ti, int count_scope, ms__param *p, const cJ
   if (ms__expr_is_const(e)) {
     ms__expr_value val;
     ms__expr_error err;
+    size_t before_count = v->d->count;
     if (ms__expr_eval_const(e, &val, &err) != MS_OK) {
       ms__expr_error_report(e, &err, v->d, ptr);
       v->errs++;
+      nomem_since(v, before_count);
       ms__expr_free(e);
       p->set = 0;
       return;
@@ -1248,7 +1330,7 @@ static void parse_param(V *v, size_t ti, int count_scope, ms__param *p, const cJ
 
 static void parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJSON *j,
                        const char *ptr, int is_count, size_t **deps, size_t *nd) {
-  d->ptr = ms__strdup(ptr);
+  d->ptr = vdup(v, ptr, "a distribution");
   d->type = MS__DIST_COUNT;
   if (!cJSON_IsObject(j)) {
     verr(v, ptr, 0, "must be an object {\"type\": ..., parameters}");
@@ -1309,7 +1391,10 @@ static void parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJSO
     }
     d->qprobs = ms__calloc(n ? n : 1, sizeof(double));
     d->qvalues = ms__calloc(n ? n : 1, sizeof(double));
-    if (!d->qprobs || !d->qvalues) return;
+    if (!d->qprobs || !d->qvalues) {
+      oom(v, "quantiles");
+      return;
+    }
     size_t i = 0;
     for (const cJSON *a = pr->child, *b = va->child; a && b; a = a->next, b = b->next, i++) {
       if (!cJSON_IsNumber(a) || !cJSON_IsNumber(b)) {
@@ -1332,7 +1417,7 @@ static void parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJSO
       if (!c && i >= nr) {
         d->p[i].set = 1;
         d->p[i].value = ms__dist_param_default(d->type, i);
-        d->p[i].ptr = ms__strdup(pp);
+        d->p[i].ptr = vdup(v, pp, "a parameter");
         continue;
       }
       size_t before = v->errs;
@@ -1390,7 +1475,7 @@ static ms__expr_type date_type(const ms__field *f) {
 /* Parses the overridable keys of a field (rule = 0) or of a "when" rule. */
 static void parse_variant(V *v, size_t ti, ms__field *f, ms__variant *var, const cJSON *j,
                           const char *ptr, int rule) {
-  var->ptr = ms__strdup(ptr);
+  var->ptr = vdup(v, ptr, "a field definition");
   char p[1024];
   const cJSON *c;
   switch (f->kind) {
@@ -1508,7 +1593,7 @@ static void parse_missing(V *v, size_t ti, ms__field *f, const cJSON *mj, const 
   } else {
     f->miss_rate.set = 1;
     f->miss_rate.value = 0;
-    f->miss_rate.ptr = ms__strdup(p);
+    f->miss_rate.ptr = vdup(v, p, "a missing rate");
   }
   const cJSON *wj = get(v, mj, ptr, "when");
   if (!wj) return;
@@ -1525,7 +1610,10 @@ static void parse_missing(V *v, size_t ti, ms__field *f, const cJSON *mj, const 
   }
   f->miss_if = ms__calloc(n ? n : 1, sizeof *f->miss_if);
   f->miss_when_rate = ms__calloc(n ? n : 1, sizeof *f->miss_when_rate);
-  if (!f->miss_if || !f->miss_when_rate) return;
+  if (!f->miss_if || !f->miss_when_rate) {
+    oom(v, "missing-value rules");
+    return;
+  }
   f->n_miss_when = n;
   size_t i = 0;
   for (const cJSON *r = wj->child; r; r = r->next, i++) {
@@ -1655,7 +1743,10 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
       }
       f->when_if = ms__calloc(n ? n : 1, sizeof *f->when_if);
       f->when = ms__calloc(n ? n : 1, sizeof *f->when);
-      if (!f->when_if || !f->when) return;
+      if (!f->when_if || !f->when) {
+        oom(v, "\"when\" rules");
+        return;
+      }
       f->n_when = n;
       size_t i = 0;
       for (const cJSON *r = wj->child; r; r = r->next, i++) {
@@ -1729,7 +1820,10 @@ static void parse_correlations(V *v, size_t ti, const cJSON *cj, const char *cpt
   }
   size_t ng = (size_t)cJSON_GetArraySize(cj);
   t->cop = ms__calloc(ng ? ng : 1, sizeof *t->cop);
-  if (!t->cop) return;
+  if (!t->cop) {
+    oom(v, "correlation groups");
+    return;
+  }
   size_t gi = 0;
   for (const cJSON *g = cj->child; g; g = g->next, gi++) {
     char gp[400];
@@ -1754,9 +1848,12 @@ static void parse_correlations(V *v, size_t ti, const cJSON *cj, const char *cpt
     c->fields = ms__calloc(n, sizeof *c->fields);
     c->chol = ms__calloc(n * n, sizeof *c->chol);
     c->ptr = ms__strdup(gp);
-    if (!c->fields || !c->chol) return;
     c->n = n;
-    t->n_cop++;
+    t->n_cop++; /* freed with the table from here on */
+    if (!c->fields || !c->chol || !c->ptr) {
+      oom(v, "a correlation group");
+      return;
+    }
     int ok = 1;
     size_t k = 0;
     for (const cJSON *e = fl->child; e; e = e->next, k++) {
@@ -1877,7 +1974,10 @@ static void order_table(V *v, size_t ti) {
   int *state = ms__calloc(n ? n : 1, sizeof *state); /* 0 new, 1 on stack, 2 done */
   size_t *stack = ms__calloc(n ? n : 1, sizeof *stack);
   size_t *it = ms__calloc(n ? n : 1, sizeof *it);
-  if (!t->order || !state || !stack || !it) goto out;
+  if (!t->order || !state || !stack || !it) {
+    oom(v, "the field order");
+    goto out;
+  }
   size_t no = 0;
   int cyc = 0;
   /* iterative DFS in spec order: post-order gives a stable topological order */
@@ -1998,8 +2098,9 @@ static int build_schema(ms_spec *s, size_t ti) {
     ms_column *c = &sc->columns[sc->n_columns++];
     c->name = ms__strdup(f->name);
     c->type = field_coltype(f);
-    c->unit = xstrdup(f->unit);
-    c->description = xstrdup(f->description);
+    c->unit = f->unit ? ms__strdup(f->unit) : NULL;
+    c->description = f->description ? ms__strdup(f->description) : NULL;
+    if ((f->unit && !c->unit) || (f->description && !c->description)) return -1;
     c->precision = f->kind == MS__K_REAL ? f->precision : -1;
     c->nullable = f->nullable;
     c->str_width = c->type == MS_COL_STRING ? f->str_width : 0;
@@ -2013,6 +2114,7 @@ static int build_schema(ms_spec *s, size_t ti) {
     if (f->kind == MS__K_REF) {
       const ms__table *p = &s->tables[t->parent];
       c->references = ptrf("%s.%s", p->name, p->fields[f->ref_field].name);
+      if (!c->references) return -1;
     }
     if (!c->name) return -1;
   }
@@ -2127,7 +2229,10 @@ static void parse_constants(V *v, const cJSON *cj) {
   }
   size_t n = (size_t)cJSON_GetArraySize(cj);
   s->consts = ms__calloc(n ? n : 1, sizeof *s->consts);
-  if (!s->consts) return;
+  if (!s->consts) {
+    oom(v, "the constants");
+    return;
+  }
   for (const cJSON *c = cj->child; c; c = c->next) {
     char p[512];
     ms__jsonptr_key(p, sizeof p, "/constants", c->string);
@@ -2148,6 +2253,10 @@ static void parse_constants(V *v, const cJSON *cj) {
     } else if (cJSON_IsString(c)) {
       k->type = MS__EXPR_STRING;
       k->str = ms__strdup(c->valuestring);
+      if (!k->str) {
+        oom(v, "a constant");
+        return;
+      }
     } else if (cJSON_IsBool(c)) {
       k->type = MS__EXPR_BOOL;
       k->i = cJSON_IsTrue(c);
@@ -2156,15 +2265,26 @@ static void parse_constants(V *v, const cJSON *cj) {
       continue;
     }
     k->name = ms__strdup(c->string);
-    s->n_const++;
+    s->n_const++; /* freed with the spec from here on */
+    if (!k->name) {
+      oom(v, "a constant");
+      return;
+    }
   }
 }
 
 static ms_status load_text(ms_spec *s, ms_diag *d) {
   V vv = {.s = s, .d = d};
   V *v = &vv;
+  size_t first = d->count;
   const char *end = NULL;
+  /* cJSON returns NULL both for a syntax error and when an allocation fails;
+   * a failing allocation sets errno to ENOMEM (malloc does, and so does the
+   * fault simulation, core/alloc.c), a syntax error does not. */
+  errno = 0;
   cJSON *root = cJSON_ParseWithLengthOpts(s->text, s->len, &end, 0);
+  if (!root && errno == ENOMEM)
+    return ms__diag_nomem(d, s->file, NULL, "the parsed JSON document");
   if (!root) {
     size_t off = end && end >= s->text ? (size_t)(end - s->text) : 0;
     if (off > s->len) off = s->len;
@@ -2229,12 +2349,13 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
   if (ver && (!cJSON_IsNumber(ver) || ver->valuedouble != 1))
     verr(v, "/medsynth", 0, "unsupported spec language version (this medsynth reads version 1)");
   const char *name = get_string(v, root, "", "name", 0);
-  s->name = ms__strdup(name ? name : "");
+  s->name = vdup(v, name ? name : "", "the spec's name");
   get_string(v, root, "", "description", 0);
   int64_t seed;
   if (get_int(v, root, "", "seed", 0, 0, 9007199254740992.0, &seed) == 0) s->seed = (uint64_t)seed;
   const cJSON *cj = get(v, root, "", "constants");
   if (cj) parse_constants(v, cj);
+  if (v->nomem) goto done;
   const cJSON *tj = need(v, root, "", "tables");
   if (tj && (!cJSON_IsArray(tj) || cJSON_GetArraySize(tj) == 0)) {
     verr(v, "/tables", 0, "must be a non-empty array of tables");
@@ -2243,10 +2364,14 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
   if (!tj) goto done;
   size_t nt = (size_t)cJSON_GetArraySize(tj);
   s->tables = ms__calloc(nt, sizeof *s->tables);
-  if (!s->tables) goto done;
+  if (!s->tables) {
+    oom(v, "the table array");
+    goto done;
+  }
   s->n_tables = nt;
   size_t ti = 0;
-  for (const cJSON *t = tj->child; t; t = t->next, ti++) table_pass1(v, ti, t);
+  for (const cJSON *t = tj->child; t && !v->nomem; t = t->next, ti++) table_pass1(v, ti, t);
+  if (v->nomem) goto done;
   /* Expressions need sound names and kinds: tables whose names, parent or
    * fields could not be read are skipped (their errors are reported already),
    * so that one run still reports every problem of the other tables. */
@@ -2270,6 +2395,7 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
         }
       }
   }
+  if (v->nomem) goto done;
   for (ti = 0; ti < nt; ti++) {
     ms__table *t = &s->tables[ti];
     if (t->broken) continue;
@@ -2279,13 +2405,13 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     for (size_t fi = 0; fi < t->n_fields; fi++)
       if (t->fields[fi].kind == MS__K_REF) t->fields[fi].str_width = field_str_width(s, t, fi, 0);
   }
-  for (ti = 0; ti < nt; ti++) {
+  for (ti = 0; ti < nt && !v->nomem; ti++) {
     ms__table *t = &s->tables[ti];
     const cJSON *tjj = cJSON_GetArrayItem(tj, (int)ti);
     const cJSON *fl = cJSON_GetObjectItemCaseSensitive(tjj, "fields");
     size_t fi = 0;
     if (t->broken) continue;
-    for (const cJSON *fj = fl->child; fj; fj = fj->next, fi++) {
+    for (const cJSON *fj = fl->child; fj && !v->nomem; fj = fj->next, fi++) {
       ms__field *f = &t->fields[fi];
       if (f->broken) continue;
       /* the template was parsed above; skip the second parse in field_pass2 */
@@ -2328,8 +2454,8 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
       ms__jsonptr_key(p, sizeof p, t->ptr, "correlations");
       parse_correlations(v, ti, cor, p);
     }
-    {
-      order_table(v, ti);
+    if (!v->nomem) order_table(v, ti);
+    if (!v->nomem) {
       if (t->filter) {
         ms__jsonptr_key(p, sizeof p, t->ptr, "filter");
         check_pos_reads(v, t, fdeps, nfd, "filter", p);
@@ -2358,25 +2484,39 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
     free(cdeps);
     free(cpdeps);
   }
+  if (v->nomem) goto done;
   /* image fields: records/images.c */
-  v->errs += ms__images_load(s, tj, d);
+  {
+    size_t before_count = d->count;
+    v->errs += ms__images_load(s, tj, d);
+    nomem_since(v, before_count);
+  }
   if (v->errs) goto done;
   for (ti = 0; ti < nt; ti++) {
     ms__table *t = &s->tables[ti];
     if (t->parent != SIZE_MAX) {
       ms__table *p = &s->tables[t->parent];
       size_t *nc = ms__realloc(p->children, (p->n_children + 1) * sizeof *nc);
-      if (!nc) goto done;
+      if (!nc) {
+        oom(v, "a table's child list");
+        goto done;
+      }
       p->children = nc;
       p->children[p->n_children++] = ti;
     }
     if (build_schema(s, ti)) {
-      verr(v, t->ptr, 0, "out of memory");
+      oom(v, "an output schema");
       goto done;
     }
   }
 done:
   cJSON_Delete(root);
+  if (nomem_since(v, first)) {
+    /* keep what was found before the failure and the failure itself */
+    size_t k = ms__diag_find(d, first, MS_ERR_NOMEM);
+    if (k != SIZE_MAX) ms__diag_truncate(d, k + 1);
+    return MS_ERR_NOMEM;
+  }
   return v->errs ? MS_ERR_SPEC : MS_OK;
 }
 
@@ -2386,28 +2526,24 @@ ms_status ms_spec_load_string(ms_spec **out, const char *text, size_t len, const
   ms_diag local;
   ms_diag_init(&local);
   ms_diag *dd = d ? d : &local;
+  const char *fname = filename ? filename : "<spec>";
   ms_spec *s = ms__calloc(1, sizeof *s);
-  if (!s) return MS_ERR_NOMEM;
-  s->file = ms__strdup(filename ? filename : "<spec>");
+  if (!s) return ms__diag_nomem(d, fname, NULL, "the spec");
+  s->file = ms__strdup(fname);
   s->text = ms__malloc(len + 1);
-  if (!s->file || !s->text) {
+  const char *slash = filename ? strrchr(filename, '/') : NULL;
+  s->dir = slash ? ms__strndup(filename, (size_t)(slash - filename)) : ms__strdup(".");
+  if (!s->file || !s->text || !s->dir) {
     ms_spec_free(s);
-    return MS_ERR_NOMEM;
+    return ms__diag_nomem(d, fname, NULL, "a copy of the spec text");
   }
   memcpy(s->text, text, len);
   s->text[len] = '\0';
   s->len = len;
   s->hash = XXH64(text, len, 0);
-  const char *slash = filename ? strrchr(filename, '/') : NULL;
-  s->dir = slash ? ms__strndup(filename, (size_t)(slash - filename)) : ms__strdup(".");
   size_t before = dd->count;
   ms_status st = load_text(s, dd);
-  if (dd->count > before) {
-    /* sort this load's entries by position */
-    ms_diag sub = {0};
-    (void)sub;
-    ms_diag_sort(dd);
-  }
+  if (dd->count > before) ms_diag_sort(dd); /* this load's entries by position */
   ms_diag_deinit(&local);
   if (st != MS_OK) {
     ms_spec_free(s);

@@ -622,9 +622,9 @@ static char *join_path(const char *dir, const char *sub, const char *file) {
   char *p = NULL;
   int n;
   if (sub)
-    n = asprintf(&p, "%s/%s/%s", dir, sub, file);
+    n = ms__asprintf(&p, "%s/%s/%s", dir, sub, file);
   else
-    n = asprintf(&p, "%s/%s", dir, file);
+    n = ms__asprintf(&p, "%s/%s", dir, file);
   return n < 0 ? NULL : p;
 }
 
@@ -634,9 +634,9 @@ static void note_dir(char **list, const char *dir, const char *sub) {
   char *n = NULL;
   int r;
   if (sub)
-    r = asprintf(&n, "%s%s%s/%s", *list ? *list : "", *list ? ", " : "", dir, sub);
+    r = ms__asprintf(&n, "%s%s%s/%s", *list ? *list : "", *list ? ", " : "", dir, sub);
   else
-    r = asprintf(&n, "%s%s%s", *list ? *list : "", *list ? ", " : "", dir);
+    r = ms__asprintf(&n, "%s%s%s", *list ? *list : "", *list ? ", " : "", dir);
   if (r < 0) return;
   free(*list);
   *list = n;
@@ -665,7 +665,7 @@ ms_status ms__vocab_resolve(const char *name, const ms__vocab_search *s, char **
   size_t nl = strlen(name);
   int has_ext = nl > 4 && strcmp(name + nl - 4, ".csv") == 0;
   char *file = NULL;
-  if (asprintf(&file, "%s%s", name, has_ext ? "" : ".csv") < 0) return nomem(d, NULL);
+  if (ms__asprintf(&file, "%s%s", name, has_ext ? "" : ".csv") < 0) return nomem(d, NULL);
 
   if (file[0] == '/') {
     if (is_regular_readable(file)) {

@@ -191,7 +191,7 @@ static result run_reference(const char *path, int level, uint64_t rows) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110);
   hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-  hid_t ft = ms__rowlayout_h5type(&L, &schema);
+  hid_t ft = ms__rowlayout_h5type(&L, &schema, NULL);
   hsize_t dim0 = 0, maxd = H5S_UNLIMITED, cd = chunk_rows;
   hid_t sp = H5Screate_simple(1, &dim0, &maxd);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);

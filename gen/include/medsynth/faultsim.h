@@ -18,10 +18,12 @@
  * cJSON_InitHooks by ms_faultsim_config).
  *
  * The simulation is process-wide state, the one deliberate exception to the
- * library's no-global rule: it exists for tests only, costs one relaxed
- * atomic load per allocation when off, and is thread-safe (the counter is
+ * library's no-global rule: it exists for tests only, costs one atomic load
+ * per allocation when off, and is thread-safe while armed (the counter is
  * atomic, so with several threads the failing allocation is whichever one
- * comes n-th). */
+ * comes n-th). Call ms_faultsim_config only while no other thread is inside
+ * the library (it also swaps cJSON's global hooks). A simulated failure sets
+ * errno to ENOMEM, as a failing malloc does. */
 #ifndef MEDSYNTH_FAULTSIM_H
 #define MEDSYNTH_FAULTSIM_H
 

@@ -23,6 +23,11 @@
  * stream "table/field", global row r) and the row's values, so threads,
  * chunk sizes, row counts and shards never change its bytes.
  *
+ * Exports (png_dir, nifti_dir) and contact sheets are written under hidden
+ * names (".staged.<name>") and appear under their own names only when
+ * ms_images_finish succeeds; ms_images_free removes whatever was not
+ * published, so a run that fails (out of memory included) leaves no export.
+ *
  * Ownership: ms_images_new borrows spec and w (both must outlive the
  * images object); ms_images_free releases it. Diagnostics raised inside the
  * sink go to the diag given to ms_images_new (it must outlive the object). */
@@ -75,7 +80,8 @@ ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
                         const ms_images_opts *o, ms_diag *d);
 /* The sink to give ms_generate (borrows im). */
 ms_sink ms_images_sink(ms_images *im);
-/* After a successful ms_generate: writes the contact sheets. */
+/* After a successful ms_generate: writes the contact sheets, then gives the
+ * exports and sheets their final names. */
 ms_status ms_images_finish(ms_images *im, ms_diag *d);
 /* Images written so far for field i. */
 uint64_t ms_images_count(const ms_images *im, size_t field);
