@@ -434,6 +434,7 @@ static int cmp_sz(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 static size_t *subsample(size_t n, size_t m, uint64_t seed, const char *what, size_t *out_m) {
+  *out_m = 0; /* also when out of memory: callers size buffers by it */
   if (m > n) m = n;
   size_t *rows = ms__malloc((m ? m : 1) * sizeof *rows);
   if (!rows) return NULL;
