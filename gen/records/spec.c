@@ -1185,7 +1185,8 @@ static ms__expr *compile_at(V *v, size_t ti, int count_scope, const char *src, c
         t = s->tables[t].parent;
       if (t != SIZE_MAX)
         for (size_t fi = 0; fi < s->tables[t].n_fields; fi++) {
-          if (strcmp(s->tables[t].fields[fi].name, q)) continue;
+          /* A field without a name has been reported already. */
+          if (!s->tables[t].fields[fi].name || strcmp(s->tables[t].fields[fi].name, q)) continue;
           if (s->tables[t].fields[fi].nullable) v->reads_nullable = 1;
           if (v->pdeps) add_dep(v->pdeps, v->n_pdeps, (t << 32) | fi);
         }
