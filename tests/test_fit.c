@@ -110,6 +110,26 @@ static char *make_table(size_t n, double rho, uint64_t seed) {
   return s;
 }
 
+/* A NUL byte would end a cell early ("a\0b1" and "a\0b2" once both read as
+ * the category "a"); each is refused with its line and column. */
+static void test_fit_csv_rejects_nul_bytes(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = NULL;
+  static const char text[] = "cat,n\na\0b1,1\n\"a\0b2\",2\nc,3\n";
+  assert_int_equal(ms_frame_parse_csv(&f, text, sizeof text - 1, "z.csv", NULL, &d), MS_ERR_DATA);
+  assert_null(f);
+  char *s = ms_diag_format(&d);
+  assert_string_equal(s,
+                      "z.csv:2:2: error: NUL byte in a field (a CSV file is text; is this a "
+                      "binary file?)\n"
+                      "z.csv:3:3: error: NUL byte in a field (a CSV file is text; is this a "
+                      "binary file?)\n");
+  free(s);
+  ms_diag_deinit(&d);
+}
+
 static void test_fit_infers_kinds(void **state) {
   (void)state;
   char *t = make_table(300, 0.5, 1);
@@ -601,6 +621,7 @@ int main(void) {
       cmocka_unit_test(test_fit_csv_quoting_bom_crlf_missing),
       cmocka_unit_test(test_fit_csv_reports_ragged_rows_with_lines),
       cmocka_unit_test(test_fit_csv_rejects_bad_utf8_empty_and_header_only),
+      cmocka_unit_test(test_fit_csv_rejects_nul_bytes),
       cmocka_unit_test(test_fit_infers_kinds),
       cmocka_unit_test(test_fit_many_distinct_strings_are_an_identifier),
       cmocka_unit_test(test_fit_spec_has_no_real_extremes_and_merges_rare),

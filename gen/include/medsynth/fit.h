@@ -104,7 +104,7 @@ void ms_csv_opts_init(ms_csv_opts *o);
 
 /* Reads a CSV file (RFC 4180: quoted fields with "" escapes and embedded
  * newlines, header row, CRLF or LF, UTF-8 with optional BOM) and infers each
- * column's kind. Every ragged row, invalid UTF-8 sequence and unparsable
+ * column's kind. Every ragged row, invalid UTF-8 sequence, NUL byte and unparsable
  * forced-kind value is reported as file:line:column; then MS_ERR_DATA.
  * An empty file or a header without data rows is MS_ERR_DATA; a missing file
  * MS_ERR_NOTFOUND. */
