@@ -130,6 +130,36 @@ static void test_fit_csv_rejects_nul_bytes(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* Every column becomes a spec field of the same name, so names the spec
+ * language refuses are reported by ms_fit instead of producing a spec that
+ * `medsynth records` rejects. */
+static void test_fit_rejects_column_names_the_spec_cannot_use(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  char *csv = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&csv, &len);
+  fprintf(fp, "mea=_perimeter,age,parent,1st,ok\n");
+  for (int i = 0; i < 12; i++) fprintf(fp, "%d.5,%d,%d,%d,%d\n", i, i, i, i % 2, i * 3);
+  fclose(fp);
+  ms_frame *f = parse(csv, &d);
+  assert_non_null(f);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_ERR_DATA);
+  assert_null(m);
+  char *s = ms_diag_format(&d);
+  assert_non_null(strstr(s, "t.csv:1: error: mea=_perimeter: column name \"mea=_perimeter\" "
+                            "cannot name a spec field"));
+  assert_non_null(strstr(s, "t.csv:1: error: parent: column name \"parent\" cannot name"));
+  assert_non_null(strstr(s, "t.csv:1: error: 1st: column name \"1st\" cannot name"));
+  assert_null(strstr(s, "error: ok:"));
+  free(s);
+  ms_frame_free(f);
+  free(csv);
+  ms_diag_deinit(&d);
+}
+
 static void test_fit_infers_kinds(void **state) {
   (void)state;
   char *t = make_table(300, 0.5, 1);
@@ -622,6 +652,7 @@ int main(void) {
       cmocka_unit_test(test_fit_csv_reports_ragged_rows_with_lines),
       cmocka_unit_test(test_fit_csv_rejects_bad_utf8_empty_and_header_only),
       cmocka_unit_test(test_fit_csv_rejects_nul_bytes),
+      cmocka_unit_test(test_fit_rejects_column_names_the_spec_cannot_use),
       cmocka_unit_test(test_fit_infers_kinds),
       cmocka_unit_test(test_fit_many_distinct_strings_are_an_identifier),
       cmocka_unit_test(test_fit_spec_has_no_real_extremes_and_merges_rare),

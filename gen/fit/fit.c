@@ -1194,6 +1194,38 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
 
 /* ---- main entry ---- */
 
+/* The spec language's rule for table and field names (docs/spec.md):
+ * letters, digits and _, not starting with a digit, at most 63 characters. */
+static int spec_name_ok(const char *s) {
+  if (!s || !*s || strlen(s) > 63 || (*s >= '0' && *s <= '9')) return 0;
+  for (const char *c = s; *c; c++)
+    if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+      return 0;
+  return 1;
+}
+
+/* Every column becomes a field named after it, so the written spec loads
+ * only when each name is a valid field name (the readers already refuse
+ * duplicate names). The columns are checked up front and each problem is
+ * reported; renaming is left to the user, because `medsynth evaluate` pairs
+ * real and synthetic columns by name. */
+static ms_status check_names(const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
+  ms_status st = MS_OK;
+  if (p->table && !spec_name_ok(p->table))
+    st = ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL,
+                     "table name \"%s\" is not a valid spec name (letters, digits and _, not "
+                     "starting with a digit, at most 63 characters)", p->table);
+  for (size_t j = 0; j < data->n_cols; j++) {
+    const char *nm = data->cols[j].name;
+    if (!spec_name_ok(nm) || !strcmp(nm, "parent"))
+      st = ms_diag_add(d, MS_ERR_DATA, data->source, 1, 0, nm,
+                       "column name \"%s\" cannot name a spec field (letters, digits and _, not "
+                       "starting with a digit, at most 63 characters, not \"parent\"); rename "
+                       "the column", nm);
+  }
+  return st;
+}
+
 ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
   *out = NULL;
   ms_fit_params defaults;
@@ -1209,6 +1241,8 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
     return ms_diag_add(d, MS_ERR_DATA, data->source, 0, 0, NULL,
                        "%zu data row%s: fitting needs at least 2*k = %zu rows", data->n_rows,
                        data->n_rows == 1 ? "" : "s", 2 * p->k_min);
+  ms_status nst = check_names(data, p, d);
+  if (nst != MS_OK) return nst;
   for (size_t q = 0; q < p->n_quasi_identifiers; q++)
     if (ms_frame_find(data, p->quasi_identifiers[q]) == SIZE_MAX)
       return ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, NULL,
