@@ -239,6 +239,20 @@ static double numeric_draw(const fit_field *f, double u) {
   return x;
 }
 
+/* A real field is written with "precision" = the column's decimals and the
+ * bounds [min, max], and the spec language requires a value with that many
+ * decimals inside the bounds (docs/spec.md). Bounds that are means of order
+ * statistics, or noisy estimates under DP, can fall between two such
+ * values; they are then widened outward to the nearest ones, which is
+ * post-processing (no privacy cost) and keeps the column's decimals. */
+static void bounds_to_precision(fit_field *f) {
+  double s = pow(10, f->decimals);
+  if (!isfinite(f->lo * s) || !isfinite(f->hi * s) || f->lo > f->hi) return;
+  if (ceil(f->lo * s - 1e-9) <= floor(f->hi * s + 1e-9)) return;
+  f->lo = floor(f->lo * s) / s;
+  f->hi = ceil(f->hi * s) / s;
+}
+
 /* ---- non-DP numeric marginal ---- */
 
 static double window_mean(const double *x, size_t n, size_t k, double pos) {
@@ -1362,6 +1376,7 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
           ms_diag_warn(d, data->source, 0, 0, c->name, "column is constant");
       }
     }
+    if (!st && c->kind == MS_FKIND_REAL) bounds_to_precision(f);
     if (tot > max_total) max_total = tot;
     if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
     if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
