@@ -478,9 +478,10 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
       cnt[B] += 1;
       continue;
     }
-    int b = (int)floor((v - lo) / w);
-    if (b < 0) b = 0;
-    if (b >= B) b = B - 1;
+    /* Clamp before converting: a value far outside [lo, hi] (the range is
+     * noisy) gives a quotient no int holds. */
+    double q = floor((v - lo) / w);
+    int b = q < 0 ? 0 : q >= B ? B - 1 : (int)q;
     cnt[b] += 1;
   }
   ms_rng_key k = dp_key(p->seed, f->name, "histogram");
