@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Malformed and hostile input on the command line: specs and tables that
-# once crashed the command or were misread (each kept as a fuzzing crash
-# input under tests/fuzz/crashes/). Every case must end in a located message
-# and exit 65, never a signal.
+# once crashed the command or were misread (the crashing ones are also
+# replayed by tests/fuzz/run.sh from tests/fuzz/crashes/). Every case must
+# end in a located message and exit 65, never a signal.
 # Usage: hostile_input.sh <medsynth> <source-dir>
 set -u
 M=$1
