@@ -231,6 +231,35 @@ static void test_fit_dp_histogram_takes_far_outliers(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* Under DP the spec's row count is the mean noisy total; for a five-row
+ * table it is often <= 0.5 and was written as "rows": 0, which the spec
+ * loader refuses (found by tests/fuzz/fuzz_csv). */
+static void test_fit_dp_tiny_table_keeps_a_row(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse("site\na\nb\na\nc\na\n", &d);
+  assert_non_null(f);
+  for (uint64_t seed = 0; seed < 64; seed++) {
+    ms_fit_params p;
+    ms_fit_params_init(&p);
+    p.k_min = 2;
+    p.epsilon = 1;
+    p.seed = seed;
+    ms_fit_model *m = NULL;
+    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+    char *json = ms_fit_model_to_json(m);
+    ms_spec *spec = NULL;
+    assert_int_equal(ms_spec_load_string(&spec, json, strlen(json), "fitted.json", NULL), MS_OK);
+    assert_true(ms_spec_table_rows(spec, 0) >= 1);
+    ms_spec_free(spec);
+    free(json);
+    ms_fit_model_free(m);
+  }
+  ms_frame_free(f);
+  ms_diag_deinit(&d);
+}
+
 static void test_fit_infers_kinds(void **state) {
   (void)state;
   char *t = make_table(300, 0.5, 1);
@@ -726,6 +755,7 @@ int main(void) {
       cmocka_unit_test(test_fit_rejects_column_names_the_spec_cannot_use),
       cmocka_unit_test(test_fit_spec_bounds_hold_a_value_at_the_precision),
       cmocka_unit_test(test_fit_dp_histogram_takes_far_outliers),
+      cmocka_unit_test(test_fit_dp_tiny_table_keeps_a_row),
       cmocka_unit_test(test_fit_infers_kinds),
       cmocka_unit_test(test_fit_many_distinct_strings_are_an_identifier),
       cmocka_unit_test(test_fit_spec_has_no_real_extremes_and_merges_rare),

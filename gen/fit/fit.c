@@ -1389,7 +1389,12 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   /* Under DP every column's noisy total estimates the row count; their mean
    * is the least noisy (post-processing). */
   if (m->epsilon > 0 && n_total) max_total = sum_total / (double)n_total;
-  m->n_out = (uint64_t)llround(max_total > 0 ? max_total : (double)data->n_rows);
+  /* A spec table has at least one row. Under DP a noisy mean total at or
+   * below 0.5 (a tiny table) is clamped to 1 -- post-processing; falling
+   * back to the real row count there would release it exactly. */
+  int dp_total = m->epsilon > 0 && n_total;
+  double rows = max_total > 0 ? max_total : dp_total ? 1 : (double)data->n_rows;
+  m->n_out = rows < 1.5 ? 1 : (uint64_t)llround(rows);
   if (!st && m->n_cop < 2) {
     for (size_t i = 0; i < m->n_cop; i++) m->f[m->cop[i]].cop = -1;
     m->n_cop = 0;
