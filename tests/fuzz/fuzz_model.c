@@ -43,7 +43,7 @@ static void walk(const ms_model *m) {
     if (ms_model_find(m, t->name) != t) abort();
     const float *x = ms_model_data(m, t);
     for (size_t k = 0; k < t->count; k++)
-      if (x[k] != x[k]) abort(); /* the loader rejects NaN weights */
+      if (!isfinite(x[k])) abort(); /* the loader rejects NaN and Inf weights */
     total += t->count;
   }
   if (total != ms_model_param_count(m)) abort();
@@ -57,18 +57,19 @@ typedef struct {
   const uint8_t *ed; /* edit bytes, one per tensor (cycled) */
   size_t n_ed;
   size_t i;
-  size_t total;
   int altered;
 } writer;
 
 static uint8_t edit_of(const writer *w, size_t i) { return w->n_ed ? w->ed[i % w->n_ed] : 0; }
 
+/* Adds up the weights of a config, saturating at 2^40. */
 static void count_fn(void *ctx, const char *name, int rank, const int64_t *shape) {
-  size_t *total = ctx;
+  const size_t cap = (size_t)1 << 40;
+  size_t *total = ctx, n = 1;
   (void)name;
-  size_t n = 1;
-  for (int k = 0; k < rank; k++) n = shape[k] > 0 && n <= ((size_t)1 << 40) / (size_t)shape[k] ? n * (size_t)shape[k] : ((size_t)1 << 40);
-  *total += n;
+  for (int k = 0; k < rank; k++)
+    n = shape[k] > 0 && n <= cap / (size_t)shape[k] ? n * (size_t)shape[k] : cap;
+  *total = *total + n < cap ? *total + n : cap;
 }
 
 static void put_tensor(void *ctx, const char *name, int rank, const int64_t *shape) {
@@ -198,7 +199,7 @@ static void synthesized(const uint8_t *data, size_t size) {
   H5Eget_auto2(H5E_DEFAULT, &efn, &edata);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   writer w = {H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), n_ed > 1 ? ed + 1 : NULL,
-              n_ed > 1 ? n_ed - 1 : 0, 0, 0, 0};
+              n_ed > 1 ? n_ed - 1 : 0, 0, 0};
   if (w.f < 0) abort();
   ms_model_expected_tensors(&c, put_tensor, &w);
   if (g & 1) {
