@@ -260,6 +260,51 @@ static void test_fit_dp_tiny_table_keeps_a_row(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* Under DP a date column's range is read off a noisy log-scale histogram
+ * that reaches a billion days; bounds past 9999-12-31 made the fitted spec
+ * fail to load (found by tests/fuzz/fuzz_csv). */
+static void test_fit_dp_dates_stay_within_years_1_to_9999(void **state) {
+  (void)state;
+  char *csv = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&csv, &len);
+  fprintf(fp, "visit,ldl\n");
+  for (int i = 0; i < 30; i++) fprintf(fp, "%d-%02d-1%d,%d.%d\n", 2020 + i % 4, 1 + i % 12, i % 10, 2 + i % 3, i % 10);
+  fclose(fp);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse(csv, &d);
+  assert_non_null(f);
+  assert_int_equal(f->cols[0].kind, MS_FKIND_DATE);
+  for (uint64_t seed = 0; seed < 64; seed++) {
+    ms_fit_params p;
+    ms_fit_params_init(&p);
+    p.k_min = 2;
+    p.epsilon = 1;
+    p.seed = seed;
+    ms_fit_model *m = NULL;
+    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+    char *json = ms_fit_model_to_json(m);
+    ms_spec *spec = NULL;
+    ms_diag sd;
+    ms_diag_init(&sd);
+    ms_status st = ms_spec_load_string(&spec, json, strlen(json), "fitted.json", &sd);
+    if (st != MS_OK) {
+      char *e = ms_diag_format(&sd);
+      fprintf(stderr, "seed %llu:\n%s", (unsigned long long)seed, e);
+      free(e);
+    }
+    assert_int_equal(st, MS_OK);
+    ms_spec_free(spec);
+    ms_diag_deinit(&sd);
+    free(json);
+    ms_fit_model_free(m);
+  }
+  ms_frame_free(f);
+  free(csv);
+  ms_diag_deinit(&d);
+}
+
 static void test_fit_infers_kinds(void **state) {
   (void)state;
   char *t = make_table(300, 0.5, 1);
@@ -756,6 +801,7 @@ int main(void) {
       cmocka_unit_test(test_fit_spec_bounds_hold_a_value_at_the_precision),
       cmocka_unit_test(test_fit_dp_histogram_takes_far_outliers),
       cmocka_unit_test(test_fit_dp_tiny_table_keeps_a_row),
+      cmocka_unit_test(test_fit_dp_dates_stay_within_years_1_to_9999),
       cmocka_unit_test(test_fit_infers_kinds),
       cmocka_unit_test(test_fit_many_distinct_strings_are_an_identifier),
       cmocka_unit_test(test_fit_spec_has_no_real_extremes_and_merges_rare),

@@ -253,6 +253,21 @@ static void bounds_to_precision(fit_field *f) {
   f->hi = ceil(f->hi * s) / s;
 }
 
+/* A date field's bounds, knots and constant are days the spec language can
+ * write (years 1 to 9999). Under DP the noisy range can reach a billion
+ * days, and rounding to six significant digits can step past 9999-12-31;
+ * they are clamped (post-processing). */
+static void dates_in_range(fit_field *f) {
+  const double dmin = ms_date_from_ymd(1, 1, 1), dmax = ms_date_from_ymd(9999, 12, 31);
+#define CLAMP_DAY(x) ((x) = fmin(fmax((x), dmin), dmax))
+  CLAMP_DAY(f->lo);
+  CLAMP_DAY(f->hi);
+  if (f->fam == FAM_CONSTANT) CLAMP_DAY(f->par[0]);
+  if (f->fam == FAM_QUANTILES && f->qv)
+    for (size_t i = 0; i < f->nq; i++) CLAMP_DAY(f->qv[i]);
+#undef CLAMP_DAY
+}
+
 /* ---- non-DP numeric marginal ---- */
 
 static double window_mean(const double *x, size_t n, size_t k, double pos) {
@@ -458,6 +473,13 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
   if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
     lo = floor(lo);
     hi = ceil(hi);
+  }
+  /* A date range ends within the dates a spec can write (years 1 to 9999);
+   * the noisy range can reach a billion days (post-processing). */
+  if (f->kind == MS_FKIND_DATE) {
+    double dmin = ms_date_from_ymd(1, 1, 1), dmax = ms_date_from_ymd(9999, 12, 31);
+    lo = fmin(fmax(lo, dmin), dmax - 1);
+    hi = fmax(fmin(hi, dmax), lo + 1);
   }
   if (!(hi > lo)) hi = lo + 1;
   double sigma = 1 / sqrt(2 * rho_h);
@@ -1378,6 +1400,7 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
       }
     }
     if (!st && c->kind == MS_FKIND_REAL) bounds_to_precision(f);
+    if (!st && c->kind == MS_FKIND_DATE) dates_in_range(f);
     if (tot > max_total) max_total = tot;
     if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
     if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
