@@ -305,6 +305,46 @@ static void test_fit_dp_dates_stay_within_years_1_to_9999(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* An integer column with fewer than 2k values present: the k-windows
+ * overlap, and five values 136, 137, 138, 136, 137 with k = 5 give one knot
+ * 136.8, once written as a constant 136.8 within min = max = 137, which the
+ * spec loader refuses (found by tests/fuzz/fuzz_csv). The field is now the
+ * nearest whole number. */
+static void test_fit_integer_knots_between_whole_numbers(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse("l,s\n136,a\n137,b\n138,a\n136,b\n137,a\n,b\n,a\n,b\n,a\n,b\n,a\n,b\n,a\n,b\n", &d);
+  assert_non_null(f);
+  assert_int_equal(f->cols[0].kind, MS_FKIND_INTEGER);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  char *json = ms_fit_model_to_json(m);
+  ms_diag sd;
+  ms_diag_init(&sd);
+  ms_spec *spec = NULL;
+  ms_status st = ms_spec_load_string(&spec, json, strlen(json), "fitted.json", &sd);
+  if (st != MS_OK) {
+    char *e = ms_diag_format(&sd);
+    fprintf(stderr, "%s%s", e, json);
+    free(e);
+  }
+  assert_int_equal(st, MS_OK);
+  cJSON *root = cJSON_Parse(json);
+  cJSON *fl = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields"), 0);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(fl, "dist"), "type")->valuestring, "constant");
+  assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(fl, "dist"), "value")->valuedouble == 137);
+  assert_true(cJSON_GetObjectItem(fl, "min")->valuedouble == 137);
+  assert_true(cJSON_GetObjectItem(fl, "max")->valuedouble == 137);
+  cJSON_Delete(root);
+  ms_spec_free(spec);
+  ms_diag_deinit(&sd);
+  free(json);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  ms_diag_deinit(&d);
+}
+
 static void test_fit_infers_kinds(void **state) {
   (void)state;
   char *t = make_table(300, 0.5, 1);
@@ -802,6 +842,7 @@ int main(void) {
       cmocka_unit_test(test_fit_dp_histogram_takes_far_outliers),
       cmocka_unit_test(test_fit_dp_tiny_table_keeps_a_row),
       cmocka_unit_test(test_fit_dp_dates_stay_within_years_1_to_9999),
+      cmocka_unit_test(test_fit_integer_knots_between_whole_numbers),
       cmocka_unit_test(test_fit_infers_kinds),
       cmocka_unit_test(test_fit_many_distinct_strings_are_an_identifier),
       cmocka_unit_test(test_fit_spec_has_no_real_extremes_and_merges_rare),

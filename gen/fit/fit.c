@@ -392,15 +392,25 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
   }
   f->lo = f->qv[0];
   f->hi = f->qv[m - 1];
+  int constant = f->qv[m - 1] == f->qv[0];
   if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
     f->lo = ceil(f->lo);
     f->hi = floor(f->hi);
-    if (f->hi < f->lo) f->hi = f->lo;
+    /* With fewer than 2k values present the windows overlap, and the knots
+     * can all lie between two whole numbers (five values 136, 137, 138,
+     * 136, 137 with k = 5: one knot, 136.8); the field is then the nearest
+     * whole number, so that its bounds hold a value. */
+    if (f->hi < f->lo) {
+      f->lo = f->hi = round((f->qv[0] + f->qv[m - 1]) / 2);
+      constant = 1;
+    } else if (constant) {
+      f->hi = f->lo;
+    }
   }
   f->fam = FAM_QUANTILES;
-  if (f->qv[m - 1] == f->qv[0]) {
+  if (constant) {
     f->fam = FAM_CONSTANT;
-    f->par[0] = f->qv[0];
+    f->par[0] = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE ? f->lo : f->qv[0];
   } else if (p->parametric && f->kind != MS_FKIND_DATE) {
     double ll = ll_quantiles(f, x, np);
     f->aic_q = isfinite(ll) ? 2.0 * (double)m - 2 * ll : -INFINITY;
