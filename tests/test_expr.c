@@ -529,6 +529,21 @@ static void test_expr_syntax_errors(void **state) {
   t0 = errors_of(deep, 0);
   assert_non_null(strstr(t0, "expression is too deep (more than 1000 nested operations)"));
   free(t0);
+  /* ^ groups to the right, so 1^1^1... recurses once per operator; 100,000
+   * of them once overflowed the stack. The 200th '^' (nesting level 201,
+   * counting the whole expression) is at column 20 + 399. */
+  for (size_t k = 0; k < 100000; k++) {
+    deep[2 * k] = '1';
+    deep[2 * k + 1] = '^';
+  }
+  deep[2 * 100000] = '1';
+  deep[2 * 100000 + 1] = 0;
+  t0 = errors_of(deep, 0);
+  assert_string_equal(t0, "spec.json:3:419: error: /tables/0/fields/1/expr: expression is "
+                          "nested too deeply (more than 200 levels)\n");
+  free(t0);
+  deep[2 * 199 + 1] = 0; /* 199 operators: within the limit */
+  ms__expr_free(compile_ok(deep));
   free(deep);
   expect_errors("age && 1",
                 "spec.json:3:24: error: /tables/0/fields/1/expr: unexpected '&&' (use 'and')\n");

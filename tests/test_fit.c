@@ -110,6 +110,241 @@ static char *make_table(size_t n, double rho, uint64_t seed) {
   return s;
 }
 
+/* A NUL byte would end a cell early ("a\0b1" and "a\0b2" once both read as
+ * the category "a"); each is refused with its line and column. */
+static void test_fit_csv_rejects_nul_bytes(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = NULL;
+  static const char text[] = "cat,n\na\0b1,1\n\"a\0b2\",2\nc,3\n";
+  assert_int_equal(ms_frame_parse_csv(&f, text, sizeof text - 1, "z.csv", NULL, &d), MS_ERR_DATA);
+  assert_null(f);
+  char *s = ms_diag_format(&d);
+  assert_string_equal(s,
+                      "z.csv:2:2: error: NUL byte in a field (a CSV file is text; is this a "
+                      "binary file?)\n"
+                      "z.csv:3:3: error: NUL byte in a field (a CSV file is text; is this a "
+                      "binary file?)\n");
+  free(s);
+  ms_diag_deinit(&d);
+}
+
+/* Every column becomes a spec field of the same name, so names the spec
+ * language refuses are reported by ms_fit instead of producing a spec that
+ * `medsynth records` rejects. */
+static void test_fit_rejects_column_names_the_spec_cannot_use(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  char *csv = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&csv, &len);
+  fprintf(fp, "mea=_perimeter,age,parent,1st,ok\n");
+  for (int i = 0; i < 12; i++) fprintf(fp, "%d.5,%d,%d,%d,%d\n", i, i, i, i % 2, i * 3);
+  fclose(fp);
+  ms_frame *f = parse(csv, &d);
+  assert_non_null(f);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_ERR_DATA);
+  assert_null(m);
+  char *s = ms_diag_format(&d);
+  assert_non_null(strstr(s, "t.csv:1: error: mea=_perimeter: column name \"mea=_perimeter\" "
+                            "cannot name a spec field"));
+  assert_non_null(strstr(s, "t.csv:1: error: parent: column name \"parent\" cannot name"));
+  assert_non_null(strstr(s, "t.csv:1: error: 1st: column name \"1st\" cannot name"));
+  assert_null(strstr(s, "error: ok:"));
+  free(s);
+  ms_frame_free(f);
+  free(csv);
+  ms_diag_deinit(&d);
+}
+
+/* A real field's bounds must hold a value with its precision (docs/spec.md);
+ * noisy DP bounds of a small table once fell between two such values (e.g.
+ * [0.001, 0.00316] at one decimal) and the fitted spec failed to load. For
+ * many seeds, every fitted spec now loads. */
+static void test_fit_spec_bounds_hold_a_value_at_the_precision(void **state) {
+  (void)state;
+  char *t = make_table(30, 0.3, 8);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse(t, &d);
+  assert_non_null(f);
+  for (uint64_t seed = 0; seed < 64; seed++) {
+    ms_fit_params p;
+    ms_fit_params_init(&p);
+    p.k_min = 3;
+    p.epsilon = 1;
+    p.seed = seed;
+    ms_fit_model *m = NULL;
+    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+    char *json = ms_fit_model_to_json(m);
+    ms_spec *spec = NULL;
+    ms_diag sd;
+    ms_diag_init(&sd);
+    ms_status st = ms_spec_load_string(&spec, json, strlen(json), "fitted.json", &sd);
+    if (st != MS_OK) {
+      char *e = ms_diag_format(&sd);
+      fprintf(stderr, "seed %llu:\n%s", (unsigned long long)seed, e);
+      free(e);
+    }
+    assert_int_equal(st, MS_OK);
+    ms_spec_free(spec);
+    ms_diag_deinit(&sd);
+    free(json);
+    ms_fit_model_free(m);
+  }
+  ms_frame_free(f);
+  free(t);
+  ms_diag_deinit(&d);
+}
+
+
+/* Under DP the histogram range is noisy; a value far outside it (here
+ * 5.6e75) once went through a double -> int conversion that no int holds
+ * (undefined behaviour, found by tests/fuzz/fuzz_csv under clang's UBSan). */
+static void test_fit_dp_histogram_takes_far_outliers(void **state) {
+  (void)state;
+  char *csv = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&csv, &len);
+  fprintf(fp, "age,bmi\n");
+  for (int i = 0; i < 40; i++)
+    fprintf(fp, "%s,%d.5\n", i == 3 ? "5555555555555555555555555555555555555555555555555555555555555555555555555558" : (i % 2 ? "48" : "59"), 20 + i % 9);
+  fclose(fp);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse(csv, &d);
+  assert_non_null(f);
+  ms_fit_params p;
+  ms_fit_params_init(&p);
+  p.epsilon = 1;
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  ms_frame *syn = NULL;
+  assert_int_equal(ms_fit_model_sample(&syn, m, 50, 1, 0, &d), MS_OK);
+  ms_frame_free(syn);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(csv);
+  ms_diag_deinit(&d);
+}
+
+/* Under DP the spec's row count is the mean noisy total; for a five-row
+ * table it is often <= 0.5 and was written as "rows": 0, which the spec
+ * loader refuses (found by tests/fuzz/fuzz_csv). */
+static void test_fit_dp_tiny_table_keeps_a_row(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse("site\na\nb\na\nc\na\n", &d);
+  assert_non_null(f);
+  for (uint64_t seed = 0; seed < 64; seed++) {
+    ms_fit_params p;
+    ms_fit_params_init(&p);
+    p.k_min = 2;
+    p.epsilon = 1;
+    p.seed = seed;
+    ms_fit_model *m = NULL;
+    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+    char *json = ms_fit_model_to_json(m);
+    ms_spec *spec = NULL;
+    assert_int_equal(ms_spec_load_string(&spec, json, strlen(json), "fitted.json", NULL), MS_OK);
+    assert_true(ms_spec_table_rows(spec, 0) >= 1);
+    ms_spec_free(spec);
+    free(json);
+    ms_fit_model_free(m);
+  }
+  ms_frame_free(f);
+  ms_diag_deinit(&d);
+}
+
+/* Under DP a date column's range is read off a noisy log-scale histogram
+ * that reaches a billion days; bounds past 9999-12-31 made the fitted spec
+ * fail to load (found by tests/fuzz/fuzz_csv). */
+static void test_fit_dp_dates_stay_within_years_1_to_9999(void **state) {
+  (void)state;
+  char *csv = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&csv, &len);
+  fprintf(fp, "visit,ldl\n");
+  for (int i = 0; i < 30; i++) fprintf(fp, "%d-%02d-1%d,%d.%d\n", 2020 + i % 4, 1 + i % 12, i % 10, 2 + i % 3, i % 10);
+  fclose(fp);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse(csv, &d);
+  assert_non_null(f);
+  assert_int_equal(f->cols[0].kind, MS_FKIND_DATE);
+  for (uint64_t seed = 0; seed < 64; seed++) {
+    ms_fit_params p;
+    ms_fit_params_init(&p);
+    p.k_min = 2;
+    p.epsilon = 1;
+    p.seed = seed;
+    ms_fit_model *m = NULL;
+    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+    char *json = ms_fit_model_to_json(m);
+    ms_spec *spec = NULL;
+    ms_diag sd;
+    ms_diag_init(&sd);
+    ms_status st = ms_spec_load_string(&spec, json, strlen(json), "fitted.json", &sd);
+    if (st != MS_OK) {
+      char *e = ms_diag_format(&sd);
+      fprintf(stderr, "seed %llu:\n%s", (unsigned long long)seed, e);
+      free(e);
+    }
+    assert_int_equal(st, MS_OK);
+    ms_spec_free(spec);
+    ms_diag_deinit(&sd);
+    free(json);
+    ms_fit_model_free(m);
+  }
+  ms_frame_free(f);
+  free(csv);
+  ms_diag_deinit(&d);
+}
+
+/* An integer column with fewer than 2k values present: the k-windows
+ * overlap, and five values 136, 137, 138, 136, 137 with k = 5 give one knot
+ * 136.8, once written as a constant 136.8 within min = max = 137, which the
+ * spec loader refuses (found by tests/fuzz/fuzz_csv). The field is now the
+ * nearest whole number. */
+static void test_fit_integer_knots_between_whole_numbers(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_frame *f = parse("l,s\n136,a\n137,b\n138,a\n136,b\n137,a\n,b\n,a\n,b\n,a\n,b\n,a\n,b\n,a\n,b\n", &d);
+  assert_non_null(f);
+  assert_int_equal(f->cols[0].kind, MS_FKIND_INTEGER);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  char *json = ms_fit_model_to_json(m);
+  ms_diag sd;
+  ms_diag_init(&sd);
+  ms_spec *spec = NULL;
+  ms_status st = ms_spec_load_string(&spec, json, strlen(json), "fitted.json", &sd);
+  if (st != MS_OK) {
+    char *e = ms_diag_format(&sd);
+    fprintf(stderr, "%s%s", e, json);
+    free(e);
+  }
+  assert_int_equal(st, MS_OK);
+  cJSON *root = cJSON_Parse(json);
+  cJSON *fl = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields"), 0);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(fl, "dist"), "type")->valuestring, "constant");
+  assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(fl, "dist"), "value")->valuedouble == 137);
+  assert_true(cJSON_GetObjectItem(fl, "min")->valuedouble == 137);
+  assert_true(cJSON_GetObjectItem(fl, "max")->valuedouble == 137);
+  cJSON_Delete(root);
+  ms_spec_free(spec);
+  ms_diag_deinit(&sd);
+  free(json);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  ms_diag_deinit(&d);
+}
+
 static void test_fit_infers_kinds(void **state) {
   (void)state;
   char *t = make_table(300, 0.5, 1);
@@ -702,6 +937,13 @@ int main(void) {
       cmocka_unit_test(test_fit_csv_quoting_bom_crlf_missing),
       cmocka_unit_test(test_fit_csv_reports_ragged_rows_with_lines),
       cmocka_unit_test(test_fit_csv_rejects_bad_utf8_empty_and_header_only),
+      cmocka_unit_test(test_fit_csv_rejects_nul_bytes),
+      cmocka_unit_test(test_fit_rejects_column_names_the_spec_cannot_use),
+      cmocka_unit_test(test_fit_spec_bounds_hold_a_value_at_the_precision),
+      cmocka_unit_test(test_fit_dp_histogram_takes_far_outliers),
+      cmocka_unit_test(test_fit_dp_tiny_table_keeps_a_row),
+      cmocka_unit_test(test_fit_dp_dates_stay_within_years_1_to_9999),
+      cmocka_unit_test(test_fit_integer_knots_between_whole_numbers),
       cmocka_unit_test(test_fit_infers_kinds),
       cmocka_unit_test(test_fit_many_distinct_strings_are_an_identifier),
       cmocka_unit_test(test_fit_spec_has_no_real_extremes_and_merges_rare),

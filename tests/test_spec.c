@@ -322,6 +322,80 @@ static void test_spec_bad_corpus_matches_golden(void **state) {
   assert_false(bad);
 }
 
+/* Nesting is checked before cJSON or any recursive walk sees the text: the
+ * first bracket beyond the limit is reported with its position and pointer
+ * (keys decoded, then escaped per RFC 6901); strings hide brackets. */
+static void test_spec_jsonloc_measures_nesting(void **state) {
+  (void)state;
+  const char *t = "{\"a/b\": {\"~\\u00e9\": [1, \"[[[\", [[2]]]}, \"z\": [[[]]]}";
+  size_t n = strlen(t), off = 0;
+  char ptr[256];
+  assert_int_equal(ms__jsonloc_too_deep(t, n, 5, &off, ptr, sizeof ptr), 0);
+  assert_int_equal(ms__jsonloc_too_deep(t, n, 4, &off, ptr, sizeof ptr), 1);
+  assert_string_equal(ptr, "/a~1b/~0\xc3\xa9/2/0");
+  assert_int_equal(off, (size_t)(strstr(t, "[2]") - t));
+  assert_int_equal(ms__jsonloc_too_deep(t, n, 3, &off, ptr, sizeof ptr), 1);
+  assert_string_equal(ptr, "/a~1b/~0\xc3\xa9/2");
+  assert_int_equal(ms__jsonloc_too_deep(t, n, 1, &off, ptr, sizeof ptr), 1);
+  assert_string_equal(ptr, "/a~1b");
+  assert_int_equal(ms__jsonloc_too_deep("[[]]", 4, 2, &off, ptr, sizeof ptr), 0);
+  assert_int_equal(ms__jsonloc_too_deep("[[],[[", 6, 2, &off, ptr, sizeof ptr), 1);
+  assert_string_equal(ptr, "/1/0");
+  assert_int_equal(off, 5);
+}
+
+/* A spec nests at most 64 levels: 64 is a spec (here one with a wrong
+ * description), 65 is refused before parsing; a million open brackets are
+ * refused without recursing. */
+static void test_spec_limits_json_nesting(void **state) {
+  (void)state;
+  for (int depth = 64; depth <= 65; depth++) {
+    /* Levels 1-5: root, tables, table, fields, field; the rest arrays. */
+    int arrays = depth - 5;
+    char *t = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&t, &len);
+    fprintf(fp, "{\"medsynth\": 1, \"tables\": [{\"name\": \"p\", \"rows\": 1, \"fields\": [\n"
+                "{\"name\": \"a\", \"kind\": \"bool\", \"p\": 0.5, \"description\": ");
+    for (int i = 0; i < arrays; i++) fputc('[', fp);
+    for (int i = 0; i < arrays; i++) fputc(']', fp);
+    fprintf(fp, "}]}]}\n");
+    fclose(fp);
+    ms_diag d;
+    ms_diag_init(&d);
+    ms_spec *s = NULL;
+    assert_int_equal(ms_spec_load_string(&s, t, len, "deep.json", &d), MS_ERR_SPEC);
+    assert_null(s);
+    char *got = ms_diag_format(&d);
+    if (depth == 64) {
+      assert_non_null(strstr(got, "deep.json:2:56: error: /tables/0/fields/0/description: must be a string"));
+    } else {
+      char want[1024] = "deep.json:2:";
+      snprintf(want + strlen(want), sizeof want - strlen(want), "%d: error: /tables/0/fields/0/description",
+               56 + 59);
+      for (int i = 0; i < 59; i++) strcat(want, "/0");
+      strcat(want, ": objects and arrays nest too deeply (more than 64 levels)\n");
+      assert_string_equal(got, want);
+    }
+    free(got);
+    ms_diag_deinit(&d);
+    free(t);
+  }
+  size_t big = 1000000;
+  char *t = malloc(big);
+  assert_non_null(t);
+  memset(t, '[', big);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_spec *s = NULL;
+  assert_int_equal(ms_spec_load_string(&s, t, big, "brackets.json", &d), MS_ERR_SPEC);
+  char *got = ms_diag_format(&d);
+  assert_non_null(strstr(got, "brackets.json:1:65: error: /0/0/0/"));
+  free(got);
+  ms_diag_deinit(&d);
+  free(t);
+}
+
 /* ---- valid specs -------------------------------------------------------------------- */
 
 static void test_spec_compiles_schemas(void **state) {
@@ -380,6 +454,8 @@ int main(void) {
   gsl_set_error_handler_off();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_spec_jsonloc_finds_values_and_keys),
+      cmocka_unit_test(test_spec_jsonloc_measures_nesting),
+      cmocka_unit_test(test_spec_limits_json_nesting),
       cmocka_unit_test(test_spec_rejects_syntax_error_with_position),
       cmocka_unit_test(test_spec_rejects_unknown_key_with_suggestion),
       cmocka_unit_test(test_spec_rejects_wrong_types),

@@ -177,6 +177,100 @@ static int string_equals(const scan *s, size_t p, const char *token, size_t tlen
   return 0;
 }
 
+/* Decodes the JSON string at p (at '"') into out (cap bytes, NUL-terminated,
+ * truncated; escapes decoded as by string_equals). */
+static void decode_string(const scan *s, size_t p, char *out, size_t cap) {
+  size_t k = 0;
+  p++;
+  while (p < s->n && s->t[p] != '"' && k + 5 < cap) {
+    char c = s->t[p];
+    if (c != '\\') {
+      out[k++] = c;
+      p++;
+      continue;
+    }
+    if (p + 1 >= s->n) break;
+    char e = s->t[p + 1];
+    p += 2;
+    unsigned cp;
+    switch (e) {
+      case 'b': out[k++] = '\b'; break;
+      case 'f': out[k++] = '\f'; break;
+      case 'n': out[k++] = '\n'; break;
+      case 'r': out[k++] = '\r'; break;
+      case 't': out[k++] = '\t'; break;
+      case 'u':
+        if (read_hex4(s, p, &cp)) break;
+        p += 4;
+        if (cp >= 0xD800 && cp < 0xDC00 && p + 6 <= s->n && s->t[p] == '\\' &&
+            s->t[p + 1] == 'u') {
+          unsigned lo;
+          if (!read_hex4(s, p + 2, &lo) && lo >= 0xDC00 && lo < 0xE000) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+          }
+        }
+        k += put_utf8(out + k, cp);
+        break;
+      default: out[k++] = e; break;
+    }
+  }
+  out[k] = '\0';
+}
+
+#define DEPTH_LIMIT 256
+
+int ms__jsonloc_too_deep(const char *text, size_t len, int max_depth, size_t *off, char *pointer,
+                         size_t cap) {
+  /* Per open container: object or array, the element index, and for an
+   * object the offset of the current member's key (SIZE_MAX before one). */
+  unsigned char is_obj[DEPTH_LIMIT];
+  size_t index[DEPTH_LIMIT], key[DEPTH_LIMIT];
+  scan s = {text, len};
+  int depth = 0;
+  if (max_depth > DEPTH_LIMIT) max_depth = DEPTH_LIMIT;
+  for (size_t p = 0; p < len; p++) {
+    char c = text[p];
+    if (c == '"') {
+      size_t e = skip_string(&s, p);
+      if (e == SIZE_MAX) return 0;
+      /* An object's key: the first string after '{' or ','. */
+      if (depth > 0 && is_obj[depth - 1] && key[depth - 1] == SIZE_MAX) key[depth - 1] = p;
+      p = e - 1;
+    } else if (c == '{' || c == '[') {
+      if (depth == max_depth) {
+        *off = p;
+        if (cap) pointer[0] = '\0';
+        for (int l = 0; l < depth; l++) {
+          char tok[256];
+          if (is_obj[l] && key[l] != SIZE_MAX)
+            decode_string(&s, key[l], tok, sizeof tok);
+          else
+            snprintf(tok, sizeof tok, "%zu", index[l]);
+          size_t n = strnlen(pointer, cap);
+          if (n + 1 < cap) {
+            pointer[n] = '/';
+            pointer[n + 1] = '\0';
+            ms__jsonptr_append(pointer, cap, tok);
+          }
+        }
+        return 1;
+      }
+      is_obj[depth] = c == '{';
+      index[depth] = 0;
+      key[depth] = SIZE_MAX;
+      depth++;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) return 0;
+      depth--;
+    } else if (c == ',' && depth > 0) {
+      index[depth - 1]++;
+      key[depth - 1] = SIZE_MAX;
+    }
+  }
+  return 0;
+}
+
 /* Decodes pointer token [a, b) per RFC 6901 into out (cap bytes). */
 static size_t decode_token(const char *a, const char *b, char *out, size_t cap) {
   size_t k = 0;

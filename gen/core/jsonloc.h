@@ -31,6 +31,16 @@ int ms__jsonloc_find(const char *text, size_t len, const char *pointer, int want
 void ms__jsonloc_pointer_linecol(const char *text, size_t len, const char *pointer,
                                  int want_key, int *line, int *column);
 
+/* Checks that objects and arrays nest at most max_depth levels (the
+ * document's top-level value is level 1), without recursion, so that deeper
+ * documents can be refused before any recursive parser or walk sees them.
+ * Returns 0 when they do; else 1, with *off the offset of the first opening
+ * bracket that goes deeper and `pointer` (cap bytes, truncated) its JSON
+ * Pointer. Malformed text is scanned as far as it goes (the parser reports
+ * it); max_depth must be at most 256. */
+int ms__jsonloc_too_deep(const char *text, size_t len, int max_depth, size_t *off, char *pointer,
+                         size_t cap);
+
 /* Appends the RFC 6901 escaped form of `token` ("~" -> "~0", "/" -> "~1")
  * to buf (NUL-terminated, truncated to cap). Returns the resulting length. */
 size_t ms__jsonptr_append(char *buf, size_t cap, const char *token);

@@ -243,6 +243,35 @@ static double numeric_draw(const fit_field *f, double u) {
   return x;
 }
 
+/* A real field is written with "precision" = the column's decimals and the
+ * bounds [min, max], and the spec language requires a value with that many
+ * decimals inside the bounds (docs/spec.md). Bounds that are means of order
+ * statistics, or noisy estimates under DP, can fall between two such
+ * values; they are then widened outward to the nearest ones, which is
+ * post-processing (no privacy cost) and keeps the column's decimals. */
+static void bounds_to_precision(fit_field *f) {
+  double s = pow(10, f->decimals);
+  if (!isfinite(f->lo * s) || !isfinite(f->hi * s) || f->lo > f->hi) return;
+  if (ceil(f->lo * s - 1e-9) <= floor(f->hi * s + 1e-9)) return;
+  f->lo = floor(f->lo * s) / s;
+  f->hi = ceil(f->hi * s) / s;
+}
+
+/* A date field's bounds, knots and constant are days the spec language can
+ * write (years 1 to 9999). Under DP the noisy range can reach a billion
+ * days, and rounding to six significant digits can step past 9999-12-31;
+ * they are clamped (post-processing). */
+static void dates_in_range(fit_field *f) {
+  const double dmin = ms_date_from_ymd(1, 1, 1), dmax = ms_date_from_ymd(9999, 12, 31);
+#define CLAMP_DAY(x) ((x) = fmin(fmax((x), dmin), dmax))
+  CLAMP_DAY(f->lo);
+  CLAMP_DAY(f->hi);
+  if (f->fam == FAM_CONSTANT) CLAMP_DAY(f->par[0]);
+  if (f->fam == FAM_QUANTILES && f->qv)
+    for (size_t i = 0; i < f->nq; i++) CLAMP_DAY(f->qv[i]);
+#undef CLAMP_DAY
+}
+
 /* ---- non-DP numeric marginal ---- */
 
 static double window_mean(const double *x, size_t n, size_t k, double pos) {
@@ -367,15 +396,25 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
   }
   f->lo = f->qv[0];
   f->hi = f->qv[m - 1];
+  int constant = f->qv[m - 1] == f->qv[0];
   if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
     f->lo = ceil(f->lo);
     f->hi = floor(f->hi);
-    if (f->hi < f->lo) f->hi = f->lo;
+    /* With fewer than 2k values present the windows overlap, and the knots
+     * can all lie between two whole numbers (five values 136, 137, 138,
+     * 136, 137 with k = 5: one knot, 136.8); the field is then the nearest
+     * whole number, so that its bounds hold a value. */
+    if (f->hi < f->lo) {
+      f->lo = f->hi = round((f->qv[0] + f->qv[m - 1]) / 2);
+      constant = 1;
+    } else if (constant) {
+      f->hi = f->lo;
+    }
   }
   f->fam = FAM_QUANTILES;
-  if (f->qv[m - 1] == f->qv[0]) {
+  if (constant) {
     f->fam = FAM_CONSTANT;
-    f->par[0] = f->qv[0];
+    f->par[0] = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE ? f->lo : f->qv[0];
   } else if (p->parametric && f->kind != MS_FKIND_DATE) {
     double ll = ll_quantiles(f, x, np);
     f->aic_q = isfinite(ll) ? 2.0 * (double)m - 2 * ll : -INFINITY;
@@ -468,6 +507,13 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     lo = floor(lo);
     hi = ceil(hi);
   }
+  /* A date range ends within the dates a spec can write (years 1 to 9999);
+   * the noisy range can reach a billion days (post-processing). */
+  if (f->kind == MS_FKIND_DATE) {
+    double dmin = ms_date_from_ymd(1, 1, 1), dmax = ms_date_from_ymd(9999, 12, 31);
+    lo = fmin(fmax(lo, dmin), dmax - 1);
+    hi = fmax(fmin(hi, dmax), lo + 1);
+  }
   if (!(hi > lo)) hi = lo + 1;
   double sigma = 1 / sqrt(2 * rho_h);
   f->sigma = sigma;
@@ -487,9 +533,10 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
       cnt[B] += 1;
       continue;
     }
-    int b = (int)floor((v - lo) / w);
-    if (b < 0) b = 0;
-    if (b >= B) b = B - 1;
+    /* Clamp before converting: a value far outside [lo, hi] (the range is
+     * noisy) gives a quotient no int holds. */
+    double q = floor((v - lo) / w);
+    int b = q < 0 ? 0 : q >= B ? B - 1 : (int)q;
     cnt[b] += 1;
   }
   ms_rng_key k = dp_key(p->seed, f->name, "histogram");
@@ -1219,6 +1266,38 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
 
 /* ---- main entry ---- */
 
+/* The spec language's rule for table and field names (docs/spec.md):
+ * letters, digits and _, not starting with a digit, at most 63 characters. */
+static int spec_name_ok(const char *s) {
+  if (!s || !*s || strlen(s) > 63 || (*s >= '0' && *s <= '9')) return 0;
+  for (const char *c = s; *c; c++)
+    if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+      return 0;
+  return 1;
+}
+
+/* Every column becomes a field named after it, so the written spec loads
+ * only when each name is a valid field name (the readers already refuse
+ * duplicate names). The columns are checked up front and each problem is
+ * reported; renaming is left to the user, because `medsynth evaluate` pairs
+ * real and synthetic columns by name. */
+static ms_status check_names(const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
+  ms_status st = MS_OK;
+  if (p->table && !spec_name_ok(p->table))
+    st = ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL,
+                     "table name \"%s\" is not a valid spec name (letters, digits and _, not "
+                     "starting with a digit, at most 63 characters)", p->table);
+  for (size_t j = 0; j < data->n_cols; j++) {
+    const char *nm = data->cols[j].name;
+    if (!spec_name_ok(nm) || !strcmp(nm, "parent"))
+      st = ms_diag_add(d, MS_ERR_DATA, data->source, 1, 0, nm,
+                       "column name \"%s\" cannot name a spec field (letters, digits and _, not "
+                       "starting with a digit, at most 63 characters, not \"parent\"); rename "
+                       "the column", nm);
+  }
+  return st;
+}
+
 ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
   *out = NULL;
   ms_fit_params defaults;
@@ -1234,6 +1313,8 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
     return ms_diag_add(d, MS_ERR_DATA, data->source, 0, 0, NULL,
                        "%zu data row%s: fitting needs at least 2*k = %zu rows", data->n_rows,
                        data->n_rows == 1 ? "" : "s", 2 * p->k_min);
+  ms_status nst = check_names(data, p, d);
+  if (nst != MS_OK) return nst;
   for (size_t q = 0; q < p->n_quasi_identifiers; q++)
     if (ms_frame_find(data, p->quasi_identifiers[q]) == SIZE_MAX)
       return ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, NULL,
@@ -1358,6 +1439,8 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
       ms__diag_nomem(d, data->source, c->name, "a column's fit");
       break;
     }
+    if (!st && c->kind == MS_FKIND_REAL) bounds_to_precision(f);
+    if (!st && c->kind == MS_FKIND_DATE) dates_in_range(f);
     if (tot > max_total) max_total = tot;
     if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
     if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
@@ -1369,7 +1452,12 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   /* Under DP every column's noisy total estimates the row count; their mean
    * is the least noisy (post-processing). */
   if (m->epsilon > 0 && n_total) max_total = sum_total / (double)n_total;
-  m->n_out = (uint64_t)llround(max_total > 0 ? max_total : (double)data->n_rows);
+  /* A spec table has at least one row. Under DP a noisy mean total at or
+   * below 0.5 (a tiny table) is clamped to 1 -- post-processing; falling
+   * back to the real row count there would release it exactly. */
+  int dp_total = m->epsilon > 0 && n_total;
+  double rows = max_total > 0 ? max_total : dp_total ? 1 : (double)data->n_rows;
+  m->n_out = rows < 1.5 ? 1 : (uint64_t)llround(rows);
   if (!st && m->n_cop < 2) {
     for (size_t i = 0; i < m->n_cop; i++) m->f[m->cop[i]].cop = -1;
     m->n_cop = 0;

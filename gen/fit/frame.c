@@ -176,6 +176,14 @@ static int utf8_len(const unsigned char *p, size_t avail) {
   return n;
 }
 
+/* A NUL byte is valid UTF-8 but would end the cell early (cells are C
+ * strings): "a\0b1" and "a\0b2" would both read as "a". It is refused. */
+static void nul_byte(ms_diag *d, const char *name, int line, int col, int *errors) {
+  if ((*errors)++ < 20)
+    ms_diag_add(d, MS_ERR_DATA, name, line, col, NULL,
+                "NUL byte in a field (a CSV file is text; is this a binary file?)");
+}
+
 /* Splits text into cells. Rows whose field count differs from the header's
  * are reported and dropped; returns the number of errors found. */
 static ms_status tokenize(cells *c, size_t *n_cols_out, const char *text, size_t len,
@@ -212,6 +220,11 @@ static ms_status tokenize(cells *c, size_t *n_cols_out, const char *text, size_t
           break;
         }
         if (text[i] == '\n') line++, col = 0;
+        if (text[i] == '\0') {
+          nul_byte(d, name, line, col, &errors);
+          i++, col++;
+          continue;
+        }
         int ul = utf8_len((const unsigned char *)text + i, len - i);
         if (!ul) {
           if (errors++ < 20)
@@ -231,6 +244,11 @@ static ms_status tokenize(cells *c, size_t *n_cols_out, const char *text, size_t
       }
     } else {
       while (i < len && text[i] != delim && text[i] != '\n' && text[i] != '\r') {
+        if (text[i] == '\0') {
+          nul_byte(d, name, line, col, &errors);
+          i++, col++;
+          continue;
+        }
         int ul = utf8_len((const unsigned char *)text + i, len - i);
         if (!ul) {
           if (errors++ < 20)

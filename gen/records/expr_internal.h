@@ -29,7 +29,8 @@
 
 /* Limits that keep the recursive parser and compiler within a small stack:
  * the AST may be at most this deep (a chain a + b + ... counts one level
- * per operator) and parentheses/prefix operators may nest this far. */
+ * per operator) and parentheses, prefix operators and chains of the
+ * right-associative ^ may nest this far. */
 #define MS__EXPR_MAX_DEPTH 1000
 #define MS__EXPR_MAX_NEST 200
 

@@ -142,7 +142,7 @@ typedef struct {
   ms__arena *a;
   ms__expr_errs *E;
   int failed; /* a syntax error was reported */
-  int nest;   /* current recursion depth of p_or / p_unary / p_not */
+  int nest;   /* current recursion depth of p_or / p_unary / p_power / p_not */
 } parser;
 
 static const char *tk_text(int k) {
@@ -542,8 +542,11 @@ static ms__ast *p_power(parser *P) {
   if (stop(P)) return NULL;
   if (P->tk.kind == MS__TK_POW) {
     int off = P->tk.offset;
+    /* Right recursion: a ^ b ^ c ... nests one call per operator. */
+    if (!enter(P)) return NULL;
     next(P);
     ms__ast *r = p_unary(P); /* right-associative, allows 2^-1 */
+    P->nest--;
     if (stop(P)) return NULL;
     ms__ast *n = node(P, MS__AST_BINARY, MS__TK_POW, off, 2);
     if (!n) return NULL;

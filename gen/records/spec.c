@@ -3,7 +3,9 @@
  * into the plan of records/plan.h that the generator runs.
  *
  * Passes:
- *   1. JSON syntax (cJSON, end pointer -> line:column);
+ *   1. JSON nesting depth (at most MAX_NESTING levels, checked before any
+ *      recursive parser or walk sees the text) and syntax (cJSON, end
+ *      pointer -> line:column);
  *   2. shape: keys, types, names, kinds, distributions, labels, vocabularies
  *      (for every table and field, before any expression is compiled, so that
  *      expressions can refer to any field of any table);
@@ -49,6 +51,11 @@
 /* JSON pointers and messages are built in fixed buffers; a pointer longer
  * than its buffer is cut, which only shortens a diagnostic. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+
+/* Objects and arrays of a spec nest at most this deep (docs/spec.md). Real
+ * specs need about ten levels; the limit keeps hostile input away from the
+ * recursion in cJSON and in the locator (core/jsonloc). */
+#define MAX_NESTING 64
 
 /* ---- validation context -------------------------------------------------- */
 
@@ -1266,7 +1273,8 @@ static ms__expr *compile_at(V *v, size_t ti, int count_scope, const char *src, c
         t = s->tables[t].parent;
       if (t != SIZE_MAX)
         for (size_t fi = 0; fi < s->tables[t].n_fields; fi++) {
-          if (strcmp(s->tables[t].fields[fi].name, q)) continue;
+          /* A field without a name has been reported already. */
+          if (!s->tables[t].fields[fi].name || strcmp(s->tables[t].fields[fi].name, q)) continue;
           if (s->tables[t].fields[fi].nullable) v->reads_nullable = 1;
           if (v->pdeps) add_dep(v, v->pdeps, v->n_pdeps, (t << 32) | fi);
         }
@@ -2277,6 +2285,14 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
   V vv = {.s = s, .d = d};
   V *v = &vv;
   size_t first = d->count;
+  size_t deep;
+  char deep_ptr[1024];
+  if (ms__jsonloc_too_deep(s->text, s->len, MAX_NESTING, &deep, deep_ptr, sizeof deep_ptr)) {
+    int line, col;
+    ms__jsonloc_linecol(s->text, s->len, deep, &line, &col);
+    return ms_diag_add(d, MS_ERR_SPEC, s->file, line, col, deep_ptr,
+                       "objects and arrays nest too deeply (more than %d levels)", MAX_NESTING);
+  }
   const char *end = NULL;
   /* cJSON returns NULL both for a syntax error and when an allocation fails;
    * a failing allocation sets errno to ENOMEM (malloc does, and so does the

@@ -104,7 +104,7 @@ void ms_csv_opts_init(ms_csv_opts *o);
 
 /* Reads a CSV file (RFC 4180: quoted fields with "" escapes and embedded
  * newlines, header row, CRLF or LF, UTF-8 with optional BOM) and infers each
- * column's kind. Every ragged row, invalid UTF-8 sequence and unparsable
+ * column's kind. Every ragged row, invalid UTF-8 sequence, NUL byte and unparsable
  * forced-kind value is reported as file:line:column; then MS_ERR_DATA.
  * An empty file or a header without data rows is MS_ERR_DATA; a missing file
  * MS_ERR_NOTFOUND. */
@@ -170,8 +170,10 @@ void ms_fit_params_init(ms_fit_params *p);
 typedef struct ms_fit_model ms_fit_model;
 
 /* Fits a model to `data`. Fails with MS_ERR_DATA (and a message naming the
- * column) when there are fewer than 2*k_min rows, or MS_ERR_INVALID for
- * epsilon < 0 or delta outside [0, 1). Warnings (all-missing or constant
+ * column) when there are fewer than 2*k_min rows or a column's name cannot
+ * name a spec field (letters, digits and _, not starting with a digit, at
+ * most 63 characters, not "parent"), or MS_ERR_INVALID for epsilon < 0,
+ * delta outside [0, 1) or such a table name. Warnings (all-missing or constant
  * columns, dropped columns) go to d with MS_OK. */
 ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d);
 void ms_fit_model_free(ms_fit_model *m);
