@@ -32,6 +32,8 @@
  * the new value before it sleeps (and FUTEX_WAIT rechecks the value). */
 #include "core/pool.h"
 
+#include "medsynth/parallel.h"
+
 #include <linux/futex.h>
 #include <omp.h>
 #include <pthread.h>
@@ -262,4 +264,9 @@ void ms__parallel_range(size_t n, size_t grain, ms__range_fn fn, void *ctx) {
   }
   range_job r = {fn, ctx, n, pieces};
   ms__parallel(pieces, nt, range_task, &r);
+}
+
+void ms_parallel_for(size_t n, int threads, ms_parallel_fn fn, void *ctx) {
+  size_t nt = threads > 0 ? (size_t)threads : ms__parallel_threads();
+  ms__parallel(n, nt, fn, ctx);
 }
