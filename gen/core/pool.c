@@ -51,7 +51,7 @@
  * virtual machine the figures in docs/ come from. */
 #define WAIT_PAUSES 8
 /* Longest spin before sleeping: longer than almost every gap between two
- * kernel calls of a UNet forward pass (measured: 95 % under 64 us). */
+ * kernel calls of a UNet forward pass (1071 of 1087 gaps were under 64 us). */
 #define WAIT_SPIN_NS 50000
 /* A gap this long between two clock readings of the spin means this
  * thread lost its core meanwhile: the machine is busy, so sleep now. */
