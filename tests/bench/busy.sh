@@ -12,13 +12,19 @@
 # the machine without spinners.
 #
 # usage: tests/bench/busy.sh [-b BUILD] [-B OTHER_BUILD] [-m MODEL.h5] [-s SPINNERS]
-#                            [-p] [-r ROUNDS] [-t] [-o OUTDIR]
+#                            [-p] [-g] [-r ROUNDS] [-t] [-o OUTDIR]
 #   -b  build directory under test (default: build)
 #   -B  another build directory, measured in the same rounds (default: none)
 #   -m  UNet model file (default /tmp/bench_unet64.h5, exported if missing;
 #       the export needs PyTorch)
 #   -s  spinning processes (default: cores - 1)
 #   -p  pin spinner i to core i (taskset); default: the scheduler places them
+#   -g  start the spinners in a session of their own (setsid). With Linux's
+#       autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled)
+#       every session gets an equal share of the CPUs, so the benchmarks,
+#       as one session, then get at most one of two cores whatever their
+#       thread count; by default the spinners share the benchmarks' session,
+#       like `yes > /dev/null &` typed in the same shell
 #   -r  rounds (default 3); in odd rounds the commands run 1 thread first,
 #       in even rounds 2 threads first
 #   -t  also run PyTorch's DDIM reference (models/reference/bench_torch.py,
@@ -28,12 +34,13 @@
 # shows a run.
 set -u
 src=$(cd "$(dirname "$0")/../.." && pwd)
-build=build other="" model=/tmp/bench_unet64.h5 spin=$(($(nproc) - 1)) pin=0 rounds=3 torch=0 out=""
-while getopts "b:B:m:s:pr:to:" o; do
+build=build other="" model=/tmp/bench_unet64.h5 spin=$(($(nproc) - 1)) pin=0 sess=0 rounds=3
+torch=0 out=""
+while getopts "b:B:m:s:pgr:to:" o; do
   case $o in
     b) build=$OPTARG ;; B) other=$OPTARG ;; m) model=$OPTARG ;; s) spin=$OPTARG ;;
-    p) pin=1 ;; r) rounds=$OPTARG ;; t) torch=1 ;; o) out=$OPTARG ;;
-    *) sed -n '14,28p' "$0" >&2; exit 64 ;;
+    p) pin=1 ;; g) sess=1 ;; r) rounds=$OPTARG ;; t) torch=1 ;; o) out=$OPTARG ;;
+    *) sed -n '14,34p' "$0" >&2; exit 64 ;;
   esac
 done
 [ -n "$out" ] || out=$(mktemp -d)
@@ -60,15 +67,16 @@ stop_spinners() {
 trap 'stop_spinners' EXIT
 trap 'exit 130' INT TERM
 for ((i = 0; i < spin; i++)); do
-  if [ "$pin" = 1 ]; then
-    taskset -c "$i" bash -c 'while :; do :; done' &
-  else
-    bash -c 'while :; do :; done' &
-  fi
+  cmd=(bash -c 'while :; do :; done')
+  [ "$pin" = 1 ] && cmd=(taskset -c "$i" "${cmd[@]}")
+  [ "$sess" = 1 ] && cmd=(setsid "${cmd[@]}")
+  "${cmd[@]}" &
   pids+=($!)
 done
 sleep 1
-echo "# busy.sh: $spin spinning process(es)$([ "$pin" = 1 ] && echo ", pinned"), $(nproc) cores, $rounds round(s)"
+echo "# busy.sh: $spin spinning process(es)$([ "$pin" = 1 ] && echo ", pinned")$([ "$sess" = 1 ] &&
+  echo ", own session"), $(nproc) cores, $rounds round(s)"
+echo "# autogroup scheduling: $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a)"
 echo "# $(uname -srm); $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
