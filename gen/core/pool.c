@@ -23,6 +23,19 @@
  * sched_yield() is not used: it only reorders threads on one core, and
  * the EEVDF scheduler (Linux 6.6+) charges a yielding thread a full slice.
  *
+ * Whether helpers pay: with autogroup scheduling every session gets an
+ * equal share of the CPUs, so beside a busy process of another session two
+ * threads get no more CPU than one, and every wait for a helper costs
+ * time. So the caller measures, on at most one job per 2 ms, the process
+ * CPU time per wall time while jobs run (windows of 8 such jobs). A thread
+ * alone never gets more than one core, so a rate of 1.1 or more means the
+ * helpers pay. Below that, a window of jobs runs on the caller alone to
+ * measure what one thread gets; if the helpers do not bring 10 % more,
+ * jobs run on the caller alone for 100 ms, then 200 ms, ... up to 2 s
+ * before the helpers are tried again (a solo rate is measured again when
+ * it is older than 2 s). On a quiet machine the rate is 1.3-1.9 and no
+ * solo window ever runs. Which threads run a job never changes results.
+ *
  * Memory order: the caller writes fn, ctx and n, then publishes the job with
  * a sequentially consistent store to `claim`; a successful claim reads from
  * it (or from a later claim of the same job), so it sees those fields. A
@@ -77,6 +90,26 @@ static struct {
 } P = {.run = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_once_t P_once = PTHREAD_ONCE_INIT;
+
+/* Whether helpers pay (see the file comment); guarded by P.run. */
+#define ADAPT_SAMPLE_GAP_NS 2000000LL     /* at most one measured job per 2 ms */
+#define ADAPT_SAMPLES 8                   /* measured jobs per window */
+#define ADAPT_GAIN 1.1                    /* helpers must bring 10 % more CPU */
+#define ADAPT_PROBE_AGE_NS 2000000000LL   /* a solo rate older than 2 s is measured again */
+#define ADAPT_HOLD_MIN_NS 100000000LL     /* first solo period 100 ms, doubling */
+#define ADAPT_HOLD_MAX_NS 2000000000LL    /* up to 2 s */
+
+enum { ADAPT_PAR, ADAPT_PROBE, ADAPT_HOLD };
+
+static struct {
+  int mode, samples;
+  long long wall, cpu;    /* sums over the window's measured jobs (ns) */
+  long long last_sample;  /* start of the last measured job */
+  double par_rate;        /* CPU rate of the last window with helpers */
+  double solo_rate;       /* CPU rate of the last solo window, < 0: none yet */
+  long long solo_at;      /* when it was measured */
+  long long hold_until, hold_ns;
+} A = {ADAPT_PAR, 0, 0, 0, 0, 0.0, -1.0, 0, 0, ADAPT_HOLD_MIN_NS};
 
 /* 1 on pool helper threads and on a caller while it runs its job's tasks:
  * nested parallel calls then run on the calling thread. */
@@ -161,9 +194,50 @@ static void after_fork_child(void) {
   atomic_store(&P.pending, 0);
   atomic_store(&P.caller_asleep, 0);
   for (size_t i = 0; i < POOL_MAX_WORKERS; i++) atomic_store(&P.slots[i].asleep, 0);
+  A.mode = ADAPT_PAR;
+  A.samples = 0;
+  A.wall = A.cpu = 0;
+  A.solo_rate = -1.0;
+  A.hold_ns = ADAPT_HOLD_MIN_NS;
 }
 
 static void pool_once(void) { pthread_atfork(NULL, NULL, after_fork_child); }
+
+static long long cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Ends a measurement window at time t and decides the next mode. */
+static void adapt_window_end(long long t) {
+  const double rate = A.wall > 0 ? (double)A.cpu / (double)A.wall : 0.0;
+  A.samples = 0;
+  A.wall = A.cpu = 0;
+  if (A.mode == ADAPT_PROBE) {
+    A.solo_rate = rate;
+    A.solo_at = t;
+  } else {
+    A.par_rate = rate;
+    /* one thread never gets more than one core: above that, helpers pay */
+    if (rate >= ADAPT_GAIN) {
+      A.hold_ns = ADAPT_HOLD_MIN_NS;
+      return;
+    }
+    if (A.solo_rate < 0 || t - A.solo_at > ADAPT_PROBE_AGE_NS) {
+      A.mode = ADAPT_PROBE;
+      return;
+    }
+  }
+  if (A.par_rate >= ADAPT_GAIN * A.solo_rate) {
+    A.mode = ADAPT_PAR;
+    A.hold_ns = ADAPT_HOLD_MIN_NS;
+  } else {
+    A.mode = ADAPT_HOLD;
+    A.hold_until = t + A.hold_ns;
+    A.hold_ns = A.hold_ns * 2 > ADAPT_HOLD_MAX_NS ? ADAPT_HOLD_MAX_NS : A.hold_ns * 2;
+  }
+}
 
 /* Starts helpers until there are `want` (fewer if the system refuses);
  * returns how many there are. Called with P.run held. Helpers block every
@@ -202,6 +276,9 @@ static void run_inline(size_t n, ms__task_fn fn, void *ctx) {
   in_pool = outer;
 }
 
+static void run_job(size_t n_tasks, size_t max_workers, size_t helpers, ms__task_fn fn,
+                    void *ctx);
+
 void ms__parallel(size_t n_tasks, size_t max_workers, ms__task_fn fn, void *ctx) {
   if (n_tasks == 0) return;
   if (max_workers > n_tasks) max_workers = n_tasks;
@@ -215,12 +292,28 @@ void ms__parallel(size_t n_tasks, size_t max_workers, ms__task_fn fn, void *ctx)
     run_inline(n_tasks, fn, ctx);
     return;
   }
-  const size_t helpers = ensure_helpers(max_workers - 1);
-  if (helpers == 0) {
-    pthread_mutex_unlock(&P.run);
+  const long long t0 = now_ns();
+  if (A.mode == ADAPT_HOLD && t0 >= A.hold_until) A.mode = ADAPT_PAR;
+  const int sample = A.mode != ADAPT_HOLD && t0 - A.last_sample >= ADAPT_SAMPLE_GAP_NS;
+  const long long c0 = sample ? cpu_ns() : 0;
+  if (sample) A.last_sample = t0;
+  const size_t helpers = A.mode == ADAPT_PAR ? ensure_helpers(max_workers - 1) : 0;
+  if (helpers == 0)
     run_inline(n_tasks, fn, ctx);
-    return;
+  else
+    run_job(n_tasks, max_workers, helpers, fn, ctx);
+  if (sample) {
+    const long long c1 = cpu_ns(), t1 = now_ns();
+    A.cpu += c1 - c0;
+    A.wall += t1 - t0;
+    if (++A.samples >= ADAPT_SAMPLES) adapt_window_end(t1);
   }
+  pthread_mutex_unlock(&P.run);
+}
+
+/* One job on the caller and helpers 1 .. max_workers - 1 (P.run held). */
+static void run_job(size_t n_tasks, size_t max_workers, size_t helpers, ms__task_fn fn,
+                    void *ctx) {
   if (max_workers - 1 > helpers) max_workers = helpers + 1;
   if (++P.job == 0) P.job = 1; /* 0 is every slot's initial value */
   const uint32_t job = P.job;
@@ -238,7 +331,6 @@ void ms__parallel(size_t n_tasks, size_t max_workers, ms__task_fn fn, void *ctx)
   in_pool = 0;
   uint32_t p;
   while ((p = atomic_load(&P.pending)) != 0) wait_change(&P.pending, p, &P.caller_asleep);
-  pthread_mutex_unlock(&P.run);
 }
 
 typedef struct {

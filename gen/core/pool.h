@@ -21,6 +21,10 @@
  * - Waiting threads spin for at most 50 microseconds (enough to catch the
  *   next kernel call on a quiet machine) and then sleep on a futex; they
  *   sleep at once when the spin shows they have lost their core.
+ * - Helpers are used only while they pay: when the process gets no more
+ *   CPU with them than with the caller alone (another session's busy
+ *   process under autogroup scheduling), jobs run on the caller for a
+ *   while (core/pool.c).
  *
  * Results never depend on which thread runs a task: `worker` (< the
  * max_workers passed, 0 for the caller) may only select per-thread scratch
