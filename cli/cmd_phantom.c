@@ -15,7 +15,6 @@
  * (cli/outputs.c): no partial file. */
 #include <errno.h>
 #include <getopt.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "cli.h"
 #include "medsynth/io.h"
 #include "medsynth/nifti.h"
+#include "medsynth/parallel.h"
 #include "medsynth/phantom.h"
 #include "medsynth/png.h"
 #include "medsynth/table.h"
@@ -208,6 +208,36 @@ static char *invocation_of(const run_opts *ro, const ms_phantom_params *p, ms_wi
   return ms_cli_provenance("phantom", pv, sizeof pv / sizeof *pv);
 }
 
+/* One batch of renders on the library's worker threads: image first + b on
+ * the buffers of the thread that takes it (an image depends only on seed
+ * and index). */
+typedef struct {
+  ms_phantom_image *slots;
+  const ms_phantom_params *p;
+  uint64_t seed, first;
+  size_t npix;
+  float *bimg;
+  uint8_t *bmask;
+  ms_phantom_image *bmeta;
+  ms_status *bst;
+  ms_diag *bdiag;
+} render_batch;
+
+static void render_one(void *ctx, size_t b, size_t worker) {
+  const render_batch *r = ctx;
+  ms_phantom_image *img = &r->slots[worker];
+  ms_diag_init(&r->bdiag[b]);
+  r->bst[b] = ms_phantom_generate(img, r->p, NULL, r->seed, r->first + b, &r->bdiag[b]);
+  if (r->bst[b] == MS_OK) {
+    memcpy(r->bimg + b * r->npix, img->image, r->npix * sizeof(float));
+    memcpy(r->bmask + b * r->npix, img->mask, r->npix);
+    r->bmeta[b] = *img;
+    r->bmeta[b].image = NULL;
+    r->bmeta[b].mask = NULL;
+    r->bmeta[b].scratch = NULL;
+  }
+}
+
 static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag *d) {
   ms_status st;
   run_opts rs = *ro_in; /* file outputs redirected to their staged places */
@@ -324,20 +354,8 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
   uint64_t lesion_rows = 0;
   for (uint64_t first = 0; first < ro->n; first += batch) {
     size_t nb = ro->n - first < batch ? (size_t)(ro->n - first) : batch;
-#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
-    for (size_t b = 0; b < nb; b++) {
-      ms_phantom_image *img = &slots[omp_get_thread_num()];
-      ms_diag_init(&bdiag[b]);
-      bst[b] = ms_phantom_generate(img, p, NULL, ro->seed, first + b, &bdiag[b]);
-      if (bst[b] == MS_OK) {
-        memcpy(bimg + b * npix, img->image, npix * sizeof(float));
-        memcpy(bmask + b * npix, img->mask, npix);
-        bmeta[b] = *img;
-        bmeta[b].image = NULL;
-        bmeta[b].mask = NULL;
-        bmeta[b].scratch = NULL;
-      }
-    }
+    render_batch rb = {slots, p, ro->seed, first, npix, bimg, bmask, bmeta, bst, bdiag};
+    ms_parallel_for(nb, T, render_one, &rb);
     for (size_t b = 0; b < nb; b++) {
       if (bst[b] != MS_OK && st == MS_OK) {
         st = bst[b];

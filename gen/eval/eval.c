@@ -36,6 +36,7 @@
  * Stadler et al., "Synthetic data -- anonymisation groundhog day", USENIX
  * Security 2022 (membership inference). */
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 #include "core/alloc.h"
 #include "core/diag.h"
 #include "core/json.h"
@@ -47,6 +48,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/pool.h"
 #include "eval/eval_internal.h"
 #include "fit/fit_internal.h"
 #include "io/atomic.h"
@@ -411,12 +413,27 @@ static void encode_row(const ev *e, int k, size_t r, size_t skip, double oh, dou
   }
 }
 
+typedef struct {
+  const ev *e;
+  int k;
+  const size_t *rows;
+  size_t skip;
+  double oh, *X;
+  size_t p;
+} enc_job;
+
+static void enc_rows(void *ctx, size_t i0, size_t i1) {
+  const enc_job *j = ctx;
+  for (size_t i = i0; i < i1; i++)
+    encode_row(j->e, j->k, j->rows ? j->rows[i] : i, j->skip, j->oh, j->X + i * j->p);
+}
+
 static double *encode(const ev *e, int k, const size_t *rows, size_t nr, size_t skip, double oh) {
   size_t p = enc_width(e, skip);
   double *X = ms__malloc((nr ? nr : 1) * (p ? p : 1) * sizeof *X);
   if (!X) return NULL;
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < nr; i++) encode_row(e, k, rows ? rows[i] : i, skip, oh, X + i * p);
+  enc_job j = {e, k, rows, skip, oh, X, p};
+  ms__parallel_range(nr, 256, enc_rows, &j);
   return X;
 }
 
@@ -577,6 +594,40 @@ static ms_status eval_failed(ms_diag *d, size_t first, ms_status st, const char 
   return st;
 }
 
+/* Column pairs by first column a (core/pool.h): association matrices (real
+ * and synthetic) and contingency similarity; each entry is written by the
+ * task of its row only. */
+typedef struct {
+  const ev *e;
+  size_t dd;
+  double *A, *B, *cs;
+  atomic_int oom; /* a contingency table could not be allocated */
+} pair_job;
+
+static void assoc_row(void *ctx, size_t a, size_t worker) {
+  const pair_job *j = ctx;
+  const size_t dd = j->dd;
+  (void)worker;
+  for (size_t b = 0; b < dd; b++) {
+    if (a == b) {
+      j->A[a * dd + b] = j->B[a * dd + b] = 1;
+      continue;
+    }
+    if (b < a) continue;
+    j->A[a * dd + b] = j->A[b * dd + a] = association(&j->e->col[a], &j->e->col[b], 0);
+    j->B[a * dd + b] = j->B[b * dd + a] = association(&j->e->col[a], &j->e->col[b], 2);
+  }
+}
+
+static void contingency_row(void *ctx, size_t a, size_t worker) {
+  pair_job *j = ctx;
+  int oom = 0;
+  (void)worker;
+  for (size_t b = a + 1; b < j->dd; b++)
+    j->cs[a * j->dd + b] = contingency_similarity(&j->e->col[a], &j->e->col[b], &oom);
+  if (oom) atomic_store(&j->oom, 1);
+}
+
 ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_frame *holdout,
                       const ms_frame *syn, const ms_eval_params *p, const char *outdir,
                       ms_diag *d) {
@@ -695,25 +746,15 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   double diff_sum = 0, diff_max = 0, cs_sum = 0;
   size_t n_pairs = dd * (dd - 1) / 2;
   if (!st) {
-#pragma omp parallel for schedule(dynamic, 1)
-    for (size_t a = 0; a < dd; a++)
-      for (size_t b = 0; b < dd; b++) {
-        if (a == b) {
-          A[a * dd + b] = B[a * dd + b] = 1;
-          continue;
-        }
-        if (b < a) continue;
-        A[a * dd + b] = A[b * dd + a] = association(&e.col[a], &e.col[b], 0);
-        B[a * dd + b] = B[b * dd + a] = association(&e.col[a], &e.col[b], 2);
-      }
+    pair_job pj = {&e, dd, A, B, NULL, 0};
+    ms__parallel(dd, ms__parallel_threads(), assoc_row, &pj);
     double *cs = ms__calloc(dd * dd, sizeof *cs);
     int oom = 0;
     if (!cs) st = MS_ERR_NOMEM;
     else {
-#pragma omp parallel for schedule(dynamic, 1) reduction(| : oom)
-      for (size_t a = 0; a < dd; a++)
-        for (size_t b = a + 1; b < dd; b++)
-          cs[a * dd + b] = contingency_similarity(&e.col[a], &e.col[b], &oom);
+      pj.cs = cs;
+      ms__parallel(dd, ms__parallel_threads(), contingency_row, &pj);
+      oom = atomic_load(&pj.oom);
       if (oom) st = MS_ERR_NOMEM;
       for (size_t a = 0; a < dd && !st; a++)
         for (size_t b = a + 1; b < dd; b++) {

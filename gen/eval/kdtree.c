@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pool.h"
 #include "eval/eval_internal.h"
 
 #define LEAF 16
@@ -185,17 +186,35 @@ static void search(const ms__kdtree *t, size_t ni, const double *q, best_k *b, d
   }
 }
 
-void ms__kdtree_query(const ms__kdtree *t, const double *q, size_t nq, int k, double *dist,
-                      size_t *idx) {
-#pragma omp parallel for schedule(dynamic, 64)
-  for (size_t i = 0; i < nq; i++) {
+typedef struct {
+  const ms__kdtree *t;
+  const double *q;
+  int k;
+  double *dist;
+  size_t *idx;
+  size_t nq;
+} kd_job;
+
+/* Queries [64c, 64c + 64) (query costs vary: small tasks balance them). */
+static void kd_queries(void *ctx, size_t c64, size_t worker) {
+  const kd_job *j = ctx;
+  const ms__kdtree *t = j->t;
+  const int k = j->k;
+  (void)worker;
+  for (size_t i = c64 * 64; i < c64 * 64 + 64 && i < j->nq; i++) {
     best_k b = {{INFINITY, INFINITY}, {SIZE_MAX, SIZE_MAX}, k};
     double off[t->dim ? t->dim : 1];
     memset(off, 0, sizeof off);
-    if (t->n) search(t, 0, q + i * t->dim, &b, 0, off);
-    for (int j = 0; j < k; j++) {
-      dist[i * (size_t)k + j] = sqrt(b.d2[j]);
-      if (idx) idx[i * (size_t)k + j] = b.id[j];
+    if (t->n) search(t, 0, j->q + i * t->dim, &b, 0, off);
+    for (int c = 0; c < k; c++) {
+      j->dist[i * (size_t)k + c] = sqrt(b.d2[c]);
+      if (j->idx) j->idx[i * (size_t)k + c] = b.id[c];
     }
   }
+}
+
+void ms__kdtree_query(const ms__kdtree *t, const double *q, size_t nq, int k, double *dist,
+                      size_t *idx) {
+  kd_job j = {t, q, k, dist, idx, nq};
+  ms__parallel((nq + 63) / 64, ms__parallel_threads(), kd_queries, &j);
 }

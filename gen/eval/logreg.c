@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pool.h"
 #include "eval/eval_internal.h"
 
 #define BLOCK 2048
@@ -37,35 +38,50 @@ double ms__linreg_predict(const double *beta, const double *x, size_t p) {
 /* Accumulates H = sum w_i x_i x_i^T and g = sum r_i x_i over augmented rows
  * (1, x_i). mode 0: logistic (w = p(1-p), r = y - p); mode 1: linear
  * (w = 1, r = y). */
+typedef struct {
+  double *bh;
+  const double *beta, *X, *y;
+  size_t n, p;
+  int mode;
+} acc_job;
+
+/* Block b of BLOCK rows into its own slot of bh (summed in block order by
+ * the caller, so the thread count never changes a bit). */
+static void acc_block(void *ctx, size_t b, size_t worker) {
+  const acc_job *j = ctx;
+  (void)worker;
+  const size_t p = j->p, q = p + 1, n = j->n;
+  const double *X = j->X, *y = j->y;
+  double *h = j->bh + b * (q * q + q + 1), *gg = h + q * q, *ls = gg + q;
+  double xa[q];
+  for (size_t i = b * BLOCK; i < n && i < (b + 1) * BLOCK; i++) {
+    xa[0] = 1;
+    memcpy(xa + 1, X + i * p, p * sizeof *xa);
+    double w, r;
+    if (j->mode == 0) {
+      double pr = ms__logreg_prob(j->beta, X + i * p, p);
+      w = pr * (1 - pr);
+      r = y[i] - pr;
+      *ls -= y[i] > 0.5 ? log(pr + 1e-300) : log(1 - pr + 1e-300);
+    } else {
+      w = 1;
+      r = y[i];
+    }
+    for (size_t a = 0; a < q; a++) {
+      gg[a] += r * xa[a];
+      double wa = w * xa[a];
+      for (size_t c = a; c < q; c++) h[a * q + c] += wa * xa[c];
+    }
+  }
+}
+
 static ms_status accumulate(double *H, double *g, const double *beta, const double *X,
                             const double *y, size_t n, size_t p, int mode, double *loss) {
   size_t q = p + 1, nb = (n + BLOCK - 1) / BLOCK;
   double *bh = ms__calloc(nb * (q * q + q + 1), sizeof *bh);
   if (!bh) return MS_ERR_NOMEM;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (size_t b = 0; b < nb; b++) {
-    double *h = bh + b * (q * q + q + 1), *gg = h + q * q, *ls = gg + q;
-    double xa[q];
-    for (size_t i = b * BLOCK; i < n && i < (b + 1) * BLOCK; i++) {
-      xa[0] = 1;
-      memcpy(xa + 1, X + i * p, p * sizeof *xa);
-      double w, r;
-      if (mode == 0) {
-        double pr = ms__logreg_prob(beta, X + i * p, p);
-        w = pr * (1 - pr);
-        r = y[i] - pr;
-        *ls -= y[i] > 0.5 ? log(pr + 1e-300) : log(1 - pr + 1e-300);
-      } else {
-        w = 1;
-        r = y[i];
-      }
-      for (size_t a = 0; a < q; a++) {
-        gg[a] += r * xa[a];
-        double wa = w * xa[a];
-        for (size_t c = a; c < q; c++) h[a * q + c] += wa * xa[c];
-      }
-    }
-  }
+  acc_job j = {bh, beta, X, y, n, p, mode};
+  ms__parallel(nb, ms__parallel_threads(), acc_block, &j);
   memset(H, 0, q * q * sizeof *H);
   memset(g, 0, q * sizeof *g);
   *loss = 0;

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pool.h"
 #include "eval/eval_internal.h"
 #include "medsynth/kernels.h"
 
@@ -61,6 +62,22 @@ static int finite_and_small(const double *x, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (!(fabs(x[i]) < 1e15)) return 0;
   return 1;
+}
+
+/* Points [i0, i1): centred float copy and squared norms. */
+static void centre_points(void *ctx, size_t i0, size_t i1) {
+  ms__nn *t = ctx;
+  const size_t dim = t->dim;
+  for (size_t i = i0; i < i1; i++) {
+    double s = 0;
+    for (size_t d = 0; d < dim; d++) {
+      float v = (float)(t->pts[i * dim + d] - t->c[d]);
+      t->pf[i * dim + d] = v;
+      s += (double)v * v;
+    }
+    t->pn[i] = s;
+    t->pnf[i] = (float)s;
+  }
 }
 
 ms_status ms__nn_new(ms__nn **out, const double *pts, size_t n, size_t dim, ms__nn_method method) {
@@ -87,17 +104,7 @@ ms_status ms__nn_new(ms__nn **out, const double *pts, size_t n, size_t dim, ms__
       for (size_t i = 0; i < n; i++)
         for (size_t d = 0; d < dim; d++) t->c[d] += pts[i * dim + d];
       for (size_t d = 0; d < dim; d++) t->c[d] /= (double)n, t->cn += t->c[d] * t->c[d];
-#pragma omp parallel for schedule(static)
-      for (size_t i = 0; i < n; i++) {
-        double s = 0;
-        for (size_t d = 0; d < dim; d++) {
-          float v = (float)(pts[i * dim + d] - t->c[d]);
-          t->pf[i * dim + d] = v;
-          s += (double)v * v;
-        }
-        t->pn[i] = s;
-        t->pnf[i] = (float)s;
-      }
+      ms__parallel_range(n, 1024, centre_points, t);
       for (size_t i = 0; i < n; i++)
         if (t->pn[i] > t->pmax) t->pmax = t->pn[i];
     }
@@ -173,6 +180,81 @@ static void heap_replace_top(float *hd, uint32_t *hi, int cnt, float v, uint32_t
   hd[i] = v, hi[i] = id;
 }
 
+/* One query block's state shared by its tasks (core/pool.h); each task
+ * owns whole queries, so the thread count never changes a result. */
+typedef struct {
+  const ms__nn *t;
+  const double *q;
+  int k;
+  double *dist;
+  size_t *idx;
+  const double *qn;
+  float *hd;
+  uint32_t *hi;
+  int *hc;
+  const float *G; /* current point block: w columns from point p0 */
+  size_t w, p0, q0, w_q; /* w_q: queries in the block */
+} gemm_job;
+
+/* Queries [i0, i1) of the block offer the current point block's
+ * approximate distances to their candidate heaps. */
+static void offer_block(void *ctx, size_t i0, size_t i1) {
+  const gemm_job *j = ctx;
+  const size_t w = j->w, p0 = j->p0;
+  for (size_t i = i0; i < i1; i++) {
+    float *h = j->hd + i * CAND;
+    uint32_t *hx = j->hi + i * CAND;
+    int c = j->hc[i];
+    const float *g = j->G + i * w, *pnf = j->t->pnf + p0;
+    const float qnf = (float)j->qn[i];
+    size_t jj = 0;
+    for (; jj < w && c < CAND; jj++) heap_push(h, hx, &c, (qnf + pnf[jj]) + g[jj], (uint32_t)(p0 + jj));
+    float top = c ? h[0] : INFINITY;
+    for (; jj < w; jj++) {
+      float a = (qnf + pnf[jj]) + g[jj];
+      if (a < top) {
+        heap_replace_top(h, hx, c, a, (uint32_t)(p0 + jj));
+        top = h[0];
+      }
+    }
+    j->hc[i] = c;
+  }
+}
+
+/* Queries [16 b, 16 b + 16) of the block: exact distances of the
+ * candidates, and a full scan where the candidates cannot be trusted. */
+static void refine_block(void *ctx, size_t b, size_t worker) {
+  const gemm_job *j = ctx;
+  const ms__nn *t = j->t;
+  const size_t dim = t->dim;
+  const int k = j->k;
+  (void)worker;
+  for (size_t i = b * 16; i < b * 16 + 16 && i < j->w_q; i++) {
+    const double *qq = j->q + (j->q0 + i) * dim;
+    double bd[2] = {INFINITY, INFINITY};
+    size_t bi[2] = {SIZE_MAX, SIZE_MAX};
+    int c = j->hc[i];
+    float wmax = -INFINITY;
+    for (int jj = 0; jj < c; jj++) {
+      size_t id = j->hi[i * CAND + jj];
+      offer2(bd, bi, k, exact_d2(qq, t->pts + id * dim, dim), id);
+      if (j->hd[i * CAND + jj] > wmax) wmax = j->hd[i * CAND + jj];
+    }
+    if ((size_t)c < t->n) {
+      /* a is summed in float from float-rounded norms: a further
+       * 4u (|q|^2 + max|p|^2 + |G|) <= 12u (|q|^2 + max|p|^2), inside the
+       * +18 below. */
+      double scale = j->qn[i] + t->pmax;
+      double err = 2.0 * ((double)dim + 18) * 0x1p-24 * scale + (double)dim * 1e-15 * (scale + t->cn) * 2;
+      if (!((double)wmax - err > bd[k - 1])) brute_one(t, qq, k, bd, bi);
+    }
+    for (int jj = 0; jj < k; jj++) {
+      j->dist[(j->q0 + i) * (size_t)k + jj] = sqrt(bd[jj]);
+      if (j->idx) j->idx[(j->q0 + i) * (size_t)k + jj] = bi[jj];
+    }
+  }
+}
+
 static ms_status gemm_query(const ms__nn *t, const double *q, size_t nq, int k, double *dist,
                             size_t *idx) {
   size_t dim = t->dim;
@@ -186,6 +268,7 @@ static ms_status gemm_query(const ms__nn *t, const double *q, size_t nq, int k, 
   int *hc = ms__malloc(qb * sizeof *hc);
   ms_status st = MS_OK;
   if (!qf || !G || !scratch || !qn || !hd || !hi || !hc || t->n > UINT32_MAX) st = MS_ERR_NOMEM;
+  gemm_job gq = {.t = t, .q = q, .k = k, .dist = dist, .idx = idx, .qn = qn, .hd = hd, .hi = hi, .hc = hc};
   for (size_t q0 = 0; q0 < nq && !st; q0 += qb) {
     size_t m = nq - q0 < qb ? nq - q0 : qb;
     for (size_t i = 0; i < m; i++) {
@@ -203,52 +286,15 @@ static ms_status gemm_query(const ms__nn *t, const double *q, size_t nq, int k, 
       st = ms_sgemm(G, w, qf, dim, t->pf + p0 * dim, dim, MS_TRANS_NO, MS_TRANS_YES, m, w, dim, -2.0f,
                     0.0f, scratch, sc_n);
       if (st) break;
-#pragma omp parallel for schedule(static)
-      for (size_t i = 0; i < m; i++) {
-        float *h = hd + i * CAND;
-        uint32_t *hx = hi + i * CAND;
-        int c = hc[i];
-        const float *g = G + i * w, *pnf = t->pnf + p0;
-        const float qnf = (float)qn[i];
-        size_t j = 0;
-        for (; j < w && c < CAND; j++) heap_push(h, hx, &c, (qnf + pnf[j]) + g[j], (uint32_t)(p0 + j));
-        float top = c ? h[0] : INFINITY;
-        for (; j < w; j++) {
-          float a = (qnf + pnf[j]) + g[j];
-          if (a < top) {
-            heap_replace_top(h, hx, c, a, (uint32_t)(p0 + j));
-            top = h[0];
-          }
-        }
-        hc[i] = c;
-      }
+      gq.G = G;
+      gq.w = w;
+      gq.p0 = p0;
+      ms__parallel_range(m, 16, offer_block, &gq);
     }
     if (st) break;
-#pragma omp parallel for schedule(dynamic, 16)
-    for (size_t i = 0; i < m; i++) {
-      const double *qq = q + (q0 + i) * dim;
-      double bd[2] = {INFINITY, INFINITY};
-      size_t bi[2] = {SIZE_MAX, SIZE_MAX};
-      int c = hc[i];
-      float wmax = -INFINITY;
-      for (int j = 0; j < c; j++) {
-        size_t id = hi[i * CAND + j];
-        offer2(bd, bi, k, exact_d2(qq, t->pts + id * dim, dim), id);
-        if (hd[i * CAND + j] > wmax) wmax = hd[i * CAND + j];
-      }
-      if ((size_t)c < t->n) {
-        /* a is summed in float from float-rounded norms: a further
-         * 4u (|q|^2 + max|p|^2 + |G|) <= 12u (|q|^2 + max|p|^2), inside the
-         * +18 below. */
-        double scale = qn[i] + t->pmax;
-        double err = 2.0 * ((double)dim + 18) * 0x1p-24 * scale + (double)dim * 1e-15 * (scale + t->cn) * 2;
-        if (!((double)wmax - err > bd[k - 1])) brute_one(t, qq, k, bd, bi);
-      }
-      for (int j = 0; j < k; j++) {
-        dist[(q0 + i) * (size_t)k + j] = sqrt(bd[j]);
-        if (idx) idx[(q0 + i) * (size_t)k + j] = bi[j];
-      }
-    }
+    gq.q0 = q0;
+    gq.w_q = m;
+    ms__parallel((m + 15) / 16, ms__parallel_threads(), refine_block, &gq);
   }
   free(qf);
   free(G);
@@ -260,6 +306,22 @@ static ms_status gemm_query(const ms__nn *t, const double *q, size_t nq, int k, 
   return st;
 }
 
+/* Queries [16 b, 16 b + 16) by a full scan. */
+static void brute_block(void *ctx, size_t b, size_t worker) {
+  const gemm_job *j = ctx;
+  const int k = j->k;
+  (void)worker;
+  for (size_t i = b * 16; i < b * 16 + 16 && i < j->w_q; i++) {
+    double bd[2];
+    size_t bi[2];
+    brute_one(j->t, j->q + i * j->t->dim, k, bd, bi);
+    for (int c = 0; c < k; c++) {
+      j->dist[i * (size_t)k + c] = sqrt(bd[c]);
+      if (j->idx) j->idx[i * (size_t)k + c] = bi[c];
+    }
+  }
+}
+
 ms_status ms__nn_query(const ms__nn *t, const double *q, size_t nq, int k, double *dist, size_t *idx) {
   if (k < 1 || k > 2) return MS_ERR_INVALID;
   if (nq == 0) return MS_OK;
@@ -268,15 +330,7 @@ ms_status ms__nn_query(const ms__nn *t, const double *q, size_t nq, int k, doubl
     return MS_OK;
   }
   if (t->method == MS__NN_GEMM && t->n > 0) return gemm_query(t, q, nq, k, dist, idx);
-#pragma omp parallel for schedule(dynamic, 16)
-  for (size_t i = 0; i < nq; i++) {
-    double bd[2];
-    size_t bi[2];
-    brute_one(t, q + i * t->dim, k, bd, bi);
-    for (int j = 0; j < k; j++) {
-      dist[i * (size_t)k + j] = sqrt(bd[j]);
-      if (idx) idx[i * (size_t)k + j] = bi[j];
-    }
-  }
+  gemm_job j = {.t = t, .q = q, .k = k, .dist = dist, .idx = idx, .w_q = nq};
+  ms__parallel((nq + 15) / 16, ms__parallel_threads(), brute_block, &j);
   return MS_OK;
 }

@@ -54,10 +54,12 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_sf_psi.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pool.h"
 #include "fit/fit_internal.h"
 #include "medsynth/fit.h"
 #include "medsynth/rng.h"
@@ -1737,6 +1739,98 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
 
 /* ---- reference sampler ---- */
 
+/* Rows of ms_fit_model_sample in pieces (core/pool.h): every row is a
+ * pure function of (seed, row), so the cut and the thread do not matter. */
+typedef struct {
+  const ms_fit_model *m;
+  ms_frame *fr;
+  const gsl_matrix *L;
+  size_t dc;
+  ms_rng_key kc;
+  const ms_rng_key *kf;
+  size_t n, pieces;
+  const ms_cancel_flag *cancel;
+  atomic_int oom, stop;
+} sample_job;
+
+static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
+  const ms_fit_model *m = sj->m;
+  ms_frame *fr = sj->fr;
+  const gsl_matrix *L = sj->L;
+  const size_t dc = sj->dc;
+  const ms_rng_key kc = sj->kc, *kf = sj->kf;
+  for (size_t i = 0; i < dc; i++) e[i] = ms_rng_normal(kc, r, i);
+  for (size_t i = 0; i < dc; i++) {
+    double s = 0;
+    for (size_t l = 0; l <= i; l++) s += gsl_matrix_get(L, i, l) * e[l];
+    z[i] = s;
+  }
+  for (size_t j = 0; j < m->n_fields; j++) {
+    const fit_field *f = &m->f[j];
+    ms_frame_col *c = &fr->cols[j];
+    if (f->kind == MS_FKIND_ID) {
+      c->code[r] = (int32_t)r;
+      continue;
+    }
+    double u = dc && f->cop >= 0 ? gsl_cdf_ugaussian_P(z[f->cop]) : ms_rng_uniform(kf[j], r, 0);
+    if (u <= 0) u = 1e-300;
+    if (u >= 1) u = 1 - 1e-16;
+    int miss = f->suppressed || (f->mc_col < 0 && ms_rng_uniform(kf[j], r, 1) < f->missing);
+    if (f->kind == MS_FKIND_CATEGORICAL) {
+      int32_t pick = (int32_t)f->n_cats - 1;
+      double acc = 0;
+      for (size_t l = 0; l < f->n_cats; l++) {
+        acc += f->probs[l];
+        if (u < acc) {
+          pick = (int32_t)l;
+          break;
+        }
+      }
+      c->code[r] = miss ? -1 : pick;
+    } else if (f->kind == MS_FKIND_BOOL) {
+      c->num[r] = miss ? NAN : (u >= f->probs[0] ? 1 : 0);
+    } else {
+      c->num[r] = miss ? NAN : numeric_draw(f, u);
+    }
+  }
+  /* Conditional missingness, once the condition's column (which has
+   * none itself) is drawn. */
+  for (size_t j = 0; j < m->n_fields; j++) {
+    const fit_field *f = &m->f[j];
+    if (f->mc_col < 0 || f->suppressed) continue;
+    const ms_frame_col *cy = &fr->cols[f->mc_col];
+    int cd;
+    if (f->mc_type == 1) cd = cy->code[r] < 0 ? -1 : cy->code[r] == f->mc_cat;
+    else cd = isnan(cy->num[r]) ? -1 : f->mc_type == 0 ? cy->num[r] != 0 : cy->num[r] < f->mc_thr;
+    double rate = cd == 1 ? f->mc_rate : f->missing;
+    if (ms_rng_uniform(kf[j], r, 1) < rate) {
+      ms_frame_col *c = &fr->cols[j];
+      if (c->code) c->code[r] = -1;
+      else c->num[r] = NAN;
+    }
+  }
+}
+
+static void sample_piece(void *ctx, size_t t, size_t worker) {
+  sample_job *sj = ctx;
+  (void)worker;
+  const size_t dc = sj->dc;
+  double *e = ms__malloc((dc ? dc : 1) * sizeof *e), *z = ms__malloc((dc ? dc : 1) * sizeof *z);
+  if (!e || !z)
+    atomic_store(&sj->oom, 1);
+  else
+    for (size_t r = sj->n * t / sj->pieces; r < sj->n * (t + 1) / sj->pieces; r++) {
+      /* one load per row: the rest of a cancelled run costs nothing */
+      if (sj->cancel && *sj->cancel) {
+        atomic_store(&sj->stop, 1);
+        break;
+      }
+      sample_row(sj, r, e, z);
+    }
+  free(e);
+  free(z);
+}
+
 ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, uint64_t seed,
                               int independent, ms_diag *d) {
   *out = NULL;
@@ -1802,76 +1896,12 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
     snprintf(nm, sizeof nm, "fit/sample/%s", m->f[j].name);
     kf[j] = ms_rng_key_make(seed, ms_rng_stream(nm));
   }
-  int oom = 0, stop = 0;
-  const ms_cancel_flag *cancel = m->cancel;
-#pragma omp parallel reduction(| : oom, stop)
-  {
-    double *e = ms__malloc((dc ? dc : 1) * sizeof *e), *z = ms__malloc((dc ? dc : 1) * sizeof *z);
-#pragma omp for schedule(static)
-    for (size_t r = 0; r < n; r++) {
-      if (!e || !z) {
-        oom = 1;
-        continue;
-      }
-      /* one load per row: the rest of a cancelled loop costs nothing */
-      if (stop || (cancel && *cancel)) {
-        stop = 1;
-        continue;
-      }
-      for (size_t i = 0; i < dc; i++) e[i] = ms_rng_normal(kc, r, i);
-      for (size_t i = 0; i < dc; i++) {
-        double s = 0;
-        for (size_t l = 0; l <= i; l++) s += gsl_matrix_get(L, i, l) * e[l];
-        z[i] = s;
-      }
-      for (size_t j = 0; j < m->n_fields; j++) {
-        const fit_field *f = &m->f[j];
-        ms_frame_col *c = &fr->cols[j];
-        if (f->kind == MS_FKIND_ID) {
-          c->code[r] = (int32_t)r;
-          continue;
-        }
-        double u = dc && f->cop >= 0 ? gsl_cdf_ugaussian_P(z[f->cop]) : ms_rng_uniform(kf[j], r, 0);
-        if (u <= 0) u = 1e-300;
-        if (u >= 1) u = 1 - 1e-16;
-        int miss = f->suppressed || (f->mc_col < 0 && ms_rng_uniform(kf[j], r, 1) < f->missing);
-        if (f->kind == MS_FKIND_CATEGORICAL) {
-          int32_t pick = (int32_t)f->n_cats - 1;
-          double acc = 0;
-          for (size_t l = 0; l < f->n_cats; l++) {
-            acc += f->probs[l];
-            if (u < acc) {
-              pick = (int32_t)l;
-              break;
-            }
-          }
-          c->code[r] = miss ? -1 : pick;
-        } else if (f->kind == MS_FKIND_BOOL) {
-          c->num[r] = miss ? NAN : (u >= f->probs[0] ? 1 : 0);
-        } else {
-          c->num[r] = miss ? NAN : numeric_draw(f, u);
-        }
-      }
-      /* Conditional missingness, once the condition's column (which has
-       * none itself) is drawn. */
-      for (size_t j = 0; j < m->n_fields; j++) {
-        const fit_field *f = &m->f[j];
-        if (f->mc_col < 0 || f->suppressed) continue;
-        const ms_frame_col *cy = &fr->cols[f->mc_col];
-        int cd;
-        if (f->mc_type == 1) cd = cy->code[r] < 0 ? -1 : cy->code[r] == f->mc_cat;
-        else cd = isnan(cy->num[r]) ? -1 : f->mc_type == 0 ? cy->num[r] != 0 : cy->num[r] < f->mc_thr;
-        double rate = cd == 1 ? f->mc_rate : f->missing;
-        if (ms_rng_uniform(kf[j], r, 1) < rate) {
-          ms_frame_col *c = &fr->cols[j];
-          if (c->code) c->code[r] = -1;
-          else c->num[r] = NAN;
-        }
-      }
-    }
-    free(e);
-    free(z);
-  }
+  sample_job sj = {m, fr, L, dc, kc, kf, n, 0, m->cancel, 0, 0};
+  const size_t nt = ms__parallel_threads();
+  sj.pieces = n / 256 < nt * MS__TASKS_PER_THREAD ? n / 256 : nt * MS__TASKS_PER_THREAD;
+  if (sj.pieces < 1) sj.pieces = 1;
+  ms__parallel(sj.pieces, nt, sample_piece, &sj);
+  const int oom = atomic_load(&sj.oom), stop = atomic_load(&sj.stop);
   free(kf);
   gsl_matrix_free(L);
   if (oom) {

@@ -40,6 +40,7 @@
 #include "core/diag.h"
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,6 +48,7 @@
 #include <xxhash.h>
 #include <zlib.h>
 
+#include "core/pool.h"
 #include "io/io_private.h"
 #include "medsynth/version.h"
 
@@ -225,10 +227,10 @@ static int region_threads(const ms__h5w *h, size_t tasks) {
   return n < 1 ? 1 : (int)n;
 }
 
-/* Scratch of the calling thread inside a parallel region sized by
- * region_threads. */
-static uint8_t *thread_scratch(const ms__h5w *h) {
-  return h->scratch + (size_t)omp_get_thread_num() * h->ws_bytes;
+/* Scratch of pool worker `worker` in a job run on at most region_threads
+ * threads. */
+static uint8_t *thread_scratch(const ms__h5w *h, size_t worker) {
+  return h->scratch + worker * h->ws_bytes;
 }
 
 static ms_status ensure_ws(ms__h5w *h, size_t bytes) {
@@ -253,20 +255,30 @@ static ms_status ensure_ws(ms__h5w *h, size_t bytes) {
 }
 
 /* Compresses n chunks of `bytes` each (chunk i at raw + i*stride) into
- * h->zout slots; returns 0 on success, else the lowest failure code of
+ * h->zout slots; returns 0 on success, else a failure code of
  * ms__chunk_compress (-2: out of memory). */
+typedef struct {
+  ms__h5w *h;
+  const uint8_t *const *src;
+  size_t bytes, elem;
+  atomic_int fail;
+} zbatch_job;
+
+static void zbatch_task(void *ctx, size_t i, size_t worker) {
+  zbatch_job *j = ctx;
+  ms__h5w *h = j->h;
+  size_t len = 0;
+  int r = ms__chunk_compress(j->src[i], j->bytes, j->elem, h->level, thread_scratch(h, worker),
+                             h->zout + i * h->zcap, &len);
+  if (r) atomic_store(&j->fail, r);
+  h->zlen[i] = len;
+}
+
 static int compress_batch(ms__h5w *h, const uint8_t *const *src, size_t n, size_t bytes,
                           size_t elem) {
-  int rc = 0, nt = region_threads(h, n);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(min : rc)
-  for (size_t i = 0; i < n; i++) {
-    size_t len = 0;
-    int r = ms__chunk_compress(src[i], bytes, elem, h->level, thread_scratch(h),
-                               h->zout + i * h->zcap, &len);
-    if (r < rc) rc = r;
-    h->zlen[i] = len;
-  }
-  return rc;
+  zbatch_job j = {h, src, bytes, elem, 0};
+  ms__parallel(n, (size_t)region_threads(h, n), zbatch_task, &j);
+  return atomic_load(&j.fail);
 }
 
 /* Reports a failed compression (a code of ms__chunk_compress). */
@@ -276,11 +288,11 @@ static ms_status compress_error(ms_diag *d, const char *where, int rc) {
 }
 
 /* Compresses raw chunk i of table t's batch into its zout slot, shuffling
- * through the calling thread's scratch (reused, so it stays in cache). */
-static int compress_table_chunk(ms__h5w *h, h5table *t, size_t i) {
+ * through the worker's scratch (reused, so it stays in cache). */
+static int compress_table_chunk(ms__h5w *h, h5table *t, size_t i, size_t worker) {
   size_t len = 0;
   int rc = ms__chunk_compress(t->raw + i * t->chunk_bytes, t->chunk_bytes, t->L.row_size,
-                              h->level, thread_scratch(h), t->zout + i * t->zcap, &len);
+                              h->level, thread_scratch(h, worker), t->zout + i * t->zcap, &len);
   if (rc) return rc;
   t->zlen[i] = len;
   t->zdone[i] = 1;
@@ -659,6 +671,19 @@ static void hash_pending(h5table *t) {
   t->pend_bytes = 0;
 }
 
+typedef struct {
+  ms__h5w *h;
+  h5table *t;
+  const size_t *todo;
+  atomic_int fail;
+} zflush_job;
+
+static void zflush_task(void *ctx, size_t k, size_t worker) {
+  zflush_job *j = ctx;
+  int r = compress_table_chunk(j->h, j->t, j->todo[k], worker);
+  if (r) atomic_store(&j->fail, r);
+}
+
 /* Writes the batch: a full one (last = 0) is left for the next parallel
  * pass to hash, and the other half becomes the one filled; the last batch
  * of the table (last = 1, maybe partial) is hashed here. */
@@ -683,13 +708,9 @@ static ms_status flush_batch(ms__h5w *h, h5table *t, int last, ms_diag *d) {
     size_t todo[MS__BATCH], m = 0;
     for (size_t i = 0; i < n; i++)
       if (!t->zdone[i]) todo[m++] = i;
-    int fail = 0, use = region_threads(h, m);
-#pragma omp parallel for num_threads(use) schedule(dynamic, 1) reduction(min : fail)
-    for (size_t k = 0; k < m; k++) {
-      int r = compress_table_chunk(h, t, todo[k]);
-      if (r < fail) fail = r;
-    }
-    if (fail) return compress_error(d, t->name, fail);
+    zflush_job j = {h, t, todo, 0};
+    ms__parallel(m, (size_t)region_threads(h, m), zflush_task, &j);
+    if (atomic_load(&j.fail)) return compress_error(d, t->name, atomic_load(&j.fail));
   }
   for (size_t i = 0; i < n; i++) {
     hsize_t off = (t->chunks_written + i) * (hsize_t)t->chunk_rows;
@@ -827,6 +848,31 @@ static ms_chunk part_view(const h5table *t, size_t k, const ms_chunk *c) {
 
 static ms_status write_rows(ms__h5w *h, h5table *t, const ms_chunk *c, ms_diag *d);
 
+typedef struct {
+  ms__h5w *h;
+  h5table *t;
+  const ms_chunk *c;
+  const size_t *seg_r0, *seg_n, *seg_chunk;
+  uint8_t *const *seg_dst;
+  const uint8_t *seg_full;
+  atomic_int fail;
+} pack_job;
+
+/* Task 0 hashes the previous batch (if waiting); task k > 0 packs segment
+ * k - 1 and, when that completes its chunk, compresses the chunk. */
+static void pack_task(void *ctx, size_t k, size_t worker) {
+  pack_job *j = ctx;
+  if (k == 0) {
+    hash_pending(j->t);
+    return;
+  }
+  pack_rows(j->t, j->c, j->seg_r0[k - 1], j->seg_n[k - 1], j->seg_dst[k - 1]);
+  if (j->seg_full[k - 1] && j->h->level > 0) {
+    int r = compress_table_chunk(j->h, j->t, j->seg_chunk[k - 1], worker);
+    if (r) atomic_store(&j->fail, r);
+  }
+}
+
 ms_status ms__h5w_write_chunk(ms__h5w *h, const ms_chunk *c, ms_diag *d) {
   h5table *t = c->schema && c->schema->name ? find_table(h, c->schema->name) : NULL;
   if (!t || t->ended)
@@ -882,20 +928,10 @@ static ms_status write_rows(ms__h5w *h, h5table *t, const ms_chunk *c, ms_diag *
     }
     /* task 0 hashes the previous batch (if waiting); a segment that
      * completes its chunk compresses it too */
-    int tasks = nseg + 1, use = region_threads(h, (size_t)tasks), fail = 0;
-#pragma omp parallel for num_threads(use) schedule(dynamic, 1) reduction(min : fail)
-    for (int k = 0; k < tasks; k++) {
-      if (k == 0) {
-        hash_pending(t);
-        continue;
-      }
-      pack_rows(t, c, seg_r0[k - 1], seg_n[k - 1], seg_dst[k - 1]);
-      if (seg_full[k - 1] && h->level > 0) {
-        int r = compress_table_chunk(h, t, seg_chunk[k - 1]);
-        if (r < fail) fail = r;
-      }
-    }
-    if (fail) return compress_error(d, t->name, fail);
+    pack_job j = {h, t, c, seg_r0, seg_n, seg_chunk, seg_dst, seg_full, 0};
+    const size_t tasks = (size_t)nseg + 1;
+    ms__parallel(tasks, (size_t)region_threads(h, tasks), pack_task, &j);
+    if (atomic_load(&j.fail)) return compress_error(d, t->name, atomic_load(&j.fail));
     if (t->cur == MS__BATCH && (st = flush_batch(h, t, 0, d))) return st;
   }
   return MS_OK;

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/pool.h"
 #include "io/io_private.h"
 
 typedef struct {
@@ -279,14 +280,43 @@ static void chunk_view(const ms_chunk *c, size_t r0, size_t n, ms_colbuf *cols, 
                   .capacity = n, .cols = cols};
 }
 
+typedef struct {
+  ms_writer *w;
+  const ms_chunk *c;
+  ms_colbuf *cols;
+  size_t nc, parts;
+  ms_status *pst;
+  ms_diag *pd;
+} text_job;
+
+/* Formats part k (rows [n*k/parts, n*(k+1)/parts)) into w->part[k]. */
+static void text_part(void *ctx, size_t k, size_t worker) {
+  const text_job *j = ctx;
+  (void)worker;
+  const ms_chunk *c = j->c;
+  ms_writer *w = j->w;
+  size_t r0 = c->n_rows * k / j->parts, r1 = c->n_rows * (k + 1) / j->parts;
+  ms_chunk v;
+  chunk_view(c, r0, r1 - r0, j->cols + k * j->nc, &v);
+  ms_diag_init(&j->pd[k]);
+  /* a local copy of the buffer header: the parts' headers share cache
+   * lines, and the formatter updates the length per character */
+  ms__buf b = w->part[k];
+  b.len = 0;
+  j->pst[k] = format_rows(w, &b, &v, &j->pd[k]);
+  w->part[k] = b;
+}
+
 static ms_status text_chunk(ms_writer *w, const ms_chunk *c) {
   text_table *t = c->schema && c->schema->name ? find_text(w, c->schema->name) : NULL;
   if (!t || t->ended)
     return ms_diag_add(dg(w), MS_ERR_INVALID, NULL, 0, 0, c->schema ? c->schema->name : NULL,
                        "chunk for a table that is not open");
   int nt = w->opts.threads > 0 ? w->opts.threads : omp_get_max_threads();
-  size_t parts = c->n_rows / TEXT_PART_ROWS;
-  if (parts > (size_t)nt) parts = (size_t)nt;
+  /* up to MS__TASKS_PER_THREAD parts per thread, taken by the threads as
+   * they become free (core/pool.h); one pass on one thread */
+  size_t parts = nt > 1 ? c->n_rows / TEXT_PART_ROWS : 1;
+  if (parts > (size_t)nt * MS__TASKS_PER_THREAD) parts = (size_t)nt * MS__TASKS_PER_THREAD;
   if (parts > TEXT_MAX_PARTS) parts = TEXT_MAX_PARTS;
   if (parts < 2) {
     ms_status st = format_rows(w, &w->buf, c, dg(w));
@@ -301,19 +331,8 @@ static ms_status text_chunk(ms_writer *w, const ms_chunk *c) {
   if (!cols) return ms__diag_nomem(dg(w), NULL, c->schema->name, "the parallel formatter");
   ms_status pst[TEXT_MAX_PARTS];
   ms_diag pd[TEXT_MAX_PARTS];
-#pragma omp parallel for num_threads((int)parts) schedule(static, 1)
-  for (size_t k = 0; k < parts; k++) {
-    size_t r0 = c->n_rows * k / parts, r1 = c->n_rows * (k + 1) / parts;
-    ms_chunk v;
-    chunk_view(c, r0, r1 - r0, cols + k * nc, &v);
-    ms_diag_init(&pd[k]);
-    /* a local copy of the buffer header: the parts' headers share cache
-     * lines, and the formatter updates the length per character */
-    ms__buf b = w->part[k];
-    b.len = 0;
-    pst[k] = format_rows(w, &b, &v, &pd[k]);
-    w->part[k] = b;
-  }
+  text_job j = {w, c, cols, nc, parts, pst, pd};
+  ms__parallel(parts, (size_t)nt, text_part, &j);
   free(cols);
   /* the first failing part (lowest rows) reports, as one pass would */
   ms_status st = MS_OK;

@@ -33,6 +33,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "core/pool.h"
 #include "kern_internal.h"
 
 #define ATT_BQ 64
@@ -321,6 +322,33 @@ static att_block_fn att_block_for(ms_kernel_isa isa) {
   return att_block_generic;
 }
 
+typedef struct {
+  att_block_fn att_block;
+  float *o;
+  const float *q, *k, *v;
+  float *scratch;
+  size_t per;
+  att_strides sq, sk;
+  size_t heads, d, Tq, Tk, nqb;
+  float scale;
+} att_job;
+
+/* Work item `it` (query block, head, batch item), on the worker's share of
+ * the scratch. */
+static void att_item(void *ctx, size_t it, size_t worker) {
+  const att_job *j = ctx;
+  float *ws = j->scratch + j->per * worker;
+  /* Align to 64 bytes within this thread's share. */
+  ws += (16 - ((uintptr_t)ws / sizeof(float)) % 16) % 16;
+  const size_t nqb = j->nqb, heads = j->heads, d = j->d;
+  const size_t qb = it % nqb, h = (it / nqb) % heads, n = it / (nqb * heads);
+  const size_t i0 = qb * ATT_BQ, qn = j->Tq - i0 < ATT_BQ ? j->Tq - i0 : ATT_BQ;
+  const att_strides sq = j->sq, sk = j->sk;
+  j->att_block(j->o + n * sq.item + h * d * sq.ch, j->q + n * sq.item + h * d * sq.ch,
+               j->k + n * sk.item + h * d * sk.ch, j->v + n * sk.item + h * d * sk.ch, sq, sk, d,
+               j->Tk, i0, qn, j->scale, ws);
+}
+
 ms_status ms__attention_isa(ms_kernel_isa isa, float *o, const float *q, const float *k,
                             const float *v, size_t N, size_t heads, size_t head_dim, size_t Tq,
                             size_t Tk, ms_attn_layout layout, float *scratch,
@@ -332,28 +360,15 @@ ms_status ms__attention_isa(ms_kernel_isa isa, float *o, const float *q, const f
   const size_t per = att_per_thread(d);
   if (!scratch || scratch_floats < per) return MS_ERR_INVALID;
   size_t nt = scratch_floats / per;
-  size_t maxt = (size_t)omp_get_max_threads();
+  size_t maxt = ms__parallel_threads();
   if (nt > maxt) nt = maxt;
   const att_strides sq = att_layout(layout, Ctot, Tq), sk = att_layout(layout, Ctot, Tk);
   const float scale = (float)(1.0 / sqrt((double)d));
   const size_t nqb = (Tq + ATT_BQ - 1) / ATT_BQ;
   const size_t items = N * heads * nqb;
   if (nt > items) nt = items;
-  const att_block_fn att_block = att_block_for(isa);
-#pragma omp parallel num_threads((int)nt)
-  {
-    float *ws = scratch + per * (size_t)omp_get_thread_num();
-    /* Align to 64 bytes within this thread's share. */
-    ws += (16 - ((uintptr_t)ws / sizeof(float)) % 16) % 16;
-#pragma omp for schedule(static)
-    for (size_t it = 0; it < items; it++) {
-      const size_t qb = it % nqb, h = (it / nqb) % heads, n = it / (nqb * heads);
-      const size_t i0 = qb * ATT_BQ, qn = Tq - i0 < ATT_BQ ? Tq - i0 : ATT_BQ;
-      att_block(o + n * sq.item + h * d * sq.ch, q + n * sq.item + h * d * sq.ch,
-                k + n * sk.item + h * d * sk.ch, v + n * sk.item + h * d * sk.ch, sq, sk, d, Tk,
-                i0, qn, scale, ws);
-    }
-  }
+  att_job j = {att_block_for(isa), o, q, k, v, scratch, per, sq, sk, heads, d, Tq, Tk, nqb, scale};
+  ms__parallel(items, nt, att_item, &j);
   return MS_OK;
 }
 

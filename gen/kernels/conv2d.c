@@ -34,20 +34,23 @@
  * sequence is the packed kernel's, so the bytes are the same; without
  * scratch for the copy the packed path runs.
  *
- * Threads: one parallel region per call. The MR-row tiles x NR-column
- * strips of Y are cut into a grid of rectangles, one per thread; the number
- * of threads is a function of the shape and omp_get_max_threads() only
- * (about one per 4 MFLOP, so tiny convolutions stay on one thread), and
- * never changes the bytes.
+ * Threads (core/pool.h): the MR-row tiles x NR-column strips of Y are cut
+ * into rectangles, about MS__TASKS_PER_THREAD per thread (whole strips
+ * first, so that a packed strip serves every row tile), which the threads
+ * take in order as they become free; packing the weights (when not
+ * prepacked) and the padded input copy run before that as separate tasks.
+ * The number of threads is a function of the shape and
+ * omp_get_max_threads() only (about one per 4 MFLOP, so tiny convolutions
+ * stay on one thread); neither it nor the cut changes the bytes.
  *
  * Reference: PyTorch torch.nn.functional.conv2d; Chellapilla et al., "High
  * performance convolutional neural networks for document processing" (2006)
  * for im2col; Goto & van de Geijn (2008) for the packed panels; Georganas
  * et al., "Anatomy of high-performance deep learning convolutions on SIMD
  * architectures", SC 2018, for implicit GEMM / direct convolution. */
-#include <omp.h>
 #include <string.h>
 
+#include "core/pool.h"
 #include "kern_internal.h"
 
 #define KC MS_SGEMM_KC
@@ -153,7 +156,7 @@ size_t ms_conv2d_scratch_floats(const ms_conv2d_params *p) {
   const size_t K = p->C * p->kh * p->kw;
   const size_t a = packed_w_floats(p->C_out, K);
   if (a == SIZE_MAX) return 0;
-  const size_t mt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
+  const size_t mt = ms__parallel_threads();
   const size_t need = a + per_thread_floats(K) * useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);
   const size_t ind = ind_floats(p);
   return ind != SIZE_MAX && ind <= SIZE_MAX - a && a + ind > need ? a + ind : need;
@@ -359,25 +362,18 @@ static void pack_weights_strip(float *restrict Ap, const float *restrict w, size
   }
 }
 
-/* tm x tn grid (tm*tn == nt) over R row tiles x S strips with the smallest
- * largest rectangle; ties prefer more column bands (disjoint packing). 0 if
- * nt cannot be split that way. */
-static int choose_grid(size_t nt, size_t R, size_t S, size_t *tm, size_t *tn) {
-  double best = 1e300;
-  int ok = 0;
-  for (size_t a = 1; a <= nt; a++) {
-    if (nt % a) continue;
-    const size_t bn = nt / a;
-    if (a > R || bn > S) continue;
-    const double wk = (double)((R + a - 1) / a) * (double)((S + bn - 1) / bn);
-    if (wk < best || (wk == best && bn > *tn)) {
-      best = wk;
-      *tm = a;
-      *tn = bn;
-      ok = 1;
-    }
+/* The task grid of an nt-thread run: tm x tn rectangles of R row tiles x
+ * S strips, about MS__TASKS_PER_THREAD per thread, cut along strips first
+ * (then a strip is packed once for all row tiles). */
+static void task_grid(size_t nt, size_t R, size_t S, size_t *tm, size_t *tn) {
+  const size_t want = nt * MS__TASKS_PER_THREAD;
+  if (S >= want) {
+    *tm = 1;
+    *tn = want;
+  } else {
+    *tn = S;
+    *tm = min_sz(R, (want + S - 1) / S);
   }
-  return ok;
 }
 
 /* Rows [r0, r1) of tiles x strips [s0, s1): the whole computation of one
@@ -625,6 +621,58 @@ ms_status ms_conv2d_pack_weights(float *wp, size_t wp_floats, const float *w,
   return ms__conv2d_pack_weights_isa(ms_kernel_isa_detect(), wp, wp_floats, w, p);
 }
 
+/* One convolution's tasks (core/pool.h). */
+typedef struct {
+  const conv_geom *g;
+  float *y, *Ap;
+  size_t Mp;
+  const float *b, *w;
+  size_t mr, nr;
+  ms__ukr_fn ukr;
+  int simd_pack;
+  size_t R, S, tm, tn; /* row tiles, strips, the rectangle grid */
+  float *ws;           /* strip buffers, `per` floats per thread */
+  size_t per;
+  size_t pack, pads;   /* preparation: weight strips, then padded-copy pieces */
+  float *xp;
+  const uint32_t *koff;
+  size_t planes;
+} conv_job;
+
+/* Preparation task t: weight row strip t (t < pack), else a piece of the
+ * zero-padded input copy. */
+static void conv_prep_task(void *ctx, size_t t, size_t worker) {
+  const conv_job *j = ctx;
+  (void)worker;
+  if (t < j->pack) {
+    const size_t Co = j->g->p->C_out;
+    pack_weights_strip(j->Ap, j->w, Co, j->g->K, j->mr, j->Mp, t);
+    return;
+  }
+#ifdef IND_AVAILABLE
+  t -= j->pack;
+  ind_pad(j->xp, j->g->x, j->g->p, t * j->planes / j->pads, (t + 1) * j->planes / j->pads);
+#endif
+}
+
+static void conv_rect_task(void *ctx, size_t t, size_t worker) {
+  const conv_job *j = ctx;
+  const size_t bi = t / j->tn, bj = t % j->tn;
+  conv_rect(j->g, j->y, j->Ap, j->Mp, j->b, j->mr, j->nr, j->ukr, j->simd_pack,
+            bi * j->R / j->tm, (bi + 1) * j->R / j->tm, bj * j->S / j->tn,
+            (bj + 1) * j->S / j->tn, j->ws + worker * j->per);
+}
+
+#ifdef IND_AVAILABLE
+static void conv_ind_task(void *ctx, size_t t, size_t worker) {
+  const conv_job *j = ctx;
+  (void)worker;
+  const size_t bi = t / j->tn, bj = t % j->tn;
+  conv_rect_ind(j->g, j->y, j->Ap, j->Mp, j->b, j->xp, j->koff, bi * j->R / j->tm,
+                (bi + 1) * j->R / j->tm, bj * j->S / j->tn, (bj + 1) * j->S / j->tn);
+}
+#endif
+
 /* Shared body of ms_conv2d (wp NULL: the weights are packed into the head
  * of the scratch) and ms_conv2d_prepacked (wp: packed by
  * ms_conv2d_pack_weights for the same ISA and params). */
@@ -651,7 +699,7 @@ static ms_status conv2d_run(ms_kernel_isa isa, float *y, const float *x, const f
    * it: packing is a copy, so it never changes the bytes). */
   const int simd_pack = ms__isa_supported(MS_KERNEL_ISA_AVX512) && p->stride_w <= 2 &&
                         p->kw <= PACK_MAX_KW;
-  const size_t mt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
+  const size_t mt = ms__parallel_threads();
 #ifdef IND_AVAILABLE
   const size_t indf = ind_floats(p);
   if (isa == MS_KERNEL_ISA_AVX512 && mr == 8 && indf != SIZE_MAX &&
@@ -666,8 +714,8 @@ static ms_status conv2d_run(ms_kernel_isa isa, float *y, const float *x, const f
       koff[k] = (uint32_t)((c * Hp + ky) * Wp + kx);
     }
     const size_t SI = (Ho * Wp + 47) / 48, S2 = p->N * SI;
-    size_t nt2 = useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt), tm2 = 1, tn2 = 1;
-    while (nt2 > 1 && !choose_grid(nt2, R, S2, &tm2, &tn2)) nt2--;
+    size_t nt2 = useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);
+    if (nt2 > R * S2) nt2 = R * S2;
     if (nt2 <= 1) {
       if (!wp)
         for (size_t ir = 0; ir < R; ir++) pack_weights_strip(Ap, w, Co, K, mr, Mp, ir);
@@ -675,49 +723,37 @@ static ms_status conv2d_run(ms_kernel_isa isa, float *y, const float *x, const f
       conv_rect_ind(&g, y, Ap, Mp, b, xp, koff, 0, R, 0, S2);
       return MS_OK;
     }
-#pragma omp parallel num_threads((int)nt2)
-    {
-      const size_t team = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
-      if (!wp)
-        for (size_t ir = tid; ir < R; ir += team) pack_weights_strip(Ap, w, Co, K, mr, Mp, ir);
-      ind_pad(xp, x, p, tid * planes / team, (tid + 1) * planes / team);
-#pragma omp barrier
-      for (size_t t = tid; t < nt2; t += team) {
-        const size_t bi = t / tn2, bj = t % tn2;
-        conv_rect_ind(&g, y, Ap, Mp, b, xp, koff, bi * R / tm2, (bi + 1) * R / tm2,
-                      bj * S2 / tn2, (bj + 1) * S2 / tn2);
-      }
-    }
+    /* the weights' row strips (unless prepacked) and pieces of the padded
+     * copy, then the rectangles */
+    conv_job j = {.g = &g, .y = y, .Ap = Ap, .Mp = Mp, .b = b, .mr = mr, .R = R, .S = S2,
+                  .w = w, .xp = xp, .koff = koff, .planes = planes};
+    j.pack = wp ? 0 : R;
+    j.pads = min_sz(planes, nt2 * MS__TASKS_PER_THREAD);
+    ms__parallel(j.pack + j.pads, nt2, conv_prep_task, &j);
+    task_grid(nt2, R, S2, &j.tm, &j.tn);
+    ms__parallel(j.tm * j.tn, nt2, conv_ind_task, &j);
     return MS_OK;
   }
 #endif
   size_t nt = useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);
   if (nt > (scratch_floats - a_floats) / per) nt = (scratch_floats - a_floats) / per;
-  size_t tm = 1, tn = 1;
-  while (nt > 1 && !choose_grid(nt, R, S, &tm, &tn)) nt--;
+  if (nt > R * S) nt = R * S;
   if (nt <= 1) {
     if (!wp)
       for (size_t ir = 0; ir < R; ir++) pack_weights_strip(Ap, w, Co, K, mr, Mp, ir);
     conv_rect(&g, y, Ap, Mp, b, mr, nr, ukr, simd_pack, 0, R, 0, S, ws);
     return MS_OK;
   }
-  /* One fork/join: pack the weights (split by row strip; skipped when
-   * prepacked), barrier, then each rectangle of the grid. Rectangles are
-   * taken by thread number modulo the team size, so a smaller team (nested
-   * region) still covers all of them. */
-#pragma omp parallel num_threads((int)nt)
-  {
-    const size_t team = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
-    if (!wp) {
-      for (size_t ir = tid; ir < R; ir += team) pack_weights_strip(Ap, w, Co, K, mr, Mp, ir);
-#pragma omp barrier
-    }
-    for (size_t t = tid; t < nt; t += team) {
-      const size_t bi = t / tn, bj = t % tn;
-      conv_rect(&g, y, Ap, Mp, b, mr, nr, ukr, simd_pack, bi * R / tm, (bi + 1) * R / tm, bj * S / tn,
-                (bj + 1) * S / tn, ws + t * per);
-    }
+  /* Pack the weights (by row strip; skipped when prepacked), then each
+   * rectangle on the strip buffer of the thread that takes it. */
+  conv_job j = {.g = &g, .y = y, .Ap = Ap, .Mp = Mp, .b = b, .mr = mr, .nr = nr, .ukr = ukr,
+                .simd_pack = simd_pack, .R = R, .S = S, .w = w, .ws = ws, .per = per};
+  if (!wp) {
+    j.pack = R;
+    ms__parallel(R, nt, conv_prep_task, &j);
   }
+  task_grid(nt, R, S, &j.tm, &j.tn);
+  ms__parallel(j.tm * j.tn, nt, conv_rect_task, &j);
   return MS_OK;
 }
 
@@ -738,7 +774,7 @@ ms_status ms__conv2d_prepacked_isa(ms_kernel_isa isa, float *y, const float *x, 
 size_t ms_conv2d_prepacked_scratch_floats(const ms_conv2d_params *p) {
   size_t Ho, Wo;
   if (ms_conv2d_out_hw(p, &Ho, &Wo) != MS_OK) return 0;
-  const size_t mt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
+  const size_t mt = ms__parallel_threads();
   const size_t need =
       per_thread_floats(p->C * p->kh * p->kw) * useful_threads(p, Ho, Wo, mt < 1 ? 1 : mt);
   const size_t ind = ind_floats(p);

@@ -33,9 +33,9 @@
  *
  * Reference: A. Lavin and S. Gray, "Fast Algorithms for Convolutional
  * Neural Networks", CVPR 2016; Goto & van de Geijn (2008) for the panels. */
-#include <omp.h>
 #include <string.h>
 
+#include "core/pool.h"
 #include "kern_internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -133,7 +133,7 @@ size_t ms_conv2d_winograd_packed_floats(const ms_conv2d_params *p) {
 
 size_t ms_conv2d_winograd_scratch_floats(const ms_conv2d_params *p) {
   if (!ms_conv2d_winograd_supported(p)) return 0;
-  const size_t mt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
+  const size_t mt = ms__parallel_threads();
   return per_thread_floats(p) * useful_threads(p, mt < 1 ? 1 : mt);
 }
 
@@ -452,6 +452,26 @@ static void chunk_out(const wino_geom *g, const float *M, const float *b, float 
   }
 }
 
+typedef struct {
+  const wino_geom *g;
+  float *y;
+  const float *x, *wp, *b;
+  float *scratch;
+  size_t per;
+} wino_job;
+
+/* Chunk `ch` of TB tiles: transform, GEMM, inverse transform, on the
+ * worker's V and M. */
+static void wino_chunk(void *ctx, size_t ch, size_t worker) {
+  const wino_job *j = ctx;
+  const wino_geom *g = j->g;
+  float *V = align64(j->scratch + worker * j->per);
+  float *M = V + NPOS * g->TB * g->p->C;
+  chunk_in(g, j->x, ch * g->TB, V);
+  chunk_gemm(g, j->wp, V, M);
+  chunk_out(g, M, j->b, j->y, ch * g->TB);
+}
+
 ms_status ms__conv2d_winograd_isa(ms_kernel_isa isa, float *y, const float *x, const float *wp,
                                   const float *b, const ms_conv2d_params *p, float *scratch,
                                   size_t scratch_floats) {
@@ -476,21 +496,12 @@ ms_status ms__conv2d_winograd_isa(ms_kernel_isa isa, float *y, const float *x, c
   const size_t per = per_thread_floats(p);
   if (!scratch || scratch_floats < per) return MS_ERR_INVALID;
   const size_t chunks = (g.T + g.TB - 1) / g.TB;
-  const size_t mt = omp_in_parallel() ? 1 : (size_t)omp_get_max_threads();
+  const size_t mt = ms__parallel_threads();
   size_t nt = min_sz(useful_threads(p, mt < 1 ? 1 : mt), scratch_floats / per);
   nt = min_sz(nt, chunks);
   if (nt < 1) nt = 1;
-#pragma omp parallel num_threads((int)nt) if (nt > 1)
-  {
-    const size_t team = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
-    float *V = align64(scratch + tid * per);
-    float *M = V + NPOS * g.TB * p->C;
-    for (size_t ch = tid; ch < chunks; ch += team) {
-      chunk_in(&g, x, ch * g.TB, V);
-      chunk_gemm(&g, wp, V, M);
-      chunk_out(&g, M, b, y, ch * g.TB);
-    }
-  }
+  wino_job j = {&g, y, x, wp, b, scratch, per};
+  ms__parallel(chunks, nt, wino_chunk, &j);
   return MS_OK;
 }
 

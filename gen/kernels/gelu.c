@@ -13,6 +13,7 @@
  * PyTorch torch.nn.functional.gelu. */
 #include <math.h>
 
+#include "core/pool.h"
 #include "kern_internal.h"
 
 void ms_gelu_ref(float *y, const float *x, size_t n) {
@@ -22,9 +23,16 @@ void ms_gelu_ref(float *y, const float *x, size_t n) {
   }
 }
 
-void ms_gelu(float *y, const float *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (size_t i = 0; i < n; i++) {
+typedef struct {
+  float *y;
+  const float *x;
+} gelu_job;
+
+static void gelu_range(void *ctx, size_t i0, size_t i1) {
+  const gelu_job *j = ctx;
+  float *y = j->y;
+  const float *x = j->x;
+  for (size_t i = i0; i < i1; i++) {
     float v = x[i];
     /* Below -3 the float rounding of the erfc argument z is amplified by
      * about 2z^2 in the result; evaluate that (rare) tail in double. */
@@ -33,4 +41,9 @@ void ms_gelu(float *y, const float *x, size_t n) {
     else
       y[i] = 0.5f * v * erfcf(-v * 0.70710678118654752440f);
   }
+}
+
+void ms_gelu(float *y, const float *x, size_t n) {
+  gelu_job j = {y, x};
+  ms__parallel_range(n, 16384, gelu_range, &j);
 }

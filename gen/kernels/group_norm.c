@@ -19,6 +19,7 @@
  * torch.nn.functional.group_norm (biased variance, eps inside the sqrt). */
 #include <math.h>
 
+#include "core/pool.h"
 #include "kern_internal.h"
 
 #define MS_GN_BLOCK 256
@@ -96,13 +97,23 @@ static double gn_sum(const float *xs, size_t L, const float *centre) {
   return total;
 }
 
-static ms_status gn_fast(float *y, const float *x, const float *gamma, const float *beta,
-                         size_t N, size_t C, size_t HW, size_t G, float eps, int silu) {
-  ms_status s = gn_check(y, x, N, C, HW, G, eps);
-  if (s != MS_OK || N == 0 || C == 0 || HW == 0) return s;
-  const size_t cpg = C / G, L = cpg * HW, NG = N * G;
-#pragma omp parallel for schedule(static) if (N * C * HW > 32768)
-  for (size_t ng = 0; ng < NG; ng++) {
+typedef struct {
+  float *y;
+  const float *x, *gamma, *beta;
+  size_t C, HW, G;
+  float eps;
+  int silu;
+} gn_job;
+
+/* Groups [q0, q1) of the N*G (item, group) pairs. */
+static void gn_range(void *ctx, size_t q0, size_t q1) {
+  const gn_job *j = ctx;
+  float *y = j->y;
+  const float *x = j->x, *gamma = j->gamma, *beta = j->beta;
+  const size_t C = j->C, HW = j->HW, G = j->G, cpg = C / G, L = cpg * HW;
+  const float eps = j->eps;
+  const int silu = j->silu;
+  for (size_t ng = q0; ng < q1; ng++) {
     const size_t n = ng / G, g = ng % G;
     const float *xs = x + (n * C + g * cpg) * HW;
     float *ys = y + (n * C + g * cpg) * HW;
@@ -120,6 +131,16 @@ static ms_status gn_fast(float *y, const float *x, const float *gamma, const flo
       if (silu) ms__silu_array(yc, yc, HW);
     }
   }
+}
+
+static ms_status gn_fast(float *y, const float *x, const float *gamma, const float *beta,
+                         size_t N, size_t C, size_t HW, size_t G, float eps, int silu) {
+  ms_status s = gn_check(y, x, N, C, HW, G, eps);
+  if (s != MS_OK || N == 0 || C == 0 || HW == 0) return s;
+  const size_t L = C / G * HW;
+  gn_job j = {y, x, gamma, beta, C, HW, G, eps, silu};
+  /* groups per piece: at least 16384 floats */
+  ms__parallel_range(N * G, (16384 + L - 1) / L, gn_range, &j);
   return MS_OK;
 }
 

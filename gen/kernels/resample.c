@@ -7,6 +7,7 @@
  *
  * Reference: PyTorch F.interpolate(mode="nearest", scale_factor=2) and
  * F.avg_pool2d(kernel_size=2) (floor for odd sizes). */
+#include "core/pool.h"
 #include "kern_internal.h"
 
 void ms_upsample_nearest2x_ref(float *y, const float *x, size_t N, size_t C, size_t H, size_t W) {
@@ -16,10 +17,24 @@ void ms_upsample_nearest2x_ref(float *y, const float *x, size_t N, size_t C, siz
         y[(nc * 2 * H + i) * 2 * W + j] = x[(nc * H + i / 2) * W + j / 2];
 }
 
-void ms_upsample_nearest2x(float *y, const float *x, size_t N, size_t C, size_t H, size_t W) {
-  const size_t NC = N * C, W2 = 2 * W;
-#pragma omp parallel for schedule(static) if (NC * H * W > 65536)
-  for (size_t nc = 0; nc < NC; nc++) {
+typedef struct {
+  float *y;
+  const float *x;
+  size_t H, W;
+} resample_job;
+
+/* Planes at least 32768 input floats per piece. */
+static size_t plane_grain(size_t H, size_t W) {
+  const size_t hw = H * W;
+  return hw ? (32768 + hw - 1) / hw : 1;
+}
+
+static void upsample_range(void *ctx, size_t p0, size_t p1) {
+  const resample_job *jb = ctx;
+  float *y = jb->y;
+  const float *x = jb->x;
+  const size_t H = jb->H, W = jb->W, W2 = 2 * W;
+  for (size_t nc = p0; nc < p1; nc++) {
     for (size_t i = 0; i < H; i++) {
       const float *src = x + (nc * H + i) * W;
       float *d0 = y + (nc * 2 * H + 2 * i) * W2;
@@ -34,6 +49,11 @@ void ms_upsample_nearest2x(float *y, const float *x, size_t N, size_t C, size_t 
   }
 }
 
+void ms_upsample_nearest2x(float *y, const float *x, size_t N, size_t C, size_t H, size_t W) {
+  resample_job j = {y, x, H, W};
+  ms__parallel_range(N * C, plane_grain(H, W), upsample_range, &j);
+}
+
 void ms_avgpool2x_ref(float *y, const float *x, size_t N, size_t C, size_t H, size_t W) {
   const size_t Ho = H / 2, Wo = W / 2;
   for (size_t nc = 0; nc < N * C; nc++)
@@ -45,10 +65,12 @@ void ms_avgpool2x_ref(float *y, const float *x, size_t N, size_t C, size_t H, si
       }
 }
 
-void ms_avgpool2x(float *y, const float *x, size_t N, size_t C, size_t H, size_t W) {
-  const size_t Ho = H / 2, Wo = W / 2, NC = N * C;
-#pragma omp parallel for schedule(static) if (NC * H * W > 65536)
-  for (size_t nc = 0; nc < NC; nc++) {
+static void avgpool_range(void *ctx, size_t p0, size_t p1) {
+  const resample_job *jb = ctx;
+  float *y = jb->y;
+  const float *x = jb->x;
+  const size_t H = jb->H, W = jb->W, Ho = H / 2, Wo = W / 2;
+  for (size_t nc = p0; nc < p1; nc++) {
     for (size_t i = 0; i < Ho; i++) {
       const float *r0 = x + (nc * H + 2 * i) * W;
       const float *r1 = r0 + W;
@@ -57,4 +79,9 @@ void ms_avgpool2x(float *y, const float *x, size_t N, size_t C, size_t H, size_t
         d[j] = ((r0[2 * j] + r0[2 * j + 1]) + (r1[2 * j] + r1[2 * j + 1])) * 0.25f;
     }
   }
+}
+
+void ms_avgpool2x(float *y, const float *x, size_t N, size_t C, size_t H, size_t W) {
+  resample_job j = {y, x, H, W};
+  ms__parallel_range(N * C, plane_grain(H, W), avgpool_range, &j);
 }

@@ -10,6 +10,7 @@
  * Reference: PyTorch torch.nn.functional.silu. */
 #include <math.h>
 
+#include "core/pool.h"
 #include "kern_internal.h"
 
 void ms_silu_ref(float *y, const float *x, size_t n) {
@@ -19,11 +20,24 @@ void ms_silu_ref(float *y, const float *x, size_t n) {
   }
 }
 
-void ms_silu(float *y, const float *x, size_t n) {
-  const size_t chunk = 4096, nchunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (size_t c = 0; c < nchunks; c++) {
-    const size_t i0 = c * chunk;
-    ms__silu_array(y + i0, x + i0, n - i0 < chunk ? n - i0 : chunk);
+#define SILU_CHUNK 4096
+
+typedef struct {
+  float *y;
+  const float *x;
+  size_t n;
+} silu_job;
+
+/* Chunks [c0, c1) of SILU_CHUNK floats. */
+static void silu_range(void *ctx, size_t c0, size_t c1) {
+  const silu_job *j = ctx;
+  for (size_t c = c0; c < c1; c++) {
+    const size_t i0 = c * SILU_CHUNK;
+    ms__silu_array(j->y + i0, j->x + i0, j->n - i0 < SILU_CHUNK ? j->n - i0 : SILU_CHUNK);
   }
+}
+
+void ms_silu(float *y, const float *x, size_t n) {
+  silu_job j = {y, x, n};
+  ms__parallel_range((n + SILU_CHUNK - 1) / SILU_CHUNK, 8, silu_range, &j);
 }

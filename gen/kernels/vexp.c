@@ -27,6 +27,7 @@
 #define MS_HAVE_X86 1
 #endif
 
+#include "core/pool.h"
 #include "kern_internal.h"
 
 #define EXP_HI 89.0f
@@ -239,12 +240,24 @@ void ms_exp_ref(float *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = (float)exp((double)x[i]);
 }
 
-void ms_exp(float *y, const float *x, size_t n) {
-  const size_t chunk = 4096;
-  const size_t nchunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (size_t c = 0; c < nchunks; c++) {
-    const size_t i0 = c * chunk;
-    ms__exp_array(y + i0, x + i0, n - i0 < chunk ? n - i0 : chunk);
+#define EXP_CHUNK 4096
+
+typedef struct {
+  float *y;
+  const float *x;
+  size_t n;
+} exp_job;
+
+/* Chunks [c0, c1) of EXP_CHUNK floats. */
+static void exp_range(void *ctx, size_t c0, size_t c1) {
+  const exp_job *j = ctx;
+  for (size_t c = c0; c < c1; c++) {
+    const size_t i0 = c * EXP_CHUNK;
+    ms__exp_array(j->y + i0, j->x + i0, j->n - i0 < EXP_CHUNK ? j->n - i0 : EXP_CHUNK);
   }
+}
+
+void ms_exp(float *y, const float *x, size_t n) {
+  exp_job j = {y, x, n};
+  ms__parallel_range((n + EXP_CHUNK - 1) / EXP_CHUNK, 8, exp_range, &j);
 }

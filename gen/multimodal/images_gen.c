@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 
 #include "core/jsonloc.h"
+#include "core/pool.h"
 #include "medsynth/images.h"
 #include "medsynth/model.h"
 #include "medsynth/nifti.h"
@@ -589,6 +590,36 @@ static ms_status eval_param(ms_images *im, const fstate *fs, const ms_chunk *c, 
   return MS_OK;
 }
 
+/* One batch of phantom renders (core/pool.h): item i on the phantom buffer
+ * of the thread that takes it; an image depends only on (seed, row). */
+typedef struct {
+  const ms_images *im;
+  const fstate *fs;
+  rowout *ro;
+  float *ibuf;
+  uint8_t *mbuf;
+  uint64_t pseed, row0;
+} render_job;
+
+static void render_task(void *ctx, size_t i, size_t worker) {
+  const render_job *j = ctx;
+  const fstate *fs = j->fs;
+  const ms_images *im = j->im;
+  rowout *o = &j->ro[i];
+  ms_phantom_image *img = &fs->pimg[worker];
+  ms_phantom_params q = fs->f->phantom;
+  q.dose = o->dose;
+  uint64_t row = j->row0 + i;
+  o->st = ms_phantom_generate(img, &q, &o->sub, j->pseed, row, &o->d);
+  if (o->st) return;
+  memcpy(j->ibuf + i * fs->pix, img->image, fs->pix * sizeof(float));
+  memcpy(j->mbuf + i * fs->pix, img->mask, fs->pix);
+  o->n_les = (int)img->n_lesions;
+  memcpy(o->les, img->lesions, img->n_lesions * sizeof *o->les);
+  o->real = img->subject;
+  if (im->o.png_dir || im->o.nifti_dir) o->st = export_files(im, fs, img, row, &o->d);
+}
+
 static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
   const ms__image_field *f = fs->f;
   size_t n = c->n_rows;
@@ -637,24 +668,9 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
       o->sub.fat_mm = vals[MS__IMG_FAT_MM][r];
       o->dose = isnan(vals[MS__IMG_DOSE][r]) ? f->phantom.dose : vals[MS__IMG_DOSE][r];
     }
-    int nt = im->nthreads < (int)m ? im->nthreads : (int)m;
     fs->exp_hi = c->first_row + b0 + m;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (size_t i = 0; i < m; i++) {
-      rowout *o = &ro[i];
-      ms_phantom_image *img = &fs->pimg[omp_get_thread_num()];
-      ms_phantom_params q = f->phantom;
-      q.dose = o->dose;
-      uint64_t row = c->first_row + b0 + i;
-      o->st = ms_phantom_generate(img, &q, &o->sub, pseed, row, &o->d);
-      if (o->st) continue;
-      memcpy(ibuf + i * fs->pix, img->image, fs->pix * sizeof(float));
-      memcpy(mbuf + i * fs->pix, img->mask, fs->pix);
-      o->n_les = (int)img->n_lesions;
-      memcpy(o->les, img->lesions, img->n_lesions * sizeof *o->les);
-      o->real = img->subject;
-      if (im->o.png_dir || im->o.nifti_dir) o->st = export_files(im, fs, img, row, &o->d);
-    }
+    render_job job = {im, fs, ro, ibuf, mbuf, pseed, c->first_row + b0};
+    ms__parallel(m, (size_t)im->nthreads, render_task, &job);
     for (size_t i = 0; i < m && !st; i++) {
       if (!ro[i].st) continue;
       st = ro[i].st;

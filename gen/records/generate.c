@@ -47,6 +47,7 @@
 
 #include "medsynth/records.h"
 #include "medsynth/rng.h"
+#include "core/pool.h"
 #include "records/images.h"
 #include "records/plan.h"
 
@@ -1582,6 +1583,35 @@ static int in_subtree(const ms_spec *s, size_t ti, size_t root) {
   return 0;
 }
 
+/* One pass over the chunks of a round (core/pool.h): chunk i on the
+ * workspace of the thread that takes it. Which thread runs a chunk never
+ * changes its values (each chunk is a pure function of seed and rows). */
+typedef struct {
+  const ms_spec *s;
+  ws_t *ws;
+  rchunk *rcs;
+  uint64_t seed;
+  size_t rt;
+  const uint8_t *want;
+  char step; /* 'a', 'b' or 'c' */
+} step_job;
+
+static void step_task(void *ctx, size_t i, size_t worker) {
+  const step_job *j = ctx;
+  ws_t *w = &j->ws[worker];
+  rchunk *rc = &j->rcs[i];
+  w->d = &rc->d;
+  w->st = MS_OK;
+  w->seed = j->seed;
+  if (j->step == 'a')
+    step_a(w, j->s, j->rt, rc);
+  else if (j->step == 'b') {
+    if (rc->out[j->rt]->n) step_b(w, j->s, j->rt, rc, j->want);
+  } else {
+    step_c(w, j->s, rc);
+  }
+}
+
 ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_sink *sink,
                       ms_generate_report *report, ms_diag *d) {
   double t0 = now_s();
@@ -1705,14 +1735,8 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
                          pos_next, b, maxc);
         break;
       }
-#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
-      for (size_t i = 0; i < nc; i++) {
-        ws_t *w = &ws[omp_get_thread_num()];
-        w->d = &rcs[i].d;
-        w->st = MS_OK;
-        w->seed = seed;
-        step_a(w, s, rt, &rcs[i]);
-      }
+      step_job job = {s, ws, rcs, seed, rt, want, 'a'};
+      ms__parallel(nc, (size_t)nthreads, step_task, &job);
       for (size_t i = 0; i < nc && st == MS_OK; i++) {
         rchunk *rc = &rcs[i];
         if (rc->st) {
@@ -1734,14 +1758,8 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
         pos_next += end;
       }
       if (st) break;
-#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
-      for (size_t i = 0; i < nc; i++) {
-        ws_t *w = &ws[omp_get_thread_num()];
-        w->d = &rcs[i].d;
-        w->st = MS_OK;
-        w->seed = seed;
-        if (rcs[i].out[rt]->n) step_b(w, s, rt, &rcs[i], want);
-      }
+      job.step = 'b';
+      ms__parallel(nc, (size_t)nthreads, step_task, &job);
       for (size_t i = 0; i < nc && st == MS_OK; i++) {
         rchunk *rc = &rcs[i];
         if (rc->st) {
@@ -1762,14 +1780,8 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
         }
       }
       if (st) break;
-#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
-      for (size_t i = 0; i < nc; i++) {
-        ws_t *w = &ws[omp_get_thread_num()];
-        w->d = &rcs[i].d;
-        w->st = MS_OK;
-        w->seed = seed;
-        step_c(w, s, &rcs[i]);
-      }
+      job.step = 'c';
+      ms__parallel(nc, (size_t)nthreads, step_task, &job);
       for (size_t i = 0; i < nc && st == MS_OK; i++) {
         rchunk *rc = &rcs[i];
         if (rc->st) {

@@ -3,6 +3,7 @@ same model file, steps and (batch, threads) configurations; one child
 process per configuration so each peak RSS is its own.
 
   /usr/bin/python3 models/reference/bench_torch.py MODEL.h5 [--steps 50] [--images-b1 2]
+                                                   [--batches 1,16]
 """
 
 import argparse
@@ -51,8 +52,10 @@ def main():
     ap.add_argument("--images-b1", type=int, default=2)
     ap.add_argument("--cpu", action="store_true",
                     help="time with the process CPU clock (see bench_ddim.c)")
+    ap.add_argument("--batches", default="1,16",
+                    help="comma-separated batch sizes (default 1,16)")
     a = ap.parse_args()
-    for batch in (1, 16):
+    for batch in (int(b) for b in a.batches.split(",")):
         for threads in (1, 2):
             n = max(batch, a.images_b1)
             pid = os.fork()

@@ -12,7 +12,8 @@
  * Every op comes in two variants:
  *   ms_<op>_ref  plain loops, double accumulation where cheap; the yardstick.
  *   ms_<op>      the fast path: cache blocking, SIMD (AVX-512 / AVX2+FMA /
- *                portable GCC vectors, chosen at run time), OpenMP threads.
+ *                portable GCC vectors, chosen at run time), the library's
+ *                worker threads (medsynth/parallel.h).
  * Both have the same arguments, except that fast variants needing temporary
  * memory take (scratch, scratch_floats) last; the matching
  * ms_<op>_scratch_floats() says how many floats are enough.
@@ -21,9 +22,10 @@
  * then scratch. Every pointer has its shape in a comment; all tensors are
  * dense and row-major unless a leading dimension is given.
  *
- * Determinism: a fast kernel gives identical bytes for any OpenMP thread
- * count (omp_get_max_threads() at the call; from inside a parallel region a
- * kernel runs on one thread). Threads only split independent output tiles;
+ * Determinism: a fast kernel gives identical bytes for any thread count
+ * (omp_get_max_threads() at the call; from inside an OpenMP parallel region
+ * or a medsynth/parallel.h item a kernel runs on one thread). Threads only
+ * take independent output tiles, in whatever order they come free;
  * every output element is summed in one fixed order, and reductions
  * (GroupNorm statistics, softmax) use fixed blocks combined in fixed order.
  * The ISA path (AVX-512, AVX2, generic) is part of the result: different

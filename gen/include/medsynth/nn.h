@@ -13,8 +13,9 @@
  * The architectures are those of models/reference/medsynth_ref.py (UNet,
  * VAE); docs/model-format.md lists them. Every activation and kernel scratch
  * buffer is sized once in _new by walking the network in planning mode; a
- * forward pass allocates nothing. Threads: the kernels split work with
- * OpenMP (omp_get_max_threads()); every image's output is the same bytes for
+ * forward pass allocates nothing. Threads: the kernels split work over the
+ * library's worker threads (omp_get_max_threads() of them,
+ * medsynth/parallel.h); every image's output is the same bytes for
  * any batch size and thread count, because each kernel's per-element order
  * depends on the layer shape only (see medsynth/kernels.h).
  *
