@@ -210,6 +210,10 @@ static void child_main(int fd, shared_page *sh, ms__guard_fn fn, void *ctx) {
 #endif
   struct rlimit no_core = {0, 0};
   setrlimit(RLIMIT_CORE, &no_core);
+  /* A fault must end the child, not run the application's handlers (a test
+   * framework's would longjmp back into its runner, inside the child). */
+  static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+  for (size_t i = 0; i < sizeof faults / sizeof *faults; i++) signal(faults[i], SIG_DFL);
   ms__guard g = {sh};
   ms_diag cd;
   ms_diag_init(&cd);
