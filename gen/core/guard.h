@@ -25,7 +25,10 @@
  *
  * The child never returns into the caller: it leaves with _exit, so no
  * atexit handler (HDF5's library shutdown, stdio flushes) runs twice. It
- * only reads; it must not write files the parent has open.
+ * only reads; it must not write files the parent has open, and it must not
+ * use OpenMP (a forked child has only the calling thread, and libgomp's
+ * pool does not survive fork). Fault signals get their default action in
+ * the child, so a crash ends it rather than the application's handlers.
  *
  * Environment: MEDSYNTH_READ_TIMEOUT (seconds without progress, default
  * 10); MEDSYNTH_READ_GUARD=0 runs the function in-process (debuggers,

@@ -370,46 +370,53 @@ static herr_t array_cb(hid_t g, const char *name, const H5L_info_t *info, void *
   probe_ctx *c = ud;
   if (info->type != H5L_TYPE_HARD) return 0;
   if (!strncmp(name, "tables/", 7) || !strcmp(name, "tables")) return 0;
-  char where[1024];
-  snprintf(where, sizeof where, "/%s", name);
-  ms__guard_at(c->g, "%s", where);
-  H5O_info_t oi;
-  if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
-    c->st = h5fail(c, where, "cannot read the object's header");
+  size_t nl = strlen(name);
+  char *where = ms__malloc(nl + 2);
+  if (!where) {
+    c->st = MS_ERR_NOMEM;
     return -1;
   }
-  if (oi.type != H5O_TYPE_DATASET) return 0;
-  hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
-  if (ds < 0) {
-    c->st = h5fail(c, where, "cannot open the dataset");
-    return -1;
+  where[0] = '/';
+  memcpy(where + 1, name, nl + 1);
+  ms__guard_at(c->g, "%s", where);
+  ms_status st = MS_OK;
+  hid_t ds = -1;
+  H5O_info_t oi;
+  if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+    st = h5fail(c, where, "cannot read the object's header");
+    goto done;
+  }
+  if (oi.type != H5O_TYPE_DATASET) goto done;
+  if ((ds = H5Dopen2(g, name, H5P_DEFAULT)) < 0) {
+    st = h5fail(c, where, "cannot open the dataset");
+    goto done;
   }
   int rank = 0;
   uint64_t dims[MAX_RANK];
-  if (array_shape(ds, &rank, dims) == MS_DT_COUNT) {
-    H5Dclose(ds);
-    return 0;
-  }
+  if (array_shape(ds, &rank, dims) == MS_DT_COUNT) goto done;
   if (++c->n > MAX_OBJECTS) {
-    H5Dclose(ds);
-    c->st = ms_diag_add(c->d, MS_ERR_DATA, c->path, 0, 0, NULL, "more than %d arrays (damaged?)",
-                        MAX_OBJECTS);
-    return -1;
+    st = ms_diag_add(c->d, MS_ERR_DATA, c->path, 0, 0, NULL, "more than %d arrays (damaged?)",
+                     MAX_OBJECTS);
+    goto done;
   }
   int has_items = 0, has_xxh = 0;
   uint64_t items = 0, xxh = 0;
-  ms_status st = obj_attr_u64(c, ds, where, "items", &has_items, &items);
+  st = obj_attr_u64(c, ds, where, "items", &has_items, &items);
   if (!st) st = obj_attr_u64(c, ds, where, "xxh64_items", &has_xxh, &xxh);
+  if (st) goto done;
   ms__guard_at(c->g, "%s: chunk index", where);
-  uint64_t storage = st ? 0 : H5Dget_storage_size(ds);
-  H5Dclose(ds);
-  if ((c->st = st)) return -1;
+  uint64_t storage = H5Dget_storage_size(ds);
+  H5Eclear2(H5E_DEFAULT);
   ms__gbuf_put_str(&c->list, where);
   ms__gbuf_put_u64(&c->list, (uint64_t)has_items | (uint64_t)has_xxh << 1);
   ms__gbuf_put_u64(&c->list, items);
   ms__gbuf_put_u64(&c->list, xxh);
   ms__gbuf_put_u64(&c->list, storage);
-  return 0;
+done:
+  if (ds >= 0) H5Dclose(ds);
+  free(where);
+  c->st = st;
+  return st ? -1 : 0;
 }
 
 /* Appends c->list (c->n entries) to out as "u64 n, entries". */
