@@ -430,7 +430,11 @@ static int cmd_inspect(int argc, char **argv) {
     for (size_t i = 0; i < ms_table_reader_n_attrs(r); i++)
       if (!strcmp(ms_table_reader_attr_name(r, i), "spec")) spec = ms_table_reader_attr_value(r, i);
     int rc = MS_EXIT_OK;
-    if (spec) {
+    ms_cli_print_diag(&d);
+    if (spec && !strcmp(spec, "(unreadable)")) {
+      ms_cli_error("inspect", "%s: the stored spec cannot be read (damaged file)", path);
+      rc = MS_EXIT_DATAERR;
+    } else if (spec) {
       fputs(spec, stdout);
       if (*spec && spec[strlen(spec) - 1] != '\n') fputc('\n', stdout);
     } else {
@@ -469,7 +473,8 @@ static int cmd_inspect(int argc, char **argv) {
     if (!only || t == only_idx) rc = inspect_table(r, t, verify, top, &d);
   for (size_t a = 0; !only && a < ms_table_reader_n_arrays(r) && rc == MS_EXIT_OK; a++)
     rc = inspect_array(r, a, verify, &d);
-  if (rc != MS_EXIT_OK) ms_cli_print_diag(&d);
+  /* Warnings (unreadable provenance, say) are shown even when the rest reads. */
+  if (rc != MS_EXIT_OK || d.count) ms_cli_print_diag(&d);
   ms_table_reader_free(r);
   ms_diag_deinit(&d);
   return rc;

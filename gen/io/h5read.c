@@ -57,7 +57,7 @@ typedef struct {
   catidx **cats; /* per column, sorted by label (categorical only) */
   /* From the guarded probe: */
   char *json;
-  int has_rows_attr, has_xxh;
+  int has_rows_attr, has_xxh, xxh_unreadable;
   uint64_t rows_attr, xxh, storage;
 } rtable;
 
@@ -67,7 +67,7 @@ typedef struct {
   int rank;
   uint64_t dims[MAX_RANK];
   hid_t dset;
-  int has_items, has_xxh;
+  int has_items, has_xxh, xxh_unreadable;
   uint64_t items, xxh, storage;
 } rarray;
 
@@ -107,9 +107,16 @@ static ms_status grow(ms_table_reader *r, size_t bytes) {
  *
  *   u64 n, n x (str name, str text)                root attributes
  *   u64 n, n x (str name, str schema, u64 flags,   tables (flags: 1 rows
- *               u64 rows, u64 xxh64, u64 storage)  attribute, 2 xxh64)
+ *               u64 rows, u64 xxh64, u64 storage)  attribute, 2 xxh64,
+ *                                                  4 xxh64 unreadable)
  *   u64 n, n x (str path, u64 flags, u64 items,    arrays (flags: 1 items,
- *               u64 xxh64_items, u64 storage)      2 xxh64_items)
+ *               u64 xxh64_items, u64 storage)      2 xxh64_items, 4 it is
+ *                                                  unreadable)
+ *
+ * Damage to what a reader can do without (provenance attributes, `rows`,
+ * the checksums, `items`) is a warning: the value reads "(unreadable)", a
+ * count is not cross-checked, and verification fails later. Damage to what
+ * it needs (medsynth_format, a schema, a dataset) ends the open.
  */
 
 typedef struct {
@@ -307,6 +314,32 @@ static ms_status obj_attr_u64(probe_ctx *c, hid_t obj, const char *where, const 
   return st;
 }
 
+/* Moves the entries of `from` into c->d as warnings. */
+static void demote(probe_ctx *c, const ms_diag *from) {
+  for (size_t i = 0; i < from->count; i++) {
+    const ms_diag_entry *e = &from->entries[i];
+    ms_diag_warn(c->d, e->file, e->line, e->column, e->where, "%s", e->message);
+  }
+}
+
+/* An attribute the reader can do without: a failure other than running
+ * out of memory becomes a warning and *has = -1 (unreadable). */
+static ms_status optional_u64(probe_ctx *c, hid_t obj, const char *where, const char *name,
+                              int *has, uint64_t *v) {
+  ms_diag scratch, *keep = c->d;
+  ms_diag_init(&scratch);
+  c->d = &scratch;
+  ms_status st = obj_attr_u64(c, obj, where, name, has, v);
+  c->d = keep;
+  if (st && st != MS_ERR_NOMEM) {
+    demote(c, &scratch);
+    *has = -1;
+    st = MS_OK;
+  }
+  ms_diag_deinit(&scratch);
+  return st;
+}
+
 static herr_t root_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void *ud) {
   (void)info;
   probe_ctx *c = ud;
@@ -316,9 +349,19 @@ static herr_t root_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, 
     return -1;
   }
   char *v = NULL;
-  if ((c->st = obj_attr_text(c, loc, "/", name, &v))) return -1;
+  ms_diag scratch, *keep = c->d;
+  ms_diag_init(&scratch);
+  c->d = &scratch;
+  ms_status st = obj_attr_text(c, loc, "/", name, &v);
+  c->d = keep;
+  if (st && st != MS_ERR_NOMEM) demote(c, &scratch);
+  ms_diag_deinit(&scratch);
+  if (st == MS_ERR_NOMEM) {
+    c->st = st;
+    return -1;
+  }
   ms__gbuf_put_str(&c->list, name);
-  ms__gbuf_put_str(&c->list, v ? v : "");
+  ms__gbuf_put_str(&c->list, st ? "(unreadable)" : v ? v : "");
   free(v);
   return 0;
 }
@@ -401,14 +444,15 @@ static herr_t array_cb(hid_t g, const char *name, const H5L_info_t *info, void *
   }
   int has_items = 0, has_xxh = 0;
   uint64_t items = 0, xxh = 0;
-  st = obj_attr_u64(c, ds, where, "items", &has_items, &items);
-  if (!st) st = obj_attr_u64(c, ds, where, "xxh64_items", &has_xxh, &xxh);
+  st = optional_u64(c, ds, where, "items", &has_items, &items);
+  if (!st) st = optional_u64(c, ds, where, "xxh64_items", &has_xxh, &xxh);
   if (st) goto done;
   ms__guard_at(c->g, "%s: chunk index", where);
   uint64_t storage = H5Dget_storage_size(ds);
   H5Eclear2(H5E_DEFAULT);
   ms__gbuf_put_str(&c->list, where);
-  ms__gbuf_put_u64(&c->list, (uint64_t)has_items | (uint64_t)has_xxh << 1);
+  ms__gbuf_put_u64(&c->list, (uint64_t)(has_items > 0) | (uint64_t)(has_xxh > 0) << 1 |
+                                 (uint64_t)(has_xxh < 0) << 2);
   ms__gbuf_put_u64(&c->list, items);
   ms__gbuf_put_u64(&c->list, xxh);
   ms__gbuf_put_u64(&c->list, storage);
@@ -465,8 +509,8 @@ static ms_status probe_tables(probe_ctx *c, hid_t file, ms__gbuf *out) {
     if (!st) st = obj_attr_text(c, ds, where, "medsynth_schema", &json);
     if (!st && !json)
       st = ms_diag_add(c->d, MS_ERR_DATA, c->path, 0, 0, where, "table has no medsynth_schema attribute");
-    if (!st) st = obj_attr_u64(c, ds, where, "rows", &has_rows, &rows);
-    if (!st) st = obj_attr_u64(c, ds, where, "xxh64", &has_xxh, &xxh);
+    if (!st) st = optional_u64(c, ds, where, "rows", &has_rows, &rows);
+    if (!st) st = optional_u64(c, ds, where, "xxh64", &has_xxh, &xxh);
     if (!st) {
       ms__guard_at(c->g, "%s: chunk index", where);
       storage = H5Dget_storage_size(ds);
@@ -475,7 +519,8 @@ static ms_status probe_tables(probe_ctx *c, hid_t file, ms__gbuf *out) {
     if (ds >= 0) H5Dclose(ds);
     ms__gbuf_put_str(out, name);
     ms__gbuf_put_str(out, json);
-    ms__gbuf_put_u64(out, (uint64_t)has_rows | (uint64_t)has_xxh << 1);
+    ms__gbuf_put_u64(out, (uint64_t)(has_rows > 0) | (uint64_t)(has_xxh > 0) << 1 |
+                              (uint64_t)(has_xxh < 0) << 2);
     ms__gbuf_put_u64(out, rows);
     ms__gbuf_put_u64(out, xxh);
     ms__gbuf_put_u64(out, storage);
@@ -714,6 +759,7 @@ static ms_status take_manifest(ms_table_reader *r, ms__gbuf *b, ms_diag *d) {
     t->storage = ms__gbuf_get_u64(b);
     t->has_rows_attr = (flags & 1) != 0;
     t->has_xxh = (flags & 2) != 0;
+    t->xxh_unreadable = (flags & 4) != 0;
     if (!t->name || !t->json || b->fail) {
       r->n_tables++;
       goto bad;
@@ -732,6 +778,7 @@ static ms_status take_manifest(ms_table_reader *r, ms__gbuf *b, ms_diag *d) {
     a->storage = ms__gbuf_get_u64(b);
     a->has_items = (flags & 1) != 0;
     a->has_xxh = (flags & 2) != 0;
+    a->xxh_unreadable = (flags & 4) != 0;
     if (!a->path || b->fail) {
       r->n_arrays++;
       goto bad;
@@ -959,6 +1006,9 @@ ms_status ms_table_reader_verify(ms_table_reader *r, size_t table, uint64_t *com
                                  ms_diag *d) {
   if (table >= r->n_tables) return MS_ERR_INVALID;
   rtable *t = &r->tables[table];
+  if (t->xxh_unreadable)
+    return ms_diag_add(d, MS_ERR_DATA, r->path, 0, 0, t->name,
+                       "the table's xxh64 attribute cannot be read (damaged)");
   if (!t->has_xxh)
     return ms_diag_add(d, MS_ERR_NOTFOUND, r->path, 0, 0, t->name, "table has no xxh64 attribute");
   const uint64_t stored = t->xxh;
@@ -1047,6 +1097,9 @@ ms_status ms_table_reader_read_items(ms_table_reader *r, size_t array, uint64_t 
 ms_status ms_table_reader_verify_array(ms_table_reader *r, size_t array, ms_diag *d) {
   if (array >= r->n_arrays) return MS_ERR_INVALID;
   rarray *a = &r->arrays[array];
+  if (a->xxh_unreadable)
+    return ms_diag_add(d, MS_ERR_DATA, r->path, 0, 0, a->path,
+                       "the array's xxh64_items attribute cannot be read (damaged)");
   if (!a->has_xxh) return MS_ERR_NOTFOUND;
   const uint64_t stored = a->xxh;
   ms__h5quiet q;
