@@ -41,6 +41,13 @@
 
 #include "core/alloc.h"
 
+#if defined(MS_SANITIZE) && defined(__has_include)
+#if __has_include(<sanitizer/common_interface_defs.h>)
+#include <sanitizer/common_interface_defs.h>
+#define MS_HAVE_SANITIZER_IFACE 1
+#endif
+#endif
+
 #define FRAME_MAGIC 0x3147524453534d00ull /* "\0MSSDRG1" */
 #define MAX_ENTRIES 100000
 #define MAX_FRAME ((size_t)1 << 34)
@@ -214,6 +221,12 @@ static void child_main(int fd, shared_page *sh, ms__guard_fn fn, void *ctx) {
    * framework's would longjmp back into its runner, inside the child). */
   static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
   for (size_t i = 0; i < sizeof faults / sizeof *faults; i++) signal(faults[i], SIG_DFL);
+#ifdef MS_HAVE_SANITIZER_IFACE
+  /* Likewise a sanitizer report ends only the child: a death callback (a
+   * fuzzer's, which saves the input as a crash) belongs to the parent, which
+   * reports the damage. */
+  __sanitizer_set_death_callback(NULL);
+#endif
   ms__guard g = {sh};
   ms_diag cd;
   ms_diag_init(&cd);
