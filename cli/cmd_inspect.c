@@ -20,6 +20,9 @@
 #include "medsynth/table.h"
 
 #define READ_ROWS 65536
+/* Bytes of one chunk's buffers at most (wide string columns get fewer rows
+ * per read). */
+#define READ_BYTES ((size_t)256 << 20)
 #define MAX_DISTINCT 4096
 
 typedef struct {
@@ -239,7 +242,15 @@ static int inspect_table(ms_table_reader *r, size_t t, int verify, int top, ms_d
          s->parent ? ", parent " : "", s->parent ? s->parent : "");
   colstat *st = calloc(s->n_columns ? s->n_columns : 1, sizeof *st);
   ms_chunk *c = NULL;
-  if (!st || ms_chunk_new(&c, s, READ_ROWS)) {
+  size_t row_bytes = 1;
+  for (size_t j = 0; j < s->n_columns; j++) {
+    size_t w = ms_column_value_size(&s->columns[j]) + 1;
+    row_bytes = w > READ_BYTES - row_bytes ? READ_BYTES : row_bytes + w;
+  }
+  size_t per_read = READ_BYTES / row_bytes;
+  if (per_read > READ_ROWS) per_read = READ_ROWS;
+  if (per_read < 1) per_read = 1;
+  if (!st || ms_chunk_new(&c, s, per_read)) {
     free(st);
     return MS_EXIT_SOFTWARE;
   }
@@ -360,8 +371,9 @@ static void usage(FILE *f) {
           "  --table NAME  only this table (arrays are then skipped)\n"
           "  --spec        print the dataset spec stored in the file, nothing else\n"
           "  -h, --help    this text\n\n"
-          "exit codes: 0 ok; 64 usage; 65 checksum mismatch or corrupt data;\n"
-          "            66 missing file, not an HDF5 file, or not a medsynth file\n");
+          "exit codes: 0 ok; 64 usage; 65 checksum mismatch or corrupt data (a damaged\n"
+          "            file); 66 missing file, not an HDF5 file, or not a medsynth file;\n"
+          "            74 read error\n");
 }
 
 static int cmd_inspect(int argc, char **argv) {
@@ -418,7 +430,11 @@ static int cmd_inspect(int argc, char **argv) {
     for (size_t i = 0; i < ms_table_reader_n_attrs(r); i++)
       if (!strcmp(ms_table_reader_attr_name(r, i), "spec")) spec = ms_table_reader_attr_value(r, i);
     int rc = MS_EXIT_OK;
-    if (spec) {
+    ms_cli_print_diag(&d);
+    if (spec && !strcmp(spec, "(unreadable)")) {
+      ms_cli_error("inspect", "%s: the stored spec cannot be read (damaged file)", path);
+      rc = MS_EXIT_DATAERR;
+    } else if (spec) {
       fputs(spec, stdout);
       if (*spec && spec[strlen(spec) - 1] != '\n') fputc('\n', stdout);
     } else {
@@ -457,7 +473,8 @@ static int cmd_inspect(int argc, char **argv) {
     if (!only || t == only_idx) rc = inspect_table(r, t, verify, top, &d);
   for (size_t a = 0; !only && a < ms_table_reader_n_arrays(r) && rc == MS_EXIT_OK; a++)
     rc = inspect_array(r, a, verify, &d);
-  if (rc != MS_EXIT_OK) ms_cli_print_diag(&d);
+  /* Warnings (unreadable provenance, say) are shown even when the rest reads. */
+  if (rc != MS_EXIT_OK || d.count) ms_cli_print_diag(&d);
   ms_table_reader_free(r);
   ms_diag_deinit(&d);
   return rc;

@@ -10,6 +10,7 @@
  * ctest-labels: unit parity golden */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <time.h>
 #include <stddef.h>
 #include <cmocka.h>
 
@@ -529,6 +530,60 @@ static void test_nn_loader_survives_corrupt_headers(void **state) {
   unlink(p);
 }
 
+/* HDF5 1.10.8 loops forever on a global heap whose free-space object has
+ * size 0, and crashes on a heap object larger than its collection; the
+ * config attribute is a variable-length string in that heap. The loader
+ * reads in a guarded child (core/guard.h) and must report, naming the
+ * attribute, within the time limit. The heap is found by walking it. */
+static void damage_heap(const char *p, int huge) {
+  FILE *f = fopen(p, "r+b");
+  assert_non_null(f);
+  unsigned char b[16];
+  long at = -1;
+  for (long off = 0; off < 65536 && at < 0; off += 8) {
+    fseek(f, off, SEEK_SET);
+    if (fread(b, 1, 16, f) == 16 && !memcmp(b, "GCOL", 4) && b[4] == 1) at = off;
+  }
+  assert_true(at >= 0);
+  uint64_t size = 0;
+  for (int i = 0; i < 8; i++) size |= (uint64_t)b[8 + i] << (8 * i);
+  long p0 = at + 16, end = at + (long)size;
+  int done = 0;
+  for (long q = p0; q + 16 <= end && !done;) {
+    fseek(f, q, SEEK_SET);
+    assert_int_equal(fread(b, 1, 16, f), 16);
+    unsigned idx = b[0] | (unsigned)b[1] << 8;
+    uint64_t sz = 0;
+    for (int i = 0; i < 8; i++) sz |= (uint64_t)b[8 + i] << (8 * i);
+    if ((huge && q == p0) || (!huge && idx == 0)) {
+      uint64_t v = huge ? (uint64_t)1 << 28 : 0;
+      for (int i = 0; i < 8; i++) b[8 + i] = (unsigned char)(v >> (8 * i));
+      fseek(f, q + 8, SEEK_SET);
+      fwrite(b + 8, 1, 8, f);
+      done = 1;
+    }
+    q += idx ? 16 + (long)((sz + 7) & ~(uint64_t)7) : (long)sz;
+  }
+  fclose(f);
+  assert_true(done);
+}
+
+static void test_nn_loader_survives_damaged_heap(void **state) {
+  (void)state;
+  setenv("MEDSYNTH_READ_TIMEOUT", "2", 1);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  const char *p = fresh_copy("heap_loop");
+  damage_heap(p, 0);
+  expect_load_error(p, MS_ERR_FORMAT, NULL, "could not be read within 2 s");
+  p = fresh_copy("heap_huge");
+  damage_heap(p, 1);
+  expect_load_error(p, MS_ERR_FORMAT, NULL, "");
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  assert_true(t1.tv_sec - t0.tv_sec < 15);
+  unsetenv("MEDSYNTH_READ_TIMEOUT");
+}
+
 static void test_nn_loader_reports_metadata(void **state) {
   (void)state;
   ms_model *m = load_ok(gp("unet_eps.h5"));
@@ -567,6 +622,7 @@ int main(void) {
       cmocka_unit_test(test_nn_loader_rejects_bad_config),
       cmocka_unit_test(test_nn_loader_rejects_altered_weights),
       cmocka_unit_test(test_nn_loader_survives_corrupt_headers),
+      cmocka_unit_test(test_nn_loader_survives_damaged_heap),
       cmocka_unit_test(test_nn_loader_reports_metadata),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,6 +45,8 @@ int ms__fault_fire(void) {
   return 1;
 }
 
+int ms__fault_armed(void) { return atomic_load_explicit(&g_armed, memory_order_relaxed); }
+
 static void *cjson_malloc(size_t n) { return ms__malloc(n); }
 
 void ms_faultsim_config(long delay, long repeat) {

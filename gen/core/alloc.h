@@ -13,6 +13,8 @@
 #include <stdio.h>
 
 int ms__fault_fire(void);
+/* Non-zero while allocation-failure simulation is armed. */
+int ms__fault_armed(void);
 
 void *ms__malloc(size_t n);
 void *ms__calloc(size_t count, size_t size);

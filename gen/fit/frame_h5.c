@@ -25,6 +25,9 @@
 #include "medsynth/table.h"
 
 #define CHUNK 65536
+/* Bytes of one chunk's buffers at most (wide string columns get fewer rows
+ * per chunk). */
+#define CHUNK_BYTES ((size_t)256 << 20)
 
 typedef struct {
   const ms_column *sc;
@@ -89,6 +92,17 @@ static void cell_text(const ms_column *c, const ms_colbuf *b, size_t r, char *bu
   }
 }
 
+/* Rows per chunk: CHUNK, fewer when rows are wide. */
+static size_t chunk_rows(const ms_table_schema *s) {
+  size_t row = 1;
+  for (size_t j = 0; j < s->n_columns; j++) {
+    size_t w = ms_column_value_size(&s->columns[j]) + 1;
+    row = w > CHUNK_BYTES - row ? CHUNK_BYTES : row + w;
+  }
+  size_t n = CHUNK_BYTES / row;
+  return n < 1 ? 1 : n > CHUNK ? CHUNK : n;
+}
+
 /* Fewest decimals (0..9) that print v exactly at %.17g precision. */
 static int decimals_of(double v, int from) {
   char b[64];
@@ -135,6 +149,12 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
   }
   const ms_table_schema *s = ms_table_reader_schema(rd, ti);
   uint64_t rows = ms_table_reader_rows(rd, ti);
+  if (rows > SIZE_MAX / sizeof(double) / 2) {
+    st = ms_diag_add(d, MS_ERR_DATA, path, 0, 0, s->name, "%llu rows do not fit in memory",
+                     (unsigned long long)rows);
+    ms_table_reader_free(rd);
+    return st;
+  }
   size_t n = (size_t)rows;
   ms_frame *f = ms__calloc(1, sizeof *f);
   colstate *cs = ms__calloc(s->n_columns + 1, sizeof *cs);
@@ -228,7 +248,8 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
     st = ms_diag_add(d, MS_ERR_DATA, path, 0, 0, s->name, "no column can be read");
     goto done;
   }
-  if ((st = ms_chunk_new(&ch, s, rows < CHUNK ? (size_t)rows : CHUNK))) goto done;
+  size_t per = chunk_rows(s);
+  if ((st = ms_chunk_new(&ch, s, rows < per ? (size_t)rows : per))) goto done;
   char text[4096];
   for (uint64_t r0 = 0; r0 < rows && !st; r0 += ch->n_rows) {
     if ((st = ms_table_reader_read(rd, ti, r0, ch, d))) break;

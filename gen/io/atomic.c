@@ -439,20 +439,47 @@ static herr_t walk_last(unsigned n, const H5E_error2_t *e, void *ud) {
   return 0;
 }
 
-ms_status ms__h5_error(ms_diag *d, ms_status st, const char *where, const char *fmt, ...) {
+static ms_status h5_verror(ms_diag *d, ms_status st, const char *file, const char *where,
+                           const char *fmt, va_list ap) {
   char cause[256] = "";
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_last, cause);
   H5Eclear2(H5E_DEFAULT);
   char *msg = NULL;
+  if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+  if (cause[0])
+    ms_diag_add(d, st, file, 0, 0, where, "%s (HDF5: %s)", msg ? msg : "HDF5 error", cause);
+  else
+    ms_diag_add(d, st, file, 0, 0, where, "%s", msg ? msg : "HDF5 error");
+  free(msg);
+  return st;
+}
+
+static herr_t walk_read_error(unsigned n, const H5E_error2_t *e, void *ud) {
+  (void)n;
+  if (e->min_num == H5E_READERROR) *(int *)ud = 1;
+  return 0;
+}
+
+ms_status ms__h5_read_status(void) {
+  int io = 0;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_read_error, &io);
+  return io ? MS_ERR_IO : MS_ERR_DATA;
+}
+
+ms_status ms__h5_error(ms_diag *d, ms_status st, const char *where, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+  h5_verror(d, st, NULL, where, fmt, ap);
   va_end(ap);
-  if (cause[0])
-    ms_diag_add(d, st, NULL, 0, 0, where, "%s (HDF5: %s)", msg ? msg : "HDF5 error", cause);
-  else
-    ms_diag_add(d, st, NULL, 0, 0, where, "%s", msg ? msg : "HDF5 error");
-  free(msg);
+  return st;
+}
+
+ms_status ms__h5_error_at(ms_diag *d, ms_status st, const char *file, const char *where,
+                          const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  h5_verror(d, st, file, where, fmt, ap);
+  va_end(ap);
   return st;
 }
 

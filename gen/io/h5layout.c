@@ -17,6 +17,7 @@
  * memory are the file's bytes. */
 #include <cjson/cJSON.h>
 #include "core/alloc.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -263,12 +264,17 @@ static char *dup_json_str(const cJSON *o, const char *k, int *bad) {
   return r;
 }
 
-ms_status ms__schema_from_json(ms_table_schema *s, const char *json, ms_diag *d,
-                               const char *where) {
+/* A string column wider than this is not something medsynth writes
+ * (specs are bounded far below it); rejecting it keeps chunk buffers of
+ * rows x width within memory. */
+#define MAX_STR_WIDTH ((size_t)1 << 20)
+
+ms_status ms__schema_from_json(ms_table_schema *s, const char *json, const char *file,
+                               const char *where, ms_diag *d) {
   memset(s, 0, sizeof *s);
   cJSON *root = cJSON_Parse(json);
   if (!root)
-    return ms_diag_add(d, MS_ERR_FORMAT, NULL, 0, 0, where, "schema attribute is not valid JSON");
+    return ms_diag_add(d, MS_ERR_DATA, file, 0, 0, where, "schema attribute is not valid JSON");
   int bad = 0;
   s->name = dup_json_str(root, "name", &bad);
   s->parent = dup_json_str(root, "parent", &bad);
@@ -293,9 +299,14 @@ ms_status ms__schema_from_json(ms_table_schema *s, const char *json, ms_diag *d,
       c->references = dup_json_str(o, "references", &bad);
       const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "precision");
       c->precision = cJSON_IsNumber(p) ? p->valueint : -1;
+      if (c->precision < -1 || c->precision > 1000) bad = 1;
       c->nullable = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "nullable"));
       const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "str_width");
-      c->str_width = cJSON_IsNumber(w) && w->valuedouble >= 0 ? (size_t)w->valuedouble : 0;
+      if (cJSON_IsNumber(w) && w->valuedouble >= 0 && w->valuedouble <= (double)MAX_STR_WIDTH &&
+          w->valuedouble == floor(w->valuedouble))
+        c->str_width = (size_t)w->valuedouble;
+      else if (w && !cJSON_IsNull(w))
+        bad = 1;
       const cJSON *cats = cJSON_GetObjectItemCaseSensitive(o, "categories");
       if (c->type == MS_COL_CATEGORICAL) {
         if (!cJSON_IsArray(cats)) {
@@ -321,7 +332,7 @@ ms_status ms__schema_from_json(ms_table_schema *s, const char *json, ms_diag *d,
   cJSON_Delete(root);
   if (bad) {
     ms_table_schema_deinit(s);
-    return ms_diag_add(d, MS_ERR_FORMAT, NULL, 0, 0, where,
+    return ms_diag_add(d, MS_ERR_DATA, file, 0, 0, where,
                        "schema attribute is malformed (not written by medsynth?)");
   }
   return MS_OK;

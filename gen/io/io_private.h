@@ -36,6 +36,13 @@ void ms__h5_quiet_end(const ms__h5quiet *q);
 /* Adds a diag entry "<message>: <innermost HDF5 error text>". */
 ms_status ms__h5_error(ms_diag *d, ms_status st, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* After a failed read: MS_ERR_IO when HDF5's error stack holds a failed
+ * system read, MS_ERR_DATA otherwise (a chunk that does not decompress, an
+ * address outside the file: damage). Leaves the stack as it is. */
+ms_status ms__h5_read_status(void);
+/* The same with the file named in the entry. */
+ms_status ms__h5_error_at(ms_diag *d, ms_status st, const char *file, const char *where,
+                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* ---- chunk codec ----------------------------------------------------- */
 
@@ -113,8 +120,11 @@ hid_t ms__h5_bool_type(void);
 size_t ms__h5_compound_bytes(const ms_table_schema *s, size_t first, size_t n);
 /* Schema <-> JSON text stored in the "medsynth_schema" attribute. */
 char *ms__schema_to_json(const ms_table_schema *s);
-ms_status ms__schema_from_json(ms_table_schema *s, const char *json, ms_diag *d,
-                               const char *where);
+/* Parses the schema JSON of `file` (named in diagnostics, with `where`);
+ * every size in it is bounded (str_width, precision). MS_ERR_DATA when the
+ * text is not a schema medsynth writes. */
+ms_status ms__schema_from_json(ms_table_schema *s, const char *json, const char *file,
+                               const char *where, ms_diag *d);
 
 /* Validity member suffix. */
 #define MS__VALID_SUFFIX "__valid"

@@ -13,6 +13,8 @@
 #include "medsynth/model.h"
 #include "core/alloc.h"
 #include "core/diag.h"
+#include "core/guard.h"
+#include "core/h5super.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -569,9 +571,12 @@ uint64_t ms_model_hash_tensors(const ms_tensor *const *sorted, size_t n, const f
   return h;
 }
 
+/* Longest string attribute read (the config and metadata are a few KB). */
+#define MAX_ATTR_TEXT ((size_t)64 << 20)
+
 /* Reads a string attribute (fixed or variable length) of `obj`; malloc'd
- * copy or NULL when absent or not a string, or (*nomem set) when the copy
- * cannot be allocated. */
+ * copy or NULL when absent, not one string, or implausibly long, or
+ * (*nomem set) when the copy cannot be allocated. */
 static char *read_str_attr(hid_t obj, const char *name, int *nomem) {
   *nomem = 0;
   if (H5Aexists(obj, name) <= 0) return NULL;
@@ -580,32 +585,31 @@ static char *read_str_attr(hid_t obj, const char *name, int *nomem) {
   char *out = NULL;
   hid_t ft = H5Aget_type(a);
   hid_t sp = H5Aget_space(a);
-  if (ft >= 0 && sp >= 0 && H5Tget_class(ft) == H5T_STRING && H5Sget_simple_extent_npoints(sp) == 1) {
-    if (H5Tis_variable_str(ft) > 0) {
-      hid_t mt = H5Tcopy(H5T_C_S1);
-      H5Tset_size(mt, H5T_VARIABLE);
-      H5Tset_cset(mt, H5Tget_cset(ft));
+  hid_t mt = -1;
+  H5T_cset_t cs = ft >= 0 ? H5Tget_cset(ft) : H5T_CSET_ERROR;
+  if (ft >= 0 && sp >= 0 && cs >= 0 && H5Tget_class(ft) == H5T_STRING &&
+      H5Sget_simple_extent_npoints(sp) == 1 && (mt = H5Tcopy(H5T_C_S1)) >= 0 &&
+      H5Tset_cset(mt, cs) >= 0) {
+    htri_t var = H5Tis_variable_str(ft);
+    if (var > 0) {
       char *v = NULL;
-      if (H5Aread(a, mt, &v) >= 0 && v) {
-        out = ms__strdup(v);
+      if (H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(a, mt, &v) >= 0 && v) {
+        out = ms__strndup(v, MAX_ATTR_TEXT);
         if (!out) *nomem = 1;
         H5free_memory(v);
       }
-      H5Tclose(mt);
-    } else {
+    } else if (var == 0) {
       size_t n = H5Tget_size(ft);
-      hid_t mt = H5Tcopy(H5T_C_S1);
-      H5Tset_size(mt, n + 1);
-      H5Tset_strpad(mt, H5T_STR_NULLTERM);
-      out = ms__calloc(n + 2, 1);
-      if (!out) *nomem = 1;
-      if (out && H5Aread(a, mt, out) < 0) {
+      if (n > 0 && n <= MAX_ATTR_TEXT && H5Tset_size(mt, n + 1) >= 0 &&
+          H5Tset_strpad(mt, H5T_STR_NULLTERM) >= 0 && !(out = ms__calloc(n + 2, 1)))
+        *nomem = 1;
+      else if (out && H5Aread(a, mt, out) < 0) {
         free(out);
         out = NULL;
       }
-      H5Tclose(mt);
     }
   }
+  if (mt >= 0) H5Tclose(mt);
   if (sp >= 0) H5Sclose(sp);
   if (ft >= 0) H5Tclose(ft);
   H5Aclose(a);
@@ -616,8 +620,10 @@ static int read_int_attr(hid_t obj, const char *name, int64_t *v) {
   if (H5Aexists(obj, name) <= 0) return 0;
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
   if (a < 0) return -1;
-  hid_t ft = H5Aget_type(a);
-  int ok = ft >= 0 && H5Tget_class(ft) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_INT64, v) >= 0;
+  hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
+  int ok = ft >= 0 && sp >= 0 && H5Tget_class(ft) == H5T_INTEGER &&
+           H5Sget_simple_extent_npoints(sp) == 1 && H5Aread(a, H5T_NATIVE_INT64, v) >= 0;
+  if (sp >= 0) H5Sclose(sp);
   if (ft >= 0) H5Tclose(ft);
   H5Aclose(a);
   return ok ? 1 : -1;
@@ -630,6 +636,7 @@ typedef struct {
   unsigned char *seen;
   int errors;
   hid_t file_id;
+  ms__guard *g;
 } loadctx;
 
 static void shape_str(char *buf, size_t cap, int rank, const int64_t *shape) {
@@ -653,6 +660,7 @@ static herr_t visit_link(hid_t g, const char *name, const H5L_info_t *info, void
   }
   size_t idx = (size_t)(t - c->m->tensors);
   c->seen[idx] = 1;
+  ms__guard_at(c->g, "%s", name);
   hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
   if (ds < 0) {
     c->errors++;
@@ -711,11 +719,12 @@ static herr_t visit_link(hid_t g, const char *name, const H5L_info_t *info, void
 static const char *const k_meta_attrs[] = {"weights_xxh64", "description", "training_data",
                                            "licence", "created_by"};
 
-static int read_meta(ms_model *m, hid_t root) {
+static int read_meta(ms_model *m, hid_t root, ms__guard *g) {
   size_t n = sizeof k_meta_attrs / sizeof *k_meta_attrs;
   m->attrs = ms__calloc(n, sizeof *m->attrs);
   if (!m->attrs) return -1;
   for (size_t i = 0; i < n; i++) {
+    ms__guard_at(g, "attribute \"%s\"", k_meta_attrs[i]);
     int nomem;
     char *v = read_str_attr(root, k_meta_attrs[i], &nomem);
     if (nomem) return -1;
@@ -732,21 +741,48 @@ static int read_meta(ms_model *m, hid_t root) {
   return 0;
 }
 
-static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
-  if (access(path, R_OK) != 0)
-    return ms_diag_add(d, errno == ENOENT ? MS_ERR_NOTFOUND : MS_ERR_IO, path, 0, 0, NULL,
-                       "cannot open model: %s", strerror(errno));
+/* Tensor list, name index and arena of m from m->cfg (already parsed). */
+static ms_status build_layout(ms_model *m, const char *path, ms_diag *d) {
+  collect cc = {m, 0, 0};
+  if (ms_model_expected_tensors(&m->cfg, count_fn, &cc) != MS_OK)
+    return ms_diag_add(d, MS_ERR_FORMAT, path, 0, 0, "config", "inconsistent architecture config");
+  m->tensors = ms__calloc(m->n_tensors ? m->n_tensors : 1, sizeof *m->tensors);
+  m->sorted = ms__calloc(m->n_tensors ? m->n_tensors : 1, sizeof *m->sorted);
+  m->names = ms__malloc(cc.names_len ? cc.names_len : 1);
+  if (!m->tensors || !m->sorted || !m->names) return ms__diag_nomem(d, path, NULL, "the tensor table");
+  m->n_tensors = 0;
+  cc.names_len = 0;
+  ms_model_expected_tensors(&m->cfg, fill_fn, &cc);
+  if (cc.fail || m->arena_floats > ((size_t)1 << 40) / sizeof(float))
+    return ms_diag_add(d, MS_ERR_FORMAT, path, 0, 0, "config", "model too large");
+  for (size_t i = 0; i < m->n_tensors; i++) m->sorted[i] = i;
+  qsort_r(m->sorted, m->n_tensors, sizeof *m->sorted, cmp_idx, m);
+  m->arena = ms__malloc((m->arena_floats ? m->arena_floats : 1) * sizeof(float));
+  if (!m->arena) {
+    char what[64];
+    snprintf(what, sizeof what, "%zu weights", m->arena_floats);
+    return ms__diag_nomem(d, path, NULL, what);
+  }
+  return MS_OK;
+}
+
+/* The whole HDF5 part of loading; runs in the guarded child (see
+ * ms_model_load). */
+static ms_status load_open(ms_model *m, const char *path, ms__guard *g, ms_diag *d) {
+  ms__guard_at(g, "superblock");
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0)
     return ms_diag_add(d, MS_ERR_FORMAT, path, 0, 0, NULL,
                        "not a readable HDF5 model file (truncated or corrupt?)");
   ms_status st = MS_OK;
+  ms__guard_at(g, "root group");
   hid_t root = H5Gopen2(f, "/", H5P_DEFAULT);
   if (root < 0) {
     H5Fclose(f);
     return ms_diag_add(d, MS_ERR_FORMAT, path, 0, 0, NULL, "cannot open the root group");
   }
   int64_t ver = 1;
+  ms__guard_at(g, "attribute \"format_version\"");
   int r = read_int_attr(root, "format_version", &ver);
   if (r < 0) {
     st = ms_diag_add(d, MS_ERR_FORMAT, path, 0, 0, "format_version", "must be an integer");
@@ -758,6 +794,7 @@ static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
                      (long long)ver);
     goto out;
   }
+  ms__guard_at(g, "attribute \"config\"");
   int nomem;
   m->config_json = read_str_attr(root, "config", &nomem);
   if (nomem) {
@@ -770,43 +807,19 @@ static ms_status load_open(ms_model *m, const char *path, ms_diag *d) {
     goto out;
   }
   if ((st = ms_model_config_parse(&m->cfg, m->config_json, path, d)) != MS_OK) goto out;
-  if (read_meta(m, root) < 0) {
+  if (read_meta(m, root, g) < 0) {
     st = ms__diag_nomem(d, path, NULL, "the metadata attributes");
     goto out;
   }
-  /* Architecture layout: names, shapes, arena offsets. */
-  collect cc = {m, 0, 0};
-  if (ms_model_expected_tensors(&m->cfg, count_fn, &cc) != MS_OK) {
-    st = ms_diag_add(d, MS_ERR_FORMAT, path, 0, 0, "config", "inconsistent architecture config");
-    goto out;
-  }
-  m->tensors = ms__calloc(m->n_tensors ? m->n_tensors : 1, sizeof *m->tensors);
-  m->sorted = ms__calloc(m->n_tensors ? m->n_tensors : 1, sizeof *m->sorted);
-  m->names = ms__malloc(cc.names_len ? cc.names_len : 1);
-  if (!m->tensors || !m->sorted || !m->names) {
-    st = ms__diag_nomem(d, path, NULL, "the tensor table");
-    goto out;
-  }
-  m->n_tensors = 0;
-  cc.names_len = 0;
-  ms_model_expected_tensors(&m->cfg, fill_fn, &cc);
-  if (cc.fail || m->arena_floats > ((size_t)1 << 40) / sizeof(float)) {
-    st = ms_diag_add(d, MS_ERR_FORMAT, path, 0, 0, "config", "model too large");
-    goto out;
-  }
-  for (size_t i = 0; i < m->n_tensors; i++) m->sorted[i] = i;
-  qsort_r(m->sorted, m->n_tensors, sizeof *m->sorted, cmp_idx, m);
-  m->arena = ms__malloc((m->arena_floats ? m->arena_floats : 1) * sizeof(float));
+  if ((st = build_layout(m, path, d)) != MS_OK) goto out;
   unsigned char *seen = ms__calloc(m->n_tensors ? m->n_tensors : 1, 1);
-  if (!m->arena || !seen) {
-    free(seen);
-    char what[64];
-    snprintf(what, sizeof what, "%zu weights", m->arena_floats);
-    st = ms__diag_nomem(d, path, NULL, what);
+  if (!seen) {
+    st = ms__diag_nomem(d, path, NULL, "the tensor list");
     goto out;
   }
-  loadctx lc = {m, path, d, seen, 0, f};
+  loadctx lc = {m, path, d, seen, 0, f, g};
   hsize_t idx = 0;
+  ms__guard_at(g, "tensor list");
   if (H5Literate(root, H5_INDEX_NAME, H5_ITER_INC, &idx, visit_link, &lc) < 0) {
     lc.errors++;
     ms_diag_add(d, MS_ERR_FORMAT, path, 0, 0, NULL, "cannot list the tensors (corrupt file?)");
@@ -847,17 +860,86 @@ out:
   return st;
 }
 
-ms_status ms_model_load(ms_model **out, const char *path, ms_diag *d) {
-  *out = NULL;
-  if (!path) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "no model path given");
+/* Guarded part of ms_model_load: loads the model in the child and sends
+ * back what the parent cannot derive from the config (payload: str config,
+ * u64 n_attrs, n x (str name, str value), u64 hash, u64 n_floats, floats). */
+static ms_status load_child(ms__guard *g, void *ctx, ms__gbuf *out, ms_diag *d) {
+  const char *path = ctx;
   ms_model *m = ms__calloc(1, sizeof *m);
   if (!m) return ms__diag_nomem(d, path, NULL, "the model");
   H5E_auto2_t fn;
   void *data;
   H5Eget_auto2(H5E_DEFAULT, &fn, &data);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-  ms_status st = load_open(m, path, d);
+  ms_status st = load_open(m, path, g, d);
   H5Eset_auto2(H5E_DEFAULT, fn, data);
+  if (st == MS_OK) {
+    ms__gbuf_put_str(out, m->config_json);
+    ms__gbuf_put_u64(out, m->n_attrs);
+    for (size_t i = 0; i < m->n_attrs; i++) {
+      ms__gbuf_put_str(out, m->attrs[i].name);
+      ms__gbuf_put_str(out, m->attrs[i].value);
+    }
+    ms__gbuf_put_u64(out, m->hash);
+    ms__gbuf_put_u64(out, m->arena_floats);
+    ms__gbuf_put_bytes(out, m->arena, m->arena_floats * sizeof(float));
+    if (out->fail) st = ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
+  }
+  ms_model_free(m);
+  return st;
+}
+
+/* Rebuilds the model from load_child's payload (untrusted: checked). */
+static ms_status load_take(ms_model *m, const char *path, ms__gbuf *b, ms_diag *d) {
+  ms_status st;
+  if (!(m->config_json = ms__gbuf_get_str(b))) goto bad;
+  if ((st = ms_model_config_parse(&m->cfg, m->config_json, path, d)) != MS_OK) return st;
+  if ((st = build_layout(m, path, d)) != MS_OK) return st;
+  size_t max_attrs = sizeof k_meta_attrs / sizeof *k_meta_attrs;
+  uint64_t na = ms__gbuf_get_u64(b);
+  if (na > max_attrs) goto bad;
+  if (!(m->attrs = ms__calloc(max_attrs, sizeof *m->attrs)))
+    return ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
+  for (; m->n_attrs < na; m->n_attrs++) {
+    m->attrs[m->n_attrs].name = ms__gbuf_get_str(b);
+    m->attrs[m->n_attrs].value = ms__gbuf_get_str(b);
+    if (!m->attrs[m->n_attrs].name || !m->attrs[m->n_attrs].value) {
+      m->n_attrs++;
+      goto bad;
+    }
+  }
+  m->hash = ms__gbuf_get_u64(b);
+  if (ms__gbuf_get_u64(b) != m->arena_floats) goto bad;
+  const void *w = ms__gbuf_get_bytes(b, m->arena_floats * sizeof(float));
+  if (!w || b->pos != b->len) goto bad;
+  memcpy(m->arena, w, m->arena_floats * sizeof(float));
+  return MS_OK;
+bad:
+  if (b->nomem) return ms__diag_nomem(d, path, NULL, "the loaded model");
+  return ms_diag_add(d, MS_ERR_FORMAT, path, 0, 0, NULL, "the loader's result is malformed");
+}
+
+ms_status ms_model_load(ms_model **out, const char *path, ms_diag *d) {
+  *out = NULL;
+  if (!path) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "no model path given");
+  if (access(path, R_OK) != 0)
+    return ms_diag_add(d, errno == ENOENT ? MS_ERR_NOTFOUND : MS_ERR_IO, path, 0, 0, NULL,
+                       "cannot open model: %s", strerror(errno));
+  ms_status st = ms__h5_superblock_check(
+      path, MS_ERR_FORMAT, "not a readable HDF5 model file (truncated or corrupt?)", d);
+  if (st != MS_OK) return st;
+  /* HDF5 is read in a guarded child (core/guard.h): damaged metadata has
+   * made HDF5 1.10.8 crash and loop, and the loader must end in a message. */
+  ms__gbuf res;
+  st = ms__guard_run(path, MS_ERR_FORMAT, load_child, (void *)path, &res, d);
+  ms_model *m = NULL;
+  if (st == MS_OK) {
+    if (!(m = ms__calloc(1, sizeof *m)))
+      st = ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
+    else
+      st = load_take(m, path, &res, d);
+  }
+  ms__gbuf_free(&res);
   if (st != MS_OK) {
     ms_model_free(m);
     return st;
