@@ -5,8 +5,9 @@
 #
 # Sourced with the test's arguments (<medsynth> <source-dir>). The script
 # re-runs itself in a private mount namespace (unshare -m), so the small
-# tmpfs file systems it mounts vanish with it whatever happens; they are also
-# unmounted on exit. Mounting needs root: when it is impossible the test
+# tmpfs file systems it mounts vanish with it whatever happens (in a chroot
+# the namespace keeps the host's propagation); they are also unmounted on
+# exit. Mounting needs root: when it is impossible the test
 # fails, it never passes without having run.
 set -uo pipefail
 MS=$1
@@ -14,7 +15,12 @@ SRC=$2
 fail() { echo "FAIL: $*" >&2; exit 1; }
 if [ -z "${MS_OUTPUTS_NS:-}" ]; then
   command -v unshare >/dev/null || fail "unshare(1) is missing: the disk-full cases cannot run"
-  MS_OUTPUTS_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
+  # Inside a chroot whose root is not a mount point, making every mount
+  # private fails (EINVAL); the namespace is then entered with the
+  # propagation unchanged, and the trap below unmounts what was mounted.
+  prop=private
+  unshare --mount --propagation private true 2>/dev/null || prop=unchanged
+  MS_OUTPUTS_NS=1 exec unshare --mount --propagation "$prop" bash "$0" "$@"
   fail "cannot enter a private mount namespace (needs root)"
 fi
 T=$(mktemp -d)
