@@ -197,6 +197,37 @@ static void test_generate_truncation_never_violated(void **state) {
   ms_spec_free(s);
 }
 
+/* An integer owns the unit interval around it: a continuous law whose whole
+ * mass lies in [1.5, 2.5] still gives the integer 2, so the spec that `fit`
+ * writes for such a column (min = max = 2) is valid and every row is 2. */
+static void test_generate_integer_window_is_the_unit_interval(void **state) {
+  (void)state;
+  const char *spec =
+      "{\"medsynth\": 1, \"seed\": 3, \"tables\": [{\"name\": \"t\", \"rows\": 1000, \"fields\": ["
+      "{\"name\": \"q\", \"kind\": \"integer\", \"dist\": {\"type\": \"quantiles\", \"probs\": [0, 1], \"values\": [1.5, 2.5]}, \"min\": 2, \"max\": 2}"
+      "]}]}";
+  ms_spec *s = load(spec);
+  memsink m = {0};
+  assert_int_equal(run(s, NULL, &m, NULL, NULL), MS_OK);
+  memtable *t = tab(&m, "t");
+  size_t q = col(t, "q");
+  for (size_t r = 0; r < t->n; r++) assert_true(memtable_num(t, q, r) == 2);
+  memsink_free(&m);
+  ms_spec_free(s);
+  /* no integer at all in [0.2, 0.4]: still refused, with the reason */
+  ms_diag d;
+  ms_diag_init(&d);
+  s = NULL;
+  const char *bad =
+      "{\"medsynth\": 1, \"tables\": [{\"name\": \"t\", \"rows\": 1, \"fields\": ["
+      "{\"name\": \"q\", \"kind\": \"integer\", \"dist\": {\"type\": \"quantiles\", \"probs\": [0, 1], \"values\": [1.5, 2.5]}, \"min\": 3, \"max\": 4}]}]}";
+  assert_int_not_equal(ms_spec_load_string(&s, bad, strlen(bad), "t.json", &d), MS_OK);
+  char *msg = ms_diag_format(&d);
+  assert_non_null(strstr(msg, "no probability between min 3 and max 4"));
+  free(msg);
+  ms_diag_deinit(&d);
+}
+
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -957,6 +988,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_generate_distribution_moments),
       cmocka_unit_test(test_generate_truncation_never_violated),
+      cmocka_unit_test(test_generate_integer_window_is_the_unit_interval),
       cmocka_unit_test(test_generate_cached_windows_match_per_row_draws),
       cmocka_unit_test(test_generate_when_branches_only_on_selected_rows),
       cmocka_unit_test(test_generate_rules_missing_and_children),

@@ -1664,7 +1664,15 @@ static void check_bounds(V *v, ms__field *f) {
   if (f->min.x || f->max.x) return;
   ms__dist_args a;
   if (!dist_const(&f->base.dist, &a)) return;
-  double flo, fhi, mass = ms__dist_window(f->base.dist.type, &a, lo, hi, &flo, &fhi);
+  /* the window the sampler draws from (draw_int): an integer owns the unit
+   * interval around it when the distribution is continuous */
+  double wlo = lo, whi = hi;
+  if (f->kind == MS__K_INTEGER && !ms__dist_is_discrete(f->base.dist.type) &&
+      f->base.dist.type != MS__DIST_CONSTANT && f->base.dist.type != MS__DIST_UNIFORM) {
+    wlo = isinf(lo) ? lo : ceil(lo) - 0.5;
+    whi = isinf(hi) ? hi : floor(hi) + 0.5;
+  }
+  double flo, fhi, mass = ms__dist_window(f->base.dist.type, &a, wlo, whi, &flo, &fhi);
   if (f->kind == MS__K_INTEGER && f->base.dist.type == MS__DIST_UNIFORM)
     mass = (fmin(hi, a.p[1]) >= fmax(lo, a.p[0])) ? 1 : 0;
   if (!(mass > 1e-300)) {

@@ -15,7 +15,10 @@
 # the largest seed or 16 KiB (MS_FUZZ_MAX_LEN overrides).
 # Environment: CC (default clang), MS_FUZZ_BUILD_DIR (build-fuzz),
 # MS_BUILD_JOBS (nproc), MS_FUZZ_TARGETS (names to run, e.g. "spec expr";
-# default all).
+# default all), MS_FUZZ_SEED (libFuzzer's -seed; default a new one each run.
+# CI fixes it so that a run explores the same inputs every time: a red CI
+# then means a change broke something, not that the dice found an old bug;
+# exploration with fresh seeds is `bash tests/fuzz/run.sh 600`).
 set -euo pipefail
 secs=${1:-60}
 case "$secs" in '' | *[!0-9]*) echo "usage: $0 [SECONDS_PER_TARGET]" >&2; exit 64 ;; esac
@@ -74,6 +77,7 @@ for name in "${targets[@]}"; do
   [ "$secs" -gt 0 ] || continue
   echo "== fuzz_$name: fuzzing for ${secs}s"
   opts+=(-max_len="$max_len")
+  [ -n "${MS_FUZZ_SEED:-}" ] && opts+=(-seed="$MS_FUZZ_SEED")
   [ -f "tests/fuzz/$name.dict" ] && opts+=(-dict="$root/tests/fuzz/$name.dict")
   dirs=("$work/corpus")
   [ -d "$seeds" ] && dirs+=("$seeds")
