@@ -61,12 +61,26 @@
 #include "medsynth/table.h"
 #include "medsynth/version.h"
 
+/* What a free-text column is written as (docs/fit.md). */
+#define MS_FIT_TEXT_PLACEHOLDER "redacted"
+
 typedef enum { FAM_QUANTILES, FAM_NORMAL, FAM_LOGNORMAL, FAM_GAMMA, FAM_EXPONENTIAL, FAM_CONSTANT } family;
 static const char *const fam_names[] = {"quantiles", "normal", "lognormal", "gamma", "exponential", "constant"};
 
 typedef struct {
-  char *name;
+  char *name;  /* the spec's field name: an identifier made from the header */
+  char *label; /* the header text when it is not that identifier, else NULL */
   ms_fkind kind;
+  /* How the input writes the column (docs/fit.md, the round-trip contract). */
+  char *btext[2];    /* bool: spellings of false and true; emitted as a categorical */
+  int discrete;      /* numeric column fitted as its distinct values (cats) */
+  int real_style;    /* ms_frame_col.real_style */
+  char *date_format; /* date: pattern; NULL: ISO */
+  int has_time;      /* date: emitted as a datetime */
+  int text;          /* free text: not released, a placeholder is written */
+  char *id_prefix;   /* id: fresh values prefix + digits */
+  int id_width;      /* digits, 0: not zero-padded */
+  int64_t id_start;
   double missing;
   int suppressed; /* too few present values: emitted as always missing */
   /* categorical / bool: probabilities in emission order; bool: [P(false), P(true)] */
@@ -120,6 +134,11 @@ void ms_fit_params_init(ms_fit_params *p) {
 
 static void field_free(fit_field *f) {
   free(f->name);
+  free(f->label);
+  free(f->btext[0]);
+  free(f->btext[1]);
+  free(f->date_format);
+  free(f->id_prefix);
   free(f->mc_expr);
   for (size_t i = 0; i < f->n_cats; i++) free(f->cats[i]);
   free(f->cats);
@@ -228,7 +247,9 @@ static double numeric_draw(const fit_field *f, double u) {
   }
   if (x < f->lo) x = f->lo;
   if (x > f->hi) x = f->hi;
-  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
+  if (f->has_time) {
+    x = round(x * 86400) / 86400;
+  } else if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
     x = round(x);
     if (x < f->lo) x = ceil(f->lo);
     if (x > f->hi) x = floor(f->hi);
@@ -330,6 +351,82 @@ static void fit_parametric(fit_field *f, const double *x, size_t n) {
   }
 }
 
+/* Point masses: a value held by at least max(k, 0.5 % of the present rows)
+ * rows (the largest 40) becomes a flat step of the quantile table, a knot at
+ * P(X < v) and one at P(X <= v) both at v, so that it is drawn with its
+ * share exactly -- a repeated minimum (a detection limit, a zero count) or
+ * a cap stays one value instead of being smeared. The other knots are kept
+ * where they do not fall inside a step. Every such value describes at least
+ * k rows (the k rule). x: the np present values, sorted. */
+#define ATOMS_MAX 40
+static ms_status add_atoms(fit_field *f, const double *x, size_t np, size_t k) {
+  size_t thr = np / 200 > k ? np / 200 : k;
+  size_t a_lo[ATOMS_MAX], a_hi[ATOMS_MAX], na = 0;
+  for (size_t i = 0; i < np;) {
+    size_t j = i;
+    while (j < np && x[j] == x[i]) j++;
+    if (j - i >= thr && j - i < np) {
+      size_t at = na;
+      if (na == ATOMS_MAX) {
+        size_t small = 0;
+        for (size_t q = 1; q < na; q++)
+          if (a_hi[q] - a_lo[q] < a_hi[small] - a_lo[small]) small = q;
+        if (a_hi[small] - a_lo[small] >= j - i) {
+          i = j;
+          continue;
+        }
+        at = small;
+        for (size_t q = small; q + 1 < na; q++) a_lo[q] = a_lo[q + 1], a_hi[q] = a_hi[q + 1];
+        at = --na;
+      }
+      a_lo[at] = i, a_hi[at] = j;
+      na++;
+    }
+    i = j;
+  }
+  if (!na) return MS_OK;
+  size_t cap = f->nq + 2 * na;
+  double *qp = ms__malloc(cap * sizeof *qp), *qv = ms__malloc(cap * sizeof *qv);
+  if (!qp || !qv) {
+    free(qp), free(qv);
+    return MS_ERR_NOMEM;
+  }
+  size_t n = 0, a = 0, n_fixed = 0; /* knots [0, n_fixed) end with a step */
+  for (size_t i = 0; i <= f->nq; i++) {
+    /* Atoms that start before regular knot i. */
+    double pi = i < f->nq ? f->qp[i] : 2;
+    while (a < na && sig6((double)a_lo[a] / (double)np) <= pi) {
+      double p0 = sig6((double)a_lo[a] / (double)np), p1 = sig6((double)a_hi[a] / (double)np);
+      while (n > n_fixed && qp[n - 1] >= p0) n--; /* a regular knot at or after the step's start */
+      if (n && qp[n - 1] >= p0) p0 = qp[n - 1] + 1e-6; /* right after the previous step */
+      if (n && qv[n - 1] > x[a_lo[a]]) qv[n - 1] = x[a_lo[a]];
+      if (p0 < p1) {
+        qp[n] = p0, qv[n++] = x[a_lo[a]];
+        qp[n] = p1, qv[n++] = x[a_lo[a]];
+        n_fixed = n;
+      }
+      a++;
+    }
+    if (i == f->nq) break;
+    if (n && pi <= qp[n - 1]) continue; /* inside or at the end of a step */
+    qp[n] = pi;
+    qv[n] = n && f->qv[i] < qv[n - 1] ? qv[n - 1] : f->qv[i];
+    n++;
+  }
+  /* The table must run from 0 to 1. */
+  if (qp[0] > 0) qp[0] = 0;
+  if (qp[n - 1] < 1) {
+    if (qv[n - 1] < f->qv[f->nq - 1]) qp[n] = 1, qv[n] = f->qv[f->nq - 1], n++;
+    else qp[n - 1] = 1;
+  }
+  free(f->qp);
+  free(f->qv);
+  f->qp = qp;
+  f->qv = qv;
+  f->nq = n;
+  return MS_OK;
+}
+
 static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n_rows,
                                    const ms_fit_params *p) {
   size_t k = p->k_min;
@@ -353,7 +450,8 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
   for (size_t i = 0; i < m; i++) {
     f->qp[i] = (double)i / (double)(m - 1);
     f->qv[i] = window_mean(x, np, k, f->qp[i] * (double)(np - 1));
-    if (f->kind != MS_FKIND_REAL) f->qv[i] = sig6(f->qv[i]);
+    if (f->has_time) f->qv[i] = round(f->qv[i] * 86400) / 86400;
+    else if (f->kind != MS_FKIND_REAL) f->qv[i] = sig6(f->qv[i]);
     else {
       double s = pow(10, f->decimals + 2);
       f->qv[i] = round(f->qv[i] * s) / s;
@@ -361,9 +459,15 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
     if (i && f->qv[i] < f->qv[i - 1]) f->qv[i] = f->qv[i - 1];
     f->qp[i] = sig6(f->qp[i]);
   }
+  ms_status st = add_atoms(f, x, np, k);
+  if (st) {
+    free(x);
+    return st;
+  }
+  m = f->nq;
   f->lo = f->qv[0];
   f->hi = f->qv[m - 1];
-  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
+  if ((f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) && !f->has_time) {
     f->lo = ceil(f->lo);
     f->hi = floor(f->hi);
     if (f->hi < f->lo) f->hi = f->lo;
@@ -553,7 +657,7 @@ static void normalise(double *p, size_t n) {
  * (1 + sigma z, from the model's delta_thr). */
 static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_rows,
                                  const ms_fit_params *p, double rho, double tau, int32_t *map,
-                                 double *noisy_total) {
+                                 double *noisy_total, const double *lit_val) {
   size_t L = c->n_levels, k = p->k_min;
   double *cnt = ms__calloc(L + 1, sizeof *cnt);
   if (!cnt) return MS_ERR_NOMEM;
@@ -596,20 +700,23 @@ static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_r
         other += cnt[l];
       }
     }
-    if (!st && other >= (double)k) {
-      /* Pick a label that is not a real level. */
-      char label[64] = "other";
-      for (int t = 1; t < 100; t++) {
-        int clash = 0;
-        for (size_t i = 0; i < f->n_cats; i++) clash |= !strcmp(f->cats[i], label);
-        if (!clash) break;
-        snprintf(label, sizeof label, "other_%d", t);
+    /* Levels seen in fewer than k rows are never written (no label the
+     * input lacks, none that a few rows hold): a value of a discrete numeric
+     * column joins the nearest kept value, a category's rows are left out
+     * of the proportions. */
+    if (!st && other > 0 && lit_val && f->n_cats) {
+      for (size_t l = 0; l < L; l++) {
+        if (cnt[l] >= (double)k) continue;
+        size_t best = SIZE_MAX;
+        double bd = INFINITY;
+        for (size_t q = 0; q < L; q++)
+          if (map[q] >= 0 && cnt[q] >= (double)k && fabs(lit_val[q] - lit_val[l]) < bd)
+            bd = fabs(lit_val[q] - lit_val[l]), best = q;
+        if (best == SIZE_MAX) continue;
+        map[l] = map[best];
+        f->probs[map[best]] += cnt[l];
+        present += cnt[l];
       }
-      int32_t oi = (int32_t)f->n_cats;
-      st = add_cat(f, label, other);
-      for (size_t l = 0; l < L; l++)
-        if (cnt[l] < (double)k) map[l] = oi;
-      present += other;
     }
     if (missing < (double)k) missing = 0;
     *noisy_total = (double)n_rows;
@@ -943,8 +1050,7 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
   int dp = m->epsilon > 0;
   for (size_t i = 0; i < d && !st; i++) {
     size_t fi = m->cop[i];
-    size_t cj = ms_frame_find(data, m->f[fi].name);
-    st = normal_scores(Z + i * n, &m->f[fi], &data->cols[cj], n, maps[fi], dp);
+    st = normal_scores(Z + i * n, &m->f[fi], &data->cols[fi], n, maps[fi], dp);
   }
   if (st) goto out;
   if (!dp) {
@@ -1098,6 +1204,8 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
       int types[16], nt = 0;
       int32_t cats[16];
       double thr = 0;
+      if (fy->kind == MS_FKIND_BOOL && (!fy->btext[1] || !fy->btext[0] || strchr(fy->btext[1], '\'') || strchr(fy->btext[1], '\\')))
+        continue;
       if (fy->kind == MS_FKIND_BOOL) types[nt] = 0, cats[nt++] = 0;
       else if (fy->kind == MS_FKIND_CATEGORICAL && fy->n_cats >= 2) {
         for (size_t l = 0; l < fy->n_cats && nt < 8; l++)
@@ -1177,7 +1285,8 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
     fx->mc_rate = sig6(best->cell[0] / (best->cell[0] + best->cell[1]));
     fx->missing = sig6(best->cell[2] / (best->cell[2] + best->cell[3]));
     used_as_cond[best->y] = 1;
-    int rc = best->type == 0   ? asprintf(&fx->mc_expr, "%s", fy->name)
+    int rc = best->type == 0 && fy->btext[1] && strcmp(fy->btext[1], "true") ? asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->btext[1])
+             : best->type == 0 ? asprintf(&fx->mc_expr, "%s", fy->name)
              : best->type == 1 ? asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->cats[best->cat])
                                : asprintf(&fx->mc_expr, "%s < %.10g", fy->name, best->thr);
     if (rc < 0) {
@@ -1189,6 +1298,97 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
   }
   free(used_as_cond);
   free(cs);
+  return MS_OK;
+}
+
+/* ---- names and the input's formats ---- */
+
+static int is_keyword(const char *s) {
+  static const char *const kw[] = {"and", "or", "not", "in", "true", "false", "if", "parent", NULL};
+  for (int i = 0; kw[i]; i++)
+    if (!strcmp(s, kw[i])) return 1;
+  return 0;
+}
+
+/* An identifier for header h, unique among taken[0..n): other characters
+ * become '_' (runs collapsed), a leading digit gets "c_", keywords a
+ * trailing '_', and a clash a suffix _2, _3, ... Returns NULL when out of
+ * memory. */
+static char *field_name(const char *h, char *const *taken, size_t n) {
+  char base[64];
+  size_t o = 0;
+  if (*h >= '0' && *h <= '9') base[o++] = 'c', base[o++] = '_';
+  for (const char *c = h; *c && o < 56; c++) {
+    int ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9');
+    if (ok) base[o++] = *c;
+    else if (o && base[o - 1] != '_') base[o++] = '_';
+  }
+  while (o > 1 && base[o - 1] == '_') o--;
+  if (o == 0 || (o == 1 && base[0] == '_')) o = 0, base[o++] = 'c';
+  base[o] = '\0';
+  if (is_keyword(base)) base[o++] = '_', base[o] = '\0';
+  char cand[80];
+  snprintf(cand, sizeof cand, "%s", base);
+  for (int t = 2;; t++) {
+    int clash = 0;
+    for (size_t i = 0; i < n && !clash; i++) clash = taken[i] && !strcmp(taken[i], cand);
+    if (!clash) break;
+    snprintf(cand, sizeof cand, "%s_%d", base, t);
+  }
+  return ms__strdup(cand);
+}
+
+/* An identifier column keeps its pattern when every value is the same
+ * prefix (no digits) followed by digits only: fresh values are then prefix +
+ * a block of numbers holding no real one (docs/fit.md). Anything else
+ * mostly unique is free text. */
+static ms_status classify_id(fit_field *f, const ms_frame_col *c, uint64_t n_out) {
+  size_t plen = 0;
+  int width = -1, ok = c->n_levels > 0;
+  for (size_t l = 0; l < c->n_levels && ok; l++) {
+    const char *s = c->levels[l];
+    size_t pl = 0;
+    while (s[pl] && !(s[pl] >= '0' && s[pl] <= '9')) pl++;
+    size_t dl = strspn(s + pl, "0123456789");
+    if (!dl || s[pl + dl] || dl > 15) ok = 0;
+    else if (l == 0) plen = pl, width = (int)dl;
+    else if (pl != plen || strncmp(s, c->levels[0], pl)) ok = 0;
+    else if ((int)dl != width) width = 0;
+  }
+  if (!ok) {
+    /* Codes (letters, digits, - _ . / : with no spaces) are identifiers
+     * without a digit pattern: 1, 2, ...; anything else is free text. */
+    int code = 1;
+    for (size_t l = 0; l < c->n_levels && code; l++)
+      for (const char *q = c->levels[l]; *q && code; q++)
+        code = (*q >= '0' && *q <= '9') || (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
+               strchr("-_./:", *q);
+    if (!code) f->text = 1;
+    f->id_start = 1;
+    return MS_OK;
+  }
+  if (!(f->id_prefix = ms__malloc(plen + 1))) return MS_ERR_NOMEM;
+  memcpy(f->id_prefix, c->levels[0], plen);
+  f->id_prefix[plen] = '\0';
+  f->id_width = width > 0 ? width : 0;
+  /* Blocks of `step` numbers (a power of ten at least ten times the row
+   * count): the first block without a real number starts the sequence. The
+   * start is a round number, not a real one. */
+  uint64_t want = n_out * 10 + 10, step = 1;
+  while (step < want) step *= 10;
+  double *v = ms__malloc((c->n_levels ? c->n_levels : 1) * sizeof *v);
+  if (!v) return MS_ERR_NOMEM;
+  for (size_t l = 0; l < c->n_levels; l++) v[l] = strtod(c->levels[l] + plen, NULL);
+  qsort(v, c->n_levels, sizeof *v, cmp_double);
+  uint64_t start = 0;
+  size_t i = 0;
+  for (;; start += step) {
+    while (i < c->n_levels && v[i] < (double)start) i++;
+    if (i == c->n_levels || v[i] >= (double)(start + step)) break;
+  }
+  free(v);
+  f->id_start = start ? (int64_t)start : 1;
+  if (f->id_width && (double)start + (double)step > pow(10, f->id_width)) f->id_width = 0;
   return MS_OK;
 }
 
@@ -1224,11 +1424,48 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   ms_fit_model *m = ms__calloc(1, sizeof *m);
   if (!m) return MS_ERR_NOMEM;
   ms_status st = MS_OK;
+  /* The fit reads a view of the data in which a discrete numeric column (at
+   * most MS_FRAME_DISCRETE_MAX distinct values) is a categorical of its
+   * values' spellings, in increasing order. */
+  const ms_frame *orig = data;
+  ms_frame view = *data;
+  view.cols = ms__malloc((data->n_cols ? data->n_cols : 1) * sizeof *view.cols);
+  if (!view.cols) {
+    free(m);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t j = 0; j < data->n_cols; j++) {
+    ms_frame_col *vc = &view.cols[j];
+    *vc = data->cols[j];
+    if (!vc->n_lit || (vc->kind != MS_FKIND_INTEGER && vc->kind != MS_FKIND_REAL)) continue;
+    vc->kind = MS_FKIND_CATEGORICAL;
+    vc->num = NULL;
+    vc->levels = vc->lit_text;
+    vc->n_levels = vc->n_lit;
+    vc->code = ms__malloc((data->n_rows ? data->n_rows : 1) * sizeof *vc->code);
+    if (!vc->code) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    const ms_frame_col *oc = &data->cols[j];
+    for (size_t r = 0; r < data->n_rows; r++) {
+      vc->code[r] = -1;
+      if (isnan(oc->num[r])) continue;
+      size_t lo = 0, hi = vc->n_lit;
+      while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (vc->lit_val[mid] <= oc->num[r]) lo = mid;
+        else hi = mid;
+      }
+      vc->code[r] = (int32_t)lo;
+    }
+  }
+  data = &view;
   int32_t **maps = ms__calloc(data->n_cols, sizeof *maps);
   m->f = ms__calloc(data->n_cols, sizeof *m->f);
   m->cop = ms__calloc(data->n_cols, sizeof *m->cop);
   m->qi = ms__calloc(p->n_quasi_identifiers + 1, sizeof *m->qi);
-  if (!maps || !m->f || !m->cop || !m->qi ||
+  if (st || !maps || !m->f || !m->cop || !m->qi ||
       !(m->name = ms__strdup(p->name ? p->name : "fitted")) ||
       !(m->table = ms__strdup(p->table ? p->table : "data")) || !(m->source = ms__strdup(data->source))) {
     st = MS_ERR_NOMEM;
@@ -1280,15 +1517,47 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   for (size_t j = 0; j < data->n_cols && !st; j++) {
     const ms_frame_col *c = &data->cols[j];
     fit_field *f = &m->f[j];
+    const ms_frame_col *oc = &orig->cols[j];
     f->cop = -1;
     f->mc_col = -1;
     f->kind = c->kind;
     f->decimals = c->decimals;
-    if (!(f->name = ms__strdup(c->name))) {
+    f->discrete = c->kind != oc->kind;
+    f->real_style = c->real_style;
+    f->has_time = c->kind == MS_FKIND_DATE && c->has_time;
+    char **taken = ms__malloc((j ? j : 1) * sizeof *taken);
+    if (!taken) {
       st = MS_ERR_NOMEM;
       break;
     }
-    if (c->kind == MS_FKIND_ID) continue;
+    for (size_t q = 0; q < j; q++) taken[q] = m->f[q].name;
+    f->name = field_name(c->name, taken, j);
+    free(taken);
+    if (!f->name || (strcmp(f->name, c->name) && !(f->label = ms__strdup(c->name))) ||
+        (c->kind == MS_FKIND_DATE && c->date_format && !(f->date_format = ms__strdup(c->date_format)))) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    if (c->kind == MS_FKIND_BOOL)
+      for (int b = 0; b < 2; b++)
+        if (c->bool_text[b] && !(f->btext[b] = ms__strdup(c->bool_text[b]))) st = MS_ERR_NOMEM;
+    if (st) break;
+    if (c->kind == MS_FKIND_ID) {
+      if ((st = classify_id(f, c, (uint64_t)data->n_rows))) break;
+      if (m->epsilon > 0) {
+        /* The block search reads every real id: under DP ids are 1, 2, ... */
+        free(f->id_prefix);
+        f->id_prefix = NULL;
+        f->id_width = 0;
+        f->id_start = 1;
+      }
+      if (f->text)
+        ms_diag_warn(d, data->source, 0, 0, c->name,
+                     "free text: values not released (written as \"%s\")", MS_FIT_TEXT_PLACEHOLDER);
+      size_t miss = c->n_missing < p->k_min ? 0 : c->n_missing;
+      f->missing = m->epsilon > 0 ? 0 : sig6((double)miss / (double)data->n_rows);
+      continue;
+    }
     double rho = m->epsilon > 0 ? m->rho_marg / (double)n_fit : 0;
     f->rho = rho;
     double tot = 0;
@@ -1300,12 +1569,16 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
         st = MS_ERR_NOMEM;
         break;
       }
-      st = fit_categorical(f, c, data->n_rows, p, rho, tau_cat, maps[j], &tot);
-      if (!st && rho == 0 && f->n_cats && c->n_levels > f->n_cats)
+      st = fit_categorical(f, c, data->n_rows, p, rho, tau_cat, maps[j], &tot,
+                           f->discrete ? c->lit_val : NULL);
+      if (!st && c->n_levels == 1 && !f->suppressed)
+        ms_diag_warn(d, data->source, 0, 0, c->name, "column holds one value");
+      if (!st && rho == 0 && f->n_cats && !f->suppressed && c->n_levels > f->n_cats)
         ms_diag_warn(d, data->source, 0, 0, c->name,
-                     "%zu categor%s seen in fewer than %zu rows merged or dropped",
-                     c->n_levels - (f->n_cats - 1), c->n_levels - (f->n_cats - 1) == 1 ? "y" : "ies",
-                     p->k_min);
+                     "%zu %s seen in fewer than %zu rows %s", c->n_levels - f->n_cats,
+                     f->discrete ? (c->n_levels - f->n_cats == 1 ? "value" : "values")
+                                 : (c->n_levels - f->n_cats == 1 ? "category" : "categories"),
+                     p->k_min, f->discrete ? "joined the nearest kept value" : "left out");
     } else if (c->kind == MS_FKIND_BOOL) {
       st = fit_bool(f, c, data->n_rows, p, rho, &tot);
     } else if (rho > 0) {
@@ -1331,7 +1604,9 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
     if (tot > max_total) max_total = tot;
     if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
     if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
-        !(c->kind == MS_FKIND_CATEGORICAL && f->n_cats < 2) && !(m->epsilon == 0 && present < 2 * p->k_min)) {
+        !(c->kind == MS_FKIND_CATEGORICAL && f->n_cats < 2) &&
+        !(c->kind == MS_FKIND_BOOL && !(f->probs[0] > 0 && f->probs[1] > 0)) &&
+        !(m->epsilon == 0 && present < 2 * p->k_min)) {
       f->cop = (int)m->n_cop;
       m->cop[m->n_cop++] = j;
     }
@@ -1369,6 +1644,9 @@ fail:
   if (maps)
     for (size_t j = 0; j < data->n_cols; j++) free(maps[j]);
   free(maps);
+  for (size_t j = 0; j < orig->n_cols; j++)
+    if (view.cols[j].code != orig->cols[j].code) free(view.cols[j].code);
+  free(view.cols);
   if (st) {
     ms_fit_model_free(m);
     return st;
@@ -1413,10 +1691,15 @@ static cJSON *dist_json(const fit_field *f, double scale_off) {
   return o;
 }
 
-static cJSON *date_expr(double days) {
+static cJSON *date_expr(double days, int has_time) {
   char b[MS_DATE_BUFSZ], e[80];
-  ms_date_format((int32_t)days, b);
-  snprintf(e, sizeof e, "date('%s')", b);
+  if (has_time) {
+    ms_datetime_format_pattern(llround(days * 86400), "%Y-%m-%dT%H:%M:%S", b, sizeof b);
+    snprintf(e, sizeof e, "datetime('%s')", b);
+  } else {
+    ms_date_format((int32_t)days, b);
+    snprintf(e, sizeof e, "date('%s')", b);
+  }
   return cJSON_CreateString(e);
 }
 
@@ -1493,11 +1776,25 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToArray(fields, o);
     cJSON_AddStringToObject(o, "name", f->name);
-    cJSON_AddStringToObject(o, "kind", ms_fkind_name(f->kind));
+    if (f->label) cJSON_AddStringToObject(o, "label", f->label);
+    /* Spelled false/true as medsynth writes bools: a bool field says it. */
+    int bool_labels = f->kind == MS_FKIND_BOOL && (f->btext[0] || f->btext[1]) &&
+                      !(f->btext[0] && f->btext[1] && !strcmp(f->btext[0], "false") &&
+                        !strcmp(f->btext[1], "true"));
+    cJSON_AddStringToObject(o, "kind", f->text               ? "string"
+                                       : bool_labels         ? "categorical"
+                                       : f->has_time         ? "datetime"
+                                                             : ms_fkind_name(f->kind));
     switch (f->kind) {
       case MS_FKIND_ID:
+        if (f->text) {
+          cJSON_AddStringToObject(o, "template", MS_FIT_TEXT_PLACEHOLDER);
+          break;
+        }
         cJSON_AddStringToObject(o, "format", "seq");
-        cJSON_AddNumberToObject(o, "start", 1);
+        if (f->id_prefix && *f->id_prefix) cJSON_AddStringToObject(o, "prefix", f->id_prefix);
+        if (f->id_width) cJSON_AddNumberToObject(o, "width", f->id_width);
+        cJSON_AddNumberToObject(o, "start", (double)(f->id_start ? f->id_start : 1));
         break;
       case MS_FKIND_CATEGORICAL: {
         cJSON *v = cJSON_AddObjectToObject(o, "values");
@@ -1505,16 +1802,30 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         break;
       }
       case MS_FKIND_BOOL:
-        cJSON_AddNumberToObject(o, "p", f->probs[1]);
+        if (bool_labels) {
+          /* The input's spellings, false first: the copula's order for a
+           * bool (true when Phi(z) > 1 - p) is the categorical's. */
+          cJSON *v = cJSON_AddObjectToObject(o, "values");
+          for (int b = 0; b < 2; b++)
+            if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], f->probs[b]);
+        } else {
+          cJSON_AddNumberToObject(o, "p", f->probs[1]);
+        }
         break;
       case MS_FKIND_DATE:
         cJSON_AddStringToObject(o, "base", "date('1970-01-01')");
         cJSON_AddItemToObject(o, "offset_days", dist_json(f, 0));
-        cJSON_AddItemToObject(o, "min", date_expr(f->lo));
-        cJSON_AddItemToObject(o, "max", date_expr(f->hi));
+        cJSON_AddItemToObject(o, "min", date_expr(f->lo, f->has_time));
+        cJSON_AddItemToObject(o, "max", date_expr(f->hi, f->has_time));
+        if (f->date_format &&
+            strcmp(f->date_format, f->has_time ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d"))
+          cJSON_AddStringToObject(o, "format", f->date_format);
         break;
       default:
-        if (f->kind == MS_FKIND_REAL) cJSON_AddNumberToObject(o, "precision", f->decimals);
+        if (f->kind == MS_FKIND_REAL) {
+          cJSON_AddNumberToObject(o, "precision", f->decimals);
+          if (f->real_style) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
+        }
         cJSON_AddItemToObject(o, "dist", dist_json(f, 0));
         cJSON_AddNumberToObject(o, "min", f->lo);
         cJSON_AddNumberToObject(o, "max", f->hi);
@@ -1636,15 +1947,25 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
     ms_frame_col *c = &fr->cols[j];
     c->kind = f->kind;
     c->decimals = f->decimals;
-    if (!(c->name = ms__strdup(f->name))) st = MS_ERR_NOMEM;
-    else if (f->kind == MS_FKIND_ID || f->kind == MS_FKIND_CATEGORICAL) {
+    c->real_style = f->real_style;
+    c->has_time = f->has_time;
+    if (!(c->name = ms__strdup(f->label ? f->label : f->name))) st = MS_ERR_NOMEM;
+    for (int b = 0; b < 2 && !st; b++)
+      if (f->btext[b] && !(c->bool_text[b] = ms__strdup(f->btext[b]))) st = MS_ERR_NOMEM;
+    if (!st && f->date_format && !(c->date_format = ms__strdup(f->date_format))) st = MS_ERR_NOMEM;
+    if (st) break;
+    if (f->kind == MS_FKIND_ID || f->kind == MS_FKIND_CATEGORICAL) {
       c->code = ms__malloc((n ? n : 1) * sizeof *c->code);
       size_t nl = f->kind == MS_FKIND_ID ? n : f->n_cats;
       c->levels = ms__calloc(nl ? nl : 1, sizeof *c->levels);
       if (!c->code || !c->levels) st = MS_ERR_NOMEM;
       for (size_t l = 0; l < nl && !st; l++) {
-        if (f->kind == MS_FKIND_ID) {
-          if (asprintf(&c->levels[l], "%zu", l + 1) < 0) c->levels[l] = NULL;
+        if (f->text) {
+          c->levels[l] = ms__strdup(MS_FIT_TEXT_PLACEHOLDER);
+        } else if (f->kind == MS_FKIND_ID) {
+          if (asprintf(&c->levels[l], "%s%0*lld", f->id_prefix ? f->id_prefix : "", f->id_width,
+                       (long long)(f->id_start ? f->id_start : 1) + (long long)l) < 0)
+            c->levels[l] = NULL;
         } else {
           c->levels[l] = ms__strdup(f->cats[l]);
         }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "medsynth/fit.h"
 #include "medsynth/status.h"
 
 typedef struct {
@@ -31,5 +32,10 @@ int32_t ms__strtab_intern(ms__strtab *t, const char *s);
  * yes/no, t/f, y/n (any case). */
 int ms__fit_parse_num(const char *s, double *v, int *is_int, int *decimals);
 int ms__fit_parse_bool(const char *s, double *v);
+
+/* Marks an integer/real column with at most MS_FRAME_DISCRETE_MAX distinct
+ * values as discrete: lit_val/lit_text from its values, spelled as a CSV
+ * export writes them (integers plainly, reals with `decimals` decimals). */
+ms_status ms__frame_col_discrete(ms_frame_col *c, size_t n_rows);
 
 #endif

@@ -30,6 +30,7 @@ typedef struct {
   ms_fkind kind;
   int natural; /* kind is the column's natural kind: convert directly */
   int string_auto; /* string column without a forced kind: id or categorical decided at the end */
+  int forced;      /* kind given by opts */
   ms__strtab lv;
   int has_lv;
   int bad;
@@ -181,6 +182,7 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
     }
     q->kind = forced != MS_FKIND_COUNT ? forced : nat;
     q->natural = forced == MS_FKIND_COUNT || forced == nat;
+    q->forced = forced != MS_FKIND_COUNT;
     q->string_auto = forced == MS_FKIND_COUNT && c->type == MS_COL_STRING && !c->references;
     ms_frame_col *fc = &f->cols[f->n_cols];
     fcol[j] = f->n_cols++;
@@ -325,6 +327,8 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
         if (present >= 20 && (double)fc->n_levels > share * (double)present) fc->kind = MS_FKIND_ID;
       }
     }
+    if (!st && !q->forced && (fc->kind == MS_FKIND_INTEGER || fc->kind == MS_FKIND_REAL))
+      st = ms__frame_col_discrete(fc, n);
   }
 done:
   for (size_t j = 0; cs && j < s->n_columns; j++)

@@ -66,7 +66,22 @@ typedef struct {
   char **levels;
   size_t n_missing;
   int decimals; /* most decimals seen in a real column's text (0..9) */
+  /* How the input writes the column (CSV only; all NULL/0 otherwise), so that
+   * a fitted spec writes it back the same way (docs/fit.md): */
+  char *bool_text[2];  /* bool: the spelling of false and true (NULL: unseen) */
+  int real_style;      /* real: 0 every value with `decimals` decimals, 1 trailing
+                        * zeros dropped, 2 dropped but whole numbers keep ".0" */
+  char *date_format;   /* date: pattern of ms_datetime_format_pattern, NULL: ISO */
+  int has_time;        /* date: values carry a time of day (num = fractional days) */
+  /* integer/real with at most MS_FRAME_DISCRETE_MAX distinct values: those
+   * values in increasing order and the first spelling of each. */
+  size_t n_lit;
+  double *lit_val;
+  char **lit_text;
 } ms_frame_col;
+
+/* Most distinct values a numeric column may have to be discrete. */
+#define MS_FRAME_DISCRETE_MAX 20
 
 typedef struct {
   char *source; /* file name, for messages */
@@ -82,7 +97,11 @@ typedef struct {
 } ms_type_override;
 
 typedef struct {
-  char delimiter;                     /* ',' */
+  char delimiter;                     /* 0: detected from the header (',', ';', tab) */
+  /* Dates: a pattern (ms_datetime_format_pattern) to read every date column
+   * with when its values fit both month/day orders; NULL: such a column is an
+   * error naming the choices. */
+  const char *date_format;
   const char *const *na_values;       /* NULL: "", NA, N/A, NaN, nan, NULL, null, ? */
   size_t n_na_values;
   const ms_type_override *types;      /* forced kinds */
