@@ -1824,7 +1824,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       default:
         if (f->kind == MS_FKIND_REAL) {
           cJSON_AddNumberToObject(o, "precision", f->decimals);
-          if (f->real_style) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
+          if (f->real_style > 0) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
         }
         cJSON_AddItemToObject(o, "dist", dist_json(f, 0));
         cJSON_AddNumberToObject(o, "min", f->lo);

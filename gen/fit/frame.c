@@ -794,7 +794,7 @@ void ms_frame_cell_text(const ms_frame *f, size_t row, size_t j, char *buf, size
         }
       if (c->decimals > 0) {
         int n = snprintf(buf, cap, "%.*f", c->decimals, v);
-        if (c->real_style && n > 0 && (size_t)n < cap && strchr(buf, '.')) {
+        if (c->real_style > 0 && n > 0 && (size_t)n < cap && strchr(buf, '.')) {
           while (buf[n - 1] == '0') n--;
           if (buf[n - 1] == '.') n += c->real_style == 2 ? 1 : -1;
           buf[n] = '\0';

@@ -222,6 +222,14 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
       }
       if (q->kind == MS_FKIND_REAL && q->natural && c->type == MS_COL_FLOAT64 && c->precision >= 0)
         fc->decimals = c->precision > 9 ? 9 : c->precision;
+      /* The text format recorded in the schema, when there is one. */
+      fc->real_style = -1;
+      if (q->kind == MS_FKIND_REAL && c->format)
+        fc->real_style = !strcmp(c->format, "trim") ? 1 : !strcmp(c->format, "trim.0") ? 2 : 0;
+      if (q->kind == MS_FKIND_DATE && c->format && !(fc->date_format = ms__strdup(c->format))) {
+        st = MS_ERR_NOMEM;
+        goto done;
+      }
     }
   }
   if (f->n_cols == 0) {

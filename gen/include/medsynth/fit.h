@@ -66,11 +66,13 @@ typedef struct {
   char **levels;
   size_t n_missing;
   int decimals; /* most decimals seen in a real column's text (0..9) */
-  /* How the input writes the column (CSV only; all NULL/0 otherwise), so that
+  /* How the input writes the column (from the CSV text, or the format an
+   * HDF5 schema records; NULL/0 otherwise), so that
    * a fitted spec writes it back the same way (docs/fit.md): */
   char *bool_text[2];  /* bool: the spelling of false and true (NULL: unseen) */
   int real_style;      /* real: 0 every value with `decimals` decimals, 1 trailing
-                        * zeros dropped, 2 dropped but whole numbers keep ".0" */
+                        * zeros dropped, 2 dropped but whole numbers keep ".0";
+                        * -1 unknown (HDF5 without a recorded format) */
   char *date_format;   /* date: pattern of ms_datetime_format_pattern, NULL: ISO */
   int has_time;        /* date: values carry a time of day (num = fractional days) */
   /* integer/real with at most MS_FRAME_DISCRETE_MAX distinct values: those
