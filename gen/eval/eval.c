@@ -526,14 +526,15 @@ static void safe_name(char *out, size_t cap, const char *in) {
 
 /* ---- literal comparison: does the synthetic table read like the real one? ---- */
 
-/* Does `v` occur among the real values of a discrete numeric column (train
- * or holdout)? */
-static int real_has_value(const ms_frame_col *t, const ms_frame_col *h, size_t nh, double v) {
-  for (size_t i = 0; i < t->n_lit; i++)
-    if (t->lit_val[i] == v) return 1;
-  for (size_t r = 0; h && r < nh; r++)
-    if (h->num[r] == v) return 1;
-  return 0;
+/* Does `v` occur among the sorted real values vals[0..n)? */
+static int real_has_value(const double *vals, size_t n, double v) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (vals[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < n && vals[lo] == v;
 }
 
 static int real_has_label(const ms_frame_col *t, const ms_frame_col *h, const char *s) {
@@ -583,18 +584,28 @@ static size_t unseen_cells(const ms_frame *tr, const ms_frame *ho, const ms_fram
   }
   if ((t->kind == MS_FKIND_INTEGER || t->kind == MS_FKIND_REAL) && t->n_lit) {
     if (h && !h->num) h = NULL;
+    /* The real values: train's (at most MS_FRAME_DISCRETE_MAX) and the
+     * holdout's, sorted. */
+    size_t nv = t->n_lit + (h ? ho->n_rows : 0), m = 0;
+    double *vals = ms__malloc((nv ? nv : 1) * sizeof *vals);
+    if (!vals) return 0;
+    for (size_t i = 0; i < t->n_lit; i++) vals[m++] = t->lit_val[i];
+    for (size_t r = 0; h && r < ho->n_rows; r++)
+      if (!isnan(h->num[r])) vals[m++] = h->num[r];
+    qsort(vals, m, sizeof *vals, cmpd);
     double last = NAN;
     int last_ok = 1;
     for (size_t r = 0; r < sy->n_rows; r++) {
       double v = s->num[r];
       if (isnan(v)) continue;
-      int ok = v == last ? last_ok : real_has_value(t, h, h ? ho->n_rows : 0, v);
+      int ok = v == last ? last_ok : real_has_value(vals, m, v);
       last = v, last_ok = ok;
       if (!ok) {
         if (!n) snprintf(notes, cap, "value %.10g is not in the real table (%zu distinct values)", v, t->n_lit);
         n++;
       }
     }
+    free(vals);
     return n;
   }
   if (t->kind == MS_FKIND_REAL && s->decimals > t->decimals)
@@ -746,6 +757,37 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
                              n_unseen ? MS_VERDICT_FAIL : MS_VERDICT_PASS};
     vr[nv++] = (verdict_row){"utility", "columns written in another format", "0 pass", (double)n_format,
                              n_format ? MS_VERDICT_FAIL : MS_VERDICT_PASS};
+  }
+
+  /* Relations that hold on every real training row (fit/relations.c),
+   * re-checked on the synthetic rows: broken more often than in the real
+   * holdout (or than never, without one) fails. */
+  if (!st) {
+    ms__rel *rels = NULL;
+    size_t n_rels = 0, broken = 0;
+    st = ms__relations_find(train, 5, &rels, &n_rels);
+    cJSON *rj = cJSON_AddArrayToObject(ut, "relations");
+    for (size_t q = 0; q < n_rels && !st; q++) {
+      char desc[512];
+      ms__relation_describe(&rels[q], train, desc, sizeof desc);
+      size_t ns = 0, nh = 0;
+      double vs = ms__relation_violations(&rels[q], train, syn, &ns);
+      double vh = holdout ? ms__relation_violations(&rels[q], train, holdout, &nh) : 0;
+      if (isnan(vh)) vh = 0;
+      int bad = !isnan(vs) && vs > vh;
+      broken += bad;
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddItemToArray(rj, o);
+      cJSON_AddStringToObject(o, "relation", desc);
+      cJSON_AddNumberToObject(o, "violations_synthetic", isnan(vs) ? 0 : vs);
+      cJSON_AddNumberToObject(o, "violations_holdout", vh);
+      cJSON_AddNumberToObject(o, "rows_checked", (double)ns);
+      cJSON_AddStringToObject(o, "verdict", bad ? "fail" : "pass");
+    }
+    ms__relations_free(rels, n_rels);
+    if (n_rels)
+      vr[nv++] = (verdict_row){"utility", "relations of the real table broken more often than in real data",
+                               "0 pass", (double)broken, broken ? MS_VERDICT_FAIL : MS_VERDICT_PASS};
   }
 
   /* Associations. */
@@ -1232,6 +1274,17 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
                 e.col[target].name, cJSON_GetObjectItem(to, "metric")->valuestring,
                 cJSON_GetObjectItem(to, "tstr")->valuedouble, cJSON_GetObjectItem(to, "trtr")->valuedouble,
                 cJSON_GetObjectItem(to, "test_set")->valuestring);
+      }
+      cJSON *rj = cJSON_GetObjectItem(ut, "relations");
+      if (cJSON_GetArraySize(rj) > 0) {
+        fprintf(fp, "Relations holding on every real training row, re-checked:\n\n| relation | broken (synthetic) | broken (holdout) | verdict |\n|---|---|---|---|\n");
+        cJSON *o;
+        cJSON_ArrayForEach(o, rj)
+          fprintf(fp, "| %s | %.4f | %.4f | %s |\n", cJSON_GetObjectItem(o, "relation")->valuestring,
+                  cJSON_GetObjectItem(o, "violations_synthetic")->valuedouble,
+                  cJSON_GetObjectItem(o, "violations_holdout")->valuedouble,
+                  cJSON_GetObjectItem(o, "verdict")->valuestring);
+        fputc('\n', fp);
       }
       fprintf(fp, "Contingency similarity (pairs, quintile bins): %.4f. Median NNDR: %.4f.\n\n",
               ms_eval_report_number(rep, "utility.contingency_similarity"),

@@ -81,6 +81,14 @@ typedef struct {
   char *id_prefix;   /* id: fresh values prefix + digits */
   int id_width;      /* digits, 0: not zero-padded */
   int64_t id_start;
+  /* Relations kept exactly (fit/relations.c; -1: none): a date drawn as
+   * base field + a gap, a number derived as diff_b - diff_a, a categorical
+   * determined by fd_from through fd_emit (fd_from's emitted index -> own
+   * emitted index, -1: no rule). */
+  int rel_base, diff_a, diff_b, fd_from;
+  int32_t *fd_emit;
+  size_t n_fd_emit;
+  ms_fkind orig_kind;
   double missing;
   int suppressed; /* too few present values: emitted as always missing */
   /* categorical / bool: probabilities in emission order; bool: [P(false), P(true)] */
@@ -139,6 +147,7 @@ static void field_free(fit_field *f) {
   free(f->btext[1]);
   free(f->date_format);
   free(f->id_prefix);
+  free(f->fd_emit);
   free(f->mc_expr);
   for (size_t i = 0; i < f->n_cats; i++) free(f->cats[i]);
   free(f->cats);
@@ -1194,7 +1203,8 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
   for (size_t x = 0; x < nf; x++) {
     fit_field *fx = &m->f[x];
     const ms_frame_col *cx = &data->cols[x];
-    if (fx->kind == MS_FKIND_ID || fx->suppressed) continue;
+    if (fx->kind == MS_FKIND_ID || fx->suppressed || fx->diff_a >= 0 || fx->fd_from >= 0 || fx->rel_base >= 0)
+      continue;
     if (dp ? !(fx->missing >= 0.02 && fx->missing <= 0.98)
            : (cx->n_missing < p->k_min || data->n_rows - cx->n_missing < p->k_min))
       continue;
@@ -1428,16 +1438,26 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
    * most MS_FRAME_DISCRETE_MAX distinct values) is a categorical of its
    * values' spellings, in increasing order. */
   const ms_frame *orig = data;
+  /* Deterministic relations (not under DP: finding them reads every row). */
+  ms__rel *rels = NULL;
+  size_t n_rels = 0;
+  if (p->epsilon == 0 && (st = ms__relations_find(orig, p->k_min, &rels, &n_rels))) {
+    free(m);
+    return st;
+  }
   ms_frame view = *data;
   view.cols = ms__malloc((data->n_cols ? data->n_cols : 1) * sizeof *view.cols);
   if (!view.cols) {
+    ms__relations_free(rels, n_rels);
     free(m);
     return MS_ERR_NOMEM;
   }
   for (size_t j = 0; j < data->n_cols; j++) {
     ms_frame_col *vc = &view.cols[j];
     *vc = data->cols[j];
-    if (!vc->n_lit || (vc->kind != MS_FKIND_INTEGER && vc->kind != MS_FKIND_REAL)) continue;
+    int derived = 0;
+    for (size_t q = 0; q < n_rels; q++) derived |= rels[q].kind == MS__REL_DIFF && rels[q].c == j;
+    if (derived || !vc->n_lit || (vc->kind != MS_FKIND_INTEGER && vc->kind != MS_FKIND_REAL)) continue;
     vc->kind = MS_FKIND_CATEGORICAL;
     vc->num = NULL;
     vc->levels = vc->lit_text;
@@ -1520,6 +1540,13 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
     const ms_frame_col *oc = &orig->cols[j];
     f->cop = -1;
     f->mc_col = -1;
+    f->rel_base = f->diff_a = f->diff_b = f->fd_from = -1;
+    f->orig_kind = oc->kind;
+    for (size_t q = 0; q < n_rels; q++) {
+      if (rels[q].kind == MS__REL_ORDER && rels[q].b == j) f->rel_base = (int)rels[q].a;
+      if (rels[q].kind == MS__REL_DIFF && rels[q].c == j) f->diff_a = (int)rels[q].a, f->diff_b = (int)rels[q].b;
+      if (rels[q].kind == MS__REL_FD && rels[q].b == j) f->fd_from = (int)rels[q].a;
+    }
     f->kind = c->kind;
     f->decimals = c->decimals;
     f->discrete = c->kind != oc->kind;
@@ -1595,6 +1622,28 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
           ms_diag_warn(d, data->source, 0, 0, c->name,
                        "only %zu value%s present (fewer than k = %zu): emitted as always missing",
                        present, present == 1 ? "" : "s", p->k_min);
+      } else if (f->rel_base >= 0) {
+        /* A date after another: its gap to that date is what is fitted,
+         * and it is missing on its own only where the base date is present. */
+        const ms_frame_col *bc = &data->cols[f->rel_base];
+        ms_frame_col gap = *c;
+        gap.num = ms__malloc((data->n_rows ? data->n_rows : 1) * sizeof *gap.num);
+        if (!gap.num) {
+          st = MS_ERR_NOMEM;
+          break;
+        }
+        gap.n_missing = 0;
+        size_t base_present = 0, own_missing = 0;
+        for (size_t r = 0; r < data->n_rows; r++) {
+          gap.num[r] = c->num[r] - bc->num[r];
+          gap.n_missing += isnan(gap.num[r]);
+          base_present += !isnan(bc->num[r]);
+          own_missing += !isnan(bc->num[r]) && isnan(c->num[r]);
+        }
+        st = fit_numeric_plain(f, &gap, data->n_rows, p);
+        free(gap.num);
+        if (own_missing < p->k_min) own_missing = 0;
+        f->missing = base_present ? sig6((double)own_missing / (double)base_present) : 0;
       } else {
         st = fit_numeric_plain(f, c, data->n_rows, p);
         if (!st && f->fam == FAM_CONSTANT)
@@ -1604,6 +1653,7 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
     if (tot > max_total) max_total = tot;
     if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
     if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
+        f->diff_a < 0 && f->fd_from < 0 &&
         !(c->kind == MS_FKIND_CATEGORICAL && f->n_cats < 2) &&
         !(c->kind == MS_FKIND_BOOL && !(f->probs[0] > 0 && f->probs[1] > 0)) &&
         !(m->epsilon == 0 && present < 2 * p->k_min)) {
@@ -1618,6 +1668,27 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   if (!st && m->n_cop < 2) {
     for (size_t i = 0; i < m->n_cop; i++) m->f[m->cop[i]].cop = -1;
     m->n_cop = 0;
+  }
+  /* A determined categorical: one rule per released label of its
+   * determinant whose partner label is released too. */
+  for (size_t q = 0; q < n_rels && !st; q++) {
+    if (rels[q].kind != MS__REL_FD) continue;
+    fit_field *fy = &m->f[rels[q].b];
+    const fit_field *fx = &m->f[rels[q].a];
+    const int32_t *mx = maps[rels[q].a], *my = maps[rels[q].b];
+    if (!mx || !my || fx->suppressed || fy->suppressed) {
+      fy->fd_from = -1;
+      continue;
+    }
+    if (!(fy->fd_emit = ms__malloc((fx->n_cats ? fx->n_cats : 1) * sizeof *fy->fd_emit))) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    fy->n_fd_emit = fx->n_cats;
+    for (size_t l = 0; l < fx->n_cats; l++) fy->fd_emit[l] = -1;
+    for (size_t l = 0; l < rels[q].n_map; l++)
+      if (mx[l] >= 0 && rels[q].fd_map[l] >= 0 && my[rels[q].fd_map[l]] >= 0)
+        fy->fd_emit[mx[l]] = my[rels[q].fd_map[l]];
   }
   /* Conditional missingness runs on the released marginals; under DP it
    * takes half of the correlation share when some column has a released
@@ -1641,6 +1712,7 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   if (st == MS_ERR_MATH)
     ms_diag_add(d, st, data->source, 0, 0, NULL, "correlation matrix could not be repaired");
 fail:
+  ms__relations_free(rels, n_rels);
   if (maps)
     for (size_t j = 0; j < data->n_cols; j++) free(maps[j]);
   free(maps);
@@ -1778,6 +1850,24 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON_AddStringToObject(o, "name", f->name);
     if (f->label) cJSON_AddStringToObject(o, "label", f->label);
     /* Spelled false/true as medsynth writes bools: a bool field says it. */
+    if (f->diff_a >= 0) {
+      /* A derived difference: its kind is the input's (a discrete column
+       * too), its value the formula. */
+      const fit_field *fa = &m->f[f->diff_a], *fb = &m->f[f->diff_b];
+      int real = f->orig_kind == MS_FKIND_REAL;
+      char e[300];
+      if (!real && fa->kind != MS_FKIND_DATE && (fa->orig_kind == MS_FKIND_REAL || fb->orig_kind == MS_FKIND_REAL))
+        snprintf(e, sizeof e, "round(%s - %s)", fb->name, fa->name);
+      else
+        snprintf(e, sizeof e, "%s - %s", fb->name, fa->name);
+      cJSON_AddStringToObject(o, "kind", real ? "real" : "integer");
+      if (real) {
+        cJSON_AddNumberToObject(o, "precision", f->decimals);
+        if (f->real_style > 0) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
+      }
+      cJSON_AddStringToObject(o, "expr", e);
+      continue;
+    }
     int bool_labels = f->kind == MS_FKIND_BOOL && (f->btext[0] || f->btext[1]) &&
                       !(f->btext[0] && f->btext[1] && !strcmp(f->btext[0], "false") &&
                         !strcmp(f->btext[1], "true"));
@@ -1799,6 +1889,21 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       case MS_FKIND_CATEGORICAL: {
         cJSON *v = cJSON_AddObjectToObject(o, "values");
         for (size_t c = 0; c < f->n_cats; c++) cJSON_AddNumberToObject(v, f->cats[c], f->probs[c]);
+        if (f->fd_from >= 0 && f->fd_emit) {
+          /* Determined by another column: its label decides this one. */
+          const fit_field *fx = &m->f[f->fd_from];
+          cJSON *w = cJSON_AddArrayToObject(o, "when");
+          for (size_t l = 0; l < f->n_fd_emit; l++) {
+            if (f->fd_emit[l] < 0 || strchr(fx->cats[l], '\'') || strchr(fx->cats[l], '\\')) continue;
+            char e[600];
+            snprintf(e, sizeof e, "%s == '%s'", fx->name, fx->cats[l]);
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddItemToArray(w, r);
+            cJSON_AddStringToObject(r, "if", e);
+            cJSON *rv = cJSON_AddObjectToObject(r, "values");
+            cJSON_AddNumberToObject(rv, f->cats[f->fd_emit[l]], 1);
+          }
+        }
         break;
       }
       case MS_FKIND_BOOL:
@@ -1813,10 +1918,15 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         }
         break;
       case MS_FKIND_DATE:
-        cJSON_AddStringToObject(o, "base", "date('1970-01-01')");
-        cJSON_AddItemToObject(o, "offset_days", dist_json(f, 0));
-        cJSON_AddItemToObject(o, "min", date_expr(f->lo, f->has_time));
-        cJSON_AddItemToObject(o, "max", date_expr(f->hi, f->has_time));
+        if (f->rel_base >= 0) {
+          cJSON_AddStringToObject(o, "base", m->f[f->rel_base].name);
+          cJSON_AddItemToObject(o, "offset_days", dist_json(f, 0));
+        } else {
+          cJSON_AddStringToObject(o, "base", "date('1970-01-01')");
+          cJSON_AddItemToObject(o, "offset_days", dist_json(f, 0));
+          cJSON_AddItemToObject(o, "min", date_expr(f->lo, f->has_time));
+          cJSON_AddItemToObject(o, "max", date_expr(f->hi, f->has_time));
+        }
         if (f->date_format &&
             strcmp(f->date_format, f->has_time ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d"))
           cJSON_AddStringToObject(o, "format", f->date_format);
@@ -1830,7 +1940,17 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         cJSON_AddNumberToObject(o, "min", f->lo);
         cJSON_AddNumberToObject(o, "max", f->hi);
     }
-    if (f->mc_expr) {
+    if (f->fd_from >= 0 && m->f[f->fd_from].missing > 0) {
+      cJSON *mo = cJSON_AddObjectToObject(o, "missing");
+      cJSON_AddNumberToObject(mo, "rate", 0);
+      cJSON *w = cJSON_AddArrayToObject(mo, "when");
+      cJSON *r = cJSON_CreateObject();
+      cJSON_AddItemToArray(w, r);
+      char e[300];
+      snprintf(e, sizeof e, "is_missing(%s)", m->f[f->fd_from].name);
+      cJSON_AddStringToObject(r, "if", e);
+      cJSON_AddNumberToObject(r, "rate", 1);
+    } else if (f->mc_expr && f->fd_from < 0) {
       cJSON *mo = cJSON_AddObjectToObject(o, "missing");
       cJSON_AddNumberToObject(mo, "rate", f->missing);
       cJSON *w = cJSON_AddArrayToObject(mo, "when");
@@ -1838,7 +1958,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON_AddItemToArray(w, r);
       cJSON_AddStringToObject(r, "if", f->mc_expr);
       cJSON_AddNumberToObject(r, "rate", f->mc_rate);
-    } else if (f->missing > 0) {
+    } else if (f->missing > 0 && f->fd_from < 0) {
       cJSON_AddNumberToObject(o, "missing", f->missing);
     }
   }
@@ -1903,6 +2023,18 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
       fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", sig6(m->rho_miss), sig6(m->miss_sigma));
     fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
             sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss), m->epsilon, m->delta);
+  }
+  for (size_t i = 0; i < m->n_fields; i++) {
+    const fit_field *f = &m->f[i];
+    if (f->rel_base >= 0)
+      fprintf(fp, "  kept exactly: %s is on or after %s (drawn as %s + a fitted gap)\n", f->name,
+              m->f[f->rel_base].name, m->f[f->rel_base].name);
+    if (f->diff_a >= 0)
+      fprintf(fp, "  kept exactly: %s = %s - %s (a derived field)\n", f->name, m->f[f->diff_b].name,
+              m->f[f->diff_a].name);
+    if (f->fd_from >= 0)
+      fprintf(fp, "  kept exactly: %s is determined by %s (one rule per label)\n", f->name,
+              m->f[f->fd_from].name);
   }
   for (size_t i = 0; i < m->n_fields; i++)
     if (m->f[i].mc_expr)
@@ -1994,6 +2126,21 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
     snprintf(nm, sizeof nm, "fit/sample/%s", m->f[j].name);
     kf[j] = ms_rng_key_make(seed, ms_rng_stream(nm));
   }
+  /* Dates drawn after another date, base before dependant (the base
+   * relation is a forest: a base is never its dependant's dependant). */
+  size_t *after = ms__malloc((m->n_fields ? m->n_fields : 1) * sizeof *after), n_after = 0;
+  if (!after) {
+    free(kf);
+    gsl_matrix_free(L);
+    ms_frame_free(fr);
+    return MS_ERR_NOMEM;
+  }
+  for (int depth = 1; depth <= (int)m->n_fields; depth++)
+    for (size_t j = 0; j < m->n_fields; j++) {
+      int dd = 0;
+      for (int b = m->f[j].rel_base; b >= 0 && dd <= depth; b = m->f[b].rel_base) dd++;
+      if (dd == depth) after[n_after++] = j;
+    }
   int oom = 0;
 #pragma omp parallel reduction(| : oom)
   {
@@ -2054,11 +2201,31 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
           else c->num[r] = NAN;
         }
       }
+      /* Relations kept exactly: a date is its base plus the drawn gap, a
+       * difference is computed, a determined label follows its determinant. */
+      for (size_t q = 0; q < n_after; q++) {
+        const fit_field *f = &m->f[after[q]];
+        fr->cols[after[q]].num[r] += fr->cols[f->rel_base].num[r];
+      }
+      for (size_t j = 0; j < m->n_fields; j++) {
+        const fit_field *f = &m->f[j];
+        if (f->diff_a >= 0) {
+          double v = fr->cols[f->diff_b].num[r] - fr->cols[f->diff_a].num[r];
+          double sc = pow(10, f->decimals);
+          fr->cols[j].num[r] = f->kind == MS_FKIND_REAL ? round(v * sc) / sc : round(v);
+        }
+        if (f->fd_from >= 0 && f->fd_emit) {
+          int32_t x = fr->cols[f->fd_from].code[r];
+          if (x < 0) fr->cols[j].code[r] = -1;
+          else if (f->fd_emit[x] >= 0) fr->cols[j].code[r] = f->fd_emit[x];
+        }
+      }
     }
     free(e);
     free(z);
   }
   free(kf);
+  free(after);
   gsl_matrix_free(L);
   if (oom) {
     ms_frame_free(fr);
