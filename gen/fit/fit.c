@@ -4,9 +4,11 @@
  * Non-DP rules (docs/privacy.md): every numeric figure released is an
  * aggregate of at least k rows -- quantile knots and bounds are means of k
  * consecutive order statistics, so neither the real minimum/maximum nor any
- * single real value is copied; categories (and missing counts, bool counts)
- * seen in fewer than k rows are merged into "other" or suppressed; identifier
- * columns become generated sequential ids.
+ * single real value is copied unless k rows hold it (point masses, discrete
+ * values); categories (and missing counts, bool counts) seen in fewer than
+ * k rows are left out or suppressed; identifier columns become fresh ids in
+ * their pattern. The emitted spec keeps the input's shape (docs/fit.md):
+ * labels, number and date formats, relations holding on every row.
  *
  * DP (epsilon > 0): add/remove-one-row neighbours, Gaussian mechanisms
  * accounted in zero-concentrated DP (rho-zCDP; Bun & Steinke 2016) and

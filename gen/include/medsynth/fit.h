@@ -18,8 +18,11 @@
  *
  * Privacy rules of the non-DP fit (docs/privacy.md): no quantile knot and no
  * bound is a single real value (each is the mean of at least k order
- * statistics), categories seen in fewer than k rows are merged into "other",
- * identifier columns are replaced by generated ids. With epsilon > 0 every
+ * statistics, unless at least k rows hold that value), categories seen in
+ * fewer than k rows are left out, identifier columns are replaced by fresh
+ * ids in their pattern and free text by a placeholder. The spec writes each
+ * column back in the input's shape (labels, number and date formats;
+ * docs/fit.md). With epsilon > 0 every
  * released number is a post-processed output of a Laplace or Gaussian
  * mechanism keyed by the seed; the budget split is recorded in the spec.
  *
