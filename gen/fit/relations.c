@@ -5,11 +5,12 @@
  * least 2k such rows (k: the fit's k_min; a relation seen on fewer rows
  * could describe a handful of people):
  *  - order between dates: a <= b, and b is present only where a is (a
- *    discharge date after its admission date); among several earlier dates
- *    the one with the smallest mean gap is kept;
- *  - exact difference: c == b - a (both dates, c in days; or three numbers,
- *    within half a unit of c's last decimal), c present exactly where a and
- *    b are (los_days = discharge - admit);
+ *    discharge date after its admission date; a datetime may follow a
+ *    date, not the reverse); among several earlier dates the one with the
+ *    smallest mean gap is kept;
+ *  - exact difference: c == b - a (both dates without a time, c in days;
+ *    or three numbers, within half a unit of c's last decimal), c present
+ *    exactly where a and b are (los_days = discharge - admit);
  *  - functional dependency between categorical columns: every label of a
  *    determines one label of b (a code and its description), b present
  *    exactly where a is.
@@ -123,7 +124,8 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
     size_t best = SIZE_MAX;
     double bg = INFINITY;
     for (size_t a = 0; a < d; a++) {
-      if (a == b || !is_date(&f->cols[a])) continue;
+      /* A datetime may follow a date (its midnight), not the reverse. */
+      if (a == b || !is_date(&f->cols[a]) || (f->cols[a].has_time && !f->cols[b].has_time)) continue;
       double g = order_gap(&f->cols[a], &f->cols[b], n, min_rows);
       if (!isnan(g) && g < bg) bg = g, best = a;
     }
@@ -144,7 +146,7 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
       for (size_t b = 0; b < d && !found; b++) {
         const ms_frame_col *cb = &f->cols[b];
         if (b == a || b == c || derived[b] || is_date(cb) != is_date(ca) || !(is_num(cb) || is_date(cb)) ||
-            constant(cb, n))
+            constant(cb, n) || (is_date(ca) && (ca->has_time || cb->has_time)))
           continue;
         if (!diff_holds(ca, cb, cc, n, min_rows)) continue;
         found = 1;
