@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 #include <gsl/gsl_errno.h>
 
+#include "medsynth/faultsim.h"
 #include "medsynth/fit.h"
 #include "medsynth/records.h"
 #include "medsynth/rng.h"
@@ -200,6 +201,48 @@ static void test_fit_keeps_the_inputs_shape(void **state) {
   ms_frame_free(f);
   free(s);
   ms_diag_deinit(&d);
+}
+
+/* Out of memory anywhere in reading, fitting (relations, discrete columns,
+ * labels, dates, ids) and sampling: MS_ERR_NOMEM or a complete result,
+ * never a crash or a leak (ASan builds check the leaks). */
+static void test_fit_survives_every_allocation_failure(void **state) {
+  (void)state;
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  fprintf(fp, "\"admit date\",discharge,los,flag,dose,code,desc,mrn,note\n");
+  for (int i = 0; i < 40; i++)
+    fprintf(fp, "2023-01-%02d,2023-02-%02d,%d,%s,%s,%s,%s,MRN%04d,\"text %d, here\"\n", 1 + i % 9,
+            1 + i % 9, 31, i % 2 ? "Y" : "N", i % 3 ? "0.5" : "1", i % 4 ? "A" : "B",
+            i % 4 ? "alpha" : "beta", 1000 + i, i);
+  fclose(fp);
+  long done_at = -1;
+  for (long i = 0; i < 200000; i++) {
+    ms_diag d;
+    ms_diag_init(&d);
+    ms_faultsim_config(i, 1);
+    ms_frame *f = NULL;
+    ms_status st = ms_frame_parse_csv(&f, s, len, "t.csv", NULL, &d);
+    ms_fit_model *m = NULL;
+    ms_frame *syn = NULL;
+    if (!st) st = ms_fit(&m, f, NULL, &d);
+    if (!st) st = ms_fit_model_sample(&syn, m, 30, 1, 0, &d);
+    long failed = ms_faultsim_failures();
+    ms_faultsim_config(-1, 0);
+    if (st != MS_OK && st != MS_ERR_NOMEM) fail_msg("allocation %ld: status %s", i, ms_status_name(st));
+    if (failed == 0) assert_int_equal(st, MS_OK);
+    ms_frame_free(syn);
+    ms_fit_model_free(m);
+    ms_frame_free(f);
+    ms_diag_deinit(&d);
+    if (failed == 0) {
+      done_at = i;
+      break;
+    }
+  }
+  assert_true(done_at > 100);
+  free(s);
 }
 
 static void test_fit_many_distinct_strings_are_an_identifier(void **state) {
@@ -681,6 +724,7 @@ int main(void) {
       cmocka_unit_test(test_fit_csv_rejects_bad_utf8_empty_and_header_only),
       cmocka_unit_test(test_fit_infers_kinds),
       cmocka_unit_test(test_fit_keeps_the_inputs_shape),
+      cmocka_unit_test(test_fit_survives_every_allocation_failure),
       cmocka_unit_test(test_fit_many_distinct_strings_are_an_identifier),
       cmocka_unit_test(test_fit_spec_has_no_real_extremes_and_merges_rare),
       cmocka_unit_test(test_fit_copula_recovers_correlation),

@@ -1454,9 +1454,9 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
     free(m);
     return MS_ERR_NOMEM;
   }
+  for (size_t j = 0; j < data->n_cols; j++) view.cols[j] = data->cols[j];
   for (size_t j = 0; j < data->n_cols; j++) {
     ms_frame_col *vc = &view.cols[j];
-    *vc = data->cols[j];
     int derived = 0;
     for (size_t q = 0; q < n_rels; q++) derived |= rels[q].kind == MS__REL_DIFF && rels[q].c == j;
     if (derived || !vc->n_lit || (vc->kind != MS_FKIND_INTEGER && vc->kind != MS_FKIND_REAL)) continue;

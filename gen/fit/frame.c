@@ -419,7 +419,7 @@ static void col_free(ms_frame_col *c) {
 
 void ms_frame_free(ms_frame *f) {
   if (!f) return;
-  for (size_t j = 0; j < f->n_cols; j++) col_free(&f->cols[j]);
+  for (size_t j = 0; f->cols && j < f->n_cols; j++) col_free(&f->cols[j]);
   free(f->cols);
   free(f->source);
   free(f);
