@@ -204,8 +204,8 @@ static void test_fit_keeps_the_inputs_shape(void **state) {
 }
 
 /* Out of memory anywhere in reading, fitting (relations, discrete columns,
- * labels, dates, ids) and sampling: MS_ERR_NOMEM or a complete result,
- * never a crash or a leak (ASan builds check the leaks). */
+ * labels, dates, ids), writing the spec and sampling: MS_ERR_NOMEM or a
+ * complete result, never a crash or a leak (ASan builds check the leaks). */
 static void test_fit_survives_every_allocation_failure(void **state) {
   (void)state;
   char *s = NULL;
@@ -226,12 +226,15 @@ static void test_fit_survives_every_allocation_failure(void **state) {
     ms_status st = ms_frame_parse_csv(&f, s, len, "t.csv", NULL, &d);
     ms_fit_model *m = NULL;
     ms_frame *syn = NULL;
+    char *json = NULL;
     if (!st) st = ms_fit(&m, f, NULL, &d);
+    if (!st && !(json = ms_fit_model_to_json(m))) st = MS_ERR_NOMEM;
     if (!st) st = ms_fit_model_sample(&syn, m, 30, 1, 0, &d);
     long failed = ms_faultsim_failures();
     ms_faultsim_config(-1, 0);
     if (st != MS_OK && st != MS_ERR_NOMEM) fail_msg("allocation %ld: status %s", i, ms_status_name(st));
     if (failed == 0) assert_int_equal(st, MS_OK);
+    free(json);
     ms_frame_free(syn);
     ms_fit_model_free(m);
     ms_frame_free(f);

@@ -1731,6 +1731,23 @@ fail:
 
 /* ---- spec emission ---- */
 
+/* cJSON's add functions leave an item they could not attach (a NULL parent
+ * when memory ran out) to the caller: these release it. */
+static void add_item_arr(cJSON *arr, cJSON *item) {
+  if (!arr || !cJSON_AddItemToArray(arr, item)) cJSON_Delete(item);
+}
+/* item attached to arr, or NULL (item released) when either is NULL. */
+static cJSON *attach_arr(cJSON *arr, cJSON *item) {
+  if (!item || !arr || !cJSON_AddItemToArray(arr, item)) {
+    cJSON_Delete(item);
+    return NULL;
+  }
+  return item;
+}
+static void add_item_obj(cJSON *obj, const char *key, cJSON *item) {
+  if (!obj || !cJSON_AddItemToObject(obj, key, item)) cJSON_Delete(item);
+}
+
 static cJSON *dist_json(const fit_field *f, double scale_off) {
   cJSON *o = cJSON_CreateObject();
   if (!o) return NULL;
@@ -1757,8 +1774,8 @@ static cJSON *dist_json(const fit_field *f, double scale_off) {
     default: {
       cJSON *pr = cJSON_AddArrayToObject(o, "probs"), *va = cJSON_AddArrayToObject(o, "values");
       for (size_t i = 0; i < f->nq; i++) {
-        cJSON_AddItemToArray(pr, cJSON_CreateNumber(f->qp[i]));
-        cJSON_AddItemToArray(va, cJSON_CreateNumber(f->qv[i] - scale_off));
+        add_item_arr(pr, cJSON_CreateNumber(f->qp[i]));
+        add_item_arr(va, cJSON_CreateNumber(f->qv[i] - scale_off));
       }
     }
   }
@@ -1837,18 +1854,16 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
   }
   if (m->n_qi) {
     cJSON *q = cJSON_AddArrayToObject(pv, "quasi_identifiers");
-    for (size_t i = 0; i < m->n_qi; i++) cJSON_AddItemToArray(q, cJSON_CreateString(m->qi[i]));
+    for (size_t i = 0; i < m->n_qi; i++) add_item_arr(q, cJSON_CreateString(m->qi[i]));
   }
   cJSON *tables = cJSON_AddArrayToObject(root, "tables");
-  cJSON *t = cJSON_CreateObject();
-  cJSON_AddItemToArray(tables, t);
+  cJSON *t = attach_arr(tables, cJSON_CreateObject());
   cJSON_AddStringToObject(t, "name", m->table);
   cJSON_AddNumberToObject(t, "rows", (double)m->n_out);
   cJSON *fields = cJSON_AddArrayToObject(t, "fields");
   for (size_t i = 0; i < m->n_fields; i++) {
     const fit_field *f = &m->f[i];
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToArray(fields, o);
+    cJSON *o = attach_arr(fields, cJSON_CreateObject());
     cJSON_AddStringToObject(o, "name", f->name);
     if (f->label) cJSON_AddStringToObject(o, "label", f->label);
     /* Spelled false/true as medsynth writes bools: a bool field says it. */
@@ -1899,8 +1914,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
             if (f->fd_emit[l] < 0 || strchr(fx->cats[l], '\'') || strchr(fx->cats[l], '\\')) continue;
             char e[600];
             snprintf(e, sizeof e, "%s == '%s'", fx->name, fx->cats[l]);
-            cJSON *r = cJSON_CreateObject();
-            cJSON_AddItemToArray(w, r);
+            cJSON *r = attach_arr(w, cJSON_CreateObject());
             cJSON_AddStringToObject(r, "if", e);
             cJSON *rv = cJSON_AddObjectToObject(r, "values");
             cJSON_AddNumberToObject(rv, f->cats[f->fd_emit[l]], 1);
@@ -1922,12 +1936,12 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       case MS_FKIND_DATE:
         if (f->rel_base >= 0) {
           cJSON_AddStringToObject(o, "base", m->f[f->rel_base].name);
-          cJSON_AddItemToObject(o, "offset_days", dist_json(f, 0));
+          add_item_obj(o, "offset_days", dist_json(f, 0));
         } else {
           cJSON_AddStringToObject(o, "base", "date('1970-01-01')");
-          cJSON_AddItemToObject(o, "offset_days", dist_json(f, 0));
-          cJSON_AddItemToObject(o, "min", date_expr(f->lo, f->has_time));
-          cJSON_AddItemToObject(o, "max", date_expr(f->hi, f->has_time));
+          add_item_obj(o, "offset_days", dist_json(f, 0));
+          add_item_obj(o, "min", date_expr(f->lo, f->has_time));
+          add_item_obj(o, "max", date_expr(f->hi, f->has_time));
         }
         if (f->date_format &&
             strcmp(f->date_format, f->has_time ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d"))
@@ -1938,7 +1952,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
           cJSON_AddNumberToObject(o, "precision", f->decimals);
           if (f->real_style > 0) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
         }
-        cJSON_AddItemToObject(o, "dist", dist_json(f, 0));
+        add_item_obj(o, "dist", dist_json(f, 0));
         cJSON_AddNumberToObject(o, "min", f->lo);
         cJSON_AddNumberToObject(o, "max", f->hi);
     }
@@ -1946,8 +1960,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON *mo = cJSON_AddObjectToObject(o, "missing");
       cJSON_AddNumberToObject(mo, "rate", 0);
       cJSON *w = cJSON_AddArrayToObject(mo, "when");
-      cJSON *r = cJSON_CreateObject();
-      cJSON_AddItemToArray(w, r);
+      cJSON *r = attach_arr(w, cJSON_CreateObject());
       char e[300];
       snprintf(e, sizeof e, "is_missing(%s)", m->f[f->fd_from].name);
       cJSON_AddStringToObject(r, "if", e);
@@ -1956,8 +1969,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON *mo = cJSON_AddObjectToObject(o, "missing");
       cJSON_AddNumberToObject(mo, "rate", f->missing);
       cJSON *w = cJSON_AddArrayToObject(mo, "when");
-      cJSON *r = cJSON_CreateObject();
-      cJSON_AddItemToArray(w, r);
+      cJSON *r = attach_arr(w, cJSON_CreateObject());
       cJSON_AddStringToObject(r, "if", f->mc_expr);
       cJSON_AddNumberToObject(r, "rate", f->mc_rate);
     } else if (f->missing > 0 && f->fd_from < 0) {
@@ -1973,15 +1985,14 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
   if (m->n_cop >= 2) {
     size_t nn = m->n_cop;
     cJSON *cg = cJSON_AddArrayToObject(t, "correlations");
-    cJSON *g = cJSON_CreateObject();
-    cJSON_AddItemToArray(cg, g);
+    cJSON *g = attach_arr(cg, cJSON_CreateObject());
     cJSON *fl = cJSON_AddArrayToObject(g, "fields");
-    for (size_t i = 0; i < nn; i++) cJSON_AddItemToArray(fl, cJSON_CreateString(m->f[m->cop[i]].name));
+    for (size_t i = 0; i < nn; i++) add_item_arr(fl, cJSON_CreateString(m->f[m->cop[i]].name));
     cJSON *mx = cJSON_AddArrayToObject(g, "matrix");
     for (size_t i = 0; i < nn; i++) {
       cJSON *row = cJSON_CreateArray();
-      for (size_t j = 0; j < nn; j++) cJSON_AddItemToArray(row, cJSON_CreateNumber(m->corr[i * nn + j]));
-      cJSON_AddItemToArray(mx, row);
+      for (size_t j = 0; j < nn; j++) add_item_arr(row, cJSON_CreateNumber(m->corr[i * nn + j]));
+      add_item_arr(mx, row);
     }
   }
   char *raw = cJSON_Print(root);
