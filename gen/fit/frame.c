@@ -436,15 +436,19 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
                                 ms_diag *d) {
   int forced = 0;
   ms_fkind kind = MS_FKIND_COUNT;
+  const char *forced_date = NULL;
   for (size_t t = 0; t < o->n_types; t++)
-    if (!strcmp(o->types[t].column, col->name)) kind = o->types[t].kind, forced = 1;
+    if (!strcmp(o->types[t].column, col->name))
+      kind = o->types[t].kind, forced = 1,
+      forced_date = kind == MS_FKIND_DATE ? o->types[t].date_format : NULL;
   for (size_t t = 0; t < o->n_id_columns; t++)
     if (!strcmp(o->id_columns[t], col->name)) kind = MS_FKIND_ID, forced = 1;
 #define CELL(r) (c->buf + c->off[((r) + 1) * n_cols + j])
   size_t present = 0;
   int all_int = 1, all_num = 1, all_date = 1, all_bool = 1, max_dec = 0, min_dec = 99, dot0 = 0;
   uint32_t dmask = (1u << N_DATE_PATTERNS) - 1;
-  int user_date_ok = o->date_format != NULL;
+  const char *user_date = forced_date ? forced_date : o->date_format;
+  int user_date_ok = user_date != NULL;
   const char *dfmt = NULL;
   ms__strtab distinct;
   ms_status st = ms__strtab_init(&distinct);
@@ -467,7 +471,7 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
     }
     if (all_date) {
       int64_t t;
-      if (user_date_ok && ms_datetime_parse_pattern(s, o->date_format, &t)) user_date_ok = 0;
+      if (user_date_ok && ms_datetime_parse_pattern(s, user_date, &t)) user_date_ok = 0;
       dmask = date_fits(s, dmask);
       if (!dmask && !user_date_ok) all_date = 0;
     }
@@ -501,7 +505,7 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
     }
   }
   if (all_date && present && !all_num && !(all_bool || only01) && (!forced || kind == MS_FKIND_DATE)) {
-    if (user_date_ok) dfmt = o->date_format;
+    if (user_date_ok) dfmt = user_date;
     else {
       size_t first = 0;
       while (!(dmask >> first & 1)) first++;
@@ -590,7 +594,7 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
     col->lit_text = NULL, col->lit_val = NULL, col->n_lit = 0;
   }
   if (kind == MS_FKIND_DATE) {
-    if (!dfmt) dfmt = o->date_format ? o->date_format : "%Y-%m-%d";
+    if (!dfmt) dfmt = user_date ? user_date : "%Y-%m-%d";
     if (!(col->date_format = ms__strdup(dfmt))) return MS_ERR_NOMEM;
     col->has_time = strstr(dfmt, "%H") != NULL;
   }

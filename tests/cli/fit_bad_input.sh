@@ -53,6 +53,11 @@ expect 65 "d: every date fits both \"%m/%d/%Y\" and \"%d/%m/%Y\" (month/day orde
 [ -e "$T/o.json" ] && { echo "FAIL: output written on error"; fail=1; }
 expect 0 "fit: 40 rows x 2 columns" -- "$M" fit --data "$T/amb.csv" --date-format '%d/%m/%Y' -o "$T/amb.json"
 grep -qF '"format": "%d/%m/%Y"' "$T/amb.json" || { echo "FAIL: --date-format not kept"; fail=1; }
+# evaluate takes the same option, and reads the synthetic dates with the
+# real table's pattern (a synthetic file of small days is not ambiguous then).
+"$M" records --spec "$T/amb.json" -o "$T/amb_syn.csv" -n 30 -q
+expect 65 "pass --date-format with the right one" -- "$M" evaluate --real "$T/amb.csv" --synthetic "$T/amb_syn.csv" --no-plots -o "$T/amb_rep"
+expect 0 "evaluate:" -- "$M" evaluate --real "$T/amb.csv" --synthetic "$T/amb_syn.csv" --date-format '%d/%m/%Y' --no-plots -o "$T/amb_rep"
 
 # A good fit, then the output exists and refuses to be overwritten.
 expect 0 "privacy: not differentially private" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" -o "$T/fit.json" --sample 300 --sample-out "$T/syn.csv"

@@ -99,6 +99,10 @@ typedef struct {
 typedef struct {
   const char *column;
   ms_fkind kind;
+  /* kind date: the pattern to read it with (ms_datetime_format_pattern);
+   * NULL: decided from the data. Zero-initialise overrides. evaluate passes
+   * the real table's patterns. */
+  const char *date_format;
 } ms_type_override;
 
 typedef struct {
