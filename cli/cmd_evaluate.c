@@ -29,6 +29,8 @@ static const char *usage_text =
     "  --types col=kind,...        force kinds of the real table\n"
     "  --id col,...                identifier columns (ignored)\n"
     "  --na a,b,...                missing-value tokens\n"
+    "  --sep C                     CSV field separator: , ; tab (default: detected)\n"
+    "  --date-format F             pattern for real dates whose month/day order is open\n"
     "  --max-privacy-rows N        synthetic rows queried for distances (10000)\n"
     "  --seed K                    subsampling key (0)\n"
     "  --no-plots                  skip the PNG plots\n"
@@ -36,6 +38,8 @@ static const char *usage_text =
 
 static int cmd_evaluate(int argc, char **argv) {
   const char *real = NULL, *hold = NULL, *synp = NULL, *outdir = NULL, *target = NULL, *table = NULL;
+  const char *date_format = NULL;
+  char sep = 0;
   char *qi_s = NULL, *types_s = NULL, *id_s = NULL, *na_s = NULL;
   ms_eval_params ep;
   ms_eval_params_init(&ep);
@@ -44,7 +48,8 @@ static int cmd_evaluate(int argc, char **argv) {
     int takes = !strcmp(a, "--real") || !strcmp(a, "--holdout") || !strcmp(a, "--synthetic") ||
                 !strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--quasi-identifiers") ||
                 !strcmp(a, "--types") || !strcmp(a, "--id") || !strcmp(a, "--na") ||
-                !strcmp(a, "--table") || !strcmp(a, "--seed") || !strcmp(a, "--max-privacy-rows");
+                !strcmp(a, "--table") || !strcmp(a, "--seed") || !strcmp(a, "--max-privacy-rows") ||
+                !strcmp(a, "--sep") || !strcmp(a, "--date-format");
     if (takes && !v) {
       ms_cli_error("evaluate", "option %s needs a value", a);
       return MS_EXIT_USAGE;
@@ -70,6 +75,15 @@ static int cmd_evaluate(int argc, char **argv) {
     else if (!strcmp(a, "--types")) free(types_s), types_s = strdup(v);
     else if (!strcmp(a, "--id")) free(id_s), id_s = strdup(v);
     else if (!strcmp(a, "--na")) free(na_s), na_s = strdup(v);
+    else if (!strcmp(a, "--date-format")) date_format = v;
+    else if (!strcmp(a, "--sep")) {
+      if (!strcmp(v, "tab") || !strcmp(v, "\\t")) sep = '\t';
+      else if (strlen(v) == 1 && v[0] != '"' && v[0] != '\n' && v[0] != '\r') sep = v[0];
+      else {
+        ms_cli_error("evaluate", "--sep needs one character (or 'tab'), got '%s'", v);
+        return MS_EXIT_USAGE;
+      }
+    }
     else if (!strcmp(a, "--seed")) {
       if (ms_cli_parse_u64(v, &ep.seed)) {
         ms_cli_error("evaluate", "--seed needs a non-negative integer, got '%s'", v);
@@ -116,6 +130,8 @@ static int cmd_evaluate(int argc, char **argv) {
   ms_csv_opts_init(&co);
   co.types = ov;
   co.n_types = n_types;
+  co.delimiter = sep;
+  co.date_format = date_format;
   co.id_columns = (const char *const *)ids;
   co.n_id_columns = n_ids;
   if (na_s) co.na_values = (const char *const *)nas, co.n_na_values = n_na;
@@ -125,7 +141,9 @@ static int cmd_evaluate(int argc, char **argv) {
      * lack are reported by the evaluator, so the list may name absent ones. */
     ov2 = calloc(fr->n_cols + 1, sizeof *ov2);
     if (!ov2) st = MS_ERR_NOMEM;
-    for (size_t j = 0; !st && j < fr->n_cols; j++) ov2[j].column = fr->cols[j].name, ov2[j].kind = fr->cols[j].kind;
+    for (size_t j = 0; !st && j < fr->n_cols; j++)
+      ov2[j].column = fr->cols[j].name, ov2[j].kind = fr->cols[j].kind,
+      ov2[j].date_format = fr->cols[j].date_format;
     ms_csv_opts c3 = co;
     c3.types = ov2, c3.n_types = fr->n_cols, c3.id_columns = NULL, c3.n_id_columns = 0;
     c3.lenient_types = 1;

@@ -22,6 +22,7 @@
 
 #include "cli.h"
 #include "medsynth/fit.h"
+#include "medsynth/records.h"
 
 static const char *usage_text =
     "usage: medsynth fit --data real.csv [options] -o fitted.json\n"
@@ -35,6 +36,9 @@ static const char *usage_text =
     "  --bounds col=lo:hi,...     public bounds of numeric columns (DP)\n"
     "  --seed K                   seed of the DP noise and the spec (0)\n"
     "  --na a,b,...               missing-value tokens (default: empty NA N/A NaN nan NULL null ?)\n"
+    "  --sep C                    CSV field separator: , ; tab (default: detected from the header)\n"
+    "  --date-format F            pattern for dates whose month/day order the data leave open,\n"
+    "                             e.g. %d/%m/%Y or %m/%d/%Y (docs/fit.md)\n"
     "  --table NAME               table of an HDF5 input (needed when it holds several);\n"
     "                             also the spec's table name (default: data)\n"
     "  --name NAME                spec name (fitted)\n"
@@ -46,6 +50,8 @@ static const char *usage_text =
 
 static int cmd_fit(int argc, char **argv) {
   const char *data = NULL, *out = NULL, *sample_out = NULL, *name = NULL, *table = NULL;
+  const char *date_format = NULL;
+  char sep = 0;
   char *types_s = NULL, *id_s = NULL, *qi_s = NULL, *na_s = NULL, *bounds_s = NULL;
   ms_fit_params fp;
   ms_fit_params_init(&fp);
@@ -75,6 +81,16 @@ static int cmd_fit(int argc, char **argv) {
     else if (!strcmp(a, "--bounds")) { NEED_ARG(); bounds_s = strdup(v); }
     else if (!strcmp(a, "--name")) { NEED_ARG(); name = v; }
     else if (!strcmp(a, "--table")) { NEED_ARG(); table = v; }
+    else if (!strcmp(a, "--date-format")) { NEED_ARG(); date_format = v; }
+    else if (!strcmp(a, "--sep")) {
+      NEED_ARG();
+      if (!strcmp(v, "tab") || !strcmp(v, "\\t")) sep = '\t';
+      else if (strlen(v) == 1 && v[0] != '"' && v[0] != '\n' && v[0] != '\r') sep = v[0];
+      else {
+        ms_cli_error("fit", "--sep needs one character (or 'tab'), got '%s'", v);
+        return MS_EXIT_USAGE;
+      }
+    }
     else if (!strcmp(a, "--force")) force = 1;
     else if (!strcmp(a, "--no-parametric")) fp.parametric = 0;
     else if (!strcmp(a, "--no-copula")) fp.copula = 0;
@@ -199,6 +215,8 @@ static int cmd_fit(int argc, char **argv) {
   }
   co.types = ov;
   co.n_types = n_types;
+  co.delimiter = sep;
+  co.date_format = date_format;
   co.id_columns = (const char *const *)ids;
   co.n_id_columns = n_ids;
   if (na_s) {
@@ -233,6 +251,20 @@ static int cmd_fit(int argc, char **argv) {
   if (!json || !acct) {
     rc = MS_EXIT_SOFTWARE;
     goto done;
+  }
+  /* The spec is checked by the loader `records` uses before it is written:
+   * fit never leaves a spec behind that records rejects. */
+  {
+    ms_spec *chk = NULL;
+    ms_diag_clear(&d);
+    st = ms_spec_load_string(&chk, json, strlen(json), out, &d);
+    ms_spec_free(chk);
+    if (st) {
+      ms_cli_print_diag(&d);
+      ms_cli_error("fit", "the fitted spec does not load (a medsynth bug); nothing written");
+      rc = MS_EXIT_SOFTWARE;
+      goto done;
+    }
   }
   fprintf(stderr, "fit: %zu rows x %zu columns from %s\n", fr->n_rows, fr->n_cols, data);
   for (size_t j = 0; j < fr->n_cols; j++)

@@ -55,6 +55,29 @@ static void around(double x, void (*check)(double, int *), int *bad) {
   }
 }
 
+/* A quantile table whose first values repeat holds a point mass at its
+ * minimum; a lower bound at that value keeps the mass (the window starts at
+ * P(X < min), not P(X <= min)). */
+static void test_dist_quantiles_bound_keeps_point_mass(void **state) {
+  (void)state;
+  double probs[] = {0, 0.1, 0.3, 1}, values[] = {2, 2, 2, 10};
+  ms__dist_args a;
+  memset(&a, 0, sizeof a);
+  a.qn = 4;
+  a.qprobs = probs;
+  a.qvalues = values;
+  double flo, fhi;
+  double mass = ms__dist_window(MS__DIST_QUANTILES, &a, 2, 10, &flo, &fhi);
+  assert_true(flo == 0 && fhi == 1 && mass == 1);
+  mass = ms__dist_window(MS__DIST_QUANTILES, &a, 6, 10, &flo, &fhi);
+  assert_true(fabs(flo - 0.65) < 1e-12 && mass > 0.34);
+  ms__dist_trunc w;
+  ms__dist_trunc_init(&w, MS__DIST_QUANTILES, &a, 2, 10);
+  int at_min = 0;
+  for (int i = 0; i < 1000; i++) at_min += ms__dist_trunc_draw(&w, MS__DIST_QUANTILES, &a, (i + 0.5) / 1000) == 2;
+  assert_int_equal(at_min, 300);
+}
+
 static void test_dist_normal_quantile_matches_gsl_bits(void **state) {
   (void)state;
   int bad = 0;
@@ -93,6 +116,7 @@ static void test_dist_normal_cdf_matches_gsl_bits(void **state) {
 int main(void) {
   gsl_set_error_handler_off();
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dist_quantiles_bound_keeps_point_mass),
       cmocka_unit_test(test_dist_normal_quantile_matches_gsl_bits),
       cmocka_unit_test(test_dist_normal_cdf_matches_gsl_bits),
   };

@@ -185,7 +185,7 @@ static ms_frame *read_fixture(const char *name, const ms_frame *like) {
   snprintf(path, sizeof path, "%s/tests/data/%s", MS_SOURCE_DIR, name);
   ms_csv_opts o;
   ms_csv_opts_init(&o);
-  ms_type_override ov[64];
+  ms_type_override ov[64] = {{0}};
   if (like) {
     for (size_t j = 0; j < like->n_cols; j++) ov[j].column = like->cols[j].name, ov[j].kind = like->cols[j].kind;
     o.types = ov;

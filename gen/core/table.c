@@ -38,6 +38,7 @@ static void column_deinit(ms_column *c) {
   free(c->unit);
   free(c->description);
   free(c->references);
+  free(c->format);
   if (c->categories)
     for (size_t i = 0; i < c->n_categories; i++) free(c->categories[i]);
   free(c->categories);
@@ -64,11 +65,12 @@ ms_status ms_table_schema_copy(ms_table_schema *dst, const ms_table_schema *src)
     const ms_column *a = &src->columns[i];
     ms_column *b = &dst->columns[i];
     *b = *a;
-    b->name = b->unit = b->description = b->references = NULL;
+    b->name = b->unit = b->description = b->references = b->format = NULL;
     b->categories = NULL;
     b->n_categories = 0;
     if (dupstr(&b->name, a->name) || dupstr(&b->unit, a->unit) ||
-        dupstr(&b->description, a->description) || dupstr(&b->references, a->references))
+        dupstr(&b->description, a->description) || dupstr(&b->references, a->references) ||
+        dupstr(&b->format, a->format))
       goto fail;
     if (a->n_categories) {
       b->categories = ms__calloc(a->n_categories, sizeof *b->categories);
@@ -230,4 +232,63 @@ void ms_datetime_format(int64_t secs, char *buf) {
   ms_date_to_ymd((int32_t)days, &y, &m, &d);
   snprintf(buf, MS_DATE_BUFSZ, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, (int)(rem / 3600),
            (int)(rem / 60 % 60), (int)(rem % 60));
+}
+
+int ms_datetime_format_pattern(int64_t secs, const char *pattern, char *buf, size_t cap) {
+  int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+  int64_t rem = secs - days * 86400;
+  int y, mo, d;
+  ms_date_to_ymd((int32_t)days, &y, &mo, &d);
+  int part[6] = {y, mo, d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60)};
+  size_t n = 0;
+  for (const char *p = pattern; *p; p++) {
+    char tmp[16];
+    int k;
+    if (*p != '%') {
+      tmp[0] = *p, tmp[1] = '\0', k = 1;
+    } else {
+      const char *conv = "YmdHMS";
+      const char *at = p[1] ? strchr(conv, p[1]) : NULL;
+      if (p[1] == '%') tmp[0] = '%', tmp[1] = '\0', k = 1;
+      else if (!at) return -1;
+      else k = snprintf(tmp, sizeof tmp, at == conv ? "%04d" : "%02d", part[at - conv]);
+      p++;
+    }
+    if (n + (size_t)k + 1 > cap) return -1;
+    memcpy(buf + n, tmp, (size_t)k);
+    n += (size_t)k;
+  }
+  if (n >= cap) return -1;
+  buf[n] = '\0';
+  return (int)n;
+}
+
+int ms_datetime_parse_pattern(const char *s, const char *pattern, int64_t *secs) {
+  int part[6] = {-1, -1, -1, 0, 0, 0};
+  for (const char *p = pattern; *p; p++) {
+    if (*p != '%' || p[1] == '%') {
+      if (*s++ != *p) return -1;
+      if (*p == '%') p++;
+      continue;
+    }
+    const char *conv = "YmdHMS";
+    const char *at = p[1] ? strchr(conv, p[1]) : NULL;
+    if (!at) return -1;
+    p++;
+    int want = at == conv ? 4 : 2, v = 0, got = 0;
+    /* Day and month may be written with one digit ("3/5/2023"). */
+    int lo = at == conv ? 4 : 1;
+    while (got < want && *s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0'), got++;
+    if (got < lo) return -1;
+    part[at - conv] = v;
+  }
+  if (*s) return -1;
+  int y = part[0], mo = part[1], d = part[2];
+  if (y < 1 || mo < 1 || mo > 12 || d < 1) return -1;
+  static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (d > mdays[mo - 1] + (mo == 2 && leap)) return -1;
+  if (part[3] > 23 || part[4] > 59 || part[5] > 59) return -1;
+  *secs = (int64_t)ms_date_from_ymd(y, mo, d) * 86400 + part[3] * 3600 + part[4] * 60 + part[5];
+  return 0;
 }

@@ -628,6 +628,102 @@ static void contingency_row(void *ctx, size_t a, size_t worker) {
   if (oom) atomic_store(&j->oom, 1);
 }
 
+/* ---- literal comparison: does the synthetic table read like the real one? ---- */
+
+/* Does `v` occur among the sorted real values vals[0..n)? */
+static int real_has_value(const double *vals, size_t n, double v) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (vals[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < n && vals[lo] == v;
+}
+
+static int real_has_label(const ms_frame_col *t, const ms_frame_col *h, const char *s) {
+  for (size_t l = 0; l < t->n_levels; l++)
+    if (!strcmp(t->levels[l], s)) return 1;
+  for (size_t l = 0; h && l < h->n_levels; l++)
+    if (!strcmp(h->levels[l], s)) return 1;
+  return 0;
+}
+
+/* Synthetic cells of column `name` holding a value no real row has (a label,
+ * a bool spelling, a value of a discrete numeric column), and whether the
+ * column is written in another format (notes: a short description, or ""). */
+static size_t unseen_cells(const ms_frame *tr, const ms_frame *ho, const ms_frame *sy,
+                           const char *name, char *notes, size_t cap) {
+  notes[0] = '\0';
+  size_t jt = ms_frame_find(tr, name), js = ms_frame_find(sy, name);
+  size_t jh = ho ? ms_frame_find(ho, name) : SIZE_MAX;
+  if (jt == SIZE_MAX || js == SIZE_MAX) return 0;
+  const ms_frame_col *t = &tr->cols[jt], *s = &sy->cols[js];
+  const ms_frame_col *h = jh != SIZE_MAX ? &ho->cols[jh] : NULL;
+  size_t n = 0;
+  if (t->code && s->code) {
+    if (h && !h->code) h = NULL;
+    char *seen = ms__calloc(s->n_levels ? s->n_levels : 1, 1);
+    if (!seen) return 0;
+    for (size_t l = 0; l < s->n_levels; l++) seen[l] = real_has_label(t, h, s->levels[l]) ? 1 : 2;
+    for (size_t r = 0; r < sy->n_rows; r++)
+      if (s->code[r] >= 0 && seen[s->code[r]] == 2) n++;
+    for (size_t l = 0; l < s->n_levels; l++)
+      if (seen[l] == 2) {
+        snprintf(notes, cap, "label \"%s\" is not in the real table", s->levels[l]);
+        break;
+      }
+    free(seen);
+    return n;
+  }
+  if (!t->num || !s->num) return 0;
+  if (t->kind == MS_FKIND_BOOL) {
+    for (int b = 0; b < 2; b++) {
+      if (!t->bool_text[b] || !s->bool_text[b] || !strcmp(t->bool_text[b], s->bool_text[b])) continue;
+      for (size_t r = 0; r < sy->n_rows; r++) n += !isnan(s->num[r]) && (s->num[r] != 0) == b;
+      snprintf(notes, cap, "written \"%s\" where the real table writes \"%s\"", s->bool_text[b],
+               t->bool_text[b]);
+    }
+    return n;
+  }
+  if ((t->kind == MS_FKIND_INTEGER || t->kind == MS_FKIND_REAL) && t->n_lit) {
+    if (h && !h->num) h = NULL;
+    /* The real values: train's (at most MS_FRAME_DISCRETE_MAX) and the
+     * holdout's, sorted. */
+    size_t nv = t->n_lit + (h ? ho->n_rows : 0), m = 0;
+    double *vals = ms__malloc((nv ? nv : 1) * sizeof *vals);
+    if (!vals) return 0;
+    for (size_t i = 0; i < t->n_lit; i++) vals[m++] = t->lit_val[i];
+    for (size_t r = 0; h && r < ho->n_rows; r++)
+      if (!isnan(h->num[r])) vals[m++] = h->num[r];
+    qsort(vals, m, sizeof *vals, cmpd);
+    double last = NAN;
+    int last_ok = 1;
+    for (size_t r = 0; r < sy->n_rows; r++) {
+      double v = s->num[r];
+      if (isnan(v)) continue;
+      int ok = v == last ? last_ok : real_has_value(vals, m, v);
+      last = v, last_ok = ok;
+      if (!ok) {
+        if (!n) snprintf(notes, cap, "value %.10g is not in the real table (%zu distinct values)", v, t->n_lit);
+        n++;
+      }
+    }
+    free(vals);
+    return n;
+  }
+  if (t->kind == MS_FKIND_REAL && s->decimals > t->decimals)
+    snprintf(notes, cap, "%d decimals where the real table has at most %d", s->decimals, t->decimals);
+  else if (t->kind == MS_FKIND_REAL && t->decimals > 0 && s->decimals > 0 && s->real_style >= 0 &&
+           t->real_style >= 0 && s->real_style != t->real_style)
+    snprintf(notes, cap, "trailing zeros written differently");
+  else if (t->kind == MS_FKIND_DATE && t->date_format && s->date_format &&
+           strcmp(t->date_format, s->date_format))
+    snprintf(notes, cap, "dates written as %s where the real table writes %s", s->date_format,
+             t->date_format);
+  return 0;
+}
+
 ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_frame *holdout,
                       const ms_frame *syn, const ms_eval_params *p, const char *outdir,
                       ms_diag *d) {
@@ -689,7 +785,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   /* Items are added without a check each: an allocation that failed shows
    * as errno ENOMEM before the report is written (core/json.h). */
   ms__json_begin();
-  verdict_row vr[16];
+  verdict_row vr[32];
   int nv = 0;
   cJSON_AddStringToObject(root, "medsynth_version", MS_VERSION_STRING);
   cJSON *in = cJSON_AddObjectToObject(root, "inputs");
@@ -713,6 +809,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   cJSON *ut = cJSON_AddObjectToObject(root, "utility");
   cJSON *cols = cJSON_AddArrayToObject(ut, "columns");
   double msum = 0;
+  size_t n_col_fail = 0, n_col_warn = 0, n_unseen = 0, n_format = 0;
   double *colsim = ms__malloc(e.d * sizeof *colsim);
   if (!colsim) st = MS_ERR_NOMEM;
   for (size_t j = 0; j < e.d && !st; j++) {
@@ -731,11 +828,92 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     cJSON_AddNumberToObject(o, "value", v);
     cJSON_AddNumberToObject(o, "missing_real", missing_rate(c, 0));
     cJSON_AddNumberToObject(o, "missing_synthetic", missing_rate(c, 2));
+    /* Column verdict against what a real sample shows: the holdout's
+     * distance to train (or, without a holdout, the 5 % critical value of
+     * the two-sample KS test), whichever is larger. */
+    double dsyn = 1 - v, crit = 1.36 * sqrt(1.0 / (double)c->n[0] + 1.0 / (double)c->n[2]);
+    double dref = holdout ? 1 - (c->cat ? tv_complement(c, 0, 1) : ks_complement(c, 0, 1, &oom)) : crit;
+    if (oom) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    double allow = dref > crit ? dref : crit;
+    ms_eval_verdict cv = dsyn > 2 * allow + 0.05 ? MS_VERDICT_FAIL
+                         : dsyn > allow + 0.02   ? MS_VERDICT_WARN
+                                                 : MS_VERDICT_PASS;
+    char notes[256];
+    size_t unseen = unseen_cells(train, holdout, syn, c->name, notes, sizeof notes);
+    cJSON_AddNumberToObject(o, "distance", dsyn);
+    cJSON_AddNumberToObject(o, "reference_distance", dref);
+    cJSON_AddNumberToObject(o, "unseen_cells", (double)unseen);
+    if (notes[0]) cJSON_AddStringToObject(o, "format", notes);
+    n_col_fail += cv == MS_VERDICT_FAIL;
+    n_col_warn += cv == MS_VERDICT_WARN;
+    if (unseen || notes[0]) cv = MS_VERDICT_FAIL;
+    cJSON_AddStringToObject(o, "verdict", ms_eval_verdict_name(cv));
+    n_unseen += unseen;
+    n_format += notes[0] != '\0';
   }
   double marg = msum / (double)e.d;
   cJSON_AddNumberToObject(ut, "marginal_similarity", marg);
   vr[nv++] = (verdict_row){"utility", "marginal similarity (mean KS/TV complement)", ">= 0.90 pass, >= 0.80 warn",
                            marg, judge_hi(marg, 0.9, 0.8)};
+  vr[nv++] = (verdict_row){"utility", "columns beyond the real reference (KS/TV > 2 x ref + 0.05)", "0 pass",
+                           (double)n_col_fail,
+                           n_col_fail ? MS_VERDICT_FAIL : n_col_warn ? MS_VERDICT_WARN : MS_VERDICT_PASS};
+  {
+    /* Literal comparison: the header in the real order, no value the real
+     * table never has, the real table's formats. */
+    size_t misplaced = 0, k = 0;
+    for (size_t j = 0; j < train->n_cols; j++) {
+      size_t at = ms_frame_find(syn, train->cols[j].name);
+      if (at == SIZE_MAX) continue;
+      misplaced += at != k;
+      k++;
+    }
+    double share = syn->n_rows ? (double)n_unseen / (double)syn->n_rows : 0;
+    cJSON *lit = cJSON_AddObjectToObject(ut, "literal");
+    cJSON_AddNumberToObject(lit, "columns_out_of_order", (double)misplaced);
+    cJSON_AddNumberToObject(lit, "unseen_cells", (double)n_unseen);
+    cJSON_AddNumberToObject(lit, "columns_in_another_format", (double)n_format);
+    vr[nv++] = (verdict_row){"utility", "columns out of the real order", "0 pass", (double)misplaced,
+                             misplaced ? MS_VERDICT_FAIL : MS_VERDICT_PASS};
+    vr[nv++] = (verdict_row){"utility", "values the real table never has (per synthetic row)", "0 pass", share,
+                             n_unseen ? MS_VERDICT_FAIL : MS_VERDICT_PASS};
+    vr[nv++] = (verdict_row){"utility", "columns written in another format", "0 pass", (double)n_format,
+                             n_format ? MS_VERDICT_FAIL : MS_VERDICT_PASS};
+  }
+
+  /* Relations that hold on every real training row (fit/relations.c),
+   * re-checked on the synthetic rows: broken more often than in the real
+   * holdout (or than never, without one) fails. */
+  if (!st) {
+    ms__rel *rels = NULL;
+    size_t n_rels = 0, broken = 0;
+    st = ms__relations_find(train, 5, &rels, &n_rels);
+    cJSON *rj = cJSON_AddArrayToObject(ut, "relations");
+    for (size_t q = 0; q < n_rels && !st; q++) {
+      char desc[512];
+      ms__relation_describe(&rels[q], train, desc, sizeof desc);
+      size_t ns = 0, nh = 0;
+      double vs = ms__relation_violations(&rels[q], train, syn, &ns);
+      double vh = holdout ? ms__relation_violations(&rels[q], train, holdout, &nh) : 0;
+      if (isnan(vh)) vh = 0;
+      int bad = !isnan(vs) && vs > vh;
+      broken += bad;
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddItemToArray(rj, o);
+      cJSON_AddStringToObject(o, "relation", desc);
+      cJSON_AddNumberToObject(o, "violations_synthetic", isnan(vs) ? 0 : vs);
+      cJSON_AddNumberToObject(o, "violations_holdout", vh);
+      cJSON_AddNumberToObject(o, "rows_checked", (double)ns);
+      cJSON_AddStringToObject(o, "verdict", bad ? "fail" : "pass");
+    }
+    ms__relations_free(rels, n_rels);
+    if (n_rels)
+      vr[nv++] = (verdict_row){"utility", "relations of the real table broken more often than in real data",
+                               "0 pass", (double)broken, broken ? MS_VERDICT_FAIL : MS_VERDICT_PASS};
+  }
 
   if (!st) st = poll_cancel(p, d);
   /* Associations. */
@@ -933,8 +1111,60 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     }
     free(rtest);
     free(Xtest);
+    /* The baseline a model must beat: the majority class of the real
+     * training rows (accuracy), or their mean (R^2), on the same test rows. */
+    double base = NAN;
+    {
+      size_t ntest;
+      size_t *rt = subsample(e.f[test_k]->n_rows, 50000, p->seed, "tstr/test", &ntest);
+      if (rt && tc->cat) {
+        size_t L = tc->L;
+        double *fr = ms__calloc(L ? L : 1, sizeof *fr);
+        if (fr) {
+          for (size_t r = 0; r < tc->n[0]; r++)
+            if (tc->c[0][r] >= 0) fr[tc->c[0][r]]++;
+          size_t mj = 0;
+          for (size_t l = 1; l < L; l++)
+            if (fr[l] > fr[mj]) mj = l;
+          double ok = 0, cnt = 0;
+          for (size_t i = 0; i < ntest; i++) {
+            int32_t truth = tc->c[test_k][rt[i]];
+            if (truth < 0) continue;
+            ok += (size_t)truth == mj;
+            cnt++;
+          }
+          base = cnt > 0 ? ok / cnt : NAN;
+          free(fr);
+        }
+      } else if (rt) {
+        double mtr = 0, ctr = 0, mte = 0, cte = 0, ss = 0, s2 = 0;
+        for (size_t r = 0; r < tc->n[0]; r++)
+          if (!isnan(tc->x[0][r])) mtr += tc->x[0][r], ctr++;
+        for (size_t i = 0; i < ntest; i++)
+          if (!isnan(tc->x[test_k][rt[i]])) mte += tc->x[test_k][rt[i]], cte++;
+        mtr /= ctr > 0 ? ctr : 1;
+        mte /= cte > 0 ? cte : 1;
+        for (size_t i = 0; i < ntest; i++) {
+          double v = tc->x[test_k][rt[i]];
+          if (isnan(v)) continue;
+          ss += (v - mtr) * (v - mtr);
+          s2 += (v - mte) * (v - mte);
+        }
+        base = s2 > 0 ? 1 - ss / s2 : NAN;
+      }
+      free(rt);
+    }
     const char *mname = tc->cat ? "accuracy" : "r2";
     cJSON_AddStringToObject(to, "metric", mname);
+    if (!isnan(base)) {
+      cJSON_AddNumberToObject(to, "baseline", base);
+      double tstr = isnan(score[0]) ? -INFINITY : score[0];
+      vr[nv++] = (verdict_row){"utility",
+                               tc->cat ? "TSTR above the majority-class baseline (TSTR - baseline)"
+                                       : "TSTR above the mean-predictor baseline (TSTR - baseline)",
+                               "> 0 pass", isfinite(tstr) ? tstr - base : -1,
+                               tstr > base + 1e-9 ? MS_VERDICT_PASS : MS_VERDICT_FAIL};
+    }
     cJSON_AddNumberToObject(to, "tstr", isnan(score[0]) ? 0 : score[0]);
     cJSON_AddNumberToObject(to, "trtr", isnan(score[1]) ? 0 : score[1]);
     double ratio = score[1] > 0 && !isnan(score[0]) ? score[0] / score[1] : NAN;
@@ -1183,14 +1413,34 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
                 cJSON_GetObjectItem(to, "tstr")->valuedouble, cJSON_GetObjectItem(to, "trtr")->valuedouble,
                 cJSON_GetObjectItem(to, "test_set")->valuestring);
       }
+      cJSON *rj = cJSON_GetObjectItem(ut, "relations");
+      if (cJSON_GetArraySize(rj) > 0) {
+        fprintf(fp, "Relations holding on every real training row, re-checked:\n\n| relation | broken (synthetic) | broken (holdout) | verdict |\n|---|---|---|---|\n");
+        cJSON *o;
+        cJSON_ArrayForEach(o, rj)
+          fprintf(fp, "| %s | %.4f | %.4f | %s |\n", cJSON_GetObjectItem(o, "relation")->valuestring,
+                  cJSON_GetObjectItem(o, "violations_synthetic")->valuedouble,
+                  cJSON_GetObjectItem(o, "violations_holdout")->valuedouble,
+                  cJSON_GetObjectItem(o, "verdict")->valuestring);
+        fputc('\n', fp);
+      }
       fprintf(fp, "Contingency similarity (pairs, quintile bins): %.4f. Median NNDR: %.4f.\n\n",
               ms_eval_report_number(rep, "utility.contingency_similarity"),
               ms_eval_report_number(rep, "privacy.nndr_median"));
-      fprintf(fp, "## Columns\n\n| column | metric | similarity | missing real | missing synthetic |\n|---|---|---|---|---|\n");
-      for (size_t j = 0; j < e.d; j++)
-        fprintf(fp, "| %s | %s | %.4f | %.3f | %.3f |\n", e.col[j].name,
-                e.col[j].cat ? "TV complement" : "KS complement", colsim[j], missing_rate(&e.col[j], 0),
-                missing_rate(&e.col[j], 2));
+      fprintf(fp, "## Columns\n\n| column | metric | similarity | distance (real reference) | missing real | missing synthetic | verdict |\n|---|---|---|---|---|---|---|\n");
+      for (size_t j = 0; j < e.d; j++) {
+        cJSON *o = cJSON_GetArrayItem(cols, (int)j);
+        cJSON *fm = cJSON_GetObjectItem(o, "format");
+        double un = cJSON_GetObjectItem(o, "unseen_cells")->valuedouble;
+        fprintf(fp, "| %s | %s | %.4f | %.4f (%.4f) | %.3f | %.3f | %s", e.col[j].name,
+                e.col[j].cat ? "TV complement" : "KS complement", colsim[j],
+                cJSON_GetObjectItem(o, "distance")->valuedouble,
+                cJSON_GetObjectItem(o, "reference_distance")->valuedouble, missing_rate(&e.col[j], 0),
+                missing_rate(&e.col[j], 2), cJSON_GetObjectItem(o, "verdict")->valuestring);
+        if (un > 0) fprintf(fp, "; %.0f cells with values the real table lacks", un);
+        if (fm) fprintf(fp, "; %s", fm->valuestring);
+        fprintf(fp, " |\n");
+      }
       if (outdir && p->plots)
         fprintf(fp, "\n## Plots\n\n![associations](associations.png)\n\n![DCR](dcr.png)\n\n"
                     "Per-column plots: `columns/<name>.png`.\n");

@@ -4,9 +4,11 @@
  * Non-DP rules (docs/privacy.md): every numeric figure released is an
  * aggregate of at least k rows -- quantile knots and bounds are means of k
  * consecutive order statistics, so neither the real minimum/maximum nor any
- * single real value is copied; categories (and missing counts, bool counts)
- * seen in fewer than k rows are merged into "other" or suppressed; identifier
- * columns become generated sequential ids.
+ * single real value is copied unless k rows hold it (point masses, discrete
+ * values); categories (and missing counts, bool counts) seen in fewer than
+ * k rows are left out or suppressed; identifier columns become fresh ids in
+ * their pattern. The emitted spec keeps the input's shape (docs/fit.md):
+ * labels, number and date formats, relations holding on every row.
  *
  * DP (epsilon > 0): add/remove-one-row neighbours, Gaussian mechanisms
  * accounted in zero-concentrated DP (rho-zCDP; Bun & Steinke 2016) and
@@ -66,12 +68,34 @@
 #include "medsynth/table.h"
 #include "medsynth/version.h"
 
+/* What a free-text column is written as (docs/fit.md). */
+#define MS_FIT_TEXT_PLACEHOLDER "redacted"
+
 typedef enum { FAM_QUANTILES, FAM_NORMAL, FAM_LOGNORMAL, FAM_GAMMA, FAM_EXPONENTIAL, FAM_CONSTANT } family;
 static const char *const fam_names[] = {"quantiles", "normal", "lognormal", "gamma", "exponential", "constant"};
 
 typedef struct {
-  char *name;
+  char *name;  /* the spec's field name: an identifier made from the header */
+  char *label; /* the header text when it is not that identifier, else NULL */
   ms_fkind kind;
+  /* How the input writes the column (docs/fit.md, the round-trip contract). */
+  char *btext[2];    /* bool: spellings of false and true; emitted as a categorical */
+  int discrete;      /* numeric column fitted as its distinct values (cats) */
+  int real_style;    /* ms_frame_col.real_style */
+  char *date_format; /* date: pattern; NULL: ISO */
+  int has_time;      /* date: emitted as a datetime */
+  int text;          /* free text: not released, a placeholder is written */
+  char *id_prefix;   /* id: fresh values prefix + digits */
+  int id_width;      /* digits, 0: not zero-padded */
+  int64_t id_start;
+  /* Relations kept exactly (fit/relations.c; -1: none): a date drawn as
+   * base field + a gap, a number derived as diff_b - diff_a, a categorical
+   * determined by fd_from through fd_emit (fd_from's emitted index -> own
+   * emitted index, -1: no rule). */
+  int rel_base, diff_a, diff_b, fd_from;
+  int32_t *fd_emit;
+  size_t n_fd_emit;
+  ms_fkind orig_kind;
   double missing;
   int suppressed; /* too few present values: emitted as always missing */
   /* categorical / bool: probabilities in emission order; bool: [P(false), P(true)] */
@@ -126,6 +150,12 @@ void ms_fit_params_init(ms_fit_params *p) {
 
 static void field_free(fit_field *f) {
   free(f->name);
+  free(f->label);
+  free(f->btext[0]);
+  free(f->btext[1]);
+  free(f->date_format);
+  free(f->id_prefix);
+  free(f->fd_emit);
   free(f->mc_expr);
   for (size_t i = 0; i < f->n_cats; i++) free(f->cats[i]);
   free(f->cats);
@@ -234,7 +264,9 @@ static double numeric_draw(const fit_field *f, double u) {
   }
   if (x < f->lo) x = f->lo;
   if (x > f->hi) x = f->hi;
-  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
+  if (f->has_time) {
+    x = round(x * 86400) / 86400;
+  } else if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
     x = round(x);
     if (x < f->lo) x = ceil(f->lo);
     if (x > f->hi) x = floor(f->hi);
@@ -365,6 +397,82 @@ static void fit_parametric(fit_field *f, const double *x, size_t n) {
   }
 }
 
+/* Point masses: a value held by at least max(k, 0.5 % of the present rows)
+ * rows (the largest 40) becomes a flat step of the quantile table, a knot at
+ * P(X < v) and one at P(X <= v) both at v, so that it is drawn with its
+ * share exactly -- a repeated minimum (a detection limit, a zero count) or
+ * a cap stays one value instead of being smeared. The other knots are kept
+ * where they do not fall inside a step. Every such value describes at least
+ * k rows (the k rule). x: the np present values, sorted. */
+#define ATOMS_MAX 40
+static ms_status add_atoms(fit_field *f, const double *x, size_t np, size_t k) {
+  size_t thr = np / 200 > k ? np / 200 : k;
+  size_t a_lo[ATOMS_MAX], a_hi[ATOMS_MAX], na = 0;
+  for (size_t i = 0; i < np;) {
+    size_t j = i;
+    while (j < np && x[j] == x[i]) j++;
+    if (j - i >= thr && j - i < np) {
+      size_t at = na;
+      if (na == ATOMS_MAX) {
+        size_t small = 0;
+        for (size_t q = 1; q < na; q++)
+          if (a_hi[q] - a_lo[q] < a_hi[small] - a_lo[small]) small = q;
+        if (a_hi[small] - a_lo[small] >= j - i) {
+          i = j;
+          continue;
+        }
+        at = small;
+        for (size_t q = small; q + 1 < na; q++) a_lo[q] = a_lo[q + 1], a_hi[q] = a_hi[q + 1];
+        at = --na;
+      }
+      a_lo[at] = i, a_hi[at] = j;
+      na++;
+    }
+    i = j;
+  }
+  if (!na) return MS_OK;
+  size_t cap = f->nq + 2 * na;
+  double *qp = ms__malloc(cap * sizeof *qp), *qv = ms__malloc(cap * sizeof *qv);
+  if (!qp || !qv) {
+    free(qp), free(qv);
+    return MS_ERR_NOMEM;
+  }
+  size_t n = 0, a = 0, n_fixed = 0; /* knots [0, n_fixed) end with a step */
+  for (size_t i = 0; i <= f->nq; i++) {
+    /* Atoms that start before regular knot i. */
+    double pi = i < f->nq ? f->qp[i] : 2;
+    while (a < na && sig6((double)a_lo[a] / (double)np) <= pi) {
+      double p0 = sig6((double)a_lo[a] / (double)np), p1 = sig6((double)a_hi[a] / (double)np);
+      while (n > n_fixed && qp[n - 1] >= p0) n--; /* a regular knot at or after the step's start */
+      if (n && qp[n - 1] >= p0) p0 = qp[n - 1] + 1e-6; /* right after the previous step */
+      if (n && qv[n - 1] > x[a_lo[a]]) qv[n - 1] = x[a_lo[a]];
+      if (p0 < p1) {
+        qp[n] = p0, qv[n++] = x[a_lo[a]];
+        qp[n] = p1, qv[n++] = x[a_lo[a]];
+        n_fixed = n;
+      }
+      a++;
+    }
+    if (i == f->nq) break;
+    if (n && pi <= qp[n - 1]) continue; /* inside or at the end of a step */
+    qp[n] = pi;
+    qv[n] = n && f->qv[i] < qv[n - 1] ? qv[n - 1] : f->qv[i];
+    n++;
+  }
+  /* The table must run from 0 to 1. */
+  if (qp[0] > 0) qp[0] = 0;
+  if (qp[n - 1] < 1) {
+    if (qv[n - 1] < f->qv[f->nq - 1]) qp[n] = 1, qv[n] = f->qv[f->nq - 1], n++;
+    else qp[n - 1] = 1;
+  }
+  free(f->qp);
+  free(f->qv);
+  f->qp = qp;
+  f->qv = qv;
+  f->nq = n;
+  return MS_OK;
+}
+
 static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n_rows,
                                    const ms_fit_params *p) {
   size_t k = p->k_min;
@@ -388,7 +496,8 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
   for (size_t i = 0; i < m; i++) {
     f->qp[i] = (double)i / (double)(m - 1);
     f->qv[i] = window_mean(x, np, k, f->qp[i] * (double)(np - 1));
-    if (f->kind != MS_FKIND_REAL) f->qv[i] = sig6(f->qv[i]);
+    if (f->has_time) f->qv[i] = round(f->qv[i] * 86400) / 86400;
+    else if (f->kind != MS_FKIND_REAL) f->qv[i] = sig6(f->qv[i]);
     else {
       double s = pow(10, f->decimals + 2);
       f->qv[i] = round(f->qv[i] * s) / s;
@@ -396,10 +505,16 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
     if (i && f->qv[i] < f->qv[i - 1]) f->qv[i] = f->qv[i - 1];
     f->qp[i] = sig6(f->qp[i]);
   }
+  ms_status st = add_atoms(f, x, np, k);
+  if (st) {
+    free(x);
+    return st;
+  }
+  m = f->nq;
   f->lo = f->qv[0];
   f->hi = f->qv[m - 1];
   int constant = f->qv[m - 1] == f->qv[0];
-  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
+  if ((f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) && !f->has_time) {
     f->lo = ceil(f->lo);
     f->hi = floor(f->hi);
     /* With fewer than 2k values present the windows overlap, and the knots
@@ -627,7 +742,7 @@ static void normalise(double *p, size_t n) {
  * (1 + sigma z, from the model's delta_thr). */
 static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_rows,
                                  const ms_fit_params *p, double rho, double tau, int32_t *map,
-                                 double *noisy_total) {
+                                 double *noisy_total, const double *lit_val) {
   size_t L = c->n_levels, k = p->k_min;
   double *cnt = ms__calloc(L + 1, sizeof *cnt);
   if (!cnt) return MS_ERR_NOMEM;
@@ -670,20 +785,23 @@ static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_r
         other += cnt[l];
       }
     }
-    if (!st && other >= (double)k) {
-      /* Pick a label that is not a real level. */
-      char label[64] = "other";
-      for (int t = 1; t < 100; t++) {
-        int clash = 0;
-        for (size_t i = 0; i < f->n_cats; i++) clash |= !strcmp(f->cats[i], label);
-        if (!clash) break;
-        snprintf(label, sizeof label, "other_%d", t);
+    /* Levels seen in fewer than k rows are never written (no label the
+     * input lacks, none that a few rows hold): a value of a discrete numeric
+     * column joins the nearest kept value, a category's rows are left out
+     * of the proportions. */
+    if (!st && other > 0 && lit_val && f->n_cats) {
+      for (size_t l = 0; l < L; l++) {
+        if (cnt[l] >= (double)k) continue;
+        size_t best = SIZE_MAX;
+        double bd = INFINITY;
+        for (size_t q = 0; q < L; q++)
+          if (map[q] >= 0 && cnt[q] >= (double)k && fabs(lit_val[q] - lit_val[l]) < bd)
+            bd = fabs(lit_val[q] - lit_val[l]), best = q;
+        if (best == SIZE_MAX) continue;
+        map[l] = map[best];
+        f->probs[map[best]] += cnt[l];
+        present += cnt[l];
       }
-      int32_t oi = (int32_t)f->n_cats;
-      st = add_cat(f, label, other);
-      for (size_t l = 0; l < L; l++)
-        if (cnt[l] < (double)k) map[l] = oi;
-      present += other;
     }
     if (missing < (double)k) missing = 0;
     *noisy_total = (double)n_rows;
@@ -1017,8 +1135,7 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
   int dp = m->epsilon > 0;
   for (size_t i = 0; i < d && !st; i++) {
     size_t fi = m->cop[i];
-    size_t cj = ms_frame_find(data, m->f[fi].name);
-    st = normal_scores(Z + i * n, &m->f[fi], &data->cols[cj], n, maps[fi], dp);
+    st = normal_scores(Z + i * n, &m->f[fi], &data->cols[fi], n, maps[fi], dp);
   }
   if (st) goto out;
   if (!dp) {
@@ -1162,7 +1279,8 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
   for (size_t x = 0; x < nf; x++) {
     fit_field *fx = &m->f[x];
     const ms_frame_col *cx = &data->cols[x];
-    if (fx->kind == MS_FKIND_ID || fx->suppressed) continue;
+    if (fx->kind == MS_FKIND_ID || fx->suppressed || fx->diff_a >= 0 || fx->fd_from >= 0 || fx->rel_base >= 0)
+      continue;
     if (dp ? !(fx->missing >= 0.02 && fx->missing <= 0.98)
            : (cx->n_missing < p->k_min || data->n_rows - cx->n_missing < p->k_min))
       continue;
@@ -1172,6 +1290,8 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
       int types[16], nt = 0;
       int32_t cats[16];
       double thr = 0;
+      if (fy->kind == MS_FKIND_BOOL && (!fy->btext[1] || !fy->btext[0] || strchr(fy->btext[1], '\'') || strchr(fy->btext[1], '\\')))
+        continue;
       if (fy->kind == MS_FKIND_BOOL) types[nt] = 0, cats[nt++] = 0;
       else if (fy->kind == MS_FKIND_CATEGORICAL && fy->n_cats >= 2) {
         for (size_t l = 0; l < fy->n_cats && nt < 8; l++)
@@ -1251,7 +1371,8 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
     fx->mc_rate = sig6(best->cell[0] / (best->cell[0] + best->cell[1]));
     fx->missing = sig6(best->cell[2] / (best->cell[2] + best->cell[3]));
     used_as_cond[best->y] = 1;
-    int rc = best->type == 0   ? ms__asprintf(&fx->mc_expr, "%s", fy->name)
+    int rc = best->type == 0 && fy->btext[1] && strcmp(fy->btext[1], "true") ? ms__asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->btext[1])
+             : best->type == 0 ? ms__asprintf(&fx->mc_expr, "%s", fy->name)
              : best->type == 1 ? ms__asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->cats[best->cat])
                                : ms__asprintf(&fx->mc_expr, "%s < %.10g", fy->name, best->thr);
     if (rc < 0) {
@@ -1263,6 +1384,97 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
   }
   free(used_as_cond);
   free(cs);
+  return MS_OK;
+}
+
+/* ---- names and the input's formats ---- */
+
+static int is_keyword(const char *s) {
+  static const char *const kw[] = {"and", "or", "not", "in", "true", "false", "if", "parent", NULL};
+  for (int i = 0; kw[i]; i++)
+    if (!strcmp(s, kw[i])) return 1;
+  return 0;
+}
+
+/* An identifier for header h, unique among taken[0..n): other characters
+ * become '_' (runs collapsed), a leading digit gets "c_", keywords a
+ * trailing '_', and a clash a suffix _2, _3, ... Returns NULL when out of
+ * memory. */
+static char *field_name(const char *h, char *const *taken, size_t n) {
+  char base[64];
+  size_t o = 0;
+  if (*h >= '0' && *h <= '9') base[o++] = 'c', base[o++] = '_';
+  for (const char *c = h; *c && o < 56; c++) {
+    int ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9');
+    if (ok) base[o++] = *c;
+    else if (o && base[o - 1] != '_') base[o++] = '_';
+  }
+  while (o > 1 && base[o - 1] == '_') o--;
+  if (o == 0 || (o == 1 && base[0] == '_')) o = 0, base[o++] = 'c';
+  base[o] = '\0';
+  if (is_keyword(base)) base[o++] = '_', base[o] = '\0';
+  char cand[80];
+  snprintf(cand, sizeof cand, "%s", base);
+  for (int t = 2;; t++) {
+    int clash = 0;
+    for (size_t i = 0; i < n && !clash; i++) clash = taken[i] && !strcmp(taken[i], cand);
+    if (!clash) break;
+    snprintf(cand, sizeof cand, "%s_%d", base, t);
+  }
+  return ms__strdup(cand);
+}
+
+/* An identifier column keeps its pattern when every value is the same
+ * prefix (no digits) followed by digits only: fresh values are then prefix +
+ * a block of numbers holding no real one (docs/fit.md). Anything else
+ * mostly unique is free text. */
+static ms_status classify_id(fit_field *f, const ms_frame_col *c, uint64_t n_out) {
+  size_t plen = 0;
+  int width = -1, ok = c->n_levels > 0;
+  for (size_t l = 0; l < c->n_levels && ok; l++) {
+    const char *s = c->levels[l];
+    size_t pl = 0;
+    while (s[pl] && !(s[pl] >= '0' && s[pl] <= '9')) pl++;
+    size_t dl = strspn(s + pl, "0123456789");
+    if (!dl || s[pl + dl] || dl > 15) ok = 0;
+    else if (l == 0) plen = pl, width = (int)dl;
+    else if (pl != plen || strncmp(s, c->levels[0], pl)) ok = 0;
+    else if ((int)dl != width) width = 0;
+  }
+  if (!ok) {
+    /* Codes (letters, digits, - _ . / : with no spaces) are identifiers
+     * without a digit pattern: 1, 2, ...; anything else is free text. */
+    int code = 1;
+    for (size_t l = 0; l < c->n_levels && code; l++)
+      for (const char *q = c->levels[l]; *q && code; q++)
+        code = (*q >= '0' && *q <= '9') || (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
+               strchr("-_./:", *q);
+    if (!code) f->text = 1;
+    f->id_start = 1;
+    return MS_OK;
+  }
+  if (!(f->id_prefix = ms__malloc(plen + 1))) return MS_ERR_NOMEM;
+  memcpy(f->id_prefix, c->levels[0], plen);
+  f->id_prefix[plen] = '\0';
+  f->id_width = width > 0 ? width : 0;
+  /* Blocks of `step` numbers (a power of ten at least ten times the row
+   * count): the first block without a real number starts the sequence. The
+   * start is a round number, not a real one. */
+  uint64_t want = n_out * 10 + 10, step = 1;
+  while (step < want) step *= 10;
+  double *v = ms__malloc((c->n_levels ? c->n_levels : 1) * sizeof *v);
+  if (!v) return MS_ERR_NOMEM;
+  for (size_t l = 0; l < c->n_levels; l++) v[l] = strtod(c->levels[l] + plen, NULL);
+  qsort(v, c->n_levels, sizeof *v, cmp_double);
+  uint64_t start = 0;
+  size_t i = 0;
+  for (;; start += step) {
+    while (i < c->n_levels && v[i] < (double)start) i++;
+    if (i == c->n_levels || v[i] >= (double)(start + step)) break;
+  }
+  free(v);
+  f->id_start = start ? (int64_t)start : 1;
+  if (f->id_width && (double)start + (double)step > pow(10, f->id_width)) f->id_width = 0;
   return MS_OK;
 }
 
@@ -1278,29 +1490,33 @@ static int spec_name_ok(const char *s) {
   return 1;
 }
 
-/* Every column becomes a field named after it, so the written spec loads
- * only when each name is a valid field name (the readers already refuse
- * duplicate names). The columns are checked up front and each problem is
- * reported; renaming is left to the user, because `medsynth evaluate` pairs
- * real and synthetic columns by name. */
+/* The table name is the user's (--table) and is used as given; column
+ * headers need no check: each becomes a field name made from it (field_name)
+ * and, when that differs, the header is the field's label. */
 static ms_status check_names(const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
-  ms_status st = MS_OK;
+  (void)data;
   if (p->table && !spec_name_ok(p->table))
-    st = ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL,
-                     "table name \"%s\" is not a valid spec name (letters, digits and _, not "
-                     "starting with a digit, at most 63 characters)", p->table);
-  for (size_t j = 0; j < data->n_cols; j++) {
-    const char *nm = data->cols[j].name;
-    if (!spec_name_ok(nm) || !strcmp(nm, "parent"))
-      st = ms_diag_add(d, MS_ERR_DATA, data->source, 1, 0, nm,
-                       "column name \"%s\" cannot name a spec field (letters, digits and _, not "
-                       "starting with a digit, at most 63 characters, not \"parent\"); rename "
-                       "the column", nm);
-  }
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL,
+                       "table name \"%s\" is not a valid spec name (letters, digits and _, not "
+                       "starting with a digit, at most 63 characters)", p->table);
+  return MS_OK;
+}
+
+static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p,
+                           ms_diag *d);
+
+/* The fit; an allocation failure that no step reported gets one message
+ * naming the input. */
+ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
+  size_t first = d ? d->count : 0;
+  ms_status st = fit_table(out, data, p, d);
+  if (st == MS_ERR_NOMEM && ms__diag_find(d, first, MS_ERR_NOMEM) == SIZE_MAX)
+    ms__diag_nomem(d, data->source, NULL, "the fit");
   return st;
 }
 
-ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
+static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p,
+                           ms_diag *d) {
   *out = NULL;
   ms_fit_params defaults;
   if (!p) ms_fit_params_init(&defaults), p = &defaults;
@@ -1332,11 +1548,77 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   ms_fit_model *m = ms__calloc(1, sizeof *m);
   if (!m) return ms__diag_nomem(d, data->source, NULL, "the fitted model");
   ms_status st = MS_OK;
+  /* The fit reads a view of the data in which a discrete numeric column (at
+   * most MS_FRAME_DISCRETE_MAX distinct values) is a categorical of its
+   * values' spellings, in increasing order. */
+  const ms_frame *orig = data;
+  /* Deterministic relations (not under DP: finding them reads every row). */
+  ms__rel *rels = NULL;
+  size_t n_rels = 0;
+  if (p->epsilon == 0 && (st = ms__relations_find(orig, p->k_min, &rels, &n_rels))) {
+    free(m);
+    return st;
+  }
+  ms_frame view = *data;
+  view.cols = ms__malloc((data->n_cols ? data->n_cols : 1) * sizeof *view.cols);
+  if (!view.cols) {
+    ms__relations_free(rels, n_rels);
+    free(m);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t j = 0; j < data->n_cols; j++) view.cols[j] = data->cols[j];
+  for (size_t j = 0; j < data->n_cols; j++) {
+    ms_frame_col *vc = &view.cols[j];
+    int derived = 0;
+    for (size_t q = 0; q < n_rels; q++) derived |= rels[q].kind == MS__REL_DIFF && rels[q].c == j;
+    if (derived || !vc->n_lit || (vc->kind != MS_FKIND_INTEGER && vc->kind != MS_FKIND_REAL)) continue;
+    vc->kind = MS_FKIND_CATEGORICAL;
+    vc->num = NULL;
+    vc->levels = vc->lit_text;
+    vc->n_levels = vc->n_lit;
+    vc->code = ms__malloc((data->n_rows ? data->n_rows : 1) * sizeof *vc->code);
+    if (!vc->code) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    const ms_frame_col *oc = &data->cols[j];
+    for (size_t r = 0; r < data->n_rows; r++) {
+      vc->code[r] = -1;
+      if (isnan(oc->num[r])) continue;
+      size_t lo = 0, hi = vc->n_lit;
+      while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (vc->lit_val[mid] <= oc->num[r]) lo = mid;
+        else hi = mid;
+      }
+      vc->code[r] = (int32_t)lo;
+    }
+    /* Without DP a discrete value is released only when k rows hold it; a
+     * column none of whose values is that common is fitted as a number
+     * (knots are means of k values). */
+    if (p->epsilon == 0) {
+      size_t *cnt = ms__calloc(vc->n_levels ? vc->n_levels : 1, sizeof *cnt), most = 0;
+      if (!cnt) {
+        free(vc->code);
+        vc->code = NULL;
+        st = MS_ERR_NOMEM;
+        break;
+      }
+      for (size_t r = 0; r < data->n_rows; r++)
+        if (vc->code[r] >= 0 && ++cnt[vc->code[r]] > most) most = cnt[vc->code[r]];
+      free(cnt);
+      if (most < p->k_min) {
+        free(vc->code);
+        *vc = data->cols[j];
+      }
+    }
+  }
+  data = &view;
   int32_t **maps = ms__calloc(data->n_cols, sizeof *maps);
   m->f = ms__calloc(data->n_cols, sizeof *m->f);
   m->cop = ms__calloc(data->n_cols, sizeof *m->cop);
   m->qi = ms__calloc(p->n_quasi_identifiers + 1, sizeof *m->qi);
-  if (!maps || !m->f || !m->cop || !m->qi ||
+  if (st || !maps || !m->f || !m->cop || !m->qi ||
       !(m->name = ms__strdup(p->name ? p->name : "fitted")) ||
       !(m->table = ms__strdup(p->table ? p->table : "data")) || !(m->source = ms__strdup(data->source))) {
     st = ms__diag_nomem(d, data->source, NULL, "the fitted model");
@@ -1389,15 +1671,54 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   for (size_t j = 0; j < data->n_cols && !st; j++) {
     const ms_frame_col *c = &data->cols[j];
     fit_field *f = &m->f[j];
+    const ms_frame_col *oc = &orig->cols[j];
     f->cop = -1;
     f->mc_col = -1;
+    f->rel_base = f->diff_a = f->diff_b = f->fd_from = -1;
+    f->orig_kind = oc->kind;
+    for (size_t q = 0; q < n_rels; q++) {
+      if (rels[q].kind == MS__REL_ORDER && rels[q].b == j) f->rel_base = (int)rels[q].a;
+      if (rels[q].kind == MS__REL_DIFF && rels[q].c == j) f->diff_a = (int)rels[q].a, f->diff_b = (int)rels[q].b;
+      if (rels[q].kind == MS__REL_FD && rels[q].b == j) f->fd_from = (int)rels[q].a;
+    }
     f->kind = c->kind;
     f->decimals = c->decimals;
-    if (!(f->name = ms__strdup(c->name))) {
+    f->discrete = c->kind != oc->kind;
+    f->real_style = c->real_style;
+    f->has_time = c->kind == MS_FKIND_DATE && c->has_time;
+    char **taken = ms__malloc((j ? j : 1) * sizeof *taken);
+    if (!taken) {
       st = ms__diag_nomem(d, data->source, c->name, "a column's fit");
       break;
     }
-    if (c->kind == MS_FKIND_ID) continue;
+    for (size_t q = 0; q < j; q++) taken[q] = m->f[q].name;
+    f->name = field_name(c->name, taken, j);
+    free(taken);
+    if (!f->name || (strcmp(f->name, c->name) && !(f->label = ms__strdup(c->name))) ||
+        (c->kind == MS_FKIND_DATE && c->date_format && !(f->date_format = ms__strdup(c->date_format)))) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    if (c->kind == MS_FKIND_BOOL)
+      for (int b = 0; b < 2; b++)
+        if (c->bool_text[b] && !(f->btext[b] = ms__strdup(c->bool_text[b]))) st = MS_ERR_NOMEM;
+    if (st) break;
+    if (c->kind == MS_FKIND_ID) {
+      if ((st = classify_id(f, c, (uint64_t)data->n_rows))) break;
+      if (m->epsilon > 0) {
+        /* The block search reads every real id: under DP ids are 1, 2, ... */
+        free(f->id_prefix);
+        f->id_prefix = NULL;
+        f->id_width = 0;
+        f->id_start = 1;
+      }
+      if (f->text)
+        ms_diag_warn(d, data->source, 0, 0, c->name,
+                     "free text: values not released (written as \"%s\")", MS_FIT_TEXT_PLACEHOLDER);
+      size_t miss = c->n_missing < p->k_min ? 0 : c->n_missing;
+      f->missing = m->epsilon > 0 ? 0 : sig6((double)miss / (double)data->n_rows);
+      continue;
+    }
     double rho = m->epsilon > 0 ? m->rho_marg / (double)n_fit : 0;
     f->rho = rho;
     double tot = 0;
@@ -1409,12 +1730,16 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
         st = ms__diag_nomem(d, data->source, c->name, "a column's fit");
         break;
       }
-      st = fit_categorical(f, c, data->n_rows, p, rho, tau_cat, maps[j], &tot);
-      if (!st && rho == 0 && f->n_cats && c->n_levels > f->n_cats)
+      st = fit_categorical(f, c, data->n_rows, p, rho, tau_cat, maps[j], &tot,
+                           f->discrete ? c->lit_val : NULL);
+      if (!st && c->n_levels == 1 && !f->suppressed)
+        ms_diag_warn(d, data->source, 0, 0, c->name, "column holds one value");
+      if (!st && rho == 0 && f->n_cats && !f->suppressed && c->n_levels > f->n_cats)
         ms_diag_warn(d, data->source, 0, 0, c->name,
-                     "%zu categor%s seen in fewer than %zu rows merged or dropped",
-                     c->n_levels - (f->n_cats - 1), c->n_levels - (f->n_cats - 1) == 1 ? "y" : "ies",
-                     p->k_min);
+                     "%zu %s seen in fewer than %zu rows %s", c->n_levels - f->n_cats,
+                     f->discrete ? (c->n_levels - f->n_cats == 1 ? "value" : "values")
+                                 : (c->n_levels - f->n_cats == 1 ? "category" : "categories"),
+                     p->k_min, f->discrete ? "joined the nearest kept value" : "left out");
     } else if (c->kind == MS_FKIND_BOOL) {
       st = fit_bool(f, c, data->n_rows, p, rho, &tot);
     } else if (rho > 0) {
@@ -1431,6 +1756,28 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
           ms_diag_warn(d, data->source, 0, 0, c->name,
                        "only %zu value%s present (fewer than k = %zu): emitted as always missing",
                        present, present == 1 ? "" : "s", p->k_min);
+      } else if (f->rel_base >= 0) {
+        /* A date after another: its gap to that date is what is fitted,
+         * and it is missing on its own only where the base date is present. */
+        const ms_frame_col *bc = &data->cols[f->rel_base];
+        ms_frame_col gap = *c;
+        gap.num = ms__malloc((data->n_rows ? data->n_rows : 1) * sizeof *gap.num);
+        if (!gap.num) {
+          st = MS_ERR_NOMEM;
+          break;
+        }
+        gap.n_missing = 0;
+        size_t base_present = 0, own_missing = 0;
+        for (size_t r = 0; r < data->n_rows; r++) {
+          gap.num[r] = c->num[r] - bc->num[r];
+          gap.n_missing += isnan(gap.num[r]);
+          base_present += !isnan(bc->num[r]);
+          own_missing += !isnan(bc->num[r]) && isnan(c->num[r]);
+        }
+        st = fit_numeric_plain(f, &gap, data->n_rows, p);
+        free(gap.num);
+        if (own_missing < p->k_min) own_missing = 0;
+        f->missing = base_present ? sig6((double)own_missing / (double)base_present) : 0;
       } else {
         st = fit_numeric_plain(f, c, data->n_rows, p);
         if (!st && f->fam == FAM_CONSTANT)
@@ -1446,7 +1793,10 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
     if (tot > max_total) max_total = tot;
     if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
     if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
-        !(c->kind == MS_FKIND_CATEGORICAL && f->n_cats < 2) && !(m->epsilon == 0 && present < 2 * p->k_min)) {
+        f->diff_a < 0 && f->fd_from < 0 &&
+        !(c->kind == MS_FKIND_CATEGORICAL && f->n_cats < 2) &&
+        !(c->kind == MS_FKIND_BOOL && !(f->probs[0] > 0 && f->probs[1] > 0)) &&
+        !(m->epsilon == 0 && present < 2 * p->k_min)) {
       f->cop = (int)m->n_cop;
       m->cop[m->n_cop++] = j;
     }
@@ -1463,6 +1813,27 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   if (!st && m->n_cop < 2) {
     for (size_t i = 0; i < m->n_cop; i++) m->f[m->cop[i]].cop = -1;
     m->n_cop = 0;
+  }
+  /* A determined categorical: one rule per released label of its
+   * determinant whose partner label is released too. */
+  for (size_t q = 0; q < n_rels && !st; q++) {
+    if (rels[q].kind != MS__REL_FD) continue;
+    fit_field *fy = &m->f[rels[q].b];
+    const fit_field *fx = &m->f[rels[q].a];
+    const int32_t *mx = maps[rels[q].a], *my = maps[rels[q].b];
+    if (!mx || !my || fx->suppressed || fy->suppressed) {
+      fy->fd_from = -1;
+      continue;
+    }
+    if (!(fy->fd_emit = ms__malloc((fx->n_cats ? fx->n_cats : 1) * sizeof *fy->fd_emit))) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    fy->n_fd_emit = fx->n_cats;
+    for (size_t l = 0; l < fx->n_cats; l++) fy->fd_emit[l] = -1;
+    for (size_t l = 0; l < rels[q].n_map; l++)
+      if (mx[l] >= 0 && rels[q].fd_map[l] >= 0 && my[rels[q].fd_map[l]] >= 0)
+        fy->fd_emit[mx[l]] = my[rels[q].fd_map[l]];
   }
   /* Conditional missingness runs on the released marginals; under DP it
    * takes half of the correlation share when some column has a released
@@ -1490,9 +1861,13 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   if (st == MS_ERR_MATH)
     ms_diag_add(d, st, data->source, 0, 0, NULL, "correlation matrix could not be repaired");
 fail:
+  ms__relations_free(rels, n_rels);
   if (maps)
     for (size_t j = 0; j < data->n_cols; j++) free(maps[j]);
   free(maps);
+  for (size_t j = 0; j < orig->n_cols; j++)
+    if (view.cols[j].code != orig->cols[j].code) free(view.cols[j].code);
+  free(view.cols);
   if (st) {
     ms_fit_model_free(m);
     return st;
@@ -1537,10 +1912,15 @@ static cJSON *dist_json(const fit_field *f, double scale_off) {
   return o;
 }
 
-static cJSON *date_expr(double days) {
+static cJSON *date_expr(double days, int has_time) {
   char b[MS_DATE_BUFSZ], e[80];
-  ms_date_format((int32_t)days, b);
-  snprintf(e, sizeof e, "date('%s')", b);
+  if (has_time) {
+    ms_datetime_format_pattern(llround(days * 86400), "%Y-%m-%dT%H:%M:%S", b, sizeof b);
+    snprintf(e, sizeof e, "datetime('%s')", b);
+  } else {
+    ms_date_format((int32_t)days, b);
+    snprintf(e, sizeof e, "date('%s')", b);
+  }
   return cJSON_CreateString(e);
 }
 
@@ -1621,40 +2001,114 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     const fit_field *f = &m->f[i];
     cJSON *o = ms__json_push(fields, cJSON_CreateObject());
     cJSON_AddStringToObject(o, "name", f->name);
-    cJSON_AddStringToObject(o, "kind", ms_fkind_name(f->kind));
+    if (f->label) cJSON_AddStringToObject(o, "label", f->label);
+    /* Spelled false/true as medsynth writes bools: a bool field says it. */
+    if (f->diff_a >= 0) {
+      /* A derived difference: its kind is the input's (a discrete column
+       * too), its value the formula. */
+      const fit_field *fa = &m->f[f->diff_a], *fb = &m->f[f->diff_b];
+      int real = f->orig_kind == MS_FKIND_REAL;
+      char e[300];
+      if (!real && fa->kind != MS_FKIND_DATE && (fa->orig_kind == MS_FKIND_REAL || fb->orig_kind == MS_FKIND_REAL))
+        snprintf(e, sizeof e, "round(%s - %s)", fb->name, fa->name);
+      else
+        snprintf(e, sizeof e, "%s - %s", fb->name, fa->name);
+      cJSON_AddStringToObject(o, "kind", real ? "real" : "integer");
+      if (real) {
+        cJSON_AddNumberToObject(o, "precision", f->decimals);
+        if (f->real_style > 0) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
+      }
+      cJSON_AddStringToObject(o, "expr", e);
+      continue;
+    }
+    int bool_labels = f->kind == MS_FKIND_BOOL && (f->btext[0] || f->btext[1]) &&
+                      !(f->btext[0] && f->btext[1] && !strcmp(f->btext[0], "false") &&
+                        !strcmp(f->btext[1], "true"));
+    cJSON_AddStringToObject(o, "kind", f->text               ? "string"
+                                       : bool_labels         ? "categorical"
+                                       : f->has_time         ? "datetime"
+                                                             : ms_fkind_name(f->kind));
     switch (f->kind) {
       case MS_FKIND_ID:
+        if (f->text) {
+          cJSON_AddStringToObject(o, "template", MS_FIT_TEXT_PLACEHOLDER);
+          break;
+        }
         cJSON_AddStringToObject(o, "format", "seq");
-        cJSON_AddNumberToObject(o, "start", 1);
+        if (f->id_prefix && *f->id_prefix) cJSON_AddStringToObject(o, "prefix", f->id_prefix);
+        if (f->id_width) cJSON_AddNumberToObject(o, "width", f->id_width);
+        cJSON_AddNumberToObject(o, "start", (double)(f->id_start ? f->id_start : 1));
         break;
       case MS_FKIND_CATEGORICAL: {
         cJSON *v = cJSON_AddObjectToObject(o, "values");
         for (size_t c = 0; c < f->n_cats; c++) cJSON_AddNumberToObject(v, f->cats[c], f->probs[c]);
+        if (f->fd_from >= 0 && f->fd_emit) {
+          /* Determined by another column: its label decides this one. */
+          const fit_field *fx = &m->f[f->fd_from];
+          cJSON *w = cJSON_AddArrayToObject(o, "when");
+          for (size_t l = 0; l < f->n_fd_emit; l++) {
+            if (f->fd_emit[l] < 0 || strchr(fx->cats[l], '\'') || strchr(fx->cats[l], '\\')) continue;
+            char e[600];
+            snprintf(e, sizeof e, "%s == '%s'", fx->name, fx->cats[l]);
+            cJSON *r = ms__json_push(w, cJSON_CreateObject());
+            cJSON_AddStringToObject(r, "if", e);
+            cJSON *rv = cJSON_AddObjectToObject(r, "values");
+            cJSON_AddNumberToObject(rv, f->cats[f->fd_emit[l]], 1);
+          }
+        }
         break;
       }
       case MS_FKIND_BOOL:
-        cJSON_AddNumberToObject(o, "p", f->probs[1]);
+        if (bool_labels) {
+          /* The input's spellings, false first: the copula's order for a
+           * bool (true when Phi(z) > 1 - p) is the categorical's. */
+          cJSON *v = cJSON_AddObjectToObject(o, "values");
+          for (int b = 0; b < 2; b++)
+            if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], f->probs[b]);
+        } else {
+          cJSON_AddNumberToObject(o, "p", f->probs[1]);
+        }
         break;
       case MS_FKIND_DATE:
-        cJSON_AddStringToObject(o, "base", "date('1970-01-01')");
-        ms__json_put(o, "offset_days", dist_json(f, 0));
-        ms__json_put(o, "min", date_expr(f->lo));
-        ms__json_put(o, "max", date_expr(f->hi));
+        if (f->rel_base >= 0) {
+          cJSON_AddStringToObject(o, "base", m->f[f->rel_base].name);
+          ms__json_put(o, "offset_days", dist_json(f, 0));
+        } else {
+          cJSON_AddStringToObject(o, "base", "date('1970-01-01')");
+          ms__json_put(o, "offset_days", dist_json(f, 0));
+          ms__json_put(o, "min", date_expr(f->lo, f->has_time));
+          ms__json_put(o, "max", date_expr(f->hi, f->has_time));
+        }
+        if (f->date_format &&
+            strcmp(f->date_format, f->has_time ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d"))
+          cJSON_AddStringToObject(o, "format", f->date_format);
         break;
       default:
-        if (f->kind == MS_FKIND_REAL) cJSON_AddNumberToObject(o, "precision", f->decimals);
+        if (f->kind == MS_FKIND_REAL) {
+          cJSON_AddNumberToObject(o, "precision", f->decimals);
+          if (f->real_style > 0) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
+        }
         ms__json_put(o, "dist", dist_json(f, 0));
         cJSON_AddNumberToObject(o, "min", f->lo);
         cJSON_AddNumberToObject(o, "max", f->hi);
     }
-    if (f->mc_expr) {
+    if (f->fd_from >= 0 && m->f[f->fd_from].missing > 0) {
+      cJSON *mo = cJSON_AddObjectToObject(o, "missing");
+      cJSON_AddNumberToObject(mo, "rate", 0);
+      cJSON *w = cJSON_AddArrayToObject(mo, "when");
+      cJSON *r = ms__json_push(w, cJSON_CreateObject());
+      char e[300];
+      snprintf(e, sizeof e, "is_missing(%s)", m->f[f->fd_from].name);
+      cJSON_AddStringToObject(r, "if", e);
+      cJSON_AddNumberToObject(r, "rate", 1);
+    } else if (f->mc_expr && f->fd_from < 0) {
       cJSON *mo = cJSON_AddObjectToObject(o, "missing");
       cJSON_AddNumberToObject(mo, "rate", f->missing);
       cJSON *w = cJSON_AddArrayToObject(mo, "when");
       cJSON *r = ms__json_push(w, cJSON_CreateObject());
       cJSON_AddStringToObject(r, "if", f->mc_expr);
       cJSON_AddNumberToObject(r, "rate", f->mc_rate);
-    } else if (f->missing > 0) {
+    } else if (f->missing > 0 && f->fd_from < 0) {
       cJSON_AddNumberToObject(o, "missing", f->missing);
     }
   }
@@ -1719,6 +2173,18 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
     fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
             sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss), m->epsilon, m->delta);
   }
+  for (size_t i = 0; i < m->n_fields; i++) {
+    const fit_field *f = &m->f[i];
+    if (f->rel_base >= 0)
+      fprintf(fp, "  kept exactly: %s is on or after %s (drawn as %s + a fitted gap)\n", f->name,
+              m->f[f->rel_base].name, m->f[f->rel_base].name);
+    if (f->diff_a >= 0)
+      fprintf(fp, "  kept exactly: %s = %s - %s (a derived field)\n", f->name, m->f[f->diff_b].name,
+              m->f[f->diff_a].name);
+    if (f->fd_from >= 0)
+      fprintf(fp, "  kept exactly: %s is determined by %s (one rule per label)\n", f->name,
+              m->f[f->fd_from].name);
+  }
   for (size_t i = 0; i < m->n_fields; i++)
     if (m->f[i].mc_expr)
       fprintf(fp, "  missingness of %s depends on %s: rate %g where it holds, %g elsewhere (chi-square %g)\n",
@@ -1748,6 +2214,8 @@ typedef struct {
   size_t dc;
   ms_rng_key kc;
   const ms_rng_key *kf;
+  const size_t *after; /* dates drawn as base + gap, bases first */
+  size_t n_after;
   size_t n, pieces;
   const ms_cancel_flag *cancel;
   atomic_int oom, stop;
@@ -1809,6 +2277,25 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
       else c->num[r] = NAN;
     }
   }
+  /* Relations kept exactly: a date is its base plus the drawn gap, a
+   * difference is computed, a determined label follows its determinant. */
+  for (size_t q = 0; q < sj->n_after; q++) {
+    const fit_field *f = &m->f[sj->after[q]];
+    fr->cols[sj->after[q]].num[r] += fr->cols[f->rel_base].num[r];
+  }
+  for (size_t j = 0; j < m->n_fields; j++) {
+    const fit_field *f = &m->f[j];
+    if (f->diff_a >= 0) {
+      double v = fr->cols[f->diff_b].num[r] - fr->cols[f->diff_a].num[r];
+      double sc = pow(10, f->decimals);
+      fr->cols[j].num[r] = f->kind == MS_FKIND_REAL ? round(v * sc) / sc : round(v);
+    }
+    if (f->fd_from >= 0 && f->fd_emit) {
+      int32_t x = fr->cols[f->fd_from].code[r];
+      if (x < 0) fr->cols[j].code[r] = -1;
+      else if (f->fd_emit[x] >= 0) fr->cols[j].code[r] = f->fd_emit[x];
+    }
+  }
 }
 
 static void sample_piece(void *ctx, size_t t, size_t worker) {
@@ -1858,15 +2345,25 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
     ms_frame_col *c = &fr->cols[j];
     c->kind = f->kind;
     c->decimals = f->decimals;
-    if (!(c->name = ms__strdup(f->name))) st = MS_ERR_NOMEM;
-    else if (f->kind == MS_FKIND_ID || f->kind == MS_FKIND_CATEGORICAL) {
+    c->real_style = f->real_style;
+    c->has_time = f->has_time;
+    if (!(c->name = ms__strdup(f->label ? f->label : f->name))) st = MS_ERR_NOMEM;
+    for (int b = 0; b < 2 && !st; b++)
+      if (f->btext[b] && !(c->bool_text[b] = ms__strdup(f->btext[b]))) st = MS_ERR_NOMEM;
+    if (!st && f->date_format && !(c->date_format = ms__strdup(f->date_format))) st = MS_ERR_NOMEM;
+    if (st) break;
+    if (f->kind == MS_FKIND_ID || f->kind == MS_FKIND_CATEGORICAL) {
       c->code = ms__malloc((n ? n : 1) * sizeof *c->code);
       size_t nl = f->kind == MS_FKIND_ID ? n : f->n_cats;
       c->levels = ms__calloc(nl ? nl : 1, sizeof *c->levels);
       if (!c->code || !c->levels) st = MS_ERR_NOMEM;
       for (size_t l = 0; l < nl && !st; l++) {
-        if (f->kind == MS_FKIND_ID) {
-          if (ms__asprintf(&c->levels[l], "%zu", l + 1) < 0) c->levels[l] = NULL;
+        if (f->text) {
+          c->levels[l] = ms__strdup(MS_FIT_TEXT_PLACEHOLDER);
+        } else if (f->kind == MS_FKIND_ID) {
+          if (ms__asprintf(&c->levels[l], "%s%0*lld", f->id_prefix ? f->id_prefix : "", f->id_width,
+                       (long long)(f->id_start ? f->id_start : 1) + (long long)l) < 0)
+            c->levels[l] = NULL;
         } else {
           c->levels[l] = ms__strdup(f->cats[l]);
         }
@@ -1896,13 +2393,29 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
     snprintf(nm, sizeof nm, "fit/sample/%s", m->f[j].name);
     kf[j] = ms_rng_key_make(seed, ms_rng_stream(nm));
   }
-  sample_job sj = {m, fr, L, dc, kc, kf, n, 0, m->cancel, 0, 0};
+  /* Dates drawn after another date, base before dependant (the base
+   * relation is a forest: a base is never its dependant's dependant). */
+  size_t *after = ms__malloc((m->n_fields ? m->n_fields : 1) * sizeof *after), n_after = 0;
+  if (!after) {
+    free(kf);
+    gsl_matrix_free(L);
+    ms_frame_free(fr);
+    return ms__diag_nomem(d, NULL, NULL, "the sampler's keys");
+  }
+  for (int depth = 1; depth <= (int)m->n_fields; depth++)
+    for (size_t j = 0; j < m->n_fields; j++) {
+      int dd = 0;
+      for (int b = m->f[j].rel_base; b >= 0 && dd <= depth; b = m->f[b].rel_base) dd++;
+      if (dd == depth) after[n_after++] = j;
+    }
+  sample_job sj = {m, fr, L, dc, kc, kf, after, n_after, n, 0, m->cancel, 0, 0};
   const size_t nt = ms__parallel_threads();
   sj.pieces = n / 256 < nt * MS__TASKS_PER_THREAD ? n / 256 : nt * MS__TASKS_PER_THREAD;
   if (sj.pieces < 1) sj.pieces = 1;
   ms__parallel(sj.pieces, nt, sample_piece, &sj);
   const int oom = atomic_load(&sj.oom), stop = atomic_load(&sj.stop);
   free(kf);
+  free(after);
   gsl_matrix_free(L);
   if (oom) {
     ms_frame_free(fr);

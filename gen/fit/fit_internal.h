@@ -8,7 +8,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "medsynth/fit.h"
 #include "medsynth/status.h"
 
 typedef struct {
@@ -31,5 +33,32 @@ int32_t ms__strtab_intern(ms__strtab *t, const char *s);
  * yes/no, t/f, y/n (any case). */
 int ms__fit_parse_num(const char *s, double *v, int *is_int, int *decimals);
 int ms__fit_parse_bool(const char *s, double *v);
+
+/* Marks an integer/real column with at most MS_FRAME_DISCRETE_MAX distinct
+ * values as discrete: lit_val/lit_text from its values, spelled as a CSV
+ * export writes them (integers plainly, reals with `decimals` decimals). */
+ms_status ms__frame_col_discrete(ms_frame_col *c, size_t n_rows);
+
+/* Deterministic relations between columns (gen/fit/relations.c). ORDER:
+ * date a <= date b; DIFF: c == b - a; FD: categorical a determines b through
+ * fd_map (a's level -> b's level, -1 unseen). Indices are columns of the
+ * frame the relations were found in. */
+typedef enum { MS__REL_ORDER, MS__REL_DIFF, MS__REL_FD, MS__REL_COUNT } ms__rel_kind;
+typedef struct {
+  ms__rel_kind kind;
+  size_t a, b, c;
+  int32_t *fd_map;
+  size_t n_map;
+} ms__rel;
+
+/* Relations holding on every checkable row of f and on at least 2k rows. */
+ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t *n);
+void ms__relations_free(ms__rel *r, size_t n);
+/* "a <= b", "c = b - a", "a determines b" with f's column names. */
+void ms__relation_describe(const ms__rel *r, const ms_frame *f, char *buf, size_t cap);
+/* Share of g's checkable rows (count in *checked) that break relation r
+ * found in ref; columns are matched by name. NAN when none can be checked. */
+double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_frame *g,
+                               size_t *checked);
 
 #endif

@@ -39,10 +39,7 @@ ms_fkind ms_fkind_from_name(const char *name) {
 
 static const char *const default_na[] = {"", "NA", "N/A", "NaN", "nan", "NULL", "null", "?"};
 
-void ms_csv_opts_init(ms_csv_opts *o) {
-  memset(o, 0, sizeof *o);
-  o->delimiter = ',';
-}
+void ms_csv_opts_init(ms_csv_opts *o) { memset(o, 0, sizeof *o); }
 
 /* ---- string interning (level tables) ---- */
 
@@ -305,6 +302,20 @@ static ms_status tokenize(cells *c, size_t *n_cols_out, const char *text, size_t
   return MS_OK;
 }
 
+/* The separator of the header line (outside quotes): the most frequent of
+ * ',', ';' and tab; ',' when none occurs. */
+static char detect_delimiter(const char *text, size_t len) {
+  size_t n[3] = {0, 0, 0};
+  int q = 0;
+  for (size_t i = 0; i < len && (q || (text[i] != '\n' && text[i] != '\r')); i++) {
+    if (text[i] == '"') q = !q;
+    else if (!q) n[0] += text[i] == ',', n[1] += text[i] == ';', n[2] += text[i] == '\t';
+  }
+  if (n[1] > n[0] && n[1] >= n[2]) return ';';
+  if (n[2] > n[0] && n[2] > n[1]) return '\t';
+  return ',';
+}
+
 /* ---- classification ---- */
 
 static int is_na(const char *s, const ms_csv_opts *o) {
@@ -350,7 +361,75 @@ int ms__fit_parse_bool(const char *s, double *v) {
   return -1;
 }
 
+/* Date and datetime spellings recognised in CSV cells, in order of
+ * preference. Entries 2k and 2k+1 of the month/day block differ only in the
+ * order of month and day: a column whose every value fits both is
+ * ambiguous. */
+static const char *const date_patterns[] = {
+    "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y/%m/%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
+    "%d.%m.%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
+#define DATE_PAIRS_FROM 12
+    "%m/%d/%Y", "%d/%m/%Y", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M",
+    "%d/%m/%Y %H:%M", "%m-%d-%Y", "%d-%m-%Y"};
+#define N_DATE_PATTERNS (sizeof date_patterns / sizeof *date_patterns)
+
+/* Bit i set: the cell reads as date_patterns[i]. */
+static uint32_t date_fits(const char *s, uint32_t mask) {
+  if (!(*s >= '0' && *s <= '9')) return 0;
+  uint32_t out = 0;
+  for (size_t i = 0; i < N_DATE_PATTERNS; i++) {
+    int64_t t;
+    if ((mask >> i & 1) && !ms_datetime_parse_pattern(s, date_patterns[i], &t)) out |= 1u << i;
+  }
+  return out;
+}
+
+static int cmp_double_asc(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static int qsort_lit(const void *a, const void *b) {
+  const double *x = *(const double *const *)a, *y = *(const double *const *)b;
+  return (*x > *y) - (*x < *y);
+}
+
+ms_status ms__frame_col_discrete(ms_frame_col *c, size_t n_rows) {
+  double v[MS_FRAME_DISCRETE_MAX];
+  size_t nv = 0;
+  for (size_t r = 0; r < n_rows; r++) {
+    double x = c->num[r];
+    if (isnan(x)) continue;
+    size_t i = 0;
+    while (i < nv && v[i] != x) i++;
+    if (i < nv) continue;
+    if (nv == MS_FRAME_DISCRETE_MAX) return MS_OK;
+    v[nv++] = x;
+  }
+  if (!nv) return MS_OK;
+  qsort(v, nv, sizeof *v, cmp_double_asc);
+  c->lit_val = ms__malloc(nv * sizeof *c->lit_val);
+  c->lit_text = ms__calloc(nv, sizeof *c->lit_text);
+  if (!c->lit_val || !c->lit_text) return MS_ERR_NOMEM;
+  for (size_t i = 0; i < nv; i++) {
+    char b[64];
+    if (c->kind == MS_FKIND_INTEGER) snprintf(b, sizeof b, "%.0f", v[i]);
+    else snprintf(b, sizeof b, "%.*f", c->decimals, v[i]);
+    c->lit_val[i] = v[i];
+    if (!(c->lit_text[i] = ms__strdup(b))) return MS_ERR_NOMEM;
+    c->n_lit = i + 1;
+  }
+  return MS_OK;
+}
+
 static void col_free(ms_frame_col *c) {
+  free(c->bool_text[0]);
+  free(c->bool_text[1]);
+  free(c->date_format);
+  free(c->lit_val);
+  for (size_t i = 0; i < c->n_lit; i++) free(c->lit_text[i]);
+  free(c->lit_text);
   free(c->name);
   free(c->num);
   free(c->code);
@@ -360,7 +439,7 @@ static void col_free(ms_frame_col *c) {
 
 void ms_frame_free(ms_frame *f) {
   if (!f) return;
-  for (size_t j = 0; j < f->n_cols; j++) col_free(&f->cols[j]);
+  for (size_t j = 0; f->cols && j < f->n_cols; j++) col_free(&f->cols[j]);
   free(f->cols);
   free(f->source);
   free(f);
@@ -377,13 +456,20 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
                                 ms_diag *d) {
   int forced = 0;
   ms_fkind kind = MS_FKIND_COUNT;
+  const char *forced_date = NULL;
   for (size_t t = 0; t < o->n_types; t++)
-    if (!strcmp(o->types[t].column, col->name)) kind = o->types[t].kind, forced = 1;
+    if (!strcmp(o->types[t].column, col->name))
+      kind = o->types[t].kind, forced = 1,
+      forced_date = kind == MS_FKIND_DATE ? o->types[t].date_format : NULL;
   for (size_t t = 0; t < o->n_id_columns; t++)
     if (!strcmp(o->id_columns[t], col->name)) kind = MS_FKIND_ID, forced = 1;
 #define CELL(r) (c->buf + c->off[((r) + 1) * n_cols + j])
   size_t present = 0;
-  int all_int = 1, all_num = 1, all_date = 1, all_bool = 1, max_dec = 0;
+  int all_int = 1, all_num = 1, all_date = 1, all_bool = 1, max_dec = 0, min_dec = 99, dot0 = 0;
+  uint32_t dmask = (1u << N_DATE_PATTERNS) - 1;
+  const char *user_date = forced_date ? forced_date : o->date_format;
+  int user_date_ok = user_date != NULL;
+  const char *dfmt = NULL;
   ms__strtab distinct;
   ms_status st = ms__strtab_init(&distinct);
   if (st) return st;
@@ -399,11 +485,15 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
       else {
         if (!isint) all_int = 0;
         if (dec > max_dec) max_dec = dec;
+        if (dec < min_dec) min_dec = dec;
+        if (dec > 0 && v == floor(v)) dot0 = 1;
       }
     }
     if (all_date) {
-      int32_t dd;
-      if (ms_date_parse(s, &dd)) all_date = 0;
+      int64_t t;
+      if (user_date_ok && ms_datetime_parse_pattern(s, user_date, &t)) user_date_ok = 0;
+      dmask = date_fits(s, dmask);
+      if (!dmask && !user_date_ok) all_date = 0;
     }
     if (all_bool && ms__fit_parse_bool(s, &v)) all_bool = 0;
     if (distinct.n < distinct_cap && ms__strtab_intern(&distinct, s) == -2) {
@@ -418,6 +508,81 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
     int ii;
     if (ms__fit_parse_num(distinct.strs[i], &v, &ii, NULL) || (v != 0 && v != 1)) only01 = 0;
   }
+  /* The input's spelling of false and true; two spellings of one side (Y and
+   * yes) make the column categorical, so that each keeps its own. */
+  char *btext[2] = {NULL, NULL};
+  if ((all_bool || only01) && present) {
+    for (size_t i = 0; i < nd; i++) {
+      double v;
+      int ii;
+      if (ms__fit_parse_bool(distinct.strs[i], &v)) ms__fit_parse_num(distinct.strs[i], &v, &ii, NULL);
+      int side = v != 0;
+      if (btext[side]) {
+        all_bool = only01 = 0;
+        break;
+      }
+      btext[side] = distinct.strs[i];
+    }
+  }
+  if (all_date && present && !all_num && !(all_bool || only01) && (!forced || kind == MS_FKIND_DATE)) {
+    if (user_date_ok) dfmt = user_date;
+    else {
+      size_t first = 0;
+      while (!(dmask >> first & 1)) first++;
+      if (first >= DATE_PAIRS_FROM && (first - DATE_PAIRS_FROM) % 2 == 0 && (dmask >> (first + 1) & 1)) {
+        ms__strtab_deinit(&distinct, 1);
+        return ms_diag_add(d, MS_ERR_DATA, name, 1, 0, col->name,
+                           "every date fits both \"%s\" and \"%s\" (month/day order unknown): "
+                           "pass --date-format with the right one",
+                           date_patterns[first], date_patterns[first + 1]);
+      }
+      dfmt = date_patterns[first];
+    }
+  }
+  if (!forced && !(all_bool || only01) && all_num && nd <= MS_FRAME_DISCRETE_MAX && nd > 0) {
+    /* Distinct values and their first spelling, in increasing order. */
+    double **ord = ms__malloc(nd * sizeof *ord);
+    double *vals = ms__malloc(nd * sizeof *vals);
+    col->lit_val = ms__malloc(nd * sizeof *col->lit_val);
+    col->lit_text = ms__calloc(nd, sizeof *col->lit_text);
+    if (!ord || !vals || !col->lit_val || !col->lit_text) {
+      free(ord), free(vals);
+      ms__strtab_deinit(&distinct, 1);
+      return MS_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < nd; i++) {
+      int ii;
+      ms__fit_parse_num(distinct.strs[i], &vals[i], &ii, NULL);
+      ord[i] = &vals[i];
+    }
+    qsort(ord, nd, sizeof *ord, qsort_lit);
+    for (size_t i = 0; i < nd; i++) {
+      size_t at = (size_t)(ord[i] - vals);
+      if (col->n_lit && col->lit_val[col->n_lit - 1] == vals[at]) {
+        /* The same number spelled twice: the first spelling seen is kept. */
+        size_t prev = SIZE_MAX;
+        for (size_t q = 0; q < nd; q++)
+          if (distinct.strs[q] == col->lit_text[col->n_lit - 1]) prev = q;
+        if (at < prev) col->lit_text[col->n_lit - 1] = distinct.strs[at];
+        continue;
+      }
+      col->lit_val[col->n_lit] = vals[at];
+      col->lit_text[col->n_lit++] = distinct.strs[at];
+    }
+    for (size_t i = 0; i < col->n_lit; i++) col->lit_text[i] = ms__strdup(col->lit_text[i]);
+    free(ord), free(vals);
+    for (size_t i = 0; i < col->n_lit; i++)
+      if (!col->lit_text[i]) {
+        ms__strtab_deinit(&distinct, 1);
+        return MS_ERR_NOMEM;
+      }
+  }
+  for (int b = 0; b < 2; b++)
+    if (btext[b] && !(btext[b] = ms__strdup(btext[b]))) {
+      free(btext[0]);
+      ms__strtab_deinit(&distinct, 1);
+      return MS_ERR_NOMEM;
+    }
   ms__strtab_deinit(&distinct, 1);
   if (!forced) {
     double share = o->id_distinct_share > 0 ? o->id_distinct_share : 0.5;
@@ -433,6 +598,26 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
   }
   col->kind = kind;
   col->decimals = kind == MS_FKIND_REAL ? (max_dec > 9 ? 9 : max_dec) : 0;
+  if (kind == MS_FKIND_REAL && all_num && present)
+    col->real_style = min_dec == max_dec ? 0 : dot0 ? 2 : 1;
+  if (kind == MS_FKIND_BOOL) {
+    col->bool_text[0] = btext[0];
+    col->bool_text[1] = btext[1];
+  } else {
+    free(btext[0]);
+    free(btext[1]);
+  }
+  if (kind != MS_FKIND_INTEGER && kind != MS_FKIND_REAL) {
+    for (size_t i = 0; i < col->n_lit; i++) free(col->lit_text[i]);
+    free(col->lit_text);
+    free(col->lit_val);
+    col->lit_text = NULL, col->lit_val = NULL, col->n_lit = 0;
+  }
+  if (kind == MS_FKIND_DATE) {
+    if (!dfmt) dfmt = user_date ? user_date : "%Y-%m-%d";
+    if (!(col->date_format = ms__strdup(dfmt))) return MS_ERR_NOMEM;
+    col->has_time = strstr(dfmt, "%H") != NULL;
+  }
   int bad = 0;
   if (kind == MS_FKIND_CATEGORICAL || kind == MS_FKIND_ID) {
     col->code = ms__malloc((n_rows ? n_rows : 1) * sizeof *col->code);
@@ -471,8 +656,8 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
       double v = NAN;
       int isint, okv = 0;
       if (kind == MS_FKIND_DATE) {
-        int32_t dd;
-        if (!ms_date_parse(s, &dd)) v = dd, okv = 1;
+        int64_t t;
+        if (!ms_datetime_parse_pattern(s, col->date_format, &t)) v = (double)t / 86400, okv = 1;
       } else if (kind == MS_FKIND_BOOL) {
         okv = !ms__fit_parse_bool(s, &v) || (!ms__fit_parse_num(s, &v, &isint, NULL) && (v == 0 || v == 1));
       } else {
@@ -501,7 +686,8 @@ ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const
   cells c;
   memset(&c, 0, sizeof c);
   size_t n_cols = 0;
-  ms_status st = tokenize(&c, &n_cols, text, len, name, opts->delimiter ? opts->delimiter : ',', d);
+  ms_status st = tokenize(&c, &n_cols, text, len, name,
+                          opts->delimiter ? opts->delimiter : detect_delimiter(text, len), d);
   ms_frame *f = NULL;
   if (st == MS_ERR_NOMEM) ms__diag_nomem(d, name, NULL, "the CSV cells");
   if (st) goto done;
@@ -523,8 +709,12 @@ ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const
       st = ms_diag_add(d, MS_ERR_DATA, name, 1, 0, NULL, "column %zu has an empty name", j + 1);
     }
     for (size_t k = 0; k < j; k++)
-      if (!strcmp(h, c.buf + c.off[k]))
-        st = ms_diag_add(d, MS_ERR_DATA, name, 1, 0, NULL, "duplicate column name \"%s\"", h);
+      if (!strcmp(h, c.buf + c.off[k])) {
+        st = ms_diag_add(d, MS_ERR_DATA, name, 1, 0, NULL,
+                         "column %zu: duplicate column name \"%s\" (also column %zu); rename one",
+                         j + 1, h, k + 1);
+        break;
+      }
     if (!(f->cols[j].name = ms__strdup(h))) {
       st = ms__diag_nomem(d, name, NULL, "the column names");
       goto done;
@@ -605,19 +795,38 @@ void ms_frame_cell_text(const ms_frame *f, size_t row, size_t j, char *buf, size
   switch (c->kind) {
     case MS_FKIND_DATE: {
       char tmp[MS_DATE_BUFSZ];
-      ms_date_format((int32_t)v, tmp);
+      if (c->date_format &&
+          ms_datetime_format_pattern(llround(v * 86400), c->date_format, tmp, sizeof tmp) >= 0) {
+        snprintf(buf, cap, "%s", tmp);
+        break;
+      }
+      ms_date_format((int32_t)floor(v), tmp);
       snprintf(buf, cap, "%s", tmp);
       break;
     }
     case MS_FKIND_BOOL:
-      snprintf(buf, cap, "%d", v != 0);
+      if (c->bool_text[v != 0]) snprintf(buf, cap, "%s", c->bool_text[v != 0]);
+      else snprintf(buf, cap, "%d", v != 0);
       break;
     case MS_FKIND_INTEGER:
       snprintf(buf, cap, "%.0f", v);
       break;
     default:
-      if (c->decimals > 0) snprintf(buf, cap, "%.*f", c->decimals, v);
-      else snprintf(buf, cap, "%.17g", v);
+      for (size_t i = 0; i < c->n_lit; i++)
+        if (c->lit_val[i] == v) {
+          snprintf(buf, cap, "%s", c->lit_text[i]);
+          return;
+        }
+      if (c->decimals > 0) {
+        int n = snprintf(buf, cap, "%.*f", c->decimals, v);
+        if (c->real_style > 0 && n > 0 && (size_t)n < cap && strchr(buf, '.')) {
+          while (buf[n - 1] == '0') n--;
+          if (buf[n - 1] == '.') n += c->real_style == 2 ? 1 : -1;
+          buf[n] = '\0';
+        }
+      } else {
+        snprintf(buf, cap, "%.17g", v);
+      }
   }
 }
 

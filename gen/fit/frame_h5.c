@@ -34,6 +34,7 @@ typedef struct {
   ms_fkind kind;
   int natural; /* kind is the column's natural kind: convert directly */
   int string_auto; /* string column without a forced kind: id or categorical decided at the end */
+  int forced;      /* kind given by opts */
   ms__strtab lv;
   int has_lv;
   int bad;
@@ -203,6 +204,7 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
     }
     q->kind = forced != MS_FKIND_COUNT ? forced : nat;
     q->natural = forced == MS_FKIND_COUNT || forced == nat;
+    q->forced = forced != MS_FKIND_COUNT;
     q->string_auto = forced == MS_FKIND_COUNT && c->type == MS_COL_STRING && !c->references;
     ms_frame_col *fc = &f->cols[f->n_cols];
     fcol[j] = f->n_cols++;
@@ -242,6 +244,14 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
       }
       if (q->kind == MS_FKIND_REAL && q->natural && c->type == MS_COL_FLOAT64 && c->precision >= 0)
         fc->decimals = c->precision > 9 ? 9 : c->precision;
+      /* The text format recorded in the schema, when there is one. */
+      fc->real_style = -1;
+      if (q->kind == MS_FKIND_REAL && c->format)
+        fc->real_style = !strcmp(c->format, "trim") ? 1 : !strcmp(c->format, "trim.0") ? 2 : 0;
+      if (q->kind == MS_FKIND_DATE && c->format && !(fc->date_format = ms__strdup(c->format))) {
+        st = MS_ERR_NOMEM;
+        goto done;
+      }
     }
   }
   if (f->n_cols == 0) {
@@ -348,6 +358,8 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
         if (present >= 20 && (double)fc->n_levels > share * (double)present) fc->kind = MS_FKIND_ID;
       }
     }
+    if (!st && !q->forced && (fc->kind == MS_FKIND_INTEGER || fc->kind == MS_FKIND_REAL))
+      st = ms__frame_col_discrete(fc, n);
   }
 done:
   for (size_t j = 0; cs && j < s->n_columns; j++)

@@ -236,7 +236,8 @@ char *ms__schema_to_json(const ms_table_schema *s) {
          cJSON_AddNumberToObject(o, "precision", c->precision) &&
          cJSON_AddBoolToObject(o, "nullable", c->nullable != 0) &&
          cJSON_AddNumberToObject(o, "str_width", (double)c->str_width) &&
-         add_str_or_null(o, "references", c->references);
+         add_str_or_null(o, "references", c->references) &&
+         (!c->format || cJSON_AddStringToObject(o, "format", c->format));
     if (ok && c->type == MS_COL_CATEGORICAL) {
       cJSON *cats = cJSON_AddArrayToObject(o, "categories");
       ok = cats != NULL;
@@ -297,6 +298,7 @@ ms_status ms__schema_from_json(ms_table_schema *s, const char *json, const char 
       c->unit = dup_json_str(o, "unit", &bad);
       c->description = dup_json_str(o, "description", &bad);
       c->references = dup_json_str(o, "references", &bad);
+      c->format = dup_json_str(o, "format", &bad);
       const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "precision");
       c->precision = cJSON_IsNumber(p) ? p->valueint : -1;
       if (c->precision < -1 || c->precision > 1000) bad = 1;

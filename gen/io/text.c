@@ -93,14 +93,32 @@ static int scalar_text(char *tmp, size_t cap, const ms_column *col, const ms_col
       double v = ((const double *)cb->data)[r];
       if (isnan(v)) return -1;
       if (isinf(v)) return snprintf(tmp, cap, "%s", v > 0 ? "inf" : "-inf");
-      return ms__format_double(tmp, cap, v, col->precision);
+      int n = ms__format_double(tmp, cap, v, col->precision);
+      if (col->format && col->precision > 0 && !strncmp(col->format, "trim", 4) &&
+          n > 0 && (size_t)n < cap && strchr(tmp, '.')) {
+        /* "trim": trailing zeros go, and the point with them; "trim.0" keeps
+         * one zero after the point of a whole number (as Python writes
+         * floats). */
+        while (n > 0 && tmp[n - 1] == '0') n--;
+        if (tmp[n - 1] == '.') {
+          if (!strcmp(col->format, "trim.0")) n++;
+          else n--;
+        }
+        tmp[n] = '\0';
+      }
+      return n;
     }
     case MS_COL_BOOL:
       return snprintf(tmp, cap, "%s", ((const uint8_t *)cb->data)[r] ? "true" : "false");
     case MS_COL_DATE:
+      if (col->format)
+        return ms_datetime_format_pattern((int64_t)((const int32_t *)cb->data)[r] * 86400,
+                                          col->format, tmp, cap);
       ms_date_format(((const int32_t *)cb->data)[r], tmp);
       return (int)strlen(tmp);
     case MS_COL_DATETIME:
+      if (col->format)
+        return ms_datetime_format_pattern(((const int64_t *)cb->data)[r], col->format, tmp, cap);
       ms_datetime_format(((const int64_t *)cb->data)[r], tmp);
       return (int)strlen(tmp);
     default:

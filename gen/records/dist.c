@@ -143,6 +143,20 @@ static double q_cdf(const ms__dist_args *a, double x) {
   return P[i] + (x - V[i]) / (V[i + 1] - V[i]) * (P[i + 1] - P[i]);
 }
 
+/* P(X < x): the left limit of q_cdf. A run of equal values is a point mass;
+ * a lower bound at that value must keep it, so truncation measures the
+ * window from the left limit. */
+static double q_cdf_left(const ms__dist_args *a, double x) {
+  size_t n = a->qn;
+  const double *P = a->qprobs, *V = a->qvalues;
+  if (x <= V[0]) return 0.0;
+  if (x > V[n - 1]) return 1.0;
+  size_t i = 0;
+  while (i + 1 < n && V[i + 1] < x) i++;
+  if (i + 1 >= n) return 1.0;
+  return P[i] + (x - V[i]) / (V[i + 1] - V[i]) * (P[i + 1] - P[i]);
+}
+
 /* ---- discrete ------------------------------------------------------------ */
 
 static double disc_cdf(ms__dist_type t, const ms__dist_args *a, double k) {
@@ -357,7 +371,7 @@ double ms__dist_window(ms__dist_type t, const ms__dist_args *a, double lo, doubl
     *fhi = isinf(h) ? 1.0 : h < 0 ? 0.0 : ms__dist_cdf(t, a, h);
     return *fhi - *flo;
   }
-  *flo = isinf(lo) ? 0.0 : ms__dist_cdf(t, a, lo);
+  *flo = isinf(lo) ? 0.0 : t == MS__DIST_QUANTILES ? q_cdf_left(a, lo) : ms__dist_cdf(t, a, lo);
   *fhi = isinf(hi) ? 1.0 : ms__dist_cdf(t, a, hi);
   double mass = *fhi - *flo;
   if (mass <= 0 && has_precise_upper(t) && !isinf(lo)) {

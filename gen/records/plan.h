@@ -112,6 +112,8 @@ typedef struct {
   int col; /* output column or -1 (hidden) */
   char *unit;
   char *description;
+  char *label; /* output column name, NULL: name */
+  char *fmt;   /* text format of reals, dates and datetimes (ms_column.format) */
   int precision; /* -1 none */
 
   ms__variant base;

@@ -260,17 +260,17 @@ static const char *const kind_names[MS__K_COUNT + 1] = {
 
 const char *ms__kind_name(ms__kind k) { return (unsigned)k < MS__K_COUNT ? kind_names[k] : "?"; }
 
-static const char *const common_keys[] = {"name", "kind", "description", "unit", "hidden",
-                                          "missing", "when", NULL};
+static const char *const common_keys[] = {"name", "label", "kind", "description", "unit",
+                                          "hidden", "missing", "when", NULL};
 static const char *const kind_keys[MS__K_COUNT][8] = {
     {"format", "prefix", "width", "start", NULL},
     {"template", NULL},
     {"values", "vocab", NULL},
     {"dist", "expr", "min", "max", NULL},
-    {"dist", "expr", "min", "max", "precision", NULL},
+    {"dist", "expr", "min", "max", "precision", "format", NULL},
     {"p", "expr", NULL},
-    {"base", "offset_days", "expr", "min", "max", NULL},
-    {"base", "offset_days", "expr", "min", "max", NULL},
+    {"base", "offset_days", "expr", "min", "max", "format", NULL},
+    {"base", "offset_days", "expr", "min", "max", "format", NULL},
     {NULL},
 };
 /* Keys a "when" rule may override, per kind. */
@@ -618,6 +618,30 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
   if (get_bool(v, fj, fptr, "hidden", &hidden) == 0) f->hidden = hidden;
   f->unit = vdup(v, get_string(v, fj, fptr, "unit", 0), "a field's unit");
   f->description = vdup(v, get_string(v, fj, fptr, "description", 0), "a field's description");
+  const char *label = get_string(v, fj, fptr, "label", 0);
+  if (label) {
+    char p[1024];
+    ms__jsonptr_key(p, sizeof p, fptr, "label");
+    if (!*label) verr(v, p, 0, "label must not be empty");
+    else f->label = vdup(v, label, "a field's label");
+  }
+  if (f->kind == MS__K_REAL || f->kind == MS__K_DATE || f->kind == MS__K_DATETIME) {
+    const char *fmt = get_string(v, fj, fptr, "format", 0);
+    if (fmt) {
+      char p[1024];
+      ms__jsonptr_key(p, sizeof p, fptr, "format");
+      char probe[MS_DATE_BUFSZ * 4];
+      if (f->kind == MS__K_REAL && strcmp(fmt, "fixed") && strcmp(fmt, "trim") && strcmp(fmt, "trim.0"))
+        verr(v, p, 0, "unknown real format \"%s\" (one of: fixed, trim, trim.0)", fmt);
+      else if (f->kind != MS__K_REAL &&
+               (ms_datetime_format_pattern(0, fmt, probe, sizeof probe) < 0 || !strstr(fmt, "%Y") ||
+                !strstr(fmt, "%m") || !strstr(fmt, "%d")))
+        verr(v, p, 0,
+             "date format \"%s\" must hold %%Y, %%m and %%d (and may hold %%H, %%M, %%S, %%%%)", fmt);
+      else
+        f->fmt = vdup(v, fmt, "a field's format");
+    }
+  }
   int64_t iv;
   if (get_int(v, fj, fptr, "precision", 0, 0, 15, &iv) == 0) f->precision = (int)iv;
 
@@ -830,6 +854,17 @@ static void table_pass1(V *v, size_t ti, const cJSON *tj) {
           bad_struct = 1;
           break;
         }
+    const char *out_name = f->label ? f->label : f->name;
+    for (size_t j = 0; out_name && j < fi; j++) {
+      const char *o = t->fields[j].label ? t->fields[j].label : t->fields[j].name;
+      if (o && !strcmp(o, out_name) && (f->label || t->fields[j].label)) {
+        char p[320];
+        ms__jsonptr_key(p, sizeof p, fptr, f->label ? "label" : "name");
+        verr(v, p, 0, "output column \"%s\" is already written by field \"%s\"", out_name,
+             t->fields[j].name ? t->fields[j].name : "?");
+        break;
+      }
+    }
     if (f->kind == MS__K_ID && t->key_field == SIZE_MAX) t->key_field = fi;
     if (f->name && t->name) {
       char sn[300];
@@ -2112,11 +2147,13 @@ static int build_schema(ms_spec *s, size_t ti) {
     }
     f->col = (int)sc->n_columns;
     ms_column *c = &sc->columns[sc->n_columns++];
-    c->name = ms__strdup(f->name);
+    c->name = ms__strdup(f->label ? f->label : f->name);
     c->type = field_coltype(f);
+    c->format = f->fmt ? ms__strdup(f->fmt) : NULL;
     c->unit = f->unit ? ms__strdup(f->unit) : NULL;
     c->description = f->description ? ms__strdup(f->description) : NULL;
-    if ((f->unit && !c->unit) || (f->description && !c->description)) return -1;
+    if ((f->fmt && !c->format) || (f->unit && !c->unit) || (f->description && !c->description))
+      return -1;
     c->precision = f->kind == MS__K_REAL ? f->precision : -1;
     c->nullable = f->nullable;
     c->str_width = c->type == MS_COL_STRING ? f->str_width : 0;
@@ -2165,6 +2202,8 @@ static void variant_free(ms__variant *v) {
 
 static void field_free(ms__field *f) {
   free(f->name);
+  free(f->label);
+  free(f->fmt);
   free(f->ptr);
   free(f->unit);
   free(f->description);

@@ -33,6 +33,32 @@ expect 64 "--epsilon must be a number > 0, got '-1'" -- "$M" fit --data "$SRC/te
 expect 64 "--types: 'age=number' is not col=kind" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --types age=number -o "$T/o.json"
 [ -e "$T/o.json" ] && { echo "FAIL: output written on error"; fail=1; }
 
+# Messy files that can be read: a BOM, CRLF line ends and ';' separators
+# (detected, or given with --sep), a column holding one value.
+printf '\xef\xbb\xbfage;sex;grade;const\r\n' >"$T/semi.csv"
+for i in $(seq 1 60); do printf '%d;%s;%d,%d;x\r\n' $((20 + i % 50)) $([ $((i % 3)) = 0 ] && echo F || echo M) $((i % 4)) $((i % 7)) >>"$T/semi.csv"; done
+expect 0 "warning: const: column holds one value" -- "$M" fit --data "$T/semi.csv" -o "$T/semi.json"
+expect 0 "fit: 60 rows x 4 columns" -- "$M" fit --data "$T/semi.csv" --sep ';' -o "$T/semi2.json" --force
+"$M" records --spec "$T/semi.json" -o "$T/semi_syn.csv" -q
+head -1 "$T/semi_syn.csv" | grep -qx 'age,sex,grade,const' || { echo "FAIL: header of the ;-separated file"; head -1 "$T/semi_syn.csv"; fail=1; }
+# A header naming a column twice cannot be written back: an error naming both.
+printf 'a,b,a\n1,2,3\n' >"$T/dup.csv"
+expect 65 "$T/dup.csv:1: error: column 3: duplicate column name \"a\" (also column 1); rename one" -- "$M" fit --data "$T/dup.csv" -o "$T/o.json"
+expect 64 "--sep needs one character" -- "$M" fit --data "$T/dup.csv" --sep ';;' -o "$T/o.json"
+# Dates whose month/day order the data leave open: a message with the way out.
+printf 'd,v\n' >"$T/amb.csv"
+for i in $(seq 1 40); do printf '%02d/%02d/2023,%d\n' $((1 + i % 12)) $((1 + i % 12)) $i >>"$T/amb.csv"; done
+expect 65 "d: every date fits both \"%m/%d/%Y\" and \"%d/%m/%Y\" (month/day order unknown): pass --date-format with the right one" -- \
+  "$M" fit --data "$T/amb.csv" -o "$T/o.json"
+[ -e "$T/o.json" ] && { echo "FAIL: output written on error"; fail=1; }
+expect 0 "fit: 40 rows x 2 columns" -- "$M" fit --data "$T/amb.csv" --date-format '%d/%m/%Y' -o "$T/amb.json"
+grep -qF '"format": "%d/%m/%Y"' "$T/amb.json" || { echo "FAIL: --date-format not kept"; fail=1; }
+# evaluate takes the same option, and reads the synthetic dates with the
+# real table's pattern (a synthetic file of small days is not ambiguous then).
+"$M" records --spec "$T/amb.json" -o "$T/amb_syn.csv" -n 30 -q
+expect 65 "pass --date-format with the right one" -- "$M" evaluate --real "$T/amb.csv" --synthetic "$T/amb_syn.csv" --no-plots -o "$T/amb_rep"
+expect 0 "evaluate:" -- "$M" evaluate --real "$T/amb.csv" --synthetic "$T/amb_syn.csv" --date-format '%d/%m/%Y' --no-plots -o "$T/amb_rep"
+
 # A good fit, then the output exists and refuses to be overwritten.
 expect 0 "privacy: not differentially private" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" -o "$T/fit.json" --sample 300 --sample-out "$T/syn.csv"
 /usr/bin/python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['medsynth']==1 and s['tables'][0]['fields'][0]['name']=='age'" "$T/fit.json" || { echo "FAIL: spec is not valid JSON"; fail=1; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every command in the ```sh blocks of docs/privacy.md and docs/evaluate.md
+# Every command in the ```sh blocks of docs/privacy.md, docs/evaluate.md and docs/fit.md
 # runs exactly as written (lines ending in '\' joined), in one scratch
 # directory in document order, with `medsynth` on PATH and tests/, docs/ and
 # examples/ of the source tree visible; each must exit 0. The fitted spec
@@ -16,7 +16,7 @@ for d in tests docs examples; do ln -s "$src/$d" "$T/work/$d"; done
 export PATH="$T/bin:$PATH"
 fail=0
 n=0
-for doc in docs/privacy.md docs/evaluate.md; do
+for doc in docs/privacy.md docs/evaluate.md docs/fit.md; do
   # One command per output line: fenced ```sh blocks, continuation lines joined.
   awk '/^```sh$/ {f = 1; next} /^```/ {f = 0; next}
        f { if (sub(/\\$/, "")) { acc = acc $0; next } print acc $0; acc = "" }' "$src/$doc" >"$T/cmds"

@@ -18,8 +18,11 @@
  *
  * Privacy rules of the non-DP fit (docs/privacy.md): no quantile knot and no
  * bound is a single real value (each is the mean of at least k order
- * statistics), categories seen in fewer than k rows are merged into "other",
- * identifier columns are replaced by generated ids. With epsilon > 0 every
+ * statistics, unless at least k rows hold that value), categories seen in
+ * fewer than k rows are left out, identifier columns are replaced by fresh
+ * ids in their pattern and free text by a placeholder. The spec writes each
+ * column back in the input's shape (labels, number and date formats;
+ * docs/fit.md). With epsilon > 0 every
  * released number is a post-processed output of a Laplace or Gaussian
  * mechanism keyed by the seed; the budget split is recorded in the spec.
  *
@@ -66,7 +69,24 @@ typedef struct {
   char **levels;
   size_t n_missing;
   int decimals; /* most decimals seen in a real column's text (0..9) */
+  /* How the input writes the column (from the CSV text, or the format an
+   * HDF5 schema records; NULL/0 otherwise), so that
+   * a fitted spec writes it back the same way (docs/fit.md): */
+  char *bool_text[2];  /* bool: the spelling of false and true (NULL: unseen) */
+  int real_style;      /* real: 0 every value with `decimals` decimals, 1 trailing
+                        * zeros dropped, 2 dropped but whole numbers keep ".0";
+                        * -1 unknown (HDF5 without a recorded format) */
+  char *date_format;   /* date: pattern of ms_datetime_format_pattern, NULL: ISO */
+  int has_time;        /* date: values carry a time of day (num = fractional days) */
+  /* integer/real with at most MS_FRAME_DISCRETE_MAX distinct values: those
+   * values in increasing order and the first spelling of each. */
+  size_t n_lit;
+  double *lit_val;
+  char **lit_text;
 } ms_frame_col;
+
+/* Most distinct values a numeric column may have to be discrete. */
+#define MS_FRAME_DISCRETE_MAX 20
 
 typedef struct {
   char *source; /* file name, for messages */
@@ -79,10 +99,18 @@ typedef struct {
 typedef struct {
   const char *column;
   ms_fkind kind;
+  /* kind date: the pattern to read it with (ms_datetime_format_pattern);
+   * NULL: decided from the data. Zero-initialise overrides. evaluate passes
+   * the real table's patterns. */
+  const char *date_format;
 } ms_type_override;
 
 typedef struct {
-  char delimiter;                     /* ',' */
+  char delimiter;                     /* 0: detected from the header (',', ';', tab) */
+  /* Dates: a pattern (ms_datetime_format_pattern) to read every date column
+   * with when its values fit both month/day orders; NULL: such a column is an
+   * error naming the choices. */
+  const char *date_format;
   const char *const *na_values;       /* NULL: "", NA, N/A, NaN, nan, NULL, null, ? */
   size_t n_na_values;
   const ms_type_override *types;      /* forced kinds */

@@ -59,6 +59,12 @@ typedef struct {
   size_t n_categories;
   char **categories; /* MS_COL_CATEGORICAL: labels, code i -> categories[i] */
   char *references;  /* foreign key "table.column" or NULL */
+  /* Text form (CSV, JSON Lines) or NULL for the default. FLOAT64: "fixed"
+   * (exactly `precision` decimals), "trim" (at most `precision` decimals,
+   * trailing zeros and a bare point dropped) or "trim.0" (the same, but a
+   * whole number keeps ".0"). DATE/DATETIME: a pattern of %Y %m %d %H %M %S
+   * and %% with literal characters in between (ms_datetime_format_pattern). */
+  char *format;
 } ms_column;
 
 typedef struct {
@@ -107,6 +113,14 @@ int ms_datetime_parse(const char *s, int64_t *secs);
 #define MS_DATE_BUFSZ 40
 void ms_date_format(int32_t days, char *buf);
 void ms_datetime_format(int64_t secs, char *buf);
+/* Writes secs (seconds since 1970-01-01 UTC) through `pattern`: %Y (4-digit
+ * year), %m, %d, %H, %M, %S (2 digits each), %% ('%'); other characters are
+ * copied. Returns the length written, or -1 when the pattern has another
+ * conversion or the text does not fit cap bytes. */
+int ms_datetime_format_pattern(int64_t secs, const char *pattern, char *buf, size_t cap);
+/* Parses s against such a pattern exactly (every field present and valid;
+ * missing time fields are 0). Returns 0 on success. */
+int ms_datetime_parse_pattern(const char *s, const char *pattern, int64_t *secs);
 
 /* Where generated tables go. Any callback may be NULL. `expected_rows` is
  * the final row count when known in advance, else 0. Returning non-OK stops

@@ -1,0 +1,253 @@
+/* Deterministic relations between the columns of a real table, found so
+ * that a fitted spec keeps them exactly and `evaluate` can re-check them.
+ *
+ * Three kinds, each holding on every row where it can be checked and on at
+ * least 2k such rows (k: the fit's k_min; a relation seen on fewer rows
+ * could describe a handful of people):
+ *  - order between dates: a <= b, and b is present only where a is (a
+ *    discharge date after its admission date; a datetime may follow a
+ *    date, not the reverse); among several earlier dates the one with the
+ *    smallest mean gap is kept;
+ *  - exact difference: c == b - a (both dates without a time, c in days;
+ *    or three numbers, within half a unit of c's last decimal), c present
+ *    exactly where a and b are (los_days = discharge - admit);
+ *  - functional dependency between categorical columns: every label of a
+ *    determines one label of b (a code and its description), b present
+ *    exactly where a is.
+ * A column that is the result of a difference is not an operand of another
+ * and a dependent column determines no other, so the relations never form a
+ * cycle. Of three columns in a difference the last is derived, of two
+ * columns that determine each other the later one. All checks stop at the first counter-example, so the search costs
+ * about one row per candidate on tables without relations.
+ *
+ * Invariant: relations index columns of the frame they were found in. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "fit/fit_internal.h"
+
+static int is_num(const ms_frame_col *c) {
+  return c->num && (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL);
+}
+static int is_date(const ms_frame_col *c) { return c->num && c->kind == MS_FKIND_DATE; }
+static int is_cat(const ms_frame_col *c) { return c->code && c->kind == MS_FKIND_CATEGORICAL; }
+
+static int constant(const ms_frame_col *c, size_t n) {
+  double first = NAN;
+  for (size_t r = 0; r < n; r++) {
+    if (isnan(c->num[r])) continue;
+    if (isnan(first)) first = c->num[r];
+    else if (c->num[r] != first) return 0;
+  }
+  return 1;
+}
+
+static ms_status push(ms__rel **r, size_t *n, size_t *cap, ms__rel x) {
+  if (*n == *cap) {
+    size_t nc = *cap ? 2 * *cap : 8;
+    ms__rel *nr = ms__realloc(*r, nc * sizeof *nr);
+    if (!nr) return MS_ERR_NOMEM;
+    *r = nr, *cap = nc;
+  }
+  (*r)[(*n)++] = x;
+  return MS_OK;
+}
+
+/* Mean gap b - a when a <= b holds where both are present and b is present
+ * only where a is, over at least min_rows rows, not all equal; else NAN. */
+static double order_gap(const ms_frame_col *a, const ms_frame_col *b, size_t n, size_t min_rows) {
+  double sum = 0;
+  size_t cnt = 0, equal = 0;
+  for (size_t r = 0; r < n; r++) {
+    double x = a->num[r], y = b->num[r];
+    if (isnan(y)) continue;
+    if (isnan(x) || y < x) return NAN;
+    sum += y - x;
+    cnt++;
+    equal += x == y;
+  }
+  return cnt >= min_rows && equal < cnt ? sum / (double)cnt : NAN;
+}
+
+static int diff_holds(const ms_frame_col *a, const ms_frame_col *b, const ms_frame_col *c, size_t n,
+                      size_t min_rows) {
+  double tol = c->kind == MS_FKIND_REAL ? 0.5001 * pow(10, -c->decimals) : 1e-9;
+  size_t cnt = 0;
+  for (size_t r = 0; r < n; r++) {
+    double x = a->num[r], y = b->num[r], z = c->num[r];
+    int pa = !isnan(x) && !isnan(y);
+    if (pa != !isnan(z)) return 0;
+    if (!pa) continue;
+    if (fabs(z - (y - x)) > tol + 1e-12 * (fabs(x) + fabs(y))) return 0;
+    cnt++;
+  }
+  return cnt >= min_rows;
+}
+
+/* a -> b: the label of b for each label of a (-1: a's label never seen). */
+static ms_status fd_map(const ms_frame_col *a, const ms_frame_col *b, size_t n, size_t min_rows,
+                        int32_t **out) {
+  *out = NULL;
+  if (a->n_levels < 2 || b->n_levels < 2 || a->n_levels < b->n_levels) return MS_OK;
+  int32_t *m = ms__malloc(a->n_levels * sizeof *m);
+  if (!m) return MS_ERR_NOMEM;
+  for (size_t l = 0; l < a->n_levels; l++) m[l] = -1;
+  size_t cnt = 0;
+  for (size_t r = 0; r < n; r++) {
+    int32_t x = a->code[r], y = b->code[r];
+    if ((x < 0) != (y < 0)) goto no;
+    if (x < 0) continue;
+    if (m[x] >= 0 && m[x] != y) goto no;
+    m[x] = y;
+    cnt++;
+  }
+  if (cnt < min_rows) goto no;
+  *out = m;
+  return MS_OK;
+no:
+  free(m);
+  return MS_OK;
+}
+
+ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t *n_out) {
+  *out = NULL;
+  *n_out = 0;
+  size_t d = f->n_cols, n = f->n_rows, min_rows = 2 * (k ? k : 1), nr = 0, cap = 0;
+  ms__rel *r = NULL;
+  char *derived = ms__calloc(d ? d : 1, 1), *operand = ms__calloc(d ? d : 1, 1);
+  ms_status st = derived && operand ? MS_OK : MS_ERR_NOMEM;
+  /* Order between dates. */
+  for (size_t b = 0; b < d && !st; b++) {
+    if (!is_date(&f->cols[b])) continue;
+    size_t best = SIZE_MAX;
+    double bg = INFINITY;
+    for (size_t a = 0; a < d; a++) {
+      /* A datetime may follow a date (its midnight), not the reverse. */
+      if (a == b || !is_date(&f->cols[a]) || (f->cols[a].has_time && !f->cols[b].has_time)) continue;
+      double g = order_gap(&f->cols[a], &f->cols[b], n, min_rows);
+      if (!isnan(g) && g < bg) bg = g, best = a;
+    }
+    if (best != SIZE_MAX)
+      st = push(&r, &nr, &cap, (ms__rel){MS__REL_ORDER, best, b, SIZE_MAX, NULL, 0});
+  }
+  /* Exact differences. */
+  for (size_t ci = d; ci-- > 0 && !st;) {
+    /* From the last column: of three columns in a relation, the last one
+     * (los_days after admit and discharge) is the derived one. */
+    size_t c = ci;
+    const ms_frame_col *cc = &f->cols[c];
+    if (!is_num(cc) || operand[c] || constant(cc, n)) continue;
+    int found = 0;
+    for (size_t a = 0; a < d && !found; a++) {
+      const ms_frame_col *ca = &f->cols[a];
+      if (a == c || derived[a] || !(is_num(ca) || is_date(ca)) || constant(ca, n)) continue;
+      for (size_t b = 0; b < d && !found; b++) {
+        const ms_frame_col *cb = &f->cols[b];
+        if (b == a || b == c || derived[b] || is_date(cb) != is_date(ca) || !(is_num(cb) || is_date(cb)) ||
+            constant(cb, n) || (is_date(ca) && (ca->has_time || cb->has_time)))
+          continue;
+        if (!diff_holds(ca, cb, cc, n, min_rows)) continue;
+        found = 1;
+        derived[c] = 1;
+        operand[a] = operand[b] = 1;
+        st = push(&r, &nr, &cap, (ms__rel){MS__REL_DIFF, a, b, c, NULL, 0});
+      }
+    }
+  }
+  /* Functional dependencies. */
+  for (size_t b = 0; b < d && !st; b++) {
+    if (!is_cat(&f->cols[b]) || derived[b]) continue;
+    for (size_t a = 0; a < d && !st; a++) {
+      if (a == b || derived[a] || !is_cat(&f->cols[a])) continue;
+      int32_t *m = NULL;
+      if ((st = fd_map(&f->cols[a], &f->cols[b], n, min_rows, &m))) break;
+      if (!m) continue;
+      if (a > b) {
+        /* One-to-one: the later column is the determined one. */
+        int32_t *back = NULL;
+        if ((st = fd_map(&f->cols[b], &f->cols[a], n, min_rows, &back))) {
+          free(m);
+          break;
+        }
+        if (back) {
+          free(back);
+          free(m);
+          continue;
+        }
+      }
+      derived[b] = 1;
+      st = push(&r, &nr, &cap, (ms__rel){MS__REL_FD, a, b, SIZE_MAX, m, f->cols[a].n_levels});
+      if (st) free(m);
+      break;
+    }
+  }
+  free(derived);
+  free(operand);
+  if (st) {
+    ms__relations_free(r, nr);
+    return st;
+  }
+  *out = r;
+  *n_out = nr;
+  return MS_OK;
+}
+
+void ms__relations_free(ms__rel *r, size_t n) {
+  for (size_t i = 0; r && i < n; i++) free(r[i].fd_map);
+  free(r);
+}
+
+void ms__relation_describe(const ms__rel *r, const ms_frame *f, char *buf, size_t cap) {
+  const char *a = f->cols[r->a].name, *b = f->cols[r->b].name;
+  switch (r->kind) {
+    case MS__REL_ORDER: snprintf(buf, cap, "%s <= %s", a, b); break;
+    case MS__REL_DIFF: snprintf(buf, cap, "%s = %s - %s", f->cols[r->c].name, b, a); break;
+    default: snprintf(buf, cap, "%s determines %s", a, b); break;
+  }
+}
+
+double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_frame *g,
+                               size_t *checked) {
+  *checked = 0;
+  size_t ja = ms_frame_find(g, ref->cols[r->a].name), jb = ms_frame_find(g, ref->cols[r->b].name);
+  size_t jc = r->kind == MS__REL_DIFF ? ms_frame_find(g, ref->cols[r->c].name) : 0;
+  if (ja == SIZE_MAX || jb == SIZE_MAX || jc == SIZE_MAX) return NAN;
+  const ms_frame_col *a = &g->cols[ja], *b = &g->cols[jb], *c = r->kind == MS__REL_DIFF ? &g->cols[jc] : NULL;
+  size_t bad = 0, cnt = 0;
+  if (r->kind == MS__REL_FD) {
+    if (!a->code || !b->code) return NAN;
+    const ms_frame_col *ra = &ref->cols[r->a], *rb = &ref->cols[r->b];
+    /* g's label of a -> the label of b the real table pairs with it. */
+    const char **want = ms__calloc(a->n_levels ? a->n_levels : 1, sizeof *want);
+    if (!want) return NAN;
+    for (size_t l = 0; l < a->n_levels; l++)
+      for (size_t q = 0; q < ra->n_levels; q++)
+        if (!strcmp(a->levels[l], ra->levels[q]) && r->fd_map[q] >= 0) want[l] = rb->levels[r->fd_map[q]];
+    for (size_t i = 0; i < g->n_rows; i++) {
+      if (a->code[i] < 0 || b->code[i] < 0 || !want[a->code[i]]) continue;
+      cnt++;
+      bad += strcmp(want[a->code[i]], b->levels[b->code[i]]) != 0;
+    }
+    free(want);
+  } else {
+    if (!a->num || !b->num || (c && !c->num)) return NAN;
+    double tol = c && c->kind == MS_FKIND_REAL ? 0.5001 * pow(10, -c->decimals) : 1e-9;
+    for (size_t i = 0; i < g->n_rows; i++) {
+      double x = a->num[i], y = b->num[i];
+      if (isnan(x) || isnan(y)) continue;
+      if (c) {
+        double z = c->num[i];
+        if (isnan(z)) continue;
+        cnt++;
+        bad += fabs(z - (y - x)) > tol + 1e-12 * (fabs(x) + fabs(y));
+      } else {
+        cnt++;
+        bad += y < x;
+      }
+    }
+  }
+  *checked = cnt;
+  return cnt ? (double)bad / (double)cnt : NAN;
+}

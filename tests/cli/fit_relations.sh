@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Relations between columns (docs/fit.md, "Logic between columns"): a date
+# after another, an exact difference (los_days = discharge - admit, pp =
+# sbp - dbp) and a code that determines its description are found by `fit`,
+# listed in its report, kept exactly by `records` (checked by Python's csv
+# module on every row), and re-checked by `evaluate`, which fails a table
+# that breaks them. Usage: fit_relations.sh <medsynth> <source-dir>
+set -eu
+M=$1
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+/usr/bin/python3 - "$T" <<'PY'
+import csv, datetime, random, sys
+T = sys.argv[1]
+r = random.Random(5)
+codes = {"A01": "Cholera", "B20": "HIV disease", "C33": "Neoplasm of trachea", "E11": "Type 2 diabetes"}
+rows = []
+for i in range(500):
+    a = datetime.date(2022, 1, 1) + datetime.timedelta(days=r.randrange(365))
+    los = min(int(r.expovariate(0.25)), 40)
+    dx = r.choice(sorted(codes))
+    s = r.randrange(100, 180)
+    d = s - r.randrange(30, 60)
+    miss = r.random() < 0.1
+    rows.append([a.strftime("%m/%d/%Y"), "" if miss else (a + datetime.timedelta(days=los)).strftime("%m/%d/%Y"),
+                 "" if miss else str(los), dx, codes[dx], str(s), str(d), str(s - d)])
+H = ["admit date", "discharge date", "los_days", "dx", "dx_desc", "sbp", "dbp", "pp"]
+with open(T + "/real.csv", "w", newline="") as f:
+    w = csv.writer(f); w.writerow(H); w.writerows(rows)
+# Columns drawn independently: every relation broken.
+sh = [[row[j] for row in rows] for j in range(len(H))]
+for j, c in enumerate(sh):
+    random.Random(100 + j).shuffle(c)
+with open(T + "/indep.csv", "w", newline="") as f:
+    w = csv.writer(f); w.writerow(H); w.writerows(zip(*sh))
+PY
+"$M" fit --data "$T/real.csv" -o "$T/fit.json" 2>"$T/fit.err"
+for want in "discharge_date is on or after admit_date" "los_days = discharge_date - admit_date" \
+            "dx_desc is determined by dx" "pp = sbp - dbp"; do
+  grep -qF "kept exactly: $want" "$T/fit.err" || { echo "FAIL: not found: $want"; cat "$T/fit.err"; exit 1; }
+done
+"$M" records --spec "$T/fit.json" -o "$T/syn.csv" -n 3000 -q
+/usr/bin/python3 - "$T/syn.csv" <<'PY'
+import csv, datetime, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+codes = {"A01": "Cholera", "B20": "HIV disease", "C33": "Neoplasm of trachea", "E11": "Type 2 diabetes"}
+miss = 0
+for r in rows:
+    assert codes[r["dx"]] == r["dx_desc"], r
+    assert int(r["pp"]) == int(r["sbp"]) - int(r["dbp"]), r
+    if not r["discharge date"]:
+        assert r["los_days"] == "", r
+        miss += 1
+        continue
+    a = datetime.datetime.strptime(r["admit date"], "%m/%d/%Y")
+    b = datetime.datetime.strptime(r["discharge date"], "%m/%d/%Y")
+    assert b >= a and (b - a).days == int(r["los_days"]), r
+assert 0.05 < miss / len(rows) < 0.16, miss / len(rows)
+PY
+"$M" evaluate --real "$T/real.csv" --synthetic "$T/syn.csv" --no-plots -o "$T/rep_syn" >/dev/null 2>&1 || true
+grep -qF "| relations of the real table broken more often than in real data | 0.0000 | 0 pass | pass |" \
+  "$T/rep_syn/report.md" || { echo "FAIL: kept relations not passed"; cat "$T/rep_syn/report.md"; exit 1; }
+if "$M" evaluate --real "$T/real.csv" --synthetic "$T/indep.csv" --no-plots -o "$T/rep_ind" >/dev/null 2>&1; then
+  echo "FAIL: broken relations pass"; exit 1
+fi
+grep -qF "| relations of the real table broken more often than in real data | 4.0000 | 0 pass | fail |" \
+  "$T/rep_ind/report.md" || { echo "FAIL: broken relations not counted"; cat "$T/rep_ind/report.md"; exit 1; }
