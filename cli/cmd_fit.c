@@ -44,6 +44,7 @@ static const char *usage_text =
     "  --name NAME                spec name (fitted)\n"
     "  --no-parametric            quantile tables only (no AIC choice of a family)\n"
     "  --no-copula                no correlations group\n"
+    "  --no-mixture               one copula for all rows (no clusters; docs/fit.md)\n"
     "  --sample N --sample-out F  also draw N rows with the reference sampler into F (CSV)\n"
     "  --independent              the sample ignores correlations\n"
     "  -o FILE, --force           output spec (an existing file needs --force)\n";
@@ -94,6 +95,7 @@ static int cmd_fit(int argc, char **argv) {
     else if (!strcmp(a, "--force")) force = 1;
     else if (!strcmp(a, "--no-parametric")) fp.parametric = 0;
     else if (!strcmp(a, "--no-copula")) fp.copula = 0;
+    else if (!strcmp(a, "--no-mixture")) fp.mixture = 0;
     else if (!strcmp(a, "--independent")) independent = 1;
     else if (!strcmp(a, "--sample-out")) { NEED_ARG(); sample_out = v; }
     else if (!strcmp(a, "--sample")) {

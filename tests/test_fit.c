@@ -111,6 +111,107 @@ static char *make_table(size_t n, double rho, uint64_t seed) {
   return s;
 }
 
+/* Three groups of rows that differ in every column at once (centres 0, 10
+ * and 20 apart in x, y, z; a label per group), 3 x m rows. */
+static char *make_clustered(size_t m, uint64_t seed) {
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  ms_rng_key k = ms_rng_key_make(seed, ms_rng_stream("test/clusters"));
+  fprintf(fp, "x,y,z,grp\n");
+  for (size_t i = 0; i < 3 * m; i++) {
+    size_t c = i % 3;
+    double a = ms_rng_normal(k, i, 0), b = ms_rng_normal(k, i, 1);
+    fprintf(fp, "%.3f,%.3f,%.3f,%s\n", 10.0 * (double)c + a, 20.0 - 10.0 * (double)c + 0.6 * a + 0.8 * b,
+            5.0 * (double)c + ms_rng_normal(k, i, 2), c == 0 ? "a" : c == 1 ? "b" : "c");
+  }
+  fclose(fp);
+  return s;
+}
+
+/* Share of sampled rows whose x and y point at different groups (x near
+ * 10c, y near 20 - 10c), which the real table almost never has: the
+ * marginals alone keep the groups, the joint needs the clusters. */
+static double mismatch_share(const ms_fit_model *m, ms_diag *d) {
+  ms_frame *syn = NULL;
+  assert_int_equal(ms_fit_model_sample(&syn, m, 3000, 5, 0, d), MS_OK);
+  size_t bad = 0;
+  for (size_t r = 0; r < syn->n_rows; r++) {
+    double x = syn->cols[0].num[r], y = syn->cols[1].num[r];
+    bad += lround(x / 10) != lround((20 - y) / 10);
+  }
+  ms_frame_free(syn);
+  return (double)bad / 3000.0;
+}
+
+/* Clusters (docs/fit.md): rows that fall into groups give a hidden cluster
+ * field with one share per group and per-cluster marginals; the sample
+ * keeps the gaps between the groups that one copula fills. A table of one
+ * Gaussian group gets no cluster field. */
+static void test_fit_finds_clusters(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  char *csv = make_clustered(100, 4);
+  ms_frame *f = parse(csv, &d);
+  assert_non_null(f);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  char *json = ms_fit_model_to_json(m);
+  ms_spec *spec = NULL;
+  assert_int_equal(ms_spec_load_string(&spec, json, strlen(json), "fit.json", &d), MS_OK);
+  ms_spec_free(spec);
+  cJSON *root = cJSON_Parse(json);
+  cJSON *fields = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields");
+  assert_int_equal(cJSON_GetArraySize(fields), 5);
+  cJSON *cl = cJSON_GetArrayItem(fields, 4);
+  assert_string_equal(cJSON_GetObjectItem(cl, "name")->valuestring, "cluster");
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cl, "hidden")));
+  cJSON *w = cJSON_GetObjectItem(cl, "values");
+  assert_int_equal(cJSON_GetArraySize(w), 3);
+  for (cJSON *v = w->child; v; v = v->next) assert_true(fabs(v->valuedouble - 1.0 / 3) < 0.02);
+  for (int i = 0; i < 4; i++) {
+    cJSON *when = cJSON_GetObjectItem(cJSON_GetArrayItem(fields, i), "when");
+    assert_int_equal(cJSON_GetArraySize(when), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(when, 1), "if")->valuestring,
+                        "cluster == '3'");
+  }
+  /* the group label follows the cluster: one label per cluster */
+  for (int c = 0; c < 3; c++) {
+    cJSON *vals = c == 0 ? cJSON_GetObjectItem(cJSON_GetArrayItem(fields, 3), "values")
+                         : cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(fields, 3), "when"), c - 1), "values");
+    int ones = 0;
+    for (cJSON *v = vals->child; v; v = v->next) ones += v->valuedouble == 1;
+    assert_int_equal(ones, 1);
+  }
+  cJSON_Delete(root);
+  free(json);
+  double with = mismatch_share(m, &d);
+  ms_fit_model_free(m);
+  /* in the real table: about P(|N| > 5) per column, under 1e-5 */
+  ms_fit_params p;
+  ms_fit_params_init(&p);
+  p.mixture = 0;
+  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  double without = mismatch_share(m, &d);
+  ms_fit_model_free(m);
+  print_message("mismatch share %g with clusters, %g without\n", with, without);
+  if (!(with < 0.01 && without > 0.05)) fail_msg("mismatch share %g with clusters, %g without", with, without);
+  ms_frame_free(f);
+  free(csv);
+  /* one Gaussian group: no clusters */
+  char *one = make_table(400, 0.6, 3);
+  f = parse(one, &d);
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  json = ms_fit_model_to_json(m);
+  assert_null(strstr(json, "\"cluster\""));
+  free(json);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(one);
+  ms_diag_deinit(&d);
+}
+
 /* A NUL byte would end a cell early ("a\0b1" and "a\0b2" once both read as
  * the category "a"); each is refused with its line and column. */
 static void test_fit_csv_rejects_nul_bytes(void **state) {
@@ -1088,6 +1189,7 @@ int main(void) {
       cmocka_unit_test(test_fit_dp_dates_stay_within_years_1_to_9999),
       cmocka_unit_test(test_fit_integer_knots_between_whole_numbers),
       cmocka_unit_test(test_fit_infers_kinds),
+      cmocka_unit_test(test_fit_finds_clusters),
       cmocka_unit_test(test_fit_keeps_the_inputs_shape),
       cmocka_unit_test(test_fit_survives_every_allocation_failure),
       cmocka_unit_test(test_fit_many_distinct_strings_are_an_identifier),

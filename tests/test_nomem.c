@@ -655,9 +655,21 @@ static void test_nomem_fit(void **state) {
   make_dir(in, sizeof in, "inputs");
   strcat(in, "/diabetes_head.csv");
   head_csv("diabetes_train.csv", 60, NULL, in);
+  /* three groups of rows: the fit's clusters (docs/fit.md) */
+  char in3[1200];
+  make_dir(in3, sizeof in3, "inputs");
+  strcat(in3, "/clusters.csv");
+  FILE *fp = fopen(in3, "w");
+  assert_non_null(fp);
+  fprintf(fp, "x,y,g\n");
+  for (int i = 0; i < 90; i++)
+    fprintf(fp, "%.2f,%.2f,%c\n", 10.0 * (i % 3) + (i * 37 % 19) / 9.0, 30.0 - 10.0 * (i % 3) + (i * 23 % 17) / 8.0,
+            "abc"[i % 3]);
+  fclose(fp);
   const nm_op ops[] = {
       {"fit", fit_run, hash_digest, free, in, NULL},
       {"fit/dp", fit_run, hash_digest, free, in, "dp"},
+      {"fit/clusters", fit_run, hash_digest, free, in3, NULL},
   };
   for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) nm_case(&ops[k]);
 }

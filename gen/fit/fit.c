@@ -135,6 +135,11 @@ struct ms_fit_model {
   size_t n_cop;
   size_t *cop; /* field index of copula member i */
   double *corr;
+  /* Mixture (non-DP): the copula members' marginals per latent cluster;
+   * n_comp 0 when the copula's own marginals are used. */
+  size_t n_comp;
+  struct fit_comp *comp;
+  char *comp_name; /* the hidden cluster field of the spec */
   char **qi;
   size_t n_qi;
   const ms_cancel_flag *cancel; /* from the params; polled by the sampler */
@@ -146,6 +151,7 @@ void ms_fit_params_init(ms_fit_params *p) {
   p->max_knots = 41;
   p->parametric = 1;
   p->copula = 1;
+  p->mixture = 1;
 }
 
 static void field_free(fit_field *f) {
@@ -164,8 +170,34 @@ static void field_free(fit_field *f) {
   free(f->qv);
 }
 
+/* One cluster of the mixture: its share of the rows and, per copula member,
+ * a field whose marginal (fam, par, qp/qv, probs) is that of the cluster's
+ * rows; the other members of the struct are copies of the global field's
+ * (borrowed, not freed). */
+typedef struct fit_comp {
+  double w;
+  size_t n;
+  fit_field *f;
+} fit_comp;
+
+static void comp_field_free(fit_field *f) {
+  free(f->qp);
+  free(f->qv);
+  free(f->probs);
+}
+
+static void comps_free(fit_comp *comp, size_t n_comp, size_t n_cop) {
+  for (size_t c = 0; comp && c < n_comp; c++) {
+    for (size_t i = 0; comp[c].f && i < n_cop; i++) comp_field_free(&comp[c].f[i]);
+    free(comp[c].f);
+  }
+  free(comp);
+}
+
 void ms_fit_model_free(ms_fit_model *m) {
   if (!m) return;
+  comps_free(m->comp, m->n_comp, m->n_cop);
+  free(m->comp_name);
   for (size_t i = 0; i < m->n_fields; i++) field_free(&m->f[i]);
   free(m->f);
   free(m->name);
@@ -179,6 +211,7 @@ void ms_fit_model_free(ms_fit_model *m) {
 }
 
 size_t ms_fit_model_n_copula(const ms_fit_model *m) { return m->n_cop; }
+size_t ms_fit_model_n_clusters(const ms_fit_model *m) { return m->n_comp >= 2 ? m->n_comp : 1; }
 const char *ms_fit_model_copula_field(const ms_fit_model *m, size_t i) {
   return i < m->n_cop ? m->f[m->cop[i]].name : NULL;
 }
@@ -1120,8 +1153,364 @@ static ms_status latent_correlations(ms_fit_model *m, double *S) {
   return MS_OK;
 }
 
+/* ---- mixture of copula marginals (non-DP) ----
+ *
+ * One Gaussian copula has one shape: it cannot draw a table whose rows fall
+ * into groups that differ in many columns at once (three cultivars of a
+ * wine, a town block with its own tax rate, pupil ratio and highway access).
+ * The fit therefore looks for clusters: k-means on the rows' normal scores
+ * (the copula members' scores through the global marginals; at most
+ * MIX_ROWS rows, every step-th, read by the clustering), for K = 2 ..
+ * MIX_MAX clusters of at least max(2k, MIX_MIN_ROWS) rows, each from
+ * MIX_STARTS k-means++ starts keyed by (seed, "fit/mixture/<K>", start). K
+ * is chosen by BIC of the Gaussian mixture the clusters define with one
+ * covariance shared by all clusters (the spec's model: per-cluster
+ * marginals, one correlation); K = 1 (no mixture) wins ties. With K >= 2 every member's
+ * marginal is fitted again on each cluster's rows under the same k rules
+ * (knots are means of k values of the cluster; categories and bool counts
+ * below k in a cluster are 0 there), the cluster share is released, and the
+ * correlation is that of the within-cluster normal scores. The spec holds a
+ * hidden categorical field of the cluster and one `when` rule per cluster
+ * beyond the first (docs/fit.md, "Clusters"). */
+#define MIX_MAX 8
+#define MIX_ROWS 4000
+#define MIX_STARTS 4
+#define MIX_ITERS 50
+#define MIX_MIN_ROWS 30
+#define MIX_RIDGE 0.01
+#define MIX_KNOT_SHARE 10
+
+static char *field_name(const char *h, char *const *taken, size_t n);
+
+static double sqdist(const double *a, const double *b, size_t d) {
+  double s = 0;
+  for (size_t i = 0; i < d; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
+  return s;
+}
+
+static size_t nearest(const double *x, const double *cen, size_t K, size_t d) {
+  size_t best = 0;
+  double bd = INFINITY;
+  for (size_t c = 0; c < K; c++) {
+    double v = sqdist(x, cen + c * d, d);
+    if (v < bd) bd = v, best = c;
+  }
+  return best;
+}
+
+/* Lloyd's k-means from a k-means++ start; returns the within-cluster sum of
+ * squares, labels in lab[0..n), centroids in cen[K*d]. */
+static double kmeans(const double *X, size_t n, size_t d, size_t K, ms_rng_key key, uint64_t start,
+                     int32_t *lab, double *cen, double *dist, size_t *cnt) {
+  uint64_t draw = start * 1000003u;
+  size_t first = (size_t)(ms_rng_uniform(key, draw++, 0) * (double)n);
+  if (first >= n) first = n - 1;
+  memcpy(cen, X + first * d, d * sizeof *cen);
+  for (size_t r = 0; r < n; r++) dist[r] = sqdist(X + r * d, cen, d);
+  for (size_t c = 1; c < K; c++) {
+    double tot = 0;
+    for (size_t r = 0; r < n; r++) tot += dist[r];
+    double u = ms_rng_uniform(key, draw++, 0) * tot, acc = 0;
+    size_t pick = n - 1;
+    for (size_t r = 0; r < n; r++) {
+      acc += dist[r];
+      if (acc >= u && dist[r] > 0) {
+        pick = r;
+        break;
+      }
+    }
+    memcpy(cen + c * d, X + pick * d, d * sizeof *cen);
+    for (size_t r = 0; r < n; r++) {
+      double v = sqdist(X + r * d, cen + c * d, d);
+      if (v < dist[r]) dist[r] = v;
+    }
+  }
+  for (size_t r = 0; r < n; r++) lab[r] = -1;
+  for (int it = 0; it < MIX_ITERS; it++) {
+    int moved = 0;
+    for (size_t r = 0; r < n; r++) {
+      int32_t c = (int32_t)nearest(X + r * d, cen, K, d);
+      moved |= c != lab[r];
+      lab[r] = c;
+    }
+    if (!moved) break;
+    memset(cen, 0, K * d * sizeof *cen);
+    memset(cnt, 0, K * sizeof *cnt);
+    for (size_t r = 0; r < n; r++) {
+      cnt[lab[r]]++;
+      for (size_t i = 0; i < d; i++) cen[lab[r] * d + i] += X[r * d + i];
+    }
+    for (size_t c = 0; c < K; c++)
+      for (size_t i = 0; i < d; i++) cen[c * d + i] = cnt[c] ? cen[c * d + i] / (double)cnt[c] : 0;
+  }
+  double ss = 0;
+  for (size_t r = 0; r < n; r++) ss += sqdist(X + r * d, cen + lab[r] * d, d);
+  return ss;
+}
+
+/* BIC of the Gaussian mixture with hard labels and one covariance shared by
+ * the clusters (lower is better; NaN when it cannot be computed) -- the
+ * model the spec draws from: cluster-specific marginals joined by one
+ * correlation. A ridge of MIX_RIDGE keeps a column that is constant inside
+ * the clusters from deciding alone. mu: K*d, S: d*d scratch. */
+static double mix_bic(const double *X, size_t n, size_t d, size_t K, const int32_t *lab,
+                      size_t *cnt, double *mu, gsl_matrix *S) {
+  memset(cnt, 0, K * sizeof *cnt);
+  memset(mu, 0, K * d * sizeof *mu);
+  for (size_t r = 0; r < n; r++) {
+    cnt[lab[r]]++;
+    for (size_t i = 0; i < d; i++) mu[lab[r] * d + i] += X[r * d + i];
+  }
+  for (size_t c = 0; c < K; c++)
+    for (size_t i = 0; i < d; i++) mu[c * d + i] /= cnt[c] ? (double)cnt[c] : 1;
+  gsl_matrix_set_zero(S);
+  for (size_t r = 0; r < n; r++) {
+    const double *x = X + r * d, *m = mu + lab[r] * d;
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = 0; b <= a; b++) S->data[a * S->tda + b] += (x[a] - m[a]) * (x[b] - m[b]);
+  }
+  for (size_t a = 0; a < d; a++) {
+    for (size_t b = 0; b <= a; b++) {
+      double v = S->data[a * S->tda + b] / (double)n + (a == b ? MIX_RIDGE : 0);
+      gsl_matrix_set(S, a, b, v);
+      gsl_matrix_set(S, b, a, v);
+    }
+  }
+  if (gsl_linalg_cholesky_decomp1(S)) return NAN;
+  double logdet = 0;
+  for (size_t a = 0; a < d; a++) logdet += 2 * log(gsl_matrix_get(S, a, a));
+  double ll = -0.5 * (double)n * ((double)d * log(2 * M_PI) + logdet + (double)d);
+  for (size_t c = 0; c < K; c++)
+    if (cnt[c]) ll += (double)cnt[c] * log((double)cnt[c] / (double)n);
+  double npar = (double)(K * d + K - 1);
+  return -2 * ll + npar * log((double)n);
+}
+
+/* The cluster's marginal of copula member i (global field g, column c):
+ * rows[0..nr) are the cluster's rows. */
+static ms_status comp_marginal(fit_field *cf, const fit_field *g, const ms_frame_col *c,
+                               const int32_t *map, const size_t *rows, size_t nr,
+                               const ms_fit_params *p) {
+  *cf = *g;
+  cf->qp = cf->qv = cf->probs = NULL;
+  cf->nq = 0;
+  size_t k = p->k_min;
+  if (g->kind == MS_FKIND_CATEGORICAL || g->kind == MS_FKIND_BOOL) {
+    size_t nc = g->kind == MS_FKIND_BOOL ? 2 : g->n_cats;
+    cf->probs = ms__calloc(nc ? nc : 1, sizeof *cf->probs);
+    if (!cf->probs) return MS_ERR_NOMEM;
+    for (size_t t = 0; t < nr; t++) {
+      size_t r = rows[t];
+      if (g->kind == MS_FKIND_BOOL) {
+        if (!isnan(c->num[r])) cf->probs[c->num[r] != 0] += 1;
+      } else if (c->code[r] >= 0 && map[c->code[r]] >= 0) {
+        cf->probs[map[c->code[r]]] += 1;
+      }
+    }
+    double tot = 0;
+    for (size_t l = 0; l < nc; l++) {
+      if (cf->probs[l] < (double)k) cf->probs[l] = 0;
+      tot += cf->probs[l];
+    }
+    for (size_t l = 0; l < nc; l++) cf->probs[l] = tot > 0 ? sig6(cf->probs[l] / tot) : g->probs[l];
+    return MS_OK;
+  }
+  ms_frame_col sub = *c;
+  sub.num = ms__malloc((nr ? nr : 1) * sizeof *sub.num);
+  if (!sub.num) return MS_ERR_NOMEM;
+  sub.n_missing = 0;
+  for (size_t t = 0; t < nr; t++) {
+    sub.num[t] = c->num[rows[t]];
+    sub.n_missing += isnan(sub.num[t]);
+  }
+  ms_status st = MS_OK;
+  if (nr - sub.n_missing < 2 * k) {
+    /* too few values in the cluster: the global marginal */
+    cf->qp = ms__malloc((g->nq ? g->nq : 1) * sizeof *cf->qp);
+    cf->qv = ms__malloc((g->nq ? g->nq : 1) * sizeof *cf->qv);
+    if (!cf->qp || !cf->qv) st = MS_ERR_NOMEM;
+    else {
+      if (g->nq) memcpy(cf->qp, g->qp, g->nq * sizeof *cf->qp);
+      if (g->nq) memcpy(cf->qv, g->qv, g->nq * sizeof *cf->qv);
+      cf->nq = g->nq;
+    }
+  } else {
+    /* Knots from windows of at least a tenth of the cluster: a cluster's
+     * table stays as coarse as the whole column's, never a trace of its
+     * few rows. */
+    ms_fit_params pc = *p;
+    if (pc.k_min < nr / MIX_KNOT_SHARE) pc.k_min = nr / MIX_KNOT_SHARE;
+    st = fit_numeric_plain(cf, &sub, nr, &pc);
+  }
+  free(sub.num);
+  if (st) return st;
+  /* The spec's bounds are the global ones (every cluster's first knot is a
+   * mean of k values, never below the mean of the k smallest). */
+  cf->lo = g->lo;
+  cf->hi = g->hi;
+  for (size_t i = 0; i < cf->nq; i++) cf->qv[i] = fmin(fmax(cf->qv[i], g->lo), g->hi);
+  if (cf->fam == FAM_CONSTANT) cf->par[0] = fmin(fmax(cf->par[0], g->lo), g->hi);
+  return MS_OK;
+}
+
+/* Clusters of the rows (see above); *lab_out: the cluster of each row
+ * (caller frees), NULL when one cluster explains the rows best. */
+static ms_status fit_mixture(ms_fit_model *m, const ms_frame *data, int32_t **maps,
+                             const ms_fit_params *p, int32_t **lab_out) {
+  *lab_out = NULL;
+  const size_t d = m->n_cop, n = data->n_rows;
+  const size_t min_rows = 2 * p->k_min > MIX_MIN_ROWS ? 2 * p->k_min : MIX_MIN_ROWS;
+  size_t kmax = n / min_rows;
+  if (kmax > MIX_MAX) kmax = MIX_MAX;
+  if (d < 2 || kmax < 2) return MS_OK;
+  const size_t step = (n + MIX_ROWS - 1) / MIX_ROWS, ns = (n + step - 1) / step;
+  double *Z = ms__malloc(d * n * sizeof *Z), *X = ms__malloc(ns * d * sizeof *X);
+  double *cen = ms__malloc(MIX_MAX * d * sizeof *cen), *best_cen = ms__malloc(MIX_MAX * d * sizeof *cen);
+  double *dist = ms__malloc(ns * sizeof *dist), *mu = ms__malloc(MIX_MAX * d * sizeof *mu);
+  gsl_matrix *S = gsl_matrix_alloc(d, d);
+  int32_t *lab = ms__malloc(ns * sizeof *lab), *all = NULL;
+  size_t *cnt = ms__malloc(MIX_MAX * sizeof *cnt), *rows = NULL;
+  ms_status st = Z && X && cen && best_cen && dist && mu && S && lab && cnt ? MS_OK : MS_ERR_NOMEM;
+  for (size_t i = 0; i < d && !st; i++) {
+    size_t fi = m->cop[i];
+    st = normal_scores(Z + i * n, &m->f[fi], &data->cols[fi], n, maps[fi], 0);
+  }
+  size_t best_k = 1;
+  if (!st) {
+    for (size_t t = 0; t < ns; t++)
+      for (size_t i = 0; i < d; i++) {
+        double v = Z[i * n + t * step];
+        X[t * d + i] = isnan(v) ? 0 : v;
+      }
+    for (size_t t = 0; t < ns; t++) lab[t] = 0;
+    double best_bic = mix_bic(X, ns, d, 1, lab, cnt, mu, S);
+    for (size_t K = 2; K <= kmax; K++) {
+      char nm[64];
+      snprintf(nm, sizeof nm, "fit/mixture/%zu", K);
+      ms_rng_key key = ms_rng_key_make(p->seed, ms_rng_stream(nm));
+      double best_ss = INFINITY;
+      for (uint64_t s = 0; s < MIX_STARTS; s++) {
+        double ss = kmeans(X, ns, d, K, key, s, lab, cen, dist, cnt);
+        if (ss < best_ss) best_ss = ss, memcpy(mu, cen, K * d * sizeof *cen);
+      }
+      memcpy(cen, mu, K * d * sizeof *cen);
+      for (size_t t = 0; t < ns; t++) lab[t] = (int32_t)nearest(X + t * d, cen, K, d);
+      double bic = mix_bic(X, ns, d, K, lab, cnt, mu, S);
+      int small = 0;
+      for (size_t c = 0; c < K; c++) small |= cnt[c] * step < min_rows;
+      if (!small && bic < best_bic) { /* false for NaN */
+        best_bic = bic, best_k = K;
+        memcpy(best_cen, cen, K * d * sizeof *cen);
+      }
+    }
+  }
+  if (!st && best_k >= 2) {
+    /* every row to its nearest centre; clusters ordered by size */
+    all = ms__malloc((n ? n : 1) * sizeof *all);
+    rows = ms__malloc((n ? n : 1) * sizeof *rows);
+    double *zr = ms__malloc(d * sizeof *zr);
+    if (!all || !rows || !zr) st = MS_ERR_NOMEM;
+    size_t K = best_k, order[MIX_MAX], rank[MIX_MAX];
+    if (!st) {
+      memset(cnt, 0, K * sizeof *cnt);
+      for (size_t r = 0; r < n; r++) {
+        for (size_t i = 0; i < d; i++) zr[i] = isnan(Z[i * n + r]) ? 0 : Z[i * n + r];
+        all[r] = (int32_t)nearest(zr, best_cen, K, d);
+        cnt[all[r]]++;
+      }
+      for (size_t c = 0; c < K; c++) order[c] = c;
+      for (size_t a = 1; a < K; a++)
+        for (size_t b = a; b > 0 && cnt[order[b]] > cnt[order[b - 1]]; b--) {
+          size_t t = order[b];
+          order[b] = order[b - 1];
+          order[b - 1] = t;
+        }
+      for (size_t c = 0; c < K; c++) rank[order[c]] = c;
+      for (size_t r = 0; r < n; r++) all[r] = (int32_t)rank[all[r]];
+      int small = 0;
+      for (size_t c = 0; c < K; c++) small |= cnt[order[c]] < min_rows;
+      if (small) best_k = 1;
+    }
+    free(zr);
+    if (!st && best_k >= 2) {
+      m->comp = ms__calloc(K, sizeof *m->comp);
+      if (!m->comp) st = MS_ERR_NOMEM;
+      else m->n_comp = K;
+      for (size_t c = 0; c < K && !st; c++) {
+        fit_comp *cp = &m->comp[c];
+        size_t nr = 0;
+        for (size_t r = 0; r < n; r++)
+          if ((size_t)all[r] == c) rows[nr++] = r;
+        cp->n = nr;
+        cp->w = sig6((double)nr / (double)n);
+        cp->f = ms__calloc(d, sizeof *cp->f);
+        if (!cp->f) {
+          st = MS_ERR_NOMEM;
+          break;
+        }
+        for (size_t i = 0; i < d && !st; i++) {
+          size_t fi = m->cop[i];
+          st = comp_marginal(&cp->f[i], &m->f[fi], &data->cols[fi], maps[fi], rows, nr, p);
+        }
+      }
+    }
+  }
+  if (!st && best_k >= 2) {
+    char **names = ms__malloc((m->n_fields ? m->n_fields : 1) * sizeof *names);
+    if (!names) st = MS_ERR_NOMEM;
+    else {
+      for (size_t j = 0; j < m->n_fields; j++) names[j] = m->f[j].name;
+      m->comp_name = field_name("cluster", names, m->n_fields);
+      free(names);
+      if (!m->comp_name) st = MS_ERR_NOMEM;
+    }
+  }
+  if (!st && best_k >= 2) {
+    *lab_out = all;
+    all = NULL;
+  } else if (st || best_k < 2) {
+    comps_free(m->comp, m->n_comp, d);
+    m->comp = NULL;
+    m->n_comp = 0;
+  }
+  free(Z), free(X), free(cen), free(best_cen), free(dist), free(mu), free(lab);
+  gsl_matrix_free(S);
+  free(cnt), free(rows), free(all);
+  return st;
+}
+
+/* Normal scores of copula member i with the marginal of each row's
+ * cluster. */
+static ms_status comp_scores(double *z, const ms_fit_model *m, size_t i, const ms_frame *data,
+                             const int32_t *map, const int32_t *lab) {
+  const size_t n = data->n_rows, fi = m->cop[i];
+  const ms_frame_col *c = &data->cols[fi];
+  size_t *rows = ms__malloc((n ? n : 1) * sizeof *rows);
+  double *zs = ms__malloc((n ? n : 1) * sizeof *zs);
+  ms_frame_col sub = *c;
+  sub.num = NULL;
+  sub.code = NULL;
+  if (c->num) sub.num = ms__malloc((n ? n : 1) * sizeof *sub.num);
+  if (c->code) sub.code = ms__malloc((n ? n : 1) * sizeof *sub.code);
+  ms_status st = rows && zs && (!c->num || sub.num) && (!c->code || sub.code) ? MS_OK : MS_ERR_NOMEM;
+  for (size_t k = 0; k < m->n_comp && !st; k++) {
+    size_t nr = 0;
+    sub.n_missing = 0;
+    for (size_t r = 0; r < n; r++) {
+      if ((size_t)lab[r] != k) continue;
+      if (c->num) sub.num[nr] = c->num[r], sub.n_missing += isnan(c->num[r]);
+      if (c->code) sub.code[nr] = c->code[r];
+      rows[nr++] = r;
+    }
+    st = normal_scores(zs, &m->comp[k].f[i], &sub, nr, map, 0);
+    for (size_t t = 0; t < nr && !st; t++) z[rows[t]] = zs[t];
+  }
+  free(rows), free(zs), free(sub.num), free(sub.code);
+  return st;
+}
+
 static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
-                            const ms_fit_params *p) {
+                            const ms_fit_params *p, const int32_t *lab) {
   size_t d = m->n_cop, n = data->n_rows;
   if (d < 2) return MS_OK;
   double *Z = ms__malloc(d * n * sizeof *Z);
@@ -1135,7 +1524,8 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
   int dp = m->epsilon > 0;
   for (size_t i = 0; i < d && !st; i++) {
     size_t fi = m->cop[i];
-    st = normal_scores(Z + i * n, &m->f[fi], &data->cols[fi], n, maps[fi], dp);
+    st = lab ? comp_scores(Z + i * n, m, i, data, maps[fi], lab)
+             : normal_scores(Z + i * n, &m->f[fi], &data->cols[fi], n, maps[fi], dp);
   }
   if (st) goto out;
   if (!dp) {
@@ -1854,10 +2244,16 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     st = fit_missingness(m, data, maps, p, avail);
     if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the missingness fit");
   }
+  int32_t *lab = NULL;
+  if (!st && m->n_cop >= 2 && m->epsilon == 0 && p->mixture) {
+    st = fit_mixture(m, data, maps, p, &lab);
+    if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the cluster fit");
+  }
   if (!st && m->n_cop >= 2) {
-    st = fit_copula(m, data, maps, p);
+    st = fit_copula(m, data, maps, p, lab);
     if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the correlation fit");
   }
+  free(lab);
   if (st == MS_ERR_MATH)
     ms_diag_add(d, st, data->source, 0, 0, NULL, "correlation matrix could not be repaired");
 fail:
@@ -2028,6 +2424,10 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
                                        : bool_labels         ? "categorical"
                                        : f->has_time         ? "datetime"
                                                              : ms_fkind_name(f->kind));
+    /* A copula member of a mixture: the first cluster's marginal as the
+     * field's own, one rule per further cluster. */
+    const int mixed = m->n_comp >= 2 && f->cop >= 0;
+    const fit_field *mp = mixed ? &m->comp[0].f[f->cop] : f;
     switch (f->kind) {
       case MS_FKIND_ID:
         if (f->text) {
@@ -2041,7 +2441,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         break;
       case MS_FKIND_CATEGORICAL: {
         cJSON *v = cJSON_AddObjectToObject(o, "values");
-        for (size_t c = 0; c < f->n_cats; c++) cJSON_AddNumberToObject(v, f->cats[c], f->probs[c]);
+        for (size_t c = 0; c < f->n_cats; c++) cJSON_AddNumberToObject(v, f->cats[c], mp->probs[c]);
         if (f->fd_from >= 0 && f->fd_emit) {
           /* Determined by another column: its label decides this one. */
           const fit_field *fx = &m->f[f->fd_from];
@@ -2064,9 +2464,9 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
            * bool (true when Phi(z) > 1 - p) is the categorical's. */
           cJSON *v = cJSON_AddObjectToObject(o, "values");
           for (int b = 0; b < 2; b++)
-            if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], f->probs[b]);
+            if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], mp->probs[b]);
         } else {
-          cJSON_AddNumberToObject(o, "p", f->probs[1]);
+          cJSON_AddNumberToObject(o, "p", mp->probs[1]);
         }
         break;
       case MS_FKIND_DATE:
@@ -2088,9 +2488,31 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
           cJSON_AddNumberToObject(o, "precision", f->decimals);
           if (f->real_style > 0) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
         }
-        ms__json_put(o, "dist", dist_json(f, 0));
+        ms__json_put(o, "dist", dist_json(mp, 0));
         cJSON_AddNumberToObject(o, "min", f->lo);
         cJSON_AddNumberToObject(o, "max", f->hi);
+    }
+    if (mixed) {
+      cJSON *w = cJSON_AddArrayToObject(o, "when");
+      for (size_t c = 1; c < m->n_comp; c++) {
+        const fit_field *cf = &m->comp[c].f[f->cop];
+        char e[200];
+        snprintf(e, sizeof e, "%s == '%zu'", m->comp_name, c + 1);
+        cJSON *r = ms__json_push(w, cJSON_CreateObject());
+        cJSON_AddStringToObject(r, "if", e);
+        if (f->kind == MS_FKIND_CATEGORICAL || bool_labels) {
+          cJSON *v = cJSON_AddObjectToObject(r, "values");
+          if (f->kind == MS_FKIND_CATEGORICAL)
+            for (size_t l = 0; l < f->n_cats; l++) cJSON_AddNumberToObject(v, f->cats[l], cf->probs[l]);
+          else
+            for (int b = 0; b < 2; b++)
+              if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], cf->probs[b]);
+        } else if (f->kind == MS_FKIND_BOOL) {
+          cJSON_AddNumberToObject(r, "p", cf->probs[1]);
+        } else {
+          ms__json_put(r, "dist", dist_json(cf, 0));
+        }
+      }
     }
     if (f->fd_from >= 0 && m->f[f->fd_from].missing > 0) {
       cJSON *mo = cJSON_AddObjectToObject(o, "missing");
@@ -2110,6 +2532,19 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON_AddNumberToObject(r, "rate", f->mc_rate);
     } else if (f->missing > 0 && f->fd_from < 0) {
       cJSON_AddNumberToObject(o, "missing", f->missing);
+    }
+  }
+  if (m->n_comp >= 2) {
+    cJSON *o = ms__json_push(fields, cJSON_CreateObject());
+    cJSON_AddStringToObject(o, "name", m->comp_name);
+    cJSON_AddStringToObject(o, "kind", "categorical");
+    cJSON_AddBoolToObject(o, "hidden", 1);
+    cJSON_AddStringToObject(o, "description", "cluster of the rows (docs/fit.md, Clusters)");
+    cJSON *v = cJSON_AddObjectToObject(o, "values");
+    for (size_t c = 0; c < m->n_comp; c++) {
+      char lab[24];
+      snprintf(lab, sizeof lab, "%zu", c + 1);
+      cJSON_AddNumberToObject(v, lab, m->comp[c].w);
     }
   }
   /* The spec's group is the whole copula: integer/real fields (quantile of
@@ -2185,6 +2620,11 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
       fprintf(fp, "  kept exactly: %s is determined by %s (one rule per label)\n", f->name,
               m->f[f->fd_from].name);
   }
+  if (m->n_comp >= 2) {
+    fprintf(fp, "  clusters:     %zu (hidden field %s; shares", m->n_comp, m->comp_name);
+    for (size_t c = 0; c < m->n_comp; c++) fprintf(fp, " %g", m->comp[c].w);
+    fprintf(fp, "): the %zu correlated columns are drawn from per-cluster marginals\n", m->n_cop);
+  }
   for (size_t i = 0; i < m->n_fields; i++)
     if (m->f[i].mc_expr)
       fprintf(fp, "  missingness of %s depends on %s: rate %g where it holds, %g elsewhere (chi-square %g)\n",
@@ -2212,7 +2652,7 @@ typedef struct {
   ms_frame *fr;
   const gsl_matrix *L;
   size_t dc;
-  ms_rng_key kc;
+  ms_rng_key kc, kmix;
   const ms_rng_key *kf;
   const size_t *after; /* dates drawn as base + gap, bases first */
   size_t n_after;
@@ -2233,6 +2673,19 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
     for (size_t l = 0; l <= i; l++) s += gsl_matrix_get(L, i, l) * e[l];
     z[i] = s;
   }
+  /* the row's cluster (mixture models) */
+  size_t cl = 0;
+  if (m->n_comp >= 2) {
+    double uc = ms_rng_uniform(sj->kmix, r, 0), acc = 0;
+    cl = m->n_comp - 1;
+    for (size_t k = 0; k < m->n_comp; k++) {
+      acc += m->comp[k].w;
+      if (uc < acc) {
+        cl = k;
+        break;
+      }
+    }
+  }
   for (size_t j = 0; j < m->n_fields; j++) {
     const fit_field *f = &m->f[j];
     ms_frame_col *c = &fr->cols[j];
@@ -2244,11 +2697,13 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
     if (u <= 0) u = 1e-300;
     if (u >= 1) u = 1 - 1e-16;
     int miss = f->suppressed || (f->mc_col < 0 && ms_rng_uniform(kf[j], r, 1) < f->missing);
+    /* the marginal in force: the row's cluster's for a copula member */
+    const fit_field *mf = m->n_comp >= 2 && f->cop >= 0 ? &m->comp[cl].f[f->cop] : f;
     if (f->kind == MS_FKIND_CATEGORICAL) {
       int32_t pick = (int32_t)f->n_cats - 1;
       double acc = 0;
       for (size_t l = 0; l < f->n_cats; l++) {
-        acc += f->probs[l];
+        acc += mf->probs[l];
         if (u < acc) {
           pick = (int32_t)l;
           break;
@@ -2256,9 +2711,9 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
       }
       c->code[r] = miss ? -1 : pick;
     } else if (f->kind == MS_FKIND_BOOL) {
-      c->num[r] = miss ? NAN : (u >= f->probs[0] ? 1 : 0);
+      c->num[r] = miss ? NAN : (u >= mf->probs[0] ? 1 : 0);
     } else {
-      c->num[r] = miss ? NAN : numeric_draw(f, u);
+      c->num[r] = miss ? NAN : numeric_draw(mf, u);
     }
   }
   /* Conditional missingness, once the condition's column (which has
@@ -2408,7 +2863,8 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
       for (int b = m->f[j].rel_base; b >= 0 && dd <= depth; b = m->f[b].rel_base) dd++;
       if (dd == depth) after[n_after++] = j;
     }
-  sample_job sj = {m, fr, L, dc, kc, kf, after, n_after, n, 0, m->cancel, 0, 0};
+  ms_rng_key kmix = ms_rng_key_make(seed, ms_rng_stream("fit/sample/(cluster)"));
+  sample_job sj = {m, fr, L, dc, kc, kmix, kf, after, n_after, n, 0, m->cancel, 0, 0};
   const size_t nt = ms__parallel_threads();
   sj.pieces = n / 256 < nt * MS__TASKS_PER_THREAD ? n / 256 : nt * MS__TASKS_PER_THREAD;
   if (sj.pieces < 1) sj.pieces = 1;

@@ -179,6 +179,8 @@ typedef struct {
   size_t max_knots;        /* quantile knots per numeric column: 41 */
   int parametric;          /* 1: try normal/lognormal/gamma/exponential by AIC (non-DP) */
   int copula;              /* 1: fit the correlation group */
+  int mixture;             /* 1: let the copula's marginals depend on a latent cluster
+                            *    when that explains the rows better (non-DP; docs/fit.md) */
   /* Public bounds for numeric columns under DP ("--bounds age=18:90"). */
   const char *const *bound_columns;
   const double *bound_lo;
@@ -216,6 +218,9 @@ char *ms_fit_model_accounting(const ms_fit_model *m);
  * borrowed) over the copula fields, whose names are given by
  * ms_fit_model_copula_field(). */
 size_t ms_fit_model_n_copula(const ms_fit_model *m);
+/* Clusters of the mixture (docs/fit.md, Clusters); 1 when the copula's own
+ * marginals hold for every row. */
+size_t ms_fit_model_n_clusters(const ms_fit_model *m);
 const char *ms_fit_model_copula_field(const ms_fit_model *m, size_t i);
 const double *ms_fit_model_correlation(const ms_fit_model *m);
 
