@@ -242,8 +242,8 @@ static void test_fit_names_fields_for_any_column_header(void **state) {
   char *csv = NULL;
   size_t len = 0;
   FILE *fp = open_memstream(&csv, &len);
-  fprintf(fp, "mea=_perimeter,age,parent,1st,ok,mea _perimeter\n");
-  for (int i = 0; i < 12; i++) fprintf(fp, "%d.5,%d,%d,%d,%d,%d.25\n", i, i, i, i % 2, i * 3, i);
+  fprintf(fp, "mea=_perimeter,age,parent,1st,ok,mea _perimeter, 8\n");
+  for (int i = 0; i < 12; i++) fprintf(fp, "%d.5,%d,%d,%d,%d,%d.25,%d\n", i, i, i, i % 2, i * 3, i, i);
   fclose(fp);
   ms_frame *f = parse(csv, &d);
   assert_non_null(f);
@@ -255,13 +255,13 @@ static void test_fit_names_fields_for_any_column_header(void **state) {
   ms_spec_free(spec);
   /* names are identifiers, distinct, not keywords; headers come back as labels */
   static const char *const want_name[] = {"mea_perimeter", "age", "parent_", "c_1st", "ok",
-                                          "mea_perimeter_2"};
+                                          "mea_perimeter_2", "c_8"};
   static const char *const want_label[] = {"mea=_perimeter", NULL, "parent", "1st", NULL,
-                                           "mea _perimeter"};
+                                           "mea _perimeter", " 8"};
   cJSON *root = cJSON_Parse(json);
   cJSON *fields = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields");
-  assert_int_equal(cJSON_GetArraySize(fields), 6);
-  for (int i = 0; i < 6; i++) {
+  assert_int_equal(cJSON_GetArraySize(fields), 7);
+  for (int i = 0; i < 7; i++) {
     cJSON *fl = cJSON_GetArrayItem(fields, i);
     assert_string_equal(cJSON_GetObjectItem(fl, "name")->valuestring, want_name[i]);
     cJSON *lab = cJSON_GetObjectItem(fl, "label");
@@ -271,7 +271,7 @@ static void test_fit_names_fields_for_any_column_header(void **state) {
   /* the sampler writes the headers */
   ms_frame *syn = NULL;
   assert_int_equal(ms_fit_model_sample(&syn, m, 10, 1, 0, &d), MS_OK);
-  for (size_t j = 0; j < 6; j++) assert_string_equal(syn->cols[j].name, f->cols[j].name);
+  for (size_t j = 0; j < 7; j++) assert_string_equal(syn->cols[j].name, f->cols[j].name);
   ms_frame_free(syn);
   cJSON_Delete(root);
   free(json);

@@ -1793,7 +1793,10 @@ static int is_keyword(const char *s) {
 static char *field_name(const char *h, char *const *taken, size_t n) {
   char base[64];
   size_t o = 0;
-  if (*h >= '0' && *h <= '9') base[o++] = 'c', base[o++] = '_';
+  /* a leading digit, also after characters that are dropped (" 8") */
+  const char *c0 = h;
+  while (*c0 && !((*c0 >= 'A' && *c0 <= 'Z') || (*c0 >= 'a' && *c0 <= 'z') || (*c0 >= '0' && *c0 <= '9'))) c0++;
+  if (*c0 >= '0' && *c0 <= '9') base[o++] = 'c', base[o++] = '_';
   for (const char *c = h; *c && o < 56; c++) {
     int ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9');
     if (ok) base[o++] = *c;
