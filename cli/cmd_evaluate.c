@@ -26,6 +26,8 @@ static const char *usage_text =
     "  --table NAME                table within the HDF5 inputs (needed when a file holds several)\n"
     "  --target COL                column for train-on-synthetic / test-on-real\n"
     "  --quasi-identifiers a,b     columns for uniqueness / k-anonymity\n"
+    "  --subgroups a,b             categorical/bool columns whose groups are compared\n"
+    "                              (share of rows; with --target, TSTR per group)\n"
     "  --types col=kind,...        force kinds of the real table\n"
     "  --id col,...                identifier columns (ignored)\n"
     "  --na a,b,...                missing-value tokens\n"
@@ -40,13 +42,13 @@ static int cmd_evaluate(int argc, char **argv) {
   const char *real = NULL, *hold = NULL, *synp = NULL, *outdir = NULL, *target = NULL, *table = NULL;
   const char *date_format = NULL;
   char sep = 0;
-  char *qi_s = NULL, *types_s = NULL, *id_s = NULL, *na_s = NULL;
+  char *qi_s = NULL, *sg_s = NULL, *types_s = NULL, *id_s = NULL, *na_s = NULL;
   ms_eval_params ep;
   ms_eval_params_init(&ep);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int takes = !strcmp(a, "--real") || !strcmp(a, "--holdout") || !strcmp(a, "--synthetic") ||
-                !strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--quasi-identifiers") ||
+                !strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--quasi-identifiers") || !strcmp(a, "--subgroups") ||
                 !strcmp(a, "--types") || !strcmp(a, "--id") || !strcmp(a, "--na") ||
                 !strcmp(a, "--table") || !strcmp(a, "--seed") || !strcmp(a, "--max-privacy-rows") ||
                 !strcmp(a, "--sep") || !strcmp(a, "--date-format");
@@ -72,6 +74,7 @@ static int cmd_evaluate(int argc, char **argv) {
     else if (!strcmp(a, "--target")) target = v;
     else if (!strcmp(a, "--table")) table = v;
     else if (!strcmp(a, "--quasi-identifiers")) free(qi_s), qi_s = strdup(v);
+    else if (!strcmp(a, "--subgroups")) free(sg_s), sg_s = strdup(v);
     else if (!strcmp(a, "--types")) free(types_s), types_s = strdup(v);
     else if (!strcmp(a, "--id")) free(id_s), id_s = strdup(v);
     else if (!strcmp(a, "--na")) free(na_s), na_s = strdup(v);
@@ -105,6 +108,8 @@ static int cmd_evaluate(int argc, char **argv) {
   }
   size_t n_qi = 0, n_types = 0, n_ids = 0, n_na = 0;
   char **qis = qi_s ? ms_cli_split_list(qi_s, &n_qi) : NULL;
+  size_t n_sg = 0;
+  char **sgs = sg_s ? ms_cli_split_list(sg_s, &n_sg) : NULL;
   char **tl = types_s ? ms_cli_split_list(types_s, &n_types) : NULL;
   char **ids = id_s ? ms_cli_split_list(id_s, &n_ids) : NULL;
   char **nas = na_s ? ms_cli_split_list(na_s, &n_na) : NULL;
@@ -162,6 +167,8 @@ static int cmd_evaluate(int argc, char **argv) {
   ep.target = target;
   ep.quasi_identifiers = (const char *const *)qis;
   ep.n_quasi_identifiers = n_qi;
+  ep.subgroups = (const char *const *)sgs;
+  ep.n_subgroups = n_sg;
   double t0 = ms_cli_now();
   st = ms_evaluate(&rep, fr, fh, fs, &ep, outdir, &d);
   ms_cli_print_diag(&d);
@@ -187,10 +194,12 @@ done:
   free(ov);
   free(ov2);
   free(qis);
+  free(sgs);
   free(tl);
   free(ids);
   free(nas);
   free(qi_s);
+  free(sg_s);
   free(types_s);
   free(id_s);
   free(na_s);

@@ -311,6 +311,98 @@ static void test_eval_reports_mismatched_columns(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* Rows of a table with a group column g (A 50 %, B 40 %, C 10 %), a number
+ * x and a 0/1 target y that follows x (y = x > 0, reversed in group B).
+ * drop_c: group C rows become A; noise_b: y is a coin flip in group B. */
+static ms_frame *group_table(size_t n, uint64_t seed, int drop_c, int noise_b, const char *name) {
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  ms_rng_key k = ms_rng_key_make(seed, ms_rng_stream("test/groups"));
+  fprintf(fp, "g,x,y\n");
+  for (size_t i = 0; i < n; i++) {
+    double u = ms_rng_uniform(k, i, 0), x = ms_rng_normal(k, i, 1);
+    char g = u < 0.5 ? 'A' : u < 0.9 ? 'B' : 'C';
+    int y = (x > 0) != (g == 'B');
+    if (noise_b && g == 'B') y = ms_rng_uniform(k, i, 2) < 0.5;
+    if (drop_c && g == 'C') g = 'A';
+    fprintf(fp, "%c,%.3f,%d\n", g, x, y);
+  }
+  fclose(fp);
+  ms_csv_opts o;
+  ms_csv_opts_init(&o);
+  static ms_type_override ov[] = {{.column = "g", .kind = MS_FKIND_CATEGORICAL},
+                                  {.column = "y", .kind = MS_FKIND_CATEGORICAL}};
+  o.types = ov;
+  o.n_types = 2;
+  ms_frame *f = NULL;
+  ms_diag d;
+  ms_diag_init(&d);
+  assert_int_equal(ms_frame_parse_csv(&f, s, len, name, &o, &d), MS_OK);
+  ms_diag_deinit(&d);
+  free(s);
+  return f;
+}
+
+static ms_eval_verdict verdict_of(const ms_eval_report *r, const char *metric) {
+  const char *md = ms_eval_report_markdown(r), *at = strstr(md, metric);
+  assert_non_null(at);
+  const char *eol = strchr(at, '\n');
+  for (int v = MS_VERDICT_FAIL; v >= MS_VERDICT_PASS; v--) {
+    char cell[32];
+    snprintf(cell, sizeof cell, "| %s |", ms_eval_verdict_name((ms_eval_verdict)v));
+    const char *c = strstr(at, cell);
+    if (c && c < eol) return (ms_eval_verdict)v;
+  }
+  fail_msg("no verdict on the line of %s", metric);
+  return MS_VERDICT_FAIL;
+}
+
+/* --subgroups (docs/evaluate.md): a synthetic table from the same law
+ * passes; one without group C fails its shares; one whose target is noise in
+ * group B keeps the shares but fails that group's train-on-synthetic
+ * utility, which the overall TSTR (groups A and C dominate) hides. */
+static void test_eval_subgroups(void **state) {
+  (void)state;
+  ms_frame *tr = group_table(2000, 1, 0, 0, "train.csv"), *ho = group_table(1000, 2, 0, 0, "hold.csv");
+  ms_frame *good = group_table(2000, 3, 0, 0, "good.csv"), *noc = group_table(2000, 3, 1, 0, "noc.csv");
+  ms_frame *nob = group_table(2000, 3, 0, 1, "nob.csv");
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_eval_params p;
+  ms_eval_params_init(&p);
+  p.target = "y";
+  const char *sg[] = {"g"};
+  p.subgroups = sg;
+  p.n_subgroups = 1;
+  ms_eval_report *r = NULL;
+  const char *shares = "subgroup shares", *util = "subgroup TSTR / TRTR";
+  assert_int_equal(ms_evaluate(&r, tr, ho, good, &p, NULL, &d), MS_OK);
+  assert_int_equal(verdict_of(r, shares), MS_VERDICT_PASS);
+  assert_int_equal(verdict_of(r, util), MS_VERDICT_PASS);
+  assert_non_null(strstr(ms_eval_report_json(r), "\"subgroups\""));
+  ms_eval_report_free(r);
+  assert_int_equal(ms_evaluate(&r, tr, ho, noc, &p, NULL, &d), MS_OK);
+  assert_int_equal(verdict_of(r, shares), MS_VERDICT_FAIL);
+  const char *cl = strstr(ms_eval_report_markdown(r), "| g | C | 0.");
+  assert_non_null(cl);
+  assert_non_null(strstr(cl, " | 0.0000 | fail |"));
+  ms_eval_report_free(r);
+  assert_int_equal(ms_evaluate(&r, tr, ho, nob, &p, NULL, &d), MS_OK);
+  assert_int_equal(verdict_of(r, shares), MS_VERDICT_PASS);
+  assert_int_equal(verdict_of(r, util), MS_VERDICT_FAIL);
+  ms_eval_report_free(r);
+  /* a numeric column is not a subgroup */
+  const char *num[] = {"x"};
+  p.subgroups = num;
+  assert_int_equal(ms_evaluate(&r, tr, ho, good, &p, NULL, &d), MS_ERR_INVALID);
+  char *msg = ms_diag_format(&d);
+  assert_non_null(strstr(msg, "subgroup column \"x\" is numeric"));
+  free(msg);
+  ms_frame_free(tr), ms_frame_free(ho), ms_frame_free(good), ms_frame_free(noc), ms_frame_free(nob);
+  ms_diag_deinit(&d);
+}
+
 int main(void) {
   gsl_set_error_handler_off();
   const struct CMUnitTest tests[] = {
@@ -321,6 +413,7 @@ int main(void) {
       cmocka_unit_test(test_eval_fitted_sample_passes_and_copy_fails),
       cmocka_unit_test(test_eval_is_deterministic_across_threads),
       cmocka_unit_test(test_eval_reports_mismatched_columns),
+      cmocka_unit_test(test_eval_subgroups),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

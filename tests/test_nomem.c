@@ -749,6 +749,9 @@ static void test_nomem_evaluate(void **state) {
   static const char *const qi[] = {"mean_radius", "mean_texture"};
   a.p.quasi_identifiers = qi;
   a.p.n_quasi_identifiers = 2;
+  static const char *const sg[] = {"diagnosis"};
+  a.p.subgroups = sg;
+  a.p.n_subgroups = 1;
   a.p.max_plot_columns = 3;
   const nm_op ops[] = {
       {"evaluate", eval_run, hash_digest, free, &a, NULL},

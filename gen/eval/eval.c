@@ -760,6 +760,23 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
                          p->quasi_identifiers[q]);
     }
   }
+  size_t *sg = NULL;
+  if (!st && p->n_subgroups) {
+    sg = ms__malloc(p->n_subgroups * sizeof *sg);
+    if (!sg) st = MS_ERR_NOMEM;
+    for (size_t q = 0; q < p->n_subgroups && !st; q++) {
+      sg[q] = SIZE_MAX;
+      for (size_t j = 0; j < e.d; j++)
+        if (!strcmp(e.col[j].name, p->subgroups[q])) sg[q] = j;
+      if (sg[q] == SIZE_MAX)
+        st = ms_diag_add(d, MS_ERR_INVALID, train->source, 0, 0, NULL,
+                         "subgroup column \"%s\" is not a (non-identifier) column", p->subgroups[q]);
+      else if (!e.col[sg[q]].cat)
+        st = ms_diag_add(d, MS_ERR_INVALID, train->source, 0, 0, NULL,
+                         "subgroup column \"%s\" is numeric: subgroups are the labels of a "
+                         "categorical or bool column", p->subgroups[q]);
+    }
+  }
   /* The report folder is staged now, so that an unwritable place is
    * reported before the work. */
   ms__atomic stage = {.fd = -1};
@@ -777,6 +794,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     free(rep);
     cJSON_Delete(root);
     free(qi);
+    free(sg);
     ev_free(&e);
     ms__atomic_discard(&stage);
     return eval_failed(d, first, st, what);
@@ -1016,7 +1034,12 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   free(rs);
 
   if (!st) st = poll_cancel(p, d);
-  /* TSTR. */
+  /* TSTR. Per test row the predictions of both models are kept for the
+   * subgroups below: pred (numeric target) or pcls (class). */
+  double *pred[2] = {NULL, NULL};
+  int32_t *pcls[2] = {NULL, NULL};
+  size_t *sg_rows = NULL, sg_m = 0;
+  int sg_k = holdout ? 1 : 0;
   if (!st && target != SIZE_MAX) {
     what = "the train-on-synthetic models";
     const evcol *tc = &e.col[target];
@@ -1052,10 +1075,13 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
           for (size_t i = 0; i < mtest; i++)
             if (!isnan(tc->x[test_k][rtest[i]])) mean += tc->x[test_k][rtest[i]], cnt++;
           mean /= cnt > 0 ? cnt : 1;
-          for (size_t i = 0; i < mtest; i++) {
+          pred[which] = ms__malloc((mtest ? mtest : 1) * sizeof *pred[which]);
+          if (!pred[which]) st = MS_ERR_NOMEM;
+          for (size_t i = 0; i < mtest && !st; i++) {
             double v = tc->x[test_k][rtest[i]];
-            if (isnan(v)) continue;
             double pr = ms__linreg_predict(beta, Xtest + i * pw, pw);
+            pred[which][i] = pr;
+            if (isnan(v)) continue;
             ss += (v - pr) * (v - pr);
             st2 += (v - mean) * (v - mean);
           }
@@ -1091,12 +1117,15 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
         }
         if (fitted && !st) {
           double ok = 0, cnt = 0;
-          for (size_t i = 0; i < mtest; i++) {
+          pcls[which] = ms__malloc((mtest ? mtest : 1) * sizeof *pcls[which]);
+          if (!pcls[which]) st = MS_ERR_NOMEM;
+          for (size_t i = 0; i < mtest && !st; i++) {
             int32_t truth = tc->c[test_k][rtest[i]];
-            if (truth < 0) continue;
             size_t bi = 0;
             for (size_t t = 1; t < nc; t++)
               if (scores[i * nc + t] > scores[i * nc + bi]) bi = t;
+            pcls[which][i] = cls[bi];
+            if (truth < 0) continue;
             ok += cls[bi] == truth;
             cnt++;
           }
@@ -1109,7 +1138,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
       free(ytr);
       free(beta);
     }
-    free(rtest);
+    sg_rows = rtest, sg_m = mtest;
     free(Xtest);
     /* The baseline a model must beat: the majority class of the real
      * training rows (accuracy), or their mean (R^2), on the same test rows. */
@@ -1174,6 +1203,83 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
                                judge_hi(ratio, 0.9, 0.75)};
     }
   }
+
+  /* Subgroups: each label's share of the real training rows against its
+   * share of the synthetic rows, and -- with a target -- both models scored
+   * on the test rows of that label (docs/evaluate.md, Subgroups). */
+  if (!st && p->n_subgroups) {
+    what = "the subgroups";
+    cJSON *sgj = cJSON_AddArrayToObject(root, "subgroups");
+    double worst_gap = 0, worst_ratio = INFINITY;
+    ms_eval_verdict rep_v = MS_VERDICT_PASS, ut_v = MS_VERDICT_PASS;
+    const evcol *tc = target != SIZE_MAX ? &e.col[target] : NULL;
+    for (size_t q = 0; q < p->n_subgroups && !st; q++) {
+      const evcol *g = &e.col[sg[q]];
+      cJSON *gj = ms__json_push(sgj, cJSON_CreateObject());
+      cJSON_AddStringToObject(gj, "column", g->name);
+      cJSON *lv = cJSON_AddArrayToObject(gj, "groups");
+      double n0 = 0, n2 = 0;
+      for (size_t r = 0; r < g->n[0]; r++) n0 += g->c[0][r] >= 0;
+      for (size_t r = 0; r < g->n[2]; r++) n2 += g->c[2][r] >= 0;
+      for (size_t l = 0; l < g->L; l++) {
+        double c0 = 0, c2 = 0;
+        for (size_t r = 0; r < g->n[0]; r++) c0 += g->c[0][r] == (int32_t)l;
+        for (size_t r = 0; r < g->n[2]; r++) c2 += g->c[2][r] == (int32_t)l;
+        if (c0 == 0 && c2 == 0) continue;
+        double s0 = n0 > 0 ? c0 / n0 : 0, s2 = n2 > 0 ? c2 / n2 : 0;
+        /* sampling error of both shares, 4 standard errors plus 1 point */
+        double se = sqrt(s0 * (1 - s0) / (n0 > 0 ? n0 : 1) + s0 * (1 - s0) / (n2 > 0 ? n2 : 1));
+        ms_eval_verdict v = c0 >= 10 && c2 == 0               ? MS_VERDICT_FAIL
+                            : fabs(s2 - s0) > 4 * se + 0.01 ? MS_VERDICT_WARN
+                                                            : MS_VERDICT_PASS;
+        if (v > rep_v) rep_v = v;
+        if (fabs(s2 - s0) > worst_gap) worst_gap = fabs(s2 - s0);
+        cJSON *o = ms__json_push(lv, cJSON_CreateObject());
+        cJSON_AddStringToObject(o, "label", g->labels[l]);
+        cJSON_AddNumberToObject(o, "real_share", s0);
+        cJSON_AddNumberToObject(o, "synthetic_share", s2);
+        cJSON_AddStringToObject(o, "verdict", ms_eval_verdict_name(v));
+        if (!tc || !sg_rows || !(tc->cat ? pcls[0] && pcls[1] : pred[0] && pred[1])) continue;
+        /* the test rows of this label */
+        double sc[2] = {0, 0}, cnt = 0;
+        for (size_t i = 0; i < sg_m; i++) {
+          size_t r = sg_rows[i];
+          if (g->c[sg_k][r] != (int32_t)l) continue;
+          if (tc->cat) {
+            int32_t truth = tc->c[sg_k][r];
+            if (truth < 0) continue;
+            for (int w = 0; w < 2; w++) sc[w] += pcls[w][i] == truth;
+          } else {
+            double y = tc->x[sg_k][r];
+            if (isnan(y)) continue;
+            for (int w = 0; w < 2; w++) sc[w] += (y - pred[w][i]) * (y - pred[w][i]);
+          }
+          cnt++;
+        }
+        cJSON_AddNumberToObject(o, "test_rows", cnt);
+        if (cnt < 1) continue;
+        for (int w = 0; w < 2; w++) sc[w] = tc->cat ? sc[w] / cnt : sqrt(sc[w] / cnt);
+        cJSON_AddStringToObject(o, "metric", tc->cat ? "accuracy" : "rmse");
+        cJSON_AddNumberToObject(o, "tstr", sc[0]);
+        cJSON_AddNumberToObject(o, "trtr", sc[1]);
+        /* TSTR relative to TRTR, higher is better for both metrics */
+        double ratio = tc->cat ? (sc[1] > 0 ? sc[0] / sc[1] : 1) : (sc[0] > 0 ? sc[1] / sc[0] : 1);
+        cJSON_AddNumberToObject(o, "ratio", ratio);
+        if (cnt >= 20 && ratio < worst_ratio) worst_ratio = ratio;
+      }
+    }
+    vr[nv++] = (verdict_row){"utility", "subgroup shares (largest gap between synthetic and real)",
+                             "no group held by >= 10 real rows missing (fail); within 4 s.e. + 0.01 (pass)",
+                             worst_gap, rep_v};
+    if (isfinite(worst_ratio)) {
+      ut_v = judge_hi(worst_ratio, 0.9, 0.75);
+      vr[nv++] = (verdict_row){"utility", "subgroup TSTR / TRTR (lowest, groups of >= 20 test rows)",
+                               ">= 0.90 pass, >= 0.75 warn", worst_ratio, ut_v};
+    }
+  }
+  free(sg_rows);
+  for (int w = 0; w < 2; w++) free(pred[w]), free(pcls[w]);
+  free(sg);
 
   if (!st) st = poll_cancel(p, d);
   /* Privacy. */
@@ -1427,6 +1533,28 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
       fprintf(fp, "Contingency similarity (pairs, quintile bins): %.4f. Median NNDR: %.4f.\n\n",
               ms_eval_report_number(rep, "utility.contingency_similarity"),
               ms_eval_report_number(rep, "privacy.nndr_median"));
+      cJSON *sgj = cJSON_GetObjectItem(root, "subgroups");
+      if (cJSON_GetArraySize(sgj) > 0) {
+        fprintf(fp, "## Subgroups\n\n| column | group | real share | synthetic share | verdict | test rows | TSTR | TRTR |\n|---|---|---|---|---|---|---|---|\n");
+        cJSON *gj;
+        cJSON_ArrayForEach(gj, sgj) {
+          cJSON *o;
+          cJSON_ArrayForEach(o, cJSON_GetObjectItem(gj, "groups")) {
+            fprintf(fp, "| %s | %s | %.4f | %.4f | %s |", cJSON_GetObjectItem(gj, "column")->valuestring,
+                    cJSON_GetObjectItem(o, "label")->valuestring,
+                    cJSON_GetObjectItem(o, "real_share")->valuedouble,
+                    cJSON_GetObjectItem(o, "synthetic_share")->valuedouble,
+                    cJSON_GetObjectItem(o, "verdict")->valuestring);
+            cJSON *ts = cJSON_GetObjectItem(o, "tstr");
+            if (ts)
+              fprintf(fp, " %.0f | %.4f | %.4f |\n", cJSON_GetObjectItem(o, "test_rows")->valuedouble,
+                      ts->valuedouble, cJSON_GetObjectItem(o, "trtr")->valuedouble);
+            else
+              fprintf(fp, " | | |\n");
+          }
+        }
+        fputc('\n', fp);
+      }
       fprintf(fp, "## Columns\n\n| column | metric | similarity | distance (real reference) | missing real | missing synthetic | verdict |\n|---|---|---|---|---|---|---|\n");
       for (size_t j = 0; j < e.d; j++) {
         cJSON *o = cJSON_GetArrayItem(cols, (int)j);

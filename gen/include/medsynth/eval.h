@@ -39,6 +39,9 @@ typedef struct {
   const char *target;                   /* TSTR target column; NULL: skip */
   const char *const *quasi_identifiers; /* NULL: skip k-anonymity */
   size_t n_quasi_identifiers;
+  const char *const *subgroups;         /* categorical/bool columns whose groups are
+                                         * compared (share, TSTR); NULL: skip */
+  size_t n_subgroups;
   size_t max_privacy_rows; /* query rows for distance metrics: 10000 */
   size_t max_pmse_rows;    /* rows per side for the pMSE classifier: 20000 */
   uint64_t seed;           /* row subsampling key: 0 */
