@@ -212,6 +212,34 @@ static void test_fit_finds_clusters(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* The clusters' copy check (docs/fit.md, Clusters): on three groups of
+ * one-decimal values (tests/data/coarse_groups.csv) the clusters are found,
+ * but rows drawn with them repeat real rows far more often than rows drawn
+ * from one copula, so they are dropped and the report says so. */
+static void test_fit_drops_clusters_that_copy_rows(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_csv_opts o;
+  ms_csv_opts_init(&o);
+  ms_frame *f = NULL;
+  assert_int_equal(ms_frame_read_csv(&f, MS_SOURCE_DIR "/tests/data/coarse_groups.csv", &o, &d), MS_OK);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_n_clusters(m), 1);
+  char *acc = ms_fit_model_accounting(m);
+  if (!strstr(acc, "clusters:     3 found but not used: 1200 rows drawn with them repeat"))
+    fail_msg("%s", acc);
+  free(acc);
+  char *json = ms_fit_model_to_json(m);
+  assert_null(strstr(json, "\"cluster\""));
+  assert_non_null(strstr(json, "\"correlations\""));
+  free(json);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  ms_diag_deinit(&d);
+}
+
 /* A NUL byte would end a cell early ("a\0b1" and "a\0b2" once both read as
  * the category "a"); each is refused with its line and column. */
 static void test_fit_csv_rejects_nul_bytes(void **state) {
@@ -1190,6 +1218,7 @@ int main(void) {
       cmocka_unit_test(test_fit_integer_knots_between_whole_numbers),
       cmocka_unit_test(test_fit_infers_kinds),
       cmocka_unit_test(test_fit_finds_clusters),
+      cmocka_unit_test(test_fit_drops_clusters_that_copy_rows),
       cmocka_unit_test(test_fit_keeps_the_inputs_shape),
       cmocka_unit_test(test_fit_survives_every_allocation_failure),
       cmocka_unit_test(test_fit_many_distinct_strings_are_an_identifier),

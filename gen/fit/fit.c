@@ -93,6 +93,8 @@ typedef struct {
    * determined by fd_from through fd_emit (fd_from's emitted index -> own
    * emitted index, -1: no rule). */
   int rel_base, diff_a, diff_b, fd_from;
+  char *gap_name;   /* a number after rel_base: the hidden field of its gap */
+  int out_decimals; /* ... and the decimals the number is written with */
   int32_t *fd_emit;
   size_t n_fd_emit;
   ms_fkind orig_kind;
@@ -140,6 +142,8 @@ struct ms_fit_model {
   size_t n_comp;
   struct fit_comp *comp;
   char *comp_name; /* the hidden cluster field of the spec */
+  size_t mix_rejected, mix_rows; /* clusters dropped by the copy check */
+  long mix_copies[2];            /* ... copies with and without them */
   char **qi;
   size_t n_qi;
   const ms_cancel_flag *cancel; /* from the params; polled by the sampler */
@@ -163,6 +167,7 @@ static void field_free(fit_field *f) {
   free(f->id_prefix);
   free(f->fd_emit);
   free(f->mc_expr);
+  free(f->gap_name);
   for (size_t i = 0; i < f->n_cats; i++) free(f->cats[i]);
   free(f->cats);
   free(f->probs);
@@ -1908,6 +1913,81 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   return st;
 }
 
+
+/* ---- the clusters' copy check ----
+ *
+ * Clusters make the synthetic rows more like the real ones; on a small table
+ * of coarse values (one decimal, few distinct values per group) they can
+ * make them equal to real rows. The clusters are therefore kept only when
+ * rows drawn from the model with them do not repeat a real training row
+ * (every column as written, identifiers left out) clearly more often than
+ * rows drawn from one copula: more than 1.5 times as often plus three
+ * Poisson standard deviations, in MIX_CHECK_ROWS (or ten times the table's)
+ * rows each. */
+#define MIX_CHECK_ROWS 20000
+
+static char *row_text(const ms_frame *f, size_t r, char *buf, size_t cap) {
+  size_t o = 0;
+  for (size_t j = 0; j < f->n_cols && o + 2 < cap; j++) {
+    if (f->cols[j].kind == MS_FKIND_ID) continue;
+    ms_frame_cell_text(f, r, j, buf + o, cap - o - 1);
+    o += strlen(buf + o);
+    buf[o++] = '\x1f';
+    buf[o] = '\0';
+  }
+  return buf;
+}
+
+/* Rows of an ns-row sample of m equal to a row of the set; -1 when out of
+ * memory (or a failed sample, whose message is in d). */
+static long copies_of(const ms_fit_model *m, const ms__strtab *real, size_t ns, uint64_t seed,
+                      ms_diag *d) {
+  ms_frame *syn = NULL;
+  if (ms_fit_model_sample(&syn, m, ns, seed, 0, d) != MS_OK) return -1;
+  long hits = 0;
+  char *buf = ms__malloc(65536);
+  if (!buf) hits = -1;
+  for (size_t r = 0; r < syn->n_rows && hits >= 0; r++)
+    hits += ms__strtab_find(real, row_text(syn, r, buf, 65536)) >= 0;
+  free(buf);
+  ms_frame_free(syn);
+  return hits;
+}
+
+static ms_status mixture_copy_check(ms_fit_model *m, const ms_frame *orig, const ms_frame *data,
+                                    int32_t **maps, const ms_fit_params *p, ms_diag *d) {
+  ms__strtab real;
+  if (ms__strtab_init(&real)) return MS_ERR_NOMEM;
+  char *buf = ms__malloc(65536);
+  ms_status st = buf ? MS_OK : MS_ERR_NOMEM;
+  for (size_t r = 0; r < orig->n_rows && !st; r++)
+    if (ms__strtab_intern(&real, row_text(orig, r, buf, 65536)) == -2) st = MS_ERR_NOMEM;
+  free(buf);
+  size_t ns = orig->n_rows * 10 < MIX_CHECK_ROWS ? orig->n_rows * 10 : MIX_CHECK_ROWS;
+  uint64_t seed = p->seed ^ 0x6d69786368656bULL;
+  long with = st ? -1 : copies_of(m, &real, ns, seed, d);
+  /* the same model without clusters */
+  fit_comp *comp = m->comp;
+  size_t n_comp = m->n_comp;
+  double *corr = m->corr;
+  m->comp = NULL, m->n_comp = 0, m->corr = NULL;
+  if (!st && with >= 0) st = fit_copula(m, data, maps, p, NULL);
+  long without = !st && with >= 0 ? copies_of(m, &real, ns, seed, d) : -1;
+  ms__strtab_deinit(&real, 1);
+  if (!st && (with < 0 || without < 0)) st = MS_ERR_NOMEM;
+  if (!st && (double)with > 1.5 * (double)without + 3 * sqrt((double)without + 1)) {
+    m->mix_rejected = n_comp, m->mix_copies[0] = with, m->mix_copies[1] = without, m->mix_rows = ns;
+    comps_free(comp, n_comp, m->n_cop);
+    free(corr);
+    free(m->comp_name);
+    m->comp_name = NULL;
+    return MS_OK;
+  }
+  free(m->corr);
+  m->comp = comp, m->n_comp = n_comp, m->corr = corr;
+  return st;
+}
+
 static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p,
                            ms_diag *d) {
   *out = NULL;
@@ -2004,6 +2084,25 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         free(vc->code);
         *vc = data->cols[j];
       }
+    }
+  }
+  /* A number ordered after another (a <= b) is fitted as its gap b - a,
+   * >= 0, present where both are; the spec draws b as a + gap. */
+  for (size_t q = 0; q < n_rels && !st; q++) {
+    if (rels[q].kind != MS__REL_ORDER || orig->cols[rels[q].b].kind == MS_FKIND_DATE) continue;
+    const ms_frame_col *ca = &orig->cols[rels[q].a], *cb = &orig->cols[rels[q].b];
+    ms_frame_col *vc = &view.cols[rels[q].b];
+    vc->num = ms__malloc((data->n_rows ? data->n_rows : 1) * sizeof *vc->num);
+    if (!vc->num) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    vc->n_missing = 0;
+    if (ca->decimals > vc->decimals) vc->decimals = ca->decimals;
+    double sc = pow(10, vc->decimals);
+    for (size_t r = 0; r < data->n_rows; r++) {
+      vc->num[r] = round((cb->num[r] - ca->num[r]) * sc) / sc;
+      vc->n_missing += isnan(vc->num[r]);
     }
   }
   data = &view;
@@ -2149,7 +2248,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
           ms_diag_warn(d, data->source, 0, 0, c->name,
                        "only %zu value%s present (fewer than k = %zu): emitted as always missing",
                        present, present == 1 ? "" : "s", p->k_min);
-      } else if (f->rel_base >= 0) {
+      } else if (f->rel_base >= 0 && c->kind == MS_FKIND_DATE) {
         /* A date after another: its gap to that date is what is fitted,
          * and it is missing on its own only where the base date is present. */
         const ms_frame_col *bc = &data->cols[f->rel_base];
@@ -2173,8 +2272,32 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         f->missing = base_present ? sig6((double)own_missing / (double)base_present) : 0;
       } else {
         st = fit_numeric_plain(f, c, data->n_rows, p);
-        if (!st && f->fam == FAM_CONSTANT)
+        if (!st && f->fam == FAM_CONSTANT && f->rel_base < 0)
           ms_diag_warn(d, data->source, 0, 0, c->name, "column is constant");
+        if (!st && f->rel_base >= 0) {
+          /* the gap of a number after another: missing on its own only
+           * where the base is present */
+          const ms_frame_col *bc = &data->cols[f->rel_base];
+          size_t base_present = 0, own_missing = 0;
+          for (size_t r = 0; r < data->n_rows; r++) {
+            base_present += !isnan(bc->num[r]);
+            own_missing += !isnan(bc->num[r]) && isnan(c->num[r]);
+          }
+          if (own_missing < p->k_min) own_missing = 0;
+          f->missing = base_present ? sig6((double)own_missing / (double)base_present) : 0;
+          f->out_decimals = oc->decimals;
+          char **taken = ms__malloc((data->n_cols + 1) * sizeof *taken);
+          char want[128];
+          snprintf(want, sizeof want, "%s_gap", f->name);
+          if (taken) {
+            for (size_t q = 0; q < j; q++) taken[q] = m->f[q].name;
+            for (size_t q = j; q < data->n_cols; q++) taken[q] = data->cols[q].name;
+            taken[j] = f->name;
+            f->gap_name = field_name(want, taken, data->n_cols);
+            free(taken);
+          }
+          if (!f->gap_name) st = MS_ERR_NOMEM;
+        }
       }
     }
     if (st == MS_ERR_NOMEM) { /* the column fits name no allocation themselves */
@@ -2257,6 +2380,10 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the correlation fit");
   }
   free(lab);
+  if (!st && m->n_comp >= 2) {
+    st = mixture_copy_check(m, orig, data, maps, p, d);
+    if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the clusters' copy check");
+  }
   if (st == MS_ERR_MATH)
     ms_diag_add(d, st, data->source, 0, 0, NULL, "correlation matrix could not be repaired");
 fail:
@@ -2266,6 +2393,8 @@ fail:
   free(maps);
   for (size_t j = 0; j < orig->n_cols; j++)
     if (view.cols[j].code != orig->cols[j].code) free(view.cols[j].code);
+  for (size_t j = 0; j < orig->n_cols; j++)
+    if (view.cols[j].num != orig->cols[j].num) free(view.cols[j].num);
   free(view.cols);
   if (st) {
     ms_fit_model_free(m);
@@ -2398,9 +2527,12 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
   cJSON *fields = cJSON_AddArrayToObject(t, "fields");
   for (size_t i = 0; i < m->n_fields; i++) {
     const fit_field *f = &m->f[i];
+    /* a number after another: its hidden gap here, the number below */
+    const int num_order = f->rel_base >= 0 && f->kind != MS_FKIND_DATE && f->gap_name;
     cJSON *o = ms__json_push(fields, cJSON_CreateObject());
-    cJSON_AddStringToObject(o, "name", f->name);
-    if (f->label) cJSON_AddStringToObject(o, "label", f->label);
+    cJSON_AddStringToObject(o, "name", num_order ? f->gap_name : f->name);
+    if (num_order) cJSON_AddBoolToObject(o, "hidden", 1);
+    else if (f->label) cJSON_AddStringToObject(o, "label", f->label);
     /* Spelled false/true as medsynth writes bools: a bool field says it. */
     if (f->diff_a >= 0) {
       /* A derived difference: its kind is the input's (a discrete column
@@ -2536,6 +2668,19 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     } else if (f->missing > 0 && f->fd_from < 0) {
       cJSON_AddNumberToObject(o, "missing", f->missing);
     }
+    if (num_order) {
+      cJSON *ob = ms__json_push(fields, cJSON_CreateObject());
+      cJSON_AddStringToObject(ob, "name", f->name);
+      if (f->label) cJSON_AddStringToObject(ob, "label", f->label);
+      cJSON_AddStringToObject(ob, "kind", ms_fkind_name(f->kind));
+      if (f->kind == MS_FKIND_REAL) {
+        cJSON_AddNumberToObject(ob, "precision", f->out_decimals);
+        if (f->real_style > 0) cJSON_AddStringToObject(ob, "format", f->real_style == 2 ? "trim.0" : "trim");
+      }
+      char e[300];
+      snprintf(e, sizeof e, "%s + %s", m->f[f->rel_base].name, f->gap_name);
+      cJSON_AddStringToObject(ob, "expr", e);
+    }
   }
   if (m->n_comp >= 2) {
     cJSON *o = ms__json_push(fields, cJSON_CreateObject());
@@ -2561,7 +2706,10 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON *cg = cJSON_AddArrayToObject(t, "correlations");
     cJSON *g = ms__json_push(cg, cJSON_CreateObject());
     cJSON *fl = cJSON_AddArrayToObject(g, "fields");
-    for (size_t i = 0; i < nn; i++) ms__json_push(fl, cJSON_CreateString(m->f[m->cop[i]].name));
+    for (size_t i = 0; i < nn; i++) {
+      const fit_field *f = &m->f[m->cop[i]];
+      ms__json_push(fl, cJSON_CreateString(f->gap_name ? f->gap_name : f->name));
+    }
     cJSON *mx = cJSON_AddArrayToObject(g, "matrix");
     for (size_t i = 0; i < nn; i++) {
       cJSON *row = cJSON_CreateArray();
@@ -2614,8 +2762,9 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
   for (size_t i = 0; i < m->n_fields; i++) {
     const fit_field *f = &m->f[i];
     if (f->rel_base >= 0)
-      fprintf(fp, "  kept exactly: %s is on or after %s (drawn as %s + a fitted gap)\n", f->name,
-              m->f[f->rel_base].name, m->f[f->rel_base].name);
+      fprintf(fp, "  kept exactly: %s is %s %s (drawn as %s + a fitted gap)\n", f->name,
+              f->kind == MS_FKIND_DATE ? "on or after" : ">=", m->f[f->rel_base].name,
+              m->f[f->rel_base].name);
     if (f->diff_a >= 0)
       fprintf(fp, "  kept exactly: %s = %s - %s (a derived field)\n", f->name, m->f[f->diff_b].name,
               m->f[f->diff_a].name);
@@ -2623,6 +2772,9 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
       fprintf(fp, "  kept exactly: %s is determined by %s (one rule per label)\n", f->name,
               m->f[f->fd_from].name);
   }
+  if (m->mix_rejected)
+    fprintf(fp, "  clusters:     %zu found but not used: %zu rows drawn with them repeat %ld real rows, "
+                "without them %ld\n", m->mix_rejected, m->mix_rows, m->mix_copies[0], m->mix_copies[1]);
   if (m->n_comp >= 2) {
     fprintf(fp, "  clusters:     %zu (hidden field %s; shares", m->n_comp, m->comp_name);
     for (size_t c = 0; c < m->n_comp; c++) fprintf(fp, " %g", m->comp[c].w);
@@ -2739,7 +2891,14 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
    * difference is computed, a determined label follows its determinant. */
   for (size_t q = 0; q < sj->n_after; q++) {
     const fit_field *f = &m->f[sj->after[q]];
-    fr->cols[sj->after[q]].num[r] += fr->cols[f->rel_base].num[r];
+    double *x = &fr->cols[sj->after[q]].num[r];
+    *x += fr->cols[f->rel_base].num[r];
+    if (f->kind == MS_FKIND_REAL) {
+      double sc = pow(10, f->out_decimals);
+      *x = round(*x * sc) / sc;
+    } else if (f->kind == MS_FKIND_INTEGER) {
+      *x = round(*x);
+    }
   }
   for (size_t j = 0; j < m->n_fields; j++) {
     const fit_field *f = &m->f[j];
@@ -2802,7 +2961,7 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
     const fit_field *f = &m->f[j];
     ms_frame_col *c = &fr->cols[j];
     c->kind = f->kind;
-    c->decimals = f->decimals;
+    c->decimals = f->rel_base >= 0 && f->kind != MS_FKIND_DATE ? f->out_decimals : f->decimals;
     c->real_style = f->real_style;
     c->has_time = f->has_time;
     if (!(c->name = ms__strdup(f->label ? f->label : f->name))) st = MS_ERR_NOMEM;

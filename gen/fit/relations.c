@@ -7,7 +7,9 @@
  *  - order between dates: a <= b, and b is present only where a is (a
  *    discharge date after its admission date; a datetime may follow a
  *    date, not the reverse); among several earlier dates the one with the
- *    smallest mean gap is kept;
+ *    smallest mean gap is kept; the same between two continuous numbers
+ *    when the order is a rule of the data, not a consequence of their
+ *    ranges (total cholesterol >= LDL);
  *  - exact difference: c == b - a (both dates without a time, c in days;
  *    or three numbers, within half a unit of c's last decimal), c present
  *    exactly where a and b are (los_days = discharge - admit);
@@ -27,6 +29,10 @@
 
 #include "core/alloc.h"
 #include "fit/fit_internal.h"
+
+/* The share of pairs of different rows that must break a numeric order for
+ * it to count as a rule (see cross_violations). */
+#define MS__ORDER_MIN_CROSS 0.05
 
 static int is_num(const ms_frame_col *c) {
   return c->num && (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL);
@@ -69,6 +75,40 @@ static double order_gap(const ms_frame_col *a, const ms_frame_col *b, size_t n, 
     equal += x == y;
   }
   return cnt >= min_rows && equal < cnt ? sum / (double)cnt : NAN;
+}
+
+static int cmp_dbl(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+/* The share of pairs of different rows (i, j) with b_j < a_i: how often the
+ * order would break if the two columns were drawn apart. An order that
+ * holds in every row but would break this often is a rule of the data (a
+ * total and its part); one that would hold anyway (age <= blood pressure)
+ * is left to the copula. NAN when out of memory. */
+static double cross_violations(const ms_frame_col *a, const ms_frame_col *b, size_t n) {
+  double *y = ms__malloc((n ? n : 1) * sizeof *y);
+  if (!y) return NAN;
+  size_t m = 0, na = 0;
+  for (size_t r = 0; r < n; r++)
+    if (!isnan(b->num[r])) y[m++] = b->num[r];
+  qsort(y, m, sizeof *y, cmp_dbl);
+  double below = 0;
+  for (size_t r = 0; r < n; r++) {
+    double x = a->num[r];
+    if (isnan(x)) continue;
+    size_t lo = 0, hi = m; /* values of b below x */
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (y[mid] < x) lo = mid + 1;
+      else hi = mid;
+    }
+    below += (double)lo;
+    na++;
+  }
+  free(y);
+  return na && m ? below / ((double)na * (double)m) : 0;
 }
 
 static int diff_holds(const ms_frame_col *a, const ms_frame_col *b, const ms_frame_col *c, size_t n,
@@ -183,6 +223,39 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
       break;
     }
   }
+  /* Order between numbers (a part and its total, a mean and a worst
+   * value): two continuous columns (not discrete, not in a difference or a
+   * dependency), b present only where a is, a <= b in every row although
+   * at least MS__ORDER_MIN_CROSS of the pairs of different rows break it
+   * (cross_violations); the tightest a per b. A column that is some b is no
+   * a, so the rules form no chain. */
+  char *is_b = ms__calloc(d ? d : 1, 1), *is_a = ms__calloc(d ? d : 1, 1);
+  if ((!is_b || !is_a) && !st) st = MS_ERR_NOMEM;
+  for (size_t b = 0; b < d && !st; b++) {
+    const ms_frame_col *cb = &f->cols[b];
+    if (is_a[b] || !is_num(cb) || cb->n_lit || derived[b] || operand[b] || constant(cb, n)) continue;
+    size_t best = SIZE_MAX;
+    double bg = INFINITY;
+    for (size_t a = 0; a < d; a++) {
+      const ms_frame_col *ca = &f->cols[a];
+      if (a == b || is_b[a] || !is_num(ca) || ca->n_lit || derived[a] || operand[a] || constant(ca, n))
+        continue;
+      double g = order_gap(ca, cb, n, min_rows);
+      if (isnan(g) || g >= bg) continue;
+      double v = cross_violations(ca, cb, n);
+      if (isnan(v)) {
+        st = MS_ERR_NOMEM;
+        break;
+      }
+      if (v >= MS__ORDER_MIN_CROSS) bg = g, best = a;
+    }
+    if (best == SIZE_MAX) continue;
+    is_b[b] = 1;
+    is_a[best] = 1;
+    st = push(&r, &nr, &cap, (ms__rel){MS__REL_ORDER, best, b, SIZE_MAX, NULL, 0});
+  }
+  free(is_b);
+  free(is_a);
   free(derived);
   free(operand);
   if (st) {
