@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "medsynth/fhir.h"
 #include "medsynth/images.h"
 #include "medsynth/io.h"
 #include "medsynth/records.h"
@@ -20,7 +21,8 @@
 
 static const char *k_usage =
     "usage: medsynth records --spec SPEC -o OUT [options]\n"
-    "Generate the tables of SPEC (docs/spec.md) into OUT (.h5, .csv, .jsonl, or - for stdout).\n"
+    "Generate the tables of SPEC (docs/spec.md) into OUT (.h5, .csv, .jsonl, or - for stdout),\n"
+    "or into a directory of FHIR R4 resources (--format fhir or fhir-ndjson; docs/fhir.md).\n"
     "  --spec S          spec file (JSON)\n"
     "  -o, --output OUT  output file; '-' writes one table as CSV/JSONL to stdout\n"
     "  -n, --rows N      rows of every root table (default: the spec's \"rows\")\n"
@@ -30,7 +32,9 @@ static const char *k_usage =
     "  --chunk-rows R    root rows per chunk (default: up to 32768, spread evenly);\n"
     "                    output does not depend on R\n"
     "  --shard k/N       write only shard k (1..N) of the root rows, with their children\n"
-    "  --format F        hdf5, csv or jsonl (default: from the output name)\n"
+    "  --format F        hdf5, csv or jsonl (default: from the output name); fhir: directory\n"
+    "                    OUT of one transaction Bundle per patient; fhir-ndjson: directory OUT\n"
+    "                    of one NDJSON file per resource type (Bulk Data export)\n"
     "  --compression L   HDF5 deflate level 0..9 (default 1; docs/performance.md)\n"
     "  --no-timestamp    do not record the creation time (byte-identical reruns)\n"
     "  --force           replace an existing output\n"
@@ -68,6 +72,63 @@ static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, fmt, arg);
   fprintf(stderr, "\n(see 'medsynth records --help')\n");
   return MS_EXIT_USAGE;
+}
+
+/* --format fhir / fhir-ndjson: every table through the FHIR writer into the
+ * directory `out` (image fields are not generated; docs/fhir.md). */
+static int run_fhir(ms_spec *spec, ms_generate_opts *go, ms_fhir_layout layout, const char *out,
+                    const ms_writer_opts *wo, int quiet, ms_diag *d) {
+  ms_fhir_opts fo;
+  ms_fhir_opts_init(&fo);
+  fo.layout = layout;
+  fo.force = wo->force;
+  fo.seed = go->has_seed ? go->seed : ms_spec_seed(spec);
+  fo.threads = go->threads;
+  fo.no_timestamp = wo->no_timestamp;
+  char *cmdline = ms_cli_command_line();
+  fo.command_line = cmdline;
+  ms_fhir_writer *fw = NULL;
+  ms_status st = ms_fhir_writer_open(&fw, out, spec, &fo, d);
+  if (st != MS_OK) {
+    free(cmdline);
+    ms_cli_print_diag(d);
+    return ms_cli_exit_code(st) == MS_EXIT_IOERR ? MS_EXIT_CANTCREAT : ms_cli_exit_code(st);
+  }
+  ms_cli_progress prog;
+  ms_cli_progress_init(&prog, "records", 0);
+  if (!quiet) {
+    go->progress = on_progress;
+    go->progress_ctx = &prog;
+  }
+  ms_sink sink = ms_fhir_writer_sink(fw);
+  ms_generate_report rep;
+  st = ms_generate(spec, go, &sink, &rep, d);
+  if (!quiet && prog.enabled) ms_cli_progress_done(&prog);
+  uint64_t nres = ms_fhir_writer_resources(fw), nb = ms_fhir_writer_bundles(fw);
+  if (st == MS_OK)
+    st = ms_fhir_writer_commit(fw, d);
+  else
+    ms_fhir_writer_abort(fw);
+  free(cmdline);
+  if (st != MS_OK) {
+    ms_cli_print_diag(d);
+    ms_generate_report_deinit(&rep);
+    return ms_cli_exit_code(st);
+  }
+  if (!quiet) {
+    uint64_t patients = 0;
+    for (size_t i = 0; i < rep.n_tables; i++)
+      if (ms_spec_table_parent(spec, i) == SIZE_MAX) patients += rep.tables[i].rows;
+    double secs = rep.seconds > 0 ? rep.seconds : 1e-9;
+    if (layout == MS_FHIR_BUNDLES)
+      fprintf(stderr, "medsynth: %" PRIu64 " bundles, %" PRIu64 " resources in %.3f s (%.0f patients/s), seed %" PRIu64 " -> %s/\n",
+              nb, nres, rep.seconds, (double)patients / secs, rep.seed, out);
+    else
+      fprintf(stderr, "medsynth: %" PRIu64 " resources (NDJSON) in %.3f s (%.0f patients/s), seed %" PRIu64 " -> %s/\n",
+              nres, rep.seconds, (double)patients / secs, rep.seed, out);
+  }
+  ms_generate_report_deinit(&rep);
+  return MS_EXIT_OK;
 }
 
 static int cmd_records(int argc, char **argv) {
@@ -145,9 +206,17 @@ static int cmd_records(int argc, char **argv) {
   if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
   if (!spec_path) return usage_error("--spec is required%s", "");
   if (!out) return usage_error("-o is required (a file, or - for stdout)%s", "");
-  if (format) {
+  ms_fhir_layout fhir = format ? ms_fhir_layout_from_name(format) : MS_FHIR_LAYOUT_COUNT;
+  if (fhir != MS_FHIR_LAYOUT_COUNT) {
+    if (!strcmp(out, "-")) return usage_error("--format %s writes a directory, not stdout", format);
+    if (n_tables) return usage_error("--format %s writes every table (each patient's resources together); drop --table", format);
+    if (io.png_dir || io.nifti_dir || io.grid_path)
+      return usage_error("--png/--nifti/--grid go with HDF5 output, not --format %s", format);
+    wo.format = MS_FMT_JSONL; /* unused */
+  } else if (format) {
     wo.format = ms_format_from_name(format);
-    if (wo.format == MS_FMT_COUNT) return usage_error("unknown --format '%s' (hdf5, csv, jsonl)", format);
+    if (wo.format == MS_FMT_COUNT)
+      return usage_error("unknown --format '%s' (hdf5, csv, jsonl, fhir, fhir-ndjson)", format);
   } else if (strcmp(out, "-")) {
     wo.format = ms_format_from_path(out);
     if (wo.format == MS_FMT_COUNT)
@@ -169,6 +238,12 @@ static int cmd_records(int argc, char **argv) {
     ms_cli_print_diag(&d);
     ms_diag_deinit(&d);
     return ms_cli_exit_code(st);
+  }
+  if (fhir != MS_FHIR_LAYOUT_COUNT) {
+    int rc = run_fhir(spec, &go, fhir, out, &wo, quiet, &d);
+    ms_spec_free(spec);
+    ms_diag_deinit(&d);
+    return rc;
   }
   for (size_t i = 0; i < n_tables; i++)
     if (ms_spec_table_find(spec, tables[i]) == SIZE_MAX) {
@@ -303,4 +378,4 @@ static int cmd_records(int argc, char **argv) {
   return MS_EXIT_OK;
 }
 
-MS_CLI_COMMAND(records, "generate record tables from a spec (HDF5, CSV, JSONL)", cmd_records);
+MS_CLI_COMMAND(records, "generate record tables from a spec (HDF5, CSV, JSONL, FHIR R4)", cmd_records);

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include "core/alloc.h"
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,103 @@ void ms__atomic_discard(ms__atomic *a) {
   if (a->fd >= 0) close(a->fd);
   a->fd = -1;
   if (a->tmp) unlink(a->tmp);
+  ms__atomic_deinit(a);
+}
+
+/* ---- atomic directories ---------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path) ? -1 : 0;
+}
+
+static void rm_tree(const char *path) { (void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+ms_status ms__atomic_dir_create(ms__atomic *a, const char *target, int force, ms_diag *d) {
+  memset(a, 0, sizeof *a);
+  a->fd = -1;
+  if (!target || !*target)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "empty output path");
+  size_t tl = strlen(target);
+  while (tl > 1 && target[tl - 1] == '/') tl--;
+  char *t = ms__strndup(target, tl);
+  if (!t) return MS_ERR_NOMEM;
+  struct stat st;
+  if (stat(t, &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      free(t);
+      return ms_diag_add(d, MS_ERR_IO, target, 0, 0, NULL, "output path exists and is not a directory");
+    }
+    if (!force) {
+      free(t);
+      return ms_diag_add(d, MS_ERR_EXISTS, target, 0, 0, NULL,
+                         "output directory already exists (use --force to replace it)");
+    }
+  }
+  char *dir = ms__path_dir(t);
+  char *tmpl = NULL;
+  if (!dir || asprintf(&tmpl, "%s/.%s.tmp.%ld.XXXXXX", dir, path_base(t), (long)getpid()) < 0) {
+    free(dir);
+    free(t);
+    return MS_ERR_NOMEM;
+  }
+  if (!mkdtemp(tmpl)) {
+    int e = errno;
+    ms_status st2 = ms_diag_add(d, MS_ERR_IO, target, 0, 0, NULL,
+                                "cannot create a directory in '%s': %s", dir, strerror(e));
+    free(dir);
+    free(tmpl);
+    free(t);
+    return st2;
+  }
+  free(dir);
+  mode_t um = umask(0);
+  umask(um);
+  (void)chmod(tmpl, 0777 & ~um);
+  a->target = t;
+  a->tmp = tmpl;
+  return MS_OK;
+}
+
+ms_status ms__atomic_dir_commit(ms__atomic *a, ms_diag *d) {
+  int dfd = open(a->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || syncfs(dfd) != 0) {
+    int e = errno;
+    if (dfd >= 0) close(dfd);
+    return ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot sync '%s': %s", a->tmp,
+                       strerror(e));
+  }
+  close(dfd);
+  struct stat st;
+  if (stat(a->target, &st) == 0) {
+    /* --force over an existing directory: swap, then remove the old tree
+     * (now under the temporary name) */
+    if (renameat2(AT_FDCWD, a->tmp, AT_FDCWD, a->target, RENAME_EXCHANGE) != 0)
+      return ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot replace '%s': %s",
+                         a->target, strerror(errno));
+    rm_tree(a->tmp);
+  } else if (rename(a->tmp, a->target) != 0) {
+    return ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot rename '%s' to '%s': %s",
+                       a->tmp, a->target, strerror(errno));
+  }
+  free(a->tmp);
+  a->tmp = NULL;
+  char *dir = ms__path_dir(a->target);
+  if (dir) {
+    int pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pfd >= 0) {
+      (void)fsync(pfd);
+      close(pfd);
+    }
+    free(dir);
+  }
+  return MS_OK;
+}
+
+void ms__atomic_dir_discard(ms__atomic *a) {
+  if (a->tmp) rm_tree(a->tmp);
   ms__atomic_deinit(a);
 }
 

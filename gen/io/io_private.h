@@ -40,6 +40,17 @@ ms_status ms__atomic_rename(ms__atomic *a, ms_diag *d);
 void ms__atomic_discard(ms__atomic *a);
 /* Frees strings without touching files. */
 void ms__atomic_deinit(ms__atomic *a);
+/* Atomic output directories (FHIR bundles, DICOM series): the same
+ * protocol for a whole directory. dir_create makes the empty temporary
+ * directory "<parent>/.<base>.tmp.<pid>.XXXXXX" (a->tmp; a->fd = -1); an
+ * existing target is MS_ERR_EXISTS unless force, a target that is not a
+ * directory is an error. dir_commit syncs the file system of tmp (one
+ * syncfs instead of one fsync per file), renames tmp to target (exchanging
+ * it with an existing target under force, then removing the old tree) and
+ * fsyncs the parent. dir_discard removes tmp and everything in it. */
+ms_status ms__atomic_dir_create(ms__atomic *a, const char *target, int force, ms_diag *d);
+ms_status ms__atomic_dir_commit(ms__atomic *a, ms_diag *d);
+void ms__atomic_dir_discard(ms__atomic *a);
 /* "dir" part of a path ("." when none). Caller frees. */
 char *ms__path_dir(const char *path);
 

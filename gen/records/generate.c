@@ -1561,7 +1561,7 @@ static ms_status write_chunk(const ms_sink *sink, const tchunk *c) {
     cols[f->col].valid = f->nullable ? c->valid[fi] : NULL;
   }
   ms_chunk ch = {.schema = &t->schema, .first_row = c->pos0, .n_rows = c->n, .capacity = c->n,
-                 .cols = cols};
+                 .cols = cols, .parent_rows = c->parent ? c->idx[1] : NULL};
   return sink->write_chunk(sink->ctx, &ch);
 }
 
