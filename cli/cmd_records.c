@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "medsynth/dicom.h"
 #include "medsynth/fhir.h"
 #include "medsynth/images.h"
 #include "medsynth/io.h"
@@ -42,6 +43,8 @@ static const char *k_usage =
     "  --no-images       skip the spec's image fields (tables only)\n"
     "  --png DIR         also write each image (and mask) as PNG into DIR\n"
     "  --nifti DIR       also write each image (and mask) as NIfTI-1 .nii.gz into DIR\n"
+    "  --dicom DIR       also write each image as DICOM (DIR/<field>/<row>/IMG*.dcm, SEG.dcm;\n"
+    "                    docs/dicom.md); DIR appears only when the run succeeds\n"
     "  --grid PNG        contact sheet of the first images with mask contours\n"
     "  --grid-max K      images on the sheet (default 16)\n"
     "  -q, --quiet       no report on stderr\n"
@@ -50,14 +53,14 @@ static const char *k_usage =
     "            70 internal error, 73 output exists (use --force) or cannot be created, 74 I/O error\n";
 
 enum { O_SPEC = 256, O_SEED, O_TABLE, O_THREADS, O_CHUNK, O_SHARD, O_FORMAT, O_COMP, O_NOTS, O_FORCE,
-       O_NOIMG, O_PNG, O_NIFTI, O_GRID, O_GRIDMAX };
+       O_NOIMG, O_PNG, O_NIFTI, O_GRID, O_GRIDMAX, O_DICOM };
 
 static const struct option k_opts[] = {
     {"spec", 1, 0, O_SPEC},       {"output", 1, 0, 'o'},     {"rows", 1, 0, 'n'},
     {"seed", 1, 0, O_SEED},       {"table", 1, 0, O_TABLE},  {"threads", 1, 0, O_THREADS},
     {"chunk-rows", 1, 0, O_CHUNK}, {"shard", 1, 0, O_SHARD}, {"format", 1, 0, O_FORMAT},
     {"compression", 1, 0, O_COMP}, {"no-timestamp", 0, 0, O_NOTS}, {"force", 0, 0, O_FORCE},
-    {"no-images", 0, 0, O_NOIMG}, {"png", 1, 0, O_PNG},     {"nifti", 1, 0, O_NIFTI},
+    {"no-images", 0, 0, O_NOIMG}, {"png", 1, 0, O_PNG},     {"nifti", 1, 0, O_NIFTI}, {"dicom", 1, 0, O_DICOM},
     {"grid", 1, 0, O_GRID},       {"grid-max", 1, 0, O_GRIDMAX},
     {"quiet", 0, 0, 'q'},         {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
 
@@ -74,6 +77,11 @@ static int usage_error(const char *fmt, const char *arg) {
   return MS_EXIT_USAGE;
 }
 
+static int report_of(void *ctx, size_t field, uint64_t row, const char **text, const char **impression) {
+  ms_images *const *im = ctx;
+  return ms_images_report(*im, field, row, text, impression);
+}
+
 /* --format fhir / fhir-ndjson: every table through the FHIR writer into the
  * directory `out` (image fields are not generated; docs/fhir.md). */
 static int run_fhir(ms_spec *spec, ms_generate_opts *go, ms_fhir_layout layout, const char *out,
@@ -87,6 +95,9 @@ static int run_fhir(ms_spec *spec, ms_generate_opts *go, ms_fhir_layout layout, 
   fo.no_timestamp = wo->no_timestamp;
   char *cmdline = ms_cli_command_line();
   fo.command_line = cmdline;
+  ms_images *reports = NULL; /* created once the writer is open */
+  fo.report = report_of;
+  fo.report_ctx = &reports;
   ms_fhir_writer *fw = NULL;
   ms_status st = ms_fhir_writer_open(&fw, out, spec, &fo, d);
   if (st != MS_OK) {
@@ -101,6 +112,22 @@ static int run_fhir(ms_spec *spec, ms_generate_opts *go, ms_fhir_layout layout, 
     go->progress_ctx = &prog;
   }
   ms_sink sink = ms_fhir_writer_sink(fw);
+  if (ms_spec_n_images(spec) > 0) {
+    /* phantom image fields are rendered (not written) for their radiology
+     * reports: DiagnosticReport beside each ImagingStudy */
+    ms_images_opts io;
+    ms_images_opts_init(&io);
+    io.seed = fo.seed;
+    io.threads = go->threads;
+    st = ms_images_new_reports(&reports, spec, sink, &io, d);
+    if (st != MS_OK) {
+      ms_fhir_writer_abort(fw);
+      free(cmdline);
+      ms_cli_print_diag(d);
+      return ms_cli_exit_code(st);
+    }
+    sink = ms_images_sink(reports);
+  }
   ms_generate_report rep;
   st = ms_generate(spec, go, &sink, &rep, d);
   if (!quiet && prog.enabled) ms_cli_progress_done(&prog);
@@ -109,6 +136,7 @@ static int run_fhir(ms_spec *spec, ms_generate_opts *go, ms_fhir_layout layout, 
     st = ms_fhir_writer_commit(fw, d);
   else
     ms_fhir_writer_abort(fw);
+  ms_images_free(reports);
   free(cmdline);
   if (st != MS_OK) {
     ms_cli_print_diag(d);
@@ -132,7 +160,7 @@ static int run_fhir(ms_spec *spec, ms_generate_opts *go, ms_fhir_layout layout, 
 }
 
 static int cmd_records(int argc, char **argv) {
-  const char *spec_path = NULL, *out = NULL, *format = NULL;
+  const char *spec_path = NULL, *out = NULL, *format = NULL, *dicom_dir = NULL;
   const char *tables[64];
   size_t n_tables = 0;
   ms_generate_opts go;
@@ -192,6 +220,7 @@ static int cmd_records(int argc, char **argv) {
       case O_NOIMG: no_images = 1; break;
       case O_PNG: io.png_dir = optarg; break;
       case O_NIFTI: io.nifti_dir = optarg; break;
+      case O_DICOM: dicom_dir = optarg; break;
       case O_GRID: io.grid_path = optarg; break;
       case O_GRIDMAX:
         if (ms_cli_parse_i64(optarg, &iv) || iv < 1 || iv > 1024) return usage_error("--grid-max must be 1..1024, got '%s'", optarg);
@@ -210,8 +239,8 @@ static int cmd_records(int argc, char **argv) {
   if (fhir != MS_FHIR_LAYOUT_COUNT) {
     if (!strcmp(out, "-")) return usage_error("--format %s writes a directory, not stdout", format);
     if (n_tables) return usage_error("--format %s writes every table (each patient's resources together); drop --table", format);
-    if (io.png_dir || io.nifti_dir || io.grid_path)
-      return usage_error("--png/--nifti/--grid go with HDF5 output, not --format %s", format);
+    if (io.png_dir || io.nifti_dir || io.grid_path || dicom_dir)
+      return usage_error("--png/--nifti/--grid/--dicom go with HDF5 output, not --format %s", format);
     wo.format = MS_FMT_JSONL; /* unused */
   } else if (format) {
     wo.format = ms_format_from_name(format);
@@ -253,8 +282,8 @@ static int cmd_records(int argc, char **argv) {
       return MS_EXIT_USAGE;
     }
   int with_images = ms_spec_n_images(spec) > 0 && !no_images;
-  if ((io.png_dir || io.nifti_dir || io.grid_path) && !with_images) {
-    ms_cli_error("records", "--png/--nifti/--grid need image fields (%s)",
+  if ((io.png_dir || io.nifti_dir || io.grid_path || dicom_dir) && !with_images) {
+    ms_cli_error("records", "--png/--nifti/--grid/--dicom need image fields (%s)",
                  no_images ? "--no-images was given" : "the spec has none");
     ms_spec_free(spec);
     ms_diag_deinit(&d);
@@ -293,6 +322,19 @@ static int cmd_records(int argc, char **argv) {
   }
   ms_sink sink = ms_writer_sink(w);
   ms_images *images = NULL;
+  ms_dicom_dir *dd = NULL;
+  if (dicom_dir) {
+    st = ms_dicom_dir_open(&dd, dicom_dir, wo.force, &d);
+    if (st != MS_OK) {
+      ms_cli_print_diag(&d);
+      ms_writer_abort(w);
+      ms_dicom_dir_abort(dd);
+      ms_spec_free(spec);
+      ms_diag_deinit(&d);
+      return ms_cli_exit_code(st) == MS_EXIT_IOERR ? MS_EXIT_CANTCREAT : ms_cli_exit_code(st);
+    }
+    io.dicom_dir = ms_dicom_dir_path(dd);
+  }
   if (with_images) {
     io.seed = go.has_seed ? go.seed : ms_spec_seed(spec);
     io.threads = go.threads;
@@ -344,6 +386,14 @@ static int cmd_records(int argc, char **argv) {
     st = ms_writer_commit(w, &d);
   } else {
     ms_writer_abort(w);
+  }
+  if (dd) {
+    if (st == MS_OK) {
+      st = ms_dicom_dir_commit(dd, &d);
+    } else {
+      ms_dicom_dir_abort(dd);
+    }
+    dd = NULL;
   }
   if (st != MS_OK) {
     ms_images_free(images);

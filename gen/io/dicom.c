@@ -122,10 +122,25 @@ static void header(dbuf *b, uint16_t g, uint16_t e, const char *vr, uint32_t len
 }
 
 /* A text value (UI padded with NUL, others with a space). */
+/* Longest value of a VR (PS3.5 Table 6.2-1); longer text is cut. */
+static size_t vr_max(const char *vr) {
+  static const struct {
+    const char *vr;
+    size_t n;
+  } k[] = {{"LO", 64}, {"SH", 16}, {"CS", 16}, {"PN", 64}, {"DS", 16 * 16}, {"IS", 12},
+           {"UI", 64}, {"DA", 8},  {"TM", 14}, {"AE", 16}, {"ST", 1024}, {"LT", 10240}};
+  for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+    if (!strcmp(vr, k[i].vr)) return k[i].n;
+  return 0xfffe;
+}
+
 static void str(dbuf *b, uint16_t g, uint16_t e, const char *vr, const char *v) {
   if (!v) v = "";
-  size_t n = strlen(v);
-  if (n > 0xfffe) n = 0xfffe;
+  size_t n = strlen(v), mx = vr_max(vr);
+  if (n > mx && !strchr(v, '\\')) { /* limits are per value; ours are single-valued text */
+    n = mx;
+    while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80) n--; /* whole UTF-8 characters */
+  }
   size_t pad = n & 1;
   header(b, g, e, vr, (uint32_t)(n + pad));
   raw(b, v, n);
@@ -358,6 +373,7 @@ ms_status ms_dicom_write_series(const char *dir, const char *prefix, const ms_di
     is(&b, 0x0020, 0x0013, k + 1);
     if (s->kind == MS_DICOM_SC) {
       str(&b, 0x0020, 0x0020, "CS", "L\\P"); /* PatientOrientation */
+      str(&b, 0x0020, 0x0060, "CS", "");     /* Laterality (unpaired or unknown) */
     } else {
       double pos[3];
       plane_position(s, k, pos);
@@ -389,8 +405,10 @@ ms_status ms_dicom_write_series(const char *dir, const char *prefix, const ms_di
         c = 40;
         w = 400;
       }
-      ds(&b, 0x0028, 0x1050, &c, 1);
-      ds(&b, 0x0028, 0x1051, &w, 1);
+      if (w >= 1) { /* a window narrower than 1 needs VOILUTFunction LINEAR_EXACT: none */
+        ds(&b, 0x0028, 0x1050, &c, 1);
+        ds(&b, 0x0028, 0x1051, &w, 1);
+      }
     }
     ds(&b, 0x0028, 0x1052, &icpt, 1);
     ds(&b, 0x0028, 0x1053, &slope, 1);

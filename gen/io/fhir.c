@@ -35,6 +35,8 @@
 #include "medsynth/fhir.h"
 #include "medsynth/version.h"
 #include "records/fhir.h"
+#include "records/images.h"
+#include "medsynth/dicom.h"
 #include "records/plan.h"
 
 #define PART_ROWS 256
@@ -675,6 +677,157 @@ static void emit(ectx *x, const ms__fhir_res *r, size_t t, size_t row, const ms_
   x->err |= err;
 }
 
+/* The ImagingStudy of image field f for root row rr: the DICOM UIDs that
+ * `medsynth records --dicom` writes for the same (seed, row) (key
+ * "<table>/<field>", docs/dicom.md), so the FHIR study and the DICOM files
+ * name each other. */
+static int put_base64(ms__buf *b, const char *s, size_t n) {
+  static const char tb[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (ms__buf_reserve(b, 4 * (n / 3 + 1) + 2)) return -1;
+  char *o = b->p + b->len;
+  *o++ = '"';
+  size_t i = 0;
+  for (; i + 2 < n; i += 3) {
+    uint32_t v = (uint32_t)(uint8_t)s[i] << 16 | (uint32_t)(uint8_t)s[i + 1] << 8 | (uint8_t)s[i + 2];
+    *o++ = tb[v >> 18];
+    *o++ = tb[(v >> 12) & 63];
+    *o++ = tb[(v >> 6) & 63];
+    *o++ = tb[v & 63];
+  }
+  if (i < n) {
+    uint32_t v = (uint32_t)(uint8_t)s[i] << 16 | (i + 1 < n ? (uint32_t)(uint8_t)s[i + 1] << 8 : 0);
+    *o++ = tb[v >> 18];
+    *o++ = tb[(v >> 12) & 63];
+    *o++ = i + 1 < n ? tb[(v >> 6) & 63] : '=';
+    *o++ = '=';
+  }
+  *o++ = '"';
+  b->len = (size_t)(o - b->p);
+  b->p[b->len] = 0;
+  return 0;
+}
+
+/* The DiagnosticReport of an image: the radiology report composed from the
+ * lesions measured on its mask (multimodal/report.c), pointing at the
+ * ImagingStudy `sref`. */
+static void emit_report(ectx *x, const char *key, uint64_t row, const char *pref, const char *sref,
+                        const char *text, const char *impression) {
+  ms_fhir_writer *w = x->w;
+  char rk[340], ut[37];
+  snprintf(rk, sizeof rk, "%s/report", key);
+  ms__uuid u = ms__uuid_make(w->o.seed, rk, row);
+  ms__uuid_text(&u, ut);
+  ms__buf *b = w->o.layout == MS_FHIR_BUNDLES ? x->b : &x->bt[MS__FHIR_DIAGNOSTIC_REPORT];
+  int e = 0;
+  if (w->o.layout == MS_FHIR_BUNDLES) {
+    e |= puts_(b, ",\n{\"fullUrl\":\"urn:uuid:");
+    e |= puts_(b, ut);
+    e |= puts_(b, "\",\"resource\":{\"resourceType\":\"DiagnosticReport\"");
+  } else {
+    e |= puts_(b, "{\"resourceType\":\"DiagnosticReport\",\"id\":\"");
+    e |= puts_(b, ut);
+    e |= puts_(b, "\"");
+  }
+  e |= puts_(b, ",\"status\":\"final\",\"category\":[{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v2-0074\",\"code\":\"RAD\",\"display\":\"Radiology\"}]}]"
+                ",\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"18748-4\",\"display\":\"Diagnostic imaging study\"}]}");
+  e |= put_ref(b, "subject", pref);
+  e |= puts_(b, ",\"imagingStudy\":[{\"reference\":");
+  e |= put_cstr(b, sref);
+  e |= puts_(b, "}],\"conclusion\":");
+  e |= put_cstr(b, impression);
+  e |= puts_(b, ",\"presentedForm\":[{\"contentType\":\"text/plain; charset=utf-8\",\"data\":");
+  e |= put_base64(b, text, strlen(text));
+  e |= puts_(b, ",\"title\":\"Radiology report\"}]");
+  if (w->o.layout == MS_FHIR_BUNDLES)
+    e |= puts_(b, "},\"request\":{\"method\":\"POST\",\"url\":\"DiagnosticReport\"}}");
+  else
+    e |= puts_(b, "}\n");
+  x->counts[MS__FHIR_DIAGNOSTIC_REPORT]++;
+  x->err |= e;
+}
+
+static void emit_imaging(ectx *x, size_t fi, const ms__image_field *f, size_t rr, const ms__uuid *pu) {
+  ms_fhir_writer *w = x->w;
+  const gtab *gr = &w->g[w->root];
+  uint64_t row = gr->c->first_row + rr;
+  char key[300], uid[MS_DICOM_UID_MAX], ref[128], ut[37], tmp[400];
+  snprintf(key, sizeof key, "%s/%s", w->spec->tables[f->table].name, f->name);
+  ms__uuid u = ms__uuid_make(w->o.seed, key, row);
+  ms__uuid_text(&u, ut);
+  ref_text(w, MS__FHIR_PATIENT, pu, ref);
+  ms__buf *b = w->o.layout == MS_FHIR_BUNDLES ? x->b : &x->bt[MS__FHIR_IMAGING_STUDY];
+  const char *mod = f->is_model ? "OT" : f->phantom.modality == MS_MODALITY_CT ? "CT" : "MR";
+  const char *cls = f->is_model ? "1.2.840.10008.5.1.4.1.1.7"
+                    : f->phantom.modality == MS_MODALITY_CT ? "1.2.840.10008.5.1.4.1.1.2"
+                                                            : "1.2.840.10008.5.1.4.1.1.4";
+  int depth = f->is_model ? 1 : (f->phantom.depth > 0 ? f->phantom.depth : 1);
+  int seg = !f->is_model;
+  int e = 0;
+  int first = 1;
+  for (int i = 0; i < MS__FHIR_RES_COUNT; i++) first &= x->counts[i] == 0;
+  if (w->o.layout == MS_FHIR_BUNDLES) {
+    e |= puts_(b, first ? "\n{\"fullUrl\":\"urn:uuid:" : ",\n{\"fullUrl\":\"urn:uuid:");
+    e |= puts_(b, ut);
+    e |= puts_(b, "\",\"resource\":{\"resourceType\":\"ImagingStudy\"");
+  } else {
+    e |= puts_(b, "{\"resourceType\":\"ImagingStudy\",\"id\":\"");
+    e |= puts_(b, ut);
+    e |= puts_(b, "\"");
+  }
+  snprintf(tmp, sizeof tmp, "%s/study", key);
+  ms_dicom_uid(uid, w->o.seed, tmp, row);
+  e |= puts_(b, ",\"identifier\":[{\"system\":\"urn:dicom:uid\",\"value\":\"urn:oid:");
+  e |= puts_(b, uid);
+  e |= puts_(b, "\"}],\"status\":\"available\",\"modality\":[");
+  snprintf(tmp, sizeof tmp, "{\"system\":\"http://dicom.nema.org/resources/ontology/DCM\",\"code\":\"%s\"}", mod);
+  e |= puts_(b, tmp);
+  if (seg) e |= puts_(b, ",{\"system\":\"http://dicom.nema.org/resources/ontology/DCM\",\"code\":\"SEG\"}");
+  e |= puts_(b, "]");
+  e |= put_ref(b, "subject", ref);
+  snprintf(tmp, sizeof tmp, ",\"numberOfSeries\":%d,\"numberOfInstances\":%d", seg ? 2 : 1, depth + seg);
+  e |= puts_(b, tmp);
+  e |= puts_(b, ",\"description\":");
+  e |= put_cstr(b, f->name);
+  e |= puts_(b, ",\"series\":[{\"uid\":\"");
+  snprintf(tmp, sizeof tmp, "%s/series", key);
+  ms_dicom_uid(uid, w->o.seed, tmp, row);
+  e |= puts_(b, uid);
+  snprintf(tmp, sizeof tmp, "\",\"number\":1,\"modality\":{\"system\":\"http://dicom.nema.org/resources/ontology/DCM\",\"code\":\"%s\"},\"numberOfInstances\":%d,\"instance\":[", mod, depth);
+  e |= puts_(b, tmp);
+  for (int k = 0; k < depth; k++) {
+    char ik[340];
+    snprintf(ik, sizeof ik, "%s/image/%d", key, k);
+    ms_dicom_uid(uid, w->o.seed, ik, row);
+    snprintf(tmp, sizeof tmp, "%s{\"uid\":\"%s\",\"sopClass\":{\"system\":\"urn:ietf:rfc:3986\",\"code\":\"urn:oid:%s\"},\"number\":%d}",
+             k ? "," : "", uid, cls, k + 1);
+    e |= puts_(b, tmp);
+  }
+  e |= puts_(b, "]}");
+  if (seg) {
+    char sk[340], su[MS_DICOM_UID_MAX];
+    snprintf(sk, sizeof sk, "%s/seg-series", key);
+    ms_dicom_uid(su, w->o.seed, sk, row);
+    snprintf(sk, sizeof sk, "%s/seg", key);
+    ms_dicom_uid(uid, w->o.seed, sk, row);
+    snprintf(tmp, sizeof tmp, ",{\"uid\":\"%s\",\"number\":2,\"modality\":{\"system\":\"http://dicom.nema.org/resources/ontology/DCM\",\"code\":\"SEG\"},\"numberOfInstances\":1,\"instance\":[{\"uid\":\"%s\",\"sopClass\":{\"system\":\"urn:ietf:rfc:3986\",\"code\":\"urn:oid:1.2.840.10008.5.1.4.1.1.66.4\"},\"number\":1}]}",
+             su, uid);
+    e |= puts_(b, tmp);
+  }
+  e |= puts_(b, "]");
+  if (w->o.layout == MS_FHIR_BUNDLES)
+    e |= puts_(b, "},\"request\":{\"method\":\"POST\",\"url\":\"ImagingStudy\"}}");
+  else
+    e |= puts_(b, "}\n");
+  x->counts[MS__FHIR_IMAGING_STUDY]++;
+  x->err |= e;
+  const char *text, *imp;
+  if (w->o.report && w->o.report(w->o.report_ctx, fi, row, &text, &imp)) {
+    char sref[128];
+    ref_text(w, MS__FHIR_IMAGING_STUDY, &u, sref);
+    emit_report(x, key, row, ref, sref, text, imp);
+  }
+}
+
 /* Every resource of root row rr of the batch, tables in spec order. */
 static void emit_patient(ectx *x, size_t rr) {
   ms_fhir_writer *w = x->w;
@@ -686,6 +839,9 @@ static void emit_patient(ectx *x, size_t rr) {
   if (!pat) return;
   ms__uuid pu = ms__uuid_make(w->o.seed, pat->key, gr->c->first_row + rr);
   for (size_t i = 0; i < gr->n_res; i++) emit(x, gr->res[i], root, rr, &pu);
+  const ms__images *im = w->spec->images;
+  for (size_t i = 0; im && i < im->n; i++)
+    if (im->f[i].table == root) emit_imaging(x, i, &im->f[i], rr, &pu);
   for (size_t t = 0; t < w->nt; t++) {
     const gtab *g = &w->g[t];
     if (t == root || !g->has || !g->n_res || !g->start) continue;

@@ -20,7 +20,8 @@ import jsonschema
 
 SYSTEMS = {"http://loinc.org", "http://hl7.org/fhir/sid/icd-10-cm", "http://snomed.info/sct",
            "http://www.whocc.no/atc", "http://unitsofmeasure.org", "http://dicom.nema.org/resources/ontology/DCM"}
-SYSTEM_PREFIXES = ("http://terminology.hl7.org/CodeSystem/", "urn:medsynth:", "urn:dicom:uid")
+SYSTEM_PREFIXES = ("http://terminology.hl7.org/CodeSystem/", "urn:medsynth:", "urn:dicom:uid",
+                   "urn:ietf:rfc:3986")
 
 here = os.path.dirname(os.path.abspath(__file__))
 schema_path = os.path.join(here, "..", "data", "fhir", "fhir.schema.json.gz")

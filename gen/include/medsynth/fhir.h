@@ -56,6 +56,13 @@ typedef struct {
   int threads;        /* formatting threads; output does not depend on it */
   int no_timestamp;   /* omit the export time from manifest.json */
   const char *command_line; /* recorded in manifest.json (may be NULL) */
+  /* Radiology reports of image fields (may be NULL): called while a batch is
+   * written, for image field `field` of the spec and root row `row`; returns
+   * 1 with the report text and impression (borrowed for the call) to write a
+   * DiagnosticReport beside the ImagingStudy, 0 for none. ms_images_report
+   * of an ms_images_new_reports object fits (medsynth/images.h). */
+  int (*report)(void *ctx, size_t field, uint64_t row, const char **text, const char **impression);
+  void *report_ctx;
 } ms_fhir_opts;
 
 void ms_fhir_opts_init(ms_fhir_opts *o);
