@@ -165,7 +165,7 @@ ms_status ms__atomic_dir_create(ms__atomic *a, const char *target, int force, ms
   size_t tl = strlen(target);
   while (tl > 1 && target[tl - 1] == '/') tl--;
   char *t = ms__strndup(target, tl);
-  if (!t) return MS_ERR_NOMEM;
+  if (!t) return ms_diag_add(d, MS_ERR_NOMEM, target, 0, 0, NULL, "out of memory");
   struct stat st;
   if (stat(t, &st) == 0) {
     if (!S_ISDIR(st.st_mode)) {
@@ -183,7 +183,7 @@ ms_status ms__atomic_dir_create(ms__atomic *a, const char *target, int force, ms
   if (!dir || asprintf(&tmpl, "%s/.%s.tmp.%ld.XXXXXX", dir, path_base(t), (long)getpid()) < 0) {
     free(dir);
     free(t);
-    return MS_ERR_NOMEM;
+    return ms_diag_add(d, MS_ERR_NOMEM, target, 0, 0, NULL, "out of memory");
   }
   if (!mkdtemp(tmpl)) {
     int e = errno;

@@ -314,7 +314,7 @@ ms_status ms_dicom_write_series(const char *dir, const char *prefix, const ms_di
   snprintf(t, sizeof t, "%.10g", (double)lo);
   double icpt = strtod(t, NULL);
   uint16_t *pix = ms__malloc(plane * sizeof *pix);
-  if (!pix) return MS_ERR_NOMEM;
+  if (!pix) return ms_diag_add(d, MS_ERR_NOMEM, dir, 0, 0, NULL, "DICOM: out of memory");
   const char *sop_class = s->kind == MS_DICOM_CT ? UID_CT : s->kind == MS_DICOM_MR ? UID_MR : UID_SC;
   const char *modality = ms_dicom_kind_modality(s->kind);
   ms_status st = MS_OK;
@@ -668,7 +668,7 @@ ms_status ms_dicom_write_seg(const char *path, const ms_dicom_series *s, const m
   uint8_t *bits = ms__calloc(nbytes + 1, 1);
   if (!bits) {
     free(b.p);
-    return MS_ERR_NOMEM;
+    return ms_diag_add(d, MS_ERR_NOMEM, path, 0, 0, NULL, "DICOM: out of memory");
   }
   size_t bit = 0;
   for (size_t i = 0; i < seg->n_segments; i++)
@@ -696,7 +696,7 @@ struct ms_dicom_dir {
 ms_status ms_dicom_dir_open(ms_dicom_dir **out, const char *dir, int force, ms_diag *d) {
   *out = NULL;
   ms_dicom_dir *dd = ms__calloc(1, sizeof *dd);
-  if (!dd) return MS_ERR_NOMEM;
+  if (!dd) return ms_diag_add(d, MS_ERR_NOMEM, dir, 0, 0, NULL, "out of memory");
   ms_status st = ms__atomic_dir_create(&dd->a, dir, force, d);
   if (st) {
     free(dd);
@@ -758,7 +758,7 @@ ms_status ms_dicom_write_phantom(const char *dir, const ms_dicom_subject *subj, 
   snprintf(key, sizeof key, "%s/frame", subj->key);
   ms_dicom_uid(s.frame_uid, subj->seed, key, subj->index);
   char(*uids)[MS_DICOM_UID_MAX] = ms__calloc((size_t)s.depth, sizeof *uids);
-  if (!uids) return MS_ERR_NOMEM;
+  if (!uids) return ms_diag_add(d, MS_ERR_NOMEM, sub, 0, 0, NULL, "DICOM: out of memory");
   for (int k = 0; k < s.depth; k++) {
     snprintf(key, sizeof key, "%s/image/%d", subj->key, k);
     ms_dicom_uid(uids[k], subj->seed, key, subj->index);

@@ -888,7 +888,7 @@ static ms_status flush_batch(ms_fhir_writer *w) {
     free(g->start);
     g->root_of = ms__malloc((n ? n : 1) * sizeof *g->root_of);
     g->start = ms__malloc((nroot + 1) * sizeof *g->start);
-    if (!g->root_of || !g->start) return MS_ERR_NOMEM;
+    if (!g->root_of || !g->start) return ms_diag_add(dg(w), MS_ERR_NOMEM, NULL, 0, 0, NULL, "FHIR: out of memory");
     size_t pn = gp->c->n_rows;
     for (size_t r = 0; r < n; r++) {
       uint32_t pr = g->parent_rows ? g->parent_rows[r] : 0;
@@ -1086,7 +1086,7 @@ ms_status ms_fhir_writer_open(ms_fhir_writer **out, const char *dir, const ms_sp
                               const ms_fhir_opts *opts, ms_diag *d) {
   *out = NULL;
   ms_fhir_writer *w = ms__calloc(1, sizeof *w);
-  if (!w) return MS_ERR_NOMEM;
+  if (!w) return ms_diag_add(d, MS_ERR_NOMEM, dir, 0, 0, NULL, "FHIR: out of memory");
   w->dfd = -1;
   ms_diag_init(&w->own_diag);
   if (opts)
@@ -1113,14 +1113,14 @@ ms_status ms_fhir_writer_open(ms_fhir_writer **out, const char *dir, const ms_sp
   w->tbuf = ms__calloc(w->n_tbuf, sizeof *w->tbuf);
   if (!w->g || !w->tbuf) {
     writer_free(w);
-    return MS_ERR_NOMEM;
+    return ms_diag_add(d, MS_ERR_NOMEM, dir, 0, 0, NULL, "FHIR: out of memory");
   }
   for (size_t t = 0; t < w->nt; t++) {
     gtab *g = &w->g[t];
     g->res = ms__calloc(w->map->n ? w->map->n : 1, sizeof *g->res);
     if (!g->res) {
       writer_free(w);
-      return MS_ERR_NOMEM;
+      return ms_diag_add(d, MS_ERR_NOMEM, dir, 0, 0, NULL, "FHIR: out of memory");
     }
     /* table-level mapping first, then field-level in field order */
     for (int pass = 0; pass < 2; pass++)

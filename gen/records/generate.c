@@ -96,12 +96,12 @@ static size_t elem_size(const ms__field *f) {
 
 static void tchunk_free(tchunk *c) {
   if (!c) return;
-  if (c->data)
-    for (size_t i = 0; i < c->t->n_fields; i++) {
-      free(c->data[i]);
-      free(c->valid[i]);
-      free(c->cu[i]);
-    }
+  /* any of the arrays may be missing after a failed tchunk_new */
+  for (size_t i = 0; i < c->t->n_fields; i++) {
+    if (c->data) free(c->data[i]);
+    if (c->valid) free(c->valid[i]);
+    if (c->cu) free(c->cu[i]);
+  }
   free(c->data);
   free(c->valid);
   free(c->cu);
@@ -1574,6 +1574,7 @@ static int in_subtree(const ms_spec *s, size_t ti, size_t root) {
 ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_sink *sink,
                       ms_generate_report *report, ms_diag *d) {
   double t0 = now_s();
+  size_t d_count0 = d ? d->count : 0;
   if (report) memset(report, 0, sizeof *report); /* safe to deinit on any return */
   ms_generate_opts def;
   ms_generate_opts_init(&def);
@@ -1610,7 +1611,7 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
   rep.seed = seed;
   rep.n_tables = nt;
   rep.tables = ms__calloc(nt, sizeof *rep.tables);
-  if (!rep.tables) return MS_ERR_NOMEM;
+  if (!rep.tables) return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory while generating records");
   for (size_t ti = 0; ti < nt; ti++) {
     rep.tables[ti].name = s->tables[ti].name;
     rep.tables[ti].written = write[ti];
@@ -1807,5 +1808,8 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
     *report = rep;
   else
     ms_generate_report_deinit(&rep);
+  /* allocation failures deep in a chunk carry no message of their own */
+  if (st == MS_ERR_NOMEM && d && d->count == d_count0)
+    ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory while generating records");
   return st;
 }
