@@ -219,6 +219,7 @@ struct ms_spec {
   size_t n_vocabs;
   ms__vocab_ref *vocabs;
   struct ms__images *images; /* image fields (records/images.h); NULL when none */
+  struct ms__fhir *fhir;     /* FHIR mapping (records/fhir.h); NULL until loaded */
 };
 
 /* Fills *out with the spec constant called `name` as an expression symbol

@@ -45,6 +45,7 @@
 #include "core/jsonloc.h"
 #include "core/suggest.h"
 #include "medsynth/rng.h"
+#include "records/fhir.h"
 #include "records/images.h"
 #include "records/plan.h"
 
@@ -261,7 +262,7 @@ static const char *const kind_names[MS__K_COUNT + 1] = {
 const char *ms__kind_name(ms__kind k) { return (unsigned)k < MS__K_COUNT ? kind_names[k] : "?"; }
 
 static const char *const common_keys[] = {"name", "kind", "description", "unit", "hidden",
-                                          "missing", "when", NULL};
+                                          "missing", "when", "fhir", NULL};
 static const char *const kind_keys[MS__K_COUNT][8] = {
     {"format", "prefix", "width", "start", NULL},
     {"template", NULL},
@@ -693,7 +694,7 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
 
 static const char *const table_keys[] = {"name", "description", "rows", "parent", "count",
                                          "filter", "max_candidates", "fields", "correlations",
-                                         "images", NULL};
+                                         "images", "fhir", NULL};
 
 static void table_pass1(V *v, size_t ti, const cJSON *tj) {
   ms_spec *s = v->s;
@@ -2227,6 +2228,7 @@ void ms_spec_free(ms_spec *s) {
   }
   free(s->vocabs);
   ms__images_free(s->images);
+  ms__fhir_free(s->fhir);
   free(s->file);
   free(s->dir);
   free(s->text);
@@ -2533,6 +2535,8 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
       goto done;
     }
   }
+  /* FHIR mapping (needs the output schemas): records/fhir_map.c */
+  v->errs += ms__fhir_load(s, tj, d);
 done:
   cJSON_Delete(root);
   if (nomem_since(v, first)) {
