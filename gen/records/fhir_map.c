@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/diag.h"
 #include "core/jsonloc.h"
 #include "core/suggest.h"
 #include "records/fhir.h"
@@ -266,7 +267,27 @@ typedef struct {
   ms_diag *d;
   size_t errs;
   ms__fhir *f;
+  int nomem; /* an allocation failed (reported once, as MS_ERR_NOMEM) */
 } L;
+
+/* An allocation of the mapping failed: one out-of-memory message (the spec
+ * load then returns MS_ERR_NOMEM); NULL for the caller to return. */
+static void *l_oom(L *l) {
+  if (!l->nomem) ms__diag_nomem(l->d, l->s->file, NULL, "the FHIR mapping");
+  l->nomem = 1;
+  l->errs++;
+  return NULL;
+}
+
+static char *l_dup(L *l, const char *s) {
+  char *p = ms__strdup(s);
+  return p ? p : l_oom(l);
+}
+
+static void *l_calloc(L *l, size_t n, size_t size) {
+  void *p = ms__calloc(n, size);
+  return p ? p : l_oom(l);
+}
 
 static void err_at(L *l, const char *ptr, int at_key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -395,7 +416,7 @@ static int check_unit(L *l, const char *unit, const char *ptr) {
 static int build_codes(L *l, ms__fhir_el *e, const ms_column *c, const cJSON *map, const char *ptr,
                        const char *const *allowed_codes) {
   e->n_codes = c->n_categories;
-  e->codes = ms__calloc(c->n_categories ? c->n_categories : 1, sizeof *e->codes);
+  e->codes = l_calloc(l, c->n_categories ? c->n_categories : 1, sizeof *e->codes);
   if (!e->codes) return 1;
   char mp[600];
   ms__jsonptr_key(mp, sizeof mp, ptr, "map");
@@ -438,7 +459,7 @@ static int build_codes(L *l, ms__fhir_el *e, const ms_column *c, const cJSON *ma
     }
     const char *code = m ? (cJSON_IsString(m) ? m->valuestring : NULL) : c->categories[k];
     if (code) {
-      e->codes[k] = ms__strdup(code);
+      e->codes[k] = l_dup(l, code);
       if (!e->codes[k]) return 1;
     }
   }
@@ -570,7 +591,7 @@ static void parse_element(L *l, size_t ti, ms__fhir_rtype rt, int elem, const cJ
         if (!cJSON_IsString(sy) || !is_uri(sy->valuestring))
           err_at(l, p, 0, "system must be a URI (http://, https:// or urn:)");
         else
-          e->system = ms__strdup(sy->valuestring);
+          e->system = l_dup(l, sy->valuestring);
       }
       if (e->col < 0) err_at(l, ptr, 0, "identifier needs a column");
       break;
@@ -591,7 +612,7 @@ static void parse_element(L *l, size_t ti, ms__fhir_rtype rt, int elem, const cJ
           e->has_num = 1;
         } else if ((k == MS__FE_STRING || k == MS__FE_NAME_FAMILY || k == MS__FE_NAME_GIVEN) &&
                    cJSON_IsString(cval)) {
-          e->text = ms__strdup(cval->valuestring);
+          e->text = l_dup(l, cval->valuestring);
         } else {
           err_at(l, ptr, 0, "constant of the wrong type for %s", k_elements[elem].path);
         }
@@ -610,13 +631,13 @@ static void parse_element(L *l, size_t ti, ms__fhir_rtype rt, int elem, const cJ
       } else {
         /* default: M/F by their usual spellings, anything else "unknown" */
         e->n_codes = col->n_categories;
-        e->codes = ms__calloc(col->n_categories ? col->n_categories : 1, sizeof *e->codes);
+        e->codes = l_calloc(l, col->n_categories ? col->n_categories : 1, sizeof *e->codes);
         for (size_t c = 0; e->codes && c < col->n_categories; c++) {
           const char *lab = col->categories[c], *g = "unknown";
           if (!strcasecmp(lab, "M") || !strcasecmp(lab, "male") || !strcasecmp(lab, "man")) g = "male";
           else if (!strcasecmp(lab, "F") || !strcasecmp(lab, "female") || !strcasecmp(lab, "woman")) g = "female";
           else if (!strcasecmp(lab, "other")) g = "other";
-          e->codes[c] = ms__strdup(g);
+          e->codes[c] = l_dup(l, g);
         }
       }
       break;
@@ -635,12 +656,12 @@ static void parse_element(L *l, size_t ti, ms__fhir_rtype rt, int elem, const cJ
         if (!cJSON_IsString(sy) || !is_uri(sy->valuestring))
           err_at(l, p, 0, "system must be a URI (http://, https:// or urn:)");
         else
-          e->system = ms__strdup(sy->valuestring);
+          e->system = l_dup(l, sy->valuestring);
       }
       if (disp) {
         ms__jsonptr_key(p, sizeof p, ptr, "display");
         if (!cJSON_IsString(disp)) err_at(l, p, 0, "must be a string");
-        else e->display = ms__strdup(disp->valuestring);
+        else e->display = l_dup(l, disp->valuestring);
       }
       if (code) {
         ms__jsonptr_key(p, sizeof p, ptr, "code");
@@ -650,7 +671,7 @@ static void parse_element(L *l, size_t ti, ms__fhir_rtype rt, int elem, const cJ
           err_at(l, p, 0, "must be a non-empty code string");
         else {
           e->col = -1;
-          e->text = ms__strdup(code->valuestring);
+          e->text = l_dup(l, code->valuestring);
         }
       } else if (e->col < 0) {
         err_at(l, ptr, 0, "%s \"%s\" needs \"code\" or \"column\"", ms__fhir_rtype_name(rt),
@@ -681,7 +702,7 @@ static void parse_element(L *l, size_t ti, ms__fhir_rtype rt, int elem, const cJ
       } else if (u) {
         ms__jsonptr_key(p, sizeof p, ptr, "unit");
         if (!cJSON_IsString(u)) err_at(l, p, 0, "must be a UCUM unit string");
-        else if (!check_unit(l, u->valuestring, p)) e->unit = ms__strdup(u->valuestring);
+        else if (!check_unit(l, u->valuestring, p)) e->unit = l_dup(l, u->valuestring);
       } else if (uc) {
         ms__jsonptr_key(p, sizeof p, ptr, "unit_column");
         if (!cJSON_IsString(uc)) {
@@ -730,7 +751,7 @@ static void parse_element(L *l, size_t ti, ms__fhir_rtype rt, int elem, const cJ
       if (u) {
         ms__jsonptr_key(p, sizeof p, ptr, "unit");
         if (!cJSON_IsString(u)) err_at(l, p, 0, "must be a UCUM unit string");
-        else if (!check_unit(l, u->valuestring, p)) e->unit = ms__strdup(u->valuestring);
+        else if (!check_unit(l, u->valuestring, p)) e->unit = l_dup(l, u->valuestring);
       }
       break;
     }
@@ -762,7 +783,7 @@ static void parse_element(L *l, size_t ti, ms__fhir_rtype rt, int elem, const cJ
         err_at(l, ptr, 0, "unknown %s category \"%s\"%s%s%s", ms__fhir_rtype_name(rt), code->valuestring,
                near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
       } else {
-        e->text = ms__strdup(code->valuestring);
+        e->text = l_dup(l, code->valuestring);
       }
       break;
     }
@@ -779,14 +800,14 @@ static void parse_mapping(L *l, size_t ti, const cJSON *m, const char *ptr, int 
   r->if_col = -1;
   r->skip_col = -1;
   r->type = MS__FHIR_RES_COUNT;
-  r->ptr = ms__strdup(ptr);
+  r->ptr = l_dup(l, ptr);
   const ms__table *t = &l->s->tables[ti];
   char key[512];
   if (field_name)
     snprintf(key, sizeof key, "%s/%s", t->name, field_name);
   else
     snprintf(key, sizeof key, "%s", t->name);
-  r->key = ms__strdup(key);
+  r->key = l_dup(l, key);
   if (!cJSON_IsObject(m)) {
     err_at(l, ptr, 0, "\"fhir\" must be an object {\"resource\": ..., element: ...}");
     return;
@@ -837,11 +858,8 @@ static void parse_mapping(L *l, size_t ti, const cJSON *m, const char *ptr, int 
   size_t ne = 0;
   for (const cJSON *c = m->child; c; c = c->next)
     if (strcmp(c->string, "resource") && strcmp(c->string, "if")) ne++;
-  r->el = ms__calloc(ne + 2, sizeof *r->el);
-  if (!r->el) {
-    l->errs++;
-    return;
-  }
+  r->el = l_calloc(l, ne + 2, sizeof *r->el);
+  if (!r->el) return;
   const char *paths[64];
   size_t np = 0;
   for (int i = 0; i < N_ELEMENTS && np < 62; i++)
@@ -957,7 +975,7 @@ static int default_mapping(L *l) {
   ms__fhir *f = l->f;
   size_t nroot = 0;
   for (size_t ti = 0; ti < s->n_tables; ti++) nroot += s->tables[ti].parent == SIZE_MAX;
-  f->r = ms__calloc(nroot ? nroot : 1, sizeof *f->r);
+  f->r = l_calloc(l, nroot ? nroot : 1, sizeof *f->r);
   if (!f->r) return 1;
   f->is_default = 1;
   for (size_t ti = 0; ti < s->n_tables; ti++) {
@@ -967,9 +985,9 @@ static int default_mapping(L *l) {
     r->type = MS__FHIR_PATIENT;
     r->table = ti;
     r->field_col = r->if_col = r->skip_col = -1;
-    r->key = ms__strdup(t->name);
-    r->ptr = ms__strdup(t->ptr);
-    r->el = ms__calloc(4, sizeof *r->el);
+    r->key = l_dup(l, t->name);
+    r->ptr = l_dup(l, t->ptr);
+    r->el = l_calloc(l, 4, sizeof *r->el);
     if (!r->key || !r->ptr || !r->el) return 1;
     const ms_table_schema *sc = &t->schema;
     int id = -1, sex = -1, dob = -1;
@@ -992,7 +1010,10 @@ static int default_mapping(L *l) {
     }
     if (sex >= 0) {
       cJSON *o = cJSON_CreateObject();
-      if (!o) return 1;
+      if (!o) {
+        l_oom(l);
+        return 1;
+      }
       ms__fhir_el *e = &r->el[r->n_el++];
       parse_element(l, ti, MS__FHIR_PATIENT, elem_find(MS__FHIR_PATIENT, "gender"), o, t->ptr, sex, e);
       cJSON_Delete(o);
@@ -1009,7 +1030,7 @@ static int default_mapping(L *l) {
 
 size_t ms__fhir_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
   L l = {.s = s, .d = d};
-  ms__fhir *f = ms__calloc(1, sizeof *f);
+  ms__fhir *f = l_calloc(&l, 1, sizeof *f);
   if (!f) return 1;
   s->fhir = f;
   l.f = f;
@@ -1022,8 +1043,8 @@ size_t ms__fhir_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
     for (const cJSON *fj = cJSON_IsArray(fl) ? fl->child : NULL; fj; fj = fj->next)
       if (cJSON_IsObject(fj) && member(fj, "fhir")) total++;
   }
-  if (!total) return default_mapping(&l) ? 1 : 0;
-  f->r = ms__calloc(total, sizeof *f->r);
+  if (!total) return default_mapping(&l) ? l.errs + 1 : l.errs;
+  f->r = l_calloc(&l, total, sizeof *f->r);
   if (!f->r) return 1;
   ti = 0;
   for (const cJSON *tj = tables->child; tj && ti < s->n_tables; tj = tj->next, ti++) {
@@ -1075,7 +1096,7 @@ void ms__fhir_free(ms__fhir *f) {
       free(e->system);
       free(e->display);
       free(e->unit);
-      for (size_t c = 0; c < e->n_codes; c++) free(e->codes[c]);
+      for (size_t c = 0; e->codes && c < e->n_codes; c++) free(e->codes[c]);
       free(e->codes);
     }
     free(r->el);
