@@ -84,6 +84,34 @@ void ms__spec_verr(const ms_spec *s, ms_diag *d, const char *ptr, int at_key, co
   ms_diag_add(d, MS_ERR_SPEC, s->file, line, col, ptr && *ptr ? ptr : NULL, "%s", msg);
 }
 
+static void spec_err(const ms_spec *s, ms_diag *d, const char *ptr, int at_key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void spec_err(const ms_spec *s, ms_diag *d, const char *ptr, int at_key, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ms__spec_verr(s, d, ptr, at_key, fmt, ap);
+  va_end(ap);
+}
+
+size_t ms__spec_unknown_keys(const ms_spec *s, ms_diag *d, const cJSON *obj, const char *ptr,
+                             const char *const *allowed) {
+  size_t n = ms__list_len(allowed), bad = 0;
+  for (const cJSON *c = obj->child; c; c = c->next) {
+    int ok = 0;
+    for (size_t i = 0; i < n && !ok; i++) ok = !strcmp(c->string, allowed[i]);
+    if (ok) continue;
+    char p[1024];
+    ms__jsonptr_key(p, sizeof p, ptr, c->string);
+    const char *near = ms__closest(c->string, allowed, n);
+    if (near)
+      spec_err(s, d, p, 1, "unknown key \"%s\" (did you mean \"%s\"?)", c->string, near);
+    else
+      spec_err(s, d, p, 1, "unknown key \"%s\"", c->string);
+    bad++;
+  }
+  return bad;
+}
+
 static void verr(V *v, const char *ptr, int at_key, const char *fmt, ...) {
   if (v->nomem) { /* dropped at the end anyway; ptr may be a failed copy */
     v->errs++;
@@ -160,19 +188,7 @@ static char *ptrf(const char *fmt, ...) {
 
 
 static void check_keys(V *v, const cJSON *obj, const char *ptr, const char *const *allowed) {
-  size_t n = ms__list_len(allowed);
-  for (const cJSON *c = obj->child; c; c = c->next) {
-    int ok = 0;
-    for (size_t i = 0; i < n && !ok; i++) ok = !strcmp(c->string, allowed[i]);
-    if (ok) continue;
-    char p[1024];
-    ms__jsonptr_key(p, sizeof p, ptr, c->string);
-    const char *near = ms__closest(c->string, allowed, n);
-    if (near)
-      verr(v, p, 1, "unknown key \"%s\" (did you mean \"%s\"?)", c->string, near);
-    else
-      verr(v, p, 1, "unknown key \"%s\"", c->string);
-  }
+  if (!v->nomem) v->errs += ms__spec_unknown_keys(v->s, v->d, obj, ptr, allowed);
 }
 
 /* Case-sensitive member; reports duplicates of the same key once. */
