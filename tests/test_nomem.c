@@ -48,7 +48,9 @@
 #include <xxhash.h>
 #include <cmocka.h>
 
+#include "medsynth/dicom.h"
 #include "medsynth/eval.h"
+#include "medsynth/fhir.h"
 #include "medsynth/faultsim.h"
 #include "medsynth/fit.h"
 #include "medsynth/images.h"
@@ -536,6 +538,38 @@ static ms_status gen_file_run(const nm_op *op, const char *dir, int threads, voi
   return st;
 }
 
+/* Generation into a FHIR export folder (arg2: "fhir" bundles or
+ * "fhir-ndjson"), with the invocation the command records. */
+static ms_status gen_fhir_run(const nm_op *op, const char *dir, int threads, void **res,
+                              ms_diag *d) {
+  const ms_spec *spec = op->arg;
+  *res = NULL;
+  char path[1400];
+  snprintf(path, sizeof path, "%s/out.fhir", dir);
+  ms_fhir_opts fo;
+  ms_fhir_opts_init(&fo);
+  fo.layout = ms_fhir_layout_from_name(op->arg2);
+  fo.seed = ms_spec_seed(spec);
+  fo.threads = threads;
+  fo.no_timestamp = 1;
+  fo.invocation = "{\"command\":\"records\"}";
+  ms_fhir_writer *fw = NULL;
+  ms_status st = ms_fhir_writer_open(&fw, path, spec, &fo, d);
+  if (st != MS_OK) {
+    assert_null(fw);
+    return st;
+  }
+  ms_sink sink = ms_fhir_writer_sink(fw);
+  ms_generate_opts o;
+  gen_opts(&o, threads, 150);
+  st = ms_generate(spec, &o, &sink, NULL, d);
+  if (st == MS_OK)
+    st = ms_fhir_writer_commit(fw, d);
+  else
+    ms_fhir_writer_abort(fw);
+  return st;
+}
+
 static uint64_t no_digest(const nm_op *op, void *res) {
   (void)op;
   (void)res;
@@ -556,6 +590,8 @@ static void test_nomem_generate(void **state) {
       {"generate/hdf5", gen_file_run, no_digest, no_release, outpatient, "out.h5"},
       {"generate/csv", gen_file_run, no_digest, no_release, ehr, "out.csv"},
       {"generate/jsonl", gen_file_run, no_digest, no_release, outpatient, "out.jsonl"},
+      {"generate/fhir", gen_fhir_run, no_digest, no_release, ehr, "fhir"},
+      {"generate/fhir-ndjson", gen_fhir_run, no_digest, no_release, outpatient, "fhir-ndjson"},
   };
   for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) nm_case(&ops[k]);
   ms_spec_free(outpatient);
@@ -876,9 +912,11 @@ static ms_status images_run(const nm_op *op, const char *dir, int threads, void 
                             ms_diag *d) {
   const ms_spec *spec = op->arg;
   *res = NULL;
-  char path[1400], png[1400];
+  char path[1400], png[1400], dcm[1400];
   snprintf(path, sizeof path, "%s/images.h5", dir);
   snprintf(png, sizeof png, "%s/png", dir);
+  snprintf(dcm, sizeof dcm, "%s/dicom", dir);
+  int dicom = op->arg2 && !strcmp(op->arg2, "dicom");
   ms_writer_opts wo;
   ms_writer_opts_init(&wo);
   wo.no_timestamp = 1;
@@ -891,7 +929,13 @@ static ms_status images_run(const nm_op *op, const char *dir, int threads, void 
   io.seed = ms_spec_seed(spec);
   io.threads = threads;
   io.batch_bytes = 64 * 1024;
-  io.png_dir = op->arg2 ? png : NULL;
+  io.png_dir = op->arg2 && !dicom ? png : NULL;
+  ms_dicom_dir *dd = NULL;
+  if (dicom && (st = ms_dicom_dir_open(&dd, dcm, 0, d)) != MS_OK) {
+    ms_writer_abort(w);
+    return st;
+  }
+  io.dicom_dir = dd ? ms_dicom_dir_path(dd) : NULL;
   ms_images *im = NULL;
   st = ms_images_new(&im, spec, w, &io, d);
   if (st == MS_OK) {
@@ -907,6 +951,10 @@ static ms_status images_run(const nm_op *op, const char *dir, int threads, void 
     st = ms_writer_commit(w, d);
   else
     ms_writer_abort(w);
+  if (st == MS_OK && dd)
+    st = ms_dicom_dir_commit(dd, d);
+  else
+    ms_dicom_dir_abort(dd);
   return st;
 }
 
@@ -938,6 +986,7 @@ static void test_nomem_phantom(void **state) {
       {"phantom/batch", phantom_run, hash_digest, free, &p, NULL},
       {"phantom/records", images_run, no_digest, no_release, spec, NULL},
       {"phantom/records-png", images_run, no_digest, no_release, spec, "png"},
+      {"phantom/records-dicom", images_run, no_digest, no_release, spec, "dicom"},
   };
   for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) nm_case(&ops[k]);
   ms_spec_free(spec);
