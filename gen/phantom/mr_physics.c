@@ -34,6 +34,7 @@
 #include "core/diag.h"
 #include "medsynth/physics.h"
 #include "medsynth/rng.h"
+#include "phantom/phantom_internal.h"
 #include "phantom/physics_internal.h"
 
 struct ms_mr_system {
@@ -229,6 +230,10 @@ void ms_mr_mask(const ms_mr_system *s, uint8_t *mask, uint64_t seed, uint64_t in
     }
   }
 #undef OUTER
+}
+
+double ms_mr_phantom_noise_sd(const ms_phantom_params *p) {
+  return p->noise && p->modality != MS_MODALITY_CT ? p->mr_noise * ms__mr_reference_signal(p->modality) : 0;
 }
 
 ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const float *magnitude, uint64_t seed,

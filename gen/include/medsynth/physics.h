@@ -63,6 +63,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "medsynth/phantom.h"
 #include "medsynth/status.h"
 
 #ifdef __cplusplus
@@ -178,6 +179,11 @@ typedef struct {
   float *rss;      /* [H][W] RSS of the fully sampled coil images */
   float *zf;       /* [H][W] RSS of the zero-filled undersampled coil images */
 } ms_mr_output;
+
+/* The complex noise sd that matches a phantom's Rician noise setting:
+ * p->mr_noise x the white-matter reference signal of p->modality (0 when
+ * p->noise is off). */
+double ms_mr_phantom_noise_sd(const ms_phantom_params *p);
 
 /* One row: magnitude truth [H][W] -> the outputs (caller's buffers). */
 ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *out, const float *magnitude,
