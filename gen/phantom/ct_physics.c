@@ -250,35 +250,60 @@ void ms_ct_mu_to_hu(const ms_ct_params *c, float *hu, const float *mu, size_t n)
 
 /* ---- projection ------------------------------------------------------- */
 
-/* Joseph's line integral of the ray p0 + t e (|e| = 1) through img. */
-static float joseph(const float *img, int W, int H, double px, double p0x, double p0y, double ex, double ey) {
-  double cx = (W - 1) / 2.0, cy = (H - 1) / 2.0, acc = 0;
-  if (fabs(ey) >= fabs(ex)) {
-    /* March rows: column position c(j) = c0 + j dc. */
-    double y0 = -cy * px;
-    double c0 = (p0x + (y0 - p0y) / ey * ex) / px + cx, dc = ex / ey;
-    for (int j = 0; j < H; j++) {
-      double col = c0 + j * dc;
-      if (col <= -1 || col >= W) continue;
-      double fl = floor(col), f = col - fl;
-      int i0 = (int)fl;
-      const float *row = img + (size_t)j * W;
-      if (i0 >= 0) acc += (1 - f) * row[i0];
-      if (i0 + 1 < W) acc += f * row[i0 + 1];
+/* Range of steps k in [0, n) where pos(k) = c0 + k dc lies strictly inside
+ * (-1, m): the samples that touch the grid. */
+static void step_range(double c0, double dc, int n, int m, int *k0, int *k1) {
+  double lo = 0, hi = n - 1;
+  if (dc == 0) {
+    if (!(c0 > -1 && c0 < m)) lo = 1, hi = 0;
+  } else {
+    double a = (-1 - c0) / dc, b = (m - c0) / dc;
+    if (a > b) {
+      double t = a;
+      a = b;
+      b = t;
     }
-    return (float)(acc * px / fabs(ey));
+    lo = fmax(lo, ceil(a));
+    hi = fmin(hi, floor(b));
+  }
+  *k0 = (int)lo;
+  *k1 = hi >= lo ? (int)hi + 1 : (int)lo;
+}
+
+/* Sum over steps k of the linear interpolation of line k (stride `ls`,
+ * element stride `es`) at position c0 + k dc; zero outside [0, m). */
+static double march(const float *img, size_t ls, size_t es, int n, int m, double c0, double dc) {
+  int k0, k1;
+  step_range(c0, dc, n, m, &k0, &k1);
+  double acc = 0;
+  for (int k = k0; k < k1; k++) {
+    double pos = c0 + k * dc;
+    /* pos in (-1, m): pos + 1 > 0, so truncation is floor. */
+    int i0 = (int)(pos + 1) - 1;
+    double f = pos - i0;
+    const float *line = img + (size_t)k * ls;
+    if (i0 >= 0 && i0 + 1 < m) {
+      acc += line[(size_t)i0 * es] + f * (line[(size_t)(i0 + 1) * es] - line[(size_t)i0 * es]);
+    } else {
+      if (i0 >= 0) acc += (1 - f) * line[(size_t)i0 * es];
+      if (i0 + 1 < m) acc += f * line[(size_t)(i0 + 1) * es];
+    }
+  }
+  return acc;
+}
+
+/* Joseph's line integral of the ray p0 + t e (|e| = 1) through img: march
+ * along the ray's major axis, one linear interpolation per row (column). */
+static float joseph(const float *img, int W, int H, double px, double p0x, double p0y, double ex, double ey) {
+  double cx = (W - 1) / 2.0, cy = (H - 1) / 2.0;
+  if (fabs(ey) >= fabs(ex)) {
+    double y0 = -cy * px;
+    double c0 = (p0x + (y0 - p0y) / ey * ex) / px + cx;
+    return (float)(march(img, (size_t)W, 1, H, W, c0, ex / ey) * px / fabs(ey));
   }
   double x0 = -cx * px;
-  double r0 = (p0y + (x0 - p0x) / ex * ey) / px + cy, dr = ey / ex;
-  for (int i = 0; i < W; i++) {
-    double r = r0 + i * dr;
-    if (r <= -1 || r >= H) continue;
-    double fl = floor(r), f = r - fl;
-    int j0 = (int)fl;
-    if (j0 >= 0) acc += (1 - f) * img[(size_t)j0 * W + i];
-    if (j0 + 1 < H) acc += f * img[(size_t)(j0 + 1) * W + i];
-  }
-  return (float)(acc * px / fabs(ex));
+  double r0 = (p0y + (x0 - p0x) / ex * ey) / px + cy;
+  return (float)(march(img, 1, (size_t)W, W, H, r0, ey / ex) * px / fabs(ex));
 }
 
 typedef struct {
@@ -466,15 +491,19 @@ static void backproject_rows(void *ctx, size_t r0, size_t r1) {
     for (int k = 0; k < s->kp; k++) {
       const float *q = j->q + (size_t)k * D;
       float ct = s->cos_t[k], st = s->sin_t[k];
-      /* Bin position of column i: b(i) = b0 + i db. */
+      /* Bin position of column i: b(i) = b0 + i db; only columns with b in
+       * [0, D - 1) take part (step_range on b + 1 - 1 keeps b > -1 and
+       * < D - 1; the clamp below keeps rounding at the ends in bounds). */
       float b0 = (float)(-cx * inv * ct + y * st + cd), db = (float)(inv * ct);
-      for (int i = 0; i < W; i++) {
+      int i0r, i1r;
+      step_range((double)b0, (double)db, W, D - 1, &i0r, &i1r);
+      for (int i = i0r; i < i1r; i++) {
         float b = b0 + (float)i * db;
-        if (b < 0 || b > (float)(D - 1)) continue;
-        int i0 = (int)b;
-        float f = b - (float)i0;
-        int i1 = i0 + 1 < D ? i0 + 1 : i0;
-        dst[i] += q[i0] + f * (q[i1] - q[i0]);
+        int k0 = (int)b;
+        k0 = k0 < 0 ? 0 : (k0 > D - 2 ? D - 2 : k0);
+        float f = b - (float)k0;
+        f = f < 0 ? 0 : f;
+        dst[i] += q[k0] + f * (q[k0 + 1] - q[k0]);
       }
     }
   }
