@@ -243,9 +243,11 @@ ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const floa
   size_t n = (size_t)W * H;
   float *img = ms__aligned_alloc(64, n * 2 * sizeof(float));
   float *buf = ms__aligned_alloc(64, n * 2 * sizeof(float));
-  if (!img || !buf) {
+  float *noise = m->noise_sd > 0 ? ms__malloc(n * 2 * sizeof(float)) : NULL;
+  if (!img || !buf || (m->noise_sd > 0 && !noise)) {
     free(img);
     free(buf);
+    free(noise);
     return ms__diag_nomem(d, NULL, "mr", "one image's k-space buffers");
   }
   /* Smooth phase: a0 + a1 x + a2 y + a3 (x^2 - y^2) + a4 x y, x, y in [-1, 1]. */
@@ -274,13 +276,10 @@ ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const floa
     }
     fft2c(s, buf, 0);
     if (m->noise_sd > 0) {
-      /* One Box-Muller pair per sample: the real and imaginary parts. */
-      float pair[2];
-      for (size_t p = 0; p < n; p++) {
-        ms_rng_normal_fill(kn, (uint64_t)c * n + p, index, pair, 2);
-        buf[2 * p] += (float)(m->noise_sd * pair[0]);
-        buf[2 * p + 1] += (float)(m->noise_sd * pair[1]);
-      }
+      /* One Box-Muller pair per sample (block (c * n + p, index)): the real
+       * and imaginary parts. */
+      ms_rng_normal_fill(kn, (uint64_t)c * n, index, noise, 2 * n);
+      for (size_t p = 0; p < 2 * n; p++) buf[p] += (float)(m->noise_sd * noise[p]);
     }
     float *k = o->kspace + (size_t)c * n * 2;
     memcpy(k, buf, n * 2 * sizeof(float));
@@ -299,5 +298,6 @@ ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const floa
   }
   free(img);
   free(buf);
+  free(noise);
   return MS_OK;
 }
