@@ -414,10 +414,14 @@ void ms_ct_noise(const ms_ct_system *s, float *out, const float *clean, double i
 
 /* ---- filtered back-projection ----------------------------------------- */
 
+/* FBP of one or two sinograms at once (ms_ct_acquire's two doses share the
+ * back-projection's index arithmetic; each image's sums are unchanged). */
 typedef struct {
   const ms_ct_system *s;
   const float *sino; /* measured, views x D */
-  float *q;          /* filtered parallel sinogram, kp x D */
+  float *q;          /* filtered parallel sinograms, [nq][kp][D] */
+  const float *sinos[2];
+  int nq;
   float *fin;        /* [workers][L] */
   fftwf_complex *fout; /* [workers][L/2+1] */
   size_t n_tasks;
@@ -458,23 +462,29 @@ static void filter_task(void *ctx, size_t task, size_t worker) {
   float *in = j->fin + worker * (size_t)L;
   fftwf_complex *out = j->fout + worker * ((nf + 7) & ~(size_t)7);
   size_t k0 = (size_t)s->kp * task / j->n_tasks, k1 = (size_t)s->kp * (task + 1) / j->n_tasks;
-  for (size_t k = k0; k < k1; k++) {
-    parallel_row(j, (int)k, in);
-    memset(in + D, 0, (size_t)(L - D) * sizeof(float));
-    fftwf_execute_dft_r2c(s->fwd, in, out);
-    for (size_t f = 0; f < nf; f++) {
-      out[f][0] *= s->filter[f];
-      out[f][1] *= s->filter[f];
+  for (int n = 0; n < j->nq; n++) {
+    filt_job one = *j;
+    one.sino = j->sinos[n];
+    float *q = j->q + (size_t)n * s->kp * D;
+    for (size_t k = k0; k < k1; k++) {
+      parallel_row(&one, (int)k, in);
+      memset(in + D, 0, (size_t)(L - D) * sizeof(float));
+      fftwf_execute_dft_r2c(s->fwd, in, out);
+      for (size_t f = 0; f < nf; f++) {
+        out[f][0] *= s->filter[f];
+        out[f][1] *= s->filter[f];
+      }
+      fftwf_execute_dft_c2r(s->inv, out, in);
+      memcpy(q + k * (size_t)D, in, (size_t)D * sizeof(float));
     }
-    fftwf_execute_dft_c2r(s->inv, out, in);
-    memcpy(j->q + k * (size_t)D, in, (size_t)D * sizeof(float));
   }
 }
 
 typedef struct {
   const ms_ct_system *s;
-  const float *q;
-  float *mu;
+  const float *q; /* [nq][kp][D] */
+  float *mu[2];
+  int nq;
 } bp_job;
 
 static void backproject_rows(void *ctx, size_t r0, size_t r1) {
@@ -484,12 +494,13 @@ static void backproject_rows(void *ctx, size_t r0, size_t r1) {
   int W = c->width, D = c->detectors;
   double cx = (W - 1) / 2.0, cy = (c->height - 1) / 2.0, cd = (D - 1) / 2.0;
   double inv = c->pixel_mm / c->detector_mm;
+  size_t qs = (size_t)s->kp * D;
   for (size_t r = r0; r < r1; r++) {
-    float *dst = j->mu + r * (size_t)W;
-    for (int i = 0; i < W; i++) dst[i] = 0;
+    float *dst = j->mu[0] + r * (size_t)W, *dst2 = j->mu[j->nq - 1] + r * (size_t)W;
+    for (int i = 0; i < W; i++) dst[i] = dst2[i] = 0;
     double y = ((double)r - cy) * inv;
     for (int k = 0; k < s->kp; k++) {
-      const float *q = j->q + (size_t)k * D;
+      const float *q = j->q + (size_t)k * D, *q2 = q + (j->nq - 1) * qs;
       float ct = s->cos_t[k], st = s->sin_t[k];
       /* Bin position of column i: b(i) = b0 + i db; only columns with b in
        * [0, D - 1) take part (step_range on b + 1 - 1 keeps b > -1 and
@@ -504,18 +515,19 @@ static void backproject_rows(void *ctx, size_t r0, size_t r1) {
         float f = b - (float)k0;
         f = f < 0 ? 0 : f;
         dst[i] += q[k0] + f * (q[k0 + 1] - q[k0]);
+        if (j->nq == 2) dst2[i] += q2[k0] + f * (q2[k0 + 1] - q2[k0]);
       }
     }
   }
 }
 
-ms_status ms_ct_fbp(const ms_ct_system *s, float *mu, const float *sino, ms_diag *d) {
+static ms_status fbp_n(const ms_ct_system *s, float *const *mu, const float *const *sino, int nq, ms_diag *d) {
   size_t T = ms__parallel_threads();
   if (T < 1) T = 1;
   int L = s->L, D = s->c.detectors;
   size_t nf = (size_t)L / 2 + 1;
-  filt_job j = {s, sino, NULL, NULL, NULL, 0};
-  j.q = ms__malloc((size_t)s->kp * (size_t)D * sizeof(float));
+  filt_job j = {s, NULL, NULL, {sino[0], sino[nq - 1]}, nq, NULL, NULL, 0};
+  j.q = ms__malloc((size_t)nq * s->kp * (size_t)D * sizeof(float));
   j.fin = ms__aligned_alloc(64, T * (size_t)L * sizeof(float));
   j.fout = ms__aligned_alloc(64, T * ((nf + 7) & ~(size_t)7) * sizeof(fftwf_complex));
   if (!j.q || !j.fin || !j.fout) {
@@ -527,12 +539,16 @@ ms_status ms_ct_fbp(const ms_ct_system *s, float *mu, const float *sino, ms_diag
   j.n_tasks = T * MS__TASKS_PER_THREAD;
   if (j.n_tasks > (size_t)s->kp) j.n_tasks = (size_t)s->kp;
   ms__parallel(j.n_tasks, T, filter_task, &j);
-  bp_job b = {s, j.q, mu};
+  bp_job b = {s, j.q, {mu[0], mu[nq - 1]}, nq};
   ms__parallel_range((size_t)s->c.height, 4, backproject_rows, &b);
   free(j.q);
   free(j.fin);
   free(j.fout);
   return MS_OK;
+}
+
+ms_status ms_ct_fbp(const ms_ct_system *s, float *mu, const float *sino, ms_diag *d) {
+  return fbp_n(s, &mu, &sino, 1, d);
 }
 
 ms_status ms_ct_acquire(const ms_ct_system *s, float *sino, float *low_hu, float *full_hu, const float *truth_hu,
@@ -550,12 +566,15 @@ ms_status ms_ct_acquire(const ms_ct_system *s, float *sino, float *low_hu, float
   ms_ct_hu_to_mu(c, mu, truth_hu, npix);
   ms_ct_project(s, clean, mu);
   ms_ct_noise(s, noisy, clean, c->photons_per_mas * c->full_dose_mas, seed, ms_rng_stream("ct/counts/full"), index);
-  if ((st = ms_ct_fbp(s, mu, noisy, d)) != MS_OK) goto done;
-  ms_ct_mu_to_hu(c, full_hu, mu, npix);
-  ms_ct_noise(s, noisy, clean, c->photons_per_mas * c->dose_mas, seed, ms_rng_stream("ct/counts/low"), index);
-  if ((st = ms_ct_fbp(s, mu, noisy, d)) != MS_OK) goto done;
+  ms_ct_noise(s, clean, clean, c->photons_per_mas * c->dose_mas, seed, ms_rng_stream("ct/counts/low"), index);
+  /* noisy: full dose, clean (overwritten): low dose; mu and full_hu as the
+   * two reconstructions in 1/mm, then HU. */
+  float *rec[2] = {mu, full_hu};
+  const float *in[2] = {clean, noisy};
+  if ((st = fbp_n(s, rec, in, 2, d)) != MS_OK) goto done;
   ms_ct_mu_to_hu(c, low_hu, mu, npix);
-  if (sino) memcpy(sino, noisy, ns * sizeof(float));
+  ms_ct_mu_to_hu(c, full_hu, full_hu, npix);
+  if (sino) memcpy(sino, clean, ns * sizeof(float));
 done:
   free(mu);
   free(clean);
