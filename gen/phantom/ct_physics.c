@@ -176,8 +176,8 @@ ms_status ms_ct_system_new(ms_ct_system **out, const ms_ct_params *cin, ms_diag 
   while (L < 2 * D) L *= 2;
   s->L = L;
   size_t nf = (size_t)L / 2 + 1;
-  float *pin = ms__aligned_alloc(64, (size_t)L * sizeof(float));
-  fftwf_complex *pout = ms__aligned_alloc(64, nf * sizeof(fftwf_complex));
+  float *pin = ms__fft_alloc((size_t)L * sizeof(float));
+  fftwf_complex *pout = ms__fft_alloc(nf * sizeof(fftwf_complex));
   s->filter = ms__malloc(nf * sizeof(float));
   s->cos_t = ms__malloc((size_t)s->kp * sizeof(float));
   s->sin_t = ms__malloc((size_t)s->kp * sizeof(float));
@@ -528,8 +528,8 @@ static ms_status fbp_n(const ms_ct_system *s, float *const *mu, const float *con
   size_t nf = (size_t)L / 2 + 1;
   filt_job j = {s, NULL, NULL, {sino[0], sino[nq - 1]}, nq, NULL, NULL, 0};
   j.q = ms__malloc((size_t)nq * s->kp * (size_t)D * sizeof(float));
-  j.fin = ms__aligned_alloc(64, T * (size_t)L * sizeof(float));
-  j.fout = ms__aligned_alloc(64, T * ((nf + 7) & ~(size_t)7) * sizeof(fftwf_complex));
+  j.fin = ms__fft_alloc(T * (size_t)L * sizeof(float));
+  j.fout = ms__fft_alloc(T * ((nf + 7) & ~(size_t)7) * sizeof(fftwf_complex));
   if (!j.q || !j.fin || !j.fout) {
     free(j.q);
     free(j.fin);

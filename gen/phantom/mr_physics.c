@@ -145,8 +145,8 @@ ms_status ms_mr_system_new(ms_mr_system **out, const ms_mr_params *m, ms_diag *d
   s->n_center = (int)lround(m->width * m->center_fraction);
   s->n_lines = (int)lround(m->width / m->acceleration);
   size_t n = (size_t)m->width * m->height;
-  s->maps = ms__aligned_alloc(64, (size_t)m->coils * n * 2 * sizeof(float));
-  float *tmp = ms__aligned_alloc(64, n * 2 * sizeof(float));
+  s->maps = ms__fft_alloc((size_t)m->coils * n * 2 * sizeof(float));
+  float *tmp = ms__fft_alloc(n * 2 * sizeof(float));
   if (!s->maps || !tmp) {
     free(tmp);
     ms_mr_system_free(s);
@@ -192,7 +192,7 @@ static void fft2c(const ms_mr_system *s, float *x, int inverse) {
 
 ms_status ms_mr_fft2c(const ms_mr_system *s, float *x, int inverse, ms_diag *d) {
   size_t n = (size_t)s->m.width * s->m.height * 2;
-  float *buf = ms__aligned_alloc(64, n * sizeof(float));
+  float *buf = ms__fft_alloc(n * sizeof(float));
   if (!buf) return ms__diag_nomem(d, NULL, "mr", "an FFT buffer");
   memcpy(buf, x, n * sizeof(float));
   fft2c(s, buf, inverse);
@@ -241,8 +241,8 @@ ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const floa
   const ms_mr_params *m = &s->m;
   int W = m->width, H = m->height, C = m->coils;
   size_t n = (size_t)W * H;
-  float *img = ms__aligned_alloc(64, n * 2 * sizeof(float));
-  float *buf = ms__aligned_alloc(64, n * 2 * sizeof(float));
+  float *img = ms__fft_alloc(n * 2 * sizeof(float));
+  float *buf = ms__fft_alloc(n * 2 * sizeof(float));
   float *noise = m->noise_sd > 0 ? ms__malloc(n * 2 * sizeof(float)) : NULL;
   if (!img || !buf || (m->noise_sd > 0 && !noise)) {
     free(img);

@@ -8,7 +8,15 @@
 #define MEDSYNTH_PHYSICS_INTERNAL_H
 
 #include <pthread.h>
+#include <stddef.h>
+
+#include "core/alloc.h"
 
 extern pthread_mutex_t ms__fftw_lock;
+
+/* 64-byte aligned memory for FFT buffers (the alignment every plan is made
+ * for); the size is rounded up to a multiple of 64, as aligned_alloc
+ * requires. Released with free(). */
+static inline void *ms__fft_alloc(size_t n) { return ms__aligned_alloc(64, (n + 63) & ~(size_t)63); }
 
 #endif
