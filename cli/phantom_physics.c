@@ -195,7 +195,6 @@ static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_run_opts 
   PV(.option = "irregularity", .kind = MS_CLI_PV_REAL, .x = l->irregularity);
   PV(.option = "contrast", .kind = MS_CLI_PV_RANGE, .x = l->contrast_min, .y = l->contrast_max);
   PV(.option = "noise-free", .kind = MS_CLI_PV_BOOL, .i = !p->noise);
-  PV(.option = "tissue-jitter", .kind = MS_CLI_PV_BOOL, .i = p->tissue_jitter);
   PV(.option = "supersample", .kind = MS_CLI_PV_INT, .i = p->supersample);
   PV(.option = "physics", .kind = MS_CLI_PV_STR, .s = ph->kind == 1 ? "ct" : "mr");
   if (c) {
