@@ -6,7 +6,8 @@
  * within the errors documented in docs/physics.md; the keyed Poisson draw
  * has the right mean and variance; the variance of the noisy log sinogram
  * is 1 / (I0 exp(-p)) within a tolerance from the chi-square spread of a
- * sample variance; a lower dose gives a noisier reconstruction; bytes do
+ * sample variance; a lower dose gives a noisier reconstruction whose noise
+ * power spectrum is far from white (little low-frequency power); bytes do
  * not depend on the thread count. MR: the centred DFT of a shifted delta is
  * the analytic plane wave; noise-free, fully sampled RSS equals the
  * magnitude; masks sample exactly round(W / R) columns including the
@@ -217,6 +218,101 @@ static void test_physics_log_noise_variance(void **state) {
   }
   free(clean);
   free(noisy);
+  ms_ct_system_free(s);
+}
+
+/* Noise power spectrum of FBP noise in a water disc: ramp-filtered noise
+ * has NPS ~ |f| (Kak & Slaney ch. 5; Hanson, Med. Phys. 6(5), 1979), little
+ * power at low frequencies, unlike white noise (flat). The radial NPS of
+ * (two noisy reconstructions' difference) / sqrt(2) over a 64 x 64 central
+ * ROI, averaged over 4 pairs: the power density below 0.05 cycles/pixel
+ * must be under 0.4 x that of 0.15..0.35 cycles/pixel, where the NPS peaks
+ * (white noise: 1; measured about 0.2). NPS_PROFILE=1 prints the radial
+ * profile. */
+static void test_physics_fbp_noise_spectrum_is_not_white(void **state) {
+  (void)state;
+  int N = 128, R = 64;
+  double px = 1.5;
+  ms_ct_params c;
+  ms_ct_params_init(&c, N, N, px);
+  c.electronic_sd = 0;
+  ms_ct_system *s = NULL;
+  assert_int_equal(ms_ct_system_new(&s, &c, NULL), MS_OK);
+  size_t n = (size_t)N * N, ns = ms_ct_sinogram_len(s);
+  ellipse e = {0, 0, 0.45 * N * px, 0.45 * N * px, 0, MS_CT_MU_WATER};
+  float *mu = malloc(n * sizeof(float)), *clean = malloc(ns * sizeof(float)), *noisy = malloc(ns * sizeof(float));
+  float *r0 = malloc(n * sizeof(float)), *r1 = malloc(n * sizeof(float));
+  double *re = calloc((size_t)R * R, sizeof(double)), *im = calloc((size_t)R * R, sizeof(double));
+  double *tr = malloc((size_t)R * R * sizeof(double)), *ti = malloc((size_t)R * R * sizeof(double));
+  double *nps = calloc((size_t)R * R, sizeof(double));
+  paint(mu, N, px, &e, 1);
+  ms_ct_project(s, clean, mu);
+  for (int pair = 0; pair < 4; pair++) {
+    ms_ct_noise(s, noisy, clean, 1e4, 21, ms_rng_stream("test/nps"), (uint64_t)(2 * pair));
+    assert_int_equal(ms_ct_fbp(s, r0, noisy, NULL), MS_OK);
+    ms_ct_noise(s, noisy, clean, 1e4, 21, ms_rng_stream("test/nps"), (uint64_t)(2 * pair + 1));
+    assert_int_equal(ms_ct_fbp(s, r1, noisy, NULL), MS_OK);
+    for (int j = 0; j < R; j++)
+      for (int i = 0; i < R; i++) {
+        size_t p = (size_t)(j + (N - R) / 2) * N + (size_t)(i + (N - R) / 2);
+        re[(size_t)j * R + i] = (r0[p] - r1[p]) / sqrt(2.0);
+        im[(size_t)j * R + i] = 0;
+      }
+    /* Separable DFT: rows, then columns. */
+    for (int pass = 0; pass < 2; pass++) {
+      for (int a = 0; a < R; a++)
+        for (int k = 0; k < R; k++) {
+          double sr = 0, si = 0;
+          for (int t = 0; t < R; t++) {
+            size_t q = pass ? (size_t)t * R + a : (size_t)a * R + t;
+            double ang = -2 * M_PI * (double)k * t / R, cr = cos(ang), ci = sin(ang);
+            sr += re[q] * cr - im[q] * ci;
+            si += re[q] * ci + im[q] * cr;
+          }
+          size_t o = pass ? (size_t)k * R + a : (size_t)a * R + k;
+          tr[o] = sr;
+          ti[o] = si;
+        }
+      memcpy(re, tr, (size_t)R * R * sizeof(double));
+      memcpy(im, ti, (size_t)R * R * sizeof(double));
+    }
+    for (size_t q = 0; q < (size_t)R * R; q++) nps[q] += re[q] * re[q] + im[q] * im[q];
+  }
+  double lo = 0, hi = 0;
+  int nlo = 0, nhi = 0;
+  for (int v = 0; v < R; v++)
+    for (int u = 0; u < R; u++) {
+      double fu = (u < R / 2 ? u : u - R) / (double)R, fv = (v < R / 2 ? v : v - R) / (double)R;
+      double f = sqrt(fu * fu + fv * fv);
+      if (f < 0.05) lo += nps[(size_t)v * R + u], nlo++;
+      if (f >= 0.15 && f < 0.35) hi += nps[(size_t)v * R + u], nhi++;
+    }
+  if (getenv("NPS_PROFILE")) {
+    for (int b = 0; b < 14; b++) {
+      double acc = 0;
+      int cnt = 0;
+      for (int v = 0; v < R; v++)
+        for (int u = 0; u < R; u++) {
+          double fu = (u < R / 2 ? u : u - R) / (double)R, fv = (v < R / 2 ? v : v - R) / (double)R;
+          double f = sqrt(fu * fu + fv * fv);
+          if (f >= 0.05 * b && f < 0.05 * (b + 1)) acc += nps[(size_t)v * R + u], cnt++;
+        }
+      print_message("f %.2f-%.2f: %.4g\n", 0.05 * b, 0.05 * (b + 1), cnt ? acc / cnt : 0);
+    }
+  }
+  double ratio = (lo / nlo) / (hi / nhi);
+  print_message("NPS below 0.05 cycles/pixel / NPS at 0.15..0.35: %.3f (white noise: 1)\n", ratio);
+  assert_true(ratio < 0.4);
+  free(mu);
+  free(clean);
+  free(noisy);
+  free(r0);
+  free(r1);
+  free(re);
+  free(im);
+  free(tr);
+  free(ti);
+  free(nps);
   ms_ct_system_free(s);
 }
 
@@ -433,6 +529,7 @@ int main(void) {
       cmocka_unit_test(test_physics_poisson_moments),
       cmocka_unit_test(test_physics_log_noise_variance),
       cmocka_unit_test(test_physics_low_dose_is_noisier_and_threads_agree),
+      cmocka_unit_test(test_physics_fbp_noise_spectrum_is_not_white),
       cmocka_unit_test(test_physics_ct_rejects_bad_parameters),
       cmocka_unit_test(test_physics_mr_fft_of_delta_is_plane_wave),
       cmocka_unit_test(test_physics_mr_rss_equals_magnitude),
