@@ -14,6 +14,7 @@
  *       /reconstruction_zf        float32 (N, H, W)  zero-filled RSS under /mask
  *       /mask                     uint8   (N, W)     sampled phase-encode columns
  *       /sensitivity_maps         complex64 (coils, H, W)
+ *       /reconstruction_lowres    float32 (N, H/F, W/F)  with --lowres F
  *       /images/<name>, /masks/<name>  the truth magnitude and labels
  *       root attributes acquisition, max, norm, patient_id (as fastMRI)
  *
@@ -47,11 +48,12 @@ const char ms_cli_physics_usage[] =
     "  --coils C           MR: receive coils (default 8)\n"
     "  --acceleration R    MR: undersampling factor (default 4)\n"
     "  --center-fraction X MR: fully sampled centre fraction (default 0.08)\n"
-    "  --mask M            MR: equispaced (default) or random\n";
+    "  --mask M            MR: equispaced (default) or random\n"
+    "  --lowres F          MR: also /reconstruction_lowres from the central H/F x W/F of k-space\n";
 
 static const char *const k_names[] = {"physics", "geometry", "views", "detectors", "filter", "cutoff", "full-dose",
                                       "photons", "electronic-noise", "sod", "coils", "acceleration",
-                                      "center-fraction", "mask"};
+                                      "center-fraction", "mask", "lowres"};
 
 static int set_one(ms_cli_physics *ph, int which, const char *v) {
   int64_t i;
@@ -74,6 +76,7 @@ static int set_one(ms_cli_physics *ph, int which, const char *v) {
     case 11: ph->set_acc = 1; return ms_cli_parse_double(v, &ph->acceleration);
     case 12: ph->set_cf = 1; return ms_cli_parse_double(v, &ph->center_fraction);
     case 13: return (ph->mask = ms_mr_mask_kind_from_name(v)) == MS_MR_MASK_COUNT ? -1 : 0;
+    case 14: if (ms_cli_parse_i64(v, &i) || i < -1000 || i > 1000) return -1; ph->lowres = (int)i; return 0;
     default: return -1;
   }
 }
@@ -129,6 +132,8 @@ typedef struct {
   uint64_t seed, first;
   size_t npix, nsino, nk, W;
   float *truth, *a, *b, *c; /* CT: low, full, sinogram; MR: rss, zf, kspace */
+  float *low;               /* MR --lowres: [batch][H/f][W/f] */
+  size_t nlow;
   uint8_t *mask, *kmask;
   ms_status *st;
   ms_diag *diag;
@@ -161,7 +166,8 @@ static void phys_one(void *ctx, size_t b, size_t worker) {
       }
     }
   } else if (st == MS_OK) {
-    ms_mr_output o = {j->c + b * j->nk, j->kmask + b * j->W, j->a + b * j->npix, j->b + b * j->npix};
+    ms_mr_output o = {j->c + b * j->nk, j->kmask + b * j->W, j->a + b * j->npix, j->b + b * j->npix,
+                      j->low ? j->low + b * j->nlow : NULL};
     st = ms_mr_acquire(j->mr, &o, img->image, j->seed, idx, d);
   }
   j->st[b] = st;
@@ -214,6 +220,7 @@ static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_run_opts 
     PV(.option = "acceleration", .kind = MS_CLI_PV_REAL, .x = m->acceleration);
     PV(.option = "center-fraction", .kind = MS_CLI_PV_REAL, .x = m->center_fraction);
     PV(.option = "mask", .kind = MS_CLI_PV_STR, .s = ms_mr_mask_kind_name(m->mask));
+    PV(.option = "lowres", .kind = MS_CLI_PV_INT, .i = m->lowres_factor);
   }
   PV(.option = "name", .kind = MS_CLI_PV_STR, .s = ro->name);
 #undef PV
@@ -256,6 +263,7 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
     if (ph->set_coils) m.coils = ph->coils;
     if (ph->set_acc) m.acceleration = ph->acceleration;
     if (ph->set_cf) m.center_fraction = ph->center_fraction;
+    if (ph->lowres) m.lowres_factor = ph->lowres;
     m.mask = ph->mask;
     m.noise_sd = ms_mr_phantom_noise_sd(p);
     if ((st = ms_mr_system_new(&ms, &m, d)) != MS_OK) return st;
@@ -267,19 +275,24 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
   while (batch > (size_t)T && batch * row_bytes > ((size_t)512 << 20)) batch /= 2;
   if (batch > ro->n) batch = (size_t)ro->n;
   phys_batch j = {ph, &tp, cs, ms, NULL, p->noise, ro->seed, 0, npix, nsino, nk, (size_t)W,
-                  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                  NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL};
   j.slots = calloc((size_t)T, sizeof *j.slots);
   j.truth = malloc(batch * npix * sizeof(float));
   j.a = malloc(batch * npix * sizeof(float));
   j.b = malloc(batch * npix * sizeof(float));
   j.c = malloc(batch * (is_ct ? nsino : nk) * sizeof(float));
+  int lf = is_ct ? 1 : m.lowres_factor;
+  if (lf > 1) {
+    j.nlow = npix / ((size_t)lf * lf);
+    j.low = malloc(batch * j.nlow * sizeof(float));
+  }
   j.mask = malloc(batch * npix);
   j.kmask = malloc(batch * (size_t)W);
   j.st = calloc(batch, sizeof *j.st);
   j.diag = calloc(batch, sizeof *j.diag);
   ms_writer *w = NULL;
   char *inv = NULL;
-  if (!j.slots || !j.truth || !j.a || !j.b || !j.c || !j.mask || !j.kmask || !j.st || !j.diag) {
+  if (!j.slots || !j.truth || !j.a || !j.b || !j.c || !j.mask || !j.kmask || !j.st || !j.diag || (lf > 1 && !j.low)) {
     st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for a batch of %zu rows", batch);
     goto done;
   }
@@ -319,6 +332,8 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
         (st = ms_writer_begin_array(w, "/sensitivity_maps", MS_DT_COMPLEX64, 3, dsm)) != MS_OK ||
         (st = ms_writer_write_items(w, "/sensitivity_maps", 0, (uint64_t)m.coils, ms_mr_system_maps(ms))) != MS_OK)
       goto done;
+    uint64_t dl[3] = {ro->n, (uint64_t)(H / lf), (uint64_t)(W / lf)};
+    if (lf > 1 && (st = ms_writer_begin_array(w, "/reconstruction_lowres", MS_DT_FLOAT32, 3, dl)) != MS_OK) goto done;
   }
   ms_cli_progress prog;
   ms_cli_progress_init(&prog, "phantom", ro->n);
@@ -350,7 +365,8 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
           (st = ms_writer_write_items(w, "/kspace", first, nb, j.c)) != MS_OK ||
           (st = ms_writer_write_items(w, "/reconstruction_rss", first, nb, j.a)) != MS_OK ||
           (st = ms_writer_write_items(w, "/reconstruction_zf", first, nb, j.b)) != MS_OK ||
-          (st = ms_writer_write_items(w, "/mask", first, nb, j.kmask)) != MS_OK)
+          (st = ms_writer_write_items(w, "/mask", first, nb, j.kmask)) != MS_OK ||
+          (lf > 1 && (st = ms_writer_write_items(w, "/reconstruction_lowres", first, nb, j.low)) != MS_OK))
         goto done;
       for (size_t e = 0; e < nb * npix; e++) {
         vmax = fmax(vmax, j.a[e]);
@@ -422,6 +438,7 @@ done:
   free(j.c);
   free(j.mask);
   free(j.kmask);
+  free(j.low);
   free(j.st);
   free(j.diag);
   free(inv);

@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
   ms_mr_system *mr = NULL;
   if (ms_mr_system_new(&mr, &m, &d) != MS_OK) goto fail;
   ms_mr_output o = {malloc((size_t)m.coils * n * 2 * sizeof(float)), malloc((size_t)N), malloc(n * sizeof(float)),
-                    malloc(n * sizeof(float))};
+                    malloc(n * sizeof(float)), NULL};
   if (!o.kspace || !o.mask || !o.rss || !o.zf) return 1;
   if (ms_mr_acquire(mr, &o, img.image, 42, 0, &d) != MS_OK) goto fail;
   printf("MR: %d coils, %d of %d columns sampled; RMSE to truth: RSS %.3g, zero-filled %.3g\n", m.coils,

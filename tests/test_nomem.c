@@ -877,7 +877,8 @@ static ms_status physics_run(const nm_op *op, const char *dir, int threads, void
   ms_mr_params_init(&m, N, N, 2);
   m.coils = 2;
   m.center_fraction = 0.125;
-  float *k = malloc((size_t)2 * N * N * 2 * sizeof(float)), rss[N * N], zf[N * N];
+  m.lowres_factor = 2;
+  float *k = malloc((size_t)2 * N * N * 2 * sizeof(float)), rss[N * N], zf[N * N], lowres[N * N / 4];
   uint8_t mask[N];
   uint64_t h = 0;
   ms_status st = ms_ct_system_new(&cs, &c, d);
@@ -887,9 +888,10 @@ static ms_status physics_run(const nm_op *op, const char *dir, int threads, void
   }
   if (!st) h = mix(mix(mix(h, sino, ms_ct_sinogram_len(cs) * sizeof(float)), low, sizeof low), full, sizeof full);
   if (!st) st = ms_mr_system_new(&ms, &m, d);
-  ms_mr_output o = {k, mask, rss, zf};
+  ms_mr_output o = {k, mask, rss, zf, lowres};
   if (!st) st = ms_mr_acquire(ms, &o, truth, 1, 0, d);
   if (!st) h = mix(mix(mix(mix(h, k, (size_t)2 * N * N * 2 * sizeof(float)), mask, sizeof mask), rss, sizeof rss), zf, sizeof zf);
+  if (!st) h = mix(h, lowres, sizeof lowres);
   ms_ct_system_free(cs);
   ms_mr_system_free(ms);
   free(sino);

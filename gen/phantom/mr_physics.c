@@ -42,6 +42,7 @@ struct ms_mr_system {
   int n_center, n_lines;
   float *maps; /* [C][H][W][2] */
   fftwf_plan fwd, inv;
+  fftwf_plan low_inv; /* lowres_factor > 1: inverse transform of the cropped centre */
 };
 
 static const char *const k_mask[] = {"equispaced", "random"};
@@ -67,6 +68,7 @@ void ms_mr_params_init(ms_mr_params *m, int width, int height, double pixel_mm) 
   m->mask = MS_MR_MASK_EQUISPACED;
   m->noise_sd = 0;
   m->phase_amp = 1;
+  m->lowres_factor = 1;
 }
 
 ms_status ms_mr_params_check(const ms_mr_params *m, ms_diag *d) {
@@ -84,6 +86,10 @@ ms_status ms_mr_params_check(const ms_mr_params *m, ms_diag *d) {
   if ((unsigned)m->mask >= MS_MR_MASK_COUNT) BAD("mask", "unknown mask (equispaced or random)");
   if (!(m->noise_sd >= 0) || !isfinite(m->noise_sd)) BAD("noise", "noise sd must be >= 0");
   if (!(m->phase_amp >= 0 && m->phase_amp <= 100)) BAD("phase", "phase amplitude must be in [0, 100] radians");
+  if (m->lowres_factor < 1 || m->lowres_factor > 16 ||
+      (m->lowres_factor > 1 && (m->width % (2 * m->lowres_factor) || m->height % (2 * m->lowres_factor))))
+    BAD("lowres", "low-resolution factor must be 1..16 and leave an even size (%d x %d / %d)", m->width, m->height,
+        m->lowres_factor);
   if (st == MS_OK) {
     int nc = (int)lround(m->width * m->center_fraction), nt = (int)lround(m->width / m->acceleration);
     if (nc < 1) BAD("center_fraction", "centre fraction %g of %d columns samples no column", m->center_fraction, m->width);
@@ -99,6 +105,7 @@ void ms_mr_system_free(ms_mr_system *s) {
   pthread_mutex_lock(&ms__fftw_lock);
   if (s->fwd) fftwf_destroy_plan(s->fwd);
   if (s->inv) fftwf_destroy_plan(s->inv);
+  if (s->low_inv) fftwf_destroy_plan(s->low_inv);
   pthread_mutex_unlock(&ms__fftw_lock);
   free(s->maps);
   free(s);
@@ -156,9 +163,12 @@ ms_status ms_mr_system_new(ms_mr_system **out, const ms_mr_params *m, ms_diag *d
   pthread_mutex_lock(&ms__fftw_lock);
   s->fwd = fftwf_plan_dft_2d(m->height, m->width, (fftwf_complex *)tmp, (fftwf_complex *)tmp, FFTW_FORWARD, FFTW_ESTIMATE);
   s->inv = fftwf_plan_dft_2d(m->height, m->width, (fftwf_complex *)tmp, (fftwf_complex *)tmp, FFTW_BACKWARD, FFTW_ESTIMATE);
+  if (m->lowres_factor > 1)
+    s->low_inv = fftwf_plan_dft_2d(m->height / m->lowres_factor, m->width / m->lowres_factor, (fftwf_complex *)tmp,
+                                   (fftwf_complex *)tmp, FFTW_BACKWARD, FFTW_ESTIMATE);
   pthread_mutex_unlock(&ms__fftw_lock);
   free(tmp);
-  if (!s->fwd || !s->inv) {
+  if (!s->fwd || !s->inv || (m->lowres_factor > 1 && !s->low_inv)) {
     ms_mr_system_free(s);
     return ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, "mr", "FFTW could not plan a %d x %d transform", m->height,
                        m->width);
@@ -180,14 +190,17 @@ static void checker(float *x, int H, int W, float sign) {
   }
 }
 
-/* In place on a 64-byte aligned buffer (the plans' alignment). */
-static void fft2c(const ms_mr_system *s, float *x, int inverse) {
-  int H = s->m.height, W = s->m.width;
+/* In place on a 64-byte aligned buffer (the plans' alignment), H x W even. */
+static void fft2c_plan(fftwf_plan plan, int H, int W, float *x) {
   /* (-1)^(H/2 + W/2) from the two shifts, and 1/sqrt(HW) for "ortho". */
   float sign = (((H / 2) + (W / 2)) & 1) ? -1.0f : 1.0f;
   checker(x, H, W, 1.0f);
-  fftwf_execute_dft(inverse ? s->inv : s->fwd, (fftwf_complex *)x, (fftwf_complex *)x);
+  fftwf_execute_dft(plan, (fftwf_complex *)x, (fftwf_complex *)x);
   checker(x, H, W, (float)(sign / sqrt((double)H * W)));
+}
+
+static void fft2c(const ms_mr_system *s, float *x, int inverse) {
+  fft2c_plan(inverse ? s->inv : s->fwd, s->m.height, s->m.width, x);
 }
 
 ms_status ms_mr_fft2c(const ms_mr_system *s, float *x, int inverse, ms_diag *d) {
@@ -266,6 +279,17 @@ ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const floa
   }
   ms_mr_mask(s, o->mask, seed, index);
   for (size_t p = 0; p < n; p++) o->rss[p] = o->zf[p] = 0;
+  int f = m->lowres_factor, lh = H / f, lw = W / f;
+  size_t nl = (size_t)lh * lw;
+  float *low = f > 1 && o->lowres ? ms__fft_alloc(nl * 2 * sizeof(float)) : NULL;
+  if (f > 1 && o->lowres && !low) {
+    free(img);
+    free(buf);
+    free(noise);
+    return ms__diag_nomem(d, NULL, "mr", "the low-resolution buffer");
+  }
+  if (low)
+    for (size_t p = 0; p < nl; p++) o->lowres[p] = 0;
   ms_rng_key kn = ms_rng_key_make(seed, ms_rng_stream("mr/noise"));
   for (int c = 0; c < C; c++) {
     const float *S = s->maps + (size_t)c * n * 2;
@@ -283,6 +307,18 @@ ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const floa
     }
     float *k = o->kspace + (size_t)c * n * 2;
     memcpy(k, buf, n * 2 * sizeof(float));
+    if (low) {
+      /* Super-resolution input: the centre lh x lw of k-space (what a scan
+       * at the lower matrix size acquires), transformed at that size: the
+       * orthonormal pair at two sizes scales amplitudes by f (sqrt of the
+       * size ratio), so / f keeps the intensity of the image. */
+      for (int j = 0; j < lh; j++)
+        memcpy(low + (size_t)j * lw * 2, k + ((size_t)(j + (H - lh) / 2) * W + (size_t)(W - lw) / 2) * 2,
+               (size_t)lw * 2 * sizeof(float));
+      fft2c_plan(s->low_inv, lh, lw, low);
+      for (size_t p = 0; p < nl; p++)
+        o->lowres[p] += (low[2 * p] * low[2 * p] + low[2 * p + 1] * low[2 * p + 1]);
+    }
     fft2c(s, buf, 1);
     for (size_t p = 0; p < n; p++) o->rss[p] += buf[2 * p] * buf[2 * p] + buf[2 * p + 1] * buf[2 * p + 1];
     memcpy(buf, k, n * 2 * sizeof(float));
@@ -296,6 +332,9 @@ ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const floa
     o->rss[p] = sqrtf(o->rss[p]);
     o->zf[p] = sqrtf(o->zf[p]);
   }
+  if (low)
+    for (size_t p = 0; p < nl; p++) o->lowres[p] = sqrtf(o->lowres[p]) / (float)f;
+  free(low);
   free(img);
   free(buf);
   free(noise);

@@ -47,7 +47,7 @@ static void one(void *ctx, size_t i, size_t worker) {
     bad = ms_ct_acquire(j->ct, j->c + i * j->nout, j->a + i * j->npix, j->b + i * j->npix, img->image, 1, idx, NULL) !=
           MS_OK;
   } else if (!bad) {
-    ms_mr_output o = {j->c + i * j->nout, j->m + i * (size_t)j->p->width, j->a + i * j->npix, j->b + i * j->npix};
+    ms_mr_output o = {j->c + i * j->nout, j->m + i * (size_t)j->p->width, j->a + i * j->npix, j->b + i * j->npix, NULL};
     bad = ms_mr_acquire(j->mr, &o, img->image, 1, idx, NULL) != MS_OK;
   }
   if (bad) atomic_fetch_add(&j->fails, 1);

@@ -155,6 +155,9 @@ typedef struct {
   ms_mr_mask_kind mask;     /* default equispaced */
   double noise_sd;          /* complex noise sd per sample (signal units); default 0 */
   double phase_amp;         /* peak of the smooth phase (radians); default 1 */
+  int lowres_factor;        /* > 1: also a low-resolution image from the centre
+                               H/f x W/f of k-space (super-resolution input);
+                               default 1 (off) */
 } ms_mr_params;
 
 void ms_mr_params_init(ms_mr_params *m, int width, int height, double pixel_mm);
@@ -178,6 +181,8 @@ typedef struct {
   uint8_t *mask;   /* [W] */
   float *rss;      /* [H][W] RSS of the fully sampled coil images */
   float *zf;       /* [H][W] RSS of the zero-filled undersampled coil images */
+  float *lowres;   /* [H/f][W/f] RSS from the k-space centre when lowres_factor
+                      f > 1 (NULL: not wanted) */
 } ms_mr_output;
 
 /* The complex noise sd that matches a phantom's Rician noise setting:
