@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 cd "$tmp"
 "$(dirname "$ms")/example_physics_basic" "$tmp" > example.txt
-grep -q "^CT: 360 views" example.txt && grep -q "^MR: 8 coils, 48 of 192 columns sampled" example.txt && [ -s physics_ct.png ] ||
+grep -q "^CT: 360 views" example.txt && grep -q "^MR: 8 coils, 48 of 192 columns sampled" example.txt && [ -s physics_ct.png ] && [ -s physics_mr.png ] ||
   { cat example.txt; fail "example_physics_basic"; }
 # --- commands from docs/physics.md ---
 "$ms" phantom --kind chest --physics ct --dose 25 --full-dose 100 --views 360 --filter shepp-logan -n 4 --size 128 -o ct.h5
