@@ -22,8 +22,13 @@
  * round(W / R) columns are sampled in all: equispaced (evenly over the
  * non-central columns, keyed offset) or random (keyed partial shuffle).
  *
- * Invariants: draws keyed by (seed, "mr/phase"|"mr/noise"|"mr/mask", index =
- * image, lane); noise lane = (coil * H + row) * W + column. */
+ * Noise: i.i.d. complex Gaussian of sd noise_sd per real and imaginary part,
+ * drawn on the coil images (the orthonormal DFT makes that the same model as
+ * noise on k-space samples, and the fully sampled RSS then needs no inverse
+ * transform: 2 FFTs per coil instead of 3).
+ *
+ * Invariants: draws keyed by (seed, "mr/phase"|"mr/noise"|"mr/mask"); noise
+ * of coil c, pixel p of image `index` uses block (c * H * W + p, index). */
 #include <fftw3.h>
 #include <math.h>
 #include <pthread.h>
@@ -291,6 +296,10 @@ ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const floa
   if (low)
     for (size_t p = 0; p < nl; p++) o->lowres[p] = 0;
   ms_rng_key kn = ms_rng_key_make(seed, ms_rng_stream("mr/noise"));
+  /* fft2c's output factor (-1)^(H/2 + W/2) / sqrt(HW), and 1 / (HW)^2 for
+   * the squared magnitude of a raw inverse of a raw forward transform. */
+  float kscale = (float)(((((H / 2) + (W / 2)) & 1) ? -1.0 : 1.0) / sqrt((double)n));
+  float zscale = (float)(1.0 / ((double)n * (double)n));
   for (int c = 0; c < C; c++) {
     const float *S = s->maps + (size_t)c * n * 2;
     for (size_t p = 0; p < n; p++) {
@@ -298,15 +307,36 @@ ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const floa
       buf[2 * p] = sr * xr - si * xi;
       buf[2 * p + 1] = sr * xi + si * xr;
     }
-    fft2c(s, buf, 0);
     if (m->noise_sd > 0) {
-      /* One Box-Muller pair per sample (block (c * n + p, index)): the real
-       * and imaginary parts. */
+      /* Complex Gaussian noise on the coil image, one Box-Muller pair per
+       * pixel (block (c * n + p, index)). The orthonormal DFT maps i.i.d.
+       * complex Gaussian noise to i.i.d. noise of the same sd, so this is
+       * the same k-space noise model as adding it after the transform, and
+       * the fully sampled coil image needs no inverse transform. */
       ms_rng_normal_fill(kn, (uint64_t)c * n, index, noise, 2 * n);
       for (size_t p = 0; p < 2 * n; p++) buf[p] += (float)(m->noise_sd * noise[p]);
     }
+    /* The fully sampled coil image is buf itself. Then fft2c with its two
+     * checkerboard passes folded into the loops around the raw transform:
+     * the sign flip (-1)^(row + col) into this loop, the output flip and
+     * scale into the copy to k-space. */
+    for (int j = 0; j < H; j++) {
+      float *r = buf + (size_t)j * W * 2;
+      float *acc = o->rss + (size_t)j * W;
+      for (int i = 0; i < W; i++) {
+        acc[i] += r[2 * i] * r[2 * i] + r[2 * i + 1] * r[2 * i + 1];
+        if ((i + j) & 1) r[2 * i] = -r[2 * i], r[2 * i + 1] = -r[2 * i + 1];
+      }
+    }
+    fftwf_execute_dft(s->fwd, (fftwf_complex *)buf, (fftwf_complex *)buf);
     float *k = o->kspace + (size_t)c * n * 2;
-    memcpy(k, buf, n * 2 * sizeof(float));
+    for (int j = 0; j < H; j++)
+      for (int i = 0; i < W; i++) {
+        size_t q = ((size_t)j * W + i) * 2;
+        float g = ((i + j) & 1) ? -kscale : kscale;
+        k[q] = buf[q] * g;
+        k[q + 1] = buf[q + 1] * g;
+      }
     if (low) {
       /* Super-resolution input: the centre lh x lw of k-space (what a scan
        * at the lower matrix size acquires), transformed at that size: the
@@ -319,14 +349,16 @@ ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const floa
       for (size_t p = 0; p < nl; p++)
         o->lowres[p] += (low[2 * p] * low[2 * p] + low[2 * p + 1] * low[2 * p + 1]);
     }
-    fft2c(s, buf, 1);
-    for (size_t p = 0; p < n; p++) o->rss[p] += buf[2 * p] * buf[2 * p] + buf[2 * p + 1] * buf[2 * p + 1];
-    memcpy(buf, k, n * 2 * sizeof(float));
+    /* Zero-filled coil image: fft2c's inverse of the masked k-space is
+     * (-1)^(row + col) sign / sqrt(N) IDFT(mask x buf) / sqrt(N) with buf the
+     * raw forward transform (the input flips cancel), so its magnitude is
+     * |IDFT(mask x buf)| / N and no flip pass is needed. */
     for (int j = 0; j < H; j++)
       for (int i = 0; i < W; i++)
         if (!o->mask[i]) buf[((size_t)j * W + i) * 2] = buf[((size_t)j * W + i) * 2 + 1] = 0;
-    fft2c(s, buf, 1);
-    for (size_t p = 0; p < n; p++) o->zf[p] += buf[2 * p] * buf[2 * p] + buf[2 * p + 1] * buf[2 * p + 1];
+    fftwf_execute_dft(s->inv, (fftwf_complex *)buf, (fftwf_complex *)buf);
+    for (size_t p = 0; p < n; p++)
+      o->zf[p] += (buf[2 * p] * buf[2 * p] + buf[2 * p + 1] * buf[2 * p + 1]) * zscale;
   }
   for (size_t p = 0; p < n; p++) {
     o->rss[p] = sqrtf(o->rss[p]);
