@@ -145,7 +145,7 @@ const char *ms_mr_mask_kind_name(ms_mr_mask_kind k);
 ms_mr_mask_kind ms_mr_mask_kind_from_name(const char *name);
 
 typedef struct {
-  int width, height;        /* even; W = readout... columns are phase encodes */
+  int width, height;        /* even; columns (the last axis) are phase encodes */
   double pixel_mm;
   int coils;                /* 1..64; default 8 */
   double coil_radius;       /* ring radius, fraction of the field of view; default 0.75 */
