@@ -8,6 +8,8 @@
  *       /images/<name>_truth      float32 (N, 1, H, W)  the noise-free phantom (HU)
  *       /masks/<name>             uint8   (N, 1, H, W)
  *       /raw/<name>_sinogram      float32 (N, 1, views, detectors)  measured -ln(I/I0) at --dose
+ *       /images/<name>_lowres     float32 (N, 1, H/F, W/F)  with --lowres F: FBP of that
+ *                                 sinogram on an F-times coarser grid (HU)
  *   MR (fastMRI's multi-coil layout at the root, one slice per row):
  *       /kspace                   complex64 (N, coils, H, W)  fully sampled, with noise
  *       /reconstruction_rss       float32 (N, H, W)
@@ -49,7 +51,8 @@ const char ms_cli_physics_usage[] =
     "  --acceleration R    MR: undersampling factor (default 4)\n"
     "  --center-fraction X MR: fully sampled centre fraction (default 0.08)\n"
     "  --mask M            MR: equispaced (default) or random\n"
-    "  --lowres F          MR: also /reconstruction_lowres from the central H/F x W/F of k-space\n";
+    "  --lowres F          also an F-times coarser image (super-resolution input): MR from the\n"
+    "                      central H/F x W/F of k-space, CT by FBP of the sinogram on a coarser grid\n";
 
 static const char *const k_names[] = {"physics", "geometry", "views", "detectors", "filter", "cutoff", "full-dose",
                                       "photons", "electronic-noise", "sod", "coils", "acceleration",
@@ -125,14 +128,14 @@ int ms_cli_physics_extract(int *argc, char **argv, ms_cli_physics *ph) {
 typedef struct {
   const ms_cli_physics *ph;
   const ms_phantom_params *truth_p;
-  const ms_ct_system *ct;
+  const ms_ct_system *ct, *ct_lo; /* ct_lo: --lowres grid, same sinogram geometry */
   const ms_mr_system *mr;
   ms_phantom_image *slots;
   int noise;
   uint64_t seed, first;
   size_t npix, nsino, nk, W;
   float *truth, *a, *b, *c; /* CT: low, full, sinogram; MR: rss, zf, kspace */
-  float *low;               /* MR --lowres: [batch][H/f][W/f] */
+  float *low;               /* --lowres: [batch][H/f][W/f] */
   size_t nlow;
   uint8_t *mask, *kmask;
   ms_status *st;
@@ -164,6 +167,11 @@ static void phys_one(void *ctx, size_t b, size_t worker) {
         ms_ct_mu_to_hu(c, low, full, j->npix);
         memcpy(full, low, j->npix * sizeof(float));
       }
+    }
+    if (st == MS_OK && j->ct_lo) {
+      float *lo = j->low + b * j->nlow;
+      st = ms_ct_fbp(j->ct_lo, lo, sino, d);
+      if (st == MS_OK) ms_ct_mu_to_hu(ms_ct_system_params(j->ct_lo), lo, lo, j->nlow);
     }
   } else if (st == MS_OK) {
     ms_mr_output o = {j->c + b * j->nk, j->kmask + b * j->W, j->a + b * j->npix, j->b + b * j->npix,
@@ -214,6 +222,7 @@ static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_run_opts 
     PV(.option = "photons", .kind = MS_CLI_PV_REAL, .x = c->photons_per_mas);
     PV(.option = "electronic-noise", .kind = MS_CLI_PV_REAL, .x = c->electronic_sd);
     PV(.option = "sod", .kind = MS_CLI_PV_REAL, .x = c->sod_mm);
+    PV(.option = "lowres", .kind = MS_CLI_PV_INT, .i = ph->lowres > 1 ? ph->lowres : 1);
   } else {
     PV(.option = "mr-noise", .kind = MS_CLI_PV_REAL, .x = p->mr_noise);
     PV(.option = "coils", .kind = MS_CLI_PV_INT, .i = m->coils);
@@ -241,7 +250,7 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
   double px = p->fov_mm / p->width;
   ms_ct_params c;
   ms_mr_params m;
-  ms_ct_system *cs = NULL;
+  ms_ct_system *cs = NULL, *cs_lo = NULL;
   ms_mr_system *ms = NULL;
   ms_status st;
   if (is_ct) {
@@ -258,6 +267,23 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
     if (ph->set_cutoff) c.cutoff = ph->cutoff;
     if ((st = ms_ct_system_new(&cs, &c, d)) != MS_OK) return st;
     c = *ms_ct_system_params(cs);
+    if (ph->lowres > 1 || ph->lowres < 0) {
+      /* The same views and detector bins, a grid F times coarser. */
+      int f = ph->lowres;
+      ms_ct_params cl = c;
+      if (f < 2 || f > 16 || W % f || H % f) {
+        ms_ct_system_free(cs);
+        return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "lowres",
+                           "low-resolution factor must be 2..16 and divide the image size (%d x %d)", W, H);
+      }
+      cl.width = W / f;
+      cl.height = H / f;
+      cl.pixel_mm = px * f;
+      if ((st = ms_ct_system_new(&cs_lo, &cl, d)) != MS_OK) {
+        ms_ct_system_free(cs);
+        return st;
+      }
+    }
   } else {
     ms_mr_params_init(&m, W, H, px);
     if (ph->set_coils) m.coils = ph->coils;
@@ -274,14 +300,14 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
   size_t batch = (size_t)T * 4;
   while (batch > (size_t)T && batch * row_bytes > ((size_t)512 << 20)) batch /= 2;
   if (batch > ro->n) batch = (size_t)ro->n;
-  phys_batch j = {ph, &tp, cs, ms, NULL, p->noise, ro->seed, 0, npix, nsino, nk, (size_t)W,
+  phys_batch j = {ph, &tp, cs, cs_lo, ms, NULL, p->noise, ro->seed, 0, npix, nsino, nk, (size_t)W,
                   NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL};
   j.slots = calloc((size_t)T, sizeof *j.slots);
   j.truth = malloc(batch * npix * sizeof(float));
   j.a = malloc(batch * npix * sizeof(float));
   j.b = malloc(batch * npix * sizeof(float));
   j.c = malloc(batch * (is_ct ? nsino : nk) * sizeof(float));
-  int lf = is_ct ? 1 : m.lowres_factor;
+  int lf = is_ct ? (cs_lo ? ph->lowres : 1) : m.lowres_factor;
   if (lf > 1) {
     j.nlow = npix / ((size_t)lf * lf);
     j.low = malloc(batch * j.nlow * sizeof(float));
@@ -312,6 +338,8 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
   snprintf(tru, sizeof tru, "/images/%s_truth", ro->name);
   snprintf(msk, sizeof msk, "/masks/%s", ro->name);
   snprintf(sino, sizeof sino, "/raw/%s_sinogram", ro->name);
+  char lowp[256];
+  snprintf(lowp, sizeof lowp, "/images/%s_lowres", ro->name);
   uint64_t d4[4] = {ro->n, 1, (uint64_t)H, (uint64_t)W};
   if ((st = ms_writer_begin_array(w, img, MS_DT_FLOAT32, 4, d4)) != MS_OK ||
       (st = ms_writer_begin_array(w, msk, MS_DT_UINT8, 4, d4)) != MS_OK)
@@ -322,6 +350,8 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
         (st = ms_writer_begin_array(w, tru, MS_DT_FLOAT32, 4, d4)) != MS_OK ||
         (st = ms_writer_begin_array(w, sino, MS_DT_FLOAT32, 4, ds)) != MS_OK)
       goto done;
+    uint64_t dl[4] = {ro->n, 1, (uint64_t)(H / lf), (uint64_t)(W / lf)};
+    if (lf > 1 && (st = ms_writer_begin_array(w, lowp, MS_DT_FLOAT32, 4, dl)) != MS_OK) goto done;
   } else {
     uint64_t dk[4] = {ro->n, (uint64_t)m.coils, (uint64_t)H, (uint64_t)W}, dr[3] = {ro->n, (uint64_t)H, (uint64_t)W};
     uint64_t dm[2] = {ro->n, (uint64_t)W}, dsm[3] = {(uint64_t)m.coils, (uint64_t)H, (uint64_t)W};
@@ -358,7 +388,8 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
       if ((st = ms_writer_write_items(w, img, first, nb, j.a)) != MS_OK ||
           (st = ms_writer_write_items(w, full, first, nb, j.b)) != MS_OK ||
           (st = ms_writer_write_items(w, tru, first, nb, j.truth)) != MS_OK ||
-          (st = ms_writer_write_items(w, sino, first, nb, j.c)) != MS_OK)
+          (st = ms_writer_write_items(w, sino, first, nb, j.c)) != MS_OK ||
+          (lf > 1 && (st = ms_writer_write_items(w, lowp, first, nb, j.low)) != MS_OK))
         goto done;
     } else {
       if ((st = ms_writer_write_items(w, img, first, nb, j.truth)) != MS_OK ||
@@ -406,6 +437,12 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
                          c.photons_per_mas * c.dose_mas, c.photons_per_mas * c.full_dose_mas, c.electronic_sd,
                          c.mu_water, c.mu_air, c.cutoff};
     if (st == MS_OK) st = set_attrs(w, sino, ss, 4, sk, sv, 10);
+    if (st == MS_OK && lf > 1) {
+      const char *ls[] = {"kind", ms_phantom_kind_name(p->kind), "modality", "ct", "units", "HU", "content",
+                          "FBP of the measured sinogram on a coarser grid (super-resolution input)"};
+      const double lv[] = {px * lf, px * lf, 0};
+      st = set_attrs(w, lowp, ls, 4, sp_k, lv, 3);
+    }
   } else {
     const char *s[] = {"kind", ms_phantom_kind_name(p->kind), "modality", ms_modality_name(p->modality), "units", "a.u.",
                        "content", "noise-free magnitude (the truth)"};
@@ -443,6 +480,7 @@ done:
   free(j.diag);
   free(inv);
   ms_ct_system_free(cs);
+  ms_ct_system_free(cs_lo);
   ms_mr_system_free(ms);
   return st;
 }
