@@ -13,7 +13,7 @@ cd "$root"
 
 # Build and run-time dependencies.
 pkgs=(gcc g++ make cmake pkg-config libc6-dev libgsl-dev libpng-dev libhdf5-dev libcjson-dev
-      libxxhash-dev libcmocka-dev zlib1g-dev libcairo2-dev hdf5-tools python3 python3-h5py
+      libfftw3-dev libxxhash-dev libcmocka-dev zlib1g-dev libcairo2-dev hdf5-tools python3 python3-h5py
       python3-numpy)
 # Used by tests: readers (nibabel), PyTorch reference parity, real tables, MRI,
 # FHIR schema validation (jsonschema), DICOM validation and readers

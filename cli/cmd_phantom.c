@@ -22,6 +22,7 @@
 
 #include "cli.h"
 #include "medsynth/dicom.h"
+#include "phantom_physics.h"
 #include "medsynth/io.h"
 #include "medsynth/nifti.h"
 #include "medsynth/parallel.h"
@@ -537,6 +538,8 @@ static int cmd_phantom(int argc, char **argv) {
       noise_free = 0, set_les = 0, set_organ = 0, set_lsize = 0, set_irr = 0, set_con = 0, set_rot = 0,
       set_scale = 0, set_el = 0, set_eg = 0, set_is = 0, set_isc = 0;
   const char *organ_name = NULL;
+  ms_cli_physics ph; /* --physics and its options, taken out of argv */
+  if (ms_cli_physics_extract(&argc, argv, &ph)) return MS_EXIT_USAGE;
   optind = 1;
   int c, li = -1;
   while ((li = -1, c = getopt_long(argc, argv, "n:o:h", k_opts, &li)) != -1) {
@@ -583,8 +586,8 @@ static int cmd_phantom(int argc, char **argv) {
       case OPT_FORCE: ro.force = 1; break;
       case 'o': ro.out = optarg; break;
       case 'h':
-      case OPT_HELP: fputs(k_usage, stdout); return MS_EXIT_OK;
-      default: fputs(k_usage, stderr); return MS_EXIT_USAGE;
+      case OPT_HELP: fputs(k_usage, stdout); fputs(ms_cli_physics_usage, stdout); return MS_EXIT_OK;
+      default: fputs(k_usage, stderr); fputs(ms_cli_physics_usage, stderr); return MS_EXIT_USAGE;
     }
     if (bad) {
       if (li >= 0)
@@ -664,6 +667,10 @@ static int cmd_phantom(int argc, char **argv) {
   if (set_is) p.augment.intensity_shift = ex.augment.intensity_shift;
   if (set_isc) p.augment.intensity_scale = ex.augment.intensity_scale;
   if (!ro.name) ro.name = ms_phantom_kind_name(k);
+  if (ph.kind && (ro.png_dir || ro.grid || ro.nifti_dir)) {
+    ms_cli_error("phantom", "--physics writes HDF5 only (no --png, --grid or --nifti)");
+    return MS_EXIT_USAGE;
+  }
   ms_diag d;
   ms_diag_init(&d);
   ms_status st = ms_phantom_params_check(&p, &d);
@@ -676,7 +683,8 @@ static int cmd_phantom(int argc, char **argv) {
   }
   if (st == MS_OK) {
     ms_cli_catch_signals();
-    st = run(&ro, &p, &d);
+    ms_cli_physics_run_opts pro = {ro.out, ro.name, ro.n, ro.seed, ro.threads, ro.force, ro.compression};
+    st = ph.kind ? ms_cli_physics_run(&ph, &pro, &p, set_dose, &d) : run(&ro, &p, &d);
   }
   if (st != MS_OK) {
     for (size_t i = 0; i < d.count; i++) {

@@ -57,6 +57,7 @@
 #include "medsynth/io.h"
 #include "medsynth/model.h"
 #include "medsynth/phantom.h"
+#include "medsynth/physics.h"
 #include "medsynth/records.h"
 #include "memsink.h"
 
@@ -907,6 +908,53 @@ static ms_status phantom_run(const nm_op *op, const char *dir, int threads, void
   return st;
 }
 
+/* Acquisition physics: a CT system (FFTW plans, filter) and one row's
+ * sinogram and low/full-dose reconstructions; an MR system (coil maps) and
+ * one row's k-space and reconstructions. */
+static ms_status physics_run(const nm_op *op, const char *dir, int threads, void **res, ms_diag *d) {
+  (void)op;
+  (void)dir;
+  (void)threads;
+  enum { N = 32 };
+  float truth[N * N];
+  for (int i = 0; i < N * N; i++) truth[i] = (float)((i % N - N / 2) * (i % N - N / 2) + (i / N - N / 2) * (i / N - N / 2) < 100 ? 40 : -1000);
+  ms_ct_params c;
+  ms_ct_params_init(&c, N, N, 2);
+  c.views = 32;
+  ms_ct_system *cs = NULL;
+  ms_mr_system *ms = NULL;
+  float *sino = NULL, low[N * N], full[N * N];
+  ms_mr_params m;
+  ms_mr_params_init(&m, N, N, 2);
+  m.coils = 2;
+  m.center_fraction = 0.125;
+  m.lowres_factor = 2;
+  float *k = malloc((size_t)2 * N * N * 2 * sizeof(float)), rss[N * N], zf[N * N], lowres[N * N / 4];
+  uint8_t mask[N];
+  uint64_t h = 0;
+  ms_status st = ms_ct_system_new(&cs, &c, d);
+  if (!st) {
+    sino = malloc(ms_ct_sinogram_len(cs) * sizeof(float));
+    st = ms_ct_acquire(cs, sino, low, full, truth, 1, 0, d);
+  }
+  if (!st) h = mix(mix(mix(h, sino, ms_ct_sinogram_len(cs) * sizeof(float)), low, sizeof low), full, sizeof full);
+  if (!st) st = ms_mr_system_new(&ms, &m, d);
+  ms_mr_output o = {k, mask, rss, zf, lowres};
+  if (!st) st = ms_mr_acquire(ms, &o, truth, 1, 0, d);
+  if (!st) h = mix(mix(mix(mix(h, k, (size_t)2 * N * N * 2 * sizeof(float)), mask, sizeof mask), rss, sizeof rss), zf, sizeof zf);
+  if (!st) h = mix(h, lowres, sizeof lowres);
+  ms_ct_system_free(cs);
+  ms_mr_system_free(ms);
+  free(sino);
+  free(k);
+  if (!st) {
+    hash_res *r = malloc(sizeof *r);
+    r->h = h;
+    *res = r;
+  }
+  return st;
+}
+
 /* Image fields of a spec: records drive phantom renders into one HDF5 file. */
 static ms_status images_run(const nm_op *op, const char *dir, int threads, void **res,
                             ms_diag *d) {
@@ -984,6 +1032,7 @@ static void test_nomem_phantom(void **state) {
   ms_spec *spec = load_text(k_images_spec);
   const nm_op ops[] = {
       {"phantom/batch", phantom_run, hash_digest, free, &p, NULL},
+      {"phantom/physics", physics_run, hash_digest, free, NULL, NULL},
       {"phantom/records", images_run, no_digest, no_release, spec, NULL},
       {"phantom/records-png", images_run, no_digest, no_release, spec, "png"},
       {"phantom/records-dicom", images_run, no_digest, no_release, spec, "dicom"},
