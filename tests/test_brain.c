@@ -1,0 +1,440 @@
+/* Tests of the atlas-based brain generator (gen/phantom/atlas.c, brain.c).
+ * ctest-labels: unit
+ *
+ * Needs Debian's mricron-data (the Colin27 and AAL templates); without it
+ * every case but the missing-atlas one is skipped with a message naming the
+ * package. Properties checked: the derived tissue volumes are plausible, the
+ * deformation never folds, every voxel has one label and the reported
+ * volumes are the label counts, noise-free intensities are a function of
+ * the label, contrast order follows the physics (WM > GM > CSF on T1w,
+ * reversed on T2w, CSF dark on FLAIR), age enlarges the ventricles, bytes do
+ * not depend on the thread count, a threshold cannot segment grey matter
+ * under domain randomisation, and nibabel reads our NIfTI at the right
+ * place in MNI space. */
+#include <math.h>
+#include <omp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <xxhash.h>
+
+#include "medsynth/brain.h"
+#include "medsynth/nifti.h"
+
+static ms_brain_atlas *g_atlas;
+
+static int have_atlas(void) {
+  if (g_atlas) return 1;
+  print_message("skipped: the brain atlas needs Debian's mricron-data package (%s/ch2.nii.gz)\n", MS_BRAIN_ATLAS_DIR);
+  return 0;
+}
+
+static int setup(void **state) {
+  (void)state;
+  if (access(MS_BRAIN_ATLAS_DIR "/ch2.nii.gz", R_OK)) return 0;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_status st = ms_brain_atlas_load(&g_atlas, NULL, &d);
+  if (st != MS_OK) {
+    char *t = ms_diag_format(&d);
+    fprintf(stderr, "%s", t ? t : "?");
+    free(t);
+  }
+  ms_diag_deinit(&d);
+  return st == MS_OK ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  ms_brain_atlas_free(g_atlas);
+  return 0;
+}
+
+/* A small, quick grid: 60 x 72 x 60 at 3 mm covers the whole head. */
+static ms_brain_params small(void) {
+  ms_brain_params p;
+  ms_brain_params_init(&p);
+  p.dims[0] = 60;
+  p.dims[1] = 72;
+  p.dims[2] = 60;
+  p.spacing_mm[0] = p.spacing_mm[1] = p.spacing_mm[2] = 3;
+  return p;
+}
+
+static void init(ms_brain_image *img, const ms_brain_params *p) {
+  ms_diag d;
+  ms_diag_init(&d);
+  assert_int_equal(ms_brain_image_init(img, p, &d), MS_OK);
+  ms_diag_deinit(&d);
+}
+
+static void gen(ms_brain_image *img, const ms_brain_params *p, uint64_t seed, uint64_t index) {
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_status st = ms_brain_generate(img, g_atlas, p, seed, index, &d);
+  if (st != MS_OK) {
+    char *t = ms_diag_format(&d);
+    print_error("%s", t ? t : "?");
+    free(t);
+  }
+  assert_int_equal(st, MS_OK);
+  ms_diag_deinit(&d);
+}
+
+static void test_brain_missing_atlas_names_the_package(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_brain_atlas *a = (ms_brain_atlas *)1;
+  assert_int_equal(ms_brain_atlas_load(&a, "/nonexistent/templates", &d), MS_ERR_NOTFOUND);
+  assert_null(a);
+  char *t = ms_diag_format(&d);
+  assert_non_null(strstr(t, "mricron-data"));
+  assert_non_null(strstr(t, "/nonexistent/templates/ch2.nii.gz"));
+  free(t);
+  ms_diag_deinit(&d);
+}
+
+/* Documented ranges (docs/phantoms.md): of the brain (all brain labels),
+ * grey matter 40..60 %, white matter 30..50 %, CSF incl. ventricles 5..20 %;
+ * every label present; 116 AAL regions with names. */
+static void test_brain_atlas_tissue_fractions(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  int dm[3];
+  const uint8_t *t = ms_brain_atlas_labels(g_atlas, MS_BRAIN_LABELS_TISSUE, dm);
+  const uint8_t *aal = ms_brain_atlas_labels(g_atlas, MS_BRAIN_LABELS_AAL, NULL);
+  size_t nv = (size_t)dm[0] * dm[1] * dm[2];
+  double n[256] = {0};
+  int seen[256] = {0};
+  for (size_t v = 0; v < nv; v++) {
+    assert_true(t[v] < MS_BRAIN_TISSUE_COUNT);
+    n[t[v]]++;
+    seen[aal[v]] = 1;
+    /* An AAL region lies inside the brain labels. */
+    if (aal[v]) assert_true(t[v] >= MS_BRAIN_CSF && t[v] <= MS_BRAIN_BRAINSTEM);
+  }
+  for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) assert_true(n[l] > 1000);
+  double gm = n[MS_BRAIN_CORTICAL_GM] + n[MS_BRAIN_DEEP_GM] + n[MS_BRAIN_CEREBELLAR_GM];
+  double wm = n[MS_BRAIN_WM] + n[MS_BRAIN_CEREBELLAR_WM] + n[MS_BRAIN_BRAINSTEM];
+  double csf = n[MS_BRAIN_CSF] + n[MS_BRAIN_VENTRICLE];
+  double brain = gm + wm + csf;
+  assert_true(gm / brain > 0.40 && gm / brain < 0.60);
+  assert_true(wm / brain > 0.30 && wm / brain < 0.50);
+  assert_true(csf / brain > 0.05 && csf / brain < 0.20);
+  assert_true(brain > 1.2e6 && brain < 2.0e6); /* mm^3: Colin27 is a large brain */
+  int regions = 0;
+  for (int l = 1; l < 256; l++)
+    if (seen[l]) {
+      regions++;
+      assert_non_null(ms_brain_label_name(g_atlas, MS_BRAIN_LABELS_AAL, l));
+    }
+  assert_int_equal(regions, 116);
+  assert_string_equal(ms_brain_label_name(g_atlas, MS_BRAIN_LABELS_AAL, 1), "Precentral_L");
+  char *js = ms_brain_label_table_json(g_atlas, MS_BRAIN_LABELS_TISSUE);
+  assert_non_null(strstr(js, "\"4\": \"lateral_ventricle\""));
+  free(js);
+}
+
+static void test_brain_deformation_is_invertible(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  ms_brain_params p = small();
+  p.deform_mm = 6; /* twice the default */
+  p.age_years = 95;
+  ms_brain_image img;
+  init(&img, &p);
+  for (uint64_t i = 0; i < 4; i++) {
+    gen(&img, &p, 7, i);
+    assert_true(img.min_jacobian > 0);
+    assert_true(img.min_jacobian < 1); /* it did deform */
+  }
+  ms_brain_image_deinit(&img);
+}
+
+static void test_brain_labels_exact_and_volumes_are_counts(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  for (int mode = 0; mode < MS_BRAIN_INTENSITY_COUNT; mode++) {
+    ms_brain_params p = small();
+    p.noise_free = 1;
+    p.intensity = (ms_brain_intensity)mode;
+    ms_brain_image img;
+    init(&img, &p);
+    gen(&img, &p, 3, 5);
+    double n[256] = {0};
+    for (size_t v = 0; v < img.n_voxels; v++) {
+      assert_true(img.labels[v] < MS_BRAIN_TISSUE_COUNT);
+      assert_true(img.image[v] == img.tissue_value[img.labels[v]]);
+      if (img.aal[v]) assert_true(img.labels[v] >= MS_BRAIN_CSF && img.labels[v] <= MS_BRAIN_BRAINSTEM);
+      n[img.labels[v]]++;
+    }
+    for (int l = 0; l < 256; l++) assert_true(n[l] * 27 == img.volume_mm3[l]);
+    ms_brain_image_deinit(&img);
+  }
+}
+
+static void test_brain_contrast_order_follows_physics(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  for (int f = 0; f < 2; f++) {
+    ms_brain_params p = small();
+    p.dims[2] = 1; /* one axial slice is enough for the values */
+    p.field_t = f ? 3 : 1.5;
+    ms_brain_image img;
+    float v[MS_BRAIN_CONTRAST_COUNT][MS_BRAIN_TISSUE_COUNT];
+    init(&img, &p);
+    for (int c = 0; c < MS_BRAIN_CONTRAST_COUNT; c++) {
+      p.contrast = (ms_brain_contrast)c;
+      gen(&img, &p, 1, 0);
+      memcpy(v[c], img.tissue_value, sizeof v[c]);
+    }
+    ms_brain_image_deinit(&img);
+    const float *t1 = v[MS_BRAIN_T1], *t2 = v[MS_BRAIN_T2], *fl = v[MS_BRAIN_FLAIR];
+    assert_true(t1[MS_BRAIN_WM] > t1[MS_BRAIN_CORTICAL_GM] && t1[MS_BRAIN_CORTICAL_GM] > t1[MS_BRAIN_CSF]);
+    assert_true(t2[MS_BRAIN_CSF] > t2[MS_BRAIN_CORTICAL_GM] && t2[MS_BRAIN_CORTICAL_GM] > t2[MS_BRAIN_WM]);
+    assert_true(fl[MS_BRAIN_CORTICAL_GM] > fl[MS_BRAIN_WM] && fl[MS_BRAIN_WM] > 10 * fl[MS_BRAIN_CSF]);
+  }
+}
+
+static void test_brain_age_enlarges_ventricles(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  ms_brain_params p = small();
+  ms_brain_image img;
+  init(&img, &p);
+  double vol[2];
+  for (int a = 0; a < 2; a++) {
+    p.age_years = a ? 80 : 25;
+    gen(&img, &p, 11, 2);
+    vol[a] = img.volume_mm3[MS_BRAIN_VENTRICLE];
+    assert_true(img.age_years == p.age_years);
+  }
+  ms_brain_image_deinit(&img);
+  print_message("lateral ventricles: %.1f ml at 25, %.1f ml at 80\n", vol[0] / 1000, vol[1] / 1000);
+  assert_true(vol[1] > 1.5 * vol[0]);
+}
+
+static uint64_t digest(const ms_brain_image *img) {
+  uint64_t h = XXH64(img->image, img->n_voxels * sizeof(float), 0);
+  h = XXH64(img->labels, img->n_voxels, h);
+  return XXH64(img->aal, img->n_voxels, h);
+}
+
+static void test_brain_bytes_identical_across_threads(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  ms_brain_params p = small();
+  ms_brain_image img;
+  init(&img, &p);
+  int saved = omp_get_max_threads();
+  uint64_t h[3];
+  for (int t = 0; t < 3; t++) {
+    omp_set_num_threads(t + 1);
+    gen(&img, &p, 99, 4);
+    h[t] = digest(&img);
+  }
+  omp_set_num_threads(saved);
+  assert_true(h[0] == h[1] && h[1] == h[2]);
+  /* Another subject differs. */
+  gen(&img, &p, 99, 5);
+  assert_true(digest(&img) != h[0]);
+  ms_brain_image_deinit(&img);
+}
+
+static int in_brain(int l) { return l >= MS_BRAIN_CSF && l <= MS_BRAIN_BRAINSTEM; }
+
+/* Dice of cortical GM against the brain voxels with lo <= value < hi. */
+static double interval_dice(const ms_brain_image *img, double lo, double hi) {
+  double tp = 0, sel = 0, ngm = 0;
+  for (size_t v = 0; v < img->n_voxels; v++) {
+    if (!in_brain(img->labels[v])) continue;
+    int g = img->labels[v] == MS_BRAIN_CORTICAL_GM, s = img->image[v] >= lo && img->image[v] < hi;
+    tp += g && s;
+    sel += s;
+    ngm += g;
+  }
+  return 2 * tp / (sel + ngm);
+}
+
+/* Best Dice of a two-sided threshold [lo, hi) for cortical GM over a
+ * 128-bin histogram of the brain voxels (exhaustive over bin pairs); the
+ * interval found goes to *blo, *bhi. */
+static double best_threshold_dice(const ms_brain_image *img, double *blo, double *bhi) {
+  enum { NB = 128 };
+  double lo = INFINITY, hi = -INFINITY;
+  for (size_t v = 0; v < img->n_voxels; v++) {
+    if (!in_brain(img->labels[v])) continue;
+    if (img->image[v] < lo) lo = img->image[v];
+    if (img->image[v] > hi) hi = img->image[v];
+  }
+  double w = (hi - lo) / NB + 1e-12, gm[NB] = {0}, all[NB] = {0}, ngm = 0;
+  for (size_t v = 0; v < img->n_voxels; v++) {
+    if (!in_brain(img->labels[v])) continue;
+    int b = (int)((img->image[v] - lo) / w);
+    b = b >= NB ? NB - 1 : b;
+    all[b]++;
+    if (img->labels[v] == MS_BRAIN_CORTICAL_GM) {
+      gm[b]++;
+      ngm++;
+    }
+  }
+  double best = 0;
+  for (int a = 0; a < NB; a++) {
+    double tp = 0, sel = 0;
+    for (int b = a; b < NB; b++) {
+      tp += gm[b];
+      sel += all[b];
+      double dice = 2 * tp / (sel + ngm);
+      if (dice > best) {
+        best = dice;
+        *blo = lo + a * w;
+        *bhi = b == NB - 1 ? INFINITY : lo + (b + 1) * w;
+      }
+    }
+  }
+  return best;
+}
+
+/* Under domain randomisation a threshold tuned on one subject fails on the
+ * others (their contrasts differ), and even tuned per subject it is not
+ * exact (texture, blur, bias, noise). With physics T1 at the same settings a
+ * tuned threshold transfers, which shows the measure discriminates. */
+static void test_brain_threshold_cannot_segment_grey_matter(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  enum { N = 8 };
+  double mean_best[2] = {0, 0}, mean_transfer[2] = {0, 0};
+  for (int mode = 0; mode < 2; mode++) {
+    ms_brain_params p = small();
+    p.intensity = mode ? MS_BRAIN_RANDOM : MS_BRAIN_PHYSICS;
+    ms_brain_image img;
+    init(&img, &p);
+    double lo0 = 0, hi0 = 0;
+    for (uint64_t i = 0; i < N; i++) {
+      gen(&img, &p, 5, i);
+      double lo, hi, dsc = best_threshold_dice(&img, &lo, &hi);
+      if (i == 0) {
+        lo0 = lo;
+        hi0 = hi;
+      } else {
+        mean_transfer[mode] += interval_dice(&img, lo0, hi0) / (N - 1);
+      }
+      mean_best[mode] += dsc / N;
+    }
+    ms_brain_image_deinit(&img);
+    print_message("%s: cortical GM Dice of the best threshold per subject %.3f, of subject 0's threshold on the "
+                  "others %.3f\n",
+                  mode ? "random" : "physics T1", mean_best[mode], mean_transfer[mode]);
+  }
+  assert_true(mean_best[1] < 0.95);
+  assert_true(mean_transfer[1] < 0.6);
+  assert_true(mean_transfer[0] > 0.7);
+}
+
+static void test_brain_rejects_bad_params(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_brain_params p;
+  ms_brain_params_init(&p);
+  p.dims[0] = 0;
+  p.field_t = 2;
+  p.deform_mm = -1;
+  assert_int_equal(ms_brain_params_check(&p, &d), MS_ERR_INVALID);
+  assert_true(d.n_errors >= 3);
+  ms_diag_clear(&d);
+  ms_brain_params_init(&p);
+  p.dims[0] = p.dims[1] = p.dims[2] = 4096;
+  assert_int_equal(ms_brain_params_check(&p, &d), MS_ERR_RANGE);
+  char *t = ms_diag_format(&d);
+  assert_non_null(strstr(t, "bytes allowed"));
+  free(t);
+  ms_diag_deinit(&d);
+  assert_int_equal(ms_brain_contrast_from_name("t3"), MS_BRAIN_CONTRAST_COUNT);
+  assert_int_equal(ms_brain_contrast_from_name("flair"), MS_BRAIN_FLAIR);
+  assert_int_equal(ms_brain_labelset_from_name("brodmann"), MS_BRAIN_LABELSET_COUNT);
+  assert_int_equal(ms_brain_intensity_from_name("random"), MS_BRAIN_RANDOM);
+}
+
+/* Undeformed subject written as NIfTI with the grid centre at its MNI
+ * position: nibabel's world coordinates of each output voxel must land on
+ * the same AAL label in the atlas file. */
+static void test_brain_nifti_read_by_nibabel(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  if (access("/usr/bin/python3", X_OK) || system("/usr/bin/python3 -c 'import nibabel' 2>/dev/null")) {
+    print_message("skipped: /usr/bin/python3 with nibabel (python3-nibabel) not found\n");
+    return;
+  }
+  ms_brain_params p;
+  ms_brain_params_init(&p);
+  p.dims[0] = 70;
+  p.dims[1] = 80;
+  p.dims[2] = 60;
+  p.spacing_mm[0] = 2;
+  p.spacing_mm[1] = 2.5;
+  p.spacing_mm[2] = 3;
+  p.slice_z_mm = 5;
+  p.deform_mm = p.rotate_deg = p.scale_sd = p.shift_mm = 0;
+  p.age_years = 25;
+  p.noise_free = 1;
+  ms_brain_image img;
+  init(&img, &p);
+  gen(&img, &p, 1, 0);
+  ms_nifti_desc n;
+  ms_nifti_desc_init(&n);
+  n.dtype = MS_NIFTI_UINT8;
+  for (int a = 0; a < 3; a++) {
+    n.dim[a] = p.dims[a];
+    n.pixdim[a] = p.spacing_mm[a];
+  }
+  ms_brain_origin(g_atlas, &p, n.origin_mm);
+  char path[512], cmd[1400];
+  snprintf(path, sizeof path, "%s/test_brain_aal_%d.nii.gz", MS_BINARY_DIR, (int)getpid());
+  ms_diag d;
+  ms_diag_init(&d);
+  assert_int_equal(ms_nifti_write(path, &n, img.aal, &d), MS_OK);
+  ms_diag_deinit(&d);
+  ms_brain_image_deinit(&img);
+  snprintf(cmd, sizeof cmd,
+           "/usr/bin/python3 -c \""
+           "import nibabel as nib, numpy as np\n"
+           "o = nib.load('%s'); a = nib.load('%s/aal.nii.gz')\n"
+           "lo = np.asanyarray(o.dataobj); la = np.asanyarray(a.dataobj)\n"
+           "assert lo.shape == (70, 80, 60), lo.shape\n"
+           "ijk = np.indices(lo.shape).reshape(3, -1)\n"
+           "w = o.affine @ np.vstack([ijk, np.ones(ijk.shape[1])])\n"
+           "v = np.floor(np.linalg.inv(a.affine) @ w + 0.5)[:3].astype(int)\n"
+           "ok = np.all((v >= 0) & (v < np.array(la.shape)[:, None]), 0)\n"
+           "got = lo.reshape(-1)[ok]; want = la[v[0][ok], v[1][ok], v[2][ok]]\n"
+           "agree = np.mean(got == want); print('nibabel agreement', agree, (got > 0).sum())\n"
+           "assert agree > 0.999 and (got > 0).sum() > 20000\n"
+           "\"",
+           path, MS_BRAIN_ATLAS_DIR);
+  int rc = system(cmd);
+  unlink(path);
+  assert_int_equal(rc, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_brain_missing_atlas_names_the_package),
+      cmocka_unit_test(test_brain_atlas_tissue_fractions),
+      cmocka_unit_test(test_brain_deformation_is_invertible),
+      cmocka_unit_test(test_brain_labels_exact_and_volumes_are_counts),
+      cmocka_unit_test(test_brain_contrast_order_follows_physics),
+      cmocka_unit_test(test_brain_age_enlarges_ventricles),
+      cmocka_unit_test(test_brain_bytes_identical_across_threads),
+      cmocka_unit_test(test_brain_threshold_cannot_segment_grey_matter),
+      cmocka_unit_test(test_brain_rejects_bad_params),
+      cmocka_unit_test(test_brain_nifti_read_by_nibabel),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
