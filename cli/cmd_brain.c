@@ -400,7 +400,10 @@ int ms__cli_phantom_brain(int argc, char **argv) {
     fputs(k_usage, stderr);
     return MS_EXIT_USAGE;
   }
-  if (size > 0) width = height = size;
+  if (size > 0) {
+    if (width < 0) width = size;
+    if (height < 0) height = size;
+  }
   double dm[3] = {width > 0 ? width : 181, height > 0 ? height : 217, depth > 0 ? depth : 181};
   for (int i = 0; i < 3; i++) p.dims[i] = dm[i] >= 1 && dm[i] <= 4096 && dm[i] == (int)dm[i] ? (int)dm[i] : 0;
   p.spacing_mm[0] = p.spacing_mm[1] = spacing;
