@@ -2,8 +2,8 @@
  * nearest-neighbour labels, MR physics or randomised intensities, bias
  * field, blur, Rician noise (medsynth/brain.h; docs/phantoms.md, "Brain").
  *
- * Deformation. The stationary velocity v lives on a fixed 64^3 grid of 4 mm
- * nodes centred on the brain (the "field grid", +-126 mm, independent of the
+ * Deformation. The stationary velocity v lives on a fixed 32^3 grid of 8 mm
+ * nodes centred on the brain (the "field grid", +-124 mm, independent of the
  * output size so one subject renders at any resolution). v is a trilinear
  * upsampling of independent normals (sd deform_mm) on a control grid of
  * deform_spacing_mm, smoothed by a Gaussian of sd deform_spacing_mm / 4,
@@ -34,8 +34,9 @@
 #include "medsynth/rng.h"
 #include "phantom/brain_internal.h"
 
-#define FG 64        /* field grid nodes per axis */
-#define FG_MM 4.0    /* node spacing */
+#define FG 32        /* field grid nodes per axis */
+#define FG_MM 8.0    /* node spacing */
+#define NC_MAX 17    /* control nodes per axis at the smallest spacing, 16 mm */
 #define FG_ORIGIN (-0.5 * (FG - 1) * FG_MM)
 #define FG_N ((size_t)FG * FG * FG)
 #define SQUARINGS 6
@@ -44,6 +45,7 @@
 
 typedef struct {
   float *u, *tmp, *aux; /* 3 x FG_N each: displacement, work, age term */
+  double *ctrl;         /* 3 x NC_MAX^3 control-point velocities */
   float *work;          /* n_voxels: blur ping-pong */
   double *counts;       /* D x MS_BRAIN_TISSUE_COUNT */
   double *jmin;         /* FG per-plane Jacobian minima */
@@ -138,7 +140,7 @@ static ms_status bytes_of(const ms_brain_params *p, size_t *nv, size_t *bytes) {
   }
   if (n > SIZE_MAX / 16) return MS_ERR_RANGE;
   *nv = n;
-  *bytes = n * 10 + (size_t)p->dims[2] * MS_BRAIN_TISSUE_COUNT * sizeof(double) + 9 * FG_N * sizeof(float);
+  *bytes = n * 10 + (size_t)p->dims[2] * MS_BRAIN_TISSUE_COUNT * sizeof(double) + 9 * FG_N * sizeof(float) + 3 * NC_MAX * NC_MAX * NC_MAX * sizeof(double);
   return MS_OK;
 }
 
@@ -199,6 +201,7 @@ ms_status ms_brain_image_init(ms_brain_image *img, const ms_brain_params *p, ms_
     s->u = ms__malloc(3 * FG_N * sizeof(float));
     s->tmp = ms__malloc(3 * FG_N * sizeof(float));
     s->aux = ms__malloc(3 * FG_N * sizeof(float));
+    s->ctrl = ms__malloc(3 * NC_MAX * NC_MAX * NC_MAX * sizeof(double));
     s->work = ms__malloc(nv * sizeof(float));
     s->counts = ms__malloc((size_t)p->dims[2] * MS_BRAIN_TISSUE_COUNT * sizeof(double));
     s->jmin = ms__malloc(FG * sizeof(double));
@@ -206,7 +209,7 @@ ms_status ms_brain_image_init(ms_brain_image *img, const ms_brain_params *p, ms_
   img->image = ms__malloc(nv * sizeof(float));
   img->labels = ms__malloc(nv);
   img->aal = ms__malloc(nv);
-  if (!s || !s->u || !s->tmp || !s->aux || !s->work || !s->counts || !s->jmin || !img->image || !img->labels || !img->aal) {
+  if (!s || !s->u || !s->tmp || !s->aux || !s->ctrl || !s->work || !s->counts || !s->jmin || !img->image || !img->labels || !img->aal) {
     ms_brain_image_deinit(img);
     return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for a %dx%dx%d brain volume", p->dims[0],
                        p->dims[1], p->dims[2]);
@@ -224,6 +227,7 @@ void ms_brain_image_deinit(ms_brain_image *img) {
     free(s->u);
     free(s->tmp);
     free(s->aux);
+    free(s->ctrl);
     free(s->work);
     free(s->counts);
     free(s->jmin);
@@ -267,6 +271,7 @@ typedef struct {
   ms_rng_key kvel;
   uint64_t index;
   int nc;
+  const double *ctrl; /* [node][3] */
   double k_age;
   float *u, *tmp, *aux;
   const float *src;
@@ -301,8 +306,7 @@ static void velocity_planes(void *vc, size_t k0, size_t k1) {
             double w = (dx ? q[0] : 1 - q[0]) * (dy ? q[1] : 1 - q[1]) * (dz ? q[2] : 1 - q[2]);
             uint64_t node = ((uint64_t)(q0[2] + dz) * (uint64_t)nc + (uint64_t)(q0[1] + dy)) * (uint64_t)nc +
                             (uint64_t)(q0[0] + dx);
-            for (int comp = 0; comp < 3; comp++)
-              v[comp] += w * c->p->deform_mm * ms_rng_normal(c->kvel, c->index, node * 3 + (uint64_t)comp);
+            for (int comp = 0; comp < 3; comp++) v[comp] += w * c->ctrl[node * 3 + (uint64_t)comp];
           }
         }
         for (int s = 0; s < 2 && c->k_age > 0; s++) {
@@ -395,6 +399,10 @@ static double build_field(field_ctx *c, scratch *s) {
   c->tmp = s->tmp;
   c->aux = s->aux;
   c->jmin = s->jmin;
+  size_t nctrl = 3 * (size_t)c->nc * (size_t)c->nc * (size_t)c->nc;
+  for (size_t q = 0; q < nctrl && c->p->deform_mm > 0; q++)
+    s->ctrl[q] = c->p->deform_mm * ms_rng_normal(c->kvel, c->index, q);
+  c->ctrl = s->ctrl;
   ms__parallel_range(FG, 1, velocity_planes, c);
   double sigma = c->p->deform_spacing_mm / 4 / FG_MM, sum = 0;
   c->krad = (int)ceil(3 * sigma);
