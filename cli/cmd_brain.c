@@ -9,9 +9,9 @@
  *                       smallest Jacobian determinant, volume of every tissue label
  * with spacing, contrast, intensity mode and both label tables as attributes.
  *
- * Images are rendered one at a time, each by all --threads (the work inside
- * one volume is split by rows), and written in index order: memory is one
- * volume whatever N, and the bytes do not depend on --threads. Any error or
+ * Images are rendered --threads at a time, one per thread, and written in
+ * index order: memory is --threads volumes whatever N, and the bytes do not
+ * depend on --threads (an image is a pure function of its index). Any error or
  * SIGINT/SIGTERM (polled between images) aborts the writer and the staged
  * --nifti/--grid outputs. */
 #include <getopt.h>
@@ -25,6 +25,7 @@
 #include "medsynth/brain.h"
 #include "medsynth/io.h"
 #include "medsynth/nifti.h"
+#include "medsynth/parallel.h"
 #include "medsynth/png.h"
 #include "medsynth/table.h"
 #include "medsynth/version.h"
@@ -159,11 +160,35 @@ static ms_status write_nifti(const brain_opts *o, const ms_brain_atlas *a, const
 
 enum { S_IMAGE, S_AGE, S_HEAD, S_JAC, S_VOL0 };
 
+/* A batch of --threads subjects rendered side by side (one per thread; the
+ * library's parallel work inside each then runs on that thread), into
+ * buffers of their own, written afterwards in index order. */
+typedef struct {
+  ms_status st;
+  ms_diag d;
+} gen_item;
+
+typedef struct {
+  const ms_brain_atlas *a;
+  const ms_brain_params *p;
+  uint64_t seed, first;
+  ms_brain_image *imgs;
+  gen_item *items;
+} gen_batch;
+
+static void gen_one(void *ctx, size_t b, size_t worker) {
+  (void)worker;
+  gen_batch *g = ctx;
+  ms_diag_init(&g->items[b].d);
+  g->items[b].st = ms_brain_generate(&g->imgs[b], g->a, g->p, g->seed, g->first + b, &g->items[b].d);
+}
+
 static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d) {
   brain_opts o = *oi;
   ms_brain_atlas *a = NULL;
-  ms_brain_image img;
-  memset(&img, 0, sizeof img);
+  int T = o.threads;
+  ms_brain_image *imgs = calloc((size_t)T, sizeof *imgs);
+  gen_item *items = calloc((size_t)T, sizeof *items);
   ms_writer *w = NULL;
   ms_cli_outputs outs = {0};
   ms_chunk *sc = NULL;
@@ -172,8 +197,13 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
   char *vol_names[MS_BRAIN_TISSUE_COUNT] = {0};
   ms_status st;
   if ((st = ms_brain_params_check(p, d)) != MS_OK) return st;
-  if ((st = ms_brain_atlas_load(&a, o.atlas_dir, d)) != MS_OK) return st;
-  if ((st = ms_brain_image_init(&img, p, d)) != MS_OK) goto done;
+  if (!imgs || !items) {
+    st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+    goto done;
+  }
+  if ((st = ms_brain_atlas_load(&a, o.atlas_dir, d)) != MS_OK) goto done;
+  for (int t = 0; t < T; t++)
+    if ((st = ms_brain_image_init(&imgs[t], p, d)) != MS_OK) goto done;
   size_t plane = (size_t)p->dims[0] * p->dims[1], n_grid = o.grid ? (o.n < 64 ? (size_t)o.n : 64) : 0;
   if (n_grid && (!(gimg = malloc(n_grid * plane * sizeof(float))) || !(gmask = malloc(n_grid * plane)))) {
     st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the contact sheet");
@@ -232,32 +262,50 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
   ms_cli_progress prog;
   ms_cli_progress_init(&prog, "brain", o.n);
   const ms_cancel_flag *cancel = ms_cli_cancel_flag();
-  for (uint64_t i = 0; i < o.n; i++) {
+  gen_batch gb = {a, p, o.seed, 0, imgs, items};
+  for (uint64_t first = 0; first < o.n; first += (uint64_t)T) {
     if (ms_cli_signal() || (cancel && *cancel)) {
       st = ms_diag_add(d, MS_ERR_CANCELLED, NULL, 0, 0, NULL, "cancelled");
       goto done;
     }
-    if ((st = ms_brain_generate(&img, a, p, o.seed, i, d)) != MS_OK) goto done;
-    if ((st = ms_writer_write_items(w, ipath, i, 1, img.image)) != MS_OK ||
-        (st = ms_writer_write_items(w, mpath, i, 1, img.labels)) != MS_OK ||
-        (st = ms_writer_write_items(w, apath, i, 1, img.aal)) != MS_OK)
-      goto done;
-    ms_chunk_reset(sc);
-    sc->first_row = i;
-    sc->n_rows = 1;
-    ((int64_t *)sc->cols[S_IMAGE].data)[0] = (int64_t)i;
-    ((double *)sc->cols[S_AGE].data)[0] = img.age_years;
-    ((double *)sc->cols[S_HEAD].data)[0] = img.head_scale;
-    ((double *)sc->cols[S_JAC].data)[0] = img.min_jacobian;
-    for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) ((double *)sc->cols[S_VOL0 + l].data)[0] = img.volume_mm3[l];
-    if ((st = sink.write_chunk(sink.ctx, sc)) != MS_OK) goto done;
-    if (i < n_grid) {
-      size_t mid = (size_t)(p->dims[2] / 2) * plane;
-      memcpy(gimg + i * plane, img.image + mid, plane * sizeof(float));
-      memcpy(gmask + i * plane, img.labels + mid, plane);
+    size_t nb = o.n - first < (uint64_t)T ? (size_t)(o.n - first) : (size_t)T;
+    gb.first = first;
+    ms_parallel_for(nb, T, gen_one, &gb);
+    for (size_t b = 0; b < nb; b++) {
+      if (items[b].st != MS_OK && st == MS_OK) {
+        st = items[b].st;
+        for (size_t e = 0; e < items[b].d.count; e++) {
+          const ms_diag_entry *en = &items[b].d.entries[e];
+          ms_diag_add(d, en->status, en->file, en->line, en->column, en->where, "%s", en->message);
+        }
+      }
+      ms_diag_deinit(&items[b].d);
     }
-    if (o.nifti_dir && (st = write_nifti(&o, a, p, &img, i, d)) != MS_OK) goto done;
-    ms_cli_progress_update(&prog, i + 1);
+    if (st != MS_OK) goto done;
+    for (size_t b = 0; b < nb; b++) {
+      uint64_t i = first + b;
+      const ms_brain_image *im = &imgs[b];
+      if ((st = ms_writer_write_items(w, ipath, i, 1, im->image)) != MS_OK ||
+          (st = ms_writer_write_items(w, mpath, i, 1, im->labels)) != MS_OK ||
+          (st = ms_writer_write_items(w, apath, i, 1, im->aal)) != MS_OK)
+        goto done;
+      ms_chunk_reset(sc);
+      sc->first_row = i;
+      sc->n_rows = 1;
+      ((int64_t *)sc->cols[S_IMAGE].data)[0] = (int64_t)i;
+      ((double *)sc->cols[S_AGE].data)[0] = im->age_years;
+      ((double *)sc->cols[S_HEAD].data)[0] = im->head_scale;
+      ((double *)sc->cols[S_JAC].data)[0] = im->min_jacobian;
+      for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) ((double *)sc->cols[S_VOL0 + l].data)[0] = im->volume_mm3[l];
+      if ((st = sink.write_chunk(sink.ctx, sc)) != MS_OK) goto done;
+      if (i < n_grid) {
+        size_t mid = (size_t)(p->dims[2] / 2) * plane;
+        memcpy(gimg + i * plane, im->image + mid, plane * sizeof(float));
+        memcpy(gmask + i * plane, im->labels + mid, plane);
+      }
+      if (o.nifti_dir && (st = write_nifti(&o, a, p, im, i, d)) != MS_OK) goto done;
+    }
+    ms_cli_progress_update(&prog, first + nb);
   }
   ms_cli_progress_done(&prog);
   if ((st = sink.end_table(sink.ctx, sname)) != MS_OK) goto done;
@@ -303,7 +351,10 @@ done:
   for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) free(vol_names[l]);
   free(gimg);
   free(gmask);
-  ms_brain_image_deinit(&img);
+  if (imgs)
+    for (int t = 0; t < T; t++) ms_brain_image_deinit(&imgs[t]);
+  free(imgs);
+  free(items);
   ms_brain_atlas_free(a);
   return st;
 }

@@ -4,7 +4,7 @@
 # counts, AAL masks inside the brain labels, and NIfTI files that nibabel
 # reads with the HDF5 data at the MNI position of the atlas.
 set -euo pipefail
-ms=$1
+ms=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 if [ ! -r /usr/share/mricron/templates/ch2.nii.gz ]; then
   echo "skipped: the brain phantom needs Debian's mricron-data package"
   exit 0
@@ -65,3 +65,23 @@ for i in range(2):
     assert np.all(np.abs(centre[:3] - np.array([0, -18, 10])) < 15), centre
 print("brain phantom ok")
 PY
+
+# --- commands from docs/phantoms.md, "Brain" ---
+cd "$tmp"
+"$ms" phantom --kind brain -n 2 --seed 1 -o brain.h5 --nifti brain_nii
+"$ms" phantom --kind brain --modality flair --depth 1 --size 256 --spacing 0.9 --age 75 -n 16 -o flair.h5 --grid flair.png
+"$ms" phantom --kind brain --intensities random --size 128 --depth 30 --spacing 1.5 --slice-mm 5 --blur-z 2 -n 8 -o dr.h5
+# --- end ---
+/usr/bin/python3 - <<'PY'
+import h5py, numpy as np
+with h5py.File("brain.h5") as f:
+    assert f["/images/brain"].shape == (2, 1, 181, 217, 181)
+    assert f["/masks/brain_aal"][:].max() == 116 or f["/masks/brain_aal"][:].max() > 100
+with h5py.File("flair.h5") as f:
+    assert f["/images/brain"].shape == (16, 1, 256, 256)
+    assert (f["/tables/brain_subjects"]["age_years"] == 75).all()
+with h5py.File("dr.h5") as f:
+    assert f["/masks/brain"].shape == (8, 1, 30, 128, 128)
+print("brain docs examples ok")
+PY
+[ -s brain_nii/aal_00001.nii.gz ] && [ -s flair.png ]
