@@ -20,11 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <xxhash.h>
 
 #include "medsynth/brain.h"
+#include "medsynth/faultsim.h"
 #include "medsynth/nifti.h"
 
 static ms_brain_atlas *g_atlas;
@@ -423,6 +425,117 @@ static void test_brain_nifti_read_by_nibabel(void **state) {
   assert_int_equal(rc, 0);
 }
 
+/* ---- allocation failures on a small synthetic atlas ---- */
+
+/* Writes a 20 x 24 x 20 head (scalp shell, brain ball with WM core, GM and
+ * CSF rims, three AAL regions) in the mricron-data file layout. */
+static void write_fake_atlas(const char *dir) {
+  enum { W = 20, H = 24, D = 20 };
+  static uint8_t t1[D][H][W], bet[D][H][W], aal[D][H][W];
+  for (int k = 0; k < D; k++)
+    for (int j = 0; j < H; j++)
+      for (int i = 0; i < W; i++) {
+        double r = sqrt((i - 9.5) * (i - 9.5) + (j - 11.5) * (j - 11.5) + (k - 9.5) * (k - 9.5));
+        uint8_t b = r < 5 ? 110 : r < 6.5 ? 85 : r < 7.5 ? 50 : 0;
+        bet[k][j][i] = b;
+        t1[k][j][i] = b ? b : r < 8.5 ? 30 : r < 9.5 ? 150 : 0;
+        aal[k][j][i] = !b || b == 50 ? 0 : k < 6 ? 91 : r < 2.5 ? 71 : 1;
+      }
+  ms_nifti_desc n;
+  ms_nifti_desc_init(&n);
+  n.dtype = MS_NIFTI_UINT8;
+  n.dim[0] = W;
+  n.dim[1] = H;
+  n.dim[2] = D;
+  const char *names[3] = {"ch2.nii.gz", "ch2bet.nii.gz", "aal.nii.gz"};
+  const void *data[3] = {t1, bet, aal};
+  ms_diag d;
+  ms_diag_init(&d);
+  char path[600];
+  for (int f = 0; f < 3; f++) {
+    snprintf(path, sizeof path, "%s/%s", dir, names[f]);
+    assert_int_equal(ms_nifti_write(path, &n, data[f], &d), MS_OK);
+  }
+  ms_diag_deinit(&d);
+  snprintf(path, sizeof path, "%s/aal.nii.txt", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("1 Precentral_L 2001\n71 Caudate_L 7001\n91 Cerebelum_Crus1_L 9001\n", f);
+  fclose(f);
+}
+
+/* Load, allocate, render: the digest of everything produced, or 0. */
+static ms_status nomem_op(const char *dir, uint64_t *h, ms_diag *d) {
+  ms_brain_atlas *a = NULL;
+  ms_brain_image img;
+  memset(&img, 0, sizeof img);
+  ms_status st = ms_brain_atlas_load(&a, dir, d);
+  ms_brain_params p;
+  ms_brain_params_init(&p);
+  p.dims[0] = p.dims[1] = p.dims[2] = 12;
+  p.spacing_mm[0] = p.spacing_mm[1] = p.spacing_mm[2] = 1.5;
+  if (st == MS_OK) st = ms_brain_image_init(&img, &p, d);
+  if (st == MS_OK) st = ms_brain_generate(&img, a, &p, 1, 0, d);
+  char *js = NULL;
+  if (st == MS_OK && !(js = ms_brain_label_table_json(a, MS_BRAIN_LABELS_AAL)))
+    st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory (label table)");
+  if (st == MS_OK) {
+    *h = XXH64(js, strlen(js), digest(&img));
+    *h = XXH64(img.volume_mm3, sizeof img.volume_mm3, *h);
+  }
+  free(js);
+  ms_brain_image_deinit(&img);
+  ms_brain_atlas_free(a);
+  return st;
+}
+
+static void test_brain_allocation_failures(void **state) {
+  (void)state;
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/test_brain_atlas_%d", MS_BINARY_DIR, (int)getpid());
+  assert_int_equal(mkdir(dir, 0755), 0);
+  write_fake_atlas(dir);
+  int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  ms_diag d;
+  ms_diag_init(&d);
+  uint64_t ref = 0;
+  assert_int_equal(nomem_op(dir, &ref, &d), MS_OK);
+  ms_diag_deinit(&d);
+  long runs = 0;
+  for (int repeat = 1; repeat >= -1; repeat -= 2)
+    for (long i = 0;; i++) {
+      uint64_t h = 0;
+      ms_diag_init(&d);
+      ms_faultsim_config(i, repeat);
+      ms_status st = nomem_op(dir, &h, &d);
+      long failed = ms_faultsim_failures();
+      ms_faultsim_config(-1, 0);
+      runs++;
+      if (st == MS_OK) {
+        assert_true(h == ref);
+      } else {
+        char *t = ms_diag_format(&d);
+        if (st != MS_ERR_NOMEM || !strstr(t, "out of memory")) print_error("allocation %ld: %s", i, t);
+        assert_int_equal(st, MS_ERR_NOMEM);
+        assert_non_null(strstr(t, "out of memory"));
+        free(t);
+        assert_true(failed > 0);
+      }
+      ms_diag_deinit(&d);
+      if (failed == 0) break;
+    }
+  omp_set_num_threads(saved);
+  print_message("allocation failures: %ld runs\n", runs);
+  const char *files[4] = {"ch2.nii.gz", "ch2bet.nii.gz", "aal.nii.gz", "aal.nii.txt"};
+  char path[600];
+  for (int f = 0; f < 4; f++) {
+    snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+    unlink(path);
+  }
+  rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_brain_missing_atlas_names_the_package),
@@ -435,6 +548,7 @@ int main(void) {
       cmocka_unit_test(test_brain_threshold_cannot_segment_grey_matter),
       cmocka_unit_test(test_brain_rejects_bad_params),
       cmocka_unit_test(test_brain_nifti_read_by_nibabel),
+      cmocka_unit_test(test_brain_allocation_failures),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
