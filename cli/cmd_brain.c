@@ -196,7 +196,7 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
   uint8_t *gmask = NULL;
   char *vol_names[MS_BRAIN_TISSUE_COUNT] = {0};
   ms_status st;
-  if ((st = ms_brain_params_check(p, d)) != MS_OK) return st;
+  if ((st = ms_brain_params_check(p, d)) != MS_OK) goto done;
   if (!imgs || !items) {
     st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
     goto done;

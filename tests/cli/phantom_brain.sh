@@ -72,6 +72,9 @@ cd "$tmp"
 "$ms" phantom --kind brain --modality flair --depth 1 --size 256 --spacing 0.9 --age 75 -n 16 -o flair.h5 --grid flair.png
 "$ms" phantom --kind brain --intensities random --size 128 --depth 30 --spacing 1.5 --slice-mm 5 --blur-z 2 -n 8 -o dr.h5
 # --- end ---
+# --- the README's command ---
+mkdir readme && (cd readme && "$ms" phantom --kind brain --modality flair --age 75 --depth 1 -n 16 -o brain.h5 --grid brain.png)
+[ -s readme/brain.png ]
 /usr/bin/python3 - <<'PY'
 import h5py, numpy as np
 with h5py.File("brain.h5") as f:
