@@ -327,25 +327,28 @@ static void velocity_planes(void *vc, size_t k0, size_t k1) {
       }
 }
 
-/* Separable Gaussian along c->axis, src -> dst, one task per z-plane. */
-static void smooth_planes(void *vc, size_t k0, size_t k1) {
+/* Separable Gaussian along c->axis, src -> dst (borders clamped). Task t
+ * is the slab of lines at coordinate t of the last axis other than c->axis;
+ * each line is copied with its clamped margins into a buffer first. */
+static void smooth_lines(void *vc, size_t t0, size_t t1) {
   field_ctx *c = vc;
-  long stride = c->axis == 0 ? 1 : c->axis == 1 ? FG : (long)FG * FG;
-  for (size_t k = k0; k < k1; k++)
-    for (int j = 0; j < FG; j++)
-      for (int i = 0; i < FG; i++) {
-        int pos = c->axis == 0 ? i : c->axis == 1 ? j : (int)k;
-        size_t n = ((size_t)k * FG + j) * FG + i;
-        for (int comp = 0; comp < 3; comp++) {
+  const size_t st[3] = {1, FG, (size_t)FG * FG};
+  int ax = c->axis, o1 = ax == 0 ? 1 : 0, o2 = ax == 2 ? 1 : 2, r = c->krad;
+  float buf[FG + 64];
+  for (size_t t = t0; t < t1; t++)
+    for (int q = 0; q < FG; q++) {
+      size_t base = t * st[o2] + (size_t)q * st[o1];
+      for (int comp = 0; comp < 3; comp++) {
+        const float *src = c->src + comp * FG_N + base;
+        float *dst = c->dst + comp * FG_N + base;
+        for (int p = -r; p < FG + r; p++) buf[p + r] = src[(size_t)(p < 0 ? 0 : p > FG - 1 ? FG - 1 : p) * st[ax]];
+        for (int p = 0; p < FG; p++) {
           double acc = 0;
-          for (int t = -c->krad; t <= c->krad; t++) {
-            int q = pos + t;
-            q = q < 0 ? 0 : q > FG - 1 ? FG - 1 : q;
-            acc += c->kern[t + c->krad] * c->src[comp * FG_N + (size_t)((long)n + (long)(q - pos) * stride)];
-          }
-          c->dst[comp * FG_N + n] = (float)acc;
+          for (int m = 0; m <= 2 * r; m++) acc += c->kern[m] * buf[p + m];
+          dst[(size_t)p * st[ax]] = (float)acc;
         }
       }
+    }
 }
 
 /* u = (u + aux) / 2^SQUARINGS, in place. */
@@ -414,7 +417,7 @@ static double build_field(field_ctx *c, scratch *s) {
     c->axis = axis;
     c->src = bufs[axis];
     c->dst = bufs[axis + 1];
-    ms__parallel_range(FG, 1, smooth_planes, c);
+    ms__parallel_range(FG, 1, smooth_lines, c);
   }
   ms__parallel_range(FG, 1, finish_planes, c);
   for (int q = 0; q < SQUARINGS; q++) {
