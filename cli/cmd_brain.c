@@ -6,7 +6,8 @@
  *   /masks/<name>       uint8 tissue labels, same shape
  *   /masks/<name>_aal   uint8 AAL regions, same shape
  *   /tables/<name>_subjects  one row per image: realised age, head scale,
- *                       smallest Jacobian determinant, volume of every tissue label
+ *                       smallest Jacobian determinant, tumour lobe and diameter,
+ *                       volume of every tissue label
  * with spacing, contrast, intensity mode and both label tables as attributes.
  *
  * Images are rendered --threads at a time, one per thread, and written in
@@ -48,6 +49,10 @@ static const char *k_usage =
     "  --seed K            seed (default 0)\n"
     "  --age Y             age in years (default: drawn 20..85); enlarges the ventricles\n"
     "  --head-scale X      head size factor 0.7..1.3 (default 1)\n"
+    "  --tumour            one tumour per subject (necrotic core, enhancing rim, oedema)\n"
+    "  --tumour-lobe L     any (default), frontal, parietal, temporal or occipital\n"
+    "  --tumour-size MM    rim diameter 10..70 (default: drawn 20..50)\n"
+    "  --gadolinium        post-contrast: the enhancing rim is bright on T1\n"
     "  --deform MM         sd of the random velocity field (default 3; 0 = off)\n"
     "  --deform-spacing MM control point spacing (default 32)\n"
     "  --rotate DEG        rotation range per axis (default 8)\n"
@@ -67,7 +72,7 @@ static const char *k_usage =
 enum {
   B_KIND = 256, B_MOD, B_INT, B_FIELD, B_SEQ, B_TR, B_TE, B_TI, B_FLIP, B_SIZE, B_WIDTH, B_HEIGHT, B_DEPTH,
   B_SPACING, B_SLICE_MM, B_SLICE_Z, B_SEED, B_AGE, B_HEAD, B_DEFORM, B_DSPACING, B_ROT, B_BIAS, B_BLUR, B_BLURZ,
-  B_NOISE, B_NOISEFREE, B_ATLAS, B_THREADS, B_NAME, B_NIFTI, B_GRID, B_COMP, B_FORCE, B_HELP
+  B_NOISE, B_NOISEFREE, B_TUMOUR, B_TLOBE, B_TSIZE, B_GD, B_ATLAS, B_THREADS, B_NAME, B_NIFTI, B_GRID, B_COMP, B_FORCE, B_HELP
 };
 
 static const struct option k_opts[] = {
@@ -80,7 +85,8 @@ static const struct option k_opts[] = {
     {"head-scale", 1, 0, B_HEAD},   {"deform", 1, 0, B_DEFORM},      {"deform-spacing", 1, 0, B_DSPACING},
     {"rotate", 1, 0, B_ROT},        {"bias", 1, 0, B_BIAS},          {"blur", 1, 0, B_BLUR},
     {"blur-z", 1, 0, B_BLURZ},      {"noise", 1, 0, B_NOISE},        {"noise-free", 0, 0, B_NOISEFREE},
-    {"atlas-dir", 1, 0, B_ATLAS},   {"threads", 1, 0, B_THREADS},    {"name", 1, 0, B_NAME},
+    {"tumour", 0, 0, B_TUMOUR},     {"tumour-lobe", 1, 0, B_TLOBE},  {"tumour-size", 1, 0, B_TSIZE},
+    {"gadolinium", 0, 0, B_GD},     {"atlas-dir", 1, 0, B_ATLAS},   {"threads", 1, 0, B_THREADS},    {"name", 1, 0, B_NAME},
     {"nifti", 1, 0, B_NIFTI},       {"grid", 1, 0, B_GRID},          {"compression", 1, 0, B_COMP},
     {"force", 0, 0, B_FORCE},       {"help", 0, 0, B_HELP},          {0, 0, 0, 0}};
 
@@ -122,6 +128,10 @@ static char *invocation(const brain_opts *o, const ms_brain_params *p) {
       {.option = "seed", .kind = MS_CLI_PV_UINT, .u = o->seed},
       {.option = "age", .kind = MS_CLI_PV_REAL, .x = p->age_years},
       {.option = "head-scale", .kind = MS_CLI_PV_REAL, .x = p->head_scale},
+      {.option = "tumour", .kind = MS_CLI_PV_BOOL, .i = p->tumour},
+      {.option = "tumour-lobe", .kind = MS_CLI_PV_STR, .s = ms_brain_lobe_name(p->tumour_lobe)},
+      {.option = "tumour-size", .kind = MS_CLI_PV_REAL, .x = p->tumour_diameter_mm},
+      {.option = "gadolinium", .kind = MS_CLI_PV_BOOL, .i = p->gadolinium},
       {.option = "deform", .kind = MS_CLI_PV_REAL, .x = p->deform_mm},
       {.option = "deform-spacing", .kind = MS_CLI_PV_REAL, .x = p->deform_spacing_mm},
       {.option = "rotate", .kind = MS_CLI_PV_REAL, .x = p->rotate_deg},
@@ -158,7 +168,7 @@ static ms_status write_nifti(const brain_opts *o, const ms_brain_atlas *a, const
   return st;
 }
 
-enum { S_IMAGE, S_AGE, S_HEAD, S_JAC, S_VOL0 };
+enum { S_IMAGE, S_AGE, S_HEAD, S_JAC, S_TLOBE, S_TDIAM, S_VOL0 };
 
 /* A batch of --threads subjects rendered side by side (one per thread; the
  * library's parallel work inside each then runs on that thread), into
@@ -241,6 +251,9 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
   cols[S_AGE] = column("age_years", MS_COL_FLOAT64, "years");
   cols[S_HEAD] = column("head_scale", MS_COL_FLOAT64, NULL);
   cols[S_JAC] = column("min_jacobian", MS_COL_FLOAT64, NULL);
+  cols[S_TLOBE] = column("tumour_lobe", MS_COL_STRING, NULL);
+  cols[S_TLOBE].str_width = 10;
+  cols[S_TDIAM] = column("tumour_diameter_mm", MS_COL_FLOAT64, "mm");
   for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) {
     if (asprintf(&vol_names[l], "volume_%s_mm3", ms_brain_tissue_name(l)) < 0) {
       vol_names[l] = NULL;
@@ -296,6 +309,8 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
       ((double *)sc->cols[S_AGE].data)[0] = im->age_years;
       ((double *)sc->cols[S_HEAD].data)[0] = im->head_scale;
       ((double *)sc->cols[S_JAC].data)[0] = im->min_jacobian;
+      snprintf((char *)sc->cols[S_TLOBE].data, 11, "%s", p->tumour ? ms_brain_lobe_name(im->tumour_lobe) : "");
+      ((double *)sc->cols[S_TDIAM].data)[0] = im->tumour_diameter_mm;
       for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) ((double *)sc->cols[S_VOL0 + l].data)[0] = im->volume_mm3[l];
       if ((st = sink.write_chunk(sink.ctx, sc)) != MS_OK) goto done;
       if (i < n_grid) {
@@ -371,7 +386,7 @@ int ms__cli_phantom_brain(int argc, char **argv) {
   o.threads = 1;
   o.compression = 4;
   o.name = "brain";
-  const char *mod = "t1", *inten = "physics", *seq = NULL;
+  const char *mod = "t1", *inten = "physics", *seq = NULL, *lobe = "any";
   double size = -1, width = -1, height = -1, depth = -1, spacing = 1, slice_mm = NAN, blur_z = NAN, comp = 4,
          threads = 1;
   int bad = 0;
@@ -407,6 +422,10 @@ int ms__cli_phantom_brain(int argc, char **argv) {
       case B_BLURZ: parse_num(optarg, &blur_z, &bad); break;
       case B_NOISE: parse_num(optarg, &p.noise, &bad); break;
       case B_NOISEFREE: p.noise_free = 1; break;
+      case B_TUMOUR: p.tumour = 1; break;
+      case B_TLOBE: lobe = optarg; break;
+      case B_TSIZE: parse_num(optarg, &p.tumour_diameter_mm, &bad); break;
+      case B_GD: p.gadolinium = 1; break;
       case B_ATLAS: o.atlas_dir = optarg; break;
       case B_THREADS: parse_num(optarg, &threads, &bad); break;
       case 'o': o.out = optarg; break;
@@ -432,6 +451,10 @@ int ms__cli_phantom_brain(int argc, char **argv) {
   }
   if (!bad && (p.intensity = ms_brain_intensity_from_name(inten)) == MS_BRAIN_INTENSITY_COUNT) {
     ms_cli_error("phantom", "unknown --intensities \"%s\" (physics, random)", inten);
+    bad = 1;
+  }
+  if (!bad && (p.tumour_lobe = ms_brain_lobe_from_name(lobe)) == MS_BRAIN_LOBE_COUNT) {
+    ms_cli_error("phantom", "unknown --tumour-lobe \"%s\" (any, frontal, parietal, temporal, occipital)", lobe);
     bad = 1;
   }
   if (!bad && seq) {

@@ -122,7 +122,8 @@ static void test_brain_atlas_tissue_fractions(void **state) {
     /* An AAL region lies inside the brain labels. */
     if (aal[v]) assert_true(t[v] >= MS_BRAIN_CSF && t[v] <= MS_BRAIN_BRAINSTEM);
   }
-  for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) assert_true(n[l] > 1000);
+  for (int l = 0; l <= MS_BRAIN_SCALP; l++) assert_true(n[l] > 1000);
+  for (int l = MS_BRAIN_SCALP + 1; l < MS_BRAIN_TISSUE_COUNT; l++) assert_true(n[l] == 0);
   double gm = n[MS_BRAIN_CORTICAL_GM] + n[MS_BRAIN_DEEP_GM] + n[MS_BRAIN_CEREBELLAR_GM];
   double wm = n[MS_BRAIN_WM] + n[MS_BRAIN_CEREBELLAR_WM] + n[MS_BRAIN_BRAINSTEM];
   double csf = n[MS_BRAIN_CSF] + n[MS_BRAIN_VENTRICLE];
@@ -223,6 +224,81 @@ static void test_brain_age_enlarges_ventricles(void **state) {
   assert_true(vol[1] > 1.5 * vol[0]);
 }
 
+/* The tumour replaces only brain labels (oedema only white and grey
+ * matter), everything else stays as without it; the core is enclosed by the
+ * rim; it lies in the lobe asked for; its contrasts follow the physics. */
+static void test_brain_tumour_labels_exact(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  ms_brain_params p = small();
+  p.spacing_mm[0] = p.spacing_mm[1] = p.spacing_mm[2] = 2;
+  p.dims[0] = 90;
+  p.dims[1] = 108;
+  p.dims[2] = 90;
+  p.noise_free = 1;
+  p.tumour_diameter_mm = 40;
+  ms_brain_image with, without;
+  init(&with, &p);
+  init(&without, &p);
+  for (int lobe = MS_BRAIN_LOBE_FRONTAL; lobe < MS_BRAIN_LOBE_COUNT; lobe++) {
+    p.tumour_lobe = (ms_brain_lobe)lobe;
+    p.tumour = 1;
+    gen(&with, &p, 9, (uint64_t)lobe);
+    p.tumour = 0;
+    gen(&without, &p, 9, (uint64_t)lobe);
+    assert_int_equal(with.tumour_lobe, lobe);
+    assert_true(with.tumour_diameter_mm == 40);
+    double n[3] = {0, 0, 0};
+    for (size_t v = 0; v < with.n_voxels; v++) {
+      int a = with.labels[v], b = without.labels[v];
+      if (a >= MS_BRAIN_TUMOUR_OEDEMA) {
+        n[a - MS_BRAIN_TUMOUR_OEDEMA]++;
+        assert_true(b >= MS_BRAIN_CSF && b <= MS_BRAIN_BRAINSTEM);
+        if (a == MS_BRAIN_TUMOUR_OEDEMA)
+          assert_true(b == MS_BRAIN_WM || b == MS_BRAIN_CORTICAL_GM || b == MS_BRAIN_DEEP_GM);
+      } else {
+        assert_int_equal(a, b);
+      }
+      assert_int_equal(with.aal[v], without.aal[v]);
+      if (a == MS_BRAIN_TUMOUR_NECROSIS) {
+        /* Enclosed by the rim, except where the tumour meets the brain's
+         * surface (it is clipped there). */
+        int W = p.dims[0], H = p.dims[1];
+        size_t st[3] = {1, (size_t)W, (size_t)W * H};
+        for (int q = 0; q < 3; q++)
+          for (int sgn = -1; sgn <= 1; sgn += 2) {
+            int nb = with.labels[sgn < 0 ? v - st[q] : v + st[q]];
+            assert_true(nb == MS_BRAIN_TUMOUR_NECROSIS || nb == MS_BRAIN_TUMOUR_ENHANCING || nb == MS_BRAIN_BACKGROUND ||
+                        nb == MS_BRAIN_SKULL || nb == MS_BRAIN_SCALP);
+          }
+      }
+    }
+    for (int q = 0; q < 3; q++) assert_true(n[q] > 50);
+    for (int q = 0; q < 3; q++) assert_true(with.volume_mm3[MS_BRAIN_TUMOUR_OEDEMA + q] == n[q] * 8);
+  }
+  ms_brain_image_deinit(&with);
+  ms_brain_image_deinit(&without);
+  /* Contrast: oedema bright on T2w and FLAIR, the rim bright on T1w after gadolinium. */
+  ms_brain_params q = small();
+  q.dims[2] = 1;
+  q.tumour = 1;
+  ms_brain_image img;
+  init(&img, &q);
+  float v[3][MS_BRAIN_TISSUE_COUNT];
+  const ms_brain_contrast cs[3] = {MS_BRAIN_T2, MS_BRAIN_FLAIR, MS_BRAIN_T1};
+  for (int c = 0; c < 3; c++) {
+    q.contrast = cs[c];
+    q.gadolinium = c == 2;
+    gen(&img, &q, 1, 0);
+    memcpy(v[c], img.tissue_value, sizeof v[c]);
+  }
+  ms_brain_image_deinit(&img);
+  assert_true(v[0][MS_BRAIN_TUMOUR_OEDEMA] > 1.5 * v[0][MS_BRAIN_WM]);
+  assert_true(v[1][MS_BRAIN_TUMOUR_OEDEMA] > v[1][MS_BRAIN_CORTICAL_GM]);
+  assert_true(v[2][MS_BRAIN_TUMOUR_ENHANCING] > 1.5 * v[2][MS_BRAIN_WM]);
+  assert_true(v[2][MS_BRAIN_TUMOUR_NECROSIS] < v[2][MS_BRAIN_CORTICAL_GM]);
+}
+
 static uint64_t digest(const ms_brain_image *img) {
   uint64_t h = XXH64(img->image, img->n_voxels * sizeof(float), 0);
   h = XXH64(img->labels, img->n_voxels, h);
@@ -233,6 +309,7 @@ static void test_brain_bytes_identical_across_threads(void **state) {
   (void)state;
   if (!have_atlas()) return;
   ms_brain_params p = small();
+  p.tumour = 1;
   ms_brain_image img;
   init(&img, &p);
   int saved = omp_get_max_threads();
@@ -363,6 +440,8 @@ static void test_brain_rejects_bad_params(void **state) {
   assert_int_equal(ms_brain_contrast_from_name("flair"), MS_BRAIN_FLAIR);
   assert_int_equal(ms_brain_labelset_from_name("brodmann"), MS_BRAIN_LABELSET_COUNT);
   assert_int_equal(ms_brain_intensity_from_name("random"), MS_BRAIN_RANDOM);
+  assert_int_equal(ms_brain_lobe_from_name("insula"), MS_BRAIN_LOBE_COUNT);
+  assert_int_equal(ms_brain_lobe_from_name("temporal"), MS_BRAIN_LOBE_TEMPORAL);
 }
 
 /* Undeformed subject written as NIfTI with the grid centre at its MNI
@@ -544,6 +623,7 @@ int main(void) {
       cmocka_unit_test(test_brain_labels_exact_and_volumes_are_counts),
       cmocka_unit_test(test_brain_contrast_order_follows_physics),
       cmocka_unit_test(test_brain_age_enlarges_ventricles),
+      cmocka_unit_test(test_brain_tumour_labels_exact),
       cmocka_unit_test(test_brain_bytes_identical_across_threads),
       cmocka_unit_test(test_brain_threshold_cannot_segment_grey_matter),
       cmocka_unit_test(test_brain_rejects_bad_params),

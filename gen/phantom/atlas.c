@@ -38,7 +38,28 @@
 
 static const char *const k_tissue_names[MS_BRAIN_TISSUE_COUNT] = {
     "background", "csf", "cortical_gm", "white_matter", "lateral_ventricle", "deep_gm",
-    "cerebellar_gm", "cerebellar_wm", "brainstem", "skull", "scalp"};
+    "cerebellar_gm", "cerebellar_wm", "brainstem", "skull", "scalp", "tumour_oedema", "tumour_enhancing",
+    "tumour_necrosis"};
+
+static const char *const k_lobe_names[MS_BRAIN_LOBE_COUNT] = {"any", "frontal", "parietal", "temporal", "occipital"};
+const char *ms_brain_lobe_name(ms_brain_lobe l) { return (unsigned)l < MS_BRAIN_LOBE_COUNT ? k_lobe_names[l] : NULL; }
+ms_brain_lobe ms_brain_lobe_from_name(const char *name) {
+  for (int i = 0; name && i < MS_BRAIN_LOBE_COUNT; i++)
+    if (!strcmp(name, k_lobe_names[i])) return (ms_brain_lobe)i;
+  return MS_BRAIN_LOBE_COUNT;
+}
+
+/* Lobe of an AAL region: frontal 1-28, 69-70; parietal 57-68; temporal
+ * 37-42 (hippocampus, parahippocampal gyrus, amygdala), 55-56 (fusiform),
+ * 79-90; occipital 43-54; 0 otherwise (insula, cingulum, deep nuclei,
+ * cerebellum). */
+static int aal_lobe(int r) {
+  if ((r >= 1 && r <= 28) || r == 69 || r == 70) return MS_BRAIN_LOBE_FRONTAL;
+  if (r >= 57 && r <= 68) return MS_BRAIN_LOBE_PARIETAL;
+  if ((r >= 37 && r <= 42) || r == 55 || r == 56 || (r >= 79 && r <= 90)) return MS_BRAIN_LOBE_TEMPORAL;
+  if (r >= 43 && r <= 54) return MS_BRAIN_LOBE_OCCIPITAL;
+  return 0;
+}
 
 const char *ms_brain_tissue_name(int label) {
   return label >= 0 && label < MS_BRAIN_TISSUE_COUNT ? k_tissue_names[label] : NULL;
@@ -180,6 +201,23 @@ static ms_status read_names(ms_brain_atlas *a, const char *path, ms_diag *d) {
   return st;
 }
 
+/* Tumour sites: deep white matter (>= 10 mm inside the brain) grouped by
+ * the lobe of the nearest AAL region (prop), in scan order. With a->sites
+ * NULL it only counts (site_start); otherwise it fills a->sites. */
+static void sites_pass(ms_brain_atlas *a, const uint8_t *prop, const uint8_t *dist) {
+  size_t n = 0;
+  a->site_start[0] = 0;
+  for (int l = 1; l < MS_BRAIN_LOBE_COUNT; l++) {
+    a->site_start[l] = n;
+    for (size_t v = 0; v < a->n_voxels; v++)
+      if (a->tissue[v] == MS_BRAIN_WM && dist[v] >= 10 && aal_lobe(prop[v]) == l) {
+        if (a->sites) a->sites[n] = (uint32_t)v;
+        n++;
+      }
+  }
+  a->site_start[MS_BRAIN_LOBE_COUNT] = n;
+}
+
 static void derive_tissue(ms_brain_atlas *a, uint8_t *prop, uint8_t *dist, uint8_t *pass, uint32_t *queue) {
   const int *dm = a->dims;
   size_t nv = a->n_voxels;
@@ -224,6 +262,7 @@ static void derive_tissue(ms_brain_atlas *a, uint8_t *prop, uint8_t *dist, uint8
       t = MS_BRAIN_VENTRICLE;
     tis[v] = (uint8_t)t;
   }
+  sites_pass(a, prop, dist);
 }
 
 void ms__brain_atlas_ras(const ms_brain_atlas *a, size_t v, double *x, double *y, double *z) {
@@ -296,6 +335,14 @@ ms_status ms_brain_atlas_load(ms_brain_atlas **out, const char *dir, ms_diag *d)
   }
   if (st == MS_OK) {
     derive_tissue(a, scratch, scratch + a->n_voxels, scratch + 2 * a->n_voxels, queue);
+    /* derive_tissue counted the tumour sites (a->sites NULL); fill them. */
+    size_t n_sites = a->site_start[MS_BRAIN_LOBE_COUNT];
+    if (!(a->sites = ms__malloc((n_sites ? n_sites : 1) * sizeof *a->sites)))
+      st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the atlas");
+    else
+      sites_pass(a, scratch, scratch + a->n_voxels);
+  }
+  if (st == MS_OK) {
     /* Brain centre (bounding box of the brain mask) and ventricle centroids. */
     double lo[3] = {1e9, 1e9, 1e9}, hi[3] = {-1e9, -1e9, -1e9}, vs[2][3] = {{0}}, vn[2] = {0};
     for (size_t v = 0; v < a->n_voxels; v++) {
@@ -334,6 +381,7 @@ void ms_brain_atlas_free(ms_brain_atlas *a) {
   free(a->bet);
   free(a->aal);
   free(a->tissue);
+  free(a->sites);
   for (int i = 0; i < 256; i++) free(a->aal_names[i]);
   free(a);
 }

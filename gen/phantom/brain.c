@@ -94,7 +94,12 @@ static const struct {
     [MS_BRAIN_BRAINSTEM] = {0.72, {950, 1200}, {80, 75}},
     [MS_BRAIN_SKULL] = {0.05, {300, 350}, {5, 5}},
     [MS_BRAIN_SCALP] = {0.90, {260, 370}, {80, 70}},
+    [MS_BRAIN_TUMOUR_OEDEMA] = {0.86, {1150, 1650}, {150, 140}},
+    [MS_BRAIN_TUMOUR_ENHANCING] = {0.85, {1100, 1500}, {110, 100}},
+    [MS_BRAIN_TUMOUR_NECROSIS] = {0.95, {2500, 3200}, {300, 250}},
 };
+/* Enhancing rim after gadolinium: T1 shortened to about a third. */
+static const double k_rim_gd_t1[2] = {350, 450};
 
 ms_brain_tissue_mr ms_brain_tissue_mr_params(int label, double field_t) {
   ms_brain_tissue_mr r = {0, 1, 1};
@@ -119,6 +124,8 @@ void ms_brain_params_init(ms_brain_params *p) {
   p->shift_mm = 3;
   p->head_scale = NAN;
   p->age_years = NAN;
+  p->tumour_lobe = MS_BRAIN_LOBE_ANY;
+  p->tumour_diameter_mm = NAN;
   p->intensity = MS_BRAIN_PHYSICS;
   p->contrast = MS_BRAIN_T1;
   p->sequence = MS_BRAIN_SEQUENCE_COUNT;
@@ -168,6 +175,11 @@ ms_status ms_brain_params_check(const ms_brain_params *p, ms_diag *d) {
         p->head_scale);
   CHECK(isnan(p->age_years) || (p->age_years >= 18 && p->age_years <= 100), "age_years", "%g out of 18..100",
         p->age_years);
+  CHECK(p->tumour == 0 || p->tumour == 1, "tumour", "%d: 0 (none) or 1", p->tumour);
+  CHECK((unsigned)p->tumour_lobe < MS_BRAIN_LOBE_COUNT, "tumour_lobe", "unknown lobe %d", (int)p->tumour_lobe);
+  CHECK(isnan(p->tumour_diameter_mm) || (p->tumour_diameter_mm >= 10 && p->tumour_diameter_mm <= 70),
+        "tumour_diameter_mm", "%g out of 10..70 mm", p->tumour_diameter_mm);
+  CHECK(p->gadolinium == 0 || p->gadolinium == 1, "gadolinium", "%d: 0 or 1", p->gadolinium);
   CHECK((unsigned)p->intensity < MS_BRAIN_INTENSITY_COUNT, "intensity", "unknown intensity mode %d", (int)p->intensity);
   CHECK((unsigned)p->contrast < MS_BRAIN_CONTRAST_COUNT, "contrast", "unknown contrast %d", (int)p->contrast);
   CHECK((unsigned)p->sequence <= MS_BRAIN_SEQUENCE_COUNT, "sequence", "unknown sequence %d", (int)p->sequence);
@@ -447,6 +459,11 @@ typedef struct {
   double biasc[BIAS_G * BIAS_G * BIAS_G];
   ms_rng_key ktex, knoise;
   int do_texture;
+  /* tumour (atlas RAS mm): radii of core, rim, oedema; outline modulation
+   * sum_q amp[q] cos(freq[q] (u . dir[q]) + phase[q]), q < 3 rim/core,
+   * q >= 3 added for the oedema. */
+  int tumour;
+  double tc[3], r0, r1, r2, amp[6], freq[6], phase[6], dir[6][3];
   /* blur */
   const float *src;
   float *dst;
@@ -463,6 +480,26 @@ static inline void box_muller(ms_rng_key k, uint64_t index, double *n1, double *
   double r = sqrt(-2 * log(u1));
   *n1 = r * cos(2 * M_PI * u2);
   *n2 = r * sin(2 * M_PI * u2);
+}
+
+/* The tumour label at atlas point P, or lab where the tumour does not
+ * reach. Core and rim share one outline; the oedema's is rougher and
+ * replaces only white and grey matter. */
+static int tumour_label(const render_ctx *c, const double P[3], int lab) {
+  double d[3] = {P[0] - c->tc[0], P[1] - c->tc[1], P[2] - c->tc[2]};
+  double r = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+  if (r >= c->r2 * 1.7) return lab;
+  double m[2] = {0, 0};
+  if (r > 0)
+    for (int q = 0; q < 6; q++)
+      m[q >= 3] += c->amp[q] * cos(c->freq[q] * (d[0] * c->dir[q][0] + d[1] * c->dir[q][1] + d[2] * c->dir[q][2]) / r +
+                                   c->phase[q]);
+  double s = r / (1 + m[0]);
+  if (s < c->r0) return MS_BRAIN_TUMOUR_NECROSIS;
+  if (s < c->r1) return MS_BRAIN_TUMOUR_ENHANCING;
+  if (r / (1 + m[0] + m[1]) < c->r2 && (lab == MS_BRAIN_WM || lab == MS_BRAIN_CORTICAL_GM || lab == MS_BRAIN_DEEP_GM))
+    return MS_BRAIN_TUMOUR_OEDEMA;
+  return lab;
 }
 
 /* Labels and noise-free (textured) intensities of rows [r0, r1) (row = k*H + j). */
@@ -491,6 +528,7 @@ static void render_rows(void *vc, size_t r0, size_t r1) {
         lab = a->tissue[av];
         aal = a->aal[av];
       }
+      if (c->tumour && lab >= MS_BRAIN_CSF && lab <= MS_BRAIN_BRAINSTEM) lab = tumour_label(c, P, lab);
       c->img->labels[v] = (uint8_t)lab;
       c->img->aal[v] = (uint8_t)aal;
       double val = c->value[lab];
@@ -575,6 +613,7 @@ static void count_planes(void *vc, size_t k0, size_t k1) {
 
 static double mr_signal(const ms_brain_params *p, ms_brain_sequence seq, double tr, double te, double ti, int label) {
   ms_brain_tissue_mr t = ms_brain_tissue_mr_params(label, p->field_t);
+  if (p->gadolinium && label == MS_BRAIN_TUMOUR_ENHANCING) t.t1_ms = k_rim_gd_t1[p->field_t > 2.25];
   double e1 = exp(-tr / t.t1_ms), e2 = exp(-te / t.t2_ms);
   switch (seq) {
     case MS_BRAIN_INVERSION_RECOVERY: return t.pd * fabs(1 - 2 * exp(-ti / t.t1_ms) + e1) * e2;
@@ -666,6 +705,39 @@ ms_status ms_brain_generate(ms_brain_image *img, const ms_brain_atlas *a, const 
     vmax = 1;
   }
   for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) img->tissue_value[l] = (float)rc.value[l];
+  img->tumour_lobe = MS_BRAIN_LOBE_ANY;
+  img->tumour_diameter_mm = 0;
+  memset(img->tumour_centre_mm, 0, sizeof img->tumour_centre_mm);
+  if (p->tumour) {
+    ms_rng_key kt = ms_rng_key_make(seed, ms_rng_stream("brain/tumour"));
+    size_t lo = a->site_start[p->tumour_lobe == MS_BRAIN_LOBE_ANY ? 1 : p->tumour_lobe],
+           hi = a->site_start[p->tumour_lobe == MS_BRAIN_LOBE_ANY ? MS_BRAIN_LOBE_COUNT : p->tumour_lobe + 1];
+    if (hi <= lo)
+      return ms_diag_add(d, MS_ERR_DATA, NULL, 0, 0, "tumour_lobe", "the atlas has no deep white matter in the %s lobe",
+                         ms_brain_lobe_name(p->tumour_lobe));
+    size_t site = lo + (size_t)ms_rng_below(kt, index, 100, hi - lo);
+    for (int l = 1; l < MS_BRAIN_LOBE_COUNT; l++)
+      if (site >= a->site_start[l] && site < a->site_start[l + 1]) img->tumour_lobe = (ms_brain_lobe)l;
+    ms__brain_atlas_ras(a, a->sites[site], &rc.tc[0], &rc.tc[1], &rc.tc[2]);
+    double diam = isnan(p->tumour_diameter_mm) ? 20 + 30 * ms_rng_uniform(kt, index, 1) : p->tumour_diameter_mm;
+    rc.r1 = diam / 2;
+    rc.r0 = rc.r1 * (0.3 + 0.3 * ms_rng_uniform(kt, index, 2));
+    rc.r2 = rc.r1 * (1.3 + 0.7 * ms_rng_uniform(kt, index, 3));
+    for (int q = 0; q < 6; q++) {
+      rc.amp[q] = (q < 3 ? 0.08 : 0.15) * ms_rng_uniform(kt, index, 10 + (uint64_t)q);
+      rc.freq[q] = 2 + 3 * ms_rng_uniform(kt, index, 20 + (uint64_t)q);
+      rc.phase[q] = 2 * M_PI * ms_rng_uniform(kt, index, 30 + (uint64_t)q);
+      double n2 = 0;
+      for (int k = 0; k < 3; k++) {
+        rc.dir[q][k] = ms_rng_normal(kt, index, 40 + 3 * (uint64_t)q + (uint64_t)k);
+        n2 += rc.dir[q][k] * rc.dir[q][k];
+      }
+      for (int k = 0; k < 3; k++) rc.dir[q][k] /= sqrt(n2);
+    }
+    rc.tumour = 1;
+    memcpy(img->tumour_centre_mm, rc.tc, sizeof rc.tc);
+    img->tumour_diameter_mm = diam;
+  }
   uint64_t sub = ms_rng_stream_sub(ms_rng_stream("brain/texture"), index);
   rc.ktex = ms_rng_key_make(seed, sub);
   rc.knoise = ms_rng_key_make(seed, ms_rng_stream_sub(ms_rng_stream("brain/noise"), index));

@@ -17,6 +17,10 @@ struct ms_brain_atlas {
   char *aal_names[256];
   double centre[3];               /* RAS centre of the brain mask's bounding box */
   double ventricle_centre[2][3];  /* left, right lateral ventricle centroids, relative to centre */
+  /* Tumour sites: deep white-matter voxels (>= 10 mm inside the brain) by
+   * lobe; sites[site_start[l] .. site_start[l + 1]) for lobe l >= 1. */
+  uint32_t *sites;
+  size_t site_start[MS_BRAIN_LOBE_COUNT + 1];
 };
 
 /* RAS millimetres of atlas voxel v. */

@@ -27,9 +27,10 @@ expect 64 'unknown --intensities "gmm"' "$ms" phantom --kind brain --intensities
 expect 66 'mricron-data' "$ms" phantom --kind brain --atlas-dir "$tmp/none" -o "$tmp/x.h5"
 expect 65 'bytes allowed' "$ms" phantom --kind brain --size 4096 --depth 4096 -o "$tmp/x.h5"
 expect 64 'field_t' "$ms" phantom --kind brain --field 7 -o "$tmp/x.h5"
+expect 64 'unknown --tumour-lobe "insula"' "$ms" phantom --kind brain --tumour --tumour-lobe insula -o "$tmp/x.h5"
 [ ! -e "$tmp/x.h5" ]
 
-args=(phantom --kind brain --size 64 --height 72 --depth 60 --spacing 3 -n 2 --seed 4 --age 70)
+args=(phantom --kind brain --size 64 --height 72 --depth 60 --spacing 3 -n 2 --seed 4 --age 70 --tumour --tumour-lobe temporal)
 "$ms" "${args[@]}" --threads 1 -o "$tmp/a.h5" --nifti "$tmp/nii"
 "$ms" "${args[@]}" --threads 2 -o "$tmp/b.h5"
 "$ms" phantom --kind brain --depth 1 --size 96 --spacing 2 -n 3 --intensities random -o "$tmp/s.h5"
@@ -44,14 +45,16 @@ for k in ["/images/brain", "/masks/brain", "/masks/brain_aal"]:
 sub = a["/tables/brain_subjects"][:]
 m, aal = a["/masks/brain"][:], a["/masks/brain_aal"][:]
 names = [n for n in sub.dtype.names if n.startswith("volume_")]
-assert len(names) == 11
+assert len(names) == 14
+assert [x.decode() for x in sub["tumour_lobe"]] == ["temporal", "temporal"]
 for i in range(2):
-    counts = np.bincount(m[i].ravel(), minlength=11)
+    counts = np.bincount(m[i].ravel(), minlength=14)
+    assert (counts[11:] > 0).all(), counts
     for l, n in enumerate(names):
         assert sub[n][i] == counts[l] * 27, (n, sub[n][i], counts[l])
     assert sub["min_jacobian"][i] > 0 and sub["age_years"][i] == 70
     inside = m[i][aal[i] > 0]
-    assert ((inside >= 1) & (inside <= 8)).all(), "AAL region outside the brain labels"
+    assert ((inside >= 1) & (inside <= 8) | (inside >= 11)).all(), "AAL region outside the brain labels"
 s = h5py.File(f"{t}/s.h5", "r")
 assert s["/images/brain"].shape == (3, 1, 96, 96)
 # NIfTI: same data, MNI-positioned (the grid centre near the brain centre).
@@ -70,6 +73,7 @@ PY
 cd "$tmp"
 "$ms" phantom --kind brain -n 2 --seed 1 -o brain.h5 --nifti brain_nii
 "$ms" phantom --kind brain --modality flair --depth 1 --size 256 --spacing 0.9 --age 75 -n 16 -o flair.h5 --grid flair.png
+"$ms" phantom --kind brain --tumour --tumour-lobe temporal --gadolinium --size 128 --depth 96 --spacing 1.5 -n 4 -o tumour.h5
 "$ms" phantom --kind brain --intensities random --size 128 --depth 30 --spacing 1.5 --slice-mm 5 --blur-z 2 -n 8 -o dr.h5
 # --- end ---
 # --- the README's command ---
@@ -83,6 +87,10 @@ with h5py.File("brain.h5") as f:
 with h5py.File("flair.h5") as f:
     assert f["/images/brain"].shape == (16, 1, 256, 256)
     assert (f["/tables/brain_subjects"]["age_years"] == 75).all()
+with h5py.File("tumour.h5") as f:
+    sub = f["/tables/brain_subjects"][:]
+    assert (sub["volume_tumour_enhancing_mm3"] > 0).all()
+    assert [x.decode() for x in sub["tumour_lobe"]] == ["temporal"] * 4
 with h5py.File("dr.h5") as f:
     assert f["/masks/brain"].shape == (8, 1, 30, 128, 128)
 print("brain docs examples ok")

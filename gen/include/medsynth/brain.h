@@ -75,6 +75,9 @@ typedef enum {
   MS_BRAIN_BRAINSTEM,
   MS_BRAIN_SKULL,         /* dark non-brain voxels inside the head: bone, and CSF, vessels */
   MS_BRAIN_SCALP,         /* bright non-brain voxels: scalp, fat, muscle, marrow, eyes */
+  MS_BRAIN_TUMOUR_OEDEMA, /* peritumoural oedema (replaces white and grey matter only) */
+  MS_BRAIN_TUMOUR_ENHANCING, /* enhancing rim */
+  MS_BRAIN_TUMOUR_NECROSIS,  /* necrotic core */
   MS_BRAIN_TISSUE_COUNT
 } ms_brain_tissue;
 
@@ -94,6 +97,12 @@ ms_brain_intensity ms_brain_intensity_from_name(const char *name);
 typedef enum { MS_BRAIN_SPIN_ECHO, MS_BRAIN_INVERSION_RECOVERY, MS_BRAIN_GRADIENT_ECHO,
                MS_BRAIN_SEQUENCE_COUNT } ms_brain_sequence;
 const char *ms_brain_sequence_name(ms_brain_sequence s);
+
+/* Lobes a tumour can be placed in (AAL region groups, docs/phantoms.md). */
+typedef enum { MS_BRAIN_LOBE_ANY, MS_BRAIN_LOBE_FRONTAL, MS_BRAIN_LOBE_PARIETAL, MS_BRAIN_LOBE_TEMPORAL,
+               MS_BRAIN_LOBE_OCCIPITAL, MS_BRAIN_LOBE_COUNT } ms_brain_lobe;
+const char *ms_brain_lobe_name(ms_brain_lobe l);
+ms_brain_lobe ms_brain_lobe_from_name(const char *name);
 
 /* "white_matter"; NULL past MS_BRAIN_TISSUE_COUNT. */
 const char *ms_brain_tissue_name(int label);
@@ -135,6 +144,13 @@ typedef struct {
   double shift_mm;          /* sd of the translation per axis; default 3 */
   double head_scale;        /* isotropic size factor, NaN = 1; default NaN */
   double age_years;         /* NaN = draw 20..85; drives ventricle enlargement */
+  /* Tumour: a necrotic core in an enhancing rim in oedema, centred on a
+   * deep white-matter voxel of the lobe, defined in atlas space (so it
+   * deforms with the subject). */
+  int tumour;               /* 0 = none (default), 1 = one tumour */
+  ms_brain_lobe tumour_lobe;   /* default MS_BRAIN_LOBE_ANY */
+  double tumour_diameter_mm;   /* outer diameter of the enhancing rim; NaN = draw 20..50 */
+  int gadolinium;           /* post-contrast: the rim's T1 shortened (physics mode); default 0 */
   /* Intensities. */
   ms_brain_intensity intensity;
   ms_brain_contrast contrast;     /* physics mode */
@@ -166,6 +182,9 @@ typedef struct {
   double head_scale;  /* realised isotropic factor (geometric mean of the affine scales) */
   float tissue_value[MS_BRAIN_TISSUE_COUNT]; /* noise-free mean value of each label */
   double min_jacobian; /* smallest Jacobian determinant of phi on its grid */
+  ms_brain_lobe tumour_lobe; /* realised lobe (MS_BRAIN_LOBE_ANY when no tumour) */
+  double tumour_centre_mm[3]; /* atlas (MNI) position of the tumour centre */
+  double tumour_diameter_mm;  /* realised rim diameter; 0 when no tumour */
   void *scratch;      /* private */
 } ms_brain_image;
 
