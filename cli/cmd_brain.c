@@ -35,7 +35,7 @@ int ms__cli_phantom_brain(int argc, char **argv);
 
 static const char *k_usage =
     "usage: medsynth phantom --kind brain -n N -o out.h5 [options]\n"
-    "  --modality M        t1 (default), t2, flair or pd\n"
+    "  --modality M        t1 (default), t2, flair, pd or ct (head CT in HU)\n"
     "  --intensities I     physics (default: tissue PD/T1/T2 through the signal equation)\n"
     "                      or random (per-label random intensities, domain randomisation)\n"
     "  --field T           1.5 or 3 tesla (default 3)\n"
@@ -59,6 +59,7 @@ static const char *k_usage =
     "  --bias X            bias field strength (default 0.2)\n"
     "  --blur MM           Gaussian blur sd in-plane (default 0.5); --blur-z MM across planes\n"
     "  --noise X           Rician noise sd, fraction of the brightest tissue (default 0.02)\n"
+    "  --ct-noise HU       CT noise sd (default 5)\n"
     "  --noise-free        no texture, blur, bias or noise\n"
     "  --atlas-dir DIR     templates (default " MS_BRAIN_ATLAS_DIR ", Debian's mricron-data)\n"
     "  --threads J         worker threads (default 1)\n"
@@ -72,7 +73,7 @@ static const char *k_usage =
 enum {
   B_KIND = 256, B_MOD, B_INT, B_FIELD, B_SEQ, B_TR, B_TE, B_TI, B_FLIP, B_SIZE, B_WIDTH, B_HEIGHT, B_DEPTH,
   B_SPACING, B_SLICE_MM, B_SLICE_Z, B_SEED, B_AGE, B_HEAD, B_DEFORM, B_DSPACING, B_ROT, B_BIAS, B_BLUR, B_BLURZ,
-  B_NOISE, B_NOISEFREE, B_TUMOUR, B_TLOBE, B_TSIZE, B_GD, B_ATLAS, B_THREADS, B_NAME, B_NIFTI, B_GRID, B_COMP, B_FORCE, B_HELP
+  B_NOISE, B_CTNOISE, B_NOISEFREE, B_TUMOUR, B_TLOBE, B_TSIZE, B_GD, B_ATLAS, B_THREADS, B_NAME, B_NIFTI, B_GRID, B_COMP, B_FORCE, B_HELP
 };
 
 static const struct option k_opts[] = {
@@ -85,7 +86,7 @@ static const struct option k_opts[] = {
     {"head-scale", 1, 0, B_HEAD},   {"deform", 1, 0, B_DEFORM},      {"deform-spacing", 1, 0, B_DSPACING},
     {"rotate", 1, 0, B_ROT},        {"bias", 1, 0, B_BIAS},          {"blur", 1, 0, B_BLUR},
     {"blur-z", 1, 0, B_BLURZ},      {"noise", 1, 0, B_NOISE},        {"noise-free", 0, 0, B_NOISEFREE},
-    {"tumour", 0, 0, B_TUMOUR},     {"tumour-lobe", 1, 0, B_TLOBE},  {"tumour-size", 1, 0, B_TSIZE},
+    {"ct-noise", 1, 0, B_CTNOISE},  {"tumour", 0, 0, B_TUMOUR},     {"tumour-lobe", 1, 0, B_TLOBE},  {"tumour-size", 1, 0, B_TSIZE},
     {"gadolinium", 0, 0, B_GD},     {"atlas-dir", 1, 0, B_ATLAS},   {"threads", 1, 0, B_THREADS},    {"name", 1, 0, B_NAME},
     {"nifti", 1, 0, B_NIFTI},       {"grid", 1, 0, B_GRID},          {"compression", 1, 0, B_COMP},
     {"force", 0, 0, B_FORCE},       {"help", 0, 0, B_HELP},          {0, 0, 0, 0}};
@@ -139,6 +140,7 @@ static char *invocation(const brain_opts *o, const ms_brain_params *p) {
       {.option = "blur", .kind = MS_CLI_PV_REAL, .x = p->blur_mm[0]},
       {.option = "blur-z", .kind = MS_CLI_PV_REAL, .x = p->blur_mm[2]},
       {.option = "noise", .kind = MS_CLI_PV_REAL, .x = p->noise},
+      {.option = "ct-noise", .kind = MS_CLI_PV_REAL, .x = p->ct_noise_hu},
       {.option = "noise-free", .kind = MS_CLI_PV_BOOL, .i = p->noise_free},
       {.option = "name", .kind = MS_CLI_PV_STR, .s = o->name},
   };
@@ -338,7 +340,8 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
         (st = ms_writer_set_object_attr_string(w, objs[k], "label_table", k == 2 ? al : tl)))
       break;
   }
-  if (st == MS_OK) st = ms_writer_set_object_attr_string(w, ipath, "units", "a.u.");
+  int ct = p->contrast == MS_BRAIN_CT;
+  if (st == MS_OK) st = ms_writer_set_object_attr_string(w, ipath, "units", ct ? "HU" : "a.u.");
   if (st == MS_OK) st = ms_writer_set_attr_string(w, "generator", "medsynth phantom");
   if (st == MS_OK) st = ms_writer_set_attr_string(w, "version", MS_VERSION_STRING);
   if (st == MS_OK) st = ms_writer_set_attr_int(w, "seed", (int64_t)o.seed);
@@ -350,8 +353,8 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
   if (n_grid) {
     ms_sheet_opts so;
     ms_sheet_opts_init(&so);
-    so.window_center = 0.5;
-    so.window_width = 1.0;
+    so.window_center = ct ? 40 : 0.5; /* CT: the brain window */
+    so.window_width = ct ? 80 : 1.0;
     so.overlay = MS_OVERLAY_CONTOUR;
     if ((st = ms_png_contact_sheet(o.grid, gimg, gmask, n_grid, p->dims[1], p->dims[0], &so, d)) != MS_OK) goto done;
   }
@@ -421,6 +424,7 @@ int ms__cli_phantom_brain(int argc, char **argv) {
       case B_BLUR: parse_num(optarg, &p.blur_mm[0], &bad); p.blur_mm[1] = p.blur_mm[0]; break;
       case B_BLURZ: parse_num(optarg, &blur_z, &bad); break;
       case B_NOISE: parse_num(optarg, &p.noise, &bad); break;
+      case B_CTNOISE: parse_num(optarg, &p.ct_noise_hu, &bad); break;
       case B_NOISEFREE: p.noise_free = 1; break;
       case B_TUMOUR: p.tumour = 1; break;
       case B_TLOBE: lobe = optarg; break;
@@ -445,8 +449,7 @@ int ms__cli_phantom_brain(int argc, char **argv) {
     bad = 1;
   }
   if (!bad && (p.contrast = ms_brain_contrast_from_name(mod)) == MS_BRAIN_CONTRAST_COUNT) {
-    ms_cli_error("phantom", "unknown --modality \"%s\" for the brain (t1, t2, flair, pd)%s", mod,
-                 strcmp(mod, "ct") ? "" : "; head CT is not available for the brain phantom yet");
+    ms_cli_error("phantom", "unknown --modality \"%s\" for the brain (t1, t2, flair, pd, ct)", mod);
     bad = 1;
   }
   if (!bad && (p.intensity = ms_brain_intensity_from_name(inten)) == MS_BRAIN_INTENSITY_COUNT) {

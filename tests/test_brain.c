@@ -203,7 +203,19 @@ static void test_brain_contrast_order_follows_physics(void **state) {
     assert_true(t1[MS_BRAIN_WM] > t1[MS_BRAIN_CORTICAL_GM] && t1[MS_BRAIN_CORTICAL_GM] > t1[MS_BRAIN_CSF]);
     assert_true(t2[MS_BRAIN_CSF] > t2[MS_BRAIN_CORTICAL_GM] && t2[MS_BRAIN_CORTICAL_GM] > t2[MS_BRAIN_WM]);
     assert_true(fl[MS_BRAIN_CORTICAL_GM] > fl[MS_BRAIN_WM] && fl[MS_BRAIN_WM] > 10 * fl[MS_BRAIN_CSF]);
+    /* Head CT in HU: bone > grey > white matter > CSF > air. */
+    const float *ct = v[MS_BRAIN_CT];
+    assert_true(ct[MS_BRAIN_SKULL] > 500 && ct[MS_BRAIN_CORTICAL_GM] > ct[MS_BRAIN_WM] &&
+                ct[MS_BRAIN_WM] > ct[MS_BRAIN_CSF] && ct[MS_BRAIN_BACKGROUND] == -1000);
   }
+  /* CT is physics only. */
+  ms_brain_params p = small();
+  p.contrast = MS_BRAIN_CT;
+  p.intensity = MS_BRAIN_RANDOM;
+  ms_diag d;
+  ms_diag_init(&d);
+  assert_int_equal(ms_brain_params_check(&p, &d), MS_ERR_INVALID);
+  ms_diag_deinit(&d);
 }
 
 static void test_brain_age_enlarges_ventricles(void **state) {

@@ -51,7 +51,7 @@ typedef struct {
   double *jmin;         /* FG per-plane Jacobian minima */
 } scratch;
 
-static const char *const k_contrast[MS_BRAIN_CONTRAST_COUNT] = {"t1", "t2", "flair", "pd"};
+static const char *const k_contrast[MS_BRAIN_CONTRAST_COUNT] = {"t1", "t2", "flair", "pd", "ct"};
 static const char *const k_intensity[MS_BRAIN_INTENSITY_COUNT] = {"physics", "random"};
 static const char *const k_sequence[MS_BRAIN_SEQUENCE_COUNT] = {"spin_echo", "inversion_recovery", "gradient_echo"};
 
@@ -101,6 +101,22 @@ static const struct {
 /* Enhancing rim after gadolinium: T1 shortened to about a third. */
 static const double k_rim_gd_t1[2] = {350, 450};
 
+/* Typical unenhanced head CT values (HU): grey matter 35-40, white matter
+ * 25-30, CSF 0-15, cortical bone ~1000 and more, fat -100 (the scalp label
+ * mixes fat, skin and muscle: -20); oedema is darker than white matter,
+ * necrosis near fluid, the tumour rim enhances with contrast. */
+static const double k_hu[MS_BRAIN_TISSUE_COUNT] = {
+    [MS_BRAIN_BACKGROUND] = -1000, [MS_BRAIN_CSF] = 8,          [MS_BRAIN_CORTICAL_GM] = 38,
+    [MS_BRAIN_WM] = 28,            [MS_BRAIN_VENTRICLE] = 8,    [MS_BRAIN_DEEP_GM] = 36,
+    [MS_BRAIN_CEREBELLAR_GM] = 38, [MS_BRAIN_CEREBELLAR_WM] = 28, [MS_BRAIN_BRAINSTEM] = 32,
+    [MS_BRAIN_SKULL] = 1000,       [MS_BRAIN_SCALP] = -20,      [MS_BRAIN_TUMOUR_OEDEMA] = 20,
+    [MS_BRAIN_TUMOUR_ENHANCING] = 40, [MS_BRAIN_TUMOUR_NECROSIS] = 15};
+
+double ms_brain_tissue_hu(int label, int contrast_agent) {
+  if (label < 0 || label >= MS_BRAIN_TISSUE_COUNT) return NAN;
+  return label == MS_BRAIN_TUMOUR_ENHANCING && contrast_agent ? 80 : k_hu[label];
+}
+
 ms_brain_tissue_mr ms_brain_tissue_mr_params(int label, double field_t) {
   ms_brain_tissue_mr r = {0, 1, 1};
   if (label < 0 || label >= MS_BRAIN_TISSUE_COUNT) return r;
@@ -135,6 +151,7 @@ void ms_brain_params_init(ms_brain_params *p) {
   p->bias = 0.2;
   p->blur_mm[0] = p->blur_mm[1] = p->blur_mm[2] = 0.5;
   p->noise = 0.02;
+  p->ct_noise_hu = 5;
   p->max_bytes = (size_t)4 << 30;
 }
 
@@ -191,6 +208,9 @@ ms_status ms_brain_params_check(const ms_brain_params *p, ms_diag *d) {
   CHECK(p->texture >= 0 && p->texture <= 0.5, "texture", "%g out of 0..0.5", p->texture);
   CHECK(p->bias >= 0 && p->bias <= 1, "bias", "%g out of 0..1", p->bias);
   CHECK(p->noise >= 0 && p->noise <= 1, "noise", "%g out of 0..1", p->noise);
+  CHECK(p->ct_noise_hu >= 0 && p->ct_noise_hu <= 200, "ct_noise_hu", "%g out of 0..200", p->ct_noise_hu);
+  CHECK(p->contrast != MS_BRAIN_CT || p->intensity == MS_BRAIN_PHYSICS, "contrast",
+        "CT has physics intensities only (HU per tissue)");
   size_t nv, bytes;
   int dims_ok = p->dims[0] >= 1 && p->dims[1] >= 1 && p->dims[2] >= 1 && p->dims[0] <= 4096 && p->dims[1] <= 4096 &&
                 p->dims[2] <= 4096;
@@ -470,6 +490,7 @@ typedef struct {
   int axis, krad;
   double kern[129];
   double sigma_noise;
+  int ct; /* Gaussian noise in HU, no bias field */
   double *counts;
 } render_ctx;
 
@@ -551,6 +572,15 @@ static void finish_rows(void *vc, size_t r0, size_t r1) {
     for (int i = 0; i < W; i++) {
       size_t v = r * (size_t)W + (size_t)i;
       double s = c->img->image[v];
+      if (c->ct) {
+        if (c->sigma_noise > 0) {
+          double n1, n2;
+          box_muller(c->knoise, v, &n1, &n2);
+          s += c->sigma_noise * n1;
+        }
+        c->img->image[v] = (float)s;
+        continue;
+      }
       if (c->p->bias > 0) {
         double q[3] = {W > 1 ? (double)i / (W - 1) * (BIAS_G - 1) : 0, H > 1 ? (double)j / (H - 1) * (BIAS_G - 1) : 0,
                        D > 1 ? (double)k / (D - 1) * (BIAS_G - 1) : 0.5 * (BIAS_G - 1)};
@@ -627,7 +657,7 @@ static double mr_signal(const ms_brain_params *p, ms_brain_sequence seq, double 
 
 /* Sequence and timing of the physics mode, defaults filled in. */
 static void sequence_of(const ms_brain_params *p, ms_brain_sequence *seq, double *tr, double *te, double *ti) {
-  static const double k_def[MS_BRAIN_CONTRAST_COUNT][2] = {{500, 10}, {4000, 100}, {9000, 120}, {5000, 15}};
+  static const double k_def[MS_BRAIN_CONTRAST_COUNT][2] = {{500, 10}, {4000, 100}, {9000, 120}, {5000, 15}, {500, 10}};
   int c = p->contrast < MS_BRAIN_CONTRAST_COUNT ? (int)p->contrast : 0;
   *seq = p->sequence != MS_BRAIN_SEQUENCE_COUNT ? p->sequence
          : p->contrast == MS_BRAIN_FLAIR        ? MS_BRAIN_INVERSION_RECOVERY
@@ -688,6 +718,12 @@ ms_status ms_brain_generate(ms_brain_image *img, const ms_brain_atlas *a, const 
     for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) {
       rc.value[l] = ms_rng_uniform(kint, index, 2 * (uint64_t)l);
       rc.spread[l] = 0.08 * ms_rng_uniform(kint, index, 2 * (uint64_t)l + 1);
+    }
+    vmax = 1;
+  } else if (p->contrast == MS_BRAIN_CT) {
+    for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) {
+      rc.value[l] = ms_brain_tissue_hu(l, p->gadolinium);
+      rc.spread[l] = l == MS_BRAIN_BACKGROUND ? 0 : 1000 * p->texture / 10; /* 3 HU at the default texture */
     }
     vmax = 1;
   } else {
@@ -767,7 +803,8 @@ ms_status ms_brain_generate(ms_brain_image *img, const ms_brain_atlas *a, const 
     if (cur != img->image) memcpy(img->image, cur, img->n_voxels * sizeof(float));
     ms_rng_key kb = ms_rng_key_make(seed, ms_rng_stream("brain/bias"));
     for (int q = 0; q < BIAS_G * BIAS_G * BIAS_G; q++) rc.biasc[q] = ms_rng_normal(kb, index, (uint64_t)q) / 2;
-    rc.sigma_noise = p->noise * vmax;
+    rc.ct = p->contrast == MS_BRAIN_CT && p->intensity == MS_BRAIN_PHYSICS;
+    rc.sigma_noise = rc.ct ? p->ct_noise_hu : p->noise * vmax;
     ms__parallel_range(rows, 4, finish_rows, &rc);
   }
   /* Volumes. */

@@ -22,7 +22,8 @@ expect() { # expected-exit-code expected-message-part command...
     exit 1
   fi
 }
-expect 64 'unknown --modality "ct"' "$ms" phantom --kind brain --modality ct -o "$tmp/x.h5"
+expect 64 'unknown --modality "us"' "$ms" phantom --kind brain --modality us -o "$tmp/x.h5"
+expect 64 'CT has physics intensities only' "$ms" phantom --kind brain --modality ct --intensities random -o "$tmp/x.h5"
 expect 64 'unknown --intensities "gmm"' "$ms" phantom --kind brain --intensities gmm -o "$tmp/x.h5"
 expect 66 'mricron-data' "$ms" phantom --kind brain --atlas-dir "$tmp/none" -o "$tmp/x.h5"
 expect 65 'bytes allowed' "$ms" phantom --kind brain --size 4096 --depth 4096 -o "$tmp/x.h5"
@@ -34,6 +35,7 @@ args=(phantom --kind brain --size 64 --height 72 --depth 60 --spacing 3 -n 2 --s
 "$ms" "${args[@]}" --threads 1 -o "$tmp/a.h5" --nifti "$tmp/nii"
 "$ms" "${args[@]}" --threads 2 -o "$tmp/b.h5"
 "$ms" phantom --kind brain --depth 1 --size 96 --spacing 2 -n 3 --intensities random -o "$tmp/s.h5"
+"$ms" phantom --kind brain --modality ct --depth 1 --size 96 --spacing 2 -n 2 -o "$tmp/ct.h5"
 
 /usr/bin/python3 - "$tmp" <<'PY'
 import sys, h5py, numpy as np, nibabel as nib
@@ -57,6 +59,10 @@ for i in range(2):
     assert ((inside >= 1) & (inside <= 8) | (inside >= 11)).all(), "AAL region outside the brain labels"
 s = h5py.File(f"{t}/s.h5", "r")
 assert s["/images/brain"].shape == (3, 1, 96, 96)
+c = h5py.File(f"{t}/ct.h5", "r")
+assert c["/images/brain"].attrs["units"] in (b"HU", "HU")
+ci, cm = c["/images/brain"][:], c["/masks/brain"][:]
+assert abs(np.median(ci[cm == 0]) + 1000) < 20 and np.median(ci[cm == 9]) > 500
 # NIfTI: same data, MNI-positioned (the grid centre near the brain centre).
 for i in range(2):
     im = nib.load(f"{t}/nii/image_{i:05d}.nii.gz")

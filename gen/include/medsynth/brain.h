@@ -85,7 +85,8 @@ typedef enum { MS_BRAIN_LABELS_TISSUE, MS_BRAIN_LABELS_AAL, MS_BRAIN_LABELSET_CO
 const char *ms_brain_labelset_name(ms_brain_labelset s);
 ms_brain_labelset ms_brain_labelset_from_name(const char *name);
 
-typedef enum { MS_BRAIN_T1, MS_BRAIN_T2, MS_BRAIN_FLAIR, MS_BRAIN_PD, MS_BRAIN_CONTRAST_COUNT } ms_brain_contrast;
+/* MS_BRAIN_CT: head CT in Hounsfield units (physics mode only). */
+typedef enum { MS_BRAIN_T1, MS_BRAIN_T2, MS_BRAIN_FLAIR, MS_BRAIN_PD, MS_BRAIN_CT, MS_BRAIN_CONTRAST_COUNT } ms_brain_contrast;
 const char *ms_brain_contrast_name(ms_brain_contrast c);
 ms_brain_contrast ms_brain_contrast_from_name(const char *name);
 
@@ -125,6 +126,10 @@ const char *ms_brain_label_name(const ms_brain_atlas *a, ms_brain_labelset s, in
 /* The label table of a set as JSON {"0": "background", ...}. Caller frees. */
 char *ms_brain_label_table_json(const ms_brain_atlas *a, ms_brain_labelset s);
 
+/* Head CT value (HU) of a tissue label; gadolinium (iodine contrast, here)
+ * raises the enhancing rim. */
+double ms_brain_tissue_hu(int label, int contrast_agent);
+
 /* Tissue MR parameters (ms) used by the physics mode. */
 typedef struct {
   double pd, t1_ms, t2_ms;
@@ -162,6 +167,7 @@ typedef struct {
   double bias;                    /* bias field strength; default 0.2 */
   double blur_mm[3];              /* Gaussian blur sd per axis (mm); default 0.5, 0.5, 0.5 */
   double noise;                   /* Rician noise sd, fraction of the brightest tissue; default 0.02 */
+  double ct_noise_hu;             /* CT: Gaussian noise sd in HU; default 5 (no bias field for CT) */
   int noise_free;                 /* no texture, bias, blur or noise; default 0 */
   size_t max_bytes;               /* refuse larger outputs; default 4 GiB */
 } ms_brain_params;
