@@ -26,9 +26,10 @@
  * size, rotation, shift) and phi the exponential of a smooth random
  * stationary velocity field (scaling and squaring), so phi is a
  * diffeomorphism; age adds a radial inward velocity around each lateral
- * ventricle, which enlarges the ventricles. Labels are looked up nearest
- * neighbour, so every voxel carries exactly one atlas label and the masks
- * equal the labels the intensities were drawn from.
+ * ventricle, which enlarges the ventricles. An optional tumour (necrotic
+ * core, enhancing rim, oedema) is placed in atlas space in a named lobe.
+ * Labels are looked up nearest neighbour, so every voxel carries exactly one
+ * label and the masks equal the labels the intensities were drawn from.
  *
  * Intensities. MS_BRAIN_PHYSICS: tissue PD/T1/T2 at 1.5 T or 3 T through
  * the spin-echo, inversion-recovery or spoiled gradient-echo signal equation
@@ -36,7 +37,8 @@
  * uniformly per subject (SynthSeg's domain randomisation, Billot et al.,
  * Medical Image Analysis 2023). Both then get a smooth multiplicative bias
  * field, a Gaussian blur per axis (partial volume, thick slices) and Rician
- * noise.
+ * noise. MS_BRAIN_CT (physics only): Hounsfield units per tissue, blur and
+ * Gaussian noise.
  *
  * Randomness. Subject `index` of a run is a pure function of (atlas,
  * params, seed, index): every draw is keyed by (seed, stream, index, lane)
