@@ -48,6 +48,7 @@ static const char *k_usage =
     "  -n N                number of subjects (default 1)\n"
     "  --seed K            seed (default 0)\n"
     "  --age Y             age in years (default: drawn 20..85); enlarges the ventricles\n"
+    "  --atrophy MM        cortical thinning per year after 30 (default 0.01; 0 = off)\n"
     "  --head-scale X      head size factor 0.7..1.3 (default 1)\n"
     "  --tumour            one tumour per subject (necrotic core, enhancing rim, oedema)\n"
     "  --tumour-lobe L     any (default), frontal, parietal, temporal or occipital\n"
@@ -73,7 +74,7 @@ static const char *k_usage =
 enum {
   B_KIND = 256, B_MOD, B_INT, B_FIELD, B_SEQ, B_TR, B_TE, B_TI, B_FLIP, B_SIZE, B_WIDTH, B_HEIGHT, B_DEPTH,
   B_SPACING, B_SLICE_MM, B_SLICE_Z, B_SEED, B_AGE, B_HEAD, B_DEFORM, B_DSPACING, B_ROT, B_BIAS, B_BLUR, B_BLURZ,
-  B_NOISE, B_CTNOISE, B_NOISEFREE, B_TUMOUR, B_TLOBE, B_TSIZE, B_GD, B_ATLAS, B_THREADS, B_NAME, B_NIFTI, B_GRID, B_COMP, B_FORCE, B_HELP
+  B_NOISE, B_CTNOISE, B_ATROPHY, B_NOISEFREE, B_TUMOUR, B_TLOBE, B_TSIZE, B_GD, B_ATLAS, B_THREADS, B_NAME, B_NIFTI, B_GRID, B_COMP, B_FORCE, B_HELP
 };
 
 static const struct option k_opts[] = {
@@ -86,7 +87,7 @@ static const struct option k_opts[] = {
     {"head-scale", 1, 0, B_HEAD},   {"deform", 1, 0, B_DEFORM},      {"deform-spacing", 1, 0, B_DSPACING},
     {"rotate", 1, 0, B_ROT},        {"bias", 1, 0, B_BIAS},          {"blur", 1, 0, B_BLUR},
     {"blur-z", 1, 0, B_BLURZ},      {"noise", 1, 0, B_NOISE},        {"noise-free", 0, 0, B_NOISEFREE},
-    {"ct-noise", 1, 0, B_CTNOISE},  {"tumour", 0, 0, B_TUMOUR},     {"tumour-lobe", 1, 0, B_TLOBE},  {"tumour-size", 1, 0, B_TSIZE},
+    {"ct-noise", 1, 0, B_CTNOISE},  {"atrophy", 1, 0, B_ATROPHY},  {"tumour", 0, 0, B_TUMOUR},     {"tumour-lobe", 1, 0, B_TLOBE},  {"tumour-size", 1, 0, B_TSIZE},
     {"gadolinium", 0, 0, B_GD},     {"atlas-dir", 1, 0, B_ATLAS},   {"threads", 1, 0, B_THREADS},    {"name", 1, 0, B_NAME},
     {"nifti", 1, 0, B_NIFTI},       {"grid", 1, 0, B_GRID},          {"compression", 1, 0, B_COMP},
     {"force", 0, 0, B_FORCE},       {"help", 0, 0, B_HELP},          {0, 0, 0, 0}};
@@ -128,6 +129,7 @@ static char *invocation(const brain_opts *o, const ms_brain_params *p) {
       {.option = "n", .kind = MS_CLI_PV_UINT, .u = o->n},
       {.option = "seed", .kind = MS_CLI_PV_UINT, .u = o->seed},
       {.option = "age", .kind = MS_CLI_PV_REAL, .x = p->age_years},
+      {.option = "atrophy", .kind = MS_CLI_PV_REAL, .x = p->atrophy_mm_per_year},
       {.option = "head-scale", .kind = MS_CLI_PV_REAL, .x = p->head_scale},
       {.option = "tumour", .kind = MS_CLI_PV_BOOL, .i = p->tumour},
       {.option = "tumour-lobe", .kind = MS_CLI_PV_STR, .s = ms_brain_lobe_name(p->tumour_lobe)},
@@ -424,6 +426,7 @@ int ms__cli_phantom_brain(int argc, char **argv) {
       case B_BLUR: parse_num(optarg, &p.blur_mm[0], &bad); p.blur_mm[1] = p.blur_mm[0]; break;
       case B_BLURZ: parse_num(optarg, &blur_z, &bad); break;
       case B_NOISE: parse_num(optarg, &p.noise, &bad); break;
+      case B_ATROPHY: parse_num(optarg, &p.atrophy_mm_per_year, &bad); break;
       case B_CTNOISE: parse_num(optarg, &p.ct_noise_hu, &bad); break;
       case B_NOISEFREE: p.noise_free = 1; break;
       case B_TUMOUR: p.tumour = 1; break;

@@ -311,6 +311,40 @@ static void test_brain_tumour_labels_exact(void **state) {
   assert_true(v[2][MS_BRAIN_TUMOUR_NECROSIS] < v[2][MS_BRAIN_CORTICAL_GM]);
 }
 
+/* Cortical thinning with age turns cortical GM into CSF and nothing else,
+ * by about the documented mean depth. */
+static void test_brain_age_thins_the_cortex(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  ms_brain_params p = small();
+  p.spacing_mm[0] = p.spacing_mm[1] = p.spacing_mm[2] = 2;
+  p.dims[0] = 90;
+  p.dims[1] = 108;
+  p.dims[2] = 90;
+  p.noise_free = 1;
+  p.age_years = 85;
+  ms_brain_image a, b;
+  init(&a, &p);
+  init(&b, &p);
+  gen(&a, &p, 4, 1);
+  p.atrophy_mm_per_year = 0;
+  gen(&b, &p, 4, 1);
+  size_t changed = 0;
+  for (size_t v = 0; v < a.n_voxels; v++) {
+    if (a.labels[v] == b.labels[v]) continue;
+    assert_int_equal(b.labels[v], MS_BRAIN_CORTICAL_GM);
+    assert_int_equal(a.labels[v], MS_BRAIN_CSF);
+    changed++;
+  }
+  double loss = 1 - a.volume_mm3[MS_BRAIN_CORTICAL_GM] / b.volume_mm3[MS_BRAIN_CORTICAL_GM];
+  print_message("age 85: %zu voxels GM -> CSF, cortical GM volume -%.1f %%\n", changed, 100 * loss);
+  assert_true(changed > 0);
+  /* 0.55 mm off a cortex about 2.5-3 mm thick in the atlas: 5-30 %. */
+  assert_true(loss > 0.05 && loss < 0.30);
+  ms_brain_image_deinit(&a);
+  ms_brain_image_deinit(&b);
+}
+
 static uint64_t digest(const ms_brain_image *img) {
   uint64_t h = XXH64(img->image, img->n_voxels * sizeof(float), 0);
   h = XXH64(img->labels, img->n_voxels, h);
@@ -635,6 +669,7 @@ int main(void) {
       cmocka_unit_test(test_brain_labels_exact_and_volumes_are_counts),
       cmocka_unit_test(test_brain_contrast_order_follows_physics),
       cmocka_unit_test(test_brain_age_enlarges_ventricles),
+      cmocka_unit_test(test_brain_age_thins_the_cortex),
       cmocka_unit_test(test_brain_tumour_labels_exact),
       cmocka_unit_test(test_brain_bytes_identical_across_threads),
       cmocka_unit_test(test_brain_threshold_cannot_segment_grey_matter),

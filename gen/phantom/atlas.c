@@ -21,6 +21,8 @@
  *     GM / cerebellar WM; brainstem: CSF / brainstem.
  *  5. Lateral ventricles: CSF-class voxels at least 8 mm (city block) inside
  *     the brain mask within |x| in [2.5, 35], -50 <= y <= 35, -5 <= z <= 35.
+ *  6. Cortical GM depth: city-block distance from the nearest CSF voxel
+ *     through cortical GM (1 = touching CSF), for age-related thinning.
  * The result is approximate anatomy (a segmentation of one average brain),
  * exact as a label map: every voxel has exactly one label.
  *
@@ -218,6 +220,16 @@ static void sites_pass(ms_brain_atlas *a, const uint8_t *prop, const uint8_t *di
   a->site_start[MS_BRAIN_LOBE_COUNT] = n;
 }
 
+/* Depth of cortical grey matter below the CSF it borders (age atrophy). */
+static void cortical_depth(ms_brain_atlas *a, uint8_t *prop, uint8_t *dist, uint8_t *pass, uint32_t *queue) {
+  for (size_t v = 0; v < a->n_voxels; v++) {
+    prop[v] = a->tissue[v] == MS_BRAIN_CSF;
+    pass[v] = a->tissue[v] == MS_BRAIN_CORTICAL_GM;
+  }
+  bfs(prop, dist, pass, a->dims, queue);
+  for (size_t v = 0; v < a->n_voxels; v++) a->gm_depth[v] = pass[v] && dist[v] < 255 ? dist[v] : 255;
+}
+
 static void derive_tissue(ms_brain_atlas *a, uint8_t *prop, uint8_t *dist, uint8_t *pass, uint32_t *queue) {
   const int *dm = a->dims;
   size_t nv = a->n_voxels;
@@ -339,8 +351,12 @@ ms_status ms_brain_atlas_load(ms_brain_atlas **out, const char *dir, ms_diag *d)
     size_t n_sites = a->site_start[MS_BRAIN_LOBE_COUNT];
     if (!(a->sites = ms__malloc((n_sites ? n_sites : 1) * sizeof *a->sites)))
       st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the atlas");
-    else
+    else if (!(a->gm_depth = ms__malloc(a->n_voxels)))
+      st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the atlas");
+    else {
       sites_pass(a, scratch, scratch + a->n_voxels);
+      cortical_depth(a, scratch, scratch + a->n_voxels, scratch + 2 * a->n_voxels, queue);
+    }
   }
   if (st == MS_OK) {
     /* Brain centre (bounding box of the brain mask) and ventricle centroids. */
@@ -382,6 +398,7 @@ void ms_brain_atlas_free(ms_brain_atlas *a) {
   free(a->aal);
   free(a->tissue);
   free(a->sites);
+  free(a->gm_depth);
   for (int i = 0; i < 256; i++) free(a->aal_names[i]);
   free(a);
 }

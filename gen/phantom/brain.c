@@ -140,6 +140,7 @@ void ms_brain_params_init(ms_brain_params *p) {
   p->shift_mm = 3;
   p->head_scale = NAN;
   p->age_years = NAN;
+  p->atrophy_mm_per_year = 0.01;
   p->tumour_lobe = MS_BRAIN_LOBE_ANY;
   p->tumour_diameter_mm = NAN;
   p->intensity = MS_BRAIN_PHYSICS;
@@ -192,6 +193,8 @@ ms_status ms_brain_params_check(const ms_brain_params *p, ms_diag *d) {
         p->head_scale);
   CHECK(isnan(p->age_years) || (p->age_years >= 18 && p->age_years <= 100), "age_years", "%g out of 18..100",
         p->age_years);
+  CHECK(p->atrophy_mm_per_year >= 0 && p->atrophy_mm_per_year <= 0.1, "atrophy_mm_per_year", "%g out of 0..0.1",
+        p->atrophy_mm_per_year);
   CHECK(p->tumour == 0 || p->tumour == 1, "tumour", "%d: 0 (none) or 1", p->tumour);
   CHECK((unsigned)p->tumour_lobe < MS_BRAIN_LOBE_COUNT, "tumour_lobe", "unknown lobe %d", (int)p->tumour_lobe);
   CHECK(isnan(p->tumour_diameter_mm) || (p->tumour_diameter_mm >= 10 && p->tumour_diameter_mm <= 70),
@@ -482,6 +485,9 @@ typedef struct {
   /* tumour (atlas RAS mm): radii of core, rim, oedema; outline modulation
    * sum_q amp[q] cos(freq[q] (u . dir[q]) + phase[q]), q < 3 rim/core,
    * q >= 3 added for the oedema. */
+  /* cortical thinning: GM at depth d (voxels) becomes CSF where
+   * d - 1 + u(P) < thin, u a smooth field with a roughly uniform marginal */
+  double thin, aw[3][3], aph[3];
   int tumour;
   double tc[3], r0, r1, r2, amp[6], freq[6], phase[6], dir[6][3];
   /* blur */
@@ -501,6 +507,16 @@ static inline void box_muller(ms_rng_key k, uint64_t index, double *n1, double *
   double r = sqrt(-2 * log(u1));
   *n1 = r * cos(2 * M_PI * u2);
   *n2 = r * sin(2 * M_PI * u2);
+}
+
+/* The regional modulation of cortical thinning at atlas point P: the
+ * normal CDF of a sum of three random plane waves of about 94 mm
+ * wavelength (unit variance), so roughly uniform on (0, 1). */
+static double atrophy_field(const render_ctx *c, const double P[3]) {
+  double g = 0;
+  for (int q = 0; q < 3; q++)
+    g += sqrt(2.0 / 3) * cos((P[0] * c->aw[q][0] + P[1] * c->aw[q][1] + P[2] * c->aw[q][2]) / 15 + c->aph[q]);
+  return 0.5 * erfc(-g / M_SQRT2);
 }
 
 /* The tumour label at atlas point P, or lab where the tumour does not
@@ -548,6 +564,9 @@ static void render_rows(void *vc, size_t r0, size_t r1) {
         size_t av = ((size_t)kk * (size_t)a->dims[1] + (size_t)jj) * (size_t)a->dims[0] + (size_t)ii;
         lab = a->tissue[av];
         aal = a->aal[av];
+        if (lab == MS_BRAIN_CORTICAL_GM && c->thin > 0 && a->gm_depth[av] < c->thin + 1 &&
+            a->gm_depth[av] - 1 + atrophy_field(c, P) < c->thin)
+          lab = MS_BRAIN_CSF;
       }
       if (c->tumour && lab >= MS_BRAIN_CSF && lab <= MS_BRAIN_BRAINSTEM) lab = tumour_label(c, P, lab);
       c->img->labels[v] = (uint8_t)lab;
@@ -741,6 +760,19 @@ ms_status ms_brain_generate(ms_brain_image *img, const ms_brain_atlas *a, const 
     vmax = 1;
   }
   for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) img->tissue_value[l] = (float)rc.value[l];
+  rc.thin = p->atrophy_mm_per_year * (age > 30 ? age - 30 : 0); /* atlas voxels are 1 mm */
+  if (rc.thin > 0) {
+    ms_rng_key ka = ms_rng_key_make(seed, ms_rng_stream("brain/atrophy"));
+    for (int q = 0; q < 3; q++) {
+      double n2 = 0;
+      for (int k = 0; k < 3; k++) {
+        rc.aw[q][k] = ms_rng_normal(ka, index, 3 * (uint64_t)q + (uint64_t)k);
+        n2 += rc.aw[q][k] * rc.aw[q][k];
+      }
+      for (int k = 0; k < 3; k++) rc.aw[q][k] /= sqrt(n2);
+      rc.aph[q] = 2 * M_PI * ms_rng_uniform(ka, index, 10 + (uint64_t)q);
+    }
+  }
   img->tumour_lobe = MS_BRAIN_LOBE_ANY;
   img->tumour_diameter_mm = 0;
   memset(img->tumour_centre_mm, 0, sizeof img->tumour_centre_mm);

@@ -20,6 +20,9 @@ struct ms_brain_atlas {
   /* Tumour sites: deep white-matter voxels (>= 10 mm inside the brain) by
    * lobe; sites[site_start[l] .. site_start[l + 1]) for lobe l >= 1. */
   uint32_t *sites;
+  /* Cortical GM: city-block depth (voxels) from the nearest CSF voxel
+   * through cortical GM, 1 = touching CSF; 255 elsewhere. */
+  uint8_t *gm_depth;
   size_t site_start[MS_BRAIN_LOBE_COUNT + 1];
 };
 

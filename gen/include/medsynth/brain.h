@@ -150,7 +150,9 @@ typedef struct {
   double scale_sd;          /* sd of log scale per axis; default 0.05 */
   double shift_mm;          /* sd of the translation per axis; default 3 */
   double head_scale;        /* isotropic size factor, NaN = 1; default NaN */
-  double age_years;         /* NaN = draw 20..85; drives ventricle enlargement */
+  double age_years;         /* NaN = draw 20..85; drives ventricle enlargement and cortical thinning */
+  double atrophy_mm_per_year; /* mean cortical thinning after 30 (GM -> CSF at the CSF border,
+                               regionally modulated); default 0.01, 0 = off */
   /* Tumour: a necrotic core in an enhancing rim in oedema, centred on a
    * deep white-matter voxel of the lobe, defined in atlas space (so it
    * deforms with the subject). */
