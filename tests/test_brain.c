@@ -69,6 +69,17 @@ static ms_brain_params small(void) {
   return p;
 }
 
+/* The whole head at 2 mm (90 x 108 x 90), noise-free: label comparisons. */
+static ms_brain_params noise_free_2mm(void) {
+  ms_brain_params p = small();
+  p.spacing_mm[0] = p.spacing_mm[1] = p.spacing_mm[2] = 2;
+  p.dims[0] = 90;
+  p.dims[1] = 108;
+  p.dims[2] = 90;
+  p.noise_free = 1;
+  return p;
+}
+
 static void init(ms_brain_image *img, const ms_brain_params *p) {
   ms_diag d;
   ms_diag_init(&d);
@@ -242,12 +253,7 @@ static void test_brain_age_enlarges_ventricles(void **state) {
 static void test_brain_tumour_labels_exact(void **state) {
   (void)state;
   if (!have_atlas()) return;
-  ms_brain_params p = small();
-  p.spacing_mm[0] = p.spacing_mm[1] = p.spacing_mm[2] = 2;
-  p.dims[0] = 90;
-  p.dims[1] = 108;
-  p.dims[2] = 90;
-  p.noise_free = 1;
+  ms_brain_params p = noise_free_2mm();
   p.tumour_diameter_mm = 40;
   ms_brain_image with, without;
   init(&with, &p);
@@ -316,12 +322,7 @@ static void test_brain_tumour_labels_exact(void **state) {
 static void test_brain_age_thins_the_cortex(void **state) {
   (void)state;
   if (!have_atlas()) return;
-  ms_brain_params p = small();
-  p.spacing_mm[0] = p.spacing_mm[1] = p.spacing_mm[2] = 2;
-  p.dims[0] = 90;
-  p.dims[1] = 108;
-  p.dims[2] = 90;
-  p.noise_free = 1;
+  ms_brain_params p = noise_free_2mm();
   p.age_years = 85;
   ms_brain_image a, b;
   init(&a, &p);
