@@ -33,7 +33,8 @@
 
 static const char *k_usage =
     "usage: medsynth phantom --kind head|chest|abdomen -n N -o out.h5 [options]\n"
-    "  --kind K            head, chest or abdomen\n"
+    "  --kind K            head, chest or abdomen; brain has options of its own\n"
+    "                      (medsynth phantom --kind brain --help)\n"
     "  --modality M        ct (default), t1 or t2\n"
     "  --size S            width = height = S pixels (default 256)\n"
     "  --width W, --height H\n"
@@ -518,7 +519,13 @@ done:
   return st;
 }
 
+/* The atlas-based brain (cli/cmd_brain.c) has options of its own. */
+int ms__cli_phantom_brain(int argc, char **argv);
+
 static int cmd_phantom(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--kind=brain") || (!strcmp(argv[i], "--kind") && i + 1 < argc && !strcmp(argv[i + 1], "brain")))
+      return ms__cli_phantom_brain(argc, argv);
   ms_phantom_params p;
   ms_phantom_params_init(&p, MS_PHANTOM_HEAD);
   run_opts ro = {0};
