@@ -94,6 +94,11 @@ typedef struct {
    * emitted index, -1: no rule). */
   int rel_base, diff_a, diff_b, fd_from;
   char *gap_name;   /* a number after rel_base: the hidden field of its gap */
+  /* Impossible combinations with field zc_from (-1: none): this field's
+   * probabilities given each emitted label of zc_from, zc_nx x zc_ny. */
+  int zc_from;
+  double *zc_probs;
+  size_t zc_nx, zc_ny;
   int out_decimals; /* ... and the decimals the number is written with */
   int32_t *fd_emit;
   size_t n_fd_emit;
@@ -168,6 +173,7 @@ static void field_free(fit_field *f) {
   free(f->fd_emit);
   free(f->mc_expr);
   free(f->gap_name);
+  free(f->zc_probs);
   for (size_t i = 0; i < f->n_cats; i++) free(f->cats[i]);
   free(f->cats);
   free(f->probs);
@@ -1304,6 +1310,10 @@ static ms_status comp_marginal(fit_field *cf, const fit_field *g, const ms_frame
     size_t nc = g->kind == MS_FKIND_BOOL ? 2 : g->n_cats;
     cf->probs = ms__calloc(nc ? nc : 1, sizeof *cf->probs);
     if (!cf->probs) return MS_ERR_NOMEM;
+    if (g->zc_from >= 0) { /* drawn given another column instead */
+      memcpy(cf->probs, g->probs, nc * sizeof *cf->probs);
+      return MS_OK;
+    }
     for (size_t t = 0; t < nr; t++) {
       size_t r = rows[t];
       if (g->kind == MS_FKIND_BOOL) {
@@ -1988,6 +1998,24 @@ static ms_status mixture_copy_check(ms_fit_model *m, const ms_frame *orig, const
   return st;
 }
 
+
+/* A coarse field the spec writes as labels: categorical, or bool with its
+ * own spellings; its emitted labels and their number. */
+static int labelled(const fit_field *f) {
+  if (f->kind == MS_FKIND_CATEGORICAL) return 1;
+  return f->kind == MS_FKIND_BOOL && (f->btext[0] || f->btext[1]) &&
+         !(f->btext[0] && f->btext[1] && !strcmp(f->btext[0], "false") && !strcmp(f->btext[1], "true"));
+}
+static size_t n_labels(const fit_field *f) { return f->kind == MS_FKIND_BOOL ? 2 : f->n_cats; }
+static const char *label_of(const fit_field *f, size_t l) {
+  return f->kind == MS_FKIND_BOOL ? f->btext[l] : f->cats[l];
+}
+/* The emitted label index of row r (-1: missing or not released). */
+static int32_t emitted(const fit_field *f, const ms_frame_col *c, const int32_t *map, size_t r) {
+  if (f->kind == MS_FKIND_BOOL) return isnan(c->num[r]) ? -1 : c->num[r] != 0;
+  return c->code[r] < 0 || !map ? -1 : map[c->code[r]];
+}
+
 static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p,
                            ms_diag *d) {
   *out = NULL;
@@ -2166,7 +2194,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     const ms_frame_col *oc = &orig->cols[j];
     f->cop = -1;
     f->mc_col = -1;
-    f->rel_base = f->diff_a = f->diff_b = f->fd_from = -1;
+    f->rel_base = f->diff_a = f->diff_b = f->fd_from = f->zc_from = -1;
     f->orig_kind = oc->kind;
     for (size_t q = 0; q < n_rels; q++) {
       if (rels[q].kind == MS__REL_ORDER && rels[q].b == j) f->rel_base = (int)rels[q].a;
@@ -2350,6 +2378,37 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     for (size_t l = 0; l < rels[q].n_map; l++)
       if (mx[l] >= 0 && rels[q].fd_map[l] >= 0 && my[rels[q].fd_map[l]] >= 0)
         fy->fd_emit[mx[l]] = my[rels[q].fd_map[l]];
+  }
+  /* Impossible combinations (relations.c, ZERO): the field's labels drawn
+   * from their distribution given the other field's label, each cell an
+   * aggregate of at least k rows (smaller cells are 0). */
+  for (size_t q = 0; q < n_rels && !st; q++) {
+    if (rels[q].kind != MS__REL_ZERO) continue;
+    fit_field *fy = &m->f[rels[q].b];
+    const fit_field *fx = &m->f[rels[q].a];
+    if (fx->suppressed || fy->suppressed || !labelled(fx) || !labelled(fy)) continue;
+    size_t nx = n_labels(fx), ny = n_labels(fy);
+    double *pr = ms__calloc(nx * ny > 0 ? nx * ny : 1, sizeof *pr);
+    if (!pr) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    const ms_frame_col *cx = &data->cols[rels[q].a], *cy = &data->cols[rels[q].b];
+    for (size_t r = 0; r < data->n_rows; r++) {
+      int32_t x = emitted(fx, cx, maps[rels[q].a], r), y = emitted(fy, cy, maps[rels[q].b], r);
+      if (x >= 0 && y >= 0 && (size_t)x < nx && (size_t)y < ny) pr[x * ny + y]++;
+    }
+    for (size_t x = 0; x < nx; x++) {
+      double t = 0;
+      for (size_t y = 0; y < ny; y++) {
+        if (pr[x * ny + y] < (double)p->k_min) pr[x * ny + y] = 0;
+        t += pr[x * ny + y];
+      }
+      for (size_t y = 0; y < ny; y++) pr[x * ny + y] = t > 0 ? sig6(pr[x * ny + y] / t) : fy->probs[y];
+    }
+    fy->zc_from = (int)rels[q].a;
+    fy->zc_probs = pr;
+    fy->zc_nx = nx, fy->zc_ny = ny;
   }
   /* Conditional missingness runs on the released marginals; under DP it
    * takes half of the correlation share when some column has a released
@@ -2561,7 +2620,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
                                                              : ms_fkind_name(f->kind));
     /* A copula member of a mixture: the first cluster's marginal as the
      * field's own, one rule per further cluster. */
-    const int mixed = m->n_comp >= 2 && f->cop >= 0;
+    const int mixed = m->n_comp >= 2 && f->cop >= 0 && f->zc_from < 0;
     const fit_field *mp = mixed ? &m->comp[0].f[f->cop] : f;
     switch (f->kind) {
       case MS_FKIND_ID:
@@ -2626,6 +2685,22 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         ms__json_put(o, "dist", dist_json(mp, 0));
         cJSON_AddNumberToObject(o, "min", f->lo);
         cJSON_AddNumberToObject(o, "max", f->hi);
+    }
+    if (f->zc_from >= 0) {
+      /* drawn given the label of another field: no impossible combination */
+      const fit_field *fx = &m->f[f->zc_from];
+      cJSON *w = cJSON_AddArrayToObject(o, "when");
+      for (size_t x = 0; x < f->zc_nx; x++) {
+        const char *lx = label_of(fx, x);
+        if (!lx || strchr(lx, '\'') || strchr(lx, '\\')) continue;
+        char e[600];
+        snprintf(e, sizeof e, "%s == '%s'", fx->name, lx);
+        cJSON *r = ms__json_push(w, cJSON_CreateObject());
+        cJSON_AddStringToObject(r, "if", e);
+        cJSON *v = cJSON_AddObjectToObject(r, "values");
+        for (size_t y = 0; y < f->zc_ny; y++)
+          if (label_of(f, y)) cJSON_AddNumberToObject(v, label_of(f, y), f->zc_probs[x * f->zc_ny + y]);
+      }
     }
     if (mixed) {
       cJSON *w = cJSON_AddArrayToObject(o, "when");
@@ -2771,6 +2846,9 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
     if (f->fd_from >= 0)
       fprintf(fp, "  kept exactly: %s is determined by %s (one rule per label)\n", f->name,
               m->f[f->fd_from].name);
+    if (f->zc_from >= 0)
+      fprintf(fp, "  kept exactly: %s is drawn given %s (combinations no real row has stay impossible)\n",
+              f->name, m->f[f->zc_from].name);
   }
   if (m->mix_rejected)
     fprintf(fp, "  clusters:     %zu found but not used: %zu rows drawn with them repeat %ld real rows, "
@@ -2816,7 +2894,7 @@ typedef struct {
   atomic_int oom, stop;
 } sample_job;
 
-static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
+static void sample_row(const sample_job *sj, size_t r, double *e, double *z, double *uu) {
   const ms_fit_model *m = sj->m;
   ms_frame *fr = sj->fr;
   const gsl_matrix *L = sj->L;
@@ -2851,6 +2929,7 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
     double u = dc && f->cop >= 0 ? gsl_cdf_ugaussian_P(z[f->cop]) : ms_rng_uniform(kf[j], r, 0);
     if (u <= 0) u = 1e-300;
     if (u >= 1) u = 1 - 1e-16;
+    uu[j] = u;
     int miss = f->suppressed || (f->mc_col < 0 && ms_rng_uniform(kf[j], r, 1) < f->missing);
     /* the marginal in force: the row's cluster's for a copula member */
     const fit_field *mf = m->n_comp >= 2 && f->cop >= 0 ? &m->comp[cl].f[f->cop] : f;
@@ -2870,6 +2949,30 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
     } else {
       c->num[r] = miss ? NAN : numeric_draw(mf, u);
     }
+  }
+  /* Labels drawn given another field's label (impossible combinations),
+   * with the same u, once that label is drawn. */
+  for (size_t j = 0; j < m->n_fields; j++) {
+    const fit_field *f = &m->f[j];
+    if (f->zc_from < 0) continue;
+    const fit_field *fx = &m->f[f->zc_from];
+    const ms_frame_col *cx = &fr->cols[f->zc_from];
+    ms_frame_col *c = &fr->cols[j];
+    int32_t x = fx->kind == MS_FKIND_BOOL ? (isnan(cx->num[r]) ? -1 : cx->num[r] != 0) : cx->code[r];
+    int miss = f->kind == MS_FKIND_BOOL ? isnan(c->num[r]) : c->code[r] < 0;
+    if (x < 0 || (size_t)x >= f->zc_nx || miss) continue;
+    const double *pr = f->zc_probs + (size_t)x * f->zc_ny;
+    int32_t pick = (int32_t)f->zc_ny - 1;
+    double acc = 0;
+    for (size_t l = 0; l < f->zc_ny; l++) {
+      acc += pr[l];
+      if (uu[j] < acc) {
+        pick = (int32_t)l;
+        break;
+      }
+    }
+    if (f->kind == MS_FKIND_BOOL) c->num[r] = pick;
+    else c->code[r] = pick;
   }
   /* Conditional missingness, once the condition's column (which has
    * none itself) is drawn. */
@@ -2920,7 +3023,8 @@ static void sample_piece(void *ctx, size_t t, size_t worker) {
   (void)worker;
   const size_t dc = sj->dc;
   double *e = ms__malloc((dc ? dc : 1) * sizeof *e), *z = ms__malloc((dc ? dc : 1) * sizeof *z);
-  if (!e || !z)
+  double *uu = ms__malloc((sj->m->n_fields ? sj->m->n_fields : 1) * sizeof *uu);
+  if (!e || !z || !uu)
     atomic_store(&sj->oom, 1);
   else
     for (size_t r = sj->n * t / sj->pieces; r < sj->n * (t + 1) / sj->pieces; r++) {
@@ -2929,10 +3033,11 @@ static void sample_piece(void *ctx, size_t t, size_t worker) {
         atomic_store(&sj->stop, 1);
         break;
       }
-      sample_row(sj, r, e, z);
+      sample_row(sj, r, e, z, uu);
     }
   free(e);
   free(z);
+  free(uu);
 }
 
 ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, uint64_t seed,

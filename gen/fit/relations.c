@@ -151,6 +151,67 @@ no:
   return MS_OK;
 }
 
+
+size_t ms__coarse_levels(const ms_frame_col *c) {
+  if (c->code && c->kind == MS_FKIND_CATEGORICAL) return c->n_levels;
+  if (c->num && c->kind == MS_FKIND_BOOL) return 2;
+  if (c->num && (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL)) return c->n_lit;
+  return 0;
+}
+
+int32_t ms__coarse_level(const ms_frame_col *c, size_t r) {
+  if (c->code && c->kind == MS_FKIND_CATEGORICAL) return c->code[r];
+  if (!c->num || isnan(c->num[r])) return -1;
+  if (c->kind == MS_FKIND_BOOL) return c->num[r] != 0;
+  size_t lo = 0, hi = c->n_lit;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (c->lit_val[mid] < c->num[r]) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < c->n_lit && c->lit_val[lo] == c->num[r] ? (int32_t)lo : -1;
+}
+
+const char *ms__coarse_label(const ms_frame_col *c, size_t l) {
+  if (c->code && c->kind == MS_FKIND_CATEGORICAL) return c->levels[l];
+  if (c->kind == MS_FKIND_BOOL) return c->bool_text[l] ? c->bool_text[l] : l ? "true" : "false";
+  return c->lit_text[l];
+}
+
+/* Impossible combinations of a (earlier) and b: the La x Lb flags of the
+ * label pairs no row has although independence expects at least
+ * MS__ZERO_MIN_EXPECTED rows there, both labels held by at least min_rows
+ * rows; *mass: the rows independence expects in them. NULL flags (and
+ * MS_OK) when there is none. */
+static ms_status zero_cells(const ms_frame_col *a, const ms_frame_col *b, size_t n, size_t min_rows,
+                            int32_t **out, double *mass) {
+  *out = NULL;
+  *mass = 0;
+  size_t La = ms__coarse_levels(a), Lb = ms__coarse_levels(b);
+  if (La < 2 || Lb < 2 || La > 20 || Lb > 20) return MS_OK;
+  double cnt[400] = {0}, ra[20] = {0}, rb[20] = {0}, tot = 0;
+  for (size_t r = 0; r < n; r++) {
+    int32_t x = ms__coarse_level(a, r), y = ms__coarse_level(b, r);
+    if (x < 0 || y < 0) continue;
+    cnt[x * Lb + y]++, ra[x]++, rb[y]++, tot++;
+  }
+  size_t nz = 0;
+  for (size_t x = 0; x < La; x++)
+    for (size_t y = 0; y < Lb; y++)
+      if (cnt[x * Lb + y] == 0 && ra[x] >= (double)min_rows && rb[y] >= (double)min_rows &&
+          ra[x] * rb[y] / tot >= MS__ZERO_MIN_EXPECTED)
+        nz++, *mass += ra[x] * rb[y] / tot;
+  if (!nz) return MS_OK;
+  int32_t *m = ms__calloc(La * Lb, sizeof *m);
+  if (!m) return MS_ERR_NOMEM;
+  for (size_t x = 0; x < La; x++)
+    for (size_t y = 0; y < Lb; y++)
+      m[x * Lb + y] = cnt[x * Lb + y] == 0 && ra[x] >= (double)min_rows && rb[y] >= (double)min_rows &&
+                      ra[x] * rb[y] / tot >= MS__ZERO_MIN_EXPECTED;
+  *out = m;
+  return MS_OK;
+}
+
 ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t *n_out) {
   *out = NULL;
   *n_out = 0;
@@ -256,6 +317,43 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
   }
   free(is_b);
   free(is_a);
+  /* Impossible combinations: per coarse column b (in no other relation),
+   * the earlier coarse column a whose forbidden combinations independence
+   * would fill most; a column conditioned on another conditions none. */
+  char *zb = ms__calloc(d ? d : 1, 1), *za = ms__calloc(d ? d : 1, 1);
+  if ((!zb || !za) && !st) st = MS_ERR_NOMEM;
+  for (size_t b = 0; b < d && !st; b++) {
+    if (za[b] || derived[b] || !ms__coarse_levels(&f->cols[b])) continue;
+    int busy = 0;
+    for (size_t q = 0; q < nr; q++) busy |= r[q].b == b || r[q].a == b || (r[q].kind == MS__REL_DIFF && r[q].c == b);
+    if (busy) continue;
+    size_t best = SIZE_MAX;
+    double bm = 0;
+    int32_t *bmap = NULL;
+    for (size_t a = 0; a < b && !st; a++) {
+      if (zb[a] || derived[a] || !ms__coarse_levels(&f->cols[a])) continue;
+      int32_t *m = NULL;
+      double mass;
+      if ((st = zero_cells(&f->cols[a], &f->cols[b], n, min_rows, &m, &mass))) break;
+      if (m && mass > bm) {
+        free(bmap);
+        bmap = m, bm = mass, best = a;
+      } else {
+        free(m);
+      }
+    }
+    if (st || best == SIZE_MAX) {
+      free(bmap);
+      continue;
+    }
+    zb[b] = 1, za[best] = 1;
+    size_t Lb = ms__coarse_levels(&f->cols[b]);
+    st = push(&r, &nr, &cap,
+              (ms__rel){MS__REL_ZERO, best, b, Lb, bmap, ms__coarse_levels(&f->cols[best]) * Lb});
+    if (st) free(bmap);
+  }
+  free(zb);
+  free(za);
   free(derived);
   free(operand);
   if (st) {
@@ -277,6 +375,22 @@ void ms__relation_describe(const ms__rel *r, const ms_frame *f, char *buf, size_
   switch (r->kind) {
     case MS__REL_ORDER: snprintf(buf, cap, "%s <= %s", a, b); break;
     case MS__REL_DIFF: snprintf(buf, cap, "%s = %s - %s", f->cols[r->c].name, b, a); break;
+    case MS__REL_ZERO: {
+      size_t Lb = r->c, nz = 0, o = 0;
+      for (size_t i = 0; i < r->n_map; i++) nz += r->fd_map[i] != 0;
+      o = (size_t)snprintf(buf, cap, "never %s", nz > 1 ? "these combinations: " : "");
+      for (size_t i = 0, k = 0; i < r->n_map && o < cap; i++) {
+        if (!r->fd_map[i]) continue;
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s = %s with %s = %s", k++ ? "; " : "", a,
+                              ms__coarse_label(&f->cols[r->a], i / Lb), b,
+                              ms__coarse_label(&f->cols[r->b], i % Lb));
+        if (k == 3 && nz > 3) {
+          if (o < cap) snprintf(buf + o, cap - o, "; ... (%zu in all)", nz);
+          break;
+        }
+      }
+      break;
+    }
     default: snprintf(buf, cap, "%s determines %s", a, b); break;
   }
 }
@@ -289,7 +403,34 @@ double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_f
   if (ja == SIZE_MAX || jb == SIZE_MAX || jc == SIZE_MAX) return NAN;
   const ms_frame_col *a = &g->cols[ja], *b = &g->cols[jb], *c = r->kind == MS__REL_DIFF ? &g->cols[jc] : NULL;
   size_t bad = 0, cnt = 0;
-  if (r->kind == MS__REL_FD) {
+  if (r->kind == MS__REL_ZERO) {
+    /* g's rows whose labels (as text) form a forbidden combination */
+    const ms_frame_col *ra = &ref->cols[r->a], *rb = &ref->cols[r->b];
+    size_t La = ms__coarse_levels(a), Lb = ms__coarse_levels(b), Lrb = r->c;
+    if (!La || !Lb) return NAN;
+    int32_t *xa = ms__malloc(La * sizeof *xa), *xb = ms__malloc(Lb * sizeof *xb);
+    if (!xa || !xb) {
+      free(xa), free(xb);
+      return NAN;
+    }
+    for (size_t l = 0; l < La; l++) {
+      xa[l] = -1;
+      for (size_t q = 0; q < r->n_map / Lrb; q++)
+        if (!strcmp(ms__coarse_label(a, l), ms__coarse_label(ra, q))) xa[l] = (int32_t)q;
+    }
+    for (size_t l = 0; l < Lb; l++) {
+      xb[l] = -1;
+      for (size_t q = 0; q < Lrb; q++)
+        if (!strcmp(ms__coarse_label(b, l), ms__coarse_label(rb, q))) xb[l] = (int32_t)q;
+    }
+    for (size_t i = 0; i < g->n_rows; i++) {
+      int32_t x = ms__coarse_level(a, i), y = ms__coarse_level(b, i);
+      if (x < 0 || y < 0) continue;
+      cnt++;
+      bad += xa[x] >= 0 && xb[y] >= 0 && r->fd_map[(size_t)xa[x] * Lrb + (size_t)xb[y]];
+    }
+    free(xa), free(xb);
+  } else if (r->kind == MS__REL_FD) {
     if (!a->code || !b->code) return NAN;
     const ms_frame_col *ra = &ref->cols[r->a], *rb = &ref->cols[r->b];
     /* g's label of a -> the label of b the real table pairs with it. */
