@@ -99,6 +99,9 @@ typedef struct {
   int zc_from;
   double *zc_probs;
   size_t zc_nx, zc_ny;
+  /* A total (relations.c, SUM): the fields it is the sum of (NULL: none). */
+  int32_t *sum_parts;
+  size_t n_sum;
   int out_decimals; /* ... and the decimals the number is written with */
   int32_t *fd_emit;
   size_t n_fd_emit;
@@ -174,6 +177,7 @@ static void field_free(fit_field *f) {
   free(f->mc_expr);
   free(f->gap_name);
   free(f->zc_probs);
+  free(f->sum_parts);
   for (size_t i = 0; i < f->n_cats; i++) free(f->cats[i]);
   free(f->cats);
   free(f->probs);
@@ -1684,7 +1688,8 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
   for (size_t x = 0; x < nf; x++) {
     fit_field *fx = &m->f[x];
     const ms_frame_col *cx = &data->cols[x];
-    if (fx->kind == MS_FKIND_ID || fx->suppressed || fx->diff_a >= 0 || fx->fd_from >= 0 || fx->rel_base >= 0)
+    if (fx->kind == MS_FKIND_ID || fx->suppressed || fx->diff_a >= 0 || fx->sum_parts || fx->fd_from >= 0 ||
+        fx->rel_base >= 0)
       continue;
     if (dp ? !(fx->missing >= 0.02 && fx->missing <= 0.98)
            : (cx->n_missing < p->k_min || data->n_rows - cx->n_missing < p->k_min))
@@ -2071,7 +2076,12 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
   for (size_t j = 0; j < data->n_cols; j++) {
     ms_frame_col *vc = &view.cols[j];
     int derived = 0;
-    for (size_t q = 0; q < n_rels; q++) derived |= rels[q].kind == MS__REL_DIFF && rels[q].c == j;
+    for (size_t q = 0; q < n_rels; q++) {
+      derived |= (rels[q].kind == MS__REL_DIFF || rels[q].kind == MS__REL_SUM) && rels[q].c == j;
+      /* the parts of a total are added: integers, not labels */
+      for (size_t i = 0; rels[q].kind == MS__REL_SUM && i < rels[q].n_map; i++)
+        derived |= rels[q].fd_map[i] == (int32_t)j;
+    }
     if (derived || !vc->n_lit || (vc->kind != MS_FKIND_INTEGER && vc->kind != MS_FKIND_REAL)) continue;
     vc->kind = MS_FKIND_CATEGORICAL;
     vc->num = NULL;
@@ -2199,6 +2209,14 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     for (size_t q = 0; q < n_rels; q++) {
       if (rels[q].kind == MS__REL_ORDER && rels[q].b == j) f->rel_base = (int)rels[q].a;
       if (rels[q].kind == MS__REL_DIFF && rels[q].c == j) f->diff_a = (int)rels[q].a, f->diff_b = (int)rels[q].b;
+      if (rels[q].kind == MS__REL_SUM && rels[q].c == j) {
+        if (!(f->sum_parts = ms__malloc(rels[q].n_map * sizeof *f->sum_parts))) {
+          st = MS_ERR_NOMEM;
+          break;
+        }
+        memcpy(f->sum_parts, rels[q].fd_map, rels[q].n_map * sizeof *f->sum_parts);
+        f->n_sum = rels[q].n_map;
+      }
       if (rels[q].kind == MS__REL_FD && rels[q].b == j) f->fd_from = (int)rels[q].a;
     }
     f->kind = c->kind;
@@ -2337,7 +2355,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     if (tot > max_total) max_total = tot;
     if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
     if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
-        f->diff_a < 0 && f->fd_from < 0 &&
+        f->diff_a < 0 && !f->sum_parts && f->fd_from < 0 &&
         !(c->kind == MS_FKIND_CATEGORICAL && f->n_cats < 2) &&
         !(c->kind == MS_FKIND_BOOL && !(f->probs[0] > 0 && f->probs[1] > 0)) &&
         !(m->epsilon == 0 && present < 2 * p->k_min)) {
@@ -2592,6 +2610,26 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON_AddStringToObject(o, "name", num_order ? f->gap_name : f->name);
     if (num_order) cJSON_AddBoolToObject(o, "hidden", 1);
     else if (f->label) cJSON_AddStringToObject(o, "label", f->label);
+    if (f->sum_parts) {
+      /* A total: the input's kind, its value the sum of its parts. */
+      int real = f->orig_kind == MS_FKIND_REAL, any_real = 0;
+      char e[2048];
+      size_t o2 = 0;
+      for (size_t q = 0; q < f->n_sum && o2 < sizeof e; q++) {
+        const fit_field *fp = &m->f[f->sum_parts[q]];
+        any_real |= fp->orig_kind == MS_FKIND_REAL;
+        o2 += (size_t)snprintf(e + o2, sizeof e - o2, "%s%s", q ? " + " : "", fp->name);
+      }
+      char w[2100];
+      snprintf(w, sizeof w, !real && any_real ? "round(%s)" : "%s", e);
+      cJSON_AddStringToObject(o, "kind", real ? "real" : "integer");
+      if (real) {
+        cJSON_AddNumberToObject(o, "precision", f->decimals);
+        if (f->real_style > 0) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
+      }
+      cJSON_AddStringToObject(o, "expr", w);
+      continue;
+    }
     /* Spelled false/true as medsynth writes bools: a bool field says it. */
     if (f->diff_a >= 0) {
       /* A derived difference: its kind is the input's (a discrete column
@@ -2846,6 +2884,11 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
     if (f->fd_from >= 0)
       fprintf(fp, "  kept exactly: %s is determined by %s (one rule per label)\n", f->name,
               m->f[f->fd_from].name);
+    if (f->sum_parts) {
+      fprintf(fp, "  kept exactly: %s =", f->name);
+      for (size_t q = 0; q < f->n_sum; q++) fprintf(fp, "%s %s", q ? " +" : "", m->f[f->sum_parts[q]].name);
+      fprintf(fp, " (a derived field)\n");
+    }
     if (f->zc_from >= 0)
       fprintf(fp, "  kept exactly: %s is drawn given %s (combinations no real row has stay impossible)\n",
               f->name, m->f[f->zc_from].name);
@@ -3007,6 +3050,12 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z, dou
     const fit_field *f = &m->f[j];
     if (f->diff_a >= 0) {
       double v = fr->cols[f->diff_b].num[r] - fr->cols[f->diff_a].num[r];
+      double sc = pow(10, f->decimals);
+      fr->cols[j].num[r] = f->kind == MS_FKIND_REAL ? round(v * sc) / sc : round(v);
+    }
+    if (f->sum_parts) {
+      double v = 0;
+      for (size_t q = 0; q < f->n_sum; q++) v += fr->cols[f->sum_parts[q]].num[r];
       double sc = pow(10, f->decimals);
       fr->cols[j].num[r] = f->kind == MS_FKIND_REAL ? round(v * sc) / sc : round(v);
     }

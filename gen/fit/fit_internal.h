@@ -48,7 +48,9 @@ ms_status ms__frame_col_discrete(ms_frame_col *c, size_t n_rows);
  * least MS__ZERO_MIN_EXPECTED rows there (pregnant with sex M); fd_map
  * holds n_map = La * Lb flags, 1 for such a combination (a's level x, b's
  * level y at x * Lb + y), and c = Lb. */
-typedef enum { MS__REL_ORDER, MS__REL_DIFF, MS__REL_FD, MS__REL_ZERO, MS__REL_COUNT } ms__rel_kind;
+/* SUM: c == the sum of n_map >= 3 adjacent columns, whose indices fd_map
+ * holds (a score and its items). */
+typedef enum { MS__REL_ORDER, MS__REL_DIFF, MS__REL_FD, MS__REL_ZERO, MS__REL_SUM, MS__REL_COUNT } ms__rel_kind;
 #define MS__ZERO_MIN_EXPECTED 10.0
 /* The level of row r of a coarse column (categorical code, bool 0/1, index
  * of a discrete value), -1 when missing or not coarse; *n_levels. */

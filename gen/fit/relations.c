@@ -212,6 +212,32 @@ static ms_status zero_cells(const ms_frame_col *a, const ms_frame_col *b, size_t
   return MS_OK;
 }
 
+
+/* c == x[i] + ... + x[i+len-1] (within half a unit of c's last decimal)
+ * wherever all are present, c present exactly there, on >= min_rows rows. */
+static int sum_holds(const ms_frame *f, size_t i, size_t len, size_t c, size_t min_rows) {
+  const ms_frame_col *cc = &f->cols[c];
+  double tol = cc->kind == MS_FKIND_REAL ? 0.5001 * pow(10, -cc->decimals) : 1e-9;
+  size_t cnt = 0;
+  for (size_t r = 0; r < f->n_rows; r++) {
+    double s = 0, mag = 0;
+    int all = 1;
+    for (size_t j = i; j < i + len; j++) {
+      double v = f->cols[j].num[r];
+      if (isnan(v)) all = 0;
+      else s += v, mag += fabs(v);
+    }
+    double z = cc->num[r];
+    if (!all || isnan(z)) {
+      if (all != !isnan(z)) return 0;
+      continue;
+    }
+    if (fabs(z - s) > tol + 1e-12 * mag) return 0;
+    cnt++;
+  }
+  return cnt >= min_rows;
+}
+
 ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t *n_out) {
   *out = NULL;
   *n_out = 0;
@@ -232,6 +258,35 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
     }
     if (best != SIZE_MAX)
       st = push(&r, &nr, &cap, (ms__rel){MS__REL_ORDER, best, b, SIZE_MAX, NULL, 0});
+  }
+  /* Totals of three or more adjacent columns (a score and its items): per
+   * column c, the shortest run of continuous-or-discrete numeric columns
+   * (up to 16) whose sum it is. */
+  for (size_t c = 0; c < d && !st; c++) {
+    const ms_frame_col *cc = &f->cols[c];
+    if (!is_num(cc) || derived[c] || operand[c] || constant(cc, n)) continue;
+    int found = 0;
+    for (size_t len = 3; len <= 16 && !found; len++)
+      for (size_t i = 0; i + len <= d && !found; i++) {
+        if (c >= i && c < i + len) continue;
+        int ok = 1;
+        /* parts are numbers in the spec: a discrete real (0, 0.5, 1) would
+         * be a categorical there, a discrete integer stays an integer */
+        for (size_t j = i; j < i + len && ok; j++)
+          ok = is_num(&f->cols[j]) && !derived[j] && !constant(&f->cols[j], n) &&
+               (!f->cols[j].n_lit || f->cols[j].kind == MS_FKIND_INTEGER);
+        if (!ok || !sum_holds(f, i, len, c, min_rows)) continue;
+        int32_t *parts = ms__malloc(len * sizeof *parts);
+        if (!parts) {
+          st = MS_ERR_NOMEM;
+          break;
+        }
+        for (size_t j = 0; j < len; j++) parts[j] = (int32_t)(i + j), operand[i + j] = 1;
+        derived[c] = 1;
+        found = 1;
+        st = push(&r, &nr, &cap, (ms__rel){MS__REL_SUM, i, i + len - 1, c, parts, len});
+        if (st) free(parts);
+      }
   }
   /* Exact differences. */
   for (size_t ci = d; ci-- > 0 && !st;) {
@@ -375,6 +430,12 @@ void ms__relation_describe(const ms__rel *r, const ms_frame *f, char *buf, size_
   switch (r->kind) {
     case MS__REL_ORDER: snprintf(buf, cap, "%s <= %s", a, b); break;
     case MS__REL_DIFF: snprintf(buf, cap, "%s = %s - %s", f->cols[r->c].name, b, a); break;
+    case MS__REL_SUM: {
+      size_t o = (size_t)snprintf(buf, cap, "%s =", f->cols[r->c].name);
+      for (size_t i = 0; i < r->n_map && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s %s", i ? " +" : "", f->cols[r->fd_map[i]].name);
+      break;
+    }
     case MS__REL_ZERO: {
       size_t Lb = r->c, nz = 0, o = 0;
       for (size_t i = 0; i < r->n_map; i++) nz += r->fd_map[i] != 0;
@@ -399,11 +460,39 @@ double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_f
                                size_t *checked) {
   *checked = 0;
   size_t ja = ms_frame_find(g, ref->cols[r->a].name), jb = ms_frame_find(g, ref->cols[r->b].name);
-  size_t jc = r->kind == MS__REL_DIFF ? ms_frame_find(g, ref->cols[r->c].name) : 0;
+  size_t jc = r->kind == MS__REL_DIFF || r->kind == MS__REL_SUM ? ms_frame_find(g, ref->cols[r->c].name) : 0;
   if (ja == SIZE_MAX || jb == SIZE_MAX || jc == SIZE_MAX) return NAN;
   const ms_frame_col *a = &g->cols[ja], *b = &g->cols[jb], *c = r->kind == MS__REL_DIFF ? &g->cols[jc] : NULL;
   size_t bad = 0, cnt = 0;
-  if (r->kind == MS__REL_ZERO) {
+  if (r->kind == MS__REL_SUM) {
+    const ms_frame_col *cc = &g->cols[jc];
+    size_t *js = ms__malloc(r->n_map * sizeof *js);
+    if (!js || !cc->num) {
+      free(js);
+      return NAN;
+    }
+    for (size_t i = 0; i < r->n_map; i++) {
+      js[i] = ms_frame_find(g, ref->cols[r->fd_map[i]].name);
+      if (js[i] == SIZE_MAX || !g->cols[js[i]].num) {
+        free(js);
+        return NAN;
+      }
+    }
+    double tol = cc->kind == MS_FKIND_REAL ? 0.5001 * pow(10, -cc->decimals) : 1e-9;
+    for (size_t i = 0; i < g->n_rows; i++) {
+      double s = 0, mag = 0, z = cc->num[i];
+      int all = !isnan(z);
+      for (size_t q = 0; q < r->n_map && all; q++) {
+        double v = g->cols[js[q]].num[i];
+        if (isnan(v)) all = 0;
+        s += v, mag += fabs(v);
+      }
+      if (!all) continue;
+      cnt++;
+      bad += fabs(z - s) > tol + 1e-12 * mag;
+    }
+    free(js);
+  } else if (r->kind == MS__REL_ZERO) {
     /* g's rows whose labels (as text) form a forbidden combination */
     const ms_frame_col *ra = &ref->cols[r->a], *rb = &ref->cols[r->b];
     size_t La = ms__coarse_levels(a), Lb = ms__coarse_levels(b), Lrb = r->c;
