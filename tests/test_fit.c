@@ -240,6 +240,47 @@ static void test_fit_drops_clusters_that_copy_rows(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* A bool column the input always writes "1" has one known spelling; under
+ * DP its noisy share of "1" can be 0, and the spec must still have a label
+ * of weight > 0 ("weights must not all be zero" once). Every seed loads. */
+static void test_fit_dp_bool_with_one_spelling_loads(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  char *csv = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&csv, &len);
+  fprintf(fp, "age,flag,bmi\n");
+  for (int i = 0; i < 8; i++) fprintf(fp, "%d,1,%d.5\n", 30 + 3 * i, 20 + i);
+  fclose(fp);
+  ms_frame *f = parse(csv, &d);
+  assert_non_null(f);
+  for (uint64_t seed = 0; seed < 48; seed++) {
+    ms_fit_params p;
+    ms_fit_params_init(&p);
+    p.epsilon = 1;
+    p.k_min = 3;
+    p.seed = seed;
+    ms_fit_model *m = NULL;
+    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+    char *json = ms_fit_model_to_json(m);
+    ms_spec *spec = NULL;
+    ms_diag sd;
+    ms_diag_init(&sd);
+    if (ms_spec_load_string(&spec, json, strlen(json), "fit.json", &sd) != MS_OK) {
+      char *e = ms_diag_format(&sd);
+      fail_msg("seed %llu: %s", (unsigned long long)seed, e);
+    }
+    ms_spec_free(spec);
+    ms_diag_deinit(&sd);
+    free(json);
+    ms_fit_model_free(m);
+  }
+  ms_frame_free(f);
+  free(csv);
+  ms_diag_deinit(&d);
+}
+
 /* A NUL byte would end a cell early ("a\0b1" and "a\0b2" once both read as
  * the category "a"); each is refused with its line and column. */
 static void test_fit_csv_rejects_nul_bytes(void **state) {
@@ -1218,6 +1259,7 @@ int main(void) {
       cmocka_unit_test(test_fit_integer_knots_between_whole_numbers),
       cmocka_unit_test(test_fit_infers_kinds),
       cmocka_unit_test(test_fit_finds_clusters),
+      cmocka_unit_test(test_fit_dp_bool_with_one_spelling_loads),
       cmocka_unit_test(test_fit_drops_clusters_that_copy_rows),
       cmocka_unit_test(test_fit_keeps_the_inputs_shape),
       cmocka_unit_test(test_fit_survives_every_allocation_failure),

@@ -2483,6 +2483,18 @@ fail:
 
 /* ---- spec emission ---- */
 
+/* A bool's "values" under its own spellings (false first). A spelling the
+ * input never showed cannot be written; when the known ones would all have
+ * weight 0 (under DP noise, a column that is always "1"), the first known
+ * one gets weight 1, so the spec stays valid. */
+static void bool_values(cJSON *v, const fit_field *f, const double *probs) {
+  double sum = 0;
+  for (int b = 0; b < 2; b++)
+    if (f->btext[b]) sum += probs[b];
+  for (int b = 0; b < 2; b++)
+    if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], sum > 0 ? probs[b] : 1), sum = sum > 0 ? sum : 1;
+}
+
 static cJSON *dist_json(const fit_field *f, double scale_off) {
   cJSON *o = cJSON_CreateObject();
   if (!o) return NULL;
@@ -2695,8 +2707,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
           /* The input's spellings, false first: the copula's order for a
            * bool (true when Phi(z) > 1 - p) is the categorical's. */
           cJSON *v = cJSON_AddObjectToObject(o, "values");
-          for (int b = 0; b < 2; b++)
-            if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], mp->probs[b]);
+          bool_values(v, f, mp->probs);
         } else {
           cJSON_AddNumberToObject(o, "p", mp->probs[1]);
         }
@@ -2736,8 +2747,12 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         cJSON *r = ms__json_push(w, cJSON_CreateObject());
         cJSON_AddStringToObject(r, "if", e);
         cJSON *v = cJSON_AddObjectToObject(r, "values");
+        if (f->kind == MS_FKIND_BOOL) {
+          bool_values(v, f, f->zc_probs + x * f->zc_ny);
+          continue;
+        }
         for (size_t y = 0; y < f->zc_ny; y++)
-          if (label_of(f, y)) cJSON_AddNumberToObject(v, label_of(f, y), f->zc_probs[x * f->zc_ny + y]);
+          cJSON_AddNumberToObject(v, label_of(f, y), f->zc_probs[x * f->zc_ny + y]);
       }
     }
     if (mixed) {
@@ -2753,8 +2768,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
           if (f->kind == MS_FKIND_CATEGORICAL)
             for (size_t l = 0; l < f->n_cats; l++) cJSON_AddNumberToObject(v, f->cats[l], cf->probs[l]);
           else
-            for (int b = 0; b < 2; b++)
-              if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], cf->probs[b]);
+            bool_values(v, f, cf->probs);
         } else if (f->kind == MS_FKIND_BOOL) {
           cJSON_AddNumberToObject(r, "p", cf->probs[1]);
         } else {
