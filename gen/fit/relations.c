@@ -33,6 +33,10 @@
 /* The share of pairs of different rows that must break a numeric order for
  * it to count as a rule (see cross_violations). */
 #define MS__ORDER_MIN_CROSS 0.05
+/* Coarse columns before b tried for impossible combinations with it. */
+#define MS__ZERO_WINDOW 32
+/* Columns on either side of a difference searched for its operands. */
+#define MS__DIFF_WINDOW 64
 
 static int is_num(const ms_frame_col *c) {
   return c->num && (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL);
@@ -267,7 +271,9 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
     if (!is_num(cc) || derived[c] || operand[c] || constant(cc, n)) continue;
     int found = 0;
     for (size_t len = 3; len <= 16 && !found; len++)
-      for (size_t i = 0; i + len <= d && !found; i++) {
+      for (size_t i = c > 16 + len ? c - 16 - len : 0; i + len <= d && i <= c + 17 && !found; i++) {
+        /* runs near c only (ending at most 16 columns before it or
+         * starting at most 16 after it): the search stays linear in d */
         if (c >= i && c < i + len) continue;
         int ok = 1;
         /* parts are numbers in the spec: a discrete real (0, 0.5, 1) would
@@ -288,21 +294,28 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
         if (st) free(parts);
       }
   }
-  /* Exact differences. */
+  /* Exact differences, with both operands among the MS__DIFF_WINDOW
+   * columns on either side of c (a difference and its operands sit
+   * together in real tables; the search stays linear in the width). */
+  char *konst = ms__calloc(d ? d : 1, 1);
+  if (!konst && !st) st = MS_ERR_NOMEM;
+  for (size_t j = 0; j < d && !st; j++) konst[j] = f->cols[j].num ? (char)constant(&f->cols[j], n) : 1;
   for (size_t ci = d; ci-- > 0 && !st;) {
     /* From the last column: of three columns in a relation, the last one
      * (los_days after admit and discharge) is the derived one. */
     size_t c = ci;
     const ms_frame_col *cc = &f->cols[c];
-    if (!is_num(cc) || operand[c] || constant(cc, n)) continue;
+    if (!is_num(cc) || operand[c] || konst[c]) continue;
+    size_t lo = c > MS__DIFF_WINDOW ? c - MS__DIFF_WINDOW : 0;
+    size_t hi = c + MS__DIFF_WINDOW + 1 < d ? c + MS__DIFF_WINDOW + 1 : d;
     int found = 0;
-    for (size_t a = 0; a < d && !found; a++) {
+    for (size_t a = lo; a < hi && !found; a++) {
       const ms_frame_col *ca = &f->cols[a];
-      if (a == c || derived[a] || !(is_num(ca) || is_date(ca)) || constant(ca, n)) continue;
-      for (size_t b = 0; b < d && !found; b++) {
+      if (a == c || derived[a] || !(is_num(ca) || is_date(ca)) || konst[a]) continue;
+      for (size_t b = lo; b < hi && !found; b++) {
         const ms_frame_col *cb = &f->cols[b];
         if (b == a || b == c || derived[b] || is_date(cb) != is_date(ca) || !(is_num(cb) || is_date(cb)) ||
-            constant(cb, n) || (is_date(ca) && (ca->has_time || cb->has_time)))
+            konst[b] || (is_date(ca) && (ca->has_time || cb->has_time)))
           continue;
         if (!diff_holds(ca, cb, cc, n, min_rows)) continue;
         found = 1;
@@ -312,6 +325,7 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
       }
     }
   }
+  free(konst);
   /* Functional dependencies. */
   for (size_t b = 0; b < d && !st; b++) {
     if (!is_cat(&f->cols[b]) || derived[b]) continue;
@@ -385,8 +399,12 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
     size_t best = SIZE_MAX;
     double bm = 0;
     int32_t *bmap = NULL;
-    for (size_t a = 0; a < b && !st; a++) {
+    /* among the MS__ZERO_WINDOW coarse columns before b (each pair reads
+     * every row: a wide table stays linear in its width) */
+    size_t seen = 0;
+    for (size_t a = b; a-- > 0 && !st && seen < MS__ZERO_WINDOW;) {
       if (zb[a] || derived[a] || !ms__coarse_levels(&f->cols[a])) continue;
+      seen++;
       int32_t *m = NULL;
       double mass;
       if ((st = zero_cells(&f->cols[a], &f->cols[b], n, min_rows, &m, &mass))) break;
