@@ -2661,9 +2661,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON_AddStringToObject(o, "expr", e);
       continue;
     }
-    int bool_labels = f->kind == MS_FKIND_BOOL && (f->btext[0] || f->btext[1]) &&
-                      !(f->btext[0] && f->btext[1] && !strcmp(f->btext[0], "false") &&
-                        !strcmp(f->btext[1], "true"));
+    int bool_labels = f->kind == MS_FKIND_BOOL && labelled(f);
     cJSON_AddStringToObject(o, "kind", f->text               ? "string"
                                        : bool_labels         ? "categorical"
                                        : f->has_time         ? "datetime"
@@ -2951,6 +2949,15 @@ typedef struct {
   atomic_int oom, stop;
 } sample_job;
 
+/* A computed number as its column writes it: a real rounded to its
+ * decimals, an integer to a whole number; other kinds (dates) as they are. */
+static double as_written(double v, ms_fkind kind, int decimals) {
+  if (kind == MS_FKIND_INTEGER) return round(v);
+  if (kind != MS_FKIND_REAL) return v;
+  double sc = pow(10, decimals);
+  return round(v * sc) / sc;
+}
+
 static void sample_row(const sample_job *sj, size_t r, double *e, double *z, double *uu) {
   const ms_fit_model *m = sj->m;
   ms_frame *fr = sj->fr;
@@ -3052,26 +3059,18 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z, dou
   for (size_t q = 0; q < sj->n_after; q++) {
     const fit_field *f = &m->f[sj->after[q]];
     double *x = &fr->cols[sj->after[q]].num[r];
-    *x += fr->cols[f->rel_base].num[r];
-    if (f->kind == MS_FKIND_REAL) {
-      double sc = pow(10, f->out_decimals);
-      *x = round(*x * sc) / sc;
-    } else if (f->kind == MS_FKIND_INTEGER) {
-      *x = round(*x);
-    }
+    *x = as_written(*x + fr->cols[f->rel_base].num[r], f->kind, f->out_decimals);
   }
   for (size_t j = 0; j < m->n_fields; j++) {
     const fit_field *f = &m->f[j];
     if (f->diff_a >= 0) {
       double v = fr->cols[f->diff_b].num[r] - fr->cols[f->diff_a].num[r];
-      double sc = pow(10, f->decimals);
-      fr->cols[j].num[r] = f->kind == MS_FKIND_REAL ? round(v * sc) / sc : round(v);
+      fr->cols[j].num[r] = as_written(v, f->kind, f->decimals);
     }
     if (f->sum_parts) {
       double v = 0;
       for (size_t q = 0; q < f->n_sum; q++) v += fr->cols[f->sum_parts[q]].num[r];
-      double sc = pow(10, f->decimals);
-      fr->cols[j].num[r] = f->kind == MS_FKIND_REAL ? round(v * sc) / sc : round(v);
+      fr->cols[j].num[r] = as_written(v, f->kind, f->decimals);
     }
     if (f->fd_from >= 0 && f->fd_emit) {
       int32_t x = fr->cols[f->fd_from].code[r];

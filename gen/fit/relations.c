@@ -115,9 +115,16 @@ static double cross_violations(const ms_frame_col *a, const ms_frame_col *b, siz
   return na && m ? below / ((double)na * (double)m) : 0;
 }
 
+/* How far a computed value may be from the one written: half a unit of a
+ * real column's last decimal (a hair more, for the rounding of the sum),
+ * nothing for whole numbers and dates. */
+static double half_unit(const ms_frame_col *c) {
+  return c->kind == MS_FKIND_REAL ? 0.5001 * pow(10, -c->decimals) : 1e-9;
+}
+
 static int diff_holds(const ms_frame_col *a, const ms_frame_col *b, const ms_frame_col *c, size_t n,
                       size_t min_rows) {
-  double tol = c->kind == MS_FKIND_REAL ? 0.5001 * pow(10, -c->decimals) : 1e-9;
+  double tol = half_unit(c);
   size_t cnt = 0;
   for (size_t r = 0; r < n; r++) {
     double x = a->num[r], y = b->num[r], z = c->num[r];
@@ -221,7 +228,7 @@ static ms_status zero_cells(const ms_frame_col *a, const ms_frame_col *b, size_t
  * wherever all are present, c present exactly there, on >= min_rows rows. */
 static int sum_holds(const ms_frame *f, size_t i, size_t len, size_t c, size_t min_rows) {
   const ms_frame_col *cc = &f->cols[c];
-  double tol = cc->kind == MS_FKIND_REAL ? 0.5001 * pow(10, -cc->decimals) : 1e-9;
+  double tol = half_unit(cc);
   size_t cnt = 0;
   for (size_t r = 0; r < f->n_rows; r++) {
     double s = 0, mag = 0;
@@ -496,7 +503,7 @@ double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_f
         return NAN;
       }
     }
-    double tol = cc->kind == MS_FKIND_REAL ? 0.5001 * pow(10, -cc->decimals) : 1e-9;
+    double tol = half_unit(cc);
     for (size_t i = 0; i < g->n_rows; i++) {
       double s = 0, mag = 0, z = cc->num[i];
       int all = !isnan(z);
@@ -554,7 +561,7 @@ double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_f
     free(want);
   } else {
     if (!a->num || !b->num || (c && !c->num)) return NAN;
-    double tol = c && c->kind == MS_FKIND_REAL ? 0.5001 * pow(10, -c->decimals) : 1e-9;
+    double tol = c ? half_unit(c) : 1e-9;
     for (size_t i = 0; i < g->n_rows; i++) {
       double x = a->num[i], y = b->num[i];
       if (isnan(x) || isnan(y)) continue;
