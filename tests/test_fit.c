@@ -240,6 +240,35 @@ static void test_fit_drops_clusters_that_copy_rows(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* Fits f under DP (epsilon 1, k = k_min) for seeds 0 .. n_seeds - 1 and
+ * asserts that every fitted spec loads (a failure names the seed). */
+static void assert_dp_fits_load(const ms_frame *f, size_t k_min, uint64_t n_seeds) {
+  ms_diag d;
+  ms_diag_init(&d);
+  for (uint64_t seed = 0; seed < n_seeds; seed++) {
+    ms_fit_params p;
+    ms_fit_params_init(&p);
+    p.k_min = k_min;
+    p.epsilon = 1;
+    p.seed = seed;
+    ms_fit_model *m = NULL;
+    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+    char *json = ms_fit_model_to_json(m);
+    ms_spec *spec = NULL;
+    ms_diag sd;
+    ms_diag_init(&sd);
+    if (ms_spec_load_string(&spec, json, strlen(json), "fitted.json", &sd) != MS_OK) {
+      char *e = ms_diag_format(&sd);
+      fail_msg("seed %llu:\n%s", (unsigned long long)seed, e);
+    }
+    ms_spec_free(spec);
+    ms_diag_deinit(&sd);
+    free(json);
+    ms_fit_model_free(m);
+  }
+  ms_diag_deinit(&d);
+}
+
 /* A bool column the input always writes "1" has one known spelling; under
  * DP its noisy share of "1" can be 0, and the spec must still have a label
  * of weight > 0 ("weights must not all be zero" once). Every seed loads. */
@@ -255,27 +284,7 @@ static void test_fit_dp_bool_with_one_spelling_loads(void **state) {
   fclose(fp);
   ms_frame *f = parse(csv, &d);
   assert_non_null(f);
-  for (uint64_t seed = 0; seed < 48; seed++) {
-    ms_fit_params p;
-    ms_fit_params_init(&p);
-    p.epsilon = 1;
-    p.k_min = 3;
-    p.seed = seed;
-    ms_fit_model *m = NULL;
-    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
-    char *json = ms_fit_model_to_json(m);
-    ms_spec *spec = NULL;
-    ms_diag sd;
-    ms_diag_init(&sd);
-    if (ms_spec_load_string(&spec, json, strlen(json), "fit.json", &sd) != MS_OK) {
-      char *e = ms_diag_format(&sd);
-      fail_msg("seed %llu: %s", (unsigned long long)seed, e);
-    }
-    ms_spec_free(spec);
-    ms_diag_deinit(&sd);
-    free(json);
-    ms_fit_model_free(m);
-  }
+  assert_dp_fits_load(f, 3, 48);
   ms_frame_free(f);
   free(csv);
   ms_diag_deinit(&d);
@@ -361,35 +370,11 @@ static void test_fit_spec_bounds_hold_a_value_at_the_precision(void **state) {
   ms_diag_init(&d);
   ms_frame *f = parse(t, &d);
   assert_non_null(f);
-  for (uint64_t seed = 0; seed < 64; seed++) {
-    ms_fit_params p;
-    ms_fit_params_init(&p);
-    p.k_min = 3;
-    p.epsilon = 1;
-    p.seed = seed;
-    ms_fit_model *m = NULL;
-    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
-    char *json = ms_fit_model_to_json(m);
-    ms_spec *spec = NULL;
-    ms_diag sd;
-    ms_diag_init(&sd);
-    ms_status st = ms_spec_load_string(&spec, json, strlen(json), "fitted.json", &sd);
-    if (st != MS_OK) {
-      char *e = ms_diag_format(&sd);
-      fprintf(stderr, "seed %llu:\n%s", (unsigned long long)seed, e);
-      free(e);
-    }
-    assert_int_equal(st, MS_OK);
-    ms_spec_free(spec);
-    ms_diag_deinit(&sd);
-    free(json);
-    ms_fit_model_free(m);
-  }
+  assert_dp_fits_load(f, 3, 64);
   ms_frame_free(f);
   free(t);
   ms_diag_deinit(&d);
 }
-
 
 /* Under DP the histogram range is noisy; a value far outside it (here
  * 5.6e75) once went through a double -> int conversion that no int holds
@@ -466,30 +451,7 @@ static void test_fit_dp_dates_stay_within_years_1_to_9999(void **state) {
   ms_frame *f = parse(csv, &d);
   assert_non_null(f);
   assert_int_equal(f->cols[0].kind, MS_FKIND_DATE);
-  for (uint64_t seed = 0; seed < 64; seed++) {
-    ms_fit_params p;
-    ms_fit_params_init(&p);
-    p.k_min = 2;
-    p.epsilon = 1;
-    p.seed = seed;
-    ms_fit_model *m = NULL;
-    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
-    char *json = ms_fit_model_to_json(m);
-    ms_spec *spec = NULL;
-    ms_diag sd;
-    ms_diag_init(&sd);
-    ms_status st = ms_spec_load_string(&spec, json, strlen(json), "fitted.json", &sd);
-    if (st != MS_OK) {
-      char *e = ms_diag_format(&sd);
-      fprintf(stderr, "seed %llu:\n%s", (unsigned long long)seed, e);
-      free(e);
-    }
-    assert_int_equal(st, MS_OK);
-    ms_spec_free(spec);
-    ms_diag_deinit(&sd);
-    free(json);
-    ms_fit_model_free(m);
-  }
+  assert_dp_fits_load(f, 2, 64);
   ms_frame_free(f);
   free(csv);
   ms_diag_deinit(&d);
