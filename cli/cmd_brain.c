@@ -291,10 +291,7 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
     for (size_t b = 0; b < nb; b++) {
       if (items[b].st != MS_OK && st == MS_OK) {
         st = items[b].st;
-        for (size_t e = 0; e < items[b].d.count; e++) {
-          const ms_diag_entry *en = &items[b].d.entries[e];
-          ms_diag_add(d, en->status, en->file, en->line, en->column, en->where, "%s", en->message);
-        }
+        ms_diag_append(d, &items[b].d);
       }
       ms_diag_deinit(&items[b].d);
     }

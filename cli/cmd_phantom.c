@@ -369,10 +369,7 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
     for (size_t b = 0; b < nb; b++) {
       if (bst[b] != MS_OK && st == MS_OK) {
         st = bst[b];
-        for (size_t e = 0; e < bdiag[b].count; e++) {
-          const ms_diag_entry *en = &bdiag[b].entries[e];
-          ms_diag_add(d, en->status, en->file, en->line, en->column, en->where, "%s", en->message);
-        }
+        ms_diag_append(d, &bdiag[b]);
       }
       ms_diag_deinit(&bdiag[b]);
     }

@@ -375,10 +375,7 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
     for (size_t b = 0; b < nb; b++) {
       if (j.st[b] != MS_OK && st == MS_OK) {
         st = j.st[b];
-        for (size_t e = 0; e < j.diag[b].count; e++) {
-          const ms_diag_entry *en = &j.diag[b].entries[e];
-          ms_diag_add(d, en->status, en->file, en->line, en->column, en->where, "%s", en->message);
-        }
+        ms_diag_append(d, &j.diag[b]);
       }
       ms_diag_deinit(&j.diag[b]);
     }

@@ -238,6 +238,32 @@ static void test_spec_missing_file_is_not_found(void **state) {
   ms_diag_deinit(&d);
 }
 
+static void test_spec_diag_append_keeps_every_part(void **state) {
+  (void)state;
+  ms_diag src, dst;
+  ms_diag_init(&src);
+  ms_diag_init(&dst);
+  ms_diag_add(&src, MS_ERR_SPEC, "a.json", 3, 7, "/tables/0", "bad %d", 1);
+  ms_diag_warn(&src, NULL, 0, 0, NULL, "careful");
+  src.n_dropped = 2;
+  ms_diag_add(&dst, MS_ERR_IO, NULL, 0, 0, NULL, "first");
+  ms_diag_append(&dst, &src);
+  ms_diag_append(NULL, &src);
+  assert_int_equal(dst.count, 3);
+  assert_int_equal(dst.n_errors, 2);
+  assert_int_equal(dst.n_dropped, 2);
+  assert_int_equal(dst.entries[1].status, MS_ERR_SPEC);
+  assert_string_equal(dst.entries[1].file, "a.json");
+  assert_int_equal(dst.entries[1].line, 3);
+  assert_int_equal(dst.entries[1].column, 7);
+  assert_string_equal(dst.entries[1].where, "/tables/0");
+  assert_string_equal(dst.entries[1].message, "bad 1");
+  assert_int_equal(dst.entries[2].severity, MS_SEV_WARNING);
+  assert_null(dst.entries[2].where);
+  ms_diag_deinit(&src);
+  ms_diag_deinit(&dst);
+}
+
 /* ---- golden corpus -------------------------------------------------------------- */
 
 static int cmp_str(const void *a, const void *b) {
@@ -471,6 +497,7 @@ int main(void) {
       cmocka_unit_test(test_spec_rejects_nonpositive_rows_and_unknown_parent),
       cmocka_unit_test(test_spec_reports_every_error_at_once),
       cmocka_unit_test(test_spec_missing_file_is_not_found),
+      cmocka_unit_test(test_spec_diag_append_keeps_every_part),
       cmocka_unit_test(test_spec_bad_corpus_matches_golden),
       cmocka_unit_test(test_spec_compiles_schemas),
   };

@@ -413,11 +413,7 @@ ms_status ms__guard_run(const char *file, ms_status fail_status, ms__guard_fn fn
     return ms_diag_add(d, fail_status, file, 0, 0, loc,
                        "reading stopped before it finished: the file is damaged");
   }
-  for (size_t i = 0; d && i < scratch.count; i++) {
-    const ms_diag_entry *e = &scratch.entries[i];
-    diag_sev(d, e->status, e->severity, e->file, e->line, e->column, e->where, "%s", e->message);
-  }
-  if (d) d->n_dropped += scratch.n_dropped;
+  ms_diag_append(d, &scratch);
   ms_diag_deinit(&scratch);
   *out = in;
   return st;

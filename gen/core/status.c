@@ -115,6 +115,26 @@ void ms_diag_warn(ms_diag *d, const char *file, int line, int column, const char
   va_end(ap);
 }
 
+static void add_sev(ms_diag *d, ms_status st, ms_severity sev, const char *file, int line,
+                    int col, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+static void add_sev(ms_diag *d, ms_status st, ms_severity sev, const char *file, int line,
+                    int col, const char *where, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ms_diag_vadd(d, st, sev, file, line, col, where, fmt, ap);
+  va_end(ap);
+}
+
+void ms_diag_append(ms_diag *dst, const ms_diag *src) {
+  if (!dst || !src) return;
+  for (size_t i = 0; i < src->count; i++) {
+    const ms_diag_entry *e = &src->entries[i];
+    add_sev(dst, e->status, e->severity, e->file, e->line, e->column, e->where, "%s", e->message);
+  }
+  dst->n_dropped += src->n_dropped;
+}
+
 static int entry_cmp(const ms_diag_entry *a, const ms_diag_entry *b) {
   int c = strcmp(a->file ? a->file : "", b->file ? b->file : "");
   if (c) return c;

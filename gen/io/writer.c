@@ -339,11 +339,7 @@ static ms_status text_chunk(ms_writer *w, const ms_chunk *c) {
   for (size_t k = 0; k < parts; k++) {
     if (st == MS_OK && pst[k] != MS_OK) {
       st = pst[k];
-      for (size_t e = 0; e < pd[k].count; e++) {
-        const ms_diag_entry *en = &pd[k].entries[e];
-        ms_diag_add(dg(w), en->status, en->file, en->line, en->column, en->where, "%s",
-                    en->message);
-      }
+      ms_diag_append(dg(w), &pd[k]);
     }
     ms_diag_deinit(&pd[k]);
   }

@@ -1743,10 +1743,7 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
         rchunk *rc = &rcs[i];
         if (rc->st) {
           st = rc->st;
-          for (size_t e = 0; e < rc->d.count; e++) {
-            const ms_diag_entry *en = &rc->d.entries[e];
-            ms_diag_add(d, en->status, en->file, en->line, en->column, en->where, "%s", en->message);
-          }
+          ms_diag_append(d, &rc->d);
           break;
         }
         tchunk *c = rc->out[rt];
@@ -1766,10 +1763,7 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
         rchunk *rc = &rcs[i];
         if (rc->st) {
           st = rc->st;
-          for (size_t e = 0; e < rc->d.count; e++) {
-            const ms_diag_entry *en = &rc->d.entries[e];
-            ms_diag_add(d, en->status, en->file, en->line, en->column, en->where, "%s", en->message);
-          }
+          ms_diag_append(d, &rc->d);
           break;
         }
         for (size_t ci = 0; ci < nt; ci++) {
@@ -1788,10 +1782,7 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
         rchunk *rc = &rcs[i];
         if (rc->st) {
           st = rc->st;
-          for (size_t e = 0; e < rc->d.count; e++) {
-            const ms_diag_entry *en = &rc->d.entries[e];
-            ms_diag_add(d, en->status, en->file, en->line, en->column, en->where, "%s", en->message);
-          }
+          ms_diag_append(d, &rc->d);
           break;
         }
         for (size_t ti = 0; ti < nt && st == MS_OK; ti++) {

@@ -117,6 +117,11 @@ ms_status ms_diag_vadd(ms_diag *d, ms_status status, ms_severity sev, const char
 void ms_diag_warn(ms_diag *d, const char *file, int line, int column, const char *where,
                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* Copies every entry of `src` (status, severity, position, text) to the end
+ * of `dst`, and adds src's dropped count to dst's. dst may be NULL (nothing
+ * happens). Used to merge the diag of a worker into the caller's. */
+void ms_diag_append(ms_diag *dst, const ms_diag *src);
+
 /* Sorts entries by (file, line, column), stable, so output order does not
  * depend on the order checks ran in. */
 void ms_diag_sort(ms_diag *d);
