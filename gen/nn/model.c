@@ -13,6 +13,8 @@
 #include "medsynth/model.h"
 #include "core/alloc.h"
 #include "core/diag.h"
+#include "core/jsoncheck.h"
+#include "core/jsonloc.h"
 #include "core/guard.h"
 #include "core/h5super.h"
 
@@ -57,6 +59,7 @@ typedef struct {
   const char *file;
   ms_diag *d;
   int errors;
+  ms__jcheck jc; /* member checks, reporting through cfg_report */
 } cfgctx;
 
 static void cfg_err(cfgctx *c, const char *ptr, const char *fmt, const char *arg) {
@@ -64,52 +67,40 @@ static void cfg_err(cfgctx *c, const char *ptr, const char *fmt, const char *arg
   ms_diag_add(c->d, MS_ERR_FORMAT, c->file, 0, 0, ptr, fmt, arg ? arg : "");
 }
 
-static const cJSON *get(cfgctx *c, const cJSON *o, const char *key, const char *ptr, int required) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  if (!v && required) cfg_err(c, ptr, "config: missing required key%s", "");
-  return v;
+static void cfg_report(void *ctx, const char *ptr, const char *msg) {
+  cfg_err(ctx, *ptr ? ptr : NULL, "config: %s", msg);
 }
 
-static int get_int(cfgctx *c, const cJSON *o, const char *key, const char *ptr, int required,
+/* The member checks (core/jsoncheck) with a default for an absent or
+ * invalid value. */
+static const cJSON *get(cfgctx *c, const cJSON *o, const char *ptr, const char *key, int required) {
+  return ms__jc_get(&c->jc, o, ptr, key, required);
+}
+
+static int get_int(cfgctx *c, const cJSON *o, const char *ptr, const char *key, int required,
                    int def, int lo, int hi) {
-  const cJSON *v = get(c, o, key, ptr, required);
-  if (!v) return def;
-  if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo ||
-      v->valuedouble > hi) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%d..%d", lo, hi);
-    cfg_err(c, ptr, "config: expected an integer in %s", msg);
-    return def;
-  }
-  return (int)v->valuedouble;
+  int64_t v;
+  return ms__jc_int(&c->jc, o, ptr, key, required, lo, hi, &v) == 0 ? (int)v : def;
 }
 
-static double get_num(cfgctx *c, const cJSON *o, const char *key, const char *ptr, int required,
+static double get_num(cfgctx *c, const cJSON *o, const char *ptr, const char *key, int required,
                       double def) {
-  const cJSON *v = get(c, o, key, ptr, required);
-  if (!v) return def;
-  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
-    cfg_err(c, ptr, "config: expected a finite number%s", "");
-    return def;
-  }
-  return v->valuedouble;
+  double v;
+  return ms__jc_number(&c->jc, o, ptr, key, required, &v) == 0 ? v : def;
 }
 
-static const char *get_str(cfgctx *c, const cJSON *o, const char *key, const char *ptr,
+static const char *get_str(cfgctx *c, const cJSON *o, const char *ptr, const char *key,
                            int required, const char *def) {
-  const cJSON *v = get(c, o, key, ptr, required);
-  if (!v) return def;
-  if (!cJSON_IsString(v)) {
-    cfg_err(c, ptr, "config: expected a string%s", "");
-    return def;
-  }
-  return v->valuestring;
+  const char *v = ms__jc_string(&c->jc, o, ptr, key, required);
+  return v ? v : def;
 }
 
-static int get_int_list(cfgctx *c, const cJSON *o, const char *key, const char *ptr,
+static int get_int_list(cfgctx *c, const cJSON *o, const char *optr, const char *key,
                         int required, int *out, int max, int lo) {
-  const cJSON *v = get(c, o, key, ptr, required);
+  const cJSON *v = get(c, o, optr, key, required);
   if (!v) return 0;
+  char ptr[64];
+  ms__jsonptr_key(ptr, sizeof ptr, optr, key);
   if (!cJSON_IsArray(v)) {
     cfg_err(c, ptr, "config: expected an array of integers%s", "");
     return 0;
@@ -140,7 +131,8 @@ static int get_int_list(cfgctx *c, const cJSON *o, const char *key, const char *
 ms_status ms_model_config_parse(ms_model_config *out, const char *json, const char *file,
                                 ms_diag *d) {
   memset(out, 0, sizeof *out);
-  cfgctx c = {file, d, 0};
+  cfgctx c = {file, d, 0, {cfg_report, NULL, 0}};
+  c.jc.ctx = &c;
   const char *end = NULL;
   /* NULL from cJSON with errno ENOMEM: an allocation failed, not the syntax
    * (core/json.h). */
@@ -153,21 +145,21 @@ ms_status ms_model_config_parse(ms_model_config *out, const char *json, const ch
     return ms_diag_add(d, MS_ERR_FORMAT, file, 0, 0, "config",
                        "the config attribute is not a JSON object");
   }
-  const char *arch = get_str(&c, root, "architecture", "/architecture", 1, NULL);
+  const char *arch = get_str(&c, root, "", "architecture", 1, NULL);
   out->arch = ms_arch_from_name(arch);
   if (arch && out->arch == MS_ARCH_COUNT)
     cfg_err(&c, "/architecture", "config: unknown architecture \"%s\" (expected unet or vae)",
             arch);
-  out->image_size = get_int(&c, root, "image_size", "/image_size", 1, 8, 1, 1 << 16);
-  out->image_channels = get_int(&c, root, "image_channels", "/image_channels", 1, 1, 1, 1024);
-  out->n_levels = get_int_list(&c, root, "channels", "/channels", 1, out->channels,
+  out->image_size = get_int(&c, root, "", "image_size", 1, 8, 1, 1 << 16);
+  out->image_channels = get_int(&c, root, "", "image_channels", 1, 1, 1, 1024);
+  out->n_levels = get_int_list(&c, root, "", "channels", 1, out->channels,
                                MS_MODEL_MAX_LEVELS, 1);
   if (cJSON_GetObjectItemCaseSensitive(root, "channels") && out->n_levels == 0 && !c.errors)
     cfg_err(&c, "/channels", "config: at least one level is required%s", "");
-  out->blocks_per_level = get_int(&c, root, "blocks_per_level", "/blocks_per_level", 1, 1, 1, 64);
-  out->heads = get_int(&c, root, "heads", "/heads", 0, 1, 1, 1024);
-  out->groups = get_int(&c, root, "groups", "/groups", 0, 32, 1, 1 << 16);
-  out->norm_eps = (float)get_num(&c, root, "norm_eps", "/norm_eps", 0, 1e-5);
+  out->blocks_per_level = get_int(&c, root, "", "blocks_per_level", 1, 1, 1, 64);
+  out->heads = get_int(&c, root, "", "heads", 0, 1, 1, 1024);
+  out->groups = get_int(&c, root, "", "groups", 0, 32, 1, 1 << 16);
+  out->norm_eps = (float)get_num(&c, root, "", "norm_eps", 0, 1e-5);
   if (out->norm_eps <= 0) cfg_err(&c, "/norm_eps", "config: norm_eps must be > 0%s", "");
   const cJSON *inten = cJSON_GetObjectItemCaseSensitive(root, "intensity");
   out->intensity_scale = 1.0;
@@ -177,9 +169,9 @@ ms_status ms_model_config_parse(ms_model_config *out, const char *json, const ch
     if (!cJSON_IsObject(inten)) {
       cfg_err(&c, "/intensity", "config: expected an object {scale, offset, unit}%s", "");
     } else {
-      out->intensity_scale = get_num(&c, inten, "scale", "/intensity/scale", 1, 1.0);
-      out->intensity_offset = get_num(&c, inten, "offset", "/intensity/offset", 1, 0.0);
-      const char *u = get_str(&c, inten, "unit", "/intensity/unit", 0, "a.u.");
+      out->intensity_scale = get_num(&c, inten, "/intensity", "scale", 1, 1.0);
+      out->intensity_offset = get_num(&c, inten, "/intensity", "offset", 1, 0.0);
+      const char *u = get_str(&c, inten, "/intensity", "unit", 0, "a.u.");
       if (strlen(u) >= sizeof out->intensity_unit)
         cfg_err(&c, "/intensity/unit", "config: unit \"%s\" is too long", u);
       else
@@ -187,45 +179,45 @@ ms_status ms_model_config_parse(ms_model_config *out, const char *json, const ch
     }
   }
   if (out->arch == MS_ARCH_UNET) {
-    out->n_attention = get_int_list(&c, root, "attention_resolutions", "/attention_resolutions",
+    out->n_attention = get_int_list(&c, root, "", "attention_resolutions",
                                     0, out->attention_resolutions, MS_MODEL_MAX_LEVELS, 1);
-    const char *ds = get_str(&c, root, "downsample", "/downsample", 0, "conv");
+    const char *ds = get_str(&c, root, "", "downsample", 0, "conv");
     out->downsample = ms_downsample_from_name(ds);
     if (out->downsample == MS_DOWNSAMPLE_COUNT)
       cfg_err(&c, "/downsample", "config: unknown downsample \"%s\" (expected conv or avgpool)",
               ds);
-    out->num_classes = get_int(&c, root, "num_classes", "/num_classes", 0, 0, 0, 1 << 20);
-    const char *pr = get_str(&c, root, "prediction", "/prediction", 0, "eps");
+    out->num_classes = get_int(&c, root, "", "num_classes", 0, 0, 0, 1 << 20);
+    const char *pr = get_str(&c, root, "", "prediction", 0, "eps");
     out->prediction = ms_prediction_from_name(pr);
     if (out->prediction == MS_PRED_COUNT)
       cfg_err(&c, "/prediction", "config: unknown prediction \"%s\" (expected eps or v)", pr);
-    const cJSON *s = get(&c, root, "schedule", "/schedule", 1);
+    const cJSON *s = get(&c, root, "", "schedule", 1);
     if (s && !cJSON_IsObject(s)) {
       cfg_err(&c, "/schedule", "config: expected an object {type, T, beta_start, beta_end}%s", "");
     } else if (s) {
-      const char *ty = get_str(&c, s, "type", "/schedule/type", 1, "linear");
+      const char *ty = get_str(&c, s, "/schedule", "type", 1, "linear");
       out->schedule.type = ms_schedule_type_from_name(ty);
       if (out->schedule.type == MS_SCHEDULE_COUNT)
         cfg_err(&c, "/schedule/type", "config: unknown schedule \"%s\" (expected linear or cosine)",
                 ty);
-      out->schedule.T = get_int(&c, s, "T", "/schedule/T", 1, 1000, 1, 1 << 20);
+      out->schedule.T = get_int(&c, s, "/schedule", "T", 1, 1000, 1, 1 << 20);
       int lin = out->schedule.type == MS_SCHEDULE_LINEAR;
-      out->schedule.beta_start = get_num(&c, s, "beta_start", "/schedule/beta_start", lin, 1e-4);
-      out->schedule.beta_end = get_num(&c, s, "beta_end", "/schedule/beta_end", lin, 2e-2);
+      out->schedule.beta_start = get_num(&c, s, "/schedule", "beta_start", lin, 1e-4);
+      out->schedule.beta_end = get_num(&c, s, "/schedule", "beta_end", lin, 2e-2);
       if (lin && !(out->schedule.beta_start > 0 && out->schedule.beta_start <= out->schedule.beta_end &&
                    out->schedule.beta_end < 1))
         cfg_err(&c, "/schedule", "config: need 0 < beta_start <= beta_end < 1%s", "");
     }
   } else if (out->arch == MS_ARCH_VAE) {
-    out->latent_channels = get_int(&c, root, "latent_channels", "/latent_channels", 1, 4, 1, 4096);
-    out->num_classes = get_int(&c, root, "num_classes", "/num_classes", 0, 0, 0, 1 << 16);
+    out->latent_channels = get_int(&c, root, "", "latent_channels", 1, 4, 1, 4096);
+    out->num_classes = get_int(&c, root, "", "num_classes", 0, 0, 0, 1 << 16);
     const cJSON *lp = cJSON_GetObjectItemCaseSensitive(root, "latent_prior");
     if (lp && !cJSON_IsNull(lp)) {
       if (!cJSON_IsObject(lp)) {
         cfg_err(&c, "/latent_prior", "config: expected an object {rank}%s", "");
       } else {
         out->has_latent_prior = 1;
-        out->prior_rank = get_int(&c, lp, "rank", "/latent_prior/rank", 1, 1, 1, 4096);
+        out->prior_rank = get_int(&c, lp, "/latent_prior", "rank", 1, 1, 1, 4096);
       }
     }
     if (out->num_classes > 0 && !out->has_latent_prior)

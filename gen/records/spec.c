@@ -42,6 +42,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
+#include "core/jsoncheck.h"
 #include "core/jsonloc.h"
 #include "core/suggest.h"
 #include "medsynth/rng.h"
@@ -70,6 +71,7 @@ typedef struct {
    * (table << 32 | field); NULL: not recorded */
   size_t **pdeps;
   size_t *n_pdeps;
+  ms__jcheck jc; /* member checks, reporting through verr */
 } V;
 
 static void verr(V *v, const char *ptr, int at_key, const char *fmt, ...)
@@ -191,73 +193,32 @@ static void check_keys(V *v, const cJSON *obj, const char *ptr, const char *cons
   if (!v->nomem) v->errs += ms__spec_unknown_keys(v->s, v->d, obj, ptr, allowed);
 }
 
-/* Case-sensitive member; reports duplicates of the same key once. */
+/* Member checks (core/jsoncheck): problems go through verr. */
+static void jc_report(void *ctx, const char *ptr, const char *msg) {
+  verr(ctx, ptr, 0, "%s", msg);
+}
+
 static const cJSON *get(V *v, const cJSON *obj, const char *ptr, const char *key) {
-  const cJSON *found = NULL;
-  for (const cJSON *c = obj->child; c; c = c->next) {
-    if (strcmp(c->string, key)) continue;
-    if (found) {
-      /* cJSON keeps both; the locator finds the first, so report at the object */
-      verr(v, ptr, 0, "key \"%s\" appears more than once", key);
-      break;
-    }
-    found = c;
-  }
-  return found;
+  return ms__jc_get(&v->jc, obj, ptr, key, 0);
 }
 
 static const cJSON *need(V *v, const cJSON *obj, const char *ptr, const char *key) {
-  const cJSON *c = get(v, obj, ptr, key);
-  if (!c) verr(v, ptr, 0, "missing required key \"%s\"", key);
-  return c;
+  return ms__jc_get(&v->jc, obj, ptr, key, 1);
 }
 
 static const char *get_string(V *v, const cJSON *obj, const char *ptr, const char *key,
                               int required) {
-  const cJSON *c = required ? need(v, obj, ptr, key) : get(v, obj, ptr, key);
-  if (!c) return NULL;
-  if (!cJSON_IsString(c)) {
-    char p[1024];
-    ms__jsonptr_key(p, sizeof p, ptr, key);
-    verr(v, p, 0, "must be a string");
-    return NULL;
-  }
-  return c->valuestring;
+  return ms__jc_string(&v->jc, obj, ptr, key, required);
 }
 
 /* Integer-valued JSON number within [lo, hi]; returns 0 when present and ok. */
 static int get_int(V *v, const cJSON *obj, const char *ptr, const char *key, int required,
                    double lo, double hi, int64_t *out) {
-  const cJSON *c = required ? need(v, obj, ptr, key) : get(v, obj, ptr, key);
-  if (!c) return -1;
-  char p[1024];
-  ms__jsonptr_key(p, sizeof p, ptr, key);
-  if (!cJSON_IsNumber(c) || c->valuedouble != floor(c->valuedouble)) {
-    verr(v, p, 0, "must be an integer");
-    return -1;
-  }
-  if (c->valuedouble < lo || c->valuedouble > hi) {
-    if (hi >= 9e15)
-      verr(v, p, 0, "must be >= %.0f", lo);
-    else
-      verr(v, p, 0, "must be between %.0f and %.0f", lo, hi);
-    return -1;
-  }
-  *out = (int64_t)c->valuedouble;
-  return 0;
+  return ms__jc_int(&v->jc, obj, ptr, key, required, lo, hi, out);
 }
 
 static int get_bool(V *v, const cJSON *obj, const char *ptr, const char *key, int *out) {
-  const cJSON *c = get(v, obj, ptr, key);
-  if (!c) return -1;
-  if (!cJSON_IsBool(c)) {
-    char p[1024];
-    ms__jsonptr_key(p, sizeof p, ptr, key);
-    verr(v, p, 0, "must be true or false");
-    return -1;
-  }
-  *out = cJSON_IsTrue(c);
-  return 0;
+  return ms__jc_bool(&v->jc, obj, ptr, key, 0, out);
 }
 
 static int is_ident(const char *s) {
@@ -2349,6 +2310,7 @@ static void parse_constants(V *v, const cJSON *cj) {
 static ms_status load_text(ms_spec *s, ms_diag *d) {
   V vv = {.s = s, .d = d};
   V *v = &vv;
+  v->jc = (ms__jcheck){jc_report, v, 1};
   size_t first = d->count;
   size_t deep;
   char deep_ptr[1024];
