@@ -1091,201 +1091,283 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
   return MS_OK;
 }
 
+/* One field of one chunk while it is made: what every kind's generator
+ * reads. vsel[r] is row r's variant (0 = the base rule, k = when[k - 1]). */
+typedef struct {
+  ws_t *w;
+  tchunk *c;
+  size_t fi;
+  const ms__field *f;
+  void *data;
+  uint8_t *valid;
+  const uint8_t *vsel;
+  ms_rng_key key;
+  int have_u; /* field_uniforms computed */
+} fgen;
+
+/* Bounds shared by all variants of a numeric or date field; row r's is
+ * lo[r & lm] (a constant is stored once); NULL: none. */
+typedef struct {
+  double *lo, *hi;
+  uint8_t *lok, *hok;
+  size_t lm, hm;
+} fbounds;
+
+static const double *fgen_uniforms(fgen *g) {
+  return field_uniforms(g->w, g->c, g->key, &g->have_u);
+}
+
+static ms_status gen_kind_id(fgen *g) {
+  return gen_id(g->w, g->c, g->f, g->data) ? g->w->st : MS_OK;
+}
+
+static ms_status gen_kind_string(fgen *g) {
+  gen_template(g->w, g->c, g->f, g->data);
+  return MS_OK;
+}
+
+/* A copy of the parent row's value. */
+static ms_status gen_kind_ref(fgen *g) {
+  const tchunk *p = g->c->parent;
+  const ms__field *f = g->f;
+  size_t es = elem_size(f);
+  for (size_t r = 0; r < g->c->n; r++) {
+    uint32_t pr = g->c->idx[1][r];
+    memcpy((char *)g->data + r * es, (const char *)p->data[f->ref_field] + (size_t)pr * es, es);
+    g->valid[r] = p->valid[f->ref_field][pr];
+  }
+  return MS_OK;
+}
+
+static ms_status gen_kind_categorical(fgen *g) {
+  const ms__field *f = g->f;
+  int32_t *o = g->data;
+  const double *cu = g->c->cu[g->fi];
+  const double *U = cu ? NULL : fgen_uniforms(g);
+  for (size_t r = 0; r < g->c->n; r++) {
+    const uint8_t vk = g->vsel[r];
+    const double *cum = vk && f->when[vk - 1].cum ? f->when[vk - 1].cum : f->base.cum;
+    /* in a correlation group u = Phi(z): higher z, later label */
+    double u = cu ? cu[r] : U[r];
+    size_t lo = 0, hi = f->n_labels - 1;
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (u < cum[mid])
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    o[r] = (int32_t)lo;
+  }
+  return MS_OK;
+}
+
+/* The rows of variant k of a bool: an expression's value, else true with
+ * probability p. */
+static ms_status gen_bool_rows(fgen *g, size_t k, const ms__variant *rv, const uint32_t *rows,
+                               size_t m) {
+  ws_t *w = g->w;
+  tchunk *c = g->c;
+  const ms__variant *b = &g->f->base;
+  const uint8_t *vsel = g->vsel;
+  uint8_t *data = g->data, *valid = g->valid;
+  const ms__expr *x = rv && (rv->expr || rv->p.set) ? rv->expr : b->expr;
+  const ms__param *p = rv && (rv->expr || rv->p.set) ? &rv->p : &b->p;
+  if (x) {
+    uint8_t *tv = w->ok[2], *tok = w->ok[3];
+    if (eval_raw_sel(w, c, x, tv, tok, 1, rows, m)) return w->st;
+    for (size_t r = 0; r < c->n; r++)
+      if (vsel[r] == k) {
+        data[r] = tok[r] ? tv[r] : 0;
+        valid[r] = tok[r];
+      }
+    return MS_OK;
+  }
+  double *pv = w->tmp[2];
+  uint8_t *pok = w->ok[2];
+  const double *cu = c->cu[g->fi];
+  if (eval_param_sel(w, c, p, 0.0, pv, pok, rows, m)) return w->st;
+  const double *U = cu ? NULL : fgen_uniforms(g);
+  for (size_t r = 0; r < c->n; r++) {
+    if (vsel[r] != k) continue;
+    if (!pok[r]) {
+      valid[r] = 0;
+      data[r] = 0;
+      continue;
+    }
+    if (!(pv[r] >= 0 && pv[r] <= 1))
+      return row_error(w, c, r, p->ptr, "must be in [0, 1] (got %g)", pv[r]);
+    /* in a correlation group u = Phi(z) and the value is true on
+     * the upper tail u > 1 - p, so that higher z means true */
+    data[r] = cu ? cu[r] > 1.0 - pv[r] : U[r] < pv[r];
+  }
+  return MS_OK;
+}
+
+/* The rows of variant k of an integer or real: an expression's value
+ * (rounded as the field is), else a draw from the distribution. */
+static ms_status gen_number_rows(fgen *g, size_t k, const ms__variant *rv, const uint32_t *rows,
+                                 size_t m, const fbounds *bd) {
+  ws_t *w = g->w;
+  tchunk *c = g->c;
+  const ms__field *f = g->f;
+  const ms__variant *b = &f->base;
+  const uint8_t *vsel = g->vsel;
+  int rule_sets = rv && (rv->has_dist || rv->expr);
+  const ms__expr *x = rule_sets ? rv->expr : b->expr;
+  const ms__dist *D = rule_sets ? (rv->has_dist ? &rv->dist : NULL) : (b->has_dist ? &b->dist : NULL);
+  if (x) {
+    double *xv = w->tmp[2];
+    uint8_t *xok = w->ok[2];
+    if (eval_double_sel(w, c, x, xv, xok, rows, m)) return w->st;
+    for (size_t r = 0; r < c->n; r++) {
+      if (vsel[r] != k) continue;
+      if (!xok[r]) {
+        g->valid[r] = 0;
+        clear_value(f, g->data, r);
+        continue;
+      }
+      double v = xv[r];
+      if (f->kind == MS__K_INTEGER) {
+        v = floor(v + 0.5);
+        if (!(fabs(v) < 9.2e18))
+          return row_error(w, c, r, f->ptr, "value %g does not fit an integer", xv[r]);
+      } else if (f->precision >= 0) {
+        double sc = pow(10.0, f->precision);
+        v = round(v * sc) / sc;
+      }
+      store_num(f, g->data, r, v);
+    }
+  } else if (D) {
+    if (draw_dist_rows(w, c, f, D, (int)k, vsel, bd->lo, bd->hi, bd->lok, bd->hok, bd->lm, bd->hm,
+                       g->data, g->valid, 0, NULL, fgen_uniforms(g), rows, m))
+      return w->st;
+  }
+  return MS_OK;
+}
+
+/* The rows of variant k of a date or datetime: an expression's value, else
+ * a base value plus a drawn offset (or the base alone, within the bounds). */
+static ms_status gen_date_rows(fgen *g, size_t k, const ms__variant *rv, const uint32_t *rows,
+                               size_t m, const fbounds *bd) {
+  ws_t *w = g->w;
+  tchunk *c = g->c;
+  const ms__field *f = g->f;
+  const ms__variant *b = &f->base;
+  const uint8_t *vsel = g->vsel;
+  uint8_t *valid = g->valid;
+  int rule_expr = rv && rv->expr;
+  int rule_base = rv && (rv->base || rv->has_offset);
+  const ms__expr *x = rule_expr ? rv->expr : rule_base ? NULL : b->expr;
+  if (x) {
+    size_t es = elem_size(f);
+    if (eval_raw_sel(w, c, x, w->tmp[2], w->ok[2], es, rows, m)) return w->st;
+    for (size_t r = 0; r < c->n; r++) {
+      if (vsel[r] != k) continue;
+      valid[r] = w->ok[2][r];
+      memcpy((char *)g->data + r * es, (char *)w->tmp[2] + r * es, es);
+    }
+    return MS_OK;
+  }
+  const ms__expr *bx = rule_base && rv->base ? rv->base : b->base;
+  const ms__dist *off = rule_base && rv->has_offset ? &rv->offset : b->has_offset ? &b->offset : NULL;
+  double *bv = w->tmp[3];
+  uint8_t *bok = w->ok[3];
+  if (eval_double_sel(w, c, bx, bv, bok, rows, m)) return w->st;
+  for (size_t r = 0; r < c->n; r++)
+    if (vsel[r] == k) valid[r] = bok[r];
+  if (off) {
+    if (draw_dist_rows(w, c, f, off, (int)k, vsel, bd->lo, bd->hi, bd->lok, bd->hok, bd->lm,
+                       bd->hm, g->data, valid, 1, bv, fgen_uniforms(g), rows, m))
+      return w->st;
+    return MS_OK;
+  }
+  for (size_t r = 0; r < c->n; r++) {
+    if (vsel[r] != k) continue;
+    if (!valid[r]) {
+      clear_value(f, g->data, r);
+      continue;
+    }
+    if ((bd->lo && bd->lok[r & bd->lm] && bv[r] < bd->lo[r & bd->lm]) ||
+        (bd->hi && bd->hok[r & bd->hm] && bv[r] > bd->hi[r & bd->hm]))
+      return row_error(w, c, r, f->ptr,
+                       "base value lies outside min/max and there is no offset_days to draw inside them");
+    store_num(f, g->data, r, bv[r]);
+  }
+  return MS_OK;
+}
+
+/* Integer, real, bool, date and datetime: the bounds once, then each
+ * variant's rows by the kind's rule. */
+static ms_status gen_kind_ranged(fgen *g) {
+  ws_t *w = g->w;
+  tchunk *c = g->c;
+  const ms__field *f = g->f;
+  fbounds bd = {0};
+  if (f->min.set) {
+    bd.lo = w->tmp[0];
+    bd.lok = w->ok[0];
+    if (eval_param_m(w, c, &f->min, -INFINITY, bd.lo, bd.lok, NULL, 0, &bd.lm)) return w->st;
+  }
+  if (f->max.set) {
+    bd.hi = w->tmp[1];
+    bd.hok = w->ok[1];
+    if (eval_param_m(w, c, &f->max, INFINITY, bd.hi, bd.hok, NULL, 0, &bd.hm)) return w->st;
+  }
+  for (size_t k = 0; k <= f->n_when; k++) {
+    size_t m = 0;
+    const uint32_t *rows = variant_rows(w, c, g->vsel, f->n_when, k, &m);
+    if (!m) continue;
+    const ms__variant *rv = k ? &f->when[k - 1] : NULL;
+    ms_status st;
+    if (f->kind == MS__K_BOOL)
+      st = gen_bool_rows(g, k, rv, rows, m);
+    else if (f->kind == MS__K_INTEGER || f->kind == MS__K_REAL)
+      st = gen_number_rows(g, k, rv, rows, m, &bd);
+    else
+      st = gen_date_rows(g, k, rv, rows, m, &bd);
+    if (st) return st;
+  }
+  return MS_OK;
+}
+
+/* A count field is made by its child table (gen_children). */
+static ms_status gen_kind_count(fgen *g) {
+  (void)g;
+  return MS_OK;
+}
+
+/* The generator of each kind, indexed by ms__kind ("count" is the last). */
+static ms_status (*const kind_gen[MS__K_COUNT + 1])(fgen *) = {
+    [MS__K_ID] = gen_kind_id,
+    [MS__K_REF] = gen_kind_ref,
+    [MS__K_STRING] = gen_kind_string,
+    [MS__K_CATEGORICAL] = gen_kind_categorical,
+    [MS__K_INTEGER] = gen_kind_ranged,
+    [MS__K_REAL] = gen_kind_ranged,
+    [MS__K_BOOL] = gen_kind_ranged,
+    [MS__K_DATE] = gen_kind_ranged,
+    [MS__K_DATETIME] = gen_kind_ranged,
+    [MS__K_COUNT] = gen_kind_count,
+};
+
 static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
   const ms__table *t = c->t;
   const ms__field *f = &t->fields[fi];
   size_t n = c->n;
-  void *data = c->data[fi];
-  uint8_t *valid = c->valid[fi];
-  memset(valid, 1, n);
-  uint8_t *vsel = w->vsel;
-  if (select_variants(w, c, f->when_if, f->n_when, vsel)) return w->st;
+  fgen g = {w, c, fi, f, c->data[fi], c->valid[fi], w->vsel, {0}, 0};
+  memset(g.valid, 1, n);
+  if (select_variants(w, c, f->when_if, f->n_when, w->vsel)) return w->st;
   if (f->cop_group >= 0 && !c->cu_done[fi])
     if (copula_fill(w, c, (size_t)f->cop_group)) return ws_nomem(w, t->name, "correlated uniforms");
-  ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
-  int have_u = 0;
-
-  switch (f->kind) {
-    case MS__K_ID:
-      if (gen_id(w, c, f, data)) return w->st;
-      break;
-    case MS__K_REF: {
-      const tchunk *p = c->parent;
-      size_t es = elem_size(f);
-      for (size_t r = 0; r < n; r++) {
-        uint32_t pr = c->idx[1][r];
-        memcpy((char *)data + r * es, (const char *)p->data[f->ref_field] + (size_t)pr * es, es);
-        valid[r] = p->valid[f->ref_field][pr];
-      }
-      break;
-    }
-    case MS__K_STRING:
-      gen_template(w, c, f, data);
-      break;
-    case MS__K_CATEGORICAL: {
-      int32_t *o = data;
-      const double *cu = c->cu[fi];
-      const double *U = cu ? NULL : field_uniforms(w, c, key, &have_u);
-      for (size_t r = 0; r < n; r++) {
-        const double *cum = vsel[r] && f->when[vsel[r] - 1].cum ? f->when[vsel[r] - 1].cum : f->base.cum;
-        /* in a correlation group u = Phi(z): higher z, later label */
-        double u = cu ? cu[r] : U[r];
-        size_t lo = 0, hi = f->n_labels - 1;
-        while (lo < hi) {
-          size_t mid = (lo + hi) / 2;
-          if (u < cum[mid])
-            hi = mid;
-          else
-            lo = mid + 1;
-        }
-        o[r] = (int32_t)lo;
-      }
-      break;
-    }
-    case MS__K_INTEGER:
-    case MS__K_REAL:
-    case MS__K_BOOL:
-    case MS__K_DATE:
-    case MS__K_DATETIME: {
-      /* bounds shared by all variants; row r's is lo[r & lm] (a constant
-       * is stored once) */
-      double *lo = NULL, *hi = NULL;
-      uint8_t *lok = NULL, *hok = NULL;
-      size_t lm = 0, hm = 0;
-      if (f->min.set) {
-        lo = w->tmp[0];
-        lok = w->ok[0];
-        if (eval_param_m(w, c, &f->min, -INFINITY, lo, lok, NULL, 0, &lm)) return w->st;
-      }
-      if (f->max.set) {
-        hi = w->tmp[1];
-        hok = w->ok[1];
-        if (eval_param_m(w, c, &f->max, INFINITY, hi, hok, NULL, 0, &hm)) return w->st;
-      }
-      for (size_t k = 0; k <= f->n_when; k++) {
-        size_t m = 0;
-        const uint32_t *rows = variant_rows(w, c, vsel, f->n_when, k, &m);
-        if (!m) continue;
-        const ms__variant *rv = k ? &f->when[k - 1] : NULL;
-        const ms__variant *b = &f->base;
-        if (f->kind == MS__K_BOOL) {
-          const ms__expr *x = rv && (rv->expr || rv->p.set) ? rv->expr : b->expr;
-          const ms__param *p = rv && (rv->expr || rv->p.set) ? &rv->p : &b->p;
-          if (x) {
-            uint8_t *tv = w->ok[2], *tok = w->ok[3];
-            if (eval_raw_sel(w, c, x, tv, tok, 1, rows, m)) return w->st;
-            for (size_t r = 0; r < n; r++)
-              if (vsel[r] == k) {
-                ((uint8_t *)data)[r] = tok[r] ? tv[r] : 0;
-                valid[r] = tok[r];
-              }
-          } else {
-            double *pv = w->tmp[2];
-            uint8_t *pok = w->ok[2];
-            const double *cu = c->cu[fi];
-            if (eval_param_sel(w, c, p, 0.0, pv, pok, rows, m)) return w->st;
-            const double *U = cu ? NULL : field_uniforms(w, c, key, &have_u);
-            for (size_t r = 0; r < n; r++) {
-              if (vsel[r] != k) continue;
-              if (!pok[r]) {
-                valid[r] = 0;
-                ((uint8_t *)data)[r] = 0;
-                continue;
-              }
-              if (!(pv[r] >= 0 && pv[r] <= 1))
-                return row_error(w, c, r, p->ptr, "must be in [0, 1] (got %g)", pv[r]);
-              /* in a correlation group u = Phi(z) and the value is true on
-               * the upper tail u > 1 - p, so that higher z means true */
-              ((uint8_t *)data)[r] = cu ? cu[r] > 1.0 - pv[r] : U[r] < pv[r];
-            }
-          }
-          continue;
-        }
-        if (f->kind == MS__K_INTEGER || f->kind == MS__K_REAL) {
-          int rule_sets = rv && (rv->has_dist || rv->expr);
-          const ms__expr *x = rule_sets ? rv->expr : b->expr;
-          const ms__dist *D = rule_sets ? (rv->has_dist ? &rv->dist : NULL) : (b->has_dist ? &b->dist : NULL);
-          if (x) {
-            double *xv = w->tmp[2];
-            uint8_t *xok = w->ok[2];
-            if (eval_double_sel(w, c, x, xv, xok, rows, m)) return w->st;
-            for (size_t r = 0; r < n; r++) {
-              if (vsel[r] != k) continue;
-              if (!xok[r]) {
-                valid[r] = 0;
-                clear_value(f, data, r);
-                continue;
-              }
-              double v = xv[r];
-              if (f->kind == MS__K_INTEGER) {
-                v = floor(v + 0.5);
-                if (!(fabs(v) < 9.2e18))
-                  return row_error(w, c, r, f->ptr, "value %g does not fit an integer", xv[r]);
-              } else if (f->precision >= 0) {
-                double sc = pow(10.0, f->precision);
-                v = round(v * sc) / sc;
-              }
-              store_num(f, data, r, v);
-            }
-          } else if (D) {
-            if (draw_dist_rows(w, c, f, D, (int)k, vsel, lo, hi, lok, hok, lm, hm, data, valid, 0,
-                               NULL,
-                               field_uniforms(w, c, key, &have_u), rows, m))
-              return w->st;
-          }
-          continue;
-        }
-        /* date / datetime */
-        int rule_expr = rv && rv->expr;
-        int rule_base = rv && (rv->base || rv->has_offset);
-        const ms__expr *x = rule_expr ? rv->expr : rule_base ? NULL : b->expr;
-        if (x) {
-          size_t es = elem_size(f);
-          if (eval_raw_sel(w, c, x, w->tmp[2], w->ok[2], es, rows, m)) return w->st;
-          for (size_t r = 0; r < n; r++) {
-            if (vsel[r] != k) continue;
-            valid[r] = w->ok[2][r];
-            memcpy((char *)data + r * es, (char *)w->tmp[2] + r * es, es);
-          }
-          continue;
-        }
-        const ms__expr *bx = rule_base && rv->base ? rv->base : b->base;
-        const ms__dist *off = rule_base && rv->has_offset ? &rv->offset : b->has_offset ? &b->offset : NULL;
-        double *bv = w->tmp[3];
-        uint8_t *bok = w->ok[3];
-        if (eval_double_sel(w, c, bx, bv, bok, rows, m)) return w->st;
-        for (size_t r = 0; r < n; r++)
-          if (vsel[r] == k) valid[r] = bok[r];
-        if (off) {
-          if (draw_dist_rows(w, c, f, off, (int)k, vsel, lo, hi, lok, hok, lm, hm, data, valid, 1,
-                             bv,
-                             field_uniforms(w, c, key, &have_u), rows, m))
-            return w->st;
-        } else {
-          for (size_t r = 0; r < n; r++) {
-            if (vsel[r] != k) continue;
-            if (!valid[r]) {
-              clear_value(f, data, r);
-              continue;
-            }
-            if ((lo && lok[r & lm] && bv[r] < lo[r & lm]) ||
-                (hi && hok[r & hm] && bv[r] > hi[r & hm]))
-              return row_error(w, c, r, f->ptr,
-                               "base value lies outside min/max and there is no offset_days to draw inside them");
-            store_num(f, data, r, bv[r]);
-          }
-        }
-      }
-      break;
-    }
-    case MS__K_COUNT:
-      break;
-  }
+  g.key = ms_rng_key_make(w->seed, f->stream);
+  ms_status st = kind_gen[f->kind](&g);
+  if (st) return st;
   if (f->has_missing)
-    if (gen_missing(w, c, f, data, valid)) return w->st;
+    if (gen_missing(w, c, f, g.data, g.valid)) return w->st;
   if (!f->nullable)
     for (size_t r = 0; r < n; r++)
-      if (!valid[r])
+      if (!g.valid[r])
         return row_error(w, c, r, f->ptr,
                          "value is missing (an input is missing) but the field allows no missing values; use coalesce() or declare \"missing\"");
   c->done[fi] = 1;
@@ -1613,6 +1695,89 @@ static void step_task(void *ctx, size_t i, size_t worker) {
   }
 }
 
+/* What the chunks of one round of a root table feed, in chunk order: the
+ * shard's row positions, the descendants' offsets, the sink and the report. */
+typedef struct {
+  const ms_spec *s;
+  const ms_sink *sink;
+  const uint8_t *write;
+  size_t rt;         /* the root table */
+  uint64_t a, b;     /* the shard's root rows [a, b) */
+  uint64_t pos_next; /* position of the next root row */
+  uint64_t last_cand;
+  uint64_t done_root;
+  uint64_t *offsets; /* next row position of each table */
+  ms_generate_report *rep;
+} round_t;
+
+/* After step a: the root rows of the chunk take their positions; rows
+ * beyond the shard end are dropped. */
+static ms_status after_a(round_t *rd, rchunk *rc, ms_diag *d) {
+  (void)d;
+  tchunk *c = rc->out[rd->rt];
+  uint64_t n = c->n, pos_next = rd->pos_next, a = rd->a, b = rd->b;
+  uint64_t pre = pos_next < a ? (a - pos_next < n ? a - pos_next : n) : 0;
+  uint64_t end = b - pos_next < n ? b - pos_next : n;
+  c->n = (size_t)end; /* rows beyond the shard end are dropped */
+  c->pos0 = pos_next;
+  rc->n_pre_root = (size_t)pre;
+  if (end > 0) rd->last_cand = c->uid[end - 1] + 1;
+  rd->pos_next += end;
+  return MS_OK;
+}
+
+/* After step b: the descendants' rows take their positions. */
+static ms_status after_b(round_t *rd, rchunk *rc, ms_diag *d) {
+  (void)d;
+  const ms_spec *s = rd->s;
+  for (size_t ci = 0; ci < s->n_tables; ci++) {
+    if (ci == rd->rt || !in_subtree(s, ci, rd->rt)) continue;
+    rd->offsets[ci] += rc->pre_rows[ci];
+    if (rc->out[ci]) {
+      rc->out[ci]->pos0 = rd->offsets[ci];
+      rd->offsets[ci] += rc->out[ci]->n;
+    }
+  }
+  return MS_OK;
+}
+
+/* After step c: the chunk's tables go to the sink. */
+static ms_status after_c(round_t *rd, rchunk *rc, ms_diag *d) {
+  const ms_spec *s = rd->s;
+  for (size_t ti = 0; ti < s->n_tables; ti++) {
+    tchunk *c = rc->out[ti];
+    if (!c) continue;
+    if (ti == rd->rt) rd->done_root += c->n;
+    if (!rd->write[ti]) continue;
+    ms_status st = write_chunk(rd->sink, c);
+    if (st)
+      return ms_diag_add(d, st, NULL, 0, 0, s->tables[ti].name, "writing table \"%s\" failed",
+                         s->tables[ti].name);
+    rd->rep->tables[ti].rows += c->n;
+  }
+  return MS_OK;
+}
+
+/* Runs one step over the nc chunks of a round in parallel, then `after` on
+ * each chunk in order; the first chunk whose step failed (its status and
+ * diag become the round's) or whose `after` fails ends the round. */
+static ms_status run_step(step_job *job, char step, size_t nc, int nthreads,
+                          ms_status (*after)(round_t *, rchunk *, ms_diag *), round_t *rd,
+                          ms_diag *d) {
+  job->step = step;
+  ms__parallel(nc, (size_t)nthreads, step_task, job);
+  for (size_t i = 0; i < nc; i++) {
+    rchunk *rc = &job->rcs[i];
+    if (rc->st) {
+      ms_diag_append(d, &rc->d);
+      return rc->st;
+    }
+    ms_status st = after(rd, rc, d);
+    if (st) return st;
+  }
+  return MS_OK;
+}
+
 ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_sink *sink,
                       ms_generate_report *report, ms_diag *d) {
   double t0 = now_s();
@@ -1737,68 +1902,14 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
                          pos_next, b, maxc);
         break;
       }
+      round_t rd = {s, sink, write, rt, a, b, pos_next, last_cand, done_root, offsets, &rep};
       step_job job = {s, ws, rcs, seed, rt, want, 'a'};
-      ms__parallel(nc, (size_t)nthreads, step_task, &job);
-      for (size_t i = 0; i < nc && st == MS_OK; i++) {
-        rchunk *rc = &rcs[i];
-        if (rc->st) {
-          st = rc->st;
-          ms_diag_append(d, &rc->d);
-          break;
-        }
-        tchunk *c = rc->out[rt];
-        uint64_t n = c->n;
-        uint64_t pre = pos_next < a ? (a - pos_next < n ? a - pos_next : n) : 0;
-        uint64_t end = b - pos_next < n ? b - pos_next : n;
-        c->n = (size_t)end; /* rows beyond the shard end are dropped */
-        c->pos0 = pos_next;
-        rc->n_pre_root = (size_t)pre;
-        if (end > 0) last_cand = c->uid[end - 1] + 1;
-        pos_next += end;
-      }
-      if (st) break;
-      job.step = 'b';
-      ms__parallel(nc, (size_t)nthreads, step_task, &job);
-      for (size_t i = 0; i < nc && st == MS_OK; i++) {
-        rchunk *rc = &rcs[i];
-        if (rc->st) {
-          st = rc->st;
-          ms_diag_append(d, &rc->d);
-          break;
-        }
-        for (size_t ci = 0; ci < nt; ci++) {
-          if (ci == rt || !in_subtree(s, ci, rt)) continue;
-          offsets[ci] += rc->pre_rows[ci];
-          if (rc->out[ci]) {
-            rc->out[ci]->pos0 = offsets[ci];
-            offsets[ci] += rc->out[ci]->n;
-          }
-        }
-      }
-      if (st) break;
-      job.step = 'c';
-      ms__parallel(nc, (size_t)nthreads, step_task, &job);
-      for (size_t i = 0; i < nc && st == MS_OK; i++) {
-        rchunk *rc = &rcs[i];
-        if (rc->st) {
-          st = rc->st;
-          ms_diag_append(d, &rc->d);
-          break;
-        }
-        for (size_t ti = 0; ti < nt && st == MS_OK; ti++) {
-          tchunk *c = rc->out[ti];
-          if (!c) continue;
-          if (ti == rt) done_root += c->n - 0;
-          if (!write[ti]) continue;
-          st = write_chunk(sink, c);
-          if (st) {
-            ms_diag_add(d, st, NULL, 0, 0, s->tables[ti].name, "writing table \"%s\" failed",
-                        s->tables[ti].name);
-            break;
-          }
-          rep.tables[ti].rows += c->n;
-        }
-      }
+      st = run_step(&job, 'a', nc, nthreads, after_a, &rd, d);
+      if (st == MS_OK) st = run_step(&job, 'b', nc, nthreads, after_b, &rd, d);
+      if (st == MS_OK) st = run_step(&job, 'c', nc, nthreads, after_c, &rd, d);
+      pos_next = rd.pos_next;
+      last_cand = rd.last_cand;
+      done_root = rd.done_root;
       for (size_t i = 0; i < nc; i++) rchunk_clear(&rcs[i], nt);
       cand += (uint64_t)nc * Rb;
       if (opts->progress && st == MS_OK) opts->progress(opts->progress_ctx, done_root, total_root);
