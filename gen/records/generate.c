@@ -1331,14 +1331,8 @@ static ms_status gen_kind_ranged(fgen *g) {
   return MS_OK;
 }
 
-/* A count field is made by its child table (gen_children). */
-static ms_status gen_kind_count(fgen *g) {
-  (void)g;
-  return MS_OK;
-}
-
-/* The generator of each kind, indexed by ms__kind ("count" is the last). */
-static ms_status (*const kind_gen[MS__K_COUNT + 1])(fgen *) = {
+/* The generator of each kind, indexed by ms__kind. */
+static ms_status (*const kind_gen[MS__K_COUNT])(fgen *) = {
     [MS__K_ID] = gen_kind_id,
     [MS__K_REF] = gen_kind_ref,
     [MS__K_STRING] = gen_kind_string,
@@ -1348,7 +1342,6 @@ static ms_status (*const kind_gen[MS__K_COUNT + 1])(fgen *) = {
     [MS__K_BOOL] = gen_kind_ranged,
     [MS__K_DATE] = gen_kind_ranged,
     [MS__K_DATETIME] = gen_kind_ranged,
-    [MS__K_COUNT] = gen_kind_count,
 };
 
 static ms_status gen_field(ws_t *w, tchunk *c, size_t fi) {
