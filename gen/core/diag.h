@@ -21,6 +21,11 @@
  * be NULL) and returns MS_ERR_NOMEM. */
 ms_status ms__diag_nomem(ms_diag *d, const char *file, const char *where, const char *what);
 
+/* An entry of any severity (ms_diag_vadd with arguments). */
+void ms__diag_add_sev(ms_diag *d, ms_status st, ms_severity sev, const char *file, int line,
+                      int col, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+
 /* Index of the first error entry at or after `from` with status `status`, or
  * SIZE_MAX. d may be NULL. */
 size_t ms__diag_find(const ms_diag *d, size_t from, ms_status status);

@@ -19,6 +19,7 @@
  * in-process: reading a valid file must keep working, and the unguarded path
  * is the one every other HDF5 program uses. */
 #include "core/guard.h"
+#include "core/diag.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -247,14 +248,6 @@ static void child_main(int fd, shared_page *sh, ms__guard_fn fn, void *ctx) {
 
 /* ---- parent ------------------------------------------------------------ */
 
-static void diag_sev(ms_diag *d, ms_status st, ms_severity sev, const char *file, int line,
-                     int col, const char *where, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  ms_diag_vadd(d, st, sev, file, line, col, where, fmt, ap);
-  va_end(ap);
-}
-
 /* Decodes the frame in `in` into d and returns the child's status; on a
  * malformed frame returns MS_STATUS_COUNT. Leaves in->pos at the payload. */
 static ms_status decode_frame(ms__gbuf *in, ms_diag *d, size_t *payload_len) {
@@ -271,8 +264,9 @@ static ms_status decode_frame(ms__gbuf *in, ms_diag *d, size_t *payload_len) {
     char *msg = ms__gbuf_get_str(in);
     int ok = !in->fail && es < MS_STATUS_COUNT && sev < MS_SEV_COUNT && msg;
     if (ok)
-      diag_sev(d, (ms_status)es, (ms_severity)sev, file, line > 0 && line < 1 << 30 ? (int)line : 0,
-               col > 0 && col < 1 << 30 ? (int)col : 0, where, "%s", msg);
+      ms__diag_add_sev(d, (ms_status)es, (ms_severity)sev, file,
+                       line > 0 && line < 1 << 30 ? (int)line : 0,
+                       col > 0 && col < 1 << 30 ? (int)col : 0, where, "%s", msg);
     free(file);
     free(where);
     free(msg);

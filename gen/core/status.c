@@ -16,6 +16,8 @@ static const char *const status_names[] = {
     MS_STATUS_TABLE(MS__STATUS_NAME)
 #undef MS__STATUS_NAME
 };
+_Static_assert(sizeof status_names / sizeof *status_names == MS_STATUS_COUNT,
+               "one name per ms_status");
 
 static const char *const status_texts[] = {
 #define MS__STATUS_TEXT(name, text) text,
@@ -33,6 +35,7 @@ const char *ms_strerror(ms_status s) {
 
 const char *ms_severity_name(ms_severity s) {
   static const char *const names[] = {"error", "warning", "note"};
+  _Static_assert(sizeof names / sizeof *names == MS_SEV_COUNT, "one name per ms_severity");
   return (unsigned)s < MS_SEV_COUNT ? names[s] : "error";
 }
 
@@ -115,11 +118,8 @@ void ms_diag_warn(ms_diag *d, const char *file, int line, int column, const char
   va_end(ap);
 }
 
-static void add_sev(ms_diag *d, ms_status st, ms_severity sev, const char *file, int line,
-                    int col, const char *where, const char *fmt, ...)
-    __attribute__((format(printf, 8, 9)));
-static void add_sev(ms_diag *d, ms_status st, ms_severity sev, const char *file, int line,
-                    int col, const char *where, const char *fmt, ...) {
+void ms__diag_add_sev(ms_diag *d, ms_status st, ms_severity sev, const char *file, int line,
+                      int col, const char *where, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   ms_diag_vadd(d, st, sev, file, line, col, where, fmt, ap);
@@ -130,7 +130,7 @@ void ms_diag_append(ms_diag *dst, const ms_diag *src) {
   if (!dst || !src) return;
   for (size_t i = 0; i < src->count; i++) {
     const ms_diag_entry *e = &src->entries[i];
-    add_sev(dst, e->status, e->severity, e->file, e->line, e->column, e->where, "%s", e->message);
+    ms__diag_add_sev(dst, e->status, e->severity, e->file, e->line, e->column, e->where, "%s", e->message);
   }
   dst->n_dropped += src->n_dropped;
 }

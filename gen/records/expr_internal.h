@@ -267,10 +267,6 @@ ms_status ms__expr_describe(const ms__expr *e, size_t i, const ms__reg *R, char 
 /* Element size of a type's register/result layout. */
 size_t ms__expr_type_size(ms__expr_type t);
 
-/* Date helpers (proleptic Gregorian, Hinnant's algorithms). */
-void ms__expr_civil(int64_t days, int *y, int *m, int *d);
-int64_t ms__expr_days(int64_t y, int m, int d);
-
 /* Levenshtein distance bounded by max (returns max + 1 when larger). */
 int ms__expr_edit_distance(const char *a, const char *b, int max);
 

@@ -50,30 +50,6 @@ static inline int fin(double x) { return fabs(x) <= DBL_MAX; }
 
 /* ------------------------------------------------------------- dates */
 
-int64_t ms__expr_days(int64_t y, int m, int d) {
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-void ms__expr_civil(int64_t z, int *y, int *m, int *d) {
-  z += 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t yy = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int dd = (int)(doy - (153 * mp + 2) / 5 + 1);
-  int mm = (int)(mp < 10 ? mp + 3 : mp - 9);
-  *y = (int)(yy + (mm <= 2));
-  *m = mm;
-  *d = dd;
-}
-
 static inline int date_ok(double days) {
   return days >= MS__EXPR_DATE_MIN && days <= MS__EXPR_DATE_MAX;
 }
@@ -91,8 +67,8 @@ static double years_between(int32_t a, int32_t b) {
     sign = -1;
   }
   int ya, ma, da, yb, mb, db;
-  ms__expr_civil(a, &ya, &ma, &da);
-  ms__expr_civil(b, &yb, &mb, &db);
+  ms_date_to_ymd(a, &ya, &ma, &da);
+  ms_date_to_ymd(b, &yb, &mb, &db);
   int y = yb - ya - ((mb < ma || (mb == ma && db < da)) ? 1 : 0);
   return (double)(sign * y);
 }
@@ -683,7 +659,7 @@ void ms__expr_run_one(const ms__expr *e, size_t i, const ms__expr_col *cols, siz
       double *o = O->v;
       for (size_t j = 0; j < n; j++) {
         int y, m, d;
-        ms__expr_civil(a[j], &y, &m, &d);
+        ms_date_to_ymd(a[j], &y, &m, &d);
         o[j] = I->op == MS__OP_YEAR ? y : I->op == MS__OP_MONTH ? m : d;
         os[j] = A->s[j];
       }

@@ -36,7 +36,6 @@ ms_status ms_sample_keyed_noise(void *ctx, float *out, uint64_t image, uint64_t 
 
 ms_status ms_sample_check(const ms_sample_params *p, const ms_denoiser *dn, const int32_t *y,
                           int n, ms_diag *d) {
-  size_t before = d ? d->n_errors : 0;
   int bad = 0;
   if ((unsigned)p->sampler >= MS_SAMPLER_COUNT) {
     bad = 1;
@@ -91,7 +90,6 @@ ms_status ms_sample_check(const ms_sample_params *p, const ms_denoiser *dn, cons
     bad = 1;
     ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "image size out of range");
   }
-  (void)before;
   return bad ? (ms_diag_status(d) != MS_OK ? ms_diag_status(d) : MS_ERR_INVALID) : MS_OK;
 }
 
