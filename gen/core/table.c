@@ -11,8 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const coltype_names[] = {"int64",       "float64", "bool",    "string",
-                                            "categorical", "date",    "datetime"};
+static const char *const coltype_names[] = {
+#define MS__COLTYPE_NAME(id, name) name,
+    MS_COLTYPE_TABLE(MS__COLTYPE_NAME)
+#undef MS__COLTYPE_NAME
+};
+_Static_assert(sizeof coltype_names / sizeof *coltype_names == MS_COL_COUNT,
+               "one name per ms_coltype");
 
 const char *ms_coltype_name(ms_coltype t) {
   return (unsigned)t < MS_COL_COUNT ? coltype_names[t] : "unknown";
@@ -200,23 +205,23 @@ static int parse_ymd(const char *s, int *y, int *m, int *d) {
   return 0;
 }
 
-int ms_date_parse(const char *s, int32_t *days) {
+ms_status ms_date_parse(const char *s, int32_t *days) {
   int y, m, d;
-  if (strlen(s) != 10 || parse_ymd(s, &y, &m, &d)) return -1;
+  if (strlen(s) != 10 || parse_ymd(s, &y, &m, &d)) return MS_ERR_PARSE;
   *days = ms_date_from_ymd(y, m, d);
-  return 0;
+  return MS_OK;
 }
 
-int ms_datetime_parse(const char *s, int64_t *secs) {
+ms_status ms_datetime_parse(const char *s, int64_t *secs) {
   int y, m, d, hh, mi, ss;
   size_t n = strlen(s);
-  if (n != 19 && !(n == 20 && s[19] == 'Z')) return -1;
+  if (n != 19 && !(n == 20 && s[19] == 'Z')) return MS_ERR_PARSE;
   if (parse_ymd(s, &y, &m, &d) || (s[10] != 'T' && s[10] != ' ') || parse_digits(s + 11, 2, &hh) ||
       s[13] != ':' || parse_digits(s + 14, 2, &mi) || s[16] != ':' || parse_digits(s + 17, 2, &ss))
-    return -1;
-  if (hh > 23 || mi > 59 || ss > 59) return -1;
+    return MS_ERR_PARSE;
+  if (hh > 23 || mi > 59 || ss > 59) return MS_ERR_PARSE;
   *secs = (int64_t)ms_date_from_ymd(y, m, d) * 86400 + hh * 3600 + mi * 60 + ss;
-  return 0;
+  return MS_OK;
 }
 
 void ms_date_format(int32_t days, char *buf) {
@@ -263,32 +268,32 @@ int ms_datetime_format_pattern(int64_t secs, const char *pattern, char *buf, siz
   return (int)n;
 }
 
-int ms_datetime_parse_pattern(const char *s, const char *pattern, int64_t *secs) {
+ms_status ms_datetime_parse_pattern(const char *s, const char *pattern, int64_t *secs) {
   int part[6] = {-1, -1, -1, 0, 0, 0};
   for (const char *p = pattern; *p; p++) {
     if (*p != '%' || p[1] == '%') {
-      if (*s++ != *p) return -1;
+      if (*s++ != *p) return MS_ERR_PARSE;
       if (*p == '%') p++;
       continue;
     }
     const char *conv = "YmdHMS";
     const char *at = p[1] ? strchr(conv, p[1]) : NULL;
-    if (!at) return -1;
+    if (!at) return MS_ERR_PARSE;
     p++;
     int want = at == conv ? 4 : 2, v = 0, got = 0;
     /* Day and month may be written with one digit ("3/5/2023"). */
     int lo = at == conv ? 4 : 1;
     while (got < want && *s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0'), got++;
-    if (got < lo) return -1;
+    if (got < lo) return MS_ERR_PARSE;
     part[at - conv] = v;
   }
-  if (*s) return -1;
+  if (*s) return MS_ERR_PARSE;
   int y = part[0], mo = part[1], d = part[2];
-  if (y < 1 || mo < 1 || mo > 12 || d < 1) return -1;
+  if (y < 1 || mo < 1 || mo > 12 || d < 1) return MS_ERR_PARSE;
   static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (d > mdays[mo - 1] + (mo == 2 && leap)) return -1;
-  if (part[3] > 23 || part[4] > 59 || part[5] > 59) return -1;
+  if (d > mdays[mo - 1] + (mo == 2 && leap)) return MS_ERR_PARSE;
+  if (part[3] > 23 || part[4] > 59 || part[5] > 59) return MS_ERR_PARSE;
   *secs = (int64_t)ms_date_from_ymd(y, mo, d) * 86400 + part[3] * 3600 + part[4] * 60 + part[5];
-  return 0;
+  return MS_OK;
 }

@@ -59,6 +59,8 @@
 #define MAX_LEVELS 64 /* categorical codes >= this share one bucket in tables */
 
 static const char *const verdict_names[] = {"pass", "warn", "fail"};
+_Static_assert(sizeof verdict_names / sizeof *verdict_names == MS_VERDICT_COUNT,
+               "one name per ms_eval_verdict");
 const char *ms_eval_verdict_name(ms_eval_verdict v) {
   return (unsigned)v < MS_VERDICT_COUNT ? verdict_names[v] : "?";
 }

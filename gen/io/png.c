@@ -181,7 +181,9 @@ void ms_png_image_deinit(ms_png_image *img) {
 
 /* ---- contact sheets ------------------------------------------------------ */
 
-static const char *const k_overlay_names[MS_OVERLAY_COUNT] = {"none", "contour", "fill"};
+static const char *const k_overlay_names[] = {"none", "contour", "fill"};
+_Static_assert(sizeof k_overlay_names / sizeof *k_overlay_names == MS_OVERLAY_COUNT,
+               "one name per ms_overlay");
 
 const char *ms_overlay_name(ms_overlay o) { return (unsigned)o < MS_OVERLAY_COUNT ? k_overlay_names[o] : "unknown"; }
 

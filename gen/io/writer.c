@@ -62,7 +62,13 @@ struct ms_writer {
   int cancelled;
 };
 
-static const char *const format_names[] = {"hdf5", "csv", "jsonl"};
+static const char *const format_names[] = {
+#define MS__FORMAT_NAME(id, name) name,
+    MS_FORMAT_TABLE(MS__FORMAT_NAME)
+#undef MS__FORMAT_NAME
+};
+_Static_assert(sizeof format_names / sizeof *format_names == MS_FMT_COUNT,
+               "one name per ms_format");
 
 const char *ms_format_name(ms_format f) {
   return (unsigned)f < MS_FMT_COUNT ? format_names[f] : "unknown";
@@ -88,14 +94,20 @@ ms_format ms_format_from_path(const char *path) {
   return MS_FMT_COUNT;
 }
 
-size_t ms_dtype_size(ms_dtype t) {
-  static const size_t sz[] = {4, 1, 2, 2, 4, 8};
-  return (unsigned)t < MS_DT_COUNT ? sz[t] : 0;
-}
+static const struct {
+  const char *name;
+  size_t bytes;
+} dtype_info[] = {
+#define MS__DTYPE_INFO(id, name, bytes) {name, bytes},
+    MS_DTYPE_TABLE(MS__DTYPE_INFO)
+#undef MS__DTYPE_INFO
+};
+_Static_assert(sizeof dtype_info / sizeof *dtype_info == MS_DT_COUNT, "one entry per ms_dtype");
+
+size_t ms_dtype_size(ms_dtype t) { return (unsigned)t < MS_DT_COUNT ? dtype_info[t].bytes : 0; }
 
 const char *ms_dtype_name(ms_dtype t) {
-  static const char *const n[] = {"float32", "uint8", "uint16", "int16", "int32", "complex64"};
-  return (unsigned)t < MS_DT_COUNT ? n[t] : "unknown";
+  return (unsigned)t < MS_DT_COUNT ? dtype_info[t].name : "unknown";
 }
 
 ms_dtype ms_dtype_from_name(const char *name) {

@@ -36,6 +36,8 @@ static const char *const pred_names[] = {"eps", "v"};
 static const char *const down_names[] = {"conv", "avgpool"};
 
 #define NAME_FNS(fn_name, fn_from, type, names, count)                 \
+  _Static_assert(sizeof names / sizeof *names == (count),              \
+                 #names ": one name per enumerator");                  \
   const char *fn_name(type v) {                                        \
     return (unsigned)v < (unsigned)(count) ? names[v] : "unknown";     \
   }                                                                    \

@@ -12,22 +12,33 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const names[MS__DIST_COUNT] = {
-    "normal", "lognormal", "gamma", "beta", "uniform", "exponential",
-    "poisson", "binomial", "quantiles", "constant"};
+#define MS__UNPAREN(...) __VA_ARGS__
 
-static const char *const pnames[MS__DIST_COUNT][MS__DIST_MAX_PARAMS + 1] = {
-    {"mean", "sd", NULL},      {"meanlog", "sdlog", NULL},
-    {"shape", "scale", NULL},  {"a", "b", "low", "high", NULL},
-    {"low", "high", NULL},     {"mean", NULL},
-    {"mean", NULL},            {"n", "p", NULL},
-    {"probs", "values", NULL}, {"value", NULL}};
+static const char *const names[] = {
+#define MS__DIST_NAME(id, name, required, params) name,
+    MS__DIST_TABLE(MS__DIST_NAME)
+#undef MS__DIST_NAME
+    NULL};
+_Static_assert(sizeof names / sizeof *names == MS__DIST_COUNT + 1, "one name per distribution");
 
-static const int nreq[MS__DIST_COUNT] = {2, 2, 2, 2, 2, 1, 1, 2, 2, 1};
+static const char *const pnames[][MS__DIST_MAX_PARAMS + 1] = {
+#define MS__DIST_PARAMS(id, name, required, params) {MS__UNPAREN params, NULL},
+    MS__DIST_TABLE(MS__DIST_PARAMS)
+#undef MS__DIST_PARAMS
+};
+_Static_assert(sizeof pnames / sizeof *pnames == MS__DIST_COUNT, "parameters per distribution");
+
+static const int nreq[] = {
+#define MS__DIST_REQUIRED(id, name, required, params) required,
+    MS__DIST_TABLE(MS__DIST_REQUIRED)
+#undef MS__DIST_REQUIRED
+};
 
 const char *ms__dist_name(ms__dist_type t) {
   return (unsigned)t < MS__DIST_COUNT ? names[t] : "unknown";
 }
+
+const char *const *ms__dist_names(void) { return names; }
 
 ms__dist_type ms__dist_from_name(const char *name) {
   for (int i = 0; i < MS__DIST_COUNT; i++)

@@ -17,23 +17,32 @@
 #include <math.h>
 #include <stddef.h>
 
+/* X(id, name, required, (parameters)): the one table behind ms__dist_type,
+ * its names and its parameters (the first `required` of them required). */
+#define MS__DIST_TABLE(X)                                      \
+  X(NORMAL, "normal", 2, ("mean", "sd"))                       \
+  X(LOGNORMAL, "lognormal", 2, ("meanlog", "sdlog"))           \
+  X(GAMMA, "gamma", 2, ("shape", "scale"))                     \
+  X(BETA, "beta", 2, ("a", "b", "low", "high"))                \
+  X(UNIFORM, "uniform", 2, ("low", "high"))                    \
+  X(EXPONENTIAL, "exponential", 1, ("mean"))                   \
+  X(POISSON, "poisson", 1, ("mean"))                           \
+  X(BINOMIAL, "binomial", 2, ("n", "p"))                       \
+  X(QUANTILES, "quantiles", 2, ("probs", "values"))            \
+  X(CONSTANT, "constant", 1, ("value"))
+
 typedef enum {
-  MS__DIST_NORMAL,
-  MS__DIST_LOGNORMAL,
-  MS__DIST_GAMMA,
-  MS__DIST_BETA,
-  MS__DIST_UNIFORM,
-  MS__DIST_EXPONENTIAL,
-  MS__DIST_POISSON,
-  MS__DIST_BINOMIAL,
-  MS__DIST_QUANTILES,
-  MS__DIST_CONSTANT,
+#define MS__DIST_ENUM(id, name, required, params) MS__DIST_##id,
+  MS__DIST_TABLE(MS__DIST_ENUM)
+#undef MS__DIST_ENUM
   MS__DIST_COUNT
 } ms__dist_type;
 
 #define MS__DIST_MAX_PARAMS 4
 
 const char *ms__dist_name(ms__dist_type t);
+/* The names of all types, in ms__dist_type order, then NULL. */
+const char *const *ms__dist_names(void);
 /* MS__DIST_COUNT when unknown. */
 ms__dist_type ms__dist_from_name(const char *name);
 /* Parameter names of a type; *n_required of them are required, the rest

@@ -55,6 +55,8 @@ static const val VERR = {-1, T_ERR, NULL, 0, NULL};
 
 static const char *const type_names[] = {"number", "bool",     "string",   "categorical",
                                          "date",   "datetime", "duration", "any"};
+_Static_assert(sizeof type_names / sizeof *type_names == MS__EXPR_TYPE_COUNT,
+               "one name per expression type");
 
 const char *ms__expr_type_name(ms__expr_type t) {
   return (unsigned)t < MS__EXPR_TYPE_COUNT ? type_names[t] : "?";

@@ -1,5 +1,6 @@
-/* The compiled form of a spec ("plan") shared by the loader (spec.c), the
- * expression glue (xbind.c) and the generator (generate.c).
+/* The compiled form of a spec ("plan") shared by the loader (spec*.c, whose
+ * expression scope binds names to fields), the generator (generate.c) and
+ * the image and FHIR parts (images.c, fhir_map.c).
  *
  * A plan is immutable after ms_spec_load returns; generation only reads it,
  * so any number of threads may use it at once.
@@ -35,17 +36,23 @@
 #define MS__LANE_MISSING 64u  /* missingness */
 #define MS__LANE_TEMPLATE 128u /* string template random parts: 128 + part */
 
+/* X(id, name): the field kinds and their names in a spec's "kind". */
+#define MS__KIND_TABLE(X)          \
+  X(ID, "id")                      \
+  X(STRING, "string")              \
+  X(CATEGORICAL, "categorical")    \
+  X(INTEGER, "integer")            \
+  X(REAL, "real")                  \
+  X(BOOL, "bool")                  \
+  X(DATE, "date")                  \
+  X(DATETIME, "datetime")          \
+  X(REF, "ref")
+
 typedef enum {
-  MS__K_ID,
-  MS__K_STRING,
-  MS__K_CATEGORICAL,
-  MS__K_INTEGER,
-  MS__K_REAL,
-  MS__K_BOOL,
-  MS__K_DATE,
-  MS__K_DATETIME,
-  MS__K_REF,
-  MS__K_COUNT
+#define MS__KIND_ENUM(id, name) MS__K_##id,
+  MS__KIND_TABLE(MS__KIND_ENUM)
+#undef MS__KIND_ENUM
+  MS__K_COUNT /* the number of kinds */
 } ms__kind;
 
 const char *ms__kind_name(ms__kind k);
@@ -175,7 +182,7 @@ typedef struct {
   int depth;
   uint64_t rows;
   ms__expr *filter;
-  uint64_t max_candidates; /* 0 = automatic (100 x rows + 1000) */
+  uint64_t max_candidates; /* 0 = automatic (100 x rows, at least 100,000) */
   int has_count;
   ms__dist count;
   uint64_t count_stream;

@@ -14,6 +14,8 @@
 #include "medsynth/sample.h"
 
 static const char *const sampler_names[] = {"ddpm", "ddim", "dpmpp"};
+_Static_assert(sizeof sampler_names / sizeof *sampler_names == MS_SAMPLER_COUNT,
+               "one name per ms_sampler");
 
 const char *ms_sampler_name(ms_sampler s) {
   return (unsigned)s < MS_SAMPLER_COUNT ? sampler_names[s] : "unknown";

@@ -32,7 +32,18 @@
 extern "C" {
 #endif
 
-typedef enum { MS_FMT_HDF5, MS_FMT_CSV, MS_FMT_JSONL, MS_FMT_COUNT } ms_format;
+/* X(id, name): the one table behind ms_format and ms_format_name. */
+#define MS_FORMAT_TABLE(X) \
+  X(HDF5, "hdf5")          \
+  X(CSV, "csv")            \
+  X(JSONL, "jsonl")
+
+typedef enum {
+#define MS__FORMAT_ENUM(id, name) MS_FMT_##id,
+  MS_FORMAT_TABLE(MS__FORMAT_ENUM)
+#undef MS__FORMAT_ENUM
+  MS_FMT_COUNT
+} ms_format;
 
 const char *ms_format_name(ms_format f);
 ms_format ms_format_from_name(const char *name);
@@ -79,9 +90,24 @@ ms_status ms_writer_set_attr_double(ms_writer *w, const char *name, double value
 /* N-d arrays (HDF5 only), e.g. images (N, C, H, W). `path` is the dataset
  * path ("/images/t1"), dims[0] is the item count. Items are written in any
  * order, in slabs of whole items. */
-/* MS_DT_COMPLEX64: interleaved float32 (real, imaginary), stored as the
- * HDF5 compound {"r": float32, "i": float32} that h5py reads as complex64. */
-typedef enum { MS_DT_FLOAT32, MS_DT_UINT8, MS_DT_UINT16, MS_DT_INT16, MS_DT_INT32, MS_DT_COMPLEX64, MS_DT_COUNT } ms_dtype;
+/* X(id, name, bytes): the one table behind ms_dtype, ms_dtype_name and
+ * ms_dtype_size. MS_DT_COMPLEX64: interleaved float32 (real, imaginary),
+ * stored as the HDF5 compound {"r": float32, "i": float32} that h5py reads
+ * as complex64. */
+#define MS_DTYPE_TABLE(X)       \
+  X(FLOAT32, "float32", 4)      \
+  X(UINT8, "uint8", 1)          \
+  X(UINT16, "uint16", 2)        \
+  X(INT16, "int16", 2)          \
+  X(INT32, "int32", 4)          \
+  X(COMPLEX64, "complex64", 8)
+
+typedef enum {
+#define MS__DTYPE_ENUM(id, name, bytes) MS_DT_##id,
+  MS_DTYPE_TABLE(MS__DTYPE_ENUM)
+#undef MS__DTYPE_ENUM
+  MS_DT_COUNT
+} ms_dtype;
 size_t ms_dtype_size(ms_dtype t);
 const char *ms_dtype_name(ms_dtype t);
 /* MS_DT_COUNT when the name is unknown. */

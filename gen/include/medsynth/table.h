@@ -33,14 +33,21 @@
 extern "C" {
 #endif
 
+/* X(id, name): the one table behind ms_coltype, ms_coltype_name and
+ * ms_coltype_from_name. */
+#define MS_COLTYPE_TABLE(X)       \
+  X(INT64, "int64")               \
+  X(FLOAT64, "float64")           \
+  X(BOOL, "bool")                 \
+  X(STRING, "string")             \
+  X(CATEGORICAL, "categorical")   \
+  X(DATE, "date")                 \
+  X(DATETIME, "datetime")
+
 typedef enum {
-  MS_COL_INT64,
-  MS_COL_FLOAT64,
-  MS_COL_BOOL,
-  MS_COL_STRING,
-  MS_COL_CATEGORICAL,
-  MS_COL_DATE,
-  MS_COL_DATETIME,
+#define MS__COLTYPE_ENUM(id, name) MS_COL_##id,
+  MS_COLTYPE_TABLE(MS__COLTYPE_ENUM)
+#undef MS__COLTYPE_ENUM
   MS_COL_COUNT
 } ms_coltype;
 
@@ -109,10 +116,11 @@ void ms_chunk_reset(ms_chunk *c);
 /* Days since 1970-01-01 <-> civil date (proleptic Gregorian). */
 int32_t ms_date_from_ymd(int y, int m, int d);
 void ms_date_to_ymd(int32_t days, int *y, int *m, int *d);
-/* Parses "YYYY-MM-DD" strictly (valid month/day). Returns 0 on success. */
-int ms_date_parse(const char *s, int32_t *days);
-/* Parses "YYYY-MM-DDTHH:MM:SS" (optional trailing 'Z'). Returns 0 on success. */
-int ms_datetime_parse(const char *s, int64_t *secs);
+/* Parses "YYYY-MM-DD" strictly (valid month/day). MS_OK, or MS_ERR_PARSE
+ * (then *days is untouched). */
+ms_status ms_date_parse(const char *s, int32_t *days);
+/* Parses "YYYY-MM-DDTHH:MM:SS" (optional trailing 'Z'); as ms_date_parse. */
+ms_status ms_datetime_parse(const char *s, int64_t *secs);
 /* Writes "YYYY-MM-DD" / "YYYY-MM-DDTHH:MM:SSZ"; buf must hold MS_DATE_BUFSZ bytes. */
 #define MS_DATE_BUFSZ 40
 void ms_date_format(int32_t days, char *buf);
@@ -123,8 +131,8 @@ void ms_datetime_format(int64_t secs, char *buf);
  * conversion or the text does not fit cap bytes. */
 int ms_datetime_format_pattern(int64_t secs, const char *pattern, char *buf, size_t cap);
 /* Parses s against such a pattern exactly (every field present and valid;
- * missing time fields are 0). Returns 0 on success. */
-int ms_datetime_parse_pattern(const char *s, const char *pattern, int64_t *secs);
+ * missing time fields are 0); as ms_date_parse. */
+ms_status ms_datetime_parse_pattern(const char *s, const char *pattern, int64_t *secs);
 
 /* Where generated tables go. Any callback may be NULL. `expected_rows` is
  * the final row count when known in advance, else 0. Returning non-OK stops
