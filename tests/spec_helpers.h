@@ -1,16 +1,48 @@
 /* Test helpers shared by the record-engine tests (include after cmocka.h):
- * loading a spec from text (must succeed, or must fail), generating into
+ * the specs of tests/specs/good by name, loading a spec from text (must
+ * succeed, or must fail), generating into
  * the in-memory sink of memsink.h with explicit options, and finding tables
  * and columns there (missing ones fail the test). Header-only. */
 #ifndef MS_TESTS_SPEC_HELPERS_H
 #define MS_TESTS_SPEC_HELPERS_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "medsynth/records.h"
 #include "memsink.h"
+
+/* The text of tests/specs/good/<name>.json, read once and kept until the
+ * process ends (a missing file fails the test). */
+static inline const char *good_spec(const char *name) {
+  static struct {
+    char name[128];
+    char *text;
+  } cache[32];
+  size_t i = 0;
+  for (; i < sizeof cache / sizeof *cache && cache[i].text; i++)
+    if (!strcmp(cache[i].name, name)) return cache[i].text;
+  assert_true(i < sizeof cache / sizeof *cache);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/tests/specs/good/%s.json", MS_SOURCE_DIR, name);
+  FILE *f = fopen(path, "rb");
+  if (!f) print_error("cannot open %s\n", path);
+  assert_non_null(f);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&text, &len);
+  assert_non_null(m);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, m);
+  fclose(f);
+  fclose(m);
+  snprintf(cache[i].name, sizeof cache[i].name, "%s", name);
+  cache[i].text = text;
+  return text;
+}
 
 /* A spec that must load; its diagnostics are printed when it does not. */
 static inline ms_spec *load(const char *text) {

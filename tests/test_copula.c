@@ -149,21 +149,12 @@ static void check_joint(const int *ca, const int *cb, const uint8_t *sel, size_t
 
 /* ---- marginals and latent correlations ---------------------------------------- */
 
-static const char *k_mixed =
-    "{\"medsynth\": 1, \"seed\": 20250101, \"tables\": [{\"name\": \"t\", \"rows\": 100000, \"fields\": ["
-    "{\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 50, \"sd\": 10}},"
-    "{\"name\": \"smoker\", \"kind\": \"bool\", \"p\": 0.3},"
-    "{\"name\": \"stage\", \"kind\": \"categorical\", \"values\": {\"I\": 0.4, \"II\": 0.3, \"III\": 0.2, \"IV\": 0.1}},"
-    "{\"name\": \"grade\", \"kind\": \"categorical\", \"values\": {\"low\": 1, \"mid\": 2, \"high\": 1}},"
-    "{\"name\": \"other\", \"kind\": \"categorical\", \"values\": {\"a\": 0.5, \"b\": 0.5}}"
-    "], \"correlations\": [{\"fields\": [\"x\", \"smoker\", \"stage\", \"grade\"],"
-    "  \"matrix\": [[1, 0.4, 0.5, -0.2], [0.4, 1, 0.3, 0], [0.5, 0.3, 1, 0.6], [-0.2, 0, 0.6, 1]]}]}]}";
 
 static const double w_stage[4] = {0.4, 0.3, 0.2, 0.1}, w_grade[3] = {0.25, 0.5, 0.25};
 
 static void test_copula_marginals_follow_weights(void **state) {
   (void)state;
-  ms_spec *s = load(k_mixed);
+  ms_spec *s = load(good_spec("copula_mixed"));
   memsink m = {0};
   run(s, NULL, &m);
   memtable *t = tab(&m, "t");
@@ -196,7 +187,7 @@ static void test_copula_marginals_follow_weights(void **state) {
 
 static void test_copula_bool_numeric_point_biserial(void **state) {
   (void)state;
-  ms_spec *s = load(k_mixed);
+  ms_spec *s = load(good_spec("copula_mixed"));
   memsink m = {0};
   run(s, NULL, &m);
   memtable *t = tab(&m, "t");
@@ -236,7 +227,7 @@ static void test_copula_bool_numeric_point_biserial(void **state) {
 
 static void test_copula_ordinal_pairs_match_matrix(void **state) {
   (void)state;
-  ms_spec *s = load(k_mixed);
+  ms_spec *s = load(good_spec("copula_mixed"));
   memsink m = {0};
   run(s, NULL, &m);
   memtable *t = tab(&m, "t");
@@ -294,21 +285,10 @@ static void test_copula_ordinal_pairs_match_matrix(void **state) {
 
 /* ---- rules, formulas, missingness ------------------------------------------------ */
 
-static const char *k_rules =
-    "{\"medsynth\": 1, \"seed\": 77, \"tables\": [{\"name\": \"t\", \"rows\": 100000, \"fields\": ["
-    "{\"name\": \"grp\", \"kind\": \"categorical\", \"values\": {\"a\": 1, \"b\": 1}},"
-    "{\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}},"
-    "{\"name\": \"sev\", \"kind\": \"categorical\", \"values\": {\"mild\": 0.6, \"moderate\": 0.3, \"severe\": 0.1},"
-    " \"when\": [{\"if\": \"grp == 'b'\", \"values\": {\"mild\": 0.1, \"moderate\": 0.3, \"severe\": 0.6}}],"
-    " \"missing\": 0.1},"
-    "{\"name\": \"flag\", \"kind\": \"bool\", \"p\": \"if(grp == 'a', 0.2, 0.7)\"},"
-    "{\"name\": \"flag2\", \"kind\": \"bool\", \"p\": 0.4, \"when\": [{\"if\": \"grp == 'b'\", \"expr\": \"x > 0.5\"}]}"
-    "], \"correlations\": [{\"fields\": [\"x\", \"sev\", \"flag\", \"flag2\"],"
-    "  \"matrix\": [[1, 0.5, 0.4, 0.3], [0.5, 1, 0.2, 0], [0.4, 0.2, 1, 0], [0.3, 0, 0, 1]]}]}]}";
 
 static void test_copula_when_rules_and_missing(void **state) {
   (void)state;
-  ms_spec *s = load(k_rules);
+  ms_spec *s = load(good_spec("copula_rules"));
   memsink m = {0};
   run(s, NULL, &m);
   memtable *t = tab(&m, "t");
@@ -367,12 +347,7 @@ static void test_copula_vocabulary_member(void **state) {
   (void)state;
   /* schemas/vocab/encounter_types.csv: AMB 2.67, EMER 0.40, IMP 0.116, VR 0.30,
    * HH 0.05 */
-  const char *spec =
-      "{\"medsynth\": 1, \"seed\": 5, \"tables\": [{\"name\": \"t\", \"rows\": 100000, \"fields\": ["
-      "{\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}},"
-      "{\"name\": \"enc\", \"kind\": \"categorical\","
-      " \"vocab\": {\"name\": \"encounter_types\", \"value\": \"code\", \"weight\": \"weight\"}}"
-      "], \"correlations\": [{\"fields\": [\"enc\", \"x\"], \"matrix\": [[1, 0.7], [0.7, 1]]}]}]}";
+  const char *spec = good_spec("copula_vocabulary_member");
   ms_spec *s = load(spec);
   memsink m = {0};
   run(s, NULL, &m);
@@ -403,14 +378,7 @@ static void test_copula_vocabulary_member(void **state) {
 
 static void test_copula_edge_probabilities(void **state) {
   (void)state;
-  const char *spec =
-      "{\"medsynth\": 1, \"seed\": 9, \"tables\": [{\"name\": \"t\", \"rows\": 20000, \"fields\": ["
-      "{\"name\": \"x\", \"kind\": \"integer\", \"dist\": {\"type\": \"poisson\", \"mean\": 3}},"
-      "{\"name\": \"never\", \"kind\": \"bool\", \"p\": 0},"
-      "{\"name\": \"always\", \"kind\": \"bool\", \"p\": 1},"
-      "{\"name\": \"c\", \"kind\": \"categorical\", \"values\": {\"a\": 0.5, \"zero\": 0, \"b\": 0.5, \"end\": 0}}"
-      "], \"correlations\": [{\"fields\": [\"x\", \"never\", \"always\", \"c\"],"
-      "  \"matrix\": [[1, 0.9, 0.9, 0.9], [0.9, 1, 0.9, 0.9], [0.9, 0.9, 1, 0.9], [0.9, 0.9, 0.9, 1]]}]}]}";
+  const char *spec = good_spec("copula_edge_probabilities");
   ms_spec *s = load(spec);
   memsink m = {0};
   run(s, NULL, &m);
@@ -430,25 +398,6 @@ static void test_copula_edge_probabilities(void **state) {
 
 /* A filter reads a categorical member (computed before the filter, the
  * other members after compaction); a child table has its own group. */
-static const char *k_repro =
-    "{\"medsynth\": 1, \"seed\": 31, \"tables\": ["
-    " {\"name\": \"p\", \"rows\": 3000, \"filter\": \"stage != 'I'\", \"fields\": ["
-    "  {\"name\": \"id\", \"kind\": \"id\", \"format\": \"hash\", \"width\": 8},"
-    "  {\"name\": \"stage\", \"kind\": \"categorical\", \"values\": {\"I\": 0.4, \"II\": 0.3, \"III\": 0.3}},"
-    "  {\"name\": \"age\", \"kind\": \"integer\", \"dist\": {\"type\": \"uniform\", \"low\": 20, \"high\": 90}},"
-    "  {\"name\": \"smoker\", \"kind\": \"bool\", \"p\": \"0.1 + age / 300\", \"missing\": 0.05},"
-    "  {\"name\": \"free\", \"kind\": \"categorical\", \"values\": {\"u\": 1, \"v\": 2}}"
-    " ], \"correlations\": [{\"fields\": [\"stage\", \"age\", \"smoker\"],"
-    "   \"matrix\": [[1, 0.4, 0.3], [0.4, 1, 0.2], [0.3, 0.2, 1]]}]},"
-    " {\"name\": \"v\", \"parent\": \"p\", \"count\": {\"type\": \"poisson\", \"mean\": 2}, \"fields\": ["
-    "  {\"name\": \"pid\", \"kind\": \"ref\"},"
-    "  {\"name\": \"kind\", \"kind\": \"categorical\", \"values\": {\"office\": 0.8, \"ed\": 0.2},"
-    "   \"when\": [{\"if\": \"parent.stage == 'III'\", \"values\": {\"office\": 0.4, \"ed\": 0.6}}]},"
-    "  {\"name\": \"sbp\", \"kind\": \"real\", \"precision\": 1, \"dist\": {\"type\": \"normal\", \"mean\": 130, \"sd\": 15}},"
-    "  {\"name\": \"admitted\", \"kind\": \"bool\", \"p\": 0.1}"
-    " ], \"correlations\": [{\"fields\": [\"kind\", \"sbp\", \"admitted\"],"
-    "   \"matrix\": [[1, 0.3, 0.5], [0.3, 1, 0.2], [0.5, 0.2, 1]]}]}"
-    "]}";
 
 static void hashes(const ms_spec *s, const run_opts *ro, uint64_t h[2], size_t n[2]) {
   memsink m = {0};
@@ -463,7 +412,7 @@ static void hashes(const ms_spec *s, const run_opts *ro, uint64_t h[2], size_t n
 
 static void test_copula_same_bytes_any_threads_chunks_shards(void **state) {
   (void)state;
-  ms_spec *s = load(k_repro);
+  ms_spec *s = load(good_spec("copula_repro"));
   uint64_t ref[2], h[2];
   size_t nref[2], n[2];
   run_opts ro = {.rows = 3000, .threads = 1, .chunk = 65536};

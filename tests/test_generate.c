@@ -71,26 +71,10 @@ static double corr(const memtable *t, size_t a, size_t b) {
 
 /* ---- distributions ---------------------------------------------------------------- */
 
-static const char *k_dists =
-    "{\"medsynth\": 1, \"seed\": 7, \"tables\": [{\"name\": \"t\", \"rows\": 100000, \"fields\": ["
-    "{\"name\": \"nrm\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 50, \"sd\": 10}},"
-    "{\"name\": \"lgn\", \"kind\": \"real\", \"dist\": {\"type\": \"lognormal\", \"meanlog\": 1, \"sdlog\": 0.5}},"
-    "{\"name\": \"gam\", \"kind\": \"real\", \"dist\": {\"type\": \"gamma\", \"shape\": 2, \"scale\": 3}},"
-    "{\"name\": \"bet\", \"kind\": \"real\", \"dist\": {\"type\": \"beta\", \"a\": 2, \"b\": 5, \"low\": 10, \"high\": 20}},"
-    "{\"name\": \"uni\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": -1, \"high\": 3}},"
-    "{\"name\": \"iun\", \"kind\": \"integer\", \"dist\": {\"type\": \"uniform\", \"low\": 1, \"high\": 6}},"
-    "{\"name\": \"exq\", \"kind\": \"real\", \"dist\": {\"type\": \"exponential\", \"mean\": 4}},"
-    "{\"name\": \"poi\", \"kind\": \"integer\", \"dist\": {\"type\": \"poisson\", \"mean\": 3.5}},"
-    "{\"name\": \"pbig\", \"kind\": \"integer\", \"dist\": {\"type\": \"poisson\", \"mean\": 400}},"
-    "{\"name\": \"bin\", \"kind\": \"integer\", \"dist\": {\"type\": \"binomial\", \"n\": 20, \"p\": 0.3}},"
-    "{\"name\": \"qua\", \"kind\": \"real\", \"dist\": {\"type\": \"quantiles\", \"probs\": [0, 0.5, 1], \"values\": [0, 1, 3]}},"
-    "{\"name\": \"con\", \"kind\": \"real\", \"dist\": {\"type\": \"constant\", \"value\": 2.5}},"
-    "{\"name\": \"gtr\", \"kind\": \"real\", \"dist\": {\"type\": \"gamma\", \"shape\": 2, \"scale\": 3}, \"min\": 1, \"max\": 4}"
-    "]}]}";
 
 static void test_generate_distribution_moments(void **state) {
   (void)state;
-  ms_spec *s = load(k_dists);
+  ms_spec *s = load(good_spec("generate_dists"));
   memsink m = {0};
   assert_int_equal(run(s, NULL, &m, NULL, NULL), MS_OK);
   memtable *t = tab(&m, "t");
@@ -159,13 +143,7 @@ static void test_generate_distribution_moments(void **state) {
 
 static void test_generate_truncation_never_violated(void **state) {
   (void)state;
-  const char *spec =
-      "{\"medsynth\": 1, \"seed\": 3, \"tables\": [{\"name\": \"t\", \"rows\": 50000, \"fields\": ["
-      "{\"name\": \"a\", \"kind\": \"real\", \"precision\": 1, \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}, \"min\": -0.55, \"max\": 2.04},"
-      "{\"name\": \"tail\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}, \"min\": 9, \"max\": 9.5},"
-      "{\"name\": \"i\", \"kind\": \"integer\", \"dist\": {\"type\": \"normal\", \"mean\": \"a * 10\", \"sd\": 30}, \"min\": -3, \"max\": 7},"
-      "{\"name\": \"lo\", \"kind\": \"real\", \"dist\": {\"type\": \"lognormal\", \"meanlog\": 0, \"sdlog\": 1}, \"min\": \"a + 3\"}"
-      "]}]}";
+  const char *spec = good_spec("generate_truncation_never_violated");
   ms_spec *s = load(spec);
   memsink m = {0};
   assert_int_equal(run(s, NULL, &m, NULL, NULL), MS_OK);
@@ -202,10 +180,7 @@ static void test_generate_truncation_never_violated(void **state) {
  * writes for such a column (min = max = 2) is valid and every row is 2. */
 static void test_generate_integer_window_is_the_unit_interval(void **state) {
   (void)state;
-  const char *spec =
-      "{\"medsynth\": 1, \"seed\": 3, \"tables\": [{\"name\": \"t\", \"rows\": 1000, \"fields\": ["
-      "{\"name\": \"q\", \"kind\": \"integer\", \"dist\": {\"type\": \"quantiles\", \"probs\": [0, 1], \"values\": [1.5, 2.5]}, \"min\": 2, \"max\": 2}"
-      "]}]}";
+  const char *spec = good_spec("generate_integer_window_is_the_unit_interval");
   ms_spec *s = load(spec);
   memsink m = {0};
   assert_int_equal(run(s, NULL, &m, NULL, NULL), MS_OK);
@@ -234,51 +209,10 @@ static int cmp_str(const void *a, const void *b) {
 
 /* ---- the outpatient spec -------------------------------------------------------- */
 
-static const char *k_outpatient =
-    "{\"medsynth\": 1, \"seed\": 20240101,"
-    " \"constants\": {\"reference_date\": \"2025-01-01\"},"
-    " \"tables\": ["
-    "  {\"name\": \"patients\", \"rows\": 20000, \"fields\": ["
-    "    {\"name\": \"patient_id\", \"kind\": \"id\", \"format\": \"hash\", \"prefix\": \"P\", \"width\": 10},"
-    "    {\"name\": \"mrn\", \"kind\": \"string\", \"template\": \"MRN-{seq:08}-{upper:2}{digits:3}\"},"
-    "    {\"name\": \"sex\", \"kind\": \"categorical\", \"values\": {\"F\": 0.508, \"M\": 0.492}},"
-    "    {\"name\": \"age\", \"kind\": \"integer\", \"dist\": {\"type\": \"uniform\", \"low\": 20, \"high\": 85}},"
-    "    {\"name\": \"height_cm\", \"kind\": \"real\", \"precision\": 1,"
-    "     \"dist\": {\"type\": \"normal\", \"mean\": 162, \"sd\": 7},"
-    "     \"when\": [{\"if\": \"sex == 'M'\", \"dist\": {\"type\": \"normal\", \"mean\": 176, \"sd\": 7.5}}],"
-    "     \"min\": 138, \"max\": 205},"
-    "    {\"name\": \"weight_kg\", \"kind\": \"real\", \"precision\": 1, \"dist\": {\"type\": \"normal\", \"mean\": 78, \"sd\": 14}, \"min\": 40, \"max\": 180},"
-    "    {\"name\": \"bmi\", \"kind\": \"real\", \"precision\": 1, \"expr\": \"weight_kg / (height_cm/100)^2\"},"
-    "    {\"name\": \"pregnant\", \"kind\": \"bool\", \"p\": 0.04, \"when\": [{\"if\": \"sex != 'F' or age > 50\", \"p\": 0}]},"
-    "    {\"name\": \"birth_date\", \"kind\": \"date\", \"base\": \"date(reference_date) - years(age)\","
-    "     \"offset_days\": {\"type\": \"uniform\", \"low\": -364, \"high\": 0}},"
-    "    {\"name\": \"hba1c\", \"kind\": \"real\", \"precision\": 1,"
-    "     \"dist\": {\"type\": \"lognormal\", \"meanlog\": 1.70, \"sdlog\": 0.12},"
-    "     \"missing\": {\"rate\": 0.2, \"when\": [{\"if\": \"age < 40\", \"rate\": 0.7}]}},"
-    "    {\"name\": \"tmp\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}, \"hidden\": true},"
-    "    {\"name\": \"score\", \"kind\": \"real\", \"expr\": \"tmp * 2\"}"
-    "  ]},"
-    "  {\"name\": \"encounters\", \"parent\": \"patients\","
-    "   \"count\": {\"type\": \"poisson\", \"mean\": \"1 + age/40\", \"max\": 12},"
-    "   \"fields\": ["
-    "    {\"name\": \"patient_id\", \"kind\": \"ref\"},"
-    "    {\"name\": \"encounter_id\", \"kind\": \"id\", \"format\": \"seq\"},"
-    "    {\"name\": \"visit_date\", \"kind\": \"date\", \"base\": \"date(reference_date)\","
-    "     \"offset_days\": {\"type\": \"uniform\", \"low\": -3650, \"high\": 0}, \"min\": \"parent.birth_date + years(18)\"},"
-    "    {\"name\": \"type\", \"kind\": \"categorical\", \"values\": {\"office\": 0.8, \"ed\": 0.15, \"inpatient\": 0.05}}"
-    "  ]},"
-    "  {\"name\": \"labs\", \"parent\": \"encounters\", \"count\": {\"type\": \"binomial\", \"n\": 3, \"p\": 0.5},"
-    "   \"fields\": ["
-    "    {\"name\": \"encounter_id\", \"kind\": \"ref\"},"
-    "    {\"name\": \"lab_id\", \"kind\": \"id\", \"format\": \"hash\", \"width\": 12},"
-    "    {\"name\": \"drawn\", \"kind\": \"date\", \"base\": \"parent.visit_date\", \"offset_days\": {\"type\": \"poisson\", \"mean\": 1}},"
-    "    {\"name\": \"age_at\", \"kind\": \"integer\", \"expr\": \"years_between(parent.parent.birth_date, drawn)\"}"
-    "  ]}"
-    "]}";
 
 static void test_generate_rules_missing_and_children(void **state) {
   (void)state;
-  ms_spec *s = load(k_outpatient);
+  ms_spec *s = load(good_spec("generate_outpatient"));
   memsink m = {0};
   ms_generate_report rep;
   assert_int_equal(run(s, NULL, &m, &rep, NULL), MS_OK);
@@ -380,14 +314,7 @@ static void test_generate_rules_missing_and_children(void **state) {
 
 static void test_generate_copula_keeps_marginals_and_correlation(void **state) {
   (void)state;
-  const char *spec =
-      "{\"medsynth\": 1, \"seed\": 11, \"tables\": [{\"name\": \"t\", \"rows\": 100000, \"fields\": ["
-      "{\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 120, \"sd\": 15}},"
-      "{\"name\": \"y\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 80, \"sd\": 10}},"
-      "{\"name\": \"z\", \"kind\": \"real\", \"dist\": {\"type\": \"gamma\", \"shape\": 3, \"scale\": 2}, \"max\": 12},"
-      "{\"name\": \"free\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}}"
-      "], \"correlations\": [{\"fields\": [\"x\", \"y\", \"z\"],"
-      "  \"matrix\": [[1, 0.6, -0.3], [0.6, 1, 0.2], [-0.3, 0.2, 1]]}]}]}";
+  const char *spec = good_spec("generate_copula_keeps_marginals_and_correlation");
   ms_spec *s = load(spec);
   memsink m = {0};
   assert_int_equal(run(s, NULL, &m, NULL, NULL), MS_OK);
@@ -413,23 +340,10 @@ static void test_generate_copula_keeps_marginals_and_correlation(void **state) {
 
 /* ---- filters ---------------------------------------------------------------------- */
 
-static const char *k_filtered =
-    "{\"medsynth\": 1, \"seed\": 5, \"tables\": ["
-    " {\"name\": \"p\", \"rows\": 3000, \"filter\": \"age >= 60 and sex == 'F'\", \"fields\": ["
-    "  {\"name\": \"id\", \"kind\": \"id\", \"format\": \"seq\"},"
-    "  {\"name\": \"sex\", \"kind\": \"categorical\", \"values\": {\"F\": 1, \"M\": 1}},"
-    "  {\"name\": \"age\", \"kind\": \"integer\", \"dist\": {\"type\": \"uniform\", \"low\": 20, \"high\": 79}},"
-    "  {\"name\": \"sbp\", \"kind\": \"integer\", \"dist\": {\"type\": \"normal\", \"mean\": \"100 + age/2\", \"sd\": 12}},"
-    "  {\"name\": \"tag\", \"kind\": \"string\", \"template\": \"{id}-{hex:4}\"}"
-    " ]},"
-    " {\"name\": \"v\", \"parent\": \"p\", \"count\": {\"type\": \"poisson\", \"mean\": 2}, \"fields\": ["
-    "  {\"name\": \"pid\", \"kind\": \"ref\"}, {\"name\": \"n\", \"kind\": \"id\"},"
-    "  {\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": \"parent.sbp\", \"sd\": 1}}"
-    " ]}]}";
 
 static void test_generate_filter_first_n_accepted(void **state) {
   (void)state;
-  ms_spec *s = load(k_filtered);
+  ms_spec *s = load(good_spec("generate_filtered"));
   memsink m = {0};
   ms_generate_report rep;
   assert_int_equal(run(s, NULL, &m, &rep, NULL), MS_OK);
@@ -518,19 +432,7 @@ static void test_generate_hash_id_width_exhausted(void **state) {
  * shard. */
 static void test_generate_child_reads_parent_ids(void **state) {
   (void)state;
-  const char *spec =
-      "{\"medsynth\": 1, \"seed\": 2, \"tables\": ["
-      " {\"name\": \"p\", \"rows\": 900, \"filter\": \"x > 0\", \"fields\": ["
-      "  {\"name\": \"n\", \"kind\": \"id\", \"start\": 100},"
-      "  {\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 1}},"
-      "  {\"name\": \"z\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 2, \"sd\": 0.3}}]},"
-      " {\"name\": \"c\", \"parent\": \"p\", \"count\": {\"type\": \"poisson\", \"mean\": \"1 + x\"}, \"fields\": ["
-      "  {\"name\": \"pn\", \"kind\": \"ref\"},"
-      "  {\"name\": \"ten\", \"kind\": \"integer\", \"expr\": \"parent.n * 10\"},"
-      "  {\"name\": \"y\", \"kind\": \"real\", \"expr\": \"abs(parent.z)\"}]},"
-      " {\"name\": \"g\", \"parent\": \"c\", \"count\": {\"type\": \"poisson\", \"mean\": \"y\"}, \"fields\": ["
-      "  {\"name\": \"t\", \"kind\": \"integer\", \"expr\": \"parent.ten + 1\"}]}"
-      "]}";
+  const char *spec = good_spec("generate_child_reads_parent_ids");
   ms_spec *s = load(spec);
   memsink whole = {0}, parts = {0};
   run_opts r = {.threads = 2, .chunk = 64};
@@ -578,17 +480,7 @@ static void test_generate_row_error_names_row(void **state) {
 
 static void test_generate_vocab_datetime_and_category_rules(void **state) {
   (void)state;
-  const char *spec =
-      "{\"medsynth\": 1, \"seed\": 4, \"tables\": [{\"name\": \"t\", \"rows\": 40000, \"fields\": ["
-      "{\"name\": \"dx\", \"kind\": \"categorical\", \"vocab\": {\"name\": \"encounter_types\", \"value\": \"code\", \"weight\": \"weight\"}},"
-      "{\"name\": \"label\", \"kind\": \"string\", \"template\": \"{dx}\"},"
-      "{\"name\": \"age\", \"kind\": \"integer\", \"dist\": {\"type\": \"uniform\", \"low\": 0, \"high\": 99}},"
-      "{\"name\": \"grp\", \"kind\": \"categorical\", \"values\": {\"a\": 1, \"b\": 1},"
-      " \"when\": [{\"if\": \"age < 20\", \"values\": {\"child\": 1}}, {\"if\": \"age < 50\", \"values\": {\"a\": 3, \"b\": 1}}]},"
-      "{\"name\": \"seen\", \"kind\": \"datetime\", \"base\": \"datetime('2024-03-01T12:00:00')\","
-      " \"offset_days\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 2},"
-      " \"min\": \"datetime('2024-03-01T00:00:00')\", \"max\": \"datetime('2024-03-03T00:00:00')\"}"
-      "]}]}";
+  const char *spec = good_spec("generate_vocab_datetime_and_category_rules");
   char path[4096];
   snprintf(path, sizeof path, "%s/schemas/examples/inline.json", MS_SOURCE_DIR);
   ms_diag d;
@@ -669,21 +561,6 @@ static void test_generate_vocab_datetime_and_category_rules(void **state) {
  * function) windows, integer fields (windows on the half-integers around the
  * bounds), a discrete law and a lognormal (real and integer, with constant
  * and per-row parameters and bounds), each also under a "when" rule. */
-static const char *k_windows =
-    "{\"medsynth\": 1, \"seed\": 11, \"tables\": [{\"name\": \"t\", \"rows\": 5000, \"fields\": ["
-    "{\"name\": \"g\", \"kind\": \"categorical\", \"values\": {\"a\": 0.5, \"b\": 0.5}},"
-    "{\"name\": \"y\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": 0, \"high\": 1}},"
-    "{\"name\": \"up\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": \"if(g == 'a', 0, 0.5)\", \"sd\": 1},"
-    " \"min\": \"if(g == 'a', 2, 2.5)\", \"max\": 6},"
-    "{\"name\": \"many\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": \"y * 10\", \"sd\": 2}, \"min\": 3, \"max\": 8},"
-    "{\"name\": \"ni\", \"kind\": \"integer\", \"dist\": {\"type\": \"normal\", \"mean\": \"if(g == 'a', 50, 60)\", \"sd\": 10},"
-    " \"when\": [{\"if\": \"y < 0.3\", \"dist\": {\"type\": \"normal\", \"mean\": 40, \"sd\": \"5 + y\"}}], \"min\": 45.5, \"max\": 70},"
-    "{\"name\": \"po\", \"kind\": \"integer\", \"dist\": {\"type\": \"poisson\", \"mean\": \"if(g == 'a', 3, 7.5)\"}, \"min\": 2, \"max\": 9},"
-    "{\"name\": \"ln\", \"kind\": \"real\", \"dist\": {\"type\": \"lognormal\", \"meanlog\": \"if(g == 'a', 1, 1.5)\", \"sdlog\": 0.3},"
-    " \"min\": \"if(g == 'a', 2, 3)\", \"max\": 5},"
-    "{\"name\": \"lni\", \"kind\": \"integer\", \"dist\": {\"type\": \"lognormal\", \"meanlog\": \"if(g == 'a', 3, 3.2)\", \"sdlog\": 0.25},"
-    " \"min\": 10, \"max\": 40}"
-    "]}]}";
 
 static double expect_draw(ms__dist_type t, double p0, double p1, double lo, double hi, int integer,
                           double u) {
@@ -697,7 +574,7 @@ static double expect_draw(ms__dist_type t, double p0, double p1, double lo, doub
 
 static void test_generate_cached_windows_match_per_row_draws(void **state) {
   (void)state;
-  ms_spec *s = load(k_windows);
+  ms_spec *s = load(good_spec("generate_windows"));
   memsink m = {0};
   run_opts ro = {.rows = 5000, .threads = 2, .chunk = 777};
   assert_int_equal(run(s, &ro, &m, NULL, NULL), MS_OK);
@@ -815,7 +692,7 @@ static void test_generate_when_branches_only_on_selected_rows(void **state) {
 
 static void test_generate_same_bytes_any_threads_and_chunks(void **state) {
   (void)state;
-  const char *specs[] = {k_outpatient, k_filtered};
+  const char *specs[] = {good_spec("generate_outpatient"), good_spec("generate_filtered")};
   for (int k = 0; k < 2; k++) {
     uint64_t ref[3], h[3];
     run_opts ro = {.rows = 3000, .threads = 1, .chunk = 65536};
@@ -870,7 +747,7 @@ static void test_generate_shared_groupings_not_kept_across_chunks(void **state) 
 
 static void test_generate_prefix_stable(void **state) {
   (void)state;
-  const char *specs[] = {k_outpatient, k_filtered};
+  const char *specs[] = {good_spec("generate_outpatient"), good_spec("generate_filtered")};
   for (int k = 0; k < 2; k++) {
     ms_spec *s = load(specs[k]);
     memsink big = {0}, small = {0};
@@ -893,7 +770,7 @@ static void test_generate_prefix_stable(void **state) {
 
 static void test_generate_shards_equal_single_run(void **state) {
   (void)state;
-  const char *specs[] = {k_outpatient, k_filtered};
+  const char *specs[] = {good_spec("generate_outpatient"), good_spec("generate_filtered")};
   for (int k = 0; k < 2; k++) {
     ms_spec *s = load(specs[k]);
     memsink whole = {0}, parts = {0};
@@ -914,11 +791,11 @@ static void test_generate_shards_equal_single_run(void **state) {
  * unchanged (draws are keyed by "table/field", not by position). */
 static void test_generate_field_edit_isolation(void **state) {
   (void)state;
-  char *edited = strdup(k_outpatient);
+  char *edited = strdup(good_spec("generate_outpatient"));
   char *at = strstr(edited, "\"mean\": 78, \"sd\": 14");
   assert_non_null(at);
   memcpy(at, "\"mean\": 70, \"sd\": 19", 20);
-  ms_spec *a = load(k_outpatient), *b = load(edited);
+  ms_spec *a = load(good_spec("generate_outpatient")), *b = load(edited);
   memsink ma = {0}, mb = {0};
   assert_int_equal(run(a, NULL, &ma, NULL, NULL), MS_OK);
   assert_int_equal(run(b, NULL, &mb, NULL, NULL), MS_OK);
@@ -945,7 +822,7 @@ static void test_generate_field_edit_isolation(void **state) {
 
 static void test_generate_rejects_bad_options(void **state) {
   (void)state;
-  ms_spec *s = load(k_filtered);
+  ms_spec *s = load(good_spec("generate_filtered"));
   memsink m = {0};
   ms_sink sink = memsink_sink(&m);
   ms_generate_opts o;
@@ -976,9 +853,9 @@ static void test_generate_seed_changes_values(void **state) {
   run_opts r1 = {.rows = 500, .threads = 1};
   run_opts r2 = {.rows = 500, .threads = 1, .has_seed = 1, .seed = 20240101};
   run_opts r3 = {.rows = 500, .threads = 1, .has_seed = 1, .seed = 99};
-  hashes(k_outpatient, &r1, a, 3);
-  hashes(k_outpatient, &r2, b, 3);
-  hashes(k_outpatient, &r3, c, 3);
+  hashes(good_spec("generate_outpatient"), &r1, a, 3);
+  hashes(good_spec("generate_outpatient"), &r2, b, 3);
+  hashes(good_spec("generate_outpatient"), &r3, c, 3);
   assert_true(a[0] == b[0]); /* the spec's seed is 20240101 */
   assert_true(a[0] != c[0]);
 }
