@@ -3,6 +3,7 @@
  * Dates use Howard Hinnant's days_from_civil / civil_from_days algorithms
  * (proleptic Gregorian, exact for all int32 day counts we accept). */
 #include "medsynth/table.h"
+#include "core/names.h"
 #include "core/alloc.h"
 
 #include <inttypes.h>
@@ -16,18 +17,8 @@ static const char *const coltype_names[] = {
     MS_COLTYPE_TABLE(MS__COLTYPE_NAME)
 #undef MS__COLTYPE_NAME
 };
-_Static_assert(sizeof coltype_names / sizeof *coltype_names == MS_COL_COUNT,
-               "one name per ms_coltype");
-
-const char *ms_coltype_name(ms_coltype t) {
-  return (unsigned)t < MS_COL_COUNT ? coltype_names[t] : "unknown";
-}
-
-ms_coltype ms_coltype_from_name(const char *name) {
-  for (int i = 0; i < MS_COL_COUNT; i++)
-    if (strcmp(name, coltype_names[i]) == 0) return (ms_coltype)i;
-  return MS_COL_COUNT;
-}
+MS__NAME_FNS(ms_coltype_name, ms_coltype_from_name, ms_coltype, coltype_names, MS_COL_COUNT,
+             "unknown")
 
 static int dupstr(char **dst, const char *src) {
   if (!src) {

@@ -38,6 +38,7 @@
 #include <cjson/cJSON.h>
 #include <stdatomic.h>
 #include "core/alloc.h"
+#include "core/names.h"
 #include "core/diag.h"
 #include "core/json.h"
 #include <errno.h>
@@ -62,7 +63,7 @@ static const char *const verdict_names[] = {"pass", "warn", "fail"};
 _Static_assert(sizeof verdict_names / sizeof *verdict_names == MS_VERDICT_COUNT,
                "one name per ms_eval_verdict");
 const char *ms_eval_verdict_name(ms_eval_verdict v) {
-  return (unsigned)v < MS_VERDICT_COUNT ? verdict_names[v] : "?";
+  return ms__name_of(verdict_names, MS_VERDICT_COUNT, (int)v, "?");
 }
 
 void ms_eval_params_init(ms_eval_params *p) {

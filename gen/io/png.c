@@ -13,6 +13,7 @@
  * References: PNG specification (ISO/IEC 15948:2004), libpng manual
  * (libpng-manual.txt, "Setting up error handling" and "Writing"). */
 #include "medsynth/png.h"
+#include "core/names.h"
 #include "core/alloc.h"
 #include "core/diag.h"
 
@@ -182,16 +183,8 @@ void ms_png_image_deinit(ms_png_image *img) {
 /* ---- contact sheets ------------------------------------------------------ */
 
 static const char *const k_overlay_names[] = {"none", "contour", "fill"};
-_Static_assert(sizeof k_overlay_names / sizeof *k_overlay_names == MS_OVERLAY_COUNT,
-               "one name per ms_overlay");
-
-const char *ms_overlay_name(ms_overlay o) { return (unsigned)o < MS_OVERLAY_COUNT ? k_overlay_names[o] : "unknown"; }
-
-ms_overlay ms_overlay_from_name(const char *name) {
-  for (int i = 0; name && i < MS_OVERLAY_COUNT; i++)
-    if (strcmp(name, k_overlay_names[i]) == 0) return (ms_overlay)i;
-  return MS_OVERLAY_COUNT;
-}
+MS__NAME_FNS(ms_overlay_name, ms_overlay_from_name, ms_overlay, k_overlay_names, MS_OVERLAY_COUNT,
+             "unknown")
 
 void ms_sheet_opts_init(ms_sheet_opts *o) {
   o->columns = 0;

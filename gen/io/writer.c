@@ -19,6 +19,7 @@
  * disk under HDF5 is handled in h5write.c (close_file). */
 #include <errno.h>
 #include "core/alloc.h"
+#include "core/names.h"
 #include "core/diag.h"
 #include <omp.h>
 #include <stdlib.h>
@@ -71,13 +72,13 @@ _Static_assert(sizeof format_names / sizeof *format_names == MS_FMT_COUNT,
                "one name per ms_format");
 
 const char *ms_format_name(ms_format f) {
-  return (unsigned)f < MS_FMT_COUNT ? format_names[f] : "unknown";
+  return ms__name_of(format_names, MS_FMT_COUNT, (int)f, "unknown");
 }
 
 ms_format ms_format_from_name(const char *name) {
   if (!name) return MS_FMT_COUNT;
-  for (int i = 0; i < MS_FMT_COUNT; i++)
-    if (!strcmp(name, format_names[i])) return (ms_format)i;
+  int i = ms__name_find(format_names, MS_FMT_COUNT, name);
+  if (i < MS_FMT_COUNT) return (ms_format)i;
   if (!strcmp(name, "h5")) return MS_FMT_HDF5;
   if (!strcmp(name, "ndjson")) return MS_FMT_JSONL;
   return MS_FMT_COUNT;

@@ -11,6 +11,7 @@
  *    for the duration of the load and restored afterwards.
  * References: docs/model-format.md; HDF5 1.10 C API (H5Literate, H5Aread). */
 #include "medsynth/model.h"
+#include "core/names.h"
 #include "core/alloc.h"
 #include "core/diag.h"
 #include "core/jsoncheck.h"
@@ -35,25 +36,13 @@ static const char *const sched_names[] = {"linear", "cosine"};
 static const char *const pred_names[] = {"eps", "v"};
 static const char *const down_names[] = {"conv", "avgpool"};
 
-#define NAME_FNS(fn_name, fn_from, type, names, count)                 \
-  _Static_assert(sizeof names / sizeof *names == (count),              \
-                 #names ": one name per enumerator");                  \
-  const char *fn_name(type v) {                                        \
-    return (unsigned)v < (unsigned)(count) ? names[v] : "unknown";     \
-  }                                                                    \
-  type fn_from(const char *name) {                                     \
-    if (name)                                                          \
-      for (int i = 0; i < (int)(count); i++)                           \
-        if (!strcmp(name, names[i])) return (type)i;                   \
-    return (type)(count);                                              \
-  }
-
-NAME_FNS(ms_arch_name, ms_arch_from_name, ms_arch, arch_names, MS_ARCH_COUNT)
-NAME_FNS(ms_schedule_type_name, ms_schedule_type_from_name, ms_schedule_type, sched_names,
-         MS_SCHEDULE_COUNT)
-NAME_FNS(ms_prediction_name, ms_prediction_from_name, ms_prediction, pred_names, MS_PRED_COUNT)
-NAME_FNS(ms_downsample_name, ms_downsample_from_name, ms_downsample, down_names,
-         MS_DOWNSAMPLE_COUNT)
+MS__NAME_FNS(ms_arch_name, ms_arch_from_name, ms_arch, arch_names, MS_ARCH_COUNT, "unknown")
+MS__NAME_FNS(ms_schedule_type_name, ms_schedule_type_from_name, ms_schedule_type, sched_names,
+             MS_SCHEDULE_COUNT, "unknown")
+MS__NAME_FNS(ms_prediction_name, ms_prediction_from_name, ms_prediction, pred_names,
+             MS_PRED_COUNT, "unknown")
+MS__NAME_FNS(ms_downsample_name, ms_downsample_from_name, ms_downsample, down_names,
+             MS_DOWNSAMPLE_COUNT, "unknown")
 
 /* ------------------------------------------------------------ config */
 

@@ -4,6 +4,7 @@
  * their uniform; discrete quantiles are exact searches on the CDF (sequential
  * pmf recurrence for small means, bisection on GSL's CDF otherwise). */
 #include "records/dist.h"
+#include "core/names.h"
 
 #include <float.h>
 #include <gsl/gsl_cdf.h>
@@ -35,15 +36,13 @@ static const int nreq[] = {
 };
 
 const char *ms__dist_name(ms__dist_type t) {
-  return (unsigned)t < MS__DIST_COUNT ? names[t] : "unknown";
+  return ms__name_of(names, MS__DIST_COUNT, (int)t, "unknown");
 }
 
 const char *const *ms__dist_names(void) { return names; }
 
 ms__dist_type ms__dist_from_name(const char *name) {
-  for (int i = 0; i < MS__DIST_COUNT; i++)
-    if (!strcmp(name, names[i])) return (ms__dist_type)i;
-  return MS__DIST_COUNT;
+  return (ms__dist_type)ms__name_find(names, MS__DIST_COUNT, name);
 }
 
 const char *const *ms__dist_params(ms__dist_type t, int *n_required, int *n_total) {

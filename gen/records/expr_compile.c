@@ -15,6 +15,7 @@
  * further, so one mistake produces one message. */
 #include <math.h>
 #include "core/alloc.h"
+#include "core/names.h"
 #include "core/diag.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,7 +60,7 @@ _Static_assert(sizeof type_names / sizeof *type_names == MS__EXPR_TYPE_COUNT,
                "one name per expression type");
 
 const char *ms__expr_type_name(ms__expr_type t) {
-  return (unsigned)t < MS__EXPR_TYPE_COUNT ? type_names[t] : "?";
+  return ms__name_of(type_names, MS__EXPR_TYPE_COUNT, (int)t, "?");
 }
 
 ms__expr_type ms__expr_type_from_name(const char *name) {

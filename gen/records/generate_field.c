@@ -866,14 +866,14 @@ static ms_status gen_number_rows(fgen *g, size_t k, const ms__variant *rv, const
  * a base value plus a drawn offset (or the base alone, within the bounds). */
 static ms_status gen_date_rows(fgen *g, size_t k, const ms__variant *rv, const uint32_t *rows,
                                size_t m, const fbounds *bd) {
+  int rule_expr = rv && rv->expr;
+  int rule_base = rv && (rv->base || rv->has_offset);
   ws_t *w = g->w;
   tchunk *c = g->c;
   const ms__field *f = g->f;
   const ms__variant *b = &f->base;
   const uint8_t *vsel = g->vsel;
   uint8_t *valid = g->valid;
-  int rule_expr = rv && rv->expr;
-  int rule_base = rv && (rv->base || rv->has_offset);
   const ms__expr *x = rule_expr ? rv->expr : rule_base ? NULL : b->expr;
   if (x) {
     size_t es = elem_size(f);

@@ -3,6 +3,7 @@
  * of every field and the string templates (records/spec_int.h). */
 
 #include "core/suggest.h"
+#include "core/names.h"
 #include "medsynth/rng.h"
 #include "records/spec_int.h"
 
@@ -15,7 +16,7 @@ static const char *const kind_names[] = {
 };
 _Static_assert(sizeof kind_names / sizeof *kind_names == MS__K_COUNT, "one name per kind");
 
-const char *ms__kind_name(ms__kind k) { return (unsigned)k < MS__K_COUNT ? kind_names[k] : "?"; }
+const char *ms__kind_name(ms__kind k) { return ms__name_of(kind_names, MS__K_COUNT, (int)k, "?"); }
 
 static const char *const common_keys[] = {"name", "label", "kind", "description", "unit",
                                           "hidden", "missing", "when", "fhir", NULL};
@@ -337,8 +338,7 @@ static void field_pass1(V *v, ms__field *f, const cJSON *fj, const char *fptr) {
   const char *kind = get_string(v, fj, fptr, "kind", 1);
   if (!kind) f->broken = 1;
   if (kind) {
-    for (int k = 0; k < MS__K_COUNT; k++)
-      if (!strcmp(kind, kind_names[k])) f->kind = (ms__kind)k;
+    f->kind = (ms__kind)ms__name_find(kind_names, MS__K_COUNT, kind);
     if (f->kind == MS__K_COUNT) {
       f->broken = 1;
       char p[1024];

@@ -8,25 +8,15 @@
  * increasing t, as numpy.cumprod. */
 #include <math.h>
 #include "core/alloc.h"
+#include "core/names.h"
 #include <stdlib.h>
 #include <string.h>
 
 #include "medsynth/sample.h"
 
 static const char *const sampler_names[] = {"ddpm", "ddim", "dpmpp"};
-_Static_assert(sizeof sampler_names / sizeof *sampler_names == MS_SAMPLER_COUNT,
-               "one name per ms_sampler");
-
-const char *ms_sampler_name(ms_sampler s) {
-  return (unsigned)s < MS_SAMPLER_COUNT ? sampler_names[s] : "unknown";
-}
-
-ms_sampler ms_sampler_from_name(const char *name) {
-  if (name)
-    for (int i = 0; i < MS_SAMPLER_COUNT; i++)
-      if (!strcmp(name, sampler_names[i])) return (ms_sampler)i;
-  return MS_SAMPLER_COUNT;
-}
+MS__NAME_FNS(ms_sampler_name, ms_sampler_from_name, ms_sampler, sampler_names, MS_SAMPLER_COUNT,
+             "unknown")
 
 ms_status ms_schedule_init(ms_schedule *s, const ms_schedule_params *p, ms_diag *d) {
   memset(s, 0, sizeof *s);
