@@ -591,6 +591,66 @@ static void test_physics_mr_masks_have_requested_acceleration(void **state) {
   }
 }
 
+/* Per-row doses and undersampling (ms_ct_acquire_at, ms_mr_acquire_at)
+ * give the bytes of a system made with those values, and refuse bad
+ * values with the parameter named. */
+static void test_physics_acquire_at_matches_a_system_made_for_it(void **state) {
+  (void)state;
+  int N = 64;
+  size_t n = (size_t)N * N;
+  float *truth = malloc(n * sizeof(float));
+  render_truth(truth, N, MS_PHANTOM_CHEST, MS_MODALITY_CT, 3);
+  ms_ct_params c;
+  ms_ct_params_init(&c, N, N, 440.0 / N);
+  c.views = 90;
+  ms_ct_system *a = NULL, *b = NULL;
+  assert_int_equal(ms_ct_system_new(&a, &c, NULL), MS_OK);
+  c.dose_mas = 7;
+  c.full_dose_mas = 70;
+  assert_int_equal(ms_ct_system_new(&b, &c, NULL), MS_OK);
+  size_t ns = ms_ct_sinogram_len(a);
+  float *x[2][3];
+  for (int t = 0; t < 2; t++)
+    for (int k = 0; k < 3; k++) x[t][k] = malloc((k ? n : ns) * sizeof(float));
+  assert_int_equal(ms_ct_acquire_at(a, x[0][0], x[0][1], x[0][2], truth, 7, 70, 9, 4, NULL), MS_OK);
+  assert_int_equal(ms_ct_acquire(b, x[1][0], x[1][1], x[1][2], truth, 9, 4, NULL), MS_OK);
+  for (int k = 0; k < 3; k++) assert_memory_equal(x[0][k], x[1][k], (k ? n : ns) * sizeof(float));
+  ms_diag d;
+  ms_diag_init(&d);
+  assert_int_equal(ms_ct_acquire_at(a, x[0][0], x[0][1], x[0][2], truth, 0, -1, 9, 4, &d), MS_ERR_INVALID);
+  const char *wct[] = {"dose", "full_dose"};
+  assert_diag_names(&d, wct, 2);
+  ms_diag_deinit(&d);
+  for (int t = 0; t < 2; t++)
+    for (int k = 0; k < 3; k++) free(x[t][k]);
+  ms_ct_system_free(a);
+  ms_ct_system_free(b);
+
+  ms_mr_system *m4 = mr_new(N, N, 4, 4, 0.08, MS_MR_MASK_RANDOM), *m2 = mr_new(N, N, 4, 2, 0.1, MS_MR_MASK_RANDOM);
+  float *k1 = malloc(4 * n * 2 * sizeof(float)), *k2 = malloc(4 * n * 2 * sizeof(float));
+  float *r1 = malloc(2 * n * sizeof(float)), *r2 = malloc(2 * n * sizeof(float));
+  uint8_t mk1[64], mk2[64];
+  ms_mr_output o1 = {k1, mk1, r1, r1 + n, NULL}, o2 = {k2, mk2, r2, r2 + n, NULL};
+  for (size_t i = 0; i < n; i++) truth[i] = (float)(i % 17);
+  assert_int_equal(ms_mr_acquire_at(m4, &o1, truth, 2, 0.1, 9, 5, NULL), MS_OK);
+  assert_int_equal(ms_mr_acquire(m2, &o2, truth, 9, 5, NULL), MS_OK);
+  assert_memory_equal(k1, k2, 4 * n * 2 * sizeof(float));
+  assert_memory_equal(r1, r2, 2 * n * sizeof(float));
+  assert_memory_equal(mk1, mk2, sizeof mk1);
+  ms_diag_init(&d);
+  assert_int_equal(ms_mr_acquire_at(m4, &o1, truth, 0.5, 1, 9, 5, &d), MS_ERR_INVALID);
+  const char *wmr[] = {"acceleration", "center_fraction"};
+  assert_diag_names(&d, wmr, 2);
+  ms_diag_deinit(&d);
+  free(k1);
+  free(k2);
+  free(r1);
+  free(r2);
+  ms_mr_system_free(m4);
+  ms_mr_system_free(m2);
+  free(truth);
+}
+
 static void test_physics_mr_rejects_bad_parameters(void **state) {
   (void)state;
   ms_mr_params m;
@@ -621,6 +681,7 @@ int main(void) {
       cmocka_unit_test(test_physics_mr_lowres_samples_the_image),
       cmocka_unit_test(test_physics_mr_masks_have_requested_acceleration),
       cmocka_unit_test(test_physics_mr_rejects_bad_parameters),
+      cmocka_unit_test(test_physics_acquire_at_matches_a_system_made_for_it),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -556,20 +556,29 @@ ms_status ms_ct_fbp(const ms_ct_system *s, float *mu, const float *sino, ms_diag
 
 ms_status ms_ct_acquire(const ms_ct_system *s, float *sino, float *low_hu, float *full_hu, const float *truth_hu,
                         uint64_t seed, uint64_t index, ms_diag *d) {
+  return ms_ct_acquire_at(s, sino, low_hu, full_hu, truth_hu, s->c.dose_mas, s->c.full_dose_mas, seed, index, d);
+}
+
+ms_status ms_ct_acquire_at(const ms_ct_system *s, float *sino, float *low_hu, float *full_hu, const float *truth_hu,
+                           double dose_mas, double full_dose_mas, uint64_t seed, uint64_t index, ms_diag *d) {
   const ms_ct_params *c = &s->c;
   size_t npix = (size_t)c->width * c->height, ns = ms_ct_sinogram_len(s);
+  ms_ct_params chk = *c;
+  chk.dose_mas = dose_mas;
+  chk.full_dose_mas = full_dose_mas;
+  ms_status st = ms_ct_params_check(&chk, d);
+  if (st != MS_OK) return st;
   float *mu = ms__malloc(npix * sizeof(float));
   float *clean = ms__malloc(ns * sizeof(float));
   float *noisy = ms__malloc(ns * sizeof(float));
-  ms_status st = MS_OK;
   if (!mu || !clean || !noisy) {
     st = ms__diag_nomem(d, NULL, "ct", "one image's sinograms");
     goto done;
   }
   ms_ct_hu_to_mu(c, mu, truth_hu, npix);
   ms_ct_project(s, clean, mu);
-  ms_ct_noise(s, noisy, clean, c->photons_per_mas * c->full_dose_mas, seed, ms_rng_stream("ct/counts/full"), index);
-  ms_ct_noise(s, clean, clean, c->photons_per_mas * c->dose_mas, seed, ms_rng_stream("ct/counts/low"), index);
+  ms_ct_noise(s, noisy, clean, c->photons_per_mas * full_dose_mas, seed, ms_rng_stream("ct/counts/full"), index);
+  ms_ct_noise(s, clean, clean, c->photons_per_mas * dose_mas, seed, ms_rng_stream("ct/counts/low"), index);
   /* noisy: full dose, clean (overwritten): low dose; mu and full_hu as the
    * two reconstructions in 1/mm, then HU. */
   float *rec[2] = {mu, full_hu};

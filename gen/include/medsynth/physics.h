@@ -134,6 +134,14 @@ ms_status ms_ct_acquire(const ms_ct_system *s, float *sino, float *low_hu /* [H]
                         float *full_hu /* [H][W] */, const float *truth_hu /* [H][W] */, uint64_t seed,
                         uint64_t index, ms_diag *d);
 
+/* ms_ct_acquire at other doses than the system's (per-row doses): the same
+ * bytes as ms_ct_acquire of a system made with these doses. A dose that
+ * ms_ct_params_check refuses is MS_ERR_INVALID, located "dose" or
+ * "full_dose". */
+ms_status ms_ct_acquire_at(const ms_ct_system *s, float *sino, float *low_hu, float *full_hu,
+                           const float *truth_hu, double dose_mas, double full_dose_mas, uint64_t seed,
+                           uint64_t index, ms_diag *d);
+
 /* A keyed Poisson draw of mean lambda >= 0 (inversion below 10, Hormann's
  * PTRS above), from blocks (index, lane_base + k) of key. Exposed for tests. */
 uint64_t ms_ct_poisson(uint32_t key0, uint32_t key1, uint64_t index, uint64_t lane_base, double lambda);
@@ -193,6 +201,13 @@ double ms_mr_phantom_noise_sd(const ms_phantom_params *p);
 /* One row: magnitude truth [H][W] -> the outputs (caller's buffers). */
 ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *out, const float *magnitude,
                         uint64_t seed, uint64_t index, ms_diag *d);
+/* ms_mr_acquire with this row's own undersampling (per-row acceleration
+ * and centre fraction): the same bytes as ms_mr_acquire of a system made
+ * with these values. Values that ms_mr_params_check refuses are
+ * MS_ERR_INVALID, located "acceleration" or "center_fraction". */
+ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *out, const float *magnitude,
+                           double acceleration, double center_fraction, uint64_t seed, uint64_t index,
+                           ms_diag *d);
 
 #ifdef __cplusplus
 }
