@@ -427,25 +427,17 @@ static void test_physics_low_dose_is_noisier_and_threads_agree(void **state) {
   ms_ct_system_free(s);
 }
 
-/* The AVX2 projection and back-projection compute the same bits as the
- * generic code (MS_PHYSICS_GENERIC=1 selects it), on an odd, non-square
- * grid and for both doses of ms_ct_acquire. */
-static void test_physics_simd_paths_match_generic(void **state) {
-  (void)state;
-  int W = 97, H = 83;
-  size_t n = (size_t)W * H;
-  float *hu = malloc(n * sizeof(float));
-  for (size_t i = 0; i < n; i++) {
-    double x = (double)(i % W) / W - 0.5, y = (double)(i / W) / H - 0.5;
-    hu[i] = x * x + y * y < 0.2 ? (float)(40 + 900 * (x * y > 0.01) - 700 * (x < -0.2)) : -1000.0f;
-  }
+/* ms_ct_acquire with the AVX2 paths and with the generic code
+ * (MS_PHYSICS_GENERIC=1): the same bits for the sinogram and both doses. */
+static void simd_case(const float *hu, int W, int H, double bin_mm) {
+  size_t n = (size_t)W * H, ns = 0;
   float *out[2][3];
-  size_t ns = 0;
   for (int g = 0; g < 2; g++) {
     setenv("MS_PHYSICS_GENERIC", g ? "1" : "0", 1);
     ms_ct_params c;
     ms_ct_params_init(&c, W, H, 2.1);
     c.views = 50;
+    c.detector_mm = bin_mm;
     ms_ct_system *s = NULL;
     assert_int_equal(ms_ct_system_new(&s, &c, NULL), MS_OK);
     ns = ms_ct_sinogram_len(s);
@@ -457,6 +449,24 @@ static void test_physics_simd_paths_match_generic(void **state) {
   for (int k = 0; k < 3; k++) assert_memory_equal(out[0][k], out[1][k], (k ? n : ns) * sizeof(float));
   for (int g = 0; g < 2; g++)
     for (int k = 0; k < 3; k++) free(out[g][k]);
+}
+
+/* The AVX2 projection and back-projection compute the same bits as the
+ * generic code on an odd, non-square grid, with bins of the pixel size (the
+ * permute paths), smaller (back-projection gathers) and larger (projection
+ * gathers). */
+static void test_physics_simd_paths_match_generic(void **state) {
+  (void)state;
+  int W = 97, H = 83;
+  size_t n = (size_t)W * H;
+  float *hu = malloc(n * sizeof(float));
+  for (size_t i = 0; i < n; i++) {
+    double x = (double)(i % W) / W - 0.5, y = (double)(i / W) / H - 0.5;
+    hu[i] = x * x + y * y < 0.2 ? (float)(40 + 900 * (x * y > 0.01) - 700 * (x < -0.2)) : -1000.0f;
+  }
+  simd_case(hu, W, H, 0);
+  simd_case(hu, W, H, 0.6 * 2.1);
+  simd_case(hu, W, H, 2.5 * 2.1);
   free(hu);
 }
 

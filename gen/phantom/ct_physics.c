@@ -371,8 +371,25 @@ __attribute__((target("avx2"))) static void march8_avx2(float *out, const float 
     __m256i i0 = _mm256_sub_epi32(_mm256_cvttps_epi32(_mm256_add_ps(pos, one)), ione);
     __m256 f = _mm256_sub_ps(pos, _mm256_cvtepi32_ps(i0));
     __m256i ic = _mm256_min_epi32(_mm256_max_epi32(i0, izero), mm2);
-    __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(k * ls), _mm256_mullo_epi32(ic, ves));
-    __m256 ga = _mm256_i32gather_ps(img, idx, 4), gb = _mm256_i32gather_ps(img + es, idx, 4);
+    /* ic is monotonic over the lanes (adjacent parallel rays lie 1 to 1.5
+     * pixels apart); when the lanes lie within 15 entries, two loads of a
+     * 16-entry window and permutes fetch them (the images have 16 readable
+     * floats past their end, never selected); otherwise gathers. */
+    int ca = _mm256_cvtsi256_si32(ic), cz = _mm256_extract_epi32(ic, 7), cb = ca < cz ? ca : cz;
+    __m256 ga, gb;
+    if (ca - cz <= 14 && cz - ca <= 14) {
+      const float *w = img + (size_t)k * ls + cb;
+      __m256i rel = _mm256_sub_epi32(ic, _mm256_set1_epi32(cb)), rel1 = _mm256_add_epi32(rel, ione);
+      __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+      __m256 up_a = _mm256_castsi256_ps(_mm256_cmpgt_epi32(rel, _mm256_set1_epi32(7)));
+      __m256 up_b = _mm256_castsi256_ps(_mm256_cmpgt_epi32(rel1, _mm256_set1_epi32(7)));
+      ga = _mm256_blendv_ps(_mm256_permutevar8x32_ps(w0, rel), _mm256_permutevar8x32_ps(w1, rel), up_a);
+      gb = _mm256_blendv_ps(_mm256_permutevar8x32_ps(w0, rel1), _mm256_permutevar8x32_ps(w1, rel1), up_b);
+    } else {
+      __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(k * ls), _mm256_mullo_epi32(ic, ves));
+      ga = _mm256_i32gather_ps(img, idx, 4);
+      gb = _mm256_i32gather_ps(img + es, idx, 4);
+    }
     __m256 inner = _mm256_add_ps(ga, _mm256_mul_ps(f, _mm256_sub_ps(gb, ga)));
     __m256 lo_end = _mm256_mul_ps(f, ga), hi_end = _mm256_mul_ps(_mm256_sub_ps(one, f), gb);
     __m256i is_in = _mm256_and_si256(_mm256_cmpgt_epi32(i0, mone), _mm256_cmpgt_epi32(mlast, i0));
@@ -435,13 +452,19 @@ static void project_views(void *ctx, size_t k0, size_t k1) {
 
 void ms_ct_project(const ms_ct_system *s, float *sino, const float *mu) {
   int W = s->c.width, H = s->c.height;
-  /* Without memory for the transpose the generic path runs (same bits). */
-  float *mu_t = s->avx2 && s->c.geometry == MS_CT_PARALLEL ? ms__malloc((size_t)W * H * sizeof(float)) : NULL;
-  for (int y = 0; mu_t && y < H; y++)
-    for (int x = 0; x < W; x++) mu_t[(size_t)x * H + y] = mu[(size_t)y * W + x];
-  proj_job j = {s, sino, mu, mu_t};
+  size_t n = (size_t)W * H;
+  /* The AVX2 path reads copies with 16 spare floats (its loads run up to
+   * 15 entries past a line's end) and the transpose; without memory for
+   * them the generic path runs (same bits). */
+  float *pad = s->avx2 && s->c.geometry == MS_CT_PARALLEL ? ms__calloc(2 * n + 16, sizeof(float)) : NULL;
+  if (pad) {
+    memcpy(pad, mu, n * sizeof(float));
+    for (int y = 0; y < H; y++)
+      for (int x = 0; x < W; x++) pad[n + (size_t)x * H + y] = mu[(size_t)y * W + x];
+  }
+  proj_job j = {s, sino, pad ? pad : mu, pad ? pad + n : NULL};
   ms__parallel_range((size_t)s->c.views, 4, project_views, &j);
-  free(mu_t);
+  free(pad);
 }
 
 /* ---- noise ------------------------------------------------------------ */
@@ -621,7 +644,20 @@ __attribute__((target("avx2"))) static void bp_span_avx2(float *dst, const float
     __m256 b = _mm256_add_ps(vb0, _mm256_mul_ps(fi, vdb));
     __m256i k0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvttps_epi32(b), lo), hi);
     __m256 f = _mm256_max_ps(_mm256_sub_ps(b, _mm256_cvtepi32_ps(k0)), zero);
-    __m256 qa = _mm256_i32gather_ps(q, k0, 4), qb = _mm256_i32gather_ps(q + 1, k0, 4);
+    /* k0 is monotonic over the lanes; when the eight bins lie within
+     * eight entries (|db| <= 1: pixels no larger than bins), two loads and
+     * two permutes fetch them (q has 8 readable floats past each row's end,
+     * never selected); otherwise gathers. */
+    int ka = _mm256_cvtsi256_si32(k0), kz = _mm256_extract_epi32(k0, 7), kb = ka < kz ? ka : kz;
+    __m256 qa, qb;
+    if (ka - kz <= 7 && kz - ka <= 7) {
+      __m256i rel = _mm256_sub_epi32(k0, _mm256_set1_epi32(kb));
+      qa = _mm256_permutevar8x32_ps(_mm256_loadu_ps(q + kb), rel);
+      qb = _mm256_permutevar8x32_ps(_mm256_loadu_ps(q + kb + 1), rel);
+    } else {
+      qa = _mm256_i32gather_ps(q, k0, 4);
+      qb = _mm256_i32gather_ps(q + 1, k0, 4);
+    }
     __m256 v = _mm256_add_ps(qa, _mm256_mul_ps(f, _mm256_sub_ps(qb, qa)));
     _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), v));
   }
@@ -673,7 +709,9 @@ static ms_status fbp_n(const ms_ct_system *s, float *const *mu, const float *con
   int L = s->L, D = s->c.detectors;
   size_t nf = (size_t)L / 2 + 1;
   filt_job j = {s, NULL, NULL, {sino[0], sino[nq - 1]}, nq, NULL, NULL, 0};
-  j.q = ms__malloc((size_t)nq * s->kp * (size_t)D * sizeof(float));
+  /* 8 spare floats at the end: the AVX2 back-projection loads up to 8
+   * entries past a row's last bin (and never uses them) */
+  j.q = ms__calloc((size_t)nq * s->kp * (size_t)D + 8, sizeof(float));
   j.fin = ms__fft_alloc(T * (size_t)L * sizeof(float));
   j.fout = ms__fft_alloc(T * ((nf + 7) & ~(size_t)7) * sizeof(fftwf_complex));
   if (!j.q || !j.fin || !j.fout) {
