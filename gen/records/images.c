@@ -305,7 +305,7 @@ static const char *const k_phantom_keys[] = {
     "slice_z_mm",    "supersample",     "noise",          "dose",      "lesions",
     "lesion_organ",  "lesion_size_mm",  "lesion_contrast", "lesion_irregularity",
     "body_scale",    "ventricle_scale", "age",            "fat_mm",    "augment",
-    "window",        "mask",            "lesion_table",   "acquisition", NULL};
+    "window",        "mask",            "lesion_table",   "acquisition", "nodule_type", NULL};
 static const char *const k_model_keys[] = {"name",  "description", "model", "class", "sampler",
                                            "steps", "guidance",    "eta",   NULL};
 static const char *const k_augment_keys[] = {"rotate_deg",      "scale",          "elastic_mm",
@@ -333,6 +333,7 @@ static const char *spec_key_of(const char *where) {
              {"lesions.diameter_mm", "lesion_size_mm"},
              {"lesions.irregularity", "lesion_irregularity"},
              {"lesions.contrast", "lesion_contrast"},
+             {"lesions.nodule", "nodule_type"},
              {"augment.rotate_deg", "augment/rotate_deg"},
              {"augment.scale", "augment/scale"},
              {"augment.elastic_mm", "augment/elastic_mm"},
@@ -575,6 +576,15 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
     q->lesions.contrast_max = r2[1];
   }
   if (get_num(l, ij, iptr, "lesion_irregularity", 0, 0.5, 0, &v) == 1) q->lesions.irregularity = v;
+  const cJSON *nj = member(ij, "nodule_type");
+  if (nj) {
+    ms__jsonptr_key(p, sizeof p, iptr, "nodule_type");
+    q->lesions.nodule = cJSON_IsString(nj) ? ms_nodule_kind_from_name(nj->valuestring) : MS_NODULE_KIND_COUNT;
+    if (q->lesions.nodule == MS_NODULE_KIND_COUNT) {
+      err_at(l, p, 0, "must be \"solid\", \"part-solid\", \"ground-glass\" or \"mixed\"");
+      q->lesions.nodule = MS_NODULE_SOLID;
+    }
+  }
   const cJSON *aj = member(ij, "augment");
   if (aj) {
     char ap[512];

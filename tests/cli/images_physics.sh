@@ -65,6 +65,9 @@ with h5py.File("physics_cohort.h5") as f:
     truth, mask = f["images/chest_ct_truth"][:], f["masks/chest_ct"][:]
     air = truth[mask == 0]
     assert abs(np.median(air) + 1000) < 1, np.median(air)
+    # "nodule_type": "mixed": ground-glass values (-750..-500 HU) among the nodules
+    les = f["tables/chest_ct_lesions"][:]
+    assert len(les) > 0 and (les["value"] < -450).any() and (les["value"] > -200).any(), les["value"]
 
 with h5py.File("v1.h5") as f, h5py.File("v2.h5") as g, h5py.File("v3.h5") as h:
     names = ["images/chest_ct", "images/chest_ct_full_dose", "images/chest_ct_truth", "raw/chest_ct_sinogram",
