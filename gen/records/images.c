@@ -835,6 +835,7 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
       }
     }
   }
+  if (!l.nomem) l.errs += ms__img_acq_check_names(s, d, im);
   if (s->images) ms__images_free(s->images);
   s->images = im;
   return l.errs;

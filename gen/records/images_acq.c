@@ -128,6 +128,28 @@ void ms__img_acq_free(ms__img_acq *a) {
   free(a);
 }
 
+size_t ms__img_acq_check_names(ms_spec *s, ms_diag *d, const ms__images *im) {
+  static const char *const suffix[] = {"_truth", "_full_dose", "_zf"};
+  A a = {s, d, NULL, NULL, 0};
+  for (size_t i = 0; i < im->n; i++) {
+    const ms__image_field *f = &im->f[i];
+    if (!f->acq || !f->name) continue;
+    size_t ln = strlen(f->name);
+    for (size_t j = 0; j < im->n; j++) {
+      const char *o = im->f[j].name;
+      if (j == i || !o || strncmp(o, f->name, ln)) continue;
+      for (size_t k = 0; k < sizeof suffix / sizeof suffix[0]; k++)
+        if (!strcmp(o + ln, suffix[k])) {
+          char p[512];
+          ms__jsonptr_key(p, sizeof p, im->f[j].ptr, "name");
+          err_at(&a, p, 0, "image \"%s\" would be overwritten by the acquisition of image \"%s\" (/images/%s)", o,
+                 f->name, o);
+        }
+    }
+  }
+  return a.errs;
+}
+
 size_t ms__img_acq_parse(ms_spec *s, ms_diag *d, const ms__table *t, ms__image_field *f, const cJSON *aj,
                          const char *aptr) {
   A a = {s, d, t, aptr, 0};

@@ -53,6 +53,10 @@ typedef struct ms__img_acq {
 size_t ms__img_acq_parse(ms_spec *s, ms_diag *d, const ms__table *t, ms__image_field *f, const struct cJSON *aj,
                          const char *aptr);
 void ms__img_acq_free(ms__img_acq *a);
+/* Refuses image names that a field's acquisition datasets would overwrite
+ * (/images/<f>_truth, _full_dose, _zf of field f). Returns the number of
+ * errors reported to d. */
+size_t ms__img_acq_check_names(ms_spec *s, ms_diag *d, const ms__images *im);
 
 /* Parses the per-image parameter `key` of object obj (at JSON pointer
  * objptr) into *p (p->lo, p->hi, p->integer set by the caller): a number or
