@@ -115,6 +115,9 @@ static ms_status set_attrs(const ms__acq_run *r, const ms__image_field *f, ms_wr
       if (!t && !r->out[OUT_RAW].write) continue;
       st = set_strings(w, p, kv, 2);
       if (!st) st = set_doubles(w, p, k, v, 7);
+      if (!st && c->beam_hardening)
+        st = ms_writer_set_object_attr_string(w, p, "beam_hardening",
+                                              "polychromatic water/bone (docs/physics.md); reconstructions water-precorrected");
     }
     return st;
   }

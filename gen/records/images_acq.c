@@ -34,11 +34,12 @@ const char *ms__acq_param_key(ms__acq_param_id id) {
 }
 
 static const char *const k_ct_keys[] = {"physics", "dose", "full_dose", "views", "detectors", "geometry", "filter",
-                                        "cutoff", "photons", "electronic_noise", "sod_mm", "raw", NULL};
+                                        "cutoff", "photons", "electronic_noise", "sod_mm", "raw", "beam_hardening",
+                                        NULL};
 static const char *const k_mr_keys[] = {"physics", "coils", "acceleration", "center_fraction", "mask", "raw", NULL};
 static const char *const k_all_keys[] = {"physics", "dose", "full_dose", "views", "detectors", "geometry",
                                          "filter", "cutoff", "photons", "electronic_noise", "sod_mm", "coils",
-                                         "acceleration", "center_fraction", "mask", "raw", NULL};
+                                         "acceleration", "center_fraction", "mask", "raw", "beam_hardening", NULL};
 
 typedef struct {
   ms_spec *s;
@@ -95,6 +96,18 @@ static int get_param(A *a, const cJSON *obj, ms__img_param *p, const char *key, 
   if (p->x) return 0;
   *out = p->value;
   return 1;
+}
+
+/* A true/false key; *out unchanged when absent or wrong. */
+static void get_bool(A *a, const cJSON *obj, const char *key, int *out) {
+  const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (j && !cJSON_IsBool(j)) {
+    char p[512];
+    ms__jsonptr_key(p, sizeof p, a->aptr, key);
+    err_at(a, p, 0, "must be true or false");
+  } else if (j) {
+    *out = cJSON_IsTrue(j);
+  }
 }
 
 /* A constant of the field (no per-row value). */
@@ -184,14 +197,10 @@ size_t ms__img_acq_parse(ms_spec *s, ms_diag *d, const ms__table *t, ms__image_f
     snprintf(dp, sizeof dp, "%s", f->p[MS__IMG_DOSE].ptr ? f->p[MS__IMG_DOSE].ptr : aptr);
     err_at(&a, dp, 1, "with \"acquisition\", give the dose there (%s/dose)", aptr);
   }
-  const cJSON *rj = cJSON_GetObjectItemCaseSensitive(aj, "raw");
   q->raw = 1;
-  if (rj && !cJSON_IsBool(rj)) {
-    ms__jsonptr_key(p, sizeof p, aptr, "raw");
-    err_at(&a, p, 0, "must be true or false");
-  } else if (rj) {
-    q->raw = cJSON_IsTrue(rj);
-  }
+  get_bool(&a, aj, "raw", &q->raw);
+  int bh = 0;
+  get_bool(&a, aj, "beam_hardening", &bh);
   double sp[3], v;
   ms_phantom_spacing(ph, sp);
   size_t e0 = a.errs;
@@ -208,6 +217,7 @@ size_t ms__img_acq_parse(ms_spec *s, ms_diag *d, const ms__table *t, ms__image_f
     if (get_const(&a, aj, "sod_mm", 1, 1e5, 0, &v)) c->sod_mm = v;
     if (get_const(&a, aj, "views", 1, MS_CT_MAX_VIEWS, 1, &v)) c->views = (int)v;
     if (get_const(&a, aj, "detectors", 1, MS_CT_MAX_DETECTORS, 1, &v)) c->detectors = (int)v;
+    c->beam_hardening = bh;
     if (get_param(&a, aj, &q->p[MS__ACQ_DOSE], "dose", 1e-3, 1e5, 0, 1, &v)) c->dose_mas = v;
     if (get_param(&a, aj, &q->p[MS__ACQ_FULL_DOSE], "full_dose", 1e-3, 1e5, 0, 1, &v)) c->full_dose_mas = v;
   } else {

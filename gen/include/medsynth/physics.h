@@ -101,6 +101,9 @@ typedef struct {
   double dose_mas;        /* the requested (low) dose; default 25 */
   double full_dose_mas;   /* the full dose; default 100 */
   double electronic_sd;   /* electronic noise sd in photon counts; default 5 */
+  int beam_hardening;     /* 1: polychromatic two-material (water/bone) beam with
+                             water precorrection, streaks near bone
+                             (docs/physics.md); default 0 (monochromatic) */
 } ms_ct_params;
 
 void ms_ct_params_init(ms_ct_params *c, int width, int height, double pixel_mm);
