@@ -215,6 +215,7 @@ static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_run_opts 
   PV(.option = "lesion-size", .kind = MS_CLI_PV_RANGE, .x = l->diameter_min_mm, .y = l->diameter_max_mm);
   PV(.option = "irregularity", .kind = MS_CLI_PV_REAL, .x = l->irregularity);
   PV(.option = "contrast", .kind = MS_CLI_PV_RANGE, .x = l->contrast_min, .y = l->contrast_max);
+  if (l->nodule != MS_NODULE_SOLID) PV(.option = "nodule-type", .kind = MS_CLI_PV_STR, .s = ms_nodule_kind_name(l->nodule));
   PV(.option = "noise-free", .kind = MS_CLI_PV_BOOL, .i = !p->noise);
   PV(.option = "supersample", .kind = MS_CLI_PV_INT, .i = p->supersample);
   PV(.option = "physics", .kind = MS_CLI_PV_STR, .s = ph->kind == 1 ? "ct" : "mr");
