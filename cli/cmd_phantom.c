@@ -49,6 +49,7 @@ static const char *k_usage =
     "  --lesion-size MIN:MAX  lesion diameter in mm (default 6:20)\n"
     "  --irregularity X    lesion outline irregularity 0..0.5 (default 0.15)\n"
     "  --contrast MIN:MAX  lesion contrast factor (default 0.8:1.2)\n"
+    "  --nodule-type T     lung nodules: solid (default), part-solid, ground-glass or mixed\n"
     "  --dose D            CT dose in mAs (default 100; noise variance ~ 1/dose)\n"
     "  --mr-noise X        MR Rician noise sd, fraction of white matter (default 0.02)\n"
     "  --bias X            MR bias field strength (default 0.15)\n"
@@ -72,7 +73,8 @@ enum {
   OPT_KIND = 256, OPT_MOD, OPT_SIZE, OPT_WIDTH, OPT_HEIGHT, OPT_DEPTH, OPT_FOV, OPT_SLICE_MM, OPT_SLICE_Z,
   OPT_SEED, OPT_LESIONS, OPT_ORGAN, OPT_LSIZE, OPT_IRR, OPT_CONTRAST, OPT_DOSE, OPT_MRNOISE, OPT_BIAS,
   OPT_NOISEFREE, OPT_SUPER, OPT_ROT, OPT_SCALE, OPT_ELASTIC, OPT_EGRID, OPT_ISHIFT, OPT_ISCALE,
-  OPT_THREADS, OPT_NAME, OPT_PNG, OPT_GRID, OPT_WINDOW, OPT_NIFTI, OPT_DICOM, OPT_COMP, OPT_FORCE, OPT_HELP
+  OPT_THREADS, OPT_NAME, OPT_PNG, OPT_GRID, OPT_WINDOW, OPT_NIFTI, OPT_DICOM, OPT_COMP, OPT_FORCE, OPT_HELP,
+  OPT_NODULE
 };
 
 static const struct option k_opts[] = {
@@ -88,6 +90,7 @@ static const struct option k_opts[] = {
     {"threads", 1, 0, OPT_THREADS}, {"name", 1, 0, OPT_NAME},         {"png", 1, 0, OPT_PNG},
     {"grid", 1, 0, OPT_GRID},       {"window", 1, 0, OPT_WINDOW},     {"nifti", 1, 0, OPT_NIFTI}, {"dicom", 1, 0, OPT_DICOM},
     {"compression", 1, 0, OPT_COMP}, {"force", 0, 0, OPT_FORCE},      {"help", 0, 0, OPT_HELP},
+    {"nodule-type", 1, 0, OPT_NODULE},
     {0, 0, 0, 0}};
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -180,7 +183,7 @@ static ms_status write_png_outputs(const run_opts *ro, const ms_phantom_params *
 static char *invocation_of(const run_opts *ro, const ms_phantom_params *p, ms_window win) {
   const ms_lesion_params *l = &p->lesions;
   const ms_augment_params *a = &p->augment;
-  ms_cli_pv pv[] = {
+  ms_cli_pv pv[64] = {
       {.option = "kind", .kind = MS_CLI_PV_STR, .s = ms_phantom_kind_name(p->kind)},
       {.option = "modality", .kind = MS_CLI_PV_STR, .s = ms_modality_name(p->modality)},
       {.option = "width", .kind = MS_CLI_PV_INT, .i = p->width},
@@ -210,7 +213,12 @@ static char *invocation_of(const run_opts *ro, const ms_phantom_params *p, ms_wi
       {.option = "name", .kind = MS_CLI_PV_STR, .s = ro->name},
       {.option = "window", .kind = MS_CLI_PV_RANGE, .x = win.center, .y = win.width},
   };
-  return ms_cli_provenance("phantom", pv, sizeof pv / sizeof *pv);
+  size_t n = 0;
+  while (n < sizeof pv / sizeof *pv && pv[n].option) n++;
+  /* recorded only when not the default, so default invocations stay as they were */
+  if (l->nodule != MS_NODULE_SOLID)
+    pv[n++] = (ms_cli_pv){.option = "nodule-type", .kind = MS_CLI_PV_STR, .s = ms_nodule_kind_name(l->nodule)};
+  return ms_cli_provenance("phantom", pv, n);
 }
 
 /* One batch of renders on the library's worker threads: image first + b on
@@ -540,7 +548,7 @@ static int cmd_phantom(int argc, char **argv) {
   memset(&ex, 0, sizeof ex);
   int set_depth = 0, set_slice_mm = 0, set_slice_z = 0, set_super = 0, set_dose = 0, set_mrn = 0, set_bias = 0,
       noise_free = 0, set_les = 0, set_organ = 0, set_lsize = 0, set_irr = 0, set_con = 0, set_rot = 0,
-      set_scale = 0, set_el = 0, set_eg = 0, set_is = 0, set_isc = 0;
+      set_scale = 0, set_el = 0, set_eg = 0, set_is = 0, set_isc = 0, set_nodule = 0;
   const char *organ_name = NULL;
   ms_cli_physics ph; /* --physics and its options, taken out of argv */
   if (ms_cli_physics_extract(&argc, argv, &ph)) return MS_EXIT_USAGE;
@@ -567,6 +575,10 @@ static int cmd_phantom(int argc, char **argv) {
       case OPT_ORGAN: organ_name = optarg; set_organ = 1; break;
       case OPT_LSIZE: if (parse_range(optarg, &ex.lesions.diameter_min_mm, &ex.lesions.diameter_max_mm)) bad = 1; set_lsize = 1; break;
       case OPT_IRR: if (ms_cli_parse_double(optarg, &ex.lesions.irregularity)) bad = 1; set_irr = 1; break;
+      case OPT_NODULE:
+        if ((ex.lesions.nodule = ms_nodule_kind_from_name(optarg)) == MS_NODULE_KIND_COUNT) bad = 1;
+        set_nodule = 1;
+        break;
       case OPT_CONTRAST: if (parse_range(optarg, &ex.lesions.contrast_min, &ex.lesions.contrast_max)) bad = 1; set_con = 1; break;
       case OPT_DOSE: if (ms_cli_parse_double(optarg, &ex.dose)) bad = 1; set_dose = 1; break;
       case OPT_MRNOISE: if (ms_cli_parse_double(optarg, &ex.mr_noise)) bad = 1; set_mrn = 1; break;
@@ -657,6 +669,7 @@ static int cmd_phantom(int argc, char **argv) {
     p.lesions.diameter_max_mm = ex.lesions.diameter_max_mm;
   }
   if (set_irr) p.lesions.irregularity = ex.lesions.irregularity;
+  if (set_nodule) p.lesions.nodule = ex.lesions.nodule;
   if (set_con) {
     p.lesions.contrast_min = ex.lesions.contrast_min;
     p.lesions.contrast_max = ex.lesions.contrast_max;

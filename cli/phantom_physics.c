@@ -51,12 +51,14 @@ const char ms_cli_physics_usage[] =
     "  --acceleration R    MR: undersampling factor (default 4)\n"
     "  --center-fraction X MR: fully sampled centre fraction (default 0.08)\n"
     "  --mask M            MR: equispaced (default) or random\n"
+    "  --beam-hardening on|off  CT: polychromatic water/bone beam with water precorrection\n"
+    "                      (streaks near bone; default off)\n"
     "  --lowres F          also an F-times coarser image (super-resolution input): MR from the\n"
     "                      central H/F x W/F of k-space, CT by FBP of the sinogram on a coarser grid\n";
 
 static const char *const k_names[] = {"physics", "geometry", "views", "detectors", "filter", "cutoff", "full-dose",
                                       "photons", "electronic-noise", "sod", "coils", "acceleration",
-                                      "center-fraction", "mask", "lowres"};
+                                      "center-fraction", "mask", "lowres", "beam-hardening"};
 
 static int set_one(ms_cli_physics *ph, int which, const char *v) {
   int64_t i;
@@ -80,6 +82,11 @@ static int set_one(ms_cli_physics *ph, int which, const char *v) {
     case 12: ph->set_cf = 1; return ms_cli_parse_double(v, &ph->center_fraction);
     case 13: return (ph->mask = ms_mr_mask_kind_from_name(v)) == MS_MR_MASK_COUNT ? -1 : 0;
     case 14: if (ms_cli_parse_i64(v, &i) || i < -1000 || i > 1000) return -1; ph->lowres = (int)i; return 0;
+    case 15:
+      if (!strcmp(v, "on")) ph->beam_hardening = 1;
+      else if (!strcmp(v, "off")) ph->beam_hardening = 0;
+      else return -1;
+      return 0;
     default: return -1;
   }
 }
@@ -208,6 +215,7 @@ static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_run_opts 
   PV(.option = "lesion-size", .kind = MS_CLI_PV_RANGE, .x = l->diameter_min_mm, .y = l->diameter_max_mm);
   PV(.option = "irregularity", .kind = MS_CLI_PV_REAL, .x = l->irregularity);
   PV(.option = "contrast", .kind = MS_CLI_PV_RANGE, .x = l->contrast_min, .y = l->contrast_max);
+  if (l->nodule != MS_NODULE_SOLID) PV(.option = "nodule-type", .kind = MS_CLI_PV_STR, .s = ms_nodule_kind_name(l->nodule));
   PV(.option = "noise-free", .kind = MS_CLI_PV_BOOL, .i = !p->noise);
   PV(.option = "supersample", .kind = MS_CLI_PV_INT, .i = p->supersample);
   PV(.option = "physics", .kind = MS_CLI_PV_STR, .s = ph->kind == 1 ? "ct" : "mr");
@@ -223,6 +231,7 @@ static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_run_opts 
     PV(.option = "electronic-noise", .kind = MS_CLI_PV_REAL, .x = c->electronic_sd);
     PV(.option = "sod", .kind = MS_CLI_PV_REAL, .x = c->sod_mm);
     PV(.option = "lowres", .kind = MS_CLI_PV_INT, .i = ph->lowres > 1 ? ph->lowres : 1);
+    if (c->beam_hardening) PV(.option = "beam-hardening", .kind = MS_CLI_PV_STR, .s = "on");
   } else {
     PV(.option = "mr-noise", .kind = MS_CLI_PV_REAL, .x = p->mr_noise);
     PV(.option = "coils", .kind = MS_CLI_PV_INT, .i = m->coils);
@@ -265,6 +274,7 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
     if (ph->set_electronic) c.electronic_sd = ph->electronic;
     if (ph->set_sod) c.sod_mm = ph->sod;
     if (ph->set_cutoff) c.cutoff = ph->cutoff;
+    c.beam_hardening = ph->beam_hardening;
     if ((st = ms_ct_system_new(&cs, &c, d)) != MS_OK) return st;
     c = *ms_ct_system_params(cs);
     if (ph->lowres > 1 || ph->lowres < 0) {
@@ -434,6 +444,9 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
                          c.photons_per_mas * c.dose_mas, c.photons_per_mas * c.full_dose_mas, c.electronic_sd,
                          c.mu_water, c.mu_air, c.cutoff};
     if (st == MS_OK) st = set_attrs(w, sino, ss, 4, sk, sv, 10);
+    if (st == MS_OK && c.beam_hardening)
+      st = ms_writer_set_object_attr_string(w, sino, "beam_hardening",
+                                            "polychromatic water/bone (docs/physics.md); reconstructions water-precorrected");
     if (st == MS_OK && lf > 1) {
       const char *ls[] = {"kind", ms_phantom_kind_name(p->kind), "modality", "ct", "units", "HU", "content",
                           "FBP of the measured sinogram on a coarser grid (super-resolution input)"};

@@ -22,6 +22,7 @@ typedef struct {
   double acceleration, center_fraction;
   ms_mr_mask_kind mask;
   int lowres; /* 0: not given */
+  int beam_hardening; /* CT: polychromatic water/bone beam (--beam-hardening on) */
   int set_full_dose, set_photons, set_electronic, set_sod, set_cutoff, set_coils, set_acc, set_cf;
 } ms_cli_physics;
 

@@ -517,6 +517,62 @@ static void test_phantom_rejects_bad_input(void **state) {
   assert_int_equal(ms_window_preset("liver", &w), MS_ERR_NOTFOUND);
 }
 
+/* Nodule types: a part-solid nodule's core pixels (within its core radius
+ * of the centre) carry the solid value and its rim the ground-glass value
+ * (between the lung's and the solid's, -750..-500 HU); a ground-glass
+ * nodule is uniform at its value; the mask keeps one label per nodule; the
+ * default (solid) renders every pixel at its label's value. */
+static void test_phantom_nodule_types(void **state) {
+  (void)state;
+  ms_phantom_params p;
+  ms_phantom_params_init(&p, MS_PHANTOM_CHEST);
+  p.width = p.height = 256;
+  p.noise = 0;
+  p.lesions.count_min = p.lesions.count_max = 4;
+  p.lesions.diameter_min_mm = p.lesions.diameter_max_mm = 16;
+  p.lesions.irregularity = 0;
+  int seen[3] = {0, 0, 0};
+  for (int kind = MS_NODULE_SOLID; kind <= MS_NODULE_MIXED; kind++) {
+    p.lesions.nodule = (ms_nodule_kind)kind;
+    ms_phantom_image img;
+    assert_int_equal(ms_phantom_image_init(&img, &p, NULL), MS_OK);
+    assert_int_equal(ms_phantom_generate(&img, &p, NULL, 5, 2, NULL), MS_OK);
+    double px = img.spacing[0];
+    for (size_t k = 0; k < img.n_lesions; k++) {
+      const ms_phantom_lesion *L = &img.lesions[k];
+      ms_nodule_kind want = kind == MS_NODULE_MIXED ? L->nodule : (ms_nodule_kind)kind;
+      assert_int_equal(L->nodule, want);
+      seen[L->nodule]++;
+      if (L->nodule != MS_NODULE_SOLID) assert_true(L->value > -760 && L->value < -490);
+      assert_true((L->core_diameter_mm > 0) == (L->nodule == MS_NODULE_PART_SOLID));
+      size_t core = 0, rim = 0;
+      for (int y = 0; y < img.height; y++)
+        for (int x = 0; x < img.width; x++) {
+          size_t i = (size_t)y * img.width + x;
+          if (img.mask[i] != L->label) continue;
+          double dx = (x + 0.5) * px - 0.5 * img.width * px - L->center_mm[0];
+          double dy = (y + 0.5) * px - 0.5 * img.height * px - L->center_mm[1];
+          int in_core = dx * dx + dy * dy <= 0.25 * L->core_diameter_mm * L->core_diameter_mm;
+          float v = img.image[i];
+          if (in_core) {
+            core++;
+            assert_true(v > -200); /* the solid value */
+          } else {
+            rim++;
+            assert_true(v == (float)L->value);
+          }
+        }
+      assert_true(rim > 0);
+      assert_true((core > 0) == (L->nodule == MS_NODULE_PART_SOLID));
+    }
+    ms_phantom_image_deinit(&img);
+  }
+  assert_true(seen[MS_NODULE_SOLID] > 0 && seen[MS_NODULE_PART_SOLID] > 0 && seen[MS_NODULE_GROUND_GLASS] > 0);
+  ms_phantom_params_init(&p, MS_PHANTOM_HEAD);
+  p.lesions.nodule = MS_NODULE_GROUND_GLASS;
+  assert_int_equal(ms_phantom_params_check(&p, NULL), MS_ERR_INVALID);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_phantom_noise_free_pixels_equal_label_values),
@@ -531,6 +587,7 @@ int main(void) {
       cmocka_unit_test(test_phantom_reproducible_across_threads_and_batches),
       cmocka_unit_test(test_phantom_subject_overrides),
       cmocka_unit_test(test_phantom_rejects_bad_input),
+      cmocka_unit_test(test_phantom_nodule_types),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

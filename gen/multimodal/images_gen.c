@@ -48,6 +48,7 @@
 #include "medsynth/phantom.h"
 #include "medsynth/png.h"
 #include "medsynth/rng.h"
+#include "multimodal/images_acq.h"
 #include "records/images.h"
 #include "records/plan.h"
 
@@ -119,6 +120,7 @@ typedef struct {
   uint64_t rep_first;
   size_t rep_n;
   char **rep_text, **rep_imp;
+  ms__acq_run *acq; /* acquisition physics (multimodal/images_acq.h), or NULL */
 } fstate;
 
 struct ms_images {
@@ -438,6 +440,7 @@ static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected
     st = ms_writer_begin_array(im->w, fs->img_path, MS_DT_FLOAT32, r, dims);
     if (!st && fs->f->write_mask) st = ms_writer_begin_array(im->w, fs->mask_path, MS_DT_UINT8, r, dims);
     if (!st) st = set_attrs(im, fs, ts);
+    if (!st && fs->f->acq) st = ms__acq_begin(&fs->acq, fs->f, im->w, ts->name, expected, im->d);
     if (!st && build_schemas(fs, ts)) st = MS_ERR_NOMEM;
     if (!st && fs->f->write_lesions) st = ms_writer_begin_table(im->w, &fs->les_schema, 0);
     if (!st) st = ms_writer_begin_table(im->w, &fs->info_schema, expected);
@@ -462,6 +465,7 @@ static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected
 typedef struct {
   ms_phantom_subject sub;
   double dose;
+  double acq[MS__ACQ_PARAM_COUNT]; /* per-row acquisition values (NaN: the field's) */
   int n_les;
   ms_phantom_lesion les[MS_PHANTOM_MAX_LESIONS];
   ms_phantom_subject real;
@@ -636,10 +640,9 @@ static ms_status write_tables(ms_images *im, fstate *fs, const ms_chunk *c, size
   return st;
 }
 
-/* Evaluates parameter k over the chunk into vals (NaN = draw). */
-static ms_status eval_param(ms_images *im, const fstate *fs, const ms_chunk *c, int k,
-                            double *vals, uint8_t *ok) {
-  const ms__img_param *p = &fs->f->p[k];
+/* Evaluates parameter p (spec key `key`) over the chunk into vals (NaN = draw). */
+static ms_status eval_param_p(ms_images *im, const fstate *fs, const ms_chunk *c, const ms__img_param *p,
+                              const char *key, double *vals, uint8_t *ok) {
   size_t n = c->n_rows;
   if (!p->set) {
     for (size_t i = 0; i < n; i++) vals[i] = NAN;
@@ -683,11 +686,16 @@ static ms_status eval_param(ms_images *im, const fstate *fs, const ms_chunk *c, 
       ms__jsonloc_pointer_linecol(text, tl, p->ptr, 0, &line, &col);
       return ms_diag_add(im->d, MS_ERR_DATA, im->s->file, line, col, where,
                          "image \"%s\": %s = %g for this row; it must be %s in %g..%g (%s)",
-                         fs->f->name, ms__img_param_key((ms__img_param_id)k), v,
+                         fs->f->name, key, v,
                          p->integer ? "a whole number" : "a number", p->lo, p->hi, p->ptr);
     }
   }
   return MS_OK;
+}
+
+/* Evaluates the field's parameter k over the chunk into vals (NaN = draw). */
+static ms_status eval_param(ms_images *im, const fstate *fs, const ms_chunk *c, int k, double *vals, uint8_t *ok) {
+  return eval_param_p(im, fs, c, &fs->f->p[k], ms__img_param_key((ms__img_param_id)k), vals, ok);
 }
 
 static void reports_clear(fstate *fs) {
@@ -724,6 +732,7 @@ static void render_task(void *ctx, size_t i, size_t worker) {
   q.dose = o->dose;
   uint64_t row = j->row0 + i;
   o->st = ms_phantom_generate(img, &q, &o->sub, j->pseed, row, &o->d);
+  if (!o->st && fs->acq) o->st = ms__acq_row(fs->acq, i, img->image, o->acq, j->pseed, row, &o->d);
   if (o->st) return;
   memcpy(j->ibuf + i * fs->pix, img->image, fs->pix * sizeof(float));
   memcpy(j->mbuf + i * fs->pix, img->mask, fs->pix);
@@ -772,7 +781,12 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
     if (!(vals[k] = ms__malloc(n * sizeof(double)))) st = MS_ERR_NOMEM;
     if (!st) st = eval_param(im, fs, c, k, vals[k], ok);
   }
-  size_t item_bytes = fs->pix * (sizeof(float) + 1);
+  double *avals[MS__ACQ_PARAM_COUNT] = {0};
+  for (int k = 0; fs->acq && k < MS__ACQ_PARAM_COUNT && !st; k++) {
+    if (!(avals[k] = ms__malloc(n * sizeof(double)))) st = MS_ERR_NOMEM;
+    if (!st) st = eval_param_p(im, fs, c, &f->acq->p[k], ms__acq_param_key(k), avals[k], ok);
+  }
+  size_t item_bytes = fs->pix * (sizeof(float) + 1) + (fs->acq ? ms__acq_row_bytes(fs->acq) : 0);
   size_t budget = im->o.batch_bytes ? im->o.batch_bytes : (size_t)256 << 20;
   size_t B = budget / item_bytes;
   if (B < 1) B = 1;
@@ -787,6 +801,7 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
     ro = ms__calloc(B, sizeof *ro);
     if (!ibuf || !mbuf || !ro) st = MS_ERR_NOMEM;
   }
+  if (!st && fs->acq) st = ms__acq_reserve(fs->acq, B, im->d);
   for (size_t i = 0; ro && i < B; i++) ms_diag_init(&ro[i].d);
   uint64_t pseed = ms_rng_stream_sub(im->o.seed, f->stream);
   for (size_t b0 = 0; b0 < n && !st; b0 += B) {
@@ -803,6 +818,8 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
       o->sub.age_years = vals[MS__IMG_AGE][r];
       o->sub.fat_mm = vals[MS__IMG_FAT_MM][r];
       o->dose = isnan(vals[MS__IMG_DOSE][r]) ? f->phantom.dose : vals[MS__IMG_DOSE][r];
+      for (int k = 0; k < MS__ACQ_PARAM_COUNT; k++) o->acq[k] = avals[k] ? avals[k][r] : NAN;
+      if (fs->acq) o->dose = ms__acq_dose(fs->acq, o->acq);
     }
     fs->exp_hi = c->first_row + b0 + m;
     render_job job = {im, fs, ro, ibuf, mbuf, pseed, c->first_row + b0, c, b0};
@@ -828,6 +845,7 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
       continue;
     }
     st = ms_writer_write_items(im->w, fs->img_path, fs->items, m, ibuf);
+    if (!st && fs->acq) st = ms__acq_write(fs->acq, im->w, fs->items, m);
     if (!st && f->write_mask) st = ms_writer_write_items(im->w, fs->mask_path, fs->items, m, mbuf);
     if (!st) st = write_tables(im, fs, c, b0, ro, m);
     if (st) {
@@ -848,6 +866,7 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
   free(mbuf);
   free(ok);
   for (int k = 0; k < MS__IMG_PARAM_COUNT; k++) free(vals[k]);
+  for (int k = 0; k < MS__ACQ_PARAM_COUNT; k++) free(avals[k]);
   return field_nomem(im, fs, first, st, "the rendering buffers");
 }
 
@@ -1102,6 +1121,7 @@ void ms_images_free(ms_images *im) {
     free(fs->pimg);
     ms_unet_free(fs->unet);
     ms_vae_free(fs->vae);
+    ms__acq_free(fs->acq);
     ms_table_schema_deinit(&fs->les_schema);
     ms_table_schema_deinit(&fs->info_schema);
     free(fs->grid_img);

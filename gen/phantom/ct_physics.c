@@ -24,6 +24,9 @@
  * not depend on the thread count; noise of ray r of image `index` uses only
  * blocks (index, r * 4096 + k) of its stream. */
 #include <fftw3.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -46,6 +49,7 @@ struct ms_ct_system {
   float *cos_t, *sin_t; /* [kp] parallel view angles */
   float *rb_u;      /* fan: [D] detector index of the fan ray for parallel bin b (-1 = none) */
   float *rb_b;      /* fan: [D] view offset (in fan views) of parallel bin b */
+  int avx2;         /* run the AVX2 paths (the same bits; MS_PHYSICS_GENERIC=1 turns them off) */
   fftwf_plan fwd, inv;
 };
 
@@ -114,6 +118,7 @@ ms_status ms_ct_params_check(const ms_ct_params *c, ms_diag *d) {
   if (st == MS_OK && (c->photons_per_mas * c->dose_mas > 1e12 || c->photons_per_mas * c->full_dose_mas > 1e12))
     BAD("dose", "more than 1e12 photons per ray");
   if (!(c->electronic_sd >= 0) || !isfinite(c->electronic_sd)) BAD("electronic_noise", "electronic noise sd must be >= 0");
+  if (c->beam_hardening != 0 && c->beam_hardening != 1) BAD("beam_hardening", "beam hardening is 0 (off) or 1 (on)");
 #undef BAD
   return st;
 }
@@ -156,6 +161,7 @@ ms_status ms_ct_system_new(ms_ct_system **out, const ms_ct_params *cin, ms_diag 
   ms_ct_system *s = ms__calloc(1, sizeof *s);
   if (!s) return ms__diag_nomem(d, NULL, "ct", "the CT system");
   s->c = *cin;
+  s->avx2 = ms__cpu_avx2();
   ms_ct_params *c = &s->c;
   if (c->detector_mm == 0) c->detector_mm = c->pixel_mm;
   if (c->views == 0) c->views = c->geometry == MS_CT_FAN ? 720 : 360;
@@ -295,24 +301,116 @@ static double march(const float *img, size_t ls, size_t es, int n, int m, double
   return acc;
 }
 
+/* A ray p0 + t e (|e| = 1) in Joseph's terms: it marches along its major
+ * axis (y_major: one step per row, interpolating along the row), starting
+ * at position c0 (pixels) and moving dc per step; the line integral is the
+ * march's sum times scale. */
+typedef struct {
+  int y_major;
+  double c0, dc, px_over_e; /* scale = px / |e_major| */
+} ray;
+
+static ray ray_setup(int W, int H, double px, double p0x, double p0y, double ex, double ey) {
+  double cx = (W - 1) / 2.0, cy = (H - 1) / 2.0;
+  ray r;
+  if (fabs(ey) >= fabs(ex)) {
+    double y0 = -cy * px;
+    r.y_major = 1;
+    r.c0 = (p0x + (y0 - p0y) / ey * ex) / px + cx;
+    r.dc = ex / ey;
+    r.px_over_e = fabs(ey);
+  } else {
+    double x0 = -cx * px;
+    r.y_major = 0;
+    r.c0 = (p0y + (x0 - p0x) / ex * ey) / px + cy;
+    r.dc = ey / ex;
+    r.px_over_e = fabs(ex);
+  }
+  return r;
+}
+
 /* Joseph's line integral of the ray p0 + t e (|e| = 1) through img: march
  * along the ray's major axis, one linear interpolation per row (column). */
 static float joseph(const float *img, int W, int H, double px, double p0x, double p0y, double ex, double ey) {
-  double cx = (W - 1) / 2.0, cy = (H - 1) / 2.0;
-  if (fabs(ey) >= fabs(ex)) {
-    double y0 = -cy * px;
-    double c0 = (p0x + (y0 - p0y) / ey * ex) / px + cx;
-    return (float)(march(img, (size_t)W, 1, H, W, c0, ex / ey) * px / fabs(ey));
-  }
-  double x0 = -cx * px;
-  double r0 = (p0y + (x0 - p0x) / ex * ey) / px + cy;
-  return (float)(march(img, 1, (size_t)W, W, H, r0, ey / ex) * px / fabs(ex));
+  ray r = ray_setup(W, H, px, p0x, p0y, ex, ey);
+  double acc = r.y_major ? march(img, (size_t)W, 1, H, W, r.c0, r.dc) : march(img, 1, (size_t)W, W, H, r.c0, r.dc);
+  return (float)(acc * px / r.px_over_e);
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+/* Eight parallel rays of one view (same direction, so the same major axis
+ * and step) marched together: lane l is ray rs[l]. Every lane does the
+ * scalar march's operations in the same order (its own first step and
+ * counter, the same interior and end formulas; steps outside its range add
+ * nothing), so the sums are the same bits as march's. */
+__attribute__((target("avx2"))) static void march8_avx2(float *out, const float *img, const float *img_t, int W,
+                                                       int H, double px, const ray *rs) {
+  /* x-major rays march along the rows of the transposed image: the same
+   * values, read along cache lines */
+  int n = rs[0].y_major ? H : W, m = rs[0].y_major ? W : H;
+  int ls = rs[0].y_major ? W : H, es = 1;
+  if (!rs[0].y_major) img = img_t;
+  int k0[8], k1[8], kmin = n, kmax = 0;
+  float fc0[8];
+  for (int l = 0; l < 8; l++) {
+    step_range(rs[l].c0, rs[l].dc, n, m, &k0[l], &k1[l]);
+    fc0[l] = (float)(rs[l].c0 + k0[l] * rs[l].dc);
+    if (k1[l] > k0[l]) {
+      kmin = k0[l] < kmin ? k0[l] : kmin;
+      kmax = k1[l] > kmax ? k1[l] : kmax;
+    }
+  }
+  const __m256i vk0 = _mm256_loadu_si256((const __m256i *)k0), vk1 = _mm256_loadu_si256((const __m256i *)k1);
+  const __m256 vfc0 = _mm256_loadu_ps(fc0), vfdc = _mm256_set1_ps((float)rs[0].dc), one = _mm256_set1_ps(1.0f);
+  const __m256i ione = _mm256_set1_epi32(1), izero = _mm256_setzero_si256(), mlast = _mm256_set1_epi32(m - 1);
+  const __m256i mm2 = _mm256_set1_epi32(m - 2), ves = _mm256_set1_epi32(es), mone = _mm256_set1_epi32(-1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int k = kmin; k < kmax; k++) {
+    __m256i vk = _mm256_set1_epi32(k);
+    __m256i valid = _mm256_andnot_si256(_mm256_cmpgt_epi32(vk0, vk), _mm256_cmpgt_epi32(vk1, vk));
+    __m256 pos = _mm256_add_ps(vfc0, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(vk, vk0)), vfdc));
+    __m256i i0 = _mm256_sub_epi32(_mm256_cvttps_epi32(_mm256_add_ps(pos, one)), ione);
+    __m256 f = _mm256_sub_ps(pos, _mm256_cvtepi32_ps(i0));
+    __m256i ic = _mm256_min_epi32(_mm256_max_epi32(i0, izero), mm2);
+    /* ic is monotonic over the lanes (adjacent parallel rays lie 1 to 1.5
+     * pixels apart); when the lanes lie within 15 entries, two loads of a
+     * 16-entry window and permutes fetch them (the images have 16 readable
+     * floats past their end, never selected); otherwise gathers. */
+    int ca = _mm256_cvtsi256_si32(ic), cz = _mm256_extract_epi32(ic, 7), cb = ca < cz ? ca : cz;
+    __m256 ga, gb;
+    if (ca - cz <= 14 && cz - ca <= 14) {
+      const float *w = img + (size_t)k * ls + cb;
+      __m256i rel = _mm256_sub_epi32(ic, _mm256_set1_epi32(cb)), rel1 = _mm256_add_epi32(rel, ione);
+      __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+      __m256 up_a = _mm256_castsi256_ps(_mm256_cmpgt_epi32(rel, _mm256_set1_epi32(7)));
+      __m256 up_b = _mm256_castsi256_ps(_mm256_cmpgt_epi32(rel1, _mm256_set1_epi32(7)));
+      ga = _mm256_blendv_ps(_mm256_permutevar8x32_ps(w0, rel), _mm256_permutevar8x32_ps(w1, rel), up_a);
+      gb = _mm256_blendv_ps(_mm256_permutevar8x32_ps(w0, rel1), _mm256_permutevar8x32_ps(w1, rel1), up_b);
+    } else {
+      __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(k * ls), _mm256_mullo_epi32(ic, ves));
+      ga = _mm256_i32gather_ps(img, idx, 4);
+      gb = _mm256_i32gather_ps(img + es, idx, 4);
+    }
+    __m256 inner = _mm256_add_ps(ga, _mm256_mul_ps(f, _mm256_sub_ps(gb, ga)));
+    __m256 lo_end = _mm256_mul_ps(f, ga), hi_end = _mm256_mul_ps(_mm256_sub_ps(one, f), gb);
+    __m256i is_in = _mm256_and_si256(_mm256_cmpgt_epi32(i0, mone), _mm256_cmpgt_epi32(mlast, i0));
+    __m256i is_lo = _mm256_cmpeq_epi32(i0, mone), is_hi = _mm256_cmpeq_epi32(i0, mlast);
+    __m256 t = _mm256_and_ps(_mm256_castsi256_ps(is_lo), lo_end);
+    t = _mm256_blendv_ps(t, hi_end, _mm256_castsi256_ps(is_hi));
+    t = _mm256_blendv_ps(t, inner, _mm256_castsi256_ps(is_in));
+    acc = _mm256_add_ps(acc, _mm256_and_ps(t, _mm256_castsi256_ps(valid)));
+  }
+  float a[8];
+  _mm256_storeu_ps(a, acc);
+  for (int l = 0; l < 8; l++) out[l] = (float)((double)a[l] * px / rs[l].px_over_e);
+}
+#endif
 
 typedef struct {
   const ms_ct_system *s;
   float *sino;
   const float *mu;
+  const float *mu_t; /* the transpose [W][H] (AVX2 path), or NULL */
 } proj_job;
 
 static void project_views(void *ctx, size_t k0, size_t k1) {
@@ -323,7 +421,21 @@ static void project_views(void *ctx, size_t k0, size_t k1) {
     float *row = j->sino + k * (size_t)D;
     if (c->geometry == MS_CT_PARALLEL) {
       double th = M_PI * (double)k / c->views, ct = cos(th), st = sin(th);
-      for (int b = 0; b < D; b++) {
+      int b = 0;
+#if defined(__x86_64__) || defined(__i386__)
+      if (j->mu_t) {
+        /* all rays of a parallel view share the major axis */
+        for (; b + 8 <= D; b += 8) {
+          ray rs[8];
+          for (int l = 0; l < 8; l++) {
+            double sp = (b + l - (D - 1) / 2.0) * c->detector_mm;
+            rs[l] = ray_setup(c->width, c->height, c->pixel_mm, sp * ct, sp * st, -st, ct);
+          }
+          march8_avx2(row + b, j->mu, j->mu_t, c->width, c->height, c->pixel_mm, rs);
+        }
+      }
+#endif
+      for (; b < D; b++) {
         double sp = (b - (D - 1) / 2.0) * c->detector_mm;
         row[b] = joseph(j->mu, c->width, c->height, c->pixel_mm, sp * ct, sp * st, -st, ct);
       }
@@ -340,8 +452,64 @@ static void project_views(void *ctx, size_t k0, size_t k1) {
 }
 
 void ms_ct_project(const ms_ct_system *s, float *sino, const float *mu) {
-  proj_job j = {s, sino, mu};
+  int W = s->c.width, H = s->c.height;
+  size_t n = (size_t)W * H;
+  /* The AVX2 path reads copies with 16 spare floats (its loads run up to
+   * 15 entries past a line's end) and the transpose; without memory for
+   * them the generic path runs (same bits). */
+  float *pad = s->avx2 && s->c.geometry == MS_CT_PARALLEL ? ms__calloc(2 * n + 16, sizeof(float)) : NULL;
+  if (pad) {
+    memcpy(pad, mu, n * sizeof(float));
+    for (int y = 0; y < H; y++)
+      for (int x = 0; x < W; x++) pad[n + (size_t)x * H + y] = mu[(size_t)y * W + x];
+  }
+  proj_job j = {s, sino, pad ? pad : mu, pad ? pad + n : NULL};
   ms__parallel_range((size_t)s->c.views, 4, project_views, &j);
+  free(pad);
+}
+
+/* ---- beam hardening ----------------------------------------------------- */
+
+/* A coarse 4-bin spectrum and the linear attenuation (1/mm) of water (1.0
+ * g/cm^3) and ICRU cortical bone (1.92 g/cm^3) at its energies: NIST XCOM
+ * mass attenuation coefficients, water 0.2269, 0.2059, 0.1837, 0.1707 and
+ * cortical bone 0.4242, 0.3148, 0.2229, 0.1855 cm^2/g at 50, 60, 80 and 100
+ * keV. The weights (0.25, 0.30, 0.30, 0.15) are illustrative, not a
+ * measured tube spectrum. */
+enum { BH_BINS = 4 };
+static const double k_bh_w[BH_BINS] = {0.25, 0.30, 0.30, 0.15};
+static const double k_bh_water[BH_BINS] = {0.02269, 0.02059, 0.01837, 0.01707};
+static const double k_bh_bone[BH_BINS] = {0.4242 * 0.192, 0.3148 * 0.192, 0.2229 * 0.192, 0.1855 * 0.192};
+/* HU of full-density cortical bone at 70 keV (mass attenuation 0.265
+ * cm^2/g, log-interpolated between 60 and 80 keV). */
+#define BH_BONE_HU 1640.0
+
+/* -ln of the polychromatic transmission through lw mm of water and lb mm
+ * of bone. */
+static double bh_poly(double lw, double lb) {
+  double t = 0;
+  for (int e = 0; e < BH_BINS; e++) t += k_bh_w[e] * exp(-(k_bh_water[e] * lw + k_bh_bone[e] * lb));
+  return -log(t);
+}
+
+/* Water precorrection, as scanners calibrate on water: the water length L
+ * whose polychromatic log-attenuation is p (Newton from p / mean mu), then
+ * mu_water(70 keV) x L. Water then reconstructs without cupping; bone keeps
+ * its beam hardening (dark streaks between dense bones). */
+static void bh_water_precorrect(float *p, size_t n, double mu_water) {
+  for (size_t r = 0; r < n; r++) {
+    double target = p[r], L = target / 0.0199;
+    for (int it = 0; it < 8; it++) {
+      double num = 0, den = 0;
+      for (int e = 0; e < BH_BINS; e++) {
+        double x = k_bh_w[e] * exp(-k_bh_water[e] * L);
+        num += x * k_bh_water[e];
+        den += x;
+      }
+      L -= (-log(den) - target) / (num / den);
+    }
+    p[r] = (float)(mu_water * L);
+  }
 }
 
 /* ---- noise ------------------------------------------------------------ */
@@ -488,10 +656,61 @@ typedef struct {
   const float *q; /* [nq][kp][D] */
   float *mu[2];
   int nq;
+  int avx2; /* run the AVX2 clone (same bits) */
 } bp_job;
 
-static void backproject_rows(void *ctx, size_t r0, size_t r1) {
-  const bp_job *j = ctx;
+/* One view's contribution to columns [i0, i1) of one image row: linear
+ * interpolation of the filtered projection q at bin b0 + i db (the clamp
+ * keeps rounding at the ends in bounds). */
+static inline __attribute__((always_inline)) void bp_span(float *dst, const float *q, float b0, float db, int i0,
+                                                          int i1, int D) {
+  for (int i = i0; i < i1; i++) {
+    float b = b0 + (float)i * db;
+    int k0 = (int)b;
+    k0 = k0 < 0 ? 0 : (k0 > D - 2 ? D - 2 : k0);
+    float f = b - (float)k0;
+    f = f < 0 ? 0 : f;
+    dst[i] += q[k0] + f * (q[k0 + 1] - q[k0]);
+  }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/* bp_span, 8 columns at a time: every lane does the scalar operations in
+ * the same order (products and sums rounded separately, no FMA; the
+ * truncating conversion is C's cast), so the bits are the same. */
+__attribute__((target("avx2"))) static void bp_span_avx2(float *dst, const float *q, float b0, float db, int i0,
+                                                         int i1, int D) {
+  const __m256 vb0 = _mm256_set1_ps(b0), vdb = _mm256_set1_ps(db), zero = _mm256_setzero_ps();
+  const __m256i lo = _mm256_setzero_si256(), hi = _mm256_set1_epi32(D - 2);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  int i = i0;
+  for (; i + 8 <= i1; i += 8) {
+    __m256 fi = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32(i), lane));
+    __m256 b = _mm256_add_ps(vb0, _mm256_mul_ps(fi, vdb));
+    __m256i k0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvttps_epi32(b), lo), hi);
+    __m256 f = _mm256_max_ps(_mm256_sub_ps(b, _mm256_cvtepi32_ps(k0)), zero);
+    /* k0 is monotonic over the lanes; when the eight bins lie within
+     * eight entries (|db| <= 1: pixels no larger than bins), two loads and
+     * two permutes fetch them (q has 8 readable floats past each row's end,
+     * never selected); otherwise gathers. */
+    int ka = _mm256_cvtsi256_si32(k0), kz = _mm256_extract_epi32(k0, 7), kb = ka < kz ? ka : kz;
+    __m256 qa, qb;
+    if (ka - kz <= 7 && kz - ka <= 7) {
+      __m256i rel = _mm256_sub_epi32(k0, _mm256_set1_epi32(kb));
+      qa = _mm256_permutevar8x32_ps(_mm256_loadu_ps(q + kb), rel);
+      qb = _mm256_permutevar8x32_ps(_mm256_loadu_ps(q + kb + 1), rel);
+    } else {
+      qa = _mm256_i32gather_ps(q, k0, 4);
+      qb = _mm256_i32gather_ps(q + 1, k0, 4);
+    }
+    __m256 v = _mm256_add_ps(qa, _mm256_mul_ps(f, _mm256_sub_ps(qb, qa)));
+    _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), v));
+  }
+  bp_span(dst, q, b0, db, i, i1, D);
+}
+#endif
+
+static void backproject_rows_body(const bp_job *j, size_t r0, size_t r1) {
   const ms_ct_system *s = j->s;
   const ms_ct_params *c = &s->c;
   int W = c->width, D = c->detectors;
@@ -499,30 +718,35 @@ static void backproject_rows(void *ctx, size_t r0, size_t r1) {
   double inv = c->pixel_mm / c->detector_mm;
   size_t qs = (size_t)s->kp * D;
   for (size_t r = r0; r < r1; r++) {
-    float *dst = j->mu[0] + r * (size_t)W, *dst2 = j->mu[j->nq - 1] + r * (size_t)W;
-    for (int i = 0; i < W; i++) dst[i] = dst2[i] = 0;
+    for (int n = 0; n < j->nq; n++) {
+      float *dst = j->mu[n] + r * (size_t)W;
+      for (int i = 0; i < W; i++) dst[i] = 0;
+    }
     double y = ((double)r - cy) * inv;
     for (int k = 0; k < s->kp; k++) {
-      const float *q = j->q + (size_t)k * D, *q2 = q + (j->nq - 1) * qs;
       float ct = s->cos_t[k], st = s->sin_t[k];
       /* Bin position of column i: b(i) = b0 + i db; only columns with b in
        * [0, D - 1) take part (step_range on b + 1 - 1 keeps b > -1 and
-       * < D - 1; the clamp below keeps rounding at the ends in bounds). */
+       * < D - 1). */
       float b0 = (float)(-cx * inv * ct + y * st + cd), db = (float)(inv * ct);
       int i0r, i1r;
       step_range((double)b0, (double)db, W, D - 1, &i0r, &i1r);
-      for (int i = i0r; i < i1r; i++) {
-        float b = b0 + (float)i * db;
-        int k0 = (int)b;
-        k0 = k0 < 0 ? 0 : (k0 > D - 2 ? D - 2 : k0);
-        float f = b - (float)k0;
-        f = f < 0 ? 0 : f;
-        dst[i] += q[k0] + f * (q[k0 + 1] - q[k0]);
-        if (j->nq == 2) dst2[i] += q2[k0] + f * (q2[k0 + 1] - q2[k0]);
+      for (int n = 0; n < j->nq; n++) {
+        float *dst = j->mu[n] + r * (size_t)W;
+        const float *q = j->q + n * qs + (size_t)k * D;
+#if defined(__x86_64__) || defined(__i386__)
+        if (j->avx2) {
+          bp_span_avx2(dst, q, b0, db, i0r, i1r, D);
+          continue;
+        }
+#endif
+        bp_span(dst, q, b0, db, i0r, i1r, D);
       }
     }
   }
 }
+
+static void backproject_rows(void *ctx, size_t r0, size_t r1) { backproject_rows_body(ctx, r0, r1); }
 
 static ms_status fbp_n(const ms_ct_system *s, float *const *mu, const float *const *sino, int nq, ms_diag *d) {
   size_t T = ms__parallel_threads();
@@ -530,7 +754,9 @@ static ms_status fbp_n(const ms_ct_system *s, float *const *mu, const float *con
   int L = s->L, D = s->c.detectors;
   size_t nf = (size_t)L / 2 + 1;
   filt_job j = {s, NULL, NULL, {sino[0], sino[nq - 1]}, nq, NULL, NULL, 0};
-  j.q = ms__malloc((size_t)nq * s->kp * (size_t)D * sizeof(float));
+  /* 8 spare floats at the end: the AVX2 back-projection loads up to 8
+   * entries past a row's last bin (and never uses them) */
+  j.q = ms__calloc((size_t)nq * s->kp * (size_t)D + 8, sizeof(float));
   j.fin = ms__fft_alloc(T * (size_t)L * sizeof(float));
   j.fout = ms__fft_alloc(T * ((nf + 7) & ~(size_t)7) * sizeof(fftwf_complex));
   if (!j.q || !j.fin || !j.fout) {
@@ -542,7 +768,7 @@ static ms_status fbp_n(const ms_ct_system *s, float *const *mu, const float *con
   j.n_tasks = T * MS__TASKS_PER_THREAD;
   if (j.n_tasks > (size_t)s->kp) j.n_tasks = (size_t)s->kp;
   ms__parallel(j.n_tasks, T, filter_task, &j);
-  bp_job b = {s, j.q, {mu[0], mu[nq - 1]}, nq};
+  bp_job b = {s, j.q, {mu[0], mu[nq - 1]}, nq, s->avx2};
   ms__parallel_range((size_t)s->c.height, 4, backproject_rows, &b);
   free(j.q);
   free(j.fin);
@@ -556,20 +782,51 @@ ms_status ms_ct_fbp(const ms_ct_system *s, float *mu, const float *sino, ms_diag
 
 ms_status ms_ct_acquire(const ms_ct_system *s, float *sino, float *low_hu, float *full_hu, const float *truth_hu,
                         uint64_t seed, uint64_t index, ms_diag *d) {
+  return ms_ct_acquire_at(s, sino, low_hu, full_hu, truth_hu, s->c.dose_mas, s->c.full_dose_mas, seed, index, d);
+}
+
+ms_status ms_ct_acquire_at(const ms_ct_system *s, float *sino, float *low_hu, float *full_hu, const float *truth_hu,
+                           double dose_mas, double full_dose_mas, uint64_t seed, uint64_t index, ms_diag *d) {
   const ms_ct_params *c = &s->c;
   size_t npix = (size_t)c->width * c->height, ns = ms_ct_sinogram_len(s);
+  ms_ct_params chk = *c;
+  chk.dose_mas = dose_mas;
+  chk.full_dose_mas = full_dose_mas;
+  ms_status st = ms_ct_params_check(&chk, d);
+  if (st != MS_OK) return st;
   float *mu = ms__malloc(npix * sizeof(float));
   float *clean = ms__malloc(ns * sizeof(float));
   float *noisy = ms__malloc(ns * sizeof(float));
-  ms_status st = MS_OK;
   if (!mu || !clean || !noisy) {
     st = ms__diag_nomem(d, NULL, "ct", "one image's sinograms");
     goto done;
   }
-  ms_ct_hu_to_mu(c, mu, truth_hu, npix);
-  ms_ct_project(s, clean, mu);
-  ms_ct_noise(s, noisy, clean, c->photons_per_mas * c->full_dose_mas, seed, ms_rng_stream("ct/counts/full"), index);
-  ms_ct_noise(s, clean, clean, c->photons_per_mas * c->dose_mas, seed, ms_rng_stream("ct/counts/low"), index);
+  if (c->beam_hardening) {
+    /* Two materials: water density (air-water below 0 HU) and a bone
+     * volume fraction (water-bone above), which reproduce mu at 70 keV;
+     * their path lengths, then the polychromatic log-attenuation. */
+    for (size_t i = 0; i < npix; i++) {
+      double h = truth_hu[i], fb = h > 0 ? fmin(h / BH_BONE_HU, 1) : 0;
+      mu[i] = (float)(h > 0 ? 1 - fb : fmax(1 + h / 1000, 0));
+      full_hu[i] = (float)fb;
+    }
+    ms_ct_project(s, clean, mu);
+    ms_ct_project(s, noisy, full_hu);
+    for (size_t r = 0; r < ns; r++) clean[r] = (float)bh_poly(clean[r], noisy[r]);
+  } else {
+    ms_ct_hu_to_mu(c, mu, truth_hu, npix);
+    ms_ct_project(s, clean, mu);
+  }
+  ms_ct_noise(s, noisy, clean, c->photons_per_mas * full_dose_mas, seed, ms_rng_stream("ct/counts/full"), index);
+  ms_ct_noise(s, clean, clean, c->photons_per_mas * dose_mas, seed, ms_rng_stream("ct/counts/low"), index);
+  if (c->beam_hardening) {
+    /* the stored sinogram is what was measured; the reconstructions use
+     * the water-precorrected data */
+    if (sino) memcpy(sino, clean, ns * sizeof(float));
+    sino = NULL;
+    bh_water_precorrect(clean, ns, c->mu_water);
+    bh_water_precorrect(noisy, ns, c->mu_water);
+  }
   /* noisy: full dose, clean (overwritten): low dose; mu and full_hu as the
    * two reconstructions in 1/mm, then HU. */
   float *rec[2] = {mu, full_hu};

@@ -49,6 +49,7 @@ ms_status ms__lesions_place(ms__scene *sc, const ms_phantom_params *p, int n_les
                             uint64_t seed, uint64_t index, ms_phantom_lesion *table,
                             ms_diag *d) {
   sc->n_lesions = 0;
+  sc->n_cores = 0;
   if (n_lesions <= 0) return MS_OK;
   const ms_lesion_params *lp = &p->lesions;
   int organ = lp->organ ? lp->organ : ms__lesion_default_organ(p->kind);
@@ -139,6 +140,24 @@ ms_status ms__lesions_place(ms__scene *sc, const ms_phantom_params *p, int n_les
     for (int a = 0; a < 3; a++) row->center_mm[a] = les->c[a];
     row->diameter_mm = diam;
     row->contrast = contrast;
+    /* Nodule type (lanes L + 12 .. L + 14): a ground-glass value of
+     * -750..-500 HU, mapped to a weight of the solid value between the lung
+     * (-850 HU) and solid tissue (40 HU) so that it carries over to MR; a
+     * part-solid nodule's solid core has 0.3..0.6 of its radius. */
+    int type = lp->nodule;
+    if (type == MS_NODULE_MIXED) {
+      type = (int)(3 * ms_rng_uniform(key, index, L + 12));
+      if (type > MS_NODULE_GROUND_GLASS) type = MS_NODULE_GROUND_GLASS;
+    }
+    sc->ggo_weight[k] = 0;
+    sc->core_r[k] = 0;
+    if (type != MS_NODULE_SOLID) sc->ggo_weight[k] = (-750 + 250 * ms_rng_uniform(key, index, L + 13) + 850) / 890;
+    if (type == MS_NODULE_PART_SOLID) {
+      sc->core_r[k] = r * (0.3 + 0.3 * ms_rng_uniform(key, index, L + 14));
+      sc->n_cores++;
+    }
+    row->nodule = (ms_nodule_kind)type;
+    row->core_diameter_mm = 2 * sc->core_r[k];
     sc->n_lesions = k + 1;
   }
   return MS_OK;

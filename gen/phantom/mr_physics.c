@@ -219,8 +219,9 @@ ms_status ms_mr_fft2c(const ms_mr_system *s, float *x, int inverse, ms_diag *d) 
   return MS_OK;
 }
 
-void ms_mr_mask(const ms_mr_system *s, uint8_t *mask, uint64_t seed, uint64_t index) {
-  int W = s->m.width, nc = s->n_center, rest = s->n_lines - s->n_center;
+/* The mask of image `index` with nc central and n_lines columns in all. */
+static void make_mask(const ms_mr_system *s, int nc, int n_lines, uint8_t *mask, uint64_t seed, uint64_t index) {
+  int W = s->m.width, rest = n_lines - nc;
   int pad = (W - nc + 1) / 2;
   memset(mask, 0, (size_t)W);
   for (int i = pad; i < pad + nc; i++) mask[i] = 1;
@@ -250,13 +251,27 @@ void ms_mr_mask(const ms_mr_system *s, uint8_t *mask, uint64_t seed, uint64_t in
 #undef OUTER
 }
 
+void ms_mr_mask(const ms_mr_system *s, uint8_t *mask, uint64_t seed, uint64_t index) {
+  make_mask(s, s->n_center, s->n_lines, mask, seed, index);
+}
+
 double ms_mr_phantom_noise_sd(const ms_phantom_params *p) {
   return p->noise && p->modality != MS_MODALITY_CT ? p->mr_noise * ms__mr_reference_signal(p->modality) : 0;
 }
 
 ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const float *magnitude, uint64_t seed,
                         uint64_t index, ms_diag *d) {
+  return ms_mr_acquire_at(s, o, magnitude, s->m.acceleration, s->m.center_fraction, seed, index, d);
+}
+
+ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const float *magnitude,
+                           double acceleration, double center_fraction, uint64_t seed, uint64_t index, ms_diag *d) {
   const ms_mr_params *m = &s->m;
+  ms_mr_params chk = *m;
+  chk.acceleration = acceleration;
+  chk.center_fraction = center_fraction;
+  ms_status cst = ms_mr_params_check(&chk, d);
+  if (cst != MS_OK) return cst;
   int W = m->width, H = m->height, C = m->coils;
   size_t n = (size_t)W * H;
   float *img = ms__fft_alloc(n * 2 * sizeof(float));
@@ -282,7 +297,7 @@ ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const floa
       img[2 * p + 1] = (float)(magnitude[p] * sin(ph));
     }
   }
-  ms_mr_mask(s, o->mask, seed, index);
+  make_mask(s, (int)lround(W * center_fraction), (int)lround(W / acceleration), o->mask, seed, index);
   for (size_t p = 0; p < n; p++) o->rss[p] = o->zf[p] = 0;
   int f = m->lowres_factor, lh = H / f, lw = W / f;
   size_t nl = (size_t)lh * lw;

@@ -38,6 +38,16 @@ ms_modality ms_modality_from_name(const char *name) {
   return MS_MODALITY_COUNT;
 }
 
+static const char *const k_nodule[] = {"solid", "part-solid", "ground-glass", "mixed"};
+const char *ms_nodule_kind_name(ms_nodule_kind k) {
+  return (unsigned)k < MS_NODULE_KIND_COUNT ? k_nodule[k] : "unknown";
+}
+ms_nodule_kind ms_nodule_kind_from_name(const char *name) {
+  for (int i = 0; name && i < MS_NODULE_KIND_COUNT; i++)
+    if (!strcmp(name, k_nodule[i])) return (ms_nodule_kind)i;
+  return MS_NODULE_KIND_COUNT;
+}
+
 const char *ms_label_name(int label) {
   if (label >= 0 && label < MS_LABEL_COUNT) return k_label_names[label];
   if (label >= MS_LABEL_LESION_FIRST && label < MS_LABEL_LESION_FIRST + MS_PHANTOM_MAX_LESIONS)
@@ -170,6 +180,12 @@ ms_status ms_phantom_params_check(const ms_phantom_params *p, ms_diag *d) {
   if (!(l->diameter_min_mm > 0 && l->diameter_max_mm >= l->diameter_min_mm && l->diameter_max_mm < 1000))
     RANGE("lesions.diameter_mm", "lesion diameter %g..%g mm must satisfy 0 < min <= max < 1000",
           l->diameter_min_mm, l->diameter_max_mm);
+  if ((unsigned)l->nodule >= MS_NODULE_KIND_COUNT)
+    BAD("lesions.nodule", "unknown nodule type (solid, part-solid, ground-glass or mixed)");
+  else if (l->nodule != MS_NODULE_SOLID &&
+           (l->organ ? l->organ : ms__lesion_default_organ(p->kind)) != MS_LABEL_LUNG)
+    BAD("lesions.nodule", "%s nodules lie in the lung (chest phantom, lesion organ lung)",
+        ms_nodule_kind_name(l->nodule));
   if (!(l->irregularity >= 0 && l->irregularity <= 0.5))
     RANGE("lesions.irregularity", "irregularity %g is outside [0, 0.5]", l->irregularity);
   if (!(isfinite(l->contrast_min) && isfinite(l->contrast_max) && l->contrast_min <= l->contrast_max &&

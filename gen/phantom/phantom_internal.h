@@ -36,7 +36,15 @@ typedef struct {
   int n_lesions;
   ms__shape lesions[MS_PHANTOM_MAX_LESIONS];
   int lesion_mask_organs; /* bitmask of organ labels (< 32) that hold lesions */
+  /* Subsolid nodules: weight of the solid value in the ground-glass value
+   * (0 for solid lesions) and the solid core's radius (mm, 0 = none). */
+  double ggo_weight[MS_PHANTOM_MAX_LESIONS];
+  double core_r[MS_PHANTOM_MAX_LESIONS];
+  int n_cores; /* lesions with a core (0: every lesion pixel is its label's value) */
 } ms__scene;
+
+/* tissue_value slot of the solid core of lesion k (labels there are unused). */
+#define MS__CORE_SLOT(k) (MS_LABEL_LESION_FIRST + MS_PHANTOM_MAX_LESIONS + (k))
 
 /* Fills shape geometry and its bounding box. a = semi-axes (mm), theta in
  * radians, def_amp = total deformation amplitude split over the harmonics

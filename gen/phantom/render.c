@@ -145,6 +145,19 @@ done:
   return st;
 }
 
+/* Value of a point labelled lab: its label's value, or inside the solid
+ * core of a part-solid nodule the core's. */
+static inline float point_value(const ms__scene *sc, const float *val, int lab, double x, double y, double z) {
+  if (sc->n_cores && lab >= MS_LABEL_LESION_FIRST) {
+    int k = lab - MS_LABEL_LESION_FIRST;
+    double r = sc->core_r[k];
+    const double *c = sc->lesions[k].c;
+    double dx = x - c[0], dy = y - c[1], dz = z - c[2];
+    if (r > 0 && dx * dx + dy * dy + dz * dz <= r * r) return val[MS__CORE_SLOT(k)];
+  }
+  return val[lab];
+}
+
 static void render(ms_phantom_image *img, const ms_phantom_params *p, const ms__scene *sc,
                    const warp *w) {
   const int W = img->width, H = img->height, D = img->depth, S = p->supersample;
@@ -182,7 +195,7 @@ static void render(ms_phantom_image *img, const ms_phantom_params *p, const ms__
         int lab = ms__scene_label_list(sc, idx, n_idx, lidx, n_lidx, sx, sy, z);
         img->mask[row + (size_t)j] = (uint8_t)lab;
         if (S == 1) {
-          img->image[row + (size_t)j] = val[lab];
+          img->image[row + (size_t)j] = point_value(sc, val, lab, sx, sy, z);
           continue;
         }
         double acc = 0;
@@ -191,7 +204,7 @@ static void render(ms_phantom_image *img, const ms_phantom_params *p, const ms__
           for (int b = 0; b < S; b++) {
             double ox = ((b + 0.5) / S - 0.5) * sp[0];
             warp_apply(w, pix, x + ox, y + oy, &sx, &sy);
-            acc += val[ms__scene_label_list(sc, idx, n_idx, lidx, n_lidx, sx, sy, z)];
+            acc += point_value(sc, val, ms__scene_label_list(sc, idx, n_idx, lidx, n_lidx, sx, sy, z), sx, sy, z);
           }
         }
         img->image[row + (size_t)j] = (float)(acc / (S * S));
@@ -324,6 +337,13 @@ ms_status ms_phantom_generate(ms_phantom_image *img, const ms_phantom_params *p,
   for (int k = 0; k < nl; k++) {
     ms_phantom_lesion *r = &img->lesions[k];
     r->value = ms__lesion_value(p->modality, r->organ, img->tissue_value[r->organ], r->contrast);
+    if (sc->ggo_weight[k] > 0) {
+      /* subsolid: the solid value goes to the core, the lesion's own value
+       * lies between the lung and it */
+      double solid = r->value, organ = img->tissue_value[r->organ];
+      img->tissue_value[MS__CORE_SLOT(k)] = (float)solid;
+      r->value = organ + sc->ggo_weight[k] * (solid - organ);
+    }
     img->tissue_value[r->label] = (float)r->value;
   }
   /* Augmentation draws: stream "phantom/augment", lanes 0..3 global, 1000+ grid. */

@@ -33,6 +33,7 @@
 #include "medsynth/rng.h"
 #include "medsynth/sample.h"
 #include "records/images.h"
+#include "records/images_acq.h"
 #include "records/plan.h"
 
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -209,9 +210,8 @@ static const char *img_name_at(void *ctx, size_t i) {
 }
 
 /* A parameter: a number, an expression string, or (lesions only) [min, max]. */
-static void parse_param(L *l, const ms__table *t, ms__img_param *p, const cJSON *obj,
-                        const char *iptr, ms__img_param_id id) {
-  const char *key = k_param_keys[id];
+static void parse_param_key(L *l, const ms__table *t, ms__img_param *p, const cJSON *obj,
+                            const char *iptr, const char *key) {
   char ptr[512];
   ms__jsonptr_key(ptr, sizeof ptr, iptr, key);
   p->ptr = ldup(l, ptr, "an image parameter");
@@ -285,6 +285,18 @@ static void parse_param(L *l, const ms__table *t, ms__img_param *p, const cJSON 
   p->x = e;
 }
 
+static void parse_param(L *l, const ms__table *t, ms__img_param *p, const cJSON *obj,
+                        const char *iptr, ms__img_param_id id) {
+  parse_param_key(l, t, p, obj, iptr, k_param_keys[id]);
+}
+
+size_t ms__img_param_parse(ms_spec *s, ms_diag *d, const ms__table *t, ms__img_param *p, const cJSON *obj,
+                           const char *objptr, const char *key) {
+  L l = {.s = s, .d = d};
+  parse_param_key(&l, t, p, obj, objptr, key);
+  return l.errs;
+}
+
 /* ---- one image field ---------------------------------------------------------------- */
 
 static const char *const k_phantom_keys[] = {
@@ -293,7 +305,7 @@ static const char *const k_phantom_keys[] = {
     "slice_z_mm",    "supersample",     "noise",          "dose",      "lesions",
     "lesion_organ",  "lesion_size_mm",  "lesion_contrast", "lesion_irregularity",
     "body_scale",    "ventricle_scale", "age",            "fat_mm",    "augment",
-    "window",        "mask",            "lesion_table",   NULL};
+    "window",        "mask",            "lesion_table",   "acquisition", "nodule_type", NULL};
 static const char *const k_model_keys[] = {"name",  "description", "model", "class", "sampler",
                                            "steps", "guidance",    "eta",   NULL};
 static const char *const k_augment_keys[] = {"rotate_deg",      "scale",          "elastic_mm",
@@ -321,6 +333,7 @@ static const char *spec_key_of(const char *where) {
              {"lesions.diameter_mm", "lesion_size_mm"},
              {"lesions.irregularity", "lesion_irregularity"},
              {"lesions.contrast", "lesion_contrast"},
+             {"lesions.nodule", "nodule_type"},
              {"augment.rotate_deg", "augment/rotate_deg"},
              {"augment.scale", "augment/scale"},
              {"augment.elastic_mm", "augment/elastic_mm"},
@@ -563,6 +576,15 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
     q->lesions.contrast_max = r2[1];
   }
   if (get_num(l, ij, iptr, "lesion_irregularity", 0, 0.5, 0, &v) == 1) q->lesions.irregularity = v;
+  const cJSON *nj = member(ij, "nodule_type");
+  if (nj) {
+    ms__jsonptr_key(p, sizeof p, iptr, "nodule_type");
+    q->lesions.nodule = cJSON_IsString(nj) ? ms_nodule_kind_from_name(nj->valuestring) : MS_NODULE_KIND_COUNT;
+    if (q->lesions.nodule == MS_NODULE_KIND_COUNT) {
+      err_at(l, p, 0, "must be \"solid\", \"part-solid\", \"ground-glass\" or \"mixed\"");
+      q->lesions.nodule = MS_NODULE_SOLID;
+    }
+  }
   const cJSON *aj = member(ij, "augment");
   if (aj) {
     char ap[512];
@@ -615,6 +637,11 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
     err_at(l, p, 1, "\"ventricle_scale\" applies to head phantoms only");
   }
   if (f->p[MS__IMG_DOSE].set && !f->p[MS__IMG_DOSE].x) q->dose = f->p[MS__IMG_DOSE].value;
+  const cJSON *acj = member(ij, "acquisition");
+  if (acj) {
+    ms__jsonptr_key(p, sizeof p, iptr, "acquisition");
+    l->errs += ms__img_acq_parse(l->s, l->d, t, f, acj, p);
+  }
   /* window */
   const cJSON *wj = member(ij, "window");
   f->window = ms_phantom_default_window(q);
@@ -700,6 +727,7 @@ static void field_free(ms__image_field *f) {
   free(f->model_ref);
   ms_model_free(f->model);
   free(f->sampler);
+  ms__img_acq_free(f->acq);
 }
 
 void ms__images_free(ms__images *im) {
@@ -807,6 +835,7 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
       }
     }
   }
+  if (!l.nomem) l.errs += ms__img_acq_check_names(s, d, im);
   if (s->images) ms__images_free(s->images);
   s->images = im;
   return l.errs;

@@ -6,6 +6,8 @@
  * render of the truth is included; writing is not (the command's HDF5
  * writer is measured by bench_phantom). Also the time of each CT stage on
  * one slice, and the peak RSS after N and 4N rows (flat: one batch held).
+ * "CT one dose" is the goal's workload: render, projection, noise at one
+ * dose and one FBP per slice (ms_ct_project, ms_ct_noise, ms_ct_fbp).
  *
  * Usage: bench_physics [N=64] */
 #include <stdatomic.h>
@@ -47,6 +49,7 @@ typedef struct {
   float *a, *b, *c;
   uint8_t *m;
   atomic_int fails;
+  int one_dose;
 } job;
 
 static void one(void *ctx, size_t i, size_t worker) {
@@ -54,7 +57,15 @@ static void one(void *ctx, size_t i, size_t worker) {
   ms_phantom_image *img = &j->slots[worker];
   uint64_t idx = j->first + i;
   int bad = ms_phantom_generate(img, j->p, NULL, 1, idx, NULL) != MS_OK;
-  if (!bad && j->ct) {
+  if (!bad && j->ct && j->one_dose) {
+    const ms_ct_params *c = ms_ct_system_params(j->ct);
+    size_t n = (size_t)c->width * c->height;
+    float *sino = j->c + i * j->nout, *mu = j->a + i * j->npix;
+    ms_ct_hu_to_mu(c, mu, img->image, n);
+    ms_ct_project(j->ct, sino, mu);
+    ms_ct_noise(j->ct, sino, sino, c->photons_per_mas * c->dose_mas, 1, ms_rng_stream("ct/counts/low"), idx);
+    bad = ms_ct_fbp(j->ct, j->b + i * j->npix, sino, NULL) != MS_OK;
+  } else if (!bad && j->ct) {
     bad = ms_ct_acquire(j->ct, j->c + i * j->nout, j->a + i * j->npix, j->b + i * j->npix, img->image, 1, idx, NULL) !=
           MS_OK;
   } else if (!bad) {
@@ -65,7 +76,7 @@ static void one(void *ctx, size_t i, size_t worker) {
 }
 
 static double run(const ms_phantom_params *p, const ms_ct_system *ct, const ms_mr_system *mr, size_t nout, uint64_t n,
-                  int T) {
+                  int T, int one_dose) {
   size_t npix = (size_t)p->width * p->height, batch = (size_t)T * 4;
   ms_phantom_image *slots = calloc((size_t)T, sizeof *slots);
   for (int t = 0; t < T; t++)
@@ -76,7 +87,7 @@ static double run(const ms_phantom_params *p, const ms_ct_system *ct, const ms_m
   int fails = 0;
   for (uint64_t first = 0; first < n; first += batch) {
     size_t nb = n - first < batch ? (size_t)(n - first) : batch;
-    job j = {slots, p, ct, mr, first, npix, nout, a, b, c, m, 0};
+    job j = {slots, p, ct, mr, first, npix, nout, a, b, c, m, 0, one_dose};
     ms_parallel_for(nb, T, one, &j);
     fails += atomic_load(&j.fails);
   }
@@ -140,11 +151,14 @@ int main(int argc, char **argv) {
   printf("CT stages, 256^2, 360 views x %d bins, CPU time (best of 5): project %.1f ms, noise %.1f ms, FBP %.1f ms\n",
          ms_ct_system_params(cs)->detectors, tp * 1e3, tn * 1e3, tf * 1e3);
   for (int T = 1; T <= 2; T++) {
-    double ct = run(&pc, cs, NULL, ns, n, T), ct_cpu = g_cpu_per_row;
+    double one = run(&pc, cs, NULL, ns, n, T, 1), one_cpu = g_cpu_per_row;
+    double ct = run(&pc, cs, NULL, ns, n, T, 0), ct_cpu = g_cpu_per_row;
     double rss1 = peak_mib();
-    double ct4 = run(&pc, cs, NULL, ns, 4 * n, T);
+    double ct4 = run(&pc, cs, NULL, ns, 4 * n, T, 0);
     double rss4 = peak_mib();
-    double mrr = run(&pm, NULL, mr, nk, n, T), mr_cpu = g_cpu_per_row;
+    double mrr = run(&pm, NULL, mr, nk, n, T, 0), mr_cpu = g_cpu_per_row;
+    printf("threads %d: CT one dose (render + projection + noise + FBP) %.1f slices/s (N %llu; %.1f CPU ms per slice)\n",
+           T, one, (unsigned long long)n, one_cpu * 1e3);
     printf("threads %d: CT %.1f slices/s (N %llu; %.1f CPU ms per slice), %.1f (N %llu), peak RSS %.1f / %.1f MiB; "
            "MR 8 coils %.1f slices/s (N %llu; %.1f CPU ms per slice), peak RSS %.1f MiB\n",
            T, ct, (unsigned long long)n, ct_cpu * 1e3, ct4, (unsigned long long)(4 * n), rss1, rss4, mrr,

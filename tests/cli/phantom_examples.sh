@@ -16,7 +16,20 @@ cd "$tmp"
 "$ms" phantom --kind head --modality t2 --size 128 --depth 128 -n 2 --seed 7 --lesions 2 --lesion-size 8:15 -o head.h5 --nifti head_nii
 "$ms" phantom --kind abdomen --modality t1 -n 8 --lesions 1:2 --rotate 15 --scale 0.9:1.1 --elastic 6 --threads 2 -o abd.h5 --png abd_png
 "$ms" phantom --kind chest --dose 25 --noise-free -n 1 -o clean.h5
+"$ms" phantom --kind chest -n 4 --seed 3 --lesions 2:3 --lesion-size 10:20 --nodule-type mixed --noise-free -o nodules.h5
 # --- end ---
+# "Nodule types": ground-glass values (-750..-500 HU) and solid ones among the nodules, recorded in the invocation
+/usr/bin/python3 - <<'PY'
+import h5py, json
+with h5py.File("nodules.h5") as f:
+    v = f["/tables/chest_lesions"]["value"]
+    assert (v < -490).any() and (v > -200).any(), v
+    assert json.loads(f.attrs["invocation"])["nodule-type"] == "mixed"
+PY
+if "$ms" phantom --kind head -n 1 --lesions 1 --nodule-type ground-glass -o bad.h5 2> bad.err; then
+  echo "FAIL: ground-glass nodules in a head were accepted" >&2; exit 1
+fi
+grep -q "lesions.nodule" bad.err && [ ! -e bad.h5 ] || { cat bad.err; echo "FAIL: nodule refusal" >&2; exit 1; }
 /usr/bin/python3 - <<'PY'
 import h5py
 with h5py.File("chest.h5") as f:

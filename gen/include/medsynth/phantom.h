@@ -109,6 +109,20 @@ typedef struct {
 /* All fields MS_PHANTOM_DRAW / -1. */
 void ms_phantom_subject_init(ms_phantom_subject *s);
 
+/* Lung nodule types (docs/phantoms.md, "Nodule types"): solid (uniform
+ * lesion tissue), part-solid (a ground-glass nodule with a solid core),
+ * ground-glass (non-solid: between lung and solid tissue, -750..-500 HU in
+ * CT), or mixed (each nodule one of the three, equally likely). */
+typedef enum {
+  MS_NODULE_SOLID,
+  MS_NODULE_PART_SOLID,
+  MS_NODULE_GROUND_GLASS,
+  MS_NODULE_MIXED,
+  MS_NODULE_KIND_COUNT
+} ms_nodule_kind;
+const char *ms_nodule_kind_name(ms_nodule_kind k); /* "solid", "part-solid", "ground-glass", "mixed" */
+ms_nodule_kind ms_nodule_kind_from_name(const char *name); /* _COUNT if unknown */
+
 typedef struct {
   int count_min, count_max; /* per image, uniform; default 0..0 */
   int organ;                /* ms_label the lesions lie in; 0 = default for the kind
@@ -118,6 +132,7 @@ typedef struct {
   double contrast_min, contrast_max; /* 1 = the typical lesion tissue of that organ
                                (docs/phantoms.md), 0 = invisible, 2 = twice the
                                difference from the organ; default 0.8..1.2 */
+  ms_nodule_kind nodule;    /* lung lesions only; default solid */
 } ms_lesion_params;
 
 typedef struct {
@@ -181,6 +196,9 @@ typedef struct {
   double centroid[3];     /* pixel coordinates (column, row, plane) */
   int bbox_min[3], bbox_max[3]; /* inclusive pixel bounds (column, row, plane) */
   double size_mm;         /* area in mm^2 (slice) or volume in mm^3 (volume) */
+  ms_nodule_kind nodule;  /* solid, part-solid or ground-glass (value: the
+                             ground-glass part's) */
+  double core_diameter_mm; /* part-solid: diameter of the solid core; else 0 */
 } ms_phantom_lesion;
 
 typedef struct {

@@ -101,6 +101,9 @@ typedef struct {
   double dose_mas;        /* the requested (low) dose; default 25 */
   double full_dose_mas;   /* the full dose; default 100 */
   double electronic_sd;   /* electronic noise sd in photon counts; default 5 */
+  int beam_hardening;     /* 1: polychromatic two-material (water/bone) beam with
+                             water precorrection, streaks near bone
+                             (docs/physics.md); default 0 (monochromatic) */
 } ms_ct_params;
 
 void ms_ct_params_init(ms_ct_params *c, int width, int height, double pixel_mm);
@@ -133,6 +136,14 @@ ms_status ms_ct_fbp(const ms_ct_system *s, float *mu /* [H][W] */, const float *
 ms_status ms_ct_acquire(const ms_ct_system *s, float *sino, float *low_hu /* [H][W] */,
                         float *full_hu /* [H][W] */, const float *truth_hu /* [H][W] */, uint64_t seed,
                         uint64_t index, ms_diag *d);
+
+/* ms_ct_acquire at other doses than the system's (per-row doses): the same
+ * bytes as ms_ct_acquire of a system made with these doses. A dose that
+ * ms_ct_params_check refuses is MS_ERR_INVALID, located "dose" or
+ * "full_dose". */
+ms_status ms_ct_acquire_at(const ms_ct_system *s, float *sino, float *low_hu, float *full_hu,
+                           const float *truth_hu, double dose_mas, double full_dose_mas, uint64_t seed,
+                           uint64_t index, ms_diag *d);
 
 /* A keyed Poisson draw of mean lambda >= 0 (inversion below 10, Hormann's
  * PTRS above), from blocks (index, lane_base + k) of key. Exposed for tests. */
@@ -193,6 +204,13 @@ double ms_mr_phantom_noise_sd(const ms_phantom_params *p);
 /* One row: magnitude truth [H][W] -> the outputs (caller's buffers). */
 ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *out, const float *magnitude,
                         uint64_t seed, uint64_t index, ms_diag *d);
+/* ms_mr_acquire with this row's own undersampling (per-row acceleration
+ * and centre fraction): the same bytes as ms_mr_acquire of a system made
+ * with these values. Values that ms_mr_params_check refuses are
+ * MS_ERR_INVALID, located "acceleration" or "center_fraction". */
+ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *out, const float *magnitude,
+                           double acceleration, double center_fraction, uint64_t seed, uint64_t index,
+                           ms_diag *d);
 
 #ifdef __cplusplus
 }
