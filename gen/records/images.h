@@ -71,6 +71,7 @@ typedef struct {
   int steps;
   double guidance, eta;
   uint64_t stream; /* xxh64("table/field"): images are keyed by (seed, stream, row) */
+  struct ms__brain_field *brain; /* "phantom": "brain" (records/images_brain.h), else NULL */
 } ms__image_field;
 
 typedef struct ms__images {
