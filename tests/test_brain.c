@@ -317,6 +317,86 @@ static void test_brain_tumour_labels_exact(void **state) {
   assert_true(v[2][MS_BRAIN_TUMOUR_NECROSIS] < v[2][MS_BRAIN_CORTICAL_GM]);
 }
 
+/* White-matter lesions replace white matter only, a stroke only grey and
+ * white matter of one hemisphere's territory; both bright on T2w and FLAIR
+ * and dark on T1w relative to white matter; volumes are the mask counts. */
+static void test_brain_wm_lesions_and_stroke_labels_exact(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  ms_brain_params p = noise_free_2mm();
+  ms_brain_image with, without;
+  init(&with, &p);
+  init(&without, &p);
+  p.wm_lesions = 30;
+  p.wm_load_ml = 20;
+  gen(&with, &p, 5, 1);
+  p.wm_lesions = 0;
+  gen(&without, &p, 5, 1);
+  double n = 0;
+  for (size_t v = 0; v < with.n_voxels; v++) {
+    if (with.labels[v] == MS_BRAIN_WM_LESION) {
+      n++;
+      assert_int_equal(without.labels[v], MS_BRAIN_WM);
+    } else {
+      assert_int_equal(with.labels[v], without.labels[v]);
+    }
+  }
+  /* 20 ml designed, clipped to white matter: most of it stays */
+  assert_true(n * 8 > 0.4 * 20000 && n * 8 <= 20000 * 1.2);
+  assert_true(with.volume_mm3[MS_BRAIN_WM_LESION] == n * 8);
+  static const char *const other[3][6] = {
+      {"Occipital", "Calcarine", "Lingual", "Temporal_Mid", "Insula", "Precentral"},  /* not ACA */
+      {"Occipital", "Calcarine", "Cuneus", "Rectus", "Cingulum", "Precuneus"},       /* not MCA */
+      {"Frontal", "Precentral", "Insula", "Temporal_Sup", "Cingulum_Ant", "Caudate"}}; /* not PCA */
+  for (int t = MS_BRAIN_ACA; t <= MS_BRAIN_PCA; t++) {
+    p.stroke = (ms_brain_territory)t;
+    p.stroke_radius_mm = 40;
+    gen(&with, &p, 3, (uint64_t)t);
+    p.stroke = MS_BRAIN_TERRITORY_NONE;
+    gen(&without, &p, 3, (uint64_t)t);
+    assert_true(with.stroke_side == 0 || with.stroke_side == 1);
+    double m = 0;
+    for (size_t v = 0; v < with.n_voxels; v++) {
+      if (with.labels[v] != MS_BRAIN_STROKE) {
+        assert_int_equal(with.labels[v], without.labels[v]);
+        continue;
+      }
+      m++;
+      int b = without.labels[v];
+      assert_true(b == MS_BRAIN_CORTICAL_GM || b == MS_BRAIN_WM || b == MS_BRAIN_DEEP_GM);
+      const char *nm = ms_brain_label_name(g_atlas, MS_BRAIN_LABELS_AAL, with.aal[v]);
+      if (!with.aal[v] || !nm) continue;
+      for (int q = 0; q < 6; q++) assert_true(strncmp(nm, other[t - 1][q], strlen(other[t - 1][q])) != 0);
+      assert_true(nm[strlen(nm) - 1] == (with.stroke_side ? 'R' : 'L'));
+    }
+    assert_true(m > 100);
+    assert_true(with.volume_mm3[MS_BRAIN_STROKE] == m * 8);
+  }
+  ms_brain_image_deinit(&with);
+  ms_brain_image_deinit(&without);
+  /* the documented contrasts */
+  ms_brain_params q = small();
+  q.dims[2] = 1;
+  ms_brain_image img;
+  init(&img, &q);
+  const ms_brain_contrast cs[3] = {MS_BRAIN_T2, MS_BRAIN_FLAIR, MS_BRAIN_T1};
+  for (int c = 0; c < 3; c++) {
+    q.contrast = cs[c];
+    gen(&img, &q, 1, 0);
+    const float *v = img.tissue_value;
+    for (int l = MS_BRAIN_WM_LESION; l <= MS_BRAIN_STROKE; l++) {
+      if (cs[c] == MS_BRAIN_T1) {
+        assert_true(v[l] < v[MS_BRAIN_WM]);
+      } else {
+        assert_true(v[l] > v[MS_BRAIN_WM]);
+        assert_true(v[l] > v[MS_BRAIN_CORTICAL_GM]);
+      }
+    }
+  }
+  ms_brain_image_deinit(&img);
+  assert_true(ms_brain_tissue_hu(MS_BRAIN_STROKE, 0) < ms_brain_tissue_hu(MS_BRAIN_WM, 0));
+}
+
 /* Cortical thinning with age turns cortical GM into CSF and nothing else,
  * by about the documented mean depth. */
 static void test_brain_age_thins_the_cortex(void **state) {
@@ -357,6 +437,8 @@ static void test_brain_bytes_identical_across_threads(void **state) {
   if (!have_atlas()) return;
   ms_brain_params p = small();
   p.tumour = 1;
+  p.wm_lesions = 12;
+  p.stroke = MS_BRAIN_MCA;
   ms_brain_image img;
   init(&img, &p);
   int saved = omp_get_max_threads();
@@ -672,6 +754,7 @@ int main(void) {
       cmocka_unit_test(test_brain_age_enlarges_ventricles),
       cmocka_unit_test(test_brain_age_thins_the_cortex),
       cmocka_unit_test(test_brain_tumour_labels_exact),
+      cmocka_unit_test(test_brain_wm_lesions_and_stroke_labels_exact),
       cmocka_unit_test(test_brain_bytes_identical_across_threads),
       cmocka_unit_test(test_brain_threshold_cannot_segment_grey_matter),
       cmocka_unit_test(test_brain_rejects_bad_params),

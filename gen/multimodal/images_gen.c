@@ -973,7 +973,7 @@ static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c
 /* ---- brain fields (records/images_brain.h) ------------------------------------------------ */
 
 /* Info columns of a brain field after row and key. */
-enum { BI_MODALITY, BI_AGE, BI_HEAD, BI_JAC, BI_LOBE, BI_TDIAM, BI_VOL0 };
+enum { BI_MODALITY, BI_AGE, BI_HEAD, BI_JAC, BI_LOBE, BI_TDIAM, BI_WML, BI_STROKE, BI_VOL0 };
 
 /* /images/<name> and /masks/<name> (tissue labels, with the label table),
  * /tables/<name>_info with the realised subject and every label's volume,
@@ -1035,6 +1035,9 @@ static ms_status begin_brain(ms_images *im, fstate *fs, const ms_table_schema *t
   bad |= add_col(s, "tumour_lobe", MS_COL_STRING, NULL, "lobe of the tumour; empty without one");
   s->columns[s->n_columns - 1].str_width = 9;
   bad |= add_col(s, "tumour_diameter_mm", MS_COL_FLOAT64, "mm", "enhancing rim diameter; 0 without a tumour");
+  bad |= add_col(s, "wm_lesions", MS_COL_INT64, NULL, "white-matter lesions placed");
+  bad |= add_col(s, "stroke", MS_COL_STRING, NULL, "territory and side of the stroke (mca_left ...); empty without one");
+  s->columns[s->n_columns - 1].str_width = 9;
   for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) {
     char nm[64];
     snprintf(nm, sizeof nm, "volume_%s_mm3", ms_brain_tissue_name(l));
@@ -1055,6 +1058,8 @@ typedef struct {
   ms_brain_contrast contrast;
   double age, head_scale, min_jac, tumour_mm;
   ms_brain_lobe lobe;
+  int wm_lesions;
+  char stroke[10];
   double vol[MS_BRAIN_TISSUE_COUNT];
 } brainout;
 
@@ -1090,6 +1095,10 @@ static void brain_task(void *ctx, size_t i, size_t worker) {
   o->min_jac = img->min_jacobian;
   o->lobe = p.tumour ? img->tumour_lobe : MS_BRAIN_LOBE_ANY;
   o->tumour_mm = img->tumour_diameter_mm;
+  o->wm_lesions = p.wm_lesions;
+  o->stroke[0] = 0;
+  if (img->stroke_side >= 0)
+    snprintf(o->stroke, sizeof o->stroke, "%s_%s", ms_brain_territory_name(p.stroke), img->stroke_side ? "right" : "left");
   memcpy(o->vol, img->volume_mm3, sizeof o->vol);
   if (!j->im->o.png_dir && !j->im->o.nifti_dir && !j->im->o.dicom_dir) return;
   ms_phantom_image view;
@@ -1122,6 +1131,8 @@ static ms_status write_brain_info(ms_images *im, fstate *fs, const ms_chunk *c, 
     snprintf((char *)ic->cols[col++].data + i * 10, 10, "%s",
              ro[i].lobe == MS_BRAIN_LOBE_ANY ? "" : ms_brain_lobe_name(ro[i].lobe));
     ((double *)ic->cols[col++].data)[i] = ro[i].tumour_mm;
+    ((int64_t *)ic->cols[col++].data)[i] = ro[i].wm_lesions;
+    snprintf((char *)ic->cols[col++].data + i * 10, 10, "%s", ro[i].stroke);
     for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) ((double *)ic->cols[col++].data)[i] = ro[i].vol[l];
   }
   ic->first_row = fs->items;

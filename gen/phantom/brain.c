@@ -97,6 +97,8 @@ static const struct {
     [MS_BRAIN_TUMOUR_OEDEMA] = {0.86, {1150, 1650}, {150, 140}},
     [MS_BRAIN_TUMOUR_ENHANCING] = {0.85, {1100, 1500}, {110, 100}},
     [MS_BRAIN_TUMOUR_NECROSIS] = {0.95, {2500, 3200}, {300, 250}},
+    [MS_BRAIN_WM_LESION] = {0.75, {1200, 1600}, {130, 120}},
+    [MS_BRAIN_STROKE] = {0.90, {1500, 2200}, {200, 180}},
 };
 /* Enhancing rim after gadolinium: T1 shortened to about a third. */
 static const double k_rim_gd_t1[2] = {350, 450};
@@ -110,7 +112,8 @@ static const double k_hu[MS_BRAIN_TISSUE_COUNT] = {
     [MS_BRAIN_WM] = 28,            [MS_BRAIN_VENTRICLE] = 8,    [MS_BRAIN_DEEP_GM] = 36,
     [MS_BRAIN_CEREBELLAR_GM] = 38, [MS_BRAIN_CEREBELLAR_WM] = 28, [MS_BRAIN_BRAINSTEM] = 32,
     [MS_BRAIN_SKULL] = 1000,       [MS_BRAIN_SCALP] = -20,      [MS_BRAIN_TUMOUR_OEDEMA] = 20,
-    [MS_BRAIN_TUMOUR_ENHANCING] = 40, [MS_BRAIN_TUMOUR_NECROSIS] = 15};
+    [MS_BRAIN_TUMOUR_ENHANCING] = 40, [MS_BRAIN_TUMOUR_NECROSIS] = 15, [MS_BRAIN_WM_LESION] = 22,
+    [MS_BRAIN_STROKE] = 16};
 
 double ms_brain_tissue_hu(int label, int contrast_agent) {
   if (label < 0 || label >= MS_BRAIN_TISSUE_COUNT) return NAN;
@@ -143,6 +146,8 @@ void ms_brain_params_init(ms_brain_params *p) {
   p->atrophy_mm_per_year = 0.01;
   p->tumour_lobe = MS_BRAIN_LOBE_ANY;
   p->tumour_diameter_mm = NAN;
+  p->wm_load_ml = NAN;
+  p->stroke_radius_mm = NAN;
   p->intensity = MS_BRAIN_PHYSICS;
   p->contrast = MS_BRAIN_T1;
   p->sequence = MS_BRAIN_SEQUENCE_COUNT;
@@ -200,6 +205,13 @@ ms_status ms_brain_params_check(const ms_brain_params *p, ms_diag *d) {
   CHECK(isnan(p->tumour_diameter_mm) || (p->tumour_diameter_mm >= 10 && p->tumour_diameter_mm <= 70),
         "tumour_diameter_mm", "%g out of 10..70 mm", p->tumour_diameter_mm);
   CHECK(p->gadolinium == 0 || p->gadolinium == 1, "gadolinium", "%d: 0 or 1", p->gadolinium);
+  CHECK(p->wm_lesions >= 0 && p->wm_lesions <= MS_BRAIN_MAX_WM_LESIONS, "wm_lesions", "%d out of 0..%d",
+        p->wm_lesions, MS_BRAIN_MAX_WM_LESIONS);
+  CHECK(isnan(p->wm_load_ml) || (p->wm_load_ml >= 0 && p->wm_load_ml <= 200), "wm_load_ml", "%g out of 0..200 ml",
+        p->wm_load_ml);
+  CHECK((unsigned)p->stroke < MS_BRAIN_TERRITORY_COUNT, "stroke", "unknown territory %d", (int)p->stroke);
+  CHECK(isnan(p->stroke_radius_mm) || (p->stroke_radius_mm >= 5 && p->stroke_radius_mm <= 80), "stroke_radius_mm",
+        "%g out of 5..80 mm", p->stroke_radius_mm);
   CHECK((unsigned)p->intensity < MS_BRAIN_INTENSITY_COUNT, "intensity", "unknown intensity mode %d", (int)p->intensity);
   CHECK((unsigned)p->contrast < MS_BRAIN_CONTRAST_COUNT, "contrast", "unknown contrast %d", (int)p->contrast);
   CHECK((unsigned)p->sequence <= MS_BRAIN_SEQUENCE_COUNT, "sequence", "unknown sequence %d", (int)p->sequence);
@@ -490,6 +502,14 @@ typedef struct {
   double thin, aw[3][3], aph[3];
   int tumour;
   double tc[3], r0, r1, r2, amp[6], freq[6], phase[6], dir[6][3];
+  /* white-matter lesions (atlas RAS mm): ellipsoids with semi-axis ea[k]
+   * along eu[k] and eb[k] across it */
+  int n_wml;
+  double wc[MS_BRAIN_MAX_WM_LESIONS][3], eu[MS_BRAIN_MAX_WM_LESIONS][3], ea[MS_BRAIN_MAX_WM_LESIONS],
+      eb[MS_BRAIN_MAX_WM_LESIONS];
+  /* stroke: atlas voxels of territory code stroke_code within stroke_r of sc */
+  int stroke_code;
+  double sc[3], stroke_r;
   /* blur */
   const float *src;
   float *dst;
@@ -539,6 +559,18 @@ static int tumour_label(const render_ctx *c, const double P[3], int lab) {
   return lab;
 }
 
+/* MS_BRAIN_WM_LESION where atlas point P lies in one of the lesions. */
+static int in_wm_lesion(const render_ctx *c, const double P[3]) {
+  for (int k = 0; k < c->n_wml; k++) {
+    double d[3] = {P[0] - c->wc[k][0], P[1] - c->wc[k][1], P[2] - c->wc[k][2]};
+    double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+    if (r2 >= c->ea[k] * c->ea[k]) continue;
+    double u = d[0] * c->eu[k][0] + d[1] * c->eu[k][1] + d[2] * c->eu[k][2];
+    if (u * u / (c->ea[k] * c->ea[k]) + (r2 - u * u) / (c->eb[k] * c->eb[k]) < 1) return 1;
+  }
+  return 0;
+}
+
 /* Labels and noise-free (textured) intensities of rows [r0, r1) (row = k*H + j). */
 static void render_rows(void *vc, size_t r0, size_t r1) {
   render_ctx *c = vc;
@@ -567,8 +599,15 @@ static void render_rows(void *vc, size_t r0, size_t r1) {
         if (lab == MS_BRAIN_CORTICAL_GM && c->thin > 0 && a->gm_depth[av] < c->thin + 1 &&
             a->gm_depth[av] - 1 + atrophy_field(c, P) < c->thin)
           lab = MS_BRAIN_CSF;
+        if (c->stroke_code && a->territory[av] == c->stroke_code &&
+            (lab == MS_BRAIN_CORTICAL_GM || lab == MS_BRAIN_WM || lab == MS_BRAIN_DEEP_GM)) {
+          double d0 = P[0] - c->sc[0], d1 = P[1] - c->sc[1], d2 = P[2] - c->sc[2];
+          if (d0 * d0 + d1 * d1 + d2 * d2 < c->stroke_r * c->stroke_r) lab = MS_BRAIN_STROKE;
+        }
+        if (c->n_wml && lab == MS_BRAIN_WM && in_wm_lesion(c, P)) lab = MS_BRAIN_WM_LESION;
       }
-      if (c->tumour && lab >= MS_BRAIN_CSF && lab <= MS_BRAIN_BRAINSTEM) lab = tumour_label(c, P, lab);
+      if (c->tumour && ((lab >= MS_BRAIN_CSF && lab <= MS_BRAIN_BRAINSTEM) || lab >= MS_BRAIN_WM_LESION))
+        lab = tumour_label(c, P, lab);
       c->img->labels[v] = (uint8_t)lab;
       c->img->aal[v] = (uint8_t)aal;
       double val = c->value[lab];
@@ -686,6 +725,77 @@ static void sequence_of(const ms_brain_params *p, ms_brain_sequence *seq, double
   /* Default TI nulls CSF: 1 - 2 e^(-TI/T1) + e^(-TR/T1) = 0. */
   double t1 = ms_brain_tissue_mr_params(MS_BRAIN_CSF, p->field_t).t1_ms;
   *ti = p->ti_ms > 0 ? p->ti_ms : -t1 * log((1 + exp(-*tr / t1)) / 2);
+}
+
+/* White-matter lesions and the stroke of subject `index` (atlas space). */
+static ms_status place_pathology(render_ctx *rc, const ms_brain_atlas *a, const ms_brain_params *p, uint64_t seed,
+                                 uint64_t index, ms_brain_image *img, ms_diag *d) {
+  rc->n_wml = 0;
+  if (p->wm_lesions > 0) {
+    ms_rng_key kw = ms_rng_key_make(seed, ms_rng_stream("brain/wm_lesions"));
+    size_t lo = a->site_start[1], hi = a->site_start[MS_BRAIN_LOBE_COUNT];
+    if (hi <= lo) return ms_diag_add(d, MS_ERR_DATA, NULL, 0, 0, "wm_lesions", "the atlas has no deep white matter");
+    int n = p->wm_lesions;
+    double load = isnan(p->wm_load_ml) ? n * (0.05 + 0.45 * ms_rng_uniform(kw, index, 0)) : p->wm_load_ml, wsum = 0;
+    double w[MS_BRAIN_MAX_WM_LESIONS];
+    for (int k = 0; k < n; k++) wsum += w[k] = 0.3 + ms_rng_uniform(kw, index, 1 + (uint64_t)k);
+    for (int k = 0; k < n; k++) {
+      double vol = 1000 * load * w[k] / wsum, r = cbrt(3 * vol / (4 * M_PI));
+      /* Centre: deep white matter, accepted with a probability falling with
+       * the distance beyond 10 mm from the nearer ventricle centroid
+       * (periventricular preference); the 32nd candidate is kept. */
+      double P[3], vc[3] = {0, 0, 0};
+      for (int t = 0; t < 32; t++) {
+        uint64_t lane = 100 + (uint64_t)k * 64 + 2 * (uint64_t)t;
+        size_t site = lo + (size_t)ms_rng_below(kw, index, lane, hi - lo);
+        ms__brain_atlas_ras(a, a->sites[site], &P[0], &P[1], &P[2]);
+        double best = INFINITY;
+        for (int s = 0; s < 2; s++) {
+          double q[3], r2 = 0;
+          for (int x = 0; x < 3; x++) {
+            q[x] = a->centre[x] + a->ventricle_centre[s][x];
+            r2 += (P[x] - q[x]) * (P[x] - q[x]);
+          }
+          if (r2 < best) {
+            best = r2;
+            memcpy(vc, q, sizeof vc);
+          }
+        }
+        double dist = sqrt(best);
+        if (ms_rng_uniform(kw, index, lane + 1) < exp(-fmax(0, dist - 10) / 15)) break;
+      }
+      /* Ovoid, 1.5 : 1 : 1, long axis pointing away from the ventricle. */
+      double u[3], nu = 0;
+      for (int x = 0; x < 3; x++) {
+        u[x] = P[x] - vc[x];
+        nu += u[x] * u[x];
+      }
+      nu = sqrt(nu);
+      for (int x = 0; x < 3; x++) {
+        rc->wc[k][x] = P[x];
+        rc->eu[k][x] = nu > 0 ? u[x] / nu : x == 0;
+      }
+      rc->eb[k] = r / cbrt(1.5);
+      rc->ea[k] = 1.5 * rc->eb[k];
+    }
+    rc->n_wml = n;
+  }
+  rc->stroke_code = 0;
+  img->stroke_side = -1;
+  if (p->stroke != MS_BRAIN_TERRITORY_NONE) {
+    ms_rng_key ks = ms_rng_key_make(seed, ms_rng_stream("brain/stroke"));
+    int side = ms_rng_uniform(ks, index, 0) < 0.5 ? 0 : 1, code = (int)p->stroke + 3 * side;
+    size_t lo = a->stroke_start[code - 1], hi = a->stroke_start[code];
+    if (hi <= lo)
+      return ms_diag_add(d, MS_ERR_DATA, NULL, 0, 0, "stroke", "the atlas has no %s territory",
+                         ms_brain_territory_name(p->stroke));
+    size_t site = lo + (size_t)ms_rng_below(ks, index, 1, hi - lo);
+    ms__brain_atlas_ras(a, a->stroke_sites[site], &rc->sc[0], &rc->sc[1], &rc->sc[2]);
+    rc->stroke_r = isnan(p->stroke_radius_mm) ? 20 + 25 * ms_rng_uniform(ks, index, 2) : p->stroke_radius_mm;
+    rc->stroke_code = code;
+    img->stroke_side = side;
+  }
+  return MS_OK;
 }
 
 ms_status ms_brain_generate(ms_brain_image *img, const ms_brain_atlas *a, const ms_brain_params *p, uint64_t seed,
@@ -806,6 +916,8 @@ ms_status ms_brain_generate(ms_brain_image *img, const ms_brain_atlas *a, const 
     memcpy(img->tumour_centre_mm, rc.tc, sizeof rc.tc);
     img->tumour_diameter_mm = diam;
   }
+  st = place_pathology(&rc, a, p, seed, index, img, d);
+  if (st != MS_OK) return st;
   uint64_t sub = ms_rng_stream_sub(ms_rng_stream("brain/texture"), index);
   rc.ktex = ms_rng_key_make(seed, sub);
   rc.knoise = ms_rng_key_make(seed, ms_rng_stream_sub(ms_rng_stream("brain/noise"), index));

@@ -24,8 +24,9 @@
 #include "core/suggest.h"
 #include "records/images_brain.h"
 
-static const char *const k_keys[MS__BRAIN_PARAM_COUNT] = {"age",         "head_scale",     "modality",  "tumour",
-                                                          "tumour_lobe", "tumour_size_mm", "gadolinium"};
+static const char *const k_keys[MS__BRAIN_PARAM_COUNT] = {
+    "age",        "head_scale", "modality",   "tumour", "tumour_lobe", "tumour_size_mm", "gadolinium",
+    "wm_lesions", "wm_load_ml", "stroke",     "stroke_size_mm"};
 
 const char *ms__brain_param_key(int id) { return id >= 0 && id < MS__BRAIN_PARAM_COUNT ? k_keys[id] : "?"; }
 
@@ -33,13 +34,15 @@ static const char *const k_field_keys[] = {
     "name",       "description", "phantom",    "modality",    "intensities",    "field_t",
     "size",       "width",       "height",     "depth",       "spacing_mm",     "slice_mm",
     "slice_z_mm", "age",         "head_scale", "tumour",      "tumour_lobe",    "tumour_size_mm",
-    "gadolinium", "deform_mm",   "noise",      "mask",        "atlas_dir",      NULL};
+    "gadolinium", "deform_mm",   "noise",      "mask",        "atlas_dir",      "wm_lesions",
+    "wm_load_ml", "stroke",      "stroke_size_mm", NULL};
 
 /* Contrasts a per-row "modality" picks from (CT only as a constant: its
  * images are in HU, the others in relative signal). */
 static const char *const k_contrasts[] = {"t1", "t2", "flair", "pd", "ct", NULL};
 static const char *const k_lobes[] = {"any", "frontal", "parietal", "temporal", "occipital", NULL};
 static const char *const k_intensities[] = {"physics", "random", NULL};
+static const char *const k_territories[] = {"none", "aca", "mca", "pca", NULL};
 
 /* Spec key of a location of ms_brain_params_check. */
 static const char *key_of(const char *where, int has_depth) {
@@ -48,7 +51,8 @@ static const char *key_of(const char *where, int has_depth) {
   } map[] = {{"spacing_mm", "spacing_mm"}, {"slice_z_mm", "slice_z_mm"}, {"deform_mm", "deform_mm"},
              {"field_t", "field_t"},       {"contrast", "modality"},     {"intensity", "intensities"},
              {"age_years", "age"},         {"head_scale", "head_scale"}, {"tumour_lobe", "tumour_lobe"},
-             {"tumour_diameter_mm", "tumour_size_mm"}};
+             {"tumour_diameter_mm", "tumour_size_mm"}, {"wm_lesions", "wm_lesions"},
+             {"wm_load_ml", "wm_load_ml"},          {"stroke", "stroke"},         {"stroke_radius_mm", "stroke_size_mm"}};
   if (where && !strcmp(where, "dims")) return has_depth ? "depth" : "size";
   for (size_t i = 0; where && i < sizeof map / sizeof map[0]; i++)
     if (!strcmp(where, map[i].where)) return map[i].key;
@@ -111,13 +115,14 @@ void ms__brain_field_parse(ms__img_ctx *l, const ms__table *t, ms__image_field *
   bp->dims[0] = bp->dims[1] = 256;
   bp->dims[2] = 1;
   bp->spacing_mm[0] = bp->spacing_mm[1] = bp->spacing_mm[2] = 0.9;
-  static const double lo[MS__BRAIN_PARAM_COUNT] = {18, 0.7, 0, 0, 0, 10, 0};
-  static const double hi[MS__BRAIN_PARAM_COUNT] = {100, 1.3, 3, 1, MS_BRAIN_LOBE_COUNT - 1, 70, 1};
+  static const double lo[MS__BRAIN_PARAM_COUNT] = {18, 0.7, 0, 0, 0, 10, 0, 0, 0, 0, 5};
+  static const double hi[MS__BRAIN_PARAM_COUNT] = {100, 1.3, 3, 1, MS_BRAIN_LOBE_COUNT - 1, 70, 1,
+                                                   MS_BRAIN_MAX_WM_LESIONS, 200, MS_BRAIN_TERRITORY_COUNT - 1, 80};
   for (int k = 0; k < MS__BRAIN_PARAM_COUNT; k++) {
     b->q[k].lo = lo[k];
     b->q[k].hi = hi[k];
     b->q[k].integer = k == MS__BRAIN_MODALITY || k == MS__BRAIN_TUMOUR || k == MS__BRAIN_TUMOUR_LOBE ||
-                      k == MS__BRAIN_GADOLINIUM;
+                      k == MS__BRAIN_GADOLINIUM || k == MS__BRAIN_WM_LESIONS || k == MS__BRAIN_STROKE;
   }
   size_t n_mod = ms__list_len(k_contrasts);
   int m = named_param(l, t, &b->q[MS__BRAIN_MODALITY], ij, iptr, "modality", k_contrasts, (int)n_mod - 1,
@@ -126,8 +131,12 @@ void ms__brain_field_parse(ms__img_ctx *l, const ms__table *t, ms__image_field *
   int lobe = named_param(l, t, &b->q[MS__BRAIN_TUMOUR_LOBE], ij, iptr, "tumour_lobe", k_lobes,
                          MS_BRAIN_LOBE_COUNT, "lobe");
   if (lobe >= 0) bp->tumour_lobe = (ms_brain_lobe)lobe;
+  int terr = named_param(l, t, &b->q[MS__BRAIN_STROKE], ij, iptr, "stroke", k_territories, MS_BRAIN_TERRITORY_COUNT,
+                         "territory");
+  if (terr >= 0) bp->stroke = (ms_brain_territory)terr;
   for (int k = 0; k < MS__BRAIN_PARAM_COUNT; k++)
-    if (k != MS__BRAIN_MODALITY && k != MS__BRAIN_TUMOUR_LOBE) ms__img_parse_param(l, t, &b->q[k], ij, iptr, k_keys[k]);
+    if (k != MS__BRAIN_MODALITY && k != MS__BRAIN_TUMOUR_LOBE && k != MS__BRAIN_STROKE)
+      ms__img_parse_param(l, t, &b->q[k], ij, iptr, k_keys[k]);
   const cJSON *ej = cJSON_GetObjectItemCaseSensitive(ij, "intensities");
   if (ej) {
     ms__jsonptr_key(p, sizeof p, iptr, "intensities");
@@ -242,6 +251,10 @@ void ms__brain_row_params(const ms__brain_field *b, const double *vals, ms_brain
       case MS__BRAIN_TUMOUR_LOBE: out->tumour_lobe = (ms_brain_lobe)(int)v; break;
       case MS__BRAIN_TUMOUR_SIZE: out->tumour_diameter_mm = v; break;
       case MS__BRAIN_GADOLINIUM: out->gadolinium = (int)v; break;
+      case MS__BRAIN_WM_LESIONS: out->wm_lesions = (int)v; break;
+      case MS__BRAIN_WM_LOAD: out->wm_load_ml = v; break;
+      case MS__BRAIN_STROKE: out->stroke = (ms_brain_territory)(int)v; break;
+      case MS__BRAIN_STROKE_SIZE: out->stroke_radius_mm = v; break;
       default: break;
     }
   }

@@ -25,6 +25,10 @@ typedef enum {
   MS__BRAIN_TUMOUR_LOBE,  /* ms_brain_lobe */
   MS__BRAIN_TUMOUR_SIZE,  /* rim diameter, mm */
   MS__BRAIN_GADOLINIUM,   /* 0 or 1 */
+  MS__BRAIN_WM_LESIONS,   /* count */
+  MS__BRAIN_WM_LOAD,      /* ml */
+  MS__BRAIN_STROKE,       /* ms_brain_territory */
+  MS__BRAIN_STROKE_SIZE,  /* radius, mm */
   MS__BRAIN_PARAM_COUNT
 } ms__brain_param_id;
 

@@ -68,10 +68,13 @@ cat > "$tmp/vol.json" <<'EOF'
              {"name": "age", "kind": "integer", "dist": {"type": "uniform", "low": 20, "high": 95}},
              {"name": "tumour", "kind": "bool", "p": 0.5},
              {"name": "lobe", "kind": "integer", "dist": {"type": "uniform", "low": 1, "high": 4}},
-             {"name": "contrast", "kind": "integer", "dist": {"type": "uniform", "low": 0, "high": 3}}],
+             {"name": "contrast", "kind": "integer", "dist": {"type": "uniform", "low": 0, "high": 3}},
+             {"name": "wml", "kind": "integer", "dist": {"type": "uniform", "low": 0, "high": 40}},
+             {"name": "stroke", "kind": "integer", "dist": {"type": "uniform", "low": 0, "high": 3}}],
   "images": [{"name": "v", "phantom": "brain", "width": 48, "height": 56, "depth": 44, "spacing_mm": 4,
               "age": "age", "tumour": "if(tumour, 1, 0)", "tumour_lobe": "lobe", "tumour_size_mm": 40,
-              "modality": "contrast"}]}]}
+              "modality": "contrast", "wm_lesions": "wml", "wm_load_ml": "wml * 0.5", "stroke": "stroke",
+              "stroke_size_mm": 40}]}]}
 EOF
 "$ms" records --spec "$tmp/vol.json" --threads 1 -o "$tmp/v1.h5" -q
 "$ms" records --spec "$tmp/vol.json" --threads 2 --chunk-rows 2 -o "$tmp/v2.h5" -q
@@ -87,11 +90,11 @@ labels = json.loads(a["masks/v"].attrs["labels"])
 assert "white_matter" in str(labels["3"]), labels
 rec, info = a["tables/p"][...], a["tables/v_info"][...]
 names = [n for n in info.dtype.names if n.startswith("volume_")]
-assert len(names) == 14
+assert len(names) == 16
 kinds = ["t1", "t2", "flair", "pd"]
 lobes = ["any", "frontal", "parietal", "temporal", "occipital"]
 for i in range(5):
-    counts = np.bincount(m[i].ravel(), minlength=14)
+    counts = np.bincount(m[i].ravel(), minlength=16)
     for l, n in enumerate(names):
         assert info[n][i] == counts[l] * 64, (n, info[n][i], counts[l])
     assert info["age_years"][i] == rec["age"][i]
@@ -100,6 +103,9 @@ for i in range(5):
     has = counts[12] > 0 and counts[13] > 0
     assert has == bool(rec["tumour"][i]), (i, counts[11:], rec["tumour"][i])
     assert info["tumour_lobe"][i].decode() == (lobes[rec["lobe"][i]] if rec["tumour"][i] else "")
+    assert info["wm_lesions"][i] == rec["wml"][i] and (counts[14] > 0) == (rec["wml"][i] > 0), (i, counts[14])
+    st = info["stroke"][i].decode()
+    assert (counts[15] > 0) == (rec["stroke"][i] > 0) and st.split("_")[0] == ["", "aca", "mca", "pca"][rec["stroke"][i]], st
 assert rec["tumour"].any() and not rec["tumour"].all(), rec["tumour"]
 # the contrast follows the record: CSF darker than white matter on T1, brighter on T2
 x = img[...]

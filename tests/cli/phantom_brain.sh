@@ -29,6 +29,8 @@ expect 66 'mricron-data' "$ms" phantom --kind brain --atlas-dir "$tmp/none" -o "
 expect 65 'bytes allowed' "$ms" phantom --kind brain --size 4096 --depth 4096 -o "$tmp/x.h5"
 expect 64 'field_t' "$ms" phantom --kind brain --field 7 -o "$tmp/x.h5"
 expect 64 'unknown --tumour-lobe "insula"' "$ms" phantom --kind brain --tumour --tumour-lobe insula -o "$tmp/x.h5"
+expect 64 'unknown --stroke "ica"' "$ms" phantom --kind brain --stroke ica -o "$tmp/x.h5"
+expect 64 'wm-lesions 65' "$ms" phantom --kind brain --wm-lesions 65 -o "$tmp/x.h5"
 [ ! -e "$tmp/x.h5" ]
 
 args=(phantom --kind brain --size 64 --height 72 --depth 60 --spacing 3 -n 2 --seed 4 --age 70 --tumour --tumour-lobe temporal)
@@ -47,11 +49,11 @@ for k in ["/images/brain", "/masks/brain", "/masks/brain_aal"]:
 sub = a["/tables/brain_subjects"][:]
 m, aal = a["/masks/brain"][:], a["/masks/brain_aal"][:]
 names = [n for n in sub.dtype.names if n.startswith("volume_")]
-assert len(names) == 14
+assert len(names) == 16
 assert [x.decode() for x in sub["tumour_lobe"]] == ["temporal", "temporal"]
 for i in range(2):
-    counts = np.bincount(m[i].ravel(), minlength=14)
-    assert (counts[11:] > 0).all(), counts
+    counts = np.bincount(m[i].ravel(), minlength=16)
+    assert (counts[11:14] > 0).all(), counts
     for l, n in enumerate(names):
         assert sub[n][i] == counts[l] * 27, (n, sub[n][i], counts[l])
     assert sub["min_jacobian"][i] > 0 and sub["age_years"][i] == 70
@@ -81,6 +83,7 @@ cd "$tmp"
 "$ms" phantom --kind brain --modality flair --depth 1 --size 256 --spacing 0.9 --age 75 -n 16 -o flair.h5 --grid flair.png
 "$ms" phantom --kind brain --tumour --tumour-lobe temporal --gadolinium --size 128 --depth 96 --spacing 1.5 -n 4 -o tumour.h5
 "$ms" phantom --kind brain --intensities random --size 128 --depth 30 --spacing 1.5 --slice-mm 5 --blur-z 2 -n 8 -o dr.h5
+"$ms" phantom --kind brain --modality flair --age 70 --wm-lesions 25 --stroke mca --size 96 --depth 80 --spacing 2 -n 3 -o vascular.h5
 # --- end ---
 # --- the README's command ---
 mkdir readme && (cd readme && "$ms" phantom --kind brain --modality flair --age 75 --depth 1 -n 16 -o brain.h5 --grid brain.png)
@@ -99,6 +102,12 @@ with h5py.File("tumour.h5") as f:
     assert [x.decode() for x in sub["tumour_lobe"]] == ["temporal"] * 4
 with h5py.File("dr.h5") as f:
     assert f["/masks/brain"].shape == (8, 1, 30, 128, 128)
+with h5py.File("vascular.h5") as f:
+    sub, img, m = f["/tables/brain_subjects"][:], f["/images/brain"][:], f["/masks/brain"][:]
+    assert (sub["volume_wm_lesion_mm3"] > 0).all() and (sub["volume_stroke_mm3"] > 0).all()
+    for i in range(3):
+        assert img[i][m[i] == 14].mean() > img[i][m[i] == 3].mean()  # bright on FLAIR
+        assert img[i][m[i] == 15].mean() > img[i][m[i] == 3].mean()
 print("brain docs examples ok")
 PY
 [ -s brain_nii/aal_00001.nii.gz ] && [ -s flair.png ]

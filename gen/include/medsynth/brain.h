@@ -80,6 +80,8 @@ typedef enum {
   MS_BRAIN_TUMOUR_OEDEMA, /* peritumoural oedema (replaces white and grey matter only) */
   MS_BRAIN_TUMOUR_ENHANCING, /* enhancing rim */
   MS_BRAIN_TUMOUR_NECROSIS,  /* necrotic core */
+  MS_BRAIN_WM_LESION,        /* white-matter lesion (replaces white matter only) */
+  MS_BRAIN_STROKE,           /* ischaemic infarct in an arterial territory */
   MS_BRAIN_TISSUE_COUNT
 } ms_brain_tissue;
 
@@ -107,6 +109,15 @@ typedef enum { MS_BRAIN_LOBE_ANY, MS_BRAIN_LOBE_FRONTAL, MS_BRAIN_LOBE_PARIETAL,
 const char *ms_brain_lobe_name(ms_brain_lobe l);
 ms_brain_lobe ms_brain_lobe_from_name(const char *name);
 
+/* Arterial territories of an ischaemic stroke (derived from AAL regions,
+ * docs/phantoms.md). */
+typedef enum { MS_BRAIN_TERRITORY_NONE, MS_BRAIN_ACA, MS_BRAIN_MCA, MS_BRAIN_PCA, MS_BRAIN_TERRITORY_COUNT } ms_brain_territory;
+const char *ms_brain_territory_name(ms_brain_territory t); /* "none", "aca", "mca", "pca" */
+ms_brain_territory ms_brain_territory_from_name(const char *name);
+
+/* Most white-matter lesions per subject. */
+#define MS_BRAIN_MAX_WM_LESIONS 64
+
 /* "white_matter"; NULL past MS_BRAIN_TISSUE_COUNT. */
 const char *ms_brain_tissue_name(int label);
 
@@ -121,6 +132,9 @@ void ms_brain_atlas_free(ms_brain_atlas *a);
 const uint8_t *ms_brain_atlas_labels(const ms_brain_atlas *a, ms_brain_labelset s, int dims[3]);
 /* The atlas T1 (ch2, 0..255), borrowed from a. */
 const uint8_t *ms_brain_atlas_t1(const ms_brain_atlas *a);
+/* Arterial territory map of the atlas grid: 0 outside the cerebrum,
+ * else territory + 3 * (right hemisphere), borrowed from a. */
+const uint8_t *ms_brain_atlas_territories(const ms_brain_atlas *a);
 /* Voxel (i, j, k) to RAS millimetres (the NIfTI sform), 3 x 4 row-major. */
 void ms_brain_atlas_affine(const ms_brain_atlas *a, double affine[12]);
 /* Name of a label of a set ("Precentral_L"); NULL when unused. */
@@ -160,6 +174,14 @@ typedef struct {
   ms_brain_lobe tumour_lobe;   /* default MS_BRAIN_LOBE_ANY */
   double tumour_diameter_mm;   /* outer diameter of the enhancing rim; NaN = draw 20..50 */
   int gadolinium;           /* post-contrast: the rim's T1 shortened (physics mode); default 0 */
+  /* White-matter lesions: ellipsoids in deep white matter, drawn near the
+   * ventricles by preference, clipped to white matter (atlas space). */
+  int wm_lesions;           /* count, 0..MS_BRAIN_MAX_WM_LESIONS; default 0 */
+  double wm_load_ml;        /* designed total volume; NaN = draw 0.05..0.5 ml per lesion */
+  /* Ischaemic stroke: the part of a territory (one hemisphere, drawn)
+   * within stroke_radius_mm of a point of it; grey and white matter only. */
+  ms_brain_territory stroke; /* default MS_BRAIN_TERRITORY_NONE */
+  double stroke_radius_mm;  /* NaN = draw 20..45 */
   /* Intensities. */
   ms_brain_intensity intensity;
   ms_brain_contrast contrast;     /* physics mode */
@@ -195,6 +217,7 @@ typedef struct {
   ms_brain_lobe tumour_lobe; /* realised lobe (MS_BRAIN_LOBE_ANY when no tumour) */
   double tumour_centre_mm[3]; /* atlas (MNI) position of the tumour centre */
   double tumour_diameter_mm;  /* realised rim diameter; 0 when no tumour */
+  int stroke_side;            /* 0 left, 1 right; -1 without a stroke */
   void *scratch;      /* private */
 } ms_brain_image;
 
