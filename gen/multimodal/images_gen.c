@@ -546,9 +546,11 @@ static ms_status export_dicom(const ms_images *im, const fstate *fs, const ms_ph
   snprintf(dir, sizeof dir, "%s/%s", im->o.dicom_dir, f->name);
   ms_dicom_subject subj = {.patient_id = pid, .patient_name = pname, .birth_date = dob[0] ? dob : NULL,
                            .sex = sex[0] ? sex : NULL, .seed = im->o.seed, .key = key, .index = row,
-                           .is_model = f->is_model, .study_description = f->name,
+                           .is_model = f->is_model || f->brain, .study_description = f->name,
                            .series_description = f->description ? f->description : f->name};
-  return ms_dicom_write_phantom(dir, &subj, f->is_model ? NULL : &f->phantom, img, d);
+  /* brain fields: Secondary Capture without SEG (their labels are not the
+     phantom label set the SEG writer names) */
+  return ms_dicom_write_phantom(dir, &subj, f->is_model || f->brain ? NULL : &f->phantom, img, d);
 }
 
 /* Writes the exports of one row under their staged names. */
