@@ -44,7 +44,8 @@ static const char *k_usage =
     "  --size S            width = height = S voxels; --width W, --height H\n"
     "  --depth D           planes (default 181; 1 = axial slices)\n"
     "  --spacing MM        in-plane voxel size (default 1); --slice-mm MM plane spacing\n"
-    "  --slice-z MM        axial offset of the grid centre from the brain centre\n"
+    "  --orientation O     axial (default), coronal or sagittal: the plane of width x height\n"
+    "  --slice-z MM        offset of the grid centre from the brain centre along the slice normal\n"
     "  -n N                number of subjects (default 1)\n"
     "  --seed K            seed (default 0)\n"
     "  --age Y             age in years (default: drawn 20..85); enlarges the ventricles\n"
@@ -78,7 +79,7 @@ static const char *k_usage =
 enum {
   B_KIND = 256, B_MOD, B_INT, B_FIELD, B_SEQ, B_TR, B_TE, B_TI, B_FLIP, B_SIZE, B_WIDTH, B_HEIGHT, B_DEPTH,
   B_SPACING, B_SLICE_MM, B_SLICE_Z, B_SEED, B_AGE, B_HEAD, B_DEFORM, B_DSPACING, B_ROT, B_BIAS, B_BLUR, B_BLURZ,
-  B_NOISE, B_CTNOISE, B_ATROPHY, B_NOISEFREE, B_TUMOUR, B_TLOBE, B_TSIZE, B_GD, B_WML, B_WMLOAD, B_STROKE, B_SSIZE, B_ATLAS, B_THREADS, B_NAME, B_NIFTI, B_GRID, B_COMP, B_FORCE, B_HELP
+  B_NOISE, B_CTNOISE, B_ATROPHY, B_NOISEFREE, B_TUMOUR, B_TLOBE, B_TSIZE, B_GD, B_WML, B_WMLOAD, B_STROKE, B_SSIZE, B_ORIENT, B_ATLAS, B_THREADS, B_NAME, B_NIFTI, B_GRID, B_COMP, B_FORCE, B_HELP
 };
 
 static const struct option k_opts[] = {
@@ -93,7 +94,7 @@ static const struct option k_opts[] = {
     {"blur-z", 1, 0, B_BLURZ},      {"noise", 1, 0, B_NOISE},        {"noise-free", 0, 0, B_NOISEFREE},
     {"ct-noise", 1, 0, B_CTNOISE},  {"atrophy", 1, 0, B_ATROPHY},  {"tumour", 0, 0, B_TUMOUR},     {"tumour-lobe", 1, 0, B_TLOBE},  {"tumour-size", 1, 0, B_TSIZE},
     {"gadolinium", 0, 0, B_GD},     {"wm-lesions", 1, 0, B_WML},    {"wm-load", 1, 0, B_WMLOAD},
-    {"stroke", 1, 0, B_STROKE},     {"stroke-size", 1, 0, B_SSIZE},     {"atlas-dir", 1, 0, B_ATLAS},   {"threads", 1, 0, B_THREADS},    {"name", 1, 0, B_NAME},
+    {"stroke", 1, 0, B_STROKE},     {"stroke-size", 1, 0, B_SSIZE},  {"orientation", 1, 0, B_ORIENT},     {"atlas-dir", 1, 0, B_ATLAS},   {"threads", 1, 0, B_THREADS},    {"name", 1, 0, B_NAME},
     {"nifti", 1, 0, B_NIFTI},       {"grid", 1, 0, B_GRID},          {"compression", 1, 0, B_COMP},
     {"force", 0, 0, B_FORCE},       {"help", 0, 0, B_HELP},          {0, 0, 0, 0}};
 
@@ -131,6 +132,7 @@ static char *invocation(const brain_opts *o, const ms_brain_params *p) {
       {.option = "spacing", .kind = MS_CLI_PV_REAL, .x = p->spacing_mm[0]},
       {.option = "slice-mm", .kind = MS_CLI_PV_REAL, .x = p->spacing_mm[2]},
       {.option = "slice-z", .kind = MS_CLI_PV_REAL, .x = p->slice_z_mm},
+      {.option = "orientation", .kind = MS_CLI_PV_STR, .s = ms_brain_orientation_name(p->orientation)},
       {.option = "n", .kind = MS_CLI_PV_UINT, .u = o->n},
       {.option = "seed", .kind = MS_CLI_PV_UINT, .u = o->seed},
       {.option = "age", .kind = MS_CLI_PV_REAL, .x = p->age_years},
@@ -167,6 +169,7 @@ static ms_status write_nifti(const brain_opts *o, const ms_brain_atlas *a, const
     n.pixdim[i] = img->spacing[i];
   }
   ms_brain_origin(a, p, n.origin_mm);
+  ms_brain_axes(p->orientation, n.axes);
   snprintf(n.descrip, sizeof n.descrip, "medsynth brain %s subject %llu", ms_brain_contrast_name(p->contrast),
            (unsigned long long)idx);
   char path[4096];
@@ -400,7 +403,7 @@ int ms__cli_phantom_brain(int argc, char **argv) {
   o.threads = 1;
   o.compression = 4;
   o.name = "brain";
-  const char *mod = "t1", *inten = "physics", *seq = NULL, *lobe = "any", *stroke = "none";
+  const char *mod = "t1", *inten = "physics", *seq = NULL, *lobe = "any", *stroke = "none", *orient = "axial";
   double wml = 0, size = -1, width = -1, height = -1, depth = -1, spacing = 1, slice_mm = NAN, blur_z = NAN, comp = 4,
          threads = 1;
   int bad = 0;
@@ -445,6 +448,7 @@ int ms__cli_phantom_brain(int argc, char **argv) {
       case B_WML: parse_num(optarg, &wml, &bad); break;
       case B_WMLOAD: parse_num(optarg, &p.wm_load_ml, &bad); break;
       case B_STROKE: stroke = optarg; break;
+      case B_ORIENT: orient = optarg; break;
       case B_SSIZE: parse_num(optarg, &p.stroke_radius_mm, &bad); break;
       case B_ATLAS: o.atlas_dir = optarg; break;
       case B_THREADS: parse_num(optarg, &threads, &bad); break;
@@ -474,6 +478,10 @@ int ms__cli_phantom_brain(int argc, char **argv) {
   }
   if (!bad && (p.tumour_lobe = ms_brain_lobe_from_name(lobe)) == MS_BRAIN_LOBE_COUNT) {
     ms_cli_error("phantom", "unknown --tumour-lobe \"%s\" (any, frontal, parietal, temporal, occipital)", lobe);
+    bad = 1;
+  }
+  if (!bad && ((p.orientation = ms_brain_orientation_from_name(orient)) == MS_BRAIN_ORIENTATION_COUNT)) {
+    ms_cli_error("phantom", "unknown --orientation \"%s\" (axial, coronal, sagittal)", orient);
     bad = 1;
   }
   if (!bad && ((p.stroke = ms_brain_territory_from_name(stroke)) == MS_BRAIN_TERRITORY_COUNT)) {

@@ -595,42 +595,51 @@ static void test_brain_nifti_read_by_nibabel(void **state) {
   p.deform_mm = p.rotate_deg = p.scale_sd = p.shift_mm = 0;
   p.age_years = 25;
   p.noise_free = 1;
-  ms_brain_image img;
-  init(&img, &p);
-  gen(&img, &p, 1, 0);
-  ms_nifti_desc n;
-  ms_nifti_desc_init(&n);
-  n.dtype = MS_NIFTI_UINT8;
-  for (int a = 0; a < 3; a++) {
-    n.dim[a] = p.dims[a];
-    n.pixdim[a] = p.spacing_mm[a];
+  /* every orientation: the affine maps each voxel to the atlas position
+     its label came from; the qform agrees with the sform to the precision
+     of its float32 quaternion (about 1e-3 when the rotation angle is near
+     180 degrees) */
+  for (int o = 0; o < MS_BRAIN_ORIENTATION_COUNT; o++) {
+    p.orientation = (ms_brain_orientation)o;
+    ms_brain_image img;
+    init(&img, &p);
+    gen(&img, &p, 1, 0);
+    ms_nifti_desc n;
+    ms_nifti_desc_init(&n);
+    n.dtype = MS_NIFTI_UINT8;
+    for (int a = 0; a < 3; a++) {
+      n.dim[a] = p.dims[a];
+      n.pixdim[a] = p.spacing_mm[a];
+    }
+    ms_brain_origin(g_atlas, &p, n.origin_mm);
+    ms_brain_axes(p.orientation, n.axes);
+    char path[512], cmd[1400];
+    snprintf(path, sizeof path, "%s/test_brain_aal_%d.nii.gz", MS_BINARY_DIR, (int)getpid());
+    ms_diag d;
+    ms_diag_init(&d);
+    assert_int_equal(ms_nifti_write(path, &n, img.aal, &d), MS_OK);
+    ms_diag_deinit(&d);
+    ms_brain_image_deinit(&img);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \""
+             "import nibabel as nib, numpy as np\n"
+             "o = nib.load('%s'); a = nib.load('%s/aal.nii.gz')\n"
+             "lo = np.asanyarray(o.dataobj); la = np.asanyarray(a.dataobj)\n"
+             "assert lo.shape == (70, 80, 60), lo.shape\n"
+             "ijk = np.indices(lo.shape).reshape(3, -1)\n"
+             "w = o.affine @ np.vstack([ijk, np.ones(ijk.shape[1])])\n"
+             "v = np.floor(np.linalg.inv(a.affine) @ w + 0.5)[:3].astype(int)\n"
+             "ok = np.all((v >= 0) & (v < np.array(la.shape)[:, None]), 0)\n"
+             "got = lo.reshape(-1)[ok]; want = la[v[0][ok], v[1][ok], v[2][ok]]\n"
+             "agree = np.mean(got == want); print('nibabel agreement', agree, (got > 0).sum())\n"
+             "assert agree > 0.999 and (got > 0).sum() > 20000\n"
+             "assert np.allclose(o.get_qform(), o.affine, atol=2e-3), (o.get_qform(), o.affine)\n"
+             "\"",
+             path, MS_BRAIN_ATLAS_DIR);
+    int rc = system(cmd);
+    unlink(path);
+    assert_int_equal(rc, 0);
   }
-  ms_brain_origin(g_atlas, &p, n.origin_mm);
-  char path[512], cmd[1400];
-  snprintf(path, sizeof path, "%s/test_brain_aal_%d.nii.gz", MS_BINARY_DIR, (int)getpid());
-  ms_diag d;
-  ms_diag_init(&d);
-  assert_int_equal(ms_nifti_write(path, &n, img.aal, &d), MS_OK);
-  ms_diag_deinit(&d);
-  ms_brain_image_deinit(&img);
-  snprintf(cmd, sizeof cmd,
-           "/usr/bin/python3 -c \""
-           "import nibabel as nib, numpy as np\n"
-           "o = nib.load('%s'); a = nib.load('%s/aal.nii.gz')\n"
-           "lo = np.asanyarray(o.dataobj); la = np.asanyarray(a.dataobj)\n"
-           "assert lo.shape == (70, 80, 60), lo.shape\n"
-           "ijk = np.indices(lo.shape).reshape(3, -1)\n"
-           "w = o.affine @ np.vstack([ijk, np.ones(ijk.shape[1])])\n"
-           "v = np.floor(np.linalg.inv(a.affine) @ w + 0.5)[:3].astype(int)\n"
-           "ok = np.all((v >= 0) & (v < np.array(la.shape)[:, None]), 0)\n"
-           "got = lo.reshape(-1)[ok]; want = la[v[0][ok], v[1][ok], v[2][ok]]\n"
-           "agree = np.mean(got == want); print('nibabel agreement', agree, (got > 0).sum())\n"
-           "assert agree > 0.999 and (got > 0).sum() > 20000\n"
-           "\"",
-           path, MS_BRAIN_ATLAS_DIR);
-  int rc = system(cmd);
-  unlink(path);
-  assert_int_equal(rc, 0);
 }
 
 /* ---- allocation failures on a small synthetic atlas ---- */

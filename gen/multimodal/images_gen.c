@@ -581,6 +581,10 @@ static ms_status export_files(const ms_images *im, const fstate *fs, const ms_ph
     n.dim[2] = img->depth;
     for (int a = 0; a < 3; a++) n.pixdim[a] = img->spacing[a];
     snprintf(n.descrip, sizeof n.descrip, "medsynth %s row %" PRIu64, f->name, row);
+    if (f->brain && fs->atlas) { /* MNI-positioned, in the field's orientation */
+      ms_brain_origin(fs->atlas, &f->brain->p, n.origin_mm);
+      ms_brain_axes(f->brain->p.orientation, n.axes);
+    }
     n.dtype = MS_NIFTI_FLOAT32;
     export_name(path, sizeof path, im, fs, 0, 0, row, 1);
     st = ms_nifti_write(path, &n, img->image, d);
@@ -1004,6 +1008,7 @@ static ms_status begin_brain(ms_images *im, fstate *fs, const ms_table_schema *t
   if (!st && !f->brain->q[MS__BRAIN_MODALITY].x)
     st = ms_writer_set_object_attr_string(w, ip, "modality", ms_brain_contrast_name(bp->contrast));
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "intensities", ms_brain_intensity_name(bp->intensity));
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "orientation", ms_brain_orientation_name(bp->orientation));
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "unit", bp->contrast == MS_BRAIN_CT ? "HU" : "a.u.");
   if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_x_mm", bp->spacing_mm[0]);
   if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_y_mm", bp->spacing_mm[1]);

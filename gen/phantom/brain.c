@@ -54,6 +54,26 @@ typedef struct {
 static const char *const k_contrast[MS_BRAIN_CONTRAST_COUNT] = {"t1", "t2", "flair", "pd", "ct"};
 static const char *const k_intensity[MS_BRAIN_INTENSITY_COUNT] = {"physics", "random"};
 static const char *const k_sequence[MS_BRAIN_SEQUENCE_COUNT] = {"spin_echo", "inversion_recovery", "gradient_echo"};
+static const char *const k_orientation[MS_BRAIN_ORIENTATION_COUNT] = {"axial", "coronal", "sagittal"};
+
+const char *ms_brain_orientation_name(ms_brain_orientation o) {
+  return (unsigned)o < MS_BRAIN_ORIENTATION_COUNT ? k_orientation[o] : NULL;
+}
+ms_brain_orientation ms_brain_orientation_from_name(const char *n) {
+  for (int i = 0; n && i < MS_BRAIN_ORIENTATION_COUNT; i++)
+    if (!strcmp(n, k_orientation[i])) return (ms_brain_orientation)i;
+  return MS_BRAIN_ORIENTATION_COUNT;
+}
+
+/* Radiological display: axial with the patient's right on the image's left
+ * and anterior up; coronal with right on the left and superior up; sagittal
+ * with anterior on the left and superior up. Planes go superior, anterior,
+ * right. */
+void ms_brain_axes(ms_brain_orientation o, double axes[9]) {
+  static const double k_axes[MS_BRAIN_ORIENTATION_COUNT][9] = {
+      {-1, 0, 0, 0, -1, 0, 0, 0, 1}, {-1, 0, 0, 0, 0, 1, 0, -1, 0}, {0, 0, 1, -1, 0, 0, 0, -1, 0}};
+  memcpy(axes, k_axes[(unsigned)o < MS_BRAIN_ORIENTATION_COUNT ? o : 0], 9 * sizeof *axes);
+}
 
 const char *ms_brain_contrast_name(ms_brain_contrast c) {
   return (unsigned)c < MS_BRAIN_CONTRAST_COUNT ? k_contrast[c] : NULL;
@@ -188,6 +208,8 @@ ms_status ms_brain_params_check(const ms_brain_params *p, ms_diag *d) {
     CHECK(p->blur_mm[i] >= 0 && p->blur_mm[i] <= 10, "blur_mm", "blur %g out of 0..10 mm", p->blur_mm[i]);
   }
   CHECK(fabs(p->slice_z_mm) <= 150, "slice_z_mm", "%g out of -150..150 mm", p->slice_z_mm);
+  CHECK((unsigned)p->orientation < MS_BRAIN_ORIENTATION_COUNT, "orientation", "unknown orientation %d",
+        (int)p->orientation);
   CHECK(p->deform_mm >= 0 && p->deform_mm <= 10, "deform_mm", "%g out of 0..10 mm", p->deform_mm);
   CHECK(p->deform_spacing_mm >= 16 && p->deform_spacing_mm <= 128, "deform_spacing_mm", "%g out of 16..128 mm",
         p->deform_spacing_mm);
@@ -489,7 +511,7 @@ typedef struct {
   const ms_brain_params *p;
   ms_brain_image *img;
   const float *u;
-  double ainv[9], shift[3];
+  double ainv[9], shift[3], axes[9];
   double value[MS_BRAIN_TISSUE_COUNT], spread[MS_BRAIN_TISSUE_COUNT];
   double biasc[BIAS_G * BIAS_G * BIAS_G];
   ms_rng_key ktex, knoise;
@@ -581,8 +603,11 @@ static void render_rows(void *vc, size_t r0, size_t r1) {
     int j = (int)(r % (size_t)H), k = (int)(r / (size_t)H);
     for (int i = 0; i < W; i++) {
       size_t v = r * (size_t)W + (size_t)i;
-      double X = -(i - 0.5 * (W - 1)) * sp[0] - c->shift[0], Y = -(j - 0.5 * (H - 1)) * sp[1] - c->shift[1],
-             Z = (k - 0.5 * (D - 1)) * sp[2] + c->p->slice_z_mm - c->shift[2];
+      const double *ax = c->axes;
+      double g0 = (i - 0.5 * (W - 1)) * sp[0], g1 = (j - 0.5 * (H - 1)) * sp[1],
+             g2 = (k - 0.5 * (D - 1)) * sp[2] + c->p->slice_z_mm;
+      double X = ax[0] * g0 + ax[1] * g1 + ax[2] * g2 - c->shift[0], Y = ax[3] * g0 + ax[4] * g1 + ax[5] * g2 - c->shift[1],
+             Z = ax[6] * g0 + ax[7] * g1 + ax[8] * g2 - c->shift[2];
       double z[3] = {c->ainv[0] * X + c->ainv[1] * Y + c->ainv[2] * Z, c->ainv[3] * X + c->ainv[4] * Y + c->ainv[5] * Z,
                      c->ainv[6] * X + c->ainv[7] * Y + c->ainv[8] * Z};
       double du[3];
@@ -840,6 +865,7 @@ ms_status ms_brain_generate(ms_brain_image *img, const ms_brain_atlas *a, const 
   rc.a = a;
   rc.p = p;
   rc.img = img;
+  ms_brain_axes(p->orientation, rc.axes);
   rc.u = s->u;
   ms_rng_key kint = ms_rng_key_make(seed, ms_rng_stream("brain/intensity"));
   double vmax = 0;
@@ -966,7 +992,7 @@ ms_status ms_brain_generate(ms_brain_image *img, const ms_brain_atlas *a, const 
 }
 
 void ms_brain_origin(const ms_brain_atlas *a, const ms_brain_params *p, double origin[3]) {
-  origin[0] = a->centre[0];
-  origin[1] = a->centre[1];
-  origin[2] = a->centre[2] + p->slice_z_mm;
+  double ax[9];
+  ms_brain_axes(p->orientation, ax);
+  for (int r = 0; r < 3; r++) origin[r] = a->centre[r] + ax[r * 3 + 2] * p->slice_z_mm;
 }

@@ -35,7 +35,7 @@ static const char *const k_field_keys[] = {
     "size",       "width",       "height",     "depth",       "spacing_mm",     "slice_mm",
     "slice_z_mm", "age",         "head_scale", "tumour",      "tumour_lobe",    "tumour_size_mm",
     "gadolinium", "deform_mm",   "noise",      "mask",        "atlas_dir",      "wm_lesions",
-    "wm_load_ml", "stroke",      "stroke_size_mm", NULL};
+    "wm_load_ml", "stroke",      "stroke_size_mm", "orientation", NULL};
 
 /* Contrasts a per-row "modality" picks from (CT only as a constant: its
  * images are in HU, the others in relative signal). */
@@ -43,6 +43,7 @@ static const char *const k_contrasts[] = {"t1", "t2", "flair", "pd", "ct", NULL}
 static const char *const k_lobes[] = {"any", "frontal", "parietal", "temporal", "occipital", NULL};
 static const char *const k_intensities[] = {"physics", "random", NULL};
 static const char *const k_territories[] = {"none", "aca", "mca", "pca", NULL};
+static const char *const k_orientations[] = {"axial", "coronal", "sagittal", NULL};
 
 /* Spec key of a location of ms_brain_params_check. */
 static const char *key_of(const char *where, int has_depth) {
@@ -95,6 +96,25 @@ static int named_param(ms__img_ctx *l, const ms__table *t, ms__img_param *q, con
   return -1;
 }
 
+/* A constant key naming one of names: its index; -1 when absent or wrong
+ * (reported, with a suggestion). */
+static int choice_key(ms__img_ctx *l, const cJSON *ij, const char *iptr, const char *key, const char *const *names) {
+  const cJSON *j = cJSON_GetObjectItemCaseSensitive(ij, key);
+  if (!j) return -1;
+  for (int i = 0; cJSON_IsString(j) && names[i]; i++)
+    if (!strcmp(j->valuestring, names[i])) return i;
+  char p[512], list[256] = "";
+  ms__jsonptr_key(p, sizeof p, iptr, key);
+  size_t n = ms__list_len(names);
+  for (size_t i = 0; i < n; i++) {
+    size_t used = strlen(list);
+    snprintf(list + used, sizeof list - used, "%s\"%s\"", i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
+  }
+  const char *near = cJSON_IsString(j) ? ms__closest(j->valuestring, names, n) : NULL;
+  ms__img_err(l, p, 0, "must be %s%s%s%s", list, near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
+  return -1;
+}
+
 static int file_exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
@@ -137,17 +157,10 @@ void ms__brain_field_parse(ms__img_ctx *l, const ms__table *t, ms__image_field *
   for (int k = 0; k < MS__BRAIN_PARAM_COUNT; k++)
     if (k != MS__BRAIN_MODALITY && k != MS__BRAIN_TUMOUR_LOBE && k != MS__BRAIN_STROKE)
       ms__img_parse_param(l, t, &b->q[k], ij, iptr, k_keys[k]);
-  const cJSON *ej = cJSON_GetObjectItemCaseSensitive(ij, "intensities");
-  if (ej) {
-    ms__jsonptr_key(p, sizeof p, iptr, "intensities");
-    if (!cJSON_IsString(ej) || ms_brain_intensity_from_name(ej->valuestring) == MS_BRAIN_INTENSITY_COUNT) {
-      const char *near = cJSON_IsString(ej) ? ms__closest(ej->valuestring, k_intensities, 2) : NULL;
-      ms__img_err(l, p, 0, "must be \"physics\" or \"random\"%s%s%s", near ? " (did you mean \"" : "",
-                  near ? near : "", near ? "\"?)" : "");
-    } else {
-      bp->intensity = ms_brain_intensity_from_name(ej->valuestring);
-    }
-  }
+  int e = choice_key(l, ij, iptr, "intensities", k_intensities);
+  if (e >= 0) bp->intensity = (ms_brain_intensity)e;
+  int o = choice_key(l, ij, iptr, "orientation", k_orientations);
+  if (o >= 0) bp->orientation = (ms_brain_orientation)o;
   double v;
   if (cJSON_GetObjectItemCaseSensitive(ij, "size") &&
       (cJSON_GetObjectItemCaseSensitive(ij, "width") || cJSON_GetObjectItemCaseSensitive(ij, "height"))) {

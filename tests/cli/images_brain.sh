@@ -28,7 +28,7 @@ cat > "$tmp/bad.json" <<'EOF'
 {"medsynth": 1, "tables": [{"name": "p", "rows": 3,
   "fields": [{"name": "id", "kind": "id"}, {"name": "age", "kind": "integer", "dist": {"type": "uniform", "low": 20, "high": 30}}],
   "images": [
-    {"name": "a", "phantom": "brain", "modality": "flare", "tumour_lobe": "insula", "intensities": "gmm"},
+    {"name": "a", "phantom": "brain", "modality": "flare", "tumour_lobe": "insula", "intensities": "gmm", "orientation": "axail"},
     {"name": "b", "phantom": "brain", "modality": "ct", "gadolinium": 1, "size": 4096, "depth": 4096},
     {"name": "c", "phantom": "brain", "atlas_dir": "/nonexistent", "age": "agee", "colour": 1},
     {"name": "d", "phantom": "brian"}
@@ -40,6 +40,7 @@ rc=0
 for m in '/images/0/modality: unknown modality "flare" (did you mean "flair"?)' \
          '/images/0/tumour_lobe: unknown lobe "insula"' \
          '/images/0/intensities: must be "physics" or "random"' \
+         '/images/0/orientation: must be "axial", "coronal" or "sagittal" (did you mean "axial"?)' \
          '/images/1/gadolinium: applies to MR images only' \
          '/images/1/depth: a 4096x4096x4096 volume needs more than' \
          '/images/2/atlas_dir: brain atlas file "/nonexistent/ch2.nii.gz" not found (install Debian'"'"'s mricron-data package)' \
@@ -114,5 +115,23 @@ for i in range(5):
     c = kinds[rec["contrast"][i]]
     if c == "t1": assert wm > csf, (i, wm, csf)
     if c == "t2": assert csf > wm, (i, wm, csf)
+PY
+# a sagittal field: NIfTI exports with the sagittal affine, centred on the brain
+cat > "$tmp/sag.json" <<'EOF'
+{"medsynth": 1, "tables": [{"name": "p", "rows": 2, "fields": [{"name": "id", "kind": "id"}],
+  "images": [{"name": "s", "phantom": "brain", "orientation": "sagittal", "size": 64, "spacing_mm": 3.5}]}]}
+EOF
+"$ms" records --spec "$tmp/sag.json" -o "$tmp/sag.h5" --nifti "$tmp/sag_nii" -q
+/usr/bin/python3 - "$tmp" <<'PY'
+import sys, h5py, numpy as np, nibabel as nib
+t = sys.argv[1]
+f = h5py.File(f"{t}/sag.h5", "r")
+assert f["images/s"].attrs["orientation"] == "sagittal"
+m = f["masks/s"][...]
+im = nib.load(f"{t}/sag_nii/s_000001_mask.nii.gz")
+assert np.allclose(im.affine[:3, :3] / 3.5, np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]])), im.affine
+assert np.array_equal(np.asanyarray(im.dataobj).reshape(64, 64, -1)[:, :, 0].T, m[1, 0])
+c = im.affine @ np.array([31.5, 31.5, 0, 1])
+assert abs(c[0]) < 5 and abs(c[1] + 18) < 15 and abs(c[2] - 10) < 15, c   # the brain's centre (MNI)
 PY
 echo ok

@@ -98,6 +98,16 @@ typedef enum { MS_BRAIN_PHYSICS, MS_BRAIN_RANDOM, MS_BRAIN_INTENSITY_COUNT } ms_
 const char *ms_brain_intensity_name(ms_brain_intensity m);
 ms_brain_intensity ms_brain_intensity_from_name(const char *name);
 
+/* Plane of the output grid's first two axes (docs/phantoms.md): axial
+ * (rows anterior -> posterior), coronal and sagittal (rows superior ->
+ * inferior); the third axis is the slice normal. */
+typedef enum { MS_BRAIN_AXIAL, MS_BRAIN_CORONAL, MS_BRAIN_SAGITTAL, MS_BRAIN_ORIENTATION_COUNT } ms_brain_orientation;
+const char *ms_brain_orientation_name(ms_brain_orientation o);
+ms_brain_orientation ms_brain_orientation_from_name(const char *name);
+/* RAS direction of each output voxel axis: column c of the row-major 3 x 3
+ * axes is the direction of axis c (i, j, k); pass it as ms_nifti_desc.axes. */
+void ms_brain_axes(ms_brain_orientation o, double axes[9]);
+
 /* Pulse sequence family of the physics mode. */
 typedef enum { MS_BRAIN_SPIN_ECHO, MS_BRAIN_INVERSION_RECOVERY, MS_BRAIN_GRADIENT_ECHO,
                MS_BRAIN_SEQUENCE_COUNT } ms_brain_sequence;
@@ -156,7 +166,9 @@ ms_brain_tissue_mr ms_brain_tissue_mr_params(int label, double field_t);
 typedef struct {
   int dims[3];              /* output W, H, D (D = 1: one axial slice); default 181, 217, 181 */
   double spacing_mm[3];     /* default 1, 1, 1 */
-  double slice_z_mm;        /* axial offset of the grid centre from the brain centre; default 0 */
+  double slice_z_mm;        /* offset of the grid centre from the brain centre along the slice
+                               normal (superior, anterior or right); default 0 */
+  ms_brain_orientation orientation; /* default MS_BRAIN_AXIAL */
   /* Anatomy. */
   double deform_mm;         /* sd of the velocity at the control points; default 3 (0 = off) */
   double deform_spacing_mm; /* control point spacing; default 32 */
@@ -225,10 +237,12 @@ ms_status ms_brain_image_init(ms_brain_image *img, const ms_brain_params *p, ms_
 void ms_brain_image_deinit(ms_brain_image *img);
 
 /* RAS position (mm, MNI space of the atlas) of the output grid's centre:
- * the brain's centre plus slice_z_mm. Pass it as ms_nifti_desc.origin_mm so
- * that an undeformed subject's NIfTI overlays the atlas. Output voxel
- * (i, j, k) is at origin + (-(i - (W-1)/2) sx, -(j - (H-1)/2) sy,
- * (k - (D-1)/2) sz) before the subject's affine and deformation. */
+ * the brain's centre plus slice_z_mm along the slice normal. Pass it as
+ * ms_nifti_desc.origin_mm (and ms_brain_axes as .axes) so that an
+ * undeformed subject's NIfTI overlays the atlas. Output voxel (i, j, k) is
+ * at origin + axes * ((i - (W-1)/2) sx, (j - (H-1)/2) sy, (k - (D-1)/2) sz)
+ * before the subject's affine and deformation (axial: (-(i - ..) sx,
+ * -(j - ..) sy, (k - ..) sz)). */
 void ms_brain_origin(const ms_brain_atlas *a, const ms_brain_params *p, double origin[3]);
 
 /* Renders subject `index` of the run keyed by seed. */
