@@ -311,23 +311,24 @@ void ms_brain_image_deinit(ms_brain_image *img) {
 /* ---- the deformation field ---- */
 
 static inline void field_sample(const float *u, double x, double y, double z, double out[3]) {
-  double q[3] = {(x - FG_ORIGIN) / FG_MM, (y - FG_ORIGIN) / FG_MM, (z - FG_ORIGIN) / FG_MM};
+  /* single precision: the field is stored in float, and this is the
+     innermost operation of the squarings and of every voxel's look-up */
+  float q[3] = {(float)((x - FG_ORIGIN) * (1.0 / FG_MM)), (float)((y - FG_ORIGIN) * (1.0 / FG_MM)),
+                (float)((z - FG_ORIGIN) * (1.0 / FG_MM))};
   int i0[3];
-  double f[3];
+  float f[3];
   for (int c = 0; c < 3; c++) {
-    if (q[c] < 0) q[c] = 0;
-    if (q[c] > FG - 1) q[c] = FG - 1;
-    i0[c] = (int)q[c];
+    float t = q[c] < 0 ? 0 : q[c] > FG - 1 ? (float)(FG - 1) : q[c];
+    i0[c] = (int)t;
     if (i0[c] > FG - 2) i0[c] = FG - 2;
-    f[c] = q[c] - i0[c];
+    f[c] = t - (float)i0[c];
   }
   size_t base = ((size_t)i0[2] * FG + i0[1]) * FG + i0[0];
+  float w00 = (1 - f[0]) * (1 - f[1]), w10 = f[0] * (1 - f[1]), w01 = (1 - f[0]) * f[1], w11 = f[0] * f[1];
   for (int c = 0; c < 3; c++) {
-    const float *g = u + c * FG_N + base;
-    double c00 = g[0] + f[0] * (g[1] - g[0]), c10 = g[FG] + f[0] * (g[FG + 1] - g[FG]);
-    double c01 = g[FG * FG] + f[0] * (g[FG * FG + 1] - g[FG * FG]);
-    double c11 = g[FG * FG + FG] + f[0] * (g[FG * FG + FG + 1] - g[FG * FG + FG]);
-    double c0 = c00 + f[1] * (c10 - c00), c1 = c01 + f[1] * (c11 - c01);
+    const float *g = u + c * FG_N + base, *h = g + FG * FG;
+    float c0 = w00 * g[0] + w10 * g[1] + w01 * g[FG] + w11 * g[FG + 1];
+    float c1 = w00 * h[0] + w10 * h[1] + w01 * h[FG] + w11 * h[FG + 1];
     out[c] = c0 + f[2] * (c1 - c0);
   }
 }
@@ -426,7 +427,7 @@ static void finish_planes(void *vc, size_t k0, size_t k1) {
   for (size_t k = k0; k < k1; k++)
     for (size_t n = k * FG * FG; n < (k + 1) * FG * FG; n++)
       for (int comp = 0; comp < 3; comp++)
-        c->u[comp * FG_N + n] = (float)ldexp((double)c->u[comp * FG_N + n] + c->aux[comp * FG_N + n], -SQUARINGS);
+        c->u[comp * FG_N + n] = (float)(((double)c->u[comp * FG_N + n] + c->aux[comp * FG_N + n]) * (1.0 / (1 << SQUARINGS)));
 }
 
 /* One squaring: tmp(x) = u(x) + u(x + u(x)). */
@@ -551,6 +552,16 @@ static inline void box_muller(ms_rng_key k, uint64_t index, double *n1, double *
   *n2 = r * sin(2 * M_PI * u2);
 }
 
+/* One normal per voxel, two voxels (2m, 2m + 1) sharing a Box-Muller pair
+ * keyed by m: the pair is drawn once while consecutive voxels ask for it. */
+static inline double paired_normal(ms_rng_key k, uint64_t v, uint64_t *pair, double nn[2]) {
+  if (v >> 1 != *pair) {
+    box_muller(k, v >> 1, &nn[0], &nn[1]);
+    *pair = v >> 1;
+  }
+  return nn[v & 1];
+}
+
 /* The regional modulation of cortical thinning at atlas point P: the
  * normal CDF of a sum of three random plane waves of about 94 mm
  * wavelength (unit variance), so roughly uniform on (0, 1). */
@@ -599,6 +610,8 @@ static void render_rows(void *vc, size_t r0, size_t r1) {
   const ms_brain_atlas *a = c->a;
   const int W = c->img->dims[0], H = c->img->dims[1], D = c->img->dims[2];
   const double *sp = c->img->spacing, *m = a->inv_affine;
+  uint64_t pair = UINT64_MAX; /* paired_normal: none drawn yet */
+  double nn[2] = {0, 0};
   for (size_t r = r0; r < r1; r++) {
     int j = (int)(r % (size_t)H), k = (int)(r / (size_t)H);
     for (int i = 0; i < W; i++) {
@@ -636,11 +649,7 @@ static void render_rows(void *vc, size_t r0, size_t r1) {
       c->img->labels[v] = (uint8_t)lab;
       c->img->aal[v] = (uint8_t)aal;
       double val = c->value[lab];
-      if (c->do_texture && c->spread[lab] > 0) {
-        double n1, n2;
-        box_muller(c->ktex, v, &n1, &n2);
-        val += c->spread[lab] * n1;
-      }
+      if (c->do_texture && c->spread[lab] > 0) val += c->spread[lab] * paired_normal(c->ktex, v, &pair, nn);
       c->img->image[v] = (float)val;
     }
   }
@@ -650,17 +659,15 @@ static void render_rows(void *vc, size_t r0, size_t r1) {
 static void finish_rows(void *vc, size_t r0, size_t r1) {
   render_ctx *c = vc;
   const int W = c->img->dims[0], H = c->img->dims[1], D = c->img->dims[2];
+  uint64_t pair = UINT64_MAX; /* paired_normal: none drawn yet */
+  double nn[2] = {0, 0};
   for (size_t r = r0; r < r1; r++) {
     int j = (int)(r % (size_t)H), k = (int)(r / (size_t)H);
     for (int i = 0; i < W; i++) {
       size_t v = r * (size_t)W + (size_t)i;
       double s = c->img->image[v];
       if (c->ct) {
-        if (c->sigma_noise > 0) {
-          double n1, n2;
-          box_muller(c->knoise, v, &n1, &n2);
-          s += c->sigma_noise * n1;
-        }
+        if (c->sigma_noise > 0) s += c->sigma_noise * paired_normal(c->knoise, v, &pair, nn);
         c->img->image[v] = (float)s;
         continue;
       }
