@@ -126,3 +126,10 @@ with h5py.File("vascular.h5") as f:
 print("brain docs examples ok")
 PY
 [ -s brain_nii/aal_00001.nii.gz ] && [ -s flair.png ]
+
+# --- the benchmark of docs/performance.md ("Brain phantom"), a short run ---
+bench="$(dirname "$ms")/bench_brain"
+if [ -x "$bench" ]; then
+  "$bench" 0 4 > "$tmp/bench.out"
+  grep -q "256x256 slices .* (one slice per thread)" "$tmp/bench.out" || { cat "$tmp/bench.out"; exit 1; }
+fi
