@@ -397,6 +397,58 @@ static void test_brain_wm_lesions_and_stroke_labels_exact(void **state) {
   assert_true(ms_brain_tissue_hu(MS_BRAIN_STROKE, 0) < ms_brain_tissue_hu(MS_BRAIN_WM, 0));
 }
 
+/* White-matter lesions prefer the ventricles' surroundings: the share of
+ * lesion voxels within 10 mm of a lateral ventricle is well above that of
+ * white matter as a whole (fixed seeds, 40 lesions in each of 4 subjects). */
+static void test_brain_wm_lesions_are_periventricular(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  ms_brain_params p = noise_free_2mm();
+  p.wm_lesions = 40;
+  p.wm_load_ml = 10;
+  ms_brain_image img;
+  init(&img, &p);
+  size_t nv = img.n_voxels;
+  uint8_t *near = malloc(nv), *next = malloc(nv);
+  assert_non_null(near);
+  assert_non_null(next);
+  double les_near = 0, les = 0, wm_near = 0, wm = 0;
+  const int W = p.dims[0], H = p.dims[1], D = p.dims[2];
+  for (uint64_t subject = 0; subject < 4; subject++) {
+    gen(&img, &p, 21, subject);
+    for (size_t v = 0; v < nv; v++) near[v] = img.labels[v] == MS_BRAIN_VENTRICLE;
+    for (int pass = 0; pass < 5; pass++) { /* 5 city-block steps of 2 mm */
+      memcpy(next, near, nv);
+      for (int k = 1; k < D - 1; k++)
+        for (int j = 1; j < H - 1; j++)
+          for (int i = 1; i < W - 1; i++) {
+            size_t v = ((size_t)k * H + j) * W + i;
+            if (near[v - 1] || near[v + 1] || near[v - W] || near[v + W] || near[v - (size_t)W * H] ||
+                near[v + (size_t)W * H])
+              next[v] = 1;
+          }
+      memcpy(near, next, nv);
+    }
+    for (size_t v = 0; v < nv; v++) {
+      int l = img.labels[v];
+      if (l == MS_BRAIN_WM_LESION) {
+        les++;
+        les_near += near[v];
+      }
+      if (l == MS_BRAIN_WM || l == MS_BRAIN_WM_LESION) {
+        wm++;
+        wm_near += near[v];
+      }
+    }
+  }
+  free(near);
+  free(next);
+  ms_brain_image_deinit(&img);
+  print_message("lesion voxels near the ventricles %.2f, white matter %.2f\n", les_near / les, wm_near / wm);
+  assert_true(les > 500);
+  assert_true(les_near / les > 2 * (wm_near / wm)); /* measured: 0.47 against 0.18 */
+}
+
 /* Cortical thinning with age turns cortical GM into CSF and nothing else,
  * by about the documented mean depth. */
 static void test_brain_age_thins_the_cortex(void **state) {
@@ -764,6 +816,7 @@ int main(void) {
       cmocka_unit_test(test_brain_age_thins_the_cortex),
       cmocka_unit_test(test_brain_tumour_labels_exact),
       cmocka_unit_test(test_brain_wm_lesions_and_stroke_labels_exact),
+      cmocka_unit_test(test_brain_wm_lesions_are_periventricular),
       cmocka_unit_test(test_brain_bytes_identical_across_threads),
       cmocka_unit_test(test_brain_threshold_cannot_segment_grey_matter),
       cmocka_unit_test(test_brain_rejects_bad_params),

@@ -275,6 +275,17 @@ static void sites_pass(ms_brain_atlas *a, const uint8_t *prop, const uint8_t *di
   a->site_start[MS_BRAIN_LOBE_COUNT] = n;
 }
 
+/* Distance of every tumour site to the lateral ventricles through the
+ * brain (white-matter lesions' periventricular preference). */
+static void ventricle_distance(ms_brain_atlas *a, uint8_t *prop, uint8_t *dist, uint8_t *pass, uint32_t *queue) {
+  for (size_t v = 0; v < a->n_voxels; v++) {
+    prop[v] = a->tissue[v] == MS_BRAIN_VENTRICLE;
+    pass[v] = a->bet[v] || a->aal[v];
+  }
+  bfs(prop, dist, pass, a->dims, queue);
+  for (size_t s = 0; s < a->site_start[MS_BRAIN_LOBE_COUNT]; s++) a->site_vdist[s] = dist[a->sites[s]];
+}
+
 /* Depth of cortical grey matter below the CSF it borders (age atrophy). */
 static void cortical_depth(ms_brain_atlas *a, uint8_t *prop, uint8_t *dist, uint8_t *pass, uint32_t *queue) {
   for (size_t v = 0; v < a->n_voxels; v++) {
@@ -406,7 +417,8 @@ ms_status ms_brain_atlas_load(ms_brain_atlas **out, const char *dir, ms_diag *d)
     size_t n_sites = a->site_start[MS_BRAIN_LOBE_COUNT];
     if (!(a->sites = ms__malloc((n_sites ? n_sites : 1) * sizeof *a->sites)))
       st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the atlas");
-    else if (!(a->gm_depth = ms__malloc(a->n_voxels)) || !(a->territory = ms__malloc(a->n_voxels)))
+    else if (!(a->gm_depth = ms__malloc(a->n_voxels)) || !(a->territory = ms__malloc(a->n_voxels)) ||
+             !(a->site_vdist = ms__malloc(n_sites ? n_sites : 1)))
       st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the atlas");
     else {
       sites_pass(a, scratch, scratch + a->n_voxels);
@@ -416,6 +428,7 @@ ms_status ms_brain_atlas_load(ms_brain_atlas **out, const char *dir, ms_diag *d)
       else
         territory_pass(a, scratch);
       cortical_depth(a, scratch, scratch + a->n_voxels, scratch + 2 * a->n_voxels, queue);
+      ventricle_distance(a, scratch, scratch + a->n_voxels, scratch + 2 * a->n_voxels, queue);
     }
   }
   if (st == MS_OK) {
@@ -460,6 +473,7 @@ void ms_brain_atlas_free(ms_brain_atlas *a) {
   free(a->sites);
   free(a->gm_depth);
   free(a->territory);
+  free(a->site_vdist);
   free(a->stroke_sites);
   for (int i = 0; i < 256; i++) free(a->aal_names[i]);
   free(a);

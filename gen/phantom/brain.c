@@ -774,8 +774,9 @@ static ms_status place_pathology(render_ctx *rc, const ms_brain_atlas *a, const 
     for (int k = 0; k < n; k++) {
       double vol = 1000 * load * w[k] / wsum, r = cbrt(3 * vol / (4 * M_PI));
       /* Centre: deep white matter, accepted with a probability falling with
-       * the distance beyond 10 mm from the nearer ventricle centroid
-       * (periventricular preference); the 32nd candidate is kept. */
+       * its distance d beyond 2 mm from the lateral ventricles,
+       * exp(-(d - 2) / 6 mm) (periventricular preference); the 32nd
+       * candidate is kept. */
       double P[3], vc[3] = {0, 0, 0};
       for (int t = 0; t < 32; t++) {
         uint64_t lane = 100 + (uint64_t)k * 64 + 2 * (uint64_t)t;
@@ -793,8 +794,7 @@ static ms_status place_pathology(render_ctx *rc, const ms_brain_atlas *a, const 
             memcpy(vc, q, sizeof vc);
           }
         }
-        double dist = sqrt(best);
-        if (ms_rng_uniform(kw, index, lane + 1) < exp(-fmax(0, dist - 10) / 15)) break;
+        if (ms_rng_uniform(kw, index, lane + 1) < exp(-fmax(0, a->site_vdist[site] - 2.0) / 6)) break;
       }
       /* Ovoid, 1.5 : 1 : 1, long axis pointing away from the ventricle. */
       double u[3], nu = 0;

@@ -20,6 +20,7 @@ struct ms_brain_atlas {
   /* Tumour sites: deep white-matter voxels (>= 10 mm inside the brain) by
    * lobe; sites[site_start[l] .. site_start[l + 1]) for lobe l >= 1. */
   uint32_t *sites;
+  uint8_t *site_vdist; /* per site: city-block distance (mm) to the nearest lateral ventricle voxel, capped at 254 */
   /* Cortical GM: city-block depth (voxels) from the nearest CSF voxel
    * through cortical GM, 1 = touching CSF; 255 elsewhere. */
   uint8_t *gm_depth;
