@@ -79,12 +79,16 @@ cat > "$tmp/vol.json" <<'EOF'
 EOF
 "$ms" records --spec "$tmp/vol.json" --threads 1 -o "$tmp/v1.h5" -q
 "$ms" records --spec "$tmp/vol.json" --threads 2 --chunk-rows 2 -o "$tmp/v2.h5" -q
+"$ms" records --spec "$tmp/vol.json" --threads 2 --shard 2/2 -o "$tmp/v_s2.h5" -q
 /usr/bin/python3 - "$tmp" <<'PY'
 import sys, json, h5py, numpy as np
 t = sys.argv[1]
 a, b = h5py.File(f"{t}/v1.h5", "r"), h5py.File(f"{t}/v2.h5", "r")
 for k in ["images/v", "masks/v", "tables/v_info"]:
     assert np.array_equal(a[k][...], b[k][...]), k + " differs between --threads 1 and 2"
+sh = h5py.File(f"{t}/v_s2.h5", "r")
+r0 = int(sh["images/v"].attrs["first_row"])
+assert 0 < r0 < 5 and np.array_equal(sh["images/v"][...], a["images/v"][r0:]), "shard 2/2 differs from the rows of the single run"
 img, m = a["images/v"], a["masks/v"][...]
 assert img.shape == (5, 1, 44, 56, 48) and img.attrs["phantom"] == "brain", img.shape
 labels = json.loads(a["masks/v"].attrs["labels"])
