@@ -44,7 +44,8 @@ static const char *k_usage =
     "  --size S            width = height = S voxels; --width W, --height H\n"
     "  --depth D           planes (default 181; 1 = axial slices)\n"
     "  --spacing MM        in-plane voxel size (default 1); --slice-mm MM plane spacing\n"
-    "  --slice-z MM        axial offset of the grid centre from the brain centre\n"
+    "  --orientation O     axial (default), coronal or sagittal: the plane of width x height\n"
+    "  --slice-z MM        offset of the grid centre from the brain centre along the slice normal\n"
     "  -n N                number of subjects (default 1)\n"
     "  --seed K            seed (default 0)\n"
     "  --age Y             age in years (default: drawn 20..85); enlarges the ventricles\n"
@@ -54,6 +55,10 @@ static const char *k_usage =
     "  --tumour-lobe L     any (default), frontal, parietal, temporal or occipital\n"
     "  --tumour-size MM    rim diameter 10..70 (default: drawn 20..50)\n"
     "  --gadolinium        post-contrast: the enhancing rim is bright on T1\n"
+    "  --wm-lesions N      white-matter lesions per subject (0..64; default 0)\n"
+    "  --wm-load ML        their designed total volume (default: drawn 0.05..0.5 ml per lesion)\n"
+    "  --stroke T          ischaemic stroke in an arterial territory: aca, mca or pca (default none)\n"
+    "  --stroke-size MM    radius of the infarct within the territory (default: drawn 20..45)\n"
     "  --deform MM         sd of the random velocity field (default 3; 0 = off)\n"
     "  --deform-spacing MM control point spacing (default 32)\n"
     "  --rotate DEG        rotation range per axis (default 8)\n"
@@ -74,7 +79,7 @@ static const char *k_usage =
 enum {
   B_KIND = 256, B_MOD, B_INT, B_FIELD, B_SEQ, B_TR, B_TE, B_TI, B_FLIP, B_SIZE, B_WIDTH, B_HEIGHT, B_DEPTH,
   B_SPACING, B_SLICE_MM, B_SLICE_Z, B_SEED, B_AGE, B_HEAD, B_DEFORM, B_DSPACING, B_ROT, B_BIAS, B_BLUR, B_BLURZ,
-  B_NOISE, B_CTNOISE, B_ATROPHY, B_NOISEFREE, B_TUMOUR, B_TLOBE, B_TSIZE, B_GD, B_ATLAS, B_THREADS, B_NAME, B_NIFTI, B_GRID, B_COMP, B_FORCE, B_HELP
+  B_NOISE, B_CTNOISE, B_ATROPHY, B_NOISEFREE, B_TUMOUR, B_TLOBE, B_TSIZE, B_GD, B_WML, B_WMLOAD, B_STROKE, B_SSIZE, B_ORIENT, B_ATLAS, B_THREADS, B_NAME, B_NIFTI, B_GRID, B_COMP, B_FORCE, B_HELP
 };
 
 static const struct option k_opts[] = {
@@ -88,7 +93,8 @@ static const struct option k_opts[] = {
     {"rotate", 1, 0, B_ROT},        {"bias", 1, 0, B_BIAS},          {"blur", 1, 0, B_BLUR},
     {"blur-z", 1, 0, B_BLURZ},      {"noise", 1, 0, B_NOISE},        {"noise-free", 0, 0, B_NOISEFREE},
     {"ct-noise", 1, 0, B_CTNOISE},  {"atrophy", 1, 0, B_ATROPHY},  {"tumour", 0, 0, B_TUMOUR},     {"tumour-lobe", 1, 0, B_TLOBE},  {"tumour-size", 1, 0, B_TSIZE},
-    {"gadolinium", 0, 0, B_GD},     {"atlas-dir", 1, 0, B_ATLAS},   {"threads", 1, 0, B_THREADS},    {"name", 1, 0, B_NAME},
+    {"gadolinium", 0, 0, B_GD},     {"wm-lesions", 1, 0, B_WML},    {"wm-load", 1, 0, B_WMLOAD},
+    {"stroke", 1, 0, B_STROKE},     {"stroke-size", 1, 0, B_SSIZE},  {"orientation", 1, 0, B_ORIENT},     {"atlas-dir", 1, 0, B_ATLAS},   {"threads", 1, 0, B_THREADS},    {"name", 1, 0, B_NAME},
     {"nifti", 1, 0, B_NIFTI},       {"grid", 1, 0, B_GRID},          {"compression", 1, 0, B_COMP},
     {"force", 0, 0, B_FORCE},       {"help", 0, 0, B_HELP},          {0, 0, 0, 0}};
 
@@ -126,6 +132,7 @@ static char *invocation(const brain_opts *o, const ms_brain_params *p) {
       {.option = "spacing", .kind = MS_CLI_PV_REAL, .x = p->spacing_mm[0]},
       {.option = "slice-mm", .kind = MS_CLI_PV_REAL, .x = p->spacing_mm[2]},
       {.option = "slice-z", .kind = MS_CLI_PV_REAL, .x = p->slice_z_mm},
+      {.option = "orientation", .kind = MS_CLI_PV_STR, .s = ms_brain_orientation_name(p->orientation)},
       {.option = "n", .kind = MS_CLI_PV_UINT, .u = o->n},
       {.option = "seed", .kind = MS_CLI_PV_UINT, .u = o->seed},
       {.option = "age", .kind = MS_CLI_PV_REAL, .x = p->age_years},
@@ -135,6 +142,10 @@ static char *invocation(const brain_opts *o, const ms_brain_params *p) {
       {.option = "tumour-lobe", .kind = MS_CLI_PV_STR, .s = ms_brain_lobe_name(p->tumour_lobe)},
       {.option = "tumour-size", .kind = MS_CLI_PV_REAL, .x = p->tumour_diameter_mm},
       {.option = "gadolinium", .kind = MS_CLI_PV_BOOL, .i = p->gadolinium},
+      {.option = "wm-lesions", .kind = MS_CLI_PV_INT, .i = p->wm_lesions},
+      {.option = "wm-load", .kind = MS_CLI_PV_REAL, .x = p->wm_load_ml},
+      {.option = "stroke", .kind = MS_CLI_PV_STR, .s = ms_brain_territory_name(p->stroke)},
+      {.option = "stroke-size", .kind = MS_CLI_PV_REAL, .x = p->stroke_radius_mm},
       {.option = "deform", .kind = MS_CLI_PV_REAL, .x = p->deform_mm},
       {.option = "deform-spacing", .kind = MS_CLI_PV_REAL, .x = p->deform_spacing_mm},
       {.option = "rotate", .kind = MS_CLI_PV_REAL, .x = p->rotate_deg},
@@ -158,6 +169,7 @@ static ms_status write_nifti(const brain_opts *o, const ms_brain_atlas *a, const
     n.pixdim[i] = img->spacing[i];
   }
   ms_brain_origin(a, p, n.origin_mm);
+  ms_brain_axes(p->orientation, n.axes);
   snprintf(n.descrip, sizeof n.descrip, "medsynth brain %s subject %llu", ms_brain_contrast_name(p->contrast),
            (unsigned long long)idx);
   char path[4096];
@@ -388,8 +400,8 @@ int ms__cli_phantom_brain(int argc, char **argv) {
   o.threads = 1;
   o.compression = 4;
   o.name = "brain";
-  const char *mod = "t1", *inten = "physics", *seq = NULL, *lobe = "any";
-  double size = -1, width = -1, height = -1, depth = -1, spacing = 1, slice_mm = NAN, blur_z = NAN, comp = 4,
+  const char *mod = "t1", *inten = "physics", *seq = NULL, *lobe = "any", *stroke = "none", *orient = "axial";
+  double wml = 0, size = -1, width = -1, height = -1, depth = -1, spacing = 1, slice_mm = NAN, blur_z = NAN, comp = 4,
          threads = 1;
   int bad = 0;
   optind = 1;
@@ -430,6 +442,11 @@ int ms__cli_phantom_brain(int argc, char **argv) {
       case B_TLOBE: lobe = optarg; break;
       case B_TSIZE: parse_num(optarg, &p.tumour_diameter_mm, &bad); break;
       case B_GD: p.gadolinium = 1; break;
+      case B_WML: parse_num(optarg, &wml, &bad); break;
+      case B_WMLOAD: parse_num(optarg, &p.wm_load_ml, &bad); break;
+      case B_STROKE: stroke = optarg; break;
+      case B_ORIENT: orient = optarg; break;
+      case B_SSIZE: parse_num(optarg, &p.stroke_radius_mm, &bad); break;
       case B_ATLAS: o.atlas_dir = optarg; break;
       case B_THREADS: parse_num(optarg, &threads, &bad); break;
       case 'o': o.out = optarg; break;
@@ -460,6 +477,19 @@ int ms__cli_phantom_brain(int argc, char **argv) {
     ms_cli_error("phantom", "unknown --tumour-lobe \"%s\" (any, frontal, parietal, temporal, occipital)", lobe);
     bad = 1;
   }
+  if (!bad && ((p.orientation = ms_brain_orientation_from_name(orient)) == MS_BRAIN_ORIENTATION_COUNT)) {
+    ms_cli_error("phantom", "unknown --orientation \"%s\" (axial, coronal, sagittal)", orient);
+    bad = 1;
+  }
+  if (!bad && ((p.stroke = ms_brain_territory_from_name(stroke)) == MS_BRAIN_TERRITORY_COUNT)) {
+    ms_cli_error("phantom", "unknown --stroke \"%s\" (aca, mca, pca)", stroke);
+    bad = 1;
+  }
+  if (!bad && (wml != floor(wml) || wml < 0 || wml > MS_BRAIN_MAX_WM_LESIONS)) {
+    ms_cli_error("phantom", "--wm-lesions %g: a whole number in 0..%d", wml, MS_BRAIN_MAX_WM_LESIONS);
+    bad = 1;
+  }
+  p.wm_lesions = (int)wml;
   if (!bad && seq) {
     if (!strcmp(seq, "se")) p.sequence = MS_BRAIN_SPIN_ECHO;
     else if (!strcmp(seq, "ir")) p.sequence = MS_BRAIN_INVERSION_RECOVERY;

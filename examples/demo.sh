@@ -46,12 +46,15 @@ cat <<EOF
                    /images/head_mri (200,1,128,128) T1 phantom, /masks/head_mri
                    /images/brain_mri (200,1,64,64) T1 from models/mri_unet64.h5, class from mri_plane/mri_level
                    /images/brain_mri_vae (200,1,64,64) T1 from models/mri_vae64.h5, same classes
+                   /images/brain_flair (200,1,128,128) FLAIR of the atlas-based brain, /masks/brain_flair:
+                   age, white-matter lesions and stroke from the record, per-label volumes in
+                   /tables/brain_flair_info
    contact sheets: out/demo/sheet_chest_ct.png, out/demo/sheet_head_mri.png (mask contours),
-                   out/demo/sheet_brain_mri.png, out/demo/sheet_brain_mri_vae.png
+                   out/demo/sheet_brain_mri.png, out/demo/sheet_brain_mri_vae.png, out/demo/sheet_brain_flair.png
    FHIR R4:        out/demo/fhir/patients_NNNNNN.json, one transaction Bundle per patient
                    (Patient, vital signs, conditions, encounters, labs, an ImagingStudy per image)
    DICOM:          out/demo/dicom/<image>/<row>/IMG*.dcm and SEG.dcm (chest_ct, head_mri: CT/MR
-                   with segmentations; brain_mri, brain_mri_vae: Secondary Capture); the UIDs
+                   with segmentations; brain_mri, brain_mri_vae, brain_flair: Secondary Capture); the UIDs
                    are those of the ImagingStudy, the patient that of the bundle (docs/dicom.md)
    the spec:       examples/demo.json (docs/spec.md explains every key; docs/multimodal.md the images)
 

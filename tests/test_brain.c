@@ -317,6 +317,138 @@ static void test_brain_tumour_labels_exact(void **state) {
   assert_true(v[2][MS_BRAIN_TUMOUR_NECROSIS] < v[2][MS_BRAIN_CORTICAL_GM]);
 }
 
+/* White-matter lesions replace white matter only, a stroke only grey and
+ * white matter of one hemisphere's territory; both bright on T2w and FLAIR
+ * and dark on T1w relative to white matter; volumes are the mask counts. */
+static void test_brain_wm_lesions_and_stroke_labels_exact(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  ms_brain_params p = noise_free_2mm();
+  ms_brain_image with, without;
+  init(&with, &p);
+  init(&without, &p);
+  p.wm_lesions = 30;
+  p.wm_load_ml = 20;
+  gen(&with, &p, 5, 1);
+  p.wm_lesions = 0;
+  gen(&without, &p, 5, 1);
+  double n = 0;
+  for (size_t v = 0; v < with.n_voxels; v++) {
+    if (with.labels[v] == MS_BRAIN_WM_LESION) {
+      n++;
+      assert_int_equal(without.labels[v], MS_BRAIN_WM);
+    } else {
+      assert_int_equal(with.labels[v], without.labels[v]);
+    }
+  }
+  /* 20 ml designed, clipped to white matter: most of it stays */
+  assert_true(n * 8 > 0.4 * 20000 && n * 8 <= 20000 * 1.2);
+  assert_true(with.volume_mm3[MS_BRAIN_WM_LESION] == n * 8);
+  static const char *const other[3][6] = {
+      {"Occipital", "Calcarine", "Lingual", "Temporal_Mid", "Insula", "Precentral"},  /* not ACA */
+      {"Occipital", "Calcarine", "Cuneus", "Rectus", "Cingulum", "Precuneus"},       /* not MCA */
+      {"Frontal", "Precentral", "Insula", "Temporal_Sup", "Cingulum_Ant", "Caudate"}}; /* not PCA */
+  for (int t = MS_BRAIN_ACA; t <= MS_BRAIN_PCA; t++) {
+    p.stroke = (ms_brain_territory)t;
+    p.stroke_radius_mm = 40;
+    gen(&with, &p, 3, (uint64_t)t);
+    p.stroke = MS_BRAIN_TERRITORY_NONE;
+    gen(&without, &p, 3, (uint64_t)t);
+    assert_true(with.stroke_side == 0 || with.stroke_side == 1);
+    double m = 0;
+    for (size_t v = 0; v < with.n_voxels; v++) {
+      if (with.labels[v] != MS_BRAIN_STROKE) {
+        assert_int_equal(with.labels[v], without.labels[v]);
+        continue;
+      }
+      m++;
+      int b = without.labels[v];
+      assert_true(b == MS_BRAIN_CORTICAL_GM || b == MS_BRAIN_WM || b == MS_BRAIN_DEEP_GM);
+      const char *nm = ms_brain_label_name(g_atlas, MS_BRAIN_LABELS_AAL, with.aal[v]);
+      if (!with.aal[v] || !nm) continue;
+      for (int q = 0; q < 6; q++) assert_true(strncmp(nm, other[t - 1][q], strlen(other[t - 1][q])) != 0);
+      assert_true(nm[strlen(nm) - 1] == (with.stroke_side ? 'R' : 'L'));
+    }
+    assert_true(m > 100);
+    assert_true(with.volume_mm3[MS_BRAIN_STROKE] == m * 8);
+  }
+  ms_brain_image_deinit(&with);
+  ms_brain_image_deinit(&without);
+  /* the documented contrasts */
+  ms_brain_params q = small();
+  q.dims[2] = 1;
+  ms_brain_image img;
+  init(&img, &q);
+  const ms_brain_contrast cs[3] = {MS_BRAIN_T2, MS_BRAIN_FLAIR, MS_BRAIN_T1};
+  for (int c = 0; c < 3; c++) {
+    q.contrast = cs[c];
+    gen(&img, &q, 1, 0);
+    const float *v = img.tissue_value;
+    for (int l = MS_BRAIN_WM_LESION; l <= MS_BRAIN_STROKE; l++) {
+      if (cs[c] == MS_BRAIN_T1) {
+        assert_true(v[l] < v[MS_BRAIN_WM]);
+      } else {
+        assert_true(v[l] > v[MS_BRAIN_WM]);
+        assert_true(v[l] > v[MS_BRAIN_CORTICAL_GM]);
+      }
+    }
+  }
+  ms_brain_image_deinit(&img);
+  assert_true(ms_brain_tissue_hu(MS_BRAIN_STROKE, 0) < ms_brain_tissue_hu(MS_BRAIN_WM, 0));
+}
+
+/* White-matter lesions prefer the ventricles' surroundings: the share of
+ * lesion voxels within 10 mm of a lateral ventricle is well above that of
+ * white matter as a whole (fixed seeds, 40 lesions in each of 4 subjects). */
+static void test_brain_wm_lesions_are_periventricular(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  ms_brain_params p = noise_free_2mm();
+  p.wm_lesions = 40;
+  p.wm_load_ml = 10;
+  ms_brain_image img;
+  init(&img, &p);
+  size_t nv = img.n_voxels;
+  uint8_t *near = malloc(nv), *next = malloc(nv);
+  assert_non_null(near);
+  assert_non_null(next);
+  double les_near = 0, les = 0, wm_near = 0, wm = 0;
+  const int W = p.dims[0], H = p.dims[1], D = p.dims[2];
+  for (uint64_t subject = 0; subject < 4; subject++) {
+    gen(&img, &p, 21, subject);
+    for (size_t v = 0; v < nv; v++) near[v] = img.labels[v] == MS_BRAIN_VENTRICLE;
+    for (int pass = 0; pass < 5; pass++) { /* 5 city-block steps of 2 mm */
+      memcpy(next, near, nv);
+      for (int k = 1; k < D - 1; k++)
+        for (int j = 1; j < H - 1; j++)
+          for (int i = 1; i < W - 1; i++) {
+            size_t v = ((size_t)k * H + j) * W + i;
+            if (near[v - 1] || near[v + 1] || near[v - W] || near[v + W] || near[v - (size_t)W * H] ||
+                near[v + (size_t)W * H])
+              next[v] = 1;
+          }
+      memcpy(near, next, nv);
+    }
+    for (size_t v = 0; v < nv; v++) {
+      int l = img.labels[v];
+      if (l == MS_BRAIN_WM_LESION) {
+        les++;
+        les_near += near[v];
+      }
+      if (l == MS_BRAIN_WM || l == MS_BRAIN_WM_LESION) {
+        wm++;
+        wm_near += near[v];
+      }
+    }
+  }
+  free(near);
+  free(next);
+  ms_brain_image_deinit(&img);
+  print_message("lesion voxels near the ventricles %.2f, white matter %.2f\n", les_near / les, wm_near / wm);
+  assert_true(les > 500);
+  assert_true(les_near / les > 2 * (wm_near / wm)); /* measured: 0.47 against 0.18 */
+}
+
 /* Cortical thinning with age turns cortical GM into CSF and nothing else,
  * by about the documented mean depth. */
 static void test_brain_age_thins_the_cortex(void **state) {
@@ -357,6 +489,8 @@ static void test_brain_bytes_identical_across_threads(void **state) {
   if (!have_atlas()) return;
   ms_brain_params p = small();
   p.tumour = 1;
+  p.wm_lesions = 12;
+  p.stroke = MS_BRAIN_MCA;
   ms_brain_image img;
   init(&img, &p);
   int saved = omp_get_max_threads();
@@ -513,42 +647,51 @@ static void test_brain_nifti_read_by_nibabel(void **state) {
   p.deform_mm = p.rotate_deg = p.scale_sd = p.shift_mm = 0;
   p.age_years = 25;
   p.noise_free = 1;
-  ms_brain_image img;
-  init(&img, &p);
-  gen(&img, &p, 1, 0);
-  ms_nifti_desc n;
-  ms_nifti_desc_init(&n);
-  n.dtype = MS_NIFTI_UINT8;
-  for (int a = 0; a < 3; a++) {
-    n.dim[a] = p.dims[a];
-    n.pixdim[a] = p.spacing_mm[a];
+  /* every orientation: the affine maps each voxel to the atlas position
+     its label came from; the qform agrees with the sform to the precision
+     of its float32 quaternion (about 1e-3 when the rotation angle is near
+     180 degrees) */
+  for (int o = 0; o < MS_BRAIN_ORIENTATION_COUNT; o++) {
+    p.orientation = (ms_brain_orientation)o;
+    ms_brain_image img;
+    init(&img, &p);
+    gen(&img, &p, 1, 0);
+    ms_nifti_desc n;
+    ms_nifti_desc_init(&n);
+    n.dtype = MS_NIFTI_UINT8;
+    for (int a = 0; a < 3; a++) {
+      n.dim[a] = p.dims[a];
+      n.pixdim[a] = p.spacing_mm[a];
+    }
+    ms_brain_origin(g_atlas, &p, n.origin_mm);
+    ms_brain_axes(p.orientation, n.axes);
+    char path[512], cmd[1400];
+    snprintf(path, sizeof path, "%s/test_brain_aal_%d.nii.gz", MS_BINARY_DIR, (int)getpid());
+    ms_diag d;
+    ms_diag_init(&d);
+    assert_int_equal(ms_nifti_write(path, &n, img.aal, &d), MS_OK);
+    ms_diag_deinit(&d);
+    ms_brain_image_deinit(&img);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \""
+             "import nibabel as nib, numpy as np\n"
+             "o = nib.load('%s'); a = nib.load('%s/aal.nii.gz')\n"
+             "lo = np.asanyarray(o.dataobj); la = np.asanyarray(a.dataobj)\n"
+             "assert lo.shape == (70, 80, 60), lo.shape\n"
+             "ijk = np.indices(lo.shape).reshape(3, -1)\n"
+             "w = o.affine @ np.vstack([ijk, np.ones(ijk.shape[1])])\n"
+             "v = np.floor(np.linalg.inv(a.affine) @ w + 0.5)[:3].astype(int)\n"
+             "ok = np.all((v >= 0) & (v < np.array(la.shape)[:, None]), 0)\n"
+             "got = lo.reshape(-1)[ok]; want = la[v[0][ok], v[1][ok], v[2][ok]]\n"
+             "agree = np.mean(got == want); print('nibabel agreement', agree, (got > 0).sum())\n"
+             "assert agree > 0.999 and (got > 0).sum() > 20000\n"
+             "assert np.allclose(o.get_qform(), o.affine, atol=2e-3), (o.get_qform(), o.affine)\n"
+             "\"",
+             path, MS_BRAIN_ATLAS_DIR);
+    int rc = system(cmd);
+    unlink(path);
+    assert_int_equal(rc, 0);
   }
-  ms_brain_origin(g_atlas, &p, n.origin_mm);
-  char path[512], cmd[1400];
-  snprintf(path, sizeof path, "%s/test_brain_aal_%d.nii.gz", MS_BINARY_DIR, (int)getpid());
-  ms_diag d;
-  ms_diag_init(&d);
-  assert_int_equal(ms_nifti_write(path, &n, img.aal, &d), MS_OK);
-  ms_diag_deinit(&d);
-  ms_brain_image_deinit(&img);
-  snprintf(cmd, sizeof cmd,
-           "/usr/bin/python3 -c \""
-           "import nibabel as nib, numpy as np\n"
-           "o = nib.load('%s'); a = nib.load('%s/aal.nii.gz')\n"
-           "lo = np.asanyarray(o.dataobj); la = np.asanyarray(a.dataobj)\n"
-           "assert lo.shape == (70, 80, 60), lo.shape\n"
-           "ijk = np.indices(lo.shape).reshape(3, -1)\n"
-           "w = o.affine @ np.vstack([ijk, np.ones(ijk.shape[1])])\n"
-           "v = np.floor(np.linalg.inv(a.affine) @ w + 0.5)[:3].astype(int)\n"
-           "ok = np.all((v >= 0) & (v < np.array(la.shape)[:, None]), 0)\n"
-           "got = lo.reshape(-1)[ok]; want = la[v[0][ok], v[1][ok], v[2][ok]]\n"
-           "agree = np.mean(got == want); print('nibabel agreement', agree, (got > 0).sum())\n"
-           "assert agree > 0.999 and (got > 0).sum() > 20000\n"
-           "\"",
-           path, MS_BRAIN_ATLAS_DIR);
-  int rc = system(cmd);
-  unlink(path);
-  assert_int_equal(rc, 0);
 }
 
 /* ---- allocation failures on a small synthetic atlas ---- */
@@ -672,6 +815,8 @@ int main(void) {
       cmocka_unit_test(test_brain_age_enlarges_ventricles),
       cmocka_unit_test(test_brain_age_thins_the_cortex),
       cmocka_unit_test(test_brain_tumour_labels_exact),
+      cmocka_unit_test(test_brain_wm_lesions_and_stroke_labels_exact),
+      cmocka_unit_test(test_brain_wm_lesions_are_periventricular),
       cmocka_unit_test(test_brain_bytes_identical_across_threads),
       cmocka_unit_test(test_brain_threshold_cannot_segment_grey_matter),
       cmocka_unit_test(test_brain_rejects_bad_params),

@@ -757,12 +757,13 @@ static void emit_imaging(ectx *x, size_t fi, const ms__image_field *f, size_t rr
   ms__uuid_text(&u, ut);
   ref_text(w, MS__FHIR_PATIENT, pu, ref);
   ms__buf *b = w->o.layout == MS_FHIR_BUNDLES ? x->b : &x->bt[MS__FHIR_IMAGING_STUDY];
-  const char *mod = f->is_model ? "OT" : f->phantom.modality == MS_MODALITY_CT ? "CT" : "MR";
-  const char *cls = f->is_model ? "1.2.840.10008.5.1.4.1.1.7"
+  int plain = f->is_model || f->brain; /* Secondary Capture, as the DICOM writer stores them */
+  const char *mod = plain ? "OT" : f->phantom.modality == MS_MODALITY_CT ? "CT" : "MR";
+  const char *cls = plain ? "1.2.840.10008.5.1.4.1.1.7"
                     : f->phantom.modality == MS_MODALITY_CT ? "1.2.840.10008.5.1.4.1.1.2"
                                                             : "1.2.840.10008.5.1.4.1.1.4";
   int depth = f->is_model ? 1 : (f->phantom.depth > 0 ? f->phantom.depth : 1);
-  int seg = !f->is_model;
+  int seg = !plain;
   int e = 0;
   int first = 1;
   for (int i = 0; i < MS__FHIR_RES_COUNT; i++) first &= x->counts[i] == 0;

@@ -43,6 +43,54 @@ static const struct {
   int code, bitpix;
 } k_types[MS_NIFTI_DTYPE_COUNT] = {{2, 8}, {4, 16}, {16, 32}};
 
+/* Quaternion (a, b, c, d) of the rotation R (row-major, orthonormal) as
+ * nifti1_io's nifti_mat44_to_quatern computes it; returns qfac: -1 when R
+ * is improper (its third column is then negated first). */
+static double rotation_quatern(double R[9], double q[4]) {
+  double det = R[0] * (R[4] * R[8] - R[5] * R[7]) - R[1] * (R[3] * R[8] - R[5] * R[6]) +
+               R[2] * (R[3] * R[7] - R[4] * R[6]);
+  double qfac = det < 0 ? -1 : 1, m[9];
+  memcpy(m, R, sizeof m);
+  if (det < 0)
+    for (int r = 0; r < 3; r++) m[r * 3 + 2] = -m[r * 3 + 2];
+  double a = m[0] + m[4] + m[8] + 1, b, c, d;
+  if (a > 0.5) {
+    a = 0.5 * sqrt(a);
+    b = 0.25 * (m[7] - m[5]) / a;
+    c = 0.25 * (m[2] - m[6]) / a;
+    d = 0.25 * (m[3] - m[1]) / a;
+  } else {
+    double xd = 1 + m[0] - (m[4] + m[8]), yd = 1 + m[4] - (m[0] + m[8]), zd = 1 + m[8] - (m[0] + m[4]);
+    if (xd > 1) {
+      b = 0.5 * sqrt(xd);
+      c = 0.25 * (m[1] + m[3]) / b;
+      d = 0.25 * (m[2] + m[6]) / b;
+      a = 0.25 * (m[7] - m[5]) / b;
+    } else if (yd > 1) {
+      c = 0.5 * sqrt(yd);
+      b = 0.25 * (m[1] + m[3]) / c;
+      d = 0.25 * (m[5] + m[7]) / c;
+      a = 0.25 * (m[2] - m[6]) / c;
+    } else {
+      d = 0.5 * sqrt(zd);
+      b = 0.25 * (m[2] + m[6]) / d;
+      c = 0.25 * (m[5] + m[7]) / d;
+      a = 0.25 * (m[3] - m[1]) / d;
+    }
+    if (a < 0) {
+      a = -a;
+      b = -b;
+      c = -c;
+      d = -d;
+    }
+  }
+  q[0] = a;
+  q[1] = b;
+  q[2] = c;
+  q[3] = d;
+  return qfac;
+}
+
 ms_status ms_nifti_header(unsigned char h[348], const ms_nifti_desc *n, ms_diag *d) {
   if ((unsigned)n->dtype >= MS_NIFTI_DTYPE_COUNT)
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "nifti", "unknown NIfTI data type %d", (int)n->dtype);
@@ -61,7 +109,6 @@ ms_status ms_nifti_header(unsigned char h[348], const ms_nifti_desc *n, ms_diag 
   for (int a = 3; a < 7; a++) put_i16(h, 42 + 2 * (size_t)a, 1);
   put_i16(h, 70, k_types[n->dtype].code);    /* datatype */
   put_i16(h, 72, k_types[n->dtype].bitpix);  /* bitpix */
-  put_f32(h, 76, 1.0);                       /* pixdim[0] = qfac */
   for (int a = 0; a < 3; a++) put_f32(h, 80 + 4 * (size_t)a, n->pixdim[a]);
   for (int a = 3; a < 7; a++) put_f32(h, 80 + 4 * (size_t)a, 0.0);
   put_f32(h, 108, 352.0);                    /* vox_offset */
@@ -73,17 +120,25 @@ ms_status ms_nifti_header(unsigned char h[348], const ms_nifti_desc *n, ms_diag 
   memcpy(h + 148, desc, strlen(desc));      /* descrip[80] */
   put_i16(h, 252, 1);                        /* qform_code: scanner */
   put_i16(h, 254, 1);                        /* sform_code: scanner */
-  double W = n->dim[0], H = n->dim[1], D = n->dim[2];
-  double sx = n->pixdim[0], sy = n->pixdim[1], sz = n->pixdim[2];
-  double ox = sx * (W - 1) / 2 + n->origin_mm[0], oy = sy * (H - 1) / 2 + n->origin_mm[1],
-         oz = -sz * (D - 1) / 2 + n->origin_mm[2];
-  put_f32(h, 256, 0.0);                      /* quatern_b */
-  put_f32(h, 260, 0.0);                      /* quatern_c */
-  put_f32(h, 264, 1.0);                      /* quatern_d */
-  put_f32(h, 268, ox);                       /* qoffset_x */
-  put_f32(h, 272, oy);
-  put_f32(h, 276, oz);
-  const double srow[3][4] = {{-sx, 0, 0, ox}, {0, -sy, 0, oy}, {0, 0, sz, oz}};
+  static const double k_axial[9] = {-1, 0, 0, 0, -1, 0, 0, 0, 1};
+  double R[9];
+  int any = 0;
+  for (int q = 0; q < 9; q++) any |= n->axes[q] != 0;
+  memcpy(R, any ? n->axes : k_axial, sizeof R);
+  double srow[3][4], q[4];
+  for (int r = 0; r < 3; r++) {
+    srow[r][3] = n->origin_mm[r];
+    for (int c = 0; c < 3; c++) {
+      srow[r][c] = R[r * 3 + c] * n->pixdim[c];
+      srow[r][3] -= srow[r][c] * (n->dim[c] - 1) / 2.0;
+    }
+  }
+  double qfac = rotation_quatern(R, q);
+  put_f32(h, 76, qfac);                      /* pixdim[0] = qfac */
+  put_f32(h, 256, q[1]);                     /* quatern_b */
+  put_f32(h, 260, q[2]);                     /* quatern_c */
+  put_f32(h, 264, q[3]);                     /* quatern_d */
+  for (int r = 0; r < 3; r++) put_f32(h, 268 + 4 * (size_t)r, srow[r][3]); /* qoffset */
   for (int r = 0; r < 3; r++)
     for (int c = 0; c < 4; c++) put_f32(h, 280 + 16 * (size_t)r + 4 * (size_t)c, srow[r][c]);
   memcpy(h + 344, "n+1\0", 4);

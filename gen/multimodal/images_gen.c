@@ -50,6 +50,7 @@
 #include "medsynth/rng.h"
 #include "multimodal/images_acq.h"
 #include "records/images.h"
+#include "records/images_brain.h"
 #include "records/plan.h"
 
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -121,6 +122,9 @@ typedef struct {
   size_t rep_n;
   char **rep_text, **rep_imp;
   ms__acq_run *acq; /* acquisition physics (multimodal/images_acq.h), or NULL */
+  /* brain fields: the atlas and one image buffer per thread */
+  ms_brain_atlas *atlas;
+  ms_brain_image *bimg;
 } fstate;
 
 struct ms_images {
@@ -397,6 +401,8 @@ static ms_status begin_model(ms_images *im, fstate *fs, const ms_table_schema *t
   return grid_alloc(im, fs);
 }
 
+static ms_status begin_brain(ms_images *im, fstate *fs, const ms_table_schema *ts, uint64_t expected);
+
 static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected) {
   ms_images *im = ctx;
   size_t first = im->d ? im->d->count : 0;
@@ -413,7 +419,7 @@ static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected
       fs->key = ts->columns[fs->key_col];
     }
     if (im->reports_only) {
-      if (fs->f->is_model) {
+      if (fs->f->is_model || fs->f->brain) {
         fs->began = 0;
         continue;
       }
@@ -421,6 +427,12 @@ static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected
       if (!fs->pimg) st = MS_ERR_NOMEM;
       for (int k = 0; !st && k < im->nthreads; k++) st = ms_phantom_image_init(&fs->pimg[k], &fs->f->phantom, im->d);
       if (st == MS_ERR_NOMEM) field_nomem(im, fs, first, st, "the setup");
+      continue;
+    }
+    if (fs->f->brain) {
+      st = begin_brain(im, fs, ts, expected);
+      if (st == MS_ERR_NOMEM) field_nomem(im, fs, first, st, "the setup");
+      else if (st) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot set up image field \"%s\"", fs->f->name);
       continue;
     }
     if (fs->f->is_model) {
@@ -538,9 +550,11 @@ static ms_status export_dicom(const ms_images *im, const fstate *fs, const ms_ph
   snprintf(dir, sizeof dir, "%s/%s", im->o.dicom_dir, f->name);
   ms_dicom_subject subj = {.patient_id = pid, .patient_name = pname, .birth_date = dob[0] ? dob : NULL,
                            .sex = sex[0] ? sex : NULL, .seed = im->o.seed, .key = key, .index = row,
-                           .is_model = f->is_model, .study_description = f->name,
+                           .is_model = f->is_model || f->brain, .study_description = f->name,
                            .series_description = f->description ? f->description : f->name};
-  return ms_dicom_write_phantom(dir, &subj, f->is_model ? NULL : &f->phantom, img, d);
+  /* brain fields: Secondary Capture without SEG (their labels are not the
+     phantom label set the SEG writer names) */
+  return ms_dicom_write_phantom(dir, &subj, f->is_model || f->brain ? NULL : &f->phantom, img, d);
 }
 
 /* Writes the exports of one row under their staged names. */
@@ -571,6 +585,10 @@ static ms_status export_files(const ms_images *im, const fstate *fs, const ms_ph
     n.dim[2] = img->depth;
     for (int a = 0; a < 3; a++) n.pixdim[a] = img->spacing[a];
     snprintf(n.descrip, sizeof n.descrip, "medsynth %s row %" PRIu64, f->name, row);
+    if (f->brain && fs->atlas) { /* MNI-positioned, in the field's orientation */
+      ms_brain_origin(fs->atlas, &f->brain->p, n.origin_mm);
+      ms_brain_axes(f->brain->p.orientation, n.axes);
+    }
     n.dtype = MS_NIFTI_FLOAT32;
     export_name(path, sizeof path, im, fs, 0, 0, row, 1);
     st = ms_nifti_write(path, &n, img->image, d);
@@ -641,8 +659,8 @@ static ms_status write_tables(ms_images *im, fstate *fs, const ms_chunk *c, size
 }
 
 /* Evaluates parameter p (spec key `key`) over the chunk into vals (NaN = draw). */
-static ms_status eval_param_p(ms_images *im, const fstate *fs, const ms_chunk *c, const ms__img_param *p,
-                              const char *key, double *vals, uint8_t *ok) {
+static ms_status eval_img_param(ms_images *im, const fstate *fs, const ms_chunk *c, const ms__img_param *p,
+                                const char *key, double *vals, uint8_t *ok) {
   size_t n = c->n_rows;
   if (!p->set) {
     for (size_t i = 0; i < n; i++) vals[i] = NAN;
@@ -693,9 +711,10 @@ static ms_status eval_param_p(ms_images *im, const fstate *fs, const ms_chunk *c
   return MS_OK;
 }
 
-/* Evaluates the field's parameter k over the chunk into vals (NaN = draw). */
-static ms_status eval_param(ms_images *im, const fstate *fs, const ms_chunk *c, int k, double *vals, uint8_t *ok) {
-  return eval_param_p(im, fs, c, &fs->f->p[k], ms__img_param_key((ms__img_param_id)k), vals, ok);
+/* Evaluates parameter k over the chunk into vals (NaN = draw). */
+static ms_status eval_param(ms_images *im, const fstate *fs, const ms_chunk *c, int k, double *vals,
+                            uint8_t *ok) {
+  return eval_img_param(im, fs, c, &fs->f->p[k], ms__img_param_key((ms__img_param_id)k), vals, ok);
 }
 
 static void reports_clear(fstate *fs) {
@@ -757,6 +776,49 @@ static void render_task(void *ctx, size_t i, size_t worker) {
   if (!o->st && im->o.dicom_dir) o->st = export_dicom(im, fs, img, j->c, j->b0 + i, row, &o->d);
 }
 
+/* Items per rendering batch: at most 256 MiB (or the set budget) of image
+ * + mask, at least `least`, at most 256 and n. */
+static size_t batch_items(const ms_images *im, const fstate *fs, size_t n, size_t least) {
+  size_t budget = im->o.batch_bytes ? im->o.batch_bytes : (size_t)256 << 20;
+  size_t B = budget / (fs->pix * (sizeof(float) + 1) + (fs->acq ? ms__acq_row_bytes(fs->acq) : 0));
+  if (B < least) B = least;
+  if (B > 256) B = 256;
+  return B > n ? n : B;
+}
+
+/* Image and mask buffers of B items. */
+static ms_status batch_alloc(const fstate *fs, size_t B, float **ibuf, uint8_t **mbuf) {
+  *ibuf = ms__malloc(B * fs->pix * sizeof(float));
+  *mbuf = ms__malloc(B * fs->pix);
+  return *ibuf && *mbuf ? MS_OK : MS_ERR_NOMEM;
+}
+
+/* Reports a failed row (its messages, or its status) named "table/row". */
+static ms_status row_failed(ms_images *im, const fstate *fs, const ms_chunk *c, uint64_t row, ms_status st,
+                            const ms_diag *rd) {
+  char where[300];
+  row_where(where, sizeof where, c->schema->name, row);
+  for (size_t e = 0; e < rd->count; e++)
+    ms_diag_add(im->d, st, NULL, 0, 0, where, "image \"%s\": %s", fs->f->name, rd->entries[e].message);
+  if (!rd->count) ms_diag_add(im->d, st, NULL, 0, 0, where, "image \"%s\": %s", fs->f->name, ms_strerror(st));
+  return st;
+}
+
+/* Writes m rendered items (and masks); keeps the first ones' middle planes
+ * for the contact sheet. */
+static ms_status write_batch(ms_images *im, fstate *fs, size_t m, const float *ibuf, const uint8_t *mbuf) {
+  ms_status st = ms_writer_write_items(im->w, fs->img_path, fs->items, m, ibuf);
+  if (!st && fs->acq) st = ms__acq_write(fs->acq, im->w, fs->items, m);
+  if (!st && fs->f->write_mask) st = ms_writer_write_items(im->w, fs->mask_path, fs->items, m, mbuf);
+  if (st) return st;
+  for (size_t i = 0; fs->grid_img && i < m && fs->grid_n < im->o.grid_max; i++, fs->grid_n++) {
+    size_t z = (size_t)(fs->depth / 2) * fs->plane;
+    memcpy(fs->grid_img + fs->grid_n * fs->plane, ibuf + i * fs->pix + z, fs->plane * sizeof(float));
+    memcpy(fs->grid_mask + fs->grid_n * fs->plane, mbuf + i * fs->pix + z, fs->plane);
+  }
+  return MS_OK;
+}
+
 static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
   const ms__image_field *f = fs->f;
   size_t n = c->n_rows;
@@ -784,23 +846,14 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
   double *avals[MS__ACQ_PARAM_COUNT] = {0};
   for (int k = 0; fs->acq && k < MS__ACQ_PARAM_COUNT && !st; k++) {
     if (!(avals[k] = ms__malloc(n * sizeof(double)))) st = MS_ERR_NOMEM;
-    if (!st) st = eval_param_p(im, fs, c, &f->acq->p[k], ms__acq_param_key(k), avals[k], ok);
+    if (!st) st = eval_img_param(im, fs, c, &f->acq->p[k], ms__acq_param_key(k), avals[k], ok);
   }
-  size_t item_bytes = fs->pix * (sizeof(float) + 1) + (fs->acq ? ms__acq_row_bytes(fs->acq) : 0);
-  size_t budget = im->o.batch_bytes ? im->o.batch_bytes : (size_t)256 << 20;
-  size_t B = budget / item_bytes;
-  if (B < 1) B = 1;
-  if (B > 256) B = 256;
-  if (B > n) B = n;
+  size_t B = batch_items(im, fs, n, 1);
   float *ibuf = NULL;
   uint8_t *mbuf = NULL;
   rowout *ro = NULL;
-  if (!st) {
-    ibuf = ms__malloc(B * fs->pix * sizeof(float));
-    mbuf = ms__malloc(B * fs->pix);
-    ro = ms__calloc(B, sizeof *ro);
-    if (!ibuf || !mbuf || !ro) st = MS_ERR_NOMEM;
-  }
+  if (!st) st = batch_alloc(fs, B, &ibuf, &mbuf);
+  if (!st && !(ro = ms__calloc(B, sizeof *ro))) st = MS_ERR_NOMEM;
   if (!st && fs->acq) st = ms__acq_reserve(fs->acq, B, im->d);
   for (size_t i = 0; ro && i < B; i++) ms_diag_init(&ro[i].d);
   uint64_t pseed = ms_rng_stream_sub(im->o.seed, f->stream);
@@ -824,16 +877,8 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
     fs->exp_hi = c->first_row + b0 + m;
     render_job job = {im, fs, ro, ibuf, mbuf, pseed, c->first_row + b0, c, b0};
     ms__parallel(m, (size_t)im->nthreads, render_task, &job);
-    for (size_t i = 0; i < m && !st; i++) {
-      if (!ro[i].st) continue;
-      st = ro[i].st;
-      char where[300];
-      row_where(where, sizeof where, c->schema->name, c->first_row + b0 + i);
-      for (size_t e = 0; e < ro[i].d.count; e++)
-        ms_diag_add(im->d, st, NULL, 0, 0, where, "image \"%s\": %s", f->name, ro[i].d.entries[e].message);
-      if (!ro[i].d.count)
-        ms_diag_add(im->d, st, NULL, 0, 0, where, "image \"%s\": %s", f->name, ms_strerror(st));
-    }
+    for (size_t i = 0; i < m && !st; i++)
+      if (ro[i].st) st = row_failed(im, fs, c, c->first_row + b0 + i, ro[i].st, &ro[i].d);
     if (st) break;
     if (im->reports_only) {
       for (size_t i = 0; i < m && !st; i++) {
@@ -844,19 +889,12 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
       fs->items += m;
       continue;
     }
-    st = ms_writer_write_items(im->w, fs->img_path, fs->items, m, ibuf);
-    if (!st && fs->acq) st = ms__acq_write(fs->acq, im->w, fs->items, m);
-    if (!st && f->write_mask) st = ms_writer_write_items(im->w, fs->mask_path, fs->items, m, mbuf);
+    st = write_batch(im, fs, m, ibuf, mbuf);
     if (!st) st = write_tables(im, fs, c, b0, ro, m);
     if (st) {
       if (st != MS_ERR_NOMEM)
         ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot write images of \"%s\"", f->name);
       break;
-    }
-    for (size_t i = 0; fs->grid_img && i < m && fs->grid_n < im->o.grid_max; i++, fs->grid_n++) {
-      size_t z = (size_t)(fs->depth / 2) * fs->plane;
-      memcpy(fs->grid_img + fs->grid_n * fs->plane, ibuf + i * fs->pix + z, fs->plane * sizeof(float));
-      memcpy(fs->grid_mask + fs->grid_n * fs->plane, mbuf + i * fs->pix + z, fs->plane);
     }
     fs->items += m;
   }
@@ -953,12 +991,242 @@ static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c
   return field_nomem(im, fs, first, st, "the sampling buffers");
 }
 
+/* ---- brain fields (records/images_brain.h) ------------------------------------------------ */
+
+/* Info columns of a brain field after row and key. */
+enum { BI_MODALITY, BI_AGE, BI_HEAD, BI_JAC, BI_LOBE, BI_TDIAM, BI_WML, BI_STROKE, BI_VOL0 };
+
+/* /images/<name> and /masks/<name> (tissue labels, with the label table),
+ * /tables/<name>_info with the realised subject and every label's volume,
+ * the atlas and one brain buffer per thread. */
+static ms_status begin_brain(ms_images *im, fstate *fs, const ms_table_schema *ts, uint64_t expected) {
+  const ms__image_field *f = fs->f;
+  const ms_brain_params *bp = &f->brain->p;
+  ms_status st = ms_brain_atlas_load(&fs->atlas, f->brain->atlas_dir, im->d);
+  if (st) return st;
+  uint64_t dims[5];
+  int r = 0;
+  dims[r++] = expected;
+  dims[r++] = 1;
+  if (f->phantom.depth > 0) dims[r++] = (uint64_t)bp->dims[2];
+  dims[r++] = (uint64_t)bp->dims[1];
+  dims[r++] = (uint64_t)bp->dims[0];
+  ms_writer *w = im->w;
+  const char *ip = fs->img_path;
+  st = ms_writer_begin_array(w, ip, MS_DT_FLOAT32, r, dims);
+  if (!st && f->write_mask) st = ms_writer_begin_array(w, fs->mask_path, MS_DT_UINT8, r, dims);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "table", ts->name);
+  if (!st && fs->key_col >= 0) st = ms_writer_set_object_attr_string(w, ip, "key", fs->key.name);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "axes", f->phantom.depth > 0 ? "N,C,D,H,W" : "N,C,H,W");
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "source", "phantom");
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "phantom", "brain");
+  if (!st && !f->brain->q[MS__BRAIN_MODALITY].x)
+    st = ms_writer_set_object_attr_string(w, ip, "modality", ms_brain_contrast_name(bp->contrast));
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "intensities", ms_brain_intensity_name(bp->intensity));
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "orientation", ms_brain_orientation_name(bp->orientation));
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "unit", bp->contrast == MS_BRAIN_CT ? "HU" : "a.u.");
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_x_mm", bp->spacing_mm[0]);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_y_mm", bp->spacing_mm[1]);
+  if (!st && f->phantom.depth > 0) st = ms_writer_set_object_attr_double(w, ip, "spacing_z_mm", bp->spacing_mm[2]);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_center", f->window.center);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_width", f->window.width);
+  char hex[24];
+  snprintf(hex, sizeof hex, "%016" PRIx64, f->stream);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "stream", hex);
+  if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
+  if (!st && f->write_mask) {
+    char *lt = ms_brain_label_table_json(fs->atlas, MS_BRAIN_LABELS_TISSUE);
+    if (!lt) return MS_ERR_NOMEM;
+    st = ms_writer_set_object_attr_string(w, fs->mask_path, "labels", lt);
+    free(lt);
+    if (!st) st = ms_writer_set_object_attr_string(w, fs->mask_path, "image", ip);
+    if (!st) st = ms_writer_set_object_attr_string(w, fs->mask_path, "table", ts->name);
+  }
+  if (st) return st;
+  ms_table_schema *s = &fs->info_schema;
+  s->name = ms__strdup(fs->info_name);
+  s->columns = ms__calloc(BI_VOL0 + 2 + MS_BRAIN_TISSUE_COUNT, sizeof *s->columns);
+  if (!s->name || !s->columns) return MS_ERR_NOMEM;
+  int bad = add_col(s, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
+  if (fs->key_col >= 0) bad |= add_key_col(s, &fs->key, ts->name);
+  bad |= add_col(s, "modality", MS_COL_STRING, NULL, "contrast of the image (t1, t2, flair, pd, ct)");
+  s->columns[s->n_columns - 1].str_width = 5;
+  bad |= add_col(s, "age_years", MS_COL_FLOAT64, "years", "realised age (ventricles, cortical thinning)");
+  bad |= add_col(s, "head_scale", MS_COL_FLOAT64, NULL, "realised head size factor");
+  bad |= add_col(s, "min_jacobian", MS_COL_FLOAT64, NULL, "smallest Jacobian determinant of the deformation");
+  bad |= add_col(s, "tumour_lobe", MS_COL_STRING, NULL, "lobe of the tumour; empty without one");
+  s->columns[s->n_columns - 1].str_width = 9;
+  bad |= add_col(s, "tumour_diameter_mm", MS_COL_FLOAT64, "mm", "enhancing rim diameter; 0 without a tumour");
+  bad |= add_col(s, "wm_lesions", MS_COL_INT64, NULL, "white-matter lesions placed");
+  bad |= add_col(s, "stroke", MS_COL_STRING, NULL, "territory and side of the stroke (mca_left ...); empty without one");
+  s->columns[s->n_columns - 1].str_width = 9;
+  for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) {
+    char nm[64];
+    snprintf(nm, sizeof nm, "volume_%s_mm3", ms_brain_tissue_name(l));
+    bad |= add_col(s, nm, MS_COL_FLOAT64, "mm3", l ? NULL : "voxels of the label in the mask times the voxel volume");
+  }
+  if (bad) return MS_ERR_NOMEM;
+  if ((st = ms_writer_begin_table(w, s, expected))) return st;
+  fs->bimg = ms__calloc((size_t)im->nthreads, sizeof *fs->bimg);
+  if (!fs->bimg) return MS_ERR_NOMEM;
+  for (int k = 0; !st && k < im->nthreads; k++) st = ms_brain_image_init(&fs->bimg[k], bp, im->d);
+  return st ? st : grid_alloc(im, fs);
+}
+
+/* What one brain row realised. */
+typedef struct {
+  ms_status st;
+  ms_diag d;
+  ms_brain_contrast contrast;
+  double age, head_scale, min_jac, tumour_mm;
+  ms_brain_lobe lobe;
+  int wm_lesions;
+  char stroke[10];
+  double vol[MS_BRAIN_TISSUE_COUNT];
+} brainout;
+
+typedef struct {
+  const ms_images *im;
+  const fstate *fs;
+  brainout *ro;
+  double *const *vals; /* [param][chunk row] */
+  float *ibuf;
+  uint8_t *mbuf;
+  uint64_t pseed, row0;
+  const ms_chunk *c;
+  size_t b0; /* chunk row of item 0 */
+} brain_job;
+
+static void brain_task(void *ctx, size_t i, size_t worker) {
+  const brain_job *j = ctx;
+  const fstate *fs = j->fs;
+  brainout *o = &j->ro[i];
+  ms_brain_image *img = &fs->bimg[worker];
+  double v[MS__BRAIN_PARAM_COUNT];
+  for (int k = 0; k < MS__BRAIN_PARAM_COUNT; k++) v[k] = j->vals[k][j->b0 + i];
+  ms_brain_params p;
+  ms__brain_row_params(fs->f->brain, v, &p);
+  uint64_t row = j->row0 + i;
+  o->st = ms_brain_generate(img, fs->atlas, &p, j->pseed, row, &o->d);
+  if (o->st) return;
+  memcpy(j->ibuf + i * fs->pix, img->image, fs->pix * sizeof(float));
+  memcpy(j->mbuf + i * fs->pix, img->labels, fs->pix);
+  o->contrast = p.contrast;
+  o->age = img->age_years;
+  o->head_scale = img->head_scale;
+  o->min_jac = img->min_jacobian;
+  o->lobe = p.tumour ? img->tumour_lobe : MS_BRAIN_LOBE_ANY;
+  o->tumour_mm = img->tumour_diameter_mm;
+  o->wm_lesions = p.wm_lesions;
+  o->stroke[0] = 0;
+  if (img->stroke_side >= 0)
+    snprintf(o->stroke, sizeof o->stroke, "%s_%s", ms_brain_territory_name(p.stroke), img->stroke_side ? "right" : "left");
+  memcpy(o->vol, img->volume_mm3, sizeof o->vol);
+  if (!j->im->o.png_dir && !j->im->o.nifti_dir && !j->im->o.dicom_dir) return;
+  ms_phantom_image view;
+  memset(&view, 0, sizeof view);
+  view.width = img->dims[0];
+  view.height = img->dims[1];
+  view.depth = img->dims[2];
+  for (int a = 0; a < 3; a++) view.spacing[a] = img->spacing[a];
+  view.image = img->image;
+  view.mask = img->labels;
+  if (j->im->o.png_dir || j->im->o.nifti_dir) o->st = export_files(j->im, fs, &view, row, &o->d);
+  if (!o->st && j->im->o.dicom_dir) o->st = export_dicom(j->im, fs, &view, j->c, j->b0 + i, row, &o->d);
+}
+
+static ms_status write_brain_info(ms_images *im, fstate *fs, const ms_chunk *c, size_t r0, const brainout *ro,
+                                  size_t m) {
+  ms_chunk *ic = NULL;
+  ms_status st = ms_chunk_new(&ic, &fs->info_schema, m);
+  if (st) return st;
+  size_t kw = fs->key_col >= 0 ? ms_column_value_size(&fs->key) : 0;
+  const char *keys = fs->key_col >= 0 ? c->cols[fs->key_col].data : NULL;
+  for (size_t i = 0; i < m; i++) {
+    int col = 0;
+    ((int64_t *)ic->cols[col++].data)[i] = (int64_t)(fs->items + i);
+    if (keys) memcpy((char *)ic->cols[col++].data + i * kw, keys + (r0 + i) * kw, kw);
+    snprintf((char *)ic->cols[col++].data + i * 6, 6, "%s", ms_brain_contrast_name(ro[i].contrast));
+    ((double *)ic->cols[col++].data)[i] = ro[i].age;
+    ((double *)ic->cols[col++].data)[i] = ro[i].head_scale;
+    ((double *)ic->cols[col++].data)[i] = ro[i].min_jac;
+    snprintf((char *)ic->cols[col++].data + i * 10, 10, "%s",
+             ro[i].lobe == MS_BRAIN_LOBE_ANY ? "" : ms_brain_lobe_name(ro[i].lobe));
+    ((double *)ic->cols[col++].data)[i] = ro[i].tumour_mm;
+    ((int64_t *)ic->cols[col++].data)[i] = ro[i].wm_lesions;
+    snprintf((char *)ic->cols[col++].data + i * 10, 10, "%s", ro[i].stroke);
+    for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) ((double *)ic->cols[col++].data)[i] = ro[i].vol[l];
+  }
+  ic->first_row = fs->items;
+  ic->n_rows = m;
+  st = ms_writer_write_chunk(im->w, ic);
+  ms_chunk_free(ic);
+  return st;
+}
+
+/* Brain rows: like render_chunk, one subject per thread at a time; row r
+ * is ms_brain_generate(seed xxh64(seed, stream), index r). */
+static ms_status render_brain_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
+  const ms__image_field *f = fs->f;
+  size_t n = c->n_rows;
+  if (!n) return MS_OK;
+  size_t first = im->d ? im->d->count : 0;
+  if (fs->items == 0) fs->first_row = fs->exp_hi = c->first_row;
+  if (fs->items + n > fs->expected)
+    return ms_diag_add(im->d, MS_ERR_INTERNAL, NULL, 0, 0, fs->img_path,
+                       "more rows than announced (%" PRIu64 ")", fs->expected);
+  double *vals[MS__BRAIN_PARAM_COUNT] = {0};
+  uint8_t *ok = ms__malloc(n);
+  ms_status st = ok ? MS_OK : MS_ERR_NOMEM;
+  for (int k = 0; k < MS__BRAIN_PARAM_COUNT && !st; k++) {
+    if (!(vals[k] = ms__malloc(n * sizeof(double)))) st = MS_ERR_NOMEM;
+    if (!st) st = eval_img_param(im, fs, c, &f->brain->q[k], ms__brain_param_key(k), vals[k], ok);
+  }
+  size_t B = batch_items(im, fs, n, (size_t)im->nthreads);
+  float *ibuf = NULL;
+  uint8_t *mbuf = NULL;
+  brainout *ro = NULL;
+  if (!st) st = batch_alloc(fs, B, &ibuf, &mbuf);
+  if (!st && !(ro = ms__calloc(B, sizeof *ro))) st = MS_ERR_NOMEM;
+  for (size_t i = 0; ro && i < B; i++) ms_diag_init(&ro[i].d);
+  uint64_t pseed = ms_rng_stream_sub(im->o.seed, f->stream);
+  for (size_t b0 = 0; b0 < n && !st; b0 += B) {
+    size_t m = n - b0 < B ? n - b0 : B;
+    for (size_t i = 0; i < m; i++) {
+      ms_diag_clear(&ro[i].d);
+      ro[i].st = MS_OK;
+    }
+    fs->exp_hi = c->first_row + b0 + m;
+    brain_job job = {im, fs, ro, vals, ibuf, mbuf, pseed, c->first_row + b0, c, b0};
+    ms__parallel(m, (size_t)im->nthreads, brain_task, &job);
+    for (size_t i = 0; i < m && !st; i++)
+      if (ro[i].st) st = row_failed(im, fs, c, c->first_row + b0 + i, ro[i].st, &ro[i].d);
+    if (st) break;
+    st = write_batch(im, fs, m, ibuf, mbuf);
+    if (!st) st = write_brain_info(im, fs, c, b0, ro, m);
+    if (st) {
+      if (st != MS_ERR_NOMEM) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot write images of \"%s\"", f->name);
+      break;
+    }
+    fs->items += m;
+  }
+  for (size_t i = 0; ro && i < B; i++) ms_diag_deinit(&ro[i].d);
+  free(ro);
+  free(ibuf);
+  free(mbuf);
+  free(ok);
+  for (int k = 0; k < MS__BRAIN_PARAM_COUNT; k++) free(vals[k]);
+  return field_nomem(im, fs, first, st, "the rendering buffers");
+}
+
 static ms_status s_chunk(void *ctx, const ms_chunk *c) {
   ms_images *im = ctx;
   ms_status st = im->inner.write_chunk ? im->inner.write_chunk(im->inner.ctx, c) : MS_OK;
   for (size_t i = 0; i < im->n && st == MS_OK; i++)
     if (im->fs[i].began && !strcmp(im->s->tables[im->fs[i].f->table].name, c->schema->name))
-      st = im->fs[i].f->is_model ? render_model_chunk(im, &im->fs[i], c) : render_chunk(im, &im->fs[i], c);
+      st = im->fs[i].f->is_model ? render_model_chunk(im, &im->fs[i], c)
+           : im->fs[i].f->brain  ? render_brain_chunk(im, &im->fs[i], c)
+                                 : render_chunk(im, &im->fs[i], c);
   return st;
 }
 
@@ -1119,6 +1387,9 @@ void ms_images_free(ms_images *im) {
     fstate *fs = &im->fs[i];
     for (int k = 0; fs->pimg && k < im->nthreads; k++) ms_phantom_image_deinit(&fs->pimg[k]);
     free(fs->pimg);
+    for (int k = 0; fs->bimg && k < im->nthreads; k++) ms_brain_image_deinit(&fs->bimg[k]);
+    free(fs->bimg);
+    ms_brain_atlas_free(fs->atlas);
     ms_unet_free(fs->unet);
     ms_vae_free(fs->vae);
     ms__acq_free(fs->acq);

@@ -41,7 +41,62 @@
 static const char *const k_tissue_names[MS_BRAIN_TISSUE_COUNT] = {
     "background", "csf", "cortical_gm", "white_matter", "lateral_ventricle", "deep_gm",
     "cerebellar_gm", "cerebellar_wm", "brainstem", "skull", "scalp", "tumour_oedema", "tumour_enhancing",
-    "tumour_necrosis"};
+    "tumour_necrosis", "wm_lesion", "stroke"};
+
+static const char *const k_territory_names[MS_BRAIN_TERRITORY_COUNT] = {"none", "aca", "mca", "pca"};
+const char *ms_brain_territory_name(ms_brain_territory t) {
+  return (unsigned)t < MS_BRAIN_TERRITORY_COUNT ? k_territory_names[t] : NULL;
+}
+ms_brain_territory ms_brain_territory_from_name(const char *name) {
+  for (int i = 0; name && i < MS_BRAIN_TERRITORY_COUNT; i++)
+    if (!strcmp(name, k_territory_names[i])) return (ms_brain_territory)i;
+  return MS_BRAIN_TERRITORY_COUNT;
+}
+
+/* Arterial territory of an AAL region, by name without its _L/_R suffix
+ * (docs/phantoms.md, "Stroke"): anterior cerebral artery for the medial
+ * frontal and anterior medial parietal cortex and the caudate, posterior
+ * cerebral artery for the occipital lobe, the medial and inferior temporal
+ * lobe and the thalamus, middle cerebral artery for the rest of the
+ * cerebrum; none for the cerebellum. */
+static ms_brain_territory aal_territory(const char *name) {
+  static const char *const aca[] = {"Frontal_Sup_L", "Frontal_Sup_R", "Frontal_Sup_Medial", "Frontal_Med_Orb",
+                                    "Rectus", "Olfactory", "Cingulum_Ant", "Cingulum_Mid", "Supp_Motor_Area",
+                                    "Paracentral_Lobule", "Precuneus", "Caudate"};
+  static const char *const pca[] = {"Occipital_", "Calcarine", "Cuneus", "Lingual", "Fusiform", "ParaHippocampal",
+                                    "Hippocampus", "Thalamus", "Cingulum_Post", "Temporal_Inf"};
+  if (!name || !strncmp(name, "Cerebelum", 9) || !strncmp(name, "Vermis", 6)) return MS_BRAIN_TERRITORY_NONE;
+  for (size_t i = 0; i < sizeof aca / sizeof aca[0]; i++)
+    if (!strncmp(name, aca[i], strlen(aca[i]))) return MS_BRAIN_ACA;
+  for (size_t i = 0; i < sizeof pca / sizeof pca[0]; i++)
+    if (!strncmp(name, pca[i], strlen(pca[i]))) return MS_BRAIN_PCA;
+  return MS_BRAIN_MCA;
+}
+
+/* The territory map (prop: nearest AAL region of every brain voxel); with
+ * a->stroke_sites NULL it only counts the stroke centres. */
+static void territory_pass(ms_brain_atlas *a, const uint8_t *prop) {
+  uint8_t code_of[256];
+  for (int l = 0; l < 256; l++) {
+    const char *nm = a->aal_names[l];
+    ms_brain_territory tr = l ? aal_territory(nm) : MS_BRAIN_TERRITORY_NONE;
+    size_t ln = nm ? strlen(nm) : 0;
+    code_of[l] = (uint8_t)(tr == MS_BRAIN_TERRITORY_NONE ? 0 : (int)tr + (ln > 2 && !strcmp(nm + ln - 2, "_R") ? 3 : 0));
+  }
+  size_t count[7] = {0};
+  for (size_t v = 0; v < a->n_voxels; v++) {
+    int t = a->tissue[v];
+    int c = t == MS_BRAIN_CORTICAL_GM || t == MS_BRAIN_WM || t == MS_BRAIN_DEEP_GM ? code_of[prop[v]] : 0;
+    a->territory[v] = (uint8_t)c;
+    if (c && v % 4 == 0) count[c]++;
+  }
+  size_t at[7];
+  a->stroke_start[0] = at[0] = 0;
+  for (int c = 1; c <= 6; c++) a->stroke_start[c] = a->stroke_start[c - 1] + count[c];
+  for (int c = 1; c <= 6; c++) at[c] = a->stroke_start[c - 1];
+  for (size_t v = 0; a->stroke_sites && v < a->n_voxels; v += 4)
+    if (a->territory[v]) a->stroke_sites[at[a->territory[v]]++] = (uint32_t)v;
+}
 
 static const char *const k_lobe_names[MS_BRAIN_LOBE_COUNT] = {"any", "frontal", "parietal", "temporal", "occipital"};
 const char *ms_brain_lobe_name(ms_brain_lobe l) { return (unsigned)l < MS_BRAIN_LOBE_COUNT ? k_lobe_names[l] : NULL; }
@@ -220,6 +275,17 @@ static void sites_pass(ms_brain_atlas *a, const uint8_t *prop, const uint8_t *di
   a->site_start[MS_BRAIN_LOBE_COUNT] = n;
 }
 
+/* Distance of every tumour site to the lateral ventricles through the
+ * brain (white-matter lesions' periventricular preference). */
+static void ventricle_distance(ms_brain_atlas *a, uint8_t *prop, uint8_t *dist, uint8_t *pass, uint32_t *queue) {
+  for (size_t v = 0; v < a->n_voxels; v++) {
+    prop[v] = a->tissue[v] == MS_BRAIN_VENTRICLE;
+    pass[v] = a->bet[v] || a->aal[v];
+  }
+  bfs(prop, dist, pass, a->dims, queue);
+  for (size_t s = 0; s < a->site_start[MS_BRAIN_LOBE_COUNT]; s++) a->site_vdist[s] = dist[a->sites[s]];
+}
+
 /* Depth of cortical grey matter below the CSF it borders (age atrophy). */
 static void cortical_depth(ms_brain_atlas *a, uint8_t *prop, uint8_t *dist, uint8_t *pass, uint32_t *queue) {
   for (size_t v = 0; v < a->n_voxels; v++) {
@@ -351,11 +417,18 @@ ms_status ms_brain_atlas_load(ms_brain_atlas **out, const char *dir, ms_diag *d)
     size_t n_sites = a->site_start[MS_BRAIN_LOBE_COUNT];
     if (!(a->sites = ms__malloc((n_sites ? n_sites : 1) * sizeof *a->sites)))
       st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the atlas");
-    else if (!(a->gm_depth = ms__malloc(a->n_voxels)))
+    else if (!(a->gm_depth = ms__malloc(a->n_voxels)) || !(a->territory = ms__malloc(a->n_voxels)) ||
+             !(a->site_vdist = ms__malloc(n_sites ? n_sites : 1)))
       st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the atlas");
     else {
       sites_pass(a, scratch, scratch + a->n_voxels);
+      territory_pass(a, scratch);
+      if (!(a->stroke_sites = ms__malloc((a->stroke_start[6] ? a->stroke_start[6] : 1) * sizeof *a->stroke_sites)))
+        st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the atlas");
+      else
+        territory_pass(a, scratch);
       cortical_depth(a, scratch, scratch + a->n_voxels, scratch + 2 * a->n_voxels, queue);
+      ventricle_distance(a, scratch, scratch + a->n_voxels, scratch + 2 * a->n_voxels, queue);
     }
   }
   if (st == MS_OK) {
@@ -399,6 +472,9 @@ void ms_brain_atlas_free(ms_brain_atlas *a) {
   free(a->tissue);
   free(a->sites);
   free(a->gm_depth);
+  free(a->territory);
+  free(a->site_vdist);
+  free(a->stroke_sites);
   for (int i = 0; i < 256; i++) free(a->aal_names[i]);
   free(a);
 }
@@ -409,6 +485,8 @@ const uint8_t *ms_brain_atlas_labels(const ms_brain_atlas *a, ms_brain_labelset 
 }
 
 const uint8_t *ms_brain_atlas_t1(const ms_brain_atlas *a) { return a->t1; }
+
+const uint8_t *ms_brain_atlas_territories(const ms_brain_atlas *a) { return a->territory; }
 
 void ms_brain_atlas_affine(const ms_brain_atlas *a, double affine[12]) { memcpy(affine, a->affine, sizeof a->affine); }
 

@@ -54,6 +54,26 @@ typedef struct {
 static const char *const k_contrast[MS_BRAIN_CONTRAST_COUNT] = {"t1", "t2", "flair", "pd", "ct"};
 static const char *const k_intensity[MS_BRAIN_INTENSITY_COUNT] = {"physics", "random"};
 static const char *const k_sequence[MS_BRAIN_SEQUENCE_COUNT] = {"spin_echo", "inversion_recovery", "gradient_echo"};
+static const char *const k_orientation[MS_BRAIN_ORIENTATION_COUNT] = {"axial", "coronal", "sagittal"};
+
+const char *ms_brain_orientation_name(ms_brain_orientation o) {
+  return (unsigned)o < MS_BRAIN_ORIENTATION_COUNT ? k_orientation[o] : NULL;
+}
+ms_brain_orientation ms_brain_orientation_from_name(const char *n) {
+  for (int i = 0; n && i < MS_BRAIN_ORIENTATION_COUNT; i++)
+    if (!strcmp(n, k_orientation[i])) return (ms_brain_orientation)i;
+  return MS_BRAIN_ORIENTATION_COUNT;
+}
+
+/* Radiological display: axial with the patient's right on the image's left
+ * and anterior up; coronal with right on the left and superior up; sagittal
+ * with anterior on the left and superior up. Planes go superior, anterior,
+ * right. */
+void ms_brain_axes(ms_brain_orientation o, double axes[9]) {
+  static const double k_axes[MS_BRAIN_ORIENTATION_COUNT][9] = {
+      {-1, 0, 0, 0, -1, 0, 0, 0, 1}, {-1, 0, 0, 0, 0, 1, 0, -1, 0}, {0, 0, 1, -1, 0, 0, 0, -1, 0}};
+  memcpy(axes, k_axes[(unsigned)o < MS_BRAIN_ORIENTATION_COUNT ? o : 0], 9 * sizeof *axes);
+}
 
 const char *ms_brain_contrast_name(ms_brain_contrast c) {
   return (unsigned)c < MS_BRAIN_CONTRAST_COUNT ? k_contrast[c] : NULL;
@@ -97,6 +117,8 @@ static const struct {
     [MS_BRAIN_TUMOUR_OEDEMA] = {0.86, {1150, 1650}, {150, 140}},
     [MS_BRAIN_TUMOUR_ENHANCING] = {0.85, {1100, 1500}, {110, 100}},
     [MS_BRAIN_TUMOUR_NECROSIS] = {0.95, {2500, 3200}, {300, 250}},
+    [MS_BRAIN_WM_LESION] = {0.75, {1200, 1600}, {130, 120}},
+    [MS_BRAIN_STROKE] = {0.90, {1500, 2200}, {200, 180}},
 };
 /* Enhancing rim after gadolinium: T1 shortened to about a third. */
 static const double k_rim_gd_t1[2] = {350, 450};
@@ -110,7 +132,8 @@ static const double k_hu[MS_BRAIN_TISSUE_COUNT] = {
     [MS_BRAIN_WM] = 28,            [MS_BRAIN_VENTRICLE] = 8,    [MS_BRAIN_DEEP_GM] = 36,
     [MS_BRAIN_CEREBELLAR_GM] = 38, [MS_BRAIN_CEREBELLAR_WM] = 28, [MS_BRAIN_BRAINSTEM] = 32,
     [MS_BRAIN_SKULL] = 1000,       [MS_BRAIN_SCALP] = -20,      [MS_BRAIN_TUMOUR_OEDEMA] = 20,
-    [MS_BRAIN_TUMOUR_ENHANCING] = 40, [MS_BRAIN_TUMOUR_NECROSIS] = 15};
+    [MS_BRAIN_TUMOUR_ENHANCING] = 40, [MS_BRAIN_TUMOUR_NECROSIS] = 15, [MS_BRAIN_WM_LESION] = 22,
+    [MS_BRAIN_STROKE] = 16};
 
 double ms_brain_tissue_hu(int label, int contrast_agent) {
   if (label < 0 || label >= MS_BRAIN_TISSUE_COUNT) return NAN;
@@ -143,6 +166,8 @@ void ms_brain_params_init(ms_brain_params *p) {
   p->atrophy_mm_per_year = 0.01;
   p->tumour_lobe = MS_BRAIN_LOBE_ANY;
   p->tumour_diameter_mm = NAN;
+  p->wm_load_ml = NAN;
+  p->stroke_radius_mm = NAN;
   p->intensity = MS_BRAIN_PHYSICS;
   p->contrast = MS_BRAIN_T1;
   p->sequence = MS_BRAIN_SEQUENCE_COUNT;
@@ -183,6 +208,8 @@ ms_status ms_brain_params_check(const ms_brain_params *p, ms_diag *d) {
     CHECK(p->blur_mm[i] >= 0 && p->blur_mm[i] <= 10, "blur_mm", "blur %g out of 0..10 mm", p->blur_mm[i]);
   }
   CHECK(fabs(p->slice_z_mm) <= 150, "slice_z_mm", "%g out of -150..150 mm", p->slice_z_mm);
+  CHECK((unsigned)p->orientation < MS_BRAIN_ORIENTATION_COUNT, "orientation", "unknown orientation %d",
+        (int)p->orientation);
   CHECK(p->deform_mm >= 0 && p->deform_mm <= 10, "deform_mm", "%g out of 0..10 mm", p->deform_mm);
   CHECK(p->deform_spacing_mm >= 16 && p->deform_spacing_mm <= 128, "deform_spacing_mm", "%g out of 16..128 mm",
         p->deform_spacing_mm);
@@ -200,6 +227,13 @@ ms_status ms_brain_params_check(const ms_brain_params *p, ms_diag *d) {
   CHECK(isnan(p->tumour_diameter_mm) || (p->tumour_diameter_mm >= 10 && p->tumour_diameter_mm <= 70),
         "tumour_diameter_mm", "%g out of 10..70 mm", p->tumour_diameter_mm);
   CHECK(p->gadolinium == 0 || p->gadolinium == 1, "gadolinium", "%d: 0 or 1", p->gadolinium);
+  CHECK(p->wm_lesions >= 0 && p->wm_lesions <= MS_BRAIN_MAX_WM_LESIONS, "wm_lesions", "%d out of 0..%d",
+        p->wm_lesions, MS_BRAIN_MAX_WM_LESIONS);
+  CHECK(isnan(p->wm_load_ml) || (p->wm_load_ml >= 0 && p->wm_load_ml <= 200), "wm_load_ml", "%g out of 0..200 ml",
+        p->wm_load_ml);
+  CHECK((unsigned)p->stroke < MS_BRAIN_TERRITORY_COUNT, "stroke", "unknown territory %d", (int)p->stroke);
+  CHECK(isnan(p->stroke_radius_mm) || (p->stroke_radius_mm >= 5 && p->stroke_radius_mm <= 80), "stroke_radius_mm",
+        "%g out of 5..80 mm", p->stroke_radius_mm);
   CHECK((unsigned)p->intensity < MS_BRAIN_INTENSITY_COUNT, "intensity", "unknown intensity mode %d", (int)p->intensity);
   CHECK((unsigned)p->contrast < MS_BRAIN_CONTRAST_COUNT, "contrast", "unknown contrast %d", (int)p->contrast);
   CHECK((unsigned)p->sequence <= MS_BRAIN_SEQUENCE_COUNT, "sequence", "unknown sequence %d", (int)p->sequence);
@@ -277,23 +311,24 @@ void ms_brain_image_deinit(ms_brain_image *img) {
 /* ---- the deformation field ---- */
 
 static inline void field_sample(const float *u, double x, double y, double z, double out[3]) {
-  double q[3] = {(x - FG_ORIGIN) / FG_MM, (y - FG_ORIGIN) / FG_MM, (z - FG_ORIGIN) / FG_MM};
+  /* single precision: the field is stored in float, and this is the
+     innermost operation of the squarings and of every voxel's look-up */
+  float q[3] = {(float)((x - FG_ORIGIN) * (1.0 / FG_MM)), (float)((y - FG_ORIGIN) * (1.0 / FG_MM)),
+                (float)((z - FG_ORIGIN) * (1.0 / FG_MM))};
   int i0[3];
-  double f[3];
+  float f[3];
   for (int c = 0; c < 3; c++) {
-    if (q[c] < 0) q[c] = 0;
-    if (q[c] > FG - 1) q[c] = FG - 1;
-    i0[c] = (int)q[c];
+    float t = q[c] < 0 ? 0 : q[c] > FG - 1 ? (float)(FG - 1) : q[c];
+    i0[c] = (int)t;
     if (i0[c] > FG - 2) i0[c] = FG - 2;
-    f[c] = q[c] - i0[c];
+    f[c] = t - (float)i0[c];
   }
   size_t base = ((size_t)i0[2] * FG + i0[1]) * FG + i0[0];
+  float w00 = (1 - f[0]) * (1 - f[1]), w10 = f[0] * (1 - f[1]), w01 = (1 - f[0]) * f[1], w11 = f[0] * f[1];
   for (int c = 0; c < 3; c++) {
-    const float *g = u + c * FG_N + base;
-    double c00 = g[0] + f[0] * (g[1] - g[0]), c10 = g[FG] + f[0] * (g[FG + 1] - g[FG]);
-    double c01 = g[FG * FG] + f[0] * (g[FG * FG + 1] - g[FG * FG]);
-    double c11 = g[FG * FG + FG] + f[0] * (g[FG * FG + FG + 1] - g[FG * FG + FG]);
-    double c0 = c00 + f[1] * (c10 - c00), c1 = c01 + f[1] * (c11 - c01);
+    const float *g = u + c * FG_N + base, *h = g + FG * FG;
+    float c0 = w00 * g[0] + w10 * g[1] + w01 * g[FG] + w11 * g[FG + 1];
+    float c1 = w00 * h[0] + w10 * h[1] + w01 * h[FG] + w11 * h[FG + 1];
     out[c] = c0 + f[2] * (c1 - c0);
   }
 }
@@ -392,7 +427,7 @@ static void finish_planes(void *vc, size_t k0, size_t k1) {
   for (size_t k = k0; k < k1; k++)
     for (size_t n = k * FG * FG; n < (k + 1) * FG * FG; n++)
       for (int comp = 0; comp < 3; comp++)
-        c->u[comp * FG_N + n] = (float)ldexp((double)c->u[comp * FG_N + n] + c->aux[comp * FG_N + n], -SQUARINGS);
+        c->u[comp * FG_N + n] = (float)(((double)c->u[comp * FG_N + n] + c->aux[comp * FG_N + n]) * (1.0 / (1 << SQUARINGS)));
 }
 
 /* One squaring: tmp(x) = u(x) + u(x + u(x)). */
@@ -477,7 +512,7 @@ typedef struct {
   const ms_brain_params *p;
   ms_brain_image *img;
   const float *u;
-  double ainv[9], shift[3];
+  double ainv[9], shift[3], axes[9];
   double value[MS_BRAIN_TISSUE_COUNT], spread[MS_BRAIN_TISSUE_COUNT];
   double biasc[BIAS_G * BIAS_G * BIAS_G];
   ms_rng_key ktex, knoise;
@@ -490,6 +525,14 @@ typedef struct {
   double thin, aw[3][3], aph[3];
   int tumour;
   double tc[3], r0, r1, r2, amp[6], freq[6], phase[6], dir[6][3];
+  /* white-matter lesions (atlas RAS mm): ellipsoids with semi-axis ea[k]
+   * along eu[k] and eb[k] across it */
+  int n_wml;
+  double wc[MS_BRAIN_MAX_WM_LESIONS][3], eu[MS_BRAIN_MAX_WM_LESIONS][3], ea[MS_BRAIN_MAX_WM_LESIONS],
+      eb[MS_BRAIN_MAX_WM_LESIONS];
+  /* stroke: atlas voxels of territory code stroke_code within stroke_r of sc */
+  int stroke_code;
+  double sc[3], stroke_r;
   /* blur */
   const float *src;
   float *dst;
@@ -507,6 +550,16 @@ static inline void box_muller(ms_rng_key k, uint64_t index, double *n1, double *
   double r = sqrt(-2 * log(u1));
   *n1 = r * cos(2 * M_PI * u2);
   *n2 = r * sin(2 * M_PI * u2);
+}
+
+/* One normal per voxel, two voxels (2m, 2m + 1) sharing a Box-Muller pair
+ * keyed by m: the pair is drawn once while consecutive voxels ask for it. */
+static inline double paired_normal(ms_rng_key k, uint64_t v, uint64_t *pair, double nn[2]) {
+  if (v >> 1 != *pair) {
+    box_muller(k, v >> 1, &nn[0], &nn[1]);
+    *pair = v >> 1;
+  }
+  return nn[v & 1];
 }
 
 /* The regional modulation of cortical thinning at atlas point P: the
@@ -539,18 +592,35 @@ static int tumour_label(const render_ctx *c, const double P[3], int lab) {
   return lab;
 }
 
+/* MS_BRAIN_WM_LESION where atlas point P lies in one of the lesions. */
+static int in_wm_lesion(const render_ctx *c, const double P[3]) {
+  for (int k = 0; k < c->n_wml; k++) {
+    double d[3] = {P[0] - c->wc[k][0], P[1] - c->wc[k][1], P[2] - c->wc[k][2]};
+    double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+    if (r2 >= c->ea[k] * c->ea[k]) continue;
+    double u = d[0] * c->eu[k][0] + d[1] * c->eu[k][1] + d[2] * c->eu[k][2];
+    if (u * u / (c->ea[k] * c->ea[k]) + (r2 - u * u) / (c->eb[k] * c->eb[k]) < 1) return 1;
+  }
+  return 0;
+}
+
 /* Labels and noise-free (textured) intensities of rows [r0, r1) (row = k*H + j). */
 static void render_rows(void *vc, size_t r0, size_t r1) {
   render_ctx *c = vc;
   const ms_brain_atlas *a = c->a;
   const int W = c->img->dims[0], H = c->img->dims[1], D = c->img->dims[2];
   const double *sp = c->img->spacing, *m = a->inv_affine;
+  uint64_t pair = UINT64_MAX; /* paired_normal: none drawn yet */
+  double nn[2] = {0, 0};
   for (size_t r = r0; r < r1; r++) {
     int j = (int)(r % (size_t)H), k = (int)(r / (size_t)H);
     for (int i = 0; i < W; i++) {
       size_t v = r * (size_t)W + (size_t)i;
-      double X = -(i - 0.5 * (W - 1)) * sp[0] - c->shift[0], Y = -(j - 0.5 * (H - 1)) * sp[1] - c->shift[1],
-             Z = (k - 0.5 * (D - 1)) * sp[2] + c->p->slice_z_mm - c->shift[2];
+      const double *ax = c->axes;
+      double g0 = (i - 0.5 * (W - 1)) * sp[0], g1 = (j - 0.5 * (H - 1)) * sp[1],
+             g2 = (k - 0.5 * (D - 1)) * sp[2] + c->p->slice_z_mm;
+      double X = ax[0] * g0 + ax[1] * g1 + ax[2] * g2 - c->shift[0], Y = ax[3] * g0 + ax[4] * g1 + ax[5] * g2 - c->shift[1],
+             Z = ax[6] * g0 + ax[7] * g1 + ax[8] * g2 - c->shift[2];
       double z[3] = {c->ainv[0] * X + c->ainv[1] * Y + c->ainv[2] * Z, c->ainv[3] * X + c->ainv[4] * Y + c->ainv[5] * Z,
                      c->ainv[6] * X + c->ainv[7] * Y + c->ainv[8] * Z};
       double du[3];
@@ -567,16 +637,19 @@ static void render_rows(void *vc, size_t r0, size_t r1) {
         if (lab == MS_BRAIN_CORTICAL_GM && c->thin > 0 && a->gm_depth[av] < c->thin + 1 &&
             a->gm_depth[av] - 1 + atrophy_field(c, P) < c->thin)
           lab = MS_BRAIN_CSF;
+        if (c->stroke_code && a->territory[av] == c->stroke_code &&
+            (lab == MS_BRAIN_CORTICAL_GM || lab == MS_BRAIN_WM || lab == MS_BRAIN_DEEP_GM)) {
+          double d0 = P[0] - c->sc[0], d1 = P[1] - c->sc[1], d2 = P[2] - c->sc[2];
+          if (d0 * d0 + d1 * d1 + d2 * d2 < c->stroke_r * c->stroke_r) lab = MS_BRAIN_STROKE;
+        }
+        if (c->n_wml && lab == MS_BRAIN_WM && in_wm_lesion(c, P)) lab = MS_BRAIN_WM_LESION;
       }
-      if (c->tumour && lab >= MS_BRAIN_CSF && lab <= MS_BRAIN_BRAINSTEM) lab = tumour_label(c, P, lab);
+      if (c->tumour && ((lab >= MS_BRAIN_CSF && lab <= MS_BRAIN_BRAINSTEM) || lab >= MS_BRAIN_WM_LESION))
+        lab = tumour_label(c, P, lab);
       c->img->labels[v] = (uint8_t)lab;
       c->img->aal[v] = (uint8_t)aal;
       double val = c->value[lab];
-      if (c->do_texture && c->spread[lab] > 0) {
-        double n1, n2;
-        box_muller(c->ktex, v, &n1, &n2);
-        val += c->spread[lab] * n1;
-      }
+      if (c->do_texture && c->spread[lab] > 0) val += c->spread[lab] * paired_normal(c->ktex, v, &pair, nn);
       c->img->image[v] = (float)val;
     }
   }
@@ -586,17 +659,15 @@ static void render_rows(void *vc, size_t r0, size_t r1) {
 static void finish_rows(void *vc, size_t r0, size_t r1) {
   render_ctx *c = vc;
   const int W = c->img->dims[0], H = c->img->dims[1], D = c->img->dims[2];
+  uint64_t pair = UINT64_MAX; /* paired_normal: none drawn yet */
+  double nn[2] = {0, 0};
   for (size_t r = r0; r < r1; r++) {
     int j = (int)(r % (size_t)H), k = (int)(r / (size_t)H);
     for (int i = 0; i < W; i++) {
       size_t v = r * (size_t)W + (size_t)i;
       double s = c->img->image[v];
       if (c->ct) {
-        if (c->sigma_noise > 0) {
-          double n1, n2;
-          box_muller(c->knoise, v, &n1, &n2);
-          s += c->sigma_noise * n1;
-        }
+        if (c->sigma_noise > 0) s += c->sigma_noise * paired_normal(c->knoise, v, &pair, nn);
         c->img->image[v] = (float)s;
         continue;
       }
@@ -688,6 +759,77 @@ static void sequence_of(const ms_brain_params *p, ms_brain_sequence *seq, double
   *ti = p->ti_ms > 0 ? p->ti_ms : -t1 * log((1 + exp(-*tr / t1)) / 2);
 }
 
+/* White-matter lesions and the stroke of subject `index` (atlas space). */
+static ms_status place_pathology(render_ctx *rc, const ms_brain_atlas *a, const ms_brain_params *p, uint64_t seed,
+                                 uint64_t index, ms_brain_image *img, ms_diag *d) {
+  rc->n_wml = 0;
+  if (p->wm_lesions > 0) {
+    ms_rng_key kw = ms_rng_key_make(seed, ms_rng_stream("brain/wm_lesions"));
+    size_t lo = a->site_start[1], hi = a->site_start[MS_BRAIN_LOBE_COUNT];
+    if (hi <= lo) return ms_diag_add(d, MS_ERR_DATA, NULL, 0, 0, "wm_lesions", "the atlas has no deep white matter");
+    int n = p->wm_lesions;
+    double load = isnan(p->wm_load_ml) ? n * (0.05 + 0.45 * ms_rng_uniform(kw, index, 0)) : p->wm_load_ml, wsum = 0;
+    double w[MS_BRAIN_MAX_WM_LESIONS];
+    for (int k = 0; k < n; k++) wsum += w[k] = 0.3 + ms_rng_uniform(kw, index, 1 + (uint64_t)k);
+    for (int k = 0; k < n; k++) {
+      double vol = 1000 * load * w[k] / wsum, r = cbrt(3 * vol / (4 * M_PI));
+      /* Centre: deep white matter, accepted with a probability falling with
+       * its distance d beyond 2 mm from the lateral ventricles,
+       * exp(-(d - 2) / 6 mm) (periventricular preference); the 32nd
+       * candidate is kept. */
+      double P[3], vc[3] = {0, 0, 0};
+      for (int t = 0; t < 32; t++) {
+        uint64_t lane = 100 + (uint64_t)k * 64 + 2 * (uint64_t)t;
+        size_t site = lo + (size_t)ms_rng_below(kw, index, lane, hi - lo);
+        ms__brain_atlas_ras(a, a->sites[site], &P[0], &P[1], &P[2]);
+        double best = INFINITY;
+        for (int s = 0; s < 2; s++) {
+          double q[3], r2 = 0;
+          for (int x = 0; x < 3; x++) {
+            q[x] = a->centre[x] + a->ventricle_centre[s][x];
+            r2 += (P[x] - q[x]) * (P[x] - q[x]);
+          }
+          if (r2 < best) {
+            best = r2;
+            memcpy(vc, q, sizeof vc);
+          }
+        }
+        if (ms_rng_uniform(kw, index, lane + 1) < exp(-fmax(0, a->site_vdist[site] - 2.0) / 6)) break;
+      }
+      /* Ovoid, 1.5 : 1 : 1, long axis pointing away from the ventricle. */
+      double u[3], nu = 0;
+      for (int x = 0; x < 3; x++) {
+        u[x] = P[x] - vc[x];
+        nu += u[x] * u[x];
+      }
+      nu = sqrt(nu);
+      for (int x = 0; x < 3; x++) {
+        rc->wc[k][x] = P[x];
+        rc->eu[k][x] = nu > 0 ? u[x] / nu : x == 0;
+      }
+      rc->eb[k] = r / cbrt(1.5);
+      rc->ea[k] = 1.5 * rc->eb[k];
+    }
+    rc->n_wml = n;
+  }
+  rc->stroke_code = 0;
+  img->stroke_side = -1;
+  if (p->stroke != MS_BRAIN_TERRITORY_NONE) {
+    ms_rng_key ks = ms_rng_key_make(seed, ms_rng_stream("brain/stroke"));
+    int side = ms_rng_uniform(ks, index, 0) < 0.5 ? 0 : 1, code = (int)p->stroke + 3 * side;
+    size_t lo = a->stroke_start[code - 1], hi = a->stroke_start[code];
+    if (hi <= lo)
+      return ms_diag_add(d, MS_ERR_DATA, NULL, 0, 0, "stroke", "the atlas has no %s territory",
+                         ms_brain_territory_name(p->stroke));
+    size_t site = lo + (size_t)ms_rng_below(ks, index, 1, hi - lo);
+    ms__brain_atlas_ras(a, a->stroke_sites[site], &rc->sc[0], &rc->sc[1], &rc->sc[2]);
+    rc->stroke_r = isnan(p->stroke_radius_mm) ? 20 + 25 * ms_rng_uniform(ks, index, 2) : p->stroke_radius_mm;
+    rc->stroke_code = code;
+    img->stroke_side = side;
+  }
+  return MS_OK;
+}
+
 ms_status ms_brain_generate(ms_brain_image *img, const ms_brain_atlas *a, const ms_brain_params *p, uint64_t seed,
                             uint64_t index, ms_diag *d) {
   if (!img->scratch || img->dims[0] != p->dims[0] || img->dims[1] != p->dims[1] || img->dims[2] != p->dims[2])
@@ -730,6 +872,7 @@ ms_status ms_brain_generate(ms_brain_image *img, const ms_brain_atlas *a, const 
   rc.a = a;
   rc.p = p;
   rc.img = img;
+  ms_brain_axes(p->orientation, rc.axes);
   rc.u = s->u;
   ms_rng_key kint = ms_rng_key_make(seed, ms_rng_stream("brain/intensity"));
   double vmax = 0;
@@ -806,6 +949,8 @@ ms_status ms_brain_generate(ms_brain_image *img, const ms_brain_atlas *a, const 
     memcpy(img->tumour_centre_mm, rc.tc, sizeof rc.tc);
     img->tumour_diameter_mm = diam;
   }
+  st = place_pathology(&rc, a, p, seed, index, img, d);
+  if (st != MS_OK) return st;
   uint64_t sub = ms_rng_stream_sub(ms_rng_stream("brain/texture"), index);
   rc.ktex = ms_rng_key_make(seed, sub);
   rc.knoise = ms_rng_key_make(seed, ms_rng_stream_sub(ms_rng_stream("brain/noise"), index));
@@ -854,7 +999,7 @@ ms_status ms_brain_generate(ms_brain_image *img, const ms_brain_atlas *a, const 
 }
 
 void ms_brain_origin(const ms_brain_atlas *a, const ms_brain_params *p, double origin[3]) {
-  origin[0] = a->centre[0];
-  origin[1] = a->centre[1];
-  origin[2] = a->centre[2] + p->slice_z_mm;
+  double ax[9];
+  ms_brain_axes(p->orientation, ax);
+  for (int r = 0; r < 3; r++) origin[r] = a->centre[r] + ax[r * 3 + 2] * p->slice_z_mm;
 }

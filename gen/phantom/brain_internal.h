@@ -20,10 +20,18 @@ struct ms_brain_atlas {
   /* Tumour sites: deep white-matter voxels (>= 10 mm inside the brain) by
    * lobe; sites[site_start[l] .. site_start[l + 1]) for lobe l >= 1. */
   uint32_t *sites;
+  uint8_t *site_vdist; /* per site: city-block distance (mm) to the nearest lateral ventricle voxel, capped at 254 */
   /* Cortical GM: city-block depth (voxels) from the nearest CSF voxel
    * through cortical GM, 1 = touching CSF; 255 elsewhere. */
   uint8_t *gm_depth;
   size_t site_start[MS_BRAIN_LOBE_COUNT + 1];
+  /* Arterial territory of every cerebral GM/WM/deep GM voxel (territory +
+   * 3 * right, from its nearest AAL region; 0 elsewhere), and stroke
+   * centres: every 4th such voxel in scan order, by code,
+   * stroke_sites[stroke_start[c - 1] .. stroke_start[c]). */
+  uint8_t *territory;
+  uint32_t *stroke_sites;
+  size_t stroke_start[7];
 };
 
 /* RAS millimetres of atlas voxel v. */

@@ -34,6 +34,7 @@
 #include "medsynth/sample.h"
 #include "records/images.h"
 #include "records/images_acq.h"
+#include "records/images_brain.h"
 #include "records/plan.h"
 
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -45,7 +46,7 @@ const char *ms__img_param_key(ms__img_param_id id) {
   return (unsigned)id < MS__IMG_PARAM_COUNT ? k_param_keys[id] : "?";
 }
 
-typedef struct {
+typedef struct ms__img_ctx {
   ms_spec *s;
   ms_diag *d;
   size_t errs;
@@ -67,16 +68,16 @@ static char *ldup(L *l, const char *s, const char *what) {
 
 static void err_at(L *l, const char *ptr, int at_key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+static void verr_at(L *l, const char *ptr, int at_key, const char *fmt, va_list ap) {
+  if (!l->nomem) ms__spec_verr(l->s, l->d, ptr, at_key, fmt, ap);
+  l->errs++;
+}
+
 static void err_at(L *l, const char *ptr, int at_key, const char *fmt, ...) {
-  if (l->nomem) {
-    l->errs++;
-    return;
-  }
   va_list ap;
   va_start(ap, fmt);
-  ms__spec_verr(l->s, l->d, ptr, at_key, fmt, ap);
+  verr_at(l, ptr, at_key, fmt, ap);
   va_end(ap);
-  l->errs++;
 }
 
 
@@ -311,7 +312,7 @@ static const char *const k_model_keys[] = {"name",  "description", "model", "cla
 static const char *const k_augment_keys[] = {"rotate_deg",      "scale",          "elastic_mm",
                                              "elastic_grid",    "intensity_shift", "intensity_scale",
                                              NULL};
-static const char *const k_kinds[] = {"head", "chest", "abdomen", NULL};
+static const char *const k_kinds[] = {"head", "chest", "abdomen", "brain", NULL};
 static const char *const k_modalities[] = {"ct", "t1", "t2", NULL};
 static const char *const k_samplers[] = {"ddpm", "ddim", "dpmpp", NULL};
 
@@ -502,13 +503,18 @@ static void trial_lesion(L *l, const ms__image_field *f, const char *iptr) {
 static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJSON *ij,
                           const char *iptr) {
   char p[512];
+  const cJSON *bj = member(ij, "phantom");
+  if (cJSON_IsString(bj) && !strcmp(bj->valuestring, "brain")) {
+    ms__brain_field_parse(l, t, f, ij, iptr);
+    return;
+  }
   check_keys(l, ij, iptr, k_phantom_keys);
   size_t errs0 = l->errs;
   const cJSON *kj = member(ij, "phantom");
   ms__jsonptr_key(p, sizeof p, iptr, "phantom");
   ms_phantom_kind kind = MS_PHANTOM_KIND_COUNT;
   if (!cJSON_IsString(kj)) {
-    err_at(l, p, 0, "must be \"head\", \"chest\" or \"abdomen\"");
+    err_at(l, p, 0, "must be \"head\", \"chest\", \"abdomen\" or \"brain\"");
   } else {
     kind = ms_phantom_kind_from_name(kj->valuestring);
     if (kind == MS_PHANTOM_KIND_COUNT) {
@@ -516,7 +522,7 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
       if (near)
         err_at(l, p, 0, "unknown phantom \"%s\" (did you mean \"%s\"?)", kj->valuestring, near);
       else
-        err_at(l, p, 0, "unknown phantom \"%s\" (head, chest, abdomen)", kj->valuestring);
+        err_at(l, p, 0, "unknown phantom \"%s\" (head, chest, abdomen, brain)", kj->valuestring);
     }
   }
   ms_phantom_params *q = &f->phantom;
@@ -728,6 +734,7 @@ static void field_free(ms__image_field *f) {
   ms_model_free(f->model);
   free(f->sampler);
   ms__img_acq_free(f->acq);
+  ms__brain_field_free(f->brain);
 }
 
 void ms__images_free(ms__images *im) {
@@ -831,7 +838,7 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
       } else if (has_p) {
         parse_phantom(&l, t, f, fj, ip);
       } else {
-        err_at(&l, ip, 0, "an image field needs \"phantom\" (head, chest, abdomen) or \"model\" (a model file)");
+        err_at(&l, ip, 0, "an image field needs \"phantom\" (head, chest, abdomen, brain) or \"model\" (a model file)");
       }
     }
   }
@@ -839,4 +846,31 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
   if (s->images) ms__images_free(s->images);
   s->images = im;
   return l.errs;
+}
+
+/* ---- the loader's helpers for the brain field (records/images_brain.c) ---- */
+
+void ms__img_err(ms__img_ctx *l, const char *ptr, int at_key, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  verr_at(l, ptr, at_key, fmt, ap);
+  va_end(ap);
+}
+
+int ms__img_get_num(ms__img_ctx *l, const cJSON *obj, const char *ptr, const char *key, double lo, double hi,
+                    int integer, double *out) {
+  return get_num(l, obj, ptr, key, lo, hi, integer, out);
+}
+
+int ms__img_get_flag(ms__img_ctx *l, const cJSON *obj, const char *ptr, const char *key, int *out) {
+  return get_flag(l, obj, ptr, key, out);
+}
+
+void ms__img_check_keys(ms__img_ctx *l, const cJSON *obj, const char *ptr, const char *const *allowed) {
+  check_keys(l, obj, ptr, allowed);
+}
+
+void ms__img_parse_param(ms__img_ctx *l, const ms__table *t, ms__img_param *p, const cJSON *obj,
+                         const char *iptr, const char *key) {
+  parse_param_key(l, t, p, obj, iptr, key);
 }

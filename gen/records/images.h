@@ -72,6 +72,7 @@ typedef struct {
   double guidance, eta;
   uint64_t stream; /* xxh64("table/field"): images are keyed by (seed, stream, row) */
   struct ms__img_acq *acq; /* "acquisition" physics (records/images_acq.h), or NULL; owned */
+  struct ms__brain_field *brain; /* "phantom": "brain" (records/images_brain.h), else NULL */
 } ms__image_field;
 
 typedef struct ms__images {

@@ -11,10 +11,10 @@ build=$(cd "$(dirname "$ms")" && pwd)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 bash "$src/examples/demo.sh" "$build" >"$log" 2>&1 || { cat "$log" >&2; echo "FAIL: demo exited non-zero" >&2; exit 1; }
-for f in cohort.h5 sheet_chest_ct.png sheet_head_mri.png sheet_brain_mri.png sheet_brain_mri_vae.png \
+for f in cohort.h5 sheet_chest_ct.png sheet_head_mri.png sheet_brain_mri.png sheet_brain_mri_vae.png sheet_brain_flair.png \
          fhir/manifest.json fhir/patients_000000.json fhir/patients_000199.json \
          dicom/chest_ct/00000/IMG0000.dcm dicom/chest_ct/00199/SEG.dcm dicom/head_mri/00000/SEG.dcm \
-         dicom/brain_mri/00000/IMG0000.dcm dicom/brain_mri_vae/00199/IMG0000.dcm; do
+         dicom/brain_mri/00000/IMG0000.dcm dicom/brain_mri_vae/00199/IMG0000.dcm dicom/brain_flair/00199/IMG0000.dcm; do
   [ -s "$src/out/demo/$f" ] || { echo "FAIL: demo did not write out/demo/$f" >&2; exit 1; }
 done
 grep -q 'that snippet, run now' "$log" || { echo "FAIL: demo did not run its h5py snippet" >&2; exit 1; }
@@ -37,6 +37,14 @@ for name in ("brain_mri", "brain_mri_vae"):
     assert (info["class"] == want).all(), name       # class follows the record
     # brain inside a dark background: the border is darker than the centre
     assert x[:, 0, :4, :].mean() < x[:, 0, 24:40, 24:40].mean() - 0.2, name
+# the atlas brain follows the record: age, lesions, stroke after severe hypertension
+bi, bm = f["tables/brain_flair_info"][:], f["masks/brain_flair"][:]
+assert f["images/brain_flair"].shape == (200, 1, 128, 128)
+assert (bi["age_years"] == p["age"]).all()
+assert (bi["wm_lesions"] == np.clip(np.round((p["age"] - 50) / 3 + np.maximum(p["sbp"] - 140, 0) / 5), 0, 30)).all()
+assert ((bi["stroke"] != b"") == (p["sbp"] > 160)).all() and (p["sbp"] > 160).any()
+for i in range(200):
+    assert bi["volume_stroke_mm3"][i] == (bm[i] == 15).sum() * 1.6 ** 3
 m = f["masks/chest_ct"][:]
 for i in range(200):
     lesions = len([l for l in np.unique(m[i]) if l >= 100])

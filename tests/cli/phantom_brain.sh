@@ -29,6 +29,9 @@ expect 66 'mricron-data' "$ms" phantom --kind brain --atlas-dir "$tmp/none" -o "
 expect 65 'bytes allowed' "$ms" phantom --kind brain --size 4096 --depth 4096 -o "$tmp/x.h5"
 expect 64 'field_t' "$ms" phantom --kind brain --field 7 -o "$tmp/x.h5"
 expect 64 'unknown --tumour-lobe "insula"' "$ms" phantom --kind brain --tumour --tumour-lobe insula -o "$tmp/x.h5"
+expect 64 'unknown --orientation "oblique"' "$ms" phantom --kind brain --orientation oblique -o "$tmp/x.h5"
+expect 64 'unknown --stroke "ica"' "$ms" phantom --kind brain --stroke ica -o "$tmp/x.h5"
+expect 64 'wm-lesions 65' "$ms" phantom --kind brain --wm-lesions 65 -o "$tmp/x.h5"
 [ ! -e "$tmp/x.h5" ]
 
 args=(phantom --kind brain --size 64 --height 72 --depth 60 --spacing 3 -n 2 --seed 4 --age 70 --tumour --tumour-lobe temporal)
@@ -47,11 +50,11 @@ for k in ["/images/brain", "/masks/brain", "/masks/brain_aal"]:
 sub = a["/tables/brain_subjects"][:]
 m, aal = a["/masks/brain"][:], a["/masks/brain_aal"][:]
 names = [n for n in sub.dtype.names if n.startswith("volume_")]
-assert len(names) == 14
+assert len(names) == 16
 assert [x.decode() for x in sub["tumour_lobe"]] == ["temporal", "temporal"]
 for i in range(2):
-    counts = np.bincount(m[i].ravel(), minlength=14)
-    assert (counts[11:] > 0).all(), counts
+    counts = np.bincount(m[i].ravel(), minlength=16)
+    assert (counts[11:14] > 0).all(), counts
     for l, n in enumerate(names):
         assert sub[n][i] == counts[l] * 27, (n, sub[n][i], counts[l])
     assert sub["min_jacobian"][i] > 0 and sub["age_years"][i] == 70
@@ -81,6 +84,9 @@ cd "$tmp"
 "$ms" phantom --kind brain --modality flair --depth 1 --size 256 --spacing 0.9 --age 75 -n 16 -o flair.h5 --grid flair.png
 "$ms" phantom --kind brain --tumour --tumour-lobe temporal --gadolinium --size 128 --depth 96 --spacing 1.5 -n 4 -o tumour.h5
 "$ms" phantom --kind brain --intensities random --size 128 --depth 30 --spacing 1.5 --slice-mm 5 --blur-z 2 -n 8 -o dr.h5
+"$ms" phantom --kind brain --modality t2 --orientation coronal --depth 1 --size 192 --spacing 1.2 -n 4 -o coronal.h5 --nifti coronal_nii
+"$ms" phantom --kind brain --modality t2 --orientation sagittal --depth 1 --size 192 --spacing 1.2 -n 4 -o sagittal.h5 --nifti sagittal_nii
+"$ms" phantom --kind brain --modality flair --age 70 --wm-lesions 25 --stroke mca --size 96 --depth 80 --spacing 2 -n 3 -o vascular.h5
 # --- end ---
 # --- the README's command ---
 mkdir readme && (cd readme && "$ms" phantom --kind brain --modality flair --age 75 --depth 1 -n 16 -o brain.h5 --grid brain.png)
@@ -99,6 +105,31 @@ with h5py.File("tumour.h5") as f:
     assert [x.decode() for x in sub["tumour_lobe"]] == ["temporal"] * 4
 with h5py.File("dr.h5") as f:
     assert f["/masks/brain"].shape == (8, 1, 30, 128, 128)
+import nibabel as nib
+for o, cols in (("coronal", [[-1, 0, 0], [0, 0, -1], [0, 1, 0]]), ("sagittal", [[0, -1, 0], [0, 0, -1], [1, 0, 0]])):
+    with h5py.File(o + ".h5") as f:
+        m = f["/masks/brain"][:]
+        assert m.shape == (4, 1, 192, 192)
+    im = nib.load(f"{o}_nii/mask_00000.nii.gz")
+    A = im.affine[:3, :3] / 1.2
+    assert np.allclose(A, np.array(cols).T), (o, A)
+    assert np.array_equal(np.asanyarray(im.dataobj).reshape(192, 192, -1)[:, :, 0].T, m[0, 0])
+    # the brainstem and cerebellum are in the lower half of the image (superior up)
+    rows = np.nonzero((m[0, 0] >= 6) & (m[0, 0] <= 8))[0]
+    assert rows.size and rows.mean() > 96, (o, rows.mean() if rows.size else None)
+with h5py.File("vascular.h5") as f:
+    sub, img, m = f["/tables/brain_subjects"][:], f["/images/brain"][:], f["/masks/brain"][:]
+    assert (sub["volume_wm_lesion_mm3"] > 0).all() and (sub["volume_stroke_mm3"] > 0).all()
+    for i in range(3):
+        assert img[i][m[i] == 14].mean() > img[i][m[i] == 3].mean()  # bright on FLAIR
+        assert img[i][m[i] == 15].mean() > img[i][m[i] == 3].mean()
 print("brain docs examples ok")
 PY
 [ -s brain_nii/aal_00001.nii.gz ] && [ -s flair.png ]
+
+# --- the benchmark of docs/performance.md ("Brain phantom"), a short run ---
+bench="$(dirname "$ms")/bench_brain"
+if [ -x "$bench" ]; then
+  "$bench" 0 4 > "$tmp/bench.out"
+  grep -q "256x256 slices .* (one slice per thread)" "$tmp/bench.out" || { cat "$tmp/bench.out"; exit 1; }
+fi

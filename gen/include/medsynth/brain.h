@@ -80,6 +80,8 @@ typedef enum {
   MS_BRAIN_TUMOUR_OEDEMA, /* peritumoural oedema (replaces white and grey matter only) */
   MS_BRAIN_TUMOUR_ENHANCING, /* enhancing rim */
   MS_BRAIN_TUMOUR_NECROSIS,  /* necrotic core */
+  MS_BRAIN_WM_LESION,        /* white-matter lesion (replaces white matter only) */
+  MS_BRAIN_STROKE,           /* ischaemic infarct in an arterial territory */
   MS_BRAIN_TISSUE_COUNT
 } ms_brain_tissue;
 
@@ -96,6 +98,16 @@ typedef enum { MS_BRAIN_PHYSICS, MS_BRAIN_RANDOM, MS_BRAIN_INTENSITY_COUNT } ms_
 const char *ms_brain_intensity_name(ms_brain_intensity m);
 ms_brain_intensity ms_brain_intensity_from_name(const char *name);
 
+/* Plane of the output grid's first two axes (docs/phantoms.md): axial
+ * (rows anterior -> posterior), coronal and sagittal (rows superior ->
+ * inferior); the third axis is the slice normal. */
+typedef enum { MS_BRAIN_AXIAL, MS_BRAIN_CORONAL, MS_BRAIN_SAGITTAL, MS_BRAIN_ORIENTATION_COUNT } ms_brain_orientation;
+const char *ms_brain_orientation_name(ms_brain_orientation o);
+ms_brain_orientation ms_brain_orientation_from_name(const char *name);
+/* RAS direction of each output voxel axis: column c of the row-major 3 x 3
+ * axes is the direction of axis c (i, j, k); pass it as ms_nifti_desc.axes. */
+void ms_brain_axes(ms_brain_orientation o, double axes[9]);
+
 /* Pulse sequence family of the physics mode. */
 typedef enum { MS_BRAIN_SPIN_ECHO, MS_BRAIN_INVERSION_RECOVERY, MS_BRAIN_GRADIENT_ECHO,
                MS_BRAIN_SEQUENCE_COUNT } ms_brain_sequence;
@@ -106,6 +118,15 @@ typedef enum { MS_BRAIN_LOBE_ANY, MS_BRAIN_LOBE_FRONTAL, MS_BRAIN_LOBE_PARIETAL,
                MS_BRAIN_LOBE_OCCIPITAL, MS_BRAIN_LOBE_COUNT } ms_brain_lobe;
 const char *ms_brain_lobe_name(ms_brain_lobe l);
 ms_brain_lobe ms_brain_lobe_from_name(const char *name);
+
+/* Arterial territories of an ischaemic stroke (derived from AAL regions,
+ * docs/phantoms.md). */
+typedef enum { MS_BRAIN_TERRITORY_NONE, MS_BRAIN_ACA, MS_BRAIN_MCA, MS_BRAIN_PCA, MS_BRAIN_TERRITORY_COUNT } ms_brain_territory;
+const char *ms_brain_territory_name(ms_brain_territory t); /* "none", "aca", "mca", "pca" */
+ms_brain_territory ms_brain_territory_from_name(const char *name);
+
+/* Most white-matter lesions per subject. */
+#define MS_BRAIN_MAX_WM_LESIONS 64
 
 /* "white_matter"; NULL past MS_BRAIN_TISSUE_COUNT. */
 const char *ms_brain_tissue_name(int label);
@@ -121,6 +142,9 @@ void ms_brain_atlas_free(ms_brain_atlas *a);
 const uint8_t *ms_brain_atlas_labels(const ms_brain_atlas *a, ms_brain_labelset s, int dims[3]);
 /* The atlas T1 (ch2, 0..255), borrowed from a. */
 const uint8_t *ms_brain_atlas_t1(const ms_brain_atlas *a);
+/* Arterial territory map of the atlas grid: 0 outside the cerebrum,
+ * else territory + 3 * (right hemisphere), borrowed from a. */
+const uint8_t *ms_brain_atlas_territories(const ms_brain_atlas *a);
 /* Voxel (i, j, k) to RAS millimetres (the NIfTI sform), 3 x 4 row-major. */
 void ms_brain_atlas_affine(const ms_brain_atlas *a, double affine[12]);
 /* Name of a label of a set ("Precentral_L"); NULL when unused. */
@@ -142,7 +166,9 @@ ms_brain_tissue_mr ms_brain_tissue_mr_params(int label, double field_t);
 typedef struct {
   int dims[3];              /* output W, H, D (D = 1: one axial slice); default 181, 217, 181 */
   double spacing_mm[3];     /* default 1, 1, 1 */
-  double slice_z_mm;        /* axial offset of the grid centre from the brain centre; default 0 */
+  double slice_z_mm;        /* offset of the grid centre from the brain centre along the slice
+                               normal (superior, anterior or right); default 0 */
+  ms_brain_orientation orientation; /* default MS_BRAIN_AXIAL */
   /* Anatomy. */
   double deform_mm;         /* sd of the velocity at the control points; default 3 (0 = off) */
   double deform_spacing_mm; /* control point spacing; default 32 */
@@ -160,6 +186,14 @@ typedef struct {
   ms_brain_lobe tumour_lobe;   /* default MS_BRAIN_LOBE_ANY */
   double tumour_diameter_mm;   /* outer diameter of the enhancing rim; NaN = draw 20..50 */
   int gadolinium;           /* post-contrast: the rim's T1 shortened (physics mode); default 0 */
+  /* White-matter lesions: ellipsoids in deep white matter, drawn near the
+   * ventricles by preference, clipped to white matter (atlas space). */
+  int wm_lesions;           /* count, 0..MS_BRAIN_MAX_WM_LESIONS; default 0 */
+  double wm_load_ml;        /* designed total volume; NaN = draw 0.05..0.5 ml per lesion */
+  /* Ischaemic stroke: the part of a territory (one hemisphere, drawn)
+   * within stroke_radius_mm of a point of it; grey and white matter only. */
+  ms_brain_territory stroke; /* default MS_BRAIN_TERRITORY_NONE */
+  double stroke_radius_mm;  /* NaN = draw 20..45 */
   /* Intensities. */
   ms_brain_intensity intensity;
   ms_brain_contrast contrast;     /* physics mode */
@@ -195,6 +229,7 @@ typedef struct {
   ms_brain_lobe tumour_lobe; /* realised lobe (MS_BRAIN_LOBE_ANY when no tumour) */
   double tumour_centre_mm[3]; /* atlas (MNI) position of the tumour centre */
   double tumour_diameter_mm;  /* realised rim diameter; 0 when no tumour */
+  int stroke_side;            /* 0 left, 1 right; -1 without a stroke */
   void *scratch;      /* private */
 } ms_brain_image;
 
@@ -202,10 +237,12 @@ ms_status ms_brain_image_init(ms_brain_image *img, const ms_brain_params *p, ms_
 void ms_brain_image_deinit(ms_brain_image *img);
 
 /* RAS position (mm, MNI space of the atlas) of the output grid's centre:
- * the brain's centre plus slice_z_mm. Pass it as ms_nifti_desc.origin_mm so
- * that an undeformed subject's NIfTI overlays the atlas. Output voxel
- * (i, j, k) is at origin + (-(i - (W-1)/2) sx, -(j - (H-1)/2) sy,
- * (k - (D-1)/2) sz) before the subject's affine and deformation. */
+ * the brain's centre plus slice_z_mm along the slice normal. Pass it as
+ * ms_nifti_desc.origin_mm (and ms_brain_axes as .axes) so that an
+ * undeformed subject's NIfTI overlays the atlas. Output voxel (i, j, k) is
+ * at origin + axes * ((i - (W-1)/2) sx, (j - (H-1)/2) sy, (k - (D-1)/2) sz)
+ * before the subject's affine and deformation (axial: (-(i - ..) sx,
+ * -(j - ..) sy, (k - ..) sz)). */
 void ms_brain_origin(const ms_brain_atlas *a, const ms_brain_params *p, double origin[3]);
 
 /* Renders subject `index` of the run keyed by seed. */

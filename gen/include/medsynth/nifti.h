@@ -21,7 +21,10 @@
  *   z =  sz * (k - (D - 1) / 2)
  * plus origin_mm (0 by default; the brain phantom puts its grid centre at
  * the MNI position it was sampled from)
- * i.e. quaternion (b, c, d) = (0, 0, 1), a 180 degree turn about z.
+ * i.e. quaternion (b, c, d) = (0, 0, 1), a 180 degree turn about z. Other
+ * orientations (coronal, sagittal images) set axes: column c is the RAS
+ * direction of voxel axis c, so x = origin + sum_c axes[.][c] * s_c *
+ * (i_c - (dim_c - 1) / 2); an improper axes matrix is written with qfac -1.
  *
  * The file is written to a temporary name and renamed only on success; gzip
  * output carries no timestamp, so bytes depend only on the data.
@@ -52,6 +55,8 @@ typedef struct {
   double pixdim[3]; /* voxel size in mm */
   char descrip[80]; /* free text, NUL-terminated */
   double origin_mm[3]; /* RAS position of the grid centre; default 0 */
+  double axes[9];      /* row-major 3 x 3 direction cosines (orthonormal, entries 0 or +-1
+                          or rotations); all zero (default): the axial axes above */
 } ms_nifti_desc;
 
 void ms_nifti_desc_init(ms_nifti_desc *n);
