@@ -145,6 +145,7 @@ struct ms_fit_model {
   char **qi;
   size_t n_qi;
   const ms_cancel_flag *cancel; /* from the params; polled by the sampler */
+  ms__mst *mst; /* DP method MST: the tree model (gen/fit/mst.c); NULL otherwise */
 };
 
 void ms_fit_params_init(ms_fit_params *p) {
@@ -154,6 +155,7 @@ void ms_fit_params_init(ms_fit_params *p) {
   p->parametric = 1;
   p->copula = 1;
   p->mixture = 1;
+  p->dp_method = MS_FIT_DP_COPULA;
 }
 
 static void field_free(fit_field *f) {
@@ -209,6 +211,7 @@ void ms_fit_model_free(ms_fit_model *m) {
   free(m->corr);
   for (size_t i = 0; i < m->n_qi; i++) free(m->qi[i]);
   free(m->qi);
+  ms__mst_free(m->mst);
   free(m);
 }
 
@@ -264,6 +267,15 @@ static double quantile_cdf(const double *qp, const double *qv, size_t nq, double
   double w = qv[i + 1] - qv[i];
   return w > 0 ? qp[i] + (x - qv[i]) / w * (qp[i + 1] - qp[i]) : qp[i];
 }
+
+/* The same for gen/fit/mst.c (fit_internal.h). */
+double ms__fit_quantile_inv(const double *qp, const double *qv, size_t nq, double u) {
+  return quantile_inv(qp, qv, nq, u);
+}
+double ms__fit_quantile_cdf(const double *qp, const double *qv, size_t nq, double x) {
+  return quantile_cdf(qp, qv, nq, x);
+}
+double ms__fit_sig6(double x) { return sig6(x); }
 
 static double fam_cdf(const fit_field *f, double x) {
   switch (f->fam) {
@@ -1929,6 +1941,63 @@ static ms_status check_names(const ms_frame *data, const ms_fit_params *p, ms_di
 static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p,
                            ms_diag *d);
 
+/* MST under DP (gen/fit/mst.c): every fitted column with a released
+ * marginal of at least two values joins the tree. */
+static ms_status fit_mst(ms_fit_model *m, const ms_frame *data, int32_t **maps, double rho_select,
+                         double rho_edges) {
+  ms__mst_col *cols = ms__calloc(m->n_fields ? m->n_fields : 1, sizeof *cols);
+  const char **names = ms__malloc((m->n_fields ? m->n_fields : 1) * sizeof *names);
+  size_t n = 0;
+  if (!cols || !names) {
+    free(cols);
+    free(names);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t j = 0; j < m->n_fields; j++) {
+    const fit_field *f = &m->f[j];
+    const ms_frame_col *c = &data->cols[j];
+    names[j] = f->name;
+    if (f->kind == MS_FKIND_ID || f->suppressed || f->diff_a >= 0 || f->fd_from >= 0 || f->rel_base >= 0)
+      continue;
+    ms__mst_col *mc = &cols[n];
+    mc->name = f->name;
+    mc->field = j;
+    mc->missing = f->missing;
+    mc->sigma = f->sigma;
+    if (f->kind == MS_FKIND_CATEGORICAL) {
+      if (f->n_cats < 2 || !maps[j]) continue;
+      mc->kind = MS__MST_CAT;
+      mc->code = c->code;
+      mc->map = maps[j];
+      mc->n_cats = f->n_cats;
+      mc->probs = f->probs;
+      mc->labels = (const char *const *)f->cats;
+    } else if (f->kind == MS_FKIND_BOOL) {
+      mc->kind = MS__MST_BOOL;
+      mc->num = c->num;
+      mc->probs = f->probs;
+      int labels = (f->btext[0] || f->btext[1]) &&
+                   !(f->btext[0] && f->btext[1] && !strcmp(f->btext[0], "false") && !strcmp(f->btext[1], "true"));
+      mc->labels = labels ? (const char *const *)f->btext : NULL;
+    } else {
+      if (f->fam != FAM_QUANTILES || f->nq < 2 || !(f->qv[0] < f->qv[f->nq - 1])) continue;
+      mc->kind = MS__MST_NUM;
+      mc->num = c->num;
+      mc->qp = f->qp;
+      mc->qv = f->qv;
+      mc->nq = f->nq;
+      mc->date = f->kind == MS_FKIND_DATE;
+      mc->step = f->kind == MS_FKIND_REAL ? pow(10, -f->decimals) : f->has_time ? 0 : 1;
+    }
+    n++;
+  }
+  ms_status st = ms__mst_fit(&m->mst, cols, n, data->n_rows, (double)m->n_out, rho_select, rho_edges,
+                             m->seed, names, m->n_fields);
+  free(cols);
+  free(names);
+  return st;
+}
+
 /* The fit; an allocation failure that no step reported gets one message
  * naming the input. */
 ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
@@ -1995,7 +2064,11 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     ms_frame_col *vc = &view.cols[j];
     int derived = 0;
     for (size_t q = 0; q < n_rels; q++) derived |= rels[q].kind == MS__REL_DIFF && rels[q].c == j;
-    if (derived || !vc->n_lit || (vc->kind != MS_FKIND_INTEGER && vc->kind != MS_FKIND_REAL)) continue;
+    /* Under DP with MST the distinct-value count is not released: every
+     * numeric column stays numeric (docs/privacy.md, MST). */
+    if (derived || !vc->n_lit || (vc->kind != MS_FKIND_INTEGER && vc->kind != MS_FKIND_REAL) ||
+        (p->epsilon > 0 && p->dp_method == MS_FIT_DP_MST))
+      continue;
     vc->kind = MS_FKIND_CATEGORICAL;
     vc->num = NULL;
     vc->levels = vc->lit_text;
@@ -2068,7 +2141,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     n_fit++;
     if (c->kind != MS_FKIND_DATE && c->n_missing < data->n_rows) n_cop_candidates++;
   }
-  int use_copula = p->copula && n_cop_candidates >= 2;
+  int use_copula = p->copula && n_cop_candidates >= 2, use_mst = 0;
   double tau_cat = 0;
   if (m->epsilon > 0) {
     /* delta: half to the categorical thresholds when there are categorical
@@ -2083,6 +2156,13 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     m->rho = sr * sr;
     m->rho_corr = use_copula ? m->rho / 3 : 0;
     m->rho_marg = m->rho - m->rho_corr;
+    if (p->dp_method == MS_FIT_DP_MST && n_fit >= 2) {
+      /* MST: a third each to the marginals, the tree selection and its edges. */
+      use_mst = 1;
+      use_copula = 0;
+      m->rho_corr = 0;
+      m->rho_marg = m->rho / 3;
+    }
     if (n_cat && n_fit) {
       /* Union bound over the categorical columns: a new level passes in one
        * of them with probability at most delta_thr. */
@@ -2238,6 +2318,10 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     for (size_t i = 0; i < m->n_cop; i++) m->f[m->cop[i]].cop = -1;
     m->n_cop = 0;
   }
+  if (!st && use_mst) {
+    st = fit_mst(m, data, maps, m->rho / 3, m->rho / 3);
+    if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the MST fit");
+  }
   /* A determined categorical: one rule per released label of its
    * determinant whose partner label is released too. */
   for (size_t q = 0; q < n_rels && !st; q++) {
@@ -2275,7 +2359,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         m->rho_corr -= avail;
       }
     }
-    st = fit_missingness(m, data, maps, p, avail);
+    st = use_mst ? MS_OK : fit_missingness(m, data, maps, p, avail);
     if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the missingness fit");
   }
   int32_t *lab = NULL;
@@ -2414,6 +2498,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     } else {
       cJSON_AddStringToObject(me, "correlations", "none");
     }
+    ms__mst_emit_privacy(m->mst, pv);
     cJSON_AddNumberToObject(pv, "seed", (double)m->seed);
   } else {
     cJSON_AddNumberToObject(pv, "source_rows", (double)m->n_source);
@@ -2567,7 +2652,9 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     } else if (f->missing > 0 && f->fd_from < 0) {
       cJSON_AddNumberToObject(o, "missing", f->missing);
     }
+    ms__mst_emit_field(m->mst, i, o);
   }
+  ms__mst_emit_bins(m->mst, fields);
   if (m->n_comp >= 2) {
     cJSON *o = ms__json_push(fields, cJSON_CreateObject());
     cJSON_AddStringToObject(o, "name", m->comp_name);
@@ -2639,8 +2726,10 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
               sig6(m->rho_corr), sig6(m->corr_clip), sig6(m->corr_sigma), m->n_cop, sig6(m->corr_shrink));
     if (m->rho_miss > 0)
       fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", sig6(m->rho_miss), sig6(m->miss_sigma));
+    ms__mst_accounting(m->mst, fp);
     fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
-            sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss), m->epsilon, m->delta);
+            sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss + ms__mst_rho(m->mst)),
+            m->epsilon, m->delta);
   }
   for (size_t i = 0; i < m->n_fields; i++) {
     const fit_field *f = &m->f[i];

