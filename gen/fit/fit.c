@@ -19,11 +19,9 @@
  * marginals (split evenly over the fitted columns), one third to the copula
  * correlation (all to the marginals without a copula). A numeric column
  * without public bounds spends half of its share on a histogram over a
- * fixed, data-independent log-scale grid (1 bin per decade) whose largest
- * pair of neighbouring bins, grown over contiguous bins above 1.5 sigma,
- * gives the range, the rest on a histogram inside the range (plus a missing
- * bin; bins chosen from the noisy count, on a log scale when the range spans
- * more than a factor 20; end bins below 1 sigma trimmed) that is smoothed,
+ * fixed, data-independent log-scale grid (2 bins per decade) whose noisy
+ * mode bin, grown over contiguous bins above 2 sigma, gives the range, the rest on a histogram inside the range
+ * (plus a missing bin; bins chosen from the noisy count) that is smoothed,
  * clamped at 0 and read as a monotone CDF. Categorical levels: Gaussian
  * stability-based histogram (noisy counts of observed levels released above
  * 1 + sigma z(delta_thr / c)); bools: 3-bin Gaussian histogram. The
@@ -592,9 +590,9 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
 
 static double gauss(ms_rng_key k, uint64_t idx, double sigma) { return sigma * ms_rng_normal(k, idx, 0); }
 
-/* Fixed log-scale grid: |v| < 1e-3 is the middle bin, then 1 bin per decade
+/* Fixed log-scale grid: |v| < 1e-3 is the middle bin, then 2 bins per decade
  * from 1e-3 to 1e9 on each side (the outermost bins are open-ended). */
-#define COARSE_PER_DECADE 1
+#define COARSE_PER_DECADE 2
 #define COARSE_HALF (12 * COARSE_PER_DECADE)
 #define COARSE_BINS (2 * COARSE_HALF + 1)
 static int coarse_bin(double v) {
@@ -651,35 +649,18 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     for (size_t r = 0; r < n_rows; r++)
       if (!isnan(c->num[r])) cnt[coarse_bin(c->num[r])] += 1;
     ms_rng_key k = dp_key(p->seed, f->name, "range");
-    for (int b = 0; b < COARSE_BINS; b++) cnt[b] += gauss(k, (uint64_t)b, sb);
-    /* The range (post-processing): the pair of neighbouring bins with the
-     * largest noisy sum (data often straddle a power of ten), its weaker bin
-     * dropped when below 1.5 sigma, then extended over contiguous bins above
-     * 1.5 sigma (a bin taken in error is trimmed by the histogram inside the
-     * range). An integer column has no value strictly between -1 and 1 but
-     * 0, so the bins there (other than 0's) are passed over: 0 and 1 are
-     * neighbours. */
-    int integral = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE;
-#define VOID_BIN(b) (integral && (b) != COARSE_HALF && abs((b) - COARSE_HALF) <= 3 * COARSE_PER_DECADE)
-    int blo = COARSE_HALF, bhi = COARSE_HALF;
-    double best = -HUGE_VAL;
-    for (int b = 0; b < COARSE_BINS; b++) {
-      if (VOID_BIN(b)) continue;
-      int b2 = b + 1;
-      while (b2 < COARSE_BINS && VOID_BIN(b2)) b2++;
-      double sum = cnt[b] + (b2 < COARSE_BINS ? cnt[b2] : 0);
-      if (sum > best) best = sum, blo = b, bhi = b2 < COARSE_BINS ? b2 : b;
-    }
-    if (bhi != blo && cnt[blo] < cnt[bhi] && cnt[blo] < 1.5 * sb) blo = bhi;
-    else if (bhi != blo && cnt[bhi] <= cnt[blo] && cnt[bhi] < 1.5 * sb) bhi = blo;
-    for (int b = blo - 1; b >= 0 && (VOID_BIN(b) || cnt[b] > 1.5 * sb); b--)
-      if (!VOID_BIN(b)) blo = b;
-    for (int b = bhi + 1; b < COARSE_BINS && (VOID_BIN(b) || cnt[b] > 1.5 * sb); b++)
-      if (!VOID_BIN(b)) bhi = b;
+    int bmax = COARSE_HALF;
     n_hat = 0;
-    for (int b = blo; b <= bhi; b++)
-      if (!VOID_BIN(b)) n_hat += cnt[b];
-#undef VOID_BIN
+    for (int b = 0; b < COARSE_BINS; b++) {
+      cnt[b] += gauss(k, (uint64_t)b, sb);
+      n_hat += cnt[b];
+      if (cnt[b] > cnt[bmax]) bmax = b;
+    }
+    /* The range: the noisy mode bin, extended over contiguous neighbours
+     * above 2 sigma (post-processing). */
+    int blo = bmax, bhi = bmax;
+    while (blo > 0 && cnt[blo - 1] > 2 * sb) blo--;
+    while (bhi < COARSE_BINS - 1 && cnt[bhi + 1] > 2 * sb) bhi++;
     double t;
     coarse_edges(blo, &lo, &t);
     coarse_edges(bhi, &t, &hi);
@@ -707,12 +688,7 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
   }
   if ((f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) && hi - lo < B) B = (int)(hi - lo) > 1 ? (int)(hi - lo) : 1;
   double cnt[FINE_MAX + 1] = {0}; /* cnt[B]: missing */
-  /* A positive range over more than a decade and a bit is binned on a log
-   * scale (tl..th are the transformed ends; X() maps back). */
-  const int lg = lo > 0 && hi / lo > 20;
-#define X(tv) (lg ? exp(tv) : (tv))
-  const double tl = lg ? log(lo) : lo, th = lg ? log(hi) : hi;
-  double w = (th - tl) / B;
+  double w = (hi - lo) / B;
   for (size_t r = 0; r < n_rows; r++) {
     double v = c->num[r];
     if (isnan(v)) {
@@ -721,7 +697,7 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     }
     /* Clamp before converting: a value far outside [lo, hi] (the range is
      * noisy) gives a quotient no int holds. */
-    double q = lg ? (v > 0 ? floor((log(v) - tl) / w) : 0) : floor((v - lo) / w);
+    double q = floor((v - lo) / w);
     int b = q < 0 ? 0 : q >= B ? B - 1 : (int)q;
     cnt[b] += 1;
   }
@@ -739,13 +715,7 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
   for (int b = 0; b < B; b++) present += sm[b];
   *noisy_total = present + missing;
   f->missing = sig6(present + missing > 0 ? missing / (present + missing) : 0);
-  /* End bins below 1 sigma are indistinguishable from empty: trimmed, so a
-   * range grown by noise shrinks back (the largest bin always stays). */
-  int first = 0, last = B - 1, top = 0;
-  for (int b = 1; b < B; b++)
-    if (sm[b] > sm[top]) top = b;
-  while (first < top && sm[first] < sigma) first++;
-  while (last > top && sm[last] < sigma) last--;
+  int first = 0, last = B - 1;
   while (first < B && sm[first] <= 0) first++;
   while (last >= 0 && sm[last] <= 0) last--;
   if (present <= 0 || first > last) {
@@ -756,7 +726,7 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     dp_real_on_grid(f);
     return MS_OK;
   }
-  double vlo = X(tl + w * first), vhi = X(tl + w * (last + 1));
+  double vlo = lo + w * first, vhi = lo + w * (last + 1);
   if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
     vlo = floor(vlo);
     vhi = ceil(vhi);
@@ -773,7 +743,7 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     double target = present * (double)i / (double)(m - 1), acc = 0, v = vhi;
     for (int b = first; b <= last; b++) {
       if (acc + sm[b] >= target && sm[b] > 0) {
-        v = X(tl + w * (b + (target - acc) / sm[b]));
+        v = lo + w * (b + (target - acc) / sm[b]);
         break;
       }
       acc += sm[b];
@@ -789,7 +759,6 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     f->par[0] = f->qv[0];
   }
   dp_real_on_grid(f);
-#undef X
   return MS_OK;
 }
 
@@ -2478,8 +2447,8 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(cols, m->f[i].name, sig6(m->f[i].rho));
     cJSON *me = cJSON_AddObjectToObject(pv, "mechanisms");
     cJSON_AddStringToObject(me, "numeric",
-                            "gaussian histograms: log-grid range (half the column's rho; noisy top pair of bins grown "
-                            "over contiguous bins above 1.5 sigma) "
+                            "gaussian histograms: log-grid range (half the column's rho; noisy mode bin grown over "
+                            "contiguous bins above 2 sigma) "
                             "unless declared, then histogram + missing bin, smoothed, clamped, monotone CDF");
     cJSON_AddStringToObject(me, "categorical", "gaussian stability-based histogram");
     cJSON_AddStringToObject(me, "bool", "gaussian histogram (false, true, missing)");
