@@ -30,8 +30,8 @@
  *     table N p_i p_j^T is double-centred (its interaction part) and shrunk
  *     towards 0 by the estimated signal share lambda = max(0, 1 - (B_i - 1)
  *     (B_j - 1) sigma^2 / ||interaction||^2), added back to the independence
- *     table, a cell below sigma and below half its independence value set
- *     to 0 (it cannot be told from an empty one), floored at a tiny
+ *     table, a cell below 2 sigma and below its independence value set to
+ *     0 (it cannot be told from an empty one), floored at a tiny
  *     positive share of independence and raked by iterative
  *     proportional fitting to the shared 1-way shares, so the tables of two
  *     edges agree on the column they share. On a tree that is a consistent
@@ -218,10 +218,10 @@ static double estimate_edge(double *M, const double *pa, const double *pb, size_
       double ind = n * pa[i] * pb[j];
       double v = ind + lambda * M[i * nb + j];
       double floor_v = 1e-6 * ind + 1e-12;
-      /* A cell well below independence and within one sigma of 0 is
-       * indistinguishable from an empty one: emptied (the table is raked
-       * back to its shares below). */
-      if (v < sigma && v < 0.5 * ind) v = 0;
+      /* A cell below independence and within two sigma of 0 cannot be
+       * told from an empty one: emptied (the table is raked back to its
+       * shares below). */
+      if (v < 2 * sigma && v < ind) v = 0;
       M[i * nb + j] = v > floor_v ? v : floor_v;
     }
   for (int it = 0; it < MST_IPF_ROUNDS; it++) {
