@@ -27,10 +27,12 @@
  *     the L2 sensitivity of all tables together is sqrt(d - 1) and sigma =
  *     sqrt((d - 1) / (2 rho_edges)).
  *  4. Estimation (post-processing): each noisy table minus the independence
- *     table N p_i p_j^T is double-centred (its interaction part) and shrunk
+ *     table of its own (noisy) margins (its interaction part; a released
+ *     1-way share that is off must not pass for dependence) is shrunk
  *     towards 0 by the estimated signal share lambda = max(0, 1 - (B_i - 1)
- *     (B_j - 1) sigma^2 / ||interaction||^2), added back to the independence
- *     table, a cell below 2 sigma and below its independence value set to
+ *     (B_j - 1) (sigma^2 + N / (B_i B_j)) / ||interaction||^2) (noise and
+ *     sampling variance of a cell), added back to that
+ *     independence table, a cell below 2 sigma and below its independence value set to
  *     0 (it cannot be told from an empty one), floored at a tiny
  *     positive share of independence and raked by iterative
  *     proportional fitting to the shared 1-way shares, so the tables of two
@@ -188,34 +190,37 @@ static size_t uf_find(size_t *par, size_t x) {
   return x;
 }
 
-/* Shrinks the interaction of noisy table M (na x nb) towards independence,
- * floors it and rakes it to N pa, N pb (in place). Returns lambda. */
+/* Shrinks the interaction of noisy table M (na x nb) -- its departure from
+ * the independence table of its own margins, so that a released 1-way
+ * share that is off does not pass for dependence -- towards 0, empties the
+ * cells that cannot be told from 0, floors the rest and rakes it to N pa,
+ * N pb (in place; raking keeps the table's odds ratios). Returns lambda. */
 static double estimate_edge(double *M, const double *pa, const double *pb, size_t na, size_t nb, double n,
                             double sigma, double *rs, double *cs) {
-  double grand = 0;
   for (size_t i = 0; i < na; i++) rs[i] = 0;
   for (size_t j = 0; j < nb; j++) cs[j] = 0;
   for (size_t i = 0; i < na; i++)
-    for (size_t j = 0; j < nb; j++) {
-      double dlt = M[i * nb + j] - n * pa[i] * pb[j];
-      M[i * nb + j] = dlt;
-      rs[i] += dlt / (double)nb;
-      cs[j] += dlt / (double)na;
-      grand += dlt / (double)(na * nb);
-    }
+    for (size_t j = 0; j < nb; j++) rs[i] += M[i * nb + j], cs[j] += M[i * nb + j];
+  /* Noisy margins at or below 0 (a sparse row) fall back to the released
+   * shares. */
+  double ct = 0;
+  for (size_t i = 0; i < na; i++) rs[i] = rs[i] > 0 ? rs[i] : n * pa[i] * 1e-3 + 1e-9;
+  for (size_t j = 0; j < nb; j++) ct += cs[j] = cs[j] > 0 ? cs[j] : n * pb[j] * 1e-3 + 1e-9;
   double ss = 0;
   for (size_t i = 0; i < na; i++)
     for (size_t j = 0; j < nb; j++) {
-      double v = M[i * nb + j] - rs[i] - cs[j] + grand;
+      double v = M[i * nb + j] - rs[i] * cs[j] / ct;
       M[i * nb + j] = v;
       ss += v * v;
     }
   double dof = (double)(na - 1) * (double)(nb - 1);
-  double lambda = ss > 0 ? 1 - dof * sigma * sigma / ss : 0;
+  /* Without dependence the residual has about dof cells' worth of noise
+   * and of sampling variance (a count of m rows varies by m). */
+  double lambda = ss > 0 ? 1 - dof * (sigma * sigma + n / ((double)na * (double)nb)) / ss : 0;
   if (lambda < 0) lambda = 0;
   for (size_t i = 0; i < na; i++)
     for (size_t j = 0; j < nb; j++) {
-      double ind = n * pa[i] * pb[j];
+      double ind = rs[i] * cs[j] / ct;
       double v = ind + lambda * M[i * nb + j];
       double floor_v = 1e-6 * ind + 1e-12;
       /* A cell below independence and within two sigma of 0 cannot be
