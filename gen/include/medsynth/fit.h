@@ -24,7 +24,8 @@
  * column back in the input's shape (labels, number and date formats;
  * docs/fit.md). With epsilon > 0 every
  * released number is a post-processed output of a Laplace or Gaussian
- * mechanism keyed by the seed; the budget split is recorded in the spec.
+ * mechanism (with MS_FIT_DP_MST also an exponential mechanism choosing
+ * the tree) keyed by the seed; the budget split is recorded in the spec.
  *
  * Ownership: *_read / ms_fit / *_sample create objects the caller releases
  * with the matching *_free (NULL is a no-op). Strings returned by
