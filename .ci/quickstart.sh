@@ -13,11 +13,14 @@ cd "$root"
 
 # Build and run-time dependencies.
 pkgs=(gcc g++ make cmake pkg-config libc6-dev libgsl-dev libpng-dev libhdf5-dev libcjson-dev
-      libxxhash-dev libcmocka-dev zlib1g-dev libcairo2-dev hdf5-tools python3 python3-h5py
+      libfftw3-dev libxxhash-dev libcmocka-dev zlib1g-dev libcairo2-dev hdf5-tools python3 python3-h5py
       python3-numpy)
-# Used by tests: readers (nibabel), PyTorch reference parity, real tables, MRI.
+# Used by tests: readers (nibabel), PyTorch reference parity, real tables, MRI,
+# FHIR schema validation (jsonschema), DICOM validation and readers
+# (dciodvfy, dcmdump, pydicom).
 if [ "$mode" = test ]; then
-  pkgs+=(python3-nibabel python3-torch python3-sklearn python3-jsonschema mricron-data libopenblas-dev)
+  pkgs+=(python3-nibabel python3-torch python3-sklearn python3-jsonschema mricron-data libopenblas-dev
+         dicom3tools dcmtk python3-pydicom)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "medsynth/dicom.h"
 #include "medsynth/io.h"
 #include "medsynth/model.h"
 #include "medsynth/nn.h"
@@ -55,11 +56,13 @@ static const char *k_usage =
     "  --dtype T           float32 (default), uint8 or uint16\n"
     "  --png DIR           image_NNNNN.png per image (8-bit grey, model range [-1, 1])\n"
     "  --grid FILE         contact sheet of the first 64 images\n"
+    "  --dicom DIR         Secondary Capture DICOM per image, DIR/NNNNN/IMG0000.dcm (values as in\n"
+    "                      the float32 output; docs/dicom.md); DIR appears only when complete\n"
     "  --force             replace an existing output file\n";
 
 enum {
   OPT_MODEL = 256, OPT_SEED, OPT_SAMPLER, OPT_STEPS, OPT_ETA, OPT_CLASS, OPT_GUIDANCE, OPT_BATCH,
-  OPT_THREADS, OPT_NAME, OPT_DTYPE, OPT_PNG, OPT_GRID, OPT_FORCE, OPT_HELP
+  OPT_THREADS, OPT_NAME, OPT_DTYPE, OPT_PNG, OPT_GRID, OPT_FORCE, OPT_HELP, OPT_DICOM
 };
 
 static const struct option k_opts[] = {
@@ -67,11 +70,11 @@ static const struct option k_opts[] = {
     {"steps", 1, 0, OPT_STEPS},   {"eta", 1, 0, OPT_ETA},           {"class", 1, 0, OPT_CLASS},
     {"guidance", 1, 0, OPT_GUIDANCE}, {"batch", 1, 0, OPT_BATCH},   {"threads", 1, 0, OPT_THREADS},
     {"name", 1, 0, OPT_NAME},     {"dtype", 1, 0, OPT_DTYPE},       {"png", 1, 0, OPT_PNG},
-    {"grid", 1, 0, OPT_GRID},     {"force", 0, 0, OPT_FORCE},       {"help", 0, 0, OPT_HELP},
+    {"grid", 1, 0, OPT_GRID},     {"force", 0, 0, OPT_FORCE},       {"dicom", 1, 0, OPT_DICOM},       {"help", 0, 0, OPT_HELP},
     {0, 0, 0, 0}};
 
 typedef struct {
-  const char *model, *out, *name, *png_dir, *grid;
+  const char *model, *out, *name, *png_dir, *grid, *dicom_dir;
   int64_t n, cls, steps;
   uint64_t seed;
   double eta, guidance;
@@ -125,6 +128,7 @@ static int run(const opts *o) {
   ms_unet *u = NULL;
   ms_vae *v = NULL;
   ms_writer *w = NULL;
+  ms_dicom_dir *dd = NULL;
   float *x = NULL, *gimg = NULL;
   void *conv = NULL;
   int32_t *labels = NULL;
@@ -216,6 +220,12 @@ static int run(const opts *o) {
                                                                           : ms_cli_exit_code(st);
     goto done;
   }
+  if (o->dicom_dir && (st = ms_dicom_dir_open(&dd, o->dicom_dir, o->force, &d)) != MS_OK) {
+    ms_cli_print_diag(&d);
+    rc = st == MS_ERR_EXISTS || st == MS_ERR_IO || st == MS_ERR_NOTFOUND ? MS_EXIT_CANTCREAT
+                                                                          : ms_cli_exit_code(st);
+    goto done;
+  }
   char ipath[256], lpath[300];
   snprintf(ipath, sizeof ipath, "/images/%s", o->name);
   snprintf(lpath, sizeof lpath, "/images/%s_labels", o->name);
@@ -259,6 +269,31 @@ static int run(const opts *o) {
       const float *img = x + (size_t)j * item; /* channel 0 */
       uint64_t idx = (uint64_t)(first + j);
       if (idx < n_grid) memcpy(gimg + idx * S * S, img, S * S * sizeof(float));
+      if (dd) {
+        /* a Secondary Capture image of the mapped values (the float32 output) */
+        float *fv = malloc(S * S * sizeof(float));
+        if (!fv) {
+          st = ms_diag_add(&d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+          break;
+        }
+        convert(fv, img, S * S, MS_DT_FLOAT32, c->intensity_scale, c->intensity_offset);
+        ms_phantom_image view;
+        memset(&view, 0, sizeof view);
+        view.width = view.height = (int)S;
+        view.depth = 1;
+        view.spacing[0] = view.spacing[1] = view.spacing[2] = 1;
+        view.image = fv;
+        char pid[64], pname[64], key[300];
+        snprintf(pid, sizeof pid, "SAMPLE-%05llu", (unsigned long long)idx);
+        snprintf(pname, sizeof pname, "Sample^%05llu", (unsigned long long)idx);
+        snprintf(key, sizeof key, "images/%s", o->name);
+        ms_dicom_subject subj = {.patient_id = pid, .patient_name = pname, .seed = o->seed, .key = key,
+                                 .index = idx, .is_model = 1, .study_description = "medsynth model sample",
+                                 .series_description = o->name};
+        st = ms_dicom_write_phantom(ms_dicom_dir_path(dd), &subj, NULL, &view, &d);
+        free(fv);
+        if (st != MS_OK) break;
+      }
       if (png_dir) {
         char path[4096];
         for (size_t k = 0; k < S * S; k++) grey[k] = (uint8_t)lrint(to_unit(img[k]) * 255.0);
@@ -340,6 +375,10 @@ static int run(const opts *o) {
   st = ms_writer_commit(w, &d);
   w = NULL;
   if (st == MS_OK) st = ms_cli_outputs_commit(&outs, &d);
+  if (st == MS_OK && dd) {
+    st = ms_dicom_dir_commit(dd, &d);
+    dd = NULL;
+  }
   if (st != MS_OK) goto werr;
   goto done;
 werr:
@@ -350,6 +389,7 @@ werr:
 done:
   ms_cli_outputs_abort(&outs);
   if (w) ms_writer_abort(w);
+  ms_dicom_dir_abort(dd);
   free(invocation);
   free(x);
   free(conv);
@@ -400,6 +440,7 @@ static int cmd_images(int argc, char **argv) {
         break;
       case OPT_PNG: o.png_dir = optarg; break;
       case OPT_GRID: o.grid = optarg; break;
+      case OPT_DICOM: o.dicom_dir = optarg; break;
       case OPT_FORCE: o.force = 1; break;
       case 'h':
       case OPT_HELP: fputs(k_usage, stdout); return MS_EXIT_OK;

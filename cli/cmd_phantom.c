@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "medsynth/dicom.h"
+#include "phantom_physics.h"
 #include "medsynth/io.h"
 #include "medsynth/nifti.h"
 #include "medsynth/parallel.h"
@@ -31,7 +33,8 @@
 
 static const char *k_usage =
     "usage: medsynth phantom --kind head|chest|abdomen -n N -o out.h5 [options]\n"
-    "  --kind K            head, chest or abdomen\n"
+    "  --kind K            head, chest or abdomen; brain has options of its own\n"
+    "                      (medsynth phantom --kind brain --help)\n"
     "  --modality M        ct (default), t1 or t2\n"
     "  --size S            width = height = S pixels (default 256)\n"
     "  --width W, --height H\n"
@@ -60,6 +63,8 @@ static const char *k_usage =
     "  --grid FILE         contact sheet of the first 64 images with mask contours\n"
     "  --window NAME|C:W   display window (lung, mediastinum, bone, brain, abdomen)\n"
     "  --nifti DIR         image_NNNNN.nii.gz and mask_NNNNN.nii.gz per image\n"
+    "  --dicom DIR         DICOM per image: DIR/NNNNN/IMG*.dcm (CT or MR series) and SEG.dcm\n"
+    "                      (segmentation of every label); DIR appears only when complete\n"
     "  --compression L     HDF5 deflate level 0..9 (default 4)\n"
     "  --force             replace an existing output file\n";
 
@@ -67,7 +72,7 @@ enum {
   OPT_KIND = 256, OPT_MOD, OPT_SIZE, OPT_WIDTH, OPT_HEIGHT, OPT_DEPTH, OPT_FOV, OPT_SLICE_MM, OPT_SLICE_Z,
   OPT_SEED, OPT_LESIONS, OPT_ORGAN, OPT_LSIZE, OPT_IRR, OPT_CONTRAST, OPT_DOSE, OPT_MRNOISE, OPT_BIAS,
   OPT_NOISEFREE, OPT_SUPER, OPT_ROT, OPT_SCALE, OPT_ELASTIC, OPT_EGRID, OPT_ISHIFT, OPT_ISCALE,
-  OPT_THREADS, OPT_NAME, OPT_PNG, OPT_GRID, OPT_WINDOW, OPT_NIFTI, OPT_COMP, OPT_FORCE, OPT_HELP
+  OPT_THREADS, OPT_NAME, OPT_PNG, OPT_GRID, OPT_WINDOW, OPT_NIFTI, OPT_DICOM, OPT_COMP, OPT_FORCE, OPT_HELP
 };
 
 static const struct option k_opts[] = {
@@ -81,7 +86,7 @@ static const struct option k_opts[] = {
     {"scale", 1, 0, OPT_SCALE},     {"elastic", 1, 0, OPT_ELASTIC},   {"elastic-grid", 1, 0, OPT_EGRID},
     {"intensity-shift", 1, 0, OPT_ISHIFT}, {"intensity-scale", 1, 0, OPT_ISCALE},
     {"threads", 1, 0, OPT_THREADS}, {"name", 1, 0, OPT_NAME},         {"png", 1, 0, OPT_PNG},
-    {"grid", 1, 0, OPT_GRID},       {"window", 1, 0, OPT_WINDOW},     {"nifti", 1, 0, OPT_NIFTI},
+    {"grid", 1, 0, OPT_GRID},       {"window", 1, 0, OPT_WINDOW},     {"nifti", 1, 0, OPT_NIFTI}, {"dicom", 1, 0, OPT_DICOM},
     {"compression", 1, 0, OPT_COMP}, {"force", 0, 0, OPT_FORCE},      {"help", 0, 0, OPT_HELP},
     {0, 0, 0, 0}};
 
@@ -107,7 +112,7 @@ static int parse_range(const char *s, double *a, double *b) {
 }
 
 typedef struct {
-  const char *out, *name, *png_dir, *grid, *nifti_dir, *window;
+  const char *out, *name, *png_dir, *grid, *nifti_dir, *window, *dicom_dir;
   uint64_t n, seed;
   int threads, force, compression;
 } run_opts;
@@ -253,8 +258,13 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
       win.width = w;
     }
   }
+  ms_dicom_dir *dd = NULL;
+  if (ro->dicom_dir && (st = ms_dicom_dir_open(&dd, ro->dicom_dir, ro->force, d)) != MS_OK) return st;
   size_t bytes;
-  if ((st = ms_phantom_image_bytes(p, &bytes)) != MS_OK) return st;
+  if ((st = ms_phantom_image_bytes(p, &bytes)) != MS_OK) {
+    ms_dicom_dir_abort(dd);
+    return st;
+  }
   int T = ro->threads;
   size_t batch = (size_t)T * 8;
   while (batch > (size_t)T && batch * bytes > ((size_t)512 << 20)) batch /= 2;
@@ -424,11 +434,22 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
         memcpy(gimg + idx * gplane, bimg + b * npix + mid, gplane * sizeof(float));
         memcpy(gmask + idx * gplane, bmask + b * npix + mid, gplane);
       }
-      if (ro->png_dir || ro->nifti_dir) {
+      if (ro->png_dir || ro->nifti_dir || dd) {
         ms_phantom_image view = bmeta[b];
         view.image = bimg + b * npix;
         view.mask = bmask + b * npix;
-        if ((st = write_png_outputs(ro, p, &view, idx, win, d)) != MS_OK) goto done;
+        if ((ro->png_dir || ro->nifti_dir) && (st = write_png_outputs(ro, p, &view, idx, win, d)) != MS_OK) goto done;
+        if (dd) {
+          /* one synthetic patient per image: "PHANTOM-<index>" */
+          char pid[64], pname[64], key[128];
+          snprintf(pid, sizeof pid, "PHANTOM-%05llu", (unsigned long long)idx);
+          snprintf(pname, sizeof pname, "Phantom^%05llu", (unsigned long long)idx);
+          snprintf(key, sizeof key, "phantom/%s", ro->name ? ro->name : ms_phantom_kind_name(p->kind));
+          ms_dicom_subject subj = {.patient_id = pid, .patient_name = pname, .seed = ro->seed, .key = key,
+                                   .index = idx, .study_description = "medsynth phantom",
+                                   .series_description = ms_phantom_kind_name(p->kind)};
+          if ((st = ms_dicom_write_phantom(ms_dicom_dir_path(dd), &subj, p, &view, d)) != MS_OK) goto done;
+        }
       }
     }
     ms_cli_progress_update(&prog, first + nb);
@@ -473,9 +494,14 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
   st = ms_writer_commit(w, d);
   w = NULL;
   if (st == MS_OK) st = ms_cli_outputs_commit(&outs, d);
+  if (st == MS_OK && dd) {
+    st = ms_dicom_dir_commit(dd, d);
+    dd = NULL;
+  }
 done:
   (void)tables_open;
   if (w) ms_writer_abort(w);
+  ms_dicom_dir_abort(dd);
   ms_cli_outputs_name_diag(&outs, d);
   ms_cli_outputs_abort(&outs);
   ms_chunk_free(lc);
@@ -493,7 +519,13 @@ done:
   return st;
 }
 
+/* The atlas-based brain (cli/cmd_brain.c) has options of its own. */
+int ms__cli_phantom_brain(int argc, char **argv);
+
 static int cmd_phantom(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--kind=brain") || (!strcmp(argv[i], "--kind") && i + 1 < argc && !strcmp(argv[i + 1], "brain")))
+      return ms__cli_phantom_brain(argc, argv);
   ms_phantom_params p;
   ms_phantom_params_init(&p, MS_PHANTOM_HEAD);
   run_opts ro = {0};
@@ -513,6 +545,8 @@ static int cmd_phantom(int argc, char **argv) {
       noise_free = 0, set_les = 0, set_organ = 0, set_lsize = 0, set_irr = 0, set_con = 0, set_rot = 0,
       set_scale = 0, set_el = 0, set_eg = 0, set_is = 0, set_isc = 0;
   const char *organ_name = NULL;
+  ms_cli_physics ph; /* --physics and its options, taken out of argv */
+  if (ms_cli_physics_extract(&argc, argv, &ph)) return MS_EXIT_USAGE;
   optind = 1;
   int c, li = -1;
   while ((li = -1, c = getopt_long(argc, argv, "n:o:h", k_opts, &li)) != -1) {
@@ -554,12 +588,13 @@ static int cmd_phantom(int argc, char **argv) {
       case OPT_GRID: ro.grid = optarg; break;
       case OPT_WINDOW: ro.window = optarg; break;
       case OPT_NIFTI: ro.nifti_dir = optarg; break;
+      case OPT_DICOM: ro.dicom_dir = optarg; break;
       case OPT_COMP: if (parse_int(optarg, 0, 9, &ro.compression)) bad = 1; break;
       case OPT_FORCE: ro.force = 1; break;
       case 'o': ro.out = optarg; break;
       case 'h':
-      case OPT_HELP: fputs(k_usage, stdout); return MS_EXIT_OK;
-      default: fputs(k_usage, stderr); return MS_EXIT_USAGE;
+      case OPT_HELP: fputs(k_usage, stdout); fputs(ms_cli_physics_usage, stdout); return MS_EXIT_OK;
+      default: fputs(k_usage, stderr); fputs(ms_cli_physics_usage, stderr); return MS_EXIT_USAGE;
     }
     if (bad) {
       if (li >= 0)
@@ -639,6 +674,10 @@ static int cmd_phantom(int argc, char **argv) {
   if (set_is) p.augment.intensity_shift = ex.augment.intensity_shift;
   if (set_isc) p.augment.intensity_scale = ex.augment.intensity_scale;
   if (!ro.name) ro.name = ms_phantom_kind_name(k);
+  if (ph.kind && (ro.png_dir || ro.grid || ro.nifti_dir)) {
+    ms_cli_error("phantom", "--physics writes HDF5 only (no --png, --grid or --nifti)");
+    return MS_EXIT_USAGE;
+  }
   ms_diag d;
   ms_diag_init(&d);
   ms_status st = ms_phantom_params_check(&p, &d);
@@ -651,7 +690,8 @@ static int cmd_phantom(int argc, char **argv) {
   }
   if (st == MS_OK) {
     ms_cli_catch_signals();
-    st = run(&ro, &p, &d);
+    ms_cli_physics_run_opts pro = {ro.out, ro.name, ro.n, ro.seed, ro.threads, ro.force, ro.compression};
+    st = ph.kind ? ms_cli_physics_run(&ph, &pro, &p, set_dose, &d) : run(&ro, &p, &d);
   }
   if (st != MS_OK) {
     for (size_t i = 0; i < d.count; i++) {

@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "medsynth/dicom.h"
+#include "medsynth/fhir.h"
 #include "medsynth/images.h"
 #include "medsynth/io.h"
 #include "medsynth/records.h"
@@ -23,7 +25,8 @@
 
 static const char *k_usage =
     "usage: medsynth records --spec SPEC -o OUT [options]\n"
-    "Generate the tables of SPEC (docs/spec.md) into OUT (.h5, .csv, .jsonl, or - for stdout).\n"
+    "Generate the tables of SPEC (docs/spec.md) into OUT (.h5, .csv, .jsonl, or - for stdout),\n"
+    "or into a directory of FHIR R4 resources (--format fhir or fhir-ndjson; docs/fhir.md).\n"
     "  --spec S          spec file (JSON)\n"
     "  -o, --output OUT  output file; '-' writes one table as CSV/JSONL to stdout\n"
     "  -n, --rows N      rows of every root table (default: the spec's \"rows\")\n"
@@ -33,7 +36,9 @@ static const char *k_usage =
     "  --chunk-rows R    root rows per chunk (default: up to 32768, spread evenly);\n"
     "                    output does not depend on R\n"
     "  --shard k/N       write only shard k (1..N) of the root rows, with their children\n"
-    "  --format F        hdf5, csv or jsonl (default: from the output name)\n"
+    "  --format F        hdf5, csv or jsonl (default: from the output name); fhir: directory\n"
+    "                    OUT of one transaction Bundle per patient; fhir-ndjson: directory OUT\n"
+    "                    of one NDJSON file per resource type (Bulk Data export)\n"
     "  --compression L   HDF5 deflate level 0..9 (default 1; docs/performance.md)\n"
     "  --no-timestamp    do not record the creation time (byte-identical reruns)\n"
     "  --force           replace an existing output\n"
@@ -41,6 +46,8 @@ static const char *k_usage =
     "  --no-images       skip the spec's image fields (tables only)\n"
     "  --png DIR         also write each image (and mask) as PNG into DIR\n"
     "  --nifti DIR       also write each image (and mask) as NIfTI-1 .nii.gz into DIR\n"
+    "  --dicom DIR       also write each image as DICOM (DIR/<field>/<row>/IMG*.dcm, SEG.dcm;\n"
+    "                    docs/dicom.md); DIR appears only when the run succeeds\n"
     "  --grid PNG        contact sheet of the first images with mask contours\n"
     "  --grid-max K      images on the sheet (default 16)\n"
     "  -q, --quiet       no report on stderr\n"
@@ -50,14 +57,14 @@ static const char *k_usage =
     "            130/143 interrupted by SIGINT/SIGTERM (nothing left behind)\n";
 
 enum { O_SPEC = 256, O_SEED, O_TABLE, O_THREADS, O_CHUNK, O_SHARD, O_FORMAT, O_COMP, O_NOTS, O_FORCE,
-       O_NOIMG, O_PNG, O_NIFTI, O_GRID, O_GRIDMAX };
+       O_NOIMG, O_PNG, O_NIFTI, O_GRID, O_GRIDMAX, O_DICOM };
 
 static const struct option k_opts[] = {
     {"spec", 1, 0, O_SPEC},       {"output", 1, 0, 'o'},     {"rows", 1, 0, 'n'},
     {"seed", 1, 0, O_SEED},       {"table", 1, 0, O_TABLE},  {"threads", 1, 0, O_THREADS},
     {"chunk-rows", 1, 0, O_CHUNK}, {"shard", 1, 0, O_SHARD}, {"format", 1, 0, O_FORMAT},
     {"compression", 1, 0, O_COMP}, {"no-timestamp", 0, 0, O_NOTS}, {"force", 0, 0, O_FORCE},
-    {"no-images", 0, 0, O_NOIMG}, {"png", 1, 0, O_PNG},     {"nifti", 1, 0, O_NIFTI},
+    {"no-images", 0, 0, O_NOIMG}, {"png", 1, 0, O_PNG},     {"nifti", 1, 0, O_NIFTI}, {"dicom", 1, 0, O_DICOM},
     {"grid", 1, 0, O_GRID},       {"grid-max", 1, 0, O_GRIDMAX},
     {"quiet", 0, 0, 'q'},         {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
 
@@ -115,8 +122,99 @@ static char *invocation_of(const ms_spec *spec, const ms_generate_opts *go,
   return out;
 }
 
+static int report_of(void *ctx, size_t field, uint64_t row, const char **text, const char **impression) {
+  ms_images *const *im = ctx;
+  return ms_images_report(*im, field, row, text, impression);
+}
+
+/* --format fhir / fhir-ndjson: every table through the FHIR writer into the
+ * directory `out` (image fields are not generated; docs/fhir.md). */
+static int run_fhir(ms_spec *spec, ms_generate_opts *go, ms_fhir_layout layout, const char *out,
+                    const ms_writer_opts *wo, int quiet, ms_diag *d) {
+  ms_fhir_opts fo;
+  ms_fhir_opts_init(&fo);
+  fo.layout = layout;
+  fo.force = wo->force;
+  fo.seed = go->has_seed ? go->seed : ms_spec_seed(spec);
+  fo.threads = go->threads;
+  fo.no_timestamp = wo->no_timestamp;
+  fo.cancel = ms_cli_cancel_flag();
+  /* the invocation as an HDF5 output would record it: every table, image
+   * fields used (their reports) */
+  ms_generate_report seeded = {.seed = fo.seed};
+  char *cmdline = invocation_of(spec, go, &seeded, NULL, 0, 1);
+  if (!cmdline) {
+    ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+    ms_cli_print_diag(d);
+    return ms_cli_exit_code(MS_ERR_NOMEM);
+  }
+  fo.invocation = cmdline;
+  ms_images *reports = NULL; /* created once the writer is open */
+  fo.report = report_of;
+  fo.report_ctx = &reports;
+  ms_fhir_writer *fw = NULL;
+  ms_status st = ms_fhir_writer_open(&fw, out, spec, &fo, d);
+  if (st != MS_OK) {
+    free(cmdline);
+    ms_cli_print_diag(d);
+    return ms_cli_exit_code(st) == MS_EXIT_IOERR ? MS_EXIT_CANTCREAT : ms_cli_exit_code(st);
+  }
+  ms_cli_progress prog;
+  ms_cli_progress_init(&prog, "records", 0);
+  if (!quiet) {
+    go->progress = on_progress;
+    go->progress_ctx = &prog;
+  }
+  ms_sink sink = ms_fhir_writer_sink(fw);
+  if (ms_spec_n_images(spec) > 0) {
+    /* phantom image fields are rendered (not written) for their radiology
+     * reports: DiagnosticReport beside each ImagingStudy */
+    ms_images_opts io;
+    ms_images_opts_init(&io);
+    io.seed = fo.seed;
+    io.threads = go->threads;
+    st = ms_images_new_reports(&reports, spec, sink, &io, d);
+    if (st != MS_OK) {
+      ms_fhir_writer_abort(fw);
+      free(cmdline);
+      ms_cli_print_diag(d);
+      return ms_cli_exit_code(st);
+    }
+    sink = ms_images_sink(reports);
+  }
+  ms_generate_report rep;
+  st = ms_generate(spec, go, &sink, &rep, d);
+  if (!quiet && prog.enabled) ms_cli_progress_done(&prog);
+  uint64_t nres = ms_fhir_writer_resources(fw), nb = ms_fhir_writer_bundles(fw);
+  if (st == MS_OK)
+    st = ms_fhir_writer_commit(fw, d);
+  else
+    ms_fhir_writer_abort(fw);
+  ms_images_free(reports);
+  free(cmdline);
+  if (st != MS_OK) {
+    ms_cli_print_diag(d);
+    ms_generate_report_deinit(&rep);
+    return ms_cli_exit_code(st);
+  }
+  if (!quiet) {
+    uint64_t patients = 0;
+    for (size_t i = 0; i < rep.n_tables; i++)
+      if (ms_spec_table_parent(spec, i) == SIZE_MAX) patients += rep.tables[i].rows;
+    double secs = rep.seconds > 0 ? rep.seconds : 1e-9;
+    if (layout == MS_FHIR_BUNDLES)
+      fprintf(stderr, "medsynth: %" PRIu64 " bundles, %" PRIu64 " resources in %.3f s (%.0f patients/s), seed %" PRIu64 " -> %s/\n",
+              nb, nres, rep.seconds, (double)patients / secs, rep.seed, out);
+    else
+      fprintf(stderr, "medsynth: %" PRIu64 " resources (NDJSON) in %.3f s (%.0f patients/s), seed %" PRIu64 " -> %s/\n",
+              nres, rep.seconds, (double)patients / secs, rep.seed, out);
+  }
+  ms_generate_report_deinit(&rep);
+  return MS_EXIT_OK;
+}
+
 static int cmd_records(int argc, char **argv) {
-  const char *spec_path = NULL, *out = NULL, *format = NULL;
+  const char *spec_path = NULL, *out = NULL, *format = NULL, *dicom_dir = NULL;
   const char *tables[64];
   size_t n_tables = 0;
   ms_generate_opts go;
@@ -176,6 +274,7 @@ static int cmd_records(int argc, char **argv) {
       case O_NOIMG: no_images = 1; break;
       case O_PNG: io.png_dir = optarg; break;
       case O_NIFTI: io.nifti_dir = optarg; break;
+      case O_DICOM: dicom_dir = optarg; break;
       case O_GRID: io.grid_path = optarg; break;
       case O_GRIDMAX:
         if (ms_cli_parse_i64(optarg, &iv) || iv < 1 || iv > 1024) return usage_error("--grid-max must be 1..1024, got '%s'", optarg);
@@ -190,9 +289,17 @@ static int cmd_records(int argc, char **argv) {
   if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
   if (!spec_path) return usage_error("--spec is required%s", "");
   if (!out) return usage_error("-o is required (a file, or - for stdout)%s", "");
-  if (format) {
+  ms_fhir_layout fhir = format ? ms_fhir_layout_from_name(format) : MS_FHIR_LAYOUT_COUNT;
+  if (fhir != MS_FHIR_LAYOUT_COUNT) {
+    if (!strcmp(out, "-")) return usage_error("--format %s writes a directory, not stdout", format);
+    if (n_tables) return usage_error("--format %s writes every table (each patient's resources together); drop --table", format);
+    if (io.png_dir || io.nifti_dir || io.grid_path || dicom_dir)
+      return usage_error("--png/--nifti/--grid/--dicom go with HDF5 output, not --format %s", format);
+    wo.format = MS_FMT_JSONL; /* unused */
+  } else if (format) {
     wo.format = ms_format_from_name(format);
-    if (wo.format == MS_FMT_COUNT) return usage_error("unknown --format '%s' (hdf5, csv, jsonl)", format);
+    if (wo.format == MS_FMT_COUNT)
+      return usage_error("unknown --format '%s' (hdf5, csv, jsonl, fhir, fhir-ndjson)", format);
   } else if (strcmp(out, "-")) {
     wo.format = ms_format_from_path(out);
     if (wo.format == MS_FMT_COUNT)
@@ -217,6 +324,12 @@ static int cmd_records(int argc, char **argv) {
     ms_diag_deinit(&d);
     return ms_cli_exit_code(st);
   }
+  if (fhir != MS_FHIR_LAYOUT_COUNT) {
+    int rc = run_fhir(spec, &go, fhir, out, &wo, quiet, &d);
+    ms_spec_free(spec);
+    ms_diag_deinit(&d);
+    return rc;
+  }
   for (size_t i = 0; i < n_tables; i++)
     if (ms_spec_table_find(spec, tables[i]) == SIZE_MAX) {
       ms_cli_error("records", "--table: spec has no table \"%s\"", tables[i]);
@@ -225,8 +338,8 @@ static int cmd_records(int argc, char **argv) {
       return MS_EXIT_USAGE;
     }
   int with_images = ms_spec_n_images(spec) > 0 && !no_images;
-  if ((io.png_dir || io.nifti_dir || io.grid_path) && !with_images) {
-    ms_cli_error("records", "--png/--nifti/--grid need image fields (%s)",
+  if ((io.png_dir || io.nifti_dir || io.grid_path || dicom_dir) && !with_images) {
+    ms_cli_error("records", "--png/--nifti/--grid/--dicom need image fields (%s)",
                  no_images ? "--no-images was given" : "the spec has none");
     ms_spec_free(spec);
     ms_diag_deinit(&d);
@@ -277,6 +390,20 @@ static int cmd_records(int argc, char **argv) {
   }
   ms_sink sink = ms_writer_sink(w);
   ms_images *images = NULL;
+  ms_dicom_dir *dd = NULL;
+  if (dicom_dir) {
+    st = ms_dicom_dir_open(&dd, dicom_dir, wo.force, &d);
+    if (st != MS_OK) {
+      ms_cli_outputs_abort(&outs);
+      ms_cli_print_diag(&d);
+      ms_writer_abort(w);
+      ms_dicom_dir_abort(dd);
+      ms_spec_free(spec);
+      ms_diag_deinit(&d);
+      return ms_cli_exit_code(st) == MS_EXIT_IOERR ? MS_EXIT_CANTCREAT : ms_cli_exit_code(st);
+    }
+    io.dicom_dir = ms_dicom_dir_path(dd);
+  }
   if (with_images) {
     io.seed = go.has_seed ? go.seed : ms_spec_seed(spec);
     io.threads = go.threads;
@@ -284,6 +411,7 @@ static int cmd_records(int argc, char **argv) {
     if (st != MS_OK) {
       ms_cli_outputs_name_diag(&outs, &d);
       ms_cli_outputs_abort(&outs);
+      ms_dicom_dir_abort(dd);
       ms_cli_print_diag(&d);
       ms_writer_abort(w);
       ms_spec_free(spec);
@@ -336,6 +464,14 @@ static int cmd_records(int argc, char **argv) {
     st = ms_cli_outputs_commit(&outs, &d);
   else
     ms_cli_outputs_abort(&outs);
+  if (dd) {
+    if (st == MS_OK) {
+      st = ms_dicom_dir_commit(dd, &d);
+    } else {
+      ms_dicom_dir_abort(dd);
+    }
+    dd = NULL;
+  }
   if (st != MS_OK) {
     ms_images_free(images);
     ms_cli_print_diag(&d);
@@ -369,4 +505,4 @@ static int cmd_records(int argc, char **argv) {
   return MS_EXIT_OK;
 }
 
-MS_CLI_COMMAND(records, "generate record tables from a spec (HDF5, CSV, JSONL)", cmd_records);
+MS_CLI_COMMAND(records, "generate record tables from a spec (HDF5, CSV, JSONL, FHIR R4)", cmd_records);

@@ -212,6 +212,84 @@ static void test_fit_finds_clusters(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* The clusters' copy check (docs/fit.md, Clusters): on three groups of
+ * one-decimal values (tests/data/coarse_groups.csv) the clusters are found,
+ * but rows drawn with them repeat real rows far more often than rows drawn
+ * from one copula, so they are dropped and the report says so. */
+static void test_fit_drops_clusters_that_copy_rows(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  ms_csv_opts o;
+  ms_csv_opts_init(&o);
+  ms_frame *f = NULL;
+  assert_int_equal(ms_frame_read_csv(&f, MS_SOURCE_DIR "/tests/data/coarse_groups.csv", &o, &d), MS_OK);
+  ms_fit_model *m = NULL;
+  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_n_clusters(m), 1);
+  char *acc = ms_fit_model_accounting(m);
+  if (!strstr(acc, "clusters:     3 found but not used: 1200 rows drawn with them repeat"))
+    fail_msg("%s", acc);
+  free(acc);
+  char *json = ms_fit_model_to_json(m);
+  assert_null(strstr(json, "\"cluster\""));
+  assert_non_null(strstr(json, "\"correlations\""));
+  free(json);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  ms_diag_deinit(&d);
+}
+
+/* Fits f under DP (epsilon 1, k = k_min) for seeds 0 .. n_seeds - 1 and
+ * asserts that every fitted spec loads (a failure names the seed). */
+static void assert_dp_fits_load(const ms_frame *f, size_t k_min, uint64_t n_seeds) {
+  ms_diag d;
+  ms_diag_init(&d);
+  for (uint64_t seed = 0; seed < n_seeds; seed++) {
+    ms_fit_params p;
+    ms_fit_params_init(&p);
+    p.k_min = k_min;
+    p.epsilon = 1;
+    p.seed = seed;
+    ms_fit_model *m = NULL;
+    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+    char *json = ms_fit_model_to_json(m);
+    ms_spec *spec = NULL;
+    ms_diag sd;
+    ms_diag_init(&sd);
+    if (ms_spec_load_string(&spec, json, strlen(json), "fitted.json", &sd) != MS_OK) {
+      char *e = ms_diag_format(&sd);
+      fail_msg("seed %llu:\n%s", (unsigned long long)seed, e);
+    }
+    ms_spec_free(spec);
+    ms_diag_deinit(&sd);
+    free(json);
+    ms_fit_model_free(m);
+  }
+  ms_diag_deinit(&d);
+}
+
+/* A bool column the input always writes "1" has one known spelling; under
+ * DP its noisy share of "1" can be 0, and the spec must still have a label
+ * of weight > 0 ("weights must not all be zero" once). Every seed loads. */
+static void test_fit_dp_bool_with_one_spelling_loads(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  char *csv = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&csv, &len);
+  fprintf(fp, "age,flag,bmi\n");
+  for (int i = 0; i < 8; i++) fprintf(fp, "%d,1,%d.5\n", 30 + 3 * i, 20 + i);
+  fclose(fp);
+  ms_frame *f = parse(csv, &d);
+  assert_non_null(f);
+  assert_dp_fits_load(f, 3, 48);
+  ms_frame_free(f);
+  free(csv);
+  ms_diag_deinit(&d);
+}
+
 /* A NUL byte would end a cell early ("a\0b1" and "a\0b2" once both read as
  * the category "a"); each is refused with its line and column. */
 static void test_fit_csv_rejects_nul_bytes(void **state) {
@@ -292,35 +370,11 @@ static void test_fit_spec_bounds_hold_a_value_at_the_precision(void **state) {
   ms_diag_init(&d);
   ms_frame *f = parse(t, &d);
   assert_non_null(f);
-  for (uint64_t seed = 0; seed < 64; seed++) {
-    ms_fit_params p;
-    ms_fit_params_init(&p);
-    p.k_min = 3;
-    p.epsilon = 1;
-    p.seed = seed;
-    ms_fit_model *m = NULL;
-    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
-    char *json = ms_fit_model_to_json(m);
-    ms_spec *spec = NULL;
-    ms_diag sd;
-    ms_diag_init(&sd);
-    ms_status st = ms_spec_load_string(&spec, json, strlen(json), "fitted.json", &sd);
-    if (st != MS_OK) {
-      char *e = ms_diag_format(&sd);
-      fprintf(stderr, "seed %llu:\n%s", (unsigned long long)seed, e);
-      free(e);
-    }
-    assert_int_equal(st, MS_OK);
-    ms_spec_free(spec);
-    ms_diag_deinit(&sd);
-    free(json);
-    ms_fit_model_free(m);
-  }
+  assert_dp_fits_load(f, 3, 64);
   ms_frame_free(f);
   free(t);
   ms_diag_deinit(&d);
 }
-
 
 /* Under DP the histogram range is noisy; a value far outside it (here
  * 5.6e75) once went through a double -> int conversion that no int holds
@@ -397,30 +451,7 @@ static void test_fit_dp_dates_stay_within_years_1_to_9999(void **state) {
   ms_frame *f = parse(csv, &d);
   assert_non_null(f);
   assert_int_equal(f->cols[0].kind, MS_FKIND_DATE);
-  for (uint64_t seed = 0; seed < 64; seed++) {
-    ms_fit_params p;
-    ms_fit_params_init(&p);
-    p.k_min = 2;
-    p.epsilon = 1;
-    p.seed = seed;
-    ms_fit_model *m = NULL;
-    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
-    char *json = ms_fit_model_to_json(m);
-    ms_spec *spec = NULL;
-    ms_diag sd;
-    ms_diag_init(&sd);
-    ms_status st = ms_spec_load_string(&spec, json, strlen(json), "fitted.json", &sd);
-    if (st != MS_OK) {
-      char *e = ms_diag_format(&sd);
-      fprintf(stderr, "seed %llu:\n%s", (unsigned long long)seed, e);
-      free(e);
-    }
-    assert_int_equal(st, MS_OK);
-    ms_spec_free(spec);
-    ms_diag_deinit(&sd);
-    free(json);
-    ms_fit_model_free(m);
-  }
+  assert_dp_fits_load(f, 2, 64);
   ms_frame_free(f);
   free(csv);
   ms_diag_deinit(&d);
@@ -1190,6 +1221,8 @@ int main(void) {
       cmocka_unit_test(test_fit_integer_knots_between_whole_numbers),
       cmocka_unit_test(test_fit_infers_kinds),
       cmocka_unit_test(test_fit_finds_clusters),
+      cmocka_unit_test(test_fit_dp_bool_with_one_spelling_loads),
+      cmocka_unit_test(test_fit_drops_clusters_that_copy_rows),
       cmocka_unit_test(test_fit_keeps_the_inputs_shape),
       cmocka_unit_test(test_fit_survives_every_allocation_failure),
       cmocka_unit_test(test_fit_many_distinct_strings_are_an_identifier),

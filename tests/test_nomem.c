@@ -48,13 +48,16 @@
 #include <xxhash.h>
 #include <cmocka.h>
 
+#include "medsynth/dicom.h"
 #include "medsynth/eval.h"
+#include "medsynth/fhir.h"
 #include "medsynth/faultsim.h"
 #include "medsynth/fit.h"
 #include "medsynth/images.h"
 #include "medsynth/io.h"
 #include "medsynth/model.h"
 #include "medsynth/phantom.h"
+#include "medsynth/physics.h"
 #include "medsynth/records.h"
 #include "memsink.h"
 
@@ -536,6 +539,38 @@ static ms_status gen_file_run(const nm_op *op, const char *dir, int threads, voi
   return st;
 }
 
+/* Generation into a FHIR export folder (arg2: "fhir" bundles or
+ * "fhir-ndjson"), with the invocation the command records. */
+static ms_status gen_fhir_run(const nm_op *op, const char *dir, int threads, void **res,
+                              ms_diag *d) {
+  const ms_spec *spec = op->arg;
+  *res = NULL;
+  char path[1400];
+  snprintf(path, sizeof path, "%s/out.fhir", dir);
+  ms_fhir_opts fo;
+  ms_fhir_opts_init(&fo);
+  fo.layout = ms_fhir_layout_from_name(op->arg2);
+  fo.seed = ms_spec_seed(spec);
+  fo.threads = threads;
+  fo.no_timestamp = 1;
+  fo.invocation = "{\"command\":\"records\"}";
+  ms_fhir_writer *fw = NULL;
+  ms_status st = ms_fhir_writer_open(&fw, path, spec, &fo, d);
+  if (st != MS_OK) {
+    assert_null(fw);
+    return st;
+  }
+  ms_sink sink = ms_fhir_writer_sink(fw);
+  ms_generate_opts o;
+  gen_opts(&o, threads, 150);
+  st = ms_generate(spec, &o, &sink, NULL, d);
+  if (st == MS_OK)
+    st = ms_fhir_writer_commit(fw, d);
+  else
+    ms_fhir_writer_abort(fw);
+  return st;
+}
+
 static uint64_t no_digest(const nm_op *op, void *res) {
   (void)op;
   (void)res;
@@ -556,6 +591,8 @@ static void test_nomem_generate(void **state) {
       {"generate/hdf5", gen_file_run, no_digest, no_release, outpatient, "out.h5"},
       {"generate/csv", gen_file_run, no_digest, no_release, ehr, "out.csv"},
       {"generate/jsonl", gen_file_run, no_digest, no_release, outpatient, "out.jsonl"},
+      {"generate/fhir", gen_fhir_run, no_digest, no_release, ehr, "fhir"},
+      {"generate/fhir-ndjson", gen_fhir_run, no_digest, no_release, outpatient, "fhir-ndjson"},
   };
   for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) nm_case(&ops[k]);
   ms_spec_free(outpatient);
@@ -873,14 +910,63 @@ static ms_status phantom_run(const nm_op *op, const char *dir, int threads, void
   return st;
 }
 
+/* Acquisition physics: a CT system (FFTW plans, filter) and one row's
+ * sinogram and low/full-dose reconstructions; an MR system (coil maps) and
+ * one row's k-space and reconstructions. */
+static ms_status physics_run(const nm_op *op, const char *dir, int threads, void **res, ms_diag *d) {
+  (void)op;
+  (void)dir;
+  (void)threads;
+  enum { N = 32 };
+  float truth[N * N];
+  for (int i = 0; i < N * N; i++) truth[i] = (float)((i % N - N / 2) * (i % N - N / 2) + (i / N - N / 2) * (i / N - N / 2) < 100 ? 40 : -1000);
+  ms_ct_params c;
+  ms_ct_params_init(&c, N, N, 2);
+  c.views = 32;
+  ms_ct_system *cs = NULL;
+  ms_mr_system *ms = NULL;
+  float *sino = NULL, low[N * N], full[N * N];
+  ms_mr_params m;
+  ms_mr_params_init(&m, N, N, 2);
+  m.coils = 2;
+  m.center_fraction = 0.125;
+  m.lowres_factor = 2;
+  float *k = malloc((size_t)2 * N * N * 2 * sizeof(float)), rss[N * N], zf[N * N], lowres[N * N / 4];
+  uint8_t mask[N];
+  uint64_t h = 0;
+  ms_status st = ms_ct_system_new(&cs, &c, d);
+  if (!st) {
+    sino = malloc(ms_ct_sinogram_len(cs) * sizeof(float));
+    st = ms_ct_acquire(cs, sino, low, full, truth, 1, 0, d);
+  }
+  if (!st) h = mix(mix(mix(h, sino, ms_ct_sinogram_len(cs) * sizeof(float)), low, sizeof low), full, sizeof full);
+  if (!st) st = ms_mr_system_new(&ms, &m, d);
+  ms_mr_output o = {k, mask, rss, zf, lowres};
+  if (!st) st = ms_mr_acquire(ms, &o, truth, 1, 0, d);
+  if (!st) h = mix(mix(mix(mix(h, k, (size_t)2 * N * N * 2 * sizeof(float)), mask, sizeof mask), rss, sizeof rss), zf, sizeof zf);
+  if (!st) h = mix(h, lowres, sizeof lowres);
+  ms_ct_system_free(cs);
+  ms_mr_system_free(ms);
+  free(sino);
+  free(k);
+  if (!st) {
+    hash_res *r = malloc(sizeof *r);
+    r->h = h;
+    *res = r;
+  }
+  return st;
+}
+
 /* Image fields of a spec: records drive phantom renders into one HDF5 file. */
 static ms_status images_run(const nm_op *op, const char *dir, int threads, void **res,
                             ms_diag *d) {
   const ms_spec *spec = op->arg;
   *res = NULL;
-  char path[1400], png[1400];
+  char path[1400], png[1400], dcm[1400];
   snprintf(path, sizeof path, "%s/images.h5", dir);
   snprintf(png, sizeof png, "%s/png", dir);
+  snprintf(dcm, sizeof dcm, "%s/dicom", dir);
+  int dicom = op->arg2 && !strcmp(op->arg2, "dicom");
   ms_writer_opts wo;
   ms_writer_opts_init(&wo);
   wo.no_timestamp = 1;
@@ -893,7 +979,13 @@ static ms_status images_run(const nm_op *op, const char *dir, int threads, void 
   io.seed = ms_spec_seed(spec);
   io.threads = threads;
   io.batch_bytes = 64 * 1024;
-  io.png_dir = op->arg2 ? png : NULL;
+  io.png_dir = op->arg2 && !dicom ? png : NULL;
+  ms_dicom_dir *dd = NULL;
+  if (dicom && (st = ms_dicom_dir_open(&dd, dcm, 0, d)) != MS_OK) {
+    ms_writer_abort(w);
+    return st;
+  }
+  io.dicom_dir = dd ? ms_dicom_dir_path(dd) : NULL;
   ms_images *im = NULL;
   st = ms_images_new(&im, spec, w, &io, d);
   if (st == MS_OK) {
@@ -909,6 +1001,10 @@ static ms_status images_run(const nm_op *op, const char *dir, int threads, void 
     st = ms_writer_commit(w, d);
   else
     ms_writer_abort(w);
+  if (st == MS_OK && dd)
+    st = ms_dicom_dir_commit(dd, d);
+  else
+    ms_dicom_dir_abort(dd);
   return st;
 }
 
@@ -938,8 +1034,10 @@ static void test_nomem_phantom(void **state) {
   ms_spec *spec = load_text(k_images_spec);
   const nm_op ops[] = {
       {"phantom/batch", phantom_run, hash_digest, free, &p, NULL},
+      {"phantom/physics", physics_run, hash_digest, free, NULL, NULL},
       {"phantom/records", images_run, no_digest, no_release, spec, NULL},
       {"phantom/records-png", images_run, no_digest, no_release, spec, "png"},
+      {"phantom/records-dicom", images_run, no_digest, no_release, spec, "dicom"},
   };
   for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) nm_case(&ops[k]);
   ms_spec_free(spec);

@@ -724,6 +724,30 @@ static size_t unseen_cells(const ms_frame *tr, const ms_frame *ho, const ms_fram
   return 0;
 }
 
+/* The columns named in names[0..n) (*out, caller frees), each a
+ * non-identifier column, categorical or bool when need_cat; what names the
+ * list in messages. */
+static ms_status find_columns(const ev *e, const char *const *names, size_t n, const char *what,
+                              int need_cat, const char *src, size_t **out, ms_diag *d) {
+  size_t *ix = ms__malloc(n * sizeof *ix);
+  if (!ix) return MS_ERR_NOMEM;
+  ms_status st = MS_OK;
+  for (size_t q = 0; q < n && !st; q++) {
+    ix[q] = SIZE_MAX;
+    for (size_t j = 0; j < e->d; j++)
+      if (!strcmp(e->col[j].name, names[q])) ix[q] = j;
+    if (ix[q] == SIZE_MAX)
+      st = ms_diag_add(d, MS_ERR_INVALID, src, 0, 0, NULL, "%s \"%s\" is not a (non-identifier) column",
+                       what, names[q]);
+    else if (need_cat && !e->col[ix[q]].cat)
+      st = ms_diag_add(d, MS_ERR_INVALID, src, 0, 0, NULL,
+                       "%s \"%s\" is numeric: subgroups are the labels of a categorical or bool column",
+                       what, names[q]);
+  }
+  *out = ix;
+  return st;
+}
+
 ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_frame *holdout,
                       const ms_frame *syn, const ms_eval_params *p, const char *outdir,
                       ms_diag *d) {
@@ -746,37 +770,12 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
       st = ms_diag_add(d, MS_ERR_INVALID, train->source, 0, 0, NULL,
                        "--target \"%s\" is not a (non-identifier) column", p->target);
   }
-  size_t *qi = NULL;
-  if (!st && p->n_quasi_identifiers) {
-    qi = ms__malloc(p->n_quasi_identifiers * sizeof *qi);
-    if (!qi) st = MS_ERR_NOMEM;
-    for (size_t q = 0; q < p->n_quasi_identifiers && !st; q++) {
-      qi[q] = SIZE_MAX;
-      for (size_t j = 0; j < e.d; j++)
-        if (!strcmp(e.col[j].name, p->quasi_identifiers[q])) qi[q] = j;
-      if (qi[q] == SIZE_MAX)
-        st = ms_diag_add(d, MS_ERR_INVALID, train->source, 0, 0, NULL,
-                         "quasi-identifier \"%s\" is not a (non-identifier) column",
-                         p->quasi_identifiers[q]);
-    }
-  }
-  size_t *sg = NULL;
-  if (!st && p->n_subgroups) {
-    sg = ms__malloc(p->n_subgroups * sizeof *sg);
-    if (!sg) st = MS_ERR_NOMEM;
-    for (size_t q = 0; q < p->n_subgroups && !st; q++) {
-      sg[q] = SIZE_MAX;
-      for (size_t j = 0; j < e.d; j++)
-        if (!strcmp(e.col[j].name, p->subgroups[q])) sg[q] = j;
-      if (sg[q] == SIZE_MAX)
-        st = ms_diag_add(d, MS_ERR_INVALID, train->source, 0, 0, NULL,
-                         "subgroup column \"%s\" is not a (non-identifier) column", p->subgroups[q]);
-      else if (!e.col[sg[q]].cat)
-        st = ms_diag_add(d, MS_ERR_INVALID, train->source, 0, 0, NULL,
-                         "subgroup column \"%s\" is numeric: subgroups are the labels of a "
-                         "categorical or bool column", p->subgroups[q]);
-    }
-  }
+  size_t *qi = NULL, *sg = NULL;
+  if (!st && p->n_quasi_identifiers)
+    st = find_columns(&e, p->quasi_identifiers, p->n_quasi_identifiers, "quasi-identifier", 0,
+                      train->source, &qi, d);
+  if (!st && p->n_subgroups)
+    st = find_columns(&e, p->subgroups, p->n_subgroups, "subgroup column", 1, train->source, &sg, d);
   /* The report folder is staged now, so that an unwritable place is
    * reported before the work. */
   ms__atomic stage = {.fd = -1};

@@ -93,6 +93,16 @@ typedef struct {
    * determined by fd_from through fd_emit (fd_from's emitted index -> own
    * emitted index, -1: no rule). */
   int rel_base, diff_a, diff_b, fd_from;
+  char *gap_name;   /* a number after rel_base: the hidden field of its gap */
+  /* Impossible combinations with field zc_from (-1: none): this field's
+   * probabilities given each emitted label of zc_from, zc_nx x zc_ny. */
+  int zc_from;
+  double *zc_probs;
+  size_t zc_nx, zc_ny;
+  /* A total (relations.c, SUM): the fields it is the sum of (NULL: none). */
+  int32_t *sum_parts;
+  size_t n_sum;
+  int out_decimals; /* ... and the decimals the number is written with */
   int32_t *fd_emit;
   size_t n_fd_emit;
   ms_fkind orig_kind;
@@ -140,6 +150,8 @@ struct ms_fit_model {
   size_t n_comp;
   struct fit_comp *comp;
   char *comp_name; /* the hidden cluster field of the spec */
+  size_t mix_rejected, mix_rows; /* clusters dropped by the copy check */
+  long mix_copies[2];            /* ... copies with and without them */
   char **qi;
   size_t n_qi;
   const ms_cancel_flag *cancel; /* from the params; polled by the sampler */
@@ -165,6 +177,9 @@ static void field_free(fit_field *f) {
   free(f->id_prefix);
   free(f->fd_emit);
   free(f->mc_expr);
+  free(f->gap_name);
+  free(f->zc_probs);
+  free(f->sum_parts);
   for (size_t i = 0; i < f->n_cats; i++) free(f->cats[i]);
   free(f->cats);
   free(f->probs);
@@ -1311,6 +1326,10 @@ static ms_status comp_marginal(fit_field *cf, const fit_field *g, const ms_frame
     size_t nc = g->kind == MS_FKIND_BOOL ? 2 : g->n_cats;
     cf->probs = ms__calloc(nc ? nc : 1, sizeof *cf->probs);
     if (!cf->probs) return MS_ERR_NOMEM;
+    if (g->zc_from >= 0) { /* drawn given another column instead */
+      memcpy(cf->probs, g->probs, nc * sizeof *cf->probs);
+      return MS_OK;
+    }
     for (size_t t = 0; t < nr; t++) {
       size_t r = rows[t];
       if (g->kind == MS_FKIND_BOOL) {
@@ -1681,7 +1700,8 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
   for (size_t x = 0; x < nf; x++) {
     fit_field *fx = &m->f[x];
     const ms_frame_col *cx = &data->cols[x];
-    if (fx->kind == MS_FKIND_ID || fx->suppressed || fx->diff_a >= 0 || fx->fd_from >= 0 || fx->rel_base >= 0)
+    if (fx->kind == MS_FKIND_ID || fx->suppressed || fx->diff_a >= 0 || fx->sum_parts || fx->fd_from >= 0 ||
+        fx->rel_base >= 0)
       continue;
     if (dp ? !(fx->missing >= 0.02 && fx->missing <= 0.98)
            : (cx->n_missing < p->k_min || data->n_rows - cx->n_missing < p->k_min))
@@ -1977,6 +1997,99 @@ ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *
   return st;
 }
 
+
+/* ---- the clusters' copy check ----
+ *
+ * Clusters make the synthetic rows more like the real ones; on a small table
+ * of coarse values (one decimal, few distinct values per group) they can
+ * make them equal to real rows. The clusters are therefore kept only when
+ * rows drawn from the model with them do not repeat a real training row
+ * (every column as written, identifiers left out) clearly more often than
+ * rows drawn from one copula: more than 1.5 times as often plus three
+ * Poisson standard deviations, in MIX_CHECK_ROWS (or ten times the table's)
+ * rows each. */
+#define MIX_CHECK_ROWS 20000
+
+static char *row_text(const ms_frame *f, size_t r, char *buf, size_t cap) {
+  size_t o = 0;
+  for (size_t j = 0; j < f->n_cols && o + 2 < cap; j++) {
+    if (f->cols[j].kind == MS_FKIND_ID) continue;
+    ms_frame_cell_text(f, r, j, buf + o, cap - o - 1);
+    o += strlen(buf + o);
+    buf[o++] = '\x1f';
+    buf[o] = '\0';
+  }
+  return buf;
+}
+
+/* Rows of an ns-row sample of m equal to a row of the set; -1 when out of
+ * memory (or a failed sample, whose message is in d). */
+static long copies_of(const ms_fit_model *m, const ms__strtab *real, size_t ns, uint64_t seed,
+                      ms_diag *d) {
+  ms_frame *syn = NULL;
+  if (ms_fit_model_sample(&syn, m, ns, seed, 0, d) != MS_OK) return -1;
+  long hits = 0;
+  char *buf = ms__malloc(65536);
+  if (!buf) hits = -1;
+  for (size_t r = 0; r < syn->n_rows && hits >= 0; r++)
+    hits += ms__strtab_find(real, row_text(syn, r, buf, 65536)) >= 0;
+  free(buf);
+  ms_frame_free(syn);
+  return hits;
+}
+
+static ms_status mixture_copy_check(ms_fit_model *m, const ms_frame *orig, const ms_frame *data,
+                                    int32_t **maps, const ms_fit_params *p, ms_diag *d) {
+  ms__strtab real;
+  if (ms__strtab_init(&real)) return MS_ERR_NOMEM;
+  char *buf = ms__malloc(65536);
+  ms_status st = buf ? MS_OK : MS_ERR_NOMEM;
+  for (size_t r = 0; r < orig->n_rows && !st; r++)
+    if (ms__strtab_intern(&real, row_text(orig, r, buf, 65536)) == -2) st = MS_ERR_NOMEM;
+  free(buf);
+  size_t ns = orig->n_rows * 10 < MIX_CHECK_ROWS ? orig->n_rows * 10 : MIX_CHECK_ROWS;
+  uint64_t seed = p->seed ^ 0x6d69786368656bULL;
+  long with = st ? -1 : copies_of(m, &real, ns, seed, d);
+  /* the same model without clusters */
+  fit_comp *comp = m->comp;
+  size_t n_comp = m->n_comp;
+  double *corr = m->corr;
+  m->comp = NULL, m->n_comp = 0, m->corr = NULL;
+  if (!st && with >= 0) st = fit_copula(m, data, maps, p, NULL);
+  long without = !st && with >= 0 ? copies_of(m, &real, ns, seed, d) : -1;
+  ms__strtab_deinit(&real, 1);
+  if (!st && (with < 0 || without < 0)) st = MS_ERR_NOMEM;
+  if (!st && (double)with > 1.5 * (double)without + 3 * sqrt((double)without + 1)) {
+    m->mix_rejected = n_comp, m->mix_copies[0] = with, m->mix_copies[1] = without, m->mix_rows = ns;
+    comps_free(comp, n_comp, m->n_cop);
+    free(corr);
+    free(m->comp_name);
+    m->comp_name = NULL;
+    return MS_OK;
+  }
+  free(m->corr);
+  m->comp = comp, m->n_comp = n_comp, m->corr = corr;
+  return st;
+}
+
+
+/* A coarse field the spec writes as labels: categorical, or bool with its
+ * own spellings; its emitted labels and their number. */
+static int labelled(const fit_field *f) {
+  if (f->kind == MS_FKIND_CATEGORICAL) return 1;
+  return f->kind == MS_FKIND_BOOL && (f->btext[0] || f->btext[1]) &&
+         !(f->btext[0] && f->btext[1] && !strcmp(f->btext[0], "false") && !strcmp(f->btext[1], "true"));
+}
+static size_t n_labels(const fit_field *f) { return f->kind == MS_FKIND_BOOL ? 2 : f->n_cats; }
+static const char *label_of(const fit_field *f, size_t l) {
+  return f->kind == MS_FKIND_BOOL ? f->btext[l] : f->cats[l];
+}
+/* The emitted label index of row r (-1: missing or not released). */
+static int32_t emitted(const fit_field *f, const ms_frame_col *c, const int32_t *map, size_t r) {
+  if (f->kind == MS_FKIND_BOOL) return isnan(c->num[r]) ? -1 : c->num[r] != 0;
+  return c->code[r] < 0 || !map ? -1 : map[c->code[r]];
+}
+
 static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p,
                            ms_diag *d) {
   *out = NULL;
@@ -2032,7 +2145,12 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
   for (size_t j = 0; j < data->n_cols; j++) {
     ms_frame_col *vc = &view.cols[j];
     int derived = 0;
-    for (size_t q = 0; q < n_rels; q++) derived |= rels[q].kind == MS__REL_DIFF && rels[q].c == j;
+    for (size_t q = 0; q < n_rels; q++) {
+      derived |= (rels[q].kind == MS__REL_DIFF || rels[q].kind == MS__REL_SUM) && rels[q].c == j;
+      /* the parts of a total are added: integers, not labels */
+      for (size_t i = 0; rels[q].kind == MS__REL_SUM && i < rels[q].n_map; i++)
+        derived |= rels[q].fd_map[i] == (int32_t)j;
+    }
     /* Under DP with MST the distinct-value count is not released: every
      * numeric column stays numeric (docs/privacy.md, MST). */
     if (derived || !vc->n_lit || (vc->kind != MS_FKIND_INTEGER && vc->kind != MS_FKIND_REAL) ||
@@ -2077,6 +2195,25 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         free(vc->code);
         *vc = data->cols[j];
       }
+    }
+  }
+  /* A number ordered after another (a <= b) is fitted as its gap b - a,
+   * >= 0, present where both are; the spec draws b as a + gap. */
+  for (size_t q = 0; q < n_rels && !st; q++) {
+    if (rels[q].kind != MS__REL_ORDER || orig->cols[rels[q].b].kind == MS_FKIND_DATE) continue;
+    const ms_frame_col *ca = &orig->cols[rels[q].a], *cb = &orig->cols[rels[q].b];
+    ms_frame_col *vc = &view.cols[rels[q].b];
+    vc->num = ms__malloc((data->n_rows ? data->n_rows : 1) * sizeof *vc->num);
+    if (!vc->num) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    vc->n_missing = 0;
+    if (ca->decimals > vc->decimals) vc->decimals = ca->decimals;
+    double sc = pow(10, vc->decimals);
+    for (size_t r = 0; r < data->n_rows; r++) {
+      vc->num[r] = round((cb->num[r] - ca->num[r]) * sc) / sc;
+      vc->n_missing += isnan(vc->num[r]);
     }
   }
   data = &view;
@@ -2147,11 +2284,19 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     const ms_frame_col *oc = &orig->cols[j];
     f->cop = -1;
     f->mc_col = -1;
-    f->rel_base = f->diff_a = f->diff_b = f->fd_from = -1;
+    f->rel_base = f->diff_a = f->diff_b = f->fd_from = f->zc_from = -1;
     f->orig_kind = oc->kind;
     for (size_t q = 0; q < n_rels; q++) {
       if (rels[q].kind == MS__REL_ORDER && rels[q].b == j) f->rel_base = (int)rels[q].a;
       if (rels[q].kind == MS__REL_DIFF && rels[q].c == j) f->diff_a = (int)rels[q].a, f->diff_b = (int)rels[q].b;
+      if (rels[q].kind == MS__REL_SUM && rels[q].c == j) {
+        if (!(f->sum_parts = ms__malloc(rels[q].n_map * sizeof *f->sum_parts))) {
+          st = MS_ERR_NOMEM;
+          break;
+        }
+        memcpy(f->sum_parts, rels[q].fd_map, rels[q].n_map * sizeof *f->sum_parts);
+        f->n_sum = rels[q].n_map;
+      }
       if (rels[q].kind == MS__REL_FD && rels[q].b == j) f->fd_from = (int)rels[q].a;
     }
     f->kind = c->kind;
@@ -2229,7 +2374,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
           ms_diag_warn(d, data->source, 0, 0, c->name,
                        "only %zu value%s present (fewer than k = %zu): emitted as always missing",
                        present, present == 1 ? "" : "s", p->k_min);
-      } else if (f->rel_base >= 0) {
+      } else if (f->rel_base >= 0 && c->kind == MS_FKIND_DATE) {
         /* A date after another: its gap to that date is what is fitted,
          * and it is missing on its own only where the base date is present. */
         const ms_frame_col *bc = &data->cols[f->rel_base];
@@ -2253,8 +2398,32 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         f->missing = base_present ? sig6((double)own_missing / (double)base_present) : 0;
       } else {
         st = fit_numeric_plain(f, c, data->n_rows, p);
-        if (!st && f->fam == FAM_CONSTANT)
+        if (!st && f->fam == FAM_CONSTANT && f->rel_base < 0)
           ms_diag_warn(d, data->source, 0, 0, c->name, "column is constant");
+        if (!st && f->rel_base >= 0) {
+          /* the gap of a number after another: missing on its own only
+           * where the base is present */
+          const ms_frame_col *bc = &data->cols[f->rel_base];
+          size_t base_present = 0, own_missing = 0;
+          for (size_t r = 0; r < data->n_rows; r++) {
+            base_present += !isnan(bc->num[r]);
+            own_missing += !isnan(bc->num[r]) && isnan(c->num[r]);
+          }
+          if (own_missing < p->k_min) own_missing = 0;
+          f->missing = base_present ? sig6((double)own_missing / (double)base_present) : 0;
+          f->out_decimals = oc->decimals;
+          char **taken = ms__malloc((data->n_cols + 1) * sizeof *taken);
+          char want[128];
+          snprintf(want, sizeof want, "%s_gap", f->name);
+          if (taken) {
+            for (size_t q = 0; q < j; q++) taken[q] = m->f[q].name;
+            for (size_t q = j; q < data->n_cols; q++) taken[q] = data->cols[q].name;
+            taken[j] = f->name;
+            f->gap_name = field_name(want, taken, data->n_cols);
+            free(taken);
+          }
+          if (!f->gap_name) st = MS_ERR_NOMEM;
+        }
       }
     }
     if (st == MS_ERR_NOMEM) { /* the column fits name no allocation themselves */
@@ -2266,7 +2435,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     if (tot > max_total) max_total = tot;
     if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
     if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
-        f->diff_a < 0 && f->fd_from < 0 &&
+        f->diff_a < 0 && !f->sum_parts && f->fd_from < 0 &&
         !(c->kind == MS_FKIND_CATEGORICAL && f->n_cats < 2) &&
         !(c->kind == MS_FKIND_BOOL && !(f->probs[0] > 0 && f->probs[1] > 0)) &&
         !(m->epsilon == 0 && present < 2 * p->k_min)) {
@@ -2312,6 +2481,37 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       if (mx[l] >= 0 && rels[q].fd_map[l] >= 0 && my[rels[q].fd_map[l]] >= 0)
         fy->fd_emit[mx[l]] = my[rels[q].fd_map[l]];
   }
+  /* Impossible combinations (relations.c, ZERO): the field's labels drawn
+   * from their distribution given the other field's label, each cell an
+   * aggregate of at least k rows (smaller cells are 0). */
+  for (size_t q = 0; q < n_rels && !st; q++) {
+    if (rels[q].kind != MS__REL_ZERO) continue;
+    fit_field *fy = &m->f[rels[q].b];
+    const fit_field *fx = &m->f[rels[q].a];
+    if (fx->suppressed || fy->suppressed || !labelled(fx) || !labelled(fy)) continue;
+    size_t nx = n_labels(fx), ny = n_labels(fy);
+    double *pr = ms__calloc(nx * ny > 0 ? nx * ny : 1, sizeof *pr);
+    if (!pr) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    const ms_frame_col *cx = &data->cols[rels[q].a], *cy = &data->cols[rels[q].b];
+    for (size_t r = 0; r < data->n_rows; r++) {
+      int32_t x = emitted(fx, cx, maps[rels[q].a], r), y = emitted(fy, cy, maps[rels[q].b], r);
+      if (x >= 0 && y >= 0 && (size_t)x < nx && (size_t)y < ny) pr[x * ny + y]++;
+    }
+    for (size_t x = 0; x < nx; x++) {
+      double t = 0;
+      for (size_t y = 0; y < ny; y++) {
+        if (pr[x * ny + y] < (double)p->k_min) pr[x * ny + y] = 0;
+        t += pr[x * ny + y];
+      }
+      for (size_t y = 0; y < ny; y++) pr[x * ny + y] = t > 0 ? sig6(pr[x * ny + y] / t) : fy->probs[y];
+    }
+    fy->zc_from = (int)rels[q].a;
+    fy->zc_probs = pr;
+    fy->zc_nx = nx, fy->zc_ny = ny;
+  }
   /* Conditional missingness runs on the released marginals; under DP it
    * takes half of the correlation share when some column has a released
    * missing rate in [0.02, 0.98] (adaptive composition: the decision is
@@ -2341,6 +2541,10 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the correlation fit");
   }
   free(lab);
+  if (!st && m->n_comp >= 2) {
+    st = mixture_copy_check(m, orig, data, maps, p, d);
+    if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the clusters' copy check");
+  }
   if (st == MS_ERR_MATH)
     ms_diag_add(d, st, data->source, 0, 0, NULL, "correlation matrix could not be repaired");
 fail:
@@ -2350,6 +2554,8 @@ fail:
   free(maps);
   for (size_t j = 0; j < orig->n_cols; j++)
     if (view.cols[j].code != orig->cols[j].code) free(view.cols[j].code);
+  for (size_t j = 0; j < orig->n_cols; j++)
+    if (view.cols[j].num != orig->cols[j].num) free(view.cols[j].num);
   free(view.cols);
   if (st) {
     ms_fit_model_free(m);
@@ -2360,6 +2566,18 @@ fail:
 }
 
 /* ---- spec emission ---- */
+
+/* A bool's "values" under its own spellings (false first). A spelling the
+ * input never showed cannot be written; when the known ones would all have
+ * weight 0 (under DP noise, a column that is always "1"), the first known
+ * one gets weight 1, so the spec stays valid. */
+static void bool_values(cJSON *v, const fit_field *f, const double *probs) {
+  double sum = 0;
+  for (int b = 0; b < 2; b++)
+    if (f->btext[b]) sum += probs[b];
+  for (int b = 0; b < 2; b++)
+    if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], sum > 0 ? probs[b] : 1), sum = sum > 0 ? sum : 1;
+}
 
 static cJSON *dist_json(const fit_field *f, double scale_off) {
   cJSON *o = cJSON_CreateObject();
@@ -2483,9 +2701,32 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
   cJSON *fields = cJSON_AddArrayToObject(t, "fields");
   for (size_t i = 0; i < m->n_fields; i++) {
     const fit_field *f = &m->f[i];
+    /* a number after another: its hidden gap here, the number below */
+    const int num_order = f->rel_base >= 0 && f->kind != MS_FKIND_DATE && f->gap_name;
     cJSON *o = ms__json_push(fields, cJSON_CreateObject());
-    cJSON_AddStringToObject(o, "name", f->name);
-    if (f->label) cJSON_AddStringToObject(o, "label", f->label);
+    cJSON_AddStringToObject(o, "name", num_order ? f->gap_name : f->name);
+    if (num_order) cJSON_AddBoolToObject(o, "hidden", 1);
+    else if (f->label) cJSON_AddStringToObject(o, "label", f->label);
+    if (f->sum_parts) {
+      /* A total: the input's kind, its value the sum of its parts. */
+      int real = f->orig_kind == MS_FKIND_REAL, any_real = 0;
+      char e[2048];
+      size_t o2 = 0;
+      for (size_t q = 0; q < f->n_sum && o2 < sizeof e; q++) {
+        const fit_field *fp = &m->f[f->sum_parts[q]];
+        any_real |= fp->orig_kind == MS_FKIND_REAL;
+        o2 += (size_t)snprintf(e + o2, sizeof e - o2, "%s%s", q ? " + " : "", fp->name);
+      }
+      char w[2100];
+      snprintf(w, sizeof w, !real && any_real ? "round(%s)" : "%s", e);
+      cJSON_AddStringToObject(o, "kind", real ? "real" : "integer");
+      if (real) {
+        cJSON_AddNumberToObject(o, "precision", f->decimals);
+        if (f->real_style > 0) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
+      }
+      cJSON_AddStringToObject(o, "expr", w);
+      continue;
+    }
     /* Spelled false/true as medsynth writes bools: a bool field says it. */
     if (f->diff_a >= 0) {
       /* A derived difference: its kind is the input's (a discrete column
@@ -2505,16 +2746,14 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON_AddStringToObject(o, "expr", e);
       continue;
     }
-    int bool_labels = f->kind == MS_FKIND_BOOL && (f->btext[0] || f->btext[1]) &&
-                      !(f->btext[0] && f->btext[1] && !strcmp(f->btext[0], "false") &&
-                        !strcmp(f->btext[1], "true"));
+    int bool_labels = f->kind == MS_FKIND_BOOL && labelled(f);
     cJSON_AddStringToObject(o, "kind", f->text               ? "string"
                                        : bool_labels         ? "categorical"
                                        : f->has_time         ? "datetime"
                                                              : ms_fkind_name(f->kind));
     /* A copula member of a mixture: the first cluster's marginal as the
      * field's own, one rule per further cluster. */
-    const int mixed = m->n_comp >= 2 && f->cop >= 0;
+    const int mixed = m->n_comp >= 2 && f->cop >= 0 && f->zc_from < 0;
     const fit_field *mp = mixed ? &m->comp[0].f[f->cop] : f;
     switch (f->kind) {
       case MS_FKIND_ID:
@@ -2551,8 +2790,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
           /* The input's spellings, false first: the copula's order for a
            * bool (true when Phi(z) > 1 - p) is the categorical's. */
           cJSON *v = cJSON_AddObjectToObject(o, "values");
-          for (int b = 0; b < 2; b++)
-            if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], mp->probs[b]);
+          bool_values(v, f, mp->probs);
         } else {
           cJSON_AddNumberToObject(o, "p", mp->probs[1]);
         }
@@ -2580,6 +2818,26 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         cJSON_AddNumberToObject(o, "min", f->lo);
         cJSON_AddNumberToObject(o, "max", f->hi);
     }
+    if (f->zc_from >= 0) {
+      /* drawn given the label of another field: no impossible combination */
+      const fit_field *fx = &m->f[f->zc_from];
+      cJSON *w = cJSON_AddArrayToObject(o, "when");
+      for (size_t x = 0; x < f->zc_nx; x++) {
+        const char *lx = label_of(fx, x);
+        if (!lx || strchr(lx, '\'') || strchr(lx, '\\')) continue;
+        char e[600];
+        snprintf(e, sizeof e, "%s == '%s'", fx->name, lx);
+        cJSON *r = ms__json_push(w, cJSON_CreateObject());
+        cJSON_AddStringToObject(r, "if", e);
+        cJSON *v = cJSON_AddObjectToObject(r, "values");
+        if (f->kind == MS_FKIND_BOOL) {
+          bool_values(v, f, f->zc_probs + x * f->zc_ny);
+          continue;
+        }
+        for (size_t y = 0; y < f->zc_ny; y++)
+          cJSON_AddNumberToObject(v, label_of(f, y), f->zc_probs[x * f->zc_ny + y]);
+      }
+    }
     if (mixed) {
       cJSON *w = cJSON_AddArrayToObject(o, "when");
       for (size_t c = 1; c < m->n_comp; c++) {
@@ -2593,8 +2851,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
           if (f->kind == MS_FKIND_CATEGORICAL)
             for (size_t l = 0; l < f->n_cats; l++) cJSON_AddNumberToObject(v, f->cats[l], cf->probs[l]);
           else
-            for (int b = 0; b < 2; b++)
-              if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], cf->probs[b]);
+            bool_values(v, f, cf->probs);
         } else if (f->kind == MS_FKIND_BOOL) {
           cJSON_AddNumberToObject(r, "p", cf->probs[1]);
         } else {
@@ -2622,6 +2879,19 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON_AddNumberToObject(o, "missing", f->missing);
     }
     ms__mst_emit_field(m->mst, i, o);
+    if (num_order) {
+      cJSON *ob = ms__json_push(fields, cJSON_CreateObject());
+      cJSON_AddStringToObject(ob, "name", f->name);
+      if (f->label) cJSON_AddStringToObject(ob, "label", f->label);
+      cJSON_AddStringToObject(ob, "kind", ms_fkind_name(f->kind));
+      if (f->kind == MS_FKIND_REAL) {
+        cJSON_AddNumberToObject(ob, "precision", f->out_decimals);
+        if (f->real_style > 0) cJSON_AddStringToObject(ob, "format", f->real_style == 2 ? "trim.0" : "trim");
+      }
+      char e[300];
+      snprintf(e, sizeof e, "%s + %s", m->f[f->rel_base].name, f->gap_name);
+      cJSON_AddStringToObject(ob, "expr", e);
+    }
   }
   ms__mst_emit_bins(m->mst, fields);
   if (m->n_comp >= 2) {
@@ -2648,7 +2918,10 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON *cg = cJSON_AddArrayToObject(t, "correlations");
     cJSON *g = ms__json_push(cg, cJSON_CreateObject());
     cJSON *fl = cJSON_AddArrayToObject(g, "fields");
-    for (size_t i = 0; i < nn; i++) ms__json_push(fl, cJSON_CreateString(m->f[m->cop[i]].name));
+    for (size_t i = 0; i < nn; i++) {
+      const fit_field *f = &m->f[m->cop[i]];
+      ms__json_push(fl, cJSON_CreateString(f->gap_name ? f->gap_name : f->name));
+    }
     cJSON *mx = cJSON_AddArrayToObject(g, "matrix");
     for (size_t i = 0; i < nn; i++) {
       cJSON *row = cJSON_CreateArray();
@@ -2703,15 +2976,27 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
   for (size_t i = 0; i < m->n_fields; i++) {
     const fit_field *f = &m->f[i];
     if (f->rel_base >= 0)
-      fprintf(fp, "  kept exactly: %s is on or after %s (drawn as %s + a fitted gap)\n", f->name,
-              m->f[f->rel_base].name, m->f[f->rel_base].name);
+      fprintf(fp, "  kept exactly: %s is %s %s (drawn as %s + a fitted gap)\n", f->name,
+              f->kind == MS_FKIND_DATE ? "on or after" : ">=", m->f[f->rel_base].name,
+              m->f[f->rel_base].name);
     if (f->diff_a >= 0)
       fprintf(fp, "  kept exactly: %s = %s - %s (a derived field)\n", f->name, m->f[f->diff_b].name,
               m->f[f->diff_a].name);
     if (f->fd_from >= 0)
       fprintf(fp, "  kept exactly: %s is determined by %s (one rule per label)\n", f->name,
               m->f[f->fd_from].name);
+    if (f->sum_parts) {
+      fprintf(fp, "  kept exactly: %s =", f->name);
+      for (size_t q = 0; q < f->n_sum; q++) fprintf(fp, "%s %s", q ? " +" : "", m->f[f->sum_parts[q]].name);
+      fprintf(fp, " (a derived field)\n");
+    }
+    if (f->zc_from >= 0)
+      fprintf(fp, "  kept exactly: %s is drawn given %s (combinations no real row has stay impossible)\n",
+              f->name, m->f[f->zc_from].name);
   }
+  if (m->mix_rejected)
+    fprintf(fp, "  clusters:     %zu found but not used: %zu rows drawn with them repeat %ld real rows, "
+                "without them %ld\n", m->mix_rejected, m->mix_rows, m->mix_copies[0], m->mix_copies[1]);
   if (m->n_comp >= 2) {
     fprintf(fp, "  clusters:     %zu (hidden field %s; shares", m->n_comp, m->comp_name);
     for (size_t c = 0; c < m->n_comp; c++) fprintf(fp, " %g", m->comp[c].w);
@@ -2753,7 +3038,16 @@ typedef struct {
   atomic_int oom, stop;
 } sample_job;
 
-static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
+/* A computed number as its column writes it: a real rounded to its
+ * decimals, an integer to a whole number; other kinds (dates) as they are. */
+static double as_written(double v, ms_fkind kind, int decimals) {
+  if (kind == MS_FKIND_INTEGER) return round(v);
+  if (kind != MS_FKIND_REAL) return v;
+  double sc = pow(10, decimals);
+  return round(v * sc) / sc;
+}
+
+static void sample_row(const sample_job *sj, size_t r, double *e, double *z, double *uu) {
   const ms_fit_model *m = sj->m;
   ms_frame *fr = sj->fr;
   const gsl_matrix *L = sj->L;
@@ -2788,6 +3082,7 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
     double u = dc && f->cop >= 0 ? gsl_cdf_ugaussian_P(z[f->cop]) : ms_rng_uniform(kf[j], r, 0);
     if (u <= 0) u = 1e-300;
     if (u >= 1) u = 1 - 1e-16;
+    uu[j] = u;
     int miss = f->suppressed || (f->mc_col < 0 && ms_rng_uniform(kf[j], r, 1) < f->missing);
     /* the marginal in force: the row's cluster's for a copula member */
     const fit_field *mf = m->n_comp >= 2 && f->cop >= 0 ? &m->comp[cl].f[f->cop] : f;
@@ -2807,6 +3102,30 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
     } else {
       c->num[r] = miss ? NAN : numeric_draw(mf, u);
     }
+  }
+  /* Labels drawn given another field's label (impossible combinations),
+   * with the same u, once that label is drawn. */
+  for (size_t j = 0; j < m->n_fields; j++) {
+    const fit_field *f = &m->f[j];
+    if (f->zc_from < 0) continue;
+    const fit_field *fx = &m->f[f->zc_from];
+    const ms_frame_col *cx = &fr->cols[f->zc_from];
+    ms_frame_col *c = &fr->cols[j];
+    int32_t x = fx->kind == MS_FKIND_BOOL ? (isnan(cx->num[r]) ? -1 : cx->num[r] != 0) : cx->code[r];
+    int miss = f->kind == MS_FKIND_BOOL ? isnan(c->num[r]) : c->code[r] < 0;
+    if (x < 0 || (size_t)x >= f->zc_nx || miss) continue;
+    const double *pr = f->zc_probs + (size_t)x * f->zc_ny;
+    int32_t pick = (int32_t)f->zc_ny - 1;
+    double acc = 0;
+    for (size_t l = 0; l < f->zc_ny; l++) {
+      acc += pr[l];
+      if (uu[j] < acc) {
+        pick = (int32_t)l;
+        break;
+      }
+    }
+    if (f->kind == MS_FKIND_BOOL) c->num[r] = pick;
+    else c->code[r] = pick;
   }
   /* Conditional missingness, once the condition's column (which has
    * none itself) is drawn. */
@@ -2828,14 +3147,19 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z) {
    * difference is computed, a determined label follows its determinant. */
   for (size_t q = 0; q < sj->n_after; q++) {
     const fit_field *f = &m->f[sj->after[q]];
-    fr->cols[sj->after[q]].num[r] += fr->cols[f->rel_base].num[r];
+    double *x = &fr->cols[sj->after[q]].num[r];
+    *x = as_written(*x + fr->cols[f->rel_base].num[r], f->kind, f->out_decimals);
   }
   for (size_t j = 0; j < m->n_fields; j++) {
     const fit_field *f = &m->f[j];
     if (f->diff_a >= 0) {
       double v = fr->cols[f->diff_b].num[r] - fr->cols[f->diff_a].num[r];
-      double sc = pow(10, f->decimals);
-      fr->cols[j].num[r] = f->kind == MS_FKIND_REAL ? round(v * sc) / sc : round(v);
+      fr->cols[j].num[r] = as_written(v, f->kind, f->decimals);
+    }
+    if (f->sum_parts) {
+      double v = 0;
+      for (size_t q = 0; q < f->n_sum; q++) v += fr->cols[f->sum_parts[q]].num[r];
+      fr->cols[j].num[r] = as_written(v, f->kind, f->decimals);
     }
     if (f->fd_from >= 0 && f->fd_emit) {
       int32_t x = fr->cols[f->fd_from].code[r];
@@ -2850,7 +3174,8 @@ static void sample_piece(void *ctx, size_t t, size_t worker) {
   (void)worker;
   const size_t dc = sj->dc;
   double *e = ms__malloc((dc ? dc : 1) * sizeof *e), *z = ms__malloc((dc ? dc : 1) * sizeof *z);
-  if (!e || !z)
+  double *uu = ms__malloc((sj->m->n_fields ? sj->m->n_fields : 1) * sizeof *uu);
+  if (!e || !z || !uu)
     atomic_store(&sj->oom, 1);
   else
     for (size_t r = sj->n * t / sj->pieces; r < sj->n * (t + 1) / sj->pieces; r++) {
@@ -2859,10 +3184,11 @@ static void sample_piece(void *ctx, size_t t, size_t worker) {
         atomic_store(&sj->stop, 1);
         break;
       }
-      sample_row(sj, r, e, z);
+      sample_row(sj, r, e, z, uu);
     }
   free(e);
   free(z);
+  free(uu);
 }
 
 ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, uint64_t seed,
@@ -2891,7 +3217,7 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
     const fit_field *f = &m->f[j];
     ms_frame_col *c = &fr->cols[j];
     c->kind = f->kind;
-    c->decimals = f->decimals;
+    c->decimals = f->rel_base >= 0 && f->kind != MS_FKIND_DATE ? f->out_decimals : f->decimals;
     c->real_style = f->real_style;
     c->has_time = f->has_time;
     if (!(c->name = ms__strdup(f->label ? f->label : f->name))) st = MS_ERR_NOMEM;

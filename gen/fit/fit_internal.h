@@ -43,7 +43,21 @@ ms_status ms__frame_col_discrete(ms_frame_col *c, size_t n_rows);
  * date a <= date b; DIFF: c == b - a; FD: categorical a determines b through
  * fd_map (a's level -> b's level, -1 unseen). Indices are columns of the
  * frame the relations were found in. */
-typedef enum { MS__REL_ORDER, MS__REL_DIFF, MS__REL_FD, MS__REL_COUNT } ms__rel_kind;
+/* ZERO: combinations of the labels of coarse columns a and b (categorical,
+ * bool or discrete) that no row has although independence would put at
+ * least MS__ZERO_MIN_EXPECTED rows there (pregnant with sex M); fd_map
+ * holds n_map = La * Lb flags, 1 for such a combination (a's level x, b's
+ * level y at x * Lb + y), and c = Lb. */
+/* SUM: c == the sum of n_map >= 3 adjacent columns, whose indices fd_map
+ * holds (a score and its items). */
+typedef enum { MS__REL_ORDER, MS__REL_DIFF, MS__REL_FD, MS__REL_ZERO, MS__REL_SUM, MS__REL_COUNT } ms__rel_kind;
+#define MS__ZERO_MIN_EXPECTED 10.0
+/* The level of row r of a coarse column (categorical code, bool 0/1, index
+ * of a discrete value), -1 when missing or not coarse; *n_levels. */
+int32_t ms__coarse_level(const ms_frame_col *c, size_t r);
+size_t ms__coarse_levels(const ms_frame_col *c);
+/* The text of level l of a coarse column. */
+const char *ms__coarse_label(const ms_frame_col *c, size_t l);
 typedef struct {
   ms__rel_kind kind;
   size_t a, b, c;

@@ -10,7 +10,10 @@
  * reader therefore sees either no file / the old file, or the complete new
  * one, never a partial file under the target name. A folder is staged the
  * same way (mkdtemp) and renamed, or, when the target folder exists, its
- * entries are renamed into it one by one. Failures remove the temporaries.
+ * entries are renamed into it one by one (a folder written as a whole, such
+ * as a FHIR export or a DICOM series, replaces it instead: one
+ * renameat2(RENAME_EXCHANGE), then the old tree is removed). Failures remove
+ * the temporaries.
  *
  * Codec: HDF5's shuffle filter (H5Zshuffle.c) transposes the bytes of a chunk
  * of n elements of size s so that byte j of element i moves to j*n + i; any
@@ -132,10 +135,15 @@ static int make_parents(const char *path) {
   return e;
 }
 
-ms_status ms__atomic_mkdir(ms__atomic *a, const char *target, ms_diag *d) {
+/* Stages folder `target`: merged into an existing folder (replace = 0) or
+ * replacing it as a whole (replace = 1: refused without force). */
+static ms_status stage_dir(ms__atomic *a, const char *target, int replace, int force,
+                           ms_diag *d) {
   memset(a, 0, sizeof *a);
   a->fd = -1;
   a->dir = 1;
+  a->force = force;
+  a->replace = replace;
   if (!target || !*target)
     return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "empty output folder");
   /* "report/" names the folder "report" */
@@ -145,17 +153,24 @@ ms_status ms__atomic_mkdir(ms__atomic *a, const char *target, ms_diag *d) {
   struct stat st;
   char *tmpl = NULL;
   int rc;
-  if (stat(a->target, &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) {
-      ms_status s2 = ms_diag_add(d, MS_ERR_EXISTS, a->target, 0, 0, NULL,
-                                 "exists and is not a folder");
-      ms__atomic_deinit(a);
-      return s2;
-    }
+  int exists = stat(a->target, &st) == 0;
+  if (exists && !S_ISDIR(st.st_mode)) {
+    ms_status s2 = ms_diag_add(d, MS_ERR_EXISTS, a->target, 0, 0, NULL,
+                               "exists and is not a folder");
+    ms__atomic_deinit(a);
+    return s2;
+  }
+  if (exists && replace && !force) {
+    ms_status s2 = ms_diag_add(d, MS_ERR_EXISTS, a->target, 0, 0, NULL,
+                               "output folder exists (use --force to replace it)");
+    ms__atomic_deinit(a);
+    return s2;
+  }
+  if (exists && !replace) {
     a->merge = 1;
     rc = ms__asprintf(&tmpl, "%s/.medsynth.tmp.%ld.XXXXXX", a->target, (long)getpid());
   } else {
-    int e = errno != ENOENT ? errno : make_parents(a->target);
+    int e = exists ? 0 : errno != ENOENT ? errno : make_parents(a->target);
     if (e == ENOMEM) {
       ms_status s2 = ms__diag_nomem(d, a->target, NULL, "a folder name");
       ms__atomic_deinit(a);
@@ -189,8 +204,30 @@ ms_status ms__atomic_mkdir(ms__atomic *a, const char *target, ms_diag *d) {
   return MS_OK;
 }
 
+ms_status ms__atomic_mkdir(ms__atomic *a, const char *target, ms_diag *d) {
+  return stage_dir(a, target, 0, 0, d);
+}
+
+ms_status ms__atomic_mkdir_whole(ms__atomic *a, const char *target, int force, ms_diag *d) {
+  return stage_dir(a, target, 1, force, d);
+}
+
 ms_status ms__atomic_sync(ms__atomic *a, ms_diag *d) {
-  if (a->dir || a->synced) return MS_OK;
+  if (a->synced) return MS_OK;
+  if (a->dir) {
+    /* A folder written as a whole holds many files written without an
+     * fsync each: one syncfs of the file system under it instead. */
+    if (!a->replace) return MS_OK;
+    int dfd = open(a->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || syncfs(dfd) != 0) {
+      int e = errno;
+      if (dfd >= 0) close(dfd);
+      return ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot write: %s", strerror(e));
+    }
+    close(dfd);
+    a->synced = 1;
+    return MS_OK;
+  }
   int fd = a->fd;
   if (fd < 0) fd = open(a->tmp, O_RDONLY | O_CLOEXEC);
   if (fd < 0 || fsync(fd) != 0) {
@@ -238,6 +275,14 @@ static ms_status merge_tree(const char *src, const char *dst, const char *shown,
   return st;
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  (void)remove(path);
+  return 0; /* keep going: remove as much as possible */
+}
+
 ms_status ms__atomic_commit(ms__atomic *a, ms_diag *d) {
   ms_status st = ms__atomic_sync(a, d);
   if (st) return st;
@@ -246,11 +291,23 @@ ms_status ms__atomic_commit(ms__atomic *a, ms_diag *d) {
     a->fd = -1;
   }
   if (a->dir) {
+    struct stat sb;
     if (a->merge) {
       st = merge_tree(a->tmp, a->target, a->target, d);
+    } else if (a->replace && stat(a->target, &sb) == 0) {
+      /* A whole folder replaced (or one that appeared while writing): */
+      if (!a->force)
+        return ms_diag_add(d, MS_ERR_EXISTS, a->target, 0, 0, NULL,
+                           "output folder appeared while writing (use --force to replace it)");
+      /* swap the two in one step, then remove the old tree (now under the
+       * temporary name) */
+      if (renameat2(AT_FDCWD, a->tmp, AT_FDCWD, a->target, RENAME_EXCHANGE) != 0)
+        return ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot replace the folder: %s",
+                           strerror(errno));
+      (void)nftw(a->tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     } else if (rename(a->tmp, a->target) != 0) {
       /* The folder appeared meanwhile: move the entries into it instead. */
-      if (errno == EEXIST || errno == ENOTEMPTY)
+      if (!a->replace && (errno == EEXIST || errno == ENOTEMPTY))
         st = merge_tree(a->tmp, a->target, a->target, d);
       else
         st = ms_diag_add(d, MS_ERR_IO, a->target, 0, 0, NULL, "cannot move into place: %s",
@@ -279,14 +336,6 @@ void ms__atomic_deinit(ms__atomic *a) {
   free(a->parent);
   a->target = a->tmp = a->parent = NULL;
   a->fd = -1;
-}
-
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  (void)remove(path);
-  return 0; /* keep going: remove as much as possible */
 }
 
 void ms__atomic_discard(ms__atomic *a) {

@@ -24,6 +24,7 @@ typedef struct {
   int synced;   /* tmp is known to be on disk */
   int dir;      /* a staged folder (ms__atomic_mkdir) */
   int merge;    /* the target folder existed: commit moves entries into it */
+  int replace;  /* a folder written as a whole (ms__atomic_mkdir_whole) */
 } ms__atomic;
 
 /* Creates "<dir>/.<base>.tmp.<pid>.XXXXXX" for `target` and leaves it open
@@ -31,6 +32,12 @@ typedef struct {
 ms_status ms__atomic_create(ms__atomic *a, const char *target, int force, ms_diag *d);
 /* Creates the temporary folder for folder `target` (medsynth/output.h). */
 ms_status ms__atomic_mkdir(ms__atomic *a, const char *target, ms_diag *d);
+/* Creates the temporary folder for a folder written as a whole (a FHIR
+ * export, a DICOM series): "<parent>/.<base>.tmp.<pid>.XXXXXX" next to it.
+ * An existing target folder is MS_ERR_EXISTS unless force; under force,
+ * commit exchanges the two folders with renameat2(RENAME_EXCHANGE) and then
+ * removes the old tree, so readers see the old folder or the new one. */
+ms_status ms__atomic_mkdir_whole(ms__atomic *a, const char *target, int force, ms_diag *d);
 /* fsyncs the temporary file (reopening it when fd is closed). */
 ms_status ms__atomic_sync(ms__atomic *a, ms_diag *d);
 /* Syncs, then renames tmp to target (a folder: renames or merges), then

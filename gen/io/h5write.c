@@ -998,6 +998,16 @@ static hid_t dtype_h5(ms_dtype t) {
       return H5T_STD_I16LE;
     case MS_DT_INT32:
       return H5T_STD_I32LE;
+    case MS_DT_COMPLEX64: {
+      /* A new type each time (the caller closes it): fastMRI's layout. */
+      hid_t c = H5Tcreate(H5T_COMPOUND, 8);
+      if (c < 0) return -1;
+      if (H5Tinsert(c, "r", 0, H5T_IEEE_F32LE) < 0 || H5Tinsert(c, "i", 4, H5T_IEEE_F32LE) < 0) {
+        H5Tclose(c);
+        return -1;
+      }
+      return c;
+    }
     default:
       return -1;
   }
@@ -1058,7 +1068,7 @@ ms_status ms__h5w_begin_array(ms__h5w *h, const char *path, ms_dtype type, int r
     array_free(a);
     return ms__diag_nomem(d, NULL, path, "an array's buffers");
   }
-  hid_t sp = -1, dcpl = -1, dapl = -1;
+  hid_t sp = -1, dcpl = -1, dapl = -1, ty = dtype_h5(type);
   int grc = 0;
   int ok = (grc = make_groups(h->file, path, 0)) == 0 &&
            (sp = H5Screate_simple(rank, a->dims, NULL)) >= 0 &&
@@ -1069,7 +1079,8 @@ ms_status ms__h5w_begin_array(ms__h5w *h, const char *path, ms_dtype type, int r
             (H5Pset_shuffle(dcpl) >= 0 && H5Pset_deflate(dcpl, (unsigned)h->level) >= 0)) &&
            (dapl = H5Pcreate(H5P_DATASET_ACCESS)) >= 0 &&
            H5Pset_chunk_cache(dapl, 0, 0, H5D_CHUNK_CACHE_W0_DEFAULT) >= 0 &&
-           (a->dset = H5Dcreate2(h->file, path, dtype_h5(type), sp, H5P_DEFAULT, dcpl, dapl)) >= 0;
+           ty >= 0 && (a->dset = H5Dcreate2(h->file, path, ty, sp, H5P_DEFAULT, dcpl, dapl)) >= 0;
+  if (type == MS_DT_COMPLEX64 && ty >= 0) H5Tclose(ty);
   if (sp >= 0) H5Sclose(sp);
   if (dcpl >= 0) H5Pclose(dcpl);
   if (dapl >= 0) H5Pclose(dapl);

@@ -75,7 +75,8 @@ ms_status ms_nifti_header(unsigned char h[348], const ms_nifti_desc *n, ms_diag 
   put_i16(h, 254, 1);                        /* sform_code: scanner */
   double W = n->dim[0], H = n->dim[1], D = n->dim[2];
   double sx = n->pixdim[0], sy = n->pixdim[1], sz = n->pixdim[2];
-  double ox = sx * (W - 1) / 2, oy = sy * (H - 1) / 2, oz = -sz * (D - 1) / 2;
+  double ox = sx * (W - 1) / 2 + n->origin_mm[0], oy = sy * (H - 1) / 2 + n->origin_mm[1],
+         oz = -sz * (D - 1) / 2 + n->origin_mm[2];
   put_f32(h, 256, 0.0);                      /* quatern_b */
   put_f32(h, 260, 0.0);                      /* quatern_c */
   put_f32(h, 264, 1.0);                      /* quatern_d */

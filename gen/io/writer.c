@@ -89,12 +89,12 @@ ms_format ms_format_from_path(const char *path) {
 }
 
 size_t ms_dtype_size(ms_dtype t) {
-  static const size_t sz[] = {4, 1, 2, 2, 4};
+  static const size_t sz[] = {4, 1, 2, 2, 4, 8};
   return (unsigned)t < MS_DT_COUNT ? sz[t] : 0;
 }
 
 const char *ms_dtype_name(ms_dtype t) {
-  static const char *const n[] = {"float32", "uint8", "uint16", "int16", "int32"};
+  static const char *const n[] = {"float32", "uint8", "uint16", "int16", "int32", "complex64"};
   return (unsigned)t < MS_DT_COUNT ? n[t] : "unknown";
 }
 

@@ -39,7 +39,10 @@
 #include "core/pool.h"
 #include "medsynth/images.h"
 #include "medsynth/model.h"
+#include "medsynth/dicom.h"
 #include "medsynth/nifti.h"
+#include "multimodal/report.h"
+#include "records/fhir.h"
 #include "medsynth/nn.h"
 #include "medsynth/sample.h"
 #include "medsynth/phantom.h"
@@ -85,6 +88,11 @@ void ms_images_opts_init(ms_images_opts *o) {
 
 /* ---- state ----------------------------------------------------------------------------- */
 
+/* Widths of the report columns of <field>_info (bytes). */
+#define REPORT_CAT_W 3
+#define REPORT_IMP_W 255
+#define REPORT_TEXT_W 2047
+
 typedef struct {
   const ms__image_field *f;
   char img_path[128], mask_path[128], les_name[128], info_name[128];
@@ -107,6 +115,10 @@ typedef struct {
   uint8_t *grid_mask;
   size_t grid_n;
   uint64_t exp_hi; /* exports of rows [first_row, exp_hi) may exist (staged) */
+  /* reports-only mode: the reports of the latest chunk */
+  uint64_t rep_first;
+  size_t rep_n;
+  char **rep_text, **rep_imp;
 } fstate;
 
 struct ms_images {
@@ -120,6 +132,7 @@ struct ms_images {
   int nthreads;
   ms__expr_scratch *xs;
   int published; /* ms_images_finish renamed the staged files */
+  int reports_only; /* render phantoms for their reports only (no writer) */
 };
 
 /* "dir/.staged.base" for "dir/base" (staged; the extension stays, which
@@ -260,6 +273,13 @@ static int build_schemas(fstate *fs, const ms_table_schema *ts) {
   bad |= add_col(s, "age_years", MS_COL_FLOAT64, "years", "realised anatomical age");
   bad |= add_col(s, "fat_mm", MS_COL_FLOAT64, "mm", "realised subcutaneous fat");
   bad |= add_col(s, "dose", MS_COL_FLOAT64, "mAs", "CT dose (NaN for MR)");
+  /* the radiology report of the image, from its measured lesions (multimodal/report.c) */
+  bad |= add_col(s, "report_category", MS_COL_STRING, NULL, "Lung-RADS-like category (chest CT), else empty");
+  s->columns[s->n_columns - 1].str_width = REPORT_CAT_W;
+  bad |= add_col(s, "impression", MS_COL_STRING, NULL, "report impression");
+  s->columns[s->n_columns - 1].str_width = REPORT_IMP_W;
+  bad |= add_col(s, "report", MS_COL_STRING, NULL, "report text: numbered findings, one per lesion, and the impression");
+  s->columns[s->n_columns - 1].str_width = REPORT_TEXT_W;
   return bad ? -1 : 0;
 }
 
@@ -390,6 +410,17 @@ static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected
       fs->key_col = t->fields[t->key_field].col;
       fs->key = ts->columns[fs->key_col];
     }
+    if (im->reports_only) {
+      if (fs->f->is_model) {
+        fs->began = 0;
+        continue;
+      }
+      fs->pimg = ms__calloc((size_t)im->nthreads, sizeof *fs->pimg);
+      if (!fs->pimg) st = MS_ERR_NOMEM;
+      for (int k = 0; !st && k < im->nthreads; k++) st = ms_phantom_image_init(&fs->pimg[k], &fs->f->phantom, im->d);
+      if (st == MS_ERR_NOMEM) field_nomem(im, fs, first, st, "the setup");
+      continue;
+    }
     if (fs->f->is_model) {
       st = begin_model(im, fs, ts, expected);
       if (st == MS_ERR_NOMEM) field_nomem(im, fs, first, st, "the setup");
@@ -434,12 +465,78 @@ typedef struct {
   int n_les;
   ms_phantom_lesion les[MS_PHANTOM_MAX_LESIONS];
   ms_phantom_subject real;
+  char category[4];
+  char impression[REPORT_IMP_W + 1];
+  char report[REPORT_TEXT_W + 1];
   ms_status st;
   ms_diag d;
 } rowout;
 
 static void row_where(char *buf, size_t cap, const char *table, uint64_t row) {
   snprintf(buf, cap, "%s/%" PRIu64, table, row);
+}
+
+/* Text of column col at chunk row r ("" when missing or absent). */
+static void cell_text(const ms_chunk *c, int col, size_t r, char *out, size_t cap) {
+  out[0] = 0;
+  if (col < 0 || (c->cols[col].valid && !c->cols[col].valid[r])) return;
+  const ms_column *cc = &c->schema->columns[col];
+  const void *v = c->cols[col].data;
+  switch (cc->type) {
+    case MS_COL_INT64: snprintf(out, cap, "%" PRId64, ((const int64_t *)v)[r]); break;
+    case MS_COL_STRING: {
+      const char *sv = (const char *)v + r * (cc->str_width + 1);
+      snprintf(out, cap, "%.*s", (int)strnlen(sv, cc->str_width), sv);
+      break;
+    }
+    case MS_COL_CATEGORICAL: {
+      int32_t k = ((const int32_t *)v)[r];
+      if (k >= 0 && (size_t)k < cc->n_categories) snprintf(out, cap, "%s", cc->categories[k]);
+      break;
+    }
+    case MS_COL_DATE: {
+      int y, m, dd;
+      ms_date_to_ymd(((const int32_t *)v)[r], &y, &m, &dd);
+      snprintf(out, cap, "%04d%02d%02d", y, m, dd);
+      break;
+    }
+    default: break;
+  }
+}
+
+/* DICOM files of one image: the Patient module from the table's FHIR
+ * Patient mapping (identifier, gender, birthDate), so that the DICOM patient
+ * is the FHIR Patient of the same row. */
+static ms_status export_dicom(const ms_images *im, const fstate *fs, const ms_phantom_image *img,
+                              const ms_chunk *c, size_t r, uint64_t row, ms_diag *d) {
+  const ms__image_field *f = fs->f;
+  char pid[128] = "", sex[8] = "", dob[16] = "", pname[160], key[300], dir[4096];
+  const ms__fhir *fm = im->s->fhir;
+  for (size_t i = 0; fm && c && i < fm->n; i++) {
+    const ms__fhir_res *pr = &fm->r[i];
+    if (pr->table != f->table || pr->type != MS__FHIR_PATIENT || pr->field_col >= 0) continue;
+    for (size_t k = 0; k < pr->n_el; k++) {
+      const ms__fhir_el *e = &pr->el[k];
+      const char *path = ms__fhir_elem_path(e->elem);
+      if (!strcmp(path, "identifier")) cell_text(c, e->col, r, pid, sizeof pid);
+      if (!strcmp(path, "birthDate")) cell_text(c, e->col, r, dob, sizeof dob);
+      if (!strcmp(path, "gender") && e->col >= 0 && e->codes &&
+          !(c->cols[e->col].valid && !c->cols[e->col].valid[r])) {
+        int32_t g = ((const int32_t *)c->cols[e->col].data)[r];
+        const char *code = g >= 0 && (size_t)g < e->n_codes ? e->codes[g] : NULL;
+        snprintf(sex, sizeof sex, "%s", !code ? "" : !strcmp(code, "male") ? "M" : !strcmp(code, "female") ? "F" : "O");
+      }
+    }
+  }
+  if (!pid[0]) snprintf(pid, sizeof pid, "%s-%06" PRIu64, im->s->tables[f->table].name, row);
+  snprintf(pname, sizeof pname, "%s^%s", im->s->tables[f->table].name, pid);
+  snprintf(key, sizeof key, "%s/%s", im->s->tables[f->table].name, f->name);
+  snprintf(dir, sizeof dir, "%s/%s", im->o.dicom_dir, f->name);
+  ms_dicom_subject subj = {.patient_id = pid, .patient_name = pname, .birth_date = dob[0] ? dob : NULL,
+                           .sex = sex[0] ? sex : NULL, .seed = im->o.seed, .key = key, .index = row,
+                           .is_model = f->is_model, .study_description = f->name,
+                           .series_description = f->description ? f->description : f->name};
+  return ms_dicom_write_phantom(dir, &subj, f->is_model ? NULL : &f->phantom, img, d);
 }
 
 /* Writes the exports of one row under their staged names. */
@@ -528,6 +625,9 @@ static ms_status write_tables(ms_images *im, fstate *fs, const ms_chunk *c, size
     ((double *)ic->cols[col++].data)[i] = ro[i].real.age_years;
     ((double *)ic->cols[col++].data)[i] = ro[i].real.fat_mm;
     ((double *)ic->cols[col++].data)[i] = fs->f->phantom.modality == MS_MODALITY_CT ? ro[i].dose : NAN;
+    snprintf((char *)ic->cols[col++].data + i * (REPORT_CAT_W + 1), REPORT_CAT_W + 1, "%s", ro[i].category);
+    snprintf((char *)ic->cols[col++].data + i * (REPORT_IMP_W + 1), REPORT_IMP_W + 1, "%s", ro[i].impression);
+    snprintf((char *)ic->cols[col++].data + i * (REPORT_TEXT_W + 1), REPORT_TEXT_W + 1, "%s", ro[i].report);
   }
   ic->first_row = fs->items;
   ic->n_rows = m;
@@ -590,6 +690,17 @@ static ms_status eval_param(ms_images *im, const fstate *fs, const ms_chunk *c, 
   return MS_OK;
 }
 
+static void reports_clear(fstate *fs) {
+  for (size_t i = 0; i < fs->rep_n; i++) {
+    free(fs->rep_text ? fs->rep_text[i] : NULL);
+    free(fs->rep_imp ? fs->rep_imp[i] : NULL);
+  }
+  free(fs->rep_text);
+  free(fs->rep_imp);
+  fs->rep_text = fs->rep_imp = NULL;
+  fs->rep_n = 0;
+}
+
 /* One batch of phantom renders (core/pool.h): item i on the phantom buffer
  * of the thread that takes it; an image depends only on (seed, row). */
 typedef struct {
@@ -599,6 +710,8 @@ typedef struct {
   float *ibuf;
   uint8_t *mbuf;
   uint64_t pseed, row0;
+  const ms_chunk *c; /* the rows' chunk (DICOM Patient module) */
+  size_t b0;         /* chunk row of item 0 */
 } render_job;
 
 static void render_task(void *ctx, size_t i, size_t worker) {
@@ -617,7 +730,22 @@ static void render_task(void *ctx, size_t i, size_t worker) {
   o->n_les = (int)img->n_lesions;
   memcpy(o->les, img->lesions, img->n_lesions * sizeof *o->les);
   o->real = img->subject;
+  const ms__image_field *f = fs->f;
+  char key[300];
+  snprintf(key, sizeof key, "%s/%s", im->s->tables[f->table].name, f->name);
+  int organ = f->phantom.lesions.organ;
+  if (img->n_lesions) organ = img->lesions[0].organ;
+  if (!organ)
+    organ = f->phantom.kind == MS_PHANTOM_HEAD ? MS_LABEL_WHITE_MATTER
+            : f->phantom.kind == MS_PHANTOM_CHEST ? MS_LABEL_LUNG
+                                                  : MS_LABEL_LIVER;
+  ms__report_in rin = {.key = key, .seed = im->o.seed, .row = row, .kind = f->phantom.kind,
+                       .modality = f->phantom.modality, .organ = organ, .width = img->width,
+                       .height = img->height, .depth = img->depth, .n_lesions = img->n_lesions,
+                       .lesions = img->lesions};
+  ms__report_compose(&rin, o->report, sizeof o->report, o->impression, sizeof o->impression, o->category);
   if (im->o.png_dir || im->o.nifti_dir) o->st = export_files(im, fs, img, row, &o->d);
+  if (!o->st && im->o.dicom_dir) o->st = export_dicom(im, fs, img, j->c, j->b0 + i, row, &o->d);
 }
 
 static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
@@ -626,6 +754,14 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
   if (!n) return MS_OK;
   size_t first = im->d ? im->d->count : 0;
   if (fs->items == 0) fs->first_row = fs->exp_hi = c->first_row;
+  if (im->reports_only) {
+    reports_clear(fs);
+    fs->rep_text = ms__calloc(n, sizeof *fs->rep_text);
+    fs->rep_imp = ms__calloc(n, sizeof *fs->rep_imp);
+    if (!fs->rep_text || !fs->rep_imp) return field_nomem(im, fs, first, MS_ERR_NOMEM, "the reports");
+    fs->rep_n = n;
+    fs->rep_first = c->first_row;
+  }
   if (fs->items + n > fs->expected)
     return ms_diag_add(im->d, MS_ERR_INTERNAL, NULL, 0, 0, fs->img_path,
                        "more rows than announced (%" PRIu64 ")", fs->expected);
@@ -669,7 +805,7 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
       o->dose = isnan(vals[MS__IMG_DOSE][r]) ? f->phantom.dose : vals[MS__IMG_DOSE][r];
     }
     fs->exp_hi = c->first_row + b0 + m;
-    render_job job = {im, fs, ro, ibuf, mbuf, pseed, c->first_row + b0};
+    render_job job = {im, fs, ro, ibuf, mbuf, pseed, c->first_row + b0, c, b0};
     ms__parallel(m, (size_t)im->nthreads, render_task, &job);
     for (size_t i = 0; i < m && !st; i++) {
       if (!ro[i].st) continue;
@@ -682,6 +818,15 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
         ms_diag_add(im->d, st, NULL, 0, 0, where, "image \"%s\": %s", f->name, ms_strerror(st));
     }
     if (st) break;
+    if (im->reports_only) {
+      for (size_t i = 0; i < m && !st; i++) {
+        fs->rep_text[b0 + i] = ms__strdup(ro[i].report);
+        fs->rep_imp[b0 + i] = ms__strdup(ro[i].impression);
+        if (!fs->rep_text[b0 + i] || !fs->rep_imp[b0 + i]) st = MS_ERR_NOMEM;
+      }
+      fs->items += m;
+      continue;
+    }
     st = ms_writer_write_items(im->w, fs->img_path, fs->items, m, ibuf);
     if (!st && f->write_mask) st = ms_writer_write_items(im->w, fs->mask_path, fs->items, m, mbuf);
     if (!st) st = write_tables(im, fs, c, b0, ro, m);
@@ -768,14 +913,15 @@ static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c
     }
     ms_chunk_free(ic);
     if (!st) fs->exp_hi = c->first_row + b0 + m;
-    for (size_t i = 0; !st && (im->o.png_dir || im->o.nifti_dir) && i < m; i++) {
+    for (size_t i = 0; !st && (im->o.png_dir || im->o.nifti_dir || im->o.dicom_dir) && i < m; i++) {
       ms_phantom_image view;
       memset(&view, 0, sizeof view);
       view.width = view.height = (int)fs->S;
       view.depth = 1;
       view.spacing[0] = view.spacing[1] = view.spacing[2] = 1;
       view.image = x + i * fs->pix; /* channel 0 */
-      st = export_files(im, fs, &view, c->first_row + b0 + i, im->d);
+      if (im->o.png_dir || im->o.nifti_dir) st = export_files(im, fs, &view, c->first_row + b0 + i, im->d);
+      if (!st && im->o.dicom_dir) st = export_dicom(im, fs, &view, c, b0 + i, c->first_row + b0 + i, im->d);
     }
     for (size_t i = 0; !st && fs->grid_img && i < m && fs->grid_n < im->o.grid_max; i++, fs->grid_n++)
       memcpy(fs->grid_img + fs->grid_n * fs->plane, x + i * fs->pix, fs->plane * sizeof(float));
@@ -802,7 +948,7 @@ static ms_status s_end(void *ctx, const char *name) {
   ms_status st = im->inner.end_table ? im->inner.end_table(im->inner.ctx, name) : MS_OK;
   for (size_t i = 0; i < im->n && st == MS_OK; i++) {
     fstate *fs = &im->fs[i];
-    if (!fs->began || strcmp(im->s->tables[fs->f->table].name, name)) continue;
+    if (!fs->began || strcmp(im->s->tables[fs->f->table].name, name) || im->reports_only) continue;
     if (fs->f->write_lesions) st = ms_writer_end_table(im->w, fs->les_name);
     if (!st) st = ms_writer_end_table(im->w, fs->info_name);
     if (!st) st = ms_writer_set_object_attr_int(im->w, fs->img_path, "first_row", (int64_t)fs->first_row);
@@ -828,7 +974,7 @@ ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
   if (!im->o.grid_max) im->o.grid_max = 16;
   im->nthreads = im->o.threads > 0 ? im->o.threads : omp_get_max_threads();
   if (im->nthreads > 256) im->nthreads = 256;
-  im->inner = ms_writer_sink(w);
+  if (w) im->inner = ms_writer_sink(w);
   im->n = ms_spec_n_images(spec);
   im->fs = ms__calloc(im->n ? im->n : 1, sizeof *im->fs);
   im->xs = ms__expr_scratch_new();
@@ -867,6 +1013,12 @@ ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
   if (im->n) {
     if (im->o.png_dir && (st = mkdir_p(im->o.png_dir, d))) goto fail;
     if (im->o.nifti_dir && (st = mkdir_p(im->o.nifti_dir, d))) goto fail;
+    for (size_t i = 0; im->o.dicom_dir && i < im->n && !st; i++) {
+      char dd[4096];
+      snprintf(dd, sizeof dd, "%s/%s", im->o.dicom_dir, im->fs[i].f->name);
+      st = mkdir_p(dd, d);
+    }
+    if (st) goto fail;
   }
   *out = im;
   return MS_OK;
@@ -954,8 +1106,36 @@ void ms_images_free(ms_images *im) {
     ms_table_schema_deinit(&fs->info_schema);
     free(fs->grid_img);
     free(fs->grid_mask);
+    reports_clear(fs);
   }
   free(im->fs);
   ms__expr_scratch_free(im->xs);
   free(im);
+}
+
+ms_status ms_images_new_reports(ms_images **out, const ms_spec *spec, ms_sink inner,
+                                const ms_images_opts *o, ms_diag *d) {
+  ms_images_opts oo;
+  if (o)
+    oo = *o;
+  else
+    ms_images_opts_init(&oo);
+  oo.png_dir = oo.nifti_dir = oo.dicom_dir = oo.grid_path = NULL;
+  ms_status st = ms_images_new(out, spec, NULL, &oo, d);
+  if (st) return st;
+  (*out)->reports_only = 1;
+  (*out)->inner = inner;
+  return MS_OK;
+}
+
+int ms_images_report(const ms_images *im, size_t field, uint64_t row, const char **text,
+                     const char **impression) {
+  if (!im || field >= im->n) return 0;
+  const fstate *fs = &im->fs[field];
+  if (!fs->rep_text || row < fs->rep_first || row - fs->rep_first >= fs->rep_n) return 0;
+  size_t k = (size_t)(row - fs->rep_first);
+  if (!fs->rep_text[k]) return 0;
+  *text = fs->rep_text[k];
+  *impression = fs->rep_imp[k];
+  return 1;
 }

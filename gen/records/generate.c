@@ -99,6 +99,7 @@ static size_t elem_size(const ms__field *f) {
 
 static void tchunk_free(tchunk *c) {
   if (!c) return;
+  /* any of the arrays may be missing after a failed tchunk_new */
   for (size_t i = 0; i < c->t->n_fields; i++) {
     if (c->data) free(c->data[i]);
     if (c->valid) free(c->valid[i]);
@@ -1573,7 +1574,7 @@ static ms_status write_chunk(const ms_sink *sink, const tchunk *c) {
     cols[f->col].valid = f->nullable ? c->valid[fi] : NULL;
   }
   ms_chunk ch = {.schema = &t->schema, .first_row = c->pos0, .n_rows = c->n, .capacity = c->n,
-                 .cols = cols};
+                 .cols = cols, .parent_rows = c->parent ? c->idx[1] : NULL};
   return sink->write_chunk(sink->ctx, &ch);
 }
 
@@ -1615,6 +1616,7 @@ static void step_task(void *ctx, size_t i, size_t worker) {
 ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_sink *sink,
                       ms_generate_report *report, ms_diag *d) {
   double t0 = now_s();
+  size_t d_count0 = d ? d->count : 0;
   if (report) memset(report, 0, sizeof *report); /* safe to deinit on any return */
   ms_generate_opts def;
   ms_generate_opts_init(&def);
@@ -1835,5 +1837,8 @@ ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_s
     *report = rep;
   else
     ms_generate_report_deinit(&rep);
+  /* allocation failures deep in a chunk carry no message of their own */
+  if (st == MS_ERR_NOMEM && d && d->count == d_count0)
+    ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory while generating records");
   return st;
 }

@@ -80,18 +80,7 @@ static void err_at(L *l, const char *ptr, int at_key, const char *fmt, ...) {
 
 
 static void check_keys(L *l, const cJSON *obj, const char *ptr, const char *const *allowed) {
-  for (const cJSON *c = obj->child; c; c = c->next) {
-    int ok = 0;
-    for (size_t i = 0; allowed[i] && !ok; i++) ok = !strcmp(c->string, allowed[i]);
-    if (ok) continue;
-    char p[512];
-    ms__jsonptr_key(p, sizeof p, ptr, c->string);
-    const char *near = ms__closest(c->string, allowed, ms__list_len(allowed));
-    if (near)
-      err_at(l, p, 1, "unknown key \"%s\" (did you mean \"%s\"?)", c->string, near);
-    else
-      err_at(l, p, 1, "unknown key \"%s\"", c->string);
-  }
+  if (!l->nomem) l->errs += ms__spec_unknown_keys(l->s, l->d, obj, ptr, allowed);
 }
 
 static const cJSON *member(const cJSON *obj, const char *key) {

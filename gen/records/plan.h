@@ -221,6 +221,7 @@ struct ms_spec {
   size_t n_vocabs;
   ms__vocab_ref *vocabs;
   struct ms__images *images; /* image fields (records/images.h); NULL when none */
+  struct ms__fhir *fhir;     /* FHIR mapping (records/fhir.h); NULL until loaded */
 };
 
 /* Fills *out with the spec constant called `name` as an expression symbol
@@ -232,5 +233,12 @@ int ms__spec_const_symbol(const ms_spec *s, const char *name, ms__expr_symbol *o
  * printf-style message. */
 void ms__spec_verr(const ms_spec *s, ms_diag *d, const char *ptr, int at_key, const char *fmt,
                    va_list ap) __attribute__((format(printf, 5, 0)));
+
+struct cJSON;
+/* Reports every member of object `obj` (at JSON pointer ptr) whose key is
+ * not in the NULL-terminated list `allowed` as a spec error at that key,
+ * with the closest allowed key as a suggestion. Returns how many. */
+size_t ms__spec_unknown_keys(const ms_spec *s, ms_diag *d, const struct cJSON *obj, const char *ptr,
+                             const char *const *allowed);
 
 #endif

@@ -45,6 +45,7 @@
 #include "core/jsonloc.h"
 #include "core/suggest.h"
 #include "medsynth/rng.h"
+#include "records/fhir.h"
 #include "records/images.h"
 #include "records/plan.h"
 
@@ -81,6 +82,34 @@ void ms__spec_verr(const ms_spec *s, ms_diag *d, const char *ptr, int at_key, co
   char msg[1024];
   vsnprintf(msg, sizeof msg, fmt, ap);
   ms_diag_add(d, MS_ERR_SPEC, s->file, line, col, ptr && *ptr ? ptr : NULL, "%s", msg);
+}
+
+static void spec_err(const ms_spec *s, ms_diag *d, const char *ptr, int at_key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void spec_err(const ms_spec *s, ms_diag *d, const char *ptr, int at_key, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ms__spec_verr(s, d, ptr, at_key, fmt, ap);
+  va_end(ap);
+}
+
+size_t ms__spec_unknown_keys(const ms_spec *s, ms_diag *d, const cJSON *obj, const char *ptr,
+                             const char *const *allowed) {
+  size_t n = ms__list_len(allowed), bad = 0;
+  for (const cJSON *c = obj->child; c; c = c->next) {
+    int ok = 0;
+    for (size_t i = 0; i < n && !ok; i++) ok = !strcmp(c->string, allowed[i]);
+    if (ok) continue;
+    char p[1024];
+    ms__jsonptr_key(p, sizeof p, ptr, c->string);
+    const char *near = ms__closest(c->string, allowed, n);
+    if (near)
+      spec_err(s, d, p, 1, "unknown key \"%s\" (did you mean \"%s\"?)", c->string, near);
+    else
+      spec_err(s, d, p, 1, "unknown key \"%s\"", c->string);
+    bad++;
+  }
+  return bad;
 }
 
 static void verr(V *v, const char *ptr, int at_key, const char *fmt, ...) {
@@ -159,19 +188,7 @@ static char *ptrf(const char *fmt, ...) {
 
 
 static void check_keys(V *v, const cJSON *obj, const char *ptr, const char *const *allowed) {
-  size_t n = ms__list_len(allowed);
-  for (const cJSON *c = obj->child; c; c = c->next) {
-    int ok = 0;
-    for (size_t i = 0; i < n && !ok; i++) ok = !strcmp(c->string, allowed[i]);
-    if (ok) continue;
-    char p[1024];
-    ms__jsonptr_key(p, sizeof p, ptr, c->string);
-    const char *near = ms__closest(c->string, allowed, n);
-    if (near)
-      verr(v, p, 1, "unknown key \"%s\" (did you mean \"%s\"?)", c->string, near);
-    else
-      verr(v, p, 1, "unknown key \"%s\"", c->string);
-  }
+  if (!v->nomem) v->errs += ms__spec_unknown_keys(v->s, v->d, obj, ptr, allowed);
 }
 
 /* Case-sensitive member; reports duplicates of the same key once. */
@@ -261,7 +278,7 @@ static const char *const kind_names[MS__K_COUNT + 1] = {
 const char *ms__kind_name(ms__kind k) { return (unsigned)k < MS__K_COUNT ? kind_names[k] : "?"; }
 
 static const char *const common_keys[] = {"name", "label", "kind", "description", "unit",
-                                          "hidden", "missing", "when", NULL};
+                                          "hidden", "missing", "when", "fhir", NULL};
 static const char *const kind_keys[MS__K_COUNT][8] = {
     {"format", "prefix", "width", "start", NULL},
     {"template", NULL},
@@ -717,7 +734,7 @@ static void field_pass1(V *v, ms__table *t, ms__field *f, const cJSON *fj, const
 
 static const char *const table_keys[] = {"name", "description", "rows", "parent", "count",
                                          "filter", "max_candidates", "fields", "correlations",
-                                         "images", NULL};
+                                         "images", "fhir", NULL};
 
 static void table_pass1(V *v, size_t ti, const cJSON *tj) {
   ms_spec *s = v->s;
@@ -2266,6 +2283,7 @@ void ms_spec_free(ms_spec *s) {
   }
   free(s->vocabs);
   ms__images_free(s->images);
+  ms__fhir_free(s->fhir);
   free(s->file);
   free(s->dir);
   free(s->text);
@@ -2572,6 +2590,8 @@ static ms_status load_text(ms_spec *s, ms_diag *d) {
       goto done;
     }
   }
+  /* FHIR mapping (needs the output schemas): records/fhir_map.c */
+  v->errs += ms__fhir_load(s, tj, d);
 done:
   cJSON_Delete(root);
   if (nomem_since(v, first)) {

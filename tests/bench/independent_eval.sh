@@ -40,7 +40,7 @@ for t in breast_cancer diabetes iris wine boston; do
   "$M" fit --data "$tr" -o "$t.json" "$@" 2>"$t.fit.log"
   "$M" records --spec "$t.json" -n "$n" --seed 0 -o "$t.csv" -q
   /usr/bin/python3 "$ev" tabular --real "$tr" --holdout "$ho" --synthetic "$t.csv" "${tgt[@]}" --out "$t.res.json" >/dev/null
-  k=$(sed -n 's/^  clusters: *\([0-9]*\).*/\1/p' "$t.fit.log")
+  k=$(sed -n 's/^  clusters: *\([0-9]*\) (hidden.*/\1/p' "$t.fit.log")
   /usr/bin/python3 - "$t" "${k:-1}" "$t.res.json" <<'PY'
 import json, sys
 t, k, f = sys.argv[1:]

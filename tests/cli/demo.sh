@@ -11,7 +11,10 @@ build=$(cd "$(dirname "$ms")" && pwd)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 bash "$src/examples/demo.sh" "$build" >"$log" 2>&1 || { cat "$log" >&2; echo "FAIL: demo exited non-zero" >&2; exit 1; }
-for f in cohort.h5 sheet_chest_ct.png sheet_head_mri.png sheet_brain_mri.png sheet_brain_mri_vae.png; do
+for f in cohort.h5 sheet_chest_ct.png sheet_head_mri.png sheet_brain_mri.png sheet_brain_mri_vae.png \
+         fhir/manifest.json fhir/patients_000000.json fhir/patients_000199.json \
+         dicom/chest_ct/00000/IMG0000.dcm dicom/chest_ct/00199/SEG.dcm dicom/head_mri/00000/SEG.dcm \
+         dicom/brain_mri/00000/IMG0000.dcm dicom/brain_mri_vae/00199/IMG0000.dcm; do
   [ -s "$src/out/demo/$f" ] || { echo "FAIL: demo did not write out/demo/$f" >&2; exit 1; }
 done
 grep -q 'that snippet, run now' "$log" || { echo "FAIL: demo did not run its h5py snippet" >&2; exit 1; }

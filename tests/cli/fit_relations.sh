@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Relations between columns (docs/fit.md, "Logic between columns"): a date
 # after another, an exact difference (los_days = discharge - admit, pp =
-# sbp - dbp) and a code that determines its description are found by `fit`,
+# sbp - dbp), a number never above another (ldl <= total cholesterol), a
+# combination no row has (pregnant with sex M), a total of item scores and
+# a code that determines
+# its description are found by `fit`,
 # listed in its report, kept exactly by `records` (checked by Python's csv
 # module on every row), and re-checked by `evaluate`, which fails a table
 # that breaks them. Usage: fit_relations.sh <medsynth> <source-dir>
@@ -22,9 +25,16 @@ for i in range(500):
     s = r.randrange(100, 180)
     d = s - r.randrange(30, 60)
     miss = r.random() < 0.1
+    tc = r.gauss(200, 35)
+    ldl = tc * r.uniform(0.6, 0.95)
+    items = [r.randrange(0, 5) for _ in range(3)]
+    sex = r.choice("FM")
+    preg = "Y" if sex == "F" and r.random() < 0.3 else "N"
     rows.append([a.strftime("%m/%d/%Y"), "" if miss else (a + datetime.timedelta(days=los)).strftime("%m/%d/%Y"),
-                 "" if miss else str(los), dx, codes[dx], str(s), str(d), str(s - d)])
-H = ["admit date", "discharge date", "los_days", "dx", "dx_desc", "sbp", "dbp", "pp"]
+                 "" if miss else str(los), dx, codes[dx], str(s), str(d), str(s - d),
+                 "%.1f" % tc, "%.1f" % ldl, sex, preg] + [str(x) for x in items] + [str(sum(items))])
+H = ["admit date", "discharge date", "los_days", "dx", "dx_desc", "sbp", "dbp", "pp", "total chol", "ldl",
+     "sex", "pregnant", "item 1", "item 2", "item 3", "total score"]
 with open(T + "/real.csv", "w", newline="") as f:
     w = csv.writer(f); w.writerow(H); w.writerows(rows)
 # Columns drawn independently: every relation broken.
@@ -36,7 +46,8 @@ with open(T + "/indep.csv", "w", newline="") as f:
 PY
 "$M" fit --data "$T/real.csv" -o "$T/fit.json" 2>"$T/fit.err"
 for want in "discharge_date is on or after admit_date" "los_days = discharge_date - admit_date" \
-            "dx_desc is determined by dx" "pp = sbp - dbp"; do
+            "dx_desc is determined by dx" "pp = sbp - dbp" "total_chol is >= ldl" \
+            "pregnant is drawn given sex" "total_score = item_1 + item_2 + item_3"; do
   grep -qF "kept exactly: $want" "$T/fit.err" || { echo "FAIL: not found: $want"; cat "$T/fit.err"; exit 1; }
 done
 "$M" records --spec "$T/fit.json" -o "$T/syn.csv" -n 3000 -q
@@ -48,6 +59,10 @@ miss = 0
 for r in rows:
     assert codes[r["dx"]] == r["dx_desc"], r
     assert int(r["pp"]) == int(r["sbp"]) - int(r["dbp"]), r
+    assert float(r["ldl"]) <= float(r["total chol"]), r
+    assert not (r["sex"] == "M" and r["pregnant"] == "Y"), r
+    assert int(r["total score"]) == sum(int(r["item %d" % i]) for i in (1, 2, 3)), r
+    assert len(r["ldl"].split(".")[1]) == 1 and len(r["total chol"].split(".")[1]) == 1, r
     if not r["discharge date"]:
         assert r["los_days"] == "", r
         miss += 1
@@ -63,5 +78,5 @@ grep -qF "| relations of the real table broken more often than in real data | 0.
 if "$M" evaluate --real "$T/real.csv" --synthetic "$T/indep.csv" --no-plots -o "$T/rep_ind" >/dev/null 2>&1; then
   echo "FAIL: broken relations pass"; exit 1
 fi
-grep -qF "| relations of the real table broken more often than in real data | 4.0000 | 0 pass | fail |" \
+grep -qF "| relations of the real table broken more often than in real data | 7.0000 | 0 pass | fail |" \
   "$T/rep_ind/report.md" || { echo "FAIL: broken relations not counted"; cat "$T/rep_ind/report.md"; exit 1; }

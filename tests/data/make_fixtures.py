@@ -7,10 +7,13 @@ Sources (shipped with Debian's python3-sklearn, BSD-3-Clause):
   diabetes_data_raw.csv.gz + diabetes_target.csv.gz -- Efron et al. (2004)
                         diabetes study (442 x 10, space separated) + progression.
 Each table is split deterministically: rows whose index i satisfies
-i % 5 == 4 go to the holdout, the rest to train (80/20). Run:
+i % 5 == 4 go to the holdout, the rest to train (80/20).
+coarse_groups.csv is made here too (not real data): three groups of 40 rows
+whose four one-decimal columns differ by group, the shape on which a
+fitted mixture would repeat real rows (docs/fit.md, Clusters). Run:
   /usr/bin/python3 tests/data/make_fixtures.py tests/data
 """
-import csv, gzip, os, sys
+import csv, gzip, os, random, sys
 
 SRC = "/usr/lib/python3/dist-packages/sklearn/datasets/data"
 BC_COLS = ["mean_radius", "mean_texture", "mean_perimeter", "mean_area", "mean_smoothness",
@@ -49,6 +52,14 @@ def main(out):
     header = ["age", "sex", "bmi", "bp", "tc", "ldl", "hdl", "tch", "ltg", "glu", "progression"]
     rows = [r + [str(t)] for r, t in zip(x, y)]
     split(out, "diabetes", header, rows)
+
+    r = random.Random(3)
+    rows = []
+    for i in range(120):
+        g = i % 3
+        rows.append(["%.1f" % (5 * g + r.gauss(0, 0.3)), "%.1f" % (3 - g + r.gauss(0, 0.3)),
+                     "%.1f" % (2 * g + r.gauss(0, 0.3)), "%.1f" % (1 + g + r.gauss(0, 0.3))])
+    write(os.path.join(out, "coarse_groups.csv"), ["a", "b", "c", "d"], rows)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,9 @@ typedef struct {
   size_t batch_bytes;     /* image memory per batch; 0: 256 MiB */
   const char *png_dir;    /* NULL, or a folder for <field>_<row>.png (+ _mask.png) */
   const char *nifti_dir;  /* NULL, or a folder for <field>_<row>.nii.gz (+ _mask) */
+  const char *dicom_dir;  /* NULL, or a folder for <field>/<row>/IMG*.dcm (+ SEG.dcm), the
+                             Patient module from the table's FHIR Patient mapping
+                             (docs/dicom.md); should be an ms_dicom_dir's path */
   const char *grid_path;  /* NULL, or a contact sheet (one per field, see docs/cli.md) */
   size_t grid_max;        /* images on a sheet; 0: 16 */
   /* Each exported file appears complete (ms_png_write, ms_nifti_write); for
@@ -83,6 +86,16 @@ ms_sink ms_images_sink(ms_images *im);
 /* After a successful ms_generate: writes the contact sheets, then gives the
  * exports and sheets their final names. */
 ms_status ms_images_finish(ms_images *im, ms_diag *d);
+/* Reports only (FHIR output): renders the phantom image fields of every
+ * root chunk that passes through (after handing it to `inner`) to compose
+ * each image's radiology report from its measured lesions, writing nothing;
+ * learned-model fields are skipped. ms_images_report gives the report of
+ * `row` while its chunk is the latest one rendered (text and impression
+ * borrowed from im; 0 when not available). */
+ms_status ms_images_new_reports(ms_images **out, const ms_spec *spec, ms_sink inner,
+                                const ms_images_opts *o, ms_diag *d);
+int ms_images_report(const ms_images *im, size_t field, uint64_t row, const char **text,
+                     const char **impression);
 /* Images written so far for field i. */
 uint64_t ms_images_count(const ms_images *im, size_t field);
 void ms_images_free(ms_images *im);

@@ -79,7 +79,9 @@ ms_status ms_writer_set_attr_double(ms_writer *w, const char *name, double value
 /* N-d arrays (HDF5 only), e.g. images (N, C, H, W). `path` is the dataset
  * path ("/images/t1"), dims[0] is the item count. Items are written in any
  * order, in slabs of whole items. */
-typedef enum { MS_DT_FLOAT32, MS_DT_UINT8, MS_DT_UINT16, MS_DT_INT16, MS_DT_INT32, MS_DT_COUNT } ms_dtype;
+/* MS_DT_COMPLEX64: interleaved float32 (real, imaginary), stored as the
+ * HDF5 compound {"r": float32, "i": float32} that h5py reads as complex64. */
+typedef enum { MS_DT_FLOAT32, MS_DT_UINT8, MS_DT_UINT16, MS_DT_INT16, MS_DT_INT32, MS_DT_COMPLEX64, MS_DT_COUNT } ms_dtype;
 size_t ms_dtype_size(ms_dtype t);
 const char *ms_dtype_name(ms_dtype t);
 /* MS_DT_COUNT when the name is unknown. */

@@ -19,6 +19,8 @@
  * (image right = patient left, image top = anterior, planes going superior):
  *   x = -sx * (i - (W - 1) / 2), y = -sy * (j - (H - 1) / 2),
  *   z =  sz * (k - (D - 1) / 2)
+ * plus origin_mm (0 by default; the brain phantom puts its grid centre at
+ * the MNI position it was sampled from)
  * i.e. quaternion (b, c, d) = (0, 0, 1), a 180 degree turn about z.
  *
  * The file is written to a temporary name and renamed only on success; gzip
@@ -49,6 +51,7 @@ typedef struct {
   int dim[3];       /* W, H, D (D = 1 for a slice) */
   double pixdim[3]; /* voxel size in mm */
   char descrip[80]; /* free text, NUL-terminated */
+  double origin_mm[3]; /* RAS position of the grid centre; default 0 */
 } ms_nifti_desc;
 
 void ms_nifti_desc_init(ms_nifti_desc *n);

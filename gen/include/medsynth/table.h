@@ -90,6 +90,10 @@ typedef struct {
   size_t n_rows;
   size_t capacity;
   ms_colbuf *cols; /* schema->n_columns entries */
+  /* Chunks of child tables handed over by ms_generate: per row, the row of
+   * its parent within the parent table's chunk of the same batch (the one
+   * written just before, see records.h); NULL otherwise. Borrowed. */
+  const uint32_t *parent_rows;
 } ms_chunk;
 
 /* Bytes one value of a column occupies in a chunk. */

@@ -1,0 +1,374 @@
+/* MR acquisition physics: complex image with a smooth phase, coil
+ * sensitivities, k-space by the centred orthonormal DFT, complex Gaussian
+ * noise, Cartesian undersampling masks, zero-filled and root-sum-of-squares
+ * reconstructions (medsynth/physics.h, docs/physics.md).
+ *
+ * k-space convention: fastMRI's fft2c, K = fftshift(fft2(ifftshift(x)),
+ * norm = "ortho"). For even N, shifting by N/2 is multiplying by (-1)^n on
+ * the other side of the DFT, so K[k] = c (-1)^k DFT((-1)^n x[n]) / sqrt(N)
+ * with c = (-1)^(N/2) per axis; the code multiplies by the checkerboard
+ * before and after one FFTW 2-D transform (sizes must be even).
+ *
+ * Coil model (an analytic approximation in the spirit of the Biot-Savart
+ * field of a small loop): coil c sits on a ring of radius coil_radius x FOV
+ * at angle 2 pi c / C; its raw sensitivity at distance r is
+ * exp(i (angle_c + pi (x cos a_c + y sin a_c) / FOV)) / (1 + (r / w)^2)^(3/4)
+ * with w = coil_width x FOV; the maps are divided by sqrt(sum_c |b_c|^2) so
+ * that sum_c |S_c|^2 = 1 at every pixel. The RSS of noise-free, fully
+ * sampled coil images is then exactly the magnitude image.
+ *
+ * Masks follow fastMRI: phase-encode columns, round(W x center_fraction)
+ * central columns always sampled; the rest chosen so that exactly
+ * round(W / R) columns are sampled in all: equispaced (evenly over the
+ * non-central columns, keyed offset) or random (keyed partial shuffle).
+ *
+ * Noise: i.i.d. complex Gaussian of sd noise_sd per real and imaginary part,
+ * drawn on the coil images (the orthonormal DFT makes that the same model as
+ * noise on k-space samples, and the fully sampled RSS then needs no inverse
+ * transform: 2 FFTs per coil instead of 3).
+ *
+ * Invariants: draws keyed by (seed, "mr/phase"|"mr/noise"|"mr/mask"); noise
+ * of coil c, pixel p of image `index` uses block (c * H * W + p, index). */
+#include <fftw3.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/diag.h"
+#include "medsynth/physics.h"
+#include "medsynth/rng.h"
+#include "phantom/phantom_internal.h"
+#include "phantom/physics_internal.h"
+
+struct ms_mr_system {
+  ms_mr_params m;
+  int n_center, n_lines;
+  float *maps; /* [C][H][W][2] */
+  fftwf_plan fwd, inv;
+  fftwf_plan low_inv; /* lowres_factor > 1: inverse transform of the cropped centre */
+};
+
+static const char *const k_mask[] = {"equispaced", "random"};
+const char *ms_mr_mask_kind_name(ms_mr_mask_kind k) {
+  return (unsigned)k < MS_MR_MASK_COUNT ? k_mask[k] : "unknown";
+}
+ms_mr_mask_kind ms_mr_mask_kind_from_name(const char *name) {
+  for (int i = 0; name && i < MS_MR_MASK_COUNT; i++)
+    if (!strcmp(name, k_mask[i])) return (ms_mr_mask_kind)i;
+  return MS_MR_MASK_COUNT;
+}
+
+void ms_mr_params_init(ms_mr_params *m, int width, int height, double pixel_mm) {
+  memset(m, 0, sizeof *m);
+  m->width = width;
+  m->height = height;
+  m->pixel_mm = pixel_mm;
+  m->coils = 8;
+  m->coil_radius = 0.75;
+  m->coil_width = 0.5;
+  m->acceleration = 4;
+  m->center_fraction = 0.08;
+  m->mask = MS_MR_MASK_EQUISPACED;
+  m->noise_sd = 0;
+  m->phase_amp = 1;
+  m->lowres_factor = 1;
+}
+
+ms_status ms_mr_params_check(const ms_mr_params *m, ms_diag *d) {
+  ms_status st = MS_OK;
+#define BAD(where, ...) (st = ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, where, __VA_ARGS__))
+  if (m->width < 2 || m->height < 2 || m->width > 8192 || m->height > 8192 || m->width % 2 || m->height % 2)
+    BAD("size", "k-space needs an even number of pixels a side (2..8192), got %d x %d", m->width, m->height);
+  if (!(m->pixel_mm > 0) || !isfinite(m->pixel_mm)) BAD("pixel_mm", "pixel spacing must be positive");
+  if (m->coils < 1 || m->coils > 64) BAD("coils", "coils must be 1..64, got %d", m->coils);
+  if (!(m->coil_radius > 0.5 && m->coil_radius <= 4)) BAD("coil_radius", "coil ring radius must be in (0.5, 4] x FOV");
+  if (!(m->coil_width > 0 && m->coil_width <= 10)) BAD("coil_width", "coil width must be in (0, 10] x FOV");
+  if (!(m->acceleration >= 1) || !isfinite(m->acceleration)) BAD("acceleration", "acceleration must be >= 1, got %g", m->acceleration);
+  if (!(m->center_fraction > 0 && m->center_fraction < 1))
+    BAD("center_fraction", "centre fraction must be in (0, 1), got %g", m->center_fraction);
+  if ((unsigned)m->mask >= MS_MR_MASK_COUNT) BAD("mask", "unknown mask (equispaced or random)");
+  if (!(m->noise_sd >= 0) || !isfinite(m->noise_sd)) BAD("noise", "noise sd must be >= 0");
+  if (!(m->phase_amp >= 0 && m->phase_amp <= 100)) BAD("phase", "phase amplitude must be in [0, 100] radians");
+  if (m->lowres_factor < 1 || m->lowres_factor > 16 ||
+      (m->lowres_factor > 1 && (m->width % (2 * m->lowres_factor) || m->height % (2 * m->lowres_factor))))
+    BAD("lowres", "low-resolution factor must be 1..16 and leave an even size (%d x %d / %d)", m->width, m->height,
+        m->lowres_factor);
+  if (st == MS_OK) {
+    int nc = (int)lround(m->width * m->center_fraction), nt = (int)lround(m->width / m->acceleration);
+    if (nc < 1) BAD("center_fraction", "centre fraction %g of %d columns samples no column", m->center_fraction, m->width);
+    else if (nc > nt)
+      BAD("center_fraction", "centre fraction %g samples %d columns, more than W / R = %d", m->center_fraction, nc, nt);
+  }
+#undef BAD
+  return st;
+}
+
+void ms_mr_system_free(ms_mr_system *s) {
+  if (!s) return;
+  pthread_mutex_lock(&ms__fftw_lock);
+  if (s->fwd) fftwf_destroy_plan(s->fwd);
+  if (s->inv) fftwf_destroy_plan(s->inv);
+  if (s->low_inv) fftwf_destroy_plan(s->low_inv);
+  pthread_mutex_unlock(&ms__fftw_lock);
+  free(s->maps);
+  free(s);
+}
+
+int ms_mr_mask_lines(const ms_mr_system *s) { return s->n_lines; }
+const float *ms_mr_system_maps(const ms_mr_system *s) { return s->maps; }
+
+static void coil_maps(ms_mr_system *s) {
+  const ms_mr_params *m = &s->m;
+  int W = m->width, H = m->height, C = m->coils;
+  double fov = m->pixel_mm * (W > H ? W : H), R = m->coil_radius * fov, w = m->coil_width * fov;
+  for (int j = 0; j < H; j++) {
+    for (int i = 0; i < W; i++) {
+      double x = (i - (W - 1) / 2.0) * m->pixel_mm, y = (j - (H - 1) / 2.0) * m->pixel_mm, sum = 0;
+      size_t px = (size_t)j * W + i;
+      for (int c = 0; c < C; c++) {
+        double a = 2 * M_PI * c / C, ca = cos(a), sa = sin(a);
+        double dx = x - R * ca, dy = y - R * sa, r2 = (dx * dx + dy * dy) / (w * w);
+        double mag = C == 1 ? 1 : pow(1 + r2, -0.75);
+        double ph = a + M_PI * (x * ca + y * sa) / fov;
+        float *o = s->maps + ((size_t)c * H * W + px) * 2;
+        o[0] = (float)(mag * cos(ph));
+        o[1] = (float)(mag * sin(ph));
+        sum += mag * mag;
+      }
+      double inv = 1 / sqrt(sum);
+      for (int c = 0; c < C; c++) {
+        float *o = s->maps + ((size_t)c * H * W + px) * 2;
+        o[0] = (float)(o[0] * inv);
+        o[1] = (float)(o[1] * inv);
+      }
+    }
+  }
+}
+
+ms_status ms_mr_system_new(ms_mr_system **out, const ms_mr_params *m, ms_diag *d) {
+  *out = NULL;
+  ms_status st = ms_mr_params_check(m, d);
+  if (st != MS_OK) return st;
+  ms_mr_system *s = ms__calloc(1, sizeof *s);
+  if (!s) return ms__diag_nomem(d, NULL, "mr", "the MR system");
+  s->m = *m;
+  s->n_center = (int)lround(m->width * m->center_fraction);
+  s->n_lines = (int)lround(m->width / m->acceleration);
+  size_t n = (size_t)m->width * m->height;
+  s->maps = ms__fft_alloc((size_t)m->coils * n * 2 * sizeof(float));
+  float *tmp = ms__fft_alloc(n * 2 * sizeof(float));
+  if (!s->maps || !tmp) {
+    free(tmp);
+    ms_mr_system_free(s);
+    return ms__diag_nomem(d, NULL, "mr", "the coil maps");
+  }
+  coil_maps(s);
+  pthread_mutex_lock(&ms__fftw_lock);
+  s->fwd = fftwf_plan_dft_2d(m->height, m->width, (fftwf_complex *)tmp, (fftwf_complex *)tmp, FFTW_FORWARD, FFTW_ESTIMATE);
+  s->inv = fftwf_plan_dft_2d(m->height, m->width, (fftwf_complex *)tmp, (fftwf_complex *)tmp, FFTW_BACKWARD, FFTW_ESTIMATE);
+  if (m->lowres_factor > 1)
+    s->low_inv = fftwf_plan_dft_2d(m->height / m->lowres_factor, m->width / m->lowres_factor, (fftwf_complex *)tmp,
+                                   (fftwf_complex *)tmp, FFTW_BACKWARD, FFTW_ESTIMATE);
+  pthread_mutex_unlock(&ms__fftw_lock);
+  free(tmp);
+  if (!s->fwd || !s->inv || (m->lowres_factor > 1 && !s->low_inv)) {
+    ms_mr_system_free(s);
+    return ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, "mr", "FFTW could not plan a %d x %d transform", m->height,
+                       m->width);
+  }
+  *out = s;
+  return MS_OK;
+}
+
+/* x *= (-1)^(row + col) * sign. */
+static void checker(float *x, int H, int W, float sign) {
+  for (int j = 0; j < H; j++) {
+    float sj = (j & 1) ? -sign : sign;
+    float *r = x + (size_t)j * W * 2;
+    for (int i = 0; i < W; i++) {
+      float f = (i & 1) ? -sj : sj;
+      r[2 * i] *= f;
+      r[2 * i + 1] *= f;
+    }
+  }
+}
+
+/* In place on a 64-byte aligned buffer (the plans' alignment), H x W even. */
+static void fft2c_plan(fftwf_plan plan, int H, int W, float *x) {
+  /* (-1)^(H/2 + W/2) from the two shifts, and 1/sqrt(HW) for "ortho". */
+  float sign = (((H / 2) + (W / 2)) & 1) ? -1.0f : 1.0f;
+  checker(x, H, W, 1.0f);
+  fftwf_execute_dft(plan, (fftwf_complex *)x, (fftwf_complex *)x);
+  checker(x, H, W, (float)(sign / sqrt((double)H * W)));
+}
+
+static void fft2c(const ms_mr_system *s, float *x, int inverse) {
+  fft2c_plan(inverse ? s->inv : s->fwd, s->m.height, s->m.width, x);
+}
+
+ms_status ms_mr_fft2c(const ms_mr_system *s, float *x, int inverse, ms_diag *d) {
+  size_t n = (size_t)s->m.width * s->m.height * 2;
+  float *buf = ms__fft_alloc(n * sizeof(float));
+  if (!buf) return ms__diag_nomem(d, NULL, "mr", "an FFT buffer");
+  memcpy(buf, x, n * sizeof(float));
+  fft2c(s, buf, inverse);
+  memcpy(x, buf, n * sizeof(float));
+  free(buf);
+  return MS_OK;
+}
+
+void ms_mr_mask(const ms_mr_system *s, uint8_t *mask, uint64_t seed, uint64_t index) {
+  int W = s->m.width, nc = s->n_center, rest = s->n_lines - s->n_center;
+  int pad = (W - nc + 1) / 2;
+  memset(mask, 0, (size_t)W);
+  for (int i = pad; i < pad + nc; i++) mask[i] = 1;
+  int M = W - nc; /* non-central columns, in order: 0..pad-1, pad+nc..W-1 */
+  if (rest <= 0 || M <= 0) return;
+#define OUTER(t) ((t) < pad ? (t) : (t) + nc)
+  ms_rng_key key = ms_rng_key_make(seed, ms_rng_stream("mr/mask"));
+  if (s->m.mask == MS_MR_MASK_EQUISPACED) {
+    double step = (double)M / rest, off = ms_rng_uniform(key, index, 0) * step;
+    for (int t = 0; t < rest; t++) {
+      int pos = (int)floor(off + t * step);
+      if (pos >= M) pos = M - 1;
+      mask[OUTER(pos)] = 1;
+    }
+    return;
+  }
+  /* Random: the first `rest` entries of a keyed Fisher-Yates shuffle, done
+   * on the mask itself with 0/1 marks (a column is taken at most once). */
+  int taken = 0;
+  for (uint64_t lane = 0; taken < rest; lane++) {
+    int t = (int)ms_rng_below(key, index, lane + 1, (uint64_t)M);
+    if (!mask[OUTER(t)]) {
+      mask[OUTER(t)] = 1;
+      taken++;
+    }
+  }
+#undef OUTER
+}
+
+double ms_mr_phantom_noise_sd(const ms_phantom_params *p) {
+  return p->noise && p->modality != MS_MODALITY_CT ? p->mr_noise * ms__mr_reference_signal(p->modality) : 0;
+}
+
+ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const float *magnitude, uint64_t seed,
+                        uint64_t index, ms_diag *d) {
+  const ms_mr_params *m = &s->m;
+  int W = m->width, H = m->height, C = m->coils;
+  size_t n = (size_t)W * H;
+  float *img = ms__fft_alloc(n * 2 * sizeof(float));
+  float *buf = ms__fft_alloc(n * 2 * sizeof(float));
+  float *noise = m->noise_sd > 0 ? ms__malloc(n * 2 * sizeof(float)) : NULL;
+  if (!img || !buf || (m->noise_sd > 0 && !noise)) {
+    free(img);
+    free(buf);
+    free(noise);
+    return ms__diag_nomem(d, NULL, "mr", "one image's k-space buffers");
+  }
+  /* Smooth phase: a0 + a1 x + a2 y + a3 (x^2 - y^2) + a4 x y, x, y in [-1, 1]. */
+  ms_rng_key kp = ms_rng_key_make(seed, ms_rng_stream("mr/phase"));
+  double a[5];
+  for (int k = 0; k < 5; k++) a[k] = m->phase_amp * (2 * ms_rng_uniform(kp, index, (uint64_t)k) - 1) / (k ? 2.0 : 1.0);
+  for (int j = 0; j < H; j++) {
+    double y = (2.0 * j - (H - 1)) / H;
+    for (int i = 0; i < W; i++) {
+      double x = (2.0 * i - (W - 1)) / W;
+      double ph = a[0] + a[1] * x + a[2] * y + a[3] * (x * x - y * y) + a[4] * x * y;
+      size_t p = (size_t)j * W + i;
+      img[2 * p] = (float)(magnitude[p] * cos(ph));
+      img[2 * p + 1] = (float)(magnitude[p] * sin(ph));
+    }
+  }
+  ms_mr_mask(s, o->mask, seed, index);
+  for (size_t p = 0; p < n; p++) o->rss[p] = o->zf[p] = 0;
+  int f = m->lowres_factor, lh = H / f, lw = W / f;
+  size_t nl = (size_t)lh * lw;
+  float *low = f > 1 && o->lowres ? ms__fft_alloc(nl * 2 * sizeof(float)) : NULL;
+  if (f > 1 && o->lowres && !low) {
+    free(img);
+    free(buf);
+    free(noise);
+    return ms__diag_nomem(d, NULL, "mr", "the low-resolution buffer");
+  }
+  if (low)
+    for (size_t p = 0; p < nl; p++) o->lowres[p] = 0;
+  ms_rng_key kn = ms_rng_key_make(seed, ms_rng_stream("mr/noise"));
+  /* fft2c's output factor (-1)^(H/2 + W/2) / sqrt(HW), and 1 / (HW)^2 for
+   * the squared magnitude of a raw inverse of a raw forward transform. */
+  float kscale = (float)(((((H / 2) + (W / 2)) & 1) ? -1.0 : 1.0) / sqrt((double)n));
+  float zscale = (float)(1.0 / ((double)n * (double)n));
+  for (int c = 0; c < C; c++) {
+    const float *S = s->maps + (size_t)c * n * 2;
+    for (size_t p = 0; p < n; p++) {
+      float sr = S[2 * p], si = S[2 * p + 1], xr = img[2 * p], xi = img[2 * p + 1];
+      buf[2 * p] = sr * xr - si * xi;
+      buf[2 * p + 1] = sr * xi + si * xr;
+    }
+    if (m->noise_sd > 0) {
+      /* Complex Gaussian noise on the coil image, one Box-Muller pair per
+       * pixel (block (c * n + p, index)). The orthonormal DFT maps i.i.d.
+       * complex Gaussian noise to i.i.d. noise of the same sd, so this is
+       * the same k-space noise model as adding it after the transform, and
+       * the fully sampled coil image needs no inverse transform. */
+      ms_rng_normal_fill(kn, (uint64_t)c * n, index, noise, 2 * n);
+      for (size_t p = 0; p < 2 * n; p++) buf[p] += (float)(m->noise_sd * noise[p]);
+    }
+    /* The fully sampled coil image is buf itself. Then fft2c with its two
+     * checkerboard passes folded into the loops around the raw transform:
+     * the sign flip (-1)^(row + col) into this loop, the output flip and
+     * scale into the copy to k-space. */
+    for (int j = 0; j < H; j++) {
+      float *r = buf + (size_t)j * W * 2;
+      float *acc = o->rss + (size_t)j * W;
+      for (int i = 0; i < W; i++) {
+        acc[i] += r[2 * i] * r[2 * i] + r[2 * i + 1] * r[2 * i + 1];
+        if ((i + j) & 1) r[2 * i] = -r[2 * i], r[2 * i + 1] = -r[2 * i + 1];
+      }
+    }
+    fftwf_execute_dft(s->fwd, (fftwf_complex *)buf, (fftwf_complex *)buf);
+    float *k = o->kspace + (size_t)c * n * 2;
+    for (int j = 0; j < H; j++)
+      for (int i = 0; i < W; i++) {
+        size_t q = ((size_t)j * W + i) * 2;
+        float g = ((i + j) & 1) ? -kscale : kscale;
+        k[q] = buf[q] * g;
+        k[q + 1] = buf[q + 1] * g;
+      }
+    if (low) {
+      /* Super-resolution input: the centre lh x lw of k-space (what a scan
+       * at the lower matrix size acquires), transformed at that size: the
+       * orthonormal pair at two sizes scales amplitudes by f (sqrt of the
+       * size ratio), so / f keeps the intensity of the image. */
+      for (int j = 0; j < lh; j++)
+        memcpy(low + (size_t)j * lw * 2, k + ((size_t)(j + (H - lh) / 2) * W + (size_t)(W - lw) / 2) * 2,
+               (size_t)lw * 2 * sizeof(float));
+      fft2c_plan(s->low_inv, lh, lw, low);
+      for (size_t p = 0; p < nl; p++)
+        o->lowres[p] += (low[2 * p] * low[2 * p] + low[2 * p + 1] * low[2 * p + 1]);
+    }
+    /* Zero-filled coil image: fft2c's inverse of the masked k-space is
+     * (-1)^(row + col) sign / sqrt(N) IDFT(mask x buf) / sqrt(N) with buf the
+     * raw forward transform (the input flips cancel), so its magnitude is
+     * |IDFT(mask x buf)| / N and no flip pass is needed. */
+    for (int j = 0; j < H; j++)
+      for (int i = 0; i < W; i++)
+        if (!o->mask[i]) buf[((size_t)j * W + i) * 2] = buf[((size_t)j * W + i) * 2 + 1] = 0;
+    fftwf_execute_dft(s->inv, (fftwf_complex *)buf, (fftwf_complex *)buf);
+    for (size_t p = 0; p < n; p++)
+      o->zf[p] += (buf[2 * p] * buf[2 * p] + buf[2 * p + 1] * buf[2 * p + 1]) * zscale;
+  }
+  for (size_t p = 0; p < n; p++) {
+    o->rss[p] = sqrtf(o->rss[p]);
+    o->zf[p] = sqrtf(o->zf[p]);
+  }
+  if (low)
+    for (size_t p = 0; p < nl; p++) o->lowres[p] = sqrtf(o->lowres[p]) / (float)f;
+  free(low);
+  free(img);
+  free(buf);
+  free(noise);
+  return MS_OK;
+}
