@@ -2,7 +2,7 @@
  *
  *   medsynth fit --data real.csv|real.h5 [--table T] [--types col=kind,...] [--id col,...]
  *                [--quasi-identifiers a,b] [--k-min 5]
- *                [--epsilon E [--delta D] [--dp-method mst|copula]]
+ *                [--method copula|mst] [--epsilon E [--delta D]]
  *                [--bounds col=lo:hi,...] [--seed K] [--na tokens] -o fitted.json
  *
  * Parses arguments, reads the table, fits, prints the privacy accounting to
@@ -34,7 +34,7 @@ static const char *usage_text =
     "  --k-min K                  smallest group any released figure describes (5)\n"
     "  --epsilon E                differential privacy budget (> 0); off when absent\n"
     "  --delta D                  DP delta (default 1e-6 with --epsilon)\n"
-    "  --dp-method M              copula (default) or mst: the DP model (docs/privacy.md)\n"
+    "  --method M                 copula (default) or mst: the model (docs/privacy.md, docs/fit.md)\n"
     "  --bounds col=lo:hi,...     public bounds of numeric columns (DP)\n"
     "  --seed K                   seed of the DP noise and the spec (0)\n"
     "  --na a,b,...               missing-value tokens (default: empty NA N/A NaN nan NULL null ?)\n"
@@ -58,7 +58,7 @@ static int cmd_fit(int argc, char **argv) {
   char *types_s = NULL, *id_s = NULL, *qi_s = NULL, *na_s = NULL, *bounds_s = NULL;
   ms_fit_params fp;
   ms_fit_params_init(&fp);
-  int force = 0, has_eps = 0, has_method = 0, independent = 0;
+  int force = 0, has_eps = 0, independent = 0;
   uint64_t sample_n = 0;
   int rc = MS_EXIT_OK;
   for (int i = 1; i < argc; i++) {
@@ -127,14 +127,13 @@ static int cmd_fit(int argc, char **argv) {
         return MS_EXIT_USAGE;
       }
       has_eps = 1;
-    } else if (!strcmp(a, "--dp-method")) {
+    } else if (!strcmp(a, "--method")) {
       NEED_ARG();
-      fp.dp_method = ms_fit_dp_method_from_name(v);
-      if (fp.dp_method == MS_FIT_DP_COUNT) {
-        ms_cli_error("fit", "--dp-method must be copula or mst, got '%s'", v);
+      fp.method = ms_fit_method_from_name(v);
+      if (fp.method == MS_FIT_METHOD_COUNT) {
+        ms_cli_error("fit", "--method must be copula or mst, got '%s'", v);
         return MS_EXIT_USAGE;
       }
-      has_method = 1;
     } else if (!strcmp(a, "--delta")) {
       NEED_ARG();
       if (ms_cli_parse_double(v, &fp.delta) || !(fp.delta > 0) || fp.delta >= 1) {
@@ -149,10 +148,6 @@ static int cmd_fit(int argc, char **argv) {
   }
   if (!data || !out) {
     ms_cli_error("fit", "--data and -o are required\n%s", usage_text);
-    return MS_EXIT_USAGE;
-  }
-  if (has_method && !has_eps) {
-    ms_cli_error("fit", "--dp-method needs --epsilon");
     return MS_EXIT_USAGE;
   }
   if (fp.delta > 0 && !has_eps) {

@@ -1,4 +1,4 @@
-/* Tests of MST, the DP method of `fit --epsilon --dp-method mst`
+/* Tests of MST, the DP method of `fit --epsilon --method mst`
  * (gen/fit/mst.c, docs/privacy.md "MST").
  * ctest-labels: unit
  *
@@ -46,7 +46,7 @@ static ms_fit_model *fit_mst(const ms_frame *f, double eps, uint64_t seed) {
   ms_fit_params_init(&p);
   p.epsilon = eps;
   p.seed = seed;
-  p.dp_method = MS_FIT_DP_MST;
+  p.method = MS_FIT_METHOD_MST;
   ms_fit_model *m = NULL;
   ms_diag d;
   ms_diag_init(&d);
@@ -257,6 +257,122 @@ static void test_mst_single_column(void **state) {
   ms_frame_free(f);
 }
 
+
+/* Three categorical columns in a chain a -> b -> c, n rows. */
+__attribute__((noinline)) static char *make_chain(size_t n) {
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  ms_rng_key k = ms_rng_key_make(11, ms_rng_stream("test/mst-chain"));
+  static const char *A[] = {"x", "y", "z"}, *B[] = {"lo", "hi"}, *C[] = {"p", "q", "r", "s"};
+  fprintf(fp, "a,b,c\n");
+  for (size_t i = 0; i < n; i++) {
+    double u = ms_rng_uniform(k, i, 0), v = ms_rng_uniform(k, i, 1), w = ms_rng_uniform(k, i, 2);
+    int a = u < 0.5 ? 0 : u < 0.8 ? 1 : 2;
+    int b = v < (a == 0 ? 0.2 : a == 1 ? 0.6 : 0.9);
+    int c = (int)(w * 4);
+    if (b && w < 0.5) c = 3;
+    fprintf(fp, "%s,%s,%s\n", A[a], B[b], C[c]);
+  }
+  fclose(fp);
+  return s;
+}
+
+/* The label of bin `bin` of a visible categorical field (its when rules). */
+static const char *bin_label_of(cJSON *field, const char *bin) {
+  cJSON *r;
+  cJSON_ArrayForEach(r, cJSON_GetObjectItem(field, "when")) {
+    const char *e = cJSON_GetObjectItem(r, "if")->valuestring;
+    const char *q = strchr(e, '\'');
+    if (q && !strncmp(q + 1, bin, strlen(bin)) && q[1 + strlen(bin)] == '\'')
+      return cJSON_GetObjectItem(r, "values")->child->string;
+  }
+  return NULL;
+}
+
+static cJSON *field_named(cJSON *fields, const char *name) {
+  cJSON *f;
+  cJSON_ArrayForEach(f, fields) if (!strcmp(cJSON_GetObjectItem(f, "name")->valuestring, name)) return f;
+  return NULL;
+}
+
+/* Share of rows with column ci == x (and column pj == y when pj >= 0). */
+static double share(char rows[][3][4], size_t n, int ci, const char *x, int pj, const char *y) {
+  double num = 0, den = 0;
+  for (size_t r = 0; r < n; r++) {
+    if (pj >= 0 && strcmp(rows[r][pj], y)) continue;
+    den += 1;
+    num += !strcmp(rows[r][ci], x);
+  }
+  return num / den;
+}
+
+/* Without --epsilon the tree model reproduces the measured tables exactly:
+ * the root's shares and every child's conditional shares given its parent
+ * equal the data's (to the spec's 6 significant digits), with k = 1. */
+static void test_mst_exact_without_noise(void **state) {
+  (void)state;
+  const size_t n = 1200;
+  char *t = make_chain(n);
+  ms_frame *f = parse(t);
+  char(*rows)[3][4] = calloc(n, sizeof *rows);
+  size_t at = (size_t)(strchr(t, '\n') - t) + 1;
+  for (size_t r = 0; r < n; r++) {
+    assert_int_equal(sscanf(t + at, "%3[^,],%3[^,],%3[^\n]", rows[r][0], rows[r][1], rows[r][2]), 3);
+    at += (size_t)(strchr(t + at, '\n') - (t + at)) + 1;
+  }
+  ms_fit_params p;
+  ms_fit_params_init(&p);
+  p.method = MS_FIT_METHOD_MST;
+  p.k_min = 1;
+  ms_fit_model *m = NULL;
+  ms_diag d;
+  ms_diag_init(&d);
+  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  ms_diag_deinit(&d);
+  char *json = ms_fit_model_to_json(m);
+  cJSON *root = cJSON_Parse(json);
+  cJSON *fields = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields");
+  static const char *cols[] = {"a", "b", "c"};
+  int n_root = 0, n_checked = 0;
+  for (int ci = 0; ci < 3; ci++) {
+    char bn[16];
+    snprintf(bn, sizeof bn, "%s_bin", cols[ci]);
+    cJSON *bf = field_named(fields, bn), *vf = field_named(fields, cols[ci]);
+    assert_non_null(bf);
+    assert_non_null(vf);
+    cJSON *when = cJSON_GetObjectItem(bf, "when"), *v;
+    if (!when) {
+      n_root++;
+      cJSON_ArrayForEach(v, cJSON_GetObjectItem(bf, "values")) {
+        assert_true(fabs(v->valuedouble - share(rows, n, ci, bin_label_of(vf, v->string), -1, NULL)) < 5e-6);
+        n_checked++;
+      }
+      continue;
+    }
+    cJSON *r;
+    cJSON_ArrayForEach(r, when) {
+      char pname[16], pbin[8];
+      assert_int_equal(sscanf(cJSON_GetObjectItem(r, "if")->valuestring, "%15[a-z]_bin == '%7[0-9]'", pname, pbin), 2);
+      int pj = pname[0] - 'a';
+      const char *plab = bin_label_of(field_named(fields, pname), pbin);
+      assert_non_null(plab);
+      cJSON_ArrayForEach(v, cJSON_GetObjectItem(r, "values")) {
+        assert_true(fabs(v->valuedouble - share(rows, n, ci, bin_label_of(vf, v->string), pj, plab)) < 5e-6);
+        n_checked++;
+      }
+    }
+  }
+  assert_int_equal(n_root, 1);
+  assert_int_equal(n_checked, 3 + 3 * 2 + 2 * 4); /* the chain a - b - c: two edges */
+  cJSON_Delete(root);
+  free(json);
+  free(rows);
+  ms_fit_model_free(m);
+  ms_frame_free(f);
+  free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mst_accounting_adds_up),
@@ -264,6 +380,7 @@ int main(void) {
       cmocka_unit_test(test_mst_keeps_strong_dependence),
       cmocka_unit_test(test_mst_noise_matches_sigma),
       cmocka_unit_test(test_mst_single_column),
+      cmocka_unit_test(test_mst_exact_without_noise),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

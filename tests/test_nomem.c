@@ -654,7 +654,7 @@ static ms_status fit_run(const nm_op *op, const char *dir, int threads, void **r
     p.epsilon = op->arg2 ? 1.0 : 0;
     p.parametric = 1;
     p.seed = 3;
-    if (op->arg2 && !strcmp(op->arg2, "mst")) p.dp_method = MS_FIT_DP_MST;
+    if (op->arg2 && !strcmp(op->arg2, "mst")) p.method = MS_FIT_METHOD_MST;
     st = ms_fit(&m, f, &p, d);
   }
   if (st == MS_OK) {

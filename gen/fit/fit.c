@@ -165,7 +165,7 @@ void ms_fit_params_init(ms_fit_params *p) {
   p->parametric = 1;
   p->copula = 1;
   p->mixture = 1;
-  p->dp_method = MS_FIT_DP_COPULA;
+  p->method = MS_FIT_METHOD_COPULA;
 }
 
 static void field_free(fit_field *f) {
@@ -592,7 +592,7 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
   if (constant) {
     f->fam = FAM_CONSTANT;
     f->par[0] = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE ? f->lo : f->qv[0];
-  } else if (p->parametric && f->kind != MS_FKIND_DATE) {
+  } else if (p->parametric && p->method != MS_FIT_METHOD_MST && f->kind != MS_FKIND_DATE) {
     double ll = ll_quantiles(f, x, np);
     f->aic_q = isfinite(ll) ? 2.0 * (double)m - 2 * ll : -INFINITY;
     if (isfinite(f->aic_q)) fit_parametric(f, x, np);
@@ -648,6 +648,75 @@ static void dp_real_on_grid(fit_field *f) {
   }
 }
 
+/* Euclidean projection of noisy counts onto {x >= 0, sum x = total}
+ * (post-processing): x_b = max(c_b - t, 0) with t chosen so the counts add
+ * up to total; total <= 0 empties them all. */
+static int cmp_desc(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+void ms__dp_project(double *c, size_t n, double total) {
+  if (!n) return;
+  if (!(total > 0)) {
+    for (size_t i = 0; i < n; i++) c[i] = 0;
+    return;
+  }
+  double *s = ms__malloc(n * sizeof *s), t = 0;
+  if (!s) { /* no memory: clamping at 0 is the fallback */
+    for (size_t i = 0; i < n; i++) c[i] = c[i] > 0 ? c[i] : 0;
+    return;
+  }
+  memcpy(s, c, n * sizeof *s);
+  qsort(s, n, sizeof *s, cmp_desc);
+  double acc = 0;
+  for (size_t k = 0; k < n; k++) {
+    acc += s[k];
+    double tk = (acc - total) / (double)(k + 1);
+    if (k + 1 == n || s[k + 1] <= tk) {
+      t = tk;
+      break;
+    }
+  }
+  free(s);
+  for (size_t i = 0; i < n; i++) c[i] = c[i] > t ? c[i] - t : 0;
+}
+
+/* The bins a histogram's data can be told to occupy (post-processing of
+ * noisy counts of noise sd sigma). The core: the run of neighbouring bins
+ * with the largest sum of (count - sigma), where the rows of the column add
+ * up, and any bin above z sigma, z the level a bin of noise alone passes
+ * with probability 1 % over all n bins (a second cluster of the data); then
+ * the bins of at least 1 sigma joined to the core through neighbours of at
+ * least 1 sigma. Every other bin is set to 0. */
+void ms__dp_support(double *c, size_t n, double sigma) {
+  if (!n) return;
+  double z = gsl_cdf_ugaussian_Qinv(0.01 / (double)n);
+  size_t rlo = 0, rhi = 0;
+  double best = -INFINITY, run = 0;
+  for (size_t i = 0, start = 0; i < n; i++) {
+    if (run <= 0) run = 0, start = i;
+    run += c[i] - sigma;
+    if (run > best) best = run, rlo = start, rhi = i;
+  }
+  unsigned char *keep = ms__calloc(n, 1);
+  if (!keep) return; /* no memory: the projection alone follows */
+  for (size_t i = 0; i < n; i++) keep[i] = (i >= rlo && i <= rhi) || c[i] >= z * sigma;
+  for (int grew = 1; grew;) {
+    grew = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (keep[i] || c[i] < sigma) continue;
+      if ((i > 0 && keep[i - 1]) || (i + 1 < n && keep[i + 1])) keep[i] = 1, grew = 1;
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!keep[i]) c[i] = 0;
+  free(keep);
+}
+
+/* A released missing count: below 3 sigma it cannot be told from a
+ * complete column and is 0 (post-processing). */
+double ms__dp_missing(double noisy, double sigma) { return noisy > 3 * sigma ? noisy : 0; }
+
 #define FINE_MAX 64
 /* rho: this column's zCDP share. Releases (through Gaussian histograms of
  * L2 sensitivity 1 each) a range unless declared, then the histogram inside
@@ -664,18 +733,19 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     for (size_t r = 0; r < n_rows; r++)
       if (!isnan(c->num[r])) cnt[coarse_bin(c->num[r])] += 1;
     ms_rng_key k = dp_key(p->seed, f->name, "range");
-    int bmax = COARSE_HALF;
     n_hat = 0;
     for (int b = 0; b < COARSE_BINS; b++) {
       cnt[b] += gauss(k, (uint64_t)b, sb);
       n_hat += cnt[b];
-      if (cnt[b] > cnt[bmax]) bmax = b;
     }
-    /* The range: the noisy mode bin, extended over contiguous neighbours
-     * above 2 sigma (post-processing). */
-    int blo = bmax, bhi = bmax;
-    while (blo > 0 && cnt[blo - 1] > 2 * sb) blo--;
-    while (bhi < COARSE_BINS - 1 && cnt[bhi + 1] > 2 * sb) bhi++;
+    /* The range (post-processing): the span of the grid bins that pass
+     * the support test of ms__dp_support. */
+    double sup[COARSE_BINS];
+    memcpy(sup, cnt, sizeof sup);
+    ms__dp_support(sup, COARSE_BINS, sb);
+    int blo = 0, bhi = COARSE_BINS - 1;
+    while (blo < bhi && sup[blo] <= 0) blo++;
+    while (bhi > blo && sup[bhi] <= 0) bhi--;
     double t;
     coarse_edges(blo, &lo, &t);
     coarse_edges(bhi, &t, &hi);
@@ -718,15 +788,18 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
   }
   ms_rng_key k = dp_key(p->seed, f->name, "histogram");
   for (int b = 0; b <= B; b++) cnt[b] += gauss(k, (uint64_t)b, sigma);
-  /* Post-processing: [1 2 1]/4 smoothing (edges reflected) when there are
-   * enough bins, clamping at 0 -- the CDF is then monotone. */
-  double sm[FINE_MAX];
-  for (int b = 0; b < B; b++) {
-    double l = cnt[b > 0 ? b - 1 : b], r = cnt[b + 1 < B ? b + 1 : b];
-    sm[b] = B >= 8 ? 0.25 * l + 0.5 * cnt[b] + 0.25 * r : cnt[b];
-    if (sm[b] < 0) sm[b] = 0;
-  }
-  double present = 0, missing = cnt[B] > 0 ? cnt[B] : 0;
+  /* Post-processing: the noisy counts projected onto non-negative counts
+   * with the same (unbiased) total, which empties the bins that hold noise
+   * alone instead of keeping their positive draws (clamping at 0 adds about
+   * 0.4 sigma of mass to every empty bin and spreads the column over its
+   * whole range); a missing count below 3 sigma is released as 0, so a
+   * complete column stays complete. */
+  double sm[FINE_MAX], present = 0;
+  for (int b = 0; b < B; b++) present += sm[b] = cnt[b];
+  ms__dp_support(sm, (size_t)B, sigma);
+  ms__dp_project(sm, (size_t)B, present);
+  double missing = ms__dp_missing(cnt[B], sigma);
+  present = 0;
   for (int b = 0; b < B; b++) present += sm[b];
   *noisy_total = present + missing;
   f->missing = sig6(present + missing > 0 ? missing / (present + missing) : 0);
@@ -748,27 +821,35 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
   }
   f->lo = sig6(vlo);
   f->hi = sig6(vhi);
-  size_t m = p->max_knots < 21 ? p->max_knots : 21;
-  f->nq = m;
-  f->qp = ms__malloc(m * sizeof *f->qp);
-  f->qv = ms__malloc(m * sizeof *f->qv);
+  /* The quantile table is the projected histogram's own CDF: a knot at each
+   * edge of a non-empty bin (piecewise linear inside a bin, as the counts
+   * say), a gap between two non-empty bins kept as a step of 1e-6 in
+   * probability, so no share of the column is spread over an empty stretch
+   * of the range as fewer knots interpolated over it would. */
+  size_t m = 0;
+  f->qp = ms__malloc((2 * (size_t)B + 2) * sizeof *f->qp);
+  f->qv = ms__malloc((2 * (size_t)B + 2) * sizeof *f->qv);
   if (!f->qp || !f->qv) return MS_ERR_NOMEM;
   f->fam = FAM_QUANTILES;
-  for (size_t i = 0; i < m; i++) {
-    double target = present * (double)i / (double)(m - 1), acc = 0, v = vhi;
-    for (int b = first; b <= last; b++) {
-      if (acc + sm[b] >= target && sm[b] > 0) {
-        v = lo + w * (b + (target - acc) / sm[b]);
-        break;
-      }
-      acc += sm[b];
+  double acc = 0;
+  for (int b = first; b <= last; b++) {
+    if (sm[b] <= 0) continue;
+    double e0 = b == first ? vlo : lo + w * b, e1 = b == last ? vhi : lo + w * (b + 1);
+    if (!m || sig6(e0) > f->qv[m - 1]) {
+      f->qp[m] = m ? f->qp[m - 1] + 1e-6 : 0;
+      f->qv[m++] = sig6(e0);
     }
-    if (i == 0) v = vlo;
-    if (i == m - 1) v = vhi;
-    f->qp[i] = sig6((double)i / (double)(m - 1));
-    f->qv[i] = sig6(v);
-    if (i && f->qv[i] < f->qv[i - 1]) f->qv[i] = f->qv[i - 1];
+    acc += sm[b];
+    f->qp[m] = b == last ? 1 : sig6(acc / present);
+    if (f->qp[m] <= f->qp[m - 1]) f->qp[m] = f->qp[m - 1] + 1e-6;
+    f->qv[m++] = sig6(e1);
   }
+  /* the last knot is probability 1: earlier ones bumped up to it go */
+  while (m > 2 && f->qp[m - 2] >= 1) {
+    f->qv[m - 2] = f->qv[m - 1];
+    m--;
+  }
+  f->nq = m;
   if (f->qv[m - 1] <= f->qv[0]) {
     f->fam = FAM_CONSTANT;
     f->par[0] = f->qv[0];
@@ -827,8 +908,7 @@ static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_r
     }
     /* The missing bin is a fixed bin: released without a threshold. Its
      * index (SIZE_MAX) is outside the level indices. */
-    missing += gauss(kk, UINT64_MAX, sigma);
-    if (missing < 0) missing = 0;
+    missing = ms__dp_missing(missing + gauss(kk, UINT64_MAX, sigma), sigma);
     tot += missing;
     *noisy_total = tot;
     f->missing = tot > 0 ? missing / tot : 0;
@@ -890,6 +970,7 @@ static ms_status fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
       cnt[b] += gauss(kk, (uint64_t)b, f->sigma);
       if (cnt[b] < 0) cnt[b] = 0;
     }
+    cnt[2] = ms__dp_missing(cnt[2], f->sigma);
   } else {
     for (int b = 0; b < 3; b++)
       if (cnt[b] < (double)p->k_min) cnt[b] = 0;
@@ -1981,7 +2062,7 @@ static ms_status fit_mst(ms_fit_model *m, const ms_frame *data, int32_t **maps, 
     n++;
   }
   ms_status st = ms__mst_fit(&m->mst, cols, n, data->n_rows, (double)m->n_out, rho_select, rho_edges,
-                             m->seed, names, m->n_fields);
+                             m->seed, m->k_min, names, m->n_fields);
   free(cols);
   free(names);
   return st;
@@ -2151,10 +2232,11 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       for (size_t i = 0; rels[q].kind == MS__REL_SUM && i < rels[q].n_map; i++)
         derived |= rels[q].fd_map[i] == (int32_t)j;
     }
-    /* Under DP with MST the distinct-value count is not released: every
-     * numeric column stays numeric (docs/privacy.md, MST). */
+    /* Under DP the distinct-value count is not released: every numeric
+     * column stays numeric (a whole-number column gets a bin per value of
+     * its released range; docs/privacy.md). */
     if (derived || !vc->n_lit || (vc->kind != MS_FKIND_INTEGER && vc->kind != MS_FKIND_REAL) ||
-        (p->epsilon > 0 && p->dp_method == MS_FIT_DP_MST))
+        p->epsilon > 0)
       continue;
     vc->kind = MS_FKIND_CATEGORICAL;
     vc->num = NULL;
@@ -2247,7 +2329,8 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     n_fit++;
     if (c->kind != MS_FKIND_DATE && c->n_missing < data->n_rows) n_cop_candidates++;
   }
-  int use_copula = p->copula && n_cop_candidates >= 2, use_mst = 0;
+  int use_mst = p->method == MS_FIT_METHOD_MST && n_fit >= 2;
+  int use_copula = p->copula && n_cop_candidates >= 2 && !use_mst;
   double tau_cat = 0;
   if (m->epsilon > 0) {
     /* delta: half to the categorical thresholds when there are categorical
@@ -2262,10 +2345,8 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     m->rho = sr * sr;
     m->rho_corr = use_copula ? m->rho / 3 : 0;
     m->rho_marg = m->rho - m->rho_corr;
-    if (p->dp_method == MS_FIT_DP_MST && n_fit >= 2) {
+    if (p->method == MS_FIT_METHOD_MST && n_fit >= 2) {
       /* MST: a third each to the marginals, the tree selection and its edges. */
-      use_mst = 1;
-      use_copula = 0;
       m->rho_corr = 0;
       m->rho_marg = m->rho / 3;
     }

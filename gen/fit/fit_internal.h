@@ -113,10 +113,12 @@ struct cJSON;
 /* Selects the tree (exponential mechanism, rho_select zCDP in all), measures
  * its edges (Gaussian, rho_edges zCDP in all) and estimates the conditional
  * tables. n_noisy is the released row count; taken: names the bin fields
- * must not use. *out NULL (MS_OK) when fewer than two columns. */
+ * must not use. *out NULL (MS_OK) when fewer than two columns. With
+ * rho_edges == 0 the model is fitted without noise: the tree of largest
+ * scores, the exact tables with cells of fewer than k_min rows emptied. */
 ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, size_t n_rows,
                       double n_noisy, double rho_select, double rho_edges, uint64_t seed,
-                      const char *const *taken, size_t n_taken);
+                      size_t k_min, const char *const *taken, size_t n_taken);
 void ms__mst_free(ms__mst *t);
 /* Adds the edge (a, b)'s Gaussian noise to its table of `cells` counts:
  * sigma * N(0, 1) keyed by (seed, "fit/dp/<a>/<b>/mst-edge", cell). */
@@ -131,5 +133,10 @@ void ms__mst_emit_field(const ms__mst *t, size_t field, struct cJSON *o);
 void ms__mst_emit_bins(const ms__mst *t, struct cJSON *fields);
 void ms__mst_emit_privacy(const ms__mst *t, struct cJSON *privacy);
 void ms__mst_accounting(const ms__mst *t, FILE *fp);
+
+/* DP post-processing shared by the mechanisms (gen/fit/fit.c). */
+void ms__dp_project(double *c, size_t n, double total);
+double ms__dp_missing(double noisy, double sigma);
+void ms__dp_support(double *c, size_t n, double sigma);
 
 #endif

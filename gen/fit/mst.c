@@ -82,7 +82,7 @@ struct ms__mst {
   mst_col *c;
   size_t n_edges;
   size_t *edge; /* pairs (a, b), a the parent */
-  double rho_select, rho_edges, sigma_edge, eps_round, n;
+  double rho_select, rho_edges, sigma_edge, eps_round, n, k_min;
 };
 
 static ms_rng_key key2(uint64_t seed, const char *a, const char *b, const char *what) {
@@ -190,6 +190,25 @@ static size_t uf_find(size_t *par, size_t x) {
   return x;
 }
 
+/* Iterative proportional fitting of table M (na x nb) to row sums n pa and
+ * column sums n pb; keeps the table's odds ratios. */
+static void rake(double *M, const double *pa, const double *pb, size_t na, size_t nb, double n) {
+  for (int it = 0; it < MST_IPF_ROUNDS; it++) {
+    for (size_t i = 0; i < na; i++) {
+      double s = 0;
+      for (size_t j = 0; j < nb; j++) s += M[i * nb + j];
+      double f = s > 0 ? n * pa[i] / s : 0;
+      for (size_t j = 0; j < nb; j++) M[i * nb + j] *= f;
+    }
+    for (size_t j = 0; j < nb; j++) {
+      double s = 0;
+      for (size_t i = 0; i < na; i++) s += M[i * nb + j];
+      double f = s > 0 ? n * pb[j] / s : 0;
+      for (size_t i = 0; i < na; i++) M[i * nb + j] *= f;
+    }
+  }
+}
+
 /* Shrinks the interaction of noisy table M (na x nb) -- its departure from
  * the independence table of its own margins, so that a released 1-way
  * share that is off does not pass for dependence -- towards 0, empties the
@@ -229,21 +248,26 @@ static double estimate_edge(double *M, const double *pa, const double *pb, size_
       if (v < 2 * sigma && v < ind) v = 0;
       M[i * nb + j] = v > floor_v ? v : floor_v;
     }
-  for (int it = 0; it < MST_IPF_ROUNDS; it++) {
-    for (size_t i = 0; i < na; i++) {
-      double s = 0;
-      for (size_t j = 0; j < nb; j++) s += M[i * nb + j];
-      double f = s > 0 ? n * pa[i] / s : 0;
-      for (size_t j = 0; j < nb; j++) M[i * nb + j] *= f;
-    }
-    for (size_t j = 0; j < nb; j++) {
-      double s = 0;
-      for (size_t i = 0; i < na; i++) s += M[i * nb + j];
-      double f = s > 0 ? n * pb[j] / s : 0;
-      for (size_t i = 0; i < na; i++) M[i * nb + j] *= f;
-    }
-  }
+  rake(M, pa, pb, na, nb, n);
   return lambda;
+}
+
+/* Without noise: the exact table, cells of fewer than k rows emptied (as
+ * every released figure of a fit without --epsilon); raked back to the
+ * shares only when a cell was emptied. Returns 1 (all of the interaction
+ * kept). */
+static double exact_edge(double *M, const double *pa, const double *pb, size_t na, size_t nb, double k) {
+  double n = 0;
+  int emptied = 0;
+  for (size_t x = 0; x < na * nb; x++) {
+    if (M[x] > 0 && M[x] < k) M[x] = 0, emptied = 1;
+    n += M[x];
+  }
+  if (emptied) {
+    for (size_t x = 0; x < na * nb; x++) M[x] = M[x] > 0 ? M[x] : 1e-9;
+    rake(M, pa, pb, na, nb, n);
+  }
+  return 1;
 }
 
 void ms__mst_edge_noise(double *tab, size_t cells, uint64_t seed, const char *a, const char *b, double sigma) {
@@ -269,7 +293,7 @@ double ms__mst_rho(const ms__mst *t) { return t ? t->rho_select + t->rho_edges :
 
 ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, size_t n_rows,
                       double n_noisy, double rho_select, double rho_edges, uint64_t seed,
-                      const char *const *taken, size_t n_taken) {
+                      size_t k_min, const char *const *taken, size_t n_taken) {
   *out = NULL;
   if (n_cols < 2) return MS_OK;
   const size_t d = n_cols, ne = d - 1;
@@ -286,9 +310,14 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
   t->n = n_noisy > 1 ? n_noisy : 1;
   t->rho_select = rho_select;
   t->rho_edges = rho_edges;
-  t->sigma_edge = sqrt((double)ne / (2 * rho_edges));
-  t->eps_round = sqrt(8 * rho_select / (double)ne);
-  double bt = floor(sqrt(t->n / (2 * t->sigma_edge)) + 0.5);
+  const int exact = !(rho_edges > 0);
+  t->k_min = k_min ? (double)k_min : 1;
+  t->sigma_edge = exact ? 0 : sqrt((double)ne / (2 * rho_edges));
+  t->eps_round = exact ? INFINITY : sqrt(8 * rho_select / (double)ne);
+  /* Without noise: bins of about 2 k_min^2 rows... a cell of a 2-way table
+   * expects n / B^2 rows; B = sqrt(n / (2 k_min)) keeps that at 2 k_min. */
+  double bt = exact ? floor(sqrt(t->n / (2 * t->k_min)))
+                    : floor(sqrt(t->n / (2 * t->sigma_edge)) + 0.5);
   size_t target = bt < 2 ? 2 : bt > MST_MAX_BINS ? MST_MAX_BINS : (size_t)bt;
   for (size_t i = 0; i < d && !st; i++) {
     mst_col *c = &t->c[i];
@@ -322,6 +351,16 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
   for (size_t i = 0; i < d; i++) {
     for (size_t r = 0; r < n_rows; r++) bins[i * n_rows + r] = row_bin(&t->c[i], &cols[i], r);
     if (t->c[i].nb > maxb) maxb = t->c[i].nb;
+  }
+  /* Without noise the 1-way shares are the bins' own counts, so the model
+   * reproduces every measured table. */
+  for (size_t i = 0; i < d && exact; i++) {
+    mst_col *c = &t->c[i];
+    double tot = 0;
+    for (size_t k = 0; k < c->nb; k++) c->p1[k] = 0;
+    for (size_t r = 0; r < n_rows; r++)
+      if (bins[i * n_rows + r] >= 0) c->p1[bins[i * n_rows + r]] += 1, tot += 1;
+    for (size_t k = 0; k < c->nb; k++) c->p1[k] = tot > 0 ? c->p1[k] / tot : 1.0 / (double)c->nb;
   }
   cells = maxb * maxb;
   size_t np = d * (d - 1) / 2;
@@ -361,6 +400,13 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
     size_t pick = np;
     for (size_t k = 0; k < np; k++) {
       if (uf_find(par, pi[k]) == uf_find(par, pj[k])) continue;
+      if (exact) { /* the largest score (Kruskal) */
+        if (score[k] == smax) {
+          pick = k;
+          break;
+        }
+        continue;
+      }
       pick = k;
       acc += exp(t->eps_round / 2 * (score[k] - smax));
       if (acc > u) break;
@@ -380,8 +426,12 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
       mst_col *ca = &t->c[a], *cb = &t->c[b];
       memset(tab, 0, ca->nb * cb->nb * sizeof *tab);
       count_pair(tab, bins + a * n_rows, bins + b * n_rows, n_rows, cb->nb);
-      ms__mst_edge_noise(tab, ca->nb * cb->nb, seed, ca->name, cb->name, t->sigma_edge);
-      cb->lambda = estimate_edge(tab, ca->p1, cb->p1, ca->nb, cb->nb, t->n, t->sigma_edge, rs, cs);
+      if (exact) {
+        cb->lambda = exact_edge(tab, ca->p1, cb->p1, ca->nb, cb->nb, t->k_min);
+      } else {
+        ms__mst_edge_noise(tab, ca->nb * cb->nb, seed, ca->name, cb->name, t->sigma_edge);
+        cb->lambda = estimate_edge(tab, ca->p1, cb->p1, ca->nb, cb->nb, t->n, t->sigma_edge, rs, cs);
+      }
       if (!(cb->cond = ms__malloc(ca->nb * cb->nb * sizeof *cb->cond))) {
         st = MS_ERR_NOMEM;
         goto out;
@@ -556,14 +606,14 @@ void ms__mst_accounting(const ms__mst *t, FILE *fp) {
   }
 }
 
-static const char *const dp_method_names[] = {"copula", "mst"};
+static const char *const method_names[] = {"copula", "mst"};
 
-const char *ms_fit_dp_method_name(ms_fit_dp_method m) {
-  return (unsigned)m < MS_FIT_DP_COUNT ? dp_method_names[m] : "unknown";
+const char *ms_fit_method_name(ms_fit_method m) {
+  return (unsigned)m < MS_FIT_METHOD_COUNT ? method_names[m] : "unknown";
 }
 
-ms_fit_dp_method ms_fit_dp_method_from_name(const char *name) {
-  for (int i = 0; i < MS_FIT_DP_COUNT; i++)
-    if (name && !strcmp(name, dp_method_names[i])) return (ms_fit_dp_method)i;
-  return MS_FIT_DP_COUNT;
+ms_fit_method ms_fit_method_from_name(const char *name) {
+  for (int i = 0; i < MS_FIT_METHOD_COUNT; i++)
+    if (name && !strcmp(name, method_names[i])) return (ms_fit_method)i;
+  return MS_FIT_METHOD_COUNT;
 }

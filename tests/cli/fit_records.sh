@@ -13,7 +13,7 @@ trap 'rm -rf "$T"' EXIT
 [ "$(wc -l <"$T/syn.csv")" -eq 355 ]
 [ "$(wc -l <"$T/syn_dp.csv")" -eq 201 ]
 # MST: the hidden bin fields are not written; the header is the real one.
-"$M" fit --data "$SRC/tests/data/diabetes_train.csv" --seed 3 --epsilon 1 --dp-method mst -o "$T/fit_mst.json" 2>/dev/null
+"$M" fit --data "$SRC/tests/data/diabetes_train.csv" --seed 3 --epsilon 1 --method mst -o "$T/fit_mst.json" 2>/dev/null
 "$M" records --spec "$T/fit_mst.json" -o "$T/syn_mst.csv" -n 200 --seed 1 2>/dev/null
 [ "$(wc -l <"$T/syn_mst.csv")" -eq 201 ]
 [ "$(head -n 1 "$T/syn_mst.csv")" = "$(head -n 1 "$SRC/tests/data/diabetes_train.csv")" ]

@@ -24,7 +24,7 @@
  * column back in the input's shape (labels, number and date formats;
  * docs/fit.md). With epsilon > 0 every
  * released number is a post-processed output of a Laplace or Gaussian
- * mechanism (with MS_FIT_DP_MST also an exponential mechanism choosing
+ * mechanism (with MS_FIT_METHOD_MST also an exponential mechanism choosing
  * the tree) keyed by the seed; the budget split is recorded in the spec.
  *
  * Ownership: *_read / ms_fit / *_sample create objects the caller releases
@@ -173,11 +173,11 @@ void ms_frame_cell_text(const ms_frame *f, size_t row, size_t col, char *buf, si
 /* The mechanism behind `fit --epsilon` (docs/privacy.md): noisy marginals
  * joined by a noisy Gaussian copula, or MST (noisy 2-way marginals on a
  * privately chosen spanning tree of the columns). */
-typedef enum { MS_FIT_DP_COPULA, MS_FIT_DP_MST, MS_FIT_DP_COUNT } ms_fit_dp_method;
+typedef enum { MS_FIT_METHOD_COPULA, MS_FIT_METHOD_MST, MS_FIT_METHOD_COUNT } ms_fit_method;
 
-const char *ms_fit_dp_method_name(ms_fit_dp_method m);
-/* MS_FIT_DP_COUNT when unknown. */
-ms_fit_dp_method ms_fit_dp_method_from_name(const char *name);
+const char *ms_fit_method_name(ms_fit_method m);
+/* MS_FIT_METHOD_COUNT when unknown. */
+ms_fit_method ms_fit_method_from_name(const char *name);
 
 typedef struct {
   size_t k_min;            /* smallest group any released figure describes: 5 */
@@ -203,7 +203,7 @@ typedef struct {
   /* Polled by ms_fit_model_sample of the fitted model, once per row
    * (medsynth/status.h): borrowed for the model's life. NULL: never. */
   const ms_cancel_flag *cancel;
-  ms_fit_dp_method dp_method; /* with epsilon > 0: MS_FIT_DP_COPULA (default) or MS_FIT_DP_MST */
+  ms_fit_method method; /* with epsilon > 0: MS_FIT_METHOD_COPULA (default) or MS_FIT_METHOD_MST */
 } ms_fit_params;
 
 void ms_fit_params_init(ms_fit_params *p);
