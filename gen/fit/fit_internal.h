@@ -115,10 +115,13 @@ struct cJSON;
  * tables. n_noisy is the released row count; taken: names the bin fields
  * must not use. *out NULL (MS_OK) when fewer than two columns. With
  * rho_edges == 0 the model is fitted without noise: the tree of largest
- * scores, the exact tables with cells of fewer than k_min rows emptied. */
+ * scores, the exact tables with cells of fewer than k_min rows emptied.
+ * The tree is oriented from cols[root]; root_w (its non-missing bins'
+ * weights, or NULL) replaces that column's shares (rebalancing). */
 ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, size_t n_rows,
                       double n_noisy, double rho_select, double rho_edges, uint64_t seed,
-                      size_t k_min, const char *const *taken, size_t n_taken);
+                      size_t k_min, size_t root, const double *root_w, const char *const *taken,
+                      size_t n_taken);
 void ms__mst_free(ms__mst *t);
 /* Adds the edge (a, b)'s Gaussian noise to its table of `cells` counts:
  * sigma * N(0, 1) keyed by (seed, "fit/dp/<a>/<b>/mst-edge", cell). */

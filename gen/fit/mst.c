@@ -83,6 +83,8 @@ struct ms__mst {
   size_t n_edges;
   size_t *edge; /* pairs (a, b), a the parent */
   double rho_select, rho_edges, sigma_edge, eps_round, n, k_min;
+  size_t root;
+  int rebalanced;
 };
 
 static ms_rng_key key2(uint64_t seed, const char *a, const char *b, const char *what) {
@@ -293,7 +295,8 @@ double ms__mst_rho(const ms__mst *t) { return t ? t->rho_select + t->rho_edges :
 
 ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, size_t n_rows,
                       double n_noisy, double rho_select, double rho_edges, uint64_t seed,
-                      size_t k_min, const char *const *taken, size_t n_taken) {
+                      size_t k_min, size_t root, const double *root_w, const char *const *taken,
+                      size_t n_taken) {
   *out = NULL;
   if (n_cols < 2) return MS_OK;
   const size_t d = n_cols, ne = d - 1;
@@ -416,8 +419,10 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
     t->edge[2 * e + 1] = pj[pick];
   }
   t->n_edges = ne;
-  /* Orient the tree from column 0 (breadth first) and measure each edge. */
-  for (size_t i = 0; i < d; i++) par[i] = i == 0;
+  /* Orient the tree from the root (breadth first) and measure each edge. */
+  if (root >= d) root = 0;
+  t->root = root;
+  for (size_t i = 0; i < d; i++) par[i] = i == root;
   for (size_t placed = 1, pass = 0; placed < d && pass < d; pass++) {
     for (size_t e = 0; e < ne; e++) {
       size_t a = t->edge[2 * e], b = t->edge[2 * e + 1];
@@ -446,6 +451,16 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
       par[b] = 1;
       placed++;
     }
+  }
+  /* Rebalancing: the root's shares replaced (its missing share kept); every
+   * other column keeps its conditional table given its parent. */
+  if (root_w) {
+    mst_col *c = &t->c[root];
+    size_t np = c->nb - (size_t)c->has_na;
+    double miss = c->has_na ? c->p1[np] : 0, ws = 0;
+    for (size_t k = 0; k < np; k++) ws += root_w[k];
+    for (size_t k = 0; k < np; k++) c->p1[k] = ws > 0 ? (1 - miss) * root_w[k] / ws : (1 - miss) / (double)np;
+    t->rebalanced = 1;
   }
 out:
   free(bins);
@@ -578,13 +593,20 @@ void ms__mst_emit_privacy(const ms__mst *t, cJSON *pv) {
   if (!t) return;
   cJSON *o = cJSON_AddObjectToObject(pv, "mst");
   cJSON_AddStringToObject(o, "reference", "McKenna, Miklau & Sheldon 2021 (MST)");
-  cJSON_AddNumberToObject(o, "rho_selection", r6(t->rho_select));
-  cJSON_AddNumberToObject(o, "rho_edges", r6(t->rho_edges));
-  cJSON_AddStringToObject(o, "selection",
-                          "exponential mechanism per tree edge, score L1(true 2-way - independent), sensitivity 1");
-  cJSON_AddNumberToObject(o, "selection_epsilon_per_round", r6(t->eps_round));
-  cJSON_AddStringToObject(o, "edges", "gaussian 2-way bin counts, L2 sensitivity sqrt(edges)");
-  cJSON_AddNumberToObject(o, "edge_sigma", r6(t->sigma_edge));
+  if (!(t->rho_edges > 0)) { /* fitted without noise */
+    cJSON_AddStringToObject(o, "selection", "maximum spanning tree of the scores (no noise)");
+    cJSON_AddStringToObject(o, "edges", "exact 2-way bin counts, cells of fewer than k_min rows emptied");
+  } else {
+    cJSON_AddNumberToObject(o, "rho_selection", r6(t->rho_select));
+    cJSON_AddNumberToObject(o, "rho_edges", r6(t->rho_edges));
+    cJSON_AddStringToObject(o, "selection",
+                            "exponential mechanism per tree edge, score L1(true 2-way - independent), sensitivity 1");
+    cJSON_AddNumberToObject(o, "selection_epsilon_per_round", r6(t->eps_round));
+    cJSON_AddStringToObject(o, "edges", "gaussian 2-way bin counts, L2 sensitivity sqrt(edges)");
+    cJSON_AddNumberToObject(o, "edge_sigma", r6(t->sigma_edge));
+  }
+  cJSON_AddStringToObject(o, "root", t->c[t->root].name);
+  if (t->rebalanced) cJSON_AddStringToObject(o, "rebalanced", t->c[t->root].name);
   cJSON *tr = cJSON_AddArrayToObject(o, "tree");
   for (size_t e = 0; e < t->n_edges; e++) {
     cJSON *pair = ms__json_push(tr, cJSON_CreateArray());
@@ -595,10 +617,17 @@ void ms__mst_emit_privacy(const ms__mst *t, cJSON *pv) {
 
 void ms__mst_accounting(const ms__mst *t, FILE *fp) {
   if (!t) return;
-  fprintf(fp, "  mst selection: rho %g (%zu rounds of the exponential mechanism, epsilon %g each)\n",
-          r6(t->rho_select), t->n_edges, r6(t->eps_round));
-  fprintf(fp, "  mst edges:     rho %g (%zu noisy 2-way tables, sigma %g)\n", r6(t->rho_edges), t->n_edges,
-          r6(t->sigma_edge));
+  if (t->rho_edges > 0) {
+    fprintf(fp, "  mst selection: rho %g (%zu rounds of the exponential mechanism, epsilon %g each)\n",
+            r6(t->rho_select), t->n_edges, r6(t->eps_round));
+    fprintf(fp, "  mst edges:     rho %g (%zu noisy 2-way tables, sigma %g)\n", r6(t->rho_edges), t->n_edges,
+            r6(t->sigma_edge));
+  } else {
+    fprintf(fp, "  mst tree:      %zu edges, exact tables (no noise; cells under k = %g rows emptied)\n",
+            t->n_edges, t->k_min);
+  }
+  if (t->rebalanced) fprintf(fp, "  rebalanced:    %s (the tree's root; every other column keeps its table)\n",
+                             t->c[t->root].name);
   for (size_t e = 0; e < t->n_edges; e++) {
     const mst_col *b = &t->c[t->edge[2 * e + 1]];
     fprintf(fp, "    %s -> %s (%zu x %zu bins, kept %.2f of the interaction)\n", t->c[t->edge[2 * e]].name,

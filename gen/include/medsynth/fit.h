@@ -196,6 +196,23 @@ typedef struct {
   const double *bound_lo;
   const double *bound_hi;
   size_t n_bounds;
+  /* Public domains of categorical columns ("--domain sex=F,M"): column i's
+   * labels are domain_values[domain_first[i] .. domain_first[i + 1]). Under
+   * DP a public domain's labels are all measured (no threshold, none
+   * dropped) and values outside it are dropped; without DP the k rule still
+   * applies to each label. */
+  const char *const *domain_columns;
+  const char *const *domain_values;
+  const size_t *domain_first; /* n_domains + 1 offsets */
+  size_t n_domains;
+  /* Rebalancing ("--rebalance sex=uniform"): the column whose marginal is
+   * replaced by rebalance_weights (n_rebalance_weights in the order of
+   * rebalance_labels, or all labels equal when n_rebalance_weights is 0),
+   * every other column keeping its relation to it (MST only). */
+  const char *rebalance_column;
+  const char *const *rebalance_labels; /* NULL: weights in the fitted label order */
+  const double *rebalance_weights;
+  size_t n_rebalance_weights;
   /* Quasi-identifier columns whose combinations must be k-anonymous in any
    * released cross-tabulation (recorded in the spec's privacy block). */
   const char *const *quasi_identifiers;
