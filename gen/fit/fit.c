@@ -648,23 +648,30 @@ static void dp_real_on_grid(fit_field *f) {
   }
 }
 
-/* Euclidean projection of noisy counts onto {x >= 0, sum x = total}
- * (post-processing): x_b = max(c_b - t, 0) with t chosen so the counts add
- * up to total; total <= 0 empties them all. */
+/* Noisy counts made non-negative with the given total (post-processing):
+ * when the positive counts add up to more than total, the Euclidean
+ * projection onto {x >= 0, sum x = total}: x_b = max(c_b - t, 0), t > 0
+ * chosen so they add up to total (bins of noise alone empty first); when
+ * they add up to less, the positive counts scaled up to total (a bin at 0
+ * stays 0). total <= 0 empties them all. */
 static int cmp_desc(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? 1 : x > y ? -1 : 0;
 }
-void ms__dp_project(double *c, size_t n, double total) {
-  if (!n) return;
+ms_status ms__dp_project(double *c, size_t n, double total) {
+  if (!n) return MS_OK;
   if (!(total > 0)) {
     for (size_t i = 0; i < n; i++) c[i] = 0;
-    return;
+    return MS_OK;
   }
   double *s = ms__malloc(n * sizeof *s), t = 0;
-  if (!s) { /* no memory: clamping at 0 is the fallback */
-    for (size_t i = 0; i < n; i++) c[i] = c[i] > 0 ? c[i] : 0;
-    return;
+  if (!s) return MS_ERR_NOMEM;
+  double pos = 0;
+  for (size_t i = 0; i < n; i++) pos += c[i] > 0 ? c[i] : 0;
+  if (pos <= total) {
+    for (size_t i = 0; i < n; i++) c[i] = c[i] > 0 && pos > 0 ? c[i] * total / pos : 0;
+    free(s);
+    return MS_OK;
   }
   memcpy(s, c, n * sizeof *s);
   qsort(s, n, sizeof *s, cmp_desc);
@@ -679,6 +686,7 @@ void ms__dp_project(double *c, size_t n, double total) {
   }
   free(s);
   for (size_t i = 0; i < n; i++) c[i] = c[i] > t ? c[i] - t : 0;
+  return MS_OK;
 }
 
 /* The bins a histogram's data can be told to occupy (post-processing of
@@ -688,8 +696,8 @@ void ms__dp_project(double *c, size_t n, double total) {
  * with probability 0.1 % over all n bins (a second cluster of the data);
  * then the bins of at least 2 sigma joined to the core through neighbours
  * of at least 2 sigma. Every other bin is set to 0. */
-void ms__dp_support(double *c, size_t n, double sigma) {
-  if (!n) return;
+ms_status ms__dp_support(double *c, size_t n, double sigma) {
+  if (!n) return MS_OK;
   double z = gsl_cdf_ugaussian_Qinv(0.001 / (double)n);
   size_t rlo = 0, rhi = 0;
   double best = -INFINITY, run = 0;
@@ -699,7 +707,7 @@ void ms__dp_support(double *c, size_t n, double sigma) {
     if (run > best) best = run, rlo = start, rhi = i;
   }
   unsigned char *keep = ms__calloc(n, 1);
-  if (!keep) return; /* no memory: the projection alone follows */
+  if (!keep) return MS_ERR_NOMEM;
   for (size_t i = 0; i < n; i++) keep[i] = (i >= rlo && i <= rhi) || c[i] >= z * sigma;
   for (int grew = 1; grew;) {
     grew = 0;
@@ -711,6 +719,7 @@ void ms__dp_support(double *c, size_t n, double sigma) {
   for (size_t i = 0; i < n; i++)
     if (!keep[i]) c[i] = 0;
   free(keep);
+  return MS_OK;
 }
 
 /* A released missing count: below 3 sigma it cannot be told from a
@@ -795,7 +804,7 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
       cnt[b] += gauss(k, (uint64_t)b, sb);
       n_hat += cnt[b];
     }
-    ms__dp_support(cnt, COARSE_BINS, sb);
+    if (ms__dp_support(cnt, COARSE_BINS, sb)) return MS_ERR_NOMEM;
     for (int g = 0; g < COARSE_BINS; g++) {
       if (cnt[g] <= 0) continue;
       double a, b;
@@ -858,8 +867,7 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
    * is released as 0, so a complete column stays complete. */
   double sm[4 * COARSE_BINS + FINE_MAX], present = 0;
   for (int b = 0; b < nb; b++) present += sm[b] = cnt[b];
-  ms__dp_support(sm, (size_t)nb, sigma);
-  ms__dp_project(sm, (size_t)nb, present);
+  if (ms__dp_support(sm, (size_t)nb, sigma) || ms__dp_project(sm, (size_t)nb, present)) return MS_ERR_NOMEM;
   double missing = ms__dp_missing(cnt[nb], sigma);
   present = 0;
   for (int b = 0; b < nb; b++) present += sm[b];
@@ -966,8 +974,7 @@ static ms_status fit_domain_dp(fit_field *f, const ms_frame_col *c, const double
   ms_rng_key kk = dp_key(p->seed, f->name, "domain");
   double tot = 0;
   for (size_t i = 0; i < n_dom; i++) tot += dc[i] += gauss(kk, i, sigma);
-  ms__dp_project(dc, n_dom, tot);
-  ms_status st = MS_OK;
+  ms_status st = ms__dp_project(dc, n_dom, tot);
   tot = 0;
   for (size_t i = 0; i < n_dom && !st; i++) {
     st = add_cat(f, dom[i], dc[i]);

@@ -138,8 +138,8 @@ void ms__mst_emit_privacy(const ms__mst *t, struct cJSON *privacy);
 void ms__mst_accounting(const ms__mst *t, FILE *fp);
 
 /* DP post-processing shared by the mechanisms (gen/fit/fit.c). */
-void ms__dp_project(double *c, size_t n, double total);
+ms_status ms__dp_project(double *c, size_t n, double total);
 double ms__dp_missing(double noisy, double sigma);
-void ms__dp_support(double *c, size_t n, double sigma);
+ms_status ms__dp_support(double *c, size_t n, double sigma);
 
 #endif
