@@ -373,6 +373,29 @@ static void test_mst_exact_without_noise(void **state) {
   free(t);
 }
 
+/* DP post-processing of noisy histograms (gen/fit/fit.c): the support test
+ * keeps the run where the rows add up, neighbours of at least 2 sigma and a
+ * separate bin above the Bonferroni level; the projection gives
+ * non-negative counts with the noisy total. */
+static void test_dp_support_and_projection(void **state) {
+  (void)state;
+  /* sigma 10, 12 bins: z = Phi^-1(1 - 0.001/12) = 3.76 */
+  double c[12] = {12, -4, 25, 80, 140, 60, 15, 8, -9, 3, 45, 11};
+  assert_int_equal(ms__dp_support(c, 12, 10), MS_OK);
+  const double want[12] = {0, 0, 25, 80, 140, 60, 0, 0, 0, 0, 45, 0};
+  for (int i = 0; i < 12; i++) assert_true(c[i] == want[i]);
+  /* positives above the total: each minus one t, floored at 0 */
+  double p[5] = {50, 30, 5, -10, 0};
+  assert_int_equal(ms__dp_project(p, 5, 60), MS_OK);
+  assert_true(fabs(p[0] - 40) < 1e-12 && fabs(p[1] - 20) < 1e-12 && p[2] == 0 && p[3] == 0 && p[4] == 0);
+  /* positives below the total: scaled up, zeros stay zero */
+  double q[4] = {10, 0, 30, -5};
+  assert_int_equal(ms__dp_project(q, 4, 80), MS_OK);
+  assert_true(fabs(q[0] - 20) < 1e-12 && q[1] == 0 && fabs(q[2] - 60) < 1e-12 && q[3] == 0);
+  /* a missing count is released above 3 sigma only */
+  assert_true(ms__dp_missing(29, 10) == 0 && ms__dp_missing(31, 10) == 31);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mst_accounting_adds_up),
@@ -381,6 +404,7 @@ int main(void) {
       cmocka_unit_test(test_mst_noise_matches_sigma),
       cmocka_unit_test(test_mst_single_column),
       cmocka_unit_test(test_mst_exact_without_noise),
+      cmocka_unit_test(test_dp_support_and_projection),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
