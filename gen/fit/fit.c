@@ -690,27 +690,26 @@ ms_status ms__dp_project(double *c, size_t n, double total) {
 }
 
 /* The bins a histogram's data can be told to occupy (post-processing of
- * noisy counts of noise sd sigma). The core: every bin above z sigma, z the
- * level a bin of noise alone passes with probability 0.1 % over all n bins;
- * when no bin is that high (rows spread thinly), the run of neighbouring
- * bins with the largest sum of (count - 2 sigma), where the rows add up.
- * Then the bins of at least 2 sigma joined to the core through neighbours
- * of at least 2 sigma. Every other bin is set to 0. */
+ * noisy counts of noise sd sigma). The core: the run of neighbouring bins
+ * with the largest sum of (count - sigma), a negative count ending a run
+ * (where the rows of the column add up), and every bin above z sigma, z the
+ * level a bin of noise alone passes with probability 0.1 % over all n bins
+ * (a second cluster). Then the bins of at least 2 sigma joined to the core
+ * through neighbours of at least 2 sigma. Every other bin is set to 0. */
 ms_status ms__dp_support(double *c, size_t n, double sigma) {
   if (!n) return MS_OK;
   double z = gsl_cdf_ugaussian_Qinv(0.001 / (double)n);
-  int any = 0;
-  for (size_t i = 0; i < n; i++) any |= c[i] >= z * sigma;
+  /* a negative count (a bin that is surely empty) ends a run */
   size_t rlo = 0, rhi = 0;
   double best = -INFINITY, run = 0;
-  for (size_t i = 0, start = 0; i < n && !any; i++) {
-    if (run <= 0) run = 0, start = i;
-    run += c[i] - 2 * sigma;
+  for (size_t i = 0, start = 0; i < n; i++) {
+    if (run <= 0 || c[i] < 0) run = 0, start = i;
+    run += c[i] - sigma;
     if (run > best) best = run, rlo = start, rhi = i;
   }
   unsigned char *keep = ms__calloc(n, 1);
   if (!keep) return MS_ERR_NOMEM;
-  for (size_t i = 0; i < n; i++) keep[i] = any ? c[i] >= z * sigma : i >= rlo && i <= rhi;
+  for (size_t i = 0; i < n; i++) keep[i] = (i >= rlo && i <= rhi && c[i] >= 0) || c[i] >= z * sigma;
   for (int grew = 1; grew;) {
     grew = 0;
     for (size_t i = 0; i < n; i++) {
