@@ -1,7 +1,8 @@
 /* `medsynth fit`: learns a spec from a real table (docs/privacy.md).
  *
  *   medsynth fit --data real.csv|real.h5 [--table T] [--types col=kind,...] [--id col,...]
- *                [--quasi-identifiers a,b] [--k-min 5] [--epsilon E [--delta D]]
+ *                [--quasi-identifiers a,b] [--k-min 5]
+ *                [--method copula|mst] [--epsilon E [--delta D]]
  *                [--bounds col=lo:hi,...] [--seed K] [--na tokens] -o fitted.json
  *
  * Parses arguments, reads the table, fits, prints the privacy accounting to
@@ -33,7 +34,13 @@ static const char *usage_text =
     "  --k-min K                  smallest group any released figure describes (5)\n"
     "  --epsilon E                differential privacy budget (> 0); off when absent\n"
     "  --delta D                  DP delta (default 1e-6 with --epsilon)\n"
-    "  --bounds col=lo:hi,...     public bounds of numeric columns (DP)\n"
+    "  --method M                 copula (default) or mst: the model (docs/privacy.md, docs/fit.md)\n"
+    "  --bounds col=lo:hi,...     public bounds of numeric or date columns (DP; dates YYYY-MM-DD)\n"
+    "  --domain col=a,b,...       public labels of a categorical column (repeatable; col=@file:\n"
+    "                             one label a line); values outside it are dropped\n"
+    "  --rebalance col[=uniform|w1,w2,...|label:w,...]\n"
+    "                             replace the column's label shares, keeping every relation\n"
+    "                             to it (the mst model; docs/privacy.md)\n"
     "  --seed K                   seed of the DP noise and the spec (0)\n"
     "  --na a,b,...               missing-value tokens (default: empty NA N/A NaN nan NULL null ?)\n"
     "  --sep C                    CSV field separator: , ; tab (default: detected from the header)\n"
@@ -49,14 +56,150 @@ static const char *usage_text =
     "  --independent              the sample ignores correlations\n"
     "  -o FILE, --force           output spec (an existing file needs --force)\n";
 
-static int cmd_fit(int argc, char **argv) {
+/* Public categorical domains, from repeated --domain col=a,b,c (or
+ * col=@file: one label a line). */
+typedef struct {
+  const char **cols, **vals;
+  size_t *first, n, nv;
+} fit_domains;
+
+static int domain_push(fit_domains *D, const char *label) {
+  const char **nv = realloc(D->vals, (D->nv + 1) * sizeof *nv);
+  if (!nv) return -1;
+  D->vals = nv;
+  if (!(D->vals[D->nv] = strdup(label))) return -1;
+  D->nv++;
+  return 0;
+}
+
+static int parse_domain(fit_domains *D, const char *arg) {
+  const char *eq = strchr(arg, '=');
+  if (!eq || eq == arg || !eq[1]) {
+    ms_cli_error("fit", "--domain: '%s' is not col=label,label,... or col=@file", arg);
+    return MS_EXIT_USAGE;
+  }
+  const char **nc = realloc(D->cols, (D->n + 1) * sizeof *nc);
+  size_t *nf = realloc(D->first, (D->n + 2) * sizeof *nf);
+  if (nc) D->cols = nc;
+  if (nf) D->first = nf;
+  if (!nc || !nf || !(D->cols[D->n] = strndup(arg, (size_t)(eq - arg)))) return MS_EXIT_SOFTWARE;
+  if (D->n == 0) D->first[0] = 0;
+  if (eq[1] == '@') {
+    FILE *fp = fopen(eq + 2, "r");
+    if (!fp) {
+      ms_cli_error("fit", "--domain %s: cannot open '%s': %s", D->cols[D->n], eq + 2, strerror(errno));
+      free((char *)D->cols[D->n]);
+      return MS_EXIT_NOINPUT;
+    }
+    char line[4096];
+    int bad = 0;
+    while (!bad && fgets(line, sizeof line, fp)) {
+      line[strcspn(line, "\r\n")] = '\0';
+      if (line[0]) bad = domain_push(D, line);
+    }
+    fclose(fp);
+    if (bad) return MS_EXIT_SOFTWARE;
+  } else {
+    char *list = strdup(eq + 1);
+    size_t k = 0;
+    char **labs = list ? ms_cli_split_list(list, &k) : NULL;
+    int bad = !labs;
+    for (size_t i = 0; i < k && !bad; i++) bad = domain_push(D, labs[i]);
+    free(labs);
+    free(list);
+    if (bad) return MS_EXIT_SOFTWARE;
+  }
+  D->first[++D->n] = D->nv;
+  return 0;
+}
+
+static void domains_free(fit_domains *D) {
+  for (size_t i = 0; i < D->n; i++) free((char *)D->cols[i]);
+  for (size_t i = 0; i < D->nv; i++) free((char *)D->vals[i]);
+  free(D->cols);
+  free(D->vals);
+  free(D->first);
+}
+
+/* --rebalance col | col=uniform | col=w1,w2,... | col=label:w,label:w,... */
+typedef struct {
+  char *col;
+  char **labels;
+  double *w;
+  size_t n;
+} fit_rebalance;
+
+static int parse_rebalance(fit_rebalance *R, const char *arg) {
+  const char *eq = strchr(arg, '=');
+  if (!(R->col = eq ? strndup(arg, (size_t)(eq - arg)) : strdup(arg))) return MS_EXIT_SOFTWARE;
+  if (!R->col[0]) {
+    ms_cli_error("fit", "--rebalance: '%s' names no column", arg);
+    return MS_EXIT_USAGE;
+  }
+  if (!eq || !strcmp(eq + 1, "uniform")) return 0;
+  char *list = strdup(eq + 1);
+  size_t k = 0;
+  char **items = list ? ms_cli_split_list(list, &k) : NULL;
+  int rc = 0;
+  R->w = calloc(k + 1, sizeof *R->w);
+  R->labels = calloc(k + 1, sizeof *R->labels);
+  if (!items || !R->w || !R->labels) rc = MS_EXIT_SOFTWARE;
+  int with_labels = -1;
+  for (size_t i = 0; i < k && !rc; i++) {
+    char *colon = strrchr(items[i], ':');
+    if (with_labels == -1) with_labels = colon != NULL;
+    if ((colon != NULL) != with_labels) {
+      ms_cli_error("fit", "--rebalance %s: give every weight as label:w or none", R->col);
+      rc = MS_EXIT_USAGE;
+      break;
+    }
+    if (colon) {
+      *colon = '\0';
+      if (!(R->labels[i] = strdup(items[i]))) rc = MS_EXIT_SOFTWARE;
+    }
+    if (!rc && (ms_cli_parse_double(colon ? colon + 1 : items[i], &R->w[i]) || !(R->w[i] >= 0))) {
+      ms_cli_error("fit", "--rebalance %s: weight '%s' is not a number >= 0", R->col, colon ? colon + 1 : items[i]);
+      rc = MS_EXIT_USAGE;
+    }
+    R->n = i + 1;
+  }
+  if (with_labels != 1) {
+    free(R->labels);
+    R->labels = NULL;
+  }
+  free(items);
+  free(list);
+  return rc;
+}
+
+static void rebalance_free(fit_rebalance *R) {
+  for (size_t i = 0; R->labels && i < R->n; i++) free(R->labels[i]);
+  free(R->labels);
+  free(R->w);
+  free(R->col);
+}
+
+/* A bound: a number, or a date (YYYY-MM-DD) as its day number. */
+static int parse_bound(const char *s, double *v) {
+  int32_t days;
+  if (!ms_cli_parse_double(s, v)) return 0;
+  if (ms_date_parse(s, &days) == 0) {
+    *v = (double)days;
+    return 0;
+  }
+  return -1;
+}
+
+static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
   const char *data = NULL, *out = NULL, *sample_out = NULL, *name = NULL, *table = NULL;
   const char *date_format = NULL;
   char sep = 0;
   char *types_s = NULL, *id_s = NULL, *qi_s = NULL, *na_s = NULL, *bounds_s = NULL;
   ms_fit_params fp;
   ms_fit_params_init(&fp);
-  int force = 0, has_eps = 0, independent = 0;
+  int force = 0, has_eps = 0, independent = 0, method_given = 0;
+  fit_domains *D = dp;
+  fit_rebalance *R = rp;
   uint64_t sample_n = 0;
   int rc = MS_EXIT_OK;
   for (int i = 1; i < argc; i++) {
@@ -80,6 +223,15 @@ static int cmd_fit(int argc, char **argv) {
     else if (!strcmp(a, "--quasi-identifiers")) { NEED_ARG(); qi_s = strdup(v); }
     else if (!strcmp(a, "--na")) { NEED_ARG(); na_s = strdup(v); }
     else if (!strcmp(a, "--bounds")) { NEED_ARG(); bounds_s = strdup(v); }
+    else if (!strcmp(a, "--domain")) {
+      NEED_ARG();
+      int e = parse_domain(D, v);
+      if (e) return e;
+    } else if (!strcmp(a, "--rebalance")) {
+      NEED_ARG();
+      int e = R->col ? (ms_cli_error("fit", "--rebalance is given once"), MS_EXIT_USAGE) : parse_rebalance(R, v);
+      if (e) return e;
+    }
     else if (!strcmp(a, "--name")) { NEED_ARG(); name = v; }
     else if (!strcmp(a, "--table")) { NEED_ARG(); table = v; }
     else if (!strcmp(a, "--date-format")) { NEED_ARG(); date_format = v; }
@@ -125,6 +277,14 @@ static int cmd_fit(int argc, char **argv) {
         return MS_EXIT_USAGE;
       }
       has_eps = 1;
+    } else if (!strcmp(a, "--method")) {
+      NEED_ARG();
+      fp.method = ms_fit_method_from_name(v);
+      if (fp.method == MS_FIT_METHOD_COUNT) {
+        ms_cli_error("fit", "--method must be copula or mst, got '%s'", v);
+        return MS_EXIT_USAGE;
+      }
+      method_given = 1;
     } else if (!strcmp(a, "--delta")) {
       NEED_ARG();
       if (ms_cli_parse_double(v, &fp.delta) || !(fp.delta > 0) || fp.delta >= 1) {
@@ -207,9 +367,8 @@ static int cmd_fit(int argc, char **argv) {
       goto done;
     }
     *eq = *colon = '\0';
-    if (ms_cli_parse_double(eq + 1, &blo[b]) || ms_cli_parse_double(colon + 1, &bhi[b]) ||
-        !(bhi[b] > blo[b])) {
-      ms_cli_error("fit", "--bounds for '%s': need numbers lo < hi", bnds[b]);
+    if (parse_bound(eq + 1, &blo[b]) || parse_bound(colon + 1, &bhi[b]) || !(bhi[b] > blo[b])) {
+      ms_cli_error("fit", "--bounds for '%s': need numbers or dates (YYYY-MM-DD) lo < hi", bnds[b]);
       rc = MS_EXIT_USAGE;
       goto done;
     }
@@ -231,6 +390,16 @@ static int cmd_fit(int argc, char **argv) {
   fp.bound_lo = blo;
   fp.bound_hi = bhi;
   fp.n_bounds = n_bounds;
+  fp.domain_columns = D->cols;
+  fp.domain_values = D->vals;
+  fp.domain_first = D->first;
+  fp.n_domains = D->n;
+  fp.rebalance_column = R->col;
+  fp.rebalance_labels = (const char *const *)R->labels;
+  fp.rebalance_weights = R->w;
+  fp.n_rebalance_weights = R->n;
+  /* --rebalance picks the tree model unless a method is named */
+  if (R->col && !method_given) fp.method = MS_FIT_METHOD_MST;
   fp.name = name;
   fp.table = table;
 
@@ -321,6 +490,17 @@ done:
   free(bcol);
   free(blo);
   free(bhi);
+  return rc;
+}
+
+/* The parsed --domain and --rebalance lists live until the command ends,
+ * whichever way it ends. */
+static int cmd_fit(int argc, char **argv) {
+  fit_domains doms = {0};
+  fit_rebalance reb = {0};
+  int rc = fit_run(argc, argv, &doms, &reb);
+  domains_free(&doms);
+  rebalance_free(&reb);
   return rc;
 }
 

@@ -654,6 +654,7 @@ static ms_status fit_run(const nm_op *op, const char *dir, int threads, void **r
     p.epsilon = op->arg2 ? 1.0 : 0;
     p.parametric = 1;
     p.seed = 3;
+    if (op->arg2 && !strcmp(op->arg2, "mst")) p.method = MS_FIT_METHOD_MST;
     st = ms_fit(&m, f, &p, d);
   }
   if (st == MS_OK) {
@@ -706,6 +707,7 @@ static void test_nomem_fit(void **state) {
   const nm_op ops[] = {
       {"fit", fit_run, hash_digest, free, in, NULL},
       {"fit/dp", fit_run, hash_digest, free, in, "dp"},
+      {"fit/mst", fit_run, hash_digest, free, in, "mst"},
       {"fit/clusters", fit_run, hash_digest, free, in3, NULL},
   };
   for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) nm_case(&ops[k]);

@@ -155,6 +155,7 @@ struct ms_fit_model {
   char **qi;
   size_t n_qi;
   const ms_cancel_flag *cancel; /* from the params; polled by the sampler */
+  ms__mst *mst; /* DP method MST: the tree model (gen/fit/mst.c); NULL otherwise */
 };
 
 void ms_fit_params_init(ms_fit_params *p) {
@@ -164,6 +165,7 @@ void ms_fit_params_init(ms_fit_params *p) {
   p->parametric = 1;
   p->copula = 1;
   p->mixture = 1;
+  p->method = MS_FIT_METHOD_COPULA;
 }
 
 static void field_free(fit_field *f) {
@@ -222,6 +224,7 @@ void ms_fit_model_free(ms_fit_model *m) {
   free(m->corr);
   for (size_t i = 0; i < m->n_qi; i++) free(m->qi[i]);
   free(m->qi);
+  ms__mst_free(m->mst);
   free(m);
 }
 
@@ -277,6 +280,15 @@ static double quantile_cdf(const double *qp, const double *qv, size_t nq, double
   double w = qv[i + 1] - qv[i];
   return w > 0 ? qp[i] + (x - qv[i]) / w * (qp[i + 1] - qp[i]) : qp[i];
 }
+
+/* The same for gen/fit/mst.c (fit_internal.h). */
+double ms__fit_quantile_inv(const double *qp, const double *qv, size_t nq, double u) {
+  return quantile_inv(qp, qv, nq, u);
+}
+double ms__fit_quantile_cdf(const double *qp, const double *qv, size_t nq, double x) {
+  return quantile_cdf(qp, qv, nq, x);
+}
+double ms__fit_sig6(double x) { return sig6(x); }
 
 static double fam_cdf(const fit_field *f, double x) {
   switch (f->fam) {
@@ -580,7 +592,7 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
   if (constant) {
     f->fam = FAM_CONSTANT;
     f->par[0] = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE ? f->lo : f->qv[0];
-  } else if (p->parametric && f->kind != MS_FKIND_DATE) {
+  } else if (p->parametric && p->method != MS_FIT_METHOD_MST && f->kind != MS_FKIND_DATE) {
     double ll = ll_quantiles(f, x, np);
     f->aic_q = isfinite(ll) ? 2.0 * (double)m - 2 * ll : -INFINITY;
     if (isfinite(f->aic_q)) fit_parametric(f, x, np);
@@ -636,130 +648,280 @@ static void dp_real_on_grid(fit_field *f) {
   }
 }
 
+/* Noisy counts made non-negative with the given total (post-processing):
+ * when the positive counts add up to more than total, the Euclidean
+ * projection onto {x >= 0, sum x = total}: x_b = max(c_b - t, 0), t > 0
+ * chosen so they add up to total (bins of noise alone empty first); when
+ * they add up to less, the positive counts scaled up to total (a bin at 0
+ * stays 0). total <= 0 empties them all. */
+static int cmp_desc(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+ms_status ms__dp_project(double *c, size_t n, double total) {
+  if (!n) return MS_OK;
+  if (!(total > 0)) {
+    for (size_t i = 0; i < n; i++) c[i] = 0;
+    return MS_OK;
+  }
+  double *s = ms__malloc(n * sizeof *s), t = 0;
+  if (!s) return MS_ERR_NOMEM;
+  double pos = 0;
+  for (size_t i = 0; i < n; i++) pos += c[i] > 0 ? c[i] : 0;
+  if (pos <= total) {
+    for (size_t i = 0; i < n; i++) c[i] = c[i] > 0 && pos > 0 ? c[i] * total / pos : 0;
+    free(s);
+    return MS_OK;
+  }
+  memcpy(s, c, n * sizeof *s);
+  qsort(s, n, sizeof *s, cmp_desc);
+  double acc = 0;
+  for (size_t k = 0; k < n; k++) {
+    acc += s[k];
+    double tk = (acc - total) / (double)(k + 1);
+    if (k + 1 == n || s[k + 1] <= tk) {
+      t = tk;
+      break;
+    }
+  }
+  free(s);
+  for (size_t i = 0; i < n; i++) c[i] = c[i] > t ? c[i] - t : 0;
+  return MS_OK;
+}
+
+/* The bins a histogram's data can be told to occupy (post-processing of
+ * noisy counts of noise sd sigma). The core: the run of neighbouring bins
+ * with the largest sum of (count - sigma), a negative count ending a run
+ * (where the rows of the column add up), and every bin above z sigma, z the
+ * level a bin of noise alone passes with probability 0.1 % over all n bins
+ * (a second cluster). Then the bins of at least 2 sigma joined to the core
+ * through neighbours of at least 2 sigma. Every other bin is set to 0. */
+ms_status ms__dp_support(double *c, size_t n, double sigma) {
+  if (!n) return MS_OK;
+  double z = gsl_cdf_ugaussian_Qinv(0.001 / (double)n);
+  /* a negative count (a bin that is surely empty) ends a run */
+  size_t rlo = 0, rhi = 0;
+  double best = -INFINITY, run = 0;
+  for (size_t i = 0, start = 0; i < n; i++) {
+    if (run <= 0 || c[i] < 0) run = 0, start = i;
+    run += c[i] - sigma;
+    if (run > best) best = run, rlo = start, rhi = i;
+  }
+  unsigned char *keep = ms__calloc(n, 1);
+  if (!keep) return MS_ERR_NOMEM;
+  for (size_t i = 0; i < n; i++) keep[i] = (i >= rlo && i <= rhi && c[i] >= 0) || c[i] >= z * sigma;
+  for (int grew = 1; grew;) {
+    grew = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (keep[i] || c[i] < 2 * sigma) continue;
+      if ((i > 0 && keep[i - 1]) || (i + 1 < n && keep[i + 1])) keep[i] = 1, grew = 1;
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!keep[i]) c[i] = 0;
+  free(keep);
+  return MS_OK;
+}
+
+/* A released missing count: below 3 sigma it cannot be told from a
+ * complete column and is 0 (post-processing). */
+double ms__dp_missing(double noisy, double sigma) { return noisy > 3 * sigma ? noisy : 0; }
+
 #define FINE_MAX 64
-/* rho: this column's zCDP share. Releases (through Gaussian histograms of
- * L2 sensitivity 1 each) a range unless declared, then the histogram inside
- * it; everything else is post-processing. */
+/* A bin of a DP numeric histogram: values in [lo, hi). */
+typedef struct {
+  double lo, hi;
+} dp_bin;
+
+/* The whole numbers of grid bin g: [*m0, *m1]; 0 when it holds none. */
+static int grid_whole(int g, double *m0, double *m1) {
+  double a, b;
+  coarse_edges(g, &a, &b);
+  *m0 = ceil(a);
+  *m1 = floor(b);
+  if (coarse_bin(*m0) != g) *m0 += 1;
+  if (coarse_bin(*m1) != g) *m1 -= 1;
+  return *m1 >= *m0;
+}
+
+/* Splits [a, b] into at most s bins of equal width; for whole-number kinds
+ * (integers, dates; a, b the first and last whole number) with edges at
+ * half-integers, so each bin holds whole numbers only. Returns the bins
+ * written. */
+static int split_span(dp_bin *out, double a, double b, int s, int whole) {
+  if (whole) {
+    double nw = b - a + 1;
+    if (nw < 1) return 0;
+    if (s > nw) s = (int)nw;
+    for (int k = 0; k < s; k++) {
+      out[k].lo = a - 0.5 + floor(nw * k / s);
+      out[k].hi = a - 0.5 + floor(nw * (k + 1) / s);
+    }
+    return s;
+  }
+  for (int k = 0; k < s; k++) {
+    out[k].lo = a + (b - a) * k / s;
+    out[k].hi = k + 1 == s ? b : a + (b - a) * (k + 1) / s;
+  }
+  return s;
+}
+
+/* The bin of value v among nb sorted, disjoint bins; a value outside every
+ * bin (outside the released range, or in a gap) counts in the nearest. */
+static int bin_of(const dp_bin *bins, int nb, double v) {
+  int lo = 0, hi = nb; /* the last bin with bins[k].lo <= v */
+  while (hi - lo > 1) {
+    int mid = (lo + hi) / 2;
+    if (bins[mid].lo <= v) lo = mid;
+    else hi = mid;
+  }
+  if (v >= bins[lo].hi && lo + 1 < nb && bins[lo + 1].lo - v < v - bins[lo].hi) return lo + 1;
+  return lo;
+}
+
+/* rho: this column's zCDP share. Releases, through Gaussian histograms of
+ * L2 sensitivity 1 each, the grid bins the column occupies (unless its
+ * bounds are declared), then a histogram of finer bins inside them;
+ * everything else is post-processing. */
 static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                                const ms_fit_params *p, double rho, double *noisy_total) {
-  double lo = NAN, hi = NAN, rho_h = rho, n_hat = NAN;
+                                const ms_fit_params *p, double rho, double *noisy_total, size_t *clamped) {
+  double blo = NAN, bhi = NAN, rho_h = rho, n_hat = NAN;
+  const int whole = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE;
   for (size_t b = 0; b < p->n_bounds; b++)
-    if (!strcmp(p->bound_columns[b], f->name)) lo = p->bound_lo[b], hi = p->bound_hi[b];
-  if (isnan(lo)) {
+    if (!strcmp(p->bound_columns[b], c->name)) blo = p->bound_lo[b], bhi = p->bound_hi[b];
+  /* Spans to cut into fine bins: the declared bounds, or the grid bins
+   * kept by the support test with their released counts. */
+  int n_span = 0;
+  double span_lo[COARSE_BINS], span_hi[COARSE_BINS], span_w[COARSE_BINS];
+  if (isnan(blo)) {
     double rho_b = rho / 2, sb = 1 / sqrt(2 * rho_b);
     rho_h = rho - rho_b;
     double cnt[COARSE_BINS] = {0};
     for (size_t r = 0; r < n_rows; r++)
       if (!isnan(c->num[r])) cnt[coarse_bin(c->num[r])] += 1;
     ms_rng_key k = dp_key(p->seed, f->name, "range");
-    int bmax = COARSE_HALF;
     n_hat = 0;
     for (int b = 0; b < COARSE_BINS; b++) {
       cnt[b] += gauss(k, (uint64_t)b, sb);
       n_hat += cnt[b];
-      if (cnt[b] > cnt[bmax]) bmax = b;
     }
-    /* The range: the noisy mode bin, extended over contiguous neighbours
-     * above 2 sigma (post-processing). */
-    int blo = bmax, bhi = bmax;
-    while (blo > 0 && cnt[blo - 1] > 2 * sb) blo--;
-    while (bhi < COARSE_BINS - 1 && cnt[bhi + 1] > 2 * sb) bhi++;
-    double t;
-    coarse_edges(blo, &lo, &t);
-    coarse_edges(bhi, &t, &hi);
+    if (ms__dp_support(cnt, COARSE_BINS, sb)) return MS_ERR_NOMEM;
+    for (int g = 0; g < COARSE_BINS; g++) {
+      if (cnt[g] <= 0) continue;
+      double a, b;
+      if (whole ? !grid_whole(g, &a, &b) : (coarse_edges(g, &a, &b), 0)) continue;
+      span_lo[n_span] = a, span_hi[n_span] = b, span_w[n_span++] = cnt[g];
+    }
+    if (!n_span) { /* no bin passed: the noisy mode (post-processing) */
+      span_lo[0] = whole ? 0 : -1e-3, span_hi[0] = whole ? 0 : 1e-3, span_w[0] = 1, n_span = 1;
+    }
+  } else {
+    if (whole) blo = ceil(blo), bhi = floor(bhi);
+    if (f->kind == MS_FKIND_DATE) {
+      /* dates a spec can write: years 1 to 9999 */
+      blo = fmax(blo, ms_date_from_ymd(1, 1, 1));
+      bhi = fmin(bhi, ms_date_from_ymd(9999, 12, 31));
+    }
+    if (!(bhi >= blo)) bhi = blo;
+    span_lo[0] = blo, span_hi[0] = bhi, span_w[0] = 1, n_span = 1;
   }
-  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
-    lo = floor(lo);
-    hi = ceil(hi);
-  }
-  /* A date range ends within the dates a spec can write (years 1 to 9999);
-   * the noisy range can reach a billion days (post-processing). */
-  if (f->kind == MS_FKIND_DATE) {
-    double dmin = ms_date_from_ymd(1, 1, 1), dmax = ms_date_from_ymd(9999, 12, 31);
-    lo = fmin(fmax(lo, dmin), dmax - 1);
-    hi = fmax(fmin(hi, dmax), lo + 1);
-  }
-  if (!(hi > lo)) hi = lo + 1;
   double sigma = 1 / sqrt(2 * rho_h);
   f->sigma = sigma;
-  /* Bins: about 4 sigma of expected count each when a noisy row count is
-   * known (post-processing of the range histogram), else 32. */
+  /* Fine bins: about 4 sigma of expected count each when a noisy row count
+   * is known (post-processing of the grid histogram), else 32, shared among
+   * the spans by their released counts. */
   int B = 32;
   if (isfinite(n_hat)) {
     double want = n_hat / (4 * sigma);
     B = want < 4 ? 4 : want > FINE_MAX ? FINE_MAX : (int)want;
   }
-  if ((f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) && hi - lo < B) B = (int)(hi - lo) > 1 ? (int)(hi - lo) : 1;
-  double cnt[FINE_MAX + 1] = {0}; /* cnt[B]: missing */
-  double w = (hi - lo) / B;
+  double wsum = 0;
+  for (int i = 0; i < n_span; i++) wsum += span_w[i];
+  dp_bin bins[4 * COARSE_BINS + FINE_MAX];
+  int nb = 0;
+  for (int i = 0; i < n_span; i++) {
+    /* at least 4 per span: a few rows at the edge of a wide grid bin are
+     * then not spread over all of it (bins of noise alone are emptied) */
+    int sk = (int)floor(B * span_w[i] / wsum + 0.5);
+    nb += split_span(bins + nb, span_lo[i], span_hi[i], sk < 4 ? 4 : sk, whole);
+  }
+  if (!nb) { /* a real span of width 0 cannot occur; whole spans hold a number */
+    bins[0].lo = span_lo[0] - 0.5, bins[0].hi = span_lo[0] + 0.5, nb = 1;
+  }
+  double cnt[4 * COARSE_BINS + FINE_MAX + 1] = {0}; /* cnt[nb]: missing */
   for (size_t r = 0; r < n_rows; r++) {
     double v = c->num[r];
     if (isnan(v)) {
-      cnt[B] += 1;
+      cnt[nb] += 1;
       continue;
     }
-    /* Clamp before converting: a value far outside [lo, hi] (the range is
-     * noisy) gives a quotient no int holds. */
-    double q = floor((v - lo) / w);
-    int b = q < 0 ? 0 : q >= B ? B - 1 : (int)q;
-    cnt[b] += 1;
+    *clamped += !isnan(blo) && (v < blo || v > bhi);
+    cnt[bin_of(bins, nb, v)] += 1;
   }
   ms_rng_key k = dp_key(p->seed, f->name, "histogram");
-  for (int b = 0; b <= B; b++) cnt[b] += gauss(k, (uint64_t)b, sigma);
-  /* Post-processing: [1 2 1]/4 smoothing (edges reflected) when there are
-   * enough bins, clamping at 0 -- the CDF is then monotone. */
-  double sm[FINE_MAX];
-  for (int b = 0; b < B; b++) {
-    double l = cnt[b > 0 ? b - 1 : b], r = cnt[b + 1 < B ? b + 1 : b];
-    sm[b] = B >= 8 ? 0.25 * l + 0.5 * cnt[b] + 0.25 * r : cnt[b];
-    if (sm[b] < 0) sm[b] = 0;
-  }
-  double present = 0, missing = cnt[B] > 0 ? cnt[B] : 0;
-  for (int b = 0; b < B; b++) present += sm[b];
+  for (int b = 0; b <= nb; b++) cnt[b] += gauss(k, (uint64_t)b, sigma);
+  /* Post-processing: the support test, then the counts projected onto
+   * non-negative counts with the same (unbiased) total, which empties the
+   * bins that hold noise alone instead of keeping their positive draws
+   * (clamping at 0 adds about 0.4 sigma of mass to every empty bin and
+   * spreads the column over its whole range); a missing count below 3 sigma
+   * is released as 0, so a complete column stays complete. */
+  double sm[4 * COARSE_BINS + FINE_MAX], present = 0;
+  for (int b = 0; b < nb; b++) present += sm[b] = cnt[b];
+  if (ms__dp_support(sm, (size_t)nb, sigma) || ms__dp_project(sm, (size_t)nb, present)) return MS_ERR_NOMEM;
+  double missing = ms__dp_missing(cnt[nb], sigma);
+  present = 0;
+  for (int b = 0; b < nb; b++) present += sm[b];
   *noisy_total = present + missing;
   f->missing = sig6(present + missing > 0 ? missing / (present + missing) : 0);
-  int first = 0, last = B - 1;
-  while (first < B && sm[first] <= 0) first++;
+  int first = 0, last = nb - 1;
+  while (first < nb && sm[first] <= 0) first++;
   while (last >= 0 && sm[last] <= 0) last--;
   if (present <= 0 || first > last) {
     f->fam = FAM_CONSTANT;
-    f->par[0] = sig6((lo + hi) / 2);
-    if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) f->par[0] = round(f->par[0]);
+    int mid = nb / 2;
+    f->par[0] = sig6((bins[mid].lo + bins[mid].hi) / 2);
+    if (whole) f->par[0] = round(f->par[0]);
     f->lo = f->hi = f->par[0];
     dp_real_on_grid(f);
     return MS_OK;
   }
-  double vlo = lo + w * first, vhi = lo + w * (last + 1);
-  if (f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE) {
-    vlo = floor(vlo);
-    vhi = ceil(vhi);
-  }
-  f->lo = sig6(vlo);
-  f->hi = sig6(vhi);
-  size_t m = p->max_knots < 21 ? p->max_knots : 21;
-  f->nq = m;
-  f->qp = ms__malloc(m * sizeof *f->qp);
-  f->qv = ms__malloc(m * sizeof *f->qv);
+  double vlo = bins[first].lo, vhi = bins[last].hi;
+  f->lo = sig6(whole ? ceil(vlo) : vlo);
+  f->hi = sig6(whole ? floor(vhi) : vhi);
+  /* The quantile table is the projected histogram's own CDF: a knot at each
+   * edge of a non-empty bin (piecewise linear inside a bin, as the counts
+   * say), a gap between two non-empty bins kept as a step of 1e-6 in
+   * probability, so no share of the column is spread over an empty stretch
+   * of the range as fewer knots interpolated over it would. */
+  size_t m = 0;
+  f->qp = ms__malloc((2 * (size_t)nb + 2) * sizeof *f->qp);
+  f->qv = ms__malloc((2 * (size_t)nb + 2) * sizeof *f->qv);
   if (!f->qp || !f->qv) return MS_ERR_NOMEM;
   f->fam = FAM_QUANTILES;
-  for (size_t i = 0; i < m; i++) {
-    double target = present * (double)i / (double)(m - 1), acc = 0, v = vhi;
-    for (int b = first; b <= last; b++) {
-      if (acc + sm[b] >= target && sm[b] > 0) {
-        v = lo + w * (b + (target - acc) / sm[b]);
-        break;
-      }
-      acc += sm[b];
+  double acc = 0;
+  for (int b = first; b <= last; b++) {
+    if (sm[b] <= 0) continue;
+    double e0 = bins[b].lo, e1 = bins[b].hi;
+    if (!m || sig6(e0) > f->qv[m - 1]) {
+      f->qp[m] = m ? f->qp[m - 1] + 1e-6 : 0;
+      f->qv[m++] = sig6(e0);
     }
-    if (i == 0) v = vlo;
-    if (i == m - 1) v = vhi;
-    f->qp[i] = sig6((double)i / (double)(m - 1));
-    f->qv[i] = sig6(v);
-    if (i && f->qv[i] < f->qv[i - 1]) f->qv[i] = f->qv[i - 1];
+    acc += sm[b];
+    f->qp[m] = b == last ? 1 : sig6(acc / present);
+    if (f->qp[m] <= f->qp[m - 1]) f->qp[m] = f->qp[m - 1] + 1e-6;
+    f->qv[m++] = sig6(e1);
   }
+  /* the last knot is probability 1: earlier ones bumped up to it go */
+  while (m > 2 && f->qp[m - 2] >= 1) {
+    f->qv[m - 2] = f->qv[m - 1];
+    m--;
+  }
+  f->nq = m;
   if (f->qv[m - 1] <= f->qv[0]) {
     f->fam = FAM_CONSTANT;
-    f->par[0] = f->qv[0];
+    f->par[0] = whole ? round(f->qv[0]) : f->qv[0];
+    f->lo = f->hi = f->par[0];
   }
   dp_real_on_grid(f);
   return MS_OK;
@@ -788,9 +950,51 @@ static void normalise(double *p, size_t n) {
 /* Fills f->cats/probs. map[level] = emitted index or -1 (dropped). */
 /* rho > 0: Gaussian stability-based histogram; tau is the release threshold
  * (1 + sigma z, from the model's delta_thr). */
+/* Index of label s among the n labels of a public domain; SIZE_MAX: none. */
+static size_t domain_index(const char *const *dom, size_t n, const char *s) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(dom[i], s)) return i;
+  return SIZE_MAX;
+}
+
+/* A categorical column with a public domain under DP: every label of the
+ * domain is released with its noisy count (no threshold: the labels are not
+ * read from the data), the counts projected onto non-negative ones with the
+ * same total; a level outside the domain is dropped (its rows are left out
+ * of every count, as an unreleased level). */
+static ms_status fit_domain_dp(fit_field *f, const ms_frame_col *c, const double *cnt, double missing,
+                               const ms_fit_params *p, double sigma, const char *const *dom, size_t n_dom,
+                               int32_t *map, double *noisy_total) {
+  double *dc = ms__calloc(n_dom ? n_dom : 1, sizeof *dc);
+  if (!dc) return MS_ERR_NOMEM;
+  for (size_t l = 0; l < c->n_levels; l++) {
+    size_t i = domain_index(dom, n_dom, c->levels[l]);
+    map[l] = i == SIZE_MAX ? -1 : (int32_t)i;
+    if (i != SIZE_MAX) dc[i] += cnt[l];
+  }
+  ms_rng_key kk = dp_key(p->seed, f->name, "domain");
+  double tot = 0;
+  for (size_t i = 0; i < n_dom; i++) tot += dc[i] += gauss(kk, i, sigma);
+  ms_status st = ms__dp_project(dc, n_dom, tot);
+  tot = 0;
+  for (size_t i = 0; i < n_dom && !st; i++) {
+    st = add_cat(f, dom[i], dc[i]);
+    tot += dc[i];
+  }
+  missing = ms__dp_missing(missing + gauss(kk, UINT64_MAX, sigma), sigma);
+  *noisy_total = tot + missing;
+  f->missing = tot + missing > 0 ? missing / (tot + missing) : 0;
+  /* all noisy counts at 0: every label equally likely (post-processing) */
+  if (!st && !(tot > 0))
+    for (size_t i = 0; i < n_dom; i++) f->probs[i] = 1;
+  free(dc);
+  return st;
+}
+
 static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_rows,
                                  const ms_fit_params *p, double rho, double tau, int32_t *map,
-                                 double *noisy_total, const double *lit_val) {
+                                 double *noisy_total, const double *lit_val, const char *const *dom,
+                                 size_t n_dom) {
   size_t L = c->n_levels, k = p->k_min;
   double *cnt = ms__calloc(L + 1, sizeof *cnt);
   if (!cnt) return MS_ERR_NOMEM;
@@ -798,7 +1002,13 @@ static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_r
     if (c->code[r] >= 0) cnt[c->code[r]] += 1;
   double missing = (double)c->n_missing;
   ms_status st = MS_OK;
-  if (rho > 0) {
+  /* Without DP a public domain only removes the levels outside it. */
+  for (size_t l = 0; dom && rho == 0 && l < L; l++)
+    if (domain_index(dom, n_dom, c->levels[l]) == SIZE_MAX) cnt[l] = 0;
+  if (rho > 0 && dom) {
+    f->sigma = 1 / sqrt(2 * rho);
+    st = fit_domain_dp(f, c, cnt, missing, p, f->sigma, dom, n_dom, map, noisy_total);
+  } else if (rho > 0) {
     ms_rng_key kk = dp_key(p->seed, f->name, "levels");
     double sigma = 1 / sqrt(2 * rho);
     f->sigma = sigma;
@@ -815,8 +1025,7 @@ static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_r
     }
     /* The missing bin is a fixed bin: released without a threshold. Its
      * index (SIZE_MAX) is outside the level indices. */
-    missing += gauss(kk, UINT64_MAX, sigma);
-    if (missing < 0) missing = 0;
+    missing = ms__dp_missing(missing + gauss(kk, UINT64_MAX, sigma), sigma);
     tot += missing;
     *noisy_total = tot;
     f->missing = tot > 0 ? missing / tot : 0;
@@ -878,6 +1087,7 @@ static ms_status fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
       cnt[b] += gauss(kk, (uint64_t)b, f->sigma);
       if (cnt[b] < 0) cnt[b] = 0;
     }
+    cnt[2] = ms__dp_missing(cnt[2], f->sigma);
   } else {
     for (int b = 0; b < 3; b++)
       if (cnt[b] < (double)p->k_min) cnt[b] = 0;
@@ -1918,6 +2128,110 @@ static ms_status check_names(const ms_frame *data, const ms_fit_params *p, ms_di
 static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p,
                            ms_diag *d);
 
+/* MST under DP (gen/fit/mst.c): every fitted column with a released
+ * marginal of at least two values joins the tree. */
+static ms_status fit_mst(ms_fit_model *m, const ms_frame *data, int32_t **maps, double rho_select,
+                         double rho_edges, const ms_fit_params *p, ms_diag *d) {
+  ms__mst_col *cols = ms__calloc(m->n_fields ? m->n_fields : 1, sizeof *cols);
+  const char **names = ms__malloc((m->n_fields ? m->n_fields : 1) * sizeof *names);
+  size_t n = 0;
+  if (!cols || !names) {
+    free(cols);
+    free(names);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t j = 0; j < m->n_fields; j++) {
+    const fit_field *f = &m->f[j];
+    const ms_frame_col *c = &data->cols[j];
+    names[j] = f->name;
+    if (f->kind == MS_FKIND_ID || f->suppressed || f->diff_a >= 0 || f->fd_from >= 0 || f->rel_base >= 0)
+      continue;
+    ms__mst_col *mc = &cols[n];
+    mc->name = f->name;
+    mc->field = j;
+    mc->missing = f->missing;
+    mc->sigma = f->sigma;
+    if (f->kind == MS_FKIND_CATEGORICAL) {
+      if (f->n_cats < 2 || !maps[j]) continue;
+      mc->kind = MS__MST_CAT;
+      mc->code = c->code;
+      mc->map = maps[j];
+      mc->n_cats = f->n_cats;
+      mc->probs = f->probs;
+      mc->labels = (const char *const *)f->cats;
+    } else if (f->kind == MS_FKIND_BOOL) {
+      mc->kind = MS__MST_BOOL;
+      mc->num = c->num;
+      mc->probs = f->probs;
+      int labels = (f->btext[0] || f->btext[1]) &&
+                   !(f->btext[0] && f->btext[1] && !strcmp(f->btext[0], "false") && !strcmp(f->btext[1], "true"));
+      mc->labels = labels ? (const char *const *)f->btext : NULL;
+    } else {
+      if (f->fam != FAM_QUANTILES || f->nq < 2 || !(f->qv[0] < f->qv[f->nq - 1])) continue;
+      mc->kind = MS__MST_NUM;
+      mc->num = c->num;
+      mc->qp = f->qp;
+      mc->qv = f->qv;
+      mc->nq = f->nq;
+      mc->date = f->kind == MS_FKIND_DATE;
+      mc->step = f->kind == MS_FKIND_REAL ? pow(10, -f->decimals) : f->has_time ? 0 : 1;
+    }
+    n++;
+  }
+  /* Rebalancing: the column is the tree's root, its label weights in the
+   * order of its released labels. */
+  size_t root = 0;
+  double *w = NULL;
+  ms_status st = MS_OK;
+  if (p->rebalance_column) {
+    root = SIZE_MAX;
+    for (size_t i = 0; i < n; i++)
+      if (!strcmp(data->cols[cols[i].field].name, p->rebalance_column)) root = i;
+    if (root == SIZE_MAX) {
+      st = ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, p->rebalance_column,
+                       "--rebalance: the column has fewer than two released labels; nothing to rebalance");
+    } else {
+      const ms__mst_col *rc = &cols[root];
+      size_t nl = rc->kind == MS__MST_CAT ? rc->n_cats : 2;
+      if (!(w = ms__calloc(nl, sizeof *w))) st = MS_ERR_NOMEM;
+      for (size_t l = 0; !st && l < nl; l++) w[l] = p->n_rebalance_weights ? 0 : 1;
+      if (!st && p->n_rebalance_weights && !p->rebalance_labels && p->n_rebalance_weights != nl)
+        st = ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, p->rebalance_column,
+                         "--rebalance: %zu weights for %zu released labels (in this order: see the spec's "
+                         "values of the column)", p->n_rebalance_weights, nl);
+      for (size_t q = 0; !st && q < p->n_rebalance_weights; q++) {
+        size_t l = q;
+        if (p->rebalance_labels) {
+          l = SIZE_MAX;
+          for (size_t k = 0; k < nl; k++) {
+            const char *lab = rc->labels ? rc->labels[k] : k ? "true" : "false";
+            if (lab && !strcmp(lab, p->rebalance_labels[q])) l = k;
+          }
+          if (l == SIZE_MAX) {
+            st = ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, p->rebalance_column,
+                             "--rebalance: \"%s\" is not a released label of the column",
+                             p->rebalance_labels[q]);
+            break;
+          }
+        }
+        w[l] = p->rebalance_weights[q];
+      }
+      double ws = 0;
+      for (size_t l = 0; !st && l < nl; l++) ws += w[l];
+      if (!st && !(ws > 0))
+        st = ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, p->rebalance_column,
+                         "--rebalance: the weights of the released labels do not add up to a positive number");
+    }
+  }
+  if (!st)
+    st = ms__mst_fit(&m->mst, cols, n, data->n_rows, (double)m->n_out, rho_select, rho_edges, m->seed,
+                     m->k_min, root, w, names, m->n_fields);
+  free(w);
+  free(cols);
+  free(names);
+  return st;
+}
+
 /* The fit; an allocation failure that no step reported gets one message
  * naming the input. */
 ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
@@ -2021,6 +2335,57 @@ static int32_t emitted(const fit_field *f, const ms_frame_col *c, const int32_t 
   return c->code[r] < 0 || !map ? -1 : map[c->code[r]];
 }
 
+/* The public inputs of the fit (--bounds, --domain, --rebalance, delta)
+ * against the table: every error at once, each naming its option. */
+static ms_status check_public_inputs(const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
+  ms_status st = MS_OK;
+#define BAD(...) (st = ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, NULL, __VA_ARGS__))
+  if (p->epsilon > 0 && p->delta > 0 && p->delta >= 1.0 / (double)data->n_rows)
+    BAD("--delta %g is not below 1/n = 1/%zu: a delta that large allows releasing a row outright", p->delta,
+        data->n_rows);
+  for (size_t b = 0; b < p->n_bounds; b++) {
+    size_t j = ms_frame_find(data, p->bound_columns[b]);
+    if (j == SIZE_MAX)
+      BAD("--bounds: no column \"%s\"", p->bound_columns[b]);
+    else if (!(p->bound_hi[b] > p->bound_lo[b]))
+      BAD("--bounds for \"%s\": low must be < high", p->bound_columns[b]);
+    else if (data->cols[j].kind != MS_FKIND_INTEGER && data->cols[j].kind != MS_FKIND_REAL &&
+             data->cols[j].kind != MS_FKIND_DATE)
+      BAD("--bounds: column \"%s\" is %s; bounds are for integer, real and date columns", p->bound_columns[b],
+          ms_fkind_name(data->cols[j].kind));
+  }
+  for (size_t i = 0; i < p->n_domains; i++) {
+    size_t j = ms_frame_find(data, p->domain_columns[i]);
+    if (j == SIZE_MAX)
+      BAD("--domain: no column \"%s\"", p->domain_columns[i]);
+    else if (data->cols[j].kind != MS_FKIND_CATEGORICAL)
+      BAD("--domain: column \"%s\" is %s; a domain is for categorical columns (--types %s=categorical)",
+          p->domain_columns[i], ms_fkind_name(data->cols[j].kind), p->domain_columns[i]);
+    else if (p->domain_first[i + 1] <= p->domain_first[i])
+      BAD("--domain for \"%s\": no labels", p->domain_columns[i]);
+  }
+  if (p->rebalance_column) {
+    size_t j = ms_frame_find(data, p->rebalance_column);
+    double sum = 0;
+    for (size_t w = 0; w < p->n_rebalance_weights; w++) {
+      if (!(p->rebalance_weights[w] >= 0) || !isfinite(p->rebalance_weights[w]))
+        BAD("--rebalance %s: weight %g is not a finite number >= 0", p->rebalance_column, p->rebalance_weights[w]);
+      sum += p->rebalance_weights[w];
+    }
+    if (j == SIZE_MAX)
+      BAD("--rebalance: no column \"%s\"", p->rebalance_column);
+    else if (data->cols[j].kind != MS_FKIND_CATEGORICAL && data->cols[j].kind != MS_FKIND_BOOL)
+      BAD("--rebalance: column \"%s\" is %s; rebalancing is for categorical and bool columns",
+          p->rebalance_column, ms_fkind_name(data->cols[j].kind));
+    if (p->n_rebalance_weights && !(sum > 0))
+      BAD("--rebalance %s: the weights do not add up to a positive number", p->rebalance_column);
+    if (p->method != MS_FIT_METHOD_MST)
+      BAD("--rebalance needs --method mst (the tree keeps every relation to the column)");
+  }
+#undef BAD
+  return st;
+}
+
 static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p,
                            ms_diag *d) {
   *out = NULL;
@@ -2043,14 +2408,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     if (ms_frame_find(data, p->quasi_identifiers[q]) == SIZE_MAX)
       return ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, NULL,
                          "quasi-identifier \"%s\" is not a column", p->quasi_identifiers[q]);
-  for (size_t b = 0; b < p->n_bounds; b++) {
-    if (ms_frame_find(data, p->bound_columns[b]) == SIZE_MAX)
-      return ms_diag_add(d, MS_ERR_INVALID, data->source, 0, 0, NULL,
-                         "bounds given for unknown column \"%s\"", p->bound_columns[b]);
-    if (!(p->bound_hi[b] > p->bound_lo[b]))
-      return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "bounds of \"%s\": low must be < high",
-                         p->bound_columns[b]);
-  }
+  if ((nst = check_public_inputs(data, p, d)) != MS_OK) return nst;
   ms_fit_model *m = ms__calloc(1, sizeof *m);
   if (!m) return ms__diag_nomem(d, data->source, NULL, "the fitted model");
   ms_status st = MS_OK;
@@ -2082,7 +2440,12 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       for (size_t i = 0; rels[q].kind == MS__REL_SUM && i < rels[q].n_map; i++)
         derived |= rels[q].fd_map[i] == (int32_t)j;
     }
-    if (derived || !vc->n_lit || (vc->kind != MS_FKIND_INTEGER && vc->kind != MS_FKIND_REAL)) continue;
+    /* Under DP the distinct-value count is not released: every numeric
+     * column stays numeric (a whole-number column gets a bin per value of
+     * its released range; docs/privacy.md). */
+    if (derived || !vc->n_lit || (vc->kind != MS_FKIND_INTEGER && vc->kind != MS_FKIND_REAL) ||
+        p->epsilon > 0)
+      continue;
     vc->kind = MS_FKIND_CATEGORICAL;
     vc->num = NULL;
     vc->levels = vc->lit_text;
@@ -2145,10 +2508,16 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
   }
   data = &view;
   int32_t **maps = ms__calloc(data->n_cols, sizeof *maps);
+  size_t *dom_of = ms__malloc((data->n_cols ? data->n_cols : 1) * sizeof *dom_of);
+  for (size_t j = 0; dom_of && j < data->n_cols; j++) {
+    dom_of[j] = SIZE_MAX;
+    for (size_t i = 0; i < p->n_domains; i++)
+      if (!strcmp(p->domain_columns[i], data->cols[j].name)) dom_of[j] = i;
+  }
   m->f = ms__calloc(data->n_cols, sizeof *m->f);
   m->cop = ms__calloc(data->n_cols, sizeof *m->cop);
   m->qi = ms__calloc(p->n_quasi_identifiers + 1, sizeof *m->qi);
-  if (st || !maps || !m->f || !m->cop || !m->qi ||
+  if (st || !maps || !dom_of || !m->f || !m->cop || !m->qi ||
       !(m->name = ms__strdup(p->name ? p->name : "fitted")) ||
       !(m->table = ms__strdup(p->table ? p->table : "data")) || !(m->source = ms__strdup(data->source))) {
     st = ms__diag_nomem(d, data->source, NULL, "the fitted model");
@@ -2174,14 +2543,15 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     n_fit++;
     if (c->kind != MS_FKIND_DATE && c->n_missing < data->n_rows) n_cop_candidates++;
   }
-  int use_copula = p->copula && n_cop_candidates >= 2;
+  int use_mst = p->method == MS_FIT_METHOD_MST && n_fit >= 2;
+  int use_copula = p->copula && n_cop_candidates >= 2 && !use_mst;
   double tau_cat = 0;
   if (m->epsilon > 0) {
     /* delta: half to the categorical thresholds when there are categorical
      * columns, the rest to the zCDP conversion (Bun & Steinke Prop. 1.3):
      * epsilon = rho + 2 sqrt(rho L), L = ln(1/delta_conv). */
     size_t n_cat = 0;
-    for (size_t j = 0; j < data->n_cols; j++) n_cat += data->cols[j].kind == MS_FKIND_CATEGORICAL;
+    for (size_t j = 0; j < data->n_cols; j++) n_cat += data->cols[j].kind == MS_FKIND_CATEGORICAL && dom_of[j] == SIZE_MAX;
     m->delta_thr = n_cat ? m->delta / 2 : 0;
     m->delta_conv = m->delta - m->delta_thr;
     double L = log(1 / m->delta_conv);
@@ -2189,6 +2559,11 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     m->rho = sr * sr;
     m->rho_corr = use_copula ? m->rho / 3 : 0;
     m->rho_marg = m->rho - m->rho_corr;
+    if (p->method == MS_FIT_METHOD_MST && n_fit >= 2) {
+      /* MST: a third each to the marginals, the tree selection and its edges. */
+      m->rho_corr = 0;
+      m->rho_marg = m->rho / 3;
+    }
     if (n_cat && n_fit) {
       /* Union bound over the categorical columns: a new level passes in one
        * of them with probability at most delta_thr. */
@@ -2268,8 +2643,11 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         st = ms__diag_nomem(d, data->source, c->name, "a column's fit");
         break;
       }
+      size_t di = dom_of ? dom_of[j] : SIZE_MAX;
       st = fit_categorical(f, c, data->n_rows, p, rho, tau_cat, maps[j], &tot,
-                           f->discrete ? c->lit_val : NULL);
+                           f->discrete ? c->lit_val : NULL,
+                           di == SIZE_MAX ? NULL : p->domain_values + p->domain_first[di],
+                           di == SIZE_MAX ? 0 : p->domain_first[di + 1] - p->domain_first[di]);
       if (!st && c->n_levels == 1 && !f->suppressed)
         ms_diag_warn(d, data->source, 0, 0, c->name, "column holds one value");
       if (!st && rho == 0 && f->n_cats && !f->suppressed && c->n_levels > f->n_cats)
@@ -2281,7 +2659,15 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     } else if (c->kind == MS_FKIND_BOOL) {
       st = fit_bool(f, c, data->n_rows, p, rho, &tot);
     } else if (rho > 0) {
-      st = fit_numeric_dp(f, c, data->n_rows, p, rho, &tot);
+      size_t clamped = 0;
+      st = fit_numeric_dp(f, c, data->n_rows, p, rho, &tot, &clamped);
+      /* For the operator only (not in the spec): how many rows the public
+       * bounds clamp. */
+      for (size_t b = 0; !st && clamped && b < p->n_bounds; b++)
+        if (!strcmp(p->bound_columns[b], c->name))
+          ms_diag_warn(d, data->source, 0, 0, c->name,
+                       "%zu row%s outside --bounds %g:%g, counted at the nearest bound (this count is not "
+                       "released)", clamped, clamped == 1 ? "" : "s", p->bound_lo[b], p->bound_hi[b]);
     } else {
       size_t miss = c->n_missing < p->k_min ? 0 : c->n_missing;
       f->missing = sig6((double)miss / (double)(data->n_rows - c->n_missing + miss));
@@ -2376,6 +2762,10 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     for (size_t i = 0; i < m->n_cop; i++) m->f[m->cop[i]].cop = -1;
     m->n_cop = 0;
   }
+  if (!st && use_mst) {
+    st = fit_mst(m, data, maps, m->rho / 3, m->rho / 3, p, d);
+    if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the MST fit");
+  }
   /* A determined categorical: one rule per released label of its
    * determinant whose partner label is released too. */
   for (size_t q = 0; q < n_rels && !st; q++) {
@@ -2444,7 +2834,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         m->rho_corr -= avail;
       }
     }
-    st = fit_missingness(m, data, maps, p, avail);
+    st = use_mst ? MS_OK : fit_missingness(m, data, maps, p, avail);
     if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the missingness fit");
   }
   int32_t *lab = NULL;
@@ -2465,6 +2855,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     ms_diag_add(d, st, data->source, 0, 0, NULL, "correlation matrix could not be repaired");
 fail:
   ms__relations_free(rels, n_rels);
+  free(dom_of);
   if (maps)
     for (size_t j = 0; j < data->n_cols; j++) free(maps[j]);
   free(maps);
@@ -2581,9 +2972,9 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(cols, m->f[i].name, sig6(m->f[i].rho));
     cJSON *me = cJSON_AddObjectToObject(pv, "mechanisms");
     cJSON_AddStringToObject(me, "numeric",
-                            "gaussian histograms: log-grid range (half the column's rho; noisy mode bin grown over "
-                            "contiguous bins above 2 sigma) "
-                            "unless declared, then histogram + missing bin, smoothed, clamped, monotone CDF");
+                            "gaussian histograms: log-grid range (half the column's rho; the bins the data can be "
+                            "told to occupy) unless declared, then histogram + missing bin, support test, projection "
+                            "onto non-negative counts, piecewise-linear CDF");
     cJSON_AddStringToObject(me, "categorical", "gaussian stability-based histogram");
     cJSON_AddStringToObject(me, "bool", "gaussian histogram (false, true, missing)");
     if (m->rho_miss > 0) {
@@ -2605,6 +2996,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
   } else {
     cJSON_AddNumberToObject(pv, "source_rows", (double)m->n_source);
   }
+  ms__mst_emit_privacy(m->mst, pv);
   if (m->n_qi) {
     cJSON *q = cJSON_AddArrayToObject(pv, "quasi_identifiers");
     for (size_t i = 0; i < m->n_qi; i++) ms__json_push(q, cJSON_CreateString(m->qi[i]));
@@ -2793,6 +3185,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     } else if (f->missing > 0 && f->fd_from < 0) {
       cJSON_AddNumberToObject(o, "missing", f->missing);
     }
+    ms__mst_emit_field(m->mst, i, o);
     if (num_order) {
       cJSON *ob = ms__json_push(fields, cJSON_CreateObject());
       cJSON_AddStringToObject(ob, "name", f->name);
@@ -2807,6 +3200,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON_AddStringToObject(ob, "expr", e);
     }
   }
+  ms__mst_emit_bins(m->mst, fields);
   if (m->n_comp >= 2) {
     cJSON *o = ms__json_push(fields, cJSON_CreateObject());
     cJSON_AddStringToObject(o, "name", m->comp_name);
@@ -2881,8 +3275,10 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
               sig6(m->rho_corr), sig6(m->corr_clip), sig6(m->corr_sigma), m->n_cop, sig6(m->corr_shrink));
     if (m->rho_miss > 0)
       fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", sig6(m->rho_miss), sig6(m->miss_sigma));
+    ms__mst_accounting(m->mst, fp);
     fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
-            sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss), m->epsilon, m->delta);
+            sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss + ms__mst_rho(m->mst)),
+            m->epsilon, m->delta);
   }
   for (size_t i = 0; i < m->n_fields; i++) {
     const fit_field *f = &m->f[i];
@@ -2917,6 +3313,7 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
     if (m->f[i].mc_expr)
       fprintf(fp, "  missingness of %s depends on %s: rate %g where it holds, %g elsewhere (chi-square %g)\n",
               m->f[i].name, m->f[i].mc_expr, m->f[i].mc_rate, m->f[i].missing, m->f[i].mc_chi2);
+  if (m->epsilon <= 0) ms__mst_accounting(m->mst, fp);
   if (m->epsilon <= 0) {
     fprintf(fp,
             "privacy: not differentially private; k-threshold rules with k = %zu (no knot, bound or "

@@ -75,4 +75,71 @@ void ms__relation_describe(const ms__rel *r, const ms_frame *f, char *buf, size_
 double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_frame *g,
                                size_t *checked);
 
+/* MST (gen/fit/mst.c; McKenna, Miklau & Sheldon 2021): the DP method that
+ * measures noisy 2-way marginals on a privately chosen maximum spanning tree
+ * of the columns and writes the tree as hidden bin fields with conditional
+ * weights (docs/privacy.md, "MST"). A column of the tree, described by
+ * fit.c from its released marginal; every pointer is borrowed for the
+ * model's life (the labels) or for the call (the data). */
+typedef enum { MS__MST_NUM, MS__MST_CAT, MS__MST_BOOL, MS__MST_KIND_COUNT } ms__mst_kind;
+typedef struct {
+  const char *name;      /* the field's name in the spec */
+  size_t field;          /* the field's index in the model */
+  ms__mst_kind kind;
+  const double *num;     /* NUM, BOOL: the values (NaN missing), n_rows */
+  const int32_t *code;   /* CAT: frame codes (-1 missing), n_rows */
+  const int32_t *map;    /* CAT: frame code -> released category (-1: none) */
+  size_t n_cats;         /* CAT: released categories */
+  const double *probs;   /* CAT, BOOL: released shares of the present values */
+  const double *qp, *qv; /* NUM: the released quantile table (nq knots) */
+  size_t nq;
+  double step;           /* NUM: spacing of the written values; 0: continuous */
+  int date;              /* NUM: drawn through "offset_days" */
+  double missing;        /* released missing share */
+  double sigma;          /* noise sd of the column's released histogram */
+  const char *const *labels; /* CAT: the labels; BOOL: false/true spellings, or NULL ("p") */
+} ms__mst_col;
+
+/* fit.c's piecewise-linear quantile table (probs qp, values qv, nq knots):
+ * inverse and CDF (a flat step counts at its middle); sig6 rounds to 6
+ * significant digits for the spec. */
+double ms__fit_quantile_inv(const double *qp, const double *qv, size_t nq, double u);
+double ms__fit_quantile_cdf(const double *qp, const double *qv, size_t nq, double x);
+double ms__fit_sig6(double x);
+
+typedef struct ms__mst ms__mst;
+struct cJSON;
+
+/* Selects the tree (exponential mechanism, rho_select zCDP in all), measures
+ * its edges (Gaussian, rho_edges zCDP in all) and estimates the conditional
+ * tables. n_noisy is the released row count; taken: names the bin fields
+ * must not use. *out NULL (MS_OK) when fewer than two columns. With
+ * rho_edges == 0 the model is fitted without noise: the tree of largest
+ * scores, the exact tables with cells of fewer than k_min rows emptied.
+ * The tree is oriented from cols[root]; root_w (its non-missing bins'
+ * weights, or NULL) replaces that column's shares (rebalancing). */
+ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, size_t n_rows,
+                      double n_noisy, double rho_select, double rho_edges, uint64_t seed,
+                      size_t k_min, size_t root, const double *root_w, const char *const *taken,
+                      size_t n_taken);
+void ms__mst_free(ms__mst *t);
+/* Adds the edge (a, b)'s Gaussian noise to its table of `cells` counts:
+ * sigma * N(0, 1) keyed by (seed, "fit/dp/<a>/<b>/mst-edge", cell). */
+void ms__mst_edge_noise(double *tab, size_t cells, uint64_t seed, const char *a, const char *b, double sigma);
+/* rho spent by the selection and the edges (0 for NULL). */
+double ms__mst_rho(const ms__mst *t);
+/* Rewrites field object o of model field `field` to draw within its bin
+ * (no-op when the field is not in the tree); appends the hidden bin fields;
+ * records the budget and the tree in the spec's privacy block; prints the
+ * accounting lines. Allocation failures show in ms__json_print. */
+void ms__mst_emit_field(const ms__mst *t, size_t field, struct cJSON *o);
+void ms__mst_emit_bins(const ms__mst *t, struct cJSON *fields);
+void ms__mst_emit_privacy(const ms__mst *t, struct cJSON *privacy);
+void ms__mst_accounting(const ms__mst *t, FILE *fp);
+
+/* DP post-processing shared by the mechanisms (gen/fit/fit.c). */
+ms_status ms__dp_project(double *c, size_t n, double total);
+double ms__dp_missing(double noisy, double sigma);
+ms_status ms__dp_support(double *c, size_t n, double sigma);
+
 #endif

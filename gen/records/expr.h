@@ -213,6 +213,9 @@ const char *ms__expr_name(const ms__expr *e, size_t i);
 /* Number of frame columns needed: 1 + the largest slot used (0 when the
  * expression reads no slot). */
 size_t ms__expr_n_slots(const ms__expr *e);
+/* 1 when e is exactly "categorical slot == label": its slot and the
+ * label's code; 0 otherwise. */
+int ms__expr_code_eq(const ms__expr *e, int32_t *slot, int64_t *code);
 /* 1 when the expression reads no slot (it folded to a constant). */
 int ms__expr_is_const(const ms__expr *e);
 

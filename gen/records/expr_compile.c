@@ -1389,6 +1389,24 @@ const char *ms__expr_name(const ms__expr *e, size_t i) {
   return i < e->n_names ? e->names[i] : NULL;
 }
 size_t ms__expr_n_slots(const ms__expr *e) { return e->n_slots; }
+
+int ms__expr_code_eq(const ms__expr *e, int32_t *slot, int64_t *code) {
+  if (!e || e->n_ins != 3) return 0;
+  const ms__ins *c = &e->ins[2];
+  if (c->op != MS__OP_CMP || (c->sub & 7) != MS__TK_EQ - MS__TK_EQ || (c->sub >> 3) != MS__CL_I32) return 0;
+  const ms__ins *a = &e->ins[c->a], *b = &e->ins[c->b];
+  if (a->op == MS__OP_CONST) {
+    const ms__ins *t = a;
+    a = b;
+    b = t;
+  }
+  if (a->op != MS__OP_LOAD || a->type != MS__EXPR_CATEGORICAL || b->op != MS__OP_CONST ||
+      b->type != MS__EXPR_CATEGORICAL || b->kstate != MS__ST_PRESENT)
+    return 0;
+  *slot = a->slot;
+  *code = b->ki;
+  return 1;
+}
 int ms__expr_is_const(const ms__expr *e) {
   for (size_t i = 0; i < e->n_ins; i++)
     if (e->ins[i].op == MS__OP_LOAD) return 0;

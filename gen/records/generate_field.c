@@ -194,29 +194,63 @@ static ms_status eval_param_m(ws_t *w, const tchunk *c, const ms__param *p, doub
   return eval_double_sel(w, c, p->x, out, ok, rows, m);
 }
 
-/* Rows whose variant (vsel) is k, in w->srows; NULL when every row is (no
- * compaction needed). *m receives the count. With no rules (nw = 0) every
- * row has variant 0. */
+/* Sorts the rows by variant (vsel, 0..nw) into w->srows, each variant's
+ * rows in increasing order, in one pass (a counting sort). */
+static void variant_index(ws_t *w, const tchunk *c, const uint8_t *vsel, size_t nw) {
+  size_t n = c->n;
+  if (!nw) return;
+  memset(w->voff, 0, (nw + 2) * sizeof *w->voff);
+  for (size_t r = 0; r < n; r++) w->voff[vsel[r] + 1]++;
+  for (size_t k = 1; k <= nw + 1; k++) w->voff[k] += w->voff[k - 1];
+  uint32_t at[257];
+  memcpy(at, w->voff, (nw + 1) * sizeof *at);
+  for (size_t r = 0; r < n; r++) w->srows[at[vsel[r]]++] = (uint32_t)r;
+}
+
+/* Rows whose variant (vsel) is k, from variant_index; NULL when every row
+ * is (no rules, or one variant for all). */
 static const uint32_t *variant_rows(ws_t *w, const tchunk *c, const uint8_t *vsel, size_t nw,
                                     size_t k, size_t *m) {
-  size_t n = c->n, j = 0;
+  size_t n = c->n;
+  (void)vsel;
   if (!nw) {
     *m = k ? 0 : n;
     return NULL;
   }
-  for (size_t r = 0; r < n; r++) {
-    w->srows[j] = (uint32_t)r;
-    j += vsel[r] == k;
-  }
-  *m = j;
-  return j == n ? NULL : w->srows;
+  *m = w->voff[k + 1] - w->voff[k];
+  return *m == n ? NULL : w->srows + w->voff[k];
 }
 
 /* vsel[r] = 0 for the field's own definition, k + 1 for the first matching
  * "when" rule k. */
+/* Rules that all read "x == 'label'" of one categorical field x of the
+ * table (a graphical model's conditional tables): the rule of each label in
+ * a table, one look-up per row instead of one comparison per rule and row.
+ * 0 when the rules are of another shape. */
+static int select_by_label(const tchunk *c, ms__expr *const *conds, size_t nw, uint8_t *vsel) {
+  uint8_t lut[256] = {0};
+  int32_t slot = -1;
+  for (size_t k = 0; k < nw; k++) {
+    int32_t sk;
+    int64_t code;
+    if (!conds[k]) continue;
+    if (!ms__expr_code_eq(conds[k], &sk, &code) || (slot >= 0 && sk != slot) || code < 0 || code > 255 ||
+        sk < 0 || (size_t)sk >= c->t->n_fields)
+      return 0;
+    slot = sk;
+    if (!lut[code]) lut[code] = (uint8_t)(k + 1); /* the first rule that holds wins */
+  }
+  if (slot < 0) return 0;
+  const int32_t *code = c->data[slot];
+  const uint8_t *valid = c->valid[slot];
+  for (size_t r = 0; r < c->n; r++) vsel[r] = valid[r] && code[r] >= 0 && code[r] < 256 ? lut[code[r]] : 0;
+  return 1;
+}
+
 static ms_status select_variants(ws_t *w, const tchunk *c, ms__expr *const *conds, size_t nw,
                                  uint8_t *vsel) {
   size_t n = c->n;
+  if (nw < 256 && select_by_label(c, conds, nw, vsel)) return MS_OK;
   memset(vsel, 0, n);
   uint8_t *val = w->ok[10], *ok = w->ok[11];
   for (size_t k = nw; k-- > 0;) {
@@ -392,8 +426,9 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
   }
   if (fast) {
     double l = wl, h = wh;
-    for (size_t r = 0; r < n; r++) {
-      if (vsel && vsel[r] != vk) continue;
+    for (size_t i = 0, e = rows ? m : n; i < e; i++) {
+      size_t r = rows ? rows[i] : i;
+      if (!rows && vsel && vsel[r] != vk) continue;
       if ((lo && !lok[r & lm]) || (hi && !hok[r & hm])) {
         valid[r] = 0;
         clear_value(f, data, r);
@@ -418,8 +453,9 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
     return MS_OK;
   }
   wcache_reset(w);
-  for (size_t r = 0; r < n; r++) {
-    if (vsel && vsel[r] != vk) continue;
+  for (size_t i = 0, e = rows ? m : n; i < e; i++) {
+    size_t r = rows ? rows[i] : i;
+    if (!rows && vsel && vsel[r] != vk) continue;
     int miss = 0;
     for (int i = 0; i < np && D->type != MS__DIST_QUANTILES; i++) {
       a.p[i] = P[i][r & PM[i]];
@@ -667,6 +703,7 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
   if (f->n_miss_when) {
     uint8_t *sel = w->ok[9];
     if (select_variants(w, c, f->miss_if, f->n_miss_when, sel)) return w->st;
+    variant_index(w, c, sel, f->n_miss_when);
     double *wr = w->tmp[9];
     uint8_t *wok = w->ok[7];
     for (size_t k = 0; k < f->n_miss_when; k++) {
@@ -930,6 +967,7 @@ static ms_status gen_kind_ranged(fgen *g) {
     bd.hok = w->ok[1];
     if (eval_param_m(w, c, &f->max, INFINITY, bd.hi, bd.hok, NULL, 0, &bd.hm)) return w->st;
   }
+  variant_index(w, c, g->vsel, f->n_when);
   for (size_t k = 0; k <= f->n_when; k++) {
     size_t m = 0;
     const uint32_t *rows = variant_rows(w, c, g->vsel, f->n_when, k, &m);

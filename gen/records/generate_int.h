@@ -106,6 +106,7 @@ typedef struct {
   /* rows of one "when" variant, the ancestors' rows for them, and compact
    * results of an expression evaluated on those rows only */
   uint32_t *srows, *sidx[MAX_LEVELS];
+  uint32_t voff[258]; /* variant_index: rows of variant k are srows[voff[k] .. voff[k + 1]) */
   double *cbuf;
   uint8_t *cok;
   ms__expr_col *cols;

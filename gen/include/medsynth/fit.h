@@ -24,7 +24,8 @@
  * column back in the input's shape (labels, number and date formats;
  * docs/fit.md). With epsilon > 0 every
  * released number is a post-processed output of a Laplace or Gaussian
- * mechanism keyed by the seed; the budget split is recorded in the spec.
+ * mechanism (with MS_FIT_METHOD_MST also an exponential mechanism choosing
+ * the tree) keyed by the seed; the budget split is recorded in the spec.
  *
  * Ownership: *_read / ms_fit / *_sample create objects the caller releases
  * with the matching *_free (NULL is a no-op). Strings returned by
@@ -169,6 +170,15 @@ ms_status ms_frame_write_csv(const ms_frame *f, const char *path, ms_diag *d);
 /* Formats cell (row, col) into buf (cap bytes); "" when missing. */
 void ms_frame_cell_text(const ms_frame *f, size_t row, size_t col, char *buf, size_t cap);
 
+/* The mechanism behind `fit --epsilon` (docs/privacy.md): noisy marginals
+ * joined by a noisy Gaussian copula, or MST (noisy 2-way marginals on a
+ * privately chosen spanning tree of the columns). */
+typedef enum { MS_FIT_METHOD_COPULA, MS_FIT_METHOD_MST, MS_FIT_METHOD_COUNT } ms_fit_method;
+
+const char *ms_fit_method_name(ms_fit_method m);
+/* MS_FIT_METHOD_COUNT when unknown. */
+ms_fit_method ms_fit_method_from_name(const char *name);
+
 typedef struct {
   size_t k_min;            /* smallest group any released figure describes: 5 */
   double epsilon;          /* > 0: differential privacy with this budget; 0: off */
@@ -186,6 +196,23 @@ typedef struct {
   const double *bound_lo;
   const double *bound_hi;
   size_t n_bounds;
+  /* Public domains of categorical columns ("--domain sex=F,M"): column i's
+   * labels are domain_values[domain_first[i] .. domain_first[i + 1]). Under
+   * DP a public domain's labels are all measured (no threshold, none
+   * dropped) and values outside it are dropped; without DP the k rule still
+   * applies to each label. */
+  const char *const *domain_columns;
+  const char *const *domain_values;
+  const size_t *domain_first; /* n_domains + 1 offsets */
+  size_t n_domains;
+  /* Rebalancing ("--rebalance sex=uniform"): the column whose marginal is
+   * replaced by rebalance_weights (n_rebalance_weights in the order of
+   * rebalance_labels, or all labels equal when n_rebalance_weights is 0),
+   * every other column keeping its relation to it (MST only). */
+  const char *rebalance_column;
+  const char *const *rebalance_labels; /* NULL: weights in the fitted label order */
+  const double *rebalance_weights;
+  size_t n_rebalance_weights;
   /* Quasi-identifier columns whose combinations must be k-anonymous in any
    * released cross-tabulation (recorded in the spec's privacy block). */
   const char *const *quasi_identifiers;
@@ -193,6 +220,7 @@ typedef struct {
   /* Polled by ms_fit_model_sample of the fitted model, once per row
    * (medsynth/status.h): borrowed for the model's life. NULL: never. */
   const ms_cancel_flag *cancel;
+  ms_fit_method method; /* with epsilon > 0: MS_FIT_METHOD_COPULA (default) or MS_FIT_METHOD_MST */
 } ms_fit_params;
 
 void ms_fit_params_init(ms_fit_params *p);

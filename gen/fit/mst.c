@@ -1,0 +1,648 @@
+/* MST: differentially private synthesis from noisy 2-way marginals on a
+ * maximum spanning tree of the columns (McKenna, Miklau & Sheldon, "Winning
+ * the NIST Contest: A scalable and general approach to differentially
+ * private synthetic data", J. Privacy and Confidentiality 2021).
+ *
+ * fit.c releases each column's marginal first (its DP path, a third of the
+ * budget); everything here is a function of those released figures and of
+ * two further Gaussian/exponential mechanisms:
+ *
+ *  1. Bins (post-processing of the released marginals): a numeric column is
+ *     cut at quantiles of its released CDF into B equal-mass bins, B from
+ *     the released row count N and the edge noise (B = round(sqrt(N /
+ *     (2 sigma_edge))), 2..32), the cuts moved half a step off the column's
+ *     value grid so every written value lies in one bin; a categorical or
+ *     bool column's bins are its released levels. A missing bin is added
+ *     when the released missing count exceeds twice the column's noise.
+ *     The 1-way bin shares p_i follow from the released marginal.
+ *  2. Selection (rho_select): d - 1 rounds of the exponential mechanism over
+ *     the pairs joining two components (Kruskal order), score = L1 distance
+ *     between the pair's true 2-way bin counts and N p_i p_j^T. One row moves
+ *     a score by at most 1; each round is the exponential mechanism with
+ *     epsilon_r = sqrt(8 rho_select / (d - 1)), which is epsilon_r^2 / 8-zCDP
+ *     (Cesar & Rogers 2021, bounded-range mechanisms), so the rounds add up
+ *     to rho_select.
+ *  3. Edges (rho_edges): the d - 1 tables of bin counts of the chosen pairs
+ *     get N(0, sigma^2) on every cell. One row is one cell of each table, so
+ *     the L2 sensitivity of all tables together is sqrt(d - 1) and sigma =
+ *     sqrt((d - 1) / (2 rho_edges)).
+ *  4. Estimation (post-processing): each noisy table minus the independence
+ *     table of its own (noisy) margins (its interaction part; a released
+ *     1-way share that is off must not pass for dependence) is shrunk
+ *     towards 0 by the estimated signal share lambda = max(0, 1 - (B_i - 1)
+ *     (B_j - 1) (sigma^2 + N / (B_i B_j)) / ||interaction||^2) (noise and
+ *     sampling variance of a cell), added back to that
+ *     independence table, a cell below 2 sigma and below its independence value set to
+ *     0 (it cannot be told from an empty one), floored at a tiny
+ *     positive share of independence and raked by iterative
+ *     proportional fitting to the shared 1-way shares, so the tables of two
+ *     edges agree on the column they share. On a tree that is a consistent
+ *     model: P(root) prod P(child | parent).
+ *
+ * The spec holds one hidden categorical field per column ("<name>_bin",
+ * labels "0", "1", ... and "na") with the root's shares as `values` and one
+ * `when` rule per parent bin, and the visible field drawn within its bin:
+ * the released quantile table restricted to the bin, the bin's label, or p
+ * 0/1. Every noise draw is keyed by (seed, "fit/dp/<column>[/<column>]/mst-*",
+ * index). The Private-PGM package generalises step 4 to any set of
+ * measurements; it was read, not copied. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/json.h"
+#include "fit/fit_internal.h"
+#include "medsynth/rng.h"
+
+#define MST_MAX_BINS 32
+#define MST_IPF_ROUNDS 50
+
+typedef struct {
+  char *name, *bin_name;
+  size_t field;
+  ms__mst_kind kind;
+  int date;
+  size_t nb;      /* bins, the missing bin (last) included */
+  int has_na;
+  double *cut;    /* NUM: nb - has_na + 1 boundaries (first and last unused for binning) */
+  double *p1;     /* nb released 1-way shares */
+  const double *qp, *qv;
+  size_t nq;
+  const char *const *labels;
+  int parent;     /* -1: the root */
+  double *cond;   /* nb(parent) x nb: P(bin | parent bin) */
+  double lambda;  /* shrinkage of the edge to the parent */
+} mst_col;
+
+struct ms__mst {
+  size_t d;
+  mst_col *c;
+  size_t n_edges;
+  size_t *edge; /* pairs (a, b), a the parent */
+  double rho_select, rho_edges, sigma_edge, eps_round, n, k_min;
+  size_t root;
+  int rebalanced;
+};
+
+static ms_rng_key key2(uint64_t seed, const char *a, const char *b, const char *what) {
+  char name[600];
+  snprintf(name, sizeof name, "fit/dp/%s%s%s/%s", a, b ? "/" : "", b ? b : "", what);
+  return ms_rng_key_make(seed, ms_rng_stream(name));
+}
+
+#define cdf_at ms__fit_quantile_cdf
+#define inv_at ms__fit_quantile_inv
+#define r6 ms__fit_sig6
+
+/* Bin of row r of column (desc, c); -1: the row is in no bin (a level that
+ * was not released, or missing without a missing bin) and is left out of
+ * every count, which keeps each row in at most one cell. */
+static int row_bin(const mst_col *c, const ms__mst_col *src, size_t r) {
+  size_t np = c->nb - (size_t)c->has_na;
+  switch (c->kind) {
+    case MS__MST_NUM: {
+      double v = src->num[r];
+      if (isnan(v)) return c->has_na ? (int)np : -1;
+      size_t lo = 0, hi = np; /* the bin k with cut[k] <= v < cut[k + 1] */
+      while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (v >= c->cut[mid]) lo = mid;
+        else hi = mid;
+      }
+      return (int)lo;
+    }
+    case MS__MST_CAT: {
+      int32_t k = src->code[r];
+      if (k < 0) return c->has_na ? (int)np : -1;
+      return src->map[k];
+    }
+    default: {
+      double v = src->num[r];
+      if (isnan(v)) return c->has_na ? (int)np : -1;
+      return v != 0;
+    }
+  }
+}
+
+static char *bin_field_name(const char *name, size_t idx, const char *const *taken, size_t n_taken,
+                            const mst_col *cols, size_t n_cols) {
+  char buf[96];
+  for (unsigned v = 0;; v++) {
+    if (strlen(name) + 12 <= 63)
+      snprintf(buf, sizeof buf, v ? "%s_bin%u" : "%s_bin", name, v + 1);
+    else
+      snprintf(buf, sizeof buf, v ? "mst_bin_%zu_%u" : "mst_bin_%zu", idx, v + 1);
+    int clash = 0;
+    for (size_t i = 0; i < n_taken && !clash; i++) clash = taken[i] && !strcmp(taken[i], buf);
+    for (size_t i = 0; i < n_cols && !clash; i++) clash = cols[i].bin_name && !strcmp(cols[i].bin_name, buf);
+    if (!clash) return ms__strdup(buf);
+  }
+}
+
+/* Cuts and 1-way shares of a column from its released marginal. */
+static ms_status make_bins(mst_col *c, const ms__mst_col *s, double n, size_t target) {
+  double miss = s->missing > 0 && s->missing * n > 2 * s->sigma ? s->missing : 0;
+  c->has_na = miss > 0;
+  size_t np = 0;
+  if (s->kind == MS__MST_NUM) {
+    if (!(c->cut = ms__malloc((target + 1) * sizeof *c->cut))) return MS_ERR_NOMEM;
+    double lo = s->qv[0], hi = s->qv[s->nq - 1];
+    c->cut[0] = -HUGE_VAL;
+    np = 1;
+    for (size_t k = 1; k < target; k++) {
+      double x = inv_at(s->qp, s->qv, s->nq, (double)k / (double)target);
+      if (s->step > 0) x = (floor(x / s->step + 1e-9) + 0.5) * s->step;
+      if (x <= lo || x >= hi || (np > 1 && x <= c->cut[np - 1])) continue;
+      c->cut[np++] = x;
+    }
+    c->cut[np] = HUGE_VAL;
+  } else {
+    np = s->kind == MS__MST_CAT ? s->n_cats : 2;
+  }
+  c->nb = np + (size_t)c->has_na;
+  if (!(c->p1 = ms__calloc(c->nb, sizeof *c->p1))) return MS_ERR_NOMEM;
+  double tot = 0;
+  for (size_t k = 0; k < np; k++) {
+    double w;
+    if (s->kind == MS__MST_NUM) {
+      double a = k ? cdf_at(s->qp, s->qv, s->nq, c->cut[k]) : 0;
+      double b = k + 1 < np ? cdf_at(s->qp, s->qv, s->nq, c->cut[k + 1]) : 1;
+      w = b > a ? b - a : 0;
+    } else {
+      w = s->probs[k] > 0 ? s->probs[k] : 0;
+    }
+    c->p1[k] = w;
+    tot += w;
+  }
+  for (size_t k = 0; k < np; k++) c->p1[k] = tot > 0 ? c->p1[k] / tot * (1 - miss) : (1 - miss) / (double)np;
+  if (c->has_na) c->p1[np] = miss;
+  return MS_OK;
+}
+
+static void count_pair(double *C, const int *ba, const int *bb, size_t n_rows, size_t nbb) {
+  for (size_t r = 0; r < n_rows; r++)
+    if (ba[r] >= 0 && bb[r] >= 0) C[(size_t)ba[r] * nbb + (size_t)bb[r]] += 1;
+}
+
+static size_t uf_find(size_t *par, size_t x) {
+  while (par[x] != x) x = par[x] = par[par[x]];
+  return x;
+}
+
+/* Iterative proportional fitting of table M (na x nb) to row sums n pa and
+ * column sums n pb; keeps the table's odds ratios. */
+static void rake(double *M, const double *pa, const double *pb, size_t na, size_t nb, double n) {
+  for (int it = 0; it < MST_IPF_ROUNDS; it++) {
+    for (size_t i = 0; i < na; i++) {
+      double s = 0;
+      for (size_t j = 0; j < nb; j++) s += M[i * nb + j];
+      double f = s > 0 ? n * pa[i] / s : 0;
+      for (size_t j = 0; j < nb; j++) M[i * nb + j] *= f;
+    }
+    for (size_t j = 0; j < nb; j++) {
+      double s = 0;
+      for (size_t i = 0; i < na; i++) s += M[i * nb + j];
+      double f = s > 0 ? n * pb[j] / s : 0;
+      for (size_t i = 0; i < na; i++) M[i * nb + j] *= f;
+    }
+  }
+}
+
+/* Shrinks the interaction of noisy table M (na x nb) -- its departure from
+ * the independence table of its own margins, so that a released 1-way
+ * share that is off does not pass for dependence -- towards 0, empties the
+ * cells that cannot be told from 0, floors the rest and rakes it to N pa,
+ * N pb (in place; raking keeps the table's odds ratios). Returns lambda. */
+static double estimate_edge(double *M, const double *pa, const double *pb, size_t na, size_t nb, double n,
+                            double sigma, double *rs, double *cs) {
+  for (size_t i = 0; i < na; i++) rs[i] = 0;
+  for (size_t j = 0; j < nb; j++) cs[j] = 0;
+  for (size_t i = 0; i < na; i++)
+    for (size_t j = 0; j < nb; j++) rs[i] += M[i * nb + j], cs[j] += M[i * nb + j];
+  /* Noisy margins at or below 0 (a sparse row) fall back to the released
+   * shares. */
+  double ct = 0;
+  for (size_t i = 0; i < na; i++) rs[i] = rs[i] > 0 ? rs[i] : n * pa[i] * 1e-3 + 1e-9;
+  for (size_t j = 0; j < nb; j++) ct += cs[j] = cs[j] > 0 ? cs[j] : n * pb[j] * 1e-3 + 1e-9;
+  double ss = 0;
+  for (size_t i = 0; i < na; i++)
+    for (size_t j = 0; j < nb; j++) {
+      double v = M[i * nb + j] - rs[i] * cs[j] / ct;
+      M[i * nb + j] = v;
+      ss += v * v;
+    }
+  double dof = (double)(na - 1) * (double)(nb - 1);
+  /* Without dependence the residual has about dof cells' worth of noise
+   * and of sampling variance (a count of m rows varies by m). */
+  double lambda = ss > 0 ? 1 - dof * (sigma * sigma + n / ((double)na * (double)nb)) / ss : 0;
+  if (lambda < 0) lambda = 0;
+  for (size_t i = 0; i < na; i++)
+    for (size_t j = 0; j < nb; j++) {
+      double ind = rs[i] * cs[j] / ct;
+      double v = ind + lambda * M[i * nb + j];
+      double floor_v = 1e-6 * ind + 1e-12;
+      /* A cell below independence and within two sigma of 0 cannot be
+       * told from an empty one: emptied (the table is raked back to its
+       * shares below). */
+      if (v < 2 * sigma && v < ind) v = 0;
+      M[i * nb + j] = v > floor_v ? v : floor_v;
+    }
+  rake(M, pa, pb, na, nb, n);
+  return lambda;
+}
+
+/* Without noise: the exact table, cells of fewer than k rows emptied (as
+ * every released figure of a fit without --epsilon); raked back to the
+ * shares only when a cell was emptied. Returns 1 (all of the interaction
+ * kept). */
+static double exact_edge(double *M, const double *pa, const double *pb, size_t na, size_t nb, double k) {
+  double n = 0;
+  int emptied = 0;
+  for (size_t x = 0; x < na * nb; x++) {
+    if (M[x] > 0 && M[x] < k) M[x] = 0, emptied = 1;
+    n += M[x];
+  }
+  if (emptied) {
+    for (size_t x = 0; x < na * nb; x++) M[x] = M[x] > 0 ? M[x] : 1e-9;
+    rake(M, pa, pb, na, nb, n);
+  }
+  return 1;
+}
+
+void ms__mst_edge_noise(double *tab, size_t cells, uint64_t seed, const char *a, const char *b, double sigma) {
+  ms_rng_key k = key2(seed, a, b, "mst-edge");
+  for (size_t x = 0; x < cells; x++) tab[x] += sigma * ms_rng_normal(k, x, 0);
+}
+
+void ms__mst_free(ms__mst *t) {
+  if (!t) return;
+  for (size_t i = 0; i < t->d; i++) {
+    free(t->c[i].name);
+    free(t->c[i].bin_name);
+    free(t->c[i].cut);
+    free(t->c[i].p1);
+    free(t->c[i].cond);
+  }
+  free(t->c);
+  free(t->edge);
+  free(t);
+}
+
+double ms__mst_rho(const ms__mst *t) { return t ? t->rho_select + t->rho_edges : 0; }
+
+ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, size_t n_rows,
+                      double n_noisy, double rho_select, double rho_edges, uint64_t seed,
+                      size_t k_min, size_t root, const double *root_w, const char *const *taken,
+                      size_t n_taken) {
+  *out = NULL;
+  if (n_cols < 2) return MS_OK;
+  const size_t d = n_cols, ne = d - 1;
+  ms_status st = MS_OK;
+  ms__mst *t = ms__calloc(1, sizeof *t);
+  int *bins = NULL;
+  double *score = NULL, *tab = NULL, *rs = NULL, *cs = NULL;
+  size_t *par = NULL, *pi = NULL, *pj = NULL;
+  if (!t || !(t->c = ms__calloc(d, sizeof *t->c)) || !(t->edge = ms__calloc(2 * ne, sizeof *t->edge))) {
+    st = MS_ERR_NOMEM;
+    goto out;
+  }
+  t->d = d;
+  t->n = n_noisy > 1 ? n_noisy : 1;
+  t->rho_select = rho_select;
+  t->rho_edges = rho_edges;
+  const int exact = !(rho_edges > 0);
+  t->k_min = k_min ? (double)k_min : 1;
+  t->sigma_edge = exact ? 0 : sqrt((double)ne / (2 * rho_edges));
+  t->eps_round = exact ? INFINITY : sqrt(8 * rho_select / (double)ne);
+  /* Without noise: bins of about 2 k_min^2 rows... a cell of a 2-way table
+   * expects n / B^2 rows; B = sqrt(n / (2 k_min)) keeps that at 2 k_min. */
+  double bt = exact ? floor(sqrt(t->n / (2 * t->k_min)))
+                    : floor(sqrt(t->n / (2 * t->sigma_edge)) + 0.5);
+  size_t target = bt < 2 ? 2 : bt > MST_MAX_BINS ? MST_MAX_BINS : (size_t)bt;
+  for (size_t i = 0; i < d && !st; i++) {
+    mst_col *c = &t->c[i];
+    const ms__mst_col *s = &cols[i];
+    c->field = s->field;
+    c->kind = s->kind;
+    c->date = s->date;
+    c->qp = s->qp;
+    c->qv = s->qv;
+    c->nq = s->nq;
+    c->labels = s->labels;
+    c->parent = -1;
+    if (!(c->name = ms__strdup(s->name)) ||
+        !(c->bin_name = bin_field_name(s->name, i, taken, n_taken, t->c, i)))
+      st = MS_ERR_NOMEM;
+    else
+      st = make_bins(c, s, t->n, target);
+  }
+  if (st) goto out;
+  /* Each row's bin of each column, column-major. */
+  size_t cells = 0;
+  if (n_rows > SIZE_MAX / d / sizeof *bins) {
+    st = MS_ERR_NOMEM;
+    goto out;
+  }
+  if (!(bins = ms__malloc((n_rows ? n_rows * d : 1) * sizeof *bins))) {
+    st = MS_ERR_NOMEM;
+    goto out;
+  }
+  size_t maxb = 0;
+  for (size_t i = 0; i < d; i++) {
+    for (size_t r = 0; r < n_rows; r++) bins[i * n_rows + r] = row_bin(&t->c[i], &cols[i], r);
+    if (t->c[i].nb > maxb) maxb = t->c[i].nb;
+  }
+  /* Without noise the 1-way shares are the bins' own counts, so the model
+   * reproduces every measured table. */
+  for (size_t i = 0; i < d && exact; i++) {
+    mst_col *c = &t->c[i];
+    double tot = 0;
+    for (size_t k = 0; k < c->nb; k++) c->p1[k] = 0;
+    for (size_t r = 0; r < n_rows; r++)
+      if (bins[i * n_rows + r] >= 0) c->p1[bins[i * n_rows + r]] += 1, tot += 1;
+    for (size_t k = 0; k < c->nb; k++) c->p1[k] = tot > 0 ? c->p1[k] / tot : 1.0 / (double)c->nb;
+  }
+  cells = maxb * maxb;
+  size_t np = d * (d - 1) / 2;
+  if (!(score = ms__malloc(np * sizeof *score)) || !(pi = ms__malloc(np * sizeof *pi)) ||
+      !(pj = ms__malloc(np * sizeof *pj)) || !(tab = ms__malloc(cells * sizeof *tab)) ||
+      !(par = ms__malloc(d * sizeof *par)) || !(rs = ms__malloc(maxb * sizeof *rs)) ||
+      !(cs = ms__malloc(maxb * sizeof *cs))) {
+    st = MS_ERR_NOMEM;
+    goto out;
+  }
+  /* Scores: how badly independence of the released 1-way shares explains
+   * each pair (sensitivity 1). */
+  size_t q = 0;
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = a + 1; b < d; b++, q++) {
+      const mst_col *ca = &t->c[a], *cb = &t->c[b];
+      memset(tab, 0, ca->nb * cb->nb * sizeof *tab);
+      count_pair(tab, bins + a * n_rows, bins + b * n_rows, n_rows, cb->nb);
+      double l1 = 0;
+      for (size_t x = 0; x < ca->nb; x++)
+        for (size_t y = 0; y < cb->nb; y++) l1 += fabs(tab[x * cb->nb + y] - t->n * ca->p1[x] * cb->p1[y]);
+      score[q] = l1;
+      pi[q] = a;
+      pj[q] = b;
+    }
+  for (size_t i = 0; i < d; i++) par[i] = i;
+  ms_rng_key ksel = key2(seed, "(mst)", NULL, "mst-select");
+  for (size_t e = 0; e < ne; e++) {
+    /* Exponential mechanism over the pairs that join two components:
+     * P(pair) proportional to exp(eps_round / 2 * score). */
+    double smax = -HUGE_VAL, tot = 0;
+    for (size_t k = 0; k < np; k++)
+      if (uf_find(par, pi[k]) != uf_find(par, pj[k]) && score[k] > smax) smax = score[k];
+    for (size_t k = 0; k < np; k++)
+      if (uf_find(par, pi[k]) != uf_find(par, pj[k])) tot += exp(t->eps_round / 2 * (score[k] - smax));
+    double u = ms_rng_uniform(ksel, e, 0) * tot, acc = 0;
+    size_t pick = np;
+    for (size_t k = 0; k < np; k++) {
+      if (uf_find(par, pi[k]) == uf_find(par, pj[k])) continue;
+      if (exact) { /* the largest score (Kruskal) */
+        if (score[k] == smax) {
+          pick = k;
+          break;
+        }
+        continue;
+      }
+      pick = k;
+      acc += exp(t->eps_round / 2 * (score[k] - smax));
+      if (acc > u) break;
+    }
+    par[uf_find(par, pi[pick])] = uf_find(par, pj[pick]);
+    t->edge[2 * e] = pi[pick];
+    t->edge[2 * e + 1] = pj[pick];
+  }
+  t->n_edges = ne;
+  /* Orient the tree from the root (breadth first) and measure each edge. */
+  if (root >= d) root = 0;
+  t->root = root;
+  for (size_t i = 0; i < d; i++) par[i] = i == root;
+  for (size_t placed = 1, pass = 0; placed < d && pass < d; pass++) {
+    for (size_t e = 0; e < ne; e++) {
+      size_t a = t->edge[2 * e], b = t->edge[2 * e + 1];
+      if (par[a] == par[b]) continue;
+      if (par[b]) t->edge[2 * e] = b, t->edge[2 * e + 1] = a, a = t->edge[2 * e], b = t->edge[2 * e + 1];
+      mst_col *ca = &t->c[a], *cb = &t->c[b];
+      memset(tab, 0, ca->nb * cb->nb * sizeof *tab);
+      count_pair(tab, bins + a * n_rows, bins + b * n_rows, n_rows, cb->nb);
+      if (exact) {
+        cb->lambda = exact_edge(tab, ca->p1, cb->p1, ca->nb, cb->nb, t->k_min);
+      } else {
+        ms__mst_edge_noise(tab, ca->nb * cb->nb, seed, ca->name, cb->name, t->sigma_edge);
+        cb->lambda = estimate_edge(tab, ca->p1, cb->p1, ca->nb, cb->nb, t->n, t->sigma_edge, rs, cs);
+      }
+      if (!(cb->cond = ms__malloc(ca->nb * cb->nb * sizeof *cb->cond))) {
+        st = MS_ERR_NOMEM;
+        goto out;
+      }
+      for (size_t x = 0; x < ca->nb; x++) {
+        double s = 0;
+        for (size_t y = 0; y < cb->nb; y++) s += tab[x * cb->nb + y];
+        for (size_t y = 0; y < cb->nb; y++)
+          cb->cond[x * cb->nb + y] = s > 0 ? tab[x * cb->nb + y] / s : cb->p1[y];
+      }
+      cb->parent = (int)a;
+      par[b] = 1;
+      placed++;
+    }
+  }
+  /* Rebalancing: the root's shares replaced (its missing share kept); every
+   * other column keeps its conditional table given its parent. */
+  if (root_w) {
+    mst_col *c = &t->c[root];
+    size_t np = c->nb - (size_t)c->has_na;
+    double miss = c->has_na ? c->p1[np] : 0, ws = 0;
+    for (size_t k = 0; k < np; k++) ws += root_w[k];
+    for (size_t k = 0; k < np; k++) c->p1[k] = ws > 0 ? (1 - miss) * root_w[k] / ws : (1 - miss) / (double)np;
+    t->rebalanced = 1;
+  }
+out:
+  free(bins);
+  free(score);
+  free(pi);
+  free(pj);
+  free(tab);
+  free(par);
+  free(rs);
+  free(cs);
+  if (st) {
+    ms__mst_free(t);
+    return st;
+  }
+  *out = t;
+  return MS_OK;
+}
+
+static void bin_label(char *buf, size_t cap, const mst_col *c, size_t k) {
+  if (c->has_na && k + 1 == c->nb) snprintf(buf, cap, "na");
+  else snprintf(buf, cap, "%zu", k);
+}
+
+static cJSON *shares_json(const mst_col *c, const double *p) {
+  cJSON *v = cJSON_CreateObject();
+  double tot = 0;
+  for (size_t k = 0; k < c->nb; k++) tot += r6(p[k]);
+  for (size_t k = 0; k < c->nb; k++) {
+    char lab[24];
+    bin_label(lab, sizeof lab, c, k);
+    /* Rounded shares that all round to 0 would leave no label to draw. */
+    cJSON_AddNumberToObject(v, lab, tot > 0 ? r6(p[k]) : 1);
+  }
+  return v;
+}
+
+void ms__mst_emit_bins(const ms__mst *t, cJSON *fields) {
+  if (!t) return;
+  for (size_t i = 0; i < t->d; i++) {
+    const mst_col *c = &t->c[i];
+    cJSON *o = ms__json_push(fields, cJSON_CreateObject());
+    cJSON_AddStringToObject(o, "name", c->bin_name);
+    cJSON_AddStringToObject(o, "kind", "categorical");
+    cJSON_AddBoolToObject(o, "hidden", 1);
+    char desc[200];
+    snprintf(desc, sizeof desc, "bin of %s in the MST model (docs/privacy.md, MST)", c->name);
+    cJSON_AddStringToObject(o, "description", desc);
+    ms__json_put(o, "values", shares_json(c, c->p1));
+    if (c->parent < 0) continue;
+    const mst_col *pc = &t->c[c->parent];
+    cJSON *w = cJSON_AddArrayToObject(o, "when");
+    for (size_t x = 0; x < pc->nb; x++) {
+      char lab[24], e[200];
+      bin_label(lab, sizeof lab, pc, x);
+      snprintf(e, sizeof e, "%s == '%s'", pc->bin_name, lab);
+      cJSON *r = ms__json_push(w, cJSON_CreateObject());
+      cJSON_AddStringToObject(r, "if", e);
+      ms__json_put(r, "values", shares_json(c, c->cond + x * c->nb));
+    }
+  }
+}
+
+/* The released quantile table restricted to [a, b] (cuts clipped to the
+ * table's range), as a spec distribution. */
+static cJSON *bin_dist(const mst_col *c, size_t k) {
+  size_t np = c->nb - (size_t)c->has_na;
+  double a = k ? c->cut[k] : c->qv[0], b = k + 1 < np ? c->cut[k + 1] : c->qv[c->nq - 1];
+  if (a < c->qv[0]) a = c->qv[0];
+  if (b > c->qv[c->nq - 1]) b = c->qv[c->nq - 1];
+  if (b < a) b = a;
+  double ua = cdf_at(c->qp, c->qv, c->nq, a), ub = cdf_at(c->qp, c->qv, c->nq, b);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "type", "quantiles");
+  cJSON *pr = cJSON_AddArrayToObject(o, "probs"), *va = cJSON_AddArrayToObject(o, "values");
+  ms__json_push(pr, cJSON_CreateNumber(0));
+  ms__json_push(va, cJSON_CreateNumber(a));
+  double last_p = 0, last_v = a;
+  if (ub - ua > 1e-9)
+    for (size_t i = 0; i < c->nq; i++) {
+      double pp = (c->qp[i] - ua) / (ub - ua), v = c->qv[i];
+      if (!(pp > last_p + 1e-6 && pp < 1 - 1e-6) || v < last_v || v > b) continue;
+      ms__json_push(pr, cJSON_CreateNumber(pp));
+      ms__json_push(va, cJSON_CreateNumber(v));
+      last_p = pp;
+      last_v = v;
+    }
+  ms__json_push(pr, cJSON_CreateNumber(1));
+  ms__json_push(va, cJSON_CreateNumber(b));
+  return o;
+}
+
+void ms__mst_emit_field(const ms__mst *t, size_t field, cJSON *o) {
+  if (!t) return;
+  const mst_col *c = NULL;
+  for (size_t i = 0; i < t->d && !c; i++)
+    if (t->c[i].field == field) c = &t->c[i];
+  if (!c) return;
+  size_t np = c->nb - (size_t)c->has_na;
+  cJSON_DeleteItemFromObjectCaseSensitive(o, "when");
+  cJSON_DeleteItemFromObjectCaseSensitive(o, "missing");
+  cJSON *w = cJSON_AddArrayToObject(o, "when");
+  for (size_t k = 0; k < np; k++) {
+    char e[200];
+    snprintf(e, sizeof e, "%s == '%zu'", c->bin_name, k);
+    if (c->kind == MS__MST_BOOL && c->labels && !c->labels[k]) continue;
+    cJSON *r = ms__json_push(w, cJSON_CreateObject());
+    cJSON_AddStringToObject(r, "if", e);
+    if (c->kind == MS__MST_NUM) {
+      ms__json_put(r, c->date ? "offset_days" : "dist", bin_dist(c, k));
+    } else if (c->kind == MS__MST_CAT || c->labels) {
+      cJSON *v = cJSON_AddObjectToObject(r, "values");
+      cJSON_AddNumberToObject(v, c->labels[k], 1);
+    } else {
+      cJSON_AddNumberToObject(r, "p", (double)k);
+    }
+  }
+  if (c->has_na) {
+    cJSON *mo = cJSON_AddObjectToObject(o, "missing");
+    cJSON_AddNumberToObject(mo, "rate", 0);
+    cJSON *mw = cJSON_AddArrayToObject(mo, "when");
+    cJSON *r = ms__json_push(mw, cJSON_CreateObject());
+    char e[200];
+    snprintf(e, sizeof e, "%s == 'na'", c->bin_name);
+    cJSON_AddStringToObject(r, "if", e);
+    cJSON_AddNumberToObject(r, "rate", 1);
+  }
+}
+
+void ms__mst_emit_privacy(const ms__mst *t, cJSON *pv) {
+  if (!t) return;
+  cJSON *o = cJSON_AddObjectToObject(pv, "mst");
+  cJSON_AddStringToObject(o, "reference", "McKenna, Miklau & Sheldon 2021 (MST)");
+  if (!(t->rho_edges > 0)) { /* fitted without noise */
+    cJSON_AddStringToObject(o, "selection", "maximum spanning tree of the scores (no noise)");
+    cJSON_AddStringToObject(o, "edges", "exact 2-way bin counts, cells of fewer than k_min rows emptied");
+  } else {
+    cJSON_AddNumberToObject(o, "rho_selection", r6(t->rho_select));
+    cJSON_AddNumberToObject(o, "rho_edges", r6(t->rho_edges));
+    cJSON_AddStringToObject(o, "selection",
+                            "exponential mechanism per tree edge, score L1(true 2-way - independent), sensitivity 1");
+    cJSON_AddNumberToObject(o, "selection_epsilon_per_round", r6(t->eps_round));
+    cJSON_AddStringToObject(o, "edges", "gaussian 2-way bin counts, L2 sensitivity sqrt(edges)");
+    cJSON_AddNumberToObject(o, "edge_sigma", r6(t->sigma_edge));
+  }
+  cJSON_AddStringToObject(o, "root", t->c[t->root].name);
+  if (t->rebalanced) cJSON_AddStringToObject(o, "rebalanced", t->c[t->root].name);
+  cJSON *tr = cJSON_AddArrayToObject(o, "tree");
+  for (size_t e = 0; e < t->n_edges; e++) {
+    cJSON *pair = ms__json_push(tr, cJSON_CreateArray());
+    ms__json_push(pair, cJSON_CreateString(t->c[t->edge[2 * e]].name));
+    ms__json_push(pair, cJSON_CreateString(t->c[t->edge[2 * e + 1]].name));
+  }
+}
+
+void ms__mst_accounting(const ms__mst *t, FILE *fp) {
+  if (!t) return;
+  if (t->rho_edges > 0) {
+    fprintf(fp, "  mst selection: rho %g (%zu rounds of the exponential mechanism, epsilon %g each)\n",
+            r6(t->rho_select), t->n_edges, r6(t->eps_round));
+    fprintf(fp, "  mst edges:     rho %g (%zu noisy 2-way tables, sigma %g)\n", r6(t->rho_edges), t->n_edges,
+            r6(t->sigma_edge));
+  } else {
+    fprintf(fp, "  mst tree:      %zu edges, exact tables (no noise; cells under k = %g rows emptied)\n",
+            t->n_edges, t->k_min);
+  }
+  if (t->rebalanced) fprintf(fp, "  rebalanced:    %s (the tree's root; every other column keeps its table)\n",
+                             t->c[t->root].name);
+  for (size_t e = 0; e < t->n_edges; e++) {
+    const mst_col *b = &t->c[t->edge[2 * e + 1]];
+    fprintf(fp, "    %s -> %s (%zu x %zu bins, kept %.2f of the interaction)\n", t->c[t->edge[2 * e]].name,
+            b->name, t->c[t->edge[2 * e]].nb, b->nb, b->lambda);
+  }
+}
+
+static const char *const method_names[] = {"copula", "mst"};
+
+const char *ms_fit_method_name(ms_fit_method m) {
+  return (unsigned)m < MS_FIT_METHOD_COUNT ? method_names[m] : "unknown";
+}
+
+ms_fit_method ms_fit_method_from_name(const char *name) {
+  for (int i = 0; i < MS_FIT_METHOD_COUNT; i++)
+    if (name && !strcmp(name, method_names[i])) return (ms_fit_method)i;
+  return MS_FIT_METHOD_COUNT;
+}
