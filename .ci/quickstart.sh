@@ -12,14 +12,16 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 # Build and run-time dependencies.
+# mricron-data: the Colin27 MRI and atlases the brain generator (and the
+# demo's brain images) are built from.
 pkgs=(gcc g++ make cmake pkg-config libc6-dev libgsl-dev libpng-dev libhdf5-dev libcjson-dev
       libfftw3-dev libxxhash-dev libcmocka-dev zlib1g-dev libcairo2-dev hdf5-tools python3 python3-h5py
-      python3-numpy)
+      python3-numpy mricron-data)
 # Used by tests: readers (nibabel), PyTorch reference parity, real tables, MRI,
 # FHIR schema validation (jsonschema), DICOM validation and readers
 # (dciodvfy, dcmdump, pydicom).
 if [ "$mode" = test ]; then
-  pkgs+=(python3-nibabel python3-torch python3-sklearn python3-jsonschema mricron-data libopenblas-dev
+  pkgs+=(python3-nibabel python3-torch python3-sklearn python3-jsonschema libopenblas-dev
          dicom3tools dcmtk python3-pydicom)
 fi
 missing=()
