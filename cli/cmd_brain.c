@@ -59,6 +59,7 @@ static const char *k_usage =
     "  --wm-load ML        their designed total volume (default: drawn 0.05..0.5 ml per lesion)\n"
     "  --stroke T          ischaemic stroke in an arterial territory: aca, mca or pca (default none)\n"
     "  --stroke-size MM    radius of the infarct within the territory (default: drawn 20..45)\n"
+    "  --stroke-side S     hemisphere of the stroke: left (MNI x < 0) or right (default: drawn)\n"
     "  --deform MM         sd of the random velocity field (default 3; 0 = off)\n"
     "  --deform-spacing MM control point spacing (default 32)\n"
     "  --rotate DEG        rotation range per axis (default 8)\n"
@@ -79,7 +80,7 @@ static const char *k_usage =
 enum {
   B_KIND = 256, B_MOD, B_INT, B_FIELD, B_SEQ, B_TR, B_TE, B_TI, B_FLIP, B_SIZE, B_WIDTH, B_HEIGHT, B_DEPTH,
   B_SPACING, B_SLICE_MM, B_SLICE_Z, B_SEED, B_AGE, B_HEAD, B_DEFORM, B_DSPACING, B_ROT, B_BIAS, B_BLUR, B_BLURZ,
-  B_NOISE, B_CTNOISE, B_ATROPHY, B_NOISEFREE, B_TUMOUR, B_TLOBE, B_TSIZE, B_GD, B_WML, B_WMLOAD, B_STROKE, B_SSIZE, B_ORIENT, B_ATLAS, B_THREADS, B_NAME, B_NIFTI, B_GRID, B_COMP, B_FORCE, B_HELP
+  B_NOISE, B_CTNOISE, B_ATROPHY, B_NOISEFREE, B_TUMOUR, B_TLOBE, B_TSIZE, B_GD, B_WML, B_WMLOAD, B_STROKE, B_SSIZE, B_SSIDE, B_ORIENT, B_ATLAS, B_THREADS, B_NAME, B_NIFTI, B_GRID, B_COMP, B_FORCE, B_HELP
 };
 
 static const struct option k_opts[] = {
@@ -94,7 +95,7 @@ static const struct option k_opts[] = {
     {"blur-z", 1, 0, B_BLURZ},      {"noise", 1, 0, B_NOISE},        {"noise-free", 0, 0, B_NOISEFREE},
     {"ct-noise", 1, 0, B_CTNOISE},  {"atrophy", 1, 0, B_ATROPHY},  {"tumour", 0, 0, B_TUMOUR},     {"tumour-lobe", 1, 0, B_TLOBE},  {"tumour-size", 1, 0, B_TSIZE},
     {"gadolinium", 0, 0, B_GD},     {"wm-lesions", 1, 0, B_WML},    {"wm-load", 1, 0, B_WMLOAD},
-    {"stroke", 1, 0, B_STROKE},     {"stroke-size", 1, 0, B_SSIZE},  {"orientation", 1, 0, B_ORIENT},     {"atlas-dir", 1, 0, B_ATLAS},   {"threads", 1, 0, B_THREADS},    {"name", 1, 0, B_NAME},
+    {"stroke", 1, 0, B_STROKE},     {"stroke-size", 1, 0, B_SSIZE},  {"stroke-side", 1, 0, B_SSIDE},  {"orientation", 1, 0, B_ORIENT},     {"atlas-dir", 1, 0, B_ATLAS},   {"threads", 1, 0, B_THREADS},    {"name", 1, 0, B_NAME},
     {"nifti", 1, 0, B_NIFTI},       {"grid", 1, 0, B_GRID},          {"compression", 1, 0, B_COMP},
     {"force", 0, 0, B_FORCE},       {"help", 0, 0, B_HELP},          {0, 0, 0, 0}};
 
@@ -156,8 +157,10 @@ static char *invocation(const brain_opts *o, const ms_brain_params *p) {
       {.option = "ct-noise", .kind = MS_CLI_PV_REAL, .x = p->ct_noise_hu},
       {.option = "noise-free", .kind = MS_CLI_PV_BOOL, .i = p->noise_free},
       {.option = "name", .kind = MS_CLI_PV_STR, .s = o->name},
+      /* last: only when given (the invocation of a drawn side is unchanged) */
+      {.option = "stroke-side", .kind = MS_CLI_PV_STR, .s = p->stroke_side ? "right" : "left"},
   };
-  return ms_cli_provenance("phantom", pv, sizeof pv / sizeof *pv);
+  return ms_cli_provenance("phantom", pv, sizeof pv / sizeof *pv - (p->stroke_side < 0));
 }
 
 static ms_status write_nifti(const brain_opts *o, const ms_brain_atlas *a, const ms_brain_params *p,
@@ -400,7 +403,8 @@ int ms__cli_phantom_brain(int argc, char **argv) {
   o.threads = 1;
   o.compression = 4;
   o.name = "brain";
-  const char *mod = "t1", *inten = "physics", *seq = NULL, *lobe = "any", *stroke = "none", *orient = "axial";
+  const char *mod = "t1", *inten = "physics", *seq = NULL, *lobe = "any", *stroke = "none", *orient = "axial",
+             *side = NULL;
   double wml = 0, size = -1, width = -1, height = -1, depth = -1, spacing = 1, slice_mm = NAN, blur_z = NAN, comp = 4,
          threads = 1;
   int bad = 0;
@@ -447,6 +451,7 @@ int ms__cli_phantom_brain(int argc, char **argv) {
       case B_STROKE: stroke = optarg; break;
       case B_ORIENT: orient = optarg; break;
       case B_SSIZE: parse_num(optarg, &p.stroke_radius_mm, &bad); break;
+      case B_SSIDE: side = optarg; break;
       case B_ATLAS: o.atlas_dir = optarg; break;
       case B_THREADS: parse_num(optarg, &threads, &bad); break;
       case 'o': o.out = optarg; break;
@@ -484,6 +489,14 @@ int ms__cli_phantom_brain(int argc, char **argv) {
   if (!bad && ((p.stroke = ms_brain_territory_from_name(stroke)) == MS_BRAIN_TERRITORY_COUNT)) {
     ms_cli_error("phantom", "unknown --stroke \"%s\" (aca, mca, pca)", stroke);
     bad = 1;
+  }
+  if (!bad && side) {
+    if (!strcmp(side, "left")) p.stroke_side = 0;
+    else if (!strcmp(side, "right")) p.stroke_side = 1;
+    else {
+      ms_cli_error("phantom", "unknown --stroke-side \"%s\" (left, right)", side);
+      bad = 1;
+    }
   }
   if (!bad && (wml != floor(wml) || wml < 0 || wml > MS_BRAIN_MAX_WM_LESIONS)) {
     ms_cli_error("phantom", "--wm-lesions %g: a whole number in 0..%d", wml, MS_BRAIN_MAX_WM_LESIONS);

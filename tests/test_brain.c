@@ -317,6 +317,46 @@ static void test_brain_tumour_labels_exact(void **state) {
   assert_true(v[2][MS_BRAIN_TUMOUR_NECROSIS] < v[2][MS_BRAIN_CORTICAL_GM]);
 }
 
+/* stroke_side fixes the hemisphere; the side drawn without it is the one
+ * that fixing it to that side gives, voxel for voxel; out of range refused. */
+static void test_brain_stroke_side(void **state) {
+  (void)state;
+  if (!have_atlas()) return;
+  ms_brain_params p = noise_free_2mm();
+  p.stroke = MS_BRAIN_MCA;
+  p.stroke_radius_mm = 40;
+  ms_brain_image drawn, fixed;
+  init(&drawn, &p);
+  init(&fixed, &p);
+  gen(&drawn, &p, 9, 4);
+  assert_true(drawn.stroke_side == 0 || drawn.stroke_side == 1);
+  for (int side = 0; side <= 1; side++) {
+    p.stroke_side = side;
+    gen(&fixed, &p, 9, 4);
+    assert_int_equal(fixed.stroke_side, side);
+    if (side == drawn.stroke_side) {
+      assert_memory_equal(fixed.labels, drawn.labels, fixed.n_voxels);
+      assert_memory_equal(fixed.image, drawn.image, fixed.n_voxels * sizeof(float));
+    }
+    size_t m = 0;
+    for (size_t v = 0; v < fixed.n_voxels; v++) {
+      if (fixed.labels[v] != MS_BRAIN_STROKE) continue;
+      m++;
+      const char *nm = ms_brain_label_name(g_atlas, MS_BRAIN_LABELS_AAL, fixed.aal[v]);
+      if (fixed.aal[v] && nm) assert_true(nm[strlen(nm) - 1] == (side ? 'R' : 'L'));
+    }
+    assert_true(m > 100);
+  }
+  ms_brain_image_deinit(&drawn);
+  ms_brain_image_deinit(&fixed);
+  ms_diag d;
+  ms_diag_init(&d);
+  p.stroke_side = 2;
+  assert_int_not_equal(ms_brain_params_check(&p, &d), MS_OK);
+  assert_non_null(strstr(d.entries[0].where, "stroke_side"));
+  ms_diag_deinit(&d);
+}
+
 /* White-matter lesions replace white matter only, a stroke only grey and
  * white matter of one hemisphere's territory; both bright on T2w and FLAIR
  * and dark on T1w relative to white matter; volumes are the mask counts. */
@@ -816,6 +856,7 @@ int main(void) {
       cmocka_unit_test(test_brain_age_thins_the_cortex),
       cmocka_unit_test(test_brain_tumour_labels_exact),
       cmocka_unit_test(test_brain_wm_lesions_and_stroke_labels_exact),
+      cmocka_unit_test(test_brain_stroke_side),
       cmocka_unit_test(test_brain_wm_lesions_are_periventricular),
       cmocka_unit_test(test_brain_bytes_identical_across_threads),
       cmocka_unit_test(test_brain_threshold_cannot_segment_grey_matter),

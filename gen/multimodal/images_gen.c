@@ -98,6 +98,7 @@ void ms_images_opts_init(ms_images_opts *o) {
 typedef struct {
   const ms__image_field *f;
   char img_path[128], mask_path[128], les_name[128], info_name[128];
+  char aal_path[136]; /* brain fields: /masks/<name>_aal */
   int began;
   uint64_t expected, items, first_row;
   int key_col; /* output column of the table's key, or -1 */
@@ -996,8 +997,20 @@ static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c
 /* Info columns of a brain field after row and key. */
 enum { BI_MODALITY, BI_AGE, BI_HEAD, BI_JAC, BI_LOBE, BI_TDIAM, BI_WML, BI_STROKE, BI_VOL0 };
 
-/* /images/<name> and /masks/<name> (tissue labels, with the label table),
- * /tables/<name>_info with the realised subject and every label's volume,
+/* The attributes of a brain mask: its label table, image and table. */
+static ms_status brain_mask_attrs(ms_writer *w, const fstate *fs, const char *path, ms_brain_labelset set,
+                                  const char *table) {
+  char *lt = ms_brain_label_table_json(fs->atlas, set);
+  if (!lt) return MS_ERR_NOMEM;
+  ms_status st = ms_writer_set_object_attr_string(w, path, "labels", lt);
+  free(lt);
+  if (!st) st = ms_writer_set_object_attr_string(w, path, "image", fs->img_path);
+  if (!st) st = ms_writer_set_object_attr_string(w, path, "table", table);
+  return st;
+}
+
+/* /images/<name>, /masks/<name> (tissue labels) and /masks/<name>_aal (AAL
+ * regions), each mask with its label table, /tables/<name>_info with the realised subject and every label's volume,
  * the atlas and one brain buffer per thread. */
 static ms_status begin_brain(ms_images *im, fstate *fs, const ms_table_schema *ts, uint64_t expected) {
   const ms__image_field *f = fs->f;
@@ -1015,6 +1028,7 @@ static ms_status begin_brain(ms_images *im, fstate *fs, const ms_table_schema *t
   const char *ip = fs->img_path;
   st = ms_writer_begin_array(w, ip, MS_DT_FLOAT32, r, dims);
   if (!st && f->write_mask) st = ms_writer_begin_array(w, fs->mask_path, MS_DT_UINT8, r, dims);
+  if (!st && f->brain->write_aal) st = ms_writer_begin_array(w, fs->aal_path, MS_DT_UINT8, r, dims);
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "table", ts->name);
   if (!st && fs->key_col >= 0) st = ms_writer_set_object_attr_string(w, ip, "key", fs->key.name);
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "axes", f->phantom.depth > 0 ? "N,C,D,H,W" : "N,C,H,W");
@@ -1034,14 +1048,8 @@ static ms_status begin_brain(ms_images *im, fstate *fs, const ms_table_schema *t
   snprintf(hex, sizeof hex, "%016" PRIx64, f->stream);
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "stream", hex);
   if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
-  if (!st && f->write_mask) {
-    char *lt = ms_brain_label_table_json(fs->atlas, MS_BRAIN_LABELS_TISSUE);
-    if (!lt) return MS_ERR_NOMEM;
-    st = ms_writer_set_object_attr_string(w, fs->mask_path, "labels", lt);
-    free(lt);
-    if (!st) st = ms_writer_set_object_attr_string(w, fs->mask_path, "image", ip);
-    if (!st) st = ms_writer_set_object_attr_string(w, fs->mask_path, "table", ts->name);
-  }
+  if (!st && f->write_mask) st = brain_mask_attrs(w, fs, fs->mask_path, MS_BRAIN_LABELS_TISSUE, ts->name);
+  if (!st && f->brain->write_aal) st = brain_mask_attrs(w, fs, fs->aal_path, MS_BRAIN_LABELS_AAL, ts->name);
   if (st) return st;
   ms_table_schema *s = &fs->info_schema;
   s->name = ms__strdup(fs->info_name);
@@ -1091,7 +1099,7 @@ typedef struct {
   brainout *ro;
   double *const *vals; /* [param][chunk row] */
   float *ibuf;
-  uint8_t *mbuf;
+  uint8_t *mbuf, *abuf; /* abuf: AAL labels, NULL without the AAL mask */
   uint64_t pseed, row0;
   const ms_chunk *c;
   size_t b0; /* chunk row of item 0 */
@@ -1111,6 +1119,7 @@ static void brain_task(void *ctx, size_t i, size_t worker) {
   if (o->st) return;
   memcpy(j->ibuf + i * fs->pix, img->image, fs->pix * sizeof(float));
   memcpy(j->mbuf + i * fs->pix, img->labels, fs->pix);
+  if (j->abuf) memcpy(j->abuf + i * fs->pix, img->aal, fs->pix);
   o->contrast = p.contrast;
   o->age = img->age_years;
   o->head_scale = img->head_scale;
@@ -1184,9 +1193,10 @@ static ms_status render_brain_chunk(ms_images *im, fstate *fs, const ms_chunk *c
   }
   size_t B = batch_items(im, fs, n, (size_t)im->nthreads);
   float *ibuf = NULL;
-  uint8_t *mbuf = NULL;
+  uint8_t *mbuf = NULL, *abuf = NULL;
   brainout *ro = NULL;
   if (!st) st = batch_alloc(fs, B, &ibuf, &mbuf);
+  if (!st && f->brain->write_aal && !(abuf = ms__malloc(B * fs->pix))) st = MS_ERR_NOMEM;
   if (!st && !(ro = ms__calloc(B, sizeof *ro))) st = MS_ERR_NOMEM;
   for (size_t i = 0; ro && i < B; i++) ms_diag_init(&ro[i].d);
   uint64_t pseed = ms_rng_stream_sub(im->o.seed, f->stream);
@@ -1197,12 +1207,13 @@ static ms_status render_brain_chunk(ms_images *im, fstate *fs, const ms_chunk *c
       ro[i].st = MS_OK;
     }
     fs->exp_hi = c->first_row + b0 + m;
-    brain_job job = {im, fs, ro, vals, ibuf, mbuf, pseed, c->first_row + b0, c, b0};
+    brain_job job = {im, fs, ro, vals, ibuf, mbuf, abuf, pseed, c->first_row + b0, c, b0};
     ms__parallel(m, (size_t)im->nthreads, brain_task, &job);
     for (size_t i = 0; i < m && !st; i++)
       if (ro[i].st) st = row_failed(im, fs, c, c->first_row + b0 + i, ro[i].st, &ro[i].d);
     if (st) break;
     st = write_batch(im, fs, m, ibuf, mbuf);
+    if (!st && abuf) st = ms_writer_write_items(im->w, fs->aal_path, fs->items, m, abuf);
     if (!st) st = write_brain_info(im, fs, c, b0, ro, m);
     if (st) {
       if (st != MS_ERR_NOMEM) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot write images of \"%s\"", f->name);
@@ -1214,6 +1225,7 @@ static ms_status render_brain_chunk(ms_images *im, fstate *fs, const ms_chunk *c
   free(ro);
   free(ibuf);
   free(mbuf);
+  free(abuf);
   free(ok);
   for (int k = 0; k < MS__BRAIN_PARAM_COUNT; k++) free(vals[k]);
   return field_nomem(im, fs, first, st, "the rendering buffers");
@@ -1274,6 +1286,7 @@ ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
     fs->f = &spec->images->f[i];
     snprintf(fs->img_path, sizeof fs->img_path, "/images/%s", fs->f->name);
     snprintf(fs->mask_path, sizeof fs->mask_path, "/masks/%s", fs->f->name);
+    snprintf(fs->aal_path, sizeof fs->aal_path, "/masks/%s_aal", fs->f->name);
     snprintf(fs->les_name, sizeof fs->les_name, "%s_lesions", fs->f->name);
     snprintf(fs->info_name, sizeof fs->info_name, "%s_info", fs->f->name);
     fs->key_col = -1;

@@ -168,6 +168,7 @@ void ms_brain_params_init(ms_brain_params *p) {
   p->tumour_diameter_mm = NAN;
   p->wm_load_ml = NAN;
   p->stroke_radius_mm = NAN;
+  p->stroke_side = -1;
   p->intensity = MS_BRAIN_PHYSICS;
   p->contrast = MS_BRAIN_T1;
   p->sequence = MS_BRAIN_SEQUENCE_COUNT;
@@ -234,6 +235,8 @@ ms_status ms_brain_params_check(const ms_brain_params *p, ms_diag *d) {
   CHECK((unsigned)p->stroke < MS_BRAIN_TERRITORY_COUNT, "stroke", "unknown territory %d", (int)p->stroke);
   CHECK(isnan(p->stroke_radius_mm) || (p->stroke_radius_mm >= 5 && p->stroke_radius_mm <= 80), "stroke_radius_mm",
         "%g out of 5..80 mm", p->stroke_radius_mm);
+  CHECK(p->stroke_side >= -1 && p->stroke_side <= 1, "stroke_side", "%d: 0 (left), 1 (right) or -1 (drawn)",
+        p->stroke_side);
   CHECK((unsigned)p->intensity < MS_BRAIN_INTENSITY_COUNT, "intensity", "unknown intensity mode %d", (int)p->intensity);
   CHECK((unsigned)p->contrast < MS_BRAIN_CONTRAST_COUNT, "contrast", "unknown contrast %d", (int)p->contrast);
   CHECK((unsigned)p->sequence <= MS_BRAIN_SEQUENCE_COUNT, "sequence", "unknown sequence %d", (int)p->sequence);
@@ -816,7 +819,8 @@ static ms_status place_pathology(render_ctx *rc, const ms_brain_atlas *a, const 
   img->stroke_side = -1;
   if (p->stroke != MS_BRAIN_TERRITORY_NONE) {
     ms_rng_key ks = ms_rng_key_make(seed, ms_rng_stream("brain/stroke"));
-    int side = ms_rng_uniform(ks, index, 0) < 0.5 ? 0 : 1, code = (int)p->stroke + 3 * side;
+    int side = p->stroke_side >= 0 ? p->stroke_side : ms_rng_uniform(ks, index, 0) < 0.5 ? 0 : 1;
+    int code = (int)p->stroke + 3 * side;
     size_t lo = a->stroke_start[code - 1], hi = a->stroke_start[code];
     if (hi <= lo)
       return ms_diag_add(d, MS_ERR_DATA, NULL, 0, 0, "stroke", "the atlas has no %s territory",

@@ -842,6 +842,21 @@ size_t ms__images_load(ms_spec *s, const cJSON *tables, ms_diag *d) {
       }
     }
   }
+  /* a brain field's AAL mask /masks/<name>_aal against other fields' masks */
+  for (size_t a = 0; a < im->n; a++) {
+    const ms__image_field *fa = &im->f[a];
+    if (!fa->name || !fa->brain || !fa->brain->write_aal) continue;
+    size_t ln = strlen(fa->name);
+    for (size_t b = 0; b < im->n; b++) {
+      const ms__image_field *fb = &im->f[b];
+      if (b == a || !fb->name || !fb->write_mask || strncmp(fb->name, fa->name, ln) || strcmp(fb->name + ln, "_aal"))
+        continue;
+      char np[300];
+      ms__jsonptr_key(np, sizeof np, fb->ptr ? fb->ptr : "", "name");
+      err_at(&l, np, 0, "mask /masks/%s is also the AAL mask of brain image \"%s\" (rename one, or give it \"aal_mask\": false)",
+             fb->name, fa->name);
+    }
+  }
   if (!l.nomem) l.errs += ms__img_acq_check_names(s, d, im);
   if (s->images) ms__images_free(s->images);
   s->images = im;

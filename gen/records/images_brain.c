@@ -4,8 +4,9 @@
  * Constant keys become an ms_brain_params checked by
  * ms_brain_params_check (each finding reported at the spec key holding the
  * value); per-image keys are numbers or expressions over the row, like the
- * other phantoms' (records/images.c). "modality" and "tumour_lobe" also take
- * a name ("t2", "frontal"), which is a constant; any other string is an
+ * other phantoms' (records/images.c). "modality", "tumour_lobe", "stroke" and
+ * "stroke_side" also take a name ("t2", "frontal", "mca", "left"), which is a
+ * constant; any other string is an
  * expression giving the index (documented in docs/multimodal.md). The atlas
  * files are only looked for here (their absence is a spec error naming the
  * package); the generator loads them.
@@ -26,7 +27,7 @@
 
 static const char *const k_keys[MS__BRAIN_PARAM_COUNT] = {
     "age",        "head_scale", "modality",   "tumour", "tumour_lobe", "tumour_size_mm", "gadolinium",
-    "wm_lesions", "wm_load_ml", "stroke",     "stroke_size_mm"};
+    "wm_lesions", "wm_load_ml", "stroke",     "stroke_size_mm", "stroke_side"};
 
 const char *ms__brain_param_key(int id) { return id >= 0 && id < MS__BRAIN_PARAM_COUNT ? k_keys[id] : "?"; }
 
@@ -35,7 +36,7 @@ static const char *const k_field_keys[] = {
     "size",       "width",       "height",     "depth",       "spacing_mm",     "slice_mm",
     "slice_z_mm", "age",         "head_scale", "tumour",      "tumour_lobe",    "tumour_size_mm",
     "gadolinium", "deform_mm",   "noise",      "mask",        "atlas_dir",      "wm_lesions",
-    "wm_load_ml", "stroke",      "stroke_size_mm", "orientation", NULL};
+    "wm_load_ml", "stroke",      "stroke_size_mm", "orientation", "stroke_side", "aal_mask", NULL};
 
 /* Contrasts a per-row "modality" picks from (CT only as a constant: its
  * images are in HU, the others in relative signal). */
@@ -43,6 +44,7 @@ static const char *const k_contrasts[] = {"t1", "t2", "flair", "pd", "ct", NULL}
 static const char *const k_lobes[] = {"any", "frontal", "parietal", "temporal", "occipital", NULL};
 static const char *const k_intensities[] = {"physics", "random", NULL};
 static const char *const k_territories[] = {"none", "aca", "mca", "pca", NULL};
+static const char *const k_sides[] = {"left", "right", NULL};
 static const char *const k_orientations[] = {"axial", "coronal", "sagittal", NULL};
 
 /* Spec key of a location of ms_brain_params_check. */
@@ -53,7 +55,8 @@ static const char *key_of(const char *where, int has_depth) {
              {"field_t", "field_t"},       {"contrast", "modality"},     {"intensity", "intensities"},
              {"age_years", "age"},         {"head_scale", "head_scale"}, {"tumour_lobe", "tumour_lobe"},
              {"tumour_diameter_mm", "tumour_size_mm"}, {"wm_lesions", "wm_lesions"},
-             {"wm_load_ml", "wm_load_ml"},          {"stroke", "stroke"},         {"stroke_radius_mm", "stroke_size_mm"}};
+             {"wm_load_ml", "wm_load_ml"},          {"stroke", "stroke"},         {"stroke_radius_mm", "stroke_size_mm"},
+             {"stroke_side", "stroke_side"}};
   if (where && !strcmp(where, "dims")) return has_depth ? "depth" : "size";
   for (size_t i = 0; where && i < sizeof map / sizeof map[0]; i++)
     if (!strcmp(where, map[i].where)) return map[i].key;
@@ -135,14 +138,15 @@ void ms__brain_field_parse(ms__img_ctx *l, const ms__table *t, ms__image_field *
   bp->dims[0] = bp->dims[1] = 256;
   bp->dims[2] = 1;
   bp->spacing_mm[0] = bp->spacing_mm[1] = bp->spacing_mm[2] = 0.9;
-  static const double lo[MS__BRAIN_PARAM_COUNT] = {18, 0.7, 0, 0, 0, 10, 0, 0, 0, 0, 5};
+  static const double lo[MS__BRAIN_PARAM_COUNT] = {18, 0.7, 0, 0, 0, 10, 0, 0, 0, 0, 5, 0};
   static const double hi[MS__BRAIN_PARAM_COUNT] = {100, 1.3, 3, 1, MS_BRAIN_LOBE_COUNT - 1, 70, 1,
-                                                   MS_BRAIN_MAX_WM_LESIONS, 200, MS_BRAIN_TERRITORY_COUNT - 1, 80};
+                                                   MS_BRAIN_MAX_WM_LESIONS, 200, MS_BRAIN_TERRITORY_COUNT - 1, 80, 1};
   for (int k = 0; k < MS__BRAIN_PARAM_COUNT; k++) {
     b->q[k].lo = lo[k];
     b->q[k].hi = hi[k];
     b->q[k].integer = k == MS__BRAIN_MODALITY || k == MS__BRAIN_TUMOUR || k == MS__BRAIN_TUMOUR_LOBE ||
-                      k == MS__BRAIN_GADOLINIUM || k == MS__BRAIN_WM_LESIONS || k == MS__BRAIN_STROKE;
+                      k == MS__BRAIN_GADOLINIUM || k == MS__BRAIN_WM_LESIONS || k == MS__BRAIN_STROKE ||
+                      k == MS__BRAIN_STROKE_SIDE;
   }
   size_t n_mod = ms__list_len(k_contrasts);
   int m = named_param(l, t, &b->q[MS__BRAIN_MODALITY], ij, iptr, "modality", k_contrasts, (int)n_mod - 1,
@@ -154,8 +158,10 @@ void ms__brain_field_parse(ms__img_ctx *l, const ms__table *t, ms__image_field *
   int terr = named_param(l, t, &b->q[MS__BRAIN_STROKE], ij, iptr, "stroke", k_territories, MS_BRAIN_TERRITORY_COUNT,
                          "territory");
   if (terr >= 0) bp->stroke = (ms_brain_territory)terr;
+  int side = named_param(l, t, &b->q[MS__BRAIN_STROKE_SIDE], ij, iptr, "stroke_side", k_sides, 2, "side");
+  if (side >= 0) bp->stroke_side = side;
   for (int k = 0; k < MS__BRAIN_PARAM_COUNT; k++)
-    if (k != MS__BRAIN_MODALITY && k != MS__BRAIN_TUMOUR_LOBE && k != MS__BRAIN_STROKE)
+    if (k != MS__BRAIN_MODALITY && k != MS__BRAIN_TUMOUR_LOBE && k != MS__BRAIN_STROKE && k != MS__BRAIN_STROKE_SIDE)
       ms__img_parse_param(l, t, &b->q[k], ij, iptr, k_keys[k]);
   int e = choice_key(l, ij, iptr, "intensities", k_intensities);
   if (e >= 0) bp->intensity = (ms_brain_intensity)e;
@@ -184,6 +190,8 @@ void ms__brain_field_parse(ms__img_ctx *l, const ms__table *t, ms__image_field *
   f->write_mask = 1;
   f->write_lesions = 0;
   ms__img_get_flag(l, ij, iptr, "mask", &f->write_mask);
+  b->write_aal = f->write_mask;
+  ms__img_get_flag(l, ij, iptr, "aal_mask", &b->write_aal);
   const cJSON *aj = cJSON_GetObjectItemCaseSensitive(ij, "atlas_dir");
   ms__jsonptr_key(p, sizeof p, iptr, "atlas_dir");
   if (aj && (!cJSON_IsString(aj) || !aj->valuestring[0]))
@@ -268,6 +276,7 @@ void ms__brain_row_params(const ms__brain_field *b, const double *vals, ms_brain
       case MS__BRAIN_WM_LOAD: out->wm_load_ml = v; break;
       case MS__BRAIN_STROKE: out->stroke = (ms_brain_territory)(int)v; break;
       case MS__BRAIN_STROKE_SIZE: out->stroke_radius_mm = v; break;
+      case MS__BRAIN_STROKE_SIDE: out->stroke_side = (int)v; break;
       default: break;
     }
   }

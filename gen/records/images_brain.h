@@ -29,6 +29,7 @@ typedef enum {
   MS__BRAIN_WM_LOAD,      /* ml */
   MS__BRAIN_STROKE,       /* ms_brain_territory */
   MS__BRAIN_STROKE_SIZE,  /* radius, mm */
+  MS__BRAIN_STROKE_SIDE,  /* 0 left, 1 right */
   MS__BRAIN_PARAM_COUNT
 } ms__brain_param_id;
 
@@ -38,6 +39,7 @@ typedef struct ms__brain_field {
   ms_brain_params p;                 /* constants; per-row values override */
   ms__img_param q[MS__BRAIN_PARAM_COUNT];
   char *atlas_dir;                   /* NULL: MS_BRAIN_ATLAS_DIR */
+  int write_aal;                     /* /masks/<name>_aal ("aal_mask", default: "mask") */
 } ms__brain_field;
 
 /* The loader's state (records/images.c), for the helpers below. */

@@ -3,7 +3,8 @@
 # fields"): the documented example run as written; located errors for bad
 # brain keys and per-row values, with no output left behind; the same bytes
 # for --threads 1 and 2; info volumes equal to the mask counts; record
-# fields (age, tumour, lobe, modality) reaching the subject.
+# fields (age, tumour, lobe, modality, stroke side) reaching the subject;
+# the AAL mask (/masks/<name>_aal) on brain tissue only.
 # Usage: images_brain.sh <medsynth> <source-dir>
 set -euo pipefail
 ms=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -22,6 +23,18 @@ awk '/^### Brain image fields/{f=1} f&&/^```sh/{p=1;next} p&&/^```/{exit} p' "$d
 [ -s "$tmp/brain_cohort.json" ] && [ -s "$tmp/run.sh" ] || { echo "FAIL: brain example not found in $doc"; exit 1; }
 (cd "$tmp" && PATH="$tmp/bin:$PATH" bash -euo pipefail run.sh 2>/dev/null)
 [ -s "$tmp/brain_sheet.png" ]
+/usr/bin/python3 - "$tmp" <<'PY'
+import sys, json, h5py, numpy as np
+f = h5py.File(sys.argv[1] + "/brain_cohort.h5", "r")
+m, a = f["masks/brain_mri"][...], f["masks/brain_mri_aal"][...]
+assert a.shape == m.shape == (8, 1, 96, 96) and a.dtype == np.uint8
+assert len(json.loads(f["masks/brain_mri_aal"].attrs["labels"])) >= 116
+rec, info = f["tables/patients"][...], f["tables/brain_mri_info"][...]
+for i in range(8):
+    want = rec["infarct_side"][i].decode() if rec["stroke"][i] else None
+    got = info["stroke"][i].decode()
+    assert (got.split("_")[-1] if got else None) == want, (i, got, want)
+PY
 
 # bad keys: every problem at its JSON pointer, in one run
 cat > "$tmp/bad.json" <<'EOF'
@@ -31,7 +44,10 @@ cat > "$tmp/bad.json" <<'EOF'
     {"name": "a", "phantom": "brain", "modality": "flare", "tumour_lobe": "insula", "intensities": "gmm", "orientation": "axail"},
     {"name": "b", "phantom": "brain", "modality": "ct", "gadolinium": 1, "size": 4096, "depth": 4096},
     {"name": "c", "phantom": "brain", "atlas_dir": "/nonexistent", "age": "agee", "colour": 1},
-    {"name": "d", "phantom": "brian"}
+    {"name": "d", "phantom": "brian"},
+    {"name": "e", "phantom": "brain", "stroke_side": "middle", "aal_mask": 2},
+    {"name": "f", "phantom": "brain", "stroke_side": 2},
+    {"name": "e_aal", "phantom": "head"}
   ]}]}
 EOF
 rc=0
@@ -46,7 +62,11 @@ for m in '/images/0/modality: unknown modality "flare" (did you mean "flair"?)' 
          '/images/2/atlas_dir: brain atlas file "/nonexistent/ch2.nii.gz" not found (install Debian'"'"'s mricron-data package)' \
          '/images/2/age: ' \
          '/images/2/colour: unknown key "colour"' \
-         '/images/3/phantom: unknown phantom "brian" (did you mean "brain"?)'; do
+         '/images/3/phantom: unknown phantom "brian" (did you mean "brain"?)' \
+         '/images/4/stroke_side: unknown side "middle"' \
+         '/images/4/aal_mask: ' \
+         '/images/5/stroke_side: ' \
+         '/images/6/name: mask /masks/e_aal is also the AAL mask of brain image "e"'; do
   grep -qF -- "$m" "$tmp/err" || { echo "FAIL: no \"$m\" in:"; cat "$tmp/err"; exit 1; }
 done
 
@@ -60,6 +80,12 @@ rc=0
 "$ms" records --spec "$tmp/row.json" -o "$tmp/row.h5" 2>"$tmp/err" || rc=$?
 [ "$rc" = 65 ] && grep -qF 'p/0: image "a": tumour_lobe = ' "$tmp/err" && grep -qF 'it must be a whole number in 0..4' "$tmp/err" \
   || { echo "FAIL: per-row error (exit $rc)"; cat "$tmp/err"; exit 1; }
+[ ! -e "$tmp/row.h5" ] || { echo "FAIL: partial output left"; exit 1; }
+sed 's/"tumour_lobe": "age"/"stroke": "mca", "stroke_side": "age"/' "$tmp/row.json" > "$tmp/row_side.json"
+rc=0
+"$ms" records --spec "$tmp/row_side.json" -o "$tmp/row.h5" 2>"$tmp/err" || rc=$?
+[ "$rc" = 65 ] && grep -qF 'p/0: image "a": stroke_side = ' "$tmp/err" && grep -qF 'it must be a whole number in 0..1' "$tmp/err" \
+  || { echo "FAIL: per-row stroke_side error (exit $rc)"; cat "$tmp/err"; exit 1; }
 [ ! -e "$tmp/row.h5" ] || { echo "FAIL: partial output left"; exit 1; }
 
 # 3-D volumes: record-driven subjects, threads, volumes
@@ -84,7 +110,7 @@ EOF
 import sys, json, h5py, numpy as np
 t = sys.argv[1]
 a, b = h5py.File(f"{t}/v1.h5", "r"), h5py.File(f"{t}/v2.h5", "r")
-for k in ["images/v", "masks/v", "tables/v_info"]:
+for k in ["images/v", "masks/v", "masks/v_aal", "tables/v_info"]:
     assert np.array_equal(a[k][...], b[k][...]), k + " differs between --threads 1 and 2"
 sh = h5py.File(f"{t}/v_s2.h5", "r")
 r0 = int(sh["images/v"].attrs["first_row"])
@@ -112,6 +138,18 @@ for i in range(5):
     st = info["stroke"][i].decode()
     assert (counts[15] > 0) == (rec["stroke"][i] > 0) and st.split("_")[0] == ["", "aca", "mca", "pca"][rec["stroke"][i]], st
 assert rec["tumour"].any() and not rec["tumour"].all(), rec["tumour"]
+# the AAL parcellation (on with the mask): AAL indices of its label table,
+# only on brain tissue labels (as /masks/brain_aal of the phantom command)
+aal = a["masks/v_aal"]
+assert aal.shape == m.shape and aal.dtype == np.uint8 and aal.attrs["image"] == "/images/v", aal
+alab = json.loads(aal.attrs["labels"])
+av = aal[...]
+assert set(np.unique(av).tolist()) - {0} <= {int(k) for k in alab} and len(alab) > 100, np.unique(av)
+assert any("Precentral_L" in str(v) for v in alab.values()), list(alab.items())[:3]
+for i in range(5):
+    inside = m[i][av[i] > 0]
+    assert ((inside >= 1) & (inside <= 8) | (inside >= 11)).all(), "AAL region outside the brain labels"
+    assert (av[i][(m[i] == 2)] > 0).mean() > 0.5, "cortex without AAL regions"
 # the contrast follows the record: CSF darker than white matter on T1, brighter on T2
 x = img[...]
 for i in range(5):
@@ -120,6 +158,42 @@ for i in range(5):
     if c == "t1": assert wm > csf, (i, wm, csf)
     if c == "t2": assert csf > wm, (i, wm, csf)
 PY
+# the stroke side: per row from the record, or constant; stroke voxels in
+# that hemisphere (MNI x < 0 left: higher columns of an axial image) and
+# in AAL regions of that side; no AAL mask with "aal_mask": false
+cat > "$tmp/side.json" <<'EOF'
+{"medsynth": 1, "seed": 3, "tables": [{"name": "p", "rows": 6,
+  "fields": [{"name": "id", "kind": "id"},
+             {"name": "side", "kind": "categorical", "values": {"left": 0.5, "right": 0.5}}],
+  "images": [{"name": "s", "phantom": "brain", "width": 48, "height": 56, "depth": 44, "spacing_mm": 4,
+              "stroke": "mca", "stroke_size_mm": 40, "stroke_side": "if(side == 'left', 0, 1)"},
+             {"name": "l", "phantom": "brain", "width": 48, "height": 56, "depth": 44, "spacing_mm": 4,
+              "stroke": "pca", "stroke_size_mm": 40, "stroke_side": "left", "aal_mask": false}]}]}
+EOF
+"$ms" records --spec "$tmp/side.json" --threads 2 -o "$tmp/side.h5" -q
+/usr/bin/python3 - "$tmp" <<'PY'
+import sys, json, h5py, numpy as np
+t = sys.argv[1]
+f = h5py.File(f"{t}/side.h5", "r")
+rec = f["tables/p"][...]
+assert "masks/l_aal" not in f and "masks/l" in f
+names = {int(k): str(v) for k, v in json.loads(f["masks/s_aal"].attrs["labels"]).items()}
+sides = [x.decode() for x in rec["side"]]
+assert set(sides) == {"left", "right"}, sides
+for fld, want in (("s", sides), ("l", ["left"] * 6)):
+    m, info = f[f"masks/{fld}"][...], f[f"tables/{fld}_info"][...]
+    for i in range(6):
+        assert info["stroke"][i].decode().endswith("_" + want[i]), (fld, i, info["stroke"][i], want[i])
+        z, y, x = np.nonzero(m[i, 0] == 15)
+        assert x.size > 0, (fld, i)
+        centre = (48 - 1) / 2
+        assert (x.mean() > centre) == (want[i] == "left"), (fld, i, x.mean(), want[i])
+        if fld == "s":
+            a = f["masks/s_aal"][i, 0][m[i, 0] == 15]
+            suffix = "_L" if want[i] == "left" else "_R"
+            assert all(suffix in names[int(l)] for l in np.unique(a) if l), (i, [names[int(l)] for l in np.unique(a) if l])
+PY
+
 # a sagittal field: NIfTI exports with the sagittal affine, centred on the brain
 cat > "$tmp/sag.json" <<'EOF'
 {"medsynth": 1, "tables": [{"name": "p", "rows": 2, "fields": [{"name": "id", "kind": "id"}],

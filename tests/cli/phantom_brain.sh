@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # medsynth phantom --kind brain: exit codes and messages of bad input, the
 # same bytes for --threads 1 and 2, subject-table volumes equal to the mask
-# counts, AAL masks inside the brain labels, and NIfTI files that nibabel
+# counts, AAL masks inside the brain labels, --stroke-side in that
+# hemisphere, and NIfTI files that nibabel
 # reads with the HDF5 data at the MNI position of the atlas.
 set -euo pipefail
 ms=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -31,6 +32,7 @@ expect 64 'field_t' "$ms" phantom --kind brain --field 7 -o "$tmp/x.h5"
 expect 64 'unknown --tumour-lobe "insula"' "$ms" phantom --kind brain --tumour --tumour-lobe insula -o "$tmp/x.h5"
 expect 64 'unknown --orientation "oblique"' "$ms" phantom --kind brain --orientation oblique -o "$tmp/x.h5"
 expect 64 'unknown --stroke "ica"' "$ms" phantom --kind brain --stroke ica -o "$tmp/x.h5"
+expect 64 'unknown --stroke-side "up" (left, right)' "$ms" phantom --kind brain --stroke mca --stroke-side up -o "$tmp/x.h5"
 expect 64 'wm-lesions 65' "$ms" phantom --kind brain --wm-lesions 65 -o "$tmp/x.h5"
 [ ! -e "$tmp/x.h5" ]
 
@@ -39,6 +41,28 @@ args=(phantom --kind brain --size 64 --height 72 --depth 60 --spacing 3 -n 2 --s
 "$ms" "${args[@]}" --threads 2 -o "$tmp/b.h5"
 "$ms" phantom --kind brain --depth 1 --size 96 --spacing 2 -n 3 --intensities random -o "$tmp/s.h5"
 "$ms" phantom --kind brain --modality ct --depth 1 --size 96 --spacing 2 -n 2 -o "$tmp/ct.h5"
+# --stroke-side: the infarct in that hemisphere (MNI x < 0 left), in AAL regions of that side
+for s in left right; do
+  "$ms" phantom --kind brain --size 48 --height 56 --depth 44 --spacing 4 -n 3 --seed 2 --stroke mca --stroke-size 40 \
+    --stroke-side $s -o "$tmp/stroke_$s.h5" --nifti "$tmp/stroke_$s"
+done
+/usr/bin/python3 - "$tmp" <<'PY'
+import sys, json, h5py, numpy as np, nibabel as nib
+t = sys.argv[1]
+for s in ("left", "right"):
+    f = h5py.File(f"{t}/stroke_{s}.h5", "r")
+    names = {int(k): str(v) for k, v in json.loads(f["/masks/brain_aal"].attrs["label_table"]).items()}
+    assert '"stroke-side":"%s"' % s in f.attrs["invocation"], f.attrs["invocation"]
+    for i in range(3):
+        mk = nib.load(f"{t}/stroke_{s}/mask_{i:05d}.nii.gz")
+        v = np.argwhere(np.asanyarray(mk.dataobj) == 15)
+        assert len(v), (s, i)
+        x = (mk.affine @ np.c_[v, np.ones(len(v))].T)[0]
+        assert (x.mean() < 0) == (s == "left"), (s, i, x.mean())
+        m, a = f["/masks/brain"][i], f["/masks/brain_aal"][i]
+        regs = [names[int(l)] for l in np.unique(a[m == 15]) if l]
+        assert regs and all(("_L" if s == "left" else "_R") in r for r in regs), (s, i, regs)
+PY
 
 /usr/bin/python3 - "$tmp" <<'PY'
 import sys, h5py, numpy as np, nibabel as nib
@@ -86,7 +110,7 @@ cd "$tmp"
 "$ms" phantom --kind brain --intensities random --size 128 --depth 30 --spacing 1.5 --slice-mm 5 --blur-z 2 -n 8 -o dr.h5
 "$ms" phantom --kind brain --modality t2 --orientation coronal --depth 1 --size 192 --spacing 1.2 -n 4 -o coronal.h5 --nifti coronal_nii
 "$ms" phantom --kind brain --modality t2 --orientation sagittal --depth 1 --size 192 --spacing 1.2 -n 4 -o sagittal.h5 --nifti sagittal_nii
-"$ms" phantom --kind brain --modality flair --age 70 --wm-lesions 25 --stroke mca --size 96 --depth 80 --spacing 2 -n 3 -o vascular.h5
+"$ms" phantom --kind brain --modality flair --age 70 --wm-lesions 25 --stroke mca --stroke-side left --size 96 --depth 80 --spacing 2 -n 3 -o vascular.h5
 # --- end ---
 # --- the README's command ---
 mkdir readme && (cd readme && "$ms" phantom --kind brain --modality flair --age 75 --depth 1 -n 16 -o brain.h5 --grid brain.png)
@@ -123,6 +147,7 @@ with h5py.File("vascular.h5") as f:
     for i in range(3):
         assert img[i][m[i] == 14].mean() > img[i][m[i] == 3].mean()  # bright on FLAIR
         assert img[i][m[i] == 15].mean() > img[i][m[i] == 3].mean()
+        assert np.nonzero(m[i, 0] == 15)[2].mean() > 47.5  # left (MNI x < 0): the higher columns of an axial image
 print("brain docs examples ok")
 PY
 [ -s brain_nii/aal_00001.nii.gz ] && [ -s flair.png ]

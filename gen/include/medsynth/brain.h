@@ -190,10 +190,11 @@ typedef struct {
    * ventricles by preference, clipped to white matter (atlas space). */
   int wm_lesions;           /* count, 0..MS_BRAIN_MAX_WM_LESIONS; default 0 */
   double wm_load_ml;        /* designed total volume; NaN = draw 0.05..0.5 ml per lesion */
-  /* Ischaemic stroke: the part of a territory (one hemisphere, drawn)
-   * within stroke_radius_mm of a point of it; grey and white matter only. */
+  /* Ischaemic stroke: the part of a territory (one hemisphere) within
+   * stroke_radius_mm of a point of it; grey and white matter only. */
   ms_brain_territory stroke; /* default MS_BRAIN_TERRITORY_NONE */
   double stroke_radius_mm;  /* NaN = draw 20..45 */
+  int stroke_side;          /* hemisphere: 0 left (MNI x < 0), 1 right, -1 = drawn (default) */
   /* Intensities. */
   ms_brain_intensity intensity;
   ms_brain_contrast contrast;     /* physics mode */
