@@ -733,6 +733,22 @@ typedef struct {
   double lo, hi;
 } dp_bin;
 
+/* Dates under DP: a fixed grid of calendar years, DATE_Y0 to DATE_Y0 +
+ * DATE_YEARS - 1 (the end years also hold the dates before and after). */
+#define DATE_Y0 1850
+#define DATE_YEARS 300
+#define GRID_MAX DATE_YEARS
+static int date_grid_bin(double v) {
+  int y, m, d;
+  ms_date_to_ymd((int32_t)floor(v), &y, &m, &d);
+  y -= DATE_Y0;
+  return y < 0 ? 0 : y >= DATE_YEARS ? DATE_YEARS - 1 : y;
+}
+
+/* The grid bin of v and, for bin g, its whole numbers [*m0, *m1] (0 when
+ * it holds none) or its edges: the log grid, or calendar years for dates. */
+static int grid_bin(int dates, double v) { return dates ? date_grid_bin(v) : coarse_bin(v); }
+
 /* The whole numbers of grid bin g: [*m0, *m1]; 0 when it holds none. */
 static int grid_whole(int g, double *m0, double *m1) {
   double a, b;
@@ -792,24 +808,31 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
   /* Spans to cut into fine bins: the declared bounds, or the grid bins
    * kept by the support test with their released counts. */
   int n_span = 0;
-  double span_lo[COARSE_BINS], span_hi[COARSE_BINS], span_w[COARSE_BINS];
+  const int dates = f->kind == MS_FKIND_DATE;
+  double span_lo[GRID_MAX], span_hi[GRID_MAX], span_w[GRID_MAX];
   if (isnan(blo)) {
+    const int G = dates ? DATE_YEARS : COARSE_BINS;
     double rho_b = rho / 2, sb = 1 / sqrt(2 * rho_b);
     rho_h = rho - rho_b;
-    double cnt[COARSE_BINS] = {0};
+    double cnt[GRID_MAX] = {0};
     for (size_t r = 0; r < n_rows; r++)
-      if (!isnan(c->num[r])) cnt[coarse_bin(c->num[r])] += 1;
+      if (!isnan(c->num[r])) cnt[grid_bin(dates, c->num[r])] += 1;
     ms_rng_key k = dp_key(p->seed, f->name, "range");
     n_hat = 0;
-    for (int b = 0; b < COARSE_BINS; b++) {
+    for (int b = 0; b < G; b++) {
       cnt[b] += gauss(k, (uint64_t)b, sb);
       n_hat += cnt[b];
     }
-    if (ms__dp_support(cnt, COARSE_BINS, sb)) return MS_ERR_NOMEM;
-    for (int g = 0; g < COARSE_BINS; g++) {
+    if (ms__dp_support(cnt, (size_t)G, sb)) return MS_ERR_NOMEM;
+    for (int g = 0; g < G; g++) {
       if (cnt[g] <= 0) continue;
       double a, b;
-      if (whole ? !grid_whole(g, &a, &b) : (coarse_edges(g, &a, &b), 0)) continue;
+      if (dates) {
+        a = ms_date_from_ymd(DATE_Y0 + g, 1, 1);
+        b = ms_date_from_ymd(DATE_Y0 + g + 1, 1, 1) - 1;
+      } else if (whole ? !grid_whole(g, &a, &b) : (coarse_edges(g, &a, &b), 0)) {
+        continue;
+      }
       span_lo[n_span] = a, span_hi[n_span] = b, span_w[n_span++] = cnt[g];
     }
     if (!n_span) { /* no bin passed: the noisy mode (post-processing) */
@@ -837,18 +860,19 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
   }
   double wsum = 0;
   for (int i = 0; i < n_span; i++) wsum += span_w[i];
-  dp_bin bins[4 * COARSE_BINS + FINE_MAX];
+  dp_bin bins[4 * GRID_MAX + FINE_MAX];
   int nb = 0;
   for (int i = 0; i < n_span; i++) {
-    /* at least 4 per span: a few rows at the edge of a wide grid bin are
-     * then not spread over all of it (bins of noise alone are emptied) */
-    int sk = (int)floor(B * span_w[i] / wsum + 0.5);
-    nb += split_span(bins + nb, span_lo[i], span_hi[i], sk < 4 ? 4 : sk, whole);
+    /* at least 4 per span of the log grid: a few rows at the edge of a
+     * grid bin half a decade wide are then not spread over all of it (bins
+     * of noise alone are emptied); a calendar year may be one bin */
+    int sk = (int)floor(B * span_w[i] / wsum + 0.5), least = dates && isnan(blo) ? 1 : 4;
+    nb += split_span(bins + nb, span_lo[i], span_hi[i], sk < least ? least : sk, whole);
   }
   if (!nb) { /* a real span of width 0 cannot occur; whole spans hold a number */
     bins[0].lo = span_lo[0] - 0.5, bins[0].hi = span_lo[0] + 0.5, nb = 1;
   }
-  double cnt[4 * COARSE_BINS + FINE_MAX + 1] = {0}; /* cnt[nb]: missing */
+  double cnt[4 * GRID_MAX + FINE_MAX + 1] = {0}; /* cnt[nb]: missing */
   for (size_t r = 0; r < n_rows; r++) {
     double v = c->num[r];
     if (isnan(v)) {
@@ -866,7 +890,7 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
    * (clamping at 0 adds about 0.4 sigma of mass to every empty bin and
    * spreads the column over its whole range); a missing count below 3 sigma
    * is released as 0, so a complete column stays complete. */
-  double sm[4 * COARSE_BINS + FINE_MAX], present = 0;
+  double sm[4 * GRID_MAX + FINE_MAX], present = 0;
   for (int b = 0; b < nb; b++) present += sm[b] = cnt[b];
   if (ms__dp_support(sm, (size_t)nb, sigma) || ms__dp_project(sm, (size_t)nb, present)) return MS_ERR_NOMEM;
   double missing = ms__dp_missing(cnt[nb], sigma);

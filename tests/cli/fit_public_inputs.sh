@@ -27,6 +27,16 @@ PY
   --bounds admit=2022-01-01:2024-12-31,score=0:1 --domain sex=F,M,X --domain race=white,black,asian,other \
   -o dp.json 2>dp.log
 "$M" records --spec dp.json -n 3000 --seed 1 -o dp.csv -q
+# Dates under DP without bounds: a grid of calendar years finds 2022-2024.
+"$M" fit --data adm.csv --id id --epsilon 1 --delta 1e-5 -o nb.json 2>/dev/null
+"$M" records --spec nb.json -n 3000 --seed 4 -o nb.csv -q
+/usr/bin/python3 - <<'PY'
+import csv
+d = [r['admit'] for r in csv.DictReader(open('nb.csv'))]
+inside = sum('2022-01-01' <= x <= '2024-12-31' for x in d) / len(d)
+if inside < 0.99 or min(d) < '2021-01-01' or max(d) > '2025-12-31':
+    raise SystemExit('dates without bounds: %.3f inside 2022-2024, range %s..%s' % (inside, min(d), max(d)))
+PY
 # Public bounds that exclude data: clamped, and the count reported to the operator.
 "$M" fit --data adm.csv --id id --epsilon 1 --bounds score=0:0.5 -o cl.json 2>cl.log
 grep -q "score: [0-9]* rows outside --bounds 0:0.5, counted at the nearest bound" cl.log ||
