@@ -654,35 +654,22 @@ static void dp_real_on_grid(fit_field *f) {
  * chosen so they add up to total (bins of noise alone empty first); when
  * they add up to less, the positive counts scaled up to total (a bin at 0
  * stays 0). total <= 0 empties them all. */
-static int cmp_desc(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? 1 : x > y ? -1 : 0;
-}
 ms_status ms__dp_project(double *c, size_t n, double total) {
-  if (!n) return MS_OK;
-  if (!(total > 0)) {
-    for (size_t i = 0; i < n; i++) c[i] = 0;
-    return MS_OK;
-  }
-  double *s = ms__malloc(n * sizeof *s), t = 0;
-  if (!s) return MS_ERR_NOMEM;
   double pos = 0;
   for (size_t i = 0; i < n; i++) pos += c[i] > 0 ? c[i] : 0;
-  if (pos <= total) {
-    for (size_t i = 0; i < n; i++) c[i] = c[i] > 0 && pos > 0 ? c[i] * total / pos : 0;
-    free(s);
+  if (!(total > 0) || pos <= total) {
+    for (size_t i = 0; i < n; i++) c[i] = total > 0 && c[i] > 0 ? c[i] * total / pos : 0;
     return MS_OK;
   }
+  double *s = ms__malloc(n * sizeof *s), t = 0, acc = 0;
+  if (!s) return MS_ERR_NOMEM;
   memcpy(s, c, n * sizeof *s);
-  qsort(s, n, sizeof *s, cmp_desc);
-  double acc = 0;
+  qsort(s, n, sizeof *s, cmp_double);
+  /* the k + 1 largest counts minus t add up to total, t below the next */
   for (size_t k = 0; k < n; k++) {
-    acc += s[k];
-    double tk = (acc - total) / (double)(k + 1);
-    if (k + 1 == n || s[k + 1] <= tk) {
-      t = tk;
-      break;
-    }
+    acc += s[n - 1 - k];
+    t = (acc - total) / (double)(k + 1);
+    if (k + 1 == n || s[n - 2 - k] <= t) break;
   }
   free(s);
   for (size_t i = 0; i < n; i++) c[i] = c[i] > t ? c[i] - t : 0;

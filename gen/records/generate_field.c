@@ -209,10 +209,8 @@ static void variant_index(ws_t *w, const tchunk *c, const uint8_t *vsel, size_t 
 
 /* Rows whose variant (vsel) is k, from variant_index; NULL when every row
  * is (no rules, or one variant for all). */
-static const uint32_t *variant_rows(ws_t *w, const tchunk *c, const uint8_t *vsel, size_t nw,
-                                    size_t k, size_t *m) {
+static const uint32_t *variant_rows(ws_t *w, const tchunk *c, size_t nw, size_t k, size_t *m) {
   size_t n = c->n;
-  (void)vsel;
   if (!nw) {
     *m = k ? 0 : n;
     return NULL;
@@ -708,7 +706,7 @@ static ms_status gen_missing(ws_t *w, tchunk *c, const ms__field *f, void *data,
     uint8_t *wok = w->ok[7];
     for (size_t k = 0; k < f->n_miss_when; k++) {
       size_t m = 0;
-      const uint32_t *rows = variant_rows(w, c, sel, f->n_miss_when, k + 1, &m);
+      const uint32_t *rows = variant_rows(w, c, f->n_miss_when, k + 1, &m);
       if (!m) continue;
       if (eval_param_sel(w, c, &f->miss_when_rate[k], 0.0, wr, wok, rows, m)) return w->st;
       for (size_t r = 0; r < n; r++)
@@ -970,7 +968,7 @@ static ms_status gen_kind_ranged(fgen *g) {
   variant_index(w, c, g->vsel, f->n_when);
   for (size_t k = 0; k <= f->n_when; k++) {
     size_t m = 0;
-    const uint32_t *rows = variant_rows(w, c, g->vsel, f->n_when, k, &m);
+    const uint32_t *rows = variant_rows(w, c, f->n_when, k, &m);
     if (!m) continue;
     const ms__variant *rv = k ? &f->when[k - 1] : NULL;
     ms_status st;
