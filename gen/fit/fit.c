@@ -62,102 +62,13 @@
 #include <string.h>
 
 #include "core/pool.h"
-#include "fit/fit_internal.h"
+#include "fit/fit_model.h"
 #include "medsynth/fit.h"
 #include "medsynth/rng.h"
 #include "medsynth/table.h"
 #include "medsynth/version.h"
 
 /* What a free-text column is written as (docs/fit.md). */
-#define MS_FIT_TEXT_PLACEHOLDER "redacted"
-
-typedef enum { FAM_QUANTILES, FAM_NORMAL, FAM_LOGNORMAL, FAM_GAMMA, FAM_EXPONENTIAL, FAM_CONSTANT } family;
-static const char *const fam_names[] = {"quantiles", "normal", "lognormal", "gamma", "exponential", "constant"};
-
-typedef struct {
-  char *name;  /* the spec's field name: an identifier made from the header */
-  char *label; /* the header text when it is not that identifier, else NULL */
-  ms_fkind kind;
-  /* How the input writes the column (docs/fit.md, the round-trip contract). */
-  char *btext[2];    /* bool: spellings of false and true; emitted as a categorical */
-  int discrete;      /* numeric column fitted as its distinct values (cats) */
-  int real_style;    /* ms_frame_col.real_style */
-  char *date_format; /* date: pattern; NULL: ISO */
-  int has_time;      /* date: emitted as a datetime */
-  int text;          /* free text: not released, a placeholder is written */
-  char *id_prefix;   /* id: fresh values prefix + digits */
-  int id_width;      /* digits, 0: not zero-padded */
-  int64_t id_start;
-  /* Relations kept exactly (fit/relations.c; -1: none): a date drawn as
-   * base field + a gap, a number derived as diff_b - diff_a, a categorical
-   * determined by fd_from through fd_emit (fd_from's emitted index -> own
-   * emitted index, -1: no rule). */
-  int rel_base, diff_a, diff_b, fd_from;
-  char *gap_name;   /* a number after rel_base: the hidden field of its gap */
-  /* Impossible combinations with field zc_from (-1: none): this field's
-   * probabilities given each emitted label of zc_from, zc_nx x zc_ny. */
-  int zc_from;
-  double *zc_probs;
-  size_t zc_nx, zc_ny;
-  /* A total (relations.c, SUM): the fields it is the sum of (NULL: none). */
-  int32_t *sum_parts;
-  size_t n_sum;
-  int out_decimals; /* ... and the decimals the number is written with */
-  int32_t *fd_emit;
-  size_t n_fd_emit;
-  ms_fkind orig_kind;
-  double missing;
-  int suppressed; /* too few present values: emitted as always missing */
-  /* categorical / bool: probabilities in emission order; bool: [P(false), P(true)] */
-  size_t n_cats;
-  char **cats;
-  double *probs;
-  /* numeric */
-  family fam;
-  double par[2];
-  size_t nq;
-  double *qp, *qv;
-  double lo, hi;
-  int decimals;
-  int cop; /* index in the copula, -1 when not in it */
-  double rho;  /* zCDP budget spent on this column */
-  /* Conditional missingness: rate mc_rate where the condition on field
-   * mc_col holds (mc_type 0: bool true, 1: category mc_cat, 2: value <
-   * mc_thr), f->missing elsewhere; mc_col -1 when none. */
-  int mc_col, mc_type;
-  int32_t mc_cat;
-  double mc_thr, mc_rate, mc_chi2;
-  char *mc_expr;
-  double sigma; /* Gaussian noise of its histogram(s) */
-  double aic_q, aic_p;
-} fit_field;
-
-struct ms_fit_model {
-  char *name, *table, *source;
-  size_t n_fields;
-  fit_field *f;
-  uint64_t n_out;
-  size_t n_source;
-  size_t k_min;
-  uint64_t seed;
-  double epsilon, delta, delta_conv, delta_thr, rho, rho_marg, rho_corr, rho_miss, miss_sigma,
-      corr_sigma, corr_shrink, corr_clip;
-  size_t n_cop;
-  size_t *cop; /* field index of copula member i */
-  double *corr;
-  /* Mixture (non-DP): the copula members' marginals per latent cluster;
-   * n_comp 0 when the copula's own marginals are used. */
-  size_t n_comp;
-  struct fit_comp *comp;
-  char *comp_name; /* the hidden cluster field of the spec */
-  size_t mix_rejected, mix_rows; /* clusters dropped by the copy check */
-  long mix_copies[2];            /* ... copies with and without them */
-  char **qi;
-  size_t n_qi;
-  const ms_cancel_flag *cancel; /* from the params; polled by the sampler */
-  ms__mst *mst; /* DP method MST: the tree model (gen/fit/mst.c); NULL otherwise */
-};
-
 void ms_fit_params_init(ms_fit_params *p) {
   memset(p, 0, sizeof *p);
   p->k_min = 5;
@@ -186,24 +97,13 @@ static void field_free(fit_field *f) {
   free(f->qp);
   free(f->qv);
 }
-
-/* One cluster of the mixture: its share of the rows and, per copula member,
- * a field whose marginal (fam, par, qp/qv, probs) is that of the cluster's
- * rows; the other members of the struct are copies of the global field's
- * (borrowed, not freed). */
-typedef struct fit_comp {
-  double w;
-  size_t n;
-  fit_field *f;
-} fit_comp;
-
 static void comp_field_free(fit_field *f) {
   free(f->qp);
   free(f->qv);
   free(f->probs);
 }
 
-static void comps_free(fit_comp *comp, size_t n_comp, size_t n_cop) {
+void ms__fit_comps_free(fit_comp *comp, size_t n_comp, size_t n_cop) {
   for (size_t c = 0; comp && c < n_comp; c++) {
     for (size_t i = 0; comp[c].f && i < n_cop; i++) comp_field_free(&comp[c].f[i]);
     free(comp[c].f);
@@ -213,7 +113,7 @@ static void comps_free(fit_comp *comp, size_t n_comp, size_t n_cop) {
 
 void ms_fit_model_free(ms_fit_model *m) {
   if (!m) return;
-  comps_free(m->comp, m->n_comp, m->n_cop);
+  ms__fit_comps_free(m->comp, m->n_comp, m->n_cop);
   free(m->comp_name);
   for (size_t i = 0; i < m->n_fields; i++) field_free(&m->f[i]);
   free(m->f);
@@ -237,12 +137,12 @@ const double *ms_fit_model_correlation(const ms_fit_model *m) { return m->corr; 
 
 /* ---- helpers ---- */
 
-static int cmp_double(const void *a, const void *b) {
+int ms__fit_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
-static ms_rng_key dp_key(uint64_t seed, const char *col, const char *what) {
+ms_rng_key ms__fit_dp_key(uint64_t seed, const char *col, const char *what) {
   char name[512];
   snprintf(name, sizeof name, "fit/dp/%s/%s", col, what);
   return ms_rng_key_make(seed, ms_rng_stream(name));
@@ -290,7 +190,7 @@ double ms__fit_quantile_cdf(const double *qp, const double *qv, size_t nq, doubl
 }
 double ms__fit_sig6(double x) { return sig6(x); }
 
-static double fam_cdf(const fit_field *f, double x) {
+double ms__fit_fam_cdf(const fit_field *f, double x) {
   switch (f->fam) {
     case FAM_NORMAL: return gsl_cdf_gaussian_P(x - f->par[0], f->par[1]);
     case FAM_LOGNORMAL: return x <= 0 ? 0 : gsl_cdf_lognormal_P(x, f->par[0], f->par[1]);
@@ -301,7 +201,7 @@ static double fam_cdf(const fit_field *f, double x) {
   }
 }
 
-static double fam_inv(const fit_field *f, double u) {
+double ms__fit_fam_inv(const fit_field *f, double u) {
   switch (f->fam) {
     case FAM_NORMAL: return f->par[0] + gsl_cdf_gaussian_Pinv(u, f->par[1]);
     case FAM_LOGNORMAL: return gsl_cdf_lognormal_Pinv(u, f->par[0], f->par[1]);
@@ -313,13 +213,13 @@ static double fam_inv(const fit_field *f, double u) {
 }
 
 /* A draw from the fitted marginal truncated to [lo, hi], driven by u. */
-static double numeric_draw(const fit_field *f, double u) {
+double ms__fit_numeric_draw(const fit_field *f, double u) {
   double x;
   if (f->fam == FAM_QUANTILES || f->fam == FAM_CONSTANT) {
-    x = fam_inv(f, u);
+    x = ms__fit_fam_inv(f, u);
   } else {
-    double a = fam_cdf(f, f->lo), b = fam_cdf(f, f->hi);
-    x = fam_inv(f, a + u * (b - a));
+    double a = ms__fit_fam_cdf(f, f->lo), b = ms__fit_fam_cdf(f, f->hi);
+    x = ms__fit_fam_inv(f, a + u * (b - a));
     if (!isfinite(x)) x = u < 0.5 ? f->lo : f->hi;
   }
   if (x < f->lo) x = f->lo;
@@ -343,7 +243,7 @@ static double numeric_draw(const fit_field *f, double u) {
  * statistics, or noisy estimates under DP, can fall between two such
  * values; they are then widened outward to the nearest ones, which is
  * post-processing (no privacy cost) and keeps the column's decimals. */
-static void bounds_to_precision(fit_field *f) {
+void ms__fit_bounds_to_precision(fit_field *f) {
   double s = pow(10, f->decimals);
   if (!isfinite(f->lo * s) || !isfinite(f->hi * s) || f->lo > f->hi) return;
   if (ceil(f->lo * s - 1e-9) <= floor(f->hi * s + 1e-9)) return;
@@ -355,7 +255,7 @@ static void bounds_to_precision(fit_field *f) {
  * write (years 1 to 9999). Under DP the noisy range can reach a billion
  * days, and rounding to six significant digits can step past 9999-12-31;
  * they are clamped (post-processing). */
-static void dates_in_range(fit_field *f) {
+void ms__fit_dates_in_range(fit_field *f) {
   const double dmin = ms_date_from_ymd(1, 1, 1), dmax = ms_date_from_ymd(9999, 12, 31);
 #define CLAMP_DAY(x) ((x) = fmin(fmax((x), dmin), dmax))
   CLAMP_DAY(f->lo);
@@ -533,8 +433,8 @@ static ms_status add_atoms(fit_field *f, const double *x, size_t np, size_t k) {
   return MS_OK;
 }
 
-static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                                   const ms_fit_params *p) {
+ms_status ms__fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                                const ms_fit_params *p) {
   size_t k = p->k_min;
   size_t np = n_rows - c->n_missing;
   double *x = ms__malloc((np ? np : 1) * sizeof *x);
@@ -542,7 +442,7 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
   size_t j = 0;
   for (size_t r = 0; r < n_rows; r++)
     if (!isnan(c->num[r])) x[j++] = c->num[r];
-  qsort(x, np, sizeof *x, cmp_double);
+  qsort(x, np, sizeof *x, ms__fit_cmp_double);
   size_t m = np / k + 1;
   if (m > p->max_knots) m = p->max_knots;
   if (m < 2) m = 2;
@@ -603,7 +503,7 @@ static ms_status fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n
 
 /* ---- DP numeric marginal ---- */
 
-static double gauss(ms_rng_key k, uint64_t idx, double sigma) { return sigma * ms_rng_normal(k, idx, 0); }
+double ms__fit_gauss(ms_rng_key k, uint64_t idx, double sigma) { return sigma * ms_rng_normal(k, idx, 0); }
 
 /* Fixed log-scale grid: |v| < 1e-3 is the middle bin, then 2 bins per decade
  * from 1e-3 to 1e9 on each side (the outermost bins are open-ended). */
@@ -664,7 +564,7 @@ ms_status ms__dp_project(double *c, size_t n, double total) {
   double *s = ms__malloc(n * sizeof *s), t = 0, acc = 0;
   if (!s) return MS_ERR_NOMEM;
   memcpy(s, c, n * sizeof *s);
-  qsort(s, n, sizeof *s, cmp_double);
+  qsort(s, n, sizeof *s, ms__fit_cmp_double);
   /* the k + 1 largest counts minus t add up to total, t below the next */
   for (size_t k = 0; k < n; k++) {
     acc += s[n - 1 - k];
@@ -786,8 +686,8 @@ static int bin_of(const dp_bin *bins, int nb, double v) {
  * L2 sensitivity 1 each, the grid bins the column occupies (unless its
  * bounds are declared), then a histogram of finer bins inside them;
  * everything else is post-processing. */
-static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                                const ms_fit_params *p, double rho, double *noisy_total, size_t *clamped) {
+ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                             const ms_fit_params *p, double rho, double *noisy_total, size_t *clamped) {
   double blo = NAN, bhi = NAN, rho_h = rho, n_hat = NAN;
   const int whole = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE;
   for (size_t b = 0; b < p->n_bounds; b++)
@@ -804,10 +704,10 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     double cnt[GRID_MAX] = {0};
     for (size_t r = 0; r < n_rows; r++)
       if (!isnan(c->num[r])) cnt[grid_bin(dates, c->num[r])] += 1;
-    ms_rng_key k = dp_key(p->seed, f->name, "range");
+    ms_rng_key k = ms__fit_dp_key(p->seed, f->name, "range");
     n_hat = 0;
     for (int b = 0; b < G; b++) {
-      cnt[b] += gauss(k, (uint64_t)b, sb);
+      cnt[b] += ms__fit_gauss(k, (uint64_t)b, sb);
       n_hat += cnt[b];
     }
     if (ms__dp_support(cnt, (size_t)G, sb)) return MS_ERR_NOMEM;
@@ -869,8 +769,8 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     *clamped += !isnan(blo) && (v < blo || v > bhi);
     cnt[bin_of(bins, nb, v)] += 1;
   }
-  ms_rng_key k = dp_key(p->seed, f->name, "histogram");
-  for (int b = 0; b <= nb; b++) cnt[b] += gauss(k, (uint64_t)b, sigma);
+  ms_rng_key k = ms__fit_dp_key(p->seed, f->name, "histogram");
+  for (int b = 0; b <= nb; b++) cnt[b] += ms__fit_gauss(k, (uint64_t)b, sigma);
   /* Post-processing: the support test, then the counts projected onto
    * non-negative counts with the same (unbiased) total, which empties the
    * bins that hold noise alone instead of keeping their positive draws
@@ -952,7 +852,7 @@ static ms_status add_cat(fit_field *f, const char *label, double prob) {
   return MS_OK;
 }
 
-static void normalise(double *p, size_t n) {
+void ms__fit_normalise(double *p, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; i++) s += p[i];
   for (size_t i = 0; i < n; i++) p[i] = s > 0 ? sig6(p[i] / s) : 1.0 / (double)n;
@@ -983,16 +883,16 @@ static ms_status fit_domain_dp(fit_field *f, const ms_frame_col *c, const double
     map[l] = i == SIZE_MAX ? -1 : (int32_t)i;
     if (i != SIZE_MAX) dc[i] += cnt[l];
   }
-  ms_rng_key kk = dp_key(p->seed, f->name, "domain");
+  ms_rng_key kk = ms__fit_dp_key(p->seed, f->name, "domain");
   double tot = 0;
-  for (size_t i = 0; i < n_dom; i++) tot += dc[i] += gauss(kk, i, sigma);
+  for (size_t i = 0; i < n_dom; i++) tot += dc[i] += ms__fit_gauss(kk, i, sigma);
   ms_status st = ms__dp_project(dc, n_dom, tot);
   tot = 0;
   for (size_t i = 0; i < n_dom && !st; i++) {
     st = add_cat(f, dom[i], dc[i]);
     tot += dc[i];
   }
-  missing = ms__dp_missing(missing + gauss(kk, UINT64_MAX, sigma), sigma);
+  missing = ms__dp_missing(missing + ms__fit_gauss(kk, UINT64_MAX, sigma), sigma);
   *noisy_total = tot + missing;
   f->missing = tot + missing > 0 ? missing / (tot + missing) : 0;
   /* all noisy counts at 0: every label equally likely (post-processing) */
@@ -1002,10 +902,10 @@ static ms_status fit_domain_dp(fit_field *f, const ms_frame_col *c, const double
   return st;
 }
 
-static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                                 const ms_fit_params *p, double rho, double tau, int32_t *map,
-                                 double *noisy_total, const double *lit_val, const char *const *dom,
-                                 size_t n_dom) {
+ms_status ms__fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                              const ms_fit_params *p, double rho, double tau, int32_t *map,
+                              double *noisy_total, const double *lit_val, const char *const *dom,
+                              size_t n_dom) {
   size_t L = c->n_levels, k = p->k_min;
   double *cnt = ms__calloc(L + 1, sizeof *cnt);
   if (!cnt) return MS_ERR_NOMEM;
@@ -1020,13 +920,13 @@ static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_r
     f->sigma = 1 / sqrt(2 * rho);
     st = fit_domain_dp(f, c, cnt, missing, p, f->sigma, dom, n_dom, map, noisy_total);
   } else if (rho > 0) {
-    ms_rng_key kk = dp_key(p->seed, f->name, "levels");
+    ms_rng_key kk = ms__fit_dp_key(p->seed, f->name, "levels");
     double sigma = 1 / sqrt(2 * rho);
     f->sigma = sigma;
     if (tau < (double)k) tau = (double)k;
     double tot = 0;
     for (size_t l = 0; l < L; l++) {
-      double v = cnt[l] + gauss(kk, l, sigma);
+      double v = cnt[l] + ms__fit_gauss(kk, l, sigma);
       map[l] = -1;
       if (v > tau) {
         map[l] = (int32_t)f->n_cats;
@@ -1036,7 +936,7 @@ static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_r
     }
     /* The missing bin is a fixed bin: released without a threshold. Its
      * index (SIZE_MAX) is outside the level indices. */
-    missing = ms__dp_missing(missing + gauss(kk, UINT64_MAX, sigma), sigma);
+    missing = ms__dp_missing(missing + ms__fit_gauss(kk, UINT64_MAX, sigma), sigma);
     tot += missing;
     *noisy_total = tot;
     f->missing = tot > 0 ? missing / tot : 0;
@@ -1081,21 +981,21 @@ static ms_status fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_r
     }
   }
   free(cnt);
-  if (!st) normalise(f->probs, f->n_cats);
+  if (!st) ms__fit_normalise(f->probs, f->n_cats);
   f->missing = sig6(f->missing);
   return st;
 }
 
-static ms_status fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                          const ms_fit_params *p, double rho, double *noisy_total) {
+ms_status ms__fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                       const ms_fit_params *p, double rho, double *noisy_total) {
   double cnt[3] = {0, 0, (double)c->n_missing};
   for (size_t r = 0; r < n_rows; r++)
     if (!isnan(c->num[r])) cnt[c->num[r] != 0] += 1;
   if (rho > 0) {
-    ms_rng_key kk = dp_key(p->seed, f->name, "bool");
+    ms_rng_key kk = ms__fit_dp_key(p->seed, f->name, "bool");
     f->sigma = 1 / sqrt(2 * rho);
     for (int b = 0; b < 3; b++) {
-      cnt[b] += gauss(kk, (uint64_t)b, f->sigma);
+      cnt[b] += ms__fit_gauss(kk, (uint64_t)b, f->sigma);
       if (cnt[b] < 0) cnt[b] = 0;
     }
     cnt[2] = ms__dp_missing(cnt[2], f->sigma);
@@ -1108,7 +1008,7 @@ static ms_status fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
   ms_status st = add_cat(f, "false", cnt[0]);
   if (!st) st = add_cat(f, "true", cnt[1]);
   if (st) return st;
-  normalise(f->probs, 2);
+  ms__fit_normalise(f->probs, 2);
   f->missing = sig6(tot > 0 ? cnt[2] / tot : 0);
   if (cnt[0] + cnt[1] <= 0) f->suppressed = 1, f->missing = 1;
   return MS_OK;
@@ -1222,7 +1122,7 @@ static ms_status normal_scores(double *z, const fit_field *f, const ms_frame_col
         z[r] = NAN;
         continue;
       }
-      double u = fam_cdf(f, v);
+      double u = ms__fit_fam_cdf(f, v);
       if (u < 0.001) u = 0.001;
       if (u > 0.999) u = 0.999;
       z[r] = gsl_cdf_ugaussian_Pinv(u);
@@ -1254,7 +1154,7 @@ static ms_status normal_scores(double *z, const fit_field *f, const ms_frame_col
     return MS_ERR_NOMEM;
   }
   for (size_t i = 0; i < np; i++) pr[i].v = c->num[idx[i]], pr[i].r = idx[i];
-  qsort(pr, np, sizeof *pr, cmp_double); /* first member is the double key */
+  qsort(pr, np, sizeof *pr, ms__fit_cmp_double); /* first member is the double key */
   for (size_t i = 0; i < np;) {
     size_t j = i;
     while (j + 1 < np && pr[j + 1].v == pr[i].v) j++;
@@ -1416,7 +1316,6 @@ static ms_status latent_correlations(ms_fit_model *m, double *S) {
 #define MIX_RIDGE 0.01
 #define MIX_KNOT_SHARE 10
 
-static char *field_name(const char *h, char *const *taken, size_t n);
 
 static double sqdist(const double *a, const double *b, size_t d) {
   double s = 0;
@@ -1580,7 +1479,7 @@ static ms_status comp_marginal(fit_field *cf, const fit_field *g, const ms_frame
      * few rows. */
     ms_fit_params pc = *p;
     if (pc.k_min < nr / MIX_KNOT_SHARE) pc.k_min = nr / MIX_KNOT_SHARE;
-    st = fit_numeric_plain(cf, &sub, nr, &pc);
+    st = ms__fit_numeric_plain(cf, &sub, nr, &pc);
   }
   free(sub.num);
   if (st) return st;
@@ -1595,8 +1494,8 @@ static ms_status comp_marginal(fit_field *cf, const fit_field *g, const ms_frame
 
 /* Clusters of the rows (see above); *lab_out: the cluster of each row
  * (caller frees), NULL when one cluster explains the rows best. */
-static ms_status fit_mixture(ms_fit_model *m, const ms_frame *data, int32_t **maps,
-                             const ms_fit_params *p, int32_t **lab_out) {
+ms_status ms__fit_mixture(ms_fit_model *m, const ms_frame *data, int32_t **maps,
+                          const ms_fit_params *p, int32_t **lab_out) {
   *lab_out = NULL;
   const size_t d = m->n_cop, n = data->n_rows;
   const size_t min_rows = 2 * p->k_min > MIX_MIN_ROWS ? 2 * p->k_min : MIX_MIN_ROWS;
@@ -1700,7 +1599,7 @@ static ms_status fit_mixture(ms_fit_model *m, const ms_frame *data, int32_t **ma
     if (!names) st = MS_ERR_NOMEM;
     else {
       for (size_t j = 0; j < m->n_fields; j++) names[j] = m->f[j].name;
-      m->comp_name = field_name("cluster", names, m->n_fields);
+      m->comp_name = ms__fit_field_name("cluster", names, m->n_fields);
       free(names);
       if (!m->comp_name) st = MS_ERR_NOMEM;
     }
@@ -1709,7 +1608,7 @@ static ms_status fit_mixture(ms_fit_model *m, const ms_frame *data, int32_t **ma
     *lab_out = all;
     all = NULL;
   } else if (st || best_k < 2) {
-    comps_free(m->comp, m->n_comp, d);
+    ms__fit_comps_free(m->comp, m->n_comp, d);
     m->comp = NULL;
     m->n_comp = 0;
   }
@@ -1749,8 +1648,8 @@ static ms_status comp_scores(double *z, const ms_fit_model *m, size_t i, const m
   return st;
 }
 
-static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
-                            const ms_fit_params *p, const int32_t *lab) {
+ms_status ms__fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
+                         const ms_fit_params *p, const int32_t *lab) {
   size_t d = m->n_cop, n = data->n_rows;
   if (d < 2) return MS_OK;
   double *Z = ms__malloc(d * n * sizeof *Z);
@@ -1809,11 +1708,11 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
         for (size_t b = a; b < d; b++) S[a * d + b] += zr[a] * zr[b] * s * s;
     }
     free(zr);
-    ms_rng_key k = dp_key(p->seed, "(copula)", "correlation");
+    ms_rng_key k = ms__fit_dp_key(p->seed, "(copula)", "correlation");
     m->corr_sigma = C2 / sqrt(2 * m->rho_corr);
     for (size_t a = 0; a < d; a++)
-      for (size_t b = a; b < d; b++) S[a * d + b] += gauss(k, a * d + b, m->corr_sigma);
-    /* Post-processing: normalise by the noisy diagonal, then shrink the
+      for (size_t b = a; b < d; b++) S[a * d + b] += ms__fit_gauss(k, a * d + b, m->corr_sigma);
+    /* Post-processing: ms__fit_normalise by the noisy diagonal, then shrink the
      * off-diagonal towards 0 by the estimated share of signal variance
      * (noise variance of an entry is about (sigma / diag)^2). */
     double ss = 0, noise_var = 0;
@@ -1900,8 +1799,8 @@ static double chi2_2x2(const double *c) {
  * A column used as a condition gets no condition itself, so the spec has no
  * cycles. rho_avail: zCDP budget available (DP); the amount spent goes to
  * m->rho_miss. */
-static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **maps,
-                                 const ms_fit_params *p, double rho_avail) {
+ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **maps,
+                              const ms_fit_params *p, double rho_avail) {
   int dp = m->epsilon > 0;
   size_t nf = m->n_fields, cap = 64, nc = 0;
   mcand *cs = ms__malloc(cap * sizeof *cs);
@@ -1928,7 +1827,7 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
         for (size_t l = 0; l < fy->n_cats && nt < 8; l++)
           if (!strchr(fy->cats[l], '\'') && !strchr(fy->cats[l], '\\')) types[nt] = 1, cats[nt++] = (int32_t)l;
       } else if ((fy->kind == MS_FKIND_INTEGER || fy->kind == MS_FKIND_REAL) && fy->fam != FAM_CONSTANT) {
-        thr = sig6(fam_inv(fy, 0.5));
+        thr = sig6(ms__fit_fam_inv(fy, 0.5));
         if (fy->kind == MS_FKIND_INTEGER) thr = round(thr);
         types[nt] = 2, cats[nt++] = 0;
       }
@@ -1959,9 +1858,9 @@ static ms_status fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t 
     else {
       m->rho_miss = rho_avail;
       m->miss_sigma = sqrt((double)nc) / sqrt(2 * rho_avail);
-      ms_rng_key k = dp_key(p->seed, "(missingness)", "tables");
+      ms_rng_key k = ms__fit_dp_key(p->seed, "(missingness)", "tables");
       for (size_t i = 0; i < nc; i++)
-        for (int q = 0; q < 4; q++) cs[i].cell[q] += gauss(k, 4 * (uint64_t)i + (uint64_t)q, m->miss_sigma);
+        for (int q = 0; q < 4; q++) cs[i].cell[q] += ms__fit_gauss(k, 4 * (uint64_t)i + (uint64_t)q, m->miss_sigma);
       if (3 * m->miss_sigma > floor_cell) floor_cell = 3 * m->miss_sigma;
     }
   }
@@ -2031,7 +1930,7 @@ static int is_keyword(const char *s) {
  * become '_' (runs collapsed), a leading digit gets "c_", keywords a
  * trailing '_', and a clash a suffix _2, _3, ... Returns NULL when out of
  * memory. */
-static char *field_name(const char *h, char *const *taken, size_t n) {
+char *ms__fit_field_name(const char *h, char *const *taken, size_t n) {
   char base[64];
   size_t o = 0;
   /* a leading digit, also after characters that are dropped (" 8") */
@@ -2099,7 +1998,7 @@ static ms_status classify_id(fit_field *f, const ms_frame_col *c, uint64_t n_out
   double *v = ms__malloc((c->n_levels ? c->n_levels : 1) * sizeof *v);
   if (!v) return MS_ERR_NOMEM;
   for (size_t l = 0; l < c->n_levels; l++) v[l] = strtod(c->levels[l] + plen, NULL);
-  qsort(v, c->n_levels, sizeof *v, cmp_double);
+  qsort(v, c->n_levels, sizeof *v, ms__fit_cmp_double);
   uint64_t start = 0;
   size_t i = 0;
   for (;; start += step) {
@@ -2125,7 +2024,7 @@ static int spec_name_ok(const char *s) {
 }
 
 /* The table name is the user's (--table) and is used as given; column
- * headers need no check: each becomes a field name made from it (field_name)
+ * headers need no check: each becomes a field name made from it (ms__fit_field_name)
  * and, when that differs, the header is the field's label. */
 static ms_status check_names(const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
   (void)data;
@@ -2311,13 +2210,13 @@ static ms_status mixture_copy_check(ms_fit_model *m, const ms_frame *orig, const
   size_t n_comp = m->n_comp;
   double *corr = m->corr;
   m->comp = NULL, m->n_comp = 0, m->corr = NULL;
-  if (!st && with >= 0) st = fit_copula(m, data, maps, p, NULL);
+  if (!st && with >= 0) st = ms__fit_copula(m, data, maps, p, NULL);
   long without = !st && with >= 0 ? copies_of(m, &real, ns, seed, d) : -1;
   ms__strtab_deinit(&real, 1);
   if (!st && (with < 0 || without < 0)) st = MS_ERR_NOMEM;
   if (!st && (double)with > 1.5 * (double)without + 3 * sqrt((double)without + 1)) {
     m->mix_rejected = n_comp, m->mix_copies[0] = with, m->mix_copies[1] = without, m->mix_rows = ns;
-    comps_free(comp, n_comp, m->n_cop);
+    ms__fit_comps_free(comp, n_comp, m->n_cop);
     free(corr);
     free(m->comp_name);
     m->comp_name = NULL;
@@ -2331,13 +2230,13 @@ static ms_status mixture_copy_check(ms_fit_model *m, const ms_frame *orig, const
 
 /* A coarse field the spec writes as labels: categorical, or bool with its
  * own spellings; its emitted labels and their number. */
-static int labelled(const fit_field *f) {
+int ms__fit_labelled(const fit_field *f) {
   if (f->kind == MS_FKIND_CATEGORICAL) return 1;
   return f->kind == MS_FKIND_BOOL && (f->btext[0] || f->btext[1]) &&
          !(f->btext[0] && f->btext[1] && !strcmp(f->btext[0], "false") && !strcmp(f->btext[1], "true"));
 }
 static size_t n_labels(const fit_field *f) { return f->kind == MS_FKIND_BOOL ? 2 : f->n_cats; }
-static const char *label_of(const fit_field *f, size_t l) {
+const char *ms__fit_label_of(const fit_field *f, size_t l) {
   return f->kind == MS_FKIND_BOOL ? f->btext[l] : f->cats[l];
 }
 /* The emitted label index of row r (-1: missing or not released). */
@@ -2616,7 +2515,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       break;
     }
     for (size_t q = 0; q < j; q++) taken[q] = m->f[q].name;
-    f->name = field_name(c->name, taken, j);
+    f->name = ms__fit_field_name(c->name, taken, j);
     free(taken);
     if (!f->name || (strcmp(f->name, c->name) && !(f->label = ms__strdup(c->name))) ||
         (c->kind == MS_FKIND_DATE && c->date_format && !(f->date_format = ms__strdup(c->date_format)))) {
@@ -2655,7 +2554,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         break;
       }
       size_t di = dom_of ? dom_of[j] : SIZE_MAX;
-      st = fit_categorical(f, c, data->n_rows, p, rho, tau_cat, maps[j], &tot,
+      st = ms__fit_categorical(f, c, data->n_rows, p, rho, tau_cat, maps[j], &tot,
                            f->discrete ? c->lit_val : NULL,
                            di == SIZE_MAX ? NULL : p->domain_values + p->domain_first[di],
                            di == SIZE_MAX ? 0 : p->domain_first[di + 1] - p->domain_first[di]);
@@ -2668,10 +2567,10 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
                                  : (c->n_levels - f->n_cats == 1 ? "category" : "categories"),
                      p->k_min, f->discrete ? "joined the nearest kept value" : "left out");
     } else if (c->kind == MS_FKIND_BOOL) {
-      st = fit_bool(f, c, data->n_rows, p, rho, &tot);
+      st = ms__fit_bool(f, c, data->n_rows, p, rho, &tot);
     } else if (rho > 0) {
       size_t clamped = 0;
-      st = fit_numeric_dp(f, c, data->n_rows, p, rho, &tot, &clamped);
+      st = ms__fit_numeric_dp(f, c, data->n_rows, p, rho, &tot, &clamped);
       /* For the operator only (not in the spec): how many rows the public
        * bounds clamp. */
       for (size_t b = 0; !st && clamped && b < p->n_bounds; b++)
@@ -2709,12 +2608,12 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
           base_present += !isnan(bc->num[r]);
           own_missing += !isnan(bc->num[r]) && isnan(c->num[r]);
         }
-        st = fit_numeric_plain(f, &gap, data->n_rows, p);
+        st = ms__fit_numeric_plain(f, &gap, data->n_rows, p);
         free(gap.num);
         if (own_missing < p->k_min) own_missing = 0;
         f->missing = base_present ? sig6((double)own_missing / (double)base_present) : 0;
       } else {
-        st = fit_numeric_plain(f, c, data->n_rows, p);
+        st = ms__fit_numeric_plain(f, c, data->n_rows, p);
         if (!st && f->fam == FAM_CONSTANT && f->rel_base < 0)
           ms_diag_warn(d, data->source, 0, 0, c->name, "column is constant");
         if (!st && f->rel_base >= 0) {
@@ -2736,7 +2635,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
             for (size_t q = 0; q < j; q++) taken[q] = m->f[q].name;
             for (size_t q = j; q < data->n_cols; q++) taken[q] = data->cols[q].name;
             taken[j] = f->name;
-            f->gap_name = field_name(want, taken, data->n_cols);
+            f->gap_name = ms__fit_field_name(want, taken, data->n_cols);
             free(taken);
           }
           if (!f->gap_name) st = MS_ERR_NOMEM;
@@ -2747,8 +2646,8 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       ms__diag_nomem(d, data->source, c->name, "a column's fit");
       break;
     }
-    if (!st && c->kind == MS_FKIND_REAL) bounds_to_precision(f);
-    if (!st && c->kind == MS_FKIND_DATE) dates_in_range(f);
+    if (!st && c->kind == MS_FKIND_REAL) ms__fit_bounds_to_precision(f);
+    if (!st && c->kind == MS_FKIND_DATE) ms__fit_dates_in_range(f);
     if (tot > max_total) max_total = tot;
     if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
     if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
@@ -2805,7 +2704,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     if (rels[q].kind != MS__REL_ZERO) continue;
     fit_field *fy = &m->f[rels[q].b];
     const fit_field *fx = &m->f[rels[q].a];
-    if (fx->suppressed || fy->suppressed || !labelled(fx) || !labelled(fy)) continue;
+    if (fx->suppressed || fy->suppressed || !ms__fit_labelled(fx) || !ms__fit_labelled(fy)) continue;
     size_t nx = n_labels(fx), ny = n_labels(fy);
     double *pr = ms__calloc(nx * ny > 0 ? nx * ny : 1, sizeof *pr);
     if (!pr) {
@@ -2845,16 +2744,16 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         m->rho_corr -= avail;
       }
     }
-    st = use_mst ? MS_OK : fit_missingness(m, data, maps, p, avail);
+    st = use_mst ? MS_OK : ms__fit_missingness(m, data, maps, p, avail);
     if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the missingness fit");
   }
   int32_t *lab = NULL;
   if (!st && m->n_cop >= 2 && m->epsilon == 0 && p->mixture) {
-    st = fit_mixture(m, data, maps, p, &lab);
+    st = ms__fit_mixture(m, data, maps, p, &lab);
     if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the cluster fit");
   }
   if (!st && m->n_cop >= 2) {
-    st = fit_copula(m, data, maps, p, lab);
+    st = ms__fit_copula(m, data, maps, p, lab);
     if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the correlation fit");
   }
   free(lab);
@@ -2884,6 +2783,8 @@ fail:
 }
 
 /* ---- spec emission ---- */
+
+static const char *const fam_names[] = {"quantiles", "normal", "lognormal", "gamma", "exponential", "constant"};
 
 /* A bool's "values" under its own spellings (false first). A spelling the
  * input never showed cannot be written; when the known ones would all have
@@ -3064,7 +2965,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON_AddStringToObject(o, "expr", e);
       continue;
     }
-    int bool_labels = f->kind == MS_FKIND_BOOL && labelled(f);
+    int bool_labels = f->kind == MS_FKIND_BOOL && ms__fit_labelled(f);
     cJSON_AddStringToObject(o, "kind", f->text               ? "string"
                                        : bool_labels         ? "categorical"
                                        : f->has_time         ? "datetime"
@@ -3141,7 +3042,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       const fit_field *fx = &m->f[f->zc_from];
       cJSON *w = cJSON_AddArrayToObject(o, "when");
       for (size_t x = 0; x < f->zc_nx; x++) {
-        const char *lx = label_of(fx, x);
+        const char *lx = ms__fit_label_of(fx, x);
         if (!lx || strchr(lx, '\'') || strchr(lx, '\\')) continue;
         char e[600];
         snprintf(e, sizeof e, "%s == '%s'", fx->name, lx);
@@ -3153,7 +3054,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
           continue;
         }
         for (size_t y = 0; y < f->zc_ny; y++)
-          cJSON_AddNumberToObject(v, label_of(f, y), f->zc_probs[x * f->zc_ny + y]);
+          cJSON_AddNumberToObject(v, ms__fit_label_of(f, y), f->zc_probs[x * f->zc_ny + y]);
       }
     }
     if (mixed) {
@@ -3419,7 +3320,7 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z, dou
     } else if (f->kind == MS_FKIND_BOOL) {
       c->num[r] = miss ? NAN : (u >= mf->probs[0] ? 1 : 0);
     } else {
-      c->num[r] = miss ? NAN : numeric_draw(mf, u);
+      c->num[r] = miss ? NAN : ms__fit_numeric_draw(mf, u);
     }
   }
   /* Labels drawn given another field's label (impossible combinations),
