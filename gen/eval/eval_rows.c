@@ -20,7 +20,6 @@
 #include "core/pool.h"
 #include "eval/eval_internal.h"
 #include "eval/eval_columns.h"
-#include "fit/fit_internal.h"
 #include "io/atomic.h"
 #include "medsynth/eval.h"
 #include "medsynth/rng.h"
