@@ -28,7 +28,6 @@
 #include "medsynth/table.h"
 #include "medsynth/version.h"
 
-
 /* ---- copula ---- */
 
 /* Nearest correlation matrix by eigenvalue clipping + unit-diagonal rescale;
@@ -330,7 +329,6 @@ static ms_status latent_correlations(ms_fit_model *m, double *S) {
 #define MIX_MIN_ROWS 30
 #define MIX_RIDGE 0.01
 #define MIX_KNOT_SHARE 10
-
 
 static double sqdist(const double *a, const double *b, size_t d) {
   double s = 0;

@@ -28,7 +28,6 @@
 #include "medsynth/table.h"
 #include "medsynth/version.h"
 
-
 /* ---- DP numeric marginal ---- */
 
 double ms__fit_gauss(ms_rng_key k, uint64_t idx, double sigma) { return sigma * ms_rng_normal(k, idx, 0); }

@@ -26,7 +26,6 @@
 #include "medsynth/table.h"
 #include "medsynth/version.h"
 
-
 /* ---- spec emission ---- */
 
 static const char *const fam_names[] = {"quantiles", "normal", "lognormal", "gamma", "exponential", "constant"};

@@ -30,7 +30,6 @@
 #include "medsynth/table.h"
 #include "medsynth/version.h"
 
-
 /* ---- helpers ---- */
 
 int ms__fit_cmp_double(const void *a, const void *b) {

@@ -26,7 +26,6 @@
 #include "medsynth/table.h"
 #include "medsynth/version.h"
 
-
 /* ---- conditional missingness ---- */
 
 static int is_identifier(const char *s) {

@@ -104,7 +104,6 @@ struct ms_fit_model {
   ms__mst *mst; /* DP method MST: the tree model (gen/fit/mst.c); NULL otherwise */
 };
 
-
 /* One cluster of the mixture: its share of the rows and, per copula member,
  * a field whose marginal (fam, par, qp/qv, probs) is that of the cluster's
  * rows; the other members of the struct are copies of the global field's

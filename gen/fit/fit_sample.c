@@ -26,7 +26,6 @@
 #include "medsynth/table.h"
 #include "medsynth/version.h"
 
-
 /* ---- reference sampler ---- */
 
 /* Rows of ms_fit_model_sample in pieces (core/pool.h): every row is a
