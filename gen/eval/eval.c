@@ -51,13 +51,13 @@
 
 #include "core/pool.h"
 #include "eval/eval_internal.h"
-#include "fit/fit_internal.h"
+#include "eval/eval_columns.h"
+#include "fit/relations.h"
+#include "table/frame_internal.h"
 #include "io/atomic.h"
 #include "medsynth/eval.h"
 #include "medsynth/rng.h"
 #include "medsynth/version.h"
-
-#define MAX_LEVELS 64 /* categorical codes >= this share one bucket in tables */
 
 static const char *const verdict_names[] = {"pass", "warn", "fail"};
 _Static_assert(sizeof verdict_names / sizeof *verdict_names == MS_VERDICT_COUNT,
@@ -100,448 +100,6 @@ double ms_eval_report_number(const ms_eval_report *r, const char *path) {
   for (char *tok = strtok(buf, "."); tok && node; tok = strtok(NULL, "."))
     node = cJSON_GetObjectItemCaseSensitive(node, tok);
   return node && cJSON_IsNumber(node) ? node->valuedouble : NAN;
-}
-
-/* ---- aligned columns ---- */
-
-typedef struct {
-  const char *name;
-  int cat;
-  size_t L;          /* unified labels (categorical) */
-  char **labels;     /* owned */
-  const double *x[3];
-  int32_t *c[3];     /* owned */
-  size_t n[3];
-  double mean, sd;   /* training mean/sd (numeric) */
-  double q[4];       /* training quintile edges */
-} evcol;
-
-typedef struct {
-  const ms_frame *f[3];
-  size_t d;
-  evcol *col;
-} ev;
-
-static void ev_free(ev *e) {
-  for (size_t j = 0; j < e->d; j++) {
-    for (size_t l = 0; l < e->col[j].L; l++) free(e->col[j].labels[l]);
-    free(e->col[j].labels);
-    for (int k = 0; k < 3; k++) free(e->col[j].c[k]);
-  }
-  free(e->col);
-}
-
-static int is_cat_kind(ms_fkind k) { return k == MS_FKIND_CATEGORICAL || k == MS_FKIND_BOOL; }
-
-static void evcol_clear(evcol *ec) {
-  for (size_t l = 0; l < ec->L; l++) free(ec->labels[l]);
-  free(ec->labels);
-  for (int k = 0; k < 3; k++) free(ec->c[k]);
-  memset(ec, 0, sizeof *ec);
-}
-
-/* Out of memory while aligning column ec (not yet counted in e->d). */
-static ms_status align_nomem(evcol *ec, ms__strtab *lab) {
-  if (lab) ms__strtab_deinit(lab, 1);
-  evcol_clear(ec);
-  return MS_ERR_NOMEM;
-}
-
-static ms_status align(ev *e, ms_diag *d) {
-  const ms_frame *tr = e->f[0];
-  ms_status st = MS_OK;
-  e->col = ms__calloc(tr->n_cols ? tr->n_cols : 1, sizeof *e->col);
-  if (!e->col) return MS_ERR_NOMEM;
-  for (int k = 1; k < 3; k++) {
-    if (!e->f[k]) continue;
-    for (size_t j = 0; j < e->f[k]->n_cols; j++) {
-      const ms_frame_col *c = &e->f[k]->cols[j];
-      size_t t = ms_frame_find(tr, c->name);
-      if (t == SIZE_MAX && c->kind != MS_FKIND_ID)
-        st = ms_diag_add(d, MS_ERR_DATA, e->f[k]->source, 1, 0, c->name,
-                         "column is not in the real table %s", tr->source);
-    }
-  }
-  for (size_t j = 0; j < tr->n_cols; j++) {
-    const ms_frame_col *tc = &tr->cols[j];
-    if (tc->kind == MS_FKIND_ID) continue;
-    evcol *ec = &e->col[e->d];
-    ec->name = tc->name;
-    ec->cat = is_cat_kind(tc->kind);
-    ms__strtab lab;
-    if (ms__strtab_init(&lab)) return align_nomem(ec, NULL);
-    if (tc->kind == MS_FKIND_BOOL &&
-        (ms__strtab_intern(&lab, "false") < 0 || ms__strtab_intern(&lab, "true") < 0))
-      return align_nomem(ec, &lab);
-    int ok = 1;
-    for (int k = 0; k < 3; k++) {
-      const ms_frame *f = e->f[k];
-      if (!f) continue;
-      size_t cj = ms_frame_find(f, tc->name);
-      if (cj == SIZE_MAX) {
-        st = ms_diag_add(d, MS_ERR_DATA, f->source, 1, 0, tc->name,
-                         "column of the real table is missing");
-        ok = 0;
-        continue;
-      }
-      const ms_frame_col *c = &f->cols[cj];
-      if (is_cat_kind(c->kind) != ec->cat || c->kind == MS_FKIND_ID) {
-        st = ms_diag_add(d, MS_ERR_DATA, f->source, 1, 0, tc->name,
-                         "column is %s here but %s in the real table", ms_fkind_name(c->kind),
-                         ms_fkind_name(tc->kind));
-        ok = 0;
-        continue;
-      }
-      ec->n[k] = f->n_rows;
-      if (!ec->cat) {
-        ec->x[k] = c->num;
-        continue;
-      }
-      ec->c[k] = ms__malloc((f->n_rows ? f->n_rows : 1) * sizeof *ec->c[k]);
-      if (!ec->c[k]) return align_nomem(ec, &lab);
-      int32_t *map = NULL;
-      if (c->code) {
-        map = ms__malloc((c->n_levels ? c->n_levels : 1) * sizeof *map);
-        if (!map) return align_nomem(ec, &lab);
-        for (size_t l = 0; l < c->n_levels; l++)
-          if ((map[l] = ms__strtab_intern(&lab, c->levels[l])) < 0) {
-            free(map);
-            return align_nomem(ec, &lab);
-          }
-      }
-      for (size_t r = 0; r < f->n_rows; r++) {
-        if (c->code) ec->c[k][r] = c->code[r] < 0 ? -1 : map[c->code[r]];
-        else ec->c[k][r] = isnan(c->num[r]) ? -1 : (c->num[r] != 0);
-      }
-      free(map);
-    }
-    ec->L = lab.n;
-    ec->labels = lab.strs;
-    lab.strs = NULL;
-    lab.n = 0;
-    ms__strtab_deinit(&lab, 0);
-    if (ok) e->d++;
-    else evcol_clear(ec);
-  }
-  if (!st && e->d == 0)
-    st = ms_diag_add(d, MS_ERR_DATA, tr->source, 0, 0, NULL, "no comparable (non-identifier) columns");
-  return st;
-}
-
-static int cmpd(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Present values of a numeric column, sorted. */
-static double *sorted_present(const double *x, size_t n, size_t *m) {
-  double *v = ms__malloc((n ? n : 1) * sizeof *v);
-  *m = 0;
-  if (!v) return NULL;
-  for (size_t i = 0; i < n; i++)
-    if (!isnan(x[i])) v[(*m)++] = x[i];
-  qsort(v, *m, sizeof *v, cmpd);
-  return v;
-}
-
-/* Training mean, sd and quintile edges of a numeric column; -1 when out of
- * memory. */
-static int col_stats(evcol *c) {
-  if (c->cat) return 0;
-  size_t m;
-  double *v = sorted_present(c->x[0], c->n[0], &m);
-  if (!v) return -1;
-  double s = 0, s2 = 0;
-  for (size_t i = 0; i < m; i++) s += v[i], s2 += v[i] * v[i];
-  c->mean = m ? s / m : 0;
-  double var = m > 1 ? (s2 - s * s / m) / (m - 1) : 0;
-  c->sd = var > 0 ? sqrt(var) : 1;
-  for (int k = 0; k < 4; k++) c->q[k] = m ? v[(size_t)((k + 1) * 0.2 * (m - 1))] : 0;
-  free(v);
-  return 0;
-}
-
-/* The file name part of a path ("a/b.csv" -> "b.csv"). */
-static const char *base_name(const char *path) {
-  const char *s = path ? strrchr(path, '/') : NULL;
-  return s ? s + 1 : path ? path : "";
-}
-
-static double ks_complement(const evcol *c, int a, int b, int *oom) {
-  size_t na, nb;
-  double *x = sorted_present(c->x[a], c->n[a], &na), *y = sorted_present(c->x[b], c->n[b], &nb);
-  double D = 0;
-  if (!x || !y) {
-    *oom = 1;
-  } else if (na && nb) {
-    size_t i = 0, j = 0;
-    while (i < na && j < nb) {
-      double v = x[i] <= y[j] ? x[i] : y[j];
-      while (i < na && x[i] <= v) i++;
-      while (j < nb && y[j] <= v) j++;
-      double dd = fabs((double)i / na - (double)j / nb);
-      if (dd > D) D = dd;
-    }
-  } else if (na != nb) {
-    D = 1;
-  }
-  free(x);
-  free(y);
-  return 1 - D;
-}
-
-static int bucket(const evcol *c, int k, size_t r) {
-  if (c->cat) {
-    int32_t v = c->c[k][r];
-    return v < 0 ? MAX_LEVELS : (v >= MAX_LEVELS - 1 ? MAX_LEVELS - 1 : v);
-  }
-  double v = c->x[k][r];
-  if (isnan(v)) return MAX_LEVELS;
-  int b = 0;
-  while (b < 4 && v > c->q[b]) b++;
-  return b;
-}
-#define NBUCKET (MAX_LEVELS + 1)
-
-static double tv_complement(const evcol *c, int a, int b) {
-  double fa[NBUCKET] = {0}, fb[NBUCKET] = {0};
-  /* Categorical: label-exact (codes below MAX_LEVELS), missing its own bin. */
-  for (size_t r = 0; r < c->n[a]; r++) fa[bucket(c, a, r)] += 1.0 / c->n[a];
-  for (size_t r = 0; r < c->n[b]; r++) fb[bucket(c, b, r)] += 1.0 / c->n[b];
-  double tv = 0;
-  for (int i = 0; i < NBUCKET; i++) tv += fabs(fa[i] - fb[i]);
-  return 1 - tv / 2;
-}
-
-static double missing_rate(const evcol *c, int k) {
-  size_t m = 0;
-  for (size_t r = 0; r < c->n[k]; r++) m += c->cat ? c->c[k][r] < 0 : isnan(c->x[k][r]);
-  return c->n[k] ? (double)m / c->n[k] : 0;
-}
-
-/* Association between two columns in frame k (pairwise complete). */
-static double association(const evcol *a, const evcol *b, int k) {
-  size_t n = a->n[k];
-  if (!a->cat && !b->cat) {
-    double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, m = 0;
-    for (size_t r = 0; r < n; r++) {
-      double x = a->x[k][r], y = b->x[k][r];
-      if (isnan(x) || isnan(y)) continue;
-      sa += x, sb += y, saa += x * x, sbb += y * y, sab += x * y, m++;
-    }
-    if (m < 3) return NAN;
-    double va = saa - sa * sa / m, vb = sbb - sb * sb / m;
-    return va > 0 && vb > 0 ? (sab - sa * sb / m) / sqrt(va * vb) : 0;
-  }
-  if (a->cat && b->cat) {
-    static __thread double tab[MAX_LEVELS][MAX_LEVELS];
-    double ra[MAX_LEVELS] = {0}, rb[MAX_LEVELS] = {0}, m = 0;
-    memset(tab, 0, sizeof tab);
-    for (size_t r = 0; r < n; r++) {
-      int x = bucket(a, k, r), y = bucket(b, k, r);
-      if (x == MAX_LEVELS || y == MAX_LEVELS) continue;
-      tab[x][y]++, ra[x]++, rb[y]++, m++;
-    }
-    int la = 0, lb = 0;
-    for (int i = 0; i < MAX_LEVELS; i++) la += ra[i] > 0, lb += rb[i] > 0;
-    if (m < 3 || la < 2 || lb < 2) return 0;
-    double chi = 0;
-    for (int i = 0; i < MAX_LEVELS; i++)
-      for (int j = 0; j < MAX_LEVELS; j++)
-        if (ra[i] > 0 && rb[j] > 0) {
-          double e = ra[i] * rb[j] / m, o = tab[i][j];
-          chi += (o - e) * (o - e) / e;
-        }
-    return sqrt(chi / (m * ((la < lb ? la : lb) - 1)));
-  }
-  const evcol *cc = a->cat ? a : b, *nc = a->cat ? b : a;
-  double s[MAX_LEVELS] = {0}, cnt[MAX_LEVELS] = {0}, tot = 0, tot2 = 0, m = 0;
-  for (size_t r = 0; r < n; r++) {
-    int g = bucket(cc, k, r);
-    double y = nc->x[k][r];
-    if (g == MAX_LEVELS || isnan(y)) continue;
-    s[g] += y, cnt[g]++, tot += y, tot2 += y * y, m++;
-  }
-  if (m < 3) return NAN;
-  double sst = tot2 - tot * tot / m, ssb = 0;
-  for (int g = 0; g < MAX_LEVELS; g++)
-    if (cnt[g] > 0) ssb += s[g] * s[g] / cnt[g];
-  ssb -= tot * tot / m;
-  return sst > 0 ? sqrt(fmax(0, ssb / sst)) : 0;
-}
-
-/* *oom is set when the tables cannot be allocated. */
-static double contingency_similarity(const evcol *a, const evcol *b, int *oom) {
-  size_t nb = NBUCKET;
-  double *ta = ms__calloc(nb * nb, sizeof *ta), *tb = ms__calloc(nb * nb, sizeof *tb);
-  if (!ta || !tb) {
-    free(ta);
-    free(tb);
-    *oom = 1;
-    return NAN;
-  }
-  for (size_t r = 0; r < a->n[0]; r++) ta[bucket(a, 0, r) * nb + bucket(b, 0, r)] += 1.0 / a->n[0];
-  for (size_t r = 0; r < a->n[2]; r++) tb[bucket(a, 2, r) * nb + bucket(b, 2, r)] += 1.0 / a->n[2];
-  double tv = 0;
-  for (size_t i = 0; i < nb * nb; i++) tv += fabs(ta[i] - tb[i]);
-  free(ta);
-  free(tb);
-  return 1 - tv / 2;
-}
-
-/* ---- encoding ---- */
-
-static size_t enc_width(const ev *e, size_t skip) {
-  size_t p = 0;
-  for (size_t j = 0; j < e->d; j++)
-    if (j != skip) p += e->col[j].cat ? (e->col[j].L < MAX_LEVELS ? e->col[j].L : MAX_LEVELS) : 1;
-  return p;
-}
-
-static void encode_row(const ev *e, int k, size_t r, size_t skip, double oh, double *out) {
-  size_t p = 0;
-  for (size_t j = 0; j < e->d; j++) {
-    if (j == skip) continue;
-    const evcol *c = &e->col[j];
-    if (!c->cat) {
-      double v = c->x[k][r];
-      out[p++] = isnan(v) ? 0 : (v - c->mean) / c->sd;
-    } else {
-      size_t w = c->L < MAX_LEVELS ? c->L : MAX_LEVELS;
-      for (size_t l = 0; l < w; l++) out[p + l] = 0;
-      int32_t v = c->c[k][r];
-      if (v >= 0) out[p + (v >= (int32_t)w ? w - 1 : (size_t)v)] = oh;
-      p += w;
-    }
-  }
-}
-
-typedef struct {
-  const ev *e;
-  int k;
-  const size_t *rows;
-  size_t skip;
-  double oh, *X;
-  size_t p;
-} enc_job;
-
-static void enc_rows(void *ctx, size_t i0, size_t i1) {
-  const enc_job *j = ctx;
-  for (size_t i = i0; i < i1; i++)
-    encode_row(j->e, j->k, j->rows ? j->rows[i] : i, j->skip, j->oh, j->X + i * j->p);
-}
-
-static double *encode(const ev *e, int k, const size_t *rows, size_t nr, size_t skip, double oh) {
-  size_t p = enc_width(e, skip);
-  double *X = ms__malloc((nr ? nr : 1) * (p ? p : 1) * sizeof *X);
-  if (!X) return NULL;
-  enc_job j = {e, k, rows, skip, oh, X, p};
-  ms__parallel_range(nr, 256, enc_rows, &j);
-  return X;
-}
-
-/* The m rows (of n) with the smallest keyed hashes, in row order. */
-typedef struct {
-  uint64_t h;
-  size_t r;
-} hr;
-static int cmp_hr(const void *a, const void *b) {
-  const hr *x = a, *y = b;
-  return x->h < y->h ? -1 : x->h > y->h ? 1 : (x->r > y->r) - (x->r < y->r);
-}
-static int cmp_sz(const void *a, const void *b) {
-  size_t x = *(const size_t *)a, y = *(const size_t *)b;
-  return (x > y) - (x < y);
-}
-static size_t *subsample(size_t n, size_t m, uint64_t seed, const char *what, size_t *out_m) {
-  *out_m = 0; /* also when out of memory: callers size buffers by it */
-  if (m > n) m = n;
-  size_t *rows = ms__malloc((m ? m : 1) * sizeof *rows);
-  if (!rows) return NULL;
-  *out_m = m;
-  if (m == n) {
-    for (size_t i = 0; i < n; i++) rows[i] = i;
-    return rows;
-  }
-  hr *v = ms__malloc(n * sizeof *v);
-  if (!v) {
-    free(rows);
-    return NULL;
-  }
-  char nm[128];
-  snprintf(nm, sizeof nm, "eval/sample/%s", what);
-  ms_rng_key key = ms_rng_key_make(seed, ms_rng_stream(nm));
-  for (size_t i = 0; i < n; i++) v[i].h = ms_rng_u64(key, i, 0), v[i].r = i;
-  qsort(v, n, sizeof *v, cmp_hr);
-  for (size_t i = 0; i < m; i++) rows[i] = v[i].r;
-  free(v);
-  qsort(rows, m, sizeof *rows, cmp_sz);
-  return rows;
-}
-
-/* *oom is set when the sorted copies cannot be allocated. */
-static double auc(const double *pos, size_t np, const double *neg, size_t nn, int *oom) {
-  /* Mann-Whitney: P(score_pos > score_neg) + 0.5 P(equal). */
-  double *a = ms__malloc((np ? np : 1) * sizeof *a), *b = ms__malloc((nn ? nn : 1) * sizeof *b);
-  if (!a || !b) *oom = 1;
-  if (!a || !b || !np || !nn) {
-    free(a);
-    free(b);
-    return NAN;
-  }
-  memcpy(a, pos, np * sizeof *a);
-  memcpy(b, neg, nn * sizeof *b);
-  qsort(a, np, sizeof *a, cmpd);
-  qsort(b, nn, sizeof *b, cmpd);
-  double s = 0;
-  size_t lo = 0, hi = 0;
-  for (size_t i = 0; i < np; i++) {
-    while (lo < nn && b[lo] < a[i]) lo++;
-    if (hi < lo) hi = lo;
-    while (hi < nn && b[hi] <= a[i]) hi++;
-    s += (double)lo + 0.5 * (double)(hi - lo);
-  }
-  free(a);
-  free(b);
-  return s / ((double)np * (double)nn);
-}
-
-static double median_of(double *v, size_t n) {
-  if (!n) return NAN;
-  qsort(v, n, sizeof *v, cmpd);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static double quantile_of(double *v, size_t n, double p) {
-  if (!n) return NAN;
-  qsort(v, n, sizeof *v, cmpd);
-  return v[(size_t)(p * (n - 1))];
-}
-
-/* Row key for exact matching: values of every aligned column. */
-static char *row_key(const ev *e, int k, size_t r, const size_t *cols, size_t nc) {
-  char *s = NULL;
-  size_t len = 0;
-  FILE *fp = ms__open_memstream(&s, &len);
-  if (!fp) return NULL;
-  for (size_t t = 0; t < (cols ? nc : e->d); t++) {
-    const evcol *c = &e->col[cols ? cols[t] : t];
-    if (c->cat) {
-      int32_t v = c->c[k][r];
-      fputs(v < 0 ? "\x1e" : c->labels[v], fp);
-    } else {
-      double v = c->x[k][r];
-      if (isnan(v)) fputs("\x1e", fp);
-      else fprintf(fp, "%.10g", v);
-    }
-    fputc('\x1f', fp);
-  }
-  int bad = ferror(fp);
-  if (fclose(fp) || bad) { /* the stream could not grow */
-    free(s);
-    return NULL;
-  }
-  return s;
 }
 
 /* ---- verdicts ---- */
@@ -617,8 +175,8 @@ static void assoc_row(void *ctx, size_t a, size_t worker) {
       continue;
     }
     if (b < a) continue;
-    j->A[a * dd + b] = j->A[b * dd + a] = association(&j->e->col[a], &j->e->col[b], 0);
-    j->B[a * dd + b] = j->B[b * dd + a] = association(&j->e->col[a], &j->e->col[b], 2);
+    j->A[a * dd + b] = j->A[b * dd + a] = ms__eval_association(&j->e->col[a], &j->e->col[b], 0);
+    j->B[a * dd + b] = j->B[b * dd + a] = ms__eval_association(&j->e->col[a], &j->e->col[b], 2);
   }
 }
 
@@ -627,104 +185,8 @@ static void contingency_row(void *ctx, size_t a, size_t worker) {
   int oom = 0;
   (void)worker;
   for (size_t b = a + 1; b < j->dd; b++)
-    j->cs[a * j->dd + b] = contingency_similarity(&j->e->col[a], &j->e->col[b], &oom);
+    j->cs[a * j->dd + b] = ms__eval_contingency_similarity(&j->e->col[a], &j->e->col[b], &oom);
   if (oom) atomic_store(&j->oom, 1);
-}
-
-/* ---- literal comparison: does the synthetic table read like the real one? ---- */
-
-/* Does `v` occur among the sorted real values vals[0..n)? */
-static int real_has_value(const double *vals, size_t n, double v) {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (vals[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < n && vals[lo] == v;
-}
-
-static int real_has_label(const ms_frame_col *t, const ms_frame_col *h, const char *s) {
-  for (size_t l = 0; l < t->n_levels; l++)
-    if (!strcmp(t->levels[l], s)) return 1;
-  for (size_t l = 0; h && l < h->n_levels; l++)
-    if (!strcmp(h->levels[l], s)) return 1;
-  return 0;
-}
-
-/* Synthetic cells of column `name` holding a value no real row has (a label,
- * a bool spelling, a value of a discrete numeric column), and whether the
- * column is written in another format (notes: a short description, or ""). */
-static size_t unseen_cells(const ms_frame *tr, const ms_frame *ho, const ms_frame *sy,
-                           const char *name, char *notes, size_t cap) {
-  notes[0] = '\0';
-  size_t jt = ms_frame_find(tr, name), js = ms_frame_find(sy, name);
-  size_t jh = ho ? ms_frame_find(ho, name) : SIZE_MAX;
-  if (jt == SIZE_MAX || js == SIZE_MAX) return 0;
-  const ms_frame_col *t = &tr->cols[jt], *s = &sy->cols[js];
-  const ms_frame_col *h = jh != SIZE_MAX ? &ho->cols[jh] : NULL;
-  size_t n = 0;
-  if (t->code && s->code) {
-    if (h && !h->code) h = NULL;
-    char *seen = ms__calloc(s->n_levels ? s->n_levels : 1, 1);
-    if (!seen) return 0;
-    for (size_t l = 0; l < s->n_levels; l++) seen[l] = real_has_label(t, h, s->levels[l]) ? 1 : 2;
-    for (size_t r = 0; r < sy->n_rows; r++)
-      if (s->code[r] >= 0 && seen[s->code[r]] == 2) n++;
-    for (size_t l = 0; l < s->n_levels; l++)
-      if (seen[l] == 2) {
-        snprintf(notes, cap, "label \"%s\" is not in the real table", s->levels[l]);
-        break;
-      }
-    free(seen);
-    return n;
-  }
-  if (!t->num || !s->num) return 0;
-  if (t->kind == MS_FKIND_BOOL) {
-    for (int b = 0; b < 2; b++) {
-      if (!t->bool_text[b] || !s->bool_text[b] || !strcmp(t->bool_text[b], s->bool_text[b])) continue;
-      for (size_t r = 0; r < sy->n_rows; r++) n += !isnan(s->num[r]) && (s->num[r] != 0) == b;
-      snprintf(notes, cap, "written \"%s\" where the real table writes \"%s\"", s->bool_text[b],
-               t->bool_text[b]);
-    }
-    return n;
-  }
-  if ((t->kind == MS_FKIND_INTEGER || t->kind == MS_FKIND_REAL) && t->n_lit) {
-    if (h && !h->num) h = NULL;
-    /* The real values: train's (at most MS_FRAME_DISCRETE_MAX) and the
-     * holdout's, sorted. */
-    size_t nv = t->n_lit + (h ? ho->n_rows : 0), m = 0;
-    double *vals = ms__malloc((nv ? nv : 1) * sizeof *vals);
-    if (!vals) return 0;
-    for (size_t i = 0; i < t->n_lit; i++) vals[m++] = t->lit_val[i];
-    for (size_t r = 0; h && r < ho->n_rows; r++)
-      if (!isnan(h->num[r])) vals[m++] = h->num[r];
-    qsort(vals, m, sizeof *vals, cmpd);
-    double last = NAN;
-    int last_ok = 1;
-    for (size_t r = 0; r < sy->n_rows; r++) {
-      double v = s->num[r];
-      if (isnan(v)) continue;
-      int ok = v == last ? last_ok : real_has_value(vals, m, v);
-      last = v, last_ok = ok;
-      if (!ok) {
-        if (!n) snprintf(notes, cap, "value %.10g is not in the real table (%zu distinct values)", v, t->n_lit);
-        n++;
-      }
-    }
-    free(vals);
-    return n;
-  }
-  if (t->kind == MS_FKIND_REAL && s->decimals > t->decimals)
-    snprintf(notes, cap, "%d decimals where the real table has at most %d", s->decimals, t->decimals);
-  else if (t->kind == MS_FKIND_REAL && t->decimals > 0 && s->decimals > 0 && s->real_style >= 0 &&
-           t->real_style >= 0 && s->real_style != t->real_style)
-    snprintf(notes, cap, "trailing zeros written differently");
-  else if (t->kind == MS_FKIND_DATE && t->date_format && s->date_format &&
-           strcmp(t->date_format, s->date_format))
-    snprintf(notes, cap, "dates written as %s where the real table writes %s", s->date_format,
-             t->date_format);
-  return 0;
 }
 
 /* The columns named in names[0..n) (*out, caller frees), each a
@@ -764,7 +226,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   e.f[0] = train;
   e.f[1] = holdout;
   e.f[2] = syn;
-  ms_status st = align(&e, d);
+  ms_status st = ms__eval_align(&e, d);
   size_t target = SIZE_MAX;
   if (!st && p->target) {
     for (size_t j = 0; j < e.d; j++)
@@ -784,7 +246,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   ms__atomic stage = {.fd = -1};
   if (!st && outdir) st = ms__atomic_mkdir(&stage, outdir, d);
   for (size_t j = 0; j < e.d && !st; j++)
-    if (col_stats(&e.col[j])) st = MS_ERR_NOMEM;
+    if (ms__eval_col_stats(&e.col[j])) st = MS_ERR_NOMEM;
   ms_eval_report *rep = NULL;
   cJSON *root = NULL;
   if (!st) {
@@ -797,7 +259,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     cJSON_Delete(root);
     free(qi);
     free(sg);
-    ev_free(&e);
+    ms__eval_ev_free(&e);
     ms__atomic_discard(&stage);
     return eval_failed(d, first, st, what);
   }
@@ -811,8 +273,8 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   cJSON *in = cJSON_AddObjectToObject(root, "inputs");
   /* Inputs by file name only: the report must not depend on the directory
    * the command ran in or on how the paths were typed. */
-  const char *train_name = base_name(train->source), *syn_name = base_name(syn->source);
-  const char *hold_name = holdout ? base_name(holdout->source) : NULL;
+  const char *train_name = ms__eval_base_name(train->source), *syn_name = ms__eval_base_name(syn->source);
+  const char *hold_name = holdout ? ms__eval_base_name(holdout->source) : NULL;
   cJSON_AddStringToObject(in, "train", train_name);
   cJSON_AddNumberToObject(in, "train_rows", (double)train->n_rows);
   if (holdout) {
@@ -835,7 +297,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   for (size_t j = 0; j < e.d && !st; j++) {
     evcol *c = &e.col[j];
     int oom = 0;
-    double v = c->cat ? tv_complement(c, 0, 2) : ks_complement(c, 0, 2, &oom);
+    double v = c->cat ? ms__eval_tv_complement(c, 0, 2) : ms__eval_ks_complement(c, 0, 2, &oom);
     if (oom) {
       st = MS_ERR_NOMEM;
       break;
@@ -846,13 +308,13 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     cJSON_AddStringToObject(o, "name", c->name);
     cJSON_AddStringToObject(o, "metric", c->cat ? "tv_complement" : "ks_complement");
     cJSON_AddNumberToObject(o, "value", v);
-    cJSON_AddNumberToObject(o, "missing_real", missing_rate(c, 0));
-    cJSON_AddNumberToObject(o, "missing_synthetic", missing_rate(c, 2));
+    cJSON_AddNumberToObject(o, "missing_real", ms__eval_missing_rate(c, 0));
+    cJSON_AddNumberToObject(o, "missing_synthetic", ms__eval_missing_rate(c, 2));
     /* Column verdict against what a real sample shows: the holdout's
      * distance to train (or, without a holdout, the 5 % critical value of
      * the two-sample KS test), whichever is larger. */
     double dsyn = 1 - v, crit = 1.36 * sqrt(1.0 / (double)c->n[0] + 1.0 / (double)c->n[2]);
-    double dref = holdout ? 1 - (c->cat ? tv_complement(c, 0, 1) : ks_complement(c, 0, 1, &oom)) : crit;
+    double dref = holdout ? 1 - (c->cat ? ms__eval_tv_complement(c, 0, 1) : ms__eval_ks_complement(c, 0, 1, &oom)) : crit;
     if (oom) {
       st = MS_ERR_NOMEM;
       break;
@@ -862,7 +324,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
                          : dsyn > allow + 0.02   ? MS_VERDICT_WARN
                                                  : MS_VERDICT_PASS;
     char notes[256];
-    size_t unseen = unseen_cells(train, holdout, syn, c->name, notes, sizeof notes);
+    size_t unseen = ms__eval_unseen_cells(train, holdout, syn, c->name, notes, sizeof notes);
     cJSON_AddNumberToObject(o, "distance", dsyn);
     cJSON_AddNumberToObject(o, "reference_distance", dref);
     cJSON_AddNumberToObject(o, "unseen_cells", (double)unseen);
@@ -995,18 +457,18 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   size_t mt = 0, ms = 0;
   size_t *rt = NULL, *rs = NULL;
   if (!st) {
-    rt = subsample(train->n_rows, p->max_pmse_rows, p->seed, "pmse/real", &mt);
-    rs = subsample(syn->n_rows, p->max_pmse_rows, p->seed, "pmse/synthetic", &ms);
+    rt = ms__eval_subsample(train->n_rows, p->max_pmse_rows, p->seed, "pmse/real", &mt);
+    rs = ms__eval_subsample(syn->n_rows, p->max_pmse_rows, p->seed, "pmse/synthetic", &ms);
     if (!rt || !rs) st = MS_ERR_NOMEM;
   }
   if (!st) {
-    size_t pw = enc_width(&e, SIZE_MAX), n = mt + ms;
+    size_t pw = ms__eval_enc_width(&e, SIZE_MAX), n = mt + ms;
     double *X = ms__malloc(n * (pw ? pw : 1) * sizeof *X), *y = ms__malloc(n * sizeof *y),
            *beta = ms__malloc((pw + 1) * sizeof *beta);
     if (!X || !y || !beta) st = MS_ERR_NOMEM;
     else {
-      for (size_t i = 0; i < mt; i++) encode_row(&e, 0, rt[i], SIZE_MAX, 1, X + i * pw), y[i] = 0;
-      for (size_t i = 0; i < ms; i++) encode_row(&e, 2, rs[i], SIZE_MAX, 1, X + (mt + i) * pw), y[mt + i] = 1;
+      for (size_t i = 0; i < mt; i++) ms__eval_encode_row(&e, 0, rt[i], SIZE_MAX, 1, X + i * pw), y[i] = 0;
+      for (size_t i = 0; i < ms; i++) ms__eval_encode_row(&e, 2, rs[i], SIZE_MAX, 1, X + (mt + i) * pw), y[mt + i] = 1;
       ms_status s2 = ms__logreg_fit(beta, X, y, n, pw, 1.0);
       if (!s2) {
         double cshare = (double)ms / n, pm = 0;
@@ -1046,20 +508,20 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     what = "the train-on-synthetic models";
     const evcol *tc = &e.col[target];
     int test_k = holdout ? 1 : 0;
-    size_t pw = enc_width(&e, target);
+    size_t pw = ms__eval_enc_width(&e, target);
     cJSON *to = cJSON_AddObjectToObject(ut, "tstr");
     cJSON_AddStringToObject(to, "target", tc->name);
     cJSON_AddStringToObject(to, "test_set", holdout ? "holdout" : "train (no holdout given)");
     double score[2] = {NAN, NAN}; /* [train on synthetic, train on real] */
     size_t mtest;
-    size_t *rtest = subsample(e.f[test_k]->n_rows, 50000, p->seed, "tstr/test", &mtest);
-    double *Xtest = rtest ? encode(&e, test_k, rtest, mtest, target, 1) : NULL;
+    size_t *rtest = ms__eval_subsample(e.f[test_k]->n_rows, 50000, p->seed, "tstr/test", &mtest);
+    double *Xtest = rtest ? ms__eval_encode(&e, test_k, rtest, mtest, target, 1) : NULL;
     if (!Xtest) st = MS_ERR_NOMEM;
     for (int which = 0; which < 2 && !st; which++) {
       int k = which == 0 ? 2 : 0;
       size_t mtr;
-      size_t *rtr = subsample(e.f[k]->n_rows, 50000, p->seed, "tstr/train", &mtr);
-      double *Xtr = rtr ? encode(&e, k, rtr, mtr, target, 1) : NULL;
+      size_t *rtr = ms__eval_subsample(e.f[k]->n_rows, 50000, p->seed, "tstr/train", &mtr);
+      double *Xtr = rtr ? ms__eval_encode(&e, k, rtr, mtr, target, 1) : NULL;
       double *ytr = ms__malloc((mtr ? mtr : 1) * sizeof *ytr), *beta = ms__malloc((pw + 1) * sizeof *beta);
       if (!Xtr || !ytr || !beta) st = MS_ERR_NOMEM;
       else if (!tc->cat) {
@@ -1147,7 +609,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     double base = NAN;
     {
       size_t ntest;
-      size_t *rt = subsample(e.f[test_k]->n_rows, 50000, p->seed, "tstr/test", &ntest);
+      size_t *rt = ms__eval_subsample(e.f[test_k]->n_rows, 50000, p->seed, "tstr/test", &ntest);
       if (rt && tc->cat) {
         size_t L = tc->L;
         double *fr = ms__calloc(L ? L : 1, sizeof *fr);
@@ -1294,13 +756,13 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
     ms__strtab tab;
     if (ms__strtab_init(&tab)) st = MS_ERR_NOMEM;
     for (size_t r = 0; r < train->n_rows && !st; r++) {
-      char *k = row_key(&e, 0, r, NULL, 0);
+      char *k = ms__eval_row_key(&e, 0, r, NULL, 0);
       if (!k || ms__strtab_intern(&tab, k) == -2) st = MS_ERR_NOMEM;
       free(k);
     }
     size_t copies = 0;
     for (size_t r = 0; r < syn->n_rows && !st; r++) {
-      char *k = row_key(&e, 2, r, NULL, 0);
+      char *k = ms__eval_row_key(&e, 2, r, NULL, 0);
       if (!k) st = MS_ERR_NOMEM;
       else copies += ms__strtab_find(&tab, k) >= 0;
       free(k);
@@ -1314,10 +776,10 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   }
   if (!st) {
     const double oh = sqrt(0.5);
-    size_t pw = enc_width(&e, SIZE_MAX);
-    size_t *rS = subsample(syn->n_rows, p->max_privacy_rows, p->seed, "privacy/synthetic", &nS);
-    double *XT = encode(&e, 0, NULL, train->n_rows, SIZE_MAX, oh);
-    double *XS = rS ? encode(&e, 2, rS, nS, SIZE_MAX, oh) : NULL;
+    size_t pw = ms__eval_enc_width(&e, SIZE_MAX);
+    size_t *rS = ms__eval_subsample(syn->n_rows, p->max_privacy_rows, p->seed, "privacy/synthetic", &nS);
+    double *XT = ms__eval_encode(&e, 0, NULL, train->n_rows, SIZE_MAX, oh);
+    double *XS = rS ? ms__eval_encode(&e, 2, rS, nS, SIZE_MAX, oh) : NULL;
     ms__nn *tT = NULL;
     double *d2 = ms__malloc(2 * (nS ? nS : 1) * sizeof *d2);
     dt = ms__malloc((nS ? nS : 1) * sizeof *dt);
@@ -1338,15 +800,15 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
         cJSON_AddStringToObject(dc, "search", ms__nn_method_used(tT) == MS__NN_KDTREE ? "k-d tree"
                                               : ms__nn_method_used(tT) == MS__NN_GEMM ? "blocked sgemm, exact re-rank"
                                                                                       : "brute force");
-        cJSON_AddNumberToObject(dc, "synthetic_to_train_p05", quantile_of(dcr, nS, 0.05));
-        cJSON_AddNumberToObject(dc, "synthetic_to_train_median", median_of(dcr, nS));
-        cJSON_AddNumberToObject(pv, "nndr_median", median_of(ratio, nS));
+        cJSON_AddNumberToObject(dc, "synthetic_to_train_p05", ms__eval_quantile_of(dcr, nS, 0.05));
+        cJSON_AddNumberToObject(dc, "synthetic_to_train_median", ms__eval_median_of(dcr, nS));
+        cJSON_AddNumberToObject(pv, "nndr_median", ms__eval_median_of(ratio, nS));
         if (holdout) {
           size_t nH = holdout->n_rows, nTs;
-          size_t *rTs = subsample(train->n_rows, nH, p->seed, "privacy/train-subset", &nTs);
-          double *XH = encode(&e, 1, NULL, nH, SIZE_MAX, oh);
-          double *XTs = rTs ? encode(&e, 0, rTs, nTs, SIZE_MAX, oh) : NULL;
-          double *XSall = encode(&e, 2, NULL, syn->n_rows, SIZE_MAX, oh);
+          size_t *rTs = ms__eval_subsample(train->n_rows, nH, p->seed, "privacy/train-subset", &nTs);
+          double *XH = ms__eval_encode(&e, 1, NULL, nH, SIZE_MAX, oh);
+          double *XTs = rTs ? ms__eval_encode(&e, 0, rTs, nTs, SIZE_MAX, oh) : NULL;
+          double *XSall = ms__eval_encode(&e, 2, NULL, syn->n_rows, SIZE_MAX, oh);
           ms__nn *tH = NULL, *tTs = NULL, *tS = NULL;
           dh = ms__malloc((nS ? nS : 1) * sizeof *dh);
           double *hd = ms__malloc((nH ? nH : 1) * sizeof *hd), *md = ms__malloc((nTs ? nTs : 1) * sizeof *md);
@@ -1374,7 +836,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
             for (size_t i = 0; i < nTs; i++) md[i] = -md[i];
             for (size_t i = 0; i < nH; i++) hd[i] = -hd[i];
             int oom = 0;
-            double a = auc(md, nTs, hd, nH, &oom);
+            double a = ms__eval_auc(md, nTs, hd, nH, &oom);
             if (oom) st = MS_ERR_NOMEM;
             cJSON_AddNumberToObject(pv, "mia_auc", a);
             vr[nv++] = (verdict_row){"privacy", "membership-inference AUC (distance attack)",
@@ -1383,8 +845,8 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
             if (!st) st = ms__nn_query(tT, XH, nH, 1, hT, NULL);
           }
           if (!st) {
-            cJSON_AddNumberToObject(dc, "holdout_to_train_p05", quantile_of(hT, nH, 0.05));
-            cJSON_AddNumberToObject(dc, "holdout_to_train_median", median_of(hT, nH));
+            cJSON_AddNumberToObject(dc, "holdout_to_train_p05", ms__eval_quantile_of(hT, nH, 0.05));
+            cJSON_AddNumberToObject(dc, "holdout_to_train_median", ms__eval_median_of(hT, nH));
           }
           ms__nn_free(tH);
           ms__nn_free(tTs);
@@ -1430,7 +892,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
       counts[s] = ms__calloc(n + 1, sizeof *counts[s]);
       if (!code || !counts[s]) st = MS_ERR_NOMEM;
       for (size_t r = 0; r < n && !st; r++) {
-        char *k = row_key(&e, ks[s], r, qi, p->n_quasi_identifiers);
+        char *k = ms__eval_row_key(&e, ks[s], r, qi, p->n_quasi_identifiers);
         if (!k || (code[r] = ms__strtab_intern(&tabs[s], k)) < 0) st = MS_ERR_NOMEM;
         else counts[s][code[r]]++;
         free(k);
@@ -1565,8 +1027,8 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
         fprintf(fp, "| %s | %s | %.4f | %.4f (%.4f) | %.3f | %.3f | %s", e.col[j].name,
                 e.col[j].cat ? "TV complement" : "KS complement", colsim[j],
                 cJSON_GetObjectItem(o, "distance")->valuedouble,
-                cJSON_GetObjectItem(o, "reference_distance")->valuedouble, missing_rate(&e.col[j], 0),
-                missing_rate(&e.col[j], 2), cJSON_GetObjectItem(o, "verdict")->valuestring);
+                cJSON_GetObjectItem(o, "reference_distance")->valuedouble, ms__eval_missing_rate(&e.col[j], 0),
+                ms__eval_missing_rate(&e.col[j], 2), cJSON_GetObjectItem(o, "verdict")->valuestring);
         if (un > 0) fprintf(fp, "; %.0f cells with values the real table lacks", un);
         if (fm) fprintf(fp, "; %s", fm->valuestring);
         fprintf(fp, " |\n");
@@ -1666,7 +1128,7 @@ ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_fram
   free(B);
   free(colsim);
   free(qi);
-  ev_free(&e);
+  ms__eval_ev_free(&e);
   if (st) {
     ms_eval_report_free(rep);
     return eval_failed(d, first, st, what);

@@ -1,4 +1,4 @@
-/* libFuzzer target: the CSV reader of `medsynth fit` (fit/frame.c), and the
+/* libFuzzer target: the CSV reader of `medsynth fit` (table/frame.c), and the
  * fit of what it reads.
  *
  * The first input byte picks reader and fit options (delimiter, missing

@@ -1,5 +1,5 @@
 /* libFuzzer harness for the HDF5 table reader behind `medsynth inspect` and
- * `medsynth fit --data` (gen/io/h5read.c, gen/fit/frame_h5.c).
+ * `medsynth fit --data` (gen/io/h5read.c, gen/table/frame_h5.c).
  *
  * Each input is written to a file in /dev/shm (HDF5 opens files by name)
  * and read as those commands read it: open, every table's rows in chunks,

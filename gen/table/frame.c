@@ -22,7 +22,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "fit/fit_internal.h"
+#include "table/frame_internal.h"
 #include "io/atomic.h"
 #include "medsynth/fit.h"
 #include "medsynth/table.h"

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fit/fit_internal.h"
+#include "table/frame_internal.h"
 #include "medsynth/fit.h"
 #include "medsynth/io.h"
 #include "medsynth/table.h"

@@ -1,0 +1,367 @@
+/* DP numeric marginals (fit.c describes the whole fit and the accounting):
+ * the fixed data-independent grids (log scale, calendar years), the noisy
+ * range and in-range histogram read as a monotone CDF, and the
+ * post-processing shared by the mechanisms (projection onto non-negative
+ * counts, support, missing counts). docs/privacy.md derives each
+ * sensitivity. Every draw is keyed by (seed, "fit/dp/<column>/<what>", bin). */
+#include <cjson/cJSON.h>
+#include "core/alloc.h"
+#include "core/diag.h"
+#include "core/json.h"
+#include <errno.h>
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_eigen.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_matrix.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_sf_psi.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/pool.h"
+#include "fit/fit_model.h"
+#include "medsynth/fit.h"
+#include "medsynth/rng.h"
+#include "medsynth/table.h"
+#include "medsynth/version.h"
+
+/* ---- DP numeric marginal ---- */
+
+double ms__fit_gauss(ms_rng_key k, uint64_t idx, double sigma) { return sigma * ms_rng_normal(k, idx, 0); }
+
+/* Fixed log-scale grid: |v| < 1e-3 is the middle bin, then 2 bins per decade
+ * from 1e-3 to 1e9 on each side (the outermost bins are open-ended). */
+#define COARSE_PER_DECADE 2
+#define COARSE_HALF (12 * COARSE_PER_DECADE)
+#define COARSE_BINS (2 * COARSE_HALF + 1)
+static int coarse_bin(double v) {
+  double a = fabs(v);
+  if (a < 1e-3) return COARSE_HALF;
+  int j = (int)floor(COARSE_PER_DECADE * (log10(a) + 3));
+  if (j < 0) j = 0;
+  if (j > COARSE_HALF - 1) j = COARSE_HALF - 1;
+  return v > 0 ? COARSE_HALF + 1 + j : COARSE_HALF - 1 - j;
+}
+static void coarse_edges(int b, double *lo, double *hi) {
+  if (b == COARSE_HALF) {
+    *lo = -1e-3, *hi = 1e-3;
+    return;
+  }
+  int j = b > COARSE_HALF ? b - COARSE_HALF - 1 : COARSE_HALF - 1 - b;
+  double a = pow(10, (double)j / COARSE_PER_DECADE - 3), c = pow(10, (double)(j + 1) / COARSE_PER_DECADE - 3);
+  if (b > COARSE_HALF) *lo = a, *hi = c;
+  else *lo = -c, *hi = -a;
+}
+
+/* A real column is generated at `decimals` decimals, so the released range
+ * must hold a value with that many decimals (records rejects a spec whose
+ * min..max holds none) and a constant must be one. The k-threshold range
+ * always does: it spans the mean of the k smallest values to the mean of
+ * the k largest, around the k-th smallest value, itself on the grid. The DP
+ * range and constant come from histogram bin edges and need not: they move
+ * onto the grid (post-processing of released values). */
+static void dp_real_on_grid(fit_field *f) {
+  if (f->kind != MS_FKIND_REAL) return;
+  double s = pow(10, f->decimals);
+  if (f->fam == FAM_CONSTANT) {
+    f->par[0] = round(f->par[0] * s) / s;
+    f->lo = f->hi = f->par[0];
+  } else if (ceil(f->lo * s) > floor(f->hi * s)) {
+    f->lo = floor(f->lo * s) / s;
+    f->hi = ceil(f->hi * s) / s;
+  }
+}
+
+/* Noisy counts made non-negative with the given total (post-processing):
+ * when the positive counts add up to more than total, the Euclidean
+ * projection onto {x >= 0, sum x = total}: x_b = max(c_b - t, 0), t > 0
+ * chosen so they add up to total (bins of noise alone empty first); when
+ * they add up to less, the positive counts scaled up to total (a bin at 0
+ * stays 0). total <= 0 empties them all. */
+ms_status ms__dp_project(double *c, size_t n, double total) {
+  double pos = 0;
+  for (size_t i = 0; i < n; i++) pos += c[i] > 0 ? c[i] : 0;
+  if (!(total > 0) || pos <= total) {
+    for (size_t i = 0; i < n; i++) c[i] = total > 0 && c[i] > 0 ? c[i] * total / pos : 0;
+    return MS_OK;
+  }
+  double *s = ms__malloc(n * sizeof *s), t = 0, acc = 0;
+  if (!s) return MS_ERR_NOMEM;
+  memcpy(s, c, n * sizeof *s);
+  qsort(s, n, sizeof *s, ms__fit_cmp_double);
+  /* the k + 1 largest counts minus t add up to total, t below the next */
+  for (size_t k = 0; k < n; k++) {
+    acc += s[n - 1 - k];
+    t = (acc - total) / (double)(k + 1);
+    if (k + 1 == n || s[n - 2 - k] <= t) break;
+  }
+  free(s);
+  for (size_t i = 0; i < n; i++) c[i] = c[i] > t ? c[i] - t : 0;
+  return MS_OK;
+}
+
+/* The bins a histogram's data can be told to occupy (post-processing of
+ * noisy counts of noise sd sigma). The core: the run of neighbouring bins
+ * with the largest sum of (count - sigma), a negative count ending a run
+ * (where the rows of the column add up), and every bin above z sigma, z the
+ * level a bin of noise alone passes with probability 0.1 % over all n bins
+ * (a second cluster). Then the bins of at least 2 sigma joined to the core
+ * through neighbours of at least 2 sigma. Every other bin is set to 0. */
+ms_status ms__dp_support(double *c, size_t n, double sigma) {
+  if (!n) return MS_OK;
+  double z = gsl_cdf_ugaussian_Qinv(0.001 / (double)n);
+  /* a negative count (a bin that is surely empty) ends a run */
+  size_t rlo = 0, rhi = 0;
+  double best = -INFINITY, run = 0;
+  for (size_t i = 0, start = 0; i < n; i++) {
+    if (run <= 0 || c[i] < 0) run = 0, start = i;
+    run += c[i] - sigma;
+    if (run > best) best = run, rlo = start, rhi = i;
+  }
+  unsigned char *keep = ms__calloc(n, 1);
+  if (!keep) return MS_ERR_NOMEM;
+  for (size_t i = 0; i < n; i++) keep[i] = (i >= rlo && i <= rhi && c[i] >= 0) || c[i] >= z * sigma;
+  for (int grew = 1; grew;) {
+    grew = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (keep[i] || c[i] < 2 * sigma) continue;
+      if ((i > 0 && keep[i - 1]) || (i + 1 < n && keep[i + 1])) keep[i] = 1, grew = 1;
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!keep[i]) c[i] = 0;
+  free(keep);
+  return MS_OK;
+}
+
+/* A released missing count: below 3 sigma it cannot be told from a
+ * complete column and is 0 (post-processing). */
+double ms__dp_missing(double noisy, double sigma) { return noisy > 3 * sigma ? noisy : 0; }
+
+#define FINE_MAX 64
+/* A bin of a DP numeric histogram: values in [lo, hi). */
+typedef struct {
+  double lo, hi;
+} dp_bin;
+
+/* Dates under DP: a fixed grid of calendar years, DATE_Y0 to DATE_Y0 +
+ * DATE_YEARS - 1 (the end years also hold the dates before and after). */
+#define DATE_Y0 1850
+#define DATE_YEARS 300
+#define GRID_MAX DATE_YEARS
+static int date_grid_bin(double v) {
+  int y, m, d;
+  ms_date_to_ymd((int32_t)floor(v), &y, &m, &d);
+  y -= DATE_Y0;
+  return y < 0 ? 0 : y >= DATE_YEARS ? DATE_YEARS - 1 : y;
+}
+
+/* The grid bin of v and, for bin g, its whole numbers [*m0, *m1] (0 when
+ * it holds none) or its edges: the log grid, or calendar years for dates. */
+static int grid_bin(int dates, double v) { return dates ? date_grid_bin(v) : coarse_bin(v); }
+
+/* The whole numbers of grid bin g: [*m0, *m1]; 0 when it holds none. */
+static int grid_whole(int g, double *m0, double *m1) {
+  double a, b;
+  coarse_edges(g, &a, &b);
+  *m0 = ceil(a);
+  *m1 = floor(b);
+  if (coarse_bin(*m0) != g) *m0 += 1;
+  if (coarse_bin(*m1) != g) *m1 -= 1;
+  return *m1 >= *m0;
+}
+
+/* Splits [a, b] into at most s bins of equal width; for whole-number kinds
+ * (integers, dates; a, b the first and last whole number) with edges at
+ * half-integers, so each bin holds whole numbers only. Returns the bins
+ * written. */
+static int split_span(dp_bin *out, double a, double b, int s, int whole) {
+  if (whole) {
+    double nw = b - a + 1;
+    if (nw < 1) return 0;
+    if (s > nw) s = (int)nw;
+    for (int k = 0; k < s; k++) {
+      out[k].lo = a - 0.5 + floor(nw * k / s);
+      out[k].hi = a - 0.5 + floor(nw * (k + 1) / s);
+    }
+    return s;
+  }
+  for (int k = 0; k < s; k++) {
+    out[k].lo = a + (b - a) * k / s;
+    out[k].hi = k + 1 == s ? b : a + (b - a) * (k + 1) / s;
+  }
+  return s;
+}
+
+/* The bin of value v among nb sorted, disjoint bins; a value outside every
+ * bin (outside the released range, or in a gap) counts in the nearest. */
+static int bin_of(const dp_bin *bins, int nb, double v) {
+  int lo = 0, hi = nb; /* the last bin with bins[k].lo <= v */
+  while (hi - lo > 1) {
+    int mid = (lo + hi) / 2;
+    if (bins[mid].lo <= v) lo = mid;
+    else hi = mid;
+  }
+  if (v >= bins[lo].hi && lo + 1 < nb && bins[lo + 1].lo - v < v - bins[lo].hi) return lo + 1;
+  return lo;
+}
+
+/* rho: this column's zCDP share. Releases, through Gaussian histograms of
+ * L2 sensitivity 1 each, the grid bins the column occupies (unless its
+ * bounds are declared), then a histogram of finer bins inside them;
+ * everything else is post-processing. */
+ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                             const ms_fit_params *p, double rho, double *noisy_total, size_t *clamped) {
+  double blo = NAN, bhi = NAN, rho_h = rho, n_hat = NAN;
+  const int whole = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE;
+  for (size_t b = 0; b < p->n_bounds; b++)
+    if (!strcmp(p->bound_columns[b], c->name)) blo = p->bound_lo[b], bhi = p->bound_hi[b];
+  /* Spans to cut into fine bins: the declared bounds, or the grid bins
+   * kept by the support test with their released counts. */
+  int n_span = 0;
+  const int dates = f->kind == MS_FKIND_DATE;
+  double span_lo[GRID_MAX], span_hi[GRID_MAX], span_w[GRID_MAX];
+  if (isnan(blo)) {
+    const int G = dates ? DATE_YEARS : COARSE_BINS;
+    double rho_b = rho / 2, sb = 1 / sqrt(2 * rho_b);
+    rho_h = rho - rho_b;
+    double cnt[GRID_MAX] = {0};
+    for (size_t r = 0; r < n_rows; r++)
+      if (!isnan(c->num[r])) cnt[grid_bin(dates, c->num[r])] += 1;
+    ms_rng_key k = ms__fit_dp_key(p->seed, f->name, "range");
+    n_hat = 0;
+    for (int b = 0; b < G; b++) {
+      cnt[b] += ms__fit_gauss(k, (uint64_t)b, sb);
+      n_hat += cnt[b];
+    }
+    if (ms__dp_support(cnt, (size_t)G, sb)) return MS_ERR_NOMEM;
+    for (int g = 0; g < G; g++) {
+      if (cnt[g] <= 0) continue;
+      double a, b;
+      if (dates) {
+        a = ms_date_from_ymd(DATE_Y0 + g, 1, 1);
+        b = ms_date_from_ymd(DATE_Y0 + g + 1, 1, 1) - 1;
+      } else if (whole ? !grid_whole(g, &a, &b) : (coarse_edges(g, &a, &b), 0)) {
+        continue;
+      }
+      span_lo[n_span] = a, span_hi[n_span] = b, span_w[n_span++] = cnt[g];
+    }
+    if (!n_span) { /* no bin passed: the noisy mode (post-processing) */
+      span_lo[0] = whole ? 0 : -1e-3, span_hi[0] = whole ? 0 : 1e-3, span_w[0] = 1, n_span = 1;
+    }
+  } else {
+    if (whole) blo = ceil(blo), bhi = floor(bhi);
+    if (f->kind == MS_FKIND_DATE) {
+      /* dates a spec can write: years 1 to 9999 */
+      blo = fmax(blo, ms_date_from_ymd(1, 1, 1));
+      bhi = fmin(bhi, ms_date_from_ymd(9999, 12, 31));
+    }
+    if (!(bhi >= blo)) bhi = blo;
+    span_lo[0] = blo, span_hi[0] = bhi, span_w[0] = 1, n_span = 1;
+  }
+  double sigma = 1 / sqrt(2 * rho_h);
+  f->sigma = sigma;
+  /* Fine bins: about 4 sigma of expected count each when a noisy row count
+   * is known (post-processing of the grid histogram), else 32, shared among
+   * the spans by their released counts. */
+  int B = 32;
+  if (isfinite(n_hat)) {
+    double want = n_hat / (4 * sigma);
+    B = want < 4 ? 4 : want > FINE_MAX ? FINE_MAX : (int)want;
+  }
+  double wsum = 0;
+  for (int i = 0; i < n_span; i++) wsum += span_w[i];
+  dp_bin bins[4 * GRID_MAX + FINE_MAX];
+  int nb = 0;
+  for (int i = 0; i < n_span; i++) {
+    /* at least 4 per span of the log grid: a few rows at the edge of a
+     * grid bin half a decade wide are then not spread over all of it (bins
+     * of noise alone are emptied); a calendar year may be one bin */
+    int sk = (int)floor(B * span_w[i] / wsum + 0.5), least = dates && isnan(blo) ? 1 : 4;
+    nb += split_span(bins + nb, span_lo[i], span_hi[i], sk < least ? least : sk, whole);
+  }
+  if (!nb) { /* a real span of width 0 cannot occur; whole spans hold a number */
+    bins[0].lo = span_lo[0] - 0.5, bins[0].hi = span_lo[0] + 0.5, nb = 1;
+  }
+  double cnt[4 * GRID_MAX + FINE_MAX + 1] = {0}; /* cnt[nb]: missing */
+  for (size_t r = 0; r < n_rows; r++) {
+    double v = c->num[r];
+    if (isnan(v)) {
+      cnt[nb] += 1;
+      continue;
+    }
+    *clamped += !isnan(blo) && (v < blo || v > bhi);
+    cnt[bin_of(bins, nb, v)] += 1;
+  }
+  ms_rng_key k = ms__fit_dp_key(p->seed, f->name, "histogram");
+  for (int b = 0; b <= nb; b++) cnt[b] += ms__fit_gauss(k, (uint64_t)b, sigma);
+  /* Post-processing: the support test, then the counts projected onto
+   * non-negative counts with the same (unbiased) total, which empties the
+   * bins that hold noise alone instead of keeping their positive draws
+   * (clamping at 0 adds about 0.4 sigma of mass to every empty bin and
+   * spreads the column over its whole range); a missing count below 3 sigma
+   * is released as 0, so a complete column stays complete. */
+  double sm[4 * GRID_MAX + FINE_MAX], present = 0;
+  for (int b = 0; b < nb; b++) present += sm[b] = cnt[b];
+  if (ms__dp_support(sm, (size_t)nb, sigma) || ms__dp_project(sm, (size_t)nb, present)) return MS_ERR_NOMEM;
+  double missing = ms__dp_missing(cnt[nb], sigma);
+  present = 0;
+  for (int b = 0; b < nb; b++) present += sm[b];
+  *noisy_total = present + missing;
+  f->missing = ms__fit_sig6(present + missing > 0 ? missing / (present + missing) : 0);
+  int first = 0, last = nb - 1;
+  while (first < nb && sm[first] <= 0) first++;
+  while (last >= 0 && sm[last] <= 0) last--;
+  if (present <= 0 || first > last) {
+    f->fam = FAM_CONSTANT;
+    int mid = nb / 2;
+    f->par[0] = ms__fit_sig6((bins[mid].lo + bins[mid].hi) / 2);
+    if (whole) f->par[0] = round(f->par[0]);
+    f->lo = f->hi = f->par[0];
+    dp_real_on_grid(f);
+    return MS_OK;
+  }
+  double vlo = bins[first].lo, vhi = bins[last].hi;
+  f->lo = ms__fit_sig6(whole ? ceil(vlo) : vlo);
+  f->hi = ms__fit_sig6(whole ? floor(vhi) : vhi);
+  /* The quantile table is the projected histogram's own CDF: a knot at each
+   * edge of a non-empty bin (piecewise linear inside a bin, as the counts
+   * say), a gap between two non-empty bins kept as a step of 1e-6 in
+   * probability, so no share of the column is spread over an empty stretch
+   * of the range as fewer knots interpolated over it would. */
+  size_t m = 0;
+  f->qp = ms__malloc((2 * (size_t)nb + 2) * sizeof *f->qp);
+  f->qv = ms__malloc((2 * (size_t)nb + 2) * sizeof *f->qv);
+  if (!f->qp || !f->qv) return MS_ERR_NOMEM;
+  f->fam = FAM_QUANTILES;
+  double acc = 0;
+  for (int b = first; b <= last; b++) {
+    if (sm[b] <= 0) continue;
+    double e0 = bins[b].lo, e1 = bins[b].hi;
+    if (!m || ms__fit_sig6(e0) > f->qv[m - 1]) {
+      f->qp[m] = m ? f->qp[m - 1] + 1e-6 : 0;
+      f->qv[m++] = ms__fit_sig6(e0);
+    }
+    acc += sm[b];
+    f->qp[m] = b == last ? 1 : ms__fit_sig6(acc / present);
+    if (f->qp[m] <= f->qp[m - 1]) f->qp[m] = f->qp[m - 1] + 1e-6;
+    f->qv[m++] = ms__fit_sig6(e1);
+  }
+  /* the last knot is probability 1: earlier ones bumped up to it go */
+  while (m > 2 && f->qp[m - 2] >= 1) {
+    f->qv[m - 2] = f->qv[m - 1];
+    m--;
+  }
+  f->nq = m;
+  if (f->qv[m - 1] <= f->qv[0]) {
+    f->fam = FAM_CONSTANT;
+    f->par[0] = whole ? round(f->qv[0]) : f->qv[0];
+    f->lo = f->hi = f->par[0];
+  }
+  dp_real_on_grid(f);
+  return MS_OK;
+}
+

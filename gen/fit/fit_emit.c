@@ -1,0 +1,486 @@
+/* Writing a fitted model: the spec (JSON, docs/fit.md: the input's labels,
+ * formats, relations, copula, clusters, privacy block) and the privacy
+ * accounting text. Items are added without a check each; an allocation
+ * failure shows once, in ms__json_print (core/json.h). */
+#include <cjson/cJSON.h>
+#include "core/alloc.h"
+#include "core/diag.h"
+#include "core/json.h"
+#include <errno.h>
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_eigen.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_matrix.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_sf_psi.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/pool.h"
+#include "fit/fit_model.h"
+#include "medsynth/fit.h"
+#include "medsynth/rng.h"
+#include "medsynth/table.h"
+#include "medsynth/version.h"
+
+/* ---- spec emission ---- */
+
+static const char *const fam_names[] = {"quantiles", "normal", "lognormal", "gamma", "exponential", "constant"};
+
+/* A bool's "values" under its own spellings (false first). A spelling the
+ * input never showed cannot be written; when the known ones would all have
+ * weight 0 (under DP noise, a column that is always "1"), the first known
+ * one gets weight 1, so the spec stays valid. */
+static void bool_values(cJSON *v, const fit_field *f, const double *probs) {
+  double sum = 0;
+  for (int b = 0; b < 2; b++)
+    if (f->btext[b]) sum += probs[b];
+  for (int b = 0; b < 2; b++)
+    if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], sum > 0 ? probs[b] : 1), sum = sum > 0 ? sum : 1;
+}
+
+static cJSON *dist_json(const fit_field *f, double scale_off) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return NULL;
+  cJSON_AddStringToObject(o, "type", fam_names[f->fam]);
+  switch (f->fam) {
+    case FAM_NORMAL:
+      cJSON_AddNumberToObject(o, "mean", f->par[0]);
+      cJSON_AddNumberToObject(o, "sd", f->par[1]);
+      break;
+    case FAM_LOGNORMAL:
+      cJSON_AddNumberToObject(o, "meanlog", f->par[0]);
+      cJSON_AddNumberToObject(o, "sdlog", f->par[1]);
+      break;
+    case FAM_GAMMA:
+      cJSON_AddNumberToObject(o, "shape", f->par[0]);
+      cJSON_AddNumberToObject(o, "scale", f->par[1]);
+      break;
+    case FAM_EXPONENTIAL:
+      cJSON_AddNumberToObject(o, "mean", f->par[0]);
+      break;
+    case FAM_CONSTANT:
+      cJSON_AddNumberToObject(o, "value", f->par[0] - scale_off);
+      break;
+    default: {
+      cJSON *pr = cJSON_AddArrayToObject(o, "probs"), *va = cJSON_AddArrayToObject(o, "values");
+      for (size_t i = 0; i < f->nq; i++) {
+        ms__json_push(pr, cJSON_CreateNumber(f->qp[i]));
+        ms__json_push(va, cJSON_CreateNumber(f->qv[i] - scale_off));
+      }
+    }
+  }
+  return o;
+}
+
+static cJSON *date_expr(double days, int has_time) {
+  char b[MS_DATE_BUFSZ], e[80];
+  if (has_time) {
+    ms_datetime_format_pattern(llround(days * 86400), "%Y-%m-%dT%H:%M:%S", b, sizeof b);
+    snprintf(e, sizeof e, "datetime('%s')", b);
+  } else {
+    ms_date_format((int32_t)days, b);
+    snprintf(e, sizeof e, "date('%s')", b);
+  }
+  return cJSON_CreateString(e);
+}
+
+/* Items are added without a check each; an allocation that failed
+ * anywhere shows once, in ms__json_print (core/json.h). */
+char *ms_fit_model_to_json(const ms_fit_model *m) {
+  ms__json_begin();
+  cJSON *root = cJSON_CreateObject();
+  if (!root) return NULL;
+  cJSON_AddNumberToObject(root, "medsynth", 1);
+  cJSON_AddStringToObject(root, "name", m->name);
+  char desc[1024];
+  /* The data file by name only, so the spec does not depend on the directory
+   * fit ran in or on how the path was typed. */
+  const char *src_name = !m->source ? "" : strrchr(m->source, '/') ? strrchr(m->source, '/') + 1 : m->source;
+  snprintf(desc, sizeof desc,
+           "Fitted by medsynth %s fit from %s (%zu columns); %s. Review before sharing: "
+           "docs/privacy.md.",
+           MS_VERSION_STRING, src_name, m->n_fields,
+           m->epsilon > 0 ? "differentially private" : "k-threshold rules, not differentially private");
+  cJSON_AddStringToObject(root, "description", desc);
+  cJSON_AddNumberToObject(root, "seed", (double)m->seed);
+  cJSON *pv = cJSON_AddObjectToObject(root, "privacy");
+  cJSON_AddStringToObject(pv, "method", m->epsilon > 0 ? "differential-privacy" : "k-threshold");
+  cJSON_AddNumberToObject(pv, "k_min", (double)m->k_min);
+  if (m->epsilon > 0) {
+    cJSON_AddNumberToObject(pv, "epsilon", m->epsilon);
+    cJSON_AddNumberToObject(pv, "delta", m->delta);
+    cJSON_AddStringToObject(pv, "neighbouring", "add or remove one row");
+    cJSON_AddStringToObject(pv, "accountant", "zCDP (Bun & Steinke 2016), converted to (epsilon, delta)");
+    cJSON_AddNumberToObject(pv, "rho", ms__fit_sig6(m->rho));
+    cJSON_AddNumberToObject(pv, "delta_conversion", ms__fit_sig6(m->delta_conv));
+    cJSON_AddNumberToObject(pv, "delta_thresholds", ms__fit_sig6(m->delta_thr));
+    cJSON *sp = cJSON_AddObjectToObject(pv, "split");
+    cJSON_AddStringToObject(sp, "unit", "rho");
+    cJSON_AddNumberToObject(sp, "marginals", ms__fit_sig6(m->rho_marg));
+    cJSON_AddNumberToObject(sp, "correlations", ms__fit_sig6(m->n_cop >= 2 ? m->rho_corr : 0));
+    cJSON_AddNumberToObject(sp, "missingness", ms__fit_sig6(m->rho_miss));
+    cJSON *cols = cJSON_AddObjectToObject(sp, "columns");
+    for (size_t i = 0; i < m->n_fields; i++)
+      if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(cols, m->f[i].name, ms__fit_sig6(m->f[i].rho));
+    cJSON *me = cJSON_AddObjectToObject(pv, "mechanisms");
+    cJSON_AddStringToObject(me, "numeric",
+                            "gaussian histograms: log-grid range (half the column's rho; the bins the data can be "
+                            "told to occupy) unless declared, then histogram + missing bin, support test, projection "
+                            "onto non-negative counts, piecewise-linear CDF");
+    cJSON_AddStringToObject(me, "categorical", "gaussian stability-based histogram");
+    cJSON_AddStringToObject(me, "bool", "gaussian histogram (false, true, missing)");
+    if (m->rho_miss > 0) {
+      cJSON_AddStringToObject(me, "missingness", "gaussian 2x2 tables (missing x condition), sensitivity sqrt(tables)");
+      cJSON_AddNumberToObject(me, "missingness_sigma", ms__fit_sig6(m->miss_sigma));
+    }
+    cJSON *sg = cJSON_AddObjectToObject(me, "sigma");
+    for (size_t i = 0; i < m->n_fields; i++)
+      if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(sg, m->f[i].name, ms__fit_sig6(m->f[i].sigma));
+    if (m->n_cop >= 2) {
+      cJSON_AddStringToObject(me, "correlations", "gaussian sum of clipped normal-score outer products");
+      cJSON_AddNumberToObject(me, "correlation_clip", ms__fit_sig6(m->corr_clip));
+      cJSON_AddNumberToObject(me, "correlation_sigma", ms__fit_sig6(m->corr_sigma));
+      cJSON_AddNumberToObject(me, "correlation_shrinkage", ms__fit_sig6(m->corr_shrink));
+    } else {
+      cJSON_AddStringToObject(me, "correlations", "none");
+    }
+    cJSON_AddNumberToObject(pv, "seed", (double)m->seed);
+  } else {
+    cJSON_AddNumberToObject(pv, "source_rows", (double)m->n_source);
+  }
+  ms__mst_emit_privacy(m->mst, pv);
+  if (m->n_qi) {
+    cJSON *q = cJSON_AddArrayToObject(pv, "quasi_identifiers");
+    for (size_t i = 0; i < m->n_qi; i++) ms__json_push(q, cJSON_CreateString(m->qi[i]));
+  }
+  cJSON *tables = cJSON_AddArrayToObject(root, "tables");
+  cJSON *t = ms__json_push(tables, cJSON_CreateObject());
+  cJSON_AddStringToObject(t, "name", m->table);
+  cJSON_AddNumberToObject(t, "rows", (double)m->n_out);
+  cJSON *fields = cJSON_AddArrayToObject(t, "fields");
+  for (size_t i = 0; i < m->n_fields; i++) {
+    const fit_field *f = &m->f[i];
+    /* a number after another: its hidden gap here, the number below */
+    const int num_order = f->rel_base >= 0 && f->kind != MS_FKIND_DATE && f->gap_name;
+    cJSON *o = ms__json_push(fields, cJSON_CreateObject());
+    cJSON_AddStringToObject(o, "name", num_order ? f->gap_name : f->name);
+    if (num_order) cJSON_AddBoolToObject(o, "hidden", 1);
+    else if (f->label) cJSON_AddStringToObject(o, "label", f->label);
+    if (f->sum_parts) {
+      /* A total: the input's kind, its value the sum of its parts. */
+      int real = f->orig_kind == MS_FKIND_REAL, any_real = 0;
+      char e[2048];
+      size_t o2 = 0;
+      for (size_t q = 0; q < f->n_sum && o2 < sizeof e; q++) {
+        const fit_field *fp = &m->f[f->sum_parts[q]];
+        any_real |= fp->orig_kind == MS_FKIND_REAL;
+        o2 += (size_t)snprintf(e + o2, sizeof e - o2, "%s%s", q ? " + " : "", fp->name);
+      }
+      char w[2100];
+      snprintf(w, sizeof w, !real && any_real ? "round(%s)" : "%s", e);
+      cJSON_AddStringToObject(o, "kind", real ? "real" : "integer");
+      if (real) {
+        cJSON_AddNumberToObject(o, "precision", f->decimals);
+        if (f->real_style > 0) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
+      }
+      cJSON_AddStringToObject(o, "expr", w);
+      continue;
+    }
+    /* Spelled false/true as medsynth writes bools: a bool field says it. */
+    if (f->diff_a >= 0) {
+      /* A derived difference: its kind is the input's (a discrete column
+       * too), its value the formula. */
+      const fit_field *fa = &m->f[f->diff_a], *fb = &m->f[f->diff_b];
+      int real = f->orig_kind == MS_FKIND_REAL;
+      char e[300];
+      if (!real && fa->kind != MS_FKIND_DATE && (fa->orig_kind == MS_FKIND_REAL || fb->orig_kind == MS_FKIND_REAL))
+        snprintf(e, sizeof e, "round(%s - %s)", fb->name, fa->name);
+      else
+        snprintf(e, sizeof e, "%s - %s", fb->name, fa->name);
+      cJSON_AddStringToObject(o, "kind", real ? "real" : "integer");
+      if (real) {
+        cJSON_AddNumberToObject(o, "precision", f->decimals);
+        if (f->real_style > 0) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
+      }
+      cJSON_AddStringToObject(o, "expr", e);
+      continue;
+    }
+    int bool_labels = f->kind == MS_FKIND_BOOL && ms__fit_labelled(f);
+    cJSON_AddStringToObject(o, "kind", f->text               ? "string"
+                                       : bool_labels         ? "categorical"
+                                       : f->has_time         ? "datetime"
+                                                             : ms_fkind_name(f->kind));
+    /* A copula member of a mixture: the first cluster's marginal as the
+     * field's own, one rule per further cluster. */
+    const int mixed = m->n_comp >= 2 && f->cop >= 0 && f->zc_from < 0;
+    const fit_field *mp = mixed ? &m->comp[0].f[f->cop] : f;
+    switch (f->kind) {
+      case MS_FKIND_ID:
+        if (f->text) {
+          cJSON_AddStringToObject(o, "template", MS_FIT_TEXT_PLACEHOLDER);
+          break;
+        }
+        cJSON_AddStringToObject(o, "format", "seq");
+        if (f->id_prefix && *f->id_prefix) cJSON_AddStringToObject(o, "prefix", f->id_prefix);
+        if (f->id_width) cJSON_AddNumberToObject(o, "width", f->id_width);
+        cJSON_AddNumberToObject(o, "start", (double)(f->id_start ? f->id_start : 1));
+        break;
+      case MS_FKIND_CATEGORICAL: {
+        cJSON *v = cJSON_AddObjectToObject(o, "values");
+        for (size_t c = 0; c < f->n_cats; c++) cJSON_AddNumberToObject(v, f->cats[c], mp->probs[c]);
+        if (f->fd_from >= 0 && f->fd_emit) {
+          /* Determined by another column: its label decides this one. */
+          const fit_field *fx = &m->f[f->fd_from];
+          cJSON *w = cJSON_AddArrayToObject(o, "when");
+          for (size_t l = 0; l < f->n_fd_emit; l++) {
+            if (f->fd_emit[l] < 0 || strchr(fx->cats[l], '\'') || strchr(fx->cats[l], '\\')) continue;
+            char e[600];
+            snprintf(e, sizeof e, "%s == '%s'", fx->name, fx->cats[l]);
+            cJSON *r = ms__json_push(w, cJSON_CreateObject());
+            cJSON_AddStringToObject(r, "if", e);
+            cJSON *rv = cJSON_AddObjectToObject(r, "values");
+            cJSON_AddNumberToObject(rv, f->cats[f->fd_emit[l]], 1);
+          }
+        }
+        break;
+      }
+      case MS_FKIND_BOOL:
+        if (bool_labels) {
+          /* The input's spellings, false first: the copula's order for a
+           * bool (true when Phi(z) > 1 - p) is the categorical's. */
+          cJSON *v = cJSON_AddObjectToObject(o, "values");
+          bool_values(v, f, mp->probs);
+        } else {
+          cJSON_AddNumberToObject(o, "p", mp->probs[1]);
+        }
+        break;
+      case MS_FKIND_DATE:
+        if (f->rel_base >= 0) {
+          cJSON_AddStringToObject(o, "base", m->f[f->rel_base].name);
+          ms__json_put(o, "offset_days", dist_json(f, 0));
+        } else {
+          cJSON_AddStringToObject(o, "base", "date('1970-01-01')");
+          ms__json_put(o, "offset_days", dist_json(f, 0));
+          ms__json_put(o, "min", date_expr(f->lo, f->has_time));
+          ms__json_put(o, "max", date_expr(f->hi, f->has_time));
+        }
+        if (f->date_format &&
+            strcmp(f->date_format, f->has_time ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d"))
+          cJSON_AddStringToObject(o, "format", f->date_format);
+        break;
+      default:
+        if (f->kind == MS_FKIND_REAL) {
+          cJSON_AddNumberToObject(o, "precision", f->decimals);
+          if (f->real_style > 0) cJSON_AddStringToObject(o, "format", f->real_style == 2 ? "trim.0" : "trim");
+        }
+        ms__json_put(o, "dist", dist_json(mp, 0));
+        cJSON_AddNumberToObject(o, "min", f->lo);
+        cJSON_AddNumberToObject(o, "max", f->hi);
+    }
+    if (f->zc_from >= 0) {
+      /* drawn given the label of another field: no impossible combination */
+      const fit_field *fx = &m->f[f->zc_from];
+      cJSON *w = cJSON_AddArrayToObject(o, "when");
+      for (size_t x = 0; x < f->zc_nx; x++) {
+        const char *lx = ms__fit_label_of(fx, x);
+        if (!lx || strchr(lx, '\'') || strchr(lx, '\\')) continue;
+        char e[600];
+        snprintf(e, sizeof e, "%s == '%s'", fx->name, lx);
+        cJSON *r = ms__json_push(w, cJSON_CreateObject());
+        cJSON_AddStringToObject(r, "if", e);
+        cJSON *v = cJSON_AddObjectToObject(r, "values");
+        if (f->kind == MS_FKIND_BOOL) {
+          bool_values(v, f, f->zc_probs + x * f->zc_ny);
+          continue;
+        }
+        for (size_t y = 0; y < f->zc_ny; y++)
+          cJSON_AddNumberToObject(v, ms__fit_label_of(f, y), f->zc_probs[x * f->zc_ny + y]);
+      }
+    }
+    if (mixed) {
+      cJSON *w = cJSON_AddArrayToObject(o, "when");
+      for (size_t c = 1; c < m->n_comp; c++) {
+        const fit_field *cf = &m->comp[c].f[f->cop];
+        char e[200];
+        snprintf(e, sizeof e, "%s == '%zu'", m->comp_name, c + 1);
+        cJSON *r = ms__json_push(w, cJSON_CreateObject());
+        cJSON_AddStringToObject(r, "if", e);
+        if (f->kind == MS_FKIND_CATEGORICAL || bool_labels) {
+          cJSON *v = cJSON_AddObjectToObject(r, "values");
+          if (f->kind == MS_FKIND_CATEGORICAL)
+            for (size_t l = 0; l < f->n_cats; l++) cJSON_AddNumberToObject(v, f->cats[l], cf->probs[l]);
+          else
+            bool_values(v, f, cf->probs);
+        } else if (f->kind == MS_FKIND_BOOL) {
+          cJSON_AddNumberToObject(r, "p", cf->probs[1]);
+        } else {
+          ms__json_put(r, "dist", dist_json(cf, 0));
+        }
+      }
+    }
+    if (f->fd_from >= 0 && m->f[f->fd_from].missing > 0) {
+      cJSON *mo = cJSON_AddObjectToObject(o, "missing");
+      cJSON_AddNumberToObject(mo, "rate", 0);
+      cJSON *w = cJSON_AddArrayToObject(mo, "when");
+      cJSON *r = ms__json_push(w, cJSON_CreateObject());
+      char e[300];
+      snprintf(e, sizeof e, "is_missing(%s)", m->f[f->fd_from].name);
+      cJSON_AddStringToObject(r, "if", e);
+      cJSON_AddNumberToObject(r, "rate", 1);
+    } else if (f->mc_expr && f->fd_from < 0) {
+      cJSON *mo = cJSON_AddObjectToObject(o, "missing");
+      cJSON_AddNumberToObject(mo, "rate", f->missing);
+      cJSON *w = cJSON_AddArrayToObject(mo, "when");
+      cJSON *r = ms__json_push(w, cJSON_CreateObject());
+      cJSON_AddStringToObject(r, "if", f->mc_expr);
+      cJSON_AddNumberToObject(r, "rate", f->mc_rate);
+    } else if (f->missing > 0 && f->fd_from < 0) {
+      cJSON_AddNumberToObject(o, "missing", f->missing);
+    }
+    ms__mst_emit_field(m->mst, i, o);
+    if (num_order) {
+      cJSON *ob = ms__json_push(fields, cJSON_CreateObject());
+      cJSON_AddStringToObject(ob, "name", f->name);
+      if (f->label) cJSON_AddStringToObject(ob, "label", f->label);
+      cJSON_AddStringToObject(ob, "kind", ms_fkind_name(f->kind));
+      if (f->kind == MS_FKIND_REAL) {
+        cJSON_AddNumberToObject(ob, "precision", f->out_decimals);
+        if (f->real_style > 0) cJSON_AddStringToObject(ob, "format", f->real_style == 2 ? "trim.0" : "trim");
+      }
+      char e[300];
+      snprintf(e, sizeof e, "%s + %s", m->f[f->rel_base].name, f->gap_name);
+      cJSON_AddStringToObject(ob, "expr", e);
+    }
+  }
+  ms__mst_emit_bins(m->mst, fields);
+  if (m->n_comp >= 2) {
+    cJSON *o = ms__json_push(fields, cJSON_CreateObject());
+    cJSON_AddStringToObject(o, "name", m->comp_name);
+    cJSON_AddStringToObject(o, "kind", "categorical");
+    cJSON_AddBoolToObject(o, "hidden", 1);
+    cJSON_AddStringToObject(o, "description", "cluster of the rows (docs/fit.md, Clusters)");
+    cJSON *v = cJSON_AddObjectToObject(o, "values");
+    for (size_t c = 0; c < m->n_comp; c++) {
+      char lab[24];
+      snprintf(lab, sizeof lab, "%zu", c + 1);
+      cJSON_AddNumberToObject(v, lab, m->comp[c].w);
+    }
+  }
+  /* The spec's group is the whole copula: integer/real fields (quantile of
+   * Phi(z)), categorical fields (category whose cumulative interval, in the
+   * order of "values", holds Phi(z)) and bool fields (true when Phi(z) >
+   * 1 - p, i.e. the order false, true). These are the rules of
+   * ms_fit_sample and of the normal scores the matrix was estimated from
+   * (docs/spec.md, Correlations; docs/privacy.md). */
+  if (m->n_cop >= 2) {
+    size_t nn = m->n_cop;
+    cJSON *cg = cJSON_AddArrayToObject(t, "correlations");
+    cJSON *g = ms__json_push(cg, cJSON_CreateObject());
+    cJSON *fl = cJSON_AddArrayToObject(g, "fields");
+    for (size_t i = 0; i < nn; i++) {
+      const fit_field *f = &m->f[m->cop[i]];
+      ms__json_push(fl, cJSON_CreateString(f->gap_name ? f->gap_name : f->name));
+    }
+    cJSON *mx = cJSON_AddArrayToObject(g, "matrix");
+    for (size_t i = 0; i < nn; i++) {
+      cJSON *row = cJSON_CreateArray();
+      for (size_t j = 0; j < nn; j++) ms__json_push(row, cJSON_CreateNumber(m->corr[i * nn + j]));
+      ms__json_push(mx, row);
+    }
+  }
+  char *raw = ms__json_print(root, 1);
+  cJSON_Delete(root);
+  if (!raw) return NULL;
+  /* cJSON indents with tabs and writes ":\t"; strings never hold a raw tab
+   * (cJSON escapes it), so every tab is layout: two spaces, one after ':'. */
+  size_t n = 0;
+  for (const char *c = raw; *c; c++) n += *c == '\t' ? 2 : 1;
+  char *s = ms__malloc(n + 1), *o = s;
+  if (s) {
+    for (const char *c = raw; *c; c++) {
+      if (*c != '\t') *o++ = *c;
+      else if (c > raw && c[-1] == ':') *o++ = ' ';
+      else *o++ = ' ', *o++ = ' ';
+    }
+    *o = '\0';
+  }
+  free(raw);
+  return s;
+}
+
+char *ms_fit_model_accounting(const ms_fit_model *m) {
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = ms__open_memstream(&s, &len);
+  if (!fp) return NULL;
+  if (m->epsilon > 0) {
+    fprintf(fp, "privacy: (%g, %g)-differential privacy, add/remove-one-row neighbours, seed %llu\n",
+            m->epsilon, m->delta, (unsigned long long)m->seed);
+    fprintf(fp, "  accountant:   zCDP rho %g (delta %g for the conversion, %g for category thresholds)\n",
+            ms__fit_sig6(m->rho), ms__fit_sig6(m->delta_conv), ms__fit_sig6(m->delta_thr));
+    fprintf(fp, "  marginals:    rho %g over %zu column(s)\n", ms__fit_sig6(m->rho_marg), m->n_fields);
+    for (size_t i = 0; i < m->n_fields; i++)
+      if (m->f[i].kind != MS_FKIND_ID)
+        fprintf(fp, "    %-24s rho %-10g sigma %g\n", m->f[i].name, ms__fit_sig6(m->f[i].rho), ms__fit_sig6(m->f[i].sigma));
+    if (m->n_cop >= 2)
+      fprintf(fp, "  correlations: rho %g (Gaussian, clip %g, sigma %g on sums of %zu-d scores, shrinkage %g)\n",
+              ms__fit_sig6(m->rho_corr), ms__fit_sig6(m->corr_clip), ms__fit_sig6(m->corr_sigma), m->n_cop, ms__fit_sig6(m->corr_shrink));
+    if (m->rho_miss > 0)
+      fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", ms__fit_sig6(m->rho_miss), ms__fit_sig6(m->miss_sigma));
+    ms__mst_accounting(m->mst, fp);
+    fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
+            ms__fit_sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss + ms__mst_rho(m->mst)),
+            m->epsilon, m->delta);
+  }
+  for (size_t i = 0; i < m->n_fields; i++) {
+    const fit_field *f = &m->f[i];
+    if (f->rel_base >= 0)
+      fprintf(fp, "  kept exactly: %s is %s %s (drawn as %s + a fitted gap)\n", f->name,
+              f->kind == MS_FKIND_DATE ? "on or after" : ">=", m->f[f->rel_base].name,
+              m->f[f->rel_base].name);
+    if (f->diff_a >= 0)
+      fprintf(fp, "  kept exactly: %s = %s - %s (a derived field)\n", f->name, m->f[f->diff_b].name,
+              m->f[f->diff_a].name);
+    if (f->fd_from >= 0)
+      fprintf(fp, "  kept exactly: %s is determined by %s (one rule per label)\n", f->name,
+              m->f[f->fd_from].name);
+    if (f->sum_parts) {
+      fprintf(fp, "  kept exactly: %s =", f->name);
+      for (size_t q = 0; q < f->n_sum; q++) fprintf(fp, "%s %s", q ? " +" : "", m->f[f->sum_parts[q]].name);
+      fprintf(fp, " (a derived field)\n");
+    }
+    if (f->zc_from >= 0)
+      fprintf(fp, "  kept exactly: %s is drawn given %s (combinations no real row has stay impossible)\n",
+              f->name, m->f[f->zc_from].name);
+  }
+  if (m->mix_rejected)
+    fprintf(fp, "  clusters:     %zu found but not used: %zu rows drawn with them repeat %ld real rows, "
+                "without them %ld\n", m->mix_rejected, m->mix_rows, m->mix_copies[0], m->mix_copies[1]);
+  if (m->n_comp >= 2) {
+    fprintf(fp, "  clusters:     %zu (hidden field %s; shares", m->n_comp, m->comp_name);
+    for (size_t c = 0; c < m->n_comp; c++) fprintf(fp, " %g", m->comp[c].w);
+    fprintf(fp, "): the %zu correlated columns are drawn from per-cluster marginals\n", m->n_cop);
+  }
+  for (size_t i = 0; i < m->n_fields; i++)
+    if (m->f[i].mc_expr)
+      fprintf(fp, "  missingness of %s depends on %s: rate %g where it holds, %g elsewhere (chi-square %g)\n",
+              m->f[i].name, m->f[i].mc_expr, m->f[i].mc_rate, m->f[i].missing, m->f[i].mc_chi2);
+  if (m->epsilon <= 0) ms__mst_accounting(m->mst, fp);
+  if (m->epsilon <= 0) {
+    fprintf(fp,
+            "privacy: not differentially private; k-threshold rules with k = %zu (no knot, bound or "
+            "category describes fewer than k rows)\n",
+            m->k_min);
+  }
+  int bad = ferror(fp);
+  if (fclose(fp) || bad) { /* the stream could not grow */
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+

@@ -1,0 +1,156 @@
+/* Private to gen/fit's fit*.c files: the fitted model (ms_fit_model) and
+ * its fields, and the helpers the files share. fit.c is the driver
+ * (ms_fit, the table's columns, names, relations); fit_marginal.c the plain
+ * and categorical marginals; fit_dp.c the DP numeric marginals and their
+ * post-processing; fit_copula.c the copula and mixture; fit_missing.c
+ * conditional missingness; fit_emit.c the spec; fit_sample.c the reference
+ * sampler. */
+#ifndef MS_FIT_MODEL_H
+#define MS_FIT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fit/fit_internal.h"
+#include "medsynth/fit.h"
+#include "medsynth/rng.h"
+#include "medsynth/table.h"
+
+#define MS_FIT_TEXT_PLACEHOLDER "redacted"
+
+typedef enum { FAM_QUANTILES, FAM_NORMAL, FAM_LOGNORMAL, FAM_GAMMA, FAM_EXPONENTIAL, FAM_CONSTANT } family;
+
+typedef struct {
+  char *name;  /* the spec's field name: an identifier made from the header */
+  char *label; /* the header text when it is not that identifier, else NULL */
+  ms_fkind kind;
+  /* How the input writes the column (docs/fit.md, the round-trip contract). */
+  char *btext[2];    /* bool: spellings of false and true; emitted as a categorical */
+  int discrete;      /* numeric column fitted as its distinct values (cats) */
+  int real_style;    /* ms_frame_col.real_style */
+  char *date_format; /* date: pattern; NULL: ISO */
+  int has_time;      /* date: emitted as a datetime */
+  int text;          /* free text: not released, a placeholder is written */
+  char *id_prefix;   /* id: fresh values prefix + digits */
+  int id_width;      /* digits, 0: not zero-padded */
+  int64_t id_start;
+  /* Relations kept exactly (fit/relations.c; -1: none): a date drawn as
+   * base field + a gap, a number derived as diff_b - diff_a, a categorical
+   * determined by fd_from through fd_emit (fd_from's emitted index -> own
+   * emitted index, -1: no rule). */
+  int rel_base, diff_a, diff_b, fd_from;
+  char *gap_name;   /* a number after rel_base: the hidden field of its gap */
+  /* Impossible combinations with field zc_from (-1: none): this field's
+   * probabilities given each emitted label of zc_from, zc_nx x zc_ny. */
+  int zc_from;
+  double *zc_probs;
+  size_t zc_nx, zc_ny;
+  /* A total (relations.c, SUM): the fields it is the sum of (NULL: none). */
+  int32_t *sum_parts;
+  size_t n_sum;
+  int out_decimals; /* ... and the decimals the number is written with */
+  int32_t *fd_emit;
+  size_t n_fd_emit;
+  ms_fkind orig_kind;
+  double missing;
+  int suppressed; /* too few present values: emitted as always missing */
+  /* categorical / bool: probabilities in emission order; bool: [P(false), P(true)] */
+  size_t n_cats;
+  char **cats;
+  double *probs;
+  /* numeric */
+  family fam;
+  double par[2];
+  size_t nq;
+  double *qp, *qv;
+  double lo, hi;
+  int decimals;
+  int cop; /* index in the copula, -1 when not in it */
+  double rho;  /* zCDP budget spent on this column */
+  /* Conditional missingness: rate mc_rate where the condition on field
+   * mc_col holds (mc_type 0: bool true, 1: category mc_cat, 2: value <
+   * mc_thr), f->missing elsewhere; mc_col -1 when none. */
+  int mc_col, mc_type;
+  int32_t mc_cat;
+  double mc_thr, mc_rate, mc_chi2;
+  char *mc_expr;
+  double sigma; /* Gaussian noise of its histogram(s) */
+  double aic_q, aic_p;
+} fit_field;
+
+struct ms_fit_model {
+  char *name, *table, *source;
+  size_t n_fields;
+  fit_field *f;
+  uint64_t n_out;
+  size_t n_source;
+  size_t k_min;
+  uint64_t seed;
+  double epsilon, delta, delta_conv, delta_thr, rho, rho_marg, rho_corr, rho_miss, miss_sigma,
+      corr_sigma, corr_shrink, corr_clip;
+  size_t n_cop;
+  size_t *cop; /* field index of copula member i */
+  double *corr;
+  /* Mixture (non-DP): the copula members' marginals per latent cluster;
+   * n_comp 0 when the copula's own marginals are used. */
+  size_t n_comp;
+  struct fit_comp *comp;
+  char *comp_name; /* the hidden cluster field of the spec */
+  size_t mix_rejected, mix_rows; /* clusters dropped by the copy check */
+  long mix_copies[2];            /* ... copies with and without them */
+  char **qi;
+  size_t n_qi;
+  const ms_cancel_flag *cancel; /* from the params; polled by the sampler */
+  ms__mst *mst; /* DP method MST: the tree model (gen/fit/mst.c); NULL otherwise */
+};
+
+/* One cluster of the mixture: its share of the rows and, per copula member,
+ * a field whose marginal (fam, par, qp/qv, probs) is that of the cluster's
+ * rows; the other members of the struct are copies of the global field's
+ * (borrowed, not freed). */
+typedef struct fit_comp {
+  double w;
+  size_t n;
+  fit_field *f;
+} fit_comp;
+
+/* fit.c: the mixture's clusters, field names, labels of coarse fields */
+void ms__fit_comps_free(fit_comp *comp, size_t n_comp, size_t n_cop);
+char *ms__fit_field_name(const char *h, char *const *taken, size_t n);
+int ms__fit_labelled(const fit_field *f);
+const char *ms__fit_label_of(const fit_field *f, size_t l);
+
+/* fit_marginal.c: shared helpers and the marginals */
+int ms__fit_cmp_double(const void *a, const void *b);
+ms_rng_key ms__fit_dp_key(uint64_t seed, const char *col, const char *what);
+double ms__fit_fam_cdf(const fit_field *f, double x);
+double ms__fit_fam_inv(const fit_field *f, double u);
+double ms__fit_numeric_draw(const fit_field *f, double u);
+void ms__fit_bounds_to_precision(fit_field *f);
+void ms__fit_dates_in_range(fit_field *f);
+ms_status ms__fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                                const ms_fit_params *p);
+void ms__fit_normalise(double *p, size_t n);
+ms_status ms__fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                              const ms_fit_params *p, double rho, double tau, int32_t *map,
+                              double *noisy_total, const double *lit_val, const char *const *dom,
+                              size_t n_dom);
+ms_status ms__fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                       const ms_fit_params *p, double rho, double *noisy_total);
+
+/* fit_dp.c: DP numeric marginals */
+double ms__fit_gauss(ms_rng_key k, uint64_t idx, double sigma);
+ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
+                             const ms_fit_params *p, double rho, double *noisy_total, size_t *clamped);
+
+/* fit_copula.c: the copula and the mixture */
+ms_status ms__fit_mixture(ms_fit_model *m, const ms_frame *data, int32_t **maps,
+                          const ms_fit_params *p, int32_t **lab_out);
+ms_status ms__fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
+                         const ms_fit_params *p, const int32_t *lab);
+
+/* fit_missing.c: conditional missingness */
+ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **maps,
+                              const ms_fit_params *p, double rho_avail);
+
+#endif

@@ -1,0 +1,48 @@
+/* Deterministic relations between columns of a table (gen/fit/relations.c),
+ * found by the fit and checked by the evaluator. */
+#ifndef MS_FIT_RELATIONS_H
+#define MS_FIT_RELATIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "medsynth/fit.h"
+#include "medsynth/status.h"
+
+/* Deterministic relations between columns (gen/fit/relations.c). ORDER:
+ * date a <= date b; DIFF: c == b - a; FD: categorical a determines b through
+ * fd_map (a's level -> b's level, -1 unseen). Indices are columns of the
+ * frame the relations were found in. */
+/* ZERO: combinations of the labels of coarse columns a and b (categorical,
+ * bool or discrete) that no row has although independence would put at
+ * least MS__ZERO_MIN_EXPECTED rows there (pregnant with sex M); fd_map
+ * holds n_map = La * Lb flags, 1 for such a combination (a's level x, b's
+ * level y at x * Lb + y), and c = Lb. */
+/* SUM: c == the sum of n_map >= 3 adjacent columns, whose indices fd_map
+ * holds (a score and its items). */
+typedef enum { MS__REL_ORDER, MS__REL_DIFF, MS__REL_FD, MS__REL_ZERO, MS__REL_SUM, MS__REL_COUNT } ms__rel_kind;
+#define MS__ZERO_MIN_EXPECTED 10.0
+/* The level of row r of a coarse column (categorical code, bool 0/1, index
+ * of a discrete value), -1 when missing or not coarse; *n_levels. */
+int32_t ms__coarse_level(const ms_frame_col *c, size_t r);
+size_t ms__coarse_levels(const ms_frame_col *c);
+/* The text of level l of a coarse column. */
+const char *ms__coarse_label(const ms_frame_col *c, size_t l);
+typedef struct {
+  ms__rel_kind kind;
+  size_t a, b, c;
+  int32_t *fd_map;
+  size_t n_map;
+} ms__rel;
+
+/* Relations holding on every checkable row of f and on at least 2k rows. */
+ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t *n);
+void ms__relations_free(ms__rel *r, size_t n);
+/* "a <= b", "c = b - a", "a determines b" with f's column names. */
+void ms__relation_describe(const ms__rel *r, const ms_frame *f, char *buf, size_t cap);
+/* Share of g's checkable rows (count in *checked) that break relation r
+ * found in ref; columns are matched by name. NAN when none can be checked. */
+double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_frame *g,
+                               size_t *checked);
+
+#endif
