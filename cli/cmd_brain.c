@@ -356,10 +356,8 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
   }
   int ct = p->contrast == MS_BRAIN_CT;
   if (st == MS_OK) st = ms_writer_set_object_attr_string(w, ipath, "units", ct ? "HU" : "a.u.");
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "generator", "medsynth phantom");
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "version", MS_VERSION_STRING);
-  if (st == MS_OK) st = ms_writer_set_attr_int(w, "seed", (int64_t)o.seed);
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "invocation", inv);
+  ms_provenance pv = {.command = "phantom", .seed = o.seed, .invocation = inv};
+  if (st == MS_OK) st = ms_writer_set_provenance(w, &pv);
   free(tl);
   free(al);
   free(inv);

@@ -341,10 +341,8 @@ static int run(const opts *o) {
     slope = 2.0 * c->intensity_scale / maxv;
     intercept = c->intensity_offset - c->intensity_scale;
   }
-  if ((st = ms_writer_set_attr_string(w, "generator", "medsynth images")) ||
-      (st = ms_writer_set_attr_string(w, "version", MS_VERSION_STRING)) ||
-      (st = ms_writer_set_attr_int(w, "seed", (int64_t)o->seed)) ||
-      (st = ms_writer_set_attr_string(w, "invocation", invocation)) ||
+  ms_provenance pv = {.command = "images", .seed = o->seed, .invocation = invocation};
+  if ((st = ms_writer_set_provenance(w, &pv)) ||
       (st = ms_writer_set_object_attr_string(w, ipath, "model_xxh64", hash)) ||
       (st = ms_writer_set_object_attr_string(w, ipath, "model_architecture", ms_arch_name(c->arch))) ||
       (st = ms_writer_set_object_attr_string(w, ipath, "units", c->intensity_unit)) ||

@@ -411,12 +411,10 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
   if (st == MS_OK) st = ms_writer_set_object_attr_string(w, ipath, "units", units);
   if (st == MS_OK) st = ms_writer_set_object_attr_double(w, ipath, "window_center", win.center);
   if (st == MS_OK) st = ms_writer_set_object_attr_double(w, ipath, "window_width", win.width);
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "generator", "medsynth phantom");
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "version", MS_VERSION_STRING);
-  if (st == MS_OK) st = ms_writer_set_attr_int(w, "seed", (int64_t)ro->seed);
-  if (st == MS_OK)
-    st = invocation ? ms_writer_set_attr_string(w, "invocation", invocation)
-                    : ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+  if (st == MS_OK) {
+    ms_provenance pv = {.command = "phantom", .seed = ro->seed, .invocation = invocation};
+    st = invocation ? ms_writer_set_provenance(w, &pv) : ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+  }
   free(labels);
   free(invocation);
   if (st != MS_OK) goto done;

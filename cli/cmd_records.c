@@ -427,15 +427,10 @@ static int cmd_records(int argc, char **argv) {
   if (st == MS_OK) {
     size_t tl;
     const char *text = ms_spec_text(spec, &tl);
-    char hex[24];
-    snprintf(hex, sizeof hex, "%016" PRIx64, ms_spec_hash(spec));
     char *invocation = invocation_of(spec, &go, &rep, n_tables ? tables : NULL, n_tables, with_images);
-    st = ms_writer_set_attr_string(w, "medsynth_version", MS_VERSION_STRING);
-    if (!st) st = ms_writer_set_attr_string(w, "spec", text);
-    if (!st) st = ms_writer_set_attr_string(w, "spec_name", ms_spec_name(spec));
-    if (!st) st = ms_writer_set_attr_string(w, "spec_xxh64", hex);
-    if (!st) st = ms_writer_set_attr_int(w, "seed", (int64_t)rep.seed);
-    if (!st) st = invocation ? ms_writer_set_attr_string(w, "invocation", invocation) : MS_ERR_NOMEM;
+    ms_provenance pv = {.command = "records", .seed = rep.seed, .invocation = invocation, .spec = text,
+                        .spec_name = ms_spec_name(spec), .spec_hash = ms_spec_hash(spec)};
+    st = ms_writer_set_provenance(w, &pv);
     if (!st && go.shard_count > 1) {
       char sh[48];
       snprintf(sh, sizeof sh, "%u/%u", go.shard_index + 1, go.shard_count);

@@ -467,10 +467,8 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
     for (int k = 0; k < 5 && st == MS_OK; k++) st = ms_writer_set_attr_double(w, rk[k], rv[k]);
     if (st == MS_OK) st = ms_writer_set_attr_int(w, "coils", m.coils);
   }
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "generator", "medsynth phantom");
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "version", MS_VERSION_STRING);
-  if (st == MS_OK) st = ms_writer_set_attr_int(w, "seed", (int64_t)ro->seed);
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "invocation", inv);
+  ms_provenance pv = {.command = "phantom", .seed = ro->seed, .invocation = inv};
+  if (st == MS_OK) st = ms_writer_set_provenance(w, &pv);
   if (st != MS_OK) goto done;
   st = ms_writer_commit(w, d);
   w = NULL;

@@ -18,6 +18,8 @@
  * fails with MS_ERR_CANCELLED and commit removes the temporaries. A full
  * disk under HDF5 is handled in h5write.c (close_file). */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include "core/alloc.h"
 #include "core/names.h"
 #include "core/diag.h"
@@ -478,6 +480,18 @@ ms_status ms_writer_set_attr_int(ms_writer *w, const char *name, int64_t value) 
 }
 ms_status ms_writer_set_attr_double(ms_writer *w, const char *name, double value) {
   return set_attr(w, "/", name, ATTR_DBL, NULL, 0, value);
+}
+ms_status ms_writer_set_provenance(ms_writer *w, const ms_provenance *p) {
+  char gen[64], hex[24];
+  snprintf(gen, sizeof gen, "medsynth %s", p->command);
+  snprintf(hex, sizeof hex, "%016" PRIx64, p->spec_hash);
+  ms_status st = ms_writer_set_attr_string(w, "generator", gen);
+  if (!st && p->spec) st = ms_writer_set_attr_string(w, "spec", p->spec);
+  if (!st && p->spec) st = ms_writer_set_attr_string(w, "spec_name", p->spec_name ? p->spec_name : "");
+  if (!st && p->spec) st = ms_writer_set_attr_string(w, "spec_xxh64", hex);
+  if (!st) st = ms_writer_set_attr_int(w, "seed", (int64_t)p->seed);
+  if (!st) st = p->invocation ? ms_writer_set_attr_string(w, "invocation", p->invocation) : MS_ERR_NOMEM;
+  return st;
 }
 ms_status ms_writer_set_object_attr_string(ms_writer *w, const char *object_path,
                                            const char *name, const char *value) {

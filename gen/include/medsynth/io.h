@@ -8,7 +8,7 @@
  *   if (ms_writer_open(&w, "out.h5", &o, &diag) != MS_OK) ...;
  *   ms_sink sink = ms_writer_sink(w);
  *   ... generator calls sink.begin_table / write_chunk / end_table ...
- *   ms_writer_set_attr_string(w, "seed", "42");      // root provenance
+ *   ms_writer_set_provenance(w, &prov);              // root provenance
  *   if (ms_writer_commit(w, &diag) != MS_OK) ...;   // renames, frees w
  *   // on any failure instead: ms_writer_abort(w);   // removes temp, frees w
  *
@@ -86,6 +86,23 @@ ms_status ms_writer_end_table(ms_writer *w, const char *table_name);
 ms_status ms_writer_set_attr_string(ms_writer *w, const char *name, const char *value);
 ms_status ms_writer_set_attr_int(ms_writer *w, const char *name, int64_t value);
 ms_status ms_writer_set_attr_double(ms_writer *w, const char *name, double value);
+
+/* What every output file records about the run that made it
+ * (docs/file-format.md, "Provenance"). Borrowed for the call. */
+typedef struct {
+  const char *command;    /* "records", "phantom", "images": generator "medsynth <command>" */
+  uint64_t seed;
+  const char *invocation; /* JSON of every value the output depends on (required) */
+  const char *spec;       /* spec text, or NULL for a command without a spec ... */
+  const char *spec_name;  /* ... then also NULL */
+  uint64_t spec_hash;     /* xxh64 of the spec (ms_spec_hash) when spec is set */
+} ms_provenance;
+
+/* Writes the provenance root attributes, the same names in every command:
+ * generator, spec, spec_name, spec_xxh64 (16 hex digits; the three only with
+ * a spec), seed, invocation. (HDF5 files get medsynth_format and
+ * medsynth_version when they are opened.) */
+ms_status ms_writer_set_provenance(ms_writer *w, const ms_provenance *p);
 
 /* N-d arrays (HDF5 only), e.g. images (N, C, H, W). `path` is the dataset
  * path ("/images/t1"), dims[0] is the item count. Items are written in any
