@@ -238,8 +238,8 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
     st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the contact sheet");
     goto done;
   }
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.format = MS_FMT_HDF5;
   wo.force = o.force;
   wo.compression = o.compression;
@@ -363,8 +363,8 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
   free(inv);
   if (st != MS_OK) goto done;
   if (n_grid) {
-    ms_sheet_opts so;
-    ms_sheet_opts_init(&so);
+    ms_sheet_params so;
+    ms_sheet_params_init(&so);
     so.window_center = ct ? 40 : 0.5; /* CT: the brain window */
     so.window_width = ct ? 80 : 1.0;
     so.overlay = MS_OVERLAY_CONTOUR;

@@ -205,8 +205,8 @@ static int run(const opts *o) {
     goto done;
   }
   dn.ctx = u;
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.format = MS_FMT_HDF5;
   wo.force = o->force;
   wo.threads = o->threads;
@@ -363,8 +363,8 @@ static int run(const opts *o) {
     goto werr;
   }
   if (n_grid) {
-    ms_sheet_opts so;
-    ms_sheet_opts_init(&so);
+    ms_sheet_params so;
+    ms_sheet_params_init(&so);
     so.window_center = 0;
     so.window_width = 2;
     if ((st = ms_png_contact_sheet(grid, gimg, NULL, n_grid, (int)S, (int)S, &so, &d)) != MS_OK)

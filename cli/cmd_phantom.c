@@ -284,8 +284,8 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
   }
   for (int t = 0; t < T; t++)
     if ((st = ms_phantom_image_init(&slots[t], p, d)) != MS_OK) goto done;
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.format = MS_FMT_HDF5;
   wo.force = ro->force;
   wo.compression = ro->compression;
@@ -419,8 +419,8 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
   free(invocation);
   if (st != MS_OK) goto done;
   if (n_grid) {
-    ms_sheet_opts so;
-    ms_sheet_opts_init(&so);
+    ms_sheet_params so;
+    ms_sheet_params_init(&so);
     so.window_center = win.center;
     so.window_width = win.width;
     so.overlay = MS_OVERLAY_CONTOUR;
@@ -632,7 +632,7 @@ static int cmd_phantom(int argc, char **argv) {
   }
   if (st == MS_OK) {
     ms_cli_catch_signals();
-    ms_cli_physics_run_opts pro = {ro.out, ro.name, ro.n, ro.seed, ro.threads, ro.force, ro.compression};
+    ms_cli_physics_run_params pro = {ro.out, ro.name, ro.n, ro.seed, ro.threads, ro.force, ro.compression};
     st = ph.kind ? ms_cli_physics_run(&ph, &pro, &p, set_dose, &d) : run(&ro, &p, &d);
   }
   if (st != MS_OK) {

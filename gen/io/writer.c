@@ -48,7 +48,7 @@ typedef struct {
 
 struct ms_writer {
   ms_format format;
-  ms_writer_opts opts;
+  ms_writer_params opts;
   char *path;
   int to_stdout;
   ms_diag *diag; /* borrowed: the diag given to open (sink callbacks report here) */
@@ -119,7 +119,7 @@ ms_dtype ms_dtype_from_name(const char *name) {
   return MS_DT_COUNT;
 }
 
-void ms_writer_opts_init(ms_writer_opts *o) {
+void ms_writer_params_init(ms_writer_params *o) {
   memset(o, 0, sizeof *o);
   o->format = MS_FMT_COUNT; /* from the path's extension */
   o->compression = 4;
@@ -145,14 +145,14 @@ static void name_entries(ms_diag *d, size_t from, const char *path) {
     if (!d->entries[i].file) d->entries[i].file = strdup(path);
 }
 
-ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts *opts,
+ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_params *opts,
                          ms_diag *d) {
   *out = NULL;
-  ms_writer_opts o;
+  ms_writer_params o;
   if (opts)
     o = *opts;
   else
-    ms_writer_opts_init(&o);
+    ms_writer_params_init(&o);
   if (!path || !*path) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "no output path");
   int to_stdout = !strcmp(path, "-");
   if (o.format == MS_FMT_COUNT) o.format = to_stdout ? MS_FMT_CSV : ms_format_from_path(path);

@@ -86,7 +86,7 @@ int ms_spec_image_item_dims(const ms_spec *s, size_t i, uint64_t dims[4]) {
   return r;
 }
 
-void ms_images_opts_init(ms_images_opts *o) {
+void ms_images_params_init(ms_images_params *o) {
   memset(o, 0, sizeof *o);
 }
 
@@ -133,7 +133,7 @@ typedef struct {
 struct ms_images {
   const ms_spec *s;
   ms_writer *w;
-  ms_images_opts o;
+  ms_images_params o;
   ms_diag *d;
   ms_sink inner;
   size_t n;
@@ -1180,7 +1180,7 @@ static ms_status s_end(void *ctx, const char *name) {
 /* ---- public ------------------------------------------------------------------------------ */
 
 ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
-                        const ms_images_opts *o, ms_diag *d) {
+                        const ms_images_params *o, ms_diag *d) {
   *out = NULL;
   ms_images *im = ms__calloc(1, sizeof *im);
   if (!im) return ms__diag_nomem(d, NULL, NULL, "the image fields");
@@ -1190,7 +1190,7 @@ ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
   if (o)
     im->o = *o;
   else
-    ms_images_opts_init(&im->o);
+    ms_images_params_init(&im->o);
   if (!im->o.grid_max) im->o.grid_max = 16;
   im->nthreads = im->o.threads > 0 ? im->o.threads : omp_get_max_threads();
   if (im->nthreads > 256) im->nthreads = 256;
@@ -1294,8 +1294,8 @@ ms_status ms_images_finish(ms_images *im, ms_diag *d) {
     if (!fs->grid_n) continue;
     char path[4200];
     sheet_name(path, sizeof path, im, i, 1);
-    ms_sheet_opts so;
-    ms_sheet_opts_init(&so);
+    ms_sheet_params so;
+    ms_sheet_params_init(&so);
     so.window_center = fs->window.center;
     so.window_width = fs->window.width;
     so.overlay = MS_OVERLAY_CONTOUR;
@@ -1339,12 +1339,12 @@ void ms_images_free(ms_images *im) {
 }
 
 ms_status ms_images_new_reports(ms_images **out, const ms_spec *spec, ms_sink inner,
-                                const ms_images_opts *o, ms_diag *d) {
-  ms_images_opts oo;
+                                const ms_images_params *o, ms_diag *d) {
+  ms_images_params oo;
   if (o)
     oo = *o;
   else
-    ms_images_opts_init(&oo);
+    ms_images_params_init(&oo);
   oo.png_dir = oo.nifti_dir = oo.dicom_dir = oo.grid_path = NULL;
   ms_status st = ms_images_new(out, spec, NULL, &oo, d);
   if (st) return st;
