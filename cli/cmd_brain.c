@@ -5,7 +5,7 @@
  *   /images/<name>      float32 (N, 1, D, H, W), or (N, 1, H, W) for --depth 1
  *   /masks/<name>       uint8 tissue labels, same shape
  *   /masks/<name>_aal   uint8 AAL regions, same shape
- *   /tables/<name>_subjects  one row per image: realised age, head scale,
+ *   /tables/<name>_info  one row per image: realised age, head scale,
  *                       smallest Jacobian determinant, tumour lobe and diameter,
  *                       volume of every tissue label
  * with spacing, contrast, intensity mode and both label tables as attributes.
@@ -238,8 +238,8 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
     st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the contact sheet");
     goto done;
   }
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.format = MS_FMT_HDF5;
   wo.force = o.force;
   wo.compression = o.compression;
@@ -253,7 +253,7 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
   snprintf(ipath, sizeof ipath, "/images/%s", o.name);
   snprintf(mpath, sizeof mpath, "/masks/%s", o.name);
   snprintf(apath, sizeof apath, "/masks/%s_aal", o.name);
-  snprintf(sname, sizeof sname, "%s_subjects", o.name);
+  snprintf(sname, sizeof sname, "%s_info", o.name);
   uint64_t dims[5] = {o.n, 1, (uint64_t)p->dims[2], (uint64_t)p->dims[1], (uint64_t)p->dims[0]};
   int rank = 5;
   if (p->dims[2] == 1) {
@@ -266,7 +266,7 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
       (st = ms_writer_begin_array(w, apath, MS_DT_UINT8, rank, dims)) != MS_OK)
     goto done;
   ms_column cols[S_VOL0 + MS_BRAIN_TISSUE_COUNT];
-  cols[S_IMAGE] = column("image", MS_COL_INT64, NULL);
+  cols[S_IMAGE] = column("row", MS_COL_INT64, NULL);
   cols[S_AGE] = column("age_years", MS_COL_FLOAT64, "years");
   cols[S_HEAD] = column("head_scale", MS_COL_FLOAT64, NULL);
   cols[S_JAC] = column("min_jacobian", MS_COL_FLOAT64, NULL);
@@ -356,17 +356,15 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
   }
   int ct = p->contrast == MS_BRAIN_CT;
   if (st == MS_OK) st = ms_writer_set_object_attr_string(w, ipath, "units", ct ? "HU" : "a.u.");
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "generator", "medsynth phantom");
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "version", MS_VERSION_STRING);
-  if (st == MS_OK) st = ms_writer_set_attr_int(w, "seed", (int64_t)o.seed);
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "invocation", inv);
+  ms_provenance pv = {.command = "phantom", .seed = o.seed, .invocation = inv};
+  if (st == MS_OK) st = ms_writer_set_provenance(w, &pv);
   free(tl);
   free(al);
   free(inv);
   if (st != MS_OK) goto done;
   if (n_grid) {
-    ms_sheet_opts so;
-    ms_sheet_opts_init(&so);
+    ms_sheet_params so;
+    ms_sheet_params_init(&so);
     so.window_center = ct ? 40 : 0.5; /* CT: the brain window */
     so.window_width = ct ? 80 : 1.0;
     so.overlay = MS_OVERLAY_CONTOUR;

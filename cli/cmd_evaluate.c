@@ -8,7 +8,7 @@
  * The real table's inferred kinds are forced onto the holdout and synthetic
  * tables so that all three are compared column by column. Exit status: 0
  * when no section fails, 1 when a section's verdict is "fail", else the
- * usual error codes. The report folder is staged by ms_evaluate; SIGINT or
+ * usual error codes. The report folder is staged by ms_eval_report_new; SIGINT or
  * SIGTERM (polled between its sections and plots) leaves no report. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,8 +131,8 @@ static int cmd_evaluate(int argc, char **argv) {
     *eq = '\0';
     ov[t].column = tl[t];
   }
-  ms_csv_opts co;
-  ms_csv_opts_init(&co);
+  ms_csv_params co;
+  ms_csv_params_init(&co);
   co.types = ov;
   co.n_types = n_types;
   co.delimiter = sep;
@@ -149,7 +149,7 @@ static int cmd_evaluate(int argc, char **argv) {
     for (size_t j = 0; !st && j < fr->n_cols; j++)
       ov2[j].column = fr->cols[j].name, ov2[j].kind = fr->cols[j].kind,
       ov2[j].date_format = fr->cols[j].date_format;
-    ms_csv_opts c3 = co;
+    ms_csv_params c3 = co;
     c3.types = ov2, c3.n_types = fr->n_cols, c3.id_columns = NULL, c3.n_id_columns = 0;
     c3.lenient_types = 1;
     if (!st) st = ms_frame_read(&fs, synp, table, &c3, &d);
@@ -170,7 +170,7 @@ static int cmd_evaluate(int argc, char **argv) {
   ep.subgroups = (const char *const *)sgs;
   ep.n_subgroups = n_sg;
   double t0 = ms_cli_now();
-  st = ms_evaluate(&rep, fr, fh, fs, &ep, outdir, &d);
+  st = ms_eval_report_new(&rep, fr, fh, fs, &ep, outdir, &d);
   ms_cli_print_diag(&d);
   if (st) {
     rc = ms_cli_exit_code(st);

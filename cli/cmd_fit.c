@@ -312,8 +312,8 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
   ms_cli_catch_signals();
   fp.cancel = ms_cli_cancel_flag();
 
-  ms_csv_opts co;
-  ms_csv_opts_init(&co);
+  ms_csv_params co;
+  ms_csv_params_init(&co);
   size_t n_types = 0, n_ids = 0, n_qi = 0, n_na = 0, n_bounds = 0;
   char **types_l = types_s ? ms_cli_split_list(types_s, &n_types) : NULL;
   char **ids = id_s ? ms_cli_split_list(id_s, &n_ids) : NULL;
@@ -342,8 +342,8 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
     }                                                   \
   } while (0)
   ms_status st;
-  if ((st = ms_output_begin(&o_spec, out, MS_OUTPUT_FILE, force, &d)) != MS_OK ||
-      (sample_out && (st = ms_output_begin(&o_sample, sample_out, MS_OUTPUT_FILE, 1, &d)) != MS_OK)) {
+  if ((st = ms_output_open(&o_spec, out, MS_OUTPUT_FILE, force, &d)) != MS_OK ||
+      (sample_out && (st = ms_output_open(&o_sample, sample_out, MS_OUTPUT_FILE, 1, &d)) != MS_OK)) {
     ms_cli_print_diag(&d);
     rc = st == MS_ERR_IO || st == MS_ERR_EXISTS ? MS_EXIT_CANTCREAT : ms_cli_exit_code(st);
     goto done;
@@ -411,7 +411,7 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
     goto done;
   }
   STOP_IF_SIGNALLED();
-  st = ms_fit(&m, fr, &fp, &d);
+  st = ms_fit_model_new(&m, fr, &fp, &d);
   ms_cli_print_diag(&d);
   if (st) {
     rc = ms_cli_exit_code(st);

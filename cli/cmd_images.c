@@ -205,8 +205,8 @@ static int run(const opts *o) {
     goto done;
   }
   dn.ctx = u;
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.format = MS_FMT_HDF5;
   wo.force = o->force;
   wo.threads = o->threads;
@@ -341,10 +341,8 @@ static int run(const opts *o) {
     slope = 2.0 * c->intensity_scale / maxv;
     intercept = c->intensity_offset - c->intensity_scale;
   }
-  if ((st = ms_writer_set_attr_string(w, "generator", "medsynth images")) ||
-      (st = ms_writer_set_attr_string(w, "version", MS_VERSION_STRING)) ||
-      (st = ms_writer_set_attr_int(w, "seed", (int64_t)o->seed)) ||
-      (st = ms_writer_set_attr_string(w, "invocation", invocation)) ||
+  ms_provenance pv = {.command = "images", .seed = o->seed, .invocation = invocation};
+  if ((st = ms_writer_set_provenance(w, &pv)) ||
       (st = ms_writer_set_object_attr_string(w, ipath, "model_xxh64", hash)) ||
       (st = ms_writer_set_object_attr_string(w, ipath, "model_architecture", ms_arch_name(c->arch))) ||
       (st = ms_writer_set_object_attr_string(w, ipath, "units", c->intensity_unit)) ||
@@ -365,8 +363,8 @@ static int run(const opts *o) {
     goto werr;
   }
   if (n_grid) {
-    ms_sheet_opts so;
-    ms_sheet_opts_init(&so);
+    ms_sheet_params so;
+    ms_sheet_params_init(&so);
     so.window_center = 0;
     so.window_width = 2;
     if ((st = ms_png_contact_sheet(grid, gimg, NULL, n_grid, (int)S, (int)S, &so, &d)) != MS_OK)

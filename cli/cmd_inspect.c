@@ -7,7 +7,7 @@
  * shares of present values; strings the top values while at most
  * MAX_DISTINCT distinct values have been seen (beyond that only the count of
  * distinct values is bounded, never memory). Every column shows its missing
- * share. Reads go through ms_table_reader (medsynth/io.h), which silences
+ * share. Reads go through ms_h5_reader (medsynth/io.h), which silences
  * and translates HDF5's errors. */
 #include <inttypes.h>
 #include <math.h>
@@ -235,9 +235,9 @@ static void free_stats(colstat *st, size_t n) {
   free(st);
 }
 
-static int inspect_table(ms_table_reader *r, size_t t, int verify, int top, ms_diag *d) {
-  const ms_table_schema *s = ms_table_reader_schema(r, t);
-  uint64_t rows = ms_table_reader_rows(r, t);
+static int inspect_table(ms_h5_reader *r, size_t t, int verify, int top, ms_diag *d) {
+  const ms_table_schema *s = ms_h5_reader_schema(r, t);
+  uint64_t rows = ms_h5_reader_rows(r, t);
   printf("table %s: %" PRIu64 " rows, %zu columns%s%s\n", s->name, rows, s->n_columns,
          s->parent ? ", parent " : "", s->parent ? s->parent : "");
   colstat *st = calloc(s->n_columns ? s->n_columns : 1, sizeof *st);
@@ -265,7 +265,7 @@ static int inspect_table(ms_table_reader *r, size_t t, int verify, int top, ms_d
   }
   int rc = MS_EXIT_OK;
   for (uint64_t i = 0; i < rows; i += c->n_rows) {
-    ms_status e = ms_table_reader_read(r, t, i, c, d);
+    ms_status e = ms_h5_reader_read(r, t, i, c, d);
     if (e != MS_OK || c->n_rows == 0) {
       rc = ms_cli_exit_code(e ? e : MS_ERR_INTERNAL);
       break;
@@ -280,7 +280,7 @@ static int inspect_table(ms_table_reader *r, size_t t, int verify, int top, ms_d
   ms_chunk_free(c);
   if (rc == MS_EXIT_OK && verify) {
     uint64_t dig = 0;
-    ms_status e = ms_table_reader_verify(r, t, &dig, d);
+    ms_status e = ms_h5_reader_verify(r, t, &dig, d);
     if (e == MS_OK)
       printf("    xxh64 %016" PRIx64 ": verified\n", dig);
     else
@@ -304,11 +304,11 @@ static double elem(const void *p, ms_dtype t, size_t i) {
   }
 }
 
-static int inspect_array(ms_table_reader *r, size_t a, int verify, ms_diag *d) {
-  ms_dtype t = ms_table_reader_array_dtype(r, a);
-  int rank = ms_table_reader_array_rank(r, a);
-  const uint64_t *dims = ms_table_reader_array_dims(r, a);
-  printf("array %s: %s [", ms_table_reader_array_path(r, a), ms_dtype_name(t));
+static int inspect_array(ms_h5_reader *r, size_t a, int verify, ms_diag *d) {
+  ms_dtype t = ms_h5_reader_array_dtype(r, a);
+  int rank = ms_h5_reader_array_rank(r, a);
+  const uint64_t *dims = ms_h5_reader_array_dims(r, a);
+  printf("array %s: %s [", ms_h5_reader_array_path(r, a), ms_dtype_name(t));
   size_t per_item = 1;
   for (int k = 0; k < rank; k++) {
     printf("%s%" PRIu64, k ? ", " : "", dims[k]);
@@ -321,7 +321,7 @@ static int inspect_array(ms_table_reader *r, size_t a, int verify, ms_diag *d) {
   long double sum = 0;
   uint64_t cnt = 0, nan = 0;
   for (uint64_t i = 0; i < dims[0]; i++) {
-    ms_status e = ms_table_reader_read_items(r, a, i, 1, buf, d);
+    ms_status e = ms_h5_reader_read_items(r, a, i, 1, buf, d);
     if (e) {
       free(buf);
       printf("\n");
@@ -345,7 +345,7 @@ static int inspect_array(ms_table_reader *r, size_t a, int verify, ms_diag *d) {
   if (nan) printf("  NaN %" PRIu64, nan);
   printf("\n");
   if (verify) {
-    ms_status e = ms_table_reader_verify_array(r, a, d);
+    ms_status e = ms_h5_reader_verify_array(r, a, d);
     if (e == MS_OK)
       printf("    xxh64_items: verified\n");
     else if (e == MS_ERR_NOTFOUND)
@@ -418,8 +418,8 @@ static int cmd_inspect(int argc, char **argv) {
   }
   ms_diag d;
   ms_diag_init(&d);
-  ms_table_reader *r = NULL;
-  ms_status st = ms_table_reader_open(&r, path, &d);
+  ms_h5_reader *r = NULL;
+  ms_status st = ms_h5_reader_open(&r, path, &d);
   if (st != MS_OK) {
     ms_cli_print_diag(&d);
     ms_diag_deinit(&d);
@@ -427,8 +427,8 @@ static int cmd_inspect(int argc, char **argv) {
   }
   if (spec_only) {
     const char *spec = NULL;
-    for (size_t i = 0; i < ms_table_reader_n_attrs(r); i++)
-      if (!strcmp(ms_table_reader_attr_name(r, i), "spec")) spec = ms_table_reader_attr_value(r, i);
+    for (size_t i = 0; i < ms_h5_reader_n_attrs(r); i++)
+      if (!strcmp(ms_h5_reader_attr_name(r, i), "spec")) spec = ms_h5_reader_attr_value(r, i);
     int rc = MS_EXIT_OK;
     ms_cli_print_diag(&d);
     if (spec && !strcmp(spec, "(unreadable)")) {
@@ -441,41 +441,41 @@ static int cmd_inspect(int argc, char **argv) {
       ms_cli_error("inspect", "%s: no spec stored in this file", path);
       rc = MS_EXIT_DATAERR;
     }
-    ms_table_reader_free(r);
+    ms_h5_reader_free(r);
     ms_diag_deinit(&d);
     return rc;
   }
   size_t only_idx = 0;
-  if (only && ms_table_reader_find(r, only, &only_idx) != MS_OK) {
+  if (only && ms_h5_reader_find(r, only, &only_idx) != MS_OK) {
     ms_cli_error("inspect", "%s: no table '%s'", path, only);
-    ms_table_reader_free(r);
+    ms_h5_reader_free(r);
     ms_diag_deinit(&d);
     return MS_EXIT_USAGE;
   }
   printf("file %s\n", path);
   printf("provenance:\n");
-  for (size_t i = 0; i < ms_table_reader_n_attrs(r); i++) {
+  for (size_t i = 0; i < ms_h5_reader_n_attrs(r); i++) {
     /* Multi-line values (the embedded spec) are summarised; --spec prints
      * the spec text alone. */
-    const char *v = ms_table_reader_attr_value(r, i);
+    const char *v = ms_h5_reader_attr_value(r, i);
     const char *nl = v ? strchr(v, '\n') : NULL;
     if (nl) {
       size_t lines = 1;
       for (const char *q = v; *q; q++) lines += *q == '\n';
       printf("  %s: %.*s ... (%zu lines, %zu bytes; 'medsynth inspect --spec' prints it)\n",
-             ms_table_reader_attr_name(r, i), (int)(nl - v), v, lines, strlen(v));
+             ms_h5_reader_attr_name(r, i), (int)(nl - v), v, lines, strlen(v));
     } else {
-      printf("  %s: %s\n", ms_table_reader_attr_name(r, i), v ? v : "");
+      printf("  %s: %s\n", ms_h5_reader_attr_name(r, i), v ? v : "");
     }
   }
   int rc = MS_EXIT_OK;
-  for (size_t t = 0; t < ms_table_reader_n_tables(r) && rc == MS_EXIT_OK; t++)
+  for (size_t t = 0; t < ms_h5_reader_n_tables(r) && rc == MS_EXIT_OK; t++)
     if (!only || t == only_idx) rc = inspect_table(r, t, verify, top, &d);
-  for (size_t a = 0; !only && a < ms_table_reader_n_arrays(r) && rc == MS_EXIT_OK; a++)
+  for (size_t a = 0; !only && a < ms_h5_reader_n_arrays(r) && rc == MS_EXIT_OK; a++)
     rc = inspect_array(r, a, verify, &d);
   /* Warnings (unreadable provenance, say) are shown even when the rest reads. */
   if (rc != MS_EXIT_OK || d.count) ms_cli_print_diag(&d);
-  ms_table_reader_free(r);
+  ms_h5_reader_free(r);
   ms_diag_deinit(&d);
   return rc;
 }

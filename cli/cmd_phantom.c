@@ -5,7 +5,7 @@
  *   /images/<name>  float32 (N, 1, H, W) or (N, 1, D, H, W)  HU or MR signal
  *   /masks/<name>   uint8, same shape, labels of medsynth/phantom.h
  *   /tables/<name>_lesions   one row per lesion (measured on the mask)
- *   /tables/<name>_subjects  one row per image (realised patient parameters)
+ *   /tables/<name>_info      one row per image (realised patient parameters)
  * with spacing, kind, modality, units and the label table as attributes.
  *
  * Images are generated in batches, each image by one thread into its own
@@ -27,6 +27,7 @@
 #include "medsynth/nifti.h"
 #include "medsynth/parallel.h"
 #include "medsynth/phantom.h"
+#include "medsynth/phantom_table.h"
 #include "medsynth/png.h"
 #include "medsynth/table.h"
 #include "medsynth/version.h"
@@ -119,22 +120,6 @@ typedef struct {
   uint64_t n, seed;
   int threads, force, compression;
 } run_opts;
-
-/* Columns of the lesion and subject tables. */
-static ms_column col(const char *name, ms_coltype t, const char *unit, const char *desc) {
-  ms_column c;
-  memset(&c, 0, sizeof c);
-  c.name = (char *)name;
-  c.type = t;
-  c.unit = (char *)unit;
-  c.description = (char *)desc;
-  c.precision = -1;
-  return c;
-}
-
-enum { LES_IMAGE, LES_LABEL, LES_ORGAN, LES_CX, LES_CY, LES_CZ, LES_DIAM, LES_CONTRAST, LES_VALUE, LES_NPIX,
-       LES_GX, LES_GY, LES_GZ, LES_X0, LES_Y0, LES_Z0, LES_X1, LES_Y1, LES_Z1, LES_SIZE, LES_NCOL };
-enum { SUB_IMAGE, SUB_BODY, SUB_VENT, SUB_AGE, SUB_FAT, SUB_NLES, SUB_NCOL };
 
 static ms_status write_png_outputs(const run_opts *ro, const ms_phantom_params *p, const ms_phantom_image *img,
                                    uint64_t idx, ms_window win, ms_diag *d) {
@@ -299,8 +284,8 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
   }
   for (int t = 0; t < T; t++)
     if ((st = ms_phantom_image_init(&slots[t], p, d)) != MS_OK) goto done;
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.format = MS_FMT_HDF5;
   wo.force = ro->force;
   wo.compression = ro->compression;
@@ -315,7 +300,7 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
   snprintf(ipath, sizeof ipath, "/images/%s", ro->name);
   snprintf(mpath, sizeof mpath, "/masks/%s", ro->name);
   snprintf(lname, sizeof lname, "%s_lesions", ro->name);
-  snprintf(sname, sizeof sname, "%s_subjects", ro->name);
+  snprintf(sname, sizeof sname, "%s_info", ro->name);
   uint64_t dims[5] = {ro->n, 1, 0, 0, 0};
   int rank;
   if (p->depth > 0) {
@@ -331,33 +316,12 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
   if ((st = ms_writer_begin_array(w, ipath, MS_DT_FLOAT32, rank, dims)) != MS_OK ||
       (st = ms_writer_begin_array(w, mpath, MS_DT_UINT8, rank, dims)) != MS_OK)
     goto done;
-  /* Lesion and subject tables. */
-  int is3d = p->depth > 0;
-  ms_column lcols[LES_NCOL] = {
-      col("image", MS_COL_INT64, NULL, "image index"), col("label", MS_COL_INT64, NULL, "mask label"),
-      col("organ", MS_COL_STRING, NULL, "organ the lesion lies in"),
-      col("center_x_mm", MS_COL_FLOAT64, "mm", "designed centre"), col("center_y_mm", MS_COL_FLOAT64, "mm", NULL),
-      col("center_z_mm", MS_COL_FLOAT64, "mm", NULL), col("diameter_mm", MS_COL_FLOAT64, "mm", "designed diameter"),
-      col("contrast", MS_COL_FLOAT64, NULL, "contrast factor"), col("value", MS_COL_FLOAT64, NULL, "noise-free value"),
-      col("n_pixels", MS_COL_INT64, NULL, "pixels carrying the label"),
-      col("centroid_col", MS_COL_FLOAT64, "px", NULL), col("centroid_row", MS_COL_FLOAT64, "px", NULL),
-      col("centroid_plane", MS_COL_FLOAT64, "px", NULL), col("bbox_col0", MS_COL_INT64, "px", NULL),
-      col("bbox_row0", MS_COL_INT64, "px", NULL), col("bbox_plane0", MS_COL_INT64, "px", NULL),
-      col("bbox_col1", MS_COL_INT64, "px", "inclusive"), col("bbox_row1", MS_COL_INT64, "px", "inclusive"),
-      col("bbox_plane1", MS_COL_INT64, "px", "inclusive"),
-      is3d ? col("volume_mm3", MS_COL_FLOAT64, "mm3", "measured on the mask")
-           : col("area_mm2", MS_COL_FLOAT64, "mm2", "measured on the mask")};
-  lcols[LES_ORGAN].str_width = 16;
-  ms_column scols[SUB_NCOL] = {col("image", MS_COL_INT64, NULL, NULL), col("body_scale", MS_COL_FLOAT64, NULL, NULL),
-                               col("ventricle_scale", MS_COL_FLOAT64, NULL, NULL),
-                               col("age_years", MS_COL_FLOAT64, "years", NULL), col("fat_mm", MS_COL_FLOAT64, "mm", NULL),
-                               col("n_lesions", MS_COL_INT64, NULL, NULL)};
-  ls.name = lname;
-  ls.n_columns = LES_NCOL;
-  ls.columns = lcols;
-  ss.name = sname;
-  ss.n_columns = SUB_NCOL;
-  ss.columns = scols;
+  /* Lesion and per-image tables (medsynth/phantom_table.h). */
+  if ((st = ms_phantom_lesion_schema(&ls, lname, p, NULL, NULL)) != MS_OK ||
+      (st = ms_phantom_info_schema(&ss, sname, p, NULL, NULL, 0)) != MS_OK) {
+    st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+    goto done;
+  }
   size_t lcap = batch * MS_PHANTOM_MAX_LESIONS;
   if ((st = ms_chunk_new(&lc, &ls, lcap)) != MS_OK || (st = ms_chunk_new(&sc, &ss, batch)) != MS_OK) {
     st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
@@ -394,40 +358,8 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
     for (size_t b = 0; b < nb; b++) {
       const ms_phantom_image *m = &bmeta[b];
       int64_t idx = (int64_t)(first + b);
-      ((int64_t *)sc->cols[SUB_IMAGE].data)[b] = idx;
-      ((double *)sc->cols[SUB_BODY].data)[b] = m->subject.body_scale;
-      ((double *)sc->cols[SUB_VENT].data)[b] = m->subject.ventricle_scale;
-      ((double *)sc->cols[SUB_AGE].data)[b] = m->subject.age_years;
-      ((double *)sc->cols[SUB_FAT].data)[b] = m->subject.fat_mm;
-      ((int64_t *)sc->cols[SUB_NLES].data)[b] = (int64_t)m->n_lesions;
-      for (size_t l = 0; l < m->n_lesions; l++) {
-        const ms_phantom_lesion *r = &m->lesions[l];
-        size_t row = lc->n_rows++;
-#define I64(c) ((int64_t *)lc->cols[c].data)[row]
-#define F64(c) ((double *)lc->cols[c].data)[row]
-        I64(LES_IMAGE) = idx;
-        I64(LES_LABEL) = r->label;
-        snprintf((char *)lc->cols[LES_ORGAN].data + row * 17, 17, "%s", ms_label_name(r->organ));
-        F64(LES_CX) = r->center_mm[0];
-        F64(LES_CY) = r->center_mm[1];
-        F64(LES_CZ) = r->center_mm[2];
-        F64(LES_DIAM) = r->diameter_mm;
-        F64(LES_CONTRAST) = r->contrast;
-        F64(LES_VALUE) = r->value;
-        I64(LES_NPIX) = (int64_t)r->n_pixels;
-        F64(LES_GX) = r->centroid[0];
-        F64(LES_GY) = r->centroid[1];
-        F64(LES_GZ) = r->centroid[2];
-        I64(LES_X0) = r->bbox_min[0];
-        I64(LES_Y0) = r->bbox_min[1];
-        I64(LES_Z0) = r->bbox_min[2];
-        I64(LES_X1) = r->bbox_max[0];
-        I64(LES_Y1) = r->bbox_max[1];
-        I64(LES_Z1) = r->bbox_max[2];
-        F64(LES_SIZE) = r->size_mm;
-#undef I64
-#undef F64
-      }
+      ms_phantom_info_set_row(sc, b, idx, NULL, p, &m->subject, m->n_lesions);
+      for (size_t l = 0; l < m->n_lesions; l++) ms_phantom_lesion_set_row(lc, lc->n_rows++, idx, NULL, (int)l, &m->lesions[l]);
     }
     lesion_rows += lc->n_rows;
     if (lc->n_rows && (st = sink.write_chunk(sink.ctx, lc)) != MS_OK) goto done;
@@ -479,18 +411,16 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
   if (st == MS_OK) st = ms_writer_set_object_attr_string(w, ipath, "units", units);
   if (st == MS_OK) st = ms_writer_set_object_attr_double(w, ipath, "window_center", win.center);
   if (st == MS_OK) st = ms_writer_set_object_attr_double(w, ipath, "window_width", win.width);
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "generator", "medsynth phantom");
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "version", MS_VERSION_STRING);
-  if (st == MS_OK) st = ms_writer_set_attr_int(w, "seed", (int64_t)ro->seed);
-  if (st == MS_OK)
-    st = invocation ? ms_writer_set_attr_string(w, "invocation", invocation)
-                    : ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+  if (st == MS_OK) {
+    ms_provenance pv = {.command = "phantom", .seed = ro->seed, .invocation = invocation};
+    st = invocation ? ms_writer_set_provenance(w, &pv) : ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+  }
   free(labels);
   free(invocation);
   if (st != MS_OK) goto done;
   if (n_grid) {
-    ms_sheet_opts so;
-    ms_sheet_opts_init(&so);
+    ms_sheet_params so;
+    ms_sheet_params_init(&so);
     so.window_center = win.center;
     so.window_width = win.width;
     so.overlay = MS_OVERLAY_CONTOUR;
@@ -511,6 +441,8 @@ done:
   ms_cli_outputs_abort(&outs);
   ms_chunk_free(lc);
   ms_chunk_free(sc);
+  ms_table_schema_deinit(&ls);
+  ms_table_schema_deinit(&ss);
   if (slots)
     for (int t = 0; t < T; t++) ms_phantom_image_deinit(&slots[t]);
   free(slots);
@@ -700,7 +632,7 @@ static int cmd_phantom(int argc, char **argv) {
   }
   if (st == MS_OK) {
     ms_cli_catch_signals();
-    ms_cli_physics_run_opts pro = {ro.out, ro.name, ro.n, ro.seed, ro.threads, ro.force, ro.compression};
+    ms_cli_physics_run_params pro = {ro.out, ro.name, ro.n, ro.seed, ro.threads, ro.force, ro.compression};
     st = ph.kind ? ms_cli_physics_run(&ph, &pro, &p, set_dose, &d) : run(&ro, &p, &d);
   }
   if (st != MS_OK) {

@@ -84,7 +84,7 @@ static int usage_error(const char *fmt, const char *arg) {
 /* The "invocation" provenance attribute (cli.h, ms_cli_provenance): the
  * spec's hash, the effective seed, the rows of every root table, the tables
  * written (spec order), the shard, and whether image fields were skipped. */
-static char *invocation_of(const ms_spec *spec, const ms_generate_opts *go,
+static char *invocation_of(const ms_spec *spec, const ms_generate_params *go,
                            const ms_generate_report *rep, const char *const *sel, size_t n_sel,
                            int with_images) {
   size_t nt = ms_spec_n_tables(spec), n_roots = 0, n_written = 0;
@@ -129,10 +129,10 @@ static int report_of(void *ctx, size_t field, uint64_t row, const char **text, c
 
 /* --format fhir / fhir-ndjson: every table through the FHIR writer into the
  * directory `out` (image fields are not generated; docs/fhir.md). */
-static int run_fhir(ms_spec *spec, ms_generate_opts *go, ms_fhir_layout layout, const char *out,
-                    const ms_writer_opts *wo, int quiet, ms_diag *d) {
-  ms_fhir_opts fo;
-  ms_fhir_opts_init(&fo);
+static int run_fhir(ms_spec *spec, ms_generate_params *go, ms_fhir_layout layout, const char *out,
+                    const ms_writer_params *wo, int quiet, ms_diag *d) {
+  ms_fhir_params fo;
+  ms_fhir_params_init(&fo);
   fo.layout = layout;
   fo.force = wo->force;
   fo.seed = go->has_seed ? go->seed : ms_spec_seed(spec);
@@ -169,8 +169,8 @@ static int run_fhir(ms_spec *spec, ms_generate_opts *go, ms_fhir_layout layout, 
   if (ms_spec_n_images(spec) > 0) {
     /* phantom image fields are rendered (not written) for their radiology
      * reports: DiagnosticReport beside each ImagingStudy */
-    ms_images_opts io;
-    ms_images_opts_init(&io);
+    ms_images_params io;
+    ms_images_params_init(&io);
     io.seed = fo.seed;
     io.threads = go->threads;
     st = ms_images_new_reports(&reports, spec, sink, &io, d);
@@ -217,14 +217,14 @@ static int cmd_records(int argc, char **argv) {
   const char *spec_path = NULL, *out = NULL, *format = NULL, *dicom_dir = NULL;
   const char *tables[64];
   size_t n_tables = 0;
-  ms_generate_opts go;
-  ms_generate_opts_init(&go);
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_generate_params go;
+  ms_generate_params_init(&go);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.compression = 1; /* fastest deflate level; docs/performance.md, Records */
   int quiet = 0, no_images = 0;
-  ms_images_opts io;
-  ms_images_opts_init(&io);
+  ms_images_params io;
+  ms_images_params_init(&io);
   int64_t iv;
   uint64_t uv;
   optind = 1;
@@ -427,15 +427,10 @@ static int cmd_records(int argc, char **argv) {
   if (st == MS_OK) {
     size_t tl;
     const char *text = ms_spec_text(spec, &tl);
-    char hex[24];
-    snprintf(hex, sizeof hex, "%016" PRIx64, ms_spec_hash(spec));
     char *invocation = invocation_of(spec, &go, &rep, n_tables ? tables : NULL, n_tables, with_images);
-    st = ms_writer_set_attr_string(w, "medsynth_version", MS_VERSION_STRING);
-    if (!st) st = ms_writer_set_attr_string(w, "spec", text);
-    if (!st) st = ms_writer_set_attr_string(w, "spec_name", ms_spec_name(spec));
-    if (!st) st = ms_writer_set_attr_string(w, "spec_xxh64", hex);
-    if (!st) st = ms_writer_set_attr_int(w, "seed", (int64_t)rep.seed);
-    if (!st) st = invocation ? ms_writer_set_attr_string(w, "invocation", invocation) : MS_ERR_NOMEM;
+    ms_provenance pv = {.command = "records", .seed = rep.seed, .invocation = invocation, .spec = text,
+                        .spec_name = ms_spec_name(spec), .spec_hash = ms_spec_hash(spec)};
+    st = ms_writer_set_provenance(w, &pv);
     if (!st && go.shard_count > 1) {
       char sh[48];
       snprintf(sh, sizeof sh, "%u/%u", go.shard_index + 1, go.shard_count);

@@ -31,7 +31,7 @@ ms_status ms_cli_outputs_add(ms_cli_outputs *s, const char *target, int file, co
     if (!dir) return MS_ERR_NOMEM;
   }
   ms_output *o = NULL;
-  ms_status st = ms_output_begin(&o, file ? dir : target, MS_OUTPUT_DIR, 0, d);
+  ms_status st = ms_output_open(&o, file ? dir : target, MS_OUTPUT_DIR, 0, d);
   free(dir);
   if (st) return st;
   char *p = NULL;

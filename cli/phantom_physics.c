@@ -196,7 +196,7 @@ static ms_status set_attrs(ms_writer *w, const char *path, const char *const *kv
   return st;
 }
 
-static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_run_opts *ro, const ms_phantom_params *p,
+static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_run_params *ro, const ms_phantom_params *p,
                         const ms_ct_params *c, const ms_mr_params *m) {
   const ms_lesion_params *l = &p->lesions;
   ms_cli_pv pv[40];
@@ -245,7 +245,7 @@ static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_run_opts 
   return ms_cli_provenance("phantom", pv, n);
 }
 
-ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_opts *ro, const ms_phantom_params *p,
+ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_params *ro, const ms_phantom_params *p,
                              int dose_set, ms_diag *d) {
   int is_ct = ph->kind == 1;
   if (p->depth > 0)
@@ -334,8 +334,8 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
   }
   for (int t = 0; t < T; t++)
     if ((st = ms_phantom_image_init(&j.slots[t], &tp, d)) != MS_OK) goto done;
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.format = MS_FMT_HDF5;
   wo.force = ro->force;
   wo.compression = ro->compression;
@@ -467,10 +467,8 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
     for (int k = 0; k < 5 && st == MS_OK; k++) st = ms_writer_set_attr_double(w, rk[k], rv[k]);
     if (st == MS_OK) st = ms_writer_set_attr_int(w, "coils", m.coils);
   }
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "generator", "medsynth phantom");
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "version", MS_VERSION_STRING);
-  if (st == MS_OK) st = ms_writer_set_attr_int(w, "seed", (int64_t)ro->seed);
-  if (st == MS_OK) st = ms_writer_set_attr_string(w, "invocation", inv);
+  ms_provenance pv = {.command = "phantom", .seed = ro->seed, .invocation = inv};
+  if (st == MS_OK) st = ms_writer_set_provenance(w, &pv);
   if (st != MS_OK) goto done;
   st = ms_writer_commit(w, d);
   w = NULL;

@@ -37,11 +37,11 @@ typedef struct {
   const char *out, *name;
   uint64_t n, seed;
   int threads, force, compression;
-} ms_cli_physics_run_opts;
+} ms_cli_physics_run_params;
 
 /* Renders N truths with p (noise-free; p's noise settings drive the
  * acquisition) and writes the paired datasets. */
-ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_opts *ro, const ms_phantom_params *p,
+ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_params *ro, const ms_phantom_params *p,
                              int dose_set, ms_diag *d);
 
 #endif

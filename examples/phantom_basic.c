@@ -45,8 +45,8 @@ int main(int argc, char **argv) {
   }
   ms_window w;
   ms_window_preset("lung", &w);
-  ms_sheet_opts o;
-  ms_sheet_opts_init(&o);
+  ms_sheet_params o;
+  ms_sheet_params_init(&o);
   o.window_center = w.center;
   o.window_width = w.width;
   o.overlay = MS_OVERLAY_CONTOUR;

@@ -54,8 +54,8 @@ int main(int argc, char **argv) {
   printf("CT: %d views x %d detectors; RMSE to truth: full dose %.1f HU, low dose %.1f HU; low - full %.1f HU\n",
          ms_ct_system_params(ct)->views, ms_ct_system_params(ct)->detectors, rmse(sheet + n, img.image, n),
          rmse(sheet + 2 * n, img.image, n), rmse(sheet + 2 * n, sheet + n, n));
-  ms_sheet_opts so;
-  ms_sheet_opts_init(&so);
+  ms_sheet_params so;
+  ms_sheet_params_init(&so);
   so.columns = 3;
   so.window_center = 40; /* soft-tissue window: noise and streaks show */
   so.window_width = 400;

@@ -70,8 +70,8 @@ int main(int argc, char **argv) {
   ms_spec *spec = NULL;
   if (ms_spec_load(&spec, argv[1], &d) != MS_OK) return fail(&d, 65);
 
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.format = MS_FMT_HDF5;
   wo.force = 1;
   wo.no_timestamp = 1;
@@ -87,8 +87,8 @@ int main(int argc, char **argv) {
   t->spec = spec;
   ms_sink sink = {t, tee_begin, tee_chunk, tee_end};
 
-  ms_generate_opts o;
-  ms_generate_opts_init(&o);
+  ms_generate_params o;
+  ms_generate_params_init(&o);
   o.threads = 2; /* any value gives the same file */
   ms_generate_report rep;
   ms_status st = ms_generate(spec, &o, &sink, &rep, &d);

@@ -95,8 +95,8 @@ typedef struct {
  * the report (caller deinits). */
 static inline ms_status gen_run(const ms_spec *s, const gen_opts *ro, memsink *m,
                                 ms_generate_report *rep, ms_diag *dout) {
-  ms_generate_opts o;
-  ms_generate_opts_init(&o);
+  ms_generate_params o;
+  ms_generate_params_init(&o);
   o.threads = 2;
   if (ro) {
     o.rows = ro->rows;

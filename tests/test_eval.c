@@ -183,8 +183,8 @@ static void test_eval_logreg_recovers_coefficients(void **state) {
 static ms_frame *read_fixture(const char *name, const ms_frame *like) {
   char path[1024];
   snprintf(path, sizeof path, "%s/tests/data/%s", MS_SOURCE_DIR, name);
-  ms_csv_opts o;
-  ms_csv_opts_init(&o);
+  ms_csv_params o;
+  ms_csv_params_init(&o);
   ms_type_override ov[64] = {{0}};
   if (like) {
     for (size_t j = 0; j < like->n_cols; j++) ov[j].column = like->cols[j].name, ov[j].kind = like->cols[j].kind;
@@ -207,7 +207,7 @@ static void test_eval_fitted_sample_passes_and_copy_fails(void **state) {
   ms_diag d;
   ms_diag_init(&d);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, tr, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, tr, NULL, &d), MS_OK);
   ms_frame *syn = NULL;
   assert_int_equal(ms_fit_model_sample(&syn, m, tr->n_rows, 1, 0, &d), MS_OK);
   ms_eval_params p;
@@ -219,7 +219,7 @@ static void test_eval_fitted_sample_passes_and_copy_fails(void **state) {
   char outdir[1024];
   snprintf(outdir, sizeof outdir, "%s/test_eval_report", MS_BINARY_DIR);
   ms_eval_report *r = NULL;
-  assert_int_equal(ms_evaluate(&r, tr, ho, syn, &p, outdir, &d), MS_OK);
+  assert_int_equal(ms_eval_report_new(&r, tr, ho, syn, &p, outdir, &d), MS_OK);
   assert_true(ms_eval_report_number(r, "utility.marginal_similarity") > 0.9);
   assert_true(ms_eval_report_number(r, "utility.pmse_score") > 0.8);
   assert_true(ms_eval_report_number(r, "privacy.exact_copy_rate") == 0);
@@ -241,7 +241,7 @@ static void test_eval_fitted_sample_passes_and_copy_fails(void **state) {
 
   /* The training table itself as "synthetic": a privacy failure. */
   ms_frame *copy = read_fixture("breast_cancer_train.csv", tr);
-  assert_int_equal(ms_evaluate(&r, tr, ho, copy, &p, NULL, &d), MS_OK);
+  assert_int_equal(ms_eval_report_new(&r, tr, ho, copy, &p, NULL, &d), MS_OK);
   assert_true(ms_eval_report_number(r, "privacy.exact_copy_rate") == 1);
   assert_true(ms_eval_report_number(r, "privacy.mia_auc") > 0.95);
   assert_int_equal(ms_eval_report_verdict(r), MS_VERDICT_FAIL);
@@ -262,7 +262,7 @@ static void test_eval_is_deterministic_across_threads(void **state) {
   ms_diag d;
   ms_diag_init(&d);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, tr, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, tr, NULL, &d), MS_OK);
   ms_frame *s1 = NULL, *s2 = NULL;
   omp_set_num_threads(1);
   assert_int_equal(ms_fit_model_sample(&s1, m, 500, 3, 0, &d), MS_OK);
@@ -270,7 +270,7 @@ static void test_eval_is_deterministic_across_threads(void **state) {
   ms_eval_params_init(&p);
   p.target = "progression";
   ms_eval_report *r1 = NULL, *r2 = NULL;
-  assert_int_equal(ms_evaluate(&r1, tr, ho, s1, &p, NULL, &d), MS_OK);
+  assert_int_equal(ms_eval_report_new(&r1, tr, ho, s1, &p, NULL, &d), MS_OK);
   omp_set_num_threads(4);
   assert_int_equal(ms_fit_model_sample(&s2, m, 500, 3, 0, &d), MS_OK);
   for (size_t j = 0; j < s1->n_cols; j++)
@@ -278,7 +278,7 @@ static void test_eval_is_deterministic_across_threads(void **state) {
       if (s1->cols[j].num) assert_memory_equal(&s1->cols[j].num[r], &s2->cols[j].num[r], sizeof(double));
       else assert_int_equal(s1->cols[j].code[r], s2->cols[j].code[r]);
     }
-  assert_int_equal(ms_evaluate(&r2, tr, ho, s2, &p, NULL, &d), MS_OK);
+  assert_int_equal(ms_eval_report_new(&r2, tr, ho, s2, &p, NULL, &d), MS_OK);
   assert_string_equal(ms_eval_report_json(r1), ms_eval_report_json(r2));
   ms_eval_report_free(r1);
   ms_eval_report_free(r2);
@@ -300,7 +300,7 @@ static void test_eval_reports_mismatched_columns(void **state) {
   assert_int_equal(ms_frame_parse_csv(&a, ta, strlen(ta), "real.csv", NULL, &d), MS_OK);
   assert_int_equal(ms_frame_parse_csv(&b, tb, strlen(tb), "syn.csv", NULL, &d), MS_OK);
   ms_eval_report *r = NULL;
-  assert_int_equal(ms_evaluate(&r, a, NULL, b, NULL, NULL, &d), MS_ERR_DATA);
+  assert_int_equal(ms_eval_report_new(&r, a, NULL, b, NULL, NULL, &d), MS_ERR_DATA);
   assert_null(r);
   char *s = ms_diag_format(&d);
   assert_non_null(strstr(s, "syn.csv:1: error: w: column is not in the real table real.csv"));
@@ -329,8 +329,8 @@ static ms_frame *group_table(size_t n, uint64_t seed, int drop_c, int noise_b, c
     fprintf(fp, "%c,%.3f,%d\n", g, x, y);
   }
   fclose(fp);
-  ms_csv_opts o;
-  ms_csv_opts_init(&o);
+  ms_csv_params o;
+  ms_csv_params_init(&o);
   static ms_type_override ov[] = {{.column = "g", .kind = MS_FKIND_CATEGORICAL},
                                   {.column = "y", .kind = MS_FKIND_CATEGORICAL}};
   o.types = ov;
@@ -377,25 +377,25 @@ static void test_eval_subgroups(void **state) {
   p.n_subgroups = 1;
   ms_eval_report *r = NULL;
   const char *shares = "subgroup shares", *util = "subgroup TSTR / TRTR";
-  assert_int_equal(ms_evaluate(&r, tr, ho, good, &p, NULL, &d), MS_OK);
+  assert_int_equal(ms_eval_report_new(&r, tr, ho, good, &p, NULL, &d), MS_OK);
   assert_int_equal(verdict_of(r, shares), MS_VERDICT_PASS);
   assert_int_equal(verdict_of(r, util), MS_VERDICT_PASS);
   assert_non_null(strstr(ms_eval_report_json(r), "\"subgroups\""));
   ms_eval_report_free(r);
-  assert_int_equal(ms_evaluate(&r, tr, ho, noc, &p, NULL, &d), MS_OK);
+  assert_int_equal(ms_eval_report_new(&r, tr, ho, noc, &p, NULL, &d), MS_OK);
   assert_int_equal(verdict_of(r, shares), MS_VERDICT_FAIL);
   const char *cl = strstr(ms_eval_report_markdown(r), "| g | C | 0.");
   assert_non_null(cl);
   assert_non_null(strstr(cl, " | 0.0000 | fail |"));
   ms_eval_report_free(r);
-  assert_int_equal(ms_evaluate(&r, tr, ho, nob, &p, NULL, &d), MS_OK);
+  assert_int_equal(ms_eval_report_new(&r, tr, ho, nob, &p, NULL, &d), MS_OK);
   assert_int_equal(verdict_of(r, shares), MS_VERDICT_PASS);
   assert_int_equal(verdict_of(r, util), MS_VERDICT_FAIL);
   ms_eval_report_free(r);
   /* a numeric column is not a subgroup */
   const char *num[] = {"x"};
   p.subgroups = num;
-  assert_int_equal(ms_evaluate(&r, tr, ho, good, &p, NULL, &d), MS_ERR_INVALID);
+  assert_int_equal(ms_eval_report_new(&r, tr, ho, good, &p, NULL, &d), MS_ERR_INVALID);
   char *msg = ms_diag_format(&d);
   assert_non_null(strstr(msg, "subgroup column \"x\" is numeric"));
   free(msg);

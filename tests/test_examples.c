@@ -230,8 +230,8 @@ static void generate(const char *file, uint64_t rows, msink *m, ms_generate_repo
   ms_spec *spec = NULL;
   ms_status st = ms_spec_load(&spec, path, &d);
   if (st == MS_OK) {
-    ms_generate_opts o;
-    ms_generate_opts_init(&o);
+    ms_generate_params o;
+    ms_generate_params_init(&o);
     o.rows = rows;
     o.has_seed = 1;
     o.seed = 20250101;

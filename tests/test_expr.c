@@ -128,8 +128,8 @@ static ms__vocab *t_vocab(void *ctx, const char *name, ms_diag *d, const ms__exp
 static testctx tctx;
 static const ms__expr_resolver resolver = {&tctx, t_resolve, t_name_at, t_vocab};
 
-static void opts(ms__expr_compile_opts *o) {
-  ms__expr_compile_opts_init(o);
+static void opts(ms__expr_compile_params *o) {
+  ms__expr_compile_params_init(o);
   o->file = "spec.json";
   o->line = 3;
   o->column = 20;
@@ -139,7 +139,7 @@ static void opts(ms__expr_compile_opts *o) {
 static ms__expr *compile_ok(const char *src) {
   ms_diag d;
   ms_diag_init(&d);
-  ms__expr_compile_opts o;
+  ms__expr_compile_params o;
   opts(&o);
   ms__expr *e = NULL;
   ms_status st = ms__expr_compile(&e, src, &resolver, &o, &d);
@@ -157,7 +157,7 @@ static ms__expr *compile_ok(const char *src) {
 static char *errors_of(const char *src, int escaped) {
   ms_diag d;
   ms_diag_init(&d);
-  ms__expr_compile_opts o;
+  ms__expr_compile_params o;
   opts(&o);
   o.escaped = escaped;
   ms__expr *e = NULL;
@@ -219,7 +219,7 @@ static double const_num(const char *src) {
   ms_diag d;
   ms_diag_init(&d);
   ms__expr_value v;
-  ms__expr_compile_opts o;
+  ms__expr_compile_params o;
   opts(&o);
   ms_status st = ms__expr_const_value(src, &resolver, &o, &v, NULL, &d);
   if (st != MS_OK) {
@@ -906,7 +906,7 @@ static void test_expr_constant_values(void **state) {
   ms_diag_init(&d);
   ms__expr_value v;
   char *s = NULL;
-  ms__expr_compile_opts o;
+  ms__expr_compile_params o;
   opts(&o);
   assert_int_equal(ms__expr_const_value("reference_date", &resolver, &o, &v, &s, &d), MS_OK);
   assert_int_equal(v.type, MS__EXPR_STRING);

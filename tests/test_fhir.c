@@ -113,8 +113,8 @@ static void rm_rf(const char *p) {
 }
 
 static ms_status fhir_run(const ms_spec *s, const char *out, ms_fhir_layout layout, ms_diag *d) {
-  ms_fhir_opts o;
-  ms_fhir_opts_init(&o);
+  ms_fhir_params o;
+  ms_fhir_params_init(&o);
   o.layout = layout;
   o.seed = 5;
   o.threads = 1;
@@ -123,8 +123,8 @@ static ms_status fhir_run(const ms_spec *s, const char *out, ms_fhir_layout layo
   ms_status st = ms_fhir_writer_open(&w, out, s, &o, d);
   if (st) return st;
   ms_sink sink = ms_fhir_writer_sink(w);
-  ms_generate_opts go;
-  ms_generate_opts_init(&go);
+  ms_generate_params go;
+  ms_generate_params_init(&go);
   go.threads = 1;
   st = ms_generate(s, &go, &sink, NULL, d);
   if (st == MS_OK) return ms_fhir_writer_commit(w, d);

@@ -156,7 +156,7 @@ static void test_fit_finds_clusters(void **state) {
   ms_frame *f = parse(csv, &d);
   assert_non_null(f);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_OK);
   char *json = ms_fit_model_to_json(m);
   ms_spec *spec = NULL;
   assert_int_equal(ms_spec_load_string(&spec, json, strlen(json), "fit.json", &d), MS_OK);
@@ -192,7 +192,7 @@ static void test_fit_finds_clusters(void **state) {
   ms_fit_params p;
   ms_fit_params_init(&p);
   p.mixture = 0;
-  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
   double without = mismatch_share(m, &d);
   ms_fit_model_free(m);
   print_message("mismatch share %g with clusters, %g without\n", with, without);
@@ -202,7 +202,7 @@ static void test_fit_finds_clusters(void **state) {
   /* one Gaussian group: no clusters */
   char *one = make_table(400, 0.6, 3);
   f = parse(one, &d);
-  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_OK);
   json = ms_fit_model_to_json(m);
   assert_null(strstr(json, "\"cluster\""));
   free(json);
@@ -220,12 +220,12 @@ static void test_fit_drops_clusters_that_copy_rows(void **state) {
   (void)state;
   ms_diag d;
   ms_diag_init(&d);
-  ms_csv_opts o;
-  ms_csv_opts_init(&o);
+  ms_csv_params o;
+  ms_csv_params_init(&o);
   ms_frame *f = NULL;
   assert_int_equal(ms_frame_read_csv(&f, MS_SOURCE_DIR "/tests/data/coarse_groups.csv", &o, &d), MS_OK);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_OK);
   assert_int_equal(ms_fit_model_n_clusters(m), 1);
   char *acc = ms_fit_model_accounting(m);
   if (!strstr(acc, "clusters:     3 found but not used: 1200 rows drawn with them repeat"))
@@ -252,7 +252,7 @@ static void assert_dp_fits_load(const ms_frame *f, size_t k_min, uint64_t n_seed
     p.epsilon = 1;
     p.seed = seed;
     ms_fit_model *m = NULL;
-    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+    assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
     char *json = ms_fit_model_to_json(m);
     ms_spec *spec = NULL;
     ms_diag sd;
@@ -311,7 +311,7 @@ static void test_fit_csv_rejects_nul_bytes(void **state) {
 }
 
 /* Every column becomes a spec field of the same name, so names the spec
- * language refuses are reported by ms_fit instead of producing a spec that
+ * language refuses are reported by ms_fit_model_new instead of producing a spec that
  * `medsynth records` rejects. */
 static void test_fit_names_fields_for_any_column_header(void **state) {
   (void)state;
@@ -326,7 +326,7 @@ static void test_fit_names_fields_for_any_column_header(void **state) {
   ms_frame *f = parse(csv, &d);
   assert_non_null(f);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_OK);
   char *json = ms_fit_model_to_json(m);
   ms_spec *spec = NULL;
   assert_int_equal(ms_spec_load_string(&spec, json, strlen(json), "fit.json", &d), MS_OK);
@@ -396,7 +396,7 @@ static void test_fit_dp_histogram_takes_far_outliers(void **state) {
   ms_fit_params_init(&p);
   p.epsilon = 1;
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
   ms_frame *syn = NULL;
   assert_int_equal(ms_fit_model_sample(&syn, m, 50, 1, 0, &d), MS_OK);
   ms_frame_free(syn);
@@ -422,7 +422,7 @@ static void test_fit_dp_tiny_table_keeps_a_row(void **state) {
     p.epsilon = 1;
     p.seed = seed;
     ms_fit_model *m = NULL;
-    assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+    assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
     char *json = ms_fit_model_to_json(m);
     ms_spec *spec = NULL;
     assert_int_equal(ms_spec_load_string(&spec, json, strlen(json), "fitted.json", NULL), MS_OK);
@@ -470,7 +470,7 @@ static void test_fit_integer_knots_between_whole_numbers(void **state) {
   assert_non_null(f);
   assert_int_equal(f->cols[0].kind, MS_FKIND_INTEGER);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_OK);
   char *json = ms_fit_model_to_json(m);
   ms_diag sd;
   ms_diag_init(&sd);
@@ -536,7 +536,7 @@ static void test_fit_keeps_the_inputs_shape(void **state) {
   ms_frame *f = parse(s, &d);
   assert_non_null(f);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_OK);
   char *json = ms_fit_model_to_json(m);
   ms_spec *spec = NULL;
   assert_int_equal(ms_spec_load_string(&spec, json, strlen(json), "fit.json", &d), MS_OK);
@@ -613,7 +613,7 @@ static void test_fit_survives_every_allocation_failure(void **state) {
     ms_fit_model *m = NULL;
     ms_frame *syn = NULL;
     char *json = NULL;
-    if (!st) st = ms_fit(&m, f, NULL, &d);
+    if (!st) st = ms_fit_model_new(&m, f, NULL, &d);
     if (!st && !(json = ms_fit_model_to_json(m))) st = MS_ERR_NOMEM;
     if (!st) st = ms_fit_model_sample(&syn, m, 30, 1, 0, &d);
     long failed = ms_faultsim_failures();
@@ -649,7 +649,7 @@ static void test_fit_many_distinct_strings_are_an_identifier(void **state) {
   assert_non_null(f);
   assert_int_equal(f->cols[0].kind, MS_FKIND_ID);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_OK);
   char *json = ms_fit_model_to_json(m);
   cJSON *root = cJSON_Parse(json);
   cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields"), 0);
@@ -688,7 +688,7 @@ static void test_fit_spec_has_no_real_extremes_and_merges_rare(void **state) {
   ms_fit_params_init(&p);
   p.parametric = 0;
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
   char *json = ms_fit_model_to_json(m);
   cJSON *root = cJSON_Parse(json);
   assert_non_null(root);
@@ -727,7 +727,7 @@ static void test_fit_copula_recovers_correlation(void **state) {
   ms_diag_init(&d);
   ms_frame *f = parse(t, &d);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_OK);
   size_t nc = ms_fit_model_n_copula(m), ix = SIZE_MAX, iy = SIZE_MAX;
   for (size_t i = 0; i < nc; i++) {
     if (!strcmp(ms_fit_model_copula_field(m, i), "x")) ix = i;
@@ -777,10 +777,10 @@ static void test_fit_dp_is_reproducible_and_accounted(void **state) {
   p.epsilon = 1;
   p.seed = 11;
   ms_fit_model *m1 = NULL, *m2 = NULL, *m3 = NULL;
-  assert_int_equal(ms_fit(&m1, f, &p, &d), MS_OK);
-  assert_int_equal(ms_fit(&m2, f, &p, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m1, f, &p, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m2, f, &p, &d), MS_OK);
   p.seed = 12;
-  assert_int_equal(ms_fit(&m3, f, &p, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m3, f, &p, &d), MS_OK);
   char *j1 = ms_fit_model_to_json(m1), *j2 = ms_fit_model_to_json(m2), *j3 = ms_fit_model_to_json(m3);
   assert_string_equal(j1, j2);
   assert_true(strcmp(j1, j3) != 0);
@@ -859,7 +859,7 @@ static void test_fit_conditional_missingness(void **state) {
   ms_fit_params p;
   ms_fit_params_init(&p);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
   char *js = ms_fit_model_to_json(m);
   cJSON *root = cJSON_Parse(js);
   cJSON *fields = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields");
@@ -896,7 +896,7 @@ static void test_fit_conditional_missingness(void **state) {
   t = make_missing_table(60, 4);
   f = parse(t, &d);
   p.k_min = 10;
-  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
   js = ms_fit_model_to_json(m);
   assert_null(strstr(js, "\"when\""));
   free(js);
@@ -909,7 +909,7 @@ static void test_fit_conditional_missingness(void **state) {
   ms_fit_params_init(&p);
   p.epsilon = 10;
   p.seed = 2;
-  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
   js = ms_fit_model_to_json(m);
   root = cJSON_Parse(js);
   fields = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields");
@@ -940,7 +940,7 @@ static void test_fit_rejects_bad_parameters_and_tiny_tables(void **state) {
   ms_frame *f = parse("a,b\n1,x\n", &d);
   assert_non_null(f);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_ERR_DATA);
+  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_ERR_DATA);
   char *s = ms_diag_format(&d);
   assert_non_null(strstr(s, "1 data row: fitting needs at least 2*k = 10 rows"));
   free(s);
@@ -950,7 +950,7 @@ static void test_fit_rejects_bad_parameters_and_tiny_tables(void **state) {
   ms_fit_params p;
   ms_fit_params_init(&p);
   p.epsilon = -1;
-  assert_int_equal(ms_fit(&m, f, &p, &d), MS_ERR_INVALID);
+  assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_ERR_INVALID);
   assert_null(m);
   ms_frame_free(f);
   free(t);
@@ -970,7 +970,7 @@ static void test_fit_constant_and_all_missing_columns(void **state) {
   ms_frame *f = parse(s, &d);
   assert_non_null(f);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_OK);
   char *w = ms_diag_format(&d);
   assert_non_null(strstr(w, "m: column is missing in every row"));
   free(w);
@@ -1036,7 +1036,7 @@ static void test_fit_spec_correlates_categorical_and_bool(void **state) {
   ms_frame *f = parse(t, &d);
   assert_non_null(f);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, f, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_OK);
   char *json = ms_fit_model_to_json(m);
   cJSON *root = cJSON_Parse(json);
   cJSON *tj = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0);
@@ -1052,8 +1052,8 @@ static void test_fit_spec_correlates_categorical_and_bool(void **state) {
   assert_int_equal(ms_spec_load_string(&s, json, strlen(json), "fitted.json", &d), MS_OK);
   memsink ms = {0};
   ms_sink sink = memsink_sink(&ms);
-  ms_generate_opts o;
-  ms_generate_opts_init(&o);
+  ms_generate_params o;
+  ms_generate_params_init(&o);
   o.rows = n;
   o.threads = 2;
   assert_int_equal(ms_generate(s, &o, &sink, NULL, &d), MS_OK);
@@ -1173,7 +1173,7 @@ static void test_fit_every_fitted_spec_generates(void **state) {
       }
       ms_fit_model *m = NULL;
       ms_diag_clear(&d);
-      assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+      assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
       char *json = ms_fit_model_to_json(m);
       assert_non_null(json);
       ms_spec *s = NULL;
@@ -1187,8 +1187,8 @@ static void test_fit_every_fitted_spec_generates(void **state) {
       }
       memsink ms = {0};
       ms_sink sink = memsink_sink(&ms);
-      ms_generate_opts o;
-      ms_generate_opts_init(&o);
+      ms_generate_params o;
+      ms_generate_params_init(&o);
       o.rows = 200;
       o.threads = 1;
       assert_int_equal(ms_generate(s, &o, &sink, NULL, &d), MS_OK);

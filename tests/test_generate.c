@@ -825,8 +825,8 @@ static void test_generate_rejects_bad_options(void **state) {
   ms_spec *s = load(good_spec("generate_filtered"));
   memsink m = {0};
   ms_sink sink = memsink_sink(&m);
-  ms_generate_opts o;
-  ms_generate_opts_init(&o);
+  ms_generate_params o;
+  ms_generate_params_init(&o);
   ms_generate_report rep;
   ms_diag d;
   ms_diag_init(&d);
@@ -834,7 +834,7 @@ static void test_generate_rejects_bad_options(void **state) {
   o.shard_count = 3;
   assert_int_equal(ms_generate(s, &o, &sink, &rep, &d), MS_ERR_INVALID);
   ms_generate_report_deinit(&rep);
-  ms_generate_opts_init(&o);
+  ms_generate_params_init(&o);
   const char *names[] = {"nosuch"};
   o.tables = names;
   o.n_tables = 1;

@@ -1,4 +1,4 @@
-/* Damaged HDF5 files: the table reader (ms_table_reader_*, used by
+/* Damaged HDF5 files: the table reader (ms_h5_reader_*, used by
  * `medsynth inspect`) and the frame reader behind `medsynth fit --data`
  * must end every damaged file in a diagnostic that names the file, within a
  * few seconds, and never in a signal or a hang (docs/reliability.md,
@@ -146,21 +146,21 @@ static size_t find_gcols(gcol *out, size_t cap) {
 /* ---- reading everything, as inspect --verify and fit --data do ---------- */
 
 static ms_status read_all(const char *path, ms_diag *d) {
-  ms_table_reader *r = NULL;
-  ms_status st = ms_table_reader_open(&r, path, d);
+  ms_h5_reader *r = NULL;
+  ms_status st = ms_h5_reader_open(&r, path, d);
   if (st) return st;
-  for (size_t t = 0; t < ms_table_reader_n_tables(r) && st == MS_OK; t++) {
+  for (size_t t = 0; t < ms_h5_reader_n_tables(r) && st == MS_OK; t++) {
     ms_chunk *c = NULL;
-    if ((st = ms_chunk_new(&c, ms_table_reader_schema(r, t), 128))) break;
-    for (uint64_t i = 0; i < ms_table_reader_rows(r, t) && st == MS_OK; i += c->n_rows) {
-      st = ms_table_reader_read(r, t, i, c, d);
+    if ((st = ms_chunk_new(&c, ms_h5_reader_schema(r, t), 128))) break;
+    for (uint64_t i = 0; i < ms_h5_reader_rows(r, t) && st == MS_OK; i += c->n_rows) {
+      st = ms_h5_reader_read(r, t, i, c, d);
       if (st == MS_OK && c->n_rows == 0) st = MS_ERR_INTERNAL;
     }
     ms_chunk_free(c);
-    if (st == MS_OK) st = ms_table_reader_verify(r, t, NULL, d);
+    if (st == MS_OK) st = ms_h5_reader_verify(r, t, NULL, d);
   }
-  size_t n_tables = ms_table_reader_n_tables(r);
-  ms_table_reader_free(r);
+  size_t n_tables = ms_h5_reader_n_tables(r);
+  ms_h5_reader_free(r);
   if (st == MS_OK && n_tables == 1) {
     ms_frame *f = NULL;
     st = ms_frame_read_h5(&f, path, NULL, NULL, d);
@@ -263,24 +263,24 @@ static void test_h5read_good_file_reads(void **state) {
   /* The guarded and the in-process probe give the same reader. */
   ms_diag d;
   ms_diag_init(&d);
-  ms_table_reader *a = NULL, *b = NULL;
-  assert_int_equal(ms_table_reader_open(&a, tpath("good.h5"), &d), MS_OK);
+  ms_h5_reader *a = NULL, *b = NULL;
+  assert_int_equal(ms_h5_reader_open(&a, tpath("good.h5"), &d), MS_OK);
   setenv("MEDSYNTH_READ_GUARD", "0", 1);
-  assert_int_equal(ms_table_reader_open(&b, tpath("good.h5"), &d), MS_OK);
+  assert_int_equal(ms_h5_reader_open(&b, tpath("good.h5"), &d), MS_OK);
   unsetenv("MEDSYNTH_READ_GUARD");
-  assert_int_equal(ms_table_reader_n_attrs(a), ms_table_reader_n_attrs(b));
-  for (size_t i = 0; i < ms_table_reader_n_attrs(a); i++) {
-    assert_string_equal(ms_table_reader_attr_name(a, i), ms_table_reader_attr_name(b, i));
-    assert_string_equal(ms_table_reader_attr_value(a, i), ms_table_reader_attr_value(b, i));
+  assert_int_equal(ms_h5_reader_n_attrs(a), ms_h5_reader_n_attrs(b));
+  for (size_t i = 0; i < ms_h5_reader_n_attrs(a); i++) {
+    assert_string_equal(ms_h5_reader_attr_name(a, i), ms_h5_reader_attr_name(b, i));
+    assert_string_equal(ms_h5_reader_attr_value(a, i), ms_h5_reader_attr_value(b, i));
   }
-  assert_int_equal(ms_table_reader_rows(a, 0), 300);
-  assert_int_equal(ms_table_reader_rows(b, 0), 300);
+  assert_int_equal(ms_h5_reader_rows(a, 0), 300);
+  assert_int_equal(ms_h5_reader_rows(b, 0), 300);
   uint64_t ha = 0, hb = 1;
-  assert_int_equal(ms_table_reader_verify(a, 0, &ha, &d), MS_OK);
-  assert_int_equal(ms_table_reader_verify(b, 0, &hb, &d), MS_OK);
+  assert_int_equal(ms_h5_reader_verify(a, 0, &ha, &d), MS_OK);
+  assert_int_equal(ms_h5_reader_verify(b, 0, &hb, &d), MS_OK);
   assert_true(ha == hb);
-  ms_table_reader_free(a);
-  ms_table_reader_free(b);
+  ms_h5_reader_free(a);
+  ms_h5_reader_free(b);
   ms_diag_deinit(&d);
 }
 
@@ -353,11 +353,11 @@ static void replace_attr(const char *path, const char *obj, const char *name, hi
 }
 
 static char *schema_text(void) {
-  ms_table_reader *r = NULL;
+  ms_h5_reader *r = NULL;
   ms_diag d;
   ms_diag_init(&d);
-  assert_int_equal(ms_table_reader_open(&r, tpath("good.h5"), &d), MS_OK);
-  ms_table_reader_free(r);
+  assert_int_equal(ms_h5_reader_open(&r, tpath("good.h5"), &d), MS_OK);
+  ms_h5_reader_free(r);
   ms_diag_deinit(&d);
   hid_t f = H5Fopen(tpath("good.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
   hid_t a = H5Aopen_by_name(f, "/tables/patients", "medsynth_schema", H5P_DEFAULT, H5P_DEFAULT);
@@ -432,20 +432,20 @@ static void test_h5read_bad_attributes_end_in_message(void **state) {
   check("root attribute with 2^21 values", p, 0, NULL);
   ms_diag d;
   ms_diag_init(&d);
-  ms_table_reader *r = NULL;
-  assert_int_equal(ms_table_reader_open(&r, p, &d), MS_OK);
-  assert_string_equal(ms_table_reader_attr(r, "seed"), "(unreadable)");
+  ms_h5_reader *r = NULL;
+  assert_int_equal(ms_h5_reader_open(&r, p, &d), MS_OK);
+  assert_string_equal(ms_h5_reader_attr(r, "seed"), "(unreadable)");
   char *msg = ms_diag_format(&d);
   assert_non_null(strstr(msg, "warning: /: attribute \"seed\": 2097152 values (at most 1048576 are read"));
   free(msg);
-  ms_table_reader_free(r);
+  ms_h5_reader_free(r);
   /* An unreadable checksum fails verification, not the open. */
   p = crafted();
   replace_attr(p, "/tables/patients", "xxh64", H5T_STD_U64LE, 1, &n4, four);
   ms_diag_clear(&d);
-  assert_int_equal(ms_table_reader_open(&r, p, &d), MS_OK);
-  assert_int_equal(ms_table_reader_verify(r, 0, NULL, &d), MS_ERR_DATA);
-  ms_table_reader_free(r);
+  assert_int_equal(ms_h5_reader_open(&r, p, &d), MS_OK);
+  assert_int_equal(ms_h5_reader_verify(r, 0, NULL, &d), MS_ERR_DATA);
+  ms_h5_reader_free(r);
   ms_diag_deinit(&d);
 }
 

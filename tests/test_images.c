@@ -1,7 +1,7 @@
 /* Image fields (medsynth/images.h): records drive their images.
  *
  * Every case generates a real HDF5 file through ms_writer + ms_images +
- * ms_generate and reads it back with ms_table_reader:
+ * ms_generate and reads it back with ms_h5_reader:
  *  - lesion counts equal the record field that drives them, for every row,
  *    in the mask, the lesion table and the info table;
  *  - body scale, fat and ventricle scale equal their expressions, and each
@@ -74,22 +74,22 @@ static char *run(const ms_spec *s, const run_opts *ro, ms_diag *dout) {
   unlink(path);
   ms_diag local, *d = dout ? dout : &local;
   ms_diag_init(&local);
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.format = MS_FMT_HDF5;
   wo.no_timestamp = 1;
   wo.threads = 1;
   ms_writer *w = NULL;
   assert_int_equal(ms_writer_open(&w, path, &wo, d), MS_OK);
-  ms_generate_opts go;
-  ms_generate_opts_init(&go);
+  ms_generate_params go;
+  ms_generate_params_init(&go);
   go.rows = ro->rows;
   go.threads = ro->threads;
   go.chunk_rows = ro->chunk;
   go.shard_index = ro->shard_k;
   go.shard_count = ro->shard_n;
-  ms_images_opts io;
-  ms_images_opts_init(&io);
+  ms_images_params io;
+  ms_images_params_init(&io);
   io.seed = ms_spec_seed(s);
   io.threads = ro->threads;
   io.batch_bytes = ro->batch;
@@ -115,24 +115,24 @@ static char *run(const ms_spec *s, const run_opts *ro, ms_diag *dout) {
 
 /* ---- reading back ------------------------------------------------------------------- */
 
-static ms_table_reader *open_file(const char *path) {
-  ms_table_reader *r = NULL;
+static ms_h5_reader *open_file(const char *path) {
+  ms_h5_reader *r = NULL;
   ms_diag d;
   ms_diag_init(&d);
-  assert_int_equal(ms_table_reader_open(&r, path, &d), MS_OK);
+  assert_int_equal(ms_h5_reader_open(&r, path, &d), MS_OK);
   ms_diag_deinit(&d);
   return r;
 }
 
 /* Whole table into one chunk (caller frees). */
-static ms_chunk *read_table(ms_table_reader *r, const char *name) {
+static ms_chunk *read_table(ms_h5_reader *r, const char *name) {
   size_t t;
-  assert_int_equal(ms_table_reader_find(r, name, &t), MS_OK);
-  uint64_t n = ms_table_reader_rows(r, t);
+  assert_int_equal(ms_h5_reader_find(r, name, &t), MS_OK);
+  uint64_t n = ms_h5_reader_rows(r, t);
   ms_chunk *c = NULL;
-  assert_int_equal(ms_chunk_new(&c, ms_table_reader_schema(r, t), n ? n : 1), MS_OK);
+  assert_int_equal(ms_chunk_new(&c, ms_h5_reader_schema(r, t), n ? n : 1), MS_OK);
   c->n_rows = 0;
-  if (n) assert_int_equal(ms_table_reader_read(r, t, 0, c, NULL), MS_OK);
+  if (n) assert_int_equal(ms_h5_reader_read(r, t, 0, c, NULL), MS_OK);
   return c;
 }
 
@@ -143,38 +143,38 @@ static int col_of(const ms_chunk *c, const char *name) {
   return -1;
 }
 
-static size_t array_of(ms_table_reader *r, const char *path) {
-  for (size_t i = 0; i < ms_table_reader_n_arrays(r); i++)
-    if (!strcmp(ms_table_reader_array_path(r, i), path)) return i;
+static size_t array_of(ms_h5_reader *r, const char *path) {
+  for (size_t i = 0; i < ms_h5_reader_n_arrays(r); i++)
+    if (!strcmp(ms_h5_reader_array_path(r, i), path)) return i;
   fail_msg("no array %s", path);
   return 0;
 }
 
-static size_t item_size(ms_table_reader *r, size_t a) {
-  size_t n = ms_dtype_size(ms_table_reader_array_dtype(r, a));
-  for (int k = 1; k < ms_table_reader_array_rank(r, a); k++) n *= ms_table_reader_array_dims(r, a)[k];
+static size_t item_size(ms_h5_reader *r, size_t a) {
+  size_t n = ms_dtype_size(ms_h5_reader_array_dtype(r, a));
+  for (int k = 1; k < ms_h5_reader_array_rank(r, a); k++) n *= ms_h5_reader_array_dims(r, a)[k];
   return n;
 }
 
-static void *read_items(ms_table_reader *r, const char *path, uint64_t *n_out) {
+static void *read_items(ms_h5_reader *r, const char *path, uint64_t *n_out) {
   size_t a = array_of(r, path);
-  uint64_t n = ms_table_reader_array_dims(r, a)[0];
+  uint64_t n = ms_h5_reader_array_dims(r, a)[0];
   void *buf = malloc(n * item_size(r, a) + 1);
-  if (n) assert_int_equal(ms_table_reader_read_items(r, a, 0, n, buf, NULL), MS_OK);
+  if (n) assert_int_equal(ms_h5_reader_read_items(r, a, 0, n, buf, NULL), MS_OK);
   *n_out = n;
   return buf;
 }
 
 /* xxh64 of each item of an array. */
 static uint64_t *item_hashes(const char *file_path, const char *path, uint64_t *n) {
-  ms_table_reader *r = open_file(file_path);
+  ms_h5_reader *r = open_file(file_path);
   size_t a = array_of(r, path);
   size_t is = item_size(r, a);
   uint8_t *buf = read_items(r, path, n);
   uint64_t *h = malloc((*n + 1) * sizeof *h);
   for (uint64_t i = 0; i < *n; i++) h[i] = XXH64(buf + i * is, is, 0);
   free(buf);
-  ms_table_reader_free(r);
+  ms_h5_reader_free(r);
   return h;
 }
 
@@ -186,7 +186,7 @@ static void test_images_lesions_follow_record_field(void **state) {
   run_opts ro = {.rows = 40, .threads = 2};
   char *path = run(s, &ro, NULL);
   assert_non_null(path);
-  ms_table_reader *r = open_file(path);
+  ms_h5_reader *r = open_file(path);
   ms_chunk *p = read_table(r, "patients");
   ms_chunk *info = read_table(r, "ct_info");
   ms_chunk *les = read_table(r, "ct_lesions");
@@ -241,7 +241,7 @@ static void test_images_lesions_follow_record_field(void **state) {
   ms_chunk_free(p);
   ms_chunk_free(info);
   ms_chunk_free(les);
-  ms_table_reader_free(r);
+  ms_h5_reader_free(r);
   unlink(path);
   free(path);
   ms_spec_free(s);
@@ -253,7 +253,7 @@ static void test_images_parameters_follow_expressions(void **state) {
   run_opts ro = {.rows = 12, .threads = 2};
   char *path = run(s, &ro, NULL);
   assert_non_null(path);
-  ms_table_reader *r = open_file(path);
+  ms_h5_reader *r = open_file(path);
   ms_chunk *p = read_table(r, "patients");
   ms_chunk *ct = read_table(r, "ct_info");
   ms_chunk *mr = read_table(r, "mr_info");
@@ -313,7 +313,7 @@ static void test_images_parameters_follow_expressions(void **state) {
   ms_chunk_free(p);
   ms_chunk_free(ct);
   ms_chunk_free(mr);
-  ms_table_reader_free(r);
+  ms_h5_reader_free(r);
   unlink(path);
   free(path);
   ms_spec_free(s);
@@ -360,7 +360,7 @@ static void test_images_reproducible(void **state) {
   }
   /* shard 2's tables point at its own rows: lesion rows are file-local,
    * the key is global */
-  ms_table_reader *r1 = open_file(pb), *r2 = open_file(p2);
+  ms_h5_reader *r1 = open_file(pb), *r2 = open_file(p2);
   ms_chunk *full = read_table(r1, "ct_lesions"), *part = read_table(r2, "ct_lesions");
   ms_chunk *pf = read_table(r1, "patients"), *pp2 = read_table(r2, "patients");
   size_t kw = pf->schema->columns[col_of(pf, "patient_id")].str_width + 1;
@@ -377,8 +377,8 @@ static void test_images_reproducible(void **state) {
   ms_chunk_free(part);
   ms_chunk_free(pf);
   ms_chunk_free(pp2);
-  ms_table_reader_free(r1);
-  ms_table_reader_free(r2);
+  ms_h5_reader_free(r1);
+  ms_h5_reader_free(r2);
   char *all[] = {pb, po, pp, p1, p2};
   for (int i = 0; i < 5; i++) {
     unlink(all[i]);
@@ -440,10 +440,10 @@ static void test_images_volume_shape(void **state) {
   run_opts ro = {.rows = 3, .threads = 2};
   char *path = run(s, &ro, NULL);
   assert_non_null(path);
-  ms_table_reader *r = open_file(path);
+  ms_h5_reader *r = open_file(path);
   size_t a = array_of(r, "/images/vol");
-  assert_int_equal(ms_table_reader_array_rank(r, a), 5);
-  const uint64_t *dm = ms_table_reader_array_dims(r, a);
+  assert_int_equal(ms_h5_reader_array_rank(r, a), 5);
+  const uint64_t *dm = ms_h5_reader_array_dims(r, a);
   assert_int_equal(dm[0], 3);
   assert_int_equal(dm[1], 1);
   assert_int_equal(dm[2], 8);
@@ -453,7 +453,7 @@ static void test_images_volume_shape(void **state) {
   assert_int_equal(les->n_rows, 3);
   col_of(les, "volume_mm3");
   ms_chunk_free(les);
-  ms_table_reader_free(r);
+  ms_h5_reader_free(r);
   unlink(path);
   free(path);
   ms_spec_free(s);
@@ -464,7 +464,7 @@ static void test_images_volume_shape(void **state) {
  * the field's info table and its images read back from the first file. */
 typedef struct {
   char *p1, *p2;
-  ms_table_reader *r;
+  ms_h5_reader *r;
   ms_chunk *pt, *info;
   float *img;
 } model_run;
@@ -496,7 +496,7 @@ static void model_run_close(model_run *mr) {
   free(mr->img);
   ms_chunk_free(mr->pt);
   ms_chunk_free(mr->info);
-  ms_table_reader_free(mr->r);
+  ms_h5_reader_free(mr->r);
   unlink(mr->p1);
   unlink(mr->p2);
   free(mr->p1);

@@ -166,7 +166,7 @@ static char *slurp(const char *path, size_t *len) {
 }
 
 static ms_status write_file(const char *path, uint64_t rows, size_t gen_chunk,
-                            const ms_writer_opts *o, ms_diag *d) {
+                            const ms_writer_params *o, ms_diag *d) {
   ms_writer *w = NULL;
   ms_status st = ms_writer_open(&w, path, o, d);
   if (st) return st;
@@ -186,23 +186,23 @@ static void check_round_trip(uint64_t rows, size_t chunk_rows, size_t gen_chunk,
                              size_t read_cap) {
   ms_diag d;
   ms_diag_init(&d);
-  ms_writer_opts o;
-  ms_writer_opts_init(&o);
+  ms_writer_params o;
+  ms_writer_params_init(&o);
   o.chunk_rows = chunk_rows;
   o.no_timestamp = 1;
   o.force = 1;
   const char *p = tpath("rt.h5");
   assert_int_equal(write_file(p, rows, gen_chunk, &o, &d), MS_OK);
 
-  ms_table_reader *r = NULL;
-  assert_int_equal(ms_table_reader_open(&r, p, &d), MS_OK);
-  assert_int_equal(ms_table_reader_n_tables(r), 1);
+  ms_h5_reader *r = NULL;
+  assert_int_equal(ms_h5_reader_open(&r, p, &d), MS_OK);
+  assert_int_equal(ms_h5_reader_n_tables(r), 1);
   size_t t = 99;
-  assert_int_equal(ms_table_reader_find(r, "patients", &t), MS_OK);
+  assert_int_equal(ms_h5_reader_find(r, "patients", &t), MS_OK);
   assert_int_equal(t, 0);
-  assert_int_equal(ms_table_reader_find(r, "nope", &t), MS_ERR_NOTFOUND);
-  assert_int_equal(ms_table_reader_rows(r, 0), rows);
-  const ms_table_schema *s = ms_table_reader_schema(r, 0);
+  assert_int_equal(ms_h5_reader_find(r, "nope", &t), MS_ERR_NOTFOUND);
+  assert_int_equal(ms_h5_reader_rows(r, 0), rows);
+  const ms_table_schema *s = ms_h5_reader_schema(r, 0);
   assert_string_equal(s->name, "patients");
   assert_int_equal(s->n_columns, C_N);
   for (size_t j = 0; j < C_N; j++) {
@@ -216,16 +216,16 @@ static void check_round_trip(uint64_t rows, size_t chunk_rows, size_t gen_chunk,
   assert_int_equal(s->columns[C_SEX].n_categories, 3);
   assert_string_equal(s->columns[C_SEX].categories[2], cats[2]);
   assert_int_equal(s->columns[C_NAME].str_width, 12);
-  assert_string_equal(ms_table_reader_attr(r, "seed"), "42");
-  assert_null(ms_table_reader_attr(r, "created"));
-  assert_string_equal(ms_table_reader_attr(r, "medsynth_format"), "1");
+  assert_string_equal(ms_h5_reader_attr(r, "seed"), "42");
+  assert_null(ms_h5_reader_attr(r, "created"));
+  assert_string_equal(ms_h5_reader_attr(r, "medsynth_format"), "1");
 
   ms_chunk *got = NULL, *want = NULL;
   assert_int_equal(ms_chunk_new(&got, s, read_cap), MS_OK);
   assert_int_equal(ms_chunk_new(&want, &g_schema, read_cap), MS_OK);
   uint64_t seen = 0;
   while (seen < rows) {
-    assert_int_equal(ms_table_reader_read(r, 0, seen, got, &d), MS_OK);
+    assert_int_equal(ms_h5_reader_read(r, 0, seen, got, &d), MS_OK);
     assert_true(got->n_rows > 0);
     assert_int_equal(got->first_row, seen);
     for (size_t i = 0; i < got->n_rows; i++) {
@@ -248,14 +248,14 @@ static void check_round_trip(uint64_t rows, size_t chunk_rows, size_t gen_chunk,
   }
   assert_int_equal(seen, rows);
   /* Reading at the end gives zero rows, beyond it an error. */
-  assert_int_equal(ms_table_reader_read(r, 0, rows, got, &d), MS_OK);
+  assert_int_equal(ms_h5_reader_read(r, 0, rows, got, &d), MS_OK);
   assert_int_equal(got->n_rows, 0);
-  assert_int_equal(ms_table_reader_read(r, 0, rows + 1, got, &d), MS_ERR_RANGE);
+  assert_int_equal(ms_h5_reader_read(r, 0, rows + 1, got, &d), MS_ERR_RANGE);
   uint64_t dig = 0;
-  assert_int_equal(ms_table_reader_verify(r, 0, &dig, &d), MS_OK);
+  assert_int_equal(ms_h5_reader_verify(r, 0, &dig, &d), MS_OK);
   ms_chunk_free(got);
   ms_chunk_free(want);
-  ms_table_reader_free(r);
+  ms_h5_reader_free(r);
   ms_diag_deinit(&d);
 }
 
@@ -285,17 +285,17 @@ static void test_io_hdf5_zero_rows_and_levels(void **state) {
   static const int levels[] = {0, 1, 3, 6, 9};
   for (size_t li = 0; li < sizeof levels / sizeof *levels; li++) {
     int level = levels[li];
-    ms_writer_opts o;
-    ms_writer_opts_init(&o);
+    ms_writer_params o;
+    ms_writer_params_init(&o);
     o.compression = level;
     o.chunk_rows = 10;
     o.force = 1;
     assert_int_equal(write_file(tpath("lv.h5"), 95, 20, &o, &d), MS_OK);
-    ms_table_reader *r;
-    assert_int_equal(ms_table_reader_open(&r, tpath("lv.h5"), &d), MS_OK);
-    assert_int_equal(ms_table_reader_rows(r, 0), 95);
-    assert_int_equal(ms_table_reader_verify(r, 0, NULL, &d), MS_OK);
-    ms_table_reader_free(r);
+    ms_h5_reader *r;
+    assert_int_equal(ms_h5_reader_open(&r, tpath("lv.h5"), &d), MS_OK);
+    assert_int_equal(ms_h5_reader_rows(r, 0), 95);
+    assert_int_equal(ms_h5_reader_verify(r, 0, NULL, &d), MS_OK);
+    ms_h5_reader_free(r);
   }
   ms_diag_deinit(&d);
 }
@@ -311,8 +311,8 @@ static void test_io_hdf5_identical_across_threads_and_runs(void **state) {
   size_t first_len = 0;
   setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
   for (int k = 0; k < 4; k++) {
-    ms_writer_opts o;
-    ms_writer_opts_init(&o);
+    ms_writer_params o;
+    ms_writer_params_init(&o);
     o.threads = threads[k];
     o.chunk_rows = 100;
     o.force = 1;
@@ -331,10 +331,10 @@ static void test_io_hdf5_identical_across_threads_and_runs(void **state) {
       free(b);
     }
   }
-  ms_table_reader *r;
-  assert_int_equal(ms_table_reader_open(&r, tpath("id_a.h5"), &d), MS_OK);
-  assert_string_equal(ms_table_reader_attr(r, "created"), "2023-11-14T22:13:20Z");
-  ms_table_reader_free(r);
+  ms_h5_reader *r;
+  assert_int_equal(ms_h5_reader_open(&r, tpath("id_a.h5"), &d), MS_OK);
+  assert_string_equal(ms_h5_reader_attr(r, "created"), "2023-11-14T22:13:20Z");
+  ms_h5_reader_free(r);
   unsetenv("SOURCE_DATE_EPOCH");
   free(first);
   ms_diag_deinit(&d);
@@ -399,8 +399,8 @@ static void test_io_csv_exact_text(void **state) {
   (void)state;
   ms_diag d;
   ms_diag_init(&d);
-  ms_writer_opts o;
-  ms_writer_opts_init(&o);
+  ms_writer_params o;
+  ms_writer_params_init(&o);
   assert_int_equal(write_file(tpath("t.csv"), 6, 4, &o, &d), MS_OK);
   char *txt = slurp(tpath("t.csv"), NULL);
   const char *want =
@@ -420,8 +420,8 @@ static void test_io_jsonl_exact_text(void **state) {
   (void)state;
   ms_diag d;
   ms_diag_init(&d);
-  ms_writer_opts o;
-  ms_writer_opts_init(&o);
+  ms_writer_params o;
+  ms_writer_params_init(&o);
   assert_int_equal(write_file(tpath("t.jsonl"), 4, 3, &o, &d), MS_OK);
   char *txt = slurp(tpath("t.jsonl"), NULL);
   const char *want =
@@ -445,8 +445,8 @@ static void test_io_text_identical_across_chunking(void **state) {
   (void)state;
   ms_diag d;
   ms_diag_init(&d);
-  ms_writer_opts o;
-  ms_writer_opts_init(&o);
+  ms_writer_params o;
+  ms_writer_params_init(&o);
   o.force = 1;
   const char *names[] = {"c.csv", "c.jsonl"};
   const struct {
@@ -481,8 +481,8 @@ static void test_io_text_parallel_error_lowest_row(void **state) {
   (void)state;
   ms_diag d;
   ms_diag_init(&d);
-  ms_writer_opts o;
-  ms_writer_opts_init(&o);
+  ms_writer_params o;
+  ms_writer_params_init(&o);
   o.force = 1;
   o.threads = 4;
   const char *p = tpath("bad.csv");
@@ -596,8 +596,8 @@ static void test_io_existing_target_needs_force(void **state) {
     fputs("old", fp);
     fclose(fp);
     ms_writer *w = (ms_writer *)1;
-    ms_writer_opts o;
-    ms_writer_opts_init(&o);
+    ms_writer_params o;
+    ms_writer_params_init(&o);
     assert_int_equal(ms_writer_open(&w, p, &o, &d), MS_ERR_EXISTS);
     assert_null(w);
     char *msg = ms_diag_format(&d);
@@ -683,8 +683,8 @@ static void test_io_unwritable_directory(void **state) {
   free(msg);
   /* Output path that is a directory. */
   assert_int_equal(ms_writer_open(&w, g_dir, NULL, &d), MS_ERR_INVALID); /* no extension */
-  ms_writer_opts o;
-  ms_writer_opts_init(&o);
+  ms_writer_params o;
+  ms_writer_params_init(&o);
   o.format = MS_FMT_HDF5;
   assert_int_equal(ms_writer_open(&w, g_dir, &o, &d), MS_ERR_IO);
   unlink(tpath("plain"));
@@ -701,8 +701,8 @@ static void test_io_cancel_removes_temporaries(void **state) {
     ms_diag d;
     ms_diag_init(&d);
     ms_cancel_flag stop = 0;
-    ms_writer_opts o;
-    ms_writer_opts_init(&o);
+    ms_writer_params o;
+    ms_writer_params_init(&o);
     o.cancel = &stop;
     ms_writer *w;
     assert_int_equal(ms_writer_open(&w, tpath(fmts[f]), &o, &d), MS_OK);
@@ -741,7 +741,7 @@ static void test_io_output_file(void **state) {
   ms_diag_init(&d);
   ms_output *o;
   const char *t = tpath("spec.json");
-  assert_int_equal(ms_output_begin(&o, t, MS_OUTPUT_FILE, 0, &d), MS_OK);
+  assert_int_equal(ms_output_open(&o, t, MS_OUTPUT_FILE, 0, &d), MS_OK);
   assert_string_equal(ms_output_target(o), t);
   assert_int_equal(ms_output_write(o, "{}", 2, &d), MS_OK);
   assert_int_equal(ms_output_write(o, "\n", 1, &d), MS_OK);
@@ -753,8 +753,8 @@ static void test_io_output_file(void **state) {
   assert_int_equal(ms_output_commit(o, &d), MS_OK);
   assert_file(t, "{}\n");
   assert_int_equal(count_dir_entries(), 1);
-  assert_int_equal(ms_output_begin(&o, t, MS_OUTPUT_FILE, 0, &d), MS_ERR_EXISTS);
-  assert_int_equal(ms_output_begin(&o, t, MS_OUTPUT_FILE, 1, &d), MS_OK);
+  assert_int_equal(ms_output_open(&o, t, MS_OUTPUT_FILE, 0, &d), MS_ERR_EXISTS);
+  assert_int_equal(ms_output_open(&o, t, MS_OUTPUT_FILE, 1, &d), MS_OK);
   assert_int_equal(ms_output_write(o, "new", 3, &d), MS_OK);
   ms_output_abort(o);
   assert_file(t, "{}\n");
@@ -793,7 +793,7 @@ static void test_io_output_folder(void **state) {
   ms_output *o;
   char p[1200];
   const char *t = tpath("png");
-  assert_int_equal(ms_output_begin(&o, tpath("png/"), MS_OUTPUT_DIR, 0, &d), MS_OK);
+  assert_int_equal(ms_output_open(&o, tpath("png/"), MS_OUTPUT_DIR, 0, &d), MS_OK);
   snprintf(p, sizeof p, "%s/sub", ms_output_path(o));
   assert_int_equal(mkdir(p, 0777), 0);
   snprintf(p, sizeof p, "%s/sub/a.txt", ms_output_path(o));
@@ -807,7 +807,7 @@ static void test_io_output_folder(void **state) {
   /* existing folder: merged */
   snprintf(p, sizeof p, "%s/keep.txt", t);
   put_file(p, "keep");
-  assert_int_equal(ms_output_begin(&o, t, MS_OUTPUT_DIR, 0, &d), MS_OK);
+  assert_int_equal(ms_output_open(&o, t, MS_OUTPUT_DIR, 0, &d), MS_OK);
   snprintf(p, sizeof p, "%s/sub/b.txt", ms_output_path(o));
   assert_int_not_equal(mkdir(p, 0777), 0); /* sub/ is not there yet */
   snprintf(p, sizeof p, "%s/sub", ms_output_path(o));
@@ -834,14 +834,14 @@ static void test_io_output_folder(void **state) {
   assert_int_equal(n, 2);
 
   /* abort, new and existing */
-  assert_int_equal(ms_output_begin(&o, t, MS_OUTPUT_DIR, 0, &d), MS_OK);
+  assert_int_equal(ms_output_open(&o, t, MS_OUTPUT_DIR, 0, &d), MS_OK);
   snprintf(p, sizeof p, "%s/c.txt", ms_output_path(o));
   put_file(p, "c");
   ms_output_abort(o);
   snprintf(p, sizeof p, "%s/c.txt", t);
   assert_int_equal(access(p, F_OK), -1);
   remove_tree(t);
-  assert_int_equal(ms_output_begin(&o, tpath("deep/er/out"), MS_OUTPUT_DIR, 0, &d), MS_OK);
+  assert_int_equal(ms_output_open(&o, tpath("deep/er/out"), MS_OUTPUT_DIR, 0, &d), MS_OK);
   snprintf(p, sizeof p, "%s/c.txt", ms_output_path(o));
   put_file(p, "c");
   ms_output_abort(o);
@@ -849,7 +849,7 @@ static void test_io_output_folder(void **state) {
   remove_tree(tpath("deep"));
   /* a file where the folder should be */
   put_file(tpath("plain"), "x");
-  assert_int_equal(ms_output_begin(&o, tpath("plain"), MS_OUTPUT_DIR, 0, &d), MS_ERR_EXISTS);
+  assert_int_equal(ms_output_open(&o, tpath("plain"), MS_OUTPUT_DIR, 0, &d), MS_ERR_EXISTS);
   unlink(tpath("plain"));
   assert_int_equal(count_dir_entries(), 0);
   ms_diag_deinit(&d);
@@ -860,8 +860,8 @@ static void test_io_stdout_takes_one_table(void **state) {
   ms_diag d;
   ms_diag_init(&d);
   ms_writer *w;
-  ms_writer_opts o;
-  ms_writer_opts_init(&o);
+  ms_writer_params o;
+  ms_writer_params_init(&o);
   o.format = MS_FMT_JSONL;
   assert_int_equal(ms_writer_open(&w, "-", &o, &d), MS_OK);
   ms_sink k = ms_writer_sink(w);
@@ -902,8 +902,8 @@ static void test_io_arrays_round_trip_out_of_order(void **state) {
   for (size_t i = 0; i < (size_t)N * C * H * W; i++) img[i] = (float)sin((double)i * 0.37) * 100.f;
   uint64_t dims[4] = {N, C, H, W};
   ms_writer *w;
-  ms_writer_opts o;
-  ms_writer_opts_init(&o);
+  ms_writer_params o;
+  ms_writer_params_init(&o);
   o.no_timestamp = 1;
   assert_int_equal(ms_writer_open(&w, tpath("arr.h5"), &o, &d), MS_OK);
   assert_int_equal(ms_writer_begin_array(w, "/images/t1", MS_DT_FLOAT32, 4, dims), MS_OK);
@@ -922,19 +922,19 @@ static void test_io_arrays_round_trip_out_of_order(void **state) {
   assert_int_equal(ms_writer_commit(w, &d), MS_ERR_INVALID);
   assert_int_equal(access(tpath("arr3.h5"), F_OK), -1);
 
-  ms_table_reader *r;
-  assert_int_equal(ms_table_reader_open(&r, tpath("arr.h5"), &d), MS_OK);
-  assert_int_equal(ms_table_reader_n_tables(r), 0);
-  assert_int_equal(ms_table_reader_n_arrays(r), 1);
-  assert_string_equal(ms_table_reader_array_path(r, 0), "/images/t1");
-  assert_int_equal(ms_table_reader_array_dtype(r, 0), MS_DT_FLOAT32);
-  assert_int_equal(ms_table_reader_array_rank(r, 0), 4);
-  assert_memory_equal(ms_table_reader_array_dims(r, 0), dims, sizeof dims);
+  ms_h5_reader *r;
+  assert_int_equal(ms_h5_reader_open(&r, tpath("arr.h5"), &d), MS_OK);
+  assert_int_equal(ms_h5_reader_n_tables(r), 0);
+  assert_int_equal(ms_h5_reader_n_arrays(r), 1);
+  assert_string_equal(ms_h5_reader_array_path(r, 0), "/images/t1");
+  assert_int_equal(ms_h5_reader_array_dtype(r, 0), MS_DT_FLOAT32);
+  assert_int_equal(ms_h5_reader_array_rank(r, 0), 4);
+  assert_memory_equal(ms_h5_reader_array_dims(r, 0), dims, sizeof dims);
   float *back = calloc((size_t)N * item, sizeof(float));
-  assert_int_equal(ms_table_reader_read_items(r, 0, 0, N, back, &d), MS_OK);
+  assert_int_equal(ms_h5_reader_read_items(r, 0, 0, N, back, &d), MS_OK);
   assert_memory_equal(back, img, sizeof(float) * N * item);
-  assert_int_equal(ms_table_reader_verify_array(r, 0, &d), MS_OK);
-  ms_table_reader_free(r);
+  assert_int_equal(ms_h5_reader_verify_array(r, 0, &d), MS_OK);
+  ms_h5_reader_free(r);
 
   /* An item never written makes commit fail, and leaves no file. */
   assert_int_equal(ms_writer_open(&w, tpath("arr2.h5"), &o, &d), MS_OK);
@@ -958,15 +958,15 @@ static void test_io_reader_rejects_bad_files(void **state) {
   (void)state;
   ms_diag d;
   ms_diag_init(&d);
-  ms_table_reader *r = NULL;
-  assert_int_equal(ms_table_reader_open(&r, tpath("missing.h5"), &d), MS_ERR_NOTFOUND);
+  ms_h5_reader *r = NULL;
+  assert_int_equal(ms_h5_reader_open(&r, tpath("missing.h5"), &d), MS_ERR_NOTFOUND);
   FILE *fp = fopen(tpath("text.h5"), "w");
   fputs("hello\n", fp);
   fclose(fp);
-  assert_int_equal(ms_table_reader_open(&r, tpath("text.h5"), &d), MS_ERR_FORMAT);
+  assert_int_equal(ms_h5_reader_open(&r, tpath("text.h5"), &d), MS_ERR_FORMAT);
   hid_t f = H5Fcreate(tpath("plain.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   H5Fclose(f);
-  assert_int_equal(ms_table_reader_open(&r, tpath("plain.h5"), &d), MS_ERR_FORMAT);
+  assert_int_equal(ms_h5_reader_open(&r, tpath("plain.h5"), &d), MS_ERR_FORMAT);
   char *msg = ms_diag_format(&d);
   assert_non_null(strstr(msg, "no such file"));
   assert_non_null(strstr(msg, "not an HDF5 file"));
@@ -982,8 +982,8 @@ static void test_io_reader_survives_truncated_file(void **state) {
   (void)state;
   ms_diag d;
   ms_diag_init(&d);
-  ms_writer_opts o;
-  ms_writer_opts_init(&o);
+  ms_writer_params o;
+  ms_writer_params_init(&o);
   o.force = 1;
   o.chunk_rows = 50;
   assert_int_equal(write_file(tpath("tr.h5"), 2000, 500, &o, &d), MS_OK);
@@ -995,15 +995,15 @@ static void test_io_reader_survives_truncated_file(void **state) {
     FILE *fp = fopen(tpath("cut.h5"), "wb");
     fwrite(b, 1, (size_t)(len * cuts[k]), fp);
     fclose(fp);
-    ms_table_reader *r = NULL;
-    ms_status st = ms_table_reader_open(&r, tpath("cut.h5"), &d);
+    ms_h5_reader *r = NULL;
+    ms_status st = ms_h5_reader_open(&r, tpath("cut.h5"), &d);
     if (st == MS_OK) {
       ms_chunk *c;
-      assert_int_equal(ms_chunk_new(&c, ms_table_reader_schema(r, 0), 4096), MS_OK);
-      st = ms_table_reader_read(r, 0, 0, c, &d);
-      if (st == MS_OK) st = ms_table_reader_verify(r, 0, NULL, &d);
+      assert_int_equal(ms_chunk_new(&c, ms_h5_reader_schema(r, 0), 4096), MS_OK);
+      st = ms_h5_reader_read(r, 0, 0, c, &d);
+      if (st == MS_OK) st = ms_h5_reader_verify(r, 0, NULL, &d);
       ms_chunk_free(c);
-      ms_table_reader_free(r);
+      ms_h5_reader_free(r);
     }
     assert_int_not_equal(st, MS_OK);
   }
@@ -1021,15 +1021,15 @@ static void test_io_verify_detects_changed_data(void **state) {
   (void)state;
   ms_diag d;
   ms_diag_init(&d);
-  ms_writer_opts o;
-  ms_writer_opts_init(&o);
+  ms_writer_params o;
+  ms_writer_params_init(&o);
   o.force = 1;
   assert_int_equal(write_file(tpath("v.h5"), 300, 64, &o, &d), MS_OK);
-  ms_table_reader *r;
+  ms_h5_reader *r;
   uint64_t good = 0;
-  assert_int_equal(ms_table_reader_open(&r, tpath("v.h5"), &d), MS_OK);
-  assert_int_equal(ms_table_reader_verify(r, 0, &good, &d), MS_OK);
-  ms_table_reader_free(r);
+  assert_int_equal(ms_h5_reader_open(&r, tpath("v.h5"), &d), MS_OK);
+  assert_int_equal(ms_h5_reader_verify(r, 0, &good, &d), MS_OK);
+  ms_h5_reader_free(r);
   /* Change one value through HDF5 itself. */
   hid_t f = H5Fopen(tpath("v.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
   hid_t ds = H5Dopen2(f, "/tables/patients", H5P_DEFAULT);
@@ -1046,11 +1046,11 @@ static void test_io_verify_detects_changed_data(void **state) {
   H5Tclose(mt);
   H5Dclose(ds);
   H5Fclose(f);
-  assert_int_equal(ms_table_reader_open(&r, tpath("v.h5"), &d), MS_OK);
+  assert_int_equal(ms_h5_reader_open(&r, tpath("v.h5"), &d), MS_OK);
   uint64_t now = 0;
-  assert_int_equal(ms_table_reader_verify(r, 0, &now, &d), MS_ERR_DATA);
+  assert_int_equal(ms_h5_reader_verify(r, 0, &now, &d), MS_ERR_DATA);
   assert_int_not_equal(now, good);
-  ms_table_reader_free(r);
+  ms_h5_reader_free(r);
   char *msg = ms_diag_format(&d);
   assert_non_null(strstr(msg, "checksum mismatch"));
   free(msg);
@@ -1135,8 +1135,8 @@ static void test_io_hdf5_wide_table_limit_every_type(void **state) {
         fail_msg("column type of '%s', %zu columns: computed %zu bytes, but HDF5 %s it", g_cols[src].name, n,
                  bytes, over ? "accepts" : "refuses");
       /* write 5 rows: every copy holds the fixture column's values */
-      ms_writer_opts o;
-      ms_writer_opts_init(&o);
+      ms_writer_params o;
+      ms_writer_params_init(&o);
       o.force = 1;
       o.no_timestamp = 1;
       ms_writer *w = NULL;
@@ -1161,14 +1161,14 @@ static void test_io_hdf5_wide_table_limit_every_type(void **state) {
       assert_true(H5Oget_info_by_name2(f, "/tables/w", &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0);
       assert_int_equal(oi.type, over ? H5O_TYPE_GROUP : H5O_TYPE_DATASET);
       H5Fclose(f);
-      ms_table_reader *r = NULL;
-      assert_int_equal(ms_table_reader_open(&r, tpath("wide.h5"), &d), MS_OK);
-      const ms_table_schema *rs = ms_table_reader_schema(r, 0);
+      ms_h5_reader *r = NULL;
+      assert_int_equal(ms_h5_reader_open(&r, tpath("wide.h5"), &d), MS_OK);
+      const ms_table_schema *rs = ms_h5_reader_schema(r, 0);
       assert_int_equal(rs->n_columns, n);
       assert_string_equal(rs->columns[n - 1].name, names[n - 1]);
       ms_chunk *got = NULL;
       assert_int_equal(ms_chunk_new(&got, rs, 5), MS_OK);
-      assert_int_equal(ms_table_reader_read(r, 0, 0, got, &d), MS_OK);
+      assert_int_equal(ms_h5_reader_read(r, 0, 0, got, &d), MS_OK);
       assert_int_equal(got->n_rows, 5);
       for (size_t j = 0; j < n; j++)
         for (size_t i = 0; i < 5; i++) {
@@ -1178,9 +1178,9 @@ static void test_io_hdf5_wide_table_limit_every_type(void **state) {
           if (wv && memcmp((uint8_t *)got->cols[j].data + i * vs, (uint8_t *)fx->cols[src].data + i * vs, vs))
             fail_msg("%s: column %zu row %zu differs after the round trip", g_cols[src].name, j, i);
         }
-      assert_int_equal(ms_table_reader_verify(r, 0, NULL, &d), MS_OK);
+      assert_int_equal(ms_h5_reader_verify(r, 0, NULL, &d), MS_OK);
       ms_chunk_free(got);
-      ms_table_reader_free(r);
+      ms_h5_reader_free(r);
       ms_chunk_free(c);
       ms_chunk_free(fx);
     }
@@ -1196,8 +1196,8 @@ static int write_sample(const char *path) {
   make_schema();
   ms_diag d;
   ms_diag_init(&d);
-  ms_writer_opts o;
-  ms_writer_opts_init(&o);
+  ms_writer_params o;
+  ms_writer_params_init(&o);
   o.force = 1;
   o.chunk_rows = 128;
   o.compression = 6;

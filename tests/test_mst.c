@@ -50,7 +50,7 @@ static ms_fit_model *fit_mst(const ms_frame *f, double eps, uint64_t seed) {
   ms_fit_model *m = NULL;
   ms_diag d;
   ms_diag_init(&d);
-  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
   ms_diag_deinit(&d);
   return m;
 }
@@ -179,8 +179,8 @@ static void test_mst_keeps_strong_dependence(void **state) {
   assert_int_equal(ms_spec_load_string(&s, json, strlen(json), "fitted.json", &d), MS_OK);
   memsink mk = {0};
   ms_sink sink = memsink_sink(&mk);
-  ms_generate_opts o;
-  ms_generate_opts_init(&o);
+  ms_generate_params o;
+  ms_generate_params_init(&o);
   o.rows = n;
   o.threads = 2;
   assert_int_equal(ms_generate(s, &o, &sink, NULL, &d), MS_OK);
@@ -328,7 +328,7 @@ static void test_mst_exact_without_noise(void **state) {
   ms_fit_model *m = NULL;
   ms_diag d;
   ms_diag_init(&d);
-  assert_int_equal(ms_fit(&m, f, &p, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
   ms_diag_deinit(&d);
   char *json = ms_fit_model_to_json(m);
   cJSON *root = cJSON_Parse(json);

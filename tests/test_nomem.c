@@ -368,8 +368,8 @@ static uint64_t spec_digest(const nm_op *op, void *res) {
   memsink m;
   memset(&m, 0, sizeof m);
   ms_sink sink = memsink_sink(&m);
-  ms_generate_opts o;
-  ms_generate_opts_init(&o);
+  ms_generate_params o;
+  ms_generate_params_init(&o);
   o.rows = 60;
   o.threads = 1;
   ms_diag d;
@@ -443,8 +443,8 @@ static ms_status gen_mem_write(void *ctx, const ms_chunk *c) {
   return memsink_write(&r->m, c);
 }
 
-static void gen_opts(ms_generate_opts *o, int threads, uint64_t rows) {
-  ms_generate_opts_init(o);
+static void gen_opts(ms_generate_params *o, int threads, uint64_t rows) {
+  ms_generate_params_init(o);
   o->threads = threads;
   o->rows = rows;
   o->chunk_rows = 64; /* several chunks per table */
@@ -456,7 +456,7 @@ static ms_status gen_mem_run(const nm_op *op, const char *dir, int threads, void
   gen_mem_res *r = calloc(1, sizeof *r);
   r->d = d;
   ms_sink sink = {r, gen_mem_begin, gen_mem_write, NULL};
-  ms_generate_opts o;
+  ms_generate_params o;
   gen_opts(&o, threads, 150);
   ms_status st = ms_generate(op->arg, &o, &sink, &r->rep, d);
   if (st != MS_OK) {
@@ -502,8 +502,8 @@ static ms_status gen_file_run(const nm_op *op, const char *dir, int threads, voi
   *res = NULL;
   char path[1400];
   snprintf(path, sizeof path, "%s/%s", dir, op->arg2);
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.no_timestamp = 1;
   wo.threads = threads;
   wo.chunk_rows = 100;
@@ -514,7 +514,7 @@ static ms_status gen_file_run(const nm_op *op, const char *dir, int threads, voi
     return st;
   }
   ms_sink sink = ms_writer_sink(w);
-  ms_generate_opts o;
+  ms_generate_params o;
   gen_opts(&o, threads, 150);
   ms_generate_report rep;
   st = ms_generate(spec, &o, &sink, &rep, d);
@@ -547,8 +547,8 @@ static ms_status gen_fhir_run(const nm_op *op, const char *dir, int threads, voi
   *res = NULL;
   char path[1400];
   snprintf(path, sizeof path, "%s/out.fhir", dir);
-  ms_fhir_opts fo;
-  ms_fhir_opts_init(&fo);
+  ms_fhir_params fo;
+  ms_fhir_params_init(&fo);
   fo.layout = ms_fhir_layout_from_name(op->arg2);
   fo.seed = ms_spec_seed(spec);
   fo.threads = threads;
@@ -561,7 +561,7 @@ static ms_status gen_fhir_run(const nm_op *op, const char *dir, int threads, voi
     return st;
   }
   ms_sink sink = ms_fhir_writer_sink(fw);
-  ms_generate_opts o;
+  ms_generate_params o;
   gen_opts(&o, threads, 150);
   st = ms_generate(spec, &o, &sink, NULL, d);
   if (st == MS_OK)
@@ -642,8 +642,8 @@ typedef struct {
  * sample as CSV. */
 static ms_status fit_run(const nm_op *op, const char *dir, int threads, void **res, ms_diag *d) {
   (void)threads;
-  ms_csv_opts co;
-  ms_csv_opts_init(&co);
+  ms_csv_params co;
+  ms_csv_params_init(&co);
   ms_frame *f = NULL, *syn = NULL;
   ms_fit_model *m = NULL;
   char *json = NULL, *acc = NULL;
@@ -655,7 +655,7 @@ static ms_status fit_run(const nm_op *op, const char *dir, int threads, void **r
     p.parametric = 1;
     p.seed = 3;
     if (op->arg2 && !strcmp(op->arg2, "mst")) p.method = MS_FIT_METHOD_MST;
-    st = ms_fit(&m, f, &p, d);
+    st = ms_fit_model_new(&m, f, &p, d);
   }
   if (st == MS_OK) {
     json = ms_fit_model_to_json(m);
@@ -716,8 +716,8 @@ static void test_nomem_fit(void **state) {
 /* ---- evaluate ------------------------------------------------------------------- */
 
 static ms_frame *read_frame(const char *path, const ms_frame *like) {
-  ms_csv_opts o;
-  ms_csv_opts_init(&o);
+  ms_csv_params o;
+  ms_csv_params_init(&o);
   ms_type_override ov[64];
   if (like) {
     assert_true(like->n_cols <= 64);
@@ -746,7 +746,7 @@ static ms_status eval_run(const nm_op *op, const char *dir, int threads, void **
   char outdir[1400];
   snprintf(outdir, sizeof outdir, "%s/report", dir);
   ms_eval_report *r = NULL;
-  ms_status st = ms_evaluate(&r, a->train, a->holdout, a->syn, &a->p, op->arg2 ? outdir : NULL, d);
+  ms_status st = ms_eval_report_new(&r, a->train, a->holdout, a->syn, &a->p, op->arg2 ? outdir : NULL, d);
   if (st == MS_OK) {
     hash_res *h = malloc(sizeof *h);
     h->h = mix_str(mix_str(0, ms_eval_report_json(r)), ms_eval_report_markdown(r));
@@ -775,7 +775,7 @@ static void test_nomem_evaluate(void **state) {
   ms_diag d;
   ms_diag_init(&d);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit(&m, tr, NULL, &d), MS_OK);
+  assert_int_equal(ms_fit_model_new(&m, tr, NULL, &d), MS_OK);
   assert_int_equal(ms_fit_model_sample(&syn, m, 60, 1, 0, &d), MS_OK);
   ms_fit_model_free(m);
   ms_diag_deinit(&d);
@@ -865,8 +865,8 @@ static ms_status phantom_run(const nm_op *op, const char *dir, int threads, void
   snprintf(path, sizeof path, "%s/phantoms.h5", dir);
   ms_status st = ms_phantom_params_check(p, d);
   if (st != MS_OK) return st;
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.no_timestamp = 1;
   wo.threads = threads;
   ms_writer *w = NULL;
@@ -967,15 +967,15 @@ static ms_status images_run(const nm_op *op, const char *dir, int threads, void 
   snprintf(png, sizeof png, "%s/png", dir);
   snprintf(dcm, sizeof dcm, "%s/dicom", dir);
   int dicom = op->arg2 && !strcmp(op->arg2, "dicom");
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.no_timestamp = 1;
   wo.threads = threads;
   ms_writer *w = NULL;
   ms_status st = ms_writer_open(&w, path, &wo, d);
   if (st != MS_OK) return st;
-  ms_images_opts io;
-  ms_images_opts_init(&io);
+  ms_images_params io;
+  ms_images_params_init(&io);
   io.seed = ms_spec_seed(spec);
   io.threads = threads;
   io.batch_bytes = 64 * 1024;
@@ -990,7 +990,7 @@ static ms_status images_run(const nm_op *op, const char *dir, int threads, void 
   st = ms_images_new(&im, spec, w, &io, d);
   if (st == MS_OK) {
     ms_sink sink = ms_images_sink(im);
-    ms_generate_opts o;
+    ms_generate_params o;
     gen_opts(&o, threads, 6);
     o.chunk_rows = 4;
     st = ms_generate(spec, &o, &sink, NULL, d);
@@ -1085,7 +1085,7 @@ static void test_nomem_faultsim_counts(void **state) {
     memsink m;
     memset(&m, 0, sizeof m);
     ms_sink sink = memsink_sink(&m);
-    ms_generate_opts o;
+    ms_generate_params o;
     gen_opts(&o, 1, 100);
     if (ms_generate(sp, &o, &sink, NULL, NULL) != MS_OK) bad++;
     memsink_free(&m);
@@ -1097,7 +1097,7 @@ static void test_nomem_faultsim_counts(void **state) {
     memsink m;
     memset(&m, 0, sizeof m);
     ms_sink sink = memsink_sink(&m);
-    ms_generate_opts o;
+    ms_generate_params o;
     gen_opts(&o, 1, 100);
     assert_int_equal(ms_generate(sp, &o, &sink, NULL, NULL), MS_OK);
     memsink_free(&m);
@@ -1109,7 +1109,7 @@ static void test_nomem_faultsim_counts(void **state) {
     memsink m;
     memset(&m, 0, sizeof m);
     ms_sink sink = memsink_sink(&m);
-    ms_generate_opts o;
+    ms_generate_params o;
     gen_opts(&o, 1, 100);
     ms_diag dd;
     ms_diag_init(&dd);

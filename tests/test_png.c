@@ -104,8 +104,8 @@ static void test_png_contact_sheet_layout_and_overlay(void **state) {
       int y = i / W, x = i % W;
       mask[t * H * W + i] = (x >= 2 && x < 6 && y >= 2 && y < 5) ? 11 : 0;
     }
-  ms_sheet_opts o;
-  ms_sheet_opts_init(&o);
+  ms_sheet_params o;
+  ms_sheet_params_init(&o);
   o.window_center = 0.5;
   o.window_width = 1.0;
   o.columns = 3;

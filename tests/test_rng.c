@@ -15,6 +15,7 @@
 #include <gsl/gsl_randist.h>
 
 #include "medsynth/rng.h"
+#include "medsynth/rng_gsl.h"
 
 static void test_rng_philox_known_answer(void **state) {
   (void)state;

@@ -6,6 +6,7 @@
  * contract (docs/reproducibility.md) and must not change within a major
  * version. */
 #include "medsynth/rng.h"
+#include "medsynth/rng_gsl.h"
 
 #include <math.h>
 #include <string.h>

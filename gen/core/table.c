@@ -5,6 +5,7 @@
 #include "medsynth/table.h"
 #include "core/names.h"
 #include "core/alloc.h"
+#include "core/table_build.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -80,6 +81,30 @@ ms_status ms_table_schema_copy(ms_table_schema *dst, const ms_table_schema *src)
 fail:
   ms_table_schema_deinit(dst);
   return MS_ERR_NOMEM;
+}
+
+int ms__schema_add_col(ms_table_schema *s, const char *name, ms_coltype t, const char *unit, const char *desc) {
+  ms_column *c = &s->columns[s->n_columns++];
+  memset(c, 0, sizeof *c);
+  c->name = ms__strdup(name);
+  c->type = t;
+  c->unit = unit ? ms__strdup(unit) : NULL;
+  c->description = desc ? ms__strdup(desc) : NULL;
+  c->precision = -1;
+  return !c->name || (unit && !c->unit) || (desc && !c->description);
+}
+
+int ms__schema_add_key_col(ms_table_schema *s, const ms_column *key, const char *table) {
+  ms_column *c = &s->columns[s->n_columns++];
+  memset(c, 0, sizeof *c);
+  c->name = ms__strdup(key->name);
+  c->type = key->type;
+  c->precision = -1;
+  c->str_width = key->str_width;
+  char ref[300];
+  snprintf(ref, sizeof ref, "%s.%s", table ? table : "", key->name);
+  c->references = ms__strdup(ref);
+  return !c->name || !c->references;
 }
 
 size_t ms_column_value_size(const ms_column *c) {

@@ -213,7 +213,7 @@ static ms_status find_columns(const ev *e, const char *const *names, size_t n, c
   return st;
 }
 
-ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_frame *holdout,
+ms_status ms_eval_report_new(ms_eval_report **out, const ms_frame *train, const ms_frame *holdout,
                       const ms_frame *syn, const ms_eval_params *p, const char *outdir,
                       ms_diag *d) {
   *out = NULL;

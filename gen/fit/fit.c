@@ -362,7 +362,7 @@ static ms_status fit_mst(ms_fit_model *m, const ms_frame *data, int32_t **maps, 
 
 /* The fit; an allocation failure that no step reported gets one message
  * naming the input. */
-ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
+ms_status ms_fit_model_new(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
   size_t first = d ? d->count : 0;
   ms_status st = fit_table(out, data, p, d);
   if (st == MS_ERR_NOMEM && ms__diag_find(d, first, MS_ERR_NOMEM) == SIZE_MAX)

@@ -400,7 +400,7 @@ struct ms_output {
   ms__atomic a;
 };
 
-ms_status ms_output_begin(ms_output **out, const char *target, ms_output_kind kind, int force,
+ms_status ms_output_open(ms_output **out, const char *target, ms_output_kind kind, int force,
                           ms_diag *d) {
   *out = NULL;
   if ((unsigned)kind >= MS_OUTPUT_KIND_COUNT)

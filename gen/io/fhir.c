@@ -58,7 +58,7 @@ typedef struct {
 struct ms_fhir_writer {
   const ms_spec *spec;
   const ms__fhir *map;
-  ms_fhir_opts o;
+  ms_fhir_params o;
   ms_diag *diag;
   ms_diag own_diag;
   ms__atomic dir;
@@ -88,7 +88,7 @@ ms_fhir_layout ms_fhir_layout_from_name(const char *name) {
   return MS_FHIR_LAYOUT_COUNT;
 }
 
-void ms_fhir_opts_init(ms_fhir_opts *o) {
+void ms_fhir_params_init(ms_fhir_params *o) {
   memset(o, 0, sizeof *o);
   o->layout = MS_FHIR_BUNDLES;
 }
@@ -1119,7 +1119,7 @@ static void writer_free(ms_fhir_writer *w) {
 }
 
 ms_status ms_fhir_writer_open(ms_fhir_writer **out, const char *dir, const ms_spec *spec,
-                              const ms_fhir_opts *opts, ms_diag *d) {
+                              const ms_fhir_params *opts, ms_diag *d) {
   *out = NULL;
   ms_fhir_writer *w = ms__calloc(1, sizeof *w);
   if (!w) return ms_diag_add(d, MS_ERR_NOMEM, dir, 0, 0, NULL, "FHIR: out of memory");
@@ -1128,7 +1128,7 @@ ms_status ms_fhir_writer_open(ms_fhir_writer **out, const char *dir, const ms_sp
   if (opts)
     w->o = *opts;
   else
-    ms_fhir_opts_init(&w->o);
+    ms_fhir_params_init(&w->o);
   w->spec = spec;
   w->map = spec->fhir;
   w->diag = d;

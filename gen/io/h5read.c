@@ -88,7 +88,7 @@ typedef struct {
   uint64_t items, xxh, storage;
 } rarray;
 
-struct ms_table_reader {
+struct ms_h5_reader {
   char *path;
   hid_t file;
   rtable *tables;
@@ -105,7 +105,7 @@ static int cat_cmp(const void *a, const void *b) {
   return strcmp(((const catidx *)a)->label, ((const catidx *)b)->label);
 }
 
-static ms_status grow(ms_table_reader *r, size_t bytes) {
+static ms_status grow(ms_h5_reader *r, size_t bytes) {
   if (bytes <= r->buf_cap) return MS_OK;
   uint8_t *nb = ms__realloc(r->buf, bytes);
   if (!nb) return MS_ERR_NOMEM;
@@ -684,7 +684,7 @@ static void table_deinit(rtable *t) {
   free(t->name);
 }
 
-void ms_table_reader_free(ms_table_reader *r) {
+void ms_h5_reader_free(ms_h5_reader *r) {
   if (!r) return;
   ms__h5quiet q;
   ms__h5_quiet_begin(&q);
@@ -710,7 +710,7 @@ void ms_table_reader_free(ms_table_reader *r) {
 
 /* Checks that a dataset of `bytes` logical bytes can be backed by `storage`
  * stored bytes of a file of `file_size` bytes. */
-static ms_status check_storage(const ms_table_reader *r, const char *where, uint64_t bytes,
+static ms_status check_storage(const ms_h5_reader *r, const char *where, uint64_t bytes,
                                uint64_t storage, uint64_t file_size, ms_diag *d) {
   if (storage > file_size)
     return ms_diag_add(d, MS_ERR_DATA, r->path, 0, 0, where,
@@ -727,7 +727,7 @@ static ms_status check_storage(const ms_table_reader *r, const char *where, uint
  * medsynth_schema text; checks that the row type matches that schema's
  * packed layout and that its length is bounded (the "rows" attribute, the
  * bytes stored); *rows gets its length. */
-static ms_status open_part(ms_table_reader *r, rpart *p, const char *where, uint64_t file_size,
+static ms_status open_part(ms_h5_reader *r, rpart *p, const char *where, uint64_t file_size,
                            uint64_t *rows, ms_diag *d) {
   p->dset = H5Dopen2(r->file, where, H5P_DEFAULT);
   if (p->dset < 0) return ms__h5_error_at(d, MS_ERR_DATA, r->path, where, "cannot open the table dataset");
@@ -780,7 +780,7 @@ static ms_status open_part(ms_table_reader *r, rpart *p, const char *where, uint
 
 /* A wide table: the group's schema and its parts, which must hold the
  * table's columns in order, with one row count. */
-static ms_status open_wide(ms_table_reader *r, rtable *t, const char *where, uint64_t file_size,
+static ms_status open_wide(ms_h5_reader *r, rtable *t, const char *where, uint64_t file_size,
                            ms_diag *d) {
   ms_status st = ms__schema_from_json(&t->schema, t->json, r->path, where, d);
   free(t->json);
@@ -818,7 +818,7 @@ static ms_status open_wide(ms_table_reader *r, rtable *t, const char *where, uin
   return MS_OK;
 }
 
-static ms_status open_table(ms_table_reader *r, rtable *t, uint64_t file_size, ms_diag *d) {
+static ms_status open_table(ms_h5_reader *r, rtable *t, uint64_t file_size, ms_diag *d) {
   char where[1024];
   snprintf(where, sizeof where, "/tables/%s", t->name);
   ms_status st;
@@ -846,7 +846,7 @@ static ms_status open_table(ms_table_reader *r, rtable *t, uint64_t file_size, m
   return MS_OK;
 }
 
-static ms_status open_array(ms_table_reader *r, rarray *a, uint64_t file_size, ms_diag *d) {
+static ms_status open_array(ms_h5_reader *r, rarray *a, uint64_t file_size, ms_diag *d) {
   a->dset = H5Dopen2(r->file, a->path, H5P_DEFAULT);
   if (a->dset < 0) return ms__h5_error_at(d, MS_ERR_DATA, r->path, a->path, "cannot open the array dataset");
   a->type = array_shape(a->dset, &a->rank, a->dims);
@@ -876,7 +876,7 @@ static ms_status open_array(ms_table_reader *r, rarray *a, uint64_t file_size, m
 }
 
 /* Fills r from the probe's payload (untrusted: every count bounded). */
-static ms_status take_manifest(ms_table_reader *r, ms__gbuf *b, ms_diag *d) {
+static ms_status take_manifest(ms_h5_reader *r, ms__gbuf *b, ms_diag *d) {
   uint64_t n = ms__gbuf_get_u64(b);
   if (n > MAX_OBJECTS) goto bad;
   r->attr_names = ms__calloc(n ? n : 1, sizeof *r->attr_names);
@@ -952,7 +952,7 @@ bad:
   return ms_diag_add(d, MS_ERR_DATA, r->path, 0, 0, NULL, "the reader's result is malformed");
 }
 
-ms_status ms_table_reader_open(ms_table_reader **out, const char *path, ms_diag *d) {
+ms_status ms_h5_reader_open(ms_h5_reader **out, const char *path, ms_diag *d) {
   *out = NULL;
   struct stat sb;
   if (!path || stat(path, &sb) != 0)
@@ -965,7 +965,7 @@ ms_status ms_table_reader_open(ms_table_reader **out, const char *path, ms_diag 
     ms__gbuf_free(&res);
     return st;
   }
-  ms_table_reader *r = ms__calloc(1, sizeof *r);
+  ms_h5_reader *r = ms__calloc(1, sizeof *r);
   if (!r || !(r->path = ms__strdup(path))) {
     free(r);
     ms__gbuf_free(&res);
@@ -984,7 +984,7 @@ ms_status ms_table_reader_open(ms_table_reader **out, const char *path, ms_diag 
   H5Eclear2(H5E_DEFAULT);
   ms__h5_quiet_end(&q);
   if (st) {
-    ms_table_reader_free(r);
+    ms_h5_reader_free(r);
     return st;
   }
   *out = r;
@@ -993,14 +993,14 @@ ms_status ms_table_reader_open(ms_table_reader **out, const char *path, ms_diag 
 
 /* ---- accessors -------------------------------------------------------- */
 
-size_t ms_table_reader_n_tables(const ms_table_reader *r) { return r->n_tables; }
-const ms_table_schema *ms_table_reader_schema(const ms_table_reader *r, size_t i) {
+size_t ms_h5_reader_n_tables(const ms_h5_reader *r) { return r->n_tables; }
+const ms_table_schema *ms_h5_reader_schema(const ms_h5_reader *r, size_t i) {
   return i < r->n_tables ? &r->tables[i].schema : NULL;
 }
-uint64_t ms_table_reader_rows(const ms_table_reader *r, size_t i) {
+uint64_t ms_h5_reader_rows(const ms_h5_reader *r, size_t i) {
   return i < r->n_tables ? r->tables[i].rows : 0;
 }
-ms_status ms_table_reader_find(const ms_table_reader *r, const char *name, size_t *table) {
+ms_status ms_h5_reader_find(const ms_h5_reader *r, const char *name, size_t *table) {
   for (size_t i = 0; name && i < r->n_tables; i++)
     if (!strcmp(r->tables[i].name, name)) {
       *table = i;
@@ -1008,29 +1008,29 @@ ms_status ms_table_reader_find(const ms_table_reader *r, const char *name, size_
     }
   return MS_ERR_NOTFOUND;
 }
-size_t ms_table_reader_n_attrs(const ms_table_reader *r) { return r->n_attrs; }
-const char *ms_table_reader_attr_name(const ms_table_reader *r, size_t i) {
+size_t ms_h5_reader_n_attrs(const ms_h5_reader *r) { return r->n_attrs; }
+const char *ms_h5_reader_attr_name(const ms_h5_reader *r, size_t i) {
   return i < r->n_attrs ? r->attr_names[i] : NULL;
 }
-const char *ms_table_reader_attr_value(const ms_table_reader *r, size_t i) {
+const char *ms_h5_reader_attr_value(const ms_h5_reader *r, size_t i) {
   return i < r->n_attrs ? r->attr_values[i] : NULL;
 }
-const char *ms_table_reader_attr(const ms_table_reader *r, const char *name) {
+const char *ms_h5_reader_attr(const ms_h5_reader *r, const char *name) {
   for (size_t i = 0; name && i < r->n_attrs; i++)
     if (!strcmp(r->attr_names[i], name)) return r->attr_values[i];
   return NULL;
 }
-size_t ms_table_reader_n_arrays(const ms_table_reader *r) { return r->n_arrays; }
-const char *ms_table_reader_array_path(const ms_table_reader *r, size_t i) {
+size_t ms_h5_reader_n_arrays(const ms_h5_reader *r) { return r->n_arrays; }
+const char *ms_h5_reader_array_path(const ms_h5_reader *r, size_t i) {
   return i < r->n_arrays ? r->arrays[i].path : NULL;
 }
-ms_dtype ms_table_reader_array_dtype(const ms_table_reader *r, size_t i) {
+ms_dtype ms_h5_reader_array_dtype(const ms_h5_reader *r, size_t i) {
   return i < r->n_arrays ? r->arrays[i].type : MS_DT_COUNT;
 }
-int ms_table_reader_array_rank(const ms_table_reader *r, size_t i) {
+int ms_h5_reader_array_rank(const ms_h5_reader *r, size_t i) {
   return i < r->n_arrays ? r->arrays[i].rank : 0;
 }
-const uint64_t *ms_table_reader_array_dims(const ms_table_reader *r, size_t i) {
+const uint64_t *ms_h5_reader_array_dims(const ms_h5_reader *r, size_t i) {
   return i < r->n_arrays ? r->arrays[i].dims : NULL;
 }
 
@@ -1127,7 +1127,7 @@ static ms_status unpack(const rtable *t, const rpart *pt, const char *path, cons
   return MS_OK;
 }
 
-ms_status ms_table_reader_read(ms_table_reader *r, size_t table, uint64_t first_row,
+ms_status ms_h5_reader_read(ms_h5_reader *r, size_t table, uint64_t first_row,
                                ms_chunk *c, ms_diag *d) {
   if (table >= r->n_tables) return ms_diag_add(d, MS_ERR_INVALID, r->path, 0, 0, NULL, "no table %zu", table);
   rtable *t = &r->tables[table];
@@ -1176,7 +1176,7 @@ ms_status ms_table_reader_read(ms_table_reader *r, size_t table, uint64_t first_
 
 /* Recomputes one dataset's "xxh64" from its rows (`where` names it);
  * MS_ERR_DATA on mismatch. */
-static ms_status verify_dataset(ms_table_reader *r, const rtable *t, const rpart *pt,
+static ms_status verify_dataset(ms_h5_reader *r, const rtable *t, const rpart *pt,
                                 const char *where, uint64_t *computed, ms_diag *d) {
   *computed = 0;
   if (pt->xxh_unreadable)
@@ -1208,7 +1208,7 @@ static ms_status verify_dataset(ms_table_reader *r, const rtable *t, const rpart
   return st;
 }
 
-ms_status ms_table_reader_verify(ms_table_reader *r, size_t table, uint64_t *computed,
+ms_status ms_h5_reader_verify(ms_h5_reader *r, size_t table, uint64_t *computed,
                                  ms_diag *d) {
   if (table >= r->n_tables) return MS_ERR_INVALID;
   rtable *t = &r->tables[table];
@@ -1284,7 +1284,7 @@ static size_t item_bytes(const rarray *a) {
   return b;
 }
 
-ms_status ms_table_reader_read_items(ms_table_reader *r, size_t array, uint64_t first,
+ms_status ms_h5_reader_read_items(ms_h5_reader *r, size_t array, uint64_t first,
                                      uint64_t n, void *out, ms_diag *d) {
   if (array >= r->n_arrays) return MS_ERR_INVALID;
   rarray *a = &r->arrays[array];
@@ -1301,7 +1301,7 @@ ms_status ms_table_reader_read_items(ms_table_reader *r, size_t array, uint64_t 
   return st;
 }
 
-ms_status ms_table_reader_verify_array(ms_table_reader *r, size_t array, ms_diag *d) {
+ms_status ms_h5_reader_verify_array(ms_h5_reader *r, size_t array, ms_diag *d) {
   if (array >= r->n_arrays) return MS_ERR_INVALID;
   rarray *a = &r->arrays[array];
   if (a->xxh_unreadable)

@@ -315,7 +315,7 @@ static int room_to_start(const char *path) {
   return e;
 }
 
-ms_status ms__h5w_open(ms__h5w **out, const char *tmp_path, const ms_writer_opts *o,
+ms_status ms__h5w_open(ms__h5w **out, const char *tmp_path, const ms_writer_params *o,
                        ms_diag *d) {
   *out = NULL;
   int room = room_to_start(tmp_path);

@@ -68,7 +68,7 @@ int ms__chunk_decompress(const uint8_t *in, size_t in_len, size_t elem_size, uin
 /* ---- HDF5 writer ----------------------------------------------------- */
 
 typedef struct ms__h5w ms__h5w;
-ms_status ms__h5w_open(ms__h5w **out, const char *tmp_path, const ms_writer_opts *o,
+ms_status ms__h5w_open(ms__h5w **out, const char *tmp_path, const ms_writer_params *o,
                        ms_diag *d);
 ms_status ms__h5w_begin_table(ms__h5w *h, const ms_table_schema *s, uint64_t expected,
                               ms_diag *d);

@@ -186,7 +186,7 @@ static const char *const k_overlay_names[] = {"none", "contour", "fill"};
 MS__NAME_FNS(ms_overlay_name, ms_overlay_from_name, ms_overlay, k_overlay_names, MS_OVERLAY_COUNT,
              "unknown")
 
-void ms_sheet_opts_init(ms_sheet_opts *o) {
+void ms_sheet_params_init(ms_sheet_params *o) {
   o->columns = 0;
   o->pad = 2;
   o->window_center = 0.5;
@@ -226,7 +226,7 @@ static uint8_t to_grey(double v, double lo, double width) {
 }
 
 ms_status ms_sheet_render(uint8_t **out_rgb, int *out_w, int *out_h, const float *images,
-                          const uint8_t *masks, size_t n, int H, int W, const ms_sheet_opts *o,
+                          const uint8_t *masks, size_t n, int H, int W, const ms_sheet_params *o,
                           ms_diag *d) {
   *out_rgb = NULL;
   if (!images || n == 0 || H < 1 || W < 1 || !(o->window_width > 0) || o->pad < 0 ||
@@ -277,7 +277,7 @@ ms_status ms_sheet_render(uint8_t **out_rgb, int *out_w, int *out_h, const float
 }
 
 ms_status ms_png_contact_sheet(const char *path, const float *images, const uint8_t *masks,
-                               size_t n, int H, int W, const ms_sheet_opts *o, ms_diag *d) {
+                               size_t n, int H, int W, const ms_sheet_params *o, ms_diag *d) {
   uint8_t *rgb;
   int sw, sh;
   ms_status st = ms_sheet_render(&rgb, &sw, &sh, images, masks, n, H, W, o, d);

@@ -18,6 +18,8 @@
  * fails with MS_ERR_CANCELLED and commit removes the temporaries. A full
  * disk under HDF5 is handled in h5write.c (close_file). */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include "core/alloc.h"
 #include "core/names.h"
 #include "core/diag.h"
@@ -46,7 +48,7 @@ typedef struct {
 
 struct ms_writer {
   ms_format format;
-  ms_writer_opts opts;
+  ms_writer_params opts;
   char *path;
   int to_stdout;
   ms_diag *diag; /* borrowed: the diag given to open (sink callbacks report here) */
@@ -117,7 +119,7 @@ ms_dtype ms_dtype_from_name(const char *name) {
   return MS_DT_COUNT;
 }
 
-void ms_writer_opts_init(ms_writer_opts *o) {
+void ms_writer_params_init(ms_writer_params *o) {
   memset(o, 0, sizeof *o);
   o->format = MS_FMT_COUNT; /* from the path's extension */
   o->compression = 4;
@@ -143,14 +145,14 @@ static void name_entries(ms_diag *d, size_t from, const char *path) {
     if (!d->entries[i].file) d->entries[i].file = strdup(path);
 }
 
-ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts *opts,
+ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_params *opts,
                          ms_diag *d) {
   *out = NULL;
-  ms_writer_opts o;
+  ms_writer_params o;
   if (opts)
     o = *opts;
   else
-    ms_writer_opts_init(&o);
+    ms_writer_params_init(&o);
   if (!path || !*path) return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "no output path");
   int to_stdout = !strcmp(path, "-");
   if (o.format == MS_FMT_COUNT) o.format = to_stdout ? MS_FMT_CSV : ms_format_from_path(path);
@@ -478,6 +480,18 @@ ms_status ms_writer_set_attr_int(ms_writer *w, const char *name, int64_t value) 
 }
 ms_status ms_writer_set_attr_double(ms_writer *w, const char *name, double value) {
   return set_attr(w, "/", name, ATTR_DBL, NULL, 0, value);
+}
+ms_status ms_writer_set_provenance(ms_writer *w, const ms_provenance *p) {
+  char gen[64], hex[24];
+  snprintf(gen, sizeof gen, "medsynth %s", p->command);
+  snprintf(hex, sizeof hex, "%016" PRIx64, p->spec_hash);
+  ms_status st = ms_writer_set_attr_string(w, "generator", gen);
+  if (!st && p->spec) st = ms_writer_set_attr_string(w, "spec", p->spec);
+  if (!st && p->spec) st = ms_writer_set_attr_string(w, "spec_name", p->spec_name ? p->spec_name : "");
+  if (!st && p->spec) st = ms_writer_set_attr_string(w, "spec_xxh64", hex);
+  if (!st) st = ms_writer_set_attr_int(w, "seed", (int64_t)p->seed);
+  if (!st) st = p->invocation ? ms_writer_set_attr_string(w, "invocation", p->invocation) : MS_ERR_NOMEM;
+  return st;
 }
 ms_status ms_writer_set_object_attr_string(ms_writer *w, const char *object_path,
                                            const char *name, const char *value) {

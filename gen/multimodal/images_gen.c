@@ -26,6 +26,7 @@
  * crosses rows except the serial write position. */
 #include <errno.h>
 #include "core/alloc.h"
+#include "core/table_build.h"
 #include "core/diag.h"
 #include <inttypes.h>
 #include <math.h>
@@ -46,6 +47,7 @@
 #include "medsynth/nn.h"
 #include "medsynth/sample.h"
 #include "medsynth/phantom.h"
+#include "medsynth/phantom_table.h"
 #include "medsynth/png.h"
 #include "medsynth/rng.h"
 #include "multimodal/images_acq.h"
@@ -84,7 +86,7 @@ int ms_spec_image_item_dims(const ms_spec *s, size_t i, uint64_t dims[4]) {
   return r;
 }
 
-void ms_images_opts_init(ms_images_opts *o) {
+void ms_images_params_init(ms_images_params *o) {
   memset(o, 0, sizeof *o);
 }
 
@@ -131,7 +133,7 @@ typedef struct {
 struct ms_images {
   const ms_spec *s;
   ms_writer *w;
-  ms_images_opts o;
+  ms_images_params o;
   ms_diag *d;
   ms_sink inner;
   size_t n;
@@ -205,87 +207,25 @@ static ms_status mkdir_p(const char *dir, ms_diag *d) {
   return MS_OK;
 }
 
-static int add_col(ms_table_schema *s, const char *name, ms_coltype t, const char *unit,
-                   const char *desc) {
-  ms_column *c = &s->columns[s->n_columns++];
-  memset(c, 0, sizeof *c);
-  c->name = ms__strdup(name);
-  c->type = t;
-  c->unit = unit ? ms__strdup(unit) : NULL;
-  c->description = desc ? ms__strdup(desc) : NULL;
-  c->precision = -1;
-  return !c->name || (unit && !c->unit) || (desc && !c->description);
-}
 
-static int add_key_col(ms_table_schema *s, const ms_column *key, const char *table) {
-  ms_column *c = &s->columns[s->n_columns++];
-  memset(c, 0, sizeof *c);
-  c->name = ms__strdup(key->name);
-  c->type = key->type;
-  c->precision = -1;
-  c->str_width = key->str_width;
-  char ref[300];
-  snprintf(ref, sizeof ref, "%s.%s", table, key->name);
-  c->references = ms__strdup(ref);
-  return !c->name || !c->references;
-}
-
-/* Lesion and per-image parameter tables of field fs. */
+/* Lesion and per-image parameter tables of field fs: the phantom tables
+ * (medsynth/phantom_table.h) with the key column of the field's table, and
+ * the dose and the report appended to the per-image table. */
 static int build_schemas(fstate *fs, const ms_table_schema *ts) {
   const ms__image_field *f = fs->f;
-  int vol = f->phantom.depth > 0;
-  ms_table_schema *l = &fs->les_schema;
-  l->name = ms__strdup(fs->les_name);
-  l->columns = ms__calloc(32, sizeof *l->columns);
-  if (!l->name || !l->columns) return -1;
-  int bad = add_col(l, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
-  if (fs->key_col >= 0) bad |= add_key_col(l, &fs->key, ts->name);
-  bad |= add_col(l, "lesion", MS_COL_INT64, NULL, "lesion number k within the image (mask label 100 + k)");
-  bad |= add_col(l, "label", MS_COL_INT64, NULL, "mask label");
-  bad |= add_col(l, "organ", MS_COL_CATEGORICAL, NULL, "organ holding the lesion");
-  ms_column *oc = &l->columns[l->n_columns - 1];
-  oc->categories = ms__calloc(MS_LABEL_COUNT, sizeof *oc->categories);
-  if (!oc->categories) return -1;
-  oc->n_categories = MS_LABEL_COUNT;
-  for (int k = 0; k < MS_LABEL_COUNT; k++)
-    if (!(oc->categories[k] = ms__strdup(ms_label_name(k)))) return -1;
-  bad |= add_col(l, "center_x_mm", MS_COL_FLOAT64, "mm", "designed centre, phantom coordinates");
-  bad |= add_col(l, "center_y_mm", MS_COL_FLOAT64, "mm", NULL);
-  bad |= add_col(l, "center_z_mm", MS_COL_FLOAT64, "mm", NULL);
-  bad |= add_col(l, "diameter_mm", MS_COL_FLOAT64, "mm", "designed mean diameter");
-  bad |= add_col(l, "contrast", MS_COL_FLOAT64, NULL, "contrast factor (1 = typical lesion tissue)");
-  bad |= add_col(l, "value", MS_COL_FLOAT64, f->phantom.modality == MS_MODALITY_CT ? "HU" : NULL,
-                 "noise-free lesion value");
-  bad |= add_col(l, "n_pixels", MS_COL_INT64, NULL, "mask pixels (voxels) with the lesion's label");
-  bad |= add_col(l, "centroid_x", MS_COL_FLOAT64, "pixel", "measured on the mask (column)");
-  bad |= add_col(l, "centroid_y", MS_COL_FLOAT64, "pixel", "measured on the mask (row)");
-  bad |= add_col(l, "centroid_z", MS_COL_FLOAT64, "pixel", "measured on the mask (plane)");
-  bad |= add_col(l, "bbox_x0", MS_COL_INT64, "pixel", "inclusive bounds on the mask");
-  bad |= add_col(l, "bbox_y0", MS_COL_INT64, "pixel", NULL);
-  bad |= add_col(l, "bbox_z0", MS_COL_INT64, "pixel", NULL);
-  bad |= add_col(l, "bbox_x1", MS_COL_INT64, "pixel", NULL);
-  bad |= add_col(l, "bbox_y1", MS_COL_INT64, "pixel", NULL);
-  bad |= add_col(l, "bbox_z1", MS_COL_INT64, "pixel", NULL);
-  bad |= add_col(l, vol ? "volume_mm3" : "area_mm2", MS_COL_FLOAT64, vol ? "mm3" : "mm2",
-                 "measured on the mask");
+  const ms_column *key = fs->key_col >= 0 ? &fs->key : NULL;
+  if (ms_phantom_lesion_schema(&fs->les_schema, fs->les_name, &f->phantom, key, ts->name) ||
+      ms_phantom_info_schema(&fs->info_schema, fs->info_name, &f->phantom, key, ts->name, 4))
+    return -1;
   ms_table_schema *s = &fs->info_schema;
-  s->name = ms__strdup(fs->info_name);
-  s->columns = ms__calloc(16, sizeof *s->columns);
-  if (!s->name || !s->columns) return -1;
-  bad |= add_col(s, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
-  if (fs->key_col >= 0) bad |= add_key_col(s, &fs->key, ts->name);
-  bad |= add_col(s, "n_lesions", MS_COL_INT64, NULL, "lesions in the image");
-  bad |= add_col(s, "body_scale", MS_COL_FLOAT64, NULL, "realised anatomy scale");
-  bad |= add_col(s, "ventricle_scale", MS_COL_FLOAT64, NULL, "realised ventricle scale (head)");
-  bad |= add_col(s, "age_years", MS_COL_FLOAT64, "years", "realised anatomical age");
-  bad |= add_col(s, "fat_mm", MS_COL_FLOAT64, "mm", "realised subcutaneous fat");
-  bad |= add_col(s, "dose", MS_COL_FLOAT64, "mAs", "CT dose (NaN for MR)");
+  int bad = 0;
+  bad |= ms__schema_add_col(s, "dose", MS_COL_FLOAT64, "mAs", "CT dose (NaN for MR)");
   /* the radiology report of the image, from its measured lesions (multimodal/report.c) */
-  bad |= add_col(s, "report_category", MS_COL_STRING, NULL, "Lung-RADS-like category (chest CT), else empty");
+  bad |= ms__schema_add_col(s, "report_category", MS_COL_STRING, NULL, "Lung-RADS-like category (chest CT), else empty");
   s->columns[s->n_columns - 1].str_width = REPORT_CAT_W;
-  bad |= add_col(s, "impression", MS_COL_STRING, NULL, "report impression");
+  bad |= ms__schema_add_col(s, "impression", MS_COL_STRING, NULL, "report impression");
   s->columns[s->n_columns - 1].str_width = REPORT_IMP_W;
-  bad |= add_col(s, "report", MS_COL_STRING, NULL, "report text: numbered findings, one per lesion, and the impression");
+  bad |= ms__schema_add_col(s, "report", MS_COL_STRING, NULL, "report text: numbered findings, one per lesion, and the impression");
   s->columns[s->n_columns - 1].str_width = REPORT_TEXT_W;
   return bad ? -1 : 0;
 }
@@ -380,9 +320,9 @@ static ms_status begin_model(ms_images *im, fstate *fs, const ms_table_schema *t
   s->name = ms__strdup(fs->info_name);
   s->columns = ms__calloc(4, sizeof *s->columns);
   if (!s->name || !s->columns) return MS_ERR_NOMEM;
-  int bad = add_col(s, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
-  if (fs->key_col >= 0) bad |= add_key_col(s, &fs->key, ts->name);
-  bad |= add_col(s, "class", MS_COL_INT64, NULL, "class the image was sampled for (-1: unconditional)");
+  int bad = ms__schema_add_col(s, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
+  if (fs->key_col >= 0) bad |= ms__schema_add_key_col(s, &fs->key, ts->name);
+  bad |= ms__schema_add_col(s, "class", MS_COL_INT64, NULL, "class the image was sampled for (-1: unconditional)");
   if (bad) return MS_ERR_NOMEM;
   if ((st = ms_writer_begin_table(w, s, expected))) return st;
   int mb = 8;
@@ -614,40 +554,21 @@ static ms_status write_tables(ms_images *im, fstate *fs, const ms_chunk *c, size
     if ((st = ms_chunk_new(&lc, &fs->les_schema, nl))) return st;
     size_t j = 0;
     for (size_t i = 0; i < m; i++)
-      for (int k = 0; k < ro[i].n_les; k++, j++) {
-        const ms_phantom_lesion *L = &ro[i].les[k];
-        int col = 0;
-        ((int64_t *)lc->cols[col++].data)[j] = (int64_t)(fs->items + i);
-        if (keys) memcpy((char *)lc->cols[col++].data + j * kw, keys + (r0 + i) * kw, kw);
-        ((int64_t *)lc->cols[col++].data)[j] = k;
-        ((int64_t *)lc->cols[col++].data)[j] = L->label;
-        ((int32_t *)lc->cols[col++].data)[j] = L->organ;
-        for (int a = 0; a < 3; a++) ((double *)lc->cols[col++].data)[j] = L->center_mm[a];
-        ((double *)lc->cols[col++].data)[j] = L->diameter_mm;
-        ((double *)lc->cols[col++].data)[j] = L->contrast;
-        ((double *)lc->cols[col++].data)[j] = L->value;
-        ((int64_t *)lc->cols[col++].data)[j] = (int64_t)L->n_pixels;
-        for (int a = 0; a < 3; a++) ((double *)lc->cols[col++].data)[j] = L->centroid[a];
-        for (int a = 0; a < 3; a++) ((int64_t *)lc->cols[col++].data)[j] = L->bbox_min[a];
-        for (int a = 0; a < 3; a++) ((int64_t *)lc->cols[col++].data)[j] = L->bbox_max[a];
-        ((double *)lc->cols[col++].data)[j] = L->size_mm;
-      }
+      for (int k = 0; k < ro[i].n_les; k++, j++)
+        ms_phantom_lesion_set_row(lc, j, (int64_t)(fs->items + i), keys ? keys + (r0 + i) * kw : NULL, k,
+                                  &ro[i].les[k]);
     lc->n_rows = nl;
     st = ms_writer_write_chunk(im->w, lc);
     ms_chunk_free(lc);
     if (st) return st;
   }
   if ((st = ms_chunk_new(&ic, &fs->info_schema, m))) return st;
+  const ms_phantom_params *pp = &fs->f->phantom;
   for (size_t i = 0; i < m; i++) {
-    int col = 0;
-    ((int64_t *)ic->cols[col++].data)[i] = (int64_t)(fs->items + i);
-    if (keys) memcpy((char *)ic->cols[col++].data + i * kw, keys + (r0 + i) * kw, kw);
-    ((int64_t *)ic->cols[col++].data)[i] = ro[i].n_les;
-    ((double *)ic->cols[col++].data)[i] = ro[i].real.body_scale;
-    ((double *)ic->cols[col++].data)[i] = fs->f->phantom.kind == MS_PHANTOM_HEAD ? ro[i].real.ventricle_scale : NAN;
-    ((double *)ic->cols[col++].data)[i] = ro[i].real.age_years;
-    ((double *)ic->cols[col++].data)[i] = ro[i].real.fat_mm;
-    ((double *)ic->cols[col++].data)[i] = fs->f->phantom.modality == MS_MODALITY_CT ? ro[i].dose : NAN;
+    ms_phantom_info_set_row(ic, i, (int64_t)(fs->items + i), keys ? keys + (r0 + i) * kw : NULL, pp, &ro[i].real,
+                            (size_t)ro[i].n_les);
+    size_t col = fs->info_schema.n_columns - 4;
+    ((double *)ic->cols[col++].data)[i] = pp->modality == MS_MODALITY_CT ? ro[i].dose : NAN;
     snprintf((char *)ic->cols[col++].data + i * (REPORT_CAT_W + 1), REPORT_CAT_W + 1, "%s", ro[i].category);
     snprintf((char *)ic->cols[col++].data + i * (REPORT_IMP_W + 1), REPORT_IMP_W + 1, "%s", ro[i].impression);
     snprintf((char *)ic->cols[col++].data + i * (REPORT_TEXT_W + 1), REPORT_TEXT_W + 1, "%s", ro[i].report);
@@ -1055,23 +976,23 @@ static ms_status begin_brain(ms_images *im, fstate *fs, const ms_table_schema *t
   s->name = ms__strdup(fs->info_name);
   s->columns = ms__calloc(BI_VOL0 + 2 + MS_BRAIN_TISSUE_COUNT, sizeof *s->columns);
   if (!s->name || !s->columns) return MS_ERR_NOMEM;
-  int bad = add_col(s, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
-  if (fs->key_col >= 0) bad |= add_key_col(s, &fs->key, ts->name);
-  bad |= add_col(s, "modality", MS_COL_STRING, NULL, "contrast of the image (t1, t2, flair, pd, ct)");
+  int bad = ms__schema_add_col(s, "row", MS_COL_INT64, NULL, "row of the image's table (and item of the image) in this file");
+  if (fs->key_col >= 0) bad |= ms__schema_add_key_col(s, &fs->key, ts->name);
+  bad |= ms__schema_add_col(s, "modality", MS_COL_STRING, NULL, "contrast of the image (t1, t2, flair, pd, ct)");
   s->columns[s->n_columns - 1].str_width = 5;
-  bad |= add_col(s, "age_years", MS_COL_FLOAT64, "years", "realised age (ventricles, cortical thinning)");
-  bad |= add_col(s, "head_scale", MS_COL_FLOAT64, NULL, "realised head size factor");
-  bad |= add_col(s, "min_jacobian", MS_COL_FLOAT64, NULL, "smallest Jacobian determinant of the deformation");
-  bad |= add_col(s, "tumour_lobe", MS_COL_STRING, NULL, "lobe of the tumour; empty without one");
+  bad |= ms__schema_add_col(s, "age_years", MS_COL_FLOAT64, "years", "realised age (ventricles, cortical thinning)");
+  bad |= ms__schema_add_col(s, "head_scale", MS_COL_FLOAT64, NULL, "realised head size factor");
+  bad |= ms__schema_add_col(s, "min_jacobian", MS_COL_FLOAT64, NULL, "smallest Jacobian determinant of the deformation");
+  bad |= ms__schema_add_col(s, "tumour_lobe", MS_COL_STRING, NULL, "lobe of the tumour; empty without one");
   s->columns[s->n_columns - 1].str_width = 9;
-  bad |= add_col(s, "tumour_diameter_mm", MS_COL_FLOAT64, "mm", "enhancing rim diameter; 0 without a tumour");
-  bad |= add_col(s, "wm_lesions", MS_COL_INT64, NULL, "white-matter lesions placed");
-  bad |= add_col(s, "stroke", MS_COL_STRING, NULL, "territory and side of the stroke (mca_left ...); empty without one");
+  bad |= ms__schema_add_col(s, "tumour_diameter_mm", MS_COL_FLOAT64, "mm", "enhancing rim diameter; 0 without a tumour");
+  bad |= ms__schema_add_col(s, "wm_lesions", MS_COL_INT64, NULL, "white-matter lesions placed");
+  bad |= ms__schema_add_col(s, "stroke", MS_COL_STRING, NULL, "territory and side of the stroke (mca_left ...); empty without one");
   s->columns[s->n_columns - 1].str_width = 9;
   for (int l = 0; l < MS_BRAIN_TISSUE_COUNT; l++) {
     char nm[64];
     snprintf(nm, sizeof nm, "volume_%s_mm3", ms_brain_tissue_name(l));
-    bad |= add_col(s, nm, MS_COL_FLOAT64, "mm3", l ? NULL : "voxels of the label in the mask times the voxel volume");
+    bad |= ms__schema_add_col(s, nm, MS_COL_FLOAT64, "mm3", l ? NULL : "voxels of the label in the mask times the voxel volume");
   }
   if (bad) return MS_ERR_NOMEM;
   if ((st = ms_writer_begin_table(w, s, expected))) return st;
@@ -1259,7 +1180,7 @@ static ms_status s_end(void *ctx, const char *name) {
 /* ---- public ------------------------------------------------------------------------------ */
 
 ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
-                        const ms_images_opts *o, ms_diag *d) {
+                        const ms_images_params *o, ms_diag *d) {
   *out = NULL;
   ms_images *im = ms__calloc(1, sizeof *im);
   if (!im) return ms__diag_nomem(d, NULL, NULL, "the image fields");
@@ -1269,7 +1190,7 @@ ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
   if (o)
     im->o = *o;
   else
-    ms_images_opts_init(&im->o);
+    ms_images_params_init(&im->o);
   if (!im->o.grid_max) im->o.grid_max = 16;
   im->nthreads = im->o.threads > 0 ? im->o.threads : omp_get_max_threads();
   if (im->nthreads > 256) im->nthreads = 256;
@@ -1373,8 +1294,8 @@ ms_status ms_images_finish(ms_images *im, ms_diag *d) {
     if (!fs->grid_n) continue;
     char path[4200];
     sheet_name(path, sizeof path, im, i, 1);
-    ms_sheet_opts so;
-    ms_sheet_opts_init(&so);
+    ms_sheet_params so;
+    ms_sheet_params_init(&so);
     so.window_center = fs->window.center;
     so.window_width = fs->window.width;
     so.overlay = MS_OVERLAY_CONTOUR;
@@ -1418,12 +1339,12 @@ void ms_images_free(ms_images *im) {
 }
 
 ms_status ms_images_new_reports(ms_images **out, const ms_spec *spec, ms_sink inner,
-                                const ms_images_opts *o, ms_diag *d) {
-  ms_images_opts oo;
+                                const ms_images_params *o, ms_diag *d) {
+  ms_images_params oo;
   if (o)
     oo = *o;
   else
-    ms_images_opts_init(&oo);
+    ms_images_params_init(&oo);
   oo.png_dir = oo.nifti_dir = oo.dicom_dir = oo.grid_path = NULL;
   ms_status st = ms_images_new(out, spec, NULL, &oo, d);
   if (st) return st;

@@ -4,8 +4,8 @@
  * Usage (the spec compiler; single thread):
  *   ms__expr_resolver r = {.ctx = table, .resolve = my_resolve,
  *                          .name_at = my_name_at, .vocab = my_vocab};
- *   ms__expr_compile_opts o;
- *   ms__expr_compile_opts_init(&o);
+ *   ms__expr_compile_params o;
+ *   ms__expr_compile_params_init(&o);
  *   o.file = "spec.json"; o.line = 12; o.column = 24;   // first char inside the quotes
  *   o.where = "/tables/0/fields/5/expr";
  *   o.want = MS__EXPR_NUMBER;                             // or MS__EXPR_ANY
@@ -90,7 +90,7 @@ typedef enum {
   MS__EXPR_DATE,        /* int32_t days since 1970-01-01 */
   MS__EXPR_DATETIME,    /* int64_t seconds since 1970-01-01T00:00:00Z */
   MS__EXPR_DURATION,    /* double days */
-  MS__EXPR_ANY,         /* only as ms__expr_compile_opts.want: no check */
+  MS__EXPR_ANY,         /* only as ms__expr_compile_params.want: no check */
   MS__EXPR_TYPE_COUNT
 } ms__expr_type;
 
@@ -176,9 +176,9 @@ typedef struct {
   /* Required result type, or MS__EXPR_ANY. A mismatch is reported as
    * "expression has type string, expected number". */
   ms__expr_type want;
-} ms__expr_compile_opts;
+} ms__expr_compile_params;
 
-void ms__expr_compile_opts_init(ms__expr_compile_opts *o);
+void ms__expr_compile_params_init(ms__expr_compile_params *o);
 
 typedef struct ms__expr ms__expr;
 
@@ -188,7 +188,7 @@ typedef struct ms__expr ms__expr;
  * MS_ERR_SPEC with *out = NULL (MS_ERR_NOMEM on allocation failure).
  * `src` is the decoded string, NUL-terminated. */
 ms_status ms__expr_compile(ms__expr **out, const char *src, const ms__expr_resolver *r,
-                           const ms__expr_compile_opts *o, ms_diag *d);
+                           const ms__expr_compile_params *o, ms_diag *d);
 void ms__expr_free(ms__expr *e);
 
 /* Names an expression mentions, without resolving or type-checking them
@@ -196,7 +196,7 @@ void ms__expr_free(ms__expr *e);
  * array of malloc'd strings, distinct, in order of first appearance. The
  * caller frees each string and the array (ms__expr_names_free). Syntax
  * errors are reported as by ms__expr_compile (MS_ERR_SPEC). */
-ms_status ms__expr_scan_names(const char *src, const ms__expr_compile_opts *o, char ***names,
+ms_status ms__expr_scan_names(const char *src, const ms__expr_compile_params *o, char ***names,
                               size_t *n_names, ms_diag *d);
 void ms__expr_names_free(char **names, size_t n_names);
 
@@ -299,7 +299,7 @@ ms_status ms__expr_error_report(const ms__expr *e, const ms__expr_error *err, ms
  * evaluates it; string results are copied into *str_out (caller frees, may
  * be NULL when not wanted). Errors go to d at the compile position. */
 ms_status ms__expr_const_value(const char *src, const ms__expr_resolver *r,
-                               const ms__expr_compile_opts *o, ms__expr_value *out,
+                               const ms__expr_compile_params *o, ms__expr_value *out,
                                char **str_out, ms_diag *d);
 
 #endif

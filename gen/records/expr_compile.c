@@ -82,7 +82,7 @@ size_t ms__expr_type_size(ms__expr_type t) {
 
 static const char *tname(int t) { return t == T_ERR ? "error" : ms__expr_type_name(t); }
 
-void ms__expr_compile_opts_init(ms__expr_compile_opts *o) {
+void ms__expr_compile_params_init(ms__expr_compile_params *o) {
   memset(o, 0, sizeof *o);
   o->want = MS__EXPR_ANY;
 }
@@ -1304,11 +1304,11 @@ void ms__expr_free(ms__expr *e) {
 }
 
 ms_status ms__expr_compile(ms__expr **out, const char *src, const ms__expr_resolver *r,
-                           const ms__expr_compile_opts *o, ms_diag *d) {
+                           const ms__expr_compile_params *o, ms_diag *d) {
   *out = NULL;
-  ms__expr_compile_opts def;
+  ms__expr_compile_params def;
   if (!o) {
-    ms__expr_compile_opts_init(&def);
+    ms__expr_compile_params_init(&def);
     o = &def;
   }
   if (!src)
@@ -1420,16 +1420,16 @@ ms_status ms__expr_error_report(const ms__expr *e, const ms__expr_error *err, ms
 }
 
 ms_status ms__expr_const_value(const char *src, const ms__expr_resolver *r,
-                               const ms__expr_compile_opts *o, ms__expr_value *out,
+                               const ms__expr_compile_params *o, ms__expr_value *out,
                                char **str_out, ms_diag *d) {
   memset(out, 0, sizeof *out);
   if (str_out) *str_out = NULL;
   ms__expr *e = NULL;
   ms_status st = ms__expr_compile(&e, src, r, o, d);
   if (st != MS_OK) return st;
-  ms__expr_compile_opts def;
+  ms__expr_compile_params def;
   if (!o) {
-    ms__expr_compile_opts_init(&def);
+    ms__expr_compile_params_init(&def);
     o = &def;
   }
   if (!ms__expr_is_const(e)) {

@@ -113,7 +113,7 @@ void ms__arena_free(ms__arena *a);
 /* Error sink shared by the compile stages: maps byte offsets to spec
  * positions and counts errors. */
 typedef struct {
-  const ms__expr_compile_opts *o;
+  const ms__expr_compile_params *o;
   ms_diag *d;
   int n_errors;
   int nomem;
@@ -122,7 +122,7 @@ typedef struct {
 void ms__expr_err(ms__expr_errs *E, int offset, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Spec position of a byte offset (honours o->escaped). */
-void ms__expr_pos_of(const ms__expr_compile_opts *o, int offset, int *line, int *column);
+void ms__expr_pos_of(const ms__expr_compile_params *o, int offset, int *line, int *column);
 
 /* Parses src into an AST. NULL after reporting a syntax error to E (or on
  * allocation failure, E->nomem set). */

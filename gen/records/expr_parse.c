@@ -78,7 +78,7 @@ void ms__arena_free(ms__arena *a) {
 
 /* ----------------------------------------------------------------- errors */
 
-void ms__expr_pos_of(const ms__expr_compile_opts *o, int offset, int *line, int *column) {
+void ms__expr_pos_of(const ms__expr_compile_params *o, int offset, int *line, int *column) {
   *line = o->line;
   if (o->escaped || o->column <= 0 || offset < 0)
     *column = o->column;
@@ -747,13 +747,13 @@ void ms__expr_names_free(char **names, size_t n_names) {
   free(names);
 }
 
-ms_status ms__expr_scan_names(const char *src, const ms__expr_compile_opts *o, char ***names,
+ms_status ms__expr_scan_names(const char *src, const ms__expr_compile_params *o, char ***names,
                               size_t *n_names, ms_diag *d) {
   *names = NULL;
   *n_names = 0;
-  ms__expr_compile_opts def;
+  ms__expr_compile_params def;
   if (!o) {
-    ms__expr_compile_opts_init(&def);
+    ms__expr_compile_params_init(&def);
     o = &def;
   }
   if (!src) return ms_diag_add(d, MS_ERR_INVALID, o->file, o->line, o->column, o->where,

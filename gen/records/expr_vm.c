@@ -978,8 +978,8 @@ static void trace(const ms__expr *e, const ms__expr_col *cols, size_t row, ms__e
   err->row = row;
   err->status = ms__expr_describe(e, (size_t)o, R, err->message, sizeof err->message);
   err->offset = e->ins[o].offset;
-  ms__expr_compile_opts po;
-  ms__expr_compile_opts_init(&po);
+  ms__expr_compile_params po;
+  ms__expr_compile_params_init(&po);
   po.line = e->line;
   po.column = e->column;
   po.escaped = e->escaped;

@@ -328,7 +328,7 @@ static ms_status gen_tree(ws_t *w, tchunk *c, tchunk **set, tchunk **spare, uint
 
 /* ---- driver ------------------------------------------------------------------------ */
 
-void ms_generate_opts_init(ms_generate_opts *o) {
+void ms_generate_params_init(ms_generate_params *o) {
   memset(o, 0, sizeof *o);
 }
 
@@ -584,13 +584,13 @@ static ms_status run_step(step_job *job, char step, size_t nc, int nthreads,
   return MS_OK;
 }
 
-ms_status ms_generate(const ms_spec *s, const ms_generate_opts *opts, const ms_sink *sink,
+ms_status ms_generate(const ms_spec *s, const ms_generate_params *opts, const ms_sink *sink,
                       ms_generate_report *report, ms_diag *d) {
   double t0 = now_s();
   size_t d_count0 = d ? d->count : 0;
   if (report) memset(report, 0, sizeof *report); /* safe to deinit on any return */
-  ms_generate_opts def;
-  ms_generate_opts_init(&def);
+  ms_generate_params def;
+  ms_generate_params_init(&def);
   if (!opts) opts = &def;
   size_t nt = s->n_tables;
   if (nt > MAX_TABLES)

@@ -22,6 +22,7 @@
 
 #include "medsynth/records.h"
 #include "medsynth/rng.h"
+#include "medsynth/rng_gsl.h"
 #include "core/pool.h"
 #include "records/images.h"
 #include "records/plan.h"

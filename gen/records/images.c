@@ -248,8 +248,8 @@ static void parse_param_key(L *l, const ms__table *t, ms__img_param *p, const cJ
   }
   R rc = {.l = l, .t = t};
   ms__expr_resolver r = {.ctx = &rc, .resolve = img_resolve, .name_at = img_name_at, .vocab = NULL};
-  ms__expr_compile_opts o;
-  ms__expr_compile_opts_init(&o);
+  ms__expr_compile_params o;
+  ms__expr_compile_params_init(&o);
   o.file = l->s->file;
   o.line = line;
   o.column = col;

@@ -1,6 +1,8 @@
-/* The compiled form of a spec ("plan") shared by the loader (spec*.c, whose
- * expression scope binds names to fields), the generator (generate.c) and
- * the image and FHIR parts (images.c, fhir_map.c).
+/* The compiled form of a spec ("plan") shared by the loader (records/spec*.c,
+ * whose expression scope binds names to fields), the generator
+ * (records/generate*.c), the image fields (parsed by records/images.c,
+ * rendered by multimodal/images_gen.c) and the FHIR mapping
+ * (records/fhir_map.c, written by io/fhir.c).
  *
  * A plan is immutable after ms_spec_load returns; generation only reads it,
  * so any number of threads may use it at once.
@@ -182,7 +184,8 @@ typedef struct {
   int depth;
   uint64_t rows;
   ms__expr *filter;
-  uint64_t max_candidates; /* 0 = automatic (100 x rows, at least 100,000) */
+  uint64_t max_candidates; /* 0 = automatic: 100 x the table's rows, at least 100,000,
+                              unlimited when that overflows (generate.c) */
   int has_count;
   ms__dist count;
   uint64_t count_stream;

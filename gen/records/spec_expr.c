@@ -160,8 +160,8 @@ ms__expr *ms__spec_compile_at(V *v, size_t ti, int count_scope, const char *src,
   rc_init(&rc, v, ti, count_scope);
   ms__expr_resolver r = {.ctx = &rc, .resolve = rs_resolve, .name_at = rs_name_at,
                          .vocab = rs_vocab};
-  ms__expr_compile_opts o;
-  ms__expr_compile_opts_init(&o);
+  ms__expr_compile_params o;
+  ms__expr_compile_params_init(&o);
   o.file = s->file;
   o.line = line;
   o.column = col;

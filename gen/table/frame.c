@@ -39,7 +39,7 @@ ms_fkind ms_fkind_from_name(const char *name) {
 
 static const char *const default_na[] = {"", "NA", "N/A", "NaN", "nan", "NULL", "null", "?"};
 
-void ms_csv_opts_init(ms_csv_opts *o) { memset(o, 0, sizeof *o); }
+void ms_csv_params_init(ms_csv_params *o) { memset(o, 0, sizeof *o); }
 
 /* ---- string interning (level tables) ---- */
 
@@ -318,7 +318,7 @@ static char detect_delimiter(const char *text, size_t len) {
 
 /* ---- classification ---- */
 
-static int is_na(const char *s, const ms_csv_opts *o) {
+static int is_na(const char *s, const ms_csv_params *o) {
   const char *const *na = o->na_values ? o->na_values : default_na;
   size_t n = o->na_values ? o->n_na_values : sizeof default_na / sizeof *default_na;
   for (size_t i = 0; i < n; i++)
@@ -452,7 +452,7 @@ size_t ms_frame_find(const ms_frame *f, const char *name) {
 }
 
 static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, size_t n_cols,
-                                size_t n_rows, const char *name, const ms_csv_opts *o,
+                                size_t n_rows, const char *name, const ms_csv_params *o,
                                 ms_diag *d) {
   int forced = 0;
   ms_fkind kind = MS_FKIND_COUNT;
@@ -679,10 +679,10 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
 }
 
 ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const char *name,
-                             const ms_csv_opts *opts, ms_diag *d) {
+                             const ms_csv_params *opts, ms_diag *d) {
   *out = NULL;
-  ms_csv_opts defaults;
-  if (!opts) ms_csv_opts_init(&defaults), opts = &defaults;
+  ms_csv_params defaults;
+  if (!opts) ms_csv_params_init(&defaults), opts = &defaults;
   cells c;
   memset(&c, 0, sizeof c);
   size_t n_cols = 0;
@@ -749,7 +749,7 @@ done:
   return MS_OK;
 }
 
-ms_status ms_frame_read_csv(ms_frame **out, const char *path, const ms_csv_opts *opts, ms_diag *d) {
+ms_status ms_frame_read_csv(ms_frame **out, const char *path, const ms_csv_params *opts, ms_diag *d) {
   *out = NULL;
   FILE *fp = fopen(path, "rb");
   if (!fp)

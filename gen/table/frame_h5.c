@@ -45,7 +45,7 @@ static int is_h5_path(const char *p) {
   return (n > 3 && !strcmp(p + n - 3, ".h5")) || (n > 5 && !strcmp(p + n - 5, ".hdf5"));
 }
 
-ms_status ms_frame_read(ms_frame **out, const char *path, const char *table, const ms_csv_opts *opts,
+ms_status ms_frame_read(ms_frame **out, const char *path, const char *table, const ms_csv_params *opts,
                         ms_diag *d) {
   if (is_h5_path(path)) return ms_frame_read_h5(out, path, table, opts, d);
   return ms_frame_read_csv(out, path, opts, d);
@@ -115,45 +115,45 @@ static int decimals_of(double v, int from) {
 }
 
 ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
-                           const ms_csv_opts *opts, ms_diag *d) {
+                           const ms_csv_params *opts, ms_diag *d) {
   *out = NULL;
-  ms_csv_opts defaults;
-  if (!opts) ms_csv_opts_init(&defaults), opts = &defaults;
-  ms_table_reader *rd = NULL;
+  ms_csv_params defaults;
+  if (!opts) ms_csv_params_init(&defaults), opts = &defaults;
+  ms_h5_reader *rd = NULL;
   size_t first = d ? d->count : 0;
-  ms_status st = ms_table_reader_open(&rd, path, d);
+  ms_status st = ms_h5_reader_open(&rd, path, d);
   if (st) return st;
-  size_t ti = 0, nt = ms_table_reader_n_tables(rd);
+  size_t ti = 0, nt = ms_h5_reader_n_tables(rd);
   if (table) {
-    if (ms_table_reader_find(rd, table, &ti) != MS_OK) {
+    if (ms_h5_reader_find(rd, table, &ti) != MS_OK) {
       char names[1024] = "";
       for (size_t i = 0; i < nt; i++) {
         size_t l = strlen(names);
-        snprintf(names + l, sizeof names - l, "%s%s", i ? ", " : "", ms_table_reader_schema(rd, i)->name);
+        snprintf(names + l, sizeof names - l, "%s%s", i ? ", " : "", ms_h5_reader_schema(rd, i)->name);
       }
       st = ms_diag_add(d, MS_ERR_NOTFOUND, path, 0, 0, NULL, "no table \"%s\" (tables: %s)", table,
                        nt ? names : "none");
-      ms_table_reader_free(rd);
+      ms_h5_reader_free(rd);
       return st;
     }
   } else if (nt != 1) {
     char names[1024] = "";
     for (size_t i = 0; i < nt; i++) {
       size_t l = strlen(names);
-      snprintf(names + l, sizeof names - l, "%s%s", i ? ", " : "", ms_table_reader_schema(rd, i)->name);
+      snprintf(names + l, sizeof names - l, "%s%s", i ? ", " : "", ms_h5_reader_schema(rd, i)->name);
     }
     st = nt ? ms_diag_add(d, MS_ERR_INVALID, path, 0, 0, NULL,
                           "the file holds %zu tables (%s): choose one with --table", nt, names)
             : ms_diag_add(d, MS_ERR_DATA, path, 0, 0, NULL, "the file holds no table");
-    ms_table_reader_free(rd);
+    ms_h5_reader_free(rd);
     return st;
   }
-  const ms_table_schema *s = ms_table_reader_schema(rd, ti);
-  uint64_t rows = ms_table_reader_rows(rd, ti);
+  const ms_table_schema *s = ms_h5_reader_schema(rd, ti);
+  uint64_t rows = ms_h5_reader_rows(rd, ti);
   if (rows > SIZE_MAX / sizeof(double) / 2) {
     st = ms_diag_add(d, MS_ERR_DATA, path, 0, 0, s->name, "%llu rows do not fit in memory",
                      (unsigned long long)rows);
-    ms_table_reader_free(rd);
+    ms_h5_reader_free(rd);
     return st;
   }
   size_t n = (size_t)rows;
@@ -262,7 +262,7 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
   if ((st = ms_chunk_new(&ch, s, rows < per ? (size_t)rows : per))) goto done;
   char text[4096];
   for (uint64_t r0 = 0; r0 < rows && !st; r0 += ch->n_rows) {
-    if ((st = ms_table_reader_read(rd, ti, r0, ch, d))) break;
+    if ((st = ms_h5_reader_read(rd, ti, r0, ch, d))) break;
     for (size_t j = 0; j < s->n_columns && !st; j++) {
       if (fcol[j] == SIZE_MAX) continue;
       colstate *q = &cs[j];
@@ -367,7 +367,7 @@ done:
   free(cs);
   free(fcol);
   ms_chunk_free(ch);
-  ms_table_reader_free(rd);
+  ms_h5_reader_free(rd);
   /* the frame's own allocations fail without a message on the spot */
   if (st == MS_ERR_NOMEM && ms__diag_find(d, first, MS_ERR_NOMEM) == SIZE_MAX)
     ms__diag_nomem(d, path, NULL, "the frame");

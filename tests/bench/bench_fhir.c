@@ -61,8 +61,8 @@ static int run(const char *spec_path, uint64_t n, ms_fhir_layout layout, int thr
     free(m);
     return 1;
   }
-  ms_fhir_opts fo;
-  ms_fhir_opts_init(&fo);
+  ms_fhir_params fo;
+  ms_fhir_params_init(&fo);
   fo.layout = layout;
   fo.threads = threads;
   fo.seed = ms_spec_seed(spec);
@@ -70,8 +70,8 @@ static int run(const char *spec_path, uint64_t n, ms_fhir_layout layout, int thr
   double t0 = now();
   ms_fhir_writer *w = NULL;
   ms_status st = ms_fhir_writer_open(&w, dir, spec, &fo, &d);
-  ms_generate_opts go;
-  ms_generate_opts_init(&go);
+  ms_generate_params go;
+  ms_generate_params_init(&go);
   go.rows = n;
   go.threads = threads;
   uint64_t res = 0;

@@ -75,8 +75,8 @@ static double gen_rate(const ms_fit_model *m, uint64_t rows, ms_diag *d, double 
   if (!json || ms_spec_load_string(&s, json, strlen(json), "fitted.json", d)) return -1;
   row_count rc = {0};
   ms_sink sink = {&rc, NULL, count_rows, NULL};
-  ms_generate_opts o;
-  ms_generate_opts_init(&o);
+  ms_generate_params o;
+  ms_generate_params_init(&o);
   o.rows = rows;
   o.threads = 2;
   double t0 = now(), c0 = cpu_now();
@@ -103,18 +103,18 @@ int main(int argc, char **argv) {
   ms_eval_report *r = NULL;
   if (ms_frame_read_csv(&f, path, NULL, &d)) return 1;
   double t2 = now();
-  if (ms_fit(&m, f, NULL, &d)) return 1;
+  if (ms_fit_model_new(&m, f, NULL, &d)) return 1;
   double t3 = now();
   ms_fit_params dp;
   ms_fit_params_init(&dp);
   dp.epsilon = 1;
   ms_fit_model *mdp = NULL;
-  if (ms_fit(&mdp, f, &dp, &d)) return 1;
+  if (ms_fit_model_new(&mdp, f, &dp, &d)) return 1;
   double t4 = now(), t_dp = t4 - t3;
   ms_fit_params mp = dp;
   mp.method = MS_FIT_METHOD_MST;
   ms_fit_model *mmst = NULL;
-  if (ms_fit(&mmst, f, &mp, &d)) return 1;
+  if (ms_fit_model_new(&mmst, f, &mp, &d)) return 1;
   double t4b = now(), t_mst = t4b - t4;
   double cpu_mst, cpu_dp;
   double rate_mst = gen_rate(mmst, 1000000, &d, &cpu_mst), rate_dp = gen_rate(mdp, 1000000, &d, &cpu_dp);
@@ -125,7 +125,7 @@ int main(int argc, char **argv) {
   ms_eval_params ep;
   ms_eval_params_init(&ep);
   ep.target = "b0";
-  if (ms_evaluate(&r, f, NULL, syn, &ep, "bench_fit_report", &d)) {
+  if (ms_eval_report_new(&r, f, NULL, syn, &ep, "bench_fit_report", &d)) {
     char *s = ms_diag_format(&d);
     fputs(s, stderr);
     free(s);

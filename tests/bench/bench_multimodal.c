@@ -56,22 +56,22 @@ static int run(const ms_spec *s, uint64_t n, int threads, int images, double *se
   unlink(path);
   ms_diag d;
   ms_diag_init(&d);
-  ms_writer_opts wo;
-  ms_writer_opts_init(&wo);
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
   wo.format = MS_FMT_HDF5;
   wo.threads = threads;
   ms_writer *w = NULL;
   ms_images *im = NULL;
   double t0 = now();
   ms_status st = ms_writer_open(&w, path, &wo, &d);
-  ms_generate_opts go;
-  ms_generate_opts_init(&go);
+  ms_generate_params go;
+  ms_generate_params_init(&go);
   go.rows = n;
   go.threads = threads;
   ms_sink sink = st ? (ms_sink){0} : ms_writer_sink(w);
   if (!st && images) {
-    ms_images_opts io;
-    ms_images_opts_init(&io);
+    ms_images_params io;
+    ms_images_params_init(&io);
     io.seed = ms_spec_seed(s);
     io.threads = threads;
     st = ms_images_new(&im, s, w, &io, &d);

@@ -89,8 +89,8 @@ static int child_run(const char *spec, uint64_t n, int threads, int fmt, int lev
   ms_diag_init(&d);
   ms_spec *s = NULL;
   if (ms_spec_load(&s, spec, &d) != MS_OK) return fail(&d);
-  ms_generate_opts o;
-  ms_generate_opts_init(&o);
+  ms_generate_params o;
+  ms_generate_params_init(&o);
   o.rows = n;
   o.threads = threads;
   ms_status st;
@@ -101,8 +101,8 @@ static int child_run(const char *spec, uint64_t n, int threads, int fmt, int lev
     uint64_t dig = h_digest(&h);
     if (st == MS_OK) printf("    xxh64 of the values %016" PRIx64 "\n", dig);
   } else {
-    ms_writer_opts wo;
-    ms_writer_opts_init(&wo);
+    ms_writer_params wo;
+    ms_writer_params_init(&wo);
     wo.format = fmt == 1 ? MS_FMT_HDF5 : MS_FMT_CSV;
     wo.force = 1;
     wo.compression = level;

@@ -66,8 +66,8 @@ static double run(const ms_phantom_params *p, uint64_t n, int T, const char *pat
   }
   double t0 = now();
   if (write) {
-    ms_writer_opts o;
-    ms_writer_opts_init(&o);
+    ms_writer_params o;
+    ms_writer_params_init(&o);
     o.force = 1;
     o.threads = T;
     if (ms_writer_open(&w, path, &o, &d) || ms_writer_begin_array(w, "/images/x", MS_DT_FLOAT32, rank, dims) ||

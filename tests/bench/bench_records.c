@@ -105,8 +105,8 @@ int main(int argc, char **argv) {
     discard dc = {XXH64_createState(), 0};
     XXH64_reset(dc.h, 0);
     ms_sink sink = {&dc, NULL, d_write, NULL};
-    ms_generate_opts o;
-    ms_generate_opts_init(&o);
+    ms_generate_params o;
+    ms_generate_params_init(&o);
     o.rows = N;
     o.threads = threads[i];
     double t0 = now_s(), c0 = cpu_s();
@@ -128,8 +128,8 @@ int main(int argc, char **argv) {
     char path[4096];
     const char *tmpdir = getenv("TMPDIR");
     snprintf(path, sizeof path, "%s/bench_records_%d.h5", tmpdir && *tmpdir ? tmpdir : "/tmp", threads[i]);
-    ms_writer_opts wo;
-    ms_writer_opts_init(&wo);
+    ms_writer_params wo;
+    ms_writer_params_init(&wo);
     wo.format = MS_FMT_HDF5;
     wo.force = 1;
     wo.compression = level;

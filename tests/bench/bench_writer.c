@@ -122,8 +122,8 @@ static result run_writer(const char *path, int threads, int level, uint64_t rows
   result res = {0};
   ms_diag d;
   ms_diag_init(&d);
-  ms_writer_opts o;
-  ms_writer_opts_init(&o);
+  ms_writer_params o;
+  ms_writer_params_init(&o);
   o.force = 1;
   o.threads = threads;
   o.compression = level;

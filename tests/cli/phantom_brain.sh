@@ -71,7 +71,7 @@ a, b = h5py.File(f"{t}/a.h5", "r"), h5py.File(f"{t}/b.h5", "r")
 for k in ["/images/brain", "/masks/brain", "/masks/brain_aal"]:
     assert a[k].shape == (2, 1, 60, 72, 64), a[k].shape
     assert np.array_equal(a[k][:], b[k][:]), k + " differs between --threads 1 and 2"
-sub = a["/tables/brain_subjects"][:]
+sub = a["/tables/brain_info"][:]
 m, aal = a["/masks/brain"][:], a["/masks/brain_aal"][:]
 names = [n for n in sub.dtype.names if n.startswith("volume_")]
 assert len(names) == 16
@@ -122,9 +122,9 @@ with h5py.File("brain.h5") as f:
     assert f["/masks/brain_aal"][:].max() == 116 or f["/masks/brain_aal"][:].max() > 100
 with h5py.File("flair.h5") as f:
     assert f["/images/brain"].shape == (16, 1, 256, 256)
-    assert (f["/tables/brain_subjects"]["age_years"] == 75).all()
+    assert (f["/tables/brain_info"]["age_years"] == 75).all()
 with h5py.File("tumour.h5") as f:
-    sub = f["/tables/brain_subjects"][:]
+    sub = f["/tables/brain_info"][:]
     assert (sub["volume_tumour_enhancing_mm3"] > 0).all()
     assert [x.decode() for x in sub["tumour_lobe"]] == ["temporal"] * 4
 with h5py.File("dr.h5") as f:
@@ -142,7 +142,7 @@ for o, cols in (("coronal", [[-1, 0, 0], [0, 0, -1], [0, 1, 0]]), ("sagittal", [
     rows = np.nonzero((m[0, 0] >= 6) & (m[0, 0] <= 8))[0]
     assert rows.size and rows.mean() > 96, (o, rows.mean() if rows.size else None)
 with h5py.File("vascular.h5") as f:
-    sub, img, m = f["/tables/brain_subjects"][:], f["/images/brain"][:], f["/masks/brain"][:]
+    sub, img, m = f["/tables/brain_info"][:], f["/images/brain"][:], f["/masks/brain"][:]
     assert (sub["volume_wm_lesion_mm3"] > 0).all() and (sub["volume_stroke_mm3"] > 0).all()
     for i in range(3):
         assert img[i][m[i] == 14].mean() > img[i][m[i] == 3].mean()  # bright on FLAIR

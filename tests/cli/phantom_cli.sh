@@ -33,17 +33,18 @@ with h5py.File(f"{t}/t1.h5") as a, h5py.File(f"{t}/t2.h5") as b, h5py.File(f"{t}
     labels = json.loads(im.attrs["label_table"])
     assert labels["11"]["name"] == "lung"
     les = a["/tables/chest_lesions"][:]
-    sub = a["/tables/chest_subjects"][:]
+    sub = a["/tables/chest_info"][:]
     masks = a["/masks/chest"][:]
     assert len(sub) == 6 and sum(sub["n_lesions"]) == len(les)
     for r in les:
-        m = masks[r["image"], 0]
-        assert r["organ"].rstrip(b"\0") == b"lung"
+        m = masks[r["row"], 0]
+        assert r["organ"] == b"lung" and r["nodule"] == b"solid" and r["core_diameter_mm"] == 0
+        assert r["label"] == 100 + r["lesion"]
         n = int((m == r["label"]).sum())
         assert n == r["n_pixels"] > 0
         assert abs(r["area_mm2"] - n * (440 / 96) ** 2) < 1e-6
         ys, xs = np.nonzero(m == r["label"])
-        assert (xs.min(), ys.min(), xs.max(), ys.max()) == (r["bbox_col0"], r["bbox_row0"], r["bbox_col1"], r["bbox_row1"])
+        assert (xs.min(), ys.min(), xs.max(), ys.max()) == (r["bbox_x0"], r["bbox_y0"], r["bbox_x1"], r["bbox_y1"])
     assert all(1 <= k <= 3 for k in sub["n_lesions"])
 with h5py.File(f"{t}/a.h5") as f:
     img, msk = f["/images/abdomen"][:], f["/masks/abdomen"][:]

@@ -18,12 +18,19 @@ cd "$tmp"
 "$ms" phantom --kind chest --dose 25 --noise-free -n 1 -o clean.h5
 "$ms" phantom --kind chest -n 4 --seed 3 --lesions 2:3 --lesion-size 10:20 --nodule-type mixed --noise-free -o nodules.h5
 # --- end ---
-# "Nodule types": ground-glass values (-750..-500 HU) and solid ones among the nodules, recorded in the invocation
+# "Nodule types": ground-glass values (-750..-500 HU) and solid ones among the nodules, the type in the lesion
+# table, recorded in the invocation
 /usr/bin/python3 - <<'PY'
 import h5py, json
 with h5py.File("nodules.h5") as f:
-    v = f["/tables/chest_lesions"]["value"]
+    les = f["/tables/chest_lesions"][:]
+    v = les["value"]
     assert (v < -490).any() and (v > -200).any(), v
+    # the nodule column names each nodule's type; only part-solid ones have a core
+    kinds = {bytes(k) for k in les["nodule"]}
+    assert kinds <= {b"solid", b"part-solid", b"ground-glass"} and len(kinds) >= 2, kinds
+    for r in les:
+        assert (r["nodule"] == b"part-solid") == (r["core_diameter_mm"] > 0), r
     assert json.loads(f.attrs["invocation"])["nodule-type"] == "mixed"
 PY
 if "$ms" phantom --kind head -n 1 --lesions 1 --nodule-type ground-glass -o bad.h5 2> bad.err; then

@@ -8,7 +8,8 @@
 # CSV, JSON Lines, PNG/NIfTI side outputs), phantom, images, fit and
 # evaluate (report and plots). A value-affecting option (seed, rows, steps) does change the
 # "invocation" attribute, and that attribute names no path, thread count or
-# output option (docs/reproducibility.md).
+# output option (docs/reproducibility.md). Every HDF5 file carries the same
+# provenance attribute names (docs/file-format.md, "Root attributes").
 # Usage: provenance.sh <medsynth> <source-dir>
 set -euo pipefail
 MS="$1"
@@ -131,6 +132,15 @@ for p in ("cohort.h5", "sh.h5", "mm.h5", "mp.h5", "phantom.h5", "images.h5"):
     for word in ("thread", "batch", "chunk", "force", "quiet", "output", "compression", "png", "nifti",
                  ".json", ".h5", t):
         assert word not in text, (p, word, text)
+# one set of provenance names in every command (ms_writer_set_provenance)
+common = {"medsynth_format", "medsynth_version", "generator", "seed", "invocation"}
+for p, cmd in (("cohort.h5", "records"), ("mm.h5", "records"), ("phantom.h5", "phantom"), ("images.h5", "images")):
+    with h5py.File(f"{t}/wa/{p}", "r") as f:
+        names = set(f.attrs)
+        assert common <= names and "version" not in names, (p, names)
+        g = f.attrs["generator"]
+        assert (g.decode() if isinstance(g, bytes) else g) == "medsynth " + cmd, (p, g)
+        assert ({"spec", "spec_name", "spec_xxh64"} <= names) == (cmd == "records"), (p, names)
 with h5py.File(f"{t}/wa/mm.h5", "r") as f:
     m = f["images/scan"].attrs["model"]
     assert (m.decode() if isinstance(m, bytes) else m) == "../tests/golden/nn/unet_cond.h5", m

@@ -58,7 +58,7 @@ static void fit(const ms_frame *f, unsigned sel) {
   ms_diag d;
   ms_diag_init(&d);
   ms_fit_model *m = NULL;
-  if (ms_fit(&m, f, &p, &d) == MS_OK) {
+  if (ms_fit_model_new(&m, f, &p, &d) == MS_OK) {
     char *json = ms_fit_model_to_json(m);
     free(ms_fit_model_accounting(m));
     if (json) {
@@ -87,8 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned sel = data[0];
   static const char delims[4] = {',', ';', '\t', '|'};
   static const char *const na[] = {"", "-", "missing"};
-  ms_csv_opts o;
-  ms_csv_opts_init(&o);
+  ms_csv_params o;
+  ms_csv_params_init(&o);
   o.delimiter = delims[sel & 3];
   if (sel & 0x40) {
     o.na_values = na;

@@ -182,8 +182,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   return 0;
 }
 
-static void opts(ms__expr_compile_opts *o, int escaped) {
-  ms__expr_compile_opts_init(o);
+static void opts(ms__expr_compile_params *o, int escaped) {
+  ms__expr_compile_params_init(o);
   o->file = "spec.json";
   o->line = 3;
   o->column = 20;
@@ -249,7 +249,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!src) return 0;
   memcpy(src, data, size);
   src[size] = 0;
-  ms__expr_compile_opts o;
+  ms__expr_compile_params o;
   opts(&o, size > 0 && data[0] == '\\');
   ms_diag d;
   ms_diag_init(&d);

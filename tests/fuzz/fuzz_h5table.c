@@ -52,33 +52,33 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 static void read_everything(const char *path) {
   ms_diag d;
   ms_diag_init(&d);
-  ms_table_reader *r = NULL;
-  if (ms_table_reader_open(&r, path, &d) == MS_OK) {
-    for (size_t t = 0; t < ms_table_reader_n_tables(r); t++) {
+  ms_h5_reader *r = NULL;
+  if (ms_h5_reader_open(&r, path, &d) == MS_OK) {
+    for (size_t t = 0; t < ms_h5_reader_n_tables(r); t++) {
       ms_chunk *c = NULL;
-      if (ms_chunk_new(&c, ms_table_reader_schema(r, t), 257) != MS_OK) continue;
-      uint64_t rows = ms_table_reader_rows(r, t);
+      if (ms_chunk_new(&c, ms_h5_reader_schema(r, t), 257) != MS_OK) continue;
+      uint64_t rows = ms_h5_reader_rows(r, t);
       /* Rows beyond a few thousand add time, not paths. */
       if (rows > 4096) rows = 4096;
       for (uint64_t i = 0; i < rows; i += c->n_rows)
-        if (ms_table_reader_read(r, t, i, c, &d) != MS_OK || c->n_rows == 0) break;
+        if (ms_h5_reader_read(r, t, i, c, &d) != MS_OK || c->n_rows == 0) break;
       ms_chunk_free(c);
-      ms_table_reader_verify(r, t, NULL, &d);
+      ms_h5_reader_verify(r, t, NULL, &d);
     }
-    for (size_t a = 0; a < ms_table_reader_n_arrays(r); a++) {
-      const uint64_t *dims = ms_table_reader_array_dims(r, a);
-      size_t item = ms_dtype_size(ms_table_reader_array_dtype(r, a));
-      for (int k = 1; k < ms_table_reader_array_rank(r, a); k++) item *= (size_t)dims[k];
+    for (size_t a = 0; a < ms_h5_reader_n_arrays(r); a++) {
+      const uint64_t *dims = ms_h5_reader_array_dims(r, a);
+      size_t item = ms_dtype_size(ms_h5_reader_array_dtype(r, a));
+      for (int k = 1; k < ms_h5_reader_array_rank(r, a); k++) item *= (size_t)dims[k];
       if (item > ((size_t)64 << 20)) continue;
       void *buf = malloc(item ? item : 1);
       for (uint64_t i = 0; buf && i < dims[0] && i < 4; i++)
-        if (ms_table_reader_read_items(r, a, i, 1, buf, &d) != MS_OK) break;
+        if (ms_h5_reader_read_items(r, a, i, 1, buf, &d) != MS_OK) break;
       free(buf);
-      if (dims[0] <= 64) ms_table_reader_verify_array(r, a, &d);
+      if (dims[0] <= 64) ms_h5_reader_verify_array(r, a, &d);
     }
-    size_t n_tables = ms_table_reader_n_tables(r);
-    uint64_t rows0 = n_tables ? ms_table_reader_rows(r, 0) : 0;
-    ms_table_reader_free(r);
+    size_t n_tables = ms_h5_reader_n_tables(r);
+    uint64_t rows0 = n_tables ? ms_h5_reader_rows(r, 0) : 0;
+    ms_h5_reader_free(r);
     if (n_tables == 1 && rows0 <= 4096) {
       ms_frame *f = NULL;
       ms_frame_read_h5(&f, path, NULL, NULL, &d);

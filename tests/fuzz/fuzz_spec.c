@@ -80,8 +80,8 @@ static void generate(const ms_spec *spec) {
     for (int k = 1; k < rank; k++) n *= dims[k];
     if (rank < 3 || n > 64 * 64 * 4 || dims[0] > 4) return;
   }
-  ms_generate_opts o;
-  ms_generate_opts_init(&o);
+  ms_generate_params o;
+  ms_generate_params_init(&o);
   o.rows = 4;
   o.threads = 1;
   ms_diag d;
@@ -97,16 +97,16 @@ static void generate(const ms_spec *spec) {
   } else {
     char path[64];
     snprintf(path, sizeof path, "/dev/shm/ms_fuzz_spec_%ld.h5", (long)getpid());
-    ms_writer_opts wo;
-    ms_writer_opts_init(&wo);
+    ms_writer_params wo;
+    ms_writer_params_init(&wo);
     wo.force = 1;
     wo.compression = 0;
     wo.threads = 1;
     wo.no_timestamp = 1;
     ms_writer *w = NULL;
     if (ms_writer_open(&w, path, &wo, &d) == MS_OK) {
-      ms_images_opts io;
-      ms_images_opts_init(&io);
+      ms_images_params io;
+      ms_images_params_init(&io);
       io.threads = 1;
       ms_images *im = NULL;
       if (ms_images_new(&im, spec, w, &io, &d) == MS_OK) {

@@ -5,7 +5,7 @@
  *   ms_eval_params ep; ms_eval_params_init(&ep);
  *   ep.target = "diagnosis";
  *   ms_eval_report *rep = NULL;
- *   if (ms_evaluate(&rep, train, holdout, syn, &ep, "report/", &diag) != MS_OK) ...;
+ *   if (ms_eval_report_new(&rep, train, holdout, syn, &ep, "report/", &diag) != MS_OK) ...;
  *   double auc = ms_eval_report_number(rep, "privacy.mia_auc");
  *   ms_eval_verdict v = ms_eval_report_verdict(rep);   // worst section
  *   ms_eval_report_free(rep);
@@ -17,7 +17,7 @@
  * docs/evaluate.md. The report is derived from the real data and is as
  * sensitive as it.
  *
- * Ownership: ms_evaluate creates the report; ms_eval_report_free releases
+ * Ownership: ms_eval_report_new creates the report; ms_eval_report_free releases
  * it. Strings returned by accessors are borrowed from the report. */
 #ifndef MEDSYNTH_EVAL_H
 #define MEDSYNTH_EVAL_H
@@ -59,7 +59,7 @@ typedef struct ms_eval_report ms_eval_report;
  * a new one appears complete or not at all; into an existing one each file
  * is moved at the end. On any failure, or MS_ERR_CANCELLED, nothing is left.
  * Mismatched columns are MS_ERR_DATA with one message per column. */
-ms_status ms_evaluate(ms_eval_report **out, const ms_frame *train, const ms_frame *holdout,
+ms_status ms_eval_report_new(ms_eval_report **out, const ms_frame *train, const ms_frame *holdout,
                       const ms_frame *synthetic, const ms_eval_params *p, const char *outdir,
                       ms_diag *d);
 void ms_eval_report_free(ms_eval_report *r);

@@ -3,7 +3,7 @@
  * type), both written into a directory that appears only on success.
  *
  * Usage:
- *   ms_fhir_opts o; ms_fhir_opts_init(&o);
+ *   ms_fhir_params o; ms_fhir_params_init(&o);
  *   o.layout = MS_FHIR_BUNDLES;
  *   o.seed = seed;                       // the seed ms_generate uses
  *   ms_fhir_writer *w;
@@ -64,16 +64,16 @@ typedef struct {
    * of an ms_images_new_reports object fits (medsynth/images.h). */
   int (*report)(void *ctx, size_t field, uint64_t row, const char **text, const char **impression);
   void *report_ctx;
-} ms_fhir_opts;
+} ms_fhir_params;
 
-void ms_fhir_opts_init(ms_fhir_opts *o);
+void ms_fhir_params_init(ms_fhir_params *o);
 
 typedef struct ms_fhir_writer ms_fhir_writer;
 
 /* d (may be NULL) must outlive the writer: errors raised inside the sink
  * callbacks are added to it. */
 ms_status ms_fhir_writer_open(ms_fhir_writer **out, const char *dir, const ms_spec *spec,
-                              const ms_fhir_opts *opts, ms_diag *d);
+                              const ms_fhir_params *opts, ms_diag *d);
 ms_sink ms_fhir_writer_sink(ms_fhir_writer *w);
 /* Resources written so far (all types) and bundles (0 for NDJSON). */
 uint64_t ms_fhir_writer_resources(const ms_fhir_writer *w);

@@ -4,13 +4,13 @@
  * that can be reviewed, edited and generated with `medsynth records`.
  *
  * Usage:
- *   ms_csv_opts co; ms_csv_opts_init(&co);
+ *   ms_csv_params co; ms_csv_params_init(&co);
  *   ms_frame *real = NULL;
  *   if (ms_frame_read_csv(&real, "real.csv", &co, &diag) != MS_OK) ...;
  *   ms_fit_params fp; ms_fit_params_init(&fp);
  *   fp.epsilon = 1.0;                        // 0: no differential privacy
  *   ms_fit_model *m = NULL;
- *   if (ms_fit(&m, real, &fp, &diag) != MS_OK) ...;
+ *   if (ms_fit_model_new(&m, real, &fp, &diag) != MS_OK) ...;
  *   char *json = ms_fit_model_to_json(m);     // the spec text
  *   ms_frame *syn = NULL;
  *   ms_fit_model_sample(&syn, m, 1000, 42, 0, &diag);  // reference sampler
@@ -27,7 +27,7 @@
  * mechanism (with MS_FIT_METHOD_MST also an exponential mechanism choosing
  * the tree) keyed by the seed; the budget split is recorded in the spec.
  *
- * Ownership: *_read / ms_fit / *_sample create objects the caller releases
+ * Ownership: *_read / ms_fit_model_new / *_sample create objects the caller releases
  * with the matching *_free (NULL is a no-op). Strings returned by
  * ms_fit_model_to_json are malloc'd and freed by the caller. Pointers into a
  * frame or model are borrowed until it is freed. */
@@ -127,9 +127,9 @@ typedef struct {
   /* 1: `types` and `id_columns` may name columns the file lacks (they are
    * ignored), for imposing one table's kinds on another. */
   int lenient_types;
-} ms_csv_opts;
+} ms_csv_params;
 
-void ms_csv_opts_init(ms_csv_opts *o);
+void ms_csv_params_init(ms_csv_params *o);
 
 /* Reads a CSV file (RFC 4180: quoted fields with "" escapes and embedded
  * newlines, header row, CRLF or LF, UTF-8 with optional BOM) and infers each
@@ -137,10 +137,10 @@ void ms_csv_opts_init(ms_csv_opts *o);
  * forced-kind value is reported as file:line:column; then MS_ERR_DATA.
  * An empty file or a header without data rows is MS_ERR_DATA; a missing file
  * MS_ERR_NOTFOUND. */
-ms_status ms_frame_read_csv(ms_frame **out, const char *path, const ms_csv_opts *opts, ms_diag *d);
+ms_status ms_frame_read_csv(ms_frame **out, const char *path, const ms_csv_params *opts, ms_diag *d);
 /* The same from bytes in memory (`name` is used in messages). */
 ms_status ms_frame_parse_csv(ms_frame **out, const char *text, size_t len, const char *name,
-                             const ms_csv_opts *opts, ms_diag *d);
+                             const ms_csv_params *opts, ms_diag *d);
 void ms_frame_free(ms_frame *f);
 
 /* Reads table `table` (NULL: the file's only table) of a medsynth HDF5 file
@@ -156,11 +156,11 @@ void ms_frame_free(ms_frame *f);
  * as path:table/row:column. A file with several tables and no `table` is
  * MS_ERR_INVALID naming them; an unknown table MS_ERR_NOTFOUND. */
 ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
-                           const ms_csv_opts *opts, ms_diag *d);
+                           const ms_csv_params *opts, ms_diag *d);
 /* ms_frame_read_h5 for .h5/.hdf5 paths, else ms_frame_read_csv (`table`
  * must then be NULL or is ignored). */
 ms_status ms_frame_read(ms_frame **out, const char *path, const char *table,
-                        const ms_csv_opts *opts, ms_diag *d);
+                        const ms_csv_params *opts, ms_diag *d);
 
 /* Index of a column by name, or SIZE_MAX. */
 size_t ms_frame_find(const ms_frame *f, const char *name);
@@ -233,7 +233,7 @@ typedef struct ms_fit_model ms_fit_model;
  * most 63 characters, not "parent"), or MS_ERR_INVALID for epsilon < 0,
  * delta outside [0, 1) or such a table name. Warnings (all-missing or constant
  * columns, dropped columns) go to d with MS_OK. */
-ms_status ms_fit(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d);
+ms_status ms_fit_model_new(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d);
 void ms_fit_model_free(ms_fit_model *m);
 
 /* The spec (JSON text, 2-space indented). Caller frees. NULL when out of

@@ -4,7 +4,7 @@
  * Usage:
  *   ms_spec *spec;  ms_spec_load(&spec, "multimodal.json", &d);   // validates images too
  *   ms_writer *w;   ms_writer_open(&w, "out.h5", NULL, &d);
- *   ms_images_opts io; ms_images_opts_init(&io);
+ *   ms_images_params io; ms_images_params_init(&io);
  *   io.seed = seed;               // the seed ms_generate uses
  *   io.png_dir = "png";           // optional exports
  *   ms_images *im;
@@ -70,9 +70,9 @@ typedef struct {
   /* Each exported file appears complete (ms_png_write, ms_nifti_write); for
    * the folders and sheets to appear only with a committed HDF5 file, point
    * these at staged outputs (medsynth/output.h), as `medsynth records` does. */
-} ms_images_opts;
+} ms_images_params;
 
-void ms_images_opts_init(ms_images_opts *o);
+void ms_images_params_init(ms_images_params *o);
 
 typedef struct ms_images ms_images;
 
@@ -80,7 +80,7 @@ typedef struct ms_images ms_images;
  * fails). Fails with MS_ERR_NOMEM, or MS_ERR_IO when an export folder cannot
  * be created. */
 ms_status ms_images_new(ms_images **out, const ms_spec *spec, ms_writer *w,
-                        const ms_images_opts *o, ms_diag *d);
+                        const ms_images_params *o, ms_diag *d);
 /* The sink to give ms_generate (borrows im). */
 ms_sink ms_images_sink(ms_images *im);
 /* After a successful ms_generate: writes the contact sheets, then gives the
@@ -93,7 +93,7 @@ ms_status ms_images_finish(ms_images *im, ms_diag *d);
  * `row` while its chunk is the latest one rendered (text and impression
  * borrowed from im; 0 when not available). */
 ms_status ms_images_new_reports(ms_images **out, const ms_spec *spec, ms_sink inner,
-                                const ms_images_opts *o, ms_diag *d);
+                                const ms_images_params *o, ms_diag *d);
 int ms_images_report(const ms_images *im, size_t field, uint64_t row, const char **text,
                      const char **impression);
 /* Images written so far for field i. */

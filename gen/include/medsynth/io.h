@@ -2,13 +2,13 @@
  * JSON Lines, through a temporary file renamed only on success.
  *
  * Usage:
- *   ms_writer_opts o; ms_writer_opts_init(&o);
+ *   ms_writer_params o; ms_writer_params_init(&o);
  *   o.format = ms_format_from_path("out.h5");
  *   ms_writer *w;
  *   if (ms_writer_open(&w, "out.h5", &o, &diag) != MS_OK) ...;
  *   ms_sink sink = ms_writer_sink(w);
  *   ... generator calls sink.begin_table / write_chunk / end_table ...
- *   ms_writer_set_attr_string(w, "seed", "42");      // root provenance
+ *   ms_writer_set_provenance(w, &prov);              // root provenance
  *   if (ms_writer_commit(w, &diag) != MS_OK) ...;   // renames, frees w
  *   // on any failure instead: ms_writer_abort(w);   // removes temp, frees w
  *
@@ -51,7 +51,7 @@ ms_format ms_format_from_name(const char *name);
  * MS_FMT_COUNT otherwise. */
 ms_format ms_format_from_path(const char *path);
 
-/* Defaults (ms_writer_opts_init): format MS_FMT_COUNT = from the path's
+/* Defaults (ms_writer_params_init): format MS_FMT_COUNT = from the path's
  * extension ("-" = CSV), no force, compression 4, automatic chunk rows
  * (512 KiB of rows), threads 0, timestamp on. */
 typedef struct {
@@ -62,15 +62,15 @@ typedef struct {
   int threads;        /* compression threads; 0 = OpenMP default */
   int no_timestamp;   /* omit creation time; SOURCE_DATE_EPOCH also fixes it */
   const ms_cancel_flag *cancel; /* polled on every call (medsynth/status.h); NULL: never */
-} ms_writer_opts;
+} ms_writer_params;
 
-void ms_writer_opts_init(ms_writer_opts *o);
+void ms_writer_params_init(ms_writer_params *o);
 
 typedef struct ms_writer ms_writer;
 
 /* opts may be NULL (defaults). d (may be NULL) must outlive the writer:
  * errors raised later inside the sink callbacks are added to it. */
-ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_opts *opts,
+ms_status ms_writer_open(ms_writer **out, const char *path, const ms_writer_params *opts,
                          ms_diag *d);
 /* The sink to hand to a table generator; borrows w. Errors raised inside
  * the sink callbacks go to the diag given to ms_writer_open. */
@@ -86,6 +86,23 @@ ms_status ms_writer_end_table(ms_writer *w, const char *table_name);
 ms_status ms_writer_set_attr_string(ms_writer *w, const char *name, const char *value);
 ms_status ms_writer_set_attr_int(ms_writer *w, const char *name, int64_t value);
 ms_status ms_writer_set_attr_double(ms_writer *w, const char *name, double value);
+
+/* What every output file records about the run that made it
+ * (docs/file-format.md, "Provenance"). Borrowed for the call. */
+typedef struct {
+  const char *command;    /* "records", "phantom", "images": generator "medsynth <command>" */
+  uint64_t seed;
+  const char *invocation; /* JSON of every value the output depends on (required) */
+  const char *spec;       /* spec text, or NULL for a command without a spec ... */
+  const char *spec_name;  /* ... then also NULL */
+  uint64_t spec_hash;     /* xxh64 of the spec (ms_spec_hash) when spec is set */
+} ms_provenance;
+
+/* Writes the provenance root attributes, the same names in every command:
+ * generator, spec, spec_name, spec_xxh64 (16 hex digits; the three only with
+ * a spec), seed, invocation. (HDF5 files get medsynth_format and
+ * medsynth_version when they are opened.) */
+ms_status ms_writer_set_provenance(ms_writer *w, const ms_provenance *p);
 
 /* N-d arrays (HDF5 only), e.g. images (N, C, H, W). `path` is the dataset
  * path ("/images/t1"), dims[0] is the item count. Items are written in any
@@ -130,15 +147,15 @@ void ms_writer_abort(ms_writer *w);
 /* ---- Reading medsynth HDF5 files --------------------------------------
  *
  * Usage:
- *   ms_table_reader *r;
- *   if (ms_table_reader_open(&r, "out.h5", &diag) != MS_OK) ...;
+ *   ms_h5_reader *r;
+ *   if (ms_h5_reader_open(&r, "out.h5", &diag) != MS_OK) ...;
  *   size_t t;
- *   if (ms_table_reader_find(r, "patients", &t) != MS_OK) ...;
- *   const ms_table_schema *s = ms_table_reader_schema(r, t);
+ *   if (ms_h5_reader_find(r, "patients", &t) != MS_OK) ...;
+ *   const ms_table_schema *s = ms_h5_reader_schema(r, t);
  *   ms_chunk *c; ms_chunk_new(&c, s, 65536);
- *   for (uint64_t i = 0; i < ms_table_reader_rows(r, t); i += c->n_rows)
- *     if (ms_table_reader_read(r, t, i, c, &diag) != MS_OK) ...;   // c->n_rows rows
- *   ms_chunk_free(c); ms_table_reader_free(r);
+ *   for (uint64_t i = 0; i < ms_h5_reader_rows(r, t); i += c->n_rows)
+ *     if (ms_h5_reader_read(r, t, i, c, &diag) != MS_OK) ...;   // c->n_rows rows
+ *   ms_chunk_free(c); ms_h5_reader_free(r);
  *
  * Chunks come back exactly as a generator produced them: codes for
  * categoricals (labels mapped through the schema's category list), validity
@@ -147,49 +164,49 @@ void ms_writer_abort(ms_writer *w);
  * Errors: a missing file is MS_ERR_NOTFOUND, a file that is not HDF5 or not
  * written by medsynth is MS_ERR_FORMAT; HDF5's own error printing is off.
  * Ownership: the reader owns every schema, name and string it returns; they
- * stay valid until ms_table_reader_free. */
-typedef struct ms_table_reader ms_table_reader;
+ * stay valid until ms_h5_reader_free. */
+typedef struct ms_h5_reader ms_h5_reader;
 
-ms_status ms_table_reader_open(ms_table_reader **out, const char *path, ms_diag *d);
-void ms_table_reader_free(ms_table_reader *r);
+ms_status ms_h5_reader_open(ms_h5_reader **out, const char *path, ms_diag *d);
+void ms_h5_reader_free(ms_h5_reader *r);
 
 /* Tables under /tables, in name order. */
-size_t ms_table_reader_n_tables(const ms_table_reader *r);
-const ms_table_schema *ms_table_reader_schema(const ms_table_reader *r, size_t table);
-uint64_t ms_table_reader_rows(const ms_table_reader *r, size_t table);
+size_t ms_h5_reader_n_tables(const ms_h5_reader *r);
+const ms_table_schema *ms_h5_reader_schema(const ms_h5_reader *r, size_t table);
+uint64_t ms_h5_reader_rows(const ms_h5_reader *r, size_t table);
 /* MS_ERR_NOTFOUND when no table has that name. */
-ms_status ms_table_reader_find(const ms_table_reader *r, const char *name, size_t *table);
+ms_status ms_h5_reader_find(const ms_h5_reader *r, const char *name, size_t *table);
 /* Reads rows [first_row, first_row + n) with n = min(chunk->capacity,
  * rows - first_row) into a chunk made by ms_chunk_new for this table's
  * schema; sets chunk->first_row and chunk->n_rows. */
-ms_status ms_table_reader_read(ms_table_reader *r, size_t table, uint64_t first_row,
+ms_status ms_h5_reader_read(ms_h5_reader *r, size_t table, uint64_t first_row,
                                ms_chunk *chunk, ms_diag *d);
 /* Recomputes the table's "xxh64" attribute from the stored rows, streaming;
  * MS_ERR_DATA when it differs. `computed` (may be NULL) gets the digest. */
-ms_status ms_table_reader_verify(ms_table_reader *r, size_t table, uint64_t *computed,
+ms_status ms_h5_reader_verify(ms_h5_reader *r, size_t table, uint64_t *computed,
                                  ms_diag *d);
 
 /* Root attributes (provenance) as text, in name order: integers in decimal,
  * reals with %.17g, string arrays joined with ", ". Borrowed. */
-size_t ms_table_reader_n_attrs(const ms_table_reader *r);
-const char *ms_table_reader_attr_name(const ms_table_reader *r, size_t i);
-const char *ms_table_reader_attr_value(const ms_table_reader *r, size_t i);
+size_t ms_h5_reader_n_attrs(const ms_h5_reader *r);
+const char *ms_h5_reader_attr_name(const ms_h5_reader *r, size_t i);
+const char *ms_h5_reader_attr_value(const ms_h5_reader *r, size_t i);
 /* Value of root attribute `name`, or NULL. */
-const char *ms_table_reader_attr(const ms_table_reader *r, const char *name);
+const char *ms_h5_reader_attr(const ms_h5_reader *r, const char *name);
 
 /* N-d arrays: every dataset outside /tables with a numeric element type, in
  * path order. dims has `rank` entries; dims[0] is the item count. */
-size_t ms_table_reader_n_arrays(const ms_table_reader *r);
-const char *ms_table_reader_array_path(const ms_table_reader *r, size_t array);
-ms_dtype ms_table_reader_array_dtype(const ms_table_reader *r, size_t array);
-int ms_table_reader_array_rank(const ms_table_reader *r, size_t array);
-const uint64_t *ms_table_reader_array_dims(const ms_table_reader *r, size_t array);
+size_t ms_h5_reader_n_arrays(const ms_h5_reader *r);
+const char *ms_h5_reader_array_path(const ms_h5_reader *r, size_t array);
+ms_dtype ms_h5_reader_array_dtype(const ms_h5_reader *r, size_t array);
+int ms_h5_reader_array_rank(const ms_h5_reader *r, size_t array);
+const uint64_t *ms_h5_reader_array_dims(const ms_h5_reader *r, size_t array);
 /* Reads items [first, first + n) into out (n * item size bytes, native
  * layout of the array's dtype). */
-ms_status ms_table_reader_read_items(ms_table_reader *r, size_t array, uint64_t first,
+ms_status ms_h5_reader_read_items(ms_h5_reader *r, size_t array, uint64_t first,
                                      uint64_t n, void *out, ms_diag *d);
 /* Recomputes "xxh64_items"; MS_ERR_NOTFOUND when the array has none. */
-ms_status ms_table_reader_verify_array(ms_table_reader *r, size_t array, ms_diag *d);
+ms_status ms_h5_reader_verify_array(ms_h5_reader *r, size_t array, ms_diag *d);
 
 #ifdef __cplusplus
 }

@@ -3,13 +3,13 @@
  *
  * Usage:
  *   ms_output *o;
- *   if (ms_output_begin(&o, "png", MS_OUTPUT_DIR, 0, &diag) != MS_OK) ...;
+ *   if (ms_output_open(&o, "png", MS_OUTPUT_DIR, 0, &diag) != MS_OK) ...;
  *   ... write files into ms_output_path(o) ...
  *   if (failed) ms_output_abort(o);                        // removes all of it
  *   else if (ms_output_commit(o, &diag) != MS_OK) ...;     // moves it into place
  *
  *   ms_output *f;                                           // one file
- *   ms_output_begin(&f, "fitted.json", MS_OUTPUT_FILE, force, &diag);
+ *   ms_output_open(&f, "fitted.json", MS_OUTPUT_FILE, force, &diag);
  *   ms_output_write(f, text, strlen(text), &diag);
  *   ms_output_commit(f, &diag);
  *
@@ -31,10 +31,10 @@
  *
  * Abort (and any failed commit) removes the temporary file or folder with
  * everything in it. Every writer of the library (ms_writer, ms_png_write,
- * ms_nifti_write, ms_frame_write_csv, ms_evaluate) goes through the same
+ * ms_nifti_write, ms_frame_write_csv, ms_eval_report_new) goes through the same
  * implementation, gen/io/atomic.c; docs/reliability.md states the promise.
  *
- * Ownership: ms_output_begin creates the output; commit and abort free it
+ * Ownership: ms_output_open creates the output; commit and abort free it
  * (both accept NULL). */
 #ifndef MEDSYNTH_OUTPUT_H
 #define MEDSYNTH_OUTPUT_H
@@ -52,7 +52,7 @@ typedef enum { MS_OUTPUT_FILE, MS_OUTPUT_DIR, MS_OUTPUT_KIND_COUNT } ms_output_k
 typedef struct ms_output ms_output;
 
 /* Makes the temporary file (empty) or folder for `target`. */
-ms_status ms_output_begin(ms_output **out, const char *target, ms_output_kind kind, int force,
+ms_status ms_output_open(ms_output **out, const char *target, ms_output_kind kind, int force,
                           ms_diag *d);
 /* Where to write now: the temporary file or folder. Borrowed from o. */
 const char *ms_output_path(const ms_output *o);

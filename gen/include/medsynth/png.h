@@ -7,7 +7,7 @@
  *   ms_png_write("slice.png", pixels, width, height, 1, 8, &diag);
  *
  *   // N float images [N][H][W] windowed to grey, masks [N][H][W] as contours
- *   ms_sheet_opts o; ms_sheet_opts_init(&o);
+ *   ms_sheet_params o; ms_sheet_params_init(&o);
  *   o.window_center = 40; o.window_width = 400; o.overlay = MS_OVERLAY_CONTOUR;
  *   ms_png_contact_sheet("sheet.png", images, masks, n, H, W, &o, &diag);
  *
@@ -59,9 +59,9 @@ typedef struct {
   ms_overlay overlay;   /* used when masks are given; default contour */
   double alpha;         /* fill opacity 0..1; default 0.4 */
   uint8_t background;   /* grey level of padding; default 0 */
-} ms_sheet_opts;
+} ms_sheet_params;
 
-void ms_sheet_opts_init(ms_sheet_opts *o);
+void ms_sheet_params_init(ms_sheet_params *o);
 
 /* Fixed colour of a mask label (label 0 is black; lesion labels >= 100 are
  * shades of yellow-red). */
@@ -70,11 +70,11 @@ void ms_label_color(int label, uint8_t rgb[3]);
 /* Renders the sheet into a new RGB buffer (*out_w x *out_h x 3). images:
  * [n][H][W] floats; masks: [n][H][W] labels or NULL. */
 ms_status ms_sheet_render(uint8_t **out_rgb, int *out_w, int *out_h, const float *images,
-                          const uint8_t *masks, size_t n, int H, int W, const ms_sheet_opts *o,
+                          const uint8_t *masks, size_t n, int H, int W, const ms_sheet_params *o,
                           ms_diag *d);
 /* ms_sheet_render + ms_png_write (8-bit RGB). */
 ms_status ms_png_contact_sheet(const char *path, const float *images, const uint8_t *masks,
-                               size_t n, int H, int W, const ms_sheet_opts *o, ms_diag *d);
+                               size_t n, int H, int W, const ms_sheet_params *o, ms_diag *d);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,7 @@
  *   if (ms_spec_load(&spec, "outpatient.json", &d) != MS_OK) {
  *     // d holds every problem, each "file:line:col: error: /json/ptr: msg"
  *   }
- *   ms_generate_opts o; ms_generate_opts_init(&o);
+ *   ms_generate_params o; ms_generate_params_init(&o);
  *   o.threads = 2;
  *   ms_generate_report rep;
  *   ms_status st = ms_generate(spec, &o, &sink, &rep, &d);
@@ -97,9 +97,9 @@ typedef struct {
   size_t n_tables;
   ms_progress_fn progress;
   void *progress_ctx;
-} ms_generate_opts;
+} ms_generate_params;
 
-void ms_generate_opts_init(ms_generate_opts *o);
+void ms_generate_params_init(ms_generate_params *o);
 
 typedef struct {
   const char *name;     /* borrowed from the spec */
@@ -127,7 +127,7 @@ void ms_generate_report_deinit(ms_generate_report *r);
  * while generating (an expression failing for some row, a filter that finds
  * too few candidates within max_candidates, the sink failing) stop the run
  * and are added to d with a "table/row" location. */
-ms_status ms_generate(const ms_spec *spec, const ms_generate_opts *opts, const ms_sink *sink,
+ms_status ms_generate(const ms_spec *spec, const ms_generate_params *opts, const ms_sink *sink,
                       ms_generate_report *report, ms_diag *d);
 
 #ifdef __cplusplus

@@ -19,17 +19,15 @@
  * (0, 1); ms_rng_normal is Box-Muller on the two u64-derived uniforms of one
  * block (words 0,1 and 2,3), taking the cosine branch.
  *
- * GSL distributions consume a gsl_rng; ms_rng_gsl_new returns one backed by
- * this generator. Reset it to (key, index, lane) before each keyed draw so
- * rejection loops stay keyed: successive gsl_rng_get calls walk the words of
- * block (index, lane), then (index, lane+1), ...
+ * GSL distributions draw from this generator through the gsl_rng adapter of
+ * medsynth/rng_gsl.h.
  *
  * Reference: Salmon et al., "Parallel random numbers: as easy as 1, 2, 3",
  * SC'11 (Philox4x32-10 constants and round function). */
 #ifndef MEDSYNTH_RNG_H
 #define MEDSYNTH_RNG_H
 
-#include <gsl/gsl_rng.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -77,14 +75,6 @@ void ms_rng_normal_n(ms_rng_key key, const uint64_t *index, uint64_t lane, doubl
  * Used for bulk noise (images), where element i's value depends only on
  * (key, base_index, lane, i). */
 void ms_rng_normal_fill(ms_rng_key key, uint64_t base_index, uint64_t lane, float *out, size_t n);
-
-/* A gsl_rng whose type is "medsynth-philox". Caller frees with gsl_rng_free.
- * NULL on allocation failure. */
-gsl_rng *ms_rng_gsl_new(void);
-/* The gsl_rng_type, for callers that allocate with gsl_rng_alloc. */
-const gsl_rng_type *ms_rng_gsl_type(void);
-/* Positions a medsynth gsl_rng at block (index, lane), word 0. */
-void ms_rng_gsl_reset(gsl_rng *r, ms_rng_key key, uint64_t index, uint64_t lane);
 
 #ifdef __cplusplus
 }

@@ -16,7 +16,30 @@
  *   file:line:column: error: /json/pointer: message
  * with the parts that are unknown left out.
  *
- * Ownership: the diag owns copies of every string given to it. */
+ * Ownership: the diag owns copies of every string given to it.
+ *
+ * API conventions (every public header follows them; status.h is included
+ * by all of them):
+ *  - Names: ms_<module>_<verb>[_<detail>]; types ms_<noun>; macros and
+ *    enumerators MS_<GROUP>_<NAME>.
+ *  - Options and parameters of an operation or a model are one struct,
+ *    ms_<module>_params, set to the documented defaults by
+ *    ms_<module>_params_init (ms_writer_params, ms_generate_params,
+ *    ms_phantom_params, ...). There is no _opts suffix.
+ *  - Objects the library allocates come back through an `ms_<type> **out`
+ *    argument and are released by ms_<type>_free (NULL is a no-op). The
+ *    function that makes one is ms_<type>_new, or ms_<type>_<source> when it
+ *    reads one: _load (a model, spec or atlas file), _read (a data file),
+ *    _open (a file to read: ms_h5_reader_open). Operations that return an
+ *    object of another type say so (ms_fit_model_sample gives an ms_frame).
+ *  - Outputs that appear all at once (a file or folder written under a
+ *    temporary name) are transactions: ms_<type>_open, then exactly one of
+ *    ms_<type>_commit (publish) or ms_<type>_abort (remove); both release
+ *    the object (ms_writer, ms_output, ms_dicom_dir, ms_fhir_writer).
+ *  - Structs in the caller's storage are set up by ms_<type>_init and
+ *    released by ms_<type>_deinit (ms_diag, ms_phantom_image, ms_schedule).
+ *  - The one foreign object, a gsl_rng from ms_rng_gsl_new, is released with
+ *    GSL's gsl_rng_free. */
 #ifndef MEDSYNTH_STATUS_H
 #define MEDSYNTH_STATUS_H
 
