@@ -1,6 +1,6 @@
 /* Private to gen/fit's fit*.c files: the fitted model (ms_fit_model) and
  * its fields, and the helpers the files share. fit.c is the driver
- * (ms_fit, the table's columns, names, relations); fit_marginal.c the plain
+ * (ms_fit_model_new, the table's columns, names, relations); fit_marginal.c the plain
  * and categorical marginals; fit_dp.c the DP numeric marginals and their
  * post-processing; fit_copula.c the copula and mixture; fit_missing.c
  * conditional missingness; fit_emit.c the spec; fit_sample.c the reference
