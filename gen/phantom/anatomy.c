@@ -11,6 +11,11 @@
  *    an `organ` are painted only where the label beneath equals that organ
  *    (white matter inside grey matter, lungs and abdominal organs inside the
  *    body cavity, lesions inside their organ).
+ *  - The chest's airway and vessel trees are tubes (capsules) drawn from
+ *    their own stream (see "chest trees" below); a tube paints only over
+ *    the solid labels in its `allowed` mask, so intrapulmonary branches
+ *    stay inside the lungs. A point's label is: the solids' label (base),
+ *    then the tube overlay, then a lesion where base is its organ.
  *
  * Dimensions are adult values in mm (head breadth ~145, length ~185; chest
  * ~330 x 225; abdomen ~320 x 235), chosen to look like axial CT at the level

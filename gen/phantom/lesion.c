@@ -1,7 +1,10 @@
 /* Lesion placement by keyed rejection sampling.
  *
  * A lesion is a small sphere (a disc in a slice) with a random lobulated
- * outline (radial harmonics, amplitude = irregularity). Candidate centres are
+ * outline (radial harmonics, amplitude = irregularity); lung nodules may be
+ * lobulated (amplitude at least 0.3) or spiculated (thin cones from the
+ * body, see spicules()), and carry their size class and Lung-RADS size
+ * category. Candidate centres are
  * drawn uniformly in the organ's bounding box intersected with the field of
  * view; a candidate is accepted when the organ holds the centre and every
  * probe point on a ring (2-D) or on 26 directions (3-D) just outside the
@@ -10,7 +13,8 @@
  * beneath is its organ, so the mask can never put lesion pixels outside it.
  *
  * Invariants: draws use stream "phantom/lesions", index = image index; lesion
- * k uses lanes 64 k .. 64 k + 15 for its size, contrast and outline and lanes
+ * k uses lanes 64 k .. 64 k + 15 for its size, contrast, outline, type and
+ * margin, lanes 2^40 + 256 k .. + 255 for its spicules and lanes
  * 2^20 + 4 (k * MAX_TRIES + t) .. + 2 for try t, so the outcome of image i
  * never depends on any other image. */
 #include <math.h>

@@ -20,8 +20,9 @@
  * radial deformation) defined analytically in continuous millimetre
  * coordinates centred on the field of view: x to the image right, y to the
  * image bottom (posterior), z superior. A pixel's label is the label of the
- * last solid in painting order that contains the pixel centre, so the mask is
- * exact by construction. A 2-D slice is the plane z = params.slice_z_mm of the
+ * last solid in painting order that contains the pixel centre (the chest's
+ * airway and vessel trees are tubes laid over the lungs the same way), so
+ * the mask is exact by construction. A 2-D slice is the plane z = params.slice_z_mm of the
  * same solids, so ms_phantom_plane_z(p3d, k) used as slice_z_mm reproduces the
  * k-th plane of the volume bit for bit (anatomy; lesions are placed in 3-D for
  * volumes and in the plane for slices).
