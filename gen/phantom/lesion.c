@@ -1,7 +1,10 @@
 /* Lesion placement by keyed rejection sampling.
  *
  * A lesion is a small sphere (a disc in a slice) with a random lobulated
- * outline (radial harmonics, amplitude = irregularity). Candidate centres are
+ * outline (radial harmonics, amplitude = irregularity); lung nodules may be
+ * lobulated (amplitude at least 0.3) or spiculated (thin cones from the
+ * body, see spicules()), and carry their size class and Lung-RADS size
+ * category. Candidate centres are
  * drawn uniformly in the organ's bounding box intersected with the field of
  * view; a candidate is accepted when the organ holds the centre and every
  * probe point on a ring (2-D) or on 26 directions (3-D) just outside the
@@ -10,7 +13,8 @@
  * beneath is its organ, so the mask can never put lesion pixels outside it.
  *
  * Invariants: draws use stream "phantom/lesions", index = image index; lesion
- * k uses lanes 64 k .. 64 k + 15 for its size, contrast and outline and lanes
+ * k uses lanes 64 k .. 64 k + 15 for its size, contrast, outline, type and
+ * margin, lanes 2^40 + 256 k .. + 255 for its spicules and lanes
  * 2^20 + 4 (k * MAX_TRIES + t) .. + 2 for try t, so the outcome of image i
  * never depends on any other image. */
 #include <math.h>
@@ -23,6 +27,58 @@
 static const char *organ_name(int organ) {
   const char *n = ms_label_name(organ);
   return n ? n : "?";
+}
+
+/* Diameter ranges (mm) of the size classes; lesion diameters are drawn
+ * uniformly in them. */
+static const double k_size_range[MS_NODULE_SIZE_COUNT][2] = {{0, 0}, {4, 6}, {6, 8}, {8, 15}, {15, 30}};
+
+static ms_nodule_size size_class_of(double diam) {
+  return diam < 6 ? MS_NODULE_SIZE_LT6 : diam < 8 ? MS_NODULE_SIZE_6_8 : diam < 15 ? MS_NODULE_SIZE_8_15 : MS_NODULE_SIZE_GE15;
+}
+
+/* Lung-RADS v2022 baseline category from size alone (ACR Lung-RADS v2022,
+ * "Lung-RADS 2022 assessment categories"): solid nodules <6 mm 2, 6-<8 3,
+ * 8-<15 4A, >=15 4B; part-solid nodules <6 mm 2, then by the solid
+ * component: <6 3, 6-<8 4A, >=8 4B; ground-glass nodules <30 mm 2, >=30 3.
+ * Diameters are mean diameters; the phantom's nodules have no growth or
+ * other features, so this is the size category only. */
+static const char *lungrads(int type, double diam, double core) {
+  if (type == MS_NODULE_GROUND_GLASS) return diam < 30 ? "2" : "3";
+  if (type == MS_NODULE_PART_SOLID) {
+    if (diam < 6) return "2";
+    return core < 6 ? "3" : core < 8 ? "4A" : "4B";
+  }
+  return diam < 6 ? "2" : diam < 8 ? "3" : diam < 15 ? "4A" : "4B";
+}
+
+/* Spicules of a nodule of radius r (outline amplitude max_def): 10..20
+ * spikes in isotropic random directions, each reaching 0.5..1.2 r (at most
+ * 10 mm) beyond the body, from half the radius inside it, with a half-width
+ * of 0.12..0.25 r (at least 0.4 mm) where it leaves the body. Draws: lanes
+ * 2^40 + 256 k (count) and + 1 + 4 i .. + 4 + 4 i (spike i). Returns the
+ * largest distance of the nodule from its centre. */
+static double spicules(ms__spikes *spk, double r, double max_def, ms_rng_key key, uint64_t index, uint64_t k) {
+  uint64_t base = ((uint64_t)1 << 40) + 256 * k;
+  spk->n = 10 + (int)(11 * ms_rng_uniform(key, index, base));
+  if (spk->n > MS__MAX_SPIKES) spk->n = MS__MAX_SPIKES;
+  double reach = r * (1 + max_def);
+  for (int i = 0; i < spk->n; i++) {
+    uint64_t l = base + 1 + 4 * (uint64_t)i;
+    double cz = 2 * ms_rng_uniform(key, index, l) - 1, ph = 2 * M_PI * ms_rng_uniform(key, index, l + 1);
+    double sz = sqrt(1 - cz * cz);
+    spk->dir[i][0] = sz * cos(ph);
+    spk->dir[i][1] = sz * sin(ph);
+    spk->dir[i][2] = cz;
+    double len = fmin(10, r * (0.5 + 0.7 * ms_rng_uniform(key, index, l + 2)));
+    double half = fmax(0.4, r * (0.12 + 0.13 * ms_rng_uniform(key, index, l + 3)));
+    /* Width at the body's surface r is `half`; the cone starts at r / 2. */
+    spk->base[i] = 0.5 * r;
+    spk->tip[i] = r + len;
+    spk->w[i] = half * (spk->tip[i] - spk->base[i]) / len;
+    reach = fmax(reach, spk->tip[i]);
+  }
+  return reach;
 }
 
 static int probe_ok(const ms__scene *sc, int organ, const double c[3], double r, int is3d) {
@@ -94,7 +150,12 @@ ms_status ms__lesions_place(ms__scene *sc, const ms_phantom_params *p, int n_les
   double min_sp = fmin(sp[0], is3d ? fmin(sp[1], sp[2]) : sp[1]);
   for (int k = 0; k < n_lesions; k++) {
     uint64_t L = 64 * (uint64_t)k;
-    double diam = lp->diameter_min_mm + (lp->diameter_max_mm - lp->diameter_min_mm) * ms_rng_uniform(key, index, L);
+    double dmin = lp->diameter_min_mm, dmax = lp->diameter_max_mm;
+    if (lp->size_class != MS_NODULE_SIZE_ANY) {
+      dmin = k_size_range[lp->size_class][0];
+      dmax = k_size_range[lp->size_class][1];
+    }
+    double diam = dmin + (dmax - dmin) * ms_rng_uniform(key, index, L);
     double contrast = lp->contrast_min + (lp->contrast_max - lp->contrast_min) * ms_rng_uniform(key, index, L + 1);
     double r = diam / 2;
     if (diam > organ_diam)
@@ -107,8 +168,20 @@ ms_status ms__lesions_place(ms__scene *sc, const ms_phantom_params *p, int n_les
                          "use larger lesions or finer pixels",
                          k, diam, lp->irregularity, 1.5 * min_sp);
     ms__shape *les = &sc->lesions[k];
-    ms__shape_set(les, MS_LABEL_LESION_FIRST + k, 0, 0, 0, r, r, r, 0, 2, lp->irregularity, key, index, L + 4);
-    double r_out = r * (1 + les->max_def) + 0.5 * min_sp;
+    /* Margin (lane L + 15 for mixed): lobulated raises the outline's
+     * harmonic amplitude to at least 0.3; spiculated adds spikes. */
+    int margin = lp->margin;
+    if (margin == MS_NODULE_MARGIN_MIXED) {
+      margin = (int)(3 * ms_rng_uniform(key, index, L + 15));
+      if (margin > MS_NODULE_MARGIN_SPICULATED) margin = MS_NODULE_MARGIN_SPICULATED;
+    }
+    double irr = margin == MS_NODULE_MARGIN_LOBULATED ? fmax(lp->irregularity, 0.3) : lp->irregularity;
+    ms__shape_set(les, MS_LABEL_LESION_FIRST + k, 0, 0, 0, r, r, r, 0, 2, irr, key, index, L + 4);
+    ms__spikes *spk = &sc->spikes[k];
+    spk->n = 0;
+    double reach = r * (1 + les->max_def);
+    if (margin == MS_NODULE_MARGIN_SPICULATED) reach = spicules(spk, r, les->max_def, key, index, (uint64_t)k);
+    double r_out = reach + 0.5 * min_sp;
     int placed = 0;
     for (int t = 0; t < MAX_TRIES && !placed; t++) {
       uint64_t tl = ((uint64_t)1 << 20) + 4 * ((uint64_t)k * MAX_TRIES + (uint64_t)t);
@@ -124,9 +197,12 @@ ms_status ms__lesions_place(ms__scene *sc, const ms_phantom_params *p, int n_les
         if (dx * dx + dy * dy + dz * dz < need * need) clash = 1;
       }
       if (clash) continue;
-      ms__shape_set(les, MS_LABEL_LESION_FIRST + k, c[0], c[1], c[2], r, r, r, 0, 2, lp->irregularity, key, index,
-                    L + 4);
+      ms__shape_set(les, MS_LABEL_LESION_FIRST + k, c[0], c[1], c[2], r, r, r, 0, 2, irr, key, index, L + 4);
       les->organ = organ;
+      for (int a = 0; a < 3; a++) {
+        les->lo[a] = fmin(les->lo[a], c[a] - reach);
+        les->hi[a] = fmax(les->hi[a], c[a] + reach);
+      }
       placed = 1;
     }
     if (!placed)
@@ -158,6 +234,10 @@ ms_status ms__lesions_place(ms__scene *sc, const ms_phantom_params *p, int n_les
     }
     row->nodule = (ms_nodule_kind)type;
     row->core_diameter_mm = 2 * sc->core_r[k];
+    row->margin = (ms_nodule_margin)margin;
+    row->n_spicules = spk->n;
+    row->size_class = size_class_of(diam);
+    row->lungrads = organ == MS_LABEL_LUNG ? lungrads(type, diam, row->core_diameter_mm) : NULL;
     sc->n_lesions = k + 1;
   }
   return MS_OK;

@@ -48,7 +48,32 @@ static const tissue k_tissue[MS_LABEL_COUNT] = {
     [MS_LABEL_KIDNEY] = {32, 4, 0.85, 966, 87},
     [MS_LABEL_SPLEEN] = {48, 4, 0.85, 1057, 79},
     [MS_LABEL_SPINAL_CANAL] = {20, 4, 0.95, 1500, 150},
+    /* Chest: airway air is calibration air; the airway wall soft tissue
+     * (with cartilage); every blood pool and vessel unenhanced blood (New &
+     * Aronow 1976: ~40 HU at a normal haematocrit); sternum cancellous bone
+     * with marrow like a vertebral body; the scapula a thin plate of mostly
+     * cortical bone like a rib. */
+    [MS_LABEL_AIRWAY] = {-1000, 0, 0.0, 1000, 1},
+    [MS_LABEL_AIRWAY_WALL] = {50, 8, 0.75, 900, 40},
+    [MS_LABEL_PULMONARY_ARTERY] = {40, 4, 0.90, 1441, 290},
+    [MS_LABEL_PULMONARY_VEIN] = {40, 4, 0.90, 1441, 290},
+    [MS_LABEL_LEFT_VENTRICLE] = {40, 4, 0.90, 1441, 290},
+    [MS_LABEL_RIGHT_VENTRICLE] = {40, 4, 0.90, 1441, 290},
+    [MS_LABEL_LEFT_ATRIUM] = {40, 4, 0.90, 1441, 290},
+    [MS_LABEL_RIGHT_ATRIUM] = {40, 4, 0.90, 1441, 290},
+    [MS_LABEL_SUPERIOR_VENA_CAVA] = {40, 4, 0.90, 1441, 290},
+    [MS_LABEL_STERNUM] = {400, 50, 0.80, 550, 50},
+    [MS_LABEL_SCAPULA] = {700, 80, 0.40, 550, 20},
 };
+
+/* Jitter lane of a label: labels holding the same fluid share one draw
+ * (ventricles: the CSF of the subarachnoid space; every chest blood pool:
+ * the aorta's blood). */
+static uint64_t jitter_lane(int l) {
+  if (l == MS_LABEL_VENTRICLE) return MS_LABEL_CSF;
+  if (l >= MS_LABEL_PULMONARY_ARTERY && l <= MS_LABEL_SUPERIOR_VENA_CAVA) return MS_LABEL_AORTA;
+  return (uint64_t)l;
+}
 
 /* Typical lesion tissue per host organ: white/grey matter -> demyelinating or
  * small ischaemic lesion (hypodense on CT, long T1/T2); lung -> solid nodule;
@@ -97,8 +122,7 @@ void ms__tissue_values(float values[256], const ms_phantom_params *p, uint64_t s
   ms_rng_key key = ms_rng_key_make(seed, ms_rng_stream("phantom/tissue"));
   for (int l = 0; l < MS_LABEL_COUNT; l++) {
     const tissue *t = &k_tissue[l];
-    /* Ventricles hold the same CSF as the subarachnoid space. */
-    uint64_t lane = l == MS_LABEL_VENTRICLE ? MS_LABEL_CSF : (uint64_t)l;
+    uint64_t lane = jitter_lane(l);
     double z = p->tissue_jitter && l != MS_LABEL_BACKGROUND ? ms_rng_normal(key, index, lane) : 0;
     z = fmax(-2.5, fmin(2.5, z));
     double v;

@@ -16,7 +16,9 @@ static const char *const k_modality_names[MS_MODALITY_COUNT] = {"ct", "t1", "t2"
 static const char *const k_label_names[MS_LABEL_COUNT] = {
     "background", "soft_tissue", "fat",       "muscle",       "skull",   "vertebra",
     "rib",        "csf",         "grey_matter", "white_matter", "ventricle", "lung",
-    "heart",      "aorta",       "liver",     "kidney",       "spleen",  "spinal_canal"};
+    "heart",      "aorta",       "liver",     "kidney",       "spleen",  "spinal_canal",
+    "airway",     "airway_wall", "pulmonary_artery", "pulmonary_vein", "left_ventricle",
+    "right_ventricle", "left_atrium", "right_atrium", "superior_vena_cava", "sternum", "scapula"};
 
 const char *ms_phantom_kind_name(ms_phantom_kind k) {
   return (unsigned)k < MS_PHANTOM_KIND_COUNT ? k_kind_names[k] : "unknown";
@@ -46,6 +48,26 @@ ms_nodule_kind ms_nodule_kind_from_name(const char *name) {
   for (int i = 0; name && i < MS_NODULE_KIND_COUNT; i++)
     if (!strcmp(name, k_nodule[i])) return (ms_nodule_kind)i;
   return MS_NODULE_KIND_COUNT;
+}
+
+static const char *const k_margin[] = {"smooth", "lobulated", "spiculated", "mixed"};
+const char *ms_nodule_margin_name(ms_nodule_margin m) {
+  return (unsigned)m < MS_NODULE_MARGIN_COUNT ? k_margin[m] : "unknown";
+}
+ms_nodule_margin ms_nodule_margin_from_name(const char *name) {
+  for (int i = 0; name && i < MS_NODULE_MARGIN_COUNT; i++)
+    if (!strcmp(name, k_margin[i])) return (ms_nodule_margin)i;
+  return MS_NODULE_MARGIN_COUNT;
+}
+
+static const char *const k_size[] = {"any", "<6mm", "6-8mm", "8-15mm", ">=15mm"};
+const char *ms_nodule_size_name(ms_nodule_size s) {
+  return (unsigned)s < MS_NODULE_SIZE_COUNT ? k_size[s] : "unknown";
+}
+ms_nodule_size ms_nodule_size_from_name(const char *name) {
+  for (int i = 0; name && i < MS_NODULE_SIZE_COUNT; i++)
+    if (!strcmp(name, k_size[i])) return (ms_nodule_size)i;
+  return MS_NODULE_SIZE_COUNT;
 }
 
 const char *ms_label_name(int label) {
@@ -186,6 +208,14 @@ ms_status ms_phantom_params_check(const ms_phantom_params *p, ms_diag *d) {
            (l->organ ? l->organ : ms__lesion_default_organ(p->kind)) != MS_LABEL_LUNG)
     BAD("lesions.nodule", "%s nodules lie in the lung (chest phantom, lesion organ lung)",
         ms_nodule_kind_name(l->nodule));
+  if ((unsigned)l->margin >= MS_NODULE_MARGIN_COUNT)
+    BAD("lesions.margin", "unknown nodule margin (smooth, lobulated, spiculated or mixed)");
+  else if (l->margin != MS_NODULE_MARGIN_SMOOTH &&
+           (l->organ ? l->organ : ms__lesion_default_organ(p->kind)) != MS_LABEL_LUNG)
+    BAD("lesions.margin", "%s margins belong to lung nodules (chest phantom, lesion organ lung)",
+        ms_nodule_margin_name(l->margin));
+  if ((unsigned)l->size_class >= MS_NODULE_SIZE_COUNT)
+    BAD("lesions.size_class", "unknown nodule size class (any, <6mm, 6-8mm, 8-15mm or >=15mm)");
   if (!(l->irregularity >= 0 && l->irregularity <= 0.5))
     RANGE("lesions.irregularity", "irregularity %g is outside [0, 0.5]", l->irregularity);
   if (!(isfinite(l->contrast_min) && isfinite(l->contrast_max) && l->contrast_min <= l->contrast_max &&
@@ -218,6 +248,9 @@ char *ms_phantom_label_table_json(const ms_phantom_params *p) {
   if (!s) return NULL;
   len += (size_t)snprintf(s + len, cap - len, "{");
   for (int l = 0; l < MS_LABEL_COUNT; l++) {
+    /* The chest's own labels appear only in chest tables, so head and
+     * abdomen files keep their tables. */
+    if (l >= MS_LABEL_AIRWAY && p->kind != MS_PHANTOM_CHEST) continue;
     if (cap - len < 256) {
       char *n = ms__realloc(s, cap * 2);
       if (!n) {

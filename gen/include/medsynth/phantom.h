@@ -20,8 +20,9 @@
  * radial deformation) defined analytically in continuous millimetre
  * coordinates centred on the field of view: x to the image right, y to the
  * image bottom (posterior), z superior. A pixel's label is the label of the
- * last solid in painting order that contains the pixel centre, so the mask is
- * exact by construction. A 2-D slice is the plane z = params.slice_z_mm of the
+ * last solid in painting order that contains the pixel centre (the chest's
+ * airway and vessel trees are tubes laid over the lungs the same way), so
+ * the mask is exact by construction. A 2-D slice is the plane z = params.slice_z_mm of the
  * same solids, so ms_phantom_plane_z(p3d, k) used as slice_z_mm reproduces the
  * k-th plane of the volume bit for bit (anatomy; lesions are placed in 3-D for
  * volumes and in the plane for slices).
@@ -76,12 +77,24 @@ typedef enum {
   MS_LABEL_WHITE_MATTER,
   MS_LABEL_VENTRICLE,      /* lateral ventricles (CSF) */
   MS_LABEL_LUNG,
-  MS_LABEL_HEART,
+  MS_LABEL_HEART,          /* heart muscle: myocardium (LV wall, septum, RV and atrial walls) */
   MS_LABEL_AORTA,
   MS_LABEL_LIVER,
   MS_LABEL_KIDNEY,
   MS_LABEL_SPLEEN,
   MS_LABEL_SPINAL_CANAL,
+  /* Chest (docs/phantoms.md, "Chest anatomy"): */
+  MS_LABEL_AIRWAY,            /* air lumen of the trachea and bronchi */
+  MS_LABEL_AIRWAY_WALL,       /* bronchial and tracheal wall */
+  MS_LABEL_PULMONARY_ARTERY,  /* pulmonary trunk, main and intrapulmonary arteries */
+  MS_LABEL_PULMONARY_VEIN,
+  MS_LABEL_LEFT_VENTRICLE,    /* blood pools of the heart chambers */
+  MS_LABEL_RIGHT_VENTRICLE,
+  MS_LABEL_LEFT_ATRIUM,
+  MS_LABEL_RIGHT_ATRIUM,
+  MS_LABEL_SUPERIOR_VENA_CAVA,
+  MS_LABEL_STERNUM,
+  MS_LABEL_SCAPULA,
   MS_LABEL_COUNT
 } ms_label;
 #define MS_LABEL_LESION_FIRST 100
@@ -123,6 +136,37 @@ typedef enum {
 const char *ms_nodule_kind_name(ms_nodule_kind k); /* "solid", "part-solid", "ground-glass", "mixed" */
 ms_nodule_kind ms_nodule_kind_from_name(const char *name); /* _COUNT if unknown */
 
+/* Nodule margins (docs/phantoms.md, "Nodule margins"): smooth (the
+ * irregularity outline only), lobulated (stronger, scalloped outline),
+ * spiculated (thin radial spikes from the body), or mixed (each nodule one
+ * of the three, equally likely). */
+typedef enum {
+  MS_NODULE_MARGIN_SMOOTH,
+  MS_NODULE_MARGIN_LOBULATED,
+  MS_NODULE_MARGIN_SPICULATED,
+  MS_NODULE_MARGIN_MIXED,
+  MS_NODULE_MARGIN_COUNT
+} ms_nodule_margin;
+const char *ms_nodule_margin_name(ms_nodule_margin m); /* "smooth", "lobulated", "spiculated", "mixed" */
+ms_nodule_margin ms_nodule_margin_from_name(const char *name); /* _COUNT if unknown */
+
+/* Nodule size classes after the Lung-RADS v2022 solid-nodule thresholds
+ * (mean diameter): below 6 mm, 6 to 8, 8 to 15, 15 mm and more. As a
+ * parameter, MS_NODULE_SIZE_ANY draws diameters from diameter_min_mm ..
+ * diameter_max_mm; a class draws them from its own range (4-6, 6-8, 8-15,
+ * 15-30 mm). Each lesion reports its class (ms_phantom_lesion.size_class)
+ * and its Lung-RADS category (ms_phantom_lesion.lungrads). */
+typedef enum {
+  MS_NODULE_SIZE_ANY,
+  MS_NODULE_SIZE_LT6,
+  MS_NODULE_SIZE_6_8,
+  MS_NODULE_SIZE_8_15,
+  MS_NODULE_SIZE_GE15,
+  MS_NODULE_SIZE_COUNT
+} ms_nodule_size;
+const char *ms_nodule_size_name(ms_nodule_size s); /* "any", "<6mm", "6-8mm", "8-15mm", ">=15mm" */
+ms_nodule_size ms_nodule_size_from_name(const char *name); /* _COUNT if unknown */
+
 typedef struct {
   int count_min, count_max; /* per image, uniform; default 0..0 */
   int organ;                /* ms_label the lesions lie in; 0 = default for the kind
@@ -133,6 +177,8 @@ typedef struct {
                                (docs/phantoms.md), 0 = invisible, 2 = twice the
                                difference from the organ; default 0.8..1.2 */
   ms_nodule_kind nodule;    /* lung lesions only; default solid */
+  ms_nodule_margin margin;  /* lung lesions only; default smooth */
+  ms_nodule_size size_class; /* default any (use diameter_min_mm..diameter_max_mm) */
 } ms_lesion_params;
 
 typedef struct {
@@ -199,6 +245,12 @@ typedef struct {
   ms_nodule_kind nodule;  /* solid, part-solid or ground-glass (value: the
                              ground-glass part's) */
   double core_diameter_mm; /* part-solid: diameter of the solid core; else 0 */
+  ms_nodule_margin margin; /* smooth, lobulated or spiculated */
+  int n_spicules;          /* spiculated: number of spikes; else 0 */
+  ms_nodule_size size_class; /* class of diameter_mm (never _ANY) */
+  const char *lungrads;    /* Lung-RADS v2022 baseline size category of a lung
+                              nodule ("2", "3", "4A", "4B"; static string);
+                              NULL for lesions outside the lung */
 } ms_phantom_lesion;
 
 typedef struct {
