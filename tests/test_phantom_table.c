@@ -55,6 +55,8 @@ static void test_phantom_table_columns_hold_the_lesion_fields(void **state) {
   p.lesions.diameter_min_mm = 10;
   p.lesions.diameter_max_mm = 20;
   p.lesions.nodule = MS_NODULE_PART_SOLID;
+  p.lesions.margin = MS_NODULE_MARGIN_SPICULATED;
+  p.lesions.size_class = MS_NODULE_SIZE_8_15;
   ms_phantom_image img;
   render(&img, &p);
   assert_int_equal(img.n_lesions, 3);
@@ -79,6 +81,13 @@ static void test_phantom_table_columns_hold_the_lesion_fields(void **state) {
     assert_string_equal(cat(c, "nodule", k), "part-solid");
     assert_true(f64(c, "core_diameter_mm", k) > 0);
     assert_true(f64(c, "core_diameter_mm", k) == L->core_diameter_mm);
+    assert_string_equal(cat(c, "margin", k), "spiculated");
+    assert_int_equal(i64(c, "n_spicules", k), L->n_spicules);
+    assert_true(L->n_spicules >= 10 && L->n_spicules <= 20);
+    assert_string_equal(cat(c, "size_class", k), ms_nodule_size_name(L->size_class));
+    assert_string_equal(cat(c, "size_class", k), "8-15mm");
+    assert_non_null(L->lungrads);
+    assert_string_equal(cat(c, "lungrads", k), L->lungrads);
     static const char *const axis[3] = {"x", "y", "z"};
     for (int a = 0; a < 3; a++) {
       char n[32];
@@ -109,6 +118,9 @@ static void test_phantom_table_volumes_and_info_rows(void **state) {
   p.width = p.height = 48;
   p.depth = 6;
   p.modality = MS_MODALITY_T1;
+  p.lesions.count_min = p.lesions.count_max = 2;
+  p.lesions.diameter_min_mm = 12;
+  p.lesions.diameter_max_mm = 16;
   ms_phantom_image img;
   render(&img, &p);
   ms_table_schema ls, is;
@@ -116,6 +128,17 @@ static void test_phantom_table_volumes_and_info_rows(void **state) {
   assert_string_equal(ls.columns[ls.n_columns - 1].name, "volume_mm3");
   assert_null(ls.columns[col_of(&ls, "value")].unit);
   assert_string_equal(ls.columns[1].name, "lesion");
+  /* outside the lung: smooth, no spikes, no Lung-RADS category */
+  assert_true(img.n_lesions > 0);
+  ms_chunk *lc;
+  assert_int_equal(ms_chunk_new(&lc, &ls, img.n_lesions), MS_OK);
+  for (size_t k = 0; k < img.n_lesions; k++) {
+    ms_phantom_lesion_set_row(lc, k, 0, NULL, (int)k, &img.lesions[k]);
+    assert_string_equal(cat(lc, "margin", k), "smooth");
+    assert_int_equal(i64(lc, "n_spicules", k), 0);
+    assert_string_equal(cat(lc, "lungrads", k), "none");
+  }
+  ms_chunk_free(lc);
   assert_int_equal(ms_phantom_info_schema(&is, "head_info", &p, NULL, NULL, 2), MS_OK);
   static const char *const names[] = {"row", "n_lesions", "body_scale", "ventricle_scale", "age_years", "fat_mm"};
   assert_int_equal(is.n_columns, 6);

@@ -21,6 +21,8 @@ typedef enum {
   SRC_INT,     /* int at offset (+ axis), written as int64 */
   SRC_UINT64,  /* uint64_t at offset, written as int64 */
   SRC_ENUM,    /* int-sized enum at offset, written as a category code */
+  SRC_NAME,    /* const char * at offset, written as the code of that category
+                  (NULL: category 0) */
 } src_kind;
 
 typedef struct {
@@ -44,6 +46,19 @@ static const char *organ_category(int k) {
 static const char *nodule_category(int k) {
   return ms_nodule_kind_name((ms_nodule_kind)k);
 }
+static const char *margin_category(int k) {
+  return ms_nodule_margin_name((ms_nodule_margin)k);
+}
+/* Category k is class k ("any", code 0, is never a lesion's class). */
+static const char *size_category(int k) {
+  return ms_nodule_size_name((ms_nodule_size)k);
+}
+/* The Lung-RADS size categories; "none" for lesions outside the lung. */
+static const char *const k_lungrads[] = {"none", "2", "3", "4A", "4B"};
+#define N_LUNGRADS ((int)(sizeof k_lungrads / sizeof k_lungrads[0]))
+static const char *lungrads_category(int k) {
+  return k_lungrads[k];
+}
 
 #define L_OFF(m) offsetof(ms_phantom_lesion, m)
 #define DCOL(n, u, d, m, a) {n, MS_COL_FLOAT64, u, d, SRC_DOUBLE, L_OFF(m), a, NULL, 0, 0, 0}
@@ -63,6 +78,13 @@ static const lesion_col k_lesion_cols[] = {
     {"nodule", MS_COL_CATEGORICAL, NULL, "nodule type (solid unless a lung nodule of another type)", SRC_ENUM,
      L_OFF(nodule), 0, nodule_category, MS_NODULE_KIND_COUNT, 0, 0},
     DCOL("core_diameter_mm", "mm", "part-solid nodules: diameter of the solid core; else 0", core_diameter_mm, 0),
+    {"margin", MS_COL_CATEGORICAL, NULL, "nodule margin (smooth unless a lung nodule of another margin)", SRC_ENUM,
+     L_OFF(margin), 0, margin_category, MS_NODULE_MARGIN_COUNT - 1, 0, 0},
+    ICOL("n_spicules", NULL, "spiculated margins: number of spikes; else 0", n_spicules, 0),
+    {"size_class", MS_COL_CATEGORICAL, NULL, "class of diameter_mm (Lung-RADS solid-nodule thresholds)", SRC_ENUM,
+     L_OFF(size_class), 0, size_category, MS_NODULE_SIZE_COUNT, 0, 0},
+    {"lungrads", MS_COL_CATEGORICAL, NULL, "Lung-RADS v2022 size category (lung nodules; else none)", SRC_NAME,
+     L_OFF(lungrads), 0, lungrads_category, N_LUNGRADS, 0, 0},
     {"n_pixels", MS_COL_INT64, NULL, "mask pixels (voxels) with the lesion's label", SRC_UINT64, L_OFF(n_pixels), 0,
      NULL, 0, 0, 0},
     DCOL("centroid_x", "pixel", "measured on the mask (column)", centroid, 0),
@@ -137,6 +159,14 @@ void ms_phantom_lesion_set_row(ms_chunk *c, size_t j, int64_t row, const void *k
       case SRC_INT: ((int64_t *)c->cols[col].data)[j] = ((const int *)(const void *)m)[lc->axis]; break;
       case SRC_UINT64: ((int64_t *)c->cols[col].data)[j] = (int64_t) * (const uint64_t *)(const void *)m; break;
       case SRC_ENUM: ((int32_t *)c->cols[col].data)[j] = (int32_t) * (const int *)(const void *)m; break;
+      case SRC_NAME: {
+        const char *v = *(const char *const *)(const void *)m;
+        int32_t code = 0;
+        for (int q = 1; v && q < lc->n_categories; q++)
+          if (!strcmp(v, lc->category(q))) code = q;
+        ((int32_t *)c->cols[col].data)[j] = code;
+        break;
+      }
     }
   }
 }

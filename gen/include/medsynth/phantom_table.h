@@ -17,8 +17,10 @@
  * /images/<name>), the key column when given, `lesion` (k, mask label
  * 100 + k), `label`, `organ` (categorical, ms_label names), the designed
  * `center_x_mm`, `center_y_mm`, `center_z_mm`, `diameter_mm`, `contrast`,
- * `value` (noise-free), `nodule` (categorical, ms_nodule_kind names) and
- * `core_diameter_mm`, then measured on the mask `n_pixels`, `centroid_x`,
+ * `value` (noise-free), `nodule` (categorical, ms_nodule_kind names),
+ * `core_diameter_mm`, `margin` (ms_nodule_margin names but mixed),
+ * `n_spicules`, `size_class` (ms_nodule_size names) and `lungrads` (none,
+ * 2, 3, 4A, 4B), then measured on the mask `n_pixels`, `centroid_x`,
  * `centroid_y`, `centroid_z`, `bbox_x0`, `bbox_y0`, `bbox_z0`, `bbox_x1`,
  * `bbox_y1`, `bbox_z1` (inclusive; x column, y row, z plane) and
  * `area_mm2` (slices) or `volume_mm3` (volumes). The columns come from one
