@@ -750,6 +750,56 @@ static void test_physics_mr_kspace_and_zero_filled_match_definition(void **state
   ms_mr_system_free(s);
 }
 
+/* The noise as documented: k-space with noise_sd sigma minus the k-space of
+ * the same row without noise (the phase and mask streams do not depend on
+ * the noise) has mean 0 and variance sigma^2 per real and imaginary part,
+ * uncorrelated between the two parts, between coils and between rows,
+ * within 5 standard errors of the n values. */
+static void test_physics_mr_kspace_noise_has_documented_sd(void **state) {
+  (void)state;
+  int N = 64, C = 4;
+  size_t n = (size_t)N * N, nk = C * n * 2;
+  float *mag = malloc(n * sizeof(float));
+  render_truth(mag, N, MS_PHANTOM_HEAD, MS_MODALITY_T2, 2);
+  ms_mr_params m;
+  ms_mr_params_init(&m, N, N, 1);
+  m.coils = C;
+  ms_mr_system *clean = NULL, *noisy = NULL;
+  assert_int_equal(ms_mr_system_new(&clean, &m, NULL), MS_OK);
+  double sigma = 3.5;
+  m.noise_sd = sigma;
+  assert_int_equal(ms_mr_system_new(&noisy, &m, NULL), MS_OK);
+  float *k[4]; /* rows 8 and 9, each without and with noise */
+  float *rec = malloc(2 * n * sizeof(float));
+  uint8_t mk[64];
+  for (int t = 0; t < 4; t++) {
+    k[t] = malloc(nk * sizeof(float));
+    ms_mr_output o = {k[t], mk, rec, rec + n, NULL};
+    assert_int_equal(ms_mr_acquire(t & 1 ? noisy : clean, &o, mag, 5, 8 + (uint64_t)(t / 2), NULL), MS_OK);
+  }
+  double s = 0, s2 = 0, ri = 0, cc = 0, other = 0;
+  for (size_t q = 0; q < nk; q += 2) {
+    double dr = (double)k[1][q] - k[0][q], di = (double)k[1][q + 1] - k[0][q + 1];
+    s += dr + di;
+    s2 += dr * dr + di * di;
+    ri += dr * di;
+    if (q < (C - 1) * n * 2) cc += dr * ((double)k[1][q + 2 * n] - k[0][q + 2 * n]);
+    other += dr * ((double)k[3][q] - k[2][q]);
+  }
+  double cnt = (double)nk, var = s2 / cnt, s4 = sigma * sigma;
+  print_message("k-space noise sd %.4f (set %.4f)\n", sqrt(var), sigma);
+  assert_true(fabs(s / cnt) < 5 * sigma / sqrt(cnt));
+  assert_true(fabs(var - s4) < 5 * s4 * sqrt(2.0 / cnt));
+  assert_true(fabs(ri / (cnt / 2)) < 5 * s4 / sqrt(cnt / 2));
+  assert_true(fabs(cc / ((C - 1) * n)) < 5 * s4 / sqrt((double)(C - 1) * n));
+  assert_true(fabs(other / (cnt / 2)) < 5 * s4 / sqrt(cnt / 2));
+  for (int t = 0; t < 4; t++) free(k[t]);
+  free(rec);
+  free(mag);
+  ms_mr_system_free(clean);
+  ms_mr_system_free(noisy);
+}
+
 /* Super-resolution input: the centre (H/f x W/f) of k-space transformed at
  * that size samples a band-limited image at every f-th pixel (low-res pixel
  * (j, i) sits where high-res pixel (f j, f i) does: both grids are centred
@@ -916,6 +966,7 @@ int main(void) {
       cmocka_unit_test(test_physics_mr_fft_of_delta_is_plane_wave),
       cmocka_unit_test(test_physics_mr_rss_equals_magnitude),
       cmocka_unit_test(test_physics_mr_kspace_and_zero_filled_match_definition),
+      cmocka_unit_test(test_physics_mr_kspace_noise_has_documented_sd),
       cmocka_unit_test(test_physics_mr_lowres_samples_the_image),
       cmocka_unit_test(test_physics_mr_masks_have_requested_acceleration),
       cmocka_unit_test(test_physics_mr_rejects_bad_parameters),

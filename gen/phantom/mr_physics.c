@@ -33,7 +33,9 @@
  * forward for k-space).
  *
  * Invariants: draws keyed by (seed, "mr/phase"|"mr/noise"|"mr/mask"); noise
- * of coil c, pixel p of image `index` uses block (c * H * W + p, index). */
+ * of coil c, pixel p of image `index` is elements 2 (p % 2), 2 (p % 2) + 1 of
+ * ms_rng_normal4(block (c * H * W / 2 + p / 2, index)) (H W is a multiple
+ * of 4, so coils use disjoint blocks). */
 #include <fftw3.h>
 #include <math.h>
 #include <pthread.h>
@@ -391,13 +393,15 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
       buf[2 * p + 1] = sr * xi + si * xr;
     }
     if (m->noise_sd > 0) {
-      /* Complex Gaussian noise on the coil image, one Box-Muller pair per
-       * pixel (block (c * n + p, index)). The orthonormal DFT maps i.i.d.
-       * complex Gaussian noise to i.i.d. noise of the same sd, so this is
-       * the same k-space noise model as adding it after the transform, and
-       * the fully sampled coil image needs no inverse transform. */
-      ms_rng_normal_fill(kn, (uint64_t)c * n, index, noise, 2 * n);
-      for (size_t p = 0; p < 2 * n; p++) buf[p] += (float)(m->noise_sd * noise[p]);
+      /* Complex Gaussian noise on the coil image: two pixels per Philox
+       * block (ms_rng_normal4_fill, block (c * n / 2 + p / 2, index)). The
+       * orthonormal DFT maps i.i.d. complex Gaussian noise to i.i.d. noise
+       * of the same sd, so this is the same k-space noise model as adding
+       * it after the transform, and the fully sampled coil image needs no
+       * inverse transform. */
+      ms_rng_normal4_fill(kn, (uint64_t)c * (n / 2), index, noise, 2 * n);
+      float sd = (float)m->noise_sd;
+      for (size_t p = 0; p < 2 * n; p++) buf[p] += sd * noise[p];
     }
     /* The fully sampled coil image is buf itself. Then fft2c with its two
      * checkerboard passes folded into the passes around the raw transform:
