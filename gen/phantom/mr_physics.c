@@ -145,21 +145,26 @@ static int sep2d_plan(sep2d *t, int H, int W, float *tmp) {
   return t->row[0] && t->row[1] && t->col[0] && t->col[1];
 }
 
-/* o[i][j] = x[j][i] * (sign (-1)^(i + j) when flip, else scale), x H x W
- * complex, o W x H; in 16 x 16 tiles so both sides stay in cache. */
+/* o[i][j] = x[j][i] * (scale (-1)^(i + j) when flip, else scale), x H x W
+ * complex, o W x H, H even; in 16 x 16 tiles so both sides stay in cache. */
 static void transpose(float *restrict o, const float *restrict x, int H, int W, float scale, int flip) {
   enum { T = 16 };
   for (int j0 = 0; j0 < H; j0 += T)
     for (int i0 = 0; i0 < W; i0 += T) {
       int j1 = j0 + T < H ? j0 + T : H, i1 = i0 + T < W ? i0 + T : W;
-      for (int i = i0; i < i1; i++)
-        for (int j = j0; j < j1; j++) {
-          float g = flip && ((i + j) & 1) ? -scale : scale;
-          const float *v = x + ((size_t)j * W + i) * 2;
-          float *u = o + ((size_t)i * H + j) * 2;
-          u[0] = v[0] * g;
-          u[1] = v[1] * g;
+      for (int i = i0; i < i1; i++) {
+        /* j0 and j1 are even: the factor alternates ga, gb along j. */
+        float ga = flip && ((i + j0) & 1) ? -scale : scale, gb = flip ? -ga : ga;
+        float *u = o + ((size_t)i * H + j0) * 2;
+        const float *v = x + ((size_t)j0 * W + i) * 2;
+        for (int j = 0; j < j1 - j0; j += 2) {
+          const float *va = v + (size_t)j * W * 2, *vb = va + (size_t)W * 2;
+          u[2 * j] = va[0] * ga;
+          u[2 * j + 1] = va[1] * ga;
+          u[2 * j + 2] = vb[0] * gb;
+          u[2 * j + 3] = vb[1] * gb;
         }
+      }
     }
 }
 
@@ -326,6 +331,26 @@ double ms_mr_phantom_noise_sd(const ms_phantom_params *p) {
   return p->noise && p->modality != MS_MODALITY_CT ? p->mr_noise * ms__mr_reference_signal(p->modality) : 0;
 }
 
+/* One row of a coil image: r = S x (+ sd z when z is not NULL), acc +=
+ * |r|^2 (the fully sampled RSS), then r *= s0 (-1)^i, fft2c's input flip
+ * (s0 = (-1)^row). W even; pixels go in pairs so the flip needs no branch. */
+static void coil_row(float *restrict r, float *restrict acc, const float *restrict S, const float *restrict x,
+                     const float *restrict z, float sd, float s0, int W) {
+  for (int i = 0; i < W; i += 2)
+    for (int h = 0; h < 2; h++) {
+      int q = 2 * (i + h);
+      float vr = S[q] * x[q] - S[q + 1] * x[q + 1], vi = S[q] * x[q + 1] + S[q + 1] * x[q];
+      if (z) {
+        vr += sd * z[q];
+        vi += sd * z[q + 1];
+      }
+      acc[i + h] += vr * vr + vi * vi;
+      float g = h ? -s0 : s0;
+      r[q] = vr * g;
+      r[q + 1] = vi * g;
+    }
+}
+
 ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const float *magnitude, uint64_t seed,
                         uint64_t index, ms_diag *d) {
   return ms_mr_acquire_at(s, o, magnitude, s->m.acceleration, s->m.center_fraction, seed, index, d);
@@ -344,12 +369,10 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
   float *img = ms__fft_alloc(n * 2 * sizeof(float));
   float *buf = ms__fft_alloc(n * 2 * sizeof(float));
   float *tmp = ms__fft_alloc(n * 2 * sizeof(float));
-  float *noise = m->noise_sd > 0 ? ms__malloc(n * 2 * sizeof(float)) : NULL;
-  if (!img || !buf || !tmp || (m->noise_sd > 0 && !noise)) {
+  if (!img || !buf || !tmp) {
     free(img);
     free(buf);
     free(tmp);
-    free(noise);
     return ms__diag_nomem(d, NULL, "mr", "one image's k-space buffers");
   }
   /* Smooth phase: a0 + a1 x + a2 y + a3 (x^2 - y^2) + a4 x y, x, y in [-1, 1]. */
@@ -362,8 +385,9 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
       double x = (2.0 * i - (W - 1)) / W;
       double ph = a[0] + a[1] * x + a[2] * y + a[3] * (x * x - y * y) + a[4] * x * y;
       size_t p = (size_t)j * W + i;
-      img[2 * p] = (float)(magnitude[p] * cos(ph));
-      img[2 * p + 1] = (float)(magnitude[p] * sin(ph));
+      /* Background pixels (magnitude 0) skip the sine and cosine. */
+      img[2 * p] = magnitude[p] != 0 ? (float)(magnitude[p] * cos(ph)) : 0;
+      img[2 * p + 1] = magnitude[p] != 0 ? (float)(magnitude[p] * sin(ph)) : 0;
     }
   }
   make_mask(s, (int)lround(W * center_fraction), (int)lround(W / acceleration), o->mask, seed, index);
@@ -375,7 +399,6 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
     free(img);
     free(buf);
     free(tmp);
-    free(noise);
     return ms__diag_nomem(d, NULL, "mr", "the low-resolution buffer");
   }
   if (low)
@@ -387,11 +410,7 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
   float zscale = (float)(1.0 / ((double)W * (double)W));
   for (int c = 0; c < C; c++) {
     const float *S = s->maps + (size_t)c * n * 2;
-    for (size_t p = 0; p < n; p++) {
-      float sr = S[2 * p], si = S[2 * p + 1], xr = img[2 * p], xi = img[2 * p + 1];
-      buf[2 * p] = sr * xr - si * xi;
-      buf[2 * p + 1] = sr * xi + si * xr;
-    }
+    const float *z = NULL;
     if (m->noise_sd > 0) {
       /* Complex Gaussian noise on the coil image: two pixels per Philox
        * block (ms_rng_normal4_fill, block (c * n / 2 + p / 2, index)). The
@@ -399,21 +418,13 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
        * of the same sd, so this is the same k-space noise model as adding
        * it after the transform, and the fully sampled coil image needs no
        * inverse transform. */
-      ms_rng_normal4_fill(kn, (uint64_t)c * (n / 2), index, noise, 2 * n);
-      float sd = (float)m->noise_sd;
-      for (size_t p = 0; p < 2 * n; p++) buf[p] += sd * noise[p];
+      ms_rng_normal4_fill(kn, (uint64_t)c * (n / 2), index, tmp, 2 * n);
+      z = tmp;
     }
-    /* The fully sampled coil image is buf itself. Then fft2c with its two
-     * checkerboard passes folded into the passes around the raw transform:
-     * the sign flip (-1)^(row + col) into this loop, the output flip and
-     * scale into the transpose that writes k-space. */
     for (int j = 0; j < H; j++) {
-      float *r = buf + (size_t)j * W * 2;
-      float *acc = o->rss + (size_t)j * W;
-      for (int i = 0; i < W; i++) {
-        acc[i] += r[2 * i] * r[2 * i] + r[2 * i + 1] * r[2 * i + 1];
-        if ((i + j) & 1) r[2 * i] = -r[2 * i], r[2 * i + 1] = -r[2 * i + 1];
-      }
+      size_t o2 = (size_t)j * W * 2;
+      coil_row(buf + o2, o->rss + (size_t)j * W, S + o2, img + o2, z ? z + o2 : NULL, (float)m->noise_sd,
+               (j & 1) ? -1.0f : 1.0f, W);
     }
     fftwf_execute_dft(s->full.row[0], (fftwf_complex *)buf, (fftwf_complex *)buf);
     /* Zero-filled coil image. The mask keeps whole columns (phase-encode
@@ -460,6 +471,5 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
   free(img);
   free(buf);
   free(tmp);
-  free(noise);
   return MS_OK;
 }
