@@ -800,6 +800,47 @@ static void test_physics_mr_kspace_noise_has_documented_sd(void **state) {
   ms_mr_system_free(noisy);
 }
 
+/* A row's MR acquisition is a pure function of (seed, row): rows 0..5
+ * acquired in reverse order on one thread, and forward on two threads at
+ * once (each thread its own buffers, the system shared), give the same
+ * bytes. */
+static void test_physics_mr_rows_independent_of_threads_and_order(void **state) {
+  (void)state;
+  enum { R = 6 };
+  int N = 64, C = 4;
+  size_t n = (size_t)N * N, per = C * n * 2 + 2 * n + (size_t)N;
+  float *mag = malloc(n * sizeof(float));
+  render_truth(mag, N, MS_PHANTOM_HEAD, MS_MODALITY_T2, 1);
+  ms_mr_params m;
+  ms_mr_params_init(&m, N, N, 1);
+  m.coils = C;
+  m.noise_sd = 2;
+  m.mask = MS_MR_MASK_RANDOM;
+  ms_mr_system *s = NULL;
+  assert_int_equal(ms_mr_system_new(&s, &m, NULL), MS_OK);
+  float *out[2];
+  for (int t = 0; t < 2; t++) out[t] = calloc(R * per, sizeof(float));
+  int bad = 0;
+  for (int r = R - 1; r >= 0; r--) {
+    float *b = out[0] + r * per;
+    ms_mr_output o = {b, (uint8_t *)(b + C * n * 2 + 2 * n), b + C * n * 2, b + C * n * 2 + n, NULL};
+    bad |= ms_mr_acquire(s, &o, mag, 77, (uint64_t)r, NULL) != MS_OK;
+  }
+#pragma omp parallel for num_threads(2) schedule(static, 1) reduction(| : bad)
+  for (int r = 0; r < R; r++) {
+    float *b = out[1] + r * per;
+    ms_mr_output o = {b, (uint8_t *)(b + C * n * 2 + 2 * n), b + C * n * 2, b + C * n * 2 + n, NULL};
+    bad |= ms_mr_acquire(s, &o, mag, 77, (uint64_t)r, NULL) != MS_OK;
+  }
+  assert_false(bad);
+  assert_memory_equal(out[0], out[1], R * per * sizeof(float));
+  /* Rows differ from one another (noise, phase and mask are keyed by row). */
+  assert_true(memcmp(out[0], out[0] + per, C * n * 2 * sizeof(float)) != 0);
+  for (int t = 0; t < 2; t++) free(out[t]);
+  free(mag);
+  ms_mr_system_free(s);
+}
+
 /* Super-resolution input: the centre (H/f x W/f) of k-space transformed at
  * that size samples a band-limited image at every f-th pixel (low-res pixel
  * (j, i) sits where high-res pixel (f j, f i) does: both grids are centred
@@ -967,6 +1008,7 @@ int main(void) {
       cmocka_unit_test(test_physics_mr_rss_equals_magnitude),
       cmocka_unit_test(test_physics_mr_kspace_and_zero_filled_match_definition),
       cmocka_unit_test(test_physics_mr_kspace_noise_has_documented_sd),
+      cmocka_unit_test(test_physics_mr_rows_independent_of_threads_and_order),
       cmocka_unit_test(test_physics_mr_lowres_samples_the_image),
       cmocka_unit_test(test_physics_mr_masks_have_requested_acceleration),
       cmocka_unit_test(test_physics_mr_rejects_bad_parameters),
