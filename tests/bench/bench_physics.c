@@ -11,7 +11,11 @@
  * "MR stages" times one head slice's render and its acquisition with and
  * without noise.
  *
- * Usage: bench_physics [N=64] */
+ * "bench_physics N mr" runs only the MR rows, at N and 4N rows, with the
+ * peak RSS after each (the wall-clock rates need more rows than the CT
+ * runs allow on a shared machine).
+ *
+ * Usage: bench_physics [N=64] [mr] */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +116,7 @@ static double peak_mib(void) {
 
 int main(int argc, char **argv) {
   uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 64;
+  int mr_only = argc > 2 && !strcmp(argv[2], "mr");
   int N = 256;
   ms_phantom_params pc, pm;
   ms_phantom_params_init(&pc, MS_PHANTOM_CHEST);
@@ -186,7 +191,15 @@ int main(int argc, char **argv) {
   free(ra);
   free(rb);
   free(mb);
-  for (int T = 1; T <= 2; T++) {
+  for (int T = 1; mr_only && T <= 2; T++) {
+    double mrr = run(&pm, NULL, mr, nk, n, T, 0), mr_cpu = g_cpu_per_row, rss1 = peak_mib();
+    double mr4 = run(&pm, NULL, mr, nk, 4 * n, T, 0), mr4_cpu = g_cpu_per_row;
+    printf("threads %d: MR 8 coils %.1f slices/s (N %llu; %.2f CPU ms per slice), %.1f slices/s (N %llu; %.2f CPU ms "
+           "per slice), peak RSS %.1f / %.1f MiB\n",
+           T, mrr, (unsigned long long)n, mr_cpu * 1e3, mr4, (unsigned long long)(4 * n), mr4_cpu * 1e3, rss1,
+           peak_mib());
+  }
+  for (int T = 1; !mr_only && T <= 2; T++) {
     double one = run(&pc, cs, NULL, ns, n, T, 1), one_cpu = g_cpu_per_row;
     double ct = run(&pc, cs, NULL, ns, n, T, 0), ct_cpu = g_cpu_per_row;
     double rss1 = peak_mib();
