@@ -695,6 +695,166 @@ static void test_physics_mr_rss_equals_magnitude(void **state) {
   ms_mr_system_free(s);
 }
 
+/* The acquisition's k-space is fft2c of each coil image, and its
+ * zero-filled reconstruction is the RSS of fft2c's inverse of each coil's
+ * masked k-space (computed here by ms_mr_fft2c, whose transform the
+ * plane-wave test checks): the row-only zero-filled path and the
+ * transposing column pass give what the definitions give. A non-square size
+ * with (-1)^(H/2 + W/2) = -1 and sides that are not multiples of the
+ * transpose tiles. */
+static void test_physics_mr_kspace_and_zero_filled_match_definition(void **state) {
+  (void)state;
+  int W = 48, H = 42, C = 3;
+  size_t n = (size_t)W * H;
+  ms_mr_params m;
+  ms_mr_params_init(&m, W, H, 1);
+  m.coils = C;
+  m.acceleration = 3;
+  m.center_fraction = 0.1;
+  m.mask = MS_MR_MASK_RANDOM;
+  m.phase_amp = 0; /* the coil image is then S_c x magnitude */
+  ms_mr_system *s = NULL;
+  assert_int_equal(ms_mr_system_new(&s, &m, NULL), MS_OK);
+  float *mag = malloc(n * sizeof(float));
+  for (int j = 0; j < H; j++)
+    for (int i = 0; i < W; i++) {
+      double x = (i - 22.0) / 17, y = (j - 20.0) / 14;
+      mag[(size_t)j * W + i] = (float)(x * x + y * y < 1 ? 50 + 30 * x + 10 * y * y : 0);
+    }
+  ms_mr_output o = {malloc(C * n * 2 * sizeof(float)), malloc((size_t)W), malloc(n * sizeof(float)),
+                    malloc(n * sizeof(float)), NULL};
+  assert_int_equal(ms_mr_acquire(s, &o, mag, 4, 7, NULL), MS_OK);
+  const float *S = ms_mr_system_maps(s);
+  float *x = malloc(n * 2 * sizeof(float));
+  double *zf = calloc(n, sizeof(double));
+  double kmax = 0, kerr = 0, zmax = 0, zerr = 0;
+  for (int c = 0; c < C; c++) {
+    for (size_t p = 0; p < n; p++) {
+      x[2 * p] = S[(c * n + p) * 2] * mag[p];
+      x[2 * p + 1] = S[(c * n + p) * 2 + 1] * mag[p];
+    }
+    assert_int_equal(ms_mr_fft2c(s, x, 0, NULL), MS_OK);
+    const float *k = o.kspace + c * n * 2;
+    for (size_t q = 0; q < 2 * n; q++) {
+      kmax = fmax(kmax, fabs(x[q]));
+      kerr = fmax(kerr, fabs(k[q] - x[q]));
+    }
+    for (size_t p = 0; p < n; p++) {
+      int keep = o.mask[p % W];
+      x[2 * p] = keep ? k[2 * p] : 0;
+      x[2 * p + 1] = keep ? k[2 * p + 1] : 0;
+    }
+    assert_int_equal(ms_mr_fft2c(s, x, 1, NULL), MS_OK);
+    for (size_t p = 0; p < n; p++) zf[p] += (double)x[2 * p] * x[2 * p] + (double)x[2 * p + 1] * x[2 * p + 1];
+  }
+  for (size_t p = 0; p < n; p++) {
+    zmax = fmax(zmax, sqrt(zf[p]));
+    zerr = fmax(zerr, fabs(o.zf[p] - sqrt(zf[p])));
+  }
+  print_message("k-space worst %.3g of %.3g, zero-filled worst %.3g of %.3g\n", kerr, kmax, zerr, zmax);
+  assert_true(kmax > 0 && kerr < 1e-5 * kmax);
+  assert_true(zmax > 0 && zerr < 1e-5 * zmax);
+  free(x);
+  free(zf);
+  free(o.kspace);
+  free(o.mask);
+  free(o.rss);
+  free(o.zf);
+  free(mag);
+  ms_mr_system_free(s);
+}
+
+/* The noise as documented: k-space with noise_sd sigma minus the k-space of
+ * the same row without noise (the phase and mask streams do not depend on
+ * the noise) has mean 0 and variance sigma^2 per real and imaginary part,
+ * uncorrelated between the two parts, between coils and between rows,
+ * within 5 standard errors of the n values. */
+static void test_physics_mr_kspace_noise_has_documented_sd(void **state) {
+  (void)state;
+  int N = 64, C = 4;
+  size_t n = (size_t)N * N, nk = C * n * 2;
+  float *mag = malloc(n * sizeof(float));
+  render_truth(mag, N, MS_PHANTOM_HEAD, MS_MODALITY_T2, 2);
+  ms_mr_params m;
+  ms_mr_params_init(&m, N, N, 1);
+  m.coils = C;
+  ms_mr_system *clean = NULL, *noisy = NULL;
+  assert_int_equal(ms_mr_system_new(&clean, &m, NULL), MS_OK);
+  double sigma = 3.5;
+  m.noise_sd = sigma;
+  assert_int_equal(ms_mr_system_new(&noisy, &m, NULL), MS_OK);
+  float *k[4]; /* rows 8 and 9, each without and with noise */
+  float *rec = malloc(2 * n * sizeof(float));
+  uint8_t mk[64];
+  for (int t = 0; t < 4; t++) {
+    k[t] = malloc(nk * sizeof(float));
+    ms_mr_output o = {k[t], mk, rec, rec + n, NULL};
+    assert_int_equal(ms_mr_acquire(t & 1 ? noisy : clean, &o, mag, 5, 8 + (uint64_t)(t / 2), NULL), MS_OK);
+  }
+  double s = 0, s2 = 0, ri = 0, cc = 0, other = 0;
+  for (size_t q = 0; q < nk; q += 2) {
+    double dr = (double)k[1][q] - k[0][q], di = (double)k[1][q + 1] - k[0][q + 1];
+    s += dr + di;
+    s2 += dr * dr + di * di;
+    ri += dr * di;
+    if (q < (C - 1) * n * 2) cc += dr * ((double)k[1][q + 2 * n] - k[0][q + 2 * n]);
+    other += dr * ((double)k[3][q] - k[2][q]);
+  }
+  double cnt = (double)nk, var = s2 / cnt, s4 = sigma * sigma;
+  print_message("k-space noise sd %.4f (set %.4f)\n", sqrt(var), sigma);
+  assert_true(fabs(s / cnt) < 5 * sigma / sqrt(cnt));
+  assert_true(fabs(var - s4) < 5 * s4 * sqrt(2.0 / cnt));
+  assert_true(fabs(ri / (cnt / 2)) < 5 * s4 / sqrt(cnt / 2));
+  assert_true(fabs(cc / ((C - 1) * n)) < 5 * s4 / sqrt((double)(C - 1) * n));
+  assert_true(fabs(other / (cnt / 2)) < 5 * s4 / sqrt(cnt / 2));
+  for (int t = 0; t < 4; t++) free(k[t]);
+  free(rec);
+  free(mag);
+  ms_mr_system_free(clean);
+  ms_mr_system_free(noisy);
+}
+
+/* A row's MR acquisition is a pure function of (seed, row): rows 0..5
+ * acquired in reverse order on one thread, and forward on two threads at
+ * once (each thread its own buffers, the system shared), give the same
+ * bytes. */
+static void test_physics_mr_rows_independent_of_threads_and_order(void **state) {
+  (void)state;
+  enum { R = 6 };
+  int N = 64, C = 4;
+  size_t n = (size_t)N * N, per = C * n * 2 + 2 * n + (size_t)N;
+  float *mag = malloc(n * sizeof(float));
+  render_truth(mag, N, MS_PHANTOM_HEAD, MS_MODALITY_T2, 1);
+  ms_mr_params m;
+  ms_mr_params_init(&m, N, N, 1);
+  m.coils = C;
+  m.noise_sd = 2;
+  m.mask = MS_MR_MASK_RANDOM;
+  ms_mr_system *s = NULL;
+  assert_int_equal(ms_mr_system_new(&s, &m, NULL), MS_OK);
+  float *out[2];
+  for (int t = 0; t < 2; t++) out[t] = calloc(R * per, sizeof(float));
+  int bad = 0;
+  for (int r = R - 1; r >= 0; r--) {
+    float *b = out[0] + r * per;
+    ms_mr_output o = {b, (uint8_t *)(b + C * n * 2 + 2 * n), b + C * n * 2, b + C * n * 2 + n, NULL};
+    bad |= ms_mr_acquire(s, &o, mag, 77, (uint64_t)r, NULL) != MS_OK;
+  }
+#pragma omp parallel for num_threads(2) schedule(static, 1) reduction(| : bad)
+  for (int r = 0; r < R; r++) {
+    float *b = out[1] + r * per;
+    ms_mr_output o = {b, (uint8_t *)(b + C * n * 2 + 2 * n), b + C * n * 2, b + C * n * 2 + n, NULL};
+    bad |= ms_mr_acquire(s, &o, mag, 77, (uint64_t)r, NULL) != MS_OK;
+  }
+  assert_false(bad);
+  assert_memory_equal(out[0], out[1], R * per * sizeof(float));
+  /* Rows differ from one another (noise, phase and mask are keyed by row). */
+  assert_true(memcmp(out[0], out[0] + per, C * n * 2 * sizeof(float)) != 0);
+  for (int t = 0; t < 2; t++) free(out[t]);
+  free(mag);
+  ms_mr_system_free(s);
+}
+
 /* Super-resolution input: the centre (H/f x W/f) of k-space transformed at
  * that size samples a band-limited image at every f-th pixel (low-res pixel
  * (j, i) sits where high-res pixel (f j, f i) does: both grids are centred
@@ -860,6 +1020,9 @@ int main(void) {
       cmocka_unit_test(test_physics_beam_hardening_streaks_near_bone),
       cmocka_unit_test(test_physics_mr_fft_of_delta_is_plane_wave),
       cmocka_unit_test(test_physics_mr_rss_equals_magnitude),
+      cmocka_unit_test(test_physics_mr_kspace_and_zero_filled_match_definition),
+      cmocka_unit_test(test_physics_mr_kspace_noise_has_documented_sd),
+      cmocka_unit_test(test_physics_mr_rows_independent_of_threads_and_order),
       cmocka_unit_test(test_physics_mr_lowres_samples_the_image),
       cmocka_unit_test(test_physics_mr_masks_have_requested_acceleration),
       cmocka_unit_test(test_physics_mr_rejects_bad_parameters),

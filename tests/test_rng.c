@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include <gsl/gsl_randist.h>
@@ -172,6 +173,119 @@ static void test_rng_batched_draws_match_scalar(void **state) {
     }
 }
 
+/* ms_rng_normal4_fill (AVX2 lanes where the CPU has them) equals
+ * ms_rng_normal4 block by block, bit for bit: lengths around the 8- and
+ * 16-block SIMD steps, the 256-block stage and partial final blocks, base
+ * indices with high bits set, and a guard after the end. A fill that starts
+ * later gives the same values for the same blocks (no state across calls). */
+static void test_rng_normal4_fill_matches_scalar(void **state) {
+  (void)state;
+  enum { N = 4 * 600 + 3 };
+  static float out[N + 1], part[N];
+  ms_rng_key k = ms_rng_key_make(2024, ms_rng_stream("mr/noise"));
+  const uint64_t bases[] = {0, 5, 0xFFFFFFF0ull, 0x1234567890ull};
+  const uint64_t lanes[] = {0, 3, 0x100000001ull};
+  const size_t lens[] = {0, 1, 3, 4, 5, 31, 32, 33, 63, 64, 65, 1023, 1024, 1025, 1029, N};
+  for (size_t bi = 0; bi < sizeof bases / sizeof *bases; bi++)
+    for (size_t li = 0; li < sizeof lanes / sizeof *lanes; li++)
+      for (size_t ni = 0; ni < sizeof lens / sizeof *lens; ni++) {
+        size_t n = lens[ni];
+        out[n] = 1234.5f;
+        ms_rng_normal4_fill(k, bases[bi], lanes[li], out, n);
+        for (size_t i = 0; i < n; i++) {
+          float z[4];
+          ms_rng_normal4(k, bases[bi] + i / 4, lanes[li], z);
+          if (memcmp(&z[i % 4], &out[i], sizeof(float)) != 0)
+            fail_msg("base %#llx lane %#llx n %zu element %zu: %.9g != %.9g", (unsigned long long)bases[bi],
+                     (unsigned long long)lanes[li], n, i, out[i], z[i % 4]);
+        }
+        assert_true(out[n] == 1234.5f);
+      }
+  ms_rng_normal4_fill(k, 7, 1, out, N);
+  ms_rng_normal4_fill(k, 7 + 9, 1, part, N - 36);
+  assert_memory_equal(part, out + 36, (N - 36) * sizeof(float));
+}
+
+/* Each value is the exact Box-Muller value of its words (computed here in
+ * double with libm) to float accuracy: the polynomials and the octant map
+ * are right, not only the moments. */
+static void test_rng_normal4_is_box_muller_of_its_words(void **state) {
+  (void)state;
+  ms_rng_key k = ms_rng_key_make(17, ms_rng_stream("normal4"));
+  double worst = 0;
+  for (uint64_t q = 0; q < 200000; q++) {
+    ms_rng_block b = ms_rng_philox(k, q, 2);
+    float z[4];
+    ms_rng_normal4(k, q, 2, z);
+    for (int h = 0; h < 2; h++) {
+      uint32_t a = b.v[2 * h], w = b.v[2 * h + 1];
+      double u = (2.0 * (a >> 9) + 1) / 16777216.0, r = sqrt(-2 * log(u));
+      double ph = ((w >> 9) + 0.5) / 8388608.0 * M_PI / 4, x = cos(ph), y = sin(ph);
+      if (w & 1) {
+        double t = x;
+        x = y;
+        y = t;
+      }
+      if (w & 2) x = -x;
+      if (w & 4) y = -y;
+      worst = fmax(worst, fabs(z[2 * h] - r * x) / (1 + r));
+      worst = fmax(worst, fabs(z[2 * h + 1] - r * y) / (1 + r));
+    }
+  }
+  print_message("normal4: worst error %.3g x (1 + r)\n", worst);
+  assert_true(worst < 1e-6);
+}
+
+static int cmp_float(const void *a, const void *b) {
+  float x = *(const float *)a, y = *(const float *)b;
+  return (x > y) - (x < y);
+}
+
+/* The distribution of ms_rng_normal4_fill over 2^21 values of one fill:
+ * mean, variance, fourth moment and the fractions beyond 2, 3 and 4 within
+ * 5 standard errors of the standard normal's; the Kolmogorov-Smirnov
+ * distance below the 0.001 critical value 1.95 / sqrt(n); the correlation
+ * of the two values of a pair and of neighbouring pairs within 5 / sqrt(n). */
+static void test_rng_normal4_distribution(void **state) {
+  (void)state;
+  const size_t n = (size_t)1 << 21;
+  float *z = malloc(n * sizeof(float));
+  assert_non_null(z);
+  ms_rng_normal4_fill(ms_rng_key_make(99, ms_rng_stream("normal4/ks")), 1000, 4, z, n);
+  double s = 0, s2 = 0, s4 = 0, pair = 0, next = 0, mx = 0;
+  size_t beyond[3] = {0, 0, 0};
+  for (size_t i = 0; i < n; i++) {
+    double v = z[i];
+    s += v;
+    s2 += v * v;
+    s4 += v * v * v * v;
+    mx = fmax(mx, fabs(v));
+    for (int t = 0; t < 3; t++) beyond[t] += fabs(v) > 2 + t;
+    if (i % 2 == 0) pair += v * z[i + 1];
+    if (i % 4 == 0) next += v * z[i + 2];
+  }
+  double mean = s / n, var = s2 / n - mean * mean;
+  assert_true(fabs(mean) < 5 / sqrt((double)n));
+  assert_true(fabs(var - 1) < 5 * sqrt(2.0 / n));
+  assert_true(fabs(s4 / n - 3) < 5 * sqrt(96.0 / n));
+  assert_true(fabs(pair / (n / 2)) < 5 / sqrt(n / 2.0));
+  assert_true(fabs(next / (n / 4)) < 5 / sqrt(n / 4.0));
+  assert_true(mx <= 5.77);
+  for (int t = 0; t < 3; t++) {
+    double p = erfc((2 + t) / M_SQRT2), f = (double)beyond[t] / n;
+    assert_true(fabs(f - p) < 5 * sqrt(p * (1 - p) / n));
+  }
+  qsort(z, n, sizeof(float), cmp_float);
+  double d = 0;
+  for (size_t i = 0; i < n; i++) {
+    double F = 0.5 * erfc(-z[i] / M_SQRT2);
+    d = fmax(d, fmax(fabs(F - (double)i / n), fabs(F - (double)(i + 1) / n)));
+  }
+  print_message("normal4: KS distance %.3g (n %zu, critical %.3g)\n", d, n, 1.95 / sqrt((double)n));
+  assert_true(d < 1.95 / sqrt((double)n));
+  free(z);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rng_philox_known_answer),
@@ -182,6 +296,9 @@ int main(void) {
       cmocka_unit_test(test_rng_gsl_adapter_is_keyed),
       cmocka_unit_test(test_rng_normal_fill_is_indexed),
       cmocka_unit_test(test_rng_batched_draws_match_scalar),
+      cmocka_unit_test(test_rng_normal4_fill_matches_scalar),
+      cmocka_unit_test(test_rng_normal4_is_box_muller_of_its_words),
+      cmocka_unit_test(test_rng_normal4_distribution),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

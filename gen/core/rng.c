@@ -300,6 +300,205 @@ void ms_rng_normal_fill(ms_rng_key key, uint64_t base_index, uint64_t lane, floa
   }
 }
 
+/* ---- single-precision normals, four per block --------------------------- */
+
+/* Box-Muller in float with our own log and sine/cosine polynomials: fixed
+ * IEEE operations in a fixed order (no library call, no fused multiply-add),
+ * so the scalar code and the AVX2 lanes below compute the same bits, on any
+ * machine. Constants are the Taylor coefficients, rounded to float.
+ *
+ * Radius from word a: u = (2 (a >> 9) + 1) 2^-24 in (0, 1), exact in float;
+ * ln u = (e - 24) ln 2 + ln m with v = 2 (a >> 9) + 1 = m 2^e, m in
+ * [sqrt(2)/2, sqrt(2)), ln m = 2 atanh(s) = s (2 + s^2 (2/3 + s^2 (2/5 +
+ * s^2 (2/7 + s^2 2/9)))), s = (m - 1) / (m + 1), |s| < 0.172 (the next term
+ * is below 1e-9 of ln m). r = sqrt(-2 ln u) <= sqrt(48 ln 2) = 5.77.
+ *
+ * Angle from word b: phi = ((b >> 9) + 0.5) 2^-23 pi/4, uniform in (0, pi/4);
+ * (cos phi, sin phi) by Taylor polynomials to degree 8 and 9 (next terms
+ * below 3e-8 of the value); then bits 0-2 of b pick one of the eight
+ * symmetries of the square (swap the two, negate the first, negate the
+ * second), which spreads the angle uniformly over the circle. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#define NR_NO_FMA
+#elif defined(__GNUC__)
+#define NR_NO_FMA __attribute__((optimize("fp-contract=off")))
+#else
+#define NR_NO_FMA
+#endif
+
+#define NR_LN2 0.693147180559945309f
+#define NR_PI4 0.785398163397448310f
+#define NR_SQRT2_MANT 0x3504f3u /* mantissa bits of sqrt(2) in float */
+#define NR_L9 (2.0f / 9)
+#define NR_L7 (2.0f / 7)
+#define NR_L5 (2.0f / 5)
+#define NR_L3 (2.0f / 3)
+#define NR_S9 (1.0f / 362880)
+#define NR_S7 (-1.0f / 5040)
+#define NR_S5 (1.0f / 120)
+#define NR_S3 (-1.0f / 6)
+#define NR_C8 (1.0f / 40320)
+#define NR_C6 (-1.0f / 720)
+#define NR_C4 (1.0f / 24)
+#define NR_C2 (-0.5f)
+
+static inline float f_bits(uint32_t b) {
+  float f;
+  memcpy(&f, &b, sizeof f);
+  return f;
+}
+
+static inline uint32_t bits_f(float f) {
+  uint32_t b;
+  memcpy(&b, &f, sizeof b);
+  return b;
+}
+
+/* ((a x + b) x + c) x + d, one rounding per operation. */
+NR_NO_FMA static inline float horner4(float x, float a, float b, float c, float d) {
+  float p = a * x;
+  p = p + b;
+  p = p * x;
+  p = p + c;
+  p = p * x;
+  return p + d;
+}
+
+NR_NO_FMA static void normal_pair_f(uint32_t a, uint32_t b, float *z0, float *z1) {
+  uint32_t vb = bits_f((float)(int32_t)(((a >> 9) << 1) | 1u));
+  int32_t e = (int32_t)(vb >> 23) - 127;
+  uint32_t mant = vb & 0x7fffffu;
+  uint32_t mb = mant | 0x3f800000u;
+  if (mant > NR_SQRT2_MANT) {
+    mb = mant | 0x3f000000u;
+    e += 1;
+  }
+  float m = f_bits(mb);
+  float s = (m - 1.0f) / (m + 1.0f);
+  float s2 = s * s;
+  float p = horner4(s2, NR_L9, NR_L7, NR_L5, NR_L3) * s2;
+  p = p + 2.0f;
+  float lnm = s * p;
+  float lnu = (float)(e - 24) * NR_LN2;
+  lnu = lnu + lnm;
+  float r = sqrtf(-2.0f * lnu);
+
+  float t = ((float)(int32_t)(b >> 9) + 0.5f) * 0x1p-23f;
+  float ph = t * NR_PI4;
+  float p2 = ph * ph;
+  float q = horner4(p2, NR_S9, NR_S7, NR_S5, NR_S3) * p2;
+  q = q * ph;
+  float sn = ph + q;
+  float c = horner4(p2, NR_C8, NR_C6, NR_C4, NR_C2) * p2;
+  float cs = 1.0f + c;
+  float x = cs, y = sn;
+  if (b & 1u) x = sn, y = cs;
+  if (b & 2u) x = -x;
+  if (b & 4u) y = -y;
+  *z0 = r * x;
+  *z1 = r * y;
+}
+
+void ms_rng_normal4(ms_rng_key key, uint64_t index, uint64_t lane, float out[4]) {
+  ms_rng_block k = ms_rng_philox(key, index, lane);
+  normal_pair_f(k.v[0], k.v[1], &out[0], &out[1]);
+  normal_pair_f(k.v[2], k.v[3], &out[2], &out[3]);
+}
+
+#ifdef MS_RNG_HAVE_AVX2
+/* horner4 in eight lanes. */
+NR_NO_FMA __attribute__((target("avx2"))) static inline __m256 horner4_avx2(__m256 x, float a, float b, float c,
+                                                                            float d) {
+  __m256 p = _mm256_mul_ps(_mm256_set1_ps(a), x);
+  p = _mm256_add_ps(p, _mm256_set1_ps(b));
+  p = _mm256_mul_ps(p, x);
+  p = _mm256_add_ps(p, _mm256_set1_ps(c));
+  p = _mm256_mul_ps(p, x);
+  return _mm256_add_ps(p, _mm256_set1_ps(d));
+}
+
+/* normal_pair_f on eight pairs: a[k], b[k] -> out[2k], out[2k + 1]. The
+ * same operations in the same order, lane by lane. */
+NR_NO_FMA __attribute__((target("avx2"))) static void normal_pairs_avx2(const uint32_t *a, const uint32_t *b,
+                                                                        float *out) {
+  const __m256i one = _mm256_set1_epi32(1), mask23 = _mm256_set1_epi32(0x7fffff);
+  __m256i va = _mm256_loadu_si256((const __m256i *)a), vb = _mm256_loadu_si256((const __m256i *)b);
+  __m256i v = _mm256_or_si256(_mm256_slli_epi32(_mm256_srli_epi32(va, 9), 1), one);
+  __m256i fb = _mm256_castps_si256(_mm256_cvtepi32_ps(v));
+  __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(fb, 23), _mm256_set1_epi32(127));
+  __m256i mant = _mm256_and_si256(fb, mask23);
+  __m256i big = _mm256_cmpgt_epi32(mant, _mm256_set1_epi32((int)NR_SQRT2_MANT));
+  __m256i mb = _mm256_or_si256(mant, _mm256_blendv_epi8(_mm256_set1_epi32(0x3f800000), _mm256_set1_epi32(0x3f000000),
+                                                        big));
+  e = _mm256_sub_epi32(e, big); /* big is -1 where true */
+  __m256 m = _mm256_castsi256_ps(mb), one_f = _mm256_set1_ps(1.0f);
+  __m256 s = _mm256_div_ps(_mm256_sub_ps(m, one_f), _mm256_add_ps(m, one_f));
+  __m256 s2 = _mm256_mul_ps(s, s);
+  __m256 p = _mm256_mul_ps(horner4_avx2(s2, NR_L9, NR_L7, NR_L5, NR_L3), s2);
+  p = _mm256_add_ps(p, _mm256_set1_ps(2.0f));
+  __m256 lnm = _mm256_mul_ps(s, p);
+  __m256 lnu = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(e, _mm256_set1_epi32(24))), _mm256_set1_ps(NR_LN2));
+  lnu = _mm256_add_ps(lnu, lnm);
+  __m256 r = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), lnu));
+
+  __m256 t = _mm256_mul_ps(_mm256_add_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(vb, 9)), _mm256_set1_ps(0.5f)),
+                           _mm256_set1_ps(0x1p-23f));
+  __m256 ph = _mm256_mul_ps(t, _mm256_set1_ps(NR_PI4));
+  __m256 p2 = _mm256_mul_ps(ph, ph);
+  __m256 q = _mm256_mul_ps(horner4_avx2(p2, NR_S9, NR_S7, NR_S5, NR_S3), p2);
+  q = _mm256_mul_ps(q, ph);
+  __m256 sn = _mm256_add_ps(ph, q);
+  __m256 c = _mm256_mul_ps(horner4_avx2(p2, NR_C8, NR_C6, NR_C4, NR_C2), p2);
+  __m256 cs = _mm256_add_ps(one_f, c);
+  __m256 swap = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(vb, one), one));
+  __m256 x = _mm256_blendv_ps(cs, sn, swap), y = _mm256_blendv_ps(sn, cs, swap);
+  const __m256i sign = _mm256_set1_epi32((int)0x80000000u);
+  x = _mm256_xor_ps(x, _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(vb, 30), sign)));
+  y = _mm256_xor_ps(y, _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(vb, 29), sign)));
+  __m256 z0 = _mm256_mul_ps(r, x), z1 = _mm256_mul_ps(r, y);
+  __m256 lo = _mm256_unpacklo_ps(z0, z1), hi = _mm256_unpackhi_ps(z0, z1);
+  _mm256_storeu_ps(out, _mm256_permute2f128_ps(lo, hi, 0x20));
+  _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+
+/* Blocks base .. base + m - 1 with m a multiple of 8 (m <= MS_RNG_STAGE) into
+ * out[0 .. 4m); returns the number of blocks done (a multiple of 8). */
+static size_t normal4_stage_avx2(ms_rng_key key, uint64_t base, uint64_t lane, float *out, size_t m, int wide) {
+  uint64_t idx[MS_RNG_STAGE], w[MS_RNG_STAGE], w2[MS_RNG_STAGE];
+  uint32_t a[2 * MS_RNG_STAGE], b[2 * MS_RNG_STAGE];
+  for (size_t q = 0; q < m; q++) idx[q] = base + q;
+  size_t done = wide && m >= 16 ? philox_avx512(key, idx, lane, w, w2, m) : philox_avx2(key, idx, lane, w, w2, m);
+  for (size_t q = 0; q < done; q++) {
+    a[2 * q] = (uint32_t)w[q];
+    b[2 * q] = (uint32_t)(w[q] >> 32);
+    a[2 * q + 1] = (uint32_t)w2[q];
+    b[2 * q + 1] = (uint32_t)(w2[q] >> 32);
+  }
+  for (size_t k = 0; k < 2 * done; k += 8) normal_pairs_avx2(a + k, b + k, out + 2 * k);
+  return done;
+}
+#endif
+
+void ms_rng_normal4_fill(ms_rng_key key, uint64_t base_index, uint64_t lane, float *out, size_t n) {
+  size_t q = 0, full = n / 4;
+#ifdef MS_RNG_HAVE_AVX2
+  if (__builtin_cpu_supports("avx2")) {
+    int wide = have_avx512();
+    while (full - q >= 8) {
+      size_t m = full - q < MS_RNG_STAGE ? full - q : MS_RNG_STAGE;
+      q += normal4_stage_avx2(key, base_index + q, lane, out + 4 * q, m, wide);
+    }
+  }
+#endif
+  for (; q < full; q++) ms_rng_normal4(key, base_index + q, lane, out + 4 * q);
+  if (4 * full < n) {
+    float z[4];
+    ms_rng_normal4(key, base_index + full, lane, z);
+    memcpy(out + 4 * full, z, (n - 4 * full) * sizeof(float));
+  }
+}
+
 /* ---- gsl_rng adapter ---------------------------------------------------- */
 
 typedef struct {

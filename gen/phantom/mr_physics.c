@@ -7,7 +7,9 @@
  * norm = "ortho"). For even N, shifting by N/2 is multiplying by (-1)^n on
  * the other side of the DFT, so K[k] = c (-1)^k DFT((-1)^n x[n]) / sqrt(N)
  * with c = (-1)^(N/2) per axis; the code multiplies by the checkerboard
- * before and after one FFTW 2-D transform (sizes must be even).
+ * before and after a raw 2-D DFT (sizes must be even), done as FFTW row
+ * transforms, a tiled transpose, row transforms of the transpose and a
+ * transpose back (sep2d below).
  *
  * Coil model (an analytic approximation in the spirit of the Biot-Savart
  * field of a small loop): coil c sits on a ring of radius coil_radius x FOV
@@ -25,10 +27,15 @@
  * Noise: i.i.d. complex Gaussian of sd noise_sd per real and imaginary part,
  * drawn on the coil images (the orthonormal DFT makes that the same model as
  * noise on k-space samples, and the fully sampled RSS then needs no inverse
- * transform: 2 FFTs per coil instead of 3).
+ * transform). The zero-filled reconstruction needs only row transforms:
+ * the mask keeps whole columns, so it commutes with the column transforms
+ * (per coil: rows forward, rows inverse for the zero-filled image, columns
+ * forward for k-space).
  *
  * Invariants: draws keyed by (seed, "mr/phase"|"mr/noise"|"mr/mask"); noise
- * of coil c, pixel p of image `index` uses block (c * H * W + p, index). */
+ * of coil c, pixel p of image `index` is elements 2 (p % 2), 2 (p % 2) + 1 of
+ * ms_rng_normal4(block (c * H * W / 2 + p / 2, index)) (H W is a multiple
+ * of 4, so coils use disjoint blocks). */
 #include <fftw3.h>
 #include <math.h>
 #include <pthread.h>
@@ -42,12 +49,23 @@
 #include "phantom/phantom_internal.h"
 #include "phantom/physics_internal.h"
 
+/* A raw 2-D DFT of H x W as two passes of contiguous 1-D transforms: rows
+ * (H transforms of length W), a blocked transpose, rows of the transpose (W
+ * transforms of length H), and a transpose back. FFTW_ESTIMATE plans of a
+ * 2-D or a strided column transform run several times slower than this
+ * (256^2: about 1.4 ms against 0.3 ms); the passes are fixed code and plans,
+ * so the bits do not depend on timing or threads. [0] forward, [1] inverse. */
+typedef struct {
+  int H, W;
+  fftwf_plan row[2], col[2];
+} sep2d;
+
 struct ms_mr_system {
   ms_mr_params m;
   int n_center, n_lines;
   float *maps; /* [C][H][W][2] */
-  fftwf_plan fwd, inv;
-  fftwf_plan low_inv; /* lowres_factor > 1: inverse transform of the cropped centre */
+  sep2d full;
+  sep2d low; /* lowres_factor > 1: transforms of the cropped centre */
 };
 
 static const char *const k_mask[] = {"equispaced", "random"};
@@ -105,12 +123,65 @@ ms_status ms_mr_params_check(const ms_mr_params *m, ms_diag *d) {
   return st;
 }
 
+/* Under ms__fftw_lock. */
+static void sep2d_destroy(sep2d *t) {
+  for (int k = 0; k < 2; k++) {
+    if (t->row[k]) fftwf_destroy_plan(t->row[k]);
+    if (t->col[k]) fftwf_destroy_plan(t->col[k]);
+  }
+}
+
+/* Under ms__fftw_lock; tmp is a 64-byte aligned H x W complex buffer.
+ * Returns 0 when FFTW could not plan. */
+static int sep2d_plan(sep2d *t, int H, int W, float *tmp) {
+  fftwf_complex *x = (fftwf_complex *)tmp;
+  t->H = H;
+  t->W = W;
+  for (int k = 0; k < 2; k++) {
+    int dir = k ? FFTW_BACKWARD : FFTW_FORWARD;
+    t->row[k] = fftwf_plan_many_dft(1, &W, H, x, NULL, 1, W, x, NULL, 1, W, dir, FFTW_ESTIMATE);
+    t->col[k] = fftwf_plan_many_dft(1, &H, W, x, NULL, 1, H, x, NULL, 1, H, dir, FFTW_ESTIMATE);
+  }
+  return t->row[0] && t->row[1] && t->col[0] && t->col[1];
+}
+
+/* o[i][j] = x[j][i] * (scale (-1)^(i + j) when flip, else scale), x H x W
+ * complex, o W x H, H even; in 16 x 16 tiles so both sides stay in cache. */
+static void transpose(float *restrict o, const float *restrict x, int H, int W, float scale, int flip) {
+  enum { T = 16 };
+  for (int j0 = 0; j0 < H; j0 += T)
+    for (int i0 = 0; i0 < W; i0 += T) {
+      int j1 = j0 + T < H ? j0 + T : H, i1 = i0 + T < W ? i0 + T : W;
+      for (int i = i0; i < i1; i++) {
+        /* j0 and j1 are even: the factor alternates ga, gb along j. */
+        float ga = flip && ((i + j0) & 1) ? -scale : scale, gb = flip ? -ga : ga;
+        float *u = o + ((size_t)i * H + j0) * 2;
+        const float *v = x + ((size_t)j0 * W + i) * 2;
+        for (int j = 0; j < j1 - j0; j += 2) {
+          const float *va = v + (size_t)j * W * 2, *vb = va + (size_t)W * 2;
+          u[2 * j] = va[0] * ga;
+          u[2 * j + 1] = va[1] * ga;
+          u[2 * j + 2] = vb[0] * gb;
+          u[2 * j + 3] = vb[1] * gb;
+        }
+      }
+    }
+}
+
+/* The second half of a raw 2-D DFT of x (H x W) whose rows are already
+ * transformed: columns through tmp, out = the result x scale x (-1)^(row +
+ * col) when flip. out may be x. */
+static void sep2d_columns(const sep2d *t, float *out, float *x, float *tmp, int inverse, float scale, int flip) {
+  transpose(tmp, x, t->H, t->W, 1.0f, 0);
+  fftwf_execute_dft(t->col[inverse], (fftwf_complex *)tmp, (fftwf_complex *)tmp);
+  transpose(out, tmp, t->W, t->H, scale, flip);
+}
+
 void ms_mr_system_free(ms_mr_system *s) {
   if (!s) return;
   pthread_mutex_lock(&ms__fftw_lock);
-  if (s->fwd) fftwf_destroy_plan(s->fwd);
-  if (s->inv) fftwf_destroy_plan(s->inv);
-  if (s->low_inv) fftwf_destroy_plan(s->low_inv);
+  sep2d_destroy(&s->full);
+  sep2d_destroy(&s->low);
   pthread_mutex_unlock(&ms__fftw_lock);
   free(s->maps);
   free(s);
@@ -166,14 +237,12 @@ ms_status ms_mr_system_new(ms_mr_system **out, const ms_mr_params *m, ms_diag *d
   }
   coil_maps(s);
   pthread_mutex_lock(&ms__fftw_lock);
-  s->fwd = fftwf_plan_dft_2d(m->height, m->width, (fftwf_complex *)tmp, (fftwf_complex *)tmp, FFTW_FORWARD, FFTW_ESTIMATE);
-  s->inv = fftwf_plan_dft_2d(m->height, m->width, (fftwf_complex *)tmp, (fftwf_complex *)tmp, FFTW_BACKWARD, FFTW_ESTIMATE);
-  if (m->lowres_factor > 1)
-    s->low_inv = fftwf_plan_dft_2d(m->height / m->lowres_factor, m->width / m->lowres_factor, (fftwf_complex *)tmp,
-                                   (fftwf_complex *)tmp, FFTW_BACKWARD, FFTW_ESTIMATE);
+  int ok = sep2d_plan(&s->full, m->height, m->width, tmp);
+  if (ok && m->lowres_factor > 1)
+    ok = sep2d_plan(&s->low, m->height / m->lowres_factor, m->width / m->lowres_factor, tmp);
   pthread_mutex_unlock(&ms__fftw_lock);
   free(tmp);
-  if (!s->fwd || !s->inv || (m->lowres_factor > 1 && !s->low_inv)) {
+  if (!ok) {
     ms_mr_system_free(s);
     return ms_diag_add(d, MS_ERR_INTERNAL, NULL, 0, 0, "mr", "FFTW could not plan a %d x %d transform", m->height,
                        m->width);
@@ -195,27 +264,30 @@ static void checker(float *x, int H, int W, float sign) {
   }
 }
 
-/* In place on a 64-byte aligned buffer (the plans' alignment), H x W even. */
-static void fft2c_plan(fftwf_plan plan, int H, int W, float *x) {
+/* fft2c in place on a 64-byte aligned buffer x (the plans' alignment), H x
+ * W even; tmp is a scratch buffer of the same size and alignment. */
+static void fft2c_sep(const sep2d *t, float *x, float *tmp, int inverse) {
+  int H = t->H, W = t->W;
   /* (-1)^(H/2 + W/2) from the two shifts, and 1/sqrt(HW) for "ortho". */
   float sign = (((H / 2) + (W / 2)) & 1) ? -1.0f : 1.0f;
   checker(x, H, W, 1.0f);
-  fftwf_execute_dft(plan, (fftwf_complex *)x, (fftwf_complex *)x);
-  checker(x, H, W, (float)(sign / sqrt((double)H * W)));
-}
-
-static void fft2c(const ms_mr_system *s, float *x, int inverse) {
-  fft2c_plan(inverse ? s->inv : s->fwd, s->m.height, s->m.width, x);
+  fftwf_execute_dft(t->row[inverse], (fftwf_complex *)x, (fftwf_complex *)x);
+  sep2d_columns(t, x, x, tmp, inverse, (float)(sign / sqrt((double)H * W)), 1);
 }
 
 ms_status ms_mr_fft2c(const ms_mr_system *s, float *x, int inverse, ms_diag *d) {
   size_t n = (size_t)s->m.width * s->m.height * 2;
-  float *buf = ms__fft_alloc(n * sizeof(float));
-  if (!buf) return ms__diag_nomem(d, NULL, "mr", "an FFT buffer");
+  float *buf = ms__fft_alloc(n * sizeof(float)), *tmp = ms__fft_alloc(n * sizeof(float));
+  if (!buf || !tmp) {
+    free(buf);
+    free(tmp);
+    return ms__diag_nomem(d, NULL, "mr", "an FFT buffer");
+  }
   memcpy(buf, x, n * sizeof(float));
-  fft2c(s, buf, inverse);
+  fft2c_sep(&s->full, buf, tmp, inverse != 0);
   memcpy(x, buf, n * sizeof(float));
   free(buf);
+  free(tmp);
   return MS_OK;
 }
 
@@ -259,6 +331,26 @@ double ms_mr_phantom_noise_sd(const ms_phantom_params *p) {
   return p->noise && p->modality != MS_MODALITY_CT ? p->mr_noise * ms__mr_reference_signal(p->modality) : 0;
 }
 
+/* One row of a coil image: r = S x (+ sd z when z is not NULL), acc +=
+ * |r|^2 (the fully sampled RSS), then r *= s0 (-1)^i, fft2c's input flip
+ * (s0 = (-1)^row). W even; pixels go in pairs so the flip needs no branch. */
+static void coil_row(float *restrict r, float *restrict acc, const float *restrict S, const float *restrict x,
+                     const float *restrict z, float sd, float s0, int W) {
+  for (int i = 0; i < W; i += 2)
+    for (int h = 0; h < 2; h++) {
+      int q = 2 * (i + h);
+      float vr = S[q] * x[q] - S[q + 1] * x[q + 1], vi = S[q] * x[q + 1] + S[q + 1] * x[q];
+      if (z) {
+        vr += sd * z[q];
+        vi += sd * z[q + 1];
+      }
+      acc[i + h] += vr * vr + vi * vi;
+      float g = h ? -s0 : s0;
+      r[q] = vr * g;
+      r[q + 1] = vi * g;
+    }
+}
+
 ms_status ms_mr_acquire(const ms_mr_system *s, const ms_mr_output *o, const float *magnitude, uint64_t seed,
                         uint64_t index, ms_diag *d) {
   return ms_mr_acquire_at(s, o, magnitude, s->m.acceleration, s->m.center_fraction, seed, index, d);
@@ -276,11 +368,11 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
   size_t n = (size_t)W * H;
   float *img = ms__fft_alloc(n * 2 * sizeof(float));
   float *buf = ms__fft_alloc(n * 2 * sizeof(float));
-  float *noise = m->noise_sd > 0 ? ms__malloc(n * 2 * sizeof(float)) : NULL;
-  if (!img || !buf || (m->noise_sd > 0 && !noise)) {
+  float *tmp = ms__fft_alloc(n * 2 * sizeof(float));
+  if (!img || !buf || !tmp) {
     free(img);
     free(buf);
-    free(noise);
+    free(tmp);
     return ms__diag_nomem(d, NULL, "mr", "one image's k-space buffers");
   }
   /* Smooth phase: a0 + a1 x + a2 y + a3 (x^2 - y^2) + a4 x y, x, y in [-1, 1]. */
@@ -293,8 +385,9 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
       double x = (2.0 * i - (W - 1)) / W;
       double ph = a[0] + a[1] * x + a[2] * y + a[3] * (x * x - y * y) + a[4] * x * y;
       size_t p = (size_t)j * W + i;
-      img[2 * p] = (float)(magnitude[p] * cos(ph));
-      img[2 * p + 1] = (float)(magnitude[p] * sin(ph));
+      /* Background pixels (magnitude 0) skip the sine and cosine. */
+      img[2 * p] = magnitude[p] != 0 ? (float)(magnitude[p] * cos(ph)) : 0;
+      img[2 * p + 1] = magnitude[p] != 0 ? (float)(magnitude[p] * sin(ph)) : 0;
     }
   }
   make_mask(s, (int)lround(W * center_fraction), (int)lround(W / acceleration), o->mask, seed, index);
@@ -305,53 +398,56 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
   if (f > 1 && o->lowres && !low) {
     free(img);
     free(buf);
-    free(noise);
+    free(tmp);
     return ms__diag_nomem(d, NULL, "mr", "the low-resolution buffer");
   }
   if (low)
     for (size_t p = 0; p < nl; p++) o->lowres[p] = 0;
   ms_rng_key kn = ms_rng_key_make(seed, ms_rng_stream("mr/noise"));
-  /* fft2c's output factor (-1)^(H/2 + W/2) / sqrt(HW), and 1 / (HW)^2 for
-   * the squared magnitude of a raw inverse of a raw forward transform. */
+  /* fft2c's output factor (-1)^(H/2 + W/2) / sqrt(HW), and 1 / W^2 for
+   * the squared magnitude of a raw inverse of raw forward row transforms. */
   float kscale = (float)(((((H / 2) + (W / 2)) & 1) ? -1.0 : 1.0) / sqrt((double)n));
-  float zscale = (float)(1.0 / ((double)n * (double)n));
+  float zscale = (float)(1.0 / ((double)W * (double)W));
   for (int c = 0; c < C; c++) {
     const float *S = s->maps + (size_t)c * n * 2;
-    for (size_t p = 0; p < n; p++) {
-      float sr = S[2 * p], si = S[2 * p + 1], xr = img[2 * p], xi = img[2 * p + 1];
-      buf[2 * p] = sr * xr - si * xi;
-      buf[2 * p + 1] = sr * xi + si * xr;
-    }
+    const float *z = NULL;
     if (m->noise_sd > 0) {
-      /* Complex Gaussian noise on the coil image, one Box-Muller pair per
-       * pixel (block (c * n + p, index)). The orthonormal DFT maps i.i.d.
-       * complex Gaussian noise to i.i.d. noise of the same sd, so this is
-       * the same k-space noise model as adding it after the transform, and
-       * the fully sampled coil image needs no inverse transform. */
-      ms_rng_normal_fill(kn, (uint64_t)c * n, index, noise, 2 * n);
-      for (size_t p = 0; p < 2 * n; p++) buf[p] += (float)(m->noise_sd * noise[p]);
+      /* Complex Gaussian noise on the coil image: two pixels per Philox
+       * block (ms_rng_normal4_fill, block (c * n / 2 + p / 2, index)). The
+       * orthonormal DFT maps i.i.d. complex Gaussian noise to i.i.d. noise
+       * of the same sd, so this is the same k-space noise model as adding
+       * it after the transform, and the fully sampled coil image needs no
+       * inverse transform. */
+      ms_rng_normal4_fill(kn, (uint64_t)c * (n / 2), index, tmp, 2 * n);
+      z = tmp;
     }
-    /* The fully sampled coil image is buf itself. Then fft2c with its two
-     * checkerboard passes folded into the loops around the raw transform:
-     * the sign flip (-1)^(row + col) into this loop, the output flip and
-     * scale into the copy to k-space. */
     for (int j = 0; j < H; j++) {
-      float *r = buf + (size_t)j * W * 2;
-      float *acc = o->rss + (size_t)j * W;
+      size_t o2 = (size_t)j * W * 2;
+      coil_row(buf + o2, o->rss + (size_t)j * W, S + o2, img + o2, z ? z + o2 : NULL, (float)m->noise_sd,
+               (j & 1) ? -1.0f : 1.0f, W);
+    }
+    fftwf_execute_dft(s->full.row[0], (fftwf_complex *)buf, (fftwf_complex *)buf);
+    /* Zero-filled coil image. The mask keeps whole columns (phase-encode
+     * lines), so it commutes with the transforms along the columns: the
+     * raw inverse of (mask x the raw 2-D transform) is H x the row-wise
+     * inverse of (mask x the row transforms), and fft2c's inverse of the
+     * masked k-space has magnitude |IDFT_rows(mask x rows)| / W (the flips
+     * and signs only change signs). So the zero-filled image needs one pass
+     * of row transforms, none along the columns. */
+    for (int j = 0; j < H; j++) {
+      const float *r = buf + (size_t)j * W * 2;
+      float *z = tmp + (size_t)j * W * 2;
       for (int i = 0; i < W; i++) {
-        acc[i] += r[2 * i] * r[2 * i] + r[2 * i + 1] * r[2 * i + 1];
-        if ((i + j) & 1) r[2 * i] = -r[2 * i], r[2 * i + 1] = -r[2 * i + 1];
+        float keep = o->mask[i] ? 1.0f : 0.0f;
+        z[2 * i] = r[2 * i] * keep;
+        z[2 * i + 1] = r[2 * i + 1] * keep;
       }
     }
-    fftwf_execute_dft(s->fwd, (fftwf_complex *)buf, (fftwf_complex *)buf);
+    fftwf_execute_dft(s->full.row[1], (fftwf_complex *)tmp, (fftwf_complex *)tmp);
+    for (size_t p = 0; p < n; p++)
+      o->zf[p] += (tmp[2 * p] * tmp[2 * p] + tmp[2 * p + 1] * tmp[2 * p + 1]) * zscale;
     float *k = o->kspace + (size_t)c * n * 2;
-    for (int j = 0; j < H; j++)
-      for (int i = 0; i < W; i++) {
-        size_t q = ((size_t)j * W + i) * 2;
-        float g = ((i + j) & 1) ? -kscale : kscale;
-        k[q] = buf[q] * g;
-        k[q + 1] = buf[q + 1] * g;
-      }
+    sep2d_columns(&s->full, k, buf, tmp, 0, kscale, 1);
     if (low) {
       /* Super-resolution input: the centre lh x lw of k-space (what a scan
        * at the lower matrix size acquires), transformed at that size: the
@@ -360,20 +456,10 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
       for (int j = 0; j < lh; j++)
         memcpy(low + (size_t)j * lw * 2, k + ((size_t)(j + (H - lh) / 2) * W + (size_t)(W - lw) / 2) * 2,
                (size_t)lw * 2 * sizeof(float));
-      fft2c_plan(s->low_inv, lh, lw, low);
+      fft2c_sep(&s->low, low, tmp, 1);
       for (size_t p = 0; p < nl; p++)
         o->lowres[p] += (low[2 * p] * low[2 * p] + low[2 * p + 1] * low[2 * p + 1]);
     }
-    /* Zero-filled coil image: fft2c's inverse of the masked k-space is
-     * (-1)^(row + col) sign / sqrt(N) IDFT(mask x buf) / sqrt(N) with buf the
-     * raw forward transform (the input flips cancel), so its magnitude is
-     * |IDFT(mask x buf)| / N and no flip pass is needed. */
-    for (int j = 0; j < H; j++)
-      for (int i = 0; i < W; i++)
-        if (!o->mask[i]) buf[((size_t)j * W + i) * 2] = buf[((size_t)j * W + i) * 2 + 1] = 0;
-    fftwf_execute_dft(s->inv, (fftwf_complex *)buf, (fftwf_complex *)buf);
-    for (size_t p = 0; p < n; p++)
-      o->zf[p] += (buf[2 * p] * buf[2 * p] + buf[2 * p + 1] * buf[2 * p + 1]) * zscale;
   }
   for (size_t p = 0; p < n; p++) {
     o->rss[p] = sqrtf(o->rss[p]);
@@ -384,6 +470,6 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
   free(low);
   free(img);
   free(buf);
-  free(noise);
+  free(tmp);
   return MS_OK;
 }

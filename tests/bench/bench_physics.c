@@ -8,8 +8,14 @@
  * one slice, and the peak RSS after N and 4N rows (flat: one batch held).
  * "CT one dose" is the goal's workload: render, projection, noise at one
  * dose and one FBP per slice (ms_ct_project, ms_ct_noise, ms_ct_fbp).
+ * "MR stages" times one head slice's render and its acquisition with and
+ * without noise.
  *
- * Usage: bench_physics [N=64] */
+ * "bench_physics N mr" runs only the MR rows, at N and 4N rows, with the
+ * peak RSS after each (the wall-clock rates need more rows than the CT
+ * runs allow on a shared machine).
+ *
+ * Usage: bench_physics [N=64] [mr] */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +116,7 @@ static double peak_mib(void) {
 
 int main(int argc, char **argv) {
   uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 64;
+  int mr_only = argc > 2 && !strcmp(argv[2], "mr");
   int N = 256;
   ms_phantom_params pc, pm;
   ms_phantom_params_init(&pc, MS_PHANTOM_CHEST);
@@ -150,7 +157,49 @@ int main(int argc, char **argv) {
   }
   printf("CT stages, 256^2, 360 views x %d bins, CPU time (best of 5): project %.1f ms, noise %.1f ms, FBP %.1f ms\n",
          ms_ct_system_params(cs)->detectors, tp * 1e3, tn * 1e3, tf * 1e3);
-  for (int T = 1; T <= 2; T++) {
+  /* MR stages on one slice, one thread, best of 5: the head render, and
+   * the acquisition without and with noise (the difference is the cost of
+   * the 2 x 8 x 256^2 normals). */
+  ms_mr_params m0 = m;
+  m0.noise_sd = 0;
+  ms_mr_system *mr0 = NULL;
+  if (ms_mr_system_new(&mr0, &m0, NULL)) return 1;
+  ms_phantom_image hi;
+  if (ms_phantom_image_init(&hi, &pm, NULL)) return 1;
+  float *kb = malloc(nk * 4), *ra = malloc((size_t)N * N * 4), *rb = malloc((size_t)N * N * 4);
+  uint8_t *mb = malloc((size_t)N);
+  double tr = 1e9, t0n = 1e9, t1n = 1e9;
+  for (int r = 0; r < 5; r++) {
+    ms_mr_output o = {kb, mb, ra, rb, NULL};
+    double t0 = cpu();
+    if (ms_phantom_generate(&hi, &pm, NULL, 1, (uint64_t)r, NULL)) return 1;
+    double t1 = cpu();
+    if (ms_mr_acquire(mr0, &o, hi.image, 1, (uint64_t)r, NULL)) return 1;
+    double t2 = cpu();
+    if (ms_mr_acquire(mr, &o, hi.image, 1, (uint64_t)r, NULL)) return 1;
+    double t3 = cpu();
+    tr = t1 - t0 < tr ? t1 - t0 : tr;
+    t0n = t2 - t1 < t0n ? t2 - t1 : t0n;
+    t1n = t3 - t2 < t1n ? t3 - t2 : t1n;
+  }
+  printf("MR stages, 256^2, 8 coils, CPU time (best of 5): render %.1f ms, acquire without noise %.1f ms, with noise "
+         "%.1f ms\n",
+         tr * 1e3, t0n * 1e3, t1n * 1e3);
+  ms_phantom_image_deinit(&hi);
+  ms_mr_system_free(mr0);
+  free(kb);
+  free(ra);
+  free(rb);
+  free(mb);
+  for (int T = 1; mr_only && T <= 2; T++) {
+    double mrr = run(&pm, NULL, mr, nk, n, T, 0), mr_cpu = g_cpu_per_row, rss1 = peak_mib();
+    double mr4 = run(&pm, NULL, mr, nk, 4 * n, T, 0), mr4_cpu = g_cpu_per_row;
+    printf("threads %d: MR 8 coils %.1f slices/s (N %llu; %.2f CPU ms per slice), %.1f slices/s (N %llu; %.2f CPU ms "
+           "per slice), peak RSS %.1f / %.1f MiB\n",
+           T, mrr, (unsigned long long)n, mr_cpu * 1e3, mr4, (unsigned long long)(4 * n), mr4_cpu * 1e3, rss1,
+           peak_mib());
+  }
+  for (int T = 1; !mr_only && T <= 2; T++) {
     double one = run(&pc, cs, NULL, ns, n, T, 1), one_cpu = g_cpu_per_row;
     double ct = run(&pc, cs, NULL, ns, n, T, 0), ct_cpu = g_cpu_per_row;
     double rss1 = peak_mib();

@@ -46,7 +46,8 @@
  * "ct/counts/full" (counter (image, ray * 4096 + k)), their electronic-noise
  * sub-streams (ms_rng_stream_sub(stream, "elec"), counter (image, ray)),
  * "mr/phase" and "mr/mask" (counter (image, k)), "mr/noise" (counter
- * (coil * H * W + pixel, image)). FFTW plans are
+ * (coil * H * W / 2 + pixel / 2, image), single-precision normals of
+ * ms_rng_normal4). FFTW plans are
  * made with FFTW_ESTIMATE on 64-byte aligned buffers and run with the
  * new-array execute functions, so a result does not depend on which thread
  * computes it or on timing (FFTW_MEASURE would pick algorithms by timing and
