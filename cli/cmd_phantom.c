@@ -51,6 +51,8 @@ static const char *k_usage =
     "  --irregularity X    lesion outline irregularity 0..0.5 (default 0.15)\n"
     "  --contrast MIN:MAX  lesion contrast factor (default 0.8:1.2)\n"
     "  --nodule-type T     lung nodules: solid (default), part-solid, ground-glass or mixed\n"
+    "  --nodule-margin M   lung nodules: smooth (default), lobulated, spiculated or mixed\n"
+    "  --nodule-size C     lung nodules: any (default: --lesion-size), <6mm, 6-8mm, 8-15mm or >=15mm\n"
     "  --dose D            CT dose in mAs (default 100; noise variance ~ 1/dose)\n"
     "  --mr-noise X        MR Rician noise sd, fraction of white matter (default 0.02)\n"
     "  --bias X            MR bias field strength (default 0.15)\n"
@@ -75,7 +77,7 @@ enum {
   OPT_SEED, OPT_LESIONS, OPT_ORGAN, OPT_LSIZE, OPT_IRR, OPT_CONTRAST, OPT_DOSE, OPT_MRNOISE, OPT_BIAS,
   OPT_NOISEFREE, OPT_SUPER, OPT_ROT, OPT_SCALE, OPT_ELASTIC, OPT_EGRID, OPT_ISHIFT, OPT_ISCALE,
   OPT_THREADS, OPT_NAME, OPT_PNG, OPT_GRID, OPT_WINDOW, OPT_NIFTI, OPT_DICOM, OPT_COMP, OPT_FORCE, OPT_HELP,
-  OPT_NODULE
+  OPT_NODULE, OPT_MARGIN, OPT_NSIZE
 };
 
 static const struct option k_opts[] = {
@@ -92,6 +94,8 @@ static const struct option k_opts[] = {
     {"grid", 1, 0, OPT_GRID},       {"window", 1, 0, OPT_WINDOW},     {"nifti", 1, 0, OPT_NIFTI}, {"dicom", 1, 0, OPT_DICOM},
     {"compression", 1, 0, OPT_COMP}, {"force", 0, 0, OPT_FORCE},      {"help", 0, 0, OPT_HELP},
     {"nodule-type", 1, 0, OPT_NODULE},
+    {"nodule-margin", 1, 0, OPT_MARGIN},
+    {"nodule-size", 1, 0, OPT_NSIZE},
     {0, 0, 0, 0}};
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -203,6 +207,10 @@ static char *invocation_of(const run_opts *ro, const ms_phantom_params *p, ms_wi
   /* recorded only when not the default, so default invocations stay as they were */
   if (l->nodule != MS_NODULE_SOLID)
     pv[n++] = (ms_cli_pv){.option = "nodule-type", .kind = MS_CLI_PV_STR, .s = ms_nodule_kind_name(l->nodule)};
+  if (l->margin != MS_NODULE_MARGIN_SMOOTH)
+    pv[n++] = (ms_cli_pv){.option = "nodule-margin", .kind = MS_CLI_PV_STR, .s = ms_nodule_margin_name(l->margin)};
+  if (l->size_class != MS_NODULE_SIZE_ANY)
+    pv[n++] = (ms_cli_pv){.option = "nodule-size", .kind = MS_CLI_PV_STR, .s = ms_nodule_size_name(l->size_class)};
   return ms_cli_provenance("phantom", pv, n);
 }
 
@@ -480,7 +488,8 @@ static int cmd_phantom(int argc, char **argv) {
   memset(&ex, 0, sizeof ex);
   int set_depth = 0, set_slice_mm = 0, set_slice_z = 0, set_super = 0, set_dose = 0, set_mrn = 0, set_bias = 0,
       noise_free = 0, set_les = 0, set_organ = 0, set_lsize = 0, set_irr = 0, set_con = 0, set_rot = 0,
-      set_scale = 0, set_el = 0, set_eg = 0, set_is = 0, set_isc = 0, set_nodule = 0;
+      set_scale = 0, set_el = 0, set_eg = 0, set_is = 0, set_isc = 0, set_nodule = 0, set_margin = 0,
+      set_nsize = 0;
   const char *organ_name = NULL;
   ms_cli_physics ph; /* --physics and its options, taken out of argv */
   if (ms_cli_physics_extract(&argc, argv, &ph)) return MS_EXIT_USAGE;
@@ -510,6 +519,14 @@ static int cmd_phantom(int argc, char **argv) {
       case OPT_NODULE:
         if ((ex.lesions.nodule = ms_nodule_kind_from_name(optarg)) == MS_NODULE_KIND_COUNT) bad = 1;
         set_nodule = 1;
+        break;
+      case OPT_MARGIN:
+        if ((ex.lesions.margin = ms_nodule_margin_from_name(optarg)) == MS_NODULE_MARGIN_COUNT) bad = 1;
+        set_margin = 1;
+        break;
+      case OPT_NSIZE:
+        if ((ex.lesions.size_class = ms_nodule_size_from_name(optarg)) == MS_NODULE_SIZE_COUNT) bad = 1;
+        set_nsize = 1;
         break;
       case OPT_CONTRAST: if (parse_range(optarg, &ex.lesions.contrast_min, &ex.lesions.contrast_max)) bad = 1; set_con = 1; break;
       case OPT_DOSE: if (ms_cli_parse_double(optarg, &ex.dose)) bad = 1; set_dose = 1; break;
@@ -602,6 +619,8 @@ static int cmd_phantom(int argc, char **argv) {
   }
   if (set_irr) p.lesions.irregularity = ex.lesions.irregularity;
   if (set_nodule) p.lesions.nodule = ex.lesions.nodule;
+  if (set_margin) p.lesions.margin = ex.lesions.margin;
+  if (set_nsize) p.lesions.size_class = ex.lesions.size_class;
   if (set_con) {
     p.lesions.contrast_min = ex.lesions.contrast_min;
     p.lesions.contrast_max = ex.lesions.contrast_max;

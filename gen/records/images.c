@@ -91,6 +91,38 @@ static const cJSON *member(const cJSON *obj, const char *key) {
 
 /* A JSON number within [lo, hi] (integer when asked); returns 1 when present
  * and valid, 0 when absent, -1 after reporting. */
+/* A string member naming one of n choices, name(0) .. name(n - 1): 1 with
+ * its index in *out; 0 when absent; an error listing the choices (and 0)
+ * when it names none. */
+static int get_choice(L *l, const cJSON *obj, const char *ptr, const char *key, int n,
+                      const char *(*name)(int), int *out) {
+  const cJSON *v = member(obj, key);
+  if (!v) return 0;
+  for (int i = 0; cJSON_IsString(v) && i < n; i++)
+    if (!strcmp(v->valuestring, name(i))) {
+      *out = i;
+      return 1;
+    }
+  char p[512], list[256];
+  size_t len = 0;
+  list[0] = 0;
+  for (int i = 0; i < n && len < sizeof list; i++)
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s\"%s\"", i == 0 ? "" : i + 1 < n ? ", " : " or ",
+                            name(i));
+  ms__jsonptr_key(p, sizeof p, ptr, key);
+  err_at(l, p, 0, "must be %s", list);
+  return 0;
+}
+static const char *nodule_kind_name(int i) {
+  return ms_nodule_kind_name((ms_nodule_kind)i);
+}
+static const char *nodule_margin_name(int i) {
+  return ms_nodule_margin_name((ms_nodule_margin)i);
+}
+static const char *nodule_size_name(int i) {
+  return ms_nodule_size_name((ms_nodule_size)i);
+}
+
 static int get_num(L *l, const cJSON *obj, const char *ptr, const char *key, double lo, double hi,
                    int integer, double *out) {
   const cJSON *c = member(obj, key);
@@ -306,7 +338,8 @@ static const char *const k_phantom_keys[] = {
     "slice_z_mm",    "supersample",     "noise",          "dose",      "lesions",
     "lesion_organ",  "lesion_size_mm",  "lesion_contrast", "lesion_irregularity",
     "body_scale",    "ventricle_scale", "age",            "fat_mm",    "augment",
-    "window",        "mask",            "lesion_table",   "acquisition", "nodule_type", NULL};
+    "window",        "mask",            "lesion_table",   "acquisition", "nodule_type",
+    "nodule_margin", "nodule_size", NULL};
 static const char *const k_model_keys[] = {"name",  "description", "model", "class", "sampler",
                                            "steps", "guidance",    "eta",   NULL};
 static const char *const k_augment_keys[] = {"rotate_deg",      "scale",          "elastic_mm",
@@ -335,6 +368,8 @@ static const char *spec_key_of(const char *where) {
              {"lesions.irregularity", "lesion_irregularity"},
              {"lesions.contrast", "lesion_contrast"},
              {"lesions.nodule", "nodule_type"},
+             {"lesions.margin", "nodule_margin"},
+             {"lesions.size_class", "nodule_size"},
              {"augment.rotate_deg", "augment/rotate_deg"},
              {"augment.scale", "augment/scale"},
              {"augment.elastic_mm", "augment/elastic_mm"},
@@ -582,15 +617,13 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
     q->lesions.contrast_max = r2[1];
   }
   if (get_num(l, ij, iptr, "lesion_irregularity", 0, 0.5, 0, &v) == 1) q->lesions.irregularity = v;
-  const cJSON *nj = member(ij, "nodule_type");
-  if (nj) {
-    ms__jsonptr_key(p, sizeof p, iptr, "nodule_type");
-    q->lesions.nodule = cJSON_IsString(nj) ? ms_nodule_kind_from_name(nj->valuestring) : MS_NODULE_KIND_COUNT;
-    if (q->lesions.nodule == MS_NODULE_KIND_COUNT) {
-      err_at(l, p, 0, "must be \"solid\", \"part-solid\", \"ground-glass\" or \"mixed\"");
-      q->lesions.nodule = MS_NODULE_SOLID;
-    }
-  }
+  int choice;
+  if (get_choice(l, ij, iptr, "nodule_type", MS_NODULE_KIND_COUNT, nodule_kind_name, &choice))
+    q->lesions.nodule = (ms_nodule_kind)choice;
+  if (get_choice(l, ij, iptr, "nodule_margin", MS_NODULE_MARGIN_COUNT, nodule_margin_name, &choice))
+    q->lesions.margin = (ms_nodule_margin)choice;
+  if (get_choice(l, ij, iptr, "nodule_size", MS_NODULE_SIZE_COUNT, nodule_size_name, &choice))
+    q->lesions.size_class = (ms_nodule_size)choice;
   const cJSON *aj = member(ij, "augment");
   if (aj) {
     char ap[512];

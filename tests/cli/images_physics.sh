@@ -68,6 +68,9 @@ with h5py.File("physics_cohort.h5") as f:
     # "nodule_type": "mixed": ground-glass values (-750..-500 HU) among the nodules
     les = f["tables/chest_ct_lesions"][:]
     assert len(les) > 0 and (les["value"] < -450).any() and (les["value"] > -200).any(), les["value"]
+    # "nodule_margin": "mixed": more than one margin, spikes only on spiculated nodules
+    assert len(set(les["margin"])) >= 2, les["margin"]
+    assert all((m == b"spiculated") == (s > 0) for m, s in zip(les["margin"], les["n_spicules"])), les
 
 with h5py.File("v1.h5") as f, h5py.File("v2.h5") as g, h5py.File("v3.h5") as h:
     names = ["images/chest_ct", "images/chest_ct_full_dose", "images/chest_ct_truth", "raw/chest_ct_sinogram",

@@ -17,6 +17,7 @@ cd "$tmp"
 "$ms" phantom --kind abdomen --modality t1 -n 8 --lesions 1:2 --rotate 15 --scale 0.9:1.1 --elastic 6 --threads 2 -o abd.h5 --png abd_png
 "$ms" phantom --kind chest --dose 25 --noise-free -n 1 -o clean.h5
 "$ms" phantom --kind chest -n 4 --seed 3 --lesions 2:3 --lesion-size 10:20 --nodule-type mixed --noise-free -o nodules.h5
+"$ms" phantom --kind chest -n 3 --seed 4 --lesions 2 --nodule-margin spiculated --nodule-size 8-15mm -o spiculated.h5
 # --- end ---
 # "Nodule types": ground-glass values (-750..-500 HU) and solid ones among the nodules, the type in the lesion
 # table, recorded in the invocation
@@ -32,7 +33,21 @@ with h5py.File("nodules.h5") as f:
     for r in les:
         assert (r["nodule"] == b"part-solid") == (r["core_diameter_mm"] > 0), r
     assert json.loads(f.attrs["invocation"])["nodule-type"] == "mixed"
+# "Nodule margins", "Size classes": every nodule spiculated, 8-15 mm, Lung-RADS 4A (solid)
+with h5py.File("spiculated.h5") as f:
+    les = f["/tables/chest_lesions"][:]
+    assert len(les) == 6, les
+    for r in les:
+        assert r["margin"] == b"spiculated" and 10 <= r["n_spicules"] <= 20, r
+        assert r["size_class"] == b"8-15mm" and 8 <= r["diameter_mm"] <= 15, r
+        assert r["lungrads"] == b"4A", r
+    inv = json.loads(f.attrs["invocation"])
+    assert inv["nodule-margin"] == "spiculated" and inv["nodule-size"] == "8-15mm", inv
 PY
+for bad in "--kind head --lesions 1 --nodule-margin spiculated" "--kind chest --nodule-size 3mm" "--kind chest --nodule-margin jagged"; do
+  if "$ms" phantom $bad -n 1 -o bad.h5 2> bad.err; then echo "FAIL: accepted $bad" >&2; exit 1; fi
+  [ ! -e bad.h5 ] && [ -s bad.err ] || { cat bad.err; echo "FAIL: refusal of $bad" >&2; exit 1; }
+done
 if "$ms" phantom --kind head -n 1 --lesions 1 --nodule-type ground-glass -o bad.h5 2> bad.err; then
   echo "FAIL: ground-glass nodules in a head were accepted" >&2; exit 1
 fi
