@@ -89,8 +89,6 @@ static const cJSON *member(const cJSON *obj, const char *key) {
   return cJSON_GetObjectItemCaseSensitive(obj, key);
 }
 
-/* A JSON number within [lo, hi] (integer when asked); returns 1 when present
- * and valid, 0 when absent, -1 after reporting. */
 /* A string member naming one of n choices, name(0) .. name(n - 1): 1 with
  * its index in *out; 0 when absent; an error listing the choices (and 0)
  * when it names none. */
@@ -123,6 +121,8 @@ static const char *nodule_size_name(int i) {
   return ms_nodule_size_name((ms_nodule_size)i);
 }
 
+/* A JSON number within [lo, hi] (integer when asked); returns 1 when present
+ * and valid, 0 when absent, -1 after reporting. */
 static int get_num(L *l, const cJSON *obj, const char *ptr, const char *key, double lo, double hi,
                    int integer, double *out) {
   const cJSON *c = member(obj, key);
