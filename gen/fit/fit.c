@@ -142,6 +142,7 @@ struct ms_fit_model {
   uint64_t seed;
   double epsilon, delta, delta_conv, delta_thr, rho, rho_marg, rho_corr, rho_miss, miss_sigma,
       corr_sigma, corr_shrink, corr_clip;
+  size_t corr_components;
   size_t n_cop;
   size_t *cop; /* field index of copula member i */
   double *corr;
@@ -788,7 +789,7 @@ static int bin_of(const dp_bin *bins, int nb, double v) {
  * everything else is post-processing. */
 static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
                                 const ms_fit_params *p, double rho, double *noisy_total, size_t *clamped) {
-  double blo = NAN, bhi = NAN, rho_h = rho, n_hat = NAN;
+  double blo = NAN, bhi = NAN, rho_h = rho, n_hat = NAN, sb = NAN;
   const int whole = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE;
   for (size_t b = 0; b < p->n_bounds; b++)
     if (!strcmp(p->bound_columns[b], c->name)) blo = p->bound_lo[b], bhi = p->bound_hi[b];
@@ -799,7 +800,8 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
   double span_lo[GRID_MAX], span_hi[GRID_MAX], span_w[GRID_MAX];
   if (isnan(blo)) {
     const int G = dates ? DATE_YEARS : COARSE_BINS;
-    double rho_b = rho / 2, sb = 1 / sqrt(2 * rho_b);
+    double rho_b = rho / 2;
+    sb = 1 / sqrt(2 * rho_b);
     rho_h = rho - rho_b;
     double cnt[GRID_MAX] = {0};
     for (size_t r = 0; r < n_rows; r++)
@@ -840,10 +842,11 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
   /* Fine bins: about 4 sigma of expected count each when a noisy row count
    * is known (post-processing of the grid histogram), else 32, shared among
    * the spans by their released counts. */
-  int B = 32;
+  int B = 32, smooth = 0, span_of[4 * GRID_MAX + FINE_MAX];
   if (isfinite(n_hat)) {
     double want = n_hat / (4 * sigma);
     B = want < 4 ? 4 : want > FINE_MAX ? FINE_MAX : (int)want;
+    if ((smooth = !dates && want < MS__DP_SMOOTH_BINS)) B = MS__DP_SMOOTH_BINS; /* a smooth shape is tried */
   }
   double wsum = 0;
   for (int i = 0; i < n_span; i++) wsum += span_w[i];
@@ -854,7 +857,9 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
      * grid bin half a decade wide are then not spread over all of it (bins
      * of noise alone are emptied); a calendar year may be one bin */
     int sk = (int)floor(B * span_w[i] / wsum + 0.5), least = dates && isnan(blo) ? 1 : 4;
+    int nb0 = nb;
     nb += split_span(bins + nb, span_lo[i], span_hi[i], sk < least ? least : sk, whole);
+    while (nb0 < nb) span_of[nb0++] = i;
   }
   if (!nb) { /* a real span of width 0 cannot occur; whole spans hold a number */
     bins[0].lo = span_lo[0] - 0.5, bins[0].hi = span_lo[0] + 0.5, nb = 1;
@@ -879,6 +884,25 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
    * is released as 0, so a complete column stays complete. */
   double sm[4 * GRID_MAX + FINE_MAX], present = 0;
   for (int b = 0; b < nb; b++) present += sm[b] = cnt[b];
+  if (smooth) {
+    double e0[4 * GRID_MAX + FINE_MAX], e1[4 * GRID_MAX + FINE_MAX];
+    for (int b = 0; b < nb; b++) e0[b] = bins[b].lo, e1[b] = bins[b].hi;
+    f->qp = ms__malloc(MS__DP_SMOOTH_KNOTS * sizeof *f->qp);
+    f->qv = ms__malloc(MS__DP_SMOOTH_KNOTS * sizeof *f->qv);
+    if (!f->qp || !f->qv) return MS_ERR_NOMEM;
+    if (ms__dp_smooth_shape(e0, e1, cnt, (size_t)nb, sigma, span_of, span_w, (size_t)n_span, sb, f->qp, f->qv,
+                            MS__DP_SMOOTH_KNOTS)) {
+      double missing = ms__dp_missing(cnt[nb], sigma);
+      *noisy_total = present + missing;
+      f->missing = sig6(present + missing > 0 ? missing / (present + missing) : 0);
+      f->fam = FAM_QUANTILES, f->nq = MS__DP_SMOOTH_KNOTS;
+      for (size_t j = 0; j < f->nq; j++) f->qp[j] = sig6(f->qp[j]), f->qv[j] = sig6(f->qv[j]);
+      f->lo = whole ? ceil(f->qv[0]) : f->qv[0], f->hi = whole ? floor(f->qv[f->nq - 1]) : f->qv[f->nq - 1];
+      dp_real_on_grid(f);
+      return MS_OK;
+    }
+    free(f->qp), free(f->qv), f->qp = f->qv = NULL;
+  }
   if (ms__dp_support(sm, (size_t)nb, sigma) || ms__dp_project(sm, (size_t)nb, present)) return MS_ERR_NOMEM;
   double missing = ms__dp_missing(cnt[nb], sigma);
   present = 0;
@@ -1813,33 +1837,9 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
     m->corr_sigma = C2 / sqrt(2 * m->rho_corr);
     for (size_t a = 0; a < d; a++)
       for (size_t b = a; b < d; b++) S[a * d + b] += gauss(k, a * d + b, m->corr_sigma);
-    /* Post-processing: normalise by the noisy diagonal, then shrink the
-     * off-diagonal towards 0 by the estimated share of signal variance
-     * (noise variance of an entry is about (sigma / diag)^2). */
-    double ss = 0, noise_var = 0;
-    size_t npairs = 0;
-    for (size_t a = 0; a < d; a++)
-      for (size_t b = a + 1; b < d; b++) {
-        double va = S[a * d + a], vb = S[b * d + b];
-        double v = va > 0 && vb > 0 ? S[a * d + b] / sqrt(va * vb) : 0;
-        if (v > 1) v = 1;
-        if (v < -1) v = -1;
-        S[a * d + b] = S[b * d + a] = v;
-        ss += v * v;
-        noise_var += va > 0 && vb > 0 ? m->corr_sigma * m->corr_sigma / (va * vb) : 1;
-        npairs++;
-      }
-    double lam = 1;
-    if (npairs) {
-      double tot = ss / (double)npairs, nv = noise_var / (double)npairs;
-      double sig = tot - nv > 0 ? tot - nv : 0;
-      lam = tot > 0 ? sig / tot : 0;
-    }
-    m->corr_shrink = lam;
-    for (size_t a = 0; a < d; a++)
-      for (size_t b = 0; b < d; b++)
-        if (a != b) S[a * d + b] *= lam;
-    for (size_t a = 0; a < d; a++) S[a * d + a] = 1;
+    /* Post-processing (gen/fit/dp_corr.c): normalise, denoise. */
+    st = ms__dp_corr_estimate(S, d, m->corr_sigma, &m->corr_shrink, &m->corr_components);
+    if (st) goto out;
   }
   st = latent_correlations(m, S);
   if (!st) st = repair_correlation(S, d);
@@ -3282,8 +3282,10 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
       if (m->f[i].kind != MS_FKIND_ID)
         fprintf(fp, "    %-24s rho %-10g sigma %g\n", m->f[i].name, sig6(m->f[i].rho), sig6(m->f[i].sigma));
     if (m->n_cop >= 2)
-      fprintf(fp, "  correlations: rho %g (Gaussian, clip %g, sigma %g on sums of %zu-d scores, shrinkage %g)\n",
-              sig6(m->rho_corr), sig6(m->corr_clip), sig6(m->corr_sigma), m->n_cop, sig6(m->corr_shrink));
+      fprintf(fp, "  correlations: rho %g (Gaussian, clip %g, sigma %g on sums of %zu-d scores, %zu component(s) "
+                  "above the noise, shrinkage %g)\n",
+              sig6(m->rho_corr), sig6(m->corr_clip), sig6(m->corr_sigma), m->n_cop, m->corr_components,
+              sig6(m->corr_shrink));
     if (m->rho_miss > 0)
       fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", sig6(m->rho_miss), sig6(m->miss_sigma));
     ms__mst_accounting(m->mst, fp);
