@@ -1,25 +1,24 @@
 /* The copula's correlation matrix from its released noisy sums of score
  * products (post-processing; docs/privacy.md, "Correlations").
  *
- * S holds the noisy upper triangle (with diagonal) of sum_r z_r z_r^T, every
- * entry with N(0, sigma^2) noise. Each column's scores are standard normal
- * through its released marginal, so every diagonal entry estimates the same
- * sum; the mean of the d noisy diagonal entries (noise sigma / sqrt(d))
- * normalises every entry (a single noisy diagonal entry can be near 0 or
- * twice the row count when sigma is of the order of the rows).
+ * S holds the noisy off-diagonal upper triangle of sum_r z_r z_r^T, every
+ * entry with N(0, sigma^2) noise, and on its diagonal each column's
+ * released count of present values (the released row count times one minus
+ * the released missing share), which is what the column's sum of squared
+ * scores estimates (scores are standard normal through the released
+ * marginal); entry (a, b) is divided by sqrt(S_aa S_bb).
  *
  * The off-diagonal part A = R - I + E, E of independent entries of sd s =
- * sigma / D, is then denoised by its spectrum: the eigenvalues of a
- * symmetric noise matrix lie in [-2 s sqrt(d), 2 s sqrt(d)] (Wigner), and a
- * component of strength theta > s sqrt(d) shows as an eigenvalue
- * mu = theta + d s^2 / theta whose eigenvector has squared overlap 1 -
- * d s^2 / theta^2 with the true one (spiked Wigner model; Benaych-Georges &
- * Nadakuditi 2011). The components above the 99th percentile of the largest
- * eigenvalue of noise alone (Tracy-Widom) are kept with
- * strength theta (1 - d s^2 / theta^2) (the Frobenius-optimal shrinkage of
- * a rank-one spike); when none is, the off-diagonal is shrunk by the
- * James-Stein-type share of signal variance (as before the spectrum was
- * used). */
+ * sigma / (mean diagonal), is then denoised by its spectrum: the
+ * eigenvalues of a symmetric noise matrix lie in [-2 s sqrt(d), 2 s
+ * sqrt(d)] (Wigner), and a component of strength theta > s sqrt(d) shows as
+ * an eigenvalue mu = theta + d s^2 / theta whose eigenvector has squared
+ * overlap 1 - d s^2 / theta^2 with the true one (spiked Wigner model;
+ * Benaych-Georges & Nadakuditi 2011). The components above the 99th
+ * percentile of the largest eigenvalue of noise alone (Tracy-Widom) are
+ * kept with strength theta (1 - d s^2 / theta^2) (the Frobenius-optimal
+ * shrinkage of a rank-one spike); when none is, the off-diagonal is shrunk
+ * by the James-Stein-type share of signal variance. */
 #include <gsl/gsl_eigen.h>
 #include <math.h>
 #include <stdlib.h>
@@ -31,24 +30,29 @@ ms_status ms__dp_corr_estimate(double *S, size_t d, double sigma, double *shrink
   double D = 0;
   for (size_t a = 0; a < d; a++) D += S[a * d + a];
   D /= (double)d;
+  double *diag = ms__malloc(d * sizeof *diag);
+  if (!diag) return MS_ERR_NOMEM;
+  for (size_t a = 0; a < d; a++) diag[a] = S[a * d + a];
   *kept = 0;
   *shrink = 0;
   if (!(D > 0)) {
     for (size_t a = 0; a < d; a++)
       for (size_t b = 0; b < d; b++) S[a * d + b] = a == b;
+    free(diag);
     return MS_OK;
   }
   double s = sigma / D, ss = 0;
   size_t npairs = 0;
   for (size_t a = 0; a < d; a++) {
     for (size_t b = a + 1; b < d; b++) {
-      double v = S[a * d + b] / D;
+      double v = diag[a] > 0 && diag[b] > 0 ? S[a * d + b] / sqrt(diag[a] * diag[b]) : 0;
       S[a * d + b] = S[b * d + a] = v;
       ss += v * v;
       npairs++;
     }
     S[a * d + a] = 0;
   }
+  free(diag);
   if (!npairs) {
     S[0] = 1;
     return MS_OK;

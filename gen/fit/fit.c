@@ -1814,7 +1814,9 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
   } else {
     /* Clip each row's score vector to squared norm C2 (about the 98th
      * percentile of chi^2_d for Gaussian scores); then one row changes the
-     * released upper triangle by at most ||z z^T||_F = ||z||^2 <= C2. */
+     * released off-diagonal upper triangle by at most sqrt(sum_{a<b} z_a^2
+     * z_b^2) = sqrt((||z||^4 - sum z_a^4) / 2) <= C2 / sqrt(2). The
+     * diagonal is not released. */
     double C2 = (double)d + 2 * sqrt(2.0 * (double)d);
     m->corr_clip = C2;
     double *zr = ms__malloc(d * sizeof *zr);
@@ -1834,10 +1836,12 @@ static ms_status fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **map
     }
     free(zr);
     ms_rng_key k = dp_key(p->seed, "(copula)", "correlation");
-    m->corr_sigma = C2 / sqrt(2 * m->rho_corr);
+    m->corr_sigma = C2 / sqrt(2) / sqrt(2 * m->rho_corr);
     for (size_t a = 0; a < d; a++)
-      for (size_t b = a; b < d; b++) S[a * d + b] += gauss(k, a * d + b, m->corr_sigma);
-    /* Post-processing (gen/fit/dp_corr.c): normalise, denoise. */
+      for (size_t b = a + 1; b < d; b++) S[a * d + b] += gauss(k, a * d + b, m->corr_sigma);
+    /* Post-processing (gen/fit/dp_corr.c): normalise by the released
+     * present counts, denoise. */
+    for (size_t a = 0; a < d; a++) S[a * d + a] = (double)m->n_out * (1 - m->f[m->cop[a]].missing);
     st = ms__dp_corr_estimate(S, d, m->corr_sigma, &m->corr_shrink, &m->corr_components);
     if (st) goto out;
   }

@@ -122,11 +122,12 @@ int ms__dp_smooth_shape(const double *lo, const double *hi, const double *cnt, s
                         size_t nq);
 
 /* gen/fit/dp_corr.c: the copula's correlation matrix (d x d, in place)
- * from the noisy upper triangle of the sums of score products (noise sd
- * sigma): normalised by the mean noisy diagonal, off-diagonal denoised by
- * its spectrum (*kept components above the noise edge, *shrink the top
- * one's squared overlap) or, with none, shrunk by the James-Stein share
- * (*shrink); unit diagonal. */
+ * from the noisy off-diagonal upper triangle of the sums of score products
+ * (noise sd sigma) and, on the diagonal, each column's released count of
+ * present values: normalised, the off-diagonal denoised by its spectrum
+ * (*kept components above the noise, *shrink the top one's squared
+ * overlap) or, with none, shrunk by the James-Stein share (*shrink); unit
+ * diagonal. */
 ms_status ms__dp_corr_estimate(double *S, size_t d, double sigma, double *shrink, size_t *kept);
 
 typedef struct ms__mst ms__mst;
