@@ -17,8 +17,9 @@
  * Benaych-Georges & Nadakuditi 2011). The components above the 99th
  * percentile of the largest eigenvalue of noise alone (Tracy-Widom) are
  * kept with strength theta (1 - d s^2 / theta^2) (the Frobenius-optimal
- * shrinkage of a rank-one spike); when none is, the off-diagonal is shrunk
- * by the James-Stein-type share of signal variance. */
+ * shrinkage of a rank-one spike); what they leave (all of the off-diagonal
+ * when none is kept) is shrunk by its James-Stein-type share of signal
+ * variance. */
 #include <gsl/gsl_eigen.h>
 #include <math.h>
 #include <stdlib.h>
@@ -47,7 +48,6 @@ ms_status ms__dp_corr_estimate(double *S, size_t d, double sigma, double *shrink
     for (size_t b = a + 1; b < d; b++) {
       double v = diag[a] > 0 && diag[b] > 0 ? S[a * d + b] / sqrt(diag[a] * diag[b]) : 0;
       S[a * d + b] = S[b * d + a] = v;
-      ss += v * v;
       npairs++;
     }
     S[a * d + a] = 0;
@@ -84,21 +84,21 @@ ms_status ms__dp_corr_estimate(double *S, size_t d, double sigma, double *shrink
     if (!*kept) *shrink = 1 - w2 / (theta * theta);
     (*kept)++;
   }
-  if (*kept) {
-    for (size_t a = 0; a < d; a++)
-      for (size_t b = 0; b < d; b++) {
-        double v = a == b ? 1 : out[a < b ? a * d + b : b * d + a];
-        S[a * d + b] = v > 1 ? 1 : v < -1 ? -1 : v;
-      }
-  } else {
-    double tot = ss / (double)npairs, sig = tot - s * s > 0 ? tot - s * s : 0, lam = tot > 0 ? sig / tot : 0;
-    *shrink = lam;
-    for (size_t a = 0; a < d; a++)
-      for (size_t b = 0; b < d; b++) {
-        double v = a == b ? 1 : S[a * d + b] * lam;
-        S[a * d + b] = v > 1 ? 1 : v < -1 ? -1 : v;
-      }
-  }
+  /* what the kept components leave (all of it when none is kept) is shrunk
+   * by its James-Stein share of signal variance */
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = a + 1; b < d; b++) {
+      double r = S[a * d + b] - out[a * d + b];
+      ss += r * r;
+    }
+  double tot = ss / (double)npairs, sig = tot - s * s > 0 ? tot - s * s : 0, lam = tot > 0 ? sig / tot : 0;
+  if (!*kept) *shrink = lam;
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = 0; b < d; b++) {
+      size_t u = a < b ? a * d + b : b * d + a;
+      double v = a == b ? 1 : out[u] + lam * (S[u] - out[u]);
+      S[a * d + b] = v > 1 ? 1 : v < -1 ? -1 : v;
+    }
 done:
   free(out);
   if (ws) gsl_eigen_symmv_free(ws);
