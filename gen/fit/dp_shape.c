@@ -95,7 +95,7 @@ int ms__dp_smooth_shape(const double *lo, const double *hi, const double *cnt, s
   for (size_t b = 0; b < nb; b++) total += cnt[b];
   if (!(total > 0)) return 0;
   double *e0 = ms__malloc(2 * nb * sizeof *e0);
-  if (!e0) return 0;
+  if (!e0) return -1;
   double *e1 = e0 + nb;
   shape_data x = {e0, e1, cnt, g, span, nb, ns, sigma, sigma_g, total};
   double best = INFINITY, bl = 1, bmu = 0, bs = 1;

@@ -890,8 +890,10 @@ static ms_status fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_ro
     f->qp = ms__malloc(MS__DP_SMOOTH_KNOTS * sizeof *f->qp);
     f->qv = ms__malloc(MS__DP_SMOOTH_KNOTS * sizeof *f->qv);
     if (!f->qp || !f->qv) return MS_ERR_NOMEM;
-    if (ms__dp_smooth_shape(e0, e1, cnt, (size_t)nb, sigma, span_of, span_w, (size_t)n_span, sb, f->qp, f->qv,
-                            MS__DP_SMOOTH_KNOTS)) {
+    int shaped = ms__dp_smooth_shape(e0, e1, cnt, (size_t)nb, sigma, span_of, span_w, (size_t)n_span, sb, f->qp,
+                                     f->qv, MS__DP_SMOOTH_KNOTS);
+    if (shaped < 0) return MS_ERR_NOMEM;
+    if (shaped) {
       double missing = ms__dp_missing(cnt[nb], sigma);
       *noisy_total = present + missing;
       f->missing = sig6(present + missing > 0 ? missing / (present + missing) : 0);

@@ -112,7 +112,8 @@ double ms__fit_sig6(double x);
  * sigma and to ns noisy counts g of coarser spans (noise sd sigma_g; bin b
  * lies in span[b]; ns 0: none); 1 when accepted (its residuals are what
  * the noise explains), with the quantile table of nq knots in qp/qv (from
- * lo[0] to hi[nb - 1]); 0 and qp/qv untouched when not. Numeric columns
+ * lo[0] to hi[nb - 1]); 0 and qp/qv untouched when not; -1 out of
+ * memory. Numeric columns
  * under DP whose fine histogram would have fewer than MS__DP_SMOOTH_BINS
  * bins get that many and try it. */
 #define MS__DP_SMOOTH_BINS 8
