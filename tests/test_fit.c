@@ -810,6 +810,15 @@ static void test_fit_dp_is_reproducible_and_accounted(void **state) {
     double sigma = cJSON_GetObjectItem(sg, c->string)->valuedouble;
     assert_true(sigma >= 1 / sqrt(2 * c->valuedouble) * (1 - 1e-4));
   }
+  /* The correlations: the off-diagonal sums of score products, one row
+   * moving them by at most clip / sqrt(2) in L2, so sigma = clip / sqrt(2) /
+   * sqrt(2 rho_corr); and the shrinkage share lies in [0, 1]. */
+  cJSON *me = cJSON_GetObjectItem(pv, "mechanisms");
+  double clip = cJSON_GetObjectItem(me, "correlation_clip")->valuedouble;
+  double csig = cJSON_GetObjectItem(me, "correlation_sigma")->valuedouble;
+  double shr = cJSON_GetObjectItem(me, "correlation_shrinkage")->valuedouble;
+  assert_true(fabs(csig - clip / sqrt(2) / sqrt(2 * corr)) < 1e-4 * csig);
+  assert_true(shr >= 0 && shr <= 1);
   assert_null(cJSON_GetObjectItem(pv, "source_rows"));
   cJSON_Delete(root);
   free(j1);

@@ -702,7 +702,9 @@ ms_status ms__fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
   } else {
     /* Clip each row's score vector to squared norm C2 (about the 98th
      * percentile of chi^2_d for Gaussian scores); then one row changes the
-     * released upper triangle by at most ||z z^T||_F = ||z||^2 <= C2. */
+     * released off-diagonal upper triangle by at most sqrt(sum_{a<b} z_a^2
+     * z_b^2) = sqrt((||z||^4 - sum z_a^4) / 2) <= C2 / sqrt(2). The
+     * diagonal is not released. */
     double C2 = (double)d + 2 * sqrt(2.0 * (double)d);
     m->corr_clip = C2;
     double *zr = ms__malloc(d * sizeof *zr);
@@ -722,36 +724,14 @@ ms_status ms__fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
     }
     free(zr);
     ms_rng_key k = ms__fit_dp_key(p->seed, "(copula)", "correlation");
-    m->corr_sigma = C2 / sqrt(2 * m->rho_corr);
+    m->corr_sigma = C2 / sqrt(2) / sqrt(2 * m->rho_corr);
     for (size_t a = 0; a < d; a++)
-      for (size_t b = a; b < d; b++) S[a * d + b] += ms__fit_gauss(k, a * d + b, m->corr_sigma);
-    /* Post-processing: ms__fit_normalise by the noisy diagonal, then shrink the
-     * off-diagonal towards 0 by the estimated share of signal variance
-     * (noise variance of an entry is about (sigma / diag)^2). */
-    double ss = 0, noise_var = 0;
-    size_t npairs = 0;
-    for (size_t a = 0; a < d; a++)
-      for (size_t b = a + 1; b < d; b++) {
-        double va = S[a * d + a], vb = S[b * d + b];
-        double v = va > 0 && vb > 0 ? S[a * d + b] / sqrt(va * vb) : 0;
-        if (v > 1) v = 1;
-        if (v < -1) v = -1;
-        S[a * d + b] = S[b * d + a] = v;
-        ss += v * v;
-        noise_var += va > 0 && vb > 0 ? m->corr_sigma * m->corr_sigma / (va * vb) : 1;
-        npairs++;
-      }
-    double lam = 1;
-    if (npairs) {
-      double tot = ss / (double)npairs, nv = noise_var / (double)npairs;
-      double sig = tot - nv > 0 ? tot - nv : 0;
-      lam = tot > 0 ? sig / tot : 0;
-    }
-    m->corr_shrink = lam;
-    for (size_t a = 0; a < d; a++)
-      for (size_t b = 0; b < d; b++)
-        if (a != b) S[a * d + b] *= lam;
-    for (size_t a = 0; a < d; a++) S[a * d + a] = 1;
+      for (size_t b = a + 1; b < d; b++) S[a * d + b] += ms__fit_gauss(k, a * d + b, m->corr_sigma);
+    /* Post-processing (gen/fit/dp_corr.c): normalise by the released
+     * present counts, denoise. */
+    for (size_t a = 0; a < d; a++) S[a * d + a] = (double)m->n_out * (1 - m->f[m->cop[a]].missing);
+    st = ms__dp_corr_estimate(S, d, m->corr_sigma, &m->corr_shrink, &m->corr_components);
+    if (st) goto out;
   }
   st = latent_correlations(m, S);
   if (!st) st = repair_correlation(S, d);

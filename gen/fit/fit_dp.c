@@ -215,7 +215,7 @@ static int bin_of(const dp_bin *bins, int nb, double v) {
  * everything else is post-processing. */
 ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
                              const ms_fit_params *p, double rho, double *noisy_total, size_t *clamped) {
-  double blo = NAN, bhi = NAN, rho_h = rho, n_hat = NAN;
+  double blo = NAN, bhi = NAN, rho_h = rho, n_hat = NAN, sb = NAN;
   const int whole = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE;
   for (size_t b = 0; b < p->n_bounds; b++)
     if (!strcmp(p->bound_columns[b], c->name)) blo = p->bound_lo[b], bhi = p->bound_hi[b];
@@ -226,7 +226,8 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
   double span_lo[GRID_MAX], span_hi[GRID_MAX], span_w[GRID_MAX];
   if (isnan(blo)) {
     const int G = dates ? DATE_YEARS : COARSE_BINS;
-    double rho_b = rho / 2, sb = 1 / sqrt(2 * rho_b);
+    double rho_b = rho / 2;
+    sb = 1 / sqrt(2 * rho_b);
     rho_h = rho - rho_b;
     double cnt[GRID_MAX] = {0};
     for (size_t r = 0; r < n_rows; r++)
@@ -267,10 +268,11 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
   /* Fine bins: about 4 sigma of expected count each when a noisy row count
    * is known (post-processing of the grid histogram), else 32, shared among
    * the spans by their released counts. */
-  int B = 32;
+  int B = 32, smooth = 0, span_of[4 * GRID_MAX + FINE_MAX];
   if (isfinite(n_hat)) {
     double want = n_hat / (4 * sigma);
     B = want < 4 ? 4 : want > FINE_MAX ? FINE_MAX : (int)want;
+    if ((smooth = !dates && want < MS__DP_SMOOTH_BINS)) B = MS__DP_SMOOTH_BINS; /* a smooth shape is tried */
   }
   double wsum = 0;
   for (int i = 0; i < n_span; i++) wsum += span_w[i];
@@ -281,7 +283,9 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
      * grid bin half a decade wide are then not spread over all of it (bins
      * of noise alone are emptied); a calendar year may be one bin */
     int sk = (int)floor(B * span_w[i] / wsum + 0.5), least = dates && isnan(blo) ? 1 : 4;
+    int nb0 = nb;
     nb += split_span(bins + nb, span_lo[i], span_hi[i], sk < least ? least : sk, whole);
+    while (nb0 < nb) span_of[nb0++] = i;
   }
   if (!nb) { /* a real span of width 0 cannot occur; whole spans hold a number */
     bins[0].lo = span_lo[0] - 0.5, bins[0].hi = span_lo[0] + 0.5, nb = 1;
@@ -306,6 +310,27 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
    * is released as 0, so a complete column stays complete. */
   double sm[4 * GRID_MAX + FINE_MAX], present = 0;
   for (int b = 0; b < nb; b++) present += sm[b] = cnt[b];
+  if (smooth) {
+    double e0[4 * GRID_MAX + FINE_MAX], e1[4 * GRID_MAX + FINE_MAX];
+    for (int b = 0; b < nb; b++) e0[b] = bins[b].lo, e1[b] = bins[b].hi;
+    f->qp = ms__malloc(MS__DP_SMOOTH_KNOTS * sizeof *f->qp);
+    f->qv = ms__malloc(MS__DP_SMOOTH_KNOTS * sizeof *f->qv);
+    if (!f->qp || !f->qv) return MS_ERR_NOMEM;
+    int shaped = ms__dp_smooth_shape(e0, e1, cnt, (size_t)nb, sigma, span_of, span_w, (size_t)n_span, sb, f->qp,
+                                     f->qv, MS__DP_SMOOTH_KNOTS);
+    if (shaped < 0) return MS_ERR_NOMEM;
+    if (shaped) {
+      double missing = ms__dp_missing(cnt[nb], sigma);
+      *noisy_total = present + missing;
+      f->missing = ms__fit_sig6(present + missing > 0 ? missing / (present + missing) : 0);
+      f->fam = FAM_QUANTILES, f->nq = MS__DP_SMOOTH_KNOTS;
+      for (size_t j = 0; j < f->nq; j++) f->qp[j] = ms__fit_sig6(f->qp[j]), f->qv[j] = ms__fit_sig6(f->qv[j]);
+      f->lo = whole ? ceil(f->qv[0]) : f->qv[0], f->hi = whole ? floor(f->qv[f->nq - 1]) : f->qv[f->nq - 1];
+      dp_real_on_grid(f);
+      return MS_OK;
+    }
+    free(f->qp), free(f->qv), f->qp = f->qv = NULL;
+  }
   if (ms__dp_support(sm, (size_t)nb, sigma) || ms__dp_project(sm, (size_t)nb, present)) return MS_ERR_NOMEM;
   double missing = ms__dp_missing(cnt[nb], sigma);
   present = 0;

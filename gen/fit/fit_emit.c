@@ -427,8 +427,10 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
       if (m->f[i].kind != MS_FKIND_ID)
         fprintf(fp, "    %-24s rho %-10g sigma %g\n", m->f[i].name, ms__fit_sig6(m->f[i].rho), ms__fit_sig6(m->f[i].sigma));
     if (m->n_cop >= 2)
-      fprintf(fp, "  correlations: rho %g (Gaussian, clip %g, sigma %g on sums of %zu-d scores, shrinkage %g)\n",
-              ms__fit_sig6(m->rho_corr), ms__fit_sig6(m->corr_clip), ms__fit_sig6(m->corr_sigma), m->n_cop, ms__fit_sig6(m->corr_shrink));
+      fprintf(fp, "  correlations: rho %g (Gaussian, clip %g, sigma %g on sums of %zu-d scores, %zu component(s) "
+                  "above the noise, shrinkage %g)\n",
+              ms__fit_sig6(m->rho_corr), ms__fit_sig6(m->corr_clip), ms__fit_sig6(m->corr_sigma), m->n_cop,
+              m->corr_components, ms__fit_sig6(m->corr_shrink));
     if (m->rho_miss > 0)
       fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", ms__fit_sig6(m->rho_miss), ms__fit_sig6(m->miss_sigma));
     ms__mst_accounting(m->mst, fp);

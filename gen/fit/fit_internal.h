@@ -46,6 +46,30 @@ double ms__fit_quantile_inv(const double *qp, const double *qv, size_t nq, doubl
 double ms__fit_quantile_cdf(const double *qp, const double *qv, size_t nq, double x);
 double ms__fit_sig6(double x);
 
+/* gen/fit/dp_shape.c: a Box-Cox-normal shape fitted by least squares to
+ * nb noisy bin counts (bins [lo[b], hi[b]), sorted, contiguous) of noise sd
+ * sigma and to ns noisy counts g of coarser spans (noise sd sigma_g; bin b
+ * lies in span[b]; ns 0: none); 1 when accepted (its residuals are what
+ * the noise explains), with the quantile table of nq knots in qp/qv (from
+ * lo[0] to hi[nb - 1]); 0 and qp/qv untouched when not; -1 out of
+ * memory. Numeric columns
+ * under DP whose fine histogram would have fewer than MS__DP_SMOOTH_BINS
+ * bins get that many and try it. */
+#define MS__DP_SMOOTH_BINS 8
+#define MS__DP_SMOOTH_KNOTS 41
+int ms__dp_smooth_shape(const double *lo, const double *hi, const double *cnt, size_t nb, double sigma,
+                        const int *span, const double *g, size_t ns, double sigma_g, double *qp, double *qv,
+                        size_t nq);
+
+/* gen/fit/dp_corr.c: the copula's correlation matrix (d x d, in place)
+ * from the noisy off-diagonal upper triangle of the sums of score products
+ * (noise sd sigma) and, on the diagonal, each column's released count of
+ * present values: normalised, the off-diagonal denoised by its spectrum
+ * (*kept components above the noise, *shrink the top one's squared
+ * overlap) or, with none, shrunk by the James-Stein share (*shrink); unit
+ * diagonal. */
+ms_status ms__dp_corr_estimate(double *S, size_t d, double sigma, double *shrink, size_t *kept);
+
 typedef struct ms__mst ms__mst;
 struct cJSON;
 

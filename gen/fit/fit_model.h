@@ -88,6 +88,7 @@ struct ms_fit_model {
   uint64_t seed;
   double epsilon, delta, delta_conv, delta_thr, rho, rho_marg, rho_corr, rho_miss, miss_sigma,
       corr_sigma, corr_shrink, corr_clip;
+  size_t corr_components;
   size_t n_cop;
   size_t *cop; /* field index of copula member i */
   double *corr;
