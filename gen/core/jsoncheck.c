@@ -93,6 +93,20 @@ int ms__jc_number(const ms__jcheck *c, const cJSON *obj, const char *ptr, const 
   return 0;
 }
 
+int ms__jc_range(const ms__jcheck *c, const cJSON *obj, const char *ptr, const char *key,
+                 int required, double lo, double hi, double *out) {
+  double v;
+  if (ms__jc_number(c, obj, ptr, key, required, &v)) return -1;
+  if (v < lo || v > hi) {
+    char p[1024];
+    ms__jsonptr_key(p, sizeof p, ptr, key);
+    report(c, p, "must be between %g and %g", lo, hi);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
 int ms__jc_bool(const ms__jcheck *c, const cJSON *obj, const char *ptr, const char *key,
                 int required, int *out) {
   const cJSON *m = ms__jc_get(c, obj, ptr, key, required);

@@ -47,6 +47,11 @@ int ms__jc_int(const ms__jcheck *c, const cJSON *obj, const char *ptr, const cha
 int ms__jc_number(const ms__jcheck *c, const cJSON *obj, const char *ptr, const char *key,
                   int required, double *out);
 
+/* A finite number within [lo, hi] into *out; as ms__jc_int ("must be a
+ * finite number", "must be between A and B" with A and B as %g). */
+int ms__jc_range(const ms__jcheck *c, const cJSON *obj, const char *ptr, const char *key,
+                 int required, double lo, double hi, double *out);
+
 /* true or false into *out (1 or 0); as ms__jc_int. */
 int ms__jc_bool(const ms__jcheck *c, const cJSON *obj, const char *ptr, const char *key,
                 int required, int *out);

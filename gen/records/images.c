@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 
 #include "core/diag.h"
+#include "core/jsoncheck.h"
 #include "core/jsonloc.h"
 #include "core/suggest.h"
 #include "medsynth/model.h"
@@ -121,28 +122,21 @@ static const char *nodule_size_name(int i) {
   return ms_nodule_size_name((ms_nodule_size)i);
 }
 
+/* Member checks through core/jsoncheck, reported as the loader's errors. */
+static void jc_report(void *ctx, const char *ptr, const char *msg) {
+  err_at(ctx, ptr, 0, "%s", msg);
+}
+
 /* A JSON number within [lo, hi] (integer when asked); returns 1 when present
  * and valid, 0 when absent, -1 after reporting. */
 static int get_num(L *l, const cJSON *obj, const char *ptr, const char *key, double lo, double hi,
                    int integer, double *out) {
-  const cJSON *c = member(obj, key);
-  if (!c) return 0;
-  char p[512];
-  ms__jsonptr_key(p, sizeof p, ptr, key);
-  if (!cJSON_IsNumber(c) || !isfinite(c->valuedouble)) {
-    err_at(l, p, 0, "must be a number");
+  if (!member(obj, key)) return 0;
+  const ms__jcheck c = {jc_report, l, 0};
+  int64_t k;
+  if (integer ? ms__jc_int(&c, obj, ptr, key, 0, lo, hi, &k) : ms__jc_range(&c, obj, ptr, key, 0, lo, hi, out))
     return -1;
-  }
-  double v = c->valuedouble;
-  if (integer && v != floor(v)) {
-    err_at(l, p, 0, "must be a whole number");
-    return -1;
-  }
-  if (v < lo || v > hi) {
-    err_at(l, p, 0, "%g is outside %g..%g", v, lo, hi);
-    return -1;
-  }
-  *out = v;
+  if (integer) *out = (double)k;
   return 1;
 }
 
@@ -169,16 +163,9 @@ static int get_range(L *l, const cJSON *obj, const char *ptr, const char *key, d
 }
 
 static int get_flag(L *l, const cJSON *obj, const char *ptr, const char *key, int *out) {
-  const cJSON *c = member(obj, key);
-  if (!c) return 0;
-  if (!cJSON_IsBool(c)) {
-    char p[512];
-    ms__jsonptr_key(p, sizeof p, ptr, key);
-    err_at(l, p, 0, "must be true or false");
-    return -1;
-  }
-  *out = cJSON_IsTrue(c);
-  return 1;
+  if (!member(obj, key)) return 0;
+  const ms__jcheck c = {jc_report, l, 0};
+  return ms__jc_bool(&c, obj, ptr, key, 0, out) ? -1 : 1;
 }
 
 static int is_ident(const char *s) {

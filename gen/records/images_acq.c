@@ -25,6 +25,7 @@
 
 #include "core/alloc.h"
 #include "core/diag.h"
+#include "core/jsoncheck.h"
 #include "core/jsonloc.h"
 
 static const char *const k_acq_keys[MS__ACQ_PARAM_COUNT] = {"dose", "full_dose", "acceleration", "center_fraction"};
@@ -98,16 +99,14 @@ static int get_param(A *a, const cJSON *obj, ms__img_param *p, const char *key, 
   return 1;
 }
 
-/* A true/false key; *out unchanged when absent or wrong. */
+static void jc_report(void *ctx, const char *ptr, const char *msg) {
+  err_at(ctx, ptr, 0, "%s", msg);
+}
+
+/* A true/false key (core/jsoncheck); *out unchanged when absent or wrong. */
 static void get_bool(A *a, const cJSON *obj, const char *key, int *out) {
-  const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
-  if (j && !cJSON_IsBool(j)) {
-    char p[512];
-    ms__jsonptr_key(p, sizeof p, a->aptr, key);
-    err_at(a, p, 0, "must be true or false");
-  } else if (j) {
-    *out = cJSON_IsTrue(j);
-  }
+  const ms__jcheck c = {jc_report, a, 0};
+  (void)ms__jc_bool(&c, obj, a->aptr, key, 0, out);
 }
 
 /* A constant of the field (no per-row value). */
