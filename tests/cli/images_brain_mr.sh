@@ -8,11 +8,15 @@
 # stored k-space; without noise the RSS equal to the truth; the k-space
 # noise at the brain's noise setting; the same bytes for 1 and 2 threads;
 # CT physics, an MR contrast missing, a volume and an odd size refused with
-# located messages, exit 65 and no file.
+# located messages, exit 65 and no file. Then medsynth phantom --kind brain
+# --physics mr (docs/physics.md, "Brain slices"): the documented command,
+# the fastMRI layout, the truth and masks equal to the brain command's
+# --noise-free slices, RSS and zero-filled images from the k-space, the
+# same bytes for 1 and 2 threads, and the refusals.
 # Usage: images_brain_mr.sh <medsynth> <source-dir>
 set -euo pipefail
 ms=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src="$2"
+src=$(cd "$2" && pwd)
 if [ ! -r /usr/share/mricron/templates/ch2.nii.gz ]; then
   echo "skipped: the brain phantom needs Debian's mricron-data package"
   exit 0
@@ -141,4 +145,67 @@ for cmd in validate records; do
   done
   [ "$(grep -c ': error: ' bad.err)" = 7 ] || { cat bad.err; fail "$cmd: not exactly 7 errors"; }
 done
+
+# --- medsynth phantom --kind brain --physics mr (docs/physics.md, "Brain slices") ---
+awk '/^## Brain slices/{f=1} f&&/^```sh/{p=1;next} p&&/^```/{exit} p' "$src/docs/physics.md" > cli.sh
+cmd=$(grep '^medsynth phantom --kind brain' cli.sh) || fail "brain physics example not found in docs/physics.md"
+PATH="$tmp/bin:$PATH" bash -euo pipefail cli.sh 2> cli.err || { cat cli.err; fail "the documented brain physics command"; }
+[ -s brain_slices.h5 ] || fail "the documented brain physics command wrote no file"
+args=${cmd#medsynth }
+args=${args% -o brain_slices.h5}
+[ "$args" != "${cmd#medsynth }" ] || fail "the documented command does not end in -o brain_slices.h5"
+# shellcheck disable=SC2086
+{
+  "$ms" $args --threads 2 -o cli2.h5
+  "$ms" $args --noise-free -o cli0.h5
+  "$ms" $(echo "$args" | sed -e 's/--physics mr//; s/--coils [0-9]*//; s/--acceleration [0-9.]*//') --depth 1 --noise-free -o clinf.h5
+} 2> runs.err || { cat runs.err; fail "brain physics runs"; }
+/usr/bin/python3 - <<'PY'
+import h5py, numpy as np
+
+def ifft2c(x):
+    return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(x, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+
+f, g, z, nf = (h5py.File(x, "r") for x in ("brain_slices.h5", "cli2.h5", "cli0.h5", "clinf.h5"))
+shapes = {"kspace": ((4, 4, 128, 128), np.complex64), "reconstruction_rss": ((4, 128, 128), np.float32),
+          "reconstruction_zf": ((4, 128, 128), np.float32), "mask": ((4, 128), np.uint8),
+          "sensitivity_maps": ((4, 128, 128), np.complex64), "images/brain": ((4, 1, 128, 128), np.float32),
+          "masks/brain": ((4, 1, 128, 128), np.uint8), "masks/brain_aal": ((4, 1, 128, 128), np.uint8)}
+for k, (shape, dt) in shapes.items():
+    assert f[k].shape == shape and f[k].dtype == dt, (k, f[k].shape, f[k].dtype)
+assert f.attrs["acquisition"] == "medsynth_brain_t2" and f.attrs["coils"] == 4, dict(f.attrs)
+assert abs(f.attrs["noise_sd"] - 0.02) < 1e-12 and z.attrs["noise_sd"] == 0
+assert len(f["masks/brain_aal"].attrs["label_table"]) > 1000
+# the truth and its masks: the brain command's --noise-free slices
+for k in ("images/brain", "masks/brain", "masks/brain_aal"):
+    assert np.array_equal(f[k][...], nf[k][...]), k + " is not the --noise-free brain's"
+truth = f["images/brain"][:, 0]
+assert truth.max() > 0.5
+# masks: round(W / R) columns; RSS and zero-filled images from the k-space
+mask = f["mask"][...]
+assert (mask.sum(axis=1) == 32).all(), mask.sum(axis=1)
+k = f["kspace"][...]
+rss = np.sqrt((np.abs(ifft2c(k)) ** 2).sum(axis=1))
+assert np.abs(rss - f["reconstruction_rss"][...]).max() < 1e-4 * rss.max()
+zf = np.sqrt((np.abs(ifft2c(k * mask[:, None, None, :])) ** 2).sum(axis=1))
+assert np.abs(zf - f["reconstruction_zf"][...]).max() < 1e-4 * zf.max()
+assert np.abs(z["reconstruction_rss"][...] - truth).max() < 1e-4 * truth.max()
+assert np.abs(rss - truth).max() > 0.02, "no noise in the RSS image"
+for key in shapes:
+    assert np.array_equal(f[key][...], g[key][...]), "--threads changed " + key
+print("brain --physics mr: layout, truth, RSS, masks and threads ok")
+PY
+clibad() { # expected-text args...
+  local want=$1; shift
+  rm -f clibad.h5
+  if "$ms" phantom --kind brain -n 1 -o clibad.h5 "$@" 2> err.txt; then fail "accepted: $*"; fi
+  grep -qF -- "$want" err.txt || { cat err.txt; fail "no \"$want\" for: $*"; }
+  [ ! -e clibad.h5 ] || fail "partial file for: $*"
+}
+clibad '--physics: brain images are MR contrasts: CT physics does not apply (use --physics mr)' --physics ct --size 64 --spacing 3
+clibad '--physics: --physics mr needs --modality t1, t2, flair or pd' --physics mr --modality ct --size 64 --spacing 3
+clibad '--physics: acquisition physics works on 2-D slices' --physics mr --depth 4 --size 64 --spacing 3
+clibad 'size: k-space needs an even number of pixels a side (2..8192), got 181 x 217' --physics mr
+clibad '--physics writes HDF5 only (no --grid or --nifti)' --physics mr --size 64 --grid clibad.png
+clibad 'acceleration' --physics mr --size 64 --spacing 3 --acceleration 0.5
 echo "images_brain_mr: ok"
