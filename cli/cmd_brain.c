@@ -10,6 +10,11 @@
  *                       volume of every tissue label
  * with spacing, contrast, intensity mode and both label tables as attributes.
  *
+ * With --physics mr (2-D slices, --depth 1 by default) the noise-free slices
+ * go through the MR acquisition of cli/phantom_physics.c instead: the
+ * fastMRI layout of docs/physics.md, with /masks/<name>_aal beside the
+ * tissue labels.
+ *
  * Images are rendered --threads at a time, one per thread, and written in
  * index order: memory is --threads volumes whatever N, and the bytes do not
  * depend on --threads (an image is a pure function of its index). Any error or
@@ -30,6 +35,7 @@
 #include "medsynth/png.h"
 #include "medsynth/table.h"
 #include "medsynth/version.h"
+#include "phantom_physics.h"
 
 int ms__cli_phantom_brain(int argc, char **argv);
 
@@ -115,7 +121,9 @@ static ms_column column(const char *name, ms_coltype t, const char *unit) {
   return c;
 }
 
-static char *invocation(const brain_opts *o, const ms_brain_params *p) {
+/* The run's options for its invocation, into out (stroke-side only when
+ * given); returns their count. */
+static size_t brain_pv(const brain_opts *o, const ms_brain_params *p, ms_cli_pv *out /* [64] */) {
   const ms_cli_pv pv[] = {
       {.option = "kind", .kind = MS_CLI_PV_STR, .s = "brain"},
       {.option = "modality", .kind = MS_CLI_PV_STR, .s = ms_brain_contrast_name(p->contrast)},
@@ -160,7 +168,14 @@ static char *invocation(const brain_opts *o, const ms_brain_params *p) {
       /* last: only when given (the invocation of a drawn side is unchanged) */
       {.option = "stroke-side", .kind = MS_CLI_PV_STR, .s = p->stroke_side ? "right" : "left"},
   };
-  return ms_cli_provenance("phantom", pv, sizeof pv / sizeof *pv - (p->stroke_side < 0));
+  size_t n = sizeof pv / sizeof *pv - (p->stroke_side < 0);
+  memcpy(out, pv, n * sizeof *pv);
+  return n;
+}
+
+static char *invocation(const brain_opts *o, const ms_brain_params *p) {
+  ms_cli_pv pv[64];
+  return ms_cli_provenance("phantom", pv, brain_pv(o, p, pv));
 }
 
 static ms_status write_nifti(const brain_opts *o, const ms_brain_atlas *a, const ms_brain_params *p,
@@ -389,6 +404,65 @@ done:
   return st;
 }
 
+/* ---- --physics mr: the brain as a source of ms_cli_physics_run_source ---- */
+
+typedef struct {
+  ms_brain_atlas *a;
+  const ms_brain_params *p; /* the truth's: noise-free */
+  ms_brain_image *imgs;     /* one per worker */
+} brain_src;
+
+static ms_status brain_render(void *ctx, size_t worker, uint64_t seed, uint64_t idx, float *image, uint8_t *mask,
+                              uint8_t *aux, ms_diag *d) {
+  const brain_src *b = ctx;
+  ms_brain_image *img = &b->imgs[worker];
+  ms_status st = ms_brain_generate(img, b->a, b->p, seed, idx, d);
+  if (st != MS_OK) return st;
+  memcpy(image, img->image, img->n_voxels * sizeof(float));
+  memcpy(mask, img->labels, img->n_voxels);
+  if (aux) memcpy(aux, img->aal, img->n_voxels);
+  return MS_OK;
+}
+
+static char *brain_labels(void *ctx, int aux) {
+  return ms_brain_label_table_json(((const brain_src *)ctx)->a, aux ? MS_BRAIN_LABELS_AAL : MS_BRAIN_LABELS_TISSUE);
+}
+
+/* The noise-free slices acquired by the MR physics of cli/phantom_physics.c
+ * (fastMRI layout, /masks/<name> and /masks/<name>_aal of the truth); the
+ * complex noise has the sd of the brain's Rician noise (--noise, a fraction
+ * of the brightest tissue, to which MR images are scaled). */
+static ms_status run_physics(const brain_opts *o, const ms_cli_physics *ph, const ms_brain_params *p, ms_diag *d) {
+  if (ph->kind != 2)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "--physics",
+                       "brain images are MR contrasts: CT physics does not apply (use --physics mr)");
+  if (p->contrast == MS_BRAIN_CT)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "--physics", "--physics mr needs --modality t1, t2, flair or pd");
+  if (p->dims[2] != 1)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "--physics",
+                       "acquisition physics works on 2-D slices; leave out --depth (or give --depth 1)");
+  ms_brain_params tp = *p;
+  tp.noise_free = 1; /* the truth; the acquisition adds the noise */
+  ms_status st = ms_brain_params_check(&tp, d);
+  if (st != MS_OK) return st;
+  brain_src b = {NULL, &tp, calloc((size_t)o->threads, sizeof(ms_brain_image))};
+  if (!b.imgs) return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+  ms_cli_pv pv[64];
+  ms_cli_physics_source src = {.width = p->dims[0], .height = p->dims[1], .pixel_mm = p->spacing_mm[0],
+                               .noise = !p->noise_free, .mr_noise_sd = p->noise_free ? 0 : p->noise,
+                               .kind = "brain", .modality = ms_brain_contrast_name(p->contrast), .aux_mask = "_aal",
+                               .render = brain_render, .labels = brain_labels, .pv = pv, .n_pv = brain_pv(o, p, pv),
+                               .ctx = &b};
+  st = ms_brain_atlas_load(&b.a, o->atlas_dir, d);
+  for (int t = 0; t < o->threads && st == MS_OK; t++) st = ms_brain_image_init(&b.imgs[t], &tp, d);
+  ms_cli_physics_run_params pro = {o->out, o->name, o->n, o->seed, o->threads, o->force, o->compression};
+  if (st == MS_OK) st = ms_cli_physics_run_source(ph, &pro, &src, 0, 0, d);
+  for (int t = 0; t < o->threads; t++) ms_brain_image_deinit(&b.imgs[t]);
+  free(b.imgs);
+  ms_brain_atlas_free(b.a);
+  return st;
+}
+
 static void parse_num(const char *s, double *v, int *bad) {
   if (ms_cli_parse_double(s, v)) *bad = 1;
 }
@@ -406,6 +480,8 @@ int ms__cli_phantom_brain(int argc, char **argv) {
   double wml = 0, size = -1, width = -1, height = -1, depth = -1, spacing = 1, slice_mm = NAN, blur_z = NAN, comp = 4,
          threads = 1;
   int bad = 0;
+  ms_cli_physics ph; /* --physics and its options, taken out of argv */
+  if (ms_cli_physics_extract(&argc, argv, &ph)) return MS_EXIT_USAGE;
   optind = 1;
   int c;
   while ((c = getopt_long(argc, argv, "n:o:h", k_opts, NULL)) != -1) {
@@ -459,7 +535,7 @@ int ms__cli_phantom_brain(int argc, char **argv) {
       case B_COMP: parse_num(optarg, &comp, &bad); break;
       case B_FORCE: o.force = 1; break;
       case 'h':
-      case B_HELP: fputs(k_usage, stdout); return MS_EXIT_OK;
+      case B_HELP: fputs(k_usage, stdout); fputs(ms_cli_physics_usage, stdout); return MS_EXIT_OK;
       default: bad = 1;
     }
   }
@@ -514,15 +590,20 @@ int ms__cli_phantom_brain(int argc, char **argv) {
     ms_cli_error("phantom", "--threads must be 1..256 and --compression 0..9");
     bad = 1;
   }
+  if (!bad && ph.kind && (o.nifti_dir || o.grid)) {
+    ms_cli_error("phantom", "--physics writes HDF5 only (no --grid or --nifti)");
+    bad = 1;
+  }
   if (bad) {
     fputs(k_usage, stderr);
+    fputs(ms_cli_physics_usage, stderr);
     return MS_EXIT_USAGE;
   }
   if (size > 0) {
     if (width < 0) width = size;
     if (height < 0) height = size;
   }
-  double dm[3] = {width > 0 ? width : 181, height > 0 ? height : 217, depth > 0 ? depth : 181};
+  double dm[3] = {width > 0 ? width : 181, height > 0 ? height : 217, depth > 0 ? depth : ph.kind ? 1 : 181};
   for (int i = 0; i < 3; i++) p.dims[i] = dm[i] >= 1 && dm[i] <= 4096 && dm[i] == (int)dm[i] ? (int)dm[i] : 0;
   p.spacing_mm[0] = p.spacing_mm[1] = spacing;
   p.spacing_mm[2] = isnan(slice_mm) ? spacing : slice_mm;
@@ -533,7 +614,7 @@ int ms__cli_phantom_brain(int argc, char **argv) {
   ms_cli_catch_signals();
   ms_diag d;
   ms_diag_init(&d);
-  ms_status st = run(&o, &p, &d);
+  ms_status st = ph.kind ? run_physics(&o, &ph, &p, &d) : run(&o, &p, &d);
   ms_cli_print_diag(&d);
   ms_diag_deinit(&d);
   return st == MS_OK ? MS_EXIT_OK : ms_cli_exit_code(st);

@@ -20,9 +20,12 @@
  *       /images/<name>, /masks/<name>  the truth magnitude and labels
  *       root attributes acquisition, max, norm, patient_id (as fastMRI)
  *
- * Rows are computed in batches on the worker threads (row i depends only on
- * seed and i) and written in index order; the fastMRI max and norm are
- * accumulated in index order, so no byte depends on --threads. */
+ * The truths come from a source (ms_cli_physics_source): the phantom
+ * generator here, the atlas brain in cmd_brain.c (MR only, with its AAL
+ * mask as /masks/<name>_aal). Rows are computed in batches on the worker
+ * threads (row i depends only on seed and i) and written in index order;
+ * the fastMRI max and norm are accumulated in index order, so no byte
+ * depends on --threads. */
 #include "phantom_physics.h"
 
 #include <math.h>
@@ -134,40 +137,35 @@ int ms_cli_physics_extract(int *argc, char **argv, ms_cli_physics *ph) {
 
 typedef struct {
   const ms_cli_physics *ph;
-  const ms_phantom_params *truth_p;
+  const ms_cli_physics_source *src;
   const ms_ct_system *ct, *ct_lo; /* ct_lo: --lowres grid, same sinogram geometry */
   const ms_mr_system *mr;
-  ms_phantom_image *slots;
-  int noise;
   uint64_t seed, first;
   size_t npix, nsino, nk, W;
   float *truth, *a, *b, *c; /* CT: low, full, sinogram; MR: rss, zf, kspace */
   float *low;               /* --lowres: [batch][H/f][W/f] */
   size_t nlow;
-  uint8_t *mask, *kmask;
+  uint8_t *mask, *aux, *kmask;
   ms_status *st;
   ms_diag *diag;
 } phys_batch;
 
 static void phys_one(void *ctx, size_t b, size_t worker) {
   const phys_batch *j = ctx;
-  ms_phantom_image *img = &j->slots[worker];
   ms_diag *d = &j->diag[b];
   uint64_t idx = j->first + b;
   ms_diag_init(d);
-  ms_status st = ms_phantom_generate(img, j->truth_p, NULL, j->seed, idx, d);
-  if (st == MS_OK) {
-    memcpy(j->truth + b * j->npix, img->image, j->npix * sizeof(float));
-    memcpy(j->mask + b * j->npix, img->mask, j->npix);
-  }
+  float *truth = j->truth + b * j->npix;
+  ms_status st = j->src->render(j->src->ctx, worker, j->seed, idx, truth, j->mask + b * j->npix,
+                                j->aux ? j->aux + b * j->npix : NULL, d);
   if (st == MS_OK && j->ct) {
     float *low = j->a + b * j->npix, *full = j->b + b * j->npix, *sino = j->c + b * j->nsino;
-    if (j->noise) {
-      st = ms_ct_acquire(j->ct, sino, low, full, img->image, j->seed, idx, d);
+    if (j->src->noise) {
+      st = ms_ct_acquire(j->ct, sino, low, full, truth, j->seed, idx, d);
     } else {
       /* Noise-free: the clean line integrals and their FBP, twice the same. */
       const ms_ct_params *c = ms_ct_system_params(j->ct);
-      ms_ct_hu_to_mu(c, low, img->image, j->npix);
+      ms_ct_hu_to_mu(c, low, truth, j->npix);
       ms_ct_project(j->ct, sino, low);
       st = ms_ct_fbp(j->ct, full, sino, d);
       if (st == MS_OK) {
@@ -183,7 +181,7 @@ static void phys_one(void *ctx, size_t b, size_t worker) {
   } else if (st == MS_OK) {
     ms_mr_output o = {j->c + b * j->nk, j->kmask + b * j->W, j->a + b * j->npix, j->b + b * j->npix,
                       j->low ? j->low + b * j->nlow : NULL};
-    st = ms_mr_acquire(j->mr, &o, img->image, j->seed, idx, d);
+    st = ms_mr_acquire(j->mr, &o, truth, j->seed, idx, d);
   }
   j->st[b] = st;
 }
@@ -196,10 +194,81 @@ static ms_status set_attrs(ms_writer *w, const char *path, const char *const *kv
   return st;
 }
 
-static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_run_params *ro, const ms_phantom_params *p,
-                        const ms_ct_params *c, const ms_mr_params *m) {
+/* The source's options, "physics", the source's options after it, the
+ * physics options, the source's tail. */
+static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_source *src, const ms_ct_params *c,
+                        const ms_mr_params *m) {
+  size_t cap = src->n_pv + src->n_pv_after + src->n_pv_tail + 16, n = 0;
+  ms_cli_pv *pv = calloc(cap, sizeof *pv);
+  if (!pv) return NULL;
+  for (size_t i = 0; i < src->n_pv; i++) pv[n++] = src->pv[i];
+#define PV(...) pv[n++] = (ms_cli_pv){__VA_ARGS__}
+  PV(.option = "physics", .kind = MS_CLI_PV_STR, .s = ph->kind == 1 ? "ct" : "mr");
+  for (size_t i = 0; i < src->n_pv_after; i++) pv[n++] = src->pv_after[i];
+  if (c) {
+    PV(.option = "geometry", .kind = MS_CLI_PV_STR, .s = ms_ct_geometry_name(c->geometry));
+    PV(.option = "views", .kind = MS_CLI_PV_INT, .i = c->views);
+    PV(.option = "detectors", .kind = MS_CLI_PV_INT, .i = c->detectors);
+    PV(.option = "filter", .kind = MS_CLI_PV_STR, .s = ms_fbp_filter_name(c->filter));
+    PV(.option = "cutoff", .kind = MS_CLI_PV_REAL, .x = c->cutoff);
+    PV(.option = "dose", .kind = MS_CLI_PV_REAL, .x = c->dose_mas);
+    PV(.option = "full-dose", .kind = MS_CLI_PV_REAL, .x = c->full_dose_mas);
+    PV(.option = "photons", .kind = MS_CLI_PV_REAL, .x = c->photons_per_mas);
+    PV(.option = "electronic-noise", .kind = MS_CLI_PV_REAL, .x = c->electronic_sd);
+    PV(.option = "sod", .kind = MS_CLI_PV_REAL, .x = c->sod_mm);
+    PV(.option = "lowres", .kind = MS_CLI_PV_INT, .i = ph->lowres > 1 ? ph->lowres : 1);
+    if (c->beam_hardening) PV(.option = "beam-hardening", .kind = MS_CLI_PV_STR, .s = "on");
+  } else {
+    PV(.option = "coils", .kind = MS_CLI_PV_INT, .i = m->coils);
+    PV(.option = "acceleration", .kind = MS_CLI_PV_REAL, .x = m->acceleration);
+    PV(.option = "center-fraction", .kind = MS_CLI_PV_REAL, .x = m->center_fraction);
+    PV(.option = "mask", .kind = MS_CLI_PV_STR, .s = ms_mr_mask_kind_name(m->mask));
+    PV(.option = "lowres", .kind = MS_CLI_PV_INT, .i = m->lowres_factor);
+  }
+#undef PV
+  for (size_t i = 0; i < src->n_pv_tail; i++) pv[n++] = src->pv_tail[i];
+  char *inv = ms_cli_provenance("phantom", pv, n);
+  free(pv);
+  return inv;
+}
+
+/* ---- the phantom generator as a source ---------------------------------- */
+
+typedef struct {
+  const ms_phantom_params *p; /* the truth's: noise off */
+  ms_phantom_image *slots;    /* one per worker */
+} phantom_src;
+
+static ms_status phantom_render(void *ctx, size_t worker, uint64_t seed, uint64_t idx, float *image, uint8_t *mask,
+                                uint8_t *aux, ms_diag *d) {
+  (void)aux;
+  const phantom_src *ps = ctx;
+  ms_phantom_image *img = &ps->slots[worker];
+  ms_status st = ms_phantom_generate(img, ps->p, NULL, seed, idx, d);
+  if (st != MS_OK) return st;
+  size_t npix = (size_t)ps->p->width * ps->p->height;
+  memcpy(image, img->image, npix * sizeof(float));
+  memcpy(mask, img->mask, npix);
+  return MS_OK;
+}
+
+static char *phantom_labels(void *ctx, int aux) {
+  (void)aux;
+  return ms_phantom_label_table_json(((const phantom_src *)ctx)->p);
+}
+
+ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_params *ro, const ms_phantom_params *p,
+                             int dose_set, ms_diag *d) {
+  int is_ct = ph->kind == 1;
+  if (p->depth > 0)
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "--physics", "acquisition physics works on 2-D slices; leave out --depth");
+  if (is_ct != (p->modality == MS_MODALITY_CT))
+    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "--physics", "--physics %s needs --modality %s", is_ct ? "ct" : "mr",
+                       is_ct ? "ct" : "t1 or t2");
+  ms_phantom_params tp = *p;
+  tp.noise = 0; /* the truth; the acquisition adds the noise */
   const ms_lesion_params *l = &p->lesions;
-  ms_cli_pv pv[40];
+  ms_cli_pv pv[20], after[1], tail[1];
   size_t n = 0;
 #define PV(...) pv[n++] = (ms_cli_pv){__VA_ARGS__}
   PV(.option = "kind", .kind = MS_CLI_PV_STR, .s = ms_phantom_kind_name(p->kind));
@@ -218,45 +287,30 @@ static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_run_param
   if (l->nodule != MS_NODULE_SOLID) PV(.option = "nodule-type", .kind = MS_CLI_PV_STR, .s = ms_nodule_kind_name(l->nodule));
   PV(.option = "noise-free", .kind = MS_CLI_PV_BOOL, .i = !p->noise);
   PV(.option = "supersample", .kind = MS_CLI_PV_INT, .i = p->supersample);
-  PV(.option = "physics", .kind = MS_CLI_PV_STR, .s = ph->kind == 1 ? "ct" : "mr");
-  if (c) {
-    PV(.option = "geometry", .kind = MS_CLI_PV_STR, .s = ms_ct_geometry_name(c->geometry));
-    PV(.option = "views", .kind = MS_CLI_PV_INT, .i = c->views);
-    PV(.option = "detectors", .kind = MS_CLI_PV_INT, .i = c->detectors);
-    PV(.option = "filter", .kind = MS_CLI_PV_STR, .s = ms_fbp_filter_name(c->filter));
-    PV(.option = "cutoff", .kind = MS_CLI_PV_REAL, .x = c->cutoff);
-    PV(.option = "dose", .kind = MS_CLI_PV_REAL, .x = c->dose_mas);
-    PV(.option = "full-dose", .kind = MS_CLI_PV_REAL, .x = c->full_dose_mas);
-    PV(.option = "photons", .kind = MS_CLI_PV_REAL, .x = c->photons_per_mas);
-    PV(.option = "electronic-noise", .kind = MS_CLI_PV_REAL, .x = c->electronic_sd);
-    PV(.option = "sod", .kind = MS_CLI_PV_REAL, .x = c->sod_mm);
-    PV(.option = "lowres", .kind = MS_CLI_PV_INT, .i = ph->lowres > 1 ? ph->lowres : 1);
-    if (c->beam_hardening) PV(.option = "beam-hardening", .kind = MS_CLI_PV_STR, .s = "on");
-  } else {
-    PV(.option = "mr-noise", .kind = MS_CLI_PV_REAL, .x = p->mr_noise);
-    PV(.option = "coils", .kind = MS_CLI_PV_INT, .i = m->coils);
-    PV(.option = "acceleration", .kind = MS_CLI_PV_REAL, .x = m->acceleration);
-    PV(.option = "center-fraction", .kind = MS_CLI_PV_REAL, .x = m->center_fraction);
-    PV(.option = "mask", .kind = MS_CLI_PV_STR, .s = ms_mr_mask_kind_name(m->mask));
-    PV(.option = "lowres", .kind = MS_CLI_PV_INT, .i = m->lowres_factor);
-  }
-  PV(.option = "name", .kind = MS_CLI_PV_STR, .s = ro->name);
 #undef PV
-  return ms_cli_provenance("phantom", pv, n);
+  after[0] = (ms_cli_pv){.option = "mr-noise", .kind = MS_CLI_PV_REAL, .x = p->mr_noise};
+  tail[0] = (ms_cli_pv){.option = "name", .kind = MS_CLI_PV_STR, .s = ro->name};
+  phantom_src ps = {&tp, calloc((size_t)ro->threads, sizeof(ms_phantom_image))};
+  ms_cli_physics_source src = {.width = p->width, .height = p->height, .pixel_mm = p->fov_mm / p->width,
+                               .is_ct = is_ct, .noise = p->noise, .mr_noise_sd = ms_mr_phantom_noise_sd(p),
+                               .kind = ms_phantom_kind_name(p->kind), .modality = ms_modality_name(p->modality),
+                               .render = phantom_render, .labels = phantom_labels,
+                               .pv = pv, .n_pv = n, .pv_after = after, .n_pv_after = is_ct ? 0 : 1,
+                               .pv_tail = tail, .n_pv_tail = 1, .ctx = &ps};
+  ms_status st = ps.slots ? MS_OK : ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+  for (int t = 0; t < ro->threads && st == MS_OK; t++) st = ms_phantom_image_init(&ps.slots[t], &tp, d);
+  if (st == MS_OK) st = ms_cli_physics_run_source(ph, ro, &src, dose_set, p->dose, d);
+  if (ps.slots)
+    for (int t = 0; t < ro->threads; t++) ms_phantom_image_deinit(&ps.slots[t]);
+  free(ps.slots);
+  return st;
 }
 
-ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_params *ro, const ms_phantom_params *p,
-                             int dose_set, ms_diag *d) {
+ms_status ms_cli_physics_run_source(const ms_cli_physics *ph, const ms_cli_physics_run_params *ro,
+                                    const ms_cli_physics_source *src, int dose_set, double dose, ms_diag *d) {
   int is_ct = ph->kind == 1;
-  if (p->depth > 0)
-    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "--physics", "acquisition physics works on 2-D slices; leave out --depth");
-  if (is_ct != (p->modality == MS_MODALITY_CT))
-    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "--physics", "--physics %s needs --modality %s", is_ct ? "ct" : "mr",
-                       is_ct ? "ct" : "t1 or t2");
-  ms_phantom_params tp = *p;
-  tp.noise = 0; /* the truth; the acquisition adds the noise */
-  int W = p->width, H = p->height;
-  double px = p->fov_mm / p->width;
+  int W = src->width, H = src->height;
+  double px = src->pixel_mm;
   ms_ct_params c;
   ms_mr_params m;
   ms_ct_system *cs = NULL, *cs_lo = NULL;
@@ -268,7 +322,7 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
     c.filter = ph->filter;
     c.views = ph->views;
     c.detectors = ph->detectors;
-    if (dose_set) c.dose_mas = p->dose;
+    if (dose_set) c.dose_mas = dose;
     if (ph->set_full_dose) c.full_dose_mas = ph->full_dose;
     if (ph->set_photons) c.photons_per_mas = ph->photons;
     if (ph->set_electronic) c.electronic_sd = ph->electronic;
@@ -301,18 +355,17 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
     if (ph->set_cf) m.center_fraction = ph->center_fraction;
     if (ph->lowres) m.lowres_factor = ph->lowres;
     m.mask = ph->mask;
-    m.noise_sd = ms_mr_phantom_noise_sd(p);
+    m.noise_sd = src->mr_noise_sd;
     if ((st = ms_mr_system_new(&ms, &m, d)) != MS_OK) return st;
   }
   int T = ro->threads;
   size_t npix = (size_t)W * H, nsino = cs ? ms_ct_sinogram_len(cs) : 0, nk = ms ? (size_t)m.coils * npix * 2 : 0;
-  size_t row_bytes = npix * (4 * 4 + 1) + nsino * 4 + nk * 4 + (size_t)W;
+  size_t row_bytes = npix * (4 * 4 + 1 + (src->aux_mask ? 1 : 0)) + nsino * 4 + nk * 4 + (size_t)W;
   size_t batch = (size_t)T * 4;
   while (batch > (size_t)T && batch * row_bytes > ((size_t)512 << 20)) batch /= 2;
   if (batch > ro->n) batch = (size_t)ro->n;
-  phys_batch j = {ph, &tp, cs, cs_lo, ms, NULL, p->noise, ro->seed, 0, npix, nsino, nk, (size_t)W,
-                  NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL};
-  j.slots = calloc((size_t)T, sizeof *j.slots);
+  phys_batch j = {ph, src, cs, cs_lo, ms, ro->seed, 0, npix, nsino, nk, (size_t)W,
+                  NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL};
   j.truth = malloc(batch * npix * sizeof(float));
   j.a = malloc(batch * npix * sizeof(float));
   j.b = malloc(batch * npix * sizeof(float));
@@ -323,17 +376,17 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
     j.low = malloc(batch * j.nlow * sizeof(float));
   }
   j.mask = malloc(batch * npix);
+  if (src->aux_mask) j.aux = malloc(batch * npix);
   j.kmask = malloc(batch * (size_t)W);
   j.st = calloc(batch, sizeof *j.st);
   j.diag = calloc(batch, sizeof *j.diag);
   ms_writer *w = NULL;
   char *inv = NULL;
-  if (!j.slots || !j.truth || !j.a || !j.b || !j.c || !j.mask || !j.kmask || !j.st || !j.diag || (lf > 1 && !j.low)) {
+  if (!j.truth || !j.a || !j.b || !j.c || !j.mask || !j.kmask || !j.st || !j.diag || (lf > 1 && !j.low) ||
+      (src->aux_mask && !j.aux)) {
     st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for a batch of %zu rows", batch);
     goto done;
   }
-  for (int t = 0; t < T; t++)
-    if ((st = ms_phantom_image_init(&j.slots[t], &tp, d)) != MS_OK) goto done;
   ms_writer_params wo;
   ms_writer_params_init(&wo);
   wo.format = MS_FMT_HDF5;
@@ -342,17 +395,19 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
   wo.threads = T;
   wo.cancel = ms_cli_cancel_flag();
   if ((st = ms_writer_open(&w, ro->out, &wo, d)) != MS_OK) goto done;
-  char img[256], full[256], tru[256], msk[256], sino[256];
+  char img[256], full[256], tru[256], msk[256], aux[256], sino[256];
   snprintf(img, sizeof img, "/images/%s", ro->name);
   snprintf(full, sizeof full, "/images/%s_full_dose", ro->name);
   snprintf(tru, sizeof tru, "/images/%s_truth", ro->name);
   snprintf(msk, sizeof msk, "/masks/%s", ro->name);
+  snprintf(aux, sizeof aux, "/masks/%s%s", ro->name, src->aux_mask ? src->aux_mask : "");
   snprintf(sino, sizeof sino, "/raw/%s_sinogram", ro->name);
   char lowp[256];
   snprintf(lowp, sizeof lowp, "/images/%s_lowres", ro->name);
   uint64_t d4[4] = {ro->n, 1, (uint64_t)H, (uint64_t)W};
   if ((st = ms_writer_begin_array(w, img, MS_DT_FLOAT32, 4, d4)) != MS_OK ||
-      (st = ms_writer_begin_array(w, msk, MS_DT_UINT8, 4, d4)) != MS_OK)
+      (st = ms_writer_begin_array(w, msk, MS_DT_UINT8, 4, d4)) != MS_OK ||
+      (j.aux && (st = ms_writer_begin_array(w, aux, MS_DT_UINT8, 4, d4)) != MS_OK))
     goto done;
   if (is_ct) {
     uint64_t ds[4] = {ro->n, 1, (uint64_t)c.views, (uint64_t)c.detectors};
@@ -377,8 +432,13 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
   }
   ms_cli_progress prog;
   ms_cli_progress_init(&prog, "phantom", ro->n);
+  const ms_cancel_flag *cancel = ms_cli_cancel_flag();
   double vmax = 0, sumsq = 0;
   for (uint64_t first = 0; first < ro->n; first += batch) {
+    if (ms_cli_signal() || (cancel && *cancel)) {
+      st = ms_diag_add(d, MS_ERR_CANCELLED, NULL, 0, 0, NULL, "cancelled");
+      goto done;
+    }
     size_t nb = ro->n - first < batch ? (size_t)(ro->n - first) : batch;
     j.first = first;
     ms_parallel_for(nb, T, phys_one, &j);
@@ -390,7 +450,9 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
       ms_diag_deinit(&j.diag[b]);
     }
     if (st != MS_OK) goto done;
-    if ((st = ms_writer_write_items(w, msk, first, nb, j.mask)) != MS_OK) goto done;
+    if ((st = ms_writer_write_items(w, msk, first, nb, j.mask)) != MS_OK ||
+        (j.aux && (st = ms_writer_write_items(w, aux, first, nb, j.aux)) != MS_OK))
+      goto done;
     if (is_ct) {
       if ((st = ms_writer_write_items(w, img, first, nb, j.a)) != MS_OK ||
           (st = ms_writer_write_items(w, full, first, nb, j.b)) != MS_OK ||
@@ -414,25 +476,29 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
     ms_cli_progress_update(&prog, first + nb);
   }
   ms_cli_progress_done(&prog);
-  char *labels = ms_phantom_label_table_json(p);
-  inv = invocation(ph, ro, p, is_ct ? &c : NULL, is_ct ? NULL : &m);
-  if (!labels || !inv) {
+  char *labels = src->labels(src->ctx, 0), *aux_labels = j.aux ? src->labels(src->ctx, 1) : NULL;
+  inv = invocation(ph, src, is_ct ? &c : NULL, is_ct ? NULL : &m);
+  if (!labels || !inv || (j.aux && !aux_labels)) {
     free(labels);
+    free(aux_labels);
     st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
     goto done;
   }
-  const char *common_s[] = {"kind", ms_phantom_kind_name(p->kind), "modality", ms_modality_name(p->modality)};
+  const char *common_s[] = {"kind", src->kind, "modality", src->modality};
   const char *sp_k[] = {"spacing_x_mm", "spacing_y_mm", "spacing_z_mm"};
   const double sp_v[] = {px, px, 0};
   st = set_attrs(w, msk, common_s, 2, sp_k, sp_v, 3);
   if (st == MS_OK) st = ms_writer_set_object_attr_string(w, msk, "label_table", labels);
+  if (st == MS_OK && j.aux) st = set_attrs(w, aux, common_s, 2, sp_k, sp_v, 3);
+  if (st == MS_OK && j.aux) st = ms_writer_set_object_attr_string(w, aux, "label_table", aux_labels);
   free(labels);
+  free(aux_labels);
   if (is_ct) {
     const char *paths[] = {img, full, tru};
     const char *what[] = {"FBP reconstruction at the requested dose", "FBP reconstruction at the full dose",
                           "noise-free phantom (the truth)"};
     for (int k = 0; k < 3 && st == MS_OK; k++) {
-      const char *s[] = {"kind", ms_phantom_kind_name(p->kind), "modality", "ct", "units", "HU", "content", what[k]};
+      const char *s[] = {"kind", src->kind, "modality", "ct", "units", "HU", "content", what[k]};
       st = set_attrs(w, paths[k], s, 4, sp_k, sp_v, 3);
     }
     const char *ss[] = {"geometry", ms_ct_geometry_name(c.geometry), "filter", ms_fbp_filter_name(c.filter), "units",
@@ -448,17 +514,17 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
       st = ms_writer_set_object_attr_string(w, sino, "beam_hardening",
                                             "polychromatic water/bone (docs/physics.md); reconstructions water-precorrected");
     if (st == MS_OK && lf > 1) {
-      const char *ls[] = {"kind", ms_phantom_kind_name(p->kind), "modality", "ct", "units", "HU", "content",
+      const char *ls[] = {"kind", src->kind, "modality", "ct", "units", "HU", "content",
                           "FBP of the measured sinogram on a coarser grid (super-resolution input)"};
       const double lv[] = {px * lf, px * lf, 0};
       st = set_attrs(w, lowp, ls, 4, sp_k, lv, 3);
     }
   } else {
-    const char *s[] = {"kind", ms_phantom_kind_name(p->kind), "modality", ms_modality_name(p->modality), "units", "a.u.",
+    const char *s[] = {"kind", src->kind, "modality", src->modality, "units", "a.u.",
                        "content", "noise-free magnitude (the truth)"};
     st = st == MS_OK ? set_attrs(w, img, s, 4, sp_k, sp_v, 3) : st;
     char acq[64], pid[64];
-    snprintf(acq, sizeof acq, "medsynth_%s_%s", ms_phantom_kind_name(p->kind), ms_modality_name(p->modality));
+    snprintf(acq, sizeof acq, "medsynth_%s_%s", src->kind, src->modality);
     snprintf(pid, sizeof pid, "medsynth-%llu", (unsigned long long)ro->seed);
     const char *rs[] = {"acquisition", acq, "patient_id", pid, "mask_kind", ms_mr_mask_kind_name(m.mask)};
     const char *rk[] = {"max", "norm", "acceleration", "center_fraction", "noise_sd"};
@@ -474,14 +540,12 @@ ms_status ms_cli_physics_run(const ms_cli_physics *ph, const ms_cli_physics_run_
   w = NULL;
 done:
   if (w) ms_writer_abort(w);
-  if (j.slots)
-    for (int t = 0; t < T; t++) ms_phantom_image_deinit(&j.slots[t]);
-  free(j.slots);
   free(j.truth);
   free(j.a);
   free(j.b);
   free(j.c);
   free(j.mask);
+  free(j.aux);
   free(j.kmask);
   free(j.low);
   free(j.st);

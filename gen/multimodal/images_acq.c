@@ -138,8 +138,9 @@ ms_status ms__acq_begin(ms__acq_run **out, const ms__image_field *f, ms_writer *
   ms__acq_run *r = ms__calloc(1, sizeof *r);
   if (!r) return ms__diag_nomem(d, NULL, a->ptr, "the acquisition");
   r->a = a;
-  r->W = f->phantom.width;
-  r->H = f->phantom.height;
+  /* the grid the system was made for (a phantom's or a brain field's) */
+  r->W = a->is_mr ? a->mr.width : a->ct.width;
+  r->H = a->is_mr ? a->mr.height : a->ct.height;
   r->npix = (size_t)r->W * r->H;
   ms_status st = a->is_mr ? ms_mr_system_new(&r->mr, &a->mr, d) : ms_ct_system_new(&r->ct, &a->ct, d);
   if (st) {

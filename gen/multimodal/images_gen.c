@@ -639,6 +639,17 @@ static ms_status eval_param(ms_images *im, const fstate *fs, const ms_chunk *c, 
   return eval_img_param(im, fs, c, &fs->f->p[k], ms__img_param_key((ms__img_param_id)k), vals, ok);
 }
 
+/* The per-row acquisition values of chunk c (avals[k] stays NULL without
+ * an acquisition); released by the caller. */
+static ms_status eval_acq(ms_images *im, const fstate *fs, const ms_chunk *c, double **avals, uint8_t *ok) {
+  ms_status st = MS_OK;
+  for (int k = 0; fs->acq && k < MS__ACQ_PARAM_COUNT && !st; k++) {
+    if (!(avals[k] = ms__malloc(c->n_rows * sizeof(double)))) st = MS_ERR_NOMEM;
+    if (!st) st = eval_img_param(im, fs, c, &fs->f->acq->p[k], ms__acq_param_key(k), avals[k], ok);
+  }
+  return st;
+}
+
 static void reports_clear(fstate *fs) {
   for (size_t i = 0; i < fs->rep_n; i++) {
     free(fs->rep_text ? fs->rep_text[i] : NULL);
@@ -766,10 +777,7 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
     if (!st) st = eval_param(im, fs, c, k, vals[k], ok);
   }
   double *avals[MS__ACQ_PARAM_COUNT] = {0};
-  for (int k = 0; fs->acq && k < MS__ACQ_PARAM_COUNT && !st; k++) {
-    if (!(avals[k] = ms__malloc(n * sizeof(double)))) st = MS_ERR_NOMEM;
-    if (!st) st = eval_img_param(im, fs, c, &f->acq->p[k], ms__acq_param_key(k), avals[k], ok);
-  }
+  if (!st) st = eval_acq(im, fs, c, avals, ok);
   size_t B = batch_items(im, fs, n, 1);
   float *ibuf = NULL;
   uint8_t *mbuf = NULL;
@@ -971,6 +979,7 @@ static ms_status begin_brain(ms_images *im, fstate *fs, const ms_table_schema *t
   if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
   if (!st && f->write_mask) st = brain_mask_attrs(w, fs, fs->mask_path, MS_BRAIN_LABELS_TISSUE, ts->name);
   if (!st && f->brain->write_aal) st = brain_mask_attrs(w, fs, fs->aal_path, MS_BRAIN_LABELS_AAL, ts->name);
+  if (!st && f->acq) st = ms__acq_begin(&fs->acq, f, w, ts->name, expected, im->d);
   if (st) return st;
   ms_table_schema *s = &fs->info_schema;
   s->name = ms__strdup(fs->info_name);
@@ -1019,6 +1028,7 @@ typedef struct {
   const fstate *fs;
   brainout *ro;
   double *const *vals; /* [param][chunk row] */
+  double *const *avals; /* [acquisition param][chunk row]; NULL rows without acquisition */
   float *ibuf;
   uint8_t *mbuf, *abuf; /* abuf: AAL labels, NULL without the AAL mask */
   uint64_t pseed, row0;
@@ -1037,6 +1047,11 @@ static void brain_task(void *ctx, size_t i, size_t worker) {
   ms__brain_row_params(fs->f->brain, v, &p);
   uint64_t row = j->row0 + i;
   o->st = ms_brain_generate(img, fs->atlas, &p, j->pseed, row, &o->d);
+  if (!o->st && fs->acq) { /* the noise-free slice is the truth; the reconstruction replaces it */
+    double av[MS__ACQ_PARAM_COUNT];
+    for (int k = 0; k < MS__ACQ_PARAM_COUNT; k++) av[k] = j->avals[k] ? j->avals[k][j->b0 + i] : NAN;
+    o->st = ms__acq_row(fs->acq, i, img->image, av, j->pseed, row, &o->d);
+  }
   if (o->st) return;
   memcpy(j->ibuf + i * fs->pix, img->image, fs->pix * sizeof(float));
   memcpy(j->mbuf + i * fs->pix, img->labels, fs->pix);
@@ -1112,6 +1127,8 @@ static ms_status render_brain_chunk(ms_images *im, fstate *fs, const ms_chunk *c
     if (!(vals[k] = ms__malloc(n * sizeof(double)))) st = MS_ERR_NOMEM;
     if (!st) st = eval_img_param(im, fs, c, &f->brain->q[k], ms__brain_param_key(k), vals[k], ok);
   }
+  double *avals[MS__ACQ_PARAM_COUNT] = {0};
+  if (!st) st = eval_acq(im, fs, c, avals, ok);
   size_t B = batch_items(im, fs, n, (size_t)im->nthreads);
   float *ibuf = NULL;
   uint8_t *mbuf = NULL, *abuf = NULL;
@@ -1119,6 +1136,7 @@ static ms_status render_brain_chunk(ms_images *im, fstate *fs, const ms_chunk *c
   if (!st) st = batch_alloc(fs, B, &ibuf, &mbuf);
   if (!st && f->brain->write_aal && !(abuf = ms__malloc(B * fs->pix))) st = MS_ERR_NOMEM;
   if (!st && !(ro = ms__calloc(B, sizeof *ro))) st = MS_ERR_NOMEM;
+  if (!st && fs->acq) st = ms__acq_reserve(fs->acq, B, im->d);
   for (size_t i = 0; ro && i < B; i++) ms_diag_init(&ro[i].d);
   uint64_t pseed = ms_rng_stream_sub(im->o.seed, f->stream);
   for (size_t b0 = 0; b0 < n && !st; b0 += B) {
@@ -1128,7 +1146,7 @@ static ms_status render_brain_chunk(ms_images *im, fstate *fs, const ms_chunk *c
       ro[i].st = MS_OK;
     }
     fs->exp_hi = c->first_row + b0 + m;
-    brain_job job = {im, fs, ro, vals, ibuf, mbuf, abuf, pseed, c->first_row + b0, c, b0};
+    brain_job job = {im, fs, ro, vals, avals, ibuf, mbuf, abuf, pseed, c->first_row + b0, c, b0};
     ms__parallel(m, (size_t)im->nthreads, brain_task, &job);
     for (size_t i = 0; i < m && !st; i++)
       if (ro[i].st) st = row_failed(im, fs, c, c->first_row + b0 + i, ro[i].st, &ro[i].d);
@@ -1149,6 +1167,7 @@ static ms_status render_brain_chunk(ms_images *im, fstate *fs, const ms_chunk *c
   free(abuf);
   free(ok);
   for (int k = 0; k < MS__BRAIN_PARAM_COUNT; k++) free(vals[k]);
+  for (int k = 0; k < MS__ACQ_PARAM_COUNT; k++) free(avals[k]);
   return field_nomem(im, fs, first, st, "the rendering buffers");
 }
 

@@ -663,11 +663,7 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
     err_at(l, p, 1, "\"ventricle_scale\" applies to head phantoms only");
   }
   if (f->p[MS__IMG_DOSE].set && !f->p[MS__IMG_DOSE].x) q->dose = f->p[MS__IMG_DOSE].value;
-  const cJSON *acj = member(ij, "acquisition");
-  if (acj) {
-    ms__jsonptr_key(p, sizeof p, iptr, "acquisition");
-    l->errs += ms__img_acq_parse(l->s, l->d, t, f, acj, p);
-  }
+  ms__img_parse_acquisition(l, t, f, ij, iptr);
   /* window */
   const cJSON *wj = member(ij, "window");
   f->window = ms_phantom_default_window(q);
@@ -908,4 +904,13 @@ void ms__img_check_keys(ms__img_ctx *l, const cJSON *obj, const char *ptr, const
 void ms__img_parse_param(ms__img_ctx *l, const ms__table *t, ms__img_param *p, const cJSON *obj,
                          const char *iptr, const char *key) {
   parse_param_key(l, t, p, obj, iptr, key);
+}
+
+void ms__img_parse_acquisition(ms__img_ctx *l, const ms__table *t, ms__image_field *f, const cJSON *ij,
+                               const char *iptr) {
+  const cJSON *acj = member(ij, "acquisition");
+  if (!acj) return;
+  char p[512];
+  ms__jsonptr_key(p, sizeof p, iptr, "acquisition");
+  l->errs += ms__img_acq_parse(l->s, l->d, t, f, acj, p);
 }

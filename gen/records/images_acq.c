@@ -4,7 +4,8 @@
  *
  * Every problem is reported at once with its JSON Pointer: unknown keys
  * (with a suggestion), an unknown physics, geometry, filter or mask, a
- * physics that does not match the modality, a volume (the physics works on
+ * physics that does not match the modality (CT physics on a brain field,
+ * whose images are MR contrasts), a volume (the physics works on
  * 2-D slices), a dose given outside the object, per-row parameters out of
  * range (zero or negative dose, acceleration below 1, a centre fraction
  * outside (0, 1)), coils outside 1..64, shape-fixing parameters given as
@@ -27,6 +28,7 @@
 #include "core/diag.h"
 #include "core/jsoncheck.h"
 #include "core/jsonloc.h"
+#include "records/images_brain.h"
 
 static const char *const k_acq_keys[MS__ACQ_PARAM_COUNT] = {"dose", "full_dose", "acceleration", "center_fraction"};
 
@@ -185,9 +187,14 @@ size_t ms__img_acq_parse(ms_spec *s, ms_diag *d, const ms__table *t, ms__image_f
   if (phys < 0) return a.errs;
   q->is_mr = phys;
   const ms_phantom_params *ph = &f->phantom;
+  ms_brain_params *bp = f->brain ? &f->brain->p : NULL;
   char p[512];
   ms__jsonptr_key(p, sizeof p, aptr, "physics");
-  if ((ph->modality == MS_MODALITY_CT) != (phys == 0))
+  if (bp && phys == 0)
+    err_at(&a, p, 0, "brain images are MR contrasts: CT physics does not apply (use \"physics\": \"mr\")");
+  else if (bp && bp->contrast == MS_BRAIN_CT)
+    err_at(&a, p, 0, "MR physics needs an MR contrast (\"t1\", \"t2\", \"flair\" or \"pd\"); this image is ct");
+  else if ((ph->modality == MS_MODALITY_CT) != (phys == 0))
     err_at(&a, p, 0, "%s physics needs %s images; this image is %s", phys ? "MR" : "CT",
            phys ? "\"t1\" or \"t2\"" : "\"ct\"", ms_modality_name(ph->modality));
   if (ph->depth > 0) err_at(&a, aptr, 1, "acquisition physics works on 2-D slices; remove \"depth\"");
@@ -200,12 +207,15 @@ size_t ms__img_acq_parse(ms_spec *s, ms_diag *d, const ms__table *t, ms__image_f
   get_bool(&a, aj, "raw", &q->raw);
   int bh = 0;
   get_bool(&a, aj, "beam_hardening", &bh);
+  /* the slice's grid: the brain's own, or the phantom's field of view */
   double sp[3], v;
   ms_phantom_spacing(ph, sp);
+  int W = bp ? bp->dims[0] : ph->width, H = bp ? bp->dims[1] : ph->height;
+  double pixel = bp ? bp->spacing_mm[0] : sp[0];
   size_t e0 = a.errs;
   if (phys == 0) {
     ms_ct_params *c = &q->ct;
-    ms_ct_params_init(c, ph->width, ph->height, sp[0]);
+    ms_ct_params_init(c, W, H, pixel);
     int g = get_name(&a, aj, "geometry", geom_name, MS_CT_GEOMETRY_COUNT);
     int fl = get_name(&a, aj, "filter", filt_name, MS_FBP_FILTER_COUNT);
     if (g >= 0) c->geometry = (ms_ct_geometry)g;
@@ -221,17 +231,21 @@ size_t ms__img_acq_parse(ms_spec *s, ms_diag *d, const ms__table *t, ms__image_f
     if (get_param(&a, aj, &q->p[MS__ACQ_FULL_DOSE], "full_dose", 1e-3, 1e5, 0, 1, &v)) c->full_dose_mas = v;
   } else {
     ms_mr_params *m = &q->mr;
-    ms_mr_params_init(m, ph->width, ph->height, sp[0]);
+    ms_mr_params_init(m, W, H, pixel);
     int mk = get_name(&a, aj, "mask", mask_name, MS_MR_MASK_COUNT);
     if (mk >= 0) m->mask = (ms_mr_mask_kind)mk;
     if (get_const(&a, aj, "coils", 1, 64, 1, &v)) m->coils = (int)v;
     if (get_param(&a, aj, &q->p[MS__ACQ_ACCELERATION], "acceleration", 1, 1024, 0, 1, &v)) m->acceleration = v;
     if (get_param(&a, aj, &q->p[MS__ACQ_CENTER_FRACTION], "center_fraction", 0, 1, 0, 1, &v))
       m->center_fraction = v;
-    m->noise_sd = ms_mr_phantom_noise_sd(ph); /* 0 with "noise": false */
+    /* 0 with "noise": false. A brain image is signal relative to its
+     * brightest tissue, whose Rician noise sd is bp->noise; the complex
+     * noise of that sd gives the RSS image the same Rician statistics. */
+    m->noise_sd = bp ? (bp->noise_free ? 0 : bp->noise) : ms_mr_phantom_noise_sd(ph);
   }
   /* The truth is rendered noise-free; the acquisition adds the noise. */
   f->phantom.noise = 0;
+  if (bp) bp->noise_free = 1;
   if (a.errs != e0) return a.errs;
   /* the physics' own checks on the constant values, mapped to keys */
   ms_diag pd;

@@ -14,8 +14,11 @@
  * are constants of the field.
  *
  * Invariants after a successful load: ct (or mr) passed its parameter
- * check with the constant per-row values (or the defaults); the phantom is
- * 2-D and its modality matches the physics.
+ * check with the constant per-row values (or the defaults) on the field's
+ * grid (a brain field's size and spacing); the phantom is 2-D and its
+ * modality matches the physics (a brain field: MR physics, an MR contrast);
+ * the field renders its truth noise-free (phantom.noise 0, a brain's
+ * noise_free 1) and mr.noise_sd holds the noise its setting asked for.
  *
  * Private to the library. */
 #ifndef MS_RECORDS_IMAGES_ACQ_H

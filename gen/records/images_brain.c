@@ -9,7 +9,9 @@
  * constant; any other string is an
  * expression giving the index (documented in docs/multimodal.md). The atlas
  * files are only looked for here (their absence is a spec error naming the
- * package); the generator loads them.
+ * package); the generator loads them. An "acquisition" object (MR physics
+ * of a 2-D slice) is parsed by records/images_acq.c once the shape is
+ * known.
  *
  * Invariants: never prints; cJSON nodes are read only; everything
  * allocated hangs off f->brain and is released by ms__brain_field_free. */
@@ -36,7 +38,7 @@ static const char *const k_field_keys[] = {
     "size",       "width",       "height",     "depth",       "spacing_mm",     "slice_mm",
     "slice_z_mm", "age",         "head_scale", "tumour",      "tumour_lobe",    "tumour_size_mm",
     "gadolinium", "deform_mm",   "noise",      "mask",        "atlas_dir",      "wm_lesions",
-    "wm_load_ml", "stroke",      "stroke_size_mm", "orientation", "stroke_side", "aal_mask", NULL};
+    "wm_load_ml", "stroke",      "stroke_size_mm", "orientation", "stroke_side", "aal_mask", "acquisition", NULL};
 
 /* Contrasts a per-row "modality" picks from (CT only as a constant: its
  * images are in HU, the others in relative signal). */
@@ -247,6 +249,9 @@ void ms__brain_field_parse(ms__img_ctx *l, const ms__table *t, ms__image_field *
     f->window.center = 0.5; /* MR signal relative to the brightest tissue */
     f->window.width = 1;
   }
+  /* MR acquisition of the slice (records/images_acq.c reads the shape and
+   * contrast set above, and the noise setting) */
+  ms__img_parse_acquisition(l, t, f, ij, iptr);
 }
 
 void ms__brain_field_free(ms__brain_field *b) {

@@ -53,6 +53,10 @@ int ms__img_get_flag(ms__img_ctx *l, const struct cJSON *obj, const char *ptr, c
 void ms__img_check_keys(ms__img_ctx *l, const struct cJSON *obj, const char *ptr, const char *const *allowed);
 void ms__img_parse_param(ms__img_ctx *l, const ms__table *t, ms__img_param *p, const struct cJSON *obj,
                          const char *iptr, const char *key);
+/* The field's "acquisition" object, when present (records/images_acq.h);
+ * f->phantom must hold the field's shape and modality. */
+void ms__img_parse_acquisition(ms__img_ctx *l, const ms__table *t, ms__image_field *f, const struct cJSON *ij,
+                               const char *iptr);
 
 /* Parses the brain field at iptr into f (f->brain allocated; f->phantom
  * and f->window set); reports every problem through l. */
