@@ -54,6 +54,7 @@ const char ms_cli_physics_usage[] =
     "  --acceleration R    MR: undersampling factor (default 4)\n"
     "  --center-fraction X MR: fully sampled centre fraction (default 0.08)\n"
     "  --mask M            MR: equispaced (default) or random\n"
+    "  --partial-fourier F MR: sampled share of the phase-encode axis, (0.5, 1] (default 1)\n"
     "  --beam-hardening on|off  CT: polychromatic water/bone beam with water precorrection\n"
     "                      (streaks near bone; default off)\n"
     "  --lowres F          also an F-times coarser image (super-resolution input): MR from the\n"
@@ -61,7 +62,8 @@ const char ms_cli_physics_usage[] =
 
 static const char *const k_names[] = {"physics", "geometry", "views", "detectors", "filter", "cutoff", "full-dose",
                                       "photons", "electronic-noise", "sod", "coils", "acceleration",
-                                      "center-fraction", "mask", "lowres", "beam-hardening"};
+                                      "center-fraction", "mask", "lowres", "beam-hardening",
+                                      "partial-fourier"};
 
 static int set_one(ms_cli_physics *ph, int which, const char *v) {
   int64_t i;
@@ -90,6 +92,7 @@ static int set_one(ms_cli_physics *ph, int which, const char *v) {
       else if (!strcmp(v, "off")) ph->beam_hardening = 0;
       else return -1;
       return 0;
+    case 16: ph->set_pf = 1; return ms_cli_parse_double(v, &ph->partial_fourier);
     default: return -1;
   }
 }
@@ -224,6 +227,7 @@ static char *invocation(const ms_cli_physics *ph, const ms_cli_physics_source *s
     PV(.option = "center-fraction", .kind = MS_CLI_PV_REAL, .x = m->center_fraction);
     PV(.option = "mask", .kind = MS_CLI_PV_STR, .s = ms_mr_mask_kind_name(m->mask));
     PV(.option = "lowres", .kind = MS_CLI_PV_INT, .i = m->lowres_factor);
+    if (m->partial_fourier != 1) PV(.option = "partial-fourier", .kind = MS_CLI_PV_REAL, .x = m->partial_fourier);
   }
 #undef PV
   for (size_t i = 0; i < src->n_pv_tail; i++) pv[n++] = src->pv_tail[i];
@@ -353,6 +357,7 @@ ms_status ms_cli_physics_run_source(const ms_cli_physics *ph, const ms_cli_physi
     if (ph->set_coils) m.coils = ph->coils;
     if (ph->set_acc) m.acceleration = ph->acceleration;
     if (ph->set_cf) m.center_fraction = ph->center_fraction;
+    if (ph->set_pf) m.partial_fourier = ph->partial_fourier;
     if (ph->lowres) m.lowres_factor = ph->lowres;
     m.mask = ph->mask;
     m.noise_sd = src->mr_noise_sd;
@@ -527,10 +532,10 @@ ms_status ms_cli_physics_run_source(const ms_cli_physics *ph, const ms_cli_physi
     snprintf(acq, sizeof acq, "medsynth_%s_%s", src->kind, src->modality);
     snprintf(pid, sizeof pid, "medsynth-%llu", (unsigned long long)ro->seed);
     const char *rs[] = {"acquisition", acq, "patient_id", pid, "mask_kind", ms_mr_mask_kind_name(m.mask)};
-    const char *rk[] = {"max", "norm", "acceleration", "center_fraction", "noise_sd"};
-    const double rv[] = {vmax, sqrt(sumsq), m.acceleration, m.center_fraction, m.noise_sd};
+    const char *rk[] = {"max", "norm", "acceleration", "center_fraction", "noise_sd", "partial_fourier"};
+    const double rv[] = {vmax, sqrt(sumsq), m.acceleration, m.center_fraction, m.noise_sd, m.partial_fourier};
     for (int k = 0; k < 3 && st == MS_OK; k++) st = ms_writer_set_attr_string(w, rs[2 * k], rs[2 * k + 1]);
-    for (int k = 0; k < 5 && st == MS_OK; k++) st = ms_writer_set_attr_double(w, rk[k], rv[k]);
+    for (int k = 0; k < 6 && st == MS_OK; k++) st = ms_writer_set_attr_double(w, rk[k], rv[k]);
     if (st == MS_OK) st = ms_writer_set_attr_int(w, "coils", m.coils);
   }
   ms_provenance pv = {.command = "phantom", .seed = ro->seed, .invocation = inv};

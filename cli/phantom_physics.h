@@ -22,11 +22,11 @@ typedef struct {
   int views, detectors;
   double full_dose, photons, electronic, sod, cutoff;
   int coils;
-  double acceleration, center_fraction;
+  double acceleration, center_fraction, partial_fourier;
   ms_mr_mask_kind mask;
   int lowres; /* 0: not given */
   int beam_hardening; /* CT: polychromatic water/bone beam (--beam-hardening on) */
-  int set_full_dose, set_photons, set_electronic, set_sod, set_cutoff, set_coils, set_acc, set_cf;
+  int set_full_dose, set_photons, set_electronic, set_sod, set_cutoff, set_coils, set_acc, set_cf, set_pf;
 } ms_cli_physics;
 
 /* Usage lines of the physics options. */

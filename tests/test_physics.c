@@ -930,6 +930,74 @@ static void test_physics_mr_masks_have_requested_acceleration(void **state) {
   }
 }
 
+/* Partial Fourier: no column from round(W pf) on is sampled, the mask
+ * samples round(W pf / R) columns with the centre, the zero-filled image
+ * is the RSS of the coil images of exactly the sampled k-space, and
+ * fractions outside (0.5, 1] or cutting into the centre are refused. */
+static void test_physics_mr_partial_fourier(void **state) {
+  (void)state;
+  const int W = 64, H = 32, C = 2;
+  const double pfs[] = {0.75, 0.625, 1.0};
+  for (size_t t = 0; t < 3; t++)
+    for (int k = 0; k < MS_MR_MASK_COUNT; k++) {
+      ms_mr_params m;
+      ms_mr_params_init(&m, W, H, 1);
+      m.coils = C;
+      m.acceleration = 2;
+      m.center_fraction = 0.125;
+      m.mask = (ms_mr_mask_kind)k;
+      m.partial_fourier = pfs[t];
+      ms_mr_system *s = NULL;
+      assert_int_equal(ms_mr_system_new(&s, &m, NULL), MS_OK);
+      const int kept = (int)lround(W * pfs[t]), want = (int)lround(W * pfs[t] / 2);
+      assert_int_equal(ms_mr_mask_lines(s), want);
+      size_t n = (size_t)W * H;
+      float *mag = malloc(n * sizeof(float)), *ks = malloc((size_t)C * n * 2 * sizeof(float)),
+            *rss = malloc(n * sizeof(float)), *zf = malloc(n * sizeof(float)), *x = malloc(n * 2 * sizeof(float));
+      uint8_t mask[64];
+      for (size_t p = 0; p < n; p++) mag[p] = (float)(1 + (p % 7) * 0.25);
+      for (uint64_t i = 0; i < 4; i++) {
+        ms_mr_output o = {ks, mask, rss, zf, NULL};
+        assert_int_equal(ms_mr_acquire(s, &o, mag, 3, i, NULL), MS_OK);
+        int lines = 0;
+        for (int c = 0; c < W; c++) lines += mask[c];
+        assert_int_equal(lines, want);
+        for (int c = kept; c < W; c++) assert_int_equal(mask[c], 0);
+        for (int c = (W - 8 + 1) / 2; c < (W - 8 + 1) / 2 + 8; c++) assert_int_equal(mask[c], 1);
+        /* zero-filled = RSS over coils of the inverse of the masked k-space */
+        double worst = 0, peak = 0;
+        float *acc = calloc(n, sizeof(float));
+        for (int c = 0; c < C; c++) {
+          memcpy(x, ks + (size_t)c * n * 2, n * 2 * sizeof(float));
+          for (int j = 0; j < H; j++)
+            for (int col = 0; col < W; col++)
+              if (!mask[col]) x[2 * ((size_t)j * W + col)] = x[2 * ((size_t)j * W + col) + 1] = 0;
+          assert_int_equal(ms_mr_fft2c(s, x, 1, NULL), MS_OK);
+          for (size_t p = 0; p < n; p++) acc[p] += x[2 * p] * x[2 * p] + x[2 * p + 1] * x[2 * p + 1];
+        }
+        for (size_t p = 0; p < n; p++) {
+          worst = fmax(worst, fabs(sqrt(acc[p]) - zf[p]));
+          peak = fmax(peak, zf[p]);
+        }
+        assert_true(worst <= 1e-5 * peak);
+        free(acc);
+      }
+      free(mag), free(ks), free(rss), free(zf), free(x);
+      ms_mr_system_free(s);
+    }
+  ms_mr_params m;
+  ms_mr_params_init(&m, W, H, 1);
+  const double bad[] = {0.5, 0.3, 1.01, 0.51};
+  for (size_t t = 0; t < 4; t++) {
+    m.partial_fourier = bad[t];
+    ms_diag d;
+    ms_diag_init(&d);
+    assert_int_equal(ms_mr_params_check(&m, &d), MS_ERR_INVALID);
+    assert_string_equal(d.entries[0].where, "partial_fourier");
+    ms_diag_deinit(&d);
+  }
+}
+
 /* Per-row doses and undersampling (ms_ct_acquire_at, ms_mr_acquire_at)
  * give the bytes of a system made with those values, and refuse bad
  * values with the parameter named. */
@@ -1025,6 +1093,7 @@ int main(void) {
       cmocka_unit_test(test_physics_mr_rows_independent_of_threads_and_order),
       cmocka_unit_test(test_physics_mr_lowres_samples_the_image),
       cmocka_unit_test(test_physics_mr_masks_have_requested_acceleration),
+      cmocka_unit_test(test_physics_mr_partial_fourier),
       cmocka_unit_test(test_physics_mr_rejects_bad_parameters),
       cmocka_unit_test(test_physics_acquire_at_matches_a_system_made_for_it),
   };

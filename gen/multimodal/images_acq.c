@@ -123,10 +123,10 @@ static ms_status set_attrs(const ms__acq_run *r, const ms__image_field *f, ms_wr
   }
   const ms_mr_params *m = &a->mr;
   const char *kv[] = {"mask_kind", ms_mr_mask_kind_name(m->mask)};
-  const char *k[] = {"noise_sd", "coil_radius", "coil_width"};
-  const double v[] = {m->noise_sd, m->coil_radius, m->coil_width};
+  const char *k[] = {"noise_sd", "coil_radius", "coil_width", "partial_fourier"};
+  const double v[] = {m->noise_sd, m->coil_radius, m->coil_width, m->partial_fourier};
   st = set_strings(w, img, kv, 1);
-  if (!st) st = set_doubles(w, img, k, v, 3);
+  if (!st) st = set_doubles(w, img, k, v, 4);
   if (!st) st = ms_writer_set_object_attr_int(w, img, "coils", m->coils);
   return st;
 }

@@ -89,9 +89,19 @@ void ms_mr_params_init(ms_mr_params *m, int width, int height, double pixel_mm) 
   m->acceleration = 4;
   m->center_fraction = 0.08;
   m->mask = MS_MR_MASK_EQUISPACED;
+  m->partial_fourier = 1;
   m->noise_sd = 0;
   m->phase_amp = 1;
   m->lowres_factor = 1;
+}
+
+/* Columns a partial Fourier fraction keeps (0 .. kept - 1), and the
+ * columns a mask samples among them. */
+static int kept_columns(int W, double pf) {
+  return (int)lround(W * pf);
+}
+static int mask_lines(int W, double pf, double R) {
+  return (int)lround(W * pf / R);
 }
 
 ms_status ms_mr_params_check(const ms_mr_params *m, ms_diag *d) {
@@ -107,6 +117,8 @@ ms_status ms_mr_params_check(const ms_mr_params *m, ms_diag *d) {
   if (!(m->center_fraction > 0 && m->center_fraction < 1))
     BAD("center_fraction", "centre fraction must be in (0, 1), got %g", m->center_fraction);
   if ((unsigned)m->mask >= MS_MR_MASK_COUNT) BAD("mask", "unknown mask (equispaced or random)");
+  if (!(m->partial_fourier > 0.5 && m->partial_fourier <= 1))
+    BAD("partial_fourier", "partial Fourier fraction must be in (0.5, 1], got %g", m->partial_fourier);
   if (!(m->noise_sd >= 0) || !isfinite(m->noise_sd)) BAD("noise", "noise sd must be >= 0");
   if (!(m->phase_amp >= 0 && m->phase_amp <= 100)) BAD("phase", "phase amplitude must be in [0, 100] radians");
   if (m->lowres_factor < 1 || m->lowres_factor > 16 ||
@@ -114,10 +126,15 @@ ms_status ms_mr_params_check(const ms_mr_params *m, ms_diag *d) {
     BAD("lowres", "low-resolution factor must be 1..16 and leave an even size (%d x %d / %d)", m->width, m->height,
         m->lowres_factor);
   if (st == MS_OK) {
-    int nc = (int)lround(m->width * m->center_fraction), nt = (int)lround(m->width / m->acceleration);
-    if (nc < 1) BAD("center_fraction", "centre fraction %g of %d columns samples no column", m->center_fraction, m->width);
+    int W = m->width, nc = (int)lround(W * m->center_fraction);
+    int nt = mask_lines(W, m->partial_fourier, m->acceleration), kept = kept_columns(W, m->partial_fourier);
+    if (nc < 1) BAD("center_fraction", "centre fraction %g of %d columns samples no column", m->center_fraction, W);
     else if (nc > nt)
-      BAD("center_fraction", "centre fraction %g samples %d columns, more than W / R = %d", m->center_fraction, nc, nt);
+      BAD("center_fraction", "centre fraction %g samples %d columns, more than W %s/ R = %d", m->center_fraction, nc,
+          m->partial_fourier == 1 ? "" : "x partial Fourier ", nt);
+    else if ((W - nc + 1) / 2 + nc > kept)
+      BAD("partial_fourier", "partial Fourier fraction %g keeps %d columns, which cuts into the %d central ones",
+          m->partial_fourier, kept, nc);
   }
 #undef BAD
   return st;
@@ -226,7 +243,7 @@ ms_status ms_mr_system_new(ms_mr_system **out, const ms_mr_params *m, ms_diag *d
   if (!s) return ms__diag_nomem(d, NULL, "mr", "the MR system");
   s->m = *m;
   s->n_center = (int)lround(m->width * m->center_fraction);
-  s->n_lines = (int)lround(m->width / m->acceleration);
+  s->n_lines = mask_lines(m->width, m->partial_fourier, m->acceleration);
   size_t n = (size_t)m->width * m->height;
   s->maps = ms__fft_alloc((size_t)m->coils * n * 2 * sizeof(float));
   float *tmp = ms__fft_alloc(n * 2 * sizeof(float));
@@ -297,7 +314,9 @@ static void make_mask(const ms_mr_system *s, int nc, int n_lines, uint8_t *mask,
   int pad = (W - nc + 1) / 2;
   memset(mask, 0, (size_t)W);
   for (int i = pad; i < pad + nc; i++) mask[i] = 1;
-  int M = W - nc; /* non-central columns, in order: 0..pad-1, pad+nc..W-1 */
+  /* non-central columns, in order: 0..pad-1, pad+nc..kept-1 (partial
+   * Fourier leaves out the columns from `kept` on) */
+  int M = kept_columns(W, s->m.partial_fourier) - nc;
   if (rest <= 0 || M <= 0) return;
 #define OUTER(t) ((t) < pad ? (t) : (t) + nc)
   ms_rng_key key = ms_rng_key_make(seed, ms_rng_stream("mr/mask"));
@@ -390,7 +409,7 @@ ms_status ms_mr_acquire_at(const ms_mr_system *s, const ms_mr_output *o, const f
       img[2 * p + 1] = magnitude[p] != 0 ? (float)(magnitude[p] * sin(ph)) : 0;
     }
   }
-  make_mask(s, (int)lround(W * center_fraction), (int)lround(W / acceleration), o->mask, seed, index);
+  make_mask(s, (int)lround(W * center_fraction), mask_lines(W, m->partial_fourier, acceleration), o->mask, seed, index);
   for (size_t p = 0; p < n; p++) o->rss[p] = o->zf[p] = 0;
   int f = m->lowres_factor, lh = H / f, lw = W / f;
   size_t nl = (size_t)lh * lw;

@@ -39,10 +39,12 @@ const char *ms__acq_param_key(ms__acq_param_id id) {
 static const char *const k_ct_keys[] = {"physics", "dose", "full_dose", "views", "detectors", "geometry", "filter",
                                         "cutoff", "photons", "electronic_noise", "sod_mm", "raw", "beam_hardening",
                                         NULL};
-static const char *const k_mr_keys[] = {"physics", "coils", "acceleration", "center_fraction", "mask", "raw", NULL};
+static const char *const k_mr_keys[] = {"physics", "coils", "acceleration", "center_fraction", "mask",
+                                        "partial_fourier", "raw", NULL};
 static const char *const k_all_keys[] = {"physics", "dose", "full_dose", "views", "detectors", "geometry",
                                          "filter", "cutoff", "photons", "electronic_noise", "sod_mm", "coils",
-                                         "acceleration", "center_fraction", "mask", "raw", "beam_hardening", NULL};
+                                         "acceleration", "center_fraction", "mask", "partial_fourier", "raw",
+                                         "beam_hardening", NULL};
 
 typedef struct {
   ms_spec *s;
@@ -126,7 +128,7 @@ static int get_const(A *a, const cJSON *obj, const char *key, double lo, double 
 static const char *acq_key_of(const char *where) {
   static const char *const same[] = {"views", "detectors", "geometry", "filter", "cutoff", "photons", "dose",
                                      "full_dose", "electronic_noise", "sod_mm", "coils", "acceleration",
-                                     "center_fraction", "mask"};
+                                     "center_fraction", "mask", "partial_fourier"};
   for (size_t i = 0; where && i < sizeof same / sizeof same[0]; i++)
     if (!strcmp(where, same[i])) return same[i];
   return NULL;
@@ -235,6 +237,7 @@ size_t ms__img_acq_parse(ms_spec *s, ms_diag *d, const ms__table *t, ms__image_f
     int mk = get_name(&a, aj, "mask", mask_name, MS_MR_MASK_COUNT);
     if (mk >= 0) m->mask = (ms_mr_mask_kind)mk;
     if (get_const(&a, aj, "coils", 1, 64, 1, &v)) m->coils = (int)v;
+    if (get_const(&a, aj, "partial_fourier", 0, 1, 0, &v)) m->partial_fourier = v;
     if (get_param(&a, aj, &q->p[MS__ACQ_ACCELERATION], "acceleration", 1, 1024, 0, 1, &v)) m->acceleration = v;
     if (get_param(&a, aj, &q->p[MS__ACQ_CENTER_FRACTION], "center_fraction", 0, 1, 0, 1, &v))
       m->center_fraction = v;

@@ -24,7 +24,17 @@ grep -q "^CT: 360 views" example.txt && grep -q "^MR: 8 coils, 48 of 192 columns
 "$ms" phantom --kind chest --physics ct --dose 100 --lowres 2 -n 2 --size 128 -o ctsr.h5
 # Beam hardening: polychromatic water/bone beam, water-precorrected reconstructions
 "$ms" phantom --kind chest --physics ct --beam-hardening on -n 2 --size 128 -o bh.h5
+# partial Fourier 5/8 with R = 2: 40 of 128 columns sampled, none from column 80 on
+"$ms" phantom --kind head --modality t1 --physics mr --acceleration 2 --partial-fourier 0.625 -n 2 --size 128 -o pf.h5
 # --- end ---
+/usr/bin/python3 - <<'PY' || fail "partial Fourier"
+import h5py, json, numpy as np
+with h5py.File("pf.h5") as f:
+    m = f["mask"][:]
+    assert m.shape == (2, 128), m.shape
+    assert (m.sum(axis=1) == 40).all() and not m[:, 80:].any() and m[:, 60:68].all(), m
+    assert f.attrs["partial_fourier"] == 0.625 and json.loads(f.attrs["invocation"])["partial-fourier"] == 0.625
+PY
 "$ms" phantom --kind head --modality t1 --physics mr --lowres 2 -n 2 --size 128 --noise-free -o sr0.h5
 "$ms" phantom --kind chest --physics ct --dose 25 --full-dose 100 --views 360 --filter shepp-logan -n 4 --size 128 -o ct2.h5 --threads 2
 "$ms" phantom --kind head --modality t2 --physics mr --coils 8 --acceleration 4 --center-fraction 0.08 --mask random -n 4 --size 128 -o mr2.h5 --threads 2
@@ -126,6 +136,8 @@ bad "acceleration" --physics mr --modality t1 --acceleration 0.5
 bad "center_fraction" --physics mr --modality t1 --center-fraction 1.5
 bad "center_fraction" --physics mr --modality t1 --center-fraction 0
 bad "coils" --physics mr --modality t1 --coils 0
+bad "partial_fourier" --physics mr --modality t1 --partial-fourier 0.5
+bad "partial_fourier" --physics mr --modality t1 --partial-fourier 1.2
 bad "lowres" --physics mr --modality t1 --lowres 3
 bad "lowres" --physics ct --lowres 3
 bad "needs --modality" --physics mr

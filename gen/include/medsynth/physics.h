@@ -165,6 +165,11 @@ typedef struct {
   double acceleration;      /* R >= 1; default 4 */
   double center_fraction;   /* (0, 1); default 0.08 */
   ms_mr_mask_kind mask;     /* default equispaced */
+  double partial_fourier;   /* (0.5, 1]: the sampled share of the phase-encode
+                               axis; the columns from round(W * pf) on (the
+                               highest frequencies of one side) are never
+                               sampled, the mask samples round(W * pf / R)
+                               columns of the others; default 1 (off) */
   double noise_sd;          /* complex noise sd per sample (signal units); default 0 */
   double phase_amp;         /* peak of the smooth phase (radians); default 1 */
   int lowres_factor;        /* > 1: also a low-resolution image from the centre
@@ -178,7 +183,8 @@ ms_status ms_mr_params_check(const ms_mr_params *m, ms_diag *d);
 typedef struct ms_mr_system ms_mr_system;
 ms_status ms_mr_system_new(ms_mr_system **out, const ms_mr_params *m, ms_diag *d);
 void ms_mr_system_free(ms_mr_system *s);
-/* Sampled columns of every mask of this system (center + the rest). */
+/* Sampled columns of every mask of this system (center + the rest):
+ * round(W * partial_fourier / R). */
 int ms_mr_mask_lines(const ms_mr_system *s);
 /* Coil sensitivities, complex interleaved: [coils][H][W][2]. Borrowed. */
 const float *ms_mr_system_maps(const ms_mr_system *s);
