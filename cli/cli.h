@@ -58,6 +58,12 @@ void ms_cli_print_diag(const ms_diag *d);
  * the same signal. */
 void ms_cli_catch_signals(void);
 const ms_cancel_flag *ms_cli_cancel_flag(void);
+/* Opens a command's HDF5 output (staged in a temporary file, renamed on
+ * commit) with `threads` workers, stopped by SIGINT/SIGTERM; compression
+ * < 0 keeps the writer's default level. */
+struct ms_writer;
+ms_status ms_cli_open_h5(struct ms_writer **w, const char *path, int force, int compression, int threads,
+                         ms_diag *d);
 /* The signal received (0 = none). */
 int ms_cli_signal(void);
 /* Prints "medsynth: <cmd>: message\n" to stderr. */

@@ -253,14 +253,7 @@ static ms_status run(const brain_opts *oi, const ms_brain_params *p, ms_diag *d)
     st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for the contact sheet");
     goto done;
   }
-  ms_writer_params wo;
-  ms_writer_params_init(&wo);
-  wo.format = MS_FMT_HDF5;
-  wo.force = o.force;
-  wo.compression = o.compression;
-  wo.threads = o.threads;
-  wo.cancel = ms_cli_cancel_flag();
-  if ((st = ms_writer_open(&w, o.out, &wo, d)) != MS_OK) goto done;
+  if ((st = ms_cli_open_h5(&w, o.out, o.force, o.compression, o.threads, d)) != MS_OK) goto done;
   if ((o.nifti_dir && (st = ms_cli_outputs_add(&outs, oi->nifti_dir, 0, &o.nifti_dir, d))) ||
       (o.grid && (st = ms_cli_outputs_add(&outs, oi->grid, 1, &o.grid, d))))
     goto done;

@@ -205,14 +205,8 @@ static int run(const opts *o) {
     goto done;
   }
   dn.ctx = u;
-  ms_writer_params wo;
-  ms_writer_params_init(&wo);
-  wo.format = MS_FMT_HDF5;
-  wo.force = o->force;
-  wo.threads = o->threads;
-  wo.cancel = ms_cli_cancel_flag();
   sp.cancel = ms_cli_cancel_flag();
-  if ((st = ms_writer_open(&w, o->out, &wo, &d)) != MS_OK ||
+  if ((st = ms_cli_open_h5(&w, o->out, o->force, -1, o->threads, &d)) != MS_OK ||
       (o->png_dir && (st = ms_cli_outputs_add(&outs, o->png_dir, 0, &png_dir, &d)) != MS_OK) ||
       (o->grid && (st = ms_cli_outputs_add(&outs, o->grid, 1, &grid, &d)) != MS_OK)) {
     ms_cli_print_diag(&d);

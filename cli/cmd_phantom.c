@@ -292,14 +292,7 @@ static ms_status run(const run_opts *ro_in, const ms_phantom_params *p, ms_diag 
   }
   for (int t = 0; t < T; t++)
     if ((st = ms_phantom_image_init(&slots[t], p, d)) != MS_OK) goto done;
-  ms_writer_params wo;
-  ms_writer_params_init(&wo);
-  wo.format = MS_FMT_HDF5;
-  wo.force = ro->force;
-  wo.compression = ro->compression;
-  wo.threads = T;
-  wo.cancel = ms_cli_cancel_flag();
-  if ((st = ms_writer_open(&w, ro->out, &wo, d)) != MS_OK) goto done;
+  if ((st = ms_cli_open_h5(&w, ro->out, ro->force, ro->compression, T, d)) != MS_OK) goto done;
   if ((rs.png_dir && (st = ms_cli_outputs_add(&outs, ro_in->png_dir, 0, &rs.png_dir, d))) ||
       (rs.nifti_dir && (st = ms_cli_outputs_add(&outs, ro_in->nifti_dir, 0, &rs.nifti_dir, d))) ||
       (rs.grid && (st = ms_cli_outputs_add(&outs, ro_in->grid, 1, &rs.grid, d))))

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "medsynth/io.h"
 
 ms_status ms_cli_outputs_add(ms_cli_outputs *s, const char *target, int file, const char **path,
                              ms_diag *d) {
@@ -72,4 +73,15 @@ ms_status ms_cli_outputs_commit(ms_cli_outputs *s, ms_diag *d) {
 void ms_cli_outputs_abort(ms_cli_outputs *s) {
   for (int i = 0; i < s->n; i++) ms_output_abort(s->o[i]);
   forget(s);
+}
+
+ms_status ms_cli_open_h5(ms_writer **w, const char *path, int force, int compression, int threads, ms_diag *d) {
+  ms_writer_params wo;
+  ms_writer_params_init(&wo);
+  wo.format = MS_FMT_HDF5;
+  wo.force = force;
+  if (compression >= 0) wo.compression = compression;
+  wo.threads = threads;
+  wo.cancel = ms_cli_cancel_flag();
+  return ms_writer_open(w, path, &wo, d);
 }

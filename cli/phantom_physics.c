@@ -392,14 +392,7 @@ ms_status ms_cli_physics_run_source(const ms_cli_physics *ph, const ms_cli_physi
     st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory for a batch of %zu rows", batch);
     goto done;
   }
-  ms_writer_params wo;
-  ms_writer_params_init(&wo);
-  wo.format = MS_FMT_HDF5;
-  wo.force = ro->force;
-  wo.compression = ro->compression;
-  wo.threads = T;
-  wo.cancel = ms_cli_cancel_flag();
-  if ((st = ms_writer_open(&w, ro->out, &wo, d)) != MS_OK) goto done;
+  if ((st = ms_cli_open_h5(&w, ro->out, ro->force, ro->compression, T, d)) != MS_OK) goto done;
   char img[256], full[256], tru[256], msk[256], aux[256], sino[256];
   snprintf(img, sizeof img, "/images/%s", ro->name);
   snprintf(full, sizeof full, "/images/%s_full_dose", ro->name);
