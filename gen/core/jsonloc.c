@@ -129,6 +129,44 @@ static size_t put_utf8(char *o, unsigned cp) {
   return 4;
 }
 
+/* Decodes the escape at *pp (at a backslash with a character after it)
+ * into buf (up to 4 bytes) and moves *pp past it; returns the bytes, or -1
+ * for a \u without four hex digits (*pp then just past the "\u"). A high
+ * surrogate followed by an escaped low one is one code point. */
+static int decode_escape(const scan *s, size_t *pp, char *buf) {
+  size_t p = *pp;
+  char e = s->t[p + 1];
+  int nb = 1;
+  p += 2;
+  switch (e) {
+    case 'b': buf[0] = '\b'; break;
+    case 'f': buf[0] = '\f'; break;
+    case 'n': buf[0] = '\n'; break;
+    case 'r': buf[0] = '\r'; break;
+    case 't': buf[0] = '\t'; break;
+    case 'u': {
+      unsigned cp;
+      if (read_hex4(s, p, &cp)) {
+        *pp = p;
+        return -1;
+      }
+      p += 4;
+      if (cp >= 0xD800 && cp < 0xDC00 && p + 6 <= s->n && s->t[p] == '\\' && s->t[p + 1] == 'u') {
+        unsigned lo;
+        if (!read_hex4(s, p + 2, &lo) && lo >= 0xDC00 && lo < 0xE000) {
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          p += 6;
+        }
+      }
+      nb = (int)put_utf8(buf, cp);
+      break;
+    }
+    default: buf[0] = e; break;
+  }
+  *pp = p;
+  return nb;
+}
+
 /* Compares the JSON string at p (at '"') with token[0..tlen) after decoding
  * escapes. Returns 1 on equality, 0 otherwise. */
 static int string_equals(const scan *s, size_t p, const char *token, size_t tlen) {
@@ -141,31 +179,9 @@ static int string_equals(const scan *s, size_t p, const char *token, size_t tlen
     if (c == '"') return k == tlen;
     if (c == '\\') {
       if (p + 1 >= s->n) return 0;
-      char e = s->t[p + 1];
-      p += 2;
-      switch (e) {
-        case 'b': buf[0] = '\b'; nb = 1; break;
-        case 'f': buf[0] = '\f'; nb = 1; break;
-        case 'n': buf[0] = '\n'; nb = 1; break;
-        case 'r': buf[0] = '\r'; nb = 1; break;
-        case 't': buf[0] = '\t'; nb = 1; break;
-        case 'u': {
-          unsigned cp;
-          if (read_hex4(s, p, &cp)) return 0;
-          p += 4;
-          if (cp >= 0xD800 && cp < 0xDC00 && p + 6 <= s->n && s->t[p] == '\\' &&
-              s->t[p + 1] == 'u') {
-            unsigned lo;
-            if (!read_hex4(s, p + 2, &lo) && lo >= 0xDC00 && lo < 0xE000) {
-              cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-              p += 6;
-            }
-          }
-          nb = put_utf8(buf, cp);
-          break;
-        }
-        default: buf[0] = e; nb = 1; break;
-      }
+      int r = decode_escape(s, &p, buf);
+      if (r < 0) return 0;
+      nb = (size_t)r;
     } else {
       buf[0] = c;
       nb = 1;
@@ -190,30 +206,8 @@ static void decode_string(const scan *s, size_t p, char *out, size_t cap) {
       continue;
     }
     if (p + 1 >= s->n) break;
-    char e = s->t[p + 1];
-    p += 2;
-    unsigned cp;
-    switch (e) {
-      case 'b': out[k++] = '\b'; break;
-      case 'f': out[k++] = '\f'; break;
-      case 'n': out[k++] = '\n'; break;
-      case 'r': out[k++] = '\r'; break;
-      case 't': out[k++] = '\t'; break;
-      case 'u':
-        if (read_hex4(s, p, &cp)) break;
-        p += 4;
-        if (cp >= 0xD800 && cp < 0xDC00 && p + 6 <= s->n && s->t[p] == '\\' &&
-            s->t[p + 1] == 'u') {
-          unsigned lo;
-          if (!read_hex4(s, p + 2, &lo) && lo >= 0xDC00 && lo < 0xE000) {
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            p += 6;
-          }
-        }
-        k += put_utf8(out + k, cp);
-        break;
-      default: out[k++] = e; break;
-    }
+    int nb = decode_escape(s, &p, out + k);
+    if (nb > 0) k += (size_t)nb;
   }
   out[k] = '\0';
 }
