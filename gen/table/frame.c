@@ -181,6 +181,28 @@ static void nul_byte(ms_diag *d, const char *name, int line, int col, int *error
                 "NUL byte in a field (a CSV file is text; is this a binary file?)");
 }
 
+/* One character of a field at text[*i]: appended to the cell and *i, *col
+ * moved past it; a NUL byte is skipped and an invalid UTF-8 byte kept as
+ * it is, each reported (the first 20 problems). -1 when out of memory. */
+static int cell_char(cells *c, const char *text, size_t len, size_t *i, int *col, const char *name, int line,
+                     int *errors, ms_diag *d) {
+  if (text[*i] == '\0') {
+    nul_byte(d, name, line, *col, errors);
+    ++*i, ++*col;
+    return 0;
+  }
+  int ul = utf8_len((const unsigned char *)text + *i, len - *i);
+  if (!ul) {
+    if ((*errors)++ < 20)
+      ms_diag_add(d, MS_ERR_DATA, name, line, *col, NULL, "invalid UTF-8 byte 0x%02x", (unsigned char)text[*i]);
+    ul = 1;
+  }
+  for (int k = 0; k < ul; k++)
+    if (cells_putc(c, text[*i + k])) return -1;
+  *i += (size_t)ul, ++*col;
+  return 0;
+}
+
 /* Splits text into cells. Rows whose field count differs from the header's
  * are reported and dropped; returns the number of errors found. */
 static ms_status tokenize(cells *c, size_t *n_cols_out, const char *text, size_t len,
@@ -217,21 +239,7 @@ static ms_status tokenize(cells *c, size_t *n_cols_out, const char *text, size_t
           break;
         }
         if (text[i] == '\n') line++, col = 0;
-        if (text[i] == '\0') {
-          nul_byte(d, name, line, col, &errors);
-          i++, col++;
-          continue;
-        }
-        int ul = utf8_len((const unsigned char *)text + i, len - i);
-        if (!ul) {
-          if (errors++ < 20)
-            ms_diag_add(d, MS_ERR_DATA, name, line, col, NULL, "invalid UTF-8 byte 0x%02x",
-                        (unsigned char)text[i]);
-          ul = 1;
-        }
-        for (int k = 0; k < ul; k++)
-          if (cells_putc(c, text[i + k])) return MS_ERR_NOMEM;
-        i += ul, col++;
+        if (cell_char(c, text, len, &i, &col, name, line, &errors, d)) return MS_ERR_NOMEM;
       }
       if (i < len && text[i] != delim && text[i] != '\n' && text[i] != '\r') {
         if (errors++ < 20)
@@ -241,21 +249,7 @@ static ms_status tokenize(cells *c, size_t *n_cols_out, const char *text, size_t
       }
     } else {
       while (i < len && text[i] != delim && text[i] != '\n' && text[i] != '\r') {
-        if (text[i] == '\0') {
-          nul_byte(d, name, line, col, &errors);
-          i++, col++;
-          continue;
-        }
-        int ul = utf8_len((const unsigned char *)text + i, len - i);
-        if (!ul) {
-          if (errors++ < 20)
-            ms_diag_add(d, MS_ERR_DATA, name, line, col, NULL, "invalid UTF-8 byte 0x%02x",
-                        (unsigned char)text[i]);
-          ul = 1;
-        }
-        for (int k = 0; k < ul; k++)
-          if (cells_putc(c, text[i + k])) return MS_ERR_NOMEM;
-        i += ul, col++;
+        if (cell_char(c, text, len, &i, &col, name, line, &errors, d)) return MS_ERR_NOMEM;
       }
     }
     if (cells_putc(c, '\0') || cells_push_off(c, cell_start)) return MS_ERR_NOMEM;
