@@ -290,6 +290,72 @@ static void test_fit_dp_bool_with_one_spelling_loads(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* The share of the quantile table's point mass at v: the probability
+ * between the first and last knot whose value is v (0 when none). */
+static double point_mass(const cJSON *dist, double v) {
+  const cJSON *pr = cJSON_GetObjectItem(dist, "probs"), *va = cJSON_GetObjectItem(dist, "values");
+  int n = cJSON_GetArraySize(va), a = -1, b = -1;
+  for (int i = 0; i < n; i++)
+    if (cJSON_GetArrayItem(va, i)->valuedouble == v) b = i, a = a < 0 ? i : a;
+  return a < 0 ? 0 : cJSON_GetArrayItem(pr, b)->valuedouble - cJSON_GetArrayItem(pr, a)->valuedouble;
+}
+
+/* Under DP a numeric column's frequent values are released by a
+ * stability-based histogram when the noisy count lets a value held by a
+ * twentieth of the rows pass: 20,000 rows of a three-decimal column that is
+ * 3.0 in 40 % and 4.0 in 20 % of the rows (the rest spread over [1, 8])
+ * keep both point masses (released count sd about 60 rows: 0.003 of the
+ * rows, plus the histogram's share of the rest), while a value held by 40
+ * rows (0.2 %) stays below the threshold; on 300 rows nothing is tried
+ * (no "frequent_values" in the mechanisms). */
+static void test_fit_dp_frequent_values(void **state) {
+  (void)state;
+  for (int big = 0; big < 2; big++) {
+    const int n = big ? 20000 : 300;
+    char *csv = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&csv, &len);
+    fprintf(fp, "x,y\n");
+    for (int i = 0; i < n; i++) {
+      int r = (int)((uint64_t)i * 2654435761u % 1000);
+      double x = r < 400 ? 3.0 : r < 600 ? 4.0 : r < 602 ? 7.7 : 1.05 + 6.9 * (double)((i * 7919) % 997) / 997;
+      fprintf(fp, "%.3f,%d\n", x, i % 50);
+    }
+    fclose(fp);
+    ms_diag d;
+    ms_diag_init(&d);
+    ms_frame *f = parse(csv, &d);
+    assert_non_null(f);
+    ms_fit_params p;
+    ms_fit_params_init(&p);
+    p.epsilon = 1;
+    p.delta = 1e-6;
+    p.seed = 3;
+    ms_fit_model *m = NULL;
+    assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
+    char *json = ms_fit_model_to_json(m);
+    cJSON *root = cJSON_Parse(json);
+    const cJSON *mech = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "privacy"), "mechanisms");
+    const cJSON *x = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields"), 0);
+    const cJSON *dist = cJSON_GetObjectItem(x, "dist");
+    if (big) {
+      assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(mech, "frequent_values_sigma"), "x"));
+      double m3 = point_mass(dist, 3), m4 = point_mass(dist, 4);
+      assert_true(fabs(m3 - 0.4) < 0.02 && fabs(m4 - 0.2) < 0.02);
+      assert_true(point_mass(dist, 7.7) == 0);
+    } else {
+      assert_null(cJSON_GetObjectItem(mech, "frequent_values"));
+      assert_true(point_mass(dist, 3) < 0.2); /* no point mass: at most the histogram's interpolation */
+    }
+    cJSON_Delete(root);
+    free(json);
+    ms_fit_model_free(m);
+    ms_frame_free(f);
+    free(csv);
+    ms_diag_deinit(&d);
+  }
+}
+
 /* A NUL byte would end a cell early ("a\0b1" and "a\0b2" once both read as
  * the category "a"); each is refused with its line and column. */
 static void test_fit_csv_rejects_nul_bytes(void **state) {
@@ -1231,6 +1297,7 @@ int main(void) {
       cmocka_unit_test(test_fit_infers_kinds),
       cmocka_unit_test(test_fit_finds_clusters),
       cmocka_unit_test(test_fit_dp_bool_with_one_spelling_loads),
+      cmocka_unit_test(test_fit_dp_frequent_values),
       cmocka_unit_test(test_fit_drops_clusters_that_copy_rows),
       cmocka_unit_test(test_fit_keeps_the_inputs_shape),
       cmocka_unit_test(test_fit_survives_every_allocation_failure),

@@ -114,14 +114,19 @@ int ms__dp_smooth_shape(const double *lo, const double *hi, const double *cnt, s
   if (!(best <= lim)) return 0;
   double ya = box_cox(lo[0], bl), yb = box_cox(hi[nb - 1], bl);
   double flo = gsl_cdf_ugaussian_P((ya - bmu) / bs), fhi = gsl_cdf_ugaussian_P((yb - bmu) / bs);
+  /* The table's end knots are the law's quantiles at half a row from
+   * either end (1 / (2 total), the noisy total): the law's tails, not the
+   * ends of the released range, bound the values, which a share of 1 /
+   * (nq - 1) spread linearly up to a range edge would not. */
+  double te = fmin(0.5 / total, 0.25 / (double)(nq - 1));
   for (size_t j = 0; j < nq; j++) {
     double u = (double)j / (double)(nq - 1), x;
-    if (j == 0) x = lo[0];
-    else if (j + 1 == nq) x = hi[nb - 1];
-    else x = box_cox_inv(bmu + bs * gsl_cdf_ugaussian_Pinv(flo + u * (fhi - flo)), bl);
+    if (j == 0) u = te;
+    else if (j + 1 == nq) u = 1 - te;
+    x = box_cox_inv(bmu + bs * gsl_cdf_ugaussian_Pinv(flo + u * (fhi - flo)), bl);
     if (x < lo[0]) x = lo[0];
     if (x > hi[nb - 1]) x = hi[nb - 1];
-    qp[j] = u, qv[j] = x;
+    qp[j] = (double)j / (double)(nq - 1), qv[j] = x;
   }
   return 1;
 }

@@ -24,7 +24,9 @@
  * (plus a missing bin; bins chosen from the noisy count) that is smoothed,
  * clamped at 0 and read as a monotone CDF. Categorical levels: Gaussian
  * stability-based histogram (noisy counts of observed levels released above
- * 1 + sigma z(delta_thr / c)); bools: 3-bin Gaussian histogram. The
+ * 1 + sigma z(delta_thr / c), c counting the categorical columns and the
+ * numeric ones that may release frequent values the same way, fit_dp.c);
+ * bools: 3-bin Gaussian histogram. The
  * correlation is the Gaussian-noised sum of outer products of per-row normal
  * scores through the DP marginals, each row's score vector clipped to
  * squared norm C^2 = d + 2 sqrt(2d) (L2 sensitivity C^2), normalised by its
@@ -673,14 +675,24 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
   }
   int use_mst = p->method == MS_FIT_METHOD_MST && n_fit >= 2;
   int use_copula = p->copula && n_cop_candidates >= 2 && !use_mst;
-  double tau_cat = 0;
+  double tau_cat = 0, z_thr = 0;
+  size_t n_thr_num = 0;
   if (m->epsilon > 0) {
     /* delta: half to the categorical thresholds when there are categorical
      * columns, the rest to the zCDP conversion (Bun & Steinke Prop. 1.3):
      * epsilon = rho + 2 sqrt(rho L), L = ln(1/delta_conv). */
     size_t n_cat = 0;
-    for (size_t j = 0; j < data->n_cols; j++) n_cat += data->cols[j].kind == MS_FKIND_CATEGORICAL && dom_of[j] == SIZE_MAX;
-    m->delta_thr = n_cat ? m->delta / 2 : 0;
+    for (size_t j = 0; j < data->n_cols; j++) {
+      const ms_frame_col *c = &data->cols[j];
+      n_cat += c->kind == MS_FKIND_CATEGORICAL && dom_of[j] == SIZE_MAX;
+      /* numeric columns without public bounds may release frequent values */
+      if (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL) {
+        int bounded = 0;
+        for (size_t b = 0; b < p->n_bounds; b++) bounded |= !strcmp(p->bound_columns[b], c->name);
+        n_thr_num += !bounded;
+      }
+    }
+    m->delta_thr = n_cat + n_thr_num ? m->delta / 2 : 0;
     m->delta_conv = m->delta - m->delta_thr;
     double L = log(1 / m->delta_conv);
     double sr = sqrt(L + m->epsilon) - sqrt(L);
@@ -692,11 +704,13 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       m->rho_corr = 0;
       m->rho_marg = m->rho / 3;
     }
-    if (n_cat && n_fit) {
-      /* Union bound over the categorical columns: a new level passes in one
-       * of them with probability at most delta_thr. */
+    if ((n_cat || n_thr_num) && n_fit) {
+      /* Union bound over the categorical columns and the numeric columns'
+       * frequent values: a new level or value passes in one of them with
+       * probability at most delta_thr. */
       double sigma = 1 / sqrt(2 * m->rho_marg / (double)n_fit);
-      tau_cat = 1 + sigma * gsl_cdf_ugaussian_Qinv(m->delta_thr / (double)n_cat);
+      z_thr = gsl_cdf_ugaussian_Qinv(m->delta_thr / (double)(n_cat + n_thr_num));
+      tau_cat = 1 + sigma * z_thr;
     }
   }
   double max_total = 0, sum_total = 0;
@@ -788,7 +802,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       st = ms__fit_bool(f, c, data->n_rows, p, rho, &tot);
     } else if (rho > 0) {
       size_t clamped = 0;
-      st = ms__fit_numeric_dp(f, c, data->n_rows, p, rho, &tot, &clamped);
+      st = ms__fit_numeric_dp(f, c, data->n_rows, p, rho, z_thr, &tot, &clamped);
       /* For the operator only (not in the spec): how many rows the public
        * bounds clamp. */
       for (size_t b = 0; !st && clamped && b < p->n_bounds; b++)

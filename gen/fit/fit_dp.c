@@ -209,13 +209,89 @@ static int bin_of(const dp_bin *bins, int nb, double v) {
   return lo;
 }
 
+/* A frequent value of a numeric column and its released (noisy) count. */
+typedef struct {
+  double v, w;
+} dp_spike;
+#define SPIKES_MAX 64
+
+static int spike_cmp_w(const void *a, const void *b) {
+  double x = ((const dp_spike *)a)->w, y = ((const dp_spike *)b)->w;
+  return x > y ? -1 : x < y;
+}
+static int spike_cmp_v(const void *a, const void *b) {
+  double x = ((const dp_spike *)a)->v, y = ((const dp_spike *)b)->v;
+  return x < y ? -1 : x > y;
+}
+
+/* The index of v among the n sorted frequent values, -1 when it is none. */
+static int spike_of(const dp_spike *sp, size_t n, double v) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (sp[mid].v < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < n && sp[lo].v == v ? (int)lo : -1;
+}
+
+/* Frequent values: a Gaussian stability-based histogram over the values the
+ * column holds (noise sd ss on each value's count, keyed by the value's
+ * bits, so a value's noise does not depend on the other rows), a value
+ * released when its noisy count reaches tau = 1 + ss z (z from the
+ * thresholds' delta). One row changes one count: sensitivity 1; a value
+ * held by one row alone passes with probability at most that delta's share.
+ * At most SPIKES_MAX are kept, the largest noisy counts (post-processing),
+ * sorted by value. */
+static ms_status dp_frequent_values(const fit_field *f, const ms_frame_col *c, size_t n_rows, uint64_t seed,
+                                    double ss, double tau, dp_spike *sp, size_t *n_sp) {
+  size_t n = 0;
+  double *v = ms__malloc((n_rows ? n_rows : 1) * sizeof *v);
+  if (!v) return MS_ERR_NOMEM;
+  for (size_t r = 0; r < n_rows; r++)
+    if (!isnan(c->num[r])) v[n++] = c->num[r] == 0 ? 0 : c->num[r]; /* -0 counts as 0 */
+  qsort(v, n, sizeof *v, ms__fit_cmp_double);
+  ms_rng_key k = ms__fit_dp_key(seed, f->name, "frequent");
+  dp_spike *all = NULL;
+  size_t na = 0, cap = 0;
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && v[j] == v[i]) j++;
+    uint64_t bits;
+    memcpy(&bits, &v[i], sizeof bits);
+    double w = (double)(j - i) + ms__fit_gauss(k, bits, ss);
+    if (w >= tau) {
+      if (na == cap) {
+        dp_spike *g = ms__realloc(all, (cap = cap ? 2 * cap : 64) * sizeof *g);
+        if (!g) {
+          free(all), free(v);
+          return MS_ERR_NOMEM;
+        }
+        all = g;
+      }
+      all[na].v = v[i], all[na++].w = w;
+    }
+    i = j;
+  }
+  free(v);
+  if (na > SPIKES_MAX) qsort(all, na, sizeof *all, spike_cmp_w), na = SPIKES_MAX;
+  if (na) memcpy(sp, all, na * sizeof *sp);
+  free(all);
+  qsort(sp, na, sizeof *sp, spike_cmp_v);
+  *n_sp = na;
+  return MS_OK;
+}
+
 /* rho: this column's zCDP share. Releases, through Gaussian histograms of
  * L2 sensitivity 1 each, the grid bins the column occupies (unless its
  * bounds are declared), then a histogram of finer bins inside them;
  * everything else is post-processing. */
 ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                             const ms_fit_params *p, double rho, double *noisy_total, size_t *clamped) {
+                             const ms_fit_params *p, double rho, double z_thr, double *noisy_total,
+                             size_t *clamped) {
   double blo = NAN, bhi = NAN, rho_h = rho, n_hat = NAN, sb = NAN;
+  dp_spike sp[SPIKES_MAX];
+  size_t n_sp = 0;
   const int whole = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE;
   for (size_t b = 0; b < p->n_bounds; b++)
     if (!strcmp(p->bound_columns[b], c->name)) blo = p->bound_lo[b], bhi = p->bound_hi[b];
@@ -274,6 +350,34 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
     B = want < 4 ? 4 : want > FINE_MAX ? FINE_MAX : (int)want;
     if ((smooth = !dates && want < MS__DP_SMOOTH_BINS)) B = MS__DP_SMOOTH_BINS; /* a smooth shape is tried */
   }
+  /* Frequent values: when a value held by a twentieth of the rows could
+   * pass the threshold (a decision on the noisy total, post-processing),
+   * half of the histogram's share buys them and the histogram the rest. */
+  if (!smooth && isfinite(n_hat) && z_thr > 0 && !dates) {
+    double rho_s = rho_h / 2, ss = 1 / sqrt(2 * rho_s), tau = 1 + ss * z_thr;
+    if (tau <= n_hat / 20) {
+      ms_status st = dp_frequent_values(f, c, n_rows, p->seed, ss, tau, sp, &n_sp);
+      if (st) return st;
+      rho_h -= rho_s;
+      sigma = 1 / sqrt(2 * rho_h);
+      f->sigma = sigma;
+      f->spike_sigma = ss;
+      /* the histogram holds the other rows: its bins from their noisy
+       * count, each span's weight less the frequent values inside it */
+      double rest = n_hat;
+      for (size_t i = 0; i < n_sp; i++) {
+        rest -= sp[i].w;
+        for (int q = 0; q < n_span; q++)
+          if (sp[i].v >= span_lo[q] - (whole ? 0.5 : 0) && sp[i].v <= span_hi[q] + (whole ? 0.5 : 0)) {
+            span_w[q] -= sp[i].w;
+            break;
+          }
+      }
+      for (int q = 0; q < n_span; q++) span_w[q] = fmax(span_w[q], sigma);
+      double want = rest / (4 * sigma);
+      B = want < 4 ? 4 : want > FINE_MAX ? FINE_MAX : (int)want;
+    }
+  }
   double wsum = 0;
   for (int i = 0; i < n_span; i++) wsum += span_w[i];
   dp_bin bins[4 * GRID_MAX + FINE_MAX];
@@ -298,6 +402,7 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
       continue;
     }
     *clamped += !isnan(blo) && (v < blo || v > bhi);
+    if (n_sp && spike_of(sp, n_sp, v) >= 0) continue;
     cnt[bin_of(bins, nb, v)] += 1;
   }
   ms_rng_key k = ms__fit_dp_key(p->seed, f->name, "histogram");
@@ -326,21 +431,28 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
       f->fam = FAM_QUANTILES, f->nq = MS__DP_SMOOTH_KNOTS;
       for (size_t j = 0; j < f->nq; j++) f->qp[j] = ms__fit_sig6(f->qp[j]), f->qv[j] = ms__fit_sig6(f->qv[j]);
       f->lo = whole ? ceil(f->qv[0]) : f->qv[0], f->hi = whole ? floor(f->qv[f->nq - 1]) : f->qv[f->nq - 1];
+      if (f->lo > f->hi || f->qv[f->nq - 1] <= f->qv[0]) { /* a law narrower than one whole number */
+        f->fam = FAM_CONSTANT;
+        f->par[0] = whole ? round(f->qv[f->nq / 2]) : f->qv[f->nq / 2];
+        f->lo = f->hi = f->par[0];
+      }
       dp_real_on_grid(f);
       return MS_OK;
     }
     free(f->qp), free(f->qv), f->qp = f->qv = NULL;
   }
   if (ms__dp_support(sm, (size_t)nb, sigma) || ms__dp_project(sm, (size_t)nb, present)) return MS_ERR_NOMEM;
-  double missing = ms__dp_missing(cnt[nb], sigma);
+  double missing = ms__dp_missing(cnt[nb], sigma), spiked = 0;
   present = 0;
   for (int b = 0; b < nb; b++) present += sm[b];
-  *noisy_total = present + missing;
-  f->missing = ms__fit_sig6(present + missing > 0 ? missing / (present + missing) : 0);
+  for (size_t i = 0; i < n_sp; i++) spiked += sp[i].w;
+  *noisy_total = present + spiked + missing;
+  f->missing = ms__fit_sig6(*noisy_total > 0 ? missing / *noisy_total : 0);
+  f->n_spikes = n_sp;
   int first = 0, last = nb - 1;
   while (first < nb && sm[first] <= 0) first++;
   while (last >= 0 && sm[last] <= 0) last--;
-  if (present <= 0 || first > last) {
+  if ((present <= 0 || first > last) && !n_sp) {
     f->fam = FAM_CONSTANT;
     int mid = nb / 2;
     f->par[0] = ms__fit_sig6((bins[mid].lo + bins[mid].hi) / 2);
@@ -349,39 +461,79 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
     dp_real_on_grid(f);
     return MS_OK;
   }
-  double vlo = bins[first].lo, vhi = bins[last].hi;
-  f->lo = ms__fit_sig6(whole ? ceil(vlo) : vlo);
-  f->hi = ms__fit_sig6(whole ? floor(vhi) : vhi);
-  /* The quantile table is the projected histogram's own CDF: a knot at each
-   * edge of a non-empty bin (piecewise linear inside a bin, as the counts
-   * say), a gap between two non-empty bins kept as a step of 1e-6 in
-   * probability, so no share of the column is spread over an empty stretch
-   * of the range as fewer knots interpolated over it would. */
-  size_t m = 0;
-  f->qp = ms__malloc((2 * (size_t)nb + 2) * sizeof *f->qp);
-  f->qv = ms__malloc((2 * (size_t)nb + 2) * sizeof *f->qv);
+  if (present <= 0) present = 0, first = nb, last = -1;
+  /* The quantile table is the CDF of the projected histogram (piecewise
+   * linear inside a bin, as the counts say) plus the frequent values' point
+   * masses: a knot at each edge of a non-empty bin, two at a frequent value
+   * (the CDF just below it and just above it), a gap between non-empty bins
+   * kept as a step of 1e-6 in probability, so no share of the column is
+   * spread over an empty stretch of the range as fewer knots interpolated
+   * over it would. */
+  size_t m = 0, cap = 2 * (size_t)nb + 2 * n_sp + 2;
+  f->qp = ms__malloc(cap * sizeof *f->qp);
+  f->qv = ms__malloc(cap * sizeof *f->qv);
   if (!f->qp || !f->qv) return MS_ERR_NOMEM;
   f->fam = FAM_QUANTILES;
-  double acc = 0;
-  for (int b = first; b <= last; b++) {
-    if (sm[b] <= 0) continue;
-    double e0 = bins[b].lo, e1 = bins[b].hi;
+  const double total = present + spiked;
+  double acc = 0; /* mass below the current point */
+  size_t si = 0;
+  int b = first;
+  for (;;) {
+    /* the next point: a bin's lower edge, a frequent value, or the upper
+     * edge of the bin being crossed */
+    while (b <= last && sm[b] <= 0) b++;
+    double e = b <= last ? ms__fit_sig6(bins[b].lo) : INFINITY;
+    if (si < n_sp && sp[si].v < e) {
+      double x = sp[si].v;
+      if (!m || x > f->qv[m - 1]) {
+        f->qp[m] = m ? fmax(f->qp[m - 1] + 1e-6, ms__fit_sig6(acc / total)) : 0;
+        f->qv[m++] = x;
+      }
+      acc += sp[si++].w;
+      f->qp[m] = ms__fit_sig6(acc / total);
+      if (f->qp[m] <= f->qp[m - 1]) f->qp[m] = f->qp[m - 1] + 1e-6;
+      f->qv[m++] = x;
+      continue;
+    }
+    if (b > last) break;
+    /* bin b: its lower edge, the frequent values inside it, its upper edge */
+    double e0 = bins[b].lo, e1 = bins[b].hi, w = e1 - e0, done = 0;
     if (!m || ms__fit_sig6(e0) > f->qv[m - 1]) {
       f->qp[m] = m ? f->qp[m - 1] + 1e-6 : 0;
       f->qv[m++] = ms__fit_sig6(e0);
     }
-    acc += sm[b];
-    f->qp[m] = b == last ? 1 : ms__fit_sig6(acc / present);
+    for (; si < n_sp && sp[si].v < e1; si++) {
+      double x = sp[si].v, part = w > 0 ? sm[b] * (x - e0) / w : 0;
+      acc += part - done, done = part;
+      if (x > f->qv[m - 1]) {
+        f->qp[m] = ms__fit_sig6(acc / total);
+        if (f->qp[m] <= f->qp[m - 1]) f->qp[m] = f->qp[m - 1] + 1e-6;
+        f->qv[m++] = x;
+      }
+      acc += sp[si].w;
+      f->qp[m] = ms__fit_sig6(acc / total);
+      if (f->qp[m] <= f->qp[m - 1]) f->qp[m] = f->qp[m - 1] + 1e-6;
+      f->qv[m++] = x;
+    }
+    acc += sm[b] - done;
+    int more = si < n_sp;
+    for (int q = b + 1; q <= last && !more; q++) more = sm[q] > 0;
+    f->qp[m] = more ? ms__fit_sig6(acc / total) : 1;
     if (f->qp[m] <= f->qp[m - 1]) f->qp[m] = f->qp[m - 1] + 1e-6;
-    f->qv[m++] = ms__fit_sig6(e1);
+    f->qv[m] = fmax(ms__fit_sig6(e1), f->qv[m - 1]);
+    m++;
+    b++;
   }
+  if (m) f->qp[m - 1] = 1;
   /* the last knot is probability 1: earlier ones bumped up to it go */
   while (m > 2 && f->qp[m - 2] >= 1) {
     f->qv[m - 2] = f->qv[m - 1];
     m--;
   }
   f->nq = m;
-  if (f->qv[m - 1] <= f->qv[0]) {
+  f->lo = ms__fit_sig6(whole ? ceil(f->qv[0]) : f->qv[0]);
+  f->hi = ms__fit_sig6(whole ? floor(f->qv[m - 1]) : f->qv[m - 1]);
+  if (m < 2 || f->qv[m - 1] <= f->qv[0]) {
     f->fam = FAM_CONSTANT;
     f->par[0] = whole ? round(f->qv[0]) : f->qv[0];
     f->lo = f->hi = f->par[0];

@@ -140,6 +140,17 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON *sg = cJSON_AddObjectToObject(me, "sigma");
     for (size_t i = 0; i < m->n_fields; i++)
       if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(sg, m->f[i].name, ms__fit_sig6(m->f[i].sigma));
+    size_t n_fv = 0;
+    for (size_t i = 0; i < m->n_fields; i++) n_fv += m->f[i].spike_sigma > 0;
+    if (n_fv) {
+      cJSON_AddStringToObject(me, "frequent_values",
+                              "gaussian stability-based histogram of a numeric column's values (half the "
+                              "histogram's rho, when the noisy count lets a value held by 5% of rows pass): "
+                              "point masses of the quantile table");
+      cJSON *fv = cJSON_AddObjectToObject(me, "frequent_values_sigma");
+      for (size_t i = 0; i < m->n_fields; i++)
+        if (m->f[i].spike_sigma > 0) cJSON_AddNumberToObject(fv, m->f[i].name, ms__fit_sig6(m->f[i].spike_sigma));
+    }
     if (m->n_cop >= 2) {
       cJSON_AddStringToObject(me, "correlations", "gaussian sum of clipped normal-score outer products");
       cJSON_AddNumberToObject(me, "correlation_clip", ms__fit_sig6(m->corr_clip));
@@ -425,7 +436,12 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
     fprintf(fp, "  marginals:    rho %g over %zu column(s)\n", ms__fit_sig6(m->rho_marg), m->n_fields);
     for (size_t i = 0; i < m->n_fields; i++)
       if (m->f[i].kind != MS_FKIND_ID)
-        fprintf(fp, "    %-24s rho %-10g sigma %g\n", m->f[i].name, ms__fit_sig6(m->f[i].rho), ms__fit_sig6(m->f[i].sigma));
+      {
+        fprintf(fp, "    %-24s rho %-10g sigma %g", m->f[i].name, ms__fit_sig6(m->f[i].rho), ms__fit_sig6(m->f[i].sigma));
+        if (m->f[i].spike_sigma > 0)
+          fprintf(fp, " (frequent values: sigma %g, %zu released)", ms__fit_sig6(m->f[i].spike_sigma), m->f[i].n_spikes);
+        fprintf(fp, "\n");
+      }
     if (m->n_cop >= 2)
       fprintf(fp, "  correlations: rho %g (Gaussian, clip %g, sigma %g on sums of %zu-d scores, %zu component(s) "
                   "above the noise, shrinkage %g)\n",

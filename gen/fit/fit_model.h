@@ -75,6 +75,8 @@ typedef struct {
   double mc_thr, mc_rate, mc_chi2;
   char *mc_expr;
   double sigma; /* Gaussian noise of its histogram(s) */
+  double spike_sigma; /* ... of its frequent values' counts (0: not measured) */
+  size_t n_spikes;    /* frequent values released */
   double aic_q, aic_p;
 } fit_field;
 
@@ -142,7 +144,8 @@ ms_status ms__fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
 /* fit_dp.c: DP numeric marginals */
 double ms__fit_gauss(ms_rng_key k, uint64_t idx, double sigma);
 ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                             const ms_fit_params *p, double rho, double *noisy_total, size_t *clamped);
+                             const ms_fit_params *p, double rho, double z_thr, double *noisy_total,
+                             size_t *clamped);
 
 /* fit_copula.c: the copula and the mixture */
 ms_status ms__fit_mixture(ms_fit_model *m, const ms_frame *data, int32_t **maps,
