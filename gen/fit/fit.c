@@ -692,7 +692,9 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         n_thr_num += !bounded;
       }
     }
-    m->delta_thr = n_cat + n_thr_num ? m->delta / 2 : 0;
+    /* a tenth when only numeric columns' frequent values use it (tables too
+     * small for them lose 1 % of rho, not 5 %) */
+    m->delta_thr = n_cat ? m->delta / 2 : n_thr_num ? m->delta / 10 : 0;
     m->delta_conv = m->delta - m->delta_thr;
     double L = log(1 / m->delta_conv);
     double sr = sqrt(L + m->epsilon) - sqrt(L);
