@@ -229,24 +229,28 @@ void ms_exp_ref(float *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = (float)exp((double)x[i]);
 }
 
-#define EXP_CHUNK 4096
+#define ARRAY_CHUNK 4096
 
 typedef struct {
   float *y;
   const float *x;
   size_t n;
-} exp_job;
+  void (*fn)(float *, const float *, size_t);
+} array_job;
 
-/* Chunks [c0, c1) of EXP_CHUNK floats. */
-static void exp_range(void *ctx, size_t c0, size_t c1) {
-  const exp_job *j = ctx;
+/* Chunks [c0, c1) of ARRAY_CHUNK floats. */
+static void array_range(void *ctx, size_t c0, size_t c1) {
+  const array_job *j = ctx;
   for (size_t c = c0; c < c1; c++) {
-    const size_t i0 = c * EXP_CHUNK;
-    ms__exp_array(j->y + i0, j->x + i0, j->n - i0 < EXP_CHUNK ? j->n - i0 : EXP_CHUNK);
+    const size_t i0 = c * ARRAY_CHUNK;
+    j->fn(j->y + i0, j->x + i0, j->n - i0 < ARRAY_CHUNK ? j->n - i0 : ARRAY_CHUNK);
   }
 }
 
-void ms_exp(float *y, const float *x, size_t n) {
-  exp_job j = {y, x, n};
-  ms__parallel_range((n + EXP_CHUNK - 1) / EXP_CHUNK, 8, exp_range, &j);
+void ms__parallel_array(float *y, const float *x, size_t n,
+                        void (*fn)(float *, const float *, size_t)) {
+  array_job j = {y, x, n, fn};
+  ms__parallel_range((n + ARRAY_CHUNK - 1) / ARRAY_CHUNK, 8, array_range, &j);
 }
+
+void ms_exp(float *y, const float *x, size_t n) { ms__parallel_array(y, x, n, ms__exp_array); }
