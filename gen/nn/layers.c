@@ -231,3 +231,24 @@ float *ms__nn_alloc(size_t n_floats, ms_status *st) {
   *st = p ? MS_OK : MS_ERR_NOMEM;
   return p;
 }
+
+void ms__nn_alloc_to(float **p, size_t n_floats, ms_status *st) {
+  ms_status s;
+  *p = ms__nn_alloc(n_floats, &s);
+  if (s) *st = s;
+}
+
+void *ms__nn_net_new(const ms_model *m, ms_arch arch, int max_batch, size_t size,
+                     ms_diag *d, ms_status *st) {
+  const ms_model_config *cf = ms_model_config_of(m);
+  void *o = NULL;
+  if (cf->arch != arch)
+    *st = ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "config", "model architecture is %s, not %s",
+                      ms_arch_name(cf->arch), ms_arch_name(arch));
+  else if (max_batch < 1 || max_batch > 1 << 16)
+    *st = ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "batch size %d out of range 1..65536",
+                      max_batch);
+  else if (!(o = ms__calloc(1, size)))
+    *st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+  return o;
+}
