@@ -246,20 +246,24 @@ static size_t staged_avx2(ms_rng_key key, const uint64_t *index, uint64_t lane, 
 }
 #endif
 
-void ms_rng_uniform_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n) {
+/* Uniforms (normal = 0) or normals (normal = 1) for rows index[0 .. n). */
+static inline __attribute__((always_inline)) void doubles_n(ms_rng_key key, const uint64_t *index,
+                                                            uint64_t lane, double *out, size_t n,
+                                                            int normal) {
   size_t i = 0;
 #ifdef MS_RNG_HAVE_AVX2
-  if (__builtin_cpu_supports("avx2")) i = staged_avx2(key, index, lane, out, n, 0);
+  if (__builtin_cpu_supports("avx2")) i = staged_avx2(key, index, lane, out, n, normal);
 #endif
-  for (; i < n; i++) out[i] = ms_rng_uniform(key, index[i], lane);
+  for (; i < n; i++)
+    out[i] = normal ? ms_rng_normal(key, index[i], lane) : ms_rng_uniform(key, index[i], lane);
+}
+
+void ms_rng_uniform_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n) {
+  doubles_n(key, index, lane, out, n, 0);
 }
 
 void ms_rng_normal_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n) {
-  size_t i = 0;
-#ifdef MS_RNG_HAVE_AVX2
-  if (__builtin_cpu_supports("avx2")) i = staged_avx2(key, index, lane, out, n, 1);
-#endif
-  for (; i < n; i++) out[i] = ms_rng_normal(key, index[i], lane);
+  doubles_n(key, index, lane, out, n, 1);
 }
 
 void ms_rng_normal_fill(ms_rng_key key, uint64_t base_index, uint64_t lane, float *out, size_t n) {
