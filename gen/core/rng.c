@@ -128,98 +128,69 @@ uint64_t ms_rng_below(ms_rng_key key, uint64_t index, uint64_t lane, uint64_t n)
  * turned into doubles by the scalar formulas (uniforms on AVX-512 by an
  * exact vector conversion and the same add and multiply), so every path
  * gives the scalar bits. */
-#ifdef MS_RNG_HAVE_AVX2
-/* Rows [0, m) with m the largest multiple of 8 <= n: w[i] = words 0-1 of
- * row i's block as one u64 and, when w2 is not NULL, w2[i] = words 2-3. */
-__attribute__((target("avx2"))) static size_t philox_avx2(ms_rng_key key, const uint64_t *index,
-                                                            uint64_t lane, uint64_t *w,
-                                                            uint64_t *w2, size_t n) {
-  const __m256i m0 = _mm256_set1_epi64x(PHILOX_M0), m1 = _mm256_set1_epi64x(PHILOX_M1);
-  const __m256i lo32 = _mm256_set1_epi64x(0xffffffffll);
-  const __m256i c2i = _mm256_set1_epi64x((long long)(uint32_t)lane);
-  const __m256i c3i = _mm256_set1_epi64x((long long)(uint32_t)(lane >> 32));
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256i xa = _mm256_loadu_si256((const __m256i *)(index + i));
-    __m256i xb = _mm256_loadu_si256((const __m256i *)(index + i + 4));
-    __m256i a0 = _mm256_and_si256(xa, lo32), a1 = _mm256_srli_epi64(xa, 32), a2 = c2i, a3 = c3i;
-    __m256i b0 = _mm256_and_si256(xb, lo32), b1 = _mm256_srli_epi64(xb, 32), b2 = c2i, b3 = c3i;
-    uint32_t k0 = key.k0, k1 = key.k1;
-    for (int r = 0; r < 10; r++) {
-      __m256i K0 = _mm256_set1_epi64x((long long)k0), K1 = _mm256_set1_epi64x((long long)k1);
-      __m256i pa0 = _mm256_mul_epu32(m0, a0), pa1 = _mm256_mul_epu32(m1, a2);
-      __m256i pb0 = _mm256_mul_epu32(m0, b0), pb1 = _mm256_mul_epu32(m1, b2);
-      __m256i na0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pa1, 32), a1), K0);
-      __m256i na2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pa0, 32), a3), K1);
-      __m256i nb0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pb1, 32), b1), K0);
-      __m256i nb2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pb0, 32), b3), K1);
-      a1 = _mm256_and_si256(pa1, lo32);
-      a3 = _mm256_and_si256(pa0, lo32);
-      b1 = _mm256_and_si256(pb1, lo32);
-      b3 = _mm256_and_si256(pb0, lo32);
-      a0 = na0;
-      a2 = na2;
-      b0 = nb0;
-      b2 = nb2;
-      k0 += PHILOX_W0;
-      k1 += PHILOX_W1;
-    }
-    _mm256_storeu_si256((__m256i *)(w + i), _mm256_or_si256(a0, _mm256_slli_epi64(a1, 32)));
-    _mm256_storeu_si256((__m256i *)(w + i + 4), _mm256_or_si256(b0, _mm256_slli_epi64(b1, 32)));
-    if (w2) {
-      _mm256_storeu_si256((__m256i *)(w2 + i), _mm256_or_si256(a2, _mm256_slli_epi64(a3, 32)));
-      _mm256_storeu_si256((__m256i *)(w2 + i + 4), _mm256_or_si256(b2, _mm256_slli_epi64(b3, 32)));
-    }
+/* Rows [0, m) with m the largest multiple of 2L <= n, L counters per
+ * vector (AVX2: 4, AVX-512: 8), two vectors interleaved: w[i] = words 0-1
+ * of row i's block as one u64 and, when w2 is not NULL, w2[i] = words 2-3.
+ * W is the vector width in bits, SET1 the broadcast of a 64-bit integer;
+ * the AVX2 and AVX-512 functions are this body with their intrinsics. */
+#define PHILOX_SIMD(NAME, TARGET, W, L, SET1)                                                     \
+  __attribute__((target(TARGET))) static size_t NAME(ms_rng_key key, const uint64_t *index,        \
+                                                     uint64_t lane, uint64_t *w, uint64_t *w2,     \
+                                                     size_t n) {                                   \
+    const __m##W##i m0 = SET1(PHILOX_M0), m1 = SET1(PHILOX_M1);                                   \
+    const __m##W##i lo32 = SET1(0xffffffffll);                                                     \
+    const __m##W##i c2i = SET1((long long)(uint32_t)lane);                                         \
+    const __m##W##i c3i = SET1((long long)(uint32_t)(lane >> 32));                                 \
+    size_t i = 0;                                                                                  \
+    for (; i + 2 * L <= n; i += 2 * L) {                                                           \
+      __m##W##i xa = _mm##W##_loadu_si##W((const void *)(index + i));                             \
+      __m##W##i xb = _mm##W##_loadu_si##W((const void *)(index + i + L));                         \
+      __m##W##i a0 = _mm##W##_and_si##W(xa, lo32), a1 = _mm##W##_srli_epi64(xa, 32), a2 = c2i,    \
+                a3 = c3i;                                                                          \
+      __m##W##i b0 = _mm##W##_and_si##W(xb, lo32), b1 = _mm##W##_srli_epi64(xb, 32), b2 = c2i,    \
+                b3 = c3i;                                                                          \
+      uint32_t k0 = key.k0, k1 = key.k1;                                                           \
+      for (int r = 0; r < 10; r++) {                                                               \
+        __m##W##i K0 = SET1((long long)k0), K1 = SET1((long long)k1);                              \
+        __m##W##i pa0 = _mm##W##_mul_epu32(m0, a0), pa1 = _mm##W##_mul_epu32(m1, a2);             \
+        __m##W##i pb0 = _mm##W##_mul_epu32(m0, b0), pb1 = _mm##W##_mul_epu32(m1, b2);             \
+        __m##W##i na0 =                                                                            \
+            _mm##W##_xor_si##W(_mm##W##_xor_si##W(_mm##W##_srli_epi64(pa1, 32), a1), K0);          \
+        __m##W##i na2 =                                                                            \
+            _mm##W##_xor_si##W(_mm##W##_xor_si##W(_mm##W##_srli_epi64(pa0, 32), a3), K1);          \
+        __m##W##i nb0 =                                                                            \
+            _mm##W##_xor_si##W(_mm##W##_xor_si##W(_mm##W##_srli_epi64(pb1, 32), b1), K0);          \
+        __m##W##i nb2 =                                                                            \
+            _mm##W##_xor_si##W(_mm##W##_xor_si##W(_mm##W##_srli_epi64(pb0, 32), b3), K1);          \
+        a1 = _mm##W##_and_si##W(pa1, lo32);                                                        \
+        a3 = _mm##W##_and_si##W(pa0, lo32);                                                        \
+        b1 = _mm##W##_and_si##W(pb1, lo32);                                                        \
+        b3 = _mm##W##_and_si##W(pb0, lo32);                                                        \
+        a0 = na0;                                                                                  \
+        a2 = na2;                                                                                  \
+        b0 = nb0;                                                                                  \
+        b2 = nb2;                                                                                  \
+        k0 += PHILOX_W0;                                                                           \
+        k1 += PHILOX_W1;                                                                           \
+      }                                                                                            \
+      _mm##W##_storeu_si##W((void *)(w + i), _mm##W##_or_si##W(a0, _mm##W##_slli_epi64(a1, 32)));  \
+      _mm##W##_storeu_si##W((void *)(w + i + L),                                                   \
+                            _mm##W##_or_si##W(b0, _mm##W##_slli_epi64(b1, 32)));                   \
+      if (w2) {                                                                                    \
+        _mm##W##_storeu_si##W((void *)(w2 + i),                                                    \
+                              _mm##W##_or_si##W(a2, _mm##W##_slli_epi64(a3, 32)));                 \
+        _mm##W##_storeu_si##W((void *)(w2 + i + L),                                                \
+                              _mm##W##_or_si##W(b2, _mm##W##_slli_epi64(b3, 32)));                 \
+      }                                                                                            \
+    }                                                                                              \
+    return i;                                                                                      \
   }
-  return i;
-}
-#endif
 
-/* The same with AVX-512: eight counters per vector, two vectors
- * interleaved (16 rows per step); m is the largest multiple of 16 <= n. */
-__attribute__((target("avx512f"))) static size_t philox_avx512(ms_rng_key key,
-                                                                const uint64_t *index,
-                                                                uint64_t lane, uint64_t *w,
-                                                                uint64_t *w2, size_t n) {
-  const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1);
-  const __m512i lo32 = _mm512_set1_epi64(0xffffffffll);
-  const __m512i c2i = _mm512_set1_epi64((long long)(uint32_t)lane);
-  const __m512i c3i = _mm512_set1_epi64((long long)(uint32_t)(lane >> 32));
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512i xa = _mm512_loadu_si512((const void *)(index + i));
-    __m512i xb = _mm512_loadu_si512((const void *)(index + i + 8));
-    __m512i a0 = _mm512_and_si512(xa, lo32), a1 = _mm512_srli_epi64(xa, 32), a2 = c2i, a3 = c3i;
-    __m512i b0 = _mm512_and_si512(xb, lo32), b1 = _mm512_srli_epi64(xb, 32), b2 = c2i, b3 = c3i;
-    uint32_t k0 = key.k0, k1 = key.k1;
-    for (int r = 0; r < 10; r++) {
-      __m512i K0 = _mm512_set1_epi64((long long)k0), K1 = _mm512_set1_epi64((long long)k1);
-      __m512i pa0 = _mm512_mul_epu32(m0, a0), pa1 = _mm512_mul_epu32(m1, a2);
-      __m512i pb0 = _mm512_mul_epu32(m0, b0), pb1 = _mm512_mul_epu32(m1, b2);
-      __m512i na0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(pa1, 32), a1), K0);
-      __m512i na2 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(pa0, 32), a3), K1);
-      __m512i nb0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(pb1, 32), b1), K0);
-      __m512i nb2 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(pb0, 32), b3), K1);
-      a1 = _mm512_and_si512(pa1, lo32);
-      a3 = _mm512_and_si512(pa0, lo32);
-      b1 = _mm512_and_si512(pb1, lo32);
-      b3 = _mm512_and_si512(pb0, lo32);
-      a0 = na0;
-      a2 = na2;
-      b0 = nb0;
-      b2 = nb2;
-      k0 += PHILOX_W0;
-      k1 += PHILOX_W1;
-    }
-    _mm512_storeu_si512((void *)(w + i), _mm512_or_si512(a0, _mm512_slli_epi64(a1, 32)));
-    _mm512_storeu_si512((void *)(w + i + 8), _mm512_or_si512(b0, _mm512_slli_epi64(b1, 32)));
-    if (w2) {
-      _mm512_storeu_si512((void *)(w2 + i), _mm512_or_si512(a2, _mm512_slli_epi64(a3, 32)));
-      _mm512_storeu_si512((void *)(w2 + i + 8), _mm512_or_si512(b2, _mm512_slli_epi64(b3, 32)));
-    }
-  }
-  return i;
-}
+#ifdef MS_RNG_HAVE_AVX2
+PHILOX_SIMD(philox_avx2, "avx2", 256, 4, _mm256_set1_epi64x)
+PHILOX_SIMD(philox_avx512, "avx512f", 512, 8, _mm512_set1_epi64)
+#endif
+#undef PHILOX_SIMD
 
 /* u64_to_open01 over w[0..m), m a multiple of 8: the conversion of
  * x >> 11 < 2^53 is exact, then the same add and multiply. */
@@ -275,20 +246,24 @@ static size_t staged_avx2(ms_rng_key key, const uint64_t *index, uint64_t lane, 
 }
 #endif
 
-void ms_rng_uniform_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n) {
+/* Uniforms (normal = 0) or normals (normal = 1) for rows index[0 .. n). */
+static inline __attribute__((always_inline)) void doubles_n(ms_rng_key key, const uint64_t *index,
+                                                            uint64_t lane, double *out, size_t n,
+                                                            int normal) {
   size_t i = 0;
 #ifdef MS_RNG_HAVE_AVX2
-  if (__builtin_cpu_supports("avx2")) i = staged_avx2(key, index, lane, out, n, 0);
+  if (__builtin_cpu_supports("avx2")) i = staged_avx2(key, index, lane, out, n, normal);
 #endif
-  for (; i < n; i++) out[i] = ms_rng_uniform(key, index[i], lane);
+  for (; i < n; i++)
+    out[i] = normal ? ms_rng_normal(key, index[i], lane) : ms_rng_uniform(key, index[i], lane);
+}
+
+void ms_rng_uniform_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n) {
+  doubles_n(key, index, lane, out, n, 0);
 }
 
 void ms_rng_normal_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n) {
-  size_t i = 0;
-#ifdef MS_RNG_HAVE_AVX2
-  if (__builtin_cpu_supports("avx2")) i = staged_avx2(key, index, lane, out, n, 1);
-#endif
-  for (; i < n; i++) out[i] = ms_rng_normal(key, index[i], lane);
+  doubles_n(key, index, lane, out, n, 1);
 }
 
 void ms_rng_normal_fill(ms_rng_key key, uint64_t base_index, uint64_t lane, float *out, size_t n) {
@@ -509,13 +484,16 @@ typedef struct {
   int pos; /* next word of block to hand out, 0..4 */
 } gsl_state;
 
-static void gsl_set(void *vstate, unsigned long seed) {
-  gsl_state *s = vstate;
-  s->key = ms_rng_key_make((uint64_t)seed, 0);
-  s->index = 0;
-  s->lane = 0;
-  s->block = ms_rng_philox(s->key, 0, 0);
+static void gsl_state_reset(gsl_state *s, ms_rng_key key, uint64_t index, uint64_t lane) {
+  s->key = key;
+  s->index = index;
+  s->lane = lane;
+  s->block = ms_rng_philox(key, index, lane);
   s->pos = 0;
+}
+
+static void gsl_set(void *vstate, unsigned long seed) {
+  gsl_state_reset(vstate, ms_rng_key_make((uint64_t)seed, 0), 0, 0);
 }
 
 static unsigned long gsl_get(void *vstate) {
@@ -544,10 +522,5 @@ gsl_rng *ms_rng_gsl_new(void) {
 }
 
 void ms_rng_gsl_reset(gsl_rng *r, ms_rng_key key, uint64_t index, uint64_t lane) {
-  gsl_state *s = r->state;
-  s->key = key;
-  s->index = index;
-  s->lane = lane;
-  s->block = ms_rng_philox(key, index, lane);
-  s->pos = 0;
+  gsl_state_reset(r->state, key, index, lane);
 }

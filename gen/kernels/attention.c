@@ -154,6 +154,20 @@ size_t ms_attention_scratch_floats(size_t head_dim, int n_threads) {
  * K and V are read in place as broadcast scalars (either layout), Q is
  * copied once into Q^T. Every query's arithmetic is fixed by T, d and the
  * data, and is the same in both layouts. */
+/* a<t>0 .. a<t>3 += src[t * stride] * x0 .. x3 for the six rows t of a
+ * register tile over four query vectors. */
+#define ATT_FMA(t, src, stride, x)     \
+  {                                    \
+    const float sv = src[t * stride];  \
+    a##t##0 += sv * x##0;              \
+    a##t##1 += sv * x##1;              \
+    a##t##2 += sv * x##2;              \
+    a##t##3 += sv * x##3;              \
+  }
+#define ATT_FMA6(src, stride, x)                                                     \
+  ATT_FMA(0, src, stride, x) ATT_FMA(1, src, stride, x) ATT_FMA(2, src, stride, x) \
+  ATT_FMA(3, src, stride, x) ATT_FMA(4, src, stride, x) ATT_FMA(5, src, stride, x)
+
 static inline __attribute__((always_inline)) void att_block_body(
     float *oh, const float *qh, const float *kh, const float *vh, att_strides sq, att_strides sk,
     size_t d, size_t Tk, size_t i0, size_t qn, float scale, float *ws) {
@@ -186,16 +200,7 @@ static inline __attribute__((always_inline)) void att_block_body(
         const att_v16 q0 = Qt[c * ATT_QV], q1 = Qt[c * ATT_QV + 1], q2 = Qt[c * ATT_QV + 2],
                       q3 = Qt[c * ATT_QV + 3];
         const float *kc = kb + c * sk.ch + j * sk.tok;
-#define ATT_FMA(t)                   \
-  {                                  \
-    const float kv = kc[t * sk.tok]; \
-    a##t##0 += kv * q0;              \
-    a##t##1 += kv * q1;              \
-    a##t##2 += kv * q2;              \
-    a##t##3 += kv * q3;              \
-  }
-        ATT_FMA(0) ATT_FMA(1) ATT_FMA(2) ATT_FMA(3) ATT_FMA(4) ATT_FMA(5)
-#undef ATT_FMA
+        ATT_FMA6(kc, sk.tok, q)
       }
 #define ATT_ST(t)                             \
   Pt[(j + t) * ATT_QV + 0] = a##t##0 * scale; \
@@ -253,16 +258,7 @@ static inline __attribute__((always_inline)) void att_block_body(
         const att_v16 p0 = Pt[jj * ATT_QV], p1 = Pt[jj * ATT_QV + 1], p2 = Pt[jj * ATT_QV + 2],
                       p3 = Pt[jj * ATT_QV + 3];
         const float *vj = vc + jj * sk.tok;
-#define ATT_FMA(t)                     \
-  {                                    \
-    const float vv = vj[t * sk.ch];    \
-    a##t##0 += vv * p0;                \
-    a##t##1 += vv * p1;                \
-    a##t##2 += vv * p2;                \
-    a##t##3 += vv * p3;                \
-  }
-        ATT_FMA(0) ATT_FMA(1) ATT_FMA(2) ATT_FMA(3) ATT_FMA(4) ATT_FMA(5)
-#undef ATT_FMA
+        ATT_FMA6(vj, sk.ch, p)
       }
 #define ATT_ST(t)                      \
   Ot[(c + t) * ATT_QV + 0] = a##t##0; \
@@ -294,6 +290,9 @@ static inline __attribute__((always_inline)) void att_block_body(
   for (size_t c = 0; c < d; c++)
     for (size_t i = 0; i < qn; i++) oh[(i0 + i) * sq.tok + c * sq.ch] = Of[c * ATT_BQ + i] * mx[i];
 }
+
+#undef ATT_FMA6
+#undef ATT_FMA
 
 typedef void (*att_block_fn)(float *, const float *, const float *, const float *, att_strides,
                              att_strides, size_t, size_t, size_t, size_t, float, float *);

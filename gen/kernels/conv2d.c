@@ -243,6 +243,8 @@ static void pack_strip(float *restrict dst, const conv_geom *g, const conv_seg *
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
+#include "ukr_avx512.h"
+
 /* Lanes 0 .. n-1 of a 16-lane mask (n clamped to [0, 16]). */
 static inline __mmask16 lanes_lt(ptrdiff_t n) {
   return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
@@ -441,44 +443,15 @@ static void conv_rect(const conv_geom *g, float *y, const float *Ap, size_t Mp, 
 __attribute__((target("avx512f,fma"))) static void ukr_avx512_8x48_ind(
     size_t kc, const float *restrict a, const float *restrict b, const uint32_t *restrict koff,
     float *restrict c, size_t ldc, float beta, int first) {
-#define Z_DECL(r)                                                           \
-  __m512 c##r##_0 = _mm512_setzero_ps(), c##r##_1 = _mm512_setzero_ps(), \
-         c##r##_2 = _mm512_setzero_ps();
-  Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5) Z_DECL(6) Z_DECL(7)
-#undef Z_DECL
+  MS__Z_ZERO(MS__Z_ROWS8, MS__Z_COLS3)
   for (size_t k = 0; k < kc; k++) {
     const float *bk = b + koff[k];
-    const __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16),
-                 b2 = _mm512_loadu_ps(bk + 32);
-    __m512 av;
-#define Z_ROW(r)                                \
-  av = _mm512_set1_ps(a[r]);                    \
-  c##r##_0 = _mm512_fmadd_ps(av, b0, c##r##_0); \
-  c##r##_1 = _mm512_fmadd_ps(av, b1, c##r##_1); \
-  c##r##_2 = _mm512_fmadd_ps(av, b2, c##r##_2);
-    Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5) Z_ROW(6) Z_ROW(7)
-#undef Z_ROW
+    MS__Z_STEP(MS__Z_ROWS8, MS__Z_COLS3, bk)
     a += 8;
   }
   /* alpha is 1: C = beta*C + 1*acc on the first block, C + 1*acc after. */
   const __m512 va = _mm512_set1_ps(1.0f), vb = _mm512_set1_ps(beta);
-#define Z_ST1(r, h)                                                          \
-  {                                                                          \
-    float *cr = c + r * ldc + 16 * h;                                        \
-    __m512 out;                                                              \
-    if (first && beta == 0.0f) {                                             \
-      out = _mm512_mul_ps(va, c##r##_##h);                                   \
-    } else {                                                                 \
-      __m512 cv = _mm512_loadu_ps(cr);                                       \
-      if (first) cv = _mm512_mul_ps(vb, cv);                                 \
-      out = _mm512_fmadd_ps(va, c##r##_##h, cv);                             \
-    }                                                                        \
-    _mm512_storeu_ps(cr, out);                                               \
-  }
-#define Z_ST(r) Z_ST1(r, 0) Z_ST1(r, 1) Z_ST1(r, 2)
-  Z_ST(0) Z_ST(1) Z_ST(2) Z_ST(3) Z_ST(4) Z_ST(5) Z_ST(6) Z_ST(7)
-#undef Z_ST
-#undef Z_ST1
+  MS__Z_STORE(MS__Z_ROWS8, MS__Z_COLS3)
 }
 #endif
 

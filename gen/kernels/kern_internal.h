@@ -94,6 +94,10 @@ void ms__silu_array(float *y, const float *x, size_t n);
  * takes j = l, l+16, ...) reduced by the fixed tree l += l+8, +4, +2, +1.
  * In-place allowed. */
 float ms__exp_sub_sum(float *y, const float *x, size_t n, float m);
+/* fn(y, x, n) (an elementwise array function such as ms__exp_array) split
+ * over threads in fixed chunks, so any split gives the same bytes. */
+void ms__parallel_array(float *y, const float *x, size_t n,
+                        void (*fn)(float *, const float *, size_t));
 
 /* One thread's share of ms_sgemm scratch (the least ms_sgemm accepts). */
 size_t ms__sgemm_min_scratch(size_t M, size_t N, size_t K);

@@ -41,6 +41,9 @@
 
 #include "core/pool.h"
 #include "kern_internal.h"
+#ifdef MS_HAVE_X86
+#include "ukr_avx512.h"
+#endif
 
 #define KC MS_SGEMM_KC
 #define MC 336  /* multiple of 14, 6 and 4 */
@@ -124,85 +127,28 @@ __attribute__((target("avx2,fma"))) static void ukr_avx2(size_t kc, const float 
 #undef AVX2_ST
 }
 
-__attribute__((target("avx512f,fma"))) static inline __m512 st16(const float *cr, __m512 acc,
-                                                                  __m512 va, __m512 vb,
-                                                                  float beta, int first) {
-  if (first && beta == 0.0f) return _mm512_mul_ps(va, acc);
-  __m512 cv = _mm512_loadu_ps(cr);
-  if (first) cv = _mm512_mul_ps(vb, cv);
-  return _mm512_fmadd_ps(va, acc, cv);
-}
-
-#define AVX512_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
-
-__attribute__((target("avx512f,fma"))) static void ukr_avx512(size_t kc,
-                                                              const float *restrict a,
-                                                              const float *restrict b,
-                                                              float *restrict c, size_t ldc,
-                                                              float alpha, float beta,
-                                                              int first) {
-#define Z_DECL(r) __m512 c##r##_0 = _mm512_setzero_ps(), c##r##_1 = _mm512_setzero_ps();
-  AVX512_ROWS(Z_DECL)
-#undef Z_DECL
-  for (size_t k = 0; k < kc; k++) {
-    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-    __m512 av;
-#define Z_ROW(r)                                \
-  av = _mm512_set1_ps(a[r]);                    \
-  c##r##_0 = _mm512_fmadd_ps(av, b0, c##r##_0); \
-  c##r##_1 = _mm512_fmadd_ps(av, b1, c##r##_1);
-    AVX512_ROWS(Z_ROW)
-#undef Z_ROW
-    a += 14;
-    b += 32;
+/* AVX-512 micro-kernel of MR rows x NR = 16 * (blocks in COLS) columns,
+ * tile in ukr_avx512.h. ukr_avx512: 14 x 32, 28 zmm accumulators, B row in
+ * two zmm. ukr_avx512_8x48, for the implicit-GEMM conv2d (output-channel
+ * counts are multiples of 8, not of 14): 24 zmm accumulators, B row in
+ * three zmm. Each accumulator lane sees the same FMA sequence in both, so
+ * the two kernels give the same bytes for the same element. */
+#define UKR_AVX512(NAME, MR, NR, ROWS, COLS)                                                      \
+  __attribute__((target("avx512f,fma"))) static void NAME(                                        \
+      size_t kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc, \
+      float alpha, float beta, int first) {                                                       \
+    MS__Z_ZERO(ROWS, COLS)                                                                        \
+    for (size_t k = 0; k < kc; k++) {                                                             \
+      MS__Z_STEP(ROWS, COLS, b)                                                                   \
+      a += MR;                                                                                    \
+      b += NR;                                                                                    \
+    }                                                                                             \
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                           \
+    MS__Z_STORE(ROWS, COLS)                                                                       \
   }
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#define Z_ST(r)                                                                            \
-  _mm512_storeu_ps(c + r * ldc, st16(c + r * ldc, c##r##_0, va, vb, beta, first));         \
-  _mm512_storeu_ps(c + r * ldc + 16, st16(c + r * ldc + 16, c##r##_1, va, vb, beta, first));
-  AVX512_ROWS(Z_ST)
-#undef Z_ST
-}
-
-/* 8 x 48 variant for the implicit-GEMM conv2d (output-channel counts are
- * multiples of 8, not of 14): 24 zmm accumulators, B row in three zmm.
- * Each accumulator lane sees the same FMA sequence as in ukr_avx512, so the
- * two kernels give the same bytes for the same element. */
-#define AVX512_ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-
-__attribute__((target("avx512f,fma"))) static void ukr_avx512_8x48(size_t kc,
-                                                                   const float *restrict a,
-                                                                   const float *restrict b,
-                                                                   float *restrict c, size_t ldc,
-                                                                   float alpha, float beta,
-                                                                   int first) {
-#define Z_DECL(r)                                                           \
-  __m512 c##r##_0 = _mm512_setzero_ps(), c##r##_1 = _mm512_setzero_ps(), \
-         c##r##_2 = _mm512_setzero_ps();
-  AVX512_ROWS8(Z_DECL)
-#undef Z_DECL
-  for (size_t k = 0; k < kc; k++) {
-    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16),
-                 b2 = _mm512_loadu_ps(b + 32);
-    __m512 av;
-#define Z_ROW(r)                                \
-  av = _mm512_set1_ps(a[r]);                    \
-  c##r##_0 = _mm512_fmadd_ps(av, b0, c##r##_0); \
-  c##r##_1 = _mm512_fmadd_ps(av, b1, c##r##_1); \
-  c##r##_2 = _mm512_fmadd_ps(av, b2, c##r##_2);
-    AVX512_ROWS8(Z_ROW)
-#undef Z_ROW
-    a += 8;
-    b += 48;
-  }
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#define Z_ST(r)                                                                            \
-  _mm512_storeu_ps(c + r * ldc, st16(c + r * ldc, c##r##_0, va, vb, beta, first));         \
-  _mm512_storeu_ps(c + r * ldc + 16, st16(c + r * ldc + 16, c##r##_1, va, vb, beta, first)); \
-  _mm512_storeu_ps(c + r * ldc + 32, st16(c + r * ldc + 32, c##r##_2, va, vb, beta, first));
-  AVX512_ROWS8(Z_ST)
-#undef Z_ST
-}
+UKR_AVX512(ukr_avx512, 14, 32, MS__Z_ROWS14, MS__Z_COLS2)
+UKR_AVX512(ukr_avx512_8x48, 8, 48, MS__Z_ROWS8, MS__Z_COLS3)
+#undef UKR_AVX512
 #endif
 
 static int isa_config(ms_kernel_isa isa, isa_cfg *cfg) {

@@ -10,7 +10,6 @@
  * Reference: PyTorch torch.nn.functional.silu. */
 #include <math.h>
 
-#include "core/pool.h"
 #include "kern_internal.h"
 
 void ms_silu_ref(float *y, const float *x, size_t n) {
@@ -20,24 +19,4 @@ void ms_silu_ref(float *y, const float *x, size_t n) {
   }
 }
 
-#define SILU_CHUNK 4096
-
-typedef struct {
-  float *y;
-  const float *x;
-  size_t n;
-} silu_job;
-
-/* Chunks [c0, c1) of SILU_CHUNK floats. */
-static void silu_range(void *ctx, size_t c0, size_t c1) {
-  const silu_job *j = ctx;
-  for (size_t c = c0; c < c1; c++) {
-    const size_t i0 = c * SILU_CHUNK;
-    ms__silu_array(j->y + i0, j->x + i0, j->n - i0 < SILU_CHUNK ? j->n - i0 : SILU_CHUNK);
-  }
-}
-
-void ms_silu(float *y, const float *x, size_t n) {
-  silu_job j = {y, x, n};
-  ms__parallel_range((n + SILU_CHUNK - 1) / SILU_CHUNK, 8, silu_range, &j);
-}
+void ms_silu(float *y, const float *x, size_t n) { ms__parallel_array(y, x, n, ms__silu_array); }

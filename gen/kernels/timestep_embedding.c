@@ -12,47 +12,36 @@
 
 #include "kern_internal.h"
 
-static ms_status ts_check(float *y, const float *t, size_t N, size_t dim, float max_period) {
-  if (dim < 2 || !(max_period > 0.0f)) return MS_ERR_INVALID;
-  size_t tot;
-  if (!ms__mul_ok(N, dim, &tot)) return MS_ERR_INVALID;
-  if (N && (!y || !t)) return MS_ERR_INVALID;
-  return MS_OK;
-}
-
 static inline float ts_freq(size_t i, size_t half, float max_period) {
   const float neg_log = (float)(-log((double)max_period));
   return expf((neg_log * (float)i) / (float)half);
 }
 
-ms_status ms_timestep_embedding_ref(float *y, const float *t, size_t N, size_t dim,
-                                    float max_period) {
-  ms_status s = ts_check(y, t, N, dim, max_period);
-  if (s != MS_OK) return s;
+/* ref != 0: cos and sin in double, rounded; else cosf and sinf. */
+static ms_status ts_embed(float *y, const float *t, size_t N, size_t dim, float max_period,
+                          int ref) {
+  if (dim < 2 || !(max_period > 0.0f)) return MS_ERR_INVALID;
+  size_t tot;
+  if (!ms__mul_ok(N, dim, &tot)) return MS_ERR_INVALID;
+  if (N && (!y || !t)) return MS_ERR_INVALID;
   const size_t half = dim / 2;
   for (size_t n = 0; n < N; n++) {
     for (size_t i = 0; i < half; i++) {
       float arg = t[n] * ts_freq(i, half, max_period);
-      y[n * dim + i] = (float)cos((double)arg);
-      y[n * dim + half + i] = (float)sin((double)arg);
+      y[n * dim + i] = ref ? (float)cos((double)arg) : cosf(arg);
+      y[n * dim + half + i] = ref ? (float)sin((double)arg) : sinf(arg);
     }
     if (dim & 1) y[n * dim + dim - 1] = 0.0f;
   }
   return MS_OK;
 }
 
+ms_status ms_timestep_embedding_ref(float *y, const float *t, size_t N, size_t dim,
+                                    float max_period) {
+  return ts_embed(y, t, N, dim, max_period, 1);
+}
+
 ms_status ms_timestep_embedding(float *y, const float *t, size_t N, size_t dim,
                                 float max_period) {
-  ms_status s = ts_check(y, t, N, dim, max_period);
-  if (s != MS_OK) return s;
-  const size_t half = dim / 2;
-  for (size_t n = 0; n < N; n++) {
-    for (size_t i = 0; i < half; i++) {
-      float arg = t[n] * ts_freq(i, half, max_period);
-      y[n * dim + i] = cosf(arg);
-      y[n * dim + half + i] = sinf(arg);
-    }
-    if (dim & 1) y[n * dim + dim - 1] = 0.0f;
-  }
-  return MS_OK;
+  return ts_embed(y, t, N, dim, max_period, 0);
 }

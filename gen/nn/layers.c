@@ -40,6 +40,15 @@ static const float *weight(ms__nn *c, const char *prefix, const char *suffix) {
   return ms_model_data(c->m, t);
 }
 
+/* <prefix>.weight and <prefix>.bias into *w and *b; 0 when the pass has
+ * failed already or either is missing. */
+static int weight_bias(ms__nn *c, const char *prefix, const float **w, const float **b) {
+  if (c->st != MS_OK) return 0;
+  *w = weight(c, prefix, ".weight");
+  *b = weight(c, prefix, ".bias");
+  return *w && *b;
+}
+
 void ms__nn_trace4(ms__nn *c, const char *name, const float *x, size_t N, size_t C, size_t H,
                    size_t W) {
   if (c->plan || !c->trace || c->st != MS_OK) return;
@@ -62,9 +71,8 @@ static void check(ms__nn *c, ms_status st, const char *prefix, const char *op) {
 
 void ms__conv(ms__nn *c, float *y, const float *x, const char *prefix, size_t N, size_t C,
               size_t H, size_t W, size_t Cout, size_t k, size_t stride, size_t pad) {
-  if (c->st != MS_OK) return;
-  const float *w = weight(c, prefix, ".weight"), *b = weight(c, prefix, ".bias");
-  if (!w || !b) return;
+  const float *w, *b;
+  if (!weight_bias(c, prefix, &w, &b)) return;
   ms_conv2d_params p = {.N = N, .C = C, .H = H, .W = W, .C_out = Cout, .kh = k, .kw = k,
                         .stride_h = stride, .stride_w = stride, .pad_h = pad, .pad_w = pad};
   size_t Ho, Wo;
@@ -104,9 +112,8 @@ void ms__conv(ms__nn *c, float *y, const float *x, const char *prefix, size_t N,
 
 void ms__gn_silu(ms__nn *c, float *y, const float *x, const char *prefix, size_t N, size_t C,
                  size_t HW) {
-  if (c->st != MS_OK) return;
-  const float *g = weight(c, prefix, ".weight"), *b = weight(c, prefix, ".bias");
-  if (!g || !b) return;
+  const float *g, *b;
+  if (!weight_bias(c, prefix, &g, &b)) return;
   if (c->plan) {
     ms__nn_note(c, N * C * HW);
     return;
@@ -117,9 +124,8 @@ void ms__gn_silu(ms__nn *c, float *y, const float *x, const char *prefix, size_t
 
 void ms__linear(ms__nn *c, float *y, const float *x, const char *prefix, size_t M, size_t in,
                 size_t out) {
-  if (c->st != MS_OK) return;
-  const float *w = weight(c, prefix, ".weight"), *b = weight(c, prefix, ".bias");
-  if (!w || !b) return;
+  const float *w, *b;
+  if (!weight_bias(c, prefix, &w, &b)) return;
   if (c->plan) {
     note_scratch(c, ms_linear_scratch_floats(M, in, out));
     return;
@@ -135,8 +141,8 @@ void ms__attn_block(ms__nn *c, float *out, const float *x, const char *prefix, s
   size_t T = H * W, heads = (size_t)c->c->heads, d = C / heads;
   snprintf(p, sizeof p, "%s.norm", prefix);
   {
-    const float *g = weight(c, p, ".weight"), *b = weight(c, p, ".bias");
-    if (!g || !b) return;
+    const float *g, *b;
+    if (!weight_bias(c, p, &g, &b)) return;
     if (c->plan)
       ms__nn_note(c, N * C * T);
     else
@@ -230,4 +236,25 @@ float *ms__nn_alloc(size_t n_floats, ms_status *st) {
   float *p = ms__aligned_alloc(64, bytes);
   *st = p ? MS_OK : MS_ERR_NOMEM;
   return p;
+}
+
+void ms__nn_alloc_to(float **p, size_t n_floats, ms_status *st) {
+  ms_status s;
+  *p = ms__nn_alloc(n_floats, &s);
+  if (s) *st = s;
+}
+
+void *ms__nn_net_new(const ms_model *m, ms_arch arch, int max_batch, size_t size,
+                     ms_diag *d, ms_status *st) {
+  const ms_model_config *cf = ms_model_config_of(m);
+  void *o = NULL;
+  if (cf->arch != arch)
+    *st = ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "config", "model architecture is %s, not %s",
+                      ms_arch_name(cf->arch), ms_arch_name(arch));
+  else if (max_batch < 1 || max_batch > 1 << 16)
+    *st = ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "batch size %d out of range 1..65536",
+                      max_batch);
+  else if (!(o = ms__calloc(1, size)))
+    *st = ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+  return o;
 }

@@ -82,5 +82,14 @@ void ms__upsample(ms__nn *c, float *y, const float *x, const char *prefix, size_
 
 /* Allocates `count` buffers of n floats each plus scratch; NULL on failure. */
 float *ms__nn_alloc(size_t n_floats, ms_status *st);
+/* *p = ms__nn_alloc(n_floats); *st = MS_ERR_NOMEM when that fails, else
+ * left as it was. */
+void ms__nn_alloc_to(float **p, size_t n_floats, ms_status *st);
+
+/* A zeroed network object of `size` bytes for model m, when m's
+ * architecture is `arch` and max_batch is in 1..65536; else NULL with *st
+ * set and a diagnostic in d (also when memory runs out). */
+void *ms__nn_net_new(const ms_model *m, ms_arch arch, int max_batch, size_t size,
+                     ms_diag *d, ms_status *st);
 
 #endif

@@ -179,15 +179,10 @@ void ms_unet_free(ms_unet *u) {
 
 ms_status ms_unet_new(ms_unet **out, const ms_model *m, int max_batch, ms_diag *d) {
   *out = NULL;
+  ms_status st = MS_OK;
+  ms_unet *u = ms__nn_net_new(m, MS_ARCH_UNET, max_batch, sizeof *u, d, &st);
+  if (!u) return st;
   const ms_model_config *cf = ms_model_config_of(m);
-  if (cf->arch != MS_ARCH_UNET)
-    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "config",
-                       "model architecture is %s, not unet", ms_arch_name(cf->arch));
-  if (max_batch < 1 || max_batch > 1 << 16)
-    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "batch size %d out of range 1..65536",
-                       max_batch);
-  ms_unet *u = ms__calloc(1, sizeof *u);
-  if (!u) return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
   u->m = m;
   u->c = cf;
   u->max_batch = max_batch;
@@ -207,25 +202,14 @@ ms_status ms_unet_new(ms_unet **out, const ms_model *m, int max_batch, ms_diag *
     if ((size_t)cf->channels[l] > maxc) maxc = (size_t)cf->channels[l];
   size_t ed = 4 * (size_t)cf->channels[0];
   u->emb_floats = (size_t)max_batch * (ed > maxc ? ed : maxc);
-  ms_status st = MS_OK, s2;
   float **bufs[] = {&u->A, &u->B, &u->CAT, &u->T1, &u->T2};
-  for (size_t i = 0; i < 5; i++) {
-    *bufs[i] = ms__nn_alloc(u->act, &s2);
-    if (s2) st = s2;
-  }
-  u->skip = ms__nn_alloc(u->skip_floats, &s2);
-  if (s2) st = s2;
-  u->scratch = ms__nn_alloc(u->scratch_floats, &s2);
-  if (s2) st = s2;
+  for (size_t i = 0; i < 5; i++) ms__nn_alloc_to(bufs[i], u->act, &st);
+  ms__nn_alloc_to(&u->skip, u->skip_floats, &st);
+  ms__nn_alloc_to(&u->scratch, u->scratch_floats, &st);
   float **eb[] = {&u->e0, &u->e1, &u->e2, &u->ea, &u->ebuf};
-  for (size_t i = 0; i < 5; i++) {
-    *eb[i] = ms__nn_alloc(u->emb_floats, &s2);
-    if (s2) st = s2;
-  }
-  u->tbuf = ms__nn_alloc((size_t)max_batch, &s2);
-  if (s2) st = s2;
-  u->wpack = ms__nn_alloc(u->wpack_floats, &s2);
-  if (s2) st = s2;
+  for (size_t i = 0; i < 5; i++) ms__nn_alloc_to(eb[i], u->emb_floats, &st);
+  ms__nn_alloc_to(&u->tbuf, (size_t)max_batch, &st);
+  ms__nn_alloc_to(&u->wpack, u->wpack_floats, &st);
   if (st == MS_OK) {
     /* Pack every convolution's weights once (a planning pass that fills
      * the slots). */

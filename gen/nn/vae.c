@@ -114,15 +114,10 @@ void ms_vae_free(ms_vae *v) {
 
 ms_status ms_vae_new(ms_vae **out, const ms_model *m, int max_batch, ms_diag *d) {
   *out = NULL;
+  ms_status st = MS_OK;
+  ms_vae *v = ms__nn_net_new(m, MS_ARCH_VAE, max_batch, sizeof *v, d, &st);
+  if (!v) return st;
   const ms_model_config *cf = ms_model_config_of(m);
-  if (cf->arch != MS_ARCH_VAE)
-    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, "config", "model architecture is %s, not vae",
-                       ms_arch_name(cf->arch));
-  if (max_batch < 1 || max_batch > 1 << 16)
-    return ms_diag_add(d, MS_ERR_INVALID, NULL, 0, 0, NULL, "batch size %d out of range 1..65536",
-                       max_batch);
-  ms_vae *v = ms__calloc(1, sizeof *v);
-  if (!v) return ms_diag_add(d, MS_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
   v->m = m;
   v->c = cf;
   v->max_batch = max_batch;
@@ -138,14 +133,9 @@ ms_status ms_vae_new(ms_vae **out, const ms_model *m, int max_batch, ms_diag *d)
   }
   v->act = c.max_act;
   v->scratch_floats = c.max_scratch;
-  ms_status st = MS_OK, s2;
   float **bufs[] = {&v->A, &v->B, &v->T1, &v->T2};
-  for (size_t i = 0; i < 4; i++) {
-    *bufs[i] = ms__nn_alloc(v->act, &s2);
-    if (s2) st = s2;
-  }
-  v->scratch = ms__nn_alloc(v->scratch_floats, &s2);
-  if (s2) st = s2;
+  for (size_t i = 0; i < 4; i++) ms__nn_alloc_to(bufs[i], v->act, &st);
+  ms__nn_alloc_to(&v->scratch, v->scratch_floats, &st);
   if (st != MS_OK) {
     ms_vae_free(v);
     return ms_diag_add(d, st, NULL, 0, 0, NULL, "out of memory for the VAE work buffers");
