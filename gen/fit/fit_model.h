@@ -117,6 +117,10 @@ typedef struct fit_comp {
   fit_field *f;
 } fit_comp;
 
+/* fit.c: the zCDP -> (epsilon, delta) conversion */
+double ms__zcdp_delta(double rho, double eps);
+double ms__zcdp_rho(double eps, double delta);
+
 /* fit.c: the mixture's clusters, field names, labels of coarse fields */
 void ms__fit_comps_free(fit_comp *comp, size_t n_comp, size_t n_cop);
 char *ms__fit_field_name(const char *h, char *const *taken, size_t n);
