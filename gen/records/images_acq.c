@@ -63,21 +63,6 @@ static void err_at(A *a, const char *ptr, int at_key, const char *fmt, ...) {
   a->errs++;
 }
 
-/* A name from list (index), or -1 after reporting; -2 when absent. */
-static int get_name(A *a, const cJSON *obj, const char *key, const char *(*name_of)(int), int count) {
-  const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
-  if (!j) return -2;
-  char p[512];
-  ms__jsonptr_key(p, sizeof p, a->aptr, key);
-  for (int i = 0; cJSON_IsString(j) && i < count; i++)
-    if (!strcmp(j->valuestring, name_of(i))) return i;
-  char list[256] = "";
-  for (int i = 0; i < count; i++)
-    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", name_of(i));
-  err_at(a, p, 0, "must be one of %s", list);
-  return -1;
-}
-
 static const char *geom_name(int i) { return ms_ct_geometry_name((ms_ct_geometry)i); }
 static const char *filt_name(int i) { return ms_fbp_filter_name((ms_fbp_filter)i); }
 static const char *mask_name(int i) { return ms_mr_mask_kind_name((ms_mr_mask_kind)i); }
@@ -105,6 +90,14 @@ static int get_param(A *a, const cJSON *obj, ms__img_param *p, const char *key, 
 
 static void jc_report(void *ctx, const char *ptr, const char *msg) {
   err_at(ctx, ptr, 0, "%s", msg);
+}
+
+/* A name from list (index), or -1 after reporting; -2 when absent. */
+static int get_name(A *a, const cJSON *obj, const char *key, const char *(*name_of)(int), int count) {
+  if (!cJSON_GetObjectItemCaseSensitive(obj, key)) return -2;
+  const ms__jcheck c = {jc_report, a, 0};
+  int i;
+  return ms__jc_choice(&c, obj, a->aptr, key, 0, count, name_of, &i) ? -1 : i;
 }
 
 /* A true/false key (core/jsoncheck); *out unchanged when absent or wrong. */
