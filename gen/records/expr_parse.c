@@ -171,6 +171,23 @@ static void syntax(parser *P, int offset, const char *fmt, ...) {
 static int is_ident_start(int c) { return isalpha(c) || c == '_'; }
 static int is_ident_char(int c) { return isalnum(c) || c == '_'; }
 
+/* The operators, each two-character one before its first character; one
+ * with a hint is not valid: reported as "unexpected 'op' (hint)" and read
+ * as `kind`. */
+static const struct {
+  const char *op;
+  int kind;
+  const char *hint;
+} k_ops[] = {
+    {"**", MS__TK_POW, "use '^' for powers"}, {"==", MS__TK_EQ, NULL},   {"!=", MS__TK_NE, NULL},
+    {"<=", MS__TK_LE, NULL},                  {"<>", MS__TK_NE, "use '!='"}, {">=", MS__TK_GE, NULL},
+    {"&&", MS__TK_AND, "use 'and'"},          {"||", MS__TK_OR, "use 'or'"}, {"(", MS__TK_LP, NULL},
+    {")", MS__TK_RP, NULL},                   {",", MS__TK_COMMA, NULL},   {"+", MS__TK_ADD, NULL},
+    {"-", MS__TK_SUB, NULL},                  {"*", MS__TK_MUL, NULL},     {"/", MS__TK_DIV, NULL},
+    {"%", MS__TK_MOD, NULL},                  {"^", MS__TK_POW, NULL},     {"=", MS__TK_EQ, "use '==' to compare"},
+    {"!", MS__TK_NOT, "use 'not'"},           {"<", MS__TK_LT, NULL},      {">", MS__TK_GT, NULL},
+    {"&", MS__TK_AND, "use 'and'"},           {"|", MS__TK_OR, "use 'or'"}};
+
 /* Reads the next token into P->tk; reports lexical errors. */
 static void next(parser *P) {
   const char *s = P->src;
@@ -280,81 +297,19 @@ static void next(parser *P) {
     P->tk = t;
     return;
   }
-  int k = -1, w = 1;
-  char c1 = i + 1 < P->len ? s[i + 1] : 0;
-  switch (c) {
-    case '(': k = MS__TK_LP; break;
-    case ')': k = MS__TK_RP; break;
-    case ',': k = MS__TK_COMMA; break;
-    case '+': k = MS__TK_ADD; break;
-    case '-': k = MS__TK_SUB; break;
-    case '*':
-      if (c1 == '*') {
-        syntax(P, (int)i, "unexpected '**' (use '^' for powers)");
-        w = 2;
-        k = MS__TK_POW;
-      } else {
-        k = MS__TK_MUL;
-      }
-      break;
-    case '/': k = MS__TK_DIV; break;
-    case '%': k = MS__TK_MOD; break;
-    case '^': k = MS__TK_POW; break;
-    case '=':
-      if (c1 == '=') {
-        k = MS__TK_EQ;
-        w = 2;
-      } else {
-        syntax(P, (int)i, "unexpected '=' (use '==' to compare)");
-        k = MS__TK_EQ;
-      }
-      break;
-    case '!':
-      if (c1 == '=') {
-        k = MS__TK_NE;
-        w = 2;
-      } else {
-        syntax(P, (int)i, "unexpected '!' (use 'not')");
-        k = MS__TK_NOT;
-      }
-      break;
-    case '<':
-      if (c1 == '=') {
-        k = MS__TK_LE;
-        w = 2;
-      } else if (c1 == '>') {
-        syntax(P, (int)i, "unexpected '<>' (use '!=')");
-        k = MS__TK_NE;
-        w = 2;
-      } else {
-        k = MS__TK_LT;
-      }
-      break;
-    case '>':
-      if (c1 == '=') {
-        k = MS__TK_GE;
-        w = 2;
-      } else {
-        k = MS__TK_GT;
-      }
-      break;
-    case '&':
-      syntax(P, (int)i, "unexpected '%s' (use 'and')", c1 == '&' ? "&&" : "&");
-      k = MS__TK_AND;
-      w = c1 == '&' ? 2 : 1;
-      break;
-    case '|':
-      syntax(P, (int)i, "unexpected '%s' (use 'or')", c1 == '|' ? "||" : "|");
-      k = MS__TK_OR;
-      w = c1 == '|' ? 2 : 1;
-      break;
-    default:
-      if (c >= 0x20 && c < 0x7f)
-        syntax(P, (int)i, "unexpected character '%c'", c);
-      else
-        syntax(P, (int)i, "unexpected byte 0x%02x", c);
-      k = MS__TK_END;
-      break;
+  size_t o = 0;
+  while (o < sizeof k_ops / sizeof *k_ops &&
+         !(i + strlen(k_ops[o].op) <= P->len && !memcmp(s + i, k_ops[o].op, strlen(k_ops[o].op))))
+    o++;
+  int k = MS__TK_END, w = 1;
+  if (o < sizeof k_ops / sizeof *k_ops) {
+    k = k_ops[o].kind;
+    w = (int)strlen(k_ops[o].op);
+    if (k_ops[o].hint) syntax(P, (int)i, "unexpected '%s' (%s)", k_ops[o].op, k_ops[o].hint);
+  } else if (c >= 0x20 && c < 0x7f) {
+    syntax(P, (int)i, "unexpected character '%c'", c);
+  } else {
+    syntax(P, (int)i, "unexpected byte 0x%02x", c);
   }
   t.kind = k;
   t.len = w;
