@@ -232,6 +232,36 @@ static int build_schemas(fstate *fs, const ms_table_schema *ts) {
 
 /* ---- sink callbacks -------------------------------------------------------------------- */
 
+/* The attributes that open the images of a phantom or brain field: its
+ * table, key, axes, source and phantom. */
+static ms_status image_head_attrs(ms_writer *w, const fstate *fs, const char *table, const char *phantom) {
+  const char *ip = fs->img_path;
+  ms_status st = ms_writer_set_object_attr_string(w, ip, "table", table);
+  if (!st && fs->key_col >= 0) st = ms_writer_set_object_attr_string(w, ip, "key", fs->key.name);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "axes", fs->f->phantom.depth > 0 ? "N,C,D,H,W" : "N,C,H,W");
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "source", "phantom");
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "phantom", phantom);
+  return st;
+}
+
+/* The attributes that close them: unit, spacing (z for volumes), window,
+ * stream and description. */
+static ms_status image_tail_attrs(ms_writer *w, const fstate *fs, const char *unit, const double sp[3]) {
+  const ms__image_field *f = fs->f;
+  const char *ip = fs->img_path;
+  ms_status st = ms_writer_set_object_attr_string(w, ip, "unit", unit);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_x_mm", sp[0]);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_y_mm", sp[1]);
+  if (!st && f->phantom.depth > 0) st = ms_writer_set_object_attr_double(w, ip, "spacing_z_mm", sp[2]);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_center", f->window.center);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_width", f->window.width);
+  char hex[24];
+  snprintf(hex, sizeof hex, "%016" PRIx64, f->stream);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "stream", hex);
+  if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
+  return st;
+}
+
 static ms_status set_attrs(ms_images *im, fstate *fs, const ms_table_schema *ts) {
   const ms__image_field *f = fs->f;
   const ms_phantom_params *p = &f->phantom;
@@ -239,26 +269,9 @@ static ms_status set_attrs(ms_images *im, fstate *fs, const ms_table_schema *ts)
   ms_phantom_spacing(p, sp);
   ms_writer *w = im->w;
   const char *ip = fs->img_path;
-  char axes[32];
-  snprintf(axes, sizeof axes, "%s", p->depth > 0 ? "N,C,D,H,W" : "N,C,H,W");
-  ms_status st = ms_writer_set_object_attr_string(w, ip, "table", ts->name);
-  if (!st && fs->key_col >= 0) st = ms_writer_set_object_attr_string(w, ip, "key", fs->key.name);
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "axes", axes);
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "source", "phantom");
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "phantom", ms_phantom_kind_name(p->kind));
+  ms_status st = image_head_attrs(w, fs, ts->name, ms_phantom_kind_name(p->kind));
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "modality", ms_modality_name(p->modality));
-  if (!st)
-    st = ms_writer_set_object_attr_string(w, ip, "unit",
-                                          p->modality == MS_MODALITY_CT ? "HU" : "a.u.");
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_x_mm", sp[0]);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_y_mm", sp[1]);
-  if (!st && p->depth > 0) st = ms_writer_set_object_attr_double(w, ip, "spacing_z_mm", sp[2]);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_center", f->window.center);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_width", f->window.width);
-  char hex[24];
-  snprintf(hex, sizeof hex, "%016" PRIx64, f->stream);
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "stream", hex);
-  if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
+  if (!st) st = image_tail_attrs(w, fs, p->modality == MS_MODALITY_CT ? "HU" : "a.u.", sp);
   if (!st && f->write_mask) {
     char *lt = ms_phantom_label_table_json(p);
     if (!lt) return ms__diag_nomem(im->d, NULL, fs->mask_path, "the label table");
@@ -925,25 +938,12 @@ static ms_status begin_brain(ms_images *im, fstate *fs, const ms_table_schema *t
   st = ms_writer_begin_array(w, ip, MS_DT_FLOAT32, r, dims);
   if (!st && f->write_mask) st = ms_writer_begin_array(w, fs->mask_path, MS_DT_UINT8, r, dims);
   if (!st && f->brain->write_aal) st = ms_writer_begin_array(w, fs->aal_path, MS_DT_UINT8, r, dims);
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "table", ts->name);
-  if (!st && fs->key_col >= 0) st = ms_writer_set_object_attr_string(w, ip, "key", fs->key.name);
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "axes", f->phantom.depth > 0 ? "N,C,D,H,W" : "N,C,H,W");
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "source", "phantom");
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "phantom", "brain");
+  if (!st) st = image_head_attrs(w, fs, ts->name, "brain");
   if (!st && !f->brain->q[MS__BRAIN_MODALITY].x)
     st = ms_writer_set_object_attr_string(w, ip, "modality", ms_brain_contrast_name(bp->contrast));
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "intensities", ms_brain_intensity_name(bp->intensity));
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "orientation", ms_brain_orientation_name(bp->orientation));
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "unit", bp->contrast == MS_BRAIN_CT ? "HU" : "a.u.");
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_x_mm", bp->spacing_mm[0]);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_y_mm", bp->spacing_mm[1]);
-  if (!st && f->phantom.depth > 0) st = ms_writer_set_object_attr_double(w, ip, "spacing_z_mm", bp->spacing_mm[2]);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_center", f->window.center);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_width", f->window.width);
-  char hex[24];
-  snprintf(hex, sizeof hex, "%016" PRIx64, f->stream);
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "stream", hex);
-  if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
+  if (!st) st = image_tail_attrs(w, fs, bp->contrast == MS_BRAIN_CT ? "HU" : "a.u.", bp->spacing_mm);
   if (!st && f->write_mask) st = brain_mask_attrs(w, fs, fs->mask_path, MS_BRAIN_LABELS_TISSUE, ts->name);
   if (!st && f->brain->write_aal) st = brain_mask_attrs(w, fs, fs->aal_path, MS_BRAIN_LABELS_AAL, ts->name);
   if (!st && f->acq) st = ms__acq_begin(&fs->acq, f, w, ts->name, expected, im->d);
