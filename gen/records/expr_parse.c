@@ -356,6 +356,15 @@ static ms__ast *done(parser *P, ms__ast *n) {
   return n;
 }
 
+/* The binary node l op r at offset off, checked by done(). */
+static ms__ast *binary(parser *P, int op, int off, ms__ast *l, ms__ast *r) {
+  ms__ast *n = node(P, MS__AST_BINARY, op, off, 2);
+  if (!n) return NULL;
+  n->args[0] = l;
+  n->args[1] = r;
+  return done(P, n);
+}
+
 static int enter(parser *P) {
   if (++P->nest > MS__EXPR_MAX_NEST) {
     syntax(P, P->tk.offset, "expression is nested too deeply (more than %d levels)",
@@ -503,11 +512,7 @@ static ms__ast *p_power(parser *P) {
     ms__ast *r = p_unary(P); /* right-associative, allows 2^-1 */
     P->nest--;
     if (stop(P)) return NULL;
-    ms__ast *n = node(P, MS__AST_BINARY, MS__TK_POW, off, 2);
-    if (!n) return NULL;
-    n->args[0] = l;
-    n->args[1] = r;
-    return done(P, n);
+    return binary(P, MS__TK_POW, off, l, r);
   }
   return l;
 }
@@ -545,11 +550,7 @@ static ms__ast *p_binary_level(parser *P, int level) {
     next(P);
     ms__ast *r = level == 0 ? p_unary(P) : p_mul(P);
     if (stop(P)) return NULL;
-    ms__ast *n = node(P, MS__AST_BINARY, k, off, 2);
-    if (!n) return NULL;
-    n->args[0] = l;
-    n->args[1] = r;
-    l = done(P, n);
+    l = binary(P, k, off, l, r);
     if (!l) return NULL;
   }
 }
@@ -565,11 +566,7 @@ static ms__ast *p_cmp(parser *P) {
     next(P);
     ms__ast *r = p_add(P);
     if (stop(P)) return NULL;
-    ms__ast *n = node(P, MS__AST_BINARY, k, off, 2);
-    if (!n) return NULL;
-    n->args[0] = l;
-    n->args[1] = r;
-    l = done(P, n);
+    l = binary(P, k, off, l, r);
     if (!l) return NULL;
   } else if (k == MS__TK_IN || (k == MS__TK_NOT && P->pos < P->len)) {
     int negate = 0, off = P->tk.offset;
@@ -636,11 +633,7 @@ static ms__ast *p_logic(parser *P, int kind) {
     next(P);
     ms__ast *r = kind == MS__TK_AND ? p_not(P) : p_logic(P, MS__TK_AND);
     if (stop(P)) return NULL;
-    ms__ast *n = node(P, MS__AST_BINARY, kind, off, 2);
-    if (!n) return NULL;
-    n->args[0] = l;
-    n->args[1] = r;
-    l = done(P, n);
+    l = binary(P, kind, off, l, r);
     if (!l) return NULL;
   }
   return l;
