@@ -517,19 +517,23 @@ static ms__ast *p_power(parser *P) {
   return l;
 }
 
+/* The prefix operator op at the current token, applied to what operand
+ * parses after it. */
+static ms__ast *prefix(parser *P, int op, ms__ast *(*operand)(parser *P)) {
+  int off = P->tk.offset;
+  if (!enter(P)) return NULL;
+  next(P);
+  ms__ast *x = operand(P);
+  P->nest--;
+  if (stop(P)) return NULL;
+  ms__ast *n = node(P, MS__AST_UNARY, op, off, 1);
+  if (n) n->args[0] = x;
+  return done(P, n);
+}
+
 static ms__ast *p_unary(parser *P) {
-  if (P->tk.kind == MS__TK_SUB || P->tk.kind == MS__TK_ADD) {
-    int op = P->tk.kind == MS__TK_SUB ? '-' : '+';
-    int off = P->tk.offset;
-    if (!enter(P)) return NULL;
-    next(P);
-    ms__ast *x = p_unary(P);
-    P->nest--;
-    if (stop(P)) return NULL;
-    ms__ast *n = node(P, MS__AST_UNARY, op, off, 1);
-    if (n) n->args[0] = x;
-    return done(P, n);
-  }
+  if (P->tk.kind == MS__TK_SUB || P->tk.kind == MS__TK_ADD)
+    return prefix(P, P->tk.kind == MS__TK_SUB ? '-' : '+', p_unary);
   return p_power(P);
 }
 
@@ -611,17 +615,7 @@ static ms__ast *p_cmp(parser *P) {
 }
 
 static ms__ast *p_not(parser *P) {
-  if (P->tk.kind == MS__TK_NOT) {
-    int off = P->tk.offset;
-    if (!enter(P)) return NULL;
-    next(P);
-    ms__ast *x = p_not(P);
-    P->nest--;
-    if (stop(P)) return NULL;
-    ms__ast *n = node(P, MS__AST_UNARY, 'n', off, 1);
-    if (n) n->args[0] = x;
-    return done(P, n);
-  }
+  if (P->tk.kind == MS__TK_NOT) return prefix(P, 'n', p_not);
   return p_cmp(P);
 }
 
