@@ -818,6 +818,18 @@ static ms_status write_phantom_rows(ms_images *im, fstate *fs, const batch_job *
   return st ? st : write_tables(im, fs, j->c, j->b0, ro, m);
 }
 
+/* Item i of info chunk ic: its item number and the key of chunk row r;
+ * returns the column after them. */
+static int info_head(const fstate *fs, const ms_chunk *c, ms_chunk *ic, size_t i, size_t r) {
+  int col = 0;
+  ((int64_t *)ic->cols[col++].data)[i] = (int64_t)(fs->items + i);
+  if (fs->key_col >= 0) {
+    size_t kw = ms_column_value_size(&fs->key);
+    memcpy((char *)ic->cols[col++].data + i * kw, (const char *)c->cols[fs->key_col].data + r * kw, kw);
+  }
+  return col;
+}
+
 /* Learned-model rows: batches of consecutive rows sampled together; image r
  * uses the keyed noise (sampler, or VAE prior) with seed xxh64(seed, stream) and image
  * index r, so it does not depend on the batch it falls in. */
@@ -867,12 +879,8 @@ static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c
     ms_chunk *ic = NULL;
     if (!st) st = ms_chunk_new(&ic, &fs->info_schema, m);
     if (!st) {
-      size_t kw = fs->key_col >= 0 ? ms_column_value_size(&fs->key) : 0;
-      const char *keys = fs->key_col >= 0 ? c->cols[fs->key_col].data : NULL;
       for (size_t i = 0; i < m; i++) {
-        int col = 0;
-        ((int64_t *)ic->cols[col++].data)[i] = (int64_t)(fs->items + i);
-        if (keys) memcpy((char *)ic->cols[col++].data + i * kw, keys + (b0 + i) * kw, kw);
+        int col = info_head(fs, c, ic, i, b0 + i);
         ((int64_t *)ic->cols[col++].data)[i] = y[i];
       }
       ic->n_rows = m;
@@ -1038,12 +1046,8 @@ static ms_status write_brain_info(ms_images *im, fstate *fs, const ms_chunk *c, 
   ms_chunk *ic = NULL;
   ms_status st = ms_chunk_new(&ic, &fs->info_schema, m);
   if (st) return st;
-  size_t kw = fs->key_col >= 0 ? ms_column_value_size(&fs->key) : 0;
-  const char *keys = fs->key_col >= 0 ? c->cols[fs->key_col].data : NULL;
   for (size_t i = 0; i < m; i++) {
-    int col = 0;
-    ((int64_t *)ic->cols[col++].data)[i] = (int64_t)(fs->items + i);
-    if (keys) memcpy((char *)ic->cols[col++].data + i * kw, keys + (r0 + i) * kw, kw);
+    int col = info_head(fs, c, ic, i, r0 + i);
     snprintf((char *)ic->cols[col++].data + i * 6, 6, "%s", ms_brain_contrast_name(ro[i].contrast));
     ((double *)ic->cols[col++].data)[i] = ro[i].age;
     ((double *)ic->cols[col++].data)[i] = ro[i].head_scale;
