@@ -288,6 +288,13 @@ static void parse_param(L *l, const ms__table *t, ms__img_param *p, const cJSON 
   parse_param_key(l, t, p, obj, iptr, k_param_keys[id]);
 }
 
+void ms__img_params_free(ms__img_param *p, int n) {
+  for (int k = 0; k < n; k++) {
+    ms__expr_free(p[k].x);
+    free(p[k].ptr);
+  }
+}
+
 size_t ms__img_param_parse(ms_spec *s, ms_diag *d, const ms__table *t, ms__img_param *p, const cJSON *obj,
                            const char *objptr, const char *key) {
   L l = {.s = s, .d = d};
@@ -720,10 +727,7 @@ static void field_free(ms__image_field *f) {
   free(f->name);
   free(f->ptr);
   free(f->description);
-  for (int k = 0; k < MS__IMG_PARAM_COUNT; k++) {
-    ms__expr_free(f->p[k].x);
-    free(f->p[k].ptr);
-  }
+  ms__img_params_free(f->p, MS__IMG_PARAM_COUNT);
   free(f->model_path);
   free(f->model_ref);
   ms_model_free(f->model);

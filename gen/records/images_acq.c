@@ -111,8 +111,7 @@ static int get_const(A *a, const cJSON *obj, const char *key, double lo, double 
   ms__img_param tmp;
   memset(&tmp, 0, sizeof tmp);
   int r = get_param(a, obj, &tmp, key, lo, hi, integer, 0, out);
-  free(tmp.ptr);
-  ms__expr_free(tmp.x);
+  ms__img_params_free(&tmp, 1);
   return r;
 }
 
@@ -129,10 +128,7 @@ static const char *acq_key_of(const char *where) {
 
 void ms__img_acq_free(ms__img_acq *a) {
   if (!a) return;
-  for (int k = 0; k < MS__ACQ_PARAM_COUNT; k++) {
-    ms__expr_free(a->p[k].x);
-    free(a->p[k].ptr);
-  }
+  ms__img_params_free(a->p, MS__ACQ_PARAM_COUNT);
   free(a->ptr);
   free(a);
 }
