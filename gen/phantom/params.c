@@ -164,16 +164,15 @@ ms_status ms_phantom_params_check(const ms_phantom_params *p, ms_diag *d) {
   if (!(l->diameter_min_mm > 0 && l->diameter_max_mm >= l->diameter_min_mm && l->diameter_max_mm < 1000))
     RANGE("lesions.diameter_mm", "lesion diameter %g..%g mm must satisfy 0 < min <= max < 1000",
           l->diameter_min_mm, l->diameter_max_mm);
+  int in_lung = (l->organ ? l->organ : ms__lesion_default_organ(p->kind)) == MS_LABEL_LUNG;
   if ((unsigned)l->nodule >= MS_NODULE_KIND_COUNT)
     BAD("lesions.nodule", "unknown nodule type (solid, part-solid, ground-glass or mixed)");
-  else if (l->nodule != MS_NODULE_SOLID &&
-           (l->organ ? l->organ : ms__lesion_default_organ(p->kind)) != MS_LABEL_LUNG)
+  else if (l->nodule != MS_NODULE_SOLID && !in_lung)
     BAD("lesions.nodule", "%s nodules lie in the lung (chest phantom, lesion organ lung)",
         ms_nodule_kind_name(l->nodule));
   if ((unsigned)l->margin >= MS_NODULE_MARGIN_COUNT)
     BAD("lesions.margin", "unknown nodule margin (smooth, lobulated, spiculated or mixed)");
-  else if (l->margin != MS_NODULE_MARGIN_SMOOTH &&
-           (l->organ ? l->organ : ms__lesion_default_organ(p->kind)) != MS_LABEL_LUNG)
+  else if (l->margin != MS_NODULE_MARGIN_SMOOTH && !in_lung)
     BAD("lesions.margin", "%s margins belong to lung nodules (chest phantom, lesion organ lung)",
         ms_nodule_margin_name(l->margin));
   if ((unsigned)l->size_class >= MS_NODULE_SIZE_COUNT)
