@@ -68,6 +68,9 @@ ms_status ms_cli_open_h5(struct ms_writer **w, const char *path, int force, int 
 int ms_cli_signal(void);
 /* Prints "medsynth: <cmd>: message\n" to stderr. */
 void ms_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reports an option's invalid value: "--long_name: invalid value \"arg\"",
+ * or "-c: ..." when long_name is NULL; returns MS_EXIT_USAGE. */
+int ms_cli_invalid_value(const char *cmd, const char *long_name, int c, const char *arg);
 
 /* Outputs besides the main one (cli/outputs.c): each staged by
  * ms_cli_outputs_add, which returns where to write (a temporary folder, or

@@ -438,13 +438,7 @@ static int cmd_images(int argc, char **argv) {
       case OPT_HELP: fputs(k_usage, stdout); return MS_EXIT_OK;
       default: fputs(k_usage, stderr); return MS_EXIT_USAGE;
     }
-    if (bad) {
-      if (li >= 0)
-        ms_cli_error("images", "--%s: invalid value \"%s\"", k_opts[li].name, optarg ? optarg : "");
-      else
-        ms_cli_error("images", "-%c: invalid value \"%s\"", c, optarg ? optarg : "");
-      return MS_EXIT_USAGE;
-    }
+    if (bad) return ms_cli_invalid_value("images", li >= 0 ? k_opts[li].name : NULL, c, optarg);
   }
   if (optind < argc) {
     ms_cli_error("images", "unexpected argument \"%s\"", argv[optind]);

@@ -547,13 +547,7 @@ static int cmd_phantom(int argc, char **argv) {
       case OPT_HELP: fputs(k_usage, stdout); fputs(ms_cli_physics_usage, stdout); return MS_EXIT_OK;
       default: fputs(k_usage, stderr); fputs(ms_cli_physics_usage, stderr); return MS_EXIT_USAGE;
     }
-    if (bad) {
-      if (li >= 0)
-        ms_cli_error("phantom", "--%s: invalid value \"%s\"", k_opts[li].name, optarg ? optarg : "");
-      else
-        ms_cli_error("phantom", "-%c: invalid value \"%s\"", c, optarg ? optarg : "");
-      return MS_EXIT_USAGE;
-    }
+    if (bad) return ms_cli_invalid_value("phantom", li >= 0 ? k_opts[li].name : NULL, c, optarg);
   }
   if (optind < argc) {
     ms_cli_error("phantom", "unexpected argument \"%s\"", argv[optind]);

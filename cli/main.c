@@ -97,6 +97,14 @@ void ms_cli_error(const char *cmd, const char *fmt, ...) {
   va_end(ap);
 }
 
+int ms_cli_invalid_value(const char *cmd, const char *long_name, int c, const char *arg) {
+  if (long_name)
+    ms_cli_error(cmd, "--%s: invalid value \"%s\"", long_name, arg ? arg : "");
+  else
+    ms_cli_error(cmd, "-%c: invalid value \"%s\"", c, arg ? arg : "");
+  return MS_EXIT_USAGE;
+}
+
 double ms_cli_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -127,7 +127,7 @@ int ms_cli_physics_extract(int *argc, char **argv, ms_cli_physics *ph) {
       val = argv[++r];
     }
     if (set_one(ph, which, val)) {
-      ms_cli_error("phantom", "--%s: invalid value \"%s\"", k_names[which], val);
+      ms_cli_invalid_value("phantom", k_names[which], 0, val);
       return -1;
     }
   }

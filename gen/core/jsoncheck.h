@@ -11,7 +11,7 @@
  * Messages: "missing required key \"k\"", "key \"k\" appears more than
  * once", "must be a string", "must be an integer", "must be between A and
  * B" (or "must be >= A" when B is at least 9e15), "must be a finite number",
- * "must be true or false". */
+ * "must be true or false", "must be \"a\", \"b\" or \"c\"". */
 #ifndef MS_CORE_JSONCHECK_H
 #define MS_CORE_JSONCHECK_H
 
@@ -55,5 +55,10 @@ int ms__jc_range(const ms__jcheck *c, const cJSON *obj, const char *ptr, const c
 /* true or false into *out (1 or 0); as ms__jc_int. */
 int ms__jc_bool(const ms__jcheck *c, const cJSON *obj, const char *ptr, const char *key,
                 int required, int *out);
+
+/* A string naming one of n choices, name(0) .. name(n - 1): its index into
+ * *out; as ms__jc_int ("must be \"a\", \"b\" or \"c\"" for any other value). */
+int ms__jc_choice(const ms__jcheck *c, const cJSON *obj, const char *ptr, const char *key,
+                  int required, int n, const char *(*name)(int), int *out);
 
 #endif

@@ -876,6 +876,21 @@ static ms_status open_array(ms_h5_reader *r, rarray *a, uint64_t file_size, ms_d
 }
 
 /* Fills r from the probe's payload (untrusted: every count bounded). */
+/* A dataset's entry in the probe's listing (a table's part or an array):
+ * its string (schema or path), then flags, count, checksum and storage. */
+static char *get_entry(ms__gbuf *b, int *has_count, int *has_xxh, int *xxh_unreadable, uint64_t *count,
+                       uint64_t *xxh, uint64_t *storage) {
+  char *s = ms__gbuf_get_str(b);
+  uint64_t flags = ms__gbuf_get_u64(b);
+  *count = ms__gbuf_get_u64(b);
+  *xxh = ms__gbuf_get_u64(b);
+  *storage = ms__gbuf_get_u64(b);
+  *has_count = (flags & 1) != 0;
+  *has_xxh = (flags & 2) != 0;
+  *xxh_unreadable = (flags & 4) != 0;
+  return s;
+}
+
 static ms_status take_manifest(ms_h5_reader *r, ms__gbuf *b, ms_diag *d) {
   uint64_t n = ms__gbuf_get_u64(b);
   if (n > MAX_OBJECTS) goto bad;
@@ -912,14 +927,8 @@ static ms_status take_manifest(ms_h5_reader *r, ms__gbuf *b, ms_diag *d) {
     for (; t->n_parts < np; t->n_parts++) {
       rpart *p = &t->parts[t->n_parts];
       p->dset = p->ftype = -1;
-      p->json = ms__gbuf_get_str(b);
-      flags = ms__gbuf_get_u64(b);
-      p->rows_attr = ms__gbuf_get_u64(b);
-      p->xxh = ms__gbuf_get_u64(b);
-      p->storage = ms__gbuf_get_u64(b);
-      p->has_rows_attr = (flags & 1) != 0;
-      p->has_xxh = (flags & 2) != 0;
-      p->xxh_unreadable = (flags & 4) != 0;
+      p->json = get_entry(b, &p->has_rows_attr, &p->has_xxh, &p->xxh_unreadable, &p->rows_attr, &p->xxh,
+                          &p->storage);
       if (!p->json || b->fail) {
         t->n_parts++;
         goto bad;
@@ -933,14 +942,7 @@ static ms_status take_manifest(ms_h5_reader *r, ms__gbuf *b, ms_diag *d) {
   for (; r->n_arrays < n; r->n_arrays++) {
     rarray *a = &r->arrays[r->n_arrays];
     a->dset = -1;
-    a->path = ms__gbuf_get_str(b);
-    uint64_t flags = ms__gbuf_get_u64(b);
-    a->items = ms__gbuf_get_u64(b);
-    a->xxh = ms__gbuf_get_u64(b);
-    a->storage = ms__gbuf_get_u64(b);
-    a->has_items = (flags & 1) != 0;
-    a->has_xxh = (flags & 2) != 0;
-    a->xxh_unreadable = (flags & 4) != 0;
+    a->path = get_entry(b, &a->has_items, &a->has_xxh, &a->xxh_unreadable, &a->items, &a->xxh, &a->storage);
     if (!a->path || b->fail) {
       r->n_arrays++;
       goto bad;

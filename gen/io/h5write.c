@@ -370,28 +370,29 @@ static hid_t open_obj(ms__h5w *h, const char *obj) {
   return H5Oopen(h->file, obj && *obj ? obj : "/", H5P_DEFAULT);
 }
 
-ms_status ms__h5w_attr_string(ms__h5w *h, const char *obj, const char *name, const char *v,
-                              ms_diag *d) {
+/* Attribute `name` of the object obj: the string v when type is 0, else
+ * the scalar *v of that type. */
+static ms_status obj_attr(ms__h5w *h, const char *obj, const char *name, hid_t type, const void *v,
+                          ms_diag *d) {
   hid_t o = open_obj(h, obj);
-  int rc = o < 0 ? -1 : attr_str(o, name, v ? v : "");
+  int rc = o < 0 ? -1 : type ? attr_scalar(o, name, type, v) : attr_str(o, name, v);
   if (o >= 0) H5Oclose(o);
   return rc ? ms__h5_error(d, MS_ERR_IO, obj, "cannot write attribute '%s'", name) : MS_OK;
+}
+
+ms_status ms__h5w_attr_string(ms__h5w *h, const char *obj, const char *name, const char *v,
+                              ms_diag *d) {
+  return obj_attr(h, obj, name, 0, v ? v : "", d);
 }
 
 ms_status ms__h5w_attr_int(ms__h5w *h, const char *obj, const char *name, int64_t v,
                            ms_diag *d) {
-  hid_t o = open_obj(h, obj);
-  int rc = o < 0 ? -1 : attr_scalar(o, name, H5T_STD_I64LE, &v);
-  if (o >= 0) H5Oclose(o);
-  return rc ? ms__h5_error(d, MS_ERR_IO, obj, "cannot write attribute '%s'", name) : MS_OK;
+  return obj_attr(h, obj, name, H5T_STD_I64LE, &v, d);
 }
 
 ms_status ms__h5w_attr_double(ms__h5w *h, const char *obj, const char *name, double v,
                               ms_diag *d) {
-  hid_t o = open_obj(h, obj);
-  int rc = o < 0 ? -1 : attr_scalar(o, name, H5T_IEEE_F64LE, &v);
-  if (o >= 0) H5Oclose(o);
-  return rc ? ms__h5_error(d, MS_ERR_IO, obj, "cannot write attribute '%s'", name) : MS_OK;
+  return obj_attr(h, obj, name, H5T_IEEE_F64LE, &v, d);
 }
 
 /* ---- tables ----------------------------------------------------------- */

@@ -232,6 +232,36 @@ static int build_schemas(fstate *fs, const ms_table_schema *ts) {
 
 /* ---- sink callbacks -------------------------------------------------------------------- */
 
+/* The attributes that open the images of a phantom or brain field: its
+ * table, key, axes, source and phantom. */
+static ms_status image_head_attrs(ms_writer *w, const fstate *fs, const char *table, const char *phantom) {
+  const char *ip = fs->img_path;
+  ms_status st = ms_writer_set_object_attr_string(w, ip, "table", table);
+  if (!st && fs->key_col >= 0) st = ms_writer_set_object_attr_string(w, ip, "key", fs->key.name);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "axes", fs->f->phantom.depth > 0 ? "N,C,D,H,W" : "N,C,H,W");
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "source", "phantom");
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "phantom", phantom);
+  return st;
+}
+
+/* The attributes that close them: unit, spacing (z for volumes), window,
+ * stream and description. */
+static ms_status image_tail_attrs(ms_writer *w, const fstate *fs, const char *unit, const double sp[3]) {
+  const ms__image_field *f = fs->f;
+  const char *ip = fs->img_path;
+  ms_status st = ms_writer_set_object_attr_string(w, ip, "unit", unit);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_x_mm", sp[0]);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_y_mm", sp[1]);
+  if (!st && f->phantom.depth > 0) st = ms_writer_set_object_attr_double(w, ip, "spacing_z_mm", sp[2]);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_center", f->window.center);
+  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_width", f->window.width);
+  char hex[24];
+  snprintf(hex, sizeof hex, "%016" PRIx64, f->stream);
+  if (!st) st = ms_writer_set_object_attr_string(w, ip, "stream", hex);
+  if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
+  return st;
+}
+
 static ms_status set_attrs(ms_images *im, fstate *fs, const ms_table_schema *ts) {
   const ms__image_field *f = fs->f;
   const ms_phantom_params *p = &f->phantom;
@@ -239,26 +269,9 @@ static ms_status set_attrs(ms_images *im, fstate *fs, const ms_table_schema *ts)
   ms_phantom_spacing(p, sp);
   ms_writer *w = im->w;
   const char *ip = fs->img_path;
-  char axes[32];
-  snprintf(axes, sizeof axes, "%s", p->depth > 0 ? "N,C,D,H,W" : "N,C,H,W");
-  ms_status st = ms_writer_set_object_attr_string(w, ip, "table", ts->name);
-  if (!st && fs->key_col >= 0) st = ms_writer_set_object_attr_string(w, ip, "key", fs->key.name);
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "axes", axes);
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "source", "phantom");
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "phantom", ms_phantom_kind_name(p->kind));
+  ms_status st = image_head_attrs(w, fs, ts->name, ms_phantom_kind_name(p->kind));
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "modality", ms_modality_name(p->modality));
-  if (!st)
-    st = ms_writer_set_object_attr_string(w, ip, "unit",
-                                          p->modality == MS_MODALITY_CT ? "HU" : "a.u.");
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_x_mm", sp[0]);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_y_mm", sp[1]);
-  if (!st && p->depth > 0) st = ms_writer_set_object_attr_double(w, ip, "spacing_z_mm", sp[2]);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_center", f->window.center);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_width", f->window.width);
-  char hex[24];
-  snprintf(hex, sizeof hex, "%016" PRIx64, f->stream);
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "stream", hex);
-  if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
+  if (!st) st = image_tail_attrs(w, fs, p->modality == MS_MODALITY_CT ? "HU" : "a.u.", sp);
   if (!st && f->write_mask) {
     char *lt = ms_phantom_label_table_json(p);
     if (!lt) return ms__diag_nomem(im->d, NULL, fs->mask_path, "the label table");
@@ -414,8 +427,15 @@ static ms_status s_begin(void *ctx, const ms_table_schema *ts, uint64_t expected
   return st;
 }
 
+/* What every rendered row holds first: its status and its messages. */
+typedef struct {
+  ms_status st;
+  ms_diag d;
+} rowhead;
+
 /* Per-row values of one batch. */
 typedef struct {
+  rowhead h;
   ms_phantom_subject sub;
   double dose;
   double acq[MS__ACQ_PARAM_COUNT]; /* per-row acquisition values (NaN: the field's) */
@@ -425,8 +445,6 @@ typedef struct {
   char category[4];
   char impression[REPORT_IMP_W + 1];
   char report[REPORT_TEXT_W + 1];
-  ms_status st;
-  ms_diag d;
 } rowout;
 
 static void row_where(char *buf, size_t cap, const char *table, uint64_t row) {
@@ -661,31 +679,44 @@ static void reports_clear(fstate *fs) {
   fs->rep_n = 0;
 }
 
-/* One batch of phantom renders (core/pool.h): item i on the phantom buffer
- * of the thread that takes it; an image depends only on (seed, row). */
+/* One batch of renders (core/pool.h): item i on the buffers of the thread
+ * that takes it; an image depends only on (seed, row). */
 typedef struct {
   const ms_images *im;
   const fstate *fs;
-  rowout *ro;
+  void *ro;             /* the kind's row records, each starting with a rowhead */
+  double *const *vals;  /* [param][chunk row] */
+  double *const *avals; /* [acquisition param][chunk row]; NULL rows without acquisition */
   float *ibuf;
-  uint8_t *mbuf;
+  uint8_t *mbuf, *abuf; /* abuf: AAL labels, NULL without the AAL mask */
   uint64_t pseed, row0;
   const ms_chunk *c; /* the rows' chunk (DICOM Patient module) */
   size_t b0;         /* chunk row of item 0 */
-} render_job;
+} batch_job;
 
 static void render_task(void *ctx, size_t i, size_t worker) {
-  const render_job *j = ctx;
+  const batch_job *j = ctx;
   const fstate *fs = j->fs;
   const ms_images *im = j->im;
-  rowout *o = &j->ro[i];
+  rowout *o = (rowout *)j->ro + i;
+  size_t r = j->b0 + i;
+  double *const *vals = j->vals;
+  ms_phantom_subject_init(&o->sub);
+  if (!isnan(vals[MS__IMG_LESIONS][r])) o->sub.n_lesions = (int)vals[MS__IMG_LESIONS][r];
+  o->sub.body_scale = vals[MS__IMG_BODY_SCALE][r];
+  o->sub.ventricle_scale = vals[MS__IMG_VENTRICLE_SCALE][r];
+  o->sub.age_years = vals[MS__IMG_AGE][r];
+  o->sub.fat_mm = vals[MS__IMG_FAT_MM][r];
+  o->dose = isnan(vals[MS__IMG_DOSE][r]) ? fs->f->phantom.dose : vals[MS__IMG_DOSE][r];
+  for (int k = 0; k < MS__ACQ_PARAM_COUNT; k++) o->acq[k] = j->avals[k] ? j->avals[k][r] : NAN;
+  if (fs->acq) o->dose = ms__acq_dose(fs->acq, o->acq);
   ms_phantom_image *img = &fs->pimg[worker];
   ms_phantom_params q = fs->f->phantom;
   q.dose = o->dose;
   uint64_t row = j->row0 + i;
-  o->st = ms_phantom_generate(img, &q, &o->sub, j->pseed, row, &o->d);
-  if (!o->st && fs->acq) o->st = ms__acq_row(fs->acq, i, img->image, o->acq, j->pseed, row, &o->d);
-  if (o->st) return;
+  o->h.st = ms_phantom_generate(img, &q, &o->sub, j->pseed, row, &o->h.d);
+  if (!o->h.st && fs->acq) o->h.st = ms__acq_row(fs->acq, i, img->image, o->acq, j->pseed, row, &o->h.d);
+  if (o->h.st) return;
   memcpy(j->ibuf + i * fs->pix, img->image, fs->pix * sizeof(float));
   memcpy(j->mbuf + i * fs->pix, img->mask, fs->pix);
   o->n_les = (int)img->n_lesions;
@@ -705,8 +736,8 @@ static void render_task(void *ctx, size_t i, size_t worker) {
                        .height = img->height, .depth = img->depth, .n_lesions = img->n_lesions,
                        .lesions = img->lesions};
   ms__report_compose(&rin, o->report, sizeof o->report, o->impression, sizeof o->impression, o->category);
-  if (im->o.png_dir || im->o.nifti_dir) o->st = export_files(im, fs, img, row, &o->d);
-  if (!o->st && im->o.dicom_dir) o->st = export_dicom(im, fs, img, j->c, j->b0 + i, row, &o->d);
+  if (im->o.png_dir || im->o.nifti_dir) o->h.st = export_files(im, fs, img, row, &o->h.d);
+  if (!o->h.st && im->o.dicom_dir) o->h.st = export_dicom(im, fs, img, j->c, j->b0 + i, row, &o->h.d);
 }
 
 /* Items per rendering batch: at most 256 MiB (or the set budget) of image
@@ -752,8 +783,10 @@ static ms_status write_batch(ms_images *im, fstate *fs, size_t m, const float *i
   return MS_OK;
 }
 
+static const struct row_kind k_phantom_rows;
+static ms_status render_rows(ms_images *im, fstate *fs, const ms_chunk *c, const struct row_kind *k);
+
 static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
-  const ms__image_field *f = fs->f;
   size_t n = c->n_rows;
   if (!n) return MS_OK;
   size_t first = im->d ? im->d->count : 0;
@@ -766,76 +799,35 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
     fs->rep_n = n;
     fs->rep_first = c->first_row;
   }
-  if (fs->items + n > fs->expected)
-    return ms_diag_add(im->d, MS_ERR_INTERNAL, NULL, 0, 0, fs->img_path,
-                       "more rows than announced (%" PRIu64 ")", fs->expected);
-  double *vals[MS__IMG_PARAM_COUNT] = {0};
-  uint8_t *ok = ms__malloc(n);
-  ms_status st = ok ? MS_OK : MS_ERR_NOMEM;
-  for (int k = 0; k < MS__IMG_PARAM_COUNT && !st; k++) {
-    if (!(vals[k] = ms__malloc(n * sizeof(double)))) st = MS_ERR_NOMEM;
-    if (!st) st = eval_param(im, fs, c, k, vals[k], ok);
-  }
-  double *avals[MS__ACQ_PARAM_COUNT] = {0};
-  if (!st) st = eval_acq(im, fs, c, avals, ok);
-  size_t B = batch_items(im, fs, n, 1);
-  float *ibuf = NULL;
-  uint8_t *mbuf = NULL;
-  rowout *ro = NULL;
-  if (!st) st = batch_alloc(fs, B, &ibuf, &mbuf);
-  if (!st && !(ro = ms__calloc(B, sizeof *ro))) st = MS_ERR_NOMEM;
-  if (!st && fs->acq) st = ms__acq_reserve(fs->acq, B, im->d);
-  for (size_t i = 0; ro && i < B; i++) ms_diag_init(&ro[i].d);
-  uint64_t pseed = ms_rng_stream_sub(im->o.seed, f->stream);
-  for (size_t b0 = 0; b0 < n && !st; b0 += B) {
-    size_t m = n - b0 < B ? n - b0 : B;
+  return render_rows(im, fs, c, &k_phantom_rows);
+}
+
+/* A phantom batch: its reports only, or its images, masks, lesions and
+ * info rows. */
+static ms_status write_phantom_rows(ms_images *im, fstate *fs, const batch_job *j, size_t m) {
+  const rowout *ro = j->ro;
+  if (im->reports_only) {
     for (size_t i = 0; i < m; i++) {
-      size_t r = b0 + i;
-      rowout *o = &ro[i];
-      ms_diag_clear(&o->d);
-      o->st = MS_OK;
-      ms_phantom_subject_init(&o->sub);
-      if (!isnan(vals[MS__IMG_LESIONS][r])) o->sub.n_lesions = (int)vals[MS__IMG_LESIONS][r];
-      o->sub.body_scale = vals[MS__IMG_BODY_SCALE][r];
-      o->sub.ventricle_scale = vals[MS__IMG_VENTRICLE_SCALE][r];
-      o->sub.age_years = vals[MS__IMG_AGE][r];
-      o->sub.fat_mm = vals[MS__IMG_FAT_MM][r];
-      o->dose = isnan(vals[MS__IMG_DOSE][r]) ? f->phantom.dose : vals[MS__IMG_DOSE][r];
-      for (int k = 0; k < MS__ACQ_PARAM_COUNT; k++) o->acq[k] = avals[k] ? avals[k][r] : NAN;
-      if (fs->acq) o->dose = ms__acq_dose(fs->acq, o->acq);
+      fs->rep_text[j->b0 + i] = ms__strdup(ro[i].report);
+      fs->rep_imp[j->b0 + i] = ms__strdup(ro[i].impression);
+      if (!fs->rep_text[j->b0 + i] || !fs->rep_imp[j->b0 + i]) return MS_ERR_NOMEM;
     }
-    fs->exp_hi = c->first_row + b0 + m;
-    render_job job = {im, fs, ro, ibuf, mbuf, pseed, c->first_row + b0, c, b0};
-    ms__parallel(m, (size_t)im->nthreads, render_task, &job);
-    for (size_t i = 0; i < m && !st; i++)
-      if (ro[i].st) st = row_failed(im, fs, c, c->first_row + b0 + i, ro[i].st, &ro[i].d);
-    if (st) break;
-    if (im->reports_only) {
-      for (size_t i = 0; i < m && !st; i++) {
-        fs->rep_text[b0 + i] = ms__strdup(ro[i].report);
-        fs->rep_imp[b0 + i] = ms__strdup(ro[i].impression);
-        if (!fs->rep_text[b0 + i] || !fs->rep_imp[b0 + i]) st = MS_ERR_NOMEM;
-      }
-      fs->items += m;
-      continue;
-    }
-    st = write_batch(im, fs, m, ibuf, mbuf);
-    if (!st) st = write_tables(im, fs, c, b0, ro, m);
-    if (st) {
-      if (st != MS_ERR_NOMEM)
-        ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot write images of \"%s\"", f->name);
-      break;
-    }
-    fs->items += m;
+    return MS_OK;
   }
-  for (size_t i = 0; ro && i < B; i++) ms_diag_deinit(&ro[i].d);
-  free(ro);
-  free(ibuf);
-  free(mbuf);
-  free(ok);
-  for (int k = 0; k < MS__IMG_PARAM_COUNT; k++) free(vals[k]);
-  for (int k = 0; k < MS__ACQ_PARAM_COUNT; k++) free(avals[k]);
-  return field_nomem(im, fs, first, st, "the rendering buffers");
+  ms_status st = write_batch(im, fs, m, j->ibuf, j->mbuf);
+  return st ? st : write_tables(im, fs, j->c, j->b0, ro, m);
+}
+
+/* Item i of info chunk ic: its item number and the key of chunk row r;
+ * returns the column after them. */
+static int info_head(const fstate *fs, const ms_chunk *c, ms_chunk *ic, size_t i, size_t r) {
+  int col = 0;
+  ((int64_t *)ic->cols[col++].data)[i] = (int64_t)(fs->items + i);
+  if (fs->key_col >= 0) {
+    size_t kw = ms_column_value_size(&fs->key);
+    memcpy((char *)ic->cols[col++].data + i * kw, (const char *)c->cols[fs->key_col].data + r * kw, kw);
+  }
+  return col;
 }
 
 /* Learned-model rows: batches of consecutive rows sampled together; image r
@@ -887,12 +879,8 @@ static ms_status render_model_chunk(ms_images *im, fstate *fs, const ms_chunk *c
     ms_chunk *ic = NULL;
     if (!st) st = ms_chunk_new(&ic, &fs->info_schema, m);
     if (!st) {
-      size_t kw = fs->key_col >= 0 ? ms_column_value_size(&fs->key) : 0;
-      const char *keys = fs->key_col >= 0 ? c->cols[fs->key_col].data : NULL;
       for (size_t i = 0; i < m; i++) {
-        int col = 0;
-        ((int64_t *)ic->cols[col++].data)[i] = (int64_t)(fs->items + i);
-        if (keys) memcpy((char *)ic->cols[col++].data + i * kw, keys + (b0 + i) * kw, kw);
+        int col = info_head(fs, c, ic, i, b0 + i);
         ((int64_t *)ic->cols[col++].data)[i] = y[i];
       }
       ic->n_rows = m;
@@ -958,25 +946,12 @@ static ms_status begin_brain(ms_images *im, fstate *fs, const ms_table_schema *t
   st = ms_writer_begin_array(w, ip, MS_DT_FLOAT32, r, dims);
   if (!st && f->write_mask) st = ms_writer_begin_array(w, fs->mask_path, MS_DT_UINT8, r, dims);
   if (!st && f->brain->write_aal) st = ms_writer_begin_array(w, fs->aal_path, MS_DT_UINT8, r, dims);
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "table", ts->name);
-  if (!st && fs->key_col >= 0) st = ms_writer_set_object_attr_string(w, ip, "key", fs->key.name);
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "axes", f->phantom.depth > 0 ? "N,C,D,H,W" : "N,C,H,W");
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "source", "phantom");
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "phantom", "brain");
+  if (!st) st = image_head_attrs(w, fs, ts->name, "brain");
   if (!st && !f->brain->q[MS__BRAIN_MODALITY].x)
     st = ms_writer_set_object_attr_string(w, ip, "modality", ms_brain_contrast_name(bp->contrast));
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "intensities", ms_brain_intensity_name(bp->intensity));
   if (!st) st = ms_writer_set_object_attr_string(w, ip, "orientation", ms_brain_orientation_name(bp->orientation));
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "unit", bp->contrast == MS_BRAIN_CT ? "HU" : "a.u.");
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_x_mm", bp->spacing_mm[0]);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "spacing_y_mm", bp->spacing_mm[1]);
-  if (!st && f->phantom.depth > 0) st = ms_writer_set_object_attr_double(w, ip, "spacing_z_mm", bp->spacing_mm[2]);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_center", f->window.center);
-  if (!st) st = ms_writer_set_object_attr_double(w, ip, "window_width", f->window.width);
-  char hex[24];
-  snprintf(hex, sizeof hex, "%016" PRIx64, f->stream);
-  if (!st) st = ms_writer_set_object_attr_string(w, ip, "stream", hex);
-  if (!st && f->description) st = ms_writer_set_object_attr_string(w, ip, "description", f->description);
+  if (!st) st = image_tail_attrs(w, fs, bp->contrast == MS_BRAIN_CT ? "HU" : "a.u.", bp->spacing_mm);
   if (!st && f->write_mask) st = brain_mask_attrs(w, fs, fs->mask_path, MS_BRAIN_LABELS_TISSUE, ts->name);
   if (!st && f->brain->write_aal) st = brain_mask_attrs(w, fs, fs->aal_path, MS_BRAIN_LABELS_AAL, ts->name);
   if (!st && f->acq) st = ms__acq_begin(&fs->acq, f, w, ts->name, expected, im->d);
@@ -1013,8 +988,7 @@ static ms_status begin_brain(ms_images *im, fstate *fs, const ms_table_schema *t
 
 /* What one brain row realised. */
 typedef struct {
-  ms_status st;
-  ms_diag d;
+  rowhead h;
   ms_brain_contrast contrast;
   double age, head_scale, min_jac, tumour_mm;
   ms_brain_lobe lobe;
@@ -1023,36 +997,23 @@ typedef struct {
   double vol[MS_BRAIN_TISSUE_COUNT];
 } brainout;
 
-typedef struct {
-  const ms_images *im;
-  const fstate *fs;
-  brainout *ro;
-  double *const *vals; /* [param][chunk row] */
-  double *const *avals; /* [acquisition param][chunk row]; NULL rows without acquisition */
-  float *ibuf;
-  uint8_t *mbuf, *abuf; /* abuf: AAL labels, NULL without the AAL mask */
-  uint64_t pseed, row0;
-  const ms_chunk *c;
-  size_t b0; /* chunk row of item 0 */
-} brain_job;
-
 static void brain_task(void *ctx, size_t i, size_t worker) {
-  const brain_job *j = ctx;
+  const batch_job *j = ctx;
   const fstate *fs = j->fs;
-  brainout *o = &j->ro[i];
+  brainout *o = (brainout *)j->ro + i;
   ms_brain_image *img = &fs->bimg[worker];
   double v[MS__BRAIN_PARAM_COUNT];
   for (int k = 0; k < MS__BRAIN_PARAM_COUNT; k++) v[k] = j->vals[k][j->b0 + i];
   ms_brain_params p;
   ms__brain_row_params(fs->f->brain, v, &p);
   uint64_t row = j->row0 + i;
-  o->st = ms_brain_generate(img, fs->atlas, &p, j->pseed, row, &o->d);
-  if (!o->st && fs->acq) { /* the noise-free slice is the truth; the reconstruction replaces it */
+  o->h.st = ms_brain_generate(img, fs->atlas, &p, j->pseed, row, &o->h.d);
+  if (!o->h.st && fs->acq) { /* the noise-free slice is the truth; the reconstruction replaces it */
     double av[MS__ACQ_PARAM_COUNT];
     for (int k = 0; k < MS__ACQ_PARAM_COUNT; k++) av[k] = j->avals[k] ? j->avals[k][j->b0 + i] : NAN;
-    o->st = ms__acq_row(fs->acq, i, img->image, av, j->pseed, row, &o->d);
+    o->h.st = ms__acq_row(fs->acq, i, img->image, av, j->pseed, row, &o->h.d);
   }
-  if (o->st) return;
+  if (o->h.st) return;
   memcpy(j->ibuf + i * fs->pix, img->image, fs->pix * sizeof(float));
   memcpy(j->mbuf + i * fs->pix, img->labels, fs->pix);
   if (j->abuf) memcpy(j->abuf + i * fs->pix, img->aal, fs->pix);
@@ -1076,8 +1037,8 @@ static void brain_task(void *ctx, size_t i, size_t worker) {
   for (int a = 0; a < 3; a++) view.spacing[a] = img->spacing[a];
   view.image = img->image;
   view.mask = img->labels;
-  if (j->im->o.png_dir || j->im->o.nifti_dir) o->st = export_files(j->im, fs, &view, row, &o->d);
-  if (!o->st && j->im->o.dicom_dir) o->st = export_dicom(j->im, fs, &view, j->c, j->b0 + i, row, &o->d);
+  if (j->im->o.png_dir || j->im->o.nifti_dir) o->h.st = export_files(j->im, fs, &view, row, &o->h.d);
+  if (!o->h.st && j->im->o.dicom_dir) o->h.st = export_dicom(j->im, fs, &view, j->c, j->b0 + i, row, &o->h.d);
 }
 
 static ms_status write_brain_info(ms_images *im, fstate *fs, const ms_chunk *c, size_t r0, const brainout *ro,
@@ -1085,12 +1046,8 @@ static ms_status write_brain_info(ms_images *im, fstate *fs, const ms_chunk *c, 
   ms_chunk *ic = NULL;
   ms_status st = ms_chunk_new(&ic, &fs->info_schema, m);
   if (st) return st;
-  size_t kw = fs->key_col >= 0 ? ms_column_value_size(&fs->key) : 0;
-  const char *keys = fs->key_col >= 0 ? c->cols[fs->key_col].data : NULL;
   for (size_t i = 0; i < m; i++) {
-    int col = 0;
-    ((int64_t *)ic->cols[col++].data)[i] = (int64_t)(fs->items + i);
-    if (keys) memcpy((char *)ic->cols[col++].data + i * kw, keys + (r0 + i) * kw, kw);
+    int col = info_head(fs, c, ic, i, r0 + i);
     snprintf((char *)ic->cols[col++].data + i * 6, 6, "%s", ms_brain_contrast_name(ro[i].contrast));
     ((double *)ic->cols[col++].data)[i] = ro[i].age;
     ((double *)ic->cols[col++].data)[i] = ro[i].head_scale;
@@ -1109,9 +1066,55 @@ static ms_status write_brain_info(ms_images *im, fstate *fs, const ms_chunk *c, 
   return st;
 }
 
-/* Brain rows: like render_chunk, one subject per thread at a time; row r
- * is ms_brain_generate(seed xxh64(seed, stream), index r). */
-static ms_status render_brain_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
+/* A brain batch: its images, labels, AAL labels and info rows. */
+static ms_status write_brain_rows(ms_images *im, fstate *fs, const batch_job *j, size_t m) {
+  ms_status st = write_batch(im, fs, m, j->ibuf, j->mbuf);
+  if (!st && j->abuf) st = ms_writer_write_items(im->w, fs->aal_path, fs->items, m, j->abuf);
+  if (!st) st = write_brain_info(im, fs, j->c, j->b0, j->ro, m);
+  return st;
+}
+
+static const ms__img_param *phantom_param(const fstate *fs, int k, const char **key) {
+  *key = ms__img_param_key((ms__img_param_id)k);
+  return &fs->f->p[k];
+}
+
+static const ms__img_param *brain_param(const fstate *fs, int k, const char **key) {
+  *key = ms__brain_param_key(k);
+  return &fs->f->brain->q[k];
+}
+
+/* A kind of rendered field: its per-row parameters, its row record (which
+ * starts with a rowhead), the least batch, and how a batch is rendered
+ * (one row per task) and written. */
+struct row_kind {
+  int n_params;
+  const ms__img_param *(*param)(const fstate *fs, int k, const char **key);
+  size_t row_size;
+  int batch_per_thread; /* at least one item per thread in a batch */
+  void (*task)(void *ctx, size_t i, size_t worker);
+  ms_status (*write)(ms_images *im, fstate *fs, const batch_job *j, size_t m);
+};
+
+/* Phantom rows: row r is ms_phantom_generate(seed xxh64(seed, stream),
+ * index r) with the subject of its parameters. */
+static const struct row_kind k_phantom_rows = {MS__IMG_PARAM_COUNT, phantom_param, sizeof(rowout), 0,
+                                               render_task, write_phantom_rows};
+/* Brain rows: one subject per thread at a time; row r is
+ * ms_brain_generate(seed xxh64(seed, stream), index r). */
+static const struct row_kind k_brain_rows = {MS__BRAIN_PARAM_COUNT, brain_param, sizeof(brainout), 1,
+                                             brain_task, write_brain_rows};
+
+#define ROW_PARAMS_MAX \
+  ((int)MS__IMG_PARAM_COUNT > (int)MS__BRAIN_PARAM_COUNT ? (int)MS__IMG_PARAM_COUNT : (int)MS__BRAIN_PARAM_COUNT)
+
+static rowhead *row_at(void *ro, const struct row_kind *k, size_t i) {
+  return (rowhead *)(void *)((char *)ro + i * k->row_size);
+}
+
+/* The rows of chunk c for a phantom or brain field: their parameters
+ * evaluated, then batches rendered on the pool and written in row order. */
+static ms_status render_rows(ms_images *im, fstate *fs, const ms_chunk *c, const struct row_kind *k) {
   const ms__image_field *f = fs->f;
   size_t n = c->n_rows;
   if (!n) return MS_OK;
@@ -1120,54 +1123,56 @@ static ms_status render_brain_chunk(ms_images *im, fstate *fs, const ms_chunk *c
   if (fs->items + n > fs->expected)
     return ms_diag_add(im->d, MS_ERR_INTERNAL, NULL, 0, 0, fs->img_path,
                        "more rows than announced (%" PRIu64 ")", fs->expected);
-  double *vals[MS__BRAIN_PARAM_COUNT] = {0};
+  double *vals[ROW_PARAMS_MAX] = {0};
   uint8_t *ok = ms__malloc(n);
   ms_status st = ok ? MS_OK : MS_ERR_NOMEM;
-  for (int k = 0; k < MS__BRAIN_PARAM_COUNT && !st; k++) {
-    if (!(vals[k] = ms__malloc(n * sizeof(double)))) st = MS_ERR_NOMEM;
-    if (!st) st = eval_img_param(im, fs, c, &f->brain->q[k], ms__brain_param_key(k), vals[k], ok);
+  for (int p = 0; p < k->n_params && !st; p++) {
+    const char *key;
+    const ms__img_param *q = k->param(fs, p, &key);
+    if (!(vals[p] = ms__malloc(n * sizeof(double)))) st = MS_ERR_NOMEM;
+    if (!st) st = eval_img_param(im, fs, c, q, key, vals[p], ok);
   }
   double *avals[MS__ACQ_PARAM_COUNT] = {0};
   if (!st) st = eval_acq(im, fs, c, avals, ok);
-  size_t B = batch_items(im, fs, n, (size_t)im->nthreads);
+  size_t B = batch_items(im, fs, n, k->batch_per_thread ? (size_t)im->nthreads : 1);
   float *ibuf = NULL;
   uint8_t *mbuf = NULL, *abuf = NULL;
-  brainout *ro = NULL;
+  void *ro = NULL;
   if (!st) st = batch_alloc(fs, B, &ibuf, &mbuf);
-  if (!st && f->brain->write_aal && !(abuf = ms__malloc(B * fs->pix))) st = MS_ERR_NOMEM;
-  if (!st && !(ro = ms__calloc(B, sizeof *ro))) st = MS_ERR_NOMEM;
+  if (!st && f->brain && f->brain->write_aal && !(abuf = ms__malloc(B * fs->pix))) st = MS_ERR_NOMEM;
+  if (!st && !(ro = ms__calloc(B, k->row_size))) st = MS_ERR_NOMEM;
   if (!st && fs->acq) st = ms__acq_reserve(fs->acq, B, im->d);
-  for (size_t i = 0; ro && i < B; i++) ms_diag_init(&ro[i].d);
+  for (size_t i = 0; ro && i < B; i++) ms_diag_init(&row_at(ro, k, i)->d);
   uint64_t pseed = ms_rng_stream_sub(im->o.seed, f->stream);
   for (size_t b0 = 0; b0 < n && !st; b0 += B) {
     size_t m = n - b0 < B ? n - b0 : B;
     for (size_t i = 0; i < m; i++) {
-      ms_diag_clear(&ro[i].d);
-      ro[i].st = MS_OK;
+      ms_diag_clear(&row_at(ro, k, i)->d);
+      row_at(ro, k, i)->st = MS_OK;
     }
     fs->exp_hi = c->first_row + b0 + m;
-    brain_job job = {im, fs, ro, vals, avals, ibuf, mbuf, abuf, pseed, c->first_row + b0, c, b0};
-    ms__parallel(m, (size_t)im->nthreads, brain_task, &job);
-    for (size_t i = 0; i < m && !st; i++)
-      if (ro[i].st) st = row_failed(im, fs, c, c->first_row + b0 + i, ro[i].st, &ro[i].d);
+    batch_job job = {im, fs, ro, vals, avals, ibuf, mbuf, abuf, pseed, c->first_row + b0, c, b0};
+    ms__parallel(m, (size_t)im->nthreads, k->task, &job);
+    for (size_t i = 0; i < m && !st; i++) {
+      const rowhead *h = row_at(ro, k, i);
+      if (h->st) st = row_failed(im, fs, c, c->first_row + b0 + i, h->st, &h->d);
+    }
     if (st) break;
-    st = write_batch(im, fs, m, ibuf, mbuf);
-    if (!st && abuf) st = ms_writer_write_items(im->w, fs->aal_path, fs->items, m, abuf);
-    if (!st) st = write_brain_info(im, fs, c, b0, ro, m);
+    st = k->write(im, fs, &job, m);
     if (st) {
       if (st != MS_ERR_NOMEM) ms_diag_add(im->d, st, NULL, 0, 0, fs->img_path, "cannot write images of \"%s\"", f->name);
       break;
     }
     fs->items += m;
   }
-  for (size_t i = 0; ro && i < B; i++) ms_diag_deinit(&ro[i].d);
+  for (size_t i = 0; ro && i < B; i++) ms_diag_deinit(&row_at(ro, k, i)->d);
   free(ro);
   free(ibuf);
   free(mbuf);
   free(abuf);
   free(ok);
-  for (int k = 0; k < MS__BRAIN_PARAM_COUNT; k++) free(vals[k]);
-  for (int k = 0; k < MS__ACQ_PARAM_COUNT; k++) free(avals[k]);
+  for (int p = 0; p < k->n_params; p++) free(vals[p]);
+  for (int p = 0; p < MS__ACQ_PARAM_COUNT; p++) free(avals[p]);
   return field_nomem(im, fs, first, st, "the rendering buffers");
 }
 
@@ -1177,7 +1182,7 @@ static ms_status s_chunk(void *ctx, const ms_chunk *c) {
   for (size_t i = 0; i < im->n && st == MS_OK; i++)
     if (im->fs[i].began && !strcmp(im->s->tables[im->fs[i].f->table].name, c->schema->name))
       st = im->fs[i].f->is_model ? render_model_chunk(im, &im->fs[i], c)
-           : im->fs[i].f->brain  ? render_brain_chunk(im, &im->fs[i], c)
+           : im->fs[i].f->brain  ? render_rows(im, &im->fs[i], c, &k_brain_rows)
                                  : render_chunk(im, &im->fs[i], c);
   return st;
 }

@@ -35,6 +35,7 @@
 #include <zlib.h>
 
 #include "core/alloc.h"
+#include "core/names.h"
 #include "medsynth/brain.h"
 #include "phantom/brain_internal.h"
 
@@ -44,14 +45,8 @@ static const char *const k_tissue_names[MS_BRAIN_TISSUE_COUNT] = {
     "tumour_necrosis", "wm_lesion", "stroke"};
 
 static const char *const k_territory_names[MS_BRAIN_TERRITORY_COUNT] = {"none", "aca", "mca", "pca"};
-const char *ms_brain_territory_name(ms_brain_territory t) {
-  return (unsigned)t < MS_BRAIN_TERRITORY_COUNT ? k_territory_names[t] : NULL;
-}
-ms_brain_territory ms_brain_territory_from_name(const char *name) {
-  for (int i = 0; name && i < MS_BRAIN_TERRITORY_COUNT; i++)
-    if (!strcmp(name, k_territory_names[i])) return (ms_brain_territory)i;
-  return MS_BRAIN_TERRITORY_COUNT;
-}
+MS__NAME_FNS(ms_brain_territory_name, ms_brain_territory_from_name, ms_brain_territory, k_territory_names,
+             MS_BRAIN_TERRITORY_COUNT, NULL)
 
 /* Arterial territory of an AAL region, by name without its _L/_R suffix
  * (docs/phantoms.md, "Stroke"): anterior cerebral artery for the medial
@@ -99,12 +94,7 @@ static void territory_pass(ms_brain_atlas *a, const uint8_t *prop) {
 }
 
 static const char *const k_lobe_names[MS_BRAIN_LOBE_COUNT] = {"any", "frontal", "parietal", "temporal", "occipital"};
-const char *ms_brain_lobe_name(ms_brain_lobe l) { return (unsigned)l < MS_BRAIN_LOBE_COUNT ? k_lobe_names[l] : NULL; }
-ms_brain_lobe ms_brain_lobe_from_name(const char *name) {
-  for (int i = 0; name && i < MS_BRAIN_LOBE_COUNT; i++)
-    if (!strcmp(name, k_lobe_names[i])) return (ms_brain_lobe)i;
-  return MS_BRAIN_LOBE_COUNT;
-}
+MS__NAME_FNS(ms_brain_lobe_name, ms_brain_lobe_from_name, ms_brain_lobe, k_lobe_names, MS_BRAIN_LOBE_COUNT, NULL)
 
 /* Lobe of an AAL region: frontal 1-28, 69-70; parietal 57-68; temporal
  * 37-42 (hippocampus, parahippocampal gyrus, amygdala), 55-56 (fusiform),
@@ -119,18 +109,12 @@ static int aal_lobe(int r) {
 }
 
 const char *ms_brain_tissue_name(int label) {
-  return label >= 0 && label < MS_BRAIN_TISSUE_COUNT ? k_tissue_names[label] : NULL;
+  return ms__name_of(k_tissue_names, MS_BRAIN_TISSUE_COUNT, label, NULL);
 }
 
 static const char *const k_set_names[MS_BRAIN_LABELSET_COUNT] = {"tissue", "aal"};
-const char *ms_brain_labelset_name(ms_brain_labelset s) {
-  return (unsigned)s < MS_BRAIN_LABELSET_COUNT ? k_set_names[s] : NULL;
-}
-ms_brain_labelset ms_brain_labelset_from_name(const char *name) {
-  for (int i = 0; name && i < MS_BRAIN_LABELSET_COUNT; i++)
-    if (!strcmp(name, k_set_names[i])) return (ms_brain_labelset)i;
-  return MS_BRAIN_LABELSET_COUNT;
-}
+MS__NAME_FNS(ms_brain_labelset_name, ms_brain_labelset_from_name, ms_brain_labelset, k_set_names,
+             MS_BRAIN_LABELSET_COUNT, NULL)
 
 /* Reads a gzip (or plain) NIfTI-1 volume of uint8 voxels. Only what the
  * templates use is accepted: 3-D, uint8, little-endian, sform or pixdim. */

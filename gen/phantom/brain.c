@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/names.h"
 #include "core/pool.h"
 #include "medsynth/brain.h"
 #include "medsynth/rng.h"
@@ -56,14 +57,8 @@ static const char *const k_intensity[MS_BRAIN_INTENSITY_COUNT] = {"physics", "ra
 static const char *const k_sequence[MS_BRAIN_SEQUENCE_COUNT] = {"spin_echo", "inversion_recovery", "gradient_echo"};
 static const char *const k_orientation[MS_BRAIN_ORIENTATION_COUNT] = {"axial", "coronal", "sagittal"};
 
-const char *ms_brain_orientation_name(ms_brain_orientation o) {
-  return (unsigned)o < MS_BRAIN_ORIENTATION_COUNT ? k_orientation[o] : NULL;
-}
-ms_brain_orientation ms_brain_orientation_from_name(const char *n) {
-  for (int i = 0; n && i < MS_BRAIN_ORIENTATION_COUNT; i++)
-    if (!strcmp(n, k_orientation[i])) return (ms_brain_orientation)i;
-  return MS_BRAIN_ORIENTATION_COUNT;
-}
+MS__NAME_FNS(ms_brain_orientation_name, ms_brain_orientation_from_name, ms_brain_orientation, k_orientation,
+             MS_BRAIN_ORIENTATION_COUNT, NULL)
 
 /* Radiological display: axial with the patient's right on the image's left
  * and anterior up; coronal with right on the left and superior up; sagittal
@@ -75,24 +70,12 @@ void ms_brain_axes(ms_brain_orientation o, double axes[9]) {
   memcpy(axes, k_axes[(unsigned)o < MS_BRAIN_ORIENTATION_COUNT ? o : 0], 9 * sizeof *axes);
 }
 
-const char *ms_brain_contrast_name(ms_brain_contrast c) {
-  return (unsigned)c < MS_BRAIN_CONTRAST_COUNT ? k_contrast[c] : NULL;
-}
-ms_brain_contrast ms_brain_contrast_from_name(const char *n) {
-  for (int i = 0; n && i < MS_BRAIN_CONTRAST_COUNT; i++)
-    if (!strcmp(n, k_contrast[i])) return (ms_brain_contrast)i;
-  return MS_BRAIN_CONTRAST_COUNT;
-}
-const char *ms_brain_intensity_name(ms_brain_intensity m) {
-  return (unsigned)m < MS_BRAIN_INTENSITY_COUNT ? k_intensity[m] : NULL;
-}
-ms_brain_intensity ms_brain_intensity_from_name(const char *n) {
-  for (int i = 0; n && i < MS_BRAIN_INTENSITY_COUNT; i++)
-    if (!strcmp(n, k_intensity[i])) return (ms_brain_intensity)i;
-  return MS_BRAIN_INTENSITY_COUNT;
-}
+MS__NAME_FNS(ms_brain_contrast_name, ms_brain_contrast_from_name, ms_brain_contrast, k_contrast,
+             MS_BRAIN_CONTRAST_COUNT, NULL)
+MS__NAME_FNS(ms_brain_intensity_name, ms_brain_intensity_from_name, ms_brain_intensity, k_intensity,
+             MS_BRAIN_INTENSITY_COUNT, NULL)
 const char *ms_brain_sequence_name(ms_brain_sequence s) {
-  return (unsigned)s < MS_BRAIN_SEQUENCE_COUNT ? k_sequence[s] : NULL;
+  return ms__name_of(k_sequence, MS_BRAIN_SEQUENCE_COUNT, (int)s, NULL);
 }
 
 /* PD (fraction of water), T1, T2 (ms) at 1.5 T and 3 T. GM/WM: Stanisz et

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/names.h"
 #include "core/diag.h"
 #include "core/pool.h"
 #include "medsynth/physics.h"
@@ -56,22 +57,8 @@ struct ms_ct_system {
 static const char *const k_geom[] = {"parallel", "fan"};
 static const char *const k_filt[] = {"ramp", "shepp-logan", "hann"};
 
-const char *ms_ct_geometry_name(ms_ct_geometry g) {
-  return (unsigned)g < MS_CT_GEOMETRY_COUNT ? k_geom[g] : "unknown";
-}
-ms_ct_geometry ms_ct_geometry_from_name(const char *name) {
-  for (int i = 0; name && i < MS_CT_GEOMETRY_COUNT; i++)
-    if (!strcmp(name, k_geom[i])) return (ms_ct_geometry)i;
-  return MS_CT_GEOMETRY_COUNT;
-}
-const char *ms_fbp_filter_name(ms_fbp_filter f) {
-  return (unsigned)f < MS_FBP_FILTER_COUNT ? k_filt[f] : "unknown";
-}
-ms_fbp_filter ms_fbp_filter_from_name(const char *name) {
-  for (int i = 0; name && i < MS_FBP_FILTER_COUNT; i++)
-    if (!strcmp(name, k_filt[i])) return (ms_fbp_filter)i;
-  return MS_FBP_FILTER_COUNT;
-}
+MS__NAME_FNS(ms_ct_geometry_name, ms_ct_geometry_from_name, ms_ct_geometry, k_geom, MS_CT_GEOMETRY_COUNT, "unknown")
+MS__NAME_FNS(ms_fbp_filter_name, ms_fbp_filter_from_name, ms_fbp_filter, k_filt, MS_FBP_FILTER_COUNT, "unknown")
 
 void ms_ct_params_init(ms_ct_params *c, int width, int height, double pixel_mm) {
   memset(c, 0, sizeof *c);

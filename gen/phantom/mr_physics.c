@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/names.h"
 #include "core/diag.h"
 #include "medsynth/physics.h"
 #include "medsynth/rng.h"
@@ -69,14 +70,7 @@ struct ms_mr_system {
 };
 
 static const char *const k_mask[] = {"equispaced", "random"};
-const char *ms_mr_mask_kind_name(ms_mr_mask_kind k) {
-  return (unsigned)k < MS_MR_MASK_COUNT ? k_mask[k] : "unknown";
-}
-ms_mr_mask_kind ms_mr_mask_kind_from_name(const char *name) {
-  for (int i = 0; name && i < MS_MR_MASK_COUNT; i++)
-    if (!strcmp(name, k_mask[i])) return (ms_mr_mask_kind)i;
-  return MS_MR_MASK_COUNT;
-}
+MS__NAME_FNS(ms_mr_mask_kind_name, ms_mr_mask_kind_from_name, ms_mr_mask_kind, k_mask, MS_MR_MASK_COUNT, "unknown")
 
 void ms_mr_params_init(ms_mr_params *m, int width, int height, double pixel_mm) {
   memset(m, 0, sizeof *m);

@@ -5,6 +5,7 @@
  * (docs/phantoms.md); they only ever grow. */
 #include <math.h>
 #include "core/alloc.h"
+#include "core/names.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,55 +21,20 @@ static const char *const k_label_names[MS_LABEL_COUNT] = {
     "airway",     "airway_wall", "pulmonary_artery", "pulmonary_vein", "left_ventricle",
     "right_ventricle", "left_atrium", "right_atrium", "superior_vena_cava", "sternum", "scapula"};
 
-const char *ms_phantom_kind_name(ms_phantom_kind k) {
-  return (unsigned)k < MS_PHANTOM_KIND_COUNT ? k_kind_names[k] : "unknown";
-}
-
-ms_phantom_kind ms_phantom_kind_from_name(const char *name) {
-  for (int i = 0; name && i < MS_PHANTOM_KIND_COUNT; i++)
-    if (strcmp(name, k_kind_names[i]) == 0) return (ms_phantom_kind)i;
-  return MS_PHANTOM_KIND_COUNT;
-}
-
-const char *ms_modality_name(ms_modality m) {
-  return (unsigned)m < MS_MODALITY_COUNT ? k_modality_names[m] : "unknown";
-}
-
-ms_modality ms_modality_from_name(const char *name) {
-  for (int i = 0; name && i < MS_MODALITY_COUNT; i++)
-    if (strcmp(name, k_modality_names[i]) == 0) return (ms_modality)i;
-  return MS_MODALITY_COUNT;
-}
+MS__NAME_FNS(ms_phantom_kind_name, ms_phantom_kind_from_name, ms_phantom_kind, k_kind_names, MS_PHANTOM_KIND_COUNT,
+             "unknown")
+MS__NAME_FNS(ms_modality_name, ms_modality_from_name, ms_modality, k_modality_names, MS_MODALITY_COUNT, "unknown")
 
 static const char *const k_nodule[] = {"solid", "part-solid", "ground-glass", "mixed"};
-const char *ms_nodule_kind_name(ms_nodule_kind k) {
-  return (unsigned)k < MS_NODULE_KIND_COUNT ? k_nodule[k] : "unknown";
-}
-ms_nodule_kind ms_nodule_kind_from_name(const char *name) {
-  for (int i = 0; name && i < MS_NODULE_KIND_COUNT; i++)
-    if (!strcmp(name, k_nodule[i])) return (ms_nodule_kind)i;
-  return MS_NODULE_KIND_COUNT;
-}
+MS__NAME_FNS(ms_nodule_kind_name, ms_nodule_kind_from_name, ms_nodule_kind, k_nodule, MS_NODULE_KIND_COUNT,
+             "unknown")
 
 static const char *const k_margin[] = {"smooth", "lobulated", "spiculated", "mixed"};
-const char *ms_nodule_margin_name(ms_nodule_margin m) {
-  return (unsigned)m < MS_NODULE_MARGIN_COUNT ? k_margin[m] : "unknown";
-}
-ms_nodule_margin ms_nodule_margin_from_name(const char *name) {
-  for (int i = 0; name && i < MS_NODULE_MARGIN_COUNT; i++)
-    if (!strcmp(name, k_margin[i])) return (ms_nodule_margin)i;
-  return MS_NODULE_MARGIN_COUNT;
-}
+MS__NAME_FNS(ms_nodule_margin_name, ms_nodule_margin_from_name, ms_nodule_margin, k_margin, MS_NODULE_MARGIN_COUNT,
+             "unknown")
 
 static const char *const k_size[] = {"any", "<6mm", "6-8mm", "8-15mm", ">=15mm"};
-const char *ms_nodule_size_name(ms_nodule_size s) {
-  return (unsigned)s < MS_NODULE_SIZE_COUNT ? k_size[s] : "unknown";
-}
-ms_nodule_size ms_nodule_size_from_name(const char *name) {
-  for (int i = 0; name && i < MS_NODULE_SIZE_COUNT; i++)
-    if (!strcmp(name, k_size[i])) return (ms_nodule_size)i;
-  return MS_NODULE_SIZE_COUNT;
-}
+MS__NAME_FNS(ms_nodule_size_name, ms_nodule_size_from_name, ms_nodule_size, k_size, MS_NODULE_SIZE_COUNT, "unknown")
 
 const char *ms_label_name(int label) {
   if (label >= 0 && label < MS_LABEL_COUNT) return k_label_names[label];
@@ -77,11 +43,7 @@ const char *ms_label_name(int label) {
   return NULL;
 }
 
-int ms_label_from_name(const char *name) {
-  for (int i = 0; name && i < MS_LABEL_COUNT; i++)
-    if (strcmp(name, k_label_names[i]) == 0) return i;
-  return MS_LABEL_COUNT;
-}
+int ms_label_from_name(const char *name) { return ms__name_find(k_label_names, MS_LABEL_COUNT, name); }
 
 void ms_phantom_subject_init(ms_phantom_subject *s) {
   s->body_scale = MS_PHANTOM_DRAW;
@@ -202,16 +164,15 @@ ms_status ms_phantom_params_check(const ms_phantom_params *p, ms_diag *d) {
   if (!(l->diameter_min_mm > 0 && l->diameter_max_mm >= l->diameter_min_mm && l->diameter_max_mm < 1000))
     RANGE("lesions.diameter_mm", "lesion diameter %g..%g mm must satisfy 0 < min <= max < 1000",
           l->diameter_min_mm, l->diameter_max_mm);
+  int in_lung = (l->organ ? l->organ : ms__lesion_default_organ(p->kind)) == MS_LABEL_LUNG;
   if ((unsigned)l->nodule >= MS_NODULE_KIND_COUNT)
     BAD("lesions.nodule", "unknown nodule type (solid, part-solid, ground-glass or mixed)");
-  else if (l->nodule != MS_NODULE_SOLID &&
-           (l->organ ? l->organ : ms__lesion_default_organ(p->kind)) != MS_LABEL_LUNG)
+  else if (l->nodule != MS_NODULE_SOLID && !in_lung)
     BAD("lesions.nodule", "%s nodules lie in the lung (chest phantom, lesion organ lung)",
         ms_nodule_kind_name(l->nodule));
   if ((unsigned)l->margin >= MS_NODULE_MARGIN_COUNT)
     BAD("lesions.margin", "unknown nodule margin (smooth, lobulated, spiculated or mixed)");
-  else if (l->margin != MS_NODULE_MARGIN_SMOOTH &&
-           (l->organ ? l->organ : ms__lesion_default_organ(p->kind)) != MS_LABEL_LUNG)
+  else if (l->margin != MS_NODULE_MARGIN_SMOOTH && !in_lung)
     BAD("lesions.margin", "%s margins belong to lung nodules (chest phantom, lesion organ lung)",
         ms_nodule_margin_name(l->margin));
   if ((unsigned)l->size_class >= MS_NODULE_SIZE_COUNT)

@@ -171,6 +171,23 @@ static void syntax(parser *P, int offset, const char *fmt, ...) {
 static int is_ident_start(int c) { return isalpha(c) || c == '_'; }
 static int is_ident_char(int c) { return isalnum(c) || c == '_'; }
 
+/* The operators, each two-character one before its first character; one
+ * with a hint is not valid: reported as "unexpected 'op' (hint)" and read
+ * as `kind`. */
+static const struct {
+  const char *op;
+  int kind;
+  const char *hint;
+} k_ops[] = {
+    {"**", MS__TK_POW, "use '^' for powers"}, {"==", MS__TK_EQ, NULL},   {"!=", MS__TK_NE, NULL},
+    {"<=", MS__TK_LE, NULL},                  {"<>", MS__TK_NE, "use '!='"}, {">=", MS__TK_GE, NULL},
+    {"&&", MS__TK_AND, "use 'and'"},          {"||", MS__TK_OR, "use 'or'"}, {"(", MS__TK_LP, NULL},
+    {")", MS__TK_RP, NULL},                   {",", MS__TK_COMMA, NULL},   {"+", MS__TK_ADD, NULL},
+    {"-", MS__TK_SUB, NULL},                  {"*", MS__TK_MUL, NULL},     {"/", MS__TK_DIV, NULL},
+    {"%", MS__TK_MOD, NULL},                  {"^", MS__TK_POW, NULL},     {"=", MS__TK_EQ, "use '==' to compare"},
+    {"!", MS__TK_NOT, "use 'not'"},           {"<", MS__TK_LT, NULL},      {">", MS__TK_GT, NULL},
+    {"&", MS__TK_AND, "use 'and'"},           {"|", MS__TK_OR, "use 'or'"}};
+
 /* Reads the next token into P->tk; reports lexical errors. */
 static void next(parser *P) {
   const char *s = P->src;
@@ -280,81 +297,19 @@ static void next(parser *P) {
     P->tk = t;
     return;
   }
-  int k = -1, w = 1;
-  char c1 = i + 1 < P->len ? s[i + 1] : 0;
-  switch (c) {
-    case '(': k = MS__TK_LP; break;
-    case ')': k = MS__TK_RP; break;
-    case ',': k = MS__TK_COMMA; break;
-    case '+': k = MS__TK_ADD; break;
-    case '-': k = MS__TK_SUB; break;
-    case '*':
-      if (c1 == '*') {
-        syntax(P, (int)i, "unexpected '**' (use '^' for powers)");
-        w = 2;
-        k = MS__TK_POW;
-      } else {
-        k = MS__TK_MUL;
-      }
-      break;
-    case '/': k = MS__TK_DIV; break;
-    case '%': k = MS__TK_MOD; break;
-    case '^': k = MS__TK_POW; break;
-    case '=':
-      if (c1 == '=') {
-        k = MS__TK_EQ;
-        w = 2;
-      } else {
-        syntax(P, (int)i, "unexpected '=' (use '==' to compare)");
-        k = MS__TK_EQ;
-      }
-      break;
-    case '!':
-      if (c1 == '=') {
-        k = MS__TK_NE;
-        w = 2;
-      } else {
-        syntax(P, (int)i, "unexpected '!' (use 'not')");
-        k = MS__TK_NOT;
-      }
-      break;
-    case '<':
-      if (c1 == '=') {
-        k = MS__TK_LE;
-        w = 2;
-      } else if (c1 == '>') {
-        syntax(P, (int)i, "unexpected '<>' (use '!=')");
-        k = MS__TK_NE;
-        w = 2;
-      } else {
-        k = MS__TK_LT;
-      }
-      break;
-    case '>':
-      if (c1 == '=') {
-        k = MS__TK_GE;
-        w = 2;
-      } else {
-        k = MS__TK_GT;
-      }
-      break;
-    case '&':
-      syntax(P, (int)i, "unexpected '%s' (use 'and')", c1 == '&' ? "&&" : "&");
-      k = MS__TK_AND;
-      w = c1 == '&' ? 2 : 1;
-      break;
-    case '|':
-      syntax(P, (int)i, "unexpected '%s' (use 'or')", c1 == '|' ? "||" : "|");
-      k = MS__TK_OR;
-      w = c1 == '|' ? 2 : 1;
-      break;
-    default:
-      if (c >= 0x20 && c < 0x7f)
-        syntax(P, (int)i, "unexpected character '%c'", c);
-      else
-        syntax(P, (int)i, "unexpected byte 0x%02x", c);
-      k = MS__TK_END;
-      break;
+  size_t o = 0;
+  while (o < sizeof k_ops / sizeof *k_ops &&
+         !(i + strlen(k_ops[o].op) <= P->len && !memcmp(s + i, k_ops[o].op, strlen(k_ops[o].op))))
+    o++;
+  int k = MS__TK_END, w = 1;
+  if (o < sizeof k_ops / sizeof *k_ops) {
+    k = k_ops[o].kind;
+    w = (int)strlen(k_ops[o].op);
+    if (k_ops[o].hint) syntax(P, (int)i, "unexpected '%s' (%s)", k_ops[o].op, k_ops[o].hint);
+  } else if (c >= 0x20 && c < 0x7f) {
+    syntax(P, (int)i, "unexpected character '%c'", c);
+  } else {
+    syntax(P, (int)i, "unexpected byte 0x%02x", c);
   }
   t.kind = k;
   t.len = w;
@@ -399,6 +354,15 @@ static ms__ast *done(parser *P, ms__ast *n) {
     return NULL;
   }
   return n;
+}
+
+/* The binary node l op r at offset off, checked by done(). */
+static ms__ast *binary(parser *P, int op, int off, ms__ast *l, ms__ast *r) {
+  ms__ast *n = node(P, MS__AST_BINARY, op, off, 2);
+  if (!n) return NULL;
+  n->args[0] = l;
+  n->args[1] = r;
+  return done(P, n);
 }
 
 static int enter(parser *P) {
@@ -548,28 +512,28 @@ static ms__ast *p_power(parser *P) {
     ms__ast *r = p_unary(P); /* right-associative, allows 2^-1 */
     P->nest--;
     if (stop(P)) return NULL;
-    ms__ast *n = node(P, MS__AST_BINARY, MS__TK_POW, off, 2);
-    if (!n) return NULL;
-    n->args[0] = l;
-    n->args[1] = r;
-    return done(P, n);
+    return binary(P, MS__TK_POW, off, l, r);
   }
   return l;
 }
 
+/* The prefix operator op at the current token, applied to what operand
+ * parses after it. */
+static ms__ast *prefix(parser *P, int op, ms__ast *(*operand)(parser *P)) {
+  int off = P->tk.offset;
+  if (!enter(P)) return NULL;
+  next(P);
+  ms__ast *x = operand(P);
+  P->nest--;
+  if (stop(P)) return NULL;
+  ms__ast *n = node(P, MS__AST_UNARY, op, off, 1);
+  if (n) n->args[0] = x;
+  return done(P, n);
+}
+
 static ms__ast *p_unary(parser *P) {
-  if (P->tk.kind == MS__TK_SUB || P->tk.kind == MS__TK_ADD) {
-    int op = P->tk.kind == MS__TK_SUB ? '-' : '+';
-    int off = P->tk.offset;
-    if (!enter(P)) return NULL;
-    next(P);
-    ms__ast *x = p_unary(P);
-    P->nest--;
-    if (stop(P)) return NULL;
-    ms__ast *n = node(P, MS__AST_UNARY, op, off, 1);
-    if (n) n->args[0] = x;
-    return done(P, n);
-  }
+  if (P->tk.kind == MS__TK_SUB || P->tk.kind == MS__TK_ADD)
+    return prefix(P, P->tk.kind == MS__TK_SUB ? '-' : '+', p_unary);
   return p_power(P);
 }
 
@@ -590,11 +554,7 @@ static ms__ast *p_binary_level(parser *P, int level) {
     next(P);
     ms__ast *r = level == 0 ? p_unary(P) : p_mul(P);
     if (stop(P)) return NULL;
-    ms__ast *n = node(P, MS__AST_BINARY, k, off, 2);
-    if (!n) return NULL;
-    n->args[0] = l;
-    n->args[1] = r;
-    l = done(P, n);
+    l = binary(P, k, off, l, r);
     if (!l) return NULL;
   }
 }
@@ -610,11 +570,7 @@ static ms__ast *p_cmp(parser *P) {
     next(P);
     ms__ast *r = p_add(P);
     if (stop(P)) return NULL;
-    ms__ast *n = node(P, MS__AST_BINARY, k, off, 2);
-    if (!n) return NULL;
-    n->args[0] = l;
-    n->args[1] = r;
-    l = done(P, n);
+    l = binary(P, k, off, l, r);
     if (!l) return NULL;
   } else if (k == MS__TK_IN || (k == MS__TK_NOT && P->pos < P->len)) {
     int negate = 0, off = P->tk.offset;
@@ -659,17 +615,7 @@ static ms__ast *p_cmp(parser *P) {
 }
 
 static ms__ast *p_not(parser *P) {
-  if (P->tk.kind == MS__TK_NOT) {
-    int off = P->tk.offset;
-    if (!enter(P)) return NULL;
-    next(P);
-    ms__ast *x = p_not(P);
-    P->nest--;
-    if (stop(P)) return NULL;
-    ms__ast *n = node(P, MS__AST_UNARY, 'n', off, 1);
-    if (n) n->args[0] = x;
-    return done(P, n);
-  }
+  if (P->tk.kind == MS__TK_NOT) return prefix(P, 'n', p_not);
   return p_cmp(P);
 }
 
@@ -681,11 +627,7 @@ static ms__ast *p_logic(parser *P, int kind) {
     next(P);
     ms__ast *r = kind == MS__TK_AND ? p_not(P) : p_logic(P, MS__TK_AND);
     if (stop(P)) return NULL;
-    ms__ast *n = node(P, MS__AST_BINARY, kind, off, 2);
-    if (!n) return NULL;
-    n->args[0] = l;
-    n->args[1] = r;
-    l = done(P, n);
+    l = binary(P, kind, off, l, r);
     if (!l) return NULL;
   }
   return l;

@@ -90,28 +90,6 @@ static const cJSON *member(const cJSON *obj, const char *key) {
   return cJSON_GetObjectItemCaseSensitive(obj, key);
 }
 
-/* A string member naming one of n choices, name(0) .. name(n - 1): 1 with
- * its index in *out; 0 when absent; an error listing the choices (and 0)
- * when it names none. */
-static int get_choice(L *l, const cJSON *obj, const char *ptr, const char *key, int n,
-                      const char *(*name)(int), int *out) {
-  const cJSON *v = member(obj, key);
-  if (!v) return 0;
-  for (int i = 0; cJSON_IsString(v) && i < n; i++)
-    if (!strcmp(v->valuestring, name(i))) {
-      *out = i;
-      return 1;
-    }
-  char p[512], list[256];
-  size_t len = 0;
-  list[0] = 0;
-  for (int i = 0; i < n && len < sizeof list; i++)
-    len += (size_t)snprintf(list + len, sizeof list - len, "%s\"%s\"", i == 0 ? "" : i + 1 < n ? ", " : " or ",
-                            name(i));
-  ms__jsonptr_key(p, sizeof p, ptr, key);
-  err_at(l, p, 0, "must be %s", list);
-  return 0;
-}
 static const char *nodule_kind_name(int i) {
   return ms_nodule_kind_name((ms_nodule_kind)i);
 }
@@ -308,6 +286,13 @@ static void parse_param_key(L *l, const ms__table *t, ms__img_param *p, const cJ
 static void parse_param(L *l, const ms__table *t, ms__img_param *p, const cJSON *obj,
                         const char *iptr, ms__img_param_id id) {
   parse_param_key(l, t, p, obj, iptr, k_param_keys[id]);
+}
+
+void ms__img_params_free(ms__img_param *p, int n) {
+  for (int k = 0; k < n; k++) {
+    ms__expr_free(p[k].x);
+    free(p[k].ptr);
+  }
 }
 
 size_t ms__img_param_parse(ms_spec *s, ms_diag *d, const ms__table *t, ms__img_param *p, const cJSON *obj,
@@ -604,12 +589,13 @@ static void parse_phantom(L *l, const ms__table *t, ms__image_field *f, const cJ
     q->lesions.contrast_max = r2[1];
   }
   if (get_num(l, ij, iptr, "lesion_irregularity", 0, 0.5, 0, &v) == 1) q->lesions.irregularity = v;
+  const ms__jcheck jc = {jc_report, l, 0};
   int choice;
-  if (get_choice(l, ij, iptr, "nodule_type", MS_NODULE_KIND_COUNT, nodule_kind_name, &choice))
+  if (!ms__jc_choice(&jc, ij, iptr, "nodule_type", 0, MS_NODULE_KIND_COUNT, nodule_kind_name, &choice))
     q->lesions.nodule = (ms_nodule_kind)choice;
-  if (get_choice(l, ij, iptr, "nodule_margin", MS_NODULE_MARGIN_COUNT, nodule_margin_name, &choice))
+  if (!ms__jc_choice(&jc, ij, iptr, "nodule_margin", 0, MS_NODULE_MARGIN_COUNT, nodule_margin_name, &choice))
     q->lesions.margin = (ms_nodule_margin)choice;
-  if (get_choice(l, ij, iptr, "nodule_size", MS_NODULE_SIZE_COUNT, nodule_size_name, &choice))
+  if (!ms__jc_choice(&jc, ij, iptr, "nodule_size", 0, MS_NODULE_SIZE_COUNT, nodule_size_name, &choice))
     q->lesions.size_class = (ms_nodule_size)choice;
   const cJSON *aj = member(ij, "augment");
   if (aj) {
@@ -741,10 +727,7 @@ static void field_free(ms__image_field *f) {
   free(f->name);
   free(f->ptr);
   free(f->description);
-  for (int k = 0; k < MS__IMG_PARAM_COUNT; k++) {
-    ms__expr_free(f->p[k].x);
-    free(f->p[k].ptr);
-  }
+  ms__img_params_free(f->p, MS__IMG_PARAM_COUNT);
   free(f->model_path);
   free(f->model_ref);
   ms_model_free(f->model);

@@ -49,6 +49,9 @@ typedef struct {
   char *ptr;    /* JSON pointer of the value */
 } ms__img_param;
 
+/* Releases the expressions and pointers of p[0..n) (records/images.c). */
+void ms__img_params_free(ms__img_param *p, int n);
+
 typedef struct {
   char *name;
   char *ptr;       /* "/tables/0/images/1" */

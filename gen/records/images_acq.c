@@ -63,21 +63,6 @@ static void err_at(A *a, const char *ptr, int at_key, const char *fmt, ...) {
   a->errs++;
 }
 
-/* A name from list (index), or -1 after reporting; -2 when absent. */
-static int get_name(A *a, const cJSON *obj, const char *key, const char *(*name_of)(int), int count) {
-  const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
-  if (!j) return -2;
-  char p[512];
-  ms__jsonptr_key(p, sizeof p, a->aptr, key);
-  for (int i = 0; cJSON_IsString(j) && i < count; i++)
-    if (!strcmp(j->valuestring, name_of(i))) return i;
-  char list[256] = "";
-  for (int i = 0; i < count; i++)
-    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", name_of(i));
-  err_at(a, p, 0, "must be one of %s", list);
-  return -1;
-}
-
 static const char *geom_name(int i) { return ms_ct_geometry_name((ms_ct_geometry)i); }
 static const char *filt_name(int i) { return ms_fbp_filter_name((ms_fbp_filter)i); }
 static const char *mask_name(int i) { return ms_mr_mask_kind_name((ms_mr_mask_kind)i); }
@@ -107,6 +92,14 @@ static void jc_report(void *ctx, const char *ptr, const char *msg) {
   err_at(ctx, ptr, 0, "%s", msg);
 }
 
+/* A name from list (index), or -1 after reporting; -2 when absent. */
+static int get_name(A *a, const cJSON *obj, const char *key, const char *(*name_of)(int), int count) {
+  if (!cJSON_GetObjectItemCaseSensitive(obj, key)) return -2;
+  const ms__jcheck c = {jc_report, a, 0};
+  int i;
+  return ms__jc_choice(&c, obj, a->aptr, key, 0, count, name_of, &i) ? -1 : i;
+}
+
 /* A true/false key (core/jsoncheck); *out unchanged when absent or wrong. */
 static void get_bool(A *a, const cJSON *obj, const char *key, int *out) {
   const ms__jcheck c = {jc_report, a, 0};
@@ -118,8 +111,7 @@ static int get_const(A *a, const cJSON *obj, const char *key, double lo, double 
   ms__img_param tmp;
   memset(&tmp, 0, sizeof tmp);
   int r = get_param(a, obj, &tmp, key, lo, hi, integer, 0, out);
-  free(tmp.ptr);
-  ms__expr_free(tmp.x);
+  ms__img_params_free(&tmp, 1);
   return r;
 }
 
@@ -136,10 +128,7 @@ static const char *acq_key_of(const char *where) {
 
 void ms__img_acq_free(ms__img_acq *a) {
   if (!a) return;
-  for (int k = 0; k < MS__ACQ_PARAM_COUNT; k++) {
-    ms__expr_free(a->p[k].x);
-    free(a->p[k].ptr);
-  }
+  ms__img_params_free(a->p, MS__ACQ_PARAM_COUNT);
   free(a->ptr);
   free(a);
 }

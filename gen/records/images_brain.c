@@ -256,10 +256,7 @@ void ms__brain_field_parse(ms__img_ctx *l, const ms__table *t, ms__image_field *
 
 void ms__brain_field_free(ms__brain_field *b) {
   if (!b) return;
-  for (int k = 0; k < MS__BRAIN_PARAM_COUNT; k++) {
-    ms__expr_free(b->q[k].x);
-    free(b->q[k].ptr);
-  }
+  ms__img_params_free(b->q, MS__BRAIN_PARAM_COUNT);
   free(b->atlas_dir);
   free(b);
 }

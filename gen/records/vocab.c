@@ -50,14 +50,21 @@ typedef struct {
   size_t n, cap;
 } pos_vec;
 
+/* v (*cap elements of `size` bytes) reallocated to twice as many, or to
+ * `first` when empty; NULL (v kept) when out of memory. */
+static void *grow(void *v, size_t *cap, size_t size, size_t first) {
+  size_t c = *cap ? *cap * 2 : first;
+  if (c > SIZE_MAX / size) return NULL;
+  void *nv = ms__realloc(v, c * size);
+  if (nv) *cap = c;
+  return nv;
+}
+
 static int pos_push(pos_vec *p, field_pos f) {
   if (p->n == p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 64;
-    if (cap > SIZE_MAX / sizeof *p->v) return -1;
-    field_pos *nv = ms__realloc(p->v, cap * sizeof *nv);
+    field_pos *nv = grow(p->v, &p->cap, sizeof *nv, 64);
     if (!nv) return -1;
     p->v = nv;
-    p->cap = cap;
   }
   p->v[p->n++] = f;
   return 0;
@@ -70,11 +77,9 @@ typedef struct {
 
 static int text_put(text_buf *t, char c) {
   if (t->n == t->cap) {
-    size_t cap = t->cap ? t->cap * 2 : 4096;
-    char *nb = ms__realloc(t->b, cap);
+    char *nb = grow(t->b, &t->cap, 1, 4096);
     if (!nb) return -1;
     t->b = nb;
-    t->cap = cap;
   }
   t->b[t->n++] = c;
   return 0;
@@ -410,15 +415,13 @@ ms_status ms__vocab_load(ms__vocab **out, const char *path, ms_diag *d) {
   size_t n = 0, cap = 0;
   for (;;) {
     if (n == cap) {
-      size_t nc = cap ? cap * 2 : 65536;
-      char *nb = ms__realloc(buf, nc);
+      char *nb = grow(buf, &cap, 1, 65536);
       if (!nb) {
         free(buf);
         fclose(f);
         return nomem(d, path);
       }
       buf = nb;
-      cap = nc;
     }
     size_t got = fread(buf + n, 1, cap - n, f);
     n += got;
