@@ -25,6 +25,7 @@
 #include "medsynth/fhir.h"
 #include "medsynth/records.h"
 #include "records/fhir.h"
+#include "spec_helpers.h"
 
 static void test_fhir_ucum_accepts_clinical_units(void **state) {
   (void)state;
@@ -82,19 +83,6 @@ static void test_fhir_uuid_is_deterministic_v8_and_oid_is_its_decimal(void **sta
   assert_string_equal(uid, oid);
 }
 
-static const char *k_spec =
-    "{\"medsynth\": 1, \"name\": \"fault\", \"seed\": 5, \"tables\": ["
-    " {\"name\": \"patients\", \"rows\": 30,"
-    "  \"fhir\": {\"resource\": \"Patient\", \"identifier\": \"pid\", \"gender\": \"sex\"},"
-    "  \"fields\": [{\"name\": \"pid\", \"kind\": \"id\"},"
-    "   {\"name\": \"sex\", \"kind\": \"categorical\", \"values\": {\"F\": 0.5, \"M\": 0.5}},"
-    "   {\"name\": \"sbp\", \"kind\": \"integer\", \"dist\": {\"type\": \"normal\", \"mean\": 120, \"sd\": 10},"
-    "    \"fhir\": {\"resource\": \"Observation\", \"code\": {\"system\": \"http://loinc.org\", \"code\": \"8480-6\"},"
-    "             \"valueQuantity\": {\"unit\": \"mm[Hg]\"}}}]},"
-    " {\"name\": \"visits\", \"parent\": \"patients\", \"count\": {\"type\": \"poisson\", \"mean\": 2},"
-    "  \"fhir\": {\"resource\": \"Encounter\", \"period.start\": \"day\"},"
-    "  \"fields\": [{\"name\": \"pid\", \"kind\": \"ref\"}, {\"name\": \"day\", \"kind\": \"date\", \"base\": \"date('2024-01-01')\"}]}]}";
-
 static int dir_has_tmp(const char *dir) {
   DIR *d = opendir(dir);
   if (!d) return 0;
@@ -136,8 +124,9 @@ static void test_fhir_writer_survives_every_allocation_failure(void **state) {
   (void)state;
   ms_diag d;
   ms_diag_init(&d);
+  const char *text = good_spec("fhir_patients_visits_observations");
   ms_spec *s = NULL;
-  assert_int_equal(ms_spec_load_string(&s, k_spec, strlen(k_spec), "fault.json", &d), MS_OK);
+  assert_int_equal(ms_spec_load_string(&s, text, strlen(text), "fault.json", &d), MS_OK);
   char base[] = "/tmp/ms_test_fhir.XXXXXX";
   assert_non_null(mkdtemp(base));
   char out[4200];

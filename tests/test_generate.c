@@ -625,52 +625,29 @@ static void hashes(const char *spec_text, const run_opts *ro, uint64_t *h, size_
 }
 
 /* A "when" branch's parameters are evaluated on the rows that take the
- * branch only. Spec A puts log(y) and sqrt(y), which have no value for
- * y <= 0, inside rules that select y > 0; spec B writes the same laws as
- * single if() expressions over all rows. The fields have the same names
+ * branch only. Spec A (generate_when_branches_rules) puts log(y) and
+ * sqrt(y), which have no value for y <= 0, inside rules that select y > 0;
+ * spec B (generate_when_branches_if) writes the same laws as single if()
+ * expressions over all rows. The fields have the same names
  * (hence streams), so the values must be identical, across chunkings; and
  * A must not fail on the rows the rules leave out (evaluating those
  * branches on every row would). Covers distribution parameters, a bool's p,
  * derived values (real and bool) and a missing rate. */
-#define SEL_HEAD                                                                              \
-  "{\"medsynth\": 1, \"seed\": 5, \"tables\": [{\"name\": \"t\", \"rows\": 4000, \"fields\": [" \
-  "{\"name\": \"y\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": -1, \"high\": 1}},"
-static const char *k_sel_rules =
-    SEL_HEAD
-    "{\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 0, \"sd\": 2},"
-    " \"when\": [{\"if\": \"y > 0\", \"dist\": {\"type\": \"normal\", \"mean\": \"log(y)\", \"sd\": \"sqrt(y) + 0.5\"}}],"
-    " \"min\": -6, \"max\": 6},"
-    "{\"name\": \"b\", \"kind\": \"bool\", \"p\": 0.2, \"when\": [{\"if\": \"y > 0\", \"p\": \"sqrt(y)\"}]},"
-    "{\"name\": \"d\", \"kind\": \"real\", \"expr\": \"y\", \"when\": [{\"if\": \"y > 0\", \"expr\": \"log(y)\"}]},"
-    "{\"name\": \"e\", \"kind\": \"bool\", \"expr\": \"y < -0.5\", \"when\": [{\"if\": \"y > 0\", \"expr\": \"log(y) < -1\"}]},"
-    "{\"name\": \"m\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": 0, \"high\": 1},"
-    " \"missing\": {\"rate\": 0.1, \"when\": [{\"if\": \"y > 0\", \"rate\": \"sqrt(y)\"}]}}"
-    "]}]}";
-static const char *k_sel_if =
-    SEL_HEAD
-    "{\"name\": \"x\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": \"if(y > 0, log(y), 0)\","
-    " \"sd\": \"if(y > 0, sqrt(y) + 0.5, 2)\"}, \"min\": -6, \"max\": 6},"
-    "{\"name\": \"b\", \"kind\": \"bool\", \"p\": \"if(y > 0, sqrt(y), 0.2)\"},"
-    "{\"name\": \"d\", \"kind\": \"real\", \"expr\": \"if(y > 0, log(y), y)\"},"
-    "{\"name\": \"e\", \"kind\": \"bool\", \"expr\": \"if(y > 0, log(y) < -1, y < -0.5)\"},"
-    "{\"name\": \"m\", \"kind\": \"real\", \"dist\": {\"type\": \"uniform\", \"low\": 0, \"high\": 1},"
-    " \"missing\": {\"rate\": \"if(y > 0, sqrt(y), 0.1)\"}}"
-    "]}]}";
-
 static void test_generate_when_branches_only_on_selected_rows(void **state) {
   (void)state;
+  const char *rules = good_spec("generate_when_branches_rules"), *ifs = good_spec("generate_when_branches_if");
   uint64_t ref[1], h[1];
   run_opts ro = {.rows = 4000, .threads = 1, .chunk = 65536};
-  hashes(k_sel_if, &ro, ref, 1);
+  hashes(ifs, &ro, ref, 1);
   size_t chunks[] = {65536, 999, 7};
   int threads[] = {1, 2, 2};
   for (int i = 0; i < 3; i++) {
     run_opts r2 = {.rows = 4000, .threads = threads[i], .chunk = chunks[i]};
-    hashes(k_sel_rules, &r2, h, 1);
+    hashes(rules, &r2, h, 1);
     assert_true(h[0] == ref[0]);
   }
   /* and the values are sensible: some rows took each branch */
-  ms_spec *s = load(k_sel_rules);
+  ms_spec *s = load(rules);
   memsink m = {0};
   assert_int_equal(run(s, &ro, &m, NULL, NULL), MS_OK);
   memtable *t = tab(&m, "t");

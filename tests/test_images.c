@@ -39,23 +39,6 @@
 #include "medsynth/sample.h"
 #include "spec_helpers.h"
 
-static const char *k_spec =
-    "{\"medsynth\": 1, \"seed\": 7, \"tables\": [{\"name\": \"patients\", \"rows\": 20,\n"
-    " \"fields\": [\n"
-    "  {\"name\": \"patient_id\", \"kind\": \"id\", \"format\": \"hash\", \"prefix\": \"P\", \"width\": 8},\n"
-    "  {\"name\": \"age\", \"kind\": \"integer\", \"dist\": {\"type\": \"uniform\", \"low\": 20, \"high\": 90}},\n"
-    "  {\"name\": \"bmi\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 27, \"sd\": 5}, \"min\": 16, \"max\": 45},\n"
-    "  {\"name\": \"cancer\", \"kind\": \"bool\", \"p\": 0.5},\n"
-    "  {\"name\": \"nodules\", \"kind\": \"integer\", \"dist\": {\"type\": \"constant\", \"value\": 0},\n"
-    "   \"when\": [{\"if\": \"cancer\", \"dist\": {\"type\": \"poisson\", \"mean\": 2}}],\n"
-    "   \"min\": \"if(cancer, 1, 0)\", \"max\": \"if(cancer, 4, 0)\"}],\n"
-    " \"images\": [\n"
-    "  {\"name\": \"ct\", \"phantom\": \"chest\", \"size\": 96, \"lesions\": \"nodules\",\n"
-    "   \"lesion_size_mm\": [14, 22], \"body_scale\": \"clamp(0.75 + 0.01 * bmi, 0.85, 1.2)\",\n"
-    "   \"fat_mm\": \"clamp(1.6 * bmi - 22, 4, 45)\", \"dose\": \"if(bmi > 30, 150, 100)\"},\n"
-    "  {\"name\": \"mr\", \"phantom\": \"head\", \"modality\": \"t2\", \"size\": 48, \"age\": \"age\",\n"
-    "   \"ventricle_scale\": \"clamp(0.8 + 0.015 * (age - 20), 0.5, 2.5)\"}]}]}\n";
-
 typedef struct {
   uint64_t rows;
   int threads;
@@ -182,7 +165,7 @@ static uint64_t *item_hashes(const char *file_path, const char *path, uint64_t *
 
 static void test_images_lesions_follow_record_field(void **state) {
   (void)state;
-  ms_spec *s = load(k_spec);
+  ms_spec *s = load(good_spec("images_chest_ct_and_head_mr"));
   run_opts ro = {.rows = 40, .threads = 2};
   char *path = run(s, &ro, NULL);
   assert_non_null(path);
@@ -249,7 +232,7 @@ static void test_images_lesions_follow_record_field(void **state) {
 
 static void test_images_parameters_follow_expressions(void **state) {
   (void)state;
-  ms_spec *s = load(k_spec);
+  ms_spec *s = load(good_spec("images_chest_ct_and_head_mr"));
   run_opts ro = {.rows = 12, .threads = 2};
   char *path = run(s, &ro, NULL);
   assert_non_null(path);
@@ -327,7 +310,7 @@ static void assert_prefix(const uint64_t *a, uint64_t na, const uint64_t *b, uin
 
 static void test_images_reproducible(void **state) {
   (void)state;
-  ms_spec *s = load(k_spec);
+  ms_spec *s = load(good_spec("images_chest_ct_and_head_mr"));
   run_opts base = {.rows = 20, .threads = 1};
   run_opts other = {.rows = 20, .threads = 3, .chunk = 7, .batch = 96 * 96 * 5 * 2};
   run_opts prefix = {.rows = 10, .threads = 2, .chunk = 3};
@@ -390,7 +373,7 @@ static void test_images_reproducible(void **state) {
 static void test_images_row_out_of_range_stops_run(void **state) {
   (void)state;
   /* body_scale = bmi / 25 leaves 0.7..1.3 for some rows */
-  char *text = strdup(k_spec);
+  char *text = strdup(good_spec("images_chest_ct_and_head_mr"));
   char *at = strstr(text, "\"clamp(0.75 + 0.01 * bmi, 0.85, 1.2)\"");
   assert_non_null(at);
   const char *bad = "\"bmi / 25                           \"";
@@ -415,7 +398,7 @@ static void test_images_row_out_of_range_stops_run(void **state) {
 
 static void test_images_spec_accessors(void **state) {
   (void)state;
-  ms_spec *s = load(k_spec);
+  ms_spec *s = load(good_spec("images_chest_ct_and_head_mr"));
   assert_int_equal(ms_spec_n_images(s), 2);
   assert_string_equal(ms_spec_image_name(s, 0), "ct");
   assert_string_equal(ms_spec_image_name(s, 1), "mr");
@@ -431,12 +414,7 @@ static void test_images_spec_accessors(void **state) {
 
 static void test_images_volume_shape(void **state) {
   (void)state;
-  const char *text =
-      "{\"medsynth\": 1, \"seed\": 3, \"tables\": [{\"name\": \"p\", \"rows\": 3, \"fields\": [\n"
-      " {\"name\": \"id\", \"kind\": \"id\", \"format\": \"seq\"}],\n"
-      " \"images\": [{\"name\": \"vol\", \"phantom\": \"head\", \"modality\": \"t1\", \"size\": 32,\n"
-      "  \"depth\": 8, \"slice_mm\": 4, \"lesions\": 1, \"lesion_size_mm\": [14, 16]}]}]}";
-  ms_spec *s = load(text);
+  ms_spec *s = load(good_spec("images_volume_shape"));
   run_opts ro = {.rows = 3, .threads = 2};
   char *path = run(s, &ro, NULL);
   assert_non_null(path);

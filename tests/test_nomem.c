@@ -411,17 +411,6 @@ static ms_spec *load_file(const char *path) {
   return s;
 }
 
-static ms_spec *load_text(const char *text) {
-  ms_diag d;
-  ms_diag_init(&d);
-  ms_spec *s = NULL;
-  ms_status st = ms_spec_load_string(&s, text, strlen(text), "nomem.json", &d);
-  if (st != MS_OK) report_diag("nomem.json", &d);
-  assert_int_equal(st, MS_OK);
-  ms_diag_deinit(&d);
-  return s;
-}
-
 typedef struct {
   memsink m;
   ms_generate_report rep;
@@ -1008,18 +997,6 @@ static ms_status images_run(const nm_op *op, const char *dir, int threads, void 
   return st;
 }
 
-static const char *k_images_spec =
-    "{\"medsynth\": 1, \"seed\": 7, \"tables\": [{\"name\": \"patients\", \"rows\": 6,\n"
-    " \"fields\": [\n"
-    "  {\"name\": \"patient_id\", \"kind\": \"id\", \"format\": \"hash\", \"prefix\": \"P\", \"width\": 8},\n"
-    "  {\"name\": \"age\", \"kind\": \"integer\", \"dist\": {\"type\": \"uniform\", \"low\": 20, \"high\": 90}},\n"
-    "  {\"name\": \"bmi\", \"kind\": \"real\", \"dist\": {\"type\": \"normal\", \"mean\": 27, \"sd\": 5}, \"min\": 16, \"max\": 45},\n"
-    "  {\"name\": \"nodules\", \"kind\": \"integer\", \"dist\": {\"type\": \"poisson\", \"mean\": 1}, \"max\": 2}],\n"
-    " \"images\": [\n"
-    "  {\"name\": \"ct\", \"phantom\": \"chest\", \"size\": 40, \"lesions\": \"nodules\",\n"
-    "   \"lesion_size_mm\": [20, 30], \"body_scale\": \"clamp(0.75 + 0.01 * bmi, 0.85, 1.2)\"},\n"
-    "  {\"name\": \"mr\", \"phantom\": \"head\", \"modality\": \"t2\", \"size\": 32, \"age\": \"age\"}]}]}\n";
-
 static void test_nomem_phantom(void **state) {
   (void)state;
   ms_phantom_params p;
@@ -1031,7 +1008,9 @@ static void test_nomem_phantom(void **state) {
   p.lesions.diameter_max_mm = 30;
   p.augment.elastic_mm = 3;
   p.augment.rotate_deg = 10;
-  ms_spec *spec = load_text(k_images_spec);
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/specs/good/nomem_phantom_records.json", MS_SOURCE_DIR);
+  ms_spec *spec = load_file(path);
   const nm_op ops[] = {
       {"phantom/batch", phantom_run, hash_digest, free, &p, NULL},
       {"phantom/physics", physics_run, hash_digest, free, NULL, NULL},

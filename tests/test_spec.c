@@ -426,20 +426,7 @@ static void test_spec_limits_json_nesting(void **state) {
 
 static void test_spec_compiles_schemas(void **state) {
   (void)state;
-  const char *t =
-      "{\"medsynth\": 1, \"name\": \"demo\", \"seed\": 9, \"tables\": ["
-      "{\"name\": \"p\", \"rows\": 5, \"filter\": \"age > 1\", \"fields\": ["
-      " {\"name\": \"pid\", \"kind\": \"id\", \"format\": \"hash\", \"prefix\": \"P\", \"width\": 8},"
-      " {\"name\": \"n\", \"kind\": \"id\"},"
-      " {\"name\": \"age\", \"kind\": \"integer\", \"unit\": \"years\", \"dist\": {\"type\": \"poisson\", \"mean\": 40}},"
-      " {\"name\": \"w\", \"kind\": \"real\", \"precision\": 2, \"dist\": {\"type\": \"normal\", \"mean\": 70, \"sd\": 5}, \"missing\": 0.1},"
-      " {\"name\": \"s\", \"kind\": \"categorical\", \"values\": {\"a\": 1, \"b\": 2}, \"when\": [{\"if\": \"age > 50\", \"values\": {\"c\": 1}}]},"
-      " {\"name\": \"h\", \"kind\": \"bool\", \"p\": 0.5, \"hidden\": true},"
-      " {\"name\": \"d\", \"kind\": \"date\", \"expr\": \"date('2020-01-01') + days(age)\"},"
-      " {\"name\": \"t\", \"kind\": \"datetime\", \"expr\": \"datetime('2020-01-01T00:00:00')\"},"
-      " {\"name\": \"m\", \"kind\": \"string\", \"template\": \"{pid}/{seq:04}\"}]},"
-      "{\"name\": \"c\", \"parent\": \"p\", \"count\": {\"type\": \"constant\", \"value\": 2}, \"fields\": ["
-      " {\"name\": \"ref\", \"kind\": \"ref\"}, {\"name\": \"x\", \"kind\": \"real\", \"expr\": \"parent.w * 2\"}]}]}";
+  const char *t = good_spec("spec_compiles_schemas");
   ms_diag d;
   ms_diag_init(&d);
   ms_spec *s = NULL;
