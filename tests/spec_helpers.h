@@ -20,7 +20,7 @@ static inline const char *good_spec(const char *name) {
   static struct {
     char name[128];
     char *text;
-  } cache[32];
+  } cache[128];
   size_t i = 0;
   for (; i < sizeof cache / sizeof *cache && cache[i].text; i++)
     if (!strcmp(cache[i].name, name)) return cache[i].text;
