@@ -783,8 +783,7 @@ static ms_status write_batch(ms_images *im, fstate *fs, size_t m, const float *i
   return MS_OK;
 }
 
-static const struct row_kind k_phantom_rows;
-static ms_status render_rows(ms_images *im, fstate *fs, const ms_chunk *c, const struct row_kind *k);
+static ms_status render_phantom_rows(ms_images *im, fstate *fs, const ms_chunk *c);
 
 static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
   size_t n = c->n_rows;
@@ -799,7 +798,7 @@ static ms_status render_chunk(ms_images *im, fstate *fs, const ms_chunk *c) {
     fs->rep_n = n;
     fs->rep_first = c->first_row;
   }
-  return render_rows(im, fs, c, &k_phantom_rows);
+  return render_phantom_rows(im, fs, c);
 }
 
 /* A phantom batch: its reports only, or its images, masks, lesions and
@@ -1174,6 +1173,10 @@ static ms_status render_rows(ms_images *im, fstate *fs, const ms_chunk *c, const
   for (int p = 0; p < k->n_params; p++) free(vals[p]);
   for (int p = 0; p < MS__ACQ_PARAM_COUNT; p++) free(avals[p]);
   return field_nomem(im, fs, first, st, "the rendering buffers");
+}
+
+static ms_status render_phantom_rows(ms_images *im, fstate *fs, const ms_chunk *c) {
+  return render_rows(im, fs, c, &k_phantom_rows);
 }
 
 static ms_status s_chunk(void *ctx, const ms_chunk *c) {
