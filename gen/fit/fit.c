@@ -718,11 +718,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       const ms_frame_col *c = &data->cols[j];
       n_cat += c->kind == MS_FKIND_CATEGORICAL && dom_of[j] == SIZE_MAX;
       /* numeric columns without public bounds may release frequent values */
-      if (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL) {
-        int bounded = 0;
-        for (size_t b = 0; b < p->n_bounds; b++) bounded |= !strcmp(p->bound_columns[b], c->name);
-        n_thr_num += !bounded;
-      }
+      n_thr_num += (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL) && ms__fit_bound_of(p, c->name) == SIZE_MAX;
     }
     /* a tenth when only numeric columns' frequent values use it (tables too
      * small for them lose 1 % of rho, not 5 %) */
@@ -837,11 +833,11 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       st = ms__fit_numeric_dp(f, c, data->n_rows, p, rho, z_thr, &tot, &clamped);
       /* For the operator only (not in the spec): how many rows the public
        * bounds clamp. */
-      for (size_t b = 0; !st && clamped && b < p->n_bounds; b++)
-        if (!strcmp(p->bound_columns[b], c->name))
-          ms_diag_warn(d, data->source, 0, 0, c->name,
-                       "%zu row%s outside --bounds %g:%g, counted at the nearest bound (this count is not "
-                       "released)", clamped, clamped == 1 ? "" : "s", p->bound_lo[b], p->bound_hi[b]);
+      size_t b = ms__fit_bound_of(p, c->name);
+      if (!st && clamped && b != SIZE_MAX)
+        ms_diag_warn(d, data->source, 0, 0, c->name,
+                     "%zu row%s outside --bounds %g:%g, counted at the nearest bound (this count is not "
+                     "released)", clamped, clamped == 1 ? "" : "s", p->bound_lo[b], p->bound_hi[b]);
     } else {
       size_t miss = c->n_missing < p->k_min ? 0 : c->n_missing;
       f->missing = ms__fit_sig6((double)miss / (double)(data->n_rows - c->n_missing + miss));

@@ -293,8 +293,8 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
   dp_spike sp[SPIKES_MAX];
   size_t n_sp = 0;
   const int whole = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE;
-  for (size_t b = 0; b < p->n_bounds; b++)
-    if (!strcmp(p->bound_columns[b], c->name)) blo = p->bound_lo[b], bhi = p->bound_hi[b];
+  size_t bi = ms__fit_bound_of(p, c->name);
+  if (bi != SIZE_MAX) blo = p->bound_lo[bi], bhi = p->bound_hi[bi];
   /* Spans to cut into fine bins: the declared bounds, or the grid bins
    * kept by the support test with their released counts. */
   int n_span = 0;

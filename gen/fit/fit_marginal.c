@@ -32,6 +32,12 @@
 
 /* ---- helpers ---- */
 
+size_t ms__fit_bound_of(const ms_fit_params *p, const char *col) {
+  for (size_t b = p->n_bounds; b-- > 0;)
+    if (!strcmp(p->bound_columns[b], col)) return b;
+  return SIZE_MAX;
+}
+
 int ms__fit_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);

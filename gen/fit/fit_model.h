@@ -128,6 +128,9 @@ int ms__fit_labelled(const fit_field *f);
 const char *ms__fit_label_of(const fit_field *f, size_t l);
 
 /* fit_marginal.c: shared helpers and the marginals */
+/* The --bounds entry of column col (the last one naming it: the one that
+ * applies), SIZE_MAX when it has none. */
+size_t ms__fit_bound_of(const ms_fit_params *p, const char *col);
 int ms__fit_cmp_double(const void *a, const void *b);
 ms_rng_key ms__fit_dp_key(uint64_t seed, const char *col, const char *what);
 double ms__fit_fam_cdf(const fit_field *f, double x);

@@ -41,6 +41,10 @@ PY
 "$M" fit --data adm.csv --id id --epsilon 1 --bounds score=0:0.5 -o cl.json 2>cl.log
 grep -q "score: [0-9]* rows outside --bounds 0:0.5, counted at the nearest bound" cl.log ||
   { echo "FAIL: clamped rows not reported"; cat cl.log; exit 1; }
+# A column bounded twice: the last --bounds applies, and only it is reported.
+"$M" fit --data adm.csv --id id --epsilon 1 --bounds score=0:0.4,score=0:0.5 -o cl2.json 2>cl2.log
+[ "$(grep -c 'score: [0-9]* rows outside --bounds' cl2.log)" = 1 ] && grep -q 'outside --bounds 0:0.5,' cl2.log ||
+  { echo "FAIL: a twice-bounded column reported other than once with its last bounds"; cat cl2.log; exit 1; }
 # Without noise, race rebalanced to equal shares: ward given race kept.
 "$M" fit --data adm.csv --id id --rebalance race=uniform -o rb.json 2>rb.log
 "$M" records --spec rb.json -n 8000 --seed 2 -o rb.csv -q
