@@ -718,7 +718,8 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       const ms_frame_col *c = &data->cols[j];
       n_cat += c->kind == MS_FKIND_CATEGORICAL && dom_of[j] == SIZE_MAX;
       /* numeric columns without public bounds may release frequent values */
-      n_thr_num += (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL) && ms__fit_bound_of(p, c->name) == SIZE_MAX;
+      n_thr_num +=
+          (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL) && ms__fit_bound_of(p, c->name) == SIZE_MAX;
     }
     /* a tenth when only numeric columns' frequent values use it (tables too
      * small for them lose 1 % of rho, not 5 %) */

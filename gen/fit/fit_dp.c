@@ -282,6 +282,15 @@ static ms_status dp_frequent_values(const fit_field *f, const ms_frame_col *c, s
   return MS_OK;
 }
 
+/* Appends knot (x, p) to f's quantile table, p raised to 1e-6 above the
+ * previous knot's when it is not above it (probabilities strictly
+ * increase). */
+static void push_knot(fit_field *f, size_t *m, double x, double p) {
+  if (*m && p <= f->qp[*m - 1]) p = f->qp[*m - 1] + 1e-6;
+  f->qp[*m] = p;
+  f->qv[(*m)++] = x;
+}
+
 /* rho: this column's zCDP share. Releases, through Gaussian histograms of
  * L2 sensitivity 1 each, the grid bins the column occupies (unless its
  * bounds are declared), then a histogram of finer bins inside them;
@@ -485,43 +494,25 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
     double e = b <= last ? ms__fit_sig6(bins[b].lo) : INFINITY;
     if (si < n_sp && sp[si].v < e) {
       double x = sp[si].v;
-      if (!m || x > f->qv[m - 1]) {
-        f->qp[m] = m ? fmax(f->qp[m - 1] + 1e-6, ms__fit_sig6(acc / total)) : 0;
-        f->qv[m++] = x;
-      }
+      if (!m || x > f->qv[m - 1]) push_knot(f, &m, x, m ? fmax(f->qp[m - 1] + 1e-6, ms__fit_sig6(acc / total)) : 0);
       acc += sp[si++].w;
-      f->qp[m] = ms__fit_sig6(acc / total);
-      if (f->qp[m] <= f->qp[m - 1]) f->qp[m] = f->qp[m - 1] + 1e-6;
-      f->qv[m++] = x;
+      push_knot(f, &m, x, ms__fit_sig6(acc / total));
       continue;
     }
     if (b > last) break;
-    /* bin b: its lower edge, the frequent values inside it, its upper edge */
+    /* bin b: its lower edge, the frequent values inside it, its upper edge
+     * (the last knot's probability is set to 1 below) */
     double e0 = bins[b].lo, e1 = bins[b].hi, w = e1 - e0, done = 0;
-    if (!m || ms__fit_sig6(e0) > f->qv[m - 1]) {
-      f->qp[m] = m ? f->qp[m - 1] + 1e-6 : 0;
-      f->qv[m++] = ms__fit_sig6(e0);
-    }
+    if (!m || ms__fit_sig6(e0) > f->qv[m - 1]) push_knot(f, &m, ms__fit_sig6(e0), m ? f->qp[m - 1] + 1e-6 : 0);
     for (; si < n_sp && sp[si].v < e1; si++) {
       double x = sp[si].v, part = w > 0 ? sm[b] * (x - e0) / w : 0;
       acc += part - done, done = part;
-      if (x > f->qv[m - 1]) {
-        f->qp[m] = ms__fit_sig6(acc / total);
-        if (f->qp[m] <= f->qp[m - 1]) f->qp[m] = f->qp[m - 1] + 1e-6;
-        f->qv[m++] = x;
-      }
+      if (x > f->qv[m - 1]) push_knot(f, &m, x, ms__fit_sig6(acc / total));
       acc += sp[si].w;
-      f->qp[m] = ms__fit_sig6(acc / total);
-      if (f->qp[m] <= f->qp[m - 1]) f->qp[m] = f->qp[m - 1] + 1e-6;
-      f->qv[m++] = x;
+      push_knot(f, &m, x, ms__fit_sig6(acc / total));
     }
     acc += sm[b] - done;
-    int more = si < n_sp;
-    for (int q = b + 1; q <= last && !more; q++) more = sm[q] > 0;
-    f->qp[m] = more ? ms__fit_sig6(acc / total) : 1;
-    if (f->qp[m] <= f->qp[m - 1]) f->qp[m] = f->qp[m - 1] + 1e-6;
-    f->qv[m] = fmax(ms__fit_sig6(e1), f->qv[m - 1]);
-    m++;
+    push_knot(f, &m, fmax(ms__fit_sig6(e1), f->qv[m - 1]), ms__fit_sig6(acc / total));
     b++;
   }
   if (m) f->qp[m - 1] = 1;
