@@ -2,7 +2,7 @@
  *
  *   medsynth fit --data real.csv|real.h5 [--table T] [--types col=kind,...] [--id col,...]
  *                [--quasi-identifiers a,b] [--k-min 5]
- *                [--method copula|mst] [--epsilon E [--delta D]]
+ *                [--method copula|mst|aim] [--epsilon E [--delta D]]
  *                [--bounds col=lo:hi,...] [--seed K] [--na tokens] -o fitted.json
  *
  * Parses arguments, reads the table, fits, prints the privacy accounting to
@@ -34,13 +34,13 @@ static const char *usage_text =
     "  --k-min K                  smallest group any released figure describes (5)\n"
     "  --epsilon E                differential privacy budget (> 0); off when absent\n"
     "  --delta D                  DP delta (default 1e-6 with --epsilon)\n"
-    "  --method M                 copula (default) or mst: the model (docs/privacy.md, docs/fit.md)\n"
+    "  --method M                 copula (default), mst or aim: the model (docs/privacy.md, docs/fit.md)\n"
     "  --bounds col=lo:hi,...     public bounds of numeric or date columns (DP; dates YYYY-MM-DD)\n"
     "  --domain col=a,b,...       public labels of a categorical column (repeatable; col=@file:\n"
     "                             one label a line); values outside it are dropped\n"
     "  --rebalance col[=uniform|w1,w2,...|label:w,...]\n"
     "                             replace the column's label shares, keeping every relation\n"
-    "                             to it (the mst model; docs/privacy.md)\n"
+    "                             to it (the mst or aim model; docs/privacy.md)\n"
     "  --seed K                   seed of the DP noise and the spec (0)\n"
     "  --na a,b,...               missing-value tokens (default: empty NA N/A NaN nan NULL null ?)\n"
     "  --sep C                    CSV field separator: , ; tab (default: detected from the header)\n"
@@ -281,7 +281,7 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
       NEED_ARG();
       fp.method = ms_fit_method_from_name(v);
       if (fp.method == MS_FIT_METHOD_COUNT) {
-        ms_cli_error("fit", "--method must be copula or mst, got '%s'", v);
+        ms_cli_error("fit", "--method must be copula, mst or aim, got '%s'", v);
         return MS_EXIT_USAGE;
       }
       method_given = 1;

@@ -106,21 +106,28 @@ ms_status ms__dp_project(double *c, size_t n, double total) {
 /* The bins a histogram's data can be told to occupy (post-processing of
  * noisy counts of noise sd sigma). The core: the run of neighbouring bins
  * with the largest sum of (count - sigma), a negative count ending a run
- * (where the rows of the column add up), and every bin above z sigma, z the
- * level a bin of noise alone passes with probability 0.1 % over all n bins
- * (a second cluster). Then the bins of at least 2 sigma joined to the core
+ * (where the rows of the column add up) -- through a bin above z sigma
+ * when there is one, z the level a bin of noise alone passes with
+ * probability 0.1 % over all n bins -- and every bin above z sigma (a
+ * second cluster). Then the bins of at least 2 sigma joined to the core
  * through neighbours of at least 2 sigma. Every other bin is set to 0. */
 ms_status ms__dp_support(double *c, size_t n, double sigma) {
   if (!n) return MS_OK;
   double z = gsl_cdf_ugaussian_Qinv(0.001 / (double)n);
-  /* a negative count (a bin that is surely empty) ends a run */
-  size_t rlo = 0, rhi = 0;
-  double best = -INFINITY, run = 0;
+  /* a negative count (a bin that is surely empty) ends a run; when a bin
+   * passes z sigma, the core is the best run through such a bin (a run of
+   * noise bins must not outweigh the data's own peak) */
+  size_t rlo = 0, rhi = 0, slo = 0, shi = 0;
+  double best = -INFINITY, sbest = -INFINITY, run = 0;
+  int sig = 0;
   for (size_t i = 0, start = 0; i < n; i++) {
-    if (run <= 0 || c[i] < 0) run = 0, start = i;
+    if (run <= 0 || c[i] < 0) run = 0, start = i, sig = 0;
     run += c[i] - sigma;
+    sig |= c[i] >= z * sigma;
     if (run > best) best = run, rlo = start, rhi = i;
+    if (sig && run > sbest) sbest = run, slo = start, shi = i;
   }
+  if (sbest > -INFINITY) rlo = slo, rhi = shi;
   unsigned char *keep = ms__calloc(n, 1);
   if (!keep) return MS_ERR_NOMEM;
   for (size_t i = 0; i < n; i++) keep[i] = (i >= rlo && i <= rhi && c[i] >= 0) || c[i] >= z * sigma;

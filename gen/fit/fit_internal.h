@@ -84,7 +84,7 @@ struct cJSON;
 ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, size_t n_rows,
                       double n_noisy, double rho_select, double rho_edges, uint64_t seed,
                       size_t k_min, size_t root, const double *root_w, const char *const *taken,
-                      size_t n_taken);
+                      size_t n_taken, int aim);
 void ms__mst_free(ms__mst *t);
 /* Adds the edge (a, b)'s Gaussian noise to its table of `cells` counts:
  * sigma * N(0, 1) keyed by (seed, "fit/dp/<a>/<b>/mst-edge", cell). */

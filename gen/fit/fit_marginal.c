@@ -393,7 +393,7 @@ ms_status ms__fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n_ro
   if (constant) {
     f->fam = FAM_CONSTANT;
     f->par[0] = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE ? f->lo : f->qv[0];
-  } else if (p->parametric && p->method != MS_FIT_METHOD_MST && f->kind != MS_FKIND_DATE) {
+  } else if (p->parametric && p->method != MS_FIT_METHOD_MST && p->method != MS_FIT_METHOD_AIM && f->kind != MS_FKIND_DATE) {
     double ll = ll_quantiles(f, x, np);
     f->aic_q = isfinite(ll) ? 2.0 * (double)m - 2 * ll : -INFINITY;
     if (isfinite(f->aic_q)) fit_parametric(f, x, np);

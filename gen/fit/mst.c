@@ -45,7 +45,26 @@
  * the released quantile table restricted to the bin, the bin's label, or p
  * 0/1. Every noise draw is keyed by (seed, "fit/dp/<column>[/<column>]/mst-*",
  * index). The Private-PGM package generalises step 4 to any set of
- * measurements; it was read, not copied. */
+ * measurements; it was read, not copied.
+ *
+ * AIM (McKenna, Mullins, Sheldon & Miklau, "AIM: An Adaptive and Iterative
+ * Mechanism for Differentially Private Synthetic Data", VLDB 2022), in the
+ * same frame: each of the d - 1 rounds picks, by the exponential mechanism,
+ * a marginal that joins two components of the model -- a pair of columns,
+ * or a column z with a pair (x, y) the model already holds together -- by
+ * how badly the current model explains it (L1 between its true counts and
+ * the model's: the 2-way table of (x, y), or the released shares, times z's
+ * shares) less the expected L1 error of its noise (sqrt(2 / pi) sigma per
+ * cell; without noise, of its sampling, sqrt(2 n cells / pi)). The chosen
+ * table is measured and estimated as an edge above with (x, y) as one
+ * column, raked to the model's (x, y) table and z's shares. Cliques of at
+ * most 3 columns glued along a shared column or pair form a junction tree
+ * whose tables agree on every separator, so the model is exact
+ * (decomposable): each column is drawn given at most two parents. Bins are
+ * at most AIM_MAX_BINS - 1 (plus missing) so that two parents' bins give
+ * at most 225 rules. Not done: AIM's re-measurement of a marginal and its
+ * adaptive budget (every round spends the same), and cliques that would
+ * need mirror descent (they never form here). */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -59,6 +78,10 @@
 
 #define MST_MAX_BINS 32
 #define MST_IPF_ROUNDS 50
+/* AIM: bins of a column, the missing bin included, so that the bins of
+ * two parents give at most 225 rules; triples only up to this many columns */
+#define AIM_MAX_BINS 15
+#define AIM_MAX_TRIPLE_COLS 256
 
 typedef struct {
   char *name, *bin_name;
@@ -72,19 +95,29 @@ typedef struct {
   const double *qp, *qv;
   size_t nq;
   const char *const *labels;
-  int parent;     /* -1: the root */
-  double *cond;   /* nb(parent) x nb: P(bin | parent bin) */
-  double lambda;  /* shrinkage of the edge to the parent */
+  size_t n_par;   /* parents in the sampling order: 0 (a root), 1 or 2 */
+  size_t par[2];
+  double *cond;   /* (bins of par[0] x bins of par[1]) x nb: P(bin | parents' bins) */
 } mst_col;
+
+/* A measured marginal of the model: 2 or 3 columns v[0..k), its estimated
+ * counts row-major over them; glued to at most two earlier cliques (one in
+ * each component it joined; SIZE_MAX: none). */
+typedef struct {
+  size_t k, v[3];
+  double *tab;
+  size_t link[2];
+  double lambda; /* share of the measured interaction kept */
+} mst_clique;
 
 struct ms__mst {
   size_t d;
   mst_col *c;
-  size_t n_edges;
-  size_t *edge; /* pairs (a, b), a the parent */
+  size_t n_cliques;
+  mst_clique *q;
   double rho_select, rho_edges, sigma_edge, eps_round, n, k_min;
   size_t root;
-  int rebalanced;
+  int rebalanced, aim;
 };
 
 static ms_rng_key key2(uint64_t seed, const char *a, const char *b, const char *what) {
@@ -180,11 +213,6 @@ static ms_status make_bins(mst_col *c, const ms__mst_col *s, double n, size_t ta
   for (size_t k = 0; k < np; k++) c->p1[k] = tot > 0 ? c->p1[k] / tot * (1 - miss) : (1 - miss) / (double)np;
   if (c->has_na) c->p1[np] = miss;
   return MS_OK;
-}
-
-static void count_pair(double *C, const int *ba, const int *bb, size_t n_rows, size_t nbb) {
-  for (size_t r = 0; r < n_rows; r++)
-    if (ba[r] >= 0 && bb[r] >= 0) C[(size_t)ba[r] * nbb + (size_t)bb[r]] += 1;
 }
 
 static size_t uf_find(size_t *par, size_t x) {
@@ -286,30 +314,219 @@ void ms__mst_free(ms__mst *t) {
     free(t->c[i].p1);
     free(t->c[i].cond);
   }
+  for (size_t i = 0; i < t->n_cliques; i++) free(t->q[i].tab);
   free(t->c);
-  free(t->edge);
+  free(t->q);
   free(t);
 }
 
 double ms__mst_rho(const ms__mst *t) { return t ? t->rho_select + t->rho_edges : 0; }
 
+/* Cells of the table over columns v[0..k). */
+static size_t cells_of(const ms__mst *t, const size_t *v, size_t k) {
+  size_t n = 1;
+  for (size_t i = 0; i < k; i++) n *= t->c[v[i]].nb;
+  return n;
+}
+
+/* The clique's counts summed onto columns w[0..m) (each one of the
+ * clique's), row-major, into out. */
+static void clique_marginal(const ms__mst *t, const mst_clique *q, const size_t *w, size_t m, double *out) {
+  size_t pos[3] = {0, 0, 0}, nb[3], stride[3] = {0, 0, 0};
+  for (size_t i = 0; i < q->k; i++) nb[i] = t->c[q->v[i]].nb;
+  /* stride of each clique column in out (0: summed over) */
+  for (size_t j = 0, s = 1; j < m; j++) {
+    size_t jj = m - 1 - j;
+    for (size_t i = 0; i < q->k; i++)
+      if (q->v[i] == w[jj]) stride[i] = s;
+    s *= t->c[w[jj]].nb;
+  }
+  memset(out, 0, cells_of(t, w, m) * sizeof *out);
+  size_t n = cells_of(t, q->v, q->k);
+  for (size_t x = 0; x < n; x++) {
+    size_t o = 0;
+    for (size_t i = 0; i < q->k; i++) o += pos[i] * stride[i];
+    out[o] += q->tab[x];
+    for (size_t i = q->k; i-- > 0;) { /* next cell, row-major */
+      if (++pos[i] < nb[i]) break;
+      pos[i] = 0;
+    }
+  }
+}
+
+/* Counts of the rows over columns v[0..k-1) (flattened) x v[k-1]. */
+static void count_table(double *C, const int *bins, size_t n_rows, const ms__mst *t, const size_t *v, size_t k) {
+  memset(C, 0, cells_of(t, v, k) * sizeof *C);
+  for (size_t r = 0; r < n_rows; r++) {
+    size_t x = 0;
+    int ok = 1;
+    for (size_t i = 0; i < k && ok; i++) {
+      int b = bins[v[i] * n_rows + r];
+      ok = b >= 0;
+      x = x * t->c[v[i]].nb + (size_t)(ok ? b : 0);
+    }
+    if (ok) C[x] += 1;
+  }
+}
+
+/* L1 distance between counts C ((na x nb) cells) and n pa pb^T: how badly
+ * the model (pa: its shares of the first columns, pb: the last column's)
+ * explains them; one row moves it by at most 1. */
+static double l1_score(const double *C, const double *pa, const double *pb, size_t na, size_t nb, double n) {
+  double l1 = 0;
+  for (size_t x = 0; x < na; x++)
+    for (size_t y = 0; y < nb; y++) l1 += fabs(C[x * nb + y] - n * pa[x] * pb[y]);
+  return l1;
+}
+
+/* What AIM subtracts from the score of a table of `cells` cells: the
+ * expected L1 error of its noise, sqrt(2 / pi) sigma per cell (a marginal
+ * is worth measuring only when the model misses it by more than the noise
+ * would); without noise the expected L1 sampling error, about
+ * sqrt(2 n cells / pi) (a 3-way table of a few rows per cell describes its
+ * sample, not the population). MST: 0. */
+static double penalty(const ms__mst *t, size_t cells) {
+  if (!t->aim) return 0;
+  return t->sigma_edge > 0 ? sqrt(2 / M_PI) * t->sigma_edge * (double)cells : sqrt(2 * t->n * (double)cells / M_PI);
+}
+
+/* A candidate marginal: columns v[0..k) with the last in another component
+ * than the others. */
+typedef struct {
+  size_t k, v[3];
+  double score;
+} mst_cand;
+
+typedef struct {
+  mst_cand *a;
+  size_t n, cap;
+} cand_list;
+
+static int cand_push(cand_list *L, size_t k, const size_t *v, double score) {
+  if (L->n == L->cap) {
+    size_t cap = L->cap ? 2 * L->cap : 256;
+    mst_cand *a = ms__realloc(L->a, cap * sizeof *a);
+    if (!a) return -1;
+    L->a = a;
+    L->cap = cap;
+  }
+  mst_cand *c = &L->a[L->n++];
+  c->k = k;
+  memcpy(c->v, v, k * sizeof *v);
+  c->score = score;
+  return 0;
+}
+
+/* AIM: triples (x, y, z) for the model's new pair (x, y) of clique qi and
+ * every column z outside their component whose bins keep each pair of the
+ * three under 256 combinations (a column's rules in the spec): scored by
+ * how badly the model (x, y)'s table times z's shares explains their true
+ * counts, less the noise's expected L1 error. */
+static int add_triples(ms__mst *t, cand_list *L, size_t qi, size_t x, size_t y, const int *bins,
+                       size_t n_rows, size_t *par, double *pab, double *tab) {
+  size_t w[2] = {x, y};
+  size_t nab = t->c[x].nb * t->c[y].nb;
+  clique_marginal(t, &t->q[qi], w, 2, pab);
+  double s = 0;
+  for (size_t i = 0; i < nab; i++) s += pab[i];
+  for (size_t i = 0; i < nab; i++) pab[i] = s > 0 ? pab[i] / s : 1.0 / (double)nab;
+  for (size_t z = 0; z < t->d; z++) {
+    size_t nz = t->c[z].nb;
+    if (uf_find(par, z) == uf_find(par, x) || nab > 255 || t->c[x].nb * nz > 255 || t->c[y].nb * nz > 255)
+      continue;
+    size_t v[3] = {x, y, z};
+    count_table(tab, bins, n_rows, t, v, 3);
+    double sc = l1_score(tab, pab, t->c[z].p1, nab, nz, t->n) - penalty(t, nab * nz);
+    if (cand_push(L, 3, v, sc)) return -1;
+  }
+  return 0;
+}
+
+/* The conditional tables of the sampling order: breadth first over the
+ * cliques from one holding the root, each clique's columns not yet placed
+ * drawn given those placed (its separator) and the ones before them. */
+static ms_status orient(ms__mst *t, double *tmp) {
+  size_t d = t->d, nq = t->n_cliques;
+  unsigned char *placed = ms__calloc(d, 1), *seen = ms__calloc(nq ? nq : 1, 1);
+  size_t *queue = ms__malloc((nq ? nq : 1) * sizeof *queue);
+  ms_status st = MS_OK;
+  if (!placed || !seen || !queue) {
+    st = MS_ERR_NOMEM;
+    goto out;
+  }
+  placed[t->root] = 1;
+  size_t head = 0, tail = 0;
+  for (size_t i = 0; i < nq && !tail; i++)
+    for (size_t j = 0; j < t->q[i].k; j++)
+      if (t->q[i].v[j] == t->root && !tail) queue[tail++] = i, seen[i] = 1;
+  while (head < tail && !st) {
+    const mst_clique *q = &t->q[queue[head++]];
+    size_t w[3], m = 0;
+    for (size_t j = 0; j < q->k; j++)
+      if (placed[q->v[j]]) w[m++] = q->v[j];
+    for (size_t j = 0; j < q->k && !st; j++) {
+      size_t u = q->v[j];
+      if (placed[u]) continue;
+      mst_col *c = &t->c[u];
+      c->n_par = m;
+      memcpy(c->par, w, m * sizeof *w);
+      w[m] = u;
+      size_t npc = cells_of(t, w, m);
+      clique_marginal(t, q, w, m + 1, tmp);
+      if (!(c->cond = ms__malloc(npc * c->nb * sizeof *c->cond))) {
+        st = MS_ERR_NOMEM;
+        break;
+      }
+      for (size_t x = 0; x < npc; x++) {
+        double s = 0;
+        for (size_t y = 0; y < c->nb; y++) s += tmp[x * c->nb + y];
+        for (size_t y = 0; y < c->nb; y++) c->cond[x * c->nb + y] = s > 0 ? tmp[x * c->nb + y] / s : c->p1[y];
+      }
+      placed[u] = 1;
+      m++;
+    }
+    /* the cliques glued to this one, either way */
+    size_t qi = (size_t)(q - t->q);
+    for (size_t i = 0; i < nq; i++)
+      if (!seen[i] && (t->q[i].link[0] == qi || t->q[i].link[1] == qi || q->link[0] == i || q->link[1] == i))
+        queue[tail++] = i, seen[i] = 1;
+  }
+out:
+  free(placed);
+  free(seen);
+  free(queue);
+  return st;
+}
+
+/* The clique of the model holding both x and y (the last glued). */
+static size_t clique_with(const ms__mst *t, size_t x, size_t y) {
+  for (size_t i = t->n_cliques; i-- > 0;) {
+    int hx = 0, hy = 0;
+    for (size_t j = 0; j < t->q[i].k; j++) hx |= t->q[i].v[j] == x, hy |= t->q[i].v[j] == y;
+    if (hx && hy) return i;
+  }
+  return SIZE_MAX;
+}
+
 ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, size_t n_rows,
                       double n_noisy, double rho_select, double rho_edges, uint64_t seed,
                       size_t k_min, size_t root, const double *root_w, const char *const *taken,
-                      size_t n_taken) {
+                      size_t n_taken, int aim) {
   *out = NULL;
   if (n_cols < 2) return MS_OK;
   const size_t d = n_cols, ne = d - 1;
   ms_status st = MS_OK;
   ms__mst *t = ms__calloc(1, sizeof *t);
   int *bins = NULL;
-  double *score = NULL, *tab = NULL, *rs = NULL, *cs = NULL;
-  size_t *par = NULL, *pi = NULL, *pj = NULL;
-  if (!t || !(t->c = ms__calloc(d, sizeof *t->c)) || !(t->edge = ms__calloc(2 * ne, sizeof *t->edge))) {
+  double *tab = NULL, *rs = NULL, *cs = NULL, *pab = NULL, *w = NULL;
+  size_t *par = NULL;
+  cand_list L = {0};
+  if (!t || !(t->c = ms__calloc(d, sizeof *t->c)) || !(t->q = ms__calloc(ne, sizeof *t->q))) {
     st = MS_ERR_NOMEM;
     goto out;
   }
   t->d = d;
+  t->aim = aim;
   t->n = n_noisy > 1 ? n_noisy : 1;
   t->rho_select = rho_select;
   t->rho_edges = rho_edges;
@@ -321,7 +538,8 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
    * expects n / B^2 rows; B = sqrt(n / (2 k_min)) keeps that at 2 k_min. */
   double bt = exact ? floor(sqrt(t->n / (2 * t->k_min)))
                     : floor(sqrt(t->n / (2 * t->sigma_edge)) + 0.5);
-  size_t target = bt < 2 ? 2 : bt > MST_MAX_BINS ? MST_MAX_BINS : (size_t)bt;
+  size_t max_bins = aim ? AIM_MAX_BINS - 1 : MST_MAX_BINS;
+  size_t target = bt < 2 ? 2 : bt > max_bins ? max_bins : (size_t)bt;
   for (size_t i = 0; i < d && !st; i++) {
     mst_col *c = &t->c[i];
     const ms__mst_col *s = &cols[i];
@@ -332,7 +550,6 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
     c->qv = s->qv;
     c->nq = s->nq;
     c->labels = s->labels;
-    c->parent = -1;
     if (!(c->name = ms__strdup(s->name)) ||
         !(c->bin_name = bin_field_name(s->name, i, taken, n_taken, t->c, i)))
       st = MS_ERR_NOMEM;
@@ -341,7 +558,6 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
   }
   if (st) goto out;
   /* Each row's bin of each column, column-major. */
-  size_t cells = 0;
   if (n_rows > SIZE_MAX / d / sizeof *bins) {
     st = MS_ERR_NOMEM;
     goto out;
@@ -365,95 +581,108 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
       if (bins[i * n_rows + r] >= 0) c->p1[bins[i * n_rows + r]] += 1, tot += 1;
     for (size_t k = 0; k < c->nb; k++) c->p1[k] = tot > 0 ? c->p1[k] / tot : 1.0 / (double)c->nb;
   }
-  cells = maxb * maxb;
-  size_t np = d * (d - 1) / 2;
-  if (!(score = ms__malloc(np * sizeof *score)) || !(pi = ms__malloc(np * sizeof *pi)) ||
-      !(pj = ms__malloc(np * sizeof *pj)) || !(tab = ms__malloc(cells * sizeof *tab)) ||
-      !(par = ms__malloc(d * sizeof *par)) || !(rs = ms__malloc(maxb * sizeof *rs)) ||
-      !(cs = ms__malloc(maxb * sizeof *cs))) {
+  /* a clique holds at most 255 x maxb cells (AIM) or maxb^2 */
+  size_t cells = maxb * (aim ? 255 : maxb);
+  if (!(tab = ms__malloc(cells * sizeof *tab)) || !(w = ms__malloc(cells * sizeof *w)) ||
+      !(par = ms__malloc(d * sizeof *par)) || !(rs = ms__malloc(cells * sizeof *rs)) ||
+      !(cs = ms__malloc(maxb * sizeof *cs)) || !(pab = ms__malloc(cells * sizeof *pab))) {
     st = MS_ERR_NOMEM;
     goto out;
   }
-  /* Scores: how badly independence of the released 1-way shares explains
-   * each pair (sensitivity 1). */
-  size_t q = 0;
+  /* Pair scores: how badly independence of the released 1-way shares
+   * explains each pair (sensitivity 1). */
   for (size_t a = 0; a < d; a++)
-    for (size_t b = a + 1; b < d; b++, q++) {
+    for (size_t b = a + 1; b < d; b++) {
+      size_t v[2] = {a, b};
       const mst_col *ca = &t->c[a], *cb = &t->c[b];
-      memset(tab, 0, ca->nb * cb->nb * sizeof *tab);
-      count_pair(tab, bins + a * n_rows, bins + b * n_rows, n_rows, cb->nb);
-      double l1 = 0;
-      for (size_t x = 0; x < ca->nb; x++)
-        for (size_t y = 0; y < cb->nb; y++) l1 += fabs(tab[x * cb->nb + y] - t->n * ca->p1[x] * cb->p1[y]);
-      score[q] = l1;
-      pi[q] = a;
-      pj[q] = b;
+      count_table(tab, bins, n_rows, t, v, 2);
+      double sc = l1_score(tab, ca->p1, cb->p1, ca->nb, cb->nb, t->n) - penalty(t, ca->nb * cb->nb);
+      if (cand_push(&L, 2, v, sc)) {
+        st = MS_ERR_NOMEM;
+        goto out;
+      }
     }
   for (size_t i = 0; i < d; i++) par[i] = i;
   ms_rng_key ksel = key2(seed, "(mst)", NULL, "mst-select");
   for (size_t e = 0; e < ne; e++) {
-    /* Exponential mechanism over the pairs that join two components:
-     * P(pair) proportional to exp(eps_round / 2 * score). */
+    /* Exponential mechanism over the candidates that join two components:
+     * P(candidate) proportional to exp(eps_round / 2 * score); without
+     * noise the largest score (Kruskal). */
+#define JOINS(cd) (uf_find(par, (cd)->v[0]) != uf_find(par, (cd)->v[(cd)->k - 1]))
     double smax = -HUGE_VAL, tot = 0;
-    for (size_t k = 0; k < np; k++)
-      if (uf_find(par, pi[k]) != uf_find(par, pj[k]) && score[k] > smax) smax = score[k];
-    for (size_t k = 0; k < np; k++)
-      if (uf_find(par, pi[k]) != uf_find(par, pj[k])) tot += exp(t->eps_round / 2 * (score[k] - smax));
-    double u = ms_rng_uniform(ksel, e, 0) * tot, acc = 0;
-    size_t pick = np;
-    for (size_t k = 0; k < np; k++) {
-      if (uf_find(par, pi[k]) == uf_find(par, pj[k])) continue;
-      if (exact) { /* the largest score (Kruskal) */
-        if (score[k] == smax) {
+    for (size_t k = 0; k < L.n; k++)
+      if (JOINS(&L.a[k]) && L.a[k].score > smax) smax = L.a[k].score;
+    for (size_t k = 0; k < L.n && !exact; k++)
+      if (JOINS(&L.a[k])) tot += exp(t->eps_round / 2 * (L.a[k].score - smax));
+    double u = exact ? 0 : ms_rng_uniform(ksel, e, 0) * tot, acc = 0;
+    size_t pick = L.n;
+    for (size_t k = 0; k < L.n; k++) {
+      if (!JOINS(&L.a[k])) continue;
+      if (exact) {
+        if (L.a[k].score == smax) {
           pick = k;
           break;
         }
         continue;
       }
       pick = k;
-      acc += exp(t->eps_round / 2 * (score[k] - smax));
+      acc += exp(t->eps_round / 2 * (L.a[k].score - smax));
       if (acc > u) break;
     }
-    par[uf_find(par, pi[pick])] = uf_find(par, pj[pick]);
-    t->edge[2 * e] = pi[pick];
-    t->edge[2 * e + 1] = pj[pick];
+#undef JOINS
+    const mst_cand cd = L.a[pick];
+    mst_clique *q = &t->q[t->n_cliques];
+    size_t z = cd.v[cd.k - 1], nz = t->c[z].nb, na = cells_of(t, cd.v, cd.k - 1);
+    /* the model's shares of the first columns: the released 1-way shares,
+     * or the table of the clique holding the pair */
+    size_t qab = cd.k == 3 ? clique_with(t, cd.v[0], cd.v[1]) : SIZE_MAX;
+    if (cd.k == 3) {
+      clique_marginal(t, &t->q[qab], cd.v, 2, pab);
+      double s = 0;
+      for (size_t i = 0; i < na; i++) s += pab[i];
+      for (size_t i = 0; i < na; i++) pab[i] = s > 0 ? pab[i] / s : 1.0 / (double)na;
+    } else {
+      memcpy(pab, t->c[cd.v[0]].p1, na * sizeof *pab);
+    }
+    count_table(tab, bins, n_rows, t, cd.v, cd.k);
+    if (exact) {
+      q->lambda = exact_edge(tab, pab, t->c[z].p1, na, nz, t->k_min);
+    } else {
+      char ab[300];
+      if (cd.k == 3) snprintf(ab, sizeof ab, "%s/%s", t->c[cd.v[0]].name, t->c[cd.v[1]].name);
+      ms__mst_edge_noise(tab, na * nz, seed, cd.k == 3 ? ab : t->c[cd.v[0]].name, t->c[z].name, t->sigma_edge);
+      q->lambda = estimate_edge(tab, pab, t->c[z].p1, na, nz, t->n, t->sigma_edge, rs, cs);
+    }
+    if (!(q->tab = ms__malloc(na * nz * sizeof *q->tab))) {
+      st = MS_ERR_NOMEM;
+      goto out;
+    }
+    memcpy(q->tab, tab, na * nz * sizeof *tab);
+    q->k = cd.k;
+    memcpy(q->v, cd.v, cd.k * sizeof *cd.v);
+    q->link[0] = cd.k == 3 ? qab : SIZE_MAX;
+    q->link[1] = SIZE_MAX;
+    for (size_t i = t->n_cliques; i-- > 0;)
+      for (size_t j = 0; j < t->q[i].k; j++) {
+        size_t x = t->q[i].v[j];
+        if (cd.k == 2 && x == cd.v[0] && q->link[0] == SIZE_MAX) q->link[0] = i;
+        if (x == z && q->link[1] == SIZE_MAX) q->link[1] = i;
+      }
+    t->n_cliques++;
+    par[uf_find(par, cd.v[0])] = uf_find(par, z);
+    /* the model's new pairs: candidates for 3-way marginals */
+    if (aim && d <= AIM_MAX_TRIPLE_COLS)
+      for (size_t j = 0; j + 1 < cd.k; j++)
+        if (add_triples(t, &L, t->n_cliques - 1, cd.v[j], z, bins, n_rows, par, w, tab)) {
+          st = MS_ERR_NOMEM;
+          goto out;
+        }
   }
-  t->n_edges = ne;
-  /* Orient the tree from the root (breadth first) and measure each edge. */
   if (root >= d) root = 0;
   t->root = root;
-  for (size_t i = 0; i < d; i++) par[i] = i == root;
-  for (size_t placed = 1, pass = 0; placed < d && pass < d; pass++) {
-    for (size_t e = 0; e < ne; e++) {
-      size_t a = t->edge[2 * e], b = t->edge[2 * e + 1];
-      if (par[a] == par[b]) continue;
-      if (par[b]) t->edge[2 * e] = b, t->edge[2 * e + 1] = a, a = t->edge[2 * e], b = t->edge[2 * e + 1];
-      mst_col *ca = &t->c[a], *cb = &t->c[b];
-      memset(tab, 0, ca->nb * cb->nb * sizeof *tab);
-      count_pair(tab, bins + a * n_rows, bins + b * n_rows, n_rows, cb->nb);
-      if (exact) {
-        cb->lambda = exact_edge(tab, ca->p1, cb->p1, ca->nb, cb->nb, t->k_min);
-      } else {
-        ms__mst_edge_noise(tab, ca->nb * cb->nb, seed, ca->name, cb->name, t->sigma_edge);
-        cb->lambda = estimate_edge(tab, ca->p1, cb->p1, ca->nb, cb->nb, t->n, t->sigma_edge, rs, cs);
-      }
-      if (!(cb->cond = ms__malloc(ca->nb * cb->nb * sizeof *cb->cond))) {
-        st = MS_ERR_NOMEM;
-        goto out;
-      }
-      for (size_t x = 0; x < ca->nb; x++) {
-        double s = 0;
-        for (size_t y = 0; y < cb->nb; y++) s += tab[x * cb->nb + y];
-        for (size_t y = 0; y < cb->nb; y++)
-          cb->cond[x * cb->nb + y] = s > 0 ? tab[x * cb->nb + y] / s : cb->p1[y];
-      }
-      cb->parent = (int)a;
-      par[b] = 1;
-      placed++;
-    }
-  }
+  if ((st = orient(t, tab))) goto out;
   /* Rebalancing: the root's shares replaced (its missing share kept); every
-   * other column keeps its conditional table given its parent. */
+   * other column keeps its conditional table given its parents. */
   if (root_w) {
     mst_col *c = &t->c[root];
     size_t np = c->nb - (size_t)c->has_na;
@@ -464,10 +693,10 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
   }
 out:
   free(bins);
-  free(score);
-  free(pi);
-  free(pj);
+  free(L.a);
   free(tab);
+  free(w);
+  free(pab);
   free(par);
   free(rs);
   free(cs);
@@ -509,13 +738,19 @@ void ms__mst_emit_bins(const ms__mst *t, cJSON *fields) {
     snprintf(desc, sizeof desc, "bin of %s in the MST model (docs/privacy.md, MST)", c->name);
     cJSON_AddStringToObject(o, "description", desc);
     ms__json_put(o, "values", shares_json(c, c->p1));
-    if (c->parent < 0) continue;
-    const mst_col *pc = &t->c[c->parent];
+    if (!c->n_par) continue;
+    const mst_col *p0 = &t->c[c->par[0]], *p1 = c->n_par > 1 ? &t->c[c->par[1]] : NULL;
     cJSON *w = cJSON_AddArrayToObject(o, "when");
-    for (size_t x = 0; x < pc->nb; x++) {
-      char lab[24], e[200];
-      bin_label(lab, sizeof lab, pc, x);
-      snprintf(e, sizeof e, "%s == '%s'", pc->bin_name, lab);
+    size_t n1 = p1 ? p1->nb : 1;
+    for (size_t x = 0; x < p0->nb * n1; x++) {
+      char la[24], lb[24], e[300];
+      bin_label(la, sizeof la, p0, x / n1);
+      if (p1) {
+        bin_label(lb, sizeof lb, p1, x % n1);
+        snprintf(e, sizeof e, "%s == '%s' and %s == '%s'", p0->bin_name, la, p1->bin_name, lb);
+      } else {
+        snprintf(e, sizeof e, "%s == '%s'", p0->bin_name, la);
+      }
       cJSON *r = ms__json_push(w, cJSON_CreateObject());
       cJSON_AddStringToObject(r, "if", e);
       ms__json_put(r, "values", shares_json(c, c->cond + x * c->nb));
@@ -591,51 +826,59 @@ void ms__mst_emit_field(const ms__mst *t, size_t field, cJSON *o) {
 
 void ms__mst_emit_privacy(const ms__mst *t, cJSON *pv) {
   if (!t) return;
-  cJSON *o = cJSON_AddObjectToObject(pv, "mst");
-  cJSON_AddStringToObject(o, "reference", "McKenna, Miklau & Sheldon 2021 (MST)");
+  cJSON *o = cJSON_AddObjectToObject(pv, t->aim ? "aim" : "mst");
+  cJSON_AddStringToObject(o, "reference", t->aim ? "McKenna, Mullins, Sheldon & Miklau 2022 (AIM), cliques of up to 3 columns"
+                                                 : "McKenna, Miklau & Sheldon 2021 (MST)");
   if (!(t->rho_edges > 0)) { /* fitted without noise */
-    cJSON_AddStringToObject(o, "selection", "maximum spanning tree of the scores (no noise)");
-    cJSON_AddStringToObject(o, "edges", "exact 2-way bin counts, cells of fewer than k_min rows emptied");
+    cJSON_AddStringToObject(o, "selection", t->aim ? "largest scores (no noise)" : "maximum spanning tree of the scores (no noise)");
+    cJSON_AddStringToObject(o, t->aim ? "marginals" : "edges", "exact bin counts, cells of fewer than k_min rows emptied");
   } else {
     cJSON_AddNumberToObject(o, "rho_selection", r6(t->rho_select));
-    cJSON_AddNumberToObject(o, "rho_edges", r6(t->rho_edges));
+    cJSON_AddNumberToObject(o, t->aim ? "rho_marginals" : "rho_edges", r6(t->rho_edges));
     cJSON_AddStringToObject(o, "selection",
-                            "exponential mechanism per tree edge, score L1(true 2-way - independent), sensitivity 1");
+                            t->aim ? "exponential mechanism per round, score L1(true marginal - model) - sqrt(2/pi) sigma cells, sensitivity 1"
+                                   : "exponential mechanism per tree edge, score L1(true 2-way - independent), sensitivity 1");
     cJSON_AddNumberToObject(o, "selection_epsilon_per_round", r6(t->eps_round));
-    cJSON_AddStringToObject(o, "edges", "gaussian 2-way bin counts, L2 sensitivity sqrt(edges)");
-    cJSON_AddNumberToObject(o, "edge_sigma", r6(t->sigma_edge));
+    cJSON_AddStringToObject(o, t->aim ? "marginals" : "edges",
+                            t->aim ? "gaussian bin counts of each chosen marginal, L2 sensitivity sqrt(rounds)"
+                                   : "gaussian 2-way bin counts, L2 sensitivity sqrt(edges)");
+    cJSON_AddNumberToObject(o, t->aim ? "marginal_sigma" : "edge_sigma", r6(t->sigma_edge));
   }
   cJSON_AddStringToObject(o, "root", t->c[t->root].name);
   if (t->rebalanced) cJSON_AddStringToObject(o, "rebalanced", t->c[t->root].name);
-  cJSON *tr = cJSON_AddArrayToObject(o, "tree");
-  for (size_t e = 0; e < t->n_edges; e++) {
-    cJSON *pair = ms__json_push(tr, cJSON_CreateArray());
-    ms__json_push(pair, cJSON_CreateString(t->c[t->edge[2 * e]].name));
-    ms__json_push(pair, cJSON_CreateString(t->c[t->edge[2 * e + 1]].name));
+  cJSON *tr = cJSON_AddArrayToObject(o, t->aim ? "cliques" : "tree");
+  for (size_t e = 0; e < t->n_cliques; e++) {
+    cJSON *set = ms__json_push(tr, cJSON_CreateArray());
+    for (size_t j = 0; j < t->q[e].k; j++) ms__json_push(set, cJSON_CreateString(t->c[t->q[e].v[j]].name));
   }
 }
 
 void ms__mst_accounting(const ms__mst *t, FILE *fp) {
   if (!t) return;
+  const char *m = t->aim ? "aim" : "mst";
   if (t->rho_edges > 0) {
-    fprintf(fp, "  mst selection: rho %g (%zu rounds of the exponential mechanism, epsilon %g each)\n",
-            r6(t->rho_select), t->n_edges, r6(t->eps_round));
-    fprintf(fp, "  mst edges:     rho %g (%zu noisy 2-way tables, sigma %g)\n", r6(t->rho_edges), t->n_edges,
-            r6(t->sigma_edge));
+    fprintf(fp, "  %s selection: rho %g (%zu rounds of the exponential mechanism, epsilon %g each)\n", m,
+            r6(t->rho_select), t->n_cliques, r6(t->eps_round));
+    fprintf(fp, "  %s %s:     rho %g (%zu noisy tables, sigma %g)\n", m, t->aim ? "marginals" : "edges", r6(t->rho_edges),
+            t->n_cliques, r6(t->sigma_edge));
   } else {
-    fprintf(fp, "  mst tree:      %zu edges, exact tables (no noise; cells under k = %g rows emptied)\n",
-            t->n_edges, t->k_min);
+    fprintf(fp, "  %s model:     %zu %s, exact tables (no noise; cells under k = %g rows emptied)\n", m, t->n_cliques,
+            t->aim ? "marginals" : "edges", t->k_min);
   }
-  if (t->rebalanced) fprintf(fp, "  rebalanced:    %s (the tree's root; every other column keeps its table)\n",
-                             t->c[t->root].name);
-  for (size_t e = 0; e < t->n_edges; e++) {
-    const mst_col *b = &t->c[t->edge[2 * e + 1]];
-    fprintf(fp, "    %s -> %s (%zu x %zu bins, kept %.2f of the interaction)\n", t->c[t->edge[2 * e]].name,
-            b->name, t->c[t->edge[2 * e]].nb, b->nb, b->lambda);
+  if (t->rebalanced)
+    fprintf(fp, "  rebalanced:    %s (the model's root; every other column keeps its table)\n", t->c[t->root].name);
+  for (size_t e = 0; e < t->n_cliques; e++) {
+    const mst_clique *q = &t->q[e];
+    fprintf(fp, "    ");
+    for (size_t j = 0; j < q->k; j++)
+      fprintf(fp, "%s%s", t->c[q->v[j]].name, j + 2 < q->k ? ", " : j + 1 < q->k ? " ~ " : "");
+    fprintf(fp, " (");
+    for (size_t j = 0; j < q->k; j++) fprintf(fp, "%zu%s", t->c[q->v[j]].nb, j + 1 < q->k ? " x " : "");
+    fprintf(fp, " bins, kept %.2f of the interaction)\n", q->lambda);
   }
 }
 
-static const char *const method_names[] = {"copula", "mst"};
+static const char *const method_names[] = {"copula", "mst", "aim"};
 
 const char *ms_fit_method_name(ms_fit_method m) {
   return (unsigned)m < MS_FIT_METHOD_COUNT ? method_names[m] : "unknown";

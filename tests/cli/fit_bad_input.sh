@@ -30,7 +30,7 @@ expect 65 "$T/ragged.csv:4: error: row has 1 field, the header has 2" -- "$M" fi
 expect 66 "$T/nope.csv: error: cannot open" -- "$M" fit --data "$T/nope.csv" -o "$T/o.json"
 expect 64 "--epsilon must be a number > 0, got '0'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon 0 -o "$T/o.json"
 expect 64 "--epsilon must be a number > 0, got '-1'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon -1 -o "$T/o.json"
-expect 64 "--method must be copula or mst, got 'aim'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon 1 --method aim -o "$T/o.json"
+expect 64 "--method must be copula, mst or aim, got 'pgm'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon 1 --method pgm -o "$T/o.json"
 expect 64 "--types: 'age=number' is not col=kind" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --types age=number -o "$T/o.json"
 # Public inputs of the DP fit: every error at once, each naming its option.
 D="$SRC/tests/data/diabetes_train.csv"
@@ -44,7 +44,7 @@ done
 expect 64 "--bounds for 'bmi': need numbers or dates (YYYY-MM-DD) lo < hi" -- "$M" fit --data "$D" --epsilon 1 --bounds bmi=40:20 -o "$T/o.json"
 expect 64 "--rebalance sex: weight '-2' is not a number >= 0" -- "$M" fit --data "$D" --rebalance sex=1,-2 -o "$T/o.json"
 expect 64 "--rebalance sex: the weights do not add up to a positive number" -- "$M" fit --data "$D" --types sex=categorical --rebalance sex=0,0 -o "$T/o.json"
-expect 64 "--rebalance needs --method mst" -- "$M" fit --data "$D" --types sex=categorical --method copula --rebalance sex -o "$T/o.json"
+expect 64 "--rebalance needs --method mst or aim" -- "$M" fit --data "$D" --types sex=categorical --method copula --rebalance sex -o "$T/o.json"
 expect 64 "2 weights for 3 released labels" -- "$M" fit --data "$D" --types sex=categorical --rebalance sex=1,2 --domain sex=1,2,9 --epsilon 1 --delta 1e-5 -o "$T/o.json"
 expect 64 '"purple" is not a released label' -- "$M" fit --data "$D" --types sex=categorical --rebalance sex=1:1,purple:2 -o "$T/o.json"
 [ -e "$T/o.json" ] && { echo "FAIL: output written on error"; fail=1; }

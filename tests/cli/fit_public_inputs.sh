@@ -27,6 +27,11 @@ PY
   --bounds admit=2022-01-01:2024-12-31,score=0:1 --domain sex=F,M,X --domain race=white,black,asian,other \
   -o dp.json 2>dp.log
 "$M" records --spec dp.json -n 3000 --seed 1 -o dp.csv -q
+# The same with AIM (cliques of up to three columns).
+"$M" fit --data adm.csv --id id --epsilon 1 --delta 1e-5 --method aim \
+  --bounds admit=2022-01-01:2024-12-31,score=0:1 --domain sex=F,M,X --domain race=white,black,asian,other \
+  -o dpa.json 2>dpa.log
+"$M" records --spec dpa.json -n 3000 --seed 1 -o dpa.csv -q
 # Dates under DP without bounds: a grid of calendar years finds 2022-2024.
 "$M" fit --data adm.csv --id id --epsilon 1 --delta 1e-5 -o nb.json 2>/dev/null
 "$M" records --spec nb.json -n 3000 --seed 4 -o nb.csv -q
@@ -51,38 +56,48 @@ grep -q "score: [0-9]* rows outside --bounds 0:0.5, counted at the nearest bound
 # Label weights by name
 "$M" fit --data adm.csv --id id --rebalance race=white:1,black:1,asian:1,other:2 -o rb2.json 2>/dev/null
 "$M" records --spec rb2.json -n 8000 --seed 3 -o rb2.csv -q
+# AIM rebalanced the same way
+"$M" fit --data adm.csv --id id --method aim --rebalance race=uniform -o rb3.json 2>/dev/null
+"$M" records --spec rb3.json -n 8000 --seed 2 -o rb3.csv -q
 /usr/bin/python3 - <<'PY'
 import csv, json, math, collections
 fail = []
 def rows(p): return list(csv.DictReader(open(p)))
-real, dp = rows('adm.csv'), rows('dp.csv')
-if list(dp[0].keys()) != list(real[0].keys()): fail.append('header differs: %s' % list(dp[0].keys()))
-for r in dp:
-    if not ('2022-01-01' <= r['admit'] <= '2024-12-31'): fail.append('admit out of bounds: ' + r['admit']); break
-    if not (0 <= float(r['score']) <= 1): fail.append('score out of bounds: ' + r['score']); break
-    if r['sex'] not in ('F', 'M', 'X') or r['race'] not in ('white', 'black', 'asian', 'other'):
-        fail.append('label outside the domain: %s %s' % (r['sex'], r['race'])); break
-    if any(v == '' for v in r.values()): fail.append('a missing value in a complete column'); break
+real = rows('adm.csv')
+for name in ('dp', 'dpa'):
+    dp = rows(name + '.csv')
+    if list(dp[0].keys()) != list(real[0].keys()): fail.append('%s: header differs: %s' % (name, list(dp[0].keys())))
+    for r in dp:
+        if not ('2022-01-01' <= r['admit'] <= '2024-12-31'): fail.append(name + ': admit out of bounds: ' + r['admit']); break
+        if not (0 <= float(r['score']) <= 1): fail.append(name + ': score out of bounds: ' + r['score']); break
+        if r['sex'] not in ('F', 'M', 'X') or r['race'] not in ('white', 'black', 'asian', 'other'):
+            fail.append('%s: label outside the domain: %s %s' % (name, r['sex'], r['race'])); break
+        if any(v == '' for v in r.values()): fail.append(name + ': a missing value in a complete column'); break
 pv = json.load(open('dp.json'))['privacy']
-if pv['mst']['rho_selection'] + pv['mst']['rho_edges'] + pv['split']['marginals'] - pv['rho'] > 1e-5 * pv['rho']:
+if abs(pv['mst']['rho_selection'] + pv['mst']['rho_edges'] + pv['split']['marginals'] - pv['rho']) > 1e-5 * pv['rho']:
     fail.append('the parts of rho do not add up')
+pv = json.load(open('dpa.json'))['privacy']
+if abs(pv['aim']['rho_selection'] + pv['aim']['rho_marginals'] + pv['split']['marginals'] - pv['rho']) > 1e-5 * pv['rho']:
+    fail.append('aim: the parts of rho do not add up')
 # Rebalanced: equal race shares (sd of a share on 8000 rows <= 0.0056; 5 sd)
-rb = rows('rb.csv')
-n = len(rb)
-share = collections.Counter(r['race'] for r in rb)
-for race in ('white', 'black', 'asian', 'other'):
-    if abs(share[race] / n - 0.25) > 5 * math.sqrt(0.25 * 0.75 / n):
-        fail.append('race %s share %.3f, want 0.25' % (race, share[race] / n))
-# ... and P(ward | race) as in the real table (each conditional share on
-# >= 2000 synthetic and >= 150 real rows: sd <= 0.04 together; 4 sd)
-for race in ('white', 'black', 'asian'):
-    for ward in 'ABC':
-        p_real = sum(r['ward'] == ward for r in real if r['race'] == race) / sum(r['race'] == race for r in real)
-        p_syn = sum(r['ward'] == ward for r in rb if r['race'] == race) / share[race]
-        if abs(p_real - p_syn) > 0.16:
-            fail.append('P(ward=%s | race=%s) real %.2f synthetic %.2f' % (ward, race, p_real, p_syn))
+for name in ('rb', 'rb3'):
+  rb = rows(name + '.csv')
+  n = len(rb)
+  share = collections.Counter(r['race'] for r in rb)
+  for race in ('white', 'black', 'asian', 'other'):
+      if abs(share[race] / n - 0.25) > 5 * math.sqrt(0.25 * 0.75 / n):
+          fail.append(name + ': race %s share %.3f, want 0.25' % (race, share[race] / n))
+  # ... and P(ward | race) as in the real table (each conditional share on
+  # >= 2000 synthetic and >= 150 real rows: sd <= 0.04 together; 4 sd)
+  for race in ('white', 'black', 'asian'):
+      for ward in 'ABC':
+          p_real = sum(r['ward'] == ward for r in real if r['race'] == race) / sum(r['race'] == race for r in real)
+          p_syn = sum(r['ward'] == ward for r in rb if r['race'] == race) / share[race]
+          if abs(p_real - p_syn) > 0.16:
+              fail.append(name + ': P(ward=%s | race=%s) real %.2f synthetic %.2f' % (ward, race, p_real, p_syn))
 spec = json.load(open('rb.json'))
 if spec['privacy']['mst'].get('rebalanced') != 'race': fail.append('spec does not record the rebalancing')
+if json.load(open('rb3.json'))['privacy']['aim'].get('rebalanced') != 'race': fail.append('aim: spec does not record the rebalancing')
 rb2 = rows('rb2.csv')
 s2 = collections.Counter(r['race'] for r in rb2)
 if abs(s2['other'] / len(rb2) - 0.4) > 5 * math.sqrt(0.24 / len(rb2)):

@@ -173,7 +173,7 @@ void ms_frame_cell_text(const ms_frame *f, size_t row, size_t col, char *buf, si
 /* The mechanism behind `fit --epsilon` (docs/privacy.md): noisy marginals
  * joined by a noisy Gaussian copula, or MST (noisy 2-way marginals on a
  * privately chosen spanning tree of the columns). */
-typedef enum { MS_FIT_METHOD_COPULA, MS_FIT_METHOD_MST, MS_FIT_METHOD_COUNT } ms_fit_method;
+typedef enum { MS_FIT_METHOD_COPULA, MS_FIT_METHOD_MST, MS_FIT_METHOD_AIM, MS_FIT_METHOD_COUNT } ms_fit_method;
 
 const char *ms_fit_method_name(ms_fit_method m);
 /* MS_FIT_METHOD_COUNT when unknown. */
@@ -220,7 +220,7 @@ typedef struct {
   /* Polled by ms_fit_model_sample of the fitted model, once per row
    * (medsynth/status.h): borrowed for the model's life. NULL: never. */
   const ms_cancel_flag *cancel;
-  ms_fit_method method; /* with epsilon > 0: MS_FIT_METHOD_COPULA (default) or MS_FIT_METHOD_MST */
+  ms_fit_method method; /* with epsilon > 0: MS_FIT_METHOD_COPULA (default), _MST or _AIM */
 } ms_fit_params;
 
 void ms_fit_params_init(ms_fit_params *p);
