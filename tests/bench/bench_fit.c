@@ -116,9 +116,14 @@ int main(int argc, char **argv) {
   ms_fit_model *mmst = NULL;
   if (ms_fit_model_new(&mmst, f, &mp, &d)) return 1;
   double t4b = now(), t_mst = t4b - t4;
-  double cpu_mst, cpu_dp;
+  mp.method = MS_FIT_METHOD_AIM;
+  ms_fit_model *maim = NULL;
+  if (ms_fit_model_new(&maim, f, &mp, &d)) return 1;
+  double t_aim = now() - t4b;
+  double cpu_mst, cpu_dp, cpu_aim;
   double rate_mst = gen_rate(mmst, 1000000, &d, &cpu_mst), rate_dp = gen_rate(mdp, 1000000, &d, &cpu_dp);
-  if (rate_mst < 0 || rate_dp < 0) return 1;
+  double rate_aim = gen_rate(maim, 1000000, &d, &cpu_aim);
+  if (rate_mst < 0 || rate_dp < 0 || rate_aim < 0) return 1;
   t4 = now(); /* the stages below start here */
   if (ms_fit_model_sample(&syn, m, n, 2, 0, &d)) return 1;
   double t5 = now();
@@ -140,9 +145,10 @@ int main(int argc, char **argv) {
   printf("  fit (k-threshold)      %7.2f s\n", t3 - t2);
   printf("  fit (epsilon = 1)      %7.2f s\n", t_dp);
   printf("  fit (epsilon = 1, mst) %7.2f s\n", t_mst);
+  printf("  fit (epsilon = 1, aim) %7.2f s\n", t_aim);
   printf("  records from the fitted spec, 10^6 rows, 2 threads: mst %.0f rows/s (%.0f per CPU s), "
-         "copula (epsilon = 1) %.0f rows/s (%.0f per CPU s)\n",
-         rate_mst, cpu_mst, rate_dp, cpu_dp);
+         "aim %.0f rows/s (%.0f per CPU s), copula (epsilon = 1) %.0f rows/s (%.0f per CPU s)\n",
+         rate_mst, cpu_mst, rate_aim, cpu_aim, rate_dp, cpu_dp);
   printf("  sample %zu rows     %7.2f s\n", n, t5 - t4);
   printf("  evaluate (with plots)  %7.2f s   (pMSE score %.3f, marginals %.3f)\n", t6 - t5,
          ms_eval_report_number(r, "utility.pmse_score"),
@@ -153,6 +159,7 @@ int main(int argc, char **argv) {
   ms_fit_model_free(m);
   ms_fit_model_free(mdp);
   ms_fit_model_free(mmst);
+  ms_fit_model_free(maim);
   ms_frame_free(f);
   ms_diag_deinit(&d);
   remove(path);
