@@ -613,6 +613,51 @@ static void test_expr_categorical_comparisons(void **state) {
   assert_string_equal(err.message, "field 'sex' holds a category code outside its 2 categories");
 }
 
+/* The shapes the records engine selects "when" rules by with a look-up
+ * (records/generate_field.c): "field == 'label'" and "x == 'l1' and
+ * y == 'l2'" of categorical fields, in either operand order; anything else
+ * is evaluated. */
+static void test_expr_label_comparison_shapes(void **state) {
+  (void)state;
+  int32_t slot, slots[2];
+  int64_t code, codes[2];
+  ms__expr *e = compile_ok("'M' == sex");
+  assert_true(ms__expr_code_eq(e, &slot, &code));
+  assert_int_equal(slot, S_SEX);
+  assert_int_equal(code, 1);
+  assert_false(ms__expr_code_eq2(e, slots, codes));
+  ms__expr_free(e);
+  const struct {
+    const char *src;
+    int32_t slot[2];
+    int64_t code[2];
+  } two[] = {{"sex == 'F' and dx_primary == 'J45'", {S_SEX, S_DXCAT}, {0, 2}},
+             {"('E10.1' == dx_primary) and sex == 'M'", {S_DXCAT, S_SEX}, {3, 1}}};
+  for (size_t i = 0; i < sizeof two / sizeof *two; i++) {
+    e = compile_ok(two[i].src);
+    assert_false(ms__expr_code_eq(e, &slot, &code));
+    assert_true(ms__expr_code_eq2(e, slots, codes));
+    for (int k = 0; k < 2; k++) {
+      assert_int_equal(slots[k], two[i].slot[k]);
+      assert_int_equal(codes[k], two[i].code[k]);
+    }
+    ms__expr_free(e);
+  }
+  const char *other[] = {"sex == 'F' and sex == 'M'",
+                         "sex == 'F' or dx_primary == 'J45'",
+                         "sex != 'F' and dx_primary == 'J45'",
+                         "sex == 'F' and dx_primary in ('J45', 'I10')",
+                         "sex == 'F' and dx_primary == 'J45' and p",
+                         "(sex == 'F' and dx_primary == 'J45') and true",
+                         "sex == 'F' and p",
+                         "not (sex == 'F' and dx_primary == 'J45')"};
+  for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+    e = compile_ok(other[i]);
+    if (ms__expr_code_eq2(e, slots, codes)) fail_msg("\"%s\" read as two label comparisons", other[i]);
+    ms__expr_free(e);
+  }
+}
+
 static void test_expr_date_arithmetic(void **state) {
   (void)state;
   assert_int_equal(const_int("date('2024-02-28') + days(1)", MS__EXPR_DATE), ymd(2024, 2, 29));
@@ -1449,6 +1494,7 @@ int main(void) {
       cmocka_unit_test(test_expr_unknown_names_with_suggestions),
       cmocka_unit_test(test_expr_syntax_errors),
       cmocka_unit_test(test_expr_categorical_comparisons),
+      cmocka_unit_test(test_expr_label_comparison_shapes),
       cmocka_unit_test(test_expr_date_arithmetic),
       cmocka_unit_test(test_expr_division_by_zero_reports_row),
       cmocka_unit_test(test_expr_errors_masked_by_if_and_logic),

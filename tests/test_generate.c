@@ -624,6 +624,22 @@ static void hashes(const char *spec_text, const run_opts *ro, uint64_t *h, size_
   ms_spec_free(s);
 }
 
+/* The first table of spec a, generated in one chunk, in chunks of 999 rows
+ * and in chunks of 7 rows (1, 2, 2 threads), has the values of spec b's
+ * (one chunk, one thread). */
+static void same_values_any_chunks(const char *a, const char *b, uint64_t rows) {
+  uint64_t ref[1], h[1];
+  run_opts ro = {.rows = rows, .threads = 1, .chunk = 65536};
+  hashes(b, &ro, ref, 1);
+  size_t chunks[] = {65536, 999, 7};
+  int threads[] = {1, 2, 2};
+  for (int i = 0; i < 3; i++) {
+    run_opts r2 = {.rows = rows, .threads = threads[i], .chunk = chunks[i]};
+    hashes(a, &r2, h, 1);
+    assert_true(h[0] == ref[0]);
+  }
+}
+
 /* A "when" branch's parameters are evaluated on the rows that take the
  * branch only. Spec A (generate_when_branches_rules) puts log(y) and
  * sqrt(y), which have no value for y <= 0, inside rules that select y > 0;
@@ -636,16 +652,8 @@ static void hashes(const char *spec_text, const run_opts *ro, uint64_t *h, size_
 static void test_generate_when_branches_only_on_selected_rows(void **state) {
   (void)state;
   const char *rules = good_spec("generate_when_branches_rules"), *ifs = good_spec("generate_when_branches_if");
-  uint64_t ref[1], h[1];
+  same_values_any_chunks(rules, ifs, 4000);
   run_opts ro = {.rows = 4000, .threads = 1, .chunk = 65536};
-  hashes(ifs, &ro, ref, 1);
-  size_t chunks[] = {65536, 999, 7};
-  int threads[] = {1, 2, 2};
-  for (int i = 0; i < 3; i++) {
-    run_opts r2 = {.rows = 4000, .threads = threads[i], .chunk = chunks[i]};
-    hashes(rules, &r2, h, 1);
-    assert_true(h[0] == ref[0]);
-  }
   /* and the values are sensible: some rows took each branch */
   ms_spec *s = load(rules);
   memsink m = {0};
@@ -665,6 +673,61 @@ static void test_generate_when_branches_only_on_selected_rows(void **state) {
   assert_true(pos > 1500 && pos < 2500);
   memsink_free(&m);
   ms_spec_free(s);
+}
+
+/* Rules that all read "a == 'x' and b == 'y'" (a conditional table with
+ * two parents) are selected by one look-up per row. generate_when_two_labels
+ * gives c one label per covered (a, b) pair, a4b2 -> "a4b2" (pairs with
+ * (3a + b) % 4 == 0 and b6 left out, a later duplicate of (a1, b2) that never
+ * wins), and x a normal of mean 10 a + b under the same pairs; a or b
+ * missing (5 % and 15 % of rows) or b6 matches no rule. m mixes one- and
+ * two-field rules. generate_when_two_labels_mixed writes some of c's and x's
+ * rules with their comparisons swapped, so that they cannot take the look-up:
+ * the values must be the same, whatever the chunking. */
+static int two_label_rule(int i, int j) { return j < 6 && (i * 3 + j) % 4 != 0; }
+
+static void test_generate_when_two_labels(void **state) {
+  (void)state;
+  const char *fast = good_spec("generate_when_two_labels");
+  const char *mixed = good_spec("generate_when_two_labels_mixed");
+  ms_spec *s = load(fast);
+  memsink m = {0};
+  run_opts ro = {.threads = 2, .chunk = 3000};
+  assert_int_equal(run(s, &ro, &m, NULL, NULL), MS_OK);
+  memtable *t = tab(&m, "t");
+  size_t ja = col(t, "a"), jb = col(t, "b"), jc = col(t, "c"), jx = col(t, "x"), jm = col(t, "m");
+  size_t ruled = 0, missing = 0, unruled = 0;
+  for (size_t r = 0; r < t->n; r++) {
+    int va = t->valid[ja][r], vb = t->valid[jb][r];
+    int i = va ? memtable_str(t, ja, r)[1] - '0' : -1, j = vb ? memtable_str(t, jb, r)[1] - '0' : -1;
+    const char *c = memtable_str(t, jc, r);
+    double x = memtable_num(t, jx, r);
+    assert_true(t->valid[jc][r] && t->valid[jx][r]);
+    if (va && vb && two_label_rule(i, j)) {
+      char want[32];
+      snprintf(want, sizeof want, "a%db%d", i, j);
+      if (strcmp(c, want)) fail_msg("row %zu (a%d, b%d): c = %s, expected %s", r, i, j, c, want);
+      assert_true(fabs(x - (10 * i + j)) < 6);
+      ruled++;
+    } else {
+      if (strcmp(c, "none") && strcmp(c, "other"))
+        fail_msg("row %zu (a%d, b%d): c = %s, expected its own values", r, i, j, c);
+      assert_true(fabs(x + 10) < 6);
+      if (va && vb) unruled++;
+      else missing++;
+    }
+    const char *want_m = va && vb && i == 0 && j == 1 ? "p"
+                         : va && i == 2               ? "q"
+                         : va && vb && i == 4 && j == 3 ? "r"
+                                                        : "o";
+    if (strcmp(memtable_str(t, jm, r), want_m))
+      fail_msg("row %zu (a%d, b%d): m = %s, expected %s", r, i, j, memtable_str(t, jm, r), want_m);
+  }
+  assert_true(ruled > 10000 && missing > 2000 && unruled > 2000);
+  memsink_free(&m);
+  ms_spec_free(s);
+  /* the look-up selects what evaluating every condition selects */
+  same_values_any_chunks(fast, mixed, 6000);
 }
 
 static void test_generate_same_bytes_any_threads_and_chunks(void **state) {
@@ -845,6 +908,7 @@ int main(void) {
       cmocka_unit_test(test_generate_integer_window_is_the_unit_interval),
       cmocka_unit_test(test_generate_cached_windows_match_per_row_draws),
       cmocka_unit_test(test_generate_when_branches_only_on_selected_rows),
+      cmocka_unit_test(test_generate_when_two_labels),
       cmocka_unit_test(test_generate_rules_missing_and_children),
       cmocka_unit_test(test_generate_copula_keeps_marginals_and_correlation),
       cmocka_unit_test(test_generate_filter_first_n_accepted),

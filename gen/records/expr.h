@@ -216,6 +216,11 @@ size_t ms__expr_n_slots(const ms__expr *e);
 /* 1 when e is exactly "categorical slot == label": its slot and the
  * label's code; 0 otherwise. */
 int ms__expr_code_eq(const ms__expr *e, int32_t *slot, int64_t *code);
+/* 1 when e is exactly "categorical slot[0] == label and categorical
+ * slot[1] == label" over two different slots (either operand order in each
+ * comparison; the two comparisons in source order): the slots and the
+ * labels' codes; 0 otherwise. */
+int ms__expr_code_eq2(const ms__expr *e, int32_t slot[2], int64_t code[2]);
 /* 1 when the expression reads no slot (it folded to a constant). */
 int ms__expr_is_const(const ms__expr *e);
 

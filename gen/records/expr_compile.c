@@ -1390,9 +1390,11 @@ const char *ms__expr_name(const ms__expr *e, size_t i) {
 }
 size_t ms__expr_n_slots(const ms__expr *e) { return e->n_slots; }
 
-int ms__expr_code_eq(const ms__expr *e, int32_t *slot, int64_t *code) {
-  if (!e || e->n_ins != 3) return 0;
-  const ms__ins *c = &e->ins[2];
+/* 1 when instruction i is "categorical slot == label" (either operand
+ * order): its slot and the label's code. */
+static int code_eq_at(const ms__expr *e, int32_t i, int32_t *slot, int64_t *code) {
+  if (i < 0 || (size_t)i >= e->n_ins) return 0;
+  const ms__ins *c = &e->ins[i];
   if (c->op != MS__OP_CMP || (c->sub & 7) != MS__TK_EQ - MS__TK_EQ || (c->sub >> 3) != MS__CL_I32) return 0;
   const ms__ins *a = &e->ins[c->a], *b = &e->ins[c->b];
   if (a->op == MS__OP_CONST) {
@@ -1406,6 +1408,22 @@ int ms__expr_code_eq(const ms__expr *e, int32_t *slot, int64_t *code) {
   *slot = a->slot;
   *code = b->ki;
   return 1;
+}
+
+int ms__expr_code_eq(const ms__expr *e, int32_t *slot, int64_t *code) {
+  return e && e->n_ins == 3 && code_eq_at(e, 2, slot, code);
+}
+
+/* The result is the last instruction and compact() kept only what it
+ * depends on: "x == 'l1' and y == 'l2'" is an AND over two such
+ * comparisons (LOAD, CONST, CMP for each side, in source order). */
+int ms__expr_code_eq2(const ms__expr *e, int32_t slot[2], int64_t code[2]) {
+  if (!e || e->n_ins != 7) return 0;
+  const ms__ins *r = &e->ins[6];
+  if (r->op != MS__OP_AND || !code_eq_at(e, r->a, &slot[0], &code[0]) ||
+      !code_eq_at(e, r->b, &slot[1], &code[1]))
+    return 0;
+  return slot[0] != slot[1];
 }
 int ms__expr_is_const(const ms__expr *e) {
   for (size_t i = 0; i < e->n_ins; i++)

@@ -245,10 +245,56 @@ static int select_by_label(const tchunk *c, ms__expr *const *conds, size_t nw, u
   return 1;
 }
 
+/* Rules that all read "x == 'l1' and y == 'l2'" of the same two
+ * categorical fields x, y of the table, in that order (a conditional table
+ * with two parents): the rule of each pair of labels in a table of
+ * (largest code of x + 1) x (largest code of y + 1), one look-up per row. A
+ * row with x or y missing matches no rule, as in the general path (a
+ * missing comparison does not hold). 0 when the rules are of another shape
+ * or the table cannot be allocated. */
+static int select_by_label2(const tchunk *c, ms__expr *const *conds, size_t nw, uint8_t *vsel) {
+  uint8_t pair[255][2];
+  int32_t slot[2] = {-1, -1};
+  size_t nx = 0, ny = 0;
+  for (size_t k = 0; k < nw; k++) {
+    int32_t sk[2];
+    int64_t code[2];
+    if (!conds[k]) continue;
+    if (!ms__expr_code_eq2(conds[k], sk, code)) return 0;
+    for (int j = 0; j < 2; j++)
+      if ((slot[0] >= 0 && sk[j] != slot[j]) || code[j] < 0 || code[j] > 255 || sk[j] < 0 ||
+          (size_t)sk[j] >= c->t->n_fields)
+        return 0;
+    slot[0] = sk[0];
+    slot[1] = sk[1];
+    pair[k][0] = (uint8_t)code[0];
+    pair[k][1] = (uint8_t)code[1];
+    if ((size_t)code[0] >= nx) nx = (size_t)code[0] + 1;
+    if ((size_t)code[1] >= ny) ny = (size_t)code[1] + 1;
+  }
+  if (slot[0] < 0) return 0;
+  uint8_t *lut = ms__calloc(nx * ny, 1);
+  if (!lut) return 0; /* the general path selects the same rules */
+  for (size_t k = 0; k < nw; k++) {
+    if (!conds[k]) continue;
+    uint8_t *at = &lut[pair[k][0] * ny + pair[k][1]];
+    if (!*at) *at = (uint8_t)(k + 1); /* the first rule that holds wins */
+  }
+  const int32_t *cx = c->data[slot[0]], *cy = c->data[slot[1]];
+  const uint8_t *vx = c->valid[slot[0]], *vy = c->valid[slot[1]];
+  for (size_t r = 0; r < c->n; r++)
+    vsel[r] = vx[r] && vy[r] && (uint32_t)cx[r] < nx && (uint32_t)cy[r] < ny
+                  ? lut[(size_t)cx[r] * ny + (size_t)cy[r]]
+                  : 0;
+  free(lut);
+  return 1;
+}
+
 static ms_status select_variants(ws_t *w, const tchunk *c, ms__expr *const *conds, size_t nw,
                                  uint8_t *vsel) {
   size_t n = c->n;
-  if (nw < 256 && select_by_label(c, conds, nw, vsel)) return MS_OK;
+  if (nw < 256 && (select_by_label(c, conds, nw, vsel) || select_by_label2(c, conds, nw, vsel)))
+    return MS_OK;
   memset(vsel, 0, n);
   uint8_t *val = w->ok[10], *ok = w->ok[11];
   for (size_t k = nw; k-- > 0;) {
