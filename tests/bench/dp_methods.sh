@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Copula vs MST on the independent evaluator (docs/evaluate.md, "Differential
-# privacy: copula vs MST"): breast_cancer and diabetes (the evaluator's own
+# Copula vs MST vs AIM on the independent evaluator (docs/evaluate.md, "Differential
+# privacy: copula vs MST vs AIM"): breast_cancer and diabetes (the evaluator's own
 # splits), epsilon 0.5, 1, 4 and none, delta 1e-5, one table row per fit.
 #   bash tests/bench/dp_methods.sh build/medsynth [fit seeds, default "0 1 2"]
 # Each line is the mean over the fit seeds (records seed 0, as many rows as
@@ -19,7 +19,7 @@ for t in breast_cancer diabetes; do
   tr=$tabs/${t}_train.csv ho=$tabs/${t}_holdout.csv
   n=$(($(wc -l <"$tr") - 1))
   for eps in 0.5 1 4 none; do
-    for method in copula mst; do
+    for method in copula mst aim; do
       opts=(--method "$method")
       [ "$eps" = none ] || opts+=(--epsilon "$eps" --delta 1e-5)
       for s in $seeds; do
