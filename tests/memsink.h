@@ -10,6 +10,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "medsynth/records.h"
 #include "medsynth/table.h"
 
 typedef struct {
@@ -92,6 +93,19 @@ static inline void memsink_free(memsink *m) {
     ms_table_schema_deinit(&m->t[i].schema);
   }
   memset(m, 0, sizeof *m);
+}
+
+/* Loads spec text `json` (*s, freed by the caller) and generates `rows`
+ * rows on 2 threads into mk. */
+static inline ms_status memsink_generate(const char *json, size_t rows, memsink *mk, ms_spec **s, ms_diag *d) {
+  ms_status st = ms_spec_load_string(s, json, strlen(json), "fitted.json", d);
+  if (st) return st;
+  ms_sink sink = memsink_sink(mk);
+  ms_generate_params o;
+  ms_generate_params_init(&o);
+  o.rows = rows;
+  o.threads = 2;
+  return ms_generate(*s, &o, &sink, NULL, d);
 }
 
 static inline size_t memtable_col(const memtable *t, const char *name) {

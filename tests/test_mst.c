@@ -182,13 +182,7 @@ static memtable *generate_from(ms_fit_model *m, size_t n, memsink *mk, ms_spec *
   char *json = ms_fit_model_to_json(m);
   ms_diag d;
   ms_diag_init(&d);
-  assert_int_equal(ms_spec_load_string(s, json, strlen(json), "fitted.json", &d), MS_OK);
-  ms_sink sink = memsink_sink(mk);
-  ms_generate_params o;
-  ms_generate_params_init(&o);
-  o.rows = n;
-  o.threads = 2;
-  assert_int_equal(ms_generate(*s, &o, &sink, NULL, &d), MS_OK);
+  assert_int_equal(memsink_generate(json, n, mk, s, &d), MS_OK);
   ms_diag_deinit(&d);
   free(json);
   assert_int_equal(mk->t[0].n, n);

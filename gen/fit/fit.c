@@ -256,6 +256,33 @@ static ms_status check_names(const ms_frame *data, const ms_fit_params *p, ms_di
   return MS_OK;
 }
 
+/* The decimals a real column is written with: the fewest that write at
+ * least 80 % of its values exactly (at most the column's largest). The
+ * largest alone lets one value with a floating-point tail ("1.1300000000000001")
+ * or a minority measured more finely put every synthetic value on a grid
+ * the real column does not use, which a classifier sees at once (real
+ * values pile up on the usual grid). Under DP the column's decimals are
+ * schema, taken as read (docs/privacy.md). */
+static int usual_decimals(const ms_frame_col *c, size_t n_rows) {
+  if (c->kind != MS_FKIND_REAL || c->decimals <= 0 || !c->num) return c->decimals;
+  size_t cnt[10] = {0}, present = 0;
+  for (size_t r = 0; r < n_rows; r++) {
+    double v = c->num[r];
+    if (isnan(v)) continue;
+    present++;
+    int d = 0;
+    for (double p = 1; d < c->decimals; d++, p *= 10) {
+      double x = v * p;
+      if (fabs(x - round(x)) <= 1e-9 * fmax(1, fabs(x))) break;
+    }
+    cnt[d]++;
+  }
+  size_t acc = 0;
+  for (int d = 0; d < c->decimals; d++)
+    if ((acc += cnt[d]) >= 0.8 * (double)present) return d;
+  return c->decimals;
+}
+
 static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p,
                            ms_diag *d);
 
@@ -767,7 +794,14 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       if (rels[q].kind == MS__REL_FD && rels[q].b == j) f->fd_from = (int)rels[q].a;
     }
     f->kind = c->kind;
-    f->decimals = c->decimals;
+    /* a column in a relation keeps all its decimals: rounding one side of
+     * an order or a difference more coarsely than the data would break it */
+    int related = 0;
+    for (size_t q = 0; q < n_rels; q++) {
+      related |= rels[q].a == j || rels[q].b == j || (rels[q].kind != MS__REL_ZERO && rels[q].c == j);
+      for (size_t i = 0; rels[q].kind == MS__REL_SUM && i < rels[q].n_map; i++) related |= (size_t)rels[q].fd_map[i] == j;
+    }
+    f->decimals = m->epsilon > 0 || related ? c->decimals : usual_decimals(c, data->n_rows);
     f->discrete = c->kind != oc->kind;
     f->real_style = c->real_style;
     f->has_time = c->kind == MS_FKIND_DATE && c->has_time;

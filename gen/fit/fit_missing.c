@@ -1,7 +1,10 @@
 /* Conditional missingness of the fit: for each column with enough missing
  * values, the condition on one other column that best explains it (2x2
- * chi-square; under DP noisy tables and a z-test including the noise). A
- * column used as a condition gets none itself, so the spec has no cycles. */
+ * chi-square; under DP noisy tables and a z-test including the noise): a
+ * bool, a label, a value below the median, or the other column being
+ * missing itself (columns missing together, e.g. the measurements of one
+ * visit). A column used as a condition gets none itself, so the spec has
+ * no cycles. */
 #include <cjson/cJSON.h>
 #include "core/alloc.h"
 #include "core/diag.h"
@@ -45,9 +48,11 @@ typedef struct {
   double cell[4]; /* missing & cond, present & cond, missing & not cond, present & not cond */
 } mcand;
 
-/* 1 / 0 when the condition holds / does not, -1 when Y is missing. */
+/* 1 / 0 when the condition holds / does not, -1 when Y is missing (type
+ * 3: whether Y is missing). */
 static int cond_at(const ms_frame_col *cy, const int32_t *map, int type, int32_t cat,
                    double thr, size_t r) {
+  if (type == 3) return cy->code ? cy->code[r] < 0 : isnan(cy->num[r]);
   if (type == 1) {
     int32_t v = cy->code[r];
     if (v < 0 || map[v] < 0) return -1;
@@ -58,6 +63,15 @@ static int cond_at(const ms_frame_col *cy, const int32_t *map, int type, int32_t
   return type == 0 ? v != 0 : v < thr;
 }
 
+/* qsort order of candidate indices: larger score first, then lower index
+ * (qsort has no context argument; the fit runs one table at a time). */
+static _Thread_local const double *sort_score;
+static int by_score(const void *a, const void *b) {
+  size_t i = *(const size_t *)a, j = *(const size_t *)b;
+  if (sort_score[i] != sort_score[j]) return sort_score[i] > sort_score[j] ? -1 : 1;
+  return (i > j) - (i < j);
+}
+
 static double chi2_2x2(const double *c) {
   double a = c[0], b = c[1], cc = c[2], d = c[3], n = a + b + cc + d;
   double den = (a + b) * (cc + d) * (a + cc) * (b + d);
@@ -66,7 +80,10 @@ static double chi2_2x2(const double *c) {
 
 /* Finds, for each column with enough missing values, the condition on one
  * other column that best explains its missingness (2x2 chi-square, 1 df,
- * above 10.83 = p < 0.001, rates at least 0.05 apart, every cell >= k rows;
+ * above 10.83 = p < 0.001, rates at least 0.05 apart, every cell >= k rows
+ * or empty -- a column missing exactly when another is, or exactly where a
+ * label holds, describes groups, not a few rows; a cell under k rows and
+ * at most 5 % of its group counts as empty;
  * under DP every cell of every candidate table is Gaussian-noised with the
  * tables' joint L2 sensitivity sqrt(T), cells must also exceed 3 sigma and
  * the test is a two-proportion z^2 whose variance includes the noise).
@@ -94,6 +111,11 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
       int types[16], nt = 0;
       int32_t cats[16];
       double thr = 0;
+      const ms_frame_col *cy0 = &data->cols[y];
+      if (fy->kind != MS_FKIND_ID &&
+          (dp ? fy->missing >= 0.02 && fy->missing <= 0.98
+              : cy0->n_missing >= p->k_min && data->n_rows - cy0->n_missing >= p->k_min))
+        types[nt] = 3, cats[nt++] = 0;
       if (fy->kind == MS_FKIND_BOOL && (!fy->btext[1] || !fy->btext[0] || strchr(fy->btext[1], '\'') || strchr(fy->btext[1], '\\')))
         continue;
       if (fy->kind == MS_FKIND_BOOL) types[nt] = 0, cats[nt++] = 0;
@@ -138,33 +160,55 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
       if (3 * m->miss_sigma > floor_cell) floor_cell = 3 * m->miss_sigma;
     }
   }
+  /* The candidates' statistics (the condition's groups must hold k rows
+   * each), then the best first over all columns, so that a column that
+   * explains several others (their common missingness) is the one they
+   * lean on. */
+  double *score = ms__malloc((nc ? nc : 1) * sizeof *score);
+  size_t *order = ms__malloc((nc ? nc : 1) * sizeof *order);
   int *used_as_cond = ms__calloc(nf + 1, sizeof *used_as_cond);
-  if (!used_as_cond) {
+  if (!score || !order || !used_as_cond) {
+    free(score);
+    free(order);
+    free(used_as_cond);
     free(cs);
     return MS_ERR_NOMEM;
   }
-  for (size_t x = 0; x < nf; x++) {
-    if (used_as_cond[x]) continue;
-    const mcand *best = NULL;
-    double bchi = 10.83;
-    for (size_t i = 0; i < nc; i++) {
-      const mcand *c = &cs[i];
-      if ((size_t)c->x != x || m->f[c->y].mc_col >= 0) continue;
-      int ok = 1;
-      for (int q = 0; q < 4; q++) ok &= c->cell[q] >= floor_cell;
-      if (!ok) continue;
-      double ra = c->cell[0] / (c->cell[0] + c->cell[1]), rb = c->cell[2] / (c->cell[2] + c->cell[3]);
-      double chi = chi2_2x2(c->cell);
-      if (m->miss_sigma > 0) {
-        /* Under DP the test must see the noise: a two-proportion z statistic
-         * whose variance adds the noise of the four cells. */
-        double na = c->cell[0] + c->cell[1], nb = c->cell[2] + c->cell[3], s2 = m->miss_sigma * m->miss_sigma;
-        double v = ra * (1 - ra) / na + rb * (1 - rb) / nb + 2 * s2 / (na * na) + 2 * s2 / (nb * nb);
-        chi = v > 0 ? (ra - rb) * (ra - rb) / v : 0;
-      }
-      if (fabs(ra - rb) >= 0.05 && chi > bchi) bchi = chi, best = c;
+  size_t ns = 0;
+  for (size_t i = 0; i < nc; i++) {
+    mcand *c = &cs[i];
+    int ok = 1;
+    for (int q = 0; q < 4; q++) {
+      /* without DP a cell under k rows that is at most 5 % of its group is
+       * released as empty (releasing less); a larger one rejects the
+       * condition (its rate would be off) */
+      double group = c->cell[q & 2] + c->cell[(q & 2) + 1];
+      if (!dp && c->cell[q] < floor_cell && c->cell[q] <= 0.05 * group) c->cell[q] = 0;
+      ok &= c->cell[q] >= floor_cell || (!dp && c->cell[q] == 0);
     }
-    if (!best) continue;
+    ok &= c->cell[0] + c->cell[1] >= floor_cell && c->cell[2] + c->cell[3] >= floor_cell;
+    if (!ok) continue;
+    double ra = c->cell[0] / (c->cell[0] + c->cell[1]), rb = c->cell[2] / (c->cell[2] + c->cell[3]);
+    double chi = chi2_2x2(c->cell);
+    if (m->miss_sigma > 0) {
+      /* Under DP the test must see the noise: a two-proportion z statistic
+       * whose variance adds the noise of the four cells. */
+      double na = c->cell[0] + c->cell[1], nb = c->cell[2] + c->cell[3], s2 = m->miss_sigma * m->miss_sigma;
+      double v = ra * (1 - ra) / na + rb * (1 - rb) / nb + 2 * s2 / (na * na) + 2 * s2 / (nb * nb);
+      chi = v > 0 ? (ra - rb) * (ra - rb) / v : 0;
+    }
+    if (!(fabs(ra - rb) >= 0.05 && chi > 10.83)) continue;
+    score[i] = chi;
+    order[ns++] = i;
+  }
+  /* best first; ties by candidate order */
+  sort_score = score;
+  qsort(order, ns, sizeof *order, by_score);
+  for (size_t q = 0; q < ns; q++) {
+    const mcand *best = &cs[order[q]];
+    size_t x = (size_t)best->x;
+    double bchi = score[order[q]];
+    if (used_as_cond[x] || m->f[x].mc_col >= 0 || m->f[best->y].mc_col >= 0) continue;
     fit_field *fx = &m->f[x];
     const fit_field *fy = &m->f[best->y];
     fx->mc_col = best->y;
@@ -175,7 +219,8 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
     fx->mc_rate = ms__fit_sig6(best->cell[0] / (best->cell[0] + best->cell[1]));
     fx->missing = ms__fit_sig6(best->cell[2] / (best->cell[2] + best->cell[3]));
     used_as_cond[best->y] = 1;
-    int rc = best->type == 0 && fy->btext[1] && strcmp(fy->btext[1], "true") ? ms__asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->btext[1])
+    int rc = best->type == 3 ? ms__asprintf(&fx->mc_expr, "is_missing(%s)", fy->name)
+             : best->type == 0 && fy->btext[1] && strcmp(fy->btext[1], "true") ? ms__asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->btext[1])
              : best->type == 0 ? ms__asprintf(&fx->mc_expr, "%s", fy->name)
              : best->type == 1 ? ms__asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->cats[best->cat])
                                : ms__asprintf(&fx->mc_expr, "%s < %.10g", fy->name, best->thr);
@@ -183,10 +228,14 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
       fx->mc_expr = NULL;
       free(cs);
       free(used_as_cond);
+      free(score);
+      free(order);
       return MS_ERR_NOMEM;
     }
   }
   free(used_as_cond);
+  free(score);
+  free(order);
   free(cs);
   return MS_OK;
 }

@@ -69,7 +69,8 @@ typedef struct {
   double rho;  /* zCDP budget spent on this column */
   /* Conditional missingness: rate mc_rate where the condition on field
    * mc_col holds (mc_type 0: bool true, 1: category mc_cat, 2: value <
-   * mc_thr), f->missing elsewhere; mc_col -1 when none. */
+   * mc_thr, 3: mc_col is missing), f->missing elsewhere; mc_col -1 when
+   * none. */
   int mc_col, mc_type;
   int32_t mc_cat;
   double mc_thr, mc_rate, mc_chi2;

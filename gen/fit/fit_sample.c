@@ -140,7 +140,8 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z, dou
     if (f->mc_col < 0 || f->suppressed) continue;
     const ms_frame_col *cy = &fr->cols[f->mc_col];
     int cd;
-    if (f->mc_type == 1) cd = cy->code[r] < 0 ? -1 : cy->code[r] == f->mc_cat;
+    if (f->mc_type == 3) cd = cy->code ? cy->code[r] < 0 : isnan(cy->num[r]);
+    else if (f->mc_type == 1) cd = cy->code[r] < 0 ? -1 : cy->code[r] == f->mc_cat;
     else cd = isnan(cy->num[r]) ? -1 : f->mc_type == 0 ? cy->num[r] != 0 : cy->num[r] < f->mc_thr;
     double rate = cd == 1 ? f->mc_rate : f->missing;
     if (ms_rng_uniform(kf[j], r, 1) < rate) {

@@ -4,11 +4,12 @@
 # evaluator's diabetes split (the real table's value spellings, frequent
 # values and correlations), split 10,000 / 5,000; fitted at epsilon 1 (delta
 # 1e-5, copula) and scored by the independent evaluator against the 5,000.
-#   bash tests/bench/dp_large.sh build/medsynth [fit seeds, default "1 2 3"]
+#   bash tests/bench/dp_large.sh build/medsynth [fit seeds, default "1 2 3"] [fit options, e.g. "--method aim"]
 # Needs python3-sklearn, python3-scipy.
 set -euo pipefail
 M=$(realpath "$1")
 seeds=${2:-1 2 3}
+read -r -a extra <<<"${3:-}"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 ev=${MS_EVALUATE_PY:-$root/../shared/eval/evaluate.py}
 tabs=$(dirname "$ev")/tabular
@@ -24,7 +25,7 @@ sed -n 10002,15001p all.csv >>holdout.csv
 echo "| fit seed | disc. AUC RF (holdout ref) | relative utility | mean marginal distance | memorisation flag | frequent values released |"
 echo "|---|---|---|---|---|---|"
 for s in $seeds; do
-  "$M" fit --data train.csv --epsilon 1 --delta 1e-5 --seed "$s" -o dp.json --force 2>fit.log
+  "$M" fit --data train.csv --epsilon 1 --delta 1e-5 --seed "$s" ${extra[@]+"${extra[@]}"} -o dp.json --force 2>fit.log
   "$M" records --spec dp.json -n 10000 --seed 0 -o syn.csv -q --force
   /usr/bin/python3 "$ev" tabular --real train.csv --holdout holdout.csv --synthetic syn.csv --target progression \
     --out res.json >/dev/null 2>&1

@@ -51,8 +51,9 @@ static void fit(const ms_frame *f, unsigned sel) {
   p.k_min = 2 + (sel & 3);
   if (sel & 4) p.epsilon = 1.0;
   p.parametric = (sel >> 3) & 1;
-  /* DP never chooses a parametric family, so under DP that bit picks MST. */
-  if ((sel & 4) && p.parametric) p.method = MS_FIT_METHOD_MST;
+  /* DP never chooses a parametric family, so under DP that bit picks a
+   * graphical model: MST or AIM by the copula bit (which they do not use). */
+  if ((sel & 4) && p.parametric) p.method = (sel >> 4) & 1 ? MS_FIT_METHOD_MST : MS_FIT_METHOD_AIM;
   p.copula = (sel >> 4) & 1;
   p.seed = sel;
   ms_diag d;
