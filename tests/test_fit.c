@@ -1018,14 +1018,15 @@ static void test_fit_conditional_missingness(void **state) {
   ms_diag_deinit(&d);
 }
 
-/* A visit's labs a, b, c missing together in about a quarter of the rows
- * (b missing alone in one more row), `cause` present exactly for the rows
+/* A visit's labs a, b, c missing together in the rows enrolled last
+ * (enrol >= 1500 of 0..1999; b missing alone in one more row), `cause`
+ * present exactly for the rows
  * with died = 1, and x written with 2 decimals in 90 % of the rows, 3 in
  * the rest and once with a floating-point tail. */
 static void blocks_row(FILE *fp, ms_rng_key k, size_t i) {
   static const char *causes[] = {"cancer", "heart", "other"};
-  int skip = ms_rng_uniform(k, i, 0) < 0.25, died = ms_rng_uniform(k, i, 1) < 0.3;
-  fprintf(fp, "%.0f,", 30 + 40 * ms_rng_uniform(k, i, 2));
+  int skip = i >= 1500, died = ms_rng_uniform(k, i, 1) < 0.3;
+  fprintf(fp, "%zu,%.0f,", i, 30 + 40 * ms_rng_uniform(k, i, 2));
   if (skip) fprintf(fp, ",,,");
   else fprintf(fp, "%.1f,%s,%.1f,", 5 + ms_rng_normal(k, i, 3), i == 7 ? "" : "2.5", 90 + 9 * ms_rng_normal(k, i, 4));
   fprintf(fp, "%d,%s,", died, died ? causes[(int)(3 * ms_rng_uniform(k, i, 5))] : "");
@@ -1034,9 +1035,10 @@ static void blocks_row(FILE *fp, ms_rng_key k, size_t i) {
   else fprintf(fp, ms_rng_uniform(k, i, 7) < 0.9 ? "%.2f\n" : "%.3f\n", x);
 }
 
-static char *make_blocks(size_t n) { return make_csv("age,a,b,c,died,cause,x", n, 9, "test/blocks", blocks_row); }
+static char *make_blocks(size_t n) { return make_csv("enrol,age,a,b,c,died,cause,x", n, 9, "test/blocks", blocks_row); }
 
-/* Columns missing together stay missing together, and a column missing
+/* Columns missing together stay missing together, their block follows
+ * where it begins in a numeric column, and a column missing
  * exactly where another holds a value keeps that (a cell of 0 rows is no
  * obstacle; the one row with b missing alone is under k and 0.1 % of its
  * group: released as none); a real column is written with the decimals of
@@ -1067,11 +1069,13 @@ static void test_fit_missing_together_and_usual_decimals(void **state) {
   memtable *g = &mk.t[0];
   size_t ja = memtable_col(g, "a"), jb = memtable_col(g, "b"), jc = memtable_col(g, "c");
   size_t jd = memtable_col(g, "died"), jq = memtable_col(g, "cause"), jx = memtable_col(g, "x");
-  size_t partial = 0, wrong_cause = 0, blocks = 0, fine = 0;
+  size_t partial = 0, wrong_cause = 0, blocks = 0, fine = 0, off_block = 0;
+  size_t je = memtable_col(g, "enrol");
   for (size_t r = 0; r < g->n; r++) {
     int na = !g->valid[ja][r], nb = !g->valid[jb][r], nc = !g->valid[jc][r];
     partial += na != nb || nb != nc;
     blocks += na && nb && nc;
+    off_block += na != (memtable_num(g, je, r) >= 1499.5);
     int died = memtable_num(g, jd, r) != 0, nq = !g->valid[jq][r];
     wrong_cause += died == nq;
     double x = memtable_num(g, jx, r) * 100;
@@ -1080,6 +1084,9 @@ static void test_fit_missing_together_and_usual_decimals(void **state) {
   assert_int_equal(partial, 0);
   assert_int_equal(wrong_cause, 0);
   assert_int_equal(fine, 0);
+  /* the block follows enrol (a chain: a, b, c on each other, one of them on
+   * enrol < its 75th percentile, 1500) */
+  assert_true((double)off_block / (double)g->n < 0.01);
   /* a quarter of the rows (sd of the share 0.003 on 20,000 rows, plus the
    * fitted rate's 0.01 on 2,000) */
   assert_true(fabs((double)blocks / (double)g->n - 0.25) < 0.05);

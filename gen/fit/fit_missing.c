@@ -3,8 +3,8 @@
  * chi-square; under DP noisy tables and a z-test including the noise): a
  * bool, a label, a value below the median, or the other column being
  * missing itself (columns missing together, e.g. the measurements of one
- * visit). A column used as a condition gets none itself, so the spec has
- * no cycles. */
+ * visit). Conditions may chain (y's missingness following z's) but never
+ * form a cycle. */
 #include <cjson/cJSON.h>
 #include "core/alloc.h"
 #include "core/diag.h"
@@ -87,8 +87,7 @@ static double chi2_2x2(const double *c) {
  * under DP every cell of every candidate table is Gaussian-noised with the
  * tables' joint L2 sensitivity sqrt(T), cells must also exceed 3 sigma and
  * the test is a two-proportion z^2 whose variance includes the noise).
- * A column used as a condition gets no condition itself, so the spec has no
- * cycles. rho_avail: zCDP budget available (DP); the amount spent goes to
+ * Conditions may chain but never form a cycle. rho_avail: zCDP budget available (DP); the amount spent goes to
  * m->rho_miss. */
 ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **maps,
                               const ms_fit_params *p, double rho_avail) {
@@ -110,7 +109,7 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
       if (y == x || fy->suppressed || !is_identifier(fy->name)) continue;
       int types[16], nt = 0;
       int32_t cats[16];
-      double thr = 0;
+      double thrs[16] = {0};
       const ms_frame_col *cy0 = &data->cols[y];
       if (fy->kind != MS_FKIND_ID &&
           (dp ? fy->missing >= 0.02 && fy->missing <= 0.98
@@ -123,9 +122,17 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
         for (size_t l = 0; l < fy->n_cats && nt < 8; l++)
           if (!strchr(fy->cats[l], '\'') && !strchr(fy->cats[l], '\\')) types[nt] = 1, cats[nt++] = (int32_t)l;
       } else if ((fy->kind == MS_FKIND_INTEGER || fy->kind == MS_FKIND_REAL) && fy->fam != FAM_CONSTANT) {
-        thr = ms__fit_sig6(ms__fit_fam_inv(fy, 0.5));
-        if (fy->kind == MS_FKIND_INTEGER) thr = round(thr);
-        types[nt] = 2, cats[nt++] = 0;
+        /* y < a value of its fitted marginal: the median under DP (one
+         * noisy table), else the deciles and quartiles (where a block of
+         * rows begins: enrolment ids, a date of a protocol change) */
+        static const double at[] = {0.5, 0.1, 0.2, 0.25, 0.3, 0.4, 0.6, 0.7, 0.75, 0.8, 0.9};
+        for (size_t q = 0; q < (dp ? 1 : sizeof at / sizeof *at); q++) {
+          double thr = ms__fit_sig6(ms__fit_fam_inv(fy, at[q]));
+          if (fy->kind == MS_FKIND_INTEGER) thr = round(thr);
+          int dup = 0;
+          for (int t = 0; t < nt; t++) dup |= types[t] == 2 && thrs[t] == thr;
+          if (!dup) types[nt] = 2, thrs[nt] = thr, cats[nt++] = 0;
+        }
       }
       for (int t = 0; t < nt; t++) {
         if (nc == cap) {
@@ -138,7 +145,7 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
         }
         mcand *c = &cs[nc++];
         memset(c, 0, sizeof *c);
-        c->x = (int)x, c->y = (int)y, c->type = types[t], c->cat = cats[t], c->thr = thr;
+        c->x = (int)x, c->y = (int)y, c->type = types[t], c->cat = cats[t], c->thr = thrs[t];
         const ms_frame_col *cy = &data->cols[y];
         for (size_t r = 0; r < data->n_rows; r++) {
           int miss = cx->code ? cx->code[r] < 0 : isnan(cx->num[r]);
@@ -166,11 +173,9 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
    * lean on. */
   double *score = ms__malloc((nc ? nc : 1) * sizeof *score);
   size_t *order = ms__malloc((nc ? nc : 1) * sizeof *order);
-  int *used_as_cond = ms__calloc(nf + 1, sizeof *used_as_cond);
-  if (!score || !order || !used_as_cond) {
+  if (!score || !order) {
     free(score);
     free(order);
-    free(used_as_cond);
     free(cs);
     return MS_ERR_NOMEM;
   }
@@ -208,7 +213,13 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
     const mcand *best = &cs[order[q]];
     size_t x = (size_t)best->x;
     double bchi = score[order[q]];
-    if (used_as_cond[x] || m->f[x].mc_col >= 0 || m->f[best->y].mc_col >= 0) continue;
+    if (m->f[x].mc_col >= 0) continue;
+    /* conditions form chains (y's missingness may follow z's), never a
+     * cycle: y's chain must not reach x */
+    int cycle = 0;
+    for (int z = best->y, steps = 0; z >= 0 && !cycle && steps <= (int)nf; z = m->f[z].mc_col, steps++)
+      cycle = (size_t)z == x;
+    if (cycle) continue;
     fit_field *fx = &m->f[x];
     const fit_field *fy = &m->f[best->y];
     fx->mc_col = best->y;
@@ -218,7 +229,6 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
     fx->mc_chi2 = ms__fit_sig6(bchi);
     fx->mc_rate = ms__fit_sig6(best->cell[0] / (best->cell[0] + best->cell[1]));
     fx->missing = ms__fit_sig6(best->cell[2] / (best->cell[2] + best->cell[3]));
-    used_as_cond[best->y] = 1;
     int rc = best->type == 3 ? ms__asprintf(&fx->mc_expr, "is_missing(%s)", fy->name)
              : best->type == 0 && fy->btext[1] && strcmp(fy->btext[1], "true") ? ms__asprintf(&fx->mc_expr, "%s == '%s'", fy->name, fy->btext[1])
              : best->type == 0 ? ms__asprintf(&fx->mc_expr, "%s", fy->name)
@@ -227,13 +237,11 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
     if (rc < 0) {
       fx->mc_expr = NULL;
       free(cs);
-      free(used_as_cond);
-      free(score);
+        free(score);
       free(order);
       return MS_ERR_NOMEM;
     }
   }
-  free(used_as_cond);
   free(score);
   free(order);
   free(cs);

@@ -53,6 +53,31 @@ static double as_written(double v, ms_fkind kind, int decimals) {
   return round(v * sc) / sc;
 }
 
+/* How many conditions lead from field j's missingness to an unconditioned
+ * column (0: j has none; the chain has no cycle). */
+static size_t condition_depth(const ms_fit_model *m, size_t j) {
+  size_t depth = 0;
+  for (int z = m->f[j].suppressed ? -1 : m->f[j].mc_col; z >= 0 && depth <= m->n_fields; z = m->f[z].mc_col) depth++;
+  return depth;
+}
+
+/* Field j's conditional missingness in row r: mc_rate where the condition
+ * on its column holds, its own rate elsewhere. */
+static void missing_by_condition(const ms_fit_model *m, ms_frame *fr, size_t j, size_t r, ms_rng_key k) {
+  const fit_field *f = &m->f[j];
+  const ms_frame_col *cy = &fr->cols[f->mc_col];
+  int cd;
+  if (f->mc_type == 3) cd = cy->code ? cy->code[r] < 0 : isnan(cy->num[r]);
+  else if (f->mc_type == 1) cd = cy->code[r] < 0 ? -1 : cy->code[r] == f->mc_cat;
+  else cd = isnan(cy->num[r]) ? -1 : f->mc_type == 0 ? cy->num[r] != 0 : cy->num[r] < f->mc_thr;
+  double rate = cd == 1 ? f->mc_rate : f->missing;
+  if (ms_rng_uniform(k, r, 1) < rate) {
+    ms_frame_col *c = &fr->cols[j];
+    if (c->code) c->code[r] = -1;
+    else c->num[r] = NAN;
+  }
+}
+
 static void sample_row(const sample_job *sj, size_t r, double *e, double *z, double *uu) {
   const ms_fit_model *m = sj->m;
   ms_frame *fr = sj->fr;
@@ -133,21 +158,15 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z, dou
     if (f->kind == MS_FKIND_BOOL) c->num[r] = pick;
     else c->code[r] = pick;
   }
-  /* Conditional missingness, once the condition's column (which has
-   * none itself) is drawn. */
-  for (size_t j = 0; j < m->n_fields; j++) {
-    const fit_field *f = &m->f[j];
-    if (f->mc_col < 0 || f->suppressed) continue;
-    const ms_frame_col *cy = &fr->cols[f->mc_col];
-    int cd;
-    if (f->mc_type == 3) cd = cy->code ? cy->code[r] < 0 : isnan(cy->num[r]);
-    else if (f->mc_type == 1) cd = cy->code[r] < 0 ? -1 : cy->code[r] == f->mc_cat;
-    else cd = isnan(cy->num[r]) ? -1 : f->mc_type == 0 ? cy->num[r] != 0 : cy->num[r] < f->mc_thr;
-    double rate = cd == 1 ? f->mc_rate : f->missing;
-    if (ms_rng_uniform(kf[j], r, 1) < rate) {
-      ms_frame_col *c = &fr->cols[j];
-      if (c->code) c->code[r] = -1;
-      else c->num[r] = NAN;
+  /* Conditional missingness, once the condition's column is drawn and its
+   * own missingness settled: conditions chain (no cycles), so a column is
+   * settled at the pass of its depth in the chain. */
+  for (size_t pass = 1, left = 1; left && pass <= m->n_fields; pass++) {
+    left = 0;
+    for (size_t j = 0; j < m->n_fields; j++) {
+      size_t depth = condition_depth(m, j);
+      left |= depth > pass;
+      if (depth == pass) missing_by_condition(m, fr, j, r, kf[j]);
     }
   }
   /* Relations kept exactly: a date is its base plus the drawn gap, a
