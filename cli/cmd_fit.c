@@ -2,7 +2,7 @@
  *
  *   medsynth fit --data real.csv|real.h5 [--table T] [--types col=kind,...] [--id col,...]
  *                [--quasi-identifiers a,b] [--k-min 5]
- *                [--method copula|mst|aim] [--epsilon E [--delta D]]
+ *                [--method auto|copula|mst|aim] [--epsilon E [--delta D]]
  *                [--bounds col=lo:hi,...] [--seed K] [--na tokens] -o fitted.json
  *
  * Parses arguments, reads the table, fits, prints the privacy accounting to
@@ -34,7 +34,7 @@ static const char *usage_text =
     "  --k-min K                  smallest group any released figure describes (5)\n"
     "  --epsilon E                differential privacy budget (> 0); off when absent\n"
     "  --delta D                  DP delta (default 1e-6 with --epsilon)\n"
-    "  --method M                 copula (default), mst or aim: the model (docs/privacy.md, docs/fit.md)\n"
+    "  --method M                 auto (default), copula, mst or aim: the model (docs/fit.md, docs/privacy.md)\n"
     "  --bounds col=lo:hi,...     public bounds of numeric or date columns (DP; dates YYYY-MM-DD)\n"
     "  --domain col=a,b,...       public labels of a categorical column (repeatable; col=@file:\n"
     "                             one label a line); values outside it are dropped\n"
@@ -197,7 +197,7 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
   char *types_s = NULL, *id_s = NULL, *qi_s = NULL, *na_s = NULL, *bounds_s = NULL;
   ms_fit_params fp;
   ms_fit_params_init(&fp);
-  int force = 0, has_eps = 0, independent = 0, method_given = 0;
+  int force = 0, has_eps = 0, independent = 0;
   fit_domains *D = dp;
   fit_rebalance *R = rp;
   uint64_t sample_n = 0;
@@ -281,10 +281,9 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
       NEED_ARG();
       fp.method = ms_fit_method_from_name(v);
       if (fp.method == MS_FIT_METHOD_COUNT) {
-        ms_cli_error("fit", "--method must be copula, mst or aim, got '%s'", v);
+        ms_cli_error("fit", "--method must be auto, copula, mst or aim, got '%s'", v);
         return MS_EXIT_USAGE;
       }
-      method_given = 1;
     } else if (!strcmp(a, "--delta")) {
       NEED_ARG();
       if (ms_cli_parse_double(v, &fp.delta) || !(fp.delta > 0) || fp.delta >= 1) {
@@ -398,8 +397,6 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
   fp.rebalance_labels = (const char *const *)R->labels;
   fp.rebalance_weights = R->w;
   fp.n_rebalance_weights = R->n;
-  /* --rebalance picks the tree model unless a method is named */
-  if (R->col && !method_given) fp.method = MS_FIT_METHOD_MST;
   fp.name = name;
   fp.table = table;
 

@@ -808,7 +808,10 @@ static void test_fit_copula_recovers_correlation(void **state) {
   ms_diag_init(&d);
   ms_frame *f = parse(t, &d);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_OK);
+  ms_fit_params cp; /* the copula (auto would take AIM: 4 of 7 columns coarse) */
+  ms_fit_params_init(&cp);
+  cp.method = MS_FIT_METHOD_COPULA;
+  assert_int_equal(ms_fit_model_new(&m, f, &cp, &d), MS_OK);
   size_t nc = ms_fit_model_n_copula(m), ix = SIZE_MAX, iy = SIZE_MAX;
   for (size_t i = 0; i < nc; i++) {
     if (!strcmp(ms_fit_model_copula_field(m, i), "x")) ix = i;
@@ -1202,7 +1205,10 @@ static void test_fit_spec_correlates_categorical_and_bool(void **state) {
   ms_frame *f = parse(t, &d);
   assert_non_null(f);
   ms_fit_model *m = NULL;
-  assert_int_equal(ms_fit_model_new(&m, f, NULL, &d), MS_OK);
+  ms_fit_params cp; /* the copula (auto would take AIM: 2 of 3 columns coarse) */
+  ms_fit_params_init(&cp);
+  cp.method = MS_FIT_METHOD_COPULA;
+  assert_int_equal(ms_fit_model_new(&m, f, &cp, &d), MS_OK);
   char *json = ms_fit_model_to_json(m);
   cJSON *root = cJSON_Parse(json);
   cJSON *tj = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0);

@@ -269,7 +269,8 @@ static void test_mst_single_column(void **state) {
   ms_frame *f = parse(t);
   ms_fit_model *m = fit_mst(f, 1, 1);
   char *json = ms_fit_model_to_json(m);
-  assert_null(strstr(json, "\"mst\""));
+  assert_null(strstr(json, "\"mst\": {"));
+  assert_non_null(strstr(json, "\"model\": \"mst\""));
   ms_spec *s = NULL;
   assert_int_equal(ms_spec_load_string(&s, json, strlen(json), "fitted.json", NULL), MS_OK);
   ms_spec_free(s);

@@ -79,7 +79,7 @@ void ms_fit_params_init(ms_fit_params *p) {
   p->parametric = 1;
   p->copula = 1;
   p->mixture = 1;
-  p->method = MS_FIT_METHOD_COPULA;
+  p->method = MS_FIT_METHOD_AUTO;
 }
 
 static void field_free(fit_field *f) {
@@ -569,7 +569,7 @@ static ms_status check_public_inputs(const ms_frame *data, const ms_fit_params *
           p->rebalance_column, ms_fkind_name(data->cols[j].kind));
     if (p->n_rebalance_weights && !(sum > 0))
       BAD("--rebalance %s: the weights do not add up to a positive number", p->rebalance_column);
-    if (p->method != MS_FIT_METHOD_MST && p->method != MS_FIT_METHOD_AIM)
+    if (p->method == MS_FIT_METHOD_COPULA)
       BAD("--rebalance needs --method mst or aim (the graphical model keeps every relation to the column)");
   }
 #undef BAD
@@ -697,6 +697,26 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     }
   }
   data = &view;
+  /* --method auto: AIM when enough columns are coarse (in the view: a
+   * discrete number is a categorical of its values), the copula otherwise;
+   * measured on real tables in docs/evaluate.md ("Which model"). */
+  ms_fit_params pe = *p;
+  for (size_t j = 0; j < data->n_cols; j++) {
+    const ms_frame_col *c = &data->cols[j];
+    if (c->kind == MS_FKIND_ID) continue;
+    m->n_columns_fitted++;
+    m->n_coarse += c->kind == MS_FKIND_CATEGORICAL || c->kind == MS_FKIND_BOOL;
+  }
+  if (pe.method == MS_FIT_METHOD_AUTO) {
+    double need = p->epsilon > 0 ? 0.5 : 0.4;
+    pe.method = p->rebalance_column || (m->n_columns_fitted >= 2 &&
+                                        (double)m->n_coarse >= need * (double)m->n_columns_fitted)
+                    ? MS_FIT_METHOD_AIM
+                    : MS_FIT_METHOD_COPULA;
+    m->method_auto = 1;
+  }
+  m->method = pe.method;
+  p = &pe;
   int32_t **maps = ms__calloc(data->n_cols, sizeof *maps);
   size_t *dom_of = ms__malloc((data->n_cols ? data->n_cols : 1) * sizeof *dom_of);
   for (size_t j = 0; dom_of && j < data->n_cols; j++) {

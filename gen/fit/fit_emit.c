@@ -114,7 +114,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON_AddNumberToObject(pv, "epsilon", m->epsilon);
     cJSON_AddNumberToObject(pv, "delta", m->delta);
     cJSON_AddStringToObject(pv, "neighbouring", "add or remove one row");
-    cJSON_AddStringToObject(pv, "accountant", "zCDP (Bun & Steinke 2016), converted to (epsilon, delta)");
+    cJSON_AddStringToObject(pv, "accountant", "zCDP (Bun & Steinke 2016), converted to (epsilon, delta) as by Canonne, Kamath & Steinke 2020");
     cJSON_AddNumberToObject(pv, "rho", ms__fit_sig6(m->rho));
     cJSON_AddNumberToObject(pv, "delta_conversion", ms__fit_sig6(m->delta_conv));
     cJSON_AddNumberToObject(pv, "delta_thresholds", ms__fit_sig6(m->delta_thr));
@@ -163,6 +163,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
   } else {
     cJSON_AddNumberToObject(pv, "source_rows", (double)m->n_source);
   }
+  cJSON_AddStringToObject(pv, "model", ms_fit_method_name(m->method));
   ms__mst_emit_privacy(m->mst, pv);
   if (m->n_qi) {
     cJSON *q = cJSON_AddArrayToObject(pv, "quasi_identifiers");
@@ -428,6 +429,12 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
   size_t len = 0;
   FILE *fp = ms__open_memstream(&s, &len);
   if (!fp) return NULL;
+  fprintf(fp, "model:        %s", ms_fit_method_name(m->method));
+  if (m->method_auto)
+    fprintf(fp, " (--method auto: %zu of %zu columns coarse, i.e. categorical, bool%s; aim from %s)", m->n_coarse,
+            m->n_columns_fitted, m->epsilon > 0 ? "" : " or a number of at most " MS__STR(MS_FRAME_DISCRETE_MAX) " values",
+            m->epsilon > 0 ? "half" : "40 %");
+  fprintf(fp, "\n");
   if (m->epsilon > 0) {
     fprintf(fp, "privacy: (%g, %g)-differential privacy, add/remove-one-row neighbours, seed %llu\n",
             m->epsilon, m->delta, (unsigned long long)m->seed);

@@ -105,7 +105,10 @@ struct ms_fit_model {
   char **qi;
   size_t n_qi;
   const ms_cancel_flag *cancel; /* from the params; polled by the sampler */
-  ms__mst *mst; /* DP method MST: the tree model (gen/fit/mst.c); NULL otherwise */
+  ms__mst *mst; /* MST or AIM: the graphical model (gen/fit/mst.c); NULL otherwise */
+  ms_fit_method method;     /* the model fitted */
+  int method_auto;          /* chosen by --method auto ... */
+  size_t n_coarse, n_columns_fitted; /* ... from the coarse columns among those fitted */
 };
 
 /* One cluster of the mixture: its share of the rows and, per copula member,

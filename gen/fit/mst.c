@@ -878,7 +878,7 @@ void ms__mst_accounting(const ms__mst *t, FILE *fp) {
   }
 }
 
-static const char *const method_names[] = {"copula", "mst", "aim"};
+static const char *const method_names[] = {"copula", "mst", "aim", "auto"};
 
 const char *ms_fit_method_name(ms_fit_method m) {
   return (unsigned)m < MS_FIT_METHOD_COUNT ? method_names[m] : "unknown";

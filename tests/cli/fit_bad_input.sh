@@ -30,7 +30,7 @@ expect 65 "$T/ragged.csv:4: error: row has 1 field, the header has 2" -- "$M" fi
 expect 66 "$T/nope.csv: error: cannot open" -- "$M" fit --data "$T/nope.csv" -o "$T/o.json"
 expect 64 "--epsilon must be a number > 0, got '0'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon 0 -o "$T/o.json"
 expect 64 "--epsilon must be a number > 0, got '-1'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon -1 -o "$T/o.json"
-expect 64 "--method must be copula, mst or aim, got 'pgm'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon 1 --method pgm -o "$T/o.json"
+expect 64 "--method must be auto, copula, mst or aim, got 'pgm'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon 1 --method pgm -o "$T/o.json"
 expect 64 "--types: 'age=number' is not col=kind" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --types age=number -o "$T/o.json"
 # Public inputs of the DP fit: every error at once, each naming its option.
 D="$SRC/tests/data/diabetes_train.csv"

@@ -51,10 +51,10 @@ grep -q "score: [0-9]* rows outside --bounds 0:0.5, counted at the nearest bound
 [ "$(grep -c 'score: [0-9]* rows outside --bounds' cl2.log)" = 1 ] && grep -q 'outside --bounds 0:0.5,' cl2.log ||
   { echo "FAIL: a twice-bounded column reported other than once with its last bounds"; cat cl2.log; exit 1; }
 # Without noise, race rebalanced to equal shares: ward given race kept.
-"$M" fit --data adm.csv --id id --rebalance race=uniform -o rb.json 2>rb.log
+"$M" fit --data adm.csv --id id --method mst --rebalance race=uniform -o rb.json 2>rb.log
 "$M" records --spec rb.json -n 8000 --seed 2 -o rb.csv -q
 # Label weights by name
-"$M" fit --data adm.csv --id id --rebalance race=white:1,black:1,asian:1,other:2 -o rb2.json 2>/dev/null
+"$M" fit --data adm.csv --id id --method mst --rebalance race=white:1,black:1,asian:1,other:2 -o rb2.json 2>/dev/null
 "$M" records --spec rb2.json -n 8000 --seed 3 -o rb2.csv -q
 # AIM rebalanced the same way
 "$M" fit --data adm.csv --id id --method aim --rebalance race=uniform -o rb3.json 2>/dev/null

@@ -173,7 +173,12 @@ void ms_frame_cell_text(const ms_frame *f, size_t row, size_t col, char *buf, si
 /* The mechanism behind `fit --epsilon` (docs/privacy.md): noisy marginals
  * joined by a noisy Gaussian copula, or MST (noisy 2-way marginals on a
  * privately chosen spanning tree of the columns). */
-typedef enum { MS_FIT_METHOD_COPULA, MS_FIT_METHOD_MST, MS_FIT_METHOD_AIM, MS_FIT_METHOD_COUNT } ms_fit_method;
+/* MS_FIT_METHOD_AUTO (the default): AIM when enough columns are coarse
+ * (categorical, bool, or without DP at most MS_FRAME_DISCRETE_MAX distinct
+ * values): at least 40 % of them without DP, half under DP (categorical
+ * and bool only: the distinct-value count is not released), or with a
+ * rebalanced column; the copula otherwise (docs/fit.md, "Which model"). */
+typedef enum { MS_FIT_METHOD_COPULA, MS_FIT_METHOD_MST, MS_FIT_METHOD_AIM, MS_FIT_METHOD_AUTO, MS_FIT_METHOD_COUNT } ms_fit_method;
 
 const char *ms_fit_method_name(ms_fit_method m);
 /* MS_FIT_METHOD_COUNT when unknown. */
@@ -220,7 +225,7 @@ typedef struct {
   /* Polled by ms_fit_model_sample of the fitted model, once per row
    * (medsynth/status.h): borrowed for the model's life. NULL: never. */
   const ms_cancel_flag *cancel;
-  ms_fit_method method; /* with epsilon > 0: MS_FIT_METHOD_COPULA (default), _MST or _AIM */
+  ms_fit_method method; /* MS_FIT_METHOD_AUTO (default), _COPULA, _MST or _AIM */
 } ms_fit_params;
 
 void ms_fit_params_init(ms_fit_params *p);
