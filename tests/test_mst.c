@@ -466,7 +466,8 @@ static double xor_share(ms_fit_model *m, size_t n) {
  * it. Without noise (k = 1) AIM's spec gives c two parents, and each rule's
  * shares are the data's conditional shares P(c | a, b) to 6 digits; the
  * generated rows keep c = a xor b in 90 % of the rows (sd of a share over
- * 20,000 rows: 0.002; bound 0.85), MST's in about half. At epsilon = 1 on
+ * 20,000 rows: 0.002; bound 0.85) -- also from the reference sampler
+ * of fit --sample --, MST's in about half. At epsilon = 1 on
  * 5,000 rows the triple scores about 4,000 against a noise penalty of
  * sqrt(2/pi) sigma 8 ~ 150: AIM keeps it, with the same bound. */
 static void test_aim_measures_three_way(void **state) {
@@ -520,6 +521,24 @@ static void test_aim_measures_three_way(void **state) {
   assert_non_null(aim);
   assert_int_equal(cJSON_GetArraySize(cJSON_GetArrayItem(cJSON_GetObjectItem(aim, "cliques"), 1)), 3);
   assert_true(xor_share(m, g) > 0.85);
+  /* the reference sampler (fit --sample) draws from the same model */
+  ms_frame *syn = NULL;
+  ms_diag sd;
+  ms_diag_init(&sd);
+  assert_int_equal(ms_fit_model_sample(&syn, m, g, 4, 0, &sd), MS_OK);
+  double hits = 0;
+  for (size_t r = 0; r < syn->n_rows; r++) {
+    int v[3];
+    for (int i = 0; i < 3; i++) {
+      const ms_frame_col *c = &syn->cols[i];
+      assert_true(c->code[r] >= 0);
+      v[i] = !strcmp(c->levels[c->code[r]], "p");
+    }
+    hits += v[2] == (v[0] ^ v[1]);
+  }
+  assert_true(hits / (double)syn->n_rows > 0.85);
+  ms_frame_free(syn);
+  ms_diag_deinit(&sd);
   ms_fit_model *mst = fit_method(f, MS_FIT_METHOD_MST, 0, 1, 1);
   assert_true(fabs(xor_share(mst, g) - 0.5) < 0.05);
   ms_fit_model *dp = fit_method(f, MS_FIT_METHOD_AIM, 1, 3, 0);

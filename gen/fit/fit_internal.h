@@ -11,6 +11,7 @@
 
 #include "fit/relations.h"
 #include "medsynth/fit.h"
+#include "medsynth/rng.h"
 #include "medsynth/status.h"
 #include "table/frame_internal.h"
 
@@ -99,6 +100,9 @@ void ms__mst_emit_field(const ms__mst *t, size_t field, struct cJSON *o);
 void ms__mst_emit_bins(const ms__mst *t, struct cJSON *fields);
 void ms__mst_emit_privacy(const ms__mst *t, struct cJSON *privacy);
 void ms__mst_accounting(const ms__mst *t, FILE *fp);
+/* Row r of the reference sampler: the model's columns of frame fr drawn
+ * from it (keyed by k; bins: one int per model column of scratch). */
+void ms__mst_sample_row(const ms__mst *t, ms_rng_key k, size_t r, ms_frame *fr, int *bins);
 
 /* DP post-processing shared by the mechanisms (gen/fit/fit_dp.c). */
 ms_status ms__dp_project(double *c, size_t n, double total);

@@ -35,7 +35,7 @@ typedef struct {
   ms_frame *fr;
   const gsl_matrix *L;
   size_t dc;
-  ms_rng_key kc, kmix;
+  ms_rng_key kc, kmix, kgraph;
   const ms_rng_key *kf;
   const size_t *after; /* dates drawn as base + gap, bases first */
   size_t n_after;
@@ -78,7 +78,7 @@ static void missing_by_condition(const ms_fit_model *m, ms_frame *fr, size_t j, 
   }
 }
 
-static void sample_row(const sample_job *sj, size_t r, double *e, double *z, double *uu) {
+static void sample_row(const sample_job *sj, size_t r, double *e, double *z, double *uu, int *bins) {
   const ms_fit_model *m = sj->m;
   ms_frame *fr = sj->fr;
   const gsl_matrix *L = sj->L;
@@ -158,6 +158,8 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z, dou
     if (f->kind == MS_FKIND_BOOL) c->num[r] = pick;
     else c->code[r] = pick;
   }
+  /* MST, AIM: their columns from the graphical model (missingness is a bin) */
+  ms__mst_sample_row(m->mst, sj->kgraph, r, fr, bins);
   /* Conditional missingness, once the condition's column is drawn and its
    * own missingness settled: conditions chain (no cycles), so a column is
    * settled at the pass of its depth in the chain. */
@@ -201,7 +203,8 @@ static void sample_piece(void *ctx, size_t t, size_t worker) {
   const size_t dc = sj->dc;
   double *e = ms__malloc((dc ? dc : 1) * sizeof *e), *z = ms__malloc((dc ? dc : 1) * sizeof *z);
   double *uu = ms__malloc((sj->m->n_fields ? sj->m->n_fields : 1) * sizeof *uu);
-  if (!e || !z || !uu)
+  int *bins = ms__malloc((sj->m->n_fields ? sj->m->n_fields : 1) * sizeof *bins);
+  if (!e || !z || !uu || !bins)
     atomic_store(&sj->oom, 1);
   else
     for (size_t r = sj->n * t / sj->pieces; r < sj->n * (t + 1) / sj->pieces; r++) {
@@ -210,8 +213,9 @@ static void sample_piece(void *ctx, size_t t, size_t worker) {
         atomic_store(&sj->stop, 1);
         break;
       }
-      sample_row(sj, r, e, z, uu);
+      sample_row(sj, r, e, z, uu, bins);
     }
+  free(bins);
   free(e);
   free(z);
   free(uu);
@@ -308,7 +312,8 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
       if (dd == depth) after[n_after++] = j;
     }
   ms_rng_key kmix = ms_rng_key_make(seed, ms_rng_stream("fit/sample/(cluster)"));
-  sample_job sj = {m, fr, L, dc, kc, kmix, kf, after, n_after, n, 0, m->cancel, 0, 0};
+  ms_rng_key kgraph = ms_rng_key_make(seed, ms_rng_stream("fit/sample/(graph)"));
+  sample_job sj = {m, fr, L, dc, kc, kmix, kgraph, kf, after, n_after, n, 0, m->cancel, 0, 0};
   const size_t nt = ms__parallel_threads();
   sj.pieces = n / 256 < nt * MS__TASKS_PER_THREAD ? n / 256 : nt * MS__TASKS_PER_THREAD;
   if (sj.pieces < 1) sj.pieces = 1;

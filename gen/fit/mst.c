@@ -98,6 +98,7 @@ typedef struct {
   size_t n_par;   /* parents in the sampling order: 0 (a root), 1 or 2 */
   size_t par[2];
   double *cond;   /* (bins of par[0] x bins of par[1]) x nb: P(bin | parents' bins) */
+  double step;    /* NUM: spacing of the written values; 0: continuous */
 } mst_col;
 
 /* A measured marginal of the model: 2 or 3 columns v[0..k), its estimated
@@ -117,6 +118,7 @@ struct ms__mst {
   mst_clique *q;
   double rho_select, rho_edges, sigma_edge, eps_round, n, k_min;
   size_t root;
+  size_t *order; /* the columns in sampling order (parents first) */
   int rebalanced, aim;
 };
 
@@ -317,6 +319,7 @@ void ms__mst_free(ms__mst *t) {
   for (size_t i = 0; i < t->n_cliques; i++) free(t->q[i].tab);
   free(t->c);
   free(t->q);
+  free(t->order);
   free(t);
 }
 
@@ -455,7 +458,8 @@ static ms_status orient(ms__mst *t, double *tmp) {
     goto out;
   }
   placed[t->root] = 1;
-  size_t head = 0, tail = 0;
+  size_t head = 0, tail = 0, n_order = 0;
+  t->order[n_order++] = t->root;
   for (size_t i = 0; i < nq && !tail; i++)
     for (size_t j = 0; j < t->q[i].k; j++)
       if (t->q[i].v[j] == t->root && !tail) queue[tail++] = i, seen[i] = 1;
@@ -483,6 +487,7 @@ static ms_status orient(ms__mst *t, double *tmp) {
         for (size_t y = 0; y < c->nb; y++) c->cond[x * c->nb + y] = s > 0 ? tmp[x * c->nb + y] / s : c->p1[y];
       }
       placed[u] = 1;
+      t->order[n_order++] = u;
       m++;
     }
     /* the cliques glued to this one, either way */
@@ -521,7 +526,8 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
   double *tab = NULL, *rs = NULL, *cs = NULL, *pab = NULL, *w = NULL;
   size_t *par = NULL;
   cand_list L = {0};
-  if (!t || !(t->c = ms__calloc(d, sizeof *t->c)) || !(t->q = ms__calloc(ne, sizeof *t->q))) {
+  if (!t || !(t->c = ms__calloc(d, sizeof *t->c)) || !(t->q = ms__calloc(ne, sizeof *t->q)) ||
+      !(t->order = ms__calloc(d, sizeof *t->order))) {
     st = MS_ERR_NOMEM;
     goto out;
   }
@@ -550,6 +556,7 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
     c->qv = s->qv;
     c->nq = s->nq;
     c->labels = s->labels;
+    c->step = s->step;
     if (!(c->name = ms__strdup(s->name)) ||
         !(c->bin_name = bin_field_name(s->name, i, taken, n_taken, t->c, i)))
       st = MS_ERR_NOMEM;
@@ -706,6 +713,54 @@ out:
   }
   *out = t;
   return MS_OK;
+}
+
+/* Row r of the reference sampler (fit --sample): each column's bin given
+ * its parents' in sampling order (bins: d ints of scratch), then the value
+ * within its bin as the spec draws it: a number from the released quantile
+ * table restricted to the bin, rounded to its spacing; a category or bool
+ * its bin; the missing bin missing. */
+void ms__mst_sample_row(const ms__mst *t, ms_rng_key k, size_t r, ms_frame *fr, int *bins) {
+  if (!t) return;
+  for (size_t o = 0; o < t->d; o++) {
+    size_t i = t->order[o];
+    const mst_col *c = &t->c[i];
+    const double *p = c->p1;
+    if (c->n_par) {
+      size_t x = (size_t)bins[c->par[0]];
+      if (c->n_par > 1) x = x * t->c[c->par[1]].nb + (size_t)bins[c->par[1]];
+      p = c->cond + x * c->nb;
+    }
+    double tot = 0, acc = 0, u = ms_rng_uniform(k, r, 2 * (uint64_t)i);
+    for (size_t b = 0; b < c->nb; b++) tot += p[b];
+    size_t b = c->nb - 1;
+    for (size_t q = 0; q < c->nb && tot > 0; q++)
+      if (u < (acc += p[q] / tot)) {
+        b = q;
+        break;
+      }
+    bins[i] = (int)b;
+    ms_frame_col *fc = &fr->cols[c->field];
+    size_t np = c->nb - (size_t)c->has_na;
+    if (b >= np) {
+      if (fc->code) fc->code[r] = -1;
+      else fc->num[r] = NAN;
+      continue;
+    }
+    if (c->kind == MS__MST_CAT) {
+      fc->code[r] = (int32_t)b;
+    } else if (c->kind == MS__MST_BOOL) {
+      fc->num[r] = (double)b;
+    } else {
+      double a = b ? c->cut[b] : c->qv[0], e = b + 1 < np ? c->cut[b + 1] : c->qv[c->nq - 1];
+      a = fmax(a, c->qv[0]), e = fmin(e, c->qv[c->nq - 1]);
+      if (e < a) e = a;
+      double ua = cdf_at(c->qp, c->qv, c->nq, a), ub = cdf_at(c->qp, c->qv, c->nq, e);
+      double v = inv_at(c->qp, c->qv, c->nq, ua + ms_rng_uniform(k, r, 2 * (uint64_t)i + 1) * (ub - ua));
+      if (c->step > 0) v = fmin(fmax(round(v / c->step) * c->step, ceil(a / c->step - 1e-9) * c->step), e);
+      fc->num[r] = fmin(fmax(v, a), e);
+    }
+  }
 }
 
 static void bin_label(char *buf, size_t cap, const mst_col *c, size_t k) {
