@@ -708,8 +708,11 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     m->n_coarse += c->kind == MS_FKIND_CATEGORICAL || c->kind == MS_FKIND_BOOL;
   }
   if (pe.method == MS_FIT_METHOD_AUTO) {
-    double need = p->epsilon > 0 ? 0.5 : 0.4;
-    pe.method = p->rebalance_column || (m->n_columns_fitted >= 2 &&
+    double need = p->epsilon > 0 ? 0.5 : 0.4, d = (double)m->n_columns_fitted;
+    /* AIM scores every pair of columns over every row: beyond about 5e9
+     * cell counts (a few seconds) the copula is fitted instead */
+    int affordable = d * (d - 1) / 2 * (double)data->n_rows <= 5e9;
+    pe.method = p->rebalance_column || (m->n_columns_fitted >= 2 && affordable &&
                                         (double)m->n_coarse >= need * (double)m->n_columns_fitted)
                     ? MS_FIT_METHOD_AIM
                     : MS_FIT_METHOD_COPULA;
