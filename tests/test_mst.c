@@ -261,6 +261,12 @@ static void test_mst_noise_matches_sigma(void **state) {
   }
 }
 
+static void assert_spec_loads(const char *json) {
+  ms_spec *s = NULL;
+  assert_int_equal(ms_spec_load_string(&s, json, strlen(json), "fitted.json", NULL), MS_OK);
+  ms_spec_free(s);
+}
+
 /* Fewer than two columns: no tree, the budget is the marginals'. A table of
  * one column fits and its spec loads. */
 static void test_mst_single_column(void **state) {
@@ -271,9 +277,7 @@ static void test_mst_single_column(void **state) {
   char *json = ms_fit_model_to_json(m);
   assert_null(strstr(json, "\"mst\": {"));
   assert_non_null(strstr(json, "\"model\": \"mst\""));
-  ms_spec *s = NULL;
-  assert_int_equal(ms_spec_load_string(&s, json, strlen(json), "fitted.json", NULL), MS_OK);
-  ms_spec_free(s);
+  assert_spec_loads(json);
   free(json);
   ms_fit_model_free(m);
   ms_frame_free(f);
@@ -552,6 +556,47 @@ static void test_aim_measures_three_way(void **state) {
   free(t);
 }
 
+/* A categorical of 300 labels, one of 2 and a number: the graphical models
+ * leave the 300-label column out (its rules would pass the spec's 200),
+ * every numeric column of AIM has at most 13 bins plus missing, and the
+ * specs load, with and without noise. */
+static void test_graph_models_keep_within_rule_limits(void **state) {
+  (void)state;
+  char *s = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&s, &len);
+  ms_rng_key k = ms_rng_key_make(3, ms_rng_stream("test/many-labels"));
+  fprintf(fp, "code,grp,val,w\n");
+  for (size_t i = 0; i < 30000; i++) {
+    int c = (int)(300 * ms_rng_uniform(k, i, 0));
+    fprintf(fp, "K%03d,%s,%.1f,%.2f\n", c, c % 2 ? "a" : "b", c + 3 * ms_rng_normal(k, i, 1),
+            ms_rng_normal(k, i, 2) + (c % 2));
+  }
+  fclose(fp);
+  ms_frame *f = parse(s);
+  for (int method = MS_FIT_METHOD_MST; method <= MS_FIT_METHOD_AIM; method++)
+    for (int dp = 0; dp < 2; dp++) {
+      ms_fit_model *m = fit_method(f, (ms_fit_method)method, dp ? 1 : 0, 2, 0);
+      char *json = ms_fit_model_to_json(m);
+      assert_null(strstr(json, "code_bin"));
+      cJSON *root = cJSON_Parse(json), *fl;
+      cJSON *fields = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "tables"), 0), "fields");
+      cJSON_ArrayForEach(fl, fields) {
+        cJSON *w = cJSON_GetObjectItem(fl, "when");
+        assert_true(!w || cJSON_GetArraySize(w) <= MS_SPEC_MAX_RULES);
+        const char *name = cJSON_GetObjectItem(fl, "name")->valuestring;
+        if (method == MS_FIT_METHOD_AIM && !strcmp(name, "val_bin"))
+          assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(fl, "values")) <= 14);
+      }
+      assert_spec_loads(json);
+      cJSON_Delete(root);
+      free(json);
+      ms_fit_model_free(m);
+    }
+  ms_frame_free(f);
+  free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mst_accounting_adds_up),
@@ -563,6 +608,7 @@ int main(void) {
       cmocka_unit_test(test_dp_support_and_projection),
       cmocka_unit_test(test_aim_measures_three_way),
       cmocka_unit_test(test_aim_accounting_adds_up),
+      cmocka_unit_test(test_graph_models_keep_within_rule_limits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

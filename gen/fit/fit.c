@@ -310,7 +310,9 @@ static ms_status fit_mst(ms_fit_model *m, const ms_frame *data, int32_t **maps, 
     mc->missing = f->missing;
     mc->sigma = f->sigma;
     if (f->kind == MS_FKIND_CATEGORICAL) {
-      if (f->n_cats < 2 || !maps[j]) continue;
+      /* a column of more labels than a bin field's rules may hold (its own
+       * rules, its children's) stays outside the model: its marginal */
+      if (f->n_cats < 2 || !maps[j] || f->n_cats > MS__MST_MAX_LABELS) continue;
       mc->kind = MS__MST_CAT;
       mc->code = c->code;
       mc->map = maps[j];
@@ -705,7 +707,9 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     const ms_frame_col *c = &data->cols[j];
     if (c->kind == MS_FKIND_ID) continue;
     m->n_columns_fitted++;
-    m->n_coarse += c->kind == MS_FKIND_CATEGORICAL || c->kind == MS_FKIND_BOOL;
+    /* a categorical of more labels than the graphical model takes is not
+     * coarse: AIM would leave it out (docs/fit.md) */
+    m->n_coarse += (c->kind == MS_FKIND_CATEGORICAL && c->n_levels <= MS__MST_MAX_LABELS) || c->kind == MS_FKIND_BOOL;
   }
   if (pe.method == MS_FIT_METHOD_AUTO) {
     double need = p->epsilon > 0 ? 0.5 : 0.4, d = (double)m->n_columns_fitted;

@@ -22,6 +22,9 @@
  * fit.c from its released marginal; every pointer is borrowed for the
  * model's life (the labels) or for the call (the data). */
 typedef enum { MS__MST_NUM, MS__MST_CAT, MS__MST_BOOL, MS__MST_KIND_COUNT } ms__mst_kind;
+/* The most labels of a categorical column in the model (its bins; with the
+ * missing bin its children's rules stay within MS_SPEC_MAX_RULES). */
+#define MS__MST_MAX_LABELS 64
 typedef struct {
   const char *name;      /* the field's name in the spec */
   size_t field;          /* the field's index in the model */

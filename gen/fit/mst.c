@@ -62,7 +62,7 @@
  * whose tables agree on every separator, so the model is exact
  * (decomposable): each column is drawn given at most two parents. Bins are
  * at most AIM_MAX_BINS - 1 (plus missing) so that two parents' bins give
- * at most 225 rules. Not done: AIM's re-measurement of a marginal and its
+ * at most 196 rules. Not done: AIM's re-measurement of a marginal and its
  * adaptive budget (every round spends the same), and cliques that would
  * need mirror descent (they never form here). */
 #include <cjson/cJSON.h>
@@ -74,13 +74,15 @@
 #include "core/alloc.h"
 #include "core/json.h"
 #include "fit/fit_internal.h"
+#include "medsynth/records.h"
 #include "medsynth/rng.h"
 
 #define MST_MAX_BINS 32
 #define MST_IPF_ROUNDS 50
 /* AIM: bins of a column, the missing bin included, so that the bins of
- * two parents give at most 225 rules; triples only up to this many columns */
-#define AIM_MAX_BINS 15
+ * two parents give at most 196 rules (a spec field holds at most
+ * MS_SPEC_MAX_RULES); triples only up to this many columns */
+#define AIM_MAX_BINS 14
 #define AIM_MAX_TRIPLE_COLS 256
 
 typedef struct {
@@ -422,7 +424,8 @@ static int cand_push(cand_list *L, size_t k, const size_t *v, double score) {
 
 /* AIM: triples (x, y, z) for the model's new pair (x, y) of clique qi and
  * every column z outside their component whose bins keep each pair of the
- * three under 256 combinations (a column's rules in the spec): scored by
+ * three within MS_SPEC_MAX_RULES combinations (a column's rules in the
+ * spec): scored by
  * how badly the model (x, y)'s table times z's shares explains their true
  * counts, less the noise's expected L1 error. */
 static int add_triples(ms__mst *t, cand_list *L, size_t qi, size_t x, size_t y, const int *bins,
@@ -435,7 +438,8 @@ static int add_triples(ms__mst *t, cand_list *L, size_t qi, size_t x, size_t y, 
   for (size_t i = 0; i < nab; i++) pab[i] = s > 0 ? pab[i] / s : 1.0 / (double)nab;
   for (size_t z = 0; z < t->d; z++) {
     size_t nz = t->c[z].nb;
-    if (uf_find(par, z) == uf_find(par, x) || nab > 255 || t->c[x].nb * nz > 255 || t->c[y].nb * nz > 255)
+    if (uf_find(par, z) == uf_find(par, x) || nab > MS_SPEC_MAX_RULES || t->c[x].nb * nz > MS_SPEC_MAX_RULES ||
+        t->c[y].nb * nz > MS_SPEC_MAX_RULES)
       continue;
     size_t v[3] = {x, y, z};
     count_table(tab, bins, n_rows, t, v, 3);
@@ -588,8 +592,8 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
       if (bins[i * n_rows + r] >= 0) c->p1[bins[i * n_rows + r]] += 1, tot += 1;
     for (size_t k = 0; k < c->nb; k++) c->p1[k] = tot > 0 ? c->p1[k] / tot : 1.0 / (double)c->nb;
   }
-  /* a clique holds at most 255 x maxb cells (AIM) or maxb^2 */
-  size_t cells = maxb * (aim ? 255 : maxb);
+  /* a clique holds at most MS_SPEC_MAX_RULES x maxb cells (AIM) or maxb^2 */
+  size_t cells = maxb * (aim ? MS_SPEC_MAX_RULES : maxb);
   if (!(tab = ms__malloc(cells * sizeof *tab)) || !(w = ms__malloc(cells * sizeof *w)) ||
       !(par = ms__malloc(d * sizeof *par)) || !(rs = ms__malloc(cells * sizeof *rs)) ||
       !(cs = ms__malloc(maxb * sizeof *cs)) || !(pab = ms__malloc(cells * sizeof *pab))) {

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "medsynth/records.h"
 #include "core/alloc.h"
 #include "fit/fit_internal.h"
 
@@ -337,7 +338,8 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
   for (size_t b = 0; b < d && !st; b++) {
     if (!is_cat(&f->cols[b]) || derived[b]) continue;
     for (size_t a = 0; a < d && !st; a++) {
-      if (a == b || derived[a] || !is_cat(&f->cols[a])) continue;
+      /* one rule per label of a: no more than a spec field may hold */
+      if (a == b || derived[a] || !is_cat(&f->cols[a]) || f->cols[a].n_levels > MS_SPEC_MAX_RULES) continue;
       int32_t *m = NULL;
       if ((st = fd_map(&f->cols[a], &f->cols[b], n, min_rows, &m))) break;
       if (!m) continue;

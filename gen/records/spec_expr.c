@@ -3,6 +3,7 @@
  * bounds (records/spec_int.h). */
 #include <float.h>
 
+#include "medsynth/version.h"
 #include "core/suggest.h"
 #include "records/spec_int.h"
 
@@ -534,8 +535,8 @@ static void parse_missing(V *v, size_t ti, ms__field *f, const cJSON *mj, const 
     return;
   }
   size_t n = (size_t)cJSON_GetArraySize(wj);
-  if (n > 200) {
-    verr(v, wp, 0, "at most 200 rules");
+  if (n > MS_SPEC_MAX_RULES) {
+    verr(v, wp, 0, "at most " MS__STR(MS_SPEC_MAX_RULES) " rules");
     return;
   }
   f->miss_if = ms__calloc(n ? n : 1, sizeof *f->miss_if);
@@ -671,8 +672,8 @@ static void field_pass2(V *v, size_t ti, size_t fi, const cJSON *fj) {
       verr(v, wp, 0, "must be an array of {\"if\": condition, ...overrides}");
     } else {
       size_t n = (size_t)cJSON_GetArraySize(wj);
-      if (n > 200) {
-        verr(v, wp, 0, "at most 200 rules");
+      if (n > MS_SPEC_MAX_RULES) {
+        verr(v, wp, 0, "at most " MS__STR(MS_SPEC_MAX_RULES) " rules");
         return;
       }
       f->when_if = ms__calloc(n ? n : 1, sizeof *f->when_if);

@@ -51,6 +51,9 @@ extern "C" {
 
 typedef struct ms_spec ms_spec;
 
+/* The most rules a field's "when" (or "missing.when") list may hold. */
+#define MS_SPEC_MAX_RULES 200
+
 /* Reads, parses, validates and compiles the spec file at `path`. On any
  * problem returns non-OK (MS_ERR_NOTFOUND / MS_ERR_IO for an unreadable file,
  * MS_ERR_PARSE for JSON syntax, MS_ERR_SPEC for invalid content) with every
