@@ -52,7 +52,7 @@ typedef struct {
  * 3: whether Y is missing). */
 static int cond_at(const ms_frame_col *cy, const int32_t *map, int type, int32_t cat,
                    double thr, size_t r) {
-  if (type == 3) return cy->code ? cy->code[r] < 0 : isnan(cy->num[r]);
+  if (type == 3) return ms__frame_cell_missing(cy, r);
   if (type == 1) {
     int32_t v = cy->code[r];
     if (v < 0 || map[v] < 0) return -1;
@@ -87,8 +87,8 @@ static double chi2_2x2(const double *c) {
  * under DP every cell of every candidate table is Gaussian-noised with the
  * tables' joint L2 sensitivity sqrt(T), cells must also exceed 3 sigma and
  * the test is a two-proportion z^2 whose variance includes the noise).
- * Conditions may chain but never form a cycle. rho_avail: zCDP budget available (DP); the amount spent goes to
- * m->rho_miss. */
+ * Conditions may chain but never form a cycle. rho_avail: zCDP budget
+ * available (DP); the amount spent goes to m->rho_miss. */
 ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **maps,
                               const ms_fit_params *p, double rho_avail) {
   int dp = m->epsilon > 0;
@@ -148,7 +148,7 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
         c->x = (int)x, c->y = (int)y, c->type = types[t], c->cat = cats[t], c->thr = thrs[t];
         const ms_frame_col *cy = &data->cols[y];
         for (size_t r = 0; r < data->n_rows; r++) {
-          int miss = cx->code ? cx->code[r] < 0 : isnan(cx->num[r]);
+          int miss = ms__frame_cell_missing(cx, r);
           int cd = cond_at(cy, maps[y], c->type, c->cat, c->thr, r) == 1;
           c->cell[(cd ? 0 : 2) + (miss ? 0 : 1)] += 1;
         }
@@ -237,7 +237,7 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
     if (rc < 0) {
       fx->mc_expr = NULL;
       free(cs);
-        free(score);
+      free(score);
       free(order);
       return MS_ERR_NOMEM;
     }

@@ -67,7 +67,7 @@ static void missing_by_condition(const ms_fit_model *m, ms_frame *fr, size_t j, 
   const fit_field *f = &m->f[j];
   const ms_frame_col *cy = &fr->cols[f->mc_col];
   int cd;
-  if (f->mc_type == 3) cd = cy->code ? cy->code[r] < 0 : isnan(cy->num[r]);
+  if (f->mc_type == 3) cd = ms__frame_cell_missing(cy, r);
   else if (f->mc_type == 1) cd = cy->code[r] < 0 ? -1 : cy->code[r] == f->mc_cat;
   else cd = isnan(cy->num[r]) ? -1 : f->mc_type == 0 ? cy->num[r] != 0 : cy->num[r] < f->mc_thr;
   double rate = cd == 1 ? f->mc_rate : f->missing;
@@ -333,7 +333,7 @@ ms_status ms_fit_model_sample(ms_frame **out, const ms_fit_model *m, size_t n, u
   for (size_t j = 0; j < fr->n_cols; j++) {
     ms_frame_col *c = &fr->cols[j];
     for (size_t r = 0; r < n; r++)
-      if (c->code ? c->code[r] < 0 : isnan(c->num[r])) c->n_missing++;
+      if (ms__frame_cell_missing(c, r)) c->n_missing++;
   }
   *out = fr;
   return MS_OK;

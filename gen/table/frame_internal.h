@@ -10,8 +10,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <math.h>
+
 #include "medsynth/fit.h"
 #include "medsynth/status.h"
+
+/* Whether cell r of column c is missing (a code of -1, or NaN). */
+static inline int ms__frame_cell_missing(const ms_frame_col *c, size_t r) {
+  return c->code ? c->code[r] < 0 : isnan(c->num[r]);
+}
 
 typedef struct {
   char **strs; /* owned copies, index = code */
