@@ -701,7 +701,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
   data = &view;
   /* --method auto: AIM when enough columns are coarse (in the view: a
    * discrete number is a categorical of its values), the copula otherwise;
-   * measured on real tables in docs/evaluate.md ("Which model"). */
+   * measured on real tables in docs/fit.md ("Which model"). */
   ms_fit_params pe = *p;
   for (size_t j = 0; j < data->n_cols; j++) {
     const ms_frame_col *c = &data->cols[j];
@@ -753,11 +753,10 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
   m->epsilon = p->epsilon;
   m->delta = p->epsilon > 0 ? (p->delta > 0 ? p->delta : 1e-6) : 0;
   /* Budget split. */
-  size_t n_fit = 0, n_cop_candidates = 0;
+  size_t n_fit = m->n_columns_fitted, n_cop_candidates = 0;
   for (size_t j = 0; j < data->n_cols; j++) {
     const ms_frame_col *c = &data->cols[j];
     if (c->kind == MS_FKIND_ID) continue;
-    n_fit++;
     if (c->kind != MS_FKIND_DATE && c->n_missing < data->n_rows) n_cop_candidates++;
   }
   int graph = p->method == MS_FIT_METHOD_MST || p->method == MS_FIT_METHOD_AIM;
@@ -784,7 +783,8 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     m->rho_corr = use_copula ? m->rho / 3 : 0;
     m->rho_marg = m->rho - m->rho_corr;
     if (use_mst) {
-      /* MST, AIM: a third each to the marginals, the selection and the measured tables. */
+      /* MST, AIM: a third to the marginals, the rest to the selection and
+       * the measured tables (split where fit_mst is called) */
       m->rho_corr = 0;
       m->rho_marg = m->rho / 3;
     }
