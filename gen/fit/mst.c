@@ -422,24 +422,30 @@ static int cand_push(cand_list *L, size_t k, const size_t *v, double score) {
   return 0;
 }
 
+/* The model's shares of the bin pairs of columns w[0], w[1], both in
+ * clique q (row-major; uniform when the table is empty). */
+static void pair_shares(const ms__mst *t, const mst_clique *q, const size_t *w, double *out) {
+  size_t n = cells_of(t, w, 2);
+  clique_marginal(t, q, w, 2, out);
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += out[i];
+  for (size_t i = 0; i < n; i++) out[i] = s > 0 ? out[i] / s : 1.0 / (double)n;
+}
+
 /* AIM: triples (x, y, z) for the model's new pair (x, y) of clique qi and
  * every column z outside their component whose bins keep each pair of the
  * three within MS_SPEC_MAX_RULES combinations (a column's rules in the
- * spec): scored by
- * how badly the model (x, y)'s table times z's shares explains their true
- * counts, less the noise's expected L1 error. */
+ * spec): scored by how badly the model (x, y)'s table times z's shares
+ * explains their true counts, less the noise's expected L1 error. */
 static int add_triples(ms__mst *t, cand_list *L, size_t qi, size_t x, size_t y, const int *bins,
                        size_t n_rows, size_t *par, double *pab, double *tab) {
   size_t w[2] = {x, y};
   size_t nab = t->c[x].nb * t->c[y].nb;
-  clique_marginal(t, &t->q[qi], w, 2, pab);
-  double s = 0;
-  for (size_t i = 0; i < nab; i++) s += pab[i];
-  for (size_t i = 0; i < nab; i++) pab[i] = s > 0 ? pab[i] / s : 1.0 / (double)nab;
+  if (nab > MS_SPEC_MAX_RULES) return 0;
+  pair_shares(t, &t->q[qi], w, pab);
   for (size_t z = 0; z < t->d; z++) {
     size_t nz = t->c[z].nb;
-    if (uf_find(par, z) == uf_find(par, x) || nab > MS_SPEC_MAX_RULES || t->c[x].nb * nz > MS_SPEC_MAX_RULES ||
-        t->c[y].nb * nz > MS_SPEC_MAX_RULES)
+    if (uf_find(par, z) == uf_find(par, x) || t->c[x].nb * nz > MS_SPEC_MAX_RULES || t->c[y].nb * nz > MS_SPEC_MAX_RULES)
       continue;
     size_t v[3] = {x, y, z};
     count_table(tab, bins, n_rows, t, v, 3);
@@ -648,10 +654,7 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
      * or the table of the clique holding the pair */
     size_t qab = cd.k == 3 ? clique_with(t, cd.v[0], cd.v[1]) : SIZE_MAX;
     if (cd.k == 3) {
-      clique_marginal(t, &t->q[qab], cd.v, 2, pab);
-      double s = 0;
-      for (size_t i = 0; i < na; i++) s += pab[i];
-      for (size_t i = 0; i < na; i++) pab[i] = s > 0 ? pab[i] / s : 1.0 / (double)na;
+      pair_shares(t, &t->q[qab], cd.v, pab);
     } else {
       memcpy(pab, t->c[cd.v[0]].p1, na * sizeof *pab);
     }
