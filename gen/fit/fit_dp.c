@@ -75,6 +75,15 @@ static void dp_real_on_grid(fit_field *f) {
   }
 }
 
+/* min and max of a released quantile table qv[0..m): its ends, or for a
+ * whole-number column the whole numbers its draws round to (records rounds
+ * an integer draw to the nearest: a table from 1.07 holds the value 1, and
+ * a min of ceil(1.07) = 2 would leave the draws below 1.5 without a value). */
+static void whole_range(fit_field *f, int whole, size_t m) {
+  f->lo = whole ? floor(f->qv[0] + 0.5) : f->qv[0];
+  f->hi = whole ? ceil(f->qv[m - 1] - 0.5) : f->qv[m - 1];
+}
+
 /* Noisy counts made non-negative with the given total (post-processing):
  * when the positive counts add up to more than total, the Euclidean
  * projection onto {x >= 0, sum x = total}: x_b = max(c_b - t, 0), t > 0
@@ -446,7 +455,7 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
       f->missing = ms__fit_sig6(present + missing > 0 ? missing / (present + missing) : 0);
       f->fam = FAM_QUANTILES, f->nq = MS__DP_SMOOTH_KNOTS;
       for (size_t j = 0; j < f->nq; j++) f->qp[j] = ms__fit_sig6(f->qp[j]), f->qv[j] = ms__fit_sig6(f->qv[j]);
-      f->lo = whole ? ceil(f->qv[0]) : f->qv[0], f->hi = whole ? floor(f->qv[f->nq - 1]) : f->qv[f->nq - 1];
+      whole_range(f, whole, f->nq);
       if (f->lo > f->hi || f->qv[f->nq - 1] <= f->qv[0]) { /* a law narrower than one whole number */
         f->fam = FAM_CONSTANT;
         f->par[0] = whole ? round(f->qv[f->nq / 2]) : f->qv[f->nq / 2];
@@ -529,8 +538,8 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
     m--;
   }
   f->nq = m;
-  f->lo = ms__fit_sig6(whole ? ceil(f->qv[0]) : f->qv[0]);
-  f->hi = ms__fit_sig6(whole ? floor(f->qv[m - 1]) : f->qv[m - 1]);
+  whole_range(f, whole, m);
+  f->lo = ms__fit_sig6(f->lo), f->hi = ms__fit_sig6(f->hi);
   if (m < 2 || f->qv[m - 1] <= f->qv[0]) {
     f->fam = FAM_CONSTANT;
     f->par[0] = whole ? round(f->qv[0]) : f->qv[0];
