@@ -3,6 +3,7 @@
 # privacy: copula vs MST vs AIM"): breast_cancer and diabetes (the evaluator's own
 # splits), epsilon 0.5, 1, 4 and none, delta 1e-5, one table row per fit.
 #   bash tests/bench/dp_methods.sh build/medsynth [fit seeds, default "0 1 2"]
+# (MS_METHODS="aim" for some of the methods only)
 # Each line is the mean over the fit seeds (records seed 0, as many rows as
 # the training split). Needs python3-sklearn, python3-scipy.
 set -euo pipefail
@@ -19,7 +20,7 @@ for t in breast_cancer diabetes; do
   tr=$tabs/${t}_train.csv ho=$tabs/${t}_holdout.csv
   n=$(($(wc -l <"$tr") - 1))
   for eps in 0.5 1 4 none; do
-    for method in copula mst aim; do
+    for method in ${MS_METHODS:-copula mst aim}; do
       opts=(--method "$method")
       [ "$eps" = none ] || opts+=(--epsilon "$eps" --delta 1e-5)
       for s in $seeds; do
