@@ -12,7 +12,9 @@
 #include <string.h>
 #include <xxhash.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* MS_RNG_NO_SIMD: the portable scalar code only (what a build for another
+ * CPU than x86-64 compiles; tests/test_rng.c runs against both) */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MS_RNG_NO_SIMD)
 #include <immintrin.h>
 #define MS_RNG_HAVE_AVX2 1
 #endif
@@ -189,8 +191,6 @@ uint64_t ms_rng_below(ms_rng_key key, uint64_t index, uint64_t lane, uint64_t n)
 #ifdef MS_RNG_HAVE_AVX2
 PHILOX_SIMD(philox_avx2, "avx2", 256, 4, _mm256_set1_epi64x)
 PHILOX_SIMD(philox_avx512, "avx512f", 512, 8, _mm512_set1_epi64)
-#endif
-#undef PHILOX_SIMD
 
 /* u64_to_open01 over w[0..m), m a multiple of 8: the conversion of
  * x >> 11 < 2^53 is exact, then the same add and multiply. */
@@ -206,6 +206,8 @@ __attribute__((target("avx512f,avx512dq"))) static void open01_avx512(const uint
 static int have_avx512(void) {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
 }
+#endif
+#undef PHILOX_SIMD
 
 /* Rows staged per philox_avx2 call before conversion to doubles. */
 #define MS_RNG_STAGE 256
