@@ -429,8 +429,7 @@ static void test_mst_exact_without_noise(void **state) {
  * keeps the run where the rows add up (ended by a negative count, so it
  * does not reach through noise to the later bump), neighbours of at least 2
  * sigma and a separate bin above the Bonferroni level; the projection gives
- * non-negative counts with the noisy total; the grid's kept range loses
- * its end bins below 1.5 sigma. */
+ * non-negative counts with the noisy total. */
 static void test_dp_support_and_projection(void **state) {
   (void)state;
   /* sigma 10, 12 bins: z = Phi^-1(1 - 0.001/12) = 3.76 */
@@ -454,16 +453,6 @@ static void test_dp_support_and_projection(void **state) {
   assert_true(fabs(q[0] - 20) < 1e-12 && q[1] == 0 && fabs(q[2] - 60) < 1e-12 && q[3] == 0);
   /* a missing count is released above 3 sigma only */
   assert_true(ms__dp_missing(29, 10) == 0 && ms__dp_missing(31, 10) == 31);
-  /* the kept range's end bins below 15 (1.5 sigma) go, from either end,
-   * up to the first bin that reaches it; a bin inside the range stays */
-  double g[9] = {0, 12, 0, 300, 8, 200, 16, 14, 0};
-  ms__dp_trim_ends(g, 9, 15);
-  const double gw[9] = {0, 0, 0, 300, 8, 200, 16, 0, 0};
-  for (int i = 0; i < 9; i++) assert_true(g[i] == gw[i]);
-  /* no bin reaches the level: nothing is trimmed */
-  double h[4] = {0, 9, 14, 3};
-  ms__dp_trim_ends(h, 4, 15);
-  assert_true(h[0] == 0 && h[1] == 9 && h[2] == 14 && h[3] == 3);
 }
 
 /* a, b two independent fair labels, c = a xor b except for a tenth of the

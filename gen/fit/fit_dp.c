@@ -153,26 +153,6 @@ ms_status ms__dp_support(double *c, size_t n, double sigma) {
   return MS_OK;
 }
 
-/* The outermost kept bins (count > 0) of c[0..n) set to 0 while below
- * `level`, from either end; nothing when no bin reaches it. The grid's
- * support test keeps a bin of noise of 1-2 sigma next to the data (the
- * core's run of count - sigma goes on through it), and on a log grid such
- * a bin widens the range by half a decade: a score of 1-10 drawn up to
- * 300. Trimming at 1.5 sigma, measured at epsilon = 1 over fit seeds 1-3
- * on six R tables of 141-1,393 rows, lowered the discriminator AUC on
- * five of them (Pima 0.777 -> 0.742; pbc stays 1) and the share of values
- * outside the real range on breast_cancer from 3.1 % to 2.0 %
- * (docs/privacy.md). A
- * real end bin of fewer rows is lost: its rows are drawn inside the
- * range. Post-processing. */
-void ms__dp_trim_ends(double *c, size_t n, double level) {
-  double top = 0;
-  for (size_t i = 0; i < n; i++) top = fmax(top, c[i]);
-  if (!(top >= level)) return;
-  for (size_t i = 0; i < n && c[i] < level; i++) c[i] = 0;
-  for (size_t i = n; i-- > 0 && c[i] < level;) c[i] = 0;
-}
-
 /* A released missing count: below 3 sigma it cannot be told from a
  * complete column and is 0 (post-processing). */
 double ms__dp_missing(double noisy, double sigma) { return noisy > 3 * sigma ? noisy : 0; }
@@ -360,7 +340,6 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
       n_hat += cnt[b];
     }
     if (ms__dp_support(cnt, (size_t)G, sb)) return MS_ERR_NOMEM;
-    ms__dp_trim_ends(cnt, (size_t)G, 1.5 * sb);
     for (int g = 0; g < G; g++) {
       if (cnt[g] <= 0) continue;
       double a, b;

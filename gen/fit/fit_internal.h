@@ -111,6 +111,5 @@ void ms__mst_sample_row(const ms__mst *t, ms_rng_key k, size_t r, ms_frame *fr, 
 ms_status ms__dp_project(double *c, size_t n, double total);
 double ms__dp_missing(double noisy, double sigma);
 ms_status ms__dp_support(double *c, size_t n, double sigma);
-void ms__dp_trim_ends(double *c, size_t n, double level);
 
 #endif
