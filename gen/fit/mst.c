@@ -141,7 +141,7 @@ struct ms__mst {
   size_t *order; /* the columns in sampling order (parents first) */
   int rebalanced, aim;
   aim_round *rounds; /* AIM under noise: every round */
-  size_t n_rounds, n_again;
+  size_t n_rounds;
 };
 
 static ms_rng_key key2(uint64_t seed, const char *a, const char *b, const char *what) {
@@ -458,6 +458,23 @@ static void pair_shares(const ms__mst *t, const mst_clique *q, const size_t *w, 
   for (size_t i = 0; i < n; i++) out[i] = s > 0 ? out[i] / s : 1.0 / (double)n;
 }
 
+/* The model's shares of a candidate's first columns v[0..k-1): the
+ * released shares of v[0] (a pair), or the (x, y) table of clique qab (a
+ * triple). */
+static void head_shares(const ms__mst *t, size_t k, const size_t *v, size_t qab, double *out) {
+  if (k == 3) pair_shares(t, &t->q[qab], v, out);
+  else memcpy(out, t->c[v[0]].p1, t->c[v[0]].nb * sizeof *out);
+}
+
+/* L1 score of triple v against the model's (x, y) shares pab times z's
+ * shares (tab: scratch for the true counts). */
+static double triple_l1(const ms__mst *t, const size_t *v, const double *pab, const int *bins, size_t n_rows,
+                        double *tab) {
+  const mst_col *cz = &t->c[v[2]];
+  count_table(tab, bins, n_rows, t, v, 3);
+  return l1_score(tab, pab, cz->p1, t->c[v[0]].nb * t->c[v[1]].nb, cz->nb, t->n);
+}
+
 /* AIM: triples (x, y, z) for the model's new pair (x, y) of clique qi and
  * every column z outside their component whose bins keep each pair of the
  * three within MS_SPEC_MAX_RULES combinations (a column's rules in the
@@ -474,8 +491,7 @@ static int add_triples(ms__mst *t, cand_list *L, size_t qi, size_t x, size_t y, 
     if (uf_find(par, z) == uf_find(par, x) || t->c[x].nb * nz > MS_SPEC_MAX_RULES || t->c[y].nb * nz > MS_SPEC_MAX_RULES)
       continue;
     size_t v[3] = {x, y, z};
-    count_table(tab, bins, n_rows, t, v, 3);
-    if (cand_push(L, 3, v, l1_score(tab, pab, t->c[z].p1, nab, nz, t->n), nab * nz, qi)) return -1;
+    if (cand_push(L, 3, v, triple_l1(t, v, pab, bins, n_rows, tab), nab * nz, qi)) return -1;
   }
   return 0;
 }
@@ -580,8 +596,7 @@ static void estimate_from(ms__mst *t, size_t from, double *pab, double *rs, doub
   for (size_t i = from; i < t->n_cliques; i++) {
     mst_clique *q = &t->q[i];
     size_t z = q->v[q->k - 1], nz = t->c[z].nb, na = cells_of(t, q->v, q->k - 1);
-    if (q->k == 3) pair_shares(t, &t->q[q->link[0]], q->v, pab);
-    else memcpy(pab, t->c[q->v[0]].p1, na * sizeof *pab);
+    head_shares(t, q->k, q->v, q->link[0], pab);
     memcpy(q->tab, q->raw, na * nz * sizeof *q->tab);
     q->lambda = estimate_edge(q->tab, pab, t->c[z].p1, na, nz, t->n, 1 / sqrt(q->prec), rs, cs);
   }
@@ -650,17 +665,15 @@ static ms_status aim_rounds(ms__mst *t, cand_list *L, const int *bins, size_t n_
       if (AIM_JOINS(&L->a[k])) tot += exp(eps / 2 * (SCORE(&L->a[k]) - smax));
     for (size_t i = 0; i < t->n_cliques; i++) tot += exp(eps / 2 * (qs[i] - smax));
     double u = ms_rng_uniform(ksel, r, 0) * tot, acc = 0;
+    /* the first candidate whose cumulative weight passes u; when rounding
+     * leaves u above them all, the last candidate */
     size_t pick = SIZE_MAX, again = SIZE_MAX;
-    for (size_t k = 0; k < L->n && pick == SIZE_MAX; k++)
-      if (AIM_JOINS(&L->a[k]) && (acc += exp(eps / 2 * (SCORE(&L->a[k]) - smax))) > u) pick = k;
-    for (size_t i = 0; i < t->n_cliques && pick == SIZE_MAX && again == SIZE_MAX; i++)
-      if ((acc += exp(eps / 2 * (qs[i] - smax))) > u) again = i;
-    if (pick == SIZE_MAX && again == SIZE_MAX) { /* u at the very top: the last candidate */
-      if (t->n_cliques) again = t->n_cliques - 1;
-      for (size_t k = 0; k < L->n && again == SIZE_MAX; k++)
-        if (AIM_JOINS(&L->a[k])) pick = k;
-      if (pick == SIZE_MAX && again == SIZE_MAX) break;
-    }
+    int hit = 0;
+    for (size_t k = 0; k < L->n && !hit; k++)
+      if (AIM_JOINS(&L->a[k])) pick = k, hit = (acc += exp(eps / 2 * (SCORE(&L->a[k]) - smax))) > u;
+    for (size_t i = 0; i < t->n_cliques && !hit; i++)
+      again = i, pick = SIZE_MAX, hit = (acc += exp(eps / 2 * (qs[i] - smax))) > u;
+    if (pick == SIZE_MAX && again == SIZE_MAX) break; /* no candidate */
     size_t qi, nc;
     if (pick != SIZE_MAX) {
       const mst_cand cd = L->a[pick];
@@ -670,8 +683,7 @@ static ms_status aim_rounds(ms__mst *t, cand_list *L, const int *bins, size_t n_
       size_t qab = cd.k == 3 ? clique_with(t, cd.v[0], cd.v[1]) : SIZE_MAX;
       nc = na * nz;
       /* the model's estimate before: (x, y)'s table or x's shares, times z's */
-      if (cd.k == 3) pair_shares(t, &t->q[qab], cd.v, pab);
-      else memcpy(pab, t->c[cd.v[0]].p1, na * sizeof *pab);
+      head_shares(t, cd.k, cd.v, qab, pab);
       for (size_t a = 0; a < na; a++)
         for (size_t b = 0; b < nz; b++) w[a * nz + b] = t->n * pab[a] * t->c[z].p1[b];
       q->k = cd.k;
@@ -696,7 +708,6 @@ static ms_status aim_rounds(ms__mst *t, cand_list *L, const int *bins, size_t n_
       for (size_t x = 0; x < nc; x++) q->raw[x] = (q->raw[x] * q->prec + tab[x] * p) / (q->prec + p);
       q->prec += p;
       memcpy(w, q->tab, nc * sizeof *w);
-      t->n_again++;
     }
     estimate_from(t, qi, pab, rs, cs);
     if (t->n_rounds == cap) {
@@ -712,7 +723,7 @@ static ms_status aim_rounds(ms__mst *t, cand_list *L, const int *bins, size_t n_
     /* how far the measurement moved the model's estimate of its marginal */
     double moved = 0;
     for (size_t x = 0; x < nc; x++) moved += fabs(t->q[qi].tab[x] - w[x]);
-    int explained = moved <= sqrt(2 / M_PI) * sigma * (double)nc, spans = 1;
+    int explained = moved <= sqrt(2 / M_PI) * sigma * (double)nc;
     const mst_clique *q = &t->q[qi];
     if (pick != SIZE_MAX) {
       /* the model's new pairs: candidates for 3-way marginals */
@@ -724,18 +735,16 @@ static ms_status aim_rounds(ms__mst *t, cand_list *L, const int *bins, size_t n_
       for (size_t k = 0; k < L->n; k++) {
         mst_cand *c = &L->a[k];
         if (c->from != qi || !AIM_JOINS(c)) continue;
-        size_t z = c->v[2], nab = t->c[c->v[0]].nb * t->c[c->v[1]].nb;
         pair_shares(t, q, c->v, pab);
-        count_table(tab, bins, n_rows, t, c->v, 3);
-        c->l1 = l1_score(tab, pab, t->c[z].p1, nab, t->c[z].nb, t->n);
+        c->l1 = triple_l1(t, c->v, pab, bins, n_rows, tab);
       }
     }
     if (last) break;
     /* the noise is halved only once every column is joined: before, a
      * join that adds nothing at this noise would spend the budget on
-     * costlier rounds and leave columns (the outcome, say) unjoined */
-    for (size_t k = 0; k < L->n && spans; k++) spans = !AIM_JOINS(&L->a[k]);
-    if (explained && spans) sigma /= 2, eps *= 2;
+     * costlier rounds and leave columns (the outcome, say) unjoined; every
+     * clique joins two components, so d - 1 of them join every column */
+    if (explained && t->n_cliques == ne) sigma /= 2, eps *= 2;
   }
 #undef AIM_JOINS
   free(qs);
@@ -874,11 +883,7 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
     /* the model's shares of the first columns: the released 1-way shares,
      * or the table of the clique holding the pair */
     size_t qab = cd.k == 3 ? clique_with(t, cd.v[0], cd.v[1]) : SIZE_MAX;
-    if (cd.k == 3) {
-      pair_shares(t, &t->q[qab], cd.v, pab);
-    } else {
-      memcpy(pab, t->c[cd.v[0]].p1, na * sizeof *pab);
-    }
+    head_shares(t, cd.k, cd.v, qab, pab);
     count_table(tab, bins, n_rows, t, cd.v, cd.k);
     if (exact) {
       q->lambda = exact_edge(tab, pab, t->c[z].p1, na, nz, t->k_min);
@@ -1150,14 +1155,16 @@ void ms__mst_accounting(const ms__mst *t, FILE *fp) {
   const char *m = t->aim ? "aim" : "mst";
   if (t->rho_edges > 0 && t->aim) {
     double e0 = INFINITY, e1 = 0, s0 = INFINITY, s1 = 0;
+    size_t again = 0;
     for (size_t i = 0; i < t->n_rounds; i++) {
       e0 = fmin(e0, t->rounds[i].eps), e1 = fmax(e1, t->rounds[i].eps);
       s0 = fmin(s0, t->rounds[i].sigma), s1 = fmax(s1, t->rounds[i].sigma);
+      again += (size_t)t->rounds[i].again;
     }
     fprintf(fp, "  aim selection: rho %g (%zu rounds of the exponential mechanism, epsilon %g to %g)\n",
             r6(t->rho_select), t->n_rounds, r6(e0), r6(e1));
     fprintf(fp, "  aim marginals: rho %g (%zu noisy tables, %zu of them a marginal measured again; sigma %g to %g)\n",
-            r6(t->rho_edges), t->n_rounds, t->n_again, r6(s0), r6(s1));
+            r6(t->rho_edges), t->n_rounds, again, r6(s0), r6(s1));
   } else if (t->rho_edges > 0) {
     fprintf(fp, "  %s selection: rho %g (%zu rounds of the exponential mechanism, epsilon %g each)\n", m,
             r6(t->rho_select), t->n_cliques, r6(t->eps_round));
