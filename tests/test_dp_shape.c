@@ -54,7 +54,7 @@ static void test_shape_exact_lognormal(void **state) {
   /* and the exact counts of two spans of four bins each */
   int span[NB] = {0, 0, 0, 0, 1, 1, 1, 1};
   double g[2] = {cnt[0] + cnt[1] + cnt[2] + cnt[3], cnt[4] + cnt[5] + cnt[6] + cnt[7]};
-  assert_int_equal(ms__dp_smooth_shape(lo, hi, cnt, NB, 1, span, g, 2, 1, qp, qv, NQ), 1);
+  assert_int_equal(ms__dp_smooth_shape(lo, hi, cnt, NB, 1, span, g, 2, 1, 0, qp, qv, NQ), 1);
   assert_true(qp[0] == 0 && qp[NQ - 1] == 1);
   for (int j = 1; j < NQ; j++) assert_true(qp[j] > qp[j - 1] && qv[j] >= qv[j - 1]);
   /* the family holds the truth: quantiles to the grid search's precision
@@ -79,10 +79,10 @@ static void test_shape_refuses_two_peaks(void **state) {
   double lo[NB], hi[NB], cnt[NB] = {150, 50, 0, 0, 0, 0, 50, 150}, qp[NQ] = {0}, qv[NQ] = {0};
   for (int i = 0; i < NB; i++) lo[i] = i, hi[i] = i + 1;
   /* residuals far above what noise of sd 5 explains */
-  assert_int_equal(ms__dp_smooth_shape(lo, hi, cnt, NB, 5, NULL, NULL, 0, 0, qp, qv, NQ), 0);
+  assert_int_equal(ms__dp_smooth_shape(lo, hi, cnt, NB, 5, NULL, NULL, 0, 0, 0, qp, qv, NQ), 0);
   assert_true(qv[5] == 0 && qp[5] == 0);
   /* with noise of sd 100 the same counts cannot be told from one hump */
-  assert_int_equal(ms__dp_smooth_shape(lo, hi, cnt, NB, 100, NULL, NULL, 0, 0, qp, qv, NQ), 1);
+  assert_int_equal(ms__dp_smooth_shape(lo, hi, cnt, NB, 100, NULL, NULL, 0, 0, 0, qp, qv, NQ), 1);
 }
 
 /* Noise of sd 47 (fit --epsilon 1 on a 31-column table) on 400 rows: over
@@ -97,7 +97,7 @@ static void test_shape_under_noise(void **state) {
   int acc = 0;
   for (int r = 0; r < 100; r++) {
     for (int i = 0; i < NB; i++) nc[i] = cnt[i] + sigma * ms_rng_normal(k, (uint64_t)r, (uint32_t)i);
-    if (!ms__dp_smooth_shape(lo, hi, nc, NB, sigma, NULL, NULL, 0, 0, qp, qv, NQ)) continue;
+    if (!ms__dp_smooth_shape(lo, hi, nc, NB, sigma, NULL, NULL, 0, 0, 0, qp, qv, NQ)) continue;
     acc++;
     err += fabs(log(table_at(qp, qv, 0.5) / 30.1));
   }

@@ -85,14 +85,15 @@ static double fit_normal(const shape_data *x, double *mu_out, double *s_out) {
 }
 
 int ms__dp_smooth_shape(const double *lo, const double *hi, const double *cnt, size_t nb, double sigma,
-                        const int *span, const double *g, size_t ns, double sigma_g, double *qp, double *qv,
-                        size_t nq) {
+                        const int *span, const double *g, size_t ns, double sigma_g, double known, double *qp,
+                        double *qv, size_t nq) {
   if (nb < 3 || nq < 2 || !(sigma > 0) || ns > GRID_SPANS_MAX || (ns && !(sigma_g > 0))) return 0;
   for (size_t b = 0; b + 1 < nb; b++)
     if (hi[b] != lo[b + 1] || (ns && (span[b] < 0 || (size_t)span[b] >= ns))) return 0; /* contiguous only */
   if (ns && (span[nb - 1] < 0 || (size_t)span[nb - 1] >= ns)) return 0;
   double total = 0;
   for (size_t b = 0; b < nb; b++) total += cnt[b];
+  if (known > 0) total = known;
   if (!(total > 0)) return 0;
   double *e0 = ms__malloc(2 * nb * sizeof *e0);
   if (!e0) return -1;

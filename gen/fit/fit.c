@@ -256,28 +256,37 @@ static ms_status check_names(const ms_frame *data, const ms_fit_params *p, ms_di
   return MS_OK;
 }
 
-/* The decimals a real column is written with: the fewest that write at
- * least 80 % of its values exactly (at most the column's largest). The
- * largest alone lets one value with a floating-point tail ("1.1300000000000001")
- * or a minority measured more finely put every synthetic value on a grid
- * the real column does not use, which a classifier sees at once (real
- * values pile up on the usual grid). Under DP the column's decimals are
- * schema, taken as read (docs/privacy.md). */
-static int usual_decimals(const ms_frame_col *c, size_t n_rows) {
-  if (c->kind != MS_FKIND_REAL || c->decimals <= 0 || !c->num) return c->decimals;
-  size_t cnt[10] = {0}, present = 0;
+/* How many of c's values have each fewest number of decimals that writes
+ * them exactly (cnt[0..9]; a value needing more counts at 9, the most a
+ * column is written with). Returns the values present. */
+size_t ms__fit_decimal_counts(const ms_frame_col *c, size_t n_rows, size_t cnt[MS__DECIMALS_MAX + 1]) {
+  size_t present = 0;
+  for (int d = 0; d <= MS__DECIMALS_MAX; d++) cnt[d] = 0;
   for (size_t r = 0; r < n_rows; r++) {
     double v = c->num[r];
     if (isnan(v)) continue;
     present++;
     int d = 0;
-    for (double p = 1; d < c->decimals; d++, p *= 10) {
+    for (double p = 1; d < MS__DECIMALS_MAX; d++, p *= 10) {
       double x = v * p;
       if (fabs(x - round(x)) <= 1e-9 * fmax(1, fabs(x))) break;
     }
     cnt[d]++;
   }
-  size_t acc = 0;
+  return present;
+}
+
+/* The decimals a real column is written with: the fewest that write at
+ * least 80 % of its values exactly (at most the column's largest). The
+ * largest alone lets one value with a floating-point tail ("1.1300000000000001")
+ * or a minority measured more finely put every synthetic value on a grid
+ * the real column does not use, which a classifier sees at once (real
+ * values pile up on the usual grid). Under DP the same rule reads noisy
+ * counts (fit_dp.c, docs/privacy.md). */
+static int usual_decimals(const ms_frame_col *c, size_t n_rows) {
+  if (c->kind != MS_FKIND_REAL || c->decimals <= 0 || !c->num) return c->decimals;
+  size_t cnt[MS__DECIMALS_MAX + 1];
+  size_t present = ms__fit_decimal_counts(c, n_rows, cnt), acc = 0;
   for (int d = 0; d < c->decimals; d++)
     if ((acc += cnt[d]) >= 0.8 * (double)present) return d;
   return c->decimals;
@@ -883,6 +892,11 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
                            di == SIZE_MAX ? 0 : p->domain_first[di + 1] - p->domain_first[di]);
       if (!st && c->n_levels == 1 && !f->suppressed)
         ms_diag_warn(d, data->source, 0, 0, c->name, "column holds one value");
+      if (!st && rho > 0 && f->suppressed)
+        ms_diag_warn(d, data->source, 0, 0, c->name,
+                     "no label's noisy count passed the release threshold (%.0f): written as always missing; "
+                     "declare its labels with --domain %s=a,b,... (docs/privacy.md)",
+                     tau_cat < (double)p->k_min ? (double)p->k_min : tau_cat, c->name);
       if (!st && rho == 0 && f->n_cats && !f->suppressed && c->n_levels > f->n_cats)
         ms_diag_warn(d, data->source, 0, 0, c->name,
                      "%zu %s seen in fewer than %zu rows %s", c->n_levels - f->n_cats,
@@ -893,7 +907,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       st = ms__fit_bool(f, c, data->n_rows, p, rho, &tot);
     } else if (rho > 0) {
       size_t clamped = 0;
-      st = ms__fit_numeric_dp(f, c, data->n_rows, p, rho, z_thr, &tot, &clamped);
+      st = ms__fit_numeric_dp(f, c, data->n_rows, p, rho, z_thr, NAN, &tot, &clamped);
       /* For the operator only (not in the spec): how many rows the public
        * bounds clamp. */
       size_t b = ms__fit_bound_of(p, c->name);
@@ -973,18 +987,57 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     if (!st && c->kind == MS_FKIND_DATE) ms__fit_dates_in_range(f);
     if (tot > max_total) max_total = tot;
     if (c->kind != MS_FKIND_ID) sum_total += tot, n_total++;
-    if (!st && use_copula && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
+  }
+  /* Under DP every column's noisy total estimates the row count: the
+   * inverse-variance mean of the unbiased ones (not a categorical column's
+   * sum over the labels that passed the threshold) is the least noisy
+   * (post-processing). A column's own total sums the noise of all its
+   * bins (sd sigma sqrt(bins)), its missing count that of one bin: its
+   * missing share is that count over the pooled row count, and a numeric
+   * column's bins are scaled to the pooled count less its missing count
+   * (the same noisy counts fitted again: the noise is keyed, nothing new
+   * is measured). On 313 rows and 20 columns a column's fine bins had
+   * summed to a negative count and its missing share came out 1. */
+  if (!st && m->epsilon > 0 && n_total) {
+    double w = 0, wt = 0;
+    for (size_t j = 0; j < m->n_fields; j++) {
+      const fit_field *f = &m->f[j];
+      if (f->kind == MS_FKIND_ID || f->suppressed || !(f->total_var > 0)) continue;
+      w += 1 / f->total_var, wt += f->n_total / f->total_var;
+    }
+    max_total = w > 0 ? wt / w : sum_total / (double)n_total;
+    for (size_t j = 0; !st && max_total > 0 && j < m->n_fields; j++) {
+      fit_field *f = &m->f[j];
+      const ms_frame_col *c = &data->cols[j];
+      if (f->kind == MS_FKIND_ID || f->suppressed) continue;
+      if (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL || c->kind == MS_FKIND_DATE) {
+        double tot = 0, miss = f->miss_count;
+        size_t clamped = 0;
+        free(f->qp), free(f->qv), f->qp = f->qv = NULL;
+        f->nq = f->n_spikes = 0;
+        st = ms__fit_numeric_dp(f, c, data->n_rows, p, f->rho, z_thr, fmax(max_total - miss, 0), &tot, &clamped);
+        if (st) {
+          ms__diag_nomem(d, data->source, c->name, "a column's fit");
+          break;
+        }
+        if (c->kind == MS_FKIND_REAL) ms__fit_bounds_to_precision(f);
+        if (c->kind == MS_FKIND_DATE) ms__fit_dates_in_range(f);
+      }
+      f->missing = ms__fit_sig6(fmin(1, f->miss_count / max_total));
+    }
+  }
+  for (size_t j = 0; !st && use_copula && j < m->n_fields; j++) {
+    const fit_field *f = &m->f[j];
+    const ms_frame_col *c = &data->cols[j];
+    if (f->kind != MS_FKIND_ID && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
         f->diff_a < 0 && !f->sum_parts && f->fd_from < 0 &&
         !(c->kind == MS_FKIND_CATEGORICAL && f->n_cats < 2) &&
         !(c->kind == MS_FKIND_BOOL && !(f->probs[0] > 0 && f->probs[1] > 0)) &&
-        !(m->epsilon == 0 && present < 2 * p->k_min)) {
-      f->cop = (int)m->n_cop;
+        !(m->epsilon == 0 && data->n_rows - c->n_missing < 2 * p->k_min)) {
+      m->f[j].cop = (int)m->n_cop;
       m->cop[m->n_cop++] = j;
     }
   }
-  /* Under DP every column's noisy total estimates the row count; their mean
-   * is the least noisy (post-processing). */
-  if (m->epsilon > 0 && n_total) max_total = sum_total / (double)n_total;
   /* A spec table has at least one row. Under DP a noisy mean total at or
    * below 0.5 (a tiny table) is clamped to 1 -- post-processing; falling
    * back to the real row count there would release it exactly. */

@@ -307,13 +307,48 @@ static void push_knot(fit_field *f, size_t *m, double x, double p) {
   f->qv[(*m)++] = x;
 }
 
+/* The decimals a real column is written with, under DP: the rule without
+ * noise (fit.c's usual_decimals: the fewest that write at least 80 % of
+ * the values exactly) read from a Gaussian histogram of each value's
+ * fewest decimals over the public domain 0..9. One row changes one count:
+ * L2 sensitivity 1, sigma = 1 / sqrt(2 rho_d). d is taken when its noisy
+ * cumulative count, less 2 sd of that sum's noise, reaches 80 % of the
+ * noisy total; when no d does (a column too small for its share) the
+ * column keeps the decimals read with the schema (nor does it ever get
+ * more than those). Writing at more
+ * decimals than the data use puts the synthetic values off the grid the
+ * real ones pile up on, which a classifier sees at once. */
+static void dp_decimals(fit_field *f, const ms_frame_col *c, size_t n_rows, uint64_t seed, double rho_d) {
+  size_t cnt[MS__DECIMALS_MAX + 1];
+  ms__fit_decimal_counts(c, n_rows, cnt);
+  double s = 1 / sqrt(2 * rho_d), noisy[MS__DECIMALS_MAX + 1], total = 0, acc = 0;
+  ms_rng_key k = ms__fit_dp_key(seed, f->name, "decimals");
+  for (int d = 0; d <= MS__DECIMALS_MAX; d++) total += noisy[d] = (double)cnt[d] + ms__fit_gauss(k, (uint64_t)d, s);
+  f->dec_sigma = s;
+  for (int d = 0; d < MS__DECIMALS_MAX && total > 0; d++) {
+    acc += noisy[d];
+    if (acc - 2 * s * sqrt(d + 1.0) >= 0.8 * total) {
+      if (d < f->decimals) f->decimals = d; /* never more than the schema's */
+      return;
+    }
+  }
+}
+
 /* rho: this column's zCDP share. Releases, through Gaussian histograms of
- * L2 sensitivity 1 each, the grid bins the column occupies (unless its
- * bounds are declared), then a histogram of finer bins inside them;
- * everything else is post-processing. */
+ * L2 sensitivity 1 each, a real column's decimals (an eighth of rho), the
+ * grid bins the column occupies (unless its bounds are declared), then a
+ * histogram of finer bins inside them; everything else is
+ * post-processing. present_hat (> 0 when known): the column's present rows
+ * estimated from the row count pooled over every column (fit.c), less
+ * noisy than the sum of its own bins; it scales the histogram or the
+ * smooth shape. */
 ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                             const ms_fit_params *p, double rho, double z_thr, double *noisy_total,
-                             size_t *clamped) {
+                             const ms_fit_params *p, double rho, double z_thr, double present_hat,
+                             double *noisy_total, size_t *clamped) {
+  if (f->kind == MS_FKIND_REAL) { /* an eighth of the share buys the decimals */
+    dp_decimals(f, c, n_rows, p->seed, rho / 8);
+    rho -= rho / 8;
+  }
   double blo = NAN, bhi = NAN, rho_h = rho, n_hat = NAN, sb = NAN;
   dp_spike sp[SPIKES_MAX];
   size_t n_sp = 0;
@@ -446,12 +481,13 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
     f->qp = ms__malloc(MS__DP_SMOOTH_KNOTS * sizeof *f->qp);
     f->qv = ms__malloc(MS__DP_SMOOTH_KNOTS * sizeof *f->qv);
     if (!f->qp || !f->qv) return MS_ERR_NOMEM;
-    int shaped = ms__dp_smooth_shape(e0, e1, cnt, (size_t)nb, sigma, span_of, span_w, (size_t)n_span, sb, f->qp,
-                                     f->qv, MS__DP_SMOOTH_KNOTS);
+    int shaped = ms__dp_smooth_shape(e0, e1, cnt, (size_t)nb, sigma, span_of, span_w, (size_t)n_span, sb,
+                                     present_hat, f->qp, f->qv, MS__DP_SMOOTH_KNOTS);
     if (shaped < 0) return MS_ERR_NOMEM;
     if (shaped) {
       double missing = ms__dp_missing(cnt[nb], sigma);
       *noisy_total = present + missing;
+      f->n_total = present + cnt[nb], f->total_var = sigma * sigma * (nb + 1), f->miss_count = missing;
       f->missing = ms__fit_sig6(present + missing > 0 ? missing / (present + missing) : 0);
       f->fam = FAM_QUANTILES, f->nq = MS__DP_SMOOTH_KNOTS;
       for (size_t j = 0; j < f->nq; j++) f->qp[j] = ms__fit_sig6(f->qp[j]), f->qv[j] = ms__fit_sig6(f->qv[j]);
@@ -466,12 +502,17 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
     }
     free(f->qp), free(f->qv), f->qp = f->qv = NULL;
   }
-  if (ms__dp_support(sm, (size_t)nb, sigma) || ms__dp_project(sm, (size_t)nb, present)) return MS_ERR_NOMEM;
-  double missing = ms__dp_missing(cnt[nb], sigma), spiked = 0;
+  double missing = ms__dp_missing(cnt[nb], sigma), spiked = 0, own = present;
+  for (size_t i = 0; i < n_sp; i++) spiked += sp[i].w;
+  /* the bins hold the present rows less the frequent values' */
+  double target = present_hat > 0 ? fmax(present_hat - spiked, 0) : present;
+  if (ms__dp_support(sm, (size_t)nb, sigma) || ms__dp_project(sm, (size_t)nb, target)) return MS_ERR_NOMEM;
   present = 0;
   for (int b = 0; b < nb; b++) present += sm[b];
-  for (size_t i = 0; i < n_sp; i++) spiked += sp[i].w;
-  *noisy_total = present + spiked + missing;
+  *noisy_total = own + spiked + missing;
+  f->n_total = own + spiked + cnt[nb];
+  f->total_var = sigma * sigma * (nb + 1) + (f->spike_sigma * f->spike_sigma) * (double)n_sp;
+  f->miss_count = missing;
   f->missing = ms__fit_sig6(*noisy_total > 0 ? missing / *noisy_total : 0);
   f->n_spikes = n_sp;
   int first = 0, last = nb - 1;

@@ -15,6 +15,7 @@
 #include <gsl/gsl_sf_psi.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,24 @@ static cJSON *dist_json(const fit_field *f, double scale_off) {
     }
   }
   return o;
+}
+
+/* A mechanism measured for some columns only: its description under
+ * `what` and, under `what`_sigma, the noise sd of every column that has
+ * one (the fit_field double at offset off; 0: not measured). */
+static void column_sigmas(cJSON *me, const ms_fit_model *m, size_t off, const char *what, const char *desc) {
+  cJSON *o = NULL;
+  char key[64];
+  for (size_t i = 0; i < m->n_fields; i++) {
+    double s = *(const double *)((const char *)&m->f[i] + off);
+    if (!(s > 0)) continue;
+    if (!o) {
+      cJSON_AddStringToObject(me, what, desc);
+      snprintf(key, sizeof key, "%s_sigma", what);
+      o = cJSON_AddObjectToObject(me, key);
+    }
+    cJSON_AddNumberToObject(o, m->f[i].name, ms__fit_sig6(s));
+  }
 }
 
 static cJSON *date_expr(double days, int has_time) {
@@ -140,17 +159,13 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON *sg = cJSON_AddObjectToObject(me, "sigma");
     for (size_t i = 0; i < m->n_fields; i++)
       if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(sg, m->f[i].name, ms__fit_sig6(m->f[i].sigma));
-    size_t n_fv = 0;
-    for (size_t i = 0; i < m->n_fields; i++) n_fv += m->f[i].spike_sigma > 0;
-    if (n_fv) {
-      cJSON_AddStringToObject(me, "frequent_values",
-                              "gaussian stability-based histogram of a numeric column's values (half the "
-                              "histogram's rho, when the noisy count lets a value held by 5% of rows pass): "
-                              "point masses of the quantile table");
-      cJSON *fv = cJSON_AddObjectToObject(me, "frequent_values_sigma");
-      for (size_t i = 0; i < m->n_fields; i++)
-        if (m->f[i].spike_sigma > 0) cJSON_AddNumberToObject(fv, m->f[i].name, ms__fit_sig6(m->f[i].spike_sigma));
-    }
+    column_sigmas(me, m, offsetof(fit_field, spike_sigma), "frequent_values",
+                  "gaussian stability-based histogram of a numeric column's values (half the histogram's rho, "
+                  "when the noisy count lets a value held by 5% of rows pass): point masses of the quantile table");
+    column_sigmas(me, m, offsetof(fit_field, dec_sigma), "decimals",
+                  "gaussian histogram of each value's fewest decimals (0-9; an eighth of a real column's rho): the "
+                  "fewest whose noisy cumulative count less 2 sd reaches 80% of the noisy total, else the decimals "
+                  "read with the schema");
     if (m->n_cop >= 2) {
       cJSON_AddStringToObject(me, "correlations", "gaussian sum of clipped normal-score outer products");
       cJSON_AddNumberToObject(me, "correlation_clip", ms__fit_sig6(m->corr_clip));

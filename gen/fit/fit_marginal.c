@@ -456,8 +456,10 @@ static ms_status fit_domain_dp(fit_field *f, const ms_frame_col *c, const double
     st = add_cat(f, dom[i], dc[i]);
     tot += dc[i];
   }
-  missing = ms__dp_missing(missing + ms__fit_gauss(kk, UINT64_MAX, sigma), sigma);
+  double raw = missing + ms__fit_gauss(kk, UINT64_MAX, sigma);
+  missing = ms__dp_missing(raw, sigma);
   *noisy_total = tot + missing;
+  f->n_total = tot + raw, f->total_var = sigma * sigma * (double)(n_dom + 1), f->miss_count = missing;
   f->missing = tot + missing > 0 ? missing / (tot + missing) : 0;
   /* all noisy counts at 0: every label equally likely (post-processing) */
   if (!st && !(tot > 0))
@@ -503,8 +505,13 @@ ms_status ms__fit_categorical(fit_field *f, const ms_frame_col *c, size_t n_rows
     missing = ms__dp_missing(missing + ms__fit_gauss(kk, UINT64_MAX, sigma), sigma);
     tot += missing;
     *noisy_total = tot;
+    /* the levels below the threshold are left out of this total: it is
+     * not pooled into the row count (total_var 0, fit.c) */
+    f->miss_count = missing;
     f->missing = tot > 0 ? missing / tot : 0;
-    if (f->n_cats == 0) st = add_cat(f, "other", 1);
+    /* no label released: the column is written as always missing (a label
+     * the input lacks would be out of its domain); fit.c says so */
+    if (f->n_cats == 0 && !(st = add_cat(f, "other", 1))) f->suppressed = 1, f->missing = 1;
   } else {
     double other = 0, present = 0;
     for (size_t l = 0; l < L; l++) {
@@ -560,9 +567,11 @@ ms_status ms__fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
     f->sigma = 1 / sqrt(2 * rho);
     for (int b = 0; b < 3; b++) {
       cnt[b] += ms__fit_gauss(kk, (uint64_t)b, f->sigma);
+      f->n_total += cnt[b];
       if (cnt[b] < 0) cnt[b] = 0;
     }
     cnt[2] = ms__dp_missing(cnt[2], f->sigma);
+    f->total_var = 3 * f->sigma * f->sigma, f->miss_count = cnt[2];
   } else {
     for (int b = 0; b < 3; b++)
       if (cnt[b] < (double)p->k_min) cnt[b] = 0;

@@ -77,6 +77,12 @@ typedef struct {
   char *mc_expr;
   double sigma; /* Gaussian noise of its histogram(s) */
   double spike_sigma; /* ... of its frequent values' counts (0: not measured) */
+  double dec_sigma;   /* ... of its decimals' counts (DP real columns; 0: not measured) */
+  /* DP: the column's noisy row total (its missing count before the 3
+   * sigma rule: unbiased), that total's variance (0: not pooled) and the
+   * released missing count; the missing share is that count over the row
+   * count pooled from every column's total (fit.c). */
+  double n_total, total_var, miss_count;
   size_t n_spikes;    /* frequent values released */
   double aic_q, aic_p;
 } fit_field;
@@ -137,6 +143,9 @@ const char *ms__fit_label_of(const fit_field *f, size_t l);
 size_t ms__fit_bound_of(const ms_fit_params *p, const char *col);
 int ms__fit_cmp_double(const void *a, const void *b);
 ms_rng_key ms__fit_dp_key(uint64_t seed, const char *col, const char *what);
+/* The most decimals a real column is written with (the frame's cap). */
+#define MS__DECIMALS_MAX 9
+size_t ms__fit_decimal_counts(const ms_frame_col *c, size_t n_rows, size_t cnt[MS__DECIMALS_MAX + 1]);
 double ms__fit_fam_cdf(const fit_field *f, double x);
 double ms__fit_fam_inv(const fit_field *f, double u);
 double ms__fit_numeric_draw(const fit_field *f, double u);
@@ -155,8 +164,8 @@ ms_status ms__fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
 /* fit_dp.c: DP numeric marginals */
 double ms__fit_gauss(ms_rng_key k, uint64_t idx, double sigma);
 ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                             const ms_fit_params *p, double rho, double z_thr, double *noisy_total,
-                             size_t *clamped);
+                             const ms_fit_params *p, double rho, double z_thr, double present_hat,
+                             double *noisy_total, size_t *clamped);
 
 /* fit_copula.c: the copula and the mixture */
 ms_status ms__fit_mixture(ms_fit_model *m, const ms_frame *data, int32_t **maps,
