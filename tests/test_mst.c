@@ -434,15 +434,33 @@ static void test_dp_support_and_projection(void **state) {
   (void)state;
   /* sigma 10, 12 bins: z = Phi^-1(1 - 0.001/12) = 3.76 */
   double c[12] = {12, -4, 25, 80, 140, 60, 15, 8, -9, 3, 45, 11};
-  assert_int_equal(ms__dp_support(c, 12, 10), MS_OK);
+  assert_int_equal(ms__dp_support(c, 12, 10, NULL), MS_OK);
   const double want[12] = {0, 0, 25, 80, 140, 60, 15, 0, 0, 0, 45, 0};
   for (int i = 0; i < 12; i++) assert_true(c[i] == want[i]);
   /* a run of noise bins (sum of count - sigma 41) outweighing the one bin
    * above z sigma (45 - 10 = 35) is not the core: the run through the
    * significant bin is, and the noise bins (under z sigma) go */
   double e[12] = {28, 5, 26, 22, -3, 0, 1, 45, -2, 4, 0, 3};
-  assert_int_equal(ms__dp_support(e, 12, 10), MS_OK);
+  assert_int_equal(ms__dp_support(e, 12, 10, NULL), MS_OK);
   for (int i = 0; i < 12; i++) assert_true(e[i] == (i == 7 ? 45 : 0));
+  /* A cut: no run goes from bin 2 into bin 3 (0 and 1-3 of an integer
+   * column's grid), but a bin of 2 sigma next to a kept one still joins.
+   * A 0/1/2 code: 0 the core (174 - 65 above 139 - 65), 1-3 at 2.1 sigma
+   * joins it; without the bins between them it is joined, with the six
+   * empty bins of the full grid in between it was dropped. */
+  unsigned char cut[6] = {0, 0, 0, 1, 0, 0};
+  double s3[6] = {-20, 30, 174, 139, -50, 10};
+  assert_int_equal(ms__dp_support(s3, 6, 65, cut), MS_OK);
+  assert_true(s3[2] == 174 && s3[3] == 139 && s3[0] == 0 && s3[1] == 0 && s3[5] == 0);
+  /* a zero bin of noise (1.9 sigma) before 1-3 of a 1-10 score: the run
+   * does not take it in (without the cut it would: 49 - 26 > 0) */
+  double s4[5] = {-3, 49, 213, 212, 49};
+  unsigned char cut4[5] = {0, 0, 1, 0, 0};
+  assert_int_equal(ms__dp_support(s4, 5, 26, cut4), MS_OK);
+  assert_true(s4[1] == 0 && s4[2] == 213 && s4[3] == 212 && s4[4] == 49);
+  double s5[5] = {-3, 49, 213, 212, 49};
+  assert_int_equal(ms__dp_support(s5, 5, 26, NULL), MS_OK);
+  assert_true(s5[1] == 49);
   /* positives above the total: each minus one t, floored at 0 */
   double p[5] = {50, 30, 5, -10, 0};
   assert_int_equal(ms__dp_project(p, 5, 60), MS_OK);

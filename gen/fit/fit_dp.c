@@ -119,8 +119,10 @@ ms_status ms__dp_project(double *c, size_t n, double total) {
  * when there is one, z the level a bin of noise alone passes with
  * probability 0.1 % over all n bins -- and every bin above z sigma (a
  * second cluster). Then the bins of at least 2 sigma joined to the core
- * through neighbours of at least 2 sigma. Every other bin is set to 0. */
-ms_status ms__dp_support(double *c, size_t n, double sigma) {
+ * through neighbours of at least 2 sigma. Every other bin is set to 0.
+ * cut (NULL: none): cut[i] set when no run goes on from bin i - 1 into bin
+ * i (bins apart on the scale; the growth still joins them). */
+ms_status ms__dp_support(double *c, size_t n, double sigma, const unsigned char *cut) {
   if (!n) return MS_OK;
   double z = gsl_cdf_ugaussian_Qinv(0.001 / (double)n);
   /* a negative count (a bin that is surely empty) ends a run; when a bin
@@ -130,7 +132,7 @@ ms_status ms__dp_support(double *c, size_t n, double sigma) {
   double best = -INFINITY, sbest = -INFINITY, run = 0;
   int sig = 0;
   for (size_t i = 0, start = 0; i < n; i++) {
-    if (run <= 0 || c[i] < 0) run = 0, start = i, sig = 0;
+    if (run <= 0 || c[i] < 0 || (cut && cut[i])) run = 0, start = i, sig = 0;
     run += c[i] - sigma;
     sig |= c[i] >= z * sigma;
     if (run > best) best = run, rlo = start, rhi = i;
@@ -369,12 +371,33 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
     for (size_t r = 0; r < n_rows; r++)
       if (!isnan(c->num[r])) cnt[grid_bin(dates, c->num[r])] += 1;
     ms_rng_key k = ms__fit_dp_key(p->seed, f->name, "range");
+    /* An integer column's values lie only in the grid bins that hold a
+     * whole number (0, then 1-3, 4-9, ...; none between 0.001 and 1): the
+     * other bins are left out (their counts are noise alone, known from
+     * the kind). Kept, they parted 0 from 1 by six bins of noise: the
+     * support test's growth (a bin of 2 sigma next to a kept one) could
+     * not reach 1-3 from 0, and a 0/1/2 code whose core run was 0 lost
+     * every value from 1 up (pbc's status under AIM at epsilon 1 came out
+     * all 0). The core run still does not go from 0 into 1-3 (a cut): a
+     * zero bin of noise alone would then join the run of a column of 1-10
+     * scores and spoil its shape. */
+    int live[GRID_MAX], n_live = 0;
+    double lc[GRID_MAX];
+    unsigned char cut[GRID_MAX] = {0};
     n_hat = 0;
     for (int b = 0; b < G; b++) {
+      double a0, a1;
       cnt[b] += ms__fit_gauss(k, (uint64_t)b, sb);
+      if (f->kind == MS_FKIND_INTEGER && !grid_whole(b, &a0, &a1)) {
+        cnt[b] = 0;
+        continue;
+      }
+      cut[n_live] = n_live > 0 && (b == COARSE_HALF || live[n_live - 1] == COARSE_HALF);
+      lc[n_live] = cnt[b], live[n_live++] = b;
       n_hat += cnt[b];
     }
-    if (ms__dp_support(cnt, (size_t)G, sb)) return MS_ERR_NOMEM;
+    if (ms__dp_support(lc, (size_t)n_live, sb, f->kind == MS_FKIND_INTEGER ? cut : NULL)) return MS_ERR_NOMEM;
+    for (int i = 0; i < n_live; i++) cnt[live[i]] = lc[i];
     for (int g = 0; g < G; g++) {
       if (cnt[g] <= 0) continue;
       double a, b;
@@ -506,7 +529,7 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
   for (size_t i = 0; i < n_sp; i++) spiked += sp[i].w;
   /* the bins hold the present rows less the frequent values' */
   double target = present_hat > 0 ? fmax(present_hat - spiked, 0) : present;
-  if (ms__dp_support(sm, (size_t)nb, sigma) || ms__dp_project(sm, (size_t)nb, target)) return MS_ERR_NOMEM;
+  if (ms__dp_support(sm, (size_t)nb, sigma, NULL) || ms__dp_project(sm, (size_t)nb, target)) return MS_ERR_NOMEM;
   present = 0;
   for (int b = 0; b < nb; b++) present += sm[b];
   *noisy_total = own + spiked + missing;
