@@ -317,9 +317,9 @@ static void push_knot(fit_field *f, size_t *m, double x, double p) {
  * cumulative count, less 2 sd of that sum's noise, reaches 80 % of the
  * noisy total; when no d does (a column too small for its share) the
  * column keeps the decimals read with the schema (nor does it ever get
- * more than those). Writing at more
- * decimals than the data use puts the synthetic values off the grid the
- * real ones pile up on, which a classifier sees at once. */
+ * more than those). Writing at more decimals than the data use puts the
+ * synthetic values off the grid the real ones pile up on, which a
+ * classifier sees at once. */
 static void dp_decimals(fit_field *f, const ms_frame_col *c, size_t n_rows, uint64_t seed, double rho_d) {
   size_t cnt[MS__DECIMALS_MAX + 1];
   ms__fit_decimal_counts(c, n_rows, cnt);
