@@ -259,15 +259,15 @@ static ms_status check_names(const ms_frame *data, const ms_fit_params *p, ms_di
 /* How many of c's values have each fewest number of decimals that writes
  * them exactly (cnt[0..9]; a value needing more counts at 9, the most a
  * column is written with). Returns the values present. */
-size_t ms__fit_decimal_counts(const ms_frame_col *c, size_t n_rows, size_t cnt[MS__DECIMALS_MAX + 1]) {
+size_t ms__fit_decimal_counts(const ms_frame_col *c, size_t n_rows, size_t cnt[MS_FRAME_DECIMALS_MAX + 1]) {
   size_t present = 0;
-  for (int d = 0; d <= MS__DECIMALS_MAX; d++) cnt[d] = 0;
+  for (int d = 0; d <= MS_FRAME_DECIMALS_MAX; d++) cnt[d] = 0;
   for (size_t r = 0; r < n_rows; r++) {
     double v = c->num[r];
     if (isnan(v)) continue;
     present++;
     int d = 0;
-    for (double p = 1; d < MS__DECIMALS_MAX; d++, p *= 10) {
+    for (double p = 1; d < MS_FRAME_DECIMALS_MAX; d++, p *= 10) {
       double x = v * p;
       if (fabs(x - round(x)) <= 1e-9 * fmax(1, fabs(x))) break;
     }
@@ -285,7 +285,7 @@ size_t ms__fit_decimal_counts(const ms_frame_col *c, size_t n_rows, size_t cnt[M
  * counts (fit_dp.c, docs/privacy.md). */
 static int usual_decimals(const ms_frame_col *c, size_t n_rows) {
   if (c->kind != MS_FKIND_REAL || c->decimals <= 0 || !c->num) return c->decimals;
-  size_t cnt[MS__DECIMALS_MAX + 1];
+  size_t cnt[MS_FRAME_DECIMALS_MAX + 1];
   size_t present = ms__fit_decimal_counts(c, n_rows, cnt), acc = 0;
   for (int d = 0; d < c->decimals; d++)
     if ((acc += cnt[d]) >= 0.8 * (double)present) return d;

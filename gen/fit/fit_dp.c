@@ -321,13 +321,13 @@ static void push_knot(fit_field *f, size_t *m, double x, double p) {
  * synthetic values off the grid the real ones pile up on, which a
  * classifier sees at once. */
 static void dp_decimals(fit_field *f, const ms_frame_col *c, size_t n_rows, uint64_t seed, double rho_d) {
-  size_t cnt[MS__DECIMALS_MAX + 1];
+  size_t cnt[MS_FRAME_DECIMALS_MAX + 1];
   ms__fit_decimal_counts(c, n_rows, cnt);
-  double s = 1 / sqrt(2 * rho_d), noisy[MS__DECIMALS_MAX + 1], total = 0, acc = 0;
+  double s = 1 / sqrt(2 * rho_d), noisy[MS_FRAME_DECIMALS_MAX + 1], total = 0, acc = 0;
   ms_rng_key k = ms__fit_dp_key(seed, f->name, "decimals");
-  for (int d = 0; d <= MS__DECIMALS_MAX; d++) total += noisy[d] = (double)cnt[d] + ms__fit_gauss(k, (uint64_t)d, s);
+  for (int d = 0; d <= MS_FRAME_DECIMALS_MAX; d++) total += noisy[d] = (double)cnt[d] + ms__fit_gauss(k, (uint64_t)d, s);
   f->dec_sigma = s;
-  for (int d = 0; d < MS__DECIMALS_MAX && total > 0; d++) {
+  for (int d = 0; d < MS_FRAME_DECIMALS_MAX && total > 0; d++) {
     acc += noisy[d];
     if (acc - 2 * s * sqrt(d + 1.0) >= 0.8 * total) {
       if (d < f->decimals) f->decimals = d; /* never more than the schema's */

@@ -56,14 +56,14 @@ double ms__fit_sig6(double x);
  * lies in span[b]; ns 0: none); 1 when accepted (its residuals are what
  * the noise explains), with the quantile table of nq knots in qp/qv (from
  * lo[0] to hi[nb - 1]); 0 and qp/qv untouched when not; -1 out of
- * memory. total: the rows the bins hold, when a better estimate than
+ * memory. known: the rows the bins hold, when a better estimate than
  * their noisy sum is known (> 0), else the sum is used. Numeric columns
  * under DP whose fine histogram would have fewer than MS__DP_SMOOTH_BINS
  * bins get that many and try it. */
 #define MS__DP_SMOOTH_BINS 8
 #define MS__DP_SMOOTH_KNOTS 41
 int ms__dp_smooth_shape(const double *lo, const double *hi, const double *cnt, size_t nb, double sigma,
-                        const int *span, const double *g, size_t ns, double sigma_g, double total, double *qp,
+                        const int *span, const double *g, size_t ns, double sigma_g, double known, double *qp,
                         double *qv, size_t nq);
 
 /* gen/fit/dp_corr.c: the copula's correlation matrix (d x d, in place)

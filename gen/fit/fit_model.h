@@ -143,9 +143,7 @@ const char *ms__fit_label_of(const fit_field *f, size_t l);
 size_t ms__fit_bound_of(const ms_fit_params *p, const char *col);
 int ms__fit_cmp_double(const void *a, const void *b);
 ms_rng_key ms__fit_dp_key(uint64_t seed, const char *col, const char *what);
-/* The most decimals a real column is written with (the frame's cap). */
-#define MS__DECIMALS_MAX 9
-size_t ms__fit_decimal_counts(const ms_frame_col *c, size_t n_rows, size_t cnt[MS__DECIMALS_MAX + 1]);
+size_t ms__fit_decimal_counts(const ms_frame_col *c, size_t n_rows, size_t cnt[MS_FRAME_DECIMALS_MAX + 1]);
 double ms__fit_fam_cdf(const fit_field *f, double x);
 double ms__fit_fam_inv(const fit_field *f, double u);
 double ms__fit_numeric_draw(const fit_field *f, double u);

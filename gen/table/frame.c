@@ -591,7 +591,7 @@ static ms_status convert_column(ms_frame_col *col, const cells *c, size_t j, siz
     else kind = MS_FKIND_CATEGORICAL;
   }
   col->kind = kind;
-  col->decimals = kind == MS_FKIND_REAL ? (max_dec > 9 ? 9 : max_dec) : 0;
+  col->decimals = kind == MS_FKIND_REAL ? (max_dec > MS_FRAME_DECIMALS_MAX ? MS_FRAME_DECIMALS_MAX : max_dec) : 0;
   if (kind == MS_FKIND_REAL && all_num && present)
     col->real_style = min_dec == max_dec ? 0 : dot0 ? 2 : 1;
   if (kind == MS_FKIND_BOOL) {

@@ -104,14 +104,15 @@ static size_t chunk_rows(const ms_table_schema *s) {
   return n < 1 ? 1 : n > CHUNK ? CHUNK : n;
 }
 
-/* Fewest decimals (0..9) that print v exactly at %.17g precision. */
+/* Fewest decimals (0..MS_FRAME_DECIMALS_MAX) that print v exactly at
+ * %.17g precision. */
 static int decimals_of(double v, int from) {
   char b[64];
-  for (int dd = from; dd < 9; dd++) {
+  for (int dd = from; dd < MS_FRAME_DECIMALS_MAX; dd++) {
     snprintf(b, sizeof b, "%.*f", dd, v);
     if (strtod(b, NULL) == v) return dd;
   }
-  return 9;
+  return MS_FRAME_DECIMALS_MAX;
 }
 
 ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
@@ -243,7 +244,7 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
         goto done;
       }
       if (q->kind == MS_FKIND_REAL && q->natural && c->type == MS_COL_FLOAT64 && c->precision >= 0)
-        fc->decimals = c->precision > 9 ? 9 : c->precision;
+        fc->decimals = c->precision > MS_FRAME_DECIMALS_MAX ? MS_FRAME_DECIMALS_MAX : c->precision;
       /* The text format recorded in the schema, when there is one. */
       fc->real_style = -1;
       if (q->kind == MS_FKIND_REAL && c->format)
@@ -304,7 +305,7 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
             case MS_COL_INT64: v = (double)((const int64_t *)b->data)[i]; break;
             case MS_COL_FLOAT64:
               v = ((const double *)b->data)[i];
-              if (c->precision < 0 && fc->decimals < 9) fc->decimals = decimals_of(v, fc->decimals);
+              if (c->precision < 0 && fc->decimals < MS_FRAME_DECIMALS_MAX) fc->decimals = decimals_of(v, fc->decimals);
               break;
             case MS_COL_BOOL: v = ((const uint8_t *)b->data)[i] != 0; break;
             case MS_COL_DATE: v = ((const int32_t *)b->data)[i]; break;
@@ -323,7 +324,7 @@ ms_status ms_frame_read_h5(ms_frame **out, const char *path, const char *table,
           } else {
             ok = !ms__fit_parse_num(text, &v, &isint, &dec);
             if (ok && q->kind == MS_FKIND_INTEGER && v != floor(v)) ok = 0;
-            if (ok && q->kind == MS_FKIND_REAL && dec > fc->decimals) fc->decimals = dec > 9 ? 9 : dec;
+            if (ok && q->kind == MS_FKIND_REAL && dec > fc->decimals) fc->decimals = dec > MS_FRAME_DECIMALS_MAX ? MS_FRAME_DECIMALS_MAX : dec;
           }
           if (!ok) {
             if (q->bad++ < 10) {

@@ -41,6 +41,10 @@ int32_t ms__strtab_intern(ms__strtab *t, const char *s);
 int ms__fit_parse_num(const char *s, double *v, int *is_int, int *decimals);
 int ms__fit_parse_bool(const char *s, double *v);
 
+/* The most decimals a real column is read and written with (more are
+ * written as this many). */
+#define MS_FRAME_DECIMALS_MAX 9
+
 /* Marks an integer/real column with at most MS_FRAME_DISCRETE_MAX distinct
  * values as discrete: lit_val/lit_text from its values, spelled as a CSV
  * export writes them (integers plainly, reals with `decimals` decimals). */
