@@ -85,8 +85,11 @@ static double chi2_2x2(const double *c) {
  * label holds, describes groups, not a few rows; a cell under k rows and
  * at most 5 % of its group counts as empty;
  * under DP every cell of every candidate table is Gaussian-noised with the
- * tables' joint L2 sensitivity sqrt(T), cells must also exceed 3 sigma and
- * the test is a two-proportion z^2 whose variance includes the noise).
+ * tables' joint L2 sensitivity sqrt(T), a noisy cell below 3 sigma counts as
+ * empty -- it cannot be told from one, and a column present exactly where
+ * another holds a label has two empty cells -- every other cell must
+ * exceed 3 sigma, and the test is a two-proportion z^2 whose variance
+ * includes the noise).
  * Conditions may chain but never form a cycle. rho_avail: zCDP budget
  * available (DP); the amount spent goes to m->rho_miss. */
 ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **maps,
@@ -186,10 +189,11 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
     for (int q = 0; q < 4; q++) {
       /* without DP a cell under k rows that is at most 5 % of its group is
        * released as empty (releasing less); a larger one rejects the
-       * condition (its rate would be off) */
+       * condition (its rate would be off). Under DP a noisy cell below 3
+       * sigma is released as empty, as a column's missing count is. */
       double group = c->cell[q & 2] + c->cell[(q & 2) + 1];
-      if (!dp && c->cell[q] < floor_cell && c->cell[q] <= 0.05 * group) c->cell[q] = 0;
-      ok &= c->cell[q] >= floor_cell || (!dp && c->cell[q] == 0);
+      if (c->cell[q] < floor_cell && (dp || c->cell[q] <= 0.05 * group)) c->cell[q] = 0;
+      ok &= c->cell[q] >= floor_cell || c->cell[q] == 0;
     }
     ok &= c->cell[0] + c->cell[1] >= floor_cell && c->cell[2] + c->cell[3] >= floor_cell;
     if (!ok) continue;
