@@ -434,14 +434,14 @@ static void test_dp_support_and_projection(void **state) {
   (void)state;
   /* sigma 10, 12 bins: z = Phi^-1(1 - 0.001/12) = 3.76 */
   double c[12] = {12, -4, 25, 80, 140, 60, 15, 8, -9, 3, 45, 11};
-  assert_int_equal(ms__dp_support(c, 12, 10, NULL), MS_OK);
+  assert_int_equal(ms__dp_support(c, 12, 10, NULL, 1), MS_OK);
   const double want[12] = {0, 0, 25, 80, 140, 60, 15, 0, 0, 0, 45, 0};
   for (int i = 0; i < 12; i++) assert_true(c[i] == want[i]);
   /* a run of noise bins (sum of count - sigma 41) outweighing the one bin
    * above z sigma (45 - 10 = 35) is not the core: the run through the
    * significant bin is, and the noise bins (under z sigma) go */
   double e[12] = {28, 5, 26, 22, -3, 0, 1, 45, -2, 4, 0, 3};
-  assert_int_equal(ms__dp_support(e, 12, 10, NULL), MS_OK);
+  assert_int_equal(ms__dp_support(e, 12, 10, NULL, 1), MS_OK);
   for (int i = 0; i < 12; i++) assert_true(e[i] == (i == 7 ? 45 : 0));
   /* A cut: no run goes from bin 2 into bin 3 (0 and 1-3 of an integer
    * column's grid), but a bin of 2 sigma next to a kept one still joins.
@@ -450,17 +450,31 @@ static void test_dp_support_and_projection(void **state) {
    * empty bins of the full grid in between it was dropped. */
   unsigned char cut[6] = {0, 0, 0, 1, 0, 0};
   double s3[6] = {-20, 30, 174, 139, -50, 10};
-  assert_int_equal(ms__dp_support(s3, 6, 65, cut), MS_OK);
+  assert_int_equal(ms__dp_support(s3, 6, 65, cut, 1), MS_OK);
   assert_true(s3[2] == 174 && s3[3] == 139 && s3[0] == 0 && s3[1] == 0 && s3[5] == 0);
   /* a zero bin of noise (1.9 sigma) before 1-3 of a 1-10 score: the run
    * does not take it in (without the cut it would: 49 - 26 > 0) */
   double s4[5] = {-3, 49, 213, 212, 49};
   unsigned char cut4[5] = {0, 0, 1, 0, 0};
-  assert_int_equal(ms__dp_support(s4, 5, 26, cut4), MS_OK);
+  assert_int_equal(ms__dp_support(s4, 5, 26, cut4, 1), MS_OK);
   assert_true(s4[1] == 0 && s4[2] == 213 && s4[3] == 212 && s4[4] == 49);
   double s5[5] = {-3, 49, 213, 212, 49};
-  assert_int_equal(ms__dp_support(s5, 5, 26, NULL), MS_OK);
+  assert_int_equal(ms__dp_support(s5, 5, 26, NULL, 1), MS_OK);
   assert_true(s5[1] == 49);
+  /* Fine bins inside kept grid bins (neg_ends 0): a bin of about 70 rows
+   * drawn at -11 (sigma 44) does not end the run, so the two bins of data
+   * before it stay (with neg_ends they went: 155 is under z sigma = 160
+   * and 105 is joined only through a kept neighbour); the negative bin
+   * itself is emptied. A cut still ends a run (bins apart on the scale). */
+  double f1[7] = {155, 105, -11, 95, 400, 600, 300}, f2[7], f3[7];
+  memcpy(f2, f1, sizeof f1), memcpy(f3, f1, sizeof f1);
+  assert_int_equal(ms__dp_support(f1, 7, 44, NULL, 0), MS_OK);
+  assert_true(f1[0] == 155 && f1[1] == 105 && f1[2] == 0 && f1[3] == 95 && f1[6] == 300);
+  assert_int_equal(ms__dp_support(f2, 7, 44, NULL, 1), MS_OK);
+  assert_true(f2[0] == 0 && f2[1] == 0 && f2[3] == 95 && f2[6] == 300);
+  unsigned char gap3[7] = {0, 0, 0, 1, 0, 0, 0};
+  assert_int_equal(ms__dp_support(f3, 7, 44, gap3, 0), MS_OK);
+  assert_true(f3[0] == 0 && f3[1] == 0 && f3[3] == 95);
   /* positives above the total: each minus one t, floored at 0 */
   double p[5] = {50, 30, 5, -10, 0};
   assert_int_equal(ms__dp_project(p, 5, 60), MS_OK);

@@ -114,15 +114,15 @@ ms_status ms__dp_project(double *c, size_t n, double total) {
 
 /* The bins a histogram's data can be told to occupy (post-processing of
  * noisy counts of noise sd sigma). The core: the run of neighbouring bins
- * with the largest sum of (count - sigma), a negative count ending a run
- * (where the rows of the column add up) -- through a bin above z sigma
- * when there is one, z the level a bin of noise alone passes with
- * probability 0.1 % over all n bins -- and every bin above z sigma (a
+ * with the largest sum of (count - sigma), with neg_ends a negative count
+ * ending a run (where the rows of the column add up) -- through a bin
+ * above z sigma when there is one, z the level a bin of noise alone passes
+ * with probability 0.1 % over all n bins -- and every bin above z sigma (a
  * second cluster). Then the bins of at least 2 sigma joined to the core
  * through neighbours of at least 2 sigma. Every other bin is set to 0.
  * cut (NULL: none): cut[i] set when no run goes on from bin i - 1 into bin
  * i (bins apart on the scale; the growth still joins them). */
-ms_status ms__dp_support(double *c, size_t n, double sigma, const unsigned char *cut) {
+ms_status ms__dp_support(double *c, size_t n, double sigma, const unsigned char *cut, int neg_ends) {
   if (!n) return MS_OK;
   double z = gsl_cdf_ugaussian_Qinv(0.001 / (double)n);
   /* a negative count (a bin that is surely empty) ends a run; when a bin
@@ -132,7 +132,7 @@ ms_status ms__dp_support(double *c, size_t n, double sigma, const unsigned char 
   double best = -INFINITY, sbest = -INFINITY, run = 0;
   int sig = 0;
   for (size_t i = 0, start = 0; i < n; i++) {
-    if (run <= 0 || c[i] < 0 || (cut && cut[i])) run = 0, start = i, sig = 0;
+    if (run <= 0 || (neg_ends && c[i] < 0) || (cut && cut[i])) run = 0, start = i, sig = 0;
     run += c[i] - sigma;
     sig |= c[i] >= z * sigma;
     if (run > best) best = run, rlo = start, rhi = i;
@@ -396,7 +396,7 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
       lc[n_live] = cnt[b], live[n_live++] = b;
       n_hat += cnt[b];
     }
-    if (ms__dp_support(lc, (size_t)n_live, sb, f->kind == MS_FKIND_INTEGER ? cut : NULL)) return MS_ERR_NOMEM;
+    if (ms__dp_support(lc, (size_t)n_live, sb, f->kind == MS_FKIND_INTEGER ? cut : NULL, 1)) return MS_ERR_NOMEM;
     for (int i = 0; i < n_live; i++) cnt[live[i]] = lc[i];
     for (int g = 0; g < G; g++) {
       if (cnt[g] <= 0) continue;
@@ -529,7 +529,16 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
   for (size_t i = 0; i < n_sp; i++) spiked += sp[i].w;
   /* the bins hold the present rows less the frequent values' */
   double target = present_hat > 0 ? fmax(present_hat - spiked, 0) : present;
-  if (ms__dp_support(sm, (size_t)nb, sigma, NULL) || ms__dp_project(sm, (size_t)nb, target)) return MS_ERR_NOMEM;
+  /* The fine bins lie inside grid bins the support test kept (or the
+   * declared bounds): the column's rows are known to be there, and a fine
+   * bin of a few rows may draw a negative count. So a negative count does
+   * not end the core run here (on colon's follow-up times at epsilon 1,
+   * one fine bin of about 70 rows drawn at -11 had cut the quarter of the
+   * column below it away); runs end only between grid bins that are not
+   * neighbours. */
+  unsigned char gap[4 * GRID_MAX + FINE_MAX] = {0};
+  for (int b = 1; b < nb; b++) gap[b] = bins[b].lo != bins[b - 1].hi;
+  if (ms__dp_support(sm, (size_t)nb, sigma, gap, 0) || ms__dp_project(sm, (size_t)nb, target)) return MS_ERR_NOMEM;
   present = 0;
   for (int b = 0; b < nb; b++) present += sm[b];
   *noisy_total = own + spiked + missing;

@@ -111,6 +111,6 @@ void ms__mst_sample_row(const ms__mst *t, ms_rng_key k, size_t r, ms_frame *fr, 
 /* DP post-processing shared by the mechanisms (gen/fit/fit_dp.c). */
 ms_status ms__dp_project(double *c, size_t n, double total);
 double ms__dp_missing(double noisy, double sigma);
-ms_status ms__dp_support(double *c, size_t n, double sigma, const unsigned char *cut);
+ms_status ms__dp_support(double *c, size_t n, double sigma, const unsigned char *cut, int neg_ends);
 
 #endif
