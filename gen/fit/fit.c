@@ -99,6 +99,7 @@ static void field_free(fit_field *f) {
   free(f->probs);
   free(f->qp);
   free(f->qv);
+  ms__dp_num_free(f->dp_num);
 }
 static void comp_field_free(fit_field *f) {
   free(f->qp);
@@ -907,7 +908,8 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       st = ms__fit_bool(f, c, data->n_rows, p, rho, &tot);
     } else if (rho > 0) {
       size_t clamped = 0;
-      st = ms__fit_numeric_dp(f, c, data->n_rows, p, rho, z_thr, NAN, &tot, &clamped);
+      st = ms__fit_numeric_dp(f, c, data->n_rows, p, rho, z_thr, &f->dp_num, &clamped);
+      if (!st) st = ms__fit_numeric_dp_shape(f, f->dp_num, NAN, &tot);
       /* For the operator only (not in the spec): how many rows the public
        * bounds clamp. */
       size_t b = ms__fit_bound_of(p, c->name);
@@ -995,9 +997,10 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
    * bins (sd sigma sqrt(bins)), its missing count that of one bin: its
    * missing share is that count over the pooled row count, and a numeric
    * column's bins are scaled to the pooled count less its missing count
-   * (the same noisy counts fitted again: the noise is keyed, nothing new
-   * is measured). On 313 rows and 20 columns a column's fine bins had
-   * summed to a negative count and its missing share came out 1. */
+   * (its post-processing run again on the release its measurement kept in
+   * f->dp_num: nothing new is measured). On 313 rows and 20 columns a
+   * column's fine bins had summed to a negative count and its missing
+   * share came out 1. */
   if (!st && m->epsilon > 0 && n_total) {
     double w = 0, wt = 0;
     for (size_t j = 0; j < m->n_fields; j++) {
@@ -1012,10 +1015,9 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       if (f->kind == MS_FKIND_ID || f->suppressed) continue;
       if (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL || c->kind == MS_FKIND_DATE) {
         double tot = 0, miss = f->miss_count;
-        size_t clamped = 0;
-        free(f->qp), free(f->qv), f->qp = f->qv = NULL;
-        f->nq = f->n_spikes = 0;
-        st = ms__fit_numeric_dp(f, c, data->n_rows, p, f->rho, z_thr, fmax(max_total - miss, 0), &tot, &clamped);
+        st = ms__fit_numeric_dp_shape(f, f->dp_num, fmax(max_total - miss, 0), &tot);
+        ms__dp_num_free(f->dp_num);
+        f->dp_num = NULL;
         if (st) {
           ms__diag_nomem(d, data->source, c->name, "a column's fit");
           break;

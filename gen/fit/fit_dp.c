@@ -336,17 +336,40 @@ static void dp_decimals(fit_field *f, const ms_frame_col *c, size_t n_rows, uint
   }
 }
 
+/* What a DP numeric column's measurement released, kept for its
+ * post-processing (ms__fit_numeric_dp_shape), which the fit runs twice:
+ * with the column's own noisy total, then with the row count pooled over
+ * every column. */
+struct ms__dp_num {
+  int nb, n_span, smooth, whole;
+  size_t n_sp;
+  double sigma, sb;  /* noise sd of the fine counts and of the grid's */
+  dp_bin *bins;      /* nb fine bins */
+  double *cnt;       /* their nb noisy counts, then the missing count's */
+  int *span_of;      /* the span (kept grid bin or the bounds) of each bin */
+  double *span_w;    /* each span's released count */
+  dp_spike sp[SPIKES_MAX]; /* the released frequent values, by value */
+};
+
+void ms__dp_num_free(ms__dp_num *m) {
+  if (!m) return;
+  free(m->bins);
+  free(m->cnt);
+  free(m->span_of);
+  free(m->span_w);
+  free(m);
+}
+
 /* rho: this column's zCDP share. Releases, through Gaussian histograms of
- * L2 sensitivity 1 each, a real column's decimals (an eighth of rho), the
- * grid bins the column occupies (unless its bounds are declared), then a
- * histogram of finer bins inside them; everything else is
- * post-processing. present_hat (> 0 when known): the column's present rows
- * estimated from the row count pooled over every column (fit.c), less
- * noisy than the sum of its own bins; it scales the histogram or the
- * smooth shape. */
-ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                             const ms_fit_params *p, double rho, double z_thr, double present_hat,
-                             double *noisy_total, size_t *clamped) {
+ * L2 sensitivity 1 each, a real column's decimals (an eighth of rho, set
+ * in f), the grid bins the column occupies (unless its bounds are
+ * declared), its frequent values when the noisy total allows, then a
+ * histogram of finer bins inside the grid bins, into *out (freed with
+ * ms__dp_num_free); everything after that is post-processing
+ * (ms__fit_numeric_dp_shape). *clamped: rows outside declared bounds. */
+ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows, const ms_fit_params *p,
+                             double rho, double z_thr, ms__dp_num **out, size_t *clamped) {
+  *out = NULL;
   if (f->kind == MS_FKIND_REAL) { /* an eighth of the share buys the decimals */
     dp_decimals(f, c, n_rows, p->seed, rho / 8);
     rho -= rho / 8;
@@ -490,6 +513,40 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
   }
   ms_rng_key k = ms__fit_dp_key(p->seed, f->name, "histogram");
   for (int b = 0; b <= nb; b++) cnt[b] += ms__fit_gauss(k, (uint64_t)b, sigma);
+  ms__dp_num *m = ms__calloc(1, sizeof *m);
+  if (!m) return MS_ERR_NOMEM;
+  m->nb = nb, m->n_span = n_span, m->smooth = smooth, m->whole = whole, m->n_sp = n_sp;
+  m->sigma = sigma, m->sb = sb;
+  m->bins = ms__malloc((size_t)nb * sizeof *m->bins);
+  m->cnt = ms__malloc(((size_t)nb + 1) * sizeof *m->cnt);
+  m->span_of = ms__malloc((size_t)nb * sizeof *m->span_of);
+  m->span_w = ms__malloc((size_t)n_span * sizeof *m->span_w);
+  if (!m->bins || !m->cnt || !m->span_of || !m->span_w) {
+    ms__dp_num_free(m);
+    return MS_ERR_NOMEM;
+  }
+  memcpy(m->bins, bins, (size_t)nb * sizeof *bins);
+  memcpy(m->cnt, cnt, ((size_t)nb + 1) * sizeof *cnt);
+  memcpy(m->span_of, span_of, (size_t)nb * sizeof *span_of);
+  memcpy(m->span_w, span_w, (size_t)n_span * sizeof *span_w);
+  if (n_sp) memcpy(m->sp, sp, n_sp * sizeof *sp);
+  *out = m;
+  return MS_OK;
+}
+
+/* The post-processing of a DP numeric column's release rel into f's
+ * marginal (family, quantile table, range, missing share, noisy total).
+ * present_hat (> 0 when known): the column's present rows estimated from
+ * the row count pooled over every column (fit.c), less noisy than the sum
+ * of its own bins; it scales the histogram or the smooth shape. */
+ms_status ms__fit_numeric_dp_shape(fit_field *f, const ms__dp_num *rel, double present_hat, double *noisy_total) {
+  const int nb = rel->nb, smooth = rel->smooth, whole = rel->whole;
+  const size_t n_sp = rel->n_sp;
+  const dp_bin *bins = rel->bins;
+  const double *cnt = rel->cnt, sigma = rel->sigma;
+  const dp_spike *sp = rel->sp;
+  free(f->qp), free(f->qv), f->qp = f->qv = NULL;
+  f->nq = f->n_spikes = 0;
   /* Post-processing: the support test, then the counts projected onto
    * non-negative counts with the same (unbiased) total, which empties the
    * bins that hold noise alone instead of keeping their positive draws
@@ -504,8 +561,8 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
     f->qp = ms__malloc(MS__DP_SMOOTH_KNOTS * sizeof *f->qp);
     f->qv = ms__malloc(MS__DP_SMOOTH_KNOTS * sizeof *f->qv);
     if (!f->qp || !f->qv) return MS_ERR_NOMEM;
-    int shaped = ms__dp_smooth_shape(e0, e1, cnt, (size_t)nb, sigma, span_of, span_w, (size_t)n_span, sb,
-                                     present_hat, f->qp, f->qv, MS__DP_SMOOTH_KNOTS);
+    int shaped = ms__dp_smooth_shape(e0, e1, cnt, (size_t)nb, sigma, rel->span_of, rel->span_w,
+                                     (size_t)rel->n_span, rel->sb, present_hat, f->qp, f->qv, MS__DP_SMOOTH_KNOTS);
     if (shaped < 0) return MS_ERR_NOMEM;
     if (shaped) {
       double missing = ms__dp_missing(cnt[nb], sigma);

@@ -18,6 +18,9 @@
 
 #define MS_FIT_TEXT_PLACEHOLDER "redacted"
 
+/* fit_dp.c: what a DP numeric column's measurement released */
+typedef struct ms__dp_num ms__dp_num;
+
 typedef enum { FAM_QUANTILES, FAM_NORMAL, FAM_LOGNORMAL, FAM_GAMMA, FAM_EXPONENTIAL, FAM_CONSTANT } family;
 
 typedef struct {
@@ -84,6 +87,7 @@ typedef struct {
    * count pooled from every column's total (fit.c). */
   double n_total, total_var, miss_count;
   size_t n_spikes;    /* frequent values released */
+  ms__dp_num *dp_num; /* DP numeric: its release, between the fit's two passes (NULL: none) */
   double aic_q, aic_p;
 } fit_field;
 
@@ -161,9 +165,10 @@ ms_status ms__fit_bool(fit_field *f, const ms_frame_col *c, size_t n_rows,
 
 /* fit_dp.c: DP numeric marginals */
 double ms__fit_gauss(ms_rng_key k, uint64_t idx, double sigma);
-ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
-                             const ms_fit_params *p, double rho, double z_thr, double present_hat,
-                             double *noisy_total, size_t *clamped);
+ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows, const ms_fit_params *p,
+                             double rho, double z_thr, ms__dp_num **out, size_t *clamped);
+ms_status ms__fit_numeric_dp_shape(fit_field *f, const ms__dp_num *m, double present_hat, double *noisy_total);
+void ms__dp_num_free(ms__dp_num *m);
 
 /* fit_copula.c: the copula and the mixture */
 ms_status ms__fit_mixture(ms_fit_model *m, const ms_frame *data, int32_t **maps,
