@@ -90,6 +90,8 @@ static void field_free(fit_field *f) {
   free(f->date_format);
   free(f->id_prefix);
   free(f->fd_emit);
+  free(f->band_cut);
+  free(f->band_emit);
   free(f->mc_expr);
   free(f->gap_name);
   free(f->zc_probs);
@@ -312,7 +314,8 @@ static ms_status fit_mst(ms_fit_model *m, const ms_frame *data, int32_t **maps, 
     const fit_field *f = &m->f[j];
     const ms_frame_col *c = &data->cols[j];
     names[j] = f->name;
-    if (f->kind == MS_FKIND_ID || f->suppressed || f->diff_a >= 0 || f->fd_from >= 0 || f->rel_base >= 0)
+    if (f->kind == MS_FKIND_ID || f->suppressed || f->diff_a >= 0 || f->fd_from >= 0 || f->band_from >= 0 ||
+        f->rel_base >= 0)
       continue;
     ms__mst_col *mc = &cols[n];
     mc->name = f->name;
@@ -815,7 +818,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     const ms_frame_col *oc = &orig->cols[j];
     f->cop = -1;
     f->mc_col = -1;
-    f->rel_base = f->diff_a = f->diff_b = f->fd_from = f->zc_from = -1;
+    f->rel_base = f->diff_a = f->diff_b = f->fd_from = f->zc_from = f->band_from = -1;
     f->orig_kind = oc->kind;
     for (size_t q = 0; q < n_rels; q++) {
       if (rels[q].kind == MS__REL_ORDER && rels[q].b == j) f->rel_base = (int)rels[q].a;
@@ -829,13 +832,16 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         f->n_sum = rels[q].n_map;
       }
       if (rels[q].kind == MS__REL_FD && rels[q].b == j) f->fd_from = (int)rels[q].a;
+      if (rels[q].kind == MS__REL_BAND && rels[q].b == j) f->band_from = (int)rels[q].a;
     }
     f->kind = c->kind;
     /* a column in a relation keeps all its decimals: rounding one side of
      * an order or a difference more coarsely than the data would break it */
     int related = 0;
     for (size_t q = 0; q < n_rels; q++) {
-      related |= rels[q].a == j || rels[q].b == j || (rels[q].kind != MS__REL_ZERO && rels[q].c == j);
+      /* (a band's number is compared as written: it keeps its own) */
+      related |= (rels[q].a == j && rels[q].kind != MS__REL_BAND) || rels[q].b == j ||
+                 (rels[q].kind != MS__REL_ZERO && rels[q].c == j);
       for (size_t i = 0; rels[q].kind == MS__REL_SUM && i < rels[q].n_map; i++) related |= (size_t)rels[q].fd_map[i] == j;
     }
     f->decimals = m->epsilon > 0 || related ? c->decimals : usual_decimals(c, data->n_rows);
@@ -1032,7 +1038,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     const fit_field *f = &m->f[j];
     const ms_frame_col *c = &data->cols[j];
     if (f->kind != MS_FKIND_ID && !f->suppressed && c->kind != MS_FKIND_DATE && f->fam != FAM_CONSTANT &&
-        f->diff_a < 0 && !f->sum_parts && f->fd_from < 0 &&
+        f->diff_a < 0 && !f->sum_parts && f->fd_from < 0 && f->band_from < 0 &&
         !(c->kind == MS_FKIND_CATEGORICAL && f->n_cats < 2) &&
         !(c->kind == MS_FKIND_BOOL && !(f->probs[0] > 0 && f->probs[1] > 0)) &&
         !(m->epsilon == 0 && data->n_rows - c->n_missing < 2 * p->k_min)) {
@@ -1080,6 +1086,28 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     for (size_t l = 0; l < rels[q].n_map; l++)
       if (mx[l] >= 0 && rels[q].fd_map[l] >= 0 && my[rels[q].fd_map[l]] >= 0)
         fy->fd_emit[mx[l]] = my[rels[q].fd_map[l]];
+  }
+  /* Bands (relations.c, BAND): each band's label as emitted; a band whose
+   * label was not released leaves the field to its marginal. */
+  for (size_t q = 0; q < n_rels && !st; q++) {
+    if (rels[q].kind != MS__REL_BAND) continue;
+    fit_field *fy = &m->f[rels[q].b];
+    const int32_t *my = maps[rels[q].b];
+    fy->band_emit = ms__malloc(rels[q].n_map * sizeof *fy->band_emit);
+    fy->band_cut = ms__malloc(rels[q].n_map * sizeof *fy->band_cut);
+    if (!fy->band_emit || !fy->band_cut) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    int ok = !fy->suppressed && !m->f[rels[q].a].suppressed;
+    for (size_t i = 0; i < rels[q].n_map; i++) {
+      int32_t l = rels[q].fd_map[i];
+      fy->band_emit[i] = fy->kind == MS_FKIND_BOOL ? l : my ? my[l] : -1;
+      ok &= fy->band_emit[i] >= 0;
+      if (i + 1 < rels[q].n_map) fy->band_cut[i] = rels[q].cuts[i];
+    }
+    fy->n_band = rels[q].n_map;
+    if (!ok) fy->band_from = -1;
   }
   /* Impossible combinations (relations.c, ZERO): the field's labels drawn
    * from their distribution given the other field's label, each cell an

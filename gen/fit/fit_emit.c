@@ -43,6 +43,28 @@ static void bool_values(cJSON *v, const fit_field *f, const double *probs) {
     if (f->btext[b]) cJSON_AddNumberToObject(v, f->btext[b], sum > 0 ? probs[b] : 1), sum = sum > 0 ? sum : 1;
 }
 
+/* A field set by bands of a number (relations.c, BAND): one rule per
+ * band, lowest first, the first that holds deciding ("age < 40", then "age
+ * < 65", the last "age >= 65"); a bool's label, or its p. */
+static void band_rules(cJSON *o, const ms_fit_model *m, const fit_field *f, int bool_labels) {
+  const char *x = m->f[f->band_from].name;
+  cJSON *w = cJSON_AddArrayToObject(o, "when");
+  for (size_t i = 0; i < f->n_band; i++) {
+    char e[300];
+    if (i + 1 < f->n_band) snprintf(e, sizeof e, "%s < %.15g", x, f->band_cut[i]);
+    else snprintf(e, sizeof e, "%s >= %.15g", x, f->band_cut[i - 1]);
+    cJSON *r = ms__json_push(w, cJSON_CreateObject());
+    cJSON_AddStringToObject(r, "if", e);
+    int32_t l = f->band_emit[i];
+    if (f->kind == MS_FKIND_BOOL && !bool_labels) {
+      cJSON_AddNumberToObject(r, "p", l);
+    } else {
+      cJSON *rv = cJSON_AddObjectToObject(r, "values");
+      cJSON_AddNumberToObject(rv, f->kind == MS_FKIND_BOOL ? f->btext[l] : f->cats[l], 1);
+    }
+  }
+}
+
 static cJSON *dist_json(const fit_field *f, double scale_off) {
   cJSON *o = cJSON_CreateObject();
   if (!o) return NULL;
@@ -273,6 +295,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
             cJSON_AddNumberToObject(rv, f->cats[f->fd_emit[l]], 1);
           }
         }
+        if (f->band_from >= 0) band_rules(o, m, f, 0);
         break;
       }
       case MS_FKIND_BOOL:
@@ -284,6 +307,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         } else {
           cJSON_AddNumberToObject(o, "p", mp->probs[1]);
         }
+        if (f->band_from >= 0) band_rules(o, m, f, bool_labels);
         break;
       case MS_FKIND_DATE:
         if (f->rel_base >= 0) {
@@ -349,23 +373,24 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         }
       }
     }
-    if (f->fd_from >= 0 && m->f[f->fd_from].missing > 0) {
+    const int from = f->fd_from >= 0 ? f->fd_from : f->band_from; /* b present exactly where it is */
+    if (from >= 0 && (m->f[from].missing > 0 || m->f[from].mc_col >= 0)) {
       cJSON *mo = cJSON_AddObjectToObject(o, "missing");
       cJSON_AddNumberToObject(mo, "rate", 0);
       cJSON *w = cJSON_AddArrayToObject(mo, "when");
       cJSON *r = ms__json_push(w, cJSON_CreateObject());
       char e[300];
-      snprintf(e, sizeof e, "is_missing(%s)", m->f[f->fd_from].name);
+      snprintf(e, sizeof e, "is_missing(%s)", m->f[from].name);
       cJSON_AddStringToObject(r, "if", e);
       cJSON_AddNumberToObject(r, "rate", 1);
-    } else if (f->mc_expr && f->fd_from < 0) {
+    } else if (f->mc_expr && from < 0) {
       cJSON *mo = cJSON_AddObjectToObject(o, "missing");
       cJSON_AddNumberToObject(mo, "rate", f->missing);
       cJSON *w = cJSON_AddArrayToObject(mo, "when");
       cJSON *r = ms__json_push(w, cJSON_CreateObject());
       cJSON_AddStringToObject(r, "if", f->mc_expr);
       cJSON_AddNumberToObject(r, "rate", f->mc_rate);
-    } else if (f->missing > 0 && f->fd_from < 0) {
+    } else if (f->missing > 0 && from < 0) {
       cJSON_AddNumberToObject(o, "missing", f->missing);
     }
     ms__mst_emit_field(m->mst, i, o);
@@ -488,6 +513,11 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
     if (f->fd_from >= 0)
       fprintf(fp, "  kept exactly: %s is determined by %s (one rule per label)\n", f->name,
               m->f[f->fd_from].name);
+    if (f->band_from >= 0) {
+      fprintf(fp, "  kept exactly: %s is set by bands of %s (cuts", f->name, m->f[f->band_from].name);
+      for (size_t q = 0; q + 1 < f->n_band; q++) fprintf(fp, " %.15g", f->band_cut[q]);
+      fprintf(fp, ")\n");
+    }
     if (f->sum_parts) {
       fprintf(fp, "  kept exactly: %s =", f->name);
       for (size_t q = 0; q < f->n_sum; q++) fprintf(fp, "%s %s", q ? " +" : "", m->f[f->sum_parts[q]].name);

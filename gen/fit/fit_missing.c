@@ -102,6 +102,7 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
     fit_field *fx = &m->f[x];
     const ms_frame_col *cx = &data->cols[x];
     if (fx->kind == MS_FKIND_ID || fx->suppressed || fx->diff_a >= 0 || fx->sum_parts || fx->fd_from >= 0 ||
+        fx->band_from >= 0 ||
         fx->rel_base >= 0)
       continue;
     if (dp ? !(fx->missing >= 0.02 && fx->missing <= 0.98)
@@ -109,7 +110,10 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
       continue;
     for (size_t y = 0; y < nf; y++) {
       const fit_field *fy = &m->f[y];
-      if (y == x || fy->suppressed || !is_identifier(fy->name)) continue;
+      /* a determined column is no condition: its determinant says the
+       * same, and a rule on it could close a cycle (hba1c missing where
+       * diabetic is, diabetic set by hba1c's bands) */
+      if (y == x || fy->suppressed || !is_identifier(fy->name) || fy->fd_from >= 0 || fy->band_from >= 0) continue;
       int types[16], nt = 0;
       int32_t cats[16];
       double thrs[16] = {0};

@@ -54,6 +54,13 @@ typedef struct {
   int out_decimals; /* ... and the decimals the number is written with */
   int32_t *fd_emit;
   size_t n_fd_emit;
+  /* Set by bands of number band_from (-1: none; relations.c, BAND): band
+   * i (n_band of them, lowest first) holds band_from < band_cut[i] and is
+   * this field's emitted label band_emit[i] (a bool's 0/1). */
+  int band_from;
+  double *band_cut;
+  int32_t *band_emit;
+  size_t n_band;
   ms_fkind orig_kind;
   double missing;
   int suppressed; /* too few present values: emitted as always missing */

@@ -15,7 +15,12 @@
  *    exactly where a and b are (los_days = discharge - admit);
  *  - functional dependency between categorical columns: every label of a
  *    determines one label of b (a code and its description), b present
- *    exactly where a is.
+ *    exactly where a is;
+ *  - bands: a coarse column b (categorical, bool or discrete) set by
+ *    intervals of a continuous number a (an age group and the age, a low
+ *    birth weight flag and the weight): sorted by a, each label of b is
+ *    one run, b present exactly where a is; the cut between two bands is
+ *    the roundest number between them.
  * A column that is the result of a difference is not an operand of another
  * and a dependent column determines no other, so the relations never form a
  * cycle. Of three columns in a difference the last is derived, of two
@@ -164,6 +169,80 @@ no:
 }
 
 
+/* The roundest number in (lo, hi]: a multiple of the largest step 10^e,
+ * then 5 and 2 times 10^(e - 1), that has one there (the largest such
+ * multiple), correctly rounded; the cut between two bands, a < cut on one
+ * side and a >= cut on the other (2500 between 2495 and 2500, 30 between
+ * 29.9 and 30.0, 5 between 3.2 and 6.9). */
+static double roundest(double lo, double hi) {
+  static const double mult[3] = {10, 5, 2};
+  for (int e = 15; e >= -14; e--)
+    for (int q = 0; q < 3; q++) {
+      /* step = mult * 10^(e - 1): exact as a whole number, or as mult / s */
+      int k = e - 1;
+      double c;
+      if (k >= 0) {
+        double step = mult[q] * pow(10, k);
+        c = floor(hi / step) * step;
+      } else {
+        double sc = pow(10, -k);
+        c = floor(hi * sc / mult[q] + 1e-7) * mult[q] / sc;
+      }
+      if (c > lo && c <= hi) return c;
+    }
+  return hi;
+}
+
+/* Row order of a numeric column's present values, by value (for bands). */
+static const ms_frame_col *ord_col;
+static int by_value(const void *x, const void *y) {
+  double a = ord_col->num[*(const uint32_t *)x], b = ord_col->num[*(const uint32_t *)y];
+  return (a > b) - (a < b);
+}
+static uint32_t *value_order(const ms_frame_col *c, size_t n, size_t *m) {
+  uint32_t *o = ms__malloc((n ? n : 1) * sizeof *o);
+  if (!o) return NULL;
+  *m = 0;
+  for (size_t r = 0; r < n; r++)
+    if (!isnan(c->num[r])) o[(*m)++] = (uint32_t)r;
+  ord_col = c;
+  qsort(o, *m, sizeof *o, by_value);
+  return o;
+}
+
+/* Whether coarse column b is set by intervals of a (rows in order o, m of
+ * them: a's present values by value): b present exactly where a is, each
+ * of b's labels one run of the order (rows of equal a share a label), at
+ * least 2 bands, each held by min_rows rows. The bands' labels (lowest a
+ * first) into lab, the cuts into cut; returns the number of bands, 0 when
+ * it does not hold. */
+static size_t band_cuts(const ms_frame_col *a, const ms_frame_col *b, size_t n, const uint32_t *o, size_t m,
+                        size_t min_rows, int32_t *lab, double *cut, unsigned char *seen) {
+  size_t L = ms__coarse_levels(b), nb = 0, run = 0;
+  if (L < 2 || L > MS_SPEC_MAX_RULES || m < 2 * min_rows) return 0;
+  memset(seen, 0, L);
+  /* the runs first: on columns without bands a label comes back within a
+   * few rows, and the presence check below reads every row */
+  for (size_t i = 0; i < m; i++) {
+    int32_t y = ms__coarse_level(b, o[i]);
+    if (y < 0) return 0;
+    if (i && y == lab[nb - 1]) {
+      run++;
+      continue;
+    }
+    /* a new band: a label not seen before, above the last band's values */
+    if (seen[y] || (i && !(a->num[o[i]] > a->num[o[i - 1]])) || (i && run < min_rows)) return 0;
+    if (i) cut[nb - 1] = roundest(a->num[o[i - 1]], a->num[o[i]]);
+    seen[y] = 1;
+    lab[nb++] = y;
+    run = 1;
+  }
+  if (nb < 2 || run < min_rows) return 0;
+  for (size_t r = 0; r < n; r++)
+    if (isnan(a->num[r]) != (ms__coarse_level(b, r) < 0)) return 0;
+  return nb;
+}
+
 size_t ms__coarse_levels(const ms_frame_col *c) {
   if (c->code && c->kind == MS_FKIND_CATEGORICAL) return c->n_levels;
   if (c->num && c->kind == MS_FKIND_BOOL) return 2;
@@ -269,7 +348,7 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
       if (!isnan(g) && g < bg) bg = g, best = a;
     }
     if (best != SIZE_MAX)
-      st = push(&r, &nr, &cap, (ms__rel){MS__REL_ORDER, best, b, SIZE_MAX, NULL, 0});
+      st = push(&r, &nr, &cap, (ms__rel){MS__REL_ORDER, best, b, SIZE_MAX, NULL, 0, NULL});
   }
   /* Totals of three or more adjacent columns (a score and its items): per
    * column c, the shortest run of continuous-or-discrete numeric columns
@@ -298,7 +377,7 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
         for (size_t j = 0; j < len; j++) parts[j] = (int32_t)(i + j), operand[i + j] = 1;
         derived[c] = 1;
         found = 1;
-        st = push(&r, &nr, &cap, (ms__rel){MS__REL_SUM, i, i + len - 1, c, parts, len});
+        st = push(&r, &nr, &cap, (ms__rel){MS__REL_SUM, i, i + len - 1, c, parts, len, NULL});
         if (st) free(parts);
       }
   }
@@ -329,7 +408,7 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
         found = 1;
         derived[c] = 1;
         operand[a] = operand[b] = 1;
-        st = push(&r, &nr, &cap, (ms__rel){MS__REL_DIFF, a, b, c, NULL, 0});
+        st = push(&r, &nr, &cap, (ms__rel){MS__REL_DIFF, a, b, c, NULL, 0, NULL});
       }
     }
   }
@@ -357,11 +436,55 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
         }
       }
       derived[b] = 1;
-      st = push(&r, &nr, &cap, (ms__rel){MS__REL_FD, a, b, SIZE_MAX, m, f->cols[a].n_levels});
+      st = push(&r, &nr, &cap, (ms__rel){MS__REL_FD, a, b, SIZE_MAX, m, f->cols[a].n_levels, NULL});
       if (st) free(m);
       break;
     }
   }
+  /* Bands: per coarse column b (not determined already), the nearest
+   * continuous number among the MS__DIFF_WINDOW columns on either side
+   * whose intervals set it. Each number's row order is sorted once. */
+  uint32_t **ord = ms__calloc(d ? d : 1, sizeof *ord);
+  size_t *n_ord = ms__calloc(d ? d : 1, sizeof *n_ord);
+  int32_t *blab = ms__malloc((MS_SPEC_MAX_RULES + 1) * sizeof *blab);
+  double *bcut = ms__malloc((MS_SPEC_MAX_RULES + 1) * sizeof *bcut);
+  unsigned char *seen = ms__malloc(MS_SPEC_MAX_RULES + 1);
+  if ((!ord || !n_ord || !blab || !bcut || !seen) && !st) st = MS_ERR_NOMEM;
+  for (size_t b = 0; b < d && !st; b++) {
+    const ms_frame_col *cb = &f->cols[b];
+    size_t L = ms__coarse_levels(cb);
+    if (derived[b] || operand[b] || L < 2 || L > MS_SPEC_MAX_RULES) continue;
+    for (size_t dist = 1; dist <= MS__DIFF_WINDOW && !st; dist++) {
+      size_t nb = 0, a = SIZE_MAX;
+      for (int side = 0; side < 2 && !nb; side++) {
+        if (side ? b + dist >= d : dist > b) continue;
+        a = side ? b + dist : b - dist;
+        const ms_frame_col *ca = &f->cols[a];
+        if (!is_num(ca) || ca->n_lit || derived[a] || constant(ca, n)) continue;
+        if (!ord[a] && !(ord[a] = value_order(ca, n, &n_ord[a]))) {
+          st = MS_ERR_NOMEM;
+          break;
+        }
+        nb = band_cuts(ca, cb, n, ord[a], n_ord[a], min_rows, blab, bcut, seen);
+      }
+      if (!nb || st) continue;
+      int32_t *lab = ms__malloc(nb * sizeof *lab);
+      double *cuts = ms__malloc(nb * sizeof *cuts);
+      if (!lab || !cuts) {
+        free(lab), free(cuts);
+        st = MS_ERR_NOMEM;
+        break;
+      }
+      memcpy(lab, blab, nb * sizeof *lab);
+      memcpy(cuts, bcut, (nb - 1) * sizeof *cuts);
+      derived[b] = 1;
+      st = push(&r, &nr, &cap, (ms__rel){MS__REL_BAND, a, b, SIZE_MAX, lab, nb, cuts});
+      if (st) free(lab), free(cuts);
+      break;
+    }
+  }
+  for (size_t j = 0; ord && j < d; j++) free(ord[j]);
+  free(ord), free(n_ord), free(blab), free(bcut), free(seen);
   /* Order between numbers (a part and its total, a mean and a worst
    * value): two continuous columns (not discrete, not in a difference or a
    * dependency), b present only where a is, a <= b in every row although
@@ -391,7 +514,7 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
     if (best == SIZE_MAX) continue;
     is_b[b] = 1;
     is_a[best] = 1;
-    st = push(&r, &nr, &cap, (ms__rel){MS__REL_ORDER, best, b, SIZE_MAX, NULL, 0});
+    st = push(&r, &nr, &cap, (ms__rel){MS__REL_ORDER, best, b, SIZE_MAX, NULL, 0, NULL});
   }
   free(is_b);
   free(is_a);
@@ -431,7 +554,7 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
     zb[b] = 1, za[best] = 1;
     size_t Lb = ms__coarse_levels(&f->cols[b]);
     st = push(&r, &nr, &cap,
-              (ms__rel){MS__REL_ZERO, best, b, Lb, bmap, ms__coarse_levels(&f->cols[best]) * Lb});
+              (ms__rel){MS__REL_ZERO, best, b, Lb, bmap, ms__coarse_levels(&f->cols[best]) * Lb, NULL});
     if (st) free(bmap);
   }
   free(zb);
@@ -448,7 +571,7 @@ ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t 
 }
 
 void ms__relations_free(ms__rel *r, size_t n) {
-  for (size_t i = 0; r && i < n; i++) free(r[i].fd_map);
+  for (size_t i = 0; r && i < n; i++) free(r[i].fd_map), free(r[i].cuts);
   free(r);
 }
 
@@ -477,6 +600,14 @@ void ms__relation_describe(const ms__rel *r, const ms_frame *f, char *buf, size_
           break;
         }
       }
+      break;
+    }
+    case MS__REL_BAND: {
+      size_t o = (size_t)snprintf(buf, cap, "%s set by bands of %s:", b, a);
+      for (size_t i = 0; i < r->n_map && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, i + 1 < r->n_map ? " %s below %.15g," : " %s from %.15g",
+                              ms__coarse_label(&f->cols[r->b], (size_t)r->fd_map[i]),
+                              i + 1 < r->n_map ? r->cuts[i] : r->cuts[i - 1]);
       break;
     }
     default: snprintf(buf, cap, "%s determines %s", a, b); break;
@@ -546,6 +677,19 @@ double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_f
       bad += xa[x] >= 0 && xb[y] >= 0 && r->fd_map[(size_t)xa[x] * Lrb + (size_t)xb[y]];
     }
     free(xa), free(xb);
+  } else if (r->kind == MS__REL_BAND) {
+    /* g's rows whose label (as text) is not the band's of their number */
+    if (!a->num) return NAN;
+    const ms_frame_col *rb = &ref->cols[r->b];
+    for (size_t i = 0; i < g->n_rows; i++) {
+      int32_t y = ms__coarse_level(b, i);
+      double x = a->num[i];
+      if (isnan(x) || y < 0) continue;
+      size_t band = 0;
+      while (band + 1 < r->n_map && x >= r->cuts[band]) band++;
+      cnt++;
+      bad += strcmp(ms__coarse_label(b, (size_t)y), ms__coarse_label(rb, (size_t)r->fd_map[band])) != 0;
+    }
   } else if (r->kind == MS__REL_FD) {
     if (!a->code || !b->code) return NAN;
     const ms_frame_col *ra = &ref->cols[r->a], *rb = &ref->cols[r->b];

@@ -20,7 +20,19 @@
  * level y at x * Lb + y), and c = Lb. */
 /* SUM: c == the sum of n_map >= 3 adjacent columns, whose indices fd_map
  * holds (a score and its items). */
-typedef enum { MS__REL_ORDER, MS__REL_DIFF, MS__REL_FD, MS__REL_ZERO, MS__REL_SUM, MS__REL_COUNT } ms__rel_kind;
+/* BAND: coarse column b set by intervals of continuous number a: n_map
+ * bands, lowest a first; fd_map holds each band's level of b, cuts the
+ * n_map - 1 cut points (band i holds a < cuts[i], band i + 1 a >=
+ * cuts[i]). */
+typedef enum {
+  MS__REL_ORDER,
+  MS__REL_DIFF,
+  MS__REL_FD,
+  MS__REL_ZERO,
+  MS__REL_SUM,
+  MS__REL_BAND,
+  MS__REL_COUNT
+} ms__rel_kind;
 #define MS__ZERO_MIN_EXPECTED 10.0
 /* The level of row r of a coarse column (categorical code, bool 0/1, index
  * of a discrete value), -1 when missing or not coarse; *n_levels. */
@@ -33,6 +45,7 @@ typedef struct {
   size_t a, b, c;
   int32_t *fd_map;
   size_t n_map;
+  double *cuts; /* BAND only */
 } ms__rel;
 
 /* Relations holding on every checkable row of f and on at least 2k rows. */
