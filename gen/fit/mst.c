@@ -614,6 +614,26 @@ static void measure(const ms__mst *t, const mst_clique *q, size_t round, uint64_
   for (size_t x = 0; x < nc; x++) out[x] = q->truth[x] + sigma * ms_rng_normal(k, x, 0);
 }
 
+/* The exponential mechanism's draw: candidate i of n (score s[i]; NAN: not
+ * eligible) with probability proportional to exp(eps / 2 (s[i] - max s)),
+ * the first whose cumulative weight passes u01 times the total; when
+ * rounding leaves that above them all, the last eligible. n when none is. */
+static size_t exp_mech(const double *s, size_t n, double eps, double u01) {
+  double smax = -HUGE_VAL, tot = 0, acc = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isnan(s[i]) && s[i] > smax) smax = s[i];
+  for (size_t i = 0; i < n; i++)
+    if (!isnan(s[i])) tot += exp(eps / 2 * (s[i] - smax));
+  double u = u01 * tot;
+  size_t pick = n;
+  for (size_t i = 0; i < n; i++) {
+    if (isnan(s[i])) continue;
+    pick = i;
+    if ((acc += exp(eps / 2 * (s[i] - smax))) > u) break;
+  }
+  return pick;
+}
+
 /* AIM's rounds under noise (McKenna et al. 2022, Algorithm 2, in the frame
  * above). The budget of the rounds (rho_select + rho_edges) is first cut
  * for AIM_ROUNDS_PER_JOIN (d - 1) rounds, each spending rho_select / T on
@@ -634,10 +654,8 @@ static ms_status aim_rounds(ms__mst *t, cand_list *L, const int *bins, size_t n_
   const size_t d = t->d, ne = d - 1;
   double left_s = t->rho_select, left_m = t->rho_edges, T = AIM_ROUNDS_PER_JOIN * (double)ne;
   double sigma = sqrt(T / (2 * left_m)), eps = sqrt(8 * left_s / T);
-  double *qs = ms__malloc(ne * sizeof *qs);
   size_t cap = 0;
   ms_status st = MS_OK;
-  if (!qs) return MS_ERR_NOMEM;
   ms_rng_key ksel = key2(seed, "(aim)", NULL, "aim-select");
 #define AIM_JOINS(cd) (uf_find(par, (cd)->v[0]) != uf_find(par, (cd)->v[(cd)->k - 1]))
   for (size_t r = 0; !st; r++) {
@@ -650,30 +668,23 @@ static ms_status aim_rounds(ms__mst *t, cand_list *L, const int *bins, size_t n_
     }
     t->sigma_edge = sigma; /* the penalty's */
     /* the candidates: the joins, then the model's cliques again */
-    double smax = -HUGE_VAL, tot = 0;
-    for (size_t k = 0; k < L->n; k++)
-      if (AIM_JOINS(&L->a[k]) && SCORE(&L->a[k]) > smax) smax = SCORE(&L->a[k]);
+    double *sc = ms__malloc((L->n + t->n_cliques + 1) * sizeof *sc);
+    if (!sc) {
+      st = MS_ERR_NOMEM;
+      break;
+    }
+    for (size_t k = 0; k < L->n; k++) sc[k] = AIM_JOINS(&L->a[k]) ? SCORE(&L->a[k]) : NAN;
     for (size_t i = 0; i < t->n_cliques; i++) {
       const mst_clique *q = &t->q[i];
       size_t nc = cells_of(t, q->v, q->k);
       double l1 = 0;
       for (size_t x = 0; x < nc; x++) l1 += fabs(q->truth[x] - q->tab[x]);
-      qs[i] = l1 - penalty(t, nc);
-      if (qs[i] > smax) smax = qs[i];
+      sc[L->n + i] = l1 - penalty(t, nc);
     }
-    for (size_t k = 0; k < L->n; k++)
-      if (AIM_JOINS(&L->a[k])) tot += exp(eps / 2 * (SCORE(&L->a[k]) - smax));
-    for (size_t i = 0; i < t->n_cliques; i++) tot += exp(eps / 2 * (qs[i] - smax));
-    double u = ms_rng_uniform(ksel, r, 0) * tot, acc = 0;
-    /* the first candidate whose cumulative weight passes u; when rounding
-     * leaves u above them all, the last candidate */
-    size_t pick = SIZE_MAX, again = SIZE_MAX;
-    int hit = 0;
-    for (size_t k = 0; k < L->n && !hit; k++)
-      if (AIM_JOINS(&L->a[k])) pick = k, hit = (acc += exp(eps / 2 * (SCORE(&L->a[k]) - smax))) > u;
-    for (size_t i = 0; i < t->n_cliques && !hit; i++)
-      again = i, pick = SIZE_MAX, hit = (acc += exp(eps / 2 * (qs[i] - smax))) > u;
-    if (pick == SIZE_MAX && again == SIZE_MAX) break; /* no candidate */
+    size_t got = exp_mech(sc, L->n + t->n_cliques, eps, ms_rng_uniform(ksel, r, 0));
+    free(sc);
+    if (got == L->n + t->n_cliques) break; /* no candidate */
+    size_t pick = got < L->n ? got : SIZE_MAX, again = got < L->n ? SIZE_MAX : got - L->n;
     size_t qi, nc;
     if (pick != SIZE_MAX) {
       const mst_cand cd = L->a[pick];
@@ -747,7 +758,6 @@ static ms_status aim_rounds(ms__mst *t, cand_list *L, const int *bins, size_t n_
     if (explained && t->n_cliques == ne) sigma /= 2, eps *= 2;
   }
 #undef AIM_JOINS
-  free(qs);
   return st;
 }
 
@@ -857,26 +867,20 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
      * P(candidate) proportional to exp(eps_round / 2 * score); without
      * noise the largest score (Kruskal). */
 #define JOINS(cd) (uf_find(par, (cd)->v[0]) != uf_find(par, (cd)->v[(cd)->k - 1]))
-    double smax = -HUGE_VAL, tot = 0;
-    for (size_t k = 0; k < L.n; k++)
-      if (JOINS(&L.a[k]) && SCORE(&L.a[k]) > smax) smax = SCORE(&L.a[k]);
-    for (size_t k = 0; k < L.n && !exact; k++)
-      if (JOINS(&L.a[k])) tot += exp(t->eps_round / 2 * (SCORE(&L.a[k]) - smax));
-    double u = exact ? 0 : ms_rng_uniform(ksel, e, 0) * tot, acc = 0;
-    size_t pick = L.n;
-    for (size_t k = 0; k < L.n; k++) {
-      if (!JOINS(&L.a[k])) continue;
-      if (exact) {
-        if (SCORE(&L.a[k]) == smax) {
-          pick = k;
-          break;
-        }
-        continue;
-      }
-      pick = k;
-      acc += exp(t->eps_round / 2 * (SCORE(&L.a[k]) - smax));
-      if (acc > u) break;
+    double *sc = ms__malloc((L.n ? L.n : 1) * sizeof *sc);
+    if (!sc) {
+      st = MS_ERR_NOMEM;
+      goto out;
     }
+    for (size_t k = 0; k < L.n; k++) sc[k] = JOINS(&L.a[k]) ? SCORE(&L.a[k]) : NAN;
+    size_t pick = L.n;
+    if (exact) { /* the first largest */
+      for (size_t k = 0; k < L.n; k++)
+        if (!isnan(sc[k]) && (pick == L.n || sc[k] > sc[pick])) pick = k;
+    } else {
+      pick = exp_mech(sc, L.n, t->eps_round, ms_rng_uniform(ksel, e, 0));
+    }
+    free(sc);
     const mst_cand cd = L.a[pick];
     mst_clique *q = &t->q[t->n_cliques];
     size_t z = cd.v[cd.k - 1], nz = t->c[z].nb, na = cells_of(t, cd.v, cd.k - 1);
