@@ -178,6 +178,19 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z, dou
     double *x = &fr->cols[sj->after[q]].num[r];
     *x = as_written(*x + fr->cols[f->rel_base].num[r], f->kind, f->out_decimals);
   }
+  /* labels set by bands of a number first: such a label may determine
+   * another (age -> age group -> its description) */
+  for (size_t j = 0; j < m->n_fields; j++) {
+    const fit_field *f = &m->f[j];
+    if (f->band_from < 0) continue;
+    /* the band of the number as it is written */
+    const fit_field *fx = &m->f[f->band_from];
+    double x = as_written(fr->cols[f->band_from].num[r], fx->kind, fx->decimals);
+    size_t band = 0;
+    while (band + 1 < f->n_band && x >= f->band_cut[band]) band++;
+    if (f->kind == MS_FKIND_BOOL) fr->cols[j].num[r] = isnan(x) ? NAN : f->band_emit[band];
+    else fr->cols[j].code[r] = isnan(x) ? -1 : f->band_emit[band];
+  }
   for (size_t j = 0; j < m->n_fields; j++) {
     const fit_field *f = &m->f[j];
     if (f->diff_a >= 0) {
@@ -194,15 +207,7 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z, dou
       if (x < 0) fr->cols[j].code[r] = -1;
       else if (f->fd_emit[x] >= 0) fr->cols[j].code[r] = f->fd_emit[x];
     }
-    if (f->band_from >= 0) {
-      /* the band of the number as it is written */
-      const fit_field *fx = &m->f[f->band_from];
-      double x = as_written(fr->cols[f->band_from].num[r], fx->kind, fx->decimals);
-      size_t band = 0;
-      while (band + 1 < f->n_band && x >= f->band_cut[band]) band++;
-      if (f->kind == MS_FKIND_BOOL) fr->cols[j].num[r] = isnan(x) ? NAN : f->band_emit[band];
-      else fr->cols[j].code[r] = isnan(x) ? -1 : f->band_emit[band];
-    }
+
   }
 }
 
