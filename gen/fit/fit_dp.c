@@ -341,7 +341,7 @@ static void dp_decimals(fit_field *f, const ms_frame_col *c, size_t n_rows, uint
  * with the column's own noisy total, then with the row count pooled over
  * every column. */
 struct ms__dp_num {
-  int nb, n_span, smooth, whole;
+  int nb, n_span, smooth;
   size_t n_sp;
   double sigma, sb;  /* noise sd of the fine counts and of the grid's */
   dp_bin *bins;      /* nb fine bins */
@@ -515,7 +515,7 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
   for (int b = 0; b <= nb; b++) cnt[b] += ms__fit_gauss(k, (uint64_t)b, sigma);
   ms__dp_num *m = ms__calloc(1, sizeof *m);
   if (!m) return MS_ERR_NOMEM;
-  m->nb = nb, m->n_span = n_span, m->smooth = smooth, m->whole = whole, m->n_sp = n_sp;
+  m->nb = nb, m->n_span = n_span, m->smooth = smooth, m->n_sp = n_sp;
   m->sigma = sigma, m->sb = sb;
   m->bins = ms__malloc((size_t)nb * sizeof *m->bins);
   m->cnt = ms__malloc(((size_t)nb + 1) * sizeof *m->cnt);
@@ -540,7 +540,7 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
  * the row count pooled over every column (fit.c), less noisy than the sum
  * of its own bins; it scales the histogram or the smooth shape. */
 ms_status ms__fit_numeric_dp_shape(fit_field *f, const ms__dp_num *rel, double present_hat, double *noisy_total) {
-  const int nb = rel->nb, smooth = rel->smooth, whole = rel->whole;
+  const int nb = rel->nb, smooth = rel->smooth, whole = f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_DATE;
   const size_t n_sp = rel->n_sp;
   const dp_bin *bins = rel->bins;
   const double *cnt = rel->cnt, sigma = rel->sigma;

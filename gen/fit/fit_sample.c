@@ -186,10 +186,9 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z, dou
     /* the band of the number as it is written */
     const fit_field *fx = &m->f[f->band_from];
     double x = as_written(fr->cols[f->band_from].num[r], fx->kind, fx->decimals);
-    size_t band = 0;
-    while (band + 1 < f->n_band && x >= f->band_cut[band]) band++;
-    if (f->kind == MS_FKIND_BOOL) fr->cols[j].num[r] = isnan(x) ? NAN : f->band_emit[band];
-    else fr->cols[j].code[r] = isnan(x) ? -1 : f->band_emit[band];
+    int32_t l = f->band_emit[ms__band_of(f->band_cut, f->n_band, x)];
+    if (f->kind == MS_FKIND_BOOL) fr->cols[j].num[r] = isnan(x) ? NAN : l;
+    else fr->cols[j].code[r] = isnan(x) ? -1 : l;
   }
   for (size_t j = 0; j < m->n_fields; j++) {
     const fit_field *f = &m->f[j];
@@ -207,7 +206,6 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z, dou
       if (x < 0) fr->cols[j].code[r] = -1;
       else if (f->fd_emit[x] >= 0) fr->cols[j].code[r] = f->fd_emit[x];
     }
-
   }
 }
 

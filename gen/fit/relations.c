@@ -22,8 +22,9 @@
  *    one run, b present exactly where a is; the cut between two bands is
  *    the roundest number between them.
  * A column that is the result of a difference is not an operand of another
- * and a dependent column determines no other, so the relations never form a
- * cycle. Of three columns in a difference the last is derived, of two
+ * and a dependent column determines no other (except that a banded label
+ * may determine one: age -> age group -> its text), so the relations never
+ * form a cycle. Of three columns in a difference the last is derived, of two
  * columns that determine each other the later one. All checks stop at the first counter-example, so the search costs
  * about one row per candidate on tables without relations.
  *
@@ -241,6 +242,12 @@ static size_t band_cuts(const ms_frame_col *a, const ms_frame_col *b, size_t n, 
   for (size_t r = 0; r < n; r++)
     if (isnan(a->num[r]) != (ms__coarse_level(b, r) < 0)) return 0;
   return nb;
+}
+
+size_t ms__band_of(const double *cuts, size_t n_band, double x) {
+  size_t band = 0;
+  while (band + 1 < n_band && x >= cuts[band]) band++;
+  return band;
 }
 
 size_t ms__coarse_levels(const ms_frame_col *c) {
@@ -685,10 +692,9 @@ double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_f
       int32_t y = ms__coarse_level(b, i);
       double x = a->num[i];
       if (isnan(x) || y < 0) continue;
-      size_t band = 0;
-      while (band + 1 < r->n_map && x >= r->cuts[band]) band++;
       cnt++;
-      bad += strcmp(ms__coarse_label(b, (size_t)y), ms__coarse_label(rb, (size_t)r->fd_map[band])) != 0;
+      bad += strcmp(ms__coarse_label(b, (size_t)y),
+                    ms__coarse_label(rb, (size_t)r->fd_map[ms__band_of(r->cuts, r->n_map, x)])) != 0;
     }
   } else if (r->kind == MS__REL_FD) {
     if (!a->code || !b->code) return NAN;

@@ -48,6 +48,10 @@ typedef struct {
   double *cuts; /* BAND only */
 } ms__rel;
 
+/* The band of x among n_band bands cut at cuts[0..n_band - 2] (band i
+ * holds x < cuts[i]; the last, x >= cuts[n_band - 2]). */
+size_t ms__band_of(const double *cuts, size_t n_band, double x);
+
 /* Relations holding on every checkable row of f and on at least 2k rows. */
 ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t *n);
 void ms__relations_free(ms__rel *r, size_t n);
