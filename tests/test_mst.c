@@ -475,6 +475,19 @@ static void test_dp_support_and_projection(void **state) {
   unsigned char gap3[7] = {0, 0, 0, 1, 0, 0, 0};
   assert_int_equal(ms__dp_support(f3, 7, 44, gap3, 0), MS_OK);
   assert_true(f3[0] == 0 && f3[1] == 0 && f3[3] == 95);
+  /* Two clusters: a code's 0 drawn at the z sigma level (102.5 over the
+   * 8 bins here) is the only peak, but the run of the other rows (sum of
+   * count - sigma 229, above twice the peak run's 78 and z sigma) is kept
+   * beside it; with the peak's run alone they were all dropped (nothing
+   * else reaches 2 sigma next to 0 across the cut). A lesser run beside a
+   * peak still goes (above, and here). */
+  unsigned char cut8[8] = {0, 1, 0, 0, 0, 0, 0, 0};
+  double g8[8] = {103, 32.7, 75.5, 88.5, 75.8, 82.4, 33.0, -6.8};
+  assert_int_equal(ms__dp_support(g8, 8, 25, cut8, 1), MS_OK);
+  assert_true(g8[0] == 103 && g8[1] == 32.7 && g8[5] == 82.4 && g8[6] == 33.0 && g8[7] == 0);
+  double h8[8] = {103, 0, 0, 60, 0, 0, 0, 0};
+  assert_int_equal(ms__dp_support(h8, 8, 25, cut8, 1), MS_OK);
+  assert_true(h8[0] == 103 && h8[3] == 0);
   /* positives above the total: each minus one t, floored at 0 */
   double p[5] = {50, 30, 5, -10, 0};
   assert_int_equal(ms__dp_project(p, 5, 60), MS_OK);
