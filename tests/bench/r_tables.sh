@@ -7,7 +7,7 @@
 # many rows as the training split and scored by the independent evaluator
 # against the 25 % (its target: the outcome column).
 #   bash tests/bench/r_tables.sh build/medsynth [dp] [methods, default "copula aim auto"]
-# Needs r-base-core (Rscript with the recommended packages MASS and
+# Needs r-base-core, r-cran-survival and r-cran-mass (Rscript with MASS and
 # survival), python3-sklearn, python3-scipy.
 set -euo pipefail
 M=$(realpath "$1")
