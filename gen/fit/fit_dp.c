@@ -117,7 +117,8 @@ ms_status ms__dp_project(double *c, size_t n, double total) {
  * with the largest sum of (count - sigma), with neg_ends a negative count
  * ending a run (where the rows of the column add up) -- through a bin
  * above z sigma when there is one, z the level a bin of noise alone passes
- * with probability 0.1 % over all n bins -- and every bin above z sigma (a
+ * with probability 0.1 % over all n bins, the best run of all kept beside
+ * it when it outweighs it twice over -- and every bin above z sigma (a
  * second cluster). Then the bins of at least 2 sigma joined to the core
  * through neighbours of at least 2 sigma. Every other bin is set to 0.
  * cut (NULL: none): cut[i] set when no run goes on from bin i - 1 into bin
@@ -318,9 +319,9 @@ static ms_status dp_frequent_values(const fit_field *f, const ms_frame_col *c, s
  * groups the rows occupy; the finest g whose run holds the span's rows
  * (its noisy sum at least w less 2 sd of the two counts' difference, that
  * sd at most w / 6 so the test can tell a share of the rows missing) and
- * at most 1 / ZOOM_FILL of the span narrows the span to that run. Returns whether the
- * sub-bins were measured (the caller then spends their share), -1 when
- * out of memory. */
+ * at most 1 / ZOOM_FILL of the span narrows the span to that run. Returns
+ * whether the sub-bins were measured (the caller then spends their
+ * share), -1 when out of memory. */
 #define ZOOM_SUB 256
 #define ZOOM_MIN_SD 8
 #define ZOOM_FILL 8
@@ -478,8 +479,7 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
   const int dec_max = f->decimals;
   double dec_noisy[DEC_N];
   if (f->kind == MS_FKIND_REAL) { /* an eighth of the share buys the decimals */
-    dp_decimals(f, c, n_rows, p->seed, rho / 8, dec_noisy);
-    dp_decimals_choose(f, dec_noisy, dec_max, 0);
+    dp_decimals(f, c, n_rows, p->seed, rho / 8, dec_noisy); /* chosen in the shape pass */
     rho -= rho / 8;
   }
   double blo = NAN, bhi = NAN, rho_h = rho, n_hat = NAN, sb = NAN;
@@ -668,27 +668,30 @@ ms_status ms__fit_numeric_dp(fit_field *f, const ms_frame_col *c, size_t n_rows,
  * kept 70). */
 static ms_status span_project(double *sm, const ms__dp_num *rel, double target) {
   const double vg = rel->sb * rel->sb, vf = rel->sigma * rel->sigma;
-  double sum = 0, best = -INFINITY;
-  int bb0 = 0, bb1 = 0; /* the span of the largest estimate */
-  for (int pass = 0; pass < 2; pass++)
-    for (int b0 = 0, b1; b0 < rel->nb; b0 = b1) {
-      int q = rel->span_of[b0];
-      double s = 0;
-      for (b1 = b0; b1 < rel->nb && rel->span_of[b1] == q; b1++) s += sm[b1];
-      const double k = b1 - b0, var = 1 / (1 / vg + 1 / (k * vf)), t = (rel->span_w[q] / vg + s / (k * vf)) * var;
-      if (!pass) {
-        if (t > best) best = t, bb0 = b0, bb1 = b1;
-        continue;
-      }
-      /* a span whose estimate cannot be told from 0 (the grid's support
-       * test keeps a bin of noise next to the rows now and then) is empty */
-      if (t < 2 * sqrt(var) && !(b0 == bb0 && b1 == bb1)) {
-        for (int b = b0; b < b1; b++) sm[b] = 0;
-        continue;
-      }
-      if (ms__dp_project(sm + b0, (size_t)(b1 - b0), t)) return MS_ERR_NOMEM;
-      for (int b = b0; b < b1; b++) sum += sm[b];
+  double t[GRID_MAX], sd[GRID_MAX], sum = 0; /* each span's estimate and its sd */
+  int best = rel->span_of[0];
+  for (int b0 = 0, b1; b0 < rel->nb; b0 = b1) {
+    int q = rel->span_of[b0];
+    double s = 0;
+    for (b1 = b0; b1 < rel->nb && rel->span_of[b1] == q; b1++) s += sm[b1];
+    const double k = b1 - b0, var = 1 / (1 / vg + 1 / (k * vf));
+    t[q] = (rel->span_w[q] / vg + s / (k * vf)) * var, sd[q] = sqrt(var);
+    if (t[q] > t[best]) best = q;
+  }
+  for (int b0 = 0, b1; b0 < rel->nb; b0 = b1) {
+    int q = rel->span_of[b0];
+    b1 = b0;
+    while (b1 < rel->nb && rel->span_of[b1] == q) b1++;
+    /* a span whose estimate cannot be told from 0 (the grid's support
+     * test keeps a bin of noise next to the rows now and then) is empty,
+     * unless it is the largest */
+    if (t[q] < 2 * sd[q] && q != best) {
+      for (int b = b0; b < b1; b++) sm[b] = 0;
+      continue;
     }
+    if (ms__dp_project(sm + b0, (size_t)(b1 - b0), t[q])) return MS_ERR_NOMEM;
+    for (int b = b0; b < b1; b++) sum += sm[b];
+  }
   for (int b = 0; b < rel->nb; b++) sm[b] = sum > 0 ? sm[b] * target / sum : 0;
   return MS_OK;
 }
@@ -707,7 +710,8 @@ ms_status ms__fit_numeric_dp_shape(fit_field *f, const ms__dp_num *rel, double p
   free(f->qp), free(f->qv), f->qp = f->qv = NULL;
   f->nq = f->n_spikes = 0;
   if (f->kind == MS_FKIND_REAL) dp_decimals_choose(f, rel->dec_noisy, rel->dec_max, present_hat);
-  /* Post-processing: the support test, then the counts projected onto
+  /* Post-processing: the support test (declared bounds) or each kept grid
+   * bin's estimate (span_project), then the counts projected onto
    * non-negative counts with the same (unbiased) total, which empties the
    * bins that hold noise alone instead of keeping their positive draws
    * (clamping at 0 adds about 0.4 sigma of mass to every empty bin and
@@ -746,17 +750,12 @@ ms_status ms__fit_numeric_dp_shape(fit_field *f, const ms__dp_num *rel, double p
   for (size_t i = 0; i < n_sp; i++) spiked += sp[i].w;
   /* the bins hold the present rows less the frequent values' */
   double target = present_hat > 0 ? fmax(present_hat - spiked, 0) : present;
-  /* The fine bins lie inside grid bins the support test kept (or the
-   * declared bounds): the column's rows are known to be there, and a fine
-   * bin of a few rows may draw a negative count. So a negative count does
-   * not end the core run here (on colon's follow-up times at epsilon 1,
-   * one fine bin of about 70 rows drawn at -11 had cut the quarter of the
-   * column below it away); runs end only between grid bins that are not
-   * neighbours. */
-  if (isnan(rel->sb)) { /* declared bounds: where in them the rows lie is unknown */
-    unsigned char gap[4 * GRID_MAX + FINE_MAX] = {0};
-    for (int b = 1; b < nb; b++) gap[b] = bins[b].lo != bins[b - 1].hi;
-    if (ms__dp_support(sm, (size_t)nb, sigma, gap, 0) || ms__dp_project(sm, (size_t)nb, target)) return MS_ERR_NOMEM;
+  /* With declared bounds (one span, its fine bins neighbours) where in
+   * them the rows lie is unknown: the support test, in which a negative
+   * count does not end the core run (the rows are known to lie in the
+   * bounds, and a fine bin of a few rows may draw one). */
+  if (isnan(rel->sb)) {
+    if (ms__dp_support(sm, (size_t)nb, sigma, NULL, 0) || ms__dp_project(sm, (size_t)nb, target)) return MS_ERR_NOMEM;
   } else if (span_project(sm, rel, target)) {
     return MS_ERR_NOMEM;
   }
