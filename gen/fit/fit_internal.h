@@ -112,5 +112,8 @@ void ms__mst_sample_row(const ms__mst *t, ms_rng_key k, size_t r, ms_frame *fr, 
 ms_status ms__dp_project(double *c, size_t n, double total);
 double ms__dp_missing(double noisy, double sigma);
 ms_status ms__dp_support(double *c, size_t n, double sigma, const unsigned char *cut, int neg_ends);
+/* The zoom's run in one grid span's n noisy sub-bins (scratch g of n): its
+ * group size, 0 when none holds the span's rows, -1 when out of memory. */
+int ms__dp_zoom_run(const double *c, int n, double sz, double sb, double w, double *g, int *lo, int *hi);
 
 #endif
