@@ -314,11 +314,16 @@ static ms_status fit_mst(ms_fit_model *m, const ms_frame *data, int32_t **maps, 
     const fit_field *f = &m->f[j];
     const ms_frame_col *c = &data->cols[j];
     names[j] = f->name;
+    /* a number after another joins as its gap (the column of the view;
+     * the spec draws the number as base + gap): the gap depends on the
+     * rest like any column (breast_cancer's worst radius less the mean
+     * radius grows with the tumour) */
+    const int num_gap = f->rel_base >= 0 && f->kind != MS_FKIND_DATE && f->gap_name;
     if (f->kind == MS_FKIND_ID || f->suppressed || f->diff_a >= 0 || f->fd_from >= 0 || f->band_from >= 0 ||
-        f->rel_base >= 0)
+        (f->rel_base >= 0 && !num_gap))
       continue;
     ms__mst_col *mc = &cols[n];
-    mc->name = f->name;
+    mc->name = num_gap ? f->gap_name : f->name;
     mc->field = j;
     mc->missing = f->missing;
     mc->sigma = f->sigma;
