@@ -32,7 +32,7 @@
 
 /* Nearest correlation matrix by eigenvalue clipping + unit-diagonal rescale;
  * then rounds to 4 decimals and checks Cholesky, clipping harder if needed. */
-static ms_status repair_correlation(double *R, size_t d) {
+ms_status ms__fit_repair_correlation(double *R, size_t d) {
   gsl_matrix *A = gsl_matrix_alloc(d, d), *V = gsl_matrix_alloc(d, d), *T = gsl_matrix_alloc(d, d);
   gsl_vector *ev = gsl_vector_alloc(d);
   gsl_eigen_symmv_workspace *ws = gsl_eigen_symmv_alloc(d);
@@ -734,7 +734,7 @@ ms_status ms__fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
     if (st) goto out;
   }
   st = latent_correlations(m, S);
-  if (!st) st = repair_correlation(S, d);
+  if (!st) st = ms__fit_repair_correlation(S, d);
   if (!st) {
     m->corr = S;
     S = NULL;

@@ -444,6 +444,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       ms__json_push(mx, row);
     }
   }
+  ms__mst_emit_correlations(m->mst, t);
   char *raw = ms__json_print(root, 1);
   cJSON_Delete(root);
   if (!raw) return NULL;

@@ -49,6 +49,10 @@ typedef struct {
 double ms__fit_quantile_inv(const double *qp, const double *qv, size_t nq, double u);
 double ms__fit_quantile_cdf(const double *qp, const double *qv, size_t nq, double x);
 double ms__fit_sig6(double x);
+/* gen/fit/fit_copula.c: R (d x d) made a valid correlation matrix in place
+ * (eigenvalues clipped, unit diagonal, entries at 4 decimals that pass
+ * Cholesky). */
+ms_status ms__fit_repair_correlation(double *R, size_t d);
 
 /* gen/fit/dp_shape.c: a Box-Cox-normal shape fitted by least squares to
  * nb noisy bin counts (bins [lo[b], hi[b]), sorted, contiguous) of noise sd
@@ -106,7 +110,12 @@ void ms__mst_emit_privacy(const ms__mst *t, struct cJSON *privacy);
 void ms__mst_accounting(const ms__mst *t, FILE *fp);
 /* Row r of the reference sampler: the model's columns of frame fr drawn
  * from it (keyed by k; bins: one int per model column of scratch). */
-void ms__mst_sample_row(const ms__mst *t, ms_rng_key k, size_t r, ms_frame *fr, int *bins);
+void ms__mst_sample_row(const ms__mst *t, ms_rng_key k, size_t r, ms_frame *fr, int *bins, double *scratch);
+/* The table's correlation group of the within-bin draws (no noise), added
+ * to the table object tab; nothing when there is none. */
+void ms__mst_emit_correlations(const ms__mst *t, struct cJSON *tab);
+/* Doubles of scratch ms__mst_sample_row needs (at least 1). */
+size_t ms__mst_scratch(const ms__mst *t);
 
 /* DP post-processing shared by the mechanisms (gen/fit/fit_dp.c). */
 ms_status ms__dp_project(double *c, size_t n, double total);

@@ -78,7 +78,7 @@ static void missing_by_condition(const ms_fit_model *m, ms_frame *fr, size_t j, 
   }
 }
 
-static void sample_row(const sample_job *sj, size_t r, double *e, double *z, double *uu, int *bins) {
+static void sample_row(const sample_job *sj, size_t r, double *e, double *z, double *uu, int *bins, double *ws) {
   const ms_fit_model *m = sj->m;
   ms_frame *fr = sj->fr;
   const gsl_matrix *L = sj->L;
@@ -159,7 +159,7 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z, dou
     else c->code[r] = pick;
   }
   /* MST, AIM: their columns from the graphical model (missingness is a bin) */
-  ms__mst_sample_row(m->mst, sj->kgraph, r, fr, bins);
+  ms__mst_sample_row(m->mst, sj->kgraph, r, fr, bins, ws);
   /* Conditional missingness, once the condition's column is drawn and its
    * own missingness settled: conditions chain (no cycles), so a column is
    * settled at the pass of its depth in the chain. */
@@ -216,7 +216,8 @@ static void sample_piece(void *ctx, size_t t, size_t worker) {
   double *e = ms__malloc((dc ? dc : 1) * sizeof *e), *z = ms__malloc((dc ? dc : 1) * sizeof *z);
   double *uu = ms__malloc((sj->m->n_fields ? sj->m->n_fields : 1) * sizeof *uu);
   int *bins = ms__malloc((sj->m->n_fields ? sj->m->n_fields : 1) * sizeof *bins);
-  if (!e || !z || !uu || !bins)
+  double *ws = ms__malloc(ms__mst_scratch(sj->m->mst) * sizeof *ws);
+  if (!e || !z || !uu || !bins || !ws)
     atomic_store(&sj->oom, 1);
   else
     for (size_t r = sj->n * t / sj->pieces; r < sj->n * (t + 1) / sj->pieces; r++) {
@@ -225,8 +226,9 @@ static void sample_piece(void *ctx, size_t t, size_t worker) {
         atomic_store(&sj->stop, 1);
         break;
       }
-      sample_row(sj, r, e, z, uu, bins);
+      sample_row(sj, r, e, z, uu, bins, ws);
     }
+  free(ws);
   free(bins);
   free(e);
   free(z);

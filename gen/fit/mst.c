@@ -68,6 +68,7 @@
  * spent. Not done: cliques that would need mirror descent (they never
  * form here). */
 #include <cjson/cJSON.h>
+#include <gsl/gsl_cdf.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,11 @@ struct ms__mst {
   int rebalanced, aim;
   aim_round *rounds; /* AIM under noise: every round */
   size_t n_rounds;
+  /* Without noise: the numeric columns whose draws within their bins are
+   * correlated (wc, indices into c), the correlation of their within-bin
+   * normal scores (wc_corr) and its lower Cholesky factor (wc_chol) */
+  size_t n_wc, *wc;
+  double *wc_corr, *wc_chol;
 };
 
 static ms_rng_key key2(uint64_t seed, const char *a, const char *b, const char *what) {
@@ -340,6 +346,9 @@ void ms__mst_free(ms__mst *t) {
   }
   for (size_t i = 0; i < t->n_cliques; i++) free(t->q[i].tab), free(t->q[i].truth), free(t->q[i].raw);
   free(t->rounds);
+  free(t->wc);
+  free(t->wc_corr);
+  free(t->wc_chol);
   free(t->c);
   free(t->q);
   free(t->order);
@@ -761,6 +770,98 @@ static ms_status aim_rounds(ms__mst *t, cand_list *L, const int *bins, size_t n_
   return st;
 }
 
+/* The bounds [*a, *e] of bin b of numeric column c and the CDF of its
+ * quantile table at them (the bin's share of the table is ub - ua). */
+static void bin_span(const mst_col *c, size_t b, double *a, double *e, double *ua, double *ub) {
+  size_t np = c->nb - (size_t)c->has_na;
+  *a = b ? c->cut[b] : c->qv[0], *e = b + 1 < np ? c->cut[b + 1] : c->qv[c->nq - 1];
+  *a = fmax(*a, c->qv[0]), *e = fmin(*e, c->qv[c->nq - 1]);
+  if (*e < *a) *e = *a;
+  *ua = cdf_at(c->qp, c->qv, c->nq, *a), *ub = cdf_at(c->qp, c->qv, c->nq, *e);
+}
+
+/* Without noise: the bins pass the columns' relations only bin by bin, and
+ * a value drawn independently within its bin loses what lies within them
+ * (the radius and the perimeter of the same nuclei, in the same bins, then
+ * vary independently inside them). Each numeric column's within-bin
+ * position u = (F(x) - F(bin's lower edge)) / (bin's share of F), F its
+ * quantile table, gives the normal score Phi^-1(u) (u kept within
+ * [1 / 2n, 1 - 1 / 2n]); the correlation of these scores over the rows
+ * where both are present (0 over fewer than k rows), made a valid
+ * correlation matrix, is the Gaussian copula of the within-bin draws: a
+ * spec correlation group (docs/fit.md). Dates (drawn through offset_days)
+ * are left out. An aggregate over every row, as each released figure of a
+ * fit without noise. */
+static ms_status within_bin_copula(ms__mst *t, const ms__mst_col *cols, size_t n_rows) {
+  size_t nw = 0;
+  for (size_t i = 0; i < t->d; i++) nw += t->c[i].kind == MS__MST_NUM && !t->c[i].date;
+  if (nw < 2 || n_rows < 2) return MS_OK;
+  double *z = ms__malloc(nw * n_rows * sizeof *z), *R = ms__calloc(nw * nw, sizeof *R);
+  size_t *wc = ms__malloc(nw * sizeof *wc);
+  if (!z || !R || !wc) {
+    free(z), free(R), free(wc);
+    return MS_ERR_NOMEM;
+  }
+  const double lo_u = 0.5 / (double)n_rows;
+  for (size_t i = 0, j = 0; i < t->d; i++) {
+    const mst_col *c = &t->c[i];
+    if (c->kind != MS__MST_NUM || c->date) continue;
+    wc[j] = i;
+    size_t np = c->nb - (size_t)c->has_na;
+    for (size_t r = 0; r < n_rows; r++) {
+      int b = row_bin(c, &cols[i], r);
+      double *zr = &z[j * n_rows + r];
+      *zr = NAN;
+      if (b < 0 || (size_t)b >= np) continue;
+      double a, e, ua, ub;
+      bin_span(c, (size_t)b, &a, &e, &ua, &ub);
+      double u = ub - ua > 1e-12 ? (cdf_at(c->qp, c->qv, c->nq, cols[i].num[r]) - ua) / (ub - ua) : 0.5;
+      u = fmin(fmax(u, lo_u), 1 - lo_u);
+      *zr = gsl_cdf_ugaussian_Pinv(u);
+    }
+    j++;
+  }
+  for (size_t a = 0; a < nw; a++) {
+    R[a * nw + a] = 1;
+    for (size_t b = a + 1; b < nw; b++) {
+      const double *za = z + a * n_rows, *zb = z + b * n_rows;
+      double n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+      for (size_t r = 0; r < n_rows; r++) {
+        if (isnan(za[r]) || isnan(zb[r])) continue;
+        n++, sa += za[r], sb += zb[r], saa += za[r] * za[r], sbb += zb[r] * zb[r], sab += za[r] * zb[r];
+      }
+      double v = 0;
+      if (n >= t->k_min && n >= 2) {
+        double cov = sab - sa * sb / n, va = saa - sa * sa / n, vb = sbb - sb * sb / n;
+        v = va > 0 && vb > 0 ? cov / sqrt(va * vb) : 0;
+      }
+      R[a * nw + b] = R[b * nw + a] = v;
+    }
+  }
+  free(z);
+  ms_status st = ms__fit_repair_correlation(R, nw);
+  double *L = st ? NULL : ms__calloc(nw * nw, sizeof *L);
+  if (!st && !L) st = MS_ERR_NOMEM;
+  /* its Cholesky factor (the matrix passed Cholesky at its 4 decimals) */
+  for (size_t i = 0; !st && i < nw; i++)
+    for (size_t j = 0; j <= i; j++) {
+      double s = R[i * nw + j];
+      for (size_t l = 0; l < j; l++) s -= L[i * nw + l] * L[j * nw + l];
+      if (i == j) {
+        if (!(s > 0)) st = MS_ERR_MATH;
+        else L[i * nw + i] = sqrt(s);
+      } else {
+        L[i * nw + j] = s / L[j * nw + j];
+      }
+    }
+  if (st) {
+    free(R), free(L), free(wc);
+    return st;
+  }
+  t->n_wc = nw, t->wc = wc, t->wc_corr = R, t->wc_chol = L;
+  return MS_OK;
+}
+
 ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, size_t n_rows,
                       double n_noisy, double rho_select, double rho_edges, uint64_t seed,
                       size_t k_min, size_t root, const double *root_w, const char *const *taken,
@@ -927,6 +1028,7 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
     for (size_t k = 0; k < np; k++) c->p1[k] = ws > 0 ? (1 - miss) * root_w[k] / ws : (1 - miss) / (double)np;
     t->rebalanced = 1;
   }
+  if (exact) st = within_bin_copula(t, cols, n_rows);
 out:
   free(bins);
   free(L.a);
@@ -949,8 +1051,19 @@ out:
  * within its bin as the spec draws it: a number from the released quantile
  * table restricted to the bin, rounded to its spacing; a category or bool
  * its bin; the missing bin missing. */
-void ms__mst_sample_row(const ms__mst *t, ms_rng_key k, size_t r, ms_frame *fr, int *bins) {
+size_t ms__mst_scratch(const ms__mst *t) { return t && t->n_wc ? 2 * t->d : 1; }
+
+void ms__mst_sample_row(const ms__mst *t, ms_rng_key k, size_t r, ms_frame *fr, int *bins, double *scratch) {
   if (!t) return;
+  /* the within-bin positions of the correlated numeric columns: u = Phi(L e)
+   * (scratch: e, then u by column) */
+  double *e = scratch, *uw = t->n_wc ? scratch + t->d : NULL;
+  for (size_t j = 0; j < t->n_wc; j++) {
+    e[j] = ms_rng_normal(k, r, 2 * (uint64_t)t->d + j);
+    double zz = 0;
+    for (size_t l = 0; l <= j; l++) zz += t->wc_chol[j * t->n_wc + l] * e[l];
+    uw[t->wc[j]] = gsl_cdf_ugaussian_P(zz);
+  }
   for (size_t o = 0; o < t->d; o++) {
     size_t i = t->order[o];
     const mst_col *c = &t->c[i];
@@ -981,11 +1094,10 @@ void ms__mst_sample_row(const ms__mst *t, ms_rng_key k, size_t r, ms_frame *fr, 
     } else if (c->kind == MS__MST_BOOL) {
       fc->num[r] = (double)b;
     } else {
-      double a = b ? c->cut[b] : c->qv[0], e = b + 1 < np ? c->cut[b + 1] : c->qv[c->nq - 1];
-      a = fmax(a, c->qv[0]), e = fmin(e, c->qv[c->nq - 1]);
-      if (e < a) e = a;
-      double ua = cdf_at(c->qp, c->qv, c->nq, a), ub = cdf_at(c->qp, c->qv, c->nq, e);
-      double v = inv_at(c->qp, c->qv, c->nq, ua + ms_rng_uniform(k, r, 2 * (uint64_t)i + 1) * (ub - ua));
+      double a, e, ua, ub;
+      bin_span(c, b, &a, &e, &ua, &ub);
+      double u = uw && !c->date ? uw[i] : ms_rng_uniform(k, r, 2 * (uint64_t)i + 1);
+      double v = inv_at(c->qp, c->qv, c->nq, ua + u * (ub - ua));
       if (c->step > 0) v = fmin(fmax(round(v / c->step) * c->step, ceil(a / c->step - 1e-9) * c->step), e);
       fc->num[r] = fmin(fmax(v, a), e);
     }
@@ -1105,6 +1217,20 @@ void ms__mst_emit_field(const ms__mst *t, size_t field, cJSON *o) {
     snprintf(e, sizeof e, "%s == 'na'", c->bin_name);
     cJSON_AddStringToObject(r, "if", e);
     cJSON_AddNumberToObject(r, "rate", 1);
+  }
+}
+
+void ms__mst_emit_correlations(const ms__mst *t, cJSON *tab) {
+  if (!t || t->n_wc < 2) return;
+  cJSON *cg = cJSON_GetObjectItemCaseSensitive(tab, "correlations");
+  if (!cg) cg = cJSON_AddArrayToObject(tab, "correlations");
+  cJSON *g = ms__json_push(cg, cJSON_CreateObject());
+  cJSON *fl = cJSON_AddArrayToObject(g, "fields");
+  for (size_t j = 0; j < t->n_wc; j++) ms__json_push(fl, cJSON_CreateString(t->c[t->wc[j]].name));
+  cJSON *mx = cJSON_AddArrayToObject(g, "matrix");
+  for (size_t i = 0; i < t->n_wc; i++) {
+    cJSON *row = ms__json_push(mx, cJSON_CreateArray());
+    for (size_t j = 0; j < t->n_wc; j++) ms__json_push(row, cJSON_CreateNumber(t->wc_corr[i * t->n_wc + j]));
   }
 }
 
