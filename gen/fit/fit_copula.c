@@ -30,6 +30,31 @@
 
 /* ---- copula ---- */
 
+/* Pairwise-complete Pearson correlation of the d columns of Z (column i at
+ * Z + i n, NaN: absent) into S (d x d, unit diagonal); 0 over fewer than
+ * k_min rows or where a column does not vary. */
+void ms__fit_pairwise_corr(const double *Z, size_t d, size_t n, double k_min, double *S) {
+  for (size_t a = 0; a < d; a++) {
+    S[a * d + a] = 1;
+    for (size_t b = a + 1; b < d; b++) {
+      double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, cnt = 0;
+      const double *za = Z + a * n, *zb = Z + b * n;
+      for (size_t r = 0; r < n; r++) {
+        if (isnan(za[r]) || isnan(zb[r])) continue;
+        sa += za[r], sb += zb[r], saa += za[r] * za[r], sbb += zb[r] * zb[r];
+        sab += za[r] * zb[r];
+        cnt++;
+      }
+      double v = 0;
+      if (cnt >= k_min) {
+        double cov = sab - sa * sb / cnt, va = saa - sa * sa / cnt, vb = sbb - sb * sb / cnt;
+        v = va > 0 && vb > 0 ? cov / sqrt(va * vb) : 0;
+      }
+      S[a * d + b] = S[b * d + a] = v;
+    }
+  }
+}
+
 /* Nearest correlation matrix by eigenvalue clipping + unit-diagonal rescale;
  * then rounds to 4 decimals and checks Cholesky, clipping harder if needed. */
 ms_status ms__fit_repair_correlation(double *R, size_t d) {
@@ -681,24 +706,7 @@ ms_status ms__fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
   }
   if (st) goto out;
   if (!dp) {
-    /* Pairwise-complete Pearson correlation of normal scores. */
-    for (size_t a = 0; a < d; a++)
-      for (size_t b = a; b < d; b++) {
-        double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, cnt = 0;
-        const double *za = Z + a * n, *zb = Z + b * n;
-        for (size_t r = 0; r < n; r++) {
-          if (isnan(za[r]) || isnan(zb[r])) continue;
-          sa += za[r], sb += zb[r], saa += za[r] * za[r], sbb += zb[r] * zb[r];
-          sab += za[r] * zb[r];
-          cnt++;
-        }
-        double v = 0;
-        if (cnt >= (double)p->k_min) {
-          double cov = sab - sa * sb / cnt, va = saa - sa * sa / cnt, vb = sbb - sb * sb / cnt;
-          v = va > 0 && vb > 0 ? cov / sqrt(va * vb) : 0;
-        }
-        S[a * d + b] = S[b * d + a] = a == b ? 1 : v;
-      }
+    ms__fit_pairwise_corr(Z, d, n, (double)p->k_min, S);
   } else {
     /* Clip each row's score vector to squared norm C2 (about the 98th
      * percentile of chi^2_d for Gaussian scores); then one row changes the

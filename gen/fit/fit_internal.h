@@ -53,6 +53,10 @@ double ms__fit_sig6(double x);
  * (eigenvalues clipped, unit diagonal, entries at 4 decimals that pass
  * Cholesky). */
 ms_status ms__fit_repair_correlation(double *R, size_t d);
+/* Pairwise-complete Pearson correlation of the d columns of Z (column i at
+ * Z + i n, NaN: absent) into S (d x d, unit diagonal); 0 over fewer than
+ * k_min rows or where a column does not vary. */
+void ms__fit_pairwise_corr(const double *Z, size_t d, size_t n, double k_min, double *S);
 
 /* gen/fit/dp_shape.c: a Box-Cox-normal shape fitted by least squares to
  * nb noisy bin counts (bins [lo[b], hi[b]), sorted, contiguous) of noise sd

@@ -69,6 +69,8 @@
  * form here). */
 #include <cjson/cJSON.h>
 #include <gsl/gsl_cdf.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_matrix.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -821,39 +823,18 @@ static ms_status within_bin_copula(ms__mst *t, const ms__mst_col *cols, size_t n
     }
     j++;
   }
-  for (size_t a = 0; a < nw; a++) {
-    R[a * nw + a] = 1;
-    for (size_t b = a + 1; b < nw; b++) {
-      const double *za = z + a * n_rows, *zb = z + b * n_rows;
-      double n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
-      for (size_t r = 0; r < n_rows; r++) {
-        if (isnan(za[r]) || isnan(zb[r])) continue;
-        n++, sa += za[r], sb += zb[r], saa += za[r] * za[r], sbb += zb[r] * zb[r], sab += za[r] * zb[r];
-      }
-      double v = 0;
-      if (n >= t->k_min && n >= 2) {
-        double cov = sab - sa * sb / n, va = saa - sa * sa / n, vb = sbb - sb * sb / n;
-        v = va > 0 && vb > 0 ? cov / sqrt(va * vb) : 0;
-      }
-      R[a * nw + b] = R[b * nw + a] = v;
-    }
-  }
+  ms__fit_pairwise_corr(z, nw, n_rows, t->k_min, R);
   free(z);
   ms_status st = ms__fit_repair_correlation(R, nw);
-  double *L = st ? NULL : ms__calloc(nw * nw, sizeof *L);
+  double *L = st ? NULL : ms__malloc(nw * nw * sizeof *L);
   if (!st && !L) st = MS_ERR_NOMEM;
-  /* its Cholesky factor (the matrix passed Cholesky at its 4 decimals) */
-  for (size_t i = 0; !st && i < nw; i++)
-    for (size_t j = 0; j <= i; j++) {
-      double s = R[i * nw + j];
-      for (size_t l = 0; l < j; l++) s -= L[i * nw + l] * L[j * nw + l];
-      if (i == j) {
-        if (!(s > 0)) st = MS_ERR_MATH;
-        else L[i * nw + i] = sqrt(s);
-      } else {
-        L[i * nw + j] = s / L[j * nw + j];
-      }
-    }
+  /* its Cholesky factor, lower triangle (the matrix passed Cholesky at its
+   * 4 decimals) */
+  if (!st) {
+    memcpy(L, R, nw * nw * sizeof *L);
+    gsl_matrix_view lv = gsl_matrix_view_array(L, nw, nw);
+    if (gsl_linalg_cholesky_decomp1(&lv.matrix)) st = MS_ERR_MATH;
+  }
   if (st) {
     free(R), free(L), free(wc);
     return st;
@@ -1157,12 +1138,8 @@ void ms__mst_emit_bins(const ms__mst *t, cJSON *fields) {
 /* The released quantile table restricted to [a, b] (cuts clipped to the
  * table's range), as a spec distribution. */
 static cJSON *bin_dist(const mst_col *c, size_t k) {
-  size_t np = c->nb - (size_t)c->has_na;
-  double a = k ? c->cut[k] : c->qv[0], b = k + 1 < np ? c->cut[k + 1] : c->qv[c->nq - 1];
-  if (a < c->qv[0]) a = c->qv[0];
-  if (b > c->qv[c->nq - 1]) b = c->qv[c->nq - 1];
-  if (b < a) b = a;
-  double ua = cdf_at(c->qp, c->qv, c->nq, a), ub = cdf_at(c->qp, c->qv, c->nq, b);
+  double a, b, ua, ub;
+  bin_span(c, k, &a, &b, &ua, &ub);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "type", "quantiles");
   cJSON *pr = cJSON_AddArrayToObject(o, "probs"), *va = cJSON_AddArrayToObject(o, "values");
