@@ -626,7 +626,8 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
    * most MS_FRAME_DISCRETE_MAX distinct values) is a categorical of its
    * values' spellings, in increasing order. */
   const ms_frame *orig = data;
-  /* Deterministic relations (not under DP: finding them reads every row). */
+  /* Deterministic relations (without DP; under DP only those between dates,
+   * by noisy tests in the budget block below: dp_relations.c). */
   ms__rel *rels = NULL;
   size_t n_rels = 0;
   if (p->epsilon == 0 && (st = ms__relations_find(orig, p->k_min, &rels, &n_rels))) {
@@ -798,13 +799,34 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     m->delta_thr = n_cat ? m->delta / 2 : n_thr_num ? m->delta / 10 : 0;
     m->delta_conv = m->delta - m->delta_thr;
     m->rho = ms__zcdp_rho(m->epsilon, m->delta_conv);
-    m->rho_corr = use_copula ? m->rho / 3 : 0;
-    m->rho_marg = m->rho - m->rho_corr;
+    /* Relations between dates (dp_relations.c): at most a tenth of rho,
+     * off the top, only when the table has two dates; what its tests did
+     * not spend stays with the rest. A derived difference is not measured. */
+    if (ms__dp_relations_tests(orig)) {
+      unsigned char *bounded = ms__calloc(orig->n_cols ? orig->n_cols : 1, 1);
+      for (size_t j = 0; bounded && j < orig->n_cols; j++)
+        bounded[j] = ms__fit_bound_of(p, orig->cols[j].name) != SIZE_MAX;
+      st = bounded ? ms__dp_relations(orig, bounded, m->rho / 10, p->seed, &rels, &n_rels, &m->rel) : MS_ERR_NOMEM;
+      free(bounded);
+      if (st) {
+        ms__diag_nomem(d, data->source, NULL, "the relations' tests");
+        goto fail;
+      }
+      for (size_t q = 0; q < n_rels; q++)
+        if (rels[q].kind == MS__REL_DIFF) {
+          n_fit -= n_fit > 1;
+          n_cop_candidates -= orig->cols[rels[q].c].n_missing < orig->n_rows;
+        }
+      use_copula = p->copula && n_cop_candidates >= 2 && !use_mst;
+    }
+    double rho_free = m->rho - m->rel.rho;
+    m->rho_corr = use_copula ? rho_free / 3 : 0;
+    m->rho_marg = rho_free - m->rho_corr;
     if (use_mst) {
       /* MST, AIM: a third to the marginals, the rest to the selection and
        * the measured tables (split where fit_mst is called) */
       m->rho_corr = 0;
-      m->rho_marg = m->rho / 3;
+      m->rho_marg = rho_free / 3;
     }
     if ((n_cat || n_thr_num) && n_fit) {
       /* Union bound over the categorical columns and the numeric columns'
@@ -886,6 +908,12 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       f->missing = m->epsilon > 0 ? 0 : ms__fit_sig6((double)miss / (double)data->n_rows);
       continue;
     }
+    /* Under DP a difference kept by the tests is not measured: the spec
+     * computes it from its dates. */
+    if (m->epsilon > 0 && f->diff_a >= 0) {
+      f->fam = FAM_CONSTANT; /* what the reference sampler draws before computing it */
+      continue;
+    }
     double rho = m->epsilon > 0 ? m->rho_marg / (double)n_fit : 0;
     f->rho = rho;
     double tot = 0;
@@ -919,7 +947,27 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       st = ms__fit_bool(f, c, data->n_rows, p, rho, &tot);
     } else if (rho > 0) {
       size_t clamped = 0;
-      st = ms__fit_numeric_dp(f, c, data->n_rows, p, rho, z_thr, &f->dp_num, &clamped);
+      if (f->rel_base >= 0) {
+        /* A date after another (kept by the DP tests): its gap in whole
+         * days is what is measured, as an integer column without bounds. */
+        ms_frame_col gap = *c;
+        gap.name = "";
+        gap.kind = MS_FKIND_INTEGER;
+        gap.num = ms__malloc((data->n_rows ? data->n_rows : 1) * sizeof *gap.num);
+        if (!gap.num) {
+          st = ms__diag_nomem(d, data->source, c->name, "a column's fit");
+          break;
+        }
+        gap.n_missing = 0;
+        for (size_t r = 0; r < data->n_rows; r++)
+          gap.n_missing += isnan(gap.num[r] = c->num[r] - data->cols[f->rel_base].num[r]);
+        f->kind = MS_FKIND_INTEGER;
+        st = ms__fit_numeric_dp(f, &gap, data->n_rows, p, rho, z_thr, &f->dp_num, &clamped);
+        f->kind = MS_FKIND_DATE;
+        free(gap.num);
+      } else {
+        st = ms__fit_numeric_dp(f, c, data->n_rows, p, rho, z_thr, &f->dp_num, &clamped);
+      }
       if (!st) st = ms__fit_numeric_dp_shape(f, f->dp_num, NAN, &tot);
       /* For the operator only (not in the spec): how many rows the public
        * bounds clamp. */
@@ -1023,7 +1071,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     for (size_t j = 0; !st && max_total > 0 && j < m->n_fields; j++) {
       fit_field *f = &m->f[j];
       const ms_frame_col *c = &data->cols[j];
-      if (f->kind == MS_FKIND_ID || f->suppressed) continue;
+      if (f->kind == MS_FKIND_ID || f->suppressed || f->diff_a >= 0) continue;
       if (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL || c->kind == MS_FKIND_DATE) {
         double tot = 0, miss = f->miss_count;
         st = ms__fit_numeric_dp_shape(f, f->dp_num, fmax(max_total - miss, 0), &tot);
@@ -1035,8 +1083,17 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         }
         if (c->kind == MS_FKIND_REAL) ms__fit_bounds_to_precision(f);
         if (c->kind == MS_FKIND_DATE) ms__fit_dates_in_range(f);
+        if (f->rel_base >= 0) ms__fit_gap_nonnegative(f);
       }
       f->missing = ms__fit_sig6(fmin(1, f->miss_count / max_total));
+      if (f->rel_base >= 0) {
+        /* the gap is missing where either date is: the date's own share is
+         * over the rows where its base is present */
+        double mb = m->f[f->rel_base].miss_count;
+        f->missing = max_total - mb > 0
+                         ? ms__fit_sig6(fmin(1, fmax(0, (f->miss_count - mb) / (max_total - mb))))
+                         : 0;
+      }
     }
   }
   for (size_t j = 0; !st && use_copula && j < m->n_fields; j++) {
@@ -1067,8 +1124,8 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
      * epsilon 1 on diabetes/breast_cancer: utility -0.35/0.37 with halves,
      * -0.07/0.87 with a tenth; docs/privacy.md) */
     int aim = p->method == MS_FIT_METHOD_AIM;
-    double rho_sel = aim ? m->rho * 2 / 3 * 0.1 : m->rho / 3;
-    st = fit_mst(m, data, maps, rho_sel, m->rho * 2 / 3 - rho_sel, p, d);
+    double rho_free = m->rho - m->rel.rho, rho_sel = aim ? rho_free * 2 / 3 * 0.1 : rho_free / 3;
+    st = fit_mst(m, data, maps, rho_sel, rho_free * 2 / 3 - rho_sel, p, d);
     if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, aim ? "the AIM fit" : "the MST fit");
   }
   /* A determined categorical: one rule per released label of its
@@ -1162,6 +1219,10 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       }
     }
     st = use_mst ? MS_OK : ms__fit_missingness(m, data, maps, p, avail);
+    /* what no missingness table needed goes back to the correlations,
+     * measured next (a column whose missingness is its base date's, or a
+     * derived one, is no candidate) */
+    if (!st && avail > m->rho_miss) m->rho_corr += avail - m->rho_miss;
     if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, "the missingness fit");
   }
   int32_t *lab = NULL;

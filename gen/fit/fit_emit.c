@@ -164,6 +164,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON_AddNumberToObject(sp, "marginals", ms__fit_sig6(m->rho_marg));
     cJSON_AddNumberToObject(sp, "correlations", ms__fit_sig6(m->n_cop >= 2 ? m->rho_corr : 0));
     cJSON_AddNumberToObject(sp, "missingness", ms__fit_sig6(m->rho_miss));
+    if (m->rel.max_tests) cJSON_AddNumberToObject(sp, "relations", ms__fit_sig6(m->rel.rho));
     cJSON *cols = cJSON_AddObjectToObject(sp, "columns");
     for (size_t i = 0; i < m->n_fields; i++)
       if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(cols, m->f[i].name, ms__fit_sig6(m->f[i].rho));
@@ -177,6 +178,19 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     if (m->rho_miss > 0) {
       cJSON_AddStringToObject(me, "missingness", "gaussian 2x2 tables (missing x condition), sensitivity sqrt(tables)");
       cJSON_AddNumberToObject(me, "missingness_sigma", ms__fit_sig6(m->miss_sigma));
+    }
+    if (m->rel.max_tests) {
+      cJSON *rl = cJSON_AddObjectToObject(me, "relations");
+      cJSON_AddStringToObject(rl, "mechanism",
+                              "exponential mechanism per pair of dates (a <= b, b <= a, neither) and per date "
+                              "after another (which number is their difference in days, or none), scores minus "
+                              "the rows breaking each; 'neither'/'none' scores minus threshold_share of the "
+                              "noisy row count; no test unless it has the power (docs/privacy.md)");
+      cJSON_AddNumberToObject(rl, "row_count_sigma", ms__fit_sig6(m->rel.sigma_n));
+      cJSON_AddNumberToObject(rl, "threshold_share", MS__DPREL_SHARE);
+      cJSON_AddNumberToObject(rl, "epsilon_per_test", ms__fit_sig6(m->rel.eps_round));
+      cJSON_AddNumberToObject(rl, "tests", (double)m->rel.tests);
+      cJSON_AddNumberToObject(rl, "tests_allowed", (double)m->rel.max_tests);
     }
     cJSON *sg = cJSON_AddObjectToObject(me, "sigma");
     for (size_t i = 0; i < m->n_fields; i++)
@@ -498,8 +512,14 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
     if (m->rho_miss > 0)
       fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", ms__fit_sig6(m->rho_miss), ms__fit_sig6(m->miss_sigma));
     ms__mst_accounting(m->mst, fp);
+    if (m->rel.max_tests)
+      fprintf(fp, "  relations:    rho %g (row count sigma %g; %zu exponential-mechanism test(s), epsilon %g each, "
+                  "kept when at most %g of the noisy row count break them)\n",
+              ms__fit_sig6(m->rel.rho), ms__fit_sig6(m->rel.sigma_n), m->rel.tests, ms__fit_sig6(m->rel.eps_round),
+              MS__DPREL_SHARE);
     fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
-            ms__fit_sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss + ms__mst_rho(m->mst)),
+            ms__fit_sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss + ms__mst_rho(m->mst) +
+                         m->rel.rho),
             m->epsilon, m->delta);
   }
   for (size_t i = 0; i < m->n_fields; i++) {

@@ -129,4 +129,29 @@ ms_status ms__dp_support(double *c, size_t n, double sigma, const unsigned char 
  * group size, 0 when none holds the span's rows, -1 when out of memory. */
 int ms__dp_zoom_run(const double *c, int n, double sz, double sb, double w, double *g, int *lo, int *hi);
 
+/* The exponential mechanism's draw: candidate i of n (score s[i]; NAN: not
+ * eligible) with probability proportional to exp(eps / 2 (s[i] - max s));
+ * u01 uniform in [0, 1). n when none is eligible. */
+size_t ms__exp_mech(const double *s, size_t n, double eps, double u01);
+
+/* Relations between dates under DP (gen/fit/dp_relations.c): kept when at
+ * most this share of the noisy row count breaks them. */
+#define MS__DPREL_SHARE 0.1
+typedef struct {
+  double rho;       /* spent: the row count and the tests run */
+  double sigma_n;   /* the row count's noise */
+  double n_noisy;   /* the noisy row count */
+  double tau;       /* MS__DPREL_SHARE n_noisy */
+  double eps_round; /* each test's epsilon */
+  size_t tests, max_tests;
+} ms__dp_rel_acct;
+/* The most tests the schema of f allows (0: no date pair, nothing spent). */
+size_t ms__dp_relations_tests(const ms_frame *f);
+/* The order and difference relations between f's dates kept under at most
+ * rho zCDP (acct->rho spent), as relations.c describes them. A date with
+ * bounded[j] set (declared --bounds) is drawn within them, never after
+ * another. */
+ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, double rho, uint64_t seed, ms__rel **out, size_t *n_out,
+                           ms__dp_rel_acct *acct);
+
 #endif

@@ -167,6 +167,14 @@ void ms__fit_dates_in_range(fit_field *f) {
 #undef CLAMP_DAY
 }
 
+void ms__fit_gap_nonnegative(fit_field *f) {
+  f->lo = fmax(f->lo, 0);
+  f->hi = fmax(f->hi, f->lo);
+  if (f->fam == FAM_CONSTANT) f->par[0] = fmax(f->par[0], 0);
+  if (f->fam == FAM_QUANTILES && f->qv)
+    for (size_t i = 0; i < f->nq; i++) f->qv[i] = fmax(f->qv[i], 0);
+}
+
 /* ---- non-DP numeric marginal ---- */
 
 static double window_mean(const double *x, size_t n, size_t k, double pos) {

@@ -123,6 +123,9 @@ struct ms_fit_model {
   size_t n_qi;
   const ms_cancel_flag *cancel; /* from the params; polled by the sampler */
   ms__mst *mst; /* MST or AIM: the graphical model (gen/fit/mst.c); NULL otherwise */
+  /* Under DP: the relations between dates kept by noisy tests
+   * (dp_relations.c); rel.rho is spent off the top of rho */
+  ms__dp_rel_acct rel;
   ms_fit_method method;     /* the model fitted */
   int method_auto;          /* chosen by --method auto ... */
   size_t n_coarse, n_columns_fitted; /* ... from the coarse columns among those fitted */
@@ -159,6 +162,9 @@ double ms__fit_fam_cdf(const fit_field *f, double x);
 double ms__fit_fam_inv(const fit_field *f, double u);
 double ms__fit_numeric_draw(const fit_field *f, double u);
 void ms__fit_bounds_to_precision(fit_field *f);
+/* A gap that the data never has below 0 (a date after its base, kept by
+ * the DP tests): the fitted marginal's values and bounds at 0 or above. */
+void ms__fit_gap_nonnegative(fit_field *f);
 void ms__fit_dates_in_range(fit_field *f);
 ms_status ms__fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n_rows,
                                 const ms_fit_params *p);

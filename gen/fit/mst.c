@@ -625,11 +625,10 @@ static void measure(const ms__mst *t, const mst_clique *q, size_t round, uint64_
   for (size_t x = 0; x < nc; x++) out[x] = q->truth[x] + sigma * ms_rng_normal(k, x, 0);
 }
 
-/* The exponential mechanism's draw: candidate i of n (score s[i]; NAN: not
- * eligible) with probability proportional to exp(eps / 2 (s[i] - max s)),
- * the first whose cumulative weight passes u01 times the total; when
- * rounding leaves that above them all, the last eligible. n when none is. */
-static size_t exp_mech(const double *s, size_t n, double eps, double u01) {
+/* The exponential mechanism's draw (fit_internal.h): the first candidate
+ * whose cumulative weight passes u01 times the total; when rounding leaves
+ * that above them all, the last eligible. */
+size_t ms__exp_mech(const double *s, size_t n, double eps, double u01) {
   double smax = -HUGE_VAL, tot = 0, acc = 0;
   for (size_t i = 0; i < n; i++)
     if (!isnan(s[i]) && s[i] > smax) smax = s[i];
@@ -692,7 +691,7 @@ static ms_status aim_rounds(ms__mst *t, cand_list *L, const int *bins, size_t n_
       for (size_t x = 0; x < nc; x++) l1 += fabs(q->truth[x] - q->tab[x]);
       sc[L->n + i] = l1 - penalty(t, nc);
     }
-    size_t got = exp_mech(sc, L->n + t->n_cliques, eps, ms_rng_uniform(ksel, r, 0));
+    size_t got = ms__exp_mech(sc, L->n + t->n_cliques, eps, ms_rng_uniform(ksel, r, 0));
     free(sc);
     if (got == L->n + t->n_cliques) break; /* no candidate */
     size_t pick = got < L->n ? got : SIZE_MAX, again = got < L->n ? SIZE_MAX : got - L->n;
@@ -960,7 +959,7 @@ ms_status ms__mst_fit(ms__mst **out, const ms__mst_col *cols, size_t n_cols, siz
       for (size_t k = 0; k < L.n; k++)
         if (!isnan(sc[k]) && (pick == L.n || sc[k] > sc[pick])) pick = k;
     } else {
-      pick = exp_mech(sc, L.n, t->eps_round, ms_rng_uniform(ksel, e, 0));
+      pick = ms__exp_mech(sc, L.n, t->eps_round, ms_rng_uniform(ksel, e, 0));
     }
     free(sc);
     const mst_cand cd = L.a[pick];

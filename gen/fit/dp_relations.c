@@ -1,0 +1,192 @@
+/* Relations between dates under differential privacy (docs/privacy.md,
+ * "Relations under DP").
+ *
+ * Without noise, relations.c reads every row to find which relations hold.
+ * Under --epsilon the candidates come from the schema alone (which columns
+ * are dates, which have a time, which are numbers), and which of them hold
+ * is chosen by exponential mechanisms on counts of the rows that break
+ * them; everything after is post-processing:
+ *
+ *  1. The row count n~ = n + N(0, sigma_n^2) (sensitivity 1, a fifth of
+ *     the relations' rho). A relation may be broken by at most about
+ *     MS__DPREL_SHARE of n~ rows: tau = MS__DPREL_SHARE n~. No test is run
+ *     unless epsilon_r (n~ / 2 - tau) / 2 >= ln(200): a pair of dates in
+ *     either order half the time is then taken for an order with
+ *     probability at most 1 % (post-processing of n~).
+ *  2. Order, one test per pair {a, b} of date columns (dates without a
+ *     time of day; datetimes are left out): candidates "a <= b" (score
+ *     -v_ab), "b <= a" (-v_ba) and "neither" (-tau), where v_ab counts the
+ *     rows with both present and b < a, or b present without a (b is
+ *     present only where a is). One row adds 1 to at most one of v_ab and
+ *     v_ba, so every score moves by at most 1. A date with declared
+ *     --bounds is drawn within them: it is never the later one.
+ *  3. Bases (post-processing): each date b is drawn after the earlier date
+ *     a of its kept orders that no other kept order puts between a and b
+ *     (the nearest such column in the table when there are several), unless
+ *     that would close a cycle.
+ *  4. Difference, one test per date b with a base a, when the table has
+ *     numeric columns: candidates "c = b - a" for every
+ *     integer or real column c not derived yet (score -w_c: the rows where c
+ *     is present other than exactly where a and b are, or differs from b - a
+ *     by more than half a unit of its last decimal) and "none" (-tau).
+ *
+ * Each test is the exponential mechanism with the same epsilon_r, which is
+ * epsilon_r^2 / 8-zCDP (Cesar & Rogers 2021, bounded range); epsilon_r is
+ * cut for the most tests the schema allows (pairs + dates),
+ * and only the tests run are charged. Draws keyed by (seed,
+ * "fit/dp/(relations)/<what>", index). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "fit/fit_internal.h"
+#include "fit/fit_model.h"
+
+/* dates without a time of day (a datetime's gap would be fractional days) */
+static int is_date(const ms_frame_col *c) { return c->num && c->kind == MS_FKIND_DATE && !c->has_time; }
+static int is_num(const ms_frame_col *c) {
+  return c->num && (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL);
+}
+
+/* The tests the schema allows: date pairs, and dates without a time that
+ * may get a difference (two such dates and a numeric column). */
+static void count_tests(const ms_frame *f, size_t *pairs, size_t *diffs) {
+  size_t nd = 0, nn = 0;
+  for (size_t j = 0; j < f->n_cols; j++) nd += is_date(&f->cols[j]), nn += is_num(&f->cols[j]);
+  *pairs = nd * (nd ? nd - 1 : 0) / 2;
+  *diffs = nd >= 2 && nn ? nd : 0;
+}
+
+size_t ms__dp_relations_tests(const ms_frame *f) {
+  size_t p, q;
+  count_tests(f, &p, &q);
+  return p + q;
+}
+
+/* Rows breaking a <= b: b before a, or b present without a. */
+static double order_breaks(const ms_frame_col *a, const ms_frame_col *b, size_t n) {
+  double v = 0;
+  for (size_t r = 0; r < n; r++) {
+    double x = a->num[r], y = b->num[r];
+    if (isnan(y)) continue;
+    v += isnan(x) || y < x;
+  }
+  return v;
+}
+
+/* Rows breaking c = b - a. */
+static double diff_breaks(const ms_frame_col *a, const ms_frame_col *b, const ms_frame_col *c, size_t n) {
+  double tol = 0.5 * pow(10, -(double)(c->decimals > 0 ? c->decimals : 0)) + 1e-9, v = 0;
+  for (size_t r = 0; r < n; r++) {
+    double x = a->num[r], y = b->num[r], z = c->num[r];
+    int both = !isnan(x) && !isnan(y);
+    if (both != !isnan(z)) v += 1;
+    else if (both && fabs(z - (y - x)) > tol) v += 1;
+  }
+  return v;
+}
+
+ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, double rho, uint64_t seed, ms__rel **out, size_t *n_out,
+                           ms__dp_rel_acct *acct) {
+  *out = NULL;
+  *n_out = 0;
+  memset(acct, 0, sizeof *acct);
+  size_t n_pairs, n_diffs, d = f->n_cols, n = f->n_rows;
+  count_tests(f, &n_pairs, &n_diffs);
+  if (!(n_pairs + n_diffs) || !(rho > 0)) return MS_OK;
+  acct->max_tests = n_pairs + n_diffs;
+  double rho_n = rho / 5;
+  acct->sigma_n = 1 / sqrt(2 * rho_n);
+  acct->eps_round = sqrt(8 * (rho - rho_n) / (double)acct->max_tests);
+  acct->n_noisy = (double)n + ms__fit_gauss(ms__fit_dp_key(seed, "(relations)", "rows"), 0, acct->sigma_n);
+  acct->tau = MS__DPREL_SHARE * fmax(acct->n_noisy, 0);
+  /* Power (post-processing of n~): a pair of dates in either order about
+   * half the time must not pass for an order, P <= 1 % (an option half
+   * n~ - tau below "neither", two such options). Else no test is run. */
+  if (acct->eps_round * (0.5 * fmax(acct->n_noisy, 0) - acct->tau) / 2 < log(2 / 0.01)) {
+    acct->rho = rho_n;
+    return MS_OK;
+  }
+  /* le[a * d + b]: the order a <= b was kept */
+  unsigned char *le = ms__calloc(d * d, 1), *derived = ms__calloc(d, 1);
+  size_t *base = ms__malloc(d * sizeof *base), cap = 2 * d, nr = 0;
+  double *sc = ms__malloc((d + 1) * sizeof *sc);
+  ms__rel *r = ms__malloc(cap * sizeof *r);
+  if (!le || !derived || !base || !sc || !r) {
+    free(le), free(derived), free(base), free(sc), free(r);
+    return MS_ERR_NOMEM;
+  }
+  ms_rng_key ko = ms__fit_dp_key(seed, "(relations)", "order"), kd = ms__fit_dp_key(seed, "(relations)", "diff");
+  size_t pair = 0;
+  for (size_t j = 0; j < d; j++) base[j] = SIZE_MAX;
+  for (size_t a = 0; a < d; a++) {
+    if (!is_date(&f->cols[a])) continue;
+    for (size_t b = a + 1; b < d; b++) {
+      const ms_frame_col *ca = &f->cols[a], *cb = &f->cols[b];
+      if (!is_date(cb)) continue;
+      sc[0] = bounded[b] ? NAN : -order_breaks(ca, cb, n);
+      sc[1] = bounded[a] ? NAN : -order_breaks(cb, ca, n);
+      if (isnan(sc[0]) && isnan(sc[1])) continue; /* nothing to test */
+      sc[2] = -acct->tau;
+      size_t pick = ms__exp_mech(sc, 3, acct->eps_round, ms_rng_uniform(ko, pair++, 0));
+      acct->tests++;
+      if (pick == 0) le[a * d + b] = 1;
+      if (pick == 1) le[b * d + a] = 1;
+    }
+  }
+  for (size_t b = 0; b < d; b++) {
+    if (!is_date(&f->cols[b])) continue;
+    size_t best = SIZE_MAX;
+    for (size_t a = 0; a < d; a++) {
+      if (!le[a * d + b]) continue;
+      int between = 0; /* a <= a' <= b kept for some a' */
+      for (size_t x = 0; x < d && !between; x++) between = x != a && x != b && le[a * d + x] && le[x * d + b];
+      if (between) continue;
+      size_t da = a < b ? b - a : a - b, db = best == SIZE_MAX ? SIZE_MAX : best < b ? b - best : best - b;
+      if (da < db || (da == db && a < best)) best = a;
+    }
+    /* no cycle: b must not be a base on best's chain */
+    for (size_t x = best, steps = 0; x != SIZE_MAX && steps <= d; x = base[x], steps++)
+      if (x == b) best = SIZE_MAX;
+    if (best == SIZE_MAX) continue;
+    base[b] = best;
+    r[nr++] = (ms__rel){MS__REL_ORDER, best, b, SIZE_MAX, NULL, 0, NULL};
+  }
+  for (size_t b = 0; b < d && n_diffs; b++) {
+    size_t a = base[b];
+    if (a == SIZE_MAX) continue;
+    size_t nc = 0;
+    size_t *cand = ms__malloc(d * sizeof *cand);
+    if (!cand) {
+      free(le), free(derived), free(base), free(sc), free(r);
+      return MS_ERR_NOMEM;
+    }
+    for (size_t c = 0; c < d; c++)
+      if (is_num(&f->cols[c]) && !derived[c]) {
+        cand[nc] = c;
+        sc[nc++] = -diff_breaks(&f->cols[a], &f->cols[b], &f->cols[c], n);
+      }
+    if (!nc) {
+      free(cand);
+      continue;
+    }
+    sc[nc] = -acct->tau;
+    size_t pick = ms__exp_mech(sc, nc + 1, acct->eps_round, ms_rng_uniform(kd, b, 0));
+    acct->tests++;
+    if (pick < nc) {
+      derived[cand[pick]] = 1;
+      r[nr++] = (ms__rel){MS__REL_DIFF, a, b, cand[pick], NULL, 0, NULL};
+    }
+    free(cand);
+  }
+  acct->rho = rho_n + (double)acct->tests * acct->eps_round * acct->eps_round / 8;
+  free(le), free(derived), free(base), free(sc);
+  if (!nr) {
+    free(r);
+    r = NULL;
+  }
+  *out = r;
+  *n_out = nr;
+  return MS_OK;
+}
