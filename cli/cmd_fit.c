@@ -3,7 +3,7 @@
  *   medsynth fit --data real.csv|real.h5 [--table T] [--types col=kind,...] [--id col,...]
  *                [--quasi-identifiers a,b] [--k-min 5]
  *                [--method auto|copula|mst|aim] [--epsilon E [--delta D]]
- *                [--bounds col=lo:hi,...] [--seed K] [--na tokens] -o fitted.json
+ *                [--bounds col=lo:hi,...] [--order b>=a,...] [--seed K] [--na tokens] -o fitted.json
  *
  * Parses arguments, reads the table, fits, prints the privacy accounting to
  * stderr and writes the spec through a temporary file renamed on success.
@@ -36,6 +36,8 @@ static const char *usage_text =
     "  --delta D                  DP delta (default 1e-6 with --epsilon)\n"
     "  --method M                 auto (default), copula, mst or aim: the model (docs/fit.md, docs/privacy.md)\n"
     "  --bounds col=lo:hi,...     public bounds of numeric or date columns (DP; dates YYYY-MM-DD)\n"
+    "  --order b>=a,...           b is never below a (numbers or dates; repeatable): b is drawn as\n"
+    "                             a + a fitted gap, with or without --epsilon\n"
     "  --domain col=a,b,...       public labels of a categorical column (repeatable; col=@file:\n"
     "                             one label a line); values outside it are dropped\n"
     "  --rebalance col[=uniform|w1,w2,...|label:w,...]\n"
@@ -194,7 +196,7 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
   const char *data = NULL, *out = NULL, *sample_out = NULL, *name = NULL, *table = NULL;
   const char *date_format = NULL;
   char sep = 0;
-  char *types_s = NULL, *id_s = NULL, *qi_s = NULL, *na_s = NULL, *bounds_s = NULL;
+  char *types_s = NULL, *id_s = NULL, *qi_s = NULL, *na_s = NULL, *bounds_s = NULL, *order_s = NULL;
   ms_fit_params fp;
   ms_fit_params_init(&fp);
   int force = 0, has_eps = 0, independent = 0;
@@ -223,6 +225,15 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
     else if (!strcmp(a, "--quasi-identifiers")) { NEED_ARG(); qi_s = strdup(v); }
     else if (!strcmp(a, "--na")) { NEED_ARG(); na_s = strdup(v); }
     else if (!strcmp(a, "--bounds")) { NEED_ARG(); bounds_s = strdup(v); }
+    else if (!strcmp(a, "--order")) { /* repeatable: the lists are joined */
+      NEED_ARG();
+      size_t had = order_s ? strlen(order_s) + 1 : 0;
+      char *grown = realloc(order_s, had + strlen(v) + 1);
+      if (!grown) return MS_EXIT_SOFTWARE;
+      if (had) grown[had - 1] = ',';
+      memcpy(grown + had, v, strlen(v) + 1);
+      order_s = grown;
+    }
     else if (!strcmp(a, "--domain")) {
       NEED_ARG();
       int e = parse_domain(D, v);
@@ -319,6 +330,9 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
   char **qis = qi_s ? ms_cli_split_list(qi_s, &n_qi) : NULL;
   char **nas = na_s ? ms_cli_split_list(na_s, &n_na) : NULL;
   char **bnds = bounds_s ? ms_cli_split_list(bounds_s, &n_bounds) : NULL;
+  size_t n_orders = 0;
+  char **ords = order_s ? ms_cli_split_list(order_s, &n_orders) : NULL;
+  const char **o_after = calloc(n_orders + 1, sizeof *o_after), **o_before = calloc(n_orders + 1, sizeof *o_before);
   ms_type_override *ov = calloc(n_types + 1, sizeof *ov);
   const char **bcol = calloc(n_bounds + 1, sizeof *bcol);
   double *blo = calloc(n_bounds + 1, sizeof *blo), *bhi = calloc(n_bounds + 1, sizeof *bhi);
@@ -328,7 +342,7 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
   ms_output *o_spec = NULL, *o_sample = NULL;
   ms_diag d;
   ms_diag_init(&d);
-  if (!ov || !bcol || !blo || !bhi) {
+  if (!ov || !bcol || !blo || !bhi || !o_after || !o_before) {
     rc = MS_EXIT_SOFTWARE;
     goto done;
   }
@@ -373,6 +387,17 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
     }
     bcol[b] = bnds[b];
   }
+  for (size_t q = 0; q < n_orders; q++) {
+    char *ge = strstr(ords[q], ">=");
+    if (!ge || ge == ords[q] || !ge[2]) {
+      ms_cli_error("fit", "--order: '%s' is not b>=a (b never below a)", ords[q]);
+      rc = MS_EXIT_USAGE;
+      goto done;
+    }
+    *ge = '\0';
+    o_after[q] = ords[q];
+    o_before[q] = ge + 2;
+  }
   co.types = ov;
   co.n_types = n_types;
   co.delimiter = sep;
@@ -389,6 +414,9 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
   fp.bound_lo = blo;
   fp.bound_hi = bhi;
   fp.n_bounds = n_bounds;
+  fp.order_after = o_after;
+  fp.order_before = o_before;
+  fp.n_orders = n_orders;
   fp.domain_columns = D->cols;
   fp.domain_values = D->vals;
   fp.domain_first = D->first;
@@ -483,6 +511,10 @@ done:
   free(qi_s);
   free(na_s);
   free(bounds_s);
+  free(ords);
+  free(order_s);
+  free(o_after);
+  free(o_before);
   free(ov);
   free(bcol);
   free(blo);

@@ -19,13 +19,14 @@
  *     rows with both present and b < a, or b present without a (b is
  *     present only where a is). One row adds 1 to at most one of v_ab and
  *     v_ba, so every score moves by at most 1. A date with declared
- *     --bounds is drawn within them: it is never the later one.
+ *     --bounds is drawn within them, and one declared after another
+ *     (--order) keeps that base: neither is tested as the later one.
  *  3. Bases (post-processing): each date b is drawn after the earlier date
  *     a of its kept orders that no other kept order puts between a and b
  *     (the nearest such column in the table when there are several), unless
  *     that would close a cycle.
- *  4. Difference, one test per date b with a base a, when the table has
- *     numeric columns: candidates "c = b - a" for every
+ *  4. Difference, one test per date b with a base a (found or declared),
+ *     when the table has numeric columns: candidates "c = b - a" for every
  *     integer or real column c not derived yet (score -w_c: the rows where c
  *     is present other than exactly where a and b are, or differs from b - a
  *     by more than half a unit of its last decimal) and "none" (-tau).
@@ -87,7 +88,7 @@ static double diff_breaks(const ms_frame_col *a, const ms_frame_col *b, const ms
   return v;
 }
 
-ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, double rho, uint64_t seed, ms__rel **out, size_t *n_out,
+ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, const size_t *fixed, double rho, uint64_t seed, ms__rel **out, size_t *n_out,
                            ms__dp_rel_acct *acct) {
   *out = NULL;
   *n_out = 0;
@@ -119,14 +120,14 @@ ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, doub
   }
   ms_rng_key ko = ms__fit_dp_key(seed, "(relations)", "order"), kd = ms__fit_dp_key(seed, "(relations)", "diff");
   size_t pair = 0;
-  for (size_t j = 0; j < d; j++) base[j] = SIZE_MAX;
+  for (size_t j = 0; j < d; j++) base[j] = fixed[j];
   for (size_t a = 0; a < d; a++) {
     if (!is_date(&f->cols[a])) continue;
     for (size_t b = a + 1; b < d; b++) {
       const ms_frame_col *ca = &f->cols[a], *cb = &f->cols[b];
       if (!is_date(cb)) continue;
-      sc[0] = bounded[b] ? NAN : -order_breaks(ca, cb, n);
-      sc[1] = bounded[a] ? NAN : -order_breaks(cb, ca, n);
+      sc[0] = bounded[b] || fixed[b] != SIZE_MAX ? NAN : -order_breaks(ca, cb, n);
+      sc[1] = bounded[a] || fixed[a] != SIZE_MAX ? NAN : -order_breaks(cb, ca, n);
       if (isnan(sc[0]) && isnan(sc[1])) continue; /* nothing to test */
       sc[2] = -acct->tau;
       size_t pick = ms__exp_mech(sc, 3, acct->eps_round, ms_rng_uniform(ko, pair++, 0));
@@ -136,7 +137,7 @@ ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, doub
     }
   }
   for (size_t b = 0; b < d; b++) {
-    if (!is_date(&f->cols[b])) continue;
+    if (!is_date(&f->cols[b]) || fixed[b] != SIZE_MAX) continue;
     size_t best = SIZE_MAX;
     for (size_t a = 0; a < d; a++) {
       if (!le[a * d + b]) continue;
@@ -155,7 +156,7 @@ ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, doub
   }
   for (size_t b = 0; b < d && n_diffs; b++) {
     size_t a = base[b];
-    if (a == SIZE_MAX) continue;
+    if (a == SIZE_MAX || !is_date(&f->cols[a]) || !is_date(&f->cols[b])) continue;
     size_t nc = 0;
     size_t *cand = ms__malloc(d * sizeof *cand);
     if (!cand) {

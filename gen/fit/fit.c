@@ -564,6 +564,44 @@ static ms_status check_public_inputs(const ms_frame *data, const ms_fit_params *
       BAD("--bounds: column \"%s\" is %s; bounds are for integer, real and date columns", p->bound_columns[b],
           ms_fkind_name(data->cols[j].kind));
   }
+  for (size_t q = 0; q < p->n_orders; q++) {
+    const char *nb = p->order_after[q], *na = p->order_before[q];
+    size_t jb = ms_frame_find(data, nb), ja = ms_frame_find(data, na);
+    if (jb == SIZE_MAX || ja == SIZE_MAX) {
+      BAD("--order %s>=%s: no column \"%s\"", nb, na, jb == SIZE_MAX ? nb : na);
+      continue;
+    }
+    const ms_frame_col *cb = &data->cols[jb], *ca = &data->cols[ja];
+    int nums = (ca->kind == MS_FKIND_INTEGER || ca->kind == MS_FKIND_REAL) &&
+               (cb->kind == MS_FKIND_INTEGER || cb->kind == MS_FKIND_REAL);
+    int dates = ca->kind == MS_FKIND_DATE && cb->kind == MS_FKIND_DATE;
+    if (ja == jb) {
+      BAD("--order %s>=%s: a column is not ordered after itself", nb, na);
+      continue;
+    }
+    if (!nums && !dates)
+      BAD("--order %s>=%s: the columns are %s and %s; an order is between two numbers or two dates", nb, na,
+          ms_fkind_name(cb->kind), ms_fkind_name(ca->kind));
+    else if (dates && ca->has_time && !cb->has_time)
+      BAD("--order %s>=%s: a date (%s) cannot be drawn after a datetime (%s)", nb, na, nb, na);
+    else if (ms__fit_bound_of(p, nb) != SIZE_MAX)
+      BAD("--order %s>=%s: %s has --bounds; a column drawn after another is drawn from it, not within bounds", nb,
+          na, nb);
+    for (size_t r = 0; r < q; r++)
+      if (!strcmp(p->order_after[r], nb)) BAD("--order: %s is declared after both %s and %s", nb, p->order_before[r], na);
+    /* no cycle: following the declared orders back from a must not reach b */
+    const char *x = na;
+    for (size_t steps = 0; x && steps <= p->n_orders; steps++) {
+      if (!strcmp(x, nb)) {
+        BAD("--order %s>=%s: the declared orders form a cycle", nb, na);
+        break;
+      }
+      const char *next = NULL;
+      for (size_t r = 0; r < p->n_orders && !next; r++)
+        if (r != q && !strcmp(p->order_after[r], x)) next = p->order_before[r];
+      x = next;
+    }
+  }
   for (size_t i = 0; i < p->n_domains; i++) {
     size_t j = ms_frame_find(data, p->domain_columns[i]);
     if (j == SIZE_MAX)
@@ -594,6 +632,60 @@ static ms_status check_public_inputs(const ms_frame *data, const ms_fit_params *
   }
 #undef BAD
   return st;
+}
+
+/* Field j, a number drawn after another: written with the input's decimals
+ * through the hidden field of its gap, "<name>_gap" unless taken. */
+static ms_status name_gap(ms_fit_model *m, size_t j, const ms_frame *data, const ms_frame_col *oc) {
+  fit_field *f = &m->f[j];
+  f->out_decimals = oc->decimals;
+  char **taken = ms__malloc((data->n_cols + 1) * sizeof *taken);
+  char want[128];
+  snprintf(want, sizeof want, "%s_gap", f->name);
+  if (taken) {
+    for (size_t q = 0; q < j; q++) taken[q] = m->f[q].name;
+    for (size_t q = j; q < data->n_cols; q++) taken[q] = data->cols[q].name;
+    taken[j] = f->name;
+    f->gap_name = ms__fit_field_name(want, taken, data->n_cols);
+    free(taken);
+  }
+  return f->gap_name ? MS_OK : MS_ERR_NOMEM;
+}
+
+/* The declared orders (--order b>=a) joined to the relations found (none
+ * under DP): one is added unless b is already the dependent column of a
+ * relation found on every row (that one is kept), and a found order that
+ * would close a cycle with it is dropped. */
+static ms_status add_declared_orders(const ms_frame *f, const ms_fit_params *p, ms__rel **rels, size_t *n_rels) {
+  size_t d = f->n_cols;
+  for (size_t q = 0; q < p->n_orders; q++) {
+    size_t b = ms_frame_find(f, p->order_after[q]), a = ms_frame_find(f, p->order_before[q]);
+    int dependent = 0;
+    for (size_t i = 0; i < *n_rels; i++) {
+      const ms__rel *r = &(*rels)[i];
+      dependent |= ((r->kind == MS__REL_DIFF || r->kind == MS__REL_SUM) && r->c == b) ||
+                   ((r->kind == MS__REL_ORDER || r->kind == MS__REL_FD || r->kind == MS__REL_BAND) && r->b == b);
+    }
+    if (dependent) continue;
+    /* a found order on a's chain back to b would close a cycle: drop it */
+    for (size_t x = a, steps = 0; x != SIZE_MAX && steps <= d; steps++) {
+      size_t next = SIZE_MAX, at = SIZE_MAX;
+      for (size_t i = 0; i < *n_rels; i++)
+        if ((*rels)[i].kind == MS__REL_ORDER && (*rels)[i].b == x) next = (*rels)[i].a, at = i;
+      if (next == b) {
+        free((*rels)[at].fd_map);
+        free((*rels)[at].cuts);
+        (*rels)[at] = (*rels)[--*n_rels];
+        break;
+      }
+      x = next;
+    }
+    ms__rel *grown = ms__realloc(*rels, (*n_rels + 1) * sizeof *grown);
+    if (!grown) return MS_ERR_NOMEM;
+    *rels = grown;
+    grown[(*n_rels)++] = (ms__rel){MS__REL_ORDER, a, b, SIZE_MAX, NULL, 0, NULL};
+  }
+  return MS_OK;
 }
 
 static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p,
@@ -630,7 +722,9 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
    * by noisy tests in the budget block below: dp_relations.c). */
   ms__rel *rels = NULL;
   size_t n_rels = 0;
-  if (p->epsilon == 0 && (st = ms__relations_find(orig, p->k_min, &rels, &n_rels))) {
+  if ((p->epsilon == 0 && (st = ms__relations_find(orig, p->k_min, &rels, &n_rels))) ||
+      (st = add_declared_orders(orig, p, &rels, &n_rels))) {
+    ms__relations_free(rels, n_rels);
     free(m);
     return st;
   }
@@ -650,6 +744,8 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       /* the parts of a total are added: integers, not labels */
       for (size_t i = 0; rels[q].kind == MS__REL_SUM && i < rels[q].n_map; i++)
         derived |= rels[q].fd_map[i] == (int32_t)j;
+      /* both sides of an order of numbers stay numbers (b = a + gap) */
+      derived |= rels[q].kind == MS__REL_ORDER && (rels[q].a == j || rels[q].b == j);
     }
     /* Under DP the distinct-value count is not released: every numeric
      * column stays numeric (a whole-number column gets a bin per value of
@@ -804,15 +900,29 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
      * not spend stays with the rest. A derived difference is not measured. */
     if (ms__dp_relations_tests(orig)) {
       unsigned char *bounded = ms__calloc(orig->n_cols ? orig->n_cols : 1, 1);
-      for (size_t j = 0; bounded && j < orig->n_cols; j++)
+      size_t *fixed = ms__malloc((orig->n_cols ? orig->n_cols : 1) * sizeof *fixed), n_found = 0;
+      ms__rel *found = NULL;
+      for (size_t j = 0; bounded && fixed && j < orig->n_cols; j++) {
         bounded[j] = ms__fit_bound_of(p, orig->cols[j].name) != SIZE_MAX;
-      st = bounded ? ms__dp_relations(orig, bounded, m->rho / 10, p->seed, &rels, &n_rels, &m->rel) : MS_ERR_NOMEM;
+        fixed[j] = SIZE_MAX;
+      }
+      /* the declared orders (the only relations so far) */
+      for (size_t q = 0; fixed && q < n_rels; q++) fixed[rels[q].b] = rels[q].a;
+      st = bounded && fixed ? ms__dp_relations(orig, bounded, fixed, m->rho / 10, p->seed, &found, &n_found, &m->rel)
+                            : MS_ERR_NOMEM;
       free(bounded);
+      free(fixed);
+      if (!st && n_found) {
+        ms__rel *all = ms__realloc(rels, (n_rels + n_found) * sizeof *all);
+        if (!all) st = MS_ERR_NOMEM;
+        else memcpy(all + n_rels, found, n_found * sizeof *found), rels = all, n_rels += n_found;
+      }
+      free(found);
       if (st) {
         ms__diag_nomem(d, data->source, NULL, "the relations' tests");
         goto fail;
       }
-      for (size_t q = 0; q < n_rels; q++)
+      for (size_t q = n_rels - n_found; q < n_rels; q++)
         if (rels[q].kind == MS__REL_DIFF) {
           n_fit -= n_fit > 1;
           n_cop_candidates -= orig->cols[rels[q].c].n_missing < orig->n_rows;
@@ -848,7 +958,11 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     f->rel_base = f->diff_a = f->diff_b = f->fd_from = f->zc_from = f->band_from = -1;
     f->orig_kind = oc->kind;
     for (size_t q = 0; q < n_rels; q++) {
-      if (rels[q].kind == MS__REL_ORDER && rels[q].b == j) f->rel_base = (int)rels[q].a;
+      if (rels[q].kind == MS__REL_ORDER && rels[q].b == j) {
+        f->rel_base = (int)rels[q].a;
+        for (size_t o = 0; o < p->n_orders; o++)
+          f->rel_declared |= !strcmp(p->order_after[o], oc->name) && !strcmp(p->order_before[o], orig->cols[rels[q].a].name);
+      }
       if (rels[q].kind == MS__REL_DIFF && rels[q].c == j) f->diff_a = (int)rels[q].a, f->diff_b = (int)rels[q].b;
       if (rels[q].kind == MS__REL_SUM && rels[q].c == j) {
         if (!(f->sum_parts = ms__malloc(rels[q].n_map * sizeof *f->sum_parts))) {
@@ -948,23 +1062,31 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     } else if (rho > 0) {
       size_t clamped = 0;
       if (f->rel_base >= 0) {
-        /* A date after another (kept by the DP tests): its gap in whole
-         * days is what is measured, as an integer column without bounds. */
+        /* A column after another (declared, or a date kept by the DP
+         * tests): its gap is what is measured, without bounds -- a date's
+         * in whole days, as an integer column; a number's is the view's
+         * column already. */
         ms_frame_col gap = *c;
         gap.name = "";
-        gap.kind = MS_FKIND_INTEGER;
-        gap.num = ms__malloc((data->n_rows ? data->n_rows : 1) * sizeof *gap.num);
-        if (!gap.num) {
-          st = ms__diag_nomem(d, data->source, c->name, "a column's fit");
-          break;
+        if (c->kind == MS_FKIND_DATE) {
+          gap.kind = MS_FKIND_INTEGER;
+          gap.num = ms__malloc((data->n_rows ? data->n_rows : 1) * sizeof *gap.num);
+          if (!gap.num) {
+            st = ms__diag_nomem(d, data->source, c->name, "a column's fit");
+            break;
+          }
+          gap.n_missing = 0;
+          for (size_t r = 0; r < data->n_rows; r++)
+            gap.n_missing += isnan(gap.num[r] = c->num[r] - data->cols[f->rel_base].num[r]);
+          f->kind = MS_FKIND_INTEGER;
         }
-        gap.n_missing = 0;
-        for (size_t r = 0; r < data->n_rows; r++)
-          gap.n_missing += isnan(gap.num[r] = c->num[r] - data->cols[f->rel_base].num[r]);
-        f->kind = MS_FKIND_INTEGER;
         st = ms__fit_numeric_dp(f, &gap, data->n_rows, p, rho, z_thr, &f->dp_num, &clamped);
-        f->kind = MS_FKIND_DATE;
-        free(gap.num);
+        if (c->kind == MS_FKIND_DATE) {
+          f->kind = MS_FKIND_DATE;
+          free(gap.num);
+        } else if (!st) {
+          st = name_gap(m, j, data, oc);
+        }
       } else {
         st = ms__fit_numeric_dp(f, c, data->n_rows, p, rho, z_thr, &f->dp_num, &clamped);
       }
@@ -1007,6 +1129,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
           own_missing += !isnan(bc->num[r]) && isnan(c->num[r]);
         }
         st = ms__fit_numeric_plain(f, &gap, data->n_rows, p);
+        if (!st) ms__fit_gap_nonnegative(f);
         free(gap.num);
         if (own_missing < p->k_min) own_missing = 0;
         f->missing = base_present ? ms__fit_sig6((double)own_missing / (double)base_present) : 0;
@@ -1025,18 +1148,8 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
           }
           if (own_missing < p->k_min) own_missing = 0;
           f->missing = base_present ? ms__fit_sig6((double)own_missing / (double)base_present) : 0;
-          f->out_decimals = oc->decimals;
-          char **taken = ms__malloc((data->n_cols + 1) * sizeof *taken);
-          char want[128];
-          snprintf(want, sizeof want, "%s_gap", f->name);
-          if (taken) {
-            for (size_t q = 0; q < j; q++) taken[q] = m->f[q].name;
-            for (size_t q = j; q < data->n_cols; q++) taken[q] = data->cols[q].name;
-            taken[j] = f->name;
-            f->gap_name = ms__fit_field_name(want, taken, data->n_cols);
-            free(taken);
-          }
-          if (!f->gap_name) st = MS_ERR_NOMEM;
+          ms__fit_gap_nonnegative(f);
+          st = name_gap(m, j, data, oc);
         }
       }
     }

@@ -525,7 +525,8 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
   for (size_t i = 0; i < m->n_fields; i++) {
     const fit_field *f = &m->f[i];
     if (f->rel_base >= 0)
-      fprintf(fp, "  kept exactly: %s is %s %s (drawn as %s + a fitted gap)\n", f->name,
+      fprintf(fp, "  %s %s is %s %s (drawn as %s + a fitted gap)\n",
+              f->rel_declared ? "declared:    " : "kept exactly:", f->name,
               f->kind == MS_FKIND_DATE ? "on or after" : ">=", m->f[f->rel_base].name,
               m->f[f->rel_base].name);
     if (f->diff_a >= 0)

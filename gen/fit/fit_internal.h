@@ -150,8 +150,8 @@ size_t ms__dp_relations_tests(const ms_frame *f);
 /* The order and difference relations between f's dates kept under at most
  * rho zCDP (acct->rho spent), as relations.c describes them. A date with
  * bounded[j] set (declared --bounds) is drawn within them, never after
- * another. */
-ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, double rho, uint64_t seed, ms__rel **out, size_t *n_out,
+ * another; fixed[j] (SIZE_MAX: none) is column j's declared base. */
+ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, const size_t *fixed, double rho, uint64_t seed, ms__rel **out, size_t *n_out,
                            ms__dp_rel_acct *acct);
 
 #endif

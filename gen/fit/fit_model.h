@@ -42,6 +42,7 @@ typedef struct {
    * determined by fd_from through fd_emit (fd_from's emitted index -> own
    * emitted index, -1: no rule). */
   int rel_base, diff_a, diff_b, fd_from;
+  int rel_declared; /* rel_base is a declared order (--order) */
   char *gap_name;   /* a number after rel_base: the hidden field of its gap */
   /* Impossible combinations with field zc_from (-1: none): this field's
    * probabilities given each emitted label of zc_from, zc_nx x zc_ny. */

@@ -201,6 +201,13 @@ typedef struct {
   const double *bound_lo;
   const double *bound_hi;
   size_t n_bounds;
+  /* Public orders ("--order worst_radius>=mean_radius"): column
+   * order_after[i] is never below order_before[i] (both numbers or both
+   * dates); it is drawn as order_before[i] plus a gap that is fitted, under
+   * DP as without (docs/fit.md, "Declared orders"). */
+  const char *const *order_after;
+  const char *const *order_before;
+  size_t n_orders;
   /* Public domains of categorical columns ("--domain sex=F,M"): column i's
    * labels are domain_values[domain_first[i] .. domain_first[i + 1]). Under
    * DP a public domain's labels are all measured (no threshold, none
