@@ -1075,12 +1075,18 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
             st = ms__diag_nomem(d, data->source, c->name, "a column's fit");
             break;
           }
+          /* a datetime's gap in whole seconds (its values are), scaled
+           * back to days once its shape is fitted */
+          f->gap_seconds = c->has_time;
+          double unit = f->gap_seconds ? 86400 : 1;
           gap.n_missing = 0;
           for (size_t r = 0; r < data->n_rows; r++)
-            gap.n_missing += isnan(gap.num[r] = c->num[r] - data->cols[f->rel_base].num[r]);
+            gap.n_missing += isnan(gap.num[r] = round((c->num[r] - data->cols[f->rel_base].num[r]) * unit));
           f->kind = MS_FKIND_INTEGER;
         }
         st = ms__fit_numeric_dp(f, &gap, data->n_rows, p, rho, z_thr, &f->dp_num, &clamped);
+        if (!st) st = ms__fit_numeric_dp_shape(f, f->dp_num, NAN, &tot);
+        if (!st) ms__fit_gap_nonnegative(f, f->gap_seconds ? 1 / 86400.0 : 1);
         if (c->kind == MS_FKIND_DATE) {
           f->kind = MS_FKIND_DATE;
           free(gap.num);
@@ -1089,8 +1095,8 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         }
       } else {
         st = ms__fit_numeric_dp(f, c, data->n_rows, p, rho, z_thr, &f->dp_num, &clamped);
+        if (!st) st = ms__fit_numeric_dp_shape(f, f->dp_num, NAN, &tot);
       }
-      if (!st) st = ms__fit_numeric_dp_shape(f, f->dp_num, NAN, &tot);
       /* For the operator only (not in the spec): how many rows the public
        * bounds clamp. */
       size_t b = ms__fit_bound_of(p, c->name);
@@ -1129,7 +1135,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
           own_missing += !isnan(bc->num[r]) && isnan(c->num[r]);
         }
         st = ms__fit_numeric_plain(f, &gap, data->n_rows, p);
-        if (!st) ms__fit_gap_nonnegative(f);
+        if (!st) ms__fit_gap_nonnegative(f, 1);
         free(gap.num);
         if (own_missing < p->k_min) own_missing = 0;
         f->missing = base_present ? ms__fit_sig6((double)own_missing / (double)base_present) : 0;
@@ -1148,7 +1154,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
           }
           if (own_missing < p->k_min) own_missing = 0;
           f->missing = base_present ? ms__fit_sig6((double)own_missing / (double)base_present) : 0;
-          ms__fit_gap_nonnegative(f);
+          ms__fit_gap_nonnegative(f, 1);
           st = name_gap(m, j, data, oc);
         }
       }
@@ -1196,7 +1202,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         }
         if (c->kind == MS_FKIND_REAL) ms__fit_bounds_to_precision(f);
         if (c->kind == MS_FKIND_DATE) ms__fit_dates_in_range(f);
-        if (f->rel_base >= 0) ms__fit_gap_nonnegative(f);
+        if (f->rel_base >= 0) ms__fit_gap_nonnegative(f, f->gap_seconds ? 1 / 86400.0 : 1);
       }
       f->missing = ms__fit_sig6(fmin(1, f->miss_count / max_total));
       if (f->rel_base >= 0) {

@@ -167,12 +167,12 @@ void ms__fit_dates_in_range(fit_field *f) {
 #undef CLAMP_DAY
 }
 
-void ms__fit_gap_nonnegative(fit_field *f) {
-  f->lo = fmax(f->lo, 0);
-  f->hi = fmax(f->hi, f->lo);
-  if (f->fam == FAM_CONSTANT) f->par[0] = fmax(f->par[0], 0);
+void ms__fit_gap_nonnegative(fit_field *f, double scale) {
+  f->lo = fmax(f->lo, 0) * scale;
+  f->hi = fmax(f->hi * scale, f->lo);
+  if (f->fam == FAM_CONSTANT) f->par[0] = fmax(f->par[0], 0) * scale;
   if (f->fam == FAM_QUANTILES && f->qv)
-    for (size_t i = 0; i < f->nq; i++) f->qv[i] = fmax(f->qv[i], 0);
+    for (size_t i = 0; i < f->nq; i++) f->qv[i] = fmax(f->qv[i], 0) * scale;
 }
 
 /* ---- non-DP numeric marginal ---- */

@@ -43,6 +43,7 @@ typedef struct {
    * emitted index, -1: no rule). */
   int rel_base, diff_a, diff_b, fd_from;
   int rel_declared; /* rel_base is a declared order (--order) */
+  int gap_seconds;  /* under DP: a datetime's gap, measured in whole seconds */
   char *gap_name;   /* a number after rel_base: the hidden field of its gap */
   /* Impossible combinations with field zc_from (-1: none): this field's
    * probabilities given each emitted label of zc_from, zc_nx x zc_ny. */
@@ -163,9 +164,10 @@ double ms__fit_fam_cdf(const fit_field *f, double x);
 double ms__fit_fam_inv(const fit_field *f, double u);
 double ms__fit_numeric_draw(const fit_field *f, double u);
 void ms__fit_bounds_to_precision(fit_field *f);
-/* A gap that the data never has below 0 (a date after its base, kept by
- * the DP tests): the fitted marginal's values and bounds at 0 or above. */
-void ms__fit_gap_nonnegative(fit_field *f);
+/* A gap that is never below 0 (a column drawn after its base): the fitted
+ * marginal's values and bounds at 0 or above, then times scale (a
+ * datetime's gap measured in seconds under DP: 1 / 86400, to days). */
+void ms__fit_gap_nonnegative(fit_field *f, double scale);
 void ms__fit_dates_in_range(fit_field *f);
 ms_status ms__fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n_rows,
                                 const ms_fit_params *p);

@@ -4,7 +4,7 @@
 # every method, so no synthetic row has sbp below dbp although 1 % of the
 # real rows do (data-entry errors: the search alone keeps no such order);
 # a declared order of dates holds on a DP fit of a table too small for the
-# DP tests; every bad declaration gets a message naming it and exit 64 (EX_USAGE).
+# DP tests, and one of datetimes keeps its gap of minutes; every bad declaration gets a message naming it and exit 64 (EX_USAGE).
 # Usage: fit_order.sh <medsynth> <source-dir>
 set -eu
 M=$1
@@ -23,6 +23,11 @@ with open(f"{T}/vit.csv", "w") as f:
         if r.random() < 0.01:
             sbp, dbp = dbp, sbp
         f.write(f"{age},{sbp},{dbp},{int(r.gauss(75, 12))}\n")
+with open(f"{T}/triage.csv", "w") as f:
+    f.write("arrive,seen,age\n")
+    for i in range(2000):
+        a = datetime.datetime(2023, 1, 1) + datetime.timedelta(seconds=r.randrange(365 * 86400))
+        f.write(f"{a.isoformat()},{(a + datetime.timedelta(minutes=5 + int(r.expovariate(1 / 90)))).isoformat()},{r.randint(20, 90)}\n")
 with open(f"{T}/stay.csv", "w") as f:
     f.write("admit,discharge,age\n")
     for i in range(150):
@@ -44,6 +49,9 @@ done
 grep -q "declared:     sbp is >= dbp" "$T/dp_auto.log" || { echo "FAIL: the report does not list the declared order" >&2; exit 1; }
 "$M" fit --data "$T/stay.csv" --epsilon 1 --order 'discharge>=admit' --seed 1 -o "$T/stay.json" --force 2>"$T/stay.log"
 "$M" records --spec "$T/stay.json" -n 500 --seed 3 -o "$T/stay_syn.csv" -q --force
+# a datetime after another: its gap (minutes here) is measured in seconds under DP
+"$M" fit --data "$T/triage.csv" --epsilon 1 --order 'seen>=arrive' --seed 1 -o "$T/triage.json" --force 2>"$T/triage.log"
+"$M" records --spec "$T/triage.json" -n 2000 --seed 3 -o "$T/triage_syn.csv" -q --force
 
 /usr/bin/python3 - "$T" <<'PY'
 import csv, json, sys
@@ -73,6 +81,15 @@ v = sum(x["discharge"] < x["admit"] for x in rows)
 if v: fail.append(f"stay: {v} discharges before admission")
 pv = json.load(open(f"{T}/stay.json"))["privacy"]
 if pv["mechanisms"]["relations"]["tests"] != 0: fail.append("stay: 150 rows, yet DP tests ran")
+import datetime
+def waits(path):
+    w = sorted((datetime.datetime.fromisoformat(x["seen"]) - datetime.datetime.fromisoformat(x["arrive"])).total_seconds() / 60
+               for x in csv.DictReader(open(path)))
+    return w[0], w[len(w) // 2], w[9 * len(w) // 10]
+(lo, med, q90), (rlo, rmed, rq90) = waits(f"{T}/triage_syn.csv"), waits(f"{T}/triage.csv")
+# 2000 rows, the gap's DP histogram at epsilon 1: median and 90th percentile within a fifth
+if lo < 0 or abs(med - rmed) > 0.2 * rmed or abs(q90 - rq90) > 0.2 * rq90:
+    fail.append(f"triage: waits min/median/q90 {lo:.1f}/{med:.1f}/{q90:.1f} min, real {rlo:.1f}/{rmed:.1f}/{rq90:.1f}")
 if fail:
     print("\n".join("FAIL: " + x for x in fail), file=sys.stderr)
     sys.exit(1)
