@@ -164,7 +164,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON_AddNumberToObject(sp, "marginals", ms__fit_sig6(m->rho_marg));
     cJSON_AddNumberToObject(sp, "correlations", ms__fit_sig6(m->n_cop >= 2 ? m->rho_corr : 0));
     cJSON_AddNumberToObject(sp, "missingness", ms__fit_sig6(m->rho_miss));
-    if (m->rel.max_tests) cJSON_AddNumberToObject(sp, "relations", ms__fit_sig6(m->rel.rho));
+    if (m->rel.max_tests || m->rel.fd_max_tests) cJSON_AddNumberToObject(sp, "relations", ms__fit_sig6(m->rel.rho));
     cJSON *cols = cJSON_AddObjectToObject(sp, "columns");
     for (size_t i = 0; i < m->n_fields; i++)
       if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(cols, m->f[i].name, ms__fit_sig6(m->f[i].rho));
@@ -191,6 +191,20 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON_AddNumberToObject(rl, "epsilon_per_test", ms__fit_sig6(m->rel.eps_round));
       cJSON_AddNumberToObject(rl, "tests", (double)m->rel.tests);
       cJSON_AddNumberToObject(rl, "tests_allowed", (double)m->rel.max_tests);
+    }
+    if (m->rel.fd_max_tests) {
+      cJSON *rl = cJSON_AddObjectToObject(me, "determined_labels");
+      cJSON_AddStringToObject(rl, "mechanism",
+                              "after the labels are released: exponential mechanism per categorical column over "
+                              "which column determines it, or none (scores minus the rows off the most common label "
+                              "within each label of the determinant; none: minus threshold_share of its released "
+                              "minority), then one per label of the determinant for its label (parallel)");
+      cJSON_AddNumberToObject(rl, "rho", ms__fit_sig6(m->rel.fd_rho));
+      cJSON_AddNumberToObject(rl, "threshold_share", MS__DPREL_SHARE);
+      cJSON_AddNumberToObject(rl, "epsilon_per_mechanism", ms__fit_sig6(m->rel.fd_eps));
+      cJSON_AddNumberToObject(rl, "tests", (double)m->rel.fd_tests);
+      cJSON_AddNumberToObject(rl, "maps", (double)m->rel.fd_maps);
+      cJSON_AddNumberToObject(rl, "tests_allowed", (double)m->rel.fd_max_tests);
     }
     cJSON *sg = cJSON_AddObjectToObject(me, "sigma");
     for (size_t i = 0; i < m->n_fields; i++)
@@ -513,10 +527,13 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
       fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", ms__fit_sig6(m->rho_miss), ms__fit_sig6(m->miss_sigma));
     ms__mst_accounting(m->mst, fp);
     if (m->rel.max_tests)
-      fprintf(fp, "  relations:    rho %g (row count sigma %g; %zu exponential-mechanism test(s), epsilon %g each, "
-                  "kept when at most %g of the noisy row count break them)\n",
-              ms__fit_sig6(m->rel.rho), ms__fit_sig6(m->rel.sigma_n), m->rel.tests, ms__fit_sig6(m->rel.eps_round),
-              MS__DPREL_SHARE);
+      fprintf(fp, "  relations:    rho %g (dates: row count sigma %g; %zu exponential-mechanism test(s), epsilon %g "
+                  "each, kept when at most %g of the noisy row count break them)\n",
+              ms__fit_sig6(m->rel.rho - m->rel.fd_rho), ms__fit_sig6(m->rel.sigma_n), m->rel.tests,
+              ms__fit_sig6(m->rel.eps_round), MS__DPREL_SHARE);
+    if (m->rel.fd_max_tests)
+      fprintf(fp, "  determined:   rho %g (labels: %zu test(s) and %zu map(s), epsilon %g each)\n",
+              ms__fit_sig6(m->rel.fd_rho), m->rel.fd_tests, m->rel.fd_maps, ms__fit_sig6(m->rel.fd_eps));
     fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
             ms__fit_sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss + ms__mst_rho(m->mst) +
                          m->rel.rho),

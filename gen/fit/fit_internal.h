@@ -144,6 +144,11 @@ typedef struct {
   double tau;       /* MS__DPREL_SHARE n_noisy */
   double eps_round; /* each test's epsilon */
   size_t tests, max_tests;
+  /* a label determined by another (dp_fd.c): its share of rho (in rho
+   * above too), each mechanism's epsilon, the tests allowed and run and
+   * the maps released */
+  double fd_rho, fd_eps;
+  size_t fd_max_tests, fd_tests, fd_maps;
 } ms__dp_rel_acct;
 /* The most tests the schema of f allows (0: no date pair, nothing spent). */
 size_t ms__dp_relations_tests(const ms_frame *f);
