@@ -8,8 +8,9 @@
  * candidates):
  *
  *  1. Candidates: each released categorical b, determined by a released
- *     categorical a of at least as many labels (a determinant is never
- *     determined, a determined column determines nothing: no chains).
+ *     categorical a of at least as many labels within FD_WINDOW columns of
+ *     it (a determinant is never determined, a determined column
+ *     determines nothing: no chains).
  *  2. One test per b: the exponential mechanism over "a determines b" for
  *     every candidate a (score -w_ab) and "none" (score -tau_b). w_ab counts
  *     the rows off the most common label of b within their label of a (a
@@ -38,6 +39,13 @@
 #include "fit/fit_model.h"
 #include "medsynth/records.h"
 
+/* Determinants are looked for among the columns this close on either
+ * side of b (a code and its description sit together in real tables; the
+ * counts stay linear in the table's width). */
+#define FD_WINDOW 32
+
+static int near(size_t a, size_t b) { return (a > b ? a - b : b - a) <= FD_WINDOW; }
+
 static int eligible(const fit_field *f, const int32_t *map) {
   return f->kind == MS_FKIND_CATEGORICAL && !f->suppressed && f->n_cats >= 2 && map && f->fd_from < 0 &&
          f->band_from < 0;
@@ -57,7 +65,7 @@ ms_status ms__dp_fd(ms_fit_model *m, const ms_frame *data, int32_t **maps, doubl
     if (!eligible(&m->f[b], maps[b])) continue;
     int any = 0;
     for (size_t a = 0; a < d && !any; a++)
-      any = a != b && eligible(&m->f[a], maps[a]) && m->f[a].n_cats >= m->f[b].n_cats &&
+      any = a != b && near(a, b) && eligible(&m->f[a], maps[a]) && m->f[a].n_cats >= m->f[b].n_cats &&
             m->f[a].n_cats <= MS_SPEC_MAX_RULES;
     T += any;
   }
@@ -79,7 +87,7 @@ ms_status ms__dp_fd(ms_fit_model *m, const ms_frame *data, int32_t **maps, doubl
     if (!eligible(fb, maps[b]) || role[b]) continue;
     size_t nc = 0;
     for (size_t a = 0; a < d; a++)
-      if (a != b && role[a] != 2 && eligible(&m->f[a], maps[a]) && m->f[a].n_cats >= fb->n_cats &&
+      if (a != b && near(a, b) && role[a] != 2 && eligible(&m->f[a], maps[a]) && m->f[a].n_cats >= fb->n_cats &&
           m->f[a].n_cats <= MS_SPEC_MAX_RULES)
         cand[nc++] = a;
     if (!nc) continue;
