@@ -1215,12 +1215,12 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       }
     }
   }
-  /* A label determined by another (dp_fd.c), under DP: at most a
-   * twentieth of rho, out of what the correlations or the graphical model
-   * would have had (decided on the released labels: post-processing). */
+  /* A label determined by another (dp_fd.c), under DP: at most a tenth
+   * of rho, out of what the correlations or the graphical model would have
+   * had (decided on the released labels: post-processing). */
   if (!st && m->epsilon > 0 && (use_copula || use_mst)) {
     double before = m->rel.rho;
-    st = ms__dp_fd(m, data, maps, m->rho / 20, max_total, p->seed);
+    st = ms__dp_fd(m, data, maps, m->rho / 10, max_total, p->seed);
     if (st) ms__diag_nomem(d, data->source, NULL, "the tests of determined labels");
     if (use_copula) m->rho_corr -= m->rel.rho - before;
   }

@@ -198,12 +198,17 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
                               "after the labels are released: exponential mechanism per categorical column over "
                               "which column determines it, or none (scores minus the rows off the most common label "
                               "within each label of the determinant; none: minus threshold_share of its released "
-                              "minority), then one per label of the determinant for its label (parallel)");
+                              "minority; a number's bands: its 32 cells of equal released mass as its labels), "
+                              "then one per label or cell of the determinant for its label (parallel), and for "
+                              "bands one per cut over round numbers between the middles of the cells around it "
+                              "(parallel)");
       cJSON_AddNumberToObject(rl, "rho", ms__fit_sig6(m->rel.fd_rho));
       cJSON_AddNumberToObject(rl, "threshold_share", MS__DPREL_SHARE);
       cJSON_AddNumberToObject(rl, "epsilon_per_mechanism", ms__fit_sig6(m->rel.fd_eps));
       cJSON_AddNumberToObject(rl, "tests", (double)m->rel.fd_tests);
       cJSON_AddNumberToObject(rl, "maps", (double)m->rel.fd_maps);
+      cJSON_AddNumberToObject(rl, "bands", (double)m->rel.fd_bands);
+      cJSON_AddNumberToObject(rl, "cut_sets", (double)m->rel.fd_cuts);
       cJSON_AddNumberToObject(rl, "tests_allowed", (double)m->rel.fd_max_tests);
     }
     cJSON *sg = cJSON_AddObjectToObject(me, "sigma");
@@ -532,8 +537,9 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
               ms__fit_sig6(m->rel.rho - m->rel.fd_rho), ms__fit_sig6(m->rel.sigma_n), m->rel.tests,
               ms__fit_sig6(m->rel.eps_round), MS__DPREL_SHARE);
     if (m->rel.fd_max_tests)
-      fprintf(fp, "  determined:   rho %g (labels: %zu test(s) and %zu map(s), epsilon %g each)\n",
-              ms__fit_sig6(m->rel.fd_rho), m->rel.fd_tests, m->rel.fd_maps, ms__fit_sig6(m->rel.fd_eps));
+      fprintf(fp, "  determined:   rho %g (labels: %zu test(s), %zu map(s) and %zu set(s) of cuts, epsilon %g each)\n",
+              ms__fit_sig6(m->rel.fd_rho), m->rel.fd_tests, m->rel.fd_maps, m->rel.fd_cuts,
+              ms__fit_sig6(m->rel.fd_eps));
     fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
             ms__fit_sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss + ms__mst_rho(m->mst) +
                          m->rel.rho),

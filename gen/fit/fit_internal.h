@@ -148,7 +148,7 @@ typedef struct {
    * above too), each mechanism's epsilon, the tests allowed and run and
    * the maps released */
   double fd_rho, fd_eps;
-  size_t fd_max_tests, fd_tests, fd_maps;
+  size_t fd_max_tests, fd_tests, fd_maps, fd_cuts, fd_bands;
 } ms__dp_rel_acct;
 /* The most tests the schema of f allows (0: no date pair, nothing spent). */
 size_t ms__dp_relations_tests(const ms_frame *f);
