@@ -536,10 +536,13 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
                   "each, kept when at most %g of the noisy row count break them)\n",
               ms__fit_sig6(m->rel.rho - m->rel.fd_rho), ms__fit_sig6(m->rel.sigma_n), m->rel.tests,
               ms__fit_sig6(m->rel.eps_round), MS__DPREL_SHARE);
-    if (m->rel.fd_max_tests)
+    if (m->rel.fd_tests)
       fprintf(fp, "  determined:   rho %g (labels: %zu test(s), %zu map(s) and %zu set(s) of cuts, epsilon %g each)\n",
               ms__fit_sig6(m->rel.fd_rho), m->rel.fd_tests, m->rel.fd_maps, m->rel.fd_cuts,
               ms__fit_sig6(m->rel.fd_eps));
+    else if (m->rel.fd_max_tests)
+      fprintf(fp, "  determined:   rho 0 (no label tested: too few rows off the most common label for the tests' "
+                  "power, docs/privacy.md)\n");
     fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
             ms__fit_sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss + ms__mst_rho(m->mst) +
                          m->rel.rho),
