@@ -84,17 +84,9 @@ static size_t label(const ms_frame_col *c, const fit_field *f, const int32_t *ma
  * noise), and each cut is then placed within a map cell of its switch. */
 #define BAND_CELLS 32
 #define BAND_GROUP 4
-/* Row r's cell (BAND_CELLS: missing); e: the BAND_CELLS - 1 inner bounds. */
-static size_t cell(const double *e, double x) {
-  if (isnan(x)) return BAND_CELLS;
-  size_t lo = 0, hi = BAND_CELLS - 1; /* first bound above x */
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (e[mid] > x) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
+/* Row r's cell (BAND_CELLS: missing); e: the BAND_CELLS - 1 inner bounds,
+ * the cuts of bands as relations.c places a number in them. */
+static size_t cell(const double *e, double x) { return isnan(x) ? BAND_CELLS : ms__band_of(e, BAND_CELLS, x); }
 
 /* A candidate determinant of b: column a, a label map (FD) or bands of a
  * number (BAND, with its cells' inner bounds). */
@@ -281,6 +273,5 @@ ms_status ms__dp_fd(ms_fit_model *m, const ms_frame *data, int32_t **maps, doubl
 #undef CANDIDATES
   free(cand), free(role), free(sc), free(g);
   m->rel.fd_rho = (double)(m->rel.fd_tests + m->rel.fd_maps + m->rel.fd_cuts) * eps * eps / 8;
-  m->rel.rho += m->rel.fd_rho;
   return st;
 }

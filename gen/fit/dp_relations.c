@@ -29,7 +29,8 @@
  *     when the table has numeric columns: candidates "c = b - a" for every
  *     integer or real column c not derived yet (score -w_c: the rows where c
  *     is present other than exactly where a and b are, or differs from b - a
- *     by more than half a unit of its last decimal) and "none" (-tau).
+ *     by more than half a unit of its last decimal, as relations.c checks)
+ *     and "none" (-tau).
  *
  * Each test is the exponential mechanism with the same epsilon_r, which is
  * epsilon_r^2 / 8-zCDP (Cesar & Rogers 2021, bounded range); epsilon_r is
@@ -76,14 +77,14 @@ static double order_breaks(const ms_frame_col *a, const ms_frame_col *b, size_t 
   return v;
 }
 
-/* Rows breaking c = b - a. */
+/* Rows breaking c = b - a: c present other than exactly where a and b
+ * are, or off b - a by the tolerance the search without noise uses. */
 static double diff_breaks(const ms_frame_col *a, const ms_frame_col *b, const ms_frame_col *c, size_t n) {
-  double tol = 0.5 * pow(10, -(double)(c->decimals > 0 ? c->decimals : 0)) + 1e-9, v = 0;
+  double tol = ms__relation_half_unit(c), v = 0;
   for (size_t r = 0; r < n; r++) {
     double x = a->num[r], y = b->num[r], z = c->num[r];
     int both = !isnan(x) && !isnan(y);
-    if (both != !isnan(z)) v += 1;
-    else if (both && fabs(z - (y - x)) > tol) v += 1;
+    v += both != !isnan(z) || (both && ms__diff_breaks(tol, x, y, z));
   }
   return v;
 }

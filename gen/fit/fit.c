@@ -1219,10 +1219,9 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
    * of rho, out of what the correlations or the graphical model would have
    * had (decided on the released labels: post-processing). */
   if (!st && m->epsilon > 0 && (use_copula || use_mst)) {
-    double before = m->rel.rho;
     st = ms__dp_fd(m, data, maps, m->rho / 10, max_total, p->seed);
     if (st) ms__diag_nomem(d, data->source, NULL, "the tests of determined labels");
-    if (use_copula) m->rho_corr -= m->rel.rho - before;
+    if (use_copula) m->rho_corr -= m->rel.fd_rho;
   }
   for (size_t j = 0; !st && use_copula && j < m->n_fields; j++) {
     const fit_field *f = &m->f[j];
@@ -1252,7 +1251,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
      * epsilon 1 on diabetes/breast_cancer: utility -0.35/0.37 with halves,
      * -0.07/0.87 with a tenth; docs/privacy.md) */
     int aim = p->method == MS_FIT_METHOD_AIM;
-    double rho_free = m->rho - (m->rel.rho - m->rel.fd_rho), rho_sel = aim ? rho_free * 2 / 3 * 0.1 : rho_free / 3;
+    double rho_free = m->rho - m->rel.rho, rho_sel = aim ? rho_free * 2 / 3 * 0.1 : rho_free / 3;
     /* the determined labels' tests come out of the edges */
     st = fit_mst(m, data, maps, rho_sel, rho_free * 2 / 3 - rho_sel - m->rel.fd_rho, p, d);
     if (st == MS_ERR_NOMEM) ms__diag_nomem(d, data->source, NULL, aim ? "the AIM fit" : "the MST fit");

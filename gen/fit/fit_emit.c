@@ -164,7 +164,8 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     cJSON_AddNumberToObject(sp, "marginals", ms__fit_sig6(m->rho_marg));
     cJSON_AddNumberToObject(sp, "correlations", ms__fit_sig6(m->n_cop >= 2 ? m->rho_corr : 0));
     cJSON_AddNumberToObject(sp, "missingness", ms__fit_sig6(m->rho_miss));
-    if (m->rel.max_tests || m->rel.fd_max_tests) cJSON_AddNumberToObject(sp, "relations", ms__fit_sig6(m->rel.rho));
+    if (m->rel.max_tests || m->rel.fd_max_tests)
+      cJSON_AddNumberToObject(sp, "relations", ms__fit_sig6(m->rel.rho + m->rel.fd_rho));
     cJSON *cols = cJSON_AddObjectToObject(sp, "columns");
     for (size_t i = 0; i < m->n_fields; i++)
       if (m->f[i].kind != MS_FKIND_ID) cJSON_AddNumberToObject(cols, m->f[i].name, ms__fit_sig6(m->f[i].rho));
@@ -534,7 +535,7 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
     if (m->rel.max_tests)
       fprintf(fp, "  relations:    rho %g (dates: row count sigma %g; %zu exponential-mechanism test(s), epsilon %g "
                   "each, kept when at most %g of the noisy row count break them)\n",
-              ms__fit_sig6(m->rel.rho - m->rel.fd_rho), ms__fit_sig6(m->rel.sigma_n), m->rel.tests,
+              ms__fit_sig6(m->rel.rho), ms__fit_sig6(m->rel.sigma_n), m->rel.tests,
               ms__fit_sig6(m->rel.eps_round), MS__DPREL_SHARE);
     if (m->rel.fd_tests)
       fprintf(fp, "  determined:   rho %g (labels: %zu test(s), %zu map(s) and %zu set(s) of cuts, epsilon %g each)\n",
@@ -545,7 +546,7 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
                   "power, docs/privacy.md)\n");
     fprintf(fp, "  total:        rho %g -> epsilon %g, delta %g\n",
             ms__fit_sig6(m->rho_marg + (m->n_cop >= 2 ? m->rho_corr : 0) + m->rho_miss + ms__mst_rho(m->mst) +
-                         m->rel.rho),
+                         m->rel.rho + m->rel.fd_rho),
             m->epsilon, m->delta);
   }
   for (size_t i = 0; i < m->n_fields; i++) {

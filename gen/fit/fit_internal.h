@@ -138,15 +138,15 @@ size_t ms__exp_mech(const double *s, size_t n, double eps, double u01);
  * most this share of the noisy row count breaks them. */
 #define MS__DPREL_SHARE 0.1
 typedef struct {
-  double rho;       /* spent: the row count and the tests run */
+  double rho;       /* dates: spent by the row count and the tests run */
   double sigma_n;   /* the row count's noise */
   double n_noisy;   /* the noisy row count */
   double tau;       /* MS__DPREL_SHARE n_noisy */
   double eps_round; /* each test's epsilon */
   size_t tests, max_tests;
-  /* a label determined by another (dp_fd.c): its share of rho (in rho
-   * above too), each mechanism's epsilon, the tests allowed and run and
-   * the maps released */
+  /* a label determined by another or set by bands (dp_fd.c): the rho its
+   * mechanisms spent (apart from the dates'), each one's epsilon, the tests
+   * allowed and run, the maps and the sets of cuts released, the bands */
   double fd_rho, fd_eps;
   size_t fd_max_tests, fd_tests, fd_maps, fd_cuts, fd_bands;
 } ms__dp_rel_acct;

@@ -170,9 +170,10 @@ void ms__fit_bounds_to_precision(fit_field *f);
 void ms__fit_gap_nonnegative(fit_field *f, double scale);
 void ms__fit_dates_in_range(fit_field *f);
 /* Under DP, after the labels are released: each categorical column that
- * another determines, found by exponential mechanisms under at most rho
- * zCDP (m->rel.fd_rho spent, added to m->rel.rho); its fd_from and
- * fd_emit set (gen/fit/dp_fd.c). n_noisy: the released row count. */
+ * another determines, and each label or flag set by bands of a number,
+ * found by exponential mechanisms under at most rho zCDP (m->rel.fd_rho
+ * spent); its fd_from and fd_emit, or band_from and its bands, set
+ * (gen/fit/dp_fd.c). n_noisy: the released row count. */
 ms_status ms__dp_fd(ms_fit_model *m, const ms_frame *data, int32_t **maps, double rho, double n_noisy,
                     uint64_t seed);
 ms_status ms__fit_numeric_plain(fit_field *f, const ms_frame_col *c, size_t n_rows,

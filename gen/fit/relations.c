@@ -125,20 +125,20 @@ static double cross_violations(const ms_frame_col *a, const ms_frame_col *b, siz
 /* How far a computed value may be from the one written: half a unit of a
  * real column's last decimal (a hair more, for the rounding of the sum),
  * nothing for whole numbers and dates. */
-static double half_unit(const ms_frame_col *c) {
+double ms__relation_half_unit(const ms_frame_col *c) {
   return c->kind == MS_FKIND_REAL ? 0.5001 * pow(10, -c->decimals) : 1e-9;
 }
 
 static int diff_holds(const ms_frame_col *a, const ms_frame_col *b, const ms_frame_col *c, size_t n,
                       size_t min_rows) {
-  double tol = half_unit(c);
+  double tol = ms__relation_half_unit(c);
   size_t cnt = 0;
   for (size_t r = 0; r < n; r++) {
     double x = a->num[r], y = b->num[r], z = c->num[r];
     int pa = !isnan(x) && !isnan(y);
     if (pa != !isnan(z)) return 0;
     if (!pa) continue;
-    if (fabs(z - (y - x)) > tol + 1e-12 * (fabs(x) + fabs(y))) return 0;
+    if (ms__diff_breaks(tol, x, y, z)) return 0;
     cnt++;
   }
   return cnt >= min_rows;
@@ -245,9 +245,14 @@ static size_t band_cuts(const ms_frame_col *a, const ms_frame_col *b, size_t n, 
 }
 
 size_t ms__band_of(const double *cuts, size_t n_band, double x) {
-  size_t band = 0;
-  while (band + 1 < n_band && x >= cuts[band]) band++;
-  return band;
+  /* the number of cuts at or below x (they increase): the first above it */
+  size_t lo = 0, hi = n_band ? n_band - 1 : 0;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (x >= cuts[mid]) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 size_t ms__coarse_levels(const ms_frame_col *c) {
@@ -315,7 +320,7 @@ static ms_status zero_cells(const ms_frame_col *a, const ms_frame_col *b, size_t
  * wherever all are present, c present exactly there, on >= min_rows rows. */
 static int sum_holds(const ms_frame *f, size_t i, size_t len, size_t c, size_t min_rows) {
   const ms_frame_col *cc = &f->cols[c];
-  double tol = half_unit(cc);
+  double tol = ms__relation_half_unit(cc);
   size_t cnt = 0;
   for (size_t r = 0; r < f->n_rows; r++) {
     double s = 0, mag = 0;
@@ -643,7 +648,7 @@ double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_f
         return NAN;
       }
     }
-    double tol = half_unit(cc);
+    double tol = ms__relation_half_unit(cc);
     for (size_t i = 0; i < g->n_rows; i++) {
       double s = 0, mag = 0, z = cc->num[i];
       int all = !isnan(z);
@@ -713,7 +718,7 @@ double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_f
     free(want);
   } else {
     if (!a->num || !b->num || (c && !c->num)) return NAN;
-    double tol = c ? half_unit(c) : 1e-9;
+    double tol = c ? ms__relation_half_unit(c) : 1e-9;
     for (size_t i = 0; i < g->n_rows; i++) {
       double x = a->num[i], y = b->num[i];
       if (isnan(x) || isnan(y)) continue;
@@ -721,7 +726,7 @@ double ms__relation_violations(const ms__rel *r, const ms_frame *ref, const ms_f
         double z = c->num[i];
         if (isnan(z)) continue;
         cnt++;
-        bad += fabs(z - (y - x)) > tol + 1e-12 * (fabs(x) + fabs(y));
+        bad += ms__diff_breaks(tol, x, y, z);
       } else {
         cnt++;
         bad += y < x;

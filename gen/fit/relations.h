@@ -3,6 +3,7 @@
 #ifndef MS_FIT_RELATIONS_H
 #define MS_FIT_RELATIONS_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,15 @@ typedef struct {
 /* The band of x among n_band bands cut at cuts[0..n_band - 2] (band i
  * holds x < cuts[i]; the last, x >= cuts[n_band - 2]). */
 size_t ms__band_of(const double *cuts, size_t n_band, double x);
+
+/* Half a unit of the last decimal of number c (a real), or a rounding
+ * error's worth (an integer): how far a derived number may be off. */
+double ms__relation_half_unit(const ms_frame_col *c);
+/* c == b - a fails on a row with x = a, y = b, z = c (tol: half a unit of
+ * c's column) */
+static inline int ms__diff_breaks(double tol, double x, double y, double z) {
+  return fabs(z - (y - x)) > tol + 1e-12 * (fabs(x) + fabs(y));
+}
 
 /* Relations holding on every checkable row of f and on at least 2k rows. */
 ms_status ms__relations_find(const ms_frame *f, size_t k, ms__rel **out, size_t *n);
