@@ -1,5 +1,6 @@
-/* Relations between dates under differential privacy (docs/privacy.md,
- * "Relations under DP").
+/* Relations between dates, and orders between numbers, under differential
+ * privacy (docs/privacy.md, "Relations between dates", "Orders between
+ * numbers").
  *
  * Without noise, relations.c reads every row to find which relations hold.
  * Under --epsilon the candidates come from the schema alone (which columns
@@ -31,10 +32,24 @@
  *     is present other than exactly where a and b are, or differs from b - a
  *     by more than half a unit of its last decimal, as relations.c checks)
  *     and "none" (-tau).
+ *  5. Orders between numbers, up to MS__DPREL_NUM_ROUNDS rounds when the
+ *     table has two numbers of a kind (integers, or reals): each round one
+ *     exponential mechanism over every order "a <= b" still open (b has no
+ *     base, found or declared, and no --bounds; neither is a derived
+ *     difference; no cycle) and "none" (-tau). The score of "a <= b" is
+ *     -max(v_ab, tau + tau_e - e_ab): v_ab as in 2, e_ab the rows where a
+ *     and b are present and equal, less those at the value most of them
+ *     share, tau_e = MS__DPREL_EQ_SHARE n~. So an order wins only where
+ *     few rows break it and the two numbers are equal on a quarter of the
+ *     rows: a time to an event and the follow-up (equal where no event
+ *     happened), not two numbers whose ranges merely do not overlap (nodes
+ *     and age) nor two scores that share their lowest value. One row moves
+ *     v_ab, e_ab and their max by at most 1. A kept order sets b's base;
+ *     "none" ends the search.
  *
  * Each test is the exponential mechanism with the same epsilon_r, which is
  * epsilon_r^2 / 8-zCDP (Cesar & Rogers 2021, bounded range); epsilon_r is
- * cut for the most tests the schema allows (pairs + dates),
+ * cut for the most tests the schema allows (pairs + dates + rounds),
  * and only the tests run are charged. Draws keyed by (seed,
  * "fit/dp/(relations)/<what>", index). */
 #include <math.h>
@@ -51,19 +66,38 @@ static int is_num(const ms_frame_col *c) {
   return c->num && (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL);
 }
 
-/* The tests the schema allows: date pairs, and dates without a time that
- * may get a difference (two such dates and a numeric column). */
-static void count_tests(const ms_frame *f, size_t *pairs, size_t *diffs) {
-  size_t nd = 0, nn = 0;
-  for (size_t j = 0; j < f->n_cols; j++) nd += is_date(&f->cols[j]), nn += is_num(&f->cols[j]);
+/* The tests the schema allows: date pairs, dates without a time that
+ * may get a difference (two such dates and a numeric column), and the
+ * rounds of the numbers' order search (two numbers of the same kind). */
+static void count_tests(const ms_frame *f, size_t *pairs, size_t *diffs, size_t *rounds) {
+  size_t nd = 0, nn = 0, ni = 0;
+  for (size_t j = 0; j < f->n_cols; j++) {
+    nd += is_date(&f->cols[j]), nn += is_num(&f->cols[j]);
+    ni += is_num(&f->cols[j]) && f->cols[j].kind == MS_FKIND_INTEGER;
+  }
   *pairs = nd * (nd ? nd - 1 : 0) / 2;
   *diffs = nd >= 2 && nn ? nd : 0;
+  *rounds = ni >= 2 || nn - ni >= 2 ? MS__DPREL_NUM_ROUNDS : 0;
 }
 
 size_t ms__dp_relations_tests(const ms_frame *f) {
-  size_t p, q;
-  count_tests(f, &p, &q);
-  return p + q;
+  size_t p, q, r;
+  count_tests(f, &p, &q, &r);
+  return p + q + r;
+}
+
+/* Rows where a and b are both present and equal, less those at the value
+ * most of them share (scratch buf of n): one row moves it by at most 1. */
+static double equal_rows(const ms_frame_col *a, const ms_frame_col *b, size_t n, double *buf) {
+  size_t m = 0, run = 0, most = 0;
+  for (size_t r = 0; r < n; r++)
+    if (!isnan(a->num[r]) && a->num[r] == b->num[r]) buf[m++] = a->num[r];
+  qsort(buf, m, sizeof *buf, ms__fit_cmp_double);
+  for (size_t i = 0; i < m; i++) {
+    run = i && buf[i] == buf[i - 1] ? run + 1 : 1;
+    if (run > most) most = run;
+  }
+  return (double)(m - most);
 }
 
 /* Rows breaking a <= b: b before a, or b present without a. */
@@ -89,15 +123,69 @@ static double diff_breaks(const ms_frame_col *a, const ms_frame_col *b, const ms
   return v;
 }
 
+/* The numbers' order search (step 5 above): up to acct->num_rounds_max
+ * rounds, each one exponential mechanism over the orders "a <= b" of two
+ * numbers of the same kind (b without a base yet, neither side derived,
+ * no cycle through the bases; score minus max(v_ab, tau + tau_e - e_ab),
+ * v_ab the rows breaking it, e_ab the rows where both are present and
+ * equal less those at their most common shared value) and "none" (-tau).
+ * A round that keeps an order sets b's base; "none" ends the search. */
+static ms_status num_orders(const ms_frame *f, const unsigned char *bounded, const unsigned char *derived,
+                            size_t *base, double tau_e, uint64_t seed, ms__rel *r, size_t *nr,
+                            ms__dp_rel_acct *acct) {
+  const size_t d = f->n_cols, n = f->n_rows;
+  double *v = ms__calloc(d * d, sizeof *v), *e = ms__calloc(d * d, sizeof *e), *buf = ms__malloc((n ? n : 1) * sizeof *buf);
+  double *sc = ms__malloc((d * d + 1) * sizeof *sc);
+  size_t *ca = ms__malloc((d * d + 1) * sizeof *ca);
+  if (!v || !e || !buf || !sc || !ca) {
+    free(v), free(e), free(buf), free(sc), free(ca);
+    return MS_ERR_NOMEM;
+  }
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = 0; b < d; b++) {
+      const ms_frame_col *x = &f->cols[a], *y = &f->cols[b];
+      if (a == b || !is_num(x) || !is_num(y) || x->kind != y->kind) continue;
+      v[a * d + b] = order_breaks(x, y, n);
+      if (a < b) e[a * d + b] = e[b * d + a] = equal_rows(x, y, n, buf);
+    }
+  ms_rng_key k = ms__fit_dp_key(seed, "(relations)", "numbers");
+  for (size_t round = 0; round < acct->num_rounds_max; round++) {
+    size_t nc = 0;
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = 0; b < d; b++) {
+        const ms_frame_col *x = &f->cols[a], *y = &f->cols[b];
+        if (a == b || !is_num(x) || !is_num(y) || x->kind != y->kind || derived[a] || derived[b] ||
+            bounded[b] || base[b] != SIZE_MAX)
+          continue;
+        int cycle = 0; /* b on a's chain of bases */
+        for (size_t z = a, steps = 0; z != SIZE_MAX && steps <= d && !cycle; z = base[z], steps++) cycle = z == b;
+        if (cycle) continue;
+        ca[nc] = a * d + b;
+        sc[nc++] = -fmax(v[a * d + b], acct->tau + tau_e - e[a * d + b]);
+      }
+    if (!nc) break;
+    sc[nc] = -acct->tau;
+    size_t pick = ms__exp_mech(sc, nc + 1, acct->eps_round, ms_rng_uniform(k, round, 0));
+    acct->tests++, acct->num_rounds++;
+    if (pick >= nc) break;
+    const size_t a = ca[pick] / d, b = ca[pick] % d;
+    base[b] = a;
+    r[(*nr)++] = (ms__rel){MS__REL_ORDER, a, b, SIZE_MAX, NULL, 0, NULL};
+  }
+  free(v), free(e), free(buf), free(sc), free(ca);
+  return MS_OK;
+}
+
 ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, const size_t *fixed, double rho, uint64_t seed, ms__rel **out, size_t *n_out,
                            ms__dp_rel_acct *acct) {
   *out = NULL;
   *n_out = 0;
   memset(acct, 0, sizeof *acct);
-  size_t n_pairs, n_diffs, d = f->n_cols, n = f->n_rows;
-  count_tests(f, &n_pairs, &n_diffs);
-  if (!(n_pairs + n_diffs) || !(rho > 0)) return MS_OK;
-  acct->max_tests = n_pairs + n_diffs;
+  size_t n_pairs, n_diffs, n_rounds, d = f->n_cols, n = f->n_rows;
+  count_tests(f, &n_pairs, &n_diffs, &n_rounds);
+  if (!(n_pairs + n_diffs + n_rounds) || !(rho > 0)) return MS_OK;
+  acct->max_tests = n_pairs + n_diffs + n_rounds;
+  acct->num_rounds_max = n_rounds;
   double rho_n = rho / 5;
   acct->sigma_n = 1 / sqrt(2 * rho_n);
   acct->eps_round = sqrt(8 * (rho - rho_n) / (double)acct->max_tests);
@@ -105,14 +193,26 @@ ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, cons
   acct->tau = MS__DPREL_SHARE * fmax(acct->n_noisy, 0);
   /* Power (post-processing of n~): a pair of dates in either order about
    * half the time must not pass for an order, P <= 1 % (an option half
-   * n~ - tau below "neither", two such options). Else no test is run. */
-  if (acct->eps_round * (0.5 * fmax(acct->n_noisy, 0) - acct->tau) / 2 < log(2 / 0.01)) {
+   * n~ - tau below "neither", two such options); two numbers never equal
+   * must not pass for an order in a round of the numbers' search, P <= 1 %
+   * (an option MS__DPREL_EQ_SHARE n~ below "none", K such options, K the
+   * ordered pairs of numbers of a kind). A stage without the power is not
+   * run; with neither, only the row count is spent. */
+  const double n_pos = fmax(acct->n_noisy, 0), tau_e = MS__DPREL_EQ_SHARE * n_pos;
+  size_t n_int = 0, n_real = 0;
+  for (size_t j = 0; j < d; j++)
+    if (is_num(&f->cols[j])) f->cols[j].kind == MS_FKIND_INTEGER ? n_int++ : n_real++;
+  const size_t n_cand = n_int * (n_int ? n_int - 1 : 0) + n_real * (n_real ? n_real - 1 : 0);
+  const int dates_ok = n_pairs + n_diffs && acct->eps_round * (0.5 * n_pos - acct->tau) / 2 >= log(2 / 0.01);
+  const int nums_ok = n_rounds && acct->eps_round * tau_e / 2 >= log((double)n_cand / 0.01);
+  acct->num_candidates = nums_ok ? n_cand : 0;
+  if (!dates_ok && !nums_ok) {
     acct->rho = rho_n;
     return MS_OK;
   }
   /* le[a * d + b]: the order a <= b was kept */
   unsigned char *le = ms__calloc(d * d, 1), *derived = ms__calloc(d, 1);
-  size_t *base = ms__malloc(d * sizeof *base), cap = 2 * d, nr = 0;
+  size_t *base = ms__malloc(d * sizeof *base), cap = 3 * d, nr = 0;
   double *sc = ms__malloc((d + 1) * sizeof *sc);
   ms__rel *r = ms__malloc(cap * sizeof *r);
   if (!le || !derived || !base || !sc || !r) {
@@ -122,7 +222,7 @@ ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, cons
   ms_rng_key ko = ms__fit_dp_key(seed, "(relations)", "order"), kd = ms__fit_dp_key(seed, "(relations)", "diff");
   size_t pair = 0;
   for (size_t j = 0; j < d; j++) base[j] = fixed[j];
-  for (size_t a = 0; a < d; a++) {
+  for (size_t a = 0; a < d && dates_ok; a++) {
     if (!is_date(&f->cols[a])) continue;
     for (size_t b = a + 1; b < d; b++) {
       const ms_frame_col *ca = &f->cols[a], *cb = &f->cols[b];
@@ -155,7 +255,7 @@ ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, cons
     base[b] = best;
     r[nr++] = (ms__rel){MS__REL_ORDER, best, b, SIZE_MAX, NULL, 0, NULL};
   }
-  for (size_t b = 0; b < d && n_diffs; b++) {
+  for (size_t b = 0; b < d && n_diffs && dates_ok; b++) {
     size_t a = base[b];
     if (a == SIZE_MAX || !is_date(&f->cols[a]) || !is_date(&f->cols[b])) continue;
     size_t nc = 0;
@@ -181,6 +281,10 @@ ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, cons
       r[nr++] = (ms__rel){MS__REL_DIFF, a, b, cand[pick], NULL, 0, NULL};
     }
     free(cand);
+  }
+  if (nums_ok && num_orders(f, bounded, derived, base, tau_e, seed, r, &nr, acct)) {
+    free(le), free(derived), free(base), free(sc), free(r);
+    return MS_ERR_NOMEM;
   }
   acct->rho = rho_n + (double)acct->tests * acct->eps_round * acct->eps_round / 8;
   free(le), free(derived), free(base), free(sc);

@@ -442,6 +442,25 @@ double ms__zcdp_rho(double eps, double delta) {
   return lo;
 }
 
+/* A number ordered after another (a <= b) is fitted as its gap b - a,
+ * >= 0, present where both are; the spec draws b as a + gap. The view's
+ * column b becomes that gap (a date's gap is taken where it is fitted). */
+static ms_status view_gap(const ms_frame *orig, ms_frame *view, const ms__rel *rel) {
+  if (rel->kind != MS__REL_ORDER || orig->cols[rel->b].kind == MS_FKIND_DATE) return MS_OK;
+  const ms_frame_col *ca = &orig->cols[rel->a], *cb = &orig->cols[rel->b];
+  ms_frame_col *vc = &view->cols[rel->b];
+  vc->num = ms__malloc((orig->n_rows ? orig->n_rows : 1) * sizeof *vc->num);
+  if (!vc->num) return MS_ERR_NOMEM;
+  vc->n_missing = 0;
+  if (ca->decimals > vc->decimals) vc->decimals = ca->decimals;
+  double sc = pow(10, vc->decimals);
+  for (size_t r = 0; r < orig->n_rows; r++) {
+    vc->num[r] = round((cb->num[r] - ca->num[r]) * sc) / sc;
+    vc->n_missing += isnan(vc->num[r]);
+  }
+  return MS_OK;
+}
+
 /* The fit; an allocation failure that no step reported gets one message
  * naming the input. */
 ms_status ms_fit_model_new(ms_fit_model **out, const ms_frame *data, const ms_fit_params *p, ms_diag *d) {
@@ -794,25 +813,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
       }
     }
   }
-  /* A number ordered after another (a <= b) is fitted as its gap b - a,
-   * >= 0, present where both are; the spec draws b as a + gap. */
-  for (size_t q = 0; q < n_rels && !st; q++) {
-    if (rels[q].kind != MS__REL_ORDER || orig->cols[rels[q].b].kind == MS_FKIND_DATE) continue;
-    const ms_frame_col *ca = &orig->cols[rels[q].a], *cb = &orig->cols[rels[q].b];
-    ms_frame_col *vc = &view.cols[rels[q].b];
-    vc->num = ms__malloc((data->n_rows ? data->n_rows : 1) * sizeof *vc->num);
-    if (!vc->num) {
-      st = MS_ERR_NOMEM;
-      break;
-    }
-    vc->n_missing = 0;
-    if (ca->decimals > vc->decimals) vc->decimals = ca->decimals;
-    double sc = pow(10, vc->decimals);
-    for (size_t r = 0; r < data->n_rows; r++) {
-      vc->num[r] = round((cb->num[r] - ca->num[r]) * sc) / sc;
-      vc->n_missing += isnan(vc->num[r]);
-    }
-  }
+  for (size_t q = 0; q < n_rels && !st; q++) st = view_gap(orig, &view, &rels[q]);
   data = &view;
   /* --method auto: AIM when enough columns are coarse (in the view: a
    * discrete number is a categorical of its values), the copula otherwise;
@@ -895,9 +896,10 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
     m->delta_thr = n_cat ? m->delta / 2 : n_thr_num ? m->delta / 10 : 0;
     m->delta_conv = m->delta - m->delta_thr;
     m->rho = ms__zcdp_rho(m->epsilon, m->delta_conv);
-    /* Relations between dates (dp_relations.c): at most a tenth of rho,
-     * off the top, only when the table has two dates; what its tests did
-     * not spend stays with the rest. A derived difference is not measured. */
+    /* Relations between dates and orders between numbers (dp_relations.c):
+     * at most a tenth of rho, off the top, only when the table has two
+     * dates or two numbers of a kind; what its tests did not spend stays
+     * with the rest. A derived difference is not measured. */
     if (ms__dp_relations_tests(orig)) {
       unsigned char *bounded = ms__calloc(orig->n_cols ? orig->n_cols : 1, 1);
       size_t *fixed = ms__malloc((orig->n_cols ? orig->n_cols : 1) * sizeof *fixed), n_found = 0;
@@ -918,6 +920,11 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         else memcpy(all + n_rels, found, n_found * sizeof *found), rels = all, n_rels += n_found;
       }
       free(found);
+      if (st) {
+        ms__diag_nomem(d, data->source, NULL, "the relations' tests");
+        goto fail;
+      }
+      for (size_t q = n_rels - n_found; q < n_rels && !st; q++) st = view_gap(orig, &view, &rels[q]);
       if (st) {
         ms__diag_nomem(d, data->source, NULL, "the relations' tests");
         goto fail;

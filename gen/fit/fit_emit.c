@@ -185,13 +185,23 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON_AddStringToObject(rl, "mechanism",
                               "exponential mechanism per pair of dates (a <= b, b <= a, neither) and per date "
                               "after another (which number is their difference in days, or none), scores minus "
-                              "the rows breaking each; 'neither'/'none' scores minus threshold_share of the "
-                              "noisy row count; no test unless it has the power (docs/privacy.md)");
+                              "the rows breaking each; per round of the numbers' order search, over every order "
+                              "a <= b of two numbers of a kind still open and none, score minus the larger of the "
+                              "rows breaking it and threshold_share + equal_share of the noisy row count less "
+                              "the rows where a = b off their most common shared value; 'neither'/'none' scores "
+                              "minus threshold_share of the noisy row count; no test unless it has the power "
+                              "(docs/privacy.md)");
       cJSON_AddNumberToObject(rl, "row_count_sigma", ms__fit_sig6(m->rel.sigma_n));
       cJSON_AddNumberToObject(rl, "threshold_share", MS__DPREL_SHARE);
       cJSON_AddNumberToObject(rl, "epsilon_per_test", ms__fit_sig6(m->rel.eps_round));
       cJSON_AddNumberToObject(rl, "tests", (double)m->rel.tests);
       cJSON_AddNumberToObject(rl, "tests_allowed", (double)m->rel.max_tests);
+      if (m->rel.num_rounds_max) {
+        cJSON_AddNumberToObject(rl, "equal_share", MS__DPREL_EQ_SHARE);
+        cJSON_AddNumberToObject(rl, "number_rounds", (double)m->rel.num_rounds);
+        cJSON_AddNumberToObject(rl, "number_rounds_allowed", (double)m->rel.num_rounds_max);
+        cJSON_AddNumberToObject(rl, "number_candidates", (double)m->rel.num_candidates);
+      }
     }
     if (m->rel.fd_max_tests) {
       cJSON *rl = cJSON_AddObjectToObject(me, "determined_labels");
@@ -533,10 +543,12 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
       fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", ms__fit_sig6(m->rho_miss), ms__fit_sig6(m->miss_sigma));
     ms__mst_accounting(m->mst, fp);
     if (m->rel.max_tests)
-      fprintf(fp, "  relations:    rho %g (dates: row count sigma %g; %zu exponential-mechanism test(s), epsilon %g "
-                  "each, kept when at most %g of the noisy row count break them)\n",
-              ms__fit_sig6(m->rel.rho), ms__fit_sig6(m->rel.sigma_n), m->rel.tests,
-              ms__fit_sig6(m->rel.eps_round), MS__DPREL_SHARE);
+      fprintf(fp, "  relations:    rho %g (row count sigma %g; %zu exponential-mechanism test(s), %zu of them "
+                  "round(s) of the numbers' order search, epsilon %g each, kept when at most %g of the noisy row "
+                  "count break them%s)\n",
+              ms__fit_sig6(m->rel.rho), ms__fit_sig6(m->rel.sigma_n), m->rel.tests, m->rel.num_rounds,
+              ms__fit_sig6(m->rel.eps_round), MS__DPREL_SHARE,
+              m->rel.num_rounds ? ", numbers also equal on a quarter of them" : "");
     if (m->rel.fd_tests)
       fprintf(fp, "  determined:   rho %g (labels: %zu test(s), %zu map(s) and %zu set(s) of cuts, epsilon %g each)\n",
               ms__fit_sig6(m->rel.fd_rho), m->rel.fd_tests, m->rel.fd_maps, m->rel.fd_cuts,

@@ -137,25 +137,36 @@ size_t ms__exp_mech(const double *s, size_t n, double eps, double u01);
 /* Relations between dates under DP (gen/fit/dp_relations.c): kept when at
  * most this share of the noisy row count breaks them. */
 #define MS__DPREL_SHARE 0.1
+/* An order between two numbers is kept under DP only when they are equal
+ * on at least this share of the rows, besides their most common shared
+ * value (a time to an event and the follow-up, equal without the event). */
+#define MS__DPREL_EQ_SHARE 0.25
+/* The most rounds of the numbers' order search (each keeps one order). */
+#define MS__DPREL_NUM_ROUNDS 3
 typedef struct {
-  double rho;       /* dates: spent by the row count and the tests run */
+  double rho;       /* spent by the row count and the tests run (dates, numbers) */
   double sigma_n;   /* the row count's noise */
   double n_noisy;   /* the noisy row count */
   double tau;       /* MS__DPREL_SHARE n_noisy */
   double eps_round; /* each test's epsilon */
   size_t tests, max_tests;
+  /* the numbers' order search: its rounds run (each one a test above) and
+   * allowed, the candidate orders of each round */
+  size_t num_rounds, num_rounds_max, num_candidates;
   /* a label determined by another or set by bands (dp_fd.c): the rho its
    * mechanisms spent (apart from the dates'), each one's epsilon, the tests
    * allowed and run, the maps and the sets of cuts released, the bands */
   double fd_rho, fd_eps;
   size_t fd_max_tests, fd_tests, fd_maps, fd_cuts, fd_bands;
 } ms__dp_rel_acct;
-/* The most tests the schema of f allows (0: no date pair, nothing spent). */
+/* The most tests the schema of f allows (0: no date pair and fewer than two
+ * numbers of a kind, nothing spent). */
 size_t ms__dp_relations_tests(const ms_frame *f);
-/* The order and difference relations between f's dates kept under at most
- * rho zCDP (acct->rho spent), as relations.c describes them. A date with
- * bounded[j] set (declared --bounds) is drawn within them, never after
- * another; fixed[j] (SIZE_MAX: none) is column j's declared base. */
+/* The order and difference relations between f's dates, and the orders
+ * between its numbers, kept under at most rho zCDP (acct->rho spent), as
+ * relations.c describes them. A column with bounded[j] set (declared
+ * --bounds) is drawn within them, never after another; fixed[j] (SIZE_MAX:
+ * none) is column j's declared base. */
 ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, const size_t *fixed, double rho, uint64_t seed, ms__rel **out, size_t *n_out,
                            ms__dp_rel_acct *acct);
 

@@ -125,7 +125,7 @@ struct ms_fit_model {
   size_t n_qi;
   const ms_cancel_flag *cancel; /* from the params; polled by the sampler */
   ms__mst *mst; /* MST or AIM: the graphical model (gen/fit/mst.c); NULL otherwise */
-  /* Under DP: the relations between dates kept by noisy tests
+  /* Under DP: the relations between dates and the orders between numbers kept by noisy tests
    * (dp_relations.c); rel.rho is spent off the top of rho */
   ms__dp_rel_acct rel;
   ms_fit_method method;     /* the model fitted */
