@@ -110,7 +110,10 @@ static void accounting_adds_up(ms_fit_method method) {
   assert_non_null(nr);
   double eps_r = cJSON_GetObjectItem(nr, "epsilon_per_test")->valuedouble;
   double tests = cJSON_GetObjectItem(nr, "tests")->valuedouble;
-  assert_true(top > 0 && fabs(top - (rho / 50 + tests * eps_r * eps_r / 8)) < 1e-4 * rho);
+  double rounds = cJSON_GetObjectItem(nr, "number_rounds")->valuedouble;
+  double eps_n = cJSON_GetObjectItem(nr, "epsilon_per_round")->valuedouble;
+  assert_true(eps_n <= eps_r);
+  assert_true(top > 0 && fabs(top - (rho / 50 + tests * eps_r * eps_r / 8 + rounds * eps_n * eps_n / 8)) < 1e-4 * rho);
   assert_true(fabs(marg - (rho - top) / 3) < 1e-4 * rho);
   assert_true(fabs(sel - (aim ? (rho - top) * 2 / 30 : (rho - top) / 3)) < 1e-4 * rho);
   assert_true(zcdp_ref_ok(rho, 1.0, dconv));

@@ -199,6 +199,7 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       if (m->rel.num_rounds_max) {
         cJSON_AddNumberToObject(rl, "equal_share", MS__DPREL_EQ_SHARE);
         cJSON_AddNumberToObject(rl, "number_rounds", (double)m->rel.num_rounds);
+        cJSON_AddNumberToObject(rl, "epsilon_per_round", ms__fit_sig6(m->rel.eps_num));
         cJSON_AddNumberToObject(rl, "number_rounds_allowed", (double)m->rel.num_rounds_max);
         cJSON_AddNumberToObject(rl, "number_candidates", (double)m->rel.num_candidates);
       }
@@ -543,11 +544,11 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
       fprintf(fp, "  missingness:  rho %g (Gaussian 2x2 tables, sigma %g)\n", ms__fit_sig6(m->rho_miss), ms__fit_sig6(m->miss_sigma));
     ms__mst_accounting(m->mst, fp);
     if (m->rel.max_tests)
-      fprintf(fp, "  relations:    rho %g (row count sigma %g; %zu exponential-mechanism test(s), %zu of them "
-                  "round(s) of the numbers' order search, epsilon %g each, kept when at most %g of the noisy row "
-                  "count break them%s)\n",
-              ms__fit_sig6(m->rel.rho), ms__fit_sig6(m->rel.sigma_n), m->rel.tests, m->rel.num_rounds,
-              ms__fit_sig6(m->rel.eps_round), MS__DPREL_SHARE,
+      fprintf(fp, "  relations:    rho %g (row count sigma %g; %zu exponential-mechanism test(s) between dates, "
+                  "epsilon %g each; %zu round(s) of the numbers' order search, epsilon %g each; kept when at most "
+                  "%g of the noisy row count break them%s)\n",
+              ms__fit_sig6(m->rel.rho), ms__fit_sig6(m->rel.sigma_n), m->rel.tests, ms__fit_sig6(m->rel.eps_round),
+              m->rel.num_rounds, ms__fit_sig6(m->rel.eps_num), MS__DPREL_SHARE,
               m->rel.num_rounds ? ", numbers also equal on a quarter of them" : "");
     if (m->rel.fd_tests)
       fprintf(fp, "  determined:   rho %g (labels: %zu test(s), %zu map(s) and %zu set(s) of cuts, epsilon %g each)\n",

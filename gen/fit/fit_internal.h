@@ -144,15 +144,16 @@ size_t ms__exp_mech(const double *s, size_t n, double eps, double u01);
 /* The most rounds of the numbers' order search (each keeps one order). */
 #define MS__DPREL_NUM_ROUNDS 3
 typedef struct {
-  double rho;       /* spent by the row count and the tests run (dates, numbers) */
+  double rho;       /* spent by the row count, the tests and the rounds run */
   double sigma_n;   /* the row count's noise */
   double n_noisy;   /* the noisy row count */
   double tau;       /* MS__DPREL_SHARE n_noisy */
   double eps_round; /* each test's epsilon */
   size_t tests, max_tests;
-  /* the numbers' order search: its rounds run (each one a test above) and
-   * allowed, the candidate orders of each round */
+  /* the numbers' order search: its rounds run and allowed, the candidate
+   * orders of each round, each round's epsilon (at most eps_round) */
   size_t num_rounds, num_rounds_max, num_candidates;
+  double eps_num;
   /* a label determined by another or set by bands (dp_fd.c): the rho its
    * mechanisms spent (apart from the dates'), each one's epsilon, the tests
    * allowed and run, the maps and the sets of cuts released, the bands */

@@ -97,12 +97,19 @@ for s in (1, 2, 3):
     # third round that ends on "none"
     if rel["tests_allowed"] != 3 or rel["number_rounds_allowed"] != 3:
         fail.append(f"seed {s}: {rel['tests_allowed']} tests allowed, want 3")
-    if rel["number_rounds"] != 3 or rel["tests"] != 3: fail.append(f"seed {s}: {rel['number_rounds']} rounds run, want 3")
+    if rel["number_rounds"] != 3 or rel["tests"] != 0: fail.append(f"seed {s}: {rel['number_rounds']} rounds run, want 3")
     # 8 integers (pstat and death are bools): 56 ordered pairs
-    if rel["number_candidates"] != 56: fail.append(f"seed {s}: {rel['number_candidates']} candidates, want 56")
+    K = 56
+    if rel["number_candidates"] != K: fail.append(f"seed {s}: {rel['number_candidates']} candidates, want {K}")
     eps = math.sqrt(8 * (rho_rel - rho_rel / 5) / 3)
     if abs(rel["epsilon_per_test"] - eps) > 1e-4 * eps: fail.append(f"seed {s}: epsilon per test {rel['epsilon_per_test']}, want {eps}")
-    spent = rho_rel / 5 + rel["tests"] * eps * eps / 8 + pv["mechanisms"].get("determined_labels", {}).get("rho", 0)
+    # a round's epsilon: the power rule twice over, at most eps; the noisy
+    # row count is within 5 sd (sd 33) of 3000
+    lo = min(eps, 4 * math.log(K / 0.01) / (0.25 * (3000 + 165)))
+    hi = min(eps, 4 * math.log(K / 0.01) / (0.25 * (3000 - 165)))
+    en = rel["epsilon_per_round"]
+    if not lo * (1 - 1e-4) <= en <= hi * (1 + 1e-4): fail.append(f"seed {s}: epsilon per round {en}, want {lo}..{hi}")
+    spent = rho_rel / 5 + 3 * en * en / 8 + pv["mechanisms"].get("determined_labels", {}).get("rho", 0)
     if abs(sp["relations"] - spent) > 1e-4 * spent: fail.append(f"seed {s}: relations spent {sp['relations']}, want {spent}")
 check_rows("aim", f"{T}/aim.csv")
 if after(fields(f"{T}/aim.json"), "futime") != "ptime": fail.append("aim: futime is not drawn after ptime")
