@@ -1053,11 +1053,21 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
                            di == SIZE_MAX ? 0 : p->domain_first[di + 1] - p->domain_first[di]);
       if (!st && c->n_levels == 1 && !f->suppressed)
         ms_diag_warn(d, data->source, 0, 0, c->name, "column holds one value");
+      const double tau_shown = tau_cat < (double)p->k_min ? (double)p->k_min : tau_cat;
+      if (!st && rho > 0 && di == SIZE_MAX) f->cat_tau = tau_shown;
+      /* one label released: the column comes out constant, though the
+       * data may hold others under the threshold (a table's outcome) */
+      if (!st && rho > 0 && di == SIZE_MAX && !f->suppressed && f->n_cats == 1 && c->n_levels > 1)
+        ms_diag_warn(d, data->source, 0, 0, c->name,
+                     "only one label's noisy count passed the release threshold (%.0f rows): the column is "
+                     "written as that label alone; declare its labels with --domain %s=a,b,... if they are "
+                     "public (docs/privacy.md)",
+                     tau_shown, c->name);
       if (!st && rho > 0 && f->suppressed)
         ms_diag_warn(d, data->source, 0, 0, c->name,
                      "no label's noisy count passed the release threshold (%.0f): written as always missing; "
                      "declare its labels with --domain %s=a,b,... (docs/privacy.md)",
-                     tau_cat < (double)p->k_min ? (double)p->k_min : tau_cat, c->name);
+                     tau_shown, c->name);
       if (!st && rho == 0 && f->n_cats && !f->suppressed && c->n_levels > f->n_cats)
         ms_diag_warn(d, data->source, 0, 0, c->name,
                      "%zu %s seen in fewer than %zu rows %s", c->n_levels - f->n_cats,

@@ -533,6 +533,8 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
         fprintf(fp, "    %-24s rho %-10g sigma %g", m->f[i].name, ms__fit_sig6(m->f[i].rho), ms__fit_sig6(m->f[i].sigma));
         if (m->f[i].spike_sigma > 0)
           fprintf(fp, " (frequent values: sigma %g, %zu released)", ms__fit_sig6(m->f[i].spike_sigma), m->f[i].n_spikes);
+        if (m->f[i].cat_tau > 0)
+          fprintf(fp, " (labels over %.0f rows: %zu released)", m->f[i].cat_tau, m->f[i].suppressed ? 0 : m->f[i].n_cats);
         fprintf(fp, "\n");
       }
     if (m->n_cop >= 2)

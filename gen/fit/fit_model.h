@@ -70,6 +70,9 @@ typedef struct {
   size_t n_cats;
   char **cats;
   double *probs;
+  /* under DP, a categorical without a public --domain: the release
+   * threshold its labels' noisy counts had to pass (rows); 0 otherwise */
+  double cat_tau;
   /* numeric */
   family fam;
   double par[2];
