@@ -527,6 +527,7 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
     fprintf(fp, "  accountant:   zCDP rho %g (delta %g for the conversion, %g for category thresholds)\n",
             ms__fit_sig6(m->rho), ms__fit_sig6(m->delta_conv), ms__fit_sig6(m->delta_thr));
     fprintf(fp, "  marginals:    rho %g over %zu column(s)\n", ms__fit_sig6(m->rho_marg), m->n_fields);
+    size_t n_ranges = 0;
     for (size_t i = 0; i < m->n_fields; i++)
       if (m->f[i].kind != MS_FKIND_ID)
       {
@@ -535,8 +536,25 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
           fprintf(fp, " (frequent values: sigma %g, %zu released)", ms__fit_sig6(m->f[i].spike_sigma), m->f[i].n_spikes);
         if (m->f[i].cat_tau > 0)
           fprintf(fp, " (labels over %.0f rows: %zu released)", m->f[i].cat_tau, m->f[i].suppressed ? 0 : m->f[i].n_cats);
+        const fit_field *f = &m->f[i];
+        if ((f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_REAL || f->kind == MS_FKIND_DATE) &&
+            f->rel_base < 0 && f->diff_a < 0 && !f->n_sum && !f->suppressed) {
+          if (f->kind == MS_FKIND_DATE) {
+            char a[MS_DATE_BUFSZ], b[MS_DATE_BUFSZ];
+            ms_date_format((int32_t)floor(f->lo), a);
+            ms_date_format((int32_t)floor(f->hi), b);
+            fprintf(fp, " range %s..%s", a, b);
+          } else {
+            fprintf(fp, " range %g..%g", f->lo, f->hi);
+          }
+          n_ranges++;
+        }
         fprintf(fp, "\n");
       }
+    if (n_ranges)
+      fprintf(fp, "  ranges:       released from the data; where a column's true range is public (a 1-10 score, "
+                  "an age), declaring it with --bounds col=lo:hi keeps every value in it and frees that share "
+                  "(docs/privacy.md)\n");
     if (m->n_cop >= 2)
       fprintf(fp, "  correlations: rho %g (Gaussian, clip %g, sigma %g on sums of %zu-d scores, %zu component(s) "
                   "above the noise, shrinkage %g)\n",

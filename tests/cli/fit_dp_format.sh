@@ -126,6 +126,16 @@ grep -Eq "outcome +rho .*\(labels over [0-9]+ rows: 1 released\)" o.log
 "$M" fit --data out.csv --epsilon 1 --seed 1 --domain outcome=censored,death,ltx,withdraw -o o2.json 2>o2.log
 ! grep -q "only one label" o2.log
 ! grep -q "labels over" o2.log
+# each number's released range is in the accounting, with the hint to
+# declare it; a declared range holds the released one
+grep -Eq "^    age +rho .* range [0-9]+\.\.[0-9]+$" o.log
+grep -q "ranges:       released from the data; .* --bounds col=lo:hi" o.log
+"$M" fit --data out.csv --epsilon 1 --seed 1 --bounds age=20:90 -o o3.json 2>o3.log
+/usr/bin/python3 - <<'PY'
+import re
+a, b = map(float, re.search(r"^    age +rho .* range (\S+)\.\.(\S+)$", open('o3.log').read(), re.M).groups())
+assert 20 <= a <= b <= 90, (a, b)
+PY
 /usr/bin/python3 - <<'PY'
 import json
 f = {x['name']: x for x in json.load(open('o.json'))['tables'][0]['fields']}
