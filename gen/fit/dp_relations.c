@@ -66,18 +66,34 @@ static int is_num(const ms_frame_col *c) {
   return c->num && (c->kind == MS_FKIND_INTEGER || c->kind == MS_FKIND_REAL);
 }
 
+/* Two numbers of a kind within MS__DPREL_NUM_WINDOW columns of each other:
+ * the pairs the numbers' order search weighs (a survival table's times sit
+ * together; the window keeps the search linear in the table's width). */
+#define MS__DPREL_NUM_WINDOW 32
+static int num_pair(const ms_frame *f, size_t a, size_t b) {
+  const ms_frame_col *x = &f->cols[a], *y = &f->cols[b];
+  size_t gap = a < b ? b - a : a - b;
+  return gap && gap <= MS__DPREL_NUM_WINDOW && is_num(x) && is_num(y) && x->kind == y->kind;
+}
+
+/* The ordered pairs num_pair allows. */
+static size_t num_pairs(const ms_frame *f) {
+  size_t k = 0;
+  for (size_t a = 0; a < f->n_cols; a++)
+    for (size_t b = a + 1; b < f->n_cols && b <= a + MS__DPREL_NUM_WINDOW; b++) k += 2 * (size_t)num_pair(f, a, b);
+  return k;
+}
+
 /* The tests the schema allows: date pairs, dates without a time that
  * may get a difference (two such dates and a numeric column), and the
- * rounds of the numbers' order search (two numbers of the same kind). */
+ * rounds of the numbers' order search (two numbers of the same kind
+ * within MS__DPREL_NUM_WINDOW columns). */
 static void count_tests(const ms_frame *f, size_t *pairs, size_t *diffs, size_t *rounds) {
-  size_t nd = 0, nn = 0, ni = 0;
-  for (size_t j = 0; j < f->n_cols; j++) {
-    nd += is_date(&f->cols[j]), nn += is_num(&f->cols[j]);
-    ni += is_num(&f->cols[j]) && f->cols[j].kind == MS_FKIND_INTEGER;
-  }
+  size_t nd = 0, nn = 0;
+  for (size_t j = 0; j < f->n_cols; j++) nd += is_date(&f->cols[j]), nn += is_num(&f->cols[j]);
   *pairs = nd * (nd ? nd - 1 : 0) / 2;
   *diffs = nd >= 2 && nn ? nd : 0;
-  *rounds = ni >= 2 || nn - ni >= 2 ? MS__DPREL_NUM_ROUNDS : 0;
+  *rounds = num_pairs(f) ? MS__DPREL_NUM_ROUNDS : 0;
 }
 
 size_t ms__dp_relations_tests(const ms_frame *f) {
@@ -125,54 +141,55 @@ static double diff_breaks(const ms_frame_col *a, const ms_frame_col *b, const ms
 
 /* The numbers' order search (step 5 above): up to acct->num_rounds_max
  * rounds, each one exponential mechanism over the orders "a <= b" of two
- * numbers of the same kind (b without a base yet, neither side derived,
- * no cycle through the bases; score minus max(v_ab, tau + tau_e - e_ab),
- * v_ab the rows breaking it, e_ab the rows where both are present and
- * equal less those at their most common shared value) and "none" (-tau).
- * A round that keeps an order sets b's base; "none" ends the search. */
+ * numbers of num_pair (b without a base yet and no --bounds, neither side
+ * derived, no cycle through the bases; score minus max(v_ab, tau + tau_e -
+ * e_ab), v_ab the rows breaking it, e_ab the rows where both are present
+ * and equal less those at their most common shared value) and "none"
+ * (-tau), epsilon acct->eps_num. A round that keeps an order sets b's
+ * base; "none" ends the search. */
 static ms_status num_orders(const ms_frame *f, const unsigned char *bounded, const unsigned char *derived,
                             size_t *base, double tau_e, uint64_t seed, ms__rel *r, size_t *nr,
                             ms__dp_rel_acct *acct) {
-  const size_t d = f->n_cols, n = f->n_rows;
-  double *v = ms__calloc(d * d, sizeof *v), *e = ms__calloc(d * d, sizeof *e), *buf = ms__malloc((n ? n : 1) * sizeof *buf);
-  double *sc = ms__malloc((d * d + 1) * sizeof *sc);
-  size_t *ca = ms__malloc((d * d + 1) * sizeof *ca);
-  if (!v || !e || !buf || !sc || !ca) {
-    free(v), free(e), free(buf), free(sc), free(ca);
+  const size_t d = f->n_cols, n = f->n_rows, K = acct->num_candidates;
+  size_t *ca = ms__malloc((K + 1) * sizeof *ca), *cb = ms__malloc((K + 1) * sizeof *cb), *open = ms__malloc((K + 1) * sizeof *open);
+  double *v = ms__malloc((K + 1) * sizeof *v), *e = ms__malloc((K + 1) * sizeof *e), *sc = ms__malloc((K + 1) * sizeof *sc);
+  double *buf = ms__malloc((n ? n : 1) * sizeof *buf);
+  if (!ca || !cb || !open || !v || !e || !sc || !buf) {
+    free(ca), free(cb), free(open), free(v), free(e), free(sc), free(buf);
     return MS_ERR_NOMEM;
   }
+  size_t k = 0;
   for (size_t a = 0; a < d; a++)
-    for (size_t b = 0; b < d; b++) {
+    for (size_t b = a + 1; b < d && b <= a + MS__DPREL_NUM_WINDOW; b++) {
+      if (!num_pair(f, a, b)) continue;
       const ms_frame_col *x = &f->cols[a], *y = &f->cols[b];
-      if (a == b || !is_num(x) || !is_num(y) || x->kind != y->kind) continue;
-      v[a * d + b] = order_breaks(x, y, n);
-      if (a < b) e[a * d + b] = e[b * d + a] = equal_rows(x, y, n, buf);
+      e[k] = e[k + 1] = equal_rows(x, y, n, buf);
+      ca[k] = a, cb[k] = b, v[k] = order_breaks(x, y, n);
+      ca[k + 1] = b, cb[k + 1] = a, v[k + 1] = order_breaks(y, x, n);
+      k += 2;
     }
-  ms_rng_key k = ms__fit_dp_key(seed, "(relations)", "numbers");
+  ms_rng_key key = ms__fit_dp_key(seed, "(relations)", "numbers");
   for (size_t round = 0; round < acct->num_rounds_max; round++) {
     size_t nc = 0;
-    for (size_t a = 0; a < d; a++)
-      for (size_t b = 0; b < d; b++) {
-        const ms_frame_col *x = &f->cols[a], *y = &f->cols[b];
-        if (a == b || !is_num(x) || !is_num(y) || x->kind != y->kind || derived[a] || derived[b] ||
-            bounded[b] || base[b] != SIZE_MAX)
-          continue;
-        int cycle = 0; /* b on a's chain of bases */
-        for (size_t z = a, steps = 0; z != SIZE_MAX && steps <= d && !cycle; z = base[z], steps++) cycle = z == b;
-        if (cycle) continue;
-        ca[nc] = a * d + b;
-        sc[nc++] = -fmax(v[a * d + b], acct->tau + tau_e - e[a * d + b]);
-      }
+    for (size_t i = 0; i < k; i++) {
+      const size_t a = ca[i], b = cb[i];
+      if (derived[a] || derived[b] || bounded[b] || base[b] != SIZE_MAX) continue;
+      int cycle = 0; /* b on a's chain of bases */
+      for (size_t z = a, steps = 0; z != SIZE_MAX && steps <= d && !cycle; z = base[z], steps++) cycle = z == b;
+      if (cycle) continue;
+      open[nc] = i;
+      sc[nc++] = -fmax(v[i], acct->tau + tau_e - e[i]);
+    }
     if (!nc) break;
     sc[nc] = -acct->tau;
-    size_t pick = ms__exp_mech(sc, nc + 1, acct->eps_num, ms_rng_uniform(k, round, 0));
+    size_t pick = ms__exp_mech(sc, nc + 1, acct->eps_num, ms_rng_uniform(key, round, 0));
     acct->num_rounds++;
     if (pick >= nc) break;
-    const size_t a = ca[pick] / d, b = ca[pick] % d;
+    const size_t a = ca[open[pick]], b = cb[open[pick]];
     base[b] = a;
     r[(*nr)++] = (ms__rel){MS__REL_ORDER, a, b, SIZE_MAX, NULL, 0, NULL};
   }
-  free(v), free(e), free(buf), free(sc), free(ca);
+  free(ca), free(cb), free(open), free(v), free(e), free(sc), free(buf);
   return MS_OK;
 }
 
@@ -199,12 +216,9 @@ ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, cons
    * ordered pairs of numbers of a kind). A stage without the power is not
    * run; with neither, only the row count is spent. */
   const double n_pos = fmax(acct->n_noisy, 0), tau_e = MS__DPREL_EQ_SHARE * n_pos;
-  size_t n_int = 0, n_real = 0;
-  for (size_t j = 0; j < d; j++)
-    if (is_num(&f->cols[j])) f->cols[j].kind == MS_FKIND_INTEGER ? n_int++ : n_real++;
-  const size_t n_cand = n_int * (n_int ? n_int - 1 : 0) + n_real * (n_real ? n_real - 1 : 0);
+  const size_t n_cand = n_rounds ? num_pairs(f) : 0;
   const int dates_ok = n_pairs + n_diffs && acct->eps_round * (0.5 * n_pos - acct->tau) / 2 >= log(2 / 0.01);
-  const int nums_ok = n_rounds && acct->eps_round * tau_e / 2 >= log((double)n_cand / 0.01);
+  const int nums_ok = n_cand && acct->eps_round * tau_e / 2 >= log((double)n_cand / 0.01);
   acct->num_candidates = nums_ok ? n_cand : 0;
   /* A round needs no more epsilon than meets the power rule twice over
    * (an order never equal passes with probability at most 1e-4; the true
