@@ -213,7 +213,7 @@ ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, cons
    * n~ - tau below "neither", two such options); two numbers never equal
    * must not pass for an order in a round of the numbers' search, P <= 1 %
    * (an option MS__DPREL_EQ_SHARE n~ below "none", K such options, K the
-   * ordered pairs of numbers of a kind). A stage without the power is not
+   * ordered pairs num_pair allows). A stage without the power is not
    * run; with neither, only the row count is spent. */
   const double n_pos = fmax(acct->n_noisy, 0), tau_e = MS__DPREL_EQ_SHARE * n_pos;
   const size_t n_cand = n_rounds ? num_pairs(f) : 0;
