@@ -88,18 +88,27 @@ static size_t num_pairs(const ms_frame *f) {
  * may get a difference (two such dates and a numeric column), and the
  * rounds of the numbers' order search (two numbers of the same kind
  * within MS__DPREL_NUM_WINDOW columns). */
-static void count_tests(const ms_frame *f, size_t *pairs, size_t *diffs, size_t *rounds) {
+static void count_tests(const ms_frame *f, size_t *pairs, size_t *diffs, size_t *rounds, size_t *cands) {
   size_t nd = 0, nn = 0;
   for (size_t j = 0; j < f->n_cols; j++) nd += is_date(&f->cols[j]), nn += is_num(&f->cols[j]);
   *pairs = nd * (nd ? nd - 1 : 0) / 2;
   *diffs = nd >= 2 && nn ? nd : 0;
-  *rounds = num_pairs(f) ? MS__DPREL_NUM_ROUNDS : 0;
+  *cands = num_pairs(f);
+  *rounds = *cands ? MS__DPREL_NUM_ROUNDS : 0;
 }
 
 size_t ms__dp_relations_tests(const ms_frame *f) {
-  size_t p, q, r;
-  count_tests(f, &p, &q, &r);
+  size_t p, q, r, k;
+  count_tests(f, &p, &q, &r, &k);
   return p + q + r;
+}
+
+/* Whether b is on a's chain of bases (base[x]: x's base, SIZE_MAX: none):
+ * then b drawn after a would close a cycle. */
+static int on_chain(const size_t *base, size_t d, size_t a, size_t b) {
+  for (size_t x = a, steps = 0; x != SIZE_MAX && steps <= d; x = base[x], steps++)
+    if (x == b) return 1;
+  return 0;
 }
 
 /* Rows where a and b are both present and equal, less those at the value
@@ -173,10 +182,7 @@ static ms_status num_orders(const ms_frame *f, const unsigned char *bounded, con
     size_t nc = 0;
     for (size_t i = 0; i < k; i++) {
       const size_t a = ca[i], b = cb[i];
-      if (derived[a] || derived[b] || bounded[b] || base[b] != SIZE_MAX) continue;
-      int cycle = 0; /* b on a's chain of bases */
-      for (size_t z = a, steps = 0; z != SIZE_MAX && steps <= d && !cycle; z = base[z], steps++) cycle = z == b;
-      if (cycle) continue;
+      if (derived[a] || derived[b] || bounded[b] || base[b] != SIZE_MAX || on_chain(base, d, a, b)) continue;
       open[nc] = i;
       sc[nc++] = -fmax(v[i], acct->tau + tau_e - e[i]);
     }
@@ -198,8 +204,8 @@ ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, cons
   *out = NULL;
   *n_out = 0;
   memset(acct, 0, sizeof *acct);
-  size_t n_pairs, n_diffs, n_rounds, d = f->n_cols, n = f->n_rows;
-  count_tests(f, &n_pairs, &n_diffs, &n_rounds);
+  size_t n_pairs, n_diffs, n_rounds, n_cand, d = f->n_cols, n = f->n_rows;
+  count_tests(f, &n_pairs, &n_diffs, &n_rounds, &n_cand);
   if (!(n_pairs + n_diffs + n_rounds) || !(rho > 0)) return MS_OK;
   acct->max_tests = n_pairs + n_diffs + n_rounds;
   acct->num_rounds_max = n_rounds;
@@ -216,7 +222,6 @@ ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, cons
    * ordered pairs num_pair allows). A stage without the power is not
    * run; with neither, only the row count is spent. */
   const double n_pos = fmax(acct->n_noisy, 0), tau_e = MS__DPREL_EQ_SHARE * n_pos;
-  const size_t n_cand = n_rounds ? num_pairs(f) : 0;
   const int dates_ok = n_pairs + n_diffs && acct->eps_round * (0.5 * n_pos - acct->tau) / 2 >= log(2 / 0.01);
   const int nums_ok = n_cand && acct->eps_round * tau_e / 2 >= log((double)n_cand / 0.01);
   acct->num_candidates = nums_ok ? n_cand : 0;
@@ -268,9 +273,7 @@ ms_status ms__dp_relations(const ms_frame *f, const unsigned char *bounded, cons
       if (da < db || (da == db && a < best)) best = a;
     }
     /* no cycle: b must not be a base on best's chain */
-    for (size_t x = best, steps = 0; x != SIZE_MAX && steps <= d; x = base[x], steps++)
-      if (x == b) best = SIZE_MAX;
-    if (best == SIZE_MAX) continue;
+    if (best == SIZE_MAX || on_chain(base, d, best, b)) continue;
     base[b] = best;
     r[nr++] = (ms__rel){MS__REL_ORDER, best, b, SIZE_MAX, NULL, 0, NULL};
   }

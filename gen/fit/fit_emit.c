@@ -531,12 +531,11 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
     for (size_t i = 0; i < m->n_fields; i++)
       if (m->f[i].kind != MS_FKIND_ID)
       {
-        fprintf(fp, "    %-24s rho %-10g sigma %g", m->f[i].name, ms__fit_sig6(m->f[i].rho), ms__fit_sig6(m->f[i].sigma));
-        if (m->f[i].spike_sigma > 0)
-          fprintf(fp, " (frequent values: sigma %g, %zu released)", ms__fit_sig6(m->f[i].spike_sigma), m->f[i].n_spikes);
-        if (m->f[i].cat_tau > 0)
-          fprintf(fp, " (labels over %.0f rows: %zu released)", m->f[i].cat_tau, m->f[i].suppressed ? 0 : m->f[i].n_cats);
         const fit_field *f = &m->f[i];
+        fprintf(fp, "    %-24s rho %-10g sigma %g", f->name, ms__fit_sig6(f->rho), ms__fit_sig6(f->sigma));
+        if (f->spike_sigma > 0)
+          fprintf(fp, " (frequent values: sigma %g, %zu released)", ms__fit_sig6(f->spike_sigma), f->n_spikes);
+        if (f->cat_tau > 0) fprintf(fp, " (labels over %.0f rows: %zu released)", f->cat_tau, f->suppressed ? 0 : f->n_cats);
         if ((f->kind == MS_FKIND_INTEGER || f->kind == MS_FKIND_REAL || f->kind == MS_FKIND_DATE) &&
             f->rel_base < 0 && f->diff_a < 0 && !f->n_sum && !f->suppressed) {
           if (f->kind == MS_FKIND_DATE) {
