@@ -4,7 +4,8 @@
  * bit (not just close) over the whole domain: a dense grid, a million
  * pseudo-random inputs, the borders of the inline regions and the values
  * just around them, and the special inputs (0, 1, subnormals, infinities,
- * NaN).
+ * NaN). Likewise a quantile table's value through its guide
+ * (ms__dist_quantile_guide) against the bisection without it.
  *
  * ctest-labels: unit
  */
@@ -17,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -113,12 +115,76 @@ static void test_dist_normal_cdf_matches_gsl_bits(void **state) {
   assert_int_equal(bad, 0);
 }
 
+/* The guide only shortens the search: for tables of 2 to 3,000 points,
+ * crowded and sparse (points bunched near 0 and 1, gaps of 1e-9, the last
+ * segment wide), the value of every u (a million pseudo-random ones, each
+ * point and its neighbours, each guide border k / 2^b and its neighbours,
+ * 0 and the largest double below 1) is the bisection's, bit for bit; and a
+ * guide is built at the sizes the spec allows. */
+static void test_dist_quantile_guide_matches_bisection(void **state) {
+  (void)state;
+  uint64_t s = 5;
+  const size_t sizes[] = {2, 3, 4, 7, 31, 32, 33, 100, 1000, 3000};
+  int bad = 0;
+  for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+    for (int shape = 0; shape < 3; shape++) {
+      size_t n = sizes[si];
+      double *P = malloc(n * sizeof *P), *V = malloc(n * sizeof *V);
+      assert_non_null(P);
+      assert_non_null(V);
+      P[0] = 0, V[0] = -3;
+      for (size_t i = 1; i + 1 < n; i++) {
+        double t = (double)i / (double)(n - 1), r = (double)(lcg(&s) >> 11) * 0x1p-53;
+        P[i] = shape == 0 ? t : shape == 1 ? t * t * t : 0.5 * t + 0.4 * r * (double)(n > 2);
+        if (!(P[i] > P[i - 1])) P[i] = P[i - 1] + 1e-9;
+        V[i] = V[i - 1] + (double)(lcg(&s) >> 40) * 1e-3;
+      }
+      P[n - 1] = 1, V[n - 1] = V[n - 2] + 1;
+      ms__dist_args g, b;
+      memset(&b, 0, sizeof b);
+      b.qn = n, b.qprobs = P, b.qvalues = V;
+      assert_int_equal(ms__dist_check(MS__DIST_QUANTILES, &b, (char[64]){0}, 64), -1);
+      g = b;
+      g.qguide = ms__dist_quantile_guide(P, n, &g.qgbits);
+      assert_non_null(g.qguide);
+      assert_true(g.qgbits >= 4 && g.qgbits <= 16);
+#define CHECK_U(uu)                                                                    \
+  do {                                                                                 \
+    double u_ = (uu);                                                                  \
+    if (u_ >= 0 && u_ < 1 &&                                                           \
+        !same(ms__dist_quantile(MS__DIST_QUANTILES, &g, u_), ms__dist_quantile(MS__DIST_QUANTILES, &b, u_)) && \
+        bad++ < 5)                                                                     \
+      print_error("n %zu shape %d: u %.17g differs\n", n, shape, u_);                \
+  } while (0)
+      for (int i = 0; i < 100000; i++) CHECK_U((double)(lcg(&s) >> 11) * 0x1p-53);
+      for (size_t i = 0; i < n; i++) {
+        CHECK_U(P[i]);
+        CHECK_U(nextafter(P[i], 0));
+        CHECK_U(nextafter(P[i], 2));
+      }
+      for (size_t k = 0; k < ((size_t)1 << g.qgbits); k++) {
+        double t = ldexp((double)k, -(int)g.qgbits);
+        CHECK_U(t);
+        CHECK_U(nextafter(t, 0));
+        CHECK_U(nextafter(t, 2));
+      }
+      CHECK_U(0.0);
+      CHECK_U(nextafter(1.0, 0));
+#undef CHECK_U
+      free((void *)g.qguide);
+      free(P);
+      free(V);
+    }
+  assert_int_equal(bad, 0);
+}
+
 int main(void) {
   gsl_set_error_handler_off();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dist_quantiles_bound_keeps_point_mass),
       cmocka_unit_test(test_dist_normal_quantile_matches_gsl_bits),
       cmocka_unit_test(test_dist_normal_cdf_matches_gsl_bits),
+      cmocka_unit_test(test_dist_quantile_guide_matches_bisection),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

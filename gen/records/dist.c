@@ -4,6 +4,7 @@
  * their uniform; discrete quantiles are exact searches on the CDF (sequential
  * pmf recurrence for small means, bisection on GSL's CDF otherwise). */
 #include "records/dist.h"
+#include "core/alloc.h"
 #include "core/names.h"
 
 #include <float.h>
@@ -129,6 +130,13 @@ static double q_quantile(const ms__dist_args *a, double u) {
   size_t n = a->qn;
   const double *P = a->qprobs, *V = a->qvalues;
   size_t lo = 0, hi = n - 1;
+  if (a->qguide && u >= 0 && u < 1) {
+    /* the last point at or below floor(u 2^b) / 2^b (exact: a power of 2),
+     * then forward to the last at or below u, as the bisection ends */
+    lo = a->qguide[(size_t)ldexp(u, (int)a->qgbits)];
+    while (lo + 2 < n && P[lo + 1] <= u) lo++;
+    hi = lo + 1;
+  }
   while (hi - lo > 1) {
     size_t mid = (lo + hi) / 2;
     if (P[mid] <= u)
@@ -138,6 +146,27 @@ static double q_quantile(const ms__dist_args *a, double u) {
   }
   double w = (u - P[lo]) / (P[hi] - P[lo]);
   return V[lo] + w * (V[hi] - V[lo]);
+}
+
+uint32_t *ms__dist_quantile_guide(const double *P, size_t n, unsigned *bits) {
+  unsigned b = 4;
+  while (b < 16 && ((size_t)1 << b) < 2 * n) b++;
+  size_t g = (size_t)1 << b;
+  uint32_t *G = ms__malloc((g + 1) * sizeof *G);
+  if (!G || n < 2 || n > UINT32_MAX) {
+    free(G);
+    return NULL;
+  }
+  /* bisection over P[0..n-1] for u ends at the largest lo <= n - 2 with
+   * P[lo] <= u (P[0] = 0, strictly increasing) */
+  size_t lo = 0;
+  for (size_t k = 0; k <= g; k++) {
+    double t = ldexp((double)k, -(int)b);
+    while (lo + 2 < n && P[lo + 1] <= t) lo++;
+    G[k] = (uint32_t)lo;
+  }
+  *bits = b;
+  return G;
 }
 
 static double q_cdf(const ms__dist_args *a, double x) {

@@ -16,6 +16,7 @@
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* X(id, name, required, (parameters)): the one table behind ms__dist_type,
  * its names and its parameters (the first `required` of them required). */
@@ -62,7 +63,18 @@ typedef struct {
   const double *qprobs;
   const double *qvalues;
   size_t qn;
+  /* optional guide of the quantile table (ms__dist_quantile_guide): NULL
+   * for a binary search */
+  const uint32_t *qguide;
+  unsigned qgbits;
 } ms__dist_args;
+
+/* The guide table of a valid quantile table (ms__dist_check passed) of n
+ * points: 2^bits + 1 entries, entry k the segment the search for u = k /
+ * 2^bits ends in. ms__dist_quantile then starts from the entry of floor(u
+ * 2^bits) and steps forward (a segment or two) instead of bisecting; the
+ * segment, and so the value, is the same. NULL when out of memory. */
+uint32_t *ms__dist_quantile_guide(const double *probs, size_t n, unsigned *bits);
 
 /* Checks the parameters' domain (sd > 0, p in [0,1], ...). Returns -1 when
  * valid, else the index of the first bad parameter and writes a short reason

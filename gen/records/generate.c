@@ -247,7 +247,8 @@ static ms_status gen_children(ws_t *w, tchunk *p, size_t ci, tchunk **spare, tch
   uint32_t *cnt = ms__malloc((n ? n : 1) * sizeof *cnt);
   if (!cnt) return ws_nomem(w, ct->name, "child counts");
   ms_rng_key key = ms_rng_key_make(w->seed, ct->count_stream);
-  ms__dist_args a = {.qprobs = D->qprobs, .qvalues = D->qvalues, .qn = D->qn};
+  ms__dist_args a = {.qprobs = D->qprobs, .qvalues = D->qvalues, .qn = D->qn,
+                      .qguide = D->qguide, .qgbits = D->qgbits};
   size_t total = 0;
   double *U = w->tmp[10];
   ms_rng_uniform_n(key, p->uid, MS__LANE_VALUE, U, n);

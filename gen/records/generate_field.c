@@ -443,7 +443,8 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
   ms_rng_key key = ms_rng_key_make(w->seed, f->stream);
   int copula = f->cop_group >= 0 && !as_offset;
   const double *cu = copula ? c->cu[f - c->t->fields] : NULL;
-  ms__dist_args a = {.qprobs = D->qprobs, .qvalues = D->qvalues, .qn = D->qn};
+  ms__dist_args a = {.qprobs = D->qprobs, .qvalues = D->qvalues, .qn = D->qn,
+                      .qguide = D->qguide, .qgbits = D->qgbits};
   int integer = f->kind == MS__K_INTEGER || (as_offset && f->kind == MS__K_DATE);
   /* Constant parameters and bounds (the common case): the truncation window
    * [F(lo), F(hi)] is the same for every row, so compute it once. The values
@@ -497,6 +498,10 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
     return MS_OK;
   }
   wcache_reset(w);
+  /* a quantile table within constant bounds: one window for every row,
+   * prepared on first use as the cache would */
+  ms__dist_trunc tw1 = {.mode = MS__TRUNC_COUNT};
+  int one_window = D->type == MS__DIST_QUANTILES && const_bounds;
   for (size_t i = 0, e = rows ? m : n; i < e; i++) {
     size_t r = rows ? rows[i] : i;
     if (!rows && vsel && vsel[r] != vk) continue;
@@ -517,6 +522,17 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
       double scale = f->kind == MS__K_DATETIME ? 86400.0 : 1.0;
       if (lo) l = (lo[r & lm] - basev[r]) / scale;
       if (hi) h = (hi[r & hm] - basev[r]) / scale;
+    }
+    if (one_window) {
+      double u = cu ? cu[r] : U[r];
+      double x = integer ? draw_int(D->type, &a, l, h, u, copula, w->g, key, c->uid[r], &tw1)
+                         : draw_real(D->type, &a, l, h, u, copula, f->precision, sc, w->g, key, c->uid[r], &tw1);
+      if (isnan(x) || (!integer && !isfinite(x)))
+        return ms__gen_row_error(w, c, r, f->ptr,
+                                 "no value of the %s distribution lies between min %g and max %g for this row",
+                                 ms__dist_name(D->type), l, h);
+      store_num(f, data, r, x);
+      continue;
     }
     wentry *we = wcache_get(w->wc, w->wstamp, P, PM, D->type == MS__DIST_QUANTILES ? 0 : np, r, l, h);
     if (any_expr && !we->checked) {

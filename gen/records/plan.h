@@ -75,6 +75,8 @@ typedef struct {
   ms__param p[MS__DIST_MAX_PARAMS];
   double *qprobs, *qvalues; /* quantiles: owned */
   size_t qn;
+  uint32_t *qguide; /* their guide (ms__dist_quantile_guide): owned, may be NULL */
+  unsigned qgbits;
   ms__param min, max; /* only for "count" distributions */
   char *ptr;          /* JSON pointer of the dist object */
 } ms__dist;

@@ -94,6 +94,7 @@ static void dist_free(ms__dist *d) {
   param_free(&d->max);
   free(d->qprobs);
   free(d->qvalues);
+  free(d->qguide);
   free(d->ptr);
 }
 

@@ -363,6 +363,9 @@ void ms__spec_parse_dist(V *v, size_t ti, int count_scope, ms__dist *d, const cJ
       char pp[1024];
       ms__jsonptr_key(pp, sizeof pp, ptr, pn[bad]);
       verr(v, pp, 0, "%s", msg);
+    } else if (d->type == MS__DIST_QUANTILES) {
+      /* a speed-up only: without it (out of memory) the draws bisect */
+      d->qguide = ms__dist_quantile_guide(d->qprobs, d->qn, &d->qgbits);
     }
   }
 }
@@ -375,6 +378,8 @@ static int dist_const(const ms__dist *d, ms__dist_args *a) {
   a->qprobs = d->qprobs;
   a->qvalues = d->qvalues;
   a->qn = d->qn;
+  a->qguide = d->qguide;
+  a->qgbits = d->qgbits;
   if (d->type == MS__DIST_QUANTILES) return d->qn >= 2;
   for (int i = 0; i < nt; i++) {
     if (!d->p[i].set || d->p[i].x) return 0;
