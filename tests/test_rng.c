@@ -173,6 +173,57 @@ static void test_rng_batched_draws_match_scalar(void **state) {
     }
 }
 
+/* ms_rng_normal2: its first normal is ms_rng_normal's, its second the
+ * sine partner of the same block's Box-Muller pair (computed here from the
+ * block's words with libm); the batched form equals the single calls bit
+ * for bit (lengths around the SIMD steps and the 256-row stage, arbitrary
+ * row indices, guards after both ends); and over 2^20 rows the two normals
+ * of a block are uncorrelated, with the sine partner's mean and variance
+ * those of a standard normal (5 standard errors). */
+static void test_rng_normal2_pairs(void **state) {
+  (void)state;
+  enum { N = 600 };
+  uint64_t idx[N];
+  static double z0[N + 1], z1[N + 1];
+  for (size_t i = 0; i < N; i++) idx[i] = i * 0xD1B54A32D192ED03ull + 3;
+  ms_rng_key k = ms_rng_key_make(99, ms_rng_stream("t/#copula/0"));
+  for (uint64_t q = 0; q < 1000; q++) {
+    double a, b;
+    ms_rng_normal2(k, q, 5, &a, &b);
+    double want = ms_rng_normal(k, q, 5);
+    assert_memory_equal(&a, &want, sizeof a);
+    ms_rng_block blk = ms_rng_philox(k, q, 5);
+    uint64_t w0 = (uint64_t)blk.v[0] | ((uint64_t)blk.v[1] << 32), w1 = (uint64_t)blk.v[2] | ((uint64_t)blk.v[3] << 32);
+    double u1 = ((double)(w0 >> 11) + 0.5) / 9007199254740992.0, u2 = ((double)(w1 >> 11) + 0.5) / 9007199254740992.0;
+    double s = sqrt(-2.0 * log(u1)) * sin(2.0 * M_PI * u2);
+    assert_true(fabs(b - s) <= 1e-12 * (1 + fabs(s)));
+  }
+  const size_t lens[] = {0, 1, 7, 8, 9, 15, 16, 17, 255, 256, 257, 263, 599, 600};
+  for (size_t ni = 0; ni < sizeof lens / sizeof *lens; ni++) {
+    size_t n = lens[ni];
+    z0[n] = z1[n] = -7.0;
+    ms_rng_normal2_n(k, idx, 0x100000002ull, z0, z1, n);
+    for (size_t i = 0; i < n; i++) {
+      double a, b;
+      ms_rng_normal2(k, idx[i], 0x100000002ull, &a, &b);
+      if (memcmp(&a, &z0[i], sizeof a) || memcmp(&b, &z1[i], sizeof b))
+        fail_msg("n %zu row %zu: (%.17g, %.17g) != (%.17g, %.17g)", n, i, z0[i], z1[i], a, b);
+    }
+    assert_true(z0[n] == -7.0 && z1[n] == -7.0);
+  }
+  double sx = 0, sy = 0, syy = 0, sxy = 0;
+  const double M = 1 << 20;
+  for (uint64_t q = 0; q < (1u << 20); q++) {
+    double a, b;
+    ms_rng_normal2(k, q, 1, &a, &b);
+    sx += a, sy += b, syy += b * b, sxy += a * b;
+  }
+  double se = 5 / sqrt(M);
+  assert_true(fabs(sy / M) < se);
+  assert_true(fabs(syy / M - 1) < 5 * sqrt(2 / M));
+  assert_true(fabs(sxy / M - (sx / M) * (sy / M)) < se);
+}
+
 /* ms_rng_normal4_fill (AVX2 lanes where the CPU has them) equals
  * ms_rng_normal4 block by block, bit for bit: lengths around the 8- and
  * 16-block SIMD steps, the 256-block stage and partial final blocks, base
@@ -296,6 +347,7 @@ int main(void) {
       cmocka_unit_test(test_rng_gsl_adapter_is_keyed),
       cmocka_unit_test(test_rng_normal_fill_is_indexed),
       cmocka_unit_test(test_rng_batched_draws_match_scalar),
+      cmocka_unit_test(test_rng_normal2_pairs),
       cmocka_unit_test(test_rng_normal4_fill_matches_scalar),
       cmocka_unit_test(test_rng_normal4_is_box_muller_of_its_words),
       cmocka_unit_test(test_rng_normal4_distribution),

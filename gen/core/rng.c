@@ -248,6 +248,37 @@ static size_t staged_avx2(ms_rng_key key, const uint64_t *index, uint64_t lane, 
 }
 #endif
 
+#ifdef MS_RNG_HAVE_AVX2
+/* Both Box-Muller normals of rows 0 .. r-1 (staged as staged_avx2); returns r. */
+static size_t staged_pairs_avx2(ms_rng_key key, const uint64_t *index, uint64_t lane, double *z0,
+                                double *z1, size_t n) {
+  uint64_t w[MS_RNG_STAGE], w2[MS_RNG_STAGE];
+  size_t i = 0;
+  int wide = have_avx512();
+  while (n - i >= 8) {
+    size_t m = n - i < MS_RNG_STAGE ? n - i : MS_RNG_STAGE;
+    size_t done = wide && m >= 16 ? philox_avx512(key, index + i, lane, w, w2, m)
+                                  : philox_avx2(key, index + i, lane, w, w2, m);
+    for (size_t j = 0; j < done; j++) box_muller_w(w[j], w2[j], &z0[i + j], &z1[i + j]);
+    i += done;
+  }
+  return i;
+}
+#endif
+
+void ms_rng_normal2(ms_rng_key key, uint64_t index, uint64_t lane, double *z0, double *z1) {
+  box_muller(ms_rng_philox(key, index, lane), z0, z1);
+}
+
+void ms_rng_normal2_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *z0, double *z1,
+                      size_t n) {
+  size_t i = 0;
+#ifdef MS_RNG_HAVE_AVX2
+  if (__builtin_cpu_supports("avx2")) i = staged_pairs_avx2(key, index, lane, z0, z1, n);
+#endif
+  for (; i < n; i++) ms_rng_normal2(key, index[i], lane, &z0[i], &z1[i]);
+}
+
 /* Uniforms (normal = 0) or normals (normal = 1) for rows index[0 .. n). */
 static inline __attribute__((always_inline)) void doubles_n(ms_rng_key key, const uint64_t *index,
                                                             uint64_t lane, double *out, size_t n,

@@ -126,27 +126,7 @@ int ms__dist_check(ms__dist_type t, const ms__dist_args *a, char *msg, size_t ca
 
 /* ---- quantiles (piecewise-linear inverse CDF) -------------------------- */
 
-static double q_quantile(const ms__dist_args *a, double u) {
-  size_t n = a->qn;
-  const double *P = a->qprobs, *V = a->qvalues;
-  size_t lo = 0, hi = n - 1;
-  if (a->qguide && u >= 0 && u < 1) {
-    /* the last point at or below floor(u 2^b) / 2^b (exact: a power of 2),
-     * then forward to the last at or below u, as the bisection ends */
-    lo = a->qguide[(size_t)ldexp(u, (int)a->qgbits)];
-    while (lo + 2 < n && P[lo + 1] <= u) lo++;
-    hi = lo + 1;
-  }
-  while (hi - lo > 1) {
-    size_t mid = (lo + hi) / 2;
-    if (P[mid] <= u)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  double w = (u - P[lo]) / (P[hi] - P[lo]);
-  return V[lo] + w * (V[hi] - V[lo]);
-}
+static double q_quantile(const ms__dist_args *a, double u) { return ms__dist_q_quantile(a, u); }
 
 uint32_t *ms__dist_quantile_guide(const double *P, size_t n, unsigned *bits) {
   unsigned b = 4;
@@ -477,6 +457,7 @@ double ms__dist_trunc_draw(const ms__dist_trunc *w, ms__dist_type t, const ms__d
     case MS__TRUNC_LOWER: {
       if (t == MS__DIST_NORMAL || t == MS__DIST_LOGNORMAL)
         return ms__dist_trunc_lower_normal(w, t, a, u);
+      if (t == MS__DIST_QUANTILES) return ms__dist_trunc_quantiles(w, a, u);
       double v = w->a + u * (w->b - w->a);
       double x = ms__dist_quantile(t, a, v);
       /* Round-off in F / F^-1 can land a hair outside; the window is exact up

@@ -150,6 +150,41 @@ static inline double ms__dist_trunc_lower_normal(const ms__dist_trunc *w, ms__di
   return x;
 }
 
+/* The value of a quantile table at u (piecewise linear between its
+ * points; through its guide when it has one, else by bisection). Inline
+ * for the draw loops; ms__dist_quantile uses it too. */
+static inline double ms__dist_q_quantile(const ms__dist_args *a, double u) {
+  size_t n = a->qn;
+  const double *P = a->qprobs, *V = a->qvalues;
+  size_t lo = 0, hi = n - 1;
+  if (a->qguide && u >= 0 && u < 1) {
+    /* the last point at or below floor(u 2^b) / 2^b (exact: a power of 2),
+     * then forward to the last at or below u, as the bisection ends */
+    lo = a->qguide[(size_t)(u * (double)((size_t)1 << a->qgbits))];
+    while (lo + 2 < n && P[lo + 1] <= u) lo++;
+    hi = lo + 1;
+  }
+  while (hi - lo > 1) {
+    size_t mid = (lo + hi) / 2;
+    if (P[mid] <= u)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  double w = (u - P[lo]) / (P[hi] - P[lo]);
+  return V[lo] + w * (V[hi] - V[lo]);
+}
+
+/* ms__dist_trunc_draw of a quantile table in mode MS__TRUNC_PLAIN or
+ * MS__TRUNC_LOWER, inline (the same code, so the same bits). */
+static inline double ms__dist_trunc_quantiles(const ms__dist_trunc *w, const ms__dist_args *a, double u) {
+  if (w->mode == MS__TRUNC_PLAIN) return ms__dist_q_quantile(a, u);
+  double x = ms__dist_q_quantile(a, w->a + u * (w->b - w->a));
+  if (!isinf(w->lo) && x < w->lo) x = w->lo;
+  if (!isinf(w->hi) && x > w->hi) x = w->hi;
+  return x;
+}
+
 /* Untruncated gamma/beta by GSL's samplers; r must already be reset to the
  * draw's key. */
 double ms__dist_draw_gsl(ms__dist_type t, const ms__dist_args *a, gsl_rng *r);

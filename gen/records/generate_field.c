@@ -337,11 +337,17 @@ static void clear_value(const ms__field *f, void *data, size_t r) {
 
 /* draw_u, draw_int and draw_real: records/generate_int.h */
 
+/* Rows of a copula block: its members' normals (k x 256 doubles) stay in cache. */
+#define COPULA_BLOCK 256
+
 /* Copula uniforms of every field of group gi for the chunk's rows:
- * z = L e with e_j = normal(key of the group, uid, lane j) and L the Cholesky
- * factor, u = Phi(z). Numeric fields feed u to their quantile function,
- * categorical fields pick the label whose cumulative interval holds u, bool
- * fields are true when u > 1 - p (docs/spec.md, Correlations). */
+ * z = L e with e_2m, e_2m+1 the two normals of ms_rng_normal2(key of the
+ * group, uid, lane m) and L the Cholesky factor, u = Phi(z)
+ * (docs/reproducibility.md). Numeric fields feed u to their quantile
+ * function, categorical fields pick the label whose cumulative interval
+ * holds u, bool fields are true when u > 1 - p (docs/spec.md,
+ * Correlations). */
+
 static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
   const ms__copula *g = &c->t->cop[gi];
   ms_rng_key key = ms_rng_key_make(w->seed, g->stream);
@@ -354,21 +360,38 @@ static int copula_fill(ws_t *w, tchunk *c, size_t gi) {
     }
     c->cu_done[fi] = 1;
   }
-  double *e = ms__malloc(k * sizeof *e);
+  /* e: the sine partners of an odd last member, then a block's z */
+  double *e = ms__malloc((n > COPULA_BLOCK ? n : COPULA_BLOCK) * sizeof *e);
   if (!e) return -1;
-  /* the normals of lane j go first into field j's buffer, many rows at once;
-   * each row then reads its k normals before overwriting them with its u */
-  for (size_t j = 0; j < k; j++) ms_rng_normal_n(key, c->uid, j, c->cu[g->fields[j]], n);
-  for (size_t r = 0; r < n; r++) {
-    for (size_t j = 0; j < k; j++) e[j] = c->cu[g->fields[j]][r];
-    for (size_t i = 0; i < k; i++) {
-      double z = 0;
-      for (size_t j = 0; j <= i; j++) z += g->chol[i * k + j] * e[j];
-      double u = ms__normal_cdf(z);
-      /* keep u inside (0, 1) so quantile functions stay finite */
-      if (u <= 0) u = 5e-324;
-      if (u >= 1) u = 1 - 1.1102230246251565e-16;
-      c->cu[g->fields[i]][r] = u;
+  /* the normals go first into the fields' buffers, many rows at once: lane
+   * m gives members 2m and 2m + 1 the two Box-Muller normals of one block
+   * (an odd last member the first) */
+  for (size_t j = 0; j < k; j += 2)
+    ms_rng_normal2_n(key, c->uid, j / 2, c->cu[g->fields[j]], j + 1 < k ? c->cu[g->fields[j + 1]] : e, n);
+  /* then, a block of rows at a time, member i's z = sum over j <= i of
+   * L_ij e_j (in that order, as one row's loop would add them) replaces
+   * its normal by u: from the last member down, so the e_j a member reads
+   * are still the normals */
+  for (size_t r0 = 0; r0 < n; r0 += COPULA_BLOCK) {
+    size_t m = n - r0 < COPULA_BLOCK ? n - r0 : COPULA_BLOCK;
+    for (size_t i = k; i-- > 0;) {
+      const double *L = &g->chol[i * k];
+      const double *e0 = c->cu[g->fields[0]] + r0;
+#pragma omp simd
+      for (size_t r = 0; r < m; r++) e[r] = 0.0 + L[0] * e0[r];
+      for (size_t j = 1; j <= i; j++) {
+        const double *ej = c->cu[g->fields[j]] + r0, l = L[j];
+#pragma omp simd
+        for (size_t r = 0; r < m; r++) e[r] += l * ej[r];
+      }
+      double *out = c->cu[g->fields[i]] + r0;
+      for (size_t r = 0; r < m; r++) {
+        double u = ms__normal_cdf(e[r]);
+        /* keep u inside (0, 1) so quantile functions stay finite */
+        if (u <= 0) u = 5e-324;
+        if (u >= 1) u = 1 - 1.1102230246251565e-16;
+        out[r] = u;
+      }
     }
   }
   free(e);

@@ -143,6 +143,8 @@ DRAW_INLINE double draw_u(ms__dist_trunc *tw, ms__dist_type t, const ms__dist_ar
   if (tw->mode == MS__TRUNC_COUNT) ms__dist_trunc_init(tw, t, a, lo, hi);
   if (tw->mode == MS__TRUNC_LOWER && (t == MS__DIST_NORMAL || t == MS__DIST_LOGNORMAL))
     return ms__dist_trunc_lower_normal(tw, t, a, u);
+  if (t == MS__DIST_QUANTILES && (tw->mode == MS__TRUNC_LOWER || tw->mode == MS__TRUNC_PLAIN))
+    return ms__dist_trunc_quantiles(tw, a, u);
   return ms__dist_trunc_draw(tw, t, a, u);
 }
 

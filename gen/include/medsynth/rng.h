@@ -68,6 +68,13 @@ void ms_rng_uniform_n(ms_rng_key key, const uint64_t *index, uint64_t lane, doub
 /* The same for ms_rng_u64 and ms_rng_normal. */
 void ms_rng_u64_n(ms_rng_key key, const uint64_t *index, uint64_t lane, uint64_t *out, size_t n);
 void ms_rng_normal_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out, size_t n);
+/* Both Box-Muller normals of one block: *z0 = ms_rng_normal(key, index,
+ * lane) (the cosine) and *z1 its sine partner, independent of it. The _n
+ * form fills z0[i], z1[i] for rows index[i], i < n, bit for bit as the
+ * single calls (SIMD Philox as ms_rng_normal_n); arrays must not overlap. */
+void ms_rng_normal2(ms_rng_key key, uint64_t index, uint64_t lane, double *z0, double *z1);
+void ms_rng_normal2_n(ms_rng_key key, const uint64_t *index, uint64_t lane, double *z0, double *z1,
+                      size_t n);
 
 /* Fills out[0..n) with standard normals: element i uses block
  * (index = base + i/2 ... ) -- precisely, pair p = i/2 uses block
