@@ -225,10 +225,11 @@ void ms_rng_u64_n(ms_rng_key key, const uint64_t *index, uint64_t lane, uint64_t
 
 #ifdef MS_RNG_HAVE_AVX2
 /* Uniforms (normal = 0) or normals (normal = 1, both words of a row through
- * Box-Muller) for rows 0 .. r-1 through philox_avx2 in stages; returns r
- * (the caller draws the remaining rows one by one, with identical bits). */
+ * Box-Muller, the sine partners into sine unless it is NULL) for rows 0 ..
+ * r-1 through philox_avx2 in stages; returns r (the caller draws the
+ * remaining rows one by one, with identical bits). */
 static size_t staged_avx2(ms_rng_key key, const uint64_t *index, uint64_t lane, double *out,
-                          size_t n, int normal) {
+                          double *sine, size_t n, int normal) {
   uint64_t w[MS_RNG_STAGE], w2[MS_RNG_STAGE];
   size_t i = 0;
   int wide = have_avx512();
@@ -236,30 +237,14 @@ static size_t staged_avx2(ms_rng_key key, const uint64_t *index, uint64_t lane, 
     size_t m = n - i < MS_RNG_STAGE ? n - i : MS_RNG_STAGE;
     size_t done = wide && m >= 16 ? philox_avx512(key, index + i, lane, w, normal ? w2 : NULL, m)
                                   : philox_avx2(key, index + i, lane, w, normal ? w2 : NULL, m);
-    if (normal)
+    if (normal && sine)
+      for (size_t j = 0; j < done; j++) box_muller_w(w[j], w2[j], &out[i + j], &sine[i + j]);
+    else if (normal)
       for (size_t j = 0; j < done; j++) box_muller_w(w[j], w2[j], &out[i + j], NULL);
     else if (wide)
       open01_avx512(w, out + i, done);
     else
       for (size_t j = 0; j < done; j++) out[i + j] = u64_to_open01(w[j]);
-    i += done;
-  }
-  return i;
-}
-#endif
-
-#ifdef MS_RNG_HAVE_AVX2
-/* Both Box-Muller normals of rows 0 .. r-1 (staged as staged_avx2); returns r. */
-static size_t staged_pairs_avx2(ms_rng_key key, const uint64_t *index, uint64_t lane, double *z0,
-                                double *z1, size_t n) {
-  uint64_t w[MS_RNG_STAGE], w2[MS_RNG_STAGE];
-  size_t i = 0;
-  int wide = have_avx512();
-  while (n - i >= 8) {
-    size_t m = n - i < MS_RNG_STAGE ? n - i : MS_RNG_STAGE;
-    size_t done = wide && m >= 16 ? philox_avx512(key, index + i, lane, w, w2, m)
-                                  : philox_avx2(key, index + i, lane, w, w2, m);
-    for (size_t j = 0; j < done; j++) box_muller_w(w[j], w2[j], &z0[i + j], &z1[i + j]);
     i += done;
   }
   return i;
@@ -274,7 +259,7 @@ void ms_rng_normal2_n(ms_rng_key key, const uint64_t *index, uint64_t lane, doub
                       size_t n) {
   size_t i = 0;
 #ifdef MS_RNG_HAVE_AVX2
-  if (__builtin_cpu_supports("avx2")) i = staged_pairs_avx2(key, index, lane, z0, z1, n);
+  if (__builtin_cpu_supports("avx2")) i = staged_avx2(key, index, lane, z0, z1, n, 1);
 #endif
   for (; i < n; i++) ms_rng_normal2(key, index[i], lane, &z0[i], &z1[i]);
 }
@@ -285,7 +270,7 @@ static inline __attribute__((always_inline)) void doubles_n(ms_rng_key key, cons
                                                             int normal) {
   size_t i = 0;
 #ifdef MS_RNG_HAVE_AVX2
-  if (__builtin_cpu_supports("avx2")) i = staged_avx2(key, index, lane, out, n, normal);
+  if (__builtin_cpu_supports("avx2")) i = staged_avx2(key, index, lane, out, NULL, n, normal);
 #endif
   for (; i < n; i++)
     out[i] = normal ? ms_rng_normal(key, index[i], lane) : ms_rng_uniform(key, index[i], lane);

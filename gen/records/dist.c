@@ -126,17 +126,13 @@ int ms__dist_check(ms__dist_type t, const ms__dist_args *a, char *msg, size_t ca
 
 /* ---- quantiles (piecewise-linear inverse CDF) -------------------------- */
 
-static double q_quantile(const ms__dist_args *a, double u) { return ms__dist_q_quantile(a, u); }
-
 uint32_t *ms__dist_quantile_guide(const double *P, size_t n, unsigned *bits) {
+  if (n < 2 || n > UINT32_MAX) return NULL;
   unsigned b = 4;
   while (b < 16 && ((size_t)1 << b) < 2 * n) b++;
   size_t g = (size_t)1 << b;
   uint32_t *G = ms__malloc((g + 1) * sizeof *G);
-  if (!G || n < 2 || n > UINT32_MAX) {
-    free(G);
-    return NULL;
-  }
+  if (!G) return NULL;
   /* bisection over P[0..n-1] for u ends at the largest lo <= n - 2 with
    * P[lo] <= u (P[0] = 0, strictly increasing) */
   size_t lo = 0;
@@ -363,7 +359,7 @@ double ms__dist_quantile(ms__dist_type t, const ms__dist_args *a, double u) {
     case MS__DIST_BINOMIAL:
       return disc_quantile(t, a, u);
     case MS__DIST_QUANTILES:
-      return q_quantile(a, u);
+      return ms__dist_q_quantile(a, u);
     case MS__DIST_CONSTANT:
       return p[0];
     case MS__DIST_COUNT:

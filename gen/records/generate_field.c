@@ -546,18 +546,9 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
       if (lo) l = (lo[r & lm] - basev[r]) / scale;
       if (hi) h = (hi[r & hm] - basev[r]) / scale;
     }
-    if (one_window) {
-      double u = cu ? cu[r] : U[r];
-      double x = integer ? draw_int(D->type, &a, l, h, u, copula, w->g, key, c->uid[r], &tw1)
-                         : draw_real(D->type, &a, l, h, u, copula, f->precision, sc, w->g, key, c->uid[r], &tw1);
-      if (isnan(x) || (!integer && !isfinite(x)))
-        return ms__gen_row_error(w, c, r, f->ptr,
-                                 "no value of the %s distribution lies between min %g and max %g for this row",
-                                 ms__dist_name(D->type), l, h);
-      store_num(f, data, r, x);
-      continue;
-    }
-    wentry *we = wcache_get(w->wc, w->wstamp, P, PM, D->type == MS__DIST_QUANTILES ? 0 : np, r, l, h);
+    /* (any_expr is 0 for a quantile table: it has no parameters) */
+    wentry *we = one_window ? NULL : wcache_get(w->wc, w->wstamp, P, PM, D->type == MS__DIST_QUANTILES ? 0 : np, r, l, h);
+    ms__dist_trunc *tw = we ? &we->tw : &tw1;
     if (any_expr && !we->checked) {
       char msg[96];
       int bad = ms__dist_check(D->type, &a, msg, sizeof msg);
@@ -568,10 +559,10 @@ static ms_status draw_dist_rows(ws_t *w, tchunk *c, const ms__field *f, const ms
     double u = cu ? cu[r] : U[r];
     double x;
     if (integer)
-      x = draw_int(D->type, &a, l, h, u, copula, w->g, key, c->uid[r], &we->tw);
+      x = draw_int(D->type, &a, l, h, u, copula, w->g, key, c->uid[r], tw);
     else
       x = draw_real(D->type, &a, l, h, u, copula, as_offset ? -1 : f->precision, sc, w->g, key,
-                    c->uid[r], &we->tw);
+                    c->uid[r], tw);
     if (isnan(x) || (!integer && !isfinite(x)))
       return ms__gen_row_error(w, c, r, f->ptr,
                        "no value of the %s distribution lies between min %g and max %g for this row",
