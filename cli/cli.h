@@ -114,6 +114,11 @@ int ms_cli_parse_double(const char *s, double *out);
  * (empty items skipped); *n receives the count. NULL when out of memory. */
 char **ms_cli_split_list(char *s, size_t *n);
 
+/* Appends comma list v to the malloc'd list *s (NULL: none yet): a list
+ * option given more than once means its lists joined (--bounds a=0:1
+ * --bounds b=2:3 is --bounds a=0:1,b=2:3). 1 when out of memory. */
+int ms_cli_join_list(char **s, const char *v);
+
 /* Provenance of a run: the one writer of the "invocation" attribute
  * (docs/reproducibility.md). Each command lists the options that change
  * the values it writes, in a fixed order, under their canonical long names

@@ -28,7 +28,8 @@ static const char *usage_text =
     "  --quasi-identifiers a,b     columns for uniqueness / k-anonymity\n"
     "  --subgroups a,b             categorical/bool columns whose groups are compared\n"
     "                              (share of rows; with --target, TSTR per group)\n"
-    "  --types col=kind,...        force kinds of the real table\n"
+    "  --types col=kind,...        force kinds of the real table (repeatable, like every list\n"
+    "                              option)\n"
     "  --id col,...                identifier columns (ignored)\n"
     "  --na a,b,...                missing-value tokens\n"
     "  --sep C                     CSV field separator: , ; tab (default: detected)\n"
@@ -73,11 +74,11 @@ static int cmd_evaluate(int argc, char **argv) {
     else if (!strcmp(a, "-o")) outdir = v;
     else if (!strcmp(a, "--target")) target = v;
     else if (!strcmp(a, "--table")) table = v;
-    else if (!strcmp(a, "--quasi-identifiers")) free(qi_s), qi_s = strdup(v);
-    else if (!strcmp(a, "--subgroups")) free(sg_s), sg_s = strdup(v);
-    else if (!strcmp(a, "--types")) free(types_s), types_s = strdup(v);
-    else if (!strcmp(a, "--id")) free(id_s), id_s = strdup(v);
-    else if (!strcmp(a, "--na")) free(na_s), na_s = strdup(v);
+    else if (!strcmp(a, "--quasi-identifiers")) { if (ms_cli_join_list(&qi_s, v)) return MS_EXIT_SOFTWARE; }
+    else if (!strcmp(a, "--subgroups")) { if (ms_cli_join_list(&sg_s, v)) return MS_EXIT_SOFTWARE; }
+    else if (!strcmp(a, "--types")) { if (ms_cli_join_list(&types_s, v)) return MS_EXIT_SOFTWARE; }
+    else if (!strcmp(a, "--id")) { if (ms_cli_join_list(&id_s, v)) return MS_EXIT_SOFTWARE; }
+    else if (!strcmp(a, "--na")) { if (ms_cli_join_list(&na_s, v)) return MS_EXIT_SOFTWARE; }
     else if (!strcmp(a, "--date-format")) date_format = v;
     else if (!strcmp(a, "--sep")) {
       if (!strcmp(v, "tab") || !strcmp(v, "\\t")) sep = '\t';

@@ -28,14 +28,16 @@
 static const char *usage_text =
     "usage: medsynth fit --data real.csv [options] -o fitted.json\n"
     "  --data FILE                real table: CSV with a header row, or a medsynth HDF5 file\n"
-    "  --types col=kind,...       force kinds: id categorical integer real date bool\n"
+    "  --types col=kind,...       force kinds: id categorical integer real date bool (repeatable,\n"
+    "                             like every list option)\n"
     "  --id col,...               identifier columns (replaced by generated ids)\n"
     "  --quasi-identifiers a,b    recorded in the spec's privacy block\n"
     "  --k-min K                  smallest group any released figure describes (5)\n"
     "  --epsilon E                differential privacy budget (> 0); off when absent\n"
     "  --delta D                  DP delta (default 1e-6 with --epsilon)\n"
     "  --method M                 auto (default), copula, mst or aim: the model (docs/fit.md, docs/privacy.md)\n"
-    "  --bounds col=lo:hi,...     public bounds of numeric or date columns (DP; dates YYYY-MM-DD)\n"
+    "  --bounds col=lo:hi,...     public bounds of numeric or date columns (DP; dates YYYY-MM-DD;\n"
+    "                             repeatable)\n"
     "  --order b>=a,...           b is never below a (numbers or dates; repeatable): b is drawn as\n"
     "                             a + a fitted gap, with or without --epsilon\n"
     "  --domain col=a,b,...       public labels of a categorical column (repeatable; col=@file:\n"
@@ -220,20 +222,12 @@ static int fit_run(int argc, char **argv, fit_domains *dp, fit_rebalance *rp) {
       return MS_EXIT_OK;
     } else if (!strcmp(a, "--data")) { NEED_ARG(); data = v; }
     else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { NEED_ARG(); out = v; }
-    else if (!strcmp(a, "--types")) { NEED_ARG(); types_s = strdup(v); }
-    else if (!strcmp(a, "--id")) { NEED_ARG(); id_s = strdup(v); }
-    else if (!strcmp(a, "--quasi-identifiers")) { NEED_ARG(); qi_s = strdup(v); }
-    else if (!strcmp(a, "--na")) { NEED_ARG(); na_s = strdup(v); }
-    else if (!strcmp(a, "--bounds")) { NEED_ARG(); bounds_s = strdup(v); }
-    else if (!strcmp(a, "--order")) { /* repeatable: the lists are joined */
-      NEED_ARG();
-      size_t had = order_s ? strlen(order_s) + 1 : 0;
-      char *grown = realloc(order_s, had + strlen(v) + 1);
-      if (!grown) return MS_EXIT_SOFTWARE;
-      if (had) grown[had - 1] = ',';
-      memcpy(grown + had, v, strlen(v) + 1);
-      order_s = grown;
-    }
+    else if (!strcmp(a, "--types")) { NEED_ARG(); if (ms_cli_join_list(&types_s, v)) return MS_EXIT_SOFTWARE; }
+    else if (!strcmp(a, "--id")) { NEED_ARG(); if (ms_cli_join_list(&id_s, v)) return MS_EXIT_SOFTWARE; }
+    else if (!strcmp(a, "--quasi-identifiers")) { NEED_ARG(); if (ms_cli_join_list(&qi_s, v)) return MS_EXIT_SOFTWARE; }
+    else if (!strcmp(a, "--na")) { NEED_ARG(); if (ms_cli_join_list(&na_s, v)) return MS_EXIT_SOFTWARE; }
+    else if (!strcmp(a, "--bounds")) { NEED_ARG(); if (ms_cli_join_list(&bounds_s, v)) return MS_EXIT_SOFTWARE; }
+    else if (!strcmp(a, "--order")) { NEED_ARG(); if (ms_cli_join_list(&order_s, v)) return MS_EXIT_SOFTWARE; }
     else if (!strcmp(a, "--domain")) {
       NEED_ARG();
       int e = parse_domain(D, v);

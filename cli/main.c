@@ -152,6 +152,16 @@ int ms_cli_parse_i64(const char *s, int64_t *out) {
   return 0;
 }
 
+int ms_cli_join_list(char **s, const char *v) {
+  size_t had = *s ? strlen(*s) + 1 : 0;
+  char *grown = realloc(*s, had + strlen(v) + 1);
+  if (!grown) return 1;
+  if (had) grown[had - 1] = ',';
+  memcpy(grown + had, v, strlen(v) + 1);
+  *s = grown;
+  return 0;
+}
+
 char **ms_cli_split_list(char *s, size_t *n) {
   size_t cap = 1;
   for (char *p = s; *p; p++) cap += *p == ',';

@@ -31,10 +31,11 @@ expect 66 "$T/nope.csv: error: cannot open" -- "$M" fit --data "$T/nope.csv" -o 
 expect 64 "--epsilon must be a number > 0, got '0'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon 0 -o "$T/o.json"
 expect 64 "--epsilon must be a number > 0, got '-1'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon -1 -o "$T/o.json"
 expect 64 "--method must be auto, copula, mst or aim, got 'pgm'" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --epsilon 1 --method pgm -o "$T/o.json"
-expect 64 "--types: 'age=number' is not col=kind" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --types age=number -o "$T/o.json"
+expect 64 "--types: 'age=number' is not col=kind" -- "$M" fit --data "$SRC/tests/data/diabetes_train.csv" --types age=number --types sex=categorical -o "$T/o.json"
 # Public inputs of the DP fit: every error at once, each naming its option.
 D="$SRC/tests/data/diabetes_train.csv"
-"$M" fit --data "$D" --epsilon 1 --delta 0.01 --bounds nope=1:2 --domain foo=a,b --domain age=1,2 --rebalance bar=1,2 -o "$T/o.json" 2>"$T/err"
+# a list option given twice is both lists: the first is not dropped
+"$M" fit --data "$D" --epsilon 1 --delta 0.01 --bounds nope=1:2 --bounds bmi=10:60 --domain foo=a,b --domain age=1,2 --rebalance bar=1,2 -o "$T/o.json" 2>"$T/err"
 rc=$?
 for msg in "--delta 0.01 is not below 1/n" '--bounds: no column "nope"' '--domain: no column "foo"' \
            '--domain: column "age" is integer' '--rebalance: no column "bar"'; do

@@ -43,7 +43,8 @@ if inside < 0.99 or min(d) < '2021-01-01' or max(d) > '2025-12-31':
     raise SystemExit('dates without bounds: %.3f inside 2022-2024, range %s..%s' % (inside, min(d), max(d)))
 PY
 # Public bounds that exclude data: clamped, and the count reported to the operator.
-"$M" fit --data adm.csv --id id --epsilon 1 --bounds score=0:0.5 -o cl.json 2>cl.log
+# (a second --bounds adds to the first: score keeps its bounds)
+"$M" fit --data adm.csv --id id --epsilon 1 --bounds score=0:0.5 --bounds admit=2022-01-01:2024-12-31 -o cl.json 2>cl.log
 grep -q "score: [0-9]* rows outside --bounds 0:0.5, counted at the nearest bound" cl.log ||
   { echo "FAIL: clamped rows not reported"; cat cl.log; exit 1; }
 # A column bounded twice: the last --bounds applies, and only it is reported.
