@@ -209,7 +209,7 @@ static int grid_bin(ms_fkind kind, double v) {
  * it holds none. */
 static int grid_whole(int g, double *m0, double *m1) {
   double a, b;
-  coarse_edges(g, &a, &b); /* n in g: n - 1/2 (n + 1/2) in [a, b) */
+  coarse_edges(g, &a, &b); /* whole_bin moves n by at most 1/2: start a number outside */
   *m0 = ceil(a) - 1;
   *m1 = floor(b) + 1;
   while (*m0 <= *m1 && whole_bin(*m0) != g) *m0 += 1;
