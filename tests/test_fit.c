@@ -1007,6 +1007,7 @@ static void test_fit_conditional_missingness(void **state) {
   ms_fit_params_init(&p);
   p.epsilon = 10;
   p.seed = 2;
+  p.method = MS_FIT_METHOD_COPULA; /* the copula's missingness (auto takes AIM on 20,000 rows) */
   assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
   js = ms_fit_model_to_json(m);
   root = cJSON_Parse(js);

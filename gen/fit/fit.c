@@ -827,11 +827,12 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
      * coarse: AIM would leave it out (docs/fit.md) */
     m->n_coarse += (c->kind == MS_FKIND_CATEGORICAL && c->n_levels <= MS__MST_MAX_LABELS) || c->kind == MS_FKIND_BOOL;
   }
+  int affordable = 0;
   if (pe.method == MS_FIT_METHOD_AUTO) {
     double need = p->epsilon > 0 ? 0.5 : 0.4, d = (double)m->n_columns_fitted;
     /* AIM scores every pair of columns over every row: beyond about 5e9
      * cell counts (a few seconds) the copula is fitted instead */
-    int affordable = d * (d - 1) / 2 * (double)data->n_rows <= 5e9;
+    affordable = d * (d - 1) / 2 * (double)data->n_rows <= 5e9;
     pe.method = p->rebalance_column || (m->n_columns_fitted >= 2 && affordable &&
                                         (double)m->n_coarse >= need * (double)m->n_columns_fitted)
                     ? MS_FIT_METHOD_AIM
@@ -935,6 +936,16 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
           n_cop_candidates -= orig->cols[rels[q].c].n_missing < orig->n_rows;
         }
       use_copula = p->copula && n_cop_candidates >= 2 && !use_mst;
+    }
+    /* --method auto: AIM on a table of many rows too, decided on the
+     * relations' released row count (post-processing; a table without
+     * their tests has none and keeps the rule above) */
+    if (m->method_auto && pe.method == MS_FIT_METHOD_COPULA && affordable && n_fit >= 2 &&
+        m->rel.n_noisy >= MS__AUTO_AIM_ROWS) {
+      pe.method = m->method = MS_FIT_METHOD_AIM;
+      m->method_rows = 1;
+      use_mst = 1;
+      use_copula = 0;
     }
     double rho_free = m->rho - m->rel.rho;
     m->rho_corr = use_copula ? rho_free / 3 : 0;

@@ -25,6 +25,11 @@ typedef enum { MS__MST_NUM, MS__MST_CAT, MS__MST_BOOL, MS__MST_KIND_COUNT } ms__
 /* The most labels of a categorical column in the model (its bins; with the
  * missing bin its children's rules stay within MS_SPEC_MAX_RULES). */
 #define MS__MST_MAX_LABELS 64
+/* --method auto under DP: AIM on a table whose released row count reaches
+ * this many rows even when fewer than half its columns are coarse: its
+ * 2- and 3-way tables then hold enough rows against the noise to pass
+ * relations a copula's correlations cannot (docs/fit.md, "Which model"). */
+#define MS__AUTO_AIM_ROWS 2000
 typedef struct {
   const char *name;      /* the field's name in the spec */
   size_t field;          /* the field's index in the model */

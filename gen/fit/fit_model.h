@@ -134,6 +134,7 @@ struct ms_fit_model {
   ms_fit_method method;     /* the model fitted */
   int method_auto;          /* chosen by --method auto ... */
   size_t n_coarse, n_columns_fitted; /* ... from the coarse columns among those fitted */
+  int method_rows;          /* ... under DP from the released row count (AIM on a large table) */
 };
 
 /* One cluster of the mixture: its share of the rows and, per copula member,

@@ -64,13 +64,13 @@ for s in 1 2 3; do
 done
 
 for s in 1 2 3; do
-  "$M" fit --data "$T/adm.csv" --epsilon 1 --seed $s -o "$T/s$s.json" --force 2>"$T/s$s.log"
+  "$M" fit --data "$T/adm.csv" --epsilon 1 --method copula --seed $s -o "$T/s$s.json" --force 2>"$T/s$s.log"
   "$M" records --spec "$T/s$s.json" -n 4000 --seed 7 -o "$T/s$s.csv" -q --force
 done
 "$M" fit --data "$T/adm.csv" --epsilon 1 --method aim --seed 1 -o "$T/aim.json" --force \
   --sample 4000 --sample-out "$T/aim_sample.csv" 2>"$T/aim.log"
 "$M" records --spec "$T/aim.json" -n 4000 --seed 7 -o "$T/aim.csv" -q --force
-"$M" fit --data "$T/adm.csv" --epsilon 1 --seed 1 -o "$T/again.json" --force 2>/dev/null
+"$M" fit --data "$T/adm.csv" --epsilon 1 --method copula --seed 1 -o "$T/again.json" --force 2>/dev/null
 cmp "$T/s1.json" "$T/again.json" || { echo "FAIL: the same seed gave another spec" >&2; exit 1; }
 "$M" fit --data "$T/small.csv" --epsilon 1 --seed 1 -o "$T/small.json" --force 2>"$T/small.log"
 "$M" fit --data "$T/adm.csv" --epsilon 1 --seed 1 --bounds discharge=2022-01-01:2025-03-31 \
