@@ -937,10 +937,12 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         }
       use_copula = p->copula && n_cop_candidates >= 2 && !use_mst;
     }
-    /* --method auto: AIM on a table of many rows too, decided on the
-     * relations' released row count (post-processing; a table without
-     * their tests has none and keeps the rule above) */
+    /* --method auto: AIM on a table of many rows from a quarter of coarse
+     * columns, decided on the relations' released row count
+     * (post-processing; a table without their tests has none and keeps
+     * the rule above) */
     if (m->method_auto && pe.method == MS_FIT_METHOD_COPULA && affordable && n_fit >= 2 &&
+        (double)m->n_coarse >= MS__AUTO_AIM_ROWS_SHARE * (double)m->n_columns_fitted &&
         m->rel.n_noisy >= MS__AUTO_AIM_ROWS) {
       pe.method = m->method = MS_FIT_METHOD_AIM;
       m->method_rows = 1;

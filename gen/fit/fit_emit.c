@@ -520,7 +520,8 @@ char *ms_fit_model_accounting(const ms_fit_model *m) {
     fprintf(fp, " (--method auto: %zu of %zu columns coarse, i.e. categorical, bool%s; aim from %s%s)", m->n_coarse,
             m->n_columns_fitted, m->epsilon > 0 ? "" : " or a number of at most " MS__STR(MS_FRAME_DISCRETE_MAX) " values",
             m->epsilon > 0 ? "half" : "40 %",
-            m->method_rows ? ", or from " MS__STR(MS__AUTO_AIM_ROWS) " rows by the released row count" : "");
+            m->method_rows ? ", or from a quarter on " MS__STR(MS__AUTO_AIM_ROWS) " rows or more by the released row count"
+                           : "");
   fprintf(fp, "\n");
   if (m->epsilon > 0) {
     fprintf(fp, "privacy: (%g, %g)-differential privacy, add/remove-one-row neighbours, seed %llu\n",

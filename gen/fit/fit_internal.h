@@ -26,10 +26,13 @@ typedef enum { MS__MST_NUM, MS__MST_CAT, MS__MST_BOOL, MS__MST_KIND_COUNT } ms__
  * missing bin its children's rules stay within MS_SPEC_MAX_RULES). */
 #define MS__MST_MAX_LABELS 64
 /* --method auto under DP: AIM on a table whose released row count reaches
- * this many rows even when fewer than half its columns are coarse: its
- * 2- and 3-way tables then hold enough rows against the noise to pass
- * relations a copula's correlations cannot (docs/fit.md, "Which model"). */
+ * MS__AUTO_AIM_ROWS when a quarter of its columns are coarse (half below
+ * it): its 2- and 3-way tables then hold enough rows against the noise to
+ * pass relations between labels and numbers that a copula's correlations
+ * cannot; a table of measurements stays with the copula (docs/fit.md,
+ * "Which model"). */
 #define MS__AUTO_AIM_ROWS 2000
+#define MS__AUTO_AIM_ROWS_SHARE 0.25
 typedef struct {
   const char *name;      /* the field's name in the spec */
   size_t field;          /* the field's index in the model */
