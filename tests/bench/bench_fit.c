@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
   ms_fit_params dp;
   ms_fit_params_init(&dp);
   dp.epsilon = 1;
-  dp.method = MS_FIT_METHOD_COPULA; /* auto would take AIM on 100,000 rows */
+  dp.method = MS_FIT_METHOD_COPULA; /* named: auto picks by the table's shape and row count */
   ms_fit_model *mdp = NULL;
   if (ms_fit_model_new(&mdp, f, &dp, &d)) return 1;
   double t4 = now(), t_dp = t4 - t3;
