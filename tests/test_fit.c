@@ -1114,6 +1114,70 @@ static void test_fit_missing_together_and_usual_decimals(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* An infusion's start and stop day, present together in 40 % of the rows
+ * (stop 3-30 days after start), and a measurement. */
+static void infusion_row(FILE *fp, ms_rng_key k, size_t i) {
+  fprintf(fp, "%.1f,", 70 + 15 * ms_rng_normal(k, i, 1));
+  if (ms_rng_uniform(k, i, 2) < 0.4) {
+    int start = (int)(150 * ms_rng_uniform(k, i, 3));
+    fprintf(fp, "%d,%d\n", start, start + 3 + (int)(28 * ms_rng_uniform(k, i, 4)));
+  } else {
+    fprintf(fp, ",\n");
+  }
+}
+
+/* stop is drawn as start + a gap, so its missingness follows start's; a
+ * rule making start missing where stop is would close a cycle, and the
+ * fitted spec would not load. With and without DP: the fit succeeds, the
+ * records engine generates the spec, stop is missing exactly where start
+ * is and never before it, and the missing share is kept (sd of the share
+ * 0.02 on 600 rows, 0.005 on 10,000 generated). */
+static void test_fit_missing_with_derived_column_no_cycle(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  char *t = make_csv("fev,start,stop", 3000, 4, "test/infusion", infusion_row);
+  ms_frame *f = parse(t, &d);
+  assert_non_null(f);
+  for (int dp = 0; dp < 2; dp++) {
+    ms_fit_params p;
+    ms_fit_params_init(&p);
+    p.seed = 1;
+    /* under DP the order is declared (a public input; the test for it
+     * lacks the power on 1,200 present pairs at this budget) */
+    static const char *const o_after[] = {"stop"}, *const o_before[] = {"start"};
+    if (dp) {
+      p.epsilon = 4, p.method = MS_FIT_METHOD_COPULA;
+      p.order_after = o_after, p.order_before = o_before, p.n_orders = 1;
+    }
+    ms_fit_model *m = NULL;
+    assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
+    char *js = ms_fit_model_to_json(m);
+    assert_non_null(strstr(js, "start + "));
+    ms_spec *spec = NULL;
+    memsink mk = {0};
+    assert_int_equal(memsink_generate(js, 10000, &mk, &spec, &d), MS_OK);
+    memtable *g = &mk.t[0];
+    size_t ja = memtable_col(g, "start"), jb = memtable_col(g, "stop"), apart = 0, before = 0, miss = 0;
+    for (size_t r = 0; r < g->n; r++) {
+      apart += g->valid[ja][r] != g->valid[jb][r];
+      miss += !g->valid[ja][r];
+      before += g->valid[ja][r] && g->valid[jb][r] && memtable_num(g, jb, r) < memtable_num(g, ja, r);
+    }
+    assert_int_equal(apart, 0);
+    assert_int_equal(before, 0);
+    double share = (double)f->cols[1].n_missing / (double)f->n_rows;
+    assert_true(fabs((double)miss / (double)g->n - share) < (dp ? 0.1 : 0.03));
+    memsink_free(&mk);
+    ms_spec_free(spec);
+    free(js);
+    ms_fit_model_free(m);
+  }
+  ms_frame_free(f);
+  free(t);
+  ms_diag_deinit(&d);
+}
+
 static void test_fit_rejects_bad_parameters_and_tiny_tables(void **state) {
   (void)state;
   ms_diag d;
@@ -1411,6 +1475,7 @@ int main(void) {
       cmocka_unit_test(test_fit_dp_is_reproducible_and_accounted),
       cmocka_unit_test(test_fit_conditional_missingness),
       cmocka_unit_test(test_fit_missing_together_and_usual_decimals),
+      cmocka_unit_test(test_fit_missing_with_derived_column_no_cycle),
       cmocka_unit_test(test_fit_rejects_bad_parameters_and_tiny_tables),
       cmocka_unit_test(test_fit_constant_and_all_missing_columns),
       cmocka_unit_test(test_fit_every_fitted_spec_generates),

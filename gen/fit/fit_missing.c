@@ -72,6 +72,26 @@ static int by_score(const void *a, const void *b) {
   return (i > j) - (i < j);
 }
 
+/* Whether field y's value or missingness depends on field x, through any
+ * of the relations the spec writes as references (a gap on a base, a
+ * difference, a total, a determinant, bands, impossible combinations,
+ * another missingness rule): a rule making x's missingness follow y would
+ * then close a cycle (ivstop = ivstart + a gap, ivstart missing where ivstop
+ * is). seen: nf bytes of scratch. */
+static int depends_on(const ms_fit_model *m, int y, int x, unsigned char *seen) {
+  if (y < 0) return 0;
+  if (y == x) return 1;
+  if (seen[y]) return 0;
+  seen[y] = 1;
+  const fit_field *f = &m->f[y];
+  int from[] = {f->rel_base, f->diff_a, f->diff_b, f->fd_from, f->band_from, f->zc_from, f->mc_col};
+  for (size_t i = 0; i < sizeof from / sizeof *from; i++)
+    if (depends_on(m, from[i], x, seen)) return 1;
+  for (size_t q = 0; f->sum_parts && q < f->n_sum; q++)
+    if (depends_on(m, f->sum_parts[q], x, seen)) return 1;
+  return 0;
+}
+
 static double chi2_2x2(const double *c) {
   double a = c[0], b = c[1], cc = c[2], d = c[3], n = a + b + cc + d;
   double den = (a + b) * (cc + d) * (a + cc) * (b + d);
@@ -180,7 +200,9 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
    * lean on. */
   double *score = ms__malloc((nc ? nc : 1) * sizeof *score);
   size_t *order = ms__malloc((nc ? nc : 1) * sizeof *order);
-  if (!score || !order) {
+  unsigned char *seen = ms__malloc(nf ? nf : 1);
+  if (!score || !order || !seen) {
+    free(seen);
     free(score);
     free(order);
     free(cs);
@@ -223,11 +245,9 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
     double bchi = score[order[q]];
     if (m->f[x].mc_col >= 0) continue;
     /* conditions form chains (y's missingness may follow z's), never a
-     * cycle: y's chain must not reach x */
-    int cycle = 0;
-    for (int z = best->y, steps = 0; z >= 0 && !cycle && steps <= (int)nf; z = m->f[z].mc_col, steps++)
-      cycle = (size_t)z == x;
-    if (cycle) continue;
+     * cycle: nothing y is made from may lead back to x */
+    memset(seen, 0, nf);
+    if (depends_on(m, best->y, (int)x, seen)) continue;
     fit_field *fx = &m->f[x];
     const fit_field *fy = &m->f[best->y];
     fx->mc_col = best->y;
@@ -244,12 +264,14 @@ ms_status ms__fit_missingness(ms_fit_model *m, const ms_frame *data, int32_t **m
                                : ms__asprintf(&fx->mc_expr, "%s < %.10g", fy->name, best->thr);
     if (rc < 0) {
       fx->mc_expr = NULL;
+      free(seen);
       free(cs);
       free(score);
       free(order);
       return MS_ERR_NOMEM;
     }
   }
+  free(seen);
   free(score);
   free(order);
   free(cs);
