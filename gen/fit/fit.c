@@ -655,12 +655,13 @@ static ms_status check_public_inputs(const ms_frame *data, const ms_fit_params *
 
 /* Field j, a number drawn after another: written with the input's decimals
  * through the hidden field of its gap, "<name>_gap" unless taken. */
-static ms_status name_gap(ms_fit_model *m, size_t j, const ms_frame *data, const ms_frame_col *oc) {
+static ms_status name_hidden(ms_fit_model *m, size_t j, const ms_frame *data, const ms_frame_col *oc,
+                             const char *suffix) {
   fit_field *f = &m->f[j];
   f->out_decimals = oc->decimals;
   char **taken = ms__malloc((data->n_cols + 1) * sizeof *taken);
   char want[128];
-  snprintf(want, sizeof want, "%s_gap", f->name);
+  snprintf(want, sizeof want, "%s_%s", f->name, suffix);
   if (taken) {
     for (size_t q = 0; q < j; q++) taken[q] = m->f[q].name;
     for (size_t q = j; q < data->n_cols; q++) taken[q] = data->cols[q].name;
@@ -669,6 +670,26 @@ static ms_status name_gap(ms_fit_model *m, size_t j, const ms_frame *data, const
     free(taken);
   }
   return f->gap_name ? MS_OK : MS_ERR_NOMEM;
+}
+
+static ms_status name_gap(ms_fit_model *m, size_t j, const ms_frame *data, const ms_frame_col *oc) {
+  return name_hidden(m, j, data, oc, "gap");
+}
+
+/* A date after another, without DP: drawn as base + gap into a hidden
+ * "<name>_drawn", the column itself that date kept within its own k-bounds
+ * (docs/fit.md, "Relations"). Under DP its range is not released (a
+ * column with --bounds is never drawn after another); datetimes keep the
+ * draw as it is. */
+static ms_status bound_date(ms_fit_model *m, size_t j, const ms_frame *data, const ms_frame_col *c,
+                            const ms_fit_params *p) {
+  fit_field *f = &m->f[j];
+  if (c->has_time || m->epsilon > 0) return MS_OK;
+  ms_status bs = ms__fit_k_bounds(c, data->n_rows, p->k_min, 1, 0, &f->own_lo, &f->own_hi);
+  if (bs == MS_ERR_NOMEM) return bs;
+  if (bs) return MS_OK;
+  f->own_bounds = 1;
+  return name_hidden(m, j, data, c, "drawn");
 }
 
 /* The declared orders (--order b>=a) joined to the relations found (none
@@ -1167,6 +1188,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
         st = ms__fit_numeric_plain(f, &gap, data->n_rows, p);
         if (!st) ms__fit_gap_nonnegative(f, 1);
         free(gap.num);
+        if (!st) st = bound_date(m, j, data, c, p);
         if (own_missing < p->k_min) own_missing = 0;
         f->missing = base_present ? ms__fit_sig6((double)own_missing / (double)base_present) : 0;
       } else {
@@ -1186,6 +1208,12 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
           f->missing = base_present ? ms__fit_sig6((double)own_missing / (double)base_present) : 0;
           ms__fit_gap_nonnegative(f, 1);
           st = name_gap(m, j, data, oc);
+          if (!st) {
+            ms_status bs = ms__fit_k_bounds(oc, data->n_rows, p->k_min, oc->kind != MS_FKIND_REAL,
+                                            oc->decimals, &f->own_lo, &f->own_hi);
+            if (bs == MS_ERR_NOMEM) st = bs;
+            f->own_bounds = bs == MS_OK;
+          }
         }
       }
     }

@@ -260,9 +260,12 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
     const fit_field *f = &m->f[i];
     /* a number after another: its hidden gap here, the number below */
     const int num_order = f->rel_base >= 0 && f->kind != MS_FKIND_DATE && f->gap_name;
+    /* a date after another kept within its own bounds: the draw here,
+     * hidden, the date below */
+    const int date_bounded = f->rel_base >= 0 && f->kind == MS_FKIND_DATE && f->gap_name && f->own_bounds;
     cJSON *o = ms__json_push(fields, cJSON_CreateObject());
-    cJSON_AddStringToObject(o, "name", num_order ? f->gap_name : f->name);
-    if (num_order) cJSON_AddBoolToObject(o, "hidden", 1);
+    cJSON_AddStringToObject(o, "name", num_order || date_bounded ? f->gap_name : f->name);
+    if (num_order || date_bounded) cJSON_AddBoolToObject(o, "hidden", 1);
     else if (f->label) cJSON_AddStringToObject(o, "label", f->label);
     if (f->sum_parts) {
       /* A total: the input's kind, its value the sum of its parts. */
@@ -439,6 +442,18 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
       cJSON_AddNumberToObject(o, "missing", f->missing);
     }
     ms__mst_emit_field(m->mst, i, o);
+    if (date_bounded) {
+      cJSON *ob = ms__json_push(fields, cJSON_CreateObject());
+      cJSON_AddStringToObject(ob, "name", f->name);
+      if (f->label) cJSON_AddStringToObject(ob, "label", f->label);
+      cJSON_AddStringToObject(ob, "kind", "date");
+      char lo[MS_DATE_BUFSZ], hi[MS_DATE_BUFSZ], e[400];
+      ms_date_format((int32_t)f->own_lo, lo);
+      ms_date_format((int32_t)f->own_hi, hi);
+      snprintf(e, sizeof e, "max(min(%s, date('%s')), date('%s'))", f->gap_name, hi, lo);
+      cJSON_AddStringToObject(ob, "expr", e);
+      if (f->date_format && strcmp(f->date_format, "%Y-%m-%d")) cJSON_AddStringToObject(ob, "format", f->date_format);
+    }
     if (num_order) {
       cJSON *ob = ms__json_push(fields, cJSON_CreateObject());
       cJSON_AddStringToObject(ob, "name", f->name);
@@ -448,8 +463,13 @@ char *ms_fit_model_to_json(const ms_fit_model *m) {
         cJSON_AddNumberToObject(ob, "precision", f->out_decimals);
         if (f->real_style > 0) cJSON_AddStringToObject(ob, "format", f->real_style == 2 ? "trim.0" : "trim");
       }
-      char e[300];
-      snprintf(e, sizeof e, "%s + %s", m->f[f->rel_base].name, f->gap_name);
+      char e[400];
+      if (f->own_bounds)
+        snprintf(e, sizeof e, "clamp(%s + %s, %.*f, %.*f)", m->f[f->rel_base].name, f->gap_name,
+                 f->kind == MS_FKIND_REAL ? f->out_decimals : 0, f->own_lo,
+                 f->kind == MS_FKIND_REAL ? f->out_decimals : 0, f->own_hi);
+      else
+        snprintf(e, sizeof e, "%s + %s", m->f[f->rel_base].name, f->gap_name);
       cJSON_AddStringToObject(ob, "expr", e);
     }
   }

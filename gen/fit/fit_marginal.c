@@ -187,6 +187,30 @@ static double window_mean(const double *x, size_t n, size_t k, double pos) {
   return sum / (double)k;
 }
 
+/* A present column's bounds as the fit writes them without DP: the means
+ * of its k smallest and k largest values, moved inward to a whole number
+ * or to the column's decimals (so that no bound describes fewer than k
+ * rows, and every value drawn within them is one the input can write).
+ * MS_ERR_DATA when fewer than k values are present. */
+ms_status ms__fit_k_bounds(const ms_frame_col *c, size_t n_rows, size_t k, int integer, int decimals, double *lo,
+                           double *hi) {
+  size_t np = n_rows - c->n_missing, j = 0;
+  if (np < k || !k) return MS_ERR_DATA;
+  double *x = ms__malloc(np * sizeof *x);
+  if (!x) return MS_ERR_NOMEM;
+  for (size_t r = 0; r < n_rows; r++)
+    if (!isnan(c->num[r])) x[j++] = c->num[r];
+  qsort(x, np, sizeof *x, ms__fit_cmp_double);
+  double a = window_mean(x, np, k, 0), b = window_mean(x, np, k, (double)(np - 1));
+  free(x);
+  double s = integer ? 1 : pow(10, decimals);
+  a = ceil(a * s - 1e-9) / s;
+  b = floor(b * s + 1e-9) / s;
+  if (b < a) a = b = round((a + b) / 2 * s) / s;
+  *lo = a, *hi = b;
+  return MS_OK;
+}
+
 static double ll_quantiles(const fit_field *f, const double *x, size_t n) {
   double ll = 0;
   for (size_t i = 0; i < n; i++) {

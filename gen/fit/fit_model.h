@@ -45,6 +45,13 @@ typedef struct {
   int rel_declared; /* rel_base is a declared order (--order) */
   int gap_seconds;  /* under DP: a datetime's gap, measured in whole seconds */
   char *gap_name;   /* a number after rel_base: the hidden field of its gap */
+  /* A number or date after rel_base: its own bounds without DP (means of
+   * k order statistics; under DP its range is not released), which base +
+   * gap is held within, since a gap drawn within its bin need not respect
+   * them (a death day after diagnosis, never past the day follow-up
+   * closed). own_bounds 0: none. */
+  int own_bounds;
+  double own_lo, own_hi;
   /* Impossible combinations with field zc_from (-1: none): this field's
    * probabilities given each emitted label of zc_from, zc_nx x zc_ny. */
   int zc_from;
@@ -172,6 +179,8 @@ void ms__fit_bounds_to_precision(fit_field *f);
  * marginal's values and bounds at 0 or above, then times scale (a
  * datetime's gap measured in seconds under DP: 1 / 86400, to days). */
 void ms__fit_gap_nonnegative(fit_field *f, double scale);
+ms_status ms__fit_k_bounds(const ms_frame_col *c, size_t n_rows, size_t k, int integer, int decimals, double *lo,
+                           double *hi);
 void ms__fit_dates_in_range(fit_field *f);
 /* Under DP, after the labels are released: each categorical column that
  * another determines, and each label or flag set by bands of a number,

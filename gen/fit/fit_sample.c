@@ -177,6 +177,7 @@ static void sample_row(const sample_job *sj, size_t r, double *e, double *z, dou
     const fit_field *f = &m->f[sj->after[q]];
     double *x = &fr->cols[sj->after[q]].num[r];
     *x = as_written(*x + fr->cols[f->rel_base].num[r], f->kind, f->out_decimals);
+    if (f->own_bounds && !isnan(*x)) *x = fmin(fmax(*x, f->own_lo), f->own_hi);
   }
   /* labels set by bands of a number first: such a label may determine
    * another (age -> age group -> its description) */
