@@ -1249,6 +1249,68 @@ static void test_fit_after_another_keeps_own_bounds(void **state) {
   ms_diag_deinit(&d);
 }
 
+/* tests/bench/bench_fit.c's table: 24 numbers driven by 4 latent factors
+ * (every third a whole number 50 + 10 v), 4 labels, 2 bools. */
+static void factors_row(FILE *fp, ms_rng_key k, size_t i) {
+  static const char *lv[] = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta"};
+  double f[4];
+  for (int q = 0; q < 4; q++) f[q] = ms_rng_normal(k, i, (uint64_t)q);
+  for (int j = 0; j < 24; j++) {
+    double v = 0.8 * f[j % 4] + 0.6 * ms_rng_normal(k, i, 10 + (uint64_t)j);
+    if (j % 3 == 0) fprintf(fp, "%.0f,", 50 + 10 * v);
+    else if (j % 3 == 1) fprintf(fp, "%.2f,", exp(0.3 * v + 1));
+    else fprintf(fp, "%.3f,", v);
+  }
+  for (int c = 0; c < 4; c++) {
+    int l = (int)floor(fabs(f[c]) * 2 + ms_rng_uniform(k, i, 40 + (uint64_t)c));
+    fprintf(fp, "%s,", lv[l > 5 ? 5 : l]);
+  }
+  fprintf(fp, "%d,%d\n", f[0] + ms_rng_normal(k, i, 50) > 0.5, ms_rng_uniform(k, i, 51) < 0.2);
+}
+
+/* Every DP fit of bench_fit's table loads: a whole-number column's
+ * quantile table holds two knots per frequent value and one at each fine
+ * bin's half-integer edge, 1e-6 apart in probability, and a knot at the
+ * previous one + 1e-6 could differ from the next knot's six-digit
+ * probability by one unit in the last place: both printed as the same
+ * number and the loader refused the spec (fit seeds 0 and 7 of 0-19 at
+ * 100,000 rows). */
+static void test_fit_dp_quantile_knots_print_apart(void **state) {
+  (void)state;
+  ms_diag d;
+  ms_diag_init(&d);
+  char *t = make_csv("x00,x01,x02,x03,x04,x05,x06,x07,x08,x09,x10,x11,x12,x13,x14,x15,x16,x17,x18,x19,x20,x21,x22,"
+                     "x23,c0,c1,c2,c3,b0,b1",
+                     100000, 1, "bench/input", factors_row);
+  ms_frame *f = parse(t, &d);
+  assert_non_null(f);
+  static const uint64_t seeds[] = {0, 7};
+  for (size_t q = 0; q < sizeof seeds / sizeof *seeds; q++) {
+    ms_fit_params p;
+    ms_fit_params_init(&p);
+    p.epsilon = 1;
+    p.method = MS_FIT_METHOD_COPULA;
+    p.seed = seeds[q];
+    ms_fit_model *m = NULL;
+    assert_int_equal(ms_fit_model_new(&m, f, &p, &d), MS_OK);
+    char *js = ms_fit_model_to_json(m);
+    ms_spec *spec = NULL;
+    ms_status st = ms_spec_load_string(&spec, js, strlen(js), "fitted.json", &d);
+    if (st) {
+      char *msg = ms_diag_format(&d);
+      fprintf(stderr, "%s", msg);
+      free(msg);
+    }
+    assert_int_equal(st, MS_OK);
+    ms_spec_free(spec);
+    free(js);
+    ms_fit_model_free(m);
+  }
+  ms_frame_free(f);
+  free(t);
+  ms_diag_deinit(&d);
+}
+
 static void test_fit_rejects_bad_parameters_and_tiny_tables(void **state) {
   (void)state;
   ms_diag d;
@@ -1548,6 +1610,7 @@ int main(void) {
       cmocka_unit_test(test_fit_missing_together_and_usual_decimals),
       cmocka_unit_test(test_fit_missing_with_derived_column_no_cycle),
       cmocka_unit_test(test_fit_after_another_keeps_own_bounds),
+      cmocka_unit_test(test_fit_dp_quantile_knots_print_apart),
       cmocka_unit_test(test_fit_rejects_bad_parameters_and_tiny_tables),
       cmocka_unit_test(test_fit_constant_and_all_missing_columns),
       cmocka_unit_test(test_fit_every_fitted_spec_generates),
