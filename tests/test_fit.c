@@ -27,6 +27,7 @@
 #include "medsynth/records.h"
 #include "medsynth/rng.h"
 #include "memsink.h"
+#include "bench_fit_table.h"
 
 static ms_frame *parse(const char *text, ms_diag *d) {
   ms_frame *f = NULL;
@@ -1249,25 +1250,6 @@ static void test_fit_after_another_keeps_own_bounds(void **state) {
   ms_diag_deinit(&d);
 }
 
-/* tests/bench/bench_fit.c's table: 24 numbers driven by 4 latent factors
- * (every third a whole number 50 + 10 v), 4 labels, 2 bools. */
-static void factors_row(FILE *fp, ms_rng_key k, size_t i) {
-  static const char *lv[] = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta"};
-  double f[4];
-  for (int q = 0; q < 4; q++) f[q] = ms_rng_normal(k, i, (uint64_t)q);
-  for (int j = 0; j < 24; j++) {
-    double v = 0.8 * f[j % 4] + 0.6 * ms_rng_normal(k, i, 10 + (uint64_t)j);
-    if (j % 3 == 0) fprintf(fp, "%.0f,", 50 + 10 * v);
-    else if (j % 3 == 1) fprintf(fp, "%.2f,", exp(0.3 * v + 1));
-    else fprintf(fp, "%.3f,", v);
-  }
-  for (int c = 0; c < 4; c++) {
-    int l = (int)floor(fabs(f[c]) * 2 + ms_rng_uniform(k, i, 40 + (uint64_t)c));
-    fprintf(fp, "%s,", lv[l > 5 ? 5 : l]);
-  }
-  fprintf(fp, "%d,%d\n", f[0] + ms_rng_normal(k, i, 50) > 0.5, ms_rng_uniform(k, i, 51) < 0.2);
-}
-
 /* Every DP fit of bench_fit's table loads: a whole-number column's
  * quantile table holds two knots per frequent value and one at each fine
  * bin's half-integer edge, 1e-6 apart in probability, and a knot at the
@@ -1279,9 +1261,7 @@ static void test_fit_dp_quantile_knots_print_apart(void **state) {
   (void)state;
   ms_diag d;
   ms_diag_init(&d);
-  char *t = make_csv("x00,x01,x02,x03,x04,x05,x06,x07,x08,x09,x10,x11,x12,x13,x14,x15,x16,x17,x18,x19,x20,x21,x22,"
-                     "x23,c0,c1,c2,c3,b0,b1",
-                     100000, 1, "bench/input", factors_row);
+  char *t = make_csv(MS_BENCH_FIT_HEADER, 100000, 1, "bench/input", ms_bench_fit_row);
   ms_frame *f = parse(t, &d);
   assert_non_null(f);
   static const uint64_t seeds[] = {0, 7};

@@ -18,6 +18,7 @@
 #include "medsynth/fit.h"
 #include "medsynth/records.h"
 #include "medsynth/rng.h"
+#include "../bench_fit_table.h"
 
 static double now(void) {
   struct timespec ts;
@@ -28,25 +29,9 @@ static double now(void) {
 static ms_status write_input(const char *path, size_t n, uint64_t seed) {
   FILE *fp = fopen(path, "w");
   if (!fp) return MS_ERR_IO;
-  for (int j = 0; j < 24; j++) fprintf(fp, "x%02d,", j);
-  fprintf(fp, "c0,c1,c2,c3,b0,b1\n");
+  fprintf(fp, "%s\n", MS_BENCH_FIT_HEADER);
   ms_rng_key k = ms_rng_key_make(seed, ms_rng_stream("bench/input"));
-  static const char *lv[] = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta"};
-  for (size_t i = 0; i < n; i++) {
-    double f[4];
-    for (int q = 0; q < 4; q++) f[q] = ms_rng_normal(k, i, (uint64_t)q);
-    for (int j = 0; j < 24; j++) {
-      double v = 0.8 * f[j % 4] + 0.6 * ms_rng_normal(k, i, 10 + (uint64_t)j);
-      if (j % 3 == 0) fprintf(fp, "%.0f,", 50 + 10 * v);
-      else if (j % 3 == 1) fprintf(fp, "%.2f,", exp(0.3 * v + 1));
-      else fprintf(fp, "%.3f,", v);
-    }
-    for (int c = 0; c < 4; c++) {
-      int l = (int)floor(fabs(f[c]) * 2 + ms_rng_uniform(k, i, 40 + (uint64_t)c));
-      fprintf(fp, "%s,", lv[l > 5 ? 5 : l]);
-    }
-    fprintf(fp, "%d,%d\n", f[0] + ms_rng_normal(k, i, 50) > 0.5, ms_rng_uniform(k, i, 51) < 0.2);
-  }
+  for (size_t i = 0; i < n; i++) ms_bench_fit_row(fp, k, i);
   return fclose(fp) ? MS_ERR_IO : MS_OK;
 }
 
