@@ -708,12 +708,13 @@ ms_status ms__fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
   if (!dp) {
     ms__fit_pairwise_corr(Z, d, n, (double)p->k_min, S);
   } else {
-    /* Clip each row's score vector to squared norm C2 (about the 98th
-     * percentile of chi^2_d for Gaussian scores); then one row changes the
-     * released off-diagonal upper triangle by at most sqrt(sum_{a<b} z_a^2
-     * z_b^2) = sqrt((||z||^4 - sum z_a^4) / 2) <= C2 / sqrt(2). The
-     * diagonal is not released. */
-    double C2 = (double)d + 2 * sqrt(2.0 * (double)d);
+    /* Clip each row's score vector to squared norm C2 = d / 2 (most rows
+     * are clipped: the noise is a quarter of what the 98th percentile of
+     * chi^2_d, d + 2 sqrt(2d), would leave, and clipping's bias is removed
+     * below); then one row changes the released off-diagonal upper
+     * triangle by at most sqrt(sum_{a<b} z_a^2 z_b^2) = sqrt((||z||^4 -
+     * sum z_a^4) / 2) <= C2 / sqrt(2). The diagonal is not released. */
+    double C2 = MS__CORR_CLIP_SHARE * (double)d;
     m->corr_clip = C2;
     double *zr = ms__malloc(d * sizeof *zr);
     if (!zr) {
@@ -736,9 +737,14 @@ ms_status ms__fit_copula(ms_fit_model *m, const ms_frame *data, int32_t **maps,
     for (size_t a = 0; a < d; a++)
       for (size_t b = a + 1; b < d; b++) S[a * d + b] += ms__fit_gauss(k, a * d + b, m->corr_sigma);
     /* Post-processing (gen/fit/dp_corr.c): normalise by the released
-     * present counts, denoise. */
+     * present counts and by clipping's first-order factor, denoise, remove
+     * the rest of clipping's bias. */
     for (size_t a = 0; a < d; a++) S[a * d + a] = (double)m->n_out * (1 - m->f[m->cop[a]].missing);
-    st = ms__dp_corr_estimate(S, d, m->corr_sigma, &m->corr_shrink, &m->corr_components);
+    const double cfac = ms__dp_corr_clip_factor(d, C2);
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = a + 1; b < d; b++) S[a * d + b] /= cfac;
+    st = ms__dp_corr_estimate(S, d, m->corr_sigma / cfac, &m->corr_shrink, &m->corr_components);
+    if (!st) st = ms__dp_corr_unclip(S, d, C2, p->seed);
     if (st) goto out;
   }
   st = latent_correlations(m, S);

@@ -90,6 +90,16 @@ int ms__dp_smooth_shape(const double *lo, const double *hi, const double *cnt, s
  * overlap) or, with none, shrunk by the James-Stein share (*shrink); unit
  * diagonal. */
 ms_status ms__dp_corr_estimate(double *S, size_t d, double sigma, double *shrink, size_t *kept);
+/* The correlations' clipping (gen/fit/dp_corr.c): the squared norm C2 each
+ * row's score vector is clipped to (half the dimension), the factor
+ * E[min(chi2_d, C2)] / d by which clipping shrinks the sums of products of
+ * independent scores, and the fixed point that removes clipping's bias from
+ * a denoised estimate (A: unit diagonal; post-processing with draws keyed
+ * by seed alone). */
+#define MS__CORR_CLIP_SHARE 0.5
+#define MS__CORR_UNCLIP_MAX_D 64
+double ms__dp_corr_clip_factor(size_t d, double C2);
+ms_status ms__dp_corr_unclip(double *A, size_t d, double C2, uint64_t seed);
 
 typedef struct ms__mst ms__mst;
 struct cJSON;
