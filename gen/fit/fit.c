@@ -676,6 +676,15 @@ static ms_status name_gap(ms_fit_model *m, size_t j, const ms_frame *data, const
   return name_hidden(m, j, data, oc, "gap");
 }
 
+/* A column drawn after another, without DP: its own k-bounds (input
+ * column c, written as a whole number unless real), which base + gap is
+ * held within; none when fewer than k values are present. */
+static ms_status own_bounds(fit_field *f, const ms_frame_col *c, size_t n_rows, size_t k) {
+  ms_status st = ms__fit_k_bounds(c, n_rows, k, c->kind != MS_FKIND_REAL, c->decimals, &f->own_lo, &f->own_hi);
+  f->own_bounds = st == MS_OK;
+  return st == MS_ERR_NOMEM ? st : MS_OK;
+}
+
 /* A date after another, without DP: drawn as base + gap into a hidden
  * "<name>_drawn", the column itself that date kept within its own k-bounds
  * (docs/fit.md, "Relations"). Under DP its range is not released (a
@@ -685,11 +694,8 @@ static ms_status bound_date(ms_fit_model *m, size_t j, const ms_frame *data, con
                             const ms_fit_params *p) {
   fit_field *f = &m->f[j];
   if (c->has_time || m->epsilon > 0) return MS_OK;
-  ms_status bs = ms__fit_k_bounds(c, data->n_rows, p->k_min, 1, 0, &f->own_lo, &f->own_hi);
-  if (bs == MS_ERR_NOMEM) return bs;
-  if (bs) return MS_OK;
-  f->own_bounds = 1;
-  return name_hidden(m, j, data, c, "drawn");
+  ms_status st = own_bounds(f, c, data->n_rows, p->k_min);
+  return st || !f->own_bounds ? st : name_hidden(m, j, data, c, "drawn");
 }
 
 /* The declared orders (--order b>=a) joined to the relations found (none
@@ -1208,12 +1214,7 @@ static ms_status fit_table(ms_fit_model **out, const ms_frame *data, const ms_fi
           f->missing = base_present ? ms__fit_sig6((double)own_missing / (double)base_present) : 0;
           ms__fit_gap_nonnegative(f, 1);
           st = name_gap(m, j, data, oc);
-          if (!st) {
-            ms_status bs = ms__fit_k_bounds(oc, data->n_rows, p->k_min, oc->kind != MS_FKIND_REAL,
-                                            oc->decimals, &f->own_lo, &f->own_hi);
-            if (bs == MS_ERR_NOMEM) st = bs;
-            f->own_bounds = bs == MS_OK;
-          }
+          if (!st) st = own_bounds(f, oc, data->n_rows, p->k_min);
         }
       }
     }
